@@ -1,0 +1,333 @@
+/*
+ * lifecycle.c — the lifecycle graph (orders.lifecycles, lifecycle_states,
+ * lifecycle_transitions), cached per backend.
+ *
+ * The cache is loaded on first use and dropped whenever a relcache
+ * invalidation names one of the three tables.  Plain DML sends no such
+ * invalidation, so a statement trigger on each table (orders.lifecycle_changed)
+ * sends one; it reaches every backend when the change commits, and this
+ * backend at once (or at rollback).  A graph read under a transaction
+ * snapshot (REPEATABLE READ and up) is kept for that transaction only.
+ * A replaced graph is not freed at once — a caller may still hold pointers
+ * into it — but handed to the transaction's memory, which goes at its end.
+ */
+#include "orders.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(orders_lifecycle_changed);
+
+static MemoryContext graph_cxt = NULL;
+static Lifecycle *graph = NULL;
+static int	graph_count = 0;
+static bool graph_valid = false;
+static LocalTransactionId graph_lxid = InvalidLocalTransactionId;	/* set when
+																	 * valid for
+																	 * one xact */
+static bool callback_registered = false;
+static Oid	graph_relids[3];
+
+/* graph_inval — relcache callback: forget the graph when its tables change. */
+static void
+graph_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == graph_relids[0] ||
+		relid == graph_relids[1] || relid == graph_relids[2])
+		graph_valid = false;
+}
+
+static LifecycleCategory
+parse_category(const char *s)
+{
+	if (strcmp(s, "open") == 0)
+		return CATEGORY_OPEN;
+	if (strcmp(s, "fulfilled") == 0)
+		return CATEGORY_FULFILLED;
+	if (strcmp(s, "cancelled") == 0)
+		return CATEGORY_CANCELLED;
+	if (strcmp(s, "returned") == 0)
+		return CATEGORY_RETURNED;
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
+			 errmsg("lifecycle state category \"%s\" is not one of open, fulfilled, cancelled, returned", s)));
+	return CATEGORY_OPEN;		/* keep compiler quiet */
+}
+
+static Lifecycle *
+find_loaded(const char *name)
+{
+	for (int i = 0; i < graph_count; i++)
+		if (strcmp(graph[i].name, name) == 0)
+			return &graph[i];
+	return NULL;
+}
+
+/* run_load — execute a load query (no parameters) as the tables' owner. */
+static void
+run_load(OrdersPlanKind kind, Oid relid, const char *sql)
+{
+	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
+
+	if (SPI_execute_plan(plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "orders: loading the lifecycle graph failed");
+}
+
+/*
+ * load_graph — read the three tables into a fresh memory context and make it
+ * the current graph.  The previous graph moves to TopTransactionContext; so
+ * does a half-built one, at the next load, when reading fails.
+ */
+static void
+load_graph(void)
+{
+	MemoryContext newcxt;
+	MemoryContext oldcxt;
+	Lifecycle  *lcs;
+	int			nlcs;
+	OrdersSavedUser saved;
+	Oid			relid_lc = orders_relid("lifecycles");
+	Oid			relid_st = orders_relid("lifecycle_states");
+	Oid			relid_tr = orders_relid("lifecycle_transitions");
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(graph_inval, (Datum) 0);
+		callback_registered = true;
+	}
+	graph_relids[0] = relid_lc;
+	graph_relids[1] = relid_st;
+	graph_relids[2] = relid_tr;
+	/* an invalidation arriving while we read must force another load */
+	graph_valid = true;
+
+	newcxt = AllocSetContextCreate(CacheMemoryContext, "orders lifecycle graph",
+								   ALLOCSET_SMALL_SIZES);
+	if (graph_cxt != NULL)
+		MemoryContextSetParent(graph_cxt, TopTransactionContext);
+	graph_cxt = newcxt;
+	graph = NULL;
+	graph_count = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "orders: SPI_connect failed");
+	orders_switch_to_owner(relid_lc, &saved);
+
+	/* lifecycles */
+	run_load(PLAN_LOAD_LIFECYCLES, relid_lc,
+			 "SELECT name, initial_status FROM orders.lifecycles");
+	nlcs = (int) SPI_processed;
+	oldcxt = MemoryContextSwitchTo(newcxt);
+	lcs = palloc0(sizeof(Lifecycle) * Max(nlcs, 1));
+	for (int i = 0; i < nlcs; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		lcs[i].name = SPI_getvalue(t, d, 1);
+		lcs[i].initial_status = SPI_getvalue(t, d, 2);
+		lcs[i].states = palloc0(sizeof(LifecycleState) * 16);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	graph = lcs;
+	graph_count = nlcs;
+
+	/* states, in display order */
+	run_load(PLAN_LOAD_STATES, relid_st,
+			 "SELECT lifecycle, status, category FROM orders.lifecycle_states"
+			 " ORDER BY lifecycle, position, status");
+	oldcxt = MemoryContextSwitchTo(newcxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		char	   *lname = SPI_getvalue(t, d, 1);
+		Lifecycle  *lc = find_loaded(lname);
+		LifecycleState *st;
+
+		if (lc == NULL)
+			continue;
+		if (lc->nstates > 0 && lc->nstates % 16 == 0)
+			lc->states = repalloc(lc->states, sizeof(LifecycleState) * (lc->nstates + 16));
+		st = &lc->states[lc->nstates++];
+		st->status = SPI_getvalue(t, d, 2);
+		st->category = parse_category(SPI_getvalue(t, d, 3));
+		st->nedges = 0;
+		st->edges = NULL;
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* transitions, ordered like their target states */
+	run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
+			 "SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
+			 "       t.allowed_roles::pg_catalog.text[]"
+			 "  FROM orders.lifecycle_transitions t"
+			 "  JOIN orders.lifecycle_states s"
+			 "    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
+			 "   AND s.status OPERATOR(pg_catalog.=) t.to_status"
+			 " ORDER BY t.lifecycle, t.from_status, s.position, t.to_status");
+	oldcxt = MemoryContextSwitchTo(newcxt);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		Lifecycle  *lc = find_loaded(SPI_getvalue(t, d, 1));
+		LifecycleState *from;
+		LifecycleEdge *e;
+		bool		isnull;
+		Datum		roles;
+
+		if (lc == NULL || (from = (LifecycleState *) lifecycle_state(lc, SPI_getvalue(t, d, 2))) == NULL)
+			continue;
+		if (from->nedges % 8 == 0)
+			from->edges = from->edges == NULL
+				? palloc(sizeof(LifecycleEdge) * 8)
+				: repalloc(from->edges, sizeof(LifecycleEdge) * (from->nedges + 8));
+		e = &from->edges[from->nedges++];
+		e->to_status = SPI_getvalue(t, d, 3);
+		e->stamp_column = SPI_getvalue(t, d, 4);
+		e->nroles = 0;
+		e->roles = NULL;
+		roles = SPI_getbinval(t, d, 5, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			deconstruct_array(DatumGetArrayTypeP(roles), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &n);
+			e->roles = palloc(sizeof(char *) * Max(n, 1));
+			for (int k = 0; k < n; k++)
+				if (!nulls[k])
+					e->roles[e->nroles++] = TextDatumGetCString(elems[k]);
+			/* an empty list means nobody but the owner's maintenance */
+			if (e->nroles == 0)
+			{
+				e->roles[0] = pstrdup("");
+				e->nroles = 1;
+			}
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	orders_restore_user(&saved);
+	SPI_finish();
+
+	graph_lxid = IsolationUsesXactSnapshot() ? MyProc->lxid : InvalidLocalTransactionId;
+}
+
+/*
+ * lifecycle_lookup — the cached lifecycle called "name", or NULL when there
+ * is none.  Reloads the graph first when it was invalidated.  The pointer
+ * stays usable until the end of the current transaction.
+ */
+const Lifecycle *
+lifecycle_lookup(const char *name)
+{
+	if (!graph_valid ||
+		(graph_lxid != InvalidLocalTransactionId && graph_lxid != MyProc->lxid))
+	{
+		PG_TRY();
+		{
+			load_graph();
+		}
+		PG_CATCH();
+		{
+			graph_valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return find_loaded(name);
+}
+
+/* lifecycle_state — state "status" of lifecycle "lc", or NULL. */
+const LifecycleState *
+lifecycle_state(const Lifecycle *lc, const char *status)
+{
+	for (int i = 0; i < lc->nstates; i++)
+		if (strcmp(lc->states[i].status, status) == 0)
+			return &lc->states[i];
+	return NULL;
+}
+
+/* lifecycle_edge — the edge from "from" to "to_status", or NULL. */
+const LifecycleEdge *
+lifecycle_edge(const LifecycleState *from, const char *to_status)
+{
+	for (int i = 0; i < from->nedges; i++)
+		if (strcmp(from->edges[i].to_status, to_status) == 0)
+			return &from->edges[i];
+	return NULL;
+}
+
+/*
+ * lifecycle_edge_permitted — may the current user take "edge"?  True when
+ * the edge names no roles, or the user has the privileges of one of them.
+ */
+bool
+lifecycle_edge_permitted(const LifecycleEdge *edge)
+{
+	Oid			user = GetUserId();
+
+	if (edge->nroles == 0)
+		return true;
+	for (int i = 0; i < edge->nroles; i++)
+	{
+		Oid			role = get_role_oid(edge->roles[i], true);
+
+		if (OidIsValid(role) && has_privs_of_role(user, role))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * lifecycle_next_list — "a, b, c": the statuses reachable from "from" that
+ * the current user may take, for error details; "none" when there is none.
+ */
+char *
+lifecycle_next_list(const LifecycleState *from)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < from->nedges; i++)
+	{
+		if (!lifecycle_edge_permitted(&from->edges[i]))
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, from->edges[i].to_status);
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "none");
+	return buf.data;
+}
+
+/*
+ * orders.lifecycle_changed() — AFTER ... FOR EACH STATEMENT trigger on the
+ * lifecycle tables: sends a relcache invalidation for the table, so every
+ * backend drops its cached graph once the change commits.
+ */
+Datum
+orders_lifecycle_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "lifecycle_changed",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE |
+												ORDERS_TRIG_TRUNCATE);
+
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,127 @@
+/*
+ * orders.h — shared declarations of the orders extension.
+ *
+ * Every C file of the extension includes this header.  It declares the
+ * extension's own SQLSTATEs, the shared trigger/SPI/security helpers and the
+ * lifecycle graph cache.
+ */
+#ifndef ORDERS_H
+#define ORDERS_H
+
+#include "postgres.h"
+
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/uuid.h"
+
+/*
+ * SQLSTATEs of the extension, class "OR" (an implementation-defined class:
+ * PostgreSQL never uses it).  doc/errors.md lists each with its HTTP status
+ * under PostgREST.  Standard codes are used where one fits exactly
+ * (22004 null argument, 42501 role not allowed, 23xxx constraints).
+ */
+#define ERRCODE_ORDERS_INVALID_TRANSITION   MAKE_SQLSTATE('O','R','0','0','1')
+#define ERRCODE_ORDERS_UNKNOWN_LIFECYCLE    MAKE_SQLSTATE('O','R','0','0','2')
+#define ERRCODE_ORDERS_UNKNOWN_STATUS       MAKE_SQLSTATE('O','R','0','0','3')
+#define ERRCODE_ORDERS_LIFECYCLE_CHANGE     MAKE_SQLSTATE('O','R','0','0','4')
+#define ERRCODE_ORDERS_NOT_INITIAL_STATUS   MAKE_SQLSTATE('O','R','0','0','5')
+#define ERRCODE_ORDERS_ORDER_NOT_FOUND      MAKE_SQLSTATE('O','R','0','0','6')
+#define ERRCODE_ORDERS_IDEMPOTENCY_REUSED   MAKE_SQLSTATE('O','R','0','0','7')
+#define ERRCODE_ORDERS_BAD_CONFIGURATION    MAKE_SQLSTATE('O','R','0','0','8')
+
+/* Name of the schema every object of the extension lives in. */
+#define ORDERS_SCHEMA "orders"
+
+/* Channel on which status changes are announced with pg_notify. */
+#define ORDERS_STATUS_CHANNEL "orders_status"
+
+/* ---- trigger_util.c: shared trigger boilerplate ---- */
+
+/* Which firing a trigger function accepts (bit flags). */
+#define ORDERS_TRIG_BEFORE  0x01
+#define ORDERS_TRIG_AFTER   0x02
+#define ORDERS_TRIG_ROW     0x04
+#define ORDERS_TRIG_INSERT  0x10
+#define ORDERS_TRIG_UPDATE  0x20
+#define ORDERS_TRIG_DELETE  0x40
+#define ORDERS_TRIG_TRUNCATE 0x80
+
+extern TriggerData *orders_trigger_data(FunctionCallInfo fcinfo,
+										const char *funcname, int accepted);
+extern Datum orders_trigger_result(TriggerData *trigdata, HeapTuple tuple);
+
+/* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
+
+typedef enum OrdersPlanKind
+{
+	PLAN_HISTORY_INSERT,
+	PLAN_LOCK_ORDER,
+	PLAN_FIND_IDEMPOTENT,
+	PLAN_UPDATE_STATUS,
+	PLAN_READ_ORDER_STATUS,
+	PLAN_LOAD_LIFECYCLES,
+	PLAN_LOAD_STATES,
+	PLAN_LOAD_TRANSITIONS,
+	PLAN_KIND_COUNT
+} OrdersPlanKind;
+
+extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
+								  const char *sql, int nargs, Oid *argtypes);
+extern Oid	orders_relid(const char *relname);
+
+/* ---- security.c: identity and owner switch ---- */
+
+typedef struct OrdersSavedUser
+{
+	Oid			userid;
+	int			sec_context;
+} OrdersSavedUser;
+
+extern char *orders_current_actor(void);
+extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
+extern void orders_restore_user(const OrdersSavedUser *saved);
+
+/* ---- lifecycle.c: the transition graph, cached per backend ---- */
+
+typedef enum LifecycleCategory
+{
+	CATEGORY_OPEN,
+	CATEGORY_FULFILLED,
+	CATEGORY_CANCELLED,
+	CATEGORY_RETURNED
+} LifecycleCategory;
+
+typedef struct LifecycleEdge
+{
+	char	   *to_status;
+	char	   *stamp_column;	/* NULL when the edge sets no stamp */
+	int			nroles;			/* 0: any role may take the edge */
+	char	  **roles;
+} LifecycleEdge;
+
+typedef struct LifecycleState
+{
+	char	   *status;
+	LifecycleCategory category;
+	int			nedges;
+	LifecycleEdge *edges;
+} LifecycleState;
+
+typedef struct Lifecycle
+{
+	char	   *name;
+	char	   *initial_status;
+	int			nstates;
+	LifecycleState *states;
+} Lifecycle;
+
+extern const Lifecycle *lifecycle_lookup(const char *name);
+extern const LifecycleState *lifecycle_state(const Lifecycle *lc,
+											 const char *status);
+extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
+										   const char *to_status);
+extern bool lifecycle_edge_permitted(const LifecycleEdge *edge);
+extern char *lifecycle_next_list(const LifecycleState *from);
+
+#endif							/* ORDERS_H */

@@ -1,0 +1,98 @@
+/*
+ * spi_plans.c — the extension's SPI plans, prepared once and kept.
+ *
+ * Plans are cached per (query kind, relation OID) as in ri_triggers.c: the
+ * OID is the table the query serves, so a dropped and re-created extension
+ * gets fresh plans.  A plan that PostgreSQL has invalidated beyond repair
+ * (SPI_plan_is_valid false) is freed and prepared again.  Every query text is
+ * constant, schema-qualified and takes its values as parameters, so neither
+ * values nor the caller's search_path reach the SQL.
+ */
+#include "orders.h"
+
+#include "catalog/namespace.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+typedef struct PlanKey
+{
+	OrdersPlanKind kind;
+	Oid			relid;
+} PlanKey;
+
+typedef struct PlanEntry
+{
+	PlanKey		key;
+	SPIPlanPtr	plan;
+} PlanEntry;
+
+static HTAB *plan_hash = NULL;
+
+/*
+ * orders_get_plan — the kept plan for (kind, relid), prepared from "sql" on
+ * first use or when the stored one is no longer valid.  Must be called while
+ * connected to SPI.  Never returns NULL.
+ */
+SPIPlanPtr
+orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
+				int nargs, Oid *argtypes)
+{
+	PlanKey		key;
+	PlanEntry  *entry;
+	bool		found;
+	SPIPlanPtr	plan;
+
+	if (plan_hash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PlanKey);
+		ctl.entrysize = sizeof(PlanEntry);
+		plan_hash = hash_create("orders SPI plans", 32, &ctl,
+								HASH_ELEM | HASH_BLOBS);
+	}
+
+	memset(&key, 0, sizeof(key));
+	key.kind = kind;
+	key.relid = relid;
+	entry = (PlanEntry *) hash_search(plan_hash, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->plan = NULL;
+
+	if (entry->plan != NULL && SPI_plan_is_valid(entry->plan))
+		return entry->plan;
+
+	if (entry->plan != NULL)
+	{
+		SPI_freeplan(entry->plan);
+		entry->plan = NULL;
+	}
+
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "orders: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "orders: SPI_keepplan failed");
+	entry->plan = plan;
+	return plan;
+}
+
+/*
+ * orders_relid — OID of table "relname" in schema orders; refuses with
+ * ERRCODE_UNDEFINED_TABLE when the extension is not (fully) installed.
+ */
+Oid
+orders_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.%s\" does not exist", ORDERS_SCHEMA, relname),
+				 errhint("Is the extension \"orders\" installed in this database?")));
+	return relid;
+}

@@ -1,0 +1,525 @@
+/*
+ * transition.c — order status changes, validated against the lifecycle graph.
+ *
+ *   orders.status_guard()   BEFORE INSERT OR UPDATE row trigger on orders.orders:
+ *                           new orders start in the initial status, every change
+ *                           must be an edge of the graph the caller may take;
+ *                           stamps the edge's column.
+ *   orders.status_audit()   AFTER UPDATE row trigger (WHEN status changed):
+ *                           history row as the table owner + pg_notify, both in
+ *                           the changing transaction.
+ *   orders.transition()     the API for a status change, with idempotency key.
+ *   orders.allowed_transitions()  next statuses the caller may choose.
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(orders_status_guard);
+PG_FUNCTION_INFO_V1(orders_status_audit);
+PG_FUNCTION_INFO_V1(orders_transition);
+PG_FUNCTION_INFO_V1(orders_allowed_transitions);
+
+/*
+ * What orders.transition() hands to the audit trigger of the UPDATE it runs:
+ * the notes and idempotency key of that one change.
+ */
+static struct
+{
+	bool		active;
+	pg_uuid_t	order_id;
+	char	   *notes;
+	char	   *key;
+} pending;
+
+/* column_value — text of column "name" in "tuple", or NULL. */
+static char *
+column_value(HeapTuple tuple, TupleDesc desc, const char *name)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "orders: table has no column \"%s\"", name);
+	return SPI_getvalue(tuple, desc, attnum);
+}
+
+/* require_lifecycle — the named lifecycle, or refuse with OR002. */
+static const Lifecycle *
+require_lifecycle(const char *name, const char *order_number)
+{
+	const Lifecycle *lc = lifecycle_lookup(name);
+
+	if (lc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_UNKNOWN_LIFECYCLE),
+				 errmsg("order \"%s\": unknown lifecycle \"%s\"",
+						order_number ? order_number : "(new)", name),
+				 errhint("Lifecycles are listed in orders.lifecycles.")));
+	return lc;
+}
+
+/* require_state — state "status" of "lc", or refuse with OR003. */
+static const LifecycleState *
+require_state(const Lifecycle *lc, const char *status, const char *order_number)
+{
+	const LifecycleState *st = lifecycle_state(lc, status);
+
+	if (st == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_UNKNOWN_STATUS),
+				 errmsg("order \"%s\": \"%s\" is not a status of lifecycle \"%s\"",
+						order_number ? order_number : "(new)", status, lc->name),
+				 errhint("The statuses of a lifecycle are listed in orders.lifecycle_states.")));
+	return st;
+}
+
+/*
+ * guard_insert — a new order: known lifecycle; status defaults to the
+ * initial one; another known status only for the table owner (imports,
+ * pg_restore).  Returns the row to store.
+ */
+static HeapTuple
+guard_insert(Relation rel, HeapTuple row)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *number = column_value(row, desc, "order_number");
+	char	   *lname = column_value(row, desc, "lifecycle");
+	char	   *status = column_value(row, desc, "status");
+	const Lifecycle *lc;
+	int			attnum;
+	Datum		val;
+	bool		isnull = false;
+
+	if (lname == NULL)
+		return row;				/* NOT NULL constraint reports it */
+	lc = require_lifecycle(lname, number);
+
+	if (status == NULL)
+	{
+		attnum = SPI_fnumber(desc, "status");
+		val = CStringGetTextDatum(lc->initial_status);
+		return heap_modify_tuple_by_cols(row, desc, 1, &attnum, &val, &isnull);
+	}
+
+	require_state(lc, status, number);
+	if (strcmp(status, lc->initial_status) != 0 &&
+		!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_NOT_INITIAL_STATUS),
+				 errmsg("order \"%s\": a new order of lifecycle \"%s\" starts in status \"%s\", not \"%s\"",
+						number ? number : "(new)", lc->name, lc->initial_status, status),
+				 errhint("Omit the status, then use orders.transition().  Only the table owner may insert orders in a later status (imports, restores).")));
+	return row;
+}
+
+/*
+ * guard_update — a change of an existing order: the lifecycle never changes;
+ * a status change must be an edge the current user may take; the edge's
+ * stamp column gets the transaction timestamp.  Returns the row to store.
+ */
+static HeapTuple
+guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	char	   *old_lc = column_value(oldrow, desc, "lifecycle");
+	char	   *new_lc = column_value(newrow, desc, "lifecycle");
+	char	   *old_status = column_value(oldrow, desc, "status");
+	char	   *new_status = column_value(newrow, desc, "status");
+	char	   *number;
+	const Lifecycle *lc;
+	const LifecycleState *from;
+	const LifecycleEdge *edge;
+	int			attnum;
+	Datum		val;
+	bool		isnull = false;
+
+	if (new_lc == NULL || new_status == NULL)
+		return newrow;			/* NOT NULL constraints report it */
+
+	number = column_value(newrow, desc, "order_number");
+	if (old_lc != NULL && strcmp(old_lc, new_lc) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LIFECYCLE_CHANGE),
+				 errmsg("order \"%s\": lifecycle cannot change from \"%s\" to \"%s\"",
+						number, old_lc, new_lc),
+				 errhint("Cancel the order and create a new one in the other lifecycle.")));
+
+	if (old_status != NULL && strcmp(old_status, new_status) == 0)
+		return newrow;
+
+	lc = require_lifecycle(new_lc, number);
+	from = require_state(lc, old_status, number);
+	require_state(lc, new_status, number);
+	edge = lifecycle_edge(from, new_status);
+	if (edge == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
+				 errmsg("order \"%s\": cannot change status from \"%s\" to \"%s\" in lifecycle \"%s\"",
+						number, old_status, new_status, lc->name),
+				 errdetail("Allowed next statuses from \"%s\": %s.",
+						   old_status, lifecycle_next_list(from)),
+				 errhint("orders.allowed_transitions(order_id) lists them.")));
+	if (!lifecycle_edge_permitted(edge))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\": role \"%s\" may not change status from \"%s\" to \"%s\"",
+						number, GetUserNameFromId(GetUserId(), false),
+						old_status, new_status),
+				 errdetail("Lifecycle \"%s\" allows this change only to members of the roles listed in orders.lifecycle_transitions.allowed_roles.",
+						   lc->name)));
+
+	if (edge->stamp_column == NULL)
+		return newrow;
+	attnum = SPI_fnumber(desc, edge->stamp_column);
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
+				 errmsg("lifecycle \"%s\": stamp column \"%s\" of transition \"%s\" -> \"%s\" does not exist in orders.orders",
+						lc->name, edge->stamp_column, old_status, new_status)));
+	val = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	return heap_modify_tuple_by_cols(newrow, desc, 1, &attnum, &val, &isnull);
+}
+
+/*
+ * orders.status_guard() — BEFORE INSERT OR UPDATE FOR EACH ROW on
+ * orders.orders.  Guarantees that no row is stored in a status its lifecycle
+ * does not have, and no status change is stored that is not an edge.
+ * Concurrent changes of one order are serialized by the row lock the UPDATE
+ * takes before this trigger runs, so the loser is checked against the
+ * winner's status.
+ */
+Datum
+orders_status_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "status_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
+	HeapTuple	result;
+
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		result = guard_insert(trigdata->tg_relation, trigdata->tg_trigtuple);
+	else
+		result = guard_update(trigdata->tg_relation, trigdata->tg_trigtuple,
+							  trigdata->tg_newtuple);
+	return orders_trigger_result(trigdata, result);
+}
+
+/* notify_payload — the JSON document sent on channel orders_status. */
+static char *
+notify_payload(const char *order_id, const char *number, const char *lifecycle,
+			   const char *old_status, const char *new_status, const char *actor)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"order_id\":");
+	escape_json(&buf, order_id);
+	appendStringInfoString(&buf, ",\"order_number\":");
+	escape_json(&buf, number);
+	appendStringInfoString(&buf, ",\"lifecycle\":");
+	escape_json(&buf, lifecycle);
+	appendStringInfoString(&buf, ",\"old_status\":");
+	escape_json(&buf, old_status);
+	appendStringInfoString(&buf, ",\"new_status\":");
+	escape_json(&buf, new_status);
+	appendStringInfoString(&buf, ",\"changed_by\":");
+	escape_json(&buf, actor);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * orders.status_audit() — AFTER UPDATE FOR EACH ROW on orders.orders, with
+ * WHEN (OLD.status IS DISTINCT FROM NEW.status).  Writes one history row
+ * (as the owner of orders.order_history, so callers need no right on it) and
+ * notifies channel orders_status.  Both belong to the changing transaction:
+ * a rollback leaves neither.
+ */
+Datum
+orders_status_audit(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "status_audit",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_UPDATE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	oldrow = trigdata->tg_trigtuple;
+	HeapTuple	newrow = trigdata->tg_newtuple;
+	static Oid	argtypes[6] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	char	   *old_status = column_value(oldrow, desc, "status");
+	char	   *new_status = column_value(newrow, desc, "status");
+	char	   *actor = orders_current_actor();
+	char	   *notes = NULL;
+	char	   *key = NULL;
+	Oid			history;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+
+	if (old_status == NULL || new_status == NULL || strcmp(old_status, new_status) == 0)
+		return PointerGetDatum(NULL);
+
+	values[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+	if (pending.active &&
+		memcmp(DatumGetUUIDP(values[0]), &pending.order_id, sizeof(pg_uuid_t)) == 0)
+	{
+		notes = pending.notes;
+		key = pending.key;
+		pending.active = false;
+	}
+	values[1] = CStringGetTextDatum(old_status);
+	values[2] = CStringGetTextDatum(new_status);
+	values[3] = CStringGetTextDatum(actor);
+	values[4] = notes ? CStringGetTextDatum(notes) : (Datum) 0;
+	values[5] = key ? CStringGetTextDatum(key) : (Datum) 0;
+	if (!notes)
+		nulls[4] = 'n';
+	if (!key)
+		nulls[5] = 'n';
+
+	history = orders_relid("order_history");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "orders: SPI_connect failed");
+	orders_switch_to_owner(history, &saved);
+	plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
+						   "INSERT INTO orders.order_history"
+						   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
+						   " VALUES ($1, $2, $3, $4, $5, $6)",
+						   6, argtypes);
+	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "orders: writing order history failed");
+	orders_restore_user(&saved);
+	SPI_finish();
+
+	Async_Notify(ORDERS_STATUS_CHANNEL,
+				 notify_payload(column_value(newrow, desc, "id"),
+								column_value(newrow, desc, "order_number"),
+								column_value(newrow, desc, "lifecycle"),
+								old_status, new_status, actor));
+	return PointerGetDatum(NULL);
+}
+
+/* require_arg — refuse a NULL argument with 22004 naming it. */
+static void
+require_arg(FunctionCallInfo fcinfo, int argno, const char *func, const char *arg)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s: argument \"%s\" must not be null", func, arg)));
+}
+
+/* order_not_found — refuse with OR006 for an order id the caller cannot see. */
+static void
+order_not_found(Datum order_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_ORDER_NOT_FOUND),
+			 errmsg("order %s does not exist",
+					DatumGetCString(DirectFunctionCall1(uuid_out, order_id))),
+			 errhint("Either no order has this id or row level security hides it from you.")));
+}
+
+/*
+ * orders.transition(order_id, to_status, notes, idempotency_key) — change the
+ * status of one order and return the changed row.  Runs with the caller's
+ * rights (row level security applies).  The order row is locked first, so
+ * concurrent calls run one after another; each is validated by status_guard
+ * against the status it finds.  A key already recorded for this order with
+ * the same target makes the call a no-op returning the order; with another
+ * target it is refused (OR007).
+ */
+Datum
+orders_transition(PG_FUNCTION_ARGS)
+{
+	static Oid	lock_types[1] = {UUIDOID};
+	static Oid	key_types[2] = {UUIDOID, TEXTOID};
+	static Oid	update_types[2] = {UUIDOID, TEXTOID};
+	Datum		order_id;
+	char	   *to_status;
+	char	   *key = NULL;
+	char	   *current;
+	char	   *number;
+	Datum		args[2];
+	Datum		result;
+	bool		isnull;
+	Oid			orders_rel;
+	SPIPlanPtr	plan;
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	require_arg(fcinfo, 0, "orders.transition", "order_id");
+	require_arg(fcinfo, 1, "orders.transition", "to_status");
+	order_id = PG_GETARG_DATUM(0);
+	to_status = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!PG_ARGISNULL(3))
+	{
+		key = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		if (key[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("orders.transition: argument \"idempotency_key\" must not be empty"),
+					 errhint("Pass NULL for a call without a key.")));
+	}
+
+	orders_rel = orders_relid("orders");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "orders: SPI_connect failed");
+
+	/* lock the order; concurrent transitions of it queue here */
+	plan = orders_get_plan(PLAN_LOCK_ORDER, orders_rel,
+						   "SELECT o, o.status, o.order_number FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+						   1, lock_types);
+	args[0] = order_id;
+	if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "orders: locking the order failed");
+	if (SPI_processed == 0)
+		order_not_found(order_id);
+	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+	if (key != NULL)
+	{
+		Oid			history = orders_relid("order_history");
+		OrdersSavedUser saved;
+		HeapTuple	locked = SPI_copytuple(SPI_tuptable->vals[0]);
+		TupleDesc	locked_desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+
+		orders_switch_to_owner(history, &saved);
+		plan = orders_get_plan(PLAN_FIND_IDEMPOTENT, history,
+							   "SELECT new_status FROM orders.order_history"
+							   " WHERE order_id OPERATOR(pg_catalog.=) $1"
+							   "   AND idempotency_key OPERATOR(pg_catalog.=) $2",
+							   2, key_types);
+		args[1] = CStringGetTextDatum(key);
+		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "orders: reading order history failed");
+		orders_restore_user(&saved);
+		if (SPI_processed > 0)
+		{
+			char	   *done = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (strcmp(done, to_status) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_ORDERS_IDEMPOTENCY_REUSED),
+						 errmsg("idempotency key \"%s\" was already used for order %s to reach status \"%s\", not \"%s\"",
+								key, DatumGetCString(DirectFunctionCall1(uuid_out, order_id)),
+								done, to_status),
+						 errhint("Use a new key for a new change.")));
+			result = SPI_getbinval(locked, locked_desc, 1, &isnull);
+			result = SPI_datumTransfer(result, false, -1);
+			SPI_finish();
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	if (strcmp(current, to_status) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
+				 errmsg("order \"%s\" is already in status \"%s\"", number, current),
+				 errhint("Pass an idempotency_key to make retries of a change harmless.")));
+
+	/* the change itself: status_guard validates, status_audit records */
+	plan = orders_get_plan(PLAN_UPDATE_STATUS, orders_rel,
+						   "UPDATE orders.orders o SET status = $2"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
+						   2, update_types);
+	args[1] = CStringGetTextDatum(to_status);
+	pending.active = true;
+	memcpy(&pending.order_id, DatumGetUUIDP(order_id), sizeof(pg_uuid_t));
+	pending.notes = PG_ARGISNULL(2) ? NULL : MemoryContextStrdup(callcxt, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	pending.key = key;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "orders: updating the order failed");
+	}
+	PG_FINALLY();
+	{
+		pending.active = false;
+	}
+	PG_END_TRY();
+	if (SPI_processed == 0)
+		order_not_found(order_id);
+
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * orders.allowed_transitions(order_id) — the statuses the caller could move
+ * the order to now: edges out of its current status whose roles admit the
+ * caller, in display order.  Reads with the caller's rights.
+ */
+Datum
+orders_allowed_transitions(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		order_id;
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	char	   *lname;
+	char	   *status;
+	char	   *number;
+	const Lifecycle *lc;
+	const LifecycleState *from;
+	MemoryContext oldcxt;
+
+	require_arg(fcinfo, 0, "orders.allowed_transitions", "order_id");
+	order_id = PG_GETARG_DATUM(0);
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("orders.allowed_transitions: set-valued function called in context that cannot accept a set")));
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->setDesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(rsinfo->setDesc, 1, "status", TEXTOID, -1, 0);
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(oldcxt);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "orders: SPI_connect failed");
+	plan = orders_get_plan(PLAN_READ_ORDER_STATUS, orders_relid("orders"),
+						   "SELECT lifecycle, status, order_number FROM orders.orders"
+						   " WHERE id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	args[0] = order_id;
+	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "orders: reading the order failed");
+	if (SPI_processed == 0)
+		order_not_found(order_id);
+	lname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+	lc = require_lifecycle(lname, number);
+	from = require_state(lc, status, number);
+	for (int i = 0; i < from->nedges; i++)
+	{
+		Datum		value;
+		bool		null = false;
+
+		if (!lifecycle_edge_permitted(&from->edges[i]))
+			continue;
+		value = CStringGetTextDatum(from->edges[i].to_status);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

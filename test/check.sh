@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite: build, start a throwaway cluster, then run
+#   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
+#   and as a non-superuser PostgREST-style login, and a dump/restore round trip.
+# Exits non-zero when anything fails.
+source "$(dirname "$0")/lib.sh"
+
+TEST_DIR=${ORDERS_TEST_DIR:-/tmp/orders-test}
+TEST_PORT=${ORDERS_TEST_PORT:-54330}
+passed=0; failed=0; failures=""
+
+# suite NAME CMD... — run one suite, record its outcome.
+suite() {
+    local name=$1; shift
+    log "suite: $name"
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures="$failures $name"; fi
+}
+
+ensure_packages
+build_install
+stop_cluster "$TEST_DIR"
+rm -rf "$TEST_DIR"
+start_cluster "$TEST_DIR" "$TEST_PORT"
+trap 'stop_cluster "$TEST_DIR"' EXIT
+export PGDATABASE=postgres
+
+regress() {
+    make -s -C "$REPO_DIR" PG_CONFIG=$PG_BIN/pg_config installcheck \
+        || { cat "$REPO_DIR"/regression.diffs "$REPO_DIR"/test/results/regression.diffs 2>/dev/null | head -200; return 1; }
+}
+
+# pgTAP: a fresh database with roles shaped like a PostgREST deployment.
+pgtap() {
+    psql -q -X -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/setup.sql" >/dev/null || return 1
+    pg_prove -d orders_tap --ext .sql -r "$REPO_DIR/test/pgtap" || return 1
+    # the same requests as PostgREST sends them, from a non-superuser login
+    pg_prove -d orders_tap -U authenticator --ext .sql -r "$REPO_DIR/test/pgtap_api"
+}
+
+suite regress-and-isolation regress
+suite pgtap pgtap
+suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
+
+log "summary"
+[ -n "$failures" ] && echo "failed suites:$failures"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,75 @@
+# test/lib.sh — shared shell functions of the quick start and the test suite:
+# install missing packages, build, and run a throwaway PostgreSQL 15 cluster
+# owned by an unprivileged user (PostgreSQL refuses to run as root).
+# Source it; it sets PGHOST, PGPORT, PGUSER for psql and friends.
+
+set -eu
+
+PG_BIN=/usr/lib/postgresql/15/bin
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc"
+PG_OS_USER=orders-pg        # used only when running as root
+
+log() { printf '\n== %s\n' "$*"; }
+
+# as_root CMD... — run CMD with root rights (sudo when not root).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_packages — install the Debian packages that are missing.
+ensure_packages() {
+    local missing=""
+    for p in $PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        log "installing:$missing"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+}
+
+# build_install — compile with -Werror and install into PostgreSQL 15.
+build_install() {
+    log "building the extension"
+    make -s -C "$REPO_DIR" PG_CONFIG=$PG_BIN/pg_config
+    as_root make -s -C "$REPO_DIR" PG_CONFIG=$PG_BIN/pg_config install
+}
+
+# as_pg CMD... — run CMD as the cluster's OS user.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
+}
+
+# start_cluster DIR PORT — initdb (if needed) and start a cluster in DIR,
+# listening on a socket in DIR and on 127.0.0.1:PORT, pg_cron preloaded.
+start_cluster() {
+    local dir=$1 port=$2
+    if [ "$(id -u)" -eq 0 ] && ! id "$PG_OS_USER" >/dev/null 2>&1; then
+        useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_OS_USER"
+    fi
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown "$PG_OS_USER" "$dir"
+    chmod 700 "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg $PG_BIN/initdb -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+        cat >> "$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+max_connections = 60
+fsync = ${ORDERS_FSYNC:-off}
+log_min_messages = warning
+CONF
+    fi
+    as_pg $PG_BIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+# stop_cluster DIR — stop the cluster of DIR (quietly if it is not running).
+stop_cluster() {
+    as_pg $PG_BIN/pg_ctl -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
+}
