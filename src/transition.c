@@ -84,6 +84,42 @@ require_state(const Lifecycle *lc, const char *status, const char *order_number)
 }
 
 /*
+ * validate_change — the edge "from" -> "to" of lifecycle "lifecycle" for
+ * order "number", after checking that both statuses exist, that the edge
+ * exists (OR001, DETAIL listing the allowed next statuses) and that the
+ * current user may take it (42501).  The one check every status change
+ * passes, from orders.transition() and from the trigger alike.
+ */
+static const LifecycleEdge *
+validate_change(const char *lifecycle, const char *number,
+				const char *from_status, const char *to_status)
+{
+	const Lifecycle *lc = require_lifecycle(lifecycle, number);
+	const LifecycleState *from = require_state(lc, from_status, number);
+	const LifecycleEdge *edge;
+
+	require_state(lc, to_status, number);
+	edge = lifecycle_edge(from, to_status);
+	if (edge == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
+				 errmsg("order \"%s\": cannot change status from \"%s\" to \"%s\" in lifecycle \"%s\"",
+						number, from_status, to_status, lc->name),
+				 errdetail("Allowed next statuses from \"%s\": %s.",
+						   from_status, lifecycle_next_list(from)),
+				 errhint("orders.allowed_transitions(order_id) lists them.")));
+	if (!lifecycle_edge_permitted(edge))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\": role \"%s\" may not change status from \"%s\" to \"%s\"",
+						number, GetUserNameFromId(GetUserId(), false),
+						from_status, to_status),
+				 errdetail("Lifecycle \"%s\" allows this change only to members of the roles listed in orders.lifecycle_transitions.allowed_roles.",
+						   lc->name)));
+	return edge;
+}
+
+/*
  * guard_insert — a new order: known lifecycle; status defaults to the
  * initial one; another known status only for the table owner (imports,
  * pg_restore).  Returns the row to store.
@@ -136,8 +172,6 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	char	   *old_status = column_value(oldrow, desc, "status");
 	char	   *new_status = column_value(newrow, desc, "status");
 	char	   *number;
-	const Lifecycle *lc;
-	const LifecycleState *from;
 	const LifecycleEdge *edge;
 	int			attnum;
 	Datum		val;
@@ -157,27 +191,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	if (old_status != NULL && strcmp(old_status, new_status) == 0)
 		return newrow;
 
-	lc = require_lifecycle(new_lc, number);
-	from = require_state(lc, old_status, number);
-	require_state(lc, new_status, number);
-	edge = lifecycle_edge(from, new_status);
-	if (edge == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
-				 errmsg("order \"%s\": cannot change status from \"%s\" to \"%s\" in lifecycle \"%s\"",
-						number, old_status, new_status, lc->name),
-				 errdetail("Allowed next statuses from \"%s\": %s.",
-						   old_status, lifecycle_next_list(from)),
-				 errhint("orders.allowed_transitions(order_id) lists them.")));
-	if (!lifecycle_edge_permitted(edge))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("order \"%s\": role \"%s\" may not change status from \"%s\" to \"%s\"",
-						number, GetUserNameFromId(GetUserId(), false),
-						old_status, new_status),
-				 errdetail("Lifecycle \"%s\" allows this change only to members of the roles listed in orders.lifecycle_transitions.allowed_roles.",
-						   lc->name)));
-
+	edge = validate_change(new_lc, number, old_status, new_status);
 	if (edge->stamp_column == NULL)
 		return newrow;
 	attnum = SPI_fnumber(desc, edge->stamp_column);
@@ -185,7 +199,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
 				 errmsg("lifecycle \"%s\": stamp column \"%s\" of transition \"%s\" -> \"%s\" does not exist in orders.orders",
-						lc->name, edge->stamp_column, old_status, new_status)));
+						new_lc, edge->stamp_column, old_status, new_status)));
 	val = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	return heap_modify_tuple_by_cols(newrow, desc, 1, &attnum, &val, &isnull);
 }
@@ -351,6 +365,7 @@ orders_transition(PG_FUNCTION_ARGS)
 	char	   *key = NULL;
 	char	   *current;
 	char	   *number;
+	char	   *lifecycle;
 	Datum		args[2];
 	Datum		result;
 	bool		isnull;
@@ -378,7 +393,7 @@ orders_transition(PG_FUNCTION_ARGS)
 
 	/* lock the order; concurrent transitions of it queue here */
 	plan = orders_get_plan(PLAN_LOCK_ORDER, orders_rel,
-						   "SELECT o, o.status, o.order_number FROM orders.orders o"
+						   "SELECT o, o.status, o.order_number, o.lifecycle FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						   1, lock_types);
 	args[0] = order_id;
@@ -388,6 +403,7 @@ orders_transition(PG_FUNCTION_ARGS)
 		order_not_found(order_id);
 	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	lifecycle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 
 	if (key != NULL)
 	{
@@ -429,6 +445,7 @@ orders_transition(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
 				 errmsg("order \"%s\" is already in status \"%s\"", number, current),
 				 errhint("Pass an idempotency_key to make retries of a change harmless.")));
+	validate_change(lifecycle, number, current, to_status);
 
 	/* the change itself: status_guard validates, status_audit records */
 	plan = orders_get_plan(PLAN_UPDATE_STATUS, orders_rel,
