@@ -1,0 +1,104 @@
+-- orders.transition(): idempotency, history, notes, actor, rollback,
+-- updated_at, and the graph cache seeing changes made in this session.
+BEGIN;
+SELECT plan(27);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c003', 'T3');
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000301', 'T3-1', '00000000-0000-0000-0000-00000000c003');
+
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T3-1'), 'new',
+          'a new cod order starts in its initial status');
+
+-- idempotency: same key twice -> one change, one history row
+SELECT is((orders.transition('00000000-0000-0000-0000-000000000301', 'confirmed', 'phoned', 'key-1')).status,
+          'confirmed', 'transition returns the changed order');
+SELECT is((orders.transition('00000000-0000-0000-0000-000000000301', 'confirmed', 'phoned', 'key-1')).status,
+          'confirmed', 'the same key again returns the order');
+SELECT is((SELECT count(*)::int FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-000000000301'), 1,
+          'the repeated key wrote no second history row');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000301', 'cancelled', NULL, 'key-1')$$,
+                 'OR007', NULL, 'a key reused for another target status is refused');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000301', 'confirmed')$$,
+                 'OR001', 'order "T3-1" is already in status "confirmed"',
+                 'without a key, a repeated change is refused');
+SELECT is(h.notes || '|' || h.idempotency_key || '|' || h.changed_by || '|' || h.old_status || '>' || h.new_status,
+          'phoned|key-1|' || current_user || '|new>confirmed', 'history records notes, key, actor, edge')
+  FROM orders.order_history h WHERE h.order_id = '00000000-0000-0000-0000-000000000301';
+SELECT isnt((SELECT confirmed_at FROM orders.orders WHERE order_number = 'T3-1'), NULL,
+            'the edge stamped confirmed_at');
+
+-- actor from JWT claims (PostgREST), from jwt.claims.sub (PostGraphile), '' unset
+SELECT set_config('request.jwt.claims', '{"sub":"user-42","role":"authenticated"}', true);
+SELECT orders.transition('00000000-0000-0000-0000-000000000301', 'being_prepared');
+SELECT is((SELECT changed_by FROM orders.order_history WHERE new_status = 'being_prepared'
+            AND order_id = '00000000-0000-0000-0000-000000000301'), 'user-42',
+          'changed_by is the JWT sub');
+SELECT set_config('request.jwt.claims', '', true);
+SELECT set_config('jwt.claims.sub', 'pg-graphile-7', true);
+SELECT is(orders.current_actor(), 'pg-graphile-7', 'jwt.claims.sub is used when request.jwt.claims is empty');
+SELECT set_config('jwt.claims.sub', '', true);
+SELECT is(orders.current_actor(), current_user::text, 'empty settings fall back to current_user');
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT is(orders.current_actor(), current_user::text, 'claims without sub fall back to current_user');
+SELECT set_config('request.jwt.claims', '{"sub":""}', true);
+SELECT is(orders.current_actor(), current_user::text, 'an empty sub counts as unset');
+SELECT set_config('request.jwt.claims', '{"sub":12345}', true);
+SELECT is(orders.current_actor(), '12345', 'a numeric sub is used as text');
+SELECT set_config('request.jwt.claims', 'not json', true);
+SELECT throws_ok('SELECT orders.current_actor()', '22P02', NULL, 'malformed claims are refused, not ignored');
+SELECT set_config('request.jwt.claims', '', true);
+
+-- a change that rolls back leaves no history (and, being uncommitted, no notification)
+SAVEPOINT before_change;
+SELECT orders.transition('00000000-0000-0000-0000-000000000301', 'ready_for_pickup', 'will roll back');
+ROLLBACK TO SAVEPOINT before_change;
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T3-1'), 'being_prepared',
+          'rolled back change is gone');
+SELECT is((SELECT count(*)::int FROM orders.order_history WHERE notes = 'will roll back'), 0,
+          'rolled back change left no history');
+
+-- a failing statement after the change rolls the history back with it
+SELECT throws_ok($$WITH t AS (SELECT orders.transition('00000000-0000-0000-0000-000000000301', 'ready_for_pickup', 'then fail'))
+                   SELECT 1/0 FROM t$$, '22012', NULL, 'statement fails after the change');
+SELECT is((SELECT count(*)::int FROM orders.order_history WHERE notes = 'then fail'), 0,
+          'no history from the failed statement');
+
+-- updated_at (C trigger) moves on UPDATE; it is the transaction time
+UPDATE orders.orders SET updated_at = '2000-01-01', notes = 'x' WHERE order_number = 'T3-1';
+SELECT is((SELECT updated_at FROM orders.orders WHERE order_number = 'T3-1'), now(),
+          'updated_at is set by the trigger, whatever the UPDATE says');
+UPDATE orders.customers SET notes = 'vip' WHERE id = '00000000-0000-0000-0000-00000000c003';
+SELECT is((SELECT updated_at FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000c003'), now(),
+          'customers.updated_at too');
+
+-- the graph cache sees a lifecycle added in this very session
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('rental', 'reserved');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('rental', 'reserved', 'open', 1), ('rental', 'out', 'open', 2),
+  ('rental', 'back', 'fulfilled', 3), ('rental', 'lost', 'returned', 4);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column) VALUES
+  ('rental', 'reserved', 'out', 'shipped_at'), ('rental', 'out', 'back', 'completed_at');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-000000000302', 'T3-2', '00000000-0000-0000-0000-00000000c003', 'rental');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T3-2'), 'reserved',
+          'a user-defined lifecycle starts in its initial status');
+SELECT is((orders.transition('00000000-0000-0000-0000-000000000302', 'out')).status, 'out',
+          'a user-defined edge is usable at once');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000302', 'lost')$$,
+                 'OR001', NULL, 'no edge out -> lost yet');
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column)
+VALUES ('rental', 'out', 'lost', 'returned_at');
+SELECT is((orders.transition('00000000-0000-0000-0000-000000000302', 'lost')).status, 'lost',
+          'the edge added afterwards is seen by the same session');
+DELETE FROM orders.lifecycle_transitions WHERE lifecycle = 'rental' AND from_status = 'reserved';
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-000000000303', 'T3-3', '00000000-0000-0000-0000-00000000c003', 'rental');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000303', 'out')$$,
+                 'OR001', NULL, 'a deleted edge is refused at once');
+SELECT results_eq($$SELECT orders.allowed_transitions('00000000-0000-0000-0000-000000000303')$$,
+                  $$SELECT NULL::text WHERE false$$, 'and no longer offered');
+
+SELECT * FROM finish();
+ROLLBACK;

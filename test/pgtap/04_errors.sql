@@ -1,0 +1,72 @@
+-- Every refusal of the foundation: its SQLSTATE, and that it changed nothing.
+BEGIN;
+SELECT plan(26);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c004', 'T4');
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000401', 'T4-1', '00000000-0000-0000-0000-00000000c004');
+CREATE TEMP TABLE before AS SELECT * FROM orders.orders;
+CREATE TEMP TABLE before_history AS SELECT * FROM orders.order_history;
+
+-- lifecycle and status
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-00000000c004', 'nope')$$,
+                 'OR002', NULL, 'unknown lifecycle on insert');
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id, status) VALUES ('T4-x', '00000000-0000-0000-0000-00000000c004', 'bogus')$$,
+                 'OR003', 'order "T4-x": "bogus" is not a status of lifecycle "cod"', 'unknown status on insert');
+SELECT throws_ok($$UPDATE orders.orders SET status = 'bogus' WHERE order_number = 'T4-1'$$,
+                 'OR003', NULL, 'unknown status on update');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000401', 'bogus')$$,
+                 'OR003', NULL, 'unknown status via transition');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000401', 'delivered')$$,
+                 'OR001', 'order "T4-1": cannot change status from "new" to "delivered" in lifecycle "cod"',
+                 'a jump is refused with a message naming order, from and to');
+SELECT throws_ok($$UPDATE orders.orders SET lifecycle = 'campaign', status = 'draft' WHERE order_number = 'T4-1'$$,
+                 'OR004', NULL, 'changing the lifecycle');
+SELECT throws_ok($$UPDATE orders.orders SET status = NULL WHERE order_number = 'T4-1'$$,
+                 '23502', NULL, 'a NULL status');
+
+-- a new order in a later status: only the table owner (imports, restores)
+GRANT INSERT, SELECT ON orders.orders TO staff;
+SET LOCAL ROLE staff;
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id, status) VALUES ('T4-y', '00000000-0000-0000-0000-00000000c004', 'delivered')$$,
+                 'OR005', NULL, 'a non-owner cannot insert an order in a later status');
+RESET ROLE;
+
+-- arguments
+SELECT throws_ok($$SELECT orders.transition(NULL, 'confirmed')$$, '22004', NULL, 'NULL order_id');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000401', NULL)$$, '22004', NULL, 'NULL to_status');
+SELECT throws_ok($$SELECT orders.allowed_transitions(NULL)$$, '22004', NULL, 'allowed_transitions(NULL)');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000401', 'confirmed', NULL, '')$$,
+                 '22023', NULL, 'an empty idempotency key');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000004ff', 'confirmed')$$,
+                 'OR006', 'order 00000000-0000-0000-0000-0000000004ff does not exist', 'unknown order id');
+SELECT throws_ok($$SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000004ff')$$,
+                 'OR006', NULL, 'unknown order id (allowed_transitions)');
+
+-- amounts and enumerations
+SELECT throws_ok($$UPDATE orders.orders SET subtotal = -1 WHERE order_number = 'T4-1'$$, '23514', NULL, 'negative subtotal');
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = -0.01 WHERE order_number = 'T4-1'$$, '23514', NULL, 'negative total');
+SELECT throws_ok($$UPDATE orders.orders SET payment_status = 'paid' WHERE order_number = 'T4-1'$$, '23514', NULL, 'unknown payment status');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity) VALUES ('00000000-0000-0000-0000-000000000401', 'x', 0)$$,
+                 '23514', NULL, 'zero quantity');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000ff')$$,
+                 '23503', NULL, 'unknown customer');
+SELECT throws_ok($$DELETE FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000c004'$$,
+                 '23503', NULL, 'a customer with orders cannot be deleted (ON DELETE RESTRICT)');
+SELECT throws_ok($$DELETE FROM orders.lifecycles WHERE name = 'cod'$$,
+                 '23503', NULL, 'a lifecycle in use cannot be deleted');
+
+-- lifecycle configuration
+SELECT throws_ok($$INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column) VALUES ('cod', 'new', 'delivered', 'no_such_column')$$,
+                 'OR008', NULL, 'a stamp column that does not exist');
+SELECT throws_ok($$INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, allowed_roles) VALUES ('cod', 'new', 'delivered', '{no_such_role}')$$,
+                 'OR008', NULL, 'a role that does not exist');
+SELECT throws_ok($$INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('cod', 'lost', 'gone')$$,
+                 '23514', NULL, 'an unknown category');
+
+-- nothing above changed anything
+SELECT set_eq('SELECT * FROM orders.orders', 'SELECT * FROM before', 'orders unchanged by the refusals');
+SELECT set_eq('SELECT * FROM orders.order_history', 'SELECT * FROM before_history', 'no history from the refusals');
+
+SELECT * FROM finish();
+ROLLBACK;

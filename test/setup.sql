@@ -1,0 +1,50 @@
+-- test/setup.sql — the pgTAP database, shaped like a PostgREST deployment:
+-- authenticator (LOGIN NOINHERIT) switches to anon or authenticated per
+-- request; staff is a role some transitions are reserved for.
+\set ON_ERROR_STOP 1
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'staff'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT;
+    END IF;
+END $$;
+GRANT anon, authenticated, staff TO authenticator;
+
+DROP DATABASE IF EXISTS orders_tap;
+CREATE DATABASE orders_tap;
+\connect orders_tap
+CREATE EXTENSION pgtap;
+CREATE EXTENSION orders;
+
+-- What an application would grant: clients read and write their own
+-- customers' orders (row level security); staff see everything.
+GRANT SELECT, INSERT, UPDATE ON orders.customers, orders.orders, orders.order_items TO authenticated, staff;
+GRANT SELECT ON orders.order_history TO staff;
+ALTER TABLE orders.customers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_customers ON orders.customers TO authenticated
+    USING (account_id::text = orders.current_actor());
+CREATE POLICY own_orders ON orders.orders TO authenticated
+    USING (customer_id IN (SELECT id FROM orders.customers
+                            WHERE account_id::text = orders.current_actor()));
+CREATE POLICY staff_all ON orders.customers TO staff USING (true);
+CREATE POLICY staff_all ON orders.orders TO staff USING (true);
+
+-- fixtures: two clients with one order each
+INSERT INTO orders.customers (id, account_id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000000a1', '11111111-1111-1111-1111-111111111111', 'Client One'),
+  ('00000000-0000-0000-0000-0000000000a2', '22222222-2222-2222-2222-222222222222', 'Client Two');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000000b1', 'API-1', '00000000-0000-0000-0000-0000000000a1', 'review'),
+  ('00000000-0000-0000-0000-0000000000b2', 'API-2', '00000000-0000-0000-0000-0000000000a2', 'review'),
+  ('00000000-0000-0000-0000-0000000000b3', 'API-3', '00000000-0000-0000-0000-0000000000a1', 'cod');
+-- the review lifecycle lets only staff take payment and complete work
+UPDATE orders.lifecycle_transitions SET allowed_roles = '{staff}'
+ WHERE lifecycle = 'review' AND (from_status, to_status) IN
+       (('payment_pending', 'in_progress'), ('in_progress', 'completed'));
