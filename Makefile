@@ -11,13 +11,13 @@ REGRESS_OPTS = --inputdir=.
 
 # isolation tester: specs in test/specs, outputs in test/expected
 ISOLATION      = concurrent_transition graph_cache
-ISOLATION_OPTS = --inputdir=test --outputdir=test/results --load-extension=orders
+ISOLATION_OPTS = --inputdir=test --outputdir=test --load-extension=orders
 
 PG_CONFIG ?= pg_config
 # PostgreSQL headers are not -Wextra clean: include them as system headers so
 # the strict warnings apply to our code only.
 PG_CPPFLAGS = -isystem $(shell $(PG_CONFIG) --includedir-server) -Wall -Wextra -Werror -Isrc
-EXTRA_CLEAN = results regression.diffs regression.out test/results
+EXTRA_CLEAN = results regression.diffs regression.out test/results test/regression.diffs test/regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -26,7 +26,7 @@ export PGDATABASE=postgres
 
 regress() {
     make -s -C "$REPO_DIR" PG_CONFIG=$PG_BIN/pg_config installcheck \
-        || { cat "$REPO_DIR"/regression.diffs "$REPO_DIR"/test/results/regression.diffs 2>/dev/null | head -200; return 1; }
+        || { cat "$REPO_DIR"/regression.diffs "$REPO_DIR"/test/regression.diffs 2>/dev/null | head -200; return 1; }
 }
 
 # pgTAP: a fresh database with roles shaped like a PostgREST deployment.
