@@ -52,10 +52,10 @@ CREATE TABLE orders.lifecycle_states (
 );
 COMMENT ON TABLE orders.lifecycle_states IS 'Statuses of each lifecycle, with a category used by statistics (open, fulfilled, cancelled, returned)';
 
-ALTER TABLE orders.lifecycles
-    ADD CONSTRAINT lifecycles_initial_status_fkey
-    FOREIGN KEY (name, initial_status) REFERENCES orders.lifecycle_states (lifecycle, status)
-    DEFERRABLE INITIALLY DEFERRED;
+-- lifecycles.initial_status is not a foreign key: that would make the two
+-- tables depend on each other and pg_restore (one COPY per table) could not
+-- load them.  status_guard refuses new orders of a lifecycle whose initial
+-- status is not one of its states (OR008).
 
 CREATE TABLE orders.lifecycle_transitions (
     lifecycle     text NOT NULL,

@@ -139,6 +139,12 @@ guard_insert(Relation rel, HeapTuple row)
 	if (lname == NULL)
 		return row;				/* NOT NULL constraint reports it */
 	lc = require_lifecycle(lname, number);
+	if (lifecycle_state(lc, lc->initial_status) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
+				 errmsg("lifecycle \"%s\": initial status \"%s\" is not one of its states",
+						lc->name, lc->initial_status),
+				 errhint("Add the state to orders.lifecycle_states or correct orders.lifecycles.initial_status.")));
 
 	if (status == NULL)
 	{

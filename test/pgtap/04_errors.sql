@@ -1,6 +1,6 @@
 -- Every refusal of the foundation: its SQLSTATE, and that it changed nothing.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c004', 'T4');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -63,6 +63,10 @@ SELECT throws_ok($$INSERT INTO orders.lifecycle_transitions (lifecycle, from_sta
                  'OR008', NULL, 'a role that does not exist');
 SELECT throws_ok($$INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('cod', 'lost', 'gone')$$,
                  '23514', NULL, 'an unknown category');
+
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('broken', 'start');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-00000000c004', 'broken')$$,
+                 'OR008', NULL, 'a lifecycle whose initial status is not a state takes no orders');
 
 -- nothing above changed anything
 SELECT set_eq('SELECT * FROM orders.orders', 'SELECT * FROM before', 'orders unchanged by the refusals');

@@ -1,0 +1,91 @@
+-- The quick-start demo: one order through each built-in lifecycle, with
+-- what the extension recorded, and the refusals an operator meets.
+\pset footer off
+\set QUIET on
+SET client_min_messages = warning;
+
+\echo
+\echo '### The four built-in lifecycles (orders.lifecycle_graph)'
+SELECT lifecycle, from_status || ' -> ' || string_agg(to_status, ', ' ORDER BY to_status) AS "can move to"
+  FROM orders.lifecycle_graph GROUP BY lifecycle, from_status ORDER BY lifecycle, min(from_status);
+
+INSERT INTO orders.customers (id, full_name, phone, city, area)
+VALUES ('d0000000-0000-0000-0000-000000000001', 'Amina Diallo', '+221 77 000 00 00', 'Dakar', 'Plateau');
+
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, subtotal, delivery_fee, total_amount, payment_method)
+VALUES ('d0000000-0000-0000-0000-0000000000a1', 'DEMO-COD',      'd0000000-0000-0000-0000-000000000001', 'cod',      40, 5, 45, 'cod'),
+       ('d0000000-0000-0000-0000-0000000000a2', 'DEMO-CAMPAIGN', 'd0000000-0000-0000-0000-000000000001', 'campaign', 900, 0, 900, 'bank_transfer'),
+       ('d0000000-0000-0000-0000-0000000000a3', 'DEMO-REVIEW',   'd0000000-0000-0000-0000-000000000001', 'review',   1500, 0, 1500, 'card'),
+       ('d0000000-0000-0000-0000-0000000000a4', 'DEMO-BOOKING',  'd0000000-0000-0000-0000-000000000001', 'booking',  60, 0, 60, 'card');
+
+\echo
+\echo '### New orders start in their lifecycle''s initial status'
+SELECT order_number, lifecycle, status,
+       array_to_string(array(SELECT orders.allowed_transitions(id)), ', ') AS "next possible"
+  FROM orders.orders WHERE order_number LIKE 'DEMO-%' ORDER BY order_number;
+
+\echo
+\echo '### Walking each order along its lifecycle with orders.transition()'
+-- a JWT subject, as PostgREST would set it per request
+SELECT set_config('request.jwt.claims', '{"sub":"demo-operator"}', false) \gset
+SELECT o.order_number, step, (orders.transition(o.id, s, note)).status AS "now"
+  FROM (VALUES
+    ('DEMO-COD', 1, 'confirmation_pending', 'calling the customer'),
+    ('DEMO-COD', 2, 'confirmed', 'customer said yes'),
+    ('DEMO-COD', 3, 'being_prepared', NULL), ('DEMO-COD', 4, 'ready_for_pickup', NULL),
+    ('DEMO-COD', 5, 'out_for_delivery', 'agent Moussa'),
+    ('DEMO-COD', 6, 'ready_for_pickup', 'nobody home, back to depot'),
+    ('DEMO-COD', 7, 'out_for_delivery', 'second attempt'),
+    ('DEMO-COD', 8, 'delivered', 'cash collected'),
+    ('DEMO-CAMPAIGN', 1, 'active', 'launch'), ('DEMO-CAMPAIGN', 2, 'paused', 'client holiday'),
+    ('DEMO-CAMPAIGN', 3, 'active', 'resume'), ('DEMO-CAMPAIGN', 4, 'completed', '100 leads delivered'),
+    ('DEMO-REVIEW', 1, 'analyzing', NULL), ('DEMO-REVIEW', 2, 'reviewing', '20 sites suggested'),
+    ('DEMO-REVIEW', 3, 'analyzing', 'client wants more sites'), ('DEMO-REVIEW', 4, 'reviewing', NULL),
+    ('DEMO-REVIEW', 5, 'payment_pending', 'client approved 5 sites'),
+    ('DEMO-REVIEW', 6, 'in_progress', 'paid'), ('DEMO-REVIEW', 7, 'completed', NULL),
+    ('DEMO-BOOKING', 1, 'confirmed', 'payment succeeded'), ('DEMO-BOOKING', 2, 'in_progress', 'checked in'),
+    ('DEMO-BOOKING', 3, 'completed', NULL)
+  ) AS w(num, step, s, note)
+  JOIN orders.orders o ON o.order_number = w.num
+ ORDER BY o.order_number, step;
+
+\echo
+\echo '### What was recorded: orders.order_history (one row per change, same transaction)'
+SELECT o.order_number, h.old_status || ' -> ' || h.new_status AS change, h.changed_by, coalesce(h.notes, '') AS notes
+  FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+ WHERE o.order_number LIKE 'DEMO-%' ORDER BY o.order_number, h.id;
+
+\echo
+\echo '### Stamps set by the edges'
+SELECT order_number, status,
+       concat_ws(', ', CASE WHEN confirmed_at IS NOT NULL THEN 'confirmed_at' END,
+                 CASE WHEN started_at IS NOT NULL THEN 'started_at' END,
+                 CASE WHEN paused_at IS NOT NULL THEN 'paused_at' END,
+                 CASE WHEN reviewed_at IS NOT NULL THEN 'reviewed_at' END,
+                 CASE WHEN paid_at IS NOT NULL THEN 'paid_at' END,
+                 CASE WHEN shipped_at IS NOT NULL THEN 'shipped_at' END,
+                 CASE WHEN delivered_at IS NOT NULL THEN 'delivered_at' END,
+                 CASE WHEN completed_at IS NOT NULL THEN 'completed_at' END) AS "stamps set"
+  FROM orders.orders WHERE order_number LIKE 'DEMO-%' ORDER BY order_number;
+
+\echo
+\echo '### Refusals (each with its own SQLSTATE; nothing changes)'
+\set ON_ERROR_STOP off
+\set VERBOSITY verbose
+\echo '-- a delivered COD order cannot be cancelled:'
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number = 'DEMO-COD';
+\echo '-- a retried call with the same idempotency key is a no-op, not an error:'
+SELECT status FROM orders.transition('d0000000-0000-0000-0000-0000000000a1', 'returned', 'customer returned it', 'ret-1');
+SELECT status FROM orders.transition('d0000000-0000-0000-0000-0000000000a1', 'returned', 'customer returned it', 'ret-1');
+\echo '-- an unknown order:'
+SELECT orders.transition('d0000000-0000-0000-0000-0000000000ff', 'confirmed');
+\set VERBOSITY default
+\set ON_ERROR_STOP on
+SELECT set_config('request.jwt.claims', '', false) \gset
+
+\echo
+\echo '### Listening: status changes are announced on channel orders_status'
+LISTEN orders_status;
+INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');
+SELECT status FROM orders.transition((SELECT id FROM orders.orders WHERE order_number = 'DEMO-COD-2'), 'cancelled', 'changed mind');
+UNLISTEN orders_status;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# pg_dump round trip (TAP output): orders, history and user-defined
+# lifecycles survive a dump and restore into a fresh database; the built-in
+# lifecycles are not duplicated; the restored graph works at once.
+# Needs PGHOST/PGPORT/PGUSER of a running cluster with the extension installed.
+set -eu
+src=orders_dump_src dst=orders_dump_dst
+dump=$(mktemp /tmp/orders-dump.XXXXXX.sql)
+trap 'rm -f "$dump"' EXIT
+n=0 failed=0
+check() {   # check DESCRIPTION EXPECTED ACTUAL
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
+}
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
+
+q postgres -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" \
+           -c "CREATE DATABASE $src" -c "CREATE DATABASE $dst"
+q $src >/dev/null <<'SQL'
+CREATE EXTENSION orders;
+BEGIN;
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('rental', 'reserved');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('rental', 'reserved', 'open', 1), ('rental', 'out', 'open', 2), ('rental', 'back', 'fulfilled', 3);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column) VALUES
+  ('rental', 'reserved', 'out', 'shipped_at'), ('rental', 'out', 'back', 'completed_at');
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000d1', 'Dump');
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount) VALUES
+  ('00000000-0000-0000-0000-0000000000e1', 'D-1', '00000000-0000-0000-0000-0000000000d1', 12.5);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000000e2', 'D-2', '00000000-0000-0000-0000-0000000000d1', 'rental');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000000e1', 'Kettle', 2, 6.25);
+SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', s, 'step', 'k-' || s)
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+SELECT orders.transition('00000000-0000-0000-0000-0000000000e2', 'out');
+COMMIT;
+SQL
+
+pg_dump -d $src -f "$dump"
+q $dst -f "$dump" >/dev/null
+
+for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history; do
+    sql="SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
+    check "orders.$t identical after restore" "$(q $src -c "$sql")" "$(q $dst -c "$sql")"
+done
+check "built-in lifecycles not duplicated" 5 "$(q $dst -c "SELECT count(*) FROM orders.lifecycles")"
+check "restored user lifecycle works at once" back \
+    "$(q $dst -c "SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000000e2', 'back')")"
+check "restored idempotency keys still deduplicate" 5 \
+    "$(q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'" \
+              -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', 'delivered', NULL, 'k-delivered')" >/dev/null;
+       q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'")"
+check "order numbers continue after restore" 1 \
+    "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
+
+q postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst"
+echo "1..$n"
+[ "$failed" -eq 0 ]
