@@ -36,6 +36,10 @@
 /* Channel on which status changes are announced with pg_notify. */
 #define ORDERS_STATUS_CHANNEL "orders_status"
 
+/* ---- orders.c: settings ---- */
+
+extern bool orders_notify_enabled;
+
 /* ---- trigger_util.c: shared trigger boilerplate ---- */
 
 /* Which firing a trigger function accepts (bit flags). */

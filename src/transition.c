@@ -262,7 +262,7 @@ notify_payload(const char *order_id, const char *number, const char *lifecycle,
  * orders.status_audit() — AFTER UPDATE FOR EACH ROW on orders.orders, with
  * WHEN (OLD.status IS DISTINCT FROM NEW.status).  Writes one history row
  * (as the owner of orders.order_history, so callers need no right on it) and
- * notifies channel orders_status.  Both belong to the changing transaction:
+ * notifies channel orders_status (unless orders.notify is off).  Both belong to the changing transaction:
  * a rollback leaves neither.
  */
 Datum
@@ -322,11 +322,12 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	orders_restore_user(&saved);
 	SPI_finish();
 
-	Async_Notify(ORDERS_STATUS_CHANNEL,
-				 notify_payload(column_value(newrow, desc, "id"),
-								column_value(newrow, desc, "order_number"),
-								column_value(newrow, desc, "lifecycle"),
-								old_status, new_status, actor));
+	if (orders_notify_enabled)
+		Async_Notify(ORDERS_STATUS_CHANNEL,
+					 notify_payload(column_value(newrow, desc, "id"),
+									column_value(newrow, desc, "order_number"),
+									column_value(newrow, desc, "lifecycle"),
+									old_status, new_status, actor));
 	return PointerGetDatum(NULL);
 }
 

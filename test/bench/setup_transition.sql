@@ -1,0 +1,48 @@
+-- Benchmark fixtures for test/bench/transition.sh: 8,000 orders in a
+-- two-state lifecycle (a <-> b), and copies of orders/history for the
+-- hand-written floor and for seed 004's PL/pgSQL triggers.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bench', 'a');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position)
+VALUES ('bench', 'a', 'open', 1), ('bench', 'b', 'open', 2);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column)
+VALUES ('bench', 'a', 'b', 'confirmed_at'), ('bench', 'b', 'a', NULL);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('b0000000-0000-0000-0000-000000000001', 'Bench');
+INSERT INTO orders.orders (order_number, customer_id, lifecycle, total_amount)
+SELECT 'B-' || n, 'b0000000-0000-0000-0000-000000000001', 'bench', 10
+  FROM generate_series(1, 9000) n;
+
+-- (b) the floor: same table shape and indexes, no triggers at all
+CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.history_floor (LIKE orders.order_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY);
+INSERT INTO bench.orders_floor SELECT * FROM orders.orders;
+
+-- (c) seed 004: PL/pgSQL update_updated_at_column + log_order_status_change
+CREATE TABLE bench.orders_plpgsql (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.history_plpgsql (LIKE orders.order_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY);
+INSERT INTO bench.orders_plpgsql SELECT * FROM orders.orders;
+
+CREATE FUNCTION bench.update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at = CURRENT_TIMESTAMP;
+    RETURN NEW;
+END $$;
+CREATE FUNCTION bench.log_order_status_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.status IS DISTINCT FROM NEW.status THEN
+        INSERT INTO bench.history_plpgsql (order_id, old_status, new_status, changed_by, notes)
+        VALUES (NEW.id, OLD.status, NEW.status, current_user, NULL);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER update_orders_updated_at BEFORE UPDATE ON bench.orders_plpgsql
+    FOR EACH ROW EXECUTE FUNCTION bench.update_updated_at_column();
+CREATE TRIGGER log_order_status AFTER UPDATE ON bench.orders_plpgsql
+    FOR EACH ROW EXECUTE FUNCTION bench.log_order_status_change();
+
+VACUUM ANALYZE;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Status-change benchmark (issue: foundation).  One run, 8 pgbench clients,
+# each case in turn, ratios printed against the hand-written floor:
+#   (a1) orders.transition()        (a2) UPDATE through the C triggers
+#   (b)  floor: UPDATE + INSERT history, no triggers
+#   (c)  seed 004's PL/pgSQL triggers
+# (a1) and (a2) run twice: with NOTIFY (default) and with orders.notify off
+# ("+quiet"), since PostgreSQL serializes the commits of notifying
+# transactions and neither (b) nor (c) notifies.
+# Usage: test/bench/transition.sh [seconds per case, default 20] [rounds, default 3]
+# Starts its own throwaway cluster (fsync on, synchronous_commit off, so the
+# figures measure CPU work rather than the disk).
+source "$(dirname "$0")/../lib.sh"
+SECS=${1:-20}
+ROUNDS=${2:-3}
+BENCH_DIR=${ORDERS_BENCH_DIR:-/tmp/orders-bench}
+BENCH_PORT=${ORDERS_BENCH_PORT:-54332}
+
+ensure_packages
+build_install
+stop_cluster "$BENCH_DIR"; rm -rf "$BENCH_DIR"
+ORDERS_FSYNC=on start_cluster "$BENCH_DIR" "$BENCH_PORT"
+trap 'stop_cluster "$BENCH_DIR"' EXIT
+psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
+psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
+psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_transition.sql"
+
+run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify off
+    local script=${1%+quiet} opts=""
+    [ "$script" != "$1" ] && opts="-c orders.notify=off"
+    PGOPTIONS="$opts" pgbench -n -M prepared -c 8 -j 2 -T "$SECS" \
+        -f "$REPO_DIR/test/bench/$script.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
+}
+declare -A sum
+cases="transition_floor transition_api transition_update transition_api+quiet transition_update+quiet transition_plpgsql"
+for c in $cases; do sum[$c]=0; done
+for r in $(seq 1 "$ROUNDS"); do
+    for c in $cases; do
+        tps=$(run "$c")
+        echo "round $r  $c: $tps tps"
+        sum[$c]=$(( ${sum[$c]} + tps ))
+    done
+done
+b=${sum[transition_floor]}
+echo
+echo "== status changes, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps, ratio to floor)"
+for c in $cases; do
+    awk -v n="$c" -v s="${sum[$c]}" -v r="$ROUNDS" -v b="$b" \
+        'BEGIN { printf "%-20s %8.0f tps   %.2fx floor\n", n, s / r, s / b }'
+done
+awk -v a="${sum[transition_update+quiet]}" -v c="${sum[transition_plpgsql]}" \
+    'BEGIN { printf "C trigger UPDATE (orders.notify off) vs seed PL/pgSQL (no notify): %.2fx\n", a / c }'
+psql -X -d orders_bench -t -A -c "SELECT 'history rows: ' || (SELECT count(*) FROM orders.order_history)
+    || ' (every one an edge of the graph: ' || (SELECT bool_and(e.from_status IS NOT NULL) FROM orders.order_history h
+       LEFT JOIN orders.lifecycle_transitions e ON e.lifecycle = 'bench' AND e.from_status = h.old_status AND e.to_status = h.new_status) || ')'"
