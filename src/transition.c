@@ -366,14 +366,15 @@ orders_transition(PG_FUNCTION_ARGS)
 {
 	static Oid	lock_types[1] = {UUIDOID};
 	static Oid	key_types[2] = {UUIDOID, TEXTOID};
-	static Oid	update_types[2] = {UUIDOID, TEXTOID};
+	static Oid	update_types[3] = {UUIDOID, TEXTOID, TIDOID};
 	Datum		order_id;
 	char	   *to_status;
 	char	   *key = NULL;
 	char	   *current;
 	char	   *number;
 	char	   *lifecycle;
-	Datum		args[2];
+	ItemPointerData tid;
+	Datum		args[3];
 	Datum		result;
 	bool		isnull;
 	Oid			orders_rel;
@@ -400,7 +401,7 @@ orders_transition(PG_FUNCTION_ARGS)
 
 	/* lock the order; concurrent transitions of it queue here */
 	plan = orders_get_plan(PLAN_LOCK_ORDER, orders_rel,
-						   "SELECT o, o.status, o.order_number, o.lifecycle FROM orders.orders o"
+						   "SELECT o.ctid, o.status, o.order_number, o.lifecycle FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 						   1, lock_types);
 	args[0] = order_id;
@@ -411,13 +412,14 @@ orders_transition(PG_FUNCTION_ARGS)
 	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	lifecycle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	/* the row is locked by us: its ctid cannot change under us */
+	tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
 
 	if (key != NULL)
 	{
 		Oid			history = orders_relid("order_history");
 		OrdersSavedUser saved;
-		HeapTuple	locked = SPI_copytuple(SPI_tuptable->vals[0]);
-		TupleDesc	locked_desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
 
 		orders_switch_to_owner(history, &saved);
 		plan = orders_get_plan(PLAN_FIND_IDEMPOTENT, history,
@@ -440,7 +442,14 @@ orders_transition(PG_FUNCTION_ARGS)
 								key, DatumGetCString(DirectFunctionCall1(uuid_out, order_id)),
 								done, to_status),
 						 errhint("Use a new key for a new change.")));
-			result = SPI_getbinval(locked, locked_desc, 1, &isnull);
+			plan = orders_get_plan(PLAN_READ_ORDER_ROW, orders_rel,
+								   "SELECT o FROM orders.orders o"
+								   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+								   1, lock_types);
+			if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "orders: reading the order failed");
+			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			result = SPI_datumTransfer(result, false, -1);
 			SPI_finish();
 			PG_RETURN_DATUM(result);
@@ -457,9 +466,11 @@ orders_transition(PG_FUNCTION_ARGS)
 	/* the change itself: status_guard validates, status_audit records */
 	plan = orders_get_plan(PLAN_UPDATE_STATUS, orders_rel,
 						   "UPDATE orders.orders o SET status = $2"
-						   " WHERE o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
-						   2, update_types);
+						   " WHERE o.ctid OPERATOR(pg_catalog.=) $3"
+						   "   AND o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
+						   3, update_types);
 	args[1] = CStringGetTextDatum(to_status);
+	args[2] = PointerGetDatum(&tid);
 	pending.active = true;
 	memcpy(&pending.order_id, DatumGetUUIDP(order_id), sizeof(pg_uuid_t));
 	pending.notes = PG_ARGISNULL(2) ? NULL : MemoryContextStrdup(callcxt, text_to_cstring(PG_GETARG_TEXT_PP(2)));

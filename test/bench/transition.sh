@@ -32,10 +32,16 @@ run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify 
         -f "$REPO_DIR/test/bench/$script.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
 declare -A sum
-cases="transition_floor transition_api transition_update transition_api+quiet transition_update+quiet transition_plpgsql"
+cases="transition_floor transition_plpgsql transition_api transition_update transition_api+quiet transition_update+quiet"
 for c in $cases; do sum[$c]=0; done
+reset() {   # equal start for every case: empty history tables, vacuumed orders
+    psql -q -X -d orders_bench -c "TRUNCATE orders.order_history, bench.history_floor, bench.history_plpgsql" \
+        -c "VACUUM ANALYZE orders.orders, bench.orders_floor, bench.orders_plpgsql, orders.order_history, bench.history_floor, bench.history_plpgsql" \
+        -c "CHECKPOINT"
+}
 for r in $(seq 1 "$ROUNDS"); do
     for c in $cases; do
+        reset
         tps=$(run "$c")
         echo "round $r  $c: $tps tps"
         sum[$c]=$(( ${sum[$c]} + tps ))
@@ -50,6 +56,6 @@ for c in $cases; do
 done
 awk -v a="${sum[transition_update+quiet]}" -v c="${sum[transition_plpgsql]}" \
     'BEGIN { printf "C trigger UPDATE (orders.notify off) vs seed PL/pgSQL (no notify): %.2fx\n", a / c }'
-psql -X -d orders_bench -t -A -c "SELECT 'history rows: ' || (SELECT count(*) FROM orders.order_history)
-    || ' (every one an edge of the graph: ' || (SELECT bool_and(e.from_status IS NOT NULL) FROM orders.order_history h
+psql -X -d orders_bench -t -A -c "SELECT 'history rows of the last case: ' || (SELECT count(*) FROM orders.order_history)
+    || ' (each an edge of the graph: ' || (SELECT bool_and(e.from_status IS NOT NULL) FROM orders.order_history h
        LEFT JOIN orders.lifecycle_transitions e ON e.lifecycle = 'bench' AND e.from_status = h.old_status AND e.to_status = h.new_status) || ')'"
