@@ -31,8 +31,9 @@ PG_FUNCTION_INFO_V1(orders_transition);
 PG_FUNCTION_INFO_V1(orders_allowed_transitions);
 
 /*
- * What orders.transition() hands to the audit trigger of the UPDATE it runs:
- * the notes and idempotency key of that one change.
+ * What orders.transition() hands to the triggers of the UPDATE it runs: the
+ * order it changes (status_guard refuses leaving the status as it is), and
+ * the notes and idempotency key status_audit records.
  */
 static struct
 {
@@ -195,7 +196,20 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 				 errhint("Cancel the order and create a new one in the other lifecycle.")));
 
 	if (old_status != NULL && strcmp(old_status, new_status) == 0)
+	{
+		if (pending.active)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+
+			if (!isnull && memcmp(DatumGetUUIDP(id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
+						 errmsg("order \"%s\" is already in status \"%s\"", number, old_status),
+						 errhint("Pass an idempotency_key to make retries of a change harmless.")));
+		}
 		return newrow;
+	}
 
 	edge = validate_change(new_lc, number, old_status, new_status);
 	if (edge->stamp_column == NULL)
@@ -353,19 +367,88 @@ order_not_found(Datum order_id)
 }
 
 /*
+ * recorded_status — the status an earlier change of this order with
+ * idempotency key "key" reached, or NULL.  Reads history as its owner.
+ */
+static char *
+recorded_status(Datum order_id, const char *key)
+{
+	static Oid	argtypes[2] = {UUIDOID, TEXTOID};
+	Oid			history = orders_relid("order_history");
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum		args[2];
+
+	args[0] = order_id;
+	args[1] = CStringGetTextDatum(key);
+	orders_switch_to_owner(history, &saved);
+	plan = orders_get_plan(PLAN_FIND_IDEMPOTENT, history,
+						   "SELECT new_status FROM orders.order_history"
+						   " WHERE order_id OPERATOR(pg_catalog.=) $1"
+						   "   AND idempotency_key OPERATOR(pg_catalog.=) $2",
+						   2, argtypes);
+	if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "orders: reading order history failed");
+	orders_restore_user(&saved);
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * run_change — execute the status UPDATE of orders.transition() with the
+ * pending context set for its triggers.  A refusal raised by this file's
+ * checks is re-thrown without the "SQL statement" context line: the
+ * statement is ours, not the caller's.
+ */
+static void
+run_change(SPIPlanPtr plan, Datum *args, Datum order_id, char *notes, char *key)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	pending.active = true;
+	memcpy(&pending.order_id, DatumGetUUIDP(order_id), sizeof(pg_uuid_t));
+	pending.notes = notes;
+	pending.key = key;
+	PG_TRY();
+	{
+		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "orders: updating the order failed");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		pending.active = false;
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		/* elog.c keeps the base name of the file */
+		if (edata->filename != NULL && strcmp(edata->filename, "transition.c") == 0)
+		{
+			FlushErrorState();
+			edata->context = NULL;
+			ReThrowError(edata);
+		}
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	pending.active = false;
+}
+
+/*
  * orders.transition(order_id, to_status, notes, idempotency_key) — change the
  * status of one order and return the changed row.  Runs with the caller's
- * rights (row level security applies).  The order row is locked first, so
- * concurrent calls run one after another; each is validated by status_guard
- * against the status it finds.  A key already recorded for this order with
+ * rights (row level security applies).  Concurrent calls queue on the
+ * order's row lock; each is validated by status_guard against the status it
+ * finds once it has the lock.  With a key the row is locked before the key
+ * is looked up, so two calls with one key cannot both change the order.  A key already recorded for this order with
  * the same target makes the call a no-op returning the order; with another
  * target it is refused (OR007).
  */
 Datum
 orders_transition(PG_FUNCTION_ARGS)
 {
-	static Oid	lock_types[1] = {UUIDOID};
-	static Oid	key_types[2] = {UUIDOID, TEXTOID};
 	static Oid	update_types[3] = {UUIDOID, TEXTOID, TIDOID};
 	Datum		order_id;
 	char	   *to_status;
@@ -373,13 +456,14 @@ orders_transition(PG_FUNCTION_ARGS)
 	char	   *current;
 	char	   *number;
 	char	   *lifecycle;
+	char	   *notes;
+	char	   *done;
 	ItemPointerData tid;
 	Datum		args[3];
 	Datum		result;
 	bool		isnull;
 	Oid			orders_rel;
 	SPIPlanPtr	plan;
-	MemoryContext callcxt = CurrentMemoryContext;
 
 	require_arg(fcinfo, 0, "orders.transition", "order_id");
 	require_arg(fcinfo, 1, "orders.transition", "to_status");
@@ -396,95 +480,73 @@ orders_transition(PG_FUNCTION_ARGS)
 	}
 
 	orders_rel = orders_relid("orders");
+	notes = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	args[0] = order_id;
+	args[1] = CStringGetTextDatum(to_status);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "orders: SPI_connect failed");
 
-	/* lock the order; concurrent transitions of it queue here */
-	plan = orders_get_plan(PLAN_LOCK_ORDER, orders_rel,
-						   "SELECT o.ctid, o.status, o.order_number, o.lifecycle FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						   1, lock_types);
-	args[0] = order_id;
-	if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "orders: locking the order failed");
-	if (SPI_processed == 0)
-		order_not_found(order_id);
-	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	lifecycle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	/* the row is locked by us: its ctid cannot change under us */
-	tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 1, &isnull));
-
-	if (key != NULL)
+	if (key == NULL)
 	{
-		Oid			history = orders_relid("order_history");
-		OrdersSavedUser saved;
-
-		orders_switch_to_owner(history, &saved);
-		plan = orders_get_plan(PLAN_FIND_IDEMPOTENT, history,
-							   "SELECT new_status FROM orders.order_history"
-							   " WHERE order_id OPERATOR(pg_catalog.=) $1"
-							   "   AND idempotency_key OPERATOR(pg_catalog.=) $2",
-							   2, key_types);
-		args[1] = CStringGetTextDatum(key);
+		/* one UPDATE: its row lock queues concurrent changes, the guard validates */
+		plan = orders_get_plan(PLAN_UPDATE_STATUS, orders_rel,
+							   "UPDATE orders.orders o SET status = $2"
+							   " WHERE o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
+							   2, update_types);
+		run_change(plan, args, order_id, notes, NULL);
+	}
+	else
+	{
+		/* lock first, so that the key check and the change see one state */
+		plan = orders_get_plan(PLAN_LOCK_ORDER, orders_rel,
+							   "SELECT o.ctid, o.status, o.order_number, o.lifecycle FROM orders.orders o"
+							   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+							   1, update_types);
 		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "orders: reading order history failed");
-		orders_restore_user(&saved);
-		if (SPI_processed > 0)
-		{
-			char	   *done = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			elog(ERROR, "orders: locking the order failed");
+		if (SPI_processed == 0)
+			order_not_found(order_id);
+		current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		lifecycle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+		/* the row is locked by us: its ctid cannot change under us */
+		tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull));
 
+		done = recorded_status(order_id, key);
+		if (done != NULL)
+		{
 			if (strcmp(done, to_status) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_ORDERS_IDEMPOTENCY_REUSED),
-						 errmsg("idempotency key \"%s\" was already used for order %s to reach status \"%s\", not \"%s\"",
-								key, DatumGetCString(DirectFunctionCall1(uuid_out, order_id)),
-								done, to_status),
+						 errmsg("idempotency key \"%s\" was already used for order \"%s\" to reach status \"%s\", not \"%s\"",
+								key, number, done, to_status),
 						 errhint("Use a new key for a new change.")));
+			/* the change was made before: return the order as it is */
 			plan = orders_get_plan(PLAN_READ_ORDER_ROW, orders_rel,
 								   "SELECT o FROM orders.orders o"
 								   " WHERE o.id OPERATOR(pg_catalog.=) $1",
-								   1, lock_types);
+								   1, update_types);
 			if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT ||
 				SPI_processed != 1)
 				elog(ERROR, "orders: reading the order failed");
-			result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			result = SPI_datumTransfer(result, false, -1);
-			SPI_finish();
-			PG_RETURN_DATUM(result);
+		}
+		else
+		{
+			if (strcmp(current, to_status) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
+						 errmsg("order \"%s\" is already in status \"%s\"", number, current)));
+			validate_change(lifecycle, number, current, to_status);
+			plan = orders_get_plan(PLAN_UPDATE_LOCKED, orders_rel,
+								   "UPDATE orders.orders o SET status = $2"
+								   " WHERE o.id OPERATOR(pg_catalog.=) $1"
+								   "   AND o.ctid OPERATOR(pg_catalog.=) $3 RETURNING o",
+								   3, update_types);
+			args[2] = PointerGetDatum(&tid);
+			run_change(plan, args, order_id, notes, key);
 		}
 	}
-
-	if (strcmp(current, to_status) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
-				 errmsg("order \"%s\" is already in status \"%s\"", number, current),
-				 errhint("Pass an idempotency_key to make retries of a change harmless.")));
-	validate_change(lifecycle, number, current, to_status);
-
-	/* the change itself: status_guard validates, status_audit records */
-	plan = orders_get_plan(PLAN_UPDATE_STATUS, orders_rel,
-						   "UPDATE orders.orders o SET status = $2"
-						   " WHERE o.ctid OPERATOR(pg_catalog.=) $3"
-						   "   AND o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
-						   3, update_types);
-	args[1] = CStringGetTextDatum(to_status);
-	args[2] = PointerGetDatum(&tid);
-	pending.active = true;
-	memcpy(&pending.order_id, DatumGetUUIDP(order_id), sizeof(pg_uuid_t));
-	pending.notes = PG_ARGISNULL(2) ? NULL : MemoryContextStrdup(callcxt, text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	pending.key = key;
-	PG_TRY();
-	{
-		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "orders: updating the order failed");
-	}
-	PG_FINALLY();
-	{
-		pending.active = false;
-	}
-	PG_END_TRY();
 	if (SPI_processed == 0)
 		order_not_found(order_id);
 

@@ -14,7 +14,10 @@ log() { printf '\n== %s\n' "$*"; }
 
 # as_root CMD... — run CMD with root rights (sudo when not root).
 as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else echo "need root for: $* (run as root or install sudo)" >&2; return 1
+    fi
 }
 
 # ensure_packages — install the Debian packages that are missing.

@@ -17,14 +17,17 @@ INSERT INTO orders.orders (order_number, customer_id, lifecycle, total_amount)
 SELECT 'B-' || n, 'b0000000-0000-0000-0000-000000000001', 'bench', 10
   FROM generate_series(1, 9000) n;
 
--- (b) the floor: same table shape and indexes, no triggers at all
+-- (b) the floor: same tables (columns, indexes, checks, the history's
+-- foreign key, as in seed 004), no triggers of its own
 CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 CREATE TABLE bench.history_floor (LIKE orders.order_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY);
+ALTER TABLE bench.history_floor ADD FOREIGN KEY (order_id) REFERENCES bench.orders_floor (id) ON DELETE CASCADE;
 INSERT INTO bench.orders_floor SELECT * FROM orders.orders;
 
 -- (c) seed 004: PL/pgSQL update_updated_at_column + log_order_status_change
 CREATE TABLE bench.orders_plpgsql (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 CREATE TABLE bench.history_plpgsql (LIKE orders.order_history INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY);
+ALTER TABLE bench.history_plpgsql ADD FOREIGN KEY (order_id) REFERENCES bench.orders_plpgsql (id) ON DELETE CASCADE;
 INSERT INTO bench.orders_plpgsql SELECT * FROM orders.orders;
 
 CREATE FUNCTION bench.update_updated_at_column() RETURNS trigger LANGUAGE plpgsql AS $$
