@@ -6,7 +6,7 @@ DATA         = $(wildcard sql/orders--*.sql)
 PGFILEDESC   = "orders - order lifecycles enforced in C"
 
 # pg_regress: inputs sql/<name>.sql, outputs expected/<name>.out
-REGRESS      = install lifecycles
+REGRESS      = install lifecycles leads upgrade
 REGRESS_OPTS = --inputdir=.
 
 # isolation tester: specs in test/specs, outputs in test/expected

@@ -12,7 +12,7 @@ SELECT c.relname, c.relkind
  ORDER BY c.relname;
 
 SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
-       pg_get_function_result(p.oid) AS result, p.provolatile, l.lanname
+       p.provolatile, l.lanname, p.prosecdef
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
   JOIN pg_language l ON l.oid = p.prolang
  WHERE n.nspname = 'orders'

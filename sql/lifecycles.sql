@@ -50,7 +50,7 @@ SELECT orders.allowed_transitions('00000000-0000-0000-0000-000000000005');
 
 -- refusals: a jump, a terminal status, an unknown status, a lifecycle change
 UPDATE orders.orders SET status = 'delivered' WHERE order_number = 'T-cod-2';
-UPDATE orders.orders SET status = 'active' WHERE order_number = 'T-campaign';
+UPDATE orders.orders SET status = 'draft' WHERE order_number = 'T-campaign';
 SELECT orders.transition('00000000-0000-0000-0000-000000000005', 'shipped');
 UPDATE orders.orders SET lifecycle = 'booking' WHERE order_number = 'T-cod-2';
 SELECT orders.transition('00000000-0000-0000-0000-000000000099', 'confirmed');

@@ -141,10 +141,15 @@ load_graph(void)
 	graph = lcs;
 	graph_count = nlcs;
 
-	/* states, in display order */
-	run_load(PLAN_LOAD_STATES, relid_st,
-			 "SELECT lifecycle, status, category FROM orders.lifecycle_states"
-			 " ORDER BY lifecycle, position, status");
+	/* states, in display order (accepts_leads exists from version 0.2.0) */
+	if (get_attnum(relid_st, "accepts_leads") != InvalidAttrNumber)
+		run_load(PLAN_LOAD_STATES, relid_st,
+				 "SELECT lifecycle, status, category, accepts_leads FROM orders.lifecycle_states"
+				 " ORDER BY lifecycle, position, status");
+	else
+		run_load(PLAN_LOAD_STATES_V1, relid_st,
+				 "SELECT lifecycle, status, category, false FROM orders.lifecycle_states"
+				 " ORDER BY lifecycle, position, status");
 	oldcxt = MemoryContextSwitchTo(newcxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -153,6 +158,7 @@ load_graph(void)
 		char	   *lname = SPI_getvalue(t, d, 1);
 		Lifecycle  *lc = find_loaded(lname);
 		LifecycleState *st;
+		bool		isnull;
 
 		if (lc == NULL)
 			continue;
@@ -161,6 +167,7 @@ load_graph(void)
 		st = &lc->states[lc->nstates++];
 		st->status = SPI_getvalue(t, d, 2);
 		st->category = parse_category(SPI_getvalue(t, d, 3));
+		st->accepts_leads = DatumGetBool(SPI_getbinval(t, d, 4, &isnull));
 		st->nedges = 0;
 		st->edges = NULL;
 	}
@@ -169,7 +176,7 @@ load_graph(void)
 	/* transitions, ordered like their target states */
 	run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
 			 "SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
-			 "       t.allowed_roles::pg_catalog.text[]"
+			 "       t.allowed_roles::pg_catalog.text[], s.category"
 			 "  FROM orders.lifecycle_transitions t"
 			 "  JOIN orders.lifecycle_states s"
 			 "    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
@@ -194,6 +201,7 @@ load_graph(void)
 				: repalloc(from->edges, sizeof(LifecycleEdge) * (from->nedges + 8));
 		e = &from->edges[from->nedges++];
 		e->to_status = SPI_getvalue(t, d, 3);
+		e->to_category = parse_category(SPI_getvalue(t, d, 6));
 		e->stamp_column = SPI_getvalue(t, d, 4);
 		e->nroles = 0;
 		e->roles = NULL;

@@ -29,6 +29,12 @@
 #define ERRCODE_ORDERS_ORDER_NOT_FOUND      MAKE_SQLSTATE('O','R','0','0','6')
 #define ERRCODE_ORDERS_IDEMPOTENCY_REUSED   MAKE_SQLSTATE('O','R','0','0','7')
 #define ERRCODE_ORDERS_BAD_CONFIGURATION    MAKE_SQLSTATE('O','R','0','0','8')
+#define ERRCODE_ORDERS_LEAD_CAPACITY        MAKE_SQLSTATE('O','R','0','1','0')
+#define ERRCODE_ORDERS_LEAD_CUSTOMER_MISMATCH MAKE_SQLSTATE('O','R','0','1','1')
+#define ERRCODE_ORDERS_NOT_ACCEPTING_LEADS  MAKE_SQLSTATE('O','R','0','1','2')
+#define ERRCODE_ORDERS_PURCHASED_BELOW_DELIVERED MAKE_SQLSTATE('O','R','0','1','3')
+#define ERRCODE_ORDERS_COUNTER_MAINTAINED   MAKE_SQLSTATE('O','R','0','1','4')
+#define ERRCODE_ORDERS_LEAD_NOT_FOUND       MAKE_SQLSTATE('O','R','0','1','5')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -68,12 +74,19 @@ typedef enum OrdersPlanKind
 	PLAN_READ_ORDER_ROW,
 	PLAN_LOAD_LIFECYCLES,
 	PLAN_LOAD_STATES,
+	PLAN_LOAD_STATES_V1,
 	PLAN_LOAD_TRANSITIONS,
+	PLAN_LEADS_ADD,
+	PLAN_LEADS_READ,
+	PLAN_LEADS_COMPLETE,
+	PLAN_LEADS_ANY_COUNTED,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
 extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
+extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
+						   bool read_only, long count, int expected);
 extern Oid	orders_relid(const char *relname);
 
 /* ---- security.c: identity and owner switch ---- */
@@ -88,6 +101,13 @@ extern char *orders_current_actor(void);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);
 
+/* ---- transition.c: changes made on behalf of the extension ---- */
+
+extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
+									  char *key, char *actor);
+extern void orders_clear_pending_change(void);
+extern bool orders_in_copy(void);
+
 /* ---- lifecycle.c: the transition graph, cached per backend ---- */
 
 typedef enum LifecycleCategory
@@ -101,6 +121,7 @@ typedef enum LifecycleCategory
 typedef struct LifecycleEdge
 {
 	char	   *to_status;
+	LifecycleCategory to_category;
 	char	   *stamp_column;	/* NULL when the edge sets no stamp */
 	int			nroles;			/* 0: any role may take the edge */
 	char	  **roles;
@@ -110,6 +131,7 @@ typedef struct LifecycleState
 {
 	char	   *status;
 	LifecycleCategory category;
+	bool		accepts_leads;	/* leads may be delivered in this status */
 	int			nedges;
 	LifecycleEdge *edges;
 } LifecycleState;

@@ -79,6 +79,62 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 	return plan;
 }
 
+/* The source files of this extension, as elog.c names them (base names). */
+static const char *const own_files[] = {
+	"leads.c", "lifecycle.c", "security.c", "spi_plans.c", "transition.c",
+	"trigger_util.c", "updated_at.c"
+};
+
+static bool
+raised_here(const ErrorData *edata)
+{
+	if (edata->filename == NULL)
+		return false;
+	for (size_t i = 0; i < lengthof(own_files); i++)
+		if (strcmp(edata->filename, own_files[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * orders_execute — SPI_execute_plan for the extension's own statements,
+ * checking the result code.  A refusal raised by the extension's own checks
+ * inside the statement (a trigger of ours) is re-thrown without the "SQL
+ * statement" context line: the statement is ours, not the caller's, and the
+ * message already names the object.  Other errors pass unchanged.
+ */
+void
+orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
+			   long count, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = 0;
+
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, args, nulls, read_only, count);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (raised_here(edata))
+		{
+			FlushErrorState();
+			edata->context = NULL;
+			ReThrowError(edata);
+		}
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (rc != expected)
+		elog(ERROR, "orders: SPI_execute_plan returned %s, expected %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+}
+
 /*
  * orders_relid — OID of table "relname" in schema orders; refuses with
  * ERRCODE_UNDEFINED_TABLE when the extension is not (fully) installed.

@@ -21,6 +21,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "tcop/pquery.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -41,7 +42,41 @@ static struct
 	pg_uuid_t	order_id;
 	char	   *notes;
 	char	   *key;
+	char	   *actor;			/* NULL: orders_current_actor() */
 } pending;
+
+/*
+ * orders_set_pending_change — the next status change of "order_id" is made
+ * on behalf of the extension (e.g. a campaign completing itself): record it
+ * with these notes, key and actor, and refuse it if it changes nothing.
+ */
+void
+orders_set_pending_change(const pg_uuid_t *order_id, char *notes, char *key, char *actor)
+{
+	pending.active = true;
+	memcpy(&pending.order_id, order_id, sizeof(pg_uuid_t));
+	pending.notes = notes;
+	pending.key = key;
+	pending.actor = actor;
+}
+
+/* orders_clear_pending_change — forget what orders_set_pending_change said. */
+void
+orders_clear_pending_change(void)
+{
+	pending.active = false;
+}
+
+/*
+ * orders_in_copy — is the running top-level command a COPY?  pg_restore
+ * loads data with COPY; triggers use this to count without applying the
+ * rules meant for live changes.
+ */
+bool
+orders_in_copy(void)
+{
+	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
+}
 
 /* column_value — text of column "name" in "tuple", or NULL. */
 static char *
@@ -294,7 +329,7 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *old_status = column_value(oldrow, desc, "status");
 	char	   *new_status = column_value(newrow, desc, "status");
-	char	   *actor = orders_current_actor();
+	char	   *actor = NULL;
 	char	   *notes = NULL;
 	char	   *key = NULL;
 	Oid			history;
@@ -310,8 +345,11 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	{
 		notes = pending.notes;
 		key = pending.key;
+		actor = pending.actor;
 		pending.active = false;
 	}
+	if (actor == NULL)
+		actor = orders_current_actor();
 	values[1] = CStringGetTextDatum(old_status);
 	values[2] = CStringGetTextDatum(new_status);
 	values[3] = CStringGetTextDatum(actor);
@@ -397,43 +435,21 @@ recorded_status(Datum order_id, const char *key)
 
 /*
  * run_change — execute the status UPDATE of orders.transition() with the
- * pending context set for its triggers.  A refusal raised by this file's
- * checks is re-thrown without the "SQL statement" context line: the
- * statement is ours, not the caller's.
+ * pending context set for its triggers.
  */
 static void
 run_change(SPIPlanPtr plan, Datum *args, Datum order_id, char *notes, char *key)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
-	pending.active = true;
-	memcpy(&pending.order_id, DatumGetUUIDP(order_id), sizeof(pg_uuid_t));
-	pending.notes = notes;
-	pending.key = key;
+	orders_set_pending_change(DatumGetUUIDP(order_id), notes, key, NULL);
 	PG_TRY();
 	{
-		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_UPDATE_RETURNING)
-			elog(ERROR, "orders: updating the order failed");
+		orders_execute(plan, args, NULL, false, 1, SPI_OK_UPDATE_RETURNING);
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
-		ErrorData  *edata;
-
-		pending.active = false;
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		/* elog.c keeps the base name of the file */
-		if (edata->filename != NULL && strcmp(edata->filename, "transition.c") == 0)
-		{
-			FlushErrorState();
-			edata->context = NULL;
-			ReThrowError(edata);
-		}
-		FreeErrorData(edata);
-		PG_RE_THROW();
+		orders_clear_pending_change();
 	}
 	PG_END_TRY();
-	pending.active = false;
 }
 
 /*

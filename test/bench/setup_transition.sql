@@ -13,8 +13,10 @@ INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, sta
 VALUES ('bench', 'a', 'b', 'confirmed_at'), ('bench', 'b', 'a', NULL);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('b0000000-0000-0000-0000-000000000001', 'Bench');
-INSERT INTO orders.orders (order_number, customer_id, lifecycle, total_amount)
-SELECT 'B-' || n, 'b0000000-0000-0000-0000-000000000001', 'bench', 10
+-- ids derived from the number, so that a client can name an order by id
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, total_amount)
+SELECT ('b0000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'B-' || n,
+       'b0000000-0000-0000-0000-000000000001', 'bench', 10
   FROM generate_series(1, 9000) n;
 
 -- (b) the floor: same tables (columns, indexes, checks, the history's

@@ -28,14 +28,16 @@ psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench
 run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify off
     local script=${1%+quiet} opts=""
     [ "$script" != "$1" ] && opts="-c orders.notify=off"
-    PGOPTIONS="$opts" pgbench -n -M prepared -c 8 -j 2 -T "$SECS" \
+    PGOPTIONS="$opts" pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D i=0 \
         -f "$REPO_DIR/test/bench/$script.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
 declare -A sum
 cases="transition_floor transition_plpgsql transition_api transition_update transition_api+quiet transition_update+quiet"
 for c in $cases; do sum[$c]=0; done
-reset() {   # equal start for every case: empty history tables, vacuumed orders
-    psql -q -X -d orders_bench -c "TRUNCATE orders.order_history, bench.history_floor, bench.history_plpgsql" \
+reset() {   # equal start for every case: all orders in 'a', empty history, vacuumed
+    psql -q -X -d orders_bench -c "SET session_replication_role = replica" \
+        -c "UPDATE orders.orders SET status = 'a' WHERE lifecycle = 'bench' AND status <> 'a'" \
+        -c "TRUNCATE orders.order_history, bench.history_floor, bench.history_plpgsql" \
         -c "VACUUM ANALYZE orders.orders, bench.orders_floor, bench.orders_plpgsql, orders.order_history, bench.history_floor, bench.history_plpgsql" \
         -c "CHECKPOINT"
 }

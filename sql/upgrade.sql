@@ -1,0 +1,23 @@
+-- Upgrade path: data written under 0.1.0 survives ALTER EXTENSION UPDATE,
+-- and the 0.2.0 features work on it.
+SET client_min_messages = warning;
+DROP EXTENSION orders CASCADE;
+CREATE EXTENSION orders VERSION '0.1.0';
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000002c1', 'Old Client');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000002a1', 'U-1', '00000000-0000-0000-0000-0000000002c1', 'campaign');
+SELECT (orders.transition('00000000-0000-0000-0000-0000000002a1', 'active', 'before upgrade')).status;
+
+ALTER EXTENSION orders UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'orders';
+
+SELECT order_number, status, leads_purchased, leads_delivered, leads_remaining FROM orders.orders;
+SELECT old_status, new_status, notes FROM orders.order_history;
+SELECT lifecycle, status FROM orders.lifecycle_states WHERE accepts_leads;
+
+UPDATE orders.orders SET leads_purchased = 2 WHERE order_number = 'U-1';
+INSERT INTO orders.leads (customer_id, order_id, status)
+SELECT '00000000-0000-0000-0000-0000000002c1', '00000000-0000-0000-0000-0000000002a1', 'approved'
+  FROM generate_series(1, 2);
+SELECT order_number, status, leads_delivered, leads_remaining FROM orders.orders;
+SELECT old_status, new_status, notes FROM orders.order_history ORDER BY id;
