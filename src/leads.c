@@ -114,24 +114,25 @@ add_rows(HTAB *deltas, Tuplestorestate *rows, TupleDesc desc,
 			d->delta += sign;
 		if (sign > 0)
 		{
-			Datum		customer = slot_getattr(slot, col->customer_id, &isnull);
-			Datum		lead = slot_getattr(slot, col->id, &isnull);
+			bool		no_customer;
+			Datum		customer = slot_getattr(slot, col->customer_id, &no_customer);
 
 			if (!d->checked)
 			{
+				bool		no_id;
+				Datum		lead = slot_getattr(slot, col->id, &no_id);
+
 				d->checked = true;
-				d->customer_null = isnull;
-				if (!isnull)
+				d->customer_null = no_customer;
+				if (!no_customer)
 					memcpy(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
-				memcpy(&d->lead, DatumGetUUIDP(lead), sizeof(pg_uuid_t));
+				if (!no_id)
+					memcpy(&d->lead, DatumGetUUIDP(lead), sizeof(pg_uuid_t));
 			}
-			else
-			{
-				customer = slot_getattr(slot, col->customer_id, &isnull);
-				if (isnull != d->customer_null ||
-					(!isnull && memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
-					d->mixed = true;
-			}
+			else if (no_customer != d->customer_null ||
+					 (!no_customer &&
+					  memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
+				d->mixed = true;
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);

@@ -5,7 +5,7 @@
 DO $$
 DECLARE r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'staff'] LOOP
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'staff', 'lead_worker'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
         END IF;
@@ -14,7 +14,7 @@ BEGIN
         CREATE ROLE authenticator LOGIN NOINHERIT;
     END IF;
 END $$;
-GRANT anon, authenticated, staff TO authenticator;
+GRANT anon, authenticated, staff, lead_worker TO authenticator;
 
 DROP DATABASE IF EXISTS orders_tap;
 CREATE DATABASE orders_tap;
@@ -44,6 +44,17 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000000b1', 'API-1', '00000000-0000-0000-0000-0000000000a1', 'review'),
   ('00000000-0000-0000-0000-0000000000b2', 'API-2', '00000000-0000-0000-0000-0000000000a2', 'review'),
   ('00000000-0000-0000-0000-0000000000b3', 'API-3', '00000000-0000-0000-0000-0000000000a1', 'cod');
+-- a campaign with one approved lead of two, and a lead waiting for it;
+-- lead_worker may write leads but not orders
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
+  ('00000000-0000-0000-0000-0000000000b4', 'API-4', '00000000-0000-0000-0000-0000000000a1', 'campaign', 2);
+UPDATE orders.orders SET status = 'active' WHERE id = '00000000-0000-0000-0000-0000000000b4';
+INSERT INTO orders.leads (id, customer_id, order_id, status) VALUES
+  ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000a1', NULL, 'approved');
+GRANT SELECT ON orders.orders, orders.order_history TO lead_worker;
+CREATE POLICY worker_read ON orders.orders FOR SELECT TO lead_worker USING (true);
+GRANT SELECT, INSERT, UPDATE ON orders.leads TO lead_worker;
+
 -- the review lifecycle lets only staff take payment and complete work
 UPDATE orders.lifecycle_transitions SET allowed_roles = '{staff}'
  WHERE lifecycle = 'review' AND (from_status, to_status) IN

@@ -1,0 +1,72 @@
+-- Lead counter refusals (SQLSTATE, and nothing changes), the counter is
+-- written by the extension only, and a statement moving many leads is
+-- counted exactly.
+BEGIN;
+SELECT plan(16);
+
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
+  ('00000000-0000-0000-0000-0000000005a1', 'T5-1', '00000000-0000-0000-0000-0000000005c1', 'campaign', 2),
+  ('00000000-0000-0000-0000-0000000005a2', 'T5-2', '00000000-0000-0000-0000-0000000005c1', 'campaign', 1000),
+  ('00000000-0000-0000-0000-0000000005a3', 'T5-3', '00000000-0000-0000-0000-0000000005c1', 'campaign', 1000);
+UPDATE orders.orders SET status = 'active' WHERE order_number IN ('T5-1', 'T5-2', 'T5-3');
+INSERT INTO orders.leads (id, customer_id, order_id, status) VALUES
+  ('00000000-0000-0000-0000-000000000501', '00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a1', 'approved');
+CREATE TEMP TABLE before_orders AS SELECT * FROM orders.orders;
+CREATE TEMP TABLE before_leads AS SELECT * FROM orders.leads;
+
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) SELECT '00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a1', 'approved' FROM generate_series(1, 2)$$,
+                 'OR010', 'order "T5-1" is full: 1 of 2 leads delivered, 2 more would exceed the purchase',
+                 'delivering past leads_purchased');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c2', '00000000-0000-0000-0000-0000000005a1', 'new')$$,
+                 'OR011', NULL, 'a lead of another customer');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES (NULL, '00000000-0000-0000-0000-0000000005a1', 'new')$$,
+                 'OR011', NULL, 'a lead without customer');
+SELECT throws_ok($$UPDATE orders.orders SET status = 'paused' WHERE order_number = 'T5-2';
+                   INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a2', 'lead')$$,
+                 'OR012', NULL, 'delivering to a paused campaign');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', (SELECT id FROM orders.orders WHERE lifecycle = 'cod' LIMIT 1), 'approved')$$,
+                 NULL, NULL, 'delivering to a non-campaign order (or to nothing) is refused');
+SELECT throws_ok($$UPDATE orders.orders SET leads_purchased = 0 WHERE order_number = 'T5-1'$$,
+                 'OR013', 'order "T5-1": leads_purchased cannot be lowered to 0, 1 leads are already delivered',
+                 'lowering leads_purchased below leads_delivered');
+SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000005ff', '00000000-0000-0000-0000-0000000005a1')$$,
+                 'OR015', NULL, 'assigning an unknown lead');
+SELECT throws_ok($$SELECT orders.assign_lead(NULL, '00000000-0000-0000-0000-0000000005a1')$$,
+                 '22004', NULL, 'assign_lead(NULL, ...)');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', 'hot')$$,
+                 '23514', NULL, 'an unknown lead status');
+
+-- only the extension writes leads_delivered
+GRANT SELECT, UPDATE ON orders.orders TO staff;
+SET LOCAL ROLE staff;
+SELECT throws_ok($$UPDATE orders.orders SET leads_delivered = 2 WHERE order_number = 'T5-1'$$,
+                 'OR014', NULL, 'a client cannot set leads_delivered');
+RESET ROLE;
+SELECT throws_ok('TRUNCATE orders.leads', 'OR014', NULL, 'TRUNCATE while orders count leads');
+
+SELECT set_eq('SELECT * FROM orders.orders', 'SELECT * FROM before_orders', 'refusals changed no order');
+SELECT set_eq('SELECT * FROM orders.leads', 'SELECT * FROM before_leads', 'refusals changed no lead');
+
+-- a new order starts at 0 delivered whatever the INSERT says
+INSERT INTO orders.orders (order_number, customer_id, lifecycle, leads_purchased, leads_delivered)
+VALUES ('T5-4', '00000000-0000-0000-0000-0000000005c1', 'campaign', 5, 5);
+SELECT is((SELECT leads_delivered FROM orders.orders WHERE order_number = 'T5-4'), 0,
+          'a new order has no delivered leads');
+
+-- 600 leads moved between two orders in one statement, mixed statuses
+INSERT INTO orders.leads (customer_id, order_id, status)
+SELECT '00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3',
+       (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + n % 4]
+  FROM generate_series(1, 600) n;
+UPDATE orders.leads SET order_id = '00000000-0000-0000-0000-0000000005a2', status = CASE status WHEN 'new' THEN 'lead' ELSE status END
+ WHERE order_id = '00000000-0000-0000-0000-0000000005a3' AND random() < 0.5;
+SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'bulk moves leave every count exact');
+SELECT is((SELECT sum(leads_delivered)::int FROM orders.orders WHERE order_number IN ('T5-2', 'T5-3')),
+          (SELECT count(*)::int FROM orders.leads WHERE order_id IN ('00000000-0000-0000-0000-0000000005a2', '00000000-0000-0000-0000-0000000005a3')
+              AND status IN ('approved', 'lead')),
+          'and the counts add up to the counted leads');
+
+SELECT * FROM finish();
+ROLLBACK;
