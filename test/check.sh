@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: build, start a throwaway cluster, then run
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
-#   and as a non-superuser PostgREST-style login, and a dump/restore round trip.
+#   and as a non-superuser PostgREST-style login, a dump/restore round trip,
+#   and pgbench soaks that compare stored counters with a recount.
 # Exits non-zero when anything fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -40,6 +41,7 @@ pgtap() {
 suite regress-and-isolation regress
 suite pgtap pgtap
 suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
+suite soak-leads bash "$REPO_DIR/test/soak/leads.sh" "${ORDERS_SOAK_SECONDS:-20}"
 
 log "summary"
 [ -n "$failures" ] && echo "failed suites:$failures"
