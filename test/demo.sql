@@ -84,6 +84,35 @@ SELECT orders.transition('d0000000-0000-0000-0000-0000000000ff', 'confirmed');
 SELECT set_config('request.jwt.claims', '', false) \gset
 
 \echo
+\echo '### A lead campaign (seed 002): leads_delivered follows the leads, exactly'
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, name, leads_purchased, target_delivery_date)
+VALUES ('d0000000-0000-0000-0000-0000000000a5', 'DEMO-LEADS', 'd0000000-0000-0000-0000-000000000001',
+        'campaign', 'Q1 hiring leads', 3, current_date + 30);
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a5', 'active', 'launch')).status AS "campaign is";
+INSERT INTO orders.leads (id, customer_id, status, company_name)
+VALUES ('d0000000-0000-0000-0000-0000000000e1', 'd0000000-0000-0000-0000-000000000001', 'approved', 'Teranga Foods'),
+       ('d0000000-0000-0000-0000-0000000000e2', 'd0000000-0000-0000-0000-000000000001', 'new',      'Baobab Logistics'),
+       ('d0000000-0000-0000-0000-0000000000e3', 'd0000000-0000-0000-0000-000000000001', 'lead',     'Sahel Solar'),
+       ('d0000000-0000-0000-0000-0000000000e4', 'd0000000-0000-0000-0000-000000000001', 'approved', 'Goree Tours');
+\echo '-- assign three leads (one not yet approved: it does not count)'
+SELECT a.company_name, a.status FROM orders.leads l,
+       LATERAL orders.assign_lead(l.id, 'd0000000-0000-0000-0000-0000000000a5') a
+ WHERE l.company_name IN ('Teranga Foods', 'Baobab Logistics', 'Sahel Solar') ORDER BY 1;
+SELECT order_number, status, leads_delivered, leads_purchased, leads_remaining, completion_percentage || ' %' AS done
+  FROM orders.order_summary WHERE order_number = 'DEMO-LEADS';
+\echo '-- approving the third counted lead completes the campaign in the same statement'
+UPDATE orders.leads SET status = 'approved' WHERE company_name = 'Baobab Logistics';
+SELECT order_number, status, leads_delivered, leads_purchased, completed_at IS NOT NULL AS completed_at_set
+  FROM orders.orders WHERE order_number = 'DEMO-LEADS';
+SELECT old_status || ' -> ' || new_status AS change, notes FROM orders.order_history
+ WHERE order_id = 'd0000000-0000-0000-0000-0000000000a5' ORDER BY id;
+\echo '-- a fourth lead does not fit:'
+\set ON_ERROR_STOP off
+SELECT orders.assign_lead('d0000000-0000-0000-0000-0000000000e4', 'd0000000-0000-0000-0000-0000000000a5');
+\set ON_ERROR_STOP on
+SELECT count(*) AS "orders whose count disagrees with a recount" FROM orders.recount_leads();
+
+\echo
 \echo '### Listening: status changes are announced on channel orders_status'
 LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');

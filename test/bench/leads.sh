@@ -2,8 +2,9 @@
 # Lead counter benchmark (issue: lead campaigns).  One run, 8 pgbench
 # clients inserting approved leads, ratios printed:
 #   hot order pre-loaded with 10k, then 100k leads: (a) C counter, (b) floor
-#     (INSERT + UPDATE counter, no triggers), (c) seed 002's recount trigger;
-#   leads spread over 1,000 orders: (a) vs a bare INSERT with no counter;
+#     (INSERT; UPDATE counter; in one transaction, no triggers), (b1) the same
+#     in one statement, (c) seed 002's recount trigger;
+#   leads spread over 1,000 orders: (a) vs (b1) vs a bare INSERT with no counter;
 #   a 100k-row bulk UPDATE moving leads between orders: with the counter vs
 #     the same UPDATE with the counter trigger disabled.
 # Usage: test/bench/leads.sh [seconds per case, default 15] [rounds, default 3]
@@ -36,21 +37,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 declare -A res
 for preload in 10000 100000; do
     setup $preload
-    a=(); b=(); c=()
+    a=(); b=(); b1=(); c=()
     for r in $(seq 1 "$ROUNDS"); do
-        a+=("$(tps leads_hot_ours)"); b+=("$(tps leads_hot_floor)"); c+=("$(tps leads_hot_seed)")
-        echo "hot order, $preload leads, round $r: ours ${a[-1]}  floor ${b[-1]}  seed ${c[-1]} tps"
+        a+=("$(tps leads_hot_ours)"); b+=("$(tps leads_hot_floor)"); b1+=("$(tps leads_hot_floor1)"); c+=("$(tps leads_hot_seed)")
+        echo "hot order, $preload leads, round $r: ours ${a[-1]}  floor ${b[-1]}  one-statement floor ${b1[-1]}  seed ${c[-1]} tps"
     done
-    res[a$preload]=$(mean "${a[@]}"); res[b$preload]=$(mean "${b[@]}"); res[c$preload]=$(mean "${c[@]}")
+    res[a$preload]=$(mean "${a[@]}"); res[b$preload]=$(mean "${b[@]}"); res[b1$preload]=$(mean "${b1[@]}"); res[c$preload]=$(mean "${c[@]}")
 done
 
 setup 0
-s=(); n=()
+s=(); f=(); n=()
 for r in $(seq 1 "$ROUNDS"); do
-    s+=("$(tps leads_spread_ours)"); n+=("$(tps leads_spread_bare)")
-    echo "spread over 1,000 orders, round $r: ours ${s[-1]}  bare ${n[-1]} tps"
+    s+=("$(tps leads_spread_ours)"); f+=("$(tps leads_spread_floor1)"); n+=("$(tps leads_spread_bare)")
+    echo "spread over 1,000 orders, round $r: ours ${s[-1]}  one-statement floor ${f[-1]}  bare ${n[-1]} tps"
 done
-res[spread]=$(mean "${s[@]}"); res[bare]=$(mean "${n[@]}")
+res[spread]=$(mean "${s[@]}"); res[sfloor]=$(mean "${f[@]}"); res[bare]=$(mean "${n[@]}")
 
 # bulk: 100k counted leads on LB-1, moved to LB-2 and back, timed by the server
 psql -q -X -d orders_bench -c "INSERT INTO orders.leads (customer_id, order_id, status)
@@ -76,9 +77,10 @@ off_ms=$(printf '%s\n' "${off[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}'
 echo
 echo "== lead counter, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
 for p in 10000 100000; do
-    echo "hot order with $p leads: ours ${res[a$p]}  floor ${res[b$p]}  seed ${res[c$p]} tps;" \
-         "ours/floor $(ratio ${res[a$p]} ${res[b$p]})x  ours/seed $(ratio ${res[a$p]} ${res[c$p]})x"
+    echo "hot order with $p leads: ours ${res[a$p]}  floor ${res[b$p]}  one-statement floor ${res[b1$p]}  seed ${res[c$p]} tps;" \
+         "ours/floor $(ratio ${res[a$p]} ${res[b$p]})x  ours/one-statement $(ratio ${res[a$p]} ${res[b1$p]})x  ours/seed $(ratio ${res[a$p]} ${res[c$p]})x"
 done
-echo "spread over 1,000 orders: ours ${res[spread]}  bare INSERT ${res[bare]} tps; ours/bare $(ratio ${res[spread]} ${res[bare]})x"
+echo "spread over 1,000 orders: ours ${res[spread]}  one-statement floor ${res[sfloor]}  bare INSERT ${res[bare]} tps;" \
+     "ours/floor $(ratio ${res[spread]} ${res[sfloor]})x  ours/bare $(ratio ${res[spread]} ${res[bare]})x  floor/bare $(ratio ${res[sfloor]} ${res[bare]})x"
 echo "bulk UPDATE of 100k leads: ${on_ms} ms with the counter, ${off_ms} ms without; $(ratio $on_ms $off_ms)x"
 echo "stored counts wrong after the run: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_leads()")"
