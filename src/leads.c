@@ -251,8 +251,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 							   "       leads_delivered, leads_purchased"
 							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes);
-		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "orders: reading the order failed");
+		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	}
 	if (SPI_processed == 0)
 		return;					/* the order was deleted (its leads lost it by ON DELETE SET NULL) */
@@ -388,8 +387,7 @@ orders_leads_truncate(PG_FUNCTION_ARGS)
 						   "SELECT count(*) FROM orders.orders"
 						   " WHERE leads_delivered OPERATOR(pg_catalog.<>) 0",
 						   0, NULL);
-	if (SPI_execute_plan(plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "orders: reading orders failed");
+	orders_execute(plan, NULL, NULL, true, 1, SPI_OK_SELECT);
 	counted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_restore_user(&saved);
 	SPI_finish();

@@ -78,8 +78,7 @@ run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 {
 	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
 
-	if (SPI_execute_plan(plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "orders: loading the lifecycle graph failed");
+	orders_execute(plan, NULL, NULL, true, 0, SPI_OK_SELECT);
 }
 
 /*

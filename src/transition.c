@@ -378,8 +378,7 @@ orders_status_audit(PG_FUNCTION_ARGS)
 						   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
 						   " VALUES ($1, $2, $3, $4, $5, $6)",
 						   6, argtypes);
-	if (SPI_execute_plan(plan, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "orders: writing order history failed");
+	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT);
 	orders_restore_user(&saved);
 	SPI_finish();
 
@@ -434,8 +433,7 @@ recorded_status(Datum order_id, const char *key)
 						   " WHERE order_id OPERATOR(pg_catalog.=) $1"
 						   "   AND idempotency_key OPERATOR(pg_catalog.=) $2",
 						   2, argtypes);
-	if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "orders: reading order history failed");
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	orders_restore_user(&saved);
 	if (SPI_processed == 0)
 		return NULL;
@@ -527,8 +525,7 @@ orders_transition(PG_FUNCTION_ARGS)
 							   "SELECT o.ctid, o.status, o.order_number, o.lifecycle FROM orders.orders o"
 							   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 							   1, update_types);
-		if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "orders: locking the order failed");
+		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			order_not_found(order_id);
 		current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -552,9 +549,7 @@ orders_transition(PG_FUNCTION_ARGS)
 								   "SELECT o FROM orders.orders o"
 								   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 								   1, update_types);
-			if (SPI_execute_plan(plan, args, NULL, false, 1) != SPI_OK_SELECT ||
-				SPI_processed != 1)
-				elog(ERROR, "orders: reading the order failed");
+			orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 		}
 		else
 		{
@@ -622,8 +617,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 						   " WHERE id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
 	args[0] = order_id;
-	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "orders: reading the order failed");
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		order_not_found(order_id);
 	lname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

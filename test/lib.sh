@@ -76,3 +76,15 @@ CONF
 stop_cluster() {
     as_pg $PG_BIN/pg_ctl -D "$1/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# start_bench_cluster — a fresh cluster for a benchmark run (fsync on,
+# synchronous_commit off: figures measure CPU work, not this machine's disk),
+# stopped when the calling script exits.  Sets BENCH_DIR.
+start_bench_cluster() {
+    BENCH_DIR=${ORDERS_BENCH_DIR:-/tmp/orders-bench}
+    local port=${ORDERS_BENCH_PORT:-54332}
+    stop_cluster "$BENCH_DIR"; rm -rf "$BENCH_DIR"
+    ORDERS_FSYNC=on start_cluster "$BENCH_DIR" "$port"
+    trap 'stop_cluster "$BENCH_DIR"' EXIT
+    psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
+}

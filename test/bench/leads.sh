@@ -11,15 +11,10 @@
 source "$(dirname "$0")/../lib.sh"
 SECS=${1:-15}
 ROUNDS=${2:-3}
-BENCH_DIR=${ORDERS_BENCH_DIR:-/tmp/orders-bench}
-BENCH_PORT=${ORDERS_BENCH_PORT:-54332}
 
 ensure_packages
 build_install
-stop_cluster "$BENCH_DIR"; rm -rf "$BENCH_DIR"
-ORDERS_FSYNC=on start_cluster "$BENCH_DIR" "$BENCH_PORT"
-trap 'stop_cluster "$BENCH_DIR"' EXIT
-psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
+start_bench_cluster
 
 tps() {   # tps SCRIPT
     pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 \
