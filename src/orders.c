@@ -14,12 +14,20 @@ PG_MODULE_MAGIC;
 /* orders.notify: announce status changes on channel orders_status. */
 bool		orders_notify_enabled = true;
 
+/* orders.hold_minutes: default length of a slot hold. */
+int			orders_hold_minutes = 10;
+
+/* orders.staff_role: members may confirm or release anybody's holds. */
+char	   *orders_staff_role = NULL;
+
 void		_PG_init(void);
 
 /*
- * _PG_init — define the extension's settings.  orders.notify is SUSET: a
- * client must not silence the announcements others rely on; a DBA may turn
- * them off per database, role or session (or GRANT SET ON PARAMETER).
+ * _PG_init — define the extension's settings.  orders.notify and
+ * orders.staff_role are SUSET: a client must neither silence the
+ * announcements others rely on nor name itself staff; a DBA sets them per
+ * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
+ * is a default any session may change.
  */
 void
 _PG_init(void)
@@ -33,5 +41,21 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("orders.hold_minutes",
+							"Default length, in minutes, of a slot hold made by orders.reserve_time_slot().",
+							NULL,
+							&orders_hold_minutes,
+							10, 1, 24 * 60,
+							PGC_USERSET,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("orders.staff_role",
+							   "Role whose members may confirm or release any holder's slot reservation.",
+							   NULL,
+							   &orders_staff_role,
+							   "orders_staff",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("orders");
 }

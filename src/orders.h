@@ -35,6 +35,13 @@
 #define ERRCODE_ORDERS_PURCHASED_BELOW_DELIVERED MAKE_SQLSTATE('O','R','0','1','3')
 #define ERRCODE_ORDERS_COUNTER_MAINTAINED   MAKE_SQLSTATE('O','R','0','1','4')
 #define ERRCODE_ORDERS_LEAD_NOT_FOUND       MAKE_SQLSTATE('O','R','0','1','5')
+#define ERRCODE_ORDERS_SLOT_NOT_FOUND       MAKE_SQLSTATE('O','R','0','2','0')
+#define ERRCODE_ORDERS_SLOT_UNAVAILABLE     MAKE_SQLSTATE('O','R','0','2','1')
+#define ERRCODE_ORDERS_SLOT_IN_PAST         MAKE_SQLSTATE('O','R','0','2','2')
+#define ERRCODE_ORDERS_SLOT_FULL            MAKE_SQLSTATE('O','R','0','2','3')
+#define ERRCODE_ORDERS_RESERVATION_NOT_FOUND MAKE_SQLSTATE('O','R','0','2','4')
+#define ERRCODE_ORDERS_RESERVATION_RELEASED MAKE_SQLSTATE('O','R','0','2','5')
+#define ERRCODE_ORDERS_HOLD_EXPIRED         MAKE_SQLSTATE('O','R','0','2','6')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -45,6 +52,8 @@
 /* ---- orders.c: settings ---- */
 
 extern bool orders_notify_enabled;
+extern int	orders_hold_minutes;
+extern char *orders_staff_role;
 
 /* ---- trigger_util.c: shared trigger boilerplate ---- */
 
@@ -80,6 +89,14 @@ typedef enum OrdersPlanKind
 	PLAN_LEADS_READ,
 	PLAN_LEADS_COMPLETE,
 	PLAN_LEADS_ANY_COUNTED,
+	PLAN_SLOT_LOCK,
+	PLAN_SLOT_LIVE_HOLDS,
+	PLAN_SLOT_HOLD_INSERT,
+	PLAN_SLOT_COUNTS,
+	PLAN_RESERVATION_LOCK,
+	PLAN_RESERVATION_SET,
+	PLAN_SLOT_CLEANUP,
+	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -98,6 +115,7 @@ typedef struct OrdersSavedUser
 } OrdersSavedUser;
 
 extern char *orders_current_actor(void);
+extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);
 

@@ -77,13 +77,9 @@ orders_current_actor_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(orders_current_actor()));
 }
 
-/*
- * orders_switch_to_owner — become the owner of relation "relid" for the
- * maintenance that follows, with row level security of that table not
- * forced; the previous user and security context go to "saved".
- */
-void
-orders_switch_to_owner(Oid relid, OrdersSavedUser *saved)
+/* orders_rel_owner — the owner of relation "relid". */
+Oid
+orders_rel_owner(Oid relid)
 {
 	HeapTuple	tup;
 	Oid			owner;
@@ -93,6 +89,18 @@ orders_switch_to_owner(Oid relid, OrdersSavedUser *saved)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * orders_switch_to_owner — become the owner of relation "relid" for the
+ * maintenance that follows, with row level security of that table not
+ * forced; the previous user and security context go to "saved".
+ */
+void
+orders_switch_to_owner(Oid relid, OrdersSavedUser *saved)
+{
+	Oid			owner = orders_rel_owner(relid);
 
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(owner, saved->sec_context |
