@@ -1,7 +1,7 @@
 -- Upgrade path: data written under 0.1.0 survives ALTER EXTENSION UPDATE,
 -- and the 0.2.0 features work on it.
 SET client_min_messages = warning;
-DROP EXTENSION orders CASCADE;
+DROP EXTENSION IF EXISTS orders CASCADE;
 CREATE EXTENSION orders VERSION '0.1.0';
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000002c1', 'Old Client');
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
@@ -21,3 +21,12 @@ SELECT '00000000-0000-0000-0000-0000000002c1', '00000000-0000-0000-0000-00000000
   FROM generate_series(1, 2);
 SELECT order_number, status, leads_delivered, leads_remaining FROM orders.orders;
 SELECT old_status, new_status, notes FROM orders.order_history ORDER BY id;
+
+-- and on to the current version: slots work on the upgraded data
+ALTER EXTENSION orders UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'orders';
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
+VALUES ('00000000-0000-0000-0000-0000000002d1', '00000000-0000-0000-0000-0000000002e1',
+        now() + interval '1 day', now() + interval '1 day 1 hour', 2);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000002d1') IS NOT NULL AS held;
+SELECT booked_count, held_count FROM orders.service_capacity;

@@ -55,6 +55,16 @@ GRANT SELECT ON orders.orders, orders.order_history TO lead_worker;
 CREATE POLICY worker_read ON orders.orders FOR SELECT TO lead_worker USING (true);
 GRANT SELECT, INSERT, UPDATE ON orders.leads TO lead_worker;
 
+-- one bookable slot with one place; authenticated clients may book,
+-- staff may read reservations (orders.staff_role names 'staff' here)
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at) VALUES
+  ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f0',
+   now() + interval '1 day', now() + interval '1 day 1 hour');
+GRANT EXECUTE ON FUNCTION orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                          orders.release_reservation(uuid) TO authenticated, staff;
+GRANT SELECT ON orders.slot_reservations TO staff;
+ALTER DATABASE orders_tap SET orders.staff_role = 'staff';
+
 -- the review lifecycle lets only staff take payment and complete work
 UPDATE orders.lifecycle_transitions SET allowed_roles = '{staff}'
  WHERE lifecycle = 'review' AND (from_status, to_status) IN

@@ -1,0 +1,96 @@
+-- Service slots: holds, bookings, expiry before and after cleanup, release,
+-- cancellation, staff overlap, and every refusal with its SQLSTATE.
+BEGIN;
+SELECT plan(32);
+
+INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
+  ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
+   now() + interval '1 day', now() + interval '1 day 1 hour', 2),
+  ('00000000-0000-0000-0000-0000000006a2', '00000000-0000-0000-0000-0000000006b1', NULL,
+   now() + interval '2 days', now() + interval '2 days 1 hour', 1),
+  ('00000000-0000-0000-0000-0000000006a3', '00000000-0000-0000-0000-0000000006b1', NULL,
+   now() - interval '1 hour', now() + interval '1 hour', 5);
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, is_available) VALUES
+  ('00000000-0000-0000-0000-0000000006a4', '00000000-0000-0000-0000-0000000006b1', now() + interval '3 days', now() + interval '3 days 1 hour', false);
+
+CREATE FUNCTION pg_temp.slot(uuid) RETURNS text LANGUAGE sql AS
+  $$ SELECT booked_count || ' booked, ' || held_count || ' held of ' || max_capacity FROM orders.service_capacity WHERE id = $1 $$;
+
+-- alice holds both places of slot a1
+SELECT set_config('request.jwt.claims', '{"sub":"alice"}', true);
+SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a1', quantity => 2), NULL, 'alice holds 2 places');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 2 held of 2', 'held_count counts them');
+SELECT is((SELECT holder || ' ' || status || ' ' || round(extract(epoch FROM expires_at - now()) / 60)
+             FROM orders.slot_reservations WHERE capacity_id = '00000000-0000-0000-0000-0000000006a1'),
+          'alice held 10', 'the hold belongs to alice and lasts orders.hold_minutes (10)');
+SELECT is((SELECT count(*)::int FROM orders.available_slots('00000000-0000-0000-0000-0000000006b1', now(), now() + interval '7 days')
+            WHERE capacity_id = '00000000-0000-0000-0000-0000000006a1'), 0, 'a full slot is not offered');
+
+-- bob finds it full
+SELECT set_config('request.jwt.claims', '{"sub":"bob"}', true);
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a1')$$, 'OR023', NULL, 'no room left for bob');
+
+-- alice's hold lapses (time passes): it stops counting before any cleanup
+UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second' WHERE holder = 'alice';
+SELECT is((SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000006b1', now(), now() + interval '7 days')
+            WHERE capacity_id = '00000000-0000-0000-0000-0000000006a1'), 2, 'lapsed holds are free again before cleanup');
+SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a1'), NULL, 'bob holds a place freed by the lapse');
+SELECT set_config('request.jwt.claims', '{"sub":"alice"}', true);
+SELECT throws_like($$SELECT orders.confirm_booking(id) FROM orders.slot_reservations WHERE holder = 'alice'$$,
+                   'the hold % expired at %', 'alice''s lapsed hold cannot be confirmed (message)');
+SELECT throws_ok($$SELECT orders.confirm_booking(id) FROM orders.slot_reservations WHERE holder = 'alice'$$,
+                 'OR026', NULL, 'alice''s lapsed hold cannot be confirmed (OR026)');
+SELECT is(orders.cleanup_expired_reservations(), 1, 'cleanup marks the lapsed hold expired');
+SELECT is(orders.cleanup_expired_reservations(), 0, 'and finds nothing the second time');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 1 held of 2', 'held_count lost the lapsed places');
+SELECT throws_ok($$SELECT orders.confirm_booking(id) FROM orders.slot_reservations WHERE holder = 'alice'$$,
+                 'OR026', NULL, 'an expired hold stays unconfirmable after cleanup');
+
+-- bob confirms (twice: one booking), linked to an order item
+SELECT set_config('request.jwt.claims', '{"sub":"bob"}', true);
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000006d1', 'Bob');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000006e1', 'T6-1', '00000000-0000-0000-0000-0000000006d1', 'booking');
+INSERT INTO orders.order_items (id, order_id, item_type, name, unit_price)
+VALUES ('00000000-0000-0000-0000-0000000006f1', '00000000-0000-0000-0000-0000000006e1', 'service', 'Haircut', 30);
+SELECT is((SELECT (orders.confirm_booking(id, '00000000-0000-0000-0000-0000000006f1')).status
+             FROM orders.slot_reservations WHERE holder = 'bob'), 'confirmed', 'bob confirms his hold');
+SELECT is((SELECT (orders.confirm_booking(id)).status FROM orders.slot_reservations WHERE holder = 'bob'),
+          'confirmed', 'confirming again is a no-op');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '1 booked, 0 held of 2', 'one booking, counted once');
+SELECT is((SELECT orders.release_reservation(id) FROM orders.slot_reservations WHERE holder = 'bob'), false,
+          'a confirmed booking is not released by release_reservation');
+
+-- cancelling the booked order gives the place back
+SELECT orders.transition('00000000-0000-0000-0000-0000000006e1', 'cancelled');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 0 held of 2', 'a cancelled order gives its place back');
+SELECT is((SELECT status FROM orders.slot_reservations WHERE holder = 'bob'), 'released', 'and its reservation is released');
+
+-- release of a live hold
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a2') AS r \gset
+SELECT is(orders.release_reservation(:'r'), true, 'a live hold is released');
+SELECT is(orders.release_reservation(:'r'), false, 'releasing again changes nothing');
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'r'), 'OR025', NULL, 'a released hold cannot be confirmed');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a2'), '0 booked, 0 held of 1', 'and holds nothing');
+
+-- refusals of reserve
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006ff')$$, 'OR020', NULL, 'unknown slot');
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a4')$$, 'OR021', NULL, 'unavailable slot');
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a3')$$, 'OR022', NULL, 'slot already started');
+SELECT throws_ok($$SELECT orders.reserve_time_slot(NULL)$$, '22004', NULL, 'NULL slot');
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a2', 0)$$, '22023', NULL, 'zero minutes');
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a2', 10, 0)$$, '22023', NULL, 'zero places');
+SELECT throws_ok($$SELECT orders.confirm_booking('00000000-0000-0000-0000-0000000006ff')$$, 'OR024', NULL, 'unknown reservation');
+
+-- a staff member's slots never overlap; adjacent ones are fine
+SELECT throws_ok($$INSERT INTO orders.service_capacity (service_id, staff_id, starts_at, ends_at)
+                   SELECT service_id, staff_id, starts_at + interval '30 minutes', ends_at + interval '30 minutes'
+                     FROM orders.service_capacity WHERE id = '00000000-0000-0000-0000-0000000006a1'$$,
+                 'OR027', NULL, 'an overlapping slot of the same staff member');
+SELECT lives_ok($$INSERT INTO orders.service_capacity (service_id, staff_id, starts_at, ends_at)
+                  SELECT service_id, staff_id, ends_at, ends_at + interval '1 hour'
+                    FROM orders.service_capacity WHERE id = '00000000-0000-0000-0000-0000000006a1'$$,
+                'an adjacent slot of the same staff member');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,40 @@
+-- Booking over the API: two clients (authenticated, different JWT subs)
+-- hold and book places of one slot; neither can touch the other's hold;
+-- anon may look at availability but not hold.
+BEGIN;
+SELECT plan(9);
+
+-- request: client one holds the last place
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT isnt(orders.reserve_time_slot(capacity_id => '00000000-0000-0000-0000-0000000000f1'), NULL,
+            'client one holds the slot (named arguments)');
+SELECT is((SELECT count(*)::int FROM orders.available_slots(service_id => '00000000-0000-0000-0000-0000000000f0',
+                                                             "from" => now(), "to" => now() + interval '7 days')), 0,
+          'no place left on offer');
+
+-- request: client two
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$$, 'OR023', NULL,
+                 'client two finds the slot full');
+SET LOCAL ROLE staff;  -- only to look up the id; a client would have it from its own call
+SELECT id AS hold FROM orders.slot_reservations LIMIT 1 \gset
+SELECT set_config('role', 'authenticated', true);
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'hold'), '42501', NULL, 'client two cannot confirm client one''s hold');
+SELECT throws_ok(format('SELECT orders.release_reservation(%L)', :'hold'), '42501', NULL, 'nor release it');
+
+-- request: client one books it
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'client one books its hold');
+SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'a retried request changes nothing');
+
+-- request: anon
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT lives_ok($$SELECT * FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')$$,
+                'anon may look at availability');
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$$, '42501', NULL,
+                 'anon may not hold places');
+
+SELECT * FROM finish();
+ROLLBACK;
