@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(32);
+SELECT plan(34);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -91,6 +91,10 @@ SELECT lives_ok($$INSERT INTO orders.service_capacity (service_id, staff_id, sta
                   SELECT service_id, staff_id, ends_at, ends_at + interval '1 hour'
                     FROM orders.service_capacity WHERE id = '00000000-0000-0000-0000-0000000006a1'$$,
                 'an adjacent slot of the same staff member');
+
+-- pg_cron is optional: without it the job functions say what to do
+SELECT throws_ok('SELECT orders.schedule_jobs()', 'OR030', NULL, 'schedule_jobs without pg_cron');
+SELECT throws_ok('SELECT orders.unschedule_jobs()', 'OR030', NULL, 'unschedule_jobs without pg_cron');
 
 SELECT * FROM finish();
 ROLLBACK;

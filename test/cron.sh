@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# pg_cron (TAP): orders.schedule_jobs() registers the cleanup job, re-running
+# is harmless, the job really runs under pg_cron (job_run_details shows
+# success and a lapsed hold was expired), and unschedule_jobs() removes it.
+# pg_cron lives in the database named by cron.database_name ('postgres' in
+# the test cluster), so the extension is installed there for this test.
+set -eu
+n=0 failed=0
+check() { n=$((n + 1)); if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected $2, got $3)"; failed=$((failed + 1)); fi; }
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d postgres "$@"; }
+
+q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" -c "DROP EXTENSION IF EXISTS orders CASCADE" -c "CREATE EXTENSION orders"
+q -c "INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at)
+      VALUES ('00000000-0000-0000-0000-0000000008a1', '00000000-0000-0000-0000-0000000008b1',
+              now() + interval '1 day', now() + interval '1 day 1 hour')" \
+  -c "SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000008a1')" >/dev/null
+q -c "UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second'"
+
+check "schedule_jobs registers the cleanup job" orders-cleanup-expired-holds "$(q -c "SELECT jobname FROM orders.schedule_jobs()")"
+q -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
+check "re-running schedule_jobs keeps one job" 1 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
+
+# pg_cron runs every-minute jobs at the start of each minute: wait up to 150 s
+deadline=$((SECONDS + 150)) ran=0
+while [ $SECONDS -lt $deadline ]; do
+    ran=$(q -c "SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                WHERE j.jobname = 'orders-cleanup-expired-holds' AND d.status = 'succeeded'")
+    [ "$ran" -gt 0 ] && break
+    sleep 3
+done
+check "the job ran under pg_cron and succeeded" 1 "$([ "$ran" -gt 0 ] && echo 1 || echo 0)"
+check "the job expired the lapsed hold" expired "$(q -c "SELECT status FROM orders.slot_reservations")"
+check "and gave its place back" 0 "$(q -c "SELECT held_count FROM orders.service_capacity")"
+
+check "unschedule_jobs removes the job" t "$(q -c "SELECT removed FROM orders.unschedule_jobs()")"
+check "unschedule_jobs again is harmless" f "$(q -c "SELECT removed FROM orders.unschedule_jobs()")"
+check "no job left" 0 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-%'")"
+q -c "DROP EXTENSION orders CASCADE"
+echo "1..$n"
+[ "$failed" -eq 0 ]
