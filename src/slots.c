@@ -62,38 +62,18 @@ ts_text(TimestampTz t)
  * write permission of slot_counts_guard.
  */
 static void
-slot_execute(SPIPlanPtr plan, Datum *args, int expected)
+slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 {
 	slots_writing = true;
 	PG_TRY();
 	{
-		orders_execute(plan, args, NULL, false, 0, expected);
+		orders_execute(plan, args, nulls, false, 0, expected);
 	}
 	PG_FINALLY();
 	{
 		slots_writing = false;
 	}
 	PG_END_TRY();
-}
-
-/* add_counts — held_count += held, booked_count += booked for one slot. */
-static void
-add_counts(Oid slots_rel, Datum capacity_id, int held, int booked)
-{
-	static Oid	argtypes[3] = {UUIDOID, INT4OID, INT4OID};
-	Datum		args[3];
-	SPIPlanPtr	plan;
-
-	plan = orders_get_plan(PLAN_SLOT_COUNTS, slots_rel,
-						   "UPDATE orders.service_capacity"
-						   "   SET held_count = held_count OPERATOR(pg_catalog.+) $2,"
-						   "       booked_count = booked_count OPERATOR(pg_catalog.+) $3"
-						   " WHERE id OPERATOR(pg_catalog.=) $1",
-						   3, argtypes);
-	args[0] = capacity_id;
-	args[1] = Int32GetDatum(held);
-	args[2] = Int32GetDatum(booked);
-	slot_execute(plan, args, SPI_OK_UPDATE);
 }
 
 /*
@@ -195,19 +175,23 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 						uuid_text(capacity_id), quantity, booked, max_capacity, live),
 				 errhint("Choose another slot (orders.available_slots) or try again when holds expire.")));
 
+	/* the hold and its count, in one statement */
 	plan = orders_get_plan(PLAN_SLOT_HOLD_INSERT, slots_rel,
-						   "INSERT INTO orders.slot_reservations"
-						   " (capacity_id, holder, quantity, status, expires_at)"
-						   " VALUES ($1, $2, $3, 'held', $4) RETURNING id",
+						   "WITH hold AS ("
+						   "  INSERT INTO orders.slot_reservations"
+						   "   (capacity_id, holder, quantity, status, expires_at)"
+						   "  VALUES ($1, $2, $3, 'held', $4) RETURNING id, capacity_id, quantity)"
+						   "UPDATE orders.service_capacity c"
+						   "   SET held_count = c.held_count OPERATOR(pg_catalog.+) hold.quantity"
+						   "  FROM hold WHERE c.id OPERATOR(pg_catalog.=) hold.capacity_id"
+						   " RETURNING hold.id",
 						   4, insert_types);
 	args[1] = CStringGetTextDatum(actor);
 	args[2] = Int32GetDatum(quantity);
 	args[3] = TimestampTzGetDatum(expires_at);
-	slot_execute(plan, args, SPI_OK_INSERT_RETURNING);
+	slot_execute(plan, args, NULL, SPI_OK_UPDATE_RETURNING);
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
-
-	add_counts(slots_rel, capacity_id, quantity, 0);
 
 	orders_restore_user(&saved);
 	SPI_finish();
@@ -277,56 +261,48 @@ lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservati
 			 errhint("Only the holder or a member of the role named by orders.staff_role may confirm or release it.")));
 }
 
-/* set_reservation — status (and confirmed_at/released_at, order item) of one reservation. */
+/*
+ * change_reservation — set the status of a locked reservation (stamping
+ * confirmed_at or released_at, linking the order item) and move its places
+ * on the slot (held_count += held, booked_count += booked), in one
+ * statement: the reservation first, then the slot, as the lock order wants.
+ * Leaves the changed reservation, typed orders.slot_reservations, as the
+ * SPI result.
+ */
 static void
-set_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, bool item_null)
+change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, bool item_null,
+				   int held, int booked)
 {
-	static Oid	argtypes[3] = {UUIDOID, TEXTOID, UUIDOID};
+	static Oid	argtypes[5] = {UUIDOID, TEXTOID, UUIDOID, INT4OID, INT4OID};
 	SPIPlanPtr	plan;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	plan = orders_get_plan(PLAN_RESERVATION_SET, res_rel,
-						   "UPDATE orders.slot_reservations"
-						   "   SET status = $2,"
-						   "       confirmed_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'confirmed'"
-						   "                      THEN pg_catalog.now() ELSE confirmed_at END,"
-						   "       released_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'confirmed'"
-						   "                     THEN released_at ELSE pg_catalog.now() END,"
-						   "       order_item_id = coalesce($3, order_item_id)"
-						   " WHERE id OPERATOR(pg_catalog.=) $1",
-						   3, argtypes);
+						   "WITH r AS ("
+						   "  UPDATE orders.slot_reservations"
+						   "     SET status = $2,"
+						   "         confirmed_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'confirmed'"
+						   "                        THEN pg_catalog.now() ELSE confirmed_at END,"
+						   "         released_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'confirmed'"
+						   "                       THEN released_at ELSE pg_catalog.now() END,"
+						   "         order_item_id = coalesce($3, order_item_id)"
+						   "   WHERE id OPERATOR(pg_catalog.=) $1 RETURNING *),"
+						   " c AS ("
+						   "  UPDATE orders.service_capacity s"
+						   "     SET held_count = s.held_count OPERATOR(pg_catalog.+) $4,"
+						   "         booked_count = s.booked_count OPERATOR(pg_catalog.+) $5"
+						   "    FROM r WHERE s.id OPERATOR(pg_catalog.=) r.capacity_id)"
+						   "SELECT r::orders.slot_reservations FROM r",
+						   5, argtypes);
 	args[0] = id;
 	args[1] = CStringGetTextDatum(status);
 	args[2] = order_item;
+	args[3] = Int32GetDatum(held);
+	args[4] = Int32GetDatum(booked);
 	if (item_null)
 		nulls[2] = 'n';
-	slots_writing = true;
-	PG_TRY();
-	{
-		orders_execute(plan, args, nulls, false, 1, SPI_OK_UPDATE);
-	}
-	PG_FINALLY();
-	{
-		slots_writing = false;
-	}
-	PG_END_TRY();
-}
-
-/* lock_slot_row — take the slot's row lock (reservation first, then slot). */
-static void
-lock_slot_row(Oid slots_rel, Datum capacity_id)
-{
-	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_LOCK, slots_rel,
-									   "SELECT max_capacity, booked_count, is_available, starts_at"
-									   "  FROM orders.service_capacity"
-									   " WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-									   1, argtypes);
-	Datum		args[1];
-
-	args[0] = capacity_id;
-	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	slot_execute(plan, args, nulls, SPI_OK_SELECT);
 }
 
 /*
@@ -343,7 +319,6 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	char	   *actor;
 	Oid			caller = GetUserId();
 	Oid			res_rel;
-	Oid			slots_rel;
 	OrdersSavedUser saved;
 	Reservation r;
 	bool		isnull;
@@ -357,7 +332,6 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	id = PG_GETARG_DATUM(0);
 	actor = orders_current_actor();
 	res_rel = orders_relid("slot_reservations");
-	slots_rel = orders_relid("service_capacity");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "orders: SPI_connect failed");
 	orders_switch_to_owner(res_rel, &saved);
@@ -379,15 +353,12 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 
 	if (strcmp(r.status, "held") == 0)
 	{
-		lock_slot_row(slots_rel, r.capacity_id);
-		set_reservation(res_rel, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
-						PG_ARGISNULL(1));
-		add_counts(slots_rel, r.capacity_id, -r.quantity, r.quantity);
+		change_reservation(res_rel, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+						   PG_ARGISNULL(1), -r.quantity, r.quantity);
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	}
-
-	/* return the reservation as it is now */
-	lock_reservation(res_rel, id, actor, caller, &r);
-	result = SPI_getbinval(r.row, r.desc, 7, &isnull);
+	else						/* confirmed already: unchanged */
+		result = SPI_getbinval(r.row, r.desc, 7, &isnull);
 	result = SPI_datumTransfer(result, false, -1);
 	orders_restore_user(&saved);
 	SPI_finish();
@@ -407,7 +378,6 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	char	   *actor;
 	Oid			caller = GetUserId();
 	Oid			res_rel;
-	Oid			slots_rel;
 	OrdersSavedUser saved;
 	Reservation r;
 	bool		released = false;
@@ -419,7 +389,6 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	id = PG_GETARG_DATUM(0);
 	actor = orders_current_actor();
 	res_rel = orders_relid("slot_reservations");
-	slots_rel = orders_relid("service_capacity");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "orders: SPI_connect failed");
 	orders_switch_to_owner(res_rel, &saved);
@@ -427,9 +396,7 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	lock_reservation(res_rel, id, actor, caller, &r);
 	if (strcmp(r.status, "held") == 0)
 	{
-		lock_slot_row(slots_rel, r.capacity_id);
-		set_reservation(res_rel, id, "released", (Datum) 0, true);
-		add_counts(slots_rel, r.capacity_id, -r.quantity, 0);
+		change_reservation(res_rel, id, "released", (Datum) 0, true, -r.quantity, 0);
 		released = true;
 	}
 	orders_restore_user(&saved);
@@ -479,16 +446,7 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 						   "  RETURNING p.n)"
 						   "SELECT coalesce(pg_catalog.sum(n), 0)::int8 FROM counted",
 						   0, NULL);
-	slots_writing = true;
-	PG_TRY();
-	{
-		orders_execute(plan, NULL, NULL, false, 0, SPI_OK_SELECT);
-	}
-	PG_FINALLY();
-	{
-		slots_writing = false;
-	}
-	PG_END_TRY();
+	slot_execute(plan, NULL, NULL, SPI_OK_SELECT);
 	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_restore_user(&saved);
 	SPI_finish();
@@ -551,7 +509,7 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   "  FROM per_slot p WHERE c.id OPERATOR(pg_catalog.=) p.capacity_id",
 						   1, argtypes);
 	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
-	slot_execute(plan, args, SPI_OK_UPDATE);
+	slot_execute(plan, args, NULL, SPI_OK_UPDATE);
 	orders_restore_user(&saved);
 	SPI_finish();
 	return PointerGetDatum(NULL);
