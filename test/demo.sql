@@ -113,6 +113,42 @@ SELECT orders.assign_lead('d0000000-0000-0000-0000-0000000000e4', 'd0000000-0000
 SELECT count(*) AS "orders whose count disagrees with a recount" FROM orders.recount_leads();
 
 \echo
+\echo '### Service slots (seed 003): hold at checkout, confirm after payment, never oversold'
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
+VALUES ('d0000000-0000-0000-0000-0000000000c1', 'd0000000-0000-0000-0000-0000000000c0',
+        date_trunc('hour', now()) + interval '1 day 9 hours', date_trunc('hour', now()) + interval '1 day 10 hours', 2);
+SELECT set_config('request.jwt.claims', '{"sub":"amina"}', false) \gset
+SELECT orders.reserve_time_slot(capacity_id => 'd0000000-0000-0000-0000-0000000000c1') AS amina_hold \gset
+\echo '-- Amina holds one of the two places:'
+SELECT starts_at::time AS starts, max_capacity, booked, held, remaining
+  FROM orders.available_slots('d0000000-0000-0000-0000-0000000000c0', now(), now() + interval '7 days');
+SELECT set_config('request.jwt.claims', '{"sub":"moussa"}', false) \gset
+SELECT orders.reserve_time_slot(capacity_id => 'd0000000-0000-0000-0000-0000000000c1') AS moussa_hold \gset
+\echo '-- Moussa holds the other; a third customer finds both places held:'
+SELECT set_config('request.jwt.claims', '{"sub":"fatou"}', false) \gset
+\set ON_ERROR_STOP off
+SELECT orders.reserve_time_slot('d0000000-0000-0000-0000-0000000000c1');
+\set ON_ERROR_STOP on
+\echo '-- Amina pays: her order and its service item, then the booking'
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, subtotal, total_amount, payment_method)
+VALUES ('d0000000-0000-0000-0000-0000000000a6', 'DEMO-BOOKING-2', 'd0000000-0000-0000-0000-000000000001', 'booking', 60, 60, 'card');
+INSERT INTO orders.order_items (id, order_id, item_type, name, unit_price, snapshot)
+VALUES ('d0000000-0000-0000-0000-0000000000b6', 'd0000000-0000-0000-0000-0000000000a6', 'service', 'Massage, 60 min', 60,
+        '{"slot": "d0000000-0000-0000-0000-0000000000c1"}');
+SELECT set_config('request.jwt.claims', '{"sub":"amina"}', false) \gset
+SELECT status, quantity FROM orders.confirm_booking(:'amina_hold', 'd0000000-0000-0000-0000-0000000000b6');
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a6', 'confirmed', 'paid by card')).status AS order_status;
+\echo '-- Moussa abandons checkout: his hold lapses (here: we move its expiry into the past) and frees itself'
+UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second' WHERE id = :'moussa_hold';
+SELECT booked, held, remaining FROM orders.available_slots('d0000000-0000-0000-0000-0000000000c0', now(), now() + interval '7 days');
+SELECT orders.cleanup_expired_reservations() AS "holds expired by the cleanup job";
+\echo '-- Amina cancels: her place goes back'
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a6', 'cancelled', 'customer cancelled')).status AS order_status;
+SELECT booked_count, held_count, max_capacity FROM orders.service_capacity WHERE id = 'd0000000-0000-0000-0000-0000000000c1';
+SELECT holder, status FROM orders.slot_reservations ORDER BY created_at, holder;
+SELECT set_config('request.jwt.claims', '', false) \gset
+
+\echo
 \echo '### Listening: status changes are announced on channel orders_status'
 LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');
