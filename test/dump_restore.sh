@@ -44,13 +44,19 @@ SELECT '00000000-0000-0000-0000-0000000000d1', o, s
   FROM (VALUES ('00000000-0000-0000-0000-0000000000e3'::uuid, 'approved'), ('00000000-0000-0000-0000-0000000000e3', 'lead'),
                ('00000000-0000-0000-0000-0000000000e4', 'approved'), ('00000000-0000-0000-0000-0000000000e4', 'new'),
                (NULL, 'new')) v(o, s);
+-- a slot with one booked and one held place
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
+VALUES ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f0',
+        now() + interval '1 day', now() + interval '1 day 1 hour', 3);
+SELECT orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1'));
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1');
 COMMIT;
 SQL
 
 pg_dump -d $src -f "$dump"
 q $dst -f "$dump" >/dev/null
 
-for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads; do
+for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity slot_reservations; do
     # leads_delivered is re-counted from the restored leads, which touches
     # updated_at of the orders that count leads: compare without it
     sql="SELECT md5(coalesce(string_agg((to_jsonb(x) - 'updated_at')::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
@@ -67,6 +73,9 @@ check "restored campaign counts are exact" 0 "$(q $dst -c "SELECT count(*) FROM 
 check "restored campaign takes leads" "2 active" \
     "$(q $dst -c "INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000e4', 'lead')" >/dev/null;
        q $dst -c "SELECT leads_delivered || ' ' || status FROM orders.orders WHERE order_number = 'D-4'")"
+check "restored slot counts match their reservations" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_slots()")"
+check "the restored slot has one place left" 1 \
+    "$(q $dst -c "SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '2 days')")"
 check "order numbers continue after restore" 1 \
     "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
 
