@@ -354,13 +354,10 @@ orders_leads_count(PG_FUNCTION_ARGS)
 	restoring = orders_in_copy() &&
 		has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner);
 	orders_rel = orders_relid("orders");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(orders_rel, &saved);
+	orders_spi_connect_as_owner(orders_rel, &saved);
 	for (long i = 0; i < n; i++)
 		apply_delta(orders_rel, sorted[i], actor, restoring);
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
 
@@ -380,17 +377,14 @@ orders_leads_truncate(PG_FUNCTION_ARGS)
 
 	(void) orders_trigger_data(fcinfo, "leads_truncate", ORDERS_TRIG_BEFORE | ORDERS_TRIG_TRUNCATE);
 	orders_rel = orders_relid("orders");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(orders_rel, &saved);
+	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_LEADS_ANY_COUNTED, orders_rel,
 						   "SELECT count(*) FROM orders.orders"
 						   " WHERE leads_delivered OPERATOR(pg_catalog.<>) 0",
 						   0, NULL);
 	orders_execute(plan, NULL, NULL, true, 1, SPI_OK_SELECT);
 	counted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	if (counted > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),

@@ -117,9 +117,7 @@ load_graph(void)
 	graph = NULL;
 	graph_count = 0;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(relid_lc, &saved);
+	orders_spi_connect_as_owner(relid_lc, &saved);
 
 	/* lifecycles */
 	run_load(PLAN_LOAD_LIFECYCLES, relid_lc,
@@ -227,8 +225,7 @@ load_graph(void)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 
 	graph_lxid = IsolationUsesXactSnapshot() ? MyProc->lxid : InvalidLocalTransactionId;
 }

@@ -104,6 +104,8 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
 extern Oid	orders_relid(const char *relname);
+extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
+							   const char *func, const char *arg);
 
 /* ---- security.c: identity and owner switch ---- */
 
@@ -117,6 +119,9 @@ extern char *orders_current_actor(void);
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);
+extern void orders_spi_connect(void);
+extern void orders_spi_connect_as_owner(Oid relid, OrdersSavedUser *saved);
+extern void orders_spi_finish_as(const OrdersSavedUser *saved);
 
 /* ---- transition.c: changes made on behalf of the extension ---- */
 

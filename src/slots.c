@@ -108,10 +108,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	TimestampTz expires_at;
 	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("orders.reserve_time_slot: argument \"capacity_id\" must not be null")));
+	orders_require_arg(fcinfo, 0, "orders.reserve_time_slot", "capacity_id");
 	capacity_id = PG_GETARG_DATUM(0);
 	minutes = PG_ARGISNULL(1) ? orders_hold_minutes : PG_GETARG_INT32(1);
 	quantity = PG_ARGISNULL(2) ? 1 : PG_GETARG_INT32(2);
@@ -127,9 +124,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 
 	actor = orders_current_actor();
 	slots_rel = orders_relid("service_capacity");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(slots_rel, &saved);
+	orders_spi_connect_as_owner(slots_rel, &saved);
 
 	/* the slot's row lock: reservations of one slot are decided one by one */
 	plan = orders_get_plan(PLAN_SLOT_LOCK, slots_rel,
@@ -193,8 +188,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
 
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	PG_RETURN_DATUM(result);
 }
 
@@ -306,6 +300,26 @@ change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, 
 }
 
 /*
+ * begin_reservation_call — the common start of confirm_booking and
+ * release_reservation: argument check, identity (read before the owner
+ * switch), SPI as the owner, and the reservation locked and checked for the
+ * caller's right to act on it.
+ */
+static void
+begin_reservation_call(FunctionCallInfo fcinfo, const char *func, Oid *res_rel,
+					   OrdersSavedUser *saved, Reservation *r)
+{
+	char	   *actor;
+	Oid			caller = GetUserId();
+
+	orders_require_arg(fcinfo, 0, func, "reservation_id");
+	actor = orders_current_actor();
+	*res_rel = orders_relid("slot_reservations");
+	orders_spi_connect_as_owner(*res_rel, saved);
+	lock_reservation(*res_rel, PG_GETARG_DATUM(0), actor, caller, r);
+}
+
+/*
  * orders.confirm_booking(reservation_id, order_item_id) — make a live hold a
  * booking (held_count down, booked_count up, by its quantity) and link it to
  * the order item; return the reservation.  Confirming a confirmed
@@ -316,8 +330,6 @@ Datum
 orders_confirm_booking(PG_FUNCTION_ARGS)
 {
 	Datum		id;
-	char	   *actor;
-	Oid			caller = GetUserId();
 	Oid			res_rel;
 	OrdersSavedUser saved;
 	Reservation r;
@@ -325,18 +337,8 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	Datum		result;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("orders.confirm_booking: argument \"reservation_id\" must not be null")));
+	begin_reservation_call(fcinfo, "orders.confirm_booking", &res_rel, &saved, &r);
 	id = PG_GETARG_DATUM(0);
-	actor = orders_current_actor();
-	res_rel = orders_relid("slot_reservations");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(res_rel, &saved);
-
-	lock_reservation(res_rel, id, actor, caller, &r);
 	if (strcmp(r.status, "released") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_RESERVATION_RELEASED),
@@ -360,8 +362,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	else						/* confirmed already: unchanged */
 		result = SPI_getbinval(r.row, r.desc, 7, &isnull);
 	result = SPI_datumTransfer(result, false, -1);
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	PG_RETURN_DATUM(result);
 }
 
@@ -374,33 +375,18 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 Datum
 orders_release_reservation(PG_FUNCTION_ARGS)
 {
-	Datum		id;
-	char	   *actor;
-	Oid			caller = GetUserId();
 	Oid			res_rel;
 	OrdersSavedUser saved;
 	Reservation r;
 	bool		released = false;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("orders.release_reservation: argument \"reservation_id\" must not be null")));
-	id = PG_GETARG_DATUM(0);
-	actor = orders_current_actor();
-	res_rel = orders_relid("slot_reservations");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(res_rel, &saved);
-
-	lock_reservation(res_rel, id, actor, caller, &r);
+	begin_reservation_call(fcinfo, "orders.release_reservation", &res_rel, &saved, &r);
 	if (strcmp(r.status, "held") == 0)
 	{
-		change_reservation(res_rel, id, "released", (Datum) 0, true, -r.quantity, 0);
+		change_reservation(res_rel, PG_GETARG_DATUM(0), "released", (Datum) 0, true, -r.quantity, 0);
 		released = true;
 	}
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	PG_RETURN_BOOL(released);
 }
 
@@ -426,9 +412,7 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 		PG_RETURN_INT32(0);
 
 	res_rel = orders_relid("slot_reservations");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(res_rel, &saved);
+	orders_spi_connect_as_owner(res_rel, &saved);
 	plan = orders_get_plan(PLAN_SLOT_CLEANUP, res_rel,
 						   "WITH lapsed AS ("
 						   "  UPDATE orders.slot_reservations"
@@ -448,8 +432,7 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 						   0, NULL);
 	slot_execute(plan, NULL, NULL, SPI_OK_SELECT);
 	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	PG_RETURN_INT32((int32) expired);
 }
 
@@ -482,9 +465,7 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	res_rel = orders_relid("slot_reservations");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(res_rel, &saved);
+	orders_spi_connect_as_owner(res_rel, &saved);
 	plan = orders_get_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
 						   "WITH mine AS ("
 						   "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
@@ -510,8 +491,7 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   1, argtypes);
 	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
 	slot_execute(plan, args, NULL, SPI_OK_UPDATE);
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
 

@@ -135,6 +135,46 @@ orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 			 SPI_result_code_string(rc), SPI_result_code_string(expected));
 }
 
+/* orders_spi_connect — SPI_connect, or an error. */
+void
+orders_spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "orders: SPI_connect failed");
+}
+
+/*
+ * orders_spi_connect_as_owner — connect to SPI and become the owner of
+ * "relid" (see orders_switch_to_owner); undo with orders_spi_finish_as.
+ */
+void
+orders_spi_connect_as_owner(Oid relid, OrdersSavedUser *saved)
+{
+	orders_spi_connect();
+	orders_switch_to_owner(relid, saved);
+}
+
+/* orders_spi_finish_as — back to the saved user, and SPI_finish. */
+void
+orders_spi_finish_as(const OrdersSavedUser *saved)
+{
+	orders_restore_user(saved);
+	SPI_finish();
+}
+
+/*
+ * orders_require_arg — refuse a NULL argument of an API function with
+ * 22004, naming the function and the argument.
+ */
+void
+orders_require_arg(FunctionCallInfo fcinfo, int argno, const char *func, const char *arg)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s: argument \"%s\" must not be null", func, arg)));
+}
+
 /*
  * orders_relid — OID of table "relname" in schema orders; refuses with
  * ERRCODE_UNDEFINED_TABLE when the extension is not (fully) installed.

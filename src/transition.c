@@ -370,17 +370,14 @@ orders_status_audit(PG_FUNCTION_ARGS)
 		nulls[5] = 'n';
 
 	history = orders_relid("order_history");
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
-	orders_switch_to_owner(history, &saved);
+	orders_spi_connect_as_owner(history, &saved);
 	plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
 						   "INSERT INTO orders.order_history"
 						   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
 						   " VALUES ($1, $2, $3, $4, $5, $6)",
 						   6, argtypes);
 	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT);
-	orders_restore_user(&saved);
-	SPI_finish();
+	orders_spi_finish_as(&saved);
 
 	if (orders_notify_enabled)
 		Async_Notify(ORDERS_STATUS_CHANNEL,
@@ -389,16 +386,6 @@ orders_status_audit(PG_FUNCTION_ARGS)
 									column_value(newrow, desc, "lifecycle"),
 									old_status, new_status, actor));
 	return PointerGetDatum(NULL);
-}
-
-/* require_arg — refuse a NULL argument with 22004 naming it. */
-static void
-require_arg(FunctionCallInfo fcinfo, int argno, const char *func, const char *arg)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s: argument \"%s\" must not be null", func, arg)));
 }
 
 /* order_not_found — refuse with OR006 for an order id the caller cannot see. */
@@ -488,8 +475,8 @@ orders_transition(PG_FUNCTION_ARGS)
 	Oid			orders_rel;
 	SPIPlanPtr	plan;
 
-	require_arg(fcinfo, 0, "orders.transition", "order_id");
-	require_arg(fcinfo, 1, "orders.transition", "to_status");
+	orders_require_arg(fcinfo, 0, "orders.transition", "order_id");
+	orders_require_arg(fcinfo, 1, "orders.transition", "to_status");
 	order_id = PG_GETARG_DATUM(0);
 	to_status = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (!PG_ARGISNULL(3))
@@ -506,8 +493,7 @@ orders_transition(PG_FUNCTION_ARGS)
 	notes = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	args[0] = order_id;
 	args[1] = CStringGetTextDatum(to_status);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
+	orders_spi_connect();
 
 	if (key == NULL)
 	{
@@ -596,7 +582,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 	const LifecycleState *from;
 	MemoryContext oldcxt;
 
-	require_arg(fcinfo, 0, "orders.allowed_transitions", "order_id");
+	orders_require_arg(fcinfo, 0, "orders.allowed_transitions", "order_id");
 	order_id = PG_GETARG_DATUM(0);
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		!(rsinfo->allowedModes & SFRM_Materialize))
@@ -610,8 +596,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 	rsinfo->returnMode = SFRM_Materialize;
 	MemoryContextSwitchTo(oldcxt);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "orders: SPI_connect failed");
+	orders_spi_connect();
 	plan = orders_get_plan(PLAN_READ_ORDER_STATUS, orders_relid("orders"),
 						   "SELECT lifecycle, status, order_number FROM orders.orders"
 						   " WHERE id OPERATOR(pg_catalog.=) $1",
