@@ -30,3 +30,5 @@ VALUES ('00000000-0000-0000-0000-0000000002d1', '00000000-0000-0000-0000-0000000
         now() + interval '1 day', now() + interval '1 day 1 hour', 2);
 SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000002d1') IS NOT NULL AS held;
 SELECT booked_count, held_count FROM orders.service_capacity;
+-- (0.4.0 counted the statistics of the orders made before it)
+SELECT full_name, total_orders, returned_orders, total_spent, return_rate FROM orders.customers;

@@ -81,7 +81,7 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 
 /* The source files of this extension, as elog.c names them (base names). */
 static const char *const own_files[] = {
-	"leads.c", "lifecycle.c", "security.c", "slots.c", "spi_plans.c", "transition.c",
+	"customer_stats.c", "leads.c", "lifecycle.c", "security.c", "slots.c", "spi_plans.c", "transition.c",
 	"trigger_util.c", "updated_at.c"
 };
 

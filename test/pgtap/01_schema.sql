@@ -8,7 +8,7 @@ SELECT has_table('orders', t, 'table orders.' || t) FROM unnest(ARRAY[
   'lifecycles', 'lifecycle_states', 'lifecycle_transitions']) t;
 SELECT columns_are('orders', 'customers', ARRAY['id', 'account_id', 'full_name', 'email', 'phone',
   'address', 'city', 'area', 'postal_code', 'tags', 'notes', 'total_orders', 'total_spent',
-  'return_rate', 'created_at', 'updated_at']);
+  'return_rate', 'created_at', 'updated_at', 'returned_orders']);
 SELECT columns_are('orders', 'order_history', ARRAY['id', 'order_id', 'old_status', 'new_status',
   'changed_by', 'notes', 'idempotency_key', 'created_at']);
 SELECT columns_are('orders', 'order_items', ARRAY['id', 'order_id', 'item_type', 'sku', 'name',

@@ -1,0 +1,91 @@
+-- orders 0.3.0 -> 0.4.0: customer statistics (seed 004) kept exact in C by
+-- deltas, for every lifecycle, by the category of each order's status.
+\echo Use "ALTER EXTENSION orders UPDATE TO '0.4.0'" to load this file. \quit
+
+ALTER TABLE orders.customers
+    ADD COLUMN returned_orders integer NOT NULL DEFAULT 0 CHECK (returned_orders >= 0);
+COMMENT ON COLUMN orders.customers.total_orders IS
+    'Orders not in a cancelled-category status; maintained by orders.customer_stats';
+COMMENT ON COLUMN orders.customers.total_spent IS
+    'Sum of total_amount of orders in a fulfilled-category status with payment_status collected; maintained';
+COMMENT ON COLUMN orders.customers.returned_orders IS
+    'Orders in a returned-category status; maintained (the numerator of return_rate)';
+COMMENT ON COLUMN orders.customers.return_rate IS
+    'returned_orders / total_orders in percent, 2 decimals; maintained';
+CREATE INDEX customers_total_orders_idx ON orders.customers (total_orders DESC);
+CREATE INDEX customers_total_spent_idx ON orders.customers (total_spent DESC);
+
+CREATE FUNCTION orders.customer_stats() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_customer_stats';
+CREATE FUNCTION orders.customer_stats_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_customer_stats_guard';
+
+CREATE TRIGGER customer_stats AFTER INSERT OR DELETE ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION orders.customer_stats();
+CREATE TRIGGER customer_stats_update
+    AFTER UPDATE OF status, payment_status, total_amount, customer_id ON orders.orders
+    FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.payment_status IS DISTINCT FROM NEW.payment_status
+          OR OLD.total_amount IS DISTINCT FROM NEW.total_amount
+          OR OLD.customer_id IS DISTINCT FROM NEW.customer_id)
+    EXECUTE FUNCTION orders.customer_stats();
+CREATE TRIGGER customer_stats_guard
+    BEFORE INSERT OR UPDATE OF total_orders, total_spent, return_rate, returned_orders ON orders.customers
+    FOR EACH ROW EXECUTE FUNCTION orders.customer_stats_guard();
+
+-- Repair: recompute the statistics (all customers, or one) and return those
+-- that were wrong.  Locks the customers first, then reads their orders.
+CREATE FUNCTION orders.recount_customer_stats(customer_id uuid DEFAULT NULL)
+    RETURNS TABLE (id uuid, full_name text,
+                   stored_orders integer, counted_orders integer,
+                   stored_spent numeric, counted_spent numeric,
+                   stored_returned integer, counted_returned integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.recount_customer_stats must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000';
+    END IF;
+    PERFORM 1 FROM orders.customers c
+     WHERE recount_customer_stats.customer_id IS NULL OR c.id = recount_customer_stats.customer_id
+     ORDER BY c.id FOR UPDATE;
+    RETURN QUERY
+    WITH counted AS (
+        SELECT c.id, c.full_name, c.total_orders, c.total_spent, c.returned_orders,
+               coalesce(a.n_orders, 0)::integer AS n_orders,
+               coalesce(a.spent, 0)::numeric(14,2) AS spent,
+               coalesce(a.n_returned, 0)::integer AS n_returned
+          FROM orders.customers c
+          LEFT JOIN LATERAL (
+              SELECT count(*) FILTER (WHERE s.category <> 'cancelled') AS n_orders,
+                     sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled'
+                                                   AND o.payment_status = 'collected') AS spent,
+                     count(*) FILTER (WHERE s.category = 'returned') AS n_returned
+                FROM orders.orders o
+                JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+               WHERE o.customer_id = c.id) a ON true
+         WHERE recount_customer_stats.customer_id IS NULL OR c.id = recount_customer_stats.customer_id),
+    fixed AS (
+        UPDATE orders.customers c
+           SET total_orders = k.n_orders, total_spent = k.spent, returned_orders = k.n_returned,
+               return_rate = CASE WHEN k.n_orders > 0 THEN round(k.n_returned * 100.0 / k.n_orders, 2) ELSE 0 END
+          FROM counted k
+         WHERE c.id = k.id
+           AND (k.total_orders, k.total_spent, k.returned_orders) IS DISTINCT FROM (k.n_orders, k.spent, k.n_returned)
+        RETURNING c.id)
+    SELECT k.id, k.full_name, k.total_orders, k.n_orders, k.total_spent, k.spent, k.returned_orders, k.n_returned
+      FROM counted k
+     WHERE (k.total_orders, k.total_spent, k.returned_orders) IS DISTINCT FROM (k.n_orders, k.spent, k.n_returned)
+     ORDER BY k.id;
+END
+$$;
+COMMENT ON FUNCTION orders.recount_customer_stats(uuid) IS
+    'Recompute customer statistics (all customers, or one); returns and repairs those that were wrong';
+REVOKE ALL ON FUNCTION orders.customer_stats(), orders.customer_stats_guard(),
+                       orders.recount_customer_stats(uuid) FROM PUBLIC;
+
+-- customers of orders made before this version start with exact statistics
+SELECT count(*) FROM orders.recount_customer_stats();

@@ -1,0 +1,70 @@
+-- Customer statistics follow every change of orders, in every lifecycle,
+-- by the category of the status; only the extension writes them.
+BEGIN;
+SELECT plan(12);
+
+INSERT INTO orders.customers (id, full_name, total_orders, total_spent) VALUES
+  ('00000000-0000-0000-0000-000000000ac1', 'Stats One', 42, 1000),
+  ('00000000-0000-0000-0000-000000000ac2', 'Stats Two', 0, 0);
+CREATE FUNCTION pg_temp.stats(uuid) RETURNS text LANGUAGE sql AS $$
+  SELECT total_orders || ' orders, ' || total_spent || ' spent, ' || returned_orders || ' returned, ' || return_rate || '%'
+    FROM orders.customers WHERE id = $1 $$;
+
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '0 orders, 0.00 spent, 0 returned, 0.00%',
+          'a new customer starts at zero whatever the INSERT says');
+
+-- three cod orders, a campaign, a booking
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, total_amount) VALUES
+  ('00000000-0000-0000-0000-000000000a01', 'T7-1', '00000000-0000-0000-0000-000000000ac1', 'cod', 40),
+  ('00000000-0000-0000-0000-000000000a02', 'T7-2', '00000000-0000-0000-0000-000000000ac1', 'cod', 60),
+  ('00000000-0000-0000-0000-000000000a03', 'T7-3', '00000000-0000-0000-0000-000000000ac1', 'cod', 25),
+  ('00000000-0000-0000-0000-000000000a04', 'T7-4', '00000000-0000-0000-0000-000000000ac1', 'campaign', 900),
+  ('00000000-0000-0000-0000-000000000a05', 'T7-5', '00000000-0000-0000-0000-000000000ac1', 'booking', 70);
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '5 orders, 0.00 spent, 0 returned, 0.00%', 'new orders count');
+
+-- deliver and collect two cod orders
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number IN ('T7-1', 'T7-2');
+UPDATE orders.orders SET status = 'being_prepared' WHERE order_number IN ('T7-1', 'T7-2');
+UPDATE orders.orders SET status = 'ready_for_pickup' WHERE order_number IN ('T7-1', 'T7-2');
+UPDATE orders.orders SET status = 'out_for_delivery' WHERE order_number IN ('T7-1', 'T7-2');
+UPDATE orders.orders SET status = 'delivered' WHERE order_number IN ('T7-1', 'T7-2');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '5 orders, 0.00 spent, 0 returned, 0.00%',
+          'delivered but not collected: not spent yet');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number IN ('T7-1', 'T7-2');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '5 orders, 100.00 spent, 0 returned, 0.00%',
+          'collected: spent');
+UPDATE orders.orders SET total_amount = 65 WHERE order_number = 'T7-2';
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '5 orders, 105.00 spent, 0 returned, 0.00%',
+          'an amount correction moves total_spent by the difference');
+-- a return, a cancellation, a completed campaign and booking
+SELECT orders.transition('00000000-0000-0000-0000-000000000a02', 'returned');
+SELECT orders.transition('00000000-0000-0000-0000-000000000a03', 'cancelled');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '4 orders, 40.00 spent, 1 returned, 25.00%',
+          'returned: out of spent, into the return rate; cancelled: out of the orders');
+SELECT orders.transition('00000000-0000-0000-0000-000000000a04', 'active');
+SELECT orders.transition('00000000-0000-0000-0000-000000000a04', 'completed');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T7-4';
+SELECT orders.transition('00000000-0000-0000-0000-000000000a05', 'confirmed');
+SELECT orders.transition('00000000-0000-0000-0000-000000000a05', 'no_show');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '3 orders, 940.00 spent, 1 returned, 33.33%',
+          'other lifecycles count by category (completed campaign spent, no-show cancelled)');
+-- an order moved to another customer, one deleted
+UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-000000000ac2' WHERE order_number = 'T7-4';
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac2'), '1 orders, 900.00 spent, 0 returned, 0.00%',
+          'the new customer gains the order');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '2 orders, 40.00 spent, 1 returned, 50.00%',
+          'the old customer loses it');
+DELETE FROM orders.orders WHERE order_number = 'T7-2';
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '1 orders, 40.00 spent, 0 returned, 0.00%',
+          'a deleted order leaves the statistics');
+SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, 'every statistic equals a recount');
+
+-- only the extension writes them
+GRANT SELECT, UPDATE ON orders.customers TO staff;
+SET LOCAL ROLE staff;
+SELECT throws_ok($$UPDATE orders.customers SET total_spent = 1e6 WHERE id = '00000000-0000-0000-0000-000000000ac1'$$,
+                 'OR014', NULL, 'a client cannot set total_spent');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
