@@ -147,16 +147,18 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 		contribution(trigdata->tg_trigtuple, desc, &after);
 
 	customers_rel = orders_relid("customers");
-	orders_spi_connect_as_owner(customers_rel, &saved);
 	if (before.has_customer && after.has_customer &&
 		DatumGetBool(DirectFunctionCall2(uuid_eq, before.customer, after.customer)))
 	{
 		Datum		spent = DirectFunctionCall2(numeric_sub, after.spent, before.spent);
 
-		if (after.orders != before.orders || after.returned != before.returned ||
-			!DatumGetBool(DirectFunctionCall2(numeric_eq, spent, numeric_zero())))
-			add_to_customer(customers_rel, after.customer, after.orders - before.orders,
-							after.returned - before.returned, spent);
+		/* most status changes move nothing (open to open): no UPDATE at all */
+		if (after.orders == before.orders && after.returned == before.returned &&
+			DatumGetBool(DirectFunctionCall2(numeric_eq, spent, numeric_zero())))
+			return PointerGetDatum(NULL);
+		orders_spi_connect_as_owner(customers_rel, &saved);
+		add_to_customer(customers_rel, after.customer, after.orders - before.orders,
+						after.returned - before.returned, spent);
 	}
 	else
 	{
@@ -172,6 +174,7 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 			second = &before;
 			first_sign = 1;
 		}
+		orders_spi_connect_as_owner(customers_rel, &saved);
 		if (first->has_customer)
 			add_to_customer(customers_rel, first->customer, first_sign * first->orders,
 							first_sign * first->returned,
