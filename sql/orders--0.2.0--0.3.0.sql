@@ -94,10 +94,19 @@ CREATE TRIGGER slot_counts_guard BEFORE INSERT OR UPDATE OR DELETE
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.service_capacity
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
+-- The category of a status, from the cached lifecycle graph (C).
+CREATE FUNCTION orders.status_category(lifecycle text, status text) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_status_category';
+COMMENT ON FUNCTION orders.status_category(text, text) IS
+    'Category (open, fulfilled, cancelled, returned) of a status of a lifecycle; NULL when unknown';
+
 CREATE FUNCTION orders.release_cancelled_bookings() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_release_cancelled_bookings';
+-- queued only for changes into a cancelled-category status
 CREATE TRIGGER release_cancelled_bookings AFTER UPDATE OF status ON orders.orders
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       AND orders.status_category(NEW.lifecycle, NEW.status) = 'cancelled')
     EXECUTE FUNCTION orders.release_cancelled_bookings();
 
 ---------------------------------------------------------------------------
@@ -268,4 +277,4 @@ REVOKE ALL ON FUNCTION orders.reserve_time_slot(uuid, integer, integer),
                        orders.confirm_booking(uuid, uuid),
                        orders.release_reservation(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.available_slots(uuid, timestamptz, timestamptz),
-                          orders.cron_jobs() TO PUBLIC;
+                          orders.cron_jobs(), orders.status_category(text, text) TO PUBLIC;

@@ -25,7 +25,8 @@ CREATE TRIGGER customer_stats AFTER INSERT OR DELETE ON orders.orders
 CREATE TRIGGER customer_stats_update
     AFTER UPDATE OF status, payment_status, total_amount, customer_id ON orders.orders
     FOR EACH ROW
-    WHEN (OLD.status IS DISTINCT FROM NEW.status
+    WHEN (orders.status_category(OLD.lifecycle, OLD.status)
+              IS DISTINCT FROM orders.status_category(NEW.lifecycle, NEW.status)
           OR OLD.payment_status IS DISTINCT FROM NEW.payment_status
           OR OLD.total_amount IS DISTINCT FROM NEW.total_amount
           OR OLD.customer_id IS DISTINCT FROM NEW.customer_id)

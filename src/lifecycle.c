@@ -25,6 +25,7 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(orders_lifecycle_changed);
+PG_FUNCTION_INFO_V1(orders_status_category);
 
 static MemoryContext graph_cxt = NULL;
 static Lifecycle *graph = NULL;
@@ -334,4 +335,27 @@ orders_lifecycle_changed(PG_FUNCTION_ARGS)
 
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * orders.status_category(lifecycle, status) — the category of a status
+ * ('open', 'fulfilled', 'cancelled', 'returned') from the cached graph, or
+ * NULL for an unknown lifecycle or status.  Cheap enough for the WHEN
+ * clauses of triggers, which then queue no event for changes that do not
+ * matter to them.
+ */
+Datum
+orders_status_category(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"open", "fulfilled", "cancelled", "returned"};
+	const Lifecycle *lc;
+	const LifecycleState *st;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	lc = lifecycle_lookup(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	st = lc ? lifecycle_state(lc, text_to_cstring(PG_GETARG_TEXT_PP(1))) : NULL;
+	if (st == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(names[st->category]));
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Customer statistics benchmark (issue: customer statistics).  8 pgbench
+# clients toggle payments of random orders of one customer having 1k, 10k
+# and 100k orders; one run, ratios printed:
+#   (a) C trigger applying deltas  (b) floor: order UPDATE + customers UPDATE
+#   by the delta, no triggers      (c) seed 004's recompute trigger
+# Usage: test/bench/customers.sh [seconds per case, default 15] [rounds, default 3]
+source "$(dirname "$0")/../lib.sh"
+SECS=${1:-15}
+ROUNDS=${2:-3}
+
+ensure_packages
+build_install
+start_bench_cluster
+psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
+psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_customers.sql"
+
+tps() {   # tps SCRIPT K SIZE
+    pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D k="$2" -D size="$3" \
+        -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+summary=""
+for kn in 3:1000 4:10000 5:100000; do
+    k=${kn%%:*} n=${kn#*:}
+    a=0 b=0 c=0
+    for r in $(seq 1 "$ROUNDS"); do
+        ta=$(tps customers_ours $k $n); tb=$(tps customers_floor $k $n); tc=$(tps customers_seed $k $n)
+        echo "customer with $n orders, round $r: ours $ta  floor $tb  seed $tc tps"
+        a=$((a + ta)) b=$((b + tb)) c=$((c + tc))
+    done
+    summary="$summary
+customer with $n orders: ours $((a / ROUNDS))  floor $((b / ROUNDS))  seed $((c / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/seed $(ratio $a $c)x"
+done
+echo
+echo "== customer statistics, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)$summary"
+echo "customers whose statistics disagree with a recount: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_customer_stats()")"
