@@ -20,17 +20,16 @@ CREATE FUNCTION orders.customer_stats() RETURNS trigger
 CREATE FUNCTION orders.customer_stats_guard() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_customer_stats_guard';
 
-CREATE TRIGGER customer_stats AFTER INSERT OR DELETE ON orders.orders
-    FOR EACH ROW EXECUTE FUNCTION orders.customer_stats();
-CREATE TRIGGER customer_stats_update
-    AFTER UPDATE OF status, payment_status, total_amount, customer_id ON orders.orders
-    FOR EACH ROW
-    WHEN (orders.status_category(OLD.lifecycle, OLD.status)
-              IS DISTINCT FROM orders.status_category(NEW.lifecycle, NEW.status)
-          OR OLD.payment_status IS DISTINCT FROM NEW.payment_status
-          OR OLD.total_amount IS DISTINCT FROM NEW.total_amount
-          OR OLD.customer_id IS DISTINCT FROM NEW.customer_id)
-    EXECUTE FUNCTION orders.customer_stats();
+-- one statement trigger per event: transition tables allow only one event
+CREATE TRIGGER customer_stats_insert AFTER INSERT ON orders.orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_stats();
+CREATE TRIGGER customer_stats_update AFTER UPDATE ON orders.orders
+    REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_stats();
+CREATE TRIGGER customer_stats_delete AFTER DELETE ON orders.orders
+    REFERENCING OLD TABLE AS old_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_stats();
 CREATE TRIGGER customer_stats_guard
     BEFORE INSERT OR UPDATE OF total_orders, total_spent, return_rate, returned_orders ON orders.customers
     FOR EACH ROW EXECUTE FUNCTION orders.customer_stats_guard();

@@ -1,10 +1,13 @@
 /*
  * customer_stats.c — orders.customers statistics kept exact by deltas.
  *
- *   orders.customer_stats()        AFTER INSERT OR UPDATE OR DELETE FOR EACH
- *                                  ROW on orders.orders (the UPDATE trigger
- *                                  only WHEN a column that matters changed):
- *                                  adds the row's change to its customer(s).
+ *   orders.customer_stats()        AFTER INSERT / UPDATE / DELETE ... FOR
+ *                                  EACH STATEMENT on orders.orders, with
+ *                                  transition tables: sums, per customer, what
+ *                                  the new rows contribute minus what the old
+ *                                  rows contributed, then one UPDATE per
+ *                                  customer whose statistics move (in
+ *                                  customer-id order: no deadlocks).
  *   orders.customer_stats_guard()  BEFORE INSERT OR UPDATE OF the statistics
  *                                  on orders.customers: only this file (or the
  *                                  table owner) writes them; a new customer
@@ -18,19 +21,24 @@
  *                    payment_status is "collected";
  *   return_rate      returned_orders / total_orders in percent, 2 decimals,
  *                    recomputed from the two stored numbers (O(1)).
- * A change moves the difference of the old and new contributions; never a
- * re-aggregation.  Writers of one customer queue on its row lock.
+ * Never a re-aggregation of a customer's orders; a statement touching many
+ * orders of one customer makes one UPDATE of that customer, not one per row
+ * (which would also walk an ever longer chain of row versions).  Writers of
+ * one customer queue on its row lock.
  */
 #include "orders.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/numeric.h"
+#include "utils/hsearch.h"
 #include "utils/rel.h"
+#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(orders_customer_stats);
 PG_FUNCTION_INFO_V1(orders_customer_stats_guard);
@@ -38,15 +46,24 @@ PG_FUNCTION_INFO_V1(orders_customer_stats_guard);
 /* true while this file writes customer statistics */
 static bool stats_writing = false;
 
-/* What one order row contributes to its customer. */
-typedef struct Contribution
+/* The sums of one statement for one customer. */
+typedef struct CustomerDelta
 {
-	bool		has_customer;
-	Datum		customer;
+	pg_uuid_t	customer;		/* hash key */
 	int32		orders;
 	int32		returned;
-	Datum		spent;			/* numeric */
-} Contribution;
+	Datum		spent;			/* numeric, in the trigger's memory */
+} CustomerDelta;
+
+/* Column numbers of orders.orders, read once per statement. */
+typedef struct OrderColumns
+{
+	int			customer_id;
+	int			lifecycle;
+	int			status;
+	int			payment_status;
+	int			total_amount;
+} OrderColumns;
 
 /* numeric_zero — 0.00, the scale of the money and rate columns. */
 static Datum
@@ -56,30 +73,81 @@ numeric_zero(void)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
-/* contribution — what "row" of orders.orders adds to its customer. */
-static void
-contribution(HeapTuple row, TupleDesc desc, Contribution *c)
+/* text_equals — does text datum "d" equal the C string "s"? */
+static bool
+text_equals(Datum d, const char *s)
 {
-	bool		isnull;
-	char	   *lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
-	char	   *status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
-	char	   *payment = SPI_getvalue(row, desc, SPI_fnumber(desc, "payment_status"));
-	const Lifecycle *lc = lname ? lifecycle_lookup(lname) : NULL;
-	const LifecycleState *st = (lc && status) ? lifecycle_state(lc, status) : NULL;
-	LifecycleCategory cat = st ? st->category : CATEGORY_OPEN;
+	text	   *t = DatumGetTextPP(d);
+	size_t		len = strlen(s);
 
-	c->customer = SPI_getbinval(row, desc, SPI_fnumber(desc, "customer_id"), &isnull);
-	c->has_customer = !isnull;
-	c->orders = cat != CATEGORY_CANCELLED ? 1 : 0;
-	c->returned = cat == CATEGORY_RETURNED ? 1 : 0;
-	c->spent = numeric_zero();
-	if (cat == CATEGORY_FULFILLED && payment && strcmp(payment, "collected") == 0)
+	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
+}
+
+/*
+ * add_rows — fold one transition table into "deltas": each row's
+ * contribution, times "sign" (+1 new rows, -1 old rows), onto its customer.
+ */
+static void
+add_rows(HTAB *deltas, Tuplestorestate *rows, TupleDesc desc, const OrderColumns *col, int sign)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ptr = tuplestore_alloc_read_pointer(rows, 0);
+
+	tuplestore_select_read_pointer(rows, ptr);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		Datum		amount = SPI_getbinval(row, desc, SPI_fnumber(desc, "total_amount"), &isnull);
+		bool		isnull;
+		Datum		customer = slot_getattr(slot, col->customer_id, &isnull);
+		Datum		lname;
+		Datum		status;
+		const Lifecycle *lc;
+		const LifecycleState *st;
+		LifecycleCategory cat;
+		CustomerDelta *d;
+		bool		found;
 
-		if (!isnull)
-			c->spent = amount;
+		if (isnull)
+			continue;
+		lname = slot_getattr(slot, col->lifecycle, &isnull);
+		lc = isnull ? NULL : lifecycle_lookup(TextDatumGetCString(lname));
+		status = slot_getattr(slot, col->status, &isnull);
+		st = (lc && !isnull) ? lifecycle_state(lc, TextDatumGetCString(status)) : NULL;
+		cat = st ? st->category : CATEGORY_OPEN;
+
+		d = (CustomerDelta *) hash_search(deltas, DatumGetUUIDP(customer), HASH_ENTER, &found);
+		if (!found)
+		{
+			d->orders = 0;
+			d->returned = 0;
+			d->spent = numeric_zero();
+		}
+		if (cat != CATEGORY_CANCELLED)
+			d->orders += sign;
+		if (cat == CATEGORY_RETURNED)
+			d->returned += sign;
+		if (cat == CATEGORY_FULFILLED)
+		{
+			Datum		payment = slot_getattr(slot, col->payment_status, &isnull);
+
+			if (!isnull && text_equals(payment, "collected"))
+			{
+				Datum		amount = slot_getattr(slot, col->total_amount, &isnull);
+
+				if (!isnull)
+					d->spent = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
+												   d->spent, amount);
+			}
+		}
 	}
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static int
+delta_cmp(const void *a, const void *b)
+{
+	return memcmp(&(*(CustomerDelta *const *) a)->customer,
+				  &(*(CustomerDelta *const *) b)->customer, sizeof(pg_uuid_t));
 }
 
 /* add_to_customer — customer += sign * contribution, as the owner. */
@@ -118,74 +186,68 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 }
 
 /*
- * orders.customer_stats() — AFTER INSERT OR UPDATE OR DELETE ... FOR EACH
- * ROW on orders.orders.  Guarantees that the statistics of the customers
- * involved change by exactly the difference of the row's old and new
- * contribution (both customers when customer_id changes), in the same
- * transaction.  Cost: one UPDATE per customer involved, whatever the number
- * of their orders.
+ * orders.customer_stats() — AFTER INSERT, UPDATE or DELETE ... REFERENCING
+ * ... FOR EACH STATEMENT on orders.orders.  Guarantees that, when the
+ * statement ends, each customer's statistics changed by exactly what its
+ * orders contribute now minus what they contributed before (both customers
+ * when an order moved), in the same transaction.  Statements that move no
+ * statistic (most status changes: open to open) do no UPDATE at all.
  */
 Datum
 orders_customer_stats(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "customer_stats",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW |
-												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE |
-												ORDERS_TRIG_DELETE);
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	TriggerEvent ev = trigdata->tg_event;
-	Contribution before = {false, 0, 0, 0, 0};
-	Contribution after = {false, 0, 0, 0, 0};
+	OrderColumns col;
+	HASHCTL		ctl;
+	HTAB	   *deltas;
+	HASH_SEQ_STATUS seq;
+	CustomerDelta **moved;
+	CustomerDelta *d;
+	long		n = 0;
+	Datum		zero = numeric_zero();
 	Oid			customers_rel;
 	OrdersSavedUser saved;
 
-	if (TRIGGER_FIRED_BY_UPDATE(ev) || TRIGGER_FIRED_BY_DELETE(ev))
-		contribution(trigdata->tg_trigtuple, desc, &before);
-	if (TRIGGER_FIRED_BY_UPDATE(ev))
-		contribution(trigdata->tg_newtuple, desc, &after);
-	else if (TRIGGER_FIRED_BY_INSERT(ev))
-		contribution(trigdata->tg_trigtuple, desc, &after);
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"customer_stats\" must be fired for each statement with transition tables")));
+
+	col.customer_id = SPI_fnumber(desc, "customer_id");
+	col.lifecycle = SPI_fnumber(desc, "lifecycle");
+	col.status = SPI_fnumber(desc, "status");
+	col.payment_status = SPI_fnumber(desc, "payment_status");
+	col.total_amount = SPI_fnumber(desc, "total_amount");
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(CustomerDelta);
+	ctl.hcxt = CurrentMemoryContext;
+	deltas = hash_create("orders customer deltas", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (trigdata->tg_oldtable)
+		add_rows(deltas, trigdata->tg_oldtable, desc, &col, -1);
+	if (trigdata->tg_newtable)
+		add_rows(deltas, trigdata->tg_newtable, desc, &col, +1);
+
+	moved = palloc(sizeof(CustomerDelta *) * Max(hash_get_num_entries(deltas), 1));
+	hash_seq_init(&seq, deltas);
+	while ((d = (CustomerDelta *) hash_seq_search(&seq)) != NULL)
+		if (d->orders != 0 || d->returned != 0 ||
+			!DatumGetBool(DirectFunctionCall2(numeric_eq, d->spent, zero)))
+			moved[n++] = d;
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	qsort(moved, n, sizeof(CustomerDelta *), delta_cmp);
 
 	customers_rel = orders_relid("customers");
-	if (before.has_customer && after.has_customer &&
-		DatumGetBool(DirectFunctionCall2(uuid_eq, before.customer, after.customer)))
-	{
-		Datum		spent = DirectFunctionCall2(numeric_sub, after.spent, before.spent);
-
-		/* most status changes move nothing (open to open): no UPDATE at all */
-		if (after.orders == before.orders && after.returned == before.returned &&
-			DatumGetBool(DirectFunctionCall2(numeric_eq, spent, numeric_zero())))
-			return PointerGetDatum(NULL);
-		orders_spi_connect_as_owner(customers_rel, &saved);
-		add_to_customer(customers_rel, after.customer, after.orders - before.orders,
-						after.returned - before.returned, spent);
-	}
-	else
-	{
-		/* two customers: in id order, so that concurrent moves cannot deadlock */
-		Contribution *first = &before;
-		Contribution *second = &after;
-		int			first_sign = -1;
-
-		if (before.has_customer && after.has_customer &&
-			DatumGetInt32(DirectFunctionCall2(uuid_cmp, before.customer, after.customer)) > 0)
-		{
-			first = &after;
-			second = &before;
-			first_sign = 1;
-		}
-		orders_spi_connect_as_owner(customers_rel, &saved);
-		if (first->has_customer)
-			add_to_customer(customers_rel, first->customer, first_sign * first->orders,
-							first_sign * first->returned,
-							first_sign > 0 ? first->spent
-							: DirectFunctionCall1(numeric_uminus, first->spent));
-		if (second->has_customer)
-			add_to_customer(customers_rel, second->customer, -first_sign * second->orders,
-							-first_sign * second->returned,
-							first_sign > 0 ? DirectFunctionCall1(numeric_uminus, second->spent)
-							: second->spent);
-	}
+	orders_spi_connect_as_owner(customers_rel, &saved);
+	for (long i = 0; i < n; i++)
+		add_to_customer(customers_rel, UUIDPGetDatum(&moved[i]->customer), moved[i]->orders,
+						moved[i]->returned, moved[i]->spent);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

@@ -184,7 +184,7 @@ auto_complete(Oid orders_rel, const pg_uuid_t *order_id, const LifecycleState *s
 	orders_set_pending_change(order_id, note, NULL, actor);
 	PG_TRY();
 	{
-		orders_execute(plan, args, NULL, false, 1, SPI_OK_UPDATE);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
 	}
 	PG_FINALLY();
 	{
@@ -236,7 +236,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 		counter_writing = true;
 		PG_TRY();
 		{
-			orders_execute(plan, args, NULL, false, 1, SPI_OK_UPDATE_RETURNING);
+			orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
 		}
 		PG_FINALLY();
 		{

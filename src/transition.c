@@ -437,7 +437,7 @@ run_change(SPIPlanPtr plan, Datum *args, Datum order_id, char *notes, char *key)
 	orders_set_pending_change(DatumGetUUIDP(order_id), notes, key, NULL);
 	PG_TRY();
 	{
-		orders_execute(plan, args, NULL, false, 1, SPI_OK_UPDATE_RETURNING);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
 	}
 	PG_FINALLY();
 	{
