@@ -83,71 +83,76 @@ text_equals(Datum d, const char *s)
 	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
 }
 
+/* What a row callback needs while folding a transition table. */
+typedef struct OrderFold
+{
+	HTAB	   *deltas;
+	const OrderColumns *col;
+	Datum		zero;
+} OrderFold;
+
 /*
- * add_rows — fold one transition table into "deltas": each row's
- * contribution, times "sign" (+1 new rows, -1 old rows), onto its customer.
+ * fold_order — fold one order row into its customer's sums: its
+ * contribution times "sign" (+1 new rows, -1 old rows).
  */
 static void
-add_rows(HTAB *deltas, Tuplestorestate *rows, TupleDesc desc, const OrderColumns *col, int sign)
+fold_order(TupleTableSlot *slot, int sign, void *arg)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			ptr = tuplestore_alloc_read_pointer(rows, 0);
+	OrderFold  *fold = (OrderFold *) arg;
+	const OrderColumns *col = fold->col;
+	bool		isnull;
+	Datum		customer = slot_getattr(slot, col->customer_id, &isnull);
+	Datum		lname;
+	Datum		status;
+	const Lifecycle *lc;
+	const LifecycleState *st;
+	LifecycleCategory cat;
+	CustomerDelta *d;
+	bool		found;
 
-	tuplestore_select_read_pointer(rows, ptr);
-	tuplestore_rescan(rows);
-	while (tuplestore_gettupleslot(rows, true, false, slot))
+	if (isnull)
+		return;
+	lname = slot_getattr(slot, col->lifecycle, &isnull);
+	lc = isnull ? NULL : lifecycle_lookup(TextDatumGetCString(lname));
+	status = slot_getattr(slot, col->status, &isnull);
+	st = (lc && !isnull) ? lifecycle_state(lc, TextDatumGetCString(status)) : NULL;
+	cat = st ? st->category : CATEGORY_OPEN;
+
+	d = (CustomerDelta *) hash_search(fold->deltas, DatumGetUUIDP(customer), HASH_ENTER, &found);
+	if (!found)
 	{
-		bool		isnull;
-		Datum		customer = slot_getattr(slot, col->customer_id, &isnull);
-		Datum		lname;
-		Datum		status;
-		const Lifecycle *lc;
-		const LifecycleState *st;
-		LifecycleCategory cat;
-		CustomerDelta *d;
-		bool		found;
+		d->orders = 0;
+		d->returned = 0;
+		d->spent = fold->zero;
+	}
+	if (cat != CATEGORY_CANCELLED)
+		d->orders += sign;
+	if (cat == CATEGORY_RETURNED)
+		d->returned += sign;
+	if (cat == CATEGORY_FULFILLED)
+	{
+		Datum		payment = slot_getattr(slot, col->payment_status, &isnull);
 
-		if (isnull)
-			continue;
-		lname = slot_getattr(slot, col->lifecycle, &isnull);
-		lc = isnull ? NULL : lifecycle_lookup(TextDatumGetCString(lname));
-		status = slot_getattr(slot, col->status, &isnull);
-		st = (lc && !isnull) ? lifecycle_state(lc, TextDatumGetCString(status)) : NULL;
-		cat = st ? st->category : CATEGORY_OPEN;
-
-		d = (CustomerDelta *) hash_search(deltas, DatumGetUUIDP(customer), HASH_ENTER, &found);
-		if (!found)
+		if (!isnull && text_equals(payment, "collected"))
 		{
-			d->orders = 0;
-			d->returned = 0;
-			d->spent = numeric_zero();
-		}
-		if (cat != CATEGORY_CANCELLED)
-			d->orders += sign;
-		if (cat == CATEGORY_RETURNED)
-			d->returned += sign;
-		if (cat == CATEGORY_FULFILLED)
-		{
-			Datum		payment = slot_getattr(slot, col->payment_status, &isnull);
+			Datum		amount = slot_getattr(slot, col->total_amount, &isnull);
 
-			if (!isnull && text_equals(payment, "collected"))
-			{
-				Datum		amount = slot_getattr(slot, col->total_amount, &isnull);
-
-				if (!isnull)
-					d->spent = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
-												   d->spent, amount);
-			}
+			if (!isnull)
+				d->spent = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
+											   d->spent, amount);
 		}
 	}
-	ExecDropSingleTupleTableSlot(slot);
 }
 
-static int
-delta_cmp(const void *a, const void *b)
+/* customer_delta_moves — does this customer's sum change a statistic? */
+static bool
+customer_delta_moves(const void *entry)
 {
-	return memcmp(&(*(CustomerDelta *const *) a)->customer,
-				  &(*(CustomerDelta *const *) b)->customer, sizeof(pg_uuid_t));
+	const CustomerDelta *d = (const CustomerDelta *) entry;
+
+	return d->orders != 0 || d->returned != 0 ||
+		!DatumGetBool(DirectFunctionCall2(numeric_eq, d->spent,
+										  DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
 }
 
 /* add_to_customer — customer += sign * contribution, as the owner. */
@@ -201,47 +206,29 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	OrderColumns col;
-	HASHCTL		ctl;
-	HTAB	   *deltas;
-	HASH_SEQ_STATUS seq;
+	OrderFold	fold;
 	CustomerDelta **moved;
-	CustomerDelta *d;
-	long		n = 0;
-	Datum		zero = numeric_zero();
+	long		n;
 	Oid			customers_rel;
 	OrdersSavedUser saved;
 
-	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"customer_stats\" must be fired for each statement with transition tables")));
-
+	orders_require_transition_tables(trigdata, "customer_stats");
 	col.customer_id = SPI_fnumber(desc, "customer_id");
 	col.lifecycle = SPI_fnumber(desc, "lifecycle");
 	col.status = SPI_fnumber(desc, "status");
 	col.payment_status = SPI_fnumber(desc, "payment_status");
 	col.total_amount = SPI_fnumber(desc, "total_amount");
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(CustomerDelta);
-	ctl.hcxt = CurrentMemoryContext;
-	deltas = hash_create("orders customer deltas", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	fold.deltas = orders_delta_hash("orders customer deltas", sizeof(CustomerDelta));
+	fold.col = &col;
+	fold.zero = numeric_zero();
 	if (trigdata->tg_oldtable)
-		add_rows(deltas, trigdata->tg_oldtable, desc, &col, -1);
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_order, &fold);
 	if (trigdata->tg_newtable)
-		add_rows(deltas, trigdata->tg_newtable, desc, &col, +1);
-
-	moved = palloc(sizeof(CustomerDelta *) * Max(hash_get_num_entries(deltas), 1));
-	hash_seq_init(&seq, deltas);
-	while ((d = (CustomerDelta *) hash_seq_search(&seq)) != NULL)
-		if (d->orders != 0 || d->returned != 0 ||
-			!DatumGetBool(DirectFunctionCall2(numeric_eq, d->spent, zero)))
-			moved[n++] = d;
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_order, &fold);
+	moved = (CustomerDelta **) orders_sorted_deltas(fold.deltas, customer_delta_moves, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
-	qsort(moved, n, sizeof(CustomerDelta *), delta_cmp);
 
 	customers_rel = orders_relid("customers");
 	orders_spi_connect_as_owner(customers_rel, &saved);

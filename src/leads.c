@@ -75,74 +75,75 @@ lead_counts(Datum status)
 		(len == 4 && memcmp(s, "lead", 4) == 0);
 }
 
+/* What a row callback needs while folding a transition table. */
+typedef struct LeadFold
+{
+	HTAB	   *deltas;
+	const LeadColumns *col;
+} LeadFold;
+
 /*
- * add_rows — fold the rows of one transition table into "deltas": "sign" is
- * +1 for new rows, -1 for old rows.  New rows also record which customer
- * they carry, for the customer check.
+ * fold_lead — fold one lead row into the deltas: "sign" is +1 for new rows,
+ * -1 for old rows.  New rows also record which customer they carry, for
+ * the customer check.
  */
 static void
-add_rows(HTAB *deltas, Tuplestorestate *rows, TupleDesc desc,
-		 const LeadColumns *col, int sign)
+fold_lead(TupleTableSlot *slot, int sign, void *arg)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	int			ptr = tuplestore_alloc_read_pointer(rows, 0);
+	LeadFold   *fold = (LeadFold *) arg;
+	const LeadColumns *col = fold->col;
+	bool		isnull;
+	Datum		order_id = slot_getattr(slot, col->order_id, &isnull);
+	Datum		status;
+	LeadDelta  *d;
+	bool		found;
 
-	tuplestore_select_read_pointer(rows, ptr);
-	tuplestore_rescan(rows);
-	while (tuplestore_gettupleslot(rows, true, false, slot))
+	if (isnull)
+		return;
+	status = slot_getattr(slot, col->status, &isnull);
+	if (sign < 0 && (isnull || !lead_counts(status)))
+		return;					/* an old row matters only if it counted */
+
+	d = (LeadDelta *) hash_search(fold->deltas, DatumGetUUIDP(order_id), HASH_ENTER, &found);
+	if (!found)
 	{
-		bool		isnull;
-		Datum		order_id = slot_getattr(slot, col->order_id, &isnull);
-		Datum		status;
-		LeadDelta  *d;
-		bool		found;
-
-		if (isnull)
-			continue;
-		status = slot_getattr(slot, col->status, &isnull);
-		if (sign < 0 && (isnull || !lead_counts(status)))
-			continue;			/* an old row matters only if it counted */
-
-		d = (LeadDelta *) hash_search(deltas, DatumGetUUIDP(order_id), HASH_ENTER, &found);
-		if (!found)
-		{
-			d->delta = 0;
-			d->checked = false;
-			d->mixed = false;
-		}
-		if (!isnull && lead_counts(status))
-			d->delta += sign;
-		if (sign > 0)
-		{
-			bool		no_customer;
-			Datum		customer = slot_getattr(slot, col->customer_id, &no_customer);
-
-			if (!d->checked)
-			{
-				bool		no_id;
-				Datum		lead = slot_getattr(slot, col->id, &no_id);
-
-				d->checked = true;
-				d->customer_null = no_customer;
-				if (!no_customer)
-					memcpy(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
-				if (!no_id)
-					memcpy(&d->lead, DatumGetUUIDP(lead), sizeof(pg_uuid_t));
-			}
-			else if (no_customer != d->customer_null ||
-					 (!no_customer &&
-					  memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
-				d->mixed = true;
-		}
+		d->delta = 0;
+		d->checked = false;
+		d->mixed = false;
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	if (!isnull && lead_counts(status))
+		d->delta += sign;
+	if (sign > 0)
+	{
+		bool		no_customer;
+		Datum		customer = slot_getattr(slot, col->customer_id, &no_customer);
+
+		if (!d->checked)
+		{
+			bool		no_id;
+			Datum		lead = slot_getattr(slot, col->id, &no_id);
+
+			d->checked = true;
+			d->customer_null = no_customer;
+			if (!no_customer)
+				memcpy(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
+			if (!no_id)
+				memcpy(&d->lead, DatumGetUUIDP(lead), sizeof(pg_uuid_t));
+		}
+		else if (no_customer != d->customer_null ||
+				 (!no_customer &&
+				  memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
+			d->mixed = true;
+	}
 }
 
-static int
-delta_cmp(const void *a, const void *b)
+/* lead_delta_matters — an order whose count moves or whose leads need checking. */
+static bool
+lead_delta_matters(const void *entry)
 {
-	return memcmp(&(*(LeadDelta *const *) a)->order_id,
-				  &(*(LeadDelta *const *) b)->order_id, sizeof(pg_uuid_t));
+	const LeadDelta *d = (const LeadDelta *) entry;
+
+	return d->delta != 0 || d->checked;
 }
 
 static char *
@@ -306,48 +307,29 @@ orders_leads_count(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	LeadColumns col;
-	HASHCTL		ctl;
-	HTAB	   *deltas;
-	HASH_SEQ_STATUS seq;
+	LeadFold	fold;
 	LeadDelta **sorted;
-	LeadDelta  *d;
-	long		n = 0;
+	long		n;
 	Oid			orders_rel;
 	OrdersSavedUser saved;
 	char	   *actor;
 	bool		restoring;
 
-	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"leads_count\" must be fired for each statement with transition tables")));
-
+	orders_require_transition_tables(trigdata, "leads_count");
 	col.id = SPI_fnumber(desc, "id");
 	col.order_id = SPI_fnumber(desc, "order_id");
 	col.customer_id = SPI_fnumber(desc, "customer_id");
 	col.status = SPI_fnumber(desc, "status");
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(LeadDelta);
-	ctl.hcxt = CurrentMemoryContext;
-	deltas = hash_create("orders lead deltas", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
+	fold.deltas = orders_delta_hash("orders lead deltas", sizeof(LeadDelta));
+	fold.col = &col;
 	if (trigdata->tg_oldtable)
-		add_rows(deltas, trigdata->tg_oldtable, desc, &col, -1);
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_lead, &fold);
 	if (trigdata->tg_newtable)
-		add_rows(deltas, trigdata->tg_newtable, desc, &col, +1);
-
-	if (hash_get_num_entries(deltas) == 0)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_lead, &fold);
+	sorted = (LeadDelta **) orders_sorted_deltas(fold.deltas, lead_delta_matters, &n);
+	if (n == 0)
 		return PointerGetDatum(NULL);
-
-	sorted = palloc(sizeof(LeadDelta *) * hash_get_num_entries(deltas));
-	hash_seq_init(&seq, deltas);
-	while ((d = (LeadDelta *) hash_seq_search(&seq)) != NULL)
-		if (d->delta != 0 || d->checked)
-			sorted[n++] = d;
-	qsort(sorted, n, sizeof(LeadDelta *), delta_cmp);
 
 	actor = orders_current_actor();
 	/* pg_restore (COPY by the owner) counts, but must not apply live rules */

@@ -1,8 +1,15 @@
 /*
  * trigger_util.c — the boilerplate every trigger function of the extension
- * shares: checking how it was fired and handing back the right tuple.
+ * shares: checking how it was fired, handing back the right tuple, and, for
+ * the statement triggers that keep counters, reading transition tables into
+ * per-key sums applied in key order.
  */
 #include "orders.h"
+
+#include "executor/tuptable.h"
+#include "utils/hsearch.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
 
 /*
  * orders_trigger_data — return the TriggerData of a call, after checking that
@@ -54,4 +61,81 @@ orders_trigger_result(TriggerData *trigdata, HeapTuple tuple)
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		return PointerGetDatum(trigdata->tg_newtuple);
 	return PointerGetDatum(trigdata->tg_trigtuple);
+}
+
+/*
+ * orders_require_transition_tables — refuse a statement trigger function
+ * that was not fired for each statement with at least one transition table.
+ */
+void
+orders_require_transition_tables(TriggerData *trigdata, const char *funcname)
+{
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired for each statement with transition tables",
+						funcname)));
+}
+
+/*
+ * orders_delta_hash — a hash of per-key sums for one statement, keyed by
+ * the pg_uuid_t each entry starts with, living in the current memory context.
+ */
+HTAB *
+orders_delta_hash(const char *name, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * orders_for_each_row — call fn(slot, sign, arg) for every row of a
+ * transition table, through a read pointer of our own (other triggers may
+ * read the same table).
+ */
+void
+orders_for_each_row(Tuplestorestate *rows, TupleDesc desc, int sign,
+					OrdersRowFn fn, void *arg)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	int			ptr = tuplestore_alloc_read_pointer(rows, 0);
+
+	tuplestore_select_read_pointer(rows, ptr);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+		fn(slot, sign, arg);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+static int
+uuid_entry_cmp(const void *a, const void *b)
+{
+	return memcmp(*(void *const *) a, *(void *const *) b, sizeof(pg_uuid_t));
+}
+
+/*
+ * orders_sorted_deltas — the entries of a delta hash that keep() accepts, in
+ * key order (the order in which their rows are then locked, so that
+ * concurrent statements cannot deadlock); their number in *n.
+ */
+void **
+orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
+{
+	void	  **out = palloc(sizeof(void *) * Max(hash_get_num_entries(hash), 1));
+	HASH_SEQ_STATUS seq;
+	void	   *e;
+
+	*n = 0;
+	hash_seq_init(&seq, hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (keep(e))
+			out[(*n)++] = e;
+	qsort(out, *n, sizeof(void *), uuid_entry_cmp);
+	return out;
 }
