@@ -44,6 +44,14 @@ SELECT '00000000-0000-0000-0000-0000000000d1', o, s
   FROM (VALUES ('00000000-0000-0000-0000-0000000000e3'::uuid, 'approved'), ('00000000-0000-0000-0000-0000000000e3', 'lead'),
                ('00000000-0000-0000-0000-0000000000e4', 'approved'), ('00000000-0000-0000-0000-0000000000e4', 'new'),
                (NULL, 'new')) v(o, s);
+-- staff, an assigned order and its delivery
+INSERT INTO orders.staff (id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000000a7', 'Agent', 'delivery_agent'),
+  ('00000000-0000-0000-0000-0000000000a8', 'Rep', 'customer_rep');
+UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000a7',
+                         assigned_rep_id = '00000000-0000-0000-0000-0000000000a8' WHERE order_number = 'D-1';
+INSERT INTO orders.deliveries (order_id, agent_id, rating)
+VALUES ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000a7', 5);
 -- a slot with one booked and one held place
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
 VALUES ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f0',
@@ -56,7 +64,7 @@ SQL
 pg_dump -d $src -f "$dump"
 q $dst -f "$dump" >/dev/null
 
-for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity slot_reservations; do
+for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity slot_reservations staff deliveries; do
     # leads_delivered is re-counted from the restored leads, which touches
     # updated_at of the orders that count leads: compare without it
     sql="SELECT md5(coalesce(string_agg((to_jsonb(x) - 'updated_at')::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
