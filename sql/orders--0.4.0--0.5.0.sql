@@ -61,7 +61,7 @@ BEGIN
        AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
         SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;
         IF FOUND AND s.role <> 'delivery_agent' THEN
-            RAISE EXCEPTION 'order "%": % is a %, not a delivery agent', NEW.order_number, s.full_name, s.role
+            RAISE EXCEPTION 'order "%": % (role %) is not a delivery agent', NEW.order_number, s.full_name, s.role
                 USING ERRCODE = 'OR040', HINT = 'Assign a staff member whose role is delivery_agent.';
         ELSIF FOUND AND NOT s.is_active THEN
             RAISE EXCEPTION 'order "%": delivery agent % is inactive', NEW.order_number, s.full_name
@@ -72,7 +72,7 @@ BEGIN
        AND NEW.assigned_rep_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_rep_id END) THEN
         SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_rep_id FOR SHARE;
         IF FOUND AND s.role NOT IN ('customer_rep', 'manager', 'admin') THEN
-            RAISE EXCEPTION 'order "%": % is a %, not a customer rep', NEW.order_number, s.full_name, s.role
+            RAISE EXCEPTION 'order "%": % (role %) is not a customer rep', NEW.order_number, s.full_name, s.role
                 USING ERRCODE = 'OR040', HINT = 'Assign a customer_rep (or a manager or admin).';
         ELSIF FOUND AND NOT s.is_active THEN
             RAISE EXCEPTION 'order "%": customer rep % is inactive', NEW.order_number, s.full_name

@@ -149,6 +149,33 @@ SELECT holder, status FROM orders.slot_reservations ORDER BY created_at, holder;
 SELECT set_config('request.jwt.claims', '', false) \gset
 
 \echo
+\echo '### COD with a delivery agent (seed 004); customer statistics follow by themselves'
+INSERT INTO orders.staff (id, full_name, role, availability_status) VALUES
+  ('d0000000-0000-0000-0000-0000000000f1', 'Moussa Ba', 'delivery_agent', 'available'),
+  ('d0000000-0000-0000-0000-0000000000f2', 'Awa Sow', 'customer_rep', 'available'),
+  ('d0000000-0000-0000-0000-0000000000f3', 'Ali Ndiaye', 'accountant', 'offline');
+INSERT INTO orders.orders (id, order_number, customer_id, subtotal, delivery_fee, total_amount, payment_method,
+                           delivery_address, delivery_area, assigned_rep_id)
+VALUES ('d0000000-0000-0000-0000-0000000000a7', 'DEMO-COD-3', 'd0000000-0000-0000-0000-000000000001', 25, 3, 28, 'cod',
+        '12 Rue Carnot', 'Plateau', 'd0000000-0000-0000-0000-0000000000f2');
+\echo '-- an accountant cannot be sent out to deliver:'
+\set ON_ERROR_STOP off
+UPDATE orders.orders SET assigned_agent_id = 'd0000000-0000-0000-0000-0000000000f3' WHERE order_number = 'DEMO-COD-3';
+\set ON_ERROR_STOP on
+UPDATE orders.orders SET assigned_agent_id = 'd0000000-0000-0000-0000-0000000000f1' WHERE order_number = 'DEMO-COD-3';
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a7', s)).status AS walked
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+INSERT INTO orders.deliveries (order_id, agent_id, pickup_time, delivery_time, rating, customer_feedback)
+VALUES ('d0000000-0000-0000-0000-0000000000a7', 'd0000000-0000-0000-0000-0000000000f1',
+        now() - interval '40 minutes', now(), 5, 'Fast and friendly');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'DEMO-COD-3';
+SELECT order_number, status, payment_status, customer_name, rep_name, agent_name, delivery_area
+  FROM orders.order_details_view WHERE order_number = 'DEMO-COD-3';
+SELECT agent_name, total_deliveries, average_rating, successful_orders FROM orders.agent_performance_view;
+SELECT full_name, total_orders, total_spent, returned_orders, return_rate || ' %' AS return_rate
+  FROM orders.customers WHERE id = 'd0000000-0000-0000-0000-000000000001';
+
+\echo
 \echo '### Listening: status changes are announced on channel orders_status'
 LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');

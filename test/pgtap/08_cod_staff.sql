@@ -14,7 +14,7 @@ INSERT INTO orders.orders (id, order_number, customer_id, total_amount, delivery
 CREATE TEMP TABLE before AS SELECT * FROM orders.orders;
 
 SELECT throws_ok($$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-000000000d04' WHERE order_number = 'T8-1'$$,
-                 'OR040', 'order "T8-1": Ali Accountant is a accountant, not a delivery agent', 'an accountant cannot deliver');
+                 'OR040', 'order "T8-1": Ali Accountant (role accountant) is not a delivery agent', 'an accountant cannot deliver');
 SELECT throws_ok($$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-000000000d03' WHERE order_number = 'T8-1'$$,
                  'OR041', NULL, 'an inactive agent cannot be assigned');
 SELECT throws_ok($$UPDATE orders.orders SET assigned_rep_id = '00000000-0000-0000-0000-000000000d01' WHERE order_number = 'T8-1'$$,
