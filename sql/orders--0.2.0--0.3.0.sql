@@ -211,6 +211,23 @@ BEGIN ATOMIC
     SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()';
 END;
 
+-- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.
+CREATE FUNCTION orders.require_pg_cron()
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'OR030',
+                  DETAIL = 'orders.schedule_jobs() and orders.unschedule_jobs() work through pg_cron in this database.',
+                  HINT = 'Add pg_cron to shared_preload_libraries and run CREATE EXTENSION pg_cron in the database named by cron.database_name; '
+                         'if that is another database, schedule the jobs of orders.cron_jobs() there with cron.schedule_in_database (see README).';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION orders.schedule_jobs()
     RETURNS TABLE (jobname text, jobid bigint)
     LANGUAGE plpgsql VOLATILE
@@ -219,13 +236,7 @@ AS $$
 DECLARE
     j record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-            USING ERRCODE = 'OR030',
-                  DETAIL = 'orders.schedule_jobs() registers its jobs with pg_cron in this database.',
-                  HINT = 'Add pg_cron to shared_preload_libraries and run CREATE EXTENSION pg_cron in the database named by cron.database_name; '
-                         'if that is another database, schedule the jobs of orders.cron_jobs() there with cron.schedule_in_database (see README).';
-    END IF;
+    PERFORM orders.require_pg_cron();
     FOR j IN SELECT * FROM orders.cron_jobs() LOOP
         jobname := j.jobname;
         EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING j.jobname, j.schedule, j.command;
@@ -244,11 +255,7 @@ AS $$
 DECLARE
     j record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-            USING ERRCODE = 'OR030',
-                  HINT = 'There is nothing to unschedule here.';
-    END IF;
+    PERFORM orders.require_pg_cron();
     FOR j IN SELECT * FROM orders.cron_jobs() LOOP
         jobname := j.jobname;
         EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
@@ -269,7 +276,7 @@ SELECT pg_catalog.pg_extension_config_dump('orders.slot_reservations', '');
 REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.slot_counts_guard(),
                        orders.release_cancelled_bookings(), orders.recount_slots(uuid),
-                       orders.schedule_jobs(), orders.unschedule_jobs(),
+                       orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
                        orders.cleanup_expired_reservations() FROM PUBLIC;
 -- Reading availability is public; holding and booking run as the owner, so
 -- they are granted by the DBA to the roles that may book (doc/slots.md).
