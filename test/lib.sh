@@ -88,3 +88,11 @@ start_bench_cluster() {
     trap 'stop_cluster "$BENCH_DIR"' EXIT
     psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
 }
+
+# bench_db SETUP_FILE [psql options...] — a fresh database orders_bench with
+# the extension and a benchmark's fixtures.
+bench_db() {
+    local setup=$1; shift
+    psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
+    psql -q -X -d orders_bench "$@" -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/$setup"
+}

@@ -12,8 +12,7 @@ ROUNDS=${2:-3}
 ensure_packages
 build_install
 start_bench_cluster
-psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
-psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_customers.sql"
+bench_db setup_customers.sql
 
 tps() {   # tps SCRIPT K SIZE
     pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D k="$2" -D size="$3" \

@@ -24,8 +24,7 @@ mean() {  # mean SCRIPT -> mean tps over ROUNDS (cases interleaved by the caller
     local s=0; for v in "$@"; do s=$((s + v)); done; echo $((s / $#))
 }
 setup() { # setup PRELOAD
-    psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
-    psql -q -X -d orders_bench -v preload="$1" -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_leads.sql"
+    bench_db setup_leads.sql -v preload="$1"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 

@@ -12,8 +12,7 @@ ROUNDS=${2:-3}
 ensure_packages
 build_install
 start_bench_cluster
-psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
-psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_slots.sql"
+bench_db setup_slots.sql
 
 tps() { pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'; }
 a=0; b=0; c=0

@@ -17,8 +17,7 @@ ROUNDS=${2:-3}
 ensure_packages
 build_install
 start_bench_cluster
-psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
-psql -q -X -d orders_bench -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/setup_transition.sql"
+bench_db setup_transition.sql
 
 run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify off
     local script=${1%+quiet} opts=""
