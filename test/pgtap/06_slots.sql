@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -91,6 +91,21 @@ SELECT lives_ok($$INSERT INTO orders.service_capacity (service_id, staff_id, sta
                   SELECT service_id, staff_id, ends_at, ends_at + interval '1 hour'
                     FROM orders.service_capacity WHERE id = '00000000-0000-0000-0000-0000000006a1'$$,
                 'an adjacent slot of the same staff member');
+
+-- only the slot functions (or the owner) write counts and reservations
+GRANT SELECT, INSERT, UPDATE, DELETE ON orders.service_capacity, orders.slot_reservations TO staff;
+SET LOCAL ROLE staff;
+SELECT throws_ok($$UPDATE orders.service_capacity SET booked_count = 0 WHERE id = '00000000-0000-0000-0000-0000000006a1'$$,
+                 'OR014', NULL, 'a client cannot set booked_count');
+SELECT throws_ok($$UPDATE orders.slot_reservations SET status = 'confirmed'$$,
+                 'OR014', NULL, 'a client cannot rewrite reservations');
+SELECT throws_ok($$DELETE FROM orders.slot_reservations$$, 'OR014', NULL, 'nor delete them');
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, booked_count, held_count, max_capacity)
+VALUES ('00000000-0000-0000-0000-0000000006a9', '00000000-0000-0000-0000-0000000006b1',
+        now() + interval '5 days', now() + interval '5 days 1 hour', 3, 2, 5);
+RESET ROLE;
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a9'), '0 booked, 0 held of 5',
+          'a slot created by a client starts with nothing taken');
 
 -- pg_cron is optional: without it the job functions say what to do
 SELECT throws_ok('SELECT orders.schedule_jobs()', 'OR030', NULL, 'schedule_jobs without pg_cron');
