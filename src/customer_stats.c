@@ -73,16 +73,6 @@ numeric_zero(void)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
-/* text_equals — does text datum "d" equal the C string "s"? */
-static bool
-text_equals(Datum d, const char *s)
-{
-	text	   *t = DatumGetTextPP(d);
-	size_t		len = strlen(s);
-
-	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
-}
-
 /* What a row callback needs while folding a transition table. */
 typedef struct OrderFold
 {
@@ -102,9 +92,6 @@ fold_order(TupleTableSlot *slot, int sign, void *arg)
 	const OrderColumns *col = fold->col;
 	bool		isnull;
 	Datum		customer = slot_getattr(slot, col->customer_id, &isnull);
-	Datum		lname;
-	Datum		status;
-	const Lifecycle *lc;
 	const LifecycleState *st;
 	LifecycleCategory cat;
 	CustomerDelta *d;
@@ -112,10 +99,7 @@ fold_order(TupleTableSlot *slot, int sign, void *arg)
 
 	if (isnull)
 		return;
-	lname = slot_getattr(slot, col->lifecycle, &isnull);
-	lc = isnull ? NULL : lifecycle_lookup(TextDatumGetCString(lname));
-	status = slot_getattr(slot, col->status, &isnull);
-	st = (lc && !isnull) ? lifecycle_state(lc, TextDatumGetCString(status)) : NULL;
+	st = lifecycle_row_state(slot, col->lifecycle, col->status);
 	cat = st ? st->category : CATEGORY_OPEN;
 
 	d = (CustomerDelta *) hash_search(fold->deltas, DatumGetUUIDP(customer), HASH_ENTER, &found);
@@ -129,18 +113,13 @@ fold_order(TupleTableSlot *slot, int sign, void *arg)
 		d->orders += sign;
 	if (cat == CATEGORY_RETURNED)
 		d->returned += sign;
-	if (cat == CATEGORY_FULFILLED)
+	if (orders_row_earns(slot, st, col->payment_status))
 	{
-		Datum		payment = slot_getattr(slot, col->payment_status, &isnull);
+		Datum		amount = slot_getattr(slot, col->total_amount, &isnull);
 
-		if (!isnull && text_equals(payment, "collected"))
-		{
-			Datum		amount = slot_getattr(slot, col->total_amount, &isnull);
-
-			if (!isnull)
-				d->spent = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
-											   d->spent, amount);
-		}
+		if (!isnull)
+			d->spent = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub,
+										   d->spent, amount);
 	}
 }
 

@@ -15,6 +15,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -139,15 +140,23 @@ load_graph(void)
 	graph = lcs;
 	graph_count = nlcs;
 
-	/* states, in display order (accepts_leads exists from version 0.2.0) */
-	if (get_attnum(relid_st, "accepts_leads") != InvalidAttrNumber)
+	/*
+	 * states, in display order; accepts_leads exists from version 0.2.0,
+	 * holds_stock from 0.6.0 (the library may run before ALTER EXTENSION
+	 * UPDATE)
+	 */
+	if (get_attnum(relid_st, "holds_stock") != InvalidAttrNumber)
 		run_load(PLAN_LOAD_STATES, relid_st,
-				 "SELECT lifecycle, status, category, accepts_leads FROM orders.lifecycle_states"
-				 " ORDER BY lifecycle, position, status");
+				 "SELECT lifecycle, status, category, accepts_leads, holds_stock"
+				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
+	else if (get_attnum(relid_st, "accepts_leads") != InvalidAttrNumber)
+		run_load(PLAN_LOAD_STATES_V2, relid_st,
+				 "SELECT lifecycle, status, category, accepts_leads, false"
+				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
 	else
 		run_load(PLAN_LOAD_STATES_V1, relid_st,
-				 "SELECT lifecycle, status, category, false FROM orders.lifecycle_states"
-				 " ORDER BY lifecycle, position, status");
+				 "SELECT lifecycle, status, category, false, false"
+				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
 	oldcxt = MemoryContextSwitchTo(newcxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -166,6 +175,7 @@ load_graph(void)
 		st->status = SPI_getvalue(t, d, 2);
 		st->category = parse_category(SPI_getvalue(t, d, 3));
 		st->accepts_leads = DatumGetBool(SPI_getbinval(t, d, 4, &isnull));
+		st->holds_stock = DatumGetBool(SPI_getbinval(t, d, 5, &isnull));
 		st->nedges = 0;
 		st->edges = NULL;
 	}
@@ -264,6 +274,25 @@ lifecycle_state(const Lifecycle *lc, const char *status)
 		if (strcmp(lc->states[i].status, status) == 0)
 			return &lc->states[i];
 	return NULL;
+}
+
+/*
+ * lifecycle_row_state — the state of an order row held in "slot", given the
+ * column numbers of its lifecycle and status; NULL when either is null or
+ * unknown to the graph.
+ */
+const LifecycleState *
+lifecycle_row_state(TupleTableSlot *slot, int lifecycle_att, int status_att)
+{
+	bool		isnull;
+	Datum		lname = slot_getattr(slot, lifecycle_att, &isnull);
+	const Lifecycle *lc;
+	Datum		status;
+
+	if (isnull || (lc = lifecycle_lookup(TextDatumGetCString(lname))) == NULL)
+		return NULL;
+	status = slot_getattr(slot, status_att, &isnull);
+	return isnull ? NULL : lifecycle_state(lc, TextDatumGetCString(status));
 }
 
 /* lifecycle_edge — the edge from "from" to "to_status", or NULL. */

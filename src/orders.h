@@ -42,6 +42,9 @@
 #define ERRCODE_ORDERS_RESERVATION_NOT_FOUND MAKE_SQLSTATE('O','R','0','2','4')
 #define ERRCODE_ORDERS_RESERVATION_RELEASED MAKE_SQLSTATE('O','R','0','2','5')
 #define ERRCODE_ORDERS_HOLD_EXPIRED         MAKE_SQLSTATE('O','R','0','2','6')
+#define ERRCODE_ORDERS_INSUFFICIENT_STOCK   MAKE_SQLSTATE('O','R','0','5','0')
+#define ERRCODE_ORDERS_STOCK_HELD           MAKE_SQLSTATE('O','R','0','5','1')
+#define ERRCODE_ORDERS_LEDGER_POSTED        MAKE_SQLSTATE('O','R','0','5','2')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -91,6 +94,7 @@ typedef enum OrdersPlanKind
 	PLAN_LOAD_LIFECYCLES,
 	PLAN_LOAD_STATES,
 	PLAN_LOAD_STATES_V1,
+	PLAN_LOAD_STATES_V2,
 	PLAN_LOAD_TRANSITIONS,
 	PLAN_LEADS_ADD,
 	PLAN_LEADS_READ,
@@ -104,6 +108,14 @@ typedef enum OrdersPlanKind
 	PLAN_SLOT_CLEANUP,
 	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_STATS_ADD,
+	PLAN_STOCK_ORDER_ITEMS,
+	PLAN_STOCK_LOCK_ORDERS,
+	PLAN_STOCK_TAKE_PRODUCT,
+	PLAN_STOCK_TAKE_VARIANT,
+	PLAN_STOCK_READ_PRODUCT,
+	PLAN_STOCK_READ_VARIANT,
+	PLAN_STOCK_ORDER_RESERVES,
+	PLAN_REVENUE_POST,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -111,6 +123,8 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
+extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
+								  int expected);
 extern Oid	orders_relid(const char *relname);
 extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *func, const char *arg);
@@ -138,6 +152,12 @@ extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
 extern void orders_clear_pending_change(void);
 extern bool orders_in_copy(void);
 
+/* ---- revenue.c: what an order has earned ---- */
+
+struct LifecycleState;
+extern bool orders_row_earns(TupleTableSlot *slot, const struct LifecycleState *st,
+							 int payment_att);
+
 /* ---- lifecycle.c: the transition graph, cached per backend ---- */
 
 typedef enum LifecycleCategory
@@ -162,6 +182,7 @@ typedef struct LifecycleState
 	char	   *status;
 	LifecycleCategory category;
 	bool		accepts_leads;	/* leads may be delivered in this status */
+	bool		holds_stock;	/* the order's items are out of stock */
 	int			nedges;
 	LifecycleEdge *edges;
 } LifecycleState;
@@ -177,6 +198,8 @@ typedef struct Lifecycle
 extern const Lifecycle *lifecycle_lookup(const char *name);
 extern const LifecycleState *lifecycle_state(const Lifecycle *lc,
 											 const char *status);
+extern const LifecycleState *lifecycle_row_state(TupleTableSlot *slot,
+												 int lifecycle_att, int status_att);
 extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
 										   const char *to_status);
 extern bool lifecycle_edge_permitted(const LifecycleEdge *edge);

@@ -14,6 +14,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 typedef struct PlanKey
 {
@@ -81,8 +82,8 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 
 /* The source files of this extension, as elog.c names them (base names). */
 static const char *const own_files[] = {
-	"customer_stats.c", "leads.c", "lifecycle.c", "security.c", "slots.c", "spi_plans.c", "transition.c",
-	"trigger_util.c", "updated_at.c"
+	"customer_stats.c", "leads.c", "lifecycle.c", "revenue.c", "security.c", "slots.c", "spi_plans.c",
+	"stock.c", "transition.c", "trigger_util.c", "updated_at.c"
 };
 
 static bool
@@ -97,22 +98,26 @@ raised_here(const ErrorData *edata)
 }
 
 /*
- * orders_execute — SPI_execute_plan for the extension's own statements,
- * checking the result code.  A refusal raised by the extension's own checks
- * inside the statement (a trigger of ours) is re-thrown without the "SQL
+ * execute_plan — run a kept plan with the transaction's snapshots, or with
+ * "snapshot" when given; refusals raised by the extension's own checks
+ * inside the statement (a trigger of ours) are re-thrown without the "SQL
  * statement" context line: the statement is ours, not the caller's, and the
  * message already names the object.  Other errors pass unchanged.
  */
-void
-orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
-			   long count, int expected)
+static void
+execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
+			 long count, int expected, Snapshot snapshot)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = 0;
 
 	PG_TRY();
 	{
-		rc = SPI_execute_plan(plan, args, nulls, read_only, count);
+		if (snapshot != InvalidSnapshot)
+			rc = SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
+									  read_only, true, count);
+		else
+			rc = SPI_execute_plan(plan, args, nulls, read_only, count);
 	}
 	PG_CATCH();
 	{
@@ -131,8 +136,29 @@ orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 	}
 	PG_END_TRY();
 	if (rc != expected)
-		elog(ERROR, "orders: SPI_execute_plan returned %s, expected %s",
+		elog(ERROR, "orders: SPI returned %s, expected %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+}
+
+/* orders_execute — SPI_execute_plan for the extension's own statements. */
+void
+orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
+			   long count, int expected)
+{
+	execute_plan(plan, args, nulls, read_only, count, expected, InvalidSnapshot);
+}
+
+/*
+ * orders_execute_latest — run a read of the extension with the latest
+ * snapshot (as ri_triggers.c does at REPEATABLE READ): it sees what every
+ * transaction that committed before it (and ours so far) wrote, whatever the
+ * isolation level.  Used where a row lock we hold or waited for guarantees
+ * that concurrent writers of the rows read have finished.
+ */
+void
+orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
+{
+	execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot());
 }
 
 /* orders_spi_connect — SPI_connect, or an error. */

@@ -1,0 +1,252 @@
+/*
+ * revenue.c — the money an order brings, posted once to
+ * orders.financial_transactions by the lifecycle.
+ *
+ * Rule: an order has earned its total_amount while its status is of the
+ * "fulfilled" category and its payment_status is "collected" (cod:
+ * delivered + collected), nothing otherwise.  Every change of what an order
+ * has earned is posted as one automatic ledger row in the changing
+ * statement: a revenue row when it grows (delivered and collected: the
+ * cash), a refund row when it shrinks (returned after delivery, payment
+ * refunded, amount corrected).  So, per order, the automatic revenue minus
+ * the automatic refunds always equals what the order has earned now —
+ * exactly once, whatever client made the change, at any concurrency (the
+ * posting happens under the order's row lock, in its transaction).
+ *
+ *   orders.post_revenue()  AFTER INSERT / UPDATE ... FOR EACH STATEMENT on
+ *                          orders.orders with transition tables.
+ *   orders.ledger_guard()  BEFORE INSERT / UPDATE / DELETE ... FOR EACH ROW
+ *                          on orders.financial_transactions: automatic rows
+ *                          are written only by post_revenue (as the owner).
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(orders_post_revenue);
+PG_FUNCTION_INFO_V1(orders_ledger_guard);
+
+/*
+ * orders_row_earns — has the order row in "slot", in state "st", earned its
+ * total_amount (fulfilled category, payment collected)?  The one definition
+ * of "earned", shared with the customer statistics (total_spent).
+ */
+bool
+orders_row_earns(TupleTableSlot *slot, const LifecycleState *st, int payment_att)
+{
+	bool		isnull;
+	Datum		payment;
+	text	   *t;
+
+	if (st == NULL || st->category != CATEGORY_FULFILLED)
+		return false;
+	payment = slot_getattr(slot, payment_att, &isnull);
+	if (isnull)
+		return false;
+	t = DatumGetTextPP(payment);
+	return VARSIZE_ANY_EXHDR(t) == 9 && memcmp(VARDATA_ANY(t), "collected", 9) == 0;
+}
+
+/* What one order earned more (or less) in one statement. */
+typedef struct EarnedDelta
+{
+	pg_uuid_t	order_id;		/* hash key */
+	Datum		amount;			/* numeric: earned now - earned before */
+	Datum		method;			/* payment_method of the new row, or 0 */
+	Datum		currency;		/* currency of the new row */
+	char	   *notes;			/* "order N: status, payment P" */
+} EarnedDelta;
+
+typedef struct RevenueFold
+{
+	HTAB	   *deltas;
+	Datum		zero;
+	int			id;
+	int			order_number;
+	int			lifecycle;
+	int			status;
+	int			payment_status;
+	int			payment_method;
+	int			total_amount;
+	int			currency;
+} RevenueFold;
+
+/* fold_earned — fold one order row: what it earns, times sign. */
+static void
+fold_earned(TupleTableSlot *slot, int sign, void *arg)
+{
+	RevenueFold *f = (RevenueFold *) arg;
+	const LifecycleState *st = lifecycle_row_state(slot, f->lifecycle, f->status);
+	bool		isnull;
+	Datum		id = slot_getattr(slot, f->id, &isnull);
+	EarnedDelta *d;
+	bool		found;
+
+	if (isnull)
+		return;
+	d = (EarnedDelta *) hash_search(f->deltas, DatumGetUUIDP(id), HASH_ENTER, &found);
+	if (!found)
+	{
+		d->amount = f->zero;
+		d->method = (Datum) 0;
+		d->currency = CStringGetTextDatum("USD");
+		d->notes = NULL;
+	}
+	if (sign > 0)
+	{
+		Datum		method = slot_getattr(slot, f->payment_method, &isnull);
+
+		d->method = isnull ? (Datum) 0 : datumCopy(method, false, -1);
+		d->currency = datumCopy(slot_getattr(slot, f->currency, &isnull), false, -1);
+		d->notes = psprintf("order %s: %s, payment %s",
+							TextDatumGetCString(slot_getattr(slot, f->order_number, &isnull)),
+							TextDatumGetCString(slot_getattr(slot, f->status, &isnull)),
+							TextDatumGetCString(slot_getattr(slot, f->payment_status, &isnull)));
+	}
+	if (orders_row_earns(slot, st, f->payment_status))
+	{
+		Datum		amount = slot_getattr(slot, f->total_amount, &isnull);
+
+		if (!isnull)
+			d->amount = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, d->amount, amount);
+	}
+}
+
+/* earned_moves — keep the orders whose earned amount changed. */
+static bool
+earned_moves(const void *entry)
+{
+	const EarnedDelta *d = (const EarnedDelta *) entry;
+
+	return !DatumGetBool(DirectFunctionCall2(numeric_eq, d->amount,
+											 DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
+}
+
+/*
+ * orders.post_revenue() — AFTER INSERT or UPDATE ... REFERENCING NEW TABLE
+ * (and OLD TABLE) FOR EACH STATEMENT on orders.orders.  Guarantees one
+ * automatic ledger row per order whose earned amount changed, in order-id
+ * order, recorded by the staff member the caller's identity names (if any).
+ * COPY by the table owner (pg_restore) posts nothing: the ledger is restored
+ * from its own dump.
+ */
+Datum
+orders_post_revenue(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[7] = {UUIDOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, BPCHAROID};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "post_revenue",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	RevenueFold f;
+	EarnedDelta **moved;
+	long		n;
+	Oid			ledger_rel;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum		actor;
+
+	orders_require_transition_tables(trigdata, "post_revenue");
+	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		return PointerGetDatum(NULL);
+	f.deltas = orders_delta_hash("orders earned deltas", sizeof(EarnedDelta));
+	f.zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	f.id = SPI_fnumber(desc, "id");
+	f.order_number = SPI_fnumber(desc, "order_number");
+	f.lifecycle = SPI_fnumber(desc, "lifecycle");
+	f.status = SPI_fnumber(desc, "status");
+	f.payment_status = SPI_fnumber(desc, "payment_status");
+	f.payment_method = SPI_fnumber(desc, "payment_method");
+	f.total_amount = SPI_fnumber(desc, "total_amount");
+	f.currency = SPI_fnumber(desc, "currency");
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_earned, &f);
+	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_earned, &f);
+	moved = (EarnedDelta **) orders_sorted_deltas(f.deltas, earned_moves, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	actor = CStringGetTextDatum(orders_current_actor());
+	ledger_rel = orders_relid("financial_transactions");
+	orders_spi_connect_as_owner(ledger_rel, &saved);
+	plan = orders_get_plan(PLAN_REVENUE_POST, ledger_rel,
+						   "INSERT INTO orders.financial_transactions"
+						   " (order_id, type, amount, method, recorded_by_user_id, notes, currency, automatic)"
+						   " VALUES ($1, $2, $3, $4, orders.staff_id_of($5),"
+						   "         'automatic: ' OPERATOR(pg_catalog.||) $6, $7, true)",
+						   7, argtypes);
+	for (long i = 0; i < n; i++)
+	{
+		EarnedDelta *d = moved[i];
+		bool		grew = DatumGetBool(DirectFunctionCall2(numeric_gt, d->amount, f.zero));
+		Datum		args[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		args[0] = UUIDPGetDatum(&d->order_id);
+		args[1] = CStringGetTextDatum(grew ? "revenue" : "refund");
+		args[2] = DirectFunctionCall1(numeric_abs, d->amount);
+		args[3] = d->method;
+		if (d->method == (Datum) 0)
+			nulls[3] = 'n';
+		args[4] = actor;
+		args[5] = CStringGetTextDatum(d->notes ? d->notes : "");
+		args[6] = d->currency;
+		orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
+	}
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * orders.ledger_guard() — BEFORE INSERT, UPDATE or DELETE ... FOR EACH ROW
+ * on orders.financial_transactions.  Guarantees that automatic rows (the
+ * lifecycle's postings) are written, changed and removed only as the table
+ * owner — post_revenue, a DBA, or the foreign key's ON DELETE SET NULL —
+ * so that they stay a true record of what each order earned.  Manual rows
+ * (automatic = false) are the accountants' and pass.
+ */
+Datum
+orders_ledger_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "ledger_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE |
+												ORDERS_TRIG_DELETE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = SPI_fnumber(desc, "automatic");
+	TriggerEvent ev = trigdata->tg_event;
+	bool		isnull;
+	bool		automatic = false;
+
+	/* the old row (UPDATE, DELETE) or the new one (INSERT, UPDATE) */
+	if (!TRIGGER_FIRED_BY_INSERT(ev))
+		automatic = DatumGetBool(SPI_getbinval(trigdata->tg_trigtuple, desc, att, &isnull)) && !isnull;
+	if (!TRIGGER_FIRED_BY_DELETE(ev))
+	{
+		HeapTuple	newrow = TRIGGER_FIRED_BY_UPDATE(ev) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+
+		automatic |= DatumGetBool(SPI_getbinval(newrow, desc, att, &isnull)) && !isnull;
+	}
+
+	if (automatic && !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LEDGER_POSTED),
+				 errmsg("financial transaction %s is posted by the order lifecycle",
+						TRIGGER_FIRED_BY_INSERT(ev) ? "(automatic)"
+						: SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "id"))),
+				 errdetail("Automatic rows record what each order earned; they are written only by the extension."),
+				 errhint("Record a manual row (automatic = false) for corrections.")));
+	return orders_trigger_result(trigdata, NULL);
+}

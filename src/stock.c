@@ -1,0 +1,463 @@
+/*
+ * stock.c — product and variant stock moved by the order lifecycle, exactly
+ * once per order.
+ *
+ * Rule: an order's stock items (order_items with a product_id) are out of
+ * stock exactly while the order is in a status with holds_stock (cod:
+ * confirmed .. delivered).  So
+ *   orders.stock_on_status()  AFTER UPDATE ... FOR EACH STATEMENT on
+ *                             orders.orders: orders that entered a holding
+ *                             status take their items out of stock, orders
+ *                             that left one (cancelled, returned) put them
+ *                             back; moves between two holding statuses (or
+ *                             two others) do nothing.
+ *   orders.stock_on_items()   AFTER INSERT / UPDATE / DELETE ... FOR EACH
+ *                             STATEMENT on orders.order_items: items added to,
+ *                             changed in or removed from an order that holds
+ *                             stock move the stock by the difference.
+ *   orders.stock_delete_guard()  BEFORE DELETE ... FOR EACH ROW on
+ *                             orders.orders: an open order that still holds
+ *                             stock is not deleted (cancel it first); a
+ *                             delivered order's goods are gone, deleting its
+ *                             record moves no stock.
+ * Each statement sums its moves per product (or variant) and applies one
+ * UPDATE per product in id order (no deadlocks between statements), as the
+ * extension owner.  Stock never goes below 0: a move that would is refused
+ * with OR050 and the whole statement (the transition, the item) is undone.
+ *
+ * Concurrency: a status change holds its order's row lock; an item change
+ * locks its order (FOR NO KEY UPDATE) before it looks at the status.  The
+ * status change reads the order's items with the latest snapshot, so an
+ * item change either committed before it (and is read) or waits for it and
+ * then sees the new status — at READ COMMITTED and REPEATABLE READ alike
+ * (REPEATABLE READ item writers get a serialization failure instead).
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(orders_stock_on_status);
+PG_FUNCTION_INFO_V1(orders_stock_on_items);
+PG_FUNCTION_INFO_V1(orders_stock_delete_guard);
+
+/* Per-order hold change of one statement (+1 took, -1 gave back). */
+typedef struct OrderHold
+{
+	pg_uuid_t	order_id;		/* hash key */
+	int32		hold;			/* holding now - holding before */
+	bool		holds;			/* items trigger: the locked order holds */
+} OrderHold;
+
+/* Per-product (or per-variant) stock move of one statement. */
+typedef struct StockMove
+{
+	pg_uuid_t	id;				/* hash key: the variant, else the product */
+	bool		variant;
+	int64		delta;			/* added to stock_quantity */
+} StockMove;
+
+/* Column numbers a fold needs. */
+typedef struct StockFold
+{
+	HTAB	   *orders;
+	HTAB	   *moves;
+	int			id;				/* orders: id; items: order_id */
+	int			lifecycle;
+	int			status;
+	int			product_id;
+	int			variant_id;
+	int			quantity;
+} StockFold;
+
+/* row_holds — is the order row in "slot" in a status that holds stock? */
+static bool
+row_holds(TupleTableSlot *slot, const StockFold *f)
+{
+	const LifecycleState *st = lifecycle_row_state(slot, f->lifecycle, f->status);
+
+	return st != NULL && st->holds_stock;
+}
+
+/* fold_order_hold — orders.orders row: its hold, signed, into its entry. */
+static void
+fold_order_hold(TupleTableSlot *slot, int sign, void *arg)
+{
+	StockFold  *f = (StockFold *) arg;
+	bool		isnull;
+	Datum		id = slot_getattr(slot, f->id, &isnull);
+	OrderHold  *h;
+	bool		found;
+
+	if (isnull || !row_holds(slot, f))
+		return;
+	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(id), HASH_ENTER, &found);
+	if (!found)
+		h->hold = 0;
+	h->hold += sign;
+}
+
+/* add_move — stock of "id" (a variant or a product) += delta. */
+static void
+add_move(HTAB *moves, Datum id, bool variant, int64 delta)
+{
+	bool		found;
+	StockMove  *m = (StockMove *) hash_search(moves, DatumGetUUIDP(id), HASH_ENTER, &found);
+
+	if (!found)
+	{
+		m->variant = variant;
+		m->delta = 0;
+	}
+	m->delta += delta;
+}
+
+/* move_changes — keep the moves that change a stock. */
+static bool
+move_changes(const void *entry)
+{
+	return ((const StockMove *) entry)->delta != 0;
+}
+
+/* hold_changes — keep the orders whose holding changed. */
+static bool
+hold_changes(const void *entry)
+{
+	return ((const OrderHold *) entry)->hold != 0;
+}
+
+/*
+ * apply_moves — one UPDATE per product or variant, in id order, as the owner
+ * (already switched by the caller).  A move below 0 is refused with OR050
+ * naming the product and the numbers.
+ */
+static void
+apply_moves(HTAB *moves)
+{
+	static Oid	argtypes[2] = {UUIDOID, INT4OID};
+	long		n;
+	StockMove **sorted = (StockMove **) orders_sorted_deltas(moves, move_changes, &n);
+	Oid			products = orders_relid("products");
+	Oid			variants = orders_relid("product_variants");
+
+	for (long i = 0; i < n; i++)
+	{
+		StockMove  *m = sorted[i];
+		SPIPlanPtr	plan;
+		Datum		args[2];
+
+		if (m->delta < PG_INT32_MIN || m->delta > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("stock move of %lld units is out of range", (long long) m->delta)));
+		if (m->variant)
+			plan = orders_get_plan(PLAN_STOCK_TAKE_VARIANT, variants,
+								   "UPDATE orders.product_variants"
+								   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
+								   " WHERE id OPERATOR(pg_catalog.=) $1"
+								   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
+								   2, argtypes);
+		else
+			plan = orders_get_plan(PLAN_STOCK_TAKE_PRODUCT, products,
+								   "UPDATE orders.products"
+								   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
+								   " WHERE id OPERATOR(pg_catalog.=) $1"
+								   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
+								   2, argtypes);
+		args[0] = UUIDPGetDatum(&m->id);
+		args[1] = Int32GetDatum((int32) m->delta);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
+		if (SPI_processed == 0)
+		{
+			/* the row is locked by now (or gone): report what is in stock */
+			if (m->variant)
+				plan = orders_get_plan(PLAN_STOCK_READ_VARIANT, variants,
+									   "SELECT p.name OPERATOR(pg_catalog.||) ' / ' OPERATOR(pg_catalog.||) v.name,"
+									   "       v.sku, v.stock_quantity"
+									   "  FROM orders.product_variants v JOIN orders.products p"
+									   "    ON p.id OPERATOR(pg_catalog.=) v.product_id"
+									   " WHERE v.id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+			else
+				plan = orders_get_plan(PLAN_STOCK_READ_PRODUCT, products,
+									   "SELECT name, sku, stock_quantity FROM orders.products"
+									   " WHERE id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+			orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+				continue;		/* deleted: the FK of the item refuses */
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_INSUFFICIENT_STOCK),
+					 errmsg("insufficient stock for product \"%s\" (SKU %s): %lld needed, %s in stock",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							(long long) -m->delta,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+					 errdetail("An order takes its items out of stock when it enters a status with holds_stock (cod: confirmed)."),
+					 errhint("Restock the product, or change the order's items.")));
+		}
+	}
+}
+
+/*
+ * orders.stock_on_status() — AFTER UPDATE ... REFERENCING OLD TABLE NEW TABLE
+ * FOR EACH STATEMENT on orders.orders.  Guarantees that each order whose
+ * status moved into (out of) a holding status took its stock items out of
+ * (put them back into) stock exactly once, in the same transaction, or that
+ * the statement failed.
+ */
+Datum
+orders_stock_on_status(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "stock_on_status",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_UPDATE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	StockFold	f;
+	OrderHold **changed;
+	long		n;
+	Datum	   *ids;
+	Datum	   *signs;
+	Datum		args[2];
+	Oid			items_rel;
+	OrdersSavedUser saved;
+
+	orders_require_transition_tables(trigdata, "stock_on_status");
+	memset(&f, 0, sizeof(f));
+	f.id = SPI_fnumber(desc, "id");
+	f.lifecycle = SPI_fnumber(desc, "lifecycle");
+	f.status = SPI_fnumber(desc, "status");
+	f.orders = orders_delta_hash("orders stock holds", sizeof(OrderHold));
+	orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_order_hold, &f);
+	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_order_hold, &f);
+	changed = (OrderHold **) orders_sorted_deltas(f.orders, hold_changes, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	ids = palloc(sizeof(Datum) * n);
+	signs = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+	{
+		ids[i] = UUIDPGetDatum(&changed[i]->order_id);
+		/* taking stock lowers it */
+		signs[i] = Int32GetDatum(-changed[i]->hold);
+	}
+	args[0] = PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
+
+	items_rel = orders_relid("order_items");
+	orders_spi_connect_as_owner(items_rel, &saved);
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
+										  "SELECT i.product_id, i.variant_id,"
+										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
+										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
+										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
+										  " WHERE i.product_id IS NOT NULL"
+										  " GROUP BY i.product_id, i.variant_id",
+										  2, argtypes),
+						  args, NULL, SPI_OK_SELECT);
+	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		pnull;
+		bool		vnull;
+		bool		snull;
+		Datum		product = SPI_getbinval(t, d, 1, &pnull);
+		Datum		variant = SPI_getbinval(t, d, 2, &vnull);
+		Datum		delta = SPI_getbinval(t, d, 3, &snull);
+
+		add_move(f.moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
+	}
+	apply_moves(f.moves);
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/* fold_item_order — order_items row: note its order. */
+static void
+fold_item_order(TupleTableSlot *slot, int sign, void *arg)
+{
+	StockFold  *f = (StockFold *) arg;
+	bool		isnull;
+	Datum		order_id;
+	bool		found;
+	OrderHold  *h;
+
+	(void) sign;
+	(void) slot_getattr(slot, f->product_id, &isnull);
+	if (isnull)
+		return;
+	order_id = slot_getattr(slot, f->id, &isnull);
+	if (isnull)
+		return;
+	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(order_id), HASH_ENTER, &found);
+	if (!found)
+	{
+		h->hold = 1;			/* "listed"; see hold_changes */
+		h->holds = false;
+	}
+}
+
+/* fold_item_move — order_items row of a holding order: its stock move. */
+static void
+fold_item_move(TupleTableSlot *slot, int sign, void *arg)
+{
+	StockFold  *f = (StockFold *) arg;
+	bool		isnull;
+	Datum		product = slot_getattr(slot, f->product_id, &isnull);
+	Datum		order_id;
+	Datum		variant;
+	bool		vnull;
+	OrderHold  *h;
+
+	if (isnull)
+		return;
+	order_id = slot_getattr(slot, f->id, &isnull);
+	if (isnull)
+		return;
+	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(order_id), HASH_FIND, NULL);
+	if (h == NULL || !h->holds)
+		return;
+	variant = slot_getattr(slot, f->variant_id, &vnull);
+	/* a new item takes stock, an old one gives it back */
+	add_move(f->moves, vnull ? product : variant, !vnull,
+			 -(int64) sign * DatumGetInt32(slot_getattr(slot, f->quantity, &isnull)));
+}
+
+/*
+ * orders.stock_on_items() — AFTER INSERT, UPDATE or DELETE ... REFERENCING
+ * ... FOR EACH STATEMENT on orders.order_items.  Guarantees that the stock
+ * of the products named by the changed items moved by what the items now
+ * take minus what they took, for orders that hold stock (locked first, in
+ * id order), exactly once.  COPY by the table owner (pg_restore) moves
+ * nothing: the restored stock already counts the restored orders.
+ */
+Datum
+orders_stock_on_items(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "stock_on_items",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	StockFold	f;
+	OrderHold **listed;
+	long		n;
+	Datum	   *ids;
+	Datum		args[1];
+	Oid			orders_rel;
+	OrdersSavedUser saved;
+
+	orders_require_transition_tables(trigdata, "stock_on_items");
+	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		return PointerGetDatum(NULL);
+	memset(&f, 0, sizeof(f));
+	f.id = SPI_fnumber(desc, "order_id");
+	f.product_id = SPI_fnumber(desc, "product_id");
+	f.variant_id = SPI_fnumber(desc, "variant_id");
+	f.quantity = SPI_fnumber(desc, "quantity");
+	f.orders = orders_delta_hash("orders stock item orders", sizeof(OrderHold));
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_order, &f);
+	listed = (OrderHold **) orders_sorted_deltas(f.orders, hold_changes, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&listed[i]->order_id);
+	args[0] = PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+
+	orders_rel = orders_relid("orders");
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	/* lock the orders (id order) and read their status after the lock */
+	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
+								   "SELECT id, lifecycle, status FROM orders.orders"
+								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								   " ORDER BY id FOR NO KEY UPDATE",
+								   1, argtypes),
+				   args, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		id = SPI_getbinval(t, d, 1, &isnull);
+		const Lifecycle *lc = lifecycle_lookup(SPI_getvalue(t, d, 2));
+		const LifecycleState *st = lc ? lifecycle_state(lc, SPI_getvalue(t, d, 3)) : NULL;
+		OrderHold  *h = (OrderHold *) hash_search(f.orders, DatumGetUUIDP(id), HASH_FIND, NULL);
+
+		if (h != NULL)
+			h->holds = st != NULL && st->holds_stock;
+	}
+	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_move, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_move, &f);
+	apply_moves(f.moves);
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * orders.stock_delete_guard() — BEFORE DELETE ... FOR EACH ROW on
+ * orders.orders.  Guarantees that an order still reserving stock (a holding
+ * status of the "open" category) is not deleted with its reservation: the
+ * delete is refused with OR051.  Delivered (fulfilled) orders hold stock
+ * that has left for good; deleting them moves nothing.
+ */
+Datum
+orders_stock_delete_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "stock_delete_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_DELETE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	HeapTuple	row = trigdata->tg_trigtuple;
+	char	   *lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
+	char	   *status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
+	const Lifecycle *lc = lname ? lifecycle_lookup(lname) : NULL;
+	const LifecycleState *st = (lc && status) ? lifecycle_state(lc, status) : NULL;
+
+	if (st != NULL && st->holds_stock && st->category == CATEGORY_OPEN)
+	{
+		static Oid	argtypes[1] = {UUIDOID};
+		Oid			items_rel = orders_relid("order_items");
+		OrdersSavedUser saved;
+		bool		isnull;
+		Datum		args[1];
+		bool		reserves;
+
+		args[0] = SPI_getbinval(row, desc, SPI_fnumber(desc, "id"), &isnull);
+		orders_spi_connect_as_owner(items_rel, &saved);
+		orders_execute(orders_get_plan(PLAN_STOCK_ORDER_RESERVES, items_rel,
+									   "SELECT 1 FROM orders.order_items"
+									   " WHERE order_id OPERATOR(pg_catalog.=) $1"
+									   "   AND product_id IS NOT NULL LIMIT 1",
+									   1, argtypes),
+					   args, NULL, true, 0, SPI_OK_SELECT);
+		reserves = SPI_processed > 0;
+		orders_spi_finish_as(&saved);
+		if (reserves)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_STOCK_HELD),
+					 errmsg("order \"%s\" still reserves stock (status %s)",
+							SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number")), status),
+					 errhint("Cancel the order first: that puts its items back into stock.")));
+	}
+	return orders_trigger_result(trigdata, NULL);
+}
