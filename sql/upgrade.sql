@@ -22,6 +22,9 @@ SELECT '00000000-0000-0000-0000-0000000002c1', '00000000-0000-0000-0000-00000000
 SELECT order_number, status, leads_delivered, leads_remaining FROM orders.orders;
 SELECT old_status, new_status, notes FROM orders.order_history ORDER BY id;
 
+-- a campaign paid under 0.2.0: 0.6.0 posts the revenue it earned
+UPDATE orders.orders SET total_amount = 99, payment_status = 'collected' WHERE order_number = 'U-1';
+
 -- and on to the current version: slots work on the upgraded data
 ALTER EXTENSION orders UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'orders';
@@ -32,3 +35,7 @@ SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000002d1') IS NOT N
 SELECT booked_count, held_count FROM orders.service_capacity;
 -- (0.4.0 counted the statistics of the orders made before it)
 SELECT full_name, total_orders, returned_orders, total_spent, return_rate FROM orders.customers;
+-- (0.6.0 posted the revenue of orders earned before it; stock-holding states)
+SELECT type, amount, automatic, notes FROM orders.financial_transactions;
+SELECT count(*) AS discrepancies FROM orders.ledger_discrepancies;
+SELECT lifecycle, status FROM orders.lifecycle_states WHERE holds_stock ORDER BY lifecycle, position;
