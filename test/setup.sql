@@ -69,3 +69,17 @@ ALTER DATABASE orders_tap SET orders.staff_role = 'staff';
 UPDATE orders.lifecycle_transitions SET allowed_roles = '{staff}'
  WHERE lifecycle = 'review' AND (from_status, to_status) IN
        (('payment_pending', 'in_progress'), ('in_progress', 'completed'));
+
+-- COD stock and money: API-3 holds two lamps of five; a delivery agent who
+-- logs in as staff (JWT sub 3333…); staff read the ledger and record expenses.
+-- Clients get no right on products or the ledger.
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-0000000000e1', 'API Lamp', 'API-LAMP', 5);
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 2, 20, '00000000-0000-0000-0000-0000000000e1');
+UPDATE orders.orders SET total_amount = 40, payment_method = 'cod' WHERE order_number = 'API-3';
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000000e9', '33333333-3333-3333-3333-333333333333', 'Api Agent', 'delivery_agent');
+GRANT SELECT ON orders.products, orders.financial_transactions TO staff;
+GRANT INSERT ON orders.financial_transactions, orders.expenses TO staff;
+GRANT SELECT ON orders.expenses, orders.staff TO staff;

@@ -1,18 +1,19 @@
 -- Schema shape: the public API names the issues promise.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 SELECT has_schema('orders');
 SELECT has_table('orders', t, 'table orders.' || t) FROM unnest(ARRAY[
   'customers', 'orders', 'order_items', 'order_history',
-  'lifecycles', 'lifecycle_states', 'lifecycle_transitions']) t;
+  'lifecycles', 'lifecycle_states', 'lifecycle_transitions',
+  'products', 'product_variants', 'financial_transactions', 'expenses']) t;
 SELECT columns_are('orders', 'customers', ARRAY['id', 'account_id', 'full_name', 'email', 'phone',
   'address', 'city', 'area', 'postal_code', 'tags', 'notes', 'total_orders', 'total_spent',
   'return_rate', 'created_at', 'updated_at', 'returned_orders']);
 SELECT columns_are('orders', 'order_history', ARRAY['id', 'order_id', 'old_status', 'new_status',
   'changed_by', 'notes', 'idempotency_key', 'created_at']);
 SELECT columns_are('orders', 'order_items', ARRAY['id', 'order_id', 'item_type', 'sku', 'name',
-  'quantity', 'unit_price', 'total', 'snapshot', 'created_at', 'updated_at']);
+  'quantity', 'unit_price', 'total', 'snapshot', 'created_at', 'updated_at', 'product_id', 'variant_id']);
 SELECT has_column('orders', 'orders', c, 'orders.orders.' || c) FROM unnest(ARRAY[
   'order_number', 'customer_id', 'lifecycle', 'status', 'priority', 'subtotal', 'delivery_fee',
   'total_amount', 'currency', 'payment_status', 'payment_method', 'metadata']) c

@@ -1,0 +1,103 @@
+-- Stock moved by the lifecycle (cod: confirmed .. delivered hold stock):
+-- taken once on entering, given back once on leaving, item changes of a
+-- holding order move the difference, never below 0 (OR050), and an open
+-- order holding stock is not deleted (OR051).
+BEGIN;
+SELECT plan(24);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
+INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-00000000a0f1', 'Kettle', 'T10-KETTLE', 20, 10),
+  ('00000000-0000-0000-0000-00000000a0f2', 'Shirt', 'T10-SHIRT', 15, 0),
+  ('00000000-0000-0000-0000-00000000a0f3', 'Cup', 'T10-CUP', 3, 4);
+INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-00000000a0a1', '00000000-0000-0000-0000-00000000a0f2', 'T10-SHIRT-L', 'Large', 5);
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b1', 'T10-1', '00000000-0000-0000-0000-00000000a0c1'),
+  ('00000000-0000-0000-0000-00000000a0b2', 'T10-2', '00000000-0000-0000-0000-00000000a0c1'),
+  ('00000000-0000-0000-0000-00000000a0b3', 'T10-3', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id, variant_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b1', 'Kettle', 3, '00000000-0000-0000-0000-00000000a0f1', NULL),
+  ('00000000-0000-0000-0000-00000000a0b1', 'Shirt L', 2, '00000000-0000-0000-0000-00000000a0f2', '00000000-0000-0000-0000-00000000a0a1'),
+  ('00000000-0000-0000-0000-00000000a0b1', 'Gift wrap', 1, NULL, NULL),
+  ('00000000-0000-0000-0000-00000000a0b2', 'Kettle', 8, '00000000-0000-0000-0000-00000000a0f1', NULL);
+CREATE TEMP VIEW stock AS
+SELECT (SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku) FROM orders.products WHERE sku LIKE 'T10-%')
+       || ' ' || (SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku) FROM orders.product_variants
+                   WHERE sku LIKE 'T10-%') AS s;
+
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=10 T10-SHIRT=0 T10-SHIRT-L=5', 'new orders take nothing');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', 'confirmed');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3',
+          'confirming takes the items out of stock: the product, and the variant (not its product)');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', s)
+  FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'ready_for_pickup']) s;
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3',
+          'moves between holding statuses (and a failed delivery attempt) take nothing more');
+
+-- the last units: order 2 wants 8 kettles, 7 are left
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000a0b2', 'confirmed')$$,
+                 'OR050', 'insufficient stock for product "Kettle" (SKU T10-KETTLE): 8 needed, 7 in stock',
+                 'confirming without enough stock is refused, naming the product and the numbers');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T10-2'), 'new', 'and the order stays new');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'and no stock moved');
+SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-00000000a0b2'), 0,
+          'and no history was written');
+
+-- items of a holding order
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b1', 'Cup', 4, '00000000-0000-0000-0000-00000000a0f3');
+SELECT is((SELECT s FROM stock), 'T10-CUP=0 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'an item added to a holding order takes its stock');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+                   ('00000000-0000-0000-0000-00000000a0b1', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3')$$,
+                 'OR050', NULL, 'an item beyond the stock is refused');
+UPDATE orders.order_items SET quantity = 1 WHERE name = 'Cup';
+SELECT is((SELECT s FROM stock), 'T10-CUP=3 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'a lower quantity gives the difference back');
+UPDATE orders.order_items SET product_id = '00000000-0000-0000-0000-00000000a0f1' WHERE name = 'Cup';
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=6 T10-SHIRT=0 T10-SHIRT-L=3', 'an item changed to another product moves both stocks');
+DELETE FROM orders.order_items WHERE name = 'Cup';
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'a removed item gives its stock back');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id, variant_id) VALUES
+                   ('00000000-0000-0000-0000-00000000a0b1', 'Kettle L?', 1, '00000000-0000-0000-0000-00000000a0f1',
+                    '00000000-0000-0000-0000-00000000a0a1')$$,
+                 '23503', NULL, 'a variant of another product is refused');
+SELECT throws_ok($$UPDATE orders.products SET stock_quantity = stock_quantity - 100 WHERE sku = 'T10-KETTLE'$$,
+                 '23514', NULL, 'a manual stock below 0 is refused');
+
+-- deleting
+SELECT throws_ok($$DELETE FROM orders.orders WHERE order_number = 'T10-1'$$,
+                 'OR051', 'order "T10-1" still reserves stock (status ready_for_pickup)',
+                 'an open order holding stock is not deleted');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'and nothing moved');
+
+-- leaving the holding statuses gives the stock back, once
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', 'cancelled');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=10 T10-SHIRT=0 T10-SHIRT-L=5', 'cancelling puts the items back');
+UPDATE orders.orders SET notes = 'touched' WHERE order_number = 'T10-1';
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=10 T10-SHIRT=0 T10-SHIRT-L=5', 'other updates of a cancelled order move nothing');
+SELECT lives_ok($$DELETE FROM orders.orders WHERE order_number = 'T10-1'$$, 'a cancelled order may be deleted');
+
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b2', s)
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=2 T10-SHIRT=0 T10-SHIRT-L=5', 'a delivered order keeps its items out of stock');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b2', 'returned');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=10 T10-SHIRT=0 T10-SHIRT-L=5', 'returned goods go back into stock');
+
+-- a delivered order's goods are gone: deleting its record moves nothing
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b3', 'Kettle', 1, '00000000-0000-0000-0000-00000000a0f1');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b3', s)
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+SELECT lives_ok($$DELETE FROM orders.orders WHERE order_number = 'T10-3'$$, 'a delivered order may be deleted');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=9 T10-SHIRT=0 T10-SHIRT-L=5', 'and its goods stay out of stock');
+
+-- lifecycles without holds_stock never move stock
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-00000000a0b4', 'T10-4', '00000000-0000-0000-0000-00000000a0c1', 'review');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b4', 'Kettle', 1, '00000000-0000-0000-0000-00000000a0f1');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b4', 'analyzing');
+SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=9 T10-SHIRT=0 T10-SHIRT-L=5', 'a review order moves no stock');
+
+SELECT * FROM finish();
+ROLLBACK;

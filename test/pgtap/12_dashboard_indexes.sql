@@ -1,0 +1,90 @@
+-- Seed 004's dashboard queries on a realistic data set (20k customers in 50
+-- areas, 100k orders over a year plus a wholesale customer with 10k,
+-- 5k products, 200 agents, 10k expenses): EXPLAIN shows
+-- each one served by the index the seed meant for it.
+BEGIN;
+SELECT plan(12);
+
+INSERT INTO orders.staff (id, full_name, role, is_active, availability_status)
+SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Agent ' || g, 'delivery_agent', true, 'available'
+  FROM generate_series(1, 200) g;
+INSERT INTO orders.customers (id, full_name, phone, area, tags)
+SELECT ('00000000-0000-0000-0001-' || lpad(to_hex(g), 12, '0'))::uuid, 'Customer ' || g, '+221 ' || g, 'area-' || (g % 50),
+       CASE WHEN g % 50 = 7 THEN '[{"id": "vip", "label": "VIP Customer"}]'::jsonb
+            WHEN g % 10 = 3 THEN '[{"id": "frequent_returner"}]'::jsonb ELSE '[]'::jsonb END
+  FROM generate_series(1, 20000) g;
+-- 100k orders over the last year; old ones are settled, recent ones open
+INSERT INTO orders.orders (order_number, customer_id, status, payment_status, priority, total_amount, created_at,
+                           delivery_area, assigned_agent_id)
+SELECT 'D-' || g, ('00000000-0000-0000-0001-' || lpad(to_hex(1 + g % 20000), 12, '0'))::uuid,
+       st, CASE WHEN st = 'delivered' AND g % 4 <> 0 THEN 'collected' ELSE 'pending' END,
+       g % 3, 10 + g % 90, now() - (g * interval '5 minutes'), 'area-' || (g % 50),
+       CASE WHEN st IN ('out_for_delivery', 'delivered') OR (st = 'ready_for_pickup' AND g % 2 = 0)
+            THEN ('00000000-0000-0000-0000-' || lpad(to_hex(1 + g % 200), 12, '0'))::uuid END
+  FROM generate_series(1, 100000) g,
+       LATERAL (SELECT CASE WHEN g < 300 THEN (ARRAY['new', 'confirmation_pending', 'confirmed', 'being_prepared',
+                                                      'ready_for_pickup', 'out_for_delivery'])[1 + g % 6]
+                            WHEN g % 20 = 0 THEN 'cancelled' WHEN g % 25 = 0 THEN 'returned'
+                            ELSE 'delivered' END AS st) s;
+-- one wholesale customer with 10k orders
+INSERT INTO orders.orders (order_number, customer_id, status, total_amount, created_at)
+SELECT 'W-' || g, '00000000-0000-0000-0001-000000000001', 'cancelled', 10, now() - g * interval '1 hour'
+  FROM generate_series(1, 10000) g;
+-- revenue is dated the day it was earned
+UPDATE orders.financial_transactions t SET date = o.created_at::date
+  FROM orders.orders o WHERE o.id = t.order_id;
+INSERT INTO orders.products (name, sku, category, price, stock_quantity, low_stock_threshold)
+SELECT 'Product ' || g, 'SKU-' || g, 'cat-' || (g % 40), 5 + g % 50, CASE WHEN g % 100 = 0 THEN g % 7 ELSE 20 + g % 500 END, 10
+  FROM generate_series(1, 5000) g;
+INSERT INTO orders.expenses (category, amount, date)
+SELECT 'cat-' || (g % 12), 1 + g % 200, current_date - (g % 365) FROM generate_series(1, 10000) g;
+INSERT INTO orders.deliveries (order_id, agent_id, rating)
+SELECT o.id, o.assigned_agent_id, 1 + (hashtext(o.order_number) & 3)
+  FROM orders.orders o WHERE o.assigned_agent_id IS NOT NULL AND o.order_number LIKE 'D-1%';
+ANALYZE orders.staff, orders.customers, orders.orders, orders.products, orders.expenses,
+        orders.financial_transactions, orders.deliveries;
+
+-- uses_index(query, index) — does the plan of "query" scan "index"?
+CREATE FUNCTION pg_temp.uses_index(query text, index text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE plan jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || query INTO plan;
+    RETURN jsonb_path_exists(plan, '$.** ? (@."Index Name" == $i)', jsonb_build_object('i', index));
+END $$;
+
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.recent_orders()$$, 'orders_status_created_idx'),
+          '1 recent orders: orders_status_created_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_active_deliveries('00000000-0000-0000-0000-000000000007')$$,
+                             'orders_assigned_agent_idx'), '2 an agent''s active deliveries: orders_assigned_agent_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.unassigned_orders_in_area('area-7')$$, 'orders_area_status_idx'),
+          '3 unassigned orders of an area: orders_area_status_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.customer_order_history('00000000-0000-0000-0001-000000000010')$$,
+                             'orders_customer_created_idx')
+          OR pg_temp.uses_index($$SELECT * FROM orders.customer_order_history('00000000-0000-0000-0001-000000000010')$$,
+                                'orders_customer_status_idx'),
+          '4 a customer''s history: an index on customer_id');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.customer_order_history('00000000-0000-0000-0001-000000000001')$$,
+                             'orders_customer_created_idx'),
+          '4 the history of a customer with 10k orders: orders_customer_created_idx (newest first, no sort)');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.todays_order_summary$$, 'orders_created_at_idx'),
+          '5 today''s summary: orders_created_at_idx');
+SELECT ok(pg_temp.uses_index($$SELECT id, name, sku, category, stock_quantity, low_stock_threshold FROM orders.products
+                               WHERE is_active = true AND stock_quantity <= low_stock_threshold ORDER BY stock_quantity$$,
+                             'products_low_stock_idx'), '6 low stock products (the seed''s query): products_low_stock_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.low_stock_view$$, 'products_low_stock_idx'),
+          '6 low_stock_view: products_low_stock_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.vip_customers('area-7')$$, 'customers_tags_idx')
+          OR pg_temp.uses_index($$SELECT * FROM orders.vip_customers('area-7')$$, 'customers_area_idx'),
+          '8 VIP customers of an area: customers_tags_idx / customers_area_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.daily_financial_summary WHERE date >= CURRENT_DATE - 30$$,
+                             'financial_transactions_date_type_idx'),
+          'daily_financial_summary for 30 days: financial_transactions_date_type_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.order_details_view WHERE status = 'out_for_delivery'
+                               ORDER BY created_at DESC$$, 'orders_status_created_idx'),
+          'order_details_view by status: orders_status_created_idx');
+SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_performance_view WHERE agent_id = '00000000-0000-0000-0000-000000000007'$$,
+                             'deliveries_agent_delivery_time_idx'),
+          '7 one agent''s performance: deliveries_agent_delivery_time_idx');
+
+SELECT * FROM finish();
+ROLLBACK;
