@@ -44,6 +44,7 @@ suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
 suite soak-leads bash "$REPO_DIR/test/soak/leads.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-slots bash "$REPO_DIR/test/soak/slots.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-customers bash "$REPO_DIR/test/soak/customers.sh" "${ORDERS_SOAK_SECONDS:-20}"
+suite soak-stock bash "$REPO_DIR/test/soak/stock.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite pg_cron bash "$REPO_DIR/test/cron.sh"
 
 log "summary"
