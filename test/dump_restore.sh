@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# pg_dump round trip (TAP output): orders, history and user-defined
-# lifecycles survive a dump and restore into a fresh database; the built-in
+# pg_dump round trip (TAP output): orders, history, user-defined
+# lifecycles, stock and the ledger survive a dump and restore into a fresh
+# database (stock is not taken twice, revenue not posted twice); the built-in
 # lifecycles are not duplicated; the restored graph works at once.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with the extension installed.
 set -eu
@@ -29,11 +30,15 @@ INSERT INTO orders.orders (id, order_number, customer_id, total_amount) VALUES
   ('00000000-0000-0000-0000-0000000000e1', 'D-1', '00000000-0000-0000-0000-0000000000d1', 12.5);
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000000e2', 'D-2', '00000000-0000-0000-0000-0000000000d1', 'rental');
-INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
-  ('00000000-0000-0000-0000-0000000000e1', 'Kettle', 2, 6.25);
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000000b1', 'Kettle', 'KET', 9);
+INSERT INTO orders.product_variants (product_id, sku, name, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000000b1', 'KET-R', 'Red', 4);
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000000e1', 'Kettle', 2, 6.25, '00000000-0000-0000-0000-0000000000b1');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', s, 'step', 'k-' || s)
   FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
 SELECT orders.transition('00000000-0000-0000-0000-0000000000e2', 'out');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'D-1';
+INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 3.5);
 -- campaigns: one completed by its leads, one half way
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
   ('00000000-0000-0000-0000-0000000000e3', 'D-3', '00000000-0000-0000-0000-0000000000d1', 'campaign', 2),
@@ -64,12 +69,16 @@ SQL
 pg_dump -d $src -f "$dump"
 q $dst -f "$dump" >/dev/null
 
-for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity slot_reservations staff deliveries; do
+for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity \
+         slot_reservations staff deliveries products product_variants financial_transactions expenses; do
     # leads_delivered is re-counted from the restored leads, which touches
     # updated_at of the orders that count leads: compare without it
     sql="SELECT md5(coalesce(string_agg((to_jsonb(x) - 'updated_at')::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
     check "orders.$t identical after restore" "$(q $src -c "$sql")" "$(q $dst -c "$sql")"
 done
+check "restored stock counts the restored orders once (9 - 2)" 7 "$(q $dst -c "SELECT stock_quantity FROM orders.products")"
+check "restored ledger: one revenue posting, agreeing with the orders" "1 0" \
+    "$(q $dst -c "SELECT count(*) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies) FROM orders.financial_transactions")"
 check "built-in lifecycles not duplicated" 5 "$(q $dst -c "SELECT count(*) FROM orders.lifecycles")"
 check "restored user lifecycle works at once" back \
     "$(q $dst -c "SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000000e2', 'back')")"
