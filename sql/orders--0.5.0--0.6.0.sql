@@ -96,13 +96,15 @@ CREATE TRIGGER stock_on_items_delete AFTER DELETE ON orders.order_items
     REFERENCING OLD TABLE AS old_items
     FOR EACH STATEMENT EXECUTE FUNCTION orders.stock_on_items();
 
--- Stock-keeping units (products without a variant, variants) at or below
--- their low-stock threshold, lowest first.
+-- Stock-keeping units at or below their low-stock threshold: products
+-- without variants, and variants (a product with variants keeps its stock
+-- in them).
 CREATE VIEW orders.low_stock_view AS
 SELECT p.id AS product_id, NULL::uuid AS variant_id, p.name, p.sku, p.category,
        p.stock_quantity, p.low_stock_threshold
   FROM orders.products p
  WHERE p.is_active AND p.stock_quantity <= p.low_stock_threshold
+   AND NOT EXISTS (SELECT 1 FROM orders.product_variants v WHERE v.product_id = p.id)
 UNION ALL
 SELECT p.id, v.id, p.name || ' / ' || v.name, v.sku, p.category,
        v.stock_quantity, v.low_stock_threshold

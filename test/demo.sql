@@ -149,7 +149,7 @@ SELECT holder, status FROM orders.slot_reservations ORDER BY created_at, holder;
 SELECT set_config('request.jwt.claims', '', false) \gset
 
 \echo
-\echo '### COD with a delivery agent (seed 004); customer statistics follow by themselves'
+\echo '### COD with a delivery agent, stock and money (seed 004); statistics, stock and ledger follow by themselves'
 INSERT INTO orders.staff (id, full_name, role, availability_status) VALUES
   ('d0000000-0000-0000-0000-0000000000f1', 'Moussa Ba', 'delivery_agent', 'available'),
   ('d0000000-0000-0000-0000-0000000000f2', 'Awa Sow', 'customer_rep', 'available'),
@@ -158,13 +158,38 @@ INSERT INTO orders.orders (id, order_number, customer_id, subtotal, delivery_fee
                            delivery_address, delivery_area, assigned_rep_id)
 VALUES ('d0000000-0000-0000-0000-0000000000a7', 'DEMO-COD-3', 'd0000000-0000-0000-0000-000000000001', 25, 3, 28, 'cod',
         '12 Rue Carnot', 'Plateau', 'd0000000-0000-0000-0000-0000000000f2');
+INSERT INTO orders.products (id, name, sku, price, stock_quantity, low_stock_threshold) VALUES
+  ('d0000000-0000-0000-0000-0000000000e1', 'Electric kettle', 'KET-1', 15, 4, 3),
+  ('d0000000-0000-0000-0000-0000000000e2', 'Wax print shirt', 'SHIRT-1', 10, 0, 2);
+INSERT INTO orders.product_variants (id, product_id, sku, name, attributes, stock_quantity) VALUES
+  ('d0000000-0000-0000-0000-0000000000e3', 'd0000000-0000-0000-0000-0000000000e2', 'SHIRT-1-L', 'Large', '{"size": "L"}', 6);
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id, variant_id) VALUES
+  ('d0000000-0000-0000-0000-0000000000a7', 'Electric kettle', 1, 15, 'd0000000-0000-0000-0000-0000000000e1', NULL),
+  ('d0000000-0000-0000-0000-0000000000a7', 'Wax print shirt (L)', 1, 10, 'd0000000-0000-0000-0000-0000000000e2',
+   'd0000000-0000-0000-0000-0000000000e3');
+\echo '-- stock before the order is confirmed:'
+SELECT sku, stock_quantity FROM orders.products WHERE stock_quantity > 0
+UNION ALL SELECT sku, stock_quantity FROM orders.product_variants ORDER BY 1;
 \echo '-- an accountant cannot be sent out to deliver:'
 \set ON_ERROR_STOP off
 UPDATE orders.orders SET assigned_agent_id = 'd0000000-0000-0000-0000-0000000000f3' WHERE order_number = 'DEMO-COD-3';
 \set ON_ERROR_STOP on
 UPDATE orders.orders SET assigned_agent_id = 'd0000000-0000-0000-0000-0000000000f1' WHERE order_number = 'DEMO-COD-3';
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a7', 'confirmed')).status;
+\echo '-- confirmed: the items are out of stock (kettle 4 -> 3, shirt L 6 -> 5), and the kettle is now low:'
+SELECT sku, stock_quantity FROM orders.products WHERE stock_quantity > 0
+UNION ALL SELECT sku, stock_quantity FROM orders.product_variants ORDER BY 1;
+SELECT name, sku, stock_quantity, low_stock_threshold FROM orders.low_stock_view ORDER BY stock_quantity;
+\echo '-- another order wants 5 kettles: confirming it is refused, nothing changes:'
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount) VALUES
+  ('d0000000-0000-0000-0000-0000000000a8', 'DEMO-COD-4', 'd0000000-0000-0000-0000-000000000001', 75);
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('d0000000-0000-0000-0000-0000000000a8', 'Electric kettle', 5, 15, 'd0000000-0000-0000-0000-0000000000e1');
+\set ON_ERROR_STOP off
+SELECT orders.transition('d0000000-0000-0000-0000-0000000000a8', 'confirmed');
+\set ON_ERROR_STOP on
 SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a7', s)).status AS walked
-  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+  FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
 INSERT INTO orders.deliveries (order_id, agent_id, pickup_time, delivery_time, rating, customer_feedback)
 VALUES ('d0000000-0000-0000-0000-0000000000a7', 'd0000000-0000-0000-0000-0000000000f1',
         now() - interval '40 minutes', now(), 5, 'Fast and friendly');
@@ -172,6 +197,11 @@ UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'DEMO
 SELECT order_number, status, payment_status, customer_name, rep_name, agent_name, delivery_area
   FROM orders.order_details_view WHERE order_number = 'DEMO-COD-3';
 SELECT agent_name, total_deliveries, average_rating, successful_orders FROM orders.agent_performance_view;
+\echo '-- delivered + collected: the revenue is posted once, by the lifecycle; an expense of the day:'
+SELECT type, amount, method, notes FROM orders.financial_transactions ORDER BY created_at;
+INSERT INTO orders.expenses (category, amount, description) VALUES ('fuel', 8, 'Moussa''s motorbike');
+SELECT date, total_revenue, total_refunds, total_expenses, net_profit, paid_orders
+  FROM orders.daily_financial_summary ORDER BY date DESC;
 SELECT full_name, total_orders, total_spent, returned_orders, return_rate || ' %' AS return_rate
   FROM orders.customers WHERE id = 'd0000000-0000-0000-0000-000000000001';
 
