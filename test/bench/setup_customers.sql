@@ -27,6 +27,12 @@ INSERT INTO bench.orders_seed SELECT * FROM orders.orders WHERE order_number LIK
 ALTER TABLE bench.orders_floor ADD FOREIGN KEY (customer_id) REFERENCES bench.customers_floor (id);
 ALTER TABLE bench.orders_seed ADD FOREIGN KEY (customer_id) REFERENCES bench.customers_seed (id);
 
+-- (b2) the floor with the ledger posting 0.6.0 adds: what ours does since
+-- then, hand-written (same ledger columns, indexes and foreign keys)
+CREATE TABLE bench.ledger_floor (LIKE orders.financial_transactions INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+ALTER TABLE bench.ledger_floor ADD FOREIGN KEY (order_id) REFERENCES bench.orders_floor (id),
+                               ADD FOREIGN KEY (recorded_by_user_id) REFERENCES orders.staff (id);
+
 -- (c) seed 004's update_customer_stats(): recompute on every change
 CREATE FUNCTION bench.update_customer_stats() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
