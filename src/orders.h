@@ -76,6 +76,8 @@ extern Datum orders_trigger_result(TriggerData *trigdata, HeapTuple tuple);
 typedef void (*OrdersRowFn) (TupleTableSlot *slot, int sign, void *arg);
 extern void orders_require_transition_tables(TriggerData *trigdata, const char *funcname);
 extern struct HTAB *orders_delta_hash(const char *name, Size entrysize);
+extern void *orders_delta_entry(struct HTAB **hash, const char *name, Size entrysize,
+								const pg_uuid_t *key, bool enter, bool *found);
 extern void orders_for_each_row(Tuplestorestate *rows, TupleDesc desc, int sign,
 								OrdersRowFn fn, void *arg);
 extern void **orders_sorted_deltas(struct HTAB *hash, bool (*keep) (const void *entry), long *n);

@@ -81,20 +81,28 @@ typedef struct RevenueFold
 	int			currency;
 } RevenueFold;
 
-/* fold_earned — fold one order row: what it earns, times sign. */
+/*
+ * fold_earned — fold one order row: what it earns, times sign.  Orders that
+ * earned nothing before and after never enter the hash.
+ */
 static void
 fold_earned(TupleTableSlot *slot, int sign, void *arg)
 {
 	RevenueFold *f = (RevenueFold *) arg;
 	const LifecycleState *st = lifecycle_row_state(slot, f->lifecycle, f->status);
+	bool		earns = orders_row_earns(slot, st, f->payment_status);
 	bool		isnull;
 	Datum		id = slot_getattr(slot, f->id, &isnull);
 	EarnedDelta *d;
 	bool		found;
 
-	if (isnull)
+	if (isnull || (!earns && sign < 0))
 		return;
-	d = (EarnedDelta *) hash_search(f->deltas, DatumGetUUIDP(id), HASH_ENTER, &found);
+	/* old rows come first: a new row that earns nothing matters only after one that did */
+	d = (EarnedDelta *) orders_delta_entry(&f->deltas, "orders earned deltas", sizeof(EarnedDelta),
+										   DatumGetUUIDP(id), earns, &found);
+	if (d == NULL)
+		return;
 	if (!found)
 	{
 		d->amount = f->zero;
@@ -113,7 +121,7 @@ fold_earned(TupleTableSlot *slot, int sign, void *arg)
 							TextDatumGetCString(slot_getattr(slot, f->status, &isnull)),
 							TextDatumGetCString(slot_getattr(slot, f->payment_status, &isnull)));
 	}
-	if (orders_row_earns(slot, st, f->payment_status))
+	if (earns)
 	{
 		Datum		amount = slot_getattr(slot, f->total_amount, &isnull);
 
@@ -160,7 +168,7 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 	orders_require_transition_tables(trigdata, "post_revenue");
 	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
 		return PointerGetDatum(NULL);
-	f.deltas = orders_delta_hash("orders earned deltas", sizeof(EarnedDelta));
+	f.deltas = NULL;
 	f.zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	f.id = SPI_fnumber(desc, "id");
 	f.order_number = SPI_fnumber(desc, "order_number");

@@ -99,7 +99,8 @@ fold_order_hold(TupleTableSlot *slot, int sign, void *arg)
 
 	if (isnull || !row_holds(slot, f))
 		return;
-	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(id), HASH_ENTER, &found);
+	h = (OrderHold *) orders_delta_entry(&f->orders, "orders stock holds", sizeof(OrderHold),
+										 DatumGetUUIDP(id), true, &found);
 	if (!found)
 		h->hold = 0;
 	h->hold += sign;
@@ -235,7 +236,6 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	f.id = SPI_fnumber(desc, "id");
 	f.lifecycle = SPI_fnumber(desc, "lifecycle");
 	f.status = SPI_fnumber(desc, "status");
-	f.orders = orders_delta_hash("orders stock holds", sizeof(OrderHold));
 	orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_order_hold, &f);
 	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_order_hold, &f);
 	changed = (OrderHold **) orders_sorted_deltas(f.orders, hold_changes, &n);

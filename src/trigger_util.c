@@ -95,6 +95,25 @@ orders_delta_hash(const char *name, Size entrysize)
 }
 
 /*
+ * orders_delta_entry — the entry for "key" in a delta hash that is created
+ * on first use (most statements add nothing: they then allocate nothing).
+ * With "enter" the entry is created when missing (*found tells), else NULL
+ * is returned for a missing entry.
+ */
+void *
+orders_delta_entry(HTAB **hash, const char *name, Size entrysize,
+				   const pg_uuid_t *key, bool enter, bool *found)
+{
+	if (*hash == NULL)
+	{
+		if (!enter)
+			return NULL;
+		*hash = orders_delta_hash(name, entrysize);
+	}
+	return hash_search(*hash, key, enter ? HASH_ENTER : HASH_FIND, found);
+}
+
+/*
  * orders_for_each_row — call fn(slot, sign, arg) for every row of a
  * transition table, through a read pointer of our own (other triggers may
  * read the same table).
@@ -120,18 +139,21 @@ uuid_entry_cmp(const void *a, const void *b)
 }
 
 /*
- * orders_sorted_deltas — the entries of a delta hash that keep() accepts, in
+ * orders_sorted_deltas — the entries of a delta hash (NULL: none) that keep() accepts, in
  * key order (the order in which their rows are then locked, so that
  * concurrent statements cannot deadlock); their number in *n.
  */
 void **
 orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 {
-	void	  **out = palloc(sizeof(void *) * Max(hash_get_num_entries(hash), 1));
+	void	  **out;
 	HASH_SEQ_STATUS seq;
 	void	   *e;
 
 	*n = 0;
+	if (hash == NULL)
+		return NULL;
+	out = palloc(sizeof(void *) * Max(hash_get_num_entries(hash), 1));
 	hash_seq_init(&seq, hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (keep(e))
