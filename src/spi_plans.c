@@ -11,6 +11,7 @@
 #include "orders.h"
 
 #include "catalog/namespace.h"
+#include "nodes/parsenodes.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -31,8 +32,8 @@ typedef struct PlanEntry
 static HTAB *plan_hash = NULL;
 
 /*
- * orders_get_plan — the kept plan for (kind, relid), prepared from "sql" on
- * first use or when the stored one is no longer valid.  Must be called while
+ * orders_get_plan — the kept generic plan for (kind, relid), prepared from
+ * "sql" on first use or when the stored one is no longer valid.  Must be called while
  * connected to SPI.  Never returns NULL.
  */
 SPIPlanPtr
@@ -70,7 +71,13 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 		entry->plan = NULL;
 	}
 
-	plan = SPI_prepare(sql, nargs, argtypes);
+	/*
+	 * Every statement of the extension is a keyed lookup or change whose
+	 * best plan does not depend on the values: ask for the generic plan at
+	 * once, so that no execution is planned again (with array parameters
+	 * the plan cache would otherwise keep making custom plans).
+	 */
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "orders: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));

@@ -16,7 +16,7 @@ SELECT throws_ok($$SELECT * FROM orders.financial_transactions$$, '42501', NULL,
 -- request: the agent delivers and collects the cash
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
-SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'API-LAMP'), 3,
+SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE sku = 'API-LAMP'), 3,
           'the confirmation took the two lamps out of stock');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
@@ -32,7 +32,7 @@ SELECT throws_ok($$INSERT INTO orders.financial_transactions (order_id, type, am
 SELECT lives_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 3)$$, 'staff record an expense');
 SELECT is((SELECT s.full_name FROM orders.expenses e JOIN orders.staff s ON s.id = e.recorded_by_user_id
             WHERE e.category = 'fuel'), 'Api Agent', 'recorded by the staff member the JWT names');
-SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'API-LAMP'), 3, 'delivered goods stay out of stock');
+SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE sku = 'API-LAMP'), 3, 'delivered goods stay out of stock');
 
 -- request: the client sees what it spent
 SELECT set_config('role', 'authenticated', true);
