@@ -208,6 +208,17 @@ apply_moves(HTAB *moves)
 	}
 }
 
+/* order_ids — the order ids of "list" as a uuid[] Datum. */
+static Datum
+order_ids(OrderHold **list, long n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&list[i]->order_id);
+	return PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
 /*
  * orders.stock_on_status() — AFTER UPDATE ... REFERENCING OLD TABLE NEW TABLE
  * FOR EACH STATEMENT on orders.orders.  Guarantees that each order whose
@@ -225,7 +236,6 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	StockFold	f;
 	OrderHold **changed;
 	long		n;
-	Datum	   *ids;
 	Datum	   *signs;
 	Datum		args[2];
 	Oid			items_rel;
@@ -242,15 +252,10 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	ids = palloc(sizeof(Datum) * n);
 	signs = palloc(sizeof(Datum) * n);
 	for (long i = 0; i < n; i++)
-	{
-		ids[i] = UUIDPGetDatum(&changed[i]->order_id);
-		/* taking stock lowers it */
-		signs[i] = Int32GetDatum(-changed[i]->hold);
-	}
-	args[0] = PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
+	args[0] = order_ids(changed, n);
 	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
 
 	items_rel = orders_relid("order_items");
@@ -354,7 +359,6 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	StockFold	f;
 	OrderHold **listed;
 	long		n;
-	Datum	   *ids;
 	Datum		args[1];
 	Oid			orders_rel;
 	OrdersSavedUser saved;
@@ -376,10 +380,7 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	ids = palloc(sizeof(Datum) * n);
-	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&listed[i]->order_id);
-	args[0] = PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	args[0] = order_ids(listed, n);
 
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);

@@ -96,3 +96,6 @@ bench_db() {
     psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
     psql -q -X -d orders_bench "$@" -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/$setup"
 }
+
+# ratio A B — A / B with two decimals (benchmark summaries).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

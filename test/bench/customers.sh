@@ -19,7 +19,6 @@ tps() {   # tps SCRIPT K SIZE
     pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D k="$2" -D size="$3" \
         -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 summary=""
 for kn in 3:1000 4:10000 5:100000; do
     k=${kn%%:*} n=${kn#*:}

@@ -26,7 +26,6 @@ mean() {  # mean SCRIPT -> mean tps over ROUNDS (cases interleaved by the caller
 setup() { # setup PRELOAD
     bench_db setup_leads.sql -v preload="$1"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 declare -A res
 for preload in 10000 100000; do

@@ -19,7 +19,6 @@ tps() {   # tps K
     PGOPTIONS="-c orders.notify=off" pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D k="$1" \
         -f "$REPO_DIR/test/bench/stock_toggle.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 s1=0 s2=0 s3=0
 for r in $(seq 1 "$ROUNDS"); do
     t1=$(tps 1); t2=$(tps 2); t3=$(tps 3)
