@@ -14,6 +14,33 @@ UPDATE orders.lifecycle_states SET holds_stock = true
  WHERE lifecycle = 'cod'
    AND status IN ('confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered');
 
+-- A state's category (statistics, money) and holds_stock (stock) decide
+-- what its orders count for; changing either while orders are in the state
+-- would leave those counts behind.  Refused (OR008) until the state is
+-- empty; orders.orders is locked in SHARE mode meanwhile so that no order
+-- enters it before the change commits.
+CREATE FUNCTION orders.state_meaning_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (NEW.category, NEW.holds_stock) IS DISTINCT FROM (OLD.category, OLD.holds_stock) THEN
+        LOCK TABLE orders.orders IN SHARE MODE;
+        IF EXISTS (SELECT 1 FROM orders.orders o WHERE o.lifecycle = OLD.lifecycle AND o.status = OLD.status) THEN
+            RAISE EXCEPTION 'lifecycle "%": state "%" has orders; its category and holds_stock cannot change',
+                            OLD.lifecycle, OLD.status
+                USING ERRCODE = 'OR008',
+                      DETAIL = 'Customer statistics, the ledger and stock count the orders in it by these.',
+                      HINT = 'Move its orders to another state first, or add a new state.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF category, holds_stock ON orders.lifecycle_states
+    FOR EACH ROW EXECUTE FUNCTION orders.state_meaning_guard();
+REVOKE ALL ON FUNCTION orders.state_meaning_guard() FROM PUBLIC;
+
 -- Stock rows change on every confirmation, cancellation and return, so
 -- they are laid out for cheap updates (+~25 % status changes per second in
 -- test/bench/stock.sh):

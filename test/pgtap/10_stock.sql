@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(24);
+SELECT plan(27);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -98,6 +98,16 @@ INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
   ('00000000-0000-0000-0000-00000000a0b4', 'Kettle', 1, '00000000-0000-0000-0000-00000000a0f1');
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b4', 'analyzing');
 SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=9 T10-SHIRT=0 T10-SHIRT-L=5', 'a review order moves no stock');
+
+-- the meaning of a state with orders in it does not change under them
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'analyzing'$$,
+                 'OR008', 'lifecycle "review": state "analyzing" has orders; its category and holds_stock cannot change',
+                 'holds_stock of a state with orders is not changed');
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET category = 'fulfilled' WHERE lifecycle = 'cod' AND status = 'returned'$$,
+                 'OR008', NULL, 'nor its category');
+SELECT lives_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'completed'
+                    AND NOT EXISTS (SELECT 1 FROM orders.orders WHERE lifecycle = 'review' AND status = 'completed')$$,
+                'an empty state may change');
 
 SELECT * FROM finish();
 ROLLBACK;
