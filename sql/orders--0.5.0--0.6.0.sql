@@ -41,6 +41,32 @@ CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF category, holds_stock ON ord
     FOR EACH ROW EXECUTE FUNCTION orders.state_meaning_guard();
 REVOKE ALL ON FUNCTION orders.state_meaning_guard() FROM PUBLIC;
 
+-- TRUNCATE skips row triggers: the customers' statistics and the stock held
+-- by orders would stay behind.  Refused while there is any (as for leads).
+CREATE FUNCTION orders.orders_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counted bigint := (SELECT count(*) FROM orders.customers c
+                        WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
+    holding bigint := (SELECT count(DISTINCT o.id) FROM orders.orders o
+                         JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+                         JOIN orders.order_items i ON i.order_id = o.id
+                        WHERE s.holds_stock AND i.product_id IS NOT NULL);
+BEGIN
+    IF counted > 0 OR holding > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.orders: % customers count orders, % orders hold stock', counted, holding
+            USING ERRCODE = 'OR014',
+                  HINT = 'Use DELETE FROM orders.orders (statistics and stock follow it), or cancel the orders holding stock first.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_truncate_guard BEFORE TRUNCATE ON orders.orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.orders_truncate_guard();
+REVOKE ALL ON FUNCTION orders.orders_truncate_guard() FROM PUBLIC;
+
 -- Stock rows change on every confirmation, cancellation and return, so
 -- they are laid out for cheap updates (+~25 % status changes per second in
 -- test/bench/stock.sh):

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(21);
+SELECT plan(22);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '44444444-4444-4444-4444-444444444444', 'Fatou Accountant', 'accountant');
@@ -83,6 +83,9 @@ SELECT is((SELECT orders_today - (SELECT count(*)::int FROM orders.orders WHERE 
                   || ' ' || delivered_count || ' ' || collected_amount || ' ' || returned_count
              FROM orders.todays_order_summary),
           '4 3 19.50 1', 'todays_order_summary counts today''s orders by outcome');
+
+-- TRUNCATE would leave statistics behind
+SELECT throws_ok($$TRUNCATE orders.orders CASCADE$$, 'OR014', NULL, 'TRUNCATE of orders is refused while customers count orders');
 
 -- deleting an order keeps its postings (money moved), detached
 DELETE FROM orders.orders WHERE order_number = 'T11-1';
