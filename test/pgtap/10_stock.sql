@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -61,6 +61,11 @@ SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, pro
                    ('00000000-0000-0000-0000-00000000a0b1', 'Kettle L?', 1, '00000000-0000-0000-0000-00000000a0f1',
                     '00000000-0000-0000-0000-00000000a0a1')$$,
                  '23503', NULL, 'a variant of another product is refused');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id, variant_id) VALUES
+                   ('00000000-0000-0000-0000-00000000a0b1', 'Shirt L', 4, '00000000-0000-0000-0000-00000000a0f2',
+                    '00000000-0000-0000-0000-00000000a0a1')$$,
+                 'OR050', 'insufficient stock for product "Shirt / Large" (SKU T10-SHIRT-L): 4 needed, 3 in stock',
+                 'a variant beyond its stock is refused, naming product and variant');
 SELECT throws_ok($$UPDATE orders.products SET stock_quantity = stock_quantity - 100 WHERE sku = 'T10-KETTLE'$$,
                  '23514', NULL, 'a manual stock below 0 is refused');
 
