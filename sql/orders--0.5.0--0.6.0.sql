@@ -296,19 +296,18 @@ COMMENT ON VIEW orders.daily_financial_summary IS
 -- Orders whose automatic ledger rows disagree with what they have earned
 -- (empty unless the ledger was edited by hand as the owner).
 CREATE VIEW orders.ledger_discrepancies AS
-SELECT o.id AS order_id, o.order_number,
-       CASE WHEN s.category = 'fulfilled' AND o.payment_status = 'collected'
-            THEN o.total_amount ELSE 0 END::numeric(14,2) AS earned,
+SELECT o.id AS order_id, o.order_number, e.earned::numeric(14,2) AS earned,
        coalesce(l.posted, 0)::numeric(14,2) AS posted
   FROM orders.orders o
   JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+  CROSS JOIN LATERAL (SELECT CASE WHEN s.category = 'fulfilled' AND o.payment_status = 'collected'
+                                  THEN o.total_amount ELSE 0 END AS earned) e
   LEFT JOIN (SELECT t.order_id,
                     sum(CASE t.type WHEN 'revenue' THEN t.amount ELSE -t.amount END) AS posted
                FROM orders.financial_transactions t
               WHERE t.automatic AND t.order_id IS NOT NULL
               GROUP BY t.order_id) l ON l.order_id = o.id
- WHERE CASE WHEN s.category = 'fulfilled' AND o.payment_status = 'collected'
-            THEN o.total_amount ELSE 0 END <> coalesce(l.posted, 0);
+ WHERE e.earned <> coalesce(l.posted, 0);
 COMMENT ON VIEW orders.ledger_discrepancies IS
     'Orders whose automatic ledger rows (revenue - refunds) differ from what they have earned';
 

@@ -215,7 +215,6 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 	Datum		customer;
 	int			delivered;
 	int			purchased;
-	const Lifecycle *lc;
 	const LifecycleState *st;
 
 	if (d->delta > PG_INT32_MAX || d->delta < PG_INT32_MIN)
@@ -280,8 +279,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 
 	if (d->delta <= 0 || restoring)
 		return;
-	lc = lifecycle_lookup(lifecycle);
-	st = lc ? lifecycle_state(lc, status) : NULL;
+	st = lifecycle_find_state(lifecycle, status);
 	if (st == NULL || !st->accepts_leads)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),

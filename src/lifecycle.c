@@ -277,6 +277,21 @@ lifecycle_state(const Lifecycle *lc, const char *status)
 }
 
 /*
+ * lifecycle_find_state — state "status" of lifecycle "lifecycle", or NULL
+ * when either is NULL or unknown to the graph.  The one lookup of an order's
+ * state from its two columns.
+ */
+const LifecycleState *
+lifecycle_find_state(const char *lifecycle, const char *status)
+{
+	const Lifecycle *lc;
+
+	if (lifecycle == NULL || status == NULL || (lc = lifecycle_lookup(lifecycle)) == NULL)
+		return NULL;
+	return lifecycle_state(lc, status);
+}
+
+/*
  * lifecycle_row_state — the state of an order row held in "slot", given the
  * column numbers of its lifecycle and status; NULL when either is null or
  * unknown to the graph.
@@ -284,15 +299,14 @@ lifecycle_state(const Lifecycle *lc, const char *status)
 const LifecycleState *
 lifecycle_row_state(TupleTableSlot *slot, int lifecycle_att, int status_att)
 {
-	bool		isnull;
-	Datum		lname = slot_getattr(slot, lifecycle_att, &isnull);
-	const Lifecycle *lc;
-	Datum		status;
+	bool		lnull;
+	bool		snull;
+	Datum		lname = slot_getattr(slot, lifecycle_att, &lnull);
+	Datum		status = slot_getattr(slot, status_att, &snull);
 
-	if (isnull || (lc = lifecycle_lookup(TextDatumGetCString(lname))) == NULL)
+	if (lnull || snull)
 		return NULL;
-	status = slot_getattr(slot, status_att, &isnull);
-	return isnull ? NULL : lifecycle_state(lc, TextDatumGetCString(status));
+	return lifecycle_find_state(TextDatumGetCString(lname), TextDatumGetCString(status));
 }
 
 /* lifecycle_edge — the edge from "from" to "to_status", or NULL. */
@@ -377,13 +391,12 @@ Datum
 orders_status_category(PG_FUNCTION_ARGS)
 {
 	static const char *const names[] = {"open", "fulfilled", "cancelled", "returned"};
-	const Lifecycle *lc;
 	const LifecycleState *st;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	lc = lifecycle_lookup(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	st = lc ? lifecycle_state(lc, text_to_cstring(PG_GETARG_TEXT_PP(1))) : NULL;
+	st = lifecycle_find_state(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							  text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	if (st == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(names[st->category]));

@@ -200,6 +200,8 @@ typedef struct Lifecycle
 extern const Lifecycle *lifecycle_lookup(const char *name);
 extern const LifecycleState *lifecycle_state(const Lifecycle *lc,
 											 const char *status);
+extern const LifecycleState *lifecycle_find_state(const char *lifecycle,
+												  const char *status);
 extern const LifecycleState *lifecycle_row_state(TupleTableSlot *slot,
 												 int lifecycle_att, int status_att);
 extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,

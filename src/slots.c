@@ -453,8 +453,7 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 	HeapTuple	newrow = trigdata->tg_newtuple;
 	char	   *lname = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "lifecycle"));
 	char	   *status = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "status"));
-	const Lifecycle *lc = lname ? lifecycle_lookup(lname) : NULL;
-	const LifecycleState *st = (lc && status) ? lifecycle_state(lc, status) : NULL;
+	const LifecycleState *st = lifecycle_find_state(lname, status);
 	Oid			res_rel;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;

@@ -53,7 +53,7 @@ PG_FUNCTION_INFO_V1(orders_stock_delete_guard);
 typedef struct OrderHold
 {
 	pg_uuid_t	order_id;		/* hash key */
-	int32		hold;			/* holding now - holding before */
+	int32		hold;			/* status trigger: holding now - holding before */
 	bool		holds;			/* items trigger: the locked order holds */
 } OrderHold;
 
@@ -288,7 +288,7 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* fold_item_order — order_items row: note its order. */
+/* fold_item_order — order_items row with a product: note its order. */
 static void
 fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 {
@@ -305,12 +305,18 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 	order_id = slot_getattr(slot, f->id, &isnull);
 	if (isnull)
 		return;
-	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(order_id), HASH_ENTER, &found);
+	h = (OrderHold *) orders_delta_entry(&f->orders, "orders stock item orders", sizeof(OrderHold),
+										 DatumGetUUIDP(order_id), true, &found);
 	if (!found)
-	{
-		h->hold = 1;			/* "listed"; see hold_changes */
-		h->holds = false;
-	}
+		h->holds = false;		/* set once the order is locked */
+}
+
+/* any_order — keep every noted order. */
+static bool
+any_order(const void *entry)
+{
+	(void) entry;
+	return true;
 }
 
 /* fold_item_move — order_items row of a holding order: its stock move. */
@@ -371,12 +377,11 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	f.product_id = SPI_fnumber(desc, "product_id");
 	f.variant_id = SPI_fnumber(desc, "variant_id");
 	f.quantity = SPI_fnumber(desc, "quantity");
-	f.orders = orders_delta_hash("orders stock item orders", sizeof(OrderHold));
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_order, &f);
-	listed = (OrderHold **) orders_sorted_deltas(f.orders, hold_changes, &n);
+	listed = (OrderHold **) orders_sorted_deltas(f.orders, any_order, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
@@ -397,8 +402,7 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
 		Datum		id = SPI_getbinval(t, d, 1, &isnull);
-		const Lifecycle *lc = lifecycle_lookup(SPI_getvalue(t, d, 2));
-		const LifecycleState *st = lc ? lifecycle_state(lc, SPI_getvalue(t, d, 3)) : NULL;
+		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
 		OrderHold  *h = (OrderHold *) hash_search(f.orders, DatumGetUUIDP(id), HASH_FIND, NULL);
 
 		if (h != NULL)
@@ -431,8 +435,7 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 	HeapTuple	row = trigdata->tg_trigtuple;
 	char	   *lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
 	char	   *status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
-	const Lifecycle *lc = lname ? lifecycle_lookup(lname) : NULL;
-	const LifecycleState *st = (lc && status) ? lifecycle_state(lc, status) : NULL;
+	const LifecycleState *st = lifecycle_find_state(lname, status);
 
 	if (st != NULL && st->holds_stock && st->category == CATEGORY_OPEN)
 	{

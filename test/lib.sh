@@ -89,6 +89,14 @@ start_bench_cluster() {
     psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
+# bench_prepare — what every benchmark starts with: the packages, the
+# extension built and installed, its own throwaway cluster.
+bench_prepare() {
+    ensure_packages
+    build_install
+    start_bench_cluster
+}
+
 # bench_db SETUP_FILE [psql options...] — a fresh database orders_bench with
 # the extension and a benchmark's fixtures.
 bench_db() {

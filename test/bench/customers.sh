@@ -10,9 +10,7 @@ source "$(dirname "$0")/../lib.sh"
 SECS=${1:-15}
 ROUNDS=${2:-3}
 
-ensure_packages
-build_install
-start_bench_cluster
+bench_prepare
 bench_db setup_customers.sql
 
 tps() {   # tps SCRIPT K SIZE

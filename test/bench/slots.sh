@@ -9,9 +9,7 @@ source "$(dirname "$0")/../lib.sh"
 SECS=${1:-15}
 ROUNDS=${2:-3}
 
-ensure_packages
-build_install
-start_bench_cluster
+bench_prepare
 bench_db setup_slots.sql
 
 tps() { pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'; }

@@ -14,9 +14,7 @@ source "$(dirname "$0")/../lib.sh"
 SECS=${1:-20}
 ROUNDS=${2:-3}
 
-ensure_packages
-build_install
-start_bench_cluster
+bench_prepare
 bench_db setup_transition.sql
 
 run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify off
