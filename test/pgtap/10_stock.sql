@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(28);
+SELECT plan(32);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -51,6 +51,8 @@ SELECT is((SELECT s FROM stock), 'T10-CUP=0 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L
 SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
                    ('00000000-0000-0000-0000-00000000a0b1', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3')$$,
                  'OR050', NULL, 'an item beyond the stock is refused');
+SELECT is((SELECT count(*)::int || ' ' || (SELECT s FROM stock) FROM orders.order_items WHERE name = 'Cup'),
+          '1 T10-CUP=0 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'and the item was not added, no stock moved');
 UPDATE orders.order_items SET quantity = 1 WHERE name = 'Cup';
 SELECT is((SELECT s FROM stock), 'T10-CUP=3 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'a lower quantity gives the difference back');
 UPDATE orders.order_items SET product_id = '00000000-0000-0000-0000-00000000a0f1' WHERE name = 'Cup';
@@ -68,12 +70,19 @@ SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, pro
                  'a variant beyond its stock is refused, naming product and variant');
 SELECT throws_ok($$UPDATE orders.products SET stock_quantity = stock_quantity - 100 WHERE sku = 'T10-KETTLE'$$,
                  '23514', NULL, 'a manual stock below 0 is refused');
+SELECT is((SELECT count(*)::int || ' ' || (SELECT s FROM stock) FROM orders.order_items
+            WHERE order_id = '00000000-0000-0000-0000-00000000a0b1'),
+          '3 T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3',
+          'the refused variant items were not added and no stock moved');
 
 -- deleting
 SELECT throws_ok($$DELETE FROM orders.orders WHERE order_number = 'T10-1'$$,
                  'OR051', 'order "T10-1" still reserves stock (status ready_for_pickup)',
                  'an open order holding stock is not deleted');
 SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3', 'and nothing moved');
+SELECT is((SELECT status || ' ' || (SELECT count(*) FROM orders.order_items i WHERE i.order_id = o.id)
+             FROM orders.orders o WHERE order_number = 'T10-1'),
+          'ready_for_pickup 3', 'the order and its items are still there');
 
 -- leaving the holding statuses gives the stock back, once
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', 'cancelled');
@@ -110,6 +119,9 @@ SELECT throws_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE l
                  'holds_stock of a state with orders is not changed');
 SELECT throws_ok($$UPDATE orders.lifecycle_states SET category = 'fulfilled' WHERE lifecycle = 'cod' AND status = 'returned'$$,
                  'OR008', NULL, 'nor its category');
+SELECT is((SELECT string_agg(status || ':' || category || ':' || holds_stock, ' ' ORDER BY status)
+             FROM orders.lifecycle_states WHERE (lifecycle, status) IN (('review', 'analyzing'), ('cod', 'returned'))),
+          'analyzing:open:false returned:returned:false', 'and both states kept their meaning');
 SELECT lives_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'completed'
                     AND NOT EXISTS (SELECT 1 FROM orders.orders WHERE lifecycle = 'review' AND status = 'completed')$$,
                 'an empty state may change');

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(22);
+SELECT plan(25);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '44444444-4444-4444-4444-444444444444', 'Fatou Accountant', 'accountant');
@@ -59,6 +59,8 @@ SELECT set_config('request.jwt.claims', '', true);
 CREATE ROLE t11_accountant;
 GRANT USAGE ON SCHEMA orders TO t11_accountant;
 GRANT SELECT, INSERT, UPDATE, DELETE ON orders.financial_transactions TO t11_accountant;
+CREATE TEMP TABLE ledger_before AS SELECT * FROM orders.financial_transactions;
+GRANT SELECT ON ledger_before TO t11_accountant;
 SET LOCAL ROLE t11_accountant;
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount, automatic) VALUES ('revenue', 1, true)$$,
                  'OR052', NULL, 'a client cannot forge an automatic posting');
@@ -66,12 +68,17 @@ SELECT throws_ok($$UPDATE orders.financial_transactions SET amount = 1 WHERE aut
                  'OR052', NULL, 'nor change one');
 SELECT throws_ok($$DELETE FROM orders.financial_transactions WHERE automatic$$,
                  'OR052', NULL, 'nor delete one');
+SELECT set_eq('SELECT * FROM orders.financial_transactions', 'SELECT * FROM ledger_before',
+              'the refused writes changed nothing in the ledger');
 SELECT lives_ok($$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('refund', 5, 'goodwill')$$,
                 'a manual row is the accountant''s to write');
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount) VALUES ('expense', 5)$$,
                  '23514', NULL, 'expenses are not ledger rows (orders.expenses is their one place)');
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount) VALUES ('revenue', 0)$$,
                  '23514', NULL, 'an amount must be positive');
+SELECT is((SELECT count(*)::int FROM orders.financial_transactions t
+            WHERE NOT EXISTS (SELECT 1 FROM ledger_before b WHERE b.id = t.id)),
+          1, 'of the three inserts only the valid manual row was written');
 RESET ROLE;
 
 -- the summary of the day
@@ -86,6 +93,7 @@ SELECT is((SELECT orders_today - (SELECT count(*)::int FROM orders.orders WHERE 
 
 -- TRUNCATE would leave statistics behind
 SELECT throws_ok($$TRUNCATE orders.orders CASCADE$$, 'OR014', NULL, 'TRUNCATE of orders is refused while customers count orders');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number LIKE 'T11-%'), 4, 'and the orders are still there');
 
 -- deleting an order keeps its postings (money moved), detached
 DELETE FROM orders.orders WHERE order_number = 'T11-1';
