@@ -196,12 +196,16 @@ auto_complete(Oid orders_rel, const pg_uuid_t *order_id, const LifecycleState *s
 
 /*
  * apply_delta — apply one order's sum: the counter UPDATE (or, for a sum of
- * zero, a read), then the refusals that need the order: the lead's customer
- * must be the order's, leads may only be delivered to an order whose status
- * accepts them.  Reaching the purchased count completes the order.
+ * zero or one the order has no room for, a read), then the refusals that
+ * need the order: delivered never exceeds purchased (OR010), the lead's
+ * customer must be the order's (OR011), leads may only be delivered to an
+ * order whose status accepts them (OR012).  The refusals name the order's
+ * number, status and counts only to a caller who may see the order.
+ * Reaching the purchased count completes the order.
  */
 static void
-apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
+apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
+			const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
 	SPIPlanPtr	plan;
@@ -216,6 +220,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 	int			delivered;
 	int			purchased;
 	const LifecycleState *st;
+	bool		full = false;
 
 	if (d->delta > PG_INT32_MAX || d->delta < PG_INT32_MIN)
 		ereport(ERROR,
@@ -230,6 +235,8 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 							   "UPDATE orders.orders"
 							   "   SET leads_delivered = leads_delivered OPERATOR(pg_catalog.+) $2"
 							   " WHERE id OPERATOR(pg_catalog.=) $1"
+							   "   AND ($2 OPERATOR(pg_catalog.<) 0 OR leads_delivered OPERATOR(pg_catalog.+) $2"
+							   "        OPERATOR(pg_catalog.<=) leads_purchased)"
 							   " RETURNING order_number, lifecycle, status, customer_id,"
 							   "           leads_delivered, leads_purchased",
 							   2, argtypes);
@@ -243,8 +250,9 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 			counter_writing = false;
 		}
 		PG_END_TRY();
+		full = SPI_processed == 0;	/* or deleted: the read tells */
 	}
-	else
+	if (d->delta == 0 || full)
 	{
 		plan = orders_get_plan(PLAN_LEADS_READ, orders_rel,
 							   "SELECT order_number, lifecycle, status, customer_id,"
@@ -264,28 +272,55 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring)
 	customer = SPI_getbinval(row, desc, 4, &isnull);
 	delivered = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
 	purchased = DatumGetInt32(SPI_getbinval(row, desc, 6, &isnull));
+	if (full)
+	{
+		if (!orders_caller_sees(orders_rel, args[0], caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
+					 errmsg("order %s has no room for " INT64_FORMAT " more leads",
+							uuid_text(&d->order_id), d->delta),
+					 errhint("Assign the leads to another order.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
+				 errmsg("order \"%s\" is full: %d of %d leads delivered, " INT64_FORMAT " more would exceed the purchase",
+						number, delivered, purchased, d->delta),
+				 errhint("Raise leads_purchased or assign the leads to another order.")));
+	}
 
 	if (d->checked &&
 		(d->mixed || d->customer_null ||
 		 memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
+	{
+		bool		visible = orders_caller_sees(orders_rel, args[0], caller);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_LEAD_CUSTOMER_MISMATCH),
+				 visible ?
 				 errmsg("order \"%s\" belongs to customer %s; lead %s %s",
 						number, uuid_text(DatumGetUUIDP(customer)), uuid_text(&d->lead),
 						d->mixed ? "and others in this statement belong to other customers" :
 						d->customer_null ? "has no customer" :
-						psprintf("belongs to customer %s", uuid_text(&d->customer))),
+						psprintf("belongs to customer %s", uuid_text(&d->customer))) :
+				 errmsg("order %s belongs to another customer than lead %s",
+						uuid_text(&d->order_id), uuid_text(&d->lead)),
 				 errhint("A lead can only be delivered to an order of its own customer.")));
+	}
 
 	if (d->delta <= 0 || restoring)
 		return;
 	st = lifecycle_find_state(lifecycle, status);
 	if (st == NULL || !st->accepts_leads)
+	{
+		bool		visible = orders_caller_sees(orders_rel, args[0], caller);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),
-				 errmsg("order \"%s\" is %s and not accepting leads", number, status),
+				 visible ?
+				 errmsg("order \"%s\" is %s and not accepting leads", number, status) :
+				 errmsg("order %s is not accepting leads", uuid_text(&d->order_id)),
 				 errdetail("Leads count toward an order only in a status with accepts_leads (campaign: active)."),
 				 errhint("Activate the campaign first, or leave the lead unapproved.")));
+	}
 	if (delivered == purchased && purchased > 0)
 		auto_complete(orders_rel, &d->order_id, st, purchased, actor);
 }
@@ -331,12 +366,11 @@ orders_leads_count(PG_FUNCTION_ARGS)
 
 	actor = orders_current_actor();
 	/* pg_restore (COPY by the owner) counts, but must not apply live rules */
-	restoring = orders_in_copy() &&
-		has_privs_of_role(GetUserId(), trigdata->tg_relation->rd_rel->relowner);
+	restoring = orders_owner_restoring(trigdata->tg_relation);
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	for (long i = 0; i < n; i++)
-		apply_delta(orders_rel, sorted[i], actor, restoring);
+		apply_delta(orders_rel, sorted[i], actor, restoring, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
@@ -359,7 +393,7 @@ orders_leads_truncate(PG_FUNCTION_ARGS)
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_LEADS_ANY_COUNTED, orders_rel,
-						   "SELECT count(*) FROM orders.orders"
+						   "SELECT pg_catalog.count(*) FROM orders.orders"
 						   " WHERE leads_delivered OPERATOR(pg_catalog.<>) 0",
 						   0, NULL);
 	orders_execute(plan, NULL, NULL, true, 1, SPI_OK_SELECT);

@@ -6,8 +6,11 @@
  * invalidation names one of the three tables.  Plain DML sends no such
  * invalidation, so a statement trigger on each table (orders.lifecycle_changed)
  * sends one; it reaches every backend when the change commits, and this
- * backend at once (or at rollback).  A graph read under a transaction
- * snapshot (REPEATABLE READ and up) is kept for that transaction only.
+ * backend at once (or at rollback).  The graph is read with the latest
+ * snapshot, as catalogs are, whatever the isolation level: a REPEATABLE READ
+ * transaction that started before a state changed must still move stock
+ * (holds_stock) and count (category) by the states as they are now, or its
+ * orders would enter a state by one meaning and leave it by another.
  * A replaced graph is not freed at once — a caller may still hold pointers
  * into it — but handed to the transaction's memory, which goes at its end.
  */
@@ -17,7 +20,6 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -32,9 +34,6 @@ static MemoryContext graph_cxt = NULL;
 static Lifecycle *graph = NULL;
 static int	graph_count = 0;
 static bool graph_valid = false;
-static LocalTransactionId graph_lxid = InvalidLocalTransactionId;	/* set when
-																	 * valid for
-																	 * one xact */
 static bool callback_registered = false;
 static Oid	graph_relids[3];
 
@@ -74,13 +73,16 @@ find_loaded(const char *name)
 	return NULL;
 }
 
-/* run_load — execute a load query (no parameters) as the tables' owner. */
+/*
+ * run_load — execute a load query (no parameters) as the tables' owner,
+ * with the latest snapshot.
+ */
 static void
 run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 {
 	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
 
-	orders_execute(plan, NULL, NULL, true, 0, SPI_OK_SELECT);
+	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 }
 
 /*
@@ -237,8 +239,6 @@ load_graph(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	orders_spi_finish_as(&saved);
-
-	graph_lxid = IsolationUsesXactSnapshot() ? MyProc->lxid : InvalidLocalTransactionId;
 }
 
 /*
@@ -249,8 +249,7 @@ load_graph(void)
 const Lifecycle *
 lifecycle_lookup(const char *name)
 {
-	if (!graph_valid ||
-		(graph_lxid != InvalidLocalTransactionId && graph_lxid != MyProc->lxid))
+	if (!graph_valid)
 	{
 		PG_TRY();
 		{

@@ -29,6 +29,7 @@
 #define ERRCODE_ORDERS_ORDER_NOT_FOUND      MAKE_SQLSTATE('O','R','0','0','6')
 #define ERRCODE_ORDERS_IDEMPOTENCY_REUSED   MAKE_SQLSTATE('O','R','0','0','7')
 #define ERRCODE_ORDERS_BAD_CONFIGURATION    MAKE_SQLSTATE('O','R','0','0','8')
+#define ERRCODE_ORDERS_ORDER_NUMBER_RESERVED MAKE_SQLSTATE('O','R','0','0','9')
 #define ERRCODE_ORDERS_LEAD_CAPACITY        MAKE_SQLSTATE('O','R','0','1','0')
 #define ERRCODE_ORDERS_LEAD_CUSTOMER_MISMATCH MAKE_SQLSTATE('O','R','0','1','1')
 #define ERRCODE_ORDERS_NOT_ACCEPTING_LEADS  MAKE_SQLSTATE('O','R','0','1','2')
@@ -42,6 +43,7 @@
 #define ERRCODE_ORDERS_RESERVATION_NOT_FOUND MAKE_SQLSTATE('O','R','0','2','4')
 #define ERRCODE_ORDERS_RESERVATION_RELEASED MAKE_SQLSTATE('O','R','0','2','5')
 #define ERRCODE_ORDERS_HOLD_EXPIRED         MAKE_SQLSTATE('O','R','0','2','6')
+#define ERRCODE_ORDERS_ITEM_NOT_HOLDERS     MAKE_SQLSTATE('O','R','0','2','8')
 #define ERRCODE_ORDERS_INSUFFICIENT_STOCK   MAKE_SQLSTATE('O','R','0','5','0')
 #define ERRCODE_ORDERS_STOCK_HELD           MAKE_SQLSTATE('O','R','0','5','1')
 #define ERRCODE_ORDERS_LEDGER_POSTED        MAKE_SQLSTATE('O','R','0','5','2')
@@ -81,6 +83,7 @@ extern void *orders_delta_entry(struct HTAB **hash, const char *name, Size entry
 extern void orders_for_each_row(Tuplestorestate *rows, TupleDesc desc, int sign,
 								OrdersRowFn fn, void *arg);
 extern void **orders_sorted_deltas(struct HTAB *hash, bool (*keep) (const void *entry), long *n);
+extern bool orders_owner_restoring(Relation rel);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 
@@ -107,6 +110,8 @@ typedef enum OrdersPlanKind
 	PLAN_SLOT_HOLD_INSERT,
 	PLAN_RESERVATION_LOCK,
 	PLAN_RESERVATION_SET,
+	PLAN_SLOT_ITEM_OWNER,
+	PLAN_CALLER_SEES,
 	PLAN_SLOT_CLEANUP,
 	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_STATS_ADD,
@@ -130,6 +135,7 @@ extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *null
 extern Oid	orders_relid(const char *relname);
 extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *func, const char *arg);
+extern void orders_require_max_length(const char *value, int max_chars, const char *what);
 
 /* ---- security.c: identity and owner switch ---- */
 
@@ -146,13 +152,21 @@ extern void orders_restore_user(const OrdersSavedUser *saved);
 extern void orders_spi_connect(void);
 extern void orders_spi_connect_as_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_spi_finish_as(const OrdersSavedUser *saved);
+extern bool orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *caller);
 
 /* ---- transition.c: changes made on behalf of the extension ---- */
 
 extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
 									  char *key, char *actor);
 extern void orders_clear_pending_change(void);
-extern bool orders_in_copy(void);
+
+/* ---- order_number.c: generated, bounded, not forgeable ---- */
+
+#define ORDER_NUMBER_MAX 64		/* characters */
+#define ORDERS_NOTES_MAX 10000	/* characters of a note */
+#define ORDERS_KEY_MAX 255		/* characters of an idempotency key */
+
+extern void orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow);
 
 /* ---- revenue.c: what an order has earned ---- */
 

@@ -166,7 +166,7 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 	Datum		actor;
 
 	orders_require_transition_tables(trigdata, "post_revenue");
-	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
 	f.zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));

@@ -9,15 +9,24 @@
  * Owner switch: maintenance a trigger does on another table (history,
  * counters) runs as that table's owner, the way ri_triggers.c does, so a
  * caller who may update an order but not write history still gets history.
+ * While switched, names resolve through pg_catalog only: no schema of the
+ * caller's search_path and no pg_temp (whose domains and tables would
+ * otherwise be found first) can lend code to the owner's statements.
  */
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
@@ -93,9 +102,33 @@ orders_rel_owner(Oid relid)
 }
 
 /*
+ * owner_search_path — the search path of code run as the owner: pg_catalog
+ * alone, without the caller's schemas and without pg_temp.
+ */
+static OverrideSearchPath *
+owner_search_path(void)
+{
+	static OverrideSearchPath *path = NULL;
+
+	if (path == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+		OverrideSearchPath *p = palloc0(sizeof(OverrideSearchPath));
+
+		p->schemas = list_make1_oid(PG_CATALOG_NAMESPACE);
+		p->addCatalog = false;
+		p->addTemp = false;
+		MemoryContextSwitchTo(oldcxt);
+		path = p;
+	}
+	return path;
+}
+
+/*
  * orders_switch_to_owner — become the owner of relation "relid" for the
  * maintenance that follows, with row level security of that table not
- * forced; the previous user and security context go to "saved".
+ * forced and names resolved in pg_catalog only (see the file comment); the
+ * previous user and security context go to "saved".
  */
 void
 orders_switch_to_owner(Oid relid, OrdersSavedUser *saved)
@@ -103,16 +136,50 @@ orders_switch_to_owner(Oid relid, OrdersSavedUser *saved)
 	Oid			owner = orders_rel_owner(relid);
 
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	PushOverrideSearchPath(owner_search_path());
 	SetUserIdAndSecContext(owner, saved->sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_NOFORCE_RLS);
 }
 
 /*
  * orders_restore_user — undo orders_switch_to_owner.  (On error, transaction
- * abort restores the user by itself.)
+ * or subtransaction abort restores the user and pops the search path by
+ * itself.)
  */
 void
 orders_restore_user(const OrdersSavedUser *saved)
 {
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+	PopOverrideSearchPath();
+}
+
+/*
+ * orders_caller_sees — may "caller" (the user saved by the owner switch)
+ * see the row of relation "relid" whose id is "id": SELECT on the table,
+ * and a row that its row level security lets through?  For refusal
+ * messages, which say only what the caller may see.  Called while switched
+ * to the owner and connected to SPI; the read runs as the caller, and the
+ * owner comes back after it.
+ */
+bool
+orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *caller)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	Oid			owner;
+	int			owner_context;
+	SPIPlanPtr	plan;
+	Datum		args[1];
+
+	if (pg_class_aclcheck(relid, caller->userid, ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	plan = orders_get_plan(PLAN_CALLER_SEES, relid,
+						   psprintf("SELECT 1 FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
+									quote_qualified_identifier(ORDERS_SCHEMA, get_rel_name(relid))),
+						   1, argtypes);
+	args[0] = id;
+	GetUserIdAndSecContext(&owner, &owner_context);
+	SetUserIdAndSecContext(caller->userid, caller->sec_context);
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	SetUserIdAndSecContext(owner, owner_context);
+	return SPI_processed > 0;
 }

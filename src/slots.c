@@ -13,8 +13,10 @@
  * UPDATE), and the decision to hold reads the live holds after taking it,
  * so concurrent reservations of one slot are decided one after another on
  * committed data.  A hold whose time has passed never counts, whether or not
- * cleanup has run: reserve counts only holds with expires_at > now(), and
- * confirm refuses a lapsed hold.  All maintenance runs as the owner of the
+ * cleanup has run: reserve counts only holds that expire after the clock
+ * (clock_timestamp, not the transaction's start: a hold that lapses during a
+ * long transaction has lapsed), and confirm refuses a lapsed hold by the
+ * same clock.  Confirming never books more places than the slot has.  All maintenance runs as the owner of the
  * tables; who acts is read before the switch.
  *
  * Lock order, to stay free of deadlocks: reservation row, then slot row
@@ -77,6 +79,25 @@ slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 }
 
 /*
+ * lock_slot — lock the slot args[0] (FOR UPDATE) and leave its
+ * max_capacity, booked_count, is_available, starts_at as the SPI result (no
+ * row: no such slot).  Reservations and confirmations of one slot are
+ * decided one by one under this lock.
+ */
+static void
+lock_slot(Oid slots_rel, Datum *args)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_LOCK, slots_rel,
+									   "SELECT max_capacity, booked_count, is_available, starts_at"
+									   "  FROM orders.service_capacity"
+									   " WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+									   1, argtypes);
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+}
+
+/*
  * orders.reserve_time_slot(capacity_id, duration_minutes, quantity) — hold
  * "quantity" places of a slot for "duration_minutes" (NULL: the setting
  * orders.hold_minutes) and return the reservation id.  Refused when the slot
@@ -86,7 +107,7 @@ slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 Datum
 orders_reserve_time_slot(PG_FUNCTION_ARGS)
 {
-	static Oid	lock_types[1] = {UUIDOID};
+	static Oid	live_types[2] = {UUIDOID, TIMESTAMPTZOID};
 	static Oid	insert_types[4] = {UUIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
 	Datum		capacity_id;
 	int32		minutes;
@@ -104,7 +125,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	bool		available;
 	TimestampTz starts_at;
 	int64		live;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
 	Datum		result;
 
@@ -127,13 +148,8 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	orders_spi_connect_as_owner(slots_rel, &saved);
 
 	/* the slot's row lock: reservations of one slot are decided one by one */
-	plan = orders_get_plan(PLAN_SLOT_LOCK, slots_rel,
-						   "SELECT max_capacity, booked_count, is_available, starts_at"
-						   "  FROM orders.service_capacity"
-						   " WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						   1, lock_types);
 	args[0] = capacity_id;
-	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	lock_slot(slots_rel, args);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_SLOT_NOT_FOUND),
@@ -156,11 +172,13 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 
 	/* holds that are still live, read after the lock: committed data only */
 	plan = orders_get_plan(PLAN_SLOT_LIVE_HOLDS, slots_rel,
-						   "SELECT coalesce(sum(quantity), 0)::int8 FROM orders.slot_reservations"
+						   "SELECT coalesce(pg_catalog.sum(quantity), 0)::pg_catalog.int8"
+						   "  FROM orders.slot_reservations"
 						   " WHERE capacity_id OPERATOR(pg_catalog.=) $1"
 						   "   AND status OPERATOR(pg_catalog.=) 'held'"
-						   "   AND expires_at OPERATOR(pg_catalog.>) pg_catalog.now()",
-						   1, lock_types);
+						   "   AND expires_at OPERATOR(pg_catalog.>) $2",
+						   2, live_types);
+	args[1] = TimestampTzGetDatum(now);
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if ((int64) booked + live + quantity > max_capacity)
@@ -204,12 +222,14 @@ typedef struct Reservation
 	TimestampTz released_at;
 	HeapTuple	row;
 	TupleDesc	desc;
+	bool		privileged;		/* the caller is staff or the owner, not the holder */
 } Reservation;
 
 /*
  * lock_reservation — lock reservation "id" and check that the caller may
- * act on it: the holder, a member of orders.staff_role, or the table owner.
- * Refuses an unknown id (OR024) and anybody else (42501).
+ * act on it: the holder, a member of orders.staff_role, or the table owner
+ * (r->privileged for the last two).  Refuses an unknown id (OR024) and
+ * anybody else (42501).
  */
 static void
 lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *r)
@@ -243,11 +263,10 @@ lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservati
 	r->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, r->desc, 5, &isnull));
 	r->released_at = DatumGetTimestampTz(SPI_getbinval(tup, r->desc, 6, &r->released_null));
 
-	if (strcmp(r->holder, actor) == 0)
-		return;
 	staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
-	if ((OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
-		has_privs_of_role(caller, orders_rel_owner(res_rel)))
+	r->privileged = (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
+		has_privs_of_role(caller, orders_rel_owner(res_rel));
+	if (r->privileged || strcmp(r->holder, actor) == 0)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -261,7 +280,8 @@ lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservati
  * on the slot (held_count += held, booked_count += booked), in one
  * statement: the reservation first, then the slot, as the lock order wants.
  * Leaves the changed reservation, typed orders.slot_reservations, as the
- * SPI result.
+ * SPI result, beside whether the slot took the places: a slot never gets
+ * more bookings than max_capacity (false then, and the caller refuses).
  */
 static void
 change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, bool item_null,
@@ -286,8 +306,11 @@ change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, 
 						   "  UPDATE orders.service_capacity s"
 						   "     SET held_count = s.held_count OPERATOR(pg_catalog.+) $4,"
 						   "         booked_count = s.booked_count OPERATOR(pg_catalog.+) $5"
-						   "    FROM r WHERE s.id OPERATOR(pg_catalog.=) r.capacity_id)"
-						   "SELECT r::orders.slot_reservations FROM r",
+						   "    FROM r WHERE s.id OPERATOR(pg_catalog.=) r.capacity_id"
+						   "     AND ($5 OPERATOR(pg_catalog.<=) 0 OR s.booked_count OPERATOR(pg_catalog.+) $5"
+						   "          OPERATOR(pg_catalog.<=) s.max_capacity)"
+						   "  RETURNING s.id)"
+						   "SELECT r::orders.slot_reservations, EXISTS (SELECT FROM c) FROM r",
 						   5, argtypes);
 	args[0] = id;
 	args[1] = CStringGetTextDatum(status);
@@ -320,11 +343,65 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, Oid *res_rel,
 }
 
 /*
+ * require_own_item — refuse (OR028) to link order item "item" to a hold
+ * unless the item belongs to an order of the holder's customer (account_id
+ * = the holder's JWT sub).  The message names only the item id the caller
+ * gave, whether the item does not exist or is somebody else's.
+ */
+static void
+require_own_item(Datum item, const char *holder)
+{
+	static Oid	argtypes[2] = {UUIDOID, TEXTOID};
+	Oid			items_rel = orders_relid("order_items");
+	SPIPlanPtr	plan;
+	Datum		args[2];
+
+	plan = orders_get_plan(PLAN_SLOT_ITEM_OWNER, items_rel,
+						   "SELECT 1 FROM orders.order_items i"
+						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) i.order_id"
+						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id"
+						   " WHERE i.id OPERATOR(pg_catalog.=) $1"
+						   "   AND c.account_id::pg_catalog.text OPERATOR(pg_catalog.=) $2",
+						   2, argtypes);
+	args[0] = item;
+	args[1] = CStringGetTextDatum(holder);
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
+				 errmsg("order item %s is not an item of the holder's orders", uuid_text(item)),
+				 errhint("Link a hold to an item of your own order; staff may link any item.")));
+}
+
+/*
+ * slot_full — refuse (OR023) a confirmation the slot has no room for (its
+ * max_capacity was lowered below the places booked and held).
+ */
+static void
+slot_full(Oid slots_rel, Datum capacity_id, int32 quantity)
+{
+	Datum		args[1];
+	bool		isnull;
+
+	args[0] = capacity_id;
+	lock_slot(slots_rel, args);
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_SLOT_FULL),
+			 errmsg("time slot %s has no room to book %d more: %d of %d booked",
+					uuid_text(capacity_id), quantity,
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
+			 errhint("Raise max_capacity, or release the hold.")));
+}
+
+/*
  * orders.confirm_booking(reservation_id, order_item_id) — make a live hold a
  * booking (held_count down, booked_count up, by its quantity) and link it to
  * the order item; return the reservation.  Confirming a confirmed
  * reservation again changes nothing.  A released hold (OR025) or a lapsed
- * one (OR026, whether or not cleanup has marked it) is refused.
+ * one (OR026, by the clock, whether or not cleanup has marked it) is
+ * refused; so is an item of another customer's order (OR028, unless the
+ * caller is staff) and a booking beyond max_capacity (OR023).
  */
 Datum
 orders_confirm_booking(PG_FUNCTION_ARGS)
@@ -335,7 +412,6 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	Reservation r;
 	bool		isnull;
 	Datum		result;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &res_rel, &saved, &r);
 	id = PG_GETARG_DATUM(0);
@@ -346,7 +422,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 						uuid_text(id), r.released_null ? "an unknown time" : ts_text(r.released_at)),
 				 errhint("Reserve the slot again.")));
 	if (strcmp(r.status, "expired") == 0 ||
-		(strcmp(r.status, "held") == 0 && r.expires_at <= now))
+		(strcmp(r.status, "held") == 0 && r.expires_at <= GetCurrentTimestamp()))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_HOLD_EXPIRED),
 				 errmsg("the hold %s expired at %s and cannot be confirmed",
@@ -355,8 +431,12 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 
 	if (strcmp(r.status, "held") == 0)
 	{
+		if (!PG_ARGISNULL(1) && !r.privileged)
+			require_own_item(PG_GETARG_DATUM(1), r.holder);
 		change_reservation(res_rel, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 						   PG_ARGISNULL(1), -r.quantity, r.quantity);
+		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+			slot_full(orders_relid("service_capacity"), r.capacity_id, r.quantity);
 		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	else						/* confirmed already: unchanged */
@@ -400,9 +480,11 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 Datum
 orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 {
+	static Oid	argtypes[1] = {TIMESTAMPTZOID};
 	Oid			res_rel;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
+	Datum		args[1];
 	bool		isnull;
 	int64		expired;
 
@@ -418,19 +500,21 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 						   "  UPDATE orders.slot_reservations"
 						   "     SET status = 'expired', released_at = pg_catalog.now()"
 						   "   WHERE status OPERATOR(pg_catalog.=) 'held'"
-						   "     AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+						   "     AND expires_at OPERATOR(pg_catalog.<=) $1"
 						   "  RETURNING capacity_id, quantity),"
 						   " per_slot AS ("
-						   "  SELECT capacity_id, pg_catalog.sum(quantity)::int4 AS q, pg_catalog.count(*) AS n"
+						   "  SELECT capacity_id, pg_catalog.sum(quantity)::pg_catalog.int4 AS q,"
+						   "         pg_catalog.count(*) AS n"
 						   "    FROM lapsed GROUP BY capacity_id),"
 						   " counted AS ("
 						   "  UPDATE orders.service_capacity c"
 						   "     SET held_count = c.held_count OPERATOR(pg_catalog.-) p.q"
 						   "    FROM per_slot p WHERE c.id OPERATOR(pg_catalog.=) p.capacity_id"
 						   "  RETURNING p.n)"
-						   "SELECT coalesce(pg_catalog.sum(n), 0)::int8 FROM counted",
-						   0, NULL);
-	slot_execute(plan, NULL, NULL, SPI_OK_SELECT);
+						   "SELECT coalesce(pg_catalog.sum(n), 0)::pg_catalog.int8 FROM counted",
+						   1, argtypes);
+	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	slot_execute(plan, args, NULL, SPI_OK_SELECT);
 	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_spi_finish_as(&saved);
 	PG_RETURN_INT32((int32) expired);
@@ -480,8 +564,8 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
 						   " per_slot AS ("
 						   "  SELECT capacity_id,"
-						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'held')::int4 AS held,"
-						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'confirmed')::int4 AS booked"
+						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'held')::pg_catalog.int4 AS held,"
+						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'confirmed')::pg_catalog.int4 AS booked"
 						   "    FROM gone GROUP BY capacity_id)"
 						   "UPDATE orders.service_capacity c"
 						   "   SET held_count = c.held_count OPERATOR(pg_catalog.-) coalesce(p.held, 0),"

@@ -11,6 +11,7 @@
 #include "orders.h"
 
 #include "catalog/namespace.h"
+#include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -89,7 +90,7 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 
 /* The source files of this extension, as elog.c names them (base names). */
 static const char *const own_files[] = {
-	"customer_stats.c", "leads.c", "lifecycle.c", "revenue.c", "security.c", "slots.c", "spi_plans.c",
+	"customer_stats.c", "leads.c", "lifecycle.c", "order_number.c", "revenue.c", "security.c", "slots.c", "spi_plans.c",
 	"stock.c", "transition.c", "trigger_util.c", "updated_at.c"
 };
 
@@ -206,6 +207,24 @@ orders_require_arg(FunctionCallInfo fcinfo, int argno, const char *func, const c
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s: argument \"%s\" must not be null", func, arg)));
+}
+
+/*
+ * orders_require_max_length — refuse (22001) a text longer than
+ * "max_chars" characters, naming "what" but never echoing the text.
+ */
+void
+orders_require_max_length(const char *value, int max_chars, const char *what)
+{
+	int			len;
+
+	if (value == NULL || strlen(value) <= (size_t) max_chars)
+		return;					/* fewer bytes than the limit: fewer characters too */
+	len = pg_mbstrlen(value);
+	if (len > max_chars)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s may have at most %d characters, not %d", what, max_chars, len)));
 }
 
 /*

@@ -135,13 +135,17 @@ hold_changes(const void *entry)
 	return ((const OrderHold *) entry)->hold != 0;
 }
 
+static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel,
+							   Oid products, const OrdersSavedUser *caller);
+
 /*
  * apply_moves — one UPDATE per product or variant, in id order, as the owner
- * (already switched by the caller).  A move below 0 is refused with OR050
- * naming the product and the numbers.
+ * (already switched by the caller, who is "caller").  A move below 0 is
+ * refused with OR050, naming the product and the numbers when the caller
+ * may see the product (and variant), else only the id from its own item.
  */
 static void
-apply_moves(HTAB *moves)
+apply_moves(HTAB *moves, const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
 	long		n;
@@ -182,30 +186,57 @@ apply_moves(HTAB *moves)
 			if (m->variant)
 				plan = orders_get_plan(PLAN_STOCK_READ_VARIANT, variants,
 									   "SELECT p.name OPERATOR(pg_catalog.||) ' / ' OPERATOR(pg_catalog.||) v.name,"
-									   "       v.sku, v.stock_quantity"
+									   "       v.sku, v.stock_quantity, v.product_id"
 									   "  FROM orders.product_variants v JOIN orders.products p"
 									   "    ON p.id OPERATOR(pg_catalog.=) v.product_id"
 									   " WHERE v.id OPERATOR(pg_catalog.=) $1",
 									   1, argtypes);
 			else
 				plan = orders_get_plan(PLAN_STOCK_READ_PRODUCT, products,
-									   "SELECT name, sku, stock_quantity FROM orders.products"
+									   "SELECT name, sku, stock_quantity, id FROM orders.products"
 									   " WHERE id OPERATOR(pg_catalog.=) $1",
 									   1, argtypes);
 			orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 			if (SPI_processed == 0)
 				continue;		/* deleted: the FK of the item refuses */
-			ereport(ERROR,
-					(errcode(ERRCODE_ORDERS_INSUFFICIENT_STOCK),
-					 errmsg("insufficient stock for product \"%s\" (SKU %s): %lld needed, %s in stock",
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-							(long long) -m->delta,
-							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
-					 errdetail("An order takes its items out of stock when it enters a status with holds_stock (cod: confirmed)."),
-					 errhint("Restock the product, or change the order's items.")));
+			insufficient_stock(m, SPI_tuptable, m->variant ? variants : products, products, caller);
 		}
 	}
+}
+
+/*
+ * insufficient_stock — refuse move "m" with OR050; "read" holds the stock
+ * row's name, SKU, stock and product id.  Numbers and names only for a
+ * caller who may see the stock row and its product.
+ */
+static void
+insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel, Oid products,
+				   const OrdersSavedUser *caller)
+{
+	HeapTuple	row = read->vals[0];
+	TupleDesc	desc = read->tupdesc;
+	bool		isnull;
+	Datum		product = SPI_getbinval(row, desc, 4, &isnull);
+	char	   *name = SPI_getvalue(row, desc, 1);
+	char	   *sku = SPI_getvalue(row, desc, 2);
+	char	   *stock = SPI_getvalue(row, desc, 3);
+	bool		visible = orders_caller_sees(stock_rel, UUIDPGetDatum(&m->id), caller) &&
+		(!m->variant || orders_caller_sees(products, product, caller));
+
+	if (!visible)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_INSUFFICIENT_STOCK),
+				 errmsg("insufficient stock for %s %s of this order",
+						m->variant ? "variant" : "product",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&m->id)))),
+				 errdetail("An order takes its items out of stock when it enters a status with holds_stock (cod: confirmed)."),
+				 errhint("Change the order's items, or try again later.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_INSUFFICIENT_STOCK),
+			 errmsg("insufficient stock for product \"%s\" (SKU %s): %lld needed, %s in stock",
+					name, sku, (long long) -m->delta, stock),
+			 errdetail("An order takes its items out of stock when it enters a status with holds_stock (cod: confirmed)."),
+			 errhint("Restock the product, or change the order's items.")));
 }
 
 /* order_ids — the order ids of "list" as a uuid[] Datum. */
@@ -283,7 +314,7 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 
 		add_move(f.moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
 	}
-	apply_moves(f.moves);
+	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
@@ -370,7 +401,7 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 
 	orders_require_transition_tables(trigdata, "stock_on_items");
-	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "order_id");
@@ -413,7 +444,7 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_move, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_move, &f);
-	apply_moves(f.moves);
+	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

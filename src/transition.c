@@ -16,12 +16,13 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "access/detoast.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "tcop/pquery.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -65,17 +66,6 @@ void
 orders_clear_pending_change(void)
 {
 	pending.active = false;
-}
-
-/*
- * orders_in_copy — is the running top-level command a COPY?  pg_restore
- * loads data with COPY; triggers use this to count without applying the
- * rules meant for live changes.
- */
-bool
-orders_in_copy(void)
-{
-	return ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY;
 }
 
 /* column_value — text of column "name" in "tuple", or NULL. */
@@ -156,6 +146,22 @@ validate_change(const char *lifecycle, const char *number,
 }
 
 /*
+ * check_notes — refuse (22001) an order whose notes exceed ORDERS_NOTES_MAX
+ * characters.
+ */
+static void
+check_notes(HeapTuple row, TupleDesc desc)
+{
+	int			att = SPI_fnumber(desc, "notes");
+	bool		isnull;
+	Datum		notes = SPI_getbinval(row, desc, att, &isnull);
+
+	/* a detoasted size within the limit in bytes is within it in characters */
+	if (!isnull && toast_raw_datum_size(notes) - VARHDRSZ > ORDERS_NOTES_MAX)
+		orders_require_max_length(TextDatumGetCString(notes), ORDERS_NOTES_MAX, "an order's notes");
+}
+
+/*
  * guard_insert — a new order: known lifecycle; status defaults to the
  * initial one; another known status only for the table owner (imports);
  * COPY by the owner (pg_restore) is taken as it is.  Returns the row to
@@ -181,8 +187,10 @@ guard_insert(Relation rel, HeapTuple row)
 	 * before the states of user-defined lifecycles (no foreign key orders
 	 * those tables).
 	 */
-	if (orders_in_copy() && has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if (orders_owner_restoring(rel))
 		return row;
+	orders_check_order_number(rel, NULL, row);
+	check_notes(row, desc);
 	lc = require_lifecycle(lname, number);
 	if (lifecycle_state(lc, lc->initial_status) == NULL)
 		ereport(ERROR,
@@ -231,6 +239,8 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	if (new_lc == NULL || new_status == NULL)
 		return newrow;			/* NOT NULL constraints report it */
 
+	orders_check_order_number(rel, oldrow, newrow);
+	check_notes(newrow, desc);
 	number = column_value(newrow, desc, "order_number");
 	if (old_lc != NULL && strcmp(old_lc, new_lc) != 0)
 		ereport(ERROR,
@@ -292,6 +302,23 @@ orders_status_guard(PG_FUNCTION_ARGS)
 	return orders_trigger_result(trigdata, result);
 }
 
+/*
+ * payload_field — append ,"name":"value" to a notification, the value cut
+ * to PAYLOAD_FIELD_MAX bytes (on a character boundary): six such fields,
+ * escaped, stay far below NOTIFY's 8000-byte payload limit whatever a JWT
+ * subject or a lifecycle name holds.
+ */
+#define PAYLOAD_FIELD_MAX 200
+
+static void
+payload_field(StringInfo buf, const char *name, const char *value)
+{
+	int			len = pg_mbcliplen(value, strlen(value), PAYLOAD_FIELD_MAX);
+
+	appendStringInfo(buf, "%s\"%s\":", buf->len > 1 ? "," : "", name);
+	escape_json(buf, pnstrdup(value, len));
+}
+
 /* notify_payload — the JSON document sent on channel orders_status. */
 static char *
 notify_payload(const char *order_id, const char *number, const char *lifecycle,
@@ -300,18 +327,13 @@ notify_payload(const char *order_id, const char *number, const char *lifecycle,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"order_id\":");
-	escape_json(&buf, order_id);
-	appendStringInfoString(&buf, ",\"order_number\":");
-	escape_json(&buf, number);
-	appendStringInfoString(&buf, ",\"lifecycle\":");
-	escape_json(&buf, lifecycle);
-	appendStringInfoString(&buf, ",\"old_status\":");
-	escape_json(&buf, old_status);
-	appendStringInfoString(&buf, ",\"new_status\":");
-	escape_json(&buf, new_status);
-	appendStringInfoString(&buf, ",\"changed_by\":");
-	escape_json(&buf, actor);
+	appendStringInfoChar(&buf, '{');
+	payload_field(&buf, "order_id", order_id);
+	payload_field(&buf, "order_number", number);
+	payload_field(&buf, "lifecycle", lifecycle);
+	payload_field(&buf, "old_status", old_status);
+	payload_field(&buf, "new_status", new_status);
+	payload_field(&buf, "changed_by", actor);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -487,10 +509,12 @@ orders_transition(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("orders.transition: argument \"idempotency_key\" must not be empty"),
 					 errhint("Pass NULL for a call without a key.")));
+		orders_require_max_length(key, ORDERS_KEY_MAX, "orders.transition: argument \"idempotency_key\"");
 	}
 
 	orders_rel = orders_relid("orders");
 	notes = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	orders_require_max_length(notes, ORDERS_NOTES_MAX, "orders.transition: argument \"notes\"");
 	args[0] = order_id;
 	args[1] = CStringGetTextDatum(to_status);
 	orders_spi_connect();

@@ -6,7 +6,13 @@
  */
 #include "orders.h"
 
+#include "catalog/namespace.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "tcop/pquery.h"
+#include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -160,4 +166,32 @@ orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 			out[(*n)++] = e;
 	qsort(out, *n, sizeof(void *), uuid_entry_cmp);
 	return out;
+}
+
+/*
+ * orders_owner_restoring — is "rel" being loaded by COPY ... FROM into
+ * exactly this table, run as the top-level command by its owner?  That is
+ * how pg_restore loads data: triggers then take rows as they were dumped
+ * (counting them, but applying no rule meant for live changes, taking no
+ * stock and posting nothing).  A COPY of a query (COPY (SELECT
+ * orders.transition(...)) TO ...), or a COPY into another table whose
+ * triggers write this one, is live and gets every rule.
+ */
+bool
+orders_owner_restoring(Relation rel)
+{
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	if (!copy->is_from || copy->relation == NULL ||
+		RangeVarGetRelid(copy->relation, NoLock, true) != RelationGetRelid(rel))
+		return false;
+	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
 }

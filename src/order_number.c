@@ -1,0 +1,114 @@
+/*
+ * order_number.c — order numbers: generated, bounded, and not forgeable.
+ *
+ *   orders.next_order_number()  the default of orders.orders.order_number:
+ *                               ORD-<year>-<sequence, at least 6 digits>.
+ *   orders_check_order_number() called by status_guard for every row written.
+ *
+ * Numbers starting with ORD- belong to the generator.  A client (anybody but
+ * the table owner) may store such a number only when the generator has just
+ * handed it to this session — normally as the column default of the very
+ * row being inserted — so nobody can take the numbers the generator will
+ * give others (their INSERTs would fail with 23505).  Other numbers are free
+ * for clients to choose on INSERT; afterwards only the owner changes an
+ * order's number.  Every number is at most ORDER_NUMBER_MAX characters: the
+ * number travels in every status notification, whose payload is limited.
+ */
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(orders_next_order_number);
+
+#define ORDER_NUMBER_PREFIX "ORD-"
+
+/* The number the generator last handed to this session ("" once used). */
+static char last_generated[ORDER_NUMBER_MAX * MAX_MULTIBYTE_CHAR_LEN + 1];
+
+/*
+ * orders.next_order_number() — the next generated number, e.g.
+ * ORD-2026-000042 (the sequence part grows past 6 digits rather than being
+ * cut, so numbers never repeat).  Remembers it for the check below.
+ */
+Datum
+orders_next_order_number(PG_FUNCTION_ARGS)
+{
+	Oid			seq = orders_relid("order_number_seq");
+	int64		n;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+
+	(void) fcinfo;
+	n = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
+	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	snprintf(last_generated, sizeof(last_generated), ORDER_NUMBER_PREFIX "%04d-%06lld",
+			 tm.tm_year, (long long) n);
+	PG_RETURN_TEXT_P(cstring_to_text(last_generated));
+}
+
+/*
+ * orders_check_order_number — refuse an order number of "newrow" (of table
+ * "rel"; "oldrow" NULL for an INSERT) that is longer than ORDER_NUMBER_MAX
+ * characters (22001), a change of an order's number by anybody but the table
+ * owner (OR009), and a number in the generator's namespace that the
+ * generator did not just give this session (OR009, owner excepted).
+ */
+void
+orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = SPI_fnumber(desc, "order_number");
+	bool		isnull;
+	Datum		value = SPI_getbinval(newrow, desc, att, &isnull);
+	char	   *number;
+	bool		owner;
+
+	if (isnull)
+		return;					/* NOT NULL reports it */
+	if (oldrow != NULL)
+	{
+		bool		oldnull;
+		Datum		old = SPI_getbinval(oldrow, desc, att, &oldnull);
+
+		if (!oldnull && datumIsEqual(old, value, false, -1))
+			return;				/* unchanged */
+	}
+	number = TextDatumGetCString(value);
+	if (pg_mbstrlen(number) > ORDER_NUMBER_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("an order number may have at most %d characters, not %d",
+						ORDER_NUMBER_MAX, pg_mbstrlen(number))));
+
+	owner = has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+	if (oldrow != NULL && !owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ORDER_NUMBER_RESERVED),
+				 errmsg("order \"%s\": the order number cannot be changed",
+						SPI_getvalue(oldrow, desc, att)),
+				 errhint("Only the owner of orders.orders changes order numbers.")));
+	if (owner || strncmp(number, ORDER_NUMBER_PREFIX, strlen(ORDER_NUMBER_PREFIX)) != 0)
+		return;
+	if (strcmp(number, last_generated) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ORDER_NUMBER_RESERVED),
+				 errmsg("order number \"%s\" was not generated for this order", number),
+				 errdetail("Numbers starting with \"%s\" are assigned by orders.next_order_number().",
+						   ORDER_NUMBER_PREFIX),
+				 errhint("Omit order_number to get the next one, or choose a number with another prefix.")));
+	last_generated[0] = '\0';	/* one order per generated number */
+}
