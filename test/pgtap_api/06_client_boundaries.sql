@@ -1,0 +1,58 @@
+-- What one API client cannot do to another (issue 16): link its slot hold
+-- to another customer's order item (cancelling that order would then free
+-- its place), or take order numbers the generator will give others.
+BEGIN;
+SELECT plan(12);
+
+-- request: client two adds an item to its own order
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
+INSERT INTO orders.order_items (order_id, name, quantity)
+VALUES ('00000000-0000-0000-0000-0000000000b2', 'Consultation', 1) RETURNING id AS other_item \gset
+
+-- request: client one holds the slot and tries to book it on client two's item
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT orders.reserve_time_slot(capacity_id => '00000000-0000-0000-0000-0000000000f1') AS hold \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(reservation_id => %L, order_item_id => %L)', :'hold', :'other_item'),
+                 'OR028', format('order item %s is not an item of the holder''s orders', :'other_item'),
+                 'a client cannot book its hold on another customer''s order item');
+SELECT throws_ok(format('SELECT orders.confirm_booking(reservation_id => %L, order_item_id => %L)',
+                        :'hold', '00000000-0000-0000-0000-00000000ffff'),
+                 'OR028', 'order item 00000000-0000-0000-0000-00000000ffff is not an item of the holder''s orders',
+                 'an unknown item gets the same answer (no existence oracle)');
+SELECT set_config('role', 'staff', true);
+SELECT is((SELECT status || ' ' || coalesce(order_item_id::text, '-') FROM orders.slot_reservations WHERE id = :'hold'),
+          'held -', 'the hold is unchanged');
+SELECT set_config('role', 'authenticated', true);
+SELECT id AS own_item FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3' LIMIT 1 \gset
+SELECT is((orders.confirm_booking(reservation_id => :'hold', order_item_id => :'own_item')).status, 'confirmed',
+          'its own order''s item is fine');
+
+-- order numbers
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id)
+                   VALUES ('ORD-2099-999999', '00000000-0000-0000-0000-0000000000a1')$$,
+                 'OR009', 'order number "ORD-2099-999999" was not generated for this order',
+                 'a client cannot take a number of the generator''s');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number = 'ORD-2099-999999'), 0, '... no order stored');
+INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000a1')
+RETURNING order_number AS generated \gset
+SELECT matches(:'generated'::text, '^ORD-[0-9]{4}-[0-9]{6,}$', 'a client inserting without a number gets the generator''s');
+SELECT lives_ok($$INSERT INTO orders.orders (order_number, customer_id)
+                  VALUES ('SHOP-77', '00000000-0000-0000-0000-0000000000a1')$$,
+                'a client may choose a number outside the generator''s');
+SELECT throws_ok($$UPDATE orders.orders SET order_number = 'SHOP-78' WHERE order_number = 'SHOP-77'$$,
+                 'OR009', 'order "SHOP-77": the order number cannot be changed',
+                 'a client cannot change an order''s number');
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id)
+                   VALUES (repeat('x', 7900), '00000000-0000-0000-0000-0000000000a1')$$,
+                 '22001', 'an order number may have at most 64 characters, not 7900',
+                 'nor store a 7900-character number');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b1', 'quoted',
+                                            idempotency_key => repeat('k', 3000))$$,
+                 '22001', 'orders.transition: argument "idempotency_key" may have at most 255 characters, not 3000',
+                 'a 3000-character idempotency key is refused with 22001, not 54000');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
+            AND order_number NOT LIKE 'API-%'), 2, 'exactly the two accepted orders were added');
+
+SELECT * FROM finish();
+ROLLBACK;
