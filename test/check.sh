@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: build, start a throwaway cluster, then run
+#   a lint of the SQL run with more rights than its caller (search_path),
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
 #   and as a non-superuser PostgREST-style login, a dump/restore round trip,
 #   and pgbench soaks that compare stored counters with a recount.
@@ -38,6 +39,13 @@ pgtap() {
     pg_prove -d orders_tap -U authenticator --ext .sql -r "$REPO_DIR/test/pgtap_api"
 }
 
+# SQL that runs with more rights than its caller names nothing through the
+# caller's search_path: the lint checks itself, then src/ and sql/
+lint_sql() {
+    perl "$REPO_DIR/test/lint/qualified_sql.pl" --self-test >/dev/null && perl "$REPO_DIR/test/lint/qualified_sql.pl"
+}
+
+suite lint-sql lint_sql
 suite regress-and-isolation regress
 suite pgtap pgtap
 suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
