@@ -83,3 +83,16 @@ INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
 GRANT SELECT ON orders.products, orders.financial_transactions TO staff;
 GRANT INSERT ON orders.financial_transactions, orders.expenses TO staff;
 GRANT SELECT ON orders.expenses, orders.staff TO staff;
+
+-- test/pgtap_api/05_search_path_attack.sql (issue 16): the attacker is an
+-- API role with ordinary rights of its own.  It owns one schema, where it
+-- puts the functions, aggregates and operators that shadow pg_catalog's on
+-- its search_path (pg_temp is never searched for those; its pg_temp domains
+-- need only the TEMP right every role has).  The three grants make the last
+-- owner-switching paths reachable by a non-owner: TRUNCATE and DELETE of
+-- leads (leads_truncate; leads_count on DELETE), DELETE of orders
+-- (stock_delete_guard) and the cleanup job.  The other files use none of it.
+CREATE SCHEMA attack AUTHORIZATION authenticated;
+GRANT DELETE, TRUNCATE ON orders.leads TO lead_worker;
+GRANT DELETE ON orders.orders TO staff;
+GRANT EXECUTE ON FUNCTION orders.cleanup_expired_reservations() TO staff;

@@ -1,0 +1,595 @@
+-- Issue 16: nobody gains anything by planting objects where a caller's
+-- name lookup reaches.  The attacker, as each API role (authenticated, staff,
+-- lead_worker, anon) over this non-superuser login, plants
+--   * pg_temp domains named after every built-in type the extension's SQL
+--     names (int8, int4, text, uuid, ...): type names resolve through pg_temp
+--     FIRST unless pg_temp is listed later in the search_path, and every role
+--     may create temporary objects;
+--   * in its own schema "attack", put first on its search_path (before an
+--     explicit pg_catalog), functions, aggregates and operators shadowing
+--     pg_catalog's: sum, count(*), now, unnest, round, lpad, format, ... and
+--     = <> < <= > >= + - * / || ~ ~* @> on the types the extension uses;
+-- each of which calls pg_temp.pwn(), then behaves like the original.  pwn()
+-- run as anybody but the attacker (the table owner, a superuser, during the
+-- extension's maintenance) makes the login a superuser, logs itself and
+-- bumps a counter that no rollback undoes.  Then every function and trigger
+-- of the extension is exercised through its API, with normal results
+-- checked; none of the planted code may have run as another role.
+--
+-- This must be the session's first use of the extension (pg_prove runs each
+-- file in its own session): the lifecycle graph is loaded as the owner on
+-- first use, here under the attacker's objects.
+BEGIN;
+SELECT plan(14);
+
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
+          'connected as a non-superuser login (' || session_user || ')');
+
+---------------------------------------------------------------------------
+-- The attacker's tools (client one, as authenticated)
+---------------------------------------------------------------------------
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims',
+                  '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+
+-- pwn_hits counts runs as another role and survives the rollback of the
+-- statement that ran it; pwn_log says who, where (rolled back with it).
+CREATE TEMP SEQUENCE pwn_hits;
+CREATE TEMP SEQUENCE pwn_seq;
+CREATE TEMP TABLE pwn_log (
+    n        pg_catalog.int8 NOT NULL DEFAULT pg_catalog.nextval('pg_temp.pwn_seq'),
+    probe    pg_catalog.text,
+    what     pg_catalog.text NOT NULL,
+    cur      pg_catalog.name NOT NULL,     -- current_user when it ran
+    sess     pg_catalog.name NOT NULL,     -- session_user
+    req_role pg_catalog.text,              -- the role the request set
+    hit      pg_catalog.bool NOT NULL      -- ran as somebody else
+);
+-- one row per trap, with a statement that must spring it for the attacker
+CREATE TEMP TABLE traps (label pg_catalog.text PRIMARY KEY, test_sql pg_catalog.text NOT NULL);
+-- one row per probe: what it covers, what it should do, what it did
+CREATE TEMP TABLE probes (
+    n             pg_catalog.int8 NOT NULL DEFAULT pg_catalog.nextval('pg_temp.pwn_seq'),
+    label         pg_catalog.text NOT NULL,
+    ran_as        pg_catalog.name NOT NULL,
+    covers        pg_catalog.text[] NOT NULL,
+    expect_state  pg_catalog.text,          -- SQLSTATE, NULL: success
+    expect_result pg_catalog.text,          -- NULL: any; '<null>': NULL
+    got_state     pg_catalog.text,
+    got_message   pg_catalog.text,
+    result        pg_catalog.text,
+    ok            pg_catalog.bool NOT NULL
+);
+-- functions of the extension no API role can reach, and why
+CREATE TEMP TABLE exempt (proname pg_catalog.name PRIMARY KEY, reason pg_catalog.text NOT NULL);
+INSERT INTO pg_temp.exempt VALUES
+  ('lifecycle_changed',     'trigger on the lifecycle tables, which only the owner may write (probe: 42501)'),
+  ('check_transition_row',  'trigger on orders.lifecycle_transitions, writable only by the owner (probe: 42501)'),
+  ('state_meaning_guard',   'trigger on orders.lifecycle_states, writable only by the owner (probe: 42501)'),
+  ('check_staff_overlap',   'fires on writes of staff_id/starts_at/ends_at of orders.service_capacity: only the owner writes slots, the slot functions change only the counts (probe: 42501)'),
+  ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders, which only the owner may truncate; switches to nobody (probe: 42501)');
+GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
+             pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
+
+CREATE FUNCTION pg_temp.pwn(what pg_catalog.text) RETURNS pg_catalog.bool
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $pwn$
+DECLARE
+    hit bool := current_user <> session_user
+                AND current_user::text <> current_setting('role');
+BEGIN
+    IF hit THEN
+        PERFORM nextval('pg_temp.pwn_hits');
+        RAISE WARNING 'issue 16: % ran as % (session %, request role %, probe "%")',
+            what, current_user, session_user, current_setting('role'), current_setting('attack.probe', true);
+        BEGIN
+            EXECUTE format('ALTER ROLE %I SUPERUSER', session_user);
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END IF;
+    INSERT INTO pg_temp.pwn_log (probe, what, cur, sess, req_role, hit)
+    VALUES (current_setting('attack.probe', true), what, current_user, session_user,
+            current_setting('role'), hit);
+    RETURN true;
+END
+$pwn$;
+
+-- Shadowing functions: each logs, then returns what pg_catalog's returns.
+DO $do$
+DECLARE
+    f record;
+    params text;
+    args text;
+    nulls text;
+    ret text;
+    body text;
+    label text;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, p.proretset, p.prorettype,
+               pg_catalog.pg_get_function_identity_arguments(p.oid) AS ident,
+               ARRAY(SELECT format('%I.%I', tn.nspname, t.typname)
+                       FROM pg_catalog.unnest(p.proargtypes::pg_catalog.oid[]) WITH ORDINALITY a(typ, i)
+                       JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.typ
+                       JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
+                      ORDER BY a.i) AS types
+          FROM pg_catalog.pg_proc p
+         WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+                 'pg_catalog.now()', 'pg_catalog.round(numeric,integer)', 'pg_catalog.round(numeric)',
+                 'pg_catalog.lpad(text,integer,text)', 'pg_catalog.format(text)',
+                 'pg_catalog.to_char(timestamp with time zone,text)', 'pg_catalog.nextval(regclass)',
+                 'pg_catalog.unnest(anyarray)', 'pg_catalog.array_length(anyarray,integer)',
+                 'pg_catalog.jsonb_typeof(jsonb)', 'pg_catalog.current_setting(text)',
+                 'pg_catalog.current_setting(text,boolean)', 'pg_catalog.pg_advisory_xact_lock(bigint)',
+                 'pg_catalog.pg_try_advisory_xact_lock(bigint)', 'pg_catalog.hashtextextended(text,bigint)',
+                 'pg_catalog.gen_random_uuid()', 'pg_catalog.date_trunc(text,timestamp with time zone)',
+                 'pg_catalog.abs(numeric)', 'pg_catalog.lower(text)', 'pg_catalog.upper(text)',
+                 'pg_catalog.length(text)',
+                 'pg_catalog.jsonb_build_array()', 'pg_catalog.jsonb_build_object()'
+               ]::pg_catalog.regprocedure[])
+    LOOP
+        label := format('function %s(%s)', f.proname, f.ident);
+        SELECT pg_catalog.string_agg(format('a%s %s', i, t), ', ' ORDER BY i),
+               pg_catalog.string_agg(format('a%s', i), ', ' ORDER BY i),
+               pg_catalog.string_agg(format('NULL::%s', CASE t WHEN 'pg_catalog.anyarray' THEN 'pg_catalog.int4[]'
+                                                            ELSE t END), ', ' ORDER BY i)
+          INTO params, args, nulls
+          FROM pg_catalog.unnest(f.types) WITH ORDINALITY u(t, i);
+        SELECT format('%I.%I', tn.nspname, t.typname) INTO ret
+          FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.typnamespace
+         WHERE t.oid OPERATOR(pg_catalog.=) f.prorettype;
+        body := CASE WHEN f.proretset THEN format('RETURN QUERY SELECT pg_catalog.%I(%s);', f.proname, args)
+                     WHEN ret OPERATOR(pg_catalog.=) 'pg_catalog.void'
+                          THEN format('PERFORM pg_catalog.%I(%s); RETURN;', f.proname, args)
+                     ELSE format('RETURN pg_catalog.%I(%s);', f.proname, args) END;
+        EXECUTE format('CREATE FUNCTION attack.%I(%s) RETURNS %s%s LANGUAGE plpgsql '
+                       'SET search_path = pg_catalog, pg_temp '
+                       'AS $f$BEGIN PERFORM pg_temp.pwn(%L); %s END$f$',
+                       f.proname, coalesce(params, ''), CASE WHEN f.proretset THEN 'SETOF ' ELSE '' END,
+                       ret, label, body);
+        INSERT INTO pg_temp.traps VALUES (label, format('SELECT %I(%s)', f.proname, coalesce(nulls, '')));
+    END LOOP;
+END
+$do$;
+
+-- Shadowing aggregates (the final function logs: it runs even for no rows).
+CREATE FUNCTION attack.sum_int4_step(s pg_catalog.int8, v pg_catalog.int4) RETURNS pg_catalog.int8
+    LANGUAGE sql AS $$ SELECT CASE WHEN v IS NULL THEN s ELSE pg_catalog.int8pl(coalesce(s, 0), v) END $$;
+CREATE FUNCTION attack.sum_int8_step(s pg_catalog.numeric, v pg_catalog.int8) RETURNS pg_catalog.numeric
+    LANGUAGE sql AS $$ SELECT CASE WHEN v IS NULL THEN s ELSE pg_catalog.numeric_add(coalesce(s, 0), v) END $$;
+CREATE FUNCTION attack.sum_numeric_step(s pg_catalog.numeric, v pg_catalog.numeric) RETURNS pg_catalog.numeric
+    LANGUAGE sql AS $$ SELECT CASE WHEN v IS NULL THEN s ELSE pg_catalog.numeric_add(coalesce(s, 0), v) END $$;
+CREATE FUNCTION attack.count_step(s pg_catalog.int8) RETURNS pg_catalog.int8
+    LANGUAGE sql AS $$ SELECT pg_catalog.int8inc(s) $$;
+CREATE FUNCTION attack.log_int8(s pg_catalog.int8, what pg_catalog.text) RETURNS pg_catalog.int8
+    LANGUAGE plpgsql AS $$BEGIN PERFORM pg_temp.pwn(what); RETURN s; END$$;
+CREATE FUNCTION attack.log_numeric(s pg_catalog.numeric, what pg_catalog.text) RETURNS pg_catalog.numeric
+    LANGUAGE plpgsql AS $$BEGIN PERFORM pg_temp.pwn(what); RETURN s; END$$;
+CREATE FUNCTION attack.sum_int4_final(s pg_catalog.int8) RETURNS pg_catalog.int8
+    LANGUAGE sql AS $$ SELECT attack.log_int8(s, 'aggregate sum(integer)') $$;
+CREATE FUNCTION attack.sum_int8_final(s pg_catalog.numeric) RETURNS pg_catalog.numeric
+    LANGUAGE sql AS $$ SELECT attack.log_numeric(s, 'aggregate sum(bigint)') $$;
+CREATE FUNCTION attack.sum_numeric_final(s pg_catalog.numeric) RETURNS pg_catalog.numeric
+    LANGUAGE sql AS $$ SELECT attack.log_numeric(s, 'aggregate sum(numeric)') $$;
+CREATE FUNCTION attack.count_final(s pg_catalog.int8) RETURNS pg_catalog.int8
+    LANGUAGE sql AS $$ SELECT attack.log_int8(s, 'aggregate count(*)') $$;
+CREATE AGGREGATE attack.sum(pg_catalog.int4) (SFUNC = attack.sum_int4_step, STYPE = pg_catalog.int8,
+                                             FINALFUNC = attack.sum_int4_final);
+CREATE AGGREGATE attack.sum(pg_catalog.int8) (SFUNC = attack.sum_int8_step, STYPE = pg_catalog.numeric,
+                                             FINALFUNC = attack.sum_int8_final);
+CREATE AGGREGATE attack.sum(pg_catalog.numeric) (SFUNC = attack.sum_numeric_step, STYPE = pg_catalog.numeric,
+                                                FINALFUNC = attack.sum_numeric_final);
+CREATE AGGREGATE attack.count(*) (SFUNC = attack.count_step, STYPE = pg_catalog.int8, INITCOND = '0',
+                                  FINALFUNC = attack.count_final);
+INSERT INTO pg_temp.traps VALUES
+  ('aggregate sum(integer)', 'SELECT sum(x) FROM (VALUES (1::pg_catalog.int4)) v(x)'),
+  ('aggregate sum(bigint)',  'SELECT sum(x) FROM (VALUES (1::pg_catalog.int8)) v(x)'),
+  ('aggregate sum(numeric)', 'SELECT sum(x) FROM (VALUES (1::pg_catalog.numeric)) v(x)'),
+  ('aggregate count(*)',     'SELECT count(*) FROM (VALUES (1)) v(x)');
+
+-- Shadowing operators: every same-type binary operator of these names on
+-- the types the extension compares, adds, concatenates.
+DO $do$
+DECLARE
+    o record;
+    label text;
+BEGIN
+    FOR o IN
+        SELECT op.oid, op.oprname,
+               format('%I.%I', ln.nspname, l.typname) AS ltype,
+               format('%I.%I', rn.nspname, r.typname) AS rtype,
+               (SELECT format('%I.%I', xn.nspname, x.typname)
+                  FROM pg_catalog.pg_type x JOIN pg_catalog.pg_namespace xn ON xn.oid OPERATOR(pg_catalog.=) x.typnamespace
+                 WHERE x.oid OPERATOR(pg_catalog.=) op.oprresult) AS restype
+          FROM pg_catalog.pg_operator op
+          JOIN pg_catalog.pg_type l ON l.oid OPERATOR(pg_catalog.=) op.oprleft
+          JOIN pg_catalog.pg_namespace ln ON ln.oid OPERATOR(pg_catalog.=) l.typnamespace
+          JOIN pg_catalog.pg_type r ON r.oid OPERATOR(pg_catalog.=) op.oprright
+          JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.typnamespace
+         WHERE op.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+           AND op.oprkind OPERATOR(pg_catalog.=) 'b'
+           AND op.oprleft OPERATOR(pg_catalog.=) op.oprright
+           AND op.oprname OPERATOR(pg_catalog.=) ANY ('{=,<>,<,<=,>,>=,+,-,*,/,||,~,~*,@>}'::pg_catalog.text[])
+           AND op.oprleft OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.text', 'pg_catalog.int2', 'pg_catalog.int4',
+                 'pg_catalog.int8', 'pg_catalog.numeric', 'pg_catalog.float8', 'pg_catalog.uuid',
+                 'pg_catalog.timestamptz', 'pg_catalog.date', 'pg_catalog.bool', 'pg_catalog.jsonb',
+                 'pg_catalog.bpchar', 'pg_catalog.name', 'pg_catalog.oid']::pg_catalog.regtype[])
+         ORDER BY op.oid
+    LOOP
+        label := format('operator %s(%s,%s)', o.oprname, o.ltype, o.rtype);
+        EXECUTE format('CREATE FUNCTION attack.%I(l %s, r %s) RETURNS %s LANGUAGE plpgsql '
+                       'SET search_path = pg_catalog, pg_temp '
+                       'AS $f$BEGIN PERFORM pg_temp.pwn(%L); RETURN l OPERATOR(pg_catalog.%s) r; END$f$',
+                       'op_' || o.oid, o.ltype, o.rtype, o.restype, label, o.oprname);
+        EXECUTE format('CREATE OPERATOR attack.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = attack.%I)',
+                       o.oprname, o.ltype, o.rtype, 'op_' || o.oid);
+        INSERT INTO pg_temp.traps VALUES (label, format('SELECT NULL::%s %s NULL::%s', o.ltype, o.oprname, o.rtype));
+    END LOOP;
+END
+$do$;
+GRANT USAGE ON SCHEMA attack TO PUBLIC;
+
+-- pg_temp domains named after the built-in types the extension's SQL names
+-- (src/*.c, sql/*.sql) and their neighbours.  numeric, integer, bigint,
+-- boolean, char(n), varchar, interval, timestamp are grammar keywords that
+-- always mean pg_catalog's: they cannot be shadowed.
+DO $do$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['int2', 'int4', 'int8', 'float4', 'float8', 'text', 'name', 'bpchar',
+                             'uuid', 'bool', 'date', 'timestamptz', 'json', 'jsonb', 'oid', 'tid',
+                             'regclass', 'regtype', 'regproc', 'regprocedure', 'regnamespace',
+                             'regconfig', 'tsvector', 'bytea'] LOOP
+        EXECUTE format('CREATE DOMAIN pg_temp.%I AS pg_catalog.%I CHECK (pg_temp.pwn(%L))', t, t, 'type ' || t);
+        INSERT INTO pg_temp.traps VALUES ('type ' || t, format('SELECT CAST(NULL AS %I)', t));
+    END LOOP;
+END
+$do$;
+
+-- probe(label, sql, covers, expect_state, expect_result): run one request
+-- of the current role with the attacker's search_path, record what it did
+-- (SQLSTATE or result: first column of the first row); returns the result.
+-- expect_state NULL: success, '*': any outcome.
+CREATE FUNCTION pg_temp.probe(label pg_catalog.text, sql pg_catalog.text, covers pg_catalog.text[],
+                              expect_state pg_catalog.text DEFAULT NULL,
+                              expect_result pg_catalog.text DEFAULT NULL)
+    RETURNS pg_catalog.text
+    LANGUAGE plpgsql
+AS $probe$
+DECLARE
+    saved pg_catalog.text := pg_catalog.current_setting('search_path');
+    res pg_catalog.text;
+    st pg_catalog.text;
+    msg pg_catalog.text;
+BEGIN
+    PERFORM pg_catalog.set_config('attack.probe', label, true);
+    BEGIN
+        PERFORM pg_catalog.set_config('search_path', 'attack, pg_catalog, public', true);
+        IF sql OPERATOR(pg_catalog.~*) '^\s*(select|with)|\mreturning\M' THEN
+            EXECUTE sql INTO res;
+        ELSE
+            EXECUTE sql;
+        END IF;
+        PERFORM pg_catalog.set_config('search_path', saved, true);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        res := NULL;
+    END;
+    PERFORM pg_catalog.set_config('attack.probe', '', true);
+    INSERT INTO pg_temp.probes (label, ran_as, covers, expect_state, expect_result,
+                                got_state, got_message, result, ok)
+    VALUES (label, current_user, covers, expect_state, expect_result, st, msg, res,
+            (expect_state OPERATOR(pg_catalog.=) '*' OR st IS NOT DISTINCT FROM expect_state)
+            AND (expect_result IS NULL
+                 OR (expect_result OPERATOR(pg_catalog.=) '<null>' AND res IS NULL)
+                 OR res OPERATOR(pg_catalog.=) expect_result));
+    RETURN res;
+END
+$probe$;
+
+-- springs every trap for the attacker: proves each resolves before pg_catalog's
+CREATE FUNCTION pg_temp.selftest() RETURNS pg_catalog.int8
+    LANGUAGE plpgsql
+AS $st$
+DECLARE
+    r record;
+    n pg_catalog.int8 := 0;
+BEGIN
+    FOR r IN SELECT t.test_sql FROM pg_temp.traps t LOOP
+        EXECUTE r.test_sql;
+        n := pg_catalog.int8inc(n);
+    END LOOP;
+    RETURN n;
+END
+$st$;
+
+---------------------------------------------------------------------------
+-- The requests.  Client one (authenticated): slots, booking, transitions,
+-- stock, dashboards; owner-only functions are refused.
+---------------------------------------------------------------------------
+SELECT pg_temp.probe('trap self-test', 'SELECT pg_temp.selftest()', '{}');
+SELECT pg_temp.probe('lifecycle graph: first load in this session',
+  $p$SELECT orders.status_category('cod', 'confirmed')$p$, '{status_category}', NULL, 'open');
+SELECT pg_temp.probe('current_actor',
+  $p$SELECT orders.current_actor()$p$, '{current_actor}', NULL, '11111111-1111-1111-1111-111111111111');
+SELECT coalesce(pg_temp.probe('reserve_time_slot: the last place',
+  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$p$,
+  '{reserve_time_slot,slot_counts_guard,set_updated_at}'), '00000000-0000-0000-0000-000000000000') AS hold1 \gset
+SELECT pg_temp.probe('available_slots: none left',
+  $p$SELECT count(*) FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')$p$,
+  '{available_slots}', NULL, '0');
+SELECT pg_temp.probe('release_reservation',
+  format($p$SELECT orders.release_reservation(%L)$p$, :'hold1'), '{release_reservation}', NULL, 'true');
+SELECT coalesce(pg_temp.probe('reserve_time_slot again',
+  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1', 30)$p$,
+  '{reserve_time_slot}'), '00000000-0000-0000-0000-000000000000') AS hold2 \gset
+SELECT coalesce(pg_temp.probe('client creates a booking order',
+  $p$INSERT INTO orders.orders (customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-0000000000a1', 'booking') RETURNING id$p$,
+  '{next_order_number,status_guard,lead_capacity_guard,customer_stats,post_revenue}'),
+  '00000000-0000-0000-0000-000000000000') AS booking \gset
+SELECT coalesce(pg_temp.probe('client adds the service to book',
+  format($p$INSERT INTO orders.order_items (order_id, name, item_type) VALUES (%L, 'Massage', 'service') RETURNING id$p$, :'booking'),
+  '{stock_on_items}'), '00000000-0000-0000-0000-000000000000') AS item \gset
+SELECT pg_temp.probe('confirm_booking',
+  format($p$SELECT (orders.confirm_booking(%L, %L)).status$p$, :'hold2', :'item'), '{confirm_booking}', NULL, 'confirmed');
+SELECT pg_temp.probe('confirm_booking again',
+  format($p$SELECT (orders.confirm_booking(%L)).status$p$, :'hold2'), '{confirm_booking}', NULL, 'confirmed');
+SELECT pg_temp.probe('client cancels its booked order (release_cancelled_bookings)',
+  format($p$SELECT (orders.transition(%L, 'cancelled')).status$p$, :'booking'),
+  '{transition,status_guard,status_audit,release_cancelled_bookings,customer_stats,stock_on_status,post_revenue,set_updated_at}',
+  NULL, 'cancelled');
+SELECT pg_temp.probe('available_slots: the place is back',
+  $p$SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')$p$,
+  '{available_slots}', NULL, '1');
+SELECT pg_temp.probe('transition with an idempotency key',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b1', 'analyzing', 'attack test', 'attack-key-1')).status$p$,
+  '{transition,status_guard,status_audit}', NULL, 'analyzing');
+SELECT pg_temp.probe('the same key again',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b1', 'analyzing', 'attack test', 'attack-key-1')).status$p$,
+  '{transition}', NULL, 'analyzing');
+SELECT pg_temp.probe('allowed_transitions',
+  $p$SELECT array_to_string(ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000000b1')), ',')$p$,
+  '{allowed_transitions}', NULL, 'configuring,reviewing,cancelled');
+SELECT pg_temp.probe('PATCH of the status along an edge',
+  $p$UPDATE orders.orders SET status = 'reviewing' WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
+  '{status_guard,status_audit,set_updated_at}');
+SELECT pg_temp.probe('PATCH of the status off the graph',
+  $p$UPDATE orders.orders SET status = 'completed' WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
+  '{status_guard}', 'OR001');
+SELECT pg_temp.probe('client edits its customer record',
+  $p$UPDATE orders.customers SET notes = 'attack test' WHERE id = '00000000-0000-0000-0000-0000000000a1'$p$,
+  '{customer_stats_guard,set_updated_at}');
+SELECT pg_temp.probe('client writes its statistics',
+  $p$UPDATE orders.customers SET total_orders = 99 WHERE id = '00000000-0000-0000-0000-0000000000a1'$p$,
+  '{customer_stats_guard}', 'OR014');
+SELECT pg_temp.probe('client confirms its COD order (stock taken)',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'confirmed')).status$p$,
+  '{transition,stock_on_status}', NULL, 'confirmed');
+SELECT pg_temp.probe('item added to a holding order',
+  $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+     VALUES ('00000000-0000-0000-0000-0000000000b3', 'Extra lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
+  '{stock_on_items}');
+SELECT pg_temp.probe('item of a holding order changed',
+  $p$UPDATE orders.order_items SET quantity = 2
+      WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND name = 'Extra lamp'$p$,
+  '{stock_on_items,set_updated_at}');
+SELECT pg_temp.probe('item beyond the stock',
+  $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+     VALUES ('00000000-0000-0000-0000-0000000000b3', 'Too many', 10, '00000000-0000-0000-0000-0000000000e1')$p$,
+  '{stock_on_items}', 'OR050');
+SELECT coalesce(pg_temp.probe('client creates a second COD order',
+  $p$INSERT INTO orders.orders (customer_id, lifecycle, total_amount)
+     VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 10) RETURNING id$p$,
+  '{next_order_number,customer_stats}'), '00000000-0000-0000-0000-000000000000') AS x_order \gset
+SELECT pg_temp.probe('with the last lamp',
+  format($p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+            VALUES (%L, 'API Lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$, :'x_order'),
+  '{stock_on_items}');
+SELECT pg_temp.probe('and confirms it',
+  format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'x_order'), '{stock_on_status}', NULL, 'confirmed');
+SELECT pg_temp.probe('recent_orders', $p$SELECT count(*) FROM orders.recent_orders()$p$, '{recent_orders}', NULL, '2');
+SELECT pg_temp.probe('customer_order_history',
+  $p$SELECT count(*) FROM orders.customer_order_history('00000000-0000-0000-0000-0000000000a1')$p$,
+  '{customer_order_history}', NULL, '5');
+SELECT pg_temp.probe('vip_customers', $p$SELECT count(*) FROM orders.vip_customers('nowhere')$p$,
+  '{vip_customers}', NULL, '0');
+SELECT pg_temp.probe('unassigned_orders_in_area', $p$SELECT count(*) FROM orders.unassigned_orders_in_area('nowhere')$p$,
+  '{unassigned_orders_in_area}', NULL, '0');
+SELECT pg_temp.probe('order_stats', $p$SELECT total FROM orders.order_stats()$p$, '{order_stats}', NULL, '1');
+SELECT pg_temp.probe('cron_jobs', $p$SELECT jobname FROM orders.cron_jobs()$p$, '{cron_jobs}', NULL,
+  'orders-cleanup-expired-holds');
+SELECT pg_temp.probe('current_staff_id of a client', $p$SELECT orders.current_staff_id()$p$,
+  '{current_staff_id,staff_id_of}', NULL, '<null>');
+-- owner-only functions refuse
+SELECT pg_temp.probe('recount_leads refused', $p$SELECT count(*) FROM orders.recount_leads()$p$, '{recount_leads}', '42501');
+SELECT pg_temp.probe('recount_slots refused', $p$SELECT count(*) FROM orders.recount_slots()$p$, '{recount_slots}', '42501');
+SELECT pg_temp.probe('recount_customer_stats refused', $p$SELECT count(*) FROM orders.recount_customer_stats()$p$,
+  '{recount_customer_stats}', '42501');
+SELECT pg_temp.probe('schedule_jobs refused', $p$SELECT count(*) FROM orders.schedule_jobs()$p$, '{schedule_jobs}', '42501');
+SELECT pg_temp.probe('unschedule_jobs refused', $p$SELECT count(*) FROM orders.unschedule_jobs()$p$, '{unschedule_jobs}', '42501');
+SELECT pg_temp.probe('require_pg_cron refused', $p$SELECT orders.require_pg_cron()$p$, '{require_pg_cron}', '42501');
+SELECT pg_temp.probe('staff_id_of refused', $p$SELECT orders.staff_id_of('x')$p$, '{staff_id_of}', '42501');
+SELECT pg_temp.probe('cleanup refused to clients', $p$SELECT orders.cleanup_expired_reservations()$p$,
+  '{cleanup_expired_reservations}', '42501');
+-- the exempt triggers: their tables refuse the attacker
+SELECT pg_temp.probe('lifecycle tables refuse writes',
+  $p$INSERT INTO orders.lifecycles (name, initial_status) VALUES ('pwn', 'new')$p$, '{}', '42501');
+SELECT pg_temp.probe('lifecycle transitions refuse writes',
+  $p$UPDATE orders.lifecycle_transitions SET description = 'pwn'$p$, '{}', '42501');
+SELECT pg_temp.probe('slots refuse writes',
+  $p$UPDATE orders.service_capacity SET staff_id = NULL$p$, '{}', '42501');
+SELECT pg_temp.probe('orders refuse TRUNCATE', $p$TRUNCATE orders.orders CASCADE$p$, '{}', '42501');
+
+---------------------------------------------------------------------------
+-- The lead worker: counters as the owner, a campaign completing itself,
+-- TRUNCATE.
+---------------------------------------------------------------------------
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"worker-9","role":"lead_worker"}', true);
+SELECT pg_temp.probe('assign_lead',
+  $p$SELECT (orders.assign_lead('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000b4')).order_id$p$,
+  '{assign_lead,leads_count,lead_capacity_guard}', NULL, '00000000-0000-0000-0000-0000000000b4');
+SELECT pg_temp.probe('a counted lead edited (the count is read, not moved)',
+  $p$UPDATE orders.leads SET notes = 'seen' WHERE id = '00000000-0000-0000-0000-0000000000d1'$p$,
+  '{leads_count,set_updated_at}');
+SELECT coalesce(pg_temp.probe('the last lead completes the campaign',
+  $p$INSERT INTO orders.leads (customer_id, order_id, status)
+     VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000b4', 'approved') RETURNING id$p$,
+  '{leads_count,lead_capacity_guard,status_guard,status_audit,customer_stats,post_revenue,stock_on_status}'),
+  '00000000-0000-0000-0000-000000000000') AS lead2 \gset
+SELECT pg_temp.probe('campaign completed',
+  $p$SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
+      WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$, '{}', NULL, 'completed 2/2');
+SELECT pg_temp.probe('a lead deleted', format($p$DELETE FROM orders.leads WHERE id = %L$p$, :'lead2'), '{leads_count}');
+SELECT pg_temp.probe('the other lead deleted',
+  $p$DELETE FROM orders.leads WHERE id = '00000000-0000-0000-0000-0000000000d1'$p$, '{leads_count}');
+SELECT pg_temp.probe('campaign count follows',
+  $p$SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
+      WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$, '{}', NULL, 'completed 0/2');
+SELECT pg_temp.probe('TRUNCATE of leads (leads_truncate)', $p$TRUNCATE orders.leads$p$, '{leads_truncate}');
+SELECT pg_temp.probe('no lead left', $p$SELECT count(*) FROM orders.leads$p$, '{}', NULL, '0');
+
+---------------------------------------------------------------------------
+-- Staff (the delivery agent): delivery, payment, ledger, cleanup, delete.
+---------------------------------------------------------------------------
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+-- check_assignment runs as the caller and locks the staff row FOR SHARE,
+-- which needs UPDATE on orders.staff (staff has SELECT only): whether the
+-- assignment passes is not this file's business, only that it fires.
+SELECT pg_temp.probe('agent assigned',
+  $p$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
+      WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment}', '*');
+SELECT pg_temp.probe('being prepared',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'being_prepared')).status$p$,
+  '{transition}', NULL, 'being_prepared');
+SELECT pg_temp.probe('ready for pickup',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'ready_for_pickup')).status$p$,
+  '{transition}', NULL, 'ready_for_pickup');
+SELECT pg_temp.probe('agent_active_deliveries',
+  $p$SELECT count(*) FROM orders.agent_active_deliveries('00000000-0000-0000-0000-0000000000e9')$p$,
+  '{agent_active_deliveries}');
+SELECT pg_temp.probe('out for delivery',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'out_for_delivery')).status$p$,
+  '{transition}', NULL, 'out_for_delivery');
+SELECT pg_temp.probe('delivered',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'delivered')).status$p$,
+  '{transition}', NULL, 'delivered');
+SELECT pg_temp.probe('cash collected (revenue posted)',
+  $p$UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$,
+  '{post_revenue,ledger_guard,staff_id_of,customer_stats}');
+SELECT pg_temp.probe('manual ledger row',
+  $p$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('revenue', 1, 'attack test')
+     RETURNING recorded_by_user_id$p$, '{ledger_guard,current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
+SELECT pg_temp.probe('forged automatic ledger row',
+  $p$INSERT INTO orders.financial_transactions (order_id, type, amount, automatic)
+     VALUES ('00000000-0000-0000-0000-0000000000b3', 'revenue', 40, true)$p$, '{ledger_guard}', 'OR052');
+SELECT pg_temp.probe('expense',
+  $p$INSERT INTO orders.expenses (category, amount) VALUES ('attack test', 2) RETURNING recorded_by_user_id$p$,
+  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
+SELECT pg_temp.probe('current_staff_id of the agent', $p$SELECT orders.current_staff_id()$p$,
+  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
+SELECT pg_temp.probe('cleanup_expired_reservations', $p$SELECT orders.cleanup_expired_reservations()$p$,
+  '{cleanup_expired_reservations}', NULL, '0');
+SELECT pg_temp.probe('stock after the confirmations',
+  $p$SELECT stock_quantity FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$, '{}', NULL, '0');
+SELECT pg_temp.probe('an order holding stock is not deleted (stock_delete_guard)',
+  format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard}', 'OR051');
+SELECT pg_temp.probe('delivered order returned (refund, stock back)',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'returned')).status$p$,
+  '{transition,post_revenue,stock_on_status,customer_stats}', NULL, 'returned');
+SELECT pg_temp.probe('second order cancelled',
+  format($p$SELECT (orders.transition(%L, 'cancelled')).status$p$, :'x_order'),
+  '{release_cancelled_bookings,stock_on_status,customer_stats}', NULL, 'cancelled');
+SELECT pg_temp.probe('and deleted',
+  format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard,customer_stats}');
+SELECT pg_temp.probe('stock after all',
+  $p$SELECT stock_quantity FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$, '{}', NULL, '5');
+
+---------------------------------------------------------------------------
+-- anon
+---------------------------------------------------------------------------
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT pg_temp.probe('anon: available_slots',
+  $p$SELECT count(*) FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')$p$,
+  '{available_slots}', NULL, '1');
+SELECT pg_temp.probe('anon: status_category', $p$SELECT orders.status_category('booking', 'no_show')$p$,
+  '{status_category}', NULL, 'cancelled');
+SELECT pg_temp.probe('anon: current_actor', $p$SELECT orders.current_actor()$p$, '{current_actor}', NULL, 'anon');
+SELECT pg_temp.probe('anon: transition refused',
+  $p$SELECT orders.transition('00000000-0000-0000-0000-0000000000b1', 'cancelled')$p$, '{transition}', '42501');
+SELECT pg_temp.probe('anon: reserve_time_slot refused',
+  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$p$, '{reserve_time_slot}', '42501');
+
+---------------------------------------------------------------------------
+-- The attacker clears its tools away; the checks read the outcome.
+---------------------------------------------------------------------------
+SELECT set_config('role', 'authenticated', true);
+SET LOCAL client_min_messages = warning;
+DROP SCHEMA attack CASCADE;
+DO $$
+DECLARE
+    t pg_catalog.name;
+BEGIN
+    FOR t IN SELECT typname FROM pg_catalog.pg_type
+              WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()
+                AND typtype OPERATOR(pg_catalog.=) 'd' LOOP
+        EXECUTE format('DROP DOMAIN pg_temp.%I', t);
+    END LOOP;
+END
+$$;
+SELECT set_config('role', 'staff', true);
+
+SELECT is_empty($$SELECT label FROM pg_temp.traps
+                  EXCEPT SELECT what FROM pg_temp.pwn_log WHERE probe = 'trap self-test' AND NOT hit$$,
+                'every planted trap (' || (SELECT count(*) FROM pg_temp.traps)
+                || ' types, functions, aggregates, operators) resolves before pg_catalog''s for the attacker');
+SELECT is_empty($$SELECT label, ran_as, expect_state, got_state, expect_result, result, got_message
+                    FROM pg_temp.probes WHERE NOT ok ORDER BY n$$,
+                'every request (' || (SELECT count(*) FROM pg_temp.probes) || ') had its normal outcome');
+SELECT is_empty($$SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace
+                  EXCEPT SELECT unnest(covers) FROM pg_temp.probes
+                  EXCEPT SELECT proname FROM pg_temp.exempt$$,
+                'every function of the extension is exercised by a request (or exempt, with its reason)');
+SELECT is_empty($$SELECT proname FROM pg_temp.exempt
+                  EXCEPT SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace$$,
+                'every exemption names a function of the extension');
+
+-- what the issue is about
+SELECT is((SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM pg_temp.pwn_hits), 0::bigint,
+          'no planted code ran as another role, not even in a statement that failed');
+SELECT is_empty($$SELECT n, probe, what, cur AS ran_as, sess AS session, req_role FROM pg_temp.pwn_log
+                   WHERE hit ORDER BY n$$,
+                'nothing planted ran as the owner (log of the statements that succeeded)');
+SELECT is_empty($$SELECT rolname FROM pg_roles
+                   WHERE rolsuper AND rolname IN ('authenticator', 'authenticated', 'anon', 'staff', 'lead_worker')$$,
+                'neither the login nor any role it switches to became a superuser');
+
+-- and the maintenance done as the owner was done right
+SELECT is((SELECT total_orders || '/' || returned_orders || '/' || total_spent || '/' || return_rate
+             FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a1'),
+          '3/1/0.00/33.33', 'customer statistics followed every change (orders/returned/spent/return rate)');
+SELECT is((SELECT string_agg(type || ' ' || amount || ' by ' || coalesce(recorded_by_user_id::text, '-'), ', ' ORDER BY type)
+             FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND automatic),
+          'refund 40.00 by 00000000-0000-0000-0000-0000000000e9, revenue 40.00 by 00000000-0000-0000-0000-0000000000e9',
+          'the collected order posted its revenue and, returned, its refund, recorded as the agent');
+SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'), 5,
+          'every lamp taken went back to stock');
+SELECT is((SELECT changed_by || ': ' || notes FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-0000000000b4' AND new_status = 'completed'),
+          'worker-9: auto: all 2 leads delivered', 'the campaign completed itself, in the worker''s name');
+SELECT is((SELECT string_agg(new_status || coalesce(' key ' || idempotency_key, '') || ' by ' || changed_by, ', ' ORDER BY id)
+             FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000b1'),
+          'analyzing key attack-key-1 by 11111111-1111-1111-1111-111111111111, reviewing by 11111111-1111-1111-1111-111111111111',
+          'history of the client''s order: once per change, with the key');
+SELECT is((SELECT string_agg(status || coalesce(' item ' || order_item_id, ''), ', ' ORDER BY order_item_id NULLS FIRST)
+             FROM orders.slot_reservations WHERE holder = '11111111-1111-1111-1111-111111111111'),
+          'released, released item ' || :'item',
+          'both holds were given back: one released, the booked one by the cancellation');
+
+SELECT * FROM finish();
+ROLLBACK;
