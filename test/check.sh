@@ -28,7 +28,7 @@ export PGDATABASE=postgres
 
 regress() {
     make -s -C "$REPO_DIR" PG_CONFIG=$PG_BIN/pg_config installcheck \
-        || { cat "$REPO_DIR"/regression.diffs "$REPO_DIR"/test/regression.diffs 2>/dev/null | head -200; return 1; }
+        || { cat "$REPO_DIR"/test/regress/regression.diffs "$REPO_DIR"/test/regression.diffs 2>/dev/null | head -200; return 1; }
 }
 
 # pgTAP: a fresh database with roles shaped like a PostgREST deployment.
@@ -47,6 +47,7 @@ lint_sql() {
 
 suite lint-sql lint_sql
 suite regress-and-isolation regress
+suite catalog-identity bash "$REPO_DIR/test/catalog_identity.sh"
 suite pgtap pgtap
 suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
 suite soak-leads bash "$REPO_DIR/test/soak/leads.sh" "${ORDERS_SOAK_SECONDS:-20}"

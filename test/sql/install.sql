@@ -21,11 +21,12 @@ SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
 SELECT tgrelid::regclass AS tab, tgname, tgfoid::regproc AS func
   FROM pg_trigger
  WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'orders.%'
- ORDER BY 1, 2;
+ ORDER BY 1::text COLLATE "C", 2;
 
 -- tables whose data pg_dump keeps (lifecycle tables: user rows only)
-SELECT unnest(extconfig)::regclass AS config_table, unnest(extcondition) AS condition
-  FROM pg_extension WHERE extname = 'orders' ORDER BY 1::text;
+SELECT c::regclass AS config_table, w AS condition
+  FROM pg_extension, unnest(extconfig, extcondition) AS u(c, w)
+ WHERE extname = 'orders' ORDER BY c::regclass::text COLLATE "C";
 
 SELECT name, initial_status, builtin FROM orders.lifecycles ORDER BY name;
 SELECT lifecycle, count(*) AS states FROM orders.lifecycle_states GROUP BY 1 ORDER BY 1;

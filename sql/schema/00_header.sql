@@ -1,0 +1,15 @@
+-- orders extension: the current schema, in one place.
+--
+-- The Makefile concatenates sql/schema/*.sql, in name order, into the
+-- install script of the current version (sql/orders--<version>.sql, not
+-- committed).  Each file holds one capability.  Existing installations move
+-- forward with the upgrade scripts sql/orders--A--B.sql instead; the test
+-- command proves that both roads end in identical catalogs
+-- (test/catalog_identity.sh), so a change goes into the file here AND into
+-- the newest upgrade script.
+--
+-- Every object is schema-qualified.  Functions that run SQL pin
+-- search_path = pg_catalog, pg_temp (SQL-standard bodies are bound when
+-- created); the C library runs its own SQL as the table owner with
+-- pg_catalog alone on the path (doc/security.md).
+\echo Use "CREATE EXTENSION orders" to load this file. \quit

@@ -1,0 +1,181 @@
+
+---------------------------------------------------------------------------
+-- Lifecycles as data (doc/lifecycles.md): which statuses an order of each
+-- lifecycle can be in, what each status means, which status may follow
+-- which.  The C library caches the graph per backend.
+---------------------------------------------------------------------------
+
+CREATE FUNCTION orders.current_actor() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_current_actor_sql';
+COMMENT ON FUNCTION orders.current_actor() IS
+    'Who is acting: JWT sub of request.jwt.claims (PostgREST), else jwt.claims.sub (PostGraphile), else current_user; empty settings count as unset';
+
+CREATE FUNCTION orders.set_updated_at() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_set_updated_at';
+COMMENT ON FUNCTION orders.set_updated_at() IS
+    'BEFORE UPDATE row trigger: sets updated_at (or the column named by the trigger argument) to now()';
+
+CREATE FUNCTION orders.lifecycle_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_lifecycle_changed';
+
+CREATE TABLE orders.lifecycles (
+    name            text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    initial_status  text NOT NULL,
+    description     text,
+    builtin         boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE orders.lifecycles IS 'Order lifecycles; add your own with INSERT (builtin = false rows are dumped by pg_dump)';
+
+-- category: what an order in the status counts for (customer statistics,
+-- revenue); accepts_leads: leads delivered now count toward the order;
+-- holds_stock: the order's items are out of stock.
+CREATE TABLE orders.lifecycle_states (
+    lifecycle   text NOT NULL REFERENCES orders.lifecycles (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    status      text NOT NULL CHECK (status ~ '^[a-z][a-z0-9_]*$'),
+    category    text NOT NULL CHECK (category IN ('open', 'fulfilled', 'cancelled', 'returned')),
+    position    integer NOT NULL DEFAULT 0,
+    description text,
+    builtin     boolean NOT NULL DEFAULT false,
+    accepts_leads boolean NOT NULL DEFAULT false,
+    holds_stock boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (lifecycle, status)
+);
+COMMENT ON TABLE orders.lifecycle_states IS 'Statuses of each lifecycle, with a category used by statistics (open, fulfilled, cancelled, returned)';
+COMMENT ON COLUMN orders.lifecycle_states.accepts_leads IS
+    'Leads may be delivered (counted) to an order while it is in this status';
+COMMENT ON COLUMN orders.lifecycle_states.holds_stock IS
+    'An order in this status has its stock items out of stock (entering takes them, leaving gives them back)';
+
+-- lifecycles.initial_status is not a foreign key: that would make the two
+-- tables depend on each other and pg_restore (one COPY per table) could not
+-- load them.  status_guard refuses new orders of a lifecycle whose initial
+-- status is not one of its states (OR008).
+
+CREATE TABLE orders.lifecycle_transitions (
+    lifecycle     text NOT NULL,
+    from_status   text NOT NULL,
+    to_status     text NOT NULL,
+    stamp_column  text,
+    allowed_roles name[],
+    description   text,
+    builtin       boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (lifecycle, from_status, to_status),
+    CHECK (from_status <> to_status),
+    FOREIGN KEY (lifecycle, from_status) REFERENCES orders.lifecycle_states (lifecycle, status)
+        ON UPDATE CASCADE ON DELETE CASCADE,
+    FOREIGN KEY (lifecycle, to_status) REFERENCES orders.lifecycle_states (lifecycle, status)
+        ON UPDATE CASCADE ON DELETE CASCADE
+);
+COMMENT ON TABLE orders.lifecycle_transitions IS 'Edges of each lifecycle: which status may follow which; stamp_column is set to now() on the edge; allowed_roles (NULL = anyone who may update the order) restricts who may take it';
+COMMENT ON COLUMN orders.lifecycle_transitions.stamp_column IS 'timestamptz column of orders.orders set to now() when the edge is taken';
+COMMENT ON COLUMN orders.lifecycle_transitions.allowed_roles IS 'NULL: any role that may update the order; else the caller must have the privileges of one of these roles';
+
+-- Refuse a transition row whose stamp column or roles do not exist.
+CREATE FUNCTION orders.check_transition_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r name;
+BEGIN
+    IF NEW.stamp_column IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM pg_attribute
+         WHERE attrelid = 'orders.orders'::regclass
+           AND attname = NEW.stamp_column
+           AND atttypid = 'timestamptz'::regtype
+           AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'lifecycle "%": stamp column "%" of transition "%" -> "%" is not a timestamptz column of orders.orders',
+            NEW.lifecycle, NEW.stamp_column, NEW.from_status, NEW.to_status
+            USING ERRCODE = 'OR008',
+                  HINT = 'Add the column with ALTER TABLE orders.orders ADD COLUMN ... timestamptz, or leave stamp_column NULL.';
+    END IF;
+    FOREACH r IN ARRAY coalesce(NEW.allowed_roles, '{}'::name[]) LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            RAISE EXCEPTION 'lifecycle "%": role "%" of transition "%" -> "%" does not exist',
+                NEW.lifecycle, r, NEW.from_status, NEW.to_status
+                USING ERRCODE = 'OR008';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER check_transition_row
+    BEFORE INSERT OR UPDATE ON orders.lifecycle_transitions
+    FOR EACH ROW EXECUTE FUNCTION orders.check_transition_row();
+
+-- A state's category (statistics, money) and holds_stock (stock) decide
+-- what its orders count for; changing either while orders are in the state
+-- would leave those counts behind.  Refused (OR008) until the state is
+-- empty; orders.orders is locked in SHARE mode meanwhile so that no order
+-- enters it before the change commits.  The check must read the orders
+-- committed before the lock was granted: only READ COMMITTED does (a
+-- REPEATABLE READ snapshot predates the lock: refused with 25000).
+CREATE FUNCTION orders.state_meaning_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (NEW.category, NEW.holds_stock) IS DISTINCT FROM (OLD.category, OLD.holds_stock) THEN
+        IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+            RAISE EXCEPTION 'lifecycle "%": the category and holds_stock of state "%" change only at READ COMMITTED',
+                            OLD.lifecycle, OLD.status
+                USING ERRCODE = '25000',
+                      DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
+        END IF;
+        LOCK TABLE orders.orders IN SHARE MODE;
+        IF EXISTS (SELECT FROM orders.orders o
+                    WHERE o.lifecycle OPERATOR(pg_catalog.=) OLD.lifecycle
+                      AND o.status OPERATOR(pg_catalog.=) OLD.status) THEN
+            RAISE EXCEPTION 'lifecycle "%": state "%" has orders; its category and holds_stock cannot change',
+                            OLD.lifecycle, OLD.status
+                USING ERRCODE = 'OR008',
+                      DETAIL = 'Customer statistics, the ledger and stock count the orders in it by these.',
+                      HINT = 'Move its orders to another state first, or add a new state.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF category, holds_stock ON orders.lifecycle_states
+    FOR EACH ROW EXECUTE FUNCTION orders.state_meaning_guard();
+
+-- Any committed change of the graph invalidates every backend's cache.
+CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders.lifecycles FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders.lifecycle_states FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders.lifecycle_transitions FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
+
+-- The category of a status, from the cached lifecycle graph (C).
+CREATE FUNCTION orders.status_category(lifecycle text, status text) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_status_category';
+COMMENT ON FUNCTION orders.status_category(text, text) IS
+    'Category (open, fulfilled, cancelled, returned) of a status of a lifecycle; NULL when unknown';
+
+-- Lifecycle graph as a readable list (one row per edge).
+CREATE VIEW orders.lifecycle_graph AS
+SELECT t.lifecycle, t.from_status, fs.category AS from_category,
+       t.to_status, ts.category AS to_category, t.stamp_column, t.allowed_roles
+  FROM orders.lifecycle_transitions t
+  JOIN orders.lifecycle_states fs ON fs.lifecycle = t.lifecycle AND fs.status = t.from_status
+  JOIN orders.lifecycle_states ts ON ts.lifecycle = t.lifecycle AND ts.status = t.to_status
+ ORDER BY t.lifecycle, fs.position, ts.position;
+
+SELECT pg_catalog.pg_extension_config_dump('orders.lifecycles', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('orders.lifecycle_states', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('orders.lifecycle_transitions', 'WHERE NOT builtin');
+
+-- Anybody may use the schema, read the definitions and call the identity
+-- and category functions; the trigger functions are nobody's to call.
+GRANT USAGE ON SCHEMA orders TO PUBLIC;
+REVOKE ALL ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+              orders.lifecycle_graph FROM PUBLIC;
+GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                orders.lifecycle_graph TO PUBLIC;
+REVOKE ALL ON FUNCTION orders.set_updated_at(), orders.lifecycle_changed(),
+                       orders.check_transition_row(), orders.state_meaning_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text) TO PUBLIC;

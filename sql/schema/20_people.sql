@@ -1,0 +1,90 @@
+
+---------------------------------------------------------------------------
+-- Customers and staff.  A login is a customer when its JWT sub is a
+-- customers.account_id, staff when it is a staff.account_id.
+---------------------------------------------------------------------------
+
+-- total_orders .. return_rate are maintained by orders.customer_stats
+-- (50_customer_stats.sql), never written by hand.
+CREATE TABLE orders.customers (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    account_id    uuid,
+    full_name     text NOT NULL,
+    email         text,
+    phone         text,
+    address       text,
+    city          text,
+    area          text,
+    postal_code   text,
+    tags          jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tags) = 'array'),
+    notes         text,
+    total_orders  integer NOT NULL DEFAULT 0 CHECK (total_orders >= 0),
+    total_spent   numeric(14,2) NOT NULL DEFAULT 0 CHECK (total_spent >= 0),
+    return_rate   numeric(5,2) NOT NULL DEFAULT 0 CHECK (return_rate BETWEEN 0 AND 100),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    returned_orders integer NOT NULL DEFAULT 0 CHECK (returned_orders >= 0)
+);
+COMMENT ON COLUMN orders.customers.account_id IS 'The login that owns this customer (matched against the JWT sub)';
+COMMENT ON COLUMN orders.customers.total_orders IS
+    'Orders not in a cancelled-category status; maintained by orders.customer_stats';
+COMMENT ON COLUMN orders.customers.total_spent IS
+    'Sum of total_amount of orders in a fulfilled-category status with payment_status collected; maintained';
+COMMENT ON COLUMN orders.customers.returned_orders IS
+    'Orders in a returned-category status; maintained (the numerator of return_rate)';
+COMMENT ON COLUMN orders.customers.return_rate IS
+    'returned_orders / total_orders in percent, 2 decimals; maintained';
+CREATE INDEX customers_account_id_idx ON orders.customers (account_id);
+CREATE INDEX customers_phone_idx ON orders.customers (phone);
+CREATE INDEX customers_email_idx ON orders.customers (email);
+CREATE INDEX customers_total_orders_idx ON orders.customers (total_orders DESC);
+CREATE INDEX customers_total_spent_idx ON orders.customers (total_spent DESC);
+CREATE INDEX customers_area_idx ON orders.customers (area);
+CREATE INDEX customers_tags_idx ON orders.customers USING gin (tags jsonb_path_ops);
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.customers
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE TABLE orders.staff (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    account_id           uuid UNIQUE,
+    full_name            text NOT NULL,
+    email                text UNIQUE,
+    phone                text,
+    role                 text NOT NULL
+                         CHECK (role IN ('admin', 'manager', 'customer_rep', 'delivery_agent', 'accountant')),
+    permissions          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(permissions) = 'object'),
+    is_active            boolean NOT NULL DEFAULT true,
+    availability_status  text NOT NULL DEFAULT 'offline'
+                         CHECK (availability_status IN ('available', 'busy', 'offline')),
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.staff IS
+    'Staff directory (seed 004 users, without passwords: authentication belongs to the API layer)';
+COMMENT ON COLUMN orders.staff.account_id IS 'The login of the staff member (matched against the JWT sub)';
+CREATE INDEX staff_role_idx ON orders.staff (role);
+CREATE INDEX staff_active_availability_idx ON orders.staff (is_active, availability_status);
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.staff
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+-- staff_id_of — the staff member whose account_id is "actor" (a JWT sub).
+CREATE FUNCTION orders.staff_id_of(actor text) RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.id FROM orders.staff s
+     WHERE s.account_id = CASE WHEN actor ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN actor::uuid END
+$$;
+-- current_staff_id — the caller's staff id (from the JWT sub), or NULL.
+CREATE FUNCTION orders.current_staff_id() RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT orders.staff_id_of(orders.current_actor()) $$;
+COMMENT ON FUNCTION orders.current_staff_id() IS
+    'The orders.staff id whose account_id is the caller''s JWT sub, or NULL';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.staff', '');
+REVOKE ALL ON orders.customers, orders.staff FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.staff_id_of(text) FROM PUBLIC;

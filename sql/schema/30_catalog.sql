@@ -1,0 +1,75 @@
+
+---------------------------------------------------------------------------
+-- Products and variants: the catalog whose stock the order lifecycle takes
+-- and gives back (70_stock.sql, doc/stock_and_money.md).
+---------------------------------------------------------------------------
+
+-- Stock rows change on every confirmation, cancellation and return, so
+-- they are laid out for cheap updates (+~25 % status changes per second in
+-- test/bench/stock.sh):
+-- * the column rules are domains: PostgreSQL checks a domain only on the
+--   columns a statement assigns, with the rule cached, while every table
+--   CHECK is re-read and evaluated on every UPDATE;
+-- * stock_quantity is in no index, not even a partial one (is_low, a stored
+--   generated column, carries the low-stock index), and half of each page is
+--   kept free: a stock change is a HOT update that touches no index.
+CREATE DOMAIN orders.label AS text CHECK (VALUE <> '');
+CREATE DOMAIN orders.amount AS numeric(12,2) CHECK (VALUE >= 0);
+CREATE DOMAIN orders.units AS integer CHECK (VALUE >= 0);
+CREATE DOMAIN orders.json_array AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'array');
+CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'object');
+
+CREATE TABLE orders.products (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name                 orders.label NOT NULL,
+    sku                  orders.label NOT NULL UNIQUE,
+    description          text,
+    category             text,
+    price                orders.amount NOT NULL DEFAULT 0,
+    cost_price           orders.amount,
+    stock_quantity       orders.units NOT NULL DEFAULT 0,
+    low_stock_threshold  orders.units NOT NULL DEFAULT 5,
+    images               orders.json_array NOT NULL DEFAULT '[]',
+    is_active            boolean NOT NULL DEFAULT true,
+    is_low               boolean NOT NULL
+                         GENERATED ALWAYS AS (is_active AND stock_quantity <= low_stock_threshold) STORED,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now()
+) WITH (fillfactor = 50);
+COMMENT ON TABLE orders.products IS 'Product catalog (seed 004); variants are rows of orders.product_variants';
+COMMENT ON COLUMN orders.products.stock_quantity IS
+    'Units in stock of the product ordered without a variant; orders holding stock have taken theirs already';
+COMMENT ON COLUMN orders.products.is_low IS 'Active and at or below low_stock_threshold (generated; indexed)';
+CREATE INDEX products_category_idx ON orders.products (category);
+CREATE INDEX products_low_stock_idx ON orders.products (is_low) WHERE is_low;
+CREATE INDEX products_name_search_idx ON orders.products USING gin (to_tsvector('simple', name));
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.products
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE TABLE orders.product_variants (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    product_id           uuid NOT NULL REFERENCES orders.products (id) ON DELETE CASCADE,
+    sku                  orders.label NOT NULL UNIQUE,
+    name                 orders.label NOT NULL,
+    price                orders.amount,
+    attributes           orders.json_object NOT NULL DEFAULT '{}',
+    stock_quantity       orders.units NOT NULL DEFAULT 0,
+    low_stock_threshold  orders.units NOT NULL DEFAULT 5,
+    is_active            boolean NOT NULL DEFAULT true,
+    is_low               boolean NOT NULL
+                         GENERATED ALWAYS AS (is_active AND stock_quantity <= low_stock_threshold) STORED,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (product_id, id)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE orders.product_variants IS
+    'Variants of a product (seed 004 products.variants), each with its own SKU and stock';
+COMMENT ON COLUMN orders.product_variants.price IS 'NULL: the product''s price';
+CREATE INDEX product_variants_attributes_idx ON orders.product_variants USING gin (attributes jsonb_path_ops);
+CREATE INDEX product_variants_low_stock_idx ON orders.product_variants (is_low) WHERE is_low;
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.product_variants
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+SELECT pg_catalog.pg_extension_config_dump('orders.products', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.product_variants', '');
+REVOKE ALL ON orders.products, orders.product_variants FROM PUBLIC;

@@ -1,0 +1,208 @@
+
+---------------------------------------------------------------------------
+-- Orders, their items and their history.  status_guard (C) admits only the
+-- changes the lifecycle graph allows; status_audit (C) writes history and
+-- notifies in the changing transaction (doc/lifecycles.md).
+---------------------------------------------------------------------------
+
+CREATE FUNCTION orders.status_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_guard';
+
+CREATE FUNCTION orders.status_audit() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_audit';
+
+CREATE SEQUENCE orders.order_number_seq;
+
+-- Order numbers starting with ORD- are the generator's: a client may store
+-- one only when the generator just handed it to its session (the column
+-- default of the row it inserts), so nobody takes the numbers others will
+-- get (order_number.c).  The sequence part grows past 6 digits.
+CREATE FUNCTION orders.next_order_number() RETURNS text
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_next_order_number';
+COMMENT ON FUNCTION orders.next_order_number() IS
+    'Default of orders.order_number: ORD-<year>-<sequence, at least 6 digits>';
+
+-- Columns by capability, in the order the upgrades added them (the order
+-- of the row type): the order itself; lead campaigns (seed 002: name ..
+-- completion_date; leads_delivered is maintained, 50_leads.sql); COD
+-- operations (seed 004: assigned_rep_id .. return_reason).
+CREATE TABLE orders.orders (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_number    text NOT NULL UNIQUE DEFAULT orders.next_order_number()
+                    CHECK (order_number <> ''),
+    customer_id     uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
+    lifecycle       text NOT NULL DEFAULT 'cod' REFERENCES orders.lifecycles (name),
+    status          text NOT NULL,
+    priority        integer NOT NULL DEFAULT 0,
+    subtotal        numeric(12,2) NOT NULL DEFAULT 0 CHECK (subtotal >= 0),
+    delivery_fee    numeric(12,2) NOT NULL DEFAULT 0 CHECK (delivery_fee >= 0),
+    total_amount    numeric(12,2) NOT NULL DEFAULT 0 CHECK (total_amount >= 0),
+    currency        char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    payment_status  text NOT NULL DEFAULT 'pending'
+                    CHECK (payment_status IN ('pending', 'collected', 'failed', 'refunded')),
+    payment_method  text CHECK (payment_method IN ('cod', 'bank_transfer', 'cash', 'card', 'other')),
+    notes           text,
+    metadata        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- per-status stamps, set by the lifecycle edges that name them
+    confirmed_at    timestamptz,
+    started_at      timestamptz,
+    paused_at       timestamptz,
+    reviewed_at     timestamptz,
+    paid_at         timestamptz,
+    shipped_at      timestamptz,
+    delivered_at    timestamptz,
+    returned_at     timestamptz,
+    completed_at    timestamptz,
+    cancelled_at    timestamptz,
+    -- lead campaigns
+    name                 text,
+    leads_purchased      integer NOT NULL DEFAULT 0 CHECK (leads_purchased >= 0),
+    leads_delivered      integer NOT NULL DEFAULT 0 CHECK (leads_delivered >= 0),
+    leads_remaining      integer GENERATED ALWAYS AS (leads_purchased - leads_delivered) STORED,
+    target_delivery_date date,
+    start_date           date,
+    completion_date      date,
+    -- COD operations
+    assigned_rep_id    uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
+    assigned_agent_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
+    delivery_address   text,
+    delivery_area      text,
+    source             text NOT NULL DEFAULT 'manual'
+                       CHECK (source IN ('manual', 'webhook', 'csv', 'api')),
+    webhook_source     text,
+    customer_notes     text,
+    internal_notes     text,
+    delivery_proof     jsonb,
+    return_reason      text,
+    CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
+);
+COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';
+COMMENT ON COLUMN orders.orders.status IS 'Current status; changes only along orders.lifecycle_transitions (see orders.transition)';
+COMMENT ON COLUMN orders.orders.leads_delivered IS
+    'Leads with status approved or lead assigned to this order; maintained by orders.leads_count, never written by hand';
+CREATE INDEX orders_customer_created_idx ON orders.orders (customer_id, created_at DESC);
+CREATE INDEX orders_status_created_idx ON orders.orders (status, created_at DESC);
+CREATE INDEX orders_lifecycle_status_idx ON orders.orders (lifecycle, status);
+CREATE INDEX orders_created_at_idx ON orders.orders (created_at DESC);
+CREATE INDEX orders_payment_status_idx ON orders.orders (payment_status);
+CREATE INDEX orders_customer_status_idx ON orders.orders (customer_id, status);
+CREATE INDEX orders_target_delivery_date_idx ON orders.orders (target_delivery_date)
+    WHERE target_delivery_date IS NOT NULL;
+CREATE INDEX orders_assigned_rep_idx ON orders.orders (assigned_rep_id, status);
+CREATE INDEX orders_assigned_agent_idx ON orders.orders (assigned_agent_id, status);
+CREATE INDEX orders_area_status_idx ON orders.orders (delivery_area, status);
+CREATE INDEX orders_delivered_at_idx ON orders.orders (delivered_at DESC) WHERE delivered_at IS NOT NULL;
+CREATE INDEX orders_source_idx ON orders.orders (source);
+CREATE INDEX orders_priority_created_idx ON orders.orders (priority DESC, created_at DESC);
+
+-- An item with a product_id takes its units (of the variant, when given)
+-- out of stock while its order holds stock (70_stock.sql).
+CREATE TABLE orders.order_items (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    item_type   text NOT NULL DEFAULT 'product'
+                CHECK (item_type IN ('product', 'service', 'subscription')),
+    sku         text,
+    name        text NOT NULL,
+    quantity    integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
+    unit_price  numeric(12,2) NOT NULL DEFAULT 0 CHECK (unit_price >= 0),
+    total       numeric(14,2) GENERATED ALWAYS AS (quantity * unit_price) STORED,
+    snapshot    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(snapshot) = 'object'),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    product_id  uuid REFERENCES orders.products (id) ON DELETE RESTRICT,
+    variant_id  uuid,
+    CONSTRAINT order_items_variant_fkey FOREIGN KEY (product_id, variant_id)
+        REFERENCES orders.product_variants (product_id, id) ON DELETE RESTRICT
+);
+COMMENT ON COLUMN orders.order_items.product_id IS
+    'The product the item takes from stock while its order holds stock; NULL: not a stock item';
+COMMENT ON COLUMN orders.order_items.variant_id IS 'The variant (of product_id) whose stock the item takes';
+CREATE INDEX order_items_order_id_idx ON orders.order_items (order_id);
+CREATE INDEX order_items_sku_idx ON orders.order_items (sku);
+CREATE INDEX order_items_product_idx ON orders.order_items (product_id) WHERE product_id IS NOT NULL;
+CREATE INDEX order_items_variant_idx ON orders.order_items (variant_id) WHERE variant_id IS NOT NULL;
+
+CREATE TABLE orders.order_history (
+    id               bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    order_id         uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    old_status       text,
+    new_status       text NOT NULL,
+    changed_by       text NOT NULL,
+    notes            text,
+    idempotency_key  text,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX order_history_order_id_idx ON orders.order_history (order_id, id);
+CREATE UNIQUE INDEX order_history_idempotency_idx
+    ON orders.order_history (order_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX order_history_created_at_idx ON orders.order_history (created_at DESC);
+COMMENT ON TABLE orders.order_history IS 'One row per status change, written by orders.status_audit in the changing transaction';
+
+CREATE TRIGGER status_guard BEFORE INSERT OR UPDATE ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION orders.status_guard();
+CREATE TRIGGER status_audit AFTER UPDATE OF status ON orders.orders
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION orders.status_audit();
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_items
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+-- TRUNCATE skips row triggers: the customers' statistics and the stock held
+-- by orders would stay behind.  Refused while there is any (as for leads).
+CREATE FUNCTION orders.orders_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counted bigint := (SELECT count(*) FROM orders.customers c
+                        WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
+    holding bigint := (SELECT count(DISTINCT o.id) FROM orders.orders o
+                         JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+                         JOIN orders.order_items i ON i.order_id = o.id
+                        WHERE s.holds_stock AND i.product_id IS NOT NULL);
+BEGIN
+    IF counted > 0 OR holding > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.orders: % customers count orders, % orders hold stock', counted, holding
+            USING ERRCODE = 'OR014',
+                  HINT = 'Use DELETE FROM orders.orders (statistics and stock follow it), or cancel the orders holding stock first.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER orders_truncate_guard BEFORE TRUNCATE ON orders.orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.orders_truncate_guard();
+
+CREATE FUNCTION orders.transition(order_id uuid, to_status text,
+                                  notes text DEFAULT NULL,
+                                  idempotency_key text DEFAULT NULL)
+    RETURNS orders.orders
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_transition';
+COMMENT ON FUNCTION orders.transition(uuid, text, text, text) IS
+    'Change the status of an order along its lifecycle; returns the order. Same idempotency_key twice: the second call is a no-op.';
+
+CREATE FUNCTION orders.allowed_transitions(order_id uuid)
+    RETURNS SETOF text
+    LANGUAGE c STABLE ROWS 8
+    AS 'MODULE_PATHNAME', 'orders_allowed_transitions';
+COMMENT ON FUNCTION orders.allowed_transitions(uuid) IS
+    'Statuses the caller may move the order to now';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.orders', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_items', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_history', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_number_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_history_id_seq', '');
+
+-- The API runs with the caller's rights: the DBA grants table rights to the
+-- API roles (doc/security.md).  Clients draw order numbers by the default.
+REVOKE ALL ON orders.orders, orders.order_items, orders.order_history FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.status_guard(), orders.status_audit(), orders.orders_truncate_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text), orders.allowed_transitions(uuid),
+                          orders.next_order_number() TO PUBLIC;
+GRANT USAGE ON SEQUENCE orders.order_number_seq TO PUBLIC;

@@ -1,0 +1,166 @@
+
+---------------------------------------------------------------------------
+-- Lead campaigns (seed 002, doc/leads.md): orders.orders.leads_delivered
+-- follows every INSERT, UPDATE and DELETE of leads, exactly, in C.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.leads (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    customer_id   uuid REFERENCES orders.customers (id) ON DELETE RESTRICT,
+    order_id      uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
+    status        text NOT NULL DEFAULT 'new'
+                  CHECK (status IN ('new', 'contacted', 'approved', 'lead', 'rejected')),
+    company_name  text,
+    contact_name  text,
+    job_title     text,
+    email         text,
+    phone         text,
+    website       text,
+    industry      text,
+    location      text,
+    source        text,
+    notes         text,
+    metadata      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.leads IS
+    'Leads of lead-generation campaigns (seed 002); status approved or lead counts toward the order';
+COMMENT ON COLUMN orders.leads.customer_id IS 'The client the lead is for';
+COMMENT ON COLUMN orders.leads.order_id IS 'The campaign order the lead is delivered under';
+CREATE INDEX leads_order_id_idx ON orders.leads (order_id);
+CREATE INDEX leads_customer_order_idx ON orders.leads (customer_id, order_id);
+CREATE INDEX leads_status_idx ON orders.leads (status);
+
+CREATE FUNCTION orders.leads_count() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_leads_count';
+CREATE FUNCTION orders.leads_truncate() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_leads_truncate';
+CREATE FUNCTION orders.lead_capacity_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_lead_capacity_guard';
+
+-- one statement trigger per event: transition tables allow only one event
+CREATE TRIGGER leads_count_insert AFTER INSERT ON orders.leads
+    REFERENCING NEW TABLE AS new_leads
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_count();
+CREATE TRIGGER leads_count_update AFTER UPDATE ON orders.leads
+    REFERENCING OLD TABLE AS old_leads NEW TABLE AS new_leads
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_count();
+CREATE TRIGGER leads_count_delete AFTER DELETE ON orders.leads
+    REFERENCING OLD TABLE AS old_leads
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_count();
+CREATE TRIGGER leads_truncate BEFORE TRUNCATE ON orders.leads
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_truncate();
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.leads
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, leads_delivered
+    ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.lead_capacity_guard();
+
+-- Assign a lead to an order (NULL: unassign).  A lead without a customer
+-- takes the order's.  Runs with the caller's rights.
+CREATE FUNCTION orders.assign_lead(lead_id uuid, order_id uuid)
+    RETURNS orders.leads
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result orders.leads;
+BEGIN
+    IF assign_lead.lead_id IS NULL THEN
+        RAISE EXCEPTION 'orders.assign_lead: argument "lead_id" must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    UPDATE orders.leads l
+       SET order_id = assign_lead.order_id,
+           customer_id = coalesce(l.customer_id,
+                                  (SELECT o.customer_id FROM orders.orders o WHERE o.id = assign_lead.order_id))
+     WHERE l.id = assign_lead.lead_id
+    RETURNING l.* INTO result;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lead % does not exist', assign_lead.lead_id
+            USING ERRCODE = 'OR015',
+                  HINT = 'Either no lead has this id or row level security hides it from you.';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION orders.assign_lead(uuid, uuid) IS
+    'Assign a lead to a campaign order (NULL unassigns); the order''s leads_delivered follows';
+
+-- Repair: recount leads_delivered from the leads and return the orders whose
+-- stored count was wrong (normally none).  Locks the orders first, then
+-- counts, so concurrent lead writers are neither missed nor counted twice.
+CREATE FUNCTION orders.recount_leads(order_id uuid DEFAULT NULL)
+    RETURNS TABLE (id uuid, order_number text, stored integer, counted integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.recount_leads must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A transaction snapshot would not see leads committed while it waits for the orders.';
+    END IF;
+    PERFORM 1 FROM orders.orders o
+     WHERE recount_leads.order_id IS NULL OR o.id = recount_leads.order_id
+     ORDER BY o.id FOR UPDATE;
+    RETURN QUERY
+    WITH actual AS (
+        SELECT o.id, o.order_number, o.leads_delivered AS stored,
+               (SELECT count(*)::integer FROM orders.leads l
+                 WHERE l.order_id = o.id AND l.status IN ('approved', 'lead')) AS counted
+          FROM orders.orders o
+         WHERE recount_leads.order_id IS NULL OR o.id = recount_leads.order_id),
+    fixed AS (
+        UPDATE orders.orders o SET leads_delivered = a.counted
+          FROM actual a WHERE o.id = a.id AND a.stored <> a.counted
+        RETURNING o.id)
+    SELECT a.id, a.order_number, a.stored, a.counted
+      FROM actual a WHERE a.stored <> a.counted ORDER BY a.order_number;
+END
+$$;
+COMMENT ON FUNCTION orders.recount_leads(uuid) IS
+    'Recount leads_delivered (all orders, or one); returns and repairs the orders whose count was wrong';
+
+CREATE VIEW orders.order_summary AS
+SELECT o.id, o.order_number, o.customer_id, c.full_name AS client_name, o.name, o.status,
+       o.leads_purchased, o.leads_delivered, o.leads_remaining,
+       o.target_delivery_date, o.start_date, o.completion_date,
+       CASE WHEN o.leads_purchased > 0
+            THEN round(o.leads_delivered::numeric / o.leads_purchased * 100, 1)
+            ELSE 0.0 END AS completion_percentage,
+       o.target_delivery_date - CURRENT_DATE AS days_remaining,
+       o.priority, o.created_at, o.updated_at
+  FROM orders.orders o
+  JOIN orders.customers c ON c.id = o.customer_id
+ WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;
+COMMENT ON VIEW orders.order_summary IS 'Campaign progress per order (seed 002)';
+
+-- Admin dashboard figures over campaign orders.  "near capacity": an open
+-- campaign with 90% or more of its leads delivered.
+CREATE FUNCTION orders.order_stats()
+    RETURNS TABLE (total bigint, active bigint, overdue bigint,
+                   near_capacity bigint, completed_this_month bigint)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT count(*),
+           count(*) FILTER (WHERE o.status = 'active'),
+           count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < CURRENT_DATE),
+           count(*) FILTER (WHERE s.category = 'open' AND o.leads_purchased > 0
+                              AND o.leads_delivered * 10 >= o.leads_purchased * 9),
+           count(*) FILTER (WHERE s.category = 'fulfilled'
+                              AND o.completed_at >= date_trunc('month', now()))
+      FROM orders.orders o
+      JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+     WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;
+END;
+COMMENT ON FUNCTION orders.order_stats() IS
+    'Campaign dashboard: total, active, overdue, near capacity (>= 90% delivered), completed this month';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.leads', '');
+
+REVOKE ALL ON orders.leads, orders.order_summary FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.leads_count(), orders.leads_truncate(), orders.lead_capacity_guard(),
+                       orders.recount_leads(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.assign_lead(uuid, uuid), orders.order_stats() TO PUBLIC;

@@ -1,0 +1,275 @@
+
+---------------------------------------------------------------------------
+-- Service slots (seed 003, doc/slots.md): time slots with a capacity, holds
+-- during checkout, bookings, expiry; never oversold.  pg_cron jobs.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.service_capacity (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    service_id    uuid NOT NULL,
+    staff_id      uuid,
+    starts_at     timestamptz NOT NULL,
+    ends_at       timestamptz NOT NULL,
+    max_capacity  integer NOT NULL DEFAULT 1 CHECK (max_capacity >= 1),
+    booked_count  integer NOT NULL DEFAULT 0 CHECK (booked_count >= 0),
+    held_count    integer NOT NULL DEFAULT 0 CHECK (held_count >= 0),
+    is_available  boolean NOT NULL DEFAULT true,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK (ends_at > starts_at),
+    CONSTRAINT service_capacity_not_overbooked CHECK (booked_count <= max_capacity)
+);
+COMMENT ON TABLE orders.service_capacity IS
+    'Bookable time slots (seed 003); booked_count and held_count are maintained by the slot functions';
+COMMENT ON COLUMN orders.service_capacity.staff_id IS 'NULL: a generic slot; else a staff member, whose slots never overlap';
+COMMENT ON COLUMN orders.service_capacity.held_count IS
+    'Places in holds not yet confirmed, released or marked expired (holds past expires_at count as free already)';
+CREATE INDEX service_capacity_service_starts_idx ON orders.service_capacity (service_id, starts_at);
+CREATE INDEX service_capacity_staff_starts_idx ON orders.service_capacity (staff_id, starts_at)
+    WHERE staff_id IS NOT NULL;
+
+CREATE TABLE orders.slot_reservations (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    capacity_id    uuid NOT NULL REFERENCES orders.service_capacity (id) ON DELETE RESTRICT,
+    holder         text NOT NULL,
+    quantity       integer NOT NULL DEFAULT 1 CHECK (quantity >= 1),
+    status         text NOT NULL DEFAULT 'held'
+                   CHECK (status IN ('held', 'confirmed', 'released', 'expired')),
+    expires_at     timestamptz NOT NULL,
+    order_item_id  uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    confirmed_at   timestamptz,
+    released_at    timestamptz
+);
+COMMENT ON TABLE orders.slot_reservations IS
+    'Holds and bookings of time slots; written only by the slot functions';
+COMMENT ON COLUMN orders.slot_reservations.holder IS 'JWT sub of the caller when set, else current_user';
+CREATE INDEX slot_reservations_capacity_status_idx ON orders.slot_reservations (capacity_id, status, expires_at);
+CREATE INDEX slot_reservations_held_expiry_idx ON orders.slot_reservations (expires_at) WHERE status = 'held';
+CREATE INDEX slot_reservations_order_item_idx ON orders.slot_reservations (order_item_id)
+    WHERE order_item_id IS NOT NULL;
+CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
+
+-- A staff member's slots never overlap.  An exclusion constraint would need
+-- btree_gist (CREATE EXTENSION orders would then need CASCADE); this trigger
+-- serializes the slots of one staff member with a transaction-level
+-- advisory lock and checks after taking it.
+CREATE FUNCTION orders.check_staff_overlap() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other uuid;
+BEGIN
+    IF NEW.staff_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'slots of a staff member must be written at READ COMMITTED or SERIALIZABLE isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A REPEATABLE READ snapshot cannot see a concurrent slot of the same staff member.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('orders.staff:' || NEW.staff_id::text, 0));
+    SELECT c.id INTO other FROM orders.service_capacity c
+     WHERE c.staff_id = NEW.staff_id AND c.id <> NEW.id
+       AND c.starts_at < NEW.ends_at AND NEW.starts_at < c.ends_at
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'staff member % already has slot % overlapping % .. %',
+            NEW.staff_id, other, NEW.starts_at, NEW.ends_at
+            USING ERRCODE = 'OR027',
+                  HINT = 'A staff member''s slots must not overlap; adjacent slots (one ends when the next starts) are fine.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_staff_overlap BEFORE INSERT OR UPDATE OF staff_id, starts_at, ends_at
+    ON orders.service_capacity FOR EACH ROW EXECUTE FUNCTION orders.check_staff_overlap();
+
+CREATE FUNCTION orders.slot_counts_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_slot_counts_guard';
+CREATE TRIGGER slot_counts_guard BEFORE INSERT OR UPDATE OF booked_count, held_count
+    ON orders.service_capacity FOR EACH ROW EXECUTE FUNCTION orders.slot_counts_guard();
+CREATE TRIGGER slot_counts_guard BEFORE INSERT OR UPDATE OR DELETE
+    ON orders.slot_reservations FOR EACH ROW EXECUTE FUNCTION orders.slot_counts_guard();
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.service_capacity
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE FUNCTION orders.release_cancelled_bookings() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_release_cancelled_bookings';
+-- queued only for changes into a cancelled-category status
+CREATE TRIGGER release_cancelled_bookings AFTER UPDATE OF status ON orders.orders
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       AND orders.status_category(NEW.lifecycle, NEW.status) = 'cancelled')
+    EXECUTE FUNCTION orders.release_cancelled_bookings();
+
+-- The API (C, doc/slots.md).
+CREATE FUNCTION orders.reserve_time_slot(capacity_id uuid, duration_minutes integer DEFAULT NULL,
+                                         quantity integer DEFAULT 1)
+    RETURNS uuid
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_reserve_time_slot';
+COMMENT ON FUNCTION orders.reserve_time_slot(uuid, integer, integer) IS
+    'Hold places of a time slot (duration NULL: orders.hold_minutes, 10); returns the reservation id';
+
+CREATE FUNCTION orders.confirm_booking(reservation_id uuid, order_item_id uuid DEFAULT NULL)
+    RETURNS orders.slot_reservations
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_confirm_booking';
+COMMENT ON FUNCTION orders.confirm_booking(uuid, uuid) IS
+    'Make a live hold a booking, linked to an order item; confirming twice is a no-op';
+
+CREATE FUNCTION orders.release_reservation(reservation_id uuid)
+    RETURNS boolean
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_release_reservation';
+COMMENT ON FUNCTION orders.release_reservation(uuid) IS
+    'Give a hold back now; false when there was no live hold to release';
+
+CREATE FUNCTION orders.cleanup_expired_reservations()
+    RETURNS integer
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_cleanup_expired_reservations';
+COMMENT ON FUNCTION orders.cleanup_expired_reservations() IS
+    'Mark lapsed holds expired and free their places; returns how many (0 when another run is busy)';
+
+-- Slots of a service with room left in [from, to), correct before any
+-- cleanup: lapsed holds are not counted.  SECURITY DEFINER (search_path
+-- pinned): it shows anybody free places only — neither who holds them nor
+-- which staff member serves.
+CREATE FUNCTION orders.available_slots(service_id uuid, "from" timestamptz, "to" timestamptz)
+    RETURNS TABLE (capacity_id uuid, starts_at timestamptz, ends_at timestamptz,
+                   max_capacity integer, booked integer, held integer, remaining integer)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT c.id, c.starts_at, c.ends_at, c.max_capacity, c.booked_count,
+           h.live::integer, (c.max_capacity - c.booked_count - h.live)::integer
+      FROM orders.service_capacity c
+      CROSS JOIN LATERAL (
+          SELECT coalesce(pg_catalog.sum(r.quantity), 0) AS live
+            FROM orders.slot_reservations r
+           WHERE r.capacity_id = c.id AND r.status = 'held' AND r.expires_at > pg_catalog.now()) h
+     WHERE c.service_id = available_slots.service_id
+       AND c.starts_at >= available_slots."from" AND c.starts_at < available_slots."to"
+       AND c.starts_at > pg_catalog.now()
+       AND c.is_available
+       AND c.max_capacity - c.booked_count - h.live > 0
+     ORDER BY c.starts_at, c.id;
+END;
+COMMENT ON FUNCTION orders.available_slots(uuid, timestamptz, timestamptz) IS
+    'Bookable slots of a service starting in [from, to), with the places left';
+
+-- Repair: recount booked_count/held_count from the reservations (owner only).
+CREATE FUNCTION orders.recount_slots(capacity_id uuid DEFAULT NULL)
+    RETURNS TABLE (id uuid, stored_booked integer, counted_booked integer,
+                   stored_held integer, counted_held integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1 FROM orders.service_capacity c
+     WHERE recount_slots.capacity_id IS NULL OR c.id = recount_slots.capacity_id
+     ORDER BY c.id FOR UPDATE;
+    RETURN QUERY
+    WITH actual AS (
+        SELECT c.id, c.booked_count AS sb, c.held_count AS sh,
+               coalesce((SELECT sum(r.quantity) FROM orders.slot_reservations r
+                          WHERE r.capacity_id = c.id AND r.status = 'confirmed'), 0)::integer AS cb,
+               coalesce((SELECT sum(r.quantity) FROM orders.slot_reservations r
+                          WHERE r.capacity_id = c.id AND r.status = 'held'), 0)::integer AS ch
+          FROM orders.service_capacity c
+         WHERE recount_slots.capacity_id IS NULL OR c.id = recount_slots.capacity_id),
+    fixed AS (
+        UPDATE orders.service_capacity c SET booked_count = a.cb, held_count = a.ch
+          FROM actual a WHERE c.id = a.id AND (a.sb, a.sh) IS DISTINCT FROM (a.cb, a.ch)
+        RETURNING c.id)
+    SELECT a.id, a.sb, a.cb, a.sh, a.ch FROM actual a
+     WHERE (a.sb, a.sh) IS DISTINCT FROM (a.cb, a.ch) ORDER BY a.id;
+END
+$$;
+
+-- pg_cron jobs (pg_cron itself is optional).
+-- The jobs the extension runs: name, schedule, command.
+CREATE FUNCTION orders.cron_jobs()
+    RETURNS TABLE (jobname text, schedule text, command text)
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()';
+END;
+
+-- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.
+CREATE FUNCTION orders.require_pg_cron()
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
+            USING ERRCODE = 'OR030',
+                  DETAIL = 'orders.schedule_jobs() and orders.unschedule_jobs() work through pg_cron in this database.',
+                  HINT = 'Add pg_cron to shared_preload_libraries and run CREATE EXTENSION pg_cron in the database named by cron.database_name; '
+                         'if that is another database, schedule the jobs of orders.cron_jobs() there with cron.schedule_in_database (see README).';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION orders.schedule_jobs()
+    RETURNS TABLE (jobname text, jobid bigint)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j record;
+BEGIN
+    PERFORM orders.require_pg_cron();
+    FOR j IN SELECT * FROM orders.cron_jobs() LOOP
+        jobname := j.jobname;
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO jobid USING j.jobname, j.schedule, j.command;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION orders.schedule_jobs() IS
+    'Register the extension''s pg_cron jobs (idempotent: re-running updates them)';
+
+CREATE FUNCTION orders.unschedule_jobs()
+    RETURNS TABLE (jobname text, removed boolean)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j record;
+BEGIN
+    PERFORM orders.require_pg_cron();
+    FOR j IN SELECT * FROM orders.cron_jobs() LOOP
+        jobname := j.jobname;
+        EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
+           INTO removed USING j.jobname;
+        IF removed THEN
+            EXECUTE 'SELECT cron.unschedule($1)' USING j.jobname;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION orders.unschedule_jobs() IS
+    'Remove the extension''s pg_cron jobs (idempotent)';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.service_capacity', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.slot_reservations', '');
+
+REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.slot_counts_guard(),
+                       orders.release_cancelled_bookings(), orders.recount_slots(uuid),
+                       orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
+                       orders.cleanup_expired_reservations() FROM PUBLIC;
+-- Reading availability is public; holding and booking run as the owner, so
+-- they are granted by the DBA to the roles that may book (doc/slots.md).
+REVOKE ALL ON FUNCTION orders.reserve_time_slot(uuid, integer, integer),
+                       orders.confirm_booking(uuid, uuid),
+                       orders.release_reservation(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.available_slots(uuid, timestamptz, timestamptz),
+                          orders.cron_jobs() TO PUBLIC;

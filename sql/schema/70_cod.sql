@@ -1,0 +1,99 @@
+
+---------------------------------------------------------------------------
+-- COD operations (seed 004, doc/customers.md): assignment of reps and
+-- delivery agents, deliveries, and the seed's views.
+---------------------------------------------------------------------------
+
+-- Only an active delivery agent can be assigned to deliver, only an active
+-- customer rep (or manager/admin) to follow an order up.  The staff row is
+-- locked FOR SHARE, so a concurrent deactivation waits for the assignment
+-- (or the assignment for it) instead of slipping past the check.
+CREATE FUNCTION orders.check_assignment() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s orders.staff;
+BEGIN
+    IF NEW.assigned_agent_id IS NOT NULL
+       AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;
+        IF FOUND AND s.role <> 'delivery_agent' THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a delivery agent', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a staff member whose role is delivery_agent.';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": delivery agent % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041', HINT = 'Reactivate the agent or choose an active one.';
+        END IF;
+    END IF;
+    IF NEW.assigned_rep_id IS NOT NULL
+       AND NEW.assigned_rep_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_rep_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_rep_id FOR SHARE;
+        IF FOUND AND s.role NOT IN ('customer_rep', 'manager', 'admin') THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a customer rep', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a customer_rep (or a manager or admin).';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": customer rep % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_assignment BEFORE INSERT OR UPDATE OF assigned_agent_id, assigned_rep_id
+    ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.check_assignment();
+
+CREATE TABLE orders.deliveries (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    agent_id           uuid NOT NULL REFERENCES orders.staff (id) ON DELETE RESTRICT,
+    pickup_time        timestamptz,
+    delivery_time      timestamptz,
+    route_data         jsonb,
+    proof_of_delivery  jsonb,
+    signature_url      text,
+    photo_url          text,
+    customer_feedback  text,
+    rating             integer CHECK (rating BETWEEN 1 AND 5),
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK (delivery_time IS NULL OR pickup_time IS NULL OR delivery_time >= pickup_time)
+);
+CREATE INDEX deliveries_order_id_idx ON orders.deliveries (order_id);
+CREATE INDEX deliveries_agent_delivery_time_idx ON orders.deliveries (agent_id, delivery_time DESC);
+CREATE INDEX deliveries_pickup_time_idx ON orders.deliveries (pickup_time);
+CREATE INDEX deliveries_rating_idx ON orders.deliveries (rating) WHERE rating IS NOT NULL;
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.deliveries
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE VIEW orders.order_details_view AS
+SELECT o.id, o.order_number, o.lifecycle, o.status, o.priority, o.total_amount, o.currency,
+       o.payment_status, o.payment_method, o.source, o.delivery_address, o.delivery_area,
+       o.customer_notes, o.created_at, o.confirmed_at, o.delivered_at,
+       c.id AS customer_id, c.full_name AS customer_name, c.phone AS customer_phone, c.email AS customer_email,
+       r.id AS rep_id, r.full_name AS rep_name,
+       a.id AS agent_id, a.full_name AS agent_name, a.phone AS agent_phone,
+       a.availability_status AS agent_availability
+  FROM orders.orders o
+  JOIN orders.customers c ON c.id = o.customer_id
+  LEFT JOIN orders.staff r ON r.id = o.assigned_rep_id
+  LEFT JOIN orders.staff a ON a.id = o.assigned_agent_id;
+COMMENT ON VIEW orders.order_details_view IS 'Orders with customer, rep and agent details (seed 004)';
+
+CREATE VIEW orders.agent_performance_view AS
+SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_status,
+       count(d.id) AS total_deliveries,
+       round(avg(d.rating), 2) AS average_rating,
+       count(d.id) FILTER (WHERE d.delivery_time IS NOT NULL) AS completed_deliveries,
+       (SELECT count(*) FROM orders.orders o
+         JOIN orders.lifecycle_states st ON st.lifecycle = o.lifecycle AND st.status = o.status
+        WHERE o.assigned_agent_id = s.id AND st.category = 'fulfilled') AS successful_orders
+  FROM orders.staff s
+  LEFT JOIN orders.deliveries d ON d.agent_id = s.id
+ WHERE s.role = 'delivery_agent'
+ GROUP BY s.id;
+COMMENT ON VIEW orders.agent_performance_view IS 'Delivery agents: deliveries, average rating, fulfilled orders (seed 004)';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.deliveries', '');
+REVOKE ALL ON orders.deliveries, orders.order_details_view, orders.agent_performance_view FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.check_assignment() FROM PUBLIC;

@@ -1,0 +1,109 @@
+
+---------------------------------------------------------------------------
+-- Money (seed 004, doc/stock_and_money.md): every change of what an order
+-- has earned posts one automatic ledger row (C); expenses; summaries.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.financial_transactions (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id             uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
+    type                 text NOT NULL CHECK (type IN ('revenue', 'refund')),
+    amount               numeric(12,2) NOT NULL CHECK (amount > 0),
+    currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    method               text CHECK (method IN ('cod', 'bank_transfer', 'cash', 'card', 'other')),
+    recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
+                         DEFAULT orders.current_staff_id(),
+    notes                text,
+    date                 date NOT NULL DEFAULT CURRENT_DATE,
+    automatic            boolean NOT NULL DEFAULT false,
+    created_at           timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.financial_transactions IS
+    'Money in (revenue) and back out (refund); automatic rows are posted by the order lifecycle';
+COMMENT ON COLUMN orders.financial_transactions.automatic IS
+    'Posted by orders.post_revenue: per order, automatic revenue - refunds = what the order has earned now';
+CREATE INDEX financial_transactions_order_idx ON orders.financial_transactions (order_id);
+CREATE INDEX financial_transactions_date_type_idx ON orders.financial_transactions (date, type);
+CREATE INDEX financial_transactions_recorded_by_idx ON orders.financial_transactions (recorded_by_user_id)
+    WHERE recorded_by_user_id IS NOT NULL;
+CREATE INDEX financial_transactions_created_idx ON orders.financial_transactions (created_at DESC);
+
+CREATE TABLE orders.expenses (
+    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    category             text NOT NULL CHECK (category <> ''),
+    amount               numeric(12,2) NOT NULL CHECK (amount > 0),
+    currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
+    description          text,
+    receipt_url          text,
+    recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
+                         DEFAULT orders.current_staff_id(),
+    date                 date NOT NULL DEFAULT CURRENT_DATE,
+    created_at           timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.expenses IS 'Business expenses (seed 004); the only place an expense is recorded';
+CREATE INDEX expenses_category_idx ON orders.expenses (category);
+CREATE INDEX expenses_date_idx ON orders.expenses (date);
+CREATE INDEX expenses_recorded_by_idx ON orders.expenses (recorded_by_user_id)
+    WHERE recorded_by_user_id IS NOT NULL;
+CREATE INDEX expenses_created_idx ON orders.expenses (created_at DESC);
+
+CREATE FUNCTION orders.post_revenue() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_post_revenue';
+CREATE FUNCTION orders.ledger_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_ledger_guard';
+CREATE TRIGGER post_revenue_insert AFTER INSERT ON orders.orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.post_revenue();
+CREATE TRIGGER post_revenue_update AFTER UPDATE ON orders.orders
+    REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.post_revenue();
+CREATE TRIGGER ledger_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.financial_transactions
+    FOR EACH ROW EXECUTE FUNCTION orders.ledger_guard();
+
+-- Per day and currency: revenue, refunds and expenses, and what remains.
+CREATE VIEW orders.daily_financial_summary AS
+SELECT d.date, d.currency,
+       sum(d.revenue)::numeric(14,2) AS total_revenue,
+       sum(d.refunds)::numeric(14,2) AS total_refunds,
+       sum(d.expenses)::numeric(14,2) AS total_expenses,
+       (sum(d.revenue) - sum(d.refunds))::numeric(14,2) AS net_revenue,
+       (sum(d.revenue) - sum(d.refunds) - sum(d.expenses))::numeric(14,2) AS net_profit,
+       sum(d.paid_orders)::integer AS paid_orders
+  FROM (SELECT t.date, t.currency,
+               coalesce(sum(t.amount) FILTER (WHERE t.type = 'revenue'), 0) AS revenue,
+               coalesce(sum(t.amount) FILTER (WHERE t.type = 'refund'), 0) AS refunds,
+               0::numeric AS expenses,
+               count(DISTINCT t.order_id) FILTER (WHERE t.type = 'revenue') AS paid_orders
+          FROM orders.financial_transactions t
+         GROUP BY t.date, t.currency
+        UNION ALL
+        SELECT e.date, e.currency, 0, 0, sum(e.amount), 0
+          FROM orders.expenses e
+         GROUP BY e.date, e.currency) d
+ GROUP BY d.date, d.currency;
+COMMENT ON VIEW orders.daily_financial_summary IS
+    'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004)';
+
+-- Orders whose automatic ledger rows disagree with what they have earned
+-- (empty unless the ledger was edited by hand as the owner).
+CREATE VIEW orders.ledger_discrepancies AS
+SELECT o.id AS order_id, o.order_number, e.earned::numeric(14,2) AS earned,
+       coalesce(l.posted, 0)::numeric(14,2) AS posted
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+  CROSS JOIN LATERAL (SELECT CASE WHEN s.category = 'fulfilled' AND o.payment_status = 'collected'
+                                  THEN o.total_amount ELSE 0 END AS earned) e
+  LEFT JOIN (SELECT t.order_id,
+                    sum(CASE t.type WHEN 'revenue' THEN t.amount ELSE -t.amount END) AS posted
+               FROM orders.financial_transactions t
+              WHERE t.automatic AND t.order_id IS NOT NULL
+              GROUP BY t.order_id) l ON l.order_id = o.id
+ WHERE e.earned <> coalesce(l.posted, 0);
+COMMENT ON VIEW orders.ledger_discrepancies IS
+    'Orders whose automatic ledger rows (revenue - refunds) differ from what they have earned';
+
+SELECT pg_catalog.pg_extension_config_dump('orders.financial_transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.expenses', '');
+REVOKE ALL ON orders.financial_transactions, orders.expenses, orders.daily_financial_summary,
+              orders.ledger_discrepancies FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.post_revenue(), orders.ledger_guard() FROM PUBLIC;
