@@ -73,3 +73,121 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- Money refuses NaN (issue 9).  PostgreSQL's numeric holds 'NaN', which
+-- passes every ">= 0" check (NaN sorts above every number) and, once in an
+-- order, made its customer's total_spent, its ledger rows and the daily
+-- summary NaN for good.  Every amount is now one of two domains that refuse
+-- it; numeric(12,2) already refuses the infinities.  The four views that
+-- read the columns are rebuilt around the type change, keeping the
+-- privileges a DBA gave on them; order_items.total is computed from
+-- unit_price, so it is dropped and added back (it becomes the last column).
+ALTER DOMAIN orders.amount DROP CONSTRAINT amount_check;
+ALTER DOMAIN orders.amount ADD CONSTRAINT amount_check CHECK (VALUE >= 0 AND VALUE <> 'NaN');
+CREATE DOMAIN orders.positive_amount AS numeric(12,2) CHECK (VALUE > 0 AND VALUE <> 'NaN');
+
+CREATE TEMP TABLE orders_070_view_grants ON COMMIT DROP AS
+SELECT c.relname, a.grantee, a.privilege_type, a.is_grantable
+  FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+ WHERE c.relnamespace = 'orders'::regnamespace AND a.grantee <> c.relowner
+   AND c.relname IN ('order_details_view', 'todays_order_summary', 'ledger_discrepancies',
+                     'daily_financial_summary');
+DROP VIEW orders.order_details_view, orders.todays_order_summary, orders.ledger_discrepancies,
+          orders.daily_financial_summary;
+
+ALTER TABLE orders.orders
+    DROP CONSTRAINT orders_subtotal_check,
+    DROP CONSTRAINT orders_delivery_fee_check,
+    DROP CONSTRAINT orders_total_amount_check,
+    ALTER COLUMN subtotal TYPE orders.amount,
+    ALTER COLUMN delivery_fee TYPE orders.amount,
+    ALTER COLUMN total_amount TYPE orders.amount;
+ALTER TABLE orders.order_items
+    DROP COLUMN total,
+    DROP CONSTRAINT order_items_unit_price_check,
+    ALTER COLUMN unit_price TYPE orders.amount,
+    ADD COLUMN total numeric(14,2) GENERATED ALWAYS AS (quantity * unit_price) STORED;
+ALTER TABLE orders.financial_transactions
+    DROP CONSTRAINT financial_transactions_amount_check,
+    ALTER COLUMN amount TYPE orders.positive_amount;
+ALTER TABLE orders.expenses
+    DROP CONSTRAINT expenses_amount_check,
+    ALTER COLUMN amount TYPE orders.positive_amount;
+
+CREATE VIEW orders.order_details_view AS
+SELECT o.id, o.order_number, o.lifecycle, o.status, o.priority, o.total_amount, o.currency,
+       o.payment_status, o.payment_method, o.source, o.delivery_address, o.delivery_area,
+       o.customer_notes, o.created_at, o.confirmed_at, o.delivered_at,
+       c.id AS customer_id, c.full_name AS customer_name, c.phone AS customer_phone, c.email AS customer_email,
+       r.id AS rep_id, r.full_name AS rep_name,
+       a.id AS agent_id, a.full_name AS agent_name, a.phone AS agent_phone,
+       a.availability_status AS agent_availability
+  FROM orders.orders o
+  JOIN orders.customers c ON c.id = o.customer_id
+  LEFT JOIN orders.staff r ON r.id = o.assigned_rep_id
+  LEFT JOIN orders.staff a ON a.id = o.assigned_agent_id;
+COMMENT ON VIEW orders.order_details_view IS 'Orders with customer, rep and agent details (seed 004)';
+CREATE VIEW orders.todays_order_summary AS
+SELECT count(*)::integer AS orders_today,
+       (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0)
+           AS collected_amount,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0)
+           AS pending_amount,
+       (count(*) FILTER (WHERE s.category = 'cancelled'))::integer AS cancelled_count,
+       (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+ WHERE o.created_at >= CURRENT_DATE AND o.created_at < CURRENT_DATE + 1;
+COMMENT ON VIEW orders.todays_order_summary IS 'Dashboard: today''s orders by outcome (seed 004 query 5)';
+CREATE VIEW orders.daily_financial_summary AS
+SELECT d.date, d.currency,
+       sum(d.revenue)::numeric(14,2) AS total_revenue,
+       sum(d.refunds)::numeric(14,2) AS total_refunds,
+       sum(d.expenses)::numeric(14,2) AS total_expenses,
+       (sum(d.revenue) - sum(d.refunds))::numeric(14,2) AS net_revenue,
+       (sum(d.revenue) - sum(d.refunds) - sum(d.expenses))::numeric(14,2) AS net_profit,
+       sum(d.paid_orders)::integer AS paid_orders
+  FROM (SELECT t.date, t.currency,
+               coalesce(sum(t.amount) FILTER (WHERE t.type = 'revenue'), 0) AS revenue,
+               coalesce(sum(t.amount) FILTER (WHERE t.type = 'refund'), 0) AS refunds,
+               0::numeric AS expenses,
+               count(DISTINCT t.order_id) FILTER (WHERE t.type = 'revenue') AS paid_orders
+          FROM orders.financial_transactions t
+         GROUP BY t.date, t.currency
+        UNION ALL
+        SELECT e.date, e.currency, 0, 0, sum(e.amount), 0
+          FROM orders.expenses e
+         GROUP BY e.date, e.currency) d
+ GROUP BY d.date, d.currency;
+COMMENT ON VIEW orders.daily_financial_summary IS
+    'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004)';
+CREATE VIEW orders.ledger_discrepancies AS
+SELECT o.id AS order_id, o.order_number, e.earned::numeric(14,2) AS earned,
+       coalesce(l.posted, 0)::numeric(14,2) AS posted
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+  CROSS JOIN LATERAL (SELECT CASE WHEN s.category = 'fulfilled' AND o.payment_status = 'collected'
+                                  THEN o.total_amount ELSE 0 END AS earned) e
+  LEFT JOIN (SELECT t.order_id,
+                    sum(CASE t.type WHEN 'revenue' THEN t.amount ELSE -t.amount END) AS posted
+               FROM orders.financial_transactions t
+              WHERE t.automatic AND t.order_id IS NOT NULL
+              GROUP BY t.order_id) l ON l.order_id = o.id
+ WHERE e.earned <> coalesce(l.posted, 0);
+COMMENT ON VIEW orders.ledger_discrepancies IS
+    'Orders whose automatic ledger rows (revenue - refunds) differ from what they have earned';
+REVOKE ALL ON orders.order_details_view, orders.todays_order_summary, orders.ledger_discrepancies,
+              orders.daily_financial_summary FROM PUBLIC;
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT * FROM pg_temp.orders_070_view_grants LOOP
+        EXECUTE pg_catalog.format('GRANT %s ON orders.%I TO %s%s', g.privilege_type, g.relname,
+                                  CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
+                                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END
+$$;
+DROP TABLE pg_temp.orders_070_view_grants;

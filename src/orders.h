@@ -137,6 +137,9 @@ extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *func, const char *arg);
 extern void orders_require_max_length(const char *value, int max_chars, const char *what);
 
+#define ORDERS_QUOTE_MAX 64		/* bytes of a quoted input in a message */
+extern const char *orders_clip(const char *s);
+
 /* ---- security.c: identity and owner switch ---- */
 
 typedef struct OrdersSavedUser

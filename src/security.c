@@ -31,7 +31,12 @@
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
 
-/* claim_sub — the "sub" claim of a JSON claims document, or NULL. */
+/*
+ * claim_sub — the "sub" claim of a JSON claims document: a string or a
+ * number; NULL when absent, JSON null or "".  Any other "sub" (an object,
+ * an array, a boolean) is refused like a claims document that is not an
+ * object, rather than silently falling back to current_user.
+ */
 static char *
 claim_sub(const char *claims)
 {
@@ -50,7 +55,13 @@ claim_sub(const char *claims)
 	if (v.type == jbvNumeric)
 		return DatumGetCString(DirectFunctionCall1(numeric_out,
 												   NumericGetDatum(v.val.numeric)));
-	return NULL;
+	if (v.type == jbvNull || v.type == jbvString)
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("claim \"sub\" of setting \"request.jwt.claims\" must be a string or a number"),
+			 errhint("The API server must put the verified subject of the JWT there.")));
+	return NULL;				/* keep compiler quiet */
 }
 
 /*

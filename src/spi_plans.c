@@ -228,6 +228,23 @@ orders_require_max_length(const char *value, int max_chars, const char *what)
 }
 
 /*
+ * orders_clip — "s" as a message quotes it: at most ORDERS_QUOTE_MAX
+ * characters, a longer text cut (on a character boundary) and ended with
+ * "...".  Refusals quote what the caller sent; a 100 kB status must not
+ * become a 100 kB message in logs and API responses.
+ */
+const char *
+orders_clip(const char *s)
+{
+	int			len;
+
+	if (s == NULL || strlen(s) <= ORDERS_QUOTE_MAX)
+		return s;
+	len = pg_mbcliplen(s, strlen(s), ORDERS_QUOTE_MAX);
+	return psprintf("%.*s...", len, s);
+}
+
+/*
  * orders_relid — OID of table "relname" in schema orders; refuses with
  * ERRCODE_UNDEFINED_TABLE when the extension is not (fully) installed.
  */

@@ -234,7 +234,7 @@ insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel, Oid p
 	ereport(ERROR,
 			(errcode(ERRCODE_ORDERS_INSUFFICIENT_STOCK),
 			 errmsg("insufficient stock for product \"%s\" (SKU %s): %lld needed, %s in stock",
-					name, sku, (long long) -m->delta, stock),
+					orders_clip(name), orders_clip(sku), (long long) -m->delta, stock),
 			 errdetail("An order takes its items out of stock when it enters a status with holds_stock (cod: confirmed)."),
 			 errhint("Restock the product, or change the order's items.")));
 }

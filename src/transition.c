@@ -89,7 +89,7 @@ require_lifecycle(const char *name, const char *order_number)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_UNKNOWN_LIFECYCLE),
 				 errmsg("order \"%s\": unknown lifecycle \"%s\"",
-						order_number ? order_number : "(new)", name),
+						order_number ? order_number : "(new)", orders_clip(name)),
 				 errhint("Lifecycles are listed in orders.lifecycles.")));
 	return lc;
 }
@@ -104,7 +104,7 @@ require_state(const Lifecycle *lc, const char *status, const char *order_number)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_UNKNOWN_STATUS),
 				 errmsg("order \"%s\": \"%s\" is not a status of lifecycle \"%s\"",
-						order_number ? order_number : "(new)", status, lc->name),
+						order_number ? order_number : "(new)", orders_clip(status), lc->name),
 				 errhint("The statuses of a lifecycle are listed in orders.lifecycle_states.")));
 	return st;
 }
@@ -246,7 +246,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_LIFECYCLE_CHANGE),
 				 errmsg("order \"%s\": lifecycle cannot change from \"%s\" to \"%s\"",
-						number, old_lc, new_lc),
+						number, old_lc, orders_clip(new_lc)),
 				 errhint("Cancel the order and create a new one in the other lifecycle.")));
 
 	if (old_status != NULL && strcmp(old_status, new_status) == 0)
@@ -552,7 +552,7 @@ orders_transition(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_ORDERS_IDEMPOTENCY_REUSED),
 						 errmsg("idempotency key \"%s\" was already used for order \"%s\" to reach status \"%s\", not \"%s\"",
-								key, number, done, to_status),
+								orders_clip(key), number, done, orders_clip(to_status)),
 						 errhint("Use a new key for a new change.")));
 			/* the change was made before: return the order as it is */
 			plan = orders_get_plan(PLAN_READ_ORDER_ROW, orders_rel,

@@ -14,7 +14,11 @@
 --   generated column, carries the low-stock index), and half of each page is
 --   kept free: a stock change is a HOT update that touches no index.
 CREATE DOMAIN orders.label AS text CHECK (VALUE <> '');
-CREATE DOMAIN orders.amount AS numeric(12,2) CHECK (VALUE >= 0);
+-- * amounts are never NaN: numeric holds 'NaN', which passes ">= 0" (NaN
+--   sorts above every number) and would poison every sum it enters
+--   (numeric(12,2) refuses the infinities by itself).
+CREATE DOMAIN orders.amount AS numeric(12,2) CHECK (VALUE >= 0 AND VALUE <> 'NaN');
+CREATE DOMAIN orders.positive_amount AS numeric(12,2) CHECK (VALUE > 0 AND VALUE <> 'NaN');
 CREATE DOMAIN orders.units AS integer CHECK (VALUE >= 0);
 CREATE DOMAIN orders.json_array AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'array');
 CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'object');

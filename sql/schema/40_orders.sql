@@ -35,9 +35,9 @@ CREATE TABLE orders.orders (
     lifecycle       text NOT NULL DEFAULT 'cod' REFERENCES orders.lifecycles (name),
     status          text NOT NULL,
     priority        integer NOT NULL DEFAULT 0,
-    subtotal        numeric(12,2) NOT NULL DEFAULT 0 CHECK (subtotal >= 0),
-    delivery_fee    numeric(12,2) NOT NULL DEFAULT 0 CHECK (delivery_fee >= 0),
-    total_amount    numeric(12,2) NOT NULL DEFAULT 0 CHECK (total_amount >= 0),
+    subtotal        orders.amount NOT NULL DEFAULT 0,
+    delivery_fee    orders.amount NOT NULL DEFAULT 0,
+    total_amount    orders.amount NOT NULL DEFAULT 0,
     currency        char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
     payment_status  text NOT NULL DEFAULT 'pending'
                     CHECK (payment_status IN ('pending', 'collected', 'failed', 'refunded')),
@@ -108,13 +108,13 @@ CREATE TABLE orders.order_items (
     sku         text,
     name        text NOT NULL,
     quantity    integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
-    unit_price  numeric(12,2) NOT NULL DEFAULT 0 CHECK (unit_price >= 0),
-    total       numeric(14,2) GENERATED ALWAYS AS (quantity * unit_price) STORED,
+    unit_price  orders.amount NOT NULL DEFAULT 0,
     snapshot    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(snapshot) = 'object'),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     product_id  uuid REFERENCES orders.products (id) ON DELETE RESTRICT,
     variant_id  uuid,
+    total       numeric(14,2) GENERATED ALWAYS AS (quantity * unit_price) STORED,
     CONSTRAINT order_items_variant_fkey FOREIGN KEY (product_id, variant_id)
         REFERENCES orders.product_variants (product_id, id) ON DELETE RESTRICT
 );

@@ -8,7 +8,7 @@ CREATE TABLE orders.financial_transactions (
     id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     order_id             uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
     type                 text NOT NULL CHECK (type IN ('revenue', 'refund')),
-    amount               numeric(12,2) NOT NULL CHECK (amount > 0),
+    amount               orders.positive_amount NOT NULL,
     currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
     method               text CHECK (method IN ('cod', 'bank_transfer', 'cash', 'card', 'other')),
     recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
@@ -31,7 +31,7 @@ CREATE INDEX financial_transactions_created_idx ON orders.financial_transactions
 CREATE TABLE orders.expenses (
     id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     category             text NOT NULL CHECK (category <> ''),
-    amount               numeric(12,2) NOT NULL CHECK (amount > 0),
+    amount               orders.positive_amount NOT NULL,
     currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
     description          text,
     receipt_url          text,

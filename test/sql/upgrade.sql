@@ -25,8 +25,20 @@ SELECT old_status, new_status, notes FROM orders.order_history ORDER BY id;
 -- a campaign paid under 0.2.0: 0.6.0 posts the revenue it earned
 UPDATE orders.orders SET total_amount = 99, payment_status = 'collected' WHERE order_number = 'U-1';
 
+-- to 0.6.0, where a DBA shows a view to a role; 0.7.0 rebuilds the view
+-- (its amounts become the NaN-free domain) and keeps the grant
+ALTER EXTENSION orders UPDATE TO '0.6.0';
+DROP ROLE IF EXISTS upgrade_reader;
+CREATE ROLE upgrade_reader;
+GRANT SELECT ON orders.order_details_view, orders.daily_financial_summary TO upgrade_reader;
+
 -- and on to the current version: slots work on the upgraded data
 ALTER EXTENSION orders UPDATE;
+SELECT has_table_privilege('upgrade_reader', 'orders.order_details_view', 'SELECT') AS details,
+       has_table_privilege('upgrade_reader', 'orders.daily_financial_summary', 'SELECT') AS summary,
+       has_table_privilege('upgrade_reader', 'orders.ledger_discrepancies', 'SELECT') AS not_granted;
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'orders.orders'::regclass AND attname = 'total_amount';
 SELECT extversion FROM pg_extension WHERE extname = 'orders';
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
 VALUES ('00000000-0000-0000-0000-0000000002d1', '00000000-0000-0000-0000-0000000002e1',
@@ -39,3 +51,6 @@ SELECT full_name, total_orders, returned_orders, total_spent, return_rate FROM o
 SELECT type, amount, automatic, notes FROM orders.financial_transactions;
 SELECT count(*) AS discrepancies FROM orders.ledger_discrepancies;
 SELECT lifecycle, status FROM orders.lifecycle_states WHERE holds_stock ORDER BY lifecycle, position;
+
+DROP EXTENSION orders CASCADE;
+DROP ROLE upgrade_reader;

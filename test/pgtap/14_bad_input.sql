@@ -1,0 +1,85 @@
+-- Bad input a careful user tries (issue 9): NaN and the infinities in every
+-- amount are refused by the amount domains and change nothing, so no
+-- counter (customer statistics, ledger, daily summary) can be poisoned;
+-- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
+-- is an object, array or boolean is refused, not taken for current_user.
+BEGIN;
+SELECT plan(25);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
+INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-0000000014f1', 'Bad Lamp', 'T14-LAMP', 10, 5);
+INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-0000000014a1', '00000000-0000-0000-0000-0000000014f1', 'T14-LAMP-S', 'Small', 5);
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method) VALUES
+  ('00000000-0000-0000-0000-0000000014b1', 'T14-1', '00000000-0000-0000-0000-0000000014c1', 30, 'cod');
+INSERT INTO orders.order_items (id, order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000014e1', '00000000-0000-0000-0000-0000000014b1', 'Lamp', 3, 10);
+-- delivered and collected: the customer has spent 30, the ledger says so
+DO $$ BEGIN
+    PERFORM orders.transition('00000000-0000-0000-0000-0000000014b1', s)
+       FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+END $$;
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T14-1';
+CREATE TEMP VIEW t14_money AS
+SELECT (SELECT total_spent::text FROM orders.customers WHERE full_name = 'Careful User')
+       || ' / ' || (SELECT string_agg(type || ' ' || amount::numeric, ',' ORDER BY created_at)
+                      FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000014b1')
+       || ' / ' || (SELECT o.subtotal::numeric || ' ' || o.delivery_fee::numeric || ' ' || o.total_amount::numeric
+                      FROM orders.orders o WHERE o.order_number = 'T14-1')
+       || ' / ' || (SELECT string_agg(unit_price::numeric || 'x' || quantity || '=' || total, ',') FROM orders.order_items
+                     WHERE order_id = '00000000-0000-0000-0000-0000000014b1') AS s;
+SELECT is((SELECT s FROM t14_money), '30.00 / revenue 30.00 / 0.00 0.00 30.00 / 10.00x3=30.00', 'the money before');
+
+-- NaN in every amount of an order, an item, a product, a variant, the ledger, an expense
+SELECT throws_ok(format($$UPDATE orders.orders SET %I = 'NaN' WHERE order_number = 'T14-1'$$, c), '23514', NULL,
+                 format('orders.%s = NaN is refused', c))
+  FROM unnest(ARRAY['total_amount', 'subtotal', 'delivery_fee']) c;
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, total_amount) VALUES ('00000000-0000-0000-0000-0000000014c1', 'NaN')$$,
+                 '23514', NULL, 'a new order with total_amount NaN is refused');
+SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 'NaN' WHERE id = '00000000-0000-0000-0000-0000000014e1'$$,
+                 '23514', NULL, 'order_items.unit_price = NaN is refused');
+SELECT throws_ok(format($$UPDATE orders.products SET %I = 'NaN' WHERE sku = 'T14-LAMP'$$, c), '23514', NULL,
+                 format('products.%s = NaN is refused', c))
+  FROM unnest(ARRAY['price', 'cost_price']) c;
+SELECT throws_ok($$UPDATE orders.product_variants SET price = 'NaN' WHERE sku = 'T14-LAMP-S'$$, '23514', NULL,
+                 'product_variants.price = NaN is refused');
+SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount) VALUES ('revenue', 'NaN')$$, '23514', NULL,
+                 'a manual ledger row of NaN is refused');
+SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 'NaN')$$, '23514', NULL,
+                 'an expense of NaN is refused');
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = 'Infinity' WHERE order_number = 'T14-1'$$, '22003', NULL,
+                 'Infinity is refused');
+SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', '-Infinity')$$, '22003', NULL,
+                 '-Infinity is refused');
+SELECT is((SELECT s FROM t14_money), '30.00 / revenue 30.00 / 0.00 0.00 30.00 / 10.00x3=30.00',
+          'nothing changed: statistics, ledger, order and item amounts');
+SELECT is((SELECT count(*)::int FROM orders.expenses WHERE category = 'fuel')
+          + (SELECT count(*)::int FROM orders.financial_transactions WHERE NOT automatic), 0, 'no row was added');
+SELECT is((SELECT count(*)::int FROM orders.daily_financial_summary
+            WHERE total_revenue = 'NaN' OR net_profit = 'NaN'), 0, 'the daily summary has no NaN');
+SELECT is((SELECT count(*)::int FROM orders.customers WHERE total_spent = 'NaN'), 0, 'no customer''s total_spent is NaN');
+
+-- refusals quote at most 64 bytes of the input
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000014b1', repeat('x', 100000))$$, 'OR003',
+                 'order "T14-1": "' || repeat('x', 64) || '..." is not a status of lifecycle "cod"',
+                 'a 100 kB status is quoted as 64 characters');
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id, lifecycle)
+                   VALUES ('T14-2', '00000000-0000-0000-0000-0000000014c1', repeat('é', 1000))$$,
+                 'OR002', 'order "T14-2": unknown lifecycle "' || repeat('é', 32) || '..."',
+                 'a long lifecycle name is cut on a character boundary');
+
+-- the JWT sub must be a string or a number
+SELECT throws_ok(format($$SELECT set_config('request.jwt.claims', %L, true), orders.current_actor()$$, c), '22023',
+                 'claim "sub" of setting "request.jwt.claims" must be a string or a number',
+                 format('a sub of %s is refused, not taken for current_user', c))
+  FROM unnest(ARRAY['{"sub":{"id":"x"}}', '{"sub":["x"]}', '{"sub":true}']) c;
+SELECT is((SELECT orders.current_actor() FROM (SELECT set_config('request.jwt.claims', '{"sub":null}', true)) s),
+          current_user::text, 'a null sub counts as unset');
+SELECT is((SELECT orders.current_actor() FROM (SELECT set_config('request.jwt.claims', '{"sub":42}', true)) s),
+          '42', 'a numeric sub is its text');
+SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000014b1'), 5,
+          'no refused change wrote history');
+
+SELECT * FROM finish();
+ROLLBACK;
