@@ -10,7 +10,10 @@
  * snapshot, as catalogs are, whatever the isolation level: a REPEATABLE READ
  * transaction that started before a state changed must still move stock
  * (holds_stock) and count (category) by the states as they are now, or its
- * orders would enter a state by one meaning and leave it by another.
+ * orders would enter a state by one meaning and leave it by another.  A
+ * parallel query (orders.status_category is PARALLEL SAFE) cannot take a
+ * new snapshot: there the graph is read with the transaction's snapshot and
+ * kept for that transaction only (parallel queries only read).
  * A replaced graph is not freed at once — a caller may still hold pointers
  * into it — but handed to the transaction's memory, which goes at its end.
  */
@@ -20,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -34,6 +38,9 @@ static MemoryContext graph_cxt = NULL;
 static Lifecycle *graph = NULL;
 static int	graph_count = 0;
 static bool graph_valid = false;
+static LocalTransactionId graph_lxid = InvalidLocalTransactionId;	/* valid for
+																	 * this xact
+																	 * only */
 static bool callback_registered = false;
 static Oid	graph_relids[3];
 
@@ -75,14 +82,17 @@ find_loaded(const char *name)
 
 /*
  * run_load — execute a load query (no parameters) as the tables' owner,
- * with the latest snapshot.
+ * with the latest snapshot (in parallel mode: the transaction's).
  */
 static void
 run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 {
 	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
 
-	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
+	if (IsInParallelMode())
+		orders_execute(plan, NULL, NULL, true, 0, SPI_OK_SELECT);
+	else
+		orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 }
 
 /*
@@ -239,6 +249,8 @@ load_graph(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	orders_spi_finish_as(&saved);
+
+	graph_lxid = IsInParallelMode() ? MyProc->lxid : InvalidLocalTransactionId;
 }
 
 /*
@@ -249,7 +261,8 @@ load_graph(void)
 const Lifecycle *
 lifecycle_lookup(const char *name)
 {
-	if (!graph_valid)
+	if (!graph_valid ||
+		(graph_lxid != InvalidLocalTransactionId && graph_lxid != MyProc->lxid))
 	{
 		PG_TRY();
 		{
