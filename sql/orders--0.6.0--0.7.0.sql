@@ -191,3 +191,7 @@ BEGIN
 END
 $$;
 DROP TABLE pg_temp.orders_070_view_grants;
+
+-- Labels reviewed (doc/decisions.md): status_category answers NULL for a
+-- NULL argument, so it is STRICT (the executor then skips the call).
+ALTER FUNCTION orders.status_category(text, text) STRICT;

@@ -151,7 +151,7 @@ CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 
 -- The category of a status, from the cached lifecycle graph (C).
 CREATE FUNCTION orders.status_category(lifecycle text, status text) RETURNS text
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c STABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_status_category';
 COMMENT ON FUNCTION orders.status_category(text, text) IS
     'Category (open, fulfilled, cancelled, returned) of a status of a lifecycle; NULL when unknown';
