@@ -82,6 +82,30 @@ $$;
 -- read the columns are rebuilt around the type change, keeping the
 -- privileges a DBA gave on them; order_items.total is computed from
 -- unit_price, so it is dropped and added back (it becomes the last column).
+DO $$
+DECLARE
+    found text := '';
+    n bigint;
+    c record;
+BEGIN
+    FOR c IN SELECT * FROM (VALUES ('orders', 'subtotal'), ('orders', 'delivery_fee'), ('orders', 'total_amount'),
+                                   ('order_items', 'unit_price'), ('products', 'price'), ('products', 'cost_price'),
+                                   ('product_variants', 'price'), ('financial_transactions', 'amount'),
+                                   ('expenses', 'amount')) v(t, col) LOOP
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM orders.%I WHERE %I::pg_catalog.numeric = ''NaN''',
+                                  c.t, c.col) INTO n;
+        IF n > 0 THEN
+            found := found || pg_catalog.format(' orders.%s.%s: %s rows;', c.t, c.col, n);
+        END IF;
+    END LOOP;
+    IF found <> '' THEN
+        RAISE EXCEPTION 'orders 0.7.0 refuses NaN amounts, and this database holds some:%', found
+            USING ERRCODE = '23514',
+                  HINT = 'Set those amounts to numbers (as the table owner), then ALTER EXTENSION orders UPDATE again, '
+                         'and repair the sums they entered with orders.recount_customer_stats() and manual ledger rows.';
+    END IF;
+END
+$$;
 ALTER DOMAIN orders.amount DROP CONSTRAINT amount_check;
 ALTER DOMAIN orders.amount ADD CONSTRAINT amount_check CHECK (VALUE >= 0 AND VALUE <> 'NaN');
 CREATE DOMAIN orders.positive_amount AS numeric(12,2) CHECK (VALUE > 0 AND VALUE <> 'NaN');

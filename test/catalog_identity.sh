@@ -5,7 +5,8 @@
 # constraint, index, trigger (WHEN, name order), function label (volatility,
 # strictness, security, config, parallel), view, comment, privilege, RLS
 # flag, sequence, extension member and dumped table, and the built-in
-# lifecycle rows (test/catalog.sql lists them).  Against the running test
+# lifecycle rows (test/catalog.sql lists them).  Also: an upgrade over data
+# 0.7.0 refuses (NaN amounts) stops and says so.  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +37,22 @@ check '[ "$(grep -c "^function " "$out/fresh")" -ge 40 ] && [ "$(grep -c "^colum
 if diff -u "$out/upgraded" "$out/fresh" > "$out/diff"; then same=yes; else same=no; fi
 check '[ $same = yes ]' "fresh install and 0.1.0 + ALTER EXTENSION UPDATE have identical catalogs"
 [ $same = yes ] || sed 's/^/# /' "$out/diff" | head -60
+# an installation whose 0.6.0 let NaN into an amount: the upgrade stops,
+# names the column, and goes through once the amount is a number
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_nan" -c "CREATE DATABASE orders_cat_nan" 2>/dev/null
+nan() { psql -X -q -d orders_cat_nan "$@"; }
+nan -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.6.0'" \
+    -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'N')" \
+    -c "INSERT INTO orders.orders (customer_id, total_amount) VALUES ('00000000-0000-0000-0000-0000000000c1', 'NaN')"
+msg=$(nan -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE" 2>&1 || true)
+check 'echo "$msg" | grep -q "23514" && echo "$msg" | grep -q "orders.orders.total_amount: 1 rows"' \
+      "an upgrade over a NaN amount stops with 23514 and names the column"
+check '[ "$(nan -At -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'orders'"'"'")" = 0.6.0 ]' \
+      "... and leaves the installation at 0.6.0"
+nan -c "UPDATE orders.orders SET total_amount = 0" -c "ALTER EXTENSION orders UPDATE"
+check '[ "$(nan -At -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'orders'"'"'")" = "$version" ]' \
+      "once the amount is a number the upgrade goes through"
+
 echo "1..$n"
-for db in orders_cat_fresh orders_cat_upgraded; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
 [ "$failed" -eq 0 ]
