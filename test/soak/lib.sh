@@ -3,6 +3,13 @@
 # serialization retries allowed), TAP checks, and the two checks that the
 # run really happened.  Source it with NAME set; it defines q, check, and
 # runs the soak.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
+#
+# Stress mode (never run by test/check.sh): ORDERS_SOAK_STRESS=1 runs
+# ${NAME}_stress.pgbench (after ${NAME}_stress_setup.sql, when present) with
+# ORDERS_SOAK_CLIENTS clients (default 48 in stress mode, else 16) and
+# reports how many internal errors (SQLSTATE class XX, e.g. "new multixact
+# has more than one updating member") the server logged, per minute; the run
+# fails on any.
 set -eu
 secs=${1:-20}
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,8 +25,22 @@ soak_done() { q postgres -c "DROP DATABASE $db"; echo "1..$n"; [ "$failed" -eq 0
 
 q postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 q $db -c "CREATE EXTENSION orders" -f "$dir/${NAME}_setup.sql"
-pgbench -n -c 16 -j 2 -T "$secs" --max-tries=20 -f "$dir/$NAME.pgbench" $db > "$log" 2>&1 || true
+stress=${ORDERS_SOAK_STRESS:-0}
+script=$dir/$NAME.pgbench clients=${ORDERS_SOAK_CLIENTS:-16}
+if [ "$stress" = 1 ]; then
+    script=$dir/${NAME}_stress.pgbench clients=${ORDERS_SOAK_CLIENTS:-48}
+    [ -f "$dir/${NAME}_stress_setup.sql" ] && q $db -f "$dir/${NAME}_stress_setup.sql"
+    echo "# stress mode: $clients clients, $secs s, $(basename "$script")"
+fi
+pgbench -n -c "$clients" -j 2 -T "$secs" --max-tries=20 -f "$script" $db > "$log" 2>&1 || true
 grep -E "number of transactions actually processed|number of failed|tps =" "$log" | sed 's/^/# /'
 processed=$(awk '/actually processed/ {print $NF}' "$log" | cut -d/ -f1)
 check "the soak ran (transactions processed > 1000)" 1 "$([ "${processed:-0}" -gt 1000 ] && echo 1 || echo 0)"
+# internal errors (XX000: "new multixact has more than one updating member",
+# "could not ...") — pgbench prints the server's message for every client
+# error, whether it was retried or aborted the client
+internal=$(grep -cE 'ERROR: +(new multixact|could not|unexpected|invalid|tuple )' "$log" || true)
+[ "$stress" = 1 ] && echo "# internal errors: $internal in $secs s ($(awk -v n="$internal" -v s="$secs" 'BEGIN { printf "%.2f", n * 60 / s }') per minute)"
+grep -E 'ERROR: +new multixact' "$log" | sed 's/^/# /' | head -5
+check "no internal error (XX000)" 0 "$internal"
 check "no client aborted" 0 "$(grep -c 'aborted in command' "$log" || true)"

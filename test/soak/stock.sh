@@ -6,8 +6,9 @@
 # no stock is negative, the ledger agrees with what every order earned, and
 # the customer statistics equal a recount.
 # Usage: test/soak/stock.sh [seconds, default 20]
+#        ORDERS_SOAK_STRESS=1 test/soak/stock.sh 120   # stress mode, see lib.sh
 NAME=stock source "$(dirname "$0")/lib.sh"
-check "orders reached delivered, returned and cancelled" 3 \
+[ "$stress" = 1 ] || check "orders reached delivered, returned and cancelled" 3 \
     "$(q $db -c "SELECT count(DISTINCT status) FROM orders.orders WHERE status IN ('delivered', 'returned', 'cancelled')")"
 check "some requests were refused for lack of stock (OR050)" 1 \
     "$(q $db -c "SELECT (count(*) > 0)::int FROM soak.refusals WHERE code = 'OR050'")"
@@ -25,7 +26,7 @@ check "every stock equals start + restocks - items of orders holding stock" 0 "$
      WHERE k.stock_quantity <> i.stock_quantity + coalesce(r.units, 0) - coalesce(h.units, 0)")"
 check "no stock is negative" 0 "$(q $db -c "SELECT count(*) FROM (SELECT stock_quantity FROM orders.products
     UNION ALL SELECT stock_quantity FROM orders.product_variants) s WHERE stock_quantity < 0")"
-check "revenue was posted" 1 "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.financial_transactions WHERE type = 'revenue'")"
+[ "$stress" = 1 ] || check "revenue was posted" 1 "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.financial_transactions WHERE type = 'revenue'")"
 check "the ledger agrees with what every order earned" 0 "$(q $db -c "SELECT count(*) FROM orders.ledger_discrepancies")"
 check "every customer's statistics equal a recount" 0 "$(q $db -c "SELECT count(*) FROM orders.recount_customer_stats()")"
 q $db -c "SELECT '# ' || sku || ': ' || stock_quantity || ' in stock' FROM orders.products ORDER BY sku"
