@@ -101,8 +101,9 @@ BEGIN
     IF found <> '' THEN
         RAISE EXCEPTION 'orders 0.7.0 refuses NaN amounts, and this database holds some:%', found
             USING ERRCODE = '23514',
-                  HINT = 'Set those amounts to numbers (as the table owner), then ALTER EXTENSION orders UPDATE again, '
-                         'and repair the sums they entered with orders.recount_customer_stats() and manual ledger rows.';
+                  HINT = 'As the table owner, set the NaN amounts of orders to numbers first (their ledger postings '
+                         'follow), then correct or delete the NaN rows of the ledger and expenses, then ALTER EXTENSION '
+                         'orders UPDATE again and run orders.recount_customer_stats().';
     END IF;
 END
 $$;

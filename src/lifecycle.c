@@ -13,7 +13,8 @@
  * orders would enter a state by one meaning and leave it by another.  A
  * parallel query (orders.status_category is PARALLEL SAFE) cannot take a
  * new snapshot: there the graph is read with the transaction's snapshot and
- * kept for that transaction only (parallel queries only read).
+ * used only while parallel mode lasts — the first lookup after it (or in
+ * another transaction) reads the graph again.
  * A replaced graph is not freed at once — a caller may still hold pointers
  * into it — but handed to the transaction's memory, which goes at its end.
  */
@@ -38,9 +39,9 @@ static MemoryContext graph_cxt = NULL;
 static Lifecycle *graph = NULL;
 static int	graph_count = 0;
 static bool graph_valid = false;
-static LocalTransactionId graph_lxid = InvalidLocalTransactionId;	/* valid for
-																	 * this xact
-																	 * only */
+static bool graph_parallel = false;	/* read in parallel mode, by the
+										 * transaction's snapshot */
+static LocalTransactionId graph_lxid = InvalidLocalTransactionId;
 static bool callback_registered = false;
 static Oid	graph_relids[3];
 
@@ -250,7 +251,8 @@ load_graph(void)
 
 	orders_spi_finish_as(&saved);
 
-	graph_lxid = IsInParallelMode() ? MyProc->lxid : InvalidLocalTransactionId;
+	graph_parallel = IsInParallelMode();
+	graph_lxid = MyProc->lxid;
 }
 
 /*
@@ -262,7 +264,7 @@ const Lifecycle *
 lifecycle_lookup(const char *name)
 {
 	if (!graph_valid ||
-		(graph_lxid != InvalidLocalTransactionId && graph_lxid != MyProc->lxid))
+		(graph_parallel && (!IsInParallelMode() || graph_lxid != MyProc->lxid)))
 	{
 		PG_TRY();
 		{

@@ -6,10 +6,10 @@
  *   orders_check_order_number() called by status_guard for every row written.
  *
  * Numbers starting with ORD- belong to the generator.  A client (anybody but
- * the table owner) may store such a number only when the generator has just
- * handed it to this session — normally as the column default of the very
- * row being inserted — so nobody can take the numbers the generator will
- * give others (their INSERTs would fail with 23505).  Other numbers are free
+ * the table owner) may store such a number only when the generator handed
+ * it to the same user in the same transaction — normally as the column
+ * default of the very row being inserted — so nobody can take the numbers
+ * the generator will give others (their INSERTs would fail with 23505).  Other numbers are free
  * for clients to choose on INSERT; afterwards only the owner changes an
  * order's number.  Every number is at most ORDER_NUMBER_MAX characters: the
  * number travels in every status notification, whose payload is limited.
@@ -20,6 +20,7 @@
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -32,8 +33,10 @@ PG_FUNCTION_INFO_V1(orders_next_order_number);
 
 #define ORDER_NUMBER_PREFIX "ORD-"
 
-/* The number the generator last handed to this session ("" once used). */
+/* The number the generator last handed out ("" once used), to whom, when. */
 static char last_generated[ORDER_NUMBER_MAX * MAX_MULTIBYTE_CHAR_LEN + 1];
+static Oid	last_user = InvalidOid;
+static LocalTransactionId last_lxid = InvalidLocalTransactionId;
 
 /*
  * orders.next_order_number() — the next generated number, e.g.
@@ -57,6 +60,8 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 				 errmsg("timestamp out of range")));
 	snprintf(last_generated, sizeof(last_generated), ORDER_NUMBER_PREFIX "%04d-%06lld",
 			 tm.tm_year, (long long) n);
+	last_user = GetUserId();
+	last_lxid = MyProc->lxid;
 	PG_RETURN_TEXT_P(cstring_to_text(last_generated));
 }
 
@@ -65,7 +70,8 @@ orders_next_order_number(PG_FUNCTION_ARGS)
  * "rel"; "oldrow" NULL for an INSERT) that is longer than ORDER_NUMBER_MAX
  * characters (22001), a change of an order's number by anybody but the table
  * owner (OR009), and a number in the generator's namespace that the
- * generator did not just give this session (OR009, owner excepted).
+ * generator did not give this user in this transaction (OR009, owner
+ * excepted).
  */
 void
 orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
@@ -103,7 +109,7 @@ orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 				 errhint("Only the owner of orders.orders changes order numbers.")));
 	if (owner || strncmp(number, ORDER_NUMBER_PREFIX, strlen(ORDER_NUMBER_PREFIX)) != 0)
 		return;
-	if (strcmp(number, last_generated) != 0)
+	if (strcmp(number, last_generated) != 0 || last_user != GetUserId() || last_lxid != MyProc->lxid)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_ORDER_NUMBER_RESERVED),
 				 errmsg("order number \"%s\" was not generated for this order", number),

@@ -16,6 +16,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
@@ -27,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
@@ -169,28 +171,53 @@ orders_restore_user(const OrdersSavedUser *saved)
  * see the row of relation "relid" whose id is "id": SELECT on the table,
  * and a row that its row level security lets through?  For refusal
  * messages, which say only what the caller may see.  Called while switched
- * to the owner and connected to SPI; the read runs as the caller, and the
- * owner comes back after it.
+ * to the owner and connected to SPI.  The read runs as the caller with the
+ * caller's search path (its policies are the caller's to evaluate), in a
+ * subtransaction: whatever goes wrong there (a policy that fails,
+ * row_security = off) means "not visible", never another error in place of
+ * the refusal.  The owner and the pinned search path come back after it.
  */
 bool
 orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[1] = {UUIDOID};
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner_resources = CurrentResourceOwner;
 	Oid			owner;
 	int			owner_context;
 	SPIPlanPtr	plan;
 	Datum		args[1];
+	bool		visible = false;
 
 	if (pg_class_aclcheck(relid, caller->userid, ACL_SELECT) != ACLCHECK_OK)
 		return false;
-	plan = orders_get_plan(PLAN_CALLER_SEES, relid,
-						   psprintf("SELECT 1 FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
-									quote_qualified_identifier(ORDERS_SCHEMA, get_rel_name(relid))),
-						   1, argtypes);
-	args[0] = id;
 	GetUserIdAndSecContext(&owner, &owner_context);
-	SetUserIdAndSecContext(caller->userid, caller->sec_context);
-	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
-	SetUserIdAndSecContext(owner, owner_context);
-	return SPI_processed > 0;
+	PopOverrideSearchPath();
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(caller->userid, caller->sec_context);
+		plan = orders_get_plan(PLAN_CALLER_SEES, relid,
+							   psprintf("SELECT 1 FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
+										quote_qualified_identifier(ORDERS_SCHEMA, get_rel_name(relid))),
+							   1, argtypes);
+		args[0] = id;
+		orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+		visible = SPI_processed > 0;
+		SetUserIdAndSecContext(owner, owner_context);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();	/* restores the owner */
+		visible = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner_resources;
+	PushOverrideSearchPath(owner_search_path());
+	return visible;
 }

@@ -373,6 +373,17 @@ require_own_item(Datum item, const char *holder)
 				 errhint("Link a hold to an item of your own order; staff may link any item.")));
 }
 
+/* hold_expired — refuse (OR026) to confirm hold "id" that lapsed at "expires_at". */
+static void
+hold_expired(Datum id, TimestampTz expires_at)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_HOLD_EXPIRED),
+			 errmsg("the hold %s expired at %s and cannot be confirmed",
+					uuid_text(id), ts_text(expires_at)),
+			 errhint("Reserve the slot again; it may have been taken meanwhile.")));
+}
+
 /*
  * slot_full — refuse (OR023) a confirmation the slot has no room for (its
  * max_capacity was lowered below the places booked and held).
@@ -423,11 +434,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 				 errhint("Reserve the slot again.")));
 	if (strcmp(r.status, "expired") == 0 ||
 		(strcmp(r.status, "held") == 0 && r.expires_at <= GetCurrentTimestamp()))
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_HOLD_EXPIRED),
-				 errmsg("the hold %s expired at %s and cannot be confirmed",
-						uuid_text(id), ts_text(r.expires_at)),
-				 errhint("Reserve the slot again; it may have been taken meanwhile.")));
+		hold_expired(id, r.expires_at);
 
 	if (strcmp(r.status, "held") == 0)
 	{
@@ -437,6 +444,13 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 						   PG_ARGISNULL(1), -r.quantity, r.quantity);
 		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 			slot_full(orders_relid("service_capacity"), r.capacity_id, r.quantity);
+		/*
+		 * Judged again now that the slot is locked: a reservation decided
+		 * under that lock after the hold lapsed (and so not counting it)
+		 * committed before we got it; the booking must not take its place.
+		 */
+		if (r.expires_at <= GetCurrentTimestamp())
+			hold_expired(id, r.expires_at);
 		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	else						/* confirmed already: unchanged */
@@ -498,7 +512,7 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 	plan = orders_get_plan(PLAN_SLOT_CLEANUP, res_rel,
 						   "WITH lapsed AS ("
 						   "  UPDATE orders.slot_reservations"
-						   "     SET status = 'expired', released_at = pg_catalog.now()"
+						   "     SET status = 'expired', released_at = $1"
 						   "   WHERE status OPERATOR(pg_catalog.=) 'held'"
 						   "     AND expires_at OPERATOR(pg_catalog.<=) $1"
 						   "  RETURNING capacity_id, quantity),"

@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -146,19 +147,29 @@ validate_change(const char *lifecycle, const char *number,
 }
 
 /*
- * check_notes — refuse (22001) an order whose notes exceed ORDERS_NOTES_MAX
- * characters.
+ * check_notes — refuse (22001) notes over ORDERS_NOTES_MAX characters in a
+ * new order ("oldrow" NULL) or a change of them; notes an order already had
+ * (from before the limit) never block its other changes.
  */
 static void
-check_notes(HeapTuple row, TupleDesc desc)
+check_notes(HeapTuple oldrow, HeapTuple row, TupleDesc desc)
 {
 	int			att = SPI_fnumber(desc, "notes");
 	bool		isnull;
+	bool		oldnull;
 	Datum		notes = SPI_getbinval(row, desc, att, &isnull);
 
 	/* a detoasted size within the limit in bytes is within it in characters */
-	if (!isnull && toast_raw_datum_size(notes) - VARHDRSZ > ORDERS_NOTES_MAX)
-		orders_require_max_length(TextDatumGetCString(notes), ORDERS_NOTES_MAX, "an order's notes");
+	if (isnull || toast_raw_datum_size(notes) - VARHDRSZ <= ORDERS_NOTES_MAX)
+		return;
+	if (oldrow != NULL)
+	{
+		Datum		old = SPI_getbinval(oldrow, desc, att, &oldnull);
+
+		if (!oldnull && datumIsEqual(old, notes, false, -1))
+			return;
+	}
+	orders_require_max_length(TextDatumGetCString(notes), ORDERS_NOTES_MAX, "an order's notes");
 }
 
 /*
@@ -190,7 +201,7 @@ guard_insert(Relation rel, HeapTuple row)
 	if (orders_owner_restoring(rel))
 		return row;
 	orders_check_order_number(rel, NULL, row);
-	check_notes(row, desc);
+	check_notes(NULL, row, desc);
 	lc = require_lifecycle(lname, number);
 	if (lifecycle_state(lc, lc->initial_status) == NULL)
 		ereport(ERROR,
@@ -240,7 +251,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		return newrow;			/* NOT NULL constraints report it */
 
 	orders_check_order_number(rel, oldrow, newrow);
-	check_notes(newrow, desc);
+	check_notes(oldrow, newrow, desc);
 	number = column_value(newrow, desc, "order_number");
 	if (old_lc != NULL && strcmp(old_lc, new_lc) != 0)
 		ereport(ERROR,
@@ -304,11 +315,14 @@ orders_status_guard(PG_FUNCTION_ARGS)
 
 /*
  * payload_field — append ,"name":"value" to a notification, the value cut
- * to PAYLOAD_FIELD_MAX bytes (on a character boundary): six such fields,
- * escaped, stay far below NOTIFY's 8000-byte payload limit whatever a JWT
- * subject or a lifecycle name holds.
+ * to PAYLOAD_FIELD_MAX bytes (on a character boundary; a 64-character order
+ * number always fits).  Lifecycle and status names are plain ASCII and the
+ * order id a uuid; only the order number and the actor can hold characters
+ * JSON escapes (\u00XX, 6 bytes for 1), so the payload stays under 4 kB,
+ * below NOTIFY's 8000-byte limit, whatever a JWT subject or a restored
+ * order number holds.
  */
-#define PAYLOAD_FIELD_MAX 200
+#define PAYLOAD_FIELD_MAX 256
 
 static void
 payload_field(StringInfo buf, const char *name, const char *value)

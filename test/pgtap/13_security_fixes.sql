@@ -4,7 +4,7 @@
 -- numbers are bounded and never cut, refusals name only what the caller may
 -- see, notes and idempotency keys are bounded, availability hides staff.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 -- ------------------------------------------------------------ slots --
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
@@ -142,6 +142,26 @@ SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status)
                  'OR010 to a caller who sees the order names it and its counts');
 SELECT is((SELECT leads_delivered FROM orders.orders WHERE order_number = 'T13-CAMPAIGN'), 1,
           'no refused lead counted');
+
+-- the visibility check never replaces the refusal with an error of its own:
+-- a policy that fails, or a caller that turned row_security off
+GRANT SELECT ON orders.orders TO t13_blind;
+CREATE FUNCTION pg_temp.t13_broken() RETURNS boolean LANGUAGE sql AS 'SELECT 1/0 = 1';
+CREATE POLICY t13_broken ON orders.orders FOR SELECT TO t13_blind USING (pg_temp.t13_broken());
+SET LOCAL ROLE t13_blind;
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status)
+                   VALUES ('00000000-0000-0000-0000-0000000013c1', '00000000-0000-0000-0000-0000000013e1', 'lead')$$,
+                 'OR010', 'order 00000000-0000-0000-0000-0000000013e1 has no room for 1 more leads',
+                 'a policy that fails while the refusal is shaped: still OR010, the order hidden');
+SET LOCAL row_security = off;
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status)
+                   VALUES ('00000000-0000-0000-0000-0000000013c1', '00000000-0000-0000-0000-0000000013e1', 'lead')$$,
+                 'OR010', 'order 00000000-0000-0000-0000-0000000013e1 has no room for 1 more leads',
+                 'row_security = off: still OR010, the order hidden');
+RESET row_security;
+RESET ROLE;
+DROP POLICY t13_broken ON orders.orders;
+REVOKE SELECT ON orders.orders FROM t13_blind;
 
 -- a client confirming its own order, with no right on products
 GRANT SELECT, UPDATE ON orders.orders TO t13_blind;

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -80,6 +80,16 @@ SELECT is((SELECT orders.current_actor() FROM (SELECT set_config('request.jwt.cl
           '42', 'a numeric sub is its text');
 SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000014b1'), 5,
           'no refused change wrote history');
+
+-- notes an order had before the limit do not block its other changes
+SET LOCAL session_replication_role = replica;   -- as a 0.6.0 database could hold it
+INSERT INTO orders.orders (id, order_number, customer_id, status, notes) VALUES
+  ('00000000-0000-0000-0000-0000000014b9', 'T14-OLD', '00000000-0000-0000-0000-0000000014c1', 'new', repeat('n', 20000));
+RESET session_replication_role;
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000014b9', 'confirmation_pending')).status,
+          'confirmation_pending', 'an order with 20000 characters of old notes still changes status');
+SELECT throws_ok($$UPDATE orders.orders SET notes = repeat('m', 20000) WHERE order_number = 'T14-OLD'$$, '22001', NULL,
+                 '... but its notes cannot be replaced by other over-long notes');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -37,6 +37,16 @@ SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number = 'ORD-209
 INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000a1')
 RETURNING order_number AS generated \gset
 SELECT matches(:'generated'::text, '^ORD-[0-9]{4}-[0-9]{6,}$', 'a client inserting without a number gets the generator''s');
+SELECT orders.next_order_number() AS drawn \gset
+SELECT lives_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
+                         VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'drawn'),
+                'a number the generator gave this user in this transaction may be given explicitly');
+SELECT set_config('role', 'staff', true);
+SELECT orders.next_order_number() AS staffs \gset
+SELECT set_config('role', 'authenticated', true);
+SELECT throws_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
+                          VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'staffs'),
+                 'OR009', NULL, 'but not one the generator gave another role on this connection');
 SELECT lives_ok($$INSERT INTO orders.orders (order_number, customer_id)
                   VALUES ('SHOP-77', '00000000-0000-0000-0000-0000000000a1')$$,
                 'a client may choose a number outside the generator''s');
@@ -52,7 +62,7 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
                  '22001', 'orders.transition: argument "idempotency_key" may have at most 255 characters, not 3000',
                  'a 3000-character idempotency key is refused with 22001, not 54000');
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
-            AND order_number NOT LIKE 'API-%'), 2, 'exactly the two accepted orders were added');
+            AND order_number NOT LIKE 'API-%'), 3, 'exactly the three accepted orders were added');
 
 SELECT * FROM finish();
 ROLLBACK;
