@@ -5,7 +5,10 @@
 
 set -eu
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# ORDERS_PG_BIN: another PostgreSQL 15 bin directory (e.g. a private copy
+# with the extension installed under DESTDIR); it finds its share and lib
+# directories relative to itself.
+PG_BIN=${ORDERS_PG_BIN:-/usr/lib/postgresql/15/bin}
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc"
 PG_OS_USER=orders-pg        # used only when running as root
@@ -45,10 +48,11 @@ as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
 }
 
-# start_cluster DIR PORT — initdb (if needed) and start a cluster in DIR,
-# listening on a socket in DIR and on 127.0.0.1:PORT, pg_cron preloaded.
+# start_cluster DIR PORT [CONF_LINE...] — initdb (if needed) and start a
+# cluster in DIR, listening on a socket in DIR and on 127.0.0.1:PORT, pg_cron
+# preloaded; CONF_LINEs are added to postgresql.conf at initdb.
 start_cluster() {
-    local dir=$1 port=$2
+    local dir=$1 port=$2; shift 2
     if [ "$(id -u)" -eq 0 ] && ! id "$PG_OS_USER" >/dev/null 2>&1; then
         useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_OS_USER"
     fi
@@ -67,6 +71,7 @@ max_connections = 60
 fsync = ${ORDERS_FSYNC:-off}
 log_min_messages = warning
 CONF
+        [ $# -eq 0 ] || printf '%s\n' "$@" >> "$dir/data/postgresql.conf"
     fi
     as_pg $PG_BIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
     export PGHOST=$dir PGPORT=$port PGUSER=postgres
