@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# pg_dump round trip (TAP output): orders, history, user-defined
-# lifecycles, stock and the ledger survive a dump and restore into a fresh
-# database (stock is not taken twice, revenue not posted twice); the built-in
-# lifecycles are not duplicated; the restored graph works at once.
+# pg_dump round trips (TAP output): a plain-SQL dump restored with
+# psql -v ON_ERROR_STOP=1, a directory-format dump restored by pg_restore
+# with one job, and by four jobs the way doc/operations.md says (schema, then
+# the data with --data-only --disable-triggers --jobs 4, then post-data).
+# A bare pg_restore --jobs 4 fails (TODO test: the extension's foreign keys
+# exist before its tables are loaded, in any order).  Each time orders,
+# history, user-defined lifecycles, campaigns with their counts, customer
+# statistics, slot counts, stock and the ledger survive into a fresh database
+# (stock is not taken twice, revenue not posted twice, nothing counted twice);
+# the built-in lifecycles are not duplicated; the restored graph works at once
+# and every recount finds nothing wrong.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with the extension installed.
 set -eu
-src=orders_dump_src dst=orders_dump_dst
+src=orders_dump_src
 dump=$(mktemp /tmp/orders-dump.XXXXXX.sql)
-trap 'rm -f "$dump"' EXIT
+dumpdir=$(mktemp -d /tmp/orders-dump.XXXXXX.dir)
+trap 'rm -rf "$dump" "$dumpdir"' EXIT
 n=0 failed=0
 check() {   # check DESCRIPTION EXPECTED ACTUAL
     n=$((n + 1))
     if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
 }
+todo() {    # todo DESCRIPTION REASON EXPECTED ACTUAL — a known failure: TAP TODO, not counted
+    n=$((n + 1))
+    if [ "$3" = "$4" ]; then echo "ok $n - $1 # TODO $2"; else echo "not ok $n - $1 # TODO $2"; fi
+}
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
 
-q postgres -c "DROP DATABASE IF EXISTS $src" -c "DROP DATABASE IF EXISTS $dst" \
-           -c "CREATE DATABASE $src" -c "CREATE DATABASE $dst"
+q postgres -c "DROP DATABASE IF EXISTS $src" -c "CREATE DATABASE $src"
 q $src >/dev/null <<'SQL'
 CREATE EXTENSION orders;
 BEGIN;
@@ -64,38 +75,120 @@ VALUES ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000
 SELECT orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1'));
 SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1');
 COMMIT;
+-- volume, so that pg_restore --jobs loads several tables at once: 200
+-- customers, 2000 cod orders with items (half holding stock, a quarter
+-- delivered and collected), 40 campaigns with 3000 leads
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000000b2', 'Mug', 'MUG', 100000);
+INSERT INTO orders.customers (id, full_name)
+SELECT ('10000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'Bulk ' || g FROM generate_series(1, 200) g;
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method)
+SELECT ('20000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'B-' || g,
+       ('10000000-0000-0000-0000-' || lpad((1 + g % 200)::text, 12, '0'))::uuid, 10 + g % 7, 'cod'
+  FROM generate_series(1, 2000) g;
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+SELECT ('20000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'Mug', 1 + g % 3, 5, '00000000-0000-0000-0000-0000000000b2'
+  FROM generate_series(1, 2000) g;
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number LIKE 'B-%' AND substring(order_number, 3)::int % 2 = 0;
+DO $$
+DECLARE s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered'] LOOP
+        UPDATE orders.orders SET status = s WHERE order_number LIKE 'B-%' AND substring(order_number, 3)::int % 4 = 0;
+    END LOOP;
+END $$;
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number LIKE 'B-%' AND status = 'delivered';
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased)
+SELECT ('30000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'BC-' || g,
+       ('10000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'campaign', 100
+  FROM generate_series(1, 40) g;
+UPDATE orders.orders SET status = 'active' WHERE order_number LIKE 'BC-%';
+INSERT INTO orders.leads (customer_id, order_id, status)
+SELECT ('10000000-0000-0000-0000-' || lpad((1 + g % 40)::text, 12, '0'))::uuid,
+       ('30000000-0000-0000-0000-' || lpad((1 + g % 40)::text, 12, '0'))::uuid,
+       (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + g % 4]
+  FROM generate_series(1, 3000) g;
 SQL
 
+TABLES="lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity
+        slot_reservations staff deliveries products product_variants financial_transactions expenses"
+# verify DST HOW — the checks of one restored database
+verify() {
+    local dst=$1 how=$2
+    # one query per side: "table md5" lines.  leads_delivered is re-counted
+    # from the restored leads, which touches updated_at of the orders that
+    # count leads: compare without it
+    local sql="" t
+    for t in $TABLES; do
+        sql="$sql${sql:+ UNION ALL }SELECT '$t', md5(coalesce(string_agg((to_jsonb(x) - 'updated_at')::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
+    done
+    local want got
+    want=$(q $src -F ' ' -c "$sql") got=$(q $dst -F ' ' -c "$sql")
+    for t in $TABLES; do
+        check "$how: orders.$t identical to the source" "$(echo "$want" | grep "^$t ")" "$(echo "$got" | grep "^$t ")"
+    done
+    check "$how: restored stock counts the restored orders once (9 - 2)" 7 "$(q $dst -c "SELECT stock_quantity FROM orders.products WHERE sku = 'KET'")"
+    check "$how: restored ledger: one revenue posting for the order, each bulk order's once, agreeing with the orders" "1 500 0" \
+        "$(q $dst -c "SELECT count(*) FILTER (WHERE order_id = '00000000-0000-0000-0000-0000000000e1') || ' '
+                             || count(*) FILTER (WHERE order_id IN (SELECT id FROM orders.orders WHERE order_number LIKE 'B-%')) || ' '
+                             || (SELECT count(*) FROM orders.ledger_discrepancies) FROM orders.financial_transactions")"
+    check "$how: built-in lifecycles not duplicated" 5 "$(q $dst -c "SELECT count(*) FROM orders.lifecycles")"
+    check "$how: restored user lifecycle works at once" back \
+        "$(q $dst -c "SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000000e2', 'back')")"
+    check "$how: restored idempotency keys still deduplicate" 5 \
+        "$(q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'" \
+                  -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', 'delivered', NULL, 'k-delivered')" >/dev/null;
+           q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'")"
+    check "$how: restored campaign counts are exact" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_leads()")"
+    check "$how: restored campaign takes leads" "2 active" \
+        "$(q $dst -c "INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000e4', 'lead')" >/dev/null;
+           q $dst -c "SELECT leads_delivered || ' ' || status FROM orders.orders WHERE order_number = 'D-4'")"
+    check "$how: restored customer statistics equal a recount" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_customer_stats()")"
+    check "$how: restored bulk stock counts the restored orders once (100000 - items of orders holding stock)" 1 \
+        "$(q $dst -c "SELECT (stock_quantity = 100000 - (SELECT sum(i.quantity) FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+                                                          WHERE i.product_id = p.id AND o.status IN ('confirmed', 'delivered')))::int
+                      FROM orders.products p WHERE sku = 'MUG'")"
+    check "$how: restored slot counts match their reservations" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_slots()")"
+    check "$how: the restored slot has one place left" 1 \
+        "$(q $dst -c "SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '2 days')")"
+    check "$how: order numbers continue after restore" 1 \
+        "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
+}
+
+# a plain-SQL dump, restored by psql stopping at the first error
 pg_dump -d $src -f "$dump"
-q $dst -f "$dump" >/dev/null
+q postgres -c "DROP DATABASE IF EXISTS orders_dump_sql" -c "CREATE DATABASE orders_dump_sql"
+check "plain dump: psql -v ON_ERROR_STOP=1 restores it without an error" 0 \
+    "$(psql -X -q -v ON_ERROR_STOP=1 -d orders_dump_sql -f "$dump" >/dev/null 2>"$dump.err"; echo $?; cat "$dump.err" >&2)"
+verify orders_dump_sql "plain dump"
 
-for t in lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity \
-         slot_reservations staff deliveries products product_variants financial_transactions expenses; do
-    # leads_delivered is re-counted from the restored leads, which touches
-    # updated_at of the orders that count leads: compare without it
-    sql="SELECT md5(coalesce(string_agg((to_jsonb(x) - 'updated_at')::text, '|' ORDER BY x::text), '')) FROM orders.$t x"
-    check "orders.$t identical after restore" "$(q $src -c "$sql")" "$(q $dst -c "$sql")"
-done
-check "restored stock counts the restored orders once (9 - 2)" 7 "$(q $dst -c "SELECT stock_quantity FROM orders.products")"
-check "restored ledger: one revenue posting, agreeing with the orders" "1 0" \
-    "$(q $dst -c "SELECT count(*) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies) FROM orders.financial_transactions")"
-check "built-in lifecycles not duplicated" 5 "$(q $dst -c "SELECT count(*) FROM orders.lifecycles")"
-check "restored user lifecycle works at once" back \
-    "$(q $dst -c "SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000000e2', 'back')")"
-check "restored idempotency keys still deduplicate" 5 \
-    "$(q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'" \
-              -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', 'delivered', NULL, 'k-delivered')" >/dev/null;
-       q $dst -c "SELECT count(*) FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000e1'")"
-check "restored campaign counts are exact" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_leads()")"
-check "restored campaign takes leads" "2 active" \
-    "$(q $dst -c "INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000e4', 'lead')" >/dev/null;
-       q $dst -c "SELECT leads_delivered || ' ' || status FROM orders.orders WHERE order_number = 'D-4'")"
-check "restored slot counts match their reservations" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_slots()")"
-check "the restored slot has one place left" 1 \
-    "$(q $dst -c "SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '2 days')")"
-check "order numbers continue after restore" 1 \
-    "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
+# a directory-format dump, restored by one pg_restore job
+pg_dump -d $src -Fd -f "$dumpdir/d"
+q postgres -c "DROP DATABASE IF EXISTS orders_dump_dir" -c "CREATE DATABASE orders_dump_dir"
+check "directory dump: pg_restore restores it without an error" 0 \
+    "$(pg_restore --exit-on-error -d orders_dump_dir "$dumpdir/d" 2>"$dump.err"; echo $?; cat "$dump.err" >&2)"
+verify orders_dump_dir "pg_restore"
 
-q postgres -c "DROP DATABASE $src" -c "DROP DATABASE $dst"
+# by four jobs at once: a bare --jobs 4 loads orders, order_items, customers
+# ... in parallel while the extension's foreign keys between them exist
+# already (CREATE EXTENSION made them), so COPY fails; the way that works:
+# the schema, then the data only, triggers disabled (rows as dumped, counters
+# as dumped), then the rest, each in parallel where it can be
+q postgres -c "DROP DATABASE IF EXISTS orders_dump_jobs" -c "CREATE DATABASE orders_dump_jobs"
+todo "directory dump: a bare pg_restore --jobs 4 restores it without an error" \
+    "foreign keys of extension tables exist before their data is loaded in parallel (doc/operations.md)" 0 \
+    "$(pg_restore --jobs 4 -d orders_dump_jobs "$dumpdir/d" >/dev/null 2>&1; echo $?)"
+q postgres -c "DROP DATABASE orders_dump_jobs" -c "CREATE DATABASE orders_dump_jobs"
+check "directory dump: pre-data, then --data-only --disable-triggers --jobs 4, then post-data --jobs 4: no error" 0 \
+    "$(pg_restore --section=pre-data --exit-on-error -d orders_dump_jobs "$dumpdir/d" 2>"$dump.err" &&
+       pg_restore --data-only --disable-triggers --jobs 4 --exit-on-error -d orders_dump_jobs "$dumpdir/d" 2>>"$dump.err" &&
+       pg_restore --section=post-data --jobs 4 --exit-on-error -d orders_dump_jobs "$dumpdir/d" 2>>"$dump.err"
+       echo $?; cat "$dump.err" >&2)"
+check "no trigger left disabled after the parallel data load" 0 \
+    "$(q orders_dump_jobs -c "SELECT count(*) FROM pg_trigger WHERE tgenabled = 'D'")"
+verify orders_dump_jobs "pg_restore --jobs 4"
+
+q postgres -c "DROP DATABASE $src" -c "DROP DATABASE orders_dump_sql" -c "DROP DATABASE orders_dump_dir" \
+           -c "DROP DATABASE orders_dump_jobs"
+rm -f "$dump.err"
 echo "1..$n"
 [ "$failed" -eq 0 ]
