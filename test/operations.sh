@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# Operations (TAP): two databases of one cluster, each with the extension
+# and its pg_cron cleanup job scheduled from the pg_cron database — both jobs
+# really run, each in its own database (and one job name per database: pg_cron
+# keys jobs by name); DROP EXTENSION orders leaves nothing behind (catalogs as
+# before CREATE EXTENSION; refused while a user object depends on it, CASCADE
+# takes those), a session that used the extension keeps working after another
+# drops and re-creates it, and a job scheduled by orders.schedule_jobs()
+# survives DROP EXTENSION (TODO: unschedule first); recounts interrupted by
+# statement_timeout in the middle of their UPDATE leave every row as it was,
+# and the next recount repairs exactly what was wrong.
+# See doc/operations.md.  Needs PGHOST/PGPORT/PGUSER of a running cluster
+# with pg_cron preloaded and cron.database_name = 'postgres' (test/check.sh's).
+set -eu
+A=orders_ops_a B=orders_ops_b D=orders_ops_drop R=orders_ops_recount
+export PGOPTIONS="-c client_min_messages=warning"
+n=0 failed=0
+check() {   # check DESCRIPTION EXPECTED ACTUAL
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
+}
+todo() {    # todo DESCRIPTION REASON EXPECTED ACTUAL — a known failure: TAP TODO, not counted
+    n=$((n + 1))
+    if [ "$3" = "$4" ]; then echo "ok $n - $1 # TODO $2"; else echo "not ok $n - $1 # TODO $2"; echo "#   expected: $3"; echo "#   actual:   $4"; fi
+}
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
+# sqlstate DB SQL — the SQLSTATE SQL fails with, or "none"
+sqlstate() {
+    q "$1" -c "DO \$\$ BEGIN EXECUTE \$q\$$2\$q\$; RAISE WARNING 'none'; EXCEPTION WHEN OTHERS THEN RAISE WARNING '%', SQLSTATE; END \$\$" 2>&1 \
+        | sed -n 's/^\(WARNING\|NOTICE\): *//p'
+}
+
+cleanup() {
+    q postgres -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'orders-%'" >/dev/null 2>&1 || true
+    for db in $A $B $D $R; do q postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+cleanup
+
+# -------------------------------------------- two databases, two cron jobs --
+q postgres -c "CREATE EXTENSION IF NOT EXISTS pg_cron"
+for db in $A $B; do
+    q postgres -c "CREATE DATABASE $db"
+    q $db -c "CREATE EXTENSION orders" \
+          -c "INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at)
+              VALUES ('00000000-0000-0000-0000-0000000009a1', '00000000-0000-0000-0000-0000000009b1',
+                      now() + interval '1 day', now() + interval '1 day 1 hour')" \
+          -c "SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000009a1')" \
+          -c "UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second'" >/dev/null
+done
+check "schedule_jobs() where pg_cron is not installed refuses with OR030" OR030 \
+    "$(sqlstate $A "SELECT orders.schedule_jobs()")"
+
+# pg_cron keys a job by its name (and user): scheduling the same name for a
+# second database rewrites the command of the first and keeps its database
+job=$(q $A -F '|' -c "SELECT jobname, schedule, command FROM orders.cron_jobs()")
+IFS='|' read -r jobname schedule command <<<"$job"
+q postgres -c "SELECT cron.schedule_in_database('$jobname', '$schedule', '$command', '$A')" \
+           -c "SELECT cron.schedule_in_database('$jobname', '$schedule', '$command', '$B')" >/dev/null
+check "one job name scheduled for two databases is one job, still in the first database (use a name per database)" "1 $A" \
+    "$(q postgres -c "SELECT count(*) || ' ' || min(database) FROM cron.job WHERE jobname = '$jobname'")"
+q postgres -c "SELECT cron.unschedule('$jobname')" >/dev/null
+
+for db in $A $B; do
+    q postgres -c "SELECT cron.schedule_in_database('$jobname@$db', '$schedule', '$command', '$db')" >/dev/null
+done
+check "one cleanup job per database, each running in its database" "$jobname@$A:$A,$jobname@$B:$B" \
+    "$(q postgres -c "SELECT string_agg(jobname || ':' || database, ',' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'orders-%'")"
+cron_from=$(q postgres -c "SELECT now()")
+
+# ---------------------------------------------------------- DROP EXTENSION --
+# what the catalogs of a database hold, object by object
+catalogs="SELECT 'class ' || c.oid::regclass FROM pg_class c
+          UNION ALL SELECT 'proc ' || p.oid::regprocedure FROM pg_proc p
+          UNION ALL SELECT 'type ' || t.oid::regtype FROM pg_type t
+          UNION ALL SELECT 'namespace ' || nspname FROM pg_namespace
+          UNION ALL SELECT 'constraint ' || conname || ' ' || conrelid::regclass || ' ' || contypid::regtype FROM pg_constraint
+          UNION ALL SELECT 'trigger ' || tgname || ' ' || tgrelid::regclass FROM pg_trigger
+          UNION ALL SELECT 'extension ' || extname FROM pg_extension
+          UNION ALL SELECT 'event trigger ' || evtname FROM pg_event_trigger
+          UNION ALL SELECT 'operator ' || o.oid::regoperator FROM pg_operator o
+          UNION ALL SELECT 'cast ' || castsource::regtype || '->' || casttarget::regtype FROM pg_cast
+          UNION ALL SELECT 'policy ' || polname FROM pg_policy
+          UNION ALL SELECT 'rewrite ' || rulename || ' ' || ev_class::regclass FROM pg_rewrite
+          UNION ALL SELECT 'depend ' || count(*) FROM pg_depend
+          UNION ALL SELECT 'init_privs ' || count(*) FROM pg_init_privs
+          UNION ALL SELECT 'description ' || count(*) FROM pg_description
+          UNION ALL SELECT 'attrdef ' || count(*) FROM pg_attrdef
+          UNION ALL SELECT 'sequence ' || count(*) FROM pg_sequence
+          UNION ALL SELECT 'shdepend ' || count(*) FROM pg_shdepend WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+q postgres -c "CREATE DATABASE $D"
+before=$(q $D -c "$catalogs" | sort)
+q $D -c "CREATE EXTENSION orders" >/dev/null
+ext=$(q $D -c "SELECT oid FROM pg_extension WHERE extname = 'orders'")
+q $D >/dev/null <<'SQL'
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c1', 'Drop');
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000009b2', 'Kettle', 'KET', 9);
+INSERT INTO orders.orders (id, customer_id, total_amount) VALUES ('00000000-0000-0000-0000-0000000009e1', '00000000-0000-0000-0000-0000000009c1', 10);
+INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+VALUES ('00000000-0000-0000-0000-0000000009e1', 'Kettle', 2, '00000000-0000-0000-0000-0000000009b2');
+SELECT orders.transition('00000000-0000-0000-0000-0000000009e1', 'confirmed');
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('rental', 'reserved');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('rental', 'reserved', 'open');
+SQL
+check "the extension made objects (schema orders, its tables, functions, types)" 1 \
+    "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
+q $D -c "DROP EXTENSION orders"
+after=$(q $D -c "$catalogs" | sort)
+todo "DROP EXTENSION orders (its tables full) leaves the catalogs as before CREATE EXTENSION" \
+    "the schema named in orders.control is made by CREATE EXTENSION but is no member of it: DROP SCHEMA orders afterwards (doc/operations.md)" "" \
+    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
+check "what it leaves is the empty schema orders (and its initial privileges), nothing else" \
+    "< init_privs N;> init_privs N;> namespace orders;" \
+    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | sed 's/init_privs [0-9]*/init_privs N/' | tr '\n' ';' || true)"
+q $D -c "DROP SCHEMA orders"
+after=$(q $D -c "$catalogs" | sort)
+check "DROP EXTENSION orders, then DROP SCHEMA orders: the catalogs are as before CREATE EXTENSION" "" \
+    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
+check "no schema, relation, function, type or dependency of orders is left" "0 0 0 0 0" \
+    "$(q $D -c "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'orders') || ' ' ||
+                       (SELECT count(*) FROM pg_class WHERE relname LIKE 'orders%' OR relname IN ('customers', 'leads', 'lifecycles')) || ' ' ||
+                       (SELECT count(*) FROM pg_proc WHERE probin = '\$libdir/orders' OR pronamespace::regnamespace::text = 'orders') || ' ' ||
+                       (SELECT count(*) FROM pg_type WHERE typnamespace::regnamespace::text = 'orders') || ' ' ||
+                       (SELECT count(*) FROM pg_depend WHERE refobjid = $ext OR objid = $ext)")"
+
+# a user object depending on the extension: plain DROP refuses and changes
+# nothing; CASCADE drops the dependent view and foreign key, not the table
+q $D -c "CREATE EXTENSION orders" \
+     -c "CREATE VIEW public.big_orders AS SELECT id, total_amount FROM orders.orders WHERE total_amount > 100" \
+     -c "CREATE TABLE public.order_notes (order_id uuid REFERENCES orders.orders (id), note text)"
+check "DROP EXTENSION orders refuses while a user view and foreign key depend on it (2BP01)" 2BP01 \
+    "$(sqlstate $D "DROP EXTENSION orders")"
+check "and the extension is still there" 1 "$(q $D -c "SELECT count(*) FROM pg_extension WHERE extname = 'orders'")"
+q $D -c "DROP EXTENSION orders CASCADE"
+check "DROP EXTENSION orders CASCADE drops the view and the foreign key, keeps the user's table" "0 0 1" \
+    "$(q $D -c "SELECT (SELECT count(*) FROM pg_class WHERE relname = 'big_orders') || ' ' ||
+                       (SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.order_notes'::regclass AND contype = 'f') || ' ' ||
+                       (SELECT count(*) FROM pg_class WHERE relname = 'order_notes')")"
+q $D -c "DROP TABLE public.order_notes" -c "DROP SCHEMA orders"
+after=$(q $D -c "$catalogs" | sort)
+check "after CASCADE, the user's table and the schema dropped, the catalogs are as before CREATE EXTENSION" "" \
+    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
+
+# a session that used the extension keeps working when another session drops
+# and re-creates it (its cached plans, graph and relation ids are renewed)
+q $D -c "CREATE EXTENSION orders"
+check "a session keeps working across DROP EXTENSION + CREATE EXTENSION in another session" "confirmed 1 confirmed 1" \
+    "$(q $D <<SQL 2>&1 | tr '\n' ' ' | sed 's/ $//'
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c2', 'Before');
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000009b3', 'Cup', 'CUP', 5);
+INSERT INTO orders.orders (id, customer_id) VALUES ('00000000-0000-0000-0000-0000000009e2', '00000000-0000-0000-0000-0000000009c2');
+INSERT INTO orders.order_items (order_id, name, product_id) VALUES ('00000000-0000-0000-0000-0000000009e2', 'Cup', '00000000-0000-0000-0000-0000000009b3');
+SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000009e2', 'confirmed');
+SELECT total_orders FROM orders.customers;
+\! psql -X -q -d $D -c "DROP EXTENSION orders" -c "CREATE EXTENSION orders"
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c3', 'After');
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000009b4', 'Cup', 'CUP', 5);
+INSERT INTO orders.orders (id, customer_id) VALUES ('00000000-0000-0000-0000-0000000009e3', '00000000-0000-0000-0000-0000000009c3');
+INSERT INTO orders.order_items (order_id, name, product_id) VALUES ('00000000-0000-0000-0000-0000000009e3', 'Cup', '00000000-0000-0000-0000-0000000009b4');
+SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000009e3', 'confirmed');
+SELECT total_orders FROM orders.customers;
+SQL
+)"
+check "and its stock, history and ledger are those of the new installation" "4 1 0" \
+    "$(q $D -c "SELECT (SELECT stock_quantity FROM orders.products) || ' ' || (SELECT count(*) FROM orders.order_history)
+                       || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
+
+# pg_cron's jobs are rows of cron.job, not objects of the extension:
+# DROP EXTENSION does not remove a job orders.schedule_jobs() registered
+q postgres -c "DROP EXTENSION IF EXISTS orders CASCADE" -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" \
+           -c "DROP EXTENSION orders" >/dev/null
+todo "DROP EXTENSION orders removes the job orders.schedule_jobs() registered" \
+    "pg_cron jobs do not depend on the extension; run orders.unschedule_jobs() first (doc/operations.md)" 0 \
+    "$(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
+q postgres -c "SELECT cron.unschedule('orders-cleanup-expired-holds')" >/dev/null 2>&1 || true
+q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" -c "SELECT orders.unschedule_jobs()" \
+           -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null
+check "orders.unschedule_jobs() then DROP EXTENSION leaves no job behind" 0 \
+    "$(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
+
+# ------------------------------------------ recounts and statement_timeout --
+# 300 campaigns with 3000 leads, 300 customers with 1500 orders, 300 slots
+# with holds and bookings; then 100 of each counter made wrong behind the
+# triggers' back.  A user trigger on the counted table lets the recount's
+# UPDATE through 5 rows and then sleeps, so statement_timeout (2 s) cancels
+# it in the middle of its UPDATE.
+q postgres -c "CREATE DATABASE $R"
+q $R -c "CREATE EXTENSION orders" >/dev/null
+q $R >/dev/null <<'SQL'
+INSERT INTO orders.customers (id, full_name)
+SELECT ('10000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'Recount ' || g FROM generate_series(1, 300) g;
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased)
+SELECT ('20000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'RC-' || g,
+       ('10000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'campaign', 100
+  FROM generate_series(1, 300) g;
+UPDATE orders.orders SET status = 'active' WHERE order_number LIKE 'RC-%';
+INSERT INTO orders.leads (customer_id, order_id, status)
+SELECT ('10000000-0000-0000-0000-' || lpad((1 + g % 300)::text, 12, '0'))::uuid,
+       ('20000000-0000-0000-0000-' || lpad((1 + g % 300)::text, 12, '0'))::uuid,
+       (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + g % 4]
+  FROM generate_series(1, 3000) g;
+INSERT INTO orders.orders (order_number, customer_id, total_amount, payment_method)
+SELECT 'RK-' || g, ('10000000-0000-0000-0000-' || lpad((1 + g % 300)::text, 12, '0'))::uuid, 10, 'cod'
+  FROM generate_series(1, 1200) g;
+DO $$
+DECLARE s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered'] LOOP
+        UPDATE orders.orders SET status = s WHERE order_number LIKE 'RK-%' AND substring(order_number, 4)::int % 3 = 0;
+    END LOOP;
+END $$;
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number LIKE 'RK-%' AND status = 'delivered';
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number LIKE 'RK-%' AND substring(order_number, 4)::int % 3 = 1;
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity)
+SELECT ('30000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, '30000000-0000-0000-0000-000000000000',
+       now() + g * interval '1 hour', now() + g * interval '1 hour' + interval '30 minutes', 5
+  FROM generate_series(1, 300) g;
+SELECT orders.reserve_time_slot(id) FROM orders.service_capacity;
+SELECT orders.confirm_booking(orders.reserve_time_slot(id)) FROM orders.service_capacity;
+-- 100 of each counter wrong, behind the triggers' back
+SET session_replication_role = replica;
+UPDATE orders.orders SET leads_delivered = leads_delivered + 1
+ WHERE order_number LIKE 'RC-%' AND substring(order_number, 4)::int <= 100;
+UPDATE orders.customers SET total_orders = total_orders + 1
+ WHERE full_name LIKE 'Recount %' AND substring(full_name, 9)::int <= 100;
+UPDATE orders.service_capacity SET held_count = held_count + 1
+ WHERE id <= '30000000-0000-0000-0000-000000000100';
+RESET session_replication_role;
+-- rows a recount updated before it was cancelled (a sequence does not roll back)
+CREATE SEQUENCE public.rows_updated;
+CREATE FUNCTION public.slow_after_five() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('public.rows_updated') >= 5 THEN PERFORM pg_sleep(30); END IF;
+    RETURN NEW;
+END $$;
+SQL
+
+# interrupted TABLE RECOUNT DESCRIPTION — the recount on TABLE (slowed), cancelled
+interrupted() {
+    local table=$1 recount=$2 what=$3 rows state
+    rows="SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM orders.$table x"
+    local before_rows; before_rows=$(q $R -c "$rows")
+    q $R -c "SELECT setval('public.rows_updated', 1, false)" \
+         -c "CREATE TRIGGER slow_after_five BEFORE UPDATE ON orders.$table FOR EACH ROW EXECUTE FUNCTION public.slow_after_five()" >/dev/null
+    state=$(q $R -c "SET statement_timeout = '2s'" -c "SELECT count(*) FROM $recount" 2>&1 | grep -o 'canceling statement due to statement timeout' || true)
+    q $R -c "DROP TRIGGER slow_after_five ON orders.$table"
+    check "$recount cancelled by statement_timeout in the middle of its UPDATE ($what)" \
+        "canceling statement due to statement timeout, 5 rows updated" \
+        "$state, $(q $R -c "SELECT last_value FROM public.rows_updated") rows updated"
+    check "  ... left orders.$table exactly as it was, no lock held" "$before_rows 0" \
+        "$(q $R -c "$rows") $(q $R -c "SELECT count(*) FROM pg_locks WHERE relation = 'orders.$table'::regclass")"
+    check "  ... and the next $recount repairs the 100 wrong rows, then finds nothing" "100 0" \
+        "$(q $R -c "SELECT count(*) FROM $recount") $(q $R -c "SELECT count(*) FROM $recount")"
+}
+interrupted orders "orders.recount_leads()" "leads_delivered"
+interrupted customers "orders.recount_customer_stats()" "customer statistics"
+interrupted service_capacity "orders.recount_slots()" "slot counts"
+check "afterwards every counter agrees with its rows and the ledger with the orders" "0 0 0 0" \
+    "$(q $R -c "SELECT (SELECT count(*) FROM orders.recount_leads()) || ' ' || (SELECT count(*) FROM orders.recount_customer_stats())
+                || ' ' || (SELECT count(*) FROM orders.recount_slots()) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
+
+# ------------------------------------------------- the two cron jobs ran --
+# pg_cron runs every-minute jobs at the start of each minute: wait up to 150 s
+deadline=$((SECONDS + 150)) ran=""
+while [ $SECONDS -lt $deadline ]; do
+    ran=$(q postgres -c "SELECT string_agg(DISTINCT j.jobname || ':' || d.database, ',' ORDER BY j.jobname || ':' || d.database) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                         WHERE j.jobname LIKE 'orders-%' AND d.status = 'succeeded' AND d.start_time >= '$cron_from'")
+    [ "$ran" = "$jobname@$A:$A,$jobname@$B:$B" ] && break
+    sleep 3
+done
+check "both jobs ran under pg_cron and succeeded, each in its database" "$jobname@$A:$A,$jobname@$B:$B" "$ran"
+for db in $A $B; do
+    check "$db: its job expired the lapsed hold and gave the place back" "expired 0" \
+        "$(q $db -c "SELECT (SELECT status FROM orders.slot_reservations) || ' ' || (SELECT held_count FROM orders.service_capacity)")"
+done
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
