@@ -2,8 +2,11 @@
 # The whole test suite: build, start a throwaway cluster, then run
 #   a lint of the SQL run with more rights than its caller (search_path),
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
-#   and as a non-superuser PostgREST-style login, a dump/restore round trip,
-#   and pgbench soaks that compare stored counters with a recount.
+#   and as a non-superuser PostgREST-style login, dump/restore round trips
+#   (psql, pg_restore, four jobs), pgbench soaks that compare stored counters
+#   with a recount, pg_cron, operations (two databases with their jobs, DROP
+#   EXTENSION, recounts cancelled by statement_timeout) and logical
+#   replication to a second cluster (its own two clusters, ports 54334-54335).
 # Exits non-zero when anything fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -55,6 +58,8 @@ suite soak-slots bash "$REPO_DIR/test/soak/slots.sh" "${ORDERS_SOAK_SECONDS:-20}
 suite soak-customers bash "$REPO_DIR/test/soak/customers.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-stock bash "$REPO_DIR/test/soak/stock.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite pg_cron bash "$REPO_DIR/test/cron.sh"
+suite operations bash "$REPO_DIR/test/operations.sh"
+suite replication bash "$REPO_DIR/test/replication.sh"
 
 log "summary"
 [ -n "$failures" ] && echo "failed suites:$failures"
