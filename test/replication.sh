@@ -9,10 +9,12 @@
 # a user lifecycle grows.  Once the subscriber has caught up, every published
 # table is identical on both sides; counters, statistics, slot counts, stock,
 # ledger and history equal the publisher's and a recount on the subscriber.
-# Also: which triggers fire under the apply worker (ENABLE ORIGIN ones do not;
-# lifecycle_changed must be ENABLE ALWAYS there or subscriber sessions keep a
-# stale graph), an ENABLE ALWAYS counter trigger posts revenue twice, and the
-# promotion steps (sequences) let the subscriber take writes.
+# Also: which triggers fire under the apply worker (the extension's, ENABLE
+# ORIGIN, do not; statement triggers never do, even ENABLE ALWAYS), that a
+# subscriber session's cached lifecycle graph needs a row-level copy of
+# lifecycle_changed ENABLE REPLICA (stale without it), that an ENABLE ALWAYS
+# row trigger (status_audit) writes history twice, and that the promotion
+# steps (sequences) let the subscriber take writes.
 # See doc/operations.md.  Needs nothing running: it starts and stops its own
 # clusters (ports ORDERS_REPL_PORT, default 54334, and the next one).
 source "$(dirname "$0")/lib.sh"
