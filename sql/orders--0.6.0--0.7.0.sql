@@ -220,3 +220,18 @@ DROP TABLE pg_temp.orders_070_view_grants;
 -- Labels reviewed (doc/decisions.md): status_category answers NULL for a
 -- NULL argument, so it is STRICT (the executor then skips the call).
 ALTER FUNCTION orders.status_category(text, text) STRICT;
+
+-- Logical replication applies rows without firing statement triggers: on a
+-- subscriber these row-level copies (ENABLE REPLICA: they fire only where
+-- session_replication_role = replica, i.e. for the apply worker) invalidate
+-- the cached graph when a change of the lifecycle tables arrives
+-- (doc/operations.md).
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycles FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_states FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_transitions FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied;

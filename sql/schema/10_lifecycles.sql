@@ -149,6 +149,21 @@ CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON orders.lifecycle_transitions FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
 
+-- Logical replication applies rows without firing statement triggers: on a
+-- subscriber these row-level copies (ENABLE REPLICA: they fire only where
+-- session_replication_role = replica, i.e. for the apply worker) invalidate
+-- the cached graph when a change of the lifecycle tables arrives
+-- (doc/operations.md).
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycles FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_states FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_transitions FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+
 -- The category of a status, from the cached lifecycle graph (C).
 CREATE FUNCTION orders.status_category(lifecycle text, status text) RETURNS text
     LANGUAGE c STABLE STRICT PARALLEL SAFE

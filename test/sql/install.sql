@@ -21,7 +21,7 @@ SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
 SELECT tgrelid::regclass AS tab, tgname, tgfoid::regproc AS func
   FROM pg_trigger
  WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'orders.%'
- ORDER BY 1::text COLLATE "C", 2;
+ ORDER BY tgrelid::regclass::text COLLATE "C", tgname;
 
 -- tables whose data pg_dump keeps (lifecycle tables: user rows only)
 SELECT c::regclass AS config_table, w AS condition
