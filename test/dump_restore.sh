@@ -12,20 +12,11 @@
 # and every recount finds nothing wrong.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with the extension installed.
 set -eu
+source "$(dirname "$0")/tap.sh"
 src=orders_dump_src
 dump=$(mktemp /tmp/orders-dump.XXXXXX.sql)
 dumpdir=$(mktemp -d /tmp/orders-dump.XXXXXX.dir)
 trap 'rm -rf "$dump" "$dumpdir"' EXIT
-n=0 failed=0
-check() {   # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
-}
-todo() {    # todo DESCRIPTION REASON EXPECTED ACTUAL — a known failure: TAP TODO, not counted
-    n=$((n + 1))
-    if [ "$3" = "$4" ]; then echo "ok $n - $1 # TODO $2"; else echo "not ok $n - $1 # TODO $2"; fi
-}
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
 
 q postgres -c "DROP DATABASE IF EXISTS $src" -c "CREATE DATABASE $src"
 q $src >/dev/null <<'SQL'
@@ -190,5 +181,4 @@ verify orders_dump_jobs "pg_restore --jobs 4"
 q postgres -c "DROP DATABASE $src" -c "DROP DATABASE orders_dump_sql" -c "DROP DATABASE orders_dump_dir" \
            -c "DROP DATABASE orders_dump_jobs"
 rm -f "$dump.err"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

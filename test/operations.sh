@@ -12,18 +12,9 @@
 # See doc/operations.md.  Needs PGHOST/PGPORT/PGUSER of a running cluster
 # with pg_cron preloaded and cron.database_name = 'postgres' (test/check.sh's).
 set -eu
+source "$(dirname "$0")/tap.sh"
 A=orders_ops_a B=orders_ops_b D=orders_ops_drop R=orders_ops_recount
 export PGOPTIONS="-c client_min_messages=warning"
-n=0 failed=0
-check() {   # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
-}
-todo() {    # todo DESCRIPTION REASON EXPECTED ACTUAL — a known failure: TAP TODO, not counted
-    n=$((n + 1))
-    if [ "$3" = "$4" ]; then echo "ok $n - $1 # TODO $2"; else echo "not ok $n - $1 # TODO $2"; echo "#   expected: $3"; echo "#   actual:   $4"; fi
-}
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
 # sqlstate DB SQL — the SQLSTATE SQL fails with, or "none"
 sqlstate() {
     q "$1" -c "DO \$\$ BEGIN EXECUTE \$q\$$2\$q\$; RAISE WARNING 'none'; EXCEPTION WHEN OTHERS THEN RAISE WARNING '%', SQLSTATE; END \$\$" 2>&1 \
@@ -274,5 +265,4 @@ for db in $A $B; do
         "$(q $db -c "SELECT (SELECT status FROM orders.slot_reservations) || ' ' || (SELECT held_count FROM orders.service_capacity)")"
 done
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

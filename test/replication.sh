@@ -18,6 +18,7 @@
 # See doc/operations.md.  Needs nothing running: it starts and stops its own
 # clusters (ports ORDERS_REPL_PORT, default 54334, and the next one).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/tap.sh"
 
 BASE=${ORDERS_REPL_DIR:-/tmp/orders-repl}
 PUB_PORT=${ORDERS_REPL_PORT:-54334} SUB_PORT=$(( ${ORDERS_REPL_PORT:-54334} + 1 ))
@@ -35,11 +36,6 @@ start_cluster "$SUB_DIR" "$SUB_PORT" "wal_level = logical" "max_logical_replicat
 unset PGHOST PGPORT
 export PGOPTIONS="-c client_min_messages=warning"
 
-n=0 failed=0
-check() {   # check DESCRIPTION EXPECTED ACTUAL
-    n=$((n + 1))
-    if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1"; echo "#   expected: $2"; echo "#   actual:   $3"; failed=$((failed + 1)); fi
-}
 PUB="psql -X -q -t -A -v ON_ERROR_STOP=1 -h $PUB_DIR -p $PUB_PORT -U postgres -d $DB"
 SUB="psql -X -q -t -A -v ON_ERROR_STOP=1 -h $SUB_DIR -p $SUB_PORT -U postgres -d $DB"
 pub() { $PUB "$@"; }
@@ -337,5 +333,4 @@ check "and its counters still equal a recount" "0 0 0 0" \
                || ' ' || (SELECT count(*) FROM orders.recount_slots()) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
 sub -c "DROP SUBSCRIPTION orders_sub" >/dev/null
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

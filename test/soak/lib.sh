@@ -1,8 +1,8 @@
 # test/soak/lib.sh — what every soak shares: a fresh database with the
 # extension and the soak's fixtures, a 16-client pgbench run (deadlock and
 # serialization retries allowed), TAP checks, and the two checks that the
-# run really happened.  Source it with NAME set; it defines q, check, and
-# runs the soak.  Needs PGHOST/PGPORT/PGUSER of a running cluster.
+# run really happened.  Source it with NAME set; it
+# runs the soak (TAP helpers from test/tap.sh).  Needs PGHOST/PGPORT/PGUSER of a running cluster.
 #
 # Stress mode (never run by test/check.sh): ORDERS_SOAK_STRESS=1 runs
 # ${NAME}_stress.pgbench (after ${NAME}_stress_setup.sql, when present) with
@@ -13,15 +13,12 @@
 set -eu
 secs=${1:-20}
 dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$dir/../tap.sh"
 db=orders_soak_$NAME
 log=/tmp/orders-soak-$NAME.log
-n=0 failed=0
 
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$@"; }
-# check DESCRIPTION EXPECTED ACTUAL — one TAP line
-check() { n=$((n + 1)); if [ "$2" = "$3" ]; then echo "ok $n - $1"; else echo "not ok $n - $1 (expected $2, got $3)"; failed=$((failed + 1)); fi; }
 # soak_done — drop the database, print the plan, exit non-zero on a failure
-soak_done() { q postgres -c "DROP DATABASE $db"; echo "1..$n"; [ "$failed" -eq 0 ]; }
+soak_done() { q postgres -c "DROP DATABASE $db"; tap_done; }
 
 q postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 q $db -c "CREATE EXTENSION orders" -f "$dir/${NAME}_setup.sql"
