@@ -10,6 +10,7 @@
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
+source "$REPO_DIR/test/tap.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -24,19 +25,15 @@ upgraded -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERS
 fresh -f "$REPO_DIR/test/catalog.sql" > "$out/fresh"
 upgraded -f "$REPO_DIR/test/catalog.sql" > "$out/upgraded"
 
-n=0; failed=0
-check() {
-    n=$((n + 1))
-    if eval "$1"; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-version=$(fresh -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")
-check '[ "$version" = "$(upgraded -At -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'orders'"'"'")" ]' \
-      "both are version $version"
-check '[ "$(grep -c "^function " "$out/fresh")" -ge 40 ] && [ "$(grep -c "^column " "$out/fresh")" -ge 200 ]' \
-      "the listing has the extension's objects ($(wc -l < "$out/fresh") facts)"
+ext_version() { "$@" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'"; }
+version=$(ext_version fresh)
+check "both are version $version" "$version" "$(ext_version upgraded)"
+check "the listing has the extension's objects ($(wc -l < "$out/fresh") facts)" yes \
+      "$([ "$(grep -c "^function " "$out/fresh")" -ge 40 ] && [ "$(grep -c "^column " "$out/fresh")" -ge 200 ] && echo yes)"
 if diff -u "$out/upgraded" "$out/fresh" > "$out/diff"; then same=yes; else same=no; fi
-check '[ $same = yes ]' "fresh install and 0.1.0 + ALTER EXTENSION UPDATE have identical catalogs"
+check "fresh install and 0.1.0 + ALTER EXTENSION UPDATE have identical catalogs" yes $same
 [ $same = yes ] || sed 's/^/# /' "$out/diff" | head -60
+
 # an installation whose 0.6.0 let NaN into an amount: the upgrade stops,
 # names the column, and goes through once the amount is a number
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_nan" -c "CREATE DATABASE orders_cat_nan" 2>/dev/null
@@ -45,14 +42,11 @@ nan -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'N')" \
     -c "INSERT INTO orders.orders (customer_id, total_amount) VALUES ('00000000-0000-0000-0000-0000000000c1', 'NaN')"
 msg=$(nan -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE" 2>&1 || true)
-check 'echo "$msg" | grep -q "23514" && echo "$msg" | grep -q "orders.orders.total_amount: 1 rows"' \
-      "an upgrade over a NaN amount stops with 23514 and names the column"
-check '[ "$(nan -At -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'orders'"'"'")" = 0.6.0 ]' \
-      "... and leaves the installation at 0.6.0"
+check "an upgrade over a NaN amount stops with 23514 and names the column" yes \
+      "$(echo "$msg" | grep -q "23514" && echo "$msg" | grep -q "orders.orders.total_amount: 1 rows" && echo yes)"
+check "... and leaves the installation at 0.6.0" 0.6.0 "$(ext_version nan)"
 nan -c "UPDATE orders.orders SET total_amount = 0" -c "ALTER EXTENSION orders UPDATE"
-check '[ "$(nan -At -c "SELECT extversion FROM pg_extension WHERE extname = '"'"'orders'"'"'")" = "$version" ]' \
-      "once the amount is a number the upgrade goes through"
+check "once the amount is a number the upgrade goes through" "$version" "$(ext_version nan)"
 
-echo "1..$n"
 for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
-[ "$failed" -eq 0 ]
+tap_done
