@@ -235,3 +235,77 @@ CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
 ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied;
 ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied;
 ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+
+-- An order's amounts tied together (issue 9): subtotal = the sum of its
+-- items, kept exact; total_amount = subtotal + delivery_fee + adjustment.
+-- Existing orders keep their totals: their subtotal becomes their items'
+-- sum and the rest of the total goes into adjustment (triggers off: no
+-- updated_at, no posting, nothing changes but the split).
+CREATE DOMAIN orders.signed_amount AS numeric(12,2) CHECK (VALUE <> 'NaN');
+ALTER TABLE orders.orders ADD COLUMN adjustment orders.signed_amount NOT NULL DEFAULT 0;
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders o
+   SET subtotal = s.items, adjustment = o.total_amount - s.items - o.delivery_fee
+  FROM (SELECT o2.id, coalesce((SELECT pg_catalog.sum(i.total) FROM orders.order_items i
+                                 WHERE i.order_id OPERATOR(pg_catalog.=) o2.id), 0) AS items
+          FROM orders.orders o2) s
+ WHERE s.id OPERATOR(pg_catalog.=) o.id
+   AND (o.subtotal, o.adjustment) IS DISTINCT FROM (s.items, o.total_amount - s.items - o.delivery_fee);
+RESET session_replication_role;
+COMMENT ON COLUMN orders.orders.subtotal IS
+    'Sum of the order''s items (quantity × unit_price); maintained by orders.subtotal_on_items, never written by hand';
+COMMENT ON COLUMN orders.orders.adjustment IS
+    'What the total adds to subtotal + delivery_fee (negative: a discount); set by writing it, or by writing total_amount';
+COMMENT ON COLUMN orders.orders.total_amount IS
+    'subtotal + delivery_fee + adjustment, always; writing it sets adjustment';
+
+CREATE FUNCTION orders.subtotal_on_items() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_subtotal_on_items';
+-- one statement trigger per event: transition tables allow only one event
+CREATE TRIGGER subtotal_on_items_insert AFTER INSERT ON orders.order_items
+    REFERENCING NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.subtotal_on_items();
+CREATE TRIGGER subtotal_on_items_update AFTER UPDATE ON orders.order_items
+    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.subtotal_on_items();
+CREATE TRIGGER subtotal_on_items_delete AFTER DELETE ON orders.order_items
+    REFERENCING OLD TABLE AS old_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.subtotal_on_items();
+
+-- Repair: recount subtotals from the items (all orders, or one) and return
+-- the orders whose stored subtotal was wrong (their totals follow).  Locks
+-- the orders first, then sums, so concurrent item writers are neither
+-- missed nor counted twice.
+CREATE FUNCTION orders.recount_subtotals(order_id uuid DEFAULT NULL)
+    RETURNS TABLE (id uuid, order_number text, stored numeric, counted numeric)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.recount_subtotals must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A transaction snapshot would not see items committed while it waits for the orders.';
+    END IF;
+    PERFORM 1 FROM orders.orders o
+     WHERE recount_subtotals.order_id IS NULL OR o.id = recount_subtotals.order_id
+     ORDER BY o.id FOR UPDATE;
+    RETURN QUERY
+    WITH actual AS (
+        SELECT o.id, o.order_number, o.subtotal::numeric AS stored,
+               coalesce((SELECT sum(i.total) FROM orders.order_items i WHERE i.order_id = o.id), 0)::numeric(12,2)
+                   AS counted
+          FROM orders.orders o
+         WHERE recount_subtotals.order_id IS NULL OR o.id = recount_subtotals.order_id),
+    fixed AS (
+        UPDATE orders.orders o SET subtotal = a.counted
+          FROM actual a WHERE o.id = a.id AND a.stored <> a.counted
+        RETURNING o.id)
+    SELECT a.id, a.order_number, a.stored, a.counted
+      FROM actual a WHERE a.stored <> a.counted ORDER BY a.order_number;
+END
+$$;
+COMMENT ON FUNCTION orders.recount_subtotals(uuid) IS
+    'Recount subtotals from the items (all orders, or one); returns and repairs the orders whose subtotal was wrong';
+
+REVOKE ALL ON FUNCTION orders.subtotal_on_items(), orders.recount_subtotals(uuid) FROM PUBLIC;

@@ -112,6 +112,7 @@ typedef enum OrdersPlanKind
 	PLAN_RESERVATION_SET,
 	PLAN_SLOT_ITEM_OWNER,
 	PLAN_CALLER_SEES,
+	PLAN_SUBTOTAL_ADD,
 	PLAN_SLOT_CLEANUP,
 	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_STATS_ADD,
@@ -170,6 +171,10 @@ extern void orders_clear_pending_change(void);
 #define ORDERS_KEY_MAX 255		/* characters of an idempotency key */
 
 extern void orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow);
+
+/* ---- order_money.c: subtotal from the items, total from the parts ---- */
+
+extern HeapTuple orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow);
 
 /* ---- revenue.c: what an order has earned ---- */
 

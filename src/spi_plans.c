@@ -90,7 +90,7 @@ orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 
 /* The source files of this extension, as elog.c names them (base names). */
 static const char *const own_files[] = {
-	"customer_stats.c", "leads.c", "lifecycle.c", "order_number.c", "revenue.c", "security.c", "slots.c", "spi_plans.c",
+	"customer_stats.c", "leads.c", "lifecycle.c", "order_money.c", "order_number.c", "revenue.c", "security.c", "slots.c", "spi_plans.c",
 	"stock.c", "transition.c", "trigger_util.c", "updated_at.c"
 };
 

@@ -292,7 +292,8 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 /*
  * orders.status_guard() — BEFORE INSERT OR UPDATE FOR EACH ROW on
  * orders.orders.  Guarantees that no row is stored in a status its lifecycle
- * does not have, and no status change is stored that is not an edge.
+ * does not have, and no status change is stored that is not an edge; ties
+ * the order's amounts (order_money.c).
  * Concurrent changes of one order are serialized by the row lock the UPDATE
  * takes before this trigger runs, so the loser is checked against the
  * winner's status.
@@ -305,11 +306,17 @@ orders_status_guard(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
 	HeapTuple	result;
 
+	Relation	rel = trigdata->tg_relation;
+
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-		result = guard_insert(trigdata->tg_relation, trigdata->tg_trigtuple);
+	{
+		result = guard_insert(rel, trigdata->tg_trigtuple);
+		if (!orders_owner_restoring(rel))
+			result = orders_tie_money(rel, NULL, result);
+	}
 	else
-		result = guard_update(trigdata->tg_relation, trigdata->tg_trigtuple,
-							  trigdata->tg_newtuple);
+		result = orders_tie_money(rel, trigdata->tg_trigtuple,
+								  guard_update(rel, trigdata->tg_trigtuple, trigdata->tg_newtuple));
 	return orders_trigger_result(trigdata, result);
 }
 

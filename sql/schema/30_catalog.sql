@@ -19,6 +19,7 @@ CREATE DOMAIN orders.label AS text CHECK (VALUE <> '');
 --   (numeric(12,2) refuses the infinities by itself).
 CREATE DOMAIN orders.amount AS numeric(12,2) CHECK (VALUE >= 0 AND VALUE <> 'NaN');
 CREATE DOMAIN orders.positive_amount AS numeric(12,2) CHECK (VALUE > 0 AND VALUE <> 'NaN');
+CREATE DOMAIN orders.signed_amount AS numeric(12,2) CHECK (VALUE <> 'NaN');
 CREATE DOMAIN orders.units AS integer CHECK (VALUE >= 0);
 CREATE DOMAIN orders.json_array AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'array');
 CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'object');

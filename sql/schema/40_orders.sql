@@ -26,7 +26,7 @@ COMMENT ON FUNCTION orders.next_order_number() IS
 -- Columns by capability, in the order the upgrades added them (the order
 -- of the row type): the order itself; lead campaigns (seed 002: name ..
 -- completion_date; leads_delivered is maintained, 50_leads.sql); COD
--- operations (seed 004: assigned_rep_id .. return_reason).
+-- operations (seed 004: assigned_rep_id .. return_reason); adjustment.
 CREATE TABLE orders.orders (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     order_number    text NOT NULL UNIQUE DEFAULT orders.next_order_number()
@@ -77,6 +77,8 @@ CREATE TABLE orders.orders (
     internal_notes     text,
     delivery_proof     jsonb,
     return_reason      text,
+    -- money tied together (42_order_money.sql)
+    adjustment         orders.signed_amount NOT NULL DEFAULT 0,
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
 );
 COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';

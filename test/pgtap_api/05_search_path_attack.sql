@@ -332,7 +332,7 @@ SELECT coalesce(pg_temp.probe('client creates a booking order',
   '00000000-0000-0000-0000-000000000000') AS booking \gset
 SELECT coalesce(pg_temp.probe('client adds the service to book',
   format($p$INSERT INTO orders.order_items (order_id, name, item_type) VALUES (%L, 'Massage', 'service') RETURNING id$p$, :'booking'),
-  '{stock_on_items}'), '00000000-0000-0000-0000-000000000000') AS item \gset
+  '{stock_on_items,subtotal_on_items}'), '00000000-0000-0000-0000-000000000000') AS item \gset
 SELECT pg_temp.probe('confirm_booking',
   format($p$SELECT (orders.confirm_booking(%L, %L)).status$p$, :'hold2', :'item'), '{confirm_booking}', NULL, 'confirmed');
 SELECT pg_temp.probe('confirm_booking again',
@@ -405,6 +405,7 @@ SELECT pg_temp.probe('current_staff_id of a client', $p$SELECT orders.current_st
   '{current_staff_id,staff_id_of}', NULL, '<null>');
 -- owner-only functions refuse
 SELECT pg_temp.probe('recount_leads refused', $p$SELECT count(*) FROM orders.recount_leads()$p$, '{recount_leads}', '42501');
+SELECT pg_temp.probe('recount_subtotals refused', $p$SELECT count(*) FROM orders.recount_subtotals()$p$, '{recount_subtotals}', '42501');
 SELECT pg_temp.probe('recount_slots refused', $p$SELECT count(*) FROM orders.recount_slots()$p$, '{recount_slots}', '42501');
 SELECT pg_temp.probe('recount_customer_stats refused', $p$SELECT count(*) FROM orders.recount_customer_stats()$p$,
   '{recount_customer_stats}', '42501');

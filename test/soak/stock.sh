@@ -27,6 +27,10 @@ check "every stock equals start + restocks - items of orders holding stock" 0 "$
 check "no stock is negative" 0 "$(q $db -c "SELECT count(*) FROM (SELECT stock_quantity FROM orders.products
     UNION ALL SELECT stock_quantity FROM orders.product_variants) s WHERE stock_quantity < 0")"
 [ "$stress" = 1 ] || check "revenue was posted" 1 "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.financial_transactions WHERE type = 'revenue'")"
+check "every order's subtotal equals its items, and its total the sum of its parts" 0 \
+    "$(q $db -c "SELECT count(*) FROM orders.orders o
+                 WHERE o.subtotal <> coalesce((SELECT sum(i.total) FROM orders.order_items i WHERE i.order_id = o.id), 0)
+                    OR o.total_amount <> o.subtotal + o.delivery_fee + o.adjustment")"
 check "the ledger agrees with what every order earned" 0 "$(q $db -c "SELECT count(*) FROM orders.ledger_discrepancies")"
 check "every customer's statistics equal a recount" 0 "$(q $db -c "SELECT count(*) FROM orders.recount_customer_stats()")"
 q $db -c "SELECT '# ' || sku || ': ' || stock_quantity || ' in stock' FROM orders.products ORDER BY sku"

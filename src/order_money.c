@@ -1,0 +1,249 @@
+/*
+ * order_money.c — an order's amounts tied together, exactly.
+ *
+ *   subtotal      = the sum of its items' totals (quantity × unit_price),
+ *                   kept by orders.subtotal_on_items() like the other
+ *                   counters: per-statement deltas, one UPDATE per order in
+ *                   id order, as the owner; nobody else writes it (OR014).
+ *   total_amount  = subtotal + delivery_fee + adjustment, kept by
+ *                   status_guard (orders_tie_money): a statement that writes
+ *                   total_amount sets adjustment to the difference (a
+ *                   discount, a tax, a shop's own total); one that writes
+ *                   the parts, or items that move the subtotal, move the
+ *                   total.
+ *
+ * So the total an order earns (revenue, customer statistics) always follows
+ * its items.  A new order starts with subtotal 0 (its items come after it);
+ * COPY by the owner (pg_restore) keeps both as dumped and its items move
+ * nothing, as for stock.
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(orders_subtotal_on_items);
+
+/* true while this file writes orders.subtotal */
+static bool subtotal_writing = false;
+
+/* typmod of numeric(12,2), the base of the amount domains */
+#define AMOUNT_TYPMOD (((12 << 16) | 2) + VARHDRSZ)
+
+/* Per-order sum of one statement's item changes. */
+typedef struct SubtotalDelta
+{
+	pg_uuid_t	order_id;		/* hash key */
+	Datum		delta;			/* numeric */
+} SubtotalDelta;
+
+typedef struct SubtotalFold
+{
+	HTAB	   *deltas;
+	int			order_id;
+	int			total;
+} SubtotalFold;
+
+static Datum
+numeric_zero(void)
+{
+	return DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+}
+
+static bool
+numeric_equal(Datum a, Datum b)
+{
+	return DatumGetBool(DirectFunctionCall2(numeric_eq, a, b));
+}
+
+/* fold_item_total — an item row's total, signed, into its order's delta. */
+static void
+fold_item_total(TupleTableSlot *slot, int sign, void *arg)
+{
+	SubtotalFold *f = (SubtotalFold *) arg;
+	bool		isnull;
+	Datum		order_id = slot_getattr(slot, f->order_id, &isnull);
+	Datum		total;
+	SubtotalDelta *d;
+	bool		found;
+
+	if (isnull)
+		return;
+	total = slot_getattr(slot, f->total, &isnull);
+	if (isnull)
+		return;
+	d = (SubtotalDelta *) orders_delta_entry(&f->deltas, "orders subtotal deltas", sizeof(SubtotalDelta),
+											 DatumGetUUIDP(order_id), true, &found);
+	if (!found)
+		d->delta = numeric_zero();
+	d->delta = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, d->delta, total);
+}
+
+/* subtotal_moves — keep the orders whose subtotal changes. */
+static bool
+subtotal_moves(const void *entry)
+{
+	return !numeric_equal(((const SubtotalDelta *) entry)->delta, numeric_zero());
+}
+
+/*
+ * orders.subtotal_on_items() — AFTER INSERT, UPDATE or DELETE ...
+ * REFERENCING ... FOR EACH STATEMENT on orders.order_items.  Guarantees that
+ * each order's subtotal moved by exactly what its items total now minus
+ * what they totalled before, in the same transaction, or that the
+ * statement failed.  Concurrent item writers of one order queue on the
+ * order's row lock that the UPDATE takes, and each adds its own delta.
+ */
+Datum
+orders_subtotal_on_items(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[2] = {UUIDOID, NUMERICOID};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "subtotal_on_items",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	SubtotalFold f;
+	SubtotalDelta **moved;
+	long		n;
+	Oid			orders_rel;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+
+	orders_require_transition_tables(trigdata, "subtotal_on_items");
+	if (orders_owner_restoring(rel))
+		return PointerGetDatum(NULL);
+	f.deltas = NULL;
+	f.order_id = SPI_fnumber(desc, "order_id");
+	f.total = SPI_fnumber(desc, "total");
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_total, &f);
+	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	orders_rel = orders_relid("orders");
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,
+						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2"
+						   " WHERE id OPERATOR(pg_catalog.=) $1",
+						   2, argtypes);
+	for (long i = 0; i < n; i++)
+	{
+		Datum		args[2];
+
+		args[0] = UUIDPGetDatum(&moved[i]->order_id);
+		args[1] = moved[i]->delta;
+		subtotal_writing = true;
+		PG_TRY();
+		{
+			orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
+		}
+		PG_FINALLY();
+		{
+			subtotal_writing = false;
+		}
+		PG_END_TRY();
+	}
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/* amount — column "att" of "row" as numeric (NULL: *isnull). */
+static Datum
+amount(HeapTuple row, TupleDesc desc, int att, bool *isnull)
+{
+	return SPI_getbinval(row, desc, att, isnull);
+}
+
+/*
+ * orders_tie_money — called by status_guard for every order row written
+ * (not for rows pg_restore loads): returns "newrow" with subtotal, total
+ * and adjustment tied as the file comment says.  Refuses a subtotal
+ * written by anybody but the maintenance or the owner (OR014), a total and
+ * an adjustment written together that disagree, and a total below 0 or
+ * beyond numeric(12,2) (23514, 22003).
+ */
+HeapTuple
+orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att_sub = SPI_fnumber(desc, "subtotal");
+	int			att_fee = SPI_fnumber(desc, "delivery_fee");
+	int			att_adj = SPI_fnumber(desc, "adjustment");
+	int			att_total = SPI_fnumber(desc, "total_amount");
+	bool		n1, n2, n3, n4;
+	Datum		sub = amount(newrow, desc, att_sub, &n1);
+	Datum		fee = amount(newrow, desc, att_fee, &n2);
+	Datum		adj = amount(newrow, desc, att_adj, &n3);
+	Datum		total = amount(newrow, desc, att_total, &n4);
+	Datum		sum;
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (att_adj <= 0 || n1 || n2 || n3 || n4)
+		return newrow;			/* before the upgrade; NOT NULL reports NULLs */
+
+	if (oldrow == NULL)
+	{
+		/* a new order has no items yet; a total it is given sets adjustment */
+		sub = numeric_zero();
+		if (!numeric_equal(total, numeric_zero()) && numeric_equal(adj, numeric_zero()))
+			adj = DirectFunctionCall2(numeric_sub, total, fee);
+	}
+	else
+	{
+		bool		o1, o2, o3;
+		Datum		old_sub = amount(oldrow, desc, att_sub, &o1);
+		Datum		old_adj = amount(oldrow, desc, att_adj, &o2);
+		Datum		old_total = amount(oldrow, desc, att_total, &o3);
+		bool		total_written = o3 || !numeric_equal(total, old_total);
+		bool		adj_written = o2 || !numeric_equal(adj, old_adj);
+
+		if ((o1 || !numeric_equal(sub, old_sub)) && !subtotal_writing &&
+			!has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
+					 errmsg("order \"%s\": subtotal is maintained by the extension",
+							SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+					 errdetail("It is the sum of the order's items (quantity × unit_price)."),
+					 errhint("Change the items; set delivery_fee, adjustment or total_amount for the rest.")));
+		if (total_written && !adj_written)
+			adj = DirectFunctionCall2(numeric_sub, DirectFunctionCall2(numeric_sub, total, sub), fee);
+		else if (total_written &&
+				 !numeric_equal(total, DirectFunctionCall2(numeric_add,
+														   DirectFunctionCall2(numeric_add, sub, fee), adj)))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("order \"%s\": total_amount must equal subtotal + delivery_fee + adjustment",
+							SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+					 errhint("Set either total_amount (adjustment follows) or the parts (the total follows).")));
+	}
+
+	sum = DirectFunctionCall2(numeric_add, DirectFunctionCall2(numeric_add, sub, fee), adj);
+	if (DatumGetBool(DirectFunctionCall2(numeric_lt, sum, numeric_zero())))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("order \"%s\": total_amount would be negative (subtotal + delivery_fee + adjustment)",
+						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+				 errhint("An adjustment may lower the total to 0, not below.")));
+	/* numeric(12,2): refuses (22003) what the column could not hold */
+	cols[0] = att_sub;
+	vals[0] = DirectFunctionCall2(numeric, sub, Int32GetDatum(AMOUNT_TYPMOD));
+	cols[1] = att_adj;
+	vals[1] = DirectFunctionCall2(numeric, adj, Int32GetDatum(AMOUNT_TYPMOD));
+	cols[2] = att_total;
+	vals[2] = DirectFunctionCall2(numeric, sum, Int32GetDatum(AMOUNT_TYPMOD));
+	return heap_modify_tuple_by_cols(newrow, desc, 3, cols, vals, nulls);
+}

@@ -1,0 +1,80 @@
+-- An order's amounts tied together: subtotal = its items, exact; total =
+-- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
+-- what an order earns (revenue, customer statistics) follows its items.
+BEGIN;
+SELECT plan(19);
+
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
+INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
+  ('00000000-0000-0000-0000-0000000016b1', 'T16-1', '00000000-0000-0000-0000-0000000016c1', 5, 'cod');
+CREATE TEMP VIEW t16 AS
+SELECT subtotal::numeric || ' + ' || delivery_fee::numeric || ' + ' || adjustment::numeric || ' = ' || total_amount::numeric AS m
+  FROM orders.orders WHERE order_number = 'T16-1';
+
+SELECT is((SELECT m FROM t16), '0.00 + 5.00 + 0.00 = 5.00', 'a new order: no items, the delivery fee');
+INSERT INTO orders.order_items (id, order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000016e1', '00000000-0000-0000-0000-0000000016b1', 'Cup', 2, 3.50),
+  ('00000000-0000-0000-0000-0000000016e2', '00000000-0000-0000-0000-0000000016b1', 'Pot', 1, 20);
+SELECT is((SELECT m FROM t16), '27.00 + 5.00 + 0.00 = 32.00', 'items add to subtotal and total (one statement, two items)');
+UPDATE orders.order_items SET quantity = 4 WHERE id = '00000000-0000-0000-0000-0000000016e1';
+SELECT is((SELECT m FROM t16), '34.00 + 5.00 + 0.00 = 39.00', 'a changed quantity moves them by the difference');
+DELETE FROM orders.order_items WHERE id = '00000000-0000-0000-0000-0000000016e2';
+SELECT is((SELECT m FROM t16), '14.00 + 5.00 + 0.00 = 19.00', 'a removed item takes its total away');
+UPDATE orders.orders SET adjustment = -4 WHERE order_number = 'T16-1';
+SELECT is((SELECT m FROM t16), '14.00 + 5.00 + -4.00 = 15.00', 'an adjustment (a discount) moves the total');
+UPDATE orders.orders SET total_amount = 18 WHERE order_number = 'T16-1';
+SELECT is((SELECT m FROM t16), '14.00 + 5.00 + -1.00 = 18.00', 'writing the total sets the adjustment');
+UPDATE orders.orders SET delivery_fee = 0 WHERE order_number = 'T16-1';
+SELECT is((SELECT m FROM t16), '14.00 + 0.00 + -1.00 = 13.00', 'writing the fee moves the total');
+
+-- refusals, each changing nothing
+CREATE ROLE t16_client;
+GRANT SELECT, UPDATE ON orders.orders TO t16_client;
+CREATE POLICY t16 ON orders.orders TO t16_client USING (true);
+SET LOCAL ROLE t16_client;
+SELECT throws_ok($$UPDATE orders.orders SET subtotal = 1 WHERE order_number = 'T16-1'$$, 'OR014',
+                 'order "T16-1": subtotal is maintained by the extension', 'a client cannot write the subtotal');
+RESET ROLE;
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = 50, adjustment = 0 WHERE order_number = 'T16-1'$$, '23514',
+                 'order "T16-1": total_amount must equal subtotal + delivery_fee + adjustment',
+                 'a total and an adjustment that disagree are refused');
+SELECT throws_ok($$UPDATE orders.orders SET adjustment = -20 WHERE order_number = 'T16-1'$$, '23514',
+                 'order "T16-1": total_amount would be negative (subtotal + delivery_fee + adjustment)',
+                 'a discount below 0 is refused');
+SELECT throws_ok($$UPDATE orders.orders SET adjustment = 'NaN' WHERE order_number = 'T16-1'$$, '23514', NULL,
+                 'an adjustment of NaN is refused');
+SELECT is((SELECT m FROM t16), '14.00 + 0.00 + -1.00 = 13.00', '... nothing changed');
+
+-- a new order given its total: the rest of the total is the adjustment
+INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, total_amount) VALUES
+  ('00000000-0000-0000-0000-0000000016b2', 'T16-2', '00000000-0000-0000-0000-0000000016c1', 2, 40);
+SELECT is((SELECT subtotal::numeric || ' + ' || delivery_fee::numeric || ' + ' || adjustment::numeric || ' = ' || total_amount::numeric
+             FROM orders.orders WHERE order_number = 'T16-2'), '0.00 + 2.00 + 38.00 = 40.00',
+          'a new order with a total and no items keeps it (adjustment 38)');
+
+-- what an order earns follows its items: revenue and the customer's total
+DO $$ BEGIN
+    PERFORM orders.transition('00000000-0000-0000-0000-0000000016b1', s)
+       FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+END $$;
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T16-1';
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000016b1', 'Lid', 1, 7);
+SELECT is((SELECT string_agg(type || ' ' || amount::numeric, ',' ORDER BY created_at, type DESC)
+             FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000016b1'),
+          'revenue 13.00,revenue 7.00', 'an item added to a delivered, collected order posts the difference');
+SELECT is((SELECT total_spent::numeric FROM orders.customers WHERE full_name = 'Money Buyer'), 20.00::numeric,
+          'and the customer''s total_spent follows');
+SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, 'the ledger agrees with every order');
+
+-- repair
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET subtotal = 99 WHERE order_number = 'T16-1';
+RESET session_replication_role;
+SELECT is((SELECT stored::text || ' -> ' || counted::text FROM orders.recount_subtotals()), '99.00 -> 21.00',
+          'recount_subtotals finds and repairs a wrong subtotal');
+SELECT is((SELECT m FROM t16), '21.00 + 0.00 + -1.00 = 20.00', '... and the total follows');
+SELECT is((SELECT count(*)::int FROM orders.recount_subtotals()), 0, 'a second recount finds nothing');
+
+SELECT * FROM finish();
+ROLLBACK;
