@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -166,6 +167,25 @@ amount(HeapTuple row, TupleDesc desc, int att, bool *isnull)
 	return SPI_getbinval(row, desc, att, isnull);
 }
 
+/* same_amounts — do the two rows hold the same four amounts, byte for byte? */
+static bool
+same_amounts(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int a1, int a2, int a3, int a4)
+{
+	int			atts[4] = {a1, a2, a3, a4};
+
+	for (int i = 0; i < 4; i++)
+	{
+		bool		on;
+		bool		nn;
+		Datum		o = SPI_getbinval(oldrow, desc, atts[i], &on);
+		Datum		v = SPI_getbinval(newrow, desc, atts[i], &nn);
+
+		if (on != nn || (!on && !datumIsEqual(o, v, false, -1)))
+			return false;
+	}
+	return true;
+}
+
 /*
  * orders_tie_money — called by status_guard for every order row written
  * (not for rows pg_restore loads): returns "newrow" with subtotal, total
@@ -194,6 +214,8 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 
 	if (att_adj <= 0 || n1 || n2 || n3 || n4)
 		return newrow;			/* before the upgrade; NOT NULL reports NULLs */
+	if (oldrow != NULL && same_amounts(oldrow, newrow, desc, att_sub, att_fee, att_adj, att_total))
+		return newrow;			/* most updates (a status change) touch no amount */
 
 	if (oldrow == NULL)
 	{
