@@ -12,11 +12,11 @@ SELECT lifecycle, from_status || ' -> ' || string_agg(to_status, ', ' ORDER BY t
 INSERT INTO orders.customers (id, full_name, phone, city, area)
 VALUES ('d0000000-0000-0000-0000-000000000001', 'Amina Diallo', '+221 77 000 00 00', 'Dakar', 'Plateau');
 
-INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, subtotal, delivery_fee, total_amount, payment_method)
-VALUES ('d0000000-0000-0000-0000-0000000000a1', 'DEMO-COD',      'd0000000-0000-0000-0000-000000000001', 'cod',      40, 5, 45, 'cod'),
-       ('d0000000-0000-0000-0000-0000000000a2', 'DEMO-CAMPAIGN', 'd0000000-0000-0000-0000-000000000001', 'campaign', 900, 0, 900, 'bank_transfer'),
-       ('d0000000-0000-0000-0000-0000000000a3', 'DEMO-REVIEW',   'd0000000-0000-0000-0000-000000000001', 'review',   1500, 0, 1500, 'card'),
-       ('d0000000-0000-0000-0000-0000000000a4', 'DEMO-BOOKING',  'd0000000-0000-0000-0000-000000000001', 'booking',  60, 0, 60, 'card');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, delivery_fee, total_amount, payment_method)
+VALUES ('d0000000-0000-0000-0000-0000000000a1', 'DEMO-COD',      'd0000000-0000-0000-0000-000000000001', 'cod',      5, 45, 'cod'),
+       ('d0000000-0000-0000-0000-0000000000a2', 'DEMO-CAMPAIGN', 'd0000000-0000-0000-0000-000000000001', 'campaign', 0, 900, 'bank_transfer'),
+       ('d0000000-0000-0000-0000-0000000000a3', 'DEMO-REVIEW',   'd0000000-0000-0000-0000-000000000001', 'review',   0, 1500, 'card'),
+       ('d0000000-0000-0000-0000-0000000000a4', 'DEMO-BOOKING',  'd0000000-0000-0000-0000-000000000001', 'booking',  0, 60, 'card');
 
 \echo
 \echo '### New orders start in their lifecycle''s initial status'
@@ -130,8 +130,8 @@ SELECT set_config('request.jwt.claims', '{"sub":"fatou"}', false) \gset
 SELECT orders.reserve_time_slot('d0000000-0000-0000-0000-0000000000c1');
 \set ON_ERROR_STOP on
 \echo '-- Amina pays: her order and its service item, then the booking'
-INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, subtotal, total_amount, payment_method)
-VALUES ('d0000000-0000-0000-0000-0000000000a6', 'DEMO-BOOKING-2', 'd0000000-0000-0000-0000-000000000001', 'booking', 60, 60, 'card');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, payment_method)
+VALUES ('d0000000-0000-0000-0000-0000000000a6', 'DEMO-BOOKING-2', 'd0000000-0000-0000-0000-000000000001', 'booking', 'card');
 INSERT INTO orders.order_items (id, order_id, item_type, name, unit_price, snapshot)
 VALUES ('d0000000-0000-0000-0000-0000000000b6', 'd0000000-0000-0000-0000-0000000000a6', 'service', 'Massage, 60 min', 60,
         '{"slot": "d0000000-0000-0000-0000-0000000000c1"}');
@@ -154,9 +154,9 @@ INSERT INTO orders.staff (id, full_name, role, availability_status) VALUES
   ('d0000000-0000-0000-0000-0000000000f1', 'Moussa Ba', 'delivery_agent', 'available'),
   ('d0000000-0000-0000-0000-0000000000f2', 'Awa Sow', 'customer_rep', 'available'),
   ('d0000000-0000-0000-0000-0000000000f3', 'Ali Ndiaye', 'accountant', 'offline');
-INSERT INTO orders.orders (id, order_number, customer_id, subtotal, delivery_fee, total_amount, payment_method,
+INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method,
                            delivery_address, delivery_area, assigned_rep_id)
-VALUES ('d0000000-0000-0000-0000-0000000000a7', 'DEMO-COD-3', 'd0000000-0000-0000-0000-000000000001', 25, 3, 28, 'cod',
+VALUES ('d0000000-0000-0000-0000-0000000000a7', 'DEMO-COD-3', 'd0000000-0000-0000-0000-000000000001', 3, 'cod',
         '12 Rue Carnot', 'Plateau', 'd0000000-0000-0000-0000-0000000000f2');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity, low_stock_threshold) VALUES
   ('d0000000-0000-0000-0000-0000000000e1', 'Electric kettle', 'KET-1', 15, 4, 3),
@@ -167,6 +167,8 @@ INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id
   ('d0000000-0000-0000-0000-0000000000a7', 'Electric kettle', 1, 15, 'd0000000-0000-0000-0000-0000000000e1', NULL),
   ('d0000000-0000-0000-0000-0000000000a7', 'Wax print shirt (L)', 1, 10, 'd0000000-0000-0000-0000-0000000000e2',
    'd0000000-0000-0000-0000-0000000000e3');
+\echo '-- its total follows its items: subtotal (kept from the items) + delivery fee + adjustment:'
+SELECT subtotal, delivery_fee, adjustment, total_amount FROM orders.orders WHERE order_number = 'DEMO-COD-3';
 \echo '-- stock before the order is confirmed:'
 SELECT sku, stock_quantity FROM orders.products WHERE stock_quantity > 0
 UNION ALL SELECT sku, stock_quantity FROM orders.product_variants ORDER BY 1;
@@ -181,8 +183,8 @@ SELECT sku, stock_quantity FROM orders.products WHERE stock_quantity > 0
 UNION ALL SELECT sku, stock_quantity FROM orders.product_variants ORDER BY 1;
 SELECT name, sku, stock_quantity, low_stock_threshold FROM orders.low_stock_view ORDER BY stock_quantity;
 \echo '-- another order wants 5 kettles: confirming it is refused, nothing changes:'
-INSERT INTO orders.orders (id, order_number, customer_id, total_amount) VALUES
-  ('d0000000-0000-0000-0000-0000000000a8', 'DEMO-COD-4', 'd0000000-0000-0000-0000-000000000001', 75);
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('d0000000-0000-0000-0000-0000000000a8', 'DEMO-COD-4', 'd0000000-0000-0000-0000-000000000001');
 INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
   ('d0000000-0000-0000-0000-0000000000a8', 'Electric kettle', 5, 15, 'd0000000-0000-0000-0000-0000000000e1');
 \set ON_ERROR_STOP off
