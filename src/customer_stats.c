@@ -157,16 +157,7 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 	args[1] = Int32GetDatum(orders);
 	args[2] = Int32GetDatum(returned);
 	args[3] = spent;
-	stats_writing = true;
-	PG_TRY();
-	{
-		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
-	}
-	PG_FINALLY();
-	{
-		stats_writing = false;
-	}
-	PG_END_TRY();
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing);
 }
 
 /*

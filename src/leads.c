@@ -240,16 +240,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 							   " RETURNING order_number, lifecycle, status, customer_id,"
 							   "           leads_delivered, leads_purchased",
 							   2, argtypes);
-		counter_writing = true;
-		PG_TRY();
-		{
-			orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
-		}
-		PG_FINALLY();
-		{
-			counter_writing = false;
-		}
-		PG_END_TRY();
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing);
 		full = SPI_processed == 0;	/* or deleted: the read tells */
 	}
 	if (d->delta == 0 || full)

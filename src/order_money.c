@@ -145,16 +145,7 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 
 		args[0] = UUIDPGetDatum(&moved[i]->order_id);
 		args[1] = moved[i]->delta;
-		subtotal_writing = true;
-		PG_TRY();
-		{
-			orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
-		}
-		PG_FINALLY();
-		{
-			subtotal_writing = false;
-		}
-		PG_END_TRY();
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing);
 	}
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);

@@ -131,6 +131,8 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
+extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls,
+								   int expected, bool *writing);
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
 extern Oid	orders_relid(const char *relname);

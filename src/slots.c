@@ -66,16 +66,7 @@ ts_text(TimestampTz t)
 static void
 slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 {
-	slots_writing = true;
-	PG_TRY();
-	{
-		orders_execute(plan, args, nulls, false, 0, expected);
-	}
-	PG_FINALLY();
-	{
-		slots_writing = false;
-	}
-	PG_END_TRY();
+	orders_execute_writing(plan, args, nulls, expected, &slots_writing);
 }
 
 /*

@@ -169,6 +169,27 @@ orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls, int expec
 	execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot());
 }
 
+/*
+ * orders_execute_writing — run one of the extension's counter writes with
+ * "*writing" true while it runs (the flag its guard trigger checks to let
+ * the extension, and only it, write the counter), false again afterwards,
+ * also on error.
+ */
+void
+orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expected, bool *writing)
+{
+	*writing = true;
+	PG_TRY();
+	{
+		orders_execute(plan, args, nulls, false, 0, expected);
+	}
+	PG_FINALLY();
+	{
+		*writing = false;
+	}
+	PG_END_TRY();
+}
+
 /* orders_spi_connect — SPI_connect, or an error. */
 void
 orders_spi_connect(void)
