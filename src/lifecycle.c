@@ -82,21 +82,6 @@ find_loaded(const char *name)
 }
 
 /*
- * run_load — execute a load query (no parameters) as the tables' owner,
- * with the latest snapshot (in parallel mode: the transaction's).
- */
-static void
-run_load(OrdersPlanKind kind, Oid relid, const char *sql)
-{
-	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
-
-	if (IsInParallelMode())
-		orders_execute(plan, NULL, NULL, true, 0, SPI_OK_SELECT);
-	else
-		orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
-}
-
-/*
  * load_graph — read the three tables into a fresh memory context and make it
  * the current graph.  The previous graph moves to TopTransactionContext; so
  * does a half-built one, at the next load, when reading fails.
@@ -135,7 +120,7 @@ load_graph(void)
 	orders_spi_connect_as_owner(relid_lc, &saved);
 
 	/* lifecycles */
-	run_load(PLAN_LOAD_LIFECYCLES, relid_lc,
+	orders_run_load(PLAN_LOAD_LIFECYCLES, relid_lc,
 			 "SELECT name, initial_status FROM orders.lifecycles");
 	nlcs = (int) SPI_processed;
 	oldcxt = MemoryContextSwitchTo(newcxt);
@@ -159,15 +144,15 @@ load_graph(void)
 	 * UPDATE)
 	 */
 	if (get_attnum(relid_st, "holds_stock") != InvalidAttrNumber)
-		run_load(PLAN_LOAD_STATES, relid_st,
+		orders_run_load(PLAN_LOAD_STATES, relid_st,
 				 "SELECT lifecycle, status, category, accepts_leads, holds_stock"
 				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
 	else if (get_attnum(relid_st, "accepts_leads") != InvalidAttrNumber)
-		run_load(PLAN_LOAD_STATES_V2, relid_st,
+		orders_run_load(PLAN_LOAD_STATES_V2, relid_st,
 				 "SELECT lifecycle, status, category, accepts_leads, false"
 				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
 	else
-		run_load(PLAN_LOAD_STATES_V1, relid_st,
+		orders_run_load(PLAN_LOAD_STATES_V1, relid_st,
 				 "SELECT lifecycle, status, category, false, false"
 				 "  FROM orders.lifecycle_states ORDER BY lifecycle, position, status");
 	oldcxt = MemoryContextSwitchTo(newcxt);
@@ -195,7 +180,7 @@ load_graph(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	/* transitions, ordered like their target states */
-	run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
+	orders_run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
 			 "SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
 			 "       t.allowed_roles::pg_catalog.text[], s.category"
 			 "  FROM orders.lifecycle_transitions t"

@@ -124,6 +124,7 @@ typedef enum OrdersPlanKind
 	PLAN_STOCK_READ_VARIANT,
 	PLAN_STOCK_ORDER_RESERVES,
 	PLAN_REVENUE_POST,
+	PLAN_API_ROLES,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -135,6 +136,7 @@ extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nul
 								   int expected, bool *writing);
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
+extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);
 extern Oid	orders_relid(const char *relname);
 extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *func, const char *arg);
@@ -152,6 +154,11 @@ typedef struct OrdersSavedUser
 } OrdersSavedUser;
 
 extern char *orders_current_actor(void);
+
+/* ---- api_roles.c: whose JWT claims are believed ---- */
+
+extern bool orders_claims_trusted(void);
+
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);

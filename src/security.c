@@ -69,15 +69,20 @@ claim_sub(const char *claims)
 /*
  * orders_current_actor — the one place identity is read: the JWT "sub" of
  * request.jwt.claims, else jwt.claims.sub, else current_user.  Empty
- * settings and an empty "sub" count as unset.  Call it before any owner
- * switch, or it reports the owner.
+ * settings and an empty "sub" count as unset.  The claims count only while
+ * orders_claims_trusted() (an API role or a superuser is acting); any other
+ * login is its outer role, whatever it put in the settings.  Call it before
+ * any owner switch, or it reports the owner.
  */
 char *
 orders_current_actor(void)
 {
-	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+	const char *claims;
 	const char *sub;
 
+	if (!orders_claims_trusted())
+		return GetUserNameFromId(GetUserId(), false);
+	claims = GetConfigOption("request.jwt.claims", true, false);
 	if (claims != NULL && claims[0] != '\0')
 	{
 		char	   *s = claim_sub(claims);

@@ -10,6 +10,7 @@
  */
 #include "orders.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
@@ -167,6 +168,23 @@ void
 orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 {
 	execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot());
+}
+
+/*
+ * orders_run_load — run a cache's load query (no parameters; the caller is
+ * connected to SPI, usually as the table's owner) with the latest snapshot,
+ * so a change that committed is seen at once; in parallel mode, where only
+ * the transaction's snapshot may be used, with that one.
+ */
+void
+orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql)
+{
+	SPIPlanPtr	plan = orders_get_plan(kind, relid, sql, 0, NULL);
+
+	if (IsInParallelMode())
+		orders_execute(plan, NULL, NULL, true, 0, SPI_OK_SELECT);
+	else
+		orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 }
 
 /*

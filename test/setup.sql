@@ -22,19 +22,20 @@ CREATE DATABASE orders_tap;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION orders;
 
--- What an application would grant: clients read and write their own
--- customers' orders (row level security); staff see everything.
-GRANT SELECT, INSERT, UPDATE ON orders.customers, orders.orders, orders.order_items TO authenticated, staff;
-GRANT SELECT ON orders.order_history TO staff;
-ALTER TABLE orders.customers ENABLE ROW LEVEL SECURITY;
-ALTER TABLE orders.orders ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_customers ON orders.customers TO authenticated
-    USING (account_id::text = orders.current_actor());
-CREATE POLICY own_orders ON orders.orders TO authenticated
-    USING (customer_id IN (SELECT id FROM orders.customers
-                            WHERE account_id::text = orders.current_actor()));
-CREATE POLICY staff_all ON orders.customers TO staff USING (true);
-CREATE POLICY staff_all ON orders.orders TO staff USING (true);
+-- The extension's own policies and grants (issue 10): one statement per
+-- API role.  staff and lead_worker are API roles here too (they stand for
+-- PostgREST deployments whose JWTs name another role); who may do what
+-- comes from the data: customers.account_id, staff.account_id + role.
+SELECT orders.grant_api('anon', 'authenticated');
+SELECT orders.grant_api('anon', 'staff');
+SELECT orders.grant_api('anon', 'lead_worker');
+-- an admin (JWT sub 4444…) for the requests made as staff, a customer rep
+-- (5555…) who works the leads and may also delete them (permissions widen
+-- the role's defaults)
+INSERT INTO orders.staff (id, account_id, full_name, role, permissions) VALUES
+  ('00000000-0000-0000-0000-0000000000e8', '44444444-4444-4444-4444-444444444444', 'Api Admin', 'admin', '{}'),
+  ('00000000-0000-0000-0000-0000000000e7', '55555555-5555-5555-5555-555555555555', 'Lead Worker', 'customer_rep',
+   '{"orders": {"delete": true}}');
 
 -- fixtures: two clients with one order each
 INSERT INTO orders.customers (id, account_id, full_name) VALUES
@@ -49,20 +50,16 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
   ('00000000-0000-0000-0000-0000000000b4', 'API-4', '00000000-0000-0000-0000-0000000000a1', 'campaign', 2);
 UPDATE orders.orders SET status = 'active' WHERE id = '00000000-0000-0000-0000-0000000000b4';
+-- worked by the lead worker (a customer rep, sub 5555…)
+UPDATE orders.orders SET assigned_rep_id = '00000000-0000-0000-0000-0000000000e7' WHERE id = '00000000-0000-0000-0000-0000000000b4';
 INSERT INTO orders.leads (id, customer_id, order_id, status) VALUES
   ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000a1', NULL, 'approved');
-GRANT SELECT ON orders.orders, orders.order_history TO lead_worker;
-CREATE POLICY worker_read ON orders.orders FOR SELECT TO lead_worker USING (true);
-GRANT SELECT, INSERT, UPDATE ON orders.leads TO lead_worker;
 
 -- one bookable slot with one place; authenticated clients may book,
 -- staff may read reservations (orders.staff_role names 'staff' here)
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at) VALUES
   ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f0',
    now() + interval '1 day', now() + interval '1 day 1 hour');
-GRANT EXECUTE ON FUNCTION orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
-                          orders.release_reservation(uuid) TO authenticated, staff;
-GRANT SELECT ON orders.slot_reservations TO staff;
 ALTER DATABASE orders_tap SET orders.staff_role = 'staff';
 
 -- the review lifecycle lets only staff take payment and complete work
@@ -80,9 +77,7 @@ INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id
 UPDATE orders.orders SET total_amount = 40, payment_method = 'cod' WHERE order_number = 'API-3';
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-0000000000e9', '33333333-3333-3333-3333-333333333333', 'Api Agent', 'delivery_agent');
-GRANT SELECT ON orders.products, orders.financial_transactions TO staff;
-GRANT INSERT ON orders.financial_transactions, orders.expenses TO staff;
-GRANT SELECT ON orders.expenses, orders.staff TO staff;
+UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9' WHERE order_number = 'API-3';
 
 -- test/pgtap_api/05_search_path_attack.sql (issue 16): the attacker is an
 -- API role with ordinary rights of its own.  It owns one schema, where it

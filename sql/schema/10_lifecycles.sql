@@ -112,8 +112,10 @@ CREATE TRIGGER check_transition_row
 -- enters it before the change commits.  The check must read the orders
 -- committed before the lock was granted: only READ COMMITTED does (a
 -- REPEATABLE READ snapshot predates the lock: refused with 25000).
+-- SECURITY DEFINER: it must count every order, not the ones the caller's
+-- row level security shows.
 CREATE FUNCTION orders.state_meaning_guard() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -172,7 +174,7 @@ COMMENT ON FUNCTION orders.status_category(text, text) IS
     'Category (open, fulfilled, cancelled, returned) of a status of a lifecycle; NULL when unknown';
 
 -- Lifecycle graph as a readable list (one row per edge).
-CREATE VIEW orders.lifecycle_graph AS
+CREATE VIEW orders.lifecycle_graph WITH (security_invoker = true) AS
 SELECT t.lifecycle, t.from_status, fs.category AS from_category,
        t.to_status, ts.category AS to_category, t.stamp_column, t.allowed_roles
   FROM orders.lifecycle_transitions t

@@ -74,7 +74,6 @@ CREATE TABLE orders.orders (
                        CHECK (source IN ('manual', 'webhook', 'csv', 'api')),
     webhook_source     text,
     customer_notes     text,
-    internal_notes     text,
     delivery_proof     jsonb,
     return_reason      text,
     -- money tied together (42_order_money.sql)
@@ -156,8 +155,10 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_items
 
 -- TRUNCATE skips row triggers: the customers' statistics and the stock held
 -- by orders would stay behind.  Refused while there is any (as for leads).
+-- SECURITY DEFINER: it must count every customer and order, not the ones
+-- the caller's row level security shows.
 CREATE FUNCTION orders.orders_truncate_guard() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -122,7 +122,7 @@ $$;
 COMMENT ON FUNCTION orders.recount_leads(uuid) IS
     'Recount leads_delivered (all orders, or one); returns and repairs the orders whose count was wrong';
 
-CREATE VIEW orders.order_summary AS
+CREATE VIEW orders.order_summary WITH (security_invoker = true) AS
 SELECT o.id, o.order_number, o.customer_id, c.full_name AS client_name, o.name, o.status,
        o.leads_purchased, o.leads_delivered, o.leads_remaining,
        o.target_delivery_date, o.start_date, o.completion_date,

@@ -54,8 +54,10 @@ CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 -- btree_gist (CREATE EXTENSION orders would then need CASCADE); this trigger
 -- serializes the slots of one staff member with a transaction-level
 -- advisory lock and checks after taking it.
+-- SECURITY DEFINER: the overlap check must see every slot of the staff
+-- member, not the ones the caller's row level security shows.
 CREATE FUNCTION orders.check_staff_overlap() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

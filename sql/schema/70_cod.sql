@@ -8,8 +8,10 @@
 -- customer rep (or manager/admin) to follow an order up.  The staff row is
 -- locked FOR SHARE, so a concurrent deactivation waits for the assignment
 -- (or the assignment for it) instead of slipping past the check.
+-- SECURITY DEFINER: the check must see and lock the staff row whatever the
+-- caller's row level security lets it read.
 CREATE FUNCTION orders.check_assignment() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -66,7 +68,7 @@ CREATE INDEX deliveries_rating_idx ON orders.deliveries (rating) WHERE rating IS
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.deliveries
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
-CREATE VIEW orders.order_details_view AS
+CREATE VIEW orders.order_details_view WITH (security_invoker = true) AS
 SELECT o.id, o.order_number, o.lifecycle, o.status, o.priority, o.total_amount, o.currency,
        o.payment_status, o.payment_method, o.source, o.delivery_address, o.delivery_area,
        o.customer_notes, o.created_at, o.confirmed_at, o.delivered_at,
@@ -80,7 +82,7 @@ SELECT o.id, o.order_number, o.lifecycle, o.status, o.priority, o.total_amount, 
   LEFT JOIN orders.staff a ON a.id = o.assigned_agent_id;
 COMMENT ON VIEW orders.order_details_view IS 'Orders with customer, rep and agent details (seed 004)';
 
-CREATE VIEW orders.agent_performance_view AS
+CREATE VIEW orders.agent_performance_view WITH (security_invoker = true) AS
 SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_status,
        count(d.id) AS total_deliveries,
        round(avg(d.rating), 2) AS average_rating,

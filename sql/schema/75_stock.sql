@@ -30,7 +30,7 @@ CREATE TRIGGER stock_on_items_delete AFTER DELETE ON orders.order_items
 -- Stock-keeping units at or below their low-stock threshold: products
 -- without variants, and variants (a product with variants keeps its stock
 -- in them).
-CREATE VIEW orders.low_stock_view AS
+CREATE VIEW orders.low_stock_view WITH (security_invoker = true) AS
 SELECT p.id AS product_id, NULL::uuid AS variant_id, p.name, p.sku, p.category,
        p.stock_quantity, p.low_stock_threshold
   FROM orders.products p

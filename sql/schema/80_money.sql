@@ -61,7 +61,7 @@ CREATE TRIGGER ledger_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.financia
     FOR EACH ROW EXECUTE FUNCTION orders.ledger_guard();
 
 -- Per day and currency: revenue, refunds and expenses, and what remains.
-CREATE VIEW orders.daily_financial_summary AS
+CREATE VIEW orders.daily_financial_summary WITH (security_invoker = true) AS
 SELECT d.date, d.currency,
        sum(d.revenue)::numeric(14,2) AS total_revenue,
        sum(d.refunds)::numeric(14,2) AS total_refunds,
@@ -86,7 +86,7 @@ COMMENT ON VIEW orders.daily_financial_summary IS
 
 -- Orders whose automatic ledger rows disagree with what they have earned
 -- (empty unless the ledger was edited by hand as the owner).
-CREATE VIEW orders.ledger_discrepancies AS
+CREATE VIEW orders.ledger_discrepancies WITH (security_invoker = true) AS
 SELECT o.id AS order_id, o.order_number, e.earned::numeric(14,2) AS earned,
        coalesce(l.posted, 0)::numeric(14,2) AS posted
   FROM orders.orders o

@@ -91,7 +91,7 @@ COMMENT ON FUNCTION orders.vip_customers(text, text) IS
 -- Today's orders by outcome (seed 004 query 5, by status category so that
 -- every lifecycle counts; a created_at range instead of DATE(created_at),
 -- which no index can serve).
-CREATE VIEW orders.todays_order_summary AS
+CREATE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
 SELECT count(*)::integer AS orders_today,
        (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
        coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0)

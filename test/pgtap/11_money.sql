@@ -5,7 +5,7 @@ BEGIN;
 SELECT plan(25);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
-  ('00000000-0000-0000-0000-00000000b1d1', '44444444-4444-4444-4444-444444444444', 'Fatou Accountant', 'accountant');
+  ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000b1c1', 'Money Customer');
 INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method, status) VALUES
   ('00000000-0000-0000-0000-00000000b1b1', 'T11-1', '00000000-0000-0000-0000-00000000b1c1', 50, 'cod', 'out_for_delivery'),
@@ -44,7 +44,7 @@ SELECT is((SELECT type || ' ' || amount FROM orders.financial_transactions t JOI
             WHERE o.order_number = 'T11-3'), 'revenue 12.50', 'an imported delivered + collected order posts its revenue');
 
 -- who recorded it: the staff member named by the JWT sub
-SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444"}', true);
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666"}', true);
 INSERT INTO orders.orders (order_number, customer_id, total_amount, status, payment_status) VALUES
   ('T11-4', '00000000-0000-0000-0000-00000000b1c1', 7, 'delivered', 'collected');
 SELECT is((SELECT s.full_name FROM orders.financial_transactions t JOIN orders.orders o ON o.id = t.order_id
@@ -59,6 +59,7 @@ SELECT set_config('request.jwt.claims', '', true);
 CREATE ROLE t11_accountant;
 GRANT USAGE ON SCHEMA orders TO t11_accountant;
 GRANT SELECT, INSERT, UPDATE, DELETE ON orders.financial_transactions TO t11_accountant;
+CREATE POLICY t11 ON orders.financial_transactions TO t11_accountant USING (true);
 CREATE TEMP TABLE ledger_before AS SELECT * FROM orders.financial_transactions;
 GRANT SELECT ON ledger_before TO t11_accountant;
 SET LOCAL ROLE t11_accountant;

@@ -44,7 +44,7 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
 
 -- request: staff takes payment
 SELECT set_config('role', 'staff', true);
-SELECT set_config('request.jwt.claims', '{"sub":"staff-7","role":"staff"}', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b1', 'in_progress', 'paid by card')).status,
           'in_progress', 'staff takes the staff-only edge');
 SELECT isnt((SELECT paid_at FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b1'), NULL,
@@ -57,7 +57,7 @@ SELECT results_eq($$SELECT old_status || '>' || new_status || ' by ' || changed_
                   ARRAY['configuring>analyzing by 11111111-1111-1111-1111-111111111111',
                         'analyzing>reviewing by 11111111-1111-1111-1111-111111111111',
                         'reviewing>payment_pending by 11111111-1111-1111-1111-111111111111',
-                        'payment_pending>in_progress by staff-7'],
+                        'payment_pending>in_progress by 44444444-4444-4444-4444-444444444444'],
                   'history has each change once, with the JWT sub of who made it');
 SELECT is((SELECT has_table_privilege('authenticated', 'orders.order_history', 'INSERT')), false,
           'authenticated has no INSERT right on order_history');

@@ -1,12 +1,13 @@
--- A lead-gen worker (role lead_worker, with INSERT/UPDATE on leads but no
--- right to write orders) delivers leads over the API; the counters and the
--- auto-complete follow without any right on orders.orders.
+-- A lead-gen worker (a customer rep, sub 5555…, under the API role
+-- lead_worker) delivers leads over the API; the counters and the
+-- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
 SELECT plan(5);
 
 SELECT set_config('role', 'lead_worker', true);
-SELECT set_config('request.jwt.claims', '{"sub":"worker-9","role":"lead_worker"}', true);
-SELECT is(has_table_privilege('orders.orders', 'UPDATE'), false, 'the worker cannot update orders');
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
+SELECT throws_ok($$UPDATE orders.orders SET leads_delivered = 2 WHERE id = '00000000-0000-0000-0000-0000000000b4'$$,
+                 'OR014', NULL, 'the worker cannot write the counter');
 SELECT is((orders.assign_lead(lead_id => '00000000-0000-0000-0000-0000000000d1',
                               order_id => '00000000-0000-0000-0000-0000000000b4')).order_id,
           '00000000-0000-0000-0000-0000000000b4'::uuid, 'assign_lead over RPC');
@@ -18,7 +19,7 @@ SELECT is((SELECT status || ' ' || leads_delivered || '/' || leads_purchased FRO
           'the count followed and the campaign completed');
 SELECT is((SELECT changed_by || ': ' || notes FROM orders.order_history
             WHERE order_id = '00000000-0000-0000-0000-0000000000b4' AND new_status = 'completed'),
-          'worker-9: auto: all 2 leads delivered', 'history names the worker whose lead completed it');
+          '55555555-5555-5555-5555-555555555555: auto: all 2 leads delivered', 'history names the worker whose lead completed it');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -17,9 +17,12 @@ SELECT is((SELECT count(*)::int FROM orders.available_slots(service_id => '00000
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
 SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$$, 'OR023', NULL,
                  'client two finds the slot full');
-SET LOCAL ROLE staff;  -- only to look up the id; a client would have it from its own call
+-- only to look up the id (as the admin); a client would have it from its own call
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT id AS hold FROM orders.slot_reservations LIMIT 1 \gset
 SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
 SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'hold'), '42501', NULL, 'client two cannot confirm client one''s hold');
 SELECT throws_ok(format('SELECT orders.release_reservation(%L)', :'hold'), '42501', NULL, 'nor release it');
 

@@ -63,11 +63,8 @@ CREATE TEMP TABLE probes (
 -- functions of the extension no API role can reach, and why
 CREATE TEMP TABLE exempt (proname pg_catalog.name PRIMARY KEY, reason pg_catalog.text NOT NULL);
 INSERT INTO pg_temp.exempt VALUES
-  ('lifecycle_changed',     'trigger on the lifecycle tables, which only the owner may write (probe: 42501)'),
-  ('check_transition_row',  'trigger on orders.lifecycle_transitions, writable only by the owner (probe: 42501)'),
-  ('state_meaning_guard',   'trigger on orders.lifecycle_states, writable only by the owner (probe: 42501)'),
-  ('check_staff_overlap',   'fires on writes of staff_id/starts_at/ends_at of orders.service_capacity: only the owner writes slots, the slot functions change only the counts (probe: 42501)'),
-  ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders, which only the owner may truncate; switches to nobody (probe: 42501)');
+  ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders: no API role has TRUNCATE on it (probe: 42501)'),
+  ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write');
 GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
              pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
 
@@ -371,7 +368,7 @@ SELECT pg_temp.probe('client confirms its COD order (stock taken)',
 SELECT pg_temp.probe('item added to a holding order',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Extra lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{stock_on_items}');
+  '{stock_on_items,customer_may_edit_items}');
 SELECT pg_temp.probe('item of a holding order changed',
   $p$UPDATE orders.order_items SET quantity = 2
       WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND name = 'Extra lamp'$p$,
@@ -381,8 +378,8 @@ SELECT pg_temp.probe('item beyond the stock',
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Too many', 10, '00000000-0000-0000-0000-0000000000e1')$p$,
   '{stock_on_items}', 'OR050');
 SELECT coalesce(pg_temp.probe('client creates a second COD order',
-  $p$INSERT INTO orders.orders (customer_id, lifecycle, total_amount)
-     VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 10) RETURNING id$p$,
+  $p$INSERT INTO orders.orders (customer_id, lifecycle)
+     VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod') RETURNING id$p$,
   '{next_order_number,customer_stats}'), '00000000-0000-0000-0000-000000000000') AS x_order \gset
 SELECT pg_temp.probe('with the last lamp',
   format($p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
@@ -415,13 +412,28 @@ SELECT pg_temp.probe('require_pg_cron refused', $p$SELECT orders.require_pg_cron
 SELECT pg_temp.probe('staff_id_of refused', $p$SELECT orders.staff_id_of('x')$p$, '{staff_id_of}', '42501');
 SELECT pg_temp.probe('cleanup refused to clients', $p$SELECT orders.cleanup_expired_reservations()$p$,
   '{cleanup_expired_reservations}', '42501');
--- the exempt triggers: their tables refuse the attacker
+-- identity, permissions and the column rules (issue 10)
+SELECT pg_temp.probe('identity helpers', $p$SELECT orders.current_customer_ids()::text || orders.actor_account()::text$p$,
+  '{current_customer_ids,actor_account}', NULL,
+  '{00000000-0000-0000-0000-0000000000a1}11111111-1111-1111-1111-111111111111');
+SELECT pg_temp.probe('has_permission of a client', $p$SELECT orders.has_permission('orders', 'view')$p$,
+  '{has_permission}', NULL, 'false');
+SELECT pg_temp.probe('staff_sees_order of a client', $p$SELECT orders.staff_sees_order(NULL, NULL, 'cod', 'new')$p$,
+  '{staff_sees_order,current_staff_role}', NULL, 'false');
+SELECT pg_temp.probe('a client sets a staff-only column',
+  $p$UPDATE orders.orders SET priority = 9 WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
+  '{order_columns_guard,by_maintainer,api_request,refuse_column}', 'OR060');
+SELECT pg_temp.probe('grant_api refused', $p$SELECT orders.grant_api()$p$, '{grant_api}', '42501');
+-- the lifecycle definitions and slots: a client changes no row (row level
+-- security; admins edit them, below)
 SELECT pg_temp.probe('lifecycle tables refuse writes',
   $p$INSERT INTO orders.lifecycles (name, initial_status) VALUES ('pwn', 'new')$p$, '{}', '42501');
-SELECT pg_temp.probe('lifecycle transitions refuse writes',
-  $p$UPDATE orders.lifecycle_transitions SET description = 'pwn'$p$, '{}', '42501');
-SELECT pg_temp.probe('slots refuse writes',
-  $p$UPDATE orders.service_capacity SET staff_id = NULL$p$, '{}', '42501');
+SELECT pg_temp.probe('lifecycle transitions: a client changes none',
+  $p$WITH u AS (UPDATE orders.lifecycle_transitions SET description = 'pwn' RETURNING 1) SELECT count(*) FROM u$p$,
+  '{}', NULL, '0');
+SELECT pg_temp.probe('slots: a client changes none',
+  $p$WITH u AS (UPDATE orders.service_capacity SET staff_id = NULL RETURNING 1) SELECT count(*) FROM u$p$,
+  '{}', NULL, '0');
 SELECT pg_temp.probe('orders refuse TRUNCATE', $p$TRUNCATE orders.orders CASCADE$p$, '{}', '42501');
 
 ---------------------------------------------------------------------------
@@ -429,7 +441,7 @@ SELECT pg_temp.probe('orders refuse TRUNCATE', $p$TRUNCATE orders.orders CASCADE
 -- TRUNCATE.
 ---------------------------------------------------------------------------
 SELECT set_config('role', 'lead_worker', true);
-SELECT set_config('request.jwt.claims', '{"sub":"worker-9","role":"lead_worker"}', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT pg_temp.probe('assign_lead',
   $p$SELECT (orders.assign_lead('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000b4')).order_id$p$,
   '{assign_lead,leads_count,lead_capacity_guard}', NULL, '00000000-0000-0000-0000-0000000000b4');
@@ -454,16 +466,13 @@ SELECT pg_temp.probe('TRUNCATE of leads (leads_truncate)', $p$TRUNCATE orders.le
 SELECT pg_temp.probe('no lead left', $p$SELECT count(*) FROM orders.leads$p$, '{}', NULL, '0');
 
 ---------------------------------------------------------------------------
--- Staff (the delivery agent): delivery, payment, ledger, cleanup, delete.
+-- Staff (the admin): delivery, payment, ledger, cleanup, delete.
 ---------------------------------------------------------------------------
 SELECT set_config('role', 'staff', true);
-SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
--- check_assignment runs as the caller and locks the staff row FOR SHARE,
--- which needs UPDATE on orders.staff (staff has SELECT only): whether the
--- assignment passes is not this file's business, only that it fires.
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT pg_temp.probe('agent assigned',
   $p$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
-      WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment}', '*');
+      WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment,order_columns_guard}');
 SELECT pg_temp.probe('being prepared',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'being_prepared')).status$p$,
   '{transition}', NULL, 'being_prepared');
@@ -484,15 +493,15 @@ SELECT pg_temp.probe('cash collected (revenue posted)',
   '{post_revenue,ledger_guard,staff_id_of,customer_stats}');
 SELECT pg_temp.probe('manual ledger row',
   $p$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('revenue', 1, 'attack test')
-     RETURNING recorded_by_user_id$p$, '{ledger_guard,current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
+     RETURNING recorded_by_user_id$p$, '{ledger_guard,current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
 SELECT pg_temp.probe('forged automatic ledger row',
   $p$INSERT INTO orders.financial_transactions (order_id, type, amount, automatic)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'revenue', 40, true)$p$, '{ledger_guard}', 'OR052');
 SELECT pg_temp.probe('expense',
   $p$INSERT INTO orders.expenses (category, amount) VALUES ('attack test', 2) RETURNING recorded_by_user_id$p$,
-  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
-SELECT pg_temp.probe('current_staff_id of the agent', $p$SELECT orders.current_staff_id()$p$,
-  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e9');
+  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
+SELECT pg_temp.probe('current_staff_id of the admin', $p$SELECT orders.current_staff_id()$p$,
+  '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
 SELECT pg_temp.probe('cleanup_expired_reservations', $p$SELECT orders.cleanup_expired_reservations()$p$,
   '{cleanup_expired_reservations}', NULL, '0');
 SELECT pg_temp.probe('stock after the confirmations',
@@ -509,6 +518,25 @@ SELECT pg_temp.probe('and deleted',
   format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard,customer_stats}');
 SELECT pg_temp.probe('stock after all',
   $p$SELECT stock_quantity FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$, '{}', NULL, '5');
+
+-- the admin edits a staff row, the lifecycle definitions and a slot: the
+-- triggers on them run (those that read other rows as their owner)
+SELECT pg_temp.probe('an admin edits a staff row',
+  $p$UPDATE orders.staff SET role = 'delivery_agent', phone = '555' WHERE id = '00000000-0000-0000-0000-0000000000e9'$p$,
+  '{staff_columns_guard,set_updated_at}');
+SELECT pg_temp.probe('an admin edits a transition',
+  $p$UPDATE orders.lifecycle_transitions SET description = 'pickup'
+      WHERE lifecycle = 'cod' AND from_status = 'ready_for_pickup' AND to_status = 'out_for_delivery'$p$,
+  '{check_transition_row,lifecycle_changed}');
+SELECT pg_temp.probe('an admin changes what an empty state means',
+  $p$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'cancelled'$p$,
+  '{state_meaning_guard,lifecycle_changed}');
+SELECT pg_temp.probe('and back',
+  $p$UPDATE orders.lifecycle_states SET holds_stock = false WHERE lifecycle = 'review' AND status = 'cancelled'$p$,
+  '{state_meaning_guard}');
+SELECT pg_temp.probe('an admin gives a slot to a staff member',
+  $p$UPDATE orders.service_capacity SET staff_id = '00000000-0000-0000-0000-0000000000e9'$p$,
+  '{check_staff_overlap,set_updated_at}');
 
 ---------------------------------------------------------------------------
 -- anon
@@ -544,6 +572,7 @@ BEGIN
 END
 $$;
 SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 SELECT is_empty($$SELECT label FROM pg_temp.traps
                   EXCEPT SELECT what FROM pg_temp.pwn_log WHERE probe = 'trap self-test' AND NOT hit$$,
@@ -576,13 +605,13 @@ SELECT is((SELECT total_orders || '/' || returned_orders || '/' || total_spent |
           '3/1/0.00/33.33', 'customer statistics followed every change (orders/returned/spent/return rate)');
 SELECT is((SELECT string_agg(type || ' ' || amount || ' by ' || coalesce(recorded_by_user_id::text, '-'), ', ' ORDER BY type)
              FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND automatic),
-          'refund 40.00 by 00000000-0000-0000-0000-0000000000e9, revenue 40.00 by 00000000-0000-0000-0000-0000000000e9',
-          'the collected order posted its revenue and, returned, its refund, recorded as the agent');
+          'refund 40.00 by 00000000-0000-0000-0000-0000000000e8, revenue 40.00 by 00000000-0000-0000-0000-0000000000e8',
+          'the collected order posted its revenue and, returned, its refund, recorded as the admin');
 SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'), 5,
           'every lamp taken went back to stock');
 SELECT is((SELECT changed_by || ': ' || notes FROM orders.order_history
             WHERE order_id = '00000000-0000-0000-0000-0000000000b4' AND new_status = 'completed'),
-          'worker-9: auto: all 2 leads delivered', 'the campaign completed itself, in the worker''s name');
+          '55555555-5555-5555-5555-555555555555: auto: all 2 leads delivered', 'the campaign completed itself, in the worker''s name');
 SELECT is((SELECT string_agg(new_status || coalesce(' key ' || idempotency_key, '') || ' by ' || changed_by, ', ' ORDER BY id)
              FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000b1'),
           'analyzing key attack-key-1 by 11111111-1111-1111-1111-111111111111, reviewing by 11111111-1111-1111-1111-111111111111',

@@ -32,8 +32,22 @@ DROP ROLE IF EXISTS upgrade_reader;
 CREATE ROLE upgrade_reader;
 GRANT SELECT ON orders.order_details_view, orders.daily_financial_summary TO upgrade_reader;
 
+-- to 0.7.0, where staff keep an internal note on an order (0.8.0 moves it
+-- to orders.order_notes, which its customer never sees)
+ALTER EXTENSION orders UPDATE TO '0.7.0';
+UPDATE orders.orders SET internal_notes = 'call before noon' WHERE order_number = 'U-1';
+
 -- and on to the current version: slots work on the upgraded data
 ALTER EXTENSION orders UPDATE;
+SELECT o.order_number, n.body, n.author_id FROM orders.order_notes n JOIN orders.orders o ON o.id = n.order_id;
+SELECT count(*) AS internal_notes_columns FROM pg_attribute
+ WHERE attrelid = 'orders.orders'::regclass AND attname = 'internal_notes' AND NOT attisdropped;
+-- every table has row level security, every view runs as its caller
+SELECT c.relname FROM pg_class c
+ WHERE c.relnamespace = 'orders'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity;
+SELECT c.relname FROM pg_class c
+ WHERE c.relnamespace = 'orders'::regnamespace AND c.relkind = 'v'
+   AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false);
 SELECT has_table_privilege('upgrade_reader', 'orders.order_details_view', 'SELECT') AS details,
        has_table_privilege('upgrade_reader', 'orders.daily_financial_summary', 'SELECT') AS summary,
        has_table_privilege('upgrade_reader', 'orders.ledger_discrepancies', 'SELECT') AS not_granted;

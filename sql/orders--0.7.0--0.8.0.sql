@@ -1,0 +1,560 @@
+-- orders 0.7.0 -> 0.8.0: secure by default behind PostgREST (issue 10).
+--  * Row level security on every table, with the extension's policies
+--    (doc/security.md: persona × table × operation); views security_invoker.
+--  * JWT claims are believed only under the API roles orders.grant_api()
+--    records (or a superuser); grant_api() is a DBA's whole set-up.
+--  * orders.has_permission(), identity helpers, column rules (OR060).
+--  * orders.internal_notes moves to the staff-only table orders.order_notes.
+--  * The integrity triggers that read other rows run as their owner, so
+--    row level security cannot hide a row from the check.
+-- A DBA who wrote policies of their own: doc/security.md, "Upgrading".
+\echo Use "ALTER EXTENSION orders UPDATE TO '0.8.0'" to load this file. \quit
+
+ALTER FUNCTION orders.check_assignment() SECURITY DEFINER;
+ALTER FUNCTION orders.state_meaning_guard() SECURITY DEFINER;
+ALTER FUNCTION orders.check_staff_overlap() SECURITY DEFINER;
+ALTER FUNCTION orders.orders_truncate_guard() SECURITY DEFINER;
+
+ALTER VIEW orders.lifecycle_graph SET (security_invoker = true);
+ALTER VIEW orders.order_details_view SET (security_invoker = true);
+ALTER VIEW orders.agent_performance_view SET (security_invoker = true);
+ALTER VIEW orders.order_summary SET (security_invoker = true);
+ALTER VIEW orders.low_stock_view SET (security_invoker = true);
+ALTER VIEW orders.daily_financial_summary SET (security_invoker = true);
+ALTER VIEW orders.ledger_discrepancies SET (security_invoker = true);
+ALTER VIEW orders.todays_order_summary SET (security_invoker = true);
+---------------------------------------------------------------------------
+-- Who may see and do what (doc/security.md has the persona × table ×
+-- operation table).  Identity is orders.current_actor(), the JWT sub;
+-- authorization comes from data: a customer is an actor whose sub is a
+-- customers.account_id, a staff member one whose sub is the account_id of
+-- an active orders.staff row, with its role's default permissions refined
+-- by staff.permissions.  Row level security is enabled on every table; the
+-- owner (maintenance, pg_cron, DBAs) is not subject to it.  Policies call
+-- the identity helpers as (SELECT orders.f()): evaluated once per query,
+-- so comparisons with them stay index conditions.  orders.grant_api() is
+-- a DBA's whole set-up.
+---------------------------------------------------------------------------
+
+-- The roles PostgREST/PostGraphile switch to for a request.  Their JWT
+-- settings are believed only while one of these (or a superuser) is the
+-- outer role; any other login that sets request.jwt.claims stays itself
+-- (src/api_roles.c caches the table per backend).
+CREATE TABLE orders.api_roles (
+    role_oid    regrole PRIMARY KEY,
+    kind        text NOT NULL CHECK (kind IN ('anon', 'authenticated')),
+    granted_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.api_roles IS
+    'API roles recorded by orders.grant_api(): JWT claims are honoured only while one of them (or a superuser) is acting';
+CREATE FUNCTION orders.api_roles_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_api_roles_changed';
+-- api_request — the outer role is one of them: an API request.  The
+-- policies' restrictive halves and the column rules hold API requests to
+-- the persona model; roles a DBA creates with policies of their own are
+-- judged by those alone.
+CREATE FUNCTION orders.api_request() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_api_request';
+CREATE TRIGGER api_roles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders.api_roles FOR EACH STATEMENT EXECUTE FUNCTION orders.api_roles_changed();
+SELECT pg_catalog.pg_extension_config_dump('orders.api_roles', '');
+
+-- Defaults of each staff role (seed 004's areas and actions); a staff
+-- member's own permissions JSONB ({"orders": {"delete": true}}) overrides
+-- them action by action.
+CREATE VIEW orders.staff_role_defaults (role, area, action) WITH (security_invoker = true) AS
+SELECT r.role, p.area, p.action
+  FROM (VALUES ('admin'), ('manager'), ('customer_rep'), ('delivery_agent'), ('accountant')) r (role)
+  JOIN (VALUES
+    ('orders', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('orders', 'create', '{admin,manager,customer_rep}'),
+    ('orders', 'edit',   '{admin,manager,customer_rep,delivery_agent}'),
+    ('orders', 'assign', '{admin,manager,customer_rep}'),
+    ('orders', 'delete', '{admin,manager}'),
+    ('customers', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('customers', 'create', '{admin,manager,customer_rep}'),
+    ('customers', 'edit',   '{admin,manager,customer_rep}'),
+    ('customers', 'delete', '{admin,manager}'),
+    ('products', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('products', 'create', '{admin,manager}'),
+    ('products', 'edit',   '{admin,manager}'),
+    ('products', 'delete', '{admin,manager}'),
+    ('financial', 'view',   '{admin,manager,accountant}'),
+    ('financial', 'create', '{admin,manager,accountant}'),
+    ('financial', 'edit',   '{admin,manager,accountant}'),
+    ('financial', 'export', '{admin,manager,accountant}'),
+    ('workflows', 'view',   '{admin,manager,customer_rep}'),
+    ('workflows', 'create', '{admin}'),
+    ('workflows', 'edit',   '{admin}'),
+    ('workflows', 'delete', '{admin}')
+  ) p (area, action, roles) ON r.role = ANY (p.roles::text[]);
+COMMENT ON VIEW orders.staff_role_defaults IS
+    'What each staff role may do unless staff.permissions says otherwise (orders.has_permission)';
+
+-- actor_account — the caller's JWT sub as a uuid (account ids are uuids),
+-- or NULL when it is not one.
+CREATE FUNCTION orders.actor_account() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN a ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN a::uuid END
+      FROM orders.current_actor() a
+$$;
+COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
+
+-- The caller's customers, staff id and role.  SECURITY DEFINER so that they
+-- answer whatever the caller may read, and only about the caller.
+CREATE FUNCTION orders.current_customer_ids() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}')
+      FROM orders.customers c WHERE c.account_id = orders.actor_account()
+$$;
+COMMENT ON FUNCTION orders.current_customer_ids() IS
+    'The orders.customers ids whose account_id is the caller''s JWT sub (empty: not a customer)';
+
+CREATE FUNCTION orders.current_staff_role() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.role FROM orders.staff s WHERE s.account_id = orders.actor_account() AND s.is_active
+$$;
+COMMENT ON FUNCTION orders.current_staff_role() IS
+    'The role of the active orders.staff row whose account_id is the caller''s JWT sub, or NULL';
+
+-- has_permission — may the caller do "action" in "area"?  False for anyone
+-- who is not active staff; for staff staff.permissions -> area -> action
+-- when it is a JSON boolean, else the role's default.
+CREATE FUNCTION orders.has_permission(area text, action text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((
+        SELECT CASE WHEN jsonb_typeof(s.permissions -> has_permission.area -> has_permission.action) = 'boolean'
+                    THEN (s.permissions -> has_permission.area ->> has_permission.action)::boolean
+                    ELSE EXISTS (SELECT FROM orders.staff_role_defaults d
+                                  WHERE d.role = s.role AND d.area = has_permission.area
+                                    AND d.action = has_permission.action) END
+          FROM orders.staff s
+         WHERE s.account_id = orders.actor_account() AND s.is_active), false)
+$$;
+COMMENT ON FUNCTION orders.has_permission(text, text) IS
+    'Whether the caller (active staff) may do action in area: staff.permissions, else the role''s default (orders.staff_role_defaults)';
+
+-- staff_sees_order — whether an order with these assignments and status is
+-- in the caller's staff scope: admins, managers and accountants see every
+-- order, a customer rep its own and the unassigned open ones, a delivery
+-- agent the ones assigned to it.  Written out in the policies below (a
+-- function call per row would hide the comparisons from the planner); this
+-- one serves refusals and tests.
+CREATE FUNCTION orders.staff_sees_order(rep uuid, agent uuid, lifecycle text, status text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE orders.current_staff_role()
+             WHEN 'admin' THEN true WHEN 'manager' THEN true WHEN 'accountant' THEN true
+             WHEN 'delivery_agent' THEN agent IS NOT DISTINCT FROM orders.current_staff_id()
+             WHEN 'customer_rep' THEN rep IS NOT DISTINCT FROM orders.current_staff_id()
+                  OR (rep IS NULL AND orders.status_category(lifecycle, status) = 'open')
+             ELSE false END
+$$;
+
+-- A refusal of the column rules below: OR060, naming table and column.
+CREATE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'column "%" of % is reserved to %', col, tbl, who
+        USING ERRCODE = 'OR060',
+              HINT = 'Leave it out of the request; staff with the right permission set it.';
+END
+$$;
+
+-- by_maintainer — the current user owns the table (the extension's own
+-- maintenance runs as its owner) or is a superuser: column rules do not apply.
+CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_has_role(c.relowner, 'MEMBER') FROM pg_class c WHERE c.oid = rel
+$$;
+
+-- Columns of an order only staff set, with the value a new order has
+-- without them; customers may not set them (OR060).  Staff need
+-- orders.assign to set the assignments.
+CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null}';
+    new_row jsonb := to_jsonb(NEW);
+    old_row jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    col text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;
+    END IF;
+    IF orders.current_staff_role() IS NULL THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+    ELSIF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER order_columns_guard
+    BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
+        assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof
+    ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.order_columns_guard();
+
+-- Who a staff member is (role, permissions, active, login, email) only an
+-- admin changes; staff update the rest of their own row.
+CREATE FUNCTION orders.staff_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() OR orders.current_staff_role() = 'admin' THEN
+        RETURN NEW;
+    END IF;
+    FOREACH col IN ARRAY ARRAY['role', 'permissions', 'is_active', 'account_id', 'email'] LOOP
+        IF to_jsonb(NEW) -> col IS DISTINCT FROM to_jsonb(OLD) -> col THEN
+            PERFORM orders.refuse_column('orders.staff', col, 'admins');
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER staff_columns_guard BEFORE UPDATE OF role, permissions, is_active, account_id, email
+    ON orders.staff FOR EACH ROW EXECUTE FUNCTION orders.staff_columns_guard();
+
+-- Notes staff keep about an order, never shown to its customer (0.7.0's
+-- orders.internal_notes column moved here).
+CREATE TABLE orders.order_notes (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    author_id   uuid DEFAULT orders.current_staff_id() REFERENCES orders.staff (id) ON DELETE SET NULL,
+    body        text NOT NULL CHECK (body <> ''),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.order_notes IS 'Staff-only notes on an order (its customer never sees them)';
+CREATE INDEX order_notes_order_idx ON orders.order_notes (order_id, created_at);
+SELECT pg_catalog.pg_extension_config_dump('orders.order_notes', '');
+
+---------------------------------------------------------------------------
+-- Policies.  One permissive policy per table says which rows a persona
+-- reaches at all; restrictive policies add what each command needs.
+---------------------------------------------------------------------------
+
+-- lifecycle definitions: everybody reads them; admins (workflows.edit) edit
+ALTER TABLE orders.lifecycles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.lifecycle_states ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.lifecycle_transitions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON orders.lifecycles FOR SELECT USING (true);
+CREATE POLICY editable ON orders.lifecycles USING ((SELECT orders.has_permission('workflows', 'edit')));
+CREATE POLICY readable ON orders.lifecycle_states FOR SELECT USING (true);
+CREATE POLICY editable ON orders.lifecycle_states USING ((SELECT orders.has_permission('workflows', 'edit')));
+CREATE POLICY readable ON orders.lifecycle_transitions FOR SELECT USING (true);
+CREATE POLICY editable ON orders.lifecycle_transitions USING ((SELECT orders.has_permission('workflows', 'edit')));
+
+-- api_roles: the owner's alone
+ALTER TABLE orders.api_roles ENABLE ROW LEVEL SECURITY;
+
+-- customers: their own rows; staff with customers.view (agents: the
+-- customers of their orders)
+ALTER TABLE orders.customers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.customers
+    USING (account_id = (SELECT orders.actor_account())
+           OR ((SELECT orders.has_permission('customers', 'view'))
+               AND ((SELECT orders.current_staff_role()) <> 'delivery_agent'
+                    OR id IN (SELECT o.customer_id FROM orders.orders o
+                               WHERE o.assigned_agent_id = (SELECT orders.current_staff_id())))))
+    WITH CHECK (account_id = (SELECT orders.actor_account())
+                OR (SELECT orders.has_permission('customers', 'view')));
+CREATE POLICY insert_right ON orders.customers AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR account_id = (SELECT orders.actor_account()) OR (SELECT orders.has_permission('customers', 'create')));
+CREATE POLICY update_right ON orders.customers AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR account_id = (SELECT orders.actor_account()) OR (SELECT orders.has_permission('customers', 'edit')));
+CREATE POLICY delete_right ON orders.customers AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('customers', 'delete')));
+
+-- staff: the directory is for staff; each edits its own row, admins any
+ALTER TABLE orders.staff ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.staff USING ((SELECT orders.current_staff_role()) IS NOT NULL);
+CREATE POLICY update_right ON orders.staff AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR id = (SELECT orders.current_staff_id()) OR (SELECT orders.current_staff_role()) = 'admin');
+CREATE POLICY insert_right ON orders.staff AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.current_staff_role()) = 'admin');
+CREATE POLICY delete_right ON orders.staff AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.current_staff_role()) = 'admin');
+
+-- products and variants: staff by products.*
+ALTER TABLE orders.products ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.product_variants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.products USING ((SELECT orders.has_permission('products', 'view')));
+CREATE POLICY insert_right ON orders.products AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'create')));
+CREATE POLICY update_right ON orders.products AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'edit')));
+CREATE POLICY delete_right ON orders.products AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'delete')));
+CREATE POLICY reach ON orders.product_variants USING ((SELECT orders.has_permission('products', 'view')));
+CREATE POLICY insert_right ON orders.product_variants AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'create')));
+CREATE POLICY update_right ON orders.product_variants AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'edit')));
+CREATE POLICY delete_right ON orders.product_variants AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('products', 'delete')));
+
+-- orders: a customer's own; staff their scope (staff_sees_order, written
+-- out); the command's permission on top
+ALTER TABLE orders.orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.orders
+    USING (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+           OR ((SELECT orders.has_permission('orders', 'view'))
+               AND ((SELECT orders.current_staff_role()) IN ('admin', 'manager', 'accountant')
+                    OR (assigned_agent_id = (SELECT orders.current_staff_id())
+                        AND (SELECT orders.current_staff_role()) = 'delivery_agent')
+                    OR ((SELECT orders.current_staff_role()) = 'customer_rep'
+                        AND (assigned_rep_id = (SELECT orders.current_staff_id())
+                             OR (assigned_rep_id IS NULL
+                                 AND orders.status_category(lifecycle, status) = 'open'))))))
+    WITH CHECK (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+                OR (SELECT orders.has_permission('orders', 'view')));
+CREATE POLICY insert_right ON orders.orders AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+                OR (SELECT orders.has_permission('orders', 'create')));
+CREATE POLICY update_right ON orders.orders AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+           OR (SELECT orders.has_permission('orders', 'edit')));
+CREATE POLICY delete_right ON orders.orders AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'delete')));
+
+-- customer_may_edit_items — the order is one of the caller's own and its
+-- status is still open (a customer edits the items of an order in progress,
+-- not of one being delivered or done).
+CREATE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM orders.orders o
+                    WHERE o.id = customer_may_edit_items.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND orders.status_category(o.lifecycle, o.status) = 'open')
+$$;
+
+-- items, history and notes follow their order (the subquery sees the
+-- orders the caller's policies let through)
+ALTER TABLE orders.order_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_items
+    USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
+CREATE POLICY insert_right ON orders.order_items AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY update_right ON orders.order_items AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY delete_right ON orders.order_items AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+
+ALTER TABLE orders.order_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_history FOR SELECT
+    USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
+
+ALTER TABLE orders.order_notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_notes
+    USING ((SELECT orders.current_staff_role()) IS NOT NULL
+           AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id))
+    WITH CHECK (author_id = (SELECT orders.current_staff_id())
+                OR (SELECT orders.current_staff_role()) = 'admin');
+CREATE POLICY update_right ON orders.order_notes AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR author_id = (SELECT orders.current_staff_id()) OR (SELECT orders.current_staff_role()) = 'admin');
+CREATE POLICY delete_right ON orders.order_notes AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR author_id = (SELECT orders.current_staff_id()) OR (SELECT orders.current_staff_role()) = 'admin');
+
+-- leads: a customer's own; staff except delivery agents by orders.*
+ALTER TABLE orders.leads ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.leads
+    USING (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+           OR ((SELECT orders.has_permission('orders', 'view'))
+               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
+CREATE POLICY insert_right ON orders.leads AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit'))
+                AND (SELECT orders.current_staff_role()) <> 'delivery_agent');
+CREATE POLICY update_right ON orders.leads AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit'))
+           AND (SELECT orders.current_staff_role()) <> 'delivery_agent');
+CREATE POLICY delete_right ON orders.leads AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'delete')));
+
+-- slots: staff read capacity, admins (workflows.edit) define it; holders
+-- read their holds, staff all (bookings are made through the functions)
+ALTER TABLE orders.service_capacity ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.service_capacity FOR SELECT
+    USING ((SELECT orders.has_permission('orders', 'view')));
+CREATE POLICY editable ON orders.service_capacity
+    USING ((SELECT orders.has_permission('workflows', 'edit')));
+ALTER TABLE orders.slot_reservations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.slot_reservations FOR SELECT
+    USING (holder = (SELECT orders.current_actor())
+           OR ((SELECT orders.has_permission('orders', 'view'))
+               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
+
+-- deliveries: an agent its own; other staff those of the orders they see
+ALTER TABLE orders.deliveries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.deliveries
+    USING (agent_id = (SELECT orders.current_staff_id())
+           OR ((SELECT orders.has_permission('orders', 'view'))
+               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+               AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)));
+CREATE POLICY insert_right ON orders.deliveries AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')));
+CREATE POLICY update_right ON orders.deliveries AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')));
+CREATE POLICY delete_right ON orders.deliveries AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'delete')));
+
+-- money: financial.*; nothing is deleted through the API
+ALTER TABLE orders.financial_transactions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.expenses ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.financial_transactions FOR SELECT
+    USING ((SELECT orders.has_permission('financial', 'view')));
+CREATE POLICY add ON orders.financial_transactions FOR INSERT
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create')));
+CREATE POLICY edit ON orders.financial_transactions FOR UPDATE
+    USING ((SELECT orders.has_permission('financial', 'edit')));
+CREATE POLICY reach ON orders.expenses FOR SELECT
+    USING ((SELECT orders.has_permission('financial', 'view')));
+CREATE POLICY add ON orders.expenses FOR INSERT
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create')));
+CREATE POLICY edit ON orders.expenses FOR UPDATE
+    USING ((SELECT orders.has_permission('financial', 'edit')));
+
+---------------------------------------------------------------------------
+-- grant_api — everything the API roles need, in one idempotent statement:
+-- the table rights the policies above refine, the views, the API
+-- functions; records the two roles in orders.api_roles (their JWT claims
+-- are believed from then on).  Refuses roles that would bypass the
+-- policies (superusers, BYPASSRLS, the owner).
+---------------------------------------------------------------------------
+CREATE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text) TO %I, %I', anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid),
+                    orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;
+COMMENT ON FUNCTION orders.grant_api(name, name) IS
+    'Grant the API roles what the policies need and believe their JWT claims (idempotent)';
+
+REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
+    orders.order_columns_guard(), orders.staff_columns_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
+    orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
+    orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text) TO PUBLIC;
+
+-- 0.7.0's internal notes become the first note of their order
+INSERT INTO orders.order_notes (order_id, author_id, body, created_at)
+SELECT o.id, NULL, o.internal_notes, o.updated_at
+  FROM orders.orders o
+ WHERE o.internal_notes IS NOT NULL AND o.internal_notes <> '';
+ALTER TABLE orders.orders DROP COLUMN internal_notes;
