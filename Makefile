@@ -38,3 +38,6 @@ installcheck: test/regress/sql test/regress/expected
 test/regress/sql test/regress/expected:
 	mkdir -p test/regress
 	ln -sfn $(if $(filter %/sql,$@),../sql,../../expected) $@
+
+# every C file includes the shared header: rebuild them all when it changes
+$(OBJS): src/orders.h

@@ -23,6 +23,30 @@ ALTER VIEW orders.low_stock_view SET (security_invoker = true);
 ALTER VIEW orders.daily_financial_summary SET (security_invoker = true);
 ALTER VIEW orders.ledger_discrepancies SET (security_invoker = true);
 ALTER VIEW orders.todays_order_summary SET (security_invoker = true);
+
+-- lifecycle edges reserved to staff (and the builtin COD edges' rules)
+ALTER TABLE orders.lifecycle_transitions
+    ADD COLUMN allowed_staff text[] CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
+                                                                  'accountant', 'assigned_agent', 'assigned_rep']);
+COMMENT ON COLUMN orders.lifecycle_transitions.allowed_staff IS
+    'NULL: no staff rule; else in an API request only active staff of these roles, or the order''s assigned_agent / assigned_rep, take the edge';
+-- COD work by staff (seed 004), in API requests: the customer confirms or
+-- cancels an order until it is being prepared; staff prepare it; the
+-- assigned agent (or a manager) takes it out, delivers it or brings it back.
+UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
+  FROM (VALUES
+    ('new',              'confirmation_pending', '{admin,manager,customer_rep}'),
+    ('confirmed',        'being_prepared',       '{admin,manager,customer_rep,assigned_agent}'),
+    ('being_prepared',   'ready_for_pickup',     '{admin,manager,customer_rep,assigned_agent}'),
+    ('being_prepared',   'cancelled',            '{admin,manager,customer_rep}'),
+    ('ready_for_pickup', 'out_for_delivery',     '{admin,manager,assigned_agent}'),
+    ('ready_for_pickup', 'cancelled',            '{admin,manager,customer_rep}'),
+    ('out_for_delivery', 'delivered',            '{admin,manager,assigned_agent}'),
+    ('out_for_delivery', 'ready_for_pickup',     '{admin,manager,assigned_agent}'),
+    ('out_for_delivery', 'returned',             '{admin,manager,assigned_agent}'),
+    ('delivered',        'returned',             '{admin,manager,customer_rep}')
+  ) w (from_status, to_status, who)
+ WHERE t.lifecycle = 'cod' AND t.builtin AND t.from_status = w.from_status AND t.to_status = w.to_status;
 ---------------------------------------------------------------------------
 -- Who may see and do what (doc/security.md has the persona × table ×
 -- operation table).  Identity is orders.current_actor(), the JWT sub;

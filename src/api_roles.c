@@ -113,6 +113,13 @@ orders_claims_trusted(void)
 	return is_api_role(outer) || !api_roles_exist;
 }
 
+/* orders_api_request_now — is the outer role one of orders.api_roles? */
+bool
+orders_api_request_now(void)
+{
+	return is_api_role(GetOuterUserId());
+}
+
 /*
  * orders.api_request() — is this an API request: is the outer role one of
  * orders.api_roles?  The extension's policies and column rules hold API
@@ -123,7 +130,7 @@ Datum
 orders_api_request(PG_FUNCTION_ARGS)
 {
 	(void) fcinfo;
-	PG_RETURN_BOOL(is_api_role(GetOuterUserId()));
+	PG_RETURN_BOOL(orders_api_request_now());
 }
 
 /*

@@ -82,6 +82,31 @@ find_loaded(const char *name)
 }
 
 /*
+ * text_list — the elements of a text[] as C strings (in the current memory
+ * context), NULL elements left out.  An empty list becomes one "" element:
+ * it names nobody, so only the owner's maintenance takes the edge.
+ */
+static char **
+text_list(Datum array, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **list;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &nelems);
+	list = palloc(sizeof(char *) * Max(nelems, 1));
+	*n = 0;
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			list[(*n)++] = TextDatumGetCString(elems[k]);
+	if (*n == 0)
+		list[(*n)++] = pstrdup("");
+	return list;
+}
+
+/*
  * load_graph — read the three tables into a fresh memory context and make it
  * the current graph.  The previous graph moves to TopTransactionContext; so
  * does a half-built one, at the next load, when reading fails.
@@ -179,15 +204,29 @@ load_graph(void)
 	}
 	MemoryContextSwitchTo(oldcxt);
 
-	/* transitions, ordered like their target states */
-	orders_run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
-			 "SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
-			 "       t.allowed_roles::pg_catalog.text[], s.category"
-			 "  FROM orders.lifecycle_transitions t"
-			 "  JOIN orders.lifecycle_states s"
-			 "    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
-			 "   AND s.status OPERATOR(pg_catalog.=) t.to_status"
-			 " ORDER BY t.lifecycle, t.from_status, s.position, t.to_status");
+	/*
+	 * transitions, ordered like their target states; allowed_staff exists
+	 * from 0.8.0
+	 */
+	if (get_attnum(relid_tr, "allowed_staff") != InvalidAttrNumber)
+		orders_run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
+						"SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
+						"       t.allowed_roles::pg_catalog.text[], s.category, t.allowed_staff"
+						"  FROM orders.lifecycle_transitions t"
+						"  JOIN orders.lifecycle_states s"
+						"    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
+						"   AND s.status OPERATOR(pg_catalog.=) t.to_status"
+						" ORDER BY t.lifecycle, t.from_status, s.position, t.to_status");
+	else
+		orders_run_load(PLAN_LOAD_TRANSITIONS_V1, relid_tr,
+						"SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
+						"       t.allowed_roles::pg_catalog.text[], s.category,"
+						"       NULL::pg_catalog.text[] AS allowed_staff"
+						"  FROM orders.lifecycle_transitions t"
+						"  JOIN orders.lifecycle_states s"
+						"    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
+						"   AND s.status OPERATOR(pg_catalog.=) t.to_status"
+						" ORDER BY t.lifecycle, t.from_status, s.position, t.to_status");
 	oldcxt = MemoryContextSwitchTo(newcxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -213,24 +252,12 @@ load_graph(void)
 		e->roles = NULL;
 		roles = SPI_getbinval(t, d, 5, &isnull);
 		if (!isnull)
-		{
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n;
-
-			deconstruct_array(DatumGetArrayTypeP(roles), TEXTOID, -1, false,
-							  TYPALIGN_INT, &elems, &nulls, &n);
-			e->roles = palloc(sizeof(char *) * Max(n, 1));
-			for (int k = 0; k < n; k++)
-				if (!nulls[k])
-					e->roles[e->nroles++] = TextDatumGetCString(elems[k]);
-			/* an empty list means nobody but the owner's maintenance */
-			if (e->nroles == 0)
-			{
-				e->roles[0] = pstrdup("");
-				e->nroles = 1;
-			}
-		}
+			e->roles = text_list(roles, &e->nroles);
+		e->nstaff = 0;
+		e->staff = NULL;
+		roles = SPI_getbinval(t, d, 7, &isnull);
+		if (!isnull)
+			e->staff = text_list(roles, &e->nstaff);
 	}
 	MemoryContextSwitchTo(oldcxt);
 
@@ -319,39 +346,41 @@ lifecycle_edge(const LifecycleState *from, const char *to_status)
 }
 
 /*
- * lifecycle_edge_permitted — may the current user take "edge"?  True when
- * the edge names no roles, or the user has the privileges of one of them.
+ * lifecycle_edge_permitted — may the caller take "edge" on an order assigned
+ * to "assigned" (NULL: a new order)?  The edge's database roles
+ * (allowed_roles: the current user has the privileges of one) and, for an
+ * API request, its staff rules (allowed_staff, orders_staff_may_take) must
+ * both admit the caller; an edge naming neither admits everybody.
  */
 bool
-lifecycle_edge_permitted(const LifecycleEdge *edge)
+lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssignment *assigned)
 {
 	Oid			user = GetUserId();
+	bool		role_ok = (edge->nroles == 0);
 
-	if (edge->nroles == 0)
-		return true;
-	for (int i = 0; i < edge->nroles; i++)
+	for (int i = 0; i < edge->nroles && !role_ok; i++)
 	{
 		Oid			role = get_role_oid(edge->roles[i], true);
 
-		if (OidIsValid(role) && has_privs_of_role(user, role))
-			return true;
+		role_ok = OidIsValid(role) && has_privs_of_role(user, role);
 	}
-	return false;
+	return role_ok && orders_staff_may_take(edge, assigned);
 }
 
 /*
  * lifecycle_next_list — "a, b, c": the statuses reachable from "from" that
- * the current user may take, for error details; "none" when there is none.
+ * the caller may take on an order assigned to "assigned", for error
+ * details; "none" when there is none.
  */
 char *
-lifecycle_next_list(const LifecycleState *from)
+lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < from->nedges; i++)
 	{
-		if (!lifecycle_edge_permitted(&from->edges[i]))
+		if (!lifecycle_edge_permitted(&from->edges[i], assigned))
 			continue;
 		if (buf.len > 0)
 			appendStringInfoString(&buf, ", ");

@@ -101,6 +101,7 @@ typedef enum OrdersPlanKind
 	PLAN_LOAD_STATES_V1,
 	PLAN_LOAD_STATES_V2,
 	PLAN_LOAD_TRANSITIONS,
+	PLAN_LOAD_TRANSITIONS_V1,
 	PLAN_LEADS_ADD,
 	PLAN_LEADS_READ,
 	PLAN_LEADS_COMPLETE,
@@ -125,6 +126,7 @@ typedef enum OrdersPlanKind
 	PLAN_STOCK_ORDER_RESERVES,
 	PLAN_REVENUE_POST,
 	PLAN_API_ROLES,
+	PLAN_CALLER_STAFF,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -158,6 +160,7 @@ extern char *orders_current_actor(void);
 /* ---- api_roles.c: whose JWT claims are believed ---- */
 
 extern bool orders_claims_trusted(void);
+extern bool orders_api_request_now(void);
 
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
@@ -208,7 +211,18 @@ typedef struct LifecycleEdge
 	char	   *stamp_column;	/* NULL when the edge sets no stamp */
 	int			nroles;			/* 0: any role may take the edge */
 	char	  **roles;
+	int			nstaff;			/* 0: no staff rule (allowed_staff NULL) */
+	char	  **staff;			/* staff roles, assigned_agent, assigned_rep */
 } LifecycleEdge;
+
+/* Who an order is assigned to, for the staff rules of its edges. */
+typedef struct OrdersAssignment
+{
+	bool		agent_null;
+	pg_uuid_t	agent;
+	bool		rep_null;
+	pg_uuid_t	rep;
+} OrdersAssignment;
 
 typedef struct LifecycleState
 {
@@ -237,7 +251,12 @@ extern const LifecycleState *lifecycle_row_state(TupleTableSlot *slot,
 												 int lifecycle_att, int status_att);
 extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
 										   const char *to_status);
-extern bool lifecycle_edge_permitted(const LifecycleEdge *edge);
-extern char *lifecycle_next_list(const LifecycleState *from);
+extern bool lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssignment *assigned);
+extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned);
+
+/* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
+
+extern bool orders_staff_may_take(const LifecycleEdge *edge, const OrdersAssignment *assigned);
+extern void orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned);
 
 #endif							/* ORDERS_H */

@@ -110,16 +110,34 @@ require_state(const Lifecycle *lc, const char *status, const char *order_number)
 	return st;
 }
 
+/* staff_list — "a, b or c": who allowed_staff admits to an edge. */
+static char *
+staff_list(const LifecycleEdge *edge)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < edge->nstaff; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, i == edge->nstaff - 1 ? " or " : ", ");
+		appendStringInfoString(&buf, edge->staff[i]);
+	}
+	return buf.data;
+}
+
 /*
  * validate_change — the edge "from" -> "to" of lifecycle "lifecycle" for
  * order "number", after checking that both statuses exist, that the edge
  * exists (OR001, DETAIL listing the allowed next statuses) and that the
- * current user may take it (42501).  The one check every status change
+ * caller may take it on an order assigned to "assigned" (42501: its staff
+ * rules, then its database roles).  The one check every status change
  * passes, from orders.transition() and from the trigger alike.
  */
 static const LifecycleEdge *
 validate_change(const char *lifecycle, const char *number,
-				const char *from_status, const char *to_status)
+				const char *from_status, const char *to_status,
+				const OrdersAssignment *assigned)
 {
 	const Lifecycle *lc = require_lifecycle(lifecycle, number);
 	const LifecycleState *from = require_state(lc, from_status, number);
@@ -133,9 +151,17 @@ validate_change(const char *lifecycle, const char *number,
 				 errmsg("order \"%s\": cannot change status from \"%s\" to \"%s\" in lifecycle \"%s\"",
 						number, from_status, to_status, lc->name),
 				 errdetail("Allowed next statuses from \"%s\": %s.",
-						   from_status, lifecycle_next_list(from)),
+						   from_status, lifecycle_next_list(from, assigned)),
 				 errhint("orders.allowed_transitions(order_id) lists them.")));
-	if (!lifecycle_edge_permitted(edge))
+	if (!orders_staff_may_take(edge, assigned))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\": the change from \"%s\" to \"%s\" is reserved to %s",
+						number, from_status, to_status, staff_list(edge)),
+				 errdetail("Lifecycle \"%s\" lists who may take it in orders.lifecycle_transitions.allowed_staff.",
+						   lc->name),
+				 errhint("Staff are matched by the JWT sub against orders.staff.account_id; assigned_agent and assigned_rep mean the order's own.")));
+	if (!lifecycle_edge_permitted(edge, assigned))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("order \"%s\": role \"%s\" may not change status from \"%s\" to \"%s\"",
@@ -243,6 +269,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	char	   *new_status = column_value(newrow, desc, "status");
 	char	   *number;
 	const LifecycleEdge *edge;
+	OrdersAssignment assigned;
 	int			attnum;
 	Datum		val;
 	bool		isnull = false;
@@ -276,7 +303,8 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		return newrow;
 	}
 
-	edge = validate_change(new_lc, number, old_status, new_status);
+	orders_read_assignment(oldrow, desc, &assigned);
+	edge = validate_change(new_lc, number, old_status, new_status, &assigned);
 	if (edge->stamp_column == NULL)
 		return newrow;
 	attnum = SPI_fnumber(desc, edge->stamp_column);
@@ -588,7 +616,7 @@ orders_transition(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_ORDERS_INVALID_TRANSITION),
 						 errmsg("order \"%s\" is already in status \"%s\"", number, current)));
-			validate_change(lifecycle, number, current, to_status);
+			validate_change(lifecycle, number, current, to_status, NULL);
 			plan = orders_get_plan(PLAN_UPDATE_LOCKED, orders_rel,
 								   "UPDATE orders.orders o SET status = $2"
 								   " WHERE o.id OPERATOR(pg_catalog.=) $1"
@@ -625,6 +653,9 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 	char	   *number;
 	const Lifecycle *lc;
 	const LifecycleState *from;
+	OrdersAssignment assigned;
+	HeapTuple	row;
+	TupleDesc	desc;
 	MemoryContext oldcxt;
 
 	orders_require_arg(fcinfo, 0, "orders.allowed_transitions", "order_id");
@@ -643,16 +674,19 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 
 	orders_spi_connect();
 	plan = orders_get_plan(PLAN_READ_ORDER_STATUS, orders_relid("orders"),
-						   "SELECT lifecycle, status, order_number FROM orders.orders"
-						   " WHERE id OPERATOR(pg_catalog.=) $1",
+						   "SELECT o.* FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
 	args[0] = order_id;
 	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		order_not_found(order_id);
-	lname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
+	status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
+	number = SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number"));
+	orders_read_assignment(row, desc, &assigned);
 
 	lc = require_lifecycle(lname, number);
 	from = require_state(lc, status, number);
@@ -661,7 +695,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 		Datum		value;
 		bool		null = false;
 
-		if (!lifecycle_edge_permitted(&from->edges[i]))
+		if (!lifecycle_edge_permitted(&from->edges[i], &assigned))
 			continue;
 		value = CStringGetTextDatum(from->edges[i].to_status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);

@@ -60,6 +60,8 @@ CREATE TABLE orders.lifecycle_transitions (
     allowed_roles name[],
     description   text,
     builtin       boolean NOT NULL DEFAULT false,
+    allowed_staff text[] CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
+                                                       'accountant', 'assigned_agent', 'assigned_rep']),
     PRIMARY KEY (lifecycle, from_status, to_status),
     CHECK (from_status <> to_status),
     FOREIGN KEY (lifecycle, from_status) REFERENCES orders.lifecycle_states (lifecycle, status)
@@ -70,6 +72,8 @@ CREATE TABLE orders.lifecycle_transitions (
 COMMENT ON TABLE orders.lifecycle_transitions IS 'Edges of each lifecycle: which status may follow which; stamp_column is set to now() on the edge; allowed_roles (NULL = anyone who may update the order) restricts who may take it';
 COMMENT ON COLUMN orders.lifecycle_transitions.stamp_column IS 'timestamptz column of orders.orders set to now() when the edge is taken';
 COMMENT ON COLUMN orders.lifecycle_transitions.allowed_roles IS 'NULL: any role that may update the order; else the caller must have the privileges of one of these roles';
+COMMENT ON COLUMN orders.lifecycle_transitions.allowed_staff IS
+    'NULL: no staff rule; else in an API request only active staff of these roles, or the order''s assigned_agent / assigned_rep, take the edge';
 
 -- Refuse a transition row whose stamp column or roles do not exist.
 CREATE FUNCTION orders.check_transition_row() RETURNS trigger

@@ -90,3 +90,21 @@ INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, sta
   ('booking', 'confirmed',   'no_show',     'cancelled_at', NULL, true),
   ('booking', 'confirmed',   'cancelled',   'cancelled_at', NULL, true),
   ('booking', 'in_progress', 'completed',   'completed_at', NULL, true);
+
+-- COD work by staff (seed 004), in API requests: the customer confirms or
+-- cancels an order until it is being prepared; staff prepare it; the
+-- assigned agent (or a manager) takes it out, delivers it or brings it back.
+UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
+  FROM (VALUES
+    ('new',              'confirmation_pending', '{admin,manager,customer_rep}'),
+    ('confirmed',        'being_prepared',       '{admin,manager,customer_rep,assigned_agent}'),
+    ('being_prepared',   'ready_for_pickup',     '{admin,manager,customer_rep,assigned_agent}'),
+    ('being_prepared',   'cancelled',            '{admin,manager,customer_rep}'),
+    ('ready_for_pickup', 'out_for_delivery',     '{admin,manager,assigned_agent}'),
+    ('ready_for_pickup', 'cancelled',            '{admin,manager,customer_rep}'),
+    ('out_for_delivery', 'delivered',            '{admin,manager,assigned_agent}'),
+    ('out_for_delivery', 'ready_for_pickup',     '{admin,manager,assigned_agent}'),
+    ('out_for_delivery', 'returned',             '{admin,manager,assigned_agent}'),
+    ('delivered',        'returned',             '{admin,manager,customer_rep}')
+  ) w (from_status, to_status, who)
+ WHERE t.lifecycle = 'cod' AND t.builtin AND t.from_status = w.from_status AND t.to_status = w.to_status;
