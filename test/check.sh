@@ -2,7 +2,9 @@
 # The whole test suite: build, start a throwaway cluster, then run
 #   a lint of the SQL run with more rights than its caller (search_path),
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
-#   and as a non-superuser PostgREST-style login, dump/restore round trips
+#   and as a non-superuser PostgREST-style login, the row level security
+#   matrix (every persona x table x operation, its own cluster, port 54340),
+#   dump/restore round trips
 #   (psql, pg_restore, four jobs), pgbench soaks that compare stored counters
 #   with a recount, pg_cron, operations (two databases with their jobs, DROP
 #   EXTENSION, recounts cancelled by statement_timeout) and logical
@@ -52,6 +54,7 @@ suite lint-sql lint_sql
 suite regress-and-isolation regress
 suite catalog-identity bash "$REPO_DIR/test/catalog_identity.sh"
 suite pgtap pgtap
+suite rls-matrix bash "$REPO_DIR/test/rls_matrix.sh"
 suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
 suite soak-leads bash "$REPO_DIR/test/soak/leads.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-slots bash "$REPO_DIR/test/soak/slots.sh" "${ORDERS_SOAK_SECONDS:-20}"
