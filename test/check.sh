@@ -4,7 +4,8 @@
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
 #   and as a non-superuser PostgREST-style login, the row level security
 #   matrix (every persona x table x operation, its own cluster, port 54340),
-#   dump/restore round trips
+#   requests through a real PostGraphile v4 server over HTTP (its own
+#   cluster, ports 54338-54339), dump/restore round trips
 #   (psql, pg_restore, four jobs), pgbench soaks that compare stored counters
 #   with a recount, pg_cron, operations (two databases with their jobs, DROP
 #   EXTENSION, recounts cancelled by statement_timeout) and logical
@@ -55,6 +56,7 @@ suite regress-and-isolation regress
 suite catalog-identity bash "$REPO_DIR/test/catalog_identity.sh"
 suite pgtap pgtap
 suite rls-matrix bash "$REPO_DIR/test/rls_matrix.sh"
+suite api-server bash "$REPO_DIR/test/api_server.sh"
 suite dump-restore bash "$REPO_DIR/test/dump_restore.sh"
 suite soak-leads bash "$REPO_DIR/test/soak/leads.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-slots bash "$REPO_DIR/test/soak/slots.sh" "${ORDERS_SOAK_SECONDS:-20}"

@@ -23,11 +23,20 @@ as_root() {
     fi
 }
 
-# ensure_packages — install the Debian packages that are missing.
+# package_present PKG — PKG is installed, or an installed package provides it
+# (e.g. NodeSource's nodejs provides, and conflicts with, Debian's npm).
+package_present() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return 0
+    dpkg-query -W -f='${Status}|${Provides}\n' 2>/dev/null | grep "^install ok installed|" | cut -d'|' -f2 |
+        tr ',' '\n' | sed 's/ *(.*//; s/^ *//' | grep -qxF "$1"
+}
+
+# ensure_packages [PKG...] — install the Debian packages that are missing
+# (default: $PACKAGES); a no-op when all are present.
 ensure_packages() {
     local missing=""
-    for p in $PACKAGES; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    for p in ${*:-$PACKAGES}; do
+        package_present "$p" || missing="$missing $p"
     done
     if [ -n "$missing" ]; then
         log "installing:$missing"
