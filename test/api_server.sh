@@ -34,7 +34,8 @@ SERVER_PID_FILE=$BASE/postgraphile.pid SERVER_LOG=$BASE/postgraphile.log
 # accounts (JWT subs) and rows of test/api/fixtures.sql
 CUSTOMER1=a0000000-0000-0000-0000-00000000a001 CUSTOMER2=a0000000-0000-0000-0000-00000000a002
 AGENT1=b0000000-0000-0000-0000-00000000b001
-ORDER1=e0000000-0000-0000-0000-0000000000e1 ORDER3=e0000000-0000-0000-0000-0000000000e3
+AGENT1_STAFF=d0000000-0000-0000-0000-0000000000d1
+ORDER1=e0000000-0000-0000-0000-0000000000e1 ORDER2=e0000000-0000-0000-0000-0000000000e2 ORDER3=e0000000-0000-0000-0000-0000000000e3
 SERVICE=f0000000-0000-0000-0000-0000000000f0
 
 # sql [psql arguments] — a statement as the superuser in the test database.
@@ -194,11 +195,26 @@ check_api "customer 1 sees only their own customer row" "Amina Diallo" \
 gql "$C1" 'query($id: UUID!) { orderById(id: $id) { orderNumber } }' "{\"id\": \"$ORDER3\"}"
 check_api "customer 1 fetching customer 2's order by id gets null" "null" "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.orderById')"
 
+gql "$C1" '{ allStaff { nodes { fullName } } }'
+check_api "customer 1 sees no staff rows (empty or refused)" "" \
+    "$(printf '%s' "$BODY" | grep -o -e 'Agent One' -e 'Agent Two' || true)"
+UPDATE_ORDER='mutation($id: UUID!, $patch: OrderPatch!) {
+  updateOrderById(input: {id: $id, orderPatch: $patch}) { order { orderNumber deliveryAddress } } }'
+gql "$C1" "$UPDATE_ORDER" "{\"id\": \"$ORDER2\", \"patch\": {\"deliveryAddress\": \"12 rue Carnot, Dakar\"}}"
+check_api "customer 1 updates a customer column of their own order (updateOrderById)" "API-2 12 rue Carnot, Dakar" \
+    "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.updateOrderById.order.orderNumber + " " + r.data.updateOrderById.order.deliveryAddress')"
+gql "$C1" "$UPDATE_ORDER" "{\"id\": \"$ORDER2\", \"patch\": {\"assignedAgentId\": \"$AGENT1_STAFF\"}}"
+check_api "customer 1 setting a staff-only column (assigned agent) of their own order is refused with OR060" "OR060" "$(errcodes)"
+check "… the order keeps no agent" "" "$(sql -c "SELECT assigned_agent_id FROM orders.orders WHERE id = '$ORDER2'")"
+
 # ------------------------------------------------------ delivery agent --
 A1=$(token $AGENT1)
 gql "$A1" '{ allOrders(orderBy: ORDER_NUMBER_ASC) { nodes { orderNumber status } } }'
 check_api "the agent lists only the order assigned to them" "API-1 out_for_delivery" \
     "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allOrders.nodes.map(n => n.orderNumber + " " + n.status).join(",")')"
+gql "$A1" '{ allCustomers { nodes { fullName } } }'
+check_api "the agent sees only the customer of their order" "Amina Diallo" \
+    "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allCustomers.nodes.map(n => n.fullName).join(",")')"
 
 TRANSITION='mutation($id: UUID!, $to: String!, $notes: String) {
   transition(input: {orderId: $id, toStatus: $to, notes: $notes}) { order { orderNumber status } } }'
