@@ -12,8 +12,12 @@
 #   delivered through the transition mutation (history names the agent), and
 #   is refused another agent's order with the extension's OR006 (in the
 #   GraphQL error, --extended-errors), that order unchanged;
+#   a customer cancels their own new order, is refused a staff-only column
+#   (OR060); a deactivated agent sees nothing;
 #   anon (no JWT) gets no order or customer data, but lists a service's free
 #   slots (orders.available_slots) and the lifecycle definitions;
+#   a JWT whose role claim is not an API role has its sub ignored (the trust
+#   boundary of grant_api);
 #   a badly signed JWT, or one for another audience, is refused by the server.
 # Needs nothing running: it starts and stops its own cluster (port
 # ORDERS_API_PG_PORT, default 54338) and server (ORDERS_API_PORT, default
@@ -33,7 +37,7 @@ SERVER_PID_FILE=$BASE/postgraphile.pid SERVER_LOG=$BASE/postgraphile.log
 
 # accounts (JWT subs) and rows of test/api/fixtures.sql
 CUSTOMER1=a0000000-0000-0000-0000-00000000a001 CUSTOMER2=a0000000-0000-0000-0000-00000000a002
-AGENT1=b0000000-0000-0000-0000-00000000b001
+AGENT1=b0000000-0000-0000-0000-00000000b001 AGENT2=b0000000-0000-0000-0000-00000000b002
 AGENT1_STAFF=d0000000-0000-0000-0000-0000000000d1
 ORDER1=e0000000-0000-0000-0000-0000000000e1 ORDER2=e0000000-0000-0000-0000-0000000000e2 ORDER3=e0000000-0000-0000-0000-0000000000e3
 SERVICE=f0000000-0000-0000-0000-0000000000f0
@@ -239,6 +243,20 @@ check_api "… that order is unchanged: still out_for_delivery, no history writt
 gql "$C1" '{ allOrders(orderBy: ORDER_NUMBER_ASC) { nodes { orderNumber status } } }'
 check_api "customer 1 sees their order delivered" "API-1 delivered,API-2 new" \
     "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allOrders.nodes.map(n => n.orderNumber + " " + n.status).join(",")')"
+
+gql "$C1" "$TRANSITION" "{\"id\": \"$ORDER2\", \"to\": \"cancelled\", \"notes\": \"changed my mind\"}"
+check_api "customer 1 cancels their own new order through the transition mutation" "API-2 cancelled" \
+    "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.transition.order.orderNumber + " " + r.data.transition.order.status')"
+
+# an agent who is no longer active is nobody: no orders, no customers
+A2=$(token $AGENT2)
+gql "$A2" '{ allOrders { nodes { orderNumber } } allCustomers { nodes { fullName } } }'
+check_api "the other agent sees their own order and its customer" "API-3 Moussa Sow" \
+    "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allOrders.nodes.map(n => n.orderNumber).join(",") + " " + r.data.allCustomers.nodes.map(n => n.fullName).join(",")')"
+sql -c "UPDATE orders.staff SET is_active = false WHERE account_id = '$AGENT2'"
+gql "$A2" '{ allOrders { nodes { orderNumber } } allCustomers { nodes { fullName } } }'
+check_api "once deactivated, the same JWT sees no orders and no customers" "0 0" \
+    "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allOrders.nodes.length + " " + r.data.allCustomers.nodes.length')"
 
 # ---------------------------------------------------------------- anon --
 gql "" '{ allOrders { nodes { orderNumber totalAmount } } }'
