@@ -113,6 +113,18 @@ orders_claims_trusted(void)
 	return is_api_role(outer) || !api_roles_exist;
 }
 
+/*
+ * orders_security_installed — does the schema have 0.8.0's security objects
+ * (orders.api_roles, orders.api_request(), the identity helpers)?
+ */
+bool
+orders_security_installed(void)
+{
+	if (!api_roles_valid)
+		load_api_roles();
+	return api_roles_exist;
+}
+
 /* orders_api_request_now — is the outer role one of orders.api_roles? */
 bool
 orders_api_request_now(void)

@@ -95,6 +95,7 @@ typedef enum OrdersPlanKind
 	PLAN_UPDATE_STATUS,
 	PLAN_UPDATE_LOCKED,
 	PLAN_READ_ORDER_STATUS,
+	PLAN_READ_ORDER_STATUS_V1,
 	PLAN_READ_ORDER_ROW,
 	PLAN_LOAD_LIFECYCLES,
 	PLAN_LOAD_STATES,
@@ -161,6 +162,7 @@ extern char *orders_current_actor(void);
 
 extern bool orders_claims_trusted(void);
 extern bool orders_api_request_now(void);
+extern bool orders_security_installed(void);
 
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);

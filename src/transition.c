@@ -637,8 +637,9 @@ orders_transition(PG_FUNCTION_ARGS)
 
 /*
  * orders.allowed_transitions(order_id) — the statuses the caller could move
- * the order to now: edges out of its current status whose roles admit the
- * caller, in display order.  Reads with the caller's rights.
+ * the order to now: none when the policies would not let the caller update
+ * it, else the edges out of its current status whose roles and staff rules
+ * admit the caller, in display order.  Reads with the caller's rights.
  */
 Datum
 orders_allowed_transitions(PG_FUNCTION_ARGS)
@@ -656,6 +657,8 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 	OrdersAssignment assigned;
 	HeapTuple	row;
 	TupleDesc	desc;
+	bool		may_update;
+	bool		isnull;
 	MemoryContext oldcxt;
 
 	orders_require_arg(fcinfo, 0, "orders.allowed_transitions", "order_id");
@@ -673,16 +676,31 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 
 	orders_spi_connect();
-	plan = orders_get_plan(PLAN_READ_ORDER_STATUS, orders_relid("orders"),
-						   "SELECT o.* FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes);
+
+	/*
+	 * may_update: the restrictive half of the UPDATE policies (0.8.0): in an
+	 * API request the order's customer or staff with orders.edit
+	 */
+	if (orders_security_installed())
+		plan = orders_get_plan(PLAN_READ_ORDER_STATUS, orders_relid("orders"),
+							   "SELECT o.*, (NOT orders.api_request()"
+							   "   OR o.customer_id OPERATOR(pg_catalog.=) ANY (orders.current_customer_ids())"
+							   "   OR orders.has_permission('orders', 'edit')) AS may_update"
+							   "  FROM orders.orders o"
+							   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
+	else
+		plan = orders_get_plan(PLAN_READ_ORDER_STATUS_V1, orders_relid("orders"),
+							   "SELECT o.*, true AS may_update FROM orders.orders o"
+							   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
 	args[0] = order_id;
 	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		order_not_found(order_id);
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	may_update = DatumGetBool(SPI_getbinval(row, desc, SPI_fnumber(desc, "may_update"), &isnull));
 	lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
 	status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
 	number = SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number"));
@@ -690,7 +708,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 
 	lc = require_lifecycle(lname, number);
 	from = require_state(lc, status, number);
-	for (int i = 0; i < from->nedges; i++)
+	for (int i = 0; i < from->nedges && may_update; i++)
 	{
 		Datum		value;
 		bool		null = false;
