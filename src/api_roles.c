@@ -153,11 +153,5 @@ orders_api_request(PG_FUNCTION_ARGS)
 Datum
 orders_api_roles_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = orders_trigger_data(fcinfo, "api_roles_changed",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
-												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE |
-												ORDERS_TRIG_TRUNCATE);
-
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
+	return orders_cache_changed(fcinfo, "api_roles_changed");
 }

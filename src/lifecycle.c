@@ -399,13 +399,7 @@ lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned
 Datum
 orders_lifecycle_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = orders_trigger_data(fcinfo, "lifecycle_changed",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
-												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE |
-												ORDERS_TRIG_TRUNCATE);
-
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
+	return orders_cache_changed(fcinfo, "lifecycle_changed");
 }
 
 /*

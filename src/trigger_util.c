@@ -14,6 +14,7 @@
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
@@ -194,4 +195,22 @@ orders_owner_restoring(Relation rel)
 		RangeVarGetRelid(copy->relation, NoLock, true) != RelationGetRelid(rel))
 		return false;
 	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+}
+
+/*
+ * orders_cache_changed — body of the AFTER ... FOR EACH STATEMENT triggers
+ * on tables a backend caches (the lifecycle graph, the API roles): a
+ * relcache invalidation for the table, so every backend drops its copy
+ * once the change commits.
+ */
+Datum
+orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, funcname,
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE |
+												ORDERS_TRIG_TRUNCATE);
+
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }
