@@ -213,3 +213,37 @@ LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');
 SELECT status FROM orders.transition((SELECT id FROM orders.orders WHERE order_number = 'DEMO-COD-2'), 'cancelled', 'changed mind');
 UNLISTEN orders_status;
+
+\echo
+\echo '### Behind PostgREST: one statement, then each request sees what its JWT may'
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN; END IF;
+END $$;
+SELECT orders.grant_api('anon', 'authenticated') AS granted \gset
+-- Amina logs in with account a…01, the agent Moussa with a…f1
+UPDATE orders.customers SET account_id = 'a0000000-0000-0000-0000-000000000001' WHERE id = 'd0000000-0000-0000-0000-000000000001';
+UPDATE orders.staff SET account_id = 'a0000000-0000-0000-0000-0000000000f1' WHERE id = 'd0000000-0000-0000-0000-0000000000f1';
+INSERT INTO orders.customers (full_name, account_id) VALUES ('Another Client', 'a0000000-0000-0000-0000-000000000002');
+INSERT INTO orders.orders (order_number, customer_id)
+SELECT 'DEMO-OTHER', id FROM orders.customers WHERE full_name = 'Another Client';
+\echo '-- a request as Amina (role authenticated, her JWT sub): her orders, no staff, no ledger'
+BEGIN;
+SELECT set_config('role', 'authenticated', true) AS role,
+       set_config('request.jwt.claims', '{"sub":"a0000000-0000-0000-0000-000000000001"}', true) AS claims \gset
+SELECT string_agg(order_number, ', ' ORDER BY order_number) AS her_orders,
+       (SELECT count(*) FROM orders.staff) AS staff_rows,
+       (SELECT count(*) FROM orders.financial_transactions) AS ledger_rows
+  FROM orders.orders;
+\echo '-- she may not waive her delivery fee (a staff-only column):'
+\set ON_ERROR_STOP off
+UPDATE orders.orders SET delivery_fee = 0 WHERE order_number = 'DEMO-COD-3';
+\set ON_ERROR_STOP on
+ROLLBACK;
+\echo '-- a request as Moussa, the delivery agent: the orders assigned to him'
+BEGIN;
+SELECT set_config('role', 'authenticated', true) AS role,
+       set_config('request.jwt.claims', '{"sub":"a0000000-0000-0000-0000-0000000000f1"}', true) AS claims \gset
+SELECT order_number, status, orders.has_permission('orders', 'assign') AS may_assign FROM orders.orders;
+ROLLBACK;
