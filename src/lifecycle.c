@@ -43,15 +43,15 @@ static bool graph_parallel = false;	/* read in parallel mode, by the
 										 * transaction's snapshot */
 static LocalTransactionId graph_lxid = InvalidLocalTransactionId;
 static bool callback_registered = false;
-static Oid	graph_relids[3];
+static Oid	graph_relids[4];	/* the three lifecycle tables, lifecycle_gates */
 
 /* graph_inval — relcache callback: forget the graph when its tables change. */
 static void
 graph_inval(Datum arg, Oid relid)
 {
 	(void) arg;
-	if (relid == InvalidOid || relid == graph_relids[0] ||
-		relid == graph_relids[1] || relid == graph_relids[2])
+	if (relid == InvalidOid || relid == graph_relids[0] || relid == graph_relids[1] ||
+		relid == graph_relids[2] || (relid == graph_relids[3] && OidIsValid(relid)))
 		graph_valid = false;
 }
 
@@ -131,6 +131,8 @@ load_graph(void)
 	graph_relids[0] = relid_lc;
 	graph_relids[1] = relid_st;
 	graph_relids[2] = relid_tr;
+	/* lifecycle_gates exists from 0.8.0 */
+	graph_relids[3] = get_relname_relid("lifecycle_gates", get_rel_namespace(relid_tr));
 	/* an invalidation arriving while we read must force another load */
 	graph_valid = true;
 
@@ -211,17 +213,20 @@ load_graph(void)
 	if (get_attnum(relid_tr, "allowed_staff") != InvalidAttrNumber)
 		orders_run_load(PLAN_LOAD_TRANSITIONS, relid_tr,
 						"SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
-						"       t.allowed_roles::pg_catalog.text[], s.category, t.allowed_staff"
+						"       t.allowed_roles::pg_catalog.text[], s.category, t.allowed_staff,"
+						"       t.gate, g.check_function::pg_catalog.oid, g.stamp_column, g.actor_column"
 						"  FROM orders.lifecycle_transitions t"
 						"  JOIN orders.lifecycle_states s"
 						"    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
 						"   AND s.status OPERATOR(pg_catalog.=) t.to_status"
+						"  LEFT JOIN orders.lifecycle_gates g ON g.name OPERATOR(pg_catalog.=) t.gate"
 						" ORDER BY t.lifecycle, t.from_status, s.position, t.to_status");
 	else
 		orders_run_load(PLAN_LOAD_TRANSITIONS_V1, relid_tr,
 						"SELECT t.lifecycle, t.from_status, t.to_status, t.stamp_column,"
 						"       t.allowed_roles::pg_catalog.text[], s.category,"
-						"       NULL::pg_catalog.text[] AS allowed_staff"
+						"       NULL::pg_catalog.text[] AS allowed_staff, NULL::pg_catalog.text AS gate,"
+						"       NULL::pg_catalog.oid, NULL::pg_catalog.text, NULL::pg_catalog.text"
 						"  FROM orders.lifecycle_transitions t"
 						"  JOIN orders.lifecycle_states s"
 						"    ON s.lifecycle OPERATOR(pg_catalog.=) t.lifecycle"
@@ -258,6 +263,11 @@ load_graph(void)
 		roles = SPI_getbinval(t, d, 7, &isnull);
 		if (!isnull)
 			e->staff = text_list(roles, &e->nstaff);
+		e->gate = SPI_getvalue(t, d, 8);
+		roles = SPI_getbinval(t, d, 9, &isnull);
+		e->gate_fn = isnull ? InvalidOid : DatumGetObjectId(roles);
+		e->gate_stamp = SPI_getvalue(t, d, 10);
+		e->gate_actor = SPI_getvalue(t, d, 11);
 	}
 	MemoryContextSwitchTo(oldcxt);
 

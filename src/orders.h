@@ -47,6 +47,9 @@
 #define ERRCODE_ORDERS_INSUFFICIENT_STOCK   MAKE_SQLSTATE('O','R','0','5','0')
 #define ERRCODE_ORDERS_STOCK_HELD           MAKE_SQLSTATE('O','R','0','5','1')
 #define ERRCODE_ORDERS_LEDGER_POSTED        MAKE_SQLSTATE('O','R','0','5','2')
+#define ERRCODE_ORDERS_GROUP_FULL           MAKE_SQLSTATE('O','R','0','7','0')
+#define ERRCODE_ORDERS_GATE_CLOSED          MAKE_SQLSTATE('O','R','0','7','1')
+#define ERRCODE_ORDERS_LINKS_BELOW_APPROVED MAKE_SQLSTATE('O','R','0','7','2')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -129,6 +132,8 @@ typedef enum OrdersPlanKind
 	PLAN_REVENUE_POST,
 	PLAN_API_ROLES,
 	PLAN_CALLER_STAFF,
+	PLAN_SITES_ADD,
+	PLAN_SITES_READ_GROUP,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -216,6 +221,10 @@ typedef struct LifecycleEdge
 	char	  **roles;
 	int			nstaff;			/* 0: no staff rule (allowed_staff NULL) */
 	char	  **staff;			/* staff roles, assigned_agent, assigned_rep */
+	char	   *gate;			/* NULL, or the orders.lifecycle_gates row: */
+	Oid			gate_fn;		/* its check function (order_id uuid) -> text */
+	char	   *gate_stamp;		/* column stamped when the gate is passed */
+	char	   *gate_actor;		/* column given the actor then */
 } LifecycleEdge;
 
 /* Who an order is assigned to, for the staff rules of its edges. */

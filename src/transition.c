@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -255,6 +256,64 @@ guard_insert(Relation rel, HeapTuple row)
 }
 
 /*
+ * set_column — "row" with column "column" set to "value"; refuses (OR008) a
+ * column orders.orders does not have, naming the lifecycle's edge.
+ */
+static HeapTuple
+set_column(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *column,
+		   const char *from_status, const char *to_status, Datum value)
+{
+	int			attnum = SPI_fnumber(desc, column);
+	bool		isnull = false;
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
+				 errmsg("lifecycle \"%s\": column \"%s\" stamped by transition \"%s\" -> \"%s\" does not exist in orders.orders",
+						lifecycle, column, from_status, to_status)));
+	return heap_modify_tuple_by_cols(row, desc, 1, &attnum, &value, &isnull);
+}
+
+/*
+ * check_gate — the gate of "edge" (orders.lifecycle_gates: a registered
+ * check function of the order's id) must let the order through: the
+ * function returns NULL to pass, or what is missing, which becomes the
+ * DETAIL of OR071.  It runs with the rights of whoever changes the order.
+ */
+static void
+check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
+		   const char *number, const char *from_status, const char *to_status)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	FmgrInfo	flinfo;
+	Datum		missing;
+
+	if (!OidIsValid(edge->gate_fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
+				 errmsg("lifecycle \"%s\": gate \"%s\" of transition \"%s\" -> \"%s\" is not registered",
+						lifecycle, edge->gate, from_status, to_status)));
+	if (pg_proc_aclcheck(edge->gate_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for the check of gate \"%s\" (function %s)",
+						edge->gate, format_procedure(edge->gate_fn))));
+	fmgr_info(edge->gate_fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = order_id;
+	fcinfo->args[0].isnull = false;
+	missing = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_GATE_CLOSED),
+			 errmsg("order \"%s\" cannot move from \"%s\" to \"%s\" yet: gate \"%s\" is closed",
+					number, from_status, to_status, edge->gate),
+			 errdetail("%s", TextDatumGetCString(missing)),
+			 errhint("The gates of a lifecycle's edges are listed in orders.lifecycle_transitions.gate and orders.lifecycle_gates.")));
+}
+
+/*
  * guard_update — a change of an existing order: the lifecycle never changes;
  * a status change must be an edge the current user may take; the edge's
  * stamp column gets the transaction timestamp.  Returns the row to store.
@@ -270,7 +329,6 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	char	   *number;
 	const LifecycleEdge *edge;
 	OrdersAssignment assigned;
-	int			attnum;
 	Datum		val;
 	bool		isnull = false;
 
@@ -305,16 +363,20 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 
 	orders_read_assignment(oldrow, desc, &assigned);
 	edge = validate_change(new_lc, number, old_status, new_status, &assigned);
-	if (edge->stamp_column == NULL)
-		return newrow;
-	attnum = SPI_fnumber(desc, edge->stamp_column);
-	if (attnum <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
-				 errmsg("lifecycle \"%s\": stamp column \"%s\" of transition \"%s\" -> \"%s\" does not exist in orders.orders",
-						new_lc, edge->stamp_column, old_status, new_status)));
+	if (edge->gate != NULL)
+		check_gate(edge, SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull),
+				   new_lc, number, old_status, new_status);
+
+	/* the edge's stamp, and the gate's stamp and actor */
 	val = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	return heap_modify_tuple_by_cols(newrow, desc, 1, &attnum, &val, &isnull);
+	if (edge->stamp_column != NULL)
+		newrow = set_column(newrow, desc, new_lc, edge->stamp_column, old_status, new_status, val);
+	if (edge->gate_stamp != NULL)
+		newrow = set_column(newrow, desc, new_lc, edge->gate_stamp, old_status, new_status, val);
+	if (edge->gate_actor != NULL)
+		newrow = set_column(newrow, desc, new_lc, edge->gate_actor, old_status, new_status,
+							CStringGetTextDatum(orders_current_actor()));
+	return newrow;
 }
 
 /*

@@ -45,6 +45,10 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000000b1', 'API-1', '00000000-0000-0000-0000-0000000000a1', 'review'),
   ('00000000-0000-0000-0000-0000000000b2', 'API-2', '00000000-0000-0000-0000-0000000000a2', 'review'),
   ('00000000-0000-0000-0000-0000000000b3', 'API-3', '00000000-0000-0000-0000-0000000000a1', 'cod');
+-- the agency orders' client groups (gate client_groups)
+INSERT INTO orders.order_groups (order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1', 1),
+  ('00000000-0000-0000-0000-0000000000b2', '00000000-0000-0000-0000-0000000000a2', 1);
 -- a campaign with one approved lead of two, and a lead waiting for it;
 -- lead_worker may write leads but not orders
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES

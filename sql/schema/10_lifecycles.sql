@@ -52,6 +52,55 @@ COMMENT ON COLUMN orders.lifecycle_states.holds_stock IS
 -- load them.  status_guard refuses new orders of a lifecycle whose initial
 -- status is not one of its states (OR008).
 
+-- Gates: checks an order must pass to take an edge (0.8.0).  A gate names
+-- a function (order_id uuid) RETURNS text — NULL lets the order through,
+-- anything else says what is missing and refuses the change (OR071) — and
+-- optionally the columns of orders.orders stamped with the time and the
+-- actor when the order passes.  An edge names its gate in
+-- lifecycle_transitions.gate; the built-in ones are in 97_review.sql.
+CREATE TABLE orders.lifecycle_gates (
+    name            text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    check_function  regprocedure NOT NULL,
+    stamp_column    text,
+    actor_column    text,
+    description     text,
+    builtin         boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE orders.lifecycle_gates IS
+    'Checks an order must pass to take a lifecycle edge: check_function(order_id uuid) returns NULL to pass, else what is missing';
+
+-- Refuse a gate whose function is not (order_id uuid) -> text or whose
+-- columns orders.orders does not have.
+CREATE FUNCTION orders.check_gate_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_proc p
+                    WHERE p.oid = NEW.check_function::oid AND p.pronargs = 1
+                      AND p.proargtypes[0] = 'uuid'::regtype AND p.prorettype = 'text'::regtype
+                      AND NOT p.proretset) THEN
+        RAISE EXCEPTION 'gate "%": % must take one uuid (the order id) and return text', NEW.name, NEW.check_function
+            USING ERRCODE = 'OR008';
+    END IF;
+    IF NEW.stamp_column IS NOT NULL AND NOT EXISTS (
+        SELECT FROM pg_attribute WHERE attrelid = 'orders.orders'::regclass AND attname = NEW.stamp_column
+           AND atttypid = 'timestamptz'::regtype AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'gate "%": stamp column "%" is not a timestamptz column of orders.orders', NEW.name, NEW.stamp_column
+            USING ERRCODE = 'OR008';
+    END IF;
+    IF NEW.actor_column IS NOT NULL AND NOT EXISTS (
+        SELECT FROM pg_attribute WHERE attrelid = 'orders.orders'::regclass AND attname = NEW.actor_column
+           AND atttypid = 'text'::regtype AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'gate "%": actor column "%" is not a text column of orders.orders', NEW.name, NEW.actor_column
+            USING ERRCODE = 'OR008';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_gate_row BEFORE INSERT OR UPDATE ON orders.lifecycle_gates
+    FOR EACH ROW EXECUTE FUNCTION orders.check_gate_row();
+
 CREATE TABLE orders.lifecycle_transitions (
     lifecycle     text NOT NULL,
     from_status   text NOT NULL,
@@ -62,6 +111,7 @@ CREATE TABLE orders.lifecycle_transitions (
     builtin       boolean NOT NULL DEFAULT false,
     allowed_staff text[] CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
                                                        'accountant', 'assigned_agent', 'assigned_rep']),
+    gate          text REFERENCES orders.lifecycle_gates (name) ON UPDATE CASCADE,
     PRIMARY KEY (lifecycle, from_status, to_status),
     CHECK (from_status <> to_status),
     FOREIGN KEY (lifecycle, from_status) REFERENCES orders.lifecycle_states (lifecycle, status)
@@ -72,6 +122,7 @@ CREATE TABLE orders.lifecycle_transitions (
 COMMENT ON TABLE orders.lifecycle_transitions IS 'Edges of each lifecycle: which status may follow which; stamp_column is set to now() on the edge; allowed_roles (NULL = anyone who may update the order) restricts who may take it';
 COMMENT ON COLUMN orders.lifecycle_transitions.stamp_column IS 'timestamptz column of orders.orders set to now() when the edge is taken';
 COMMENT ON COLUMN orders.lifecycle_transitions.allowed_roles IS 'NULL: any role that may update the order; else the caller must have the privileges of one of these roles';
+COMMENT ON COLUMN orders.lifecycle_transitions.gate IS 'NULL, or the orders.lifecycle_gates check an order must pass to take the edge';
 COMMENT ON COLUMN orders.lifecycle_transitions.allowed_staff IS
     'NULL: no staff rule; else in an API request only active staff of these roles, or the order''s assigned_agent / assigned_rep, take the edge';
 
@@ -154,6 +205,8 @@ CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON orders.lifecycle_states FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
 CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON orders.lifecycle_transitions FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
+CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON orders.lifecycle_gates FOR EACH STATEMENT EXECUTE FUNCTION orders.lifecycle_changed();
 
 -- Logical replication applies rows without firing statement triggers: on a
 -- subscriber these row-level copies (ENABLE REPLICA: they fire only where
@@ -189,14 +242,16 @@ SELECT t.lifecycle, t.from_status, fs.category AS from_category,
 SELECT pg_catalog.pg_extension_config_dump('orders.lifecycles', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('orders.lifecycle_states', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('orders.lifecycle_transitions', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('orders.lifecycle_gates', 'WHERE NOT builtin');
 
 -- Anybody may use the schema, read the definitions and call the identity
 -- and category functions; the trigger functions are nobody's to call.
 GRANT USAGE ON SCHEMA orders TO PUBLIC;
 REVOKE ALL ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
-              orders.lifecycle_graph FROM PUBLIC;
+              orders.lifecycle_gates, orders.lifecycle_graph FROM PUBLIC;
 GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
-                orders.lifecycle_graph TO PUBLIC;
+                orders.lifecycle_gates, orders.lifecycle_graph TO PUBLIC;
 REVOKE ALL ON FUNCTION orders.set_updated_at(), orders.lifecycle_changed(),
-                       orders.check_transition_row(), orders.state_meaning_guard() FROM PUBLIC;
+                       orders.check_transition_row(), orders.state_meaning_guard(),
+                       orders.check_gate_row() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text) TO PUBLIC;

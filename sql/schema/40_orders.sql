@@ -78,6 +78,11 @@ CREATE TABLE orders.orders (
     return_reason      text,
     -- money tied together (42_order_money.sql)
     adjustment         orders.signed_amount NOT NULL DEFAULT 0,
+    -- agency orders (97_review.sql)
+    requires_client_review  boolean NOT NULL DEFAULT false,
+    review_completed_at     timestamptz,
+    reviewed_by             text,
+    analysis_project_id     uuid,
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
 );
 COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';

@@ -168,7 +168,7 @@ AS $$
 DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
-        "webhook_source": null, "delivery_proof": null}';
+        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null}';
     new_row jsonb := to_jsonb(NEW);
     old_row jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
     col text;
@@ -198,7 +198,7 @@ END
 $$;
 CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
-        assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof
+        assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by
     ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.order_columns_guard();
 
 -- Who a staff member is (role, permissions, active, login, email) only an
@@ -500,6 +500,28 @@ BEGIN
                     orders.order_details_view, orders.agent_performance_view, orders.order_summary,
                     orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
                     orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, reviewed_at, reviewed_by),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at),
+                          INSERT (order_id, token_hash, expires_at, allowed_actions, metadata),
+                          UPDATE (revoked_at)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text) TO %I', authenticated_role);
     EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
                     orders.assign_lead(uuid, uuid), orders.order_stats(),

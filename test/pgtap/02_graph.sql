@@ -21,6 +21,9 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, status)
 SELECT order_id, 'G-' || lifecycle || '-' || from_status || '-' || to_status,
        '00000000-0000-0000-0000-00000000c0c0', lifecycle, from_status
   FROM pairs;
+-- an agency order leaves configuring only with a client group (gate client_groups)
+INSERT INTO orders.order_groups (order_id, client_id, link_count)
+SELECT order_id, '00000000-0000-0000-0000-00000000c0c0', 1 FROM pairs WHERE lifecycle = 'review';
 
 SELECT cmp_ok((SELECT count(*)::int FROM pairs WHERE is_edge), '=',
               (SELECT count(*)::int FROM orders.lifecycle_transitions WHERE builtin),

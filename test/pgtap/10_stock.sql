@@ -108,6 +108,8 @@ SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=9 T10-SHIRT=0 T10-SHIRT-L
 -- lifecycles without holds_stock never move stock
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-00000000a0b4', 'T10-4', '00000000-0000-0000-0000-00000000a0c1', 'review');
+INSERT INTO orders.order_groups (order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-00000000a0b4', '00000000-0000-0000-0000-00000000a0c1', 1);
 INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
   ('00000000-0000-0000-0000-00000000a0b4', 'Kettle', 1, '00000000-0000-0000-0000-00000000a0f1');
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b4', 'analyzing');

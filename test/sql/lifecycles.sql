@@ -19,6 +19,9 @@ INSERT INTO walk VALUES
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
 SELECT ('00000000-0000-0000-0000-00000000000' || n)::uuid, 'T-' || l, '00000000-0000-0000-0000-0000000000c1', l
   FROM (VALUES (1, 'cod'), (2, 'campaign'), (3, 'review'), (4, 'booking')) v(n, l);
+-- an agency order needs a client group before its analysis (gate client_groups)
+INSERT INTO orders.order_groups (order_id, client_id, link_count)
+VALUES ('00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-0000000000c1', 1);
 
 SELECT order_number, lifecycle, status FROM orders.orders ORDER BY order_number;
 

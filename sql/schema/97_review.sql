@@ -1,0 +1,708 @@
+
+---------------------------------------------------------------------------
+-- Agency orders (seeds 000/001, doc/review.md): an order split into client
+-- groups; sites suggested by an analysis, reviewed by the client (logged in
+-- or through a share link); approved sites become the order's items; a
+-- gate keeps a reviewed order from payment until every group is complete.
+---------------------------------------------------------------------------
+
+-- A client group: the links of one of the agency's clients within an
+-- order.  Its counters are kept exact by orders.site_counts (C).
+CREATE TABLE orders.order_groups (
+    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id               uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    client_id              uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
+    link_count             integer NOT NULL CHECK (link_count > 0),
+    target_pages           jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(target_pages) = 'array'),
+    anchor_texts           jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(anchor_texts) = 'array'),
+    requirement_overrides  jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(requirement_overrides) = 'object'),
+    analysis_project_id    uuid,
+    analysis_started_at    timestamptz,
+    analysis_completed_at  timestamptz,
+    group_status           text NOT NULL DEFAULT 'pending'
+                           CHECK (group_status IN ('pending', 'analyzing', 'reviewing', 'complete')),
+    suggested_count        integer NOT NULL DEFAULT 0 CHECK (suggested_count >= 0),
+    approved_count         integer NOT NULL DEFAULT 0 CHECK (approved_count >= 0),
+    rejected_count         integer NOT NULL DEFAULT 0 CHECK (rejected_count >= 0),
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.order_groups IS
+    'Client groups of an agency order (seed 001): link_count sites for one client; counters maintained by orders.site_counts';
+COMMENT ON COLUMN orders.order_groups.analysis_project_id IS 'The analysis (outside the extension) that suggests its sites; no foreign key';
+CREATE INDEX order_groups_order_idx ON orders.order_groups (order_id);
+CREATE INDEX order_groups_client_idx ON orders.order_groups (client_id);
+CREATE INDEX order_groups_analysis_idx ON orders.order_groups (analysis_project_id) WHERE analysis_project_id IS NOT NULL;
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_groups
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE FUNCTION orders.group_counts_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_counts_guard';
+CREATE TRIGGER group_counts_guard
+    BEFORE INSERT OR UPDATE OF suggested_count, approved_count, rejected_count, link_count
+    ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION orders.group_counts_guard();
+
+-- A site suggested for a group, and the client's verdict on it.
+CREATE TABLE orders.order_site_selections (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_group_id   uuid NOT NULL REFERENCES orders.order_groups (id) ON DELETE CASCADE,
+    domain           text NOT NULL CHECK (domain ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+                                          AND length(domain) <= 253),
+    domain_id        uuid,
+    metrics          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metrics) = 'object'),
+    status           text NOT NULL DEFAULT 'suggested'
+                     CHECK (status IN ('suggested', 'approved', 'rejected', 'alternate')),
+    target_page_url  text,
+    anchor_text      text CHECK (length(anchor_text) <= 255),
+    reviewed_at      timestamptz,
+    reviewed_by      text,
+    client_notes     text CHECK (length(client_notes) <= 10000),
+    internal_notes   text,
+    order_item_id    uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (order_group_id, domain)
+);
+COMMENT ON TABLE orders.order_site_selections IS
+    'Sites suggested for a client group and reviewed (seed 001); an approved site is an order item';
+COMMENT ON COLUMN orders.order_site_selections.domain IS 'Normalised host: lower case, no scheme, path or www.';
+COMMENT ON COLUMN orders.order_site_selections.internal_notes IS
+    'Staff only: no API role may read or write it (orders.site_internal_notes)';
+CREATE INDEX order_site_selections_status_idx ON orders.order_site_selections (order_group_id, status);
+CREATE INDEX order_site_selections_domain_idx ON orders.order_site_selections (domain_id) WHERE domain_id IS NOT NULL;
+CREATE INDEX order_site_selections_item_idx ON orders.order_site_selections (order_item_id) WHERE order_item_id IS NOT NULL;
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_site_selections
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE FUNCTION orders.site_counts() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_counts';
+CREATE TRIGGER site_counts_insert AFTER INSERT ON orders.order_site_selections
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.site_counts();
+CREATE TRIGGER site_counts_update AFTER UPDATE ON orders.order_site_selections
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.site_counts();
+CREATE TRIGGER site_counts_delete AFTER DELETE ON orders.order_site_selections
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.site_counts();
+
+-- normalize_domain — the host of a URL or domain: lower case, without
+-- scheme, user, port, path or a leading "www.".
+CREATE FUNCTION orders.normalize_domain(domain text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT regexp_replace(
+             regexp_replace(lower(btrim(domain)), '^([a-z][a-z0-9+.-]*://)?([^@/]*@)?([^/:?#]*).*$', '\3'),
+             '^www\.', '')
+$$;
+
+-- An approved site is an item of the order (service, named by its domain,
+-- priced by metrics.price when the analysis gives one, its snapshot what
+-- was approved); a site no longer approved takes its item away — until the
+-- order is paid (paid_at) or closed: then approved sites stay (OR073).
+-- SECURITY DEFINER: the item must follow whoever changes the site, also a
+-- client who may not write items.  The item goes in the BEFORE trigger
+-- (the site links it), the old one out in the AFTER trigger, once the site
+-- no longer links it.
+CREATE FUNCTION orders.site_items() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o record;
+    item uuid;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'approved'
+       AND (TG_OP = 'DELETE' OR NEW.status <> 'approved') THEN
+        SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
+          INTO o
+          FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
+         WHERE g.id = OLD.order_group_id;
+        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+            RAISE EXCEPTION 'order "%" is %: approved site % stays', o.order_number,
+                            CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, OLD.domain
+                USING ERRCODE = 'OR073',
+                      HINT = 'Approved sites become items; once the order is paid they are no longer taken back.';
+        END IF;
+        IF TG_OP = 'DELETE' THEN
+            RETURN OLD;
+        END IF;
+        NEW.order_item_id := NULL;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.status = 'approved' AND NEW.order_item_id IS NULL THEN
+        INSERT INTO orders.order_items (order_id, item_type, name, quantity, unit_price, snapshot)
+        SELECT g.order_id, 'service', NEW.domain, 1,
+               CASE WHEN jsonb_typeof(NEW.metrics -> 'price') = 'number' THEN (NEW.metrics ->> 'price')::numeric ELSE 0 END,
+               jsonb_build_object('site_selection_id', NEW.id, 'order_group_id', NEW.order_group_id,
+                                  'domain', NEW.domain, 'domain_id', NEW.domain_id, 'metrics', NEW.metrics,
+                                  'target_page_url', NEW.target_page_url, 'anchor_text', NEW.anchor_text,
+                                  'approved_by', NEW.reviewed_by)
+          FROM orders.order_groups g WHERE g.id = NEW.order_group_id
+        RETURNING id INTO item;
+        NEW.order_item_id := item;
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.order_site_selections
+    FOR EACH ROW EXECUTE FUNCTION orders.site_items();
+CREATE FUNCTION orders.site_items_gone() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.order_item_id IS NOT NULL
+       AND (TG_OP = 'DELETE' OR NEW.order_item_id IS DISTINCT FROM OLD.order_item_id) THEN
+        DELETE FROM orders.order_items WHERE id = OLD.order_item_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER site_items_gone AFTER UPDATE OF status OR DELETE ON orders.order_site_selections
+    FOR EACH ROW EXECUTE FUNCTION orders.site_items_gone();
+
+-- Configuration of an order (seed 000): minimum DR, traffic range, niche...
+CREATE TABLE orders.order_requirements (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]*$'),
+    requirement_value  jsonb NOT NULL,
+    is_mandatory       boolean NOT NULL DEFAULT false,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX order_requirements_order_idx ON orders.order_requirements (order_id);
+
+-- Share links (seed 000).  The token itself is never stored: its SHA-256.
+CREATE TABLE orders.order_share_tokens (
+    id                       uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    order_id                 uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
+    token_hash               bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    expires_at               timestamptz NOT NULL,
+    allowed_actions          text[] NOT NULL DEFAULT '{view}'
+                             CHECK (allowed_actions <@ ARRAY['view', 'approve', 'convert'] AND cardinality(allowed_actions) > 0),
+    created_by               text NOT NULL DEFAULT orders.current_actor(),
+    used_at                  timestamptz,
+    converted_to_account_id  uuid,
+    revoked_at               timestamptz,
+    metadata                 jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    created_at               timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN orders.order_share_tokens.token_hash IS 'SHA-256 of the token; no API role may read it';
+CREATE INDEX order_share_tokens_order_idx ON orders.order_share_tokens (order_id);
+CREATE INDEX order_share_tokens_expires_idx ON orders.order_share_tokens (expires_at);
+
+SELECT pg_catalog.pg_extension_config_dump('orders.order_groups', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_site_selections', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_requirements', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.order_share_tokens', '');
+
+---------------------------------------------------------------------------
+-- The flow: analysis, review, the gate.
+---------------------------------------------------------------------------
+
+-- group_not_found — OR075 for a group that does not exist or is hidden.
+CREATE FUNCTION orders.group_not_found(order_group_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'client group % does not exist', order_group_id
+        USING ERRCODE = 'OR075',
+              HINT = 'Either no group has this id or row level security hides it from you.';
+END
+$$;
+
+-- start_analysis — the analysis of a group started (stamps it).
+CREATE FUNCTION orders.start_analysis(order_group_id uuid, analysis_project_id uuid)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+BEGIN
+    UPDATE orders.order_groups og
+       SET analysis_project_id = start_analysis.analysis_project_id,
+           analysis_started_at = now(), analysis_completed_at = NULL, group_status = 'analyzing'
+     WHERE og.id = start_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(start_analysis.order_group_id);
+    END IF;
+    RETURN g;
+END
+$$;
+
+-- complete_analysis — the analysis of a group suggests its sites
+-- ([{domain, domain_id, metrics}], duplicates ignored) and is stamped; when
+-- the last group of an order in "analyzing" completes, the order moves to
+-- "reviewing" through its lifecycle, in this transaction.  The order row is
+-- locked first, so two groups completing at once cannot both miss the
+-- other (READ COMMITTED: each statement sees what committed before it).
+CREATE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+BEGIN
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO o FROM orders.orders
+     WHERE id = (SELECT og.order_id FROM orders.order_groups og WHERE og.id = complete_analysis.order_group_id)
+       FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+    SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+           (s ->> 'domain_id')::uuid, coalesce(s -> 'metrics', '{}')
+      FROM jsonb_array_elements(suggestions) s
+    ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    UPDATE orders.order_groups og
+       SET analysis_completed_at = now(), group_status = 'reviewing'
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;
+
+-- review_sites — apply a client's verdicts on sites of one group, all or
+-- nothing: [{selection_id | domain, status, client_notes, target_page_url,
+-- anchor_text}].  One UPDATE: the counters and the cap (OR070) judge the
+-- whole review at once.  reviewed_by is the caller (or "who").
+CREATE FUNCTION orders.review_sites(order_group_id uuid, selections jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN orders.apply_review(review_sites.order_group_id, review_sites.selections, orders.current_actor());
+END
+$$;
+
+-- apply_review — the review itself, for review_sites and share_review_sites.
+-- "who" is recorded as the reviewer only when the extension's owner calls
+-- (share_review_sites names the link); anybody else is recorded as itself.
+CREATE FUNCTION orders.apply_review(order_group_id uuid, selections jsonb, who text)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    reviewer text := CASE WHEN orders.by_maintainer('orders.order_groups'::regclass) THEN who
+                          ELSE orders.current_actor() END;
+    problem text;
+BEGIN
+    IF jsonb_typeof(selections) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}'
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO g FROM orders.order_groups og WHERE og.id = apply_review.order_group_id;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(apply_review.order_group_id);
+    END IF;
+    -- every entry a known status, a site of the group, named once
+    WITH i AS (
+        SELECT e.n, e.s ->> 'status' AS status, x.id AS site,
+               coalesce(e.s ->> 'selection_id', e.s ->> 'domain') AS named
+          FROM jsonb_array_elements(selections) WITH ORDINALITY AS e (s, n)
+          LEFT JOIN orders.order_site_selections x
+            ON x.order_group_id = g.id
+           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
+                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END)
+    SELECT CASE WHEN status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate')
+                THEN format('status "%s" is not one of suggested, approved, rejected, alternate', left(coalesce(status, 'null'), 64))
+                WHEN site IS NULL THEN format('site %s is not a site of client group %s', left(coalesce(named, 'null'), 64), g.id)
+                ELSE format('site %s is named twice', site) END
+      INTO problem
+      FROM i
+     WHERE status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate') OR site IS NULL
+        OR site IN (SELECT i2.site FROM i i2 GROUP BY i2.site HAVING count(*) > 1)
+     ORDER BY n LIMIT 1;
+    IF problem LIKE 'site % is not a site of%' THEN
+        RAISE EXCEPTION '%', problem USING ERRCODE = 'OR076', HINT = 'Review the sites the group''s analysis suggested.';
+    ELSIF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'orders.review_sites: %', problem USING ERRCODE = '22023';
+    END IF;
+    UPDATE orders.order_site_selections x
+       SET status = e.s ->> 'status',
+           client_notes = coalesce(e.s ->> 'client_notes', x.client_notes),
+           target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
+           anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text),
+           reviewed_at = now(), reviewed_by = reviewer
+      FROM jsonb_array_elements(selections) AS e (s)
+     WHERE x.order_group_id = g.id
+       AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
+                ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+    SELECT * INTO g FROM orders.order_groups og WHERE og.id = g.id;
+    RETURN g;
+END
+$$;
+
+-- The gates of the review lifecycle (orders.lifecycle_gates).  SECURITY
+-- DEFINER: they judge every group of the order, whatever the caller sees.
+CREATE FUNCTION orders.has_client_groups(order_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT EXISTS (SELECT FROM orders.order_groups g WHERE g.order_id = has_client_groups.order_id)
+                THEN 'The order has no client group: add one per client (orders.order_groups) first.' END
+$$;
+CREATE FUNCTION orders.client_review_complete(order_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN o.requires_client_review THEN
+             (SELECT 'Groups short of approved sites: '
+                     || string_agg(format('%s (%s of %s approved)', c.full_name, g.approved_count, g.link_count),
+                                   ', ' ORDER BY c.full_name, g.id)
+                FROM orders.order_groups g JOIN orders.customers c ON c.id = g.client_id
+               WHERE g.order_id = o.id AND g.approved_count < g.link_count)
+           END
+      FROM orders.orders o WHERE o.id = client_review_complete.order_id
+$$;
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
+  ('client_groups', 'orders.has_client_groups(uuid)', NULL, NULL,
+   'an agency order has at least one client group before its analysis', true),
+  ('client_review', 'orders.client_review_complete(uuid)', 'review_completed_at', 'reviewed_by',
+   'an order that requires client review has every group''s sites approved', true);
+UPDATE orders.lifecycle_transitions SET gate = 'client_groups'
+ WHERE lifecycle = 'review' AND builtin AND from_status = 'configuring' AND to_status = 'analyzing';
+UPDATE orders.lifecycle_transitions SET gate = 'client_review'
+ WHERE lifecycle = 'review' AND builtin AND from_status = 'reviewing' AND to_status = 'payment_pending';
+
+-- Staff-only notes on sites: no API role has the column; staff with
+-- orders.view read and (orders.edit) write them here, for orders they see.
+CREATE FUNCTION orders.site_internal_notes(order_group_id uuid)
+    RETURNS TABLE (selection_id uuid, domain text, internal_notes text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT orders.has_permission('orders', 'view')
+       OR NOT orders.caller_sees_group(site_internal_notes.order_group_id) THEN
+        PERFORM orders.group_not_found(site_internal_notes.order_group_id);
+    END IF;
+    RETURN QUERY SELECT x.id, x.domain, x.internal_notes FROM orders.order_site_selections x
+                  WHERE x.order_group_id = site_internal_notes.order_group_id ORDER BY x.domain;
+END
+$$;
+CREATE FUNCTION orders.set_site_internal_notes(selection_id uuid, internal_notes text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    grp uuid := (SELECT x.order_group_id FROM orders.order_site_selections x WHERE x.id = set_site_internal_notes.selection_id);
+BEGIN
+    IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.caller_sees_group(grp) THEN
+        RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
+            USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
+    END IF;
+    UPDATE orders.order_site_selections x SET internal_notes = set_site_internal_notes.internal_notes
+     WHERE x.id = set_site_internal_notes.selection_id;
+END
+$$;
+
+-- caller_sees_group — whether the caller's row level security lets it see
+-- the group's order (runs as the caller: not SECURITY DEFINER).
+CREATE FUNCTION orders.caller_sees_group(order_group_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM orders.order_groups g WHERE g.id = caller_sees_group.order_group_id)
+$$;
+
+---------------------------------------------------------------------------
+-- Share links: a token shows (and may let approve or convert) one order to
+-- whoever holds it, without a login.  Unknown, expired, revoked and used
+-- tokens get one refusal (OR080, one message: no oracle) and change nothing.
+---------------------------------------------------------------------------
+
+-- create_share_token — a URL-safe token of 244 random bits, returned once;
+-- only its hash is kept.  The caller must see the order and be its
+-- customer or staff with orders.edit.
+CREATE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o orders.orders;
+    token text;
+BEGIN
+    SELECT * INTO o FROM orders.orders WHERE id = create_share_token.order_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006', HINT = 'Either no order has this id or row level security hides it from you.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    token := translate(encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'),
+                              'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, metadata)
+    VALUES (o.id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
+END
+$$;
+
+-- share_token_row — the valid token "token" (not expired, revoked or used)
+-- allowing "action", as its owner sees it; OR080 otherwise (OR081 when
+-- valid but not for this action).
+CREATE FUNCTION orders.share_token_row(token text, action text)
+    RETURNS orders.order_share_tokens
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens;
+BEGIN
+    SELECT * INTO t FROM orders.order_share_tokens s
+     WHERE s.token_hash = sha256(convert_to(coalesce(share_token_row.token, ''), 'UTF8'))
+       AND s.expires_at > clock_timestamp() AND s.revoked_at IS NULL AND s.used_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    IF NOT share_token_row.action = ANY (t.allowed_actions) THEN
+        RAISE EXCEPTION 'this share link does not allow "%"', share_token_row.action
+            USING ERRCODE = 'OR081', HINT = 'Ask for a link that allows it.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- shared_order — what a share link shows (seed 000's "order with full
+-- context"): the order's state and configuration, its groups with their
+-- sites and requirements; no internal notes, costs or other customers'
+-- data.  Viewing never consumes the token.
+CREATE FUNCTION orders.shared_order(token text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens := orders.share_token_row(shared_order.token, 'view');
+BEGIN
+    RETURN (
+      SELECT jsonb_build_object(
+               'id', o.id, 'order_number', o.order_number, 'lifecycle', o.lifecycle, 'status', o.status,
+               'requires_client_review', o.requires_client_review, 'review_completed_at', o.review_completed_at,
+               'currency', o.currency, 'subtotal', o.subtotal, 'total_amount', o.total_amount,
+               'created_at', o.created_at, 'analysis_project_id', o.analysis_project_id,
+               'allowed_actions', to_jsonb(t.allowed_actions), 'expires_at', t.expires_at,
+               'requirements', coalesce((SELECT jsonb_agg(jsonb_build_object('type', r.requirement_type,
+                                                  'value', r.requirement_value, 'mandatory', r.is_mandatory)
+                                                  ORDER BY r.created_at, r.id)
+                                           FROM orders.order_requirements r WHERE r.order_id = o.id), '[]'),
+               'groups', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                     'id', g.id, 'client', c.full_name, 'link_count', g.link_count,
+                     'target_pages', g.target_pages, 'anchor_texts', g.anchor_texts,
+                     'group_status', g.group_status, 'suggested', g.suggested_count,
+                     'approved', g.approved_count, 'rejected', g.rejected_count,
+                     'sites', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                 'id', x.id, 'domain', x.domain, 'metrics', x.metrics - 'cost',
+                                 'status', x.status, 'target_page_url', x.target_page_url,
+                                 'anchor_text', x.anchor_text, 'client_notes', x.client_notes,
+                                 'reviewed_at', x.reviewed_at) ORDER BY x.domain)
+                               FROM orders.order_site_selections x WHERE x.order_group_id = g.id), '[]'))
+                     ORDER BY g.created_at, g.id)
+                   FROM orders.order_groups g JOIN orders.customers c ON c.id = g.client_id
+                  WHERE g.order_id = o.id), '[]'))
+        FROM orders.orders o WHERE o.id = t.order_id);
+END
+$$;
+
+-- share_review_sites — review_sites through a link that allows "approve";
+-- the reviewer recorded is the link ("share:<token id>").
+CREATE FUNCTION orders.share_review_sites(token text, order_group_id uuid, selections jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
+    g orders.order_groups;
+BEGIN
+    IF NOT EXISTS (SELECT FROM orders.order_groups og
+                    WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
+        PERFORM orders.group_not_found(share_review_sites.order_group_id);
+    END IF;
+    g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
+    RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,
+                              'rejected', g.rejected_count, 'suggested', g.suggested_count,
+                              'group_status', g.group_status);
+END
+$$;
+
+-- convert_share_token — a prospect who just logged in (JWT sub) takes the
+-- shared order: its customer becomes the prospect's account.  Single use:
+-- of two conversions at once exactly one wins (the token row is updated
+-- only while unused); the other gets OR080.
+CREATE FUNCTION orders.convert_share_token(token text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+    t orders.order_share_tokens := orders.share_token_row(convert_share_token.token, 'convert');
+    customer uuid;
+    owner_account uuid;
+BEGIN
+    IF account IS NULL THEN
+        RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
+            USING ERRCODE = 'OR082';
+    END IF;
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    IF owner_account IS NOT NULL AND owner_account <> account THEN
+        RAISE EXCEPTION 'the shared order belongs to another account'
+            USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';
+    END IF;
+    UPDATE orders.customers SET account_id = account WHERE id = customer AND account_id IS NULL;
+    RETURN customer;
+END
+$$;
+
+-- revoke_share_token — the link stops working (by its id, for whoever may
+-- see and edit the order).
+CREATE FUNCTION orders.revoke_share_token(token_id uuid) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.order_share_tokens s SET revoked_at = clock_timestamp()
+     WHERE s.id = revoke_share_token.token_id AND s.revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'It does not exist, is already revoked, or you may not revoke it.';
+    END IF;
+END
+$$;
+
+-- recount_site_counts — repair: recount a group's counters from its sites
+-- (owner, READ COMMITTED); returns the groups that were wrong.
+CREATE FUNCTION orders.recount_site_counts(order_group_id uuid DEFAULT NULL)
+    RETURNS TABLE (id uuid, stored integer[], counted integer[])
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.recount_site_counts() runs at READ COMMITTED only'
+            USING ERRCODE = '25000';
+    END IF;
+    PERFORM 1 FROM orders.order_groups g
+     WHERE recount_site_counts.order_group_id IS NULL OR g.id = recount_site_counts.order_group_id
+     ORDER BY g.id FOR NO KEY UPDATE;
+    RETURN QUERY
+    WITH counted AS (
+        SELECT g.id, ARRAY[g.suggested_count, g.approved_count, g.rejected_count] AS stored,
+               ARRAY[count(*) FILTER (WHERE x.status = 'suggested'), count(*) FILTER (WHERE x.status = 'approved'),
+                     count(*) FILTER (WHERE x.status = 'rejected')]::integer[] AS counted
+          FROM orders.order_groups g LEFT JOIN orders.order_site_selections x ON x.order_group_id = g.id
+         WHERE recount_site_counts.order_group_id IS NULL OR g.id = recount_site_counts.order_group_id
+         GROUP BY g.id),
+    fixed AS (
+        UPDATE orders.order_groups g
+           SET suggested_count = c.counted[1], approved_count = c.counted[2], rejected_count = c.counted[3]
+          FROM counted c WHERE g.id = c.id AND c.stored <> c.counted
+        RETURNING g.id)
+    SELECT c.id, c.stored, c.counted FROM counted c JOIN fixed f ON f.id = c.id;
+END
+$$;
+
+-- TRUNCATE skips the row and statement triggers that keep the counters:
+-- refused while a group counts a site.
+CREATE FUNCTION orders.sites_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM orders.order_groups g
+                WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN
+        RAISE EXCEPTION 'cannot truncate orders.order_site_selections while client groups count their sites'
+            USING ERRCODE = 'OR014', HINT = 'Use DELETE; the counters and items follow it.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER sites_truncate_guard BEFORE TRUNCATE ON orders.order_site_selections
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.sites_truncate_guard();
+
+---------------------------------------------------------------------------
+-- Policies (doc/security.md): everything follows the order.  A customer
+-- reviews the sites of its own orders; staff by their order scope.
+---------------------------------------------------------------------------
+ALTER TABLE orders.lifecycle_gates ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON orders.lifecycle_gates FOR SELECT USING (true);
+
+ALTER TABLE orders.order_groups ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_groups
+    USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
+CREATE POLICY insert_right ON orders.order_groups AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY update_right ON orders.order_groups AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY delete_right ON orders.order_groups AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+
+ALTER TABLE orders.order_site_selections ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_site_selections
+    USING (EXISTS (SELECT FROM orders.order_groups g WHERE g.id = order_group_id));
+CREATE POLICY update_right ON orders.order_site_selections AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
+           OR orders.customer_may_edit_items((SELECT g.order_id FROM orders.order_groups g WHERE g.id = order_group_id)));
+CREATE POLICY insert_right ON orders.order_site_selections AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit')));
+CREATE POLICY delete_right ON orders.order_site_selections AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit')));
+
+ALTER TABLE orders.order_requirements ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_requirements
+    USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
+CREATE POLICY insert_right ON orders.order_requirements AS RESTRICTIVE FOR INSERT
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY update_right ON orders.order_requirements AS RESTRICTIVE FOR UPDATE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+CREATE POLICY delete_right ON orders.order_requirements AS RESTRICTIVE FOR DELETE
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+
+-- share links: seen (without their hash) by whoever may edit the order
+ALTER TABLE orders.order_share_tokens ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.order_share_tokens
+    USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id
+                      AND (o.customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
+                           OR (SELECT orders.has_permission('orders', 'edit')))));
+
+REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_requirements,
+              orders.order_share_tokens FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
+    orders.site_items_gone(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid),
+    orders.normalize_domain(text), orders.group_not_found(uuid), orders.caller_sees_group(uuid),
+    orders.apply_review(uuid, jsonb, text) TO PUBLIC;

@@ -1,0 +1,300 @@
+/*
+ * review.c — the client groups of agency orders (seeds 000/001): their site
+ * counters kept exact by deltas, and the cap on approvals.
+ *
+ *   orders.site_counts()         AFTER INSERT / UPDATE / DELETE ... FOR EACH
+ *                                STATEMENT on orders.order_site_selections,
+ *                                with transition tables: adds up, per group,
+ *                                the change of its suggested, approved and
+ *                                rejected selections, then applies one UPDATE
+ *                                per group (in id order, so concurrent
+ *                                statements cannot deadlock) as the owner of
+ *                                orders.order_groups.  Approving beyond the
+ *                                group's link_count is refused (OR070); a group
+ *                                whose approvals reach it is "complete".
+ *   orders.group_counts_guard()  BEFORE INSERT OR UPDATE OF the counters and
+ *                                link_count ON orders.order_groups: a new
+ *                                group starts at 0, only site_counts (or the
+ *                                table owner) writes the counters (OR014),
+ *                                link_count never drops below approved_count
+ *                                (OR072).
+ *
+ * Exactness under concurrency comes from the row lock of the counter UPDATE,
+ * as for lead counters: two reviewers approving the last free place of a
+ * group queue on the group row, and the second one's UPDATE finds no room.
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(orders_site_counts);
+PG_FUNCTION_INFO_V1(orders_group_counts_guard);
+
+/* true while this file itself writes the counters */
+static bool counter_writing = false;
+
+/* The counted statuses of a selection (alternate is counted by none). */
+typedef enum SiteCount
+{
+	SITE_SUGGESTED,
+	SITE_APPROVED,
+	SITE_REJECTED,
+	SITE_COUNTS,
+	SITE_UNCOUNTED = SITE_COUNTS
+} SiteCount;
+
+/* Per-group sums of one statement. */
+typedef struct SiteDelta
+{
+	pg_uuid_t	group_id;		/* hash key */
+	int64		delta[SITE_COUNTS];
+} SiteDelta;
+
+/* What a row callback needs while folding a transition table. */
+typedef struct SiteFold
+{
+	HTAB	   *deltas;
+	int			group_att;
+	int			status_att;
+} SiteFold;
+
+/* site_count — which counter a selection status feeds. */
+static SiteCount
+site_count(Datum status)
+{
+	text	   *t = DatumGetTextPP(status);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len == 9 && memcmp(s, "suggested", 9) == 0)
+		return SITE_SUGGESTED;
+	if (len == 8 && memcmp(s, "approved", 8) == 0)
+		return SITE_APPROVED;
+	if (len == 8 && memcmp(s, "rejected", 8) == 0)
+		return SITE_REJECTED;
+	return SITE_UNCOUNTED;
+}
+
+/* fold_site — fold one selection row: "sign" +1 for new rows, -1 for old. */
+static void
+fold_site(TupleTableSlot *slot, int sign, void *arg)
+{
+	SiteFold   *fold = (SiteFold *) arg;
+	bool		isnull;
+	Datum		group_id = slot_getattr(slot, fold->group_att, &isnull);
+	Datum		status;
+	SiteCount	c;
+	SiteDelta  *d;
+	bool		found;
+
+	if (isnull)
+		return;
+	status = slot_getattr(slot, fold->status_att, &isnull);
+	if (isnull || (c = site_count(status)) == SITE_UNCOUNTED)
+		return;
+	d = (SiteDelta *) hash_search(fold->deltas, DatumGetUUIDP(group_id), HASH_ENTER, &found);
+	if (!found)
+		memset(d->delta, 0, sizeof(d->delta));
+	d->delta[c] += sign;
+}
+
+/* site_delta_matters — a group one of whose counters moves. */
+static bool
+site_delta_matters(const void *entry)
+{
+	const SiteDelta *d = (const SiteDelta *) entry;
+
+	return d->delta[SITE_SUGGESTED] != 0 || d->delta[SITE_APPROVED] != 0 ||
+		d->delta[SITE_REJECTED] != 0;
+}
+
+/*
+ * refuse_full — OR070 for approvals beyond a group's link_count: the order
+ * number, the group's client and approved/link_count to a caller who may
+ * see the order, else only the group's id.
+ */
+static void
+refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	Datum		args[1];
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *group = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->group_id)));
+
+	args[0] = UUIDPGetDatum(&d->group_id);
+	plan = orders_get_plan(PLAN_SITES_READ_GROUP, groups_rel,
+						   "SELECT o.id, o.order_number, c.full_name, g.approved_count, g.link_count"
+						   "  FROM orders.order_groups g"
+						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
+						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) g.client_id"
+						   " WHERE g.id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;					/* the group is gone: nothing was approved in it */
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	if (!orders_caller_sees(orders_relid("orders"), SPI_getbinval(row, desc, 1, &isnull), caller))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_GROUP_FULL),
+				 errmsg("group %s has no room for " INT64_FORMAT " more approved sites",
+						group, d->delta[SITE_APPROVED]),
+				 errhint("Reject or set aside another site of the group first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_GROUP_FULL),
+			 errmsg("order \"%s\", group of client \"%s\": %s of %s sites approved, " INT64_FORMAT " more would exceed the group's link_count",
+					SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3),
+					SPI_getvalue(row, desc, 4), SPI_getvalue(row, desc, 5),
+					d->delta[SITE_APPROVED]),
+			 errhint("Reject or set aside another site of the group first, or raise its link_count.")));
+}
+
+/* apply_delta — one group's counter UPDATE; refuses approvals beyond the cap. */
+static void
+apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
+{
+	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, INT4OID};
+	SPIPlanPtr	plan;
+	Datum		args[4];
+
+	for (int c = 0; c < SITE_COUNTS; c++)
+		if (d->delta[c] > PG_INT32_MAX || d->delta[c] < PG_INT32_MIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("too many site selections in one statement for one group")));
+	args[0] = UUIDPGetDatum(&d->group_id);
+	args[1] = Int32GetDatum((int32) d->delta[SITE_SUGGESTED]);
+	args[2] = Int32GetDatum((int32) d->delta[SITE_APPROVED]);
+	args[3] = Int32GetDatum((int32) d->delta[SITE_REJECTED]);
+	plan = orders_get_plan(PLAN_SITES_ADD, groups_rel,
+						   "UPDATE orders.order_groups"
+						   "   SET suggested_count = suggested_count OPERATOR(pg_catalog.+) $2,"
+						   "       approved_count = approved_count OPERATOR(pg_catalog.+) $3,"
+						   "       rejected_count = rejected_count OPERATOR(pg_catalog.+) $4,"
+						   "       group_status = CASE"
+						   "         WHEN approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) link_count"
+						   "         THEN 'complete'"
+						   "         WHEN group_status OPERATOR(pg_catalog.=) 'complete' THEN 'reviewing'"
+						   "         ELSE group_status END"
+						   " WHERE id OPERATOR(pg_catalog.=) $1"
+						   "   AND ($3 OPERATOR(pg_catalog.<=) 0"
+						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)",
+						   4, argtypes);
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing);
+	if (SPI_processed == 0 && d->delta[SITE_APPROVED] > 0)
+		refuse_full(groups_rel, d, caller);
+}
+
+/*
+ * orders.site_counts() — AFTER INSERT, UPDATE or DELETE ... REFERENCING ...
+ * FOR EACH STATEMENT on orders.order_site_selections.  Guarantees that, when
+ * the statement ends, each group's suggested_count, approved_count and
+ * rejected_count changed by exactly what the statement added minus what it
+ * took away, with approved_count <= link_count, or that the statement
+ * failed.
+ */
+Datum
+orders_site_counts(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "site_counts",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	SiteFold	fold;
+	SiteDelta **sorted;
+	long		n;
+	Oid			groups_rel;
+	OrdersSavedUser saved;
+
+	orders_require_transition_tables(trigdata, "site_counts");
+	fold.group_att = SPI_fnumber(desc, "order_group_id");
+	fold.status_att = SPI_fnumber(desc, "status");
+	fold.deltas = orders_delta_hash("orders site deltas", sizeof(SiteDelta));
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_site, &fold);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_site, &fold);
+	sorted = (SiteDelta **) orders_sorted_deltas(fold.deltas, site_delta_matters, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+
+	groups_rel = orders_relid("order_groups");
+	orders_spi_connect_as_owner(groups_rel, &saved);
+	for (long i = 0; i < n; i++)
+		apply_delta(groups_rel, sorted[i], &saved);
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/* int_column — an integer column of a row (NULL reads as 0). */
+static int32
+int_column(HeapTuple row, TupleDesc desc, const char *name)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(row, desc, SPI_fnumber(desc, name), &isnull);
+
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * orders.group_counts_guard() — BEFORE INSERT OR UPDATE OF suggested_count,
+ * approved_count, rejected_count, link_count ON orders.order_groups FOR EACH
+ * ROW.  Guarantees that a new group starts with no counted site (selections
+ * reference existing groups; pg_restore recounts them as it loads them),
+ * that only site_counts or the table owner changes the counters, and that
+ * link_count is never lowered below the approved sites.
+ */
+Datum
+orders_group_counts_guard(PG_FUNCTION_ARGS)
+{
+	static const char *const counters[] = {"suggested_count", "approved_count", "rejected_count"};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "group_counts_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	newrow;
+	HeapTuple	oldrow;
+
+	if (!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		int			atts[3];
+		Datum		zeros[3] = {Int32GetDatum(0), Int32GetDatum(0), Int32GetDatum(0)};
+		bool		nulls[3] = {false, false, false};
+
+		for (int i = 0; i < 3; i++)
+			atts[i] = SPI_fnumber(desc, counters[i]);
+		return orders_trigger_result(trigdata,
+									 heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc, 3,
+															   atts, zeros, nulls));
+	}
+	oldrow = trigdata->tg_trigtuple;
+	newrow = trigdata->tg_newtuple;
+	if (!counter_writing && !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		for (int i = 0; i < 3; i++)
+			if (int_column(newrow, desc, counters[i]) != int_column(oldrow, desc, counters[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
+						 errmsg("client group %s: %s is maintained by the extension",
+								SPI_getvalue(newrow, desc, SPI_fnumber(desc, "id")), counters[i]),
+						 errhint("Review the group's sites (orders.review_sites) instead; orders.recount_site_counts() repairs a count.")));
+	if (int_column(newrow, desc, "link_count") < int_column(newrow, desc, "approved_count") &&
+		int_column(newrow, desc, "link_count") != int_column(oldrow, desc, "link_count"))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LINKS_BELOW_APPROVED),
+				 errmsg("client group %s: link_count cannot be lowered to %d, %d sites are already approved",
+						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "id")),
+						int_column(newrow, desc, "link_count"), int_column(newrow, desc, "approved_count")),
+				 errhint("Reject approved sites first, or keep link_count at %d or more.",
+						 int_column(newrow, desc, "approved_count"))));
+	return orders_trigger_result(trigdata, NULL);
+}
