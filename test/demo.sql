@@ -17,6 +17,9 @@ VALUES ('d0000000-0000-0000-0000-0000000000a1', 'DEMO-COD',      'd0000000-0000-
        ('d0000000-0000-0000-0000-0000000000a2', 'DEMO-CAMPAIGN', 'd0000000-0000-0000-0000-000000000001', 'campaign', 0, 900, 'bank_transfer'),
        ('d0000000-0000-0000-0000-0000000000a3', 'DEMO-REVIEW',   'd0000000-0000-0000-0000-000000000001', 'review',   0, 1500, 'card'),
        ('d0000000-0000-0000-0000-0000000000a4', 'DEMO-BOOKING',  'd0000000-0000-0000-0000-000000000001', 'booking',  0, 60, 'card');
+-- an agency order has at least one client group before its analysis
+INSERT INTO orders.order_groups (order_id, client_id, link_count)
+VALUES ('d0000000-0000-0000-0000-0000000000a3', 'd0000000-0000-0000-0000-000000000001', 5);
 
 \echo
 \echo '### New orders start in their lifecycle''s initial status'
@@ -213,6 +216,52 @@ LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');
 SELECT status FROM orders.transition((SELECT id FROM orders.orders WHERE order_number = 'DEMO-COD-2'), 'cancelled', 'changed mind');
 UNLISTEN orders_status;
+
+\echo
+\echo '### An agency order: two client groups, sites suggested, reviewed through a share link (doc/review.md)'
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('d0000000-0000-0000-0000-0000000000b1', 'Blue Bakery'), ('d0000000-0000-0000-0000-0000000000b2', 'Green Garage');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review)
+VALUES ('d0000000-0000-0000-0000-0000000000c1', 'DEMO-AGENCY', 'd0000000-0000-0000-0000-000000000001', 'review', true);
+\echo '-- without a client group the analysis may not start (a gate, OR071):'
+\set ON_ERROR_STOP off
+SELECT orders.transition('d0000000-0000-0000-0000-0000000000c1', 'analyzing');
+\set ON_ERROR_STOP on
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('d0000000-0000-0000-0000-0000000000e1', 'd0000000-0000-0000-0000-0000000000c1', 'd0000000-0000-0000-0000-0000000000b1', 2),
+  ('d0000000-0000-0000-0000-0000000000e2', 'd0000000-0000-0000-0000-0000000000c1', 'd0000000-0000-0000-0000-0000000000b2', 1);
+SELECT status FROM orders.transition('d0000000-0000-0000-0000-0000000000c1', 'analyzing');
+\echo '-- the analysis suggests sites for each group; the last one moves the order to reviewing:'
+SELECT group_status, suggested_count FROM orders.complete_analysis('d0000000-0000-0000-0000-0000000000e1',
+  '[{"domain": "https://www.FoodBlog.com/", "metrics": {"dr": 52, "price": 120}},
+    {"domain": "citynews.net", "metrics": {"dr": 61, "price": 150}},
+    {"domain": "recipes.io", "metrics": {"dr": 33, "price": 60}}]');
+SELECT group_status, suggested_count FROM orders.complete_analysis('d0000000-0000-0000-0000-0000000000e2',
+  '[{"domain": "autoworld.com", "metrics": {"dr": 48, "price": 90}},
+    {"domain": "carfix.org", "metrics": {"dr": 40, "price": 70}}]');
+SELECT order_number, status FROM orders.orders WHERE order_number = 'DEMO-AGENCY';
+\echo '-- a share link for the bakery (view and approve, no login); only its hash is stored:'
+SELECT orders.create_share_token('d0000000-0000-0000-0000-0000000000c1', interval '3 days', '{view,approve}') AS token \gset
+SELECT g ->> 'client' AS client, g ->> 'link_count' AS links, jsonb_path_query_array(g, '$.sites[*].domain') AS sites
+  FROM jsonb_array_elements(orders.shared_order(:'token') -> 'groups') g;
+SELECT r ->> 'approved' AS approved, r ->> 'link_count' AS links, r ->> 'group_status' AS group_status
+  FROM orders.share_review_sites(:'token', 'd0000000-0000-0000-0000-0000000000e1',
+    '[{"domain": "foodblog.com", "status": "approved", "anchor_text": "fresh bread"},
+      {"domain": "citynews.net", "status": "approved"}, {"domain": "recipes.io", "status": "rejected"}]') r;
+\echo '-- one site too many is refused, nothing applied (OR070); payment waits for every group (OR071):'
+\set ON_ERROR_STOP off
+SELECT orders.review_sites('d0000000-0000-0000-0000-0000000000e1', '[{"domain": "recipes.io", "status": "approved"}]');
+SELECT orders.transition('d0000000-0000-0000-0000-0000000000c1', 'payment_pending');
+\set ON_ERROR_STOP on
+SELECT approved_count, link_count FROM orders.review_sites('d0000000-0000-0000-0000-0000000000e2',
+  '[{"domain": "autoworld.com", "status": "approved", "anchor_text": "car repair"}, {"domain": "carfix.org", "status": "rejected"}]');
+SELECT status, reviewed_by, review_completed_at IS NOT NULL AS review_completed, subtotal, total_amount
+  FROM orders.transition('d0000000-0000-0000-0000-0000000000c1', 'payment_pending', 'client approved 3 sites');
+\echo '-- the approved sites are the order''s items:'
+SELECT name, unit_price, snapshot ->> 'anchor_text' AS anchor FROM orders.order_items
+ WHERE order_id = 'd0000000-0000-0000-0000-0000000000c1' ORDER BY name;
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000c1', 'in_progress', 'paid')).status AS paid,
+       (orders.transition('d0000000-0000-0000-0000-0000000000c1', 'completed')).status AS done;
 
 \echo
 \echo '### Behind PostgREST: one statement, then each request sees what its JWT may'
