@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Row level security benchmark (issue: policies must stay fast).  On pgTAP
+# 12's data set (100k orders, 20k customers; test/bench/setup_rls.sql), each
+# query of the dashboard and of a customer's order list runs twice per
+# round, 8 pgbench clients each:
+#   (a) as the owner (superuser: no row level security) — the floor
+#   (b) as PostgREST runs it: pgbench -U authenticator, per transaction
+#       set_config('role', 'authenticated') and the persona's JWT claims
+# Both in the same transaction shape (rls_owner.pgbench, rls_api.pgbench),
+# so only the policies differ.  Prints tps and (b)/(a) per query; the issue
+# asks for >= 0.8.
+# Usage: test/bench/rls.sh [seconds per case, default 10] [rounds, default 2]
+# ORDERS_BENCH_NO_INSTALL=1 skips the package check and build/install (the
+# extension is already installed in ORDERS_PG_BIN); ORDERS_BENCH_EXPLAIN=1
+# prints EXPLAIN ANALYZE of every case as owner and persona first.
+ORDERS_BENCH_PORT=${ORDERS_BENCH_PORT:-54342}
+ORDERS_BENCH_DIR=${ORDERS_BENCH_DIR:-/tmp/orders-bench-rls}
+export ORDERS_BENCH_PORT ORDERS_BENCH_DIR
+source "$(dirname "$0")/../lib.sh"
+SECS=${1:-10}
+ROUNDS=${2:-2}
+
+if [ "${ORDERS_BENCH_NO_INSTALL:-0}" = 1 ]; then start_bench_cluster; else bench_prepare; fi
+bench_db setup_rls.sql
+
+# personas (JWT subs of setup_rls.sql)
+admin=00000000-0000-0000-ac50-000000000001
+rep=00000000-0000-0000-ac50-000000000003
+agent=00000000-0000-0000-ac50-000000000007
+cust=00000000-0000-0000-acc1-00000000000a        # customer 10: 5 orders
+cust_id=00000000-0000-0000-0001-00000000000a
+# name|persona sub|query
+CASES="recent_orders/admin|$admin|SELECT * FROM orders.recent_orders()
+recent_orders/rep|$rep|SELECT * FROM orders.recent_orders()
+agent_active_deliveries/agent|$agent|SELECT * FROM orders.agent_active_deliveries('00000000-0000-0000-0000-000000000007')
+unassigned_orders_in_area/admin|$admin|SELECT * FROM orders.unassigned_orders_in_area('area-10')
+customer_order_history/admin|$admin|SELECT * FROM orders.customer_order_history('$cust_id')
+customer_order_history/customer|$cust|SELECT * FROM orders.customer_order_history('$cust_id')
+vip_customers/admin|$admin|SELECT * FROM orders.vip_customers('area-7')
+todays_order_summary/admin|$admin|SELECT * FROM orders.todays_order_summary
+low_stock_view/admin|$admin|SELECT * FROM orders.low_stock_view
+own_orders/customer|$cust|SELECT * FROM orders.orders WHERE customer_id = '$cust_id' ORDER BY created_at DESC
+orders_unfiltered/customer|$cust|SELECT * FROM orders.orders ORDER BY created_at DESC LIMIT 20"
+
+SCRIPTS=$BENCH_DIR/scripts
+mkdir -p "$SCRIPTS"
+[ "$(id -u)" -eq 0 ] && chmod 755 "$SCRIPTS"
+n=0
+while IFS='|' read -r name sub query; do
+    n=$((n + 1))
+    for mode in owner api; do
+        awk -v q="$query" '{ gsub(/@QUERY@/, q); print }' "$REPO_DIR/test/bench/rls_$mode.pgbench" > "$SCRIPTS/$n.$mode.pgbench"
+    done
+done <<< "$CASES"
+
+claims() { printf '{"sub":"%s","role":"authenticated"}' "$1"; }
+tps() {   # tps CASE_NUMBER MODE SUB
+    local user=postgres
+    [ "$2" = api ] && user=authenticator
+    pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -U "$user" -D claims="$(claims "$3")" \
+        -f "$SCRIPTS/$1.$2.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)} /ERROR|error:/ {print > "/dev/stderr"}'
+}
+
+if [ "${ORDERS_BENCH_EXPLAIN:-0}" = 1 ]; then
+    while IFS='|' read -r name sub query; do
+        for user in postgres authenticator; do
+            echo; echo "== $name as $user"
+            psql -X -q -U "$user" -d orders_bench -v ON_ERROR_STOP=1 <<SQL
+BEGIN;
+SELECT set_config('role', CASE WHEN current_user = 'postgres' THEN 'postgres' ELSE 'authenticated' END, true),
+       set_config('request.jwt.claims', '$(claims "$sub")', true) \\g /dev/null
+SELECT count(*) AS rows FROM ($query) q;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) $query;
+ROLLBACK;
+SQL
+        done
+    done <<< "$CASES"
+fi
+
+declare -A sa sb
+for r in $(seq 1 "$ROUNDS"); do
+    n=0
+    while IFS='|' read -r name sub query; do
+        n=$((n + 1))
+        a=$(tps $n owner "$sub"); b=$(tps $n api "$sub")
+        echo "round $r  $name: owner $a  api $b tps"
+        sa[$n]=$(( ${sa[$n]:-0} + ${a:-0} )) sb[$n]=$(( ${sb[$n]:-0} + ${b:-0} ))
+    done <<< "$CASES"
+done
+
+echo
+echo "== row level security, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps; api/owner, the issue asks >= 0.80)"
+n=0
+while IFS='|' read -r name sub query; do
+    n=$((n + 1))
+    rows=$(psql -X -q -t -A -U authenticator -d orders_bench -c "BEGIN" \
+        -c "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '$(claims "$sub")', true)" \
+        -c "SELECT count(*) FROM ($query) q" -c "COMMIT" | sed -n 2p)
+    awk -v n="$name" -v a="${sa[$n]}" -v b="${sb[$n]}" -v r="$ROUNDS" -v rows="$rows" \
+        'BEGIN { printf "%-34s owner %7.0f  api %7.0f tps  %5.2fx  %s rows as the persona%s\n",
+                 n, a / r, b / r, (a > 0 ? b / a : 0), rows, (a > 0 && b / a < 0.8 ? "  < 0.80" : "") }'
+done <<< "$CASES"
