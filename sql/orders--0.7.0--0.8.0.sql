@@ -27,6 +27,20 @@ ALTER VIEW orders.low_stock_view SET (security_invoker = true);
 ALTER VIEW orders.daily_financial_summary SET (security_invoker = true);
 ALTER VIEW orders.ledger_discrepancies SET (security_invoker = true);
 ALTER VIEW orders.todays_order_summary SET (security_invoker = true);
+-- today's bounds as timestamptz: leakproof, so an index condition under row
+-- level security (timestamptz >= date is not)
+CREATE OR REPLACE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
+SELECT count(*)::integer AS orders_today,
+       (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0)
+           AS collected_amount,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0)
+           AS pending_amount,
+       (count(*) FILTER (WHERE s.category = 'cancelled'))::integer AS cancelled_count,
+       (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+ WHERE o.created_at >= CURRENT_DATE::timestamptz AND o.created_at < (CURRENT_DATE + 1)::timestamptz;
 
 -- lifecycle edges reserved to staff (and the builtin COD edges' rules)
 ALTER TABLE orders.lifecycle_transitions
@@ -189,33 +203,59 @@ COMMENT ON VIEW orders.staff_role_defaults IS
     'What each staff role may do unless staff.permissions says otherwise (orders.has_permission)';
 
 -- actor_account — the caller's JWT sub as a uuid (account ids are uuids),
--- or NULL when it is not one.
+-- or NULL when it is not one.  Plain SQL with every name qualified and no
+-- SET clause, so that the planner inlines it into its callers.
 CREATE FUNCTION orders.actor_account() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN a ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN a::uuid END
-      FROM orders.current_actor() a
+    SELECT CASE WHEN orders.current_actor()
+                     OPERATOR(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN orders.current_actor()::pg_catalog.uuid END
 $$;
 COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
 
 -- The caller's customers, staff id and role.  SECURITY DEFINER so that they
--- answer whatever the caller may read, and only about the caller.
+-- answer whatever the caller may read, and only about the caller.  Every
+-- policy calls them, once per query (test/bench/rls.sh): PL/pgSQL, so that
+-- their statements are planned once per session (a non-inlined SQL
+-- function is planned again at every call), and the JWT sub is read once
+-- into a variable (compared per row, its regular expression and JSON
+-- parsing cost more than the rest of the lookup).
 CREATE FUNCTION orders.current_customer_ids() RETURNS uuid[]
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}')
-      FROM orders.customers c WHERE c.account_id = orders.actor_account()
+DECLARE
+    account uuid := orders.actor_account();
+BEGIN
+    RETURN (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}')
+              FROM orders.customers c WHERE c.account_id = account);
+END
 $$;
 COMMENT ON FUNCTION orders.current_customer_ids() IS
     'The orders.customers ids whose account_id is the caller''s JWT sub (empty: not a customer)';
 
-CREATE FUNCTION orders.current_staff_role() RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+-- (0.6.0's SQL function, redefined here for the policies' sake)
+CREATE OR REPLACE FUNCTION orders.current_staff_id() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT s.role FROM orders.staff s WHERE s.account_id = orders.actor_account() AND s.is_active
+DECLARE
+    account uuid := orders.actor_account();
+BEGIN
+    RETURN (SELECT s.id FROM orders.staff s WHERE s.account_id = account);
+END
+$$;
+
+CREATE FUNCTION orders.current_staff_role() RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+BEGIN
+    RETURN (SELECT s.role FROM orders.staff s WHERE s.account_id = account AND s.is_active);
+END
 $$;
 COMMENT ON FUNCTION orders.current_staff_role() IS
     'The role of the active orders.staff row whose account_id is the caller''s JWT sub, or NULL';
@@ -224,17 +264,21 @@ COMMENT ON FUNCTION orders.current_staff_role() IS
 -- who is not active staff; for staff staff.permissions -> area -> action
 -- when it is a JSON boolean, else the role's default.
 CREATE FUNCTION orders.has_permission(area text, action text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((
+DECLARE
+    account uuid := orders.actor_account();
+BEGIN
+    RETURN coalesce((
         SELECT CASE WHEN jsonb_typeof(s.permissions -> has_permission.area -> has_permission.action) = 'boolean'
                     THEN (s.permissions -> has_permission.area ->> has_permission.action)::boolean
                     ELSE EXISTS (SELECT FROM orders.staff_role_defaults d
                                   WHERE d.role = s.role AND d.area = has_permission.area
                                     AND d.action = has_permission.action) END
           FROM orders.staff s
-         WHERE s.account_id = orders.actor_account() AND s.is_active), false)
+         WHERE s.account_id = account AND s.is_active), false);
+END
 $$;
 COMMENT ON FUNCTION orders.has_permission(text, text) IS
     'Whether the caller (active staff) may do action in area: staff.permissions, else the role''s default (orders.staff_role_defaults)';

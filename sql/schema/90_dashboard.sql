@@ -90,7 +90,9 @@ COMMENT ON FUNCTION orders.vip_customers(text, text) IS
 
 -- Today's orders by outcome (seed 004 query 5, by status category so that
 -- every lifecycle counts; a created_at range instead of DATE(created_at),
--- which no index can serve).
+-- which no index can serve).  The bounds are timestamptz: timestamptz >= date
+-- is not leakproof, so under row level security it could not be an index
+-- condition ahead of the policies (a sequential scan of every order).
 CREATE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
 SELECT count(*)::integer AS orders_today,
        (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
@@ -102,7 +104,7 @@ SELECT count(*)::integer AS orders_today,
        (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
   FROM orders.orders o
   JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
- WHERE o.created_at >= CURRENT_DATE AND o.created_at < CURRENT_DATE + 1;
+ WHERE o.created_at >= CURRENT_DATE::timestamptz AND o.created_at < (CURRENT_DATE + 1)::timestamptz;
 COMMENT ON VIEW orders.todays_order_summary IS 'Dashboard: today''s orders by outcome (seed 004 query 5)';
 
 REVOKE ALL ON orders.todays_order_summary FROM PUBLIC;
