@@ -1,0 +1,98 @@
+-- Policies do not defeat the indexes (issue: policies must stay fast).  On a
+-- modest data set made here by the admin (300 customers, 6,000 orders, ten
+-- agents), EXPLAIN (ANALYZE, VERBOSE) of the delivery agent's "my active
+-- deliveries" and of a customer's order list, as PostgREST runs them: the
+-- plan reaches the orders through the intended index with an index
+-- condition, and each identity helper is an InitPlan run at most once —
+-- never a per-row filter.  authenticator may not ANALYZE, and the
+-- statistics of orders_tap's tables are those of the setup's few rows (or
+-- none): enable_seqscan is off so the plans do not hang on them.  That
+-- does not help a policy that defeats the index: a condition the planner
+-- cannot use as an index condition stays a filter, and the checks below
+-- look for the index condition itself.
+BEGIN;
+SELECT plan(12);
+
+-- the data, made by the admin (sub 4444…)
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.staff (id, full_name, role)
+SELECT ('00000000-0000-0000-7e57-0000000000' || lpad(g::text, 2, '0'))::uuid, 'Plan Agent ' || g, 'delivery_agent'
+  FROM generate_series(1, 9) g;
+INSERT INTO orders.customers (id, full_name, area)
+SELECT ('00000000-0000-0000-7e57-' || lpad(g::text, 12, '0'))::uuid, 'Plan Customer ' || g, 'area-' || (g % 20)
+  FROM generate_series(100, 399) g;
+-- 6,000 orders: every 10th for the agent of the API tests (sub 3333…,
+-- staff …e9), the others spread over nine agents; client one (sub 1111…)
+-- gets every 300th, 20 orders
+INSERT INTO orders.orders (order_number, customer_id, created_at, delivery_area, assigned_agent_id)
+SELECT 'PLAN-' || g,
+       CASE WHEN g % 300 = 0 THEN '00000000-0000-0000-0000-0000000000a1'::uuid
+            ELSE ('00000000-0000-0000-7e57-' || lpad((100 + g % 300)::text, 12, '0'))::uuid END,
+       now() - g * interval '7 minutes', 'area-' || (g % 20),
+       CASE WHEN g % 10 = 0 THEN '00000000-0000-0000-0000-0000000000e9'::uuid
+            ELSE ('00000000-0000-0000-7e57-0000000000' || lpad((1 + g % 9)::text, 2, '0'))::uuid END
+  FROM generate_series(1, 6000) g;
+-- 60 of the agent's orders are ready for pickup
+UPDATE orders.orders SET status = 'confirmation_pending' WHERE order_number LIKE 'PLAN-%' AND substr(order_number, 6)::int % 100 = 0;
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number LIKE 'PLAN-%' AND substr(order_number, 6)::int % 100 = 0;
+UPDATE orders.orders SET status = 'being_prepared' WHERE order_number LIKE 'PLAN-%' AND substr(order_number, 6)::int % 100 = 0;
+UPDATE orders.orders SET status = 'ready_for_pickup' WHERE order_number LIKE 'PLAN-%' AND substr(order_number, 6)::int % 100 = 0;
+SET LOCAL enable_seqscan = off;
+
+-- plan_of(query) — EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) of query, as the caller
+CREATE FUNCTION pg_temp.plan_of(query text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE plan jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, FORMAT JSON) ' || query INTO plan;
+    RETURN plan;
+END $$;
+-- index_cond(plan, index, column) — a scan of index whose index condition names column
+CREATE FUNCTION pg_temp.index_cond(plan jsonb, index text, col text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT FROM jsonb_path_query(plan, '$.** ? (@."Index Name" == $i)', jsonb_build_object('i', index)) n
+                    WHERE n ->> 'Index Cond' ~ ('\m' || col || '\M'))
+$$;
+-- once(plan, helper) — helper is the output of an InitPlan, and every such InitPlan ran at most once
+CREATE FUNCTION pg_temp.once(plan jsonb, helper text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT coalesce(bool_and((n ->> 'Actual Loops')::int <= 1), false)
+      FROM jsonb_path_query(plan, '$.** ? (@."Parent Relationship" == "InitPlan")') n
+     WHERE n ->> 'Output' ~ ('orders\.' || helper || '\(')
+$$;
+-- per_row(plan) — conditions evaluated per row that call an identity helper
+CREATE FUNCTION pg_temp.per_row(plan jsonb) RETURNS text LANGUAGE sql AS $$
+    SELECT string_agg(c #>> '{}', '; ')
+      FROM jsonb_path_query(plan, 'strict $.**.* ? (@ like_regex "(current_customer_ids|current_staff_id|current_staff_role|has_permission|actor_account|current_actor)\\(")') c
+$$;
+
+-- request: the agent (sub 3333…) lists its active deliveries
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+SELECT pg_temp.plan_of($$SELECT * FROM orders.agent_active_deliveries('00000000-0000-0000-0000-0000000000e9')$$) AS agent_plan \gset
+SELECT is((SELECT count(*)::int FROM orders.agent_active_deliveries('00000000-0000-0000-0000-0000000000e9')), 60,
+          'the agent sees its 60 orders ready for pickup');
+SELECT ok(pg_temp.index_cond(:'agent_plan', 'orders_assigned_agent_idx', 'assigned_agent_id'),
+          'agent''s deliveries: orders_assigned_agent_idx with an index condition on assigned_agent_id');
+SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_id'), '... current_staff_id() is an InitPlan, run at most once');
+SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_role'), '... current_staff_role() is an InitPlan, run at most once');
+SELECT ok(pg_temp.once(:'agent_plan', 'has_permission'), '... has_permission() is an InitPlan, run at most once');
+SELECT is(pg_temp.per_row(:'agent_plan'), NULL, '... and no helper is called in a per-row condition');
+
+-- request: client one (sub 1111…) lists its newest orders, with and without its customer id
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT pg_temp.plan_of($$SELECT * FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
+                          ORDER BY created_at DESC LIMIT 20$$) AS customer_plan \gset
+SELECT is((SELECT count(*)::int FROM (SELECT * FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
+                                       ORDER BY created_at DESC LIMIT 20) o), 20, 'client one gets a page of 20 orders');
+SELECT ok(pg_temp.index_cond(:'customer_plan', 'orders_customer_created_idx', 'customer_id')
+          OR pg_temp.index_cond(:'customer_plan', 'orders_customer_status_idx', 'customer_id'),
+          'customer''s orders: orders_customer_created_idx or orders_customer_status_idx with an index condition on customer_id');
+SELECT ok(pg_temp.once(:'customer_plan', 'current_customer_ids'), '... current_customer_ids() is an InitPlan, run at most once');
+SELECT is(pg_temp.per_row(:'customer_plan'), NULL, '... and no helper is called in a per-row condition');
+SELECT pg_temp.plan_of($$SELECT * FROM orders.orders ORDER BY created_at DESC LIMIT 20$$) AS all_plan \gset
+SELECT ok(pg_temp.once(:'all_plan', 'current_customer_ids'),
+          'unfiltered list: current_customer_ids() still an InitPlan run at most once');
+SELECT is(pg_temp.per_row(:'all_plan'), NULL, '... no helper per row');
+
+SELECT * FROM finish();
+ROLLBACK;
