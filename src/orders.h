@@ -131,7 +131,7 @@ typedef enum OrdersPlanKind
 	PLAN_STOCK_ORDER_RESERVES,
 	PLAN_REVENUE_POST,
 	PLAN_API_ROLES,
-	PLAN_CALLER_STAFF,
+	PLAN_CALLER_IDENTITY,
 	PLAN_SITES_ADD,
 	PLAN_SITES_READ_GROUP,
 	PLAN_KIND_COUNT
@@ -163,6 +163,7 @@ typedef struct OrdersSavedUser
 } OrdersSavedUser;
 
 extern char *orders_current_actor(void);
+extern bool orders_account_uuid(const char *actor, pg_uuid_t *uuid);
 
 /* ---- api_roles.c: whose JWT claims are believed ---- */
 
@@ -265,6 +266,10 @@ extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
 										   const char *to_status);
 extern bool lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssignment *assigned);
 extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned);
+
+/* ---- identity.c: the caller in the data ---- */
+
+extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
 

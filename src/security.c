@@ -96,6 +96,23 @@ orders_current_actor(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
+/* orders_account_uuid — "actor" as a uuid when it is one (8-4-4-4-12 hex digits). */
+bool
+orders_account_uuid(const char *actor, pg_uuid_t *uuid)
+{
+	if (strlen(actor) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? actor[i] != '-' : !isxdigit((unsigned char) actor[i]))
+			return false;
+	}
+	*uuid = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(actor)));
+	return true;
+}
+
 /* orders.current_actor() — SQL face of orders_current_actor(). */
 Datum
 orders_current_actor_sql(PG_FUNCTION_ARGS)

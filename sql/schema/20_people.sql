@@ -76,11 +76,11 @@ AS $$
      WHERE s.account_id = CASE WHEN actor ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                                THEN actor::uuid END
 $$;
--- current_staff_id — the caller's staff id (from the JWT sub), or NULL.
+-- current_staff_id — the caller's staff id (from the JWT sub), or NULL (C,
+-- src/identity.c: read as the owner of orders.staff).
 CREATE FUNCTION orders.current_staff_id() RETURNS uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$ SELECT orders.staff_id_of(orders.current_actor()) $$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_current_staff_id';
 COMMENT ON FUNCTION orders.current_staff_id() IS
     'The orders.staff id whose account_id is the caller''s JWT sub, or NULL';
 

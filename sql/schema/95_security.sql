@@ -80,49 +80,25 @@ AS $$
 $$;
 COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
 
--- The caller's customers, staff id and role.  SECURITY DEFINER so that they
--- answer whatever the caller may read, and only about the caller.  Every
--- policy calls them, once per query (test/bench/rls.sh): PL/pgSQL, so that
--- their statements are planned once per session (a non-inlined SQL
--- function is planned again at every call), and the JWT sub is read once
--- into a variable (compared per row, its regular expression and JSON
--- parsing cost more than the rest of the lookup).
+-- The caller in the data (C, src/identity.c): its customer rows, staff row,
+-- role and permissions.  Every policy asks, once per query (InitPlans); one
+-- lookup per command answers all of them, read as the owner of orders.staff
+-- (so they answer whatever the caller may read), and only about the caller.
 CREATE FUNCTION orders.current_customer_ids() RETURNS uuid[]
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    account uuid := orders.actor_account();
-BEGIN
-    RETURN (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}')
-              FROM orders.customers c WHERE c.account_id = account);
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_current_customer_ids';
 COMMENT ON FUNCTION orders.current_customer_ids() IS
     'The orders.customers ids whose account_id is the caller''s JWT sub (empty: not a customer)';
 
--- (0.6.0's SQL function, redefined here for the policies' sake)
+-- (defined in 20_people.sql for the ledger's defaults; replaced here so that
+-- the upgrade, which copies this file, replaces 0.7.0's SQL version)
 CREATE OR REPLACE FUNCTION orders.current_staff_id() RETURNS uuid
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    account uuid := orders.actor_account();
-BEGIN
-    RETURN (SELECT s.id FROM orders.staff s WHERE s.account_id = account);
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_current_staff_id';
 
 CREATE FUNCTION orders.current_staff_role() RETURNS text
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    account uuid := orders.actor_account();
-BEGIN
-    RETURN (SELECT s.role FROM orders.staff s WHERE s.account_id = account AND s.is_active);
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_current_staff_role';
 COMMENT ON FUNCTION orders.current_staff_role() IS
     'The role of the active orders.staff row whose account_id is the caller''s JWT sub, or NULL';
 
@@ -130,22 +106,8 @@ COMMENT ON FUNCTION orders.current_staff_role() IS
 -- who is not active staff; for staff staff.permissions -> area -> action
 -- when it is a JSON boolean, else the role's default.
 CREATE FUNCTION orders.has_permission(area text, action text) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    account uuid := orders.actor_account();
-BEGIN
-    RETURN coalesce((
-        SELECT CASE WHEN jsonb_typeof(s.permissions -> has_permission.area -> has_permission.action) = 'boolean'
-                    THEN (s.permissions -> has_permission.area ->> has_permission.action)::boolean
-                    ELSE EXISTS (SELECT FROM orders.staff_role_defaults d
-                                  WHERE d.role = s.role AND d.area = has_permission.area
-                                    AND d.action = has_permission.action) END
-          FROM orders.staff s
-         WHERE s.account_id = account AND s.is_active), false);
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_has_permission';
 COMMENT ON FUNCTION orders.has_permission(text, text) IS
     'Whether the caller (active staff) may do action in area: staff.permissions, else the role''s default (orders.staff_role_defaults)';
 
