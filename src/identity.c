@@ -4,11 +4,13 @@
  *
  * Every row level security policy asks these questions, once per query (as
  * InitPlans).  The answers come from one lookup per command: the caller's
- * staff row (with its role's defaults from orders.staff_role_defaults) and
- * its customer rows, read as the owner of orders.staff and kept until the
- * command, the transaction or the JWT subject changes — so a change made by
- * an earlier command of the transaction is seen, and one statement sees one
- * answer throughout.
+ * staff row and its customer rows, read by index scans on account_id (no
+ * SQL, no permission check: they answer only about the caller) and kept
+ * until the command, the transaction or the JWT subject changes — so a
+ * change made by an earlier command of the transaction is seen, and one
+ * statement sees one answer throughout.  The role defaults
+ * (orders.staff_role_defaults, a view of constants) are read once per
+ * backend.
  *
  *   orders.current_customer_ids()  uuid[]   customers whose account_id is the sub
  *   orders.current_staff_id()      uuid     the staff row of the sub (active or not)
@@ -19,14 +21,24 @@
  */
 #include "orders.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(orders_current_customer_ids);
 PG_FUNCTION_INFO_V1(orders_current_staff_id);
@@ -44,8 +56,6 @@ typedef struct CallerIdentity
 	bool		active;
 	char	   *role;
 	Jsonb	   *permissions;
-	int			ndefaults;
-	char	  **defaults;		/* "area.action" the role may by default */
 	int			ncustomers;
 	Datum	   *customers;		/* uuid datums */
 } CallerIdentity;
@@ -53,20 +63,127 @@ typedef struct CallerIdentity
 static MemoryContext identity_cxt = NULL;
 static CallerIdentity identity;
 
+/* attnum — the number of column "name" of a table of the extension. */
+static AttrNumber
+attnum(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	elog(ERROR, "orders: column \"%s\" is missing", name);
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/* The role defaults (orders.staff_role_defaults), per backend. */
+static MemoryContext defaults_cxt = NULL;
+static int	ndefaults = 0;
+static char **default_roles = NULL;
+static char **default_rights = NULL;	/* "area.action" */
+static Oid	defaults_relid = InvalidOid;
+static bool defaults_valid = false;
+
+/* defaults_inval — relcache callback: the view was replaced (or all flushed). */
+static void
+defaults_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == defaults_relid)
+		defaults_valid = false;
+}
+
 /*
- * load_identity — read the caller's staff and customer rows as the owner of
- * orders.staff, into a fresh context.  A sub that is no uuid has none.
+ * load_defaults — read orders.staff_role_defaults once per backend (a view
+ * of constants; replacing it, as an upgrade may, invalidates the copy).
+ */
+static void
+load_defaults(void)
+{
+	static bool callback_registered = false;
+	OrdersSavedUser saved;
+	MemoryContext old;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(defaults_inval, (Datum) 0);
+		callback_registered = true;
+	}
+	if (defaults_cxt == NULL)
+		defaults_cxt = AllocSetContextCreate(TopMemoryContext, "orders role defaults",
+											 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(defaults_cxt);
+	ndefaults = 0;
+	defaults_relid = orders_relid("staff_role_defaults");
+	defaults_valid = true;
+	orders_spi_connect_as_owner(defaults_relid, &saved);
+	orders_run_load(PLAN_ROLE_DEFAULTS, defaults_relid,
+					"SELECT d.role, d.area OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) d.action"
+					"  FROM orders.staff_role_defaults d");
+	old = MemoryContextSwitchTo(defaults_cxt);
+	default_roles = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	default_rights = palloc(sizeof(char *) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		default_roles[ndefaults] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		default_rights[ndefaults++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	MemoryContextSwitchTo(old);
+	orders_spi_finish_as(&saved);
+}
+
+/* role_default — may "role" do "right" ("area.action") by default? */
+static bool
+role_default(const char *role, const char *right)
+{
+	if (!defaults_valid)
+		load_defaults();
+	for (int i = 0; i < ndefaults; i++)
+		if (strcmp(default_roles[i], role) == 0 && strcmp(default_rights[i], right) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * scan_by_account — open an index scan of "relname" through its index
+ * "indexname" on account_id = "account", with the active snapshot (the
+ * statement's).  A plain index scan, no SQL: it runs once per API request.
+ */
+static SysScanDesc
+scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, Relation *rel)
+{
+	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, false);
+	Oid			index = get_relname_relid(indexname, nsp);
+	ScanKeyData key;
+
+	if (!OidIsValid(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, indexname),
+				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
+	*rel = table_open(orders_relid(relname), AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(account));
+	return systable_beginscan(*rel, index, true,
+							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+							  1, &key);
+}
+
+/*
+ * load_identity — read the caller's staff row and customer rows (index
+ * scans on account_id), into a fresh context.  A sub that is no uuid has
+ * none.
  */
 static void
 load_identity(const char *actor, LocalTransactionId lxid, CommandId cid)
 {
-	static Oid	argtypes[1] = {UUIDOID};
-	OrdersSavedUser saved;
-	Oid			staff_rel;
-	SPIPlanPtr	plan;
-	Datum		args[1];
 	pg_uuid_t	account;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
 	MemoryContext old;
+	int			max_customers = 4;
 
 	if (identity_cxt == NULL)
 		identity_cxt = AllocSetContextCreate(TopMemoryContext, "orders caller identity",
@@ -79,70 +196,45 @@ load_identity(const char *actor, LocalTransactionId lxid, CommandId cid)
 	if (!orders_account_uuid(actor, &account))
 		return;
 
-	staff_rel = orders_relid("staff");
-	orders_spi_connect_as_owner(staff_rel, &saved);
-	plan = orders_get_plan(PLAN_CALLER_IDENTITY, staff_rel,
-						   "SELECT s.id, s.is_active, s.role, s.permissions,"
-						   "       ARRAY(SELECT d.area OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) d.action"
-						   "               FROM orders.staff_role_defaults d"
-						   "              WHERE d.role OPERATOR(pg_catalog.=) s.role),"
-						   "       ARRAY(SELECT c.id FROM orders.customers c"
-						   "              WHERE c.account_id OPERATOR(pg_catalog.=) $1 ORDER BY c.id)"
-						   "  FROM (SELECT) AS one"
-						   "  LEFT JOIN orders.staff s ON s.account_id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes);
-	args[0] = UUIDPGetDatum(&account);
-	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	old = MemoryContextSwitchTo(identity_cxt);
+	scan = scan_by_account("staff", "staff_account_id_key", &account, &rel);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
-		HeapTuple	row = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
 		Datum		d;
 
-		old = MemoryContextSwitchTo(identity_cxt);
-		d = SPI_getbinval(row, desc, 1, &isnull);
-		if (!isnull)
-		{
-			Datum	   *elems;
-			bool	   *nulls;
-
-			identity.has_staff = true;
-			identity.staff_id = *DatumGetUUIDP(d);
-			identity.active = DatumGetBool(SPI_getbinval(row, desc, 2, &isnull));
-			identity.role = SPI_getvalue(row, desc, 3);
-			d = SPI_getbinval(row, desc, 4, &isnull);
-			identity.permissions = isnull ? NULL : DatumGetJsonbPCopy(d);
-			d = SPI_getbinval(row, desc, 5, &isnull);
-			if (!isnull)
-			{
-				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-								  &elems, &nulls, &identity.ndefaults);
-				identity.defaults = palloc(sizeof(char *) * Max(identity.ndefaults, 1));
-				for (int i = 0; i < identity.ndefaults; i++)
-					identity.defaults[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
-			}
-		}
-		d = SPI_getbinval(row, desc, 6, &isnull);
-		if (!isnull)
-		{
-			bool	   *nulls;
-			Datum	   *elems;
-
-			deconstruct_array(DatumGetArrayTypeP(d), UUIDOID, UUID_LEN, false, TYPALIGN_CHAR,
-							  &elems, &nulls, &identity.ncustomers);
-			identity.customers = palloc(sizeof(Datum) * Max(identity.ncustomers, 1));
-			for (int i = 0; i < identity.ncustomers; i++)
-			{
-				pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-				*u = *DatumGetUUIDP(elems[i]);
-				identity.customers[i] = UUIDPGetDatum(u);
-			}
-		}
-		MemoryContextSwitchTo(old);
+		identity.has_staff = true;
+		identity.staff_id = *DatumGetUUIDP(heap_getattr(tuple, attnum(desc, "id"), desc, &isnull));
+		d = heap_getattr(tuple, attnum(desc, "is_active"), desc, &isnull);
+		identity.active = !isnull && DatumGetBool(d);
+		d = heap_getattr(tuple, attnum(desc, "role"), desc, &isnull);
+		identity.role = isnull ? pstrdup("") : TextDatumGetCString(d);
+		d = heap_getattr(tuple, attnum(desc, "permissions"), desc, &isnull);
+		identity.permissions = isnull ? NULL : DatumGetJsonbPCopy(d);
 	}
-	orders_spi_finish_as(&saved);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	identity.customers = palloc(sizeof(Datum) * max_customers);
+	scan = scan_by_account("customers", "customers_account_id_idx", &account, &rel);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+		*u = *DatumGetUUIDP(heap_getattr(tuple, attnum(RelationGetDescr(rel), "id"),
+										 RelationGetDescr(rel), &isnull));
+		if (identity.ncustomers == max_customers)
+		{
+			max_customers *= 2;
+			identity.customers = repalloc(identity.customers, sizeof(Datum) * max_customers);
+		}
+		identity.customers[identity.ncustomers++] = UUIDPGetDatum(u);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(old);
 }
 
 /* caller_identity — the caller's identity, looked up at most once per command. */
@@ -241,8 +333,5 @@ orders_has_permission(PG_FUNCTION_ARGS)
 		}
 	}
 	wanted = psprintf("%s.%s", area, action);
-	for (int i = 0; i < me->ndefaults; i++)
-		if (strcmp(me->defaults[i], wanted) == 0)
-			PG_RETURN_BOOL(true);
-	PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(role_default(me->role, wanted));
 }
