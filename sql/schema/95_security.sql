@@ -499,13 +499,11 @@ BEGIN
                                   reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
                           INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
                                   client_notes),
-                          UPDATE (status, client_notes, target_page_url, anchor_text, reviewed_at, reviewed_by),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
                           DELETE
                     ON orders.order_site_selections TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
-                                  converted_to_account_id, revoked_at, metadata, created_at),
-                          INSERT (order_id, token_hash, expires_at, allowed_actions, metadata),
-                          UPDATE (revoked_at)
+                                  converted_to_account_id, revoked_at, metadata, created_at)
                     ON orders.order_share_tokens TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),

@@ -158,6 +158,35 @@ $$;
 CREATE TRIGGER site_items_gone AFTER UPDATE OF status OR DELETE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_items_gone();
 
+-- Who reviewed a site and when is recorded, not written: in an API request
+-- the reviewer is the caller (the extension's owner — share_review_sites —
+-- names the link itself).  Customers review (status, notes, target page,
+-- anchor); what the analysis found (domain, metrics) is staff's (OR060).
+CREATE FUNCTION orders.site_review_columns() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;
+    END IF;
+    IF (NEW.domain, NEW.domain_id, NEW.metrics) IS DISTINCT FROM (OLD.domain, OLD.domain_id, OLD.metrics)
+       AND orders.current_staff_role() IS NULL THEN
+        PERFORM orders.refuse_column('orders.order_site_selections',
+            CASE WHEN NEW.domain IS DISTINCT FROM OLD.domain THEN 'domain'
+                 WHEN NEW.domain_id IS DISTINCT FROM OLD.domain_id THEN 'domain_id' ELSE 'metrics' END, 'staff');
+    END IF;
+    IF (NEW.status, NEW.client_notes, NEW.target_page_url, NEW.anchor_text)
+       IS DISTINCT FROM (OLD.status, OLD.client_notes, OLD.target_page_url, OLD.anchor_text) THEN
+        NEW.reviewed_at := now();
+        NEW.reviewed_by := orders.current_actor();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER site_review_columns BEFORE UPDATE ON orders.order_site_selections
+    FOR EACH ROW EXECUTE FUNCTION orders.site_review_columns();
+
 -- Configuration of an order (seed 000): minimum DR, traffic range, niche...
 CREATE TABLE orders.order_requirements (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -297,8 +326,10 @@ CREATE FUNCTION orders.apply_review(order_group_id uuid, selections jsonb, who t
 AS $$
 DECLARE
     g orders.order_groups;
-    reviewer text := CASE WHEN orders.by_maintainer('orders.order_groups'::regclass) THEN who
-                          ELSE orders.current_actor() END;
+    -- the owner (share_review_sites) names the reviewer; anybody else is
+    -- recorded as itself, by the trigger site_review_columns
+    reviewer text := CASE WHEN orders.by_maintainer('orders.order_groups'::regclass)
+                          THEN coalesce(who, orders.current_actor()) END;
     problem text;
 BEGIN
     IF jsonb_typeof(selections) IS DISTINCT FROM 'array' THEN
@@ -332,16 +363,29 @@ BEGIN
     ELSIF problem IS NOT NULL THEN
         RAISE EXCEPTION 'orders.review_sites: %', problem USING ERRCODE = '22023';
     END IF;
-    UPDATE orders.order_site_selections x
-       SET status = e.s ->> 'status',
-           client_notes = coalesce(e.s ->> 'client_notes', x.client_notes),
-           target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
-           anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text),
-           reviewed_at = now(), reviewed_by = reviewer
-      FROM jsonb_array_elements(selections) AS e (s)
-     WHERE x.order_group_id = g.id
-       AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
-                ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+    IF reviewer IS NULL THEN
+        -- any caller but the owner: the trigger site_review_columns records it
+        UPDATE orders.order_site_selections x
+           SET status = e.s ->> 'status',
+               client_notes = coalesce(e.s ->> 'client_notes', x.client_notes),
+               target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
+               anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text)
+          FROM jsonb_array_elements(selections) AS e (s)
+         WHERE x.order_group_id = g.id
+           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
+                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+    ELSE
+        UPDATE orders.order_site_selections x
+           SET status = e.s ->> 'status',
+               client_notes = coalesce(e.s ->> 'client_notes', x.client_notes),
+               target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
+               anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text),
+               reviewed_at = now(), reviewed_by = reviewer
+          FROM jsonb_array_elements(selections) AS e (s)
+         WHERE x.order_group_id = g.id
+           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
+                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+    END IF;
     SELECT * INTO g FROM orders.order_groups og WHERE og.id = g.id;
     RETURN g;
 END
@@ -380,15 +424,24 @@ UPDATE orders.lifecycle_transitions SET gate = 'client_review'
  WHERE lifecycle = 'review' AND builtin AND from_status = 'reviewing' AND to_status = 'payment_pending';
 
 -- Staff-only notes on sites: no API role has the column; staff with
--- orders.view read and (orders.edit) write them here, for orders they see.
+-- orders.view read and (orders.edit) write them here, for orders in their
+-- scope (orders.staff_sees_order, the policies' rule, judged by the
+-- caller's identity: these functions run as their owner).
+CREATE FUNCTION orders.staff_sees_group(order_group_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status)
+                       FROM orders.order_groups g JOIN orders.orders o ON o.id = g.order_id
+                      WHERE g.id = staff_sees_group.order_group_id), false)
+$$;
 CREATE FUNCTION orders.site_internal_notes(order_group_id uuid)
     RETURNS TABLE (selection_id uuid, domain text, internal_notes text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT orders.has_permission('orders', 'view')
-       OR NOT orders.caller_sees_group(site_internal_notes.order_group_id) THEN
+    IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_notes.order_group_id) THEN
         PERFORM orders.group_not_found(site_internal_notes.order_group_id);
     END IF;
     RETURN QUERY SELECT x.id, x.domain, x.internal_notes FROM orders.order_site_selections x
@@ -403,7 +456,7 @@ AS $$
 DECLARE
     grp uuid := (SELECT x.order_group_id FROM orders.order_site_selections x WHERE x.id = set_site_internal_notes.selection_id);
 BEGIN
-    IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.caller_sees_group(grp) THEN
+    IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.staff_sees_group(grp) THEN
         RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
             USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
     END IF;
@@ -412,13 +465,16 @@ BEGIN
 END
 $$;
 
--- caller_sees_group — whether the caller's row level security lets it see
--- the group's order (runs as the caller: not SECURITY DEFINER).
-CREATE FUNCTION orders.caller_sees_group(order_group_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE
+-- may_share — whether the caller may create or revoke links of the order:
+-- its customer, or staff with orders.edit whose scope has it.
+CREATE FUNCTION orders.may_share(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT FROM orders.order_groups g WHERE g.id = caller_sees_group.order_group_id)
+    SELECT coalesce((SELECT o.customer_id = ANY (orders.current_customer_ids())
+                            OR (orders.has_permission('orders', 'edit')
+                                AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+                       FROM orders.orders o WHERE o.id = may_share.order_id), false)
 $$;
 
 ---------------------------------------------------------------------------
@@ -428,22 +484,21 @@ $$;
 ---------------------------------------------------------------------------
 
 -- create_share_token — a URL-safe token of 244 random bits, returned once;
--- only its hash is kept.  The caller must see the order and be its
--- customer or staff with orders.edit.
+-- only its hash is kept.  For the order's customer or staff with
+-- orders.edit on it (orders.may_share); API roles cannot write the table.
 CREATE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
                                           allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
     RETURNS text
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    o orders.orders;
     token text;
 BEGIN
-    SELECT * INTO o FROM orders.orders WHERE id = create_share_token.order_id;
-    IF NOT FOUND THEN
+    IF NOT orders.may_share(create_share_token.order_id) THEN
         RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
-            USING ERRCODE = 'OR006', HINT = 'Either no order has this id or row level security hides it from you.';
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
     END IF;
     IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
@@ -451,9 +506,10 @@ BEGIN
     END IF;
     token := translate(encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'),
                               'base64'), '+/=', '-_');
-    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, metadata)
-    VALUES (o.id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
-            coalesce(create_share_token.allowed_actions, '{view}'), coalesce(create_share_token.metadata, '{}'));
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
     RETURN token;
 END
 $$;
@@ -582,15 +638,15 @@ BEGIN
 END
 $$;
 
--- revoke_share_token — the link stops working (by its id, for whoever may
--- see and edit the order).
+-- revoke_share_token — the link stops working, for good (by its id, for
+-- whoever may share the order).
 CREATE FUNCTION orders.revoke_share_token(token_id uuid) RETURNS void
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE orders.order_share_tokens s SET revoked_at = clock_timestamp()
-     WHERE s.id = revoke_share_token.token_id AND s.revoked_at IS NULL;
+     WHERE s.id = revoke_share_token.token_id AND s.revoked_at IS NULL AND orders.may_share(s.order_id);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'It does not exist, is already revoked, or you may not revoke it.';
@@ -702,7 +758,12 @@ CREATE POLICY reach ON orders.order_share_tokens
 REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_requirements,
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
-    orders.site_items_gone(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid) FROM PUBLIC;
+    orders.site_items_gone(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
+    orders.site_review_columns() FROM PUBLIC;
+-- the staff and customer functions: not anon's (they would refuse it anyway)
+REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
+    orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb), orders.review_sites(uuid, jsonb),
+    orders.create_share_token(uuid, interval, text[], jsonb), orders.revoke_share_token(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid),
-    orders.normalize_domain(text), orders.group_not_found(uuid), orders.caller_sees_group(uuid),
+    orders.normalize_domain(text), orders.group_not_found(uuid), orders.staff_sees_group(uuid), orders.may_share(uuid),
     orders.apply_review(uuid, jsonb, text) TO PUBLIC;
