@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Agency-order review benchmark (issue 11): 8 pgbench clients on one client
+# group of 1,000 suggested sites (link_count 1,000, so it never fills); each
+# pgbench transaction approves one random site and sets it back:
+#   (a) ours: orders.review_sites(group, [{selection_id, status}]) twice —
+#       the site's status, its item made / taken away by site_items, the
+#       counters by site_counts (C), the order's subtotal by its items
+#   (b) floor: the same on same-shaped tables without triggers, by hand:
+#       UPDATE the selection, INSERT the item, UPDATE the group's counters in
+#       one transaction (one statement), and back (UPDATE, DELETE, UPDATE)
+# One run, cases interleaved per round; target (a) >= 0.9x (b).
+# Usage: test/bench/review.sh [seconds per case, default 10] [rounds, default 2]
+# ORDERS_BENCH_INSTALLED=1: the extension is installed already (e.g. with
+# ORDERS_PG_BIN pointing at a private copy): skip the packages and the build.
+source "$(dirname "$0")/../lib.sh"
+SECS=${1:-10}
+ROUNDS=${2:-2}
+
+if [ "${ORDERS_BENCH_INSTALLED:-0}" = 1 ]; then start_bench_cluster; else bench_prepare; fi
+bench_db setup_review.sql >/dev/null
+
+tps() {   # tps SCRIPT
+    pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
+}
+a=0 b=0
+for r in $(seq 1 "$ROUNDS"); do
+    ta=$(tps review_ours); tb=$(tps review_floor)
+    echo "round $r: ours $ta  floor $tb tps  ($(ratio $ta $tb)x)"
+    a=$((a + ta)) b=$((b + tb))
+done
+echo
+echo "== review_sites approving one site of a group of 1,000 and setting it back, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
+echo "ours $((a / ROUNDS))  floor $((b / ROUNDS)) tps; ours/floor $(ratio $a $b)x"
+echo "groups whose counters disagree with a recount: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_site_counts()")"
+echo "items left (both should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor")"

@@ -1,0 +1,44 @@
+-- Benchmark fixtures for test/bench/review.sh: (a) one agency order
+-- (lifecycle review, in "reviewing") with one client group of 1,000
+-- suggested sites and link_count 1,000 (never full); (b) the same shapes
+-- in schema bench without the extension's triggers: groups, selections,
+-- items and orders copied with LIKE ... INCLUDING DEFAULTS INDEXES
+-- CONSTRAINTS, the same foreign keys between them.
+-- Site ids: f1000000-0000-0000-0000-<n> (ours), f2000000-... (floor).
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('f0000000-0000-0000-0000-000000000001', 'Review bench agency'),
+  ('f0000000-0000-0000-0000-000000000002', 'Review bench client');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review)
+VALUES ('f0000000-0000-0000-0000-0000000000a1', 'RB-1', 'f0000000-0000-0000-0000-000000000001', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+VALUES ('f0000000-0000-0000-0000-0000000000b1', 'f0000000-0000-0000-0000-0000000000a1',
+        'f0000000-0000-0000-0000-000000000002', 1000);
+SELECT count(*) FROM orders.transition('f0000000-0000-0000-0000-0000000000a1', 'analyzing');
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, domain_id, metrics)
+SELECT ('f1000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'f0000000-0000-0000-0000-0000000000b1',
+       'site' || n || '.example.com', gen_random_uuid(),
+       jsonb_build_object('dr', n % 90, 'traffic', 100 * n, 'price', 20 + n % 7)
+  FROM generate_series(1, 1000) n;
+SELECT count(*) FROM orders.transition('f0000000-0000-0000-0000-0000000000a1', 'reviewing');
+
+-- (b) the floor: same-shaped tables, no triggers
+CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.groups_floor (LIKE orders.order_groups INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.items_floor (LIKE orders.order_items INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.sites_floor (LIKE orders.order_site_selections INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+INSERT INTO bench.orders_floor SELECT * FROM orders.orders WHERE order_number = 'RB-1';
+INSERT INTO bench.groups_floor SELECT * FROM orders.order_groups;
+INSERT INTO bench.sites_floor
+SELECT ('f2' || substring(id::text, 3))::uuid, order_group_id, domain, domain_id, metrics, status, target_page_url,
+       anchor_text, reviewed_at, reviewed_by, client_notes, internal_notes, order_item_id, created_at, updated_at
+  FROM orders.order_site_selections;
+ALTER TABLE bench.groups_floor ADD FOREIGN KEY (order_id) REFERENCES bench.orders_floor (id) ON DELETE CASCADE,
+                               ADD FOREIGN KEY (client_id) REFERENCES orders.customers (id);
+ALTER TABLE bench.items_floor ADD FOREIGN KEY (order_id) REFERENCES bench.orders_floor (id) ON DELETE CASCADE;
+ALTER TABLE bench.sites_floor ADD FOREIGN KEY (order_group_id) REFERENCES bench.groups_floor (id) ON DELETE CASCADE,
+                              ADD FOREIGN KEY (order_item_id) REFERENCES bench.items_floor (id) ON DELETE SET NULL;
+VACUUM ANALYZE;
