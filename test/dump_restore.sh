@@ -6,9 +6,12 @@
 # A bare pg_restore --jobs 4 fails (TODO test: the extension's foreign keys
 # exist before its tables are loaded, in any order).  Each time orders,
 # history, user-defined lifecycles, campaigns with their counts, customer
-# statistics, slot counts, stock and the ledger survive into a fresh database
+# statistics, slot counts, stock, the ledger and agency orders (client groups
+# with their counters, reviewed sites and their items, requirements, a share
+# token) survive into a fresh database
 # (stock is not taken twice, revenue not posted twice, nothing counted twice);
-# the built-in lifecycles are not duplicated; the restored graph works at once
+# the built-in lifecycles and lifecycle gates are not duplicated; the restored
+# graph and share token work at once
 # and every recount finds nothing wrong.
 # Needs PGHOST/PGPORT/PGUSER of a running cluster with the extension installed.
 set -eu
@@ -98,10 +101,40 @@ SELECT ('10000000-0000-0000-0000-' || lpad((1 + g % 40)::text, 12, '0'))::uuid,
        ('30000000-0000-0000-0000-' || lpad((1 + g % 40)::text, 12, '0'))::uuid,
        (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + g % 4]
   FROM generate_series(1, 3000) g;
+-- agency orders (issue 11): 4 orders of the review lifecycle, each with two
+-- client groups whose analysis suggested 6 sites; some sites approved
+-- (items), some rejected, the rest suggested; requirements
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000000c1', 'Agency'), ('00000000-0000-0000-0000-0000000000c2', 'Client A'),
+  ('00000000-0000-0000-0000-0000000000c3', 'Client B');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review)
+SELECT ('40000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid, 'AG-' || g, '00000000-0000-0000-0000-0000000000c1', 'review', true
+  FROM generate_series(1, 4) g;
+INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value, is_mandatory)
+SELECT id, 'min_dr', '30', true FROM orders.orders WHERE order_number LIKE 'AG-%';
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+SELECT ('41000000-0000-0000-0000-0000000000' || g || c)::uuid, ('40000000-0000-0000-0000-' || lpad(g::text, 12, '0'))::uuid,
+       ('00000000-0000-0000-0000-0000000000c' || (1 + c))::uuid, 2 + c
+  FROM generate_series(1, 4) g, generate_series(1, 2) c;
+DO $$ BEGIN
+    PERFORM orders.transition(id, 'analyzing') FROM orders.orders WHERE order_number LIKE 'AG-%' ORDER BY id;
+    PERFORM orders.complete_analysis(g.id, (SELECT jsonb_agg(jsonb_build_object('domain', 'site' || n || '.example.org',
+                                                     'metrics', jsonb_build_object('dr', 30 + n, 'price', 10 * n)))
+                                              FROM generate_series(1, 6) n))
+       FROM orders.order_groups g ORDER BY g.id;
+    -- approve 1..link_count-1 sites (group 1 of AG-1 complete), reject two
+    PERFORM orders.review_sites(g.id, (SELECT jsonb_agg(jsonb_build_object('domain', 'site' || n || '.example.org',
+                                          'status', CASE WHEN n <= g.link_count - CASE WHEN g.id = '41000000-0000-0000-0000-000000000011' THEN 0 ELSE 1 END
+                                                         THEN 'approved' WHEN n >= 5 THEN 'rejected' ELSE 'suggested' END))
+                                         FROM generate_series(1, 6) n))
+       FROM orders.order_groups g ORDER BY g.id;
+END $$;
 SQL
+share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-0000-000000000001', '7 days', '{view,approve}', '{\"utm_source\": \"dump\"}')")
 
 TABLES="lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity
-        slot_reservations staff deliveries products product_variants financial_transactions expenses"
+        slot_reservations staff deliveries products product_variants financial_transactions expenses
+        lifecycle_gates order_groups order_site_selections order_requirements order_share_tokens"
 # verify DST HOW — the checks of one restored database
 verify() {
     local dst=$1 how=$2
@@ -141,6 +174,27 @@ verify() {
     check "$how: restored slot counts match their reservations" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_slots()")"
     check "$how: the restored slot has one place left" 1 \
         "$(q $dst -c "SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '2 days')")"
+    check "$how: restored client groups' counters equal the source's" \
+        "$(q $src -c "SELECT string_agg(id || ':' || suggested_count || '/' || approved_count || '/' || rejected_count || '/' || group_status, ' ' ORDER BY id) FROM orders.order_groups")" \
+        "$(q $dst -c "SELECT string_agg(id || ':' || suggested_count || '/' || approved_count || '/' || rejected_count || '/' || group_status, ' ' ORDER BY id) FROM orders.order_groups")"
+    check "$how: restored client groups' counters equal a recount" 0 "$(q $dst -c "SELECT count(*) FROM orders.recount_site_counts()")"
+    check "$how: restored site items not duplicated: one per approved site, as in the source" \
+        "$(q $src -c "SELECT count(*) FROM orders.order_site_selections WHERE status = 'approved'") 0" \
+        "$(q $dst -c "SELECT count(*) || ' ' || (SELECT count(*) FROM orders.order_items i WHERE i.snapshot ? 'site_selection_id'
+                                                   AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = i.id AND x.status = 'approved'))
+                      FROM orders.order_items WHERE snapshot ? 'site_selection_id'")"
+    check "$how: restored agency orders' subtotals equal their items" 0 \
+        "$(q $dst -c "SELECT count(*) FROM orders.orders o WHERE o.order_number LIKE 'AG-%'
+                        AND o.subtotal <> coalesce((SELECT sum(i.total) FROM orders.order_items i WHERE i.order_id = o.id), 0)")"
+    check "$how: built-in lifecycle gates not duplicated" "client_groups client_review" \
+        "$(q $dst -c "SELECT string_agg(name, ' ' ORDER BY name) FROM orders.lifecycle_gates WHERE builtin")"
+    check "$how: the share token still opens its order (its hash restored)" "AG-1 2" \
+        "$(q $dst -c "SELECT (s ->> 'order_number') || ' ' || jsonb_array_length(s -> 'groups') FROM orders.shared_order('$share_token') s")"
+    check "$how: the restored share token approves, within the cap (OR070 beyond it)" "4 ERROR:  OR070" \
+        "$(q $dst -c "SELECT s ->> 'approved' FROM orders.share_review_sites('$share_token', '41000000-0000-0000-0000-000000000012',
+                                                                          '[{\"domain\": \"site4.example.org\", \"status\": \"approved\"}]') s")$(printf ' '; \
+           q $dst -v VERBOSITY=sqlstate -c "SELECT orders.share_review_sites('$share_token', '41000000-0000-0000-0000-000000000011',
+                                                   '[{\"domain\": \"site4.example.org\", \"status\": \"approved\"}]')" 2>&1 | head -1)"
     check "$how: order numbers continue after restore" 1 \
         "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
 }
