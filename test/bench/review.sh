@@ -8,6 +8,7 @@
 #   (b) floor: the same on same-shaped tables without triggers, by hand:
 #       UPDATE the selection, INSERT the item, UPDATE the group's counters in
 #       one transaction (one statement), and back (UPDATE, DELETE, UPDATE)
+#   (b2) the floor plus the order's subtotal/total UPDATE (ours keeps them)
 # One run, cases interleaved per round; target (a) >= 0.9x (b).
 # Usage: test/bench/review.sh [seconds per case, default 10] [rounds, default 2]
 # ORDERS_BENCH_INSTALLED=1: the extension is installed already (e.g. with
@@ -22,14 +23,15 @@ bench_db setup_review.sql >/dev/null
 tps() {   # tps SCRIPT
     pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
-a=0 b=0
+a=0 b=0 b2=0
 for r in $(seq 1 "$ROUNDS"); do
-    ta=$(tps review_ours); tb=$(tps review_floor)
-    echo "round $r: ours $ta  floor $tb tps  ($(ratio $ta $tb)x)"
-    a=$((a + ta)) b=$((b + tb))
+    ta=$(tps review_ours); tb=$(tps review_floor); tb2=$(tps review_floor_subtotal)
+    echo "round $r: ours $ta  floor $tb  floor+subtotal $tb2 tps  ($(ratio $ta $tb)x, $(ratio $ta $tb2)x)"
+    a=$((a + ta)) b=$((b + tb)) b2=$((b2 + tb2))
 done
 echo
 echo "== review_sites approving one site of a group of 1,000 and setting it back, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
-echo "ours $((a / ROUNDS))  floor $((b / ROUNDS)) tps; ours/floor $(ratio $a $b)x"
+echo "ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+subtotal $((b2 / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/(floor+subtotal) $(ratio $a $b2)x"
 echo "groups whose counters disagree with a recount: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_site_counts()")"
-echo "items left (both should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor")"
+echo "items left (should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor")"
+echo "subtotals (should be 0.00): ours $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM orders.orders WHERE order_number = 'RB-1'")  floor $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM bench.orders_floor")"
