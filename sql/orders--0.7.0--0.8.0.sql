@@ -1006,6 +1006,8 @@ DECLARE
     reviewer text := CASE WHEN orders.by_maintainer('orders.order_groups'::regclass)
                           THEN coalesce(who, orders.current_actor()) END;
     problem text;
+    sites uuid[];
+    entries jsonb[];
 BEGIN
     IF jsonb_typeof(selections) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}'
@@ -1015,24 +1017,30 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM orders.group_not_found(apply_review.order_group_id);
     END IF;
-    -- every entry a known status, a site of the group, named once
+    -- every entry a known status, a site of the group, named once; each
+    -- entry resolved to its site through an index (the id's canonical text,
+    -- or the group's normalised domain), not by scanning the group's sites
     WITH i AS (
-        SELECT e.n, e.s ->> 'status' AS status, x.id AS site,
-               coalesce(e.s ->> 'selection_id', e.s ->> 'domain') AS named
-          FROM jsonb_array_elements(selections) WITH ORDINALITY AS e (s, n)
-          LEFT JOIN orders.order_site_selections x
-            ON x.order_group_id = g.id
-           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
-                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END)
-    SELECT CASE WHEN status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate')
-                THEN format('status "%s" is not one of suggested, approved, rejected, alternate', left(coalesce(status, 'null'), 64))
-                WHEN site IS NULL THEN format('site %s is not a site of client group %s', left(coalesce(named, 'null'), 64), g.id)
-                ELSE format('site %s is named twice', site) END
-      INTO problem
-      FROM i
-     WHERE status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate') OR site IS NULL
-        OR site IN (SELECT i2.site FROM i i2 GROUP BY i2.site HAVING count(*) > 1)
-     ORDER BY n LIMIT 1;
+        SELECT e.n, e.s, e.s ->> 'status' AS status,
+               coalesce(e.s ->> 'selection_id', e.s ->> 'domain') AS named,
+               CASE WHEN e.s ? 'selection_id'
+                    THEN (SELECT x.id FROM orders.order_site_selections x
+                           WHERE x.id = CASE WHEN (e.s ->> 'selection_id') ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                             THEN (e.s ->> 'selection_id')::uuid END
+                             AND x.order_group_id = g.id)
+                    ELSE (SELECT x.id FROM orders.order_site_selections x
+                           WHERE x.order_group_id = g.id AND x.domain = orders.normalize_domain(e.s ->> 'domain')) END AS site
+          FROM jsonb_array_elements(selections) WITH ORDINALITY AS e (s, n))
+    SELECT (SELECT CASE WHEN status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate')
+                        THEN format('status "%s" is not one of suggested, approved, rejected, alternate', left(coalesce(status, 'null'), 64))
+                        WHEN site IS NULL THEN format('site %s is not a site of client group %s', left(coalesce(named, 'null'), 64), g.id)
+                        ELSE format('site %s is named twice', site) END
+              FROM i
+             WHERE status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate') OR site IS NULL
+                OR site IN (SELECT i2.site FROM i i2 GROUP BY i2.site HAVING count(*) > 1)
+             ORDER BY n LIMIT 1),
+           (SELECT array_agg(i.site ORDER BY i.n) FROM i), (SELECT array_agg(i.s ORDER BY i.n) FROM i)
+      INTO problem, sites, entries;
     IF problem LIKE 'site % is not a site of%' THEN
         RAISE EXCEPTION '%', problem USING ERRCODE = 'OR076', HINT = 'Review the sites the group''s analysis suggested.';
     ELSIF problem IS NOT NULL THEN
@@ -1045,10 +1053,8 @@ BEGIN
                client_notes = coalesce(e.s ->> 'client_notes', x.client_notes),
                target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
                anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text)
-          FROM jsonb_array_elements(selections) AS e (s)
-         WHERE x.order_group_id = g.id
-           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
-                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+          FROM unnest(sites, entries) AS e (site, s)
+         WHERE x.id = e.site AND x.order_group_id = g.id;
     ELSE
         UPDATE orders.order_site_selections x
            SET status = e.s ->> 'status',
@@ -1056,10 +1062,8 @@ BEGIN
                target_page_url = coalesce(e.s ->> 'target_page_url', x.target_page_url),
                anchor_text = coalesce(e.s ->> 'anchor_text', x.anchor_text),
                reviewed_at = now(), reviewed_by = reviewer
-          FROM jsonb_array_elements(selections) AS e (s)
-         WHERE x.order_group_id = g.id
-           AND CASE WHEN e.s ? 'selection_id' THEN x.id::text = e.s ->> 'selection_id'
-                    ELSE x.domain = orders.normalize_domain(e.s ->> 'domain') END;
+          FROM unnest(sites, entries) AS e (site, s)
+         WHERE x.id = e.site AND x.order_group_id = g.id;
     END IF;
     SELECT * INTO g FROM orders.order_groups og WHERE og.id = g.id;
     RETURN g;

@@ -17,7 +17,8 @@
  *                                group starts at 0, only site_counts (or the
  *                                table owner) writes the counters (OR014),
  *                                link_count never drops below approved_count
- *                                (OR072).
+ *                                (OR072); a new link_count sets the group
+ *                                "complete" (or back to "reviewing").
  *
  * Exactness under concurrency comes from the row lock of the counter UPDATE,
  * as for lead counters: two reviewers approving the last free place of a
@@ -296,5 +297,24 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 						int_column(newrow, desc, "link_count"), int_column(newrow, desc, "approved_count")),
 				 errhint("Reject approved sites first, or keep link_count at %d or more.",
 						 int_column(newrow, desc, "approved_count"))));
+
+	/* a group whose approvals reach its (new) link_count is complete */
+	if (int_column(newrow, desc, "link_count") != int_column(oldrow, desc, "link_count"))
+	{
+		int			att = SPI_fnumber(desc, "group_status");
+		char	   *status = SPI_getvalue(newrow, desc, att);
+		bool		full = int_column(newrow, desc, "approved_count") >= int_column(newrow, desc, "link_count");
+		const char *now = full ? "complete" :
+			(status != NULL && strcmp(status, "complete") == 0) ? "reviewing" : NULL;
+
+		if (now != NULL && (status == NULL || strcmp(status, now) != 0))
+		{
+			Datum		value = CStringGetTextDatum(now);
+			bool		isnull = false;
+
+			return orders_trigger_result(trigdata,
+										 heap_modify_tuple_by_cols(newrow, desc, 1, &att, &value, &isnull));
+		}
+	}
 	return orders_trigger_result(trigdata, NULL);
 }

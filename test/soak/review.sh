@@ -52,10 +52,9 @@ check "every order's subtotal equals its items, and its total the sum of its par
     "$(q $db -c "SELECT count(*) FROM orders.orders o
                  WHERE o.subtotal <> coalesce((SELECT sum(i.total) FROM orders.order_items i WHERE i.order_id = o.id), 0)
                     OR o.total_amount <> o.subtotal + o.delivery_fee + o.adjustment")"
-# a group is "complete" when its approvals reach link_count; moving
-# link_count (UPDATE order_groups) does not re-judge group_status
-todo "group_status is complete exactly when approved_count >= link_count" \
-    "changing link_count leaves group_status as it was (set only by the counter UPDATE of site_counts)" 0 \
+# a group is "complete" exactly when its approvals reach link_count, also
+# after link_count moved
+check "group_status is complete exactly when approved_count >= link_count" 0 \
     "$(q $db -c "SELECT count(*) FROM orders.order_groups
                  WHERE (group_status = 'complete') <> (approved_count >= link_count) AND group_status IN ('reviewing', 'complete')")"
 if [ -r "$srvlog" ]; then
