@@ -63,21 +63,6 @@ typedef struct CallerIdentity
 static MemoryContext identity_cxt = NULL;
 static CallerIdentity identity;
 
-/* attnum — the number of column "name" of a table of the extension. */
-static AttrNumber
-attnum(TupleDesc desc, const char *name)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	elog(ERROR, "orders: column \"%s\" is missing", name);
-	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
 /* The role defaults (orders.staff_role_defaults), per backend. */
 static MemoryContext defaults_cxt = NULL;
 static int	ndefaults = 0;
@@ -146,6 +131,21 @@ role_default(const char *role, const char *right)
 	return false;
 }
 
+/* attnum — the number of column "name" of a table of the extension. */
+static AttrNumber
+attnum(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	elog(ERROR, "orders: column \"%s\" is missing", name);
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
 /*
  * scan_by_account — open an index scan of "relname" through its index
  * "indexname" on account_id = "account", with the active snapshot (the
@@ -164,7 +164,9 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
 				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, indexname),
 				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
 	*rel = table_open(orders_relid(relname), AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(account));
+	/* systable_beginscan takes the table's column number and maps it */
+	ScanKeyInit(&key, attnum(RelationGetDescr(*rel), "account_id"), BTEqualStrategyNumber, F_UUID_EQ,
+				UUIDPGetDatum(account));
 	return systable_beginscan(*rel, index, true,
 							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
 							  1, &key);
