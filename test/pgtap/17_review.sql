@@ -1,0 +1,547 @@
+-- Agency orders (issue 11): client groups, analysis, review of the sites
+-- all or nothing, approved sites as items, the gates (data, usable on a
+-- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
+-- is followed by a check that nothing changed.
+BEGIN;
+SELECT plan(128);
+
+-- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
+-- (rolled back with its subtransaction), 'ok' when it passes.
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ': ' || msg || coalesce(' | ' || nullif(det, ''), '');
+END
+$$;
+
+-- pg_temp.snap(number) — everything a review may change on an order: its
+-- status and stamps, its groups' counters, every site, its items, amounts,
+-- history.
+CREATE FUNCTION pg_temp.snap(number text) RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(' | ',
+        o.status, (o.review_completed_at IS NOT NULL)::text, o.subtotal, o.total_amount,
+        (SELECT string_agg(format('%s:%s/%s/%s/%s:%s', c.full_name, g.suggested_count, g.approved_count,
+                                  g.rejected_count, g.link_count, g.group_status), ',' ORDER BY c.full_name)
+           FROM orders.order_groups g JOIN orders.customers c ON c.id = g.client_id WHERE g.order_id = o.id),
+        (SELECT string_agg(format('%s=%s%s', x.domain, x.status, CASE WHEN x.order_item_id IS NOT NULL THEN '+item' END),
+                           ',' ORDER BY x.domain)
+           FROM orders.order_groups g JOIN orders.order_site_selections x ON x.order_group_id = g.id
+          WHERE g.order_id = o.id),
+        coalesce((SELECT string_agg(i.name || ' ' || i.unit_price, ',' ORDER BY i.name) FROM orders.order_items i
+                   WHERE i.order_id = o.id), '-'),
+        (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id))
+      FROM orders.orders o WHERE o.order_number = number
+$$;
+
+-- the agency (customer of its orders), its clients, another customer
+INSERT INTO orders.customers (id, full_name, account_id) VALUES
+  ('00000000-0000-0000-0000-0000000017c1', 'T17 Agency', NULL),
+  ('00000000-0000-0000-0000-0000000017c2', 'T17 Alpha', NULL),
+  ('00000000-0000-0000-0000-0000000017c3', 'T17 Beta', NULL),
+  ('00000000-0000-0000-0000-0000000017c4', 'T17 Other', '17171717-0000-0000-0000-000000000004'),
+  ('00000000-0000-0000-0000-0000000017c5', 'T17 Prospect', NULL);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017a1', 'T17-A', '00000000-0000-0000-0000-0000000017c1', 'review', true),
+  ('00000000-0000-0000-0000-0000000017a2', 'T17-N', '00000000-0000-0000-0000-0000000017c1', 'review', true),
+  ('00000000-0000-0000-0000-0000000017a3', 'T17-R', '00000000-0000-0000-0000-0000000017c1', 'review', false),
+  ('00000000-0000-0000-0000-0000000017a4', 'T17-O', '00000000-0000-0000-0000-0000000017c4', 'review', false),
+  ('00000000-0000-0000-0000-0000000017a5', 'T17-S', '00000000-0000-0000-0000-0000000017c5', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017d1', '00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c2', 2),
+  ('00000000-0000-0000-0000-0000000017d2', '00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c3', 1),
+  ('00000000-0000-0000-0000-0000000017d3', '00000000-0000-0000-0000-0000000017a3', '00000000-0000-0000-0000-0000000017c2', 2),
+  ('00000000-0000-0000-0000-0000000017d4', '00000000-0000-0000-0000-0000000017a4', '00000000-0000-0000-0000-0000000017c4', 1),
+  ('00000000-0000-0000-0000-0000000017d5', '00000000-0000-0000-0000-0000000017a5', '00000000-0000-0000-0000-0000000017c5', 2);
+
+---------------------------------------------------------------------------
+-- The client_groups gate
+---------------------------------------------------------------------------
+SELECT pg_temp.snap('T17-N') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a2', 'analyzing')$$),
+          'OR071: order "T17-N" cannot move from "configuring" to "analyzing" yet: gate "client_groups" is closed'
+          || ' | The order has no client group: add one per client (orders.order_groups) first.',
+          'an agency order without a client group cannot start its analysis (OR071, DETAIL says what is missing)');
+SELECT is(pg_temp.err($$UPDATE orders.orders SET status = 'analyzing' WHERE order_number = 'T17-N'$$),
+          'OR071: order "T17-N" cannot move from "configuring" to "analyzing" yet: gate "client_groups" is closed'
+          || ' | The order has no client group: add one per client (orders.order_groups) first.',
+          'nor by writing its status');
+SELECT is(pg_temp.snap('T17-N'), :'before', '... nothing changed (status, history)');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a1', 'analyzing')).status, 'analyzing',
+          'an order with its groups starts its analysis');
+
+---------------------------------------------------------------------------
+-- Analysis
+---------------------------------------------------------------------------
+SELECT is((SELECT group_status || ' ' || analysis_project_id || ' ' || (analysis_started_at IS NOT NULL)
+             FROM orders.start_analysis('00000000-0000-0000-0000-0000000017d1', '17171717-aaaa-0000-0000-000000000001')),
+          'analyzing 17171717-aaaa-0000-0000-000000000001 true', 'start_analysis stamps the group with its project');
+SELECT throws_ok($$SELECT orders.start_analysis('00000000-0000-0000-0000-00000000ffff', NULL)$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-00000000ffff does not exist', 'start_analysis of an unknown group: OR075');
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '{"domain": "a.com"}')$$, '22023',
+                 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}',
+                 'complete_analysis wants an array');
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-00000000ffff', '[]')$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-00000000ffff does not exist', 'complete_analysis of an unknown group: OR075');
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "good.com"}, {"domain": "not a domain"}]')$$, '23514', NULL,
+                 'a suggestion that is no domain refuses the whole analysis');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
+SELECT is((SELECT group_status || ' ' || suggested_count || ' ' || (analysis_completed_at IS NOT NULL)
+             FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', $j$[
+               {"domain": "https://WWW.Alpha-Site.COM:443/blog?x=1", "domain_id": "17171717-dddd-0000-0000-000000000001",
+                "metrics": {"dr": 50, "traffic": 1200, "price": 100, "cost": 40}},
+               {"domain": "alpha-site.com", "metrics": {"dr": 1}},
+               {"domain": "http://user@B.Example.org/page", "metrics": {"dr": 30, "price": 50}},
+               {"domain": "c.example.net", "metrics": {"price": 70}}]$j$)),
+          'reviewing 3 true', 'complete_analysis: the group reviews 3 sites (a duplicate ignored) and is stamped');
+SELECT is((SELECT string_agg(domain || ' ' || coalesce(domain_id::text, '-') || ' ' || metrics::text || ' ' || status, '; ' ORDER BY domain)
+             FROM orders.order_site_selections WHERE order_group_id = '00000000-0000-0000-0000-0000000017d1'),
+          'alpha-site.com 17171717-dddd-0000-0000-000000000001 {"dr": 50, "cost": 40, "price": 100, "traffic": 1200} suggested; '
+          || 'b.example.org - {"dr": 30, "price": 50} suggested; c.example.net - {"price": 70} suggested',
+          'domains normalised (scheme, user, port, path, www., case), the first of duplicates kept');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T17-A'), 'analyzing',
+          'the order stays in analyzing while another group is not analysed');
+SELECT is((SELECT suggested_count FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+             '[{"domain": "ALPHA-site.com"}, {"domain": "www.c.example.net"}]')), 3,
+          'an analysis completed again ignores the sites it already has');
+SELECT is((SELECT count(*)::int FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+            WHERE o.order_number = 'T17-A' AND h.new_status = 'reviewing'), 0, '... and no history of reviewing yet');
+SELECT is((SELECT group_status FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d2',
+             '[{"domain": "d.example.com", "metrics": {"price": 20}}, {"domain": "e.example.com"}]')),
+          'reviewing', 'the last group completes');
+SELECT is((SELECT o.status || ' / ' || h.old_status || ' -> ' || h.new_status || ' by ' || h.changed_by || ': ' || h.notes
+             FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id
+            WHERE o.order_number = 'T17-A' AND h.new_status = 'reviewing'),
+          'reviewing / analyzing -> reviewing by ' || orders.current_actor() || ': analysis complete',
+          'the last group moves the order to reviewing through its lifecycle, with history');
+
+---------------------------------------------------------------------------
+-- Review: all or nothing
+---------------------------------------------------------------------------
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT is(pg_temp.snap('T17-A'),
+          'reviewing | false | 0.00 | 0.00 | T17 Alpha:3/0/0/2:reviewing,T17 Beta:2/0/0/1:reviewing | '
+          || 'alpha-site.com=suggested,b.example.org=suggested,c.example.net=suggested,d.example.com=suggested,e.example.com=suggested | - | 2',
+          'the order before the review');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, {"domain": "b.example.org", "status": "approved"},
+                     {"domain": "c.example.net", "status": "approved"}]')$$, 'OR070',
+                 'order "T17-A", group of client "T17 Alpha": 0 of 2 sites approved, 3 more would exceed the group''s link_count',
+                 'approving beyond link_count: OR070 naming the order, the client and approved/link_count');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, {"domain": "nosuch.example.com", "status": "approved"}]')$$,
+                 'OR076', 'site nosuch.example.com is not a site of client group 00000000-0000-0000-0000-0000000017d1',
+                 'an unknown site: OR076');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "d.example.com", "status": "approved"}]')$$,
+                 'OR076', 'site d.example.com is not a site of client group 00000000-0000-0000-0000-0000000017d1',
+                 'a site of another group of the same order: OR076');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"selection_id": "00000000-0000-0000-0000-00000000ffff", "status": "approved"}]')$$,
+                 'OR076', 'site 00000000-0000-0000-0000-00000000ffff is not a site of client group 00000000-0000-0000-0000-0000000017d1',
+                 'an unknown selection id: OR076');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, {"domain": "b.example.org", "status": "maybe"}]')$$,
+                 '22023', 'orders.review_sites: status "maybe" is not one of suggested, approved, rejected, alternate',
+                 'a bad status: 22023');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com"}]')$$,
+                 '22023', 'orders.review_sites: status "null" is not one of suggested, approved, rejected, alternate',
+                 'no status: 22023');
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, {"selection_id": "%s", "status": "rejected"}]')$$,
+                   (SELECT id FROM orders.order_site_selections WHERE domain = 'alpha-site.com'
+                       AND order_group_id = '00000000-0000-0000-0000-0000000017d1')),
+                 '22023', format('orders.review_sites: site %s is named twice',
+                   (SELECT id FROM orders.order_site_selections WHERE domain = 'alpha-site.com'
+                       AND order_group_id = '00000000-0000-0000-0000-0000000017d1')),
+                 'a site named twice (by domain and by id): 22023');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1', '{"domain": "alpha-site.com"}')$$,
+                 '22023', 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}',
+                 'selections not an array: 22023');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-00000000ffff', '[]')$$,
+                 'OR075', 'client group 00000000-0000-0000-0000-00000000ffff does not exist', 'an unknown group: OR075');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed: statuses, counters, items, totals, history');
+
+SELECT is((SELECT approved_count || '/' || link_count || ' ' || rejected_count || ' ' || suggested_count || ' ' || group_status
+             FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1', format($j$[
+               {"domain": "WWW.Alpha-Site.com", "status": "approved", "anchor_text": "best alpha",
+                "target_page_url": "https://client-alpha.com/p1", "client_notes": "love it"},
+               {"selection_id": "%s", "status": "approved"},
+               {"domain": "c.example.net", "status": "rejected", "client_notes": "too small"}]$j$,
+               (SELECT id FROM orders.order_site_selections WHERE domain = 'b.example.org'))::jsonb)),
+          '2/2 1 0 complete', 'review_sites applies a review: 2 approved of 2, 1 rejected, the group complete');
+SELECT is((SELECT string_agg(format('%s %s %s %s %s %s', x.domain, x.status, x.anchor_text, x.client_notes,
+                                    x.reviewed_by = orders.current_actor(), x.reviewed_at IS NOT NULL), '; ' ORDER BY x.domain)
+             FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017d1'),
+          'alpha-site.com approved best alpha love it t t; b.example.org approved   t t; c.example.net rejected  too small t t',
+          'the verdicts, notes, anchor and reviewer are recorded');
+SELECT is((SELECT string_agg(format('%s %s %s %s', i.item_type, i.name, i.quantity, i.unit_price), '; ' ORDER BY i.name)
+             FROM orders.order_items i WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1'),
+          'service alpha-site.com 1 100.00; service b.example.org 1 50.00',
+          'approved sites become items: service, named by the domain, priced by metrics.price');
+SELECT is((SELECT count(*)::int FROM orders.order_site_selections x JOIN orders.order_items i ON i.id = x.order_item_id
+            WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017d1' AND x.status = 'approved'
+              AND i.snapshot ->> 'site_selection_id' = x.id::text), 2, 'each approved site links its item');
+SELECT is((SELECT i.snapshot - 'site_selection_id' - 'approved_by'
+             FROM orders.order_items i WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1' AND i.name = 'alpha-site.com'),
+          '{"domain": "alpha-site.com", "metrics": {"dr": 50, "cost": 40, "price": 100, "traffic": 1200}, "domain_id": "17171717-dddd-0000-0000-000000000001",
+            "anchor_text": "best alpha", "order_group_id": "00000000-0000-0000-0000-0000000017d1",
+            "target_page_url": "https://client-alpha.com/p1"}'::jsonb,
+          'the item''s snapshot: the site''s metrics, anchor and target at approval');
+SELECT is((SELECT subtotal || ' ' || total_amount FROM orders.orders WHERE order_number = 'T17-A'), '150.00 150.00',
+          'the order''s subtotal and total follow the items');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "c.example.net", "status": "approved"}]')$$, 'OR070',
+                 'order "T17-A", group of client "T17 Alpha": 2 of 2 sites approved, 1 more would exceed the group''s link_count',
+                 'a full group takes no further approval');
+SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+             '[{"domain": "b.example.org", "status": "rejected"}, {"domain": "c.example.net", "status": "approved"}]')), 2,
+          'but swapping one approved site for another in one review is fine (the cap judges the whole review)');
+SELECT is((SELECT string_agg(i.name || ' ' || i.unit_price, '; ' ORDER BY i.name) || ' = ' || o.subtotal
+             FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1' GROUP BY o.subtotal),
+          'alpha-site.com 100.00; c.example.net 70.00 = 170.00', '... the items follow the swap');
+SELECT is((SELECT approved_count || ' ' || group_status FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+             '[{"domain": "c.example.net", "status": "alternate"}]')), '1 reviewing',
+          'un-approving (alternate) a site: the group reviews again');
+SELECT is((SELECT string_agg(i.name, '; ') || ' = ' || min(o.subtotal) || ' ' || min(o.total_amount)
+             FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1'),
+          'alpha-site.com = 100.00 100.00', 'un-approving removes the item; totals follow');
+SELECT is((SELECT order_item_id FROM orders.order_site_selections WHERE domain = 'c.example.net'
+              AND order_group_id = '00000000-0000-0000-0000-0000000017d1'), NULL, '... and the site no longer links one');
+
+---------------------------------------------------------------------------
+-- The client_review gate
+---------------------------------------------------------------------------
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a1', 'payment_pending')$$),
+          'OR071: order "T17-A" cannot move from "reviewing" to "payment_pending" yet: gate "client_review" is closed'
+          || ' | Groups short of approved sites: T17 Alpha (1 of 2 approved), T17 Beta (0 of 1 approved)',
+          'a reviewed order goes to payment only with every group complete: OR071, DETAIL lists the short groups');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed (not stamped)');
+SELECT is((SELECT reviewed_by FROM orders.orders WHERE order_number = 'T17-A'), NULL, '... no reviewer recorded');
+SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+             '[{"domain": "b.example.org", "status": "approved"}]')), 2, 'Alpha approves its second site');
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a1', 'payment_pending')$$),
+          'OR071: order "T17-A" cannot move from "reviewing" to "payment_pending" yet: gate "client_review" is closed'
+          || ' | Groups short of approved sites: T17 Beta (0 of 1 approved)',
+          'the DETAIL lists only the groups still short');
+SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d2',
+             '[{"domain": "d.example.com", "status": "approved"}, {"domain": "e.example.com", "status": "rejected"}]')), 1,
+          'Beta approves its site');
+SELECT is((SELECT status || ' ' || (review_completed_at = now()) || ' ' || (reviewed_by = orders.current_actor())
+                  || ' ' || (reviewed_at = now())
+             FROM orders.transition('00000000-0000-0000-0000-0000000017a1', 'payment_pending')),
+          'payment_pending true true true', 'passing the gate stamps review_completed_at and reviewed_by');
+SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d2',
+             '[{"domain": "d.example.com", "status": "rejected"}]')), 0,
+          'until the order is paid (payment_pending), an approved site may still be taken back');
+SELECT is((SELECT count(*)::int FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000017a1'), 2,
+          '... its item goes');
+SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d2',
+             '[{"domain": "d.example.com", "status": "approved"}]')), 1, '... and approved again');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a1', 'in_progress')).status, 'in_progress', 'the order is paid');
+
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "rejected"}]')$$, 'OR073',
+                 'order "T17-A" is paid: approved site alpha-site.com stays',
+                 'once paid, an approved site is not taken back (OR073)');
+SELECT throws_ok($$DELETE FROM orders.order_site_selections WHERE domain = 'd.example.com'
+                    AND order_group_id = '00000000-0000-0000-0000-0000000017d2'$$, 'OR073',
+                 'order "T17-A" is paid: approved site d.example.com stays', 'nor deleted');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "c.example.net", "status": "approved"}]')$$, 'OR070', NULL,
+                 'and a full group stays full');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
+
+---------------------------------------------------------------------------
+-- Counters: exact, written only by the extension
+---------------------------------------------------------------------------
+DELETE FROM orders.order_site_selections WHERE domain = 'e.example.com';
+INSERT INTO orders.order_site_selections (order_group_id, domain, status) VALUES
+  ('00000000-0000-0000-0000-0000000017d2', 'f.example.com', 'rejected'),
+  ('00000000-0000-0000-0000-0000000017d2', 'g.example.com', 'alternate');
+UPDATE orders.order_site_selections SET status = 'suggested' WHERE domain = 'f.example.com';
+SELECT is((SELECT suggested_count || '/' || approved_count || '/' || rejected_count FROM orders.order_groups
+            WHERE id = '00000000-0000-0000-0000-0000000017d2'), '1/1/0',
+          'inserts, updates and deletes of sites move the counters (alternate counts in none)');
+SELECT is_empty($$SELECT * FROM orders.recount_site_counts()$$,
+                'every group''s counters equal a recount of its sites (recount_site_counts finds none wrong)');
+
+CREATE ROLE t17_writer;
+GRANT SELECT, UPDATE ON orders.order_groups TO t17_writer;
+CREATE POLICY t17 ON orders.order_groups TO t17_writer USING (true);
+SELECT pg_temp.snap('T17-A') AS before \gset
+SET LOCAL ROLE t17_writer;
+SELECT throws_ok($$UPDATE orders.order_groups SET approved_count = 0 WHERE id = '00000000-0000-0000-0000-0000000017d1'$$,
+                 'OR014', 'client group 00000000-0000-0000-0000-0000000017d1: approved_count is maintained by the extension',
+                 'a non-owner role cannot write a counter (OR014)');
+SELECT throws_ok($$UPDATE orders.order_groups SET suggested_count = 7 WHERE id = '00000000-0000-0000-0000-0000000017d2'$$,
+                 'OR014', 'client group 00000000-0000-0000-0000-0000000017d2: suggested_count is maintained by the extension',
+                 '... nor suggested_count');
+SELECT throws_ok($$UPDATE orders.order_groups SET link_count = 1 WHERE id = '00000000-0000-0000-0000-0000000017d1'$$,
+                 'OR072', 'client group 00000000-0000-0000-0000-0000000017d1: link_count cannot be lowered to 1, 2 sites are already approved',
+                 'link_count below approved_count: OR072');
+RESET ROLE;
+SELECT throws_ok($$UPDATE orders.order_groups SET link_count = 1 WHERE id = '00000000-0000-0000-0000-0000000017d1'$$,
+                 'OR072', NULL, '... also for the owner');
+SELECT throws_ok($$INSERT INTO orders.order_groups (order_id, client_id, link_count) VALUES
+                   ('00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c2', 0)$$,
+                 '23514', NULL, 'a group needs link_count > 0');
+SELECT throws_ok($$TRUNCATE orders.order_site_selections$$, 'OR014',
+                 'cannot truncate orders.order_site_selections while client groups count their sites',
+                 'TRUNCATE of the sites is refused while groups count them (OR014)');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
+SELECT is((SELECT link_count FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d1'), 2,
+          '... link_count kept');
+SELECT is((SELECT link_count || ' ' || group_status FROM orders.order_groups g WHERE id = '00000000-0000-0000-0000-0000000017d2'),
+          '1 complete', 'raising link_count is fine (before: Beta complete)');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count, approved_count, suggested_count) VALUES
+  ('00000000-0000-0000-0000-0000000017d6', '00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c3', 3, 5, 9);
+SELECT is((SELECT suggested_count || '/' || approved_count || '/' || rejected_count FROM orders.order_groups
+            WHERE id = '00000000-0000-0000-0000-0000000017d6'), '0/0/0', 'a new group starts with no counted site');
+DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d6';
+
+---------------------------------------------------------------------------
+-- An order that does not require client review passes the gate
+---------------------------------------------------------------------------
+SELECT orders.transition('00000000-0000-0000-0000-0000000017a3', 'analyzing');
+SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d3', '[{"domain": "r.example.com"}]');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a3', 'payment_pending')).status, 'payment_pending',
+          'an order without requires_client_review goes to payment with its groups short');
+
+---------------------------------------------------------------------------
+-- Gates are data: validated, and usable on a user's own lifecycle
+---------------------------------------------------------------------------
+SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('t17_bad', 'orders.normalize_domain(text)')$$,
+                 'OR008', 'gate "t17_bad": orders.normalize_domain(text) must take one uuid (the order id) and return text',
+                 'a gate whose function has the wrong signature: OR008');
+SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('t17_bad', 'orders.caller_sees_group(uuid)')$$,
+                 'OR008', 'gate "t17_bad": orders.caller_sees_group(uuid) must take one uuid (the order id) and return text',
+                 '... or the wrong return type');
+SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column)
+                   VALUES ('t17_bad', 'orders.has_client_groups(uuid)', 'notes')$$,
+                 'OR008', 'gate "t17_bad": stamp column "notes" is not a timestamptz column of orders.orders',
+                 'a stamp column that is no timestamptz: OR008');
+SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function, actor_column)
+                   VALUES ('t17_bad', 'orders.has_client_groups(uuid)', 'nosuch')$$,
+                 'OR008', 'gate "t17_bad": actor column "nosuch" is not a text column of orders.orders',
+                 'an actor column orders.orders lacks: OR008');
+SELECT throws_ok($$UPDATE orders.lifecycle_gates SET check_function = 'orders.normalize_domain(text)' WHERE name = 'client_review'$$,
+                 'OR008', NULL, 'a gate cannot be changed to a bad function either');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_gates), 2, '... no gate added');
+SELECT is((SELECT check_function::text FROM orders.lifecycle_gates WHERE name = 'client_review'),
+          'orders.client_review_complete(uuid)', '... none changed');
+
+CREATE FUNCTION public.t17_has_po(order_id uuid) RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN o.notes IS NULL OR o.notes NOT LIKE 'PO %' THEN 'No purchase order number in the notes.' END
+      FROM orders.orders o WHERE o.id = t17_has_po.order_id
+$$;
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column) VALUES
+  ('t17_po', 'public.t17_has_po(uuid)', 'confirmed_at');
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t17flow', 'draft');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('t17flow', 'draft', 'open', 1), ('t17flow', 'sent', 'open', 2), ('t17flow', 'done', 'fulfilled', 3);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, gate) VALUES
+  ('t17flow', 'draft', 'sent', 'client_review'), ('t17flow', 'sent', 'done', 't17_po');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017a6', 'T17-U', '00000000-0000-0000-0000-0000000017c1', 't17flow', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017d7', '00000000-0000-0000-0000-0000000017a6', '00000000-0000-0000-0000-0000000017c2', 1);
+INSERT INTO orders.order_site_selections (order_group_id, domain) VALUES ('00000000-0000-0000-0000-0000000017d7', 'u.example.com');
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a6', 'sent')$$),
+          'OR071: order "T17-U" cannot move from "draft" to "sent" yet: gate "client_review" is closed'
+          || ' | Groups short of approved sites: T17 Alpha (0 of 1 approved)',
+          'a user''s lifecycle with the built-in client_review gate: closed the same way');
+SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d7', '[{"domain": "u.example.com", "status": "approved"}]');
+SELECT is((SELECT status || ' ' || (review_completed_at IS NOT NULL) || ' ' || (reviewed_by IS NOT NULL)
+             FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'sent')),
+          'sent true true', '... and open once the sites are approved, with its stamps');
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a6', 'done')$$),
+          'OR071: order "T17-U" cannot move from "sent" to "done" yet: gate "t17_po" is closed'
+          || ' | No purchase order number in the notes.',
+          'a user-defined gate closes its edge with its own DETAIL');
+SELECT is((SELECT status || ' ' || (confirmed_at IS NULL) FROM orders.orders WHERE order_number = 'T17-U'), 'sent true',
+          '... nothing changed');
+UPDATE orders.orders SET notes = 'PO 4711' WHERE order_number = 'T17-U';
+SELECT is((SELECT status || ' ' || (confirmed_at = now()) FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'done')),
+          'done true', 'a user-defined gate lets the order through and stamps its column');
+
+---------------------------------------------------------------------------
+-- Share links
+---------------------------------------------------------------------------
+SELECT orders.transition('00000000-0000-0000-0000-0000000017a5', 'analyzing');
+SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d5',
+  '[{"domain": "s1.example.com", "metrics": {"dr": 60, "cost": 33, "price": 90}}, {"domain": "s2.example.com", "metrics": {"dr": 20}},
+    {"domain": "s3.example.com"}]');
+UPDATE orders.order_site_selections SET internal_notes = 'T17-SECRET-NOTE' WHERE domain = 's1.example.com';
+INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value, is_mandatory) VALUES
+  ('00000000-0000-0000-0000-0000000017a5', 'min_dr', '30', true);
+SELECT orders.transition('00000000-0000-0000-0000-0000000017a4', 'analyzing');
+SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d4', '[{"domain": "other-secret.example.com"}]');
+
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '7 days', '{view,approve,convert}',
+                                 '{"utm_source": "mail"}') AS tok \gset
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5') AS tok_view \gset
+SELECT matches(:'tok'::text, '^[A-Za-z0-9_-]{43}$', 'a token is 43 URL-safe characters (32 bytes: at least 128 random bits)');
+SELECT isnt(:'tok'::text, :'tok_view'::text, 'two tokens differ');
+SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'))), 1,
+          'its SHA-256 is stored');
+SELECT is((SELECT count(*)::int FROM orders.order_share_tokens t
+            WHERE strpos(t::text, :'tok') > 0 OR strpos(t::text, encode(convert_to(:'tok', 'UTF8'), 'hex')) > 0
+               OR strpos(t::text, :'tok_view') > 0), 0, 'the token text appears nowhere in the table');
+SELECT is((SELECT allowed_actions::text || ' ' || metadata::text || ' ' || (expires_at = now() + interval '7 days')
+                  || ' ' || created_by || ' ' || (used_at IS NULL)
+             FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'))),
+          '{view,approve,convert} {"utm_source": "mail"} true ' || orders.current_actor() || ' true',
+          'the token''s row: actions, metadata, expiry, creator');
+SELECT is((SELECT allowed_actions::text || ' ' || (expires_at = now() + interval '7 days')
+             FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok_view', 'UTF8'))),
+          '{view} true', 'by default: view only, 7 days');
+
+SELECT pg_temp.snap('T17-S') AS before_s \gset
+SELECT count(*) AS tokens_before FROM orders.order_share_tokens \gset
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '91 days')$$, '22023',
+                 'orders.create_share_token: expires_in must be between 0 and 90 days', 'a link for more than 90 days: 22023');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '-1 day')$$, '22023',
+                 NULL, 'a link already expired: 22023');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,delete}')$$,
+                 '23514', NULL, 'an action other than view, approve, convert: refused');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR006',
+                 'order 00000000-0000-0000-0000-00000000ffff does not exist', 'a link to an unknown order: OR006');
+SELECT is((SELECT count(*) FROM orders.order_share_tokens), :'tokens_before'::bigint, '... no link made');
+
+-- what a link shows
+SELECT orders.shared_order(:'tok') AS shared \gset
+SELECT is((SELECT (:'shared'::jsonb) ->> 'order_number' || ' ' || ((:'shared'::jsonb) ->> 'status') || ' '
+                  || jsonb_array_length((:'shared'::jsonb) -> 'groups') || ' '
+                  || jsonb_array_length((:'shared'::jsonb) -> 'groups' -> 0 -> 'sites') || ' '
+                  || ((:'shared'::jsonb) -> 'groups' -> 0 ->> 'client') || ' '
+                  || ((:'shared'::jsonb) -> 'requirements')::text),
+          'T17-S reviewing 1 3 T17 Prospect [{"type": "min_dr", "value": 30, "mandatory": true}]',
+          'shared_order: the order, its groups with their sites, its requirements');
+SELECT is((:'shared'::jsonb) -> 'groups' -> 0 -> 'sites' -> 0 -> 'metrics', '{"dr": 60, "price": 90}'::jsonb,
+          'a site''s metrics without its cost');
+SELECT ok(strpos(:'shared', 'T17-SECRET-NOTE') = 0 AND strpos(:'shared', 'internal_notes') = 0,
+          'no internal notes in what a link shows');
+SELECT ok(strpos(:'shared', '"cost"') = 0, 'no cost metric anywhere');
+SELECT ok(strpos(:'shared', 'T17 Other') = 0 AND strpos(:'shared', 'other-secret') = 0 AND strpos(:'shared', 'T17-O') = 0
+          AND strpos(:'shared', 'alpha-site') = 0 AND strpos(:'shared', 'T17 Agency') = 0,
+          'nothing of other customers or orders');
+SELECT is(orders.shared_order(:'tok_view') ->> 'order_number', 'T17-S', 'a view-only link shows the order');
+SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000017a5'
+              AND used_at IS NULL AND converted_to_account_id IS NULL), 2, 'viewing (three times) consumes no link');
+
+-- approving through a link
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d5',
+                   '[{"domain": "s1.example.com", "status": "approved"}]')$$, :'tok_view'), 'OR081',
+                 'this share link does not allow "approve"', 'a view-only link cannot approve (OR081)');
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d4',
+                   '[{"domain": "other-secret.example.com", "status": "approved"}]')$$, :'tok'), 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000017d4 does not exist',
+                 'a link approves only in its own order''s groups (OR075)');
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d5',
+                   '[{"domain": "s1.example.com", "status": "approved"}, {"domain": "s2.example.com", "status": "approved"},
+                     {"domain": "s3.example.com", "status": "approved"}]')$$, :'tok'), 'OR070',
+                 'order "T17-S", group of client "T17 Prospect": 0 of 2 sites approved, 3 more would exceed the group''s link_count',
+                 'a link is held to the cap too');
+SELECT is(pg_temp.snap('T17-S'), :'before_s', '... nothing changed');
+SELECT is(orders.share_review_sites(:'tok', '00000000-0000-0000-0000-0000000017d5',
+            '[{"domain": "s1.example.com", "status": "approved"}, {"domain": "s3.example.com", "status": "rejected"}]'),
+          '{"id": "00000000-0000-0000-0000-0000000017d5", "link_count": 2, "approved": 1, "rejected": 1, "suggested": 1,
+            "group_status": "reviewing"}'::jsonb, 'a link that allows approve reviews the sites');
+SELECT is((SELECT reviewed_by FROM orders.order_site_selections WHERE domain = 's1.example.com'),
+          'share:' || (SELECT id FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'))),
+          'the reviewer recorded is the link');
+SELECT is((SELECT name FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000017a5'), 's1.example.com',
+          'the approved site is an item of the order');
+
+-- refused links: one SQLSTATE, one message
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,convert}') AS tok_exp \gset
+UPDATE orders.order_share_tokens SET expires_at = now() - interval '1 second'
+ WHERE token_hash = sha256(convert_to(:'tok_exp', 'UTF8'));
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,approve,convert}') AS tok_rev \gset
+SELECT id AS tok_rev_id FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok_rev', 'UTF8')) \gset
+SELECT lives_ok(format('SELECT orders.revoke_share_token(%L)', :'tok_rev_id'), 'revoke_share_token');
+SELECT isnt((SELECT revoked_at FROM orders.order_share_tokens WHERE id = :'tok_rev_id'), NULL, '... records revoked_at');
+SELECT throws_ok(format('SELECT orders.revoke_share_token(%L)', :'tok_rev_id'), 'OR080', 'this share link is not valid',
+                 'revoking twice: OR080');
+SELECT throws_ok($$SELECT orders.revoke_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR080',
+                 'this share link is not valid', 'revoking an unknown link: OR080');
+SELECT pg_temp.snap('T17-S') AS before_s \gset
+SELECT string_agg(t::text, ';' ORDER BY id) AS tokens_before FROM orders.order_share_tokens t \gset
+CREATE TEMP TABLE t17_bad (t text);
+INSERT INTO t17_bad VALUES ('no-such-token'), (''), (:'tok_exp'), (:'tok_rev'), (:'tok' || 'x'), (upper(:'tok'));
+SELECT results_eq(
+  $$SELECT pg_temp.err(format(f, t)) FROM unnest(ARRAY[
+      'SELECT orders.shared_order(%L)',
+      'SELECT orders.share_review_sites(%L, ''00000000-0000-0000-0000-0000000017d5'', ''[{"domain": "s2.example.com", "status": "approved"}]'')',
+      'SELECT orders.convert_share_token(%L)']) f, t17_bad$$,
+  $$SELECT 'OR080: this share link is not valid' FROM generate_series(1, 18)$$,
+  'unknown, empty, expired, revoked, altered tokens: OR080 with one message, for viewing, approving and converting');
+SELECT is(pg_temp.err('SELECT orders.shared_order(NULL)'), 'OR080: this share link is not valid', 'a NULL token: OR080');
+
+-- converting
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok_view'), 'OR081',
+                 'this share link does not allow "convert"', 'a link without convert cannot convert (OR081)');
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR082',
+                 'converting a share link needs a logged-in account (a JWT whose sub is its id)',
+                 'converting without a logged-in account: OR082');
+SELECT is(pg_temp.snap('T17-S'), :'before_s', '... nothing changed (order)');
+SELECT is((SELECT string_agg(t::text, ';' ORDER BY id) FROM orders.order_share_tokens t), :'tokens_before',
+          '... nothing changed (links: none used, none consumed by the refusals)');
+SELECT is((SELECT account_id FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000017c5'), NULL,
+          '... the prospect still has no account');
+
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-0000000000c5", "role": "authenticated"}', true);
+SELECT is(orders.convert_share_token(:'tok'), '00000000-0000-0000-0000-0000000017c5'::uuid,
+          'a logged-in prospect converts the link: the order''s customer is returned');
+SELECT is((SELECT account_id FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000017c5'),
+          '17171717-0000-0000-0000-0000000000c5'::uuid, '... the customer''s account is the prospect''s');
+SELECT is((SELECT (used_at IS NOT NULL) || ' ' || converted_to_account_id FROM orders.order_share_tokens
+            WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'))),
+          'true 17171717-0000-0000-0000-0000000000c5', '... used_at and converted_to_account_id recorded');
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR080', 'this share link is not valid',
+                 'a link converts once: the second use gets OR080');
+SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'tok'), 'OR080', 'this share link is not valid',
+                 'a used link shows nothing more');
+
+-- a link to an order whose customer another account owns
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a4', interval '1 day', '{view,convert}') AS tok_o \gset
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-0000000000ff", "role": "authenticated"}', true);
+SELECT string_agg(t::text, ';' ORDER BY id) AS tokens_before FROM orders.order_share_tokens t \gset
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok_o'), 'OR083',
+                 'the shared order belongs to another account',
+                 'converting an order whose customer another account owns: OR083');
+SELECT is((SELECT string_agg(t::text, ';' ORDER BY id) FROM orders.order_share_tokens t), :'tokens_before',
+          '... the link is not used');
+SELECT is((SELECT account_id FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000017c4'),
+          '17171717-0000-0000-0000-000000000004'::uuid, '... the customer keeps its account');
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000000004", "role": "authenticated"}', true);
+SELECT is(orders.convert_share_token(:'tok_o'), '00000000-0000-0000-0000-0000000017c4'::uuid,
+          'the owner''s own account may convert it');
+SELECT set_config('request.jwt.claims', '', true);
+
+---------------------------------------------------------------------------
+-- Everything counted stayed exact
+---------------------------------------------------------------------------
+SELECT is_empty($$SELECT * FROM orders.recount_site_counts()$$, 'in the end no group''s counters are wrong');
+SELECT is((SELECT count(*)::int FROM orders.order_site_selections x
+            WHERE (x.status = 'approved') <> (x.order_item_id IS NOT NULL)), 0,
+          'in the end every approved site, and only those, has an item');
+SELECT is((SELECT count(*)::int FROM orders.order_items i
+            WHERE i.snapshot ? 'site_selection_id'
+              AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = i.id)), 0,
+          'and no site item is left without its site');
+
+SELECT * FROM finish();
+ROLLBACK;
