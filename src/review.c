@@ -139,7 +139,13 @@ refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) g.client_id"
 						   " WHERE g.id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
-	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	/*
+	 * The latest snapshot: the counter UPDATE found no room after waiting
+	 * for a concurrent reviewer's row lock; the statement's snapshot would
+	 * still show the group as it was before that reviewer committed (and
+	 * the message would say "1 of 2 approved, 1 more would exceed").
+	 */
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return;					/* the group is gone: nothing was approved in it */
 	row = SPI_tuptable->vals[0];
