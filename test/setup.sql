@@ -83,6 +83,15 @@ INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-0000000000e9', '33333333-3333-3333-3333-333333333333', 'Api Agent', 'delivery_agent');
 UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9' WHERE order_number = 'API-3';
 
+-- test/pgtap_api/08_review_requests.sql (issue 11): two more customers, and
+-- no order (the admin makes the agency orders in the test, so no other
+-- file's counts change).  Client Three (JWT sub 6666…) reviews the sites of
+-- its own order; Prospect Four has no account until it converts a share
+-- link (then JWT sub 7777…).
+INSERT INTO orders.customers (id, account_id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000000a3', '66666666-6666-6666-6666-666666666666', 'Client Three'),
+  ('00000000-0000-0000-0000-0000000000a4', NULL, 'Prospect Four');
+
 -- test/pgtap_api/05_search_path_attack.sql (issue 16): the attacker is an
 -- API role with ordinary rights of its own.  It owns one schema, where it
 -- puts the functions, aggregates and operators that shadow pg_catalog's on

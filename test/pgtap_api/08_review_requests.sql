@@ -1,0 +1,159 @@
+-- Agency orders as PostgREST sends them (issue 11): the agency's admin
+-- makes two orders with their client groups and the analysis' sites; a
+-- logged-in client reviews its own group; another client sees nothing of
+-- it; an anonymous prospect views, approves and (once logged in) converts a
+-- shared order; staff-only notes stay with staff.
+BEGIN;
+SELECT plan(41);
+
+SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
+          'connected as a non-superuser login (' || session_user || ')');
+
+---------------------------------------------------------------------------
+-- request: the admin (JWT sub 4444…) makes the agency orders
+---------------------------------------------------------------------------
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000008b5', 'API-5', '00000000-0000-0000-0000-0000000000a3', 'review', true),
+  ('00000000-0000-0000-0000-0000000008b6', 'API-6', '00000000-0000-0000-0000-0000000000a4', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000008c5', '00000000-0000-0000-0000-0000000008b5', '00000000-0000-0000-0000-0000000000a3', 1),
+  ('00000000-0000-0000-0000-0000000008c6', '00000000-0000-0000-0000-0000000008b6', '00000000-0000-0000-0000-0000000000a4', 1);
+SELECT is((SELECT string_agg((orders.transition(id, 'analyzing')).status, ',') FROM orders.orders
+            WHERE order_number IN ('API-5', 'API-6')), 'analyzing,analyzing', 'the admin starts both analyses');
+SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000008c5',
+             '[{"domain": "three-a.example.com", "metrics": {"dr": 40, "price": 80, "cost": 30}},
+               {"domain": "three-b.example.com"}]')).suggested_count, 2, 'the analysis suggests two sites for API-5');
+SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000008c6',
+             '[{"domain": "prospect-a.example.com", "metrics": {"dr": 55, "price": 60, "cost": 25}},
+               {"domain": "prospect-b.example.com"}]')).suggested_count, 2, 'and two for API-6');
+SELECT is((SELECT string_agg(status, ',' ORDER BY order_number) FROM orders.orders WHERE order_number IN ('API-5', 'API-6')),
+          'reviewing,reviewing', 'both orders are in review');
+SELECT lives_ok($$SELECT orders.set_site_internal_notes(x.id, 'staff only: paid placement')
+                    FROM orders.order_site_selections x WHERE x.domain IN ('three-a.example.com', 'prospect-a.example.com')$$,
+                'the admin notes what the client must not see');
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '3 days', '{view,approve,convert}',
+                                 '{"utm_source": "mail"}') AS tok \gset
+SELECT is((SELECT allowed_actions::text || ' ' || created_by FROM orders.order_share_tokens
+            WHERE order_id = '00000000-0000-0000-0000-0000000008b6'),
+          '{view,approve,convert} 44444444-4444-4444-4444-444444444444', 'the admin makes a share link for the prospect');
+SELECT throws_ok($$SELECT token_hash FROM orders.order_share_tokens$$, '42501', NULL,
+                 'nobody reads a link''s hash through the API, not even the admin');
+
+---------------------------------------------------------------------------
+-- request: Client Three (JWT sub 6666…) reviews its own group
+---------------------------------------------------------------------------
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
+SELECT is((SELECT count(*)::int FROM orders.order_site_selections WHERE order_group_id = '00000000-0000-0000-0000-0000000008c5'), 2,
+          'the client sees the sites of its order''s group');
+SELECT is((SELECT count(*)::int FROM orders.order_groups), 1, '... and no other group');
+SELECT throws_ok($$SELECT internal_notes FROM orders.order_site_selections$$, '42501', NULL,
+                 'the staff-only notes: the client has no right on the column (42501)');
+SELECT throws_ok($$SELECT * FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000008c5')$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000008c5 does not exist',
+                 '... nor through orders.site_internal_notes (OR075)');
+SELECT throws_ok($$SELECT orders.set_site_internal_notes(x.id, 'mine') FROM orders.order_site_selections x
+                    WHERE x.domain = 'three-a.example.com'$$, 'OR076', NULL, '... and writes none (OR076)');
+SELECT throws_ok($$UPDATE orders.order_groups SET approved_count = 1 WHERE id = '00000000-0000-0000-0000-0000000008c5'$$,
+                 'OR014', NULL, 'the client cannot write its group''s counter');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000008c5',
+                   '[{"domain": "three-a.example.com", "status": "approved"}, {"domain": "three-b.example.com", "status": "approved"}]')$$,
+                 'OR070', 'order "API-5", group of client "Client Three": 0 of 1 sites approved, 2 more would exceed the group''s link_count',
+                 'approving more sites than the group has links: OR070');
+SELECT is((SELECT approved_count || '/' || link_count || ' ' || rejected_count || ' ' || group_status
+             FROM orders.review_sites('00000000-0000-0000-0000-0000000008c5',
+               '[{"domain": "three-a.example.com", "status": "approved", "anchor_text": "three", "client_notes": "yes"},
+                 {"domain": "three-b.example.com", "status": "rejected"}]')),
+          '1/1 1 complete', 'the logged-in client reviews its group (POST /rpc/review_sites)');
+SELECT is((SELECT reviewed_by || ' ' || (order_item_id IS NOT NULL) FROM orders.order_site_selections
+            WHERE domain = 'three-a.example.com'), '66666666-6666-6666-6666-666666666666 true',
+          'the reviewer is the JWT sub; the approved site has its item');
+SELECT is((SELECT i.name || ' ' || i.unit_price || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE o.order_number = 'API-5'), 'three-a.example.com 80.00 80.00', 'the client sees its new item and total');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'payment_pending')).status, 'payment_pending',
+          'every group complete: the client takes its order to payment (gate client_review)');
+
+---------------------------------------------------------------------------
+-- request: Client Two (JWT sub 2222…) sees nothing of it
+---------------------------------------------------------------------------
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
+SELECT is((SELECT count(*)::int FROM orders.order_groups WHERE order_id IN ('00000000-0000-0000-0000-0000000008b5',
+                                                                            '00000000-0000-0000-0000-0000000008b6')), 0,
+          'another client sees none of the groups');
+SELECT is((SELECT count(*)::int FROM orders.order_site_selections
+            WHERE order_group_id IN ('00000000-0000-0000-0000-0000000008c5', '00000000-0000-0000-0000-0000000008c6')
+               OR domain LIKE 'three-%' OR domain LIKE 'prospect-%'), 0, '... none of the sites');
+SELECT is((SELECT count(*)::int FROM orders.order_share_tokens), 0, '... none of the links');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000008c5',
+                   '[{"domain": "three-a.example.com", "status": "rejected"}]')$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000008c5 does not exist', '... and cannot review them (OR075)');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000008c6', '[]')$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000008c6 does not exist',
+                 '... an empty review of another client''s group is no existence oracle either');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b5')$$, 'OR006', NULL,
+                 '... and cannot share another client''s order');
+
+---------------------------------------------------------------------------
+-- request: an anonymous prospect with the link
+---------------------------------------------------------------------------
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT orders.shared_order(:'tok') AS shared \gset
+SELECT is((:'shared'::jsonb) ->> 'order_number' || ' ' || ((:'shared'::jsonb) -> 'groups' -> 0 ->> 'client') || ' '
+          || jsonb_array_length((:'shared'::jsonb) -> 'groups' -> 0 -> 'sites'),
+          'API-6 Prospect Four 2', 'anon views the shared order (POST /rpc/shared_order)');
+SELECT ok(strpos(:'shared', 'staff only') = 0 AND strpos(:'shared', '"cost"') = 0 AND strpos(:'shared', 'three-') = 0
+          AND strpos(:'shared', 'Client Three') = 0, '... without staff notes, costs or other customers'' data');
+SELECT throws_ok($$SELECT count(*) FROM orders.order_groups$$, '42501', NULL, 'anon reads no table');
+SELECT is(orders.share_review_sites(:'tok', '00000000-0000-0000-0000-0000000008c6',
+            '[{"domain": "prospect-a.example.com", "status": "approved", "client_notes": "looks good"}]') ->> 'approved',
+          '1', 'anon approves a site through the link (POST /rpc/share_review_sites)');
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000008c5',
+                          '[{"domain": "three-b.example.com", "status": "approved"}]')$$, :'tok'), 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000008c5 does not exist', '... only in the shared order');
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR082',
+                 'converting a share link needs a logged-in account (a JWT whose sub is its id)',
+                 'anon cannot convert the link (OR082)');
+SELECT throws_ok($$SELECT orders.shared_order('not-a-token')$$, 'OR080', 'this share link is not valid',
+                 'a made-up token: OR080');
+
+---------------------------------------------------------------------------
+-- request: the prospect, now logged in (JWT sub 7777…), converts
+---------------------------------------------------------------------------
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"77777777-7777-7777-7777-777777777777","role":"authenticated"}', true);
+SELECT is((SELECT count(*)::int FROM orders.orders), 0, 'before converting, the new account sees no order');
+SELECT is(orders.convert_share_token(:'tok'), '00000000-0000-0000-0000-0000000000a4'::uuid,
+          'the logged-in prospect converts the link (POST /rpc/convert_share_token)');
+SELECT is((SELECT string_agg(order_number || ' ' || status, ',') FROM orders.orders), 'API-6 reviewing',
+          'now the order is its own');
+SELECT is((SELECT string_agg(domain || '=' || status, ',' ORDER BY domain) FROM orders.order_site_selections),
+          'prospect-a.example.com=approved,prospect-b.example.com=suggested', '... with its group''s sites');
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR080', 'this share link is not valid',
+                 'the link converts once');
+
+---------------------------------------------------------------------------
+-- request: staff read the notes and see what the clients did
+---------------------------------------------------------------------------
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is((SELECT string_agg(domain || ': ' || coalesce(internal_notes, '-'), '; ')
+             FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000008c5')),
+          'three-a.example.com: staff only: paid placement; three-b.example.com: -', 'staff read the internal notes');
+SELECT throws_ok($$SELECT internal_notes FROM orders.order_site_selections$$, '42501', NULL,
+                 '... through the function only (no API role has the column)');
+SELECT is((SELECT string_agg(x.domain || ' ' || x.status || ' by ' || coalesce(x.reviewed_by, '-'), '; ' ORDER BY x.domain)
+             FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000008c6'),
+          'prospect-a.example.com approved by share:' || (SELECT id FROM orders.order_share_tokens
+                                                           WHERE order_id = '00000000-0000-0000-0000-0000000008b6')
+          || '; prospect-b.example.com suggested by -', 'the prospect''s approval is recorded as the link''s');
+SELECT is((SELECT c.account_id::text || ' ' || (t.used_at IS NOT NULL) || ' ' || t.converted_to_account_id
+             FROM orders.order_share_tokens t JOIN orders.orders o ON o.id = t.order_id JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.order_number = 'API-6'),
+          '77777777-7777-7777-7777-777777777777 true 77777777-7777-7777-7777-777777777777',
+          'the customer belongs to the new account; the link is used, by it');
+
+SELECT * FROM finish();
+ROLLBACK;
