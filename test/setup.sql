@@ -96,11 +96,14 @@ INSERT INTO orders.customers (id, account_id, full_name) VALUES
 -- API role with ordinary rights of its own.  It owns one schema, where it
 -- puts the functions, aggregates and operators that shadow pg_catalog's on
 -- its search_path (pg_temp is never searched for those; its pg_temp domains
--- need only the TEMP right every role has).  The three grants make the last
+-- need only the TEMP right every role has).  The grants below make the last
 -- owner-switching paths reachable by a non-owner: TRUNCATE and DELETE of
 -- leads (leads_truncate; leads_count on DELETE), DELETE of orders
--- (stock_delete_guard) and the cleanup job.  The other files use none of it.
+-- (stock_delete_guard) and the cleanup job; a fourth, TRUNCATE of the sites
+-- of agency orders (sites_truncate_guard, issue 11).  The other files use
+-- none of it.
 CREATE SCHEMA attack AUTHORIZATION authenticated;
 GRANT DELETE, TRUNCATE ON orders.leads TO lead_worker;
 GRANT DELETE ON orders.orders TO staff;
 GRANT EXECUTE ON FUNCTION orders.cleanup_expired_reservations() TO staff;
+GRANT TRUNCATE ON orders.order_site_selections TO staff;

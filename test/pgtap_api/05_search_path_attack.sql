@@ -64,7 +64,8 @@ CREATE TEMP TABLE probes (
 CREATE TEMP TABLE exempt (proname pg_catalog.name PRIMARY KEY, reason pg_catalog.text NOT NULL);
 INSERT INTO pg_temp.exempt VALUES
   ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders: no API role has TRUNCATE on it (probe: 42501)'),
-  ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write');
+  ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
+  ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)');
 GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
              pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
 
@@ -343,7 +344,7 @@ SELECT pg_temp.probe('available_slots: the place is back',
   '{available_slots}', NULL, '1');
 SELECT pg_temp.probe('transition with an idempotency key',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b1', 'analyzing', 'attack test', 'attack-key-1')).status$p$,
-  '{transition,status_guard,status_audit}', NULL, 'analyzing');
+  '{transition,status_guard,status_audit,has_client_groups}', NULL, 'analyzing');
 SELECT pg_temp.probe('the same key again',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b1', 'analyzing', 'attack test', 'attack-key-1')).status$p$,
   '{transition}', NULL, 'analyzing');
@@ -537,6 +538,129 @@ SELECT pg_temp.probe('and back',
 SELECT pg_temp.probe('an admin gives a slot to a staff member',
   $p$UPDATE orders.service_capacity SET staff_id = '00000000-0000-0000-0000-0000000000e9'$p$,
   '{check_staff_overlap,set_updated_at}');
+
+---------------------------------------------------------------------------
+-- Agency orders (issue 11): the admin sets one up for Client Three (JWT sub
+-- 6666…), who reviews it; share links for anon and a logged-in account;
+-- staff-only notes; the gates; the counters.
+---------------------------------------------------------------------------
+SELECT pg_temp.probe('an admin cannot register a gate (lifecycle_gates is read-only to API roles)',
+  $p$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('pwn', 'orders.has_client_groups(pg_catalog.uuid)')$p$,
+  '{}', '42501');
+SELECT pg_temp.probe('admin makes an agency order',
+  $p$INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review)
+     VALUES ('00000000-0000-0000-0000-0000000005b5', 'ATT-5', '00000000-0000-0000-0000-0000000000a3', 'review', true)
+     RETURNING order_number$p$, '{status_guard,customer_stats}', NULL, 'ATT-5');
+SELECT pg_temp.probe('its analysis cannot start without a client group (gate client_groups)',
+  $p$SELECT orders.transition('00000000-0000-0000-0000-0000000005b5', 'analyzing')$p$,
+  '{transition,status_guard,has_client_groups}', 'OR071');
+SELECT pg_temp.probe('admin adds the client group',
+  $p$INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+     VALUES ('00000000-0000-0000-0000-0000000005c5', '00000000-0000-0000-0000-0000000005b5',
+             '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard}');
+SELECT pg_temp.probe('the analysis starts (gate client_groups passes)',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000005b5', 'analyzing')).status$p$,
+  '{transition,has_client_groups}', NULL, 'analyzing');
+SELECT pg_temp.probe('start_analysis',
+  $p$SELECT (orders.start_analysis('00000000-0000-0000-0000-0000000005c5', '00000000-0000-0000-0000-0000000005e5')).group_status$p$,
+  '{start_analysis,set_updated_at}', NULL, 'analyzing');
+SELECT pg_temp.probe('start_analysis of an unknown group',
+  $p$SELECT orders.start_analysis('00000000-0000-0000-0000-00000000ffff', NULL)$p$, '{start_analysis,group_not_found}', 'OR075');
+SELECT pg_temp.probe('complete_analysis: sites suggested (a duplicate ignored), the order moves to reviewing',
+  $p$SELECT (orders.complete_analysis('00000000-0000-0000-0000-0000000005c5',
+       '[{"domain": "https://WWW.Att-A.example.com/x", "metrics": {"price": 9, "cost": 4}},
+         {"domain": "att-b.example.com"}, {"domain": "ATT-B.example.com"}]')).suggested_count$p$,
+  '{complete_analysis,normalize_domain,site_items,site_counts,group_counts_guard,transition,status_guard,status_audit}',
+  NULL, '2');
+SELECT pg_temp.probe('the order is in review',
+  $p$SELECT status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, 'reviewing');
+SELECT pg_temp.probe('staff note a site',
+  $p$SELECT orders.set_site_internal_notes(x.id, 'staff only') FROM orders.order_site_selections x
+      WHERE x.domain = 'att-a.example.com'$p$, '{set_site_internal_notes,caller_sees_group,site_counts,set_updated_at}');
+SELECT pg_temp.probe('staff read the notes',
+  $p$SELECT internal_notes FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')
+      WHERE domain = 'att-a.example.com'$p$, '{site_internal_notes,caller_sees_group}', NULL, 'staff only');
+SELECT coalesce(pg_temp.probe('a share link',
+  $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view,approve,convert}')$p$,
+  '{create_share_token}'), 'no-token') AS att_tok \gset
+SELECT coalesce(pg_temp.probe('a second share link',
+  $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view}', '{"n": 2}')$p$,
+  '{create_share_token}'), 'no-token') AS att_tok2 \gset
+SELECT pg_temp.probe('revoke_share_token',
+  $p$SELECT orders.revoke_share_token(t.id) FROM orders.order_share_tokens t
+      WHERE t.order_id = '00000000-0000-0000-0000-0000000005b5' AND t.metadata ->> 'n' = '2'$p$, '{revoke_share_token}');
+SELECT pg_temp.probe('TRUNCATE of the sites refused while groups count them',
+  $p$TRUNCATE orders.order_site_selections$p$, '{sites_truncate_guard}', 'OR014');
+
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
+SELECT pg_temp.probe('client three: to payment before its review (gate client_review)',
+  $p$SELECT orders.transition('00000000-0000-0000-0000-0000000005b5', 'payment_pending')$p$,
+  '{transition,status_guard,client_review_complete}', 'OR071');
+SELECT pg_temp.probe('client three: approving beyond the cap',
+  $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5',
+       '[{"domain": "att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "approved"}]')$p$,
+  '{review_sites,apply_review,normalize_domain,site_items,site_counts}', 'OR070');
+SELECT pg_temp.probe('client three: an unknown site',
+  $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[{"domain": "pwn.example.com", "status": "approved"}]')$p$,
+  '{review_sites,apply_review}', 'OR076');
+SELECT pg_temp.probe('client three writes a counter',
+  $p$UPDATE orders.order_groups SET approved_count = 1 WHERE id = '00000000-0000-0000-0000-0000000005c5'$p$,
+  '{group_counts_guard}', 'OR014');
+SELECT pg_temp.probe('client three reviews its group (the approved site becomes an item)',
+  $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
+       '[{"domain": "WWW.att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "rejected"}]')).approved_count$p$,
+  '{review_sites,apply_review,normalize_domain,site_items,site_counts,group_counts_guard,by_maintainer,current_actor}',
+  NULL, '1');
+SELECT pg_temp.probe('its item and total',
+  $p$SELECT i.name || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+      WHERE o.id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, 'att-a.example.com 9.00');
+SELECT pg_temp.probe('client three: the notes are staff only',
+  $p$SELECT count(*) FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')$p$,
+  '{site_internal_notes,group_not_found}', 'OR075');
+SELECT pg_temp.probe('client three: set_site_internal_notes refused',
+  $p$SELECT orders.set_site_internal_notes(x.id, 'pwn') FROM orders.order_site_selections x
+      WHERE x.domain = 'att-a.example.com'$p$, '{set_site_internal_notes}', 'OR076');
+SELECT pg_temp.probe('recount_site_counts refused', $p$SELECT count(*) FROM orders.recount_site_counts()$p$,
+  '{recount_site_counts}', '42501');
+SELECT pg_temp.probe('client three takes its order to payment (gate client_review passes, stamps)',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000005b5', 'payment_pending')).reviewed_by$p$,
+  '{transition,status_guard,status_audit,client_review_complete}', NULL, '66666666-6666-6666-6666-666666666666');
+SELECT pg_temp.probe('client three takes its approval back before paying (the item goes)',
+  $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
+       '[{"domain": "att-a.example.com", "status": "alternate"}]')).approved_count$p$,
+  '{review_sites,apply_review,site_items,site_items_gone,site_counts,group_counts_guard}', NULL, '0');
+SELECT pg_temp.probe('client three: no item left',
+  $p$SELECT count(*) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, '0');
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
+SELECT pg_temp.probe('client two: client three''s group does not exist for it',
+  $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[]')$p$,
+  '{review_sites,apply_review,group_not_found}', 'OR075');
+SELECT pg_temp.probe('client two: shares nothing of it',
+  $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5')$p$, '{create_share_token}', 'OR006');
+
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT pg_temp.probe('anon: shared_order',
+  format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row}', NULL, 'ATT-5');
+SELECT pg_temp.probe('anon: share_review_sites',
+  format($p$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000005c5',
+            '[{"domain": "att-a.example.com", "status": "approved"}]') ->> 'approved'$p$, :'att_tok'),
+  '{share_review_sites,share_token_row,apply_review,normalize_domain,site_items,site_counts,group_counts_guard}', NULL, '1');
+SELECT pg_temp.probe('anon: a revoked link',
+  format($p$SELECT orders.shared_order(%L)$p$, :'att_tok2'), '{shared_order,share_token_row}', 'OR080');
+SELECT pg_temp.probe('anon: converting needs an account',
+  format($p$SELECT orders.convert_share_token(%L)$p$, :'att_tok'), '{convert_share_token,share_token_row,actor_account}', 'OR082');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"77777777-7777-7777-7777-777777777777","role":"authenticated"}', true);
+SELECT pg_temp.probe('another account cannot convert an owned customer''s order',
+  format($p$SELECT orders.convert_share_token(%L)$p$, :'att_tok'), '{convert_share_token,share_token_row}', 'OR083');
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
+SELECT pg_temp.probe('the owner converts its own link',
+  format($p$SELECT orders.convert_share_token(%L)$p$, :'att_tok'), '{convert_share_token,share_token_row}', NULL,
+  '00000000-0000-0000-0000-0000000000a3');
+SELECT pg_temp.probe('a used link',
+  format($p$SELECT orders.shared_order(%L)$p$, :'att_tok'), '{shared_order,share_token_row}', 'OR080');
 
 ---------------------------------------------------------------------------
 -- anon
