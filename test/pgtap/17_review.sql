@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(128);
+SELECT plan(132);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -303,8 +303,10 @@ SELECT throws_ok($$TRUNCATE orders.order_site_selections$$, 'OR014',
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
 SELECT is((SELECT link_count FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d1'), 2,
           '... link_count kept');
-SELECT is((SELECT link_count || ' ' || group_status FROM orders.order_groups g WHERE id = '00000000-0000-0000-0000-0000000017d2'),
-          '1 complete', 'raising link_count is fine (before: Beta complete)');
+UPDATE orders.order_groups SET link_count = 2 WHERE id = '00000000-0000-0000-0000-0000000017d2';
+SELECT is((SELECT link_count || ' ' || approved_count || ' ' || group_status FROM orders.order_groups g
+            WHERE id = '00000000-0000-0000-0000-0000000017d2'),
+          '2 1 reviewing', 'raising link_count is fine; the group (complete at 1 of 1) has room again and reviews');
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count, approved_count, suggested_count) VALUES
   ('00000000-0000-0000-0000-0000000017d6', '00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c3', 3, 5, 9);
 SELECT is((SELECT suggested_count || '/' || approved_count || '/' || rejected_count FROM orders.order_groups
@@ -530,6 +532,26 @@ SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000
 SELECT is(orders.convert_share_token(:'tok_o'), '00000000-0000-0000-0000-0000000017c4'::uuid,
           'the owner''s own account may convert it');
 SELECT set_config('request.jwt.claims', '', true);
+
+---------------------------------------------------------------------------
+-- Paid and closed orders keep their sites (OR073) whoever reviews: a new
+-- approval would add an item to an order already paid for (or fulfilled,
+-- its revenue posted); a share link runs as the owner, so row level
+-- security does not stop it.
+---------------------------------------------------------------------------
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d2',
+                   '[{"domain": "g.example.com", "status": "approved"}]')$$, 'OR073', NULL,
+                 'a paid order takes no new approved site, even in a group with room (OR073)');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed (no item, the total paid for stays)');
+SELECT orders.transition('00000000-0000-0000-0000-0000000017a3', 'in_progress');
+SELECT orders.transition('00000000-0000-0000-0000-0000000017a3', 'completed');
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a3', interval '1 day', '{view,approve}') AS tok_r \gset
+SELECT pg_temp.snap('T17-R') AS before \gset
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d3',
+                   '[{"domain": "r.example.com", "status": "approved"}]')$$, :'tok_r'), 'OR073', NULL,
+                 'a share link approves nothing in a completed order (OR073)');
+SELECT is(pg_temp.snap('T17-R'), :'before', '... nothing changed (no item, no revenue moved)');
 
 ---------------------------------------------------------------------------
 -- Everything counted stayed exact

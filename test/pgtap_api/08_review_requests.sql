@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(41);
+SELECT plan(44);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -154,6 +154,22 @@ SELECT is((SELECT c.account_id::text || ' ' || (t.used_at IS NOT NULL) || ' ' ||
             WHERE o.order_number = 'API-6'),
           '77777777-7777-7777-7777-777777777777 true 77777777-7777-7777-7777-777777777777',
           'the customer belongs to the new account; the link is used, by it');
+
+
+-- request: staff complete API-5; then its client's review of the closed
+-- order must be refused, not silently ignored (row level security filters
+-- the UPDATE of a closed order's sites: review_sites would report success
+-- and change nothing).  The SQLSTATE is the extension's to choose (any here).
+SELECT is((SELECT string_agg((orders.transition('00000000-0000-0000-0000-0000000008b5', s)).status, ',' ORDER BY n)
+             FROM unnest(ARRAY['in_progress', 'completed']) WITH ORDINALITY u(s, n)),
+          'in_progress,completed', 'staff take payment and complete API-5');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000008c5',
+                   '[{"domain": "three-b.example.com", "status": "suggested"}]')$$, NULL, NULL,
+                 'a client''s review of a completed order is refused, not a silent no-op');
+SELECT is((SELECT status FROM orders.order_site_selections WHERE domain = 'three-b.example.com'), 'rejected',
+          '... nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
