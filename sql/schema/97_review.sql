@@ -109,6 +109,20 @@ DECLARE
     o record;
     item uuid;
 BEGIN
+    -- a new approval of a paid or closed order would add an item to what
+    -- was paid for (or earned): refused like taking one back
+    IF TG_OP <> 'DELETE' AND NEW.status = 'approved' AND (TG_OP = 'INSERT' OR OLD.status <> 'approved') THEN
+        SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
+          INTO o
+          FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
+         WHERE g.id = NEW.order_group_id;
+        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+            RAISE EXCEPTION 'order "%" is %: site % cannot be approved any more', o.order_number,
+                            CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, NEW.domain
+                USING ERRCODE = 'OR073',
+                      HINT = 'Once the order is paid its sites are final; start a new order for more.';
+        END IF;
+    END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'approved'
        AND (TG_OP = 'DELETE' OR NEW.status <> 'approved') THEN
         SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
@@ -333,6 +347,7 @@ DECLARE
     problem text;
     sites uuid[];
     entries jsonb[];
+    updated bigint;
 BEGIN
     IF jsonb_typeof(selections) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}'
@@ -389,6 +404,16 @@ BEGIN
                reviewed_at = now(), reviewed_by = reviewer
           FROM unnest(sites, entries) AS e (site, s)
          WHERE x.id = e.site AND x.order_group_id = g.id;
+    END IF;
+    -- every entry names a distinct site of the group: fewer rows updated
+    -- means row level security kept the caller from changing them (e.g. a
+    -- client and its closed order); refused, not a silent no-op
+    GET DIAGNOSTICS updated = ROW_COUNT;
+    IF updated < cardinality(sites) THEN
+        RAISE EXCEPTION 'you may not review the sites of order "%"',
+                        (SELECT o.order_number FROM orders.orders o WHERE o.id = g.order_id)
+            USING ERRCODE = '42501',
+                  HINT = 'A client reviews the sites of its own orders while they are open.';
     END IF;
     SELECT * INTO g FROM orders.order_groups og WHERE og.id = g.id;
     RETURN g;
@@ -470,12 +495,14 @@ END
 $$;
 
 -- may_share — whether the caller may create or revoke links of the order:
--- its customer, or staff with orders.edit whose scope has it.
+-- its customer, or staff with orders.edit whose scope has it; outside API
+-- requests (DBAs, jobs) whoever may call the functions.
 CREATE FUNCTION orders.may_share(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT o.customer_id = ANY (orders.current_customer_ids())
+    SELECT coalesce((SELECT NOT orders.api_request()
+                            OR o.customer_id = ANY (orders.current_customer_ids())
                             OR (orders.has_permission('orders', 'edit')
                                 AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
                        FROM orders.orders o WHERE o.id = may_share.order_id), false)

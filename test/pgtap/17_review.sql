@@ -324,8 +324,8 @@ SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a3', 'payment_pe
 SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('t17_bad', 'orders.normalize_domain(text)')$$,
                  'OR008', 'gate "t17_bad": orders.normalize_domain(text) must take one uuid (the order id) and return text',
                  'a gate whose function has the wrong signature: OR008');
-SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('t17_bad', 'orders.caller_sees_group(uuid)')$$,
-                 'OR008', 'gate "t17_bad": orders.caller_sees_group(uuid) must take one uuid (the order id) and return text',
+SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function) VALUES ('t17_bad', 'orders.staff_sees_group(uuid)')$$,
+                 'OR008', 'gate "t17_bad": orders.staff_sees_group(uuid) must take one uuid (the order id) and return text',
                  '... or the wrong return type');
 SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column)
                    VALUES ('t17_bad', 'orders.has_client_groups(uuid)', 'notes')$$,

@@ -579,10 +579,10 @@ SELECT pg_temp.probe('staff note a site',
       WHERE x.domain = 'att-a.example.com'$p$, '{set_site_internal_notes,caller_sees_group,site_counts,set_updated_at}');
 SELECT pg_temp.probe('staff read the notes',
   $p$SELECT internal_notes FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')
-      WHERE domain = 'att-a.example.com'$p$, '{site_internal_notes,caller_sees_group}', NULL, 'staff only');
+      WHERE domain = 'att-a.example.com'$p$, '{site_internal_notes,staff_sees_group}', NULL, 'staff only');
 SELECT coalesce(pg_temp.probe('a share link',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view,approve,convert}')$p$,
-  '{create_share_token}'), 'no-token') AS att_tok \gset
+  '{create_share_token,may_share}'), 'no-token') AS att_tok \gset
 SELECT coalesce(pg_temp.probe('a second share link',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view}', '{"n": 2}')$p$,
   '{create_share_token}'), 'no-token') AS att_tok2 \gset
@@ -629,7 +629,7 @@ SELECT pg_temp.probe('client three takes its order to payment (gate client_revie
 SELECT pg_temp.probe('client three takes its approval back before paying (the item goes)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "att-a.example.com", "status": "alternate"}]')).approved_count$p$,
-  '{review_sites,apply_review,site_items,site_items_gone,site_counts,group_counts_guard}', NULL, '0');
+  '{review_sites,apply_review,site_items,site_items_gone,site_counts,group_counts_guard,site_review_columns}', NULL, '0');
 SELECT pg_temp.probe('client three: no item left',
   $p$SELECT count(*) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, '0');
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
