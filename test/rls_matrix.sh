@@ -142,6 +142,9 @@ run_grid() {
     cells=$(grid) || return 1
     {
         echo '\o /dev/null'
+        # the fixtures' secrets (the share token's text), read as the
+        # superuser into psql variables (:share_token) that statements use
+        printf '%s\n' '\c - postgres' 'SELECT * FROM rls_fixture.vars \gset' '\c - authenticator'
         while read -r t o p e; do
             [ -n "${SQL_OF["$t $o"]+x}" ] || { echo "no statement for $t $o" >&2; return 1; }
             cell_sql "$t" "$o" "$p" "$e" "${SQL_OF["$t $o"]}"

@@ -9,6 +9,8 @@
 --   1710 order items           2073 notes       1ead leads     ca9a slots
 --   9d00 products              9d01 variants    de11 deliveries
 --   f1a0 ledger                e495 expenses
+--   6a00 client groups         5e1e site selections  7e90 requirements
+--   70c0 share tokens
 --
 -- personas (JWT sub):
 --   cust_a     00000000-0000-0000-acc0-00000000000a  owns customers CA and CA2
@@ -142,3 +144,75 @@ INSERT INTO orders.financial_transactions (id, order_id, type, amount, method, r
    '00000000-0000-0000-57af-000000000005', 'goodwill');
 INSERT INTO orders.expenses (id, category, amount, description, recorded_by_user_id) VALUES
   ('00000000-0000-0000-e495-000000000001', 'fuel', 30, 'delivery van', '00000000-0000-0000-57af-000000000005');
+
+-- Agency orders (0.8.0, doc/review.md): the five new tables' cells.
+--   o6 CA, lifecycle review, requires_client_review, unassigned, reviewing
+--      (an open status: cust_a may write its groups and requirements and
+--      review its sites; rep scope: unassigned and open; agent: not in scope)
+--      G1 client CC, link_count 2: alpha.com approved (an item of o6, its
+--         metrics with a cost), beta.com suggested, gamma.org rejected
+--      G2 client CB, link_count 1: delta.io suggested, epsilon.net alternate
+--         (customer B is a client of the group, not the order's customer:
+--         the spec gives B no row of it)
+--      R1 min_dr; 2 history rows (configuring -> analyzing -> reviewing)
+--      T1 share token of the admin (view, approve), its text in
+--         rls_fixture.vars (superuser only); T2 of cust_a (view), revoked
+--   o2 (CA, delivered: closed) G3 client CC, link_count 1: zeta.com
+--      suggested; R2: the "while the order is open" cells
+-- Every site has internal notes with the marker INTERNAL-SECRET.
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0d0d-000000000006', 'RLS-6', '00000000-0000-0000-c057-00000000000a', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count, anchor_texts) VALUES
+  ('00000000-0000-0000-6a00-000000000001', '00000000-0000-0000-0d0d-000000000006',
+   '00000000-0000-0000-c057-00000000000c', 2, '["best kettles"]'),
+  ('00000000-0000-0000-6a00-000000000002', '00000000-0000-0000-0d0d-000000000006',
+   '00000000-0000-0000-c057-00000000000b', 1, '[]'),
+  ('00000000-0000-0000-6a00-000000000003', '00000000-0000-0000-0d0d-000000000002',
+   '00000000-0000-0000-c057-00000000000c', 1, '[]');
+INSERT INTO orders.order_requirements (id, order_id, requirement_type, requirement_value, is_mandatory) VALUES
+  ('00000000-0000-0000-7e90-000000000001', '00000000-0000-0000-0d0d-000000000006', 'min_dr', '30', true),
+  ('00000000-0000-0000-7e90-000000000002', '00000000-0000-0000-0d0d-000000000002', 'niche', '"tea"', false);
+UPDATE orders.orders SET status = 'analyzing' WHERE id = '00000000-0000-0000-0d0d-000000000006';
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, metrics, internal_notes) VALUES
+  ('00000000-0000-0000-5e1e-000000000001', '00000000-0000-0000-6a00-000000000001', 'alpha.com',
+   '{"dr": 50, "price": 100, "cost": 60}', 'INTERNAL-SECRET alpha'),
+  ('00000000-0000-0000-5e1e-000000000002', '00000000-0000-0000-6a00-000000000001', 'beta.com',
+   '{"dr": 40, "price": 80, "cost": 50}', 'INTERNAL-SECRET beta'),
+  ('00000000-0000-0000-5e1e-000000000003', '00000000-0000-0000-6a00-000000000001', 'gamma.org',
+   '{"dr": 20}', 'INTERNAL-SECRET gamma'),
+  ('00000000-0000-0000-5e1e-000000000004', '00000000-0000-0000-6a00-000000000002', 'delta.io',
+   '{"dr": 60}', 'INTERNAL-SECRET delta'),
+  ('00000000-0000-0000-5e1e-000000000005', '00000000-0000-0000-6a00-000000000002', 'epsilon.net',
+   '{"dr": 35}', 'INTERNAL-SECRET epsilon'),
+  ('00000000-0000-0000-5e1e-000000000006', '00000000-0000-0000-6a00-000000000003', 'zeta.com',
+   '{"dr": 10}', 'INTERNAL-SECRET zeta');
+-- the analysis of both groups completes: o6 moves to reviewing
+SELECT count(*) FROM orders.complete_analysis('00000000-0000-0000-6a00-000000000001', '[]');
+SELECT count(*) FROM orders.complete_analysis('00000000-0000-0000-6a00-000000000002', '[]');
+-- customer A reviews (claims of A: reviewed_by is A's sub)
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-acc0-00000000000a"}', true);
+SELECT count(*) FROM orders.review_sites('00000000-0000-0000-6a00-000000000001',
+  '[{"domain": "alpha.com", "status": "approved"}, {"domain": "gamma.org", "status": "rejected"}]');
+SELECT count(*) FROM orders.review_sites('00000000-0000-0000-6a00-000000000002',
+  '[{"domain": "epsilon.net", "status": "alternate"}]');
+COMMIT;
+
+-- Share tokens.  T1: the admin's, through create_share_token (its text is
+-- kept where only a superuser reads it; test/rls_matrix.sh reads it into
+-- the psql variable :share_token).  T2: cust_a's, revoked.
+CREATE SCHEMA rls_fixture;
+REVOKE ALL ON SCHEMA rls_fixture FROM PUBLIC;
+CREATE TABLE rls_fixture.vars (share_token text NOT NULL);
+REVOKE ALL ON rls_fixture.vars FROM PUBLIC;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-acc0-000000000001"}', true);
+INSERT INTO rls_fixture.vars (share_token)
+SELECT orders.create_share_token('00000000-0000-0000-0d0d-000000000006', '7 days', '{view,approve}');
+UPDATE orders.order_share_tokens SET id = '00000000-0000-0000-70c0-000000000001';
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-acc0-00000000000a"}', true);
+SELECT orders.create_share_token('00000000-0000-0000-0d0d-000000000006') IS NOT NULL;
+UPDATE orders.order_share_tokens SET id = '00000000-0000-0000-70c0-000000000002'
+ WHERE id <> '00000000-0000-0000-70c0-000000000001';
+SELECT orders.revoke_share_token('00000000-0000-0000-70c0-000000000002');
+COMMIT;
