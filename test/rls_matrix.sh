@@ -89,11 +89,13 @@ EOF
 }
 
 # cell_sql TABLE OP PERSONA EXPECTED SQL — psql lines running one cell as
-# PostgREST would (one transaction, rolled back) and printing
-# "RESULT <rows or SQLSTATE> <error message>", between fingerprints when
-# the cell expects a refusal.
+# PostgREST would (one transaction) and printing "RESULT <rows or SQLSTATE>
+# <error message>".  A cell that expects a refusal ends with COMMIT, between
+# fingerprints: had the statement changed anything, it would stay and show;
+# the others are rolled back.
 cell_sql() {
-    local table=$1 op=$2 persona=$3 expected=$4 sql=$5
+    local table=$1 op=$2 persona=$3 expected=$4 sql=$5 finish=ROLLBACK
+    is_state "$expected" && finish=COMMIT
     echo "\\echo CELL $table $op $persona"
     is_state "$expected" && fingerprint_sql "$table"
     cat <<EOF
@@ -106,7 +108,7 @@ $sql;
 \\else
 \\echo RESULT :ROW_COUNT
 \\endif
-ROLLBACK;
+$finish;
 EOF
     is_state "$expected" && fingerprint_sql "$table"
     return 0
