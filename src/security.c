@@ -32,6 +32,7 @@
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
+PG_FUNCTION_INFO_V1(orders_by_maintainer);
 
 /*
  * claim_sub — the "sub" claim of a JSON claims document: a string or a
@@ -134,6 +135,26 @@ orders_rel_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/*
+ * orders.by_maintainer(rel) — does the current user have the privileges of
+ * the table's owner (the extension's own maintenance runs as the owner;
+ * superusers have them)?  The column rules of the policies do not apply
+ * then.  NULL for a table that does not exist.
+ */
+Datum
+orders_by_maintainer(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		PG_RETURN_NULL();
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	PG_RETURN_BOOL(has_privs_of_role(GetUserId(), owner));
 }
 
 /*

@@ -304,7 +304,8 @@ BEGIN
       FROM jsonb_array_elements(suggestions) s
     ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
     UPDATE orders.order_groups og
-       SET analysis_completed_at = now(), group_status = 'reviewing'
+       SET analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
      WHERE og.id = complete_analysis.order_group_id
     RETURNING og.* INTO g;
     IF o.status = 'analyzing'
@@ -406,10 +407,15 @@ BEGIN
          WHERE x.id = e.site AND x.order_group_id = g.id;
     END IF;
     -- every entry names a distinct site of the group: fewer rows updated
-    -- means row level security kept the caller from changing them (e.g. a
-    -- client and its closed order); refused, not a silent no-op
+    -- means a site was deleted meanwhile (OR076) or row level security kept
+    -- the caller from changing it (e.g. a client and its closed order:
+    -- 42501) — refused, never a silent no-op
     GET DIAGNOSTICS updated = ROW_COUNT;
-    IF updated < cardinality(sites) THEN
+    IF updated < cardinality(sites)
+       AND (SELECT count(*) FROM orders.order_site_selections x WHERE x.id = ANY (sites)) < cardinality(sites) THEN
+        RAISE EXCEPTION 'a site of the review is no longer a site of client group %', g.id
+            USING ERRCODE = 'OR076', HINT = 'It was deleted meanwhile; review the group''s sites again.';
+    ELSIF updated < cardinality(sites) THEN
         RAISE EXCEPTION 'you may not review the sites of order "%"',
                         (SELECT o.order_number FROM orders.orders o WHERE o.id = g.order_id)
             USING ERRCODE = '42501',

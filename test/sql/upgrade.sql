@@ -36,10 +36,22 @@ GRANT SELECT ON orders.order_details_view, orders.daily_financial_summary TO upg
 -- to orders.order_notes, which its customer never sees)
 ALTER EXTENSION orders UPDATE TO '0.7.0';
 UPDATE orders.orders SET internal_notes = 'call before noon' WHERE order_number = 'U-1';
+-- and an agency order with two items, already being reviewed
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000002a7', 'U-7', '00000000-0000-0000-0000-0000000002c1', 'review');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+SELECT '00000000-0000-0000-0000-0000000002a7', 'site ' || n, 1, 100 FROM generate_series(1, 2) n;
+SELECT (orders.transition('00000000-0000-0000-0000-0000000002a7', s)).status
+  FROM unnest(ARRAY['analyzing', 'reviewing']) s;
 
 -- and on to the current version: slots work on the upgraded data
 ALTER EXTENSION orders UPDATE;
 SELECT o.order_number, n.body, n.author_id FROM orders.order_notes n JOIN orders.orders o ON o.id = n.order_id;
+-- seed 001's rule: the review order has one group (its customer, a link per item)
+SELECT o.order_number, c.full_name, g.link_count, g.approved_count
+  FROM orders.order_groups g JOIN orders.orders o ON o.id = g.order_id JOIN orders.customers c ON c.id = g.client_id;
+-- and goes to payment (it does not require client review)
+SELECT (orders.transition('00000000-0000-0000-0000-0000000002a7', 'payment_pending')).status;
 SELECT count(*) AS internal_notes_columns FROM pg_attribute
  WHERE attrelid = 'orders.orders'::regclass AND attname = 'internal_notes' AND NOT attisdropped;
 -- every table has row level security, every view runs as its caller
