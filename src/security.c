@@ -68,6 +68,32 @@ claim_sub(const char *claims)
 }
 
 /*
+ * cached_claim_sub — claim_sub() of the claims document, remembered for the
+ * last document seen: every policy of a query asks who is acting, and a
+ * request's claims do not change between the questions.  The answer is a
+ * palloc'd copy (NULL when the document has no usable "sub").
+ */
+static char *
+cached_claim_sub(const char *claims)
+{
+	static char *last_claims = NULL;	/* in TopMemoryContext */
+	static char *last_sub = NULL;
+	char	   *sub;
+
+	if (last_claims == NULL || strcmp(last_claims, claims) != 0)
+	{
+		sub = claim_sub(claims);	/* may refuse: then nothing is remembered */
+		if (last_claims != NULL)
+			pfree(last_claims);
+		if (last_sub != NULL)
+			pfree(last_sub);
+		last_claims = MemoryContextStrdup(TopMemoryContext, claims);
+		last_sub = sub != NULL ? MemoryContextStrdup(TopMemoryContext, sub) : NULL;
+	}
+	return last_sub != NULL ? pstrdup(last_sub) : NULL;
+}
+
+/*
  * orders_current_actor — the one place identity is read: the JWT "sub" of
  * request.jwt.claims, else jwt.claims.sub, else current_user.  Empty
  * settings and an empty "sub" count as unset.  The claims count only while
@@ -86,7 +112,7 @@ orders_current_actor(void)
 	claims = GetConfigOption("request.jwt.claims", true, false);
 	if (claims != NULL && claims[0] != '\0')
 	{
-		char	   *s = claim_sub(claims);
+		char	   *s = cached_claim_sub(claims);
 
 		if (s != NULL)
 			return s;
