@@ -251,6 +251,13 @@ check "afterwards every counter agrees with its rows and the ledger with the ord
                 || ' ' || (SELECT count(*) FROM orders.recount_slots()) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
 
 # ------------------------------------------------- the two cron jobs ran --
+# The DDL above (extensions created and dropped) can overflow the pg_cron
+# scheduler's invalidation queue while it sleeps; after the reset, pg_cron
+# (1.6) does not reload its jobs — its relcache callback ignores the
+# InvalidOid of a reset — and it would miss the jobs scheduled before (and
+# run jobs unscheduled since).  Touching cron.job sends it a fresh
+# invalidation: what a DBA does after such a burst (doc/operations.md).
+q postgres -c "UPDATE cron.job SET active = active WHERE jobname LIKE 'orders-%'" >/dev/null
 # pg_cron runs every-minute jobs at the start of each minute: wait up to 150 s
 deadline=$((SECONDS + 150)) ran=""
 while [ $SECONDS -lt $deadline ]; do
