@@ -203,15 +203,10 @@ COMMENT ON VIEW orders.staff_role_defaults IS
     'What each staff role may do unless staff.permissions says otherwise (orders.has_permission)';
 
 -- actor_account — the caller's JWT sub as a uuid (account ids are uuids),
--- or NULL when it is not one.  Plain SQL with every name qualified and no
--- SET clause, so that the planner inlines it into its callers.
+-- or NULL when it is not one (C: the parse the identity lookup uses).
 CREATE FUNCTION orders.actor_account() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN orders.current_actor()
-                     OPERATOR(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                THEN orders.current_actor()::pg_catalog.uuid END
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_actor_account';
 COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
 
 -- The caller in the data (C, src/identity.c): its customer rows, staff row,
@@ -293,13 +288,15 @@ DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
         "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null}';
-    new_row jsonb := to_jsonb(NEW);
-    old_row jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    new_row jsonb;
+    old_row jsonb;
     col text;
 BEGIN
     IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
-        RETURN NEW;
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
     END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
     IF orders.current_staff_role() IS NULL THEN
         FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
             IF new_row -> col IS DISTINCT FROM old_row -> col THEN
@@ -781,33 +778,31 @@ AS $$
 DECLARE
     o record;
     item uuid;
+    approving boolean := TG_OP <> 'DELETE' AND NEW.status = 'approved'
+                         AND (TG_OP = 'INSERT' OR OLD.status <> 'approved');
+    unapproving boolean := TG_OP <> 'INSERT' AND OLD.status = 'approved'
+                           AND (TG_OP = 'DELETE' OR NEW.status <> 'approved');
 BEGIN
-    -- a new approval of a paid or closed order would add an item to what
-    -- was paid for (or earned): refused like taking one back
-    IF TG_OP <> 'DELETE' AND NEW.status = 'approved' AND (TG_OP = 'INSERT' OR OLD.status <> 'approved') THEN
+    -- an approval adds an item to what was paid for (or earned), taking one
+    -- back removes one: neither once the order is paid or closed (OR073)
+    IF approving OR unapproving THEN
         SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
           INTO o
           FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
-         WHERE g.id = NEW.order_group_id;
-        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+         WHERE g.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.order_group_id ELSE NEW.order_group_id END;
+        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') AND approving THEN
             RAISE EXCEPTION 'order "%" is %: site % cannot be approved any more', o.order_number,
                             CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, NEW.domain
                 USING ERRCODE = 'OR073',
                       HINT = 'Once the order is paid its sites are final; start a new order for more.';
-        END IF;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'approved'
-       AND (TG_OP = 'DELETE' OR NEW.status <> 'approved') THEN
-        SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
-          INTO o
-          FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
-         WHERE g.id = OLD.order_group_id;
-        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+        ELSIF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
             RAISE EXCEPTION 'order "%" is %: approved site % stays', o.order_number,
                             CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, OLD.domain
                 USING ERRCODE = 'OR073',
                       HINT = 'Approved sites become items; once the order is paid they are no longer taken back.';
         END IF;
+    END IF;
+    IF unapproving THEN
         IF TG_OP = 'DELETE' THEN
             RETURN OLD;
         END IF;

@@ -33,6 +33,7 @@
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
 PG_FUNCTION_INFO_V1(orders_by_maintainer);
+PG_FUNCTION_INFO_V1(orders_actor_account);
 
 /*
  * claim_sub — the "sub" claim of a JSON claims document: a string or a
@@ -138,6 +139,18 @@ orders_account_uuid(const char *actor, pg_uuid_t *uuid)
 	}
 	*uuid = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(actor)));
 	return true;
+}
+
+/* orders.actor_account() — the actor as an account uuid, or NULL. */
+Datum
+orders_actor_account(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *account = palloc(sizeof(pg_uuid_t));
+
+	(void) fcinfo;
+	if (!orders_account_uuid(orders_current_actor(), account))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(account);
 }
 
 /* orders.current_actor() — SQL face of orders_current_actor(). */

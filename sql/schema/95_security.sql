@@ -69,15 +69,10 @@ COMMENT ON VIEW orders.staff_role_defaults IS
     'What each staff role may do unless staff.permissions says otherwise (orders.has_permission)';
 
 -- actor_account — the caller's JWT sub as a uuid (account ids are uuids),
--- or NULL when it is not one.  Plain SQL with every name qualified and no
--- SET clause, so that the planner inlines it into its callers.
+-- or NULL when it is not one (C: the parse the identity lookup uses).
 CREATE FUNCTION orders.actor_account() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN orders.current_actor()
-                     OPERATOR(pg_catalog.~*) '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                THEN orders.current_actor()::pg_catalog.uuid END
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_actor_account';
 COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
 
 -- The caller in the data (C, src/identity.c): its customer rows, staff row,
@@ -159,13 +154,15 @@ DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
         "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null}';
-    new_row jsonb := to_jsonb(NEW);
-    old_row jsonb := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    new_row jsonb;
+    old_row jsonb;
     col text;
 BEGIN
     IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
-        RETURN NEW;
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
     END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
     IF orders.current_staff_role() IS NULL THEN
         FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
             IF new_row -> col IS DISTINCT FROM old_row -> col THEN

@@ -108,33 +108,31 @@ AS $$
 DECLARE
     o record;
     item uuid;
+    approving boolean := TG_OP <> 'DELETE' AND NEW.status = 'approved'
+                         AND (TG_OP = 'INSERT' OR OLD.status <> 'approved');
+    unapproving boolean := TG_OP <> 'INSERT' AND OLD.status = 'approved'
+                           AND (TG_OP = 'DELETE' OR NEW.status <> 'approved');
 BEGIN
-    -- a new approval of a paid or closed order would add an item to what
-    -- was paid for (or earned): refused like taking one back
-    IF TG_OP <> 'DELETE' AND NEW.status = 'approved' AND (TG_OP = 'INSERT' OR OLD.status <> 'approved') THEN
+    -- an approval adds an item to what was paid for (or earned), taking one
+    -- back removes one: neither once the order is paid or closed (OR073)
+    IF approving OR unapproving THEN
         SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
           INTO o
           FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
-         WHERE g.id = NEW.order_group_id;
-        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+         WHERE g.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.order_group_id ELSE NEW.order_group_id END;
+        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') AND approving THEN
             RAISE EXCEPTION 'order "%" is %: site % cannot be approved any more', o.order_number,
                             CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, NEW.domain
                 USING ERRCODE = 'OR073',
                       HINT = 'Once the order is paid its sites are final; start a new order for more.';
-        END IF;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'approved'
-       AND (TG_OP = 'DELETE' OR NEW.status <> 'approved') THEN
-        SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
-          INTO o
-          FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
-         WHERE g.id = OLD.order_group_id;
-        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
+        ELSIF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
             RAISE EXCEPTION 'order "%" is %: approved site % stays', o.order_number,
                             CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, OLD.domain
                 USING ERRCODE = 'OR073',
                       HINT = 'Approved sites become items; once the order is paid they are no longer taken back.';
         END IF;
+    END IF;
+    IF unapproving THEN
         IF TG_OP = 'DELETE' THEN
             RETURN OLD;
         END IF;
