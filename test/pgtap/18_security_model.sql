@@ -1,0 +1,108 @@
+-- The 0.8.0 access model's refusals and bad input (issue 10), each checking
+-- its SQLSTATE and that nothing changed: grant_api, edges reserved to staff
+-- (allowed_staff), the column rules (OR060), the trust boundary, and what a
+-- user may send (NULL, huge or far-future values, claims of the wrong
+-- shape).  Requests switch to the API role "authenticated" with JWT claims,
+-- as PostgREST does (test/setup.sql recorded it with grant_api).
+BEGIN;
+SELECT plan(25);
+
+-- fixtures: COD orders of client one (account 1111…); the agent (3333…,
+-- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
+INSERT INTO orders.orders (id, order_number, customer_id, assigned_agent_id) VALUES
+  ('00000000-0000-0000-0000-0000000018b1', 'T18-1', '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000e9'),
+  ('00000000-0000-0000-0000-0000000018b3', 'T18-3', '00000000-0000-0000-0000-0000000000a1', NULL);
+SELECT count(orders.transition('00000000-0000-0000-0000-0000000018b1', s))
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery']) s \g /dev/null
+CREATE FUNCTION pg_temp.order_state(num text) RETURNS text LANGUAGE sql AS $$
+    SELECT o.status || ' ' || o.priority || ' ' || coalesce(o.assigned_agent_id::text, '-') || ' '
+           || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id)
+      FROM orders.orders o WHERE o.order_number = num $$;
+CREATE FUNCTION pg_temp.as_api(sub text) RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', json_build_object('sub', sub)::text, true) $$;
+CREATE TEMP TABLE before AS SELECT pg_temp.order_state('T18-1') AS t1, pg_temp.order_state('T18-3') AS t3;
+GRANT SELECT ON before TO PUBLIC;
+
+-- ------------------------------------------------------------ grant_api --
+CREATE ROLE t18_bypass NOLOGIN BYPASSRLS;
+CREATE TEMP TABLE grants AS
+  SELECT (SELECT count(*) FROM orders.api_roles) AS roles,
+         (SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants
+           WHERE grantee = 'authenticated' AND table_schema = 'orders') AS privileges;
+SELECT throws_ok($$SELECT orders.grant_api('t18_nobody', 'authenticated')$$, '42704',
+                 'orders.grant_api: role "t18_nobody" does not exist', 'grant_api refuses a role that does not exist');
+SELECT throws_ok($$SELECT orders.grant_api('anon', 'postgres')$$, '22023',
+                 'orders.grant_api: role "postgres" would bypass row level security', 'and a superuser');
+SELECT throws_ok($$SELECT orders.grant_api('t18_bypass', 'authenticated')$$, '22023',
+                 'orders.grant_api: role "t18_bypass" would bypass row level security', 'and a BYPASSRLS role');
+SELECT throws_ok($$SELECT orders.grant_api(NULL, 'authenticated')$$, '22004', NULL, 'and NULL');
+SELECT lives_ok($$SELECT orders.grant_api('anon', 'authenticated'), orders.grant_api('anon', 'authenticated')$$,
+                'grant_api again, twice');
+SELECT is((SELECT count(*) FROM orders.api_roles) || ' ' ||
+          (SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants
+            WHERE grantee = 'authenticated' AND table_schema = 'orders'),
+          (SELECT roles || ' ' || privileges FROM grants),
+          'the refusals and the repeated calls changed no recorded role and no grant (idempotent)');
+
+-- ----------------------------------------------- edges reserved to staff --
+SELECT pg_temp.as_api('55555555-5555-5555-5555-555555555555');   -- the customer rep: sees T18-1, may edit
+SELECT throws_ok($$UPDATE orders.orders SET status = 'delivered' WHERE order_number = 'T18-1'$$, '42501',
+                 'order "T18-1": the change from "out_for_delivery" to "delivered" is reserved to admin, manager or assigned_agent',
+                 'a rep may not deliver: the edge is the assigned agent''s (allowed_staff)');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000018b1', 'delivered')$$, '42501', NULL,
+                 'not through transition() either');
+SELECT ok(NOT EXISTS (SELECT FROM orders.allowed_transitions('00000000-0000-0000-0000-0000000018b1') s WHERE s = 'delivered'),
+          'and is not offered it');
+SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');   -- the client
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000018b3', 'confirmation_pending')$$, '42501', NULL,
+                 'the client may not put its order in the confirmation queue (staff''s edge)');
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');   -- the assigned agent
+SELECT is((SELECT status FROM orders.transition('00000000-0000-0000-0000-0000000018b1', 'delivered')), 'delivered',
+          'the assigned agent delivers');
+RESET ROLE;
+SELECT is(pg_temp.order_state('T18-3'), (SELECT t3 FROM before), 'the refused edges changed nothing');
+
+-- ----------------------------------------------------- column rules (OR060) --
+SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
+SELECT throws_ok($$UPDATE orders.orders SET priority = 9 WHERE order_number = 'T18-3'$$, 'OR060',
+                 'column "priority" of orders.orders is reserved to staff', 'a client may not set a staff-only column');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, delivery_fee) VALUES ('00000000-0000-0000-0000-0000000000a1', 0.01)$$,
+                 'OR060', 'column "delivery_fee" of orders.orders is reserved to staff', 'nor give it on a new order');
+SELECT lives_ok($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE order_number = 'T18-3'$$,
+                'its own columns it may set');
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT throws_ok($$UPDATE orders.orders SET assigned_agent_id = NULL WHERE order_number = 'T18-1'$$, 'OR060',
+                 'column "assigned_agent_id" of orders.orders is reserved to staff with permission orders.assign',
+                 'an agent (no orders.assign) may not unassign itself');
+SELECT throws_ok($$UPDATE orders.staff SET role = 'admin' WHERE id = '00000000-0000-0000-0000-0000000000e9'$$, 'OR060',
+                 'column "role" of orders.staff is reserved to admins', 'nor promote itself');
+SELECT lives_ok($$UPDATE orders.staff SET availability_status = 'busy' WHERE id = '00000000-0000-0000-0000-0000000000e9'$$,
+                'its availability it may set');
+RESET ROLE;
+SELECT is(pg_temp.order_state('T18-3') || ' / ' || pg_temp.order_state('T18-1') || ' / '
+          || (SELECT role FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000000e9'),
+          (SELECT t3 FROM before) || ' / delivered 0 00000000-0000-0000-0000-0000000000e9 5 / delivery_agent',
+          'the refused column writes changed nothing');
+
+-- -------------------------------------------- trust boundary, bad input --
+CREATE ROLE t18_plain NOLOGIN;
+SET LOCAL ROLE t18_plain;
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111"}', true);
+SELECT is(orders.current_actor() || ' ' || orders.current_customer_ids()::text, 't18_plain {}',
+          'a role that is no API role stays itself, whatever claims it sets');
+RESET ROLE;
+SELECT pg_temp.as_api(repeat('x', 20000));
+SELECT is(length(orders.current_actor()) || ' ' || orders.current_customer_ids()::text || ' '
+          || coalesce(orders.current_staff_role(), '-') || ' ' || orders.has_permission('orders', 'view'),
+          '20000 {} - false', 'a 20,000-character sub is nobody: no customer, no staff, no permission');
+SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
+SELECT is(orders.has_permission(NULL, NULL), false, 'has_permission(NULL, NULL) is false');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000018b3', interval '100 years')$$,
+                 '22023', NULL, 'a share link for 100 years is refused');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000018b3'), 0,
+          'and no link was made');
+SELECT throws_ok($$SELECT orders.shared_order(NULL)$$, 'OR080', 'this share link is not valid', 'shared_order(NULL): no link');
+
+SELECT * FROM finish();
+ROLLBACK;
