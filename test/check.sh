@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: build, start a throwaway cluster, then run
+#   a check that the server has no multixact bug (PostgreSQL >= 15.20, gdb),
 #   a lint of the SQL run with more rights than its caller (search_path),
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
 #   and as a non-superuser PostgREST-style login, the row level security
@@ -25,6 +26,7 @@ suite() {
 }
 
 ensure_packages
+ensure_packages gdb      # the server check of test/multixact/server_window.sh
 build_install
 stop_cluster "$TEST_DIR"
 rm -rf "$TEST_DIR"
@@ -52,6 +54,7 @@ lint_sql() {
 }
 
 suite lint-sql lint_sql
+suite server-multixact bash "$REPO_DIR/test/multixact/server_window.sh"
 suite regress-and-isolation regress
 suite catalog-identity bash "$REPO_DIR/test/catalog_identity.sh"
 suite pgtap pgtap

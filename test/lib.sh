@@ -12,6 +12,10 @@ PG_BIN=${ORDERS_PG_BIN:-/usr/lib/postgresql/15/bin}
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc"
 PG_OS_USER=orders-pg        # used only when running as root
+# PostgreSQL 15.0-15.19 can fail an UPDATE with XX000 "new multixact has more
+# than one updating member" (fixed in 15.20, doc/multixact.md): Debian's
+# packages below this version are upgraded, not merely found present.
+PG_MIN_DEBIAN_VERSION=15.20
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -32,12 +36,17 @@ package_present() {
 }
 
 # ensure_packages [PKG...] — install the Debian packages that are missing
-# (default: $PACKAGES); a no-op when all are present.
+# (default: $PACKAGES, and PostgreSQL 15 upgraded when it is older than
+# $PG_MIN_DEBIAN_VERSION); a no-op when all are present.
 ensure_packages() {
     local missing=""
     for p in ${*:-$PACKAGES}; do
         package_present "$p" || missing="$missing $p"
     done
+    if [ $# -eq 0 ] && package_present postgresql-15 &&
+       dpkg --compare-versions "$(dpkg-query -W -f='${Version}' postgresql-15)" lt "$PG_MIN_DEBIAN_VERSION"; then
+        missing="$missing postgresql-15 postgresql-client-15 postgresql-server-dev-15 libpq5 libpq-dev"
+    fi
     if [ -n "$missing" ]; then
         log "installing:$missing"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq

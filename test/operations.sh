@@ -6,7 +6,7 @@
 # before CREATE EXTENSION; refused while a user object depends on it, CASCADE
 # takes those), a session that used the extension keeps working after another
 # drops and re-creates it, and a job scheduled by orders.schedule_jobs()
-# survives DROP EXTENSION (TODO: unschedule first); recounts interrupted by
+# goes with DROP EXTENSION (an event trigger of the extension); recounts interrupted by
 # statement_timeout in the middle of their UPDATE leave every row as it was,
 # and the next recount repairs exactly what was wrong.
 # See doc/operations.md.  Needs PGHOST/PGPORT/PGUSER of a running cluster
@@ -156,18 +156,23 @@ check "and its stock, history and ledger are those of the new installation" "4 1
     "$(q $D -c "SELECT (SELECT stock_quantity FROM orders.products) || ' ' || (SELECT count(*) FROM orders.order_history)
                        || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
 
-# pg_cron's jobs are rows of cron.job, not objects of the extension:
-# DROP EXTENSION does not remove a job orders.schedule_jobs() registered
-q postgres -c "DROP EXTENSION IF EXISTS orders CASCADE" -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" \
-           -c "DROP EXTENSION orders" >/dev/null
-todo "DROP EXTENSION orders removes the job orders.schedule_jobs() registered" \
-    "pg_cron jobs do not depend on the extension; run orders.unschedule_jobs() first (doc/operations.md)" 0 \
-    "$(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
-q postgres -c "SELECT cron.unschedule('orders-cleanup-expired-holds')" >/dev/null 2>&1 || true
+# pg_cron's jobs are rows of cron.job, not objects of the extension: the
+# extension's event trigger unschedules them when the extension is dropped
+jobs() { q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'"; }
+q postgres -c "DROP EXTENSION IF EXISTS orders CASCADE" -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" >/dev/null
+q postgres -c "CREATE VIEW public.ops_view AS SELECT id FROM orders.orders"
+check "DROP EXTENSION orders refused (2BP01: a user view depends on it) keeps the job orders.schedule_jobs() registered" "2BP01 1" \
+    "$(sqlstate postgres "DROP EXTENSION orders") $(jobs)"
+q postgres -c "DROP VIEW public.ops_view" -c "DROP EXTENSION orders" >/dev/null
+check "DROP EXTENSION orders removes the job orders.schedule_jobs() registered" 0 "$(jobs)"
+q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" \
+           -c "SELECT cron.schedule('not-orders', '0 3 * * *', 'SELECT 1')" >/dev/null
+check "so does DROP SCHEMA orders CASCADE, and a job of someone else stays" "0 1" \
+    "$(q postgres -c "DROP SCHEMA orders CASCADE" >/dev/null 2>&1; jobs) $(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'not-orders'")"
+q postgres -c "SELECT cron.unschedule('not-orders')" >/dev/null
 q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" -c "SELECT orders.unschedule_jobs()" \
            -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null
-check "orders.unschedule_jobs() then DROP EXTENSION leaves no job behind" 0 \
-    "$(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
+check "orders.unschedule_jobs() then DROP EXTENSION leaves no job behind" 0 "$(jobs)"
 
 # ------------------------------------------ recounts and statement_timeout --
 # 300 campaigns with 3000 leads, 300 customers with 1500 orders, 300 slots

@@ -13,3 +13,18 @@
 -- created); the C library runs its own SQL as the table owner with
 -- pg_catalog alone on the path (doc/security.md).
 \echo Use "CREATE EXTENSION orders" to load this file. \quit
+
+-- PostgreSQL 15.0-15.19 can fail an UPDATE of a row whose previous updater
+-- is aborting with XX000 "new multixact has more than one updating member"
+-- (fixed in 15.20; doc/multixact.md).  The extension's stock, counters and
+-- savepoint-using callers meet that pattern: say so where the DBA looks.
+DO $$
+BEGIN
+    IF pg_catalog.current_setting('server_version_num')::integer BETWEEN 150000 AND 150019 THEN
+        RAISE WARNING 'PostgreSQL % can fail concurrent updates with "new multixact has more than one updating member"',
+                      pg_catalog.current_setting('server_version')
+            USING DETAIL = 'A bug of PostgreSQL 15.0 to 15.19, fixed in 15.20: an UPDATE does not wait for an aborting earlier updater of the row.',
+                  HINT = 'Install PostgreSQL 15.20 or later (a minor release: restart only, no dump or pg_upgrade).';
+    END IF;
+END
+$$;

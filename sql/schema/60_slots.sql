@@ -260,6 +260,19 @@ $$;
 COMMENT ON FUNCTION orders.unschedule_jobs() IS
     'Remove the extension''s pg_cron jobs (idempotent)';
 
+-- DROP EXTENSION orders (or DROP SCHEMA orders CASCADE) unschedules this
+-- database's jobs of orders.cron_jobs() in the same transaction: pg_cron's
+-- rows do not depend on the extension (src/cron_cleanup.c).
+CREATE FUNCTION orders.unschedule_on_drop()
+    RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'orders_unschedule_on_drop';
+COMMENT ON FUNCTION orders.unschedule_on_drop() IS
+    'Event trigger: DROP EXTENSION orders removes the extension''s pg_cron jobs of this database';
+CREATE EVENT TRIGGER orders_unschedule_jobs ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+    EXECUTE FUNCTION orders.unschedule_on_drop();
+
 SELECT pg_catalog.pg_extension_config_dump('orders.service_capacity', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.slot_reservations', '');
 
@@ -267,6 +280,7 @@ REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.slot_counts_guard(),
                        orders.release_cancelled_bookings(), orders.recount_slots(uuid),
                        orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
+                       orders.unschedule_on_drop(),
                        orders.cleanup_expired_reservations() FROM PUBLIC;
 -- Reading availability is public; holding and booking run as the owner, so
 -- they are granted by the DBA to the roles that may book (doc/slots.md).
