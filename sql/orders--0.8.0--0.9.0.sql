@@ -3,6 +3,9 @@
 --    concurrent updates with XX000 (doc/multixact.md; issue 9).
 --  * DROP EXTENSION orders removes the extension's pg_cron jobs of this
 --    database (event trigger orders_unschedule_jobs; issue 9).
+--  * Orders from shop webhooks (issue 12): orders.webhooks, webhook_logs,
+--    orders.external_id, ingest_webhook; a pg_cron job purges old logs.
+--    The part after "98_webhooks.sql" is a verbatim copy of that file.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.9.0'" to load this file. \quit
 
 DO $$
@@ -26,3 +29,490 @@ CREATE EVENT TRIGGER orders_unschedule_jobs ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
     EXECUTE FUNCTION orders.unschedule_on_drop();
 REVOKE ALL ON FUNCTION orders.unschedule_on_drop() FROM PUBLIC;
+
+ALTER TABLE orders.orders ADD COLUMN external_id text;
+
+CREATE OR REPLACE FUNCTION orders.cron_jobs()
+    RETURNS TABLE (jobname text, schedule text, command text)
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
+    UNION ALL
+    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()';
+END;
+
+-- 98_webhooks.sql
+
+---------------------------------------------------------------------------
+-- Orders from shop webhooks (issue 12, seed 004; doc/webhooks.md): a
+-- Shopify, WooCommerce or custom order webhook becomes a customer, an order
+-- in its lifecycle's initial status and its items, verified (HMAC-SHA256 in
+-- C, src/webhook_signature.c) and exactly once per delivery and per shop
+-- order, whoever calls orders.ingest_webhook.  Every request is logged.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.webhooks (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name           orders.label NOT NULL,
+    source         text NOT NULL CHECK (source IN ('shopify', 'woocommerce', 'custom', 'other')),
+    endpoint       text NOT NULL UNIQUE CHECK (endpoint ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'),
+    secret         text CHECK (secret <> ''),
+    field_mapping  orders.json_object NOT NULL DEFAULT '{}',
+    defaults       orders.json_object NOT NULL DEFAULT '{}',
+    is_active      boolean NOT NULL DEFAULT true,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.webhooks IS
+    'Shop webhooks: the endpoint name callers of orders.ingest_webhook use, its secret, mapping and defaults';
+COMMENT ON COLUMN orders.webhooks.endpoint IS 'The name a caller passes to orders.ingest_webhook (letters, digits, _ . -)';
+COMMENT ON COLUMN orders.webhooks.secret IS
+    'Key of the HMAC-SHA256 signature (NULL: unsigned requests accepted); readable by the owner only';
+COMMENT ON COLUMN orders.webhooks.field_mapping IS
+    'Sections customer, order, items of dotted paths into the payload ("a.b | c.d": first non-empty; "a + b": joined); see orders.webhook_mapping()';
+COMMENT ON COLUMN orders.webhooks.defaults IS
+    'lifecycle, currency, priority, require_sku_match (boolean), max_payload_bytes (default 1 MB)';
+CREATE INDEX webhooks_source_idx ON orders.webhooks (source);
+CREATE INDEX webhooks_is_active_idx ON orders.webhooks (is_active);
+CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.webhooks
+    FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+
+CREATE TABLE orders.webhook_logs (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    webhook_id        uuid REFERENCES orders.webhooks (id) ON DELETE SET NULL,
+    delivery_id       text,
+    request_payload   jsonb,
+    response_status   integer NOT NULL CHECK (response_status BETWEEN 100 AND 599),
+    order_created_id  uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
+    error_message     text,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.webhook_logs IS
+    'Every request to orders.ingest_webhook, success or failure: the payload as received (NULL when too large or not JSON), the HTTP status answered';
+COMMENT ON COLUMN orders.webhook_logs.order_created_id IS 'The order the request created, updated or was a duplicate of';
+CREATE INDEX webhook_logs_webhook_id_idx ON orders.webhook_logs (webhook_id, delivery_id);
+CREATE INDEX webhook_logs_order_created_id_idx ON orders.webhook_logs (order_created_id);
+CREATE INDEX webhook_logs_created_at_idx ON orders.webhook_logs (created_at);
+CREATE INDEX webhook_logs_response_status_idx ON orders.webhook_logs (response_status);
+CREATE INDEX webhook_logs_payload_idx ON orders.webhook_logs USING gin (request_payload jsonb_path_ops);
+
+-- the shop's order id, unique per webhook (orders.webhook_source holds the
+-- webhook's endpoint for orders it created)
+CREATE UNIQUE INDEX orders_webhook_external_id_idx ON orders.orders (webhook_source, external_id)
+    WHERE external_id IS NOT NULL;
+
+-- webhook_signature_ok — base64 HMAC-SHA256 of the body matches (C).
+CREATE FUNCTION orders.webhook_signature_ok(secret text, body text, signature text)
+    RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_webhook_signature_ok';
+
+-- webhook_value — the value a mapping spec names in a payload: dotted
+-- paths ("shipping_address.city", "line_items.0.sku"); "a | b": the first
+-- non-empty; "a + b": the non-empty parts joined by a space.  NULL when
+-- nothing is there.
+CREATE FUNCTION orders.webhook_value(doc jsonb, spec text)
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    alt text;
+    part text;
+    piece text;
+    v text;
+BEGIN
+    IF spec IS NULL OR doc IS NULL THEN
+        RETURN NULL;
+    ELSIF strpos(spec, '|') = 0 AND strpos(spec, '+') = 0 THEN
+        RETURN nullif(btrim(doc #>> string_to_array(btrim(spec), '.')), '');
+    END IF;
+    FOREACH alt IN ARRAY string_to_array(spec, '|') LOOP
+        v := NULL;
+        FOREACH part IN ARRAY string_to_array(alt, '+') LOOP
+            piece := nullif(btrim(doc #>> string_to_array(btrim(part), '.')), '');
+            IF piece IS NOT NULL THEN
+                v := concat_ws(' ', v, piece);
+            END IF;
+        END LOOP;
+        IF v IS NOT NULL THEN
+            RETURN v;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- webhook_mapping — the ready field_mapping of a platform ('shopify',
+-- 'woocommerce'); 22023 for another.
+CREATE FUNCTION orders.webhook_mapping(platform text)
+    RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CASE platform
+    WHEN 'shopify' THEN
+        RETURN '{
+          "customer": {"name": "customer.first_name + customer.last_name | shipping_address.name | billing_address.name",
+                       "email": "email | contact_email | customer.email",
+                       "phone": "phone | customer.phone | shipping_address.phone | billing_address.phone",
+                       "address": "shipping_address.address1 + shipping_address.address2",
+                       "city": "shipping_address.city",
+                       "postal_code": "shipping_address.zip"},
+          "order": {"external_id": "id", "order_number": "name", "currency": "currency",
+                    "total": "total_price", "delivery_fee": "total_shipping_price_set.shop_money.amount",
+                    "notes": "note", "updated_at": "updated_at", "items": "line_items"},
+          "items": {"sku": "sku", "name": "name | title", "quantity": "quantity", "price": "price"}
+        }'::jsonb;
+    WHEN 'woocommerce' THEN
+        RETURN '{
+          "customer": {"name": "billing.first_name + billing.last_name | shipping.first_name + shipping.last_name",
+                       "email": "billing.email",
+                       "phone": "billing.phone | shipping.phone",
+                       "address": "shipping.address_1 + shipping.address_2 | billing.address_1 + billing.address_2",
+                       "city": "shipping.city | billing.city",
+                       "postal_code": "shipping.postcode | billing.postcode"},
+          "order": {"external_id": "id", "order_number": "number", "currency": "currency",
+                    "total": "total", "delivery_fee": "shipping_total",
+                    "notes": "customer_note", "updated_at": "date_modified_gmt", "items": "line_items"},
+          "items": {"sku": "sku", "name": "name", "quantity": "quantity", "price": "subtotal / quantity"}
+        }'::jsonb;
+    ELSE
+        RAISE EXCEPTION 'no ready webhook mapping for platform "%"', left(platform, 64)
+            USING ERRCODE = '22023', HINT = 'Ready mappings: shopify, woocommerce; write field_mapping yourself for others.';
+    END CASE;
+END
+$$;
+
+-- webhook_amount — an amount of a payload: a number or a numeric string,
+-- or "a / b" (WooCommerce's line subtotal over quantity), rounded to cents.
+CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
+    RETURNS numeric
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slash integer := strpos(coalesce(spec, ''), '/');
+    v text;
+    d text;
+BEGIN
+    IF slash = 0 THEN
+        v := orders.webhook_value(doc, spec);
+        d := '1';
+    ELSE
+        v := orders.webhook_value(doc, left(spec, slash - 1));
+        d := orders.webhook_value(doc, substr(spec, slash + 1));
+    END IF;
+    IF v IS NULL OR d IS NULL THEN
+        RETURN NULL;
+    ELSIF v !~ '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' OR d !~ '^[0-9]+(\.[0-9]+)?$' OR d::numeric = 0 THEN
+        RAISE EXCEPTION 'webhook payload: "%" is not an amount', left(v || CASE WHEN slash > 0 THEN ' / ' || d ELSE '' END, 64)
+            USING ERRCODE = '22P02';
+    END IF;
+    RETURN round(v::numeric / d::numeric, 2);
+END
+$$;
+
+---------------------------------------------------------------------------
+-- webhook_ingest — the one implementation behind both entry points
+-- (ingest_webhook, ingest_webhook_body), which run it as the owner: the
+-- caller needs EXECUTE on an entry point only.  "doc" is the body parsed
+-- (NULL: parse it here, a malformed body is logged).  Order of work:
+--   endpoint (404) → size (413) → signature (401) → JSON (400) →
+--   one advisory lock per shop order (or delivery) of this webhook, so two
+--   deliveries of one order never both pass → duplicate by delivery id or
+--   shop order id (200, nothing created; an orders/updated payload updates,
+--   never moves status) → customer (by phone, else email, else created;
+--   an advisory lock per phone/email) → order → items (by SKU: variant,
+--   then product) — inside one subtransaction, so a payload that cannot
+--   be mapped (422) leaves only its log row.
+---------------------------------------------------------------------------
+CREATE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
+                                      delivery_id text, topic text)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    headers jsonb;
+    w orders.webhooks%ROWTYPE;
+    m jsonb;
+    d jsonb;
+    max_bytes bigint;
+    ext_id text;
+    known uuid;
+    result_status text;
+    http integer;
+    code text;
+    err text;
+    order_id uuid;
+    customer_id uuid;
+    c_phone text;
+    c_email text;
+    items jsonb;
+    item_count integer;
+    matched integer;
+    items_sum numeric;
+    fee numeric;
+    total numeric;
+    incoming_at text;
+    stored_at text;
+    log_id uuid;
+BEGIN
+    -- through PostgREST, signature, delivery id and topic may come as headers
+    headers := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
+    signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');
+    delivery_id := left(coalesce(nullif(delivery_id, ''), headers ->> 'x-shopify-webhook-id',
+                                 headers ->> 'x-wc-webhook-delivery-id'), 255);
+    topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
+
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active;
+    max_bytes := CASE WHEN w.id IS NULL THEN 65536
+                      ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
+    IF w.id IS NULL THEN
+        http := 404; code := 'OR090';
+        err := format('no active webhook with endpoint "%s"', left(endpoint, 64));
+    ELSIF body IS NULL OR octet_length(body) > max_bytes THEN
+        http := 413; code := 'OR093';
+        err := format('payload of %s bytes is larger than the %s bytes webhook "%s" accepts',
+                      coalesce(octet_length(body), 0), max_bytes, w.endpoint);
+    ELSIF w.secret IS NOT NULL AND (signature IS NULL OR NOT orders.webhook_signature_ok(w.secret, body, signature)) THEN
+        http := 401; code := 'OR091';
+        err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)
+                    ELSE format('the signature does not match the payload for webhook "%s"', w.endpoint) END;
+    END IF;
+    IF doc IS NULL AND (http IS NULL OR http = 401) THEN
+        BEGIN
+            doc := body::jsonb;
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+            IF http IS NULL THEN
+                http := 400; code := 'OR094';
+                err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
+            END IF;
+        END;
+    END IF;
+    IF http IS NULL AND jsonb_typeof(doc) <> 'object' THEN
+        http := 400; code := 'OR094';
+        err := format('the payload for webhook "%s" is not a JSON object', w.endpoint);
+    END IF;
+
+    IF http IS NULL THEN
+        m := w.field_mapping;
+        d := w.defaults;
+        ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
+        IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(
+                'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
+        END IF;
+        IF delivery_id IS NOT NULL THEN
+            SELECT l.order_created_id INTO known
+              FROM orders.webhook_logs l
+             WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
+               AND l.response_status BETWEEN 200 AND 299
+             ORDER BY l.created_at LIMIT 1;
+            IF FOUND THEN
+                result_status := 'duplicate'; http := 200; order_id := known;
+            END IF;
+        END IF;
+        IF http IS NULL AND ext_id IS NOT NULL THEN
+            SELECT o.id INTO known FROM orders.orders o
+             WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
+            IF FOUND THEN
+                order_id := known; http := 200;
+                result_status := CASE WHEN topic ~* 'update' THEN 'updated' ELSE 'duplicate' END;
+            END IF;
+        END IF;
+    END IF;
+
+    IF http IS NULL OR result_status = 'updated' THEN
+        BEGIN
+            items := CASE WHEN m -> 'order' ->> 'items' IS NULL THEN '[]'
+                          ELSE coalesce(doc #> string_to_array(m -> 'order' ->> 'items', '.'), '[]') END;
+            IF jsonb_typeof(items) <> 'array' THEN
+                RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
+                    USING ERRCODE = 'OR092';
+            END IF;
+            SELECT count(*), count(coalesce(v.id, p.id)),
+                   sum(coalesce(orders.webhook_amount(i, m -> 'items' ->> 'price'), v.price, p.price, 0)
+                       * coalesce(orders.webhook_value(i, m -> 'items' ->> 'quantity')::integer, 1))
+              INTO item_count, matched, items_sum
+              FROM jsonb_array_elements(items) i
+              LEFT JOIN orders.product_variants v ON v.sku = orders.webhook_value(i, m -> 'items' ->> 'sku')
+              LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = orders.webhook_value(i, m -> 'items' ->> 'sku');
+            IF matched < item_count AND coalesce((d ->> 'require_sku_match')::boolean, false) THEN
+                RAISE EXCEPTION '% of % items of the payload have no product with their SKU', item_count - matched, item_count
+                    USING ERRCODE = 'OR095', HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
+            END IF;
+            fee := coalesce(orders.webhook_amount(doc, m -> 'order' ->> 'delivery_fee'), 0);
+            total := orders.webhook_amount(doc, m -> 'order' ->> 'total');
+
+            IF result_status = 'updated' THEN
+                incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
+                SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
+                IF incoming_at IS NOT NULL AND stored_at IS NOT NULL AND incoming_at::timestamptz <= stored_at::timestamptz THEN
+                    result_status := 'stale';		-- an older update delivered late: nothing changes
+                ELSE
+                    UPDATE orders.orders o
+                       SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                           delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
+                           delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
+                           metadata = jsonb_set(o.metadata, '{webhook,updated_at}', to_jsonb(incoming_at))
+                     WHERE o.id = order_id;
+                    -- items and amounts follow the shop only before the order leaves its initial status
+                    IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                                WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                        DELETE FROM orders.order_items it WHERE it.order_id = webhook_ingest.order_id;
+                        PERFORM orders.webhook_insert_items(order_id, items, m -> 'items');
+                        UPDATE orders.orders o SET delivery_fee = fee WHERE o.id = order_id;
+                        IF total IS NOT NULL THEN
+                            UPDATE orders.orders o SET total_amount = total WHERE o.id = order_id;
+                        END IF;
+                    END IF;
+                END IF;
+            ELSE
+                c_phone := left(orders.webhook_value(doc, m -> 'customer' ->> 'phone'), 64);
+                c_email := left(lower(orders.webhook_value(doc, m -> 'customer' ->> 'email')), 255);
+                IF c_phone IS NULL AND c_email IS NULL THEN
+                    RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
+                        USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
+                END IF;
+                -- one customer per phone (else email), also when two new orders of a new customer race
+                PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer ' || coalesce('phone ' || c_phone, 'email ' || c_email), 0));
+                IF c_phone IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.phone = c_phone ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL AND c_email IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.email = c_email ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL THEN
+                    INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)
+                    VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
+                            c_email, c_phone,
+                            orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
+                    RETURNING id INTO customer_id;
+                END IF;
+                INSERT INTO orders.orders (customer_id, lifecycle, priority, currency, delivery_fee, adjustment,
+                                           customer_notes, delivery_address, delivery_area,
+                                           source, webhook_source, external_id, metadata)
+                VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
+                        upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
+                        fee, coalesce(total - coalesce(items_sum, 0) - fee, 0),
+                        orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                        'webhook', w.endpoint, ext_id,
+                        jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
+                            'source', w.source,
+                            'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
+                            'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
+                RETURNING id INTO order_id;
+                PERFORM orders.webhook_insert_items(order_id, items, m -> 'items');
+                result_status := 'created'; http := 201;
+            END IF;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                http := CASE WHEN code IN ('40001', '40P01', '55P03') THEN 503
+                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' THEN 422
+                             ELSE 500 END;
+                err := format('webhook "%s": %s', w.endpoint, left(err, 500));
+                result_status := NULL; order_id := NULL;
+        END;
+    END IF;
+
+    INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
+    VALUES (w.id, delivery_id, CASE WHEN octet_length(body) <= max_bytes THEN doc END, http, order_id, err)
+    RETURNING id INTO log_id;
+    PERFORM set_config('response.status', http::text, true);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
+        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', err));
+END
+$$;
+
+-- webhook_insert_items — the mapped items of a payload as rows of
+-- order_items, matched to variants, then products, by SKU.
+CREATE FUNCTION orders.webhook_insert_items(order_id uuid, items jsonb, spec jsonb)
+    RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO orders.order_items (order_id, sku, name, quantity, unit_price, product_id, variant_id)
+    SELECT webhook_insert_items.order_id, x.sku,
+           left(coalesce(x.name, v.name, p.name, x.sku, 'item'), 500),
+           x.quantity, coalesce(x.price, v.price, p.price, 0), coalesce(v.product_id, p.id), v.id
+      FROM (SELECT orders.webhook_value(i.value, spec ->> 'sku') AS sku,
+                   orders.webhook_value(i.value, spec ->> 'name') AS name,
+                   coalesce(orders.webhook_value(i.value, spec ->> 'quantity')::integer, 1) AS quantity,
+                   orders.webhook_amount(i.value, spec ->> 'price') AS price,
+                   i.ordinality
+              FROM jsonb_array_elements(items) WITH ORDINALITY i) x
+      LEFT JOIN orders.product_variants v ON v.sku = x.sku
+      LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = x.sku
+     ORDER BY x.ordinality;
+END;
+
+-- ingest_webhook — a shop's order webhook in, as received (json keeps the
+-- bytes the signature covers).  Result: {"status": created | duplicate |
+-- updated | stale | rejected, "http_status", "order_id", "log_id", "code",
+-- "error"}; response.status carries the HTTP status for PostgREST.
+CREATE FUNCTION orders.ingest_webhook(endpoint text, payload json, signature text DEFAULT NULL,
+                                      delivery_id text DEFAULT NULL, topic text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    RETURN orders.webhook_ingest(endpoint, payload::text, payload::jsonb, signature, delivery_id, topic);
+COMMENT ON FUNCTION orders.ingest_webhook(text, json, text, text, text) IS
+    'A shop''s order webhook becomes a customer, an order and its items: verified, exactly once, logged (doc/webhooks.md)';
+
+-- ingest_webhook_body — the same for a body that may not be JSON (an edge
+-- function or worker passing bytes on): a malformed body is logged (400).
+CREATE FUNCTION orders.ingest_webhook_body(endpoint text, body text, signature text DEFAULT NULL,
+                                           delivery_id text DEFAULT NULL, topic text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    RETURN orders.webhook_ingest(endpoint, body, NULL, signature, delivery_id, topic);
+COMMENT ON FUNCTION orders.ingest_webhook_body(text, text, text, text, text) IS
+    'orders.ingest_webhook for a body that may not be JSON: the same, and a malformed body is logged (400)';
+
+-- purge_webhook_logs — delete log rows older than "older_than"; the number deleted.
+CREATE FUNCTION orders.purge_webhook_logs(older_than interval DEFAULT '90 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'orders.purge_webhook_logs: older_than must not be NULL' USING ERRCODE = '22004';
+    ELSIF older_than < interval '0' THEN
+        RAISE EXCEPTION 'orders.purge_webhook_logs: older_than must not be negative (%)', older_than
+            USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM orders.webhook_logs l WHERE l.created_at < now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('orders.webhooks', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.webhook_logs', '');
+
+-- owner only: no API role reads secrets or logs (row level security on,
+-- no policy); callers need EXECUTE on the entry points alone
+ALTER TABLE orders.webhooks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.webhook_logs ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON orders.webhooks, orders.webhook_logs FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_insert_items(uuid, jsonb, jsonb),
+                       orders.webhook_ingest(text, text, jsonb, text, text, text),
+                       orders.purge_webhook_logs(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
+                          orders.ingest_webhook_body(text, text, text, text, text),
+                          orders.webhook_mapping(text), orders.webhook_value(jsonb, text),
+                          orders.webhook_amount(jsonb, text) TO PUBLIC;

@@ -83,6 +83,8 @@ CREATE TABLE orders.orders (
     review_completed_at     timestamptz,
     reviewed_by             text,
     analysis_project_id     uuid,
+    -- shop webhooks (98_webhooks.sql): the shop's order id, unique per webhook_source
+    external_id             text,
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
 );
 COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';

@@ -198,7 +198,9 @@ CREATE FUNCTION orders.cron_jobs()
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()';
+    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
+    UNION ALL
+    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()';
 END;
 
 -- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.
