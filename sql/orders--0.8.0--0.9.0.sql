@@ -235,6 +235,7 @@ CREATE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signa
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
+<<ingest>>
 DECLARE
     headers jsonb;
     w orders.webhooks%ROWTYPE;
@@ -363,7 +364,7 @@ BEGIN
                     -- items and amounts follow the shop only before the order leaves its initial status
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                                 WHERE o.id = order_id AND o.status = l.initial_status) THEN
-                        DELETE FROM orders.order_items it WHERE it.order_id = webhook_ingest.order_id;
+                        DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
                         PERFORM orders.webhook_insert_items(order_id, items, m -> 'items');
                         UPDATE orders.orders o SET delivery_fee = fee WHERE o.id = order_id;
                         IF total IS NOT NULL THEN

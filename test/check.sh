@@ -41,6 +41,7 @@ regress() {
 
 # pgTAP: a fresh database with roles shaped like a PostgREST deployment.
 pgtap() {
+    cd "$REPO_DIR"          # test files read their payloads relative to the repository
     psql -q -X -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/setup.sql" >/dev/null || return 1
     pg_prove -d orders_tap --ext .sql -r "$REPO_DIR/test/pgtap" || return 1
     # the same requests as PostgREST sends them, from a non-superuser login

@@ -107,3 +107,16 @@ GRANT DELETE, TRUNCATE ON orders.leads TO lead_worker;
 GRANT DELETE ON orders.orders TO staff;
 GRANT EXECUTE ON FUNCTION orders.cleanup_expired_reservations() TO staff;
 GRANT TRUNCATE ON orders.order_site_selections TO staff;
+
+-- Shop webhooks (issue 12): one with a secret, one open (its orders get
+-- the SKU API-LAMP matched to the product above).
+INSERT INTO orders.webhooks (name, source, endpoint, secret, field_mapping) VALUES
+  ('API shop, signed', 'shopify', 'api-shop', 'api-secret', orders.webhook_mapping('shopify')),
+  ('API shop, open', 'custom', 'api-open', NULL, orders.webhook_mapping('shopify'));
+-- The wrapper doc/webhooks.md has a DBA write for PostgREST: one unnamed
+-- json parameter, so the body arrives as the shop sent it.  pgcrypto (this
+-- test database only) signs payloads independently of the extension.
+CREATE FUNCTION public.api_shop_webhook(json) RETURNS jsonb
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+    RETURN orders.ingest_webhook('api-shop', $1);
+CREATE EXTENSION pgcrypto;

@@ -65,7 +65,8 @@ CREATE TEMP TABLE exempt (proname pg_catalog.name PRIMARY KEY, reason pg_catalog
 INSERT INTO pg_temp.exempt VALUES
   ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders: no API role has TRUNCATE on it (probe: 42501)'),
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
-  ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)');
+  ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
+  ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run');
 GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
              pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
 
@@ -641,6 +642,25 @@ SELECT pg_temp.probe('client two: shares nothing of it',
 
 SELECT set_config('role', 'anon', true);
 SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT pg_temp.probe('anon: a shop order through an open webhook',
+  $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com", "total_price": "20.00",
+     "line_items": [{"sku": "API-LAMP", "name": "API Lamp", "quantity": 1, "price": "20.00"}]}', NULL, 'att-d1') ->> 'status'$p$,
+  '{ingest_webhook,webhook_ingest,webhook_value,webhook_amount,webhook_insert_items}', NULL, 'created');
+SELECT pg_temp.probe('anon: the same shop order again',
+  $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com"}', NULL, 'att-d2') ->> 'status'$p$,
+  '{ingest_webhook,webhook_ingest}', NULL, 'duplicate');
+SELECT pg_temp.probe('anon: a wrongly signed delivery',
+  $p$SELECT orders.ingest_webhook('api-shop', '{"id": 9102}', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', 'att-d3') ->> 'http_status'$p$,
+  '{ingest_webhook,webhook_ingest,webhook_signature_ok}', NULL, '401');
+SELECT pg_temp.probe('anon: a malformed body',
+  $p$SELECT orders.ingest_webhook_body('api-open', '{"id": ', NULL, 'att-d4') ->> 'http_status'$p$,
+  '{ingest_webhook_body,webhook_ingest}', NULL, '400');
+SELECT pg_temp.probe('anon: webhook_mapping',
+  $p$SELECT orders.webhook_mapping('woocommerce') -> 'order' ->> 'total'$p$, '{webhook_mapping}', NULL, 'total');
+SELECT pg_temp.probe('anon: purge_webhook_logs refused',
+  $p$SELECT orders.purge_webhook_logs()$p$, '{purge_webhook_logs}', '42501');
+SELECT pg_temp.probe('anon: the signature check is nobody''s oracle',
+  $p$SELECT orders.webhook_signature_ok('k', 'b', 's')$p$, '{}', '42501');
 SELECT pg_temp.probe('anon: shared_order',
   format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row}', NULL, 'ATT-5');
 SELECT pg_temp.probe('anon: share_review_sites',

@@ -1,0 +1,58 @@
+-- Shop webhooks as PostgREST delivers them (issue 12): POST
+-- /rpc/api_shop_webhook with the shop's raw JSON body, as anon, signature,
+-- delivery id and topic in request.headers; the answer's HTTP status in
+-- response.status.  The caller has EXECUTE and nothing else.
+\set shop `cat test/webhooks/shopify_order.json | sed 's/5678901234567/7700001/'`
+BEGIN;
+SELECT plan(9);
+
+-- pg_temp.request(body, signature, delivery) — one request as PostgREST runs it
+CREATE FUNCTION pg_temp.request(body text, signature text, delivery text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    res jsonb;
+BEGIN
+    PERFORM set_config('role', 'anon', true);
+    PERFORM set_config('request.jwt.claims', '{"role":"anon"}', true);
+    PERFORM set_config('request.headers', json_build_object('content-type', 'application/json',
+        'x-shopify-hmac-sha256', signature, 'x-shopify-webhook-id', delivery,
+        'x-shopify-topic', 'orders/create', 'x-shopify-shop-domain', 'api-shop.myshopify.com')::text, true);
+    res := public.api_shop_webhook(body::json);
+    PERFORM set_config('role', 'none', true);
+    RETURN res || jsonb_build_object('response.status', current_setting('response.status', true));
+END
+$$;
+CREATE TEMP TABLE r (name text PRIMARY KEY, res jsonb);
+GRANT ALL ON pg_temp.r TO PUBLIC;
+SELECT encode(hmac(:'shop', 'api-secret', 'sha256'), 'base64') AS sig \gset
+
+INSERT INTO r SELECT 'first', pg_temp.request(:'shop', :'sig', 'wh-1');
+SELECT is((SELECT res ->> 'status' || ' ' || (res ->> 'response.status') FROM r WHERE name = 'first'), 'created 201',
+          'anon, signed in the headers: created, HTTP 201');
+INSERT INTO r SELECT 'retry', pg_temp.request(:'shop', :'sig', 'wh-1');
+SELECT is((SELECT res ->> 'status' || ' ' || (res ->> 'response.status') || ' ' || (res -> 'order_id' = (SELECT res -> 'order_id' FROM r WHERE name = 'first'))
+             FROM r WHERE name = 'retry'), 'duplicate 200 true', 'Shopify''s retry of the delivery: duplicate of the first order, HTTP 200');
+INSERT INTO r SELECT 'forged', pg_temp.request(:'shop', encode(hmac(:'shop', 'guess', 'sha256'), 'base64'), 'wh-2');
+SELECT is((SELECT res ->> 'code' || ' ' || (res ->> 'response.status') FROM r WHERE name = 'forged'), 'OR091 401',
+          'a forged signature: OR091, HTTP 401');
+INSERT INTO r SELECT 'unsigned', pg_temp.request(:'shop', NULL, 'wh-3');
+SELECT is((SELECT res ->> 'response.status' FROM r WHERE name = 'unsigned'), '401', 'no signature header: HTTP 401');
+
+SELECT set_config('role', 'anon', true);
+SELECT is((SELECT count(*)::int FROM information_schema.table_privileges
+            WHERE grantee IN ('anon', 'PUBLIC') AND table_schema = 'orders'
+              AND table_name IN ('customers', 'orders', 'order_items', 'webhooks', 'webhook_logs')), 0,
+          'anon holds no right on customers, orders, items, webhooks or logs');
+SELECT throws_ok($$SELECT count(*) FROM orders.webhook_logs$$, '42501', NULL, 'anon cannot read the logs');
+SELECT throws_ok($$SELECT secret FROM orders.webhooks$$, '42501', NULL, 'nor the secrets');
+SELECT set_config('role', 'none', true);
+
+-- as the login (no API role): what the requests left, read through the owner's view of it
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE external_id = '7700001'), 1,
+          'an admin sees the one order the four requests made');
+SELECT is((SELECT string_agg(sku || 'x' || quantity, ' ' ORDER BY sku) FROM orders.order_items i
+             JOIN orders.orders o ON o.id = i.order_id WHERE o.external_id = '7700001'),
+          'KET-1x1 MUG-2x2 TEA-3x3', '... with its three items');
+SELECT * FROM finish();
+ROLLBACK;
