@@ -296,3 +296,14 @@ SELECT set_config('role', 'authenticated', true) AS role,
        set_config('request.jwt.claims', '{"sub":"a0000000-0000-0000-0000-0000000000f1"}', true) AS claims \gset
 SELECT order_number, status, orders.has_permission('orders', 'assign') AS may_assign FROM orders.orders;
 ROLLBACK;
+
+\echo '-- shop webhooks (doc/webhooks.md): one Shopify order delivered twice (Shopify retries on a slow answer)'
+INSERT INTO orders.webhooks (name, source, endpoint, field_mapping)
+VALUES ('Demo shop on Shopify', 'shopify', 'demo-shopify', orders.webhook_mapping('shopify'));
+\set payload '{"id": 820982911946154508, "name": "#1001", "email": "lea@example.com", "currency": "USD", "total_price": "47.00", "total_shipping_price_set": {"shop_money": {"amount": "5.00"}}, "customer": {"first_name": "Léa", "last_name": "Martin", "phone": "+33612345678"}, "shipping_address": {"address1": "5 rue de la Paix", "city": "Paris", "zip": "75002"}, "line_items": [{"sku": "DEMO-KETTLE", "name": "Electric kettle", "quantity": 1, "price": "42.00"}]}'
+SELECT orders.ingest_webhook('demo-shopify', :'payload', delivery_id => 'demo-delivery-1') ->> 'status' AS first_delivery;
+SELECT orders.ingest_webhook('demo-shopify', :'payload', delivery_id => 'demo-delivery-1') ->> 'status' AS shopify_retry;
+SELECT o.order_number, o.status, o.source, o.external_id, o.total_amount, c.full_name, c.city,
+       (SELECT count(*) FROM orders.webhook_logs) AS logged_requests
+  FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+ WHERE o.webhook_source = 'demo-shopify';
