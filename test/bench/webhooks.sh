@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Shop webhook benchmark (issue 12): 8 pgbench clients each deliver a new
+# Shopify order (3 items, a new shop order id every transaction, the
+# customer new for every second order, else one of 1,000 returning ones),
+# signed with the webhook's secret (pgcrypto's HMAC in the client, as the
+# shop does):
+#   (a) ours: orders.ingest_webhook — signature verified, duplicates
+#       checked under an advisory lock, customer found or created, order and
+#       items inserted (subtotal, statistics by the extension's triggers),
+#       the request logged
+#   (b) floor: by hand on same-shaped tables without triggers, one
+#       statement: INSERT the customer ON CONFLICT (phone) DO UPDATE, the
+#       order, its 3 items, the log row; no signature or duplicate check
+#   (b2) the floor plus the checks ours makes: signature verified, advisory
+#       lock per shop order, delivery id and shop order id looked up
+# The payload and its signature are made the same way in every case.
+# One run, cases interleaved per round; target (a) >= 0.8x (b).
+# Usage: test/bench/webhooks.sh [seconds per case, default 10] [rounds, default 2]
+# ORDERS_BENCH_INSTALLED=1: the extension is installed already (e.g. with
+# ORDERS_PG_BIN pointing at a private copy): skip the packages and the build.
+source "$(dirname "$0")/../lib.sh"
+SECS=${1:-10}
+ROUNDS=${2:-2}
+
+if [ "${ORDERS_BENCH_INSTALLED:-0}" = 1 ]; then start_bench_cluster; else bench_prepare; fi
+bench_db setup_webhooks.sql >/dev/null
+
+tps() {   # tps SCRIPT
+    pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -f "$REPO_DIR/test/bench/$1.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
+}
+a=0 b=0 b2=0
+for r in $(seq 1 "$ROUNDS"); do
+    ta=$(tps webhooks_ours); tb=$(tps webhooks_floor); tb2=$(tps webhooks_floor_checked)
+    echo "round $r: ours $ta  floor $tb  floor+checks $tb2 tps  ($(ratio $ta $tb)x, $(ratio $ta $tb2)x)"
+    a=$((a + ta)) b=$((b + tb)) b2=$((b2 + tb2))
+done
+sql() { psql -X -t -A -d orders_bench -c "$1"; }
+echo
+echo "== ingest of a new 3-item Shopify order, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
+echo "ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+checks $((b2 / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/(floor+checks) $(ratio $a $b2)x"
+echo "ours: $(sql "SELECT count(*) FROM orders.orders") orders, $(sql "SELECT count(*) FROM orders.order_items") items, $(sql "SELECT count(*) FROM orders.customers") customers, $(sql "SELECT count(*) FROM orders.webhook_logs") log rows ($(sql "SELECT count(*) FROM orders.webhook_logs WHERE response_status <> 201") not 201)"
+echo "floor: $(sql "SELECT count(*) FROM bench.orders_floor") orders, $(sql "SELECT count(*) FROM bench.items_floor") items, $(sql "SELECT count(*) FROM bench.customers_floor") customers, $(sql "SELECT count(*) FROM bench.logs_floor") log rows"
+echo "subtotals that disagree with a recount: $(sql "SELECT count(*) FROM orders.recount_subtotals()"); customer statistics: $(sql "SELECT count(*) FROM orders.recount_customer_stats()")"
