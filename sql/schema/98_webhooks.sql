@@ -33,6 +33,22 @@ CREATE INDEX webhooks_is_active_idx ON orders.webhooks (is_active);
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.webhooks
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
+-- a renamed endpoint takes its orders along: the shop order ids stay unique
+-- per webhook (a duplicate after the rename is still a duplicate)
+CREATE FUNCTION orders.webhook_endpoint_renamed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.orders o SET webhook_source = NEW.endpoint
+     WHERE o.webhook_source = OLD.endpoint;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER webhook_endpoint_renamed AFTER UPDATE OF endpoint ON orders.webhooks
+    FOR EACH ROW WHEN (OLD.endpoint IS DISTINCT FROM NEW.endpoint)
+    EXECUTE FUNCTION orders.webhook_endpoint_renamed();
+
 CREATE TABLE orders.webhook_logs (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     webhook_id        uuid REFERENCES orders.webhooks (id) ON DELETE SET NULL,
@@ -208,6 +224,7 @@ DECLARE
     c_phone text;
     c_email text;
     items jsonb;
+    resolved jsonb;
     item_count integer;
     matched integer;
     items_sum numeric;
@@ -217,6 +234,13 @@ DECLARE
     stored_at text;
     log_id uuid;
 BEGIN
+    -- the locks below serialise deliveries of one order; a transaction
+    -- snapshot taken before them would not see the delivery it waited for
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.ingest_webhook must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A transaction snapshot would not see the delivery of the same order it waited for.';
+    END IF;
     -- through PostgREST, signature, delivery id and topic may come as headers
     headers := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
     signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');
@@ -290,13 +314,21 @@ BEGIN
                 RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
                     USING ERRCODE = 'OR092';
             END IF;
-            SELECT count(*), count(coalesce(v.id, p.id)),
-                   sum(coalesce(orders.webhook_amount(i, m -> 'items' ->> 'price'), v.price, p.price, 0)
-                       * coalesce(orders.webhook_value(i, m -> 'items' ->> 'quantity')::integer, 1))
-              INTO item_count, matched, items_sum
-              FROM jsonb_array_elements(items) i
-              LEFT JOIN orders.product_variants v ON v.sku = orders.webhook_value(i, m -> 'items' ->> 'sku')
-              LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = orders.webhook_value(i, m -> 'items' ->> 'sku');
+            -- each item resolved once: its values, its variant or product by SKU
+            SELECT count(*), count(x.product_id), sum(x.unit_price * x.quantity),
+                   coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.ord), '[]')
+              INTO item_count, matched, items_sum, resolved
+              FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
+                           coalesce(y.price, v.price, p.price, 0) AS unit_price,
+                           coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
+                      FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
+                                   orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
+                                   coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
+                                   orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
+                                   i.ordinality AS ord
+                              FROM jsonb_array_elements(items) WITH ORDINALITY i) y
+                      LEFT JOIN orders.product_variants v ON v.sku = y.sku
+                      LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = y.sku) x;
             IF matched < item_count AND coalesce((d ->> 'require_sku_match')::boolean, false) THEN
                 RAISE EXCEPTION '% of % items of the payload have no product with their SKU', item_count - matched, item_count
                     USING ERRCODE = 'OR095', HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
@@ -320,7 +352,7 @@ BEGIN
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                                 WHERE o.id = order_id AND o.status = l.initial_status) THEN
                         DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
-                        PERFORM orders.webhook_insert_items(order_id, items, m -> 'items');
+                        PERFORM orders.webhook_insert_items(order_id, resolved);
                         UPDATE orders.orders o SET delivery_fee = fee WHERE o.id = order_id;
                         IF total IS NOT NULL THEN
                             UPDATE orders.orders o SET total_amount = total WHERE o.id = order_id;
@@ -334,8 +366,14 @@ BEGIN
                     RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
                         USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
                 END IF;
-                -- one customer per phone (else email), also when two new orders of a new customer race
-                PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer ' || coalesce('phone ' || c_phone, 'email ' || c_email), 0));
+                -- one customer per phone and per email, also when new orders of a new
+                -- customer race: a lock per key the lookup uses, the phone's first
+                IF c_phone IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                END IF;
+                IF c_email IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
+                END IF;
                 IF c_phone IS NOT NULL THEN
                     SELECT c.id INTO customer_id FROM orders.customers c WHERE c.phone = c_phone ORDER BY c.created_at, c.id LIMIT 1;
                 END IF;
@@ -366,7 +404,7 @@ BEGIN
                             'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
                             'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
                 RETURNING id INTO order_id;
-                PERFORM orders.webhook_insert_items(order_id, items, m -> 'items');
+                PERFORM orders.webhook_insert_items(order_id, resolved);
                 result_status := 'created'; http := 201;
             END IF;
         EXCEPTION
@@ -390,27 +428,21 @@ BEGIN
 END
 $$;
 
--- webhook_insert_items — the mapped items of a payload as rows of
--- order_items, matched to variants, then products, by SKU.
-CREATE FUNCTION orders.webhook_insert_items(order_id uuid, items jsonb, spec jsonb)
+-- webhook_insert_items — the resolved items of a payload (webhook_ingest
+-- maps and matches them) as rows of order_items, in the payload's order.
+CREATE FUNCTION orders.webhook_insert_items(order_id uuid, resolved jsonb)
     RETURNS void
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+BEGIN
     INSERT INTO orders.order_items (order_id, sku, name, quantity, unit_price, product_id, variant_id)
-    SELECT webhook_insert_items.order_id, x.sku,
-           left(coalesce(x.name, v.name, p.name, x.sku, 'item'), 500),
-           x.quantity, coalesce(x.price, v.price, p.price, 0), coalesce(v.product_id, p.id), v.id
-      FROM (SELECT orders.webhook_value(i.value, spec ->> 'sku') AS sku,
-                   orders.webhook_value(i.value, spec ->> 'name') AS name,
-                   coalesce(orders.webhook_value(i.value, spec ->> 'quantity')::integer, 1) AS quantity,
-                   orders.webhook_amount(i.value, spec ->> 'price') AS price,
-                   i.ordinality
-              FROM jsonb_array_elements(items) WITH ORDINALITY i) x
-      LEFT JOIN orders.product_variants v ON v.sku = x.sku
-      LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = x.sku
-     ORDER BY x.ordinality;
-END;
+    SELECT webhook_insert_items.order_id, r.sku, r.name, r.quantity, r.unit_price, r.product_id, r.variant_id
+      FROM jsonb_to_recordset(resolved) AS r(sku text, name text, quantity integer, unit_price numeric,
+                                             product_id uuid, variant_id uuid, ord bigint)
+     ORDER BY r.ord;
+END
+$$;
 
 -- ingest_webhook — a shop's order webhook in, as received (json keeps the
 -- bytes the signature covers).  Result: {"status": created | duplicate |
@@ -465,7 +497,7 @@ SELECT pg_catalog.pg_extension_config_dump('orders.webhook_logs', '');
 ALTER TABLE orders.webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.webhook_logs ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.webhooks, orders.webhook_logs FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_insert_items(uuid, jsonb, jsonb),
+REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_endpoint_renamed(), orders.webhook_insert_items(uuid, jsonb),
                        orders.webhook_ingest(text, text, jsonb, text, text, text),
                        orders.purge_webhook_logs(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(60);
+SELECT plan(62);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -173,6 +173,13 @@ INSERT INTO r SELECT 'loose_upd', orders.ingest_webhook('acme-shopify', :'loose_
 SELECT is((SELECT concat_ws(' ', o.status, o.subtotal, o.total_amount, (SELECT sum(i.quantity) FROM orders.order_items i WHERE i.order_id = o.id))
              FROM orders.orders o WHERE o.external_id = '112'),
           'new 61.30 67.20 4', 'orders/updated before confirmation: items replaced, the total as the shop sent it');
+
+-- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
+UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 3,
+          'renaming an endpoint takes its orders along (webhook_source follows)');
+SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
+          '... so the shop order re-sent to the new name is a duplicate');
 
 -- the caller needs EXECUTE only; secrets and logs are the owner's
 SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT'), 'anon cannot read webhook secrets');

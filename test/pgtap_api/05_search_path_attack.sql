@@ -66,7 +66,8 @@ INSERT INTO pg_temp.exempt VALUES
   ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders: no API role has TRUNCATE on it (probe: 42501)'),
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
-  ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run');
+  ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
+  ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write');
 GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
              pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
 
