@@ -82,38 +82,11 @@ CREATE FUNCTION orders.webhook_signature_ok(secret text, body text, signature te
 -- webhook_value — the value a mapping spec names in a payload: dotted
 -- paths ("shipping_address.city", "line_items.0.sku"); "a | b": the first
 -- non-empty; "a + b": the non-empty parts joined by a space.  NULL when
--- nothing is there.
+-- nothing is there (C, src/webhook_mapping.c).
 CREATE FUNCTION orders.webhook_value(doc jsonb, spec text)
     RETURNS text
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    alt text;
-    part text;
-    piece text;
-    v text;
-BEGIN
-    IF spec IS NULL OR doc IS NULL THEN
-        RETURN NULL;
-    ELSIF strpos(spec, '|') = 0 AND strpos(spec, '+') = 0 THEN
-        RETURN nullif(btrim(doc #>> string_to_array(btrim(spec), '.')), '');
-    END IF;
-    FOREACH alt IN ARRAY string_to_array(spec, '|') LOOP
-        v := NULL;
-        FOREACH part IN ARRAY string_to_array(alt, '+') LOOP
-            piece := nullif(btrim(doc #>> string_to_array(btrim(part), '.')), '');
-            IF piece IS NOT NULL THEN
-                v := concat_ws(' ', v, piece);
-            END IF;
-        END LOOP;
-        IF v IS NOT NULL THEN
-            RETURN v;
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
-$$;
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_webhook_value';
 
 -- webhook_mapping — the ready field_mapping of a platform ('shopify',
 -- 'woocommerce'); 22023 for another.

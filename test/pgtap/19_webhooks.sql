@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(62);
+SELECT plan(64);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -48,6 +48,11 @@ SELECT is(pg_temp.err($$SELECT orders.webhook_mapping('magento')$$), '22023', 'n
 SELECT is(orders.webhook_value(:'shop'::jsonb, 'phone | customer.phone'), '+15551234567', 'webhook_value: the first non-empty alternative (top-level phone is null)');
 SELECT is(orders.webhook_value(:'shop'::jsonb, 'customer.first_name + customer.last_name'), 'Jane Doe', 'webhook_value: parts joined');
 SELECT is(orders.webhook_value(:'shop'::jsonb, 'line_items.1.sku'), 'MUG-2', 'webhook_value: array elements by index');
+SELECT is(ARRAY(SELECT coalesce(orders.webhook_value('{"a": {"b": [1, {"c": " x "}]}, "n": 1.50, "t": true, "z": null}', s), '<null>')
+                  FROM unnest(ARRAY['a.b.1.c', 'n', 't', 'z | n', 'a.b', 'a.b.x', 'a.b.99', ' a.b.1.c + n ', '', 'q | z']) s),
+          ARRAY['x', '1.50', 'true', '1.50', '[1, {"c": " x "}]', '<null>', '<null>', 'x 1.50', '<null>', '<null>'],
+          'webhook_value: scalars as #>> gives them, trimmed; containers as JSON; missing keys, indexes and JSON null give NULL');
+SELECT is(orders.webhook_value('"a scalar"', 'a'), NULL, 'webhook_value: a path into a scalar payload gives NULL');
 SELECT is(orders.webhook_amount(:'woo'::jsonb, 'line_items.2.subtotal / line_items.2.quantity'), 6.40::numeric,
           'webhook_amount: WooCommerce''s line subtotal over quantity (its float price is 6.3999999999999995)');
 

@@ -1,0 +1,147 @@
+/*
+ * webhook_mapping.c — reads what a webhook's field mapping names in a
+ * payload (doc/webhooks.md): dotted paths ("shipping_address.city",
+ * "line_items.0.sku"), "a | b" for the first non-empty, "a + b" for the
+ * non-empty parts joined by a space.  Called some forty times per delivery,
+ * hence C: the payload's binary jsonb is walked in place, nothing parsed.
+ */
+#include "orders.h"
+
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(orders_webhook_value);
+
+/* trim — the bytes of [*start, *end) without leading and trailing spaces. */
+static void
+trim(const char **start, const char **end)
+{
+	while (*start < *end && **start == ' ')
+		(*start)++;
+	while (*end > *start && (*end)[-1] == ' ')
+		(*end)--;
+}
+
+/*
+ * path_value — the text of what path [p, end) names in "root", as #>> gives
+ * it (a string's characters, a number's digits, true/false, a container's
+ * JSON), or NULL when nothing (or JSON null) is there.  Array elements are
+ * named by their index.
+ */
+static char *
+path_value(JsonbContainer *root, const char *p, const char *end)
+{
+	JsonbContainer *c = root;
+	JsonbValue *v = NULL;
+
+	trim(&p, &end);
+	if (p == end)
+		return NULL;
+	while (p <= end)
+	{
+		const char *dot = memchr(p, '.', end - p);
+		const char *seg_end = dot ? dot : end;
+
+		if (c == NULL)
+			return NULL;		/* a path below a scalar */
+		if (JsonContainerIsObject(c))
+			v = getKeyJsonValueFromContainer(c, p, seg_end - p, NULL);
+		else if (JsonContainerIsArray(c))
+		{
+			long		i = 0;
+			const char *q;
+
+			if (seg_end == p || seg_end - p > 9)
+				return NULL;
+			for (q = p; q < seg_end; q++)
+			{
+				if (*q < '0' || *q > '9')
+					return NULL;
+				i = i * 10 + (*q - '0');
+			}
+			v = getIthJsonbValueFromContainer(c, (uint32) i);
+		}
+		else
+			return NULL;
+		if (v == NULL)
+			return NULL;
+		c = v->type == jbvBinary ? v->val.binary.data : NULL;
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * orders_webhook_value(doc jsonb, spec text) RETURNS text, STRICT — the
+ * first alternative of "spec" (split at '|') whose parts (split at '+'),
+ * each a path trimmed of spaces, give a non-empty text; the parts' texts
+ * trimmed and joined by one space.  NULL when no alternative gives any.
+ */
+Datum
+orders_webhook_value(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *doc = PG_GETARG_JSONB_P(0);
+	text	   *spec = PG_GETARG_TEXT_PP(1);
+	const char *s = VARDATA_ANY(spec);
+	const char *send = s + VARSIZE_ANY_EXHDR(spec);
+	StringInfoData out;
+
+	if (JB_ROOT_IS_SCALAR(doc))
+		PG_RETURN_NULL();
+	initStringInfo(&out);
+	while (s <= send)
+	{
+		const char *bar = memchr(s, '|', send - s);
+		const char *alt_end = bar ? bar : send;
+		const char *p = s;
+
+		resetStringInfo(&out);
+		while (p <= alt_end)
+		{
+			const char *plus = memchr(p, '+', alt_end - p);
+			const char *part_end = plus ? plus : alt_end;
+			char	   *piece = path_value(&doc->root, p, part_end);
+
+			if (piece != NULL)
+			{
+				const char *a = piece;
+				const char *b = piece + strlen(piece);
+
+				trim(&a, &b);
+				if (a < b)
+				{
+					if (out.len > 0)
+						appendStringInfoChar(&out, ' ');
+					appendBinaryStringInfo(&out, a, b - a);
+				}
+			}
+			if (plus == NULL)
+				break;
+			p = plus + 1;
+		}
+		if (out.len > 0)
+			PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+		if (bar == NULL)
+			break;
+		s = bar + 1;
+	}
+	PG_RETURN_NULL();
+}
