@@ -662,6 +662,12 @@ SELECT pg_temp.probe('anon: purge_webhook_logs refused',
   $p$SELECT orders.purge_webhook_logs()$p$, '{purge_webhook_logs}', '42501');
 SELECT pg_temp.probe('anon: the signature check is nobody''s oracle',
   $p$SELECT orders.webhook_signature_ok('k', 'b', 's')$p$, '{}', '42501');
+SELECT pg_temp.probe('anon: the outbox is no API''s (enqueue)',
+  $p$SELECT orders.enqueue_outbox('sms', '{}')$p$, '{enqueue_outbox}', '42501');
+SELECT pg_temp.probe('anon: the outbox is no API''s (claim)',
+  $p$SELECT count(*) FROM orders.claim_outbox('att')$p$, '{claim_outbox}', '42501');
+SELECT pg_temp.probe('anon: the outbox is no API''s (complete)',
+  $p$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$p$, '{complete_outbox}', '42501');
 SELECT pg_temp.probe('anon: shared_order',
   format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row}', NULL, 'ATT-5');
 SELECT pg_temp.probe('anon: share_review_sites',

@@ -1,0 +1,89 @@
+-- The outbox (issue 13, first part): enqueue once per idempotency key;
+-- claims lease due messages and count attempts; a lapsed lease gives the
+-- message back (and kills it on its last attempt); failures back off
+-- exponentially until dead; completions only by the holder within its
+-- lease.  Every refusal names its SQLSTATE and changes nothing.
+BEGIN;
+SELECT plan(33);
+
+-- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+-- pg_temp.state(key) — attempts, held by, done/dead/pending of a message
+CREATE FUNCTION pg_temp.state(key text) RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(' ', attempts, coalesce(locked_by, '-'),
+                     CASE WHEN done_at IS NOT NULL THEN 'done' WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END)
+      FROM orders.outbox WHERE idempotency_key = key
+$$;
+
+SELECT orders.enqueue_outbox('sms', '{"to": "+15550100", "text": "Your order is on its way"}', 'sms-1') AS m1 \gset
+SELECT is(orders.enqueue_outbox('sms', '{"to": "+15550100", "text": "changed"}', 'sms-1'), :'m1'::uuid,
+          'the same idempotency key again: the first message''s id');
+SELECT is((SELECT count(*)::int || ' ' || (payload ->> 'text') FROM orders.outbox GROUP BY payload), '1 Your order is on its way',
+          '... one message, unchanged');
+SELECT ok(orders.enqueue_outbox('email', '{}') IS NOT NULL, 'without a key the message gets one of its own');
+SELECT orders.enqueue_outbox('http', '{"url": "https://example.com/hook"}', 'later', now() + interval '1 hour') AS later \gset
+SELECT is(pg_temp.err($$SELECT orders.enqueue_outbox('SMS!', '{}')$$), '23514', 'a kind that is not a lower-case name: 23514');
+SELECT is(pg_temp.err($$SELECT orders.enqueue_outbox('sms', '[1]')$$), '23514', 'a payload that is not an object: 23514');
+SELECT is((SELECT count(*)::int FROM orders.outbox), 3, '... neither stored');
+
+-- claims
+SELECT is(pg_temp.err($$SELECT orders.claim_outbox('')$$), '22023', 'claim_outbox without a worker name: 22023');
+SELECT is(pg_temp.err($$SELECT orders.claim_outbox('w', 0)$$), '22023', 'a batch of 0: 22023');
+SELECT is(pg_temp.err($$SELECT orders.claim_outbox('w', 10, '0 seconds')$$), '22023', 'a lease under a second: 22023');
+SELECT is((SELECT count(*)::int FROM orders.outbox WHERE attempts > 0), 0, '... nothing claimed by the refusals');
+SELECT is((SELECT string_agg(kind, ' ' ORDER BY kind) FROM orders.claim_outbox('w1', 10, '1 min')), 'email sms',
+          'w1 claims the two due messages, not the one due in an hour');
+SELECT is(pg_temp.state('sms-1'), '1 w1 pending', '... leased to w1, its first attempt counted');
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w2')), 0, 'w2 gets nothing while w1''s leases run');
+
+-- completion
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w2')$$, :'m1')), 'OR101',
+          'w2 cannot complete w1''s message: OR101');
+SELECT is(pg_temp.err($$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$$), 'OR100',
+          'an unknown message: OR100');
+SELECT is(pg_temp.state('sms-1'), '1 w1 pending', '... neither changed it');
+SELECT is(orders.complete_outbox(:'m1', 'gateway timeout', 'w1'), 'retry', 'w1 reports a failure: retry');
+SELECT is((SELECT concat_ws(' ', locked_by IS NULL, last_error, run_after > now() + interval '1.5 seconds',
+                            run_after <= now() + interval '2 seconds')
+             FROM orders.outbox WHERE id = :'m1'),
+          't gateway timeout t t', '... released, the error kept, due again after 2^1 seconds');
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w2')), 0, '... and not before');
+UPDATE orders.outbox SET run_after = now() - interval '1 second' WHERE id = :'m1';
+SELECT is((SELECT attempts FROM orders.claim_outbox('w2')), 2, 'once due, w2 claims it: attempt 2');
+SELECT is(orders.complete_outbox(:'m1', NULL, 'w2'), 'done', 'w2 completes it: done');
+SELECT is(orders.complete_outbox(:'m1'), 'done', 'completing it again (a retried call): done, nothing changes');
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, 'late failure')$$, :'m1')), 'OR101',
+          'a failure reported for a done message: OR101');
+
+-- a crashed worker: its lease runs out, the message comes back
+SELECT is(pg_temp.state((SELECT idempotency_key FROM orders.outbox WHERE kind = 'email')), '1 w1 pending', 'the e-mail is still w1''s');
+UPDATE orders.outbox SET locked_until = now() - interval '1 second' WHERE kind = 'email';
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w1')$$, (SELECT id FROM orders.outbox WHERE kind = 'email'))),
+          'OR101', 'after its lease w1 can no longer complete it: OR101');
+SELECT is((SELECT locked_by || ' ' || attempts FROM orders.claim_outbox('w3')), 'w3 2', 'w3 claims it: attempt 2');
+
+-- dead after max_attempts
+SELECT orders.enqueue_outbox('sms', '{}', 'fragile', NULL, 2) AS fragile \gset
+UPDATE orders.outbox SET locked_until = now() + interval '1 hour' WHERE kind = 'email';
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w4')), 1, 'a message with 2 attempts claimed');
+SELECT is(orders.complete_outbox(:'fragile', 'no route', 'w4'), 'retry', '... first failure: retry');
+UPDATE orders.outbox SET run_after = now() - interval '1 second' WHERE id = :'fragile';
+SELECT is((SELECT attempts FROM orders.claim_outbox('w4')), 2, '... claimed again: attempt 2');
+SELECT is(orders.complete_outbox(:'fragile', 'no route again', 'w4'), 'dead', '... the second, its last: dead');
+SELECT is((SELECT kind || ' ' || attempts || ' ' || last_error FROM orders.outbox_dead), 'sms 2 no route again',
+          'orders.outbox_dead shows it with its last error');
+UPDATE orders.outbox SET dead_at = NULL, last_error = NULL, run_after = now() - interval '1 second', attempts = 1 WHERE id = :'fragile';
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w5', 1, '1 second')), 1, 'a last attempt claimed by a worker that will crash');
+UPDATE orders.outbox SET locked_until = now() - interval '1 second' WHERE id = :'fragile';
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w6')) || ' ' || pg_temp.state('fragile'), '0 2 - dead',
+          'its lease ran out on the last attempt: dead, not handed out again');
+
+SELECT * FROM finish();
+ROLLBACK;
