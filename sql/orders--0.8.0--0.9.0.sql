@@ -42,7 +42,9 @@ CREATE OR REPLACE FUNCTION orders.cron_jobs()
 BEGIN ATOMIC
     SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
     UNION ALL
-    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()';
+    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
+    UNION ALL
+    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()';
 END;
 
 -- 98_webhooks.sql
@@ -545,7 +547,7 @@ CREATE TABLE orders.outbox (
     idempotency_key  text NOT NULL UNIQUE DEFAULT gen_random_uuid()::text
                      CHECK (idempotency_key <> '' AND length(idempotency_key) <= 255),
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    max_attempts     integer NOT NULL DEFAULT 10 CHECK (max_attempts BETWEEN 1 AND 100),
+    max_attempts     integer NOT NULL DEFAULT 10 CHECK (max_attempts BETWEEN 1 AND 1000),
     run_after        timestamptz NOT NULL DEFAULT now(),
     locked_by        text,
     locked_until     timestamptz,
@@ -676,6 +678,52 @@ BEGIN
 END
 $$;
 
+-- revive_outbox — a dead message back to pending, with max_attempts more
+-- attempts (an operator fixed the cause).  OR100 unknown; OR102 when it is
+-- not dead.
+CREATE FUNCTION orders.revive_outbox(id uuid)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m orders.outbox%ROWTYPE;
+BEGIN
+    SELECT * INTO m FROM orders.outbox o WHERE o.id = revive_outbox.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % does not exist', revive_outbox.id USING ERRCODE = 'OR100';
+    ELSIF m.dead_at IS NULL THEN
+        RAISE EXCEPTION 'outbox message % is not dead', revive_outbox.id
+            USING ERRCODE = 'OR102',
+                  DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.' ELSE 'It is still pending.' END;
+    END IF;
+    UPDATE orders.outbox o
+       SET dead_at = NULL, run_after = now(), max_attempts = least(o.attempts + o.max_attempts, 1000)
+     WHERE o.id = m.id;
+END
+$$;
+
+-- purge_outbox — delete done and dead messages finished before
+-- now() - older_than; the number deleted.  Pending ones stay.
+CREATE FUNCTION orders.purge_outbox(older_than interval DEFAULT '30 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'orders.purge_outbox: older_than must not be NULL' USING ERRCODE = '22004';
+    ELSIF older_than < interval '0' THEN
+        RAISE EXCEPTION 'orders.purge_outbox: older_than must not be negative (%)', older_than USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM orders.outbox o WHERE coalesce(o.done_at, o.dead_at) < now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 -- The messages that gave up, for an operator to look at.
 CREATE VIEW orders.outbox_dead WITH (security_invoker = true) AS
 SELECT o.id, o.kind, o.idempotency_key, o.attempts, o.last_error, o.dead_at, o.created_at, o.payload
@@ -690,4 +738,5 @@ ALTER TABLE orders.outbox ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.outbox, orders.outbox_dead FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.enqueue_outbox(text, jsonb, text, timestamptz, integer),
                        orders.claim_outbox(text, integer, interval),
-                       orders.complete_outbox(uuid, text, text) FROM PUBLIC;
+                       orders.complete_outbox(uuid, text, text), orders.revive_outbox(uuid),
+                       orders.purge_outbox(interval) FROM PUBLIC;

@@ -200,7 +200,9 @@ CREATE FUNCTION orders.cron_jobs()
 BEGIN ATOMIC
     SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
     UNION ALL
-    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()';
+    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
+    UNION ALL
+    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()';
 END;
 
 -- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.

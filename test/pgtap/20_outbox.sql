@@ -4,7 +4,7 @@
 -- exponentially until dead; completions only by the holder within its
 -- lease.  Every refusal names its SQLSTATE and changes nothing.
 BEGIN;
-SELECT plan(33);
+SELECT plan(42);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -84,6 +84,19 @@ SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w5', 1, '1 second')), 
 UPDATE orders.outbox SET locked_until = now() - interval '1 second' WHERE id = :'fragile';
 SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w6')) || ' ' || pg_temp.state('fragile'), '0 2 - dead',
           'its lease ran out on the last attempt: dead, not handed out again');
+
+-- an operator revives a dead message; retention
+SELECT is(pg_temp.err($$SELECT orders.revive_outbox('00000000-0000-0000-0000-000000000999')$$), 'OR100', 'revive_outbox of an unknown id: OR100');
+SELECT is(pg_temp.err(format($$SELECT orders.revive_outbox(%L)$$, :'m1')), 'OR102', 'revive_outbox of a done message: OR102');
+SELECT lives_ok(format($$SELECT orders.revive_outbox(%L)$$, :'fragile'), 'revive_outbox of the dead message');
+SELECT is((SELECT attempts || ' ' || max_attempts || ' ' || coalesce(dead_at::text, 'alive') FROM orders.outbox WHERE id = :'fragile'),
+          '2 4 alive', '... alive again with max_attempts more attempts');
+SELECT is((SELECT attempts FROM orders.claim_outbox('w7') WHERE id = :'fragile'), 3, '... and claimed again: attempt 3');
+SELECT is(pg_temp.err($$SELECT orders.purge_outbox(NULL)$$), '22004', 'purge_outbox(NULL): 22004');
+SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 day')$$), '22023', 'purge_outbox of a negative interval: 22023');
+UPDATE orders.outbox SET done_at = now() - interval '40 days' WHERE id = :'m1';
+SELECT is(orders.purge_outbox(), 1::bigint, 'purge_outbox() deletes the message done 40 days ago');
+SELECT is((SELECT count(*)::int FROM orders.outbox WHERE done_at IS NULL AND dead_at IS NULL), 3, '... and keeps every pending one');
 
 SELECT * FROM finish();
 ROLLBACK;
