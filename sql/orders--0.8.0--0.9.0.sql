@@ -181,33 +181,12 @@ END
 $$;
 
 -- webhook_amount — an amount of a payload: a number or a numeric string,
--- or "a / b" (WooCommerce's line subtotal over quantity), rounded to cents.
+-- or "a / b" (WooCommerce's line subtotal over quantity), rounded to cents
+-- (C, src/webhook_mapping.c); 22P02 for a value that is not a number.
 CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
     RETURNS numeric
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    slash integer := strpos(coalesce(spec, ''), '/');
-    v text;
-    d text;
-BEGIN
-    IF slash = 0 THEN
-        v := orders.webhook_value(doc, spec);
-        d := '1';
-    ELSE
-        v := orders.webhook_value(doc, left(spec, slash - 1));
-        d := orders.webhook_value(doc, substr(spec, slash + 1));
-    END IF;
-    IF v IS NULL OR d IS NULL THEN
-        RETURN NULL;
-    ELSIF v !~ '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' OR d !~ '^[0-9]+(\.[0-9]+)?$' OR d::numeric = 0 THEN
-        RAISE EXCEPTION 'webhook payload: "%" is not an amount', left(v || CASE WHEN slash > 0 THEN ' / ' || d ELSE '' END, 64)
-            USING ERRCODE = '22P02';
-    END IF;
-    RETURN round(v::numeric / d::numeric, 2);
-END
-$$;
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_webhook_amount';
 
 ---------------------------------------------------------------------------
 -- webhook_ingest — the one implementation behind both entry points

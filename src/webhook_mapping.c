@@ -13,6 +13,7 @@
 #include "utils/numeric.h"
 
 PG_FUNCTION_INFO_V1(orders_webhook_value);
+PG_FUNCTION_INFO_V1(orders_webhook_amount);
 
 /* trim — the bytes of [*start, *end) without leading and trailing spaces. */
 static void
@@ -90,22 +91,18 @@ path_value(JsonbContainer *root, const char *p, const char *end)
 }
 
 /*
- * orders_webhook_value(doc jsonb, spec text) RETURNS text, STRICT — the
- * first alternative of "spec" (split at '|') whose parts (split at '+'),
- * each a path trimmed of spaces, give a non-empty text; the parts' texts
- * trimmed and joined by one space.  NULL when no alternative gives any.
+ * spec_value — the first alternative of spec [s, send) (split at '|') whose
+ * parts (split at '+'), each a path trimmed of spaces, give a non-empty
+ * text; the parts' texts trimmed and joined by one space.  NULL when no
+ * alternative gives any.
  */
-Datum
-orders_webhook_value(PG_FUNCTION_ARGS)
+static char *
+spec_value(Jsonb *doc, const char *s, const char *send)
 {
-	Jsonb	   *doc = PG_GETARG_JSONB_P(0);
-	text	   *spec = PG_GETARG_TEXT_PP(1);
-	const char *s = VARDATA_ANY(spec);
-	const char *send = s + VARSIZE_ANY_EXHDR(spec);
 	StringInfoData out;
 
 	if (JB_ROOT_IS_SCALAR(doc))
-		PG_RETURN_NULL();
+		return NULL;
 	initStringInfo(&out);
 	while (s <= send)
 	{
@@ -138,10 +135,108 @@ orders_webhook_value(PG_FUNCTION_ARGS)
 			p = plus + 1;
 		}
 		if (out.len > 0)
-			PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+			return out.data;
 		if (bar == NULL)
 			break;
 		s = bar + 1;
 	}
-	PG_RETURN_NULL();
+	return NULL;
+}
+
+/* orders_webhook_value(doc jsonb, spec text) RETURNS text, STRICT — spec_value. */
+Datum
+orders_webhook_value(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *doc = PG_GETARG_JSONB_P(0);
+	text	   *spec = PG_GETARG_TEXT_PP(1);
+	char	   *v = spec_value(doc, VARDATA_ANY(spec), VARDATA_ANY(spec) + VARSIZE_ANY_EXHDR(spec));
+
+	if (v == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(v));
+}
+
+/* is_number — [-]digits[.digits][e[+-]digits], or, unsigned and without an exponent, when !signed_ok. */
+static bool
+is_number(const char *v, bool signed_ok)
+{
+	const char *p = v;
+
+	if (*p == '-' && signed_ok)
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	if (*p == '.')
+	{
+		p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	if (signed_ok && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * orders_webhook_amount(doc jsonb, spec text) RETURNS numeric — an amount
+ * of a payload: what "spec" names (a number or a numeric string), or with
+ * "a / b" the first over the second (WooCommerce's line subtotal over
+ * quantity), rounded to cents.  NULL when a part is missing; 22P02 naming
+ * the value when it is not a number (NaN and infinities included) or the
+ * divisor is not a positive unsigned number.
+ */
+Datum
+orders_webhook_amount(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *doc;
+	text	   *spec;
+	const char *s;
+	const char *send;
+	const char *slash;
+	char	   *v;
+	char	   *d = NULL;
+	Datum		n;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	doc = PG_GETARG_JSONB_P(0);
+	spec = PG_GETARG_TEXT_PP(1);
+	s = VARDATA_ANY(spec);
+	send = s + VARSIZE_ANY_EXHDR(spec);
+	slash = memchr(s, '/', send - s);
+	v = spec_value(doc, s, slash ? slash : send);
+	if (slash)
+		d = spec_value(doc, slash + 1, send);
+	if (v == NULL || (slash && d == NULL))
+		PG_RETURN_NULL();
+	if (!is_number(v, true) || (d && !is_number(d, false)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("webhook payload: \"%s\" is not an amount",
+						orders_clip(d ? psprintf("%s / %s", v, d) : v))));
+	n = DirectFunctionCall3(numeric_in, CStringGetDatum(v), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	if (d)
+	{
+		Datum		div = DirectFunctionCall3(numeric_in, CStringGetDatum(d),
+											  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+
+		if (DatumGetBool(DirectFunctionCall2(numeric_eq, div, DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("webhook payload: \"%s\" is not an amount", orders_clip(psprintf("%s / %s", v, d)))));
+		n = DirectFunctionCall2(numeric_div, n, div);
+	}
+	PG_RETURN_DATUM(DirectFunctionCall2(numeric_round, n, Int32GetDatum(2)));
 }

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(64);
+SELECT plan(66);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -55,6 +55,8 @@ SELECT is(ARRAY(SELECT coalesce(orders.webhook_value('{"a": {"b": [1, {"c": " x 
 SELECT is(orders.webhook_value('"a scalar"', 'a'), NULL, 'webhook_value: a path into a scalar payload gives NULL');
 SELECT is(orders.webhook_amount(:'woo'::jsonb, 'line_items.2.subtotal / line_items.2.quantity'), 6.40::numeric,
           'webhook_amount: WooCommerce''s line subtotal over quantity (its float price is 6.3999999999999995)');
+SELECT is(pg_temp.err($$SELECT orders.webhook_amount('{"p": "NaN"}', 'p')$$), '22P02', 'webhook_amount: NaN is not an amount (22P02)');
+SELECT is(pg_temp.err($$SELECT orders.webhook_amount('{"p": "1", "q": 0}', 'p / q')$$), '22P02', 'webhook_amount: nor a division by 0');
 
 -- refusals: each logged, nothing else created
 SELECT is(orders.ingest_webhook('nobody', :'shop', NULL, 'x1') ->> 'http_status', '404', 'unknown endpoint: 404');
