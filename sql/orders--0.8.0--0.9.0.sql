@@ -5,6 +5,8 @@
 --    database (event trigger orders_unschedule_jobs; issue 9).
 --  * Orders from shop webhooks (issue 12): orders.webhooks, webhook_logs,
 --    orders.external_id, ingest_webhook; a pg_cron job purges old logs.
+--  * Staff notifications (issue 13): orders.notifications, unread_notifications,
+--    mark_notifications_read; grant_api grants them.
 --  * The outbox (issue 13, first part): orders.outbox, enqueue_outbox,
 --    claim_outbox, complete_outbox, the view outbox_dead.
 --    The parts after "98_webhooks.sql" and "99_outbox.sql" are verbatim
@@ -507,6 +509,72 @@ GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.webhook_mapping(text), orders.webhook_value(jsonb, text),
                           orders.webhook_amount(jsonb, text) TO PUBLIC;
 
+-- 99_notifications.sql
+
+---------------------------------------------------------------------------
+-- Staff notifications (issue 13, seed 004; doc/notifications.md): rows for
+-- one staff member each, written by the extension's owner (workflows, the
+-- DBA's jobs); a staff member reads, marks read and deletes only their own
+-- (row level security on user_id = orders.current_staff_id()).
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.notifications (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id     uuid NOT NULL REFERENCES orders.staff (id) ON DELETE CASCADE,
+    type        text NOT NULL CHECK (type IN ('order', 'delivery', 'system', 'workflow', 'alert')),
+    title       orders.label NOT NULL,
+    message     text,
+    data        orders.json_object NOT NULL DEFAULT '{}',
+    is_read     boolean NOT NULL DEFAULT false,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.notifications IS
+    'Notifications of staff members (seed 004): each reads and marks only their own';
+-- a staff member's list, newest first; the unread count and list
+CREATE INDEX notifications_user_idx ON orders.notifications (user_id, created_at DESC);
+CREATE INDEX notifications_unread_idx ON orders.notifications (user_id, created_at DESC) WHERE NOT is_read;
+
+ALTER TABLE orders.notifications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON orders.notifications
+    USING (user_id = (SELECT orders.current_staff_id()));
+
+-- unread_notifications — the caller's unread notifications, newest first.
+CREATE FUNCTION orders.unread_notifications()
+    RETURNS SETOF orders.notifications
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT n.* FROM orders.notifications n
+     WHERE n.user_id = orders.current_staff_id() AND NOT n.is_read
+     ORDER BY n.created_at DESC, n.id;
+END;
+
+-- mark_notifications_read — mark the caller's notifications read: those of
+-- "ids", or all (NULL); the number marked.  Ids of others' (or unknown)
+-- notifications mark nothing.  42501 for a caller who is no staff member.
+CREATE FUNCTION orders.mark_notifications_read(ids uuid[] DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := orders.current_staff_id();
+    n integer;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'only staff members have notifications'
+            USING ERRCODE = '42501', HINT = 'Log in with an account that orders.staff.account_id names.';
+    END IF;
+    UPDATE orders.notifications x SET is_read = true
+     WHERE x.user_id = me AND NOT x.is_read AND (ids IS NULL OR x.id = ANY (ids));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+SELECT pg_catalog.pg_extension_config_dump('orders.notifications', '');
+REVOKE ALL ON orders.notifications FROM PUBLIC;
+
 -- 99_outbox.sql
 
 ---------------------------------------------------------------------------
@@ -719,3 +787,90 @@ REVOKE ALL ON FUNCTION orders.enqueue_outbox(text, jsonb, text, timestamptz, int
                        orders.claim_outbox(text, integer, interval),
                        orders.complete_outbox(uuid, text, text), orders.revive_outbox(uuid),
                        orders.purge_outbox(interval) FROM PUBLIC;
+
+-- grant_api as in 95_security.sql (notifications added)
+CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text) TO %I, %I', anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text) TO %I', authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid),
+                    orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;

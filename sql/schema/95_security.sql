@@ -507,6 +507,10 @@ BEGIN
                     orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
                     orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
                     orders.set_site_internal_notes(uuid, text) TO %I', authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
     EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
                     orders.assign_lead(uuid, uuid), orders.order_stats(),

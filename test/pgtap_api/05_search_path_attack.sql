@@ -473,6 +473,10 @@ SELECT pg_temp.probe('no lead left', $p$SELECT count(*) FROM orders.leads$p$, '{
 ---------------------------------------------------------------------------
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT pg_temp.probe('unread_notifications',
+  $p$SELECT count(*)::text FROM orders.unread_notifications()$p$, '{unread_notifications}', NULL, '1');
+SELECT pg_temp.probe('mark_notifications_read',
+  $p$SELECT orders.mark_notifications_read()::text$p$, '{mark_notifications_read}', NULL, '1');
 SELECT pg_temp.probe('agent assigned',
   $p$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
       WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment,order_columns_guard}');
