@@ -5,6 +5,9 @@
 --    database (event trigger orders_unschedule_jobs; issue 9).
 --  * Orders from shop webhooks (issue 12): orders.webhooks, webhook_logs,
 --    orders.external_id, ingest_webhook; a pg_cron job purges old logs.
+--  * The activity log (issue 13): orders.activity_logs, the C trigger
+--    track_changes on orders, customers, products, staff, webhooks,
+--    track_activity / untrack_activity, a pg_cron purge.
 --  * Staff notifications (issue 13): orders.notifications, unread_notifications,
 --    mark_notifications_read; grant_api grants them.
 --  * The outbox (issue 13, first part): orders.outbox, enqueue_outbox,
@@ -46,7 +49,9 @@ BEGIN ATOMIC
     UNION ALL
     SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
     UNION ALL
-    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()';
+    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
+    UNION ALL
+    SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()';
 END;
 
 -- 98_webhooks.sql
@@ -66,7 +71,17 @@ CREATE TABLE orders.webhooks (
     endpoint       text NOT NULL UNIQUE CHECK (endpoint ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'),
     secret         text CHECK (secret <> ''),
     field_mapping  orders.json_object NOT NULL DEFAULT '{}',
-    defaults       orders.json_object NOT NULL DEFAULT '{}',
+    defaults       orders.json_object NOT NULL DEFAULT '{}'
+                   CONSTRAINT webhooks_defaults_shape CHECK (
+                       coalesce(jsonb_typeof(defaults -> 'lifecycle'), 'string') = 'string'
+                       AND coalesce(jsonb_typeof(defaults -> 'currency'), 'string') = 'string'
+                       AND coalesce(jsonb_typeof(defaults -> 'require_sku_match'), 'boolean') = 'boolean'
+                       AND (defaults -> 'priority' IS NULL
+                            OR (jsonb_typeof(defaults -> 'priority') = 'number'
+                                AND (defaults ->> 'priority') ~ '^-?[0-9]{1,9}$'))
+                       AND (defaults -> 'max_payload_bytes' IS NULL
+                            OR (jsonb_typeof(defaults -> 'max_payload_bytes') = 'number'
+                                AND (defaults ->> 'max_payload_bytes') ~ '^[0-9]{1,9}$'))),
     is_active      boolean NOT NULL DEFAULT true,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
@@ -112,13 +127,14 @@ CREATE TABLE orders.webhook_logs (
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE orders.webhook_logs IS
-    'Every request to orders.ingest_webhook, success or failure: the payload as received (NULL when too large or not JSON), the HTTP status answered';
+    'Every request to orders.ingest_webhook, success or failure: the HTTP status answered, the payload (not kept for 401, 404, 413, or when not JSON)';
 COMMENT ON COLUMN orders.webhook_logs.order_created_id IS 'The order the request created, updated or was a duplicate of';
 CREATE INDEX webhook_logs_webhook_id_idx ON orders.webhook_logs (webhook_id, delivery_id);
 CREATE INDEX webhook_logs_order_created_id_idx ON orders.webhook_logs (order_created_id);
 CREATE INDEX webhook_logs_created_at_idx ON orders.webhook_logs (created_at);
 CREATE INDEX webhook_logs_response_status_idx ON orders.webhook_logs (response_status);
-CREATE INDEX webhook_logs_payload_idx ON orders.webhook_logs USING gin (request_payload jsonb_path_ops);
+CREATE INDEX webhook_logs_payload_idx ON orders.webhook_logs USING gin (request_payload jsonb_path_ops)
+    WHERE request_payload IS NOT NULL;
 
 -- the shop's order id, unique per webhook (orders.webhook_source holds the
 -- webhook's endpoint for orders it created)
@@ -252,7 +268,8 @@ BEGIN
                                  headers ->> 'x-wc-webhook-delivery-id'), 255);
     topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
 
-    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active;
+    -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
     max_bytes := CASE WHEN w.id IS NULL THEN 65536
                       ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
     IF w.id IS NULL THEN
@@ -267,7 +284,7 @@ BEGIN
         err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)
                     ELSE format('the signature does not match the payload for webhook "%s"', w.endpoint) END;
     END IF;
-    IF doc IS NULL AND (http IS NULL OR http = 401) THEN
+    IF doc IS NULL AND http IS NULL THEN
         BEGIN
             doc := body::jsonb;
         EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
@@ -290,7 +307,11 @@ BEGIN
             PERFORM pg_advisory_xact_lock(hashtextextended(
                 'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
         END IF;
-        IF delivery_id IS NOT NULL THEN
+        -- a delivery id alone names the request only when the payload has no
+        -- shop order id: the signature does not cover the delivery id, so a
+        -- replayed body under another order's future delivery id must not
+        -- make that order a "duplicate"
+        IF ext_id IS NULL AND delivery_id IS NOT NULL THEN
             SELECT l.order_created_id INTO known
               FROM orders.webhook_logs l
              WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
@@ -350,7 +371,9 @@ BEGIN
                        SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
-                           metadata = jsonb_set(o.metadata, '{webhook,updated_at}', to_jsonb(incoming_at))
+                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                                           ELSE o.metadata || jsonb_build_object('webhook',
+                                                    coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
                      WHERE o.id = order_id;
                     -- items and amounts follow the shop only before the order leaves its initial status
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
@@ -423,7 +446,7 @@ BEGIN
     END IF;
 
     INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
-    VALUES (w.id, delivery_id, CASE WHEN octet_length(body) <= max_bytes THEN doc END, http, order_id, err)
+    VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
     RETURNING id INTO log_id;
     PERFORM set_config('response.status', http::text, true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
@@ -508,6 +531,112 @@ GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),
                           orders.webhook_mapping(text), orders.webhook_value(jsonb, text),
                           orders.webhook_amount(jsonb, text) TO PUBLIC;
+
+-- 99_activity.sql
+
+---------------------------------------------------------------------------
+-- The activity log (issue 13, seed 004; doc/activity.md): who changed what.
+-- A C row trigger (src/activity.c) writes one row per inserted, updated or
+-- deleted row of a tracked table, with only the changed columns, the actor
+-- (JWT sub or role) and their staff id; as the owner, so nobody forges a
+-- row.  Tracked: orders, customers, products, staff, webhooks; any table
+-- with orders.track_activity(regclass).
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.activity_logs (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id      uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
+    actor        text NOT NULL,
+    action       text NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),
+    entity_type  text NOT NULL,
+    entity_id    text,
+    details      orders.json_object NOT NULL DEFAULT '{}',
+    ip_address   text,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.activity_logs IS
+    'Who changed what (seed 004): one row per changed row of a tracked table, written by orders.track_changes as the owner';
+COMMENT ON COLUMN orders.activity_logs.details IS '{"changes": {column: {"old": …, "new": …}}}, the changed columns only (updated_at left out)';
+COMMENT ON COLUMN orders.activity_logs.ip_address IS
+    'The client address PostgREST saw (first of X-Forwarded-For), when the caller''s JWT claims are believed';
+CREATE INDEX activity_logs_user_id_idx ON orders.activity_logs (user_id, created_at);
+CREATE INDEX activity_logs_action_idx ON orders.activity_logs (action);
+CREATE INDEX activity_logs_entity_idx ON orders.activity_logs (entity_type, entity_id);
+CREATE INDEX activity_logs_created_at_idx ON orders.activity_logs (created_at);
+
+CREATE FUNCTION orders.track_changes() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_track_changes';
+COMMENT ON FUNCTION orders.track_changes() IS
+    'AFTER INSERT OR UPDATE OR DELETE row trigger: one orders.activity_logs row per changed row';
+
+-- track_activity — log the changes of "tbl" (idempotent); untrack_activity
+-- stops it.  Owner only.
+CREATE FUNCTION orders.track_activity(tbl regclass)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'orders.track_activity: tbl must not be NULL' USING ERRCODE = '22004';
+    ELSIF (SELECT c.relkind FROM pg_class c WHERE c.oid = tbl) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'orders.track_activity: % is not a table', tbl USING ERRCODE = '42809';
+    ELSIF NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = 'orders_activity') THEN
+        EXECUTE format('CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION orders.track_changes()', tbl);
+    END IF;
+END
+$$;
+CREATE FUNCTION orders.untrack_activity(tbl regclass)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tbl IS NULL THEN
+        RAISE EXCEPTION 'orders.untrack_activity: tbl must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS orders_activity ON %s', tbl);
+END
+$$;
+
+-- purge_activity_logs — delete rows older than "older_than"; the number deleted.
+CREATE FUNCTION orders.purge_activity_logs(older_than interval DEFAULT '365 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'orders.purge_activity_logs: older_than must not be NULL' USING ERRCODE = '22004';
+    ELSIF older_than < interval '0' THEN
+        RAISE EXCEPTION 'orders.purge_activity_logs: older_than must not be negative (%)', older_than USING ERRCODE = '22023';
+    END IF;
+    DELETE FROM orders.activity_logs l WHERE l.created_at < now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.customers
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.products
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.staff
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.webhooks
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+
+SELECT pg_catalog.pg_extension_config_dump('orders.activity_logs', '');
+-- owner only: nobody but the trigger writes, admins read through the owner's tools
+ALTER TABLE orders.activity_logs ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON orders.activity_logs FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.track_changes(), orders.track_activity(regclass), orders.untrack_activity(regclass),
+                       orders.purge_activity_logs(interval) FROM PUBLIC;
 
 -- 99_notifications.sql
 
@@ -612,6 +741,9 @@ COMMENT ON COLUMN orders.outbox.attempts IS 'Claims so far (a claim counts as an
 COMMENT ON COLUMN orders.outbox.locked_until IS 'End of the current claim''s lease; afterwards the message may be claimed again';
 -- the claim's scan: pending messages in the order they become due
 CREATE INDEX outbox_pending_idx ON orders.outbox (run_after, id) WHERE done_at IS NULL AND dead_at IS NULL;
+-- the claim's first pass: held messages whose lease ran out
+CREATE INDEX outbox_held_idx ON orders.outbox (locked_until)
+    WHERE done_at IS NULL AND dead_at IS NULL AND locked_until IS NOT NULL;
 
 -- enqueue_outbox — one message; the same idempotency key again returns the
 -- first message's id and changes nothing.
@@ -656,18 +788,18 @@ BEGIN
     END IF;
     -- a crashed worker's last attempt: dead, not claimed again
     UPDATE orders.outbox o
-       SET dead_at = now(), locked_by = NULL, locked_until = NULL,
+       SET dead_at = now(), locked_until = NULL,
            last_error = coalesce(o.last_error || '; ', '') || 'lease of ' || o.locked_by || ' ran out on the last attempt'
      WHERE o.id IN (SELECT d.id FROM orders.outbox d
-                     WHERE d.done_at IS NULL AND d.dead_at IS NULL AND d.locked_until < now()
+                     WHERE d.done_at IS NULL AND d.dead_at IS NULL AND d.locked_until < clock_timestamp()
                        AND d.attempts >= d.max_attempts
                      FOR UPDATE SKIP LOCKED);
     RETURN QUERY
     UPDATE orders.outbox o
-       SET locked_by = worker, locked_until = now() + lease, attempts = o.attempts + 1
+       SET locked_by = worker, locked_until = clock_timestamp() + lease, attempts = o.attempts + 1
       FROM (SELECT c.id FROM orders.outbox c
-             WHERE c.done_at IS NULL AND c.dead_at IS NULL AND c.run_after <= now()
-               AND (c.locked_until IS NULL OR c.locked_until < now())
+             WHERE c.done_at IS NULL AND c.dead_at IS NULL AND c.run_after <= clock_timestamp()
+               AND (c.locked_until IS NULL OR c.locked_until < clock_timestamp())
                AND c.attempts < c.max_attempts
              ORDER BY c.run_after, c.id
              LIMIT batch
@@ -680,10 +812,11 @@ $$;
 -- complete_outbox — the worker holding message "id" reports: done (error
 -- NULL), or failed: tried again after 2^attempts seconds (at most an hour),
 -- dead after max_attempts.  Returns done, retry or dead.  Refused: an
--- unknown message (OR100); one the worker (when named) no longer holds, or
--- that is no longer held at all — its lease ran out and another worker may
--- have it (OR101).  Completing a message already done as done again is a
--- no-op answering done (a retried call).
+-- unknown message (OR100); one that is not held within a lease — done,
+-- dead, never claimed since its last attempt, its lease ran out — or, when
+-- held by another worker (OR101); a call without "worker" (22023).  The
+-- completing worker's retried "done" answers done again.  Leases are
+-- measured by the clock, not the transaction's start.
 CREATE FUNCTION orders.complete_outbox(id uuid, error text DEFAULT NULL, worker text DEFAULT NULL)
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -692,41 +825,47 @@ AS $$
 DECLARE
     m orders.outbox%ROWTYPE;
 BEGIN
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'orders.complete_outbox: worker must name the worker that claimed the message'
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the name given to orders.claim_outbox: without it a late worker could complete another''s claim.';
+    END IF;
     SELECT * INTO m FROM orders.outbox o WHERE o.id = complete_outbox.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'outbox message % does not exist', complete_outbox.id
             USING ERRCODE = 'OR100';
-    ELSIF m.done_at IS NOT NULL AND error IS NULL THEN
-        RETURN 'done';
-    ELSIF m.locked_by IS NULL OR m.locked_until < now()
-          OR (worker IS NOT NULL AND m.locked_by IS DISTINCT FROM worker) THEN
+    ELSIF m.done_at IS NOT NULL AND error IS NULL AND worker = m.locked_by THEN
+        RETURN 'done';			-- the completing worker's retried call
+    ELSIF m.done_at IS NOT NULL OR m.dead_at IS NOT NULL OR m.locked_until IS NULL
+          OR m.locked_until < clock_timestamp() OR m.locked_by IS DISTINCT FROM worker THEN
         RAISE EXCEPTION 'outbox message % is not held by %', complete_outbox.id,
-                        coalesce('worker ' || quote_literal(left(worker, 64)), 'any worker')
+                        'worker ' || quote_literal(left(worker, 64))
             USING ERRCODE = 'OR101',
                   DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.'
                                 WHEN m.dead_at IS NOT NULL THEN 'It is dead.'
-                                WHEN m.locked_by IS NULL THEN 'Nobody has claimed it since its last attempt.'
+                                WHEN m.locked_until IS NULL THEN 'Nobody has claimed it since its last attempt.'
                                 ELSE 'Its lease ran out or another worker holds it; it will be (or was) tried again.' END,
                   HINT = 'Claim messages with orders.claim_outbox and complete them within the lease.';
     END IF;
     IF error IS NULL THEN
-        UPDATE orders.outbox o SET done_at = now(), locked_by = NULL, locked_until = NULL WHERE o.id = m.id;
+        -- locked_by stays: the completing worker (its retried call answers done)
+        UPDATE orders.outbox o SET done_at = now(), locked_until = NULL WHERE o.id = m.id;
         RETURN 'done';
     ELSIF m.attempts >= m.max_attempts THEN
-        UPDATE orders.outbox o SET dead_at = now(), locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
+        UPDATE orders.outbox o SET dead_at = now(), locked_until = NULL, last_error = left(error, 1000)
          WHERE o.id = m.id;
         RETURN 'dead';
     END IF;
     UPDATE orders.outbox o
-       SET run_after = now() + least(interval '1 second' * power(2, m.attempts), interval '1 hour'),
+       SET run_after = clock_timestamp() + least(interval '1 second' * power(2, least(m.attempts, 12)), interval '1 hour'),
            locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
      WHERE o.id = m.id;
     RETURN 'retry';
 END
 $$;
 
--- revive_outbox — a dead message back to pending, with max_attempts more
--- attempts (an operator fixed the cause).  OR100 unknown; OR102 when it is
+-- revive_outbox — a dead message back to pending, its attempts from 0 again
+-- (an operator fixed the cause).  OR100 unknown; OR102 when it is
 -- not dead.
 CREATE FUNCTION orders.revive_outbox(id uuid)
     RETURNS void
@@ -745,7 +884,7 @@ BEGIN
                   DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.' ELSE 'It is still pending.' END;
     END IF;
     UPDATE orders.outbox o
-       SET dead_at = NULL, run_after = now(), max_attempts = least(o.attempts + o.max_attempts, 1000)
+       SET dead_at = NULL, run_after = now(), attempts = 0, locked_by = NULL
      WHERE o.id = m.id;
 END
 $$;
@@ -872,5 +1011,18 @@ BEGIN
     VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
     ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
         WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;
+
+-- Installations that scheduled the 0.8.0 jobs get the new purges too.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        IF EXISTS (SELECT FROM cron.job j
+                    WHERE j.jobname = 'orders-cleanup-expired-holds'
+                      AND j.database = pg_catalog.current_database()) THEN
+            PERFORM orders.schedule_jobs();
+        END IF;
+    END IF;
 END
 $$;

@@ -14,13 +14,20 @@
  */
 #include "orders.h"
 
+#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
 
 PG_FUNCTION_INFO_V1(orders_unschedule_on_drop);
 
-/* drops_orders — "stmt" drops the extension orders or its schema. */
+/*
+ * drops_orders — "stmt" drops the extension orders or its schema, and the
+ * caller owns what it drops (else the DROP itself refuses, with its own
+ * error, and nothing here must run first).
+ */
 static bool
 drops_orders(const DropStmt *stmt)
 {
@@ -32,8 +39,20 @@ drops_orders(const DropStmt *stmt)
 	{
 		Node	   *name = (Node *) lfirst(lc);
 
-		if (IsA(name, String) && strcmp(strVal(name), ORDERS_SCHEMA) == 0)
-			return true;
+		if (!IsA(name, String) || strcmp(strVal(name), ORDERS_SCHEMA) != 0)
+			continue;
+		if (stmt->removeType == OBJECT_EXTENSION)
+		{
+			Oid			ext = get_extension_oid(ORDERS_SCHEMA, true);
+
+			return OidIsValid(ext) && pg_extension_ownercheck(ext, GetUserId());
+		}
+		else
+		{
+			Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
+
+			return OidIsValid(nsp) && pg_namespace_ownercheck(nsp, GetUserId());
+		}
 	}
 	return false;
 }
@@ -69,7 +88,7 @@ orders_unschedule_on_drop(PG_FUNCTION_ARGS)
 	orders_spi_connect();
 	(void) SPI_execute("SELECT cron.unschedule(j.jobid)"
 					   "  FROM cron.job j"
-					   " WHERE j.jobname IN (SELECT c.jobname FROM orders.cron_jobs() c)"
+					   " WHERE j.jobname OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT c.jobname FROM orders.cron_jobs() c))"
 					   "   AND j.database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 					   false, 0);
 	SPI_finish();

@@ -87,6 +87,7 @@ extern void orders_for_each_row(Tuplestorestate *rows, TupleDesc desc, int sign,
 								OrdersRowFn fn, void *arg);
 extern void **orders_sorted_deltas(struct HTAB *hash, bool (*keep) (const void *entry), long *n);
 extern bool orders_owner_restoring(Relation rel);
+extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
@@ -134,6 +135,7 @@ typedef enum OrdersPlanKind
 	PLAN_ROLE_DEFAULTS,
 	PLAN_SITES_ADD,
 	PLAN_SITES_READ_GROUP,
+	PLAN_ACTIVITY_INSERT,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 

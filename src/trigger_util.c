@@ -198,6 +198,28 @@ orders_owner_restoring(Relation rel)
 }
 
 /*
+ * orders_owner_loading — is a COPY ... FROM (into any table) the top-level
+ * command, run by a role with the privileges of "rel"'s owner?  pg_restore
+ * loads every table that way; a trigger that logs rather than counts (the
+ * activity log) skips the whole load, also the rows other triggers write
+ * meanwhile, because the dump holds their log rows already.
+ */
+bool
+orders_owner_loading(Relation rel)
+{
+	PlannedStmt *stmt;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt) ||
+		!((CopyStmt *) stmt->utilityStmt)->is_from)
+		return false;
+	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+}
+
+/*
  * orders_cache_changed — body of the AFTER ... FOR EACH STATEMENT triggers
  * on tables a backend caches (the lifecycle graph, the API roles): a
  * relcache invalidation for the table, so every backend drops its copy

@@ -17,7 +17,7 @@ q -c "INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at)
   -c "SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000008a1')" >/dev/null
 q -c "UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second'"
 
-check "schedule_jobs registers the cleanup job and the webhook log and outbox purges" "orders-cleanup-expired-holds orders-purge-outbox orders-purge-webhook-logs" \
+check "schedule_jobs registers the cleanup job and the activity log, outbox and webhook log purges" "orders-cleanup-expired-holds orders-purge-activity-logs orders-purge-outbox orders-purge-webhook-logs" \
     "$(q -c "SELECT string_agg(jobname, ' ' ORDER BY jobname) FROM orders.schedule_jobs()")"
 check "the purge runs daily and its command works (0 old log rows deleted)" "17 3 * * * 0" \
     "$(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-webhook-logs'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-webhook-logs'")")"
@@ -38,8 +38,8 @@ check "the job ran under pg_cron and succeeded" 1 "$([ "$ran" -gt 0 ] && echo 1 
 check "the job expired the lapsed hold" expired "$(q -c "SELECT status FROM orders.slot_reservations")"
 check "and gave its place back" 0 "$(q -c "SELECT held_count FROM orders.service_capacity")"
 
-check "unschedule_jobs removes the jobs" "true true true" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
-check "unschedule_jobs again is harmless" "false false false" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
+check "unschedule_jobs removes the jobs" "true true true true" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
+check "unschedule_jobs again is harmless" "false false false false" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
 check "no job left" 0 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-%'")"
 q -c "DROP EXTENSION orders CASCADE"
 echo "1..$n"

@@ -202,7 +202,9 @@ BEGIN ATOMIC
     UNION ALL
     SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
     UNION ALL
-    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()';
+    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
+    UNION ALL
+    SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()';
 END;
 
 -- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.

@@ -14,7 +14,17 @@ CREATE TABLE orders.webhooks (
     endpoint       text NOT NULL UNIQUE CHECK (endpoint ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'),
     secret         text CHECK (secret <> ''),
     field_mapping  orders.json_object NOT NULL DEFAULT '{}',
-    defaults       orders.json_object NOT NULL DEFAULT '{}',
+    defaults       orders.json_object NOT NULL DEFAULT '{}'
+                   CONSTRAINT webhooks_defaults_shape CHECK (
+                       coalesce(jsonb_typeof(defaults -> 'lifecycle'), 'string') = 'string'
+                       AND coalesce(jsonb_typeof(defaults -> 'currency'), 'string') = 'string'
+                       AND coalesce(jsonb_typeof(defaults -> 'require_sku_match'), 'boolean') = 'boolean'
+                       AND (defaults -> 'priority' IS NULL
+                            OR (jsonb_typeof(defaults -> 'priority') = 'number'
+                                AND (defaults ->> 'priority') ~ '^-?[0-9]{1,9}$'))
+                       AND (defaults -> 'max_payload_bytes' IS NULL
+                            OR (jsonb_typeof(defaults -> 'max_payload_bytes') = 'number'
+                                AND (defaults ->> 'max_payload_bytes') ~ '^[0-9]{1,9}$'))),
     is_active      boolean NOT NULL DEFAULT true,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
@@ -60,13 +70,14 @@ CREATE TABLE orders.webhook_logs (
     created_at        timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE orders.webhook_logs IS
-    'Every request to orders.ingest_webhook, success or failure: the payload as received (NULL when too large or not JSON), the HTTP status answered';
+    'Every request to orders.ingest_webhook, success or failure: the HTTP status answered, the payload (not kept for 401, 404, 413, or when not JSON)';
 COMMENT ON COLUMN orders.webhook_logs.order_created_id IS 'The order the request created, updated or was a duplicate of';
 CREATE INDEX webhook_logs_webhook_id_idx ON orders.webhook_logs (webhook_id, delivery_id);
 CREATE INDEX webhook_logs_order_created_id_idx ON orders.webhook_logs (order_created_id);
 CREATE INDEX webhook_logs_created_at_idx ON orders.webhook_logs (created_at);
 CREATE INDEX webhook_logs_response_status_idx ON orders.webhook_logs (response_status);
-CREATE INDEX webhook_logs_payload_idx ON orders.webhook_logs USING gin (request_payload jsonb_path_ops);
+CREATE INDEX webhook_logs_payload_idx ON orders.webhook_logs USING gin (request_payload jsonb_path_ops)
+    WHERE request_payload IS NOT NULL;
 
 -- the shop's order id, unique per webhook (orders.webhook_source holds the
 -- webhook's endpoint for orders it created)
@@ -200,7 +211,8 @@ BEGIN
                                  headers ->> 'x-wc-webhook-delivery-id'), 255);
     topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
 
-    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active;
+    -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
     max_bytes := CASE WHEN w.id IS NULL THEN 65536
                       ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
     IF w.id IS NULL THEN
@@ -215,7 +227,7 @@ BEGIN
         err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)
                     ELSE format('the signature does not match the payload for webhook "%s"', w.endpoint) END;
     END IF;
-    IF doc IS NULL AND (http IS NULL OR http = 401) THEN
+    IF doc IS NULL AND http IS NULL THEN
         BEGIN
             doc := body::jsonb;
         EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
@@ -238,7 +250,11 @@ BEGIN
             PERFORM pg_advisory_xact_lock(hashtextextended(
                 'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
         END IF;
-        IF delivery_id IS NOT NULL THEN
+        -- a delivery id alone names the request only when the payload has no
+        -- shop order id: the signature does not cover the delivery id, so a
+        -- replayed body under another order's future delivery id must not
+        -- make that order a "duplicate"
+        IF ext_id IS NULL AND delivery_id IS NOT NULL THEN
             SELECT l.order_created_id INTO known
               FROM orders.webhook_logs l
              WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
@@ -298,7 +314,9 @@ BEGIN
                        SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
-                           metadata = jsonb_set(o.metadata, '{webhook,updated_at}', to_jsonb(incoming_at))
+                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                                           ELSE o.metadata || jsonb_build_object('webhook',
+                                                    coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
                      WHERE o.id = order_id;
                     -- items and amounts follow the shop only before the order leaves its initial status
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
@@ -371,7 +389,7 @@ BEGIN
     END IF;
 
     INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
-    VALUES (w.id, delivery_id, CASE WHEN octet_length(body) <= max_bytes THEN doc END, http, order_id, err)
+    VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
     RETURNING id INTO log_id;
     PERFORM set_config('response.status', http::text, true);
     RETURN jsonb_strip_nulls(jsonb_build_object(

@@ -34,6 +34,9 @@ COMMENT ON COLUMN orders.outbox.attempts IS 'Claims so far (a claim counts as an
 COMMENT ON COLUMN orders.outbox.locked_until IS 'End of the current claim''s lease; afterwards the message may be claimed again';
 -- the claim's scan: pending messages in the order they become due
 CREATE INDEX outbox_pending_idx ON orders.outbox (run_after, id) WHERE done_at IS NULL AND dead_at IS NULL;
+-- the claim's first pass: held messages whose lease ran out
+CREATE INDEX outbox_held_idx ON orders.outbox (locked_until)
+    WHERE done_at IS NULL AND dead_at IS NULL AND locked_until IS NOT NULL;
 
 -- enqueue_outbox — one message; the same idempotency key again returns the
 -- first message's id and changes nothing.
@@ -78,18 +81,18 @@ BEGIN
     END IF;
     -- a crashed worker's last attempt: dead, not claimed again
     UPDATE orders.outbox o
-       SET dead_at = now(), locked_by = NULL, locked_until = NULL,
+       SET dead_at = now(), locked_until = NULL,
            last_error = coalesce(o.last_error || '; ', '') || 'lease of ' || o.locked_by || ' ran out on the last attempt'
      WHERE o.id IN (SELECT d.id FROM orders.outbox d
-                     WHERE d.done_at IS NULL AND d.dead_at IS NULL AND d.locked_until < now()
+                     WHERE d.done_at IS NULL AND d.dead_at IS NULL AND d.locked_until < clock_timestamp()
                        AND d.attempts >= d.max_attempts
                      FOR UPDATE SKIP LOCKED);
     RETURN QUERY
     UPDATE orders.outbox o
-       SET locked_by = worker, locked_until = now() + lease, attempts = o.attempts + 1
+       SET locked_by = worker, locked_until = clock_timestamp() + lease, attempts = o.attempts + 1
       FROM (SELECT c.id FROM orders.outbox c
-             WHERE c.done_at IS NULL AND c.dead_at IS NULL AND c.run_after <= now()
-               AND (c.locked_until IS NULL OR c.locked_until < now())
+             WHERE c.done_at IS NULL AND c.dead_at IS NULL AND c.run_after <= clock_timestamp()
+               AND (c.locked_until IS NULL OR c.locked_until < clock_timestamp())
                AND c.attempts < c.max_attempts
              ORDER BY c.run_after, c.id
              LIMIT batch
@@ -102,10 +105,11 @@ $$;
 -- complete_outbox — the worker holding message "id" reports: done (error
 -- NULL), or failed: tried again after 2^attempts seconds (at most an hour),
 -- dead after max_attempts.  Returns done, retry or dead.  Refused: an
--- unknown message (OR100); one the worker (when named) no longer holds, or
--- that is no longer held at all — its lease ran out and another worker may
--- have it (OR101).  Completing a message already done as done again is a
--- no-op answering done (a retried call).
+-- unknown message (OR100); one that is not held within a lease — done,
+-- dead, never claimed since its last attempt, its lease ran out — or, when
+-- held by another worker (OR101); a call without "worker" (22023).  The
+-- completing worker's retried "done" answers done again.  Leases are
+-- measured by the clock, not the transaction's start.
 CREATE FUNCTION orders.complete_outbox(id uuid, error text DEFAULT NULL, worker text DEFAULT NULL)
     RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -114,41 +118,47 @@ AS $$
 DECLARE
     m orders.outbox%ROWTYPE;
 BEGIN
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'orders.complete_outbox: worker must name the worker that claimed the message'
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the name given to orders.claim_outbox: without it a late worker could complete another''s claim.';
+    END IF;
     SELECT * INTO m FROM orders.outbox o WHERE o.id = complete_outbox.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'outbox message % does not exist', complete_outbox.id
             USING ERRCODE = 'OR100';
-    ELSIF m.done_at IS NOT NULL AND error IS NULL THEN
-        RETURN 'done';
-    ELSIF m.locked_by IS NULL OR m.locked_until < now()
-          OR (worker IS NOT NULL AND m.locked_by IS DISTINCT FROM worker) THEN
+    ELSIF m.done_at IS NOT NULL AND error IS NULL AND worker = m.locked_by THEN
+        RETURN 'done';			-- the completing worker's retried call
+    ELSIF m.done_at IS NOT NULL OR m.dead_at IS NOT NULL OR m.locked_until IS NULL
+          OR m.locked_until < clock_timestamp() OR m.locked_by IS DISTINCT FROM worker THEN
         RAISE EXCEPTION 'outbox message % is not held by %', complete_outbox.id,
-                        coalesce('worker ' || quote_literal(left(worker, 64)), 'any worker')
+                        'worker ' || quote_literal(left(worker, 64))
             USING ERRCODE = 'OR101',
                   DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.'
                                 WHEN m.dead_at IS NOT NULL THEN 'It is dead.'
-                                WHEN m.locked_by IS NULL THEN 'Nobody has claimed it since its last attempt.'
+                                WHEN m.locked_until IS NULL THEN 'Nobody has claimed it since its last attempt.'
                                 ELSE 'Its lease ran out or another worker holds it; it will be (or was) tried again.' END,
                   HINT = 'Claim messages with orders.claim_outbox and complete them within the lease.';
     END IF;
     IF error IS NULL THEN
-        UPDATE orders.outbox o SET done_at = now(), locked_by = NULL, locked_until = NULL WHERE o.id = m.id;
+        -- locked_by stays: the completing worker (its retried call answers done)
+        UPDATE orders.outbox o SET done_at = now(), locked_until = NULL WHERE o.id = m.id;
         RETURN 'done';
     ELSIF m.attempts >= m.max_attempts THEN
-        UPDATE orders.outbox o SET dead_at = now(), locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
+        UPDATE orders.outbox o SET dead_at = now(), locked_until = NULL, last_error = left(error, 1000)
          WHERE o.id = m.id;
         RETURN 'dead';
     END IF;
     UPDATE orders.outbox o
-       SET run_after = now() + least(interval '1 second' * power(2, m.attempts), interval '1 hour'),
+       SET run_after = clock_timestamp() + least(interval '1 second' * power(2, least(m.attempts, 12)), interval '1 hour'),
            locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
      WHERE o.id = m.id;
     RETURN 'retry';
 END
 $$;
 
--- revive_outbox — a dead message back to pending, with max_attempts more
--- attempts (an operator fixed the cause).  OR100 unknown; OR102 when it is
+-- revive_outbox — a dead message back to pending, its attempts from 0 again
+-- (an operator fixed the cause).  OR100 unknown; OR102 when it is
 -- not dead.
 CREATE FUNCTION orders.revive_outbox(id uuid)
     RETURNS void
@@ -167,7 +177,7 @@ BEGIN
                   DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.' ELSE 'It is still pending.' END;
     END IF;
     UPDATE orders.outbox o
-       SET dead_at = NULL, run_after = now(), max_attempts = least(o.attempts + o.max_attempts, 1000)
+       SET dead_at = NULL, run_after = now(), attempts = 0, locked_by = NULL
      WHERE o.id = m.id;
 END
 $$;

@@ -4,7 +4,7 @@
 -- exponentially until dead; completions only by the holder within its
 -- lease.  Every refusal names its SQLSTATE and changes nothing.
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -46,20 +46,24 @@ SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w2')), 0, 'w2 gets not
 -- completion
 SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w2')$$, :'m1')), 'OR101',
           'w2 cannot complete w1''s message: OR101');
-SELECT is(pg_temp.err($$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$$), 'OR100',
+SELECT is(pg_temp.err($$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999', NULL, 'w1')$$), 'OR100',
           'an unknown message: OR100');
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L)$$, :'m1')), '22023',
+          'a completion that names no worker: 22023 (a late worker could complete another''s claim)');
 SELECT is(pg_temp.state('sms-1'), '1 w1 pending', '... neither changed it');
 SELECT is(orders.complete_outbox(:'m1', 'gateway timeout', 'w1'), 'retry', 'w1 reports a failure: retry');
-SELECT is((SELECT concat_ws(' ', locked_by IS NULL, last_error, run_after > now() + interval '1.5 seconds',
-                            run_after <= now() + interval '2 seconds')
+SELECT is((SELECT concat_ws(' ', locked_by IS NULL, last_error, run_after > clock_timestamp() + interval '1.5 seconds',
+                            run_after <= clock_timestamp() + interval '2 seconds')
              FROM orders.outbox WHERE id = :'m1'),
           't gateway timeout t t', '... released, the error kept, due again after 2^1 seconds');
 SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w2')), 0, '... and not before');
 UPDATE orders.outbox SET run_after = now() - interval '1 second' WHERE id = :'m1';
 SELECT is((SELECT attempts FROM orders.claim_outbox('w2')), 2, 'once due, w2 claims it: attempt 2');
 SELECT is(orders.complete_outbox(:'m1', NULL, 'w2'), 'done', 'w2 completes it: done');
-SELECT is(orders.complete_outbox(:'m1'), 'done', 'completing it again (a retried call): done, nothing changes');
-SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, 'late failure')$$, :'m1')), 'OR101',
+SELECT is(orders.complete_outbox(:'m1', NULL, 'w2'), 'done', 'w2 completing it again (a retried call): done, nothing changes');
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w1')$$, :'m1')), 'OR101',
+          'w1, whose earlier lease ran out, completing it late: OR101, not done (it may have sent a duplicate)');
+SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, 'late failure', 'w2')$$, :'m1')), 'OR101',
           'a failure reported for a done message: OR101');
 
 -- a crashed worker: its lease runs out, the message comes back
@@ -82,7 +86,7 @@ SELECT is((SELECT kind || ' ' || attempts || ' ' || last_error FROM orders.outbo
 UPDATE orders.outbox SET dead_at = NULL, last_error = NULL, run_after = now() - interval '1 second', attempts = 1 WHERE id = :'fragile';
 SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w5', 1, '1 second')), 1, 'a last attempt claimed by a worker that will crash');
 UPDATE orders.outbox SET locked_until = now() - interval '1 second' WHERE id = :'fragile';
-SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w6')) || ' ' || pg_temp.state('fragile'), '0 2 - dead',
+SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w6')) || ' ' || pg_temp.state('fragile'), '0 2 w5 dead',
           'its lease ran out on the last attempt: dead, not handed out again');
 
 -- an operator revives a dead message; retention
@@ -90,8 +94,8 @@ SELECT is(pg_temp.err($$SELECT orders.revive_outbox('00000000-0000-0000-0000-000
 SELECT is(pg_temp.err(format($$SELECT orders.revive_outbox(%L)$$, :'m1')), 'OR102', 'revive_outbox of a done message: OR102');
 SELECT lives_ok(format($$SELECT orders.revive_outbox(%L)$$, :'fragile'), 'revive_outbox of the dead message');
 SELECT is((SELECT attempts || ' ' || max_attempts || ' ' || coalesce(dead_at::text, 'alive') FROM orders.outbox WHERE id = :'fragile'),
-          '2 4 alive', '... alive again with max_attempts more attempts');
-SELECT is((SELECT attempts FROM orders.claim_outbox('w7') WHERE id = :'fragile'), 3, '... and claimed again: attempt 3');
+          '0 2 alive', '... alive again, its attempts from 0');
+SELECT is((SELECT attempts FROM orders.claim_outbox('w7') WHERE id = :'fragile'), 1, '... and claimed again: attempt 1');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox(NULL)$$), '22004', 'purge_outbox(NULL): 22004');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 day')$$), '22023', 'purge_outbox of a negative interval: 22023');
 UPDATE orders.outbox SET done_at = now() - interval '40 days' WHERE id = :'m1';

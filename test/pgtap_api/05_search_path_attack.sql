@@ -479,7 +479,7 @@ SELECT pg_temp.probe('mark_notifications_read',
   $p$SELECT orders.mark_notifications_read()::text$p$, '{mark_notifications_read}', NULL, '1');
 SELECT pg_temp.probe('agent assigned',
   $p$UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
-      WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment,order_columns_guard}');
+      WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$, '{check_assignment,order_columns_guard,track_changes}');
 SELECT pg_temp.probe('being prepared',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'being_prepared')).status$p$,
   '{transition}', NULL, 'being_prepared');
@@ -666,6 +666,12 @@ SELECT pg_temp.probe('anon: purge_webhook_logs refused',
   $p$SELECT orders.purge_webhook_logs()$p$, '{purge_webhook_logs}', '42501');
 SELECT pg_temp.probe('anon: the signature check is nobody''s oracle',
   $p$SELECT orders.webhook_signature_ok('k', 'b', 's')$p$, '{}', '42501');
+SELECT pg_temp.probe('anon: the activity log is the owner''s (track)',
+  $p$SELECT orders.track_activity('orders.leads')$p$, '{track_activity}', '42501');
+SELECT pg_temp.probe('anon: the activity log is the owner''s (untrack)',
+  $p$SELECT orders.untrack_activity('orders.orders')$p$, '{untrack_activity}', '42501');
+SELECT pg_temp.probe('anon: the activity log is the owner''s (purge)',
+  $p$SELECT orders.purge_activity_logs()$p$, '{purge_activity_logs}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (enqueue)',
   $p$SELECT orders.enqueue_outbox('sms', '{}')$p$, '{enqueue_outbox}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (claim)',

@@ -18,10 +18,8 @@
 # every accepted completion from the holder within its lease, every OR101
 # late; one successful completion per done message; every crashed message
 # came back after its lease (or died on its last attempt) and ended done or
-# dead; no XX000 in the server log.  A late worker completing a message
-# another worker has done meanwhile is answered "done" (complete_outbox's
-# retried-call shortcut comes before its holder check): tallied as "done
-# again", a TODO.
+# dead; no XX000 in the server log; a late worker completing a message
+# another worker has done meanwhile is refused (OR101), never told "done".
 # Usage: test/soak/outbox.sh [seconds, default 20]
 # The server log is $PGHOST/server.log (the clusters of test/lib.sh), or
 # ORDERS_SERVER_LOG; the clients ask for verbose errors so that it names
@@ -99,8 +97,7 @@ check "every done answered for a message done before went to a worker of an earl
      WHERE x.outcome = 'done again'
        AND NOT EXISTS (SELECT FROM soak.completions y WHERE y.message_id = x.message_id AND y.outcome = 'done'
                           AND y.attempt > x.attempt)")"
-todo "a worker whose lease ran out is refused (OR101), also when the message was done meanwhile" \
-    "complete_outbox answers done for a done message before it checks the holder" 0 \
+check "a worker whose lease ran out is refused (OR101), also when the message was done meanwhile" 0 \
     "$(d "SELECT count(*) FROM soak.completions WHERE outcome = 'done again'")"
 check "every dead message died once: a failed last attempt, or its lease ran out on the last attempt" 0 "$(d "
     SELECT count(*) FROM orders.outbox o

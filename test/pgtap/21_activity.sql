@@ -1,0 +1,96 @@
+-- The activity log (issue 13): one row per changed row of a tracked table,
+-- only the changed columns, the actor and their staff id, the client
+-- address when the claims are believed; secrets redacted; nothing for an
+-- UPDATE that changes nothing; nothing while the owner loads with COPY
+-- (pg_restore); track_activity on any table; nobody else writes the log.
+BEGIN;
+SELECT plan(19);
+
+-- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+DELETE FROM orders.activity_logs;
+
+-- an admin's request (JWT sub 4444…, believed: this is a superuser session)
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+SELECT set_config('request.headers', '{"x-forwarded-for": "203.0.113.7, 10.0.0.1"}', true);
+INSERT INTO orders.customers (id, full_name, phone) VALUES ('00000000-0000-0000-0000-00000000ac01', 'Activity Ann', '+1555000');
+SELECT is((SELECT concat_ws(' ', action, entity_type, entity_id, actor, user_id, ip_address)
+             FROM orders.activity_logs WHERE entity_id = '00000000-0000-0000-0000-00000000ac01'),
+          'created customers 00000000-0000-0000-0000-00000000ac01 44444444-4444-4444-4444-444444444444 00000000-0000-0000-0000-0000000000e8 203.0.113.7',
+          'an insert: created, the table, the row id, the JWT sub, their staff id, the first forwarded address');
+SELECT is((SELECT details -> 'changes' -> 'full_name' FROM orders.activity_logs WHERE entity_id = '00000000-0000-0000-0000-00000000ac01'),
+          '{"old": null, "new": "Activity Ann"}'::jsonb, '... its columns as new values');
+SELECT ok((SELECT (details -> 'changes' ? 'total_orders') AND NOT (details -> 'changes' ? 'email') AND NOT (details -> 'changes' ? 'updated_at')
+             FROM orders.activity_logs WHERE entity_id = '00000000-0000-0000-0000-00000000ac01'),
+          '... every non-null column (total_orders 0 too), not the null email, not updated_at');
+
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a001', 'ACT-1', '00000000-0000-0000-0000-00000000ac01');
+DELETE FROM orders.activity_logs;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a001', 'confirmation_pending');
+SELECT is((SELECT string_agg(k, ' ' ORDER BY k) FROM orders.activity_logs l, jsonb_object_keys(l.details -> 'changes') k
+            WHERE l.entity_type = 'orders'), 'status',
+          'a status change: one row for the order with only status (not updated_at)');
+SELECT is((SELECT details -> 'changes' -> 'status' FROM orders.activity_logs WHERE entity_type = 'orders'),
+          '{"old": "new", "new": "confirmation_pending"}'::jsonb, '... its old and new value');
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET notes = notes WHERE order_number = 'ACT-1';
+SELECT is((SELECT count(*)::int FROM orders.activity_logs), 0, 'an UPDATE that changes nothing (but updated_at) writes nothing');
+UPDATE orders.orders SET priority = 2, notes = 'call first' WHERE order_number = 'ACT-1';
+SELECT is((SELECT details -> 'changes' FROM orders.activity_logs),
+          '{"notes": {"old": null, "new": "call first"}, "priority": {"old": 0, "new": 2}}'::jsonb,
+          'two columns changed: both, numbers as JSON numbers');
+
+-- secrets never reach the log
+INSERT INTO orders.webhooks (name, source, endpoint, secret) VALUES ('Act shop', 'custom', 'act-shop', 'hunter2');
+UPDATE orders.webhooks SET secret = 'hunter3' WHERE endpoint = 'act-shop';
+SELECT is((SELECT string_agg(details -> 'changes' ->> 'secret', ' ' ORDER BY created_at, action) FROM orders.activity_logs WHERE entity_type = 'webhooks'),
+          '{"new": "(redacted)", "old": null} {"new": "(redacted)", "old": "(redacted)"}', 'a webhook''s secret: redacted');
+SELECT is((SELECT count(*)::int FROM orders.activity_logs WHERE details::text LIKE '%hunter%'), 0, '... nowhere in the log');
+
+-- deletes; an actor who is no staff member
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+DELETE FROM orders.activity_logs;
+DELETE FROM orders.webhooks WHERE endpoint = 'act-shop';
+SELECT is((SELECT concat_ws(' ', action, actor, coalesce(user_id::text, 'no staff'), details -> 'changes' -> 'name' ->> 'old')
+             FROM orders.activity_logs),
+          'deleted 11111111-1111-1111-1111-111111111111 no staff Act shop', 'a delete: the old values, an actor who is no staff member');
+
+-- COPY by the owner (how pg_restore loads) logs nothing
+SELECT set_config('request.jwt.claims', '', true);
+DELETE FROM orders.activity_logs;
+COPY orders.customers (full_name) FROM STDIN;
+Restored Rita
+\.
+SELECT is((SELECT count(*)::int FROM orders.activity_logs), 0, 'rows the owner loads with COPY FROM are not logged (pg_restore brings their log rows)');
+SELECT is((SELECT count(*)::int FROM orders.customers WHERE full_name = 'Restored Rita'), 1, '... but loaded');
+
+-- any table
+CREATE TABLE public.act_notes (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), body text);
+SELECT lives_ok($$SELECT orders.track_activity('public.act_notes')$$, 'track_activity on a user table');
+SELECT lives_ok($$SELECT orders.track_activity('public.act_notes')$$, '... again: idempotent');
+INSERT INTO public.act_notes (body) VALUES ('hello');
+SELECT is((SELECT entity_type || ' ' || (details -> 'changes' -> 'body' ->> 'new') FROM orders.activity_logs), 'public.act_notes hello',
+          '... its rows are logged, the table named with its schema');
+SELECT orders.untrack_activity('public.act_notes');
+INSERT INTO public.act_notes (body) VALUES ('quiet');
+SELECT is((SELECT count(*)::int FROM orders.activity_logs), 1, 'untrack_activity stops it');
+SELECT is(pg_temp.err($$SELECT orders.track_activity('orders.order_summary')$$) || ' ' || pg_temp.err($$SELECT orders.track_activity(NULL)$$),
+          '42809 22004', 'track_activity of a view: 42809; of NULL: 22004');
+
+-- nobody else writes or reads it
+SELECT ok(NOT has_table_privilege('authenticated', 'orders.activity_logs', 'INSERT')
+          AND NOT has_table_privilege('authenticated', 'orders.activity_logs', 'SELECT'),
+          'API roles can neither write (forge) nor read activity rows');
+UPDATE orders.activity_logs SET created_at = now() - interval '400 days';
+SELECT is(orders.purge_activity_logs(), 1::bigint, 'purge_activity_logs() deletes rows older than a year');
+
+SELECT * FROM finish();
+ROLLBACK;
