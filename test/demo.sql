@@ -307,3 +307,18 @@ SELECT o.order_number, o.status, o.source, o.external_id, o.total_amount, c.full
        (SELECT count(*) FROM orders.webhook_logs) AS logged_requests
   FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
  WHERE o.webhook_source = 'demo-shopify';
+
+\echo '-- the activity log (doc/activity.md): who changed DEMO-COD, column by column'
+SELECT l.action, l.actor, string_agg(k || ': ' || coalesce(l.details -> 'changes' -> k ->> 'old', '∅') || ' → '
+                                     || coalesce(l.details -> 'changes' -> k ->> 'new', '∅'), ', ' ORDER BY k) AS changes
+  FROM orders.activity_logs l CROSS JOIN LATERAL jsonb_object_keys(l.details -> 'changes') k
+ WHERE l.entity_type = 'orders' AND l.action = 'updated'
+   AND l.entity_id = (SELECT id::text FROM orders.orders WHERE order_number = 'DEMO-COD')
+   AND k IN ('status', 'payment_status', 'assigned_agent_id')
+ GROUP BY l.id, l.action, l.actor, l.created_at ORDER BY l.created_at, l.id LIMIT 6;
+
+\echo '-- the outbox (doc/outbox.md): a message written with the change, claimed by a worker, done'
+SELECT orders.enqueue_outbox('sms', jsonb_build_object('to', '+33612345678', 'text', 'Your order DEMO-COD was delivered'),
+                             'sms:DEMO-COD:delivered') IS NOT NULL AS enqueued;
+SELECT kind, attempts, locked_by FROM orders.claim_outbox('demo-worker');
+SELECT orders.complete_outbox((SELECT id FROM orders.outbox WHERE idempotency_key = 'sms:DEMO-COD:delivered'), NULL, 'demo-worker') AS outcome;
