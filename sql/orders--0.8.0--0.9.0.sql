@@ -552,7 +552,8 @@ CREATE TABLE orders.activity_logs (
     entity_id    text,
     details      orders.json_object NOT NULL DEFAULT '{}',
     ip_address   text,
-    created_at   timestamptz NOT NULL DEFAULT now()
+    -- the clock, not the transaction's start: a transaction's changes in order
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 COMMENT ON TABLE orders.activity_logs IS
     'Who changed what (seed 004): one row per changed row of a tracked table, written by orders.track_changes as the owner';
