@@ -16,7 +16,8 @@ CREATE TABLE soak.enqueued (
     at               timestamptz NOT NULL DEFAULT now()
 );
 -- one row per message claim_outbox handed out: the lease as it returned it
--- (claimed_at is the claim's now(), which the lease is measured from)
+-- (claimed_at is when the lease began: its end minus its length, by the clock
+-- the lease is measured with)
 CREATE TABLE soak.claims (
     message_id    uuid NOT NULL,
     worker        text NOT NULL,
@@ -48,7 +49,7 @@ CREATE TABLE soak.completions (
     attempt     integer NOT NULL,
     error       boolean NOT NULL,
     outcome     text NOT NULL CHECK (outcome IN ('done', 'retry', 'dead', 'OR101', 'done again')),
-    at          timestamptz NOT NULL,          -- the completion's now(), which the lease is compared with
+    at          timestamptz NOT NULL,          -- the clock: before an accepted completion, after a refused one
     detail      text
 );
 
@@ -89,7 +90,7 @@ DECLARE
 BEGIN
     DELETE FROM soak.held h WHERE h.worker = claim.worker;    -- left by a run that stopped in between
     WITH c AS (SELECT * FROM orders.claim_outbox(worker, batch, lease)),
-         t AS (INSERT INTO soak.claims SELECT c.id, worker, c.attempts, now(), c.locked_until FROM c
+         t AS (INSERT INTO soak.claims SELECT c.id, worker, c.attempts, c.locked_until - lease, c.locked_until FROM c
                RETURNING message_id, attempt)
     INSERT INTO soak.held (worker, message_id, attempt) SELECT worker, t.message_id, t.attempt FROM t ORDER BY 1;
     GET DIAGNOSTICS claimed = ROW_COUNT;
@@ -110,6 +111,7 @@ DECLARE
     r float8 := random();
     outcome text;
     why text;
+    at timestamptz;
 BEGIN
     DELETE FROM soak.held x
      WHERE x.n = (SELECT y.n FROM soak.held y WHERE y.worker = finish.worker ORDER BY y.n LIMIT 1)
@@ -122,6 +124,7 @@ BEGIN
     IF r < 0.1 THEN
         RETURN 'crash';
     END IF;
+    at := clock_timestamp();        -- an accepted completion checked its lease after this
     BEGIN
         outcome := orders.complete_outbox(h.message_id, CASE WHEN r < 0.2 THEN 'soak: the receiver said 503' END, worker);
         IF outcome = 'done' AND (SELECT o.done_at FROM orders.outbox o WHERE o.id = h.message_id) <> now() THEN
@@ -130,8 +133,9 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'OR101' THEN
         GET STACKED DIAGNOSTICS why = PG_EXCEPTION_DETAIL;
         outcome := 'OR101';
+        at := clock_timestamp();    -- a refused one checked its lease before this
     END;
-    INSERT INTO soak.completions VALUES (h.message_id, worker, h.attempt, r < 0.2, outcome, now(), why);
+    INSERT INTO soak.completions VALUES (h.message_id, worker, h.attempt, r < 0.2, outcome, at, why);
     RETURN outcome;
 END
 $$;
@@ -143,13 +147,15 @@ $$;
 CREATE FUNCTION soak.drain() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     m orders.outbox;
+    at timestamptz;
 BEGIN
     UPDATE orders.outbox o SET run_after = now()
      WHERE o.done_at IS NULL AND o.dead_at IS NULL AND o.run_after > now();
     FOR m IN SELECT * FROM orders.claim_outbox('drain', 1000, '1 minute') LOOP
-        INSERT INTO soak.claims VALUES (m.id, 'drain', m.attempts, now(), m.locked_until);
+        INSERT INTO soak.claims VALUES (m.id, 'drain', m.attempts, m.locked_until - interval '1 minute', m.locked_until);
         INSERT INTO soak.sent (message_id, worker, attempt, intent) VALUES (m.id, 'drain', m.attempts, 'send');
-        INSERT INTO soak.completions VALUES (m.id, 'drain', m.attempts, false, orders.complete_outbox(m.id, NULL, 'drain'), now());
+        at := clock_timestamp();
+        INSERT INTO soak.completions VALUES (m.id, 'drain', m.attempts, false, orders.complete_outbox(m.id, NULL, 'drain'), at);
     END LOOP;
     RETURN (SELECT count(*) FROM orders.outbox o WHERE o.done_at IS NULL AND o.dead_at IS NULL);
 END
