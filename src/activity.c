@@ -23,6 +23,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(orders_track_changes);
 
@@ -156,7 +157,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "track_changes",
 												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW | ORDERS_TRIG_INSERT |
 												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
-	static Oid	argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	static Oid	argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	oldrow = NULL;
@@ -166,8 +167,9 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	char	   *id;
 	char	   *actor;
 	const char *headers = NULL;
-	Datum		args[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	pg_uuid_t	account;
 	OrdersSavedUser saved;
 	Oid			log_rel;
 	SPIPlanPtr	plan;
@@ -191,8 +193,10 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		action = "deleted";
 	}
 	initStringInfo(&changes);
+	appendStringInfoString(&changes, "{\"changes\":");
 	if (append_changes(&changes, desc, oldrow, newrow) == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
+	appendStringInfoChar(&changes, '}');
 	id = row_id(desc, newrow ? newrow : oldrow);
 
 	/* who, before the switch to the owner */
@@ -211,17 +215,22 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	args[4] = CStringGetTextDatum(changes.data);
 	args[5] = headers && headers[0] ? CStringGetTextDatum(headers) : (Datum) 0;
 	nulls[5] = headers && headers[0] ? ' ' : 'n';
+	/* the actor's staff row, by the account a JWT sub names */
+	if (orders_account_uuid(actor, &account))
+		args[6] = UUIDPGetDatum(&account);
+	else
+		nulls[6] = 'n';
 
 	log_rel = orders_relid("activity_logs");
 	orders_spi_connect_as_owner(log_rel, &saved);
 	plan = orders_get_plan(PLAN_ACTIVITY_INSERT, log_rel,
 						   "INSERT INTO orders.activity_logs"
 						   " (user_id, actor, action, entity_type, entity_id, details, ip_address)"
-						   " VALUES (orders.staff_id_of($1), $1, $2, $3, $4,"
-						   "         pg_catalog.jsonb_build_object('changes', $5::pg_catalog.jsonb),"
+						   " VALUES ((SELECT s.id FROM orders.staff s WHERE s.account_id OPERATOR(pg_catalog.=) $7),"
+						   "         $1, $2, $3, $4, $5::pg_catalog.jsonb,"
 						   "         pg_catalog.left(pg_catalog.btrim(pg_catalog.split_part("
 						   "             $6::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'x-forwarded-for', ',', 1)), 64))",
-						   6, argtypes);
+						   7, argtypes);
 	orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
