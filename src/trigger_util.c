@@ -170,6 +170,28 @@ orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 }
 
 /*
+ * owner_copy_from — the COPY ... FROM that is the top-level command, when a
+ * role with the privileges of "rel"'s owner runs it; else NULL.
+ */
+static CopyStmt *
+owner_copy_from(Relation rel)
+{
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return NULL;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return NULL;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	if (!copy->is_from || !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+		return NULL;
+	return copy;
+}
+
+/*
  * orders_owner_restoring — is "rel" being loaded by COPY ... FROM into
  * exactly this table, run as the top-level command by its owner?  That is
  * how pg_restore loads data: triggers then take rows as they were dumped
@@ -181,20 +203,10 @@ orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 bool
 orders_owner_restoring(Relation rel)
 {
-	PlannedStmt *stmt;
-	CopyStmt   *copy;
+	CopyStmt   *copy = owner_copy_from(rel);
 
-	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
-		list_length(ActivePortal->stmts) != 1)
-		return false;
-	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
-	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
-		return false;
-	copy = (CopyStmt *) stmt->utilityStmt;
-	if (!copy->is_from || copy->relation == NULL ||
-		RangeVarGetRelid(copy->relation, NoLock, true) != RelationGetRelid(rel))
-		return false;
-	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+	return copy != NULL && copy->relation != NULL &&
+		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel);
 }
 
 /*
@@ -207,16 +219,7 @@ orders_owner_restoring(Relation rel)
 bool
 orders_owner_loading(Relation rel)
 {
-	PlannedStmt *stmt;
-
-	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
-		list_length(ActivePortal->stmts) != 1)
-		return false;
-	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
-	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt) ||
-		!((CopyStmt *) stmt->utilityStmt)->is_from)
-		return false;
-	return has_privs_of_role(GetUserId(), rel->rd_rel->relowner);
+	return owner_copy_from(rel) != NULL;
 }
 
 /*
