@@ -275,10 +275,13 @@ BEGIN
     IF w.id IS NULL THEN
         http := 404; code := 'OR090';
         err := format('no active webhook with endpoint "%s"', left(endpoint, 64));
-    ELSIF body IS NULL OR octet_length(body) > max_bytes THEN
+    ELSIF body IS NULL THEN
+        http := 400; code := 'OR094';
+        err := format('the request to webhook "%s" has no payload', w.endpoint);
+    ELSIF octet_length(body) > max_bytes THEN
         http := 413; code := 'OR093';
         err := format('payload of %s bytes is larger than the %s bytes webhook "%s" accepts',
-                      coalesce(octet_length(body), 0), max_bytes, w.endpoint);
+                      octet_length(body), max_bytes, w.endpoint);
     ELSIF w.secret IS NOT NULL AND (signature IS NULL OR NOT orders.webhook_signature_ok(w.secret, body, signature)) THEN
         http := 401; code := 'OR091';
         err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(66);
+SELECT plan(69);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -159,12 +159,18 @@ SELECT is((SELECT res ->> 'http_status' || ' ' || (res ->> 'code') FROM r WHERE 
           'malformed JSON through ingest_webhook_body: 400, OR094, logged');
 INSERT INTO r SELECT 'array', orders.ingest_webhook('acme-shopify', '[1, 2]', NULL, 'd-11');
 SELECT is((SELECT res ->> 'http_status' FROM r WHERE name = 'array'), '400', 'a JSON array instead of an order: 400');
+SELECT is(orders.ingest_webhook('acme-shopify', NULL, NULL, 'd-16') ->> 'code', 'OR094', 'no payload (NULL): 400, OR094');
+SELECT is(orders.ingest_webhook(NULL, :'shop') ->> 'http_status', '404', 'no endpoint (NULL): 404');
 SELECT is(pg_temp.err($$SELECT orders.ingest_webhook('acme-shopify', '{"id": 116', NULL, 'd-12')$$), '22P02',
           'malformed JSON through ingest_webhook: refused by PostgreSQL''s json input (22P02, HTTP 400) before anything runs');
 SELECT is(pg_temp.counts(),
           (SELECT split_part(:'before', ' ', 1) || ' ' || split_part(:'before', ' ', 2) || ' ' || split_part(:'before', ' ', 3) || ' '
-                  || (split_part(:'before', ' ', 4)::int + 6)),
-          'the six refused payloads created no customer, order or item: six log rows');
+                  || (split_part(:'before', ' ', 4)::int + 8)),
+          'the eight refused requests created no customer, order or item: eight log rows');
+SELECT is(pg_temp.err($$UPDATE orders.webhooks SET defaults = '{"max_payload_bytes": "a lot"}' WHERE endpoint = 'acme-woo'$$)
+          || ' ' || pg_temp.err($$UPDATE orders.webhooks SET defaults = '{"require_sku_match": "yes"}' WHERE endpoint = 'acme-woo'$$)
+          || ' ' || (SELECT defaults::text FROM orders.webhooks WHERE endpoint = 'acme-woo'),
+          '23514 23514 {}', 'defaults of the wrong type are refused on write (23514) and change nothing');
 UPDATE orders.webhooks SET is_active = false WHERE endpoint = 'acme-woo';
 SELECT is(orders.ingest_webhook('acme-woo', :'woo', pg_temp.sign(:'woo', 'wc-secret'), 'wc-78') ->> 'http_status', '404',
           'an inactive webhook: 404');

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -89,6 +89,9 @@ SELECT is(pg_temp.err($$SELECT orders.track_activity('orders.order_summary')$$) 
 SELECT ok(NOT has_table_privilege('authenticated', 'orders.activity_logs', 'INSERT')
           AND NOT has_table_privilege('authenticated', 'orders.activity_logs', 'SELECT'),
           'API roles can neither write (forge) nor read activity rows');
+SELECT is(pg_temp.err($$SELECT orders.purge_activity_logs(NULL)$$) || ' ' || pg_temp.err($$SELECT orders.purge_activity_logs('-1 day')$$)
+          || ' ' || (SELECT count(*) FROM orders.activity_logs),
+          '22004 22023 1', 'purge_activity_logs of NULL: 22004, of a negative interval: 22023; nothing deleted');
 UPDATE orders.activity_logs SET created_at = now() - interval '400 days';
 SELECT is(orders.purge_activity_logs(), 1::bigint, 'purge_activity_logs() deletes rows older than a year');
 
