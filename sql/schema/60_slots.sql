@@ -191,21 +191,9 @@ BEGIN
 END
 $$;
 
--- pg_cron jobs (pg_cron itself is optional).
--- The jobs the extension runs: name, schedule, command.
-CREATE FUNCTION orders.cron_jobs()
-    RETURNS TABLE (jobname text, schedule text, command text)
-    LANGUAGE sql IMMUTABLE
-    SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
-    UNION ALL
-    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
-    UNION ALL
-    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
-    UNION ALL
-    SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()';
-END;
+-- pg_cron jobs (pg_cron itself is optional): orders.cron_jobs() lists
+-- them (defined last, sql/schema/99_workflows.sql: time-based workflows
+-- have a job each).
 
 -- Refuse (OR030) when pg_cron is not installed in this database, saying what to do.
 CREATE FUNCTION orders.require_pg_cron()
@@ -293,5 +281,4 @@ REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.slot_counts_guard(),
 REVOKE ALL ON FUNCTION orders.reserve_time_slot(uuid, integer, integer),
                        orders.confirm_booking(uuid, uuid),
                        orders.release_reservation(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.available_slots(uuid, timestamptz, timestamptz),
-                          orders.cron_jobs() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.available_slots(uuid, timestamptz, timestamptz) TO PUBLIC;

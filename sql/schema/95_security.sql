@@ -511,6 +511,11 @@ BEGIN
     EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
                    authenticated_role);
+    -- workflows (0.10.0): staff with the workflows permissions define them
+    -- and read their runs; runs are written by the extension
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
     EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
                     orders.assign_lead(uuid, uuid), orders.order_stats(),

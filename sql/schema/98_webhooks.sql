@@ -394,6 +394,12 @@ BEGIN
     INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
     VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
     RETURNING id INTO log_id;
+    -- webhook workflows (sql/schema/99_workflows.sql) run with the order
+    IF result_status IN ('created', 'updated') THEN
+        PERFORM orders.fire_webhook_workflows(w.id, order_id,
+                                              CASE result_status WHEN 'created' THEN 'order.created' ELSE 'order.updated' END,
+                                              log_id);
+    END IF;
     PERFORM set_config('response.status', http::text, true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,

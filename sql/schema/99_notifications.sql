@@ -60,5 +60,22 @@ BEGIN
 END
 $$;
 
+-- announce_notification — AFTER INSERT: NOTIFY orders_notifications with
+-- {"id", "user_id", "type"} (never the title or message: any session may
+-- LISTEN; the listener reads the row through its own policies).
+CREATE FUNCTION orders.announce_notification() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('orders_notifications',
+                      json_build_object('id', NEW.id, 'user_id', NEW.user_id, 'type', NEW.type)::text);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER announce_notification AFTER INSERT ON orders.notifications
+    FOR EACH ROW EXECUTE FUNCTION orders.announce_notification();
+
 SELECT pg_catalog.pg_extension_config_dump('orders.notifications', '');
 REVOKE ALL ON orders.notifications FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.announce_notification() FROM PUBLIC;

@@ -1,0 +1,1366 @@
+-- orders 0.9.0 -> 0.10.0
+--  * Workflows (issue 13): orders.workflows, workflow_executions, the C
+--    trigger fire_workflows on orders and customers (order_status and
+--    customer_tag workflows), webhook workflows from ingest_webhook,
+--    time-based workflows with a pg_cron job each (orders.cron_jobs() lists
+--    them), run_workflow; the steps update_customer_tag, send_notification
+--    and create_task; grant_api grants them.
+--  * New notifications are announced with NOTIFY orders_notifications.
+--    The part after "99_workflows.sql" is a verbatim copy of that file.
+\echo Use "ALTER EXTENSION orders UPDATE TO '0.10.0'" to load this file. \quit
+
+-- 98_webhooks.sql: ingest_webhook runs the webhook workflows
+CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
+                                      delivery_id text, topic text)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+<<ingest>>
+DECLARE
+    headers jsonb;
+    w orders.webhooks%ROWTYPE;
+    m jsonb;
+    d jsonb;
+    max_bytes bigint;
+    ext_id text;
+    known uuid;
+    result_status text;
+    http integer;
+    code text;
+    err text;
+    order_id uuid;
+    customer_id uuid;
+    c_phone text;
+    c_email text;
+    items jsonb;
+    resolved jsonb;
+    item_count integer;
+    matched integer;
+    items_sum numeric;
+    fee numeric;
+    total numeric;
+    incoming_at text;
+    stored_at text;
+    log_id uuid;
+BEGIN
+    -- the locks below serialise deliveries of one order; a transaction
+    -- snapshot taken before them would not see the delivery it waited for
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.ingest_webhook must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A transaction snapshot would not see the delivery of the same order it waited for.';
+    END IF;
+    -- through PostgREST, signature, delivery id and topic may come as headers
+    headers := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
+    signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');
+    delivery_id := left(coalesce(nullif(delivery_id, ''), headers ->> 'x-shopify-webhook-id',
+                                 headers ->> 'x-wc-webhook-delivery-id'), 255);
+    topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
+
+    -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
+    max_bytes := CASE WHEN w.id IS NULL THEN 65536
+                      ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
+    IF w.id IS NULL THEN
+        http := 404; code := 'OR090';
+        err := format('no active webhook with endpoint "%s"', left(endpoint, 64));
+    ELSIF body IS NULL THEN
+        http := 400; code := 'OR094';
+        err := format('the request to webhook "%s" has no payload', w.endpoint);
+    ELSIF octet_length(body) > max_bytes THEN
+        http := 413; code := 'OR093';
+        err := format('payload of %s bytes is larger than the %s bytes webhook "%s" accepts',
+                      octet_length(body), max_bytes, w.endpoint);
+    ELSIF w.secret IS NOT NULL AND (signature IS NULL OR NOT orders.webhook_signature_ok(w.secret, body, signature)) THEN
+        http := 401; code := 'OR091';
+        err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)
+                    ELSE format('the signature does not match the payload for webhook "%s"', w.endpoint) END;
+    END IF;
+    IF doc IS NULL AND http IS NULL THEN
+        BEGIN
+            doc := body::jsonb;
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+            IF http IS NULL THEN
+                http := 400; code := 'OR094';
+                err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
+            END IF;
+        END;
+    END IF;
+    IF http IS NULL AND jsonb_typeof(doc) <> 'object' THEN
+        http := 400; code := 'OR094';
+        err := format('the payload for webhook "%s" is not a JSON object', w.endpoint);
+    END IF;
+
+    IF http IS NULL THEN
+        m := w.field_mapping;
+        d := w.defaults;
+        ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
+        IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(
+                'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
+        END IF;
+        -- a delivery id alone names the request only when the payload has no
+        -- shop order id: the signature does not cover the delivery id, so a
+        -- replayed body under another order's future delivery id must not
+        -- make that order a "duplicate"
+        IF ext_id IS NULL AND delivery_id IS NOT NULL THEN
+            SELECT l.order_created_id INTO known
+              FROM orders.webhook_logs l
+             WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
+               AND l.response_status BETWEEN 200 AND 299
+             ORDER BY l.created_at LIMIT 1;
+            IF FOUND THEN
+                result_status := 'duplicate'; http := 200; order_id := known;
+            END IF;
+        END IF;
+        IF http IS NULL AND ext_id IS NOT NULL THEN
+            SELECT o.id INTO known FROM orders.orders o
+             WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
+            IF FOUND THEN
+                order_id := known; http := 200;
+                result_status := CASE WHEN topic ~* 'update' THEN 'updated' ELSE 'duplicate' END;
+            END IF;
+        END IF;
+    END IF;
+
+    IF http IS NULL OR result_status = 'updated' THEN
+        BEGIN
+            items := CASE WHEN m -> 'order' ->> 'items' IS NULL THEN '[]'
+                          ELSE coalesce(doc #> string_to_array(m -> 'order' ->> 'items', '.'), '[]') END;
+            IF jsonb_typeof(items) <> 'array' THEN
+                RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
+                    USING ERRCODE = 'OR092';
+            END IF;
+            -- each item resolved once: its values, its variant or product by SKU
+            SELECT count(*), count(x.product_id), sum(x.unit_price * x.quantity),
+                   coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.ord), '[]')
+              INTO item_count, matched, items_sum, resolved
+              FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
+                           coalesce(y.price, v.price, p.price, 0) AS unit_price,
+                           coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
+                      FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
+                                   orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
+                                   coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
+                                   orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
+                                   i.ordinality AS ord
+                              FROM jsonb_array_elements(items) WITH ORDINALITY i) y
+                      LEFT JOIN orders.product_variants v ON v.sku = y.sku
+                      LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = y.sku) x;
+            IF matched < item_count AND coalesce((d ->> 'require_sku_match')::boolean, false) THEN
+                RAISE EXCEPTION '% of % items of the payload have no product with their SKU', item_count - matched, item_count
+                    USING ERRCODE = 'OR095', HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
+            END IF;
+            fee := coalesce(orders.webhook_amount(doc, m -> 'order' ->> 'delivery_fee'), 0);
+            total := orders.webhook_amount(doc, m -> 'order' ->> 'total');
+
+            IF result_status = 'updated' THEN
+                incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
+                SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
+                IF incoming_at IS NOT NULL AND stored_at IS NOT NULL AND incoming_at::timestamptz <= stored_at::timestamptz THEN
+                    result_status := 'stale';		-- an older update delivered late: nothing changes
+                ELSE
+                    UPDATE orders.orders o
+                       SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                           delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
+                           delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
+                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                                           ELSE o.metadata || jsonb_build_object('webhook',
+                                                    coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
+                     WHERE o.id = order_id;
+                    -- items and amounts follow the shop only before the order leaves its initial status
+                    IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                                WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                        DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
+                        PERFORM orders.webhook_insert_items(order_id, resolved);
+                        UPDATE orders.orders o SET delivery_fee = fee WHERE o.id = order_id;
+                        IF total IS NOT NULL THEN
+                            UPDATE orders.orders o SET total_amount = total WHERE o.id = order_id;
+                        END IF;
+                    END IF;
+                END IF;
+            ELSE
+                c_phone := left(orders.webhook_value(doc, m -> 'customer' ->> 'phone'), 64);
+                c_email := left(lower(orders.webhook_value(doc, m -> 'customer' ->> 'email')), 255);
+                IF c_phone IS NULL AND c_email IS NULL THEN
+                    RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
+                        USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
+                END IF;
+                -- one customer per phone and per email, also when new orders of a new
+                -- customer race: a lock per key the lookup uses, the phone's first
+                IF c_phone IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                END IF;
+                IF c_email IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
+                END IF;
+                IF c_phone IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.phone = c_phone ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL AND c_email IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.email = c_email ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL THEN
+                    INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)
+                    VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
+                            c_email, c_phone,
+                            orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
+                    RETURNING id INTO customer_id;
+                END IF;
+                INSERT INTO orders.orders (customer_id, lifecycle, priority, currency, delivery_fee, adjustment,
+                                           customer_notes, delivery_address, delivery_area,
+                                           source, webhook_source, external_id, metadata)
+                VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
+                        upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
+                        fee, coalesce(total - coalesce(items_sum, 0) - fee, 0),
+                        orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                        'webhook', w.endpoint, ext_id,
+                        jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
+                            'source', w.source,
+                            'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
+                            'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
+                RETURNING id INTO order_id;
+                PERFORM orders.webhook_insert_items(order_id, resolved);
+                result_status := 'created'; http := 201;
+            END IF;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                http := CASE WHEN code IN ('40001', '40P01', '55P03') THEN 503
+                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' THEN 422
+                             ELSE 500 END;
+                err := format('webhook "%s": %s', w.endpoint, left(err, 500));
+                result_status := NULL; order_id := NULL;
+        END;
+    END IF;
+
+    INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
+    VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
+    RETURNING id INTO log_id;
+    -- webhook workflows (sql/schema/99_workflows.sql) run with the order
+    IF result_status IN ('created', 'updated') THEN
+        PERFORM orders.fire_webhook_workflows(w.id, order_id,
+                                              CASE result_status WHEN 'created' THEN 'order.created' ELSE 'order.updated' END,
+                                              log_id);
+    END IF;
+    PERFORM set_config('response.status', http::text, true);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
+        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', err));
+END
+$$;
+
+-- 99_notifications.sql: NOTIFY orders_notifications
+-- announce_notification — AFTER INSERT: NOTIFY orders_notifications with
+-- {"id", "user_id", "type"} (never the title or message: any session may
+-- LISTEN; the listener reads the row through its own policies).
+CREATE FUNCTION orders.announce_notification() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_notify('orders_notifications',
+                      json_build_object('id', NEW.id, 'user_id', NEW.user_id, 'type', NEW.type)::text);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER announce_notification AFTER INSERT ON orders.notifications
+    FOR EACH ROW EXECUTE FUNCTION orders.announce_notification();
+REVOKE ALL ON FUNCTION orders.announce_notification() FROM PUBLIC;
+
+-- 95_security.sql: grant_api grants the workflows
+CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text) TO %I, %I', anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text) TO %I', authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
+    -- workflows (0.10.0): staff with the workflows permissions define them
+    -- and read their runs; runs are written by the extension
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid),
+                    orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;
+
+-- orders.cron_jobs() moves to 99_workflows.sql (it lists the workflows' jobs)
+DROP FUNCTION orders.cron_jobs();
+
+-- 99_workflows.sql
+
+---------------------------------------------------------------------------
+-- Workflows (issue 13, seed 004; doc/workflows.md): "when an order is
+-- delivered and collected and worth at least 100, tag the customer VIP,
+-- notify the rep, text the customer" as data.  A workflow names its trigger
+-- (order_status, customer_tag, webhook, time_based, manual) with a config
+-- and a list of steps (update_customer_tag, send_notification,
+-- create_task); both are validated on write.  An execution runs inside the
+-- transaction of the change that fired it, as the extension's owner: its
+-- row and its in-database effects commit or roll back with that change, and
+-- what must leave the database goes to the outbox.  A failing step fails
+-- the execution (visible in workflow_executions.error_log) and undoes only
+-- its own effects, never the change that fired it.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.workflows (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name                orders.label NOT NULL,
+    description         text,
+    trigger_type        text NOT NULL
+                        CHECK (trigger_type IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual')),
+    trigger_config      orders.json_object NOT NULL DEFAULT '{}',
+    workflow_steps      orders.json_array NOT NULL DEFAULT '[]',
+    is_active           boolean NOT NULL DEFAULT true,
+    created_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE orders.workflows IS
+    'Automations (seed 004): a trigger and its config, and the steps to run; validated on write';
+CREATE INDEX workflows_trigger_type_idx ON orders.workflows (trigger_type) WHERE is_active;
+CREATE INDEX workflows_created_by_idx ON orders.workflows (created_by_user_id);
+CREATE INDEX workflows_trigger_config_idx ON orders.workflows USING gin (trigger_config jsonb_path_ops);
+
+CREATE TABLE orders.workflow_executions (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workflow_id      uuid NOT NULL REFERENCES orders.workflows (id) ON DELETE CASCADE,
+    order_id         uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
+    customer_id      uuid REFERENCES orders.customers (id) ON DELETE SET NULL,
+    status           text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'completed', 'failed')),
+    trigger_event    orders.json_object NOT NULL DEFAULT '{}',
+    steps_completed  orders.json_array NOT NULL DEFAULT '[]',
+    error_log        orders.json_array NOT NULL DEFAULT '[]',
+    started_at       timestamptz NOT NULL DEFAULT now(),
+    completed_at     timestamptz
+);
+COMMENT ON TABLE orders.workflow_executions IS
+    'One row per run of a workflow (seed 004), written as the owner in the transaction of the change that fired it';
+COMMENT ON COLUMN orders.workflow_executions.trigger_event IS
+    'What fired the run: the status change, the tag added, the webhook delivery, the scheduled minute or the manual call';
+CREATE INDEX workflow_executions_workflow_idx ON orders.workflow_executions (workflow_id, started_at DESC);
+CREATE INDEX workflow_executions_order_idx ON orders.workflow_executions (order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX workflow_executions_customer_idx ON orders.workflow_executions (customer_id) WHERE customer_id IS NOT NULL;
+CREATE INDEX workflow_executions_failed_idx ON orders.workflow_executions (started_at DESC) WHERE status = 'failed';
+CREATE INDEX workflow_executions_started_idx ON orders.workflow_executions (started_at DESC);
+-- a time-based workflow runs once per scheduled minute, however often pg_cron calls
+CREATE UNIQUE INDEX workflow_executions_scheduled_idx
+    ON orders.workflow_executions (workflow_id, (trigger_event ->> 'scheduled_for'))
+    WHERE trigger_event ? 'scheduled_for';
+
+---------------------------------------------------------------------------
+-- The fixed grammars: cron schedules and step conditions are parsed, never
+-- executed as SQL.
+---------------------------------------------------------------------------
+
+-- cron_field_values — the values one field of a five-field cron schedule
+-- allows within lo..hi ("*", "n", "a-b", each optionally "/step", joined by
+-- commas), or NULL when the field is not of that form or leaves the range.
+CREATE FUNCTION orders.cron_field_values(field text, lo integer, hi integer)
+    RETURNS integer[]
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part text;
+    m text[];
+    a integer;
+    b integer;
+    step integer;
+    vals integer[] := '{}';
+BEGIN
+    FOREACH part IN ARRAY string_to_array(field, ',') LOOP
+        m := regexp_match(part, '^(\*|([0-9]{1,2})(-([0-9]{1,2}))?)(/([0-9]{1,2}))?$');
+        IF m IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF m[1] = '*' THEN
+            a := lo; b := hi;
+        ELSE
+            a := m[2]::integer;
+            b := coalesce(m[4]::integer, CASE WHEN m[6] IS NOT NULL THEN hi ELSE a END);
+        END IF;
+        step := coalesce(m[6]::integer, 1);
+        IF a < lo OR b > hi OR a > b OR step < 1 THEN
+            RETURN NULL;
+        END IF;
+        vals := vals || ARRAY(SELECT generate_series(a, b, step));
+    END LOOP;
+    RETURN vals;
+END
+$$;
+
+-- schedule_matches — does the five-field cron schedule (minute hour
+-- day-of-month month day-of-week, as pg_cron and cron read them: a
+-- restricted day of month and day of week match either) match the local
+-- time "at"?  NULL for a schedule that is not valid.
+CREATE FUNCTION orders.schedule_matches(schedule text, at timestamp)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f text[] := regexp_split_to_array(btrim(schedule), '\s+');
+    mi integer[];
+    hr integer[];
+    dom integer[];
+    mon integer[];
+    dow integer[];
+    day_ok boolean;
+BEGIN
+    IF array_length(f, 1) IS DISTINCT FROM 5 THEN
+        RETURN NULL;
+    END IF;
+    mi := orders.cron_field_values(f[1], 0, 59);
+    hr := orders.cron_field_values(f[2], 0, 23);
+    dom := orders.cron_field_values(f[3], 1, 31);
+    mon := orders.cron_field_values(f[4], 1, 12);
+    dow := orders.cron_field_values(f[5], 0, 7);
+    IF mi IS NULL OR hr IS NULL OR dom IS NULL OR mon IS NULL OR dow IS NULL THEN
+        RETURN NULL;
+    END IF;
+    day_ok := CASE
+        WHEN f[3] = '*' AND f[5] = '*' THEN true
+        WHEN f[3] = '*' THEN extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
+        WHEN f[5] = '*' THEN extract(day FROM at)::integer = ANY (dom)
+        ELSE extract(day FROM at)::integer = ANY (dom)
+             OR extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
+    END;
+    RETURN day_ok AND extract(minute FROM at)::integer = ANY (mi) AND extract(hour FROM at)::integer = ANY (hr)
+       AND extract(month FROM at)::integer = ANY (mon);
+END
+$$;
+
+-- workflow_cron_schedule — the schedule pg_cron runs a time-based workflow's
+-- job on (pg_cron reads schedules in GMT): the workflow's minutes of every
+-- hour when the time zone is a whole number of hours from UTC all year,
+-- else every minute; orders.run_scheduled_workflow then matches the full
+-- schedule against the local time, so daylight saving time is honoured.
+CREATE FUNCTION orders.workflow_cron_schedule(schedule text, timezone text)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT CASE WHEN bool_and(extract(minute FROM (t AT TIME ZONE timezone) - (t AT TIME ZONE 'UTC')) = 0)
+                THEN split_part(btrim(schedule), ' ', 1) || ' * * * *'
+                ELSE '* * * * *' END
+      FROM generate_series(date_trunc('year', now()), date_trunc('year', now()) + interval '11 months',
+                           interval '1 month') AS t;
+END;
+
+-- workflow_condition — a step's condition "field comparison literal" over
+-- the customer's columns (total_orders >= 10, city = 'Cairo'): parsed into
+-- {field, op, value}; refused (OR113) when it is not of that form, names
+-- another column, or compares a text column with < or >.
+CREATE FUNCTION orders.workflow_condition(condition text)
+    RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m text[] := regexp_match(condition,
+        '^\s*([a-z_]+)\s*(>=|<=|<>|!=|=|<|>)\s*(-?[0-9]{1,12}(\.[0-9]{1,4})?|''[^'']{0,200}'')\s*$');
+    numeric_field boolean;
+BEGIN
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'workflow condition "%" is not "field comparison literal"', left(condition, 64)
+            USING ERRCODE = 'OR113',
+                  HINT = 'For example total_orders >= 10 or city = ''Cairo''; comparisons: = != < <= > >=.';
+    END IF;
+    numeric_field := m[1] IN ('total_orders', 'total_spent', 'return_rate', 'returned_orders');
+    IF NOT numeric_field AND m[1] NOT IN ('city', 'area', 'postal_code') THEN
+        RAISE EXCEPTION 'workflow condition "%": "%" is not a customer field a condition may use', left(condition, 64), m[1]
+            USING ERRCODE = 'OR113',
+                  HINT = 'Fields: total_orders, total_spent, return_rate, returned_orders, city, area, postal_code.';
+    ELSIF numeric_field <> (left(m[3], 1) <> '''') THEN
+        RAISE EXCEPTION 'workflow condition "%": % compares with a %', left(condition, 64), m[1],
+                        CASE WHEN numeric_field THEN 'text' ELSE 'number' END
+            USING ERRCODE = 'OR113';
+    ELSIF NOT numeric_field AND m[2] NOT IN ('=', '!=', '<>') THEN
+        RAISE EXCEPTION 'workflow condition "%": text fields compare with = or != only', left(condition, 64)
+            USING ERRCODE = 'OR113';
+    END IF;
+    RETURN jsonb_build_object('field', m[1], 'op', CASE m[2] WHEN '<>' THEN '!=' ELSE m[2] END,
+                              'value', CASE WHEN numeric_field THEN to_jsonb(m[3]::numeric)
+                                            ELSE to_jsonb(substr(m[3], 2, length(m[3]) - 2)) END);
+END
+$$;
+
+-- workflow_condition_holds — does the customer satisfy the condition?
+CREATE FUNCTION orders.workflow_condition_holds(condition text, customer_id uuid)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c jsonb := orders.workflow_condition(condition);
+    v jsonb;
+BEGIN
+    SELECT to_jsonb(x) -> (c ->> 'field') INTO v FROM orders.customers x WHERE x.id = customer_id;
+    IF v IS NULL OR v = 'null' THEN
+        RETURN false;
+    ELSIF jsonb_typeof(c -> 'value') = 'number' THEN
+        RETURN CASE c ->> 'op'
+            WHEN '=' THEN v::numeric = (c ->> 'value')::numeric
+            WHEN '!=' THEN v::numeric <> (c ->> 'value')::numeric
+            WHEN '<' THEN v::numeric < (c ->> 'value')::numeric
+            WHEN '<=' THEN v::numeric <= (c ->> 'value')::numeric
+            WHEN '>' THEN v::numeric > (c ->> 'value')::numeric
+            ELSE v::numeric >= (c ->> 'value')::numeric END;
+    ELSE
+        RETURN CASE c ->> 'op' WHEN '=' THEN v #>> '{}' = c ->> 'value' ELSE v #>> '{}' <> c ->> 'value' END;
+    END IF;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- Validation on write
+---------------------------------------------------------------------------
+
+-- check_workflow_recipient — a recipient of a step: the order's
+-- assigned_rep or assigned_agent, a staff role (every active member), a
+-- staff id, or (with "customer_ok") the order's customer.
+CREATE FUNCTION orders.check_workflow_recipient(recipient jsonb, step_id text, key text, customer_ok boolean)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(recipient) IS DISTINCT FROM 'string'
+       OR NOT (recipient #>> '{}' IN ('assigned_rep', 'assigned_agent', 'admin', 'manager', 'customer_rep',
+                                      'delivery_agent', 'accountant')
+               OR (customer_ok AND recipient #>> '{}' = 'customer')
+               OR recipient #>> '{}' ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$') THEN
+        RAISE EXCEPTION 'workflow step "%": % must name a recipient, not %', step_id, key, coalesce(left(recipient::text, 64), 'nothing')
+            USING ERRCODE = 'OR111',
+                  HINT = 'assigned_rep, assigned_agent, a staff role (admin, manager, customer_rep, delivery_agent, accountant), a staff id'
+                         || CASE WHEN customer_ok THEN ' or customer.' ELSE '.' END;
+    END IF;
+END
+$$;
+
+-- check_workflow_keys — refuse (with "code") keys of "obj" outside "allowed".
+CREATE FUNCTION orders.check_workflow_keys(obj jsonb, allowed text[], what text, code text)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    extra text;
+BEGIN
+    SELECT k INTO extra FROM jsonb_object_keys(obj) k WHERE k <> ALL (allowed) ORDER BY k LIMIT 1;
+    IF extra IS NOT NULL THEN
+        RAISE EXCEPTION '%: unknown key "%"', what, left(extra, 64)
+            USING ERRCODE = code, HINT = 'Keys: ' || array_to_string(allowed, ', ') || '.';
+    END IF;
+END
+$$;
+
+-- check_workflow_trigger — the trigger config of a trigger type (OR110;
+-- schedules and time zones OR112).
+CREATE FUNCTION orders.check_workflow_trigger(trigger_type text, config jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    what text := format('workflow trigger config (%s)', trigger_type);
+    cond jsonb := config -> 'conditions';
+    lifecycles text[];
+    s text;
+BEGIN
+    IF config ? 'type' AND config ->> 'type' IS DISTINCT FROM trigger_type THEN
+        RAISE EXCEPTION '%: "type" is %, not the workflow''s trigger_type', what, left(config ->> 'type', 64)
+            USING ERRCODE = 'OR110';
+    END IF;
+    CASE trigger_type
+    WHEN 'order_status' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,conditions}', what, 'OR110');
+        IF jsonb_typeof(cond) IS DISTINCT FROM 'object' OR cond = '{}' THEN
+            RAISE EXCEPTION '%: "conditions" must be an object with at least one condition', what
+                USING ERRCODE = 'OR110', HINT = 'Conditions: status, payment_status, min_order_value, lifecycle.';
+        END IF;
+        PERFORM orders.check_workflow_keys(cond, '{status,payment_status,min_order_value,lifecycle}',
+                                           what || ' conditions', 'OR110');
+        IF cond ? 'lifecycle' THEN
+            IF jsonb_typeof(cond -> 'lifecycle') = 'string' THEN
+                lifecycles := ARRAY[cond ->> 'lifecycle'];
+            ELSIF jsonb_typeof(cond -> 'lifecycle') = 'array' AND jsonb_array_length(cond -> 'lifecycle') > 0
+                  AND NOT jsonb_path_exists(cond -> 'lifecycle', '$[*] ? (@.type() != "string")') THEN
+                lifecycles := ARRAY(SELECT jsonb_array_elements_text(cond -> 'lifecycle'));
+            ELSE
+                RAISE EXCEPTION '%: "lifecycle" must be a lifecycle name or a list of them', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT l INTO s FROM unnest(lifecycles) l
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycles x WHERE x.name = l) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: lifecycle "%" does not exist', what, left(s, 64) USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'status' THEN
+            IF jsonb_typeof(cond -> 'status') IS DISTINCT FROM 'array' OR jsonb_array_length(cond -> 'status') = 0
+               OR jsonb_path_exists(cond -> 'status', '$[*] ? (@.type() != "string")') THEN
+                RAISE EXCEPTION '%: "status" must be a non-empty list of statuses', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT x INTO s FROM jsonb_array_elements_text(cond -> 'status') x
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycle_states st
+                                WHERE st.status = x AND (lifecycles IS NULL OR st.lifecycle = ANY (lifecycles)))
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: status "%" is no status of %', what, left(s, 64),
+                                coalesce('lifecycle ' || array_to_string(lifecycles, ', '), 'any lifecycle')
+                    USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'payment_status' AND (jsonb_typeof(cond -> 'payment_status') IS DISTINCT FROM 'array'
+               OR jsonb_array_length(cond -> 'payment_status') = 0
+               OR jsonb_path_exists(cond -> 'payment_status',
+                                    '$[*] ? (!(@ == "pending" || @ == "collected" || @ == "failed" || @ == "refunded"))')) THEN
+            RAISE EXCEPTION '%: "payment_status" must be a non-empty list of pending, collected, failed, refunded', what
+                USING ERRCODE = 'OR110';
+        END IF;
+        IF cond ? 'min_order_value' AND (jsonb_typeof(cond -> 'min_order_value') IS DISTINCT FROM 'number'
+               OR (cond ->> 'min_order_value')::numeric < 0) THEN
+            RAISE EXCEPTION '%: "min_order_value" must be a number of at least 0', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'customer_tag' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,tag_id}', what, 'OR110');
+        IF jsonb_typeof(config -> 'tag_id') IS DISTINCT FROM 'string' OR config ->> 'tag_id' = ''
+           OR length(config ->> 'tag_id') > 64 THEN
+            RAISE EXCEPTION '%: "tag_id" must name the tag (1 to 64 characters)', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'webhook' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,webhook_id,event_types}', what, 'OR110');
+        IF config ? 'webhook_id' AND NOT EXISTS (
+               SELECT 1 FROM orders.webhooks h
+                WHERE jsonb_typeof(config -> 'webhook_id') = 'string'
+                  AND h.id::text = lower(config ->> 'webhook_id')) THEN
+            RAISE EXCEPTION '%: "webhook_id" names no webhook', what USING ERRCODE = 'OR110';
+        END IF;
+        IF config ? 'event_types' AND (jsonb_typeof(config -> 'event_types') IS DISTINCT FROM 'array'
+               OR jsonb_array_length(config -> 'event_types') = 0
+               OR jsonb_path_exists(config -> 'event_types', '$[*] ? (!(@ == "order.created" || @ == "order.updated"))')) THEN
+            RAISE EXCEPTION '%: "event_types" must be a non-empty list of order.created, order.updated', what
+                USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'time_based' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,schedule,timezone}', what, 'OR110');
+        IF jsonb_typeof(config -> 'schedule') IS DISTINCT FROM 'string'
+           OR orders.schedule_matches(config ->> 'schedule', localtimestamp) IS NULL THEN
+            RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
+                            coalesce(left(config ->> 'schedule', 64), 'missing')
+                USING ERRCODE = 'OR112',
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step, joined by commas; for example 0 9 * * 1-5.';
+        END IF;
+        IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
+               OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN
+            RAISE EXCEPTION '%: "timezone" % is not a time zone name', what, left(config ->> 'timezone', 64)
+                USING ERRCODE = 'OR112', HINT = 'A name of pg_timezone_names, such as America/New_York or UTC.';
+        END IF;
+    ELSE        -- manual
+        PERFORM orders.check_workflow_keys(config, '{type}', what, 'OR110');
+    END CASE;
+END
+$$;
+
+-- check_workflow_steps — the steps (OR111; conditions OR113): 1 to 50
+-- objects {id, type, config, order}, ids unique.
+CREATE FUNCTION orders.check_workflow_steps(steps jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    step jsonb;
+    n integer := 0;
+    sid text;
+    cfg jsonb;
+    ids text[] := '{}';
+BEGIN
+    IF jsonb_array_length(steps) NOT BETWEEN 1 AND 50 THEN
+        RAISE EXCEPTION 'workflow_steps must hold 1 to 50 steps, not %', jsonb_array_length(steps) USING ERRCODE = 'OR111';
+    END IF;
+    FOR step IN SELECT s FROM jsonb_array_elements(steps) s LOOP
+        n := n + 1;
+        IF jsonb_typeof(step) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'workflow step % is not an object', n USING ERRCODE = 'OR111';
+        END IF;
+        sid := coalesce(step ->> 'id', 'step-' || n);
+        PERFORM orders.check_workflow_keys(step, '{id,type,config,order}', format('workflow step "%s"', left(sid, 64)), 'OR111');
+        IF step ? 'id' AND (jsonb_typeof(step -> 'id') <> 'string' OR sid = '' OR length(sid) > 64) THEN
+            RAISE EXCEPTION 'workflow step %: "id" must be a name of 1 to 64 characters', n USING ERRCODE = 'OR111';
+        ELSIF sid = ANY (ids) THEN
+            RAISE EXCEPTION 'workflow step id "%" is used twice', sid USING ERRCODE = 'OR111';
+        ELSIF step ? 'order' AND jsonb_typeof(step -> 'order') <> 'number' THEN
+            RAISE EXCEPTION 'workflow step "%": "order" must be a number', sid USING ERRCODE = 'OR111';
+        END IF;
+        ids := ids || sid;
+        cfg := coalesce(step -> 'config', '{}');
+        IF jsonb_typeof(cfg) <> 'object' THEN
+            RAISE EXCEPTION 'workflow step "%": "config" must be an object', sid USING ERRCODE = 'OR111';
+        END IF;
+        CASE step ->> 'type'
+        WHEN 'update_customer_tag' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{tag_id,action,label,color,condition}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            IF jsonb_typeof(cfg -> 'tag_id') IS DISTINCT FROM 'string' OR cfg ->> 'tag_id' = ''
+               OR length(cfg ->> 'tag_id') > 64 THEN
+                RAISE EXCEPTION 'workflow step "%": "tag_id" must name the tag (1 to 64 characters)', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'action' AND coalesce(cfg ->> 'action', '') NOT IN ('add', 'remove') THEN
+                RAISE EXCEPTION 'workflow step "%": "action" must be add or remove', sid USING ERRCODE = 'OR111';
+            ELSIF jsonb_path_exists(cfg, '$.label ? (@.type() != "string")')
+                  OR jsonb_path_exists(cfg, '$.color ? (@.type() != "string")') THEN
+                RAISE EXCEPTION 'workflow step "%": "label" and "color" must be strings', sid USING ERRCODE = 'OR111';
+            END IF;
+            IF cfg ? 'condition' THEN
+                IF jsonb_typeof(cfg -> 'condition') <> 'string' THEN
+                    RAISE EXCEPTION 'workflow step "%": "condition" must be a string', sid USING ERRCODE = 'OR113';
+                END IF;
+                PERFORM orders.workflow_condition(cfg ->> 'condition');
+            END IF;
+        WHEN 'send_notification' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{target,channel,template,title,message,type,url}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
+                RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ->> 'channel' = 'webhook' THEN
+                IF coalesce(cfg ->> 'url', '') !~ '^https?://[^\s]{1,2000}$' THEN
+                    RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
+                END IF;
+            ELSE
+                PERFORM orders.check_workflow_recipient(cfg -> 'target', sid, 'target', true);
+                IF cfg ->> 'target' = 'customer' AND cfg ->> 'channel' = 'in_app' THEN
+                    RAISE EXCEPTION 'workflow step "%": customers have no in-app notifications', sid
+                        USING ERRCODE = 'OR111', HINT = 'Use channel sms or email for the customer.';
+                END IF;
+            END IF;
+            IF jsonb_typeof(cfg -> 'template') IS DISTINCT FROM 'string' AND jsonb_typeof(cfg -> 'title') IS DISTINCT FROM 'string' THEN
+                RAISE EXCEPTION 'workflow step "%": a notification needs a "template" or a "title"', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'type' AND coalesce(cfg ->> 'type', '') NOT IN ('order', 'delivery', 'system', 'workflow', 'alert') THEN
+                RAISE EXCEPTION 'workflow step "%": "type" must be order, delivery, system, workflow or alert', sid USING ERRCODE = 'OR111';
+            END IF;
+        WHEN 'create_task' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{assigned_to,title,message,due_days}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            PERFORM orders.check_workflow_recipient(cfg -> 'assigned_to', sid, 'assigned_to', false);
+            IF jsonb_typeof(cfg -> 'title') IS DISTINCT FROM 'string' OR cfg ->> 'title' = '' THEN
+                RAISE EXCEPTION 'workflow step "%": a task needs a "title"', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'due_days' AND (jsonb_typeof(cfg -> 'due_days') <> 'number'
+                  OR (cfg ->> 'due_days')::numeric NOT BETWEEN 0 AND 365 OR (cfg ->> 'due_days')::numeric % 1 <> 0) THEN
+                RAISE EXCEPTION 'workflow step "%": "due_days" must be a whole number from 0 to 365', sid USING ERRCODE = 'OR111';
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'workflow step "%": unknown step type %', sid, coalesce(left(step ->> 'type', 64), '(none)')
+                USING ERRCODE = 'OR111', HINT = 'Step types: update_customer_tag, send_notification, create_task.';
+        END CASE;
+    END LOOP;
+END
+$$;
+
+-- check_workflow — BEFORE INSERT OR UPDATE on workflows: the config and the
+-- steps are valid (else nothing is stored), updated_at moves, and an API
+-- caller cannot name another creator.  Runs as the owner: the checks read
+-- webhooks, which API roles cannot.
+CREATE FUNCTION orders.check_workflow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
+        RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
+            USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
+    END IF;
+    IF NEW.trigger_config IS NOT NULL THEN
+        PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
+    END IF;
+    IF NEW.workflow_steps IS NOT NULL THEN
+        PERFORM orders.check_workflow_steps(NEW.workflow_steps);
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF orders.api_request() OR NEW.created_by_user_id IS NULL THEN
+            NEW.created_by_user_id := orders.current_staff_id();
+        END IF;
+    ELSE
+        IF orders.api_request() THEN
+            NEW.created_by_user_id := OLD.created_by_user_id;
+        END IF;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_workflow BEFORE INSERT OR UPDATE ON orders.workflows
+    FOR EACH ROW EXECUTE FUNCTION orders.check_workflow();
+
+---------------------------------------------------------------------------
+-- Running
+---------------------------------------------------------------------------
+
+-- workflow_recipients — the active staff members a recipient names for the
+-- order (assigned_rep, assigned_agent, a role, a staff id).
+CREATE FUNCTION orders.workflow_recipients(recipient text, order_id uuid)
+    RETURNS SETOF orders.staff
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT s.* FROM orders.staff s
+     WHERE s.is_active
+       AND CASE recipient
+           WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = order_id)
+           WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = order_id)
+           ELSE s.role = recipient
+                OR (recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                    AND s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                    THEN recipient::uuid END)
+           END
+     ORDER BY s.id;
+END;
+
+-- workflow_render — "text" with each {{key}} replaced by data's value of key
+-- (unknown keys by nothing).
+CREATE FUNCTION orders.workflow_render(text text, data jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT string_agg(CASE WHEN p.n % 2 = 0 THEN coalesce(data ->> btrim(p.part), '') ELSE p.part END, '' ORDER BY p.n)
+      FROM regexp_split_to_table(text, '\{\{|\}\}') WITH ORDINALITY AS p(part, n);
+END;
+
+-- workflow_tag_step — update_customer_tag: add or remove a tag object
+-- {"id", "label", "color"} when the condition (if any) holds.
+CREATE FUNCTION orders.workflow_tag_step(config jsonb, customer_id uuid)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tag text := config ->> 'tag_id';
+    n integer;
+BEGIN
+    IF customer_id IS NULL THEN
+        RAISE EXCEPTION 'update_customer_tag needs a customer' USING ERRCODE = 'OR116',
+              DETAIL = 'The run has no order and no customer.';
+    ELSIF config ? 'condition' AND NOT orders.workflow_condition_holds(config ->> 'condition', customer_id) THEN
+        RETURN jsonb_build_object('skipped', true, 'condition', config ->> 'condition');
+    END IF;
+    IF coalesce(config ->> 'action', 'add') = 'add' THEN
+        UPDATE orders.customers c
+           SET tags = c.tags || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                          'id', tag, 'label', coalesce(config ->> 'label', tag), 'color', config ->> 'color')))
+         WHERE c.id = customer_id
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(c.tags) t WHERE t ->> 'id' = tag OR t #>> '{}' = tag);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN jsonb_build_object('tag_added', n > 0, 'tag_id', tag);
+    ELSE
+        UPDATE orders.customers c
+           SET tags = coalesce((SELECT jsonb_agg(t ORDER BY i) FROM jsonb_array_elements(c.tags) WITH ORDINALITY e(t, i)
+                                 WHERE NOT (t ->> 'id' IS NOT DISTINCT FROM tag OR t #>> '{}' = tag)), '[]')
+         WHERE c.id = customer_id
+           AND EXISTS (SELECT 1 FROM jsonb_array_elements(c.tags) t WHERE t ->> 'id' = tag OR t #>> '{}' = tag);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN jsonb_build_object('tag_removed', n > 0, 'tag_id', tag);
+    END IF;
+END
+$$;
+
+-- workflow_notify_step — send_notification: staff recipients on channel
+-- in_app get a notifications row (and a NOTIFY on orders_notifications);
+-- sms, email and the customer go to the outbox with the template and the
+-- data; webhook posts the data to "url" through the outbox.  The outbox's
+-- idempotency key is execution, step and recipient.  OR117 when the target
+-- names nobody who can be reached that way.
+CREATE FUNCTION orders.workflow_notify_step(config jsonb, step_id text, ctx jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target text := config ->> 'target';
+    channel text := coalesce(config ->> 'channel', CASE WHEN config ->> 'target' = 'customer' THEN 'sms' ELSE 'in_app' END);
+    data jsonb := ctx -> 'data';
+    title text := left(orders.workflow_render(coalesce(config ->> 'title', initcap(replace(config ->> 'template', '_', ' '))), data), 200);
+    body text := orders.workflow_render(config ->> 'message', data);
+    key text := 'workflow:' || (ctx ->> 'execution_id') || ':' || step_id;
+    ids jsonb := '[]';
+    s record;
+    address text;
+BEGIN
+    IF channel = 'webhook' THEN
+        ids := ids || to_jsonb(orders.enqueue_outbox('webhook',
+            jsonb_build_object('url', config ->> 'url', 'template', config ->> 'template', 'title', title,
+                               'message', body, 'data', data), key));
+        RETURN jsonb_build_object('channel', channel, 'outbox_ids', ids);
+    ELSIF target = 'customer' THEN
+        SELECT CASE channel WHEN 'sms' THEN c.phone ELSE c.email END INTO address
+          FROM orders.customers c WHERE c.id = (ctx ->> 'customer_id')::uuid;
+        IF ctx ->> 'customer_id' IS NULL THEN
+            RAISE EXCEPTION 'send_notification to the customer needs a customer' USING ERRCODE = 'OR116',
+                  DETAIL = 'The run has no order and no customer.';
+        ELSIF coalesce(address, '') = '' THEN
+            RAISE EXCEPTION 'the customer has no % for send_notification', CASE channel WHEN 'sms' THEN 'phone' ELSE 'e-mail' END
+                USING ERRCODE = 'OR117', DETAIL = format('customer %s', ctx ->> 'customer_id');
+        END IF;
+        ids := ids || to_jsonb(orders.enqueue_outbox(channel,
+            jsonb_build_object('to', address, 'customer_id', ctx ->> 'customer_id', 'template', config ->> 'template',
+                               'title', title, 'message', body, 'data', data), key || ':customer'));
+        RETURN jsonb_build_object('channel', channel, 'outbox_ids', ids);
+    END IF;
+    IF target IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
+        RAISE EXCEPTION 'send_notification to the % needs an order', target USING ERRCODE = 'OR116';
+    END IF;
+    FOR s IN SELECT * FROM orders.workflow_recipients(target, (ctx ->> 'order_id')::uuid) LOOP
+        IF channel = 'in_app' THEN
+            INSERT INTO orders.notifications (user_id, type, title, message, data)
+            VALUES (s.id, coalesce(config ->> 'type', 'workflow'), coalesce(nullif(title, ''), ctx ->> 'workflow_name'), body,
+                    data || jsonb_build_object('workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'));
+            ids := ids || to_jsonb(s.id);
+        ELSE
+            address := CASE channel WHEN 'sms' THEN s.phone ELSE s.email END;
+            CONTINUE WHEN coalesce(address, '') = '';
+            ids := ids || to_jsonb(orders.enqueue_outbox(channel,
+                jsonb_build_object('to', address, 'staff_id', s.id, 'template', config ->> 'template',
+                                   'title', title, 'message', body, 'data', data), key || ':' || s.id));
+        END IF;
+    END LOOP;
+    IF ids = '[]' THEN
+        RAISE EXCEPTION 'send_notification: % names no active staff member%', target,
+                        CASE WHEN channel = 'in_app' THEN '' ELSE ' with a ' || CASE channel WHEN 'sms' THEN 'phone' ELSE 'e-mail' END END
+            USING ERRCODE = 'OR117';
+    END IF;
+    RETURN jsonb_build_object('channel', channel,
+                              CASE WHEN channel = 'in_app' THEN 'notified' ELSE 'outbox_ids' END, ids);
+END
+$$;
+
+-- workflow_task_step — create_task: a notification of type workflow for
+-- each staff member "assigned_to" names, with the due date in its data.
+CREATE FUNCTION orders.workflow_task_step(config jsonb, ctx jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    due date := CASE WHEN config ? 'due_days' THEN current_date + (config ->> 'due_days')::integer END;
+    n integer;
+BEGIN
+    IF config ->> 'assigned_to' IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
+        RAISE EXCEPTION 'create_task for the % needs an order', config ->> 'assigned_to' USING ERRCODE = 'OR116';
+    END IF;
+    INSERT INTO orders.notifications (user_id, type, title, message, data)
+    SELECT s.id, 'workflow', left(orders.workflow_render(config ->> 'title', ctx -> 'data'), 200),
+           orders.workflow_render(config ->> 'message', ctx -> 'data'),
+           ctx -> 'data' || jsonb_strip_nulls(jsonb_build_object('task', true, 'due_date', due,
+                                              'workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'))
+      FROM orders.workflow_recipients(config ->> 'assigned_to', (ctx ->> 'order_id')::uuid) s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'create_task: % names no active staff member', config ->> 'assigned_to' USING ERRCODE = 'OR117';
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object('tasks', n, 'due_date', due));
+END
+$$;
+
+-- execute_workflow — one run of a workflow for an order and/or customer:
+-- the steps in their "order" (then list order), each in a subtransaction;
+-- the first failing step ends the run as failed with its error logged,
+-- and undoes only its own effects.  The run's row is written last, in the
+-- caller's transaction; its id is returned.  Runs that start runs (a tag
+-- added by one fires another) nest at most 8 deep.  Serialization failures
+-- and deadlocks are not caught: they end the transaction, to be retried.
+CREATE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := gen_random_uuid();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    n integer := 0;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := coalesce(nullif(current_setting('orders_workflow.depth', true), '')::integer, 0);
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = execute_workflow.workflow_id;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            'customer_name', (SELECT c.full_name FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        FOR step IN SELECT s FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            n := n + 1;
+            sid := coalesce(step ->> 'id', 'step-' || n);
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
+END
+$$;
+
+-- active_trigger_workflows — the active order_status and customer_tag
+-- workflows with their trigger configs taken apart, in the order they run
+-- (oldest first): what orders.fire_workflows() caches.
+CREATE FUNCTION orders.active_trigger_workflows()
+    RETURNS TABLE (id uuid, on_tags boolean, statuses text[], payment_statuses text[], lifecycles text[],
+                   min_value numeric, tag_id text)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT w.id, w.trigger_type = 'customer_tag',
+           CASE WHEN jsonb_typeof(w.trigger_config #> '{conditions,status}') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(w.trigger_config #> '{conditions,status}')) END,
+           CASE WHEN jsonb_typeof(w.trigger_config #> '{conditions,payment_status}') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(w.trigger_config #> '{conditions,payment_status}')) END,
+           CASE jsonb_typeof(w.trigger_config #> '{conditions,lifecycle}')
+                WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(w.trigger_config #> '{conditions,lifecycle}'))
+                WHEN 'string' THEN ARRAY[w.trigger_config #>> '{conditions,lifecycle}'] END,
+           CASE WHEN jsonb_typeof(w.trigger_config #> '{conditions,min_order_value}') = 'number'
+                THEN (w.trigger_config #>> '{conditions,min_order_value}')::numeric END,
+           w.trigger_config ->> 'tag_id'
+      FROM orders.workflows w
+     WHERE w.is_active AND w.trigger_type IN ('order_status', 'customer_tag')
+     ORDER BY w.created_at, w.id;
+END;
+
+-- fire_workflows — AFTER INSERT OR UPDATE OF status, payment_status on
+-- orders and OF tags on customers (C, src/workflows.c): runs the active
+-- order_status workflows whose conditions the order has just come to meet
+-- (exactly once per change), and the customer_tag workflows of each tag
+-- just added.  The active workflows are cached per backend.
+CREATE FUNCTION orders.fire_workflows() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_fire_workflows';
+CREATE FUNCTION orders.workflows_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_workflows_changed';
+CREATE TRIGGER workflows_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON orders.workflows
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.workflows_changed();
+CREATE TRIGGER fire_workflows AFTER INSERT ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows();
+CREATE TRIGGER fire_workflows_on_change AFTER UPDATE OF status, payment_status ON orders.orders
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.payment_status IS DISTINCT FROM NEW.payment_status)
+    EXECUTE FUNCTION orders.fire_workflows();
+CREATE TRIGGER fire_workflows AFTER INSERT ON orders.customers
+    FOR EACH ROW WHEN (NEW.tags <> '[]') EXECUTE FUNCTION orders.fire_workflows();
+CREATE TRIGGER fire_workflows_on_change AFTER UPDATE OF tags ON orders.customers
+    FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags) EXECUTE FUNCTION orders.fire_workflows();
+
+-- fire_webhook_workflows — the active webhook workflows for an order a
+-- webhook delivery created (order.created) or updated (order.updated):
+-- those naming this webhook or none, and this event type or none.
+CREATE FUNCTION orders.fire_webhook_workflows(webhook_id uuid, order_id uuid, event_type text, log_id uuid)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    n integer := 0;
+BEGIN
+    FOR w IN SELECT x.id FROM orders.workflows x
+              WHERE x.is_active AND x.trigger_type = 'webhook'
+                AND (NOT x.trigger_config ? 'webhook_id' OR lower(x.trigger_config ->> 'webhook_id') = webhook_id::text)
+                AND (NOT x.trigger_config ? 'event_types' OR x.trigger_config -> 'event_types' ? event_type)
+              ORDER BY x.created_at, x.id LOOP
+        PERFORM orders.execute_workflow(w.id, order_id, NULL,
+            jsonb_build_object('event', 'webhook', 'event_type', event_type, 'webhook_id', webhook_id, 'log_id', log_id));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- run_workflow — run an active workflow now for an order and/or customer
+-- (any trigger type: a manual workflow, or trying one out); the execution
+-- row.  Refused: an unknown workflow (OR114), an inactive one (OR115), an
+-- unknown order (OR006) or customer (OR116), an order of another customer
+-- (OR116); through the API, a caller without workflows.edit (42501).
+CREATE FUNCTION orders.run_workflow(workflow_id uuid, order_id uuid DEFAULT NULL, customer_id uuid DEFAULT NULL)
+    RETURNS orders.workflow_executions
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    order_customer uuid;
+    result orders.workflow_executions;
+BEGIN
+    IF workflow_id IS NULL THEN
+        RAISE EXCEPTION 'orders.run_workflow: workflow_id must not be NULL' USING ERRCODE = '22004';
+    ELSIF orders.api_request() AND NOT orders.has_permission('workflows', 'edit') THEN
+        RAISE EXCEPTION 'running workflows needs the workflows.edit permission' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = run_workflow.workflow_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'workflow % does not exist', workflow_id USING ERRCODE = 'OR114';
+    ELSIF NOT w.is_active THEN
+        RAISE EXCEPTION 'workflow "%" is not active', w.name USING ERRCODE = 'OR115',
+              HINT = 'Set is_active to true to run it.';
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT o.customer_id INTO order_customer FROM orders.orders o WHERE o.id = run_workflow.order_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'order % does not exist', order_id USING ERRCODE = 'OR006';
+        ELSIF customer_id IS NOT NULL AND customer_id <> order_customer THEN
+            RAISE EXCEPTION 'order % belongs to another customer than %', order_id, customer_id USING ERRCODE = 'OR116';
+        END IF;
+    ELSIF customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orders.customers c WHERE c.id = run_workflow.customer_id) THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'OR116';
+    END IF;
+    SELECT * INTO result FROM orders.workflow_executions e
+     WHERE e.id = orders.execute_workflow(w.id, order_id, customer_id,
+                                          jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    RETURN result;
+END
+$$;
+
+-- run_scheduled_workflow — what a time-based workflow's pg_cron job runs:
+-- the workflow once when its schedule matches this minute in its time zone
+-- (pg_cron may call more often; a minute runs at most once).  Returns the
+-- execution's id, or NULL when nothing was due.
+CREATE FUNCTION orders.run_scheduled_workflow(workflow_id uuid)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    tz text;
+    minute timestamptz := date_trunc('minute', now());
+    local timestamp;
+    exec_id uuid;
+BEGIN
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = run_scheduled_workflow.workflow_id;
+    IF NOT FOUND OR NOT w.is_active OR w.trigger_type <> 'time_based' THEN
+        RETURN NULL;
+    END IF;
+    tz := coalesce(w.trigger_config ->> 'timezone', 'UTC');
+    local := minute AT TIME ZONE tz;
+    IF NOT coalesce(orders.schedule_matches(w.trigger_config ->> 'schedule', local), false) THEN
+        RETURN NULL;
+    END IF;
+    exec_id := orders.execute_workflow(w.id, NULL, NULL,
+        jsonb_build_object('event', 'schedule', 'scheduled_for', minute, 'local_time', local, 'timezone', tz));
+    RETURN CASE WHEN EXISTS (SELECT 1 FROM orders.workflow_executions e WHERE e.id = exec_id) THEN exec_id END;
+END
+$$;
+
+-- sync_workflow_job — AFTER INSERT OR UPDATE OR DELETE on workflows: keep a
+-- time-based workflow's pg_cron job (named orders-workflow-<id>, owned by
+-- the extension's owner) in step with the row, when pg_cron is installed
+-- in this database; without it, orders.schedule_jobs() registers the jobs
+-- once it is (orders.cron_jobs() lists them).
+CREATE FUNCTION orders.sync_workflow_job() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job text := 'orders-workflow-' || coalesce(NEW.id, OLD.id);
+    wanted boolean := TG_OP <> 'DELETE' AND NEW.is_active AND NEW.trigger_type = 'time_based';
+    present boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
+       INTO present USING job;
+    IF wanted THEN
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING job,
+            orders.workflow_cron_schedule(NEW.trigger_config ->> 'schedule', coalesce(NEW.trigger_config ->> 'timezone', 'UTC')),
+            format('SELECT orders.run_scheduled_workflow(%L)', NEW.id);
+    ELSIF present THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING job;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER sync_workflow_job AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
+    FOR EACH ROW EXECUTE FUNCTION orders.sync_workflow_job();
+
+-- cron_jobs — every pg_cron job of the extension: its maintenance jobs and
+-- one per active time-based workflow.
+CREATE FUNCTION orders.cron_jobs()
+    RETURNS TABLE (jobname text, schedule text, command text)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
+    UNION ALL
+    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
+    UNION ALL
+    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
+    UNION ALL
+    SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()'
+    UNION ALL
+    SELECT 'orders-workflow-' || w.id,
+           orders.workflow_cron_schedule(w.trigger_config ->> 'schedule', coalesce(w.trigger_config ->> 'timezone', 'UTC')),
+           format('SELECT orders.run_scheduled_workflow(%L)', w.id)
+      FROM orders.workflows w
+     WHERE w.is_active AND w.trigger_type = 'time_based';
+END;
+
+CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
+    FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
+
+-- who may do what: staff with workflows.view read workflows and their runs;
+-- create, edit and delete follow those permissions; runs are written by
+-- the extension only
+ALTER TABLE orders.workflows ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orders.workflow_executions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reach ON orders.workflows USING ((SELECT orders.has_permission('workflows', 'view')));
+CREATE POLICY insert_right ON orders.workflows AS RESTRICTIVE FOR INSERT
+    WITH CHECK ((SELECT orders.has_permission('workflows', 'create')));
+CREATE POLICY update_right ON orders.workflows AS RESTRICTIVE FOR UPDATE
+    USING ((SELECT orders.has_permission('workflows', 'edit')));
+CREATE POLICY delete_right ON orders.workflows AS RESTRICTIVE FOR DELETE
+    USING ((SELECT orders.has_permission('workflows', 'delete')));
+CREATE POLICY reach ON orders.workflow_executions FOR SELECT
+    USING ((SELECT orders.has_permission('workflows', 'view')));
+
+SELECT pg_catalog.pg_extension_config_dump('orders.workflows', '');
+SELECT pg_catalog.pg_extension_config_dump('orders.workflow_executions', '');
+REVOKE ALL ON orders.workflows, orders.workflow_executions FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.schedule_matches(text, timestamp),
+                       orders.workflow_cron_schedule(text, text), orders.workflow_condition(text),
+                       orders.workflow_condition_holds(text, uuid),
+                       orders.check_workflow_recipient(jsonb, text, text, boolean),
+                       orders.check_workflow_keys(jsonb, text[], text, text),
+                       orders.check_workflow_trigger(text, jsonb), orders.check_workflow_steps(jsonb),
+                       orders.check_workflow(), orders.workflow_recipients(text, uuid),
+                       orders.workflow_render(text, jsonb), orders.workflow_tag_step(jsonb, uuid),
+                       orders.workflow_notify_step(jsonb, text, jsonb), orders.workflow_task_step(jsonb, jsonb),
+                       orders.execute_workflow(uuid, uuid, uuid, jsonb), orders.fire_workflows(), orders.active_trigger_workflows(),
+                       orders.workflows_changed(), orders.fire_webhook_workflows(uuid, uuid, text, uuid),
+                       orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
+                       orders.sync_workflow_job() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.cron_jobs() TO PUBLIC;

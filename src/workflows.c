@@ -1,0 +1,350 @@
+/*
+ * workflows.c — firing workflows from the changes themselves (issue 13).
+ *
+ *   AFTER INSERT, and AFTER UPDATE OF status, payment_status, on orders
+ *   AFTER INSERT, and AFTER UPDATE OF tags, on customers
+ *     FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows()
+ *
+ * An order_status workflow runs when an order comes to meet its conditions
+ * (status list, payment_status list, min_order_value, lifecycle) through a
+ * change of its status or payment status, or is created meeting them:
+ * once per such change, in the changing transaction, so the run commits or
+ * rolls back with it.  A customer_tag workflow runs when its tag is added
+ * to a customer.  Each run is orders.execute_workflow(), called as the
+ * owner of orders.workflows.  The active workflows of both kinds are cached
+ * per backend; a statement trigger on the table (orders.workflows_changed)
+ * sends a relcache invalidation, so every backend reloads after a change.
+ * With no active workflow the trigger costs a cache lookup.  Nothing runs
+ * while the owner loads data with COPY FROM (pg_restore: the runs are in
+ * the dump).
+ */
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(orders_fire_workflows);
+PG_FUNCTION_INFO_V1(orders_workflows_changed);
+
+/* One active workflow with a row trigger: its parsed trigger config. */
+typedef struct Workflow
+{
+	pg_uuid_t	id;
+	bool		on_tags;		/* customer_tag (else order_status) */
+	int			nstatus;		/* 0: any status */
+	char	  **status;
+	int			npayment;		/* 0: any payment status */
+	char	  **payment;
+	int			nlifecycle;		/* 0: any lifecycle */
+	char	  **lifecycle;
+	bool		has_min;
+	Datum		min_value;		/* numeric */
+	char	   *tag;			/* customer_tag: the tag's id */
+} Workflow;
+
+static MemoryContext workflows_cxt = NULL;
+static Workflow *workflows = NULL;
+static int	workflow_count = 0;
+static bool workflows_valid = false;
+static Oid	workflows_relid = InvalidOid;
+static bool callback_registered = false;
+
+/* workflows_inval — relcache callback: drop the cache when the table changed. */
+static void
+workflows_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == workflows_relid)
+		workflows_valid = false;
+}
+
+/* text_array — the non-NULL elements of a text[] (NULL: none) as C strings. */
+static char **
+text_array(HeapTuple t, TupleDesc d, int col, int *n)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(t, d, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **list;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(value), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &nelems);
+	list = palloc(sizeof(char *) * Max(nelems, 1));
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			list[(*n)++] = TextDatumGetCString(elems[k]);
+	return list;
+}
+
+/*
+ * load_workflows — read the active row-triggered workflows (as the table's
+ * owner, through orders.active_trigger_workflows()) into a fresh memory
+ * context; the previous one moves to TopTransactionContext.
+ */
+static void
+load_workflows(void)
+{
+	MemoryContext newcxt;
+	MemoryContext oldcxt;
+	OrdersSavedUser saved;
+	Workflow   *list;
+	int			n;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(workflows_inval, (Datum) 0);
+		callback_registered = true;
+	}
+	workflows_relid = orders_relid("workflows");
+	/* an invalidation arriving while we read must force another load */
+	workflows_valid = true;
+	newcxt = AllocSetContextCreate(CacheMemoryContext, "orders workflows", ALLOCSET_SMALL_SIZES);
+	if (workflows_cxt != NULL)
+		MemoryContextSetParent(workflows_cxt, TopTransactionContext);
+	workflows_cxt = newcxt;
+	workflows = NULL;
+	workflow_count = 0;
+
+	orders_spi_connect_as_owner(workflows_relid, &saved);
+	orders_run_load(PLAN_WORKFLOWS_LOAD, workflows_relid,
+					"SELECT id, on_tags, statuses, payment_statuses, lifecycles, min_value, tag_id"
+					" FROM orders.active_trigger_workflows()");
+	n = (int) SPI_processed;
+	oldcxt = MemoryContextSwitchTo(newcxt);
+	list = palloc0(sizeof(Workflow) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		value;
+
+		memcpy(&list[i].id, DatumGetUUIDP(SPI_getbinval(t, d, 1, &isnull)), sizeof(pg_uuid_t));
+		list[i].on_tags = DatumGetBool(SPI_getbinval(t, d, 2, &isnull));
+		list[i].status = text_array(t, d, 3, &list[i].nstatus);
+		list[i].payment = text_array(t, d, 4, &list[i].npayment);
+		list[i].lifecycle = text_array(t, d, 5, &list[i].nlifecycle);
+		value = SPI_getbinval(t, d, 6, &isnull);
+		list[i].has_min = !isnull;
+		if (!isnull)
+			list[i].min_value = datumCopy(value, false, -1);
+		list[i].tag = SPI_getvalue(t, d, 7);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	orders_spi_finish_as(&saved);
+	workflows = list;
+	workflow_count = n;
+}
+
+/* in_list — is "value" one of list[0..n) (an empty list holds everything)? */
+static bool
+in_list(char **list, int n, const char *value)
+{
+	if (n == 0)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i], value) == 0)
+			return true;
+	return false;
+}
+
+/* text_column — column "name" of "row" as a C string ("" when NULL). */
+static char *
+text_column(HeapTuple row, TupleDesc desc, const char *name)
+{
+	char	   *value = SPI_getvalue(row, desc, SPI_fnumber(desc, name));
+
+	return value ? value : "";
+}
+
+/* order_meets — does the order row meet the workflow's conditions? */
+static bool
+order_meets(const Workflow *w, HeapTuple row, TupleDesc desc)
+{
+	if (!in_list(w->status, w->nstatus, text_column(row, desc, "status")) ||
+		!in_list(w->payment, w->npayment, text_column(row, desc, "payment_status")) ||
+		!in_list(w->lifecycle, w->nlifecycle, text_column(row, desc, "lifecycle")))
+		return false;
+	if (w->has_min)
+	{
+		bool		isnull;
+		Datum		total = SPI_getbinval(row, desc, SPI_fnumber(desc, "total_amount"), &isnull);
+
+		if (isnull || !DatumGetBool(DirectFunctionCall2(numeric_ge, total, w->min_value)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * tags_hold — does the customers.tags array hold the tag: an object whose
+ * "id" is "tag", or the string "tag"?
+ */
+static bool
+tags_hold(HeapTuple row, TupleDesc desc, const char *tag)
+{
+	bool		isnull;
+	Datum		value;
+	Jsonb	   *tags;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	size_t		len = strlen(tag);
+
+	if (row == NULL)
+		return false;
+	value = SPI_getbinval(row, desc, SPI_fnumber(desc, "tags"), &isnull);
+	if (isnull)
+		return false;
+	tags = DatumGetJsonbP(value);
+	if (!JB_ROOT_IS_ARRAY(tags) || JB_ROOT_IS_SCALAR(tags))
+		return false;
+	it = JsonbIteratorInit(&tags->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type == jbvBinary && JsonContainerIsObject(v.val.binary.data))
+		{
+			JsonbValue *id = getKeyJsonValueFromContainer(v.val.binary.data, "id", 2, NULL);
+
+			if (id != NULL && id->type == jbvString && (size_t) id->val.string.len == len &&
+				memcmp(id->val.string.val, tag, len) == 0)
+				return true;
+		}
+		else if (v.type == jbvString && (size_t) v.val.string.len == len &&
+				 memcmp(v.val.string.val, tag, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* append_pair — ,"key":"value" (value NULL: JSON null) to a JSON object. */
+static void
+append_pair(StringInfo buf, const char *key, const char *value)
+{
+	appendStringInfoChar(buf, ',');
+	escape_json(buf, key);
+	appendStringInfoChar(buf, ':');
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * orders.fire_workflows() — see the file comment.  The matching workflows
+ * are collected first (a run may invalidate the cache), then run in the
+ * order they were created.
+ */
+Datum
+orders_fire_workflows(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "fire_workflows",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
+	static Oid	argtypes[4] = {UUIDOID, UUIDOID, UUIDOID, TEXTOID};
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	oldrow = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL;
+	HeapTuple	newrow = oldrow ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	bool		on_customers;
+	pg_uuid_t  *run_ids;
+	char	  **run_events;
+	int			nrun = 0;
+	bool		isnull;
+	Datum		row_id;
+	OrdersSavedUser saved;
+	Oid			relid;
+	SPIPlanPtr	plan;
+
+	if (orders_owner_loading(rel))
+		return PointerGetDatum(NULL);
+	if (!workflows_valid)
+		load_workflows();
+	if (workflow_count == 0)
+		return PointerGetDatum(NULL);
+
+	on_customers = strcmp(RelationGetRelationName(rel), "customers") == 0;
+	run_ids = palloc(sizeof(pg_uuid_t) * workflow_count);
+	run_events = palloc(sizeof(char *) * workflow_count);
+	for (int i = 0; i < workflow_count; i++)
+	{
+		const Workflow *w = &workflows[i];
+		StringInfoData event;
+
+		if (w->on_tags != on_customers)
+			continue;
+		initStringInfo(&event);
+		if (on_customers)
+		{
+			if (!tags_hold(newrow, desc, w->tag) || tags_hold(oldrow, desc, w->tag))
+				continue;
+			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");
+			append_pair(&event, "tag_id", w->tag);
+		}
+		else
+		{
+			if (!order_meets(w, newrow, desc) || (oldrow && order_meets(w, oldrow, desc)))
+				continue;
+			appendStringInfoString(&event, "{\"event\":\"order_status\"");
+			append_pair(&event, "status", text_column(newrow, desc, "status"));
+			append_pair(&event, "payment_status", text_column(newrow, desc, "payment_status"));
+			append_pair(&event, "previous_status", oldrow ? text_column(oldrow, desc, "status") : NULL);
+			append_pair(&event, "previous_payment_status",
+						oldrow ? text_column(oldrow, desc, "payment_status") : NULL);
+		}
+		appendStringInfoChar(&event, '}');
+		run_ids[nrun] = w->id;
+		run_events[nrun++] = event.data;
+	}
+	if (nrun == 0)
+		return PointerGetDatum(NULL);
+
+	row_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+	relid = orders_relid("workflows");
+	orders_spi_connect_as_owner(relid, &saved);
+	plan = orders_get_plan(PLAN_WORKFLOW_RUN, relid,
+						   "SELECT orders.execute_workflow($1, $2, $3, $4::pg_catalog.jsonb)",
+						   4, argtypes);
+	for (int i = 0; i < nrun; i++)
+	{
+		Datum		args[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
+
+		args[0] = UUIDPGetDatum(&run_ids[i]);
+		args[1] = row_id;
+		args[2] = row_id;
+		nulls[on_customers ? 1 : 2] = 'n';
+		args[3] = CStringGetTextDatum(run_events[i]);
+		orders_execute(plan, args, nulls, false, 0, SPI_OK_SELECT);
+	}
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * orders.workflows_changed() — AFTER ... FOR EACH STATEMENT trigger on
+ * orders.workflows: every backend drops its cached workflows once the
+ * change commits (this one at once).
+ */
+Datum
+orders_workflows_changed(PG_FUNCTION_ARGS)
+{
+	return orders_cache_changed(fcinfo, "workflows_changed");
+}
