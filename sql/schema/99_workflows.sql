@@ -843,6 +843,7 @@ AS $$
 DECLARE
     w orders.workflows%ROWTYPE;
     order_customer uuid;
+    exec_id uuid;
     result orders.workflow_executions;
 BEGIN
     IF workflow_id IS NULL THEN
@@ -867,9 +868,9 @@ BEGIN
     ELSIF customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orders.customers c WHERE c.id = run_workflow.customer_id) THEN
         RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'OR116';
     END IF;
-    SELECT * INTO result FROM orders.workflow_executions e
-     WHERE e.id = orders.execute_workflow(w.id, order_id, customer_id,
-                                          jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    exec_id := orders.execute_workflow(w.id, order_id, customer_id,
+                                       jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    SELECT * INTO result FROM orders.workflow_executions e WHERE e.id = exec_id;
     RETURN result;
 END
 $$;

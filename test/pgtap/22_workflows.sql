@@ -1,0 +1,238 @@
+-- Workflows (issue 13): configs validated on write (every refusal, nothing
+-- stored); order_status workflows fire from the status/payment change once
+-- per change into their conditions; customer_tag workflows when the tag is
+-- added; webhook workflows after ingest_webhook created the order;
+-- time-based ones through run_scheduled_workflow once per scheduled
+-- minute; run_workflow; the steps tag (with a condition), notify (in-app
+-- and outbox) and task; a failing step fails the run without undoing the
+-- change; loops stop at depth 8; the fixed grammars.
+-- Run from the repository root (the webhook payload is read relative to it).
+\set shop `cat test/webhooks/shopify_order.json`
+BEGIN;
+SELECT plan(71);
+
+-- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
+CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+-- pg_temp.wf(name, trigger_type, config, steps) — store a workflow, its id
+CREATE FUNCTION pg_temp.wf(name text, trigger_type text, config jsonb, steps jsonb) RETURNS uuid LANGUAGE sql AS $$
+    INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+    VALUES (name, trigger_type, config, steps) RETURNING id;
+$$;
+-- pg_temp.fingerprint() — the workflows as stored
+CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(md5(string_agg(w::text, ',' ORDER BY w.id)), 'none') FROM orders.workflows w;
+$$;
+
+INSERT INTO orders.staff (id, full_name, role, phone, email) VALUES
+  ('00000000-0000-0000-0000-0000000af001', 'Wf Rep', 'customer_rep', '+1000001', 'rep@example.com'),
+  ('00000000-0000-0000-0000-0000000af002', 'Wf Manager', 'manager', NULL, NULL),
+  ('00000000-0000-0000-0000-0000000af003', 'Wf Manager Two', 'manager', NULL, NULL);
+INSERT INTO orders.customers (id, full_name, phone) VALUES
+  ('00000000-0000-0000-0000-0000000ac001', 'Wf Vera', '+2000001'),
+  ('00000000-0000-0000-0000-0000000ac002', 'Wf Otto', NULL);
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount, assigned_rep_id) VALUES
+  ('00000000-0000-0000-0000-0000000a0001', 'WF-1', '00000000-0000-0000-0000-0000000ac001', 150, '00000000-0000-0000-0000-0000000af001'),
+  ('00000000-0000-0000-0000-0000000a0002', 'WF-2', '00000000-0000-0000-0000-0000000ac001', 50, '00000000-0000-0000-0000-0000000af001'),
+  ('00000000-0000-0000-0000-0000000a0003', 'WF-3', '00000000-0000-0000-0000-0000000ac002', 300, NULL);
+-- all three delivered, payment pending
+SELECT orders.transition(o, s)
+  FROM unnest('{00000000-0000-0000-0000-0000000a0001,00000000-0000-0000-0000-0000000a0002,00000000-0000-0000-0000-0000000a0003}'::uuid[]) o,
+       unnest('{confirmed,being_prepared,ready_for_pickup,out_for_delivery,delivered}'::text[]) WITH ORDINALITY s(s, n)
+ ORDER BY o, n;
+
+-- 1. validation on write
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'cronjob', '{}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'an unknown trigger type: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"colour":["red"]}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'an unknown condition: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"status":["teleported"]}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'a status no lifecycle has: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"lifecycle":"rocket"}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'an unknown lifecycle: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"payment_status":["paid"]}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'a payment status that does not exist: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"type":"manual","conditions":{"status":["delivered"]}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'a config whose type is not the trigger type: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"launch_rocket","config":{}}]')$$),
+          'OR111', 'an unknown step type: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[]')$$),
+          'OR111', 'no steps: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"template":"t"}}]')$$),
+          'OR111', 'a notification without a target: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"target":"customer","channel":"in_app","title":"t"}}]')$$),
+          'OR111', 'an in-app notification to the customer: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"id":"a","type":"create_task","config":{"assigned_to":"manager","title":"t"}},{"id":"a","type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR111', 'two steps with one id: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t","due_days":2.5}}]')$$),
+          'OR111', 'due_days that is not a whole number: OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'time_based', '{"schedule":"61 * * * *"}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR112', 'a minute 61: OR112');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'time_based', '{"schedule":"0 9 * *"}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR112', 'four fields: OR112');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'time_based', '{"schedule":"0 9 * * *","timezone":"Mars/Olympus"}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR112', 'an unknown time zone: OR112');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"total_orders >= ten"}}]')$$),
+          'OR113', 'a condition with a word for a number: OR113');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"1 = 1; DROP TABLE orders.orders"}}]')$$),
+          'OR113', 'SQL in a condition: OR113 (parsed, never run)');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"account_id = ''x''"}}]')$$),
+          'OR113', 'a column a condition may not use: OR113');
+SELECT is(pg_temp.fingerprint(), 'none', 'nothing was stored by the refused writes');
+
+-- 2. the fixed grammars
+SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-07 09:00'), true, 'schedule 0 9 * * 1-5 matches Monday 09:00');
+SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-05 09:00'), false, '... not Saturday 09:00');
+SELECT is(orders.schedule_matches('*/15 * * * *', '2026-12-05 13:30'), true, '*/15 matches :30');
+SELECT is(orders.schedule_matches('0 0 1 * 0', '2026-12-06 00:00'), true, 'a restricted day of month and day of week match either (Sunday the 6th)');
+SELECT is(orders.schedule_matches('0 0 1 * 7', '2026-12-06 00:00'), true, 'day of week 7 is Sunday');
+SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'America/New_York'), '5 * * * *',
+          'pg_cron runs a New York workflow at its minutes of every hour');
+SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'Asia/Kolkata'), '* * * * *',
+          '... and a Kolkata (UTC+5:30) one every minute');
+SELECT is(orders.workflow_condition('city <> ''Cairo'''), '{"field": "city", "op": "!=", "value": "Cairo"}'::jsonb,
+          'a condition is parsed into field, comparison and literal');
+
+-- 3. order_status: the seed's VIP workflow
+SELECT pg_temp.wf('VIP on delivery', 'order_status',
+    '{"type":"order_status","conditions":{"status":["delivered"],"payment_status":["collected"],"min_order_value":100}}',
+    '[{"id":"sms","type":"send_notification","config":{"target":"customer","template":"order_delivered","channel":"sms"},"order":3},
+      {"id":"tag","type":"update_customer_tag","config":{"tag_id":"vip","label":"VIP Customer","color":"#FFD700","condition":"total_orders >= 2"},"order":1},
+      {"id":"rep","type":"send_notification","config":{"target":"assigned_rep","title":"{{order_number}} delivered and collected"},"order":2},
+      {"id":"task","type":"create_task","config":{"assigned_to":"manager","title":"Follow up {{customer_name}}","due_days":3},"order":4}]') AS vip \gset
+SELECT is((SELECT created_by_user_id FROM orders.workflows WHERE id = :'vip'), NULL, 'a DBA''s workflow has no creator');
+SELECT is((SELECT count(*)::int FROM orders.activity_logs WHERE entity_type = 'workflows' AND entity_id = :'vip' AND action = 'created'), 1,
+          'the activity log has the new workflow');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions), 0, 'delivered but not collected: no run');
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+SELECT is((SELECT string_agg(status || ' ' || (trigger_event ->> 'previous_payment_status'), ',') FROM orders.workflow_executions
+            WHERE workflow_id = :'vip' AND order_id = '00000000-0000-0000-0000-0000000a0001'),
+          'completed pending', 'collected: one run, completed, its event names the change');
+SELECT is((SELECT string_agg(s ->> 'step_id' || ':' || (s ->> 'status'), ' ' ORDER BY n) FROM orders.workflow_executions e,
+                  jsonb_array_elements(e.steps_completed) WITH ORDINALITY x(s, n) WHERE e.workflow_id = :'vip'),
+          'tag:completed rep:completed sms:completed task:completed', '... the steps ran in their "order"');
+SELECT is((SELECT tags FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000ac001'),
+          '[{"id": "vip", "color": "#FFD700", "label": "VIP Customer"}]'::jsonb, '... the customer is tagged VIP');
+SELECT is((SELECT string_agg(title, ' | ') FROM orders.notifications WHERE user_id = '00000000-0000-0000-0000-0000000af001'),
+          'WF-1 delivered and collected', '... the assigned rep has the notification, its title rendered');
+SELECT is((SELECT string_agg(kind || ' ' || (payload ->> 'to') || ' ' || (payload ->> 'template'), ' | ') FROM orders.outbox
+            WHERE idempotency_key LIKE 'workflow:%'),
+          'sms +2000001 order_delivered', '... the SMS to the customer is in the outbox');
+SELECT is((SELECT count(*)::int FROM orders.notifications WHERE type = 'workflow' AND data ->> 'task' = 'true'
+              AND title = 'Follow up Wf Vera' AND (data ->> 'due_date')::date = current_date + 3), 2,
+          '... each manager has the task, due in 3 days');
+UPDATE orders.orders SET notes = 'n', payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 1,
+          'another change of the order (payment set again, unchanged): no second run');
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 1,
+          'an order below min_order_value: no run');
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0003';
+SELECT is((SELECT e.status || ' ' || (e.steps_completed -> 0 ->> 'status') || ' ' || (e.error_log -> 0 ->> 'step_id') || ' ' || (e.error_log -> 0 ->> 'error_code')
+             FROM orders.workflow_executions e WHERE e.order_id = '00000000-0000-0000-0000-0000000a0003'),
+          'failed skipped rep OR117', 'a customer below the tag condition (skipped) and an order without a rep: failed at that step, OR117 logged');
+SELECT is((SELECT payment_status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000a0003'), 'collected',
+          '... the change that fired it stands');
+SELECT is((SELECT count(*)::int FROM orders.outbox WHERE payload ->> 'customer_id' = '00000000-0000-0000-0000-0000000ac002'), 0,
+          '... and the steps after the failing one did not run');
+SAVEPOINT before_return;
+SELECT orders.transition('00000000-0000-0000-0000-0000000a0001', 'returned');
+UPDATE orders.orders SET payment_status = 'refunded' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 2,
+          'returned, refunded, collected again: returned is not in the conditions, no run');
+ROLLBACK TO before_return;
+SAVEPOINT before_rollback;
+UPDATE orders.orders SET payment_status = 'pending' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0001';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 3,
+          'pending and collected again: a second change into the conditions, a second run');
+ROLLBACK TO before_rollback;
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 2,
+          'a rolled back change takes its run with it');
+SELECT is((SELECT count(*)::int FROM orders.outbox WHERE idempotency_key LIKE 'workflow:%'), 1, '... and its SMS');
+
+-- 4. customer_tag, and loops
+SELECT pg_temp.wf('Welcome VIP', 'customer_tag', '{"tag_id":"vip"}',
+    '[{"type":"create_task","config":{"assigned_to":"customer_rep","title":"Call new VIP {{customer_name}}"}}]') AS welcome \gset
+UPDATE orders.customers SET tags = '[{"id":"vip"}]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'welcome' AND status = 'completed'
+              AND customer_id = '00000000-0000-0000-0000-0000000ac002' AND trigger_event ->> 'tag_id' = 'vip'), 1,
+          'a tag added: the customer_tag workflow runs for that customer');
+UPDATE orders.customers SET tags = '[{"id":"vip"}, "other"]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
+UPDATE orders.customers SET tags = '[]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'welcome'), 1,
+          'another tag added, the tag removed: no run');
+UPDATE orders.customers SET tags = '["vip"]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'welcome'), 2,
+          'added again (as a plain string): a run');
+SELECT pg_temp.wf('ping', 'customer_tag', '{"tag_id":"ping"}',
+    '[{"type":"update_customer_tag","config":{"tag_id":"pong","action":"remove"}},{"type":"update_customer_tag","config":{"tag_id":"pong"}}]') AS ping \gset
+SELECT pg_temp.wf('pong', 'customer_tag', '{"tag_id":"pong"}',
+    '[{"type":"update_customer_tag","config":{"tag_id":"ping","action":"remove"}},{"type":"update_customer_tag","config":{"tag_id":"ping"}}]') AS pong \gset
+SELECT is(pg_temp.err($$UPDATE orders.customers SET tags = '["ping"]' WHERE id = '00000000-0000-0000-0000-0000000ac002'$$), 'ok',
+          'two workflows that re-add each other''s tag: the change goes through');
+SELECT is((SELECT count(*)::int || ' ' || count(*) FILTER (WHERE error_log -> 0 ->> 'error_code' = 'OR118')
+             FROM orders.workflow_executions WHERE workflow_id IN (:'ping', :'pong')), '9 1',
+          '... the runs nest 8 deep, the 9th is failed with OR118');
+UPDATE orders.workflows SET is_active = false WHERE id IN (:'ping', :'pong');
+
+-- 5. manual runs
+SELECT pg_temp.wf('Check in', 'manual', '{}',
+    '[{"type":"send_notification","config":{"target":"manager","title":"Check {{order_number}}","type":"alert"}}]') AS manual \gset
+SELECT is((orders.run_workflow(:'manual', '00000000-0000-0000-0000-0000000a0002')).status, 'completed', 'run_workflow: the run''s row, completed');
+SELECT is((SELECT count(*)::int FROM orders.notifications WHERE title = 'Check WF-2' AND type = 'alert'), 2, '... both managers were notified');
+SELECT is((SELECT trigger_event ->> 'event' FROM orders.workflow_executions WHERE workflow_id = :'manual'), 'manual', '... its event is manual');
+SELECT is(pg_temp.err($$SELECT orders.run_workflow('00000000-0000-0000-0000-000000000bad')$$), 'OR114', 'an unknown workflow: OR114');
+SELECT is(pg_temp.err(format('SELECT orders.run_workflow(%L)', :'ping')), 'OR115', 'an inactive workflow: OR115');
+SELECT is(pg_temp.err(format('SELECT orders.run_workflow(%L, %L)', :'manual', '00000000-0000-0000-0000-000000000bad')), 'OR006', 'an unknown order: OR006');
+SELECT is(pg_temp.err(format('SELECT orders.run_workflow(%L, %L, %L)', :'manual', '00000000-0000-0000-0000-0000000a0002', '00000000-0000-0000-0000-0000000ac002')),
+          'OR116', 'an order of another customer: OR116');
+SELECT is(pg_temp.err($$SELECT orders.run_workflow(NULL)$$), '22004', 'no workflow: 22004');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'manual'), 1, 'the refused runs wrote nothing');
+
+-- 6. time-based: once per scheduled minute, in the workflow's time zone
+SELECT pg_temp.wf('Every minute here', 'time_based',
+    jsonb_build_object('schedule', to_char(now() AT TIME ZONE 'Asia/Tokyo', 'FMMI FMHH24') || ' * * *', 'timezone', 'Asia/Tokyo'),
+    '[{"type":"send_notification","config":{"target":"manager","title":"Daily digest"}}]') AS timed \gset
+SELECT pg_temp.wf('Not now', 'time_based',
+    jsonb_build_object('schedule', to_char(now() AT TIME ZONE 'UTC' + interval '2 hours', 'FMMI FMHH24') || ' * * *'),
+    '[{"type":"send_notification","config":{"target":"manager","title":"Later"}}]') AS later \gset
+SELECT isnt(orders.run_scheduled_workflow(:'timed'), NULL, 'run_scheduled_workflow: the schedule matches this minute in Tokyo, a run');
+SELECT is(orders.run_scheduled_workflow(:'timed'), NULL, '... called again in the same minute: nothing');
+SELECT is(orders.run_scheduled_workflow(:'later'), NULL, 'a schedule two hours away: nothing');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'timed'), 1, 'one run in all');
+SELECT is((SELECT string_agg(jobname, ' ' ORDER BY jobname) FROM orders.cron_jobs() WHERE jobname LIKE 'orders-workflow-%'),
+          concat_ws(' ', 'orders-workflow-' || least(:'timed'::text, :'later'::text), 'orders-workflow-' || greatest(:'timed'::text, :'later'::text)),
+          'cron_jobs() lists a job per active time-based workflow');
+UPDATE orders.workflows SET is_active = false WHERE id = :'later';
+SELECT is((SELECT command FROM orders.cron_jobs() WHERE jobname LIKE 'orders-workflow-%'),
+          format('SELECT orders.run_scheduled_workflow(%L)', :'timed'), '... not for an inactive one');
+
+-- 7. webhook workflows
+INSERT INTO orders.webhooks (id, name, source, endpoint, field_mapping)
+VALUES ('00000000-0000-0000-0000-0000000a00b1', 'Wf shop', 'shopify', 'wf-shop', orders.webhook_mapping('shopify'));
+SELECT pg_temp.wf('New shop order', 'webhook', '{"webhook_id":"00000000-0000-0000-0000-0000000a00b1","event_types":["order.created"]}',
+    '[{"type":"create_task","config":{"assigned_to":"customer_rep","title":"Confirm {{order_number}} by phone","due_days":1}}]') AS hooked \gset
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'webhook', '{"webhook_id":"00000000-0000-0000-0000-000000000bad"}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'a webhook workflow naming no webhook: OR110');
+SELECT is(orders.ingest_webhook('wf-shop', :'shop', NULL, 'wf-d1') ->> 'status', 'created', 'a shop order comes in ...');
+SELECT is((SELECT e.status || ' ' || (e.trigger_event ->> 'event_type') || ' ' || (o.webhook_source)
+             FROM orders.workflow_executions e JOIN orders.orders o ON o.id = e.order_id WHERE e.workflow_id = :'hooked'),
+          'completed order.created wf-shop', '... the webhook workflow ran for the new order');
+SELECT is(orders.ingest_webhook('wf-shop', :'shop', NULL, 'wf-d2') ->> 'status', 'duplicate', 'the same order again ...');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'hooked'), 1, '... no second run');
+
+-- 8. rights
+SELECT is((SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants
+            WHERE table_schema = 'orders' AND table_name = 'workflow_executions' AND grantee = 'PUBLIC'), NULL,
+          'nobody but the owner and grant_api''s roles has rights on the runs');
+
+SELECT * FROM finish();
+ROLLBACK;
