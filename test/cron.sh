@@ -3,6 +3,9 @@
 # is harmless, the webhook log purge is registered daily and its command
 # works, the cleanup job really runs under pg_cron (job_run_details shows
 # success and a lapsed hold was expired), and unschedule_jobs() removes it.
+# A time-based workflow gets its job when it is stored (owned by the
+# extension's owner), pg_cron runs it (one execution per minute, its task
+# notification written), and deactivating the workflow removes the job.
 # pg_cron lives in the database named by cron.database_name ('postgres' in
 # the test cluster), so the extension is installed there for this test.
 set -eu
@@ -26,6 +29,15 @@ check "so does the outbox purge" "27 3 * * * 0" \
 q -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
 check "re-running schedule_jobs keeps one job" 1 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
 
+q -c "INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000008c1', 'Cron Manager', 'manager')" \
+  -c "INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps)
+      VALUES ('00000000-0000-0000-0000-0000000008d1', 'Minutely digest', 'time_based',
+              '{\"schedule\": \"* * * * *\", \"timezone\": \"America/New_York\"}',
+              '[{\"type\": \"create_task\", \"config\": {\"assigned_to\": \"manager\", \"title\": \"Digest\"}}]')"
+check "a time-based workflow gets its pg_cron job when stored, owned by the extension's owner" \
+    "* * * * * SELECT orders.run_scheduled_workflow('00000000-0000-0000-0000-0000000008d1') postgres" \
+    "$(q -c "SELECT schedule || ' ' || command || ' ' || username FROM cron.job WHERE jobname = 'orders-workflow-00000000-0000-0000-0000-0000000008d1'")"
+
 # pg_cron runs every-minute jobs at the start of each minute: wait up to 150 s
 deadline=$((SECONDS + 150)) ran=0
 while [ $SECONDS -lt $deadline ]; do
@@ -37,6 +49,22 @@ done
 check "the job ran under pg_cron and succeeded" 1 "$([ "$ran" -gt 0 ] && echo 1 || echo 0)"
 check "the job expired the lapsed hold" expired "$(q -c "SELECT status FROM orders.slot_reservations")"
 check "and gave its place back" 0 "$(q -c "SELECT held_count FROM orders.service_capacity")"
+
+deadline=$((SECONDS + 150)) runs=0
+while [ $SECONDS -lt $deadline ]; do
+    runs=$(q -c "SELECT count(*) FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-0000000008d1'")
+    [ "$runs" -gt 0 ] && break
+    sleep 3
+done
+check "pg_cron ran the workflow: a completed execution for a scheduled minute, the task written" "completed schedule 1" \
+    "$(q -c "SELECT e.status || ' ' || (e.trigger_event ->> 'event') || ' ' ||
+                    (SELECT count(*) FROM orders.notifications n WHERE n.data ->> 'execution_id' = e.id::text)
+               FROM orders.workflow_executions e WHERE e.workflow_id = '00000000-0000-0000-0000-0000000008d1'
+              ORDER BY e.started_at LIMIT 1")"
+check "at most one execution per scheduled minute" 0 \
+    "$(q -c "SELECT count(*) - count(DISTINCT trigger_event ->> 'scheduled_for') FROM orders.workflow_executions")"
+q -c "UPDATE orders.workflows SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000008d1'"
+check "deactivating the workflow removes its job" 0 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-workflow-%'")"
 
 check "unschedule_jobs removes the jobs" "true true true true" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
 check "unschedule_jobs again is harmless" "false false false false" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
