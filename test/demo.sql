@@ -322,3 +322,39 @@ SELECT orders.enqueue_outbox('sms', jsonb_build_object('to', '+33612345678', 'te
                              'sms:DEMO-COD:delivered') IS NOT NULL AS enqueued;
 SELECT kind, attempts, locked_by FROM orders.claim_outbox('demo-worker');
 SELECT orders.complete_outbox((SELECT id FROM orders.outbox WHERE idempotency_key = 'sms:DEMO-COD:delivered'), NULL, 'demo-worker') AS outcome;
+
+\echo
+\echo '### Workflows (doc/workflows.md): "delivered, collected and worth >= 100: tag the customer VIP, notify the rep, text the customer"'
+INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps) VALUES (
+  'VIP on delivery', 'order_status',
+  '{"type": "order_status", "conditions": {"status": ["delivered"], "payment_status": ["collected"], "min_order_value": 100}}',
+  '[{"id": "tag", "type": "update_customer_tag", "order": 1,
+     "config": {"tag_id": "vip", "label": "VIP Customer", "color": "#FFD700", "condition": "total_orders >= 2"}},
+    {"id": "rep", "type": "send_notification", "order": 2,
+     "config": {"target": "assigned_rep", "title": "{{order_number}}: {{customer_name}} is a VIP now"}},
+    {"id": "sms", "type": "send_notification", "order": 3,
+     "config": {"target": "customer", "channel": "sms", "template": "order_delivered"}}]');
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method, assigned_rep_id)
+VALUES ('d0000000-0000-0000-0000-0000000000a9', 'DEMO-VIP', 'd0000000-0000-0000-0000-000000000001', 120, 'cod',
+        'd0000000-0000-0000-0000-0000000000f2');
+SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a9', s)).status AS walked
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+\echo '-- delivered, not yet collected: no run so far'
+SELECT count(*) AS runs FROM orders.workflow_executions;
+\echo '-- the agent hands over the cash: the same UPDATE runs the workflow, in its transaction'
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'DEMO-VIP';
+SELECT e.status, e.trigger_event ->> 'previous_payment_status' AS "collected after",
+       (SELECT string_agg(s ->> 'step_id' || ' ' || (s ->> 'status'), ', ') FROM jsonb_array_elements(e.steps_completed) s) AS steps
+  FROM orders.workflow_executions e;
+SELECT full_name, tags FROM orders.customers WHERE id = 'd0000000-0000-0000-0000-000000000001';
+\echo '-- Awa, the rep, has a notification (and NOTIFY orders_notifications was sent):'
+SELECT s.full_name, n.title FROM orders.notifications n JOIN orders.staff s ON s.id = n.user_id;
+\echo '-- the SMS waits in the outbox for a worker:'
+SELECT kind, payload ->> 'to' AS "to", payload ->> 'template' AS template, payload -> 'data' ->> 'order_number' AS order_number
+  FROM orders.outbox WHERE idempotency_key LIKE 'workflow:%';
+\echo '-- and the activity trail: the payment change and, in the same transaction, the workflow's tag:'
+SELECT l.entity_type, l.action, l.actor, string_agg(k, ', ' ORDER BY k) AS columns
+  FROM orders.activity_logs l CROSS JOIN LATERAL jsonb_object_keys(l.details -> 'changes') k
+ WHERE l.entity_id IN ('d0000000-0000-0000-0000-0000000000a9', 'd0000000-0000-0000-0000-000000000001')
+   AND l.created_at >= (SELECT min(started_at) FROM orders.workflow_executions) AND k IN ('payment_status', 'tags')
+ GROUP BY l.id, l.entity_type, l.action, l.actor ORDER BY l.entity_type DESC;
