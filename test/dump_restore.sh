@@ -69,6 +69,14 @@ VALUES ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000
 SELECT orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1'));
 SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1');
 COMMIT;
+-- a workflow (issue 13) that tags and notifies on each delivered and
+-- collected order below: its runs, tags and notifications are data to
+-- restore as they are, never to run again while the owner loads
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps)
+VALUES ('00000000-0000-0000-0000-0000000000f9', 'Collected', 'order_status',
+        '{"conditions": {"status": ["delivered"], "payment_status": ["collected"]}}',
+        '[{"type": "update_customer_tag", "config": {"tag_id": "paid"}},
+          {"type": "send_notification", "config": {"target": "customer_rep", "title": "{{order_number}} collected"}}]');
 -- volume, so that pg_restore --jobs loads several tables at once: 200
 -- customers, 2000 cod orders with items (half holding stock, a quarter
 -- delivered and collected), 40 campaigns with 3000 leads
@@ -134,7 +142,8 @@ share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-00
 
 TABLES="lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity
         slot_reservations staff deliveries products product_variants financial_transactions expenses
-        lifecycle_gates order_groups order_site_selections order_requirements order_share_tokens"
+        lifecycle_gates order_groups order_site_selections order_requirements order_share_tokens
+        workflows workflow_executions notifications"
 # verify DST HOW — the checks of one restored database
 verify() {
     local dst=$1 how=$2
@@ -195,6 +204,10 @@ verify() {
                                                                           '[{\"domain\": \"site4.example.org\", \"status\": \"approved\"}]') s")$(printf ' '; \
            q $dst -v VERBOSITY=sqlstate -c "SELECT orders.share_review_sites('$share_token', '41000000-0000-0000-0000-000000000011',
                                                    '[{\"domain\": \"site4.example.org\", \"status\": \"approved\"}]')" 2>&1 | head -1)"
+    check "$how: the restored workflow runs on the next change into its conditions (once)" 1 \
+        "$(q $dst -c "UPDATE orders.orders SET payment_status = 'pending' WHERE order_number = 'B-4'" \
+                  -c "UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'B-4'" >/dev/null;
+           echo $(( $(q $dst -c "SELECT count(*) FROM orders.workflow_executions") - $(q $src -c "SELECT count(*) FROM orders.workflow_executions") )))"
     check "$how: order numbers continue after restore" 1 \
         "$(q $dst -c "INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1') RETURNING (order_number > 'ORD-')::int")"
 }
