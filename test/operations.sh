@@ -6,7 +6,9 @@
 # before CREATE EXTENSION; refused while a user object depends on it, CASCADE
 # takes those), a session that used the extension keeps working after another
 # drops and re-creates it, and a job scheduled by orders.schedule_jobs()
-# goes with DROP EXTENSION (an event trigger of the extension); recounts interrupted by
+# goes with DROP EXTENSION (an event trigger of the extension), so does a
+# time-based workflow's job; a new notification is announced on
+# orders_notifications with ids only; recounts interrupted by
 # statement_timeout in the middle of their UPDATE leave every row as it was,
 # and the next recount repairs exactly what was wrong.
 # See doc/operations.md.  Needs PGHOST/PGPORT/PGUSER of a running cluster
@@ -173,6 +175,25 @@ q postgres -c "SELECT cron.unschedule('not-orders')" >/dev/null
 q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" -c "SELECT orders.unschedule_jobs()" \
            -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null
 check "orders.unschedule_jobs() then DROP EXTENSION leaves no job behind" 0 "$(jobs)"
+q postgres -c "CREATE EXTENSION orders" \
+           -c "INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+               VALUES ('Nightly', 'time_based', '{\"schedule\": \"0 2 * * *\"}',
+                       '[{\"type\": \"create_task\", \"config\": {\"assigned_to\": \"admin\", \"title\": \"t\"}}]')" >/dev/null
+wfjobs() { q postgres -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-workflow-%'"; }
+check "a time-based workflow's pg_cron job goes with DROP EXTENSION" "1 0" \
+    "$(wfjobs) $(q postgres -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null; wfjobs)"
+
+# a new notification is announced on orders_notifications at commit, with
+# its id, staff member and type only: any session may LISTEN
+q $D -c "INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000009f1', 'Listener', 'manager')" >/dev/null
+heard=$(psql -X -q -d $D -c "LISTEN orders_notifications" \
+             -c "INSERT INTO orders.notifications (user_id, type, title, message)
+                 VALUES ('00000000-0000-0000-0000-0000000009f1', 'alert', 'secret title', 'secret body')" -c "SELECT 1" 2>&1 \
+        | sed -n 's/^Asynchronous notification "orders_notifications" with payload "\(.*\)" received.*/\1/p')
+check "NOTIFY orders_notifications: one payload with the id, user_id and type, never the title or message" \
+    "id,type,user_id 00000000-0000-0000-0000-0000000009f1 alert" \
+    "$(q $D -c "SELECT string_agg(k, ',' ORDER BY k) || ' ' || ('$heard'::json ->> 'user_id') || ' ' || ('$heard'::json ->> 'type')
+                 FROM json_object_keys('$heard'::json) k")"
 
 # ------------------------------------------ recounts and statement_timeout --
 # 300 campaigns with 3000 leads, 300 customers with 1500 orders, 300 slots
