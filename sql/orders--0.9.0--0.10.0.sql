@@ -6,6 +6,8 @@
 --    them), run_workflow; the steps update_customer_tag, send_notification
 --    and create_task; grant_api grants them.
 --  * New notifications are announced with NOTIFY orders_notifications.
+--  * In an API request only staff with customers.edit set a customer's tags
+--    (they fire customer_tag workflows).
 --    The part after "99_workflows.sql" is a verbatim copy of that file.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.10.0'" to load this file. \quit
 
@@ -363,6 +365,29 @@ BEGIN
         WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
 END
 $$;
+
+-- 95_security.sql: customers' tags are staff-only in API requests
+-- A customer's tags segment customers for staff and fire customer_tag
+-- workflows (run as the owner): in an API request only staff with
+-- customers.edit set them; a customer signing up or editing their own row
+-- leaves them as they are (0.10.0).
+CREATE FUNCTION orders.customer_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() OR orders.has_permission('customers', 'edit') THEN
+        RETURN NEW;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.tags <> '[]') OR (TG_OP = 'UPDATE' AND NEW.tags IS DISTINCT FROM OLD.tags) THEN
+        PERFORM orders.refuse_column('orders.customers', 'tags', 'staff');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags
+    ON orders.customers FOR EACH ROW EXECUTE FUNCTION orders.customer_columns_guard();
+REVOKE ALL ON FUNCTION orders.customer_columns_guard() FROM PUBLIC;
 
 -- orders.cron_jobs() moves to 99_workflows.sql (it lists the workflows' jobs)
 DROP FUNCTION orders.cron_jobs();
@@ -804,7 +829,7 @@ BEGIN
             IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
                 RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
             ELSIF cfg ->> 'channel' = 'webhook' THEN
-                IF coalesce(cfg ->> 'url', '') !~ '^https?://[^\s]{1,2000}$' THEN
+                IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
                     RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
                 END IF;
             ELSE
@@ -1364,4 +1389,4 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.workflows_changed(), orders.fire_webhook_workflows(uuid, uuid, text, uuid),
                        orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
                        orders.sync_workflow_job() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.cron_jobs() TO PUBLIC;
+REVOKE ALL ON FUNCTION orders.cron_jobs() FROM PUBLIC;

@@ -211,6 +211,27 @@ $$;
 CREATE TRIGGER staff_columns_guard BEFORE UPDATE OF role, permissions, is_active, account_id, email
     ON orders.staff FOR EACH ROW EXECUTE FUNCTION orders.staff_columns_guard();
 
+-- A customer's tags segment customers for staff and fire customer_tag
+-- workflows (run as the owner): in an API request only staff with
+-- customers.edit set them; a customer signing up or editing their own row
+-- leaves them as they are (0.10.0).
+CREATE FUNCTION orders.customer_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() OR orders.has_permission('customers', 'edit') THEN
+        RETURN NEW;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.tags <> '[]') OR (TG_OP = 'UPDATE' AND NEW.tags IS DISTINCT FROM OLD.tags) THEN
+        PERFORM orders.refuse_column('orders.customers', 'tags', 'staff');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags
+    ON orders.customers FOR EACH ROW EXECUTE FUNCTION orders.customer_columns_guard();
+
 -- Notes staff keep about an order, never shown to its customer (0.7.0's
 -- orders.internal_notes column moved here).
 CREATE TABLE orders.order_notes (
@@ -539,7 +560,7 @@ COMMENT ON FUNCTION orders.grant_api(name, name) IS
 
 REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
-    orders.order_columns_guard(), orders.staff_columns_guard() FROM PUBLIC;
+    orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text) TO PUBLIC;

@@ -434,7 +434,7 @@ BEGIN
             IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
                 RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
             ELSIF cfg ->> 'channel' = 'webhook' THEN
-                IF coalesce(cfg ->> 'url', '') !~ '^https?://[^\s]{1,2000}$' THEN
+                IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
                     RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
                 END IF;
             ELSE
@@ -994,4 +994,4 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.workflows_changed(), orders.fire_webhook_workflows(uuid, uuid, text, uuid),
                        orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
                        orders.sync_workflow_job() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.cron_jobs() TO PUBLIC;
+REVOKE ALL ON FUNCTION orders.cron_jobs() FROM PUBLIC;

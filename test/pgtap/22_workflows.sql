@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(71);
+SELECT plan(74);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -84,7 +84,12 @@ SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update
           'OR113', 'SQL in a condition: OR113 (parsed, never run)');
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"account_id = ''x''"}}]')$$),
           'OR113', 'a column a condition may not use: OR113');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"ftp://x","template":"t"}}]')$$),
+          'OR111', 'a webhook step with a url that is not http(s): OR111');
 SELECT is(pg_temp.fingerprint(), 'none', 'nothing was stored by the refused writes');
+SELECT isnt(pg_temp.wf('hook', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"https://hooks.example.com/orders?x=1","template":"t"}}]'),
+          NULL, 'a webhook step with an https url is stored');
+DELETE FROM orders.workflows;
 
 -- 2. the fixed grammars
 SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-07 09:00'), true, 'schedule 0 9 * * 1-5 matches Monday 09:00');
@@ -230,6 +235,8 @@ SELECT is(orders.ingest_webhook('wf-shop', :'shop', NULL, 'wf-d2') ->> 'status',
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'hooked'), 1, '... no second run');
 
 -- 8. rights
+SELECT is(has_function_privilege('public', 'orders.cron_jobs()', 'EXECUTE'), false,
+          'cron_jobs() (it reads the workflows) is not PUBLIC');
 SELECT is((SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants
             WHERE table_schema = 'orders' AND table_name = 'workflow_executions' AND grantee = 'PUBLIC'), NULL,
           'nobody but the owner and grant_api''s roles has rights on the runs');

@@ -20,7 +20,7 @@
 -- file in its own session): the lifecycle graph is loaded as the owner on
 -- first use, here under the attacker's objects.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -67,8 +67,12 @@ INSERT INTO pg_temp.exempt VALUES
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
   ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
-  ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write');
-GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt,
+  ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write'),
+  ('workflow_cron_schedule', 'called by orders.cron_jobs() (owner only, probe: 42501) and by sync_workflow_job only when pg_cron is installed (not in this database)');
+-- requests whose normal outcome the extension does not give yet: a known
+-- defect each, reported as a TAP TODO until it is fixed
+CREATE TEMP TABLE known_defects (label pg_catalog.text PRIMARY KEY, reason pg_catalog.text NOT NULL);
+GRANT ALL ON pg_temp.pwn_log, pg_temp.traps, pg_temp.probes, pg_temp.exempt, pg_temp.known_defects,
              pg_temp.pwn_hits, pg_temp.pwn_seq TO PUBLIC;
 
 CREATE FUNCTION pg_temp.pwn(what pg_catalog.text) RETURNS pg_catalog.bool
@@ -282,10 +286,10 @@ BEGIN
     INSERT INTO pg_temp.probes (label, ran_as, covers, expect_state, expect_result,
                                 got_state, got_message, result, ok)
     VALUES (label, current_user, covers, expect_state, expect_result, st, msg, res,
-            (expect_state OPERATOR(pg_catalog.=) '*' OR st IS NOT DISTINCT FROM expect_state)
-            AND (expect_result IS NULL
-                 OR (expect_result OPERATOR(pg_catalog.=) '<null>' AND res IS NULL)
-                 OR res OPERATOR(pg_catalog.=) expect_result));
+            coalesce((expect_state OPERATOR(pg_catalog.=) '*' OR st IS NOT DISTINCT FROM expect_state)
+                     AND (expect_result IS NULL
+                          OR (expect_result OPERATOR(pg_catalog.=) '<null>' AND res IS NULL)
+                          OR res OPERATOR(pg_catalog.=) expect_result), false));
     RETURN res;
 END
 $probe$;
@@ -399,8 +403,11 @@ SELECT pg_temp.probe('vip_customers', $p$SELECT count(*) FROM orders.vip_custome
 SELECT pg_temp.probe('unassigned_orders_in_area', $p$SELECT count(*) FROM orders.unassigned_orders_in_area('nowhere')$p$,
   '{unassigned_orders_in_area}', NULL, '0');
 SELECT pg_temp.probe('order_stats', $p$SELECT total FROM orders.order_stats()$p$, '{order_stats}', NULL, '1');
-SELECT pg_temp.probe('cron_jobs', $p$SELECT jobname FROM orders.cron_jobs()$p$, '{cron_jobs}', NULL,
-  'orders-cleanup-expired-holds');
+SELECT pg_temp.probe('cron_jobs (owner only: it lists the workflows'' jobs)', $p$SELECT jobname FROM orders.cron_jobs()$p$,
+  '{cron_jobs}', '42501');
+SELECT pg_temp.probe('a client tags itself (OR060: tags are staff-only, they fire workflows)',
+  $p$UPDATE orders.customers SET tags = '["vip"]' WHERE account_id = '11111111-1111-1111-1111-111111111111'$p$,
+  '{customer_columns_guard}', 'OR060');
 SELECT pg_temp.probe('current_staff_id of a client', $p$SELECT orders.current_staff_id()$p$,
   '{current_staff_id,staff_id_of}', NULL, '<null>');
 -- owner-only functions refuse
@@ -720,6 +727,185 @@ SELECT pg_temp.probe('anon: reserve_time_slot refused',
   $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$p$, '{reserve_time_slot}', '42501');
 
 ---------------------------------------------------------------------------
+-- Workflows (issue 13): the admin defines them (validated as the owner);
+-- a rep's status change, a tag and a shop's webhook run them as the owner;
+-- run_workflow is the admin's; the rest is the owner's.
+---------------------------------------------------------------------------
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT pg_temp.probe('admin: Client Two gets a phone (for the SMS step)',
+  $p$UPDATE orders.customers SET phone = '+20 100 000 0002' WHERE id = '00000000-0000-0000-0000-0000000000a2'$p$,
+  '{set_updated_at}');
+SELECT pg_temp.probe('admin creates an order_status workflow, naming another creator',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps, created_by_user_id)
+     VALUES ('att confirmed', 'order_status',
+             '{"type": "order_status", "conditions": {"status": ["confirmed"], "lifecycle": ["cod"],
+               "payment_status": ["pending"], "min_order_value": 0}}',
+             '[{"id": "tag", "type": "update_customer_tag",
+                "config": {"tag_id": "att-buyer", "label": "Buyer", "color": "green", "condition": "total_orders >= 1"}},
+               {"id": "rep", "type": "send_notification", "config": {"target": "assigned_rep", "title": "{{order_number}} confirmed"}},
+               {"id": "sms", "type": "send_notification",
+                "config": {"target": "customer", "channel": "sms", "template": "order_confirmed", "message": "Hello {{customer_name}}"}},
+               {"id": "task", "type": "create_task", "order": 9,
+                "config": {"assigned_to": "admin", "title": "Ship {{order_number}}", "due_days": 1}}]',
+             '00000000-0000-0000-0000-0000000000e7')
+     RETURNING created_by_user_id$p$,
+  '{check_workflow,check_workflow_trigger,check_workflow_steps,check_workflow_keys,check_workflow_recipient,
+    workflow_condition,workflows_changed,sync_workflow_job,track_changes}',
+  NULL, '00000000-0000-0000-0000-0000000000e8');
+SELECT pg_temp.probe('admin creates a customer_tag workflow',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+     VALUES ('att vip', 'customer_tag', '{"tag_id": "att-vip"}',
+             '[{"id": "call", "type": "create_task", "config": {"assigned_to": "admin", "title": "Call {{customer_name}}"}}]')
+     RETURNING trigger_type$p$, '{check_workflow,check_workflow_trigger,check_workflow_steps}', NULL, 'customer_tag');
+SELECT pg_temp.probe('admin creates a webhook workflow',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+     VALUES ('att shop', 'webhook', '{"event_types": ["order.created"]}',
+             '[{"id": "tell", "type": "send_notification", "config": {"target": "admin", "title": "Shop order {{order_number}}"}}]')
+     RETURNING trigger_type$p$, '{check_workflow,check_workflow_trigger}', NULL, 'webhook');
+SELECT pg_temp.probe('admin creates a time-based workflow',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+     VALUES ('att daily', 'time_based', '{"schedule": "*/15 9-17 * * 1-5", "timezone": "Africa/Cairo"}',
+             '[{"id": "sum", "type": "create_task", "config": {"assigned_to": "admin", "title": "Daily check"}}]')
+     RETURNING trigger_type$p$, '{check_workflow,check_workflow_trigger,schedule_matches,cron_field_values}', NULL, 'time_based');
+SELECT pg_temp.probe('admin creates a manual workflow, inactive',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps, is_active)
+     VALUES ('att manual off', 'manual', '[{"type": "create_task", "config": {"assigned_to": "assigned_rep", "title": "Look"}}]', false)
+     RETURNING is_active$p$, '{check_workflow}', NULL, 'false');
+SELECT pg_temp.probe('admin creates a manual workflow',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
+     VALUES ('att manual', 'manual', '[{"id": "ping", "type": "send_notification", "config": {"target": "assigned_rep", "title": "Look at {{order_number}}"}}]')
+     RETURNING trigger_type$p$, '{check_workflow}', NULL, 'manual');
+SELECT pg_temp.probe('a workflow with an unknown condition key (OR110)',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+     VALUES ('att bad', 'order_status', '{"conditions": {"colour": "red"}}',
+             '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]')$p$,
+  '{check_workflow,check_workflow_trigger,check_workflow_keys}', 'OR110');
+SELECT pg_temp.probe('a workflow with an unknown step type (OR111)',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
+     VALUES ('att bad', 'manual', '[{"id": "p", "type": "send_pigeon", "config": {}}]')$p$,
+  '{check_workflow,check_workflow_steps}', 'OR111');
+SELECT pg_temp.probe('a workflow with a bad schedule (OR112)',
+  $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+     VALUES ('att bad', 'time_based', '{"schedule": "61 * * * *"}',
+             '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]')$p$,
+  '{check_workflow,check_workflow_trigger,schedule_matches,cron_field_values}', 'OR112');
+SELECT pg_temp.probe('a workflow with a bad condition (OR113)',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
+     VALUES ('att bad', 'manual', '[{"type": "update_customer_tag", "config": {"tag_id": "x", "condition": "city > ''Cairo''"}}]')$p$,
+  '{check_workflow,check_workflow_steps,workflow_condition}', 'OR113');
+SELECT pg_temp.probe('none of the refused workflows was stored',
+  $p$SELECT count(*) FROM orders.workflows WHERE name = 'att bad'$p$, '{}', NULL, '0');
+SELECT pg_temp.probe('cron_jobs is the owner''s, also for the admin',
+  $p$SELECT count(*) FROM orders.cron_jobs() WHERE jobname LIKE 'orders-workflow-%'$p$,
+  '{cron_jobs}', '42501');
+SELECT pg_temp.probe('admin switches the time-based workflow off (the creator stays)',
+  $p$UPDATE orders.workflows SET is_active = false, created_by_user_id = NULL WHERE name = 'att daily'
+     RETURNING created_by_user_id$p$, '{check_workflow,sync_workflow_job,workflows_changed}',
+  NULL, '00000000-0000-0000-0000-0000000000e8');
+SELECT pg_temp.probe('and deletes it',
+  $p$DELETE FROM orders.workflows WHERE name = 'att daily'$p$, '{sync_workflow_job,workflows_changed}');
+SELECT coalesce(pg_temp.probe('admin makes a COD order for Client Two, worked by the rep',
+  $p$INSERT INTO orders.orders (customer_id, lifecycle, assigned_rep_id)
+     VALUES ('00000000-0000-0000-0000-0000000000a2', 'cod', '00000000-0000-0000-0000-0000000000e7') RETURNING id$p$,
+  '{fire_workflows,active_trigger_workflows,next_order_number,customer_stats}'),
+  '00000000-0000-0000-0000-000000000000') AS wf_order \gset
+-- run_workflow: the admin's (refusals before anything runs)
+SELECT pg_temp.probe('admin runs a manual workflow for an order',
+  format($p$SELECT (orders.run_workflow(w.id, %L)).status FROM orders.workflows w WHERE w.name = 'att manual'$p$, :'wf_order'),
+  '{run_workflow,execute_workflow,workflow_notify_step}', NULL, 'completed');
+SELECT pg_temp.probe('run_workflow: no workflow id (22004)',
+  $p$SELECT orders.run_workflow(NULL)$p$, '{run_workflow}', '22004');
+SELECT pg_temp.probe('run_workflow: an unknown workflow (OR114)',
+  $p$SELECT orders.run_workflow('00000000-0000-0000-0000-00000000ffff')$p$, '{run_workflow}', 'OR114');
+SELECT pg_temp.probe('run_workflow: an inactive workflow (OR115)',
+  $p$SELECT orders.run_workflow(w.id) FROM orders.workflows w WHERE w.name = 'att manual off'$p$, '{run_workflow}', 'OR115');
+SELECT pg_temp.probe('run_workflow: an unknown order (OR006)',
+  $p$SELECT orders.run_workflow(w.id, '00000000-0000-0000-0000-00000000ffff') FROM orders.workflows w WHERE w.name = 'att manual'$p$,
+  '{run_workflow}', 'OR006');
+SELECT pg_temp.probe('run_workflow: the order of another customer (OR116)',
+  format($p$SELECT orders.run_workflow(w.id, %L, '00000000-0000-0000-0000-0000000000a1') FROM orders.workflows w
+             WHERE w.name = 'att manual'$p$, :'wf_order'), '{run_workflow}', 'OR116');
+SELECT pg_temp.probe('run_workflow: an unknown customer (OR116)',
+  $p$SELECT orders.run_workflow(w.id, NULL, '00000000-0000-0000-0000-00000000ffff') FROM orders.workflows w
+      WHERE w.name = 'att manual'$p$, '{run_workflow}', 'OR116');
+
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
+SELECT pg_temp.probe('the rep confirms the order: its workflow runs as the owner',
+  format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'wf_order'),
+  '{transition,fire_workflows,execute_workflow,workflow_tag_step,workflow_condition,workflow_condition_holds,
+    workflow_notify_step,workflow_render,workflow_recipients,workflow_task_step,enqueue_outbox,announce_notification}',
+  NULL, 'confirmed');
+SELECT pg_temp.probe('the run, as the rep reads it',
+  format($p$SELECT e.status || ' ' || pg_catalog.jsonb_array_length(e.steps_completed) || ' ' || (e.trigger_event ->> 'previous_status')
+              || ' ' || (e.steps_completed -> 0 ->> 'step_id')
+             FROM orders.workflow_executions e JOIN orders.workflows w ON w.id = e.workflow_id
+            WHERE e.order_id = %L AND w.name = 'att confirmed'$p$, :'wf_order'), '{}', NULL, 'completed 4 new task');  -- "order": 9 runs first
+SELECT pg_temp.probe('the rep''s notification',
+  format($p$SELECT n.title = o.order_number || ' confirmed' FROM orders.unread_notifications() n, orders.orders o
+             WHERE o.id = %L AND n.data ->> 'order_id' = %L AND n.data ->> 'workflow' = 'att confirmed'$p$,
+         :'wf_order', :'wf_order'), '{unread_notifications}', NULL, 'true');
+SELECT pg_temp.probe('the rep cannot write a run',
+  format($p$INSERT INTO orders.workflow_executions (workflow_id, order_id, status)
+            SELECT w.id, %L, 'completed' FROM orders.workflows w$p$, :'wf_order'), '{}', '42501');
+SELECT pg_temp.probe('the rep cannot read the outbox', $p$SELECT count(*) FROM orders.outbox$p$, '{}', '42501');
+SELECT pg_temp.probe('the rep cannot run a workflow',
+  $p$SELECT orders.run_workflow(w.id) FROM orders.workflows w WHERE w.name = 'att manual'$p$, '{run_workflow}', '42501');
+SELECT pg_temp.probe('the rep cannot define a workflow',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
+     VALUES ('att rep', 'manual', '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]')$p$,
+  '{check_workflow}', '42501');
+
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT pg_temp.probe('the run tagged Client Two and told the admin',
+  $p$SELECT (SELECT pg_catalog.jsonb_path_query_first(c.tags, '$[*] ? (@.id == "att-buyer")') ->> 'label'
+               FROM orders.customers c WHERE c.id = '00000000-0000-0000-0000-0000000000a2')
+            || ' ' || (SELECT count(*) FROM orders.unread_notifications() n WHERE n.title LIKE 'Ship %' AND n.data ? 'due_date')$p$,
+  '{}', NULL, 'Buyer 1');
+SELECT pg_temp.probe('admin tags Client Two VIP: the customer_tag workflow runs',
+  $p$UPDATE orders.customers SET tags = tags || '["att-vip"]' WHERE id = '00000000-0000-0000-0000-0000000000a2'$p$,
+  '{fire_workflows,execute_workflow,workflow_task_step,workflow_recipients,workflow_render}');
+SELECT pg_temp.probe('its run',
+  $p$SELECT e.status || ' ' || (e.trigger_event ->> 'tag_id') FROM orders.workflow_executions e
+      JOIN orders.workflows w ON w.id = e.workflow_id WHERE w.name = 'att vip'$p$, '{}', NULL, 'completed att-vip');
+
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT pg_temp.probe('a client sees no workflow', $p$SELECT count(*) FROM orders.workflows$p$, '{}', NULL, '0');
+SELECT pg_temp.probe('a client cannot run one',
+  $p$SELECT orders.run_workflow('00000000-0000-0000-0000-00000000ffff')$p$, '{run_workflow}', '42501');
+SELECT pg_temp.probe('run_scheduled_workflow refused',
+  $p$SELECT orders.run_scheduled_workflow('00000000-0000-0000-0000-00000000ffff')$p$, '{run_scheduled_workflow}', '42501');
+SELECT pg_temp.probe('execute_workflow refused',
+  $p$SELECT orders.execute_workflow('00000000-0000-0000-0000-00000000ffff', NULL, NULL, '{}')$p$, '{execute_workflow}', '42501');
+SELECT pg_temp.probe('fire_webhook_workflows refused',
+  $p$SELECT orders.fire_webhook_workflows('00000000-0000-0000-0000-00000000ffff', NULL, 'order.created', NULL)$p$,
+  '{fire_webhook_workflows}', '42501');
+SELECT pg_temp.probe('active_trigger_workflows refused',
+  $p$SELECT count(*) FROM orders.active_trigger_workflows()$p$, '{active_trigger_workflows}', '42501');
+
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT pg_temp.probe('anon: a shop order runs the webhook workflow',
+  $p$SELECT orders.ingest_webhook('api-open', '{"id": 9103, "email": "att@example.com", "total_price": "5.00"}', NULL, 'att-d5')
+      ->> 'status'$p$,
+  '{ingest_webhook,webhook_ingest,fire_webhook_workflows,execute_workflow,workflow_notify_step,workflow_recipients}',
+  NULL, 'created');
+SELECT pg_temp.probe('anon: run_workflow refused',
+  $p$SELECT orders.run_workflow('00000000-0000-0000-0000-00000000ffff')$p$, '{run_workflow}', '42501');
+SELECT pg_temp.probe('anon: workflows refused', $p$SELECT count(*) FROM orders.workflows$p$, '{}', '42501');
+
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT pg_temp.probe('the webhook run told the admin',
+  $p$SELECT e.status || ' ' || (e.trigger_event ->> 'event_type') || ' '
+            || (SELECT count(*) FROM orders.unread_notifications() n WHERE n.title LIKE 'Shop order %')
+       FROM orders.workflow_executions e JOIN orders.workflows w ON w.id = e.workflow_id WHERE w.name = 'att shop'$p$,
+  '{}', NULL, 'completed order.created 1');
+
+---------------------------------------------------------------------------
 -- The attacker clears its tools away; the checks read the outcome.
 ---------------------------------------------------------------------------
 SELECT set_config('role', 'authenticated', true);
@@ -744,8 +930,14 @@ SELECT is_empty($$SELECT label FROM pg_temp.traps
                 'every planted trap (' || (SELECT count(*) FROM pg_temp.traps)
                 || ' types, functions, aggregates, operators) resolves before pg_catalog''s for the attacker');
 SELECT is_empty($$SELECT label, ran_as, expect_state, got_state, expect_result, result, got_message
-                    FROM pg_temp.probes WHERE NOT ok ORDER BY n$$,
+                    FROM pg_temp.probes WHERE NOT ok AND label NOT IN (SELECT label FROM pg_temp.known_defects) ORDER BY n$$,
                 'every request (' || (SELECT count(*) FROM pg_temp.probes) || ') had its normal outcome');
+SELECT is_empty($$SELECT label FROM pg_temp.known_defects EXCEPT SELECT label FROM pg_temp.probes$$,
+                'every known defect names a request that was made');
+SELECT todo(r, 1) FROM (SELECT string_agg(reason, '; ' ORDER BY label) AS r FROM pg_temp.known_defects) d WHERE r IS NOT NULL;
+SELECT is_empty($$SELECT label, ran_as, expect_state, got_state, expect_result, result, got_message
+                    FROM pg_temp.probes WHERE NOT ok AND label IN (SELECT label FROM pg_temp.known_defects) ORDER BY n$$,
+                'the requests of the known defects had their normal outcome too');
 SELECT is_empty($$SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace
                   EXCEPT SELECT unnest(covers) FROM pg_temp.probes
                   EXCEPT SELECT proname FROM pg_temp.exempt$$,
