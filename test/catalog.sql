@@ -12,7 +12,10 @@ WITH ext AS (SELECT * FROM pg_extension WHERE extname = 'orders'),
 nsp AS (SELECT 'orders'::regnamespace AS oid),
 rel AS (SELECT c.* FROM pg_class c, nsp WHERE c.relnamespace = nsp.oid),
 facts (f) AS (
-    SELECT 'extension ' || extversion || ' relocatable=' || extrelocatable FROM ext
+    SELECT 'extension ' || extversion || ' relocatable=' || extrelocatable || ' schema=' || extnamespace::regnamespace FROM ext
+    UNION ALL
+    SELECT 'extension depends on ' || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) || ' ' || d.deptype::text
+      FROM pg_depend d, ext WHERE d.classid = 'pg_extension'::regclass AND d.objid = ext.oid
     UNION ALL
     SELECT 'config ' || c::regclass || ' ' || coalesce(w, '')
       FROM ext, unnest(extconfig, extcondition) AS u(c, w)
@@ -23,6 +26,9 @@ facts (f) AS (
     UNION ALL
     SELECT 'schema acl ' || pg_temp.acl(coalesce(nspacl, acldefault('n', nspowner)))
       FROM pg_namespace WHERE nspname = 'orders'
+    UNION ALL
+    SELECT 'schema initprivs ' || privtype::text || ' ' || pg_temp.acl(initprivs)
+      FROM pg_init_privs, nsp WHERE objoid = nsp.oid AND classoid = 'pg_namespace'::regclass AND objsubid = 0
     UNION ALL
     SELECT format('relation %s kind=%s options=%s rls=%s force_rls=%s acl=%s comment=%s',
                   relname, relkind, reloptions, relrowsecurity, relforcerowsecurity,

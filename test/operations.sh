@@ -97,17 +97,13 @@ INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('renta
 SQL
 check "the extension made objects (schema orders, its tables, functions, types)" 1 \
     "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
+check "the schema orders is a member of the extension, which is recorded in pg_catalog" "e pg_catalog" \
+    "$(q $D -c "SELECT (SELECT deptype FROM pg_depend WHERE classid = 'pg_namespace'::regclass AND objid = 'orders'::regnamespace
+                                                         AND refobjid = $ext)::text || ' ' || extnamespace::regnamespace
+                  FROM pg_extension WHERE oid = $ext")"
 q $D -c "DROP EXTENSION orders"
 after=$(q $D -c "$catalogs" | sort)
-todo "DROP EXTENSION orders (its tables full) leaves the catalogs as before CREATE EXTENSION" \
-    "the schema named in orders.control is made by CREATE EXTENSION but is no member of it: DROP SCHEMA orders afterwards (doc/operations.md)" "" \
-    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
-check "what it leaves is the empty schema orders (and its initial privileges), nothing else" \
-    "< init_privs N;> init_privs N;> namespace orders;" \
-    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | sed 's/init_privs [0-9]*/init_privs N/' | tr '\n' ';' || true)"
-q $D -c "DROP SCHEMA orders"
-after=$(q $D -c "$catalogs" | sort)
-check "DROP EXTENSION orders, then DROP SCHEMA orders: the catalogs are as before CREATE EXTENSION" "" \
+check "DROP EXTENSION orders (its tables full) leaves the catalogs as before CREATE EXTENSION" "" \
     "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
 check "no schema, relation, function, type or dependency of orders is left" "0 0 0 0 0" \
     "$(q $D -c "SELECT (SELECT count(*) FROM pg_namespace WHERE nspname = 'orders') || ' ' ||
@@ -129,10 +125,33 @@ check "DROP EXTENSION orders CASCADE drops the view and the foreign key, keeps t
     "$(q $D -c "SELECT (SELECT count(*) FROM pg_class WHERE relname = 'big_orders') || ' ' ||
                        (SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.order_notes'::regclass AND contype = 'f') || ' ' ||
                        (SELECT count(*) FROM pg_class WHERE relname = 'order_notes')")"
-q $D -c "DROP TABLE public.order_notes" -c "DROP SCHEMA orders"
+q $D -c "DROP TABLE public.order_notes"
 after=$(q $D -c "$catalogs" | sort)
-check "after CASCADE, the user's table and the schema dropped, the catalogs are as before CREATE EXTENSION" "" \
+check "after CASCADE and the user's table dropped, the catalogs are as before CREATE EXTENSION" "" \
     "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ';' || true)"
+
+# an installation of an old version (0.1.0: recorded in the schema orders
+# that CREATE EXTENSION made, no member) brought up to date by ALTER
+# EXTENSION UPDATE is moved to the layout of a fresh one
+q $D -c "CREATE EXTENSION orders VERSION '0.1.0'" -c "ALTER EXTENSION orders UPDATE" >/dev/null
+check "0.1.0 + ALTER EXTENSION UPDATE: the schema orders is a member, the extension recorded in pg_catalog" "e pg_catalog" \
+    "$(q $D -c "SELECT (SELECT deptype FROM pg_depend WHERE classid = 'pg_namespace'::regclass AND objid = 'orders'::regnamespace
+                                                         AND refclassid = 'pg_extension'::regclass)::text || ' ' || extnamespace::regnamespace
+                  FROM pg_extension WHERE extname = 'orders'")"
+q $D -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c1', 'Upgraded')" \
+     -c "DROP EXTENSION orders"
+# (0.6.0--0.7.0 uses a temporary table: the session's pg_temp_N schema
+# stays, as every such schema does, and is no object of the extension)
+after=$(q $D -c "$catalogs" | sort)
+check "  ... and DROP EXTENSION orders leaves the catalogs as before CREATE EXTENSION" "" \
+    "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | grep -v '^> namespace pg_\(toast_\)\?temp_[0-9]*$' | tr '\n' ';' || true)"
+
+# a schema orders of someone else's (or one an old DROP EXTENSION left
+# behind): CREATE EXTENSION refuses to take it over
+q $D -c "CREATE SCHEMA orders"
+check "CREATE EXTENSION orders refuses while a schema orders exists (42P06), and creates nothing" "42P06 0" \
+    "$(sqlstate $D "CREATE EXTENSION orders") $(q $D -c "SELECT count(*) FROM pg_extension WHERE extname = 'orders'")"
+q $D -c "DROP SCHEMA orders"
 
 # a session that used the extension keeps working when another session drops
 # and re-creates it (its cached plans, graph and relation ids are renewed)
@@ -169,11 +188,14 @@ q postgres -c "DROP VIEW public.ops_view" -c "DROP EXTENSION orders" >/dev/null
 check "DROP EXTENSION orders removes the job orders.schedule_jobs() registered" 0 "$(jobs)"
 q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" \
            -c "SELECT cron.schedule('not-orders', '0 3 * * *', 'SELECT 1')" >/dev/null
-check "so does DROP SCHEMA orders CASCADE, and a job of someone else stays" "0 1" \
-    "$(q postgres -c "DROP SCHEMA orders CASCADE" >/dev/null 2>&1; jobs) $(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'not-orders'")"
+check "DROP SCHEMA orders CASCADE is refused (2BP01: the schema is the extension's) and keeps the job" "2BP01 1" \
+    "$(sqlstate postgres "DROP SCHEMA orders CASCADE") $(jobs)"
+q postgres -c "DROP EXTENSION orders" >/dev/null
+check "DROP EXTENSION orders removes the job, and a job of someone else stays" "0 1" \
+    "$(jobs) $(q postgres -c "SELECT count(*) FROM cron.job WHERE jobname = 'not-orders'")"
 q postgres -c "SELECT cron.unschedule('not-orders')" >/dev/null
 q postgres -c "CREATE EXTENSION orders" -c "SELECT orders.schedule_jobs()" -c "SELECT orders.unschedule_jobs()" \
-           -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null
+           -c "DROP EXTENSION orders" >/dev/null
 check "orders.unschedule_jobs() then DROP EXTENSION leaves no job behind" 0 "$(jobs)"
 q postgres -c "CREATE EXTENSION orders" \
            -c "INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
@@ -181,7 +203,7 @@ q postgres -c "CREATE EXTENSION orders" \
                        '[{\"type\": \"create_task\", \"config\": {\"assigned_to\": \"admin\", \"title\": \"t\"}}]')" >/dev/null
 wfjobs() { q postgres -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-workflow-%'"; }
 check "a time-based workflow's pg_cron job goes with DROP EXTENSION" "1 0" \
-    "$(wfjobs) $(q postgres -c "DROP EXTENSION orders" -c "DROP SCHEMA orders" >/dev/null; wfjobs)"
+    "$(wfjobs) $(q postgres -c "DROP EXTENSION orders" >/dev/null; wfjobs)"
 
 # a new notification is announced on orders_notifications at commit, with
 # its id, staff member and type only: any session may LISTEN

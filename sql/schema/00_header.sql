@@ -14,6 +14,12 @@
 -- pg_catalog alone on the path (doc/security.md).
 \echo Use "CREATE EXTENSION orders" to load this file. \quit
 
+-- The schema is the extension's own (orders.control: schema = pg_catalog),
+-- a member that DROP EXTENSION drops with everything in it.  CREATE EXTENSION
+-- refuses when a schema orders exists already (left by an old DROP
+-- EXTENSION: drop it first; doc/operations.md).
+CREATE SCHEMA orders;
+
 -- PostgreSQL 15.0-15.19 can fail an UPDATE of a row whose previous updater
 -- is aborting with XX000 "new multixact has more than one updating member"
 -- (fixed in 15.20; doc/multixact.md).  The extension's stock, counters and
