@@ -9,7 +9,7 @@ OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 # install script of 0.1.0 and the upgrade scripts stay for existing
 # installations.  test/catalog_identity.sh proves both give one catalog.
 DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA         = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
+DATA         = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql)) $(wildcard sql/$(EXTENSION)--*.control)
 PGFILEDESC   = "orders - order lifecycles enforced in C"
 
 # pg_regress: inputs test/sql/<name>.sql, outputs expected/<name>.out.
@@ -19,7 +19,7 @@ REGRESS      = install lifecycles leads upgrade
 REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress
 
 # isolation tester: specs in test/specs, outputs in test/expected
-ISOLATION      = concurrent_transition graph_cache lead_counter slot_holds customer_stats stock_reservation revenue_posting state_meaning slot_confirm_expiry order_subtotal review_last_place share_convert webhook_duplicates outbox_claims
+ISOLATION      = concurrent_transition graph_cache lead_counter slot_holds customer_stats stock_reservation revenue_posting state_meaning slot_confirm_expiry order_subtotal review_last_place share_convert webhook_duplicates outbox_claims workflow_runs workflow_cache
 ISOLATION_OPTS = --inputdir=test --outputdir=test --load-extension=orders
 
 PG_CONFIG ?= pg_config

@@ -8,7 +8,10 @@
 --  * New notifications are announced with NOTIFY orders_notifications.
 --  * In an API request only staff with customers.edit set a customer's tags
 --    (they fire customer_tag workflows).
---    The part after "99_workflows.sql" is a verbatim copy of that file.
+--  * The schema orders becomes a member of the extension, which is recorded
+--    in pg_catalog (as pg_cron does): DROP EXTENSION leaves nothing behind.
+--    The part after "-- 99_workflows.sql" (up to the schema move at the
+--    end) is a verbatim copy of that file.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.10.0'" to load this file. \quit
 
 -- 98_webhooks.sql: ingest_webhook runs the webhook workflows
@@ -1066,11 +1069,12 @@ BEGIN
 END
 $$;
 
--- execute_workflow — one run of a workflow for an order and/or customer:
+-- execute_workflow — one run of an active workflow for an order and/or customer:
 -- the steps in their "order" (then list order), each in a subtransaction;
 -- the first failing step ends the run as failed with its error logged,
 -- and undoes only its own effects.  The run's row is written last, in the
--- caller's transaction; its id is returned.  Runs that start runs (a tag
+-- caller's transaction; its id is returned (NULL: the workflow is not
+-- active, or not there, for this transaction).  Runs that start runs (a tag
 -- added by one fires another) nest at most 8 deep.  Serialization failures
 -- and deadlocks are not caught: they end the transaction, to be retried.
 CREATE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
@@ -1097,7 +1101,15 @@ DECLARE
     e_detail text;
     e_hint text;
 BEGIN
-    SELECT * INTO w FROM orders.workflows x WHERE x.id = execute_workflow.workflow_id;
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF order_id IS NOT NULL THEN
         SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
         customer_id := coalesce(customer_id, o.customer_id);
@@ -1265,6 +1277,9 @@ BEGIN
     END IF;
     exec_id := orders.execute_workflow(w.id, order_id, customer_id,
                                        jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    IF exec_id IS NULL THEN            -- deactivated or deleted meanwhile
+        RAISE EXCEPTION 'workflow "%" is not active', w.name USING ERRCODE = 'OR115';
+    END IF;
     SELECT * INTO result FROM orders.workflow_executions e WHERE e.id = exec_id;
     RETURN result;
 END
@@ -1390,3 +1405,63 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
                        orders.sync_workflow_job() FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.cron_jobs() FROM PUBLIC;
+
+-- The schema orders becomes a member of the extension (issue 9)
+-- The schema orders becomes a member of the extension, recorded in
+-- pg_catalog, as a fresh 0.10.0 installation has it (orders.control: schema =
+-- pg_catalog; sql/schema/00_header.sql creates the schema): DROP EXTENSION
+-- then drops the schema too.  Up to 0.9.0 CREATE EXTENSION made the schema
+-- (orders.control named it), recorded the extension *in* it (extnamespace,
+-- and a normal dependency of the extension on the schema), and the schema was
+-- no member.  PostgreSQL has no statement that moves an installation from one
+-- to the other: ALTER EXTENSION ... ADD SCHEMA refuses the schema the
+-- extension is recorded in ("because the schema contains the extension"),
+-- ALTER EXTENSION ... SET SCHEMA refuses an extension that is not relocatable
+-- (and would move every member out of orders), and an update never rereads
+-- the control file's schema.  So the update rewrites the two catalog rows
+-- that say where the extension lives (the script runs as a superuser:
+-- superuser = true), then adds the schema the ordinary way.
+--   * pg_depend: the extension's normal dependency on the schema orders goes
+--     (a fresh installation has none: pg_catalog is pinned); left, it would
+--     make a loop with the schema's membership.
+--   * pg_extension.extnamespace: pg_catalog.
+--   * ALTER EXTENSION orders ADD SCHEMA orders: the membership (deptype e).
+--   * pg_init_privs: ADD SCHEMA records the schema's current ACL as its
+--     initial privileges, grant_api's grants to the API roles included, and
+--     pg_dump would then leave those out of a dump.  The initial privileges
+--     stay what the install script granted (USAGE to PUBLIC), as they were.
+DO $$
+DECLARE
+    ext oid;
+    nsp oid;
+    init aclitem[];
+BEGIN
+    SELECT e.oid, e.extnamespace INTO ext, nsp
+      FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'orders';
+    IF nsp OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace THEN
+        RETURN;                         -- installed with this layout already
+    END IF;
+    IF nsp OPERATOR(pg_catalog.<>) 'orders'::pg_catalog.regnamespace THEN
+        RAISE EXCEPTION 'extension orders is recorded in schema %, not orders', nsp::pg_catalog.regnamespace
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
+     WHERE p.objoid OPERATOR(pg_catalog.=) nsp
+       AND p.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+       AND p.objsubid OPERATOR(pg_catalog.=) 0;
+    DELETE FROM pg_catalog.pg_depend d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+       AND d.objid OPERATOR(pg_catalog.=) ext
+       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=) nsp;
+    UPDATE pg_catalog.pg_extension e SET extnamespace = 'pg_catalog'::pg_catalog.regnamespace
+     WHERE e.oid OPERATOR(pg_catalog.=) ext;
+    ALTER EXTENSION orders ADD SCHEMA orders;
+    IF init IS NOT NULL THEN
+        UPDATE pg_catalog.pg_init_privs p SET initprivs = init
+         WHERE p.objoid OPERATOR(pg_catalog.=) nsp
+           AND p.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+           AND p.objsubid OPERATOR(pg_catalog.=) 0;
+    END IF;
+END
+$$;

@@ -14,9 +14,11 @@
  * owner of orders.workflows.  The active workflows of both kinds are cached
  * per backend; a statement trigger on the table (orders.workflows_changed)
  * sends a relcache invalidation, so every backend reloads after a change.
- * With no active workflow the trigger costs a cache lookup.  Nothing runs
- * while the owner loads data with COPY FROM (pg_restore: the runs are in
- * the dump).
+ * With no active workflow the trigger costs a cache lookup.  A run reads
+ * its workflow again with the transaction's snapshot (and a key-share lock):
+ * one created after the snapshot, deactivated or deleted meanwhile does not
+ * run.  Nothing runs while the owner loads data with COPY FROM (pg_restore:
+ * the runs are in the dump).
  */
 #include "orders.h"
 
@@ -275,6 +277,12 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 
 	if (orders_owner_loading(rel))
 		return PointerGetDatum(NULL);
+	/*
+	 * Workflows committed (or changed) by others since this transaction last
+	 * took a new lock: a statement that does not name orders.workflows (a
+	 * prepared one, a function's) would not process their invalidation.
+	 */
+	AcceptInvalidationMessages();
 	if (!workflows_valid)
 		load_workflows();
 	if (workflow_count == 0)

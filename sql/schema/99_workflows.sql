@@ -671,11 +671,12 @@ BEGIN
 END
 $$;
 
--- execute_workflow — one run of a workflow for an order and/or customer:
+-- execute_workflow — one run of an active workflow for an order and/or customer:
 -- the steps in their "order" (then list order), each in a subtransaction;
 -- the first failing step ends the run as failed with its error logged,
 -- and undoes only its own effects.  The run's row is written last, in the
--- caller's transaction; its id is returned.  Runs that start runs (a tag
+-- caller's transaction; its id is returned (NULL: the workflow is not
+-- active, or not there, for this transaction).  Runs that start runs (a tag
 -- added by one fires another) nest at most 8 deep.  Serialization failures
 -- and deadlocks are not caught: they end the transaction, to be retried.
 CREATE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
@@ -702,7 +703,15 @@ DECLARE
     e_detail text;
     e_hint text;
 BEGIN
-    SELECT * INTO w FROM orders.workflows x WHERE x.id = execute_workflow.workflow_id;
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF order_id IS NOT NULL THEN
         SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
         customer_id := coalesce(customer_id, o.customer_id);
@@ -870,6 +879,9 @@ BEGIN
     END IF;
     exec_id := orders.execute_workflow(w.id, order_id, customer_id,
                                        jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    IF exec_id IS NULL THEN            -- deactivated or deleted meanwhile
+        RAISE EXCEPTION 'workflow "%" is not active', w.name USING ERRCODE = 'OR115';
+    END IF;
     SELECT * INTO result FROM orders.workflow_executions e WHERE e.id = exec_id;
     RETURN result;
 END
