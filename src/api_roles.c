@@ -90,7 +90,7 @@ static bool
 is_api_role(Oid role)
 {
 	if (!api_roles_valid)
-		load_api_roles();
+		orders_load_cache(load_api_roles, &api_roles_valid);
 	for (int i = 0; i < api_role_count; i++)
 		if (api_roles[i] == role)
 			return true;
@@ -121,7 +121,7 @@ bool
 orders_security_installed(void)
 {
 	if (!api_roles_valid)
-		load_api_roles();
+		orders_load_cache(load_api_roles, &api_roles_valid);
 	return api_roles_exist;
 }
 

@@ -290,7 +290,7 @@ lifecycle_lookup(const char *name)
 	{
 		PG_TRY();
 		{
-			load_graph();
+			orders_load_cache(load_graph, &graph_valid);
 		}
 		PG_CATCH();
 		{

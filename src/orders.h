@@ -89,6 +89,7 @@ extern void **orders_sorted_deltas(struct HTAB *hash, bool (*keep) (const void *
 extern bool orders_owner_restoring(Relation rel);
 extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
+extern void orders_load_cache(void (*load) (void), bool *valid);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 

@@ -239,3 +239,25 @@ orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname)
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
+
+/*
+ * orders_load_cache — run a per-backend cache's "load", which sets *valid
+ * before it reads (an invalidation arriving meanwhile must force another
+ * load); when the load fails (a statement timeout, a cancel, a lock
+ * timeout), *valid is false again, so the next use loads afresh instead of
+ * trusting a cache left empty or half built.
+ */
+void
+orders_load_cache(void (*load) (void), bool *valid)
+{
+	PG_TRY();
+	{
+		load();
+	}
+	PG_CATCH();
+	{
+		*valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}

@@ -5,11 +5,12 @@
  *   AFTER INSERT, and AFTER UPDATE OF tags, on customers
  *     FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows()
  *
- * An order_status workflow runs when an order comes to meet its conditions
- * (status list, payment_status list, min_order_value, lifecycle) through a
- * change of its status or payment status, or is created meeting them:
- * once per such change, in the changing transaction, so the run commits or
- * rolls back with it.  A customer_tag workflow runs when its tag is added
+ * An order_status workflow runs when a change of an order's status or
+ * payment status brings them into the workflow's lists (status,
+ * payment_status; the old row's were not), or an order is created with
+ * them, and the order passes the filters (lifecycle, min_order_value) as it
+ * is then: once per such change, in the changing transaction, so the run
+ * commits or rolls back with it.  A customer_tag workflow runs when its tag is added
  * to a customer.  Each run is orders.execute_workflow(), called as the
  * owner of orders.workflows.  The active workflows of both kinds are cached
  * per backend; a statement trigger on the table (orders.workflows_changed)
@@ -174,13 +175,25 @@ text_column(HeapTuple row, TupleDesc desc, const char *name)
 	return value ? value : "";
 }
 
-/* order_meets — does the order row meet the workflow's conditions? */
+/*
+ * order_state_meets — are the order row's status and payment status in the
+ * workflow's lists (the conditions a change comes to meet)?
+ */
 static bool
-order_meets(const Workflow *w, HeapTuple row, TupleDesc desc)
+order_state_meets(const Workflow *w, HeapTuple row, TupleDesc desc)
 {
-	if (!in_list(w->status, w->nstatus, text_column(row, desc, "status")) ||
-		!in_list(w->payment, w->npayment, text_column(row, desc, "payment_status")) ||
-		!in_list(w->lifecycle, w->nlifecycle, text_column(row, desc, "lifecycle")))
+	return in_list(w->status, w->nstatus, text_column(row, desc, "status")) &&
+		in_list(w->payment, w->npayment, text_column(row, desc, "payment_status"));
+}
+
+/*
+ * order_passes — does the order row pass the workflow's filters (lifecycle,
+ * min_order_value), judged on the row as it is now?
+ */
+static bool
+order_passes(const Workflow *w, HeapTuple row, TupleDesc desc)
+{
+	if (!in_list(w->lifecycle, w->nlifecycle, text_column(row, desc, "lifecycle")))
 		return false;
 	if (w->has_min)
 	{
@@ -284,7 +297,7 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	 */
 	AcceptInvalidationMessages();
 	if (!workflows_valid)
-		load_workflows();
+		orders_load_cache(load_workflows, &workflows_valid);
 	if (workflow_count == 0)
 		return PointerGetDatum(NULL);
 
@@ -308,7 +321,8 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			if (!order_meets(w, newrow, desc) || (oldrow && order_meets(w, oldrow, desc)))
+			if (!order_state_meets(w, newrow, desc) || !order_passes(w, newrow, desc) ||
+				(oldrow && order_state_meets(w, oldrow, desc)))
 				continue;
 			appendStringInfoString(&event, "{\"event\":\"order_status\"");
 			append_pair(&event, "status", text_column(newrow, desc, "status"));

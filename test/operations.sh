@@ -298,6 +298,30 @@ check "afterwards every counter agrees with its rows and the ledger with the ord
     "$(q $R -c "SELECT (SELECT count(*) FROM orders.recount_leads()) || ' ' || (SELECT count(*) FROM orders.recount_customer_stats())
                 || ' ' || (SELECT count(*) FROM orders.recount_slots()) || ' ' || (SELECT count(*) FROM orders.ledger_discrepancies)")"
 
+# a backend whose first read of the workflows is cut short by
+# statement_timeout (another session holds the table) does not keep an
+# empty cache: its next change into a workflow's conditions runs it
+q $R >/dev/null <<'SQL'
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c9', 'Timeout');
+INSERT INTO orders.orders (id, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000009a1', '00000000-0000-0000-0000-0000000009c9'),
+  ('00000000-0000-0000-0000-0000000009a2', '00000000-0000-0000-0000-0000000009c9');
+INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+VALUES ('Paid', 'order_status', '{"conditions": {"payment_status": ["collected"]}}',
+        '[{"type": "update_customer_tag", "config": {"tag_id": "paid"}}]');
+SQL
+psql -X -q -d $R -c "BEGIN" -c "LOCK orders.workflows IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+locker=$!
+sleep 0.5
+timed_out=$(psql -X -q -t -A -v VERBOSITY=terse -d $R -c "SET statement_timeout = '200ms'" \
+    -c "UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000009a1'" \
+    -c "RESET statement_timeout" -c "SELECT pg_sleep(2.5)" \
+    -c "UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000009a2'" \
+    -c "SELECT count(*) FROM orders.workflow_executions" 2>&1 | tr '\n' ' ')
+wait $locker
+check "a workflow cache load cut short by statement_timeout is loaded again: the backend's next change runs the workflow" \
+    "ERROR:  canceling statement due to statement timeout  1 " "$timed_out"
+
 # ------------------------------------------------- the two cron jobs ran --
 # The DDL above (extensions created and dropped) can overflow the pg_cron
 # scheduler's invalidation queue while it sleeps; after the reset, pg_cron

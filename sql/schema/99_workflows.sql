@@ -152,7 +152,7 @@ CREATE FUNCTION orders.workflow_cron_schedule(schedule text, timezone text)
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT CASE WHEN bool_and(extract(minute FROM (t AT TIME ZONE timezone) - (t AT TIME ZONE 'UTC')) = 0)
-                THEN split_part(btrim(schedule), ' ', 1) || ' * * * *'
+                THEN (regexp_split_to_array(btrim(schedule), '\s+'))[1] || ' * * * *'
                 ELSE '* * * * *' END
       FROM generate_series(date_trunc('year', now()), date_trunc('year', now()) + interval '11 months',
                            interval '1 month') AS t;
@@ -286,9 +286,10 @@ BEGIN
     CASE trigger_type
     WHEN 'order_status' THEN
         PERFORM orders.check_workflow_keys(config, '{type,conditions}', what, 'OR110');
-        IF jsonb_typeof(cond) IS DISTINCT FROM 'object' OR cond = '{}' THEN
-            RAISE EXCEPTION '%: "conditions" must be an object with at least one condition', what
-                USING ERRCODE = 'OR110', HINT = 'Conditions: status, payment_status, min_order_value, lifecycle.';
+        IF jsonb_typeof(cond) IS DISTINCT FROM 'object' OR NOT (cond ? 'status' OR cond ? 'payment_status') THEN
+            RAISE EXCEPTION '%: "conditions" must name a status or payment_status list (the changes that fire it)', what
+                USING ERRCODE = 'OR110',
+                      HINT = 'Conditions: status, payment_status (at least one), and the filters min_order_value, lifecycle.';
         END IF;
         PERFORM orders.check_workflow_keys(cond, '{status,payment_status,min_order_value,lifecycle}',
                                            what || ' conditions', 'OR110');
@@ -325,7 +326,7 @@ BEGIN
         IF cond ? 'payment_status' AND (jsonb_typeof(cond -> 'payment_status') IS DISTINCT FROM 'array'
                OR jsonb_array_length(cond -> 'payment_status') = 0
                OR jsonb_path_exists(cond -> 'payment_status',
-                                    '$[*] ? (!(@ == "pending" || @ == "collected" || @ == "failed" || @ == "refunded"))')) THEN
+                                    '$[*] ? (@.type() != "string" || !(@ == "pending" || @ == "collected" || @ == "failed" || @ == "refunded"))')) THEN
             RAISE EXCEPTION '%: "payment_status" must be a non-empty list of pending, collected, failed, refunded', what
                 USING ERRCODE = 'OR110';
         END IF;
@@ -349,7 +350,8 @@ BEGIN
         END IF;
         IF config ? 'event_types' AND (jsonb_typeof(config -> 'event_types') IS DISTINCT FROM 'array'
                OR jsonb_array_length(config -> 'event_types') = 0
-               OR jsonb_path_exists(config -> 'event_types', '$[*] ? (!(@ == "order.created" || @ == "order.updated"))')) THEN
+               OR jsonb_path_exists(config -> 'event_types',
+                                    '$[*] ? (@.type() != "string" || !(@ == "order.created" || @ == "order.updated"))')) THEN
             RAISE EXCEPTION '%: "event_types" must be a non-empty list of order.created, order.updated', what
                 USING ERRCODE = 'OR110';
         END IF;
@@ -691,13 +693,13 @@ DECLARE
     ctx jsonb;
     step jsonb;
     sid text;
-    n integer := 0;
     started timestamptz := clock_timestamp();
     step_started timestamptz;
     output jsonb;
     done jsonb := '[]';
     errors jsonb := '[]';
-    depth integer := coalesce(nullif(current_setting('orders_workflow.depth', true), '')::integer, 0);
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
     e_code text;
     e_msg text;
     e_detail text;
@@ -731,10 +733,11 @@ BEGIN
             'error_code', 'OR118', 'timestamp', clock_timestamp()));
     ELSE
         PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
-        FOR step IN SELECT s FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
                      ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
-            n := n + 1;
-            sid := coalesce(step ->> 'id', 'step-' || n);
+            sid := step ->> 'id';
             step_started := clock_timestamp();
             BEGIN
                 output := CASE step ->> 'type'
@@ -843,7 +846,8 @@ $$;
 -- (any trigger type: a manual workflow, or trying one out); the execution
 -- row.  Refused: an unknown workflow (OR114), an inactive one (OR115), an
 -- unknown order (OR006) or customer (OR116), an order of another customer
--- (OR116); through the API, a caller without workflows.edit (42501).
+-- (OR116); through the API, a caller without workflows.edit (42501), an
+-- order outside the caller's staff scope (OR006, as if unknown).
 CREATE FUNCTION orders.run_workflow(workflow_id uuid, order_id uuid DEFAULT NULL, customer_id uuid DEFAULT NULL)
     RETURNS orders.workflow_executions
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -868,7 +872,11 @@ BEGIN
               HINT = 'Set is_active to true to run it.';
     END IF;
     IF order_id IS NOT NULL THEN
-        SELECT o.customer_id INTO order_customer FROM orders.orders o WHERE o.id = run_workflow.order_id;
+        -- an API caller runs a workflow only for an order in their scope
+        SELECT o.customer_id INTO order_customer FROM orders.orders o
+         WHERE o.id = run_workflow.order_id
+           AND (NOT orders.api_request()
+                OR orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status));
         IF NOT FOUND THEN
             RAISE EXCEPTION 'order % does not exist', order_id USING ERRCODE = 'OR006';
         ELSIF customer_id IS NOT NULL AND customer_id <> order_customer THEN
@@ -889,7 +897,8 @@ $$;
 
 -- run_scheduled_workflow — what a time-based workflow's pg_cron job runs:
 -- the workflow once when its schedule matches this minute in its time zone
--- (pg_cron may call more often; a minute runs at most once).  Returns the
+-- (pg_cron may call more often; a minute runs at most once, also for
+-- concurrent calls: an advisory lock per workflow and minute).  Returns the
 -- execution's id, or NULL when nothing was due.
 CREATE FUNCTION orders.run_scheduled_workflow(workflow_id uuid)
     RETURNS uuid
@@ -901,6 +910,7 @@ DECLARE
     tz text;
     minute timestamptz := date_trunc('minute', now());
     local timestamp;
+    due text;
     exec_id uuid;
 BEGIN
     SELECT * INTO w FROM orders.workflows x WHERE x.id = run_scheduled_workflow.workflow_id;
@@ -912,8 +922,16 @@ BEGIN
     IF NOT coalesce(orders.schedule_matches(w.trigger_config ->> 'schedule', local), false) THEN
         RETURN NULL;
     END IF;
+    -- one run per minute: concurrent calls wait here, then see the first run
+    due := to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
+    PERFORM pg_advisory_xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
+    IF EXISTS (SELECT 1 FROM orders.workflow_executions e
+                WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
+                  AND e.trigger_event ->> 'scheduled_for' = due) THEN
+        RETURN NULL;
+    END IF;
     exec_id := orders.execute_workflow(w.id, NULL, NULL,
-        jsonb_build_object('event', 'schedule', 'scheduled_for', minute, 'local_time', local, 'timezone', tz));
+        jsonb_build_object('event', 'schedule', 'scheduled_for', due, 'local_time', local, 'timezone', tz));
     RETURN CASE WHEN EXISTS (SELECT 1 FROM orders.workflow_executions e WHERE e.id = exec_id) THEN exec_id END;
 END
 $$;
@@ -928,12 +946,16 @@ CREATE FUNCTION orders.sync_workflow_job() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    job text := 'orders-workflow-' || coalesce(NEW.id, OLD.id);
+    job text := 'orders-workflow-' || CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
     wanted boolean := TG_OP <> 'DELETE' AND NEW.is_active AND NEW.trigger_type = 'time_based';
     present boolean;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.id <> NEW.id THEN      -- the old id's job goes
+        EXECUTE 'SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = $1 AND username = current_user'
+           USING 'orders-workflow-' || OLD.id;
     END IF;
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
        INTO present USING job;

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(74);
+SELECT plan(80);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -86,6 +86,10 @@ SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update
           'OR113', 'a column a condition may not use: OR113');
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"ftp://x","template":"t"}}]')$$),
           'OR111', 'a webhook step with a url that is not http(s): OR111');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"min_order_value":100}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'order_status conditions without a status or payment_status list: OR110');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'order_status', '{"conditions":{"payment_status":["collected", 5]}}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
+          'OR110', 'a payment status list with a number in it: OR110');
 SELECT is(pg_temp.fingerprint(), 'none', 'nothing was stored by the refused writes');
 SELECT isnt(pg_temp.wf('hook', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"https://hooks.example.com/orders?x=1","template":"t"}}]'),
           NULL, 'a webhook step with an https url is stored');
@@ -101,6 +105,8 @@ SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'America/New_York'), '5 * *
           'pg_cron runs a New York workflow at its minutes of every hour');
 SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'Asia/Kolkata'), '* * * * *',
           '... and a Kolkata (UTC+5:30) one every minute');
+SELECT is(orders.workflow_cron_schedule(E'0\t9 * * *', 'Europe/Berlin'), '0 * * * *',
+          'a schedule written with a tab: pg_cron still gets its minute field alone');
 SELECT is(orders.workflow_condition('city <> ''Cairo'''), '{"field": "city", "op": "!=", "value": "Cairo"}'::jsonb,
           'a condition is parsed into field, comparison and literal');
 
@@ -138,6 +144,15 @@ SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_i
 UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0002';
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 1,
           'an order below min_order_value: no run');
+SAVEPOINT raised;
+UPDATE orders.orders SET payment_status = 'pending' WHERE id = '00000000-0000-0000-0000-0000000a0002';
+UPDATE orders.orders SET total_amount = 120 WHERE id = '00000000-0000-0000-0000-0000000a0002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 1,
+          'its total raised to 120: no run (not a status or payment change)');
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0002';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 2,
+          '... then collected: a run (min_order_value is judged on the order at the change)');
+ROLLBACK TO raised;
 UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0003';
 SELECT is((SELECT e.status || ' ' || (e.steps_completed -> 0 ->> 'status') || ' ' || (e.error_log -> 0 ->> 'step_id') || ' ' || (e.error_log -> 0 ->> 'error_code')
              FROM orders.workflow_executions e WHERE e.order_id = '00000000-0000-0000-0000-0000000a0003'),
@@ -194,6 +209,12 @@ SELECT pg_temp.wf('Check in', 'manual', '{}',
 SELECT is((orders.run_workflow(:'manual', '00000000-0000-0000-0000-0000000a0002')).status, 'completed', 'run_workflow: the run''s row, completed');
 SELECT is((SELECT count(*)::int FROM orders.notifications WHERE title = 'Check WF-2' AND type = 'alert'), 2, '... both managers were notified');
 SELECT is((SELECT trigger_event ->> 'event' FROM orders.workflow_executions WHERE workflow_id = :'manual'), 'manual', '... its event is manual');
+SELECT pg_temp.wf('Unnamed steps', 'manual', '{}',
+    '[{"type":"send_notification","config":{"target":"manager","title":"second"},"order":2},
+      {"type":"send_notification","config":{"target":"manager","title":"first"},"order":1}]') AS unnamed \gset
+SELECT is((SELECT string_agg(s ->> 'step_id', ' ' ORDER BY n) FROM orders.run_workflow(:'unnamed') e,
+                  jsonb_array_elements(e.steps_completed) WITH ORDINALITY x(s, n)), 'step-2 step-1',
+          'steps without ids are named by their place in the list, as validated (run in their order)');
 SELECT is(pg_temp.err($$SELECT orders.run_workflow('00000000-0000-0000-0000-000000000bad')$$), 'OR114', 'an unknown workflow: OR114');
 SELECT is(pg_temp.err(format('SELECT orders.run_workflow(%L)', :'ping')), 'OR115', 'an inactive workflow: OR115');
 SELECT is(pg_temp.err(format('SELECT orders.run_workflow(%L, %L)', :'manual', '00000000-0000-0000-0000-000000000bad')), 'OR006', 'an unknown order: OR006');

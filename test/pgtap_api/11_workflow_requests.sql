@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(58);
+SELECT plan(60);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -194,6 +194,16 @@ SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
 SELECT is((SELECT count(*)::int FROM orders.notifications) || ' ' || (SELECT count(*) FROM orders.unread_notifications()), '0 0',
           'another staff member (the delivery agent) reads none of them');
 SELECT is((SELECT count(*)::int FROM orders.workflows), 0, '... and no workflow (no workflows.view)');
+-- given workflows.edit, the agent still runs workflows only for orders in
+-- its scope (those assigned to it): the rep's order is unknown to it
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+UPDATE orders.staff SET permissions = '{"workflows": {"edit": true}}' WHERE account_id = '33333333-3333-3333-3333-333333333333';
+SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
+SELECT throws_ok($$SELECT * FROM orders.run_workflow('00000000-0000-0000-0000-000000001102', '00000000-0000-0000-0000-0000000011b1')$$,
+                 'OR006', NULL, 'the agent given workflows.edit runs no workflow for an order outside its scope (OR006, as if unknown)');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001102'), 1,
+          '... and no run was written');
 
 ---------------------------------------------------------------------------
 -- requests: a client, anon
