@@ -87,22 +87,32 @@ static int
 append_changes(StringInfo buf, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
 {
 	int			n = 0;
+	Datum	   *oldvals = palloc(sizeof(Datum) * desc->natts);
+	Datum	   *newvals = palloc(sizeof(Datum) * desc->natts);
+	bool	   *oldnulls = palloc(sizeof(bool) * desc->natts);
+	bool	   *newnulls = palloc(sizeof(bool) * desc->natts);
+
+	/* each row taken apart once (heap_getattr per column is quadratic) */
+	if (oldrow)
+		heap_deform_tuple(oldrow, desc, oldvals, oldnulls);
+	else
+		memset(oldnulls, true, sizeof(bool) * desc->natts);
+	if (newrow)
+		heap_deform_tuple(newrow, desc, newvals, newnulls);
+	else
+		memset(newnulls, true, sizeof(bool) * desc->natts);
 
 	appendStringInfoChar(buf, '{');
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		oldnull = true;
-		bool		newnull = true;
-		Datum		oldval = (Datum) 0;
-		Datum		newval = (Datum) 0;
+		bool		oldnull = oldnulls[i];
+		bool		newnull = newnulls[i];
+		Datum		oldval = oldnull ? (Datum) 0 : oldvals[i];
+		Datum		newval = newnull ? (Datum) 0 : newvals[i];
 
 		if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0)
 			continue;
-		if (oldrow)
-			oldval = heap_getattr(oldrow, i + 1, desc, &oldnull);
-		if (newrow)
-			newval = heap_getattr(newrow, i + 1, desc, &newnull);
 		if (oldnull && newnull)
 			continue;
 		if (oldrow && newrow && oldnull == newnull &&
