@@ -2,6 +2,7 @@
 # The whole test suite: build, start a throwaway cluster, then run
 #   a check that the server has no multixact bug (PostgreSQL >= 15.20, gdb),
 #   a lint of the SQL run with more rights than its caller (search_path),
+#   the README's demo,
 #   pg_regress (exact outputs), isolation specs (races), pgTAP as a superuser
 #   and as a non-superuser PostgREST-style login, the row level security
 #   matrix (every persona x table x operation, its own cluster, port 54340),
@@ -48,6 +49,17 @@ pgtap() {
     pg_prove -d orders_tap -U authenticator --ext .sql -r "$REPO_DIR/test/pgtap_api"
 }
 
+# the README's demo (test/quickstart.sh runs it) goes through: no error but
+# the refusals it shows on purpose, no error of psql's own (a broken \echo)
+demo() {
+    local out
+    psql -q -X -c "DROP DATABASE IF EXISTS orders_demo" -c "CREATE DATABASE orders_demo" \
+        && psql -q -X -d orders_demo -v ON_ERROR_STOP=1 -c "CREATE EXTENSION orders" || return 1
+    out=$(psql -X -d orders_demo -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/demo.sql" 2>&1) || { echo "$out" | tail -20; return 1; }
+    if echo "$out" | grep -E ': error: '; then return 1; fi
+    echo "demo: $(echo "$out" | grep -c ERROR) refusals shown, as written"
+}
+
 # SQL that runs with more rights than its caller names nothing through the
 # caller's search_path: the lint checks itself, then src/ and sql/
 lint_sql() {
@@ -55,6 +67,7 @@ lint_sql() {
 }
 
 suite lint-sql lint_sql
+suite demo demo
 suite server-multixact bash "$REPO_DIR/test/multixact/server_window.sh"
 suite regress-and-isolation regress
 suite catalog-identity bash "$REPO_DIR/test/catalog_identity.sh"

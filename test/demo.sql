@@ -352,7 +352,7 @@ SELECT s.full_name, n.title FROM orders.notifications n JOIN orders.staff s ON s
 \echo '-- the SMS waits in the outbox for a worker:'
 SELECT kind, payload ->> 'to' AS "to", payload ->> 'template' AS template, payload -> 'data' ->> 'order_number' AS order_number
   FROM orders.outbox WHERE idempotency_key LIKE 'workflow:%';
-\echo '-- and the activity trail: the payment change and, in the same transaction, the workflow's tag:'
+\echo '-- and the activity trail: the payment change and, in the same transaction, the tag the workflow added:'
 SELECT l.entity_type, l.action, l.actor, string_agg(k, ', ' ORDER BY k) AS columns
   FROM orders.activity_logs l CROSS JOIN LATERAL jsonb_object_keys(l.details -> 'changes') k
  WHERE l.entity_id IN ('d0000000-0000-0000-0000-0000000000a9', 'd0000000-0000-0000-0000-000000000001')
