@@ -997,20 +997,23 @@ END;
 CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
     FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
 
--- who may do what: staff with workflows.view read workflows and their runs;
--- create, edit and delete follow those permissions; runs are written by
--- the extension only
+-- who may do what: staff with workflows.view read workflows, and the runs
+-- of the orders and customers they see; create, edit and delete follow
+-- those permissions (restrictive halves for API requests only, as on the
+-- other tables); runs are written by the extension only
 ALTER TABLE orders.workflows ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.workflow_executions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.workflows USING ((SELECT orders.has_permission('workflows', 'view')));
 CREATE POLICY insert_right ON orders.workflows AS RESTRICTIVE FOR INSERT
-    WITH CHECK ((SELECT orders.has_permission('workflows', 'create')));
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('workflows', 'create')));
 CREATE POLICY update_right ON orders.workflows AS RESTRICTIVE FOR UPDATE
-    USING ((SELECT orders.has_permission('workflows', 'edit')));
+    USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('workflows', 'edit')));
 CREATE POLICY delete_right ON orders.workflows AS RESTRICTIVE FOR DELETE
-    USING ((SELECT orders.has_permission('workflows', 'delete')));
+    USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('workflows', 'delete')));
 CREATE POLICY reach ON orders.workflow_executions FOR SELECT
-    USING ((SELECT orders.has_permission('workflows', 'view')));
+    USING ((SELECT orders.has_permission('workflows', 'view'))
+           AND (order_id IS NULL OR EXISTS (SELECT 1 FROM orders.orders o WHERE o.id = workflow_executions.order_id))
+           AND (customer_id IS NULL OR EXISTS (SELECT 1 FROM orders.customers c WHERE c.id = workflow_executions.customer_id)));
 
 SELECT pg_catalog.pg_extension_config_dump('orders.workflows', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.workflow_executions', '');

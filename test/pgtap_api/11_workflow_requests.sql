@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(60);
+SELECT plan(64);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -243,5 +243,18 @@ SELECT lives_ok($$INSERT INTO orders.workflows (name, trigger_type, workflow_ste
                   VALUES ('Hook', 'manual', '[{"id": "hook", "type": "send_notification",
                           "config": {"channel": "webhook", "url": "https://hooks.example.com/orders", "title": "t"}}]')$$,
                 'POST /workflows with a send_notification step on channel webhook');
+-- a run of an order outside the rep's scope (cancelled, nobody's) is not
+-- the rep's to read, though the rep has workflows.view
+INSERT INTO orders.orders (id, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000011b2', '00000000-0000-0000-0000-0000000000a2', 'cod');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000011b2', 'cancelled')).status, 'cancelled', 'the admin cancels a new order');
+SELECT lives_ok($$SELECT * FROM orders.run_workflow('00000000-0000-0000-0000-000000001102', '00000000-0000-0000-0000-0000000011b2')$$,
+                '... and runs a workflow for it');
+SELECT pg_temp.as_sub('55555555-5555-5555-5555-555555555555');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE order_id = '00000000-0000-0000-0000-0000000011b2'), 0,
+          'GET /workflow_executions as the rep: not the run of an order outside its scope');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE order_id = '00000000-0000-0000-0000-0000000011b2'), 1,
+          '... which the admin reads');
 SELECT * FROM finish();
 ROLLBACK;

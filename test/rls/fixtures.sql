@@ -10,7 +10,8 @@
 --   9d00 products              9d01 variants    de11 deliveries
 --   f1a0 ledger                e495 expenses
 --   6a00 client groups         5e1e site selections  7e90 requirements
---   70c0 share tokens
+--   70c0 share tokens        3f00 workflows       3e00 workflow executions
+--   4000 notifications
 --
 -- personas (JWT sub):
 --   cust_a     00000000-0000-0000-acc0-00000000000a  owns customers CA and CA2
@@ -216,3 +217,30 @@ UPDATE orders.order_share_tokens SET id = '00000000-0000-0000-70c0-000000000002'
  WHERE id <> '00000000-0000-0000-70c0-000000000001';
 SELECT orders.revoke_share_token('00000000-0000-0000-70c0-000000000002');
 COMMIT;
+
+-- Workflows (0.10.0): W1 a manual workflow (the run_workflow cell runs it;
+-- one task for the admin), W2 inactive and spare (the row the admin
+-- deletes).  Workflows view: admin, manager, rep see 2; create/edit/delete:
+-- the admin.  One execution: W1 run once by the admin (claims of S1), which
+-- also gives the admin its one notification (the task).
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps, is_active, created_by_user_id) VALUES
+  ('00000000-0000-0000-3f00-000000000001', 'rls_manual', 'manual', '{}',
+   '[{"id": "task", "type": "create_task", "config": {"assigned_to": "admin", "title": "check RLS"}}]', true,
+   '00000000-0000-0000-57af-000000000001'),
+  ('00000000-0000-0000-3f00-000000000002', 'rls_spare', 'manual', '{}',
+   '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "t"}}]', false,
+   '00000000-0000-0000-57af-000000000001');
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-acc0-000000000001"}', true);
+SELECT status FROM orders.run_workflow('00000000-0000-0000-3f00-000000000001');
+UPDATE orders.workflow_executions SET id = '00000000-0000-0000-3e00-000000000001';
+UPDATE orders.notifications SET id = '00000000-0000-0000-4000-000000000001';
+COMMIT;
+
+-- Notifications (0.9.0), each staff member's own: the admin 1 (the task
+-- above), the rep 2 (one read), the agent 1; the manager and the accountant
+-- none (they see and change nothing of the others').
+INSERT INTO orders.notifications (id, user_id, type, title, is_read) VALUES
+  ('00000000-0000-0000-4000-000000000002', '00000000-0000-0000-57af-000000000003', 'order', 'new order RLS-3', false),
+  ('00000000-0000-0000-4000-000000000003', '00000000-0000-0000-57af-000000000003', 'system', 'welcome', true),
+  ('00000000-0000-0000-4000-000000000004', '00000000-0000-0000-57af-000000000004', 'delivery', 'pick up RLS-2', false);
