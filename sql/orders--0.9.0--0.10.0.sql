@@ -577,7 +577,7 @@ BEGIN
     END IF;
     numeric_field := m[1] IN ('total_orders', 'total_spent', 'return_rate', 'returned_orders');
     IF NOT numeric_field AND m[1] NOT IN ('city', 'area', 'postal_code') THEN
-        RAISE EXCEPTION 'workflow condition "%": "%" is not a customer field a condition may use', left(condition, 64), m[1]
+        RAISE EXCEPTION 'workflow condition "%": "%" is not a customer field a condition may use', left(condition, 64), left(m[1], 64)
             USING ERRCODE = 'OR113',
                   HINT = 'Fields: total_orders, total_spent, return_rate, returned_orders, city, area, postal_code.';
     ELSIF numeric_field <> (left(m[3], 1) <> '''') THEN
@@ -664,6 +664,19 @@ BEGIN
 END
 $$;
 
+-- json_string_list — is "v" a non-empty JSON array of strings, each one of
+-- "allowed" when that is given?
+CREATE FUNCTION orders.json_string_list(v jsonb, allowed text[] DEFAULT NULL)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT CASE WHEN jsonb_typeof(v) IS DISTINCT FROM 'array' OR v = '[]' THEN false
+                ELSE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v) e
+                                  WHERE jsonb_typeof(e) <> 'string'
+                                     OR (allowed IS NOT NULL AND NOT (e #>> '{}' = ANY (allowed)))) END;
+END;
+
 -- check_workflow_trigger — the trigger config of a trigger type (OR110;
 -- schedules and time zones OR112).
 CREATE FUNCTION orders.check_workflow_trigger(trigger_type text, config jsonb)
@@ -694,8 +707,7 @@ BEGIN
         IF cond ? 'lifecycle' THEN
             IF jsonb_typeof(cond -> 'lifecycle') = 'string' THEN
                 lifecycles := ARRAY[cond ->> 'lifecycle'];
-            ELSIF jsonb_typeof(cond -> 'lifecycle') = 'array' AND jsonb_array_length(cond -> 'lifecycle') > 0
-                  AND NOT jsonb_path_exists(cond -> 'lifecycle', '$[*] ? (@.type() != "string")') THEN
+            ELSIF orders.json_string_list(cond -> 'lifecycle') THEN
                 lifecycles := ARRAY(SELECT jsonb_array_elements_text(cond -> 'lifecycle'));
             ELSE
                 RAISE EXCEPTION '%: "lifecycle" must be a lifecycle name or a list of them', what USING ERRCODE = 'OR110';
@@ -707,8 +719,7 @@ BEGIN
             END IF;
         END IF;
         IF cond ? 'status' THEN
-            IF jsonb_typeof(cond -> 'status') IS DISTINCT FROM 'array' OR jsonb_array_length(cond -> 'status') = 0
-               OR jsonb_path_exists(cond -> 'status', '$[*] ? (@.type() != "string")') THEN
+            IF NOT orders.json_string_list(cond -> 'status') THEN
                 RAISE EXCEPTION '%: "status" must be a non-empty list of statuses', what USING ERRCODE = 'OR110';
             END IF;
             SELECT x INTO s FROM jsonb_array_elements_text(cond -> 'status') x
@@ -721,10 +732,8 @@ BEGIN
                     USING ERRCODE = 'OR110';
             END IF;
         END IF;
-        IF cond ? 'payment_status' AND (jsonb_typeof(cond -> 'payment_status') IS DISTINCT FROM 'array'
-               OR jsonb_array_length(cond -> 'payment_status') = 0
-               OR jsonb_path_exists(cond -> 'payment_status',
-                                    '$[*] ? (@.type() != "string" || !(@ == "pending" || @ == "collected" || @ == "failed" || @ == "refunded"))')) THEN
+        IF cond ? 'payment_status'
+           AND NOT orders.json_string_list(cond -> 'payment_status', '{pending,collected,failed,refunded}') THEN
             RAISE EXCEPTION '%: "payment_status" must be a non-empty list of pending, collected, failed, refunded', what
                 USING ERRCODE = 'OR110';
         END IF;
@@ -746,10 +755,8 @@ BEGIN
                   AND h.id::text = lower(config ->> 'webhook_id')) THEN
             RAISE EXCEPTION '%: "webhook_id" names no webhook', what USING ERRCODE = 'OR110';
         END IF;
-        IF config ? 'event_types' AND (jsonb_typeof(config -> 'event_types') IS DISTINCT FROM 'array'
-               OR jsonb_array_length(config -> 'event_types') = 0
-               OR jsonb_path_exists(config -> 'event_types',
-                                    '$[*] ? (@.type() != "string" || !(@ == "order.created" || @ == "order.updated"))')) THEN
+        IF config ? 'event_types'
+           AND NOT orders.json_string_list(config -> 'event_types', '{order.created,order.updated}') THEN
             RAISE EXCEPTION '%: "event_types" must be a non-empty list of order.created, order.updated', what
                 USING ERRCODE = 'OR110';
         END IF;
@@ -919,9 +926,8 @@ BEGIN ATOMIC
            WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = order_id)
            WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = order_id)
            ELSE s.role = recipient
-                OR (recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                    AND s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                                    THEN recipient::uuid END)
+                OR s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN recipient::uuid END
            END
      ORDER BY s.id;
 END;
@@ -1266,7 +1272,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'workflow % does not exist', workflow_id USING ERRCODE = 'OR114';
     ELSIF NOT w.is_active THEN
-        RAISE EXCEPTION 'workflow "%" is not active', w.name USING ERRCODE = 'OR115',
+        RAISE EXCEPTION 'workflow "%" is not active', left(w.name, 64) USING ERRCODE = 'OR115',
               HINT = 'Set is_active to true to run it.';
     END IF;
     IF order_id IS NOT NULL THEN
@@ -1286,7 +1292,7 @@ BEGIN
     exec_id := orders.execute_workflow(w.id, order_id, customer_id,
                                        jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
     IF exec_id IS NULL THEN            -- deactivated or deleted meanwhile
-        RAISE EXCEPTION 'workflow "%" is not active', w.name USING ERRCODE = 'OR115';
+        RAISE EXCEPTION 'workflow "%" is not active', left(w.name, 64) USING ERRCODE = 'OR115';
     END IF;
     SELECT * INTO result FROM orders.workflow_executions e WHERE e.id = exec_id;
     RETURN result;
@@ -1420,7 +1426,7 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.workflow_cron_schedule(text, text), orders.workflow_condition(text),
                        orders.workflow_condition_holds(text, uuid),
                        orders.check_workflow_recipient(jsonb, text, text, boolean),
-                       orders.check_workflow_keys(jsonb, text[], text, text),
+                       orders.check_workflow_keys(jsonb, text[], text, text), orders.json_string_list(jsonb, text[]),
                        orders.check_workflow_trigger(text, jsonb), orders.check_workflow_steps(jsonb),
                        orders.check_workflow(), orders.workflow_recipients(text, uuid),
                        orders.workflow_render(text, jsonb), orders.workflow_tag_step(jsonb, uuid),

@@ -89,18 +89,8 @@ find_loaded(const char *name)
 static char **
 text_list(Datum array, int *n)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	char	  **list;
+	char	  **list = orders_text_list(array, n);
 
-	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false,
-					  TYPALIGN_INT, &elems, &nulls, &nelems);
-	list = palloc(sizeof(char *) * Max(nelems, 1));
-	*n = 0;
-	for (int k = 0; k < nelems; k++)
-		if (!nulls[k])
-			list[(*n)++] = TextDatumGetCString(elems[k]);
 	if (*n == 0)
 		list[(*n)++] = pstrdup("");
 	return list;

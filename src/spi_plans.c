@@ -14,6 +14,8 @@
 #include "catalog/namespace.h"
 #include "mb/pg_wchar.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -299,4 +301,26 @@ orders_relid(const char *relname)
 				 errmsg("relation \"%s.%s\" does not exist", ORDERS_SCHEMA, relname),
 				 errhint("Is the extension \"orders\" installed in this database?")));
 	return relid;
+}
+
+/*
+ * orders_text_list — the non-NULL elements of a text[] as C strings, in the
+ * current memory context; their number in *n (the list may be empty).
+ */
+char	  **
+orders_text_list(Datum array, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **list;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &nelems);
+	list = palloc(sizeof(char *) * Max(nelems, 1));
+	*n = 0;
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			list[(*n)++] = TextDatumGetCString(elems[k]);
+	return list;
 }

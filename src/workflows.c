@@ -25,7 +25,6 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
@@ -71,27 +70,15 @@ workflows_inval(Datum arg, Oid relid)
 		workflows_valid = false;
 }
 
-/* text_array — the non-NULL elements of a text[] (NULL: none) as C strings. */
+/* text_array — the non-NULL elements of column "col", a text[] (NULL: none). */
 static char **
 text_array(HeapTuple t, TupleDesc d, int col, int *n)
 {
 	bool		isnull;
 	Datum		value = SPI_getbinval(t, d, col, &isnull);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	char	  **list;
 
 	*n = 0;
-	if (isnull)
-		return NULL;
-	deconstruct_array(DatumGetArrayTypeP(value), TEXTOID, -1, false,
-					  TYPALIGN_INT, &elems, &nulls, &nelems);
-	list = palloc(sizeof(char *) * Max(nelems, 1));
-	for (int k = 0; k < nelems; k++)
-		if (!nulls[k])
-			list[(*n)++] = TextDatumGetCString(elems[k]);
-	return list;
+	return isnull ? NULL : orders_text_list(value, n);
 }
 
 /*
@@ -166,6 +153,16 @@ in_list(char **list, int n, const char *value)
 	return false;
 }
 
+/* The columns of an order row that the conditions read, taken once per row. */
+typedef struct OrderFacts
+{
+	char	   *status;
+	char	   *payment;
+	char	   *lifecycle;
+	bool		total_null;
+	Datum		total;
+} OrderFacts;
+
 /* text_column — column "name" of "row" as a C string ("" when NULL). */
 static char *
 text_column(HeapTuple row, TupleDesc desc, const char *name)
@@ -175,59 +172,70 @@ text_column(HeapTuple row, TupleDesc desc, const char *name)
 	return value ? value : "";
 }
 
+/* order_facts — what the conditions read of an order row. */
+static void
+order_facts(HeapTuple row, TupleDesc desc, OrderFacts *f)
+{
+	f->status = text_column(row, desc, "status");
+	f->payment = text_column(row, desc, "payment_status");
+	f->lifecycle = text_column(row, desc, "lifecycle");
+	f->total = SPI_getbinval(row, desc, SPI_fnumber(desc, "total_amount"), &f->total_null);
+}
+
 /*
- * order_state_meets — are the order row's status and payment status in the
+ * order_state_meets — are the order's status and payment status in the
  * workflow's lists (the conditions a change comes to meet)?
  */
 static bool
-order_state_meets(const Workflow *w, HeapTuple row, TupleDesc desc)
+order_state_meets(const Workflow *w, const OrderFacts *f)
 {
-	return in_list(w->status, w->nstatus, text_column(row, desc, "status")) &&
-		in_list(w->payment, w->npayment, text_column(row, desc, "payment_status"));
+	return in_list(w->status, w->nstatus, f->status) &&
+		in_list(w->payment, w->npayment, f->payment);
 }
 
 /*
- * order_passes — does the order row pass the workflow's filters (lifecycle,
+ * order_passes — does the order pass the workflow's filters (lifecycle,
  * min_order_value), judged on the row as it is now?
  */
 static bool
-order_passes(const Workflow *w, HeapTuple row, TupleDesc desc)
+order_passes(const Workflow *w, const OrderFacts *f)
 {
-	if (!in_list(w->lifecycle, w->nlifecycle, text_column(row, desc, "lifecycle")))
+	if (!in_list(w->lifecycle, w->nlifecycle, f->lifecycle))
 		return false;
-	if (w->has_min)
-	{
-		bool		isnull;
-		Datum		total = SPI_getbinval(row, desc, SPI_fnumber(desc, "total_amount"), &isnull);
-
-		if (isnull || !DatumGetBool(DirectFunctionCall2(numeric_ge, total, w->min_value)))
-			return false;
-	}
-	return true;
+	return !w->has_min ||
+		(!f->total_null && DatumGetBool(DirectFunctionCall2(numeric_ge, f->total, w->min_value)));
 }
 
-/*
- * tags_hold — does the customers.tags array hold the tag: an object whose
- * "id" is "tag", or the string "tag"?
- */
-static bool
-tags_hold(HeapTuple row, TupleDesc desc, const char *tag)
+/* row_tags — customers.tags of "row" when it is an array, else NULL. */
+static Jsonb *
+row_tags(HeapTuple row, TupleDesc desc)
 {
 	bool		isnull;
 	Datum		value;
 	Jsonb	   *tags;
+
+	if (row == NULL)
+		return NULL;
+	value = SPI_getbinval(row, desc, SPI_fnumber(desc, "tags"), &isnull);
+	if (isnull)
+		return NULL;
+	tags = DatumGetJsonbP(value);
+	return JB_ROOT_IS_ARRAY(tags) && !JB_ROOT_IS_SCALAR(tags) ? tags : NULL;
+}
+
+/*
+ * tags_hold — does the tags array (NULL: none) hold the tag: an object
+ * whose "id" is "tag", or the string "tag"?
+ */
+static bool
+tags_hold(Jsonb *tags, const char *tag)
+{
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	size_t		len = strlen(tag);
 
-	if (row == NULL)
-		return false;
-	value = SPI_getbinval(row, desc, SPI_fnumber(desc, "tags"), &isnull);
-	if (isnull)
-		return false;
-	tags = DatumGetJsonbP(value);
-	if (!JB_ROOT_IS_ARRAY(tags) || JB_ROOT_IS_SCALAR(tags))
+	if (tags == NULL)
 		return false;
 	it = JsonbIteratorInit(&tags->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -279,6 +287,10 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	HeapTuple	oldrow = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL;
 	HeapTuple	newrow = oldrow ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	bool		on_customers;
+	OrderFacts	now;
+	OrderFacts	before;
+	Jsonb	   *tags_now = NULL;
+	Jsonb	   *tags_before = NULL;
 	pg_uuid_t  *run_ids;
 	char	  **run_events;
 	int			nrun = 0;
@@ -302,6 +314,17 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	on_customers = strcmp(RelationGetRelationName(rel), "customers") == 0;
+	if (on_customers)
+	{
+		tags_now = row_tags(newrow, desc);
+		tags_before = row_tags(oldrow, desc);
+	}
+	else
+	{
+		order_facts(newrow, desc, &now);
+		if (oldrow)
+			order_facts(oldrow, desc, &before);
+	}
 	run_ids = palloc(sizeof(pg_uuid_t) * workflow_count);
 	run_events = palloc(sizeof(char *) * workflow_count);
 	for (int i = 0; i < workflow_count; i++)
@@ -314,22 +337,21 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		initStringInfo(&event);
 		if (on_customers)
 		{
-			if (!tags_hold(newrow, desc, w->tag) || tags_hold(oldrow, desc, w->tag))
+			if (!tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
 				continue;
 			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");
 			append_pair(&event, "tag_id", w->tag);
 		}
 		else
 		{
-			if (!order_state_meets(w, newrow, desc) || !order_passes(w, newrow, desc) ||
-				(oldrow && order_state_meets(w, oldrow, desc)))
+			if (!order_state_meets(w, &now) || !order_passes(w, &now) ||
+				(oldrow && order_state_meets(w, &before)))
 				continue;
 			appendStringInfoString(&event, "{\"event\":\"order_status\"");
-			append_pair(&event, "status", text_column(newrow, desc, "status"));
-			append_pair(&event, "payment_status", text_column(newrow, desc, "payment_status"));
-			append_pair(&event, "previous_status", oldrow ? text_column(oldrow, desc, "status") : NULL);
-			append_pair(&event, "previous_payment_status",
-						oldrow ? text_column(oldrow, desc, "payment_status") : NULL);
+			append_pair(&event, "status", now.status);
+			append_pair(&event, "payment_status", now.payment);
+			append_pair(&event, "previous_status", oldrow ? before.status : NULL);
+			append_pair(&event, "previous_payment_status", oldrow ? before.payment : NULL);
 		}
 		appendStringInfoChar(&event, '}');
 		run_ids[nrun] = w->id;

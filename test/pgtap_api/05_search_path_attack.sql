@@ -762,7 +762,7 @@ SELECT pg_temp.probe('admin creates a webhook workflow',
   $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
      VALUES ('att shop', 'webhook', '{"event_types": ["order.created"]}',
              '[{"id": "tell", "type": "send_notification", "config": {"target": "admin", "title": "Shop order {{order_number}}"}}]')
-     RETURNING trigger_type$p$, '{check_workflow,check_workflow_trigger}', NULL, 'webhook');
+     RETURNING trigger_type$p$, '{check_workflow,check_workflow_trigger,json_string_list}', NULL, 'webhook');
 SELECT pg_temp.probe('admin creates a time-based workflow',
   $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
      VALUES ('att daily', 'time_based', '{"schedule": "*/15 9-17 * * 1-5", "timezone": "Africa/Cairo"}',
