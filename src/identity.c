@@ -304,22 +304,17 @@ orders_current_staff_role(PG_FUNCTION_ARGS)
 }
 
 /*
- * orders.has_permission(area, action) — whether the caller, active staff,
- * may do "action" in "area": its own permissions say so as a JSON boolean,
- * else its role's default.  False for everyone else (and for NULL input).
+ * orders_caller_may — whether the caller, active staff, may do "action" in
+ * "area": its own permissions say so as a JSON boolean, else its role's
+ * default.  False for everyone else.
  */
-Datum
-orders_has_permission(PG_FUNCTION_ARGS)
+bool
+orders_caller_may(const char *area, const char *action)
 {
 	const CallerIdentity *me = caller_identity();
-	char	   *area;
-	char	   *action;
-	char	   *wanted;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || !me->has_staff || !me->active)
-		PG_RETURN_BOOL(false);
-	area = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	action = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!me->has_staff || !me->active)
+		return false;
 	if (me->permissions != NULL && JB_ROOT_IS_OBJECT(me->permissions))
 	{
 		JsonbValue	v;
@@ -331,9 +326,18 @@ orders_has_permission(PG_FUNCTION_ARGS)
 
 			if (getKeyJsonValueFromContainer(v.val.binary.data, action, strlen(action), &w) != NULL &&
 				w.type == jbvBool)
-				PG_RETURN_BOOL(w.val.boolean);
+				return w.val.boolean;
 		}
 	}
-	wanted = psprintf("%s.%s", area, action);
-	PG_RETURN_BOOL(role_default(me->role, wanted));
+	return role_default(me->role, psprintf("%s.%s", area, action));
+}
+
+/* orders.has_permission(area, action) — orders_caller_may; false for NULL input. */
+Datum
+orders_has_permission(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(orders_caller_may(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+									 text_to_cstring(PG_GETARG_TEXT_PP(1))));
 }

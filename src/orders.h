@@ -276,6 +276,7 @@ extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignm
 /* ---- identity.c: the caller in the data ---- */
 
 extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
+extern bool orders_caller_may(const char *area, const char *action);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
 

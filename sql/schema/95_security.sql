@@ -106,6 +106,17 @@ CREATE FUNCTION orders.has_permission(area text, action text) RETURNS boolean
 COMMENT ON FUNCTION orders.has_permission(text, text) IS
     'Whether the caller (active staff) may do action in area: staff.permissions, else the role''s default (orders.staff_role_defaults)';
 
+-- agent_serves_customer — whether an order of this customer is assigned to
+-- the caller, an active delivery agent who may view orders (C,
+-- src/agent_scope.c): the customers policy's agent branch.  One index-only
+-- scan of the agent's orders per query, then a hash lookup per row; it
+-- answers only about the caller.
+CREATE FUNCTION orders.agent_serves_customer(customer_id uuid) RETURNS boolean
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_agent_serves_customer';
+COMMENT ON FUNCTION orders.agent_serves_customer(uuid) IS
+    'Whether an order of this customer is assigned to the caller (an active delivery agent who may view orders)';
+
 -- staff_sees_order — whether an order with these assignments and status is
 -- in the caller's staff scope: admins, managers and accountants see every
 -- order, a customer rep its own and the unassigned open ones, a delivery
@@ -271,8 +282,7 @@ CREATE POLICY reach ON orders.customers
     USING (account_id = (SELECT orders.actor_account())
            OR ((SELECT orders.has_permission('customers', 'view'))
                AND ((SELECT orders.current_staff_role()) <> 'delivery_agent'
-                    OR id IN (SELECT o.customer_id FROM orders.orders o
-                               WHERE o.assigned_agent_id = (SELECT orders.current_staff_id())))))
+                    OR orders.agent_serves_customer(id))))
     WITH CHECK (account_id = (SELECT orders.actor_account())
                 OR (SELECT orders.has_permission('customers', 'view')));
 CREATE POLICY insert_right ON orders.customers AS RESTRICTIVE FOR INSERT
@@ -563,4 +573,5 @@ REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
-    orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text) TO PUBLIC;
+    orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
+    orders.agent_serves_customer(uuid) TO PUBLIC;

@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(25);
+SELECT plan(30);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -103,6 +103,39 @@ RESET ROLE;
 SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000018b3'), 0,
           'and no link was made');
 SELECT throws_ok($$SELECT orders.shared_order(NULL)$$, 'OR080', 'this share link is not valid', 'shared_order(NULL): no link');
+
+-- ---------------------------------- the agent's customers (0.11.0) --
+-- agent_serves_customer answers only about the caller: the agent (3333…)
+-- serves client one (T18-1 and API-3 are assigned to it); nobody else is an agent
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1') || ' '
+          || orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a2') || ' '
+          || coalesce(orders.agent_serves_customer(NULL)::text, 'null'),
+          'true false false', 'the agent serves client one (an assigned order), not client two; NULL: false');
+SELECT is((SELECT string_agg(id::text, ',') FROM orders.customers), '00000000-0000-0000-0000-0000000000a1',
+          'the agent reads the customers it serves, and only those');
+SELECT pg_temp.as_api('44444444-4444-4444-4444-444444444444');
+SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1'), false, 'an admin is no agent: false');
+SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
+SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1'), false, 'nor is the customer itself');
+-- the answer follows the data within a transaction: a PL/pgSQL function keeps
+-- the state of its expressions across statements, and an unassignment
+-- between two calls is seen by the second
+RESET ROLE;
+CREATE FUNCTION pg_temp.serves_before_after() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE answers text := '';
+BEGIN
+    FOR round IN 1..2 LOOP      -- one expression, asked twice
+        PERFORM pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+        answers := answers || orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1') || ' ';
+        PERFORM set_config('role', 'postgres', true);
+        UPDATE orders.orders SET assigned_agent_id = NULL
+         WHERE assigned_agent_id = '00000000-0000-0000-0000-0000000000e9' AND customer_id = '00000000-0000-0000-0000-0000000000a1';
+    END LOOP;
+    RETURN answers;
+END $$;
+SELECT is(pg_temp.serves_before_after(), 'true false ', 'an agent unassigned in the transaction no longer serves the customer');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -11,7 +11,7 @@
 -- cannot use as an index condition stays a filter, and the checks below
 -- look for the index condition itself.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 -- the data, made by the admin (sub 4444…)
 SELECT set_config('role', 'staff', true);
@@ -76,6 +76,11 @@ SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_id'), '... current_staff_id
 SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_role'), '... current_staff_role() is an InitPlan, run at most once');
 SELECT ok(pg_temp.once(:'agent_plan', 'has_permission'), '... has_permission() is an InitPlan, run at most once');
 SELECT is(pg_temp.per_row(:'agent_plan'), NULL, '... and no helper is called in a per-row condition');
+SELECT is((SELECT count(*)::int FROM jsonb_path_query(:'agent_plan', '$.** ? (@."Parent Relationship" == "SubPlan")')), 0,
+          '... the customers policy reads no subplan of the agent''s orders (agent_serves_customer: one index-only scan)');
+SELECT is((SELECT count(*)::int FROM orders.customers),
+          (SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'),
+          'the agent reads the customers of the orders assigned to it, no more');
 
 -- request: client one (sub 1111…) lists its newest orders, with and without its customer id
 SELECT set_config('role', 'authenticated', true);

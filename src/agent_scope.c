@@ -1,0 +1,191 @@
+/*
+ * agent_scope.c — the customers a delivery agent reaches: those of the
+ * orders assigned to it (the agent's branch of the customers policy).
+ *
+ *   orders.agent_serves_customer(customer_id uuid) boolean
+ *
+ * Asked per customer row a query reaches.  The first call of a query reads
+ * the caller's assigned orders once — an index-only scan of
+ * orders_assigned_agent_idx, which carries customer_id as an INCLUDE column
+ * — into a hash set that answers the query's other rows (fn_extra: the
+ * lifetime of the hashed subplan this replaces, which read every assigned
+ * order's heap page under the orders policy).  No SQL and no row level
+ * security on orders: it answers only about the caller, and only for an
+ * active delivery agent who may view orders, whose assigned orders the
+ * orders policy lets it see.  A set is reused only under the snapshot and
+ * command it was read with (a PL/pgSQL expression keeps its state across
+ * statements).
+ */
+#include "orders.h"
+
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/visibilitymap.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/predicate.h"
+#include "storage/proc.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(orders_agent_serves_customer);
+
+#define AGENT_INDEX "orders_assigned_agent_idx"
+
+/* The caller's customers, read once under one snapshot and command. */
+typedef struct AgentCustomers
+{
+	LocalTransactionId lxid;
+	CommandId	curcid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		agent;			/* the caller is an active agent who views orders */
+	HTAB	   *set;			/* pg_uuid_t customer ids */
+} AgentCustomers;
+
+/* same_snapshot — was "ac" read under this transaction's current snapshot and command? */
+static bool
+same_snapshot(const AgentCustomers *ac, Snapshot snap)
+{
+	return ac->lxid == MyProc->lxid && ac->curcid == snap->curcid && ac->xmin == snap->xmin &&
+		ac->xmax == snap->xmax && ac->xcnt == snap->xcnt && ac->subxcnt == snap->subxcnt;
+}
+
+/* customer_column — the position of customer_id among the index's columns. */
+static int
+customer_column(Relation heap, Relation index)
+{
+	AttrNumber	heap_att = get_attnum(RelationGetRelid(heap), "customer_id");
+
+	for (int i = 0; i < index->rd_index->indnatts; i++)
+		if (heap_att != InvalidAttrNumber && index->rd_index->indkey.values[i] == heap_att)
+			return i + 1;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("index \"%s.%s\" does not carry customer_id", ORDERS_SCHEMA, AGENT_INDEX),
+			 errhint("Is the extension \"orders\" installed in this database at its current version?")));
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * read_customers — the customers of the orders assigned to staff "agent",
+ * visible to "snap", into ac->set: an index-only scan (the heap is read only
+ * for pages not all-visible), as nodeIndexonlyscan.c does it.
+ */
+static void
+read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
+{
+	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, false);
+	Oid			indexid = get_relname_relid(AGENT_INDEX, nsp);
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Buffer		vmbuffer = InvalidBuffer;
+	ScanKeyData key;
+	ItemPointer tid;
+	int			column;
+
+	if (!OidIsValid(indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, AGENT_INDEX),
+				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
+	heap = table_open(orders_relid("orders"), AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	column = customer_column(heap, index);
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, snap, 1, 0);
+	scan->xs_want_itup = true;
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
+	index_rescan(scan, &key, 1, NULL, 0);
+	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		customer;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!VM_ALL_VISIBLE(heap, ItemPointerGetBlockNumber(tid), &vmbuffer))
+		{
+			if (!index_fetch_heap(scan, slot))
+				continue;		/* no version of this entry is visible */
+		}
+		else
+			PredicateLockPage(heap, ItemPointerGetBlockNumber(tid), snap);
+		customer = index_getattr(scan->xs_itup, column, scan->xs_itupdesc, &isnull);
+		if (!isnull)
+			hash_search(ac->set, DatumGetUUIDP(customer), HASH_ENTER, NULL);
+	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+}
+
+/* load — the caller's customers as an agent, in "cxt", under "snap". */
+static AgentCustomers *
+load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap)
+{
+	pg_uuid_t	staff;
+	const char *role;
+	HASHCTL		ctl;
+
+	if (ac != NULL && ac->set != NULL)
+		hash_destroy(ac->set);
+	if (ac == NULL)
+		ac = MemoryContextAlloc(cxt, sizeof(AgentCustomers));
+	memset(ac, 0, sizeof(AgentCustomers));	/* lxid invalid until complete */
+	ac->agent = orders_caller_staff(&staff, &role) && strcmp(role, "delivery_agent") == 0 &&
+		orders_caller_may("orders", "view");
+	if (ac->agent)
+	{
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(pg_uuid_t);
+		ctl.hcxt = cxt;
+		ac->set = hash_create("orders agent customers", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		read_customers(ac, &staff, snap);
+	}
+	ac->curcid = snap->curcid;
+	ac->xmin = snap->xmin;
+	ac->xmax = snap->xmax;
+	ac->xcnt = snap->xcnt;
+	ac->subxcnt = snap->subxcnt;
+	ac->lxid = MyProc->lxid;
+	return ac;
+}
+
+/*
+ * orders.agent_serves_customer(customer_id) — whether an order of this
+ * customer is assigned to the caller, an active delivery agent who may view
+ * orders; false for everyone else and for NULL.
+ */
+Datum
+orders_agent_serves_customer(PG_FUNCTION_ARGS)
+{
+	AgentCustomers *ac = (AgentCustomers *) fcinfo->flinfo->fn_extra;
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	bool		found;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	if (ac == NULL || !same_snapshot(ac, snap))
+		fcinfo->flinfo->fn_extra = ac = load(fcinfo->flinfo->fn_mcxt, ac, snap);
+	if (!ac->agent)
+		PG_RETURN_BOOL(false);
+	hash_search(ac->set, PG_GETARG_UUID_P(0), HASH_FIND, &found);
+	PG_RETURN_BOOL(found);
+}
