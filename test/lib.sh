@@ -113,10 +113,13 @@ start_bench_cluster() {
 }
 
 # bench_prepare — what every benchmark starts with: the packages, the
-# extension built and installed, its own throwaway cluster.
+# extension built and installed (not with ORDERS_BENCH_NO_INSTALL=1:
+# test/bench/all.sh did it once), its own throwaway cluster.
 bench_prepare() {
-    ensure_packages
-    build_install
+    if [ "${ORDERS_BENCH_NO_INSTALL:-0}" != 1 ]; then
+        ensure_packages
+        build_install
+    fi
     start_bench_cluster
 }
 
@@ -126,6 +129,13 @@ bench_db() {
     local setup=$1; shift
     psql -q -X -d postgres -c "DROP DATABASE IF EXISTS orders_bench" -c "CREATE DATABASE orders_bench"
     psql -q -X -d orders_bench "$@" -c "CREATE EXTENSION orders" -f "$REPO_DIR/test/bench/$setup"
+}
+
+# bench_result NAME RATIO TARGET — one ratio of a benchmark's summary for
+# test/bench/all.sh's table (a line appended to $ORDERS_BENCH_RESULTS when
+# set; TARGET is the issue's, e.g. ">= 0.80", or "-" when it only reports).
+bench_result() {
+    [ -z "${ORDERS_BENCH_RESULTS:-}" ] || printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$ORDERS_BENCH_RESULTS"
 }
 
 # ratio A B — A / B with two decimals (benchmark summaries).

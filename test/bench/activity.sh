@@ -39,3 +39,4 @@ triggers ENABLE
 echo
 echo "== status changes through orders.transition(), 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
 echo "with the activity log $((with / ROUNDS)), without $((without / ROUNDS)) tps: $(ratio $with $without)x (target >= 0.85x)"
+bench_result "activity log: status change with / without it" "$(ratio $with $without)" ">= 0.85"

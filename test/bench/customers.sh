@@ -29,6 +29,7 @@ for kn in 3:1000 4:10000 5:100000; do
     done
     summary="$summary
 customer with $n orders: ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+ledger $((b2 / ROUNDS))  seed $((c / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/(floor+ledger) $(ratio $a $b2)x  ours/seed $(ratio $a $c)x"
+    bench_result "customer statistics ($n orders) / floor + ledger" "$(ratio $a $b2)" "-"
 done
 echo
 echo "== customer statistics, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)$summary"

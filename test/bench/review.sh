@@ -32,6 +32,8 @@ done
 echo
 echo "== review_sites approving one site of a group of 1,000 and setting it back, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
 echo "ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+subtotal $((b2 / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/(floor+subtotal) $(ratio $a $b2)x"
+bench_result "review: approve one site of 1,000 / floor" "$(ratio $a $b)" ">= 0.90"
+bench_result "review: approve one site of 1,000 / floor + subtotal" "$(ratio $a $b2)" "-"
 echo "groups whose counters disagree with a recount: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_site_counts()")"
 echo "items left (should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor")"
 echo "subtotals (should be 0.00): ours $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM orders.orders WHERE order_number = 'RB-1'")  floor $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM bench.orders_floor")"

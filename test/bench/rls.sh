@@ -20,7 +20,7 @@ source "$(dirname "$0")/../lib.sh"
 SECS=${1:-10}
 ROUNDS=${2:-2}
 
-if [ "${ORDERS_BENCH_NO_INSTALL:-0}" = 1 ]; then start_bench_cluster; else bench_prepare; fi
+bench_prepare
 bench_db setup_rls.sql
 # (c)'s role: the API path without the policies (BYPASSRLS, authenticated's rights)
 psql -q -X -d orders_bench -v ON_ERROR_STOP=1 \
@@ -104,4 +104,5 @@ while IFS='|' read -r name sub query; do
     awk -v n="$name" -v a="${sa[$n]}" -v b="${sb[$n]}" -v c="${sc[$n]}" -v r="$ROUNDS" -v rows="$rows" \
         'BEGIN { printf "%-34s owner %7.0f  no-policies %7.0f  api %7.0f tps  %5.2fx owner  %5.2fx no-policies  %s rows%s\n",
                  n, a / r, c / r, b / r, (a > 0 ? b / a : 0), (c > 0 ? b / c : 0), rows, (a > 0 && b / a < 0.8 ? "  < 0.80" : "") }'
+    bench_result "rls: $name, API/owner" "$(ratio "${sb[$n]}" "${sa[$n]}")" ">= 0.80"
 done <<< "$CASES"

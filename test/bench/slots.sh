@@ -23,4 +23,6 @@ echo
 echo "== reserve + confirm, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
 awk -v a=$a -v b=$b -v c=$c -v r=$ROUNDS 'BEGIN {
     printf "ours %.0f  floor %.0f  plpgsql %.0f tps; ours/floor %.2fx  ours/plpgsql %.2fx\n", a / r, b / r, c / r, a / b, a / c }'
+bench_result "slots: reserve + confirm / PL/pgSQL" "$(ratio $a $c)" ">= 1.50"
+bench_result "slots: reserve + confirm / one-statement floor" "$(ratio $a $b)" "-"
 echo "slots whose counts disagree with their reservations: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_slots()")"

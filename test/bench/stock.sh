@@ -28,6 +28,8 @@ echo "== status changes moving stock, 8 clients, ${ROUNDS}x${SECS}s per case (me
 echo "hot products (2)     $((s1 / ROUNDS)) tps  $(ratio $s1 $s3)x no-stock baseline"
 echo "spread (1,000)       $((s2 / ROUNDS)) tps  $(ratio $s2 $s3)x no-stock baseline"
 echo "no stock (baseline)  $((s3 / ROUNDS)) tps"
+bench_result "stock: status change moving 2 hot products / no stock" "$(ratio $s1 $s3)" ">= 0.80"
+bench_result "stock: status change moving spread products / no stock" "$(ratio $s2 $s3)" "-"
 echo "products whose stock disagrees with the orders holding it: $(psql -X -t -A -d orders_bench -c "
     SELECT count(*) FROM orders.products p
       LEFT JOIN (SELECT i.product_id, sum(i.quantity) AS held FROM orders.order_items i

@@ -50,6 +50,11 @@ for c in $cases; do
 done
 awk -v a="${sum[transition_update+quiet]}" -v c="${sum[transition_plpgsql]}" \
     'BEGIN { printf "C trigger UPDATE (orders.notify off) vs seed PL/pgSQL (no notify): %.2fx\n", a / c }'
+bench_result "status change: transition(), notify off / floor" "$(ratio "${sum[transition_api+quiet]}" "$b")" ">= 1.00"
+bench_result "status change: UPDATE, notify off / floor" "$(ratio "${sum[transition_update+quiet]}" "$b")" ">= 1.00"
+bench_result "status change: transition(), default configuration / floor" "$(ratio "${sum[transition_api]}" "$b")" ">= 0.90"
+bench_result "status change: UPDATE, default configuration / floor" "$(ratio "${sum[transition_update]}" "$b")" ">= 0.90"
+bench_result "status change: UPDATE, notify off / seed PL/pgSQL" "$(ratio "${sum[transition_update+quiet]}" "${sum[transition_plpgsql]}")" "-"
 psql -X -d orders_bench -t -A -c "SELECT 'history rows of the last case: ' || (SELECT count(*) FROM orders.order_history)
     || ' (each an edge of the graph: ' || (SELECT bool_and(e.from_status IS NOT NULL) FROM orders.order_history h
        LEFT JOIN orders.lifecycle_transitions e ON e.lifecycle = 'bench' AND e.from_status = h.old_status AND e.to_status = h.new_status) || ')'"

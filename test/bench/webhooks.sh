@@ -38,6 +38,8 @@ sql() { psql -X -t -A -d orders_bench -c "$1"; }
 echo
 echo "== ingest of a new 3-item Shopify order, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
 echo "ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+checks $((b2 / ROUNDS)) tps; ours/floor $(ratio $a $b)x  ours/(floor+checks) $(ratio $a $b2)x"
+bench_result "webhooks: ingest a 3-item Shopify order / floor" "$(ratio $a $b)" ">= 0.80"
+bench_result "webhooks: ingest a 3-item Shopify order / floor + checks" "$(ratio $a $b2)" "-"
 echo "ours: $(sql "SELECT count(*) FROM orders.orders") orders, $(sql "SELECT count(*) FROM orders.order_items") items, $(sql "SELECT count(*) FROM orders.customers") customers, $(sql "SELECT count(*) FROM orders.webhook_logs") log rows ($(sql "SELECT count(*) FROM orders.webhook_logs WHERE response_status <> 201") not 201)"
 echo "floor: $(sql "SELECT count(*) FROM bench.orders_floor") orders, $(sql "SELECT count(*) FROM bench.items_floor") items, $(sql "SELECT count(*) FROM bench.customers_floor") customers, $(sql "SELECT count(*) FROM bench.logs_floor") log rows"
 echo "subtotals that disagree with a recount: $(sql "SELECT count(*) FROM orders.recount_subtotals()"); customer statistics: $(sql "SELECT count(*) FROM orders.recount_customer_stats()")"
