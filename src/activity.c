@@ -15,14 +15,22 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(orders_track_changes);
@@ -155,6 +163,149 @@ row_id(TupleDesc desc, HeapTuple row)
 }
 
 /*
+ * forwarded_for — the first address of the X-Forwarded-For header in
+ * PostgREST's request.headers document (spaces trimmed, at most 64
+ * characters), or NULL.  A document that is no JSON is refused (22P02), as
+ * the SQL cast did before 0.11.0.
+ */
+static char *
+forwarded_for(const char *headers)
+{
+	Jsonb	   *jb;
+	JsonbValue	v;
+	char	   *first;
+	char	   *end;
+	int			len;
+
+	if (headers == NULL || headers[0] == '\0')
+		return NULL;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(headers)));
+	if (!JB_ROOT_IS_OBJECT(jb) ||
+		getKeyJsonValueFromContainer(&jb->root, "x-forwarded-for", 15, &v) == NULL ||
+		v.type != jbvString)
+		return NULL;
+	first = pnstrdup(v.val.string.val, v.val.string.len);
+	if ((end = strchr(first, ',')) != NULL)
+		*end = '\0';
+	while (*first == ' ')
+		first++;
+	len = strlen(first);
+	while (len > 0 && first[len - 1] == ' ')
+		first[--len] = '\0';
+	first[pg_mbcharcliplen(first, len, 64)] = '\0';
+	return first;
+}
+
+/* The columns of orders.activity_logs (sql/schema/99_activity.sql). */
+typedef enum LogColumn
+{
+	LOG_ID, LOG_USER_ID, LOG_ACTOR, LOG_ACTION, LOG_ENTITY_TYPE, LOG_ENTITY_ID,
+	LOG_DETAILS, LOG_IP_ADDRESS, LOG_CREATED_AT, LOG_NCOLUMNS
+} LogColumn;
+static const char *const log_columns[LOG_NCOLUMNS] = {
+	"id", "user_id", "actor", "action", "entity_type", "entity_id", "details", "ip_address", "created_at"
+};
+
+/*
+ * log_position — the position (0-based) of column "col" in the log table
+ * "desc": a table that lacks one refuses rather than writes elsewhere.
+ */
+static int
+log_position(TupleDesc desc, LogColumn col)
+{
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(desc, i)->attname), log_columns[col]) == 0)
+			return i;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("column \"%s\" of %s.activity_logs is missing", log_columns[col], ORDERS_SCHEMA),
+			 errhint("Is the extension \"orders\" installed in this database at its current version?")));
+	return -1;					/* keep compiler quiet */
+}
+
+/*
+ * insert_log_row — one row of orders.activity_logs from "values"/"isnull"
+ * (by LogColumn), inserted as its owner the way logical replication's apply
+ * worker inserts (no SQL, no plan): its CHECK constraints and NOT NULLs
+ * checked, its indexes updated, its row triggers fired — among them the
+ * foreign key's check of user_id, run when the AFTER triggers queued here
+ * fire at the end.
+ */
+static void
+insert_log_row(Datum *values, bool *isnull)
+{
+	Oid			log_rel = orders_relid("activity_logs");
+	OrdersSavedUser saved;
+	Relation	rel;
+	EState	   *estate;
+	RangeTblEntry *rte;
+	ResultRelInfo *info;
+	TupleTableSlot *slot;
+
+	orders_switch_to_owner(log_rel, &saved);
+	rel = table_open(log_rel, RowExclusiveLock);
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = log_rel;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	info = makeNode(ResultRelInfo);
+	InitResultRelInfo(info, rel, 1, NULL, 0);
+	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, info);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	AfterTriggerBeginQuery();
+
+	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	for (int c = 0; c < LOG_NCOLUMNS; c++)
+	{
+		int			i = log_position(RelationGetDescr(rel), (LogColumn) c);
+
+		slot->tts_values[i] = values[c];
+		slot->tts_isnull[i] = isnull[c];
+	}
+	ExecStoreVirtualTuple(slot);
+
+	ExecOpenIndices(info, false);
+	ExecSimpleRelationInsert(info, estate, slot);
+	ExecCloseIndices(info);
+	AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(rel, NoLock);
+	orders_restore_user(&saved);
+}
+
+/*
+ * new_log_id — a time-ordered uuid (version 7: 48 bits of Unix milliseconds,
+ * then random bits, RFC 9562): the log's rows arrive in time order, so its
+ * primary key grows at its right edge instead of taking a random leaf page
+ * per row.
+ */
+static Datum
+new_log_id(void)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		ms = (uint64) (now / 1000 +
+							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+
+	if (!pg_strong_random(u->data + 6, UUID_LEN - 6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	for (int i = 0; i < 6; i++)
+		u->data[i] = (uint8) (ms >> (8 * (5 - i)));
+	u->data[6] = (u->data[6] & 0x0f) | 0x70;	/* version 7 */
+	u->data[8] = (u->data[8] & 0x3f) | 0x80;	/* RFC 9562 variant */
+	return UUIDPGetDatum(u);
+}
+
+/*
  * orders_track_changes — AFTER INSERT OR UPDATE OR DELETE row trigger:
  * one activity row (action created / updated / deleted, the table, the
  * row's id, the changed columns, the actor and their staff id, the client
@@ -167,7 +318,6 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "track_changes",
 												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW | ORDERS_TRIG_INSERT |
 												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
-	static Oid	argtypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID};
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	oldrow = NULL;
@@ -176,13 +326,10 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	StringInfoData changes;
 	char	   *id;
 	char	   *actor;
-	const char *headers = NULL;
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	pg_uuid_t	account;
-	OrdersSavedUser saved;
-	Oid			log_rel;
-	SPIPlanPtr	plan;
+	char	   *address = NULL;
+	pg_uuid_t	staff_id;
+	Datum		values[LOG_NCOLUMNS];
+	bool		isnull[LOG_NCOLUMNS];
 
 	if (orders_owner_loading(rel))
 		return PointerGetDatum(NULL);
@@ -212,36 +359,28 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	/* who, before the switch to the owner */
 	actor = orders_current_actor();
 	if (orders_claims_trusted())
-		headers = GetConfigOption("request.headers", true, false);
+		address = forwarded_for(GetConfigOption("request.headers", true, false));
 
-	args[0] = CStringGetTextDatum(actor);
-	args[1] = CStringGetTextDatum(action);
-	args[2] = CStringGetTextDatum(RelationGetNamespace(rel) == (Oid) get_namespace_oid(ORDERS_SCHEMA, false)
-								  ? RelationGetRelationName(rel)
-								  : quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-															   RelationGetRelationName(rel)));
-	args[3] = id ? CStringGetTextDatum(id) : (Datum) 0;
-	nulls[3] = id ? ' ' : 'n';
-	args[4] = CStringGetTextDatum(changes.data);
-	args[5] = headers && headers[0] ? CStringGetTextDatum(headers) : (Datum) 0;
-	nulls[5] = headers && headers[0] ? ' ' : 'n';
-	/* the actor's staff row, by the account a JWT sub names */
-	if (orders_account_uuid(actor, &account))
-		args[6] = UUIDPGetDatum(&account);
-	else
-		nulls[6] = 'n';
-
-	log_rel = orders_relid("activity_logs");
-	orders_spi_connect_as_owner(log_rel, &saved);
-	plan = orders_get_plan(PLAN_ACTIVITY_INSERT, log_rel,
-						   "INSERT INTO orders.activity_logs"
-						   " (user_id, actor, action, entity_type, entity_id, details, ip_address)"
-						   " VALUES ((SELECT s.id FROM orders.staff s WHERE s.account_id OPERATOR(pg_catalog.=) $7),"
-						   "         $1, $2, $3, $4, $5::pg_catalog.jsonb,"
-						   "         pg_catalog.left(pg_catalog.btrim(pg_catalog.split_part("
-						   "             $6::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'x-forwarded-for', ',', 1)), 64))",
-						   7, argtypes);
-	orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
-	orders_spi_finish_as(&saved);
+	memset(isnull, true, sizeof(isnull));
+#define SET(col, datum) (values[col] = (datum), isnull[col] = false)
+	SET(LOG_ID, new_log_id());
+	if (orders_caller_staff_row(&staff_id))
+		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
+	SET(LOG_ACTOR, CStringGetTextDatum(actor));
+	SET(LOG_ACTION, CStringGetTextDatum(action));
+	SET(LOG_ENTITY_TYPE,
+		CStringGetTextDatum(RelationGetNamespace(rel) == (Oid) get_namespace_oid(ORDERS_SCHEMA, false)
+							? RelationGetRelationName(rel)
+							: quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														 RelationGetRelationName(rel))));
+	if (id != NULL)
+		SET(LOG_ENTITY_ID, CStringGetTextDatum(id));
+	SET(LOG_DETAILS, DirectFunctionCall1(jsonb_in, CStringGetDatum(changes.data)));
+	if (address != NULL)
+		SET(LOG_IP_ADDRESS, CStringGetTextDatum(address));
+	/* the clock, not the transaction's start: a transaction's changes in order */
+	SET(LOG_CREATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+#undef SET
+	insert_log_row(values, isnull);
 	return PointerGetDatum(NULL);
 }

@@ -267,6 +267,21 @@ orders_caller_staff(pg_uuid_t *id, const char **role)
 	return true;
 }
 
+/*
+ * orders_caller_staff_row — the caller's staff row, active or not (the
+ * activity log's user_id); false when it has none.
+ */
+bool
+orders_caller_staff_row(pg_uuid_t *id)
+{
+	const CallerIdentity *me = caller_identity();
+
+	if (!me->has_staff)
+		return false;
+	*id = me->staff_id;
+	return true;
+}
+
 /* orders.current_customer_ids() — the caller's customer rows (empty: none). */
 Datum
 orders_current_customer_ids(PG_FUNCTION_ARGS)

@@ -136,7 +136,6 @@ typedef enum OrdersPlanKind
 	PLAN_ROLE_DEFAULTS,
 	PLAN_SITES_ADD,
 	PLAN_SITES_READ_GROUP,
-	PLAN_ACTIVITY_INSERT,
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
 	PLAN_KIND_COUNT
@@ -277,6 +276,7 @@ extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignm
 
 extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
 extern bool orders_caller_may(const char *area, const char *action);
+extern bool orders_caller_staff_row(pg_uuid_t *id);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
 

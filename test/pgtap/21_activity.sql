@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(20);
+SELECT plan(25);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -94,6 +94,45 @@ SELECT is(pg_temp.err($$SELECT orders.purge_activity_logs(NULL)$$) || ' ' || pg_
           '22004 22023 1', 'purge_activity_logs of NULL: 22004, of a negative interval: 22023; nothing deleted');
 UPDATE orders.activity_logs SET created_at = now() - interval '400 days';
 SELECT is(orders.purge_activity_logs(), 1::bigint, 'purge_activity_logs() deletes rows older than a year');
+
+-- the rows are inserted without SQL (0.11.0), yet as any insert: the log's
+-- own triggers fire (as its owner), a constraint a DBA adds holds, the
+-- staff id is a checked foreign key; ids are time-ordered (uuid version 7)
+DELETE FROM orders.activity_logs;
+CREATE TABLE pg_temp.log_seen (who text, action text);
+CREATE FUNCTION pg_temp.log_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.log_seen VALUES (current_user, NEW.action);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER seen BEFORE INSERT ON orders.activity_logs FOR EACH ROW EXECUTE FUNCTION pg_temp.log_seen();
+UPDATE orders.customers SET phone = '+1555001' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+UPDATE orders.customers SET phone = '+1555002' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT string_agg(who || ' ' || action, ', ') FROM pg_temp.log_seen), 'postgres updated, postgres updated',
+          'a BEFORE INSERT trigger on the log fires for each row, as the log''s owner');
+SELECT is((SELECT string_agg(DISTINCT substr(id::text, 15, 1) || ' '
+                   || (abs(('x' || substr(replace(id::text, '-', ''), 1, 12))::bit(48)::bigint
+                           - floor(extract(epoch FROM created_at) * 1000)::bigint) <= 1), ',')
+             FROM orders.activity_logs), '7 true',
+          '... the rows'' ids are uuid version 7 whose leading 48 bits are their time in milliseconds');
+DROP TRIGGER seen ON orders.activity_logs;
+ALTER TABLE orders.activity_logs ADD CONSTRAINT no_phone_changes CHECK (NOT (details -> 'changes' ? 'phone')) NOT VALID;
+SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555003' WHERE id = '00000000-0000-0000-0000-00000000ac01'$$)
+          || ' ' || (SELECT phone FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'),
+          '23514 +1555002', 'a CHECK a DBA adds to the log holds: the change it refuses is undone');
+ALTER TABLE orders.activity_logs DROP CONSTRAINT no_phone_changes;
+SELECT set_config('request.headers', '{"x-forwarded-for": "  198.51.100.' || repeat('9', 100) || '  "}', true);
+UPDATE orders.customers SET phone = '+1555004' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT set_config('request.headers', '{"user-agent": "x"}', true);
+UPDATE orders.customers SET phone = '+1555005' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT string_agg(coalesce(length(ip_address)::text || ':' || left(ip_address, 14), 'null'), ' ' ORDER BY created_at)
+             FROM orders.activity_logs WHERE details -> 'changes' -> 'phone' ->> 'new' IN ('+1555004', '+1555005')),
+          '64:198.51.100.999 null', 'the forwarded address trimmed and cut at 64 characters; no header: NULL');
+SELECT set_config('request.headers', 'not json', true);
+SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555006' WHERE id = '00000000-0000-0000-0000-00000000ac01'$$)
+          || ' ' || (SELECT phone FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'),
+          '22P02 +1555005', 'request.headers that is no JSON: 22P02 and the change is undone');
+SELECT set_config('request.headers', '', true);
 
 SELECT * FROM finish();
 ROLLBACK;
