@@ -2,15 +2,19 @@
 --  * The customers policy's delivery-agent branch asks
 --    orders.agent_serves_customer(id) (C: one index-only scan of the agent's
 --    orders per query) instead of a subquery on orders under the orders
---    policy; orders_assigned_agent_idx carries customer_id for it (the index
---    is rebuilt: on a large orders table this takes as long as a CREATE
---    INDEX, with writes to orders blocked).
+--    policy; orders_assigned_agent_idx carries customer_id for it.  The index
+--    is rebuilt under another name while the old one serves reads (a CREATE
+--    INDEX: writes to orders wait for it, as long as it takes on a large
+--    table), then swapped in; reads wait only for the swap at the end.
+--  * The activity log's rows are inserted without SQL; their ids are uuid
+--    version 7 (no catalog change).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.11.0'" to load this file. \quit
 
+CREATE INDEX orders_assigned_agent_idx_0_11 ON orders.orders (assigned_agent_id, status) INCLUDE (customer_id);
 DROP INDEX orders.orders_assigned_agent_idx;
--- customer_id rides along for orders.agent_serves_customer() (the customers
--- policy's agent branch): an index-only scan, no heap page per order
-CREATE INDEX orders_assigned_agent_idx ON orders.orders (assigned_agent_id, status) INCLUDE (customer_id);
+ALTER INDEX orders.orders_assigned_agent_idx_0_11 RENAME TO orders_assigned_agent_idx;
+-- (customer_id rides along for orders.agent_serves_customer(), the customers
+-- policy's agent branch: an index-only scan, no heap page per order)
 
 -- agent_serves_customer — whether an order of this customer is assigned to
 -- the caller, an active delivery agent who may view orders (C,

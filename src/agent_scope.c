@@ -12,9 +12,9 @@
  * order's heap page under the orders policy).  No SQL and no row level
  * security on orders: it answers only about the caller, and only for an
  * active delivery agent who may view orders, whose assigned orders the
- * orders policy lets it see.  A set is reused only under the snapshot and
- * command it was read with (a PL/pgSQL expression keeps its state across
- * statements).
+ * orders policy lets it see.  A set is reused only for the caller, snapshot,
+ * command and subtransaction it was read with (a PL/pgSQL expression keeps
+ * its state across statements).
  */
 #include "orders.h"
 
@@ -26,6 +26,8 @@
 #include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -45,6 +47,7 @@ PG_FUNCTION_INFO_V1(orders_agent_serves_customer);
 typedef struct AgentCustomers
 {
 	LocalTransactionId lxid;
+	uint64		identity;		/* orders_identity_generation(): caller, command, subtransaction */
 	CommandId	curcid;
 	TransactionId xmin;
 	TransactionId xmax;
@@ -54,26 +57,44 @@ typedef struct AgentCustomers
 	HTAB	   *set;			/* pg_uuid_t customer ids */
 } AgentCustomers;
 
-/* same_snapshot — was "ac" read under this transaction's current snapshot and command? */
+/*
+ * still_current — was "ac" read for this caller, under this snapshot and
+ * command, in this subtransaction?
+ */
 static bool
-same_snapshot(const AgentCustomers *ac, Snapshot snap)
+still_current(const AgentCustomers *ac, Snapshot snap)
 {
-	return ac->lxid == MyProc->lxid && ac->curcid == snap->curcid && ac->xmin == snap->xmin &&
-		ac->xmax == snap->xmax && ac->xcnt == snap->xcnt && ac->subxcnt == snap->subxcnt;
+	return ac->lxid == MyProc->lxid &&
+		ac->curcid == snap->curcid && ac->xmin == snap->xmin && ac->xmax == snap->xmax &&
+		ac->xcnt == snap->xcnt && ac->subxcnt == snap->subxcnt &&
+		ac->identity == orders_identity_generation();
 }
 
-/* customer_column — the position of customer_id among the index's columns. */
+/*
+ * customer_column — the position of customer_id among the columns of the
+ * index, after checking that the index is what the extension made: a valid
+ * btree on orders.orders whose first column is assigned_agent_id (uuid).
+ */
 static int
 customer_column(Relation heap, Relation index)
 {
-	AttrNumber	heap_att = get_attnum(RelationGetRelid(heap), "customer_id");
+	Oid			relid = RelationGetRelid(heap);
+	AttrNumber	agent_att = get_attnum(relid, "assigned_agent_id");
+	AttrNumber	heap_att = get_attnum(relid, "customer_id");
 
-	for (int i = 0; i < index->rd_index->indnatts; i++)
-		if (heap_att != InvalidAttrNumber && index->rd_index->indkey.values[i] == heap_att)
-			return i + 1;
+	if (index->rd_index->indrelid == relid && index->rd_rel->relam == BTREE_AM_OID &&
+		index->rd_index->indisvalid && agent_att != InvalidAttrNumber &&
+		index->rd_index->indkey.values[0] == agent_att &&
+		get_atttype(relid, agent_att) == UUIDOID && heap_att != InvalidAttrNumber)
+	{
+		for (int i = 0; i < index->rd_index->indnatts; i++)
+			if (index->rd_index->indkey.values[i] == heap_att)
+				return i + 1;
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("index \"%s.%s\" does not carry customer_id", ORDERS_SCHEMA, AGENT_INDEX),
+			 errmsg("index \"%s.%s\" is not the extension's: a valid btree on orders (assigned_agent_id, …) carrying customer_id",
+					ORDERS_SCHEMA, AGENT_INDEX),
 			 errhint("Is the extension \"orders\" installed in this database at its current version?")));
 	return 0;					/* keep compiler quiet */
 }
@@ -131,8 +152,9 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
+	/* the locks stay to the end of the transaction, as a query's do */
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
 }
 
 /* load — the caller's customers as an agent, in "cxt", under "snap". */
@@ -150,6 +172,7 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap)
 	memset(ac, 0, sizeof(AgentCustomers));	/* lxid invalid until complete */
 	ac->agent = orders_caller_staff(&staff, &role) && strcmp(role, "delivery_agent") == 0 &&
 		orders_caller_may("orders", "view");
+	ac->identity = orders_identity_generation();
 	if (ac->agent)
 	{
 		ctl.keysize = sizeof(pg_uuid_t);
@@ -177,13 +200,22 @@ Datum
 orders_agent_serves_customer(PG_FUNCTION_ARGS)
 {
 	AgentCustomers *ac = (AgentCustomers *) fcinfo->flinfo->fn_extra;
-	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	bool		pushed = false;
+	Snapshot	snap;
 	bool		found;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	if (ac == NULL || !same_snapshot(ac, snap))
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	snap = GetActiveSnapshot();
+	if (ac == NULL || !still_current(ac, snap))
 		fcinfo->flinfo->fn_extra = ac = load(fcinfo->flinfo->fn_mcxt, ac, snap);
+	if (pushed)
+		PopActiveSnapshot();
 	if (!ac->agent)
 		PG_RETURN_BOOL(false);
 	hash_search(ac->set, PG_GETARG_UUID_P(0), HASH_FIND, &found);

@@ -49,7 +49,9 @@ PG_FUNCTION_INFO_V1(orders_has_permission);
 typedef struct CallerIdentity
 {
 	LocalTransactionId lxid;
+	SubTransactionId subxid;	/* a rolled-back subtransaction's reads do not stand */
 	CommandId	cid;
+	uint64		generation;		/* bumped at each load (orders_identity_generation) */
 	char	   *actor;
 	bool		has_staff;		/* a staff row, active or not */
 	pg_uuid_t	staff_id;
@@ -62,6 +64,7 @@ typedef struct CallerIdentity
 
 static MemoryContext identity_cxt = NULL;
 static CallerIdentity identity;
+static uint64 identity_loads = 0;
 
 /* The role defaults (orders.staff_role_defaults), per backend. */
 static MemoryContext defaults_cxt = NULL;
@@ -178,7 +181,7 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
  * none.
  */
 static void
-load_identity(const char *actor, LocalTransactionId lxid, CommandId cid)
+load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxid, CommandId cid)
 {
 	pg_uuid_t	account;
 	Relation	rel;
@@ -194,7 +197,9 @@ load_identity(const char *actor, LocalTransactionId lxid, CommandId cid)
 	memset(&identity, 0, sizeof(identity));
 	identity.actor = MemoryContextStrdup(identity_cxt, actor);
 	identity.lxid = lxid;
+	identity.subxid = subxid;
 	identity.cid = cid;
+	identity.generation = ++identity_loads;
 	if (!orders_account_uuid(actor, &account))
 		return;
 
@@ -239,17 +244,33 @@ load_identity(const char *actor, LocalTransactionId lxid, CommandId cid)
 	MemoryContextSwitchTo(old);
 }
 
-/* caller_identity — the caller's identity, looked up at most once per command. */
+/*
+ * caller_identity — the caller's identity, looked up at most once per
+ * command (and again in another subtransaction: what a rolled-back one read
+ * does not stand).
+ */
 static const CallerIdentity *
 caller_identity(void)
 {
 	char	   *actor = orders_current_actor();
 	CommandId	cid = GetCurrentCommandId(false);
+	SubTransactionId subxid = GetCurrentSubTransactionId();
 
-	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.cid != cid ||
-		strcmp(identity.actor, actor) != 0)
-		load_identity(actor, MyProc->lxid, cid);
+	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.subxid != subxid ||
+		identity.cid != cid || strcmp(identity.actor, actor) != 0)
+		load_identity(actor, MyProc->lxid, subxid, cid);
 	return &identity;
+}
+
+/*
+ * orders_identity_generation — a number that changes whenever the caller's
+ * identity is looked up again (another caller, command or subtransaction):
+ * what is cached from the identity is current while it is unchanged.
+ */
+uint64
+orders_identity_generation(void)
+{
+	return caller_identity()->generation;
 }
 
 /*

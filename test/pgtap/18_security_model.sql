@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(30);
+SELECT plan(32);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -118,6 +118,48 @@ SELECT pg_temp.as_api('44444444-4444-4444-4444-444444444444');
 SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1'), false, 'an admin is no agent: false');
 SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
 SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1'), false, 'nor is the customer itself');
+-- ... and the caller: one expression asked for the agent, then for the admin
+RESET ROLE;
+CREATE FUNCTION pg_temp.serves_as(subs text[]) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE answers text := '';
+BEGIN
+    FOR i IN 1..array_length(subs, 1) LOOP
+        PERFORM pg_temp.as_api(subs[i]);
+        answers := answers || orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1') || ' ';
+    END LOOP;
+    PERFORM set_config('role', 'postgres', true);
+    RETURN answers;
+END $$;
+SELECT is(pg_temp.serves_as('{33333333-3333-3333-3333-333333333333,44444444-4444-4444-4444-444444444444}'), 'true false ',
+          'one expression asked for the agent, then for the admin: each gets its own answer');
+-- ... and what a rolled-back subtransaction did does not stand: client two's
+-- order assigned to the agent in a block that fails, asked inside and after
+CREATE FUNCTION pg_temp.serves_after_rollback() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE answers text := '';
+BEGIN
+    PERFORM pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+    FOR round IN 1..2 LOOP
+        BEGIN
+            IF round = 1 THEN
+                PERFORM set_config('role', 'postgres', true);
+                UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
+                 WHERE id = '00000000-0000-0000-0000-0000000000b2';
+                PERFORM pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+            END IF;
+            answers := answers || orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a2') || ' ';
+            IF round = 1 THEN
+                RAISE EXCEPTION 'undo';
+            END IF;
+        EXCEPTION WHEN raise_exception THEN
+            NULL;
+        END;
+    END LOOP;
+    PERFORM set_config('role', 'postgres', true);
+    RETURN answers;
+END $$;
+SELECT is(pg_temp.serves_after_rollback(), 'true false ',
+          'an assignment rolled back with its subtransaction no longer counts');
+RESET ROLE;
 -- the answer follows the data within a transaction: a PL/pgSQL function keeps
 -- the state of its expressions across statements, and an unassignment
 -- between two calls is seen by the second
