@@ -25,6 +25,7 @@
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -205,50 +206,74 @@ typedef enum LogColumn
 static const char *const log_columns[LOG_NCOLUMNS] = {
 	"id", "user_id", "actor", "action", "entity_type", "entity_id", "details", "ip_address", "created_at"
 };
+static const Oid log_types[LOG_NCOLUMNS] = {
+	UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID
+};
 
 /*
- * log_position — the position (0-based) of column "col" in the log table
- * "desc": a table that lacks one refuses rather than writes elsewhere.
+ * log_as_installed — is the log table as the extension made it: a plain
+ * table whose columns are exactly the nine (details a jsonb or a domain over
+ * it, the others their types, no typmod), without rules and without
+ * statement-level INSERT triggers?  Then a row can go in directly; "pos"
+ * gets each column's position.  Anything else a DBA made of it (a
+ * partitioned log, more columns with their defaults, rules, statement
+ * triggers, a column of another type) takes the INSERT statement.
  */
-static int
-log_position(TupleDesc desc, LogColumn col)
+static bool
+log_as_installed(Relation rel, int *pos)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	int			ncolumns = 0;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
+		(trig && (trig->trig_insert_before_statement || trig->trig_insert_after_statement ||
+				  trig->trig_insert_new_table || trig->trig_insert_instead_row)))
+		return false;
+	for (int c = 0; c < LOG_NCOLUMNS; c++)
+		pos[c] = -1;
 	for (int i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped &&
-			strcmp(NameStr(TupleDescAttr(desc, i)->attname), log_columns[col]) == 0)
-			return i;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("column \"%s\" of %s.activity_logs is missing", log_columns[col], ORDERS_SCHEMA),
-			 errhint("Is the extension \"orders\" installed in this database at its current version?")));
-	return -1;					/* keep compiler quiet */
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < LOG_NCOLUMNS; c++)
+			if (strcmp(NameStr(att->attname), log_columns[c]) == 0)
+				break;
+		if (c == LOG_NCOLUMNS || att->atttypmod != -1 || att->attgenerated ||
+			(c == LOG_DETAILS ? getBaseType(att->atttypid) : att->atttypid) != log_types[c])
+			return false;
+		pos[c] = i;
+		ncolumns++;
+	}
+	return ncolumns == LOG_NCOLUMNS;
 }
 
 /*
- * insert_log_row — one row of orders.activity_logs from "values"/"isnull"
- * (by LogColumn), inserted as its owner the way logical replication's apply
- * worker inserts (no SQL, no plan): its CHECK constraints and NOT NULLs
- * checked, its indexes updated, its row triggers fired — among them the
- * foreign key's check of user_id, run when the AFTER triggers queued here
- * fire at the end.
+ * insert_direct — the row into "rel" (as installed: log_as_installed) the
+ * way logical replication's apply worker inserts (no SQL, no plan): the
+ * details' domain checked, the table's CHECK constraints and NOT NULLs, its
+ * indexes updated, its row triggers fired — among them the foreign key's
+ * check of user_id, run when the AFTER triggers queued here fire at the end.
  */
 static void
-insert_log_row(Datum *values, bool *isnull)
+insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 {
-	Oid			log_rel = orders_relid("activity_logs");
-	OrdersSavedUser saved;
-	Relation	rel;
+	static void *details_domain = NULL;	/* domain_check's cache */
+	Form_pg_attribute details = TupleDescAttr(RelationGetDescr(rel), pos[LOG_DETAILS]);
 	EState	   *estate;
 	RangeTblEntry *rte;
 	ResultRelInfo *info;
 	TupleTableSlot *slot;
 
-	orders_switch_to_owner(log_rel, &saved);
-	rel = table_open(log_rel, RowExclusiveLock);
+	if (details->atttypid != JSONBOID)
+		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, TopMemoryContext);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
-	rte->relid = log_rel;
+	rte->relid = RelationGetRelid(rel);
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
 	ExecInitRangeTable(estate, list_make1(rte));
@@ -263,10 +288,8 @@ insert_log_row(Datum *values, bool *isnull)
 	memset(slot->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
 	for (int c = 0; c < LOG_NCOLUMNS; c++)
 	{
-		int			i = log_position(RelationGetDescr(rel), (LogColumn) c);
-
-		slot->tts_values[i] = values[c];
-		slot->tts_isnull[i] = isnull[c];
+		slot->tts_values[pos[c]] = values[c];
+		slot->tts_isnull[pos[c]] = isnull[c];
 	}
 	ExecStoreVirtualTuple(slot);
 
@@ -276,21 +299,63 @@ insert_log_row(Datum *values, bool *isnull)
 	AfterTriggerEndQuery(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
+}
+
+/*
+ * insert_statement — the row by an INSERT statement (a kept plan): for a
+ * log table a DBA changed (partitioned, more columns, rules, statement
+ * triggers), which the executor serves as any insert.
+ */
+static void
+insert_statement(Oid log_rel, Datum *values, bool *isnull)
+{
+	static Oid	argtypes[LOG_NCOLUMNS] = {
+		UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID
+	};
+	char		nulls[LOG_NCOLUMNS];
+	SPIPlanPtr	plan;
+
+	for (int c = 0; c < LOG_NCOLUMNS; c++)
+		nulls[c] = isnull[c] ? 'n' : ' ';
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_ACTIVITY_INSERT, log_rel,
+						   "INSERT INTO orders.activity_logs"
+						   " (id, user_id, actor, action, entity_type, entity_id, details, ip_address, created_at)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+						   LOG_NCOLUMNS, argtypes);
+	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/* insert_log_row — one row of orders.activity_logs (by LogColumn), as its owner. */
+static void
+insert_log_row(Datum *values, bool *isnull)
+{
+	Oid			log_rel = orders_relid("activity_logs");
+	OrdersSavedUser saved;
+	Relation	rel;
+	int			pos[LOG_NCOLUMNS];
+
+	orders_switch_to_owner(log_rel, &saved);
+	rel = table_open(log_rel, RowExclusiveLock);
+	if (log_as_installed(rel, pos))
+		insert_direct(rel, pos, values, isnull);
+	else
+		insert_statement(log_rel, values, isnull);
 	table_close(rel, NoLock);
 	orders_restore_user(&saved);
 }
 
 /*
- * new_log_id — a time-ordered uuid (version 7: 48 bits of Unix milliseconds,
- * then random bits, RFC 9562): the log's rows arrive in time order, so its
- * primary key grows at its right edge instead of taking a random leaf page
- * per row.
+ * new_log_id — a time-ordered uuid (version 7: 48 bits of Unix milliseconds
+ * of "now", then random bits, RFC 9562): the log's rows arrive in time
+ * order, so its primary key grows at its right edge instead of taking a
+ * random leaf page per row.
  */
 static Datum
-new_log_id(void)
+new_log_id(TimestampTz now)
 {
 	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-	TimestampTz now = GetCurrentTimestamp();
 	uint64		ms = (uint64) (now / 1000 +
 							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
 
@@ -327,7 +392,9 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	char	   *id;
 	char	   *actor;
 	char	   *address = NULL;
+	pg_uuid_t	account;
 	pg_uuid_t	staff_id;
+	TimestampTz now;
 	Datum		values[LOG_NCOLUMNS];
 	bool		isnull[LOG_NCOLUMNS];
 
@@ -362,9 +429,10 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		address = forwarded_for(GetConfigOption("request.headers", true, false));
 
 	memset(isnull, true, sizeof(isnull));
+	now = GetCurrentTimestamp();	/* the clock, not the transaction's start */
 #define SET(col, datum) (values[col] = (datum), isnull[col] = false)
-	SET(LOG_ID, new_log_id());
-	if (orders_caller_staff_row(&staff_id))
+	SET(LOG_ID, new_log_id(now));
+	if (orders_account_uuid(actor, &account) && orders_staff_of_account(&account, &staff_id))
 		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
 	SET(LOG_ACTOR, CStringGetTextDatum(actor));
 	SET(LOG_ACTION, CStringGetTextDatum(action));
@@ -378,8 +446,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	SET(LOG_DETAILS, DirectFunctionCall1(jsonb_in, CStringGetDatum(changes.data)));
 	if (address != NULL)
 		SET(LOG_IP_ADDRESS, CStringGetTextDatum(address));
-	/* the clock, not the transaction's start: a transaction's changes in order */
-	SET(LOG_CREATED_AT, TimestampTzGetDatum(GetCurrentTimestamp()));
+	SET(LOG_CREATED_AT, TimestampTzGetDatum(now));
 #undef SET
 	insert_log_row(values, isnull);
 	return PointerGetDatum(NULL);

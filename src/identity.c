@@ -289,18 +289,36 @@ orders_caller_staff(pg_uuid_t *id, const char **role)
 }
 
 /*
- * orders_caller_staff_row — the caller's staff row, active or not (the
- * activity log's user_id); false when it has none.
+ * orders_staff_of_account — the staff row (active or not) whose account_id
+ * is "account", as a statement that starts now would see it: after a
+ * command counter increment, under a fresh snapshot (READ COMMITTED) or the
+ * transaction's (REPEATABLE READ) — so a staff row the current statement
+ * deleted is gone, one it inserted is there (the activity log's user_id,
+ * which its foreign key checks).  False when there is none.
  */
 bool
-orders_caller_staff_row(pg_uuid_t *id)
+orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id)
 {
-	const CallerIdentity *me = caller_identity();
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
 
-	if (!me->has_staff)
-		return false;
-	*id = me->staff_id;
-	return true;
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	scan = scan_by_account("staff", "staff_account_id_key", (pg_uuid_t *) account, &rel);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+
+		*id = *DatumGetUUIDP(heap_getattr(tuple, attnum(RelationGetDescr(rel), "id"),
+										  RelationGetDescr(rel), &isnull));
+		found = !isnull;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	return found;
 }
 
 /* orders.current_customer_ids() — the caller's customer rows (empty: none). */

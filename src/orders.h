@@ -138,6 +138,7 @@ typedef enum OrdersPlanKind
 	PLAN_SITES_READ_GROUP,
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
+	PLAN_ACTIVITY_INSERT,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -276,7 +277,7 @@ extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignm
 
 extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
 extern bool orders_caller_may(const char *area, const char *action);
-extern bool orders_caller_staff_row(pg_uuid_t *id);
+extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */

@@ -80,3 +80,9 @@ SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_performance_view WHERE
 
 SELECT * FROM finish();
 ROLLBACK;
+-- ANALYZE's row counts (pg_class) outlive the rollback, and the rolled-back
+-- rows bloat the indexes: clean and count the tables again, so that later
+-- files (pgtap_api 07's plans) are not planned for 100,000 orders and
+-- 20,000 customers that are gone
+VACUUM ANALYZE orders.staff, orders.customers, orders.orders, orders.products, orders.expenses,
+        orders.financial_transactions, orders.deliveries;

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -133,6 +133,43 @@ SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555006' WHERE id 
           || ' ' || (SELECT phone FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'),
           '22P02 +1555005', 'request.headers that is no JSON: 22P02 and the change is undone');
 SELECT set_config('request.headers', '', true);
+
+-- a staff member who deletes its own staff row: the row is logged without a
+-- staff id (the row is gone for the log's foreign key), not refused
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+DELETE FROM orders.activity_logs;
+SELECT pg_temp.err($$DELETE FROM orders.staff WHERE account_id = '44444444-4444-4444-4444-444444444444'$$) AS staff_delete \gset
+SELECT is(:'staff_delete' || ' ' || coalesce((SELECT string_agg(action || ' ' || entity_type || ' ' || coalesce(user_id::text, 'no staff id'), ', ')
+                                                FROM orders.activity_logs WHERE entity_type = 'staff'), 'nothing logged'),
+          'ok deleted staff no staff id', 'a staff member deleting its own row: logged, without a staff id');
+
+-- a log a DBA changed goes through an INSERT statement: a statement trigger
+-- fires, a new column gets its default, a partitioned log takes the row
+DELETE FROM orders.activity_logs;
+CREATE TABLE pg_temp.log_statements (n int);
+CREATE FUNCTION pg_temp.log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.log_statements VALUES (1);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER per_statement AFTER INSERT ON orders.activity_logs FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.log_statement();
+UPDATE orders.customers SET phone = '+1555007' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT count(*)::int FROM pg_temp.log_statements) || ' ' || (SELECT count(*) FROM orders.activity_logs),
+          '1 1', 'a statement trigger on the log fires for the logged row');
+DROP TRIGGER per_statement ON orders.activity_logs;
+ALTER TABLE orders.activity_logs ADD COLUMN tenant text NOT NULL DEFAULT 'main';
+UPDATE orders.customers SET phone = '+1555008' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT tenant || ' ' || (details -> 'changes' -> 'phone' ->> 'new') FROM orders.activity_logs
+            WHERE details -> 'changes' -> 'phone' ->> 'new' = '+1555008'),
+          'main +1555008', 'a column a DBA adds gets its default');
+ALTER TABLE orders.activity_logs DROP COLUMN tenant;
+ALTER TABLE orders.activity_logs RENAME TO activity_logs_before;
+CREATE TABLE orders.activity_logs (LIKE orders.activity_logs_before INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+    PARTITION BY RANGE (created_at);
+CREATE TABLE orders.activity_logs_rest PARTITION OF orders.activity_logs DEFAULT;
+UPDATE orders.customers SET phone = '+1555009' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT count(*)::int FROM orders.activity_logs_rest WHERE details -> 'changes' -> 'phone' ->> 'new' = '+1555009'), 1,
+          'a partitioned log takes the row into its partition');
 
 SELECT * FROM finish();
 ROLLBACK;
