@@ -261,15 +261,15 @@ log_as_installed(Relation rel, int *pos)
 static void
 insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 {
-	static void *details_domain = NULL;	/* domain_check's cache */
 	Form_pg_attribute details = TupleDescAttr(RelationGetDescr(rel), pos[LOG_DETAILS]);
 	EState	   *estate;
 	RangeTblEntry *rte;
 	ResultRelInfo *info;
 	TupleTableSlot *slot;
 
+	/* (no cache kept across rows: the row's memory holds the check's state) */
 	if (details->atttypid != JSONBOID)
-		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, TopMemoryContext);
+		domain_check(values[LOG_DETAILS], false, details->atttypid, NULL, CurrentMemoryContext);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;

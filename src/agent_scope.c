@@ -72,8 +72,9 @@ still_current(const AgentCustomers *ac, Snapshot snap)
 
 /*
  * customer_column — the position of customer_id among the columns of the
- * index, after checking that the index is what the extension made: a valid
- * btree on orders.orders whose first column is assigned_agent_id (uuid).
+ * index, after checking that the index is what the extension made: a valid,
+ * complete (not partial) btree on orders.orders whose first column is
+ * assigned_agent_id (uuid).
  */
 static int
 customer_column(Relation heap, Relation index)
@@ -83,7 +84,8 @@ customer_column(Relation heap, Relation index)
 	AttrNumber	heap_att = get_attnum(relid, "customer_id");
 
 	if (index->rd_index->indrelid == relid && index->rd_rel->relam == BTREE_AM_OID &&
-		index->rd_index->indisvalid && agent_att != InvalidAttrNumber &&
+		index->rd_index->indisvalid && RelationGetIndexPredicate(index) == NIL &&
+		agent_att != InvalidAttrNumber &&
 		index->rd_index->indkey.values[0] == agent_att &&
 		get_atttype(relid, agent_att) == UUIDOID && heap_att != InvalidAttrNumber)
 	{
