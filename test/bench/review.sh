@@ -35,5 +35,5 @@ echo "ours $((a / ROUNDS))  floor $((b / ROUNDS))  floor+subtotal $((b2 / ROUNDS
 bench_result "review: approve one site of 1,000 / floor" "$(ratio $a $b)" ">= 0.90"
 bench_result "review: approve one site of 1,000 / floor + subtotal" "$(ratio $a $b2)" "-"
 echo "groups whose counters disagree with a recount: $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.recount_site_counts()")"
-echo "items left (should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor")"
-echo "subtotals (should be 0.00): ours $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM orders.orders WHERE order_number = 'RB-1'")  floor $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM bench.orders_floor")"
+echo "items left on RB-1 (should be 0): ours $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM orders.order_items WHERE order_id = 'f0000000-0000-0000-0000-0000000000a1'")  floor $(psql -X -t -A -d orders_bench -c "SELECT count(*) FROM bench.items_floor WHERE order_id = 'f0000000-0000-0000-0000-0000000000a1'")"
+echo "subtotals (should be 0.00): ours $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM orders.orders WHERE order_number = 'RB-1'")  floor $(psql -X -t -A -d orders_bench -c "SELECT subtotal FROM bench.orders_floor WHERE order_number = 'RB-1'")"
