@@ -25,7 +25,6 @@
 #include "access/tableam.h"
 #include "access/visibilitymap.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -109,8 +108,7 @@ customer_column(Relation heap, Relation index)
 static void
 read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 {
-	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, false);
-	Oid			indexid = get_relname_relid(AGENT_INDEX, nsp);
+	Oid			indexid = orders_index_relid(AGENT_INDEX);
 	Relation	heap;
 	Relation	index;
 	IndexScanDesc scan;
@@ -120,11 +118,6 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 	ItemPointer tid;
 	int			column;
 
-	if (!OidIsValid(indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, AGENT_INDEX),
-				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
 	heap = table_open(orders_relid("orders"), AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
 	column = customer_column(heap, index);

@@ -157,15 +157,9 @@ attnum(TupleDesc desc, const char *name)
 static SysScanDesc
 scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, Relation *rel)
 {
-	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, false);
-	Oid			index = get_relname_relid(indexname, nsp);
+	Oid			index = orders_index_relid(indexname);
 	ScanKeyData key;
 
-	if (!OidIsValid(index))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, indexname),
-				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
 	*rel = table_open(orders_relid(relname), AccessShareLock);
 	/* systable_beginscan takes the table's column number and maps it */
 	ScanKeyInit(&key, attnum(RelationGetDescr(*rel), "account_id"), BTEqualStrategyNumber, F_UUID_EQ,

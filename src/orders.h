@@ -152,6 +152,7 @@ extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *null
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);
 extern Oid	orders_relid(const char *relname);
+extern Oid	orders_index_relid(const char *indexname);
 extern char **orders_text_list(Datum array, int *n);
 extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *func, const char *arg);

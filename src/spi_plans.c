@@ -304,6 +304,25 @@ orders_relid(const char *relname)
 }
 
 /*
+ * orders_index_relid — OID of index "indexname" in schema orders, for the
+ * C code that scans it directly; refuses with ERRCODE_UNDEFINED_OBJECT when
+ * it is missing (an installation altered by hand).
+ */
+Oid
+orders_index_relid(const char *indexname)
+{
+	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
+	Oid			index = OidIsValid(nsp) ? get_relname_relid(indexname, nsp) : InvalidOid;
+
+	if (!OidIsValid(index))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index \"%s.%s\" does not exist", ORDERS_SCHEMA, indexname),
+				 errhint("Is the extension \"orders\" installed in this database at its current version?")));
+	return index;
+}
+
+/*
  * orders_text_list — the non-NULL elements of a text[] as C strings, in the
  * current memory context; their number in *n (the list may be empty).
  */
