@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -160,6 +160,29 @@ END $$;
 SELECT is(pg_temp.serves_after_rollback(), 'true false ',
           'an assignment rolled back with its subtransaction no longer counts');
 RESET ROLE;
+-- an installation altered by hand: the agent's index partial (55000) or
+-- gone (42704), each refused with the HINT, nothing changed (it only reads)
+CREATE FUNCTION pg_temp.agent_err() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1');
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+RESET ROLE;
+SAVEPOINT index_by_hand;
+DROP INDEX orders.orders_assigned_agent_idx;
+CREATE INDEX orders_assigned_agent_idx ON orders.orders (assigned_agent_id, status) INCLUDE (customer_id)
+    WHERE status <> 'delivered';
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT pg_temp.agent_err() AS partial_index \gset
+RESET ROLE;
+DROP INDEX orders.orders_assigned_agent_idx;
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT is(:'partial_index' || ' ' || pg_temp.agent_err(), '55000 42704',
+          'the agent''s index partial: 55000; dropped: 42704');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT index_by_hand;
 -- the answer follows the data within a transaction: a PL/pgSQL function keeps
 -- the state of its expressions across statements, and an unassignment
 -- between two calls is seen by the second
