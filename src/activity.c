@@ -347,30 +347,6 @@ insert_log_row(Datum *values, bool *isnull)
 }
 
 /*
- * new_log_id — a time-ordered uuid (version 7: 48 bits of Unix milliseconds
- * of "now", then random bits, RFC 9562): the log's rows arrive in time
- * order, so its primary key grows at its right edge instead of taking a
- * random leaf page per row.
- */
-static Datum
-new_log_id(TimestampTz now)
-{
-	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-	uint64		ms = (uint64) (now / 1000 +
-							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
-
-	if (!pg_strong_random(u->data + 6, UUID_LEN - 6))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
-	for (int i = 0; i < 6; i++)
-		u->data[i] = (uint8) (ms >> (8 * (5 - i)));
-	u->data[6] = (u->data[6] & 0x0f) | 0x70;	/* version 7 */
-	u->data[8] = (u->data[8] & 0x3f) | 0x80;	/* RFC 9562 variant */
-	return UUIDPGetDatum(u);
-}
-
-/*
  * orders_track_changes — AFTER INSERT OR UPDATE OR DELETE row trigger:
  * one activity row (action created / updated / deleted, the table, the
  * row's id, the changed columns, the actor and their staff id, the client
@@ -431,7 +407,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	memset(isnull, true, sizeof(isnull));
 	now = GetCurrentTimestamp();	/* the clock, not the transaction's start */
 #define SET(col, datum) (values[col] = (datum), isnull[col] = false)
-	SET(LOG_ID, new_log_id(now));
+	SET(LOG_ID, orders_make_id(now));
 	if (orders_account_uuid(actor, &account) && orders_staff_of_account(&account, &staff_id))
 		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
 	SET(LOG_ACTOR, CStringGetTextDatum(actor));

@@ -20,6 +20,9 @@ int			orders_hold_minutes = 10;
 /* orders.staff_role: members may confirm or release anybody's holds. */
 char	   *orders_staff_role = NULL;
 
+/* orders.partition: the partition written into the ids this database makes. */
+int			orders_partition = 0;
+
 void		_PG_init(void);
 
 /*
@@ -27,7 +30,8 @@ void		_PG_init(void);
  * orders.staff_role are SUSET: a client must neither silence the
  * announcements others rely on nor name itself staff; a DBA sets them per
  * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
- * is a default any session may change.
+ * is a default any session may change.  orders.partition is SUSET too: a
+ * client must not make ids that route to another database.
  */
 void
 _PG_init(void)
@@ -57,5 +61,14 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("orders.partition",
+							"Partition number this database writes into the ids it makes (orders.new_id()).",
+							"Set per database when several databases serve one order system "
+							"behind a proxy (doc/scale-out.md); 0 for a single database.",
+							&orders_partition,
+							0, 0, ORDERS_MAX_PARTITION,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("orders");
 }

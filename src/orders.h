@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "commands/trigger.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/uuid.h"
@@ -62,6 +63,14 @@
 extern bool orders_notify_enabled;
 extern int	orders_hold_minutes;
 extern char *orders_staff_role;
+extern int	orders_partition;
+
+/* ---- ids.c: ids that carry their partition ---- */
+
+#define ORDERS_MAX_PARTITION 4095
+
+extern Datum orders_make_id(TimestampTz now);
+extern int	orders_id_partition(const pg_uuid_t *id);
 
 /* ---- trigger_util.c: shared trigger boilerplate ---- */
 

@@ -7,7 +7,7 @@
 -- total_orders .. return_rate are maintained by orders.customer_stats
 -- (50_customer_stats.sql), never written by hand.
 CREATE TABLE orders.customers (
-    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id            uuid PRIMARY KEY DEFAULT orders.new_id(),
     account_id    uuid,
     full_name     text NOT NULL,
     email         text,
@@ -45,7 +45,7 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.customers
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
 CREATE TABLE orders.staff (
-    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     account_id           uuid UNIQUE,
     full_name            text NOT NULL,
     email                text UNIQUE,

@@ -25,7 +25,7 @@ CREATE DOMAIN orders.json_array AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) =
 CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) = 'object');
 
 CREATE TABLE orders.products (
-    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     name                 orders.label NOT NULL,
     sku                  orders.label NOT NULL UNIQUE,
     description          text,
@@ -52,7 +52,7 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.products
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
 CREATE TABLE orders.product_variants (
-    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     product_id           uuid NOT NULL REFERENCES orders.products (id) ON DELETE CASCADE,
     sku                  orders.label NOT NULL UNIQUE,
     name                 orders.label NOT NULL,

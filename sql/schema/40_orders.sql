@@ -28,7 +28,7 @@ COMMENT ON FUNCTION orders.next_order_number() IS
 -- completion_date; leads_delivered is maintained, 50_leads.sql); COD
 -- operations (seed 004: assigned_rep_id .. return_reason); adjustment.
 CREATE TABLE orders.orders (
-    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id              uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_number    text NOT NULL UNIQUE DEFAULT orders.next_order_number()
                     CHECK (order_number <> ''),
     customer_id     uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
@@ -111,7 +111,7 @@ CREATE INDEX orders_priority_created_idx ON orders.orders (priority DESC, create
 -- An item with a product_id takes its units (of the variant, when given)
 -- out of stock while its order holds stock (70_stock.sql).
 CREATE TABLE orders.order_items (
-    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id          uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     item_type   text NOT NULL DEFAULT 'product'
                 CHECK (item_type IN ('product', 'service', 'subscription')),

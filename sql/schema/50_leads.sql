@@ -5,7 +5,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.leads (
-    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id            uuid PRIMARY KEY DEFAULT orders.new_id(),
     customer_id   uuid REFERENCES orders.customers (id) ON DELETE RESTRICT,
     order_id      uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
     status        text NOT NULL DEFAULT 'new'

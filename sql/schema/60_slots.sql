@@ -5,7 +5,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.service_capacity (
-    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id            uuid PRIMARY KEY DEFAULT orders.new_id(),
     service_id    uuid NOT NULL,
     staff_id      uuid,
     starts_at     timestamptz NOT NULL,
@@ -29,7 +29,7 @@ CREATE INDEX service_capacity_staff_starts_idx ON orders.service_capacity (staff
     WHERE staff_id IS NOT NULL;
 
 CREATE TABLE orders.slot_reservations (
-    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id             uuid PRIMARY KEY DEFAULT orders.new_id(),
     capacity_id    uuid NOT NULL REFERENCES orders.service_capacity (id) ON DELETE RESTRICT,
     holder         text NOT NULL,
     quantity       integer NOT NULL DEFAULT 1 CHECK (quantity >= 1),

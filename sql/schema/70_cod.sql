@@ -46,7 +46,7 @@ CREATE TRIGGER check_assignment BEFORE INSERT OR UPDATE OF assigned_agent_id, as
     ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.check_assignment();
 
 CREATE TABLE orders.deliveries (
-    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                 uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     agent_id           uuid NOT NULL REFERENCES orders.staff (id) ON DELETE RESTRICT,
     pickup_time        timestamptz,

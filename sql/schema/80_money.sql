@@ -5,7 +5,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.financial_transactions (
-    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id             uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
     type                 text NOT NULL CHECK (type IN ('revenue', 'refund')),
     amount               orders.positive_amount NOT NULL,
@@ -29,7 +29,7 @@ CREATE INDEX financial_transactions_recorded_by_idx ON orders.financial_transact
 CREATE INDEX financial_transactions_created_idx ON orders.financial_transactions (created_at DESC);
 
 CREATE TABLE orders.expenses (
-    id                   uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     category             text NOT NULL CHECK (category <> ''),
     amount               orders.positive_amount NOT NULL,
     currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),

@@ -246,7 +246,7 @@ CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags
 -- Notes staff keep about an order, never shown to its customer (0.7.0's
 -- orders.internal_notes column moved here).
 CREATE TABLE orders.order_notes (
-    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id          uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     author_id   uuid DEFAULT orders.current_staff_id() REFERENCES orders.staff (id) ON DELETE SET NULL,
     body        text NOT NULL CHECK (body <> ''),

@@ -9,7 +9,7 @@
 -- A client group: the links of one of the agency's clients within an
 -- order.  Its counters are kept exact by orders.site_counts (C).
 CREATE TABLE orders.order_groups (
-    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                     uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id               uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     client_id              uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
     link_count             integer NOT NULL CHECK (link_count > 0),
@@ -43,7 +43,7 @@ CREATE TRIGGER group_counts_guard
 
 -- A site suggested for a group, and the client's verdict on it.
 CREATE TABLE orders.order_site_selections (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id               uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_group_id   uuid NOT NULL REFERENCES orders.order_groups (id) ON DELETE CASCADE,
     domain           text NOT NULL CHECK (domain ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
                                           AND length(domain) <= 253),
@@ -201,7 +201,7 @@ CREATE TRIGGER site_review_columns BEFORE UPDATE ON orders.order_site_selections
 
 -- Configuration of an order (seed 000): minimum DR, traffic range, niche...
 CREATE TABLE orders.order_requirements (
-    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                 uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]*$'),
     requirement_value  jsonb NOT NULL,
@@ -212,7 +212,7 @@ CREATE INDEX order_requirements_order_idx ON orders.order_requirements (order_id
 
 -- Share links (seed 000).  The token itself is never stored: its SHA-256.
 CREATE TABLE orders.order_share_tokens (
-    id                       uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                       uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id                 uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     token_hash               bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
     expires_at               timestamptz NOT NULL,
@@ -518,7 +518,7 @@ $$;
 -- tokens get one refusal (OR080, one message: no oracle) and change nothing.
 ---------------------------------------------------------------------------
 
--- create_share_token — a URL-safe token of 244 random bits, returned once;
+-- create_share_token — a URL-safe token of 184 random bits, returned once;
 -- only its hash is kept.  For the order's customer or staff with
 -- orders.edit on it (orders.may_share); API roles cannot write the table.
 CREATE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
@@ -539,8 +539,9 @@ BEGIN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
             USING ERRCODE = '22023';
     END IF;
-    token := translate(encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'),
-                              'base64'), '+/=', '-_');
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
     INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
     VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),

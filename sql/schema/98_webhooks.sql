@@ -8,7 +8,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.webhooks (
-    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id             uuid PRIMARY KEY DEFAULT orders.new_id(),
     name           orders.label NOT NULL,
     source         text NOT NULL CHECK (source IN ('shopify', 'woocommerce', 'custom', 'other')),
     endpoint       text NOT NULL UNIQUE CHECK (endpoint ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$'),
@@ -60,7 +60,7 @@ CREATE TRIGGER webhook_endpoint_renamed AFTER UPDATE OF endpoint ON orders.webho
     EXECUTE FUNCTION orders.webhook_endpoint_renamed();
 
 CREATE TABLE orders.webhook_logs (
-    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                uuid PRIMARY KEY DEFAULT orders.new_id(),
     webhook_id        uuid REFERENCES orders.webhooks (id) ON DELETE SET NULL,
     delivery_id       text,
     request_payload   jsonb,

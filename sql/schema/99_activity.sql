@@ -9,7 +9,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.activity_logs (
-    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid PRIMARY KEY DEFAULT orders.new_id(),
     user_id      uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
     actor        text NOT NULL,
     action       text NOT NULL CHECK (action IN ('created', 'updated', 'deleted')),

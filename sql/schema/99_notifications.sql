@@ -7,7 +7,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.notifications (
-    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id          uuid PRIMARY KEY DEFAULT orders.new_id(),
     user_id     uuid NOT NULL REFERENCES orders.staff (id) ON DELETE CASCADE,
     type        text NOT NULL CHECK (type IN ('order', 'delivery', 'system', 'workflow', 'alert')),
     title       orders.label NOT NULL,

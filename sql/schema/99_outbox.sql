@@ -10,7 +10,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.outbox (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id               uuid PRIMARY KEY DEFAULT orders.new_id(),
     kind             text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_.-]{0,62}$'),
     payload          orders.json_object NOT NULL DEFAULT '{}',
     idempotency_key  text NOT NULL UNIQUE DEFAULT gen_random_uuid()::text

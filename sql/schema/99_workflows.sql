@@ -14,7 +14,7 @@
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.workflows (
-    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                  uuid PRIMARY KEY DEFAULT orders.new_id(),
     name                orders.label NOT NULL,
     description         text,
     trigger_type        text NOT NULL
@@ -33,7 +33,7 @@ CREATE INDEX workflows_created_by_idx ON orders.workflows (created_by_user_id);
 CREATE INDEX workflows_trigger_config_idx ON orders.workflows USING gin (trigger_config jsonb_path_ops);
 
 CREATE TABLE orders.workflow_executions (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id               uuid PRIMARY KEY DEFAULT orders.new_id(),
     workflow_id      uuid NOT NULL REFERENCES orders.workflows (id) ON DELETE CASCADE,
     order_id         uuid REFERENCES orders.orders (id) ON DELETE SET NULL,
     customer_id      uuid REFERENCES orders.customers (id) ON DELETE SET NULL,

@@ -97,7 +97,7 @@ SELECT is(orders.purge_activity_logs(), 1::bigint, 'purge_activity_logs() delete
 
 -- the rows are inserted without SQL (0.11.0), yet as any insert: the log's
 -- own triggers fire (as its owner), a constraint a DBA adds holds, the
--- staff id is a checked foreign key; ids are time-ordered (uuid version 7)
+-- staff id is a checked foreign key; ids are time-ordered (orders.new_id()'s layout, version 8)
 DELETE FROM orders.activity_logs;
 CREATE TABLE pg_temp.log_seen (who text, action text);
 CREATE FUNCTION pg_temp.log_seen() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -113,8 +113,8 @@ SELECT is((SELECT string_agg(who || ' ' || action, ', ') FROM pg_temp.log_seen),
 SELECT is((SELECT string_agg(DISTINCT substr(id::text, 15, 1) || ' '
                    || (abs(('x' || substr(replace(id::text, '-', ''), 1, 12))::bit(48)::bigint
                            - floor(extract(epoch FROM created_at) * 1000)::bigint) <= 1), ',')
-             FROM orders.activity_logs), '7 true',
-          '... the rows'' ids are uuid version 7 whose leading 48 bits are their time in milliseconds');
+             FROM orders.activity_logs), '8 true',
+          '... the rows'' ids are uuid version 8 (orders.new_id()) whose leading 48 bits are their time in milliseconds');
 DROP TRIGGER seen ON orders.activity_logs;
 ALTER TABLE orders.activity_logs ADD CONSTRAINT no_phone_changes CHECK (NOT (details -> 'changes' ? 'phone')) NOT VALID;
 SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555003' WHERE id = '00000000-0000-0000-0000-00000000ac01'$$)

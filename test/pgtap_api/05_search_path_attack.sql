@@ -430,6 +430,7 @@ SELECT pg_temp.probe('has_permission of a client', $p$SELECT orders.has_permissi
   '{has_permission}', NULL, 'false');
 SELECT pg_temp.probe('agent_serves_customer of a client', $p$SELECT orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1')$p$,
   '{agent_serves_customer}', NULL, 'false');
+SELECT pg_temp.probe('ids', $p$SELECT orders.partition_of(orders.new_id())$p$, '{partition_of,new_id}', NULL, '0');
 SELECT pg_temp.probe('staff_sees_order of a client', $p$SELECT orders.staff_sees_order(NULL, NULL, 'cod', 'new')$p$,
   '{staff_sees_order,current_staff_role}', NULL, 'false');
 SELECT pg_temp.probe('a client sets a staff-only column',
