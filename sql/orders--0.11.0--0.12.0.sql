@@ -5,6 +5,9 @@
 --    orders.partition, SUSET, 0 by default); orders.partition_of(id) reads
 --    it back (0 for older ids).  Existing rows keep their ids.
 --  * Share tokens start with such an id, so a proxy routes a token too.
+--  * order_stats() computes "near capacity" in bigint: a campaign of more
+--    than 238,609,294 leads made it fail with 22003 (found by the scale-out
+--    soak, whose campaigns have room for 10^9 leads).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.12.0'" to load this file. \quit
 -- ---------------------------------------------------------------- ids --
 -- Every id column defaults to orders.new_id() (C, src/ids.c): a uuid of
@@ -82,3 +85,23 @@ BEGIN
     RETURN token;
 END
 $$;
+
+-- Admin dashboard figures over campaign orders.  "near capacity": an open
+-- campaign with 90% or more of its leads delivered.
+CREATE OR REPLACE FUNCTION orders.order_stats()
+    RETURNS TABLE (total bigint, active bigint, overdue bigint,
+                   near_capacity bigint, completed_this_month bigint)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT count(*),
+           count(*) FILTER (WHERE o.status = 'active'),
+           count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < CURRENT_DATE),
+           count(*) FILTER (WHERE s.category = 'open' AND o.leads_purchased > 0
+                              AND o.leads_delivered::bigint * 10 >= o.leads_purchased::bigint * 9),
+           count(*) FILTER (WHERE s.category = 'fulfilled'
+                              AND o.completed_at >= date_trunc('month', now()))
+      FROM orders.orders o
+      JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+     WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;
+END;

@@ -11,7 +11,9 @@
 #   (psql, pg_restore, four jobs), pgbench soaks that compare stored counters
 #   with a recount, pg_cron, operations (two databases with their jobs, DROP
 #   EXTENSION, recounts cancelled by statement_timeout) and logical
-#   replication to a second cluster (its own two clusters, ports 54334-54335).
+#   replication to a second cluster (its own two clusters, ports 54334-54335),
+#   and scale-out behind PL/Proxy (a proxy and two node clusters, ports
+#   54344-54346).
 # Exits non-zero when anything fails.
 source "$(dirname "$0")/lib.sh"
 
@@ -86,6 +88,7 @@ suite soak-workflows bash "$REPO_DIR/test/soak/workflows.sh" "${ORDERS_SOAK_SECO
 suite pg_cron bash "$REPO_DIR/test/cron.sh"
 suite operations bash "$REPO_DIR/test/operations.sh"
 suite replication bash "$REPO_DIR/test/replication.sh"
+suite scale-out bash "$REPO_DIR/test/scale_out.sh"
 
 log "summary"
 [ -n "$failures" ] && echo "failed suites:$failures"

@@ -10,7 +10,7 @@ set -eu
 # directories relative to itself.
 PG_BIN=${ORDERS_PG_BIN:-/usr/lib/postgresql/15/bin}
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl make gcc"
+PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plproxy libtap-parser-sourcehandler-pgtap-perl make gcc"
 PG_OS_USER=orders-pg        # used only when running as root
 # PostgreSQL 15.0-15.19 can fail an UPDATE with XX000 "new multixact has more
 # than one updating member" (fixed in 15.20, doc/multixact.md): Debian's

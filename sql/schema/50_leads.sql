@@ -148,7 +148,7 @@ BEGIN ATOMIC
            count(*) FILTER (WHERE o.status = 'active'),
            count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < CURRENT_DATE),
            count(*) FILTER (WHERE s.category = 'open' AND o.leads_purchased > 0
-                              AND o.leads_delivered * 10 >= o.leads_purchased * 9),
+                              AND o.leads_delivered::bigint * 10 >= o.leads_purchased::bigint * 9),
            count(*) FILTER (WHERE s.category = 'fulfilled'
                               AND o.completed_at >= date_trunc('month', now()))
       FROM orders.orders o

@@ -2,7 +2,7 @@
 -- written by the extension only, and a statement moving many leads is
 -- counted exactly.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -69,6 +69,11 @@ SELECT is((SELECT sum(leads_delivered)::int FROM orders.orders WHERE order_numbe
           (SELECT count(*)::int FROM orders.leads WHERE order_id IN ('00000000-0000-0000-0000-0000000005a2', '00000000-0000-0000-0000-0000000005a3')
               AND status IN ('approved', 'lead')),
           'and the counts add up to the counted leads');
+
+-- a campaign with room for 10^9 leads (0.12.0: "near capacity" overflowed
+-- integer arithmetic above 238,609,294 leads purchased, 22003)
+UPDATE orders.orders SET leads_purchased = 1000000000 WHERE order_number = 'T5-2';
+SELECT lives_ok('SELECT * FROM orders.order_stats()', 'order_stats() works for a campaign of 10^9 leads');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,405 @@
+-- orders_proxy.sql — the orders API in front of several databases (PL/Proxy).
+--
+-- Run with psql in the proxy database (not a node), as a superuser, after
+-- the DBA made the cluster (doc/scale-out.md):
+--
+--   CREATE EXTENSION plproxy;
+--   CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy
+--       OPTIONS (p0 'host=node-a dbname=orders', p1 'host=node-b dbname=orders');
+--   CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
+--   psql -d proxy -f sql/proxy/orders_proxy.sql
+--
+-- Partition k of the server is the node database whose setting
+-- orders.partition is k (orders_proxy.check_nodes() verifies it); their
+-- number is a power of two.  The application calls schema orders here with
+-- the names, arguments and result types it calls on one database; each call
+-- runs on the node of the id it names (orders_proxy.partition_of: the id
+-- says where it was made), or on every node and is merged (recent_orders,
+-- order_stats).  PL/Proxy connects as the caller's current role (PostgREST's
+-- anon / authenticated, a DBA), and the request's JWT claims and headers go
+-- along with each call (set for that call only), so every node applies its
+-- own row level security, triggers and refusals to the same caller.
+\set ON_ERROR_STOP 1
+
+CREATE SCHEMA orders;
+CREATE SCHEMA orders_proxy;
+COMMENT ON SCHEMA orders_proxy IS 'Routing of the orders API to the node databases (PL/Proxy)';
+
+-- partition_of — the partition an id was made in: the node function of the
+-- same name (src/ids.c), in SQL: 12 bits of a version-8 uuid, else 0 (ids
+-- made before 0.12.0 live in partition 0: the database that was alone).
+CREATE FUNCTION orders_proxy.partition_of(id uuid) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.get_byte(pg_catalog.uuid_send(id), 6) >> 4 = 8
+            THEN ((pg_catalog.get_byte(pg_catalog.uuid_send(id), 6) & 15) << 8)
+                 | pg_catalog.get_byte(pg_catalog.uuid_send(id), 7)
+            ELSE 0 END;
+
+-- token_partition — the partition of a share token: its first 16 bytes are
+-- an id of the node that made it.  Anything else routes to partition 0,
+-- whose node refuses it as it refuses any unknown token.
+CREATE FUNCTION orders_proxy.token_partition(token text) RETURNS integer
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN token ~ '^[A-Za-z0-9_-]{43}$'
+            THEN orders_proxy.partition_of(pg_catalog.encode(pg_catalog.substring(
+                     pg_catalog.decode(pg_catalog.translate(token, '-_', '+/') || '=', 'base64'), 1, 16), 'hex')::uuid)
+            ELSE 0 END;
+
+-- claims / headers — what goes along with each call: the request's JWT
+-- claims and headers as PostgREST set them here ('' when unset).
+CREATE FUNCTION orders_proxy.claims() RETURNS text
+    LANGUAGE sql STABLE
+RETURN coalesce(pg_catalog.current_setting('request.jwt.claims', true), '');
+CREATE FUNCTION orders_proxy.headers() RETURNS text
+    LANGUAGE sql STABLE
+RETURN coalesce(pg_catalog.current_setting('request.headers', true), '');
+
+-- raise_node_failure — what a caller sees when a node cannot answer:
+-- PL/Proxy reports a node it cannot reach as an internal error (XX000);
+-- here it becomes 08001 (could not connect: nothing was done on the node),
+-- and a connection lost during the call, or a node shutting down under it
+-- (57P01/57P02), 08006 (the call's outcome on the node is unknown: retry
+-- with the same idempotency key, or read back).  PostgREST answers 503 to
+-- both.  Any other error is raised again as it was.
+CREATE FUNCTION orders_proxy.raise_node_failure(state text, message text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconnectStart|PQconnectPoll):' THEN
+        RAISE EXCEPTION 'a node of the orders cluster is unreachable'
+            USING ERRCODE = '08001', DETAIL = message,
+                  HINT = 'Nothing was done. Retry when the node is back; calls for other nodes go on.';
+    ELSIF (state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconsumeInput|PQflush|PQsendQuery|PQsendQueryParams):')
+          OR state IN ('57P01', '57P02') THEN
+        RAISE EXCEPTION 'a node of the orders cluster was lost during the call'
+            USING ERRCODE = '08006', DETAIL = message,
+                  HINT = 'The call may or may not have taken effect on the node: retry with the same idempotency key, or read it back.';
+    END IF;
+    RAISE EXCEPTION '%', message USING ERRCODE = state;
+END
+$$;
+
+-- node_partition — the partition node number "p" says it serves (its
+-- orders.partition, read from an id it makes: the setting exists once the
+-- extension's library is loaded).
+CREATE FUNCTION orders_proxy.node_partition(p integer) RETURNS integer
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON p;
+    SELECT orders.partition_of(orders.new_id());
+$$;
+
+-- check_nodes — every partition of the cluster is served by a node that
+-- says it serves that partition; refuses (55000, naming the partition)
+-- otherwise: a node set up with the wrong orders.partition would make ids
+-- that route to another node.
+CREATE FUNCTION orders_proxy.check_nodes() RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+    said integer;
+BEGIN
+    SELECT count(*) INTO n
+      FROM pg_catalog.pg_foreign_server s, pg_catalog.pg_options_to_table(s.srvoptions) o
+     WHERE s.srvname = 'orders_nodes' AND o.option_name ~ '^p[0-9]+$';
+    FOR p IN 0 .. n - 1 LOOP
+        said := orders_proxy.node_partition(p);
+        IF said IS DISTINCT FROM p THEN
+            RAISE EXCEPTION 'partition % of server orders_nodes is a node serving partition %', p, said
+                USING ERRCODE = '55000',
+                      HINT = format('Set orders.partition = %s in that node''s database (ALTER DATABASE ... SET orders.partition = %s), or fix the order of the server''s options.', p, p);
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- sync_types — the row types the API returns (orders.orders, ...) and the
+-- domains they use, made here as the node of partition 0 defines them, so
+-- that the proxy's functions have the node's signatures exactly.  Run at
+-- set-up and after each ALTER EXTENSION orders UPDATE on the nodes.
+CREATE FUNCTION orders_proxy.node_types(names text[], OUT kind text, OUT name text, OUT definition text)
+    RETURNS SETOF record
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON 0;
+    SELECT 'domain'::text AS kind, t.typname::text AS name, pg_catalog.format_type(t.typbasetype, t.typtypmod) AS definition
+      FROM pg_catalog.pg_type t
+     WHERE t.typnamespace = 'orders'::regnamespace AND t.typtype = 'd'
+    UNION ALL
+    SELECT 'type', c.relname::text,
+           pg_catalog.string_agg(pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod),
+                                 ', ' ORDER BY a.attnum)
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     WHERE c.relnamespace = 'orders'::regnamespace AND c.relname = ANY (names)
+     GROUP BY c.relname;
+$$;
+
+CREATE FUNCTION orders_proxy.sync_types() RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d record;
+    made integer := 0;
+BEGIN
+    FOR d IN SELECT * FROM orders_proxy.node_types(ARRAY['orders', 'order_groups', 'leads', 'slot_reservations'])
+              ORDER BY kind LOOP        -- domains before the types using them
+        IF d.kind = 'domain' AND to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
+            EXECUTE format('CREATE DOMAIN orders.%I AS %s', d.name, d.definition);
+            made := made + 1;
+        ELSIF d.kind = 'type' AND to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
+            EXECUTE format('CREATE TYPE orders.%I AS (%s)', d.name, d.definition);
+            made := made + 1;
+        END IF;
+    END LOOP;
+    RETURN made;
+END
+$$;
+SELECT orders_proxy.sync_types() AS types_made \gset
+
+-- ------------------------------------------------- calls routed by id --
+-- Each call's remote query first sets the request's claims and headers for
+-- this call only, then calls the node's function of the same name (the
+-- function's arguments depend on the settings, so they are made first).
+
+CREATE FUNCTION orders_proxy.transition(claims text, headers text, order_id uuid, to_status text, notes text,
+                                        idempotency_key text)
+    RETURNS SETOF orders.orders
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.transition(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_id END,
+                                           to_status, notes, idempotency_key) r;
+$$;
+CREATE FUNCTION orders.transition(order_id uuid, to_status text, notes text DEFAULT NULL,
+                                  idempotency_key text DEFAULT NULL)
+    RETURNS orders.orders
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.orders;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.transition(orders_proxy.claims(), orders_proxy.headers(), order_id, to_status, notes,
+                                              idempotency_key);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.allowed_transitions(claims text, headers text, order_id uuid)
+    RETURNS SETOF text
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_id);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.allowed_transitions(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_id END) r (r);
+$$;
+CREATE FUNCTION orders.allowed_transitions(order_id uuid)
+    RETURNS SETOF text
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.allowed_transitions(orders_proxy.claims(), orders_proxy.headers(), order_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.assign_lead(claims text, headers text, lead_id uuid, order_id uuid)
+    RETURNS SETOF orders.leads
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(lead_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.assign_lead(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN lead_id END, order_id) r;
+$$;
+CREATE FUNCTION orders.assign_lead(lead_id uuid, order_id uuid)
+    RETURNS orders.leads
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.leads;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.assign_lead(orders_proxy.claims(), orders_proxy.headers(), lead_id, order_id);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.review_sites(claims text, headers text, order_group_id uuid, selections jsonb)
+    RETURNS SETOF orders.order_groups
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_group_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.review_sites(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_group_id END,
+                                             selections) r;
+$$;
+CREATE FUNCTION orders.review_sites(order_group_id uuid, selections jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.order_groups;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.review_sites(orders_proxy.claims(), orders_proxy.headers(), order_group_id, selections);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.create_share_token(claims text, headers text, order_id uuid, expires_in interval,
+                                                allowed_actions text[], metadata jsonb)
+    RETURNS text
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_id);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.create_share_token(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_id END,
+                                                   expires_in, allowed_actions, metadata) r (r);
+$$;
+CREATE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result text;
+BEGIN
+    result := orders_proxy.create_share_token(orders_proxy.claims(), orders_proxy.headers(), order_id, expires_in,
+                                               allowed_actions, metadata);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.shared_order(claims text, headers text, token text)
+    RETURNS jsonb
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.token_partition(token);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.shared_order(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN token END) r (r);
+$$;
+CREATE FUNCTION orders.shared_order(token text)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    result := orders_proxy.shared_order(orders_proxy.claims(), orders_proxy.headers(), token);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.customer_order_history(claims text, headers text, customer_id uuid, max_rows integer)
+    RETURNS TABLE (id uuid, order_number text, status text, total_amount numeric, created_at timestamptz,
+                   delivered_at timestamptz)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(customer_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.customer_order_history(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN customer_id END,
+                                                       max_rows) r;
+$$;
+CREATE FUNCTION orders.customer_order_history(customer_id uuid, max_rows integer DEFAULT 100)
+    RETURNS TABLE (id uuid, order_number text, status text, total_amount numeric, created_at timestamptz,
+                   delivered_at timestamptz)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.customer_order_history(orders_proxy.claims(), orders_proxy.headers(), customer_id, max_rows);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- -------------------------------------------- reads over every node --
+-- Each node answers for its own orders; the proxy merges: the newest
+-- max_rows of all nodes' newest max_rows (exact), and sums of counts.
+
+CREATE FUNCTION orders_proxy.recent_orders(claims text, headers text, statuses text[], max_rows integer)
+    RETURNS TABLE (id uuid, order_number text, status text, priority integer, total_amount numeric,
+                   created_at timestamptz, customer_name text, customer_phone text)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.recent_orders(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN statuses END,
+                                              max_rows) r;
+$$;
+CREATE FUNCTION orders.recent_orders(statuses text[] DEFAULT ARRAY['new', 'confirmation_pending', 'confirmed'],
+                                     max_rows integer DEFAULT 50)
+    RETURNS TABLE (id uuid, order_number text, status text, priority integer, total_amount numeric,
+                   created_at timestamptz, customer_name text, customer_phone text)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.recent_orders(orders_proxy.claims(), orders_proxy.headers(), statuses, max_rows) r
+         ORDER BY r.priority DESC, r.created_at DESC
+         LIMIT max_rows;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.order_stats(claims text, headers text)
+    RETURNS TABLE (total bigint, active bigint, overdue bigint, near_capacity bigint, completed_this_month bigint)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.order_stats() r WHERE s.c IS NOT NULL AND s.h IS NOT NULL;
+$$;
+CREATE FUNCTION orders.order_stats()
+    RETURNS TABLE (total bigint, active bigint, overdue bigint, near_capacity bigint, completed_this_month bigint)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT sum(r.total)::bigint, sum(r.active)::bigint, sum(r.overdue)::bigint, sum(r.near_capacity)::bigint,
+               sum(r.completed_this_month)::bigint
+          FROM orders_proxy.order_stats(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- ----------------------------------------------------------- grants --
+-- The API roles call schema orders; the routing functions are theirs to
+-- call only through it (PL/Proxy connects as the caller: USAGE on the server).
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA orders_proxy FROM PUBLIC;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('GRANT USAGE ON SCHEMA orders, orders_proxy TO %I', r);
+            EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA orders, orders_proxy TO %I', r);
+            EXECUTE format('GRANT USAGE ON FOREIGN SERVER orders_nodes TO %I', r);
+        END IF;
+    END LOOP;
+END
+$$;

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Scale-out with PL/Proxy (TAP, issue 15; doc/scale-out.md): one proxy
+# cluster and N node clusters (default 2; a power of two), each node running
+# the unmodified extension in a database whose orders.partition is its
+# number, the proxy running sql/proxy/orders_proxy.sql.  Checks:
+#   the proxy's API has the nodes' signatures; each call runs on the node of
+#   the id it names, as the caller (PostgREST-shaped requests: a login
+#   switching to an API role with JWT claims), with the node's refusals and
+#   their SQLSTATEs; a direct login cannot make the nodes believe claims;
+#   reads over every node merge exactly; a 16-client soak through the proxy
+#   while one node is stopped and restarted: calls to it fail with 08001
+#   (not reached) or 08006 (connection lost during the call) and nothing else, calls to the others go on, and every counter equals a
+#   recount on each node.
+# Usage: test/scale_out.sh [nodes, default 2] — its own clusters, ports
+# ORDERS_SCALE_PORT (default 54344) and the next N.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/tap.sh"
+
+NODES=${1:-2}
+case $NODES in 2|4|8) ;; *) echo "nodes must be 2, 4 or 8 (PL/Proxy: a power of two)" >&2; exit 2 ;; esac
+SECS=${ORDERS_SCALE_SECONDS:-12}
+BASE=${ORDERS_SCALE_DIR:-/tmp/orders-scale}
+PPORT=${ORDERS_SCALE_PORT:-54344}
+node_dir() { echo "$BASE/node$1"; }
+node_port() { echo $((PPORT + 1 + $1)); }
+
+cleanup() {
+    stop_cluster "$BASE/proxy"
+    for k in $(seq 0 $((NODES - 1))); do stop_cluster "$(node_dir $k)"; done
+    rm -rf "$BASE"
+}
+trap cleanup EXIT
+ensure_packages postgresql-15-plproxy
+cleanup
+unset PGHOST PGPORT
+export PGOPTIONS="-c client_min_messages=warning"
+
+# proxy [psql args] / node K [psql args] — superuser psql in the orders database
+proxy() { q orders -h "$BASE/proxy" -p "$PPORT" -U postgres "$@"; }
+node() { local k=$1; shift; q orders -h "$(node_dir $k)" -p "$(node_port $k)" -U postgres "$@"; }
+
+# api SUB SQL [ROLE] — one PostgREST-shaped request to the proxy: the login
+# authenticator switches to ROLE (default authenticated) with the JWT claims
+# of SUB, then SQL; prints the result, or the error's SQLSTATE ("ERROR OR001").
+api() {
+    psql -X -q -t -A -h "$BASE/proxy" -p "$PPORT" -U authenticator -d orders -v VERBOSITY=sqlstate 2>&1 <<SQL |
+BEGIN;
+SELECT set_config('role', '${3:-authenticated}', true), set_config('request.jwt.claims', '{"sub":"$1","role":"${3:-authenticated}"}', true) \g /dev/null
+$2;
+COMMIT;
+SQL
+        sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/' | grep -v '^ROLLBACK$'
+}
+
+ADMIN=44444444-4444-4444-4444-444444444444
+
+# ------------------------------------------------------------ clusters --
+for k in $(seq 0 $((NODES - 1))); do
+    start_cluster "$(node_dir $k)" "$(node_port $k)" "max_connections = 100"
+done
+start_cluster "$BASE/proxy" "$PPORT" "max_connections = 100"
+unset PGHOST PGPORT
+
+# Each node: the API roles may log in (PL/Proxy connects as the caller's
+# role; in production pg_hba lets only the proxies do so), the partition
+# set before the extension makes any id, order numbers interleaved.
+for k in $(seq 0 $((NODES - 1))); do
+    q postgres -h "$(node_dir $k)" -p "$(node_port $k)" -U postgres <<SQL
+CREATE ROLE anon LOGIN;
+CREATE ROLE authenticated LOGIN;
+CREATE DATABASE orders;
+ALTER DATABASE orders SET orders.partition = $k;
+SQL
+    node $k <<SQL
+CREATE EXTENSION orders;
+SELECT orders.grant_api() \g /dev/null
+ALTER SEQUENCE orders.order_number_seq INCREMENT BY $NODES RESTART WITH $((k + 1));
+-- reference data, the same on every node (doc/scale-out.md: replicated)
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000000e8', '$ADMIN', 'Admin', 'admin');
+-- this node's customers (account ids 1000000k-…-000000000001..20), each
+-- with 5 cod orders, and a lead campaign with 500 leads
+INSERT INTO orders.customers (account_id, full_name, phone)
+SELECT ('1000000$k-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'Node $k customer ' || n, '+1555$k' || n
+  FROM generate_series(1, 20) n;
+INSERT INTO orders.orders (customer_id, lifecycle, total_amount)
+SELECT c.id, 'cod', 10 * n FROM orders.customers c, generate_series(1, 5) n;
+INSERT INTO orders.orders (customer_id, lifecycle, leads_purchased)
+SELECT (SELECT id FROM orders.customers ORDER BY full_name LIMIT 1), 'campaign', 1000000000 FROM generate_series(1, 4);
+UPDATE orders.orders SET status = 'active' WHERE lifecycle = 'campaign';
+INSERT INTO orders.leads (customer_id, status, company_name)
+SELECT (SELECT id FROM orders.customers ORDER BY full_name LIMIT 1), (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + n % 4], 'lead ' || n
+  FROM generate_series(1, 500) n;
+SQL
+done
+
+# The proxy: roles shaped like a PostgREST deployment, the cluster's
+# partitions, the API.
+partitions=$(for k in $(seq 0 $((NODES - 1))); do printf "%sp%d 'host=%s port=%d dbname=orders'" "${k:+, }" "$k" "$(node_dir $k)" "$(node_port $k)"; done | sed 's/^, //')
+q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres <<SQL
+CREATE ROLE anon NOLOGIN;
+CREATE ROLE authenticated NOLOGIN;
+CREATE ROLE authenticator LOGIN NOINHERIT;
+GRANT anon, authenticated TO authenticator;
+CREATE ROLE direct_login LOGIN;
+CREATE DATABASE orders;
+SQL
+proxy >/dev/null <<SQL
+CREATE EXTENSION plproxy;
+CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($partitions);
+CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
+\i $REPO_DIR/sql/proxy/orders_proxy.sql
+SQL
+
+# ------------------------------------------------------------- set-up --
+check "check_nodes: every partition is served by the node that says so" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+signatures="SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') ' || pg_get_function_result(p.oid)
+              FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace
+               AND p.proname IN (SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace) ORDER BY 1"
+proxy_sigs=$(proxy -c "$signatures")
+node_sigs=$(node 0 -c "SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') ' || pg_get_function_result(p.oid)
+                         FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace
+                          AND p.proname IN ($(proxy -c "SELECT string_agg(quote_literal(proname), ',') FROM pg_proc WHERE pronamespace = 'orders'::regnamespace"))
+                        ORDER BY 1")
+check "the proxy's API has the node's names, arguments and result types" "$node_sigs" "$proxy_sigs"
+types="SELECT string_agg(c.relname || ':' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY c.relname, a.attnum)
+         FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE c.relnamespace = 'orders'::regnamespace AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations')"
+check "... and its row types the node's columns" "$(node 0 -c "$types")" "$(proxy -c "$types")"
+
+# ----------------------------------------------- calls routed by id --
+o0=$(node 0 -c "SELECT id FROM orders.orders WHERE lifecycle = 'cod' ORDER BY order_number LIMIT 1")
+o1=$(node 1 -c "SELECT id FROM orders.orders WHERE lifecycle = 'cod' ORDER BY order_number LIMIT 1")
+check "ids say where they were made" "0 1" "$(proxy -c "SELECT orders_proxy.partition_of('$o0') || ' ' || orders_proxy.partition_of('$o1')")"
+check "order numbers are unique over the nodes (interleaved sequences)" "0" \
+    "$( (node 0 -c "SELECT order_number FROM orders.orders"; node 1 -c "SELECT order_number FROM orders.orders") | sort | uniq -d | wc -l)"
+check "an admin's request: allowed_transitions of an order of node 1, through the proxy" \
+    "cancelled,confirmation_pending,confirmed" "$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o1') t")"
+check "... transition runs on node 1 and returns the order's row" "confirmed" \
+    "$(api $ADMIN "SELECT status FROM orders.transition('$o1', 'confirmed', 'through the proxy')")"
+check "... where the history names the caller of the request (the claims went along)" "$ADMIN confirmed" \
+    "$(node 1 -c "SELECT changed_by || ' ' || new_status FROM orders.order_history WHERE order_id = '$o1' ORDER BY id DESC LIMIT 1")"
+check "... and node 0 knows nothing of it" "0" "$(node 0 -c "SELECT count(*) FROM orders.orders WHERE id = '$o1'")"
+check "a node's refusal reaches the caller with its SQLSTATE (OR001 invalid transition)" "ERROR OR001" \
+    "$(api $ADMIN "SELECT status FROM orders.transition('$o1', 'new')")"
+check "... and changed nothing" "confirmed" "$(node 1 -c "SELECT status FROM orders.orders WHERE id = '$o1'")"
+cust1=$(node 1 -c "SELECT account_id FROM orders.customers c JOIN orders.orders o ON o.customer_id = c.id WHERE o.id = '$o1'")
+other=$(node 1 -c "SELECT account_id FROM orders.customers c WHERE NOT EXISTS (SELECT FROM orders.orders o WHERE o.customer_id = c.id AND o.id = '$o1') LIMIT 1")
+custid1=$(node 1 -c "SELECT customer_id FROM orders.orders WHERE id = '$o1'")
+check "a customer reads its own order history through the proxy (node 1's row level security)" \
+    "$(node 1 -c "SELECT count(*) FROM orders.orders WHERE customer_id = '$custid1'")" \
+    "$(api $cust1 "SELECT count(*) FROM orders.customer_order_history('$custid1')")"
+check "... another customer reads none of it" "0" "$(api $other "SELECT count(*) FROM orders.customer_order_history('$custid1')")"
+check "... another customer may not touch it: OR006 from node 1's row level security" "ERROR OR006" \
+    "$(api $other "SELECT status FROM orders.transition('$o1', 'cancelled')")"
+check "a direct login that sets the claims itself is not believed by the proxy's API (no EXECUTE: 42501)" "ERROR 42501" \
+    "$(psql -X -q -t -A -h "$BASE/proxy" -p "$PPORT" -U direct_login -d orders -v VERBOSITY=sqlstate 2>&1 <<SQL |
+SELECT set_config('request.jwt.claims', '{"sub":"$ADMIN"}', false) \g /dev/null
+SELECT orders.transition('$o1', 'cancelled');
+SQL
+       sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/')"
+token=$(api $ADMIN "SELECT orders.create_share_token('$o1')")
+check "a share token made through the proxy routes to its node" "1" "$(proxy -c "SELECT orders_proxy.token_partition('$token')")"
+check "... and an anonymous holder reads the shared order through the proxy" "$(node 1 -c "SELECT order_number FROM orders.orders WHERE id = '$o1'")" \
+    "$(api '' "SELECT orders.shared_order('$token') ->> 'order_number'" anon)"
+
+# -------------------------------------------- reads over every node --
+all_recent() { for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT $1 FROM orders.recent_orders(max_rows => 1000) ORDER BY 1"; done | sort; }
+check "recent_orders over every node: the union of the nodes' answers" "$(all_recent order_number)" \
+    "$(api $ADMIN "SELECT order_number FROM orders.recent_orders(max_rows => 1000)" | sort)"
+check "... and its first 30 are the 30 newest of that union (priority, then time)" \
+    "$(all_recent "priority || '|' || created_at" | sort -t'|' -k1,1nr -k2,2r | head -30)" \
+    "$(api $ADMIN "SELECT priority || '|' || created_at FROM orders.recent_orders(max_rows => 30)")"
+check "order_stats is the sum of the nodes' order_stats" \
+    "$(for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT total, active FROM orders.order_stats()"; done | awk -F'|' '{t += $1; a += $2} END {print t "|" a}')" \
+    "$(api $ADMIN "SELECT total || '|' || active FROM orders.order_stats()")"
+
+# ------------------------------------------------ soak, a node down --
+# 16 clients assign and unassign leads through the proxy on every node; the
+# soak's step catches what a call raises and records its SQLSTATE, so that
+# the clients go on while node 1 is stopped and restarted.
+proxy >/dev/null <<'SQL'
+CREATE SCHEMA soak;
+CREATE TABLE soak.work (node int, n int, lead uuid, campaign uuid[], PRIMARY KEY (node, n));
+CREATE TABLE soak.outcome (node int, sqlstate text, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION soak.step(node int, n int, c int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    w soak.work;
+BEGIN
+    SELECT * INTO w FROM soak.work WHERE work.node = step.node AND work.n = step.n;
+    PERFORM orders.assign_lead(w.lead, CASE WHEN c = 0 THEN NULL ELSE w.campaign[c] END);
+    INSERT INTO soak.outcome (node, sqlstate) VALUES (node, 'ok');
+EXCEPTION WHEN OTHERS THEN
+    INSERT INTO soak.outcome (node, sqlstate) VALUES (node, SQLSTATE);
+END
+$$;
+GRANT USAGE ON SCHEMA soak TO authenticated;
+GRANT SELECT ON soak.work TO authenticated;
+GRANT INSERT ON soak.outcome TO authenticated;
+SQL
+for k in $(seq 0 $((NODES - 1))); do
+    node $k -c "SELECT $k, row_number() OVER (ORDER BY id), id,
+                       (SELECT array_agg(o.id ORDER BY o.id) FROM orders.orders o WHERE o.lifecycle = 'campaign')
+                  FROM orders.leads" | proxy -c "COPY soak.work FROM STDIN WITH (DELIMITER '|')"
+done
+cat > "$BASE/soak.pgbench" <<PGB
+\set node random(0, $((NODES - 1)))
+\set n random(1, 500)
+\set c random(0, 4)
+BEGIN;
+SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '{"sub":"$ADMIN","role":"authenticated"}', true);
+SELECT soak.step(:node, :n, :c);
+COMMIT;
+PGB
+pgbench -n -c 16 -j 2 -T "$SECS" -h "$BASE/proxy" -p "$PPORT" -U authenticator -f "$BASE/soak.pgbench" orders \
+    >"$BASE/pgbench.log" 2>&1 &
+bench=$!
+sleep $((SECS / 3))
+stop_cluster "$(node_dir 1)"
+sleep 2
+as_pg $PG_BIN/pg_ctl -D "$(node_dir 1)/data" -l "$(node_dir 1)/server.log" -w -t 60 start >/dev/null
+wait $bench
+check "the soak's clients all ran to the end" "0" "$(grep -c 'aborted\|error' "$BASE/pgbench.log" || true)"
+check "calls to the stopped node failed with 08001 (not reached) or 08006 (lost on the way), nothing else" "t" \
+    "$(proxy -c "SELECT bool_and(node = 1 AND sqlstate IN ('08001', '08006')) AND bool_or(sqlstate = '08001') FROM soak.outcome WHERE sqlstate <> 'ok'")"
+check "calls to every node succeeded, node 1 also after its restart" "$NODES|true" \
+    "$(proxy -c "SELECT count(DISTINCT node) || '|' || bool_or(node = 1 AND at > (SELECT max(at) FROM soak.outcome WHERE sqlstate = '08001'))
+                  FROM soak.outcome WHERE sqlstate = 'ok'")"
+for k in $(seq 0 $((NODES - 1))); do
+    check "node $k: every stored leads_delivered equals a recount" "0" "$(node $k -c "SELECT count(*) FROM orders.recount_leads()")"
+    check "node $k: every customer's statistics equal a recount" "0" "$(node $k -c "SELECT count(*) FROM orders.recount_customer_stats()")"
+done
+check "the proxy's order_stats equals the sum over the nodes after the soak" \
+    "$(for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT total, active FROM orders.order_stats()"; done | awk -F'|' '{t += $1; a += $2} END {print t "|" a}')" \
+    "$(api $ADMIN "SELECT total || '|' || active FROM orders.order_stats()")"
+echo "# soak: $(proxy -c "SELECT string_agg(sqlstate || ' ' || c, ', ') FROM (SELECT sqlstate, count(*) c FROM soak.outcome GROUP BY 1 ORDER BY 1) x") calls"
+tap_done
