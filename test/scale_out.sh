@@ -114,6 +114,13 @@ SQL
 
 # ------------------------------------------------------------- set-up --
 check "check_nodes: every partition is served by the node that says so" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+swapped="SET p0 'host=$(node_dir 1) port=$(node_port 1) dbname=orders', SET p1 'host=$(node_dir 0) port=$(node_port 0) dbname=orders'"
+check "check_nodes refuses a server whose partitions point at the wrong nodes (55000, naming the partition)" \
+    "55000 partition 0 of server orders_nodes is a node serving partition 1" \
+    "$(proxy -c "ALTER SERVER orders_nodes OPTIONS ($swapped)" -c "DO \$\$ BEGIN PERFORM orders_proxy.check_nodes();
+                 EXCEPTION WHEN OTHERS THEN RAISE WARNING '% %', SQLSTATE, SQLERRM; END \$\$" 2>&1 | sed 's/^WARNING:  //')"
+proxy -c "ALTER SERVER orders_nodes OPTIONS (SET p0 'host=$(node_dir 0) port=$(node_port 0) dbname=orders', SET p1 'host=$(node_dir 1) port=$(node_port 1) dbname=orders')"
+check "... and accepts it once they are put back" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
 signatures="SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') ' || pg_get_function_result(p.oid)
               FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace
                AND p.proname IN (SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace) ORDER BY 1"
