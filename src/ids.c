@@ -49,9 +49,9 @@ orders_make_id(TimestampTz now)
 	return UUIDPGetDatum(u);
 }
 
-/* orders_id_partition — the partition of an id (0 unless made by new_id). */
-int
-orders_id_partition(const pg_uuid_t *id)
+/* id_partition — the partition of an id (0 unless made by new_id). */
+static int
+id_partition(const pg_uuid_t *id)
 {
 	if ((id->data[6] >> 4) != UUID_VERSION_PARTITIONED)
 		return 0;
@@ -70,5 +70,5 @@ orders_new_id(PG_FUNCTION_ARGS)
 Datum
 orders_partition_of(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT32(orders_id_partition(PG_GETARG_UUID_P(0)));
+	PG_RETURN_INT32(id_partition(PG_GETARG_UUID_P(0)));
 }

@@ -70,7 +70,6 @@ extern int	orders_partition;
 #define ORDERS_MAX_PARTITION 4095
 
 extern Datum orders_make_id(TimestampTz now);
-extern int	orders_id_partition(const pg_uuid_t *id);
 
 /* ---- trigger_util.c: shared trigger boilerplate ---- */
 

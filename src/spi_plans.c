@@ -286,14 +286,25 @@ orders_clip(const char *s)
 }
 
 /*
+ * schema_relid — OID of relation "relname" in schema orders, or InvalidOid
+ * (also when the schema itself is missing).
+ */
+static Oid
+schema_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
+
+	return OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+}
+
+/*
  * orders_relid — OID of table "relname" in schema orders; refuses with
  * ERRCODE_UNDEFINED_TABLE when the extension is not (fully) installed.
  */
 Oid
 orders_relid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(relname, nsp) : InvalidOid;
+	Oid			relid = schema_relid(relname);
 
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -311,8 +322,7 @@ orders_relid(const char *relname)
 Oid
 orders_index_relid(const char *indexname)
 {
-	Oid			nsp = get_namespace_oid(ORDERS_SCHEMA, true);
-	Oid			index = OidIsValid(nsp) ? get_relname_relid(indexname, nsp) : InvalidOid;
+	Oid			index = schema_relid(indexname);
 
 	if (!OidIsValid(index))
 		ereport(ERROR,

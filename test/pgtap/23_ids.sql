@@ -30,6 +30,7 @@ SELECT is(orders.partition_of(NULL), NULL, '... NULL for NULL');
 SET LOCAL orders.partition = 5;
 INSERT INTO orders.customers (full_name, phone) VALUES ('Partition Pat', '+1555777') RETURNING id AS pat \gset
 SELECT is(orders.partition_of(:'pat'), 5, 'a customer made while the database serves partition 5 carries 5 in its id');
+SELECT pg_sleep(0.002);   -- a later millisecond than the customer's id
 INSERT INTO orders.orders (customer_id, lifecycle) VALUES (:'pat', 'cod') RETURNING id AS pat_order \gset
 SELECT is(orders.partition_of(:'pat_order'), 5, '... and so does its order');
 SELECT is((SELECT orders.partition_of(id) FROM orders.activity_logs WHERE entity_id = :'pat_order'), 5,
