@@ -52,6 +52,13 @@ SQL
         sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/' | grep -v '^ROLLBACK$'
 }
 
+# proxy_refusal SQL — "SQLSTATE message" of the error the superuser's SQL
+# (one PL/pgSQL statement) raises in the proxy, or nothing
+proxy_refusal() {
+    proxy -c "DO \$\$ BEGIN $1; EXCEPTION WHEN OTHERS THEN RAISE WARNING '% %', SQLSTATE, SQLERRM; END \$\$" 2>&1 |
+        sed 's/^WARNING:  //'
+}
+
 ADMIN=44444444-4444-4444-4444-444444444444
 
 # ------------------------------------------------------------ clusters --
@@ -117,23 +124,25 @@ check "check_nodes: every partition is served by the node that says so" "$NODES"
 swapped="SET p0 'host=$(node_dir 1) port=$(node_port 1) dbname=orders', SET p1 'host=$(node_dir 0) port=$(node_port 0) dbname=orders'"
 check "check_nodes refuses a server whose partitions point at the wrong nodes (55000, naming the partition)" \
     "55000 partition 0 of server orders_nodes is a node serving partition 1" \
-    "$(proxy -c "ALTER SERVER orders_nodes OPTIONS ($swapped)" -c "DO \$\$ BEGIN PERFORM orders_proxy.check_nodes();
-                 EXCEPTION WHEN OTHERS THEN RAISE WARNING '% %', SQLSTATE, SQLERRM; END \$\$" 2>&1 | sed 's/^WARNING:  //')"
+    "$(proxy -c "ALTER SERVER orders_nodes OPTIONS ($swapped)"; proxy_refusal "PERFORM orders_proxy.check_nodes()")"
 proxy -c "ALTER SERVER orders_nodes OPTIONS (SET p0 'host=$(node_dir 0) port=$(node_port 0) dbname=orders', SET p1 'host=$(node_dir 1) port=$(node_port 1) dbname=orders')"
 check "... and accepts it once they are put back" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+# signatures: a printf format, %s the SQL list of the function names to show
 signatures="SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') ' || pg_get_function_result(p.oid)
-              FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace
-               AND p.proname IN (SELECT proname FROM pg_proc WHERE pronamespace = 'orders'::regnamespace) ORDER BY 1"
-proxy_sigs=$(proxy -c "$signatures")
-node_sigs=$(node 0 -c "SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') ' || pg_get_function_result(p.oid)
-                         FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace
-                          AND p.proname IN ($(proxy -c "SELECT string_agg(quote_literal(proname), ',') FROM pg_proc WHERE pronamespace = 'orders'::regnamespace"))
-                        ORDER BY 1")
+              FROM pg_proc p WHERE p.pronamespace = 'orders'::regnamespace AND p.proname IN (%s) ORDER BY 1"
+api_names=$(proxy -c "SELECT string_agg(quote_literal(proname), ',') FROM pg_proc WHERE pronamespace = 'orders'::regnamespace")
+proxy_sigs=$(proxy -c "$(printf "$signatures" "$api_names")")
+node_sigs=$(node 0 -c "$(printf "$signatures" "$api_names")")
 check "the proxy's API has the node's names, arguments and result types" "$node_sigs" "$proxy_sigs"
 types="SELECT string_agg(c.relname || ':' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY c.relname, a.attnum)
          FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         WHERE c.relnamespace = 'orders'::regnamespace AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations')"
 check "... and its row types the node's columns" "$(node 0 -c "$types")" "$(proxy -c "$types")"
+
+check "sync_types again: nothing to make while the proxy's types match the node's" "0" "$(proxy -c "SELECT orders_proxy.sync_types()")"
+check "... and a row type that no longer matches is refused (55000, naming it)" "55000 type orders.leads of the proxy differs from partition 0's" \
+    "$(proxy -c "ALTER TYPE orders.leads ADD ATTRIBUTE stale integer"; proxy_refusal "PERFORM orders_proxy.sync_types()")"
+proxy -c "ALTER TYPE orders.leads DROP ATTRIBUTE stale"
 
 # ----------------------------------------------- calls routed by id --
 o0=$(node 0 -c "SELECT id FROM orders.orders WHERE lifecycle = 'cod' ORDER BY order_number LIMIT 1")
@@ -170,6 +179,17 @@ token=$(api $ADMIN "SELECT orders.create_share_token('$o1')")
 check "a share token made through the proxy routes to its node" "1" "$(proxy -c "SELECT orders_proxy.token_partition('$token')")"
 check "... and an anonymous holder reads the shared order through the proxy" "$(node 1 -c "SELECT order_number FROM orders.orders WHERE id = '$o1'")" \
     "$(api '' "SELECT orders.shared_order('$token') ->> 'order_number'" anon)"
+
+# bad input through the proxy: the node's refusal, or the proxy's for a
+# call that cannot be routed
+check "transition with a NULL order id: 22004, as on one database" "ERROR 22004" \
+    "$(api $ADMIN "SELECT status FROM orders.transition(NULL, 'confirmed')")"
+check "shared_order with a NULL token: as on one database" "$(node 0 -v VERBOSITY=sqlstate -c "SELECT orders.shared_order(NULL)" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/')" \
+    "$(api '' "SELECT orders.shared_order(NULL)" anon)"
+check "a 100,000-character token: refused by partition 0's node as unknown (OR080)" "ERROR OR080" \
+    "$(api '' "SELECT orders.shared_order(repeat('x', 100000))" anon)"
+check "a forged token of the right shape: OR080" "ERROR OR080" \
+    "$(api '' "SELECT orders.shared_order(translate(encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'))" anon)"
 
 # -------------------------------------------- reads over every node --
 all_recent() { for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT $1 FROM orders.recent_orders(max_rows => 1000) ORDER BY 1"; done | sort; }

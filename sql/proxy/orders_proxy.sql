@@ -28,18 +28,21 @@ COMMENT ON SCHEMA orders_proxy IS 'Routing of the orders API to the node databas
 -- partition_of — the partition an id was made in: the node function of the
 -- same name (src/ids.c), in SQL: 12 bits of a version-8 uuid, else 0 (ids
 -- made before 0.12.0 live in partition 0: the database that was alone).
+-- NULL routes to partition 0 too, whose node answers it as one database
+-- would (PL/Proxy cannot run a call on a NULL partition).
 CREATE FUNCTION orders_proxy.partition_of(id uuid) RETURNS integer
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN pg_catalog.get_byte(pg_catalog.uuid_send(id), 6) >> 4 = 8
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN id IS NULL THEN 0
+            WHEN pg_catalog.get_byte(pg_catalog.uuid_send(id), 6) >> 4 = 8
             THEN ((pg_catalog.get_byte(pg_catalog.uuid_send(id), 6) & 15) << 8)
                  | pg_catalog.get_byte(pg_catalog.uuid_send(id), 7)
             ELSE 0 END;
 
 -- token_partition — the partition of a share token: its first 16 bytes are
 -- an id of the node that made it.  Anything else routes to partition 0,
--- whose node refuses it as it refuses any unknown token.
+-- whose node refuses it as it refuses any unknown token (NULL too).
 CREATE FUNCTION orders_proxy.token_partition(token text) RETURNS integer
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN token ~ '^[A-Za-z0-9_-]{43}$'
             THEN orders_proxy.partition_of(pg_catalog.encode(pg_catalog.substring(
                      pg_catalog.decode(pg_catalog.translate(token, '-_', '+/') || '=', 'base64'), 1, 16), 'hex')::uuid)
@@ -120,7 +123,9 @@ $$;
 -- sync_types — the row types the API returns (orders.orders, ...) and the
 -- domains they use, made here as the node of partition 0 defines them, so
 -- that the proxy's functions have the node's signatures exactly.  Run at
--- set-up and after each ALTER EXTENSION orders UPDATE on the nodes.
+-- set-up; run again after ALTER EXTENSION orders UPDATE on the nodes: it
+-- makes what is new and refuses (55000, naming the type) a row type that
+-- no longer matches the node's — then re-create the proxy's schemas.
 CREATE FUNCTION orders_proxy.node_types(names text[], OUT kind text, OUT name text, OUT definition text)
     RETURNS SETOF record
     LANGUAGE plproxy AS $$
@@ -145,16 +150,32 @@ CREATE FUNCTION orders_proxy.sync_types() RETURNS integer
 AS $$
 DECLARE
     d record;
+    here text;
     made integer := 0;
 BEGIN
     FOR d IN SELECT * FROM orders_proxy.node_types(ARRAY['orders', 'order_groups', 'leads', 'slot_reservations'])
               ORDER BY kind LOOP        -- domains before the types using them
-        IF d.kind = 'domain' AND to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
-            EXECUTE format('CREATE DOMAIN orders.%I AS %s', d.name, d.definition);
+        IF to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
+            EXECUTE format(CASE d.kind WHEN 'domain' THEN 'CREATE DOMAIN orders.%I AS %s'
+                                       ELSE 'CREATE TYPE orders.%I AS (%s)' END, d.name, d.definition);
             made := made + 1;
-        ELSIF d.kind = 'type' AND to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
-            EXECUTE format('CREATE TYPE orders.%I AS (%s)', d.name, d.definition);
-            made := made + 1;
+            CONTINUE;
+        END IF;
+        -- what the proxy has, described as node_types describes the node's
+        IF d.kind = 'domain' THEN
+            SELECT format_type(t.typbasetype, t.typtypmod) INTO here
+              FROM pg_type t WHERE t.oid = to_regtype('orders.' || quote_ident(d.name));
+        ELSE
+            SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+              INTO here
+              FROM pg_attribute a
+             WHERE a.attrelid = to_regclass('orders.' || quote_ident(d.name)) AND a.attnum > 0 AND NOT a.attisdropped;
+        END IF;
+        IF here IS DISTINCT FROM d.definition THEN
+            RAISE EXCEPTION '% orders.% of the proxy differs from partition 0''s', d.kind, d.name
+                USING ERRCODE = '55000',
+                      DETAIL = format('The proxy has (%s), the node (%s).', here, d.definition),
+                      HINT = 'Re-create the proxy''s API: DROP SCHEMA orders, orders_proxy CASCADE, then run sql/proxy/orders_proxy.sql again.';
         END IF;
     END LOOP;
     RETURN made;
