@@ -151,7 +151,7 @@ earned_moves(const void *entry)
 Datum
 orders_post_revenue(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[7] = {UUIDOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID, BPCHAROID};
+	static Oid	argtypes[7] = {UUIDOID, TEXTOID, NUMERICOID, TEXTOID, UUIDOID, TEXTOID, BPCHAROID};
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "post_revenue",
 												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
 												ORDERS_TRIG_UPDATE);
@@ -163,7 +163,9 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 	Oid			ledger_rel;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
-	Datum		actor;
+	pg_uuid_t	account;
+	pg_uuid_t	staff_id;
+	bool		has_staff;
 
 	orders_require_transition_tables(trigdata, "post_revenue");
 	if (orders_owner_restoring(rel))
@@ -185,13 +187,15 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	actor = CStringGetTextDatum(orders_current_actor());
+	/* who records it: the staff row of the caller's account, as now */
+	has_staff = orders_account_uuid(orders_current_actor(), &account) &&
+		orders_staff_of_account(&account, &staff_id);
 	ledger_rel = orders_relid("financial_transactions");
 	orders_spi_connect_as_owner(ledger_rel, &saved);
 	plan = orders_get_plan(PLAN_REVENUE_POST, ledger_rel,
 						   "INSERT INTO orders.financial_transactions"
 						   " (order_id, type, amount, method, recorded_by_user_id, notes, currency, automatic)"
-						   " VALUES ($1, $2, $3, $4, orders.staff_id_of($5),"
+						   " VALUES ($1, $2, $3, $4, $5,"
 						   "         'automatic: ' OPERATOR(pg_catalog.||) $6, $7, true)",
 						   7, argtypes);
 	for (long i = 0; i < n; i++)
@@ -207,7 +211,9 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 		args[3] = d->method;
 		if (d->method == (Datum) 0)
 			nulls[3] = 'n';
-		args[4] = actor;
+		args[4] = UUIDPGetDatum(&staff_id);
+		if (!has_staff)
+			nulls[4] = 'n';
 		args[5] = CStringGetTextDatum(d->notes ? d->notes : "");
 		args[6] = d->currency;
 		orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
