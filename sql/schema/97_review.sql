@@ -332,10 +332,14 @@ $$;
 -- apply_review — the review itself, for review_sites and share_review_sites.
 -- "who" is recorded as the reviewer only when the extension's owner calls
 -- (share_review_sites names the link); anybody else is recorded as itself.
+-- Generic plans (0.13.0): every statement here finds rows by key, and the
+-- planner's custom plans, which it kept choosing, re-planned them on every
+-- call (~7 % of a review's CPU in test/bench/review.sh).
 CREATE FUNCTION orders.apply_review(order_group_id uuid, selections jsonb, who text)
     RETURNS orders.order_groups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     g orders.order_groups;

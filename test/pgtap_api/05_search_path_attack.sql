@@ -409,7 +409,7 @@ SELECT pg_temp.probe('a client tags itself (OR060: tags are staff-only, they fir
   $p$UPDATE orders.customers SET tags = '["vip"]' WHERE account_id = '11111111-1111-1111-1111-111111111111'$p$,
   '{customer_columns_guard}', 'OR060');
 SELECT pg_temp.probe('current_staff_id of a client', $p$SELECT orders.current_staff_id()$p$,
-  '{current_staff_id,staff_id_of}', NULL, '<null>');
+  '{current_staff_id}', NULL, '<null>');
 -- owner-only functions refuse
 SELECT pg_temp.probe('recount_leads refused', $p$SELECT count(*) FROM orders.recount_leads()$p$, '{recount_leads}', '42501');
 SELECT pg_temp.probe('recount_subtotals refused', $p$SELECT count(*) FROM orders.recount_subtotals()$p$, '{recount_subtotals}', '42501');
@@ -419,7 +419,6 @@ SELECT pg_temp.probe('recount_customer_stats refused', $p$SELECT count(*) FROM o
 SELECT pg_temp.probe('schedule_jobs refused', $p$SELECT count(*) FROM orders.schedule_jobs()$p$, '{schedule_jobs}', '42501');
 SELECT pg_temp.probe('unschedule_jobs refused', $p$SELECT count(*) FROM orders.unschedule_jobs()$p$, '{unschedule_jobs}', '42501');
 SELECT pg_temp.probe('require_pg_cron refused', $p$SELECT orders.require_pg_cron()$p$, '{require_pg_cron}', '42501');
-SELECT pg_temp.probe('staff_id_of refused', $p$SELECT orders.staff_id_of('x')$p$, '{staff_id_of}', '42501');
 SELECT pg_temp.probe('cleanup refused to clients', $p$SELECT orders.cleanup_expired_reservations()$p$,
   '{cleanup_expired_reservations}', '42501');
 -- identity, permissions and the column rules (issue 10)
@@ -507,7 +506,7 @@ SELECT pg_temp.probe('delivered',
   '{transition}', NULL, 'delivered');
 SELECT pg_temp.probe('cash collected (revenue posted)',
   $p$UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$,
-  '{post_revenue,ledger_guard,staff_id_of,customer_stats}');
+  '{post_revenue,ledger_guard,customer_stats}');
 SELECT pg_temp.probe('manual ledger row',
   $p$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('revenue', 1, 'attack test')
      RETURNING recorded_by_user_id$p$, '{ledger_guard,current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');

@@ -1,0 +1,11 @@
+-- orders 0.12.0 -> 0.13.0
+--  * apply_review (behind review_sites and share_review_sites) runs its
+--    statements with generic plans: they all find rows by key, and the
+--    custom plans the planner kept choosing were made again on every call.
+--  * orders.staff_id_of(text) is gone: its one user, the revenue posting
+--    trigger, now finds the recording staff member in C (a SQL function
+--    with SET search_path is planned again on every call: ~10 % of a
+--    payment change's CPU).  It was never granted to anybody.
+\echo Use "ALTER EXTENSION orders UPDATE TO '0.13.0'" to load this file. \quit
+ALTER FUNCTION orders.apply_review(uuid, jsonb, text) SET plan_cache_mode = force_generic_plan;
+DROP FUNCTION orders.staff_id_of(text);
