@@ -260,5 +260,27 @@ done
 check "the proxy's order_stats equals the sum over the nodes after the soak" \
     "$(for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT total, active FROM orders.order_stats()"; done | awk -F'|' '{t += $1; a += $2} END {print t "|" a}')" \
     "$(api $ADMIN "SELECT total || '|' || active FROM orders.order_stats()")"
+# ------------------------------------- a node down: reads and set-up --
+# A read over every node needs every node: with node 1 down it fails as a
+# whole (08001, nothing partial); calls routed to another node go on; the
+# set-up functions say which node is missing instead of PL/Proxy's XX000.
+before=$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o0') t")
+stop_cluster "$(node_dir 1)"
+check "node 1 down: recent_orders over every node fails with 08001" "ERROR 08001" \
+    "$(api $ADMIN "SELECT count(*) FROM orders.recent_orders(max_rows => 1000)")"
+check "node 1 down: order_stats over every node fails with 08001" "ERROR 08001" \
+    "$(api $ADMIN "SELECT total FROM orders.order_stats()")"
+check "node 1 down: a call routed to node 0 answers as before ($before)" "$before" \
+    "$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o0') t")"
+check "node 1 down: check_nodes fails with 08001 (a node unreachable)" "08001 a node of the orders cluster is unreachable" \
+    "$(proxy_refusal "PERFORM orders_proxy.check_nodes()")"
+stop_cluster "$(node_dir 0)"
+check "node 0 down: sync_types fails with 08001" "08001 a node of the orders cluster is unreachable" \
+    "$(proxy_refusal "PERFORM orders_proxy.sync_types()")"
+for k in 0 1; do
+    as_pg $PG_BIN/pg_ctl -D "$(node_dir $k)/data" -l "$(node_dir $k)/server.log" -w -t 60 start >/dev/null
+done
+check "both back: check_nodes answers for every partition again" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+
 echo "# soak: $(proxy -c "SELECT string_agg(sqlstate || ' ' || c, ', ') FROM (SELECT sqlstate, count(*) c FROM soak.outcome GROUP BY 1 ORDER BY 1) x") calls"
 tap_done

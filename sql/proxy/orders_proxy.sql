@@ -96,7 +96,7 @@ $$;
 -- check_nodes — every partition of the cluster is served by a node that
 -- says it serves that partition; refuses (55000, naming the partition)
 -- otherwise: a node set up with the wrong orders.partition would make ids
--- that route to another node.
+-- that route to another node.  A node it cannot reach: 08001.
 CREATE FUNCTION orders_proxy.check_nodes() RETURNS integer
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -117,6 +117,8 @@ BEGIN
         END IF;
     END LOOP;
     RETURN n;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END
 $$;
 
@@ -179,6 +181,9 @@ BEGIN
         END IF;
     END LOOP;
     RETURN made;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    -- node 0 unreachable: nothing made (the block's types are rolled back)
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END
 $$;
 SELECT orders_proxy.sync_types() AS types_made \gset
