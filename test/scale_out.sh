@@ -60,6 +60,7 @@ proxy_refusal() {
 }
 
 ADMIN=44444444-4444-4444-4444-444444444444
+SERVICE=5e000000-0000-0000-0000-000000000001
 
 # ------------------------------------------------------------ clusters --
 for k in $(seq 0 $((NODES - 1))); do
@@ -98,6 +99,11 @@ UPDATE orders.orders SET status = 'active' WHERE lifecycle = 'campaign';
 INSERT INTO orders.leads (customer_id, status, company_name)
 SELECT (SELECT id FROM orders.customers ORDER BY full_name LIMIT 1), (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + n % 4], 'lead ' || n
   FROM generate_series(1, 500) n;
+-- three slots of one service on every node (the first with room for one)
+INSERT INTO orders.service_capacity (service_id, starts_at, ends_at, max_capacity)
+SELECT '$SERVICE', date_trunc('hour', now()) + (2 * n + $k) * interval '1 hour',
+       date_trunc('hour', now()) + (2 * n + $k) * interval '1 hour' + interval '50 minutes', CASE n WHEN 1 THEN 1 ELSE 10 END
+  FROM generate_series(1, 3) n;
 SQL
 done
 
@@ -179,6 +185,34 @@ token=$(api $ADMIN "SELECT orders.create_share_token('$o1')")
 check "a share token made through the proxy routes to its node" "1" "$(proxy -c "SELECT orders_proxy.token_partition('$token')")"
 check "... and an anonymous holder reads the shared order through the proxy" "$(node 1 -c "SELECT order_number FROM orders.orders WHERE id = '$o1'")" \
     "$(api '' "SELECT orders.shared_order('$token') ->> 'order_number'" anon)"
+
+# slots: a hold routes by the slot, a booking or release by the reservation
+slots="SELECT string_agg(capacity_id || '|' || remaining, ',' ORDER BY starts_at, capacity_id)
+         FROM orders.available_slots('$SERVICE', now(), now() + interval '1 day')"
+both_slots() { for k in 0 1; do node $k -c "SELECT capacity_id || '|' || remaining || '|' || starts_at FROM orders.available_slots('$SERVICE', now(), now() + interval '1 day')"; done |
+               sort -t'|' -k3,3 -k1,1 | cut -d'|' -f1,2 | paste -sd,; }
+check "available_slots through the proxy: every node's slots of the service, by time (anonymous)" \
+    "$(both_slots)" "$(api '' "$slots" anon)"
+s0=$(node 0 -c "SELECT id FROM orders.service_capacity WHERE max_capacity = 10 ORDER BY starts_at LIMIT 1")
+s1=$(node 1 -c "SELECT id FROM orders.service_capacity WHERE max_capacity = 1")
+hold=$(api $cust1 "SELECT orders.reserve_time_slot('$s1')")
+check "a customer's hold on a slot of node 1 is made there (its id says so)" "1" \
+    "$(proxy -c "SELECT orders_proxy.partition_of('$hold')")"
+check "... the slot is full for another customer: the node's OR023" "ERROR OR023" \
+    "$(api $other "SELECT orders.reserve_time_slot('$s1')")"
+check "... who may not confirm the hold either (42501)" "ERROR 42501" \
+    "$(api $other "SELECT status FROM orders.confirm_booking('$hold')")"
+check "... the holder confirms it through the proxy" "confirmed" \
+    "$(api $cust1 "SELECT status FROM orders.confirm_booking('$hold')")"
+check "... node 1 counts it booked, and its slots equal a recount" "1|0|0" \
+    "$(node 1 -c "SELECT booked_count || '|' || held_count || '|' || (SELECT count(*) FROM orders.recount_slots())
+                    FROM orders.service_capacity WHERE id = '$s1'")"
+check "... and the full slot is offered no more" "$(both_slots)" "$(api '' "$slots" anon)"
+hold0=$(api $cust1 "SELECT orders.reserve_time_slot('$s0')")
+check "a hold on a slot of node 0, released through the proxy: true, the place given back" "t|0" \
+    "$(api $cust1 "SELECT orders.release_reservation('$hold0')")|$(node 0 -c "SELECT held_count FROM orders.service_capacity WHERE id = '$s0'")"
+check "reserve_time_slot with a NULL slot: 22004, as on one database" "ERROR 22004" \
+    "$(api $cust1 "SELECT orders.reserve_time_slot(NULL)")"
 
 # bad input through the proxy: the node's refusal, or the proxy's for a
 # call that cannot be routed

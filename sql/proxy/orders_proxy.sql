@@ -15,7 +15,7 @@
 -- the names, arguments and result types it calls on one database; each call
 -- runs on the node of the id it names (orders_proxy.partition_of: the id
 -- says where it was made), or on every node and is merged (recent_orders,
--- order_stats).  PL/Proxy connects as the caller's current role (PostgREST's
+-- order_stats, available_slots).  PL/Proxy connects as the caller's current role (PostgREST's
 -- anon / authenticated, a DBA), and the request's JWT claims and headers go
 -- along with each call (set for that call only), so every node applies its
 -- own row level security, triggers and refusals to the same caller.
@@ -360,6 +360,78 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
 END
 $$;
 
+-- Slots (0.13.0): a slot and its reservations live on the node that made
+-- the slot, so a hold routes by the slot's id and a booking or release by
+-- the reservation's (made on that node: the same partition).
+CREATE FUNCTION orders_proxy.reserve_time_slot(claims text, headers text, capacity_id uuid, duration_minutes integer,
+                                               quantity integer)
+    RETURNS uuid
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(capacity_id);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.reserve_time_slot(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN capacity_id END,
+                                                  duration_minutes, quantity) r (r);
+$$;
+CREATE FUNCTION orders.reserve_time_slot(capacity_id uuid, duration_minutes integer DEFAULT NULL,
+                                         quantity integer DEFAULT 1)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN orders_proxy.reserve_time_slot(orders_proxy.claims(), orders_proxy.headers(), capacity_id, duration_minutes,
+                                          quantity);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.confirm_booking(claims text, headers text, reservation_id uuid, order_item_id uuid)
+    RETURNS SETOF orders.slot_reservations
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(reservation_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.confirm_booking(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN reservation_id END,
+                                                order_item_id) r;
+$$;
+CREATE FUNCTION orders.confirm_booking(reservation_id uuid, order_item_id uuid DEFAULT NULL)
+    RETURNS orders.slot_reservations
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.slot_reservations;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.confirm_booking(orders_proxy.claims(), orders_proxy.headers(), reservation_id,
+                                                           order_item_id);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.release_reservation(claims text, headers text, reservation_id uuid)
+    RETURNS boolean
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(reservation_id);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.release_reservation(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN reservation_id END) r (r);
+$$;
+CREATE FUNCTION orders.release_reservation(reservation_id uuid)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN orders_proxy.release_reservation(orders_proxy.claims(), orders_proxy.headers(), reservation_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
 -- -------------------------------------------- reads over every node --
 -- Each node answers for its own orders; the proxy merges: the newest
 -- max_rows of all nodes' newest max_rows (exact), and sums of counts.
@@ -407,6 +479,34 @@ BEGIN
     RETURN QUERY SELECT sum(r.total)::bigint, sum(r.active)::bigint, sum(r.overdue)::bigint, sum(r.near_capacity)::bigint,
                sum(r.completed_this_month)::bigint
           FROM orders_proxy.order_stats(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- available_slots: a service's slots may have been made on any node (the
+-- proxy does not know where a service lives), so every node answers for
+-- its own and the proxy merges them in the node's order (time, then id).
+CREATE FUNCTION orders_proxy.available_slots(claims text, headers text, service_id uuid, from_time timestamptz,
+                                             to_time timestamptz)
+    RETURNS TABLE (capacity_id uuid, starts_at timestamptz, ends_at timestamptz,
+                   max_capacity integer, booked integer, held integer, remaining integer)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.available_slots(service_id, from_time, to_time) r WHERE s.c IS NOT NULL AND s.h IS NOT NULL;
+$$;
+CREATE FUNCTION orders.available_slots(service_id uuid, "from" timestamptz, "to" timestamptz)
+    RETURNS TABLE (capacity_id uuid, starts_at timestamptz, ends_at timestamptz,
+                   max_capacity integer, booked integer, held integer, remaining integer)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.available_slots(orders_proxy.claims(), orders_proxy.headers(), service_id,
+                                                            "from", "to") r
+         ORDER BY r.starts_at, r.capacity_id;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END
