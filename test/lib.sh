@@ -112,6 +112,50 @@ start_bench_cluster() {
     psql -q -X -d postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
+# scale_out_clusters BASE PORT NODES — a PL/Proxy proxy cluster (BASE/proxy,
+# PORT) in front of NODES node clusters (BASE/node<k>, PORT + 1 + k), for
+# test/scale_out.sh and the demo's --scale-out.  Each node: a database
+# "orders" whose orders.partition is k (set before the extension makes any
+# id), the extension, grant_api(), order numbers interleaved over the nodes,
+# and the API roles able to log in (PL/Proxy connects as the caller's role;
+# in production pg_hba lets only the proxies do so).  The proxy: the roles of
+# a PostgREST deployment, a database "orders" with plproxy, the server
+# orders_nodes (partition k = node k) and sql/proxy/orders_proxy.sql.
+scale_out_clusters() {
+    local base=$1 port=$2 nodes=$3 k parts=""
+    ensure_packages postgresql-15-plproxy
+    for k in $(seq 0 $((nodes - 1))); do
+        start_cluster "$base/node$k" $((port + 1 + k)) "max_connections = 100"
+        psql -X -q -v ON_ERROR_STOP=1 -h "$base/node$k" -p $((port + 1 + k)) -U postgres -d postgres <<SQL
+CREATE ROLE anon LOGIN;
+CREATE ROLE authenticated LOGIN;
+CREATE DATABASE orders;
+ALTER DATABASE orders SET orders.partition = $k;
+SQL
+        psql -X -q -v ON_ERROR_STOP=1 -h "$base/node$k" -p $((port + 1 + k)) -U postgres -d orders <<SQL
+CREATE EXTENSION orders;
+SELECT orders.grant_api() \g /dev/null
+ALTER SEQUENCE orders.order_number_seq INCREMENT BY $nodes RESTART WITH $((k + 1));
+SQL
+        parts="$parts${parts:+, }p$k 'host=$base/node$k port=$((port + 1 + k)) dbname=orders'"
+    done
+    start_cluster "$base/proxy" "$port" "max_connections = 100"
+    psql -X -q -v ON_ERROR_STOP=1 -h "$base/proxy" -p "$port" -U postgres -d postgres <<SQL
+CREATE ROLE anon NOLOGIN;
+CREATE ROLE authenticated NOLOGIN;
+CREATE ROLE authenticator LOGIN NOINHERIT;
+GRANT anon, authenticated TO authenticator;
+CREATE DATABASE orders;
+SQL
+    psql -X -q -v ON_ERROR_STOP=1 -h "$base/proxy" -p "$port" -U postgres -d orders >/dev/null <<SQL
+CREATE EXTENSION plproxy;
+CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($parts);
+CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
+\i $REPO_DIR/sql/proxy/orders_proxy.sql
+SQL
+    unset PGHOST PGPORT
+}
+
 # bench_prepare — what every benchmark starts with: the packages, the
 # extension built and installed (not with ORDERS_BENCH_NO_INSTALL=1:
 # test/bench/all.sh did it once), its own throwaway cluster.

@@ -30,7 +30,6 @@ cleanup() {
     rm -rf "$BASE"
 }
 trap cleanup EXIT
-ensure_packages postgresql-15-plproxy
 cleanup
 unset PGHOST PGPORT
 export PGOPTIONS="-c client_min_messages=warning"
@@ -63,26 +62,10 @@ ADMIN=44444444-4444-4444-4444-444444444444
 SERVICE=5e000000-0000-0000-0000-000000000001
 
 # ------------------------------------------------------------ clusters --
+scale_out_clusters "$BASE" "$PPORT" "$NODES"
+q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres -c "CREATE ROLE direct_login LOGIN"
 for k in $(seq 0 $((NODES - 1))); do
-    start_cluster "$(node_dir $k)" "$(node_port $k)" "max_connections = 100"
-done
-start_cluster "$BASE/proxy" "$PPORT" "max_connections = 100"
-unset PGHOST PGPORT
-
-# Each node: the API roles may log in (PL/Proxy connects as the caller's
-# role; in production pg_hba lets only the proxies do so), the partition
-# set before the extension makes any id, order numbers interleaved.
-for k in $(seq 0 $((NODES - 1))); do
-    q postgres -h "$(node_dir $k)" -p "$(node_port $k)" -U postgres <<SQL
-CREATE ROLE anon LOGIN;
-CREATE ROLE authenticated LOGIN;
-CREATE DATABASE orders;
-ALTER DATABASE orders SET orders.partition = $k;
-SQL
     node $k <<SQL
-CREATE EXTENSION orders;
-SELECT orders.grant_api() \g /dev/null
-ALTER SEQUENCE orders.order_number_seq INCREMENT BY $NODES RESTART WITH $((k + 1));
 -- reference data, the same on every node (doc/scale-out.md: replicated)
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-0000000000e8', '$ADMIN', 'Admin', 'admin');
@@ -106,24 +89,6 @@ SELECT '$SERVICE', date_trunc('hour', now()) + (2 * n + $k) * interval '1 hour',
   FROM generate_series(1, 3) n;
 SQL
 done
-
-# The proxy: roles shaped like a PostgREST deployment, the cluster's
-# partitions, the API.
-partitions=$(for k in $(seq 0 $((NODES - 1))); do printf "%sp%d 'host=%s port=%d dbname=orders'" "${k:+, }" "$k" "$(node_dir $k)" "$(node_port $k)"; done | sed 's/^, //')
-q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres <<SQL
-CREATE ROLE anon NOLOGIN;
-CREATE ROLE authenticated NOLOGIN;
-CREATE ROLE authenticator LOGIN NOINHERIT;
-GRANT anon, authenticated TO authenticator;
-CREATE ROLE direct_login LOGIN;
-CREATE DATABASE orders;
-SQL
-proxy >/dev/null <<SQL
-CREATE EXTENSION plproxy;
-CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($partitions);
-CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
-\i $REPO_DIR/sql/proxy/orders_proxy.sql
-SQL
 
 # ------------------------------------------------------------- set-up --
 check "check_nodes: every partition is served by the node that says so" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"

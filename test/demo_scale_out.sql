@@ -1,0 +1,26 @@
+-- The scale-out demo (bash test/quickstart.sh --scale-out), run in the
+-- proxy's database: the same API as one database, over two nodes.
+\pset footer off
+\echo
+\echo '== the proxy checks that node k serves partition k'
+SELECT orders_proxy.check_nodes() AS nodes;
+
+\echo '== recent_orders: both nodes asked, merged by the proxy (node = the partition in the id)'
+SELECT order_number, status, total_amount, orders_proxy.partition_of(id) AS node
+  FROM orders.recent_orders();
+
+\echo '== a transition of an order of node 1, routed there by its id'
+SELECT order_number, status, orders_proxy.partition_of(id) AS node
+  FROM orders.transition((SELECT r.id FROM orders.recent_orders() r
+                           WHERE orders_proxy.partition_of(r.id) = 1 ORDER BY r.order_number LIMIT 1),
+                         'confirmed', 'confirmed through the proxy');
+
+\echo '== slots of one service on both nodes; a hold is made on the slot''s node'
+SELECT capacity_id, starts_at, remaining, orders_proxy.partition_of(capacity_id) AS node
+  FROM orders.available_slots('5e000000-0000-0000-0000-000000000001', now(), now() + interval '1 day');
+SELECT orders_proxy.partition_of(orders.reserve_time_slot(
+           (SELECT s.capacity_id FROM orders.available_slots('5e000000-0000-0000-0000-000000000001', now(), now() + interval '1 day') s
+             WHERE orders_proxy.partition_of(s.capacity_id) = 0 LIMIT 1))) AS hold_made_on_node;
+
+\echo '== order_stats: the sum over both nodes'
+SELECT * FROM orders.order_stats();
