@@ -280,6 +280,9 @@ for k in 0 1; do
     as_pg $PG_BIN/pg_ctl -D "$(node_dir $k)/data" -l "$(node_dir $k)/server.log" -w -t 60 start >/dev/null
 done
 check "both back: check_nodes answers for every partition again" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+check "the scale-out demo (test/demo_scale_out.sql) runs through the proxy" "ok" \
+    "$(psql -X -q -v ON_ERROR_STOP=1 -h "$BASE/proxy" -p "$PPORT" -U postgres -d orders -f "$REPO_DIR/test/demo_scale_out.sql" >"$BASE/demo.log" 2>&1 \
+       && echo ok || tail -5 "$BASE/demo.log")"
 
 echo "# soak: $(proxy -c "SELECT string_agg(sqlstate || ' ' || c, ', ') FROM (SELECT sqlstate, count(*) c FROM soak.outcome GROUP BY 1 ORDER BY 1) x") calls"
 tap_done
