@@ -40,15 +40,12 @@ for k in 0 1; do
         -c "CREATE DATABASE orders" -c "ALTER DATABASE orders SET orders.partition = $k"
     node $k >/dev/null <<SQL
 CREATE EXTENSION orders;
-INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bench', 'a');
-INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES ('bench', 'a', 'open', 1), ('bench', 'b', 'open', 2);
-INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES ('bench', 'a', 'b'), ('bench', 'b', 'a');
+\\i $REPO_DIR/test/bench/bench_lifecycle.sql
 INSERT INTO orders.customers (full_name) VALUES ('Scale bench client');
 INSERT INTO orders.orders (customer_id, lifecycle) SELECT (SELECT id FROM orders.customers), 'bench' FROM generate_series(1, 16000);
 INSERT INTO orders.orders (customer_id, lifecycle, leads_purchased) SELECT (SELECT id FROM orders.customers), 'campaign', 1000000000 FROM generate_series(1, 4);
 UPDATE orders.orders SET status = 'active' WHERE lifecycle = 'campaign';
 INSERT INTO orders.leads (customer_id, status) SELECT (SELECT id FROM orders.customers), 'approved' FROM generate_series(1, 4000);
-CREATE SCHEMA bench;
 CREATE TABLE bench.ids AS SELECT row_number() OVER (ORDER BY id)::int AS n, id FROM orders.orders WHERE lifecycle = 'bench';
 CREATE TABLE bench.leads AS SELECT row_number() OVER (ORDER BY id)::int AS n, id AS lead,
        (SELECT array_agg(o.id ORDER BY o.id) FROM orders.orders o WHERE o.lifecycle = 'campaign') AS campaigns FROM orders.leads;

@@ -12,16 +12,7 @@
 -- the counters set as the extension's repair functions count them (size.sh
 -- checks that with them, for every customer and campaign the clients touch).
 -- Ids: customers 5c000000-0000-0000-0000-<n>, orders 5f000000-…-<n>.
-\set ON_ERROR_STOP 1
-SET client_min_messages = warning;
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
-
-INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bench', 'a');
-INSERT INTO orders.lifecycle_states (lifecycle, status, category, position)
-VALUES ('bench', 'a', 'open', 1), ('bench', 'b', 'open', 2);
-INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column)
-VALUES ('bench', 'a', 'b', 'confirmed_at'), ('bench', 'b', 'a', NULL);
+\ir bench_lifecycle.sql
 
 CREATE FUNCTION bench.customer_id(n bigint) RETURNS uuid LANGUAGE sql IMMUTABLE
     RETURN ('5c000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid;

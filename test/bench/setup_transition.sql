@@ -1,16 +1,7 @@
 -- Benchmark fixtures for test/bench/transition.sh: 8,000 orders in a
 -- two-state lifecycle (a <-> b), and copies of orders/history for the
 -- hand-written floor and for seed 004's PL/pgSQL triggers.
-\set ON_ERROR_STOP 1
-SET client_min_messages = warning;
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE SCHEMA bench;
-
-INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bench', 'a');
-INSERT INTO orders.lifecycle_states (lifecycle, status, category, position)
-VALUES ('bench', 'a', 'open', 1), ('bench', 'b', 'open', 2);
-INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column)
-VALUES ('bench', 'a', 'b', 'confirmed_at'), ('bench', 'b', 'a', NULL);
+\ir bench_lifecycle.sql
 
 INSERT INTO orders.customers (id, full_name) VALUES ('b0000000-0000-0000-0000-000000000001', 'Bench');
 -- ids derived from the number, so that a client can name an order by id
