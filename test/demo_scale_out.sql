@@ -11,7 +11,7 @@ SELECT order_number, status, total_amount, orders_proxy.partition_of(id) AS node
 
 \echo '== a transition of an order of node 1, routed there by its id'
 SELECT order_number, status, orders_proxy.partition_of(id) AS node
-  FROM orders.transition((SELECT r.id FROM orders.recent_orders() r
+  FROM orders.transition((SELECT r.id FROM orders.recent_orders(max_rows => 1000) r
                            WHERE orders_proxy.partition_of(r.id) = 1 AND r.status = 'new'
                            ORDER BY r.order_number LIMIT 1),
                          'confirmed', 'confirmed through the proxy');

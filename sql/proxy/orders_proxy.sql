@@ -496,7 +496,8 @@ CREATE FUNCTION orders_proxy.available_slots(claims text, headers text, service_
     RUN ON ALL;
     SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
                             pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
-      CROSS JOIN LATERAL orders.available_slots(service_id, from_time, to_time) r WHERE s.c IS NOT NULL AND s.h IS NOT NULL;
+      CROSS JOIN LATERAL orders.available_slots(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN service_id END,
+                                                from_time, to_time) r;
 $$;
 CREATE FUNCTION orders.available_slots(service_id uuid, "from" timestamptz, "to" timestamptz)
     RETURNS TABLE (capacity_id uuid, starts_at timestamptz, ends_at timestamptz,

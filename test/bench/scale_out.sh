@@ -91,7 +91,9 @@ SELECT (orders.assign_lead(l.lead, CASE WHEN :c = 0 THEN NULL ELSE l.campaigns[:
 PGB
 # cpu DIR — CPU seconds the cluster of DIR used so far: its postmaster's own
 # and that of the backends it reaped (a backend's time lands there when it
-# exits; pgbench's connections end with each run)
+# exits; pgbench's connections end with each run).  A lower bound: the WAL
+# writer and checkpointer never exit, so their share is not in it (an
+# autovacuum worker that exits during a run is).
 cpu() {
     awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / t}' "/proc/$(head -1 "$1/data/postmaster.pid")/stat"
 }
@@ -102,6 +104,7 @@ tps() {   # tps CASE OPERATION
     [ "$2" = lead ] || for k in 0 1; do
         node $k -c "SET session_replication_role = replica" -c "UPDATE orders.orders SET status = 'a' WHERE lifecycle = 'bench' AND status <> 'a'"
     done
+    sleep 1   # the reset's backend exits and is reaped
     local before="$(cpu "$BASE/proxy") $(cpu "$(node_dir 0)") $(cpu "$(node_dir 1)")" out
     out=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECS" -D i=0 -h "$host" -p "$port" -U postgres -f "$BASE/$2.pgbench" "$db" 2>&1)
     sleep 1   # the backends exit and are reaped
@@ -109,7 +112,8 @@ tps() {   # tps CASE OPERATION
     echo "$out" | awk -v b="$before" -v a="$(cpu "$BASE/proxy") $(cpu "$(node_dir 0)") $(cpu "$(node_dir 1)")" '
         /^number of transactions actually processed/ {n = $NF}
         /^tps/ {t = int($3)}
-        END {split(b, x, " "); split(a, y, " ");
+        END {if (n == 0) {print "0 0 0"; exit}
+             split(b, x, " "); split(a, y, " ");
              printf "%d %d %d\n", t, (y[1] - x[1]) * 1e6 / n, (y[2] - x[2] + y[3] - x[3]) * 1e6 / n}'
 }
 declare -A sum

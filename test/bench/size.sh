@@ -11,7 +11,8 @@
 # interleaved per round (small, then large), and beside each the same work
 # written by hand in one statement (test/bench/size_*_floor.pgbench) on the
 # same tables with the extension's triggers off (session_replication_role =
-# replica; the floors keep the counters right, so the recounts still hold):
+# replica; the floors keep the counters the recounts check right — not the
+# revenue ledger, which no floor writes and nothing here checks):
 # what PostgreSQL itself loses on the larger tables.
 # Target: ours on large >= 0.9x ours on small.
 # Usage: test/bench/size.sh [seconds per case, default 10] [rounds, default 2]
@@ -58,6 +59,7 @@ declare -A sum
 for r in $(seq 1 "$ROUNDS"); do
     for op in status lead payment; do
         s=$(tps small size_$op); l=$(tps large size_$op); fs=$(tps small size_${op}_floor); fl=$(tps large size_${op}_floor)
+        [ -n "$s" ] && [ -n "$l" ] && [ -n "$fs" ] && [ -n "$fl" ] || { echo "a pgbench run of $op failed" >&2; exit 1; }
         sum[$op.small]=$(( ${sum[$op.small]:-0} + s )) sum[$op.large]=$(( ${sum[$op.large]:-0} + l ))
         sum[$op.fsmall]=$(( ${sum[$op.fsmall]:-0} + fs )) sum[$op.flarge]=$(( ${sum[$op.flarge]:-0} + fl ))
         echo "round $r: $op small/large: ours $s / $l tps ($(ratio "$l" "$s")x), floor $fs / $fl tps ($(ratio "$fl" "$fs")x)"
