@@ -82,6 +82,13 @@ UPDATE orders.orders SET status = 'active' WHERE lifecycle = 'campaign';
 INSERT INTO orders.leads (customer_id, status, company_name)
 SELECT (SELECT id FROM orders.customers ORDER BY full_name LIMIT 1), (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + n % 4], 'lead ' || n
   FROM generate_series(1, 500) n;
+-- an agency order (review lifecycle) for a prospect without an account,
+-- with one client group of two links
+INSERT INTO orders.customers (full_name) VALUES ('Node $k prospect');
+INSERT INTO orders.orders (customer_id, lifecycle, requires_client_review)
+SELECT id, 'review', true FROM orders.customers WHERE full_name = 'Node $k prospect';
+INSERT INTO orders.order_groups (order_id, client_id, link_count)
+SELECT o.id, o.customer_id, 2 FROM orders.orders o WHERE o.lifecycle = 'review';
 -- three slots of one service on every node (the first with room for one)
 INSERT INTO orders.service_capacity (service_id, starts_at, ends_at, max_capacity)
 SELECT '$SERVICE', date_trunc('hour', now()) + (2 * n + $k) * interval '1 hour',
@@ -150,6 +157,31 @@ token=$(api $ADMIN "SELECT orders.create_share_token('$o1')")
 check "a share token made through the proxy routes to its node" "1" "$(proxy -c "SELECT orders_proxy.token_partition('$token')")"
 check "... and an anonymous holder reads the shared order through the proxy" "$(node 1 -c "SELECT order_number FROM orders.orders WHERE id = '$o1'")" \
     "$(api '' "SELECT orders.shared_order('$token') ->> 'order_number'" anon)"
+
+# the agency's review on node 1: analysis, review, share link, conversion
+ro1=$(node 1 -c "SELECT id FROM orders.orders WHERE lifecycle = 'review'")
+g1=$(node 1 -c "SELECT id FROM orders.order_groups WHERE order_id = '$ro1'")
+check "review order of node 1: to analyzing, then start_analysis through the proxy" "analyzing|analyzing" \
+    "$(api $ADMIN "SELECT status FROM orders.transition('$ro1', 'analyzing')")|$(api $ADMIN "SELECT group_status FROM orders.start_analysis('$g1', gen_random_uuid())")"
+check "... complete_analysis suggests three sites and moves the order to reviewing (on node 1)" "reviewing|3|reviewing" \
+    "$(api $ADMIN "SELECT group_status || '|' || suggested_count FROM orders.complete_analysis('$g1',
+         '[{\"domain\": \"a.example\"}, {\"domain\": \"b.example\"}, {\"domain\": \"c.example\"}]')")|$(node 1 -c "SELECT status FROM orders.orders WHERE id = '$ro1'")"
+check "... review_sites approves one: counted, and an item on node 1" "1|1" \
+    "$(api $ADMIN "SELECT approved_count FROM orders.review_sites('$g1', '[{\"domain\": \"a.example\", \"status\": \"approved\"}]')")|$(node 1 -c "SELECT count(*) FROM orders.order_items WHERE order_id = '$ro1'")"
+rtoken=$(api $ADMIN "SELECT orders.create_share_token('$ro1', '7 days', '{view,approve,convert}')")
+check "... a share link made through the proxy routes to node 1" "1" "$(proxy -c "SELECT orders_proxy.token_partition('$rtoken')")"
+check "... its holder approves the second site without logging in (share_review_sites)" "2" \
+    "$(api '' "SELECT orders.share_review_sites('$rtoken', '$g1', '[{\"domain\": \"b.example\", \"status\": \"approved\"}]') ->> 'approved'" anon)"
+prospect=55555555-5555-5555-5555-555555555555
+check "... a prospect who logged in converts it: the order's customer becomes its account (on node 1)" \
+    "$(node 1 -c "SELECT customer_id FROM orders.orders WHERE id = '$ro1'")|$prospect" \
+    "$(api $prospect "SELECT orders.convert_share_token('$rtoken')")|$(node 1 -c "SELECT c.account_id FROM orders.customers c JOIN orders.orders o ON o.customer_id = c.id WHERE o.id = '$ro1'")"
+check "... a second conversion is refused by node 1 (OR080: single use)" "ERROR OR080" \
+    "$(api $prospect "SELECT orders.convert_share_token('$rtoken')")"
+rtoken_id=$(node 1 -c "SELECT id FROM orders.order_share_tokens WHERE order_id = '$ro1'")
+check "... revoke_share_token by the link's id, through the proxy: the link no longer opens (OR080)" "|ERROR OR080" \
+    "$(api $ADMIN "SELECT orders.revoke_share_token('$rtoken_id')")|$(api '' "SELECT orders.shared_order('$rtoken')" anon)"
+check "... and node 1's group counters equal a recount" "0" "$(node 1 -c "SELECT count(*) FROM orders.recount_site_counts()")"
 
 # slots: a hold routes by the slot, a booking or release by the reservation
 slots="SELECT string_agg(capacity_id || '|' || remaining, ',' ORDER BY starts_at, capacity_id)

@@ -360,6 +360,122 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
 END
 $$;
 
+-- The agency's review (0.13.0): a group lives on its order's node (its id
+-- says which); a share link on its order's node (the token starts with an
+-- id made there, and a token's row id likewise).
+CREATE FUNCTION orders_proxy.start_analysis(claims text, headers text, order_group_id uuid, analysis_project_id uuid)
+    RETURNS SETOF orders.order_groups
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_group_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.start_analysis(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_group_id END,
+                                               analysis_project_id) r;
+$$;
+CREATE FUNCTION orders.start_analysis(order_group_id uuid, analysis_project_id uuid)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.order_groups;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.start_analysis(orders_proxy.claims(), orders_proxy.headers(), order_group_id,
+                                                          analysis_project_id);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.complete_analysis(claims text, headers text, order_group_id uuid, suggestions jsonb)
+    RETURNS SETOF orders.order_groups
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(order_group_id);
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.complete_analysis(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN order_group_id END,
+                                                  suggestions) r;
+$$;
+CREATE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.order_groups;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.complete_analysis(orders_proxy.claims(), orders_proxy.headers(), order_group_id,
+                                                             suggestions);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.share_review_sites(claims text, headers text, token text, order_group_id uuid,
+                                                selections jsonb)
+    RETURNS jsonb
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.token_partition(token);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.share_review_sites(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN token END,
+                                                   order_group_id, selections) r (r);
+$$;
+CREATE FUNCTION orders.share_review_sites(token text, order_group_id uuid, selections jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN orders_proxy.share_review_sites(orders_proxy.claims(), orders_proxy.headers(), token, order_group_id, selections);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.convert_share_token(claims text, headers text, token text)
+    RETURNS uuid
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.token_partition(token);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.convert_share_token(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN token END) r (r);
+$$;
+CREATE FUNCTION orders.convert_share_token(token text)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN orders_proxy.convert_share_token(orders_proxy.claims(), orders_proxy.headers(), token);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- (the node's function returns void: the remote query answers 1 once it ran)
+CREATE FUNCTION orders_proxy.revoke_share_token(claims text, headers text, token_id uuid)
+    RETURNS integer
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(token_id);
+    SELECT 1 FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                          pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.revoke_share_token(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN token_id END) r;
+$$;
+CREATE FUNCTION orders.revoke_share_token(token_id uuid)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM orders_proxy.revoke_share_token(orders_proxy.claims(), orders_proxy.headers(), token_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
 -- Slots (0.13.0): a slot and its reservations live on the node that made
 -- the slot, so a hold routes by the slot's id and a booking or release by
 -- the reservation's (made on that node: the same partition).
