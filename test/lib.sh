@@ -147,13 +147,20 @@ CREATE ROLE authenticator LOGIN NOINHERIT;
 GRANT anon, authenticated TO authenticator;
 CREATE DATABASE orders;
 SQL
-    psql -X -q -v ON_ERROR_STOP=1 -h "$base/proxy" -p "$port" -U postgres -d orders >/dev/null <<SQL
+    proxy_api "$base/proxy" "$port" orders "$parts"
+    unset PGHOST PGPORT
+}
+
+# proxy_api HOST PORT DB PARTITIONS — in the proxy's database DB: plproxy,
+# the server orders_nodes with PARTITIONS ("p0 'host=… dbname=orders', …"),
+# a user mapping for everybody, and sql/proxy/orders_proxy.sql.
+proxy_api() {
+    psql -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -U postgres -d "$3" >/dev/null <<SQL
 CREATE EXTENSION plproxy;
-CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($parts);
+CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($4);
 CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
 \i $REPO_DIR/sql/proxy/orders_proxy.sql
 SQL
-    unset PGHOST PGPORT
 }
 
 # bench_prepare — what every benchmark starts with: the packages, the

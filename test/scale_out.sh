@@ -218,6 +218,15 @@ check "transition with a NULL order id: 22004, as on one database" "ERROR 22004"
     "$(api $ADMIN "SELECT status FROM orders.transition(NULL, 'confirmed')")"
 check "shared_order with a NULL token: as on one database" "$(node 0 -v VERBOSITY=sqlstate -c "SELECT orders.shared_order(NULL)" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/')" \
     "$(api '' "SELECT orders.shared_order(NULL)" anon)"
+node_state() { node 0 -v VERBOSITY=sqlstate -c "$1" 2>&1 | sed -E 's/^(psql:[^ ]* )?ERROR:  ([0-9A-Z]{5}).*/ERROR \2/'; }
+for call in "orders.start_analysis(NULL, NULL)" "orders.complete_analysis(NULL, '[]')" \
+            "orders.share_review_sites(NULL, NULL, '[]')" "orders.convert_share_token(NULL)" \
+            "orders.revoke_share_token(NULL)" "orders.confirm_booking(NULL)"; do
+    check "$call through the proxy: refused as on one database ($(node_state "SELECT $call"))" \
+        "$(node_state "SELECT $call")" "$(api $ADMIN "SELECT $call")"
+done
+check "share_review_sites with a 100,000-character token: OR080" "ERROR OR080" \
+    "$(api '' "SELECT orders.share_review_sites(repeat('x', 100000), '$g1', '[]')" anon)"
 check "a 100,000-character token: refused by partition 0's node as unknown (OR080)" "ERROR OR080" \
     "$(api '' "SELECT orders.shared_order(repeat('x', 100000))" anon)"
 check "a forged token of the right shape: OR080" "ERROR OR080" \

@@ -22,12 +22,15 @@ node_port() { echo $((PPORT + 1 + $1)); }
 cleanup() { for d in proxy node0 node1; do stop_cluster "$BASE/$d"; done; rm -rf "$BASE"; }
 
 if [ "${ORDERS_BENCH_NO_INSTALL:-0}" != 1 ]; then ensure_packages; build_install; fi
-ensure_packages postgresql-15-plproxy
 trap cleanup EXIT
 cleanup
-for k in 0 1; do ORDERS_FSYNC=on start_cluster "$(node_dir $k)" "$(node_port $k)" "max_connections = 100" "synchronous_commit = off"; done
-ORDERS_FSYNC=on start_cluster "$BASE/proxy" "$PPORT" "max_connections = 100" "synchronous_commit = off"
-unset PGHOST PGPORT
+# the clusters of test/scale_out.sh (the proxy's database "orders" over
+# both nodes), with fsync on and synchronous_commit off like every benchmark
+ORDERS_FSYNC=on scale_out_clusters "$BASE" "$PPORT" 2
+for hp in "$BASE/proxy $PPORT" "$(node_dir 0) $(node_port 0)" "$(node_dir 1) $(node_port 1)"; do
+    set -- $hp
+    q postgres -h "$1" -p "$2" -U postgres -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
+done
 export PGOPTIONS="-c client_min_messages=warning"
 node() { local k=$1; shift; q orders -h "$(node_dir $k)" -p "$(node_port $k)" -U postgres "$@"; }
 proxy() { local db=$1; shift; q "$db" -h "$BASE/proxy" -p "$PPORT" -U postgres "$@"; }
@@ -36,10 +39,7 @@ proxy() { local db=$1; shift; q "$db" -h "$BASE/proxy" -p "$PPORT" -U postgres "
 # of four orders (leads move between them), ids listed in bench.ids /
 # bench.leads for the direct case
 for k in 0 1; do
-    q postgres -h "$(node_dir $k)" -p "$(node_port $k)" -U postgres \
-        -c "CREATE DATABASE orders" -c "ALTER DATABASE orders SET orders.partition = $k"
     node $k >/dev/null <<SQL
-CREATE EXTENSION orders;
 \\i $REPO_DIR/test/bench/bench_lifecycle.sql
 INSERT INTO orders.customers (full_name) VALUES ('Scale bench client');
 INSERT INTO orders.orders (customer_id, lifecycle) SELECT (SELECT id FROM orders.customers), 'bench' FROM generate_series(1, 16000);
@@ -55,17 +55,13 @@ VACUUM ANALYZE;
 SQL
 done
 
-# proxies: orders1 over node 0 alone, orders2 over both; their bench.ids /
-# bench.leads name node 0's rows (orders1) or alternate the nodes (orders2)
+# proxies: orders1 over node 0 alone, orders2 over both (scale_out_clusters'
+# database, renamed); their bench.ids / bench.leads name node 0's rows
+# (orders1) or alternate the nodes (orders2)
+q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres -c "ALTER DATABASE orders RENAME TO orders2" -c "CREATE DATABASE orders1"
+proxy_api "$BASE/proxy" "$PPORT" orders1 "p0 'host=$(node_dir 0) port=$(node_port 0) dbname=orders'"
 for db in orders1 orders2; do
-    q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres -c "CREATE DATABASE $db"
-    parts="p0 'host=$(node_dir 0) port=$(node_port 0) dbname=orders'"
-    [ $db = orders2 ] && parts="$parts, p1 'host=$(node_dir 1) port=$(node_port 1) dbname=orders'"
     proxy $db >/dev/null <<SQL
-CREATE EXTENSION plproxy;
-CREATE SERVER orders_nodes FOREIGN DATA WRAPPER plproxy OPTIONS ($parts);
-CREATE USER MAPPING FOR PUBLIC SERVER orders_nodes;
-\i $REPO_DIR/sql/proxy/orders_proxy.sql
 CREATE SCHEMA bench;
 CREATE TABLE bench.ids (n int PRIMARY KEY, id uuid);
 CREATE TABLE bench.leads (n int PRIMARY KEY, lead uuid, campaigns uuid[]);
