@@ -187,20 +187,20 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap)
 }
 
 /*
- * orders.agent_serves_customer(customer_id) — whether an order of this
- * customer is assigned to the caller, an active delivery agent who may view
- * orders; false for everyone else and for NULL.
+ * orders_agent_serves — whether an order of "customer" is assigned to the
+ * caller, an active delivery agent who may view orders.  "*state" is the
+ * asker's cache (NULL at first, allocated in "cxt", kept by the asker for
+ * the query: fn_extra): the set is read again only for another caller,
+ * snapshot, command or subtransaction.
  */
-Datum
-orders_agent_serves_customer(PG_FUNCTION_ARGS)
+bool
+orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer)
 {
-	AgentCustomers *ac = (AgentCustomers *) fcinfo->flinfo->fn_extra;
+	AgentCustomers *ac = (AgentCustomers *) *state;
 	bool		pushed = false;
 	Snapshot	snap;
 	bool		found;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(false);
 	if (!ActiveSnapshotSet())
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
@@ -208,11 +208,24 @@ orders_agent_serves_customer(PG_FUNCTION_ARGS)
 	}
 	snap = GetActiveSnapshot();
 	if (ac == NULL || !still_current(ac, snap))
-		fcinfo->flinfo->fn_extra = ac = load(fcinfo->flinfo->fn_mcxt, ac, snap);
+		*state = ac = load(cxt, ac, snap);
 	if (pushed)
 		PopActiveSnapshot();
 	if (!ac->agent)
+		return false;
+	hash_search(ac->set, customer, HASH_FIND, &found);
+	return found;
+}
+
+/*
+ * orders.agent_serves_customer(customer_id) — orders_agent_serves; false for
+ * NULL.
+ */
+Datum
+orders_agent_serves_customer(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
-	hash_search(ac->set, PG_GETARG_UUID_P(0), HASH_FIND, &found);
-	PG_RETURN_BOOL(found);
+	PG_RETURN_BOOL(orders_agent_serves(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt,
+									   PG_GETARG_UUID_P(0)));
 }

@@ -283,6 +283,19 @@ orders_caller_staff(pg_uuid_t *id, const char **role)
 }
 
 /*
+ * orders_caller_customers — the caller's customer ids (uuid datums, valid
+ * until the identity is looked up again) and their number.
+ */
+const Datum *
+orders_caller_customers(int *n)
+{
+	const CallerIdentity *me = caller_identity();
+
+	*n = me->ncustomers;
+	return me->customers;
+}
+
+/*
  * orders_staff_of_account — the staff row (active or not) whose account_id
  * is "account", as a statement that starts now would see it: after a
  * command counter increment, under a fresh snapshot (READ COMMITTED) or the

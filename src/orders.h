@@ -288,6 +288,11 @@ extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
 extern bool orders_caller_may(const char *area, const char *action);
 extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
+extern const Datum *orders_caller_customers(int *n);
+
+/* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
+
+extern bool orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
 

@@ -117,23 +117,44 @@ CREATE FUNCTION orders.agent_serves_customer(customer_id uuid) RETURNS boolean
 COMMENT ON FUNCTION orders.agent_serves_customer(uuid) IS
     'Whether an order of this customer is assigned to the caller (an active delivery agent who may view orders)';
 
--- staff_sees_order — whether an order with these assignments and status is
--- in the caller's staff scope: admins, managers and accountants see every
--- order, a customer rep its own and the unassigned open ones, a delivery
--- agent the ones assigned to it.  Written out in the policies below (a
--- function call per row would hide the comparisons from the planner); this
--- one serves refusals and tests.
+-- The reach policies of orders and customers, one call per row (C,
+-- src/row_scope.c).  The first row of a query reads the caller's scope once
+-- (the lookup above) and keeps it for the query, as InitPlans would; every
+-- other row is a few comparisons.  Written out in SQL, a policy asked the
+-- helpers above up to ten times per query, an InitPlan each, which cost a
+-- small dashboard query more than its own work (doc/benchmarks.md, 0.14.0).
+-- They answer only about the caller.
+--   reach_support: the planner's estimate for them — a caller reaches a
+--   small share of a table (4 %, as the written-out policies were
+--   estimated), so a query's own conditions keep choosing the index.
+CREATE FUNCTION orders.reach_support(internal) RETURNS internal
+    LANGUAGE c IMMUTABLE STRICT
+    AS 'MODULE_PATHNAME', 'orders_reach_support';
+REVOKE ALL ON FUNCTION orders.reach_support(internal) FROM PUBLIC;
+--   sees_order: a customer its own orders; active staff with orders.view by
+--   role — admins, managers and accountants every order, a delivery agent
+--   the ones assigned to it, a customer rep its own and the unassigned ones
+--   whose status is open.
+CREATE FUNCTION orders.sees_order(customer_id uuid, assigned_agent_id uuid, assigned_rep_id uuid,
+                                  lifecycle text, status text) RETURNS boolean
+    LANGUAGE c STABLE SUPPORT orders.reach_support
+    AS 'MODULE_PATHNAME', 'orders_sees_order';
+COMMENT ON FUNCTION orders.sees_order(uuid, uuid, uuid, text, text) IS
+    'Whether the caller reaches an order with these values (the orders policy)';
+--   sees_customer: the caller's own customer rows; active staff with
+--   customers.view, a delivery agent only the customers of its orders
+--   (agent_serves_customer).
+CREATE FUNCTION orders.sees_customer(id uuid, account_id uuid) RETURNS boolean
+    LANGUAGE c STABLE SUPPORT orders.reach_support
+    AS 'MODULE_PATHNAME', 'orders_sees_customer';
+COMMENT ON FUNCTION orders.sees_customer(uuid, uuid) IS
+    'Whether the caller reaches a customer row with these values (the customers policy)';
+--   staff_sees_order: the staff half of sees_order by role alone (without
+--   orders.view): what the review and workflow functions ask about the staff
+--   member they act for.
 CREATE FUNCTION orders.staff_sees_order(rep uuid, agent uuid, lifecycle text, status text) RETURNS boolean
-    LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE orders.current_staff_role()
-             WHEN 'admin' THEN true WHEN 'manager' THEN true WHEN 'accountant' THEN true
-             WHEN 'delivery_agent' THEN agent IS NOT DISTINCT FROM orders.current_staff_id()
-             WHEN 'customer_rep' THEN rep IS NOT DISTINCT FROM orders.current_staff_id()
-                  OR (rep IS NULL AND orders.status_category(lifecycle, status) = 'open')
-             ELSE false END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_staff_sees_order';
 
 -- A refusal of the column rules below: OR060, naming table and column.
 CREATE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
@@ -279,10 +300,7 @@ ALTER TABLE orders.api_roles ENABLE ROW LEVEL SECURITY;
 -- customers of their orders)
 ALTER TABLE orders.customers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.customers
-    USING (account_id = (SELECT orders.actor_account())
-           OR ((SELECT orders.has_permission('customers', 'view'))
-               AND ((SELECT orders.current_staff_role()) <> 'delivery_agent'
-                    OR orders.agent_serves_customer(id))))
+    USING (orders.sees_customer(id, account_id))
     WITH CHECK (account_id = (SELECT orders.actor_account())
                 OR (SELECT orders.has_permission('customers', 'view')));
 CREATE POLICY insert_right ON orders.customers AS RESTRICTIVE FOR INSERT
@@ -332,19 +350,11 @@ CREATE POLICY delete_right ON orders.product_variants AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('products', 'delete')));
 
--- orders: a customer's own; staff their scope (staff_sees_order, written
--- out); the command's permission on top
+-- orders: a customer's own; staff their scope (sees_order); the command's
+-- permission on top
 ALTER TABLE orders.orders ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.orders
-    USING (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
-           OR ((SELECT orders.has_permission('orders', 'view'))
-               AND ((SELECT orders.current_staff_role()) IN ('admin', 'manager', 'accountant')
-                    OR (assigned_agent_id = (SELECT orders.current_staff_id())
-                        AND (SELECT orders.current_staff_role()) = 'delivery_agent')
-                    OR ((SELECT orders.current_staff_role()) = 'customer_rep'
-                        AND (assigned_rep_id = (SELECT orders.current_staff_id())
-                             OR (assigned_rep_id IS NULL
-                                 AND orders.status_category(lifecycle, status) = 'open'))))))
+    USING (orders.sees_order(customer_id, assigned_agent_id, assigned_rep_id, lifecycle, status))
     WITH CHECK (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
                 OR (SELECT orders.has_permission('orders', 'view')));
 CREATE POLICY insert_right ON orders.orders AS RESTRICTIVE FOR INSERT
@@ -574,4 +584,5 @@ REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
-    orders.agent_serves_customer(uuid) TO PUBLIC;
+    orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
+    orders.sees_customer(uuid, uuid) TO PUBLIC;

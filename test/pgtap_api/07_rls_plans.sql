@@ -3,10 +3,13 @@
 -- agents), EXPLAIN (ANALYZE, VERBOSE) of the delivery agent's "my active
 -- deliveries" and of a customer's order list, as PostgREST runs them: the
 -- plan reaches the orders through the intended index with an index
--- condition, and each identity helper is an InitPlan run at most once —
--- never a per-row filter.  authenticator may not ANALYZE, and the
--- statistics of orders_tap's tables are whatever ran before: none, the
--- setup's few rows, or pgTAP 12's 100,000 orders (ANALYZE's row counts
+-- condition; the policies are one call per row of orders.sees_order /
+-- orders.sees_customer (no InitPlan, no subplan, no identity helper per
+-- row); and the caller's identity is looked up once per query, however
+-- many rows the policies judge (the index scans of staff_account_id_key
+-- counted by pg_stat_get_xact_numscans).  authenticator may not ANALYZE,
+-- and the statistics of orders_tap's tables are whatever ran before: none,
+-- the setup's few rows, or pgTAP 12's 100,000 orders (ANALYZE's row counts
 -- outlive its rollback; 12 counts them again afterwards): enable_seqscan
 -- is off so the plans do not hang on them, and the agent's index is
 -- checked on its orders alone (with the customers joined, few-row
@@ -16,7 +19,7 @@
 -- condition stays a filter, and the checks below look for the index
 -- condition itself.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 -- the data, made by the admin (sub 4444…)
 SELECT set_config('role', 'staff', true);
@@ -57,11 +60,15 @@ CREATE FUNCTION pg_temp.index_cond(plan jsonb, index text, col text) RETURNS boo
     SELECT EXISTS (SELECT FROM jsonb_path_query(plan, '$.** ? (@."Index Name" == $i)', jsonb_build_object('i', index)) n
                     WHERE n ->> 'Index Cond' ~ ('\m' || col || '\M'))
 $$;
--- once(plan, helper) — helper is the output of an InitPlan, and every such InitPlan ran at most once
-CREATE FUNCTION pg_temp.once(plan jsonb, helper text) RETURNS boolean LANGUAGE sql AS $$
-    SELECT coalesce(bool_and((n ->> 'Actual Loops')::int <= 1), false)
-      FROM jsonb_path_query(plan, '$.** ? (@."Parent Relationship" == "InitPlan")') n
-     WHERE n ->> 'Output' ~ ('orders\.' || helper || '\(')
+-- policy(plan, fn) — fn is called in a per-row condition, and the plan has no InitPlan
+CREATE FUNCTION pg_temp.policy(plan jsonb, fn text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT FROM jsonb_path_query(plan, 'strict $.**.* ? (@ like_regex "orders\\.[a-z_]+\\(")') c
+                    WHERE c #>> '{}' ~ ('orders\.' || fn || '\('))
+       AND NOT EXISTS (SELECT FROM jsonb_path_query(plan, '$.** ? (@."Parent Relationship" == "InitPlan")'))
+$$;
+-- lookups() — index scans of staff_account_id_key so far in this transaction (one per identity lookup)
+CREATE FUNCTION pg_temp.lookups() RETURNS bigint LANGUAGE sql AS $$
+    SELECT pg_catalog.pg_stat_get_xact_numscans('orders.staff_account_id_key'::regclass)
 $$;
 -- per_row(plan) — conditions evaluated per row that call an identity helper
 CREATE FUNCTION pg_temp.per_row(plan jsonb) RETURNS text LANGUAGE sql AS $$
@@ -79,9 +86,12 @@ SELECT ok(pg_temp.index_cond(pg_temp.plan_of($$SELECT * FROM orders.orders WHERE
                                                 AND status = ANY ('{ready_for_pickup,out_for_delivery}')$$),
                              'orders_assigned_agent_idx', 'assigned_agent_id'),
           'agent''s active orders: orders_assigned_agent_idx with an index condition on assigned_agent_id');
-SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_id'), '... current_staff_id() is an InitPlan, run at most once');
-SELECT ok(pg_temp.once(:'agent_plan', 'current_staff_role'), '... current_staff_role() is an InitPlan, run at most once');
-SELECT ok(pg_temp.once(:'agent_plan', 'has_permission'), '... has_permission() is an InitPlan, run at most once');
+SELECT ok(pg_temp.policy(:'agent_plan', 'sees_order') AND pg_temp.policy(:'agent_plan', 'sees_customer'),
+          '... the policies are one call per row of sees_order and sees_customer, and no InitPlan');
+SELECT pg_temp.lookups() AS before \gset
+SELECT is((SELECT count(*)::int FROM orders.agent_active_deliveries('00000000-0000-0000-0000-0000000000e9')
+            CROSS JOIN generate_series(1, 3)), 180, 'the agent''s 60 orders, three times over in one query ...');
+SELECT is(pg_temp.lookups() - :before, 1::bigint, '... judged with one lookup of the caller''s identity');
 SELECT is(pg_temp.per_row(:'agent_plan'), NULL, '... and no helper is called in a per-row condition');
 SELECT is((SELECT count(*)::int FROM jsonb_path_query(:'agent_plan', '$.** ? (@."Parent Relationship" == "SubPlan")')), 0,
           '... the customers policy reads no subplan of the agent''s orders (agent_serves_customer: one index-only scan)');
@@ -99,11 +109,14 @@ SELECT is((SELECT count(*)::int FROM (SELECT * FROM orders.orders WHERE customer
 SELECT ok(pg_temp.index_cond(:'customer_plan', 'orders_customer_created_idx', 'customer_id')
           OR pg_temp.index_cond(:'customer_plan', 'orders_customer_status_idx', 'customer_id'),
           'customer''s orders: orders_customer_created_idx or orders_customer_status_idx with an index condition on customer_id');
-SELECT ok(pg_temp.once(:'customer_plan', 'current_customer_ids'), '... current_customer_ids() is an InitPlan, run at most once');
+SELECT ok(pg_temp.policy(:'customer_plan', 'sees_order'), '... the policy is one call per row of sees_order, and no InitPlan');
 SELECT is(pg_temp.per_row(:'customer_plan'), NULL, '... and no helper is called in a per-row condition');
 SELECT pg_temp.plan_of($$SELECT * FROM orders.orders ORDER BY created_at DESC LIMIT 20$$) AS all_plan \gset
-SELECT ok(pg_temp.once(:'all_plan', 'current_customer_ids'),
-          'unfiltered list: current_customer_ids() still an InitPlan run at most once');
+SELECT ok(pg_temp.policy(:'all_plan', 'sees_order'), 'unfiltered list: sees_order per row, no InitPlan');
+SELECT pg_temp.lookups() AS before \gset
+SELECT is((SELECT count(*) FILTER (WHERE order_number LIKE 'PLAN-%') || ' ' || bool_and(customer_id = '00000000-0000-0000-0000-0000000000a1')
+             FROM orders.orders), '20 true', 'client one reaches its 20 orders among 6,000, and only its own ...');
+SELECT is(pg_temp.lookups() - :before, 1::bigint, '... judged with one lookup of the caller''s identity');
 SELECT is(pg_temp.per_row(:'all_plan'), NULL, '... no helper per row');
 
 SELECT * FROM finish();
