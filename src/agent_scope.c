@@ -32,8 +32,8 @@
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "storage/proc.h"
+#include "common/hashfn.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -41,6 +41,37 @@
 PG_FUNCTION_INFO_V1(orders_agent_serves_customer);
 
 #define AGENT_INDEX "orders_assigned_agent_idx"
+
+/*
+ * A set of customer ids (simplehash: open addressing in one array, no
+ * per-entry allocation).  Ids end in random bits (orders.new_id()), so the
+ * last eight bytes hash well.
+ */
+typedef struct CustomerEntry
+{
+	pg_uuid_t	id;
+	char		status;			/* simplehash's slot state */
+} CustomerEntry;
+
+static inline uint32
+customer_hash(const pg_uuid_t *id)
+{
+	uint64		tail;
+
+	memcpy(&tail, id->data + 8, sizeof(tail));
+	return murmurhash32((uint32) tail ^ (uint32) (tail >> 32));
+}
+
+#define SH_PREFIX customer_set
+#define SH_ELEMENT_TYPE CustomerEntry
+#define SH_KEY_TYPE pg_uuid_t
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) customer_hash(&(key))
+#define SH_EQUAL(tb, a, b) (memcmp((a).data, (b).data, UUID_LEN) == 0)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* The caller's customers, read once under one snapshot and command. */
 typedef struct AgentCustomers
@@ -53,7 +84,7 @@ typedef struct AgentCustomers
 	uint32		xcnt;
 	int32		subxcnt;
 	bool		agent;			/* the caller is an active agent who views orders */
-	HTAB	   *set;			/* pg_uuid_t customer ids */
+	customer_set_hash *set;		/* customer ids */
 } AgentCustomers;
 
 /*
@@ -61,12 +92,12 @@ typedef struct AgentCustomers
  * command, in this subtransaction?
  */
 static bool
-still_current(const AgentCustomers *ac, Snapshot snap)
+still_current(const AgentCustomers *ac, Snapshot snap, uint64 identity)
 {
 	return ac->lxid == MyProc->lxid &&
 		ac->curcid == snap->curcid && ac->xmin == snap->xmin && ac->xmax == snap->xmax &&
 		ac->xcnt == snap->xcnt && ac->subxcnt == snap->subxcnt &&
-		ac->identity == orders_identity_generation();
+		ac->identity == identity;
 }
 
 /*
@@ -141,7 +172,11 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 			PredicateLockPage(heap, ItemPointerGetBlockNumber(tid), snap);
 		customer = index_getattr(scan->xs_itup, column, scan->xs_itupdesc, &isnull);
 		if (!isnull)
-			hash_search(ac->set, DatumGetUUIDP(customer), HASH_ENTER, NULL);
+		{
+			bool		found;
+
+			customer_set_insert(ac->set, *DatumGetUUIDP(customer), &found);
+		}
 	}
 	if (BufferIsValid(vmbuffer))
 		ReleaseBuffer(vmbuffer);
@@ -154,27 +189,22 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 
 /* load — the caller's customers as an agent, in "cxt", under "snap". */
 static AgentCustomers *
-load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap)
+load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap, uint64 identity)
 {
 	pg_uuid_t	staff;
 	const char *role;
-	HASHCTL		ctl;
 
 	if (ac != NULL && ac->set != NULL)
-		hash_destroy(ac->set);
+		customer_set_destroy(ac->set);
 	if (ac == NULL)
 		ac = MemoryContextAlloc(cxt, sizeof(AgentCustomers));
 	memset(ac, 0, sizeof(AgentCustomers));	/* lxid invalid until complete */
 	ac->agent = orders_caller_staff(&staff, &role) && strcmp(role, "delivery_agent") == 0 &&
 		orders_caller_may("orders", "view");
-	ac->identity = orders_identity_generation();
+	ac->identity = identity;
 	if (ac->agent)
 	{
-		ctl.keysize = sizeof(pg_uuid_t);
-		ctl.entrysize = sizeof(pg_uuid_t);
-		ctl.hcxt = cxt;
-		ac->set = hash_create("orders agent customers", 256, &ctl,
-							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		ac->set = customer_set_create(cxt, 256, NULL);
 		read_customers(ac, &staff, snap);
 	}
 	ac->curcid = snap->curcid;
@@ -191,15 +221,15 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap)
  * caller, an active delivery agent who may view orders.  "*state" is the
  * asker's cache (NULL at first, allocated in "cxt", kept by the asker for
  * the query: fn_extra): the set is read again only for another caller,
- * snapshot, command or subtransaction.
+ * snapshot, command or subtransaction — "identity" is the asker's
+ * orders_identity_generation(), which it may have read once per command.
  */
 bool
-orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer)
+orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer, uint64 identity)
 {
 	AgentCustomers *ac = (AgentCustomers *) *state;
 	bool		pushed = false;
 	Snapshot	snap;
-	bool		found;
 
 	if (!ActiveSnapshotSet())
 	{
@@ -207,14 +237,13 @@ orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer)
 		pushed = true;
 	}
 	snap = GetActiveSnapshot();
-	if (ac == NULL || !still_current(ac, snap))
-		*state = ac = load(cxt, ac, snap);
+	if (ac == NULL || !still_current(ac, snap, identity))
+		*state = ac = load(cxt, ac, snap, identity);
 	if (pushed)
 		PopActiveSnapshot();
 	if (!ac->agent)
 		return false;
-	hash_search(ac->set, customer, HASH_FIND, &found);
-	return found;
+	return customer_set_lookup(ac->set, *customer) != NULL;
 }
 
 /*
@@ -227,5 +256,5 @@ orders_agent_serves_customer(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(orders_agent_serves(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt,
-									   PG_GETARG_UUID_P(0)));
+									   PG_GETARG_UUID_P(0), orders_identity_generation()));
 }

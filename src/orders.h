@@ -292,7 +292,8 @@ extern const Datum *orders_caller_customers(int *n);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 
-extern bool orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer);
+extern bool orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer,
+								uint64 identity);
 
 /* ---- staff_edges.c: lifecycle edges reserved to staff ---- */
 

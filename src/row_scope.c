@@ -72,6 +72,7 @@ typedef struct RowScope
 	pg_uuid_t	account;
 	StaffReach	reach;
 	pg_uuid_t	staff_id;
+	uint64		identity;		/* customers: orders_identity_generation() when read */
 	void	   *agent_set;		/* customers: orders_agent_serves's cache */
 } RowScope;
 
@@ -181,6 +182,7 @@ customer_scope(FunctionCallInfo fcinfo)
 	if (!fresh)
 		return scope;
 	scope->has_account = orders_account_uuid(orders_current_actor(), &scope->account);
+	scope->identity = orders_identity_generation();
 	if (orders_caller_staff(&scope->staff_id, &role) && orders_caller_may("customers", "view"))
 		scope->reach = strcmp(role, "delivery_agent") == 0 ? REACH_AGENT : REACH_ALL;
 	stamp(scope);
@@ -271,7 +273,7 @@ orders_sees_customer(PG_FUNCTION_ARGS)
 		case REACH_AGENT:
 			PG_RETURN_BOOL(!PG_ARGISNULL(0) &&
 						   orders_agent_serves(&scope->agent_set, fcinfo->flinfo->fn_mcxt,
-											   PG_GETARG_UUID_P(0)));
+											   PG_GETARG_UUID_P(0), scope->identity));
 		case REACH_REP:
 		case REACH_NONE:
 			break;
