@@ -31,7 +31,19 @@ CREATE OR REPLACE FUNCTION orders.staff_sees_order(rep uuid, agent uuid, lifecyc
     AS 'MODULE_PATHNAME', 'orders_staff_sees_order';
 GRANT EXECUTE ON FUNCTION orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid) TO PUBLIC;
 
-ALTER POLICY reach ON orders.orders
-    USING (orders.sees_order(customer_id, assigned_agent_id, assigned_rep_id, lifecycle, status));
-ALTER POLICY reach ON orders.customers
-    USING (orders.sees_customer(id, account_id));
+-- the reach policies as the extension made them; a DBA who dropped one
+-- keeps the policies of their own
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'orders.orders'::pg_catalog.regclass
+                                                  AND polname = 'reach') THEN
+        ALTER POLICY reach ON orders.orders
+            USING (orders.sees_order(customer_id, assigned_agent_id, assigned_rep_id, lifecycle, status));
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_policy WHERE polrelid = 'orders.customers'::pg_catalog.regclass
+                                                  AND polname = 'reach') THEN
+        ALTER POLICY reach ON orders.customers
+            USING (orders.sees_customer(id, account_id));
+    END IF;
+END
+$$;

@@ -5,11 +5,15 @@
  *   orders.agent_serves_customer(customer_id uuid) boolean
  *
  * Asked per customer row a query reaches.  The first call of a query reads
- * the caller's assigned orders once — an index-only scan of
- * orders_assigned_agent_idx, which carries customer_id as an INCLUDE column
- * — into a hash set that answers the query's other rows (fn_extra: the
- * lifetime of the hashed subplan this replaces, which read every assigned
- * order's heap page under the orders policy).  No SQL and no row level
+ * the customers of the caller's assigned orders whose status is open — an
+ * index-only scan of orders_assigned_agent_idx (assigned_agent_id, status),
+ * which carries customer_id as an INCLUDE column — into a hash set that
+ * answers the query's other rows (fn_extra: the lifetime of the hashed
+ * subplan this replaces, which read every assigned order's heap page under
+ * the orders policy).  A customer not in it (one of a delivered order, say)
+ * makes the query read the customers of all the agent's orders, once: the
+ * agent's dashboard, whose customers are those of its open orders, never
+ * reads its history.  No SQL and no row level
  * security on orders: it answers only about the caller, and only for an
  * active delivery agent who may view orders, whose assigned orders the
  * orders policy lets it see.  A set is reused only for the caller, snapshot,
@@ -84,7 +88,9 @@ typedef struct AgentCustomers
 	uint32		xcnt;
 	int32		subxcnt;
 	bool		agent;			/* the caller is an active agent who views orders */
-	customer_set_hash *set;		/* customer ids */
+	pg_uuid_t	staff;			/* its staff id */
+	customer_set_hash *open;	/* customers of its open orders */
+	customer_set_hash *all;		/* customers of all its orders (NULL: not read yet) */
 } AgentCustomers;
 
 /*
@@ -103,8 +109,8 @@ still_current(const AgentCustomers *ac, Snapshot snap, uint64 identity)
 /*
  * customer_column — the position of customer_id among the columns of the
  * index, after checking that the index is what the extension made: a valid,
- * complete (not partial) btree on orders.orders whose first column is
- * assigned_agent_id (uuid).
+ * complete (not partial) btree on orders.orders whose first two key
+ * columns are assigned_agent_id (uuid) and status (text).
  */
 static int
 customer_column(Relation heap, Relation index)
@@ -112,12 +118,15 @@ customer_column(Relation heap, Relation index)
 	Oid			relid = RelationGetRelid(heap);
 	AttrNumber	agent_att = get_attnum(relid, "assigned_agent_id");
 	AttrNumber	heap_att = get_attnum(relid, "customer_id");
+	AttrNumber	status_att = get_attnum(relid, "status");
 
 	if (index->rd_index->indrelid == relid && index->rd_rel->relam == BTREE_AM_OID &&
 		index->rd_index->indisvalid && RelationGetIndexPredicate(index) == NIL &&
 		agent_att != InvalidAttrNumber &&
 		index->rd_index->indkey.values[0] == agent_att &&
-		get_atttype(relid, agent_att) == UUIDOID && heap_att != InvalidAttrNumber)
+		get_atttype(relid, agent_att) == UUIDOID && heap_att != InvalidAttrNumber &&
+		index->rd_index->indnkeyatts >= 2 && status_att != InvalidAttrNumber &&
+		index->rd_index->indkey.values[1] == status_att && get_atttype(relid, status_att) == TEXTOID)
 	{
 		for (int i = 0; i < index->rd_index->indnatts; i++)
 			if (index->rd_index->indkey.values[i] == heap_att)
@@ -125,7 +134,7 @@ customer_column(Relation heap, Relation index)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("index \"%s.%s\" is not the extension's: a valid btree on orders (assigned_agent_id, …) carrying customer_id",
+			 errmsg("index \"%s.%s\" is not the extension's: a valid btree on orders (assigned_agent_id, status, …) carrying customer_id",
 					ORDERS_SCHEMA, AGENT_INDEX),
 			 errhint("Is the extension \"orders\" installed in this database at its current version?")));
 	return 0;					/* keep compiler quiet */
@@ -133,11 +142,12 @@ customer_column(Relation heap, Relation index)
 
 /*
  * read_customers — the customers of the orders assigned to staff "agent",
- * visible to "snap", into ac->set: an index-only scan (the heap is read only
- * for pages not all-visible), as nodeIndexonlyscan.c does it.
+ * visible to "snap" — only those whose status is one of "statuses" when it
+ * is not NULL — into "set": an index-only scan (the heap is read only for
+ * pages not all-visible), as nodeIndexonlyscan.c does it.
  */
 static void
-read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
+read_customers(customer_set_hash *set, pg_uuid_t *agent, ArrayType *statuses, Snapshot snap)
 {
 	Oid			indexid = orders_index_relid(AGENT_INDEX);
 	Relation	heap;
@@ -145,7 +155,8 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	Buffer		vmbuffer = InvalidBuffer;
-	ScanKeyData key;
+	ScanKeyData keys[2];
+	int			nkeys = statuses != NULL ? 2 : 1;
 	ItemPointer tid;
 	int			column;
 
@@ -153,10 +164,13 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 	index = index_open(indexid, AccessShareLock);
 	column = customer_column(heap, index);
 	slot = table_slot_create(heap, NULL);
-	scan = index_beginscan(heap, index, snap, 1, 0);
+	scan = index_beginscan(heap, index, snap, nkeys, 0);
 	scan->xs_want_itup = true;
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
-	index_rescan(scan, &key, 1, NULL, 0);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
+	if (statuses != NULL)		/* status = ANY (statuses): btree's own array keys */
+		ScanKeyEntryInitialize(&keys[1], SK_SEARCHARRAY, 2, BTEqualStrategyNumber, InvalidOid,
+							   index->rd_indcollation[1], F_TEXTEQ, PointerGetDatum(statuses));
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
 		bool		isnull;
@@ -175,7 +189,7 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 		{
 			bool		found;
 
-			customer_set_insert(ac->set, *DatumGetUUIDP(customer), &found);
+			customer_set_insert(set, *DatumGetUUIDP(customer), &found);
 		}
 	}
 	if (BufferIsValid(vmbuffer))
@@ -191,21 +205,22 @@ read_customers(AgentCustomers *ac, pg_uuid_t *agent, Snapshot snap)
 static AgentCustomers *
 load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap, uint64 identity)
 {
-	pg_uuid_t	staff;
 	const char *role;
 
-	if (ac != NULL && ac->set != NULL)
-		customer_set_destroy(ac->set);
+	if (ac != NULL && ac->open != NULL)
+		customer_set_destroy(ac->open);
+	if (ac != NULL && ac->all != NULL)
+		customer_set_destroy(ac->all);
 	if (ac == NULL)
 		ac = MemoryContextAlloc(cxt, sizeof(AgentCustomers));
 	memset(ac, 0, sizeof(AgentCustomers));	/* lxid invalid until complete */
-	ac->agent = orders_caller_staff(&staff, &role) && strcmp(role, "delivery_agent") == 0 &&
+	ac->agent = orders_caller_staff(&ac->staff, &role) && strcmp(role, "delivery_agent") == 0 &&
 		orders_caller_may("orders", "view");
 	ac->identity = identity;
 	if (ac->agent)
 	{
-		ac->set = customer_set_create(cxt, 256, NULL);
-		read_customers(ac, &staff, snap);
+		ac->open = customer_set_create(cxt, 64, NULL);
+		read_customers(ac->open, &ac->staff, lifecycle_open_statuses(), snap);
 	}
 	ac->curcid = snap->curcid;
 	ac->xmin = snap->xmin;
@@ -229,6 +244,7 @@ orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer, 
 {
 	AgentCustomers *ac = (AgentCustomers *) *state;
 	bool		pushed = false;
+	bool		found;
 	Snapshot	snap;
 
 	if (!ActiveSnapshotSet())
@@ -239,11 +255,24 @@ orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer, 
 	snap = GetActiveSnapshot();
 	if (ac == NULL || !still_current(ac, snap, identity))
 		*state = ac = load(cxt, ac, snap, identity);
+	if (!ac->agent)
+		found = false;
+	else if (customer_set_lookup(ac->open, *customer) != NULL)
+		found = true;
+	else
+	{
+		if (ac->all == NULL)
+		{
+			customer_set_hash *all = customer_set_create(cxt, 256, NULL);
+
+			read_customers(all, &ac->staff, NULL, snap);
+			ac->all = all;		/* only once complete */
+		}
+		found = customer_set_lookup(ac->all, *customer) != NULL;
+	}
 	if (pushed)
 		PopActiveSnapshot();
-	if (!ac->agent)
-		return false;
-	return customer_set_lookup(ac->set, *customer) != NULL;
+	return found;
 }
 
 /*

@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -268,12 +269,11 @@ load_graph(void)
 }
 
 /*
- * lifecycle_lookup — the cached lifecycle called "name", or NULL when there
- * is none.  Reloads the graph first when it was invalidated.  The pointer
- * stays usable until the end of the current transaction.
+ * graph_current — load the graph when it was invalidated (or read for
+ * another transaction in parallel mode).
  */
-const Lifecycle *
-lifecycle_lookup(const char *name)
+static void
+graph_current(void)
 {
 	if (!graph_valid ||
 		(graph_parallel && (!IsInParallelMode() || graph_lxid != MyProc->lxid)))
@@ -289,7 +289,50 @@ lifecycle_lookup(const char *name)
 		}
 		PG_END_TRY();
 	}
+}
+
+/*
+ * lifecycle_lookup — the cached lifecycle called "name", or NULL when there
+ * is none.  Reloads the graph first when it was invalidated.  The pointer
+ * stays usable until the end of the current transaction.
+ */
+const Lifecycle *
+lifecycle_lookup(const char *name)
+{
+	graph_current();
 	return find_loaded(name);
+}
+
+/*
+ * lifecycle_open_statuses — the names of the statuses that are open in
+ * some lifecycle, without repeats, as a text[] in the current memory
+ * context.
+ */
+ArrayType *
+lifecycle_open_statuses(void)
+{
+	Datum	   *names;
+	int			n = 0;
+	int			max = 0;
+
+	graph_current();
+	for (int i = 0; i < graph_count; i++)
+		max += graph[i].nstates;
+	names = palloc(sizeof(Datum) * Max(max, 1));
+	for (int i = 0; i < graph_count; i++)
+		for (int j = 0; j < graph[i].nstates; j++)
+		{
+			const LifecycleState *st = &graph[i].states[j];
+			bool		seen = false;
+
+			if (st->category != CATEGORY_OPEN)
+				continue;
+			for (int k = 0; k < n && !seen; k++)
+				seen = strcmp(TextDatumGetCString(names[k]), st->status) == 0;
+			if (!seen)
+				names[n++] = CStringGetTextDatum(st->status);
+		}
+	return construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 /* lifecycle_state — state "status" of lifecycle "lc", or NULL. */

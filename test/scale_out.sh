@@ -59,6 +59,8 @@ proxy_refusal() {
 }
 
 ADMIN=44444444-4444-4444-4444-444444444444
+AGENT=77777777-7777-7777-7777-777777777777        # a delivery agent's account
+AGENT_STAFF=00000000-0000-0000-0000-0000000000e7
 SERVICE=5e000000-0000-0000-0000-000000000001
 
 # ------------------------------------------------------------ clusters --
@@ -68,7 +70,8 @@ for k in $(seq 0 $((NODES - 1))); do
     node $k <<SQL
 -- reference data, the same on every node (doc/scale-out.md: replicated)
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
-  ('00000000-0000-0000-0000-0000000000e8', '$ADMIN', 'Admin', 'admin');
+  ('00000000-0000-0000-0000-0000000000e8', '$ADMIN', 'Admin', 'admin'),
+  ('$AGENT_STAFF', '$AGENT', 'Agent', 'delivery_agent');
 -- this node's customers (account ids 1000000k-…-000000000001..20), each
 -- with 5 cod orders, and a lead campaign with 500 leads
 INSERT INTO orders.customers (account_id, full_name, phone)
@@ -82,6 +85,16 @@ UPDATE orders.orders SET status = 'active' WHERE lifecycle = 'campaign';
 INSERT INTO orders.leads (customer_id, status, company_name)
 SELECT (SELECT id FROM orders.customers ORDER BY full_name LIMIT 1), (ARRAY['new', 'approved', 'lead', 'rejected'])[1 + n % 4], 'lead ' || n
   FROM generate_series(1, 500) n;
+-- the dashboard's data: even customers in area north, odd in south, every
+-- third a VIP; their orders of 40 and 50 ready for pickup in the
+-- customer's area, those of 50 in the south assigned to the agent
+UPDATE orders.customers SET area = CASE WHEN split_part(full_name, ' ', 4)::int % 2 = 0 THEN 'north' ELSE 'south' END,
+       tags = CASE WHEN split_part(full_name, ' ', 4)::int % 3 = 0 THEN '[{"id": "vip"}]'::jsonb ELSE tags END;
+UPDATE orders.orders o SET delivery_area = c.area FROM orders.customers c WHERE c.id = o.customer_id AND o.lifecycle = 'cod';
+UPDATE orders.orders SET status = 'confirmed' WHERE lifecycle = 'cod' AND total_amount IN (40, 50);
+UPDATE orders.orders SET status = 'being_prepared' WHERE lifecycle = 'cod' AND total_amount IN (40, 50);
+UPDATE orders.orders SET status = 'ready_for_pickup' WHERE lifecycle = 'cod' AND total_amount IN (40, 50);
+UPDATE orders.orders SET assigned_agent_id = '$AGENT_STAFF' WHERE lifecycle = 'cod' AND total_amount = 50 AND delivery_area = 'south';
 -- an agency order (review lifecycle) for a prospect without an account,
 -- with one client group of two links
 INSERT INTO orders.customers (full_name) VALUES ('Node $k prospect');
@@ -242,6 +255,21 @@ check "... and its first 30 are the 30 newest of that union (priority, then time
 check "order_stats is the sum of the nodes' order_stats" \
     "$(for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT total, active FROM orders.order_stats()"; done | awk -F'|' '{t += $1; a += $2} END {print t "|" a}')" \
     "$(api $ADMIN "SELECT total || '|' || active FROM orders.order_stats()")"
+# the rest of the dashboard (0.14.0): every node answers, the proxy merges
+union_of() { for k in $(seq 0 $((NODES - 1))); do node $k -c "$1"; done | sort; }
+deliveries="SELECT order_number FROM orders.agent_active_deliveries('$AGENT_STAFF')"
+check "agent_active_deliveries over every node, as the agent: the union of the nodes' answers ($((10 * NODES)) orders)" \
+    "$(union_of "$deliveries")|$((10 * NODES))" \
+    "$(api $AGENT "$deliveries" | sort)|$(api $AGENT "SELECT count(*) FROM orders.agent_active_deliveries('$AGENT_STAFF')")"
+unassigned="SELECT order_number FROM orders.unassigned_orders_in_area('north')"
+check "unassigned_orders_in_area over every node: the union of the nodes' answers ($((20 * NODES)) orders)" \
+    "$(union_of "$unassigned")|$((20 * NODES))" \
+    "$(api $ADMIN "$unassigned" | sort)|$(api $ADMIN "SELECT count(*) FROM orders.unassigned_orders_in_area('north')")"
+check "vip_customers over every node: the union of the nodes' answers ($((3 * NODES)) customers), biggest spenders first" \
+    "$(union_of "SELECT phone FROM orders.vip_customers('north')")|$((3 * NODES))|t" \
+    "$(api $ADMIN "SELECT phone FROM orders.vip_customers('north')" | sort)|$(api $ADMIN "SELECT count(*) FROM orders.vip_customers('north')")|$(api $ADMIN "SELECT bool_and(s >= n) FROM (SELECT total_spent AS s, lead(total_spent) OVER () AS n FROM orders.vip_customers('north')) v WHERE n IS NOT NULL")"
+check "... and the agent, who serves only the south, reaches none of them (each node's policy, the claims went along)" "0" \
+    "$(api $AGENT "SELECT count(*) FROM orders.vip_customers('north')")"
 
 # ------------------------------------------------ soak, a node down --
 # 16 clients assign and unassign leads through the proxy on every node; the
@@ -311,6 +339,8 @@ check "node 1 down: recent_orders over every node fails with 08001" "ERROR 08001
     "$(api $ADMIN "SELECT count(*) FROM orders.recent_orders(max_rows => 1000)")"
 check "node 1 down: order_stats over every node fails with 08001" "ERROR 08001" \
     "$(api $ADMIN "SELECT total FROM orders.order_stats()")"
+check "node 1 down: agent_active_deliveries over every node fails with 08001" "ERROR 08001" \
+    "$(api $AGENT "SELECT count(*) FROM orders.agent_active_deliveries('$AGENT_STAFF')")"
 check "node 1 down: available_slots over every node fails with 08001" "ERROR 08001" \
     "$(api '' "SELECT count(*) FROM orders.available_slots('$SERVICE', now(), now() + interval '1 day')" anon)"
 check "node 1 down: a call routed to node 0 answers as before ($before)" "$before" \

@@ -15,7 +15,8 @@
 -- the names, arguments and result types it calls on one database; each call
 -- runs on the node of the id it names (orders_proxy.partition_of: the id
 -- says where it was made), or on every node and is merged (recent_orders,
--- order_stats, available_slots).  PL/Proxy connects as the caller's current role (PostgREST's
+-- order_stats, available_slots, agent_active_deliveries,
+-- unassigned_orders_in_area, vip_customers).  PL/Proxy connects as the caller's current role (PostgREST's
 -- anon / authenticated, a DBA), and the request's JWT claims and headers go
 -- along with each call (set for that call only), so every node applies its
 -- own row level security, triggers and refusals to the same caller.
@@ -595,6 +596,86 @@ BEGIN
     RETURN QUERY SELECT sum(r.total)::bigint, sum(r.active)::bigint, sum(r.overdue)::bigint, sum(r.near_capacity)::bigint,
                sum(r.completed_this_month)::bigint
           FROM orders_proxy.order_stats(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- The rest of the dashboard (0.14.0): an agent's orders, an area's orders
+-- and an area's customers are spread over every node (orders and customers
+-- are placed by customer), so every node answers for its own and the proxy
+-- merges them in the node function's order (exact: each node returns all
+-- its rows).
+CREATE FUNCTION orders_proxy.agent_active_deliveries(claims text, headers text, agent_id uuid)
+    RETURNS TABLE (id uuid, order_number text, status text, delivery_address text, delivery_area text,
+                   customer_notes text, customer_phone text, total_amount numeric, priority integer,
+                   created_at timestamptz)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.agent_active_deliveries(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL
+                                                             THEN agent_id END) r;
+$$;
+CREATE FUNCTION orders.agent_active_deliveries(agent_id uuid)
+    RETURNS TABLE (id uuid, order_number text, status text, delivery_address text, delivery_area text,
+                   customer_notes text, customer_phone text, total_amount numeric, priority integer,
+                   created_at timestamptz)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.agent_active_deliveries(orders_proxy.claims(), orders_proxy.headers(),
+                                                                    agent_id) r
+         ORDER BY r.priority DESC, r.created_at;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.unassigned_orders_in_area(claims text, headers text, area text)
+    RETURNS TABLE (id uuid, order_number text, delivery_address text, delivery_area text, priority integer,
+                   total_amount numeric, customer_name text, customer_phone text, created_at timestamptz)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.unassigned_orders_in_area(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL
+                                                               THEN area END) r;
+$$;
+CREATE FUNCTION orders.unassigned_orders_in_area(area text)
+    RETURNS TABLE (id uuid, order_number text, delivery_address text, delivery_area text, priority integer,
+                   total_amount numeric, customer_name text, customer_phone text, created_at timestamptz)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.unassigned_orders_in_area(orders_proxy.claims(), orders_proxy.headers(),
+                                                                      area) r
+         ORDER BY r.priority DESC, r.created_at;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.vip_customers(claims text, headers text, customer_area text, tag text)
+    RETURNS TABLE (id uuid, full_name text, phone text, area text, total_orders integer, total_spent numeric)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.vip_customers(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL
+                                                   THEN customer_area END, tag) r;
+$$;
+CREATE FUNCTION orders.vip_customers(customer_area text, tag text DEFAULT 'vip')
+    RETURNS TABLE (id uuid, full_name text, phone text, area text, total_orders integer, total_spent numeric)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.vip_customers(orders_proxy.claims(), orders_proxy.headers(),
+                                                          customer_area, tag) r
+         ORDER BY r.total_spent DESC;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END

@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -160,6 +160,34 @@ END $$;
 SELECT is(pg_temp.serves_after_rollback(), 'true false ',
           'an assignment rolled back with its subtransaction no longer counts');
 RESET ROLE;
+-- (0.14.0) the customers of the agent's open orders are read first; a
+-- customer only of a closed order makes the query read all the agent's
+-- orders, once: exactly one index scan of orders_assigned_agent_idx more
+-- than a query that asks only about customers of open orders (scans counted
+-- in this transaction)
+SAVEPOINT closed_order;
+UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
+ WHERE id = '00000000-0000-0000-0000-0000000000b2';
+UPDATE orders.orders SET status = 'cancelled' WHERE id = '00000000-0000-0000-0000-0000000000b2';
+CREATE FUNCTION pg_temp.agent_scans() RETURNS bigint LANGUAGE sql AS $$
+    SELECT pg_stat_get_xact_numscans('orders.orders_assigned_agent_idx'::regclass)
+$$;
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT pg_temp.agent_scans() AS scans0 \gset
+SELECT is((SELECT string_agg(orders.agent_serves_customer(c)::text, ' ')
+             FROM unnest('{00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000a1}'::uuid[]) c),
+          'true true', 'the agent serves client one, of an open order, in every row');
+SELECT pg_temp.agent_scans() AS scans1 \gset
+SELECT is((SELECT string_agg(orders.agent_serves_customer(c)::text, ' ')
+             FROM unnest('{00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000a2,00000000-0000-0000-0000-0000000000a2}'::uuid[]) c)
+          || ' / ' || ((pg_temp.agent_scans() - :scans1) - (:scans1 - :scans0))::text,
+          'true true true / 1',
+          'and client two, only of a cancelled order assigned to it: served, after one more scan (all its orders, once)');
+SELECT is((SELECT string_agg(id::text, ',' ORDER BY id) FROM orders.customers),
+          '00000000-0000-0000-0000-0000000000a1,00000000-0000-0000-0000-0000000000a2',
+          'the agent reads both customers through the policy');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT closed_order;
 -- an installation altered by hand: the agent's index partial (55000) or
 -- gone (42704), each refused with the HINT, nothing changed (it only reads)
 CREATE FUNCTION pg_temp.agent_err() RETURNS text LANGUAGE plpgsql AS $$
@@ -178,9 +206,14 @@ SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
 SELECT pg_temp.agent_err() AS partial_index \gset
 RESET ROLE;
 DROP INDEX orders.orders_assigned_agent_idx;
+CREATE INDEX orders_assigned_agent_idx ON orders.orders (assigned_agent_id) INCLUDE (customer_id, status);
 SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
-SELECT is(:'partial_index' || ' ' || pg_temp.agent_err(), '55000 42704',
-          'the agent''s index partial: 55000; dropped: 42704');
+SELECT pg_temp.agent_err() AS no_status_key \gset
+RESET ROLE;
+DROP INDEX orders.orders_assigned_agent_idx;
+SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
+SELECT is(:'partial_index' || ' ' || :'no_status_key' || ' ' || pg_temp.agent_err(), '55000 55000 42704',
+          'the agent''s index partial: 55000; without status as its second key: 55000; dropped: 42704');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT index_by_hand;
 -- the answer follows the data within a transaction: a PL/pgSQL function keeps
