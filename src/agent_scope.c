@@ -48,8 +48,8 @@ PG_FUNCTION_INFO_V1(orders_agent_serves_customer);
 
 /*
  * A set of customer ids (simplehash: open addressing in one array, no
- * per-entry allocation).  Ids end in random bits (orders.new_id()), so the
- * last eight bytes hash well.
+ * per-entry allocation), hashed on all 16 bytes: ids may be chosen by
+ * clients, so no part of them is trusted to be random.
  */
 typedef struct CustomerEntry
 {
@@ -57,14 +57,7 @@ typedef struct CustomerEntry
 	char		status;			/* simplehash's slot state */
 } CustomerEntry;
 
-static inline uint32
-customer_hash(const pg_uuid_t *id)
-{
-	uint64		tail;
-
-	memcpy(&tail, id->data + 8, sizeof(tail));
-	return murmurhash32((uint32) tail ^ (uint32) (tail >> 32));
-}
+#define customer_hash(id) hash_bytes((id)->data, UUID_LEN)
 
 #define SH_PREFIX customer_set
 #define SH_ELEMENT_TYPE CustomerEntry

@@ -311,6 +311,7 @@ lifecycle_lookup(const char *name)
 ArrayType *
 lifecycle_open_statuses(void)
 {
+	const char **seen;
 	Datum	   *names;
 	int			n = 0;
 	int			max = 0;
@@ -318,19 +319,23 @@ lifecycle_open_statuses(void)
 	graph_current();
 	for (int i = 0; i < graph_count; i++)
 		max += graph[i].nstates;
+	seen = palloc(sizeof(char *) * Max(max, 1));
 	names = palloc(sizeof(Datum) * Max(max, 1));
 	for (int i = 0; i < graph_count; i++)
 		for (int j = 0; j < graph[i].nstates; j++)
 		{
 			const LifecycleState *st = &graph[i].states[j];
-			bool		seen = false;
+			int			k = 0;
 
 			if (st->category != CATEGORY_OPEN)
 				continue;
-			for (int k = 0; k < n && !seen; k++)
-				seen = strcmp(TextDatumGetCString(names[k]), st->status) == 0;
-			if (!seen)
+			while (k < n && strcmp(seen[k], st->status) != 0)
+				k++;
+			if (k == n)
+			{
+				seen[n] = st->status;
 				names[n++] = CStringGetTextDatum(st->status);
+			}
 		}
 	return construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT);
 }

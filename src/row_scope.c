@@ -11,11 +11,12 @@
  * per query (an InitPlan each: a node to build, a permission check and a
  * call) before reading a row, which cost a small dashboard query more than
  * its own work.  Here the first row of a query reads the caller's scope
- * once (src/identity.c: one lookup per command) into fn_extra — the life of
- * the query's expression, as the InitPlans' values had — and every row is a
- * few comparisons.  A scope is reused only in the transaction, command and
- * subtransaction it was read in.  Neither function reveals anything but the
- * caller's own reach.
+ * (src/identity.c: one lookup per command) into fn_extra, and every row is a
+ * few comparisons.  A scope is reused only for the caller, command and
+ * subtransaction it was read for (orders_identity_generation, asked per
+ * call: one expression of a PL/pgSQL function lives for the transaction,
+ * and the claims may change between its calls).  None of the functions
+ * reveals anything but the caller's own reach.
  *
  * Who reaches what (doc/security.md):
  *   an order     — its customer is one of the caller's customer rows; or the
@@ -30,10 +31,7 @@
  */
 #include "orders.h"
 
-#include "access/xact.h"
-#include "miscadmin.h"
 #include "nodes/supportnodes.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(orders_sees_order);
@@ -60,34 +58,34 @@ typedef enum StaffReach
 	REACH_REP					/* the ones assigned to it, and unassigned open ones */
 } StaffReach;
 
-/* The caller's reach, for one query. */
+/* The caller's reach, for one caller and command. */
 typedef struct RowScope
 {
-	LocalTransactionId lxid;
-	SubTransactionId subxid;
-	CommandId	cid;
+	bool		valid;			/* filled for "identity" */
+	uint64		identity;		/* orders_identity_generation(): caller, command, subtransaction */
 	int			ncustomers;		/* orders: the caller's customer rows */
 	pg_uuid_t  *customers;
 	bool		has_account;	/* customers: the caller's account */
 	pg_uuid_t	account;
 	StaffReach	reach;
 	pg_uuid_t	staff_id;
-	uint64		identity;		/* customers: orders_identity_generation() when read */
 	void	   *agent_set;		/* customers: orders_agent_serves's cache */
 } RowScope;
 
 /*
- * current_scope — the scope kept in fn_extra when it was read in this
- * transaction, command and subtransaction; else a fresh one, zeroed, for
- * the caller to fill (its lxid set last, once filled).
+ * current_scope — the scope kept in fn_extra when it was read for the
+ * caller, command and subtransaction of now (orders_identity_generation:
+ * the claims or the user may have changed between two calls of one
+ * expression, as in a PL/pgSQL loop); else a fresh one, zeroed, for the
+ * asker to fill and stamp.
  */
 static RowScope *
 current_scope(FunctionCallInfo fcinfo, bool *fresh)
 {
 	RowScope   *scope = (RowScope *) fcinfo->flinfo->fn_extra;
+	uint64		identity = orders_identity_generation();
 
-	if (scope != NULL && scope->lxid == MyProc->lxid &&
-		scope->subxid == GetCurrentSubTransactionId() && scope->cid == GetCurrentCommandId(false))
+	if (scope != NULL && scope->valid && scope->identity == identity)
 	{
 		*fresh = false;
 		return scope;
@@ -104,17 +102,16 @@ current_scope(FunctionCallInfo fcinfo, bool *fresh)
 		memset(scope, 0, sizeof(RowScope));
 		scope->agent_set = agent_set;
 	}
+	scope->identity = identity;
 	*fresh = true;
 	return scope;
 }
 
-/* stamp — mark a filled scope as read now. */
+/* stamp — mark a filled scope as valid. */
 static void
 stamp(RowScope *scope)
 {
-	scope->subxid = GetCurrentSubTransactionId();
-	scope->cid = GetCurrentCommandId(false);
-	scope->lxid = MyProc->lxid;
+	scope->valid = true;
 }
 
 /* role_reach — what an active staff member of "role" reaches of orders. */
@@ -182,7 +179,6 @@ customer_scope(FunctionCallInfo fcinfo)
 	if (!fresh)
 		return scope;
 	scope->has_account = orders_account_uuid(orders_current_actor(), &scope->account);
-	scope->identity = orders_identity_generation();
 	if (orders_caller_staff(&scope->staff_id, &role) && orders_caller_may("customers", "view"))
 		scope->reach = strcmp(role, "delivery_agent") == 0 ? REACH_AGENT : REACH_ALL;
 	stamp(scope);

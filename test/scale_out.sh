@@ -270,6 +270,9 @@ check "vip_customers over every node: the union of the nodes' answers ($((3 * NO
     "$(api $ADMIN "SELECT phone FROM orders.vip_customers('north')" | sort)|$(api $ADMIN "SELECT count(*) FROM orders.vip_customers('north')")|$(api $ADMIN "SELECT bool_and(s >= n) FROM (SELECT total_spent AS s, lead(total_spent) OVER () AS n FROM orders.vip_customers('north')) v WHERE n IS NOT NULL")"
 check "... and the agent, who serves only the south, reaches none of them (each node's policy, the claims went along)" "0" \
     "$(api $AGENT "SELECT count(*) FROM orders.vip_customers('north')")"
+check "... but the south's VIPs, whom it serves: the union of the nodes' answers ($((3 * NODES)) customers)" \
+    "$(union_of "SELECT phone FROM orders.vip_customers('south')")|$((3 * NODES))" \
+    "$(api $AGENT "SELECT phone FROM orders.vip_customers('south')" | sort)|$(api $AGENT "SELECT count(*) FROM orders.vip_customers('south')")"
 
 # ------------------------------------------------ soak, a node down --
 # 16 clients assign and unassign leads through the proxy on every node; the

@@ -6,10 +6,12 @@
 -- customers.account_id, a staff member one whose sub is the account_id of
 -- an active orders.staff row, with its role's default permissions refined
 -- by staff.permissions.  Row level security is enabled on every table; the
--- owner (maintenance, pg_cron, DBAs) is not subject to it.  Policies call
--- the identity helpers as (SELECT orders.f()): evaluated once per query,
--- so comparisons with them stay index conditions.  orders.grant_api() is
--- a DBA's whole set-up.
+-- owner (maintenance, pg_cron, DBAs) is not subject to it.  The orders and
+-- customers policies are one C call per row that reads the caller's scope
+-- once per query (sees_order, sees_customer); the others call the identity
+-- helpers as (SELECT orders.f()), evaluated once per query.  Either way a
+-- query's own conditions stay index conditions.  orders.grant_api() is a
+-- DBA's whole set-up.
 ---------------------------------------------------------------------------
 
 -- The roles PostgREST/PostGraphile switch to for a request.  Their JWT
@@ -564,7 +566,8 @@ BEGIN
                     orders.release_reservation(uuid),
                     orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
                     orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
-                    orders.customer_may_edit_items(uuid),
+                    orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
+                    orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
                     orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
                     orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
                     orders.vip_customers(text, text) TO %I', authenticated_role);

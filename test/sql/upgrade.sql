@@ -44,8 +44,14 @@ SELECT '00000000-0000-0000-0000-0000000002a7', 'site ' || n, 1, 100 FROM generat
 SELECT (orders.transition('00000000-0000-0000-0000-0000000002a7', s)).status
   FROM unnest(ARRAY['analyzing', 'reviewing']) s;
 
--- and on to the current version: slots work on the upgraded data
+-- and on to the current version: slots work on the upgraded data.  On the
+-- way, 0.14.0 replaces the reach policies that are as 0.13.0 made them and
+-- leaves one a DBA changed (with a warning)
+ALTER EXTENSION orders UPDATE TO '0.13.0';
+ALTER POLICY reach ON orders.customers USING (account_id IS NOT NULL);
 ALTER EXTENSION orders UPDATE;
+SELECT polrelid::regclass AS tab, pg_get_expr(polqual, polrelid) AS reach FROM pg_policy
+ WHERE polname = 'reach' AND polrelid IN ('orders.orders'::regclass, 'orders.customers'::regclass) ORDER BY 1;
 SELECT o.order_number, n.body, n.author_id FROM orders.order_notes n JOIN orders.orders o ON o.id = n.order_id;
 -- seed 001's rule: the review order has one group (its customer, a link per item)
 SELECT o.order_number, c.full_name, g.link_count, g.approved_count

@@ -1,0 +1,170 @@
+-- The orders and customers policies as one C call per row (0.14.0:
+-- orders.sees_order, orders.sees_customer, orders.staff_sees_order;
+-- src/row_scope.c).  (1) For every persona and every row they answer as the
+-- 0.13.0 policies written out in SQL did (the expressions below, with the
+-- same identity helpers; NULL counts as false, as in a policy).  (2) An
+-- answer kept by one expression is never given to another caller: a
+-- PL/pgSQL function keeps its expressions for the transaction, and the
+-- claims change between its calls; a rolled-back subtransaction's change
+-- does not stand.  Run as the superuser, whose JWT claims are believed (the
+-- functions answer for the claims' sub) and whom no policy filters.
+BEGIN;
+SELECT plan(5);
+
+-- personas beyond test/setup.sql's: permissions that narrow or widen the
+-- role's defaults, the other roles, an inactive admin who is also a
+-- customer, a customer with two customer rows
+INSERT INTO orders.staff (id, account_id, full_name, role, permissions, is_active) VALUES
+  ('00000000-0000-0000-0000-0000000024e1', '24000000-0000-0000-0000-000000000001', 'Blind Admin', 'admin', '{"orders": {"view": false}}', true),
+  ('00000000-0000-0000-0000-0000000024e2', '24000000-0000-0000-0000-000000000002', 'Agent No Customers', 'delivery_agent', '{"customers": {"view": false}}', true),
+  ('00000000-0000-0000-0000-0000000024e3', '24000000-0000-0000-0000-000000000003', 'Manager', 'manager', '{}', true),
+  ('00000000-0000-0000-0000-0000000024e4', '24000000-0000-0000-0000-000000000004', 'Accountant', 'accountant', '{}', true),
+  ('00000000-0000-0000-0000-0000000024e5', '24000000-0000-0000-0000-000000000005', 'Blind Rep', 'customer_rep', '{"orders": {"view": false}}', true),
+  ('00000000-0000-0000-0000-0000000024e6', '24000000-0000-0000-0000-000000000006', 'Gone Admin', 'admin', '{}', false),
+  ('00000000-0000-0000-0000-0000000024e7', '24000000-0000-0000-0000-000000000007', 'Rep', 'customer_rep', '{}', true),
+  ('00000000-0000-0000-0000-0000000024e8', '24000000-0000-0000-0000-000000000008', 'Agent', 'delivery_agent', '{}', true);
+INSERT INTO orders.customers (id, account_id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000024a1', '24000000-0000-0000-0000-000000000006', 'Gone Admin as a customer'),
+  ('00000000-0000-0000-0000-0000000024a2', '24000000-0000-0000-0000-0000000000c2', 'Two Rows, first'),
+  ('00000000-0000-0000-0000-0000000024a3', '24000000-0000-0000-0000-0000000000c2', 'Two Rows, second'),
+  ('00000000-0000-0000-0000-0000000024a4', NULL, 'No Account');
+-- orders of every kind of assignment: the rep's, another rep's, the agents',
+-- unassigned open and unassigned closed, of each customer
+INSERT INTO orders.orders (id, order_number, customer_id, assigned_rep_id, assigned_agent_id)
+SELECT ('00000000-0000-0000-0024-' || lpad(n::text, 12, '0'))::uuid, 'T24-' || n,
+       (ARRAY['00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2',
+              '00000000-0000-0000-0000-0000000024a1', '00000000-0000-0000-0000-0000000024a2',
+              '00000000-0000-0000-0000-0000000024a3', '00000000-0000-0000-0000-0000000024a4'])[1 + n % 6]::uuid,
+       (ARRAY[NULL, '00000000-0000-0000-0000-0000000024e7', '00000000-0000-0000-0000-0000000000e7',
+              '00000000-0000-0000-0000-0000000024e5'])[1 + n % 4]::uuid,
+       (ARRAY[NULL, '00000000-0000-0000-0000-0000000024e8', '00000000-0000-0000-0000-0000000000e9',
+              '00000000-0000-0000-0000-0000000024e2', NULL])[1 + n % 5]::uuid
+  FROM generate_series(1, 60) n;
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number LIKE 'T24-%' AND substr(order_number, 5)::int % 3 = 0;
+
+CREATE TEMP TABLE personas (sub text);
+INSERT INTO personas VALUES
+  ('11111111-1111-1111-1111-111111111111'), ('22222222-2222-2222-2222-222222222222'),
+  ('33333333-3333-3333-3333-333333333333'), ('44444444-4444-4444-4444-444444444444'),
+  ('55555555-5555-5555-5555-555555555555'), ('66666666-6666-6666-6666-666666666666'),
+  ('24000000-0000-0000-0000-000000000001'), ('24000000-0000-0000-0000-000000000002'),
+  ('24000000-0000-0000-0000-000000000003'), ('24000000-0000-0000-0000-000000000004'),
+  ('24000000-0000-0000-0000-000000000005'), ('24000000-0000-0000-0000-000000000006'),
+  ('24000000-0000-0000-0000-000000000007'), ('24000000-0000-0000-0000-000000000008'),
+  ('24000000-0000-0000-0000-0000000000c2'), ('99999999-9999-9999-9999-999999999999'),
+  ('not-a-uuid'), ('');
+
+-- (1) every persona, every row: the C rule and the 0.13.0 expression agree
+CREATE FUNCTION pg_temp.disagreements() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    bad text := '';
+    n bigint;
+    m bigint;
+BEGIN
+    FOR p IN SELECT sub FROM pg_temp.personas LOOP
+        PERFORM set_config('request.jwt.claims', json_build_object('sub', p.sub)::text, true);
+        SELECT count(*) FILTER (WHERE orders.sees_order(o.customer_id, o.assigned_agent_id, o.assigned_rep_id, o.lifecycle, o.status)
+                                      IS DISTINCT FROM coalesce(
+               o.customer_id = ANY (orders.current_customer_ids())
+               OR (orders.has_permission('orders', 'view')
+                   AND (orders.current_staff_role() IN ('admin', 'manager', 'accountant')
+                        OR (o.assigned_agent_id = orders.current_staff_id()
+                            AND orders.current_staff_role() = 'delivery_agent')
+                        OR (orders.current_staff_role() = 'customer_rep'
+                            AND (o.assigned_rep_id = orders.current_staff_id()
+                                 OR (o.assigned_rep_id IS NULL
+                                     AND orders.status_category(o.lifecycle, o.status) = 'open'))))), false)),
+               count(*) FILTER (WHERE orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status)
+                                      IS DISTINCT FROM coalesce(CASE orders.current_staff_role()
+                 WHEN 'admin' THEN true WHEN 'manager' THEN true WHEN 'accountant' THEN true
+                 WHEN 'delivery_agent' THEN o.assigned_agent_id IS NOT DISTINCT FROM orders.current_staff_id()
+                 WHEN 'customer_rep' THEN o.assigned_rep_id IS NOT DISTINCT FROM orders.current_staff_id()
+                      OR (o.assigned_rep_id IS NULL AND orders.status_category(o.lifecycle, o.status) = 'open')
+                 ELSE false END, false))
+          INTO n, m FROM orders.orders o;
+        IF n > 0 OR m > 0 THEN
+            bad := bad || format('%s: %s orders, %s staff scope; ', p.sub, n, m);
+        END IF;
+        SELECT count(*) FILTER (WHERE orders.sees_customer(c.id, c.account_id) IS DISTINCT FROM coalesce(
+               c.account_id = orders.actor_account()
+               OR (orders.has_permission('customers', 'view')
+                   AND (orders.current_staff_role() <> 'delivery_agent' OR orders.agent_serves_customer(c.id))), false))
+          INTO n FROM orders.customers c;
+        IF n > 0 THEN
+            bad := bad || format('%s: %s customers; ', p.sub, n);
+        END IF;
+    END LOOP;
+    RETURN bad;
+END $$;
+SELECT is(pg_temp.disagreements(), '',
+          'for 18 personas and every order and customer, sees_order, staff_sees_order and sees_customer answer as the 0.13.0 policies');
+CREATE FUNCTION pg_temp.reaches() RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
+    seen text[] := '{}';
+    o bigint;
+    c bigint;
+BEGIN
+    FOR p IN SELECT sub FROM pg_temp.personas LOOP
+        PERFORM set_config('request.jwt.claims', json_build_object('sub', p.sub)::text, true);
+        SELECT count(*) INTO o FROM orders.orders x
+         WHERE orders.sees_order(x.customer_id, x.assigned_agent_id, x.assigned_rep_id, x.lifecycle, x.status);
+        SELECT count(*) INTO c FROM orders.customers x WHERE orders.sees_customer(x.id, x.account_id);
+        seen := array_append(seen, o || '/' || c);
+    END LOOP;
+    RETURN (SELECT count(DISTINCT v) FROM unnest(seen) v);
+END $$;
+SELECT cmp_ok(pg_temp.reaches(), '>', 6::bigint,
+              '... and the personas reach different sets of rows (the comparison is not of empty answers)');
+
+-- (2) one expression, asked for one caller after another in a PL/pgSQL
+-- loop (its state lives for the transaction; set_config starts no command)
+CREATE FUNCTION pg_temp.answers(subs text[]) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    answers text := '';
+BEGIN
+    FOR i IN 1..array_length(subs, 1) LOOP
+        PERFORM set_config('request.jwt.claims', json_build_object('sub', subs[i])::text, true);
+        answers := answers || orders.staff_sees_order(NULL, NULL, 'cod', 'new')::text::char(1)
+                           || orders.sees_order('00000000-0000-0000-0000-0000000000a3', NULL, NULL, 'cod', 'new')::text::char(1)
+                           || orders.sees_customer('00000000-0000-0000-0000-0000000000a3', '66666666-6666-6666-6666-666666666666')::text::char(1)
+                           || ' ';
+    END LOOP;
+    RETURN answers;
+END $$;
+-- admin: all; the agent: nothing of client three's (it serves no order of
+-- hers); client three: her own; the admin again
+SELECT is(pg_temp.answers('{44444444-4444-4444-4444-444444444444,33333333-3333-3333-3333-333333333333,66666666-6666-6666-6666-666666666666,44444444-4444-4444-4444-444444444444}'),
+          'ttt fff ftt ttt ', 'one expression asked for the admin, the agent, client three, the admin: each gets its own answer');
+
+-- a change rolled back with its subtransaction does not stand: the admin
+-- deactivated inside a block that fails, asked inside and after it
+CREATE FUNCTION pg_temp.after_rollback() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    answers text := '';
+BEGIN
+    PERFORM set_config('request.jwt.claims', '{"sub": "44444444-4444-4444-4444-444444444444"}', true);
+    FOR round IN 1..2 LOOP
+        BEGIN
+            IF round = 1 THEN
+                UPDATE orders.staff SET is_active = false WHERE account_id = '44444444-4444-4444-4444-444444444444';
+            END IF;
+            answers := answers || orders.staff_sees_order(NULL, NULL, 'cod', 'new')::text::char(1)
+                               || orders.sees_order('00000000-0000-0000-0000-0000000000a2', NULL, NULL, 'cod', 'new')::text::char(1) || ' ';
+            IF round = 1 THEN
+                RAISE EXCEPTION 'undo';
+            END IF;
+        EXCEPTION WHEN raise_exception THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN answers;
+END $$;
+SELECT is(pg_temp.after_rollback(), 'ff tt ',
+          'an admin deactivated in a subtransaction reaches nothing there, and everything again once it rolled back');
+SELECT is((SELECT is_active FROM orders.staff WHERE account_id = '44444444-4444-4444-4444-444444444444'), true,
+          '... and stays active');
+
+SELECT * FROM finish();
+ROLLBACK;
