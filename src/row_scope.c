@@ -58,6 +58,9 @@ typedef enum StaffReach
 	REACH_REP					/* the ones assigned to it, and unassigned open ones */
 } StaffReach;
 
+/* (lifecycle, status) pairs a rep's scope remembers: a query meets few */
+#define STATE_MEMO 16
+
 /* The caller's reach, for one caller and command. */
 typedef struct RowScope
 {
@@ -70,6 +73,10 @@ typedef struct RowScope
 	StaffReach	reach;
 	pg_uuid_t	staff_id;
 	void	   *agent_set;		/* customers: orders_agent_serves's cache */
+	int			nstates;		/* reps: (lifecycle, status) pairs met, and */
+	text	   *lifecycles[STATE_MEMO]; /* whether each is open */
+	text	   *statuses[STATE_MEMO];
+	bool		open[STATE_MEMO];
 } RowScope;
 
 /*
@@ -99,6 +106,11 @@ current_scope(FunctionCallInfo fcinfo, bool *fresh)
 
 		if (scope->customers != NULL)
 			pfree(scope->customers);
+		for (int i = 0; i < scope->nstates; i++)
+		{
+			pfree(scope->lifecycles[i]);
+			pfree(scope->statuses[i]);
+		}
 		memset(scope, 0, sizeof(RowScope));
 		scope->agent_set = agent_set;
 	}
@@ -193,16 +205,50 @@ same_uuid(FunctionCallInfo fcinfo, int argno, const pg_uuid_t *id)
 		memcmp(PG_GETARG_UUID_P(argno)->data, id->data, UUID_LEN) == 0;
 }
 
+/* same_text — two texts with the same bytes. */
+static inline bool
+same_text(const text *a, const text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * state_open — whether status "st" of lifecycle "lc" is open: from the
+ * lifecycle graph, remembered in "scope" for the pairs a query meets (a
+ * rep's query asks for every unassigned order it reads).
+ */
+static bool
+state_open(FunctionCallInfo fcinfo, RowScope *scope, text *lc, text *st)
+{
+	const LifecycleState *state;
+	bool		open;
+
+	for (int i = 0; i < scope->nstates; i++)
+		if (same_text(scope->statuses[i], st) && same_text(scope->lifecycles[i], lc))
+			return scope->open[i];
+	state = lifecycle_find_state(text_to_cstring(lc), text_to_cstring(st));
+	open = state != NULL && state->category == CATEGORY_OPEN;
+	if (scope->nstates < STATE_MEMO)
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		scope->lifecycles[scope->nstates] = DatumGetTextPCopy(PointerGetDatum(lc));
+		scope->statuses[scope->nstates] = DatumGetTextPCopy(PointerGetDatum(st));
+		scope->open[scope->nstates++] = open;
+		MemoryContextSwitchTo(old);
+	}
+	return open;
+}
+
 /*
  * staff_reaches — whether "scope"'s staff reach takes in an order whose
  * assigned agent, assigned rep, lifecycle and status are the arguments at
  * "agent", "rep", "state" and state + 1.
  */
 static bool
-staff_reaches(FunctionCallInfo fcinfo, const RowScope *scope, int agent, int rep, int state)
+staff_reaches(FunctionCallInfo fcinfo, RowScope *scope, int agent, int rep, int state)
 {
-	const LifecycleState *st;
-
 	switch (scope->reach)
 	{
 		case REACH_ALL:
@@ -214,9 +260,7 @@ staff_reaches(FunctionCallInfo fcinfo, const RowScope *scope, int agent, int rep
 				return true;
 			if (!PG_ARGISNULL(rep) || PG_ARGISNULL(state) || PG_ARGISNULL(state + 1))
 				return false;
-			st = lifecycle_find_state(text_to_cstring(PG_GETARG_TEXT_PP(state)),
-									  text_to_cstring(PG_GETARG_TEXT_PP(state + 1)));
-			return st != NULL && st->category == CATEGORY_OPEN;
+			return state_open(fcinfo, scope, PG_GETARG_TEXT_PP(state), PG_GETARG_TEXT_PP(state + 1));
 		case REACH_NONE:
 			break;
 	}
@@ -231,7 +275,7 @@ staff_reaches(FunctionCallInfo fcinfo, const RowScope *scope, int agent, int rep
 Datum
 orders_sees_order(PG_FUNCTION_ARGS)
 {
-	const RowScope *scope = order_scope(fcinfo);
+	RowScope   *scope = order_scope(fcinfo);
 
 	for (int i = 0; i < scope->ncustomers; i++)
 		if (same_uuid(fcinfo, 0, &scope->customers[i]))
