@@ -191,3 +191,14 @@ bench_result() {
 
 # ratio A B — A / B with two decimals (benchmark summaries).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# cluster_cpu DIR — CPU seconds the cluster of DIR used so far: its
+# postmaster's own and that of the backends it reaped (a backend's time
+# lands there when it exits; pgbench's connections end with each run).  A
+# lower bound: the WAL writer and checkpointer never exit, so their share is
+# not in it (an autovacuum worker that exits during a run is).  CPU per
+# transaction is steadier than tps on a shared machine: time other work
+# takes from the cores is not in it.
+cluster_cpu() {
+    awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / t}' "/proc/$(head -1 "$1/data/postmaster.pid")/stat"
+}

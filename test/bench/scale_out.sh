@@ -85,14 +85,6 @@ cat > "$BASE/lead.pgbench" <<'PGB'
 \set c random(0, 4)
 SELECT (orders.assign_lead(l.lead, CASE WHEN :c = 0 THEN NULL ELSE l.campaigns[:c] END)).status FROM bench.leads l WHERE l.n = :n;
 PGB
-# cpu DIR — CPU seconds the cluster of DIR used so far: its postmaster's own
-# and that of the backends it reaped (a backend's time lands there when it
-# exits; pgbench's connections end with each run).  A lower bound: the WAL
-# writer and checkpointer never exit, so their share is not in it (an
-# autovacuum worker that exits during a run is).
-cpu() {
-    awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15 + $16 + $17) / t}' "/proc/$(head -1 "$1/data/postmaster.pid")/stat"
-}
 tps() {   # tps CASE OPERATION
     local host=$BASE/proxy port=$PPORT db=$1
     if [ "$1" = direct ]; then host=$(node_dir 0) port=$(node_port 0) db=orders; fi
@@ -101,11 +93,11 @@ tps() {   # tps CASE OPERATION
         node $k -c "SET session_replication_role = replica" -c "UPDATE orders.orders SET status = 'a' WHERE lifecycle = 'bench' AND status <> 'a'"
     done
     sleep 1   # the reset's backend exits and is reaped
-    local before="$(cpu "$BASE/proxy") $(cpu "$(node_dir 0)") $(cpu "$(node_dir 1)")" out
+    local before="$(cluster_cpu "$BASE/proxy") $(cluster_cpu "$(node_dir 0)") $(cluster_cpu "$(node_dir 1)")" out
     out=$(pgbench -n -M prepared -c 16 -j 2 -T "$SECS" -D i=0 -h "$host" -p "$port" -U postgres -f "$BASE/$2.pgbench" "$db" 2>&1)
     sleep 1   # the backends exit and are reaped
     # "tps proxy-CPU-µs-per-call nodes-CPU-µs-per-call"
-    echo "$out" | awk -v b="$before" -v a="$(cpu "$BASE/proxy") $(cpu "$(node_dir 0)") $(cpu "$(node_dir 1)")" '
+    echo "$out" | awk -v b="$before" -v a="$(cluster_cpu "$BASE/proxy") $(cluster_cpu "$(node_dir 0)") $(cluster_cpu "$(node_dir 1)")" '
         /^number of transactions actually processed/ {n = $NF}
         /^tps/ {t = int($3)}
         END {if (n == 0) {print "0 0 0"; exit}
