@@ -121,8 +121,9 @@ COMMENT ON FUNCTION orders.agent_serves_customer(uuid) IS
 
 -- The reach policies of orders and customers, one call per row (C,
 -- src/row_scope.c).  The first row of a query reads the caller's scope once
--- (the lookup above) and keeps it for the query, as InitPlans would; every
--- other row is a few comparisons.  Written out in SQL, a policy asked the
+-- (the lookup above) and keeps it while the caller, command and
+-- subtransaction stay the same; every other row is that check and a few
+-- comparisons.  Written out in SQL, a policy asked the
 -- helpers above up to ten times per query, an InitPlan each, which cost a
 -- small dashboard query more than its own work (doc/benchmarks.md, 0.14.0).
 -- They answer only about the caller.
