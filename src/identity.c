@@ -246,7 +246,7 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
 static const CallerIdentity *
 caller_identity(void)
 {
-	char	   *actor = orders_current_actor();
+	const char *actor = orders_current_actor_peek();
 	CommandId	cid = GetCurrentCommandId(false);
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 

@@ -178,6 +178,7 @@ typedef struct OrdersSavedUser
 } OrdersSavedUser;
 
 extern char *orders_current_actor(void);
+extern const char *orders_current_actor_peek(void);
 extern bool orders_account_uuid(const char *actor, pg_uuid_t *uuid);
 
 /* ---- api_roles.c: whose JWT claims are believed ---- */

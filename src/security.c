@@ -71,10 +71,11 @@ claim_sub(const char *claims)
 /*
  * cached_claim_sub — claim_sub() of the claims document, remembered for the
  * last document seen: every policy of a query asks who is acting, and a
- * request's claims do not change between the questions.  The answer is a
- * palloc'd copy (NULL when the document has no usable "sub").
+ * request's claims do not change between the questions.  The answer is
+ * the remembered string, valid until the next call (NULL when the document
+ * has no usable "sub").
  */
-static char *
+static const char *
 cached_claim_sub(const char *claims)
 {
 	static char *last_claims = NULL;	/* in TopMemoryContext */
@@ -91,7 +92,7 @@ cached_claim_sub(const char *claims)
 		last_claims = MemoryContextStrdup(TopMemoryContext, claims);
 		last_sub = sub != NULL ? MemoryContextStrdup(TopMemoryContext, sub) : NULL;
 	}
-	return last_sub != NULL ? pstrdup(last_sub) : NULL;
+	return last_sub;
 }
 
 /*
@@ -105,6 +106,17 @@ cached_claim_sub(const char *claims)
 char *
 orders_current_actor(void)
 {
+	return pstrdup(orders_current_actor_peek());
+}
+
+/*
+ * orders_current_actor_peek — orders_current_actor() without the copy: the
+ * string is valid until the settings change or the next call (for a check
+ * made on every row, which only compares it).
+ */
+const char *
+orders_current_actor_peek(void)
+{
 	const char *claims;
 	const char *sub;
 
@@ -113,14 +125,14 @@ orders_current_actor(void)
 	claims = GetConfigOption("request.jwt.claims", true, false);
 	if (claims != NULL && claims[0] != '\0')
 	{
-		char	   *s = cached_claim_sub(claims);
+		const char *s = cached_claim_sub(claims);
 
 		if (s != NULL)
 			return s;
 	}
 	sub = GetConfigOption("jwt.claims.sub", true, false);
 	if (sub != NULL && sub[0] != '\0')
-		return pstrdup(sub);
+		return sub;
 	return GetUserNameFromId(GetUserId(), false);
 }
 
