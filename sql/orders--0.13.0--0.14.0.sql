@@ -1,11 +1,15 @@
 -- orders 0.13.0 -> 0.14.0
 --  * The reach policies of orders and customers are one C call per row
 --    (orders.sees_order, orders.sees_customer; src/row_scope.c) that reads
---    the caller's scope once per query.  Written out in SQL they asked the
---    identity helpers up to ten times per query, an InitPlan each: more
---    than a small dashboard query's own work.  Who sees what is unchanged.
+--    the caller's scope once per caller and command.  Written out in SQL
+--    they asked the identity helpers up to ten times per query, an
+--    InitPlan each: more than a small dashboard query's own work.  Who sees
+--    what is unchanged.  Only policies still as 0.13.0 made them are
+--    replaced (a warning names one that is not).
 --  * orders.staff_sees_order (the review and workflow functions' staff
 --    scope) is the same C rule, by role alone.
+--  * grant_api grants the policies' functions to the authenticated role,
+--    and the roles it configured get them now.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.14.0'" to load this file. \quit
 -- reach_support — the planner's estimate for the reach functions: a
 -- caller reaches a small share of a table (4 %, as the written-out policies
