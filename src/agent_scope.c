@@ -31,12 +31,12 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "storage/proc.h"
-#include "common/hashfn.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -230,7 +230,7 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap, uint64 identity)
  * asker's cache (NULL at first, allocated in "cxt", kept by the asker for
  * the query: fn_extra): the set is read again only for another caller,
  * snapshot, command or subtransaction — "identity" is the asker's
- * orders_identity_generation(), which it may have read once per command.
+ * orders_identity_generation() of now.
  */
 bool
 orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer, uint64 identity)
