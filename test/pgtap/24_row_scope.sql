@@ -9,7 +9,7 @@
 -- does not stand.  Run as the superuser, whose JWT claims are believed (the
 -- functions answer for the claims' sub) and whom no policy filters.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 
 -- personas beyond test/setup.sql's: permissions that narrow or widen the
 -- role's defaults, the other roles, an inactive admin who is also a
@@ -165,6 +165,21 @@ SELECT is(pg_temp.after_rollback(), 'ff tt ',
           'an admin deactivated in a subtransaction reaches nothing there, and everything again once it rolled back');
 SELECT is((SELECT is_active FROM orders.staff WHERE account_id = '44444444-4444-4444-4444-444444444444'), true,
           '... and stays active');
+
+-- bad input: NULLs, an unknown or 100,000-character lifecycle or status,
+-- answered false for a rep (no error, nothing read but the caller's scope);
+-- a forged claim (an object as "sub") refused as by every identity helper
+SELECT set_config('request.jwt.claims', '{"sub": "24000000-0000-0000-0000-000000000007"}', true);
+SELECT is(orders.sees_order(NULL, NULL, NULL, NULL, NULL)::text || orders.sees_order(NULL, NULL, NULL, 'cod', NULL)::text
+          || orders.sees_order(NULL, NULL, NULL, repeat('x', 100000), 'new')::text
+          || orders.sees_order(NULL, NULL, NULL, 'cod', repeat('x', 100000))::text
+          || orders.sees_order(NULL, NULL, NULL, 'cod', 'new')::text
+          || orders.sees_customer(NULL, NULL)::text || orders.staff_sees_order(NULL, NULL, NULL, NULL)::text,
+          'falsefalsefalsefalsetruetruefalse',
+          'a rep: NULL, unknown and 100,000-character states reach nothing, an unassigned new cod order is reached, any customer row (customers.view) too');
+SELECT set_config('request.jwt.claims', '{"sub": {"id": "44444444-4444-4444-4444-444444444444"}}', true);
+SELECT throws_ok($$SELECT orders.sees_order(NULL, NULL, NULL, 'cod', 'new')$$, '22023', NULL,
+                 'a claims document whose "sub" is an object is refused (22023), not read as anybody');
 
 SELECT * FROM finish();
 ROLLBACK;
