@@ -25,6 +25,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -96,6 +97,63 @@ cached_claim_sub(const char *claims)
 }
 
 /*
+ * A setting the identity is read from, found once: GetConfigOption()
+ * searches PostgreSQL's table of settings by name (a binary search with
+ * case-insensitive compares), which a row level security policy asking
+ * "who is acting?" for every row paid on every call.  The entry found is
+ * kept with its position and is used only while the table has the same
+ * size and still has that entry there under that name (PostgreSQL 15 keeps
+ * settings in a sorted array that grows when one is added, shrinks when an
+ * extension reserves a prefix, and gets a new entry when an extension
+ * defines a placeholder); otherwise it is searched again.  PostgreSQL 16
+ * keeps settings in a hash table: there this is GetConfigOption() itself.
+ */
+typedef struct SettingPeek
+{
+	const char *name;
+	int			nvars;			/* size of the table when last searched */
+	int			index;			/* position found, or -1: not there */
+	struct config_generic *entry;
+} SettingPeek;
+
+static SettingPeek claims_setting = {"request.jwt.claims", -1, -1, NULL};
+static SettingPeek sub_setting = {"jwt.claims.sub", -1, -1, NULL};
+
+/*
+ * setting_value — the value of the string setting "peek->name", as
+ * GetConfigOption(name, true, false) gives it: NULL when it does not exist.
+ */
+static const char *
+setting_value(SettingPeek *peek)
+{
+#if PG_VERSION_NUM < 160000
+	struct config_generic **vars = get_guc_variables();
+	int			nvars = GetNumConfigOptions();
+
+	if (peek->nvars != nvars ||
+		(peek->index >= 0 &&
+		 (vars[peek->index] != peek->entry || pg_strcasecmp(vars[peek->index]->name, peek->name) != 0)))
+	{
+		peek->nvars = nvars;
+		peek->index = -1;
+		peek->entry = NULL;
+		for (int i = 0; i < nvars; i++)
+			if (pg_strcasecmp(vars[i]->name, peek->name) == 0)
+			{
+				peek->index = i;
+				peek->entry = vars[i];
+				break;
+			}
+	}
+	if (peek->entry == NULL)
+		return NULL;
+	if (peek->entry->vartype == PGC_STRING)
+		return *((struct config_string *) peek->entry)->variable;
+#endif
+	return GetConfigOption(peek->name, true, false);
+}
+
+/*
  * orders_current_actor — the one place identity is read: the JWT "sub" of
  * request.jwt.claims, else jwt.claims.sub, else current_user.  Empty
  * settings and an empty "sub" count as unset.  The claims count only while
@@ -122,7 +180,7 @@ orders_current_actor_peek(void)
 
 	if (!orders_claims_trusted())
 		return GetUserNameFromId(GetUserId(), false);
-	claims = GetConfigOption("request.jwt.claims", true, false);
+	claims = setting_value(&claims_setting);
 	if (claims != NULL && claims[0] != '\0')
 	{
 		const char *s = cached_claim_sub(claims);
@@ -130,7 +188,7 @@ orders_current_actor_peek(void)
 		if (s != NULL)
 			return s;
 	}
-	sub = GetConfigOption("jwt.claims.sub", true, false);
+	sub = setting_value(&sub_setting);
 	if (sub != NULL && sub[0] != '\0')
 		return sub;
 	return GetUserNameFromId(GetUserId(), false);

@@ -9,7 +9,7 @@
 -- does not stand.  Run as the superuser, whose JWT claims are believed (the
 -- functions answer for the claims' sub) and whom no policy filters.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 -- personas beyond test/setup.sql's: permissions that narrow or widen the
 -- role's defaults, the other roles, an inactive admin who is also a
@@ -180,6 +180,32 @@ SELECT is(orders.sees_order(NULL, NULL, NULL, NULL, NULL)::text || orders.sees_o
 SELECT set_config('request.jwt.claims', '{"sub": {"id": "44444444-4444-4444-4444-444444444444"}}', true);
 SELECT throws_ok($$SELECT orders.sees_order(NULL, NULL, NULL, 'cod', 'new')$$, '22023', NULL,
                  'a claims document whose "sub" is an object is refused (22023), not read as anybody');
+
+-- (0.15.0) the identity's settings are found once and followed while
+-- PostgreSQL's table of settings changes under them: new settings sorted
+-- before request.jwt.claims (50 of them) move its entry; jwt.claims.sub is
+-- asked for while it does not exist yet (the claims empty), then set.  Each
+-- answer is the sub set just before it.
+CREATE FUNCTION pg_temp.actors_as_settings_change() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE answers text;
+BEGIN
+    PERFORM set_config('request.jwt.claims', '{"sub": "first"}', true);
+    answers := orders.current_actor();
+    FOR i IN 1..50 LOOP
+        PERFORM set_config(format('a%s.t24_moves_claims', i), 'x', true);
+    END LOOP;
+    PERFORM set_config('request.jwt.claims', '{"sub": "second"}', true);
+    answers := answers || ' ' || orders.current_actor();
+    PERFORM set_config('request.jwt.claims', '', true);
+    answers := answers || ' ' || orders.current_actor()
+               || ' ' || (current_setting('jwt.claims.sub', true) IS NULL)::text;
+    PERFORM set_config('jwt.claims.sub', 'third', true);
+    answers := answers || ' ' || orders.current_actor();
+    PERFORM set_config('request.jwt.claims', '{"sub": "fourth"}', true);
+    RETURN answers || ' ' || orders.current_actor();
+END $$;
+SELECT is(pg_temp.actors_as_settings_change(), 'first second ' || current_user || ' true third fourth',
+          'the actor follows the settings while new settings move them and a missing one appears');
 
 SELECT * FROM finish();
 ROLLBACK;
