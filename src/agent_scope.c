@@ -6,8 +6,8 @@
  *
  * Asked per customer row a query reaches.  The first call of a query reads
  * the customers of the caller's assigned orders whose status is open — an
- * index-only scan of orders_assigned_agent_idx (assigned_agent_id, status),
- * which carries customer_id as an INCLUDE column — into a hash set that
+ * index-only skip scan of orders_assigned_agent_idx (assigned_agent_id,
+ * status), which carries customer_id as an INCLUDE column — into a hash set that
  * answers the query's other rows (fn_extra: the lifetime of the hashed
  * subplan this replaces, which read every assigned order's heap page under
  * the orders policy).  A customer not in it (one of a delivered order, say)
@@ -23,6 +23,7 @@
 #include "orders.h"
 
 #include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -133,14 +134,68 @@ customer_column(Relation heap, Relation index)
 	return 0;					/* keep compiler quiet */
 }
 
+/* The open statuses, in the order of the index's status column. */
+typedef struct OpenStatuses
+{
+	int			n;
+	Datum	   *names;			/* text */
+	FmgrInfo   *cmp;			/* the column's btree comparison */
+	Oid			collation;
+} OpenStatuses;
+
+/* compare_status — qsort_arg comparator of two status names. */
+static int
+compare_status(const void *a, const void *b, void *arg)
+{
+	const OpenStatuses *open = arg;
+
+	return DatumGetInt32(FunctionCall2Coll(open->cmp, open->collation,
+										   *(const Datum *) a, *(const Datum *) b));
+}
+
+/*
+ * next_open — the position of the first open status at or after "status"
+ * in index order (open->n when there is none); "*equal" tells whether it
+ * is "status" itself.
+ */
+static int
+next_open(const OpenStatuses *open, Datum status, bool *equal)
+{
+	int			lo = 0;
+	int			hi = open->n;
+
+	*equal = false;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = compare_status(&open->names[mid], &status, (void *) open);
+
+		if (c == 0)
+		{
+			*equal = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /*
  * read_customers — the customers of the orders assigned to staff "agent",
- * visible to "snap" — only those whose status is one of "statuses" when it
- * is not NULL — into "set": an index-only scan (the heap is read only for
- * pages not all-visible), as nodeIndexonlyscan.c does it.
+ * visible to "snap" — with "open_only", only those of orders whose status
+ * is open in some lifecycle — into "set": an index-only scan (the heap is
+ * read only for pages not all-visible), as nodeIndexonlyscan.c does it.
+ * The open orders are read as a skip scan: from the first open status on,
+ * and past a run of entries whose status is not open by starting again at
+ * the next open status — one descent of the index per such run (an agent's
+ * few closed statuses), not one per open status as btree's array keys
+ * would take.
  */
 static void
-read_customers(customer_set_hash *set, pg_uuid_t *agent, ArrayType *statuses, Snapshot snap)
+read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapshot snap)
 {
 	Oid			indexid = orders_index_relid(AGENT_INDEX);
 	Relation	heap;
@@ -149,20 +204,34 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, ArrayType *statuses, Sn
 	TupleTableSlot *slot;
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[2];
-	int			nkeys = statuses != NULL ? 2 : 1;
+	int			nkeys = open_only ? 2 : 1;
+	OpenStatuses open = {0};
 	ItemPointer tid;
 	int			column;
 
 	heap = table_open(orders_relid("orders"), AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
 	column = customer_column(heap, index);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
+	if (open_only)
+	{
+		open.names = lifecycle_open_statuses(&open.n);
+		open.cmp = index_getprocinfo(index, 2, BTORDER_PROC);
+		open.collation = index->rd_indcollation[1];
+		qsort_arg(open.names, open.n, sizeof(Datum), compare_status, &open);
+		if (open.n == 0)
+		{
+			index_close(index, NoLock);
+			table_close(heap, NoLock);
+			return;
+		}
+		/* status >= the first open status; moved forward past closed runs */
+		ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterEqualStrategyNumber, InvalidOid,
+							   open.collation, F_TEXT_GE, open.names[0]);
+	}
 	slot = table_slot_create(heap, NULL);
 	scan = index_beginscan(heap, index, snap, nkeys, 0);
 	scan->xs_want_itup = true;
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
-	if (statuses != NULL)		/* status = ANY (statuses): btree's own array keys */
-		ScanKeyEntryInitialize(&keys[1], SK_SEARCHARRAY, 2, BTEqualStrategyNumber, InvalidOid,
-							   index->rd_indcollation[1], F_TEXTEQ, PointerGetDatum(statuses));
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 	{
@@ -170,6 +239,21 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, ArrayType *statuses, Sn
 		Datum		customer;
 
 		CHECK_FOR_INTERRUPTS();
+		if (open_only)
+		{
+			Datum		status = index_getattr(scan->xs_itup, 2, scan->xs_itupdesc, &isnull);
+			bool		equal = false;
+			int			next = isnull ? open.n : next_open(&open, status, &equal);
+
+			if (!equal)
+			{
+				if (next == open.n)
+					break;		/* no open status after this one */
+				keys[1].sk_argument = open.names[next];
+				index_rescan(scan, keys, nkeys, NULL, 0);
+				continue;
+			}
+		}
 		if (!VM_ALL_VISIBLE(heap, ItemPointerGetBlockNumber(tid), &vmbuffer))
 		{
 			if (!index_fetch_heap(scan, slot))
@@ -213,7 +297,7 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap, uint64 identity)
 	if (ac->agent)
 	{
 		ac->open = customer_set_create(cxt, 64, NULL);
-		read_customers(ac->open, &ac->staff, lifecycle_open_statuses(), snap);
+		read_customers(ac->open, &ac->staff, true, snap);
 	}
 	ac->curcid = snap->curcid;
 	ac->xmin = snap->xmin;
@@ -258,7 +342,7 @@ orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t *customer, 
 		{
 			customer_set_hash *all = customer_set_create(cxt, 256, NULL);
 
-			read_customers(all, &ac->staff, NULL, snap);
+			read_customers(all, &ac->staff, false, snap);
 			ac->all = all;		/* only once complete */
 		}
 		found = customer_set_lookup(ac->all, *customer) != NULL;

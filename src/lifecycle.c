@@ -26,7 +26,6 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -305,15 +304,14 @@ lifecycle_lookup(const char *name)
 
 /*
  * lifecycle_open_statuses — the names of the statuses that are open in
- * some lifecycle, without repeats, as a text[] in the current memory
- * context.
+ * some lifecycle, without repeats, as text datums in the current memory
+ * context ("*n" of them).
  */
-ArrayType *
-lifecycle_open_statuses(void)
+Datum *
+lifecycle_open_statuses(int *n)
 {
 	const char **seen;
 	Datum	   *names;
-	int			n = 0;
 	int			max = 0;
 
 	graph_current();
@@ -321,6 +319,7 @@ lifecycle_open_statuses(void)
 		max += graph[i].nstates;
 	seen = palloc(sizeof(char *) * Max(max, 1));
 	names = palloc(sizeof(Datum) * Max(max, 1));
+	*n = 0;
 	for (int i = 0; i < graph_count; i++)
 		for (int j = 0; j < graph[i].nstates; j++)
 		{
@@ -329,15 +328,16 @@ lifecycle_open_statuses(void)
 
 			if (st->category != CATEGORY_OPEN)
 				continue;
-			while (k < n && strcmp(seen[k], st->status) != 0)
+			while (k < *n && strcmp(seen[k], st->status) != 0)
 				k++;
-			if (k == n)
+			if (k == *n)
 			{
-				seen[n] = st->status;
-				names[n++] = CStringGetTextDatum(st->status);
+				seen[*n] = st->status;
+				names[(*n)++] = CStringGetTextDatum(st->status);
 			}
 		}
-	return construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT);
+	pfree(seen);
+	return names;
 }
 
 /* lifecycle_state — state "status" of lifecycle "lc", or NULL. */
