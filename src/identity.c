@@ -58,6 +58,9 @@ typedef struct CallerIdentity
 	bool		active;
 	char	   *role;
 	Jsonb	   *permissions;
+	bool		has_account;	/* the actor is a uuid: "account" */
+	pg_uuid_t	account;
+	bool		customers_read; /* the customer rows are read when first asked */
 	int			ncustomers;
 	Datum	   *customers;		/* uuid datums */
 } CallerIdentity;
@@ -170,19 +173,18 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
 }
 
 /*
- * load_identity — read the caller's staff row and customer rows (index
- * scans on account_id), into a fresh context.  A sub that is no uuid has
- * none.
+ * load_identity — read the caller's staff row (an index scan on
+ * account_id) into a fresh context; its customer rows are read when first
+ * asked (read_customers: a query about products needs none).  A sub that is
+ * no uuid has neither.
  */
 static void
 load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxid, CommandId cid)
 {
-	pg_uuid_t	account;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	MemoryContext old;
-	int			max_customers = 4;
 
 	if (identity_cxt == NULL)
 		identity_cxt = AllocSetContextCreate(TopMemoryContext, "orders caller identity",
@@ -194,11 +196,13 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
 	identity.subxid = subxid;
 	identity.cid = cid;
 	identity.generation = ++identity_loads;
-	if (!orders_account_uuid(actor, &account))
+	identity.has_account = orders_account_uuid(actor, &identity.account);
+	identity.customers_read = !identity.has_account;
+	if (!identity.has_account)
 		return;
 
 	old = MemoryContextSwitchTo(identity_cxt);
-	scan = scan_by_account("staff", "staff_account_id_key", &account, &rel);
+	scan = scan_by_account("staff", "staff_account_id_key", &identity.account, &rel);
 	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
@@ -216,9 +220,25 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(old);
+}
 
-	identity.customers = palloc(sizeof(Datum) * max_customers);
-	scan = scan_by_account("customers", "customers_account_id_idx", &account, &rel);
+/*
+ * read_customers — the caller's customer rows (an index scan on
+ * account_id), into the identity's context, for the rest of its command.
+ */
+static void
+read_customers(CallerIdentity *me)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	MemoryContext old = MemoryContextSwitchTo(identity_cxt);
+	int			max_customers = 4;
+
+	me->ncustomers = 0;
+	me->customers = palloc(sizeof(Datum) * max_customers);
+	scan = scan_by_account("customers", "customers_account_id_idx", &me->account, &rel);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -226,16 +246,17 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
 
 		*u = *DatumGetUUIDP(heap_getattr(tuple, attnum(RelationGetDescr(rel), "id"),
 										 RelationGetDescr(rel), &isnull));
-		if (identity.ncustomers == max_customers)
+		if (me->ncustomers == max_customers)
 		{
 			max_customers *= 2;
-			identity.customers = repalloc(identity.customers, sizeof(Datum) * max_customers);
+			me->customers = repalloc(me->customers, sizeof(Datum) * max_customers);
 		}
-		identity.customers[identity.ncustomers++] = UUIDPGetDatum(u);
+		me->customers[me->ncustomers++] = UUIDPGetDatum(u);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	MemoryContextSwitchTo(old);
+	me->customers_read = true;
 }
 
 /*
@@ -243,7 +264,7 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
  * command (and again in another subtransaction: what a rolled-back one read
  * does not stand).
  */
-static const CallerIdentity *
+static CallerIdentity *
 caller_identity(void)
 {
 	const char *actor = orders_current_actor_peek();
@@ -289,8 +310,10 @@ orders_caller_staff(pg_uuid_t *id, const char **role)
 const Datum *
 orders_caller_customers(int *n)
 {
-	const CallerIdentity *me = caller_identity();
+	CallerIdentity *me = caller_identity();
 
+	if (!me->customers_read)
+		read_customers(me);
 	*n = me->ncustomers;
 	return me->customers;
 }
@@ -332,11 +355,11 @@ orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id)
 Datum
 orders_current_customer_ids(PG_FUNCTION_ARGS)
 {
-	const CallerIdentity *me = caller_identity();
+	int			n;
+	const Datum *ids = orders_caller_customers(&n);
 
 	(void) fcinfo;
-	PG_RETURN_ARRAYTYPE_P(construct_array(me->customers, me->ncustomers, UUIDOID,
-										  UUID_LEN, false, TYPALIGN_CHAR));
+	PG_RETURN_ARRAYTYPE_P(construct_array((Datum *) ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 /* orders.current_staff_id() — the caller's staff row, active or not; NULL: none. */
