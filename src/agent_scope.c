@@ -6,8 +6,9 @@
  *
  * Asked per customer row a query reaches.  The first call of a query reads
  * the customers of the caller's assigned orders whose status is open — an
- * index-only skip scan of orders_assigned_agent_idx (assigned_agent_id,
- * status), which carries customer_id as an INCLUDE column — into a hash set that
+ * index-only scan of orders_assigned_agent_idx (assigned_agent_id, status),
+ * one range per run of open status names, which carries customer_id as an
+ * INCLUDE column — into a hash set that
  * answers the query's other rows (fn_extra: the lifetime of the hashed
  * subplan this replaces, which read every assigned order's heap page under
  * the orders policy).  A customer not in it (one of a delivered order, say)
@@ -134,53 +135,55 @@ customer_column(Relation heap, Relation index)
 	return 0;					/* keep compiler quiet */
 }
 
-/* The open statuses, in the order of the index's status column. */
-typedef struct OpenStatuses
+/* A lifecycle status name and whether it is open in some lifecycle. */
+typedef struct StatusName
+{
+	Datum		name;			/* text */
+	bool		open;
+} StatusName;
+
+/* Every status name, in the order of the index's status column. */
+typedef struct StatusOrder
 {
 	int			n;
-	Datum	   *names;			/* text */
+	StatusName *names;
 	FmgrInfo   *cmp;			/* the column's btree comparison */
 	Oid			collation;
-} OpenStatuses;
+} StatusOrder;
 
-/* compare_status — qsort_arg comparator of two status names. */
+/* compare_names — the index's order of two status names (text datums). */
+static int
+compare_names(const StatusOrder *order, Datum a, Datum b)
+{
+	return DatumGetInt32(FunctionCall2Coll(order->cmp, order->collation, a, b));
+}
+
+/* compare_status — qsort_arg comparator of two StatusNames. */
 static int
 compare_status(const void *a, const void *b, void *arg)
 {
-	const OpenStatuses *open = arg;
-
-	return DatumGetInt32(FunctionCall2Coll(open->cmp, open->collation,
-										   *(const Datum *) a, *(const Datum *) b));
+	return compare_names(arg, ((const StatusName *) a)->name, ((const StatusName *) b)->name);
 }
 
 /*
- * next_open — the position of the first open status at or after "status"
- * in index order (open->n when there is none); "*equal" tells whether it
- * is "status" itself.
+ * next_run — the next run of open names at or after position "*from" of
+ * "order": its first and last positions; false when there is none.
  */
-static int
-next_open(const OpenStatuses *open, Datum status, bool *equal)
+static bool
+next_run(const StatusOrder *order, int *from, int *first, int *last)
 {
-	int			lo = 0;
-	int			hi = open->n;
+	int			i = *from;
 
-	*equal = false;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			c = compare_status(&open->names[mid], &status, (void *) open);
-
-		if (c == 0)
-		{
-			*equal = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	while (i < order->n && !order->names[i].open)
+		i++;
+	if (i == order->n)
+		return false;
+	*first = i;
+	while (i + 1 < order->n && order->names[i + 1].open)
+		i++;
+	*last = i;
+	*from = i + 1;
+	return true;
 }
 
 /*
@@ -188,11 +191,11 @@ next_open(const OpenStatuses *open, Datum status, bool *equal)
  * visible to "snap" — with "open_only", only those of orders whose status
  * is open in some lifecycle — into "set": an index-only scan (the heap is
  * read only for pages not all-visible), as nodeIndexonlyscan.c does it.
- * The open orders are read as a skip scan: from the first open status on,
- * and past a run of entries whose status is not open by starting again at
- * the next open status — one descent of the index per such run (an agent's
- * few closed statuses), not one per open status as btree's array keys
- * would take.
+ * The open orders are read run by run: the lifecycles' status names in the
+ * index's order make runs of open names between closed ones, and each run
+ * is one range of the index (status between its first and last name) —
+ * one descent per run, reading no closed order, where btree's array keys
+ * would descend once per open name.
  */
 static void
 read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapshot snap)
@@ -203,9 +206,13 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	Buffer		vmbuffer = InvalidBuffer;
-	ScanKeyData keys[2];
-	int			nkeys = open_only ? 2 : 1;
-	OpenStatuses open = {0};
+	ScanKeyData keys[3];
+	int			nkeys = open_only ? 3 : 1;
+	StatusOrder order = {0};
+	int			from = 0;
+	int			first = 0;
+	int			last = -1;
+	int			pos = 0;
 	ItemPointer tid;
 	int			column;
 
@@ -215,44 +222,63 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
 	if (open_only)
 	{
-		open.names = lifecycle_open_statuses(&open.n);
-		open.cmp = index_getprocinfo(index, 2, BTORDER_PROC);
-		open.collation = index->rd_indcollation[1];
-		qsort_arg(open.names, open.n, sizeof(Datum), compare_status, &open);
-		if (open.n == 0)
+		bool	   *open;
+		Datum	   *names = lifecycle_status_names(&order.n, &open);
+
+		order.names = palloc(sizeof(StatusName) * Max(order.n, 1));
+		for (int i = 0; i < order.n; i++)
+		{
+			order.names[i].name = names[i];
+			order.names[i].open = open[i];
+		}
+		order.cmp = index_getprocinfo(index, 2, BTORDER_PROC);
+		order.collation = index->rd_indcollation[1];
+		qsort_arg(order.names, order.n, sizeof(StatusName), compare_status, &order);
+		if (!next_run(&order, &from, &first, &last))
 		{
 			index_close(index, NoLock);
 			table_close(heap, NoLock);
 			return;
 		}
-		/* status >= the first open status; moved forward past closed runs */
+		/* status between the run's first and last name */
 		ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterEqualStrategyNumber, InvalidOid,
-							   open.collation, F_TEXT_GE, open.names[0]);
+							   order.collation, F_TEXT_GE, order.names[first].name);
+		ScanKeyEntryInitialize(&keys[2], 0, 2, BTLessEqualStrategyNumber, InvalidOid,
+							   order.collation, F_TEXT_LE, order.names[last].name);
+		pos = first;
 	}
 	slot = table_slot_create(heap, NULL);
 	scan = index_beginscan(heap, index, snap, nkeys, 0);
 	scan->xs_want_itup = true;
 	index_rescan(scan, keys, nkeys, NULL, 0);
-	while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+	for (;;)
 	{
 		bool		isnull;
 		Datum		customer;
 
 		CHECK_FOR_INTERRUPTS();
+		tid = index_getnext_tid(scan, ForwardScanDirection);
+		if (tid == NULL)
+		{
+			if (!open_only || !next_run(&order, &from, &first, &last))
+				break;
+			keys[1].sk_argument = order.names[first].name;
+			keys[2].sk_argument = order.names[last].name;
+			pos = first;
+			index_rescan(scan, keys, nkeys, NULL, 0);
+			continue;
+		}
 		if (open_only)
 		{
+			/* a name of the run (not one no lifecycle has): the entries come in order */
 			Datum		status = index_getattr(scan->xs_itup, 2, scan->xs_itupdesc, &isnull);
-			bool		equal = false;
-			int			next = isnull ? open.n : next_open(&open, status, &equal);
 
-			if (!equal)
-			{
-				if (next == open.n)
-					break;		/* no open status after this one */
-				keys[1].sk_argument = open.names[next];
-				index_rescan(scan, keys, nkeys, NULL, 0);
+			if (isnull)
 				continue;
-			}
+			while (pos <= last && compare_names(&order, order.names[pos].name, status) < 0)
+				pos++;
+			if (pos > last || compare_names(&order, order.names[pos].name, status) != 0)
+				continue;
 		}
 		if (!VM_ALL_VISIBLE(heap, ItemPointerGetBlockNumber(tid), &vmbuffer))
 		{

@@ -303,12 +303,12 @@ lifecycle_lookup(const char *name)
 }
 
 /*
- * lifecycle_open_statuses — the names of the statuses that are open in
- * some lifecycle, without repeats, as text datums in the current memory
- * context ("*n" of them).
+ * lifecycle_status_names — the names of every status of every lifecycle,
+ * without repeats, as text datums in the current memory context ("*n" of
+ * them); "(*open)[i]" tells whether name i is open in some lifecycle.
  */
 Datum *
-lifecycle_open_statuses(int *n)
+lifecycle_status_names(int *n, bool **open)
 {
 	const char **seen;
 	Datum	   *names;
@@ -319,6 +319,7 @@ lifecycle_open_statuses(int *n)
 		max += graph[i].nstates;
 	seen = palloc(sizeof(char *) * Max(max, 1));
 	names = palloc(sizeof(Datum) * Max(max, 1));
+	*open = palloc0(sizeof(bool) * Max(max, 1));
 	*n = 0;
 	for (int i = 0; i < graph_count; i++)
 		for (int j = 0; j < graph[i].nstates; j++)
@@ -326,8 +327,6 @@ lifecycle_open_statuses(int *n)
 			const LifecycleState *st = &graph[i].states[j];
 			int			k = 0;
 
-			if (st->category != CATEGORY_OPEN)
-				continue;
 			while (k < *n && strcmp(seen[k], st->status) != 0)
 				k++;
 			if (k == *n)
@@ -335,6 +334,8 @@ lifecycle_open_statuses(int *n)
 				seen[*n] = st->status;
 				names[(*n)++] = CStringGetTextDatum(st->status);
 			}
+			if (st->category == CATEGORY_OPEN)
+				(*open)[k] = true;
 		}
 	pfree(seen);
 	return names;

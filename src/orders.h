@@ -282,7 +282,7 @@ extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
 										   const char *to_status);
 extern bool lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssignment *assigned);
 extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned);
-extern Datum *lifecycle_open_statuses(int *n);
+extern Datum *lifecycle_status_names(int *n, bool **open);
 
 /* ---- identity.c: the caller in the data ---- */
 

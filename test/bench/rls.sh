@@ -92,7 +92,7 @@ SQL
     done <<< "$CASES"
 fi
 
-declare -A sa sb sc ua ub
+declare -A sa sb sc ua ub rr
 for r in $(seq 1 "$ROUNDS"); do
     n=0
     while IFS='|' read -r name sub query; do
@@ -101,21 +101,25 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r  $name: owner $a  api-without-policies $c  api $b tps; server CPU per request owner $au  api $bu µs"
         sa[$n]=$(( ${sa[$n]:-0} + ${a:-0} )) sb[$n]=$(( ${sb[$n]:-0} + ${b:-0} )) sc[$n]=$(( ${sc[$n]:-0} + ${c:-0} ))
         ua[$n]=$(( ${ua[$n]:-0} + ${au:-0} )) ub[$n]=$(( ${ub[$n]:-0} + ${bu:-0} ))
+        rr[$n]="${rr[$n]:-} $(awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"   # this round's API/owner
     done <<< "$CASES"
 done
 
 echo
 echo "== row level security, 8 clients, ${ROUNDS}x${SECS}s per case (mean tps; api/owner — the issue asks >= 0.80 — and api/(api without policies);"
-echo "   cpu: the owner's server CPU per request / the API's, the same speed measured in CPU, steadier on a shared machine)"
+echo "   cpu: the owner's server CPU per request / the API's, the same speed measured in CPU, steadier on a shared machine;"
+echo "   rounds: API/owner of each round, owner and API measured back to back — their median, and the spread that one run of this machine has)"
 n=0
 while IFS='|' read -r name sub query; do
     n=$((n + 1))
     rows=$(psql -X -q -t -A -U authenticator -d orders_bench -c "BEGIN" \
         -c "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '$(claims "$sub")', true)" \
         -c "SELECT count(*) FROM ($query) q" -c "COMMIT" | sed -n 2p)
+    median=$(printf '%s\n' ${rr[$n]} | sort -n | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
     awk -v n="$name" -v a="${sa[$n]}" -v b="${sb[$n]}" -v c="${sc[$n]}" -v r="$ROUNDS" -v rows="$rows" -v ua="${ua[$n]}" -v ub="${ub[$n]}" \
-        'BEGIN { printf "%-34s owner %7.0f  no-policies %7.0f  api %7.0f tps  %5.2fx owner  %5.2fx no-policies  cpu %4.0f/%4.0f µs %5.2fx  %s rows%s\n",
-                 n, a / r, c / r, b / r, (a > 0 ? b / a : 0), (c > 0 ? b / c : 0), ua / r, ub / r, (ub > 0 ? ua / ub : 0), rows,
+        -v rounds="${rr[$n]}" -v median="$median" \
+        'BEGIN { printf "%-34s owner %7.0f  no-policies %7.0f  api %7.0f tps  %5.2fx owner  %5.2fx no-policies  cpu %4.0f/%4.0f µs %5.2fx  rounds%s median %s  %s rows%s\n",
+                 n, a / r, c / r, b / r, (a > 0 ? b / a : 0), (c > 0 ? b / c : 0), ua / r, ub / r, (ub > 0 ? ua / ub : 0), rounds, median, rows,
                  (a > 0 && b / a < 0.8 ? "  < 0.80" : "") }'
     bench_result "rls: $name, API/owner" "$(ratio "${sb[$n]}" "${sa[$n]}")" ">= 0.80"
     bench_result "rls: $name, API/owner in server CPU per request" "$(ratio "${ua[$n]}" "${ub[$n]}")" ">= 0.80"
