@@ -149,6 +149,9 @@ order_scope(FunctionCallInfo fcinfo)
 
 	if (!fresh)
 		return scope;
+	if (orders_caller_staff(&scope->staff_id, &role) && orders_caller_may("orders", "view"))
+		scope->reach = role_reach(role);
+	if (scope->reach != REACH_ALL)	/* else its customer rows add nothing: not read */
 	{
 		int			n;
 		const Datum *ids = orders_caller_customers(&n);
@@ -158,8 +161,6 @@ order_scope(FunctionCallInfo fcinfo)
 			scope->customers[i] = *DatumGetUUIDP(ids[i]);
 		scope->ncustomers = n;
 	}
-	if (orders_caller_staff(&scope->staff_id, &role) && orders_caller_may("orders", "view"))
-		scope->reach = role_reach(role);
 	stamp(scope);
 	return scope;
 }

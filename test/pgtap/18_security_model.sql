@@ -188,7 +188,7 @@ SELECT is((SELECT string_agg(id::text, ',' ORDER BY id) FROM orders.customers),
           'the agent reads both customers through the policy');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT closed_order;
--- (0.15.0) the open orders are read one run of open status names at a
+-- The open orders are read one run of open status names at a
 -- time: the four lifecycles' names in C order are active, analyzing,
 -- being_prepared | cancelled, completed | configuring, confirmation_pending,
 -- confirmed | delivered | draft, in_progress, new | no_show |

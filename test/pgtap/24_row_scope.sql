@@ -181,7 +181,7 @@ SELECT set_config('request.jwt.claims', '{"sub": {"id": "44444444-4444-4444-4444
 SELECT throws_ok($$SELECT orders.sees_order(NULL, NULL, NULL, 'cod', 'new')$$, '22023', NULL,
                  'a claims document whose "sub" is an object is refused (22023), not read as anybody');
 
--- (0.15.0) the identity's settings are found once and followed while
+-- The identity's settings are found once and followed while
 -- PostgreSQL's table of settings changes under them: new settings sorted
 -- before request.jwt.claims (50 of them) move its entry; jwt.claims.sub is
 -- asked for while it does not exist yet (the claims empty), then set.  Each
