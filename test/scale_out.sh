@@ -7,7 +7,9 @@
 #   the id it names, as the caller (PostgREST-shaped requests: a login
 #   switching to an API role with JWT claims), with the node's refusals and
 #   their SQLSTATEs; a direct login cannot make the nodes believe claims;
-#   reads over every node merge exactly; a 16-client soak through the proxy
+#   reads over every node merge exactly; signed shop deliveries placed on
+#   the node of their shop order, else of their customer's phone — exactly
+#   once also when eight race; a 16-client soak through the proxy
 #   while one node is stopped and restarted: calls to it fail with 08001
 #   (not reached) or 08006 (connection lost during the call) and nothing else, calls to the others go on, and every counter equals a
 #   recount on each node.
@@ -245,6 +247,66 @@ check "a 100,000-character token: refused by partition 0's node as unknown (OR08
 check "a forged token of the right shape: OR080" "ERROR OR080" \
     "$(api '' "SELECT orders.shared_order(translate(encode(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'))" anon)"
 
+# ---------------------------------------------- shop webhooks, placed --
+# The same signed Shopify webhook on every node (reference data); deliveries
+# go through the proxy as anon.  A new shop order lands on the partition of
+# its customer's phone hash (hashtext('phone ' || phone), low bits, as
+# PL/Proxy's RUN ON takes it), every later delivery of it — again, racing,
+# or an update with another phone — on the node that has it.  Signatures are
+# computed here with pgcrypto (the proxy cluster's postgres database only).
+for k in $(seq 0 $((NODES - 1))); do
+    node $k -c "INSERT INTO orders.webhooks (id, name, source, endpoint, secret, field_mapping)
+                VALUES ('5e000000-0000-0000-0000-0000000000a1', 'Shop', 'shopify', 'shop', 'scale-secret',
+                        orders.webhook_mapping('shopify'))"
+done
+q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres -c "CREATE EXTENSION IF NOT EXISTS pgcrypto"
+sign() { q postgres -h "$BASE/proxy" -p "$PPORT" -U postgres -v body="$1" <<<"SELECT encode(hmac(convert_to(:'body', 'UTF8'), 'scale-secret', 'sha256'), 'base64')"; }
+shop_order() {   # shop_order ID PHONE [CITY] — a Shopify order payload
+    printf '{"id": %s, "name": "#%s", "phone": "%s", "email": "buyer%s@example.com", "currency": "EUR", "total_price": "30.00", "updated_at": "2026-12-0%sT10:00:00Z", "shipping_address": {"address1": "1 Main St", "city": "%s"}, "line_items": [{"sku": "SKU-%s", "title": "Thing", "quantity": 1, "price": "30.00"}]}' \
+        "$1" "$1" "$2" "$1" "${4:-1}" "${3:-Lyon}" "$1"
+}
+deliver() {      # deliver PAYLOAD DELIVERY_ID [TOPIC] — the result's status through the proxy, as anon
+    api '' "SELECT orders.ingest_webhook('shop', \$b\$$1\$b\$, '$(sign "$1")', '$2', '${3:-orders/create}') ->> 'status'" anon
+}
+where_is() {     # where_is SHOP_ORDER_ID — the nodes that have it, as "node:count" lines
+    for k in $(seq 0 $((NODES - 1))); do
+        c=$(node $k -c "SELECT count(*) FROM orders.orders WHERE webhook_source = 'shop' AND external_id = '$1'")
+        [ "$c" = 0 ] || echo "$k:$c"
+    done
+}
+expected_node() { proxy -c "SELECT hashtext('phone ' || '$1') & ($NODES - 1)"; }
+p1=$(shop_order 9001 '+33100000001')
+check "a new shop order through the proxy: created" "created" "$(deliver "$p1" d-9001-a)"
+check "... on the partition of its customer's phone" "$(expected_node '+33100000001'):1" "$(where_is 9001)"
+check "the same delivery again: a duplicate, found on that node" "duplicate" "$(deliver "$p1" d-9001-a)"
+check "another delivery of the same order: a duplicate" "duplicate" "$(deliver "$p1" d-9001-b)"
+p1u=$(shop_order 9001 '+33100000099' Paris 2)
+check "an update of the order with another phone goes where the order is: updated" "updated" "$(deliver "$p1u" d-9001-c orders/updated)"
+check "... still one order, on the same node, its city now the update's" \
+    "$(expected_node '+33100000001'):1|Paris" \
+    "$(where_is 9001)|$(node "$(expected_node '+33100000001')" -c "SELECT delivery_area FROM orders.orders WHERE external_id = '9001'")"
+check "the HTTP status reaches the proxy's response (response.status, for PostgREST)" "201" \
+    "$(api '' "SELECT orders.ingest_webhook('shop', \$b\$$(shop_order 9002 '+33100000002')\$b\$, '$(sign "$(shop_order 9002 '+33100000002')")', 'd-9002') IS NOT NULL AND true \\g /dev/null
+SELECT current_setting('response.status')" anon)"
+check "a wrongly signed delivery: rejected (401), logged by partition 0's node, nothing created anywhere" \
+    "401|1|" \
+    "$(api '' "SELECT orders.ingest_webhook('shop', \$b\$$(shop_order 9003 '+33100000003')\$b\$, 'AAAA', 'd-9003') ->> 'http_status'" anon)|$(node 0 -c "SELECT count(*) FROM orders.webhook_logs WHERE delivery_id = 'd-9003' AND response_status = 401")|$(where_is 9003)"
+# eight customers' orders: each on its phone's partition, and more than one node used
+spread=""; want=""
+for i in 1 2 3 4 5 6 7 8; do
+    deliver "$(shop_order 910$i "+3320000000$i")" "d-910$i" >/dev/null
+    spread="$spread $(where_is 910$i)"; want="$want $(expected_node "+3320000000$i"):1"
+done
+check "eight new customers' orders: each on the partition of its phone" "$want" "$spread"
+check "... which spreads them over more than one node" "t" \
+    "$(echo $spread | tr ' ' '\n' | cut -d: -f1 | sort -u | awk 'END {print (NR > 1 ? "t" : "f")}')"
+# eight deliveries of one new order at once: one order, seven duplicates
+p4=$(shop_order 9004 '+33100000004')
+for i in 1 2 3 4 5 6 7 8; do deliver "$p4" "d-9004-$i" > "$BASE/race.$i" & done; wait
+check "eight racing deliveries of a new order: one created, seven duplicates" "1 created|7 duplicate" \
+    "$(cat "$BASE"/race.* | sort | uniq -c | awk '{print $1, $2}' | paste -sd'|')"
+check "... and one order, on its customer's partition" "$(expected_node '+33100000004'):1" "$(where_is 9004)"
+
 # -------------------------------------------- reads over every node --
 all_recent() { for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT $1 FROM orders.recent_orders(max_rows => 1000) ORDER BY 1"; done | sort; }
 check "recent_orders over every node: the union of the nodes' answers" "$(all_recent order_number)" \
@@ -346,6 +408,9 @@ check "node 1 down: agent_active_deliveries over every node fails with 08001" "E
     "$(api $AGENT "SELECT count(*) FROM orders.agent_active_deliveries('$AGENT_STAFF')")"
 check "node 1 down: available_slots over every node fails with 08001" "ERROR 08001" \
     "$(api '' "SELECT count(*) FROM orders.available_slots('$SERVICE', now(), now() + interval '1 day')" anon)"
+check "node 1 down: a shop delivery fails with 08001 (placing it needs every node), nothing logged on node 0" \
+    "ERROR 08001|0" \
+    "$(deliver "$(shop_order 9005 '+33100000005')" d-9005)|$(node 0 -c "SELECT count(*) FROM orders.webhook_logs WHERE delivery_id = 'd-9005'")"
 check "node 1 down: a call routed to node 0 answers as before ($before)" "$before" \
     "$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o0') t")"
 check "node 1 down: check_nodes fails with 08001 (a node unreachable)" "08001 a node of the orders cluster is unreachable" \

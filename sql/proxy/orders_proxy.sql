@@ -14,7 +14,8 @@
 -- number is a power of two.  The application calls schema orders here with
 -- the names, arguments and result types it calls on one database; each call
 -- runs on the node of the id it names (orders_proxy.partition_of: the id
--- says where it was made), or on every node and is merged (recent_orders,
+-- says where it was made; a shop's delivery, of the order or customer it
+-- names: ingest_webhook), or on every node and is merged (recent_orders,
 -- order_stats, available_slots, agent_active_deliveries,
 -- unassigned_orders_in_area, vip_customers).  PL/Proxy connects as the caller's current role (PostgREST's
 -- anon / authenticated, a DBA), and the request's JWT claims and headers go
@@ -544,6 +545,71 @@ CREATE FUNCTION orders.release_reservation(reservation_id uuid)
 AS $$
 BEGIN
     RETURN orders_proxy.release_reservation(orders_proxy.claims(), orders_proxy.headers(), reservation_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- Shop webhooks (0.15.0): a delivery has no id of ours yet, so it is placed
+-- in two steps.  Every node says whether it has the shop order the payload
+-- names (orders.webhook_placement: only for a request the webhook accepts;
+-- a signed webhook's, only with the right signature) and gives the same
+-- hash of the customer's phone, else email; the delivery goes to the node
+-- that has the order, else to the partition of that hash (the hash's low
+-- bits, as PL/Proxy's RUN ON takes a number), else — a request the node
+-- will refuse — to partition 0, which logs it.  So every delivery of one
+-- shop order meets the others on one node, whose lock and unique index
+-- keep it exactly once, also when they race; a returning customer with the
+-- same phone (or, without one, email) has its orders on one node.
+CREATE FUNCTION orders_proxy.webhook_placement(claims text, headers text, endpoint text, payload json,
+                                               signature text, delivery_id text)
+    RETURNS TABLE (node integer, known boolean, route integer)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT orders.partition_of(orders.new_id()) AS node, (p.p ->> 'known')::boolean AS known,
+           (p.p ->> 'route')::integer AS route
+      FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.webhook_placement(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN endpoint END,
+                                                  payload, signature, delivery_id) p (p);
+$$;
+CREATE FUNCTION orders_proxy.ingest_webhook(claims text, headers text, route integer, endpoint text, payload json,
+                                            signature text, delivery_id text, topic text)
+    RETURNS jsonb
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON route;
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.ingest_webhook(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN endpoint END,
+                                               payload, signature, delivery_id, topic) r (r);
+$$;
+-- webhook_route — where a delivery goes: the node that has its order, else
+-- the customer's hash, else 0.
+CREATE FUNCTION orders_proxy.webhook_route(endpoint text, payload json, signature text, delivery_id text)
+    RETURNS integer
+    LANGUAGE sql VOLATILE
+RETURN (SELECT CASE WHEN p.known THEN p.node ELSE coalesce(p.route, 0) END
+          FROM orders_proxy.webhook_placement(orders_proxy.claims(), orders_proxy.headers(), endpoint, payload,
+                                              signature, delivery_id) p
+         ORDER BY p.known DESC, p.node
+         LIMIT 1);
+-- ingest_webhook — as on one database; the node's HTTP status is this
+-- response's too (response.status, for PostgREST).
+CREATE FUNCTION orders.ingest_webhook(endpoint text, payload json, signature text DEFAULT NULL,
+                                      delivery_id text DEFAULT NULL, topic text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    result := orders_proxy.ingest_webhook(orders_proxy.claims(), orders_proxy.headers(),
+                                          orders_proxy.webhook_route(endpoint, payload, signature, delivery_id),
+                                          endpoint, payload, signature, delivery_id, topic);
+    PERFORM pg_catalog.set_config('response.status', result ->> 'http_status', true);
+    RETURN result;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END

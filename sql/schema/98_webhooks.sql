@@ -458,6 +458,72 @@ $$;
 COMMENT ON FUNCTION orders.ingest_webhook_body(text, text, text, text, text) IS
     'orders.ingest_webhook for a body that may not be JSON: the same, and a malformed body is logged (400)';
 
+-- webhook_placement — where a delivery belongs when the orders live on
+-- several nodes (issue 15, doc/scale-out.md): asked of every node by the
+-- proxy's ingest_webhook before it routes the delivery.  {"known": true}
+-- when this node has the shop order the payload names (or, for a payload
+-- without one, a successful delivery with its delivery id) — the delivery
+-- goes there; "route": a hash of the customer's phone, else of its
+-- lower-cased email, the same on every node (the mapping is reference
+-- data) — where a new customer's order goes, so the deliveries of one order
+-- meet on one node and its locks and unique index keep them exactly once.
+-- A request ingest_webhook would refuse (no such webhook, too large, not
+-- JSON, unsigned or wrongly signed when the webhook has a secret) is known
+-- nowhere and has no route: it goes to partition 0, whose node logs the
+-- refusal.  It only reads, and answers nothing about a signed webhook to
+-- a caller without its signature.
+CREATE FUNCTION orders.webhook_placement(endpoint text, payload json, signature text DEFAULT NULL,
+                                         delivery_id text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    headers jsonb := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
+    w orders.webhooks%ROWTYPE;
+    body text := payload::text;
+    doc jsonb;
+    ext_id text;
+    c_phone text;
+    c_email text;
+    known boolean;
+BEGIN
+    signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');
+    delivery_id := left(coalesce(nullif(delivery_id, ''), headers ->> 'x-shopify-webhook-id',
+                                 headers ->> 'x-wc-webhook-delivery-id'), 255);
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_placement.endpoint AND wh.is_active;
+    IF w.id IS NULL OR body IS NULL
+       OR octet_length(body) > coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576)
+       OR (w.secret IS NOT NULL AND (signature IS NULL OR NOT orders.webhook_signature_ok(w.secret, body, signature))) THEN
+        RETURN jsonb_build_object('known', false);
+    END IF;
+    BEGIN
+        doc := body::jsonb;
+    EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+        RETURN jsonb_build_object('known', false);
+    END;
+    IF jsonb_typeof(doc) <> 'object' THEN
+        RETURN jsonb_build_object('known', false);
+    END IF;
+    ext_id := left(orders.webhook_value(doc, w.field_mapping -> 'order' ->> 'external_id'), 255);
+    IF ext_id IS NOT NULL THEN
+        known := EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id);
+    ELSE
+        known := delivery_id IS NOT NULL
+                 AND EXISTS (SELECT FROM orders.webhook_logs l
+                              WHERE l.webhook_id = w.id AND l.delivery_id = webhook_placement.delivery_id
+                                AND l.response_status BETWEEN 200 AND 299);
+    END IF;
+    c_phone := left(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone'), 64);
+    c_email := left(lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email')), 255);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'known', known,
+        'route', hashtext(coalesce('phone ' || c_phone, 'email ' || c_email))));
+END
+$$;
+COMMENT ON FUNCTION orders.webhook_placement(text, json, text, text) IS
+    'Where a delivery belongs on a cluster of nodes: known here (the shop order is on this node), and a route hash of the customer (doc/scale-out.md)';
+
 -- purge_webhook_logs — delete log rows older than "older_than"; the number deleted.
 CREATE FUNCTION orders.purge_webhook_logs(older_than interval DEFAULT '90 days')
     RETURNS bigint
@@ -492,5 +558,6 @@ REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.web
                        orders.purge_webhook_logs(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),
+                          orders.webhook_placement(text, json, text, text),
                           orders.webhook_mapping(text), orders.webhook_value(jsonb, text),
                           orders.webhook_amount(jsonb, text) TO PUBLIC;

@@ -677,6 +677,13 @@ SELECT pg_temp.probe('anon: a wrongly signed delivery',
 SELECT pg_temp.probe('anon: a malformed body',
   $p$SELECT orders.ingest_webhook_body('api-open', '{"id": ', NULL, 'att-d4') ->> 'http_status'$p$,
   '{ingest_webhook_body,webhook_ingest}', NULL, '400');
+SELECT pg_temp.probe('anon: where the known shop order is (a node of a cluster asked by the proxy)',
+  $p$SELECT (orders.webhook_placement('api-open', '{"id": 9101, "email": "att@example.com"}') ->> 'known')
+            || ' ' || (orders.webhook_placement('api-open', '{"id": 9101, "email": "att@example.com"}') ? 'route')$p$,
+  '{webhook_placement,webhook_value}', NULL, 'true true');
+SELECT pg_temp.probe('anon: nothing about a signed webhook without its signature',
+  $p$SELECT orders.webhook_placement('api-shop', '{"id": 9102}', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')::text$p$,
+  '{webhook_placement,webhook_signature_ok}', NULL, '{"known": false}');
 SELECT pg_temp.probe('anon: webhook_mapping',
   $p$SELECT orders.webhook_mapping('woocommerce') -> 'order' ->> 'total'$p$, '{webhook_mapping}', NULL, 'total');
 SELECT pg_temp.probe('anon: purge_webhook_logs refused',
