@@ -146,7 +146,18 @@ setting_value(SettingPeek *peek)
 			}
 	}
 	if (peek->entry == NULL)
-		return NULL;
+	{
+		/*
+		 * Not there when last searched: ask by name (the array may have lost
+		 * one setting and gained this one since, at the same size), and find
+		 * the entry at the next call once it exists.
+		 */
+		const char *value = GetConfigOption(peek->name, true, false);
+
+		if (value != NULL)
+			peek->nvars = -1;
+		return value;
+	}
 	if (peek->entry->vartype == PGC_STRING)
 		return *((struct config_string *) peek->entry)->variable;
 #endif
