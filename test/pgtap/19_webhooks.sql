@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(69);
+SELECT plan(75);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -202,6 +202,36 @@ SELECT ok(NOT has_function_privilege('anon', 'orders.webhook_signature_ok(text, 
           'the signature check is not callable by others (no oracle)');
 SELECT ok(NOT has_function_privilege('anon', 'orders.webhook_ingest(text, text, jsonb, text, text, text)', 'EXECUTE'),
           'nor the implementation, which trusts its parsed payload');
+
+-- webhook_placement (0.15.0, asked by a proxy over several nodes), on the
+-- renamed webhook with its secret back: the shop order created above is
+-- known here, with a route hash of its customer's phone; the other answers
+-- say nothing — an unknown order has a route only; a wrong or missing
+-- signature, an unknown, 100,000-character or NULL endpoint, no payload, a
+-- signed JSON array, a huge delivery id: {"known": false}, never an error;
+-- and it changes nothing (it only reads)
+UPDATE orders.webhooks SET secret = 'shpss_7f3a' WHERE endpoint = 'acme-shopify-v2';
+CREATE TEMP TABLE placement_before AS SELECT pg_temp.counts() AS counts;
+SELECT is(orders.webhook_placement('acme-shopify-v2', :'shop', pg_temp.sign(:'shop', 'shpss_7f3a')),
+          jsonb_build_object('known', true, 'route', hashtext('phone +15551234567')),
+          'placement: the shop order is known on this node; the route hashes the customer''s phone');
+SELECT is(orders.webhook_placement('acme-shopify-v2', replace(:'shop', '5678901234567', '5678901234568')::json,
+                                   pg_temp.sign(replace(:'shop', '5678901234567', '5678901234568'), 'shpss_7f3a')),
+          jsonb_build_object('known', false, 'route', hashtext('phone +15551234567')),
+          '... another shop order of that customer: not known here, the same route (its phone)');
+SELECT is(orders.webhook_placement('acme-shopify-v2', :'shop', pg_temp.sign(:'shop', 'wrong'))::text
+          || orders.webhook_placement('acme-shopify-v2', :'shop')::text
+          || orders.webhook_placement('nobody', :'shop')::text
+          || orders.webhook_placement(repeat('x', 100000), :'shop')::text
+          || orders.webhook_placement(NULL, NULL, NULL, NULL)::text
+          || orders.webhook_placement('acme-shopify-v2', NULL)::text,
+          repeat('{"known": false}', 6),
+          '... a wrong or missing signature, an unknown, 100,000-character or NULL endpoint, no payload: nothing known, no route');
+SELECT is(orders.webhook_placement('acme-shopify-v2', '[1, 2]', pg_temp.sign('[1, 2]', 'shpss_7f3a'), repeat('d', 100000))::text,
+          '{"known": false}', '... a signed JSON array with a 100,000-character delivery id: nothing known, no route');
+SELECT is(pg_temp.counts(), (SELECT counts FROM placement_before), '... and the placements created and logged nothing');
+SELECT ok(has_function_privilege('anon', 'orders.webhook_placement(text, json, text, text)', 'EXECUTE'),
+          'anon may ask for a placement (the proxy asks as the caller)');
 
 -- retention
 UPDATE orders.webhook_logs SET created_at = now() - interval '100 days' WHERE delivery_id IN ('x1', 'x2', 'x3');
