@@ -30,6 +30,7 @@ static bool api_roles_valid = false;
 static bool api_roles_exist = false;	/* false before 0.8.0's upgrade */
 static Oid	api_roles_relid = InvalidOid;
 static bool callback_registered = false;
+uint64		orders_api_roles_changes = 0;	/* invalidations seen: who is trusted may differ */
 
 /* api_roles_inval — relcache callback: drop the cache when the table changed. */
 static void
@@ -37,7 +38,10 @@ api_roles_inval(Datum arg, Oid relid)
 {
 	(void) arg;
 	if (relid == InvalidOid || relid == api_roles_relid)
+	{
 		api_roles_valid = false;
+		orders_api_roles_changes++;
+	}
 }
 
 /*

@@ -52,6 +52,11 @@ typedef struct CallerIdentity
 	SubTransactionId subxid;	/* a rolled-back subtransaction's reads do not stand */
 	CommandId	cid;
 	uint64		generation;		/* bumped at each load (orders_identity_generation) */
+	/* what the actor was last derived from: while unchanged, so is the actor */
+	uint64		settings_changes;	/* orders_identity_settings_changes */
+	uint64		api_roles_changes;	/* orders_api_roles_changes */
+	Oid			outer_user;		/* GetOuterUserId(): are the claims believed */
+	Oid			user;			/* GetUserId(): the actor without claims */
 	char	   *actor;
 	bool		has_staff;		/* a staff row, active or not */
 	pg_uuid_t	staff_id;
@@ -262,18 +267,34 @@ read_customers(CallerIdentity *me)
 /*
  * caller_identity — the caller's identity, looked up at most once per
  * command (and again in another subtransaction: what a rolled-back one read
- * does not stand).
+ * does not stand).  The actor is derived again only when something it
+ * depends on changed since the last call: the identity settings (their
+ * assign hook counts changes), the roles, the list of API roles — so a
+ * policy asking for every row pays a few comparisons.
  */
 static CallerIdentity *
 caller_identity(void)
 {
-	const char *actor = orders_current_actor_peek();
 	CommandId	cid = GetCurrentCommandId(false);
 	SubTransactionId subxid = GetCurrentSubTransactionId();
+	Oid			outer_user = GetOuterUserId();
+	Oid			user = GetUserId();
+	const char *actor;
 
+	if (identity.actor != NULL && identity.lxid == MyProc->lxid && identity.subxid == subxid &&
+		identity.cid == cid && identity.settings_changes == orders_identity_settings_changes &&
+		identity.api_roles_changes == orders_api_roles_changes &&
+		identity.outer_user == outer_user && identity.user == user)
+		return &identity;
+	actor = orders_current_actor_peek();
 	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.subxid != subxid ||
 		identity.cid != cid || strcmp(identity.actor, actor) != 0)
 		load_identity(actor, MyProc->lxid, subxid, cid);
+	/* (after the load, which may refuse: then the next call derives again) */
+	identity.settings_changes = orders_identity_settings_changes;
+	identity.api_roles_changes = orders_api_roles_changes;
+	identity.outer_user = outer_user;
+	identity.user = user;
 	return &identity;
 }
 

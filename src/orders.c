@@ -71,4 +71,28 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("orders");
+
+	/*
+	 * The identity's settings, which the API server sets per request
+	 * (security.c): defined here only so that their changes are seen; any
+	 * role may set them as before (whether they are believed is
+	 * orders_claims_trusted()), and they stay out of SHOW ALL and the
+	 * sample file like the placeholders they replace.
+	 */
+	DefineCustomStringVariable("request.jwt.claims",
+							   "The verified JWT claims of the API request, as PostgREST sets them.",
+							   NULL,
+							   &orders_claims_setting,
+							   NULL,
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, orders_identity_setting_assigned, NULL);
+	DefineCustomStringVariable("jwt.claims.sub",
+							   "The verified subject of the API request's JWT, as PostGraphile sets it.",
+							   NULL,
+							   &orders_sub_setting,
+							   NULL,
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, orders_identity_setting_assigned, NULL);
 }

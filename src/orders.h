@@ -179,11 +179,16 @@ typedef struct OrdersSavedUser
 
 extern char *orders_current_actor(void);
 extern const char *orders_current_actor_peek(void);
+extern char *orders_claims_setting;
+extern char *orders_sub_setting;
+extern uint64 orders_identity_settings_changes;
+extern void orders_identity_setting_assigned(const char *newval, void *extra);
 extern bool orders_account_uuid(const char *actor, pg_uuid_t *uuid);
 
 /* ---- api_roles.c: whose JWT claims are believed ---- */
 
 extern bool orders_claims_trusted(void);
+extern uint64 orders_api_roles_changes;
 extern bool orders_api_request_now(void);
 extern bool orders_security_installed(void);
 

@@ -25,7 +25,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -97,71 +96,26 @@ cached_claim_sub(const char *claims)
 }
 
 /*
- * A setting the identity is read from, found once: GetConfigOption()
- * searches PostgreSQL's table of settings by name (a binary search with
- * case-insensitive compares), which a row level security policy asking
- * "who is acting?" for every row paid on every call.  The entry found is
- * kept with its position and is used only while the table has the same
- * size and still has that entry there under that name (PostgreSQL 15 keeps
- * settings in a sorted array that grows when one is added, shrinks when an
- * extension reserves a prefix, and gets a new entry when an extension
- * defines a placeholder); otherwise it is searched again.  PostgreSQL 16
- * keeps settings in a hash table: there this is GetConfigOption() itself.
+ * The settings the identity is read from are defined by the library
+ * (_PG_init, orders.c) rather than left as placeholders: PostgreSQL then
+ * keeps their values in these variables, and calls
+ * orders_identity_setting_assigned() whenever one changes — set_config(),
+ * SET, RESET, the end of a transaction or subtransaction that set it —
+ * the way search_path's own hook tells the namespace code its cache is
+ * stale.  A policy asking "who is acting?" for every row compares one
+ * counter instead of looking the settings up and comparing the documents.
  */
-typedef struct SettingPeek
+char	   *orders_claims_setting = NULL;	/* request.jwt.claims */
+char	   *orders_sub_setting = NULL;	/* jwt.claims.sub */
+uint64		orders_identity_settings_changes = 0;
+
+/* orders_identity_setting_assigned — GUC assign hook of both settings. */
+void
+orders_identity_setting_assigned(const char *newval, void *extra)
 {
-	const char *name;
-	int			nvars;			/* size of the table when last searched */
-	int			index;			/* position found, or -1: not there */
-	struct config_generic *entry;
-} SettingPeek;
-
-static SettingPeek claims_setting = {"request.jwt.claims", -1, -1, NULL};
-static SettingPeek sub_setting = {"jwt.claims.sub", -1, -1, NULL};
-
-/*
- * setting_value — the value of the string setting "peek->name", as
- * GetConfigOption(name, true, false) gives it: NULL when it does not exist.
- */
-static const char *
-setting_value(SettingPeek *peek)
-{
-#if PG_VERSION_NUM < 160000
-	struct config_generic **vars = get_guc_variables();
-	int			nvars = GetNumConfigOptions();
-
-	if (peek->nvars != nvars ||
-		(peek->index >= 0 &&
-		 (vars[peek->index] != peek->entry || pg_strcasecmp(vars[peek->index]->name, peek->name) != 0)))
-	{
-		peek->nvars = nvars;
-		peek->index = -1;
-		peek->entry = NULL;
-		for (int i = 0; i < nvars; i++)
-			if (pg_strcasecmp(vars[i]->name, peek->name) == 0)
-			{
-				peek->index = i;
-				peek->entry = vars[i];
-				break;
-			}
-	}
-	if (peek->entry == NULL)
-	{
-		/*
-		 * Not there when last searched: ask by name (the array may have lost
-		 * one setting and gained this one since, at the same size), and find
-		 * the entry at the next call once it exists.
-		 */
-		const char *value = GetConfigOption(peek->name, true, false);
-
-		if (value != NULL)
-			peek->nvars = -1;
-		return value;
-	}
-	if (peek->entry->vartype == PGC_STRING)
-		return *((struct config_string *) peek->entry)->variable;
-#endif
-	return GetConfigOption(peek->name, true, false);
+	(void) newval;
+	(void) extra;
+	orders_identity_settings_changes++;
 }
 
 /*
@@ -191,7 +145,7 @@ orders_current_actor_peek(void)
 
 	if (!orders_claims_trusted())
 		return GetUserNameFromId(GetUserId(), false);
-	claims = setting_value(&claims_setting);
+	claims = orders_claims_setting;
 	if (claims != NULL && claims[0] != '\0')
 	{
 		const char *s = cached_claim_sub(claims);
@@ -199,7 +153,7 @@ orders_current_actor_peek(void)
 		if (s != NULL)
 			return s;
 	}
-	sub = setting_value(&sub_setting);
+	sub = orders_sub_setting;
 	if (sub != NULL && sub[0] != '\0')
 		return sub;
 	return GetUserNameFromId(GetUserId(), false);

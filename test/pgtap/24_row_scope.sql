@@ -9,7 +9,7 @@
 -- does not stand.  Run as the superuser, whose JWT claims are believed (the
 -- functions answer for the claims' sub) and whom no policy filters.
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 
 -- personas beyond test/setup.sql's: permissions that narrow or widen the
 -- role's defaults, the other roles, an inactive admin who is also a
@@ -181,31 +181,57 @@ SELECT set_config('request.jwt.claims', '{"sub": {"id": "44444444-4444-4444-4444
 SELECT throws_ok($$SELECT orders.sees_order(NULL, NULL, NULL, 'cod', 'new')$$, '22023', NULL,
                  'a claims document whose "sub" is an object is refused (22023), not read as anybody');
 
--- The identity's settings are found once and followed while
--- PostgreSQL's table of settings changes under them: new settings sorted
--- before request.jwt.claims (50 of them) move its entry; jwt.claims.sub is
--- asked for while it does not exist yet (the claims empty), then set.  Each
--- answer is the sub set just before it.
+-- The identity's settings are defined by the library (since 2026-12-03, after 0.15.0): a change
+-- calls its assign hook, and a policy asking "who is acting?" for every row
+-- compares a counter of those changes instead of reading the settings.
+-- Each answer is the sub set just before it — also when the setting comes
+-- back by itself within one command: at the end of a function with its own
+-- SET (the same command then goes on with the outer claims) and after a
+-- rolled-back block.
+CREATE FUNCTION pg_temp.staff_as_manager() RETURNS uuid LANGUAGE sql
+    SET request.jwt.claims = '{"sub": "24000000-0000-0000-0000-000000000003"}'
+    AS $$ SELECT orders.current_staff_id() $$;
 CREATE FUNCTION pg_temp.actors_as_settings_change() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE answers text;
 BEGIN
     PERFORM set_config('request.jwt.claims', '{"sub": "first"}', true);
     answers := orders.current_actor();
-    FOR i IN 1..50 LOOP
-        PERFORM set_config(format('a%s.t24_moves_claims', i), 'x', true);
-    END LOOP;
     PERFORM set_config('request.jwt.claims', '{"sub": "second"}', true);
     answers := answers || ' ' || orders.current_actor();
     PERFORM set_config('request.jwt.claims', '', true);
     answers := answers || ' ' || orders.current_actor()
-               || ' ' || (current_setting('jwt.claims.sub', true) IS NULL)::text;
+               || ' ' || quote_nullable(current_setting('jwt.claims.sub', true));
     PERFORM set_config('jwt.claims.sub', 'third', true);
     answers := answers || ' ' || orders.current_actor();
     PERFORM set_config('request.jwt.claims', '{"sub": "fourth"}', true);
     RETURN answers || ' ' || orders.current_actor();
 END $$;
-SELECT is(pg_temp.actors_as_settings_change(), 'first second ' || current_user || ' true third fourth',
-          'the actor follows the settings while new settings move them and a missing one appears');
+SELECT is(pg_temp.actors_as_settings_change(), 'first second ' || current_user || ' '''' third fourth',
+          'the actor follows the settings, set and emptied (defined by the library: empty, not NULL, when unset)');
+SELECT set_config('request.jwt.claims', '{"sub": "24000000-0000-0000-0000-000000000007"}', true);
+SELECT is(orders.current_staff_id() || ' ' || pg_temp.staff_as_manager() || ' ' || orders.current_staff_id(),
+          '00000000-0000-0000-0000-0000000024e7 00000000-0000-0000-0000-0000000024e3 00000000-0000-0000-0000-0000000024e7',
+          'one command: the rep, the manager inside a function with its own claims, the rep again once the function restored them');
+CREATE FUNCTION pg_temp.staff_around_rollback() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE answers text;
+BEGIN
+    answers := orders.current_staff_id()::text;
+    BEGIN
+        PERFORM set_config('request.jwt.claims', '{"sub": "24000000-0000-0000-0000-000000000003"}', true);
+        answers := answers || ' ' || orders.current_staff_id();
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    RETURN answers || ' ' || orders.current_staff_id() || ' '
+           || (SELECT count(*) FROM orders.orders o WHERE order_number LIKE 'T24-%'
+                  AND orders.sees_order(o.customer_id, o.assigned_agent_id, o.assigned_rep_id, o.lifecycle, o.status));
+END $$;
+SELECT is(pg_temp.staff_around_rollback(),
+          '00000000-0000-0000-0000-0000000024e7 00000000-0000-0000-0000-0000000024e3 00000000-0000-0000-0000-0000000024e7 '
+          || (SELECT count(*) FROM orders.orders o WHERE order_number LIKE 'T24-%'
+                 AND (o.assigned_rep_id = '00000000-0000-0000-0000-0000000024e7'
+                      OR (o.assigned_rep_id IS NULL AND o.status NOT IN ('delivered', 'cancelled', 'returned', 'completed')))),
+          'a block that set other claims and was rolled back: the rep again, and the rep''s orders');
 
 SELECT * FROM finish();
 ROLLBACK;
