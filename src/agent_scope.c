@@ -135,55 +135,109 @@ customer_column(Relation heap, Relation index)
 	return 0;					/* keep compiler quiet */
 }
 
-/* A lifecycle status name and whether it is open in some lifecycle. */
+/*
+ * The lifecycles' status names in the order of the index's status column,
+ * and the runs of open names among them (built-in lifecycles: five), kept
+ * per backend: made again when the lifecycle graph was read again or the
+ * index is another (its collation decides the order).
+ */
 typedef struct StatusName
 {
 	Datum		name;			/* text */
 	bool		open;
 } StatusName;
 
-/* Every status name, in the order of the index's status column. */
-typedef struct StatusOrder
+typedef struct OpenRuns
 {
-	int			n;
-	StatusName *names;
-	FmgrInfo   *cmp;			/* the column's btree comparison */
+	uint64		graph;			/* lifecycle_graph_generation() they were made from */
+	Oid			indexid;
 	Oid			collation;
-} StatusOrder;
+	int			n;
+	StatusName *names;			/* sorted */
+	int			nruns;
+	int		   *first;			/* run i: names[first[i] .. last[i]], all open */
+	int		   *last;
+} OpenRuns;
 
-/* compare_names — the index's order of two status names (text datums). */
-static int
-compare_names(const StatusOrder *order, Datum a, Datum b)
-{
-	return DatumGetInt32(FunctionCall2Coll(order->cmp, order->collation, a, b));
-}
+static MemoryContext runs_cxt = NULL;
+static OpenRuns runs = {0};
 
-/* compare_status — qsort_arg comparator of two StatusNames. */
+/* compare_status — qsort_arg comparator of two StatusNames in the index's order. */
 static int
 compare_status(const void *a, const void *b, void *arg)
 {
-	return compare_names(arg, ((const StatusName *) a)->name, ((const StatusName *) b)->name);
+	Relation	index = (Relation) arg;
+
+	return DatumGetInt32(FunctionCall2Coll(index_getprocinfo(index, 2, BTORDER_PROC),
+										   index->rd_indcollation[1],
+										   ((const StatusName *) a)->name,
+										   ((const StatusName *) b)->name));
+}
+
+/* open_runs — the runs of open status names for "index" (see OpenRuns). */
+static const OpenRuns *
+open_runs(Relation index)
+{
+	uint64		graph = lifecycle_graph_generation();
+	MemoryContext old;
+	bool	   *open;
+	Datum	   *names;
+
+	if (runs_cxt != NULL && runs.graph == graph && runs.indexid == RelationGetRelid(index) &&
+		runs.collation == index->rd_indcollation[1])
+		return &runs;
+	if (runs_cxt == NULL)
+		runs_cxt = AllocSetContextCreate(TopMemoryContext, "orders agent status runs",
+										 ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(runs_cxt);
+	memset(&runs, 0, sizeof(runs));
+	old = MemoryContextSwitchTo(runs_cxt);
+	names = lifecycle_status_names(&runs.n, &open);
+	runs.names = palloc(sizeof(StatusName) * Max(runs.n, 1));
+	for (int i = 0; i < runs.n; i++)
+	{
+		runs.names[i].name = names[i];
+		runs.names[i].open = open[i];
+	}
+	qsort_arg(runs.names, runs.n, sizeof(StatusName), compare_status, index);
+	runs.first = palloc(sizeof(int) * Max(runs.n, 1));
+	runs.last = palloc(sizeof(int) * Max(runs.n, 1));
+	for (int i = 0; i < runs.n; i++)
+	{
+		if (!runs.names[i].open)
+			continue;
+		runs.first[runs.nruns] = i;
+		while (i + 1 < runs.n && runs.names[i + 1].open)
+			i++;
+		runs.last[runs.nruns++] = i;
+	}
+	MemoryContextSwitchTo(old);
+	/* only a complete entry is kept (an error above leaves the context reset next time) */
+	runs.graph = graph;
+	runs.indexid = RelationGetRelid(index);
+	runs.collation = index->rd_indcollation[1];
+	return &runs;
 }
 
 /*
- * next_run — the next run of open names at or after position "*from" of
- * "order": its first and last positions; false when there is none.
+ * in_run — is text datum "status" one of the names of run "r" (byte
+ * equality: the names of a run are distinct lifecycle status names; a
+ * status no lifecycle has, which the range may hold, is none of them).
  */
 static bool
-next_run(const StatusOrder *order, int *from, int *first, int *last)
+in_run(const OpenRuns *r, int run, Datum status)
 {
-	int			i = *from;
+	text	   *t = DatumGetTextPP(status);
+	size_t		len = VARSIZE_ANY_EXHDR(t);
 
-	while (i < order->n && !order->names[i].open)
-		i++;
-	if (i == order->n)
-		return false;
-	*first = i;
-	while (i + 1 < order->n && order->names[i + 1].open)
-		i++;
-	*last = i;
-	*from = i + 1;
-	return true;
+	for (int i = r->first[run]; i <= r->last[run]; i++)
+	{
+		text	   *name = DatumGetTextPP(r->names[i].name);
+
+		if (VARSIZE_ANY_EXHDR(name) == len && memcmp(VARDATA_ANY(name), VARDATA_ANY(t), len) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -208,11 +262,8 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 	Buffer		vmbuffer = InvalidBuffer;
 	ScanKeyData keys[3];
 	int			nkeys = open_only ? 3 : 1;
-	StatusOrder order = {0};
-	int			from = 0;
-	int			first = 0;
-	int			last = -1;
-	int			pos = 0;
+	const OpenRuns *r = NULL;
+	int			run = 0;
 	ItemPointer tid;
 	int			column;
 
@@ -222,19 +273,8 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(agent));
 	if (open_only)
 	{
-		bool	   *open;
-		Datum	   *names = lifecycle_status_names(&order.n, &open);
-
-		order.names = palloc(sizeof(StatusName) * Max(order.n, 1));
-		for (int i = 0; i < order.n; i++)
-		{
-			order.names[i].name = names[i];
-			order.names[i].open = open[i];
-		}
-		order.cmp = index_getprocinfo(index, 2, BTORDER_PROC);
-		order.collation = index->rd_indcollation[1];
-		qsort_arg(order.names, order.n, sizeof(StatusName), compare_status, &order);
-		if (!next_run(&order, &from, &first, &last))
+		r = open_runs(index);
+		if (r->nruns == 0)
 		{
 			index_close(index, NoLock);
 			table_close(heap, NoLock);
@@ -242,10 +282,9 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 		}
 		/* status between the run's first and last name */
 		ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterEqualStrategyNumber, InvalidOid,
-							   order.collation, F_TEXT_GE, order.names[first].name);
+							   r->collation, F_TEXT_GE, r->names[r->first[0]].name);
 		ScanKeyEntryInitialize(&keys[2], 0, 2, BTLessEqualStrategyNumber, InvalidOid,
-							   order.collation, F_TEXT_LE, order.names[last].name);
-		pos = first;
+							   r->collation, F_TEXT_LE, r->names[r->last[0]].name);
 	}
 	slot = table_slot_create(heap, NULL);
 	scan = index_beginscan(heap, index, snap, nkeys, 0);
@@ -260,24 +299,19 @@ read_customers(customer_set_hash *set, pg_uuid_t *agent, bool open_only, Snapsho
 		tid = index_getnext_tid(scan, ForwardScanDirection);
 		if (tid == NULL)
 		{
-			if (!open_only || !next_run(&order, &from, &first, &last))
+			if (!open_only || ++run == r->nruns)
 				break;
-			keys[1].sk_argument = order.names[first].name;
-			keys[2].sk_argument = order.names[last].name;
-			pos = first;
+			keys[1].sk_argument = r->names[r->first[run]].name;
+			keys[2].sk_argument = r->names[r->last[run]].name;
 			index_rescan(scan, keys, nkeys, NULL, 0);
 			continue;
 		}
 		if (open_only)
 		{
-			/* a name of the run (not one no lifecycle has): the entries come in order */
+			/* a name of the run (not one no lifecycle has, inside its range) */
 			Datum		status = index_getattr(scan->xs_itup, 2, scan->xs_itupdesc, &isnull);
 
-			if (isnull)
-				continue;
-			while (pos <= last && compare_names(&order, order.names[pos].name, status) < 0)
-				pos++;
-			if (pos > last || compare_names(&order, order.names[pos].name, status) != 0)
+			if (isnull || !in_run(r, run, status))
 				continue;
 		}
 		if (!VM_ALL_VISIBLE(heap, ItemPointerGetBlockNumber(tid), &vmbuffer))

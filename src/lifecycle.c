@@ -39,6 +39,7 @@ static MemoryContext graph_cxt = NULL;
 static Lifecycle *graph = NULL;
 static int	graph_count = 0;
 static bool graph_valid = false;
+static uint64 graph_loads = 0;	/* lifecycle_graph_generation() */
 static bool graph_parallel = false;	/* read in parallel mode, by the
 										 * transaction's snapshot */
 static LocalTransactionId graph_lxid = InvalidLocalTransactionId;
@@ -125,6 +126,7 @@ load_graph(void)
 	graph_relids[3] = get_relname_relid("lifecycle_gates", get_rel_namespace(relid_tr));
 	/* an invalidation arriving while we read must force another load */
 	graph_valid = true;
+	graph_loads++;
 
 	newcxt = AllocSetContextCreate(CacheMemoryContext, "orders lifecycle graph",
 								   ALLOCSET_SMALL_SIZES);
@@ -300,6 +302,18 @@ lifecycle_lookup(const char *name)
 {
 	graph_current();
 	return find_loaded(name);
+}
+
+/*
+ * lifecycle_graph_generation — a number that changes whenever the graph is
+ * read again: what is derived from the graph is current while it is
+ * unchanged.
+ */
+uint64
+lifecycle_graph_generation(void)
+{
+	graph_current();
+	return graph_loads;
 }
 
 /*

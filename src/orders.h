@@ -288,6 +288,7 @@ extern const LifecycleEdge *lifecycle_edge(const LifecycleState *from,
 extern bool lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssignment *assigned);
 extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned);
 extern Datum *lifecycle_status_names(int *n, bool **open);
+extern uint64 lifecycle_graph_generation(void);
 
 /* ---- identity.c: the caller in the data ---- */
 

@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(39);
+SELECT plan(40);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -234,6 +234,18 @@ SELECT is((SELECT string_agg(orders.agent_serves_customer(('00000000-0000-0000-0
              FROM generate_series(1, 9) i),
           (SELECT string_agg(served::text, ' ' ORDER BY i) FROM skip_truth),
           'every answer, open, closed or unknown (after the full read) or none (customer 8), equals the rule in SQL');
+RESET ROLE;
+-- the runs are kept per backend and made again when the lifecycles change:
+-- a lifecycle in which "amber" is open puts it into the first run, and the
+-- customer of the order in "amber" is then served from the 5 ranges
+-- without the full read
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('pgtap_amber', 'amber');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('pgtap_amber', 'amber', 'open');
+SELECT pg_temp.as_api('77777777-7777-7777-7777-777777777777');
+SELECT pg_temp.agent_scans() AS scans0 \gset
+SELECT is(orders.agent_serves_customer('00000000-0000-0000-0000-0000000018c9')::text || ' / ' || (pg_temp.agent_scans() - :scans0)::text,
+          'true / 5',
+          'once a lifecycle has "amber" open, its order''s customer is served from the 5 ranges (the runs made again)');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT skip_scan;
 -- an installation altered by hand: the agent's index partial (55000) or
