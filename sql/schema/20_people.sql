@@ -67,18 +67,6 @@ CREATE INDEX staff_active_availability_idx ON orders.staff (is_active, availabil
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.staff
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
--- staff_id_of — the staff member whose account_id is "actor" (a JWT sub).
--- Unused since 0.13.0 (post_revenue looks the staff row up in C); kept for
--- backends still running a 0.12.0 library, whose kept plans call it until
--- they reconnect — to be dropped in a later version.
-CREATE FUNCTION orders.staff_id_of(actor text) RETURNS uuid
-    LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT s.id FROM orders.staff s
-     WHERE s.account_id = CASE WHEN actor ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                               THEN actor::uuid END
-$$;
 -- current_staff_id — the caller's staff id (from the JWT sub), or NULL (C,
 -- src/identity.c: read as the owner of orders.staff).
 CREATE FUNCTION orders.current_staff_id() RETURNS uuid
@@ -90,4 +78,3 @@ COMMENT ON FUNCTION orders.current_staff_id() IS
 SELECT pg_catalog.pg_extension_config_dump('orders.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.staff', '');
 REVOKE ALL ON orders.customers, orders.staff FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.staff_id_of(text) FROM PUBLIC;

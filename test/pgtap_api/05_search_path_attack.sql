@@ -420,7 +420,6 @@ SELECT pg_temp.probe('recount_customer_stats refused', $p$SELECT count(*) FROM o
 SELECT pg_temp.probe('schedule_jobs refused', $p$SELECT count(*) FROM orders.schedule_jobs()$p$, '{schedule_jobs}', '42501');
 SELECT pg_temp.probe('unschedule_jobs refused', $p$SELECT count(*) FROM orders.unschedule_jobs()$p$, '{unschedule_jobs}', '42501');
 SELECT pg_temp.probe('require_pg_cron refused', $p$SELECT orders.require_pg_cron()$p$, '{require_pg_cron}', '42501');
-SELECT pg_temp.probe('staff_id_of refused', $p$SELECT orders.staff_id_of('x')$p$, '{staff_id_of}', '42501');
 SELECT pg_temp.probe('cleanup refused to clients', $p$SELECT orders.cleanup_expired_reservations()$p$,
   '{cleanup_expired_reservations}', '42501');
 -- identity, permissions and the column rules (issue 10)
