@@ -20,6 +20,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(orders_api_roles_changed);
 PG_FUNCTION_INFO_V1(orders_api_request);
@@ -30,7 +31,7 @@ static bool api_roles_valid = false;
 static bool api_roles_exist = false;	/* false before 0.8.0's upgrade */
 static Oid	api_roles_relid = InvalidOid;
 static bool callback_registered = false;
-uint64		orders_api_roles_changes = 0;	/* invalidations seen: who is trusted may differ */
+uint64		orders_api_roles_changes = 0;	/* invalidations of orders.api_roles or of a role: who is trusted may differ */
 
 /* api_roles_inval — relcache callback: drop the cache when the table changed. */
 static void
@@ -42,6 +43,27 @@ api_roles_inval(Datum arg, Oid relid)
 		api_roles_valid = false;
 		orders_api_roles_changes++;
 	}
+}
+
+/* role_attributes_inval — syscache callback: a role changed (its superuser flag decides trust). */
+static void
+role_attributes_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) arg;
+	(void) cacheid;
+	(void) hashvalue;
+	orders_api_roles_changes++;
+}
+
+/* register_callbacks — once per backend: what invalidates the trust decision. */
+static void
+register_callbacks(void)
+{
+	if (callback_registered)
+		return;
+	CacheRegisterRelcacheCallback(api_roles_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, role_attributes_inval, (Datum) 0);
+	callback_registered = true;
 }
 
 /*
@@ -57,11 +79,7 @@ load_api_roles(void)
 	Oid		   *roles;
 	int			n;
 
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(api_roles_inval, (Datum) 0);
-		callback_registered = true;
-	}
+	register_callbacks();
 	api_roles_relid = OidIsValid(nsp) ? get_relname_relid("api_roles", nsp) : InvalidOid;
 	api_roles_exist = OidIsValid(api_roles_relid);
 	api_role_count = 0;
@@ -112,6 +130,7 @@ orders_claims_trusted(void)
 {
 	Oid			outer = GetOuterUserId();
 
+	register_callbacks();		/* (a superuser's trust is counted too) */
 	if (superuser_arg(outer))
 		return true;
 	return is_api_role(outer) || !api_roles_exist;

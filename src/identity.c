@@ -54,7 +54,7 @@ typedef struct CallerIdentity
 	uint64		generation;		/* bumped at each load (orders_identity_generation) */
 	/* what the actor was last derived from: while unchanged, so is the actor */
 	uint64		settings_changes;	/* orders_identity_settings_changes */
-	uint64		api_roles_changes;	/* orders_api_roles_changes */
+	uint64		api_roles_changes;	/* orders_api_roles_changes: API roles, role attributes */
 	Oid			outer_user;		/* GetOuterUserId(): are the claims believed */
 	Oid			user;			/* GetUserId(): the actor without claims */
 	char	   *actor;
@@ -269,8 +269,9 @@ read_customers(CallerIdentity *me)
  * command (and again in another subtransaction: what a rolled-back one read
  * does not stand).  The actor is derived again only when something it
  * depends on changed since the last call: the identity settings (their
- * assign hook counts changes), the roles, the list of API roles — so a
- * policy asking for every row pays a few comparisons.
+ * assign hook counts changes), the roles, the list of API roles or any
+ * role's attributes (superuser: whose claims are believed) — so a policy
+ * asking for every row pays a few comparisons.
  */
 static CallerIdentity *
 caller_identity(void)
@@ -279,6 +280,8 @@ caller_identity(void)
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 	Oid			outer_user = GetOuterUserId();
 	Oid			user = GetUserId();
+	uint64		settings_changes;
+	uint64		api_roles_changes;
 	const char *actor;
 
 	if (identity.actor != NULL && identity.lxid == MyProc->lxid && identity.subxid == subxid &&
@@ -286,13 +289,20 @@ caller_identity(void)
 		identity.api_roles_changes == orders_api_roles_changes &&
 		identity.outer_user == outer_user && identity.user == user)
 		return &identity;
+	/*
+	 * The counters as they are before the actor is derived: an invalidation
+	 * processed while deriving or loading (the load opens tables) makes the
+	 * next call derive again.
+	 */
+	settings_changes = orders_identity_settings_changes;
+	api_roles_changes = orders_api_roles_changes;
 	actor = orders_current_actor_peek();
 	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.subxid != subxid ||
 		identity.cid != cid || strcmp(identity.actor, actor) != 0)
 		load_identity(actor, MyProc->lxid, subxid, cid);
 	/* (after the load, which may refuse: then the next call derives again) */
-	identity.settings_changes = orders_identity_settings_changes;
-	identity.api_roles_changes = orders_api_roles_changes;
+	identity.settings_changes = settings_changes;
+	identity.api_roles_changes = api_roles_changes;
 	identity.outer_user = outer_user;
 	identity.user = user;
 	return &identity;

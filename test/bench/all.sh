@@ -29,7 +29,7 @@ for b in $BENCHES; do
 done
 
 echo
-echo "== all benchmarks: $SECS s x $ROUNDS rounds per case, 8 clients, $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M') UTC, orders $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO_DIR/orders.control")"
+echo "== all benchmarks: $SECS s x $ROUNDS rounds per case, 8 clients (rls: 3 per shape, the shapes at the same time), $(nproc) cores, $(date -u '+%Y-%m-%d %H:%M') UTC, orders $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$REPO_DIR/orders.control")"
 awk -F '\t' '
     function met(v, t,   op, x) {
         if (t == "-") return ""

@@ -84,9 +84,14 @@ together() {
         PGAPPNAME="rls_$mode" pgbench -n -M prepared -c 3 -j 1 -T "$SECS" -U authenticator -D claims="$(claims "$2")" \
             -D owner="$owner" -f "$SCRIPTS/$1.$mode.pgbench" orders_bench > "$SCRIPTS/out.$mode" 2>&1 &
     done
-    sleep 0.7   # connected
-    for mode in owner bypass api; do
-        pids+=("$mode:$(psql -X -t -A -d orders_bench -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'rls_$mode'")")
+    for mode in owner bypass api; do   # each shape's 3 backends, once connected
+        local found="" tries=0
+        until [ "$(echo "$found" | tr ',' '\n' | grep -c .)" = 3 ]; do
+            [ $((tries += 1)) -le 50 ] || { echo "rls.sh: the $mode clients did not connect" >&2; exit 1; }
+            sleep 0.1
+            found=$(psql -X -t -A -d orders_bench -c "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'rls_$mode'")
+        done
+        pids+=("$mode:$found")
     done
     while [ -n "$(jobs -r)" ]; do   # each backend's CPU ticks, last seen before it exits
         for p in "${pids[@]}"; do

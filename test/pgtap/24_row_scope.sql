@@ -9,7 +9,7 @@
 -- does not stand.  Run as the superuser, whose JWT claims are believed (the
 -- functions answer for the claims' sub) and whom no policy filters.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 -- personas beyond test/setup.sql's: permissions that narrow or widen the
 -- role's defaults, the other roles, an inactive admin who is also a
@@ -212,6 +212,14 @@ SELECT set_config('request.jwt.claims', '{"sub": "24000000-0000-0000-0000-000000
 SELECT is(orders.current_staff_id() || ' ' || pg_temp.staff_as_manager() || ' ' || orders.current_staff_id(),
           '00000000-0000-0000-0000-0000000024e7 00000000-0000-0000-0000-0000000024e3 00000000-0000-0000-0000-0000000024e7',
           'one command: the rep, the manager inside a function with its own claims, the rep again once the function restored them');
+SELECT is((SELECT string_agg(s, ' ' ORDER BY n) FROM (
+             SELECT n, set_config('request.jwt.claims',
+                                  format('{"sub": "24000000-0000-0000-0000-00000000000%s"}', CASE WHEN n % 2 = 1 THEN 3 ELSE 7 END),
+                                  true) AS c,
+                    orders.current_staff_id()::text AS s
+               FROM generate_series(1, 4) n) x),
+          '00000000-0000-0000-0000-0000000024e3 00000000-0000-0000-0000-0000000024e7 00000000-0000-0000-0000-0000000024e3 00000000-0000-0000-0000-0000000024e7',
+          'one command whose rows set other claims before asking: each row answered for its own claims');
 CREATE FUNCTION pg_temp.staff_around_rollback() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE answers text;
 BEGIN
