@@ -93,20 +93,20 @@ together() {
         done
         pids+=("$mode:$found")
     done
-    while [ -n "$(jobs -r)" ]; do   # each backend's CPU ticks, last seen before it exits
+    while [ -n "$(jobs -r)" ]; do   # each backend's time on a core, last seen before it exits
         for p in "${pids[@]}"; do
             for v in $(echo "${p#*:}" | tr ',' ' '); do
-                cpu[$v]=$(awk '{print $14 + $15}' "/proc/$v/stat" 2>/dev/null || echo "${cpu[$v]:-0}")
+                cpu[$v]=$(cut -d ' ' -f 1 "/proc/$v/schedstat" 2>/dev/null || echo "${cpu[$v]:-0}")   # ns on a core
             done
         done
         sleep 0.1
     done
     for p in "${pids[@]}"; do
         mode=${p%%:*}
-        local ticks=0 n
-        for v in $(echo "${p#*:}" | tr ',' ' '); do ticks=$((ticks + ${cpu[$v]:-0})); done
+        local ns=0 n
+        for v in $(echo "${p#*:}" | tr ',' ' '); do ns=$((ns + ${cpu[$v]:-0})); done
         n=$(awk '/^number of transactions actually processed/ {print $NF} /ERROR|error:/ {print > "/dev/stderr"}' "$SCRIPTS/out.$mode")
-        awk -v t="$ticks" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%d %.1f ", n, (n > 0 ? t * 1e6 / hz / n : 0) }'
+        awk -v t="$ns" -v n="${n:-0}" 'BEGIN { printf "%d %.1f ", n, (n > 0 ? t / 1e3 / n : 0) }'
     done
     echo
 }
