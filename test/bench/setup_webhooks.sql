@@ -1,6 +1,7 @@
 -- Benchmark fixtures for test/bench/webhooks.sh: (a) a Shopify webhook
 -- "bench-shop" with a secret and the ready mapping, products KET-1, MUG-2,
--- TEA-3; pgcrypto (contrib) so that the clients sign as the shop does;
+-- TEA-3; pgcrypto (contrib) so that webhooks.sh signs the deliveries as the
+-- shop does;
 -- bench.shopify_order(n), shop order n as the text of its body (3 line
 -- items, the customer a new one for odd n, else one of 1,000 returning);
 -- (b) the same shapes in schema bench without the extension's triggers:
