@@ -69,8 +69,9 @@ claim_sub(const char *claims)
 }
 
 /*
- * cached_claim_sub — claim_sub() of the claims document, remembered for the
- * last document seen: every policy of a query asks who is acting, and a
+ * cached_claim_sub — claim_sub() of the claims document, remembered until
+ * the identity settings change (orders_identity_settings_changes, counted
+ * by their assign hook): every policy of a query asks who is acting, and a
  * request's claims do not change between the questions.  The answer is
  * the remembered string, valid until the next call (NULL when the document
  * has no usable "sub").
@@ -78,19 +79,22 @@ claim_sub(const char *claims)
 static const char *
 cached_claim_sub(const char *claims)
 {
-	static char *last_claims = NULL;	/* in TopMemoryContext */
-	static char *last_sub = NULL;
+	static bool valid = false;
+	static uint64 changes = 0;	/* the settings' changes when parsed */
+	static char *last_sub = NULL;	/* in TopMemoryContext */
 	char	   *sub;
 
-	if (last_claims == NULL || strcmp(last_claims, claims) != 0)
+	if (!valid || changes != orders_identity_settings_changes)
 	{
+		uint64		now = orders_identity_settings_changes;
+
+		valid = false;
 		sub = claim_sub(claims);	/* may refuse: then nothing is remembered */
-		if (last_claims != NULL)
-			pfree(last_claims);
 		if (last_sub != NULL)
 			pfree(last_sub);
-		last_claims = MemoryContextStrdup(TopMemoryContext, claims);
 		last_sub = sub != NULL ? MemoryContextStrdup(TopMemoryContext, sub) : NULL;
+		changes = now;
+		valid = true;
 	}
 	return last_sub;
 }
