@@ -9,7 +9,7 @@
 -- does not stand.  Run as the superuser, whose JWT claims are believed (the
 -- functions answer for the claims' sub) and whom no policy filters.
 BEGIN;
-SELECT plan(11);
+SELECT plan(15);
 
 -- personas beyond test/setup.sql's: permissions that narrow or widen the
 -- role's defaults, the other roles, an inactive admin who is also a
@@ -240,6 +240,24 @@ SELECT is(pg_temp.staff_around_rollback(),
                  AND (o.assigned_rep_id = '00000000-0000-0000-0000-0000000024e7'
                       OR (o.assigned_rep_id IS NULL AND o.status NOT IN ('delivered', 'cancelled', 'returned', 'completed')))),
           'a block that set other claims and was rolled back: the rep again, and the rep''s orders');
+
+-- bad input to the settings the library now defines: a NULL value (resets
+-- it: the actor is the role), a 100,000-character claims document (read as
+-- any other), a document that is no JSON (22P02, as before).  (jwt.claims.sub
+-- is still 'third' from the test above: it answers while the claims are unset.)
+SELECT set_config('request.jwt.claims', NULL, true);
+SELECT is(orders.current_actor(), 'third', 'claims set to NULL: unset, jwt.claims.sub answers');
+SELECT set_config('jwt.claims.sub', NULL, true);
+SELECT is(orders.current_actor() || ' ' || coalesce(orders.current_staff_id()::text, 'none'), current_user || ' none',
+          'both set to NULL: unset, the actor is the role and no staff member');
+SELECT set_config('request.jwt.claims',
+                  '{"pad": "' || repeat('x', 100000) || '", "sub": "24000000-0000-0000-0000-000000000007"}', true);
+SELECT is(orders.current_staff_id()::text, '00000000-0000-0000-0000-0000000024e7',
+          'a 100,000-character claims document: its sub is read like any other');
+SELECT set_config('request.jwt.claims', '{not json', true);
+SELECT throws_ok($$SELECT orders.current_staff_id()$$, '22P02', NULL,
+                 'a claims document that is no JSON is refused (22P02), not read as anybody');
+SELECT set_config('request.jwt.claims', '', true);
 
 SELECT * FROM finish();
 ROLLBACK;
