@@ -20,6 +20,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -27,9 +28,11 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
+#include "storage/proc.h"
 
 PG_FUNCTION_INFO_V1(orders_subtotal_on_items);
 
@@ -88,52 +91,76 @@ fold_item_total(TupleTableSlot *slot, int sign, void *arg)
 	d->delta = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, d->delta, total);
 }
 
-/* subtotal_moves — keep the orders whose subtotal changes. */
-static bool
-subtotal_moves(const void *entry)
+/*
+ * Subtotal deltas held for a statement on orders.order_site_selections
+ * whose row trigger made items (site_items.c): orders.site_counts applies
+ * them at the end of that statement, after the group's counters, so that a
+ * review locks the order row last (doc/review.md, "Concurrency").  Held per
+ * (order, subtransaction) in TopTransactionContext: deltas of a statement
+ * that failed belong to a subtransaction that is gone and are never applied.
+ */
+bool		orders_hold_subtotals = false;
+
+static bool subtotal_moves(const void *entry);
+
+typedef struct HeldKey
 {
-	return !numeric_equal(((const SubtotalDelta *) entry)->delta, numeric_zero());
+	pg_uuid_t	order_id;
+	SubTransactionId subxid;
+} HeldKey;
+
+typedef struct HeldDelta
+{
+	HeldKey		key;
+	Datum		delta;			/* numeric, in TopTransactionContext */
+} HeldDelta;
+
+static HTAB *held = NULL;
+static LocalTransactionId held_lxid = InvalidLocalTransactionId;
+
+/* hold_deltas — keep the statement's deltas for orders_apply_held_subtotals. */
+static void
+hold_deltas(SubtotalDelta **moved, long n)
+{
+	MemoryContext old;
+
+	if (held == NULL || held_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(HeldKey);
+		ctl.entrysize = sizeof(HeldDelta);
+		ctl.hcxt = TopTransactionContext;
+		held = hash_create("orders held subtotal deltas", 16, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		held_lxid = MyProc->lxid;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	for (long i = 0; i < n; i++)
+	{
+		HeldKey		key;
+		HeldDelta  *h;
+		bool		found;
+
+		memset(&key, 0, sizeof(key));
+		key.order_id = moved[i]->order_id;
+		key.subxid = GetCurrentSubTransactionId();
+		h = (HeldDelta *) hash_search(held, &key, HASH_ENTER, &found);
+		h->delta = found ? DirectFunctionCall2(numeric_add, h->delta, moved[i]->delta)
+			: datumCopy(moved[i]->delta, false, -1);
+	}
+	MemoryContextSwitchTo(old);
 }
 
-/*
- * orders.subtotal_on_items() — AFTER INSERT, UPDATE or DELETE ...
- * REFERENCING ... FOR EACH STATEMENT on orders.order_items.  Guarantees that
- * each order's subtotal moved by exactly what its items total now minus
- * what they totalled before, in the same transaction, or that the
- * statement failed.  Concurrent item writers of one order queue on the
- * order's row lock that the UPDATE takes, and each adds its own delta.
- */
-Datum
-orders_subtotal_on_items(PG_FUNCTION_ARGS)
+/* add_to_subtotals — one UPDATE per order, in the order given (by id). */
+static void
+add_to_subtotals(SubtotalDelta **moved, long n)
 {
 	static Oid	argtypes[2] = {UUIDOID, NUMERICOID};
-	TriggerData *trigdata = orders_trigger_data(fcinfo, "subtotal_on_items",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
-												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
-	Relation	rel = trigdata->tg_relation;
-	TupleDesc	desc = RelationGetDescr(rel);
-	SubtotalFold f;
-	SubtotalDelta **moved;
-	long		n;
-	Oid			orders_rel;
+	Oid			orders_rel = orders_relid("orders");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 
-	orders_require_transition_tables(trigdata, "subtotal_on_items");
-	if (orders_owner_restoring(rel))
-		return PointerGetDatum(NULL);
-	f.deltas = NULL;
-	f.order_id = SPI_fnumber(desc, "order_id");
-	f.total = SPI_fnumber(desc, "total");
-	if (trigdata->tg_oldtable)
-		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);
-	if (trigdata->tg_newtable)
-		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_total, &f);
-	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
-	if (n == 0)
-		return PointerGetDatum(NULL);
-
-	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,
 						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2"
@@ -148,6 +175,89 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing);
 	}
 	orders_spi_finish_as(&saved);
+}
+
+/*
+ * orders_apply_held_subtotals — for orders.site_counts: apply the deltas
+ * held in this subtransaction (by order id, one UPDATE each) and forget
+ * them.  Guarantees that the items the statement made move their orders'
+ * subtotals before the statement ends.
+ */
+void
+orders_apply_held_subtotals(void)
+{
+	HASH_SEQ_STATUS seq;
+	HeldDelta  *h;
+	HTAB	   *now = NULL;
+	SubtotalDelta **moved;
+	long		n;
+
+	if (held == NULL || held_lxid != MyProc->lxid)
+		return;
+	hash_seq_init(&seq, held);
+	while ((h = (HeldDelta *) hash_seq_search(&seq)) != NULL)
+	{
+		SubtotalDelta *d;
+		bool		found;
+
+		if (h->key.subxid != GetCurrentSubTransactionId())
+			continue;
+		d = (SubtotalDelta *) orders_delta_entry(&now, "orders subtotal deltas", sizeof(SubtotalDelta),
+												 &h->key.order_id, true, &found);
+		d->delta = h->delta;
+		(void) hash_search(held, &h->key, HASH_REMOVE, NULL);
+	}
+	moved = (SubtotalDelta **) orders_sorted_deltas(now, subtotal_moves, &n);
+	if (n > 0)
+		add_to_subtotals(moved, n);
+}
+
+/* subtotal_moves — keep the orders whose subtotal changes. */
+static bool
+subtotal_moves(const void *entry)
+{
+	return !numeric_equal(((const SubtotalDelta *) entry)->delta, numeric_zero());
+}
+
+/*
+ * orders.subtotal_on_items() — AFTER INSERT, UPDATE or DELETE ...
+ * REFERENCING ... FOR EACH STATEMENT on orders.order_items.  Guarantees that
+ * each order's subtotal moved by exactly what its items total now minus
+ * what they totalled before, in the same transaction, or that the
+ * statement failed.  Concurrent item writers of one order queue on the
+ * order's row lock that the UPDATE takes, and each adds its own delta.
+ * Items made by a site's row trigger: their deltas are held and applied at
+ * the end of the sites' statement (orders_apply_held_subtotals).
+ */
+Datum
+orders_subtotal_on_items(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "subtotal_on_items",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	SubtotalFold f;
+	SubtotalDelta **moved;
+	long		n;
+
+	orders_require_transition_tables(trigdata, "subtotal_on_items");
+	if (orders_owner_restoring(rel))
+		return PointerGetDatum(NULL);
+	f.deltas = NULL;
+	f.order_id = SPI_fnumber(desc, "order_id");
+	f.total = SPI_fnumber(desc, "total");
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_total, &f);
+	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	if (orders_hold_subtotals)
+		hold_deltas(moved, n);
+	else
+		add_to_subtotals(moved, n);
 	return PointerGetDatum(NULL);
 }
 

@@ -51,6 +51,7 @@
 #define ERRCODE_ORDERS_GROUP_FULL           MAKE_SQLSTATE('O','R','0','7','0')
 #define ERRCODE_ORDERS_GATE_CLOSED          MAKE_SQLSTATE('O','R','0','7','1')
 #define ERRCODE_ORDERS_LINKS_BELOW_APPROVED MAKE_SQLSTATE('O','R','0','7','2')
+#define ERRCODE_ORDERS_SITES_FINAL          MAKE_SQLSTATE('O','R','0','7','3')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -144,6 +145,9 @@ typedef enum OrdersPlanKind
 	PLAN_ROLE_DEFAULTS,
 	PLAN_SITES_ADD,
 	PLAN_SITES_READ_GROUP,
+	PLAN_SITE_ORDER,
+	PLAN_SITE_ITEMS_DELETE,
+	PLAN_SITE_ITEMS_INSERT,
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
 	PLAN_ACTIVITY_INSERT,
@@ -217,6 +221,8 @@ extern void orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple 
 /* ---- order_money.c: subtotal from the items, total from the parts ---- */
 
 extern HeapTuple orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow);
+extern bool orders_hold_subtotals;
+extern void orders_apply_held_subtotals(void);
 
 /* ---- revenue.c: what an order has earned ---- */
 
@@ -297,6 +303,10 @@ extern bool orders_caller_may(const char *area, const char *action);
 extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
 extern const Datum *orders_caller_customers(int *n);
+
+/* ---- site_items.c: an approved site is an item ---- */
+
+extern void orders_sync_site_items(TriggerData *trigdata);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 

@@ -20,6 +20,10 @@
  *                                (OR072); a new link_count sets the group
  *                                "complete" (or back to "reviewing").
  *
+ * Once the counters are written, site_counts deletes the items of sites no
+ * longer approved and moves the orders' subtotals by the items the
+ * statement made and deleted (site_items.c).
+ *
  * Exactness under concurrency comes from the row lock of the counter UPDATE,
  * as for lead counters: two reviewers approving the last free place of a
  * group queue on the group row, and the second one's UPDATE finds no room.
@@ -207,7 +211,7 @@ apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
  * the statement ends, each group's suggested_count, approved_count and
  * rejected_count changed by exactly what the statement added minus what it
  * took away, with approved_count <= link_count, or that the statement
- * failed.
+ * failed; and that no site it took back or deleted keeps an item.
  */
 Datum
 orders_site_counts(PG_FUNCTION_ARGS)
@@ -231,13 +235,18 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_site, &fold);
 	sorted = (SiteDelta **) orders_sorted_deltas(fold.deltas, site_delta_matters, &n);
-	if (n == 0)
-		return PointerGetDatum(NULL);
 
 	groups_rel = orders_relid("order_groups");
 	orders_spi_connect_as_owner(groups_rel, &saved);
 	for (long i = 0; i < n; i++)
 		apply_delta(groups_rel, sorted[i], &saved);
+	/*
+	 * Then the items and the orders' subtotals: every review locks its
+	 * group's row before its order's (site_items.c), and holds the order's
+	 * row, which all reviewers of the order share, for the least time.
+	 */
+	orders_sync_site_items(trigdata);
+	orders_apply_held_subtotals();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

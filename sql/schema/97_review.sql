@@ -97,78 +97,15 @@ $$;
 -- priced by metrics.price when the analysis gives one, its snapshot what
 -- was approved); a site no longer approved takes its item away — until the
 -- order is paid (paid_at) or closed: then approved sites stay (OR073).
--- SECURITY DEFINER: the item must follow whoever changes the site, also a
--- client who may not write items.  The item goes in the BEFORE trigger
--- (the site links it), the old one out in the AFTER trigger, once the site
--- no longer links it.
+-- In C (src/site_items.c): this row trigger refuses, makes the item of a
+-- newly approved site and links it; orders.site_counts deletes the items
+-- of sites no longer approved at the end of the statement (an item cannot
+-- go while its site still links it).  Both work as the owner: the item
+-- follows whoever changes the site, also a client who may not write items.
 CREATE FUNCTION orders.site_items() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    o record;
-    item uuid;
-    approving boolean := TG_OP <> 'DELETE' AND NEW.status = 'approved'
-                         AND (TG_OP = 'INSERT' OR OLD.status <> 'approved');
-    unapproving boolean := TG_OP <> 'INSERT' AND OLD.status = 'approved'
-                           AND (TG_OP = 'DELETE' OR NEW.status <> 'approved');
-BEGIN
-    -- an approval adds an item to what was paid for (or earned), taking one
-    -- back removes one: neither once the order is paid or closed (OR073)
-    IF approving OR unapproving THEN
-        SELECT ord.order_number, ord.status, ord.paid_at, orders.status_category(ord.lifecycle, ord.status) AS category
-          INTO o
-          FROM orders.order_groups g JOIN orders.orders ord ON ord.id = g.order_id
-         WHERE g.id = CASE WHEN TG_OP = 'DELETE' THEN OLD.order_group_id ELSE NEW.order_group_id END;
-        IF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') AND approving THEN
-            RAISE EXCEPTION 'order "%" is %: site % cannot be approved any more', o.order_number,
-                            CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, NEW.domain
-                USING ERRCODE = 'OR073',
-                      HINT = 'Once the order is paid its sites are final; start a new order for more.';
-        ELSIF FOUND AND (o.paid_at IS NOT NULL OR o.category <> 'open') THEN
-            RAISE EXCEPTION 'order "%" is %: approved site % stays', o.order_number,
-                            CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END, OLD.domain
-                USING ERRCODE = 'OR073',
-                      HINT = 'Approved sites become items; once the order is paid they are no longer taken back.';
-        END IF;
-    END IF;
-    IF unapproving THEN
-        IF TG_OP = 'DELETE' THEN
-            RETURN OLD;
-        END IF;
-        NEW.order_item_id := NULL;
-    END IF;
-    IF TG_OP <> 'DELETE' AND NEW.status = 'approved' AND NEW.order_item_id IS NULL THEN
-        INSERT INTO orders.order_items (order_id, item_type, name, quantity, unit_price, snapshot)
-        SELECT g.order_id, 'service', NEW.domain, 1,
-               CASE WHEN jsonb_typeof(NEW.metrics -> 'price') = 'number' THEN (NEW.metrics ->> 'price')::numeric ELSE 0 END,
-               jsonb_build_object('site_selection_id', NEW.id, 'order_group_id', NEW.order_group_id,
-                                  'domain', NEW.domain, 'domain_id', NEW.domain_id, 'metrics', NEW.metrics,
-                                  'target_page_url', NEW.target_page_url, 'anchor_text', NEW.anchor_text,
-                                  'approved_by', NEW.reviewed_by)
-          FROM orders.order_groups g WHERE g.id = NEW.order_group_id
-        RETURNING id INTO item;
-        NEW.order_item_id := item;
-    END IF;
-    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-END
-$$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_items';
 CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_items();
-CREATE FUNCTION orders.site_items_gone() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF OLD.order_item_id IS NOT NULL
-       AND (TG_OP = 'DELETE' OR NEW.order_item_id IS DISTINCT FROM OLD.order_item_id) THEN
-        DELETE FROM orders.order_items WHERE id = OLD.order_item_id;
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER site_items_gone AFTER UPDATE OF status OR DELETE ON orders.order_site_selections
-    FOR EACH ROW EXECUTE FUNCTION orders.site_items_gone();
 
 -- Who reviewed a site and when is recorded, not written: in an API request
 -- the reviewer is the caller (the extension's owner — share_review_sites —
@@ -274,9 +211,12 @@ $$;
 -- complete_analysis — the analysis of a group suggests its sites
 -- ([{domain, domain_id, metrics}], duplicates ignored) and is stamped; when
 -- the last group of an order in "analyzing" completes, the order moves to
--- "reviewing" through its lifecycle, in this transaction.  The order row is
--- locked first, so two groups completing at once cannot both miss the
--- other (READ COMMITTED: each statement sees what committed before it).
+-- "reviewing" through its lifecycle, in this transaction.  Locks as a
+-- review does (src/site_items.c): the group's row (its counters, at the end
+-- of the INSERT — not before it: the INSERT may wait for a reviewer of one
+-- of the sites, who waits for the group), then the order's.  The order row
+-- serialises two groups completing at once, which then cannot both miss
+-- the other (READ COMMITTED: each statement sees what committed before it).
 CREATE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
     RETURNS orders.order_groups
     LANGUAGE plpgsql VOLATILE
@@ -290,10 +230,8 @@ BEGIN
         RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
             USING ERRCODE = '22023';
     END IF;
-    SELECT * INTO o FROM orders.orders
-     WHERE id = (SELECT og.order_id FROM orders.order_groups og WHERE og.id = complete_analysis.order_group_id)
-       FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
         PERFORM orders.group_not_found(complete_analysis.order_group_id);
     END IF;
     INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
@@ -306,7 +244,11 @@ BEGIN
            group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
      WHERE og.id = complete_analysis.order_group_id
     RETURNING og.* INTO g;
-    IF o.status = 'analyzing'
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
        AND NOT EXISTS (SELECT FROM orders.order_groups og
                         WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
         PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
@@ -382,7 +324,9 @@ BEGIN
              WHERE status IS NULL OR status NOT IN ('suggested', 'approved', 'rejected', 'alternate') OR site IS NULL
                 OR site IN (SELECT i2.site FROM i i2 GROUP BY i2.site HAVING count(*) > 1)
              ORDER BY n LIMIT 1),
-           (SELECT array_agg(i.site ORDER BY i.n) FROM i), (SELECT array_agg(i.s ORDER BY i.n) FROM i)
+           -- in the sites' id order: reviews of the same sites lock them in
+           -- one order, so they queue instead of deadlocking
+           (SELECT array_agg(i.site ORDER BY i.site) FROM i), (SELECT array_agg(i.s ORDER BY i.site) FROM i)
       INTO problem, sites, entries;
     IF problem LIKE 'site % is not a site of%' THEN
         RAISE EXCEPTION '%', problem USING ERRCODE = 'OR076', HINT = 'Review the sites the group''s analysis suggested.';
@@ -798,7 +742,7 @@ CREATE POLICY reach ON orders.order_share_tokens
 REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_requirements,
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
-    orders.site_items_gone(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
+    orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
     orders.site_review_columns() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),

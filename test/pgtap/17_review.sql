@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(131);
+SELECT plan(134);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -201,9 +201,20 @@ SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-000000001
                    '[{"domain": "c.example.net", "status": "approved"}]')$$, 'OR070',
                  'order "T17-A", group of client "T17 Alpha": 2 of 2 sites approved, 1 more would exceed the group''s link_count',
                  'a full group takes no further approval');
+SELECT count(*) AS order_log_before FROM orders.activity_logs
+ WHERE entity_type = 'orders' AND entity_id = '00000000-0000-0000-0000-0000000017a1' \gset
 SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1',
              '[{"domain": "b.example.org", "status": "rejected"}, {"domain": "c.example.net", "status": "approved"}]')), 2,
           'but swapping one approved site for another in one review is fine (the cap judges the whole review)');
+-- the item taken away and the one made move the subtotal once, at the end
+-- of the review statement: one UPDATE of the order, one activity row
+SELECT is((SELECT count(*)::int FROM orders.activity_logs
+            WHERE entity_type = 'orders' AND entity_id = '00000000-0000-0000-0000-0000000017a1') - :order_log_before, 1,
+          '... its two items moved the order''s subtotal in one UPDATE (one activity row)');
+SELECT is((SELECT details::jsonb -> 'changes' -> 'subtotal' FROM orders.activity_logs
+            WHERE entity_type = 'orders' AND entity_id = '00000000-0000-0000-0000-0000000017a1'
+            ORDER BY created_at DESC LIMIT 1),
+          '{"old": 150.00, "new": 170.00}'::jsonb, '... from 150 to 170');
 SELECT is((SELECT string_agg(i.name || ' ' || i.unit_price, '; ' ORDER BY i.name) || ' = ' || o.subtotal
              FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
             WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1' GROUP BY o.subtotal),
@@ -217,6 +228,17 @@ SELECT is((SELECT string_agg(i.name, '; ') || ' = ' || min(o.subtotal) || ' ' ||
           'alpha-site.com = 100.00 100.00', 'un-approving removes the item; totals follow');
 SELECT is((SELECT order_item_id FROM orders.order_site_selections WHERE domain = 'c.example.net'
               AND order_group_id = '00000000-0000-0000-0000-0000000017d1'), NULL, '... and the site no longer links one');
+
+-- The subtotal of an approved site's item waits for site_counts at the end
+-- of the statement only when site_counts will fire: a DBA who disabled it
+-- still gets the subtotal at once.
+SAVEPOINT counts_off;
+ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_counts_update;
+UPDATE orders.order_site_selections SET status = 'approved'
+ WHERE domain = 'c.example.net' AND order_group_id = '00000000-0000-0000-0000-0000000017d1';
+SELECT is((SELECT subtotal || ' ' || total_amount FROM orders.orders WHERE order_number = 'T17-A'), '170.00 170.00',
+          'site_counts disabled by a DBA: the approved site''s item still moves the subtotal (not held for it)');
+ROLLBACK TO SAVEPOINT counts_off;
 
 ---------------------------------------------------------------------------
 -- The client_review gate
