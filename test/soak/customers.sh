@@ -10,4 +10,5 @@ check "orders went to fulfilled, returned and cancelled statuses" 3 \
 check "every customer's statistics equal a recount" 0 "$(q $db -c "SELECT count(*) FROM orders.recount_customer_stats()")"
 q $db -c "SELECT '# ' || full_name || ': ' || total_orders || ' orders, ' || total_spent || ' spent, ' || return_rate || '% returned'
           FROM orders.customers ORDER BY 1"
+check_server_log
 soak_done

@@ -10,4 +10,5 @@ check "the counts add up to the counted leads" \
     "$(q $db -c "SELECT count(*) FROM orders.leads WHERE order_id IS NOT NULL AND status IN ('approved', 'lead')")" \
     "$(q $db -c "SELECT sum(leads_delivered) FROM orders.orders")"
 q $db -c "SELECT '# ' || order_number || ': ' || leads_delivered || ' delivered' FROM orders.orders ORDER BY 1"
+check_server_log
 soak_done

@@ -20,6 +20,27 @@ log=/tmp/orders-soak-$NAME.log
 # soak_done — drop the database, print the plan, exit non-zero on a failure
 soak_done() { q postgres -c "DROP DATABASE $db"; tap_done; }
 
+# server_log_since_start — what the server logged since this soak began
+server_log_since_start() { tail -c +"$((logstart + 1))" "$srvlog"; }
+
+# check_server_log — a check that the server logged no internal error
+# (SQLSTATE class XX) and did not crash while the soak ran (skipped when
+# the log is not readable)
+check_server_log() {
+    if [ -r "$srvlog" ]; then
+        server_log_since_start | grep -E 'ERROR: +XX[0-9A-Z]{3}:|PANIC|was terminated' | head -5 | sed 's/^/# /'
+        check "no internal error (XX000) or crash in the server log" 0 \
+            "$(server_log_since_start | grep -cE 'ERROR: +XX[0-9A-Z]{3}:|PANIC|server process .* was terminated' || true)"
+    else
+        n=$((n + 1)); echo "ok $n - no internal error in the server log # SKIP no readable server log at $srvlog"
+    fi
+}
+
+# the server log (the clusters of test/lib.sh: $PGHOST/server.log, or
+# ORDERS_SERVER_LOG) and where this soak's part of it starts
+srvlog=${ORDERS_SERVER_LOG:-${PGHOST:-}/server.log}
+logstart=$( [ -r "$srvlog" ] && stat -c %s "$srvlog" || echo 0)
+
 q postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 q $db -c "CREATE EXTENSION orders" -f "$dir/${NAME}_setup.sql"
 stress=${ORDERS_SOAK_STRESS:-0}
@@ -30,7 +51,13 @@ if [ "$stress" = 1 ]; then
     echo "# stress mode: $clients clients, $secs s, $(basename "$script")"
 fi
 pgbench -n -c "$clients" -j 2 -T "$secs" --max-tries=20 -f "$script" $db > "$log" 2>&1 || true
-grep -E "number of transactions actually processed|number of failed|tps =" "$log" | sed 's/^/# /'
+grep -E "number of transactions actually processed|number of failed|number of transactions retried|tps =" "$log" | sed 's/^/# /'
+# what the retries were, from the server's log (a lock-order problem shows
+# as deadlocks: each one costs a client deadlock_timeout, 1 s by default)
+if [ -r "$srvlog" ]; then
+    echo "# the server logged $(server_log_since_start | grep -c 'deadlock detected' || true) deadlocks," \
+         "$(server_log_since_start | grep -c 'could not serialize' || true) serialization failures"
+fi
 processed=$(awk '/actually processed/ {print $NF}' "$log" | cut -d/ -f1)
 check "the soak ran (transactions processed > 1000)" 1 "$([ "${processed:-0}" -gt 1000 ] && echo 1 || echo 0)"
 # internal errors (XX000: "new multixact has more than one updating member",

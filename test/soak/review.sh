@@ -11,11 +11,8 @@
 # order's subtotal is the sum of its items, and the server logged no
 # internal error (XX000).
 # Usage: test/soak/review.sh [seconds, default 20]
-# The server log is $PGHOST/server.log (the clusters of test/lib.sh), or
-# ORDERS_SERVER_LOG; the clients ask for verbose errors so that it names
-# each error's SQLSTATE.
-srvlog=${ORDERS_SERVER_LOG:-${PGHOST:-}/server.log}
-logstart=$( [ -r "$srvlog" ] && stat -c %s "$srvlog" || echo 0)
+# The server log (test/soak/lib.sh) is read for internal errors; the
+# clients ask for verbose errors so that it names each error's SQLSTATE.
 export PGOPTIONS="${PGOPTIONS:-} -c log_error_verbosity=verbose"
 NAME=review source "$(dirname "$0")/lib.sh"
 refused() { q $db -c "SELECT count(*) FROM soak.refusals WHERE code = '$1'"; }
@@ -57,13 +54,7 @@ check "every order's subtotal equals its items, and its total the sum of its par
 check "group_status is complete exactly when approved_count >= link_count" 0 \
     "$(q $db -c "SELECT count(*) FROM orders.order_groups
                  WHERE (group_status = 'complete') <> (approved_count >= link_count) AND group_status IN ('reviewing', 'complete')")"
-if [ -r "$srvlog" ]; then
-    xx=$(tail -c +"$((logstart + 1))" "$srvlog" | grep -cE 'ERROR: +XX[0-9A-Z]{3}:|PANIC|server process .* was terminated' || true)
-    tail -c +"$((logstart + 1))" "$srvlog" | grep -E 'ERROR: +XX[0-9A-Z]{3}:|PANIC|was terminated' | head -5 | sed 's/^/# /'
-    check "no internal error (XX000) or crash in the server log" 0 "$xx"
-else
-    n=$((n + 1)); echo "ok $n - no internal error in the server log # SKIP no readable server log at $srvlog"
-fi
+check_server_log
 q $db -c "SELECT '# refusals ' || code || ': ' || count(*) FROM soak.refusals GROUP BY code ORDER BY code"
 q $db -c "SELECT '# sites ' || string_agg(status || ': ' || n, ', ' ORDER BY status)
           FROM (SELECT status, count(*) AS n FROM orders.order_site_selections GROUP BY status) s"

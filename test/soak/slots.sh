@@ -22,4 +22,5 @@ check "bookings were given back by cancelled orders" 1 \
                  JOIN orders.orders o ON o.id = i.order_id WHERE o.status = 'cancelled' AND r.status = 'released'")"
 q $db -c "SELECT '# slot ' || right(id::text, 1) || ': ' || booked_count || ' booked, ' || held_count || ' held of ' || max_capacity
           FROM orders.service_capacity ORDER BY id"
+check_server_log
 soak_done

@@ -37,4 +37,5 @@ q $db -c "SELECT '# ' || sku || ': ' || stock_quantity || ' in stock' FROM order
 q $db -c "SELECT '# refusals ' || code || ': ' || count(*) FROM soak.refusals GROUP BY code ORDER BY code"
 q $db -c "SELECT '# ledger: ' || count(*) || ' postings, net ' || sum(CASE type WHEN 'revenue' THEN amount ELSE -amount END)
           FROM orders.financial_transactions"
+check_server_log
 soak_done

@@ -27,11 +27,8 @@
 # notification per delivered and vip-welcome run; no XX000 in the server
 # log.
 # Usage: test/soak/workflows.sh [seconds, default 20]
-# The server log is $PGHOST/server.log (the clusters of test/lib.sh), or
-# ORDERS_SERVER_LOG; the clients ask for verbose errors so that it names
-# each error's SQLSTATE.
-srvlog=${ORDERS_SERVER_LOG:-${PGHOST:-}/server.log}
-logstart=$( [ -r "$srvlog" ] && stat -c %s "$srvlog" || echo 0)
+# The server log (test/soak/lib.sh) is read for internal errors; the
+# clients ask for verbose errors so that it names each error's SQLSTATE.
 export PGOPTIONS="${PGOPTIONS:-} -c log_error_verbosity=verbose"
 NAME=workflows source "$(dirname "$0")/lib.sh"
 d() { q $db -c "$1"; }
@@ -125,13 +122,7 @@ check "the run had qualifying orders, orders left open, runs failed at the text,
            ((SELECT count(*) FROM soak.handled WHERE intent = 'crash') > 0)::int || ' ' ||
            ((SELECT count(*) FROM soak.handled WHERE outcome = 'retry') > 0)::int
       FROM soak.recount")"
-if [ -r "$srvlog" ]; then
-    xx=$(tail -c +"$((logstart + 1))" "$srvlog" | grep -cE 'ERROR: +XX[0-9A-Z]{3}:|PANIC|server process .* was terminated' || true)
-    tail -c +"$((logstart + 1))" "$srvlog" | grep -E 'ERROR: +XX[0-9A-Z]{3}:|PANIC|was terminated' | head -5 | sed 's/^/# /'
-    check "no internal error (XX000) or crash in the server log" 0 "$xx"
-else
-    n=$((n + 1)); echo "ok $n - no internal error in the server log # SKIP no readable server log at $srvlog"
-fi
+check_server_log
 d "SELECT '# orders ' || count(*) || ': delivered ' || count(*) FILTER (WHERE status = 'delivered') || ', collected '
           || count(*) FILTER (WHERE payment_status = 'collected') || ', qualifying ' || count(*) FILTER (WHERE qualifies)
           || '; runs: ' || (SELECT string_agg(workflow || ' ' || c, ', ' ORDER BY workflow)
