@@ -1,6 +1,7 @@
 -- Benchmark fixtures for test/bench/review.sh: (a) one agency order
 -- (lifecycle review, in "reviewing") with one client group of 1,000
--- suggested sites and link_count 1,000 (never full); (b) the same shapes
+-- suggested sites and link_count 1,000 (never full), and eight more such
+-- groups of the same order; (b) the same shapes
 -- in schema bench without the extension's triggers: groups, selections,
 -- items and orders copied with LIKE ... INCLUDING DEFAULTS INDEXES
 -- CONSTRAINTS, the same foreign keys between them.
@@ -24,6 +25,18 @@ SELECT ('f1000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'f0000000-0
        jsonb_build_object('dr', n % 90, 'traffic', 100 * n, 'price', 20 + n % 7)
   FROM generate_series(1, 1000) n;
 SELECT count(*) FROM orders.transition('f0000000-0000-0000-0000-0000000000a1', 'reviewing');
+-- eight more groups of the same order (one per client of a multi-client
+-- agency order), 1,000 sites each: f0000000-...-0000000000b<k>, sites
+-- f1000000-0000-0000-000<k>-<n>, k = 2..9 (the groups case of review.sh)
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+SELECT ('f0000000-0000-0000-0000-0000000000b' || k)::uuid, 'f0000000-0000-0000-0000-0000000000a1',
+       'f0000000-0000-0000-0000-000000000002', 1000
+  FROM generate_series(2, 9) k;
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, domain_id, metrics)
+SELECT ('f1000000-0000-0000-000' || k || '-' || lpad(n::text, 12, '0'))::uuid, ('f0000000-0000-0000-0000-0000000000b' || k)::uuid,
+       'site' || n || '.g' || k || '.example.com', gen_random_uuid(),
+       jsonb_build_object('dr', n % 90, 'traffic', 100 * n, 'price', 20 + n % 7)
+  FROM generate_series(2, 9) k, generate_series(1, 1000) n;
 
 -- (b) the floor: same-shaped tables, no triggers
 CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
