@@ -5,6 +5,10 @@
  *                   kept by orders.subtotal_on_items() like the other
  *                   counters: per-statement deltas, one UPDATE per order in
  *                   id order, as the owner; nobody else writes it (OR014).
+ *                   Items an approved site's row trigger makes hold their
+ *                   deltas until the sites' statement ends (0.17.0: the
+ *                   order row is then locked after the group's; below).
+
  *   total_amount  = subtotal + delivery_fee + adjustment, kept by
  *                   status_guard (orders_tie_money): a statement that writes
  *                   total_amount sets adjustment to the difference (a
@@ -32,7 +36,6 @@
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
-#include "storage/proc.h"
 
 PG_FUNCTION_INFO_V1(orders_subtotal_on_items);
 
@@ -96,8 +99,9 @@ fold_item_total(TupleTableSlot *slot, int sign, void *arg)
  * whose row trigger made items (site_items.c): orders.site_counts applies
  * them at the end of that statement, after the group's counters, so that a
  * review locks the order row last (doc/review.md, "Concurrency").  Held per
- * (order, subtransaction) in TopTransactionContext: deltas of a statement
- * that failed belong to a subtransaction that is gone and are never applied.
+ * (order, subtransaction) in TopTransactionContext: a subtransaction that
+ * commits hands its deltas to its parent, one that aborts drops them, and
+ * a transaction cannot commit while any is still held (they would be lost).
  */
 bool		orders_hold_subtotals = false;
 
@@ -115,16 +119,98 @@ typedef struct HeldDelta
 	Datum		delta;			/* numeric, in TopTransactionContext */
 } HeldDelta;
 
-static HTAB *held = NULL;
-static LocalTransactionId held_lxid = InvalidLocalTransactionId;
+static HTAB *held = NULL;		/* NULL outside a transaction that holds */
+static bool held_callbacks = false;
+
+/* hold_one — add "delta" to what is held for (order, subxid). */
+static void
+hold_one(const pg_uuid_t *order_id, SubTransactionId subxid, Datum delta)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	HeldKey		key;
+	HeldDelta  *h;
+	bool		found;
+
+	memset(&key, 0, sizeof(key));
+	key.order_id = *order_id;
+	key.subxid = subxid;
+	h = (HeldDelta *) hash_search(held, &key, HASH_ENTER, &found);
+	h->delta = found ? DirectFunctionCall2(numeric_add, h->delta, delta) : datumCopy(delta, false, -1);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * held_subxact_end — a subtransaction ends: on commit its held deltas become
+ * its parent's, on abort they go.
+ */
+static void
+held_subxact_end(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	HeldDelta  *h;
+	List	   *moved = NIL;
+	ListCell   *lc;
+
+	(void) arg;
+	if (held == NULL || (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB))
+		return;
+	hash_seq_init(&seq, held);
+	while ((h = (HeldDelta *) hash_seq_search(&seq)) != NULL)
+	{
+		if (h->key.subxid != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			HeldDelta  *copy = palloc(sizeof(HeldDelta));
+
+			*copy = *h;
+			moved = lappend(moved, copy);
+		}
+		(void) hash_search(held, &h->key, HASH_REMOVE, NULL);
+	}
+	foreach(lc, moved)
+	{
+		HeldDelta  *m = (HeldDelta *) lfirst(lc);
+
+		hold_one(&m->key.order_id, parentSubid, m->delta);
+	}
+}
+
+/*
+ * held_xact_end — before commit, nothing may still be held (a delta held and
+ * never written would leave a subtotal wrong): refuse to commit; at the end
+ * the hash goes with TopTransactionContext.
+ */
+static void
+held_xact_end(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (held == NULL)
+		return;
+	if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE) &&
+		hash_get_num_entries(held) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("orders: order subtotals were held for orders.site_counts, which did not write them"),
+				 errhint("Items were made by orders.site_items in a statement whose orders.site_counts did not run; "
+						 "orders.recount_subtotals() repairs subtotals.")));
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		held = NULL;
+}
 
 /* hold_deltas — keep the statement's deltas for orders_apply_held_subtotals. */
 static void
 hold_deltas(SubtotalDelta **moved, long n)
 {
-	MemoryContext old;
-
-	if (held == NULL || held_lxid != MyProc->lxid)
+	if (!held_callbacks)
+	{
+		RegisterXactCallback(held_xact_end, NULL);
+		RegisterSubXactCallback(held_subxact_end, NULL);
+		held_callbacks = true;
+	}
+	if (held == NULL)
 	{
 		HASHCTL		ctl;
 
@@ -133,23 +219,9 @@ hold_deltas(SubtotalDelta **moved, long n)
 		ctl.hcxt = TopTransactionContext;
 		held = hash_create("orders held subtotal deltas", 16, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		held_lxid = MyProc->lxid;
 	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
 	for (long i = 0; i < n; i++)
-	{
-		HeldKey		key;
-		HeldDelta  *h;
-		bool		found;
-
-		memset(&key, 0, sizeof(key));
-		key.order_id = moved[i]->order_id;
-		key.subxid = GetCurrentSubTransactionId();
-		h = (HeldDelta *) hash_search(held, &key, HASH_ENTER, &found);
-		h->delta = found ? DirectFunctionCall2(numeric_add, h->delta, moved[i]->delta)
-			: datumCopy(moved[i]->delta, false, -1);
-	}
-	MemoryContextSwitchTo(old);
+		hold_one(&moved[i]->order_id, GetCurrentSubTransactionId(), moved[i]->delta);
 }
 
 /* add_to_subtotals — one UPDATE per order, in the order given (by id). */
@@ -192,7 +264,7 @@ orders_apply_held_subtotals(void)
 	SubtotalDelta **moved;
 	long		n;
 
-	if (held == NULL || held_lxid != MyProc->lxid)
+	if (held == NULL)
 		return;
 	hash_seq_init(&seq, held);
 	while ((h = (HeldDelta *) hash_seq_search(&seq)) != NULL)

@@ -148,6 +148,7 @@ typedef enum OrdersPlanKind
 	PLAN_SITE_ORDER,
 	PLAN_SITE_ITEMS_DELETE,
 	PLAN_SITE_ITEMS_INSERT,
+	PLAN_SITE_ORDERS_LOCK,
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
 	PLAN_ACTIVITY_INSERT,
@@ -307,6 +308,7 @@ extern const Datum *orders_caller_customers(int *n);
 /* ---- site_items.c: an approved site is an item ---- */
 
 extern void orders_sync_site_items(TriggerData *trigdata);
+extern void orders_recheck_site_orders(TriggerData *trigdata);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 

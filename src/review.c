@@ -20,9 +20,11 @@
  *                                (OR072); a new link_count sets the group
  *                                "complete" (or back to "reviewing").
  *
- * Once the counters are written, site_counts deletes the items of sites no
- * longer approved and moves the orders' subtotals by the items the
- * statement made and deleted (site_items.c).
+ * Once the counters are written, site_counts locks the orders whose sites
+ * the statement approved or took back and checks again that they are open
+ * and unpaid (OR073), deletes the items of sites no longer approved and
+ * moves the orders' subtotals by the items the statement made and deleted
+ * (site_items.c).
  *
  * Exactness under concurrency comes from the row lock of the counter UPDATE,
  * as for lead counters: two reviewers approving the last free place of a
@@ -241,10 +243,12 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	for (long i = 0; i < n; i++)
 		apply_delta(groups_rel, sorted[i], &saved);
 	/*
-	 * Then the items and the orders' subtotals: every review locks its
-	 * group's row before its order's (site_items.c), and holds the order's
-	 * row, which all reviewers of the order share, for the least time.
+	 * Then the orders (locked, OR073 checked again), the items and the
+	 * subtotals: every review locks its group's row before its order's
+	 * (site_items.c), and holds the order's row, which all reviewers of
+	 * the order share, for the least time.
 	 */
+	orders_recheck_site_orders(trigdata);
 	orders_sync_site_items(trigdata);
 	orders_apply_held_subtotals();
 	orders_spi_finish_as(&saved);

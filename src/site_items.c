@@ -9,21 +9,26 @@
  *                             paid or closed order (OR073), makes the item of
  *                             a newly approved site and links it, unlinks a
  *                             site no longer approved.
- *   orders_sync_site_items()  called by orders.site_counts() after it
- *                             wrote the group counters: one DELETE of the
- *                             items the statement's sites no longer link (an
- *                             item cannot go while the site row still links
- *                             it, i.e. before its UPDATE).
+ *   orders_recheck_site_orders()  called by orders.site_counts() once it
+ *                             wrote the group counters: locks the orders of
+ *                             the statement's approvals and takings back (id
+ *                             order) and checks OR073 again under that lock.
+ *   orders_sync_site_items()  then: one DELETE of the items the statement's
+ *                             sites no longer link (an item cannot go while
+ *                             the site row still links it, i.e. before its
+ *                             UPDATE).
  *
- * Lock order (doc/review.md, "Concurrency"): the order's subtotal is written
- * last, after the group's counters.  The subtotal deltas of the items made
- * here are held (orders_hold_subtotals, order_money.c) and written by
- * site_counts with those of the items it deletes, one UPDATE per order —
- * unless site_counts will not fire (a DBA disabled it): then at once.
+ * Lock order (doc/review.md, "Concurrency"): the order's row is locked for
+ * an update last, after the group's.  Before that a review holds on it only
+ * the KEY SHARE lock of its new item's foreign key (which blocks only what
+ * locks the order FOR UPDATE: deleting it, a keyed transition, a recount).
+ * The subtotal deltas of the items made here are held (orders_hold_subtotals,
+ * order_money.c) and written by site_counts with those of the items it
+ * deletes, one UPDATE per order — unless site_counts will not fire (a DBA
+ * disabled it): then at once.
  *
  * Both work as the owner: the item follows whoever changes the site, also a
- * client who may not write items.  The order's subtotal follows through the
- * items' own trigger (orders.subtotal_on_items).
+ * client who may not write items.
  */
 #include "orders.h"
 
@@ -35,12 +40,32 @@
 #include "executor/tuptable.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "replication/logicalworker.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(orders_site_items);
+
+/*
+ * refuse_final — OR073: the order "number" is paid or closed ("state"): its
+ * approved sites are final, none is approved or taken back any more.
+ */
+static void
+refuse_final(const char *number, const char *state, bool approving, const char *domain)
+{
+	if (approving)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SITES_FINAL),
+				 errmsg("order \"%s\" is %s: site %s cannot be approved any more", number, state, domain),
+				 errhint("Once the order is paid its sites are final; start a new order for more.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_SITES_FINAL),
+			 errmsg("order \"%s\" is %s: approved site %s stays", number, state, domain),
+			 errhint("Approved sites become items; once the order is paid they are no longer taken back.")));
+}
 
 /*
  * site_order — the order of the site's group (false when the group is
@@ -76,29 +101,17 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 	paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
 	st = lifecycle_find_state(SPI_getvalue(row, desc, 5), status);
 	if (changing && (paid || (st != NULL && st->category != CATEGORY_OPEN)))
-	{
-		if (approving)
-			ereport(ERROR,
-					(errcode(ERRCODE_ORDERS_SITES_FINAL),
-					 errmsg("order \"%s\" is %s: site %s cannot be approved any more",
-							SPI_getvalue(row, desc, 2), paid ? "paid" : status, domain),
-					 errhint("Once the order is paid its sites are final; start a new order for more.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_SITES_FINAL),
-				 errmsg("order \"%s\" is %s: approved site %s stays",
-						SPI_getvalue(row, desc, 2), paid ? "paid" : status, domain),
-				 errhint("Approved sites become items; once the order is paid they are no longer taken back.")));
-	}
+		refuse_final(SPI_getvalue(row, desc, 2), paid ? "paid" : status, approving, domain);
 	return true;
 }
 
 /*
- * make_item — the item of an approved site of order "order_id": a service
- * named by the domain, priced by metrics.price (else 0), its snapshot the
- * site as approved.  Returns its id.  Connected to SPI as the owner.
+ * make_item — the item "item_id" of an approved site of order "order_id":
+ * a service named by the domain, priced by metrics.price (else 0), its
+ * snapshot the site as approved.  Connected to SPI as the owner.
  */
-static Datum
-make_item(HeapTuple row, TupleDesc desc, Datum order_id)
+static void
+make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id)
 {
 	static const char *const columns[] = {"id", "order_group_id", "domain", "domain_id", "metrics",
 	"target_page_url", "anchor_text", "reviewed_by"};
@@ -120,7 +133,7 @@ make_item(HeapTuple row, TupleDesc desc, Datum order_id)
 									   "           'anchor_text', $9, 'approved_by', $10))",
 									   10, argtypes);
 
-	args[0] = orders_make_id(GetCurrentTimestamp());
+	args[0] = item_id;
 	nulls[0] = ' ';
 	args[1] = order_id;
 	nulls[1] = ' ';
@@ -132,14 +145,14 @@ make_item(HeapTuple row, TupleDesc desc, Datum order_id)
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
 	orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
-	return args[0];
 }
 
 /*
  * site_counts_fires — will orders.site_counts() fire at the end of this
  * statement ("event": INSERT or UPDATE) on the sites?  Not when a DBA
- * disabled it, or set it to fire on replicas only.  Only then may the
- * subtotal of the items made here wait for it.
+ * disabled it, set it to fire on replicas only or gave it a condition or
+ * column list of their own, nor in logical replication's apply worker.
+ * Only then may the subtotal of the items made here wait for it.
  */
 static bool
 site_counts_fires(Relation rel, TriggerEvent event)
@@ -148,7 +161,8 @@ site_counts_fires(Relation rel, TriggerEvent event)
 	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("site_counts")),
 									0, NULL, true);
 
-	if (td == NULL || !OidIsValid(fn))
+	/* logical replication's apply worker fires no statement trigger */
+	if (td == NULL || !OidIsValid(fn) || IsLogicalWorker())
 		return false;
 	for (int i = 0; i < td->numtriggers; i++)
 	{
@@ -157,6 +171,9 @@ site_counts_fires(Relation rel, TriggerEvent event)
 		if (t->tgfoid != fn || TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_AFTER(t->tgtype) ||
 			t->tgenabled == TRIGGER_DISABLED)
 			continue;
+		/* a DBA's own condition or column list: cannot tell, do not hold */
+		if (t->tgqual != NULL || t->tgnattr > 0)
+			return false;
 		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
 			? t->tgenabled == TRIGGER_FIRES_ON_ORIGIN
 			: t->tgenabled == TRIGGER_FIRES_ON_REPLICA)
@@ -170,25 +187,24 @@ site_counts_fires(Relation rel, TriggerEvent event)
 
 /*
  * make_item_holding — make_item with the order's subtotal held for
- * orders.site_counts when "hold", else moved at once; the flag is reset
+ * orders.site_counts when "hold", else moved at once; the flag is restored
  * also on error.
  */
-static Datum
-make_item_holding(bool hold, HeapTuple row, TupleDesc desc, Datum order_id)
+static void
+make_item_holding(bool hold, HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id)
 {
-	Datum		item;
+	bool		was = orders_hold_subtotals;
 
 	orders_hold_subtotals = hold;
 	PG_TRY();
 	{
-		item = make_item(row, desc, order_id);
+		make_item(row, desc, item_id, order_id);
 	}
 	PG_FINALLY();
 	{
-		orders_hold_subtotals = false;
+		orders_hold_subtotals = was;
 	}
 	PG_END_TRY();
-	return item;
 }
 
 /* is_approved — is the row's status "approved"? */
@@ -234,6 +250,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 	Datum		item = (Datum) 0;
 	Datum		order_id;
 	OrdersSavedUser saved;
+	MemoryContext trigger_cxt = CurrentMemoryContext;
 
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
@@ -259,7 +276,14 @@ orders_site_items(PG_FUNCTION_ARGS)
 	if (site_order(heap_getattr(row, SPI_fnumber(desc, "order_group_id"), desc, &isnull),
 				   approving || unapproving, approving,
 				   SPI_getvalue(row, desc, SPI_fnumber(desc, "domain")), &order_id) && making)
-		item = make_item_holding(site_counts_fires(rel, trigdata->tg_event), newrow, desc, order_id);
+	{
+		/* the id outside SPI's memory: the row below takes it after SPI_finish */
+		MemoryContext spi = MemoryContextSwitchTo(trigger_cxt);
+
+		item = orders_make_id(GetCurrentTimestamp());
+		MemoryContextSwitchTo(spi);
+		make_item_holding(site_counts_fires(rel, trigdata->tg_event), newrow, desc, item, order_id);
+	}
 	orders_spi_finish_as(&saved);
 
 	if (newrow == NULL || (!unapproving && item == (Datum) 0))
@@ -267,6 +291,156 @@ orders_site_items(PG_FUNCTION_ARGS)
 	isnull = (item == (Datum) 0);
 	return orders_trigger_result(trigdata,
 								 heap_modify_tuple_by_cols(newrow, desc, 1, &item_att, &item, &isnull));
+}
+
+/* A site of the statement whose approval changed: the first per group. */
+typedef struct GroupChange
+{
+	pg_uuid_t	group_id;		/* hash key */
+	char	   *approved;		/* domain of a site approved, or NULL */
+	char	   *taken_back;		/* domain of a site taken back, or NULL */
+} GroupChange;
+
+typedef struct SiteState
+{
+	pg_uuid_t	site;			/* hash key */
+	bool		had_old;
+	bool		old_approved;
+	bool		had_new;
+	bool		new_approved;
+	pg_uuid_t	group_id;
+	char	   *domain;
+} SiteState;
+
+typedef struct ChangeFold
+{
+	HTAB	   *sites;
+	int			id_att;
+	int			group_att;
+	int			status_att;
+	int			domain_att;
+} ChangeFold;
+
+/* fold_state — a row's approval (old or new side) into its site's state. */
+static void
+fold_state(TupleTableSlot *slot, int sign, void *arg)
+{
+	ChangeFold *f = (ChangeFold *) arg;
+	bool		isnull;
+	Datum		status = slot_getattr(slot, f->status_att, &isnull);
+	bool		approved = false;
+	SiteState  *st;
+	bool		found;
+
+	if (!isnull)
+	{
+		text	   *t = DatumGetTextPP(status);
+
+		approved = VARSIZE_ANY_EXHDR(t) == 8 && memcmp(VARDATA_ANY(t), "approved", 8) == 0;
+	}
+	st = (SiteState *) hash_search(f->sites, DatumGetUUIDP(slot_getattr(slot, f->id_att, &isnull)),
+								   HASH_ENTER, &found);
+	if (!found)
+	{
+		st->had_old = st->had_new = st->old_approved = st->new_approved = false;
+		st->group_id = *DatumGetUUIDP(slot_getattr(slot, f->group_att, &isnull));
+		st->domain = TextDatumGetCString(slot_getattr(slot, f->domain_att, &isnull));
+	}
+	if (sign < 0)
+		st->had_old = true, st->old_approved = approved;
+	else
+		st->had_new = true, st->new_approved = approved;
+}
+
+/*
+ * orders_recheck_site_orders — for orders.site_counts, connected to SPI as
+ * the owner, after the group counters and before any order is written:
+ * locks the orders of the groups in which the statement approved or took
+ * back sites (in id order) and refuses with OR073 when one of them is paid
+ * or closed by now.  site_items checked it when the row was written, but
+ * the order is locked only now: a payment that committed meanwhile (while
+ * this review waited for its group) must still stop it.
+ */
+void
+orders_recheck_site_orders(TriggerData *trigdata)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	ChangeFold	f;
+	HASHCTL		ctl;
+	HTAB	   *groups;
+	HASH_SEQ_STATUS seq;
+	SiteState  *st;
+	GroupChange *g;
+	Datum	   *ids;
+	int			n = 0;
+	Datum		args[1];
+	SPIPlanPtr	plan;
+
+	f.id_att = SPI_fnumber(desc, "id");
+	f.group_att = SPI_fnumber(desc, "order_group_id");
+	f.status_att = SPI_fnumber(desc, "status");
+	f.domain_att = SPI_fnumber(desc, "domain");
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(SiteState);
+	ctl.hcxt = CurrentMemoryContext;
+	f.sites = hash_create("orders sites reviewed", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_state, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_state, &f);
+
+	ctl.entrysize = sizeof(GroupChange);
+	groups = hash_create("orders groups reviewed", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_seq_init(&seq, f.sites);
+	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
+	{
+		bool		approving = st->had_new && st->new_approved && !(st->had_old && st->old_approved);
+		bool		taking_back = st->had_old && st->old_approved && !(st->had_new && st->new_approved);
+		bool		found;
+
+		if (!approving && !taking_back)
+			continue;
+		g = (GroupChange *) hash_search(groups, &st->group_id, HASH_ENTER, &found);
+		if (!found)
+			g->approved = g->taken_back = NULL;
+		if (approving && g->approved == NULL)
+			g->approved = st->domain;
+		if (taking_back && g->taken_back == NULL)
+			g->taken_back = st->domain;
+	}
+	if (hash_get_num_entries(groups) == 0)
+		return;
+
+	ids = palloc(sizeof(Datum) * hash_get_num_entries(groups));
+	hash_seq_init(&seq, groups);
+	while ((g = (GroupChange *) hash_seq_search(&seq)) != NULL)
+		ids[n++] = UUIDPGetDatum(&g->group_id);
+	args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
+	plan = orders_get_plan(PLAN_SITE_ORDERS_LOCK, orders_relid("order_groups"),
+						   "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+						   "  FROM orders.order_groups g"
+						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
+						   " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)"
+						   " ORDER BY o.id FOR NO KEY UPDATE OF o",
+						   1, argtypes);
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	rdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		paid = DatumGetBool(SPI_getbinval(row, rdesc, 4, &isnull));
+		char	   *status = SPI_getvalue(row, rdesc, 3);
+		const LifecycleState *state = lifecycle_find_state(SPI_getvalue(row, rdesc, 5), status);
+
+		if (!paid && (state == NULL || state->category == CATEGORY_OPEN))
+			continue;
+		g = (GroupChange *) hash_search(groups, DatumGetUUIDP(SPI_getbinval(row, rdesc, 1, &isnull)),
+										HASH_FIND, NULL);
+		refuse_final(SPI_getvalue(row, rdesc, 2), paid ? "paid" : status, g->approved != NULL,
+					 g->approved != NULL ? g->approved : g->taken_back);
+	}
 }
 
 /* What the fold of the statement's rows collects. */
@@ -340,6 +514,7 @@ orders_sync_site_items(TriggerData *trigdata)
 	int			n = 0;
 	Datum		args[1];
 	SPIPlanPtr	plan;
+	bool		was;
 
 	if (trigdata->tg_oldtable == NULL ||
 		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
@@ -371,6 +546,7 @@ orders_sync_site_items(TriggerData *trigdata)
 						   "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						   1, argtypes);
 	/* their subtotal moves with the held ones, by site_counts right after */
+	was = orders_hold_subtotals;
 	orders_hold_subtotals = true;
 	PG_TRY();
 	{
@@ -378,7 +554,7 @@ orders_sync_site_items(TriggerData *trigdata)
 	}
 	PG_FINALLY();
 	{
-		orders_hold_subtotals = false;
+		orders_hold_subtotals = was;
 	}
 	PG_END_TRY();
 }

@@ -322,6 +322,36 @@ wait $locker
 check "a workflow cache load cut short by statement_timeout is loaded again: the backend's next change runs the workflow" \
     "ERROR:  canceling statement due to statement timeout  1 " "$timed_out"
 
+# ------------------------------------- held subtotals cannot be lost --
+# A review's items move the order's subtotal at the end of the statement
+# (orders.site_counts writes what orders.site_items held: doc/review.md).
+# A DBA who replaced site_counts with a no-op (same function, so the
+# extension still expects it to run): the commit is refused (39P01) rather
+# than leaving the subtotal short of the items; nothing is stored.
+held=$(q $R 2>&1 <<'SQL'
+\set VERBOSITY sqlstate
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('00000000-0000-0000-0000-00000000e1c1', 'Agency'), ('00000000-0000-0000-0000-00000000e1c2', 'Client');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-00000000e1a1', 'HELD-1', '00000000-0000-0000-0000-00000000e1c1', 'review');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+VALUES ('00000000-0000-0000-0000-00000000e1d1', '00000000-0000-0000-0000-00000000e1a1', '00000000-0000-0000-0000-00000000e1c2', 1);
+SELECT count(*) FROM orders.transition('00000000-0000-0000-0000-00000000e1a1', 'analyzing');
+SELECT count(*) FROM orders.complete_analysis('00000000-0000-0000-0000-00000000e1d1', '[{"domain": "a.example.com", "metrics": {"price": 10}}]');
+BEGIN;
+CREATE OR REPLACE FUNCTION orders.site_counts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+UPDATE orders.order_site_selections SET status = 'approved' WHERE domain = 'a.example.com';
+COMMIT;
+SQL
+) || true
+check "site_counts replaced by a no-op: the commit of an approval is refused (39P01)" 1 \
+    "$(printf '%s' "$held" | grep -c '^ERROR:  39P01')"
+check "... and nothing was stored: no item, the site suggested, the subtotal 0, site_counts still C" "0 suggested 0.00 c" \
+    "$(q $R -c "SELECT (SELECT count(*) FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id WHERE o.order_number = 'HELD-1')
+                 || ' ' || (SELECT status FROM orders.order_site_selections WHERE domain = 'a.example.com')
+                 || ' ' || (SELECT subtotal FROM orders.orders WHERE order_number = 'HELD-1')
+                 || ' ' || (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'orders.site_counts()'::regprocedure)")"
+
 # ------------------------------------------------- the two cron jobs ran --
 # The DDL above (extensions created and dropped) can overflow the pg_cron
 # scheduler's invalidation queue while it sleeps; after the reset, pg_cron

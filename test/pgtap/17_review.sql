@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(134);
+SELECT plan(135);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -239,6 +239,31 @@ UPDATE orders.order_site_selections SET status = 'approved'
 SELECT is((SELECT subtotal || ' ' || total_amount FROM orders.orders WHERE order_number = 'T17-A'), '170.00 170.00',
           'site_counts disabled by a DBA: the approved site''s item still moves the subtotal (not held for it)');
 ROLLBACK TO SAVEPOINT counts_off;
+-- ... and a held delta made inside a subtransaction that commits (a DBA's
+-- trigger adding a fee item in an exception block while the approved
+-- site's item is made) passes to the statement and is written with it
+SAVEPOINT fee;
+CREATE FUNCTION pg_temp.add_fee() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF NEW.name <> 'review fee' THEN
+        BEGIN
+            INSERT INTO orders.order_items (order_id, item_type, name, quantity, unit_price)
+            VALUES (NEW.order_id, 'service', 'review fee', 1, 5);
+        EXCEPTION WHEN unique_violation THEN NULL;
+        END;
+    END IF;
+    RETURN NULL;
+END
+$f$;
+CREATE TRIGGER add_fee AFTER INSERT ON orders.order_items FOR EACH ROW EXECUTE FUNCTION pg_temp.add_fee();
+UPDATE orders.order_site_selections SET status = 'approved'
+ WHERE domain = 'c.example.net' AND order_group_id = '00000000-0000-0000-0000-0000000017d1';
+SELECT is((SELECT o.subtotal || ' = ' || sum(i.total) || ', ' || string_agg(i.name, ' ' ORDER BY i.name)
+             FROM orders.orders o JOIN orders.order_items i ON i.order_id = o.id
+            WHERE o.order_number = 'T17-A' GROUP BY o.subtotal),
+          '175.00 = 175.00, alpha-site.com c.example.net review fee',
+          'an item made in a subtransaction while the site''s item is made: its subtotal is written with the statement''s');
+ROLLBACK TO SAVEPOINT fee;
 
 ---------------------------------------------------------------------------
 -- The client_review gate
