@@ -17,11 +17,11 @@ export PGOPTIONS="${PGOPTIONS:-} -c log_error_verbosity=verbose"
 NAME=review source "$(dirname "$0")/lib.sh"
 refused() { q $db -c "SELECT count(*) FROM soak.refusals WHERE code = '$1'"; }
 check "some approvals were refused: the group was full (OR070)" 1 "$([ "$(refused OR070)" -gt 0 ] && echo 1 || echo 0)"
-check "sites were approved, rejected and set back in every order" 12 "$(q $db -c "
-    SELECT count(*) FROM (SELECT g.order_id FROM orders.order_groups g JOIN orders.order_site_selections x ON x.order_group_id = g.id
-                           GROUP BY g.order_id HAVING count(*) FILTER (WHERE x.status = 'approved') > 0
-                              AND count(*) FILTER (WHERE x.status = 'rejected') > 0
-                              AND count(*) FILTER (WHERE x.status = 'suggested') > 0) o")"
+check "sites were approved, rejected and set back in every order during the run" 12 "$(q $db -c "
+    SELECT count(*) FROM (SELECT g.order_id FROM orders.order_groups g JOIN soak.seen s ON s.order_group_id = g.id
+                           GROUP BY g.order_id HAVING count(*) FILTER (WHERE s.status = 'approved') > 0
+                              AND count(*) FILTER (WHERE s.status = 'rejected') > 0
+                              AND count(*) FILTER (WHERE s.status = 'suggested') > 0) o")"
 check "every group's counters equal a recount (orders.recount_site_counts())" "" \
     "$(q $db -c "SELECT string_agg(id || ' ' || stored::text || ' counted ' || counted::text, '; ') FROM orders.recount_site_counts()")"
 check "approved_count <= link_count in every group" 0 \

@@ -36,6 +36,17 @@ DO $$ BEGIN
     END IF;
 END $$;
 CREATE TABLE soak.refusals (code text NOT NULL);
+-- soak.seen: which statuses the run gave the sites of each group (the
+-- check that every order was exercised asks this, not the final state,
+-- which a long enough run can leave without, say, any suggested site)
+CREATE TABLE soak.seen (order_group_id uuid, status text, PRIMARY KEY (order_group_id, status));
+CREATE FUNCTION soak.saw() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO soak.seen SELECT DISTINCT order_group_id, status FROM set_rows ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER soak_saw AFTER UPDATE ON orders.order_site_selections
+    REFERENCING NEW TABLE AS set_rows FOR EACH STATEMENT EXECUTE FUNCTION soak.saw();
 -- soak.group_id(order 10-21, group 1-3)
 CREATE FUNCTION soak.group_id(o integer, g integer) RETURNS uuid LANGUAGE sql IMMUTABLE AS $$
     SELECT ('7e000000-0000-0000-0000-000000000' || o || g)::uuid
