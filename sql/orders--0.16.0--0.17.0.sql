@@ -9,7 +9,12 @@
 --    takes the two in the same order; orders.apply_review updates the
 --    sites of a review in their id order (reviews of the same sites queue
 --    rather than deadlock).
+--  * The trigger site_review_columns is renamed review_columns, so that it
+--    fires before site_items (BEFORE triggers fire in name order): the
+--    item an API reviewer's approval makes now snapshots that reviewer as
+--    approved_by (it took the previous reviewer, or NULL).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.17.0'" to load this file. \quit
+ALTER TRIGGER site_review_columns ON orders.order_site_selections RENAME TO review_columns;
 DROP TRIGGER site_items_gone ON orders.order_site_selections;
 DROP FUNCTION orders.site_items_gone();
 CREATE OR REPLACE FUNCTION orders.site_items() RETURNS trigger

@@ -133,7 +133,9 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER site_review_columns BEFORE UPDATE ON orders.order_site_selections
+-- Named to fire before site_items (BEFORE triggers fire in name order): the
+-- item an approval makes snapshots the reviewer recorded here.
+CREATE TRIGGER review_columns BEFORE UPDATE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_review_columns();
 
 -- Configuration of an order (seed 000): minimum DR, traffic range, niche...

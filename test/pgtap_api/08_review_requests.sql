@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -72,6 +72,9 @@ SELECT is((SELECT reviewed_by || ' ' || (order_item_id IS NOT NULL) FROM orders.
           'the reviewer is the JWT sub; the approved site has its item');
 SELECT is((SELECT i.name || ' ' || i.unit_price || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
             WHERE o.order_number = 'API-5'), 'three-a.example.com 80.00 80.00', 'the client sees its new item and total');
+SELECT is((SELECT i.snapshot ->> 'approved_by' FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE o.order_number = 'API-5'), '66666666-6666-6666-6666-666666666666',
+          '... whose snapshot names the client as the approver (the reviewer is recorded before the item is made)');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'payment_pending')).status, 'payment_pending',
           'every group complete: the client takes its order to payment (gate client_review)');
 
