@@ -227,7 +227,7 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * approved or taken back only while its order is unpaid and open (OR073),
  * that an approved site links its item (made here when it has none) and
  * that a site no longer approved links none (orders.site_counts deletes the
- * item at the end of the statement).
+ * item at the end of the statement).  Rows pg_restore loads pass as dumped.
  */
 Datum
 orders_site_items(PG_FUNCTION_ARGS)
@@ -252,6 +252,9 @@ orders_site_items(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 	MemoryContext trigger_cxt = CurrentMemoryContext;
 
+	/* rows pg_restore loads are as they were dumped, their items with them */
+	if (orders_owner_restoring(rel))
+		return orders_trigger_result(trigdata, NULL);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		oldrow = trigdata->tg_trigtuple;
@@ -377,6 +380,8 @@ orders_recheck_site_orders(TriggerData *trigdata)
 	Datum		args[1];
 	SPIPlanPtr	plan;
 
+	if (orders_owner_restoring(trigdata->tg_relation))
+		return;					/* sites as dumped: nothing is approved now */
 	f.id_att = SPI_fnumber(desc, "id");
 	f.group_att = SPI_fnumber(desc, "order_group_id");
 	f.status_att = SPI_fnumber(desc, "status");

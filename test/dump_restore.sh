@@ -136,6 +136,13 @@ DO $$ BEGIN
                                                          THEN 'approved' WHEN n >= 5 THEN 'rejected' ELSE 'suggested' END))
                                          FROM generate_series(1, 6) n))
        FROM orders.order_groups g ORDER BY g.id;
+    -- AG-4 fully approved, through the gate and paid: its approved sites are
+    -- final (OR073 for any change) and must load as they are
+    PERFORM orders.review_sites(g.id, (SELECT jsonb_agg(jsonb_build_object('domain', 'site' || n || '.example.org', 'status', 'approved'))
+                                         FROM generate_series(1, g.link_count) n))
+       FROM orders.order_groups g WHERE g.order_id = '40000000-0000-0000-0000-000000000004' ORDER BY g.id;
+    PERFORM orders.transition('40000000-0000-0000-0000-000000000004', 'payment_pending');
+    PERFORM orders.transition('40000000-0000-0000-0000-000000000004', 'in_progress');
 END $$;
 SQL
 share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-0000-000000000001', '7 days', '{view,approve}', '{\"utm_source\": \"dump\"}')")
@@ -195,6 +202,14 @@ verify() {
     check "$how: restored agency orders' subtotals equal their items" 0 \
         "$(q $dst -c "SELECT count(*) FROM orders.orders o WHERE o.order_number LIKE 'AG-%'
                         AND o.subtotal <> coalesce((SELECT sum(i.total) FROM orders.order_items i WHERE i.order_id = o.id), 0)")"
+    check "$how: the paid agency order's approved sites loaded as they were (paid, 7 approved sites with their items, still final)" \
+        "in_progress true 7 7 OR073" \
+        "$(q $dst -c "SELECT o.status || ' ' || (o.paid_at IS NOT NULL) || ' ' || count(x.*) || ' ' || count(x.order_item_id)
+                      FROM orders.orders o JOIN orders.order_groups g ON g.order_id = o.id
+                      JOIN orders.order_site_selections x ON x.order_group_id = g.id AND x.status = 'approved'
+                     WHERE o.order_number = 'AG-4' GROUP BY o.status, o.paid_at")$(printf ' '; \
+           q $dst -v VERBOSITY=sqlstate -c "SELECT orders.review_sites('41000000-0000-0000-0000-000000000041',
+                                                   '[{\"domain\": \"site1.example.org\", \"status\": \"rejected\"}]')" 2>&1 | head -1 | sed 's/^ERROR:  //')"
     check "$how: built-in lifecycle gates not duplicated" "client_groups client_review" \
         "$(q $dst -c "SELECT string_agg(name, ' ' ORDER BY name) FROM orders.lifecycle_gates WHERE builtin")"
     check "$how: the share token still opens its order (its hash restored)" "AG-1 2" \
