@@ -307,8 +307,7 @@ extern const Datum *orders_caller_customers(int *n);
 
 /* ---- site_items.c: an approved site is an item ---- */
 
-extern void orders_sync_site_items(TriggerData *trigdata);
-extern void orders_recheck_site_orders(TriggerData *trigdata);
+extern void orders_end_site_statement(TriggerData *trigdata);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 

@@ -248,8 +248,7 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	 * (site_items.c), and holds the order's row, which all reviewers of
 	 * the order share, for the least time.
 	 */
-	orders_recheck_site_orders(trigdata);
-	orders_sync_site_items(trigdata);
+	orders_end_site_statement(trigdata);
 	orders_apply_held_subtotals();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);

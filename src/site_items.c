@@ -9,14 +9,14 @@
  *                             paid or closed order (OR073), makes the item of
  *                             a newly approved site and links it, unlinks a
  *                             site no longer approved.
- *   orders_recheck_site_orders()  called by orders.site_counts() once it
- *                             wrote the group counters: locks the orders of
- *                             the statement's approvals and takings back (id
- *                             order) and checks OR073 again under that lock.
- *   orders_sync_site_items()  then: one DELETE of the items the statement's
- *                             sites no longer link (an item cannot go while
- *                             the site row still links it, i.e. before its
- *                             UPDATE).
+ *   orders_end_site_statement()  called by orders.site_counts() once it
+ *                             wrote the group counters: one pass over the
+ *                             statement's sites; the orders of its approvals
+ *                             and takings back locked (id order) and OR073
+ *                             checked again under that lock; one DELETE of
+ *                             the items the sites no longer link (an item
+ *                             cannot go while its site row still links it,
+ *                             i.e. before the site's UPDATE).
  *
  * Lock order (doc/review.md, "Concurrency"): the order's row is locked for
  * an update last, after the group's.  Before that a review holds on it only
@@ -296,7 +296,23 @@ orders_site_items(PG_FUNCTION_ARGS)
 								 heap_modify_tuple_by_cols(newrow, desc, 1, &item_att, &item, &isnull));
 }
 
-/* A site of the statement whose approval changed: the first per group. */
+/* What a statement did to one site: its row before and after. */
+typedef struct SiteState
+{
+	pg_uuid_t	site;			/* hash key */
+	bool		had_old;
+	bool		old_approved;
+	bool		old_linked;
+	pg_uuid_t	old_item;
+	bool		had_new;
+	bool		new_approved;
+	bool		new_linked;
+	pg_uuid_t	new_item;
+	pg_uuid_t	group_id;
+	char	   *domain;
+} SiteState;
+
+/* A group whose sites the statement approved or took back: the first of each. */
 typedef struct GroupChange
 {
 	pg_uuid_t	group_id;		/* hash key */
@@ -304,34 +320,26 @@ typedef struct GroupChange
 	char	   *taken_back;		/* domain of a site taken back, or NULL */
 } GroupChange;
 
-typedef struct SiteState
-{
-	pg_uuid_t	site;			/* hash key */
-	bool		had_old;
-	bool		old_approved;
-	bool		had_new;
-	bool		new_approved;
-	pg_uuid_t	group_id;
-	char	   *domain;
-} SiteState;
-
-typedef struct ChangeFold
+typedef struct SiteFold
 {
 	HTAB	   *sites;
 	int			id_att;
 	int			group_att;
 	int			status_att;
 	int			domain_att;
-} ChangeFold;
+	int			item_att;
+} SiteFold;
 
-/* fold_state — a row's approval (old or new side) into its site's state. */
+/* fold_state — a row, old ("sign" < 0) or new, into its site's state. */
 static void
 fold_state(TupleTableSlot *slot, int sign, void *arg)
 {
-	ChangeFold *f = (ChangeFold *) arg;
+	SiteFold   *f = (SiteFold *) arg;
 	bool		isnull;
 	Datum		status = slot_getattr(slot, f->status_att, &isnull);
 	bool		approved = false;
+	Datum		item;
+	bool		linked;
 	SiteState  *st;
 	bool		found;
 
@@ -341,35 +349,47 @@ fold_state(TupleTableSlot *slot, int sign, void *arg)
 
 		approved = VARSIZE_ANY_EXHDR(t) == 8 && memcmp(VARDATA_ANY(t), "approved", 8) == 0;
 	}
+	item = slot_getattr(slot, f->item_att, &isnull);
+	linked = !isnull;
 	st = (SiteState *) hash_search(f->sites, DatumGetUUIDP(slot_getattr(slot, f->id_att, &isnull)),
 								   HASH_ENTER, &found);
 	if (!found)
 	{
-		st->had_old = st->had_new = st->old_approved = st->new_approved = false;
+		st->had_old = st->had_new = false;
 		st->group_id = *DatumGetUUIDP(slot_getattr(slot, f->group_att, &isnull));
-		st->domain = TextDatumGetCString(slot_getattr(slot, f->domain_att, &isnull));
+		st->domain = NULL;
 	}
+	if (approved && st->domain == NULL)
+		st->domain = TextDatumGetCString(slot_getattr(slot, f->domain_att, &isnull));
 	if (sign < 0)
-		st->had_old = true, st->old_approved = approved;
+	{
+		st->had_old = true;
+		st->old_approved = approved;
+		st->old_linked = linked;
+		if (linked)
+			st->old_item = *DatumGetUUIDP(item);
+	}
 	else
-		st->had_new = true, st->new_approved = approved;
+	{
+		st->had_new = true;
+		st->new_approved = approved;
+		st->new_linked = linked;
+		if (linked)
+			st->new_item = *DatumGetUUIDP(item);
+	}
 }
 
 /*
- * orders_recheck_site_orders — for orders.site_counts, connected to SPI as
- * the owner, after the group counters and before any order is written:
- * locks the orders of the groups in which the statement approved or took
- * back sites (in id order) and refuses with OR073 when one of them is paid
- * or closed by now.  site_items checked it when the row was written, but
- * the order is locked only now: a payment that committed meanwhile (while
- * this review waited for its group) must still stop it.
+ * recheck_orders — lock the orders of the groups in which the statement
+ * approved or took back sites (in id order) and refuse with OR073 when one
+ * of them is paid or closed by now.  site_items checked it when the row was
+ * written, but the order is locked only now: a payment that committed
+ * meanwhile (while this review waited for its group) must still stop it.
  */
-void
-orders_recheck_site_orders(TriggerData *trigdata)
+static void
+recheck_orders(HTAB *sites)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	ChangeFold	f;
 	HASHCTL		ctl;
 	HTAB	   *groups;
 	HASH_SEQ_STATUS seq;
@@ -380,24 +400,11 @@ orders_recheck_site_orders(TriggerData *trigdata)
 	Datum		args[1];
 	SPIPlanPtr	plan;
 
-	if (orders_owner_restoring(trigdata->tg_relation))
-		return;					/* sites as dumped: nothing is approved now */
-	f.id_att = SPI_fnumber(desc, "id");
-	f.group_att = SPI_fnumber(desc, "order_group_id");
-	f.status_att = SPI_fnumber(desc, "status");
-	f.domain_att = SPI_fnumber(desc, "domain");
 	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(SiteState);
-	ctl.hcxt = CurrentMemoryContext;
-	f.sites = hash_create("orders sites reviewed", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (trigdata->tg_oldtable)
-		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_state, &f);
-	if (trigdata->tg_newtable)
-		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_state, &f);
-
 	ctl.entrysize = sizeof(GroupChange);
+	ctl.hcxt = CurrentMemoryContext;
 	groups = hash_create("orders groups reviewed", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	hash_seq_init(&seq, f.sites);
+	hash_seq_init(&seq, sites);
 	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
 	{
 		bool		approving = st->had_new && st->new_approved && !(st->had_old && st->old_approved);
@@ -448,109 +455,35 @@ orders_recheck_site_orders(TriggerData *trigdata)
 	}
 }
 
-/* What the fold of the statement's rows collects. */
-typedef struct ItemFold
-{
-	HTAB	   *old_links;		/* site id -> the item its old row linked */
-	int			id_att;
-	int			item_att;
-} ItemFold;
-
-typedef struct OldLink
-{
-	pg_uuid_t	site;			/* hash key */
-	pg_uuid_t	item;
-	bool		kept;			/* the new row links the same item */
-} OldLink;
-
-/* fold_old — remember the item each old row linked. */
-static void
-fold_old(TupleTableSlot *slot, int sign, void *arg)
-{
-	ItemFold   *f = (ItemFold *) arg;
-	bool		isnull;
-	Datum		item = slot_getattr(slot, f->item_att, &isnull);
-	OldLink    *link;
-
-	(void) sign;
-	if (isnull)
-		return;
-	link = (OldLink *) hash_search(f->old_links, DatumGetUUIDP(slot_getattr(slot, f->id_att, &isnull)),
-								   HASH_ENTER, NULL);
-	link->item = *DatumGetUUIDP(item);
-	link->kept = false;
-}
-
-/* fold_new — a new row that links the same item as its old row keeps it. */
-static void
-fold_new(TupleTableSlot *slot, int sign, void *arg)
-{
-	ItemFold   *f = (ItemFold *) arg;
-	bool		isnull;
-	Datum		item = slot_getattr(slot, f->item_att, &isnull);
-	OldLink    *link;
-
-	(void) sign;
-	if (isnull)
-		return;
-	link = (OldLink *) hash_search(f->old_links, DatumGetUUIDP(slot_getattr(slot, f->id_att, &isnull)),
-								   HASH_FIND, NULL);
-	if (link != NULL && memcmp(&link->item, DatumGetUUIDP(item), sizeof(pg_uuid_t)) == 0)
-		link->kept = true;
-}
-
 /*
- * orders_sync_site_items — for orders.site_counts(), connected to SPI as
- * the owner: deletes, in one statement, the items the statement's sites no
+ * delete_unlinked_items — one DELETE of the items the statement's sites no
  * longer link (a site taken back or deleted, or linked to another item), as
- * the row trigger site_items_gone did per row before 0.17.0.  Like that
- * trigger, only for statements that set the status (or delete).
+ * the row trigger site_items_gone did per row before 0.17.0; their subtotal
+ * deltas are held, for site_counts to write with the others right after.
  */
-void
-orders_sync_site_items(TriggerData *trigdata)
+static void
+delete_unlinked_items(HTAB *sites)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	ItemFold	f;
-	HASHCTL		ctl;
 	HASH_SEQ_STATUS seq;
-	OldLink    *link;
-	Datum	   *gone;
+	SiteState  *st;
+	Datum	   *gone = palloc(sizeof(Datum) * Max(hash_get_num_entries(sites), 1));
 	int			n = 0;
 	Datum		args[1];
 	SPIPlanPtr	plan;
 	bool		was;
 
-	if (trigdata->tg_oldtable == NULL ||
-		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
-		 !bms_is_member(SPI_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
-						trigdata->tg_updatedcols)))
-		return;
-
-	f.id_att = SPI_fnumber(desc, "id");
-	f.item_att = SPI_fnumber(desc, "order_item_id");
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(OldLink);
-	ctl.hcxt = CurrentMemoryContext;
-	f.old_links = hash_create("orders site links", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_old, &f);
-	if (hash_get_num_entries(f.old_links) == 0)
-		return;
-	if (trigdata->tg_newtable)
-		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_new, &f);
-
-	gone = palloc(sizeof(Datum) * hash_get_num_entries(f.old_links));
-	hash_seq_init(&seq, f.old_links);
-	while ((link = (OldLink *) hash_seq_search(&seq)) != NULL)
-		if (!link->kept)
-			gone[n++] = UUIDPGetDatum(&link->item);
+	hash_seq_init(&seq, sites);
+	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
+		if (st->had_old && st->old_linked &&
+			!(st->had_new && st->new_linked && memcmp(&st->new_item, &st->old_item, sizeof(pg_uuid_t)) == 0))
+			gone[n++] = UUIDPGetDatum(&st->old_item);
 	if (n == 0)
 		return;
 	args[0] = PointerGetDatum(construct_array(gone, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
 	plan = orders_get_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
 						   "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						   1, argtypes);
-	/* their subtotal moves with the held ones, by site_counts right after */
 	was = orders_hold_subtotals;
 	orders_hold_subtotals = true;
 	PG_TRY();
@@ -562,4 +495,41 @@ orders_sync_site_items(TriggerData *trigdata)
 		orders_hold_subtotals = was;
 	}
 	PG_END_TRY();
+}
+
+/*
+ * orders_end_site_statement — for orders.site_counts(), connected to SPI as
+ * the owner, once the group counters are written: one pass over the
+ * statement's sites, then the orders of its approvals and takings back
+ * locked and checked again (OR073), then the items of sites no longer
+ * approved deleted.  Like site_items, only for statements that set the
+ * status (or insert or delete), and not for rows pg_restore loads.
+ */
+void
+orders_end_site_statement(TriggerData *trigdata)
+{
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	SiteFold	f;
+	HASHCTL		ctl;
+
+	if (orders_owner_restoring(trigdata->tg_relation) ||
+		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		 !bms_is_member(SPI_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
+						trigdata->tg_updatedcols)))
+		return;
+	f.id_att = SPI_fnumber(desc, "id");
+	f.group_att = SPI_fnumber(desc, "order_group_id");
+	f.status_att = SPI_fnumber(desc, "status");
+	f.domain_att = SPI_fnumber(desc, "domain");
+	f.item_att = SPI_fnumber(desc, "order_item_id");
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(SiteState);
+	ctl.hcxt = CurrentMemoryContext;
+	f.sites = hash_create("orders sites of a statement", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_state, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_state, &f);
+	recheck_orders(f.sites);
+	delete_unlinked_items(f.sites);
 }
