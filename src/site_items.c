@@ -68,6 +68,23 @@ refuse_final(const char *number, const char *state, bool approving, const char *
 }
 
 /*
+ * refuse_if_final — refuse_final when the order of "row" (columns 2-5:
+ * order_number, status, paid_at IS NOT NULL, lifecycle — the layout both
+ * reads of this file share) is paid or its status is not open.
+ */
+static void
+refuse_if_final(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
+{
+	bool		isnull;
+	bool		paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+	char	   *status = SPI_getvalue(row, desc, 3);
+	const LifecycleState *st = lifecycle_find_state(SPI_getvalue(row, desc, 5), status);
+
+	if (paid || (st != NULL && st->category != CATEGORY_OPEN))
+		refuse_final(SPI_getvalue(row, desc, 2), paid ? "paid" : status, approving, domain);
+}
+
+/*
  * site_order — the order of the site's group (false when the group is
  * gone), read as the owner (the caller may not see the order's payment);
  * refuses with OR073 when "changing" (approving or taking back) a site of an
@@ -84,34 +101,25 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 									   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
 									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
 									   1, argtypes);
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		paid,
-				isnull;
-	char	   *status;
-	const LifecycleState *st;
+	bool		isnull;
 
 	orders_execute(plan, &group_id, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	*order_id = SPI_getbinval(row, desc, 1, &isnull);
-	status = SPI_getvalue(row, desc, 3);
-	paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
-	st = lifecycle_find_state(SPI_getvalue(row, desc, 5), status);
-	if (changing && (paid || (st != NULL && st->category != CATEGORY_OPEN)))
-		refuse_final(SPI_getvalue(row, desc, 2), paid ? "paid" : status, approving, domain);
+	*order_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (changing)
+		refuse_if_final(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, approving, domain);
 	return true;
 }
 
 /*
  * make_item — the item "item_id" of an approved site of order "order_id":
  * a service named by the domain, priced by metrics.price (else 0), its
- * snapshot the site as approved.  Connected to SPI as the owner.
+ * snapshot the site as approved; its subtotal held for orders.site_counts
+ * when "hold" (orders_hold_subtotals).  Connected to SPI as the owner.
  */
 static void
-make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id)
+make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hold)
 {
 	static const char *const columns[] = {"id", "order_group_id", "domain", "domain_id", "metrics",
 	"target_page_url", "anchor_text", "reviewed_by"};
@@ -144,7 +152,10 @@ make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id)
 		args[i + 2] = heap_getattr(row, SPI_fnumber(desc, columns[i]), desc, &isnull);
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
-	orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
+	if (hold)
+		orders_execute_writing(plan, args, nulls, SPI_OK_INSERT, &orders_hold_subtotals);
+	else
+		orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
 }
 
 /*
@@ -183,28 +194,6 @@ site_counts_fires(Relation rel, TriggerEvent event)
 			return true;
 	}
 	return false;
-}
-
-/*
- * make_item_holding — make_item with the order's subtotal held for
- * orders.site_counts when "hold", else moved at once; the flag is restored
- * also on error.
- */
-static void
-make_item_holding(bool hold, HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id)
-{
-	bool		was = orders_hold_subtotals;
-
-	orders_hold_subtotals = hold;
-	PG_TRY();
-	{
-		make_item(row, desc, item_id, order_id);
-	}
-	PG_FINALLY();
-	{
-		orders_hold_subtotals = was;
-	}
-	PG_END_TRY();
 }
 
 /* is_approved — is the row's status "approved"? */
@@ -285,7 +274,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 
 		item = orders_make_id(GetCurrentTimestamp());
 		MemoryContextSwitchTo(spi);
-		make_item_holding(site_counts_fires(rel, trigdata->tg_event), newrow, desc, item, order_id);
+		make_item(newrow, desc, item, order_id, site_counts_fires(rel, trigdata->tg_event));
 	}
 	orders_spi_finish_as(&saved);
 
@@ -439,19 +428,13 @@ recheck_orders(HTAB *sites)
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[r];
-		TupleDesc	rdesc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		bool		paid = DatumGetBool(SPI_getbinval(row, rdesc, 4, &isnull));
-		char	   *status = SPI_getvalue(row, rdesc, 3);
-		const LifecycleState *state = lifecycle_find_state(SPI_getvalue(row, rdesc, 5), status);
 
-		if (!paid && (state == NULL || state->category == CATEGORY_OPEN))
-			continue;
-		g = (GroupChange *) hash_search(groups, DatumGetUUIDP(SPI_getbinval(row, rdesc, 1, &isnull)),
+		g = (GroupChange *) hash_search(groups,
+										DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)),
 										HASH_FIND, NULL);
-		refuse_final(SPI_getvalue(row, rdesc, 2), paid ? "paid" : status, g->approved != NULL,
-					 g->approved != NULL ? g->approved : g->taken_back);
+		refuse_if_final(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, g->approved != NULL,
+						g->approved != NULL ? g->approved : g->taken_back);
 	}
 }
 
@@ -471,7 +454,6 @@ delete_unlinked_items(HTAB *sites)
 	int			n = 0;
 	Datum		args[1];
 	SPIPlanPtr	plan;
-	bool		was;
 
 	hash_seq_init(&seq, sites);
 	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
@@ -484,17 +466,7 @@ delete_unlinked_items(HTAB *sites)
 	plan = orders_get_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
 						   "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						   1, argtypes);
-	was = orders_hold_subtotals;
-	orders_hold_subtotals = true;
-	PG_TRY();
-	{
-		orders_execute(plan, args, NULL, false, 0, SPI_OK_DELETE);
-	}
-	PG_FINALLY();
-	{
-		orders_hold_subtotals = was;
-	}
-	PG_END_TRY();
+	orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals);
 }
 
 /*

@@ -192,12 +192,14 @@ orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 /*
  * orders_execute_writing — run one of the extension's counter writes with
  * "*writing" true while it runs (the flag its guard trigger checks to let
- * the extension, and only it, write the counter), false again afterwards,
- * also on error.
+ * the extension, and only it, write the counter), as it was again
+ * afterwards, also on error.
  */
 void
 orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expected, bool *writing)
 {
+	bool		was = *writing;
+
 	*writing = true;
 	PG_TRY();
 	{
@@ -205,7 +207,7 @@ orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expe
 	}
 	PG_FINALLY();
 	{
-		*writing = false;
+		*writing = was;
 	}
 	PG_END_TRY();
 }
