@@ -15,6 +15,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -148,6 +149,41 @@ append_changes(StringInfo buf, TupleDesc desc, HeapTuple oldrow, HeapTuple newro
 	}
 	appendStringInfoChar(buf, '}');
 	return n;
+}
+
+/*
+ * derived_write — is this UPDATE one of the extension's derived writes of
+ * the row (orders_derived_rel: a counter, balance or sum kept from other
+ * rows — customer statistics, delivered leads, stock moved by a status
+ * change, an order's subtotal) that changed nothing but the columns the
+ * statement sets (and updated_at)?  Its cause is logged where it happens
+ * (the status change) or is a row of its own (a lead, an item): the log
+ * leaves the consequence out.  A change a trigger made to another column on
+ * the way, or the same columns written by anybody else, is logged.
+ */
+static bool
+derived_write(TriggerData *trigdata, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
+{
+	if (orders_derived_rel != RelationGetRelid(trigdata->tg_relation))
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		bool		oldnull;
+		bool		newnull;
+		Datum		oldval;
+		Datum		newval;
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0 ||
+			bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols))
+			continue;
+		oldval = heap_getattr(oldrow, att->attnum, desc, &oldnull);
+		newval = heap_getattr(newrow, att->attnum, desc, &newnull);
+		if (oldnull != newnull ||
+			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen)))
+			return false;
+	}
+	return true;
 }
 
 /* row_id — the text of the row's "id" column, or NULL. */
@@ -386,6 +422,8 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		oldrow = trigdata->tg_trigtuple;
 		newrow = trigdata->tg_newtuple;
 		action = "updated";
+		if (derived_write(trigdata, desc, oldrow, newrow))
+			return PointerGetDatum(NULL);
 	}
 	else
 	{

@@ -157,7 +157,7 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 	args[1] = Int32GetDatum(orders);
 	args[2] = Int32GetDatum(returned);
 	args[3] = spent;
-	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing);
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, customers_rel);
 }
 
 /*

@@ -240,7 +240,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 							   " RETURNING order_number, lifecycle, status, customer_id,"
 							   "           leads_delivered, leads_purchased",
 							   2, argtypes);
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing);
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, orders_rel);
 		full = SPI_processed == 0;	/* or deleted: the read tells */
 	}
 	if (d->delta == 0 || full)

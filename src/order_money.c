@@ -224,7 +224,12 @@ hold_deltas(SubtotalDelta **moved, long n)
 		hold_one(&moved[i]->order_id, GetCurrentSubTransactionId(), moved[i]->delta);
 }
 
-/* add_to_subtotals — one UPDATE per order, in the order given (by id). */
+/*
+ * add_to_subtotals — one UPDATE per order, in the order given (by id).  It
+ * names total_amount beside subtotal (status_guard would move it the same
+ * way): a derived write names every column it changes, so the activity log
+ * can tell that nothing else changed (activity.c, derived_write).
+ */
 static void
 add_to_subtotals(SubtotalDelta **moved, long n)
 {
@@ -235,7 +240,8 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,
-						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2"
+						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2,"
+						   "       total_amount = total_amount OPERATOR(pg_catalog.+) $2"
 						   " WHERE id OPERATOR(pg_catalog.=) $1",
 						   2, argtypes);
 	for (long i = 0; i < n; i++)
@@ -244,7 +250,7 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 
 		args[0] = UUIDPGetDatum(&moved[i]->order_id);
 		args[1] = moved[i]->delta;
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing);
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing, orders_rel);
 	}
 	orders_spi_finish_as(&saved);
 }

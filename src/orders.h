@@ -160,7 +160,8 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
 extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls,
-								   int expected, bool *writing);
+								   int expected, bool *writing, Oid derived);
+extern Oid	orders_derived_rel;
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);

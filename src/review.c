@@ -202,7 +202,7 @@ apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 						   "   AND ($3 OPERATOR(pg_catalog.<=) 0"
 						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)",
 						   4, argtypes);
-	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing);
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing, groups_rel);
 	if (SPI_processed == 0 && d->delta[SITE_APPROVED] > 0)
 		refuse_full(groups_rel, d, caller);
 }

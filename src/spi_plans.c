@@ -190,24 +190,40 @@ orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 }
 
 /*
- * orders_execute_writing — run one of the extension's counter writes with
- * "*writing" true while it runs (the flag its guard trigger checks to let
- * the extension, and only it, write the counter), as it was again
- * afterwards, also on error.
+ * The table a derived write of the extension is writing, or InvalidOid: a
+ * counter, balance or sum it keeps from other rows (customer statistics,
+ * delivered leads, stock moved by a status change, an order's subtotal).
+ * The activity log leaves those rows out (activity.c, derived_write).
+ */
+Oid			orders_derived_rel = InvalidOid;
+
+/*
+ * orders_execute_writing — run one of the extension's own writes with
+ * "*writing" (when given) true while it runs (the flag its guard trigger
+ * checks to let the extension, and only it, write the counter) and
+ * orders_derived_rel set to "derived" (InvalidOid when the write is no
+ * derived value, e.g. an item made for an approved site); both as they were
+ * again afterwards, also on error.
  */
 void
-orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expected, bool *writing)
+orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
+					   bool *writing, Oid derived)
 {
-	bool		was = *writing;
+	bool		was = writing ? *writing : false;
+	Oid			was_derived = orders_derived_rel;
 
-	*writing = true;
+	if (writing)
+		*writing = true;
+	orders_derived_rel = derived;
 	PG_TRY();
 	{
 		orders_execute(plan, args, nulls, false, 0, expected);
 	}
 	PG_FINALLY();
 	{
-		*writing = was;
+		if (writing)
+			*writing = was;
+		orders_derived_rel = was_derived;
 	}
 	PG_END_TRY();
 }

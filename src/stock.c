@@ -179,7 +179,7 @@ apply_moves(HTAB *moves, const OrdersSavedUser *caller)
 								   2, argtypes);
 		args[0] = UUIDPGetDatum(&m->id);
 		args[1] = Int32GetDatum((int32) m->delta);
-		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, NULL, m->variant ? variants : products);
 		if (SPI_processed == 0)
 		{
 			/* the row is locked by now (or gone): report what is in stock */

@@ -4,8 +4,11 @@
 -- A C row trigger (src/activity.c) writes one row per inserted, updated or
 -- deleted row of a tracked table, with only the changed columns, the actor
 -- (JWT sub or role) and their staff id; as the owner, so nobody forges a
--- row.  Tracked: orders, customers, products, staff, webhooks; any table
--- with orders.track_activity(regclass).
+-- row.  Not logged (0.18.0): what the extension derives from other rows —
+-- customer statistics, delivered leads, stock moved by status changes, an
+-- order's subtotal from its items — when the extension writes it.
+-- Tracked: orders, customers, products, staff, webhooks; any table with
+-- orders.track_activity(regclass).
 ---------------------------------------------------------------------------
 
 CREATE TABLE orders.activity_logs (
@@ -21,7 +24,7 @@ CREATE TABLE orders.activity_logs (
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 COMMENT ON TABLE orders.activity_logs IS
-    'Who changed what (seed 004): one row per changed row of a tracked table, written by orders.track_changes as the owner';
+    'Who changed what (seed 004): one row per changed row of a tracked table, written by orders.track_changes as the owner; not the counters, stock and subtotals the extension derives from other rows';
 COMMENT ON COLUMN orders.activity_logs.details IS '{"changes": {column: {"old": …, "new": …}}}, the changed columns only (updated_at left out)';
 COMMENT ON COLUMN orders.activity_logs.ip_address IS
     'The client address PostgREST saw (first of X-Forwarded-For), when the caller''s JWT claims are believed';

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(29);
+SELECT plan(34);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -47,6 +47,58 @@ UPDATE orders.orders SET priority = 2, notes = 'call first' WHERE order_number =
 SELECT is((SELECT details -> 'changes' FROM orders.activity_logs),
           '{"notes": {"old": null, "new": "call first"}, "priority": {"old": 0, "new": 2}}'::jsonb,
           'two columns changed: both, numbers as JSON numbers');
+
+-- derived writes (0.18.0): a counter, balance or sum the extension keeps
+-- from other rows is not logged when the extension writes it (its cause is
+-- logged, or is a row of its own); the same columns written by anybody
+-- else, or another column a trigger changes on the way, are
+INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-00000000acf1', 'Act kettle', 'ACT-KETTLE', 20, 10);
+DELETE FROM orders.activity_logs;
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a001', 'Act kettle', 2, 20, '00000000-0000-0000-0000-00000000acf1');
+SELECT is((SELECT subtotal FROM orders.orders WHERE order_number = 'ACT-1') || ' ' || (SELECT count(*) FROM orders.activity_logs),
+          '40.00 0', 'an item moves its order''s subtotal: that derived write is not logged');
+DELETE FROM orders.activity_logs;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a001', s)
+  FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'ACT-1';
+CREATE TEMP VIEW act_trail AS
+SELECT string_agg(entity_type || ':' || (SELECT string_agg(k, ',' ORDER BY k) FROM jsonb_object_keys(l.details -> 'changes') k),
+                  ' ' ORDER BY l.created_at) AS trail
+  FROM orders.activity_logs l;
+SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'ACT-KETTLE') || ' '
+          || (SELECT total_spent FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01') || ' ' || (SELECT trail FROM act_trail),
+          '8 40.00 orders:confirmed_at,status orders:status orders:status orders:shipped_at,status orders:delivered_at,status orders:payment_status',
+          'status and payment changes that take stock and count in the customer''s statistics: the changes are logged, the stock and statistics they moved are not');
+DELETE FROM orders.activity_logs;
+UPDATE orders.products SET stock_quantity = 50 WHERE sku = 'ACT-KETTLE';
+UPDATE orders.customers SET total_spent = total_spent WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT trail FROM act_trail), 'products:stock_quantity', 'the stock set by hand is logged');
+-- a DBA's trigger that changes another column during a derived write: logged, both columns
+CREATE FUNCTION pg_temp.repriced() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.subtotal IS DISTINCT FROM OLD.subtotal THEN
+        NEW.notes := 'repriced';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER repriced BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.repriced();
+DELETE FROM orders.activity_logs;
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-00000000a001', 'Act gift wrap', 1, 2);
+SELECT is((SELECT trail FROM act_trail), 'orders:notes,subtotal,total_amount',
+          'a trigger that changes another column on the way: the row is logged, with the subtotal');
+DROP TRIGGER repriced ON orders.orders;
+-- delivered leads: the lead is the change, the counter follows
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
+  ('00000000-0000-0000-0000-00000000a002', 'ACT-2', '00000000-0000-0000-0000-00000000ac01', 'campaign', 5);
+UPDATE orders.orders SET status = 'active' WHERE order_number = 'ACT-2';
+DELETE FROM orders.activity_logs;
+INSERT INTO orders.leads (customer_id, order_id, status) VALUES
+  ('00000000-0000-0000-0000-00000000ac01', '00000000-0000-0000-0000-00000000a002', 'approved');
+SELECT is((SELECT leads_delivered FROM orders.orders WHERE order_number = 'ACT-2') || ' ' || coalesce((SELECT trail FROM act_trail), 'nothing logged'),
+          '1 nothing logged', 'a delivered lead moves its order''s counter: not logged');
 
 -- secrets never reach the log
 INSERT INTO orders.webhooks (name, source, endpoint, secret) VALUES ('Act shop', 'custom', 'act-shop', 'hunter2');
