@@ -24,6 +24,9 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -288,6 +291,64 @@ log_as_installed(Relation rel, int *pos)
 }
 
 /*
+ * The log's CHECK constraints, parsed and planned once per backend: the
+ * executor would do it again for every row (ExecRelCheck, per result
+ * relation, and each log row has its own).  Built as ExecRelCheck builds
+ * them, in their order; dropped when the log's relcache entry is
+ * invalidated (a constraint added or dropped), rebuilt on the next row.
+ */
+static MemoryContext checks_cxt = NULL;
+static Oid	checks_relid = InvalidOid;
+static ExprState **checks = NULL;
+static int	checks_count = 0;
+static bool checks_callback = false;
+static void *details_domain = NULL;	/* domain_check's state for details */
+
+/* checks_inval — relcache callback: forget the checks of the log. */
+static void
+checks_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == checks_relid)
+		checks_relid = InvalidOid;
+}
+
+/*
+ * log_checks — the planned CHECK constraints of "rel" (the log as
+ * installed), for ResultRelInfo.ri_ConstraintExprs; NULL when it has none.
+ */
+static ExprState **
+log_checks(Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			ncheck = constr ? constr->num_check : 0;
+	MemoryContext oldcxt;
+
+	if (ncheck == 0)
+		return NULL;
+	if (checks_relid == RelationGetRelid(rel) && checks_count == ncheck)
+		return checks;
+	if (!checks_callback)
+	{
+		CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
+		checks_callback = true;
+	}
+	/* the old ones may still serve a log row on the stack: gone at commit */
+	checks_relid = InvalidOid;
+	if (checks_cxt != NULL)
+		MemoryContextSetParent(checks_cxt, TopTransactionContext);
+	checks_cxt = AllocSetContextCreate(CacheMemoryContext, "orders activity log checks", ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(checks_cxt);
+	checks = palloc(sizeof(ExprState *) * ncheck);
+	for (int i = 0; i < ncheck; i++)
+		checks[i] = ExecInitExpr(expression_planner((Expr *) stringToNode(constr->check[i].ccbin)), NULL);
+	MemoryContextSwitchTo(oldcxt);
+	checks_relid = RelationGetRelid(rel);
+	checks_count = ncheck;
+	return checks;
+}
+
+/*
  * insert_direct — the row into "rel" (as installed: log_as_installed) the
  * way logical replication's apply worker inserts (no SQL, no plan): the
  * details' domain checked, the table's CHECK constraints and NOT NULLs, its
@@ -303,9 +364,9 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	ResultRelInfo *info;
 	TupleTableSlot *slot;
 
-	/* (no cache kept across rows: the row's memory holds the check's state) */
+	/* the domain's check state kept for the backend (typcache keeps it current) */
 	if (details->atttypid != JSONBOID)
-		domain_check(values[LOG_DETAILS], false, details->atttypid, NULL, CurrentMemoryContext);
+		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -315,6 +376,7 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	ExecInitRangeTable(estate, list_make1(rte));
 	info = makeNode(ResultRelInfo);
 	InitResultRelInfo(info, rel, 1, NULL, 0);
+	info->ri_ConstraintExprs = log_checks(rel);
 	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, info);
 	estate->es_output_cid = GetCurrentCommandId(true);
 	AfterTriggerBeginQuery();

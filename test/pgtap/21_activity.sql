@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -173,6 +173,15 @@ SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555003' WHERE id 
           || ' ' || (SELECT phone FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'),
           '23514 +1555002', 'a CHECK a DBA adds to the log holds: the change it refuses is undone');
 ALTER TABLE orders.activity_logs DROP CONSTRAINT no_phone_changes;
+-- the CHECKs are planned once per session (0.18.0): one replaced by
+-- another (as many as before) is the new one at the next row
+ALTER TABLE orders.activity_logs DROP CONSTRAINT activity_logs_action_check,
+    ADD CONSTRAINT activity_logs_action_check CHECK (action IN ('created', 'deleted')) NOT VALID;
+SELECT is(pg_temp.err($$UPDATE orders.customers SET phone = '+1555013' WHERE id = '00000000-0000-0000-0000-00000000ac01'$$)
+          || ' ' || (SELECT phone FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'),
+          '23514 +1555002', 'a CHECK of the log replaced by another holds at once (the planned checks follow the table)');
+ALTER TABLE orders.activity_logs DROP CONSTRAINT activity_logs_action_check,
+    ADD CONSTRAINT activity_logs_action_check CHECK (action IN ('created', 'updated', 'deleted'));
 SELECT set_config('request.headers', '{"x-forwarded-for": "  198.51.100.' || repeat('9', 100) || '  "}', true);
 UPDATE orders.customers SET phone = '+1555004' WHERE id = '00000000-0000-0000-0000-00000000ac01';
 SELECT set_config('request.headers', '{"user-agent": "x"}', true);
