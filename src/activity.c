@@ -26,6 +26,7 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -155,35 +156,43 @@ append_changes(StringInfo buf, TupleDesc desc, HeapTuple oldrow, HeapTuple newro
 }
 
 /*
- * derived_write — is this UPDATE one of the extension's derived writes of
- * the row (orders_derived_rel: a counter, balance or sum kept from other
- * rows — customer statistics, delivered leads, stock moved by a status
- * change, an order's subtotal) that changed nothing but the columns the
- * statement sets (and updated_at)?  Its cause is logged where it happens
- * (the status change) or is a row of its own (a lead, an item): the log
- * leaves the consequence out.  A change a trigger made to another column on
- * the way, or the same columns written by anybody else, is logged.
+ * derived_write — is this UPDATE a derived write of the extension
+ * (orders_derived: a counter, balance or sum kept from other rows —
+ * customer statistics, delivered leads, stock moved by an order, an order's
+ * subtotal and total, a group's site counts) that changed nothing but the
+ * columns it keeps (and updated_at, and generated columns, which follow)?
+ * Its cause is logged where it happens (the status change) or is a row of
+ * its own (a lead, an item): the log leaves the consequence out.  Another
+ * column changed on the way (a trigger, a nested statement of a DBA's
+ * trigger), or the same columns written by anybody else, are logged.
  */
 static bool
-derived_write(TriggerData *trigdata, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
+derived_write(Relation rel, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
 {
-	if (orders_derived_rel != RelationGetRelid(trigdata->tg_relation))
+	const OrdersDerived *derived = orders_derived;
+
+	if (derived == NULL || derived->rel != RelationGetRelid(rel))
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const char *const *c;
 		bool		oldnull;
 		bool		newnull;
 		Datum		oldval;
 		Datum		newval;
 
-		if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0 ||
-			bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols))
+		if (att->attisdropped || att->attgenerated || strcmp(NameStr(att->attname), "updated_at") == 0)
 			continue;
 		oldval = heap_getattr(oldrow, att->attnum, desc, &oldnull);
 		newval = heap_getattr(newrow, att->attnum, desc, &newnull);
-		if (oldnull != newnull ||
-			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen)))
+		if (oldnull == newnull &&
+			(oldnull || datumIsEqual(oldval, newval, att->attbyval, att->attlen)))
+			continue;
+		for (c = derived->columns; *c != NULL; c++)
+			if (strcmp(*c, NameStr(att->attname)) == 0)
+				break;
+		if (*c == NULL)
 			return false;
 	}
 	return true;
@@ -293,16 +302,18 @@ log_as_installed(Relation rel, int *pos)
 /*
  * The log's CHECK constraints, parsed and planned once per backend: the
  * executor would do it again for every row (ExecRelCheck, per result
- * relation, and each log row has its own).  Built as ExecRelCheck builds
- * them, in their order; dropped when the log's relcache entry is
- * invalidated (a constraint added or dropped), rebuilt on the next row.
+ * relation, and each log row has its own).  Only the planned expressions
+ * are kept; each row compiles its own ExprStates from them (cheap, and an
+ * ExprState serves one evaluation at a time).  Dropped when the log's
+ * relcache entry is invalidated (a constraint added, dropped, replaced) or
+ * any function changes (a planned check may have inlined an SQL function),
+ * and when their number no longer matches; rebuilt at the next row.
  */
 static MemoryContext checks_cxt = NULL;
 static Oid	checks_relid = InvalidOid;
-static ExprState **checks = NULL;
+static Expr **checks = NULL;
 static int	checks_count = 0;
-static bool checks_callback = false;
-static void *details_domain = NULL;	/* domain_check's state for details */
+static bool checks_callbacks = false;
 
 /* checks_inval — relcache callback: forget the checks of the log. */
 static void
@@ -313,39 +324,58 @@ checks_inval(Datum arg, Oid relid)
 		checks_relid = InvalidOid;
 }
 
+/* checks_proc_inval — syscache callback on functions: forget the checks. */
+static void
+checks_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) arg;
+	(void) cacheid;
+	(void) hashvalue;
+	checks_relid = InvalidOid;
+}
+
 /*
- * log_checks — the planned CHECK constraints of "rel" (the log as
- * installed), for ResultRelInfo.ri_ConstraintExprs; NULL when it has none.
+ * log_checks — ExprStates of the CHECK constraints of "rel" (the log as
+ * installed) in the current memory context, for the row's
+ * ResultRelInfo.ri_ConstraintExprs, as ExecRelCheck would build them; NULL
+ * when it has none.
  */
 static ExprState **
 log_checks(Relation rel)
 {
 	TupleConstr *constr = RelationGetDescr(rel)->constr;
 	int			ncheck = constr ? constr->num_check : 0;
-	MemoryContext oldcxt;
+	ExprState **states;
 
 	if (ncheck == 0)
 		return NULL;
-	if (checks_relid == RelationGetRelid(rel) && checks_count == ncheck)
-		return checks;
-	if (!checks_callback)
+	if (checks_relid != RelationGetRelid(rel) || checks_count != ncheck)
 	{
-		CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
-		checks_callback = true;
+		MemoryContext oldcxt;
+
+		if (!checks_callbacks)
+		{
+			CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
+			CacheRegisterSyscacheCallback(PROCOID, checks_proc_inval, (Datum) 0);
+			checks_callbacks = true;
+		}
+		checks_relid = InvalidOid;
+		/* a row further up the stack may still run states built from them */
+		if (checks_cxt != NULL)
+			MemoryContextSetParent(checks_cxt, TopTransactionContext);
+		checks_cxt = AllocSetContextCreate(CacheMemoryContext, "orders activity log checks", ALLOCSET_SMALL_SIZES);
+		oldcxt = MemoryContextSwitchTo(checks_cxt);
+		checks = palloc(sizeof(Expr *) * ncheck);
+		for (int i = 0; i < ncheck; i++)
+			checks[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
+		MemoryContextSwitchTo(oldcxt);
+		checks_relid = RelationGetRelid(rel);
+		checks_count = ncheck;
 	}
-	/* the old ones may still serve a log row on the stack: gone at commit */
-	checks_relid = InvalidOid;
-	if (checks_cxt != NULL)
-		MemoryContextSetParent(checks_cxt, TopTransactionContext);
-	checks_cxt = AllocSetContextCreate(CacheMemoryContext, "orders activity log checks", ALLOCSET_SMALL_SIZES);
-	oldcxt = MemoryContextSwitchTo(checks_cxt);
-	checks = palloc(sizeof(ExprState *) * ncheck);
+	states = palloc(sizeof(ExprState *) * ncheck);
 	for (int i = 0; i < ncheck; i++)
-		checks[i] = ExecInitExpr(expression_planner((Expr *) stringToNode(constr->check[i].ccbin)), NULL);
-	MemoryContextSwitchTo(oldcxt);
-	checks_relid = RelationGetRelid(rel);
-	checks_count = ncheck;
-	return checks;
+		states[i] = ExecInitExpr(checks[i], NULL);
+	return states;
 }
 
 /*
@@ -364,9 +394,8 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	ResultRelInfo *info;
 	TupleTableSlot *slot;
 
-	/* the domain's check state kept for the backend (typcache keeps it current) */
 	if (details->atttypid != JSONBOID)
-		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
+		domain_check(values[LOG_DETAILS], false, details->atttypid, NULL, CurrentMemoryContext);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -484,7 +513,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		oldrow = trigdata->tg_trigtuple;
 		newrow = trigdata->tg_newtuple;
 		action = "updated";
-		if (derived_write(trigdata, desc, oldrow, newrow))
+		if (derived_write(rel, desc, oldrow, newrow))
 			return PointerGetDatum(NULL);
 	}
 	else

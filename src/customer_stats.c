@@ -139,6 +139,8 @@ static void
 add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned, Datum spent)
 {
 	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, NUMERICOID};
+	static const char *const stats_columns[] = {"total_orders", "returned_orders", "total_spent", "return_rate", NULL};
+	OrdersDerived derived;
 	SPIPlanPtr	plan;
 	Datum		args[4];
 
@@ -157,7 +159,9 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 	args[1] = Int32GetDatum(orders);
 	args[2] = Int32GetDatum(returned);
 	args[3] = spent;
-	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, customers_rel);
+	derived.rel = customers_rel;
+	derived.columns = stats_columns;
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, &derived);
 }
 
 /*

@@ -208,6 +208,8 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 			const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
+	static const char *const counter_columns[] = {"leads_delivered", NULL};
+	OrdersDerived derived = {orders_rel, counter_columns};
 	SPIPlanPtr	plan;
 	Datum		args[2];
 	HeapTuple	row;
@@ -240,7 +242,7 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 							   " RETURNING order_number, lifecycle, status, customer_id,"
 							   "           leads_delivered, leads_purchased",
 							   2, argtypes);
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, orders_rel);
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, &derived);
 		full = SPI_processed == 0;	/* or deleted: the read tells */
 	}
 	if (d->delta == 0 || full)

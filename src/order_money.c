@@ -225,23 +225,22 @@ hold_deltas(SubtotalDelta **moved, long n)
 }
 
 /*
- * add_to_subtotals — one UPDATE per order, in the order given (by id).  It
- * names total_amount beside subtotal (status_guard would move it the same
- * way): a derived write names every column it changes, so the activity log
- * can tell that nothing else changed (activity.c, derived_write).
+ * add_to_subtotals — one UPDATE per order, in the order given (by id): a
+ * derived write of the subtotal and the total status_guard moves with it.
  */
 static void
 add_to_subtotals(SubtotalDelta **moved, long n)
 {
 	static Oid	argtypes[2] = {UUIDOID, NUMERICOID};
+	static const char *const money_columns[] = {"subtotal", "total_amount", NULL};
 	Oid			orders_rel = orders_relid("orders");
+	OrdersDerived derived = {orders_rel, money_columns};
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,
-						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2,"
-						   "       total_amount = total_amount OPERATOR(pg_catalog.+) $2"
+						   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2"
 						   " WHERE id OPERATOR(pg_catalog.=) $1",
 						   2, argtypes);
 	for (long i = 0; i < n; i++)
@@ -250,7 +249,7 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 
 		args[0] = UUIDPGetDatum(&moved[i]->order_id);
 		args[1] = moved[i]->delta;
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing, orders_rel);
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing, &derived);
 	}
 	orders_spi_finish_as(&saved);
 }

@@ -159,9 +159,20 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
+/*
+ * A derived write of the extension: a value it keeps from other rows (a
+ * counter, a balance, a sum) in "columns" (NULL-terminated) of table "rel".
+ * The activity log leaves such writes out (activity.c, derived_write).
+ */
+typedef struct OrdersDerived
+{
+	Oid			rel;
+	const char *const *columns;
+} OrdersDerived;
+
 extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls,
-								   int expected, bool *writing, Oid derived);
-extern Oid	orders_derived_rel;
+								   int expected, bool *writing, const OrdersDerived *derived);
+extern const OrdersDerived *orders_derived;
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);

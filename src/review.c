@@ -176,6 +176,9 @@ static void
 apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, INT4OID};
+	/* group_status is no count: a group completed is logged (when tracked) */
+	static const char *const count_columns[] = {"suggested_count", "approved_count", "rejected_count", NULL};
+	OrdersDerived derived = {groups_rel, count_columns};
 	SPIPlanPtr	plan;
 	Datum		args[4];
 
@@ -202,7 +205,7 @@ apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 						   "   AND ($3 OPERATOR(pg_catalog.<=) 0"
 						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)",
 						   4, argtypes);
-	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing, groups_rel);
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing, &derived);
 	if (SPI_processed == 0 && d->delta[SITE_APPROVED] > 0)
 		refuse_full(groups_rel, d, caller);
 }

@@ -153,7 +153,7 @@ make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hol
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
 	if (hold)
-		orders_execute_writing(plan, args, nulls, SPI_OK_INSERT, &orders_hold_subtotals, InvalidOid);
+		orders_execute_writing(plan, args, nulls, SPI_OK_INSERT, &orders_hold_subtotals, NULL);
 	else
 		orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
 }
@@ -466,7 +466,7 @@ delete_unlinked_items(HTAB *sites)
 	plan = orders_get_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
 						   "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						   1, argtypes);
-	orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, InvalidOid);
+	orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, NULL);
 }
 
 /*

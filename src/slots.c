@@ -66,7 +66,7 @@ ts_text(TimestampTz t)
 static void
 slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 {
-	orders_execute_writing(plan, args, nulls, expected, &slots_writing, InvalidOid);
+	orders_execute_writing(plan, args, nulls, expected, &slots_writing, NULL);
 }
 
 /*

@@ -189,32 +189,27 @@ orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql)
 		orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 }
 
-/*
- * The table a derived write of the extension is writing, or InvalidOid: a
- * counter, balance or sum it keeps from other rows (customer statistics,
- * delivered leads, stock moved by a status change, an order's subtotal).
- * The activity log leaves those rows out (activity.c, derived_write).
- */
-Oid			orders_derived_rel = InvalidOid;
+/* The derived write running now (orders_execute_writing), or NULL. */
+const OrdersDerived *orders_derived = NULL;
 
 /*
  * orders_execute_writing — run one of the extension's own writes with
  * "*writing" (when given) true while it runs (the flag its guard trigger
  * checks to let the extension, and only it, write the counter) and
- * orders_derived_rel set to "derived" (InvalidOid when the write is no
- * derived value, e.g. an item made for an approved site); both as they were
- * again afterwards, also on error.
+ * orders_derived set to "derived" (NULL when the write is no derived value,
+ * e.g. an item made for an approved site); both as they were again
+ * afterwards, also on error.
  */
 void
 orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
-					   bool *writing, Oid derived)
+					   bool *writing, const OrdersDerived *derived)
 {
 	bool		was = writing ? *writing : false;
-	Oid			was_derived = orders_derived_rel;
+	const OrdersDerived *was_derived = orders_derived;
 
 	if (writing)
 		*writing = true;
-	orders_derived_rel = derived;
+	orders_derived = derived;
 	PG_TRY();
 	{
 		orders_execute(plan, args, nulls, false, 0, expected);
@@ -223,7 +218,7 @@ orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expe
 	{
 		if (writing)
 			*writing = was;
-		orders_derived_rel = was_derived;
+		orders_derived = was_derived;
 	}
 	PG_END_TRY();
 }

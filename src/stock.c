@@ -152,6 +152,8 @@ apply_moves(HTAB *moves, const OrdersSavedUser *caller)
 	StockMove **sorted = (StockMove **) orders_sorted_deltas(moves, move_changes, &n);
 	Oid			products = orders_relid("products");
 	Oid			variants = orders_relid("product_variants");
+	static const char *const stock_columns[] = {"stock_quantity", NULL};
+	OrdersDerived derived = {InvalidOid, stock_columns};
 
 	for (long i = 0; i < n; i++)
 	{
@@ -179,7 +181,8 @@ apply_moves(HTAB *moves, const OrdersSavedUser *caller)
 								   2, argtypes);
 		args[0] = UUIDPGetDatum(&m->id);
 		args[1] = Int32GetDatum((int32) m->delta);
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, NULL, m->variant ? variants : products);
+		derived.rel = m->variant ? variants : products;
+		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, NULL, &derived);
 		if (SPI_processed == 0)
 		{
 			/* the row is locked by now (or gone): report what is in stock */

@@ -30,6 +30,7 @@ CREATE SCHEMA tap_fixtures;
 CREATE FUNCTION tap_fixtures.analyze_orders() RETURNS void
     LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'ANALYZE orders.orders, orders.customers, orders.staff';
+REVOKE ALL ON FUNCTION tap_fixtures.analyze_orders() FROM PUBLIC;
 GRANT USAGE ON SCHEMA tap_fixtures TO staff;
 GRANT EXECUTE ON FUNCTION tap_fixtures.analyze_orders() TO staff;
 

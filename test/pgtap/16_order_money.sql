@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -41,6 +41,9 @@ SELECT throws_ok($$UPDATE orders.orders SET total_amount = 50, adjustment = 0 WH
 SELECT throws_ok($$UPDATE orders.orders SET adjustment = -20 WHERE order_number = 'T16-1'$$, '23514',
                  'order "T16-1": total_amount would be negative (subtotal + delivery_fee + adjustment)',
                  'a discount below 0 is refused');
+SELECT throws_ok($$DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000016b1'$$, '23514',
+                 'order "T16-1": total_amount would be negative (subtotal + delivery_fee + adjustment)',
+                 'items taken away below the discount are refused, naming the order');
 SELECT throws_ok($$UPDATE orders.orders SET adjustment = 'NaN' WHERE order_number = 'T16-1'$$, '23514', NULL,
                  'an adjustment of NaN is refused');
 SELECT is((SELECT m FROM t16), '14.00 + 0.00 + -1.00 = 13.00', '... nothing changed');

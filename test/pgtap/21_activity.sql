@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -90,6 +90,24 @@ INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
 SELECT is((SELECT trail FROM act_trail), 'orders:notes,subtotal,total_amount',
           'a trigger that changes another column on the way: the row is logged, with the subtotal');
 DROP TRIGGER repriced ON orders.orders;
+-- a DBA's trigger whose own statement writes another column of the same
+-- row during a derived write: that statement is logged
+CREATE FUNCTION pg_temp.flag_reorder() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.stock_quantity < OLD.stock_quantity THEN
+        UPDATE orders.products SET description = 'reorder' WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER flag_reorder AFTER UPDATE OF stock_quantity ON orders.products
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.flag_reorder();
+DELETE FROM orders.activity_logs;
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a001', 'Act kettle', 1, 20, '00000000-0000-0000-0000-00000000acf1');
+SELECT is((SELECT stock_quantity || ' ' || description FROM orders.products WHERE sku = 'ACT-KETTLE') || ' ' || (SELECT trail FROM act_trail),
+          '49 reorder products:description',
+          'a statement of a DBA''s trigger nested in a derived write (stock taken by an item) is logged; the stock and subtotal are not');
+DROP TRIGGER flag_reorder ON orders.products;
 -- delivered leads: the lead is the change, the counter follows
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, leads_purchased) VALUES
   ('00000000-0000-0000-0000-00000000a002', 'ACT-2', '00000000-0000-0000-0000-00000000ac01', 'campaign', 5);
