@@ -91,64 +91,91 @@ secret_column(const char *name)
 }
 
 /*
- * append_changes — {"col": {"old": …, "new": …}, …} for the columns whose
- * values differ between "oldrow" and "newrow" (either may be NULL: an
- * insert or a delete, then every non-null column), leaving out updated_at,
- * secrets' values replaced by "(redacted)".  Returns the number of columns
- * written.
+ * A change's old and new row (either may be missing: an insert or a
+ * delete), each taken apart once — heap_getattr per column is quadratic.
+ */
+typedef struct RowPair
+{
+	bool		has_old;
+	bool		has_new;
+	Datum	   *oldvals;
+	Datum	   *newvals;
+	bool	   *oldnulls;
+	bool	   *newnulls;
+} RowPair;
+
+/* deform_rows — "oldrow" and "newrow" (either may be NULL) taken apart. */
+static void
+deform_rows(RowPair *r, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
+{
+	r->has_old = oldrow != NULL;
+	r->has_new = newrow != NULL;
+	r->oldvals = palloc(sizeof(Datum) * desc->natts);
+	r->newvals = palloc(sizeof(Datum) * desc->natts);
+	r->oldnulls = palloc(sizeof(bool) * desc->natts);
+	r->newnulls = palloc(sizeof(bool) * desc->natts);
+	if (oldrow)
+		heap_deform_tuple(oldrow, desc, r->oldvals, r->oldnulls);
+	else
+		memset(r->oldnulls, true, sizeof(bool) * desc->natts);
+	if (newrow)
+		heap_deform_tuple(newrow, desc, r->newvals, r->newnulls);
+	else
+		memset(r->newnulls, true, sizeof(bool) * desc->natts);
+}
+
+/*
+ * column_changed — does column "i" belong in the log's changes: not dropped,
+ * not updated_at, and its value differs (an insert or a delete: non-null)?
+ */
+static bool
+column_changed(const RowPair *r, TupleDesc desc, int i)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, i);
+
+	if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0)
+		return false;
+	if (r->oldnulls[i] && r->newnulls[i])
+		return false;
+	return !(r->has_old && r->has_new && r->oldnulls[i] == r->newnulls[i] &&
+			 datumIsEqual(r->oldvals[i], r->newvals[i], att->attbyval, att->attlen));
+}
+
+/*
+ * append_changes — {"col": {"old": …, "new": …}, …} for the columns
+ * column_changed names, secrets' values replaced by "(redacted)".  Returns
+ * the number of columns written.
  */
 static int
-append_changes(StringInfo buf, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
+append_changes(StringInfo buf, TupleDesc desc, const RowPair *r)
 {
 	int			n = 0;
-	Datum	   *oldvals = palloc(sizeof(Datum) * desc->natts);
-	Datum	   *newvals = palloc(sizeof(Datum) * desc->natts);
-	bool	   *oldnulls = palloc(sizeof(bool) * desc->natts);
-	bool	   *newnulls = palloc(sizeof(bool) * desc->natts);
-
-	/* each row taken apart once (heap_getattr per column is quadratic) */
-	if (oldrow)
-		heap_deform_tuple(oldrow, desc, oldvals, oldnulls);
-	else
-		memset(oldnulls, true, sizeof(bool) * desc->natts);
-	if (newrow)
-		heap_deform_tuple(newrow, desc, newvals, newnulls);
-	else
-		memset(newnulls, true, sizeof(bool) * desc->natts);
 
 	appendStringInfoChar(buf, '{');
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		oldnull = oldnulls[i];
-		bool		newnull = newnulls[i];
-		Datum		oldval = oldnull ? (Datum) 0 : oldvals[i];
-		Datum		newval = newnull ? (Datum) 0 : newvals[i];
+		bool		secret = secret_column(NameStr(att->attname));
 
-		if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0)
-			continue;
-		if (oldnull && newnull)
-			continue;
-		if (oldrow && newrow && oldnull == newnull &&
-			datumIsEqual(oldval, newval, att->attbyval, att->attlen))
+		if (!column_changed(r, desc, i))
 			continue;
 		if (n++ > 0)
 			appendStringInfoChar(buf, ',');
 		escape_json(buf, NameStr(att->attname));
 		appendStringInfoString(buf, ":{\"old\":");
-		if (oldnull)
+		if (r->oldnulls[i])
 			appendStringInfoString(buf, "null");
-		else if (secret_column(NameStr(att->attname)))
+		else if (secret)
 			appendStringInfoString(buf, "\"(redacted)\"");
 		else
-			append_json_value(buf, oldval, att->atttypid);
+			append_json_value(buf, r->oldvals[i], att->atttypid);
 		appendStringInfoString(buf, ",\"new\":");
-		if (newnull)
+		if (r->newnulls[i])
 			appendStringInfoString(buf, "null");
-		else if (secret_column(NameStr(att->attname)))
+		else if (secret)
 			appendStringInfoString(buf, "\"(redacted)\"");
 		else
-			append_json_value(buf, newval, att->atttypid);
+			append_json_value(buf, r->newvals[i], att->atttypid);
 		appendStringInfoChar(buf, '}');
 	}
 	appendStringInfoChar(buf, '}');
@@ -160,14 +187,14 @@ append_changes(StringInfo buf, TupleDesc desc, HeapTuple oldrow, HeapTuple newro
  * (orders_derived: a counter, balance or sum kept from other rows —
  * customer statistics, delivered leads, stock moved by an order, an order's
  * subtotal and total, a group's site counts) that changed nothing but the
- * columns it keeps (and updated_at, and generated columns, which follow)?
- * Its cause is logged where it happens (the status change) or is a row of
- * its own (a lead, an item): the log leaves the consequence out.  Another
- * column changed on the way (a trigger, a nested statement of a DBA's
- * trigger), or the same columns written by anybody else, are logged.
+ * columns it keeps (generated columns, which follow, aside)?  Its cause is
+ * logged where it happens (the status change) or is a row of its own (a
+ * lead, an item): the log leaves the consequence out.  Another column
+ * changed on the way (a trigger, a nested statement of a DBA's trigger), or
+ * the same columns written by anybody else, are logged.
  */
 static bool
-derived_write(Relation rel, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
+derived_write(Relation rel, TupleDesc desc, const RowPair *r)
 {
 	const OrdersDerived *derived = orders_derived;
 
@@ -175,22 +202,12 @@ derived_write(Relation rel, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
 		return false;
 	for (int i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
 		const char *const *c;
-		bool		oldnull;
-		bool		newnull;
-		Datum		oldval;
-		Datum		newval;
 
-		if (att->attisdropped || att->attgenerated || strcmp(NameStr(att->attname), "updated_at") == 0)
-			continue;
-		oldval = heap_getattr(oldrow, att->attnum, desc, &oldnull);
-		newval = heap_getattr(newrow, att->attnum, desc, &newnull);
-		if (oldnull == newnull &&
-			(oldnull || datumIsEqual(oldval, newval, att->attbyval, att->attlen)))
+		if (TupleDescAttr(desc, i)->attgenerated || !column_changed(r, desc, i))
 			continue;
 		for (c = derived->columns; *c != NULL; c++)
-			if (strcmp(*c, NameStr(att->attname)) == 0)
+			if (strcmp(*c, NameStr(TupleDescAttr(desc, i)->attname)) == 0)
 				break;
 		if (*c == NULL)
 			return false;
@@ -491,6 +508,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	HeapTuple	oldrow = NULL;
 	HeapTuple	newrow = NULL;
 	const char *action;
+	RowPair		rows;
 	StringInfoData changes;
 	char	   *id;
 	char	   *actor;
@@ -513,17 +531,18 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		oldrow = trigdata->tg_trigtuple;
 		newrow = trigdata->tg_newtuple;
 		action = "updated";
-		if (derived_write(rel, desc, oldrow, newrow))
-			return PointerGetDatum(NULL);
 	}
 	else
 	{
 		oldrow = trigdata->tg_trigtuple;
 		action = "deleted";
 	}
+	deform_rows(&rows, desc, oldrow, newrow);
+	if (oldrow && newrow && derived_write(rel, desc, &rows))
+		return PointerGetDatum(NULL);
 	initStringInfo(&changes);
 	appendStringInfoString(&changes, "{\"changes\":");
-	if (append_changes(&changes, desc, oldrow, newrow) == 0 && oldrow && newrow)
+	if (append_changes(&changes, desc, &rows) == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
 	appendStringInfoChar(&changes, '}');
 	id = row_id(desc, newrow ? newrow : oldrow);

@@ -140,7 +140,7 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 {
 	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, NUMERICOID};
 	static const char *const stats_columns[] = {"total_orders", "returned_orders", "total_spent", "return_rate", NULL};
-	OrdersDerived derived;
+	OrdersDerived derived = {customers_rel, stats_columns};
 	SPIPlanPtr	plan;
 	Datum		args[4];
 
@@ -159,8 +159,6 @@ add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned,
 	args[1] = Int32GetDatum(orders);
 	args[2] = Int32GetDatum(returned);
 	args[3] = spent;
-	derived.rel = customers_rel;
-	derived.columns = stats_columns;
 	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, &derived);
 }
 
