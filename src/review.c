@@ -26,6 +26,11 @@
  * moves the orders' subtotals by the items the statement made and deleted
  * (site_items.c).
  *
+ * orders.lock_review(), called by a review before its UPDATE, takes the
+ * review's rows in the one order every writer of sites keeps — its sites (in
+ * id order), then their group, then the order — so that the items the
+ * review makes find the order already locked by their own transaction.
+ *
  * Exactness under concurrency comes from the row lock of the counter UPDATE,
  * as for lead counters: two reviewers approving the last free place of a
  * group queue on the group row, and the second one's UPDATE finds no room.
@@ -42,6 +47,7 @@
 
 PG_FUNCTION_INFO_V1(orders_site_counts);
 PG_FUNCTION_INFO_V1(orders_group_counts_guard);
+PG_FUNCTION_INFO_V1(orders_lock_review);
 
 /* true while this file itself writes the counters */
 static bool counter_writing = false;
@@ -338,4 +344,73 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 		}
 	}
 	return orders_trigger_result(trigdata, NULL);
+}
+
+/*
+ * orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
+ * — the row locks of a review of those sites of the group, taken before its
+ * UPDATE: the sites (FOR NO KEY UPDATE, in id order) as the caller, so only
+ * sites the caller may change; then, if there were any, their group and —
+ * when the review makes or takes away items ("approving", or a site locked
+ * is approved now) — its order, as the owner (FOR NO KEY UPDATE).
+ * Guarantees that the review's items take their foreign key's KEY SHARE on
+ * an order row their own transaction already locked: concurrent reviewers
+ * of one order queue on it instead of piling MultiXacts on its versions
+ * (each later lookup of the row walks them).  Sites → group → order is the
+ * order of every other writer (a statement's site rows, then site_counts'
+ * group and order), so it adds no deadlock.  The number of sites locked.
+ */
+Datum
+orders_lock_review(PG_FUNCTION_ARGS)
+{
+	static Oid	site_types[2] = {UUIDOID, UUIDARRAYOID};
+	static Oid	group_types[1] = {UUIDOID};
+	Oid			sites_rel = orders_relid("order_site_selections");
+	Oid			groups_rel = orders_relid("order_groups");
+	bool		items;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum		args[2];
+	uint64		locked;
+
+	orders_require_arg(fcinfo, 0, "orders.lock_review", "order_group_id");
+	orders_require_arg(fcinfo, 1, "orders.lock_review", "site_ids");
+	orders_require_arg(fcinfo, 2, "orders.lock_review", "approving");
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+	items = PG_GETARG_BOOL(2);
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_REVIEW_LOCK_SITES, sites_rel,
+						   "SELECT x.status OPERATOR(pg_catalog.=) 'approved'"
+						   "  FROM orders.order_site_selections x"
+						   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
+						   "   AND x.order_group_id OPERATOR(pg_catalog.=) $1"
+						   " ORDER BY x.id FOR NO KEY UPDATE",
+						   2, site_types);
+	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+	locked = SPI_processed;
+	for (uint64 r = 0; r < locked && !items; r++)
+	{
+		bool		isnull;
+
+		items = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	if (locked > 0)
+	{
+		orders_switch_to_owner(groups_rel, &saved);
+		plan = orders_get_plan(items ? PLAN_REVIEW_LOCK_ORDER : PLAN_REVIEW_LOCK_GROUP, groups_rel,
+							   items ?
+							   "SELECT 1 FROM orders.orders o"
+							   " WHERE o.id OPERATOR(pg_catalog.=)"
+							   "       (SELECT g.order_id FROM orders.order_groups g"
+							   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
+							   " FOR NO KEY UPDATE" :
+							   "SELECT 1 FROM orders.order_groups g"
+							   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+							   1, group_types);
+		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+		orders_restore_user(&saved);
+	}
+	SPI_finish();
+	PG_RETURN_INT64((int64) locked);
 }

@@ -132,6 +132,9 @@ CREATE FUNCTION public.api_shop_webhook(json) RETURNS jsonb
     LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
     RETURN orders.ingest_webhook('api-shop', $1);
 CREATE EXTENSION pgcrypto;
+-- pgrowlocks (this test database only): pgTAP 17 reads which row locks a
+-- review holds.
+CREATE EXTENSION pgrowlocks;
 -- Notifications (issue 13): two for the rep (5555…), one for the admin (4444…).
 INSERT INTO orders.notifications (id, user_id, type, title) VALUES
   ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000e7', 'order', 'New order API-1'),

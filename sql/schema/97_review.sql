@@ -273,6 +273,18 @@ BEGIN
 END
 $$;
 
+-- lock_review — a review's row locks before its UPDATE, in the order every
+-- writer of sites keeps: its sites (id order; only those the caller may
+-- change), their group, the order (as the owner; only when the review
+-- approves a site or takes an approval back: it makes or deletes items).  The review's new items
+-- then find the order locked by their own transaction: reviewers of one
+-- order queue on its row instead of piling MultiXacts (their items'
+-- foreign-key KEY SHARE) on its versions (src/review.c).  The sites locked.
+CREATE FUNCTION orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
+    RETURNS bigint
+    LANGUAGE c VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_lock_review';
+
 -- apply_review — the review itself, for review_sites and share_review_sites.
 -- "who" is recorded as the reviewer only when the extension's owner calls
 -- (share_review_sites names the link); anybody else is recorded as itself.
@@ -335,6 +347,7 @@ BEGIN
     ELSIF problem IS NOT NULL THEN
         RAISE EXCEPTION 'orders.review_sites: %', problem USING ERRCODE = '22023';
     END IF;
+    PERFORM orders.lock_review(g.id, sites, EXISTS (SELECT FROM unnest(entries) e WHERE e ->> 'status' = 'approved'));
     IF reviewer IS NULL THEN
         -- any caller but the owner: the trigger site_review_columns records it
         UPDATE orders.order_site_selections x
@@ -752,4 +765,4 @@ REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_interna
     orders.create_share_token(uuid, interval, text[], jsonb), orders.revoke_share_token(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid),
     orders.normalize_domain(text), orders.group_not_found(uuid), orders.staff_sees_group(uuid), orders.may_share(uuid),
-    orders.apply_review(uuid, jsonb, text) TO PUBLIC;
+    orders.lock_review(uuid, uuid[], boolean), orders.apply_review(uuid, jsonb, text) TO PUBLIC;

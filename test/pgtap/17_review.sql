@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(135);
+SELECT plan(144);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -599,6 +599,65 @@ SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-00
                    '[{"domain": "r.example.com", "status": "approved"}]')$$, :'tok_r'), 'OR073', NULL,
                  'a share link approves nothing in a completed order (OR073)');
 SELECT is(pg_temp.snap('T17-R'), :'before', '... nothing changed (no item, no revenue moved)');
+
+---------------------------------------------------------------------------
+-- A review's row locks (0.19.0, orders.lock_review): its sites, their group,
+-- then the order, before its UPDATE — only for a caller who may change the
+-- sites (pgrowlocks shows each row's lock).
+---------------------------------------------------------------------------
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017a9', 'T17-L', '00000000-0000-0000-0000-0000000017c4', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017d9', '00000000-0000-0000-0000-0000000017a9', '00000000-0000-0000-0000-0000000017c4', 1);
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, metrics) VALUES
+  ('00000000-0000-0000-0000-0000000017e1', '00000000-0000-0000-0000-0000000017d9', 'lock-a.example.com', '{"price": 5}'),
+  ('00000000-0000-0000-0000-0000000017e2', '00000000-0000-0000-0000-0000000017d9', 'lock-b.example.com', '{"price": 6}');
+-- pg_temp.locks() — the row locks of T17-L's sites, group and order
+-- (pgrowlocks: the inserts so far left only their foreign keys' KEY SHARE)
+CREATE FUNCTION pg_temp.locks() RETURNS text LANGUAGE sql AS $$
+    SELECT concat_ws(' ',
+        (SELECT string_agg(x.domain || '=' || coalesce((SELECT array_to_string(l.modes, '+')
+                                                           FROM public.pgrowlocks('orders.order_site_selections') l
+                                                          WHERE l.locked_row = x.ctid), 'none'), ',' ORDER BY x.domain)
+           FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017d9'),
+        (SELECT 'group=' || coalesce((SELECT array_to_string(l.modes, '+') FROM public.pgrowlocks('orders.order_groups') l
+                                       WHERE l.locked_row = g.ctid), 'none')
+           FROM orders.order_groups g WHERE g.id = '00000000-0000-0000-0000-0000000017d9'),
+        (SELECT 'order=' || coalesce((SELECT array_to_string(l.modes, '+') FROM public.pgrowlocks('orders.orders') l
+                                       WHERE l.locked_row = o.ctid), 'none')
+           FROM orders.orders o WHERE o.id = '00000000-0000-0000-0000-0000000017a9'))
+$$;
+SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
+          'T17-L before its review: only the foreign keys'' KEY SHARE of the inserts');
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-0000000000ff", "role": "authenticated"}', true);
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9',
+                             '{00000000-0000-0000-0000-0000000017e1,00000000-0000-0000-0000-0000000017e2}', true), 0::bigint,
+          'lock_review by an account that may not change the sites locks none of them');
+RESET ROLE;
+SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
+          '... nor their group or order');
+SELECT x.id AS other_site FROM orders.order_site_selections x
+ WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017d4' LIMIT 1 \gset
+SELECT is((SELECT xmax::text FROM orders.order_site_selections WHERE id = :'other_site'), '0',
+          'a site of another group of the same customer, not locked either');
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000000004", "role": "authenticated"}', true);
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9',
+                             ARRAY['00000000-0000-0000-0000-0000000017e1', :'other_site']::uuid[], false),
+          1::bigint, 'the customer whose order it is: lock_review locks the named sites of the group only');
+RESET ROLE;
+SELECT is((SELECT xmax::text FROM orders.order_site_selections WHERE id = :'other_site'), '0',
+          '... not the site of another group it named');
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=none group=For No Key Update order=For Key Share',
+          '... then their group (as the owner); not the order: a review that neither approves nor takes back makes no item');
+SET LOCAL ROLE authenticated;
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e2}', true),
+          1::bigint, 'an approving review''s locks');
+RESET ROLE;
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For No Key Update group=For No Key Update order=For No Key Update',
+          '... its site, the group, then the order (as the owner)');
+SELECT set_config('request.jwt.claims', '', true);
 
 ---------------------------------------------------------------------------
 -- Everything counted stayed exact

@@ -622,7 +622,7 @@ SELECT pg_temp.probe('client three: to payment before its review (gate client_re
 SELECT pg_temp.probe('client three: approving beyond the cap',
   $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "approved"}]')$p$,
-  '{review_sites,apply_review,normalize_domain,site_items,site_counts}', 'OR070');
+  '{review_sites,apply_review,lock_review,normalize_domain,site_items,site_counts}', 'OR070');
 SELECT pg_temp.probe('client three: an unknown site',
   $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[{"domain": "pwn.example.com", "status": "approved"}]')$p$,
   '{review_sites,apply_review}', 'OR076');
@@ -632,7 +632,7 @@ SELECT pg_temp.probe('client three writes a counter',
 SELECT pg_temp.probe('client three reviews its group (the approved site becomes an item)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "WWW.att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "rejected"}]')).approved_count$p$,
-  '{review_sites,apply_review,normalize_domain,site_items,site_counts,group_counts_guard,by_maintainer,current_actor}',
+  '{review_sites,apply_review,lock_review,normalize_domain,site_items,site_counts,group_counts_guard,by_maintainer,current_actor}',
   NULL, '1');
 SELECT pg_temp.probe('its item and total',
   $p$SELECT i.name || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
@@ -651,13 +651,17 @@ SELECT pg_temp.probe('client three takes its order to payment (gate client_revie
 SELECT pg_temp.probe('client three takes its approval back before paying (the item goes)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "att-a.example.com", "status": "alternate"}]')).approved_count$p$,
-  '{review_sites,apply_review,site_items,site_counts,group_counts_guard,site_review_columns}', NULL, '0');
+  '{review_sites,apply_review,lock_review,site_items,site_counts,group_counts_guard,site_review_columns}', NULL, '0');
 SELECT pg_temp.probe('client three: no item left',
   $p$SELECT count(*) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, '0');
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
 SELECT pg_temp.probe('client two: client three''s group does not exist for it',
   $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[]')$p$,
   '{review_sites,apply_review,group_not_found}', 'OR075');
+SELECT pg_temp.probe('client two: locks none of its sites (lock_review called directly)',
+  $p$SELECT orders.lock_review('00000000-0000-0000-0000-0000000005c5',
+       ARRAY(SELECT x.id FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000005c5'), true)$p$,
+  '{lock_review}', NULL, '0');
 SELECT pg_temp.probe('client two: shares nothing of it',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5')$p$, '{create_share_token}', 'OR006');
 
