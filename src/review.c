@@ -253,9 +253,8 @@ orders_site_counts(PG_FUNCTION_ARGS)
 		apply_delta(groups_rel, sorted[i], &saved);
 	/*
 	 * Then the orders (locked, OR073 checked again), the items and the
-	 * subtotals: every review locks its group's row before its order's
-	 * (site_items.c), and holds the order's row, which all reviewers of
-	 * the order share, for the least time.
+	 * subtotals: every writer of sites locks its group's row before its
+	 * order's (site_items.c; a review took both already, lock_review).
 	 */
 	orders_end_site_statement(trigdata);
 	orders_apply_held_subtotals();

@@ -18,10 +18,13 @@
  *                             cannot go while its site row still links it,
  *                             i.e. before the site's UPDATE).
  *
- * Lock order (doc/review.md, "Concurrency"): the order's row is locked for
- * an update last, after the group's.  Before that a review holds on it only
- * the KEY SHARE lock of its new item's foreign key (which blocks only what
- * locks the order FOR UPDATE: deleting it, a keyed transition, a recount).
+ * Lock order (doc/review.md, "Concurrency"): sites, then the group's row,
+ * then the order's.  A review through review_sites takes all three before
+ * its UPDATE (orders.lock_review, review.c), so the items made here find the
+ * order locked by their own transaction; any other statement's sites hold
+ * on the order only their new items' foreign-key KEY SHARE (which blocks
+ * only what locks the order FOR UPDATE: deleting it, a keyed transition, a
+ * recount) until site_counts locks it after the groups.
  * The subtotal deltas of the items made here are held (orders_hold_subtotals,
  * order_money.c) and written by site_counts with those of the items it
  * deletes, one UPDATE per order — unless site_counts will not fire (a DBA

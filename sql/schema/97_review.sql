@@ -347,7 +347,10 @@ BEGIN
     ELSIF problem IS NOT NULL THEN
         RAISE EXCEPTION 'orders.review_sites: %', problem USING ERRCODE = '22023';
     END IF;
-    PERFORM orders.lock_review(g.id, sites, EXISTS (SELECT FROM unnest(entries) e WHERE e ->> 'status' = 'approved'));
+    -- sites, group, order: the order every writer of sites locks them in
+    IF sites IS NOT NULL THEN
+        PERFORM orders.lock_review(g.id, sites, EXISTS (SELECT FROM unnest(entries) e WHERE e ->> 'status' = 'approved'));
+    END IF;
     IF reviewer IS NULL THEN
         -- any caller but the owner: the trigger site_review_columns records it
         UPDATE orders.order_site_selections x

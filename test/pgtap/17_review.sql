@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(144);
+SELECT plan(151);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -629,6 +629,10 @@ CREATE FUNCTION pg_temp.locks() RETURNS text LANGUAGE sql AS $$
 $$;
 SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
           'T17-L before its review: only the foreign keys'' KEY SHARE of the inserts');
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017d9', '[]')).approved_count, 0,
+          'an empty review returns the group');
+SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
+          '... and locks nothing');
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-0000000000ff", "role": "authenticated"}', true);
 SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9',
@@ -652,11 +656,30 @@ SELECT is((SELECT xmax::text FROM orders.order_site_selections WHERE id = :'othe
 SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=none group=For No Key Update order=For Key Share',
           '... then their group (as the owner); not the order: a review that neither approves nor takes back makes no item');
 SET LOCAL ROLE authenticated;
-SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e2}', true),
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e1}', true),
           1::bigint, 'an approving review''s locks');
 RESET ROLE;
-SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For No Key Update group=For No Key Update order=For No Key Update',
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=none group=For No Key Update order=For No Key Update',
           '... its site, the group, then the order (as the owner)');
+-- review_sites takes them through apply_review (counted by track_functions)
+SET LOCAL track_functions = 'all';
+SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions WHERE schemaname = 'orders' AND funcname = 'lock_review'), 0)
+       AS lock_calls \gset
+SET LOCAL ROLE authenticated;
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017d9',
+                               '[{"domain": "lock-b.example.com", "status": "approved"}]')).approved_count, 1,
+          'the customer approves lock-b.example.com');
+RESET ROLE;
+SELECT is((SELECT calls FROM pg_stat_xact_user_functions WHERE schemaname = 'orders' AND funcname = 'lock_review'),
+          :lock_calls + 1::bigint, '... review_sites called lock_review once');
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For Key Share group=For Key Share order=For Key Share',
+          '... the approval''s new row versions (site, group, order) carry only KEY SHARE');
+SET LOCAL ROLE authenticated;
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e2}', false),
+          1::bigint, 'taking the approval back (approving false, the site approved now)');
+RESET ROLE;
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For No Key Update group=For No Key Update order=For No Key Update',
+          '... locks the order too: its item will be deleted');
 SELECT set_config('request.jwt.claims', '', true);
 
 ---------------------------------------------------------------------------

@@ -626,6 +626,10 @@ SELECT pg_temp.probe('client three: approving beyond the cap',
 SELECT pg_temp.probe('client three: an unknown site',
   $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[{"domain": "pwn.example.com", "status": "approved"}]')$p$,
   '{review_sites,apply_review}', 'OR076');
+SELECT pg_temp.probe('client three locks its own group''s sites directly (lock_review)',
+  $p$SELECT orders.lock_review('00000000-0000-0000-0000-0000000005c5',
+       ARRAY(SELECT x.id FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000005c5'), false)$p$,
+  '{lock_review}', NULL, '2');
 SELECT pg_temp.probe('client three writes a counter',
   $p$UPDATE orders.order_groups SET approved_count = 1 WHERE id = '00000000-0000-0000-0000-0000000005c5'$p$,
   '{group_counts_guard}', 'OR014');
@@ -658,7 +662,7 @@ SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-2222222
 SELECT pg_temp.probe('client two: client three''s group does not exist for it',
   $p$SELECT orders.review_sites('00000000-0000-0000-0000-0000000005c5', '[]')$p$,
   '{review_sites,apply_review,group_not_found}', 'OR075');
-SELECT pg_temp.probe('client two: locks none of its sites (lock_review called directly)',
+SELECT pg_temp.probe('client two: sees none of its sites, so lock_review locks none',
   $p$SELECT orders.lock_review('00000000-0000-0000-0000-0000000005c5',
        ARRAY(SELECT x.id FROM orders.order_site_selections x WHERE x.order_group_id = '00000000-0000-0000-0000-0000000005c5'), true)$p$,
   '{lock_review}', NULL, '0');
