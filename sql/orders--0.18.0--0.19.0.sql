@@ -4,6 +4,10 @@
 --    find the order locked by their own transaction, and reviewers of one
 --    order queue on its row instead of piling MultiXacts on its versions
 --    (doc/decisions.md 0.19.0).  apply_review calls it.
+--  * The activity log's index of a user's timeline leaves out rows without a
+--    user (changes by customers, shops, jobs, DBAs): rebuilt here (a scan of
+--    the log; doc/operations.md).  The library queues no foreign-key check
+--    for such rows.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.19.0'" to load this file. \quit
 -- lock_review — a review's row locks before its UPDATE, in the order every
 -- writer of sites keeps: its sites (id order; only those the caller may
@@ -115,4 +119,6 @@ BEGIN
     RETURN g;
 END
 $$;
+DROP INDEX orders.activity_logs_user_id_idx;
+CREATE INDEX activity_logs_user_id_idx ON orders.activity_logs (user_id, created_at) WHERE user_id IS NOT NULL;
 GRANT EXECUTE ON FUNCTION orders.lock_review(uuid, uuid[], boolean) TO PUBLIC;

@@ -18,6 +18,8 @@
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -28,6 +30,7 @@
 #include "utils/inval.h"
 #include "utils/syscache.h"
 #include "utils/memutils.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -332,6 +335,10 @@ static Expr **checks = NULL;
 static int	checks_count = 0;
 static bool checks_callbacks = false;
 
+/* what user_fk_only found, for the log "fk_only_relid" */
+static Oid	fk_only_relid = InvalidOid;
+static bool fk_only = false;
+
 /* checks_inval — relcache callback: forget the checks of the log. */
 static void
 checks_inval(Datum arg, Oid relid)
@@ -339,6 +346,8 @@ checks_inval(Datum arg, Oid relid)
 	(void) arg;
 	if (relid == InvalidOid || relid == checks_relid)
 		checks_relid = InvalidOid;
+	if (relid == InvalidOid || relid == fk_only_relid)
+		fk_only_relid = InvalidOid;
 }
 
 /* checks_proc_inval — syscache callback on functions: forget the checks. */
@@ -349,6 +358,66 @@ checks_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
 	(void) cacheid;
 	(void) hashvalue;
 	checks_relid = InvalidOid;
+}
+
+/* register_callbacks — once per backend: the caches below follow the catalog. */
+static void
+register_callbacks(void)
+{
+	if (!checks_callbacks)
+	{
+		CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, checks_proc_inval, (Datum) 0);
+		checks_callbacks = true;
+	}
+}
+
+/*
+ * user_fk_only — are the log's row INSERT triggers only foreign-key checks
+ * of user_id alone (as installed: its reference to orders.staff)?  Then a
+ * row without a user_id needs none of them: a foreign-key check passes a
+ * NULL key without looking (ri_triggers.c, ri_NullCheck), so queueing it is
+ * all it would cost.  Kept per backend; forgotten on the log's relcache
+ * invalidation (a trigger or constraint added, dropped or changed).
+ */
+static bool
+user_fk_only(Relation rel, int user_attnum)
+{
+	TriggerDesc *trig = rel->trigdesc;
+
+	if (fk_only_relid == RelationGetRelid(rel))
+		return fk_only;
+	register_callbacks();
+	fk_only = true;
+	for (int i = 0; trig != NULL && i < trig->numtriggers && fk_only; i++)
+	{
+		Trigger    *t = &trig->triggers[i];
+		HeapTuple	con;
+		bool		isnull;
+		Datum		conkey;
+		ArrayType  *keys;
+
+		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
+		{
+			fk_only = false;
+			break;
+		}
+		con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
+		if (!HeapTupleIsValid(con))
+		{
+			fk_only = false;
+			break;
+		}
+		conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
+		keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
+		fk_only = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
+			!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == user_attnum;
+		ReleaseSysCache(con);
+	}
+	fk_only_relid = RelationGetRelid(rel);
+	return fk_only;
 }
 
 /*
@@ -370,12 +439,7 @@ log_checks(Relation rel)
 	{
 		MemoryContext oldcxt;
 
-		if (!checks_callbacks)
-		{
-			CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
-			CacheRegisterSyscacheCallback(PROCOID, checks_proc_inval, (Datum) 0);
-			checks_callbacks = true;
-		}
+		register_callbacks();
 		checks_relid = InvalidOid;
 		/* a row further up the stack may still run states built from them */
 		if (checks_cxt != NULL)
@@ -400,12 +464,15 @@ log_checks(Relation rel)
  * way logical replication's apply worker inserts (no SQL, no plan): the
  * details' domain checked, the table's CHECK constraints and NOT NULLs, its
  * indexes updated, its row triggers fired — among them the foreign key's
- * check of user_id, run when the AFTER triggers queued here fire at the end.
+ * check of user_id, run when the AFTER triggers queued here fire at the end
+ * (for a row without a user_id, when that check is the log's only row
+ * INSERT trigger, nothing is queued: user_fk_only).
  */
 static void
 insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 {
 	Form_pg_attribute details = TupleDescAttr(RelationGetDescr(rel), pos[LOG_DETAILS]);
+	bool		no_triggers = isnull[LOG_USER_ID] && user_fk_only(rel, pos[LOG_USER_ID] + 1);
 	EState	   *estate;
 	RangeTblEntry *rte;
 	ResultRelInfo *info;
@@ -423,9 +490,12 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	info = makeNode(ResultRelInfo);
 	InitResultRelInfo(info, rel, 1, NULL, 0);
 	info->ri_ConstraintExprs = log_checks(rel);
+	if (no_triggers)
+		info->ri_TrigDesc = NULL;
 	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, info);
 	estate->es_output_cid = GetCurrentCommandId(true);
-	AfterTriggerBeginQuery();
+	if (!no_triggers)
+		AfterTriggerBeginQuery();
 
 	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
 	ExecClearTuple(slot);
@@ -440,7 +510,8 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	ExecOpenIndices(info, false);
 	ExecSimpleRelationInsert(info, estate, slot);
 	ExecCloseIndices(info);
-	AfterTriggerEndQuery(estate);
+	if (!no_triggers)
+		AfterTriggerEndQuery(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
 }
