@@ -372,6 +372,29 @@ register_callbacks(void)
 	}
 }
 
+/* user_fk_check — is "t" a foreign key's check of the one column "attnum"? */
+static bool
+user_fk_check(const Trigger *t, int attnum)
+{
+	HeapTuple	con;
+	bool		isnull;
+	Datum		conkey;
+	ArrayType  *keys;
+	bool		match;
+
+	if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
+		return false;
+	con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
+	if (!HeapTupleIsValid(con))
+		return false;
+	conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
+	keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
+	match = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
+		!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == attnum;
+	ReleaseSysCache(con);
+	return match;
+}
+
 /*
  * user_fk_only — are the log's row INSERT triggers only foreign-key checks
  * of user_id alone (as installed: its reference to orders.staff)?  Then a
@@ -391,30 +414,10 @@ user_fk_only(Relation rel, int user_attnum)
 	fk_only = true;
 	for (int i = 0; trig != NULL && i < trig->numtriggers && fk_only; i++)
 	{
-		Trigger    *t = &trig->triggers[i];
-		HeapTuple	con;
-		bool		isnull;
-		Datum		conkey;
-		ArrayType  *keys;
+		const Trigger *t = &trig->triggers[i];
 
-		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_INSERT(t->tgtype))
-			continue;
-		if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
-		{
-			fk_only = false;
-			break;
-		}
-		con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
-		if (!HeapTupleIsValid(con))
-		{
-			fk_only = false;
-			break;
-		}
-		conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
-		keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
-		fk_only = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
-			!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == user_attnum;
-		ReleaseSysCache(con);
+		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
+			fk_only = user_fk_check(t, user_attnum);
 	}
 	fk_only_relid = RelationGetRelid(rel);
 	return fk_only;

@@ -397,16 +397,19 @@ orders_lock_review(PG_FUNCTION_ARGS)
 	if (locked > 0)
 	{
 		orders_switch_to_owner(groups_rel, &saved);
-		plan = orders_get_plan(items ? PLAN_REVIEW_LOCK_ORDER : PLAN_REVIEW_LOCK_GROUP, groups_rel,
-							   items ?
-							   "SELECT 1 FROM orders.orders o"
-							   " WHERE o.id OPERATOR(pg_catalog.=)"
-							   "       (SELECT g.order_id FROM orders.order_groups g"
-							   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
-							   " FOR NO KEY UPDATE" :
-							   "SELECT 1 FROM orders.order_groups g"
-							   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-							   1, group_types);
+		if (items)
+			plan = orders_get_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
+								   "SELECT 1 FROM orders.orders o"
+								   " WHERE o.id OPERATOR(pg_catalog.=)"
+								   "       (SELECT g.order_id FROM orders.order_groups g"
+								   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
+								   " FOR NO KEY UPDATE",
+								   1, group_types);
+		else
+			plan = orders_get_plan(PLAN_REVIEW_LOCK_GROUP, groups_rel,
+								   "SELECT 1 FROM orders.order_groups g"
+								   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+								   1, group_types);
 		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 		orders_restore_user(&saved);
 	}
