@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(151);
+SELECT plan(156);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -633,6 +633,18 @@ SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017d9', '[]')).ap
           'an empty review returns the group');
 SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
           '... and locks nothing');
+-- refusals and bad input: a NULL argument is 22004 naming it and locks nothing
+SELECT throws_ok($$SELECT orders.lock_review(NULL, '{00000000-0000-0000-0000-0000000017e1}', true)$$, '22004',
+                 'orders.lock_review: argument "order_group_id" must not be null', 'lock_review without a group: 22004');
+SELECT throws_ok($$SELECT orders.lock_review('00000000-0000-0000-0000-0000000017d9', NULL, true)$$, '22004',
+                 'orders.lock_review: argument "site_ids" must not be null', '... without sites: 22004');
+SELECT throws_ok($$SELECT orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e1}', NULL)$$,
+                 '22004', 'orders.lock_review: argument "approving" must not be null', '... without approving: 22004');
+SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9',
+                             ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 20000)) || '{NULL}'::uuid[], true),
+          0::bigint, '20,000 unknown site ids and a NULL among them lock nothing');
+SELECT is(pg_temp.locks(), 'lock-a.example.com=none,lock-b.example.com=none group=For Key Share order=For Key Share',
+          '... nothing locked by the refusals or the unknown ids');
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-0000000000ff", "role": "authenticated"}', true);
 SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9',
