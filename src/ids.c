@@ -18,6 +18,7 @@
 #include "orders.h"
 
 #include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "port.h"
 #include "utils/timestamp.h"
 
@@ -25,6 +26,36 @@ PG_FUNCTION_INFO_V1(orders_new_id);
 PG_FUNCTION_INFO_V1(orders_partition_of);
 
 #define UUID_VERSION_PARTITIONED 8
+
+/*
+ * Random bytes for ids, drawn from the system's strong source
+ * (pg_strong_random: OpenSSL's, which takes its locks on every call) a block
+ * at a time, so that one call serves 64 ids.  A block belongs to the process
+ * that drew it: a process forked after a draw (the library preloaded in the
+ * postmaster) draws its own, never a copy of its parent's.
+ */
+#define RANDOM_BLOCK 512
+static uint8 random_block[RANDOM_BLOCK];
+static int	random_used = RANDOM_BLOCK;
+static int	random_pid = 0;
+
+/* random_bytes — "n" (at most RANDOM_BLOCK) strong random bytes, never
+ * served twice. */
+static void
+random_bytes(uint8 *out, int n)
+{
+	if (random_pid != MyProcPid || random_used + n > RANDOM_BLOCK)
+	{
+		if (!pg_strong_random(random_block, RANDOM_BLOCK))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate random values")));
+		random_used = 0;
+		random_pid = MyProcPid;
+	}
+	memcpy(out, random_block + random_used, n);
+	random_used += n;
+}
 
 /*
  * orders_make_id — a version-8 id made at "now" in this database's
@@ -37,10 +68,7 @@ orders_make_id(TimestampTz now)
 	uint64		ms = (uint64) (now / 1000 +
 							   (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
 
-	if (!pg_strong_random(u->data + 8, UUID_LEN - 8))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random values")));
+	random_bytes(u->data + 8, UUID_LEN - 8);
 	for (int i = 0; i < 6; i++)
 		u->data[i] = (uint8) (ms >> (8 * (5 - i)));
 	u->data[6] = (uint8) ((UUID_VERSION_PARTITIONED << 4) | ((orders_partition >> 8) & 0x0f));
