@@ -44,20 +44,41 @@
 
 PG_FUNCTION_INFO_V1(orders_track_changes);
 
-/* append_json_value — "value" of type "typid" as a JSON value. */
+/* push_string — a JSON string (or an object key, "seq" WJB_KEY) of "str". */
 static void
-append_json_value(StringInfo buf, Datum value, Oid typid)
+push_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str)
 {
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) str;
+	v.val.string.len = strlen(str);
+	pushJsonbValue(state, seq, &v);
+}
+
+/*
+ * push_json_value — "value" of type "typid" as the value of the object
+ * being built: booleans and finite numbers as JSON's, json and jsonb as
+ * their documents, anything else as the string of its text — what parsing
+ * the value's JSON text would give, without writing and parsing the text.
+ */
+static void
+push_json_value(JsonbParseState **state, Datum value, Oid typid)
+{
+	Oid			base = getBaseType(typid);
 	Oid			outfn;
 	bool		varlena;
 	char	   *text;
+	JsonbValue	v;
+	Jsonb	   *doc;
 
 	getTypeOutputInfo(typid, &outfn, &varlena);
-	text = OidOutputFunctionCall(outfn, value);
-	switch (getBaseType(typid))
+	switch (base)
 	{
 		case BOOLOID:
-			appendStringInfoString(buf, text[0] == 't' ? "true" : "false");
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(value);
+			pushJsonbValue(state, WJB_VALUE, &v);
 			return;
 		case INT2OID:
 		case INT4OID:
@@ -65,21 +86,40 @@ append_json_value(StringInfo buf, Datum value, Oid typid)
 		case NUMERICOID:
 		case FLOAT4OID:
 		case FLOAT8OID:
+			text = OidOutputFunctionCall(outfn, value);
 			/* NaN and the infinities are no JSON numbers */
 			if (strpbrk(text, "NIni") == NULL)
 			{
-				appendStringInfoString(buf, text);
+				v.type = jbvNumeric;
+				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+																	ObjectIdGetDatum(InvalidOid),
+																	Int32GetDatum(-1)));
+				pushJsonbValue(state, WJB_VALUE, &v);
 				return;
 			}
 			break;
 		case JSONOID:
 		case JSONBOID:
-			appendStringInfoString(buf, text);
+			if (base == JSONBOID)
+				doc = DatumGetJsonbP(value);
+			else
+				doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														 CStringGetDatum(OidOutputFunctionCall(outfn, value))));
+			if (JB_ROOT_IS_SCALAR(doc))
+				JsonbExtractScalar(&doc->root, &v);
+			else
+			{
+				v.type = jbvBinary;
+				v.val.binary.data = &doc->root;
+				v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
+			}
+			pushJsonbValue(state, WJB_VALUE, &v);
 			return;
 		default:
+			text = OidOutputFunctionCall(outfn, value);
 			break;
 	}
-	escape_json(buf, text);
+	push_string(state, WJB_VALUE, text);
 }
 
 /* secret_column — a column whose values the log must not hold (webhook
@@ -145,16 +185,21 @@ column_changed(const RowPair *r, TupleDesc desc, int i)
 }
 
 /*
- * append_changes — {"col": {"old": …, "new": …}, …} for the columns
- * column_changed names, secrets' values replaced by "(redacted)".  Returns
- * the number of columns written.
+ * changes_jsonb — {"changes": {"col": {"old": …, "new": …}, …}} for the
+ * columns column_changed names, secrets' values replaced by "(redacted)";
+ * "*n" gets the number of columns in it.
  */
-static int
-append_changes(StringInfo buf, TupleDesc desc, const RowPair *r)
+static Jsonb *
+changes_jsonb(TupleDesc desc, const RowPair *r, int *n)
 {
-	int			n = 0;
+	JsonbParseState *state = NULL;
+	JsonbValue	null = {.type = jbvNull};
+	JsonbValue *doc;
 
-	appendStringInfoChar(buf, '{');
+	*n = 0;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	push_string(&state, WJB_KEY, "changes");
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -162,27 +207,28 @@ append_changes(StringInfo buf, TupleDesc desc, const RowPair *r)
 
 		if (!column_changed(r, desc, i))
 			continue;
-		if (n++ > 0)
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, NameStr(att->attname));
-		appendStringInfoString(buf, ":{\"old\":");
+		(*n)++;
+		push_string(&state, WJB_KEY, NameStr(att->attname));
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		push_string(&state, WJB_KEY, "old");
 		if (r->oldnulls[i])
-			appendStringInfoString(buf, "null");
+			pushJsonbValue(&state, WJB_VALUE, &null);
 		else if (secret)
-			appendStringInfoString(buf, "\"(redacted)\"");
+			push_string(&state, WJB_VALUE, "(redacted)");
 		else
-			append_json_value(buf, r->oldvals[i], att->atttypid);
-		appendStringInfoString(buf, ",\"new\":");
+			push_json_value(&state, r->oldvals[i], att->atttypid);
+		push_string(&state, WJB_KEY, "new");
 		if (r->newnulls[i])
-			appendStringInfoString(buf, "null");
+			pushJsonbValue(&state, WJB_VALUE, &null);
 		else if (secret)
-			appendStringInfoString(buf, "\"(redacted)\"");
+			push_string(&state, WJB_VALUE, "(redacted)");
 		else
-			append_json_value(buf, r->newvals[i], att->atttypid);
-		appendStringInfoChar(buf, '}');
+			push_json_value(&state, r->newvals[i], att->atttypid);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
-	appendStringInfoChar(buf, '}');
-	return n;
+	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(doc);
 }
 
 /*
@@ -463,6 +509,12 @@ log_checks(Relation rel)
 }
 
 /*
+ * What domain_check keeps of the details' domain (its checks, kept current
+ * by the type cache when the domain changes), for every row of the backend.
+ */
+static void *details_domain = NULL;
+
+/*
  * insert_direct — the row into "rel" (as installed: log_as_installed) the
  * way logical replication's apply worker inserts (no SQL, no plan): the
  * details' domain checked, the table's CHECK constraints and NOT NULLs, its
@@ -482,7 +534,7 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	TupleTableSlot *slot;
 
 	if (details->atttypid != JSONBOID)
-		domain_check(values[LOG_DETAILS], false, details->atttypid, NULL, CurrentMemoryContext);
+		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -583,7 +635,8 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	HeapTuple	newrow = NULL;
 	const char *action;
 	RowPair		rows;
-	StringInfoData changes;
+	Jsonb	   *changes;
+	int			nchanged;
 	char	   *id;
 	char	   *actor;
 	char	   *address = NULL;
@@ -614,11 +667,9 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	deform_rows(&rows, desc, oldrow, newrow);
 	if (oldrow && newrow && derived_write(rel, desc, &rows))
 		return PointerGetDatum(NULL);
-	initStringInfo(&changes);
-	appendStringInfoString(&changes, "{\"changes\":");
-	if (append_changes(&changes, desc, &rows) == 0 && oldrow && newrow)
+	changes = changes_jsonb(desc, &rows, &nchanged);
+	if (nchanged == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
-	appendStringInfoChar(&changes, '}');
 	id = row_id(desc, newrow ? newrow : oldrow);
 
 	/* who, before the switch to the owner */
@@ -641,7 +692,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 														 RelationGetRelationName(rel))));
 	if (id != NULL)
 		SET(LOG_ENTITY_ID, CStringGetTextDatum(id));
-	SET(LOG_DETAILS, DirectFunctionCall1(jsonb_in, CStringGetDatum(changes.data)));
+	SET(LOG_DETAILS, JsonbPGetDatum(changes));
 	if (address != NULL)
 		SET(LOG_IP_ADDRESS, CStringGetTextDatum(address));
 	SET(LOG_CREATED_AT, TimestampTzGetDatum(now));

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(39);
+SELECT plan(42);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -152,6 +152,31 @@ SELECT is((SELECT entity_type || ' ' || (details -> 'changes' -> 'body' ->> 'new
 SELECT orders.untrack_activity('public.act_notes');
 INSERT INTO public.act_notes (body) VALUES ('quiet');
 SELECT is((SELECT count(*)::int FROM orders.activity_logs), 1, 'untrack_activity stops it');
+-- every kind of value as its JSON: what parsing the value's JSON text gives
+-- (0.20.0 builds the document without the text)
+SET LOCAL TimeZone = 'UTC';
+CREATE TABLE public.act_kinds (id int PRIMARY KEY, b boolean, n numeric(8,2), f float8, g float8, j json,
+                               jb jsonb, js jsonb, t text, ts timestamptz, a int[], token_hash text, e text);
+SELECT orders.track_activity('public.act_kinds');
+INSERT INTO public.act_kinds VALUES (1, true, 1.5, 0.1::float8 + 0.2, 'NaN', '{"x": [1, "y"]}', '"scalar"',
+                                     '[1, {"k": null}]', E'say "hi"\t\u00e9', '2026-01-02 03:04:05+00', '{1,2}', 'abc', NULL);
+SELECT is((SELECT details -> 'changes' FROM orders.activity_logs WHERE entity_type = 'public.act_kinds'),
+          '{"id": {"old": null, "new": 1}, "b": {"old": null, "new": true}, "n": {"old": null, "new": 1.50},
+            "f": {"old": null, "new": 0.30000000000000004}, "g": {"old": null, "new": "NaN"},
+            "j": {"old": null, "new": {"x": [1, "y"]}}, "jb": {"old": null, "new": "scalar"},
+            "js": {"old": null, "new": [1, {"k": null}]}, "t": {"old": null, "new": "say \"hi\"\t\u00e9"},
+            "ts": {"old": null, "new": "2026-01-02 03:04:05+00"}, "a": {"old": null, "new": "{1,2}"},
+            "token_hash": {"old": null, "new": "(redacted)"}}'::jsonb,
+          'values as JSON: booleans, numbers (NaN as text), json and jsonb documents and scalars, text escaped, the rest as text, secrets redacted, NULLs left out');
+SELECT is((SELECT details -> 'changes' -> 'n' ->> 'new' FROM orders.activity_logs WHERE entity_type = 'public.act_kinds'),
+          '1.50', '... a numeric keeps its scale');
+UPDATE public.act_kinds SET f = 'Infinity', jb = '{"a": 1}', e = '' WHERE id = 1;
+SELECT is((SELECT details -> 'changes' FROM orders.activity_logs WHERE entity_type = 'public.act_kinds' AND action = 'updated'),
+          '{"f": {"old": 0.30000000000000004, "new": "Infinity"}, "jb": {"old": "scalar", "new": {"a": 1}},
+            "e": {"old": null, "new": ""}}'::jsonb,
+          '... an update: the changed columns, old and new');
+SELECT orders.untrack_activity('public.act_kinds');
+DELETE FROM orders.activity_logs WHERE entity_type = 'public.act_kinds';
 SELECT is(pg_temp.err($$SELECT orders.track_activity('orders.order_summary')$$) || ' ' || pg_temp.err($$SELECT orders.track_activity(NULL)$$),
           '42809 22004', 'track_activity of a view: 42809; of NULL: 22004');
 
