@@ -100,6 +100,24 @@ extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
 extern void orders_load_cache(void (*load) (void), bool *valid);
 
+/* ---- direct_write.c: rows updated without SQL (execReplication.c's way) ---- */
+typedef struct OrdersDirect
+{
+	EState	   *estate;
+	ResultRelInfo *info;
+	EPQState	epq;
+	TupleTableSlot *row;		/* the locked row (orders_direct_lock_by_id) */
+	TupleTableSlot *next;	/* its new version */
+	AttrNumber	attnum;			/* the column updated */
+	void	   *domain_extra;	/* domain_check's state for the column */
+} OrdersDirect;
+
+extern bool orders_direct_updatable(Relation rel);
+extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *column);
+extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
+extern void orders_direct_update(OrdersDirect *d, Datum value);
+extern void orders_direct_end(OrdersDirect *d);
+
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 
 typedef enum OrdersPlanKind

@@ -35,7 +35,9 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -139,72 +141,166 @@ static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stoc
 							   Oid products, const OrdersSavedUser *caller);
 
 /*
- * apply_moves — one UPDATE per product or variant, in id order, as the owner
- * (already switched by the caller, who is "caller").  A move below 0 is
- * refused with OR050, naming the product and the numbers when the caller
- * may see the product (and variant), else only the id from its own item.
+ * refuse_move — "m" did not fit: OR050 naming what is in stock (the row is
+ * locked by now), or nothing when the product or variant is gone (the
+ * item's foreign key refuses).
+ */
+static void
+refuse_move(const StockMove *m, Oid products, Oid variants, const OrdersSavedUser *caller)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	Datum		args[1] = {UUIDPGetDatum(&m->id)};
+	SPIPlanPtr	plan;
+
+	if (m->variant)
+		plan = orders_get_plan(PLAN_STOCK_READ_VARIANT, variants,
+							   "SELECT p.name OPERATOR(pg_catalog.||) ' / ' OPERATOR(pg_catalog.||) v.name,"
+							   "       v.sku, v.stock_quantity, v.product_id"
+							   "  FROM orders.product_variants v JOIN orders.products p"
+							   "    ON p.id OPERATOR(pg_catalog.=) v.product_id"
+							   " WHERE v.id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
+	else
+		plan = orders_get_plan(PLAN_STOCK_READ_PRODUCT, products,
+							   "SELECT name, sku, stock_quantity, id FROM orders.products"
+							   " WHERE id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes);
+	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		insufficient_stock(m, SPI_tuptable, m->variant ? variants : products, products, caller);
+}
+
+/*
+ * move_direct — "m" applied to its row locked in d (orders_direct): false
+ * when it does not fit (below 0).  As the UPDATE of move_sql would, an
+ * integer overflow fails with 22003.
+ */
+static bool
+move_direct(OrdersDirect *d, const StockMove *m)
+{
+	bool		isnull;
+	Datum		stock = slot_getattr(d->row, d->attnum, &isnull);
+	int32		now;
+
+	if (isnull)
+		return false;
+	if (pg_add_s32_overflow(DatumGetInt32(stock), (int32) m->delta, &now))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	if (now < 0)
+		return false;
+	orders_direct_update(d, Int32GetDatum(now));
+	return true;
+}
+
+/* move_sql — "m" by an UPDATE statement: false when it does not fit. */
+static bool
+move_sql(const StockMove *m, Oid rel, const OrdersDerived *derived)
+{
+	static Oid	argtypes[2] = {UUIDOID, INT4OID};
+	Datum		args[2] = {UUIDPGetDatum(&m->id), Int32GetDatum((int32) m->delta)};
+	SPIPlanPtr	plan;
+
+	if (m->variant)
+		plan = orders_get_plan(PLAN_STOCK_TAKE_VARIANT, rel,
+							   "UPDATE orders.product_variants"
+							   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
+							   " WHERE id OPERATOR(pg_catalog.=) $1"
+							   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
+							   2, argtypes);
+	else
+		plan = orders_get_plan(PLAN_STOCK_TAKE_PRODUCT, rel,
+							   "UPDATE orders.products"
+							   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
+							   " WHERE id OPERATOR(pg_catalog.=) $1"
+							   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
+							   2, argtypes);
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, NULL, derived);
+	return SPI_processed > 0;
+}
+
+/*
+ * move_table — the moves of one table (products, or variants), in id order,
+ * as the owner (already switched by the caller, who is "caller").  Written
+ * directly (direct_write.c) when the table is as installed: the rows many
+ * status changes queue on are held for less time before the commit; else
+ * by one UPDATE statement each.  A move below 0 is refused with OR050.
+ */
+static void
+move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUser *caller)
+{
+	static const char *const stock_columns[] = {"stock_quantity", NULL};
+	Oid			products = orders_relid("products");
+	Oid			variants = orders_relid("product_variants");
+	Oid			relid = variants_table ? variants : products;
+	OrdersDerived derived = {relid, stock_columns};
+	const OrdersDerived *was_derived = orders_derived;
+	Relation	rel;
+	OrdersDirect d;
+	bool		direct;
+	bool		any = false;
+
+	for (long i = 0; i < n && !any; i++)
+		any = sorted[i]->variant == variants_table;
+	if (!any)
+		return;
+	rel = table_open(relid, RowExclusiveLock);
+	direct = orders_direct_updatable(rel);
+	PG_TRY();
+	{
+		if (direct)
+		{
+			/* the log leaves the moves out while their row triggers fire */
+			orders_derived = &derived;
+			orders_direct_begin(&d, rel, "stock_quantity");
+		}
+		for (long i = 0; i < n; i++)
+		{
+			StockMove  *m = sorted[i];
+			bool		fits;
+
+			if (m->variant != variants_table)
+				continue;
+			if (m->delta < PG_INT32_MIN || m->delta > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("stock move of %lld units is out of range", (long long) m->delta)));
+			if (direct)
+			{
+				if (!orders_direct_lock_by_id(&d, UUIDPGetDatum(&m->id)))
+					continue;	/* deleted: the FK of the item refuses */
+				fits = move_direct(&d, m);
+			}
+			else
+				fits = move_sql(m, relid, &derived);
+			if (!fits)
+				refuse_move(m, products, variants, caller);
+		}
+		if (direct)
+			orders_direct_end(&d);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+	}
+	PG_END_TRY();
+	table_close(rel, NoLock);
+}
+
+/*
+ * apply_moves — every stock move of a statement: the products' in id
+ * order, then the variants' in id order (the order every stock move keeps,
+ * so two never wait for each other's rows).
  */
 static void
 apply_moves(HTAB *moves, const OrdersSavedUser *caller)
 {
-	static Oid	argtypes[2] = {UUIDOID, INT4OID};
 	long		n;
 	StockMove **sorted = (StockMove **) orders_sorted_deltas(moves, move_changes, &n);
-	Oid			products = orders_relid("products");
-	Oid			variants = orders_relid("product_variants");
-	static const char *const stock_columns[] = {"stock_quantity", NULL};
-	OrdersDerived derived = {InvalidOid, stock_columns};
 
-	for (long i = 0; i < n; i++)
-	{
-		StockMove  *m = sorted[i];
-		SPIPlanPtr	plan;
-		Datum		args[2];
-
-		if (m->delta < PG_INT32_MIN || m->delta > PG_INT32_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("stock move of %lld units is out of range", (long long) m->delta)));
-		if (m->variant)
-			plan = orders_get_plan(PLAN_STOCK_TAKE_VARIANT, variants,
-								   "UPDATE orders.product_variants"
-								   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
-								   " WHERE id OPERATOR(pg_catalog.=) $1"
-								   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
-								   2, argtypes);
-		else
-			plan = orders_get_plan(PLAN_STOCK_TAKE_PRODUCT, products,
-								   "UPDATE orders.products"
-								   "   SET stock_quantity = stock_quantity OPERATOR(pg_catalog.+) $2"
-								   " WHERE id OPERATOR(pg_catalog.=) $1"
-								   "   AND stock_quantity OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>=) 0",
-								   2, argtypes);
-		args[0] = UUIDPGetDatum(&m->id);
-		args[1] = Int32GetDatum((int32) m->delta);
-		derived.rel = m->variant ? variants : products;
-		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, NULL, &derived);
-		if (SPI_processed == 0)
-		{
-			/* the row is locked by now (or gone): report what is in stock */
-			if (m->variant)
-				plan = orders_get_plan(PLAN_STOCK_READ_VARIANT, variants,
-									   "SELECT p.name OPERATOR(pg_catalog.||) ' / ' OPERATOR(pg_catalog.||) v.name,"
-									   "       v.sku, v.stock_quantity, v.product_id"
-									   "  FROM orders.product_variants v JOIN orders.products p"
-									   "    ON p.id OPERATOR(pg_catalog.=) v.product_id"
-									   " WHERE v.id OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
-			else
-				plan = orders_get_plan(PLAN_STOCK_READ_PRODUCT, products,
-									   "SELECT name, sku, stock_quantity, id FROM orders.products"
-									   " WHERE id OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
-			orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
-			if (SPI_processed == 0)
-				continue;		/* deleted: the FK of the item refuses */
-			insufficient_stock(m, SPI_tuptable, m->variant ? variants : products, products, caller);
-		}
-	}
+	move_table(sorted, n, false, caller);
+	move_table(sorted, n, true, caller);
 }
 
 /*

@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(32);
+SELECT plan(36);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -127,6 +127,44 @@ SELECT is((SELECT string_agg(status || ':' || category || ':' || holds_stock, ' 
 SELECT lives_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'completed'
                     AND NOT EXISTS (SELECT 1 FROM orders.orders WHERE lifecycle = 'review' AND status = 'completed')$$,
                 'an empty state may change');
+
+-- a move is a write of the product row with everything an UPDATE of its
+-- stock runs: row triggers (UPDATE OF stock_quantity), generated columns,
+-- the column's domain — written row by row while products is as installed
+-- (direct_write.c), by an UPDATE statement once a DBA adds what only a
+-- statement runs (a statement trigger)
+CREATE TEMP TABLE moved (sku text, old_q int, new_q int, low boolean);
+CREATE FUNCTION pg_temp.note_move() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pg_temp.moved VALUES (NEW.sku, OLD.stock_quantity, NEW.stock_quantity, NEW.is_low); RETURN NULL; END$$;
+CREATE TRIGGER note_move AFTER UPDATE OF stock_quantity ON orders.products FOR EACH ROW EXECUTE FUNCTION pg_temp.note_move();
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b5', 'T10-5', '00000000-0000-0000-0000-00000000a0c1'),
+  ('00000000-0000-0000-0000-00000000a0b6', 'T10-6', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b5', 'Kettle', 5, '00000000-0000-0000-0000-00000000a0f1'),
+  ('00000000-0000-0000-0000-00000000a0b6', 'Kettle', 1, '00000000-0000-0000-0000-00000000a0f1');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b5', 'confirmed');
+SELECT is((SELECT string_agg(sku || ' ' || old_q || '->' || new_q || ' low ' || low, ', ') FROM moved),
+          'T10-KETTLE 9->4 low true', 'a move fires the product''s UPDATE OF stock_quantity row triggers, its generated column computed');
+CREATE TEMP TABLE statements (n int);
+CREATE FUNCTION pg_temp.note_statement() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pg_temp.statements VALUES (1); RETURN NULL; END$$;
+CREATE TRIGGER note_statement AFTER UPDATE ON orders.products FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.note_statement();
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b5', 'cancelled');
+SELECT is((SELECT count(*) FROM statements) || ' ' || (SELECT string_agg(sku || ' ' || old_q || '->' || new_q || ' low ' || low, ', ') FROM moved),
+          '1 T10-KETTLE 9->4 low true, T10-KETTLE 4->9 low false',
+          'with a statement trigger on products the move is an UPDATE statement: that trigger fires once, the row triggers as before');
+DROP TRIGGER note_statement ON orders.products;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b6', 'confirmed');
+UPDATE orders.products SET stock_quantity = 9 WHERE sku = 'T10-KETTLE';   -- a count by hand
+ALTER DOMAIN orders.units ADD CONSTRAINT t10_at_most_nine CHECK (VALUE <= 9) NOT VALID;
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000a0b6', 'cancelled')$$,
+                 '23514', NULL, 'a move is checked against the stock column''s domain, as an UPDATE''s assignment is');
+SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-KETTLE') || ' '
+          || (SELECT status FROM orders.orders WHERE order_number = 'T10-6'),
+          '9 confirmed', '... and nothing changed');
+ALTER DOMAIN orders.units DROP CONSTRAINT t10_at_most_nine;
+DROP TRIGGER note_move ON orders.products;
 
 SELECT * FROM finish();
 ROLLBACK;
