@@ -529,26 +529,15 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	Form_pg_attribute details = TupleDescAttr(RelationGetDescr(rel), pos[LOG_DETAILS]);
 	bool		no_triggers = isnull[LOG_USER_ID] && user_fk_only(rel, pos[LOG_USER_ID] + 1);
 	EState	   *estate;
-	RangeTblEntry *rte;
 	ResultRelInfo *info;
 	TupleTableSlot *slot;
 
 	if (details->atttypid != JSONBOID)
 		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
-	estate = CreateExecutorState();
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
-	info = makeNode(ResultRelInfo);
-	InitResultRelInfo(info, rel, 1, NULL, 0);
+	info = orders_direct_target(rel, NULL, &estate);
 	info->ri_ConstraintExprs = log_checks(rel);
 	if (no_triggers)
 		info->ri_TrigDesc = NULL;
-	estate->es_opened_result_relations = lappend(estate->es_opened_result_relations, info);
-	estate->es_output_cid = GetCurrentCommandId(true);
 	if (!no_triggers)
 		AfterTriggerBeginQuery();
 

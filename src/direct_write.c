@@ -1,5 +1,5 @@
 /*
- * direct_write.c — rows updated without SQL, the way logical replication's
+ * direct_write.c — rows written without SQL, the way logical replication's
  * apply worker writes them (execReplication.c): one executor state for a
  * relation, whose row triggers, constraints, generated columns and indexes
  * run as an UPDATE statement would run them, without the planning and the
@@ -18,7 +18,8 @@
  *   }
  *
  * A relation a DBA turned into something an UPDATE statement would serve
- * differently (orders_direct_updatable) is left to SQL.
+ * differently (orders_direct_updatable) is left to SQL.  The activity log's
+ * rows go in the same way (activity.c, on orders_direct_target).
  */
 #include "orders.h"
 
@@ -65,6 +66,31 @@ orders_direct_updatable(Relation rel)
 }
 
 /*
+ * orders_direct_target — a new executor state ("*estate") whose one result
+ * relation is "rel" (opened by the caller with RowExclusiveLock), as a
+ * statement writing it has: "updated" the columns an UPDATE sets (what
+ * UPDATE OF triggers and generated columns look at; NULL for an INSERT).
+ */
+ResultRelInfo *
+orders_direct_target(Relation rel, Bitmapset *updated, EState **estate)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	ResultRelInfo *info = makeNode(ResultRelInfo);
+
+	*estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	rte->updatedCols = updated;
+	ExecInitRangeTable(*estate, list_make1(rte));
+	InitResultRelInfo(info, rel, 1, NULL, 0);
+	(*estate)->es_opened_result_relations = list_make1(info);
+	(*estate)->es_output_cid = GetCurrentCommandId(true);
+	return info;
+}
+
+/*
  * orders_direct_begin — an executor state for updates of "column" of "rel"
  * (opened by the caller with RowExclusiveLock), as the one statement they
  * stand for: its indexes open, its row triggers ready to fire.
@@ -72,25 +98,14 @@ orders_direct_updatable(Relation rel)
 void
 orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 {
-	RangeTblEntry *rte = makeNode(RangeTblEntry);
 	TupleDesc	desc = RelationGetDescr(rel);
 
 	d->attnum = SPI_fnumber(desc, column);
 	if (d->attnum <= 0)
 		elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), column);
 	d->domain_extra = NULL;
-	d->estate = CreateExecutorState();
-	rte->rtekind = RTE_RELATION;
-	rte->relid = RelationGetRelid(rel);
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	/* what UPDATE OF triggers and generated columns look at */
-	rte->updatedCols = bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber);
-	ExecInitRangeTable(d->estate, list_make1(rte));
-	d->info = makeNode(ResultRelInfo);
-	InitResultRelInfo(d->info, rel, 1, NULL, 0);
-	d->estate->es_opened_result_relations = list_make1(d->info);
-	d->estate->es_output_cid = GetCurrentCommandId(true);
+	d->info = orders_direct_target(rel, bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber),
+								   &d->estate);
 	d->estate->es_snapshot = GetActiveSnapshot();
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	ExecOpenIndices(d->info, false);

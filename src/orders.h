@@ -100,7 +100,7 @@ extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
 extern void orders_load_cache(void (*load) (void), bool *valid);
 
-/* ---- direct_write.c: rows updated without SQL (execReplication.c's way) ---- */
+/* ---- direct_write.c: rows written without SQL (execReplication.c's way) ---- */
 typedef struct OrdersDirect
 {
 	EState	   *estate;
@@ -112,6 +112,7 @@ typedef struct OrdersDirect
 	void	   *domain_extra;	/* domain_check's state for the column */
 } OrdersDirect;
 
+extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);
 extern bool orders_direct_updatable(Relation rel);
 extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *column);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
