@@ -106,7 +106,14 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 	d->domain_extra = NULL;
 	d->info = orders_direct_target(rel, bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber),
 								   &d->estate);
-	d->estate->es_snapshot = GetActiveSnapshot();
+	/*
+	 * What an UPDATE statement here would see: at READ COMMITTED a snapshot
+	 * of now (rows committed since the calling statement began, e.g. a
+	 * product of an item added meanwhile), else the transaction's.  Active
+	 * while the row triggers run, as a statement's is.
+	 */
+	d->estate->es_snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(d->estate->es_snapshot);
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	ExecOpenIndices(d->info, false);
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
@@ -205,6 +212,8 @@ orders_direct_end(OrdersDirect *d)
 	AfterTriggerEndQuery(d->estate);
 	ExecCloseIndices(d->info);
 	EvalPlanQualEnd(&d->epq);
+	PopActiveSnapshot();
+	UnregisterSnapshot(d->estate->es_snapshot);
 	ExecResetTupleTable(d->estate->es_tupleTable, false);
 	FreeExecutorState(d->estate);
 	CommandCounterIncrement();
