@@ -68,11 +68,10 @@ push_json_value(JsonbParseState **state, Datum value, Oid typid)
 	Oid			base = getBaseType(typid);
 	Oid			outfn;
 	bool		varlena;
-	char	   *text;
+	char	   *text = NULL;
 	JsonbValue	v;
 	Jsonb	   *doc;
 
-	getTypeOutputInfo(typid, &outfn, &varlena);
 	switch (base)
 	{
 		case BOOLOID:
@@ -86,6 +85,7 @@ push_json_value(JsonbParseState **state, Datum value, Oid typid)
 		case NUMERICOID:
 		case FLOAT4OID:
 		case FLOAT8OID:
+			getTypeOutputInfo(typid, &outfn, &varlena);
 			text = OidOutputFunctionCall(outfn, value);
 			/* NaN and the infinities are no JSON numbers */
 			if (strpbrk(text, "NIni") == NULL)
@@ -103,8 +103,11 @@ push_json_value(JsonbParseState **state, Datum value, Oid typid)
 			if (base == JSONBOID)
 				doc = DatumGetJsonbP(value);
 			else
+			{
+				getTypeOutputInfo(typid, &outfn, &varlena);
 				doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 														 CStringGetDatum(OidOutputFunctionCall(outfn, value))));
+			}
 			if (JB_ROOT_IS_SCALAR(doc))
 				JsonbExtractScalar(&doc->root, &v);
 			else
@@ -116,8 +119,12 @@ push_json_value(JsonbParseState **state, Datum value, Oid typid)
 			pushJsonbValue(state, WJB_VALUE, &v);
 			return;
 		default:
-			text = OidOutputFunctionCall(outfn, value);
 			break;
+	}
+	if (text == NULL)
+	{
+		getTypeOutputInfo(typid, &outfn, &varlena);
+		text = OidOutputFunctionCall(outfn, value);
 	}
 	push_string(state, WJB_VALUE, text);
 }
@@ -510,9 +517,12 @@ log_checks(Relation rel)
 
 /*
  * What domain_check keeps of the details' domain (its checks, kept current
- * by the type cache when the domain changes), for every row of the backend.
+ * by the type cache when the domain changes), for every row of the backend
+ * — it outlives transactions; a new domain (the extension made again) gets
+ * a state of its own.
  */
 static void *details_domain = NULL;
+static Oid	details_domain_type = InvalidOid;
 
 /*
  * insert_direct — the row into "rel" (as installed: log_as_installed) the
@@ -533,7 +543,13 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	TupleTableSlot *slot;
 
 	if (details->atttypid != JSONBOID)
+	{
+		/* another domain (the extension made again): state of its own */
+		if (details->atttypid != details_domain_type)
+			details_domain = NULL;
+		details_domain_type = details->atttypid;
 		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
+	}
 	info = orders_direct_target(rel, NULL, &estate);
 	info->ri_ConstraintExprs = log_checks(rel);
 	if (no_triggers)

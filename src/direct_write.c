@@ -30,19 +30,24 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 
 /*
- * orders_direct_updatable — would an UPDATE statement on "rel" do nothing a
- * row-by-row update skips?  A plain table (no partitions, no rules), no
- * statement-level or INSTEAD OF UPDATE triggers, no transition tables, row
- * level security not forced on its owner, and a primary key of one column.
+ * orders_direct_updatable — would an UPDATE statement on "rel", by the
+ * current user, do nothing a row-by-row update skips?  A plain table (no
+ * partitions, no inheritance children, no rules), no statement-level or
+ * INSTEAD OF UPDATE triggers, no transition tables, the user allowed to
+ * update it and row level security not applying to them, and a primary key
+ * of one column.
  */
 bool
 orders_direct_updatable(Relation rel)
@@ -53,11 +58,14 @@ orders_direct_updatable(Relation rel)
 	bool		one_column;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
-		rel->rd_rules != NULL || rel->rd_rel->relforcerowsecurity || !OidIsValid(pkey))
+		rel->rd_rel->relhassubclass || rel->rd_rules != NULL || !OidIsValid(pkey))
 		return false;
 	if (trig && (trig->trig_update_before_statement || trig->trig_update_after_statement ||
 				 trig->trig_update_instead_row || trig->trig_update_old_table ||
 				 trig->trig_update_new_table))
+		return false;
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK ||
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
 		return false;
 	idx = index_open(pkey, AccessShareLock);
 	one_column = IndexRelationGetNumberOfKeyAttributes(idx) == 1 && idx->rd_index->indkey.values[0] > 0;
@@ -92,8 +100,10 @@ orders_direct_target(Relation rel, Bitmapset *updated, EState **estate)
 
 /*
  * orders_direct_begin — an executor state for updates of "column" of "rel"
- * (opened by the caller with RowExclusiveLock), as the one statement they
- * stand for: its indexes open, its row triggers ready to fire.
+ * (opened by the caller with RowExclusiveLock; orders_direct_updatable), as
+ * the one statement they stand for: its indexes open, its row triggers
+ * ready to fire.  The caller ends it with orders_direct_end; on an error the
+ * (sub)transaction's abort releases what it holds.
  */
 void
 orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
@@ -104,6 +114,17 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 	if (d->attnum <= 0)
 		elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), column);
 	d->domain_extra = NULL;
+	{
+		Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+		Oid			eq = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+											 idx->rd_opcintype[0], BTEqualStrategyNumber);
+
+		d->key_index = RelationGetRelid(idx);
+		d->key_attnum = idx->rd_index->indkey.values[0];
+		d->key_collation = idx->rd_indcollation[0];
+		fmgr_info(get_opcode(eq), &d->key_eq);
+		index_close(idx, NoLock);
+	}
 	d->info = orders_direct_target(rel, bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber),
 								   &d->estate);
 	/*
@@ -133,17 +154,16 @@ bool
 orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 {
 	Relation	rel = d->info->ri_RelationDesc;
-	Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-	Oid			eq = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
-										 idx->rd_opcintype[0], BTEqualStrategyNumber);
+	Relation	idx = index_open(d->key_index, AccessShareLock);
 	ScanKeyData key;
 	IndexScanDesc scan;
 	bool		found;
+	bool		isnull;
 	TM_FailureData tmfd;
 	TM_Result	res;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, get_opcode(eq), id);
-	key.sk_collation = idx->rd_indcollation[0];
+	ScanKeyEntryInitializeWithInfo(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+								   d->key_collation, &d->key_eq, id);
 	scan = index_beginscan(rel, idx, d->estate->es_snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, d->row);
@@ -158,7 +178,10 @@ orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 	switch (res)
 	{
 		case TM_Ok:
-			return true;
+			/* a later version under another key is no longer the row asked for */
+			return !tmfd.traversed ||
+				DatumGetBool(FunctionCall2Coll(&d->key_eq, d->key_collation, id,
+											   slot_getattr(d->row, d->key_attnum, &isnull)));
 		case TM_SelfModified:
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),

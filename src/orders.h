@@ -110,6 +110,10 @@ typedef struct OrdersDirect
 	TupleTableSlot *next;	/* its new version */
 	AttrNumber	attnum;			/* the column updated */
 	void	   *domain_extra;	/* domain_check's state for the column */
+	Oid			key_index;		/* the primary key (one column) */
+	AttrNumber	key_attnum;		/* its column */
+	FmgrInfo	key_eq;			/* its equality */
+	Oid			key_collation;
 } OrdersDirect;
 
 extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);

@@ -44,6 +44,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
@@ -246,7 +247,10 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 	if (!any)
 		return;
 	rel = table_open(relid, RowExclusiveLock);
-	direct = orders_direct_updatable(rel);
+	/* move_direct adds as int4: a column a DBA retyped takes the UPDATE */
+	direct = orders_direct_updatable(rel) &&
+		getBaseType(TupleDescAttr(RelationGetDescr(rel),
+								  SPI_fnumber(RelationGetDescr(rel), "stock_quantity") - 1)->atttypid) == INT4OID;
 	PG_TRY();
 	{
 		if (direct)
