@@ -142,9 +142,12 @@ static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stoc
 							   Oid products, const OrdersSavedUser *caller);
 
 /*
- * refuse_move — "m" did not fit: OR050 naming what is in stock (the row is
- * locked by now), or nothing when the product or variant is gone (the
- * item's foreign key refuses).
+ * refuse_move — "m" did not fit, or its row was not found: OR050 naming
+ * what is in stock (the row is locked by now); 40001 at REPEATABLE READ or
+ * SERIALIZABLE when the row exists but was committed after the
+ * transaction's snapshot (a product created by the transaction that added
+ * the item: skipping it would leave its stock untaken); else nothing (gone:
+ * the item's foreign key refuses).
  */
 static void
 refuse_move(const StockMove *m, Oid products, Oid variants, const OrdersSavedUser *caller)
@@ -169,6 +172,16 @@ refuse_move(const StockMove *m, Oid products, Oid variants, const OrdersSavedUse
 	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		insufficient_stock(m, SPI_tuptable, m->variant ? variants : products, products, caller);
+	if (!IsolationUsesXactSnapshot())
+		return;
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent insert of the %s of an item",
+						m->variant ? "variant" : "product"),
+				 errdetail("It was committed after this transaction's snapshot."),
+				 errhint("Retry the transaction.")));
 }
 
 /*
@@ -272,9 +285,7 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 						 errmsg("stock move of %lld units is out of range", (long long) m->delta)));
 			if (direct)
 			{
-				if (!orders_direct_lock_by_id(&d, UUIDPGetDatum(&m->id)))
-					continue;	/* deleted: the FK of the item refuses */
-				fits = move_direct(&d, m);
+				fits = orders_direct_lock_by_id(&d, UUIDPGetDatum(&m->id)) && move_direct(&d, m);
 			}
 			else
 				fits = move_sql(m, relid, &derived);
