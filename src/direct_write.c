@@ -113,6 +113,8 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 	d->attnum = SPI_fnumber(desc, column);
 	if (d->attnum <= 0)
 		elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), column);
+	d->domain = getBaseType(TupleDescAttr(desc, d->attnum - 1)->atttypid) !=
+		TupleDescAttr(desc, d->attnum - 1)->atttypid;
 	d->domain_extra = NULL;
 	{
 		Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
@@ -212,7 +214,7 @@ orders_direct_update(OrdersDirect *d, Datum value)
 {
 	Form_pg_attribute att = TupleDescAttr(d->next->tts_tupleDescriptor, d->attnum - 1);
 
-	if (getBaseType(att->atttypid) != att->atttypid)
+	if (d->domain)
 		domain_check(value, false, att->atttypid, &d->domain_extra, d->estate->es_query_cxt);
 	ExecClearTuple(d->next);
 	slot_getallattrs(d->row);

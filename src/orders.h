@@ -109,6 +109,7 @@ typedef struct OrdersDirect
 	TupleTableSlot *row;		/* the locked row (orders_direct_lock_by_id) */
 	TupleTableSlot *next;	/* its new version */
 	AttrNumber	attnum;			/* the column updated */
+	bool		domain;			/* the column's type is a domain */
 	void	   *domain_extra;	/* domain_check's state for the column */
 	Oid			key_index;		/* the primary key (one column) */
 	AttrNumber	key_attnum;		/* its column */
