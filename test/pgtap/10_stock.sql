@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -164,6 +164,13 @@ SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-KETTLE') 
           || (SELECT status FROM orders.orders WHERE order_number = 'T10-6'),
           '9 confirmed', '... and nothing changed');
 ALTER DOMAIN orders.units DROP CONSTRAINT t10_at_most_nine;
+-- a move past the integer range fails as the UPDATE's addition would (22003)
+UPDATE orders.products SET stock_quantity = 2147483647 WHERE sku = 'T10-KETTLE';
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000a0b6', 'cancelled')$$,
+                 '22003', 'integer out of range', 'giving back past the integer range is refused with 22003');
+SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-KETTLE') || ' '
+          || (SELECT status FROM orders.orders WHERE order_number = 'T10-6'),
+          '2147483647 confirmed', '... and nothing changed');
 DROP TRIGGER note_move ON orders.products;
 
 SELECT * FROM finish();
