@@ -11,8 +11,29 @@
 
 PG_MODULE_MAGIC;
 
-/* orders.notify: announce status changes on channel orders_status. */
-bool		orders_notify_enabled = true;
+/* orders.notify: how status changes are announced on channel orders_status. */
+int			orders_notify_mode = ORDERS_NOTIFY_BATCHED;
+
+/* orders.announcer: a batched change starts the database's announcer if none runs. */
+bool		orders_announcer_autostart = true;
+
+/* orders.announce_interval: the announcer's pause between batches (ms). */
+int			orders_announce_interval = 100;
+
+/* "on"/"off" and the other boolean spellings of the setting up to 0.20.0 */
+static const struct config_enum_entry notify_options[] = {
+	{"batched", ORDERS_NOTIFY_BATCHED, false},
+	{"immediate", ORDERS_NOTIFY_IMMEDIATE, false},
+	{"off", ORDERS_NOTIFY_OFF, false},
+	{"on", ORDERS_NOTIFY_IMMEDIATE, true},
+	{"true", ORDERS_NOTIFY_IMMEDIATE, true},
+	{"yes", ORDERS_NOTIFY_IMMEDIATE, true},
+	{"1", ORDERS_NOTIFY_IMMEDIATE, true},
+	{"false", ORDERS_NOTIFY_OFF, true},
+	{"no", ORDERS_NOTIFY_OFF, true},
+	{"0", ORDERS_NOTIFY_OFF, true},
+	{NULL, 0, false}
+};
 
 /* orders.hold_minutes: default length of a slot hold. */
 int			orders_hold_minutes = 10;
@@ -26,8 +47,8 @@ int			orders_partition = 0;
 void		_PG_init(void);
 
 /*
- * _PG_init — define the extension's settings.  orders.notify and
- * orders.staff_role are SUSET: a client must neither silence the
+ * _PG_init — define the extension's settings.  orders.notify, the
+ * announcer's settings and orders.staff_role are SUSET: a client must neither silence the
  * announcements others rely on nor name itself staff; a DBA sets them per
  * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
  * is a default any session may change.  orders.partition is SUSET too: a
@@ -36,15 +57,33 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	DefineCustomBoolVariable("orders.notify",
-							 "Announce each order status change with NOTIFY on channel orders_status.",
-							 "PostgreSQL serializes the commits of notifying transactions; "
-							 "turn this off where nobody listens and status changes are very frequent.",
-							 &orders_notify_enabled,
+	DefineCustomEnumVariable("orders.notify",
+							 "How order status changes are announced on channel orders_status: batched, immediate or off.",
+							 "batched: the database's announcer sends them after commit, many per transaction; "
+							 "immediate: the changing transaction sends its own at commit (PostgreSQL "
+							 "serializes the commits of notifying transactions); off: not at all.",
+							 &orders_notify_mode,
+							 ORDERS_NOTIFY_BATCHED,
+							 notify_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("orders.announcer",
+							 "Start the database's status announcer when a batched change finds none running.",
+							 "Off: batched changes wait until orders.announce_status_changes() is called.",
+							 &orders_announcer_autostart,
 							 true,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("orders.announce_interval",
+							"Pause of the status announcer between two batches.",
+							NULL,
+							&orders_announce_interval,
+							100, 10, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("orders.hold_minutes",
 							"Default length, in minutes, of a slot hold made by orders.reserve_time_slot().",
 							NULL,

@@ -61,7 +61,17 @@
 
 /* ---- orders.c: settings ---- */
 
-extern bool orders_notify_enabled;
+/* orders.notify: how status changes are announced (announcer.c) */
+typedef enum OrdersNotifyMode
+{
+	ORDERS_NOTIFY_OFF,
+	ORDERS_NOTIFY_BATCHED,		/* by the database's announcer, after commit */
+	ORDERS_NOTIFY_IMMEDIATE		/* by the changing transaction, at its commit */
+} OrdersNotifyMode;
+
+extern int	orders_notify_mode;
+extern bool orders_announcer_autostart;
+extern int	orders_announce_interval;
 extern int	orders_hold_minutes;
 extern char *orders_staff_role;
 extern int	orders_partition;
@@ -129,6 +139,7 @@ extern void orders_direct_end(OrdersDirect *d);
 typedef enum OrdersPlanKind
 {
 	PLAN_HISTORY_INSERT,
+	PLAN_HISTORY_INSERT_V1,
 	PLAN_LOCK_ORDER,
 	PLAN_FIND_IDEMPOTENT,
 	PLAN_UPDATE_STATUS,
@@ -179,6 +190,11 @@ typedef enum OrdersPlanKind
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
 	PLAN_ACTIVITY_INSERT,
+	PLAN_ANNOUNCER_LOCK,
+	PLAN_ANNOUNCER_CREATE,
+	PLAN_ANNOUNCER_POSITION,
+	PLAN_ANNOUNCER_READ,
+	PLAN_ANNOUNCER_SAVE,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
 
@@ -186,6 +202,8 @@ extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
+extern void orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls,
+									int expected, Snapshot snapshot);
 /*
  * A derived write of the extension: a value it keeps from other rows (a
  * counter, a balance, a sum) in "columns" (NULL-terminated) of table "rel".
@@ -249,6 +267,14 @@ extern bool orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *calle
 extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
 									  char *key, char *actor);
 extern void orders_clear_pending_change(void);
+
+/* ---- announcer.c: status changes announced in batches ---- */
+
+extern char *orders_status_payload(int64 history_id, const char *order_id,
+								   const char *number, const char *lifecycle,
+								   const char *old_status, const char *new_status,
+								   const char *actor);
+extern OrdersNotifyMode orders_announce_mode(void);
 
 /* ---- order_number.c: generated, bounded, not forgeable ---- */
 

@@ -160,6 +160,18 @@ orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 }
 
 /*
+ * orders_execute_snapshot — run a statement of the extension with
+ * "snapshot", which the caller took and keeps (the announcer reads the
+ * bounds of the snapshot its batch was read with).
+ */
+void
+orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
+						Snapshot snapshot)
+{
+	execute_plan(plan, args, nulls, false, 0, expected, snapshot);
+}
+
+/*
  * orders_execute_latest — run a read of the extension with the latest
  * snapshot (as ri_triggers.c does at REPEATABLE READ): it sees what every
  * transaction that committed before it (and ours so far) wrote, whatever the

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -411,50 +412,12 @@ orders_status_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * payload_field — append ,"name":"value" to a notification, the value cut
- * to PAYLOAD_FIELD_MAX bytes (on a character boundary; a 64-character order
- * number always fits).  Lifecycle and status names are plain ASCII and the
- * order id a uuid; only the order number and the actor can hold characters
- * JSON escapes (\u00XX, 6 bytes for 1), so the payload stays under 4 kB,
- * below NOTIFY's 8000-byte limit, whatever a JWT subject or a restored
- * order number holds.
- */
-#define PAYLOAD_FIELD_MAX 256
-
-static void
-payload_field(StringInfo buf, const char *name, const char *value)
-{
-	int			len = pg_mbcliplen(value, strlen(value), PAYLOAD_FIELD_MAX);
-
-	appendStringInfo(buf, "%s\"%s\":", buf->len > 1 ? "," : "", name);
-	escape_json(buf, pnstrdup(value, len));
-}
-
-/* notify_payload — the JSON document sent on channel orders_status. */
-static char *
-notify_payload(const char *order_id, const char *number, const char *lifecycle,
-			   const char *old_status, const char *new_status, const char *actor)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	payload_field(&buf, "order_id", order_id);
-	payload_field(&buf, "order_number", number);
-	payload_field(&buf, "lifecycle", lifecycle);
-	payload_field(&buf, "old_status", old_status);
-	payload_field(&buf, "new_status", new_status);
-	payload_field(&buf, "changed_by", actor);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/*
  * orders.status_audit() — AFTER UPDATE FOR EACH ROW on orders.orders, with
  * WHEN (OLD.status IS DISTINCT FROM NEW.status).  Writes one history row
- * (as the owner of orders.order_history, so callers need no right on it) and
- * notifies channel orders_status (unless orders.notify is off).  Both belong to the changing transaction:
- * a rollback leaves neither.
+ * (as the owner of orders.order_history, so callers need no right on it),
+ * marked for the database's announcer (orders.notify = batched) or
+ * announced on channel orders_status by this transaction (immediate).  Both
+ * belong to the changing transaction: a rollback leaves neither.
  */
 Datum
 orders_status_audit(PG_FUNCTION_ARGS)
@@ -465,9 +428,11 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	oldrow = trigdata->tg_trigtuple;
 	HeapTuple	newrow = trigdata->tg_newtuple;
-	static Oid	argtypes[6] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	static Oid	argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	OrdersNotifyMode mode;
+	int64		history_id;
 	bool		isnull;
 	char	   *old_status = column_value(oldrow, desc, "status");
 	char	   *new_status = column_value(newrow, desc, "status");
@@ -504,20 +469,37 @@ orders_status_audit(PG_FUNCTION_ARGS)
 
 	history = orders_relid("order_history");
 	orders_spi_connect_as_owner(history, &saved);
-	plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
-						   "INSERT INTO orders.order_history"
-						   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
-						   " VALUES ($1, $2, $3, $4, $5, $6)",
-						   6, argtypes);
-	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT);
+	if (get_attnum(history, "announce") != InvalidAttrNumber)
+	{
+		mode = orders_announce_mode();
+		values[6] = BoolGetDatum(mode == ORDERS_NOTIFY_BATCHED);
+		plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
+							   "INSERT INTO orders.order_history"
+							   " (order_id, old_status, new_status, changed_by, notes, idempotency_key, announce)"
+							   " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+							   7, argtypes);
+	}
+	else
+	{
+		/* the 0.20.0 schema (library installed, extension not yet updated) */
+		mode = orders_notify_mode == ORDERS_NOTIFY_OFF ? ORDERS_NOTIFY_OFF : ORDERS_NOTIFY_IMMEDIATE;
+		plan = orders_get_plan(PLAN_HISTORY_INSERT_V1, history,
+							   "INSERT INTO orders.order_history"
+							   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
+							   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+							   6, argtypes);
+	}
+	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
+	history_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_spi_finish_as(&saved);
 
-	if (orders_notify_enabled)
+	if (mode == ORDERS_NOTIFY_IMMEDIATE)
 		Async_Notify(ORDERS_STATUS_CHANNEL,
-					 notify_payload(column_value(newrow, desc, "id"),
-									column_value(newrow, desc, "order_number"),
-									column_value(newrow, desc, "lifecycle"),
-									old_status, new_status, actor));
+					 orders_status_payload(history_id,
+										   column_value(newrow, desc, "id"),
+										   column_value(newrow, desc, "order_number"),
+										   column_value(newrow, desc, "lifecycle"),
+										   old_status, new_status, actor));
 	return PointerGetDatum(NULL);
 }
 

@@ -84,6 +84,7 @@ suite soak-stock bash "$REPO_DIR/test/soak/stock.sh" "${ORDERS_SOAK_SECONDS:-20}
 suite soak-review bash "$REPO_DIR/test/soak/review.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-webhooks bash "$REPO_DIR/test/soak/webhooks.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-outbox bash "$REPO_DIR/test/soak/outbox.sh" "${ORDERS_SOAK_SECONDS:-20}"
+suite soak-announcer bash "$REPO_DIR/test/soak/announcer.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite soak-workflows bash "$REPO_DIR/test/soak/workflows.sh" "${ORDERS_SOAK_SECONDS:-20}"
 suite pg_cron bash "$REPO_DIR/test/cron.sh"
 suite operations bash "$REPO_DIR/test/operations.sh"

@@ -144,8 +144,11 @@ CREATE TABLE orders.order_history (
     changed_by       text NOT NULL,
     notes            text,
     idempotency_key  text,
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    announce         boolean NOT NULL DEFAULT true
 );
+COMMENT ON COLUMN orders.order_history.announce IS
+    'The database''s status announcer sends this change on channel orders_status (orders.notify = batched)';
 CREATE INDEX order_history_order_id_idx ON orders.order_history (order_id, id);
 CREATE UNIQUE INDEX order_history_idempotency_idx
     ON orders.order_history (order_id, idempotency_key) WHERE idempotency_key IS NOT NULL;

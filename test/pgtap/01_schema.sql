@@ -11,7 +11,7 @@ SELECT columns_are('orders', 'customers', ARRAY['id', 'account_id', 'full_name',
   'address', 'city', 'area', 'postal_code', 'tags', 'notes', 'total_orders', 'total_spent',
   'return_rate', 'created_at', 'updated_at', 'returned_orders']);
 SELECT columns_are('orders', 'order_history', ARRAY['id', 'order_id', 'old_status', 'new_status',
-  'changed_by', 'notes', 'idempotency_key', 'created_at']);
+  'changed_by', 'notes', 'idempotency_key', 'created_at', 'announce']);
 SELECT columns_are('orders', 'order_items', ARRAY['id', 'order_id', 'item_type', 'sku', 'name',
   'quantity', 'unit_price', 'total', 'snapshot', 'created_at', 'updated_at', 'product_id', 'variant_id']);
 SELECT has_column('orders', 'orders', c, 'orders.orders.' || c) FROM unnest(ARRAY[

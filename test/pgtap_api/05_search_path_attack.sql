@@ -711,6 +711,8 @@ SELECT pg_temp.probe('anon: the outbox is no API''s (revive)',
   $p$SELECT orders.revive_outbox('00000000-0000-0000-0000-000000000999')$p$, '{revive_outbox}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (purge)',
   $p$SELECT orders.purge_outbox()$p$, '{purge_outbox}', '42501');
+SELECT pg_temp.probe('anon: announcing status changes is the owner''s',
+  $p$SELECT orders.announce_status_changes()$p$, '{announce_status_changes}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (complete)',
   $p$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$p$, '{complete_outbox}', '42501');
 SELECT pg_temp.probe('anon: shared_order',

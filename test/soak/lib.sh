@@ -50,6 +50,8 @@ if [ "$stress" = 1 ]; then
     [ -f "$dir/${NAME}_stress_setup.sql" ] && q $db -f "$dir/${NAME}_stress_setup.sql"
     echo "# stress mode: $clients clients, $secs s, $(basename "$script")"
 fi
+# a soak may start something to run beside its clients (a listener)
+if declare -F soak_before_run >/dev/null; then soak_before_run; fi
 pgbench -n -c "$clients" -j 2 -T "$secs" --max-tries=20 -f "$script" $db > "$log" 2>&1 || true
 grep -E "number of transactions actually processed|number of failed|number of transactions retried|tps =" "$log" | sed 's/^/# /'
 # what the retries were, from the server's log (a lock-order problem shows

@@ -1,0 +1,45 @@
+
+---------------------------------------------------------------------------
+-- Status changes announced in batches (issue 14; doc/lifecycles.md,
+-- "Announcements"; src/announcer.c).  With orders.notify = batched (the
+-- default) a status change does not NOTIFY from its own transaction —
+-- PostgreSQL serializes the commits of notifying transactions — but marks
+-- its history row; the database's announcer (a background worker the first
+-- such change starts) sends every committed change on channel orders_status
+-- after commit, many per transaction, each once, and keeps here how far it
+-- got, in the same transaction as its NOTIFYs.
+---------------------------------------------------------------------------
+
+CREATE TABLE orders.status_announcer (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    watermark     bigint NOT NULL DEFAULT 0,
+    high          bigint NOT NULL DEFAULT 0,
+    hole_lo       bigint[] NOT NULL DEFAULT '{}' CHECK (array_position(hole_lo, NULL) IS NULL),
+    hole_hi       bigint[] NOT NULL DEFAULT '{}' CHECK (array_position(hole_hi, NULL) IS NULL),
+    pending_max   bigint[] NOT NULL DEFAULT '{}' CHECK (array_position(pending_max, NULL) IS NULL),
+    pending_xmax  bigint[] NOT NULL DEFAULT '{}' CHECK (array_position(pending_xmax, NULL) IS NULL),
+    announced     bigint NOT NULL DEFAULT 0,
+    announced_at  timestamptz
+);
+COMMENT ON TABLE orders.status_announcer IS
+    'How far the status announcer got: history ids up to watermark are settled; above it, high and the holes below high (ids not seen yet)';
+COMMENT ON COLUMN orders.status_announcer.pending_max IS
+    'Sequence positions recorded by batches, each settled (moved into watermark) once every transaction running at pending_xmax has ended';
+-- dumped with the data (a restored database goes on from the dumped
+-- position instead of announcing the restored history once more)
+SELECT pg_catalog.pg_extension_config_dump('orders.status_announcer', '');
+
+-- announce_status_changes — one batch from SQL, in the caller's transaction:
+-- what committed since the last batch (at most max_rows changes), in id
+-- order.  For the owner: pg_cron, tests, a database with orders.announcer off.
+CREATE FUNCTION orders.announce_status_changes(max_rows integer DEFAULT 10000)
+    RETURNS integer
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_announce_status_changes';
+COMMENT ON FUNCTION orders.announce_status_changes(integer) IS
+    'Announce on channel orders_status the status changes committed since the last batch (orders.notify = batched); returns how many';
+
+-- the owner's (the announcer runs as the history's owner)
+ALTER TABLE orders.status_announcer ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON orders.status_announcer FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.announce_status_changes(integer) FROM PUBLIC;
