@@ -7,9 +7,9 @@
 --    (nothing written before the update is announced again).  The payload
 --    gains "history_id".
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.21.0'" to load this file. \quit
-ALTER TABLE orders.order_history ADD COLUMN announce boolean NOT NULL DEFAULT true;
+ALTER TABLE orders.order_history ADD COLUMN announce boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN orders.order_history.announce IS
-    'The database''s status announcer sends this change on channel orders_status (orders.notify = batched)';
+    'The database''s status announcer sends this change on channel orders_status (orders.notify = batched; set by status_audit)';
 CREATE TABLE orders.status_announcer (
     singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     watermark     bigint NOT NULL DEFAULT 0,

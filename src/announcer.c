@@ -56,6 +56,7 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -70,8 +71,8 @@ PGDLLEXPORT void orders_status_announcer_main(Datum main_arg);
 /* The announcer leaves after this long without a change to announce. */
 #define ANNOUNCER_IDLE_MS 1000
 
-/* A backend that started an announcer lets it this long to take its lock. */
-#define ANNOUNCER_START_MS 2000
+/* The most changes one batch of the announcer reads. */
+#define ANNOUNCER_BATCH_ROWS 10000
 
 /* The announcer leaves after this many failed batches in a row. */
 #define ANNOUNCER_MAX_ERRORS 20
@@ -80,11 +81,12 @@ PGDLLEXPORT void orders_status_announcer_main(Datum main_arg);
 #define ANNOUNCER_MAX_PENDING 64
 
 /*
- * The advisory lock the database's announcer holds for its life
- * (pg_advisory_lock(1869771891, 1634627171) from SQL: "ords", "annc"); a
- * batch holds the next key (1634627172) for its transaction, a transaction
- * starting the announcer the one after (1634627173).
+ * The lock the database's announcer holds for its life, and the one a
+ * batch holds for its transaction: advisory lock tags whose fourth field is
+ * neither 1 nor 2, so that no SQL advisory lock function can take them (a
+ * client holding them could otherwise silence the announcements).
  */
+#define ANNOUNCER_LOCK_SPACE 0x4f52
 #define ANNOUNCER_LOCK_KEY1 0x6f726473
 #define ANNOUNCER_LOCK_KEY2 0x616e6e63
 
@@ -107,13 +109,14 @@ typedef struct AnnouncerState
 } AnnouncerState;
 
 /*
- * announcer_lock_tag — the announcer's advisory locks: 0 held by the
- * running announcer, 1 by a batch, 2 by a transaction starting one.
+ * announcer_lock_tag — the announcer's locks: 0 held by the running
+ * announcer, 1 by a batch.
  */
 static void
 announcer_lock_tag(LOCKTAG *tag, int which)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, ANNOUNCER_LOCK_KEY1, ANNOUNCER_LOCK_KEY2 + which, 2);
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, ANNOUNCER_LOCK_KEY1, ANNOUNCER_LOCK_KEY2 + which,
+						 ANNOUNCER_LOCK_SPACE);
 }
 
 /* ---------------------------------------------------------------------
@@ -252,18 +255,32 @@ lock_state(Oid staterel, AnnouncerState *st)
 
 /*
  * sequence_position — the largest history id handed out so far (0 when
- * none): read before the batch's snapshot is taken.
+ * none): read before the batch's snapshot is taken.  The watermark rule
+ * needs every id to be handed out when it is taken: a sequence with CACHE
+ * above 1 is refused (55000).
  */
 static int64
 sequence_position(Oid history)
 {
 	bool		isnull;
 	Datum		value;
+	int64		cache;
 
 	orders_execute(orders_get_plan(PLAN_ANNOUNCER_POSITION, history,
-								   "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
-								   " FROM orders.order_history_id_seq", 0, NULL),
+								   "SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END,"
+								   "       q.seqcache"
+								   "  FROM orders.order_history_id_seq s, pg_catalog.pg_sequence q"
+								   " WHERE q.seqrelid = 'orders.order_history_id_seq'::pg_catalog.regclass",
+								   0, NULL),
 				   NULL, NULL, true, 0, SPI_OK_SELECT);
+	cache = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (cache > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the status announcer needs orders.order_history_id_seq with CACHE 1, not " INT64_FORMAT,
+						cache),
+				 errdetail("A cached history id may be taken long after the announcer counted it as handed out."),
+				 errhint("ALTER SEQUENCE orders.order_history_id_seq CACHE 1")));
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetInt64(value);
 }
@@ -416,23 +433,37 @@ announce_batch(int max_rows)
 	AnnouncerState st;
 	Snapshot	snap;
 	FullTransactionId next;
+	FullTransactionId after;
 	int64		m;
 	int64	   *seen;
 	int64		new_high;
 	int			announced = 0;
 	bool		changed;
+	bool		reset = false;
 	int64	   *lo,
 			   *hi;
 
 	if (XactIsoLevel != XACT_READ_COMMITTED)
 		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("orders.announce_status_changes must run at READ COMMITTED isolation"),
 				 errdetail("Each batch reads what committed since the last one.")));
 
 	orders_spi_connect_as_owner(history, &saved);
 	lock_state(staterel, &st);
 	m = sequence_position(history);
+	if (m < st.high)
+	{
+		/* the sequence was set back (RESTART after emptying the history) */
+		ereport(LOG,
+				(errmsg("orders: the history's sequence is at " INT64_FORMAT ", below the " INT64_FORMAT
+						" the status announcer read: it goes on from " INT64_FORMAT, m, st.high, m)));
+		st.high = m;
+		st.watermark = Min(st.watermark, m);
+		st.nholes = 0;
+		st.npending = 0;
+		reset = true;
+	}
 	next = ReadNextFullTransactionId();
 	snap = RegisterSnapshot(GetLatestSnapshot());
 
@@ -489,10 +520,15 @@ announce_batch(int max_rows)
 		announced++;
 	}
 
-	changed = next_watermark(&st, m, (int64) U64FromFullTransactionId(next),
-							 widen(snap->xmin, next),
-							 (int64) U64FromFullTransactionId(ReadNextFullTransactionId()));
-	changed |= SPI_processed > 0;
+	/*
+	 * A batch cut by max_rows has not read every hole row its snapshot
+	 * shows: it must not close holes (the watermark) this time.
+	 */
+	after = ReadNextFullTransactionId();
+	changed = SPI_processed < (uint64) max_rows &&
+		next_watermark(&st, m, (int64) U64FromFullTransactionId(next),
+					   widen(snap->xmin, after), (int64) U64FromFullTransactionId(after));
+	changed |= SPI_processed > 0 || reset;
 	next_holes(&st, seen, (int) SPI_processed, new_high);
 	UnregisterSnapshot(snap);
 	/* an idle batch writes nothing (and takes no transaction id) */
@@ -526,14 +562,15 @@ orders_announce_status_changes(PG_FUNCTION_ARGS)
  * --------------------------------------------------------------------- */
 
 /*
- * start_announcer — register the database's announcer, running as the
- * history's owner.  False when no worker slot is free.
+ * start_announcer — register the database's announcer.  It connects as
+ * the bootstrap superuser (the history's owner may be a role that cannot
+ * log in) and runs each batch as the history's owner, as every statement
+ * of the extension on another table.  False when no worker slot is free.
  */
 static bool
 start_announcer(void)
 {
 	BackgroundWorker worker;
-	Oid			owner = orders_rel_owner(orders_relid("order_history"));
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -544,7 +581,6 @@ start_announcer(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "orders status announcer for database %u", MyDatabaseId);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "orders status announcer");
 	worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
-	memcpy(worker.bgw_extra, &owner, sizeof(Oid));
 	worker.bgw_notify_pid = 0;
 	return RegisterDynamicBackgroundWorker(&worker, NULL);
 }
@@ -553,19 +589,17 @@ start_announcer(void)
  * orders_announce_mode — how the status change being recorded now is
  * announced.  For batched changes, the first of each transaction makes
  * sure the database's announcer runs (a try of the lock it holds) and
- * starts it when not — unless this backend started one within the last
- * ANNOUNCER_START_MS or another transaction is starting one now (a second
- * lock, held by the starting transaction): the new process takes its lock
- * only once it has connected.  When no worker slot is free the change is
- * announced by its own transaction instead (logged once per session).
- * Called after the order's UPDATE gave the transaction its id.
+ * registers one when not; several transactions may register one at once,
+ * and all but the first to take the lock leave at once.  When no worker
+ * slot is free the change is announced by its own transaction instead
+ * (logged once per session).  Called after the order's UPDATE gave the
+ * transaction its id.
  */
 OrdersNotifyMode
 orders_announce_mode(void)
 {
 	static LocalTransactionId checked = InvalidLocalTransactionId;
 	static OrdersNotifyMode decided = ORDERS_NOTIFY_BATCHED;
-	static TimestampTz started = 0;
 	static bool warned = false;
 	LOCKTAG		tag;
 
@@ -579,17 +613,8 @@ orders_announce_mode(void)
 	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		return decided;			/* it runs */
 	LockRelease(&tag, ExclusiveLock, true);
-	if (started != 0 &&
-		!TimestampDifferenceExceeds(started, GetCurrentTimestamp(), ANNOUNCER_START_MS))
-		return decided;			/* ours is starting */
-	announcer_lock_tag(&tag, 2);
-	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		return decided;			/* another transaction's is starting */
 	if (start_announcer())
-	{
-		started = GetCurrentTimestamp();
 		return decided;
-	}
 	if (!warned)
 		ereport(LOG,
 				(errmsg("orders: could not start the status announcer of database \"%s\"; "
@@ -617,7 +642,7 @@ announcer_cycle(void)
 	pgstat_report_activity(STATE_RUNNING, "orders status announcer: batch");
 	if (OidIsValid(get_extension_oid("orders", true)) &&
 		OidIsValid(get_relname_relid("status_announcer", get_namespace_oid(ORDERS_SCHEMA, true))))
-		n = announce_batch(10000);
+		n = announce_batch(ANNOUNCER_BATCH_ROWS);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
@@ -653,33 +678,30 @@ announcer_try_cycle(int *errors)
 }
 
 /*
- * wait_for_running — wait until every transaction that has a transaction
- * id now has ended.  A change that found the announcer running (before it
- * let go of its lock) has an id by then; the last batch after this wait
- * announces it.
+ * wait_for_running — wait until every transaction of this database that
+ * runs now has ended (as CREATE INDEX CONCURRENTLY waits for older
+ * snapshots).  A change that found the announcer running — before it let
+ * go of its lock — is among them; the last batch after this wait announces
+ * it.  Transactions of other databases are not waited for.
  */
 static void
 wait_for_running(void)
 {
-	int64		until;
+	VirtualTransactionId *running;
+	int			n;
 
 	StartTransactionCommand();
-	until = (int64) U64FromFullTransactionId(ReadNextFullTransactionId());
-	CommitTransactionCommand();
-	for (;;)
+	/* however long they take (this wait is not a batch behind DDL) */
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	running = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+									PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+	for (int i = 0; i < n; i++)
 	{
-		int64		xmin;
-
-		StartTransactionCommand();
-		xmin = widen(GetLatestSnapshot()->xmin, ReadNextFullTransactionId());
-		CommitTransactionCommand();
-		if (xmin >= until)
-			return;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		(void) VirtualXactLock(running[i], true);
 	}
+	CommitTransactionCommand();
+	SetConfigOption("lock_timeout", "100", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*
@@ -695,16 +717,14 @@ wait_for_running(void)
 void
 orders_status_announcer_main(Datum main_arg)
 {
-	Oid			owner;
 	LOCKTAG		tag;
 	TimestampTz last_work;
 	int			errors = 0;
 
-	memcpy(&owner, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), owner, 0);
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(main_arg), InvalidOid, 0);
 	pgstat_report_appname("orders status announcer");
 	/*
 	 * A batch waits at most this long for a lock: DDL on the tables it
@@ -714,6 +734,9 @@ orders_status_announcer_main(Datum main_arg)
 	 * batch is tried again after orders.announce_interval.
 	 */
 	SetConfigOption("lock_timeout", "100", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a database's or role's defaults must not make every batch fail */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	announcer_lock_tag(&tag, 0);
 	StartTransactionCommand();
@@ -744,7 +767,8 @@ orders_status_announcer_main(Datum main_arg)
 		{
 			LockRelease(&tag, ExclusiveLock, true);
 			wait_for_running();
-			(void) announcer_try_cycle(&errors);
+			while (announcer_try_cycle(&errors) == ANNOUNCER_BATCH_ROWS && errors == 0)
+				;
 			break;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -145,10 +145,10 @@ CREATE TABLE orders.order_history (
     notes            text,
     idempotency_key  text,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    announce         boolean NOT NULL DEFAULT true
+    announce         boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN orders.order_history.announce IS
-    'The database''s status announcer sends this change on channel orders_status (orders.notify = batched)';
+    'The database''s status announcer sends this change on channel orders_status (orders.notify = batched; set by status_audit)';
 CREATE INDEX order_history_order_id_idx ON orders.order_history (order_id, id);
 CREATE UNIQUE INDEX order_history_idempotency_idx
     ON orders.order_history (order_id, idempotency_key) WHERE idempotency_key IS NOT NULL;

@@ -4,9 +4,12 @@
 #   (a1) orders.transition()        (a2) UPDATE through the C triggers
 #   (b)  floor: UPDATE + INSERT history, no triggers
 #   (c)  seed 004's PL/pgSQL triggers
-# (a1) and (a2) run twice: with NOTIFY (default) and with orders.notify off
-# ("+quiet"), since PostgreSQL serializes the commits of notifying
-# transactions and neither (b) nor (c) notifies.
+# (a1) and (a2) run with the default configuration (orders.notify =
+# batched: the database's announcer sends the NOTIFYs after commit, in
+# batches) and with orders.notify off ("+quiet"), since neither (b) nor (c)
+# notifies; (a1) also with "+immediate" (each transaction notifies at its
+# commit, the default up to 0.20.0: PostgreSQL serializes the commits of
+# notifying transactions).
 # Usage: test/bench/transition.sh [seconds per case, default 20] [rounds, default 3]
 # Starts its own throwaway cluster (fsync on, synchronous_commit off, so the
 # figures measure CPU work rather than the disk).
@@ -17,14 +20,17 @@ ROUNDS=${2:-3}
 bench_prepare
 bench_db setup_transition.sql
 
-run() {   # run CASE -> tps; a "+quiet" case runs its script with orders.notify off
-    local script=${1%+quiet} opts=""
-    [ "$script" != "$1" ] && opts="-c orders.notify=off"
+run() {   # run CASE -> tps; "+quiet" runs its script with orders.notify off, "+immediate" immediate
+    local script=${1%+*} opts=""
+    case "$1" in
+        *+quiet) opts="-c orders.notify=off" ;;
+        *+immediate) opts="-c orders.notify=immediate" ;;
+    esac
     PGOPTIONS="$opts" pgbench -n -M prepared -c 8 -j 2 -T "$SECS" -D i=0 \
         -f "$REPO_DIR/test/bench/$script.pgbench" orders_bench 2>&1 | awk '/^tps/ {print int($3)}'
 }
 declare -A sum
-cases="transition_floor transition_plpgsql transition_api transition_update transition_api+quiet transition_update+quiet"
+cases="transition_floor transition_plpgsql transition_api transition_update transition_api+immediate transition_api+quiet transition_update+quiet"
 for c in $cases; do sum[$c]=0; done
 reset() {   # equal start for every case: all orders in 'a', empty history, vacuumed
     psql -q -X -d orders_bench -c "SET session_replication_role = replica" \
@@ -54,7 +60,9 @@ bench_result "status change: transition(), notify off / floor" "$(ratio "${sum[t
 bench_result "status change: UPDATE, notify off / floor" "$(ratio "${sum[transition_update+quiet]}" "$b")" ">= 1.00"
 bench_result "status change: transition(), default configuration / floor" "$(ratio "${sum[transition_api]}" "$b")" ">= 0.90"
 bench_result "status change: UPDATE, default configuration / floor" "$(ratio "${sum[transition_update]}" "$b")" ">= 0.90"
+bench_result "status change: transition(), orders.notify = immediate / floor" "$(ratio "${sum[transition_api+immediate]}" "$b")" "-"
 bench_result "status change: UPDATE, notify off / seed PL/pgSQL" "$(ratio "${sum[transition_update+quiet]}" "${sum[transition_plpgsql]}")" "-"
+psql -X -d orders_bench -t -A -c "SELECT 'changes sent by the status announcer in all rounds: ' || announced FROM orders.status_announcer"
 psql -X -d orders_bench -t -A -c "SELECT 'history rows of the last case: ' || (SELECT count(*) FROM orders.order_history)
     || ' (each an edge of the graph: ' || (SELECT bool_and(e.from_status IS NOT NULL) FROM orders.order_history h
        LEFT JOIN orders.lifecycle_transitions e ON e.lifecycle = 'bench' AND e.from_status = h.old_status AND e.to_status = h.new_status) || ')'"

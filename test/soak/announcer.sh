@@ -107,5 +107,16 @@ if [ -r "$srvlog" ]; then
     check "... after batches that gave way to the DDL (lock timeout)" 1 \
         "$(server_log_since_start | grep -q 'canceling statement due to lock timeout' && echo 1 || echo 0)"
 fi
+# a client holding the advisory locks of the first version's keys silences nothing
+psql -X -q -t -A -d $db -c "LISTEN orders_status" -c "SELECT pg_sleep(3)" > "$heard.adv" 2>&1 &
+adv_listener=$!
+psql -X -q -d $db -c "SELECT pg_advisory_lock(1869771891, k) FROM generate_series(1634627171, 1634627173) k" \
+     -c "SELECT pg_sleep(2)" >/dev/null &
+adv=$!
+sleep 0.3
+d "UPDATE orders.orders SET status = CASE status WHEN 'a' THEN 'b' ELSE 'a' END WHERE order_number = 'AN-2'" >/dev/null
+wait "$adv" "$adv_listener"
+check "a change made while a client held advisory locks of those keys was announced" 1 \
+    "$(grep -c "\"history_id\":$(d "SELECT max(id) FROM orders.order_history")," "$heard.adv")"
 check_server_log
 soak_done
