@@ -211,10 +211,12 @@ SELECT full_name, total_orders, total_spent, returned_orders, return_rate || ' %
   FROM orders.customers WHERE id = 'd0000000-0000-0000-0000-000000000001';
 
 \echo
-\echo '### Listening: status changes are announced on channel orders_status'
+\echo '### Listening: status changes are announced on channel orders_status, shortly after commit'
+\echo '### (by the database''s status announcer, many changes per transaction: doc/lifecycles.md)'
 LISTEN orders_status;
 INSERT INTO orders.orders (order_number, customer_id) VALUES ('DEMO-COD-2', 'd0000000-0000-0000-0000-000000000001');
 SELECT status FROM orders.transition((SELECT id FROM orders.orders WHERE order_number = 'DEMO-COD-2'), 'cancelled', 'changed mind');
+SELECT pg_sleep(0.5);
 UNLISTEN orders_status;
 
 \echo
