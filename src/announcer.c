@@ -386,12 +386,10 @@ next_watermark(AnnouncerState *st, int64 m, int64 x, int64 xmin, int64 next)
 	return changed;
 }
 
+/* holes_arrays — the holes as two bigint[] of their first and last ids. */
 static void
-save_state(Oid staterel, AnnouncerState *st, int announced)
+holes_arrays(const AnnouncerState *st, Datum *lo_array, Datum *hi_array)
 {
-	static Oid	argtypes[7] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID, INT4OID};
-	Datum		values[7];
 	int64	   *lo = palloc(sizeof(int64) * Max(st->nholes, 1));
 	int64	   *hi = palloc(sizeof(int64) * Max(st->nholes, 1));
 
@@ -400,10 +398,21 @@ save_state(Oid staterel, AnnouncerState *st, int announced)
 		lo[i] = st->holes[i].lo;
 		hi[i] = st->holes[i].hi;
 	}
+	*lo_array = int8_array(lo, st->nholes);
+	*hi_array = int8_array(hi, st->nholes);
+}
+
+/* save_state — write the position back (only when a batch changed it). */
+static void
+save_state(Oid staterel, AnnouncerState *st, int announced)
+{
+	static Oid	argtypes[7] = {INT8OID, INT8OID, INT8ARRAYOID, INT8ARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	Datum		values[7];
+
 	values[0] = Int64GetDatum(st->watermark);
 	values[1] = Int64GetDatum(st->high);
-	values[2] = int8_array(lo, st->nholes);
-	values[3] = int8_array(hi, st->nholes);
+	holes_arrays(st, &values[2], &values[3]);
 	values[4] = int8_array(st->pending_max, st->npending);
 	values[5] = int8_array(st->pending_xmax, st->npending);
 	values[6] = Int32GetDatum(announced);
@@ -440,8 +449,6 @@ announce_batch(int max_rows)
 	int			announced = 0;
 	bool		changed;
 	bool		reset = false;
-	int64	   *lo,
-			   *hi;
 
 	if (XactIsoLevel != XACT_READ_COMMITTED)
 		ereport(ERROR,
@@ -467,16 +474,8 @@ announce_batch(int max_rows)
 	next = ReadNextFullTransactionId();
 	snap = RegisterSnapshot(GetLatestSnapshot());
 
-	lo = palloc(sizeof(int64) * Max(st.nholes, 1));
-	hi = palloc(sizeof(int64) * Max(st.nholes, 1));
-	for (int i = 0; i < st.nholes; i++)
-	{
-		lo[i] = st.holes[i].lo;
-		hi[i] = st.holes[i].hi;
-	}
 	values[0] = Int64GetDatum(st.high);
-	values[1] = int8_array(lo, st.nholes);
-	values[2] = int8_array(hi, st.nholes);
+	holes_arrays(&st, &values[1], &values[2]);
 	values[3] = Int32GetDatum(max_rows);
 	orders_execute_snapshot(orders_get_plan(PLAN_ANNOUNCER_READ, history,
 											"SELECT h.id, h.order_id::pg_catalog.text, o.order_number, o.lifecycle,"

@@ -711,6 +711,10 @@ SELECT pg_temp.probe('anon: the outbox is no API''s (revive)',
   $p$SELECT orders.revive_outbox('00000000-0000-0000-0000-000000000999')$p$, '{revive_outbox}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (purge)',
   $p$SELECT orders.purge_outbox()$p$, '{purge_outbox}', '42501');
+SELECT pg_temp.probe('anon: may not silence the announcements of its changes (orders.notify)',
+  $p$SET orders.notify = off$p$, '{}', '42501');
+SELECT pg_temp.probe('anon: may not keep the announcer from starting (orders.announcer)',
+  $p$SET orders.announcer = off$p$, '{}', '42501');
 SELECT pg_temp.probe('anon: announcing status changes is the owner''s',
   $p$SELECT orders.announce_status_changes()$p$, '{announce_status_changes}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (complete)',
