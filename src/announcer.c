@@ -255,25 +255,36 @@ lock_state(Oid staterel, AnnouncerState *st)
 
 /*
  * sequence_position — the largest history id handed out so far (0 when
- * none): read before the batch's snapshot is taken.  The watermark rule
- * needs every id to be handed out when it is taken: a sequence with CACHE
- * above 1 is refused (55000).
+ * none) into *position: read before the batch's snapshot is taken.  False
+ * when it cannot be read now, which only keeps holes open one batch longer.
+ * The value is read as nextval leaves it, under the sequence's buffer lock
+ * (pg_sequence_last_value): a plain scan of the sequence can find it empty
+ * while ALTER SEQUENCE ... RESTART gives it a new file.  Only a sequence
+ * not used since it was created or restarted has no such value; then its
+ * next value less one is the position, read by a scan, and a scan that
+ * finds no row (that race) gives no position.  The watermark rule needs
+ * every id to be handed out when it is taken: a sequence with CACHE above 1
+ * is refused (55000).
  */
-static int64
-sequence_position(Oid history)
+static bool
+sequence_position(Oid history, int64 *position)
 {
 	bool		isnull;
 	Datum		value;
 	int64		cache;
 
 	orders_execute(orders_get_plan(PLAN_ANNOUNCER_POSITION, history,
-								   "SELECT CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END,"
-								   "       q.seqcache"
-								   "  FROM orders.order_history_id_seq s, pg_catalog.pg_sequence q"
+								   "SELECT q.seqcache,"
+								   "       COALESCE(pg_catalog.pg_sequence_last_value(q.seqrelid),"
+								   "                (SELECT s.last_value - 1 FROM orders.order_history_id_seq s"
+								   "                  WHERE NOT s.is_called))"
+								   "  FROM pg_catalog.pg_sequence q"
 								   " WHERE q.seqrelid = 'orders.order_history_id_seq'::pg_catalog.regclass",
 								   0, NULL),
 				   NULL, NULL, true, 0, SPI_OK_SELECT);
-	cache = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (SPI_processed != 1)
+		return false;
+	cache = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (cache > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -281,8 +292,11 @@ sequence_position(Oid history)
 						cache),
 				 errdetail("A cached history id may be taken long after the announcer counted it as handed out."),
 				 errhint("ALTER SEQUENCE orders.order_history_id_seq CACHE 1")));
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(value);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (isnull)
+		return false;
+	*position = DatumGetInt64(value);
+	return true;
 }
 
 /* widen — a 32-bit transaction id of a current snapshot as a 64-bit one. */
@@ -345,7 +359,8 @@ next_holes(AnnouncerState *st, const int64 *seen, int n, int64 new_high)
 }
 
 /*
- * next_watermark — record this batch's position (m, x) when it is new,
+ * next_watermark — record this batch's position (m, x) when it is new
+ * (m is -1 when the batch could not read the sequence's position),
  * and raise the watermark to the largest recorded position whose
  * transactions have all ended (x at or below "xmin", the batch snapshot's
  * oldest transaction).  A position from elsewhere (x beyond the next
@@ -449,6 +464,7 @@ announce_batch(int max_rows)
 	int			announced = 0;
 	bool		changed;
 	bool		reset = false;
+	bool		known;
 
 	if (XactIsoLevel != XACT_READ_COMMITTED)
 		ereport(ERROR,
@@ -458,8 +474,8 @@ announce_batch(int max_rows)
 
 	orders_spi_connect_as_owner(history, &saved);
 	lock_state(staterel, &st);
-	m = sequence_position(history);
-	if (m < st.high)
+	known = sequence_position(history, &m);
+	if (known && m < st.high)
 	{
 		/* the sequence was set back (RESTART after emptying the history) */
 		ereport(LOG,
@@ -525,7 +541,7 @@ announce_batch(int max_rows)
 	 */
 	after = ReadNextFullTransactionId();
 	changed = SPI_processed < (uint64) max_rows &&
-		next_watermark(&st, m, (int64) U64FromFullTransactionId(next),
+		next_watermark(&st, known ? m : -1, (int64) U64FromFullTransactionId(next),
 					   widen(snap->xmin, after), (int64) U64FromFullTransactionId(after));
 	changed |= SPI_processed > 0 || reset;
 	next_holes(&st, seen, (int) SPI_processed, new_high);

@@ -12,7 +12,9 @@
 # order's batched changes heard in the order they were made; afterwards the
 # announcer's holes close (its watermark reaches the last id) and it leaves
 # when idle; a batch meeting DDL's lock gives way and is tried again (the
-# change announced after the DDL); no XX000 in the server log.
+# change announced after the DDL); ALTER SEQUENCE ... RESTART of the
+# history's sequence every half second (new ids 100,000 on) while batches
+# read its position; no XX000 in the server log.
 # Usage: test/soak/announcer.sh [seconds, default 20]
 heard=/tmp/orders-soak-announcer.heard
 soak_before_run() {
@@ -24,10 +26,25 @@ soak_before_run() {
     } > /tmp/orders-soak-announcer.listen.sql
     psql -X -q -t -A -d "$db" -f /tmp/orders-soak-announcer.listen.sql > "$heard.raw" 2>&1 &
     listener=$!
+    # RESTART gives the sequence a new file (a plain scan of it may then
+    # find no row: the announcer reads it as nextval does); 100,000 ids on,
+    # more than the clients take meanwhile, so no id is handed out twice
+    for _ in $(seq 1 $(( secs * 2 ))); do
+        echo "DO \$\$ BEGIN EXECUTE format('ALTER SEQUENCE orders.order_history_id_seq RESTART WITH %s',"
+        echo "  nextval('orders.order_history_id_seq') + 100000); END \$\$;"
+        echo "SELECT pg_sleep(0.5);"
+    done > /tmp/orders-soak-announcer.restart.sql
+    psql -X -q -d "$db" -v ON_ERROR_STOP=1 -f /tmp/orders-soak-announcer.restart.sql > /dev/null 2> "$heard.restart" &
+    restarter=$!
     sleep 1
 }
 NAME=announcer source "$(dirname "$0")/lib.sh"
 d() { q $db -c "$1"; }
+
+restart_rc=0
+wait "$restarter" || restart_rc=$?
+check "the history's sequence was restarted during the run without an error" "0 ok" \
+    "$restart_rc $(grep -q . "$heard.restart" && head -c 300 "$heard.restart" || echo ok)"
 
 # the announcer catches up: every batched change up to the last id seen
 for _ in $(seq 1 100); do
@@ -118,5 +135,26 @@ d "UPDATE orders.orders SET status = CASE status WHEN 'a' THEN 'b' ELSE 'a' END 
 wait "$adv" "$adv_listener"
 check "a change made while a client held advisory locks of those keys was announced" 1 \
     "$(grep -c "\"history_id\":$(d "SELECT max(id) FROM orders.order_history")," "$heard.adv")"
+# batches from SQL while the sequence is restarted without a pause: a
+# batch reading the position as the old file goes away must neither fail
+# nor take it for a sequence set back (0.21.0's plain scan found no row
+# there and crashed the backend)
+echo "DO \$\$ BEGIN EXECUTE format('ALTER SEQUENCE orders.order_history_id_seq RESTART WITH %s', nextval('orders.order_history_id_seq') + 1); END \$\$;" \
+    > /tmp/orders-soak-announcer.restart1.pgbench
+echo "SELECT orders.announce_status_changes();" > /tmp/orders-soak-announcer.batch.pgbench
+pgbench -n -c 1 -T 3 -f /tmp/orders-soak-announcer.restart1.pgbench $db > "$heard.restart1" 2>&1 &
+restarter=$!
+batch_rc=0 restart_rc=0
+pgbench -n -c 3 -j 3 -T 3 -M prepared -f /tmp/orders-soak-announcer.batch.pgbench $db > "$heard.batch" 2>&1 ||
+    batch_rc=$?
+wait "$restarter" || restart_rc=$?
+echo "# $(sed -n 's/^number of transactions actually processed: //p' "$heard.batch") batches," \
+     "$(sed -n 's/^number of transactions actually processed: //p' "$heard.restart1") restarts"
+check "batches and restarts of the sequence at once: all succeeded" "0 0 0" \
+    "$batch_rc $restart_rc $(grep -c 'error' "$heard.batch" "$heard.restart1" | awk -F: '{ n += $2 } END { print n }')"
+if [ -r "$srvlog" ]; then
+    check "... and no batch took the sequence for one set back" 0 \
+        "$(server_log_since_start | grep -c 'below the .* the status announcer read' || true)"
+fi
 check_server_log
 soak_done
