@@ -129,7 +129,8 @@ node_sigs=$(node 0 -c "$(printf "$signatures" "$api_names")")
 check "the proxy's API has the node's names, arguments and result types" "$node_sigs" "$proxy_sigs"
 types="SELECT string_agg(c.relname || ':' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY c.relname, a.attnum)
          FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        WHERE c.relnamespace = 'orders'::regnamespace AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations')"
+        WHERE c.relnamespace = 'orders'::regnamespace
+          AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations', 'workflow_executions', 'notifications', 'outbox')"
 check "... and its row types the node's columns" "$(node 0 -c "$types")" "$(proxy -c "$types")"
 
 check "sync_types again: nothing to make while the proxy's types match the node's" "0" "$(proxy -c "SELECT orders_proxy.sync_types()")"
@@ -307,6 +308,65 @@ check "eight racing deliveries of a new order: one created, seven duplicates" "1
     "$(cat "$BASE"/race.* | sort | uniq -c | awk '{print $1, $2}' | paste -sd'|')"
 check "... and one order, on its customer's partition" "$(expected_node '+33100000004'):1" "$(where_is 9004)"
 
+# ---------------------------- workflows, notifications and the outbox --
+# A manual workflow on every node (reference data) that notifies the admins
+# in the app and sends a webhook (an outbox message), run through the proxy
+# for an order of each node: the run, the notification and the message are
+# written on that order's node; the admin's notifications are read and
+# marked over every node; a worker (here the DBA) claims messages over every
+# node, at most "batch", and completes or revives each on its node.
+WF=5e000000-0000-0000-0000-0000000000b1
+for k in $(seq 0 $((NODES - 1))); do
+    node $k -c "INSERT INTO orders.workflows (id, name, trigger_type, workflow_steps)
+                VALUES ('$WF', 'Ping', 'manual',
+                        '[{\"id\": \"app\", \"type\": \"send_notification\", \"config\": {\"target\": \"admin\", \"title\": \"Look at {{order_number}}\"}},
+                          {\"id\": \"hook\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"https://hooks.example.com/o\", \"title\": \"t\"}}]')"
+done
+runs_on() { for k in $(seq 0 $((NODES - 1))); do echo -n "$k:$(node $k -c "SELECT count(*) FROM orders.workflow_executions WHERE order_id = '$1'") "; done; }
+check "run_workflow through the proxy for an order of node 1: completed, the run on node 1 only" \
+    "completed|$(for k in $(seq 0 $((NODES - 1))); do echo -n "$k:$([ $k = 1 ] && echo 1 || echo 0) "; done)" \
+    "$(api $ADMIN "SELECT status FROM orders.run_workflow('$WF', '$o1')")|$(runs_on "$o1")"
+check "... and for an order of node 0: on node 0 only" \
+    "completed|$(for k in $(seq 0 $((NODES - 1))); do echo -n "$k:$([ $k = 0 ] && echo 1 || echo 0) "; done)" \
+    "$(api $ADMIN "SELECT status FROM orders.run_workflow('$WF', '$o0')")|$(runs_on "$o0")"
+check "... an unknown workflow: the node's OR114" "ERROR OR114" \
+    "$(api $ADMIN "SELECT status FROM orders.run_workflow(gen_random_uuid(), '$o1')")"
+check "... a customer may not run workflows: the node's 42501, nothing run" "ERROR 42501|1" \
+    "$(api $cust1 "SELECT status FROM orders.run_workflow('$WF', '$o1')")|$(node 1 -c "SELECT count(*) FROM orders.workflow_executions WHERE order_id = '$o1'")"
+check "unread_notifications through the proxy: the admin's of both nodes, newest first" "Look at $(node 0 -c "SELECT order_number FROM orders.orders WHERE id = '$o0'"),Look at $(node 1 -c "SELECT order_number FROM orders.orders WHERE id = '$o1'")" \
+    "$(api $ADMIN "SELECT string_agg(title, ',') FROM (SELECT title FROM orders.unread_notifications()) n")"
+n1=$(node 1 -c "SELECT id FROM orders.notifications")
+check "mark_notifications_read of node 1's notification: 1 marked, node 0's still unread" "1|1|f" \
+    "$(api $ADMIN "SELECT orders.mark_notifications_read(ARRAY['$n1'::uuid])")|$(api $ADMIN "SELECT count(*) FROM orders.unread_notifications()")|$(node 0 -c "SELECT is_read FROM orders.notifications")"
+check "... mark all read: the rest (1) over every node, none unread" "1|0" \
+    "$(api $ADMIN "SELECT orders.mark_notifications_read()")|$(api $ADMIN "SELECT count(*) FROM orders.unread_notifications()")"
+check "... a caller who is no staff member: the nodes' 42501" "ERROR 42501" \
+    "$(api $cust1 "SELECT orders.mark_notifications_read()")"
+messages=$(for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT count(*) FROM orders.outbox"; done | paste -sd' ')
+check "the outbox: the runs' webhook messages, one on each node the runs ran on" "1 1$([ "$NODES" -gt 2 ] && printf ' 0%.0s' $(seq 3 "$NODES"))" "$messages"
+node 1 -c "UPDATE orders.outbox SET max_attempts = 1 WHERE kind = 'webhook'"
+first=$(proxy -c "SELECT id FROM orders.claim_outbox('w1', 1)")
+check "claim_outbox through the proxy, batch 1: one message" "1" "$(echo "$first" | grep -c .)"
+rest=$(proxy -c "SELECT id FROM orders.claim_outbox('w1', 10)")
+check "... batch 10: the other one (every node asked), then none left" "1|0" \
+    "$(echo "$rest" | grep -c .)|$(proxy -c "SELECT count(*) FROM orders.claim_outbox('w1', 10)")"
+m0=$(node 0 -c "SELECT id FROM orders.outbox WHERE kind = 'webhook'")
+m1=$(node 1 -c "SELECT id FROM orders.outbox WHERE kind = 'webhook'")
+check "... each claimed once, by w1, on its node" "w1|w1" \
+    "$(node 0 -c "SELECT locked_by FROM orders.outbox WHERE id = '$m0'")|$(node 1 -c "SELECT locked_by FROM orders.outbox WHERE id = '$m1'")"
+check "complete_outbox through the proxy: node 0's done, node 1's failed on its last attempt (dead)" "done|dead" \
+    "$(proxy -c "SELECT orders.complete_outbox('$m0', NULL, 'w1')")|$(proxy -c "SELECT orders.complete_outbox('$m1', 'HTTP 500', 'w1')")"
+check "... another worker may not complete it: the node's OR101" "OR101" \
+    "$(proxy_refusal "PERFORM orders.complete_outbox('$m0', NULL, 'w2')" | cut -d' ' -f1)"
+check "revive_outbox through the proxy: node 1's message pending again, claimed by the next claim" "|$m1" \
+    "$(proxy -c "SELECT orders.revive_outbox('$m1')")|$(proxy -c "SELECT id FROM orders.claim_outbox('w1', 10)")"
+check "... reviving one that is not dead: the node's OR102" "OR102" \
+    "$(proxy_refusal "PERFORM orders.revive_outbox('$m0')" | cut -d' ' -f1)"
+check "claim_outbox with batch 0: 22023 from the node asked first, nothing claimed" "22023" \
+    "$(proxy_refusal "PERFORM orders.claim_outbox('w1', 0)" | cut -d' ' -f1)"
+check "an API role cannot claim the outbox through the proxy (the nodes' grants: 42501)" "ERROR 42501" \
+    "$(api $ADMIN "SELECT count(*) FROM orders.claim_outbox('w1', 10)")"
+
 # -------------------------------------------- reads over every node --
 all_recent() { for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT $1 FROM orders.recent_orders(max_rows => 1000) ORDER BY 1"; done | sort; }
 check "recent_orders over every node: the union of the nodes' answers" "$(all_recent order_number)" \
@@ -399,7 +459,12 @@ check "the proxy's order_stats equals the sum over the nodes after the soak" \
 # whole (08001, nothing partial); calls routed to another node go on; the
 # set-up functions say which node is missing instead of PL/Proxy's XX000.
 before=$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o0') t")
+node 0 -c "SELECT orders.enqueue_outbox('test', '{}', 'while node 1 is down')" >/dev/null
 stop_cluster "$(node_dir 1)"
+check "node 1 down: unread_notifications over every node fails with 08001" "ERROR 08001" \
+    "$(api $ADMIN "SELECT count(*) FROM orders.unread_notifications()")"
+check "node 1 down: claim_outbox passes over it and claims node 0's message" "while node 1 is down" \
+    "$(proxy -c "SELECT idempotency_key FROM orders.claim_outbox('w1', 10)")"
 check "node 1 down: recent_orders over every node fails with 08001" "ERROR 08001" \
     "$(api $ADMIN "SELECT count(*) FROM orders.recent_orders(max_rows => 1000)")"
 check "node 1 down: order_stats over every node fails with 08001" "ERROR 08001" \
@@ -418,6 +483,10 @@ check "node 1 down: check_nodes fails with 08001 (a node unreachable)" "08001 a 
 stop_cluster "$(node_dir 0)"
 check "node 0 down: sync_types fails with 08001" "08001 a node of the orders cluster is unreachable" \
     "$(proxy_refusal "PERFORM orders_proxy.sync_types()")"
+if [ "$NODES" = 2 ]; then
+    check "both down: claim_outbox, reaching no node, fails with 08001" "08001 a node of the orders cluster is unreachable" \
+        "$(proxy_refusal "PERFORM orders.claim_outbox('w1', 10)")"
+fi
 for k in 0 1; do
     as_pg $PG_BIN/pg_ctl -D "$(node_dir $k)/data" -l "$(node_dir $k)/server.log" -w -t 60 start >/dev/null
 done

@@ -17,8 +17,10 @@
 -- says where it was made; a shop's delivery, of the order or customer it
 -- names: ingest_webhook), or on every node and is merged (recent_orders,
 -- order_stats, available_slots, agent_active_deliveries,
--- unassigned_orders_in_area, vip_customers).  PL/Proxy connects as the caller's current role (PostgREST's
--- anon / authenticated, a DBA), and the request's JWT claims and headers go
+-- unassigned_orders_in_area, vip_customers, unread_notifications,
+-- mark_notifications_read), or node after node (claim_outbox).  PL/Proxy
+-- connects as the caller's current role (PostgREST's anon / authenticated,
+-- a DBA), and the request's JWT claims and headers go
 -- along with each call (set for that call only), so every node applies its
 -- own row level security, triggers and refusals to the same caller.
 \set ON_ERROR_STOP 1
@@ -59,29 +61,37 @@ CREATE FUNCTION orders_proxy.headers() RETURNS text
     LANGUAGE sql STABLE
 RETURN coalesce(pg_catalog.current_setting('request.headers', true), '');
 
--- raise_node_failure — what a caller sees when a node cannot answer:
--- PL/Proxy reports a node it cannot reach as an internal error (XX000);
--- here it becomes 08001 (could not connect: nothing was done on the node),
--- and a connection lost during the call, or a node shutting down under it
--- (57P01/57P02), 08006 (the call's outcome on the node is unknown: retry
--- with the same idempotency key, or read back).  PostgREST answers 503 to
--- both.  Any other error is raised again as it was.
+-- node_failure — what a node's failure means to the caller: PL/Proxy
+-- reports a node it cannot reach as an internal error (XX000): '08001'
+-- (could not connect: nothing was done on the node); a connection lost
+-- during the call, or a node shutting down under it (57P01/57P02): '08006'
+-- (the call's outcome on the node is unknown: retry with the same
+-- idempotency key, or read back); NULL for any other error.
+CREATE FUNCTION orders_proxy.node_failure(state text, message text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconnectStart|PQconnectPoll):' THEN '08001'
+            WHEN (state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconsumeInput|PQflush|PQsendQuery|PQsendQueryParams):')
+                 OR state IN ('57P01', '57P02') THEN '08006' END;
+
+-- raise_node_failure — raise a node's failure as the caller sees it (above;
+-- PostgREST answers 503 to both); any other error is raised again as it was.
 CREATE FUNCTION orders_proxy.raise_node_failure(state text, message text) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconnectStart|PQconnectPoll):' THEN
+    CASE orders_proxy.node_failure(state, message)
+    WHEN '08001' THEN
         RAISE EXCEPTION 'a node of the orders cluster is unreachable'
             USING ERRCODE = '08001', DETAIL = message,
                   HINT = 'Nothing was done. Retry when the node is back; calls for other nodes go on.';
-    ELSIF (state = 'XX000' AND message ~ '^PL/Proxy function .*\] (PQconsumeInput|PQflush|PQsendQuery|PQsendQueryParams):')
-          OR state IN ('57P01', '57P02') THEN
+    WHEN '08006' THEN
         RAISE EXCEPTION 'a node of the orders cluster was lost during the call'
             USING ERRCODE = '08006', DETAIL = message,
                   HINT = 'The call may or may not have taken effect on the node: retry with the same idempotency key, or read it back.';
-    END IF;
-    RAISE EXCEPTION '%', message USING ERRCODE = state;
+    ELSE
+        RAISE EXCEPTION '%', message USING ERRCODE = state;
+    END CASE;
 END
 $$;
 
@@ -99,17 +109,22 @@ $$;
 -- says it serves that partition; refuses (55000, naming the partition)
 -- otherwise: a node set up with the wrong orders.partition would make ids
 -- that route to another node.  A node it cannot reach: 08001.
+-- partitions — how many partitions the server orders_nodes has (its
+-- options p0, p1, ...).
+CREATE FUNCTION orders_proxy.partitions() RETURNS integer
+    LANGUAGE sql STABLE
+RETURN (SELECT count(*)::integer
+          FROM pg_catalog.pg_foreign_server s, pg_catalog.pg_options_to_table(s.srvoptions) o
+         WHERE s.srvname = 'orders_nodes' AND o.option_name ~ '^p[0-9]+$');
+
 CREATE FUNCTION orders_proxy.check_nodes() RETURNS integer
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n integer;
+    n integer := orders_proxy.partitions();
     said integer;
 BEGIN
-    SELECT count(*) INTO n
-      FROM pg_catalog.pg_foreign_server s, pg_catalog.pg_options_to_table(s.srvoptions) o
-     WHERE s.srvname = 'orders_nodes' AND o.option_name ~ '^p[0-9]+$';
     FOR p IN 0 .. n - 1 LOOP
         said := orders_proxy.node_partition(p);
         IF said IS DISTINCT FROM p THEN
@@ -157,7 +172,8 @@ DECLARE
     here text;
     made integer := 0;
 BEGIN
-    FOR d IN SELECT * FROM orders_proxy.node_types(ARRAY['orders', 'order_groups', 'leads', 'slot_reservations'])
+    FOR d IN SELECT * FROM orders_proxy.node_types(ARRAY['orders', 'order_groups', 'leads', 'slot_reservations',
+                                                      'workflow_executions', 'notifications', 'outbox'])
               ORDER BY kind LOOP        -- domains before the types using them
         IF to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
             EXECUTE format(CASE d.kind WHEN 'domain' THEN 'CREATE DOMAIN orders.%I AS %s'
@@ -610,6 +626,174 @@ BEGIN
                                           endpoint, payload, signature, delivery_id, topic);
     PERFORM pg_catalog.set_config('response.status', result ->> 'http_status', true);
     RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- Workflows, notifications and the outbox (issue 15): a workflow runs on
+-- the node of the order (else the customer) it runs for, where its run,
+-- outbox message and notification rows are written; a message is completed
+-- or revived on the node that made it (its id says which).  A staff
+-- member's notifications are on every node its workflows ran on: the
+-- reads and "mark read" go to every node and are merged.  A claim takes at
+-- most "batch" messages over all nodes, node after node from one chosen at
+-- random (no node starves); each node's claim commits there as it is made.
+-- A node that cannot answer is passed over (its messages wait; 08001 or
+-- 08006 only when no node answers): a claim lost on the way (08006) left
+-- its messages to come back when their lease runs out, exactly as a worker
+-- that crashed after claiming.
+CREATE FUNCTION orders_proxy.run_workflow(claims text, headers text, workflow_id uuid, order_id uuid, customer_id uuid)
+    RETURNS SETOF orders.workflow_executions
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(COALESCE(order_id, customer_id));
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.run_workflow(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN workflow_id END,
+                                             order_id, customer_id) r;
+$$;
+CREATE FUNCTION orders.run_workflow(workflow_id uuid, order_id uuid DEFAULT NULL, customer_id uuid DEFAULT NULL)
+    RETURNS orders.workflow_executions
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.workflow_executions;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.run_workflow(orders_proxy.claims(), orders_proxy.headers(), workflow_id,
+                                                        order_id, customer_id);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.unread_notifications(claims text, headers text)
+    RETURNS SETOF orders.notifications
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.unread_notifications() r WHERE s.c IS NOT NULL AND s.h IS NOT NULL;
+$$;
+CREATE FUNCTION orders.unread_notifications()
+    RETURNS SETOF orders.notifications
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.unread_notifications(orders_proxy.claims(), orders_proxy.headers()) r
+         ORDER BY r.created_at DESC, r.id;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.mark_notifications_read(claims text, headers text, ids uuid[])
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.mark_notifications_read(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN ids END) r (r);
+$$;
+CREATE FUNCTION orders.mark_notifications_read(ids uuid[] DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN (SELECT sum(r.n)::integer
+              FROM orders_proxy.mark_notifications_read(orders_proxy.claims(), orders_proxy.headers(), ids) r (n));
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.claim_outbox(claims text, headers text, p integer, worker text, batch integer,
+                                          lease interval)
+    RETURNS SETOF orders.outbox
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON p;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.claim_outbox(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN worker END,
+                                             batch, lease) r;
+$$;
+CREATE FUNCTION orders.claim_outbox(worker text, batch integer DEFAULT 10, lease interval DEFAULT '1 min')
+    RETURNS SETOF orders.outbox
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    n integer := orders_proxy.partitions();
+    start_at integer := pg_catalog.floor(pg_catalog.random() * n)::integer;
+    got integer := 0;
+    failed integer := 0;
+    failure text[];
+    m orders.outbox;
+BEGIN
+    -- the first node is always asked: it refuses a bad worker, batch or
+    -- lease; a node that cannot answer is passed over, unless none can
+    FOR i IN 0 .. n - 1 LOOP
+        BEGIN
+            FOR m IN SELECT * FROM orders_proxy.claim_outbox(orders_proxy.claims(), orders_proxy.headers(),
+                                                             (start_at + i) % n, worker, batch - got, lease) LOOP
+                got := got + 1;
+                RETURN NEXT m;
+            END LOOP;
+        EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+            IF orders_proxy.node_failure(SQLSTATE, SQLERRM) IS NULL THEN
+                RAISE;
+            END IF;
+            failed := failed + 1;
+            failure := ARRAY[SQLSTATE, SQLERRM];
+        END;
+        EXIT WHEN got >= batch;
+    END LOOP;
+    IF failed = n THEN
+        PERFORM orders_proxy.raise_node_failure(failure[1], failure[2]);
+    END IF;
+    RETURN;
+END
+$$;
+
+CREATE FUNCTION orders_proxy.complete_outbox(claims text, headers text, id uuid, error text, worker text)
+    RETURNS SETOF text
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(id);
+    SELECT r.r FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.complete_outbox(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN id END,
+                                                error, worker) r (r);
+$$;
+CREATE FUNCTION orders.complete_outbox(id uuid, error text DEFAULT NULL, worker text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RETURN (SELECT r FROM orders_proxy.complete_outbox(orders_proxy.claims(), orders_proxy.headers(), id, error, worker) r);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+CREATE FUNCTION orders_proxy.revive_outbox(claims text, headers text, id uuid)
+    RETURNS SETOF integer
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON orders_proxy.partition_of(id);
+    SELECT 1 FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                          pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.revive_outbox(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN id END) r;
+$$;
+CREATE FUNCTION orders.revive_outbox(id uuid)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM orders_proxy.revive_outbox(orders_proxy.claims(), orders_proxy.headers(), id);
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END
