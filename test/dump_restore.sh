@@ -37,6 +37,9 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000000e2', 'D-2', '00000000-0000-0000-0000-0000000000d1', 'rental');
 INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000000b1', 'Kettle', 'KET', 9);
 INSERT INTO orders.product_variants (product_id, sku, name, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000000b1', 'KET-R', 'Red', 4);
+-- two stock movements (0.22.0) that cancel out: received, then written off
+SELECT orders.move_stock('00000000-0000-0000-0000-0000000000f8', '00000000-0000-0000-0000-0000000000b1', 3, reason => 'delivery');
+SELECT orders.move_stock('00000000-0000-0000-0000-0000000000f9', '00000000-0000-0000-0000-0000000000b1', -3, reason => 'broken');
 INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
   ('00000000-0000-0000-0000-0000000000e1', 'Kettle', 2, 6.25, '00000000-0000-0000-0000-0000000000b1');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000e1', s, 'step', 'k-' || s)
@@ -150,7 +153,7 @@ share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-00
 TABLES="lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity
         slot_reservations staff deliveries products product_variants financial_transactions expenses
         lifecycle_gates order_groups order_site_selections order_requirements order_share_tokens
-        workflows workflow_executions notifications"
+        workflows workflow_executions notifications stock_movements"
 # verify DST HOW — the checks of one restored database
 verify() {
     local dst=$1 how=$2

@@ -560,6 +560,11 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
+    -- stock movements (0.22.0): staff with products.edit move stock, staff
+    -- with products.view read how it moved
+    EXECUTE format('GRANT SELECT ON orders.stock_movements TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.move_stock(uuid, uuid, integer, uuid, text, integer) TO %I',
+                   authenticated_role);
     EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
                     orders.assign_lead(uuid, uuid), orders.order_stats(),

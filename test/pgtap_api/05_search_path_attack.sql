@@ -844,6 +844,19 @@ SELECT coalesce(pg_temp.probe('admin makes a COD order for Client Two, worked by
 SELECT pg_temp.probe('admin runs a manual workflow for an order',
   format($p$SELECT (orders.run_workflow(w.id, %L)).status FROM orders.workflows w WHERE w.name = 'att manual'$p$, :'wf_order'),
   '{run_workflow,execute_workflow,workflow_notify_step}', NULL, 'completed');
+-- move_stock (0.22.0): the admin's (products.edit)
+SELECT pg_temp.probe('admin receives two API lamps (move_stock)',
+  $p$SELECT (orders.move_stock('00000000-0000-0000-0000-00000000a7a1', '00000000-0000-0000-0000-0000000000e1', 2)).quantity$p$,
+  '{move_stock}', NULL, '2');
+SELECT pg_temp.probe('move_stock: the same movement again answers the same',
+  $p$SELECT (orders.move_stock('00000000-0000-0000-0000-00000000a7a1', '00000000-0000-0000-0000-0000000000e1', 2)).quantity$p$,
+  '{move_stock}', NULL, '2');
+SELECT pg_temp.probe('... and writes them off again',
+  $p$SELECT (orders.move_stock('00000000-0000-0000-0000-00000000a7a3', '00000000-0000-0000-0000-0000000000e1', -2)).quantity$p$,
+  '{move_stock}', NULL, '-2');
+SELECT pg_temp.probe('move_stock: taking more than is in stock (OR050)',
+  $p$SELECT orders.move_stock('00000000-0000-0000-0000-00000000a7a2', '00000000-0000-0000-0000-0000000000e1', -100000)$p$,
+  '{move_stock}', 'OR050');
 SELECT pg_temp.probe('run_workflow: no workflow id (22004)',
   $p$SELECT orders.run_workflow(NULL)$p$, '{run_workflow}', '22004');
 SELECT pg_temp.probe('run_workflow: an unknown workflow (OR114)',
