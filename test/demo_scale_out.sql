@@ -23,5 +23,11 @@ SELECT orders_proxy.partition_of(orders.reserve_time_slot(
            (SELECT s.capacity_id FROM orders.available_slots('5e000000-0000-0000-0000-000000000001', now(), now() + interval '1 day') s
              WHERE orders_proxy.partition_of(s.capacity_id) = 0 LIMIT 1))) AS hold_made_on_node;
 
+\echo '== stock: each node holds its own share; 6 lamps received on node 0, then 2 moved to node 1 (each once)'
+SELECT stock_after AS node_0_after_receiving
+  FROM orders.move_stock(orders_proxy.new_id(0), '5e000000-0000-0000-0000-0000000000c1', 6, reason => 'delivery');
+SELECT * FROM orders_proxy.transfer_stock(gen_random_uuid(), '5e000000-0000-0000-0000-0000000000c1', 2, 0, 1);
+SELECT partition AS node, stock_quantity FROM orders_proxy.stock_levels('5e000000-0000-0000-0000-0000000000c1');
+
 \echo '== order_stats: the sum over both nodes'
 SELECT * FROM orders.order_stats();

@@ -43,6 +43,8 @@ SELECT (SELECT id FROM orders.customers), 'cod', 10 * (n + $k) FROM generate_ser
 INSERT INTO orders.service_capacity (service_id, starts_at, ends_at, max_capacity)
 VALUES ('5e000000-0000-0000-0000-000000000001', date_trunc('hour', now()) + interval '2 hours' + $k * interval '1 hour',
         date_trunc('hour', now()) + interval '2 hours 50 minutes' + $k * interval '1 hour', 5);
+-- the catalog is the same on every node; each node holds its own share of the stock
+INSERT INTO orders.products (id, name, sku, price) VALUES ('5e000000-0000-0000-0000-0000000000c1', 'Lamp', 'SO-LAMP', 10);
 SQL
 done
 psql -X -h "$SCALE_DIR/proxy" -p "$SCALE_PORT" -U postgres -d orders -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/demo_scale_out.sql"

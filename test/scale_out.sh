@@ -367,6 +367,54 @@ check "claim_outbox with batch 0: 22023 from the node asked first, nothing claim
 check "an API role cannot claim the outbox through the proxy (the nodes' grants: 42501)" "ERROR 42501" \
     "$(api $ADMIN "SELECT count(*) FROM orders.claim_outbox('w1', 10)")"
 
+# --------------------------------------------------------------- stock --
+# The catalog on every node (reference data) without its stock: each
+# partition holds its own share of a product's stock, and an order takes
+# from its own node's share.  Goods are received on the partition of the
+# movement's id, moved between shares by transfers (two halves, once each),
+# and no share goes below 0 — so nothing is sold twice.
+LAMP=5e000000-0000-0000-0000-0000000000c1
+for k in $(seq 0 $((NODES - 1))); do
+    node $k -c "INSERT INTO orders.products (id, name, sku, price) VALUES ('$LAMP', 'Lamp', 'SO-LAMP', 10)"
+done
+shares() { proxy -c "SELECT string_agg(partition || ':' || stock_quantity, ' ' ORDER BY partition) FROM orders_proxy.stock_levels('$LAMP')"; }
+zeros() { for k in $(seq "$1" $((NODES - 1))); do printf ' %s:0' "$k"; done; }
+rcv=$(proxy -c "SELECT orders_proxy.new_id(0)")
+check "goods received through the proxy (an admin's move_stock, an id of partition 0): 6 lamps in partition 0's share" \
+    "6|0:6$(zeros 1)" "$(api $ADMIN "SELECT stock_after FROM orders.move_stock('$rcv', '$LAMP', 6, reason => 'delivery')")|$(shares)"
+check "... the same request again: the same answer, nothing moved" \
+    "6|0:6$(zeros 1)" "$(api $ADMIN "SELECT stock_after FROM orders.move_stock('$rcv', '$LAMP', 6, reason => 'delivery')")|$(shares)"
+check "... a customer may not move stock: the node's 42501" "ERROR 42501" \
+    "$(api $cust1 "SELECT stock_after FROM orders.move_stock(orders_proxy.new_id(1), '$LAMP', 6)")"
+t1=$(proxy -c "SELECT gen_random_uuid()")
+check "transfer_stock: 2 lamps from partition 0 to 1 — the two shares after it" "4|2|0:4 1:2$(zeros 2)" \
+    "$(api $ADMIN "SELECT from_stock || '|' || to_stock FROM orders_proxy.transfer_stock('$t1', '$LAMP', 2, 0, 1)")|$(shares)"
+check "... the same transfer again: the same answer, nothing moved" "4|2|0:4 1:2$(zeros 2)" \
+    "$(api $ADMIN "SELECT from_stock || '|' || to_stock FROM orders_proxy.transfer_stock('$t1', '$LAMP', 2, 0, 1)")|$(shares)"
+check "... its two halves, one movement on each side with the transfer's id" "-2 1|2 0" \
+    "$(node 0 -c "SELECT quantity || ' ' || transfer_partition FROM orders.stock_movements WHERE id = '$t1'")|$(node 1 -c "SELECT quantity || ' ' || transfer_partition FROM orders.stock_movements WHERE id = '$t1'")"
+check "a transfer beyond partition 0's share: partition 0's OR050, nothing moved anywhere" "ERROR OR050|0:4 1:2$(zeros 2)" \
+    "$(api $ADMIN "SELECT from_stock FROM orders_proxy.transfer_stock(gen_random_uuid(), '$LAMP', 5, 0, 1)")|$(shares)"
+check "a transfer within one partition, or to one outside the cluster: 22023" "22023|22023" \
+    "$(proxy_refusal "PERFORM orders_proxy.transfer_stock(gen_random_uuid(), '$LAMP', 1, 0, 0)" | cut -d' ' -f1)|$(proxy_refusal "PERFORM orders_proxy.transfer_stock(gen_random_uuid(), '$LAMP', 1, 0, $NODES)" | cut -d' ' -f1)"
+# an order takes from its own node's share only: node 1 has 2 of the 6
+lamp_order() {   # lamp_order QUANTITY — a new cod order of node 1 with that many lamps; prints its id
+    node 1 -c "WITH o AS (INSERT INTO orders.orders (customer_id, lifecycle) SELECT customer_id, 'cod' FROM orders.orders WHERE id = '$o1' RETURNING id),
+                    i AS (INSERT INTO orders.order_items (order_id, product_id, name, quantity, unit_price) SELECT id, '$LAMP', 'Lamp', $1, 10 FROM o)
+               SELECT id FROM o"
+}
+big=$(lamp_order 3); small=$(lamp_order 2)
+check "an order of 3 lamps on node 1 (its share 2, the cluster 6): node 1's OR050 — no share is sold twice" "ERROR OR050" \
+    "$(api $ADMIN "SELECT status FROM orders.transition('$big', 'confirmed')")"
+check "... an order of 2 is confirmed and empties node 1's share" "confirmed|0:4 1:0$(zeros 2)" \
+    "$(api $ADMIN "SELECT status FROM orders.transition('$small', 'confirmed')")|$(shares)"
+# two transfers racing for partition 0's four lamps, three each: one goes
+for i in 1 2; do api $ADMIN "SELECT to_stock FROM orders_proxy.transfer_stock(gen_random_uuid(), '$LAMP', 3, 0, 1)" > "$BASE/tr.$i" & done; wait
+check "two transfers of 3 racing for partition 0's 4 lamps: one done, the other refused (OR050)" "3|ERROR OR050" \
+    "$(cat "$BASE"/tr.* | sort | paste -sd'|')"
+check "... the shares and the order's two add up to the 6 received" "6|0:1 1:3$(zeros 2)" \
+    "$(proxy -c "SELECT sum(stock_quantity) + 2 FROM orders_proxy.stock_levels('$LAMP')")|$(shares)"
+
 # -------------------------------------------- reads over every node --
 all_recent() { for k in $(seq 0 $((NODES - 1))); do node $k -c "SELECT $1 FROM orders.recent_orders(max_rows => 1000) ORDER BY 1"; done | sort; }
 check "recent_orders over every node: the union of the nodes' answers" "$(all_recent order_number)" \
@@ -480,9 +528,18 @@ check "node 1 down: a call routed to node 0 answers as before ($before)" "$befor
     "$(api $ADMIN "SELECT string_agg(t, ',' ORDER BY t) FROM orders.allowed_transitions('$o0') t")"
 check "node 1 down: check_nodes fails with 08001 (a node unreachable)" "08001 a node of the orders cluster is unreachable" \
     "$(proxy_refusal "PERFORM orders_proxy.check_nodes()")"
+t2=$(proxy -c "SELECT gen_random_uuid()")
+check "node 1 down: a transfer from partition 0 to 1 fails with 08001 — the units left partition 0, in transit" \
+    "08001 stock transfer $t2 left partition 0 but did not reach partition 1|0" \
+    "$(proxy_refusal "PERFORM orders_proxy.transfer_stock('$t2', '$LAMP', 1, 0, 1)")|$(node 0 -c "SELECT stock_quantity FROM orders.products WHERE id = '$LAMP'")"
+check "node 1 down: stock_in_transit needs every node (08001)" "08001" \
+    "$(proxy_refusal "PERFORM orders_proxy.stock_in_transit()" | cut -d' ' -f1)"
 stop_cluster "$(node_dir 0)"
 check "node 0 down: sync_types fails with 08001" "08001 a node of the orders cluster is unreachable" \
     "$(proxy_refusal "PERFORM orders_proxy.sync_types()")"
+check "node 0 down: a transfer from partition 0 fails with 08001 (nothing moved: see the shares below)" \
+    "08001 a node of the orders cluster is unreachable" \
+    "$(proxy_refusal "PERFORM orders_proxy.transfer_stock(gen_random_uuid(), '$LAMP', 1, 0, 1)")"
 if [ "$NODES" = 2 ]; then
     check "both down: claim_outbox, reaching no node, fails with 08001" "08001 a node of the orders cluster is unreachable" \
         "$(proxy_refusal "PERFORM orders.claim_outbox('w1', 10)")"
@@ -491,6 +548,10 @@ for k in 0 1; do
     as_pg $PG_BIN/pg_ctl -D "$(node_dir $k)/data" -l "$(node_dir $k)/server.log" -w -t 60 start >/dev/null
 done
 check "both back: check_nodes answers for every partition again" "$NODES" "$(proxy -c "SELECT orders_proxy.check_nodes()")"
+check "both back: the transfer is in transit, once" "$t2 1 0 1" \
+    "$(proxy -c "SELECT transfer_id || ' ' || quantity || ' ' || from_partition || ' ' || to_partition FROM orders_proxy.stock_in_transit()")"
+check "... complete_stock_transfers delivers it, once (a second run: none)" "1|0|0:0 1:4$(zeros 2)|" \
+    "$(proxy -c "SELECT orders_proxy.complete_stock_transfers()")|$(proxy -c "SELECT orders_proxy.complete_stock_transfers()")|$(shares)|$(proxy -c "SELECT * FROM orders_proxy.stock_in_transit()")"
 check "the scale-out demo (test/demo_scale_out.sql) runs through the proxy" "ok" \
     "$(psql -X -q -v ON_ERROR_STOP=1 -h "$BASE/proxy" -p "$PPORT" -U postgres -d orders -f "$REPO_DIR/test/demo_scale_out.sql" >"$BASE/demo.log" 2>&1 \
        && echo ok || tail -5 "$BASE/demo.log")"

@@ -18,7 +18,8 @@
 -- names: ingest_webhook), or on every node and is merged (recent_orders,
 -- order_stats, available_slots, agent_active_deliveries,
 -- unassigned_orders_in_area, vip_customers, unread_notifications,
--- mark_notifications_read), or node after node (claim_outbox).  PL/Proxy
+-- mark_notifications_read), or node after node (claim_outbox); stock is
+-- held in one share per partition (move_stock, transfer_stock).  PL/Proxy
 -- connects as the caller's current role (PostgREST's anon / authenticated,
 -- a DBA), and the request's JWT claims and headers go
 -- along with each call (set for that call only), so every node applies its
@@ -173,7 +174,8 @@ DECLARE
     made integer := 0;
 BEGIN
     FOR d IN SELECT * FROM orders_proxy.node_types(ARRAY['orders', 'order_groups', 'leads', 'slot_reservations',
-                                                      'workflow_executions', 'notifications', 'outbox'])
+                                                      'workflow_executions', 'notifications', 'outbox',
+                                                      'stock_movements'])
               ORDER BY kind LOOP        -- domains before the types using them
         IF to_regtype('orders.' || quote_ident(d.name)) IS NULL THEN
             EXECUTE format(CASE d.kind WHEN 'domain' THEN 'CREATE DOMAIN orders.%I AS %s'
@@ -794,6 +796,187 @@ CREATE FUNCTION orders.revive_outbox(id uuid)
 AS $$
 BEGIN
     PERFORM orders_proxy.revive_outbox(orders_proxy.claims(), orders_proxy.headers(), id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- Stock (0.22.0; doc/scale-out.md "Stock"): every partition holds its own
+-- share of each product's stock (the catalog is reference data, its
+-- stock_quantity is not), and an order takes stock from its own
+-- partition's share in its own transaction, as on one database: no stock
+-- is sold twice, since no share goes below 0 and the shares add up to the
+-- stock.  Units are received on the partition of the movement's id
+-- (orders_proxy.new_id(k) makes one for partition k; any other uuid means
+-- partition 0) and moved between shares with orders_proxy.transfer_stock:
+-- out of one partition, then into the other, each half a move_stock of the
+-- transfer's id (once each, whatever is retried).  A transfer whose second
+-- half failed is "in transit" (out of the first share, in none: nothing
+-- can be oversold meanwhile) until orders_proxy.complete_stock_transfers()
+-- or the same transfer again delivers it.
+CREATE FUNCTION orders_proxy.new_id(p integer) RETURNS uuid
+    LANGUAGE sql VOLATILE
+RETURN CASE WHEN p BETWEEN 0 AND 4095
+            THEN pg_catalog.encode(pg_catalog.set_byte(pg_catalog.set_byte(pg_catalog.uuid_send(pg_catalog.gen_random_uuid()),
+                                                                          6, 128 | (p >> 8)), 7, p & 255), 'hex')::uuid END;
+
+CREATE FUNCTION orders_proxy.move_stock_on(claims text, headers text, p integer, movement_id uuid, product_id uuid,
+                                           quantity integer, variant_id uuid, reason text, transfer_partition integer)
+    RETURNS SETOF orders.stock_movements
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON p;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.move_stock(CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN movement_id END,
+                                           product_id, quantity, variant_id, reason, transfer_partition) r;
+$$;
+CREATE FUNCTION orders.move_stock(movement_id uuid, product_id uuid, quantity integer, variant_id uuid DEFAULT NULL,
+                                  reason text DEFAULT NULL, transfer_partition integer DEFAULT NULL)
+    RETURNS orders.stock_movements
+    LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    result orders.stock_movements;
+BEGIN
+    SELECT * INTO result FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(),
+                                                         orders_proxy.partition_of(movement_id), movement_id, product_id,
+                                                         quantity, variant_id, reason, transfer_partition);
+    RETURN result;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- transfer_stock — move "quantity" units of a product (variant) from one
+-- partition's share to another's, once per transfer_id: out of
+-- from_partition (OR050 there when its share is short: nothing moved),
+-- then into to_partition.  Returns both shares after it.  The same call
+-- again repeats the answer and delivers a transfer left in transit.  A
+-- partition that is not in the cluster, or the same for both: 22023.
+CREATE FUNCTION orders_proxy.transfer_stock(transfer_id uuid, product_id uuid, quantity integer,
+                                            from_partition integer, to_partition integer,
+                                            variant_id uuid DEFAULT NULL,
+                                            OUT from_stock integer, OUT to_stock integer)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := orders_proxy.partitions();
+    failure text;
+BEGIN
+    IF from_partition IS NULL OR to_partition IS NULL OR from_partition NOT BETWEEN 0 AND n - 1
+       OR to_partition NOT BETWEEN 0 AND n - 1 OR from_partition = to_partition THEN
+        RAISE EXCEPTION 'transfer_stock: from_partition and to_partition must be two partitions of the cluster (0 to %), not % and %',
+                        n - 1, from_partition, to_partition USING ERRCODE = '22023';
+    ELSIF quantity IS NULL OR quantity < 1 THEN
+        RAISE EXCEPTION 'transfer_stock: quantity must be at least 1, not %', quantity USING ERRCODE = '22023';
+    END IF;
+    SELECT m.stock_after INTO from_stock
+      FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), from_partition, transfer_id, product_id,
+                                      -quantity, variant_id, format('transfer to partition %s', to_partition), to_partition) m;
+    BEGIN
+        SELECT m.stock_after INTO to_stock
+          FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), to_partition, transfer_id,
+                                          product_id, quantity, variant_id, format('transfer from partition %s', from_partition),
+                                          from_partition) m;
+    EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+        failure := orders_proxy.node_failure(SQLSTATE, SQLERRM);
+        IF failure IS NULL THEN
+            RAISE;
+        END IF;
+        RAISE EXCEPTION 'stock transfer % left partition % but did not reach partition %', transfer_id, from_partition, to_partition
+            USING ERRCODE = failure, DETAIL = SQLERRM,
+                  HINT = 'The units are in transit (orders_proxy.stock_in_transit()): nothing can be sold twice. '
+                         'Call orders_proxy.complete_stock_transfers(), or this transfer again, when the partition is back.';
+    END;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- stock_in_transit — transfers out of one partition not (yet) into the
+-- other: the halves every node has, matched by id.  Needs every node.
+CREATE FUNCTION orders_proxy.transfer_halves(claims text, headers text)
+    RETURNS TABLE (partition integer, id uuid, product_id uuid, variant_id uuid, quantity integer,
+                   transfer_partition integer, created_at timestamptz)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT orders.partition_of(orders.new_id()) AS partition, m.*
+      FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT x.id, x.product_id, x.variant_id, x.quantity, x.transfer_partition, x.created_at
+                            FROM orders.stock_movements x
+                           WHERE x.transfer_partition IS NOT NULL AND s.c IS NOT NULL AND s.h IS NOT NULL) m;
+$$;
+CREATE FUNCTION orders_proxy.stock_in_transit()
+    RETURNS TABLE (transfer_id uuid, product_id uuid, variant_id uuid, quantity integer, from_partition integer,
+                   to_partition integer, left_at timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH halves AS (SELECT * FROM orders_proxy.transfer_halves(orders_proxy.claims(), orders_proxy.headers()))
+    SELECT o.id, o.product_id, o.variant_id, -o.quantity, o.partition, o.transfer_partition, o.created_at
+      FROM halves o
+     WHERE o.quantity < 0
+       AND NOT EXISTS (SELECT 1 FROM halves i
+                        WHERE i.id = o.id AND i.partition = o.transfer_partition AND i.quantity > 0)
+     ORDER BY o.created_at, o.id;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- complete_stock_transfers — deliver every transfer in transit (the second
+-- half, once); the number delivered.  Needs every node; a pg_cron job of
+-- the proxy may run it every minute.
+CREATE FUNCTION orders_proxy.complete_stock_transfers() RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    n integer := 0;
+BEGIN
+    FOR t IN SELECT * FROM orders_proxy.stock_in_transit() LOOP
+        PERFORM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), t.to_partition, t.transfer_id,
+                                           t.product_id, t.quantity, t.variant_id,
+                                           format('transfer from partition %s', t.from_partition), t.from_partition);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+
+-- stock_levels — each partition's share of a product's stock (and of its
+-- variants'), as the caller may read it there.  Needs every node.
+CREATE FUNCTION orders_proxy.stock_shares(claims text, headers text, product uuid)
+    RETURNS TABLE (partition integer, variant_id uuid, stock_quantity integer)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT orders.partition_of(orders.new_id()) AS partition, x.*
+      FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT NULL::uuid AS variant_id, p.stock_quantity::integer AS stock_quantity FROM orders.products p
+                           WHERE p.id = product AND s.c IS NOT NULL AND s.h IS NOT NULL
+                          UNION ALL
+                          SELECT v.id, v.stock_quantity::integer FROM orders.product_variants v
+                           WHERE v.product_id = product AND s.c IS NOT NULL AND s.h IS NOT NULL) x;
+$$;
+CREATE FUNCTION orders_proxy.stock_levels(product_id uuid)
+    RETURNS TABLE (partition integer, variant_id uuid, stock_quantity integer)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.stock_shares(orders_proxy.claims(), orders_proxy.headers(), product_id) r
+         ORDER BY r.variant_id NULLS FIRST, r.partition;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
 END
