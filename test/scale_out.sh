@@ -130,7 +130,9 @@ check "the proxy's API has the node's names, arguments and result types" "$node_
 types="SELECT string_agg(c.relname || ':' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY c.relname, a.attnum)
          FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
         WHERE c.relnamespace = 'orders'::regnamespace
-          AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations', 'workflow_executions', 'notifications', 'outbox')"
+          AND c.relname IN ('orders', 'order_groups', 'leads', 'slot_reservations', 'workflow_executions', 'notifications', 'outbox',
+                            'stock_movements', 'order_summary', 'order_details_view', 'ledger_discrepancies', 'todays_order_summary',
+                            'daily_financial_summary', 'agent_performance_view', 'low_stock_view')"
 check "... and its row types the node's columns" "$(node 0 -c "$types")" "$(proxy -c "$types")"
 
 check "sync_types again: nothing to make while the proxy's types match the node's" "0" "$(proxy -c "SELECT orders_proxy.sync_types()")"
@@ -443,6 +445,39 @@ check "... and the agent, who serves only the south, reaches none of them (each 
 check "... but the south's VIPs, whom it serves: the union of the nodes' answers ($((3 * NODES)) customers)" \
     "$(union_of "SELECT phone FROM orders.vip_customers('south')")|$((3 * NODES))" \
     "$(api $AGENT "SELECT phone FROM orders.vip_customers('south')" | sort)|$(api $AGENT "SELECT count(*) FROM orders.vip_customers('south')")"
+# the dashboard's views (0.22.0): rows unioned, figures summed, averages
+# and low stock recomputed over every node.  Data: an expense of today on
+# every node; the agent's deliveries rated 1 and 5 on node 0, 4, 4 and 4 on
+# node 1 — the cluster's average is 3.6, not the mean of the nodes' (3.5)
+for k in $(seq 0 $((NODES - 1))); do
+    node $k -c "INSERT INTO orders.expenses (category, amount, currency) VALUES ('fuel', 10 + $k, 'EUR')"
+    node $k -c "INSERT INTO orders.deliveries (order_id, agent_id, rating)
+                SELECT (SELECT o.id FROM orders.orders o WHERE o.assigned_agent_id = '$AGENT_STAFF' ORDER BY o.order_number LIMIT 1),
+                       '$AGENT_STAFF', r
+                  FROM unnest(CASE $k WHEN 0 THEN ARRAY[1, 5] WHEN 1 THEN ARRAY[4, 4, 4] ELSE ARRAY[]::int[] END) r"
+done
+sum_of() { for k in $(seq 0 $((NODES - 1))); do node $k -c "$1"; done | awk -F'|' '{ for (i = 1; i <= NF; i++) t[i] += $i } END { for (i = 1; i <= NF; i++) printf "%s%s", (i > 1 ? "|" : ""), t[i]; print "" }'; }
+check "todays_order_summary over every node: each figure the sum of the nodes'" \
+    "$(sum_of "SELECT orders_today, delivered_count, collected_amount::int, pending_amount::int, cancelled_count, returned_count FROM orders.todays_order_summary")" \
+    "$(api $ADMIN "SELECT orders_today || '|' || delivered_count || '|' || collected_amount::int || '|' || pending_amount::int || '|' || cancelled_count || '|' || returned_count FROM orders.todays_order_summary")"
+check "daily_financial_summary over every node: today's expenses summed per currency" \
+    "$(sum_of "SELECT total_expenses::int, net_profit::int FROM orders.daily_financial_summary WHERE date = current_date AND currency = 'EUR'")" \
+    "$(api $ADMIN "SELECT total_expenses::int || '|' || net_profit::int FROM orders.daily_financial_summary WHERE date = current_date AND currency = 'EUR'")"
+check "order_details_view, order_summary and ledger_discrepancies over every node: the union of the nodes' rows" \
+    "$(union_of "SELECT order_number FROM orders.order_details_view" | md5sum)|$(union_of "SELECT order_number FROM orders.order_summary" | md5sum)|$(union_of "SELECT order_number FROM orders.ledger_discrepancies" | wc -l)" \
+    "$(api $ADMIN "SELECT order_number FROM orders.order_details_view" | sort | md5sum)|$(api $ADMIN "SELECT order_number FROM orders.order_summary" | sort | md5sum)|$(api $ADMIN "SELECT order_number FROM orders.ledger_discrepancies" | grep -c .)"
+check "agent_performance_view over every node: deliveries summed, the average over all rated deliveries (3.6)" \
+    "$(sum_of "SELECT total_deliveries, completed_deliveries, successful_orders FROM orders.agent_performance_view WHERE agent_id = '$AGENT_STAFF'")|3.60" \
+    "$(api $ADMIN "SELECT total_deliveries || '|' || completed_deliveries || '|' || successful_orders || '|' || average_rating FROM orders.agent_performance_view WHERE agent_id = '$AGENT_STAFF'")"
+check "... a customer reads none of it (each node's policies)" "0" \
+    "$(api $cust1 "SELECT count(*) FROM orders.agent_performance_view WHERE total_deliveries > 0")"
+SHADE=5e000000-0000-0000-0000-0000000000c2
+for k in 0 1; do
+    node $k -c "INSERT INTO orders.products (id, name, sku, price) VALUES ('$SHADE', 'Shade', 'SO-SHADE', 5)"
+    node $k -c "SELECT orders.move_stock(gen_random_uuid(), '$SHADE', 3)" >/dev/null
+done
+check "low_stock_view over every node: a SKU is low when all shares together are (lamps: 1 + 3 = 4 <= 5, listed once), not when one is (shades: 3 + 3 = 6)" \
+    "SO-LAMP 4" "$(api $ADMIN "SELECT sku || ' ' || stock_quantity FROM orders.low_stock_view WHERE sku LIKE 'SO-%'")"
 
 # ------------------------------------------------ soak, a node down --
 # 16 clients assign and unassign leads through the proxy on every node; the

@@ -908,7 +908,7 @@ CREATE FUNCTION orders_proxy.transfer_halves(claims text, headers text)
                    pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
       CROSS JOIN LATERAL (SELECT x.id, x.product_id, x.variant_id, x.quantity, x.transfer_partition, x.created_at
                             FROM orders.stock_movements x
-                           WHERE x.transfer_partition IS NOT NULL AND s.c IS NOT NULL AND s.h IS NOT NULL) m;
+                           WHERE x.transfer_partition IS NOT NULL AND s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) m;
 $$;
 CREATE FUNCTION orders_proxy.stock_in_transit()
     RETURNS TABLE (transfer_id uuid, product_id uuid, variant_id uuid, quantity integer, from_partition integer,
@@ -967,7 +967,7 @@ CREATE FUNCTION orders_proxy.stock_shares(claims text, headers text, product uui
                            WHERE p.id = product AND s.c IS NOT NULL AND s.h IS NOT NULL
                           UNION ALL
                           SELECT v.id, v.stock_quantity::integer FROM orders.product_variants v
-                           WHERE v.product_id = product AND s.c IS NOT NULL AND s.h IS NOT NULL) x;
+                           WHERE v.product_id = product AND s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
 $$;
 CREATE FUNCTION orders_proxy.stock_levels(product_id uuid)
     RETURNS TABLE (partition integer, variant_id uuid, stock_quantity integer)
@@ -1143,6 +1143,211 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
 END
 $$;
 
+-- ------------------------------------ the dashboard's views, merged --
+-- Seed 004's dashboard views, under the same names and columns: each node
+-- answers for its own rows (as the caller, with the request's claims) and
+-- the proxy merges them — rows of orders are their union (every order is on
+-- one node); a day's or today's figures are the sums (orders are counted on
+-- one node each, so the distinct counts add up); an agent's figures are
+-- the sums, the average rating recomputed from each node's rated
+-- deliveries; a SKU is low when the shares of all partitions together are
+-- at or below its threshold.  A view is read whole from every node (the
+-- caller's filters apply on the proxy): for large lists prefer the
+-- functions (recent_orders, agent_active_deliveries, ...), which take
+-- their limits to the nodes.  A node down: 08001, as the functions.
+
+CREATE TYPE orders_proxy.order_summary AS (id uuid, order_number text, customer_id uuid, client_name text, name text, status text, leads_purchased integer, leads_delivered integer, leads_remaining integer, target_delivery_date date, start_date date, completion_date date, completion_percentage numeric, days_remaining integer, priority integer, created_at timestamptz, updated_at timestamptz);
+CREATE FUNCTION orders_proxy.order_summary_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.order_summary
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.* FROM orders.order_summary v WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.order_summary()
+    RETURNS SETOF orders_proxy.order_summary
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT r.* FROM orders_proxy.order_summary_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.order_summary WITH (security_invoker = true) AS SELECT * FROM orders_proxy.order_summary();
+
+CREATE TYPE orders_proxy.order_details_view AS (id uuid, order_number text, lifecycle text, status text, priority integer, total_amount orders.amount, currency character(3), payment_status text, payment_method text, source text, delivery_address text, delivery_area text, customer_notes text, created_at timestamptz, confirmed_at timestamptz, delivered_at timestamptz, customer_id uuid, customer_name text, customer_phone text, customer_email text, rep_id uuid, rep_name text, agent_id uuid, agent_name text, agent_phone text, agent_availability text);
+CREATE FUNCTION orders_proxy.order_details_view_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.order_details_view
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.* FROM orders.order_details_view v WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.order_details_view()
+    RETURNS SETOF orders_proxy.order_details_view
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT r.* FROM orders_proxy.order_details_view_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.order_details_view WITH (security_invoker = true) AS SELECT * FROM orders_proxy.order_details_view();
+
+CREATE TYPE orders_proxy.ledger_discrepancies AS (order_id uuid, order_number text, earned numeric(14,2), posted numeric(14,2));
+CREATE FUNCTION orders_proxy.ledger_discrepancies_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.ledger_discrepancies
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.* FROM orders.ledger_discrepancies v WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.ledger_discrepancies()
+    RETURNS SETOF orders_proxy.ledger_discrepancies
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT r.* FROM orders_proxy.ledger_discrepancies_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.ledger_discrepancies WITH (security_invoker = true) AS SELECT * FROM orders_proxy.ledger_discrepancies();
+
+CREATE TYPE orders_proxy.todays_order_summary AS (orders_today integer, delivered_count integer, collected_amount numeric, pending_amount numeric, cancelled_count integer, returned_count integer);
+CREATE FUNCTION orders_proxy.todays_order_summary_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.todays_order_summary
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.* FROM orders.todays_order_summary v WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.todays_order_summary()
+    RETURNS SETOF orders_proxy.todays_order_summary
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT coalesce(sum(r.orders_today), 0)::integer, coalesce(sum(r.delivered_count), 0)::integer, coalesce(sum(r.collected_amount), 0), coalesce(sum(r.pending_amount), 0), coalesce(sum(r.cancelled_count), 0)::integer, coalesce(sum(r.returned_count), 0)::integer FROM orders_proxy.todays_order_summary_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.todays_order_summary WITH (security_invoker = true) AS SELECT * FROM orders_proxy.todays_order_summary();
+
+CREATE TYPE orders_proxy.daily_financial_summary AS (date date, currency character(3), total_revenue numeric(14,2), total_refunds numeric(14,2), total_expenses numeric(14,2), net_revenue numeric(14,2), net_profit numeric(14,2), paid_orders integer);
+CREATE FUNCTION orders_proxy.daily_financial_summary_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.daily_financial_summary
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.* FROM orders.daily_financial_summary v WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.daily_financial_summary()
+    RETURNS SETOF orders_proxy.daily_financial_summary
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY SELECT r.date, r.currency, sum(r.total_revenue)::numeric(14,2), sum(r.total_refunds)::numeric(14,2), sum(r.total_expenses)::numeric(14,2), sum(r.net_revenue)::numeric(14,2), sum(r.net_profit)::numeric(14,2), sum(r.paid_orders)::integer FROM orders_proxy.daily_financial_summary_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r GROUP BY r.date, r.currency;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.daily_financial_summary WITH (security_invoker = true) AS SELECT * FROM orders_proxy.daily_financial_summary();
+
+CREATE TYPE orders_proxy.agent_performance AS (agent_id uuid, agent_name text, is_active boolean,
+    availability_status text, total_deliveries bigint, completed_deliveries bigint, successful_orders bigint,
+    rated bigint, rating_sum numeric);
+CREATE FUNCTION orders_proxy.agent_performance_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.agent_performance
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT v.agent_id, v.agent_name, v.is_active, v.availability_status, v.total_deliveries,
+                                 v.completed_deliveries, v.successful_orders, d.rated, d.rating_sum
+                            FROM orders.agent_performance_view v
+                            CROSS JOIN LATERAL (SELECT count(t.rating) AS rated, sum(t.rating) AS rating_sum
+                                                  FROM orders.deliveries t WHERE t.agent_id = v.agent_id) d
+                           WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.agent_performance_view()
+    RETURNS TABLE (agent_id uuid, agent_name text, is_active boolean, availability_status text,
+                   total_deliveries bigint, average_rating numeric, completed_deliveries bigint, successful_orders bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.agent_id, r.agent_name, r.is_active, r.availability_status, sum(r.total_deliveries)::bigint,
+           round(sum(r.rating_sum) / nullif(sum(r.rated), 0), 2), sum(r.completed_deliveries)::bigint,
+           sum(r.successful_orders)::bigint
+      FROM orders_proxy.agent_performance_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r
+     GROUP BY r.agent_id, r.agent_name, r.is_active, r.availability_status;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.agent_performance_view WITH (security_invoker = true) AS SELECT * FROM orders_proxy.agent_performance_view();
+
+-- (the node view's rows before its is_low filter: products without
+-- variants, and variants of active products)
+CREATE TYPE orders_proxy.stock_share AS (product_id uuid, variant_id uuid, name text, sku orders.label, category text,
+    stock_quantity orders.units, low_stock_threshold orders.units, is_active boolean);
+CREATE FUNCTION orders_proxy.stock_share_of_nodes(claims text, headers text)
+    RETURNS SETOF orders_proxy.stock_share
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ALL;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                   pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT p.id AS product_id, NULL::uuid AS variant_id, p.name::text AS name, p.sku, p.category,
+                                 p.stock_quantity, p.low_stock_threshold, p.is_active
+                            FROM orders.products p
+                           WHERE NOT EXISTS (SELECT 1 FROM orders.product_variants v WHERE v.product_id = p.id)
+                             AND s.c IS NOT NULL AND s.h IS NOT NULL
+                          UNION ALL
+                          SELECT p.id, v.id, p.name || ' / ' || v.name, v.sku, p.category,
+                                 v.stock_quantity, v.low_stock_threshold, v.is_active AND p.is_active
+                            FROM orders.product_variants v JOIN orders.products p ON p.id = v.product_id
+                           WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+CREATE FUNCTION orders_proxy.low_stock_view()
+    RETURNS TABLE (product_id uuid, variant_id uuid, name text, sku orders.label, category text,
+                   stock_quantity orders.units, low_stock_threshold orders.units)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.product_id, r.variant_id, r.name, r.sku, r.category, sum(r.stock_quantity)::integer::orders.units,
+           r.low_stock_threshold
+      FROM orders_proxy.stock_share_of_nodes(orders_proxy.claims(), orders_proxy.headers()) r
+     GROUP BY r.product_id, r.variant_id, r.name, r.sku, r.category, r.low_stock_threshold
+    HAVING bool_and(r.is_active) AND sum(r.stock_quantity) <= r.low_stock_threshold;
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE VIEW orders.low_stock_view WITH (security_invoker = true) AS SELECT * FROM orders_proxy.low_stock_view();
+
 -- ----------------------------------------------------------- grants --
 -- The API roles call schema orders; the routing functions are theirs to
 -- call only through it (PL/Proxy connects as the caller: USAGE on the server).
@@ -1156,6 +1361,7 @@ BEGIN
             EXECUTE format('GRANT USAGE ON SCHEMA orders, orders_proxy TO %I', r);
             EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA orders, orders_proxy TO %I', r);
             EXECUTE format('GRANT USAGE ON FOREIGN SERVER orders_nodes TO %I', r);
+            EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA orders TO %I', r);
         END IF;
     END LOOP;
 END
