@@ -360,7 +360,8 @@ next_holes(AnnouncerState *st, const int64 *seen, int n, int64 new_high)
 
 /*
  * next_watermark — record this batch's position (m, x) when it is new
- * (m is -1 when the batch could not read the sequence's position),
+ * (not when "known" is false: the batch could not read the sequence's
+ * position),
  * and raise the watermark to the largest recorded position whose
  * transactions have all ended (x at or below "xmin", the batch snapshot's
  * oldest transaction).  A position from elsewhere (x beyond the next
@@ -368,12 +369,12 @@ next_holes(AnnouncerState *st, const int64 *seen, int n, int64 new_high)
  * keeps holes longer.  True when the recorded positions changed.
  */
 static bool
-next_watermark(AnnouncerState *st, int64 m, int64 x, int64 xmin, int64 next)
+next_watermark(AnnouncerState *st, bool known, int64 m, int64 x, int64 xmin, int64 next)
 {
 	int			keep = 0;
 	bool		changed = false;
 
-	if (m > st->watermark && st->npending < ANNOUNCER_MAX_PENDING &&
+	if (known && m > st->watermark && st->npending < ANNOUNCER_MAX_PENDING &&
 		(st->npending == 0 || m > st->pending_max[st->npending - 1]))
 	{
 		st->pending_max = repalloc(st->pending_max, sizeof(int64) * (st->npending + 1));
@@ -458,7 +459,7 @@ announce_batch(int max_rows)
 	Snapshot	snap;
 	FullTransactionId next;
 	FullTransactionId after;
-	int64		m;
+	int64		m = 0;
 	int64	   *seen;
 	int64		new_high;
 	int			announced = 0;
@@ -541,7 +542,7 @@ announce_batch(int max_rows)
 	 */
 	after = ReadNextFullTransactionId();
 	changed = SPI_processed < (uint64) max_rows &&
-		next_watermark(&st, known ? m : -1, (int64) U64FromFullTransactionId(next),
+		next_watermark(&st, known, m, (int64) U64FromFullTransactionId(next),
 					   widen(snap->xmin, after), (int64) U64FromFullTransactionId(after));
 	changed |= SPI_processed > 0 || reset;
 	next_holes(&st, seen, (int) SPI_processed, new_high);

@@ -85,7 +85,7 @@ BEGIN
     WHEN '08001' THEN
         RAISE EXCEPTION 'a node of the orders cluster is unreachable'
             USING ERRCODE = '08001', DETAIL = message,
-                  HINT = 'Nothing was done. Retry when the node is back; calls for other nodes go on.';
+                  HINT = 'Nothing was done on that node (a call over several nodes may have been done on the others). Retry when the node is back; calls for other nodes go on.';
     WHEN '08006' THEN
         RAISE EXCEPTION 'a node of the orders cluster was lost during the call'
             USING ERRCODE = '08006', DETAIL = message,
@@ -815,10 +815,17 @@ $$;
 -- can be oversold meanwhile) until orders_proxy.complete_stock_transfers()
 -- or the same transfer again delivers it.
 CREATE FUNCTION orders_proxy.new_id(p integer) RETURNS uuid
-    LANGUAGE sql VOLATILE
-RETURN CASE WHEN p BETWEEN 0 AND 4095
-            THEN pg_catalog.encode(pg_catalog.set_byte(pg_catalog.set_byte(pg_catalog.uuid_send(pg_catalog.gen_random_uuid()),
-                                                                          6, 128 | (p >> 8)), 7, p & 255), 'hex')::uuid END;
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p IS NULL OR p NOT BETWEEN 0 AND orders_proxy.partitions() - 1 THEN
+        RAISE EXCEPTION 'orders_proxy.new_id: % is not a partition of the cluster (0 to %)', p, orders_proxy.partitions() - 1
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN encode(set_byte(set_byte(uuid_send(gen_random_uuid()), 6, 128 | (p >> 8)), 7, p & 255), 'hex')::uuid;
+END
+$$;
 
 CREATE FUNCTION orders_proxy.move_stock_on(claims text, headers text, p integer, movement_id uuid, product_id uuid,
                                            quantity integer, variant_id uuid, reason text, transfer_partition integer)
@@ -839,6 +846,11 @@ AS $$
 DECLARE
     result orders.stock_movements;
 BEGIN
+    IF orders_proxy.partition_of(movement_id) >= orders_proxy.partitions() THEN
+        RAISE EXCEPTION 'stock movement % names partition %, which the cluster does not have', movement_id,
+                        orders_proxy.partition_of(movement_id)
+            USING ERRCODE = '22023', HINT = 'orders_proxy.new_id(k) makes a movement id of partition k.';
+    END IF;
     SELECT * INTO result FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(),
                                                          orders_proxy.partition_of(movement_id), movement_id, product_id,
                                                          quantity, variant_id, reason, transfer_partition);
@@ -848,12 +860,29 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
 END
 $$;
 
+-- movement_on — the movement "id" of partition p, if it has one.
+CREATE FUNCTION orders_proxy.movement_on(claims text, headers text, p integer, movement_id uuid)
+    RETURNS SETOF orders.stock_movements
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON p;
+    SELECT x.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL (SELECT m.* FROM orders.stock_movements m
+                           WHERE m.id = movement_id AND s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
+$$;
+
 -- transfer_stock — move "quantity" units of a product (variant) from one
 -- partition's share to another's, once per transfer_id: out of
 -- from_partition (OR050 there when its share is short: nothing moved),
 -- then into to_partition.  Returns both shares after it.  The same call
 -- again repeats the answer and delivers a transfer left in transit.  A
--- partition that is not in the cluster, or the same for both: 22023.
+-- partition that is not in the cluster, or the same for both: 22023; an
+-- id to_partition already used for another movement: OR119, before
+-- anything moves.  When the second half fails — its node unreachable
+-- (08001), lost (08006) or refusing (its SQLSTATE, e.g. OR120 for a
+-- product it lacks) — the error says the units left from_partition: they
+-- are in transit (stock_in_transit) until delivered.
 CREATE FUNCTION orders_proxy.transfer_stock(transfer_id uuid, product_id uuid, quantity integer,
                                             from_partition integer, to_partition integer,
                                             variant_id uuid DEFAULT NULL,
@@ -863,7 +892,8 @@ CREATE FUNCTION orders_proxy.transfer_stock(transfer_id uuid, product_id uuid, q
 AS $$
 DECLARE
     n integer := orders_proxy.partitions();
-    failure text;
+    there orders.stock_movements;
+    state text;
 BEGIN
     IF from_partition IS NULL OR to_partition IS NULL OR from_partition NOT BETWEEN 0 AND n - 1
        OR to_partition NOT BETWEEN 0 AND n - 1 OR from_partition = to_partition THEN
@@ -871,6 +901,15 @@ BEGIN
                         n - 1, from_partition, to_partition USING ERRCODE = '22023';
     ELSIF quantity IS NULL OR quantity < 1 THEN
         RAISE EXCEPTION 'transfer_stock: quantity must be at least 1, not %', quantity USING ERRCODE = '22023';
+    END IF;
+    -- an id the receiving side used for something else would never let the
+    -- units arrive: refused before they leave
+    SELECT * INTO there FROM orders_proxy.movement_on(orders_proxy.claims(), orders_proxy.headers(), to_partition, transfer_id);
+    IF there.id IS NOT NULL
+       AND (there.product_id, there.variant_id, there.quantity, there.transfer_partition)
+           IS DISTINCT FROM (product_id, variant_id, quantity, from_partition) THEN
+        RAISE EXCEPTION 'stock movement % was already made with other values on partition %', transfer_id, to_partition
+            USING ERRCODE = 'OR119', HINT = 'Use a new transfer id; nothing was moved.';
     END IF;
     SELECT m.stock_after INTO from_stock
       FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), from_partition, transfer_id, product_id,
@@ -880,15 +919,12 @@ BEGIN
           FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), to_partition, transfer_id,
                                           product_id, quantity, variant_id, format('transfer from partition %s', from_partition),
                                           from_partition) m;
-    EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
-        failure := orders_proxy.node_failure(SQLSTATE, SQLERRM);
-        IF failure IS NULL THEN
-            RAISE;
-        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        state := coalesce(orders_proxy.node_failure(SQLSTATE, SQLERRM), SQLSTATE);
         RAISE EXCEPTION 'stock transfer % left partition % but did not reach partition %', transfer_id, from_partition, to_partition
-            USING ERRCODE = failure, DETAIL = SQLERRM,
+            USING ERRCODE = state, DETAIL = SQLERRM,
                   HINT = 'The units are in transit (orders_proxy.stock_in_transit()): nothing can be sold twice. '
-                         'Call orders_proxy.complete_stock_transfers(), or this transfer again, when the partition is back.';
+                         'Fix the cause, then call orders_proxy.complete_stock_transfers(), or this transfer again.';
     END;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
@@ -923,7 +959,9 @@ BEGIN
       FROM halves o
      WHERE o.quantity < 0
        AND NOT EXISTS (SELECT 1 FROM halves i
-                        WHERE i.id = o.id AND i.partition = o.transfer_partition AND i.quantity > 0)
+                        WHERE i.id = o.id AND i.partition = o.transfer_partition AND i.transfer_partition = o.partition
+                          AND i.quantity = -o.quantity AND i.product_id = o.product_id
+                          AND i.variant_id IS NOT DISTINCT FROM o.variant_id)
      ORDER BY o.created_at, o.id;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
     PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
@@ -931,8 +969,12 @@ END
 $$;
 
 -- complete_stock_transfers — deliver every transfer in transit (the second
--- half, once); the number delivered.  Needs every node; a pg_cron job of
--- the proxy may run it every minute.
+-- half, once); the number delivered.  A transfer that cannot be delivered
+-- now (its partition down or outside the cluster, a product it lacks) is
+-- passed over with a WARNING naming it and the cause; the others go on.
+-- Needs every node to list them (08001 otherwise), and a caller who may
+-- read and move stock on the nodes: run it (a pg_cron job of the proxy,
+-- every minute) as a role the nodes' user mapping connects as their owner.
 CREATE FUNCTION orders_proxy.complete_stock_transfers() RETURNS integer
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -940,12 +982,23 @@ AS $$
 DECLARE
     t record;
     n integer := 0;
+    parts integer := orders_proxy.partitions();
 BEGIN
     FOR t IN SELECT * FROM orders_proxy.stock_in_transit() LOOP
-        PERFORM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), t.to_partition, t.transfer_id,
-                                           t.product_id, t.quantity, t.variant_id,
-                                           format('transfer from partition %s', t.from_partition), t.from_partition);
-        n := n + 1;
+        IF t.to_partition >= parts THEN
+            RAISE WARNING 'stock transfer % names partition %, which the cluster does not have: not delivered',
+                          t.transfer_id, t.to_partition;
+            CONTINUE;
+        END IF;
+        BEGIN
+            PERFORM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), t.to_partition, t.transfer_id,
+                                               t.product_id, t.quantity, t.variant_id,
+                                               format('transfer from partition %s', t.from_partition), t.from_partition);
+            n := n + 1;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'stock transfer % could not be delivered to partition %: % %', t.transfer_id, t.to_partition,
+                          coalesce(orders_proxy.node_failure(SQLSTATE, SQLERRM), SQLSTATE), SQLERRM;
+        END;
     END LOOP;
     RETURN n;
 EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN

@@ -38,14 +38,17 @@ SELECT pg_catalog.pg_extension_config_dump('orders.stock_movements', '');
 -- move_stock — add "quantity" units (negative: take them) to the stock of a
 -- product, or of one of its variants, once per movement_id: the same id
 -- again returns the first movement's row and moves nothing (also when two
--- calls race: the second waits for the first); the same id with other
--- values is refused (OR119).  Never below 0: taking more than is in stock
--- is refused (OR050, naming the product, its SKU and both numbers) under
--- the product's row lock, so two movements (or a movement and an order's
--- confirmation) racing for the last units never both succeed.  An unknown
--- product or variant: OR120.  In an API request the caller needs
--- products.edit (42501); the owner, DBAs and jobs may always.  Returns the
--- movement, with the stock right after it.
+-- calls race: the second waits for the first; at REPEATABLE READ it then
+-- fails with 40001 — retry); the same id with other values is refused
+-- (OR119).  Never below 0: taking more than is in stock is refused (OR050,
+-- naming the product, its SKU and both numbers to a caller who may read
+-- products) under the product's row lock, so two movements (or a movement
+-- and an order's confirmation) racing for the last units never both
+-- succeed.  An unknown product or variant: OR120.  transfer_partition (the
+-- other side of a transfer between partitions) must name another
+-- partition than this database's (22023).  In an API request the caller
+-- needs products.edit (42501); the owner, DBAs and jobs may always.
+-- Returns the movement, with the stock right after it.
 CREATE FUNCTION orders.move_stock(movement_id uuid, product_id uuid, quantity integer, variant_id uuid DEFAULT NULL,
                                   reason text DEFAULT NULL, transfer_partition integer DEFAULT NULL)
     RETURNS orders.stock_movements
@@ -65,9 +68,9 @@ BEGIN
     ELSIF length(reason) > 500 THEN
         RAISE EXCEPTION 'orders.move_stock: reason must be at most 500 characters, not %', length(reason)
             USING ERRCODE = '22023';
-    ELSIF transfer_partition NOT BETWEEN 0 AND 4095 THEN
-        RAISE EXCEPTION 'orders.move_stock: transfer_partition must be between 0 and 4095, not %', transfer_partition
-            USING ERRCODE = '22023';
+    ELSIF transfer_partition NOT BETWEEN 0 AND 4095 OR transfer_partition = orders.partition_of(orders.new_id()) THEN
+        RAISE EXCEPTION 'orders.move_stock: transfer_partition must be another partition (0 to 4095), not %', transfer_partition
+            USING ERRCODE = '22023', DETAIL = 'This database is partition ' || orders.partition_of(orders.new_id()) || '.';
     ELSIF orders.api_request() AND NOT orders.has_permission('products', 'edit') THEN
         RAISE EXCEPTION 'moving stock needs the products.edit permission' USING ERRCODE = '42501';
     END IF;
@@ -117,7 +120,14 @@ BEGIN
               FROM orders.product_variants v JOIN orders.products p ON p.id = v.product_id
              WHERE v.id = move_stock.variant_id;
         END IF;
-        RAISE EXCEPTION 'insufficient stock for product %: % needed, % in stock', what, -quantity, units
+        IF orders.api_request() AND NOT orders.has_permission('products', 'view') THEN
+            -- as the lifecycle's refusal: only the caller's own ids to one
+            -- who may not read the product
+            what := coalesce(variant_id::text, product_id::text);
+            units := NULL;
+        END IF;
+        RAISE EXCEPTION 'insufficient stock for product %: % needed, % in stock', what, -(quantity::bigint),
+                        coalesce(units::text, 'not enough')
             USING ERRCODE = 'OR050', DETAIL = 'Stock never goes below 0; nothing was moved.';
     END IF;
     UPDATE orders.stock_movements s SET stock_after = after WHERE s.id = m.id RETURNING * INTO m;
