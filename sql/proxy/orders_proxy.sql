@@ -909,7 +909,10 @@ BEGIN
        AND (there.product_id, there.variant_id, there.quantity, there.transfer_partition)
            IS DISTINCT FROM (product_id, variant_id, quantity, from_partition) THEN
         RAISE EXCEPTION 'stock movement % was already made with other values on partition %', transfer_id, to_partition
-            USING ERRCODE = 'OR119', HINT = 'Use a new transfer id; nothing was moved.';
+            USING ERRCODE = 'OR119',
+                  DETAIL = format('It moved %s units of product %s%s.', there.quantity, there.product_id,
+                                  coalesce(' (variant ' || there.variant_id || ')', '')),
+                  HINT = 'Use a new transfer id; nothing was moved.';
     END IF;
     SELECT m.stock_after INTO from_stock
       FROM orders_proxy.move_stock_on(orders_proxy.claims(), orders_proxy.headers(), from_partition, transfer_id, product_id,
