@@ -5,9 +5,9 @@
  *                                  EACH STATEMENT on orders.orders, with
  *                                  transition tables: sums, per customer, what
  *                                  the new rows contribute minus what the old
- *                                  rows contributed, then one UPDATE per
- *                                  customer whose statistics move (in
- *                                  customer-id order: no deadlocks).
+ *                                  rows contributed, then writes the
+ *                                  customers whose statistics move (their
+ *                                  rows locked in id order: no deadlocks).
  *   orders.customer_stats_guard()  BEFORE INSERT OR UPDATE OF the statistics
  *                                  on orders.customers: only this file (or the
  *                                  table owner) writes them; a new customer
@@ -134,31 +134,74 @@ customer_delta_moves(const void *entry)
 										  DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
 }
 
-/* add_to_customer — customer += sign * contribution, as the owner. */
+/*
+ * add_to_customers — each customer += its delta (sorted by customer id), as
+ * the owner.  One customer: one UPDATE.  Several (a bulk load, a statement
+ * over many customers' orders): their rows locked in id order by one
+ * statement, then one UPDATE for all (as add_to_subtotals, order_money.c).
+ * Either way the rows are locked in id order: no deadlock between
+ * concurrent statements.
+ */
 static void
-add_to_customer(Oid customers_rel, Datum customer, int32 orders, int32 returned, Datum spent)
+add_to_customers(Oid customers_rel, CustomerDelta **moved, long n)
 {
-	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, NUMERICOID};
+	static Oid	one_types[4] = {UUIDOID, INT4OID, INT4OID, NUMERICOID};
+	static Oid	many_types[4] = {UUIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID, NUMERICARRAYOID};
 	static const char *const stats_columns[] = {"total_orders", "returned_orders", "total_spent", "return_rate", NULL};
 	OrdersDerived derived = {customers_rel, stats_columns};
 	SPIPlanPtr	plan;
 	Datum		args[4];
 
-	plan = orders_get_plan(PLAN_STATS_ADD, customers_rel,
-						   "UPDATE orders.customers"
-						   "   SET total_orders = total_orders OPERATOR(pg_catalog.+) $2,"
-						   "       returned_orders = returned_orders OPERATOR(pg_catalog.+) $3,"
-						   "       total_spent = total_spent OPERATOR(pg_catalog.+) $4,"
-						   "       return_rate = CASE WHEN total_orders OPERATOR(pg_catalog.+) $2 OPERATOR(pg_catalog.>) 0"
-						   "         THEN pg_catalog.round((returned_orders OPERATOR(pg_catalog.+) $3)::pg_catalog.numeric"
-						   "              OPERATOR(pg_catalog.*) 100 OPERATOR(pg_catalog./) (total_orders OPERATOR(pg_catalog.+) $2), 2)"
-						   "         ELSE 0 END"
-						   " WHERE id OPERATOR(pg_catalog.=) $1",
-						   4, argtypes);
-	args[0] = customer;
-	args[1] = Int32GetDatum(orders);
-	args[2] = Int32GetDatum(returned);
-	args[3] = spent;
+#define STATS_SET \
+	"   SET total_orders = c.total_orders OPERATOR(pg_catalog.+) d.orders," \
+	"       returned_orders = c.returned_orders OPERATOR(pg_catalog.+) d.returned," \
+	"       total_spent = c.total_spent OPERATOR(pg_catalog.+) d.spent," \
+	"       return_rate = CASE WHEN c.total_orders OPERATOR(pg_catalog.+) d.orders OPERATOR(pg_catalog.>) 0" \
+	"         THEN pg_catalog.round((c.returned_orders OPERATOR(pg_catalog.+) d.returned)::pg_catalog.numeric" \
+	"              OPERATOR(pg_catalog.*) 100 OPERATOR(pg_catalog./) (c.total_orders OPERATOR(pg_catalog.+) d.orders), 2)" \
+	"         ELSE 0 END"
+	if (n == 1)
+	{
+		plan = orders_get_plan(PLAN_STATS_ADD, customers_rel,
+							   "UPDATE orders.customers c" STATS_SET
+							   "  FROM (SELECT $1 AS id, $2 AS orders, $3 AS returned, $4 AS spent) d"
+							   " WHERE c.id OPERATOR(pg_catalog.=) d.id",
+							   4, one_types);
+		args[0] = UUIDPGetDatum(&moved[0]->customer);
+		args[1] = Int32GetDatum(moved[0]->orders);
+		args[2] = Int32GetDatum(moved[0]->returned);
+		args[3] = moved[0]->spent;
+	}
+	else
+	{
+		Datum	   *v[4];
+
+		for (int k = 0; k < 4; k++)
+			v[k] = palloc(sizeof(Datum) * n);
+		for (long i = 0; i < n; i++)
+		{
+			v[0][i] = UUIDPGetDatum(&moved[i]->customer);
+			v[1][i] = Int32GetDatum(moved[i]->orders);
+			v[2][i] = Int32GetDatum(moved[i]->returned);
+			v[3][i] = moved[i]->spent;
+		}
+		args[0] = PointerGetDatum(construct_array(v[0], n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		args[1] = PointerGetDatum(construct_array(v[1], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		args[2] = PointerGetDatum(construct_array(v[2], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		args[3] = PointerGetDatum(construct_array(v[3], n, NUMERICOID, -1, false, TYPALIGN_INT));
+		plan = orders_get_plan(PLAN_STATS_LOCK_MANY, customers_rel,
+							   "SELECT FROM orders.customers WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							   " ORDER BY id FOR NO KEY UPDATE",
+							   4, many_types);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+		plan = orders_get_plan(PLAN_STATS_ADD_MANY, customers_rel,
+							   "UPDATE orders.customers c" STATS_SET
+							   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							   "                  pg_catalog.unnest($3), pg_catalog.unnest($4)) AS d (id, orders, returned, spent)"
+							   " WHERE c.id OPERATOR(pg_catalog.=) d.id",
+							   4, many_types);
+	}
+#undef STATS_SET
 	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, &derived);
 }
 
@@ -204,9 +247,7 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 
 	customers_rel = orders_relid("customers");
 	orders_spi_connect_as_owner(customers_rel, &saved);
-	for (long i = 0; i < n; i++)
-		add_to_customer(customers_rel, UUIDPGetDatum(&moved[i]->customer), moved[i]->orders,
-						moved[i]->returned, moved[i]->spent);
+	add_to_customers(customers_rel, moved, n);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

@@ -1,7 +1,7 @@
 -- Customer statistics follow every change of orders, in every lifecycle,
 -- by the category of the status; only the extension writes them.
 BEGIN;
-SELECT plan(12);
+SELECT plan(14);
 
 INSERT INTO orders.customers (id, full_name, total_orders, total_spent) VALUES
   ('00000000-0000-0000-0000-000000000ac1', 'Stats One', 42, 1000),
@@ -58,6 +58,21 @@ DELETE FROM orders.orders WHERE order_number = 'T7-2';
 SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac1'), '1 orders, 40.00 spent, 0 returned, 0.00%',
           'a deleted order leaves the statistics');
 SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, 'every statistic equals a recount');
+
+-- one statement over several customers (a bulk load): their rows locked in
+-- id order, one UPDATE for all — each customer exact
+INSERT INTO orders.customers (id, full_name) VALUES
+  ('00000000-0000-0000-0000-000000000ac5', 'Stats Five'), ('00000000-0000-0000-0000-000000000ac4', 'Stats Four'),
+  ('00000000-0000-0000-0000-000000000ac3', 'Stats Three');
+INSERT INTO orders.orders (order_number, customer_id, total_amount)
+SELECT 'T7-B' || k || '-' || n, ('00000000-0000-0000-0000-000000000ac' || k)::uuid, 10 * k
+  FROM generate_series(3, 5) k, generate_series(1, k) n;
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number LIKE 'T7-B%-1';
+SELECT is((SELECT string_agg(full_name || ': ' || pg_temp.stats(id), '; ' ORDER BY full_name)
+             FROM orders.customers WHERE full_name IN ('Stats Three', 'Stats Four', 'Stats Five')),
+          'Stats Five: 4 orders, 0.00 spent, 0 returned, 0.00%; Stats Four: 3 orders, 0.00 spent, 0 returned, 0.00%; Stats Three: 2 orders, 0.00 spent, 0 returned, 0.00%',
+          'orders of three customers made, and one of each cancelled, in one statement each: every customer exact');
+SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, '... and equal to a recount');
 
 -- only the extension writes them
 GRANT SELECT, UPDATE ON orders.customers TO staff;

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(20);
+SELECT plan(25);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -69,6 +69,32 @@ SELECT is((SELECT string_agg(type || ' ' || amount::numeric, ',' ORDER BY create
 SELECT is((SELECT total_spent::numeric FROM orders.customers WHERE full_name = 'Money Buyer'), 20.00::numeric,
           'and the customer''s total_spent follows');
 SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, 'the ledger agrees with every order');
+
+-- one statement over several orders (a bulk load): their subtotals moved by
+-- one UPDATE after their rows are locked in id order — each exact
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000016b5', 'T16-5', '00000000-0000-0000-0000-0000000016c1'),
+  ('00000000-0000-0000-0000-0000000016b4', 'T16-4', '00000000-0000-0000-0000-0000000016c1'),
+  ('00000000-0000-0000-0000-0000000016b3', 'T16-3', '00000000-0000-0000-0000-0000000016c1');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Bulk ' || k || '.' || n, n, k
+  FROM generate_series(3, 5) k, generate_series(1, 3) n;
+SELECT is((SELECT string_agg(order_number || ' ' || subtotal::numeric || '/' || total_amount::numeric, ', ' ORDER BY order_number)
+             FROM orders.orders WHERE order_number IN ('T16-3', 'T16-4', 'T16-5')),
+          'T16-3 18.00/18.00, T16-4 24.00/24.00, T16-5 30.00/30.00',
+          'items of three orders in one statement: each order''s subtotal and total exact');
+UPDATE orders.order_items SET quantity = quantity + 1 WHERE name LIKE 'Bulk %.1';
+SELECT is((SELECT string_agg(order_number || ' ' || subtotal::numeric, ', ' ORDER BY order_number)
+             FROM orders.orders WHERE order_number IN ('T16-3', 'T16-4', 'T16-5')),
+          'T16-3 21.00, T16-4 28.00, T16-5 35.00', 'one UPDATE of items of three orders moves each by its own delta');
+UPDATE orders.orders SET adjustment = -30 WHERE order_number = 'T16-5';
+SELECT throws_ok($$DELETE FROM orders.order_items WHERE name LIKE 'Bulk %.3'$$, '23514',
+                 'order "T16-5": total_amount would be negative (subtotal + delivery_fee + adjustment)',
+                 'a statement over several orders that would take one below 0 is refused, naming it');
+SELECT is((SELECT string_agg(order_number || ' ' || subtotal::numeric, ', ' ORDER BY order_number)
+             FROM orders.orders WHERE order_number IN ('T16-3', 'T16-4', 'T16-5')),
+          'T16-3 21.00, T16-4 28.00, T16-5 35.00', '... and none of the three orders changed');
+SELECT is((SELECT count(*)::int FROM orders.recount_subtotals()), 0, 'every subtotal equals a recount');
 
 -- repair
 SET LOCAL session_replication_role = replica;
