@@ -332,44 +332,16 @@ static const Oid log_types[LOG_NCOLUMNS] = {
 };
 
 /*
- * log_as_installed — is the log table as the extension made it: a plain
- * table whose columns are exactly the nine (details a jsonb or a domain over
- * it, the others their types, no typmod), without rules and without
- * statement-level INSERT triggers?  Then a row can go in directly; "pos"
- * gets each column's position.  Anything else a DBA made of it (a
+ * log_as_installed — is the log table as the extension made it (details a
+ * jsonb or a domain over it, checked here)?  Then a row can go in directly;
+ * "pos" gets each column's position.  Anything else a DBA made of it (a
  * partitioned log, more columns with their defaults, rules, statement
  * triggers, a column of another type) takes the INSERT statement.
  */
 static bool
 log_as_installed(Relation rel, int *pos)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	TriggerDesc *trig = rel->trigdesc;
-	int			ncolumns = 0;
-
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL ||
-		(trig && (trig->trig_insert_before_statement || trig->trig_insert_after_statement ||
-				  trig->trig_insert_new_table || trig->trig_insert_instead_row)))
-		return false;
-	for (int c = 0; c < LOG_NCOLUMNS; c++)
-		pos[c] = -1;
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		int			c;
-
-		if (att->attisdropped)
-			continue;
-		for (c = 0; c < LOG_NCOLUMNS; c++)
-			if (strcmp(NameStr(att->attname), log_columns[c]) == 0)
-				break;
-		if (c == LOG_NCOLUMNS || att->atttypmod != -1 || att->attgenerated ||
-			(c == LOG_DETAILS ? getBaseType(att->atttypid) : att->atttypid) != log_types[c])
-			return false;
-		pos[c] = i;
-		ncolumns++;
-	}
-	return ncolumns == LOG_NCOLUMNS;
+	return orders_direct_as_installed(rel, log_columns, log_types, LOG_NCOLUMNS, LOG_DETAILS, pos);
 }
 
 /*
@@ -388,10 +360,6 @@ static Expr **checks = NULL;
 static int	checks_count = 0;
 static bool checks_callbacks = false;
 
-/* what user_fk_only found, for the log "fk_only_relid" */
-static Oid	fk_only_relid = InvalidOid;
-static bool fk_only = false;
-
 /* checks_inval — relcache callback: forget the checks of the log. */
 static void
 checks_inval(Datum arg, Oid relid)
@@ -399,8 +367,6 @@ checks_inval(Datum arg, Oid relid)
 	(void) arg;
 	if (relid == InvalidOid || relid == checks_relid)
 		checks_relid = InvalidOid;
-	if (relid == InvalidOid || relid == fk_only_relid)
-		fk_only_relid = InvalidOid;
 }
 
 /* checks_proc_inval — syscache callback on functions: forget the checks. */
@@ -423,57 +389,6 @@ register_callbacks(void)
 		CacheRegisterSyscacheCallback(PROCOID, checks_proc_inval, (Datum) 0);
 		checks_callbacks = true;
 	}
-}
-
-/* user_fk_check — is "t" a foreign key's check of the one column "attnum"? */
-static bool
-user_fk_check(const Trigger *t, int attnum)
-{
-	HeapTuple	con;
-	bool		isnull;
-	Datum		conkey;
-	ArrayType  *keys;
-	bool		match;
-
-	if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
-		return false;
-	con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
-	if (!HeapTupleIsValid(con))
-		return false;
-	conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
-	keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
-	match = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
-		!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == attnum;
-	ReleaseSysCache(con);
-	return match;
-}
-
-/*
- * user_fk_only — are the log's row INSERT triggers only foreign-key checks
- * of user_id alone (as installed: its reference to orders.staff)?  Then a
- * row without a user_id needs none of them: a foreign-key check passes a
- * NULL key without looking (ri_triggers.c, ri_NullCheck), so queueing it is
- * all it would cost.  Kept per backend; forgotten on the log's relcache
- * invalidation (a trigger or constraint added, dropped or changed).
- */
-static bool
-user_fk_only(Relation rel, int user_attnum)
-{
-	TriggerDesc *trig = rel->trigdesc;
-
-	if (fk_only_relid == RelationGetRelid(rel))
-		return fk_only;
-	register_callbacks();
-	fk_only = true;
-	for (int i = 0; trig != NULL && i < trig->numtriggers && fk_only; i++)
-	{
-		const Trigger *t = &trig->triggers[i];
-
-		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
-			fk_only = user_fk_check(t, user_attnum);
-	}
-	fk_only_relid = RelationGetRelid(rel);
-	return fk_only;
 }
 
 /*
@@ -531,16 +446,20 @@ static Oid	details_domain_type = InvalidOid;
  * indexes updated, its row triggers fired — among them the foreign key's
  * check of user_id, run when the AFTER triggers queued here fire at the end
  * (for a row without a user_id, when that check is the log's only row
- * INSERT trigger, nothing is queued: user_fk_only).
+ * INSERT trigger, nothing is queued: orders_direct_fk_only).
  */
 static void
 insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 {
 	Form_pg_attribute details = TupleDescAttr(RelationGetDescr(rel), pos[LOG_DETAILS]);
-	bool		no_triggers = isnull[LOG_USER_ID] && user_fk_only(rel, pos[LOG_USER_ID] + 1);
-	EState	   *estate;
-	ResultRelInfo *info;
-	TupleTableSlot *slot;
+	/*
+	 * the log's row INSERT triggers, as installed, are only the check of
+	 * user_id's foreign key: it passes a NULL key without looking
+	 * (ri_triggers.c, ri_NullCheck), so queueing it is all it would cost
+	 */
+	bool		no_triggers = isnull[LOG_USER_ID] && orders_direct_fk_only(rel, pos[LOG_USER_ID] + 1);
+	Datum	   *row_values = palloc0(sizeof(Datum) * RelationGetDescr(rel)->natts);
+	bool	   *row_isnull = palloc(sizeof(bool) * RelationGetDescr(rel)->natts);
 
 	if (details->atttypid != JSONBOID)
 	{
@@ -550,30 +469,13 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 		details_domain_type = details->atttypid;
 		domain_check(values[LOG_DETAILS], false, details->atttypid, &details_domain, CacheMemoryContext);
 	}
-	info = orders_direct_target(rel, NULL, &estate);
-	info->ri_ConstraintExprs = log_checks(rel);
-	if (no_triggers)
-		info->ri_TrigDesc = NULL;
-	if (!no_triggers)
-		AfterTriggerBeginQuery();
-
-	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel), &TTSOpsVirtual);
-	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
+	memset(row_isnull, true, sizeof(bool) * RelationGetDescr(rel)->natts);
 	for (int c = 0; c < LOG_NCOLUMNS; c++)
 	{
-		slot->tts_values[pos[c]] = values[c];
-		slot->tts_isnull[pos[c]] = isnull[c];
+		row_values[pos[c]] = values[c];
+		row_isnull[pos[c]] = isnull[c];
 	}
-	ExecStoreVirtualTuple(slot);
-
-	ExecOpenIndices(info, false);
-	ExecSimpleRelationInsert(info, estate, slot);
-	ExecCloseIndices(info);
-	if (!no_triggers)
-		AfterTriggerEndQuery(estate);
-	ExecResetTupleTable(estate->es_tupleTable, false);
-	FreeExecutorState(estate);
+	orders_direct_insert(rel, row_values, row_isnull, log_checks(rel), !no_triggers);
 }
 
 /*

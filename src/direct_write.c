@@ -18,8 +18,10 @@
  *   }
  *
  * A relation a DBA turned into something an UPDATE statement would serve
- * differently (orders_direct_updatable) is left to SQL.  The activity log's
- * rows go in the same way (activity.c, on orders_direct_target).
+ * differently (orders_direct_updatable) is left to SQL.  Rows of the
+ * activity log (activity.c) and the status history (transition.c) are
+ * inserted the same way (orders_direct_insert), each while its table is as
+ * installed.
  */
 #include "orders.h"
 
@@ -27,19 +29,24 @@
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 /*
  * orders_direct_updatable — would an UPDATE statement on "rel", by the
@@ -96,6 +103,179 @@ orders_direct_target(Relation rel, Bitmapset *updated, EState **estate)
 	(*estate)->es_opened_result_relations = list_make1(info);
 	(*estate)->es_output_cid = GetCurrentCommandId(true);
 	return info;
+}
+
+/*
+ * orders_direct_as_installed — can a row go into "rel" by
+ * orders_direct_insert as an INSERT by the table's owner would write it?  A
+ * plain table (no partitions, rules, INSERT statement or INSTEAD OF
+ * triggers, transition tables, forced row level security) whose columns are
+ * exactly the "n" "names" with their "types" and no typmod — column
+ * "domain_column" (when >= 0) may be a domain over its type, which the
+ * caller then checks.  "pos" gets each column's position in the row.
+ */
+bool
+orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
+						   int domain_column, int *pos)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+	int			found = 0;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL || rel->rd_rel->relforcerowsecurity ||
+		(trig && (trig->trig_insert_before_statement || trig->trig_insert_after_statement ||
+				  trig->trig_insert_new_table || trig->trig_insert_instead_row)))
+		return false;
+	for (int c = 0; c < n; c++)
+		pos[c] = -1;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < n; c++)
+			if (strcmp(NameStr(att->attname), names[c]) == 0)
+				break;
+		if (c == n || att->atttypmod != -1 || att->attgenerated ||
+			(c == domain_column ? getBaseType(att->atttypid) : att->atttypid) != types[c])
+			return false;
+		pos[c] = i;
+		found++;
+	}
+	return found == n;
+}
+
+/*
+ * What orders_direct_fk_only found, per (relation, column): a few entries,
+ * forgotten when the relation's relcache entry is invalidated (a trigger or
+ * constraint added, dropped or changed).
+ */
+typedef struct FkOnly
+{
+	Oid			relid;			/* InvalidOid: a free entry */
+	int			attnum;
+	bool		fk_only;
+} FkOnly;
+
+#define FK_ONLY_ENTRIES 4
+static FkOnly fk_only_cache[FK_ONLY_ENTRIES];
+static bool fk_only_callback = false;
+
+/* fk_only_inval — relcache callback: forget what was found for the relation. */
+static void
+fk_only_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
+		if (relid == InvalidOid || fk_only_cache[i].relid == relid)
+			fk_only_cache[i].relid = InvalidOid;
+}
+
+/* fk_check_of — is "t" the check of a foreign key of the one column "attnum"? */
+static bool
+fk_check_of(const Trigger *t, int attnum)
+{
+	HeapTuple	con;
+	bool		isnull;
+	Datum		conkey;
+	ArrayType  *keys;
+	bool		match;
+
+	if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
+		return false;
+	con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
+	if (!HeapTupleIsValid(con))
+		return false;
+	conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
+	keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
+	match = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
+		!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == attnum;
+	ReleaseSysCache(con);
+	return match;
+}
+
+/*
+ * orders_direct_fk_only — are the row INSERT triggers of "rel" only checks
+ * of foreign keys of the one column "attnum"?  Then a row whose key needs
+ * no check (NULL, or a row the caller's transaction holds locked) can go in
+ * without them (orders_direct_insert's "triggers" false).  Kept per backend.
+ */
+bool
+orders_direct_fk_only(Relation rel, int attnum)
+{
+	TriggerDesc *trig = rel->trigdesc;
+	Oid			relid = RelationGetRelid(rel);
+	int			slot = -1;
+	bool		only = true;
+
+	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
+	{
+		if (fk_only_cache[i].relid == relid && fk_only_cache[i].attnum == attnum)
+			return fk_only_cache[i].fk_only;
+		if (fk_only_cache[i].relid == InvalidOid && slot < 0)
+			slot = i;
+	}
+	if (!fk_only_callback)
+	{
+		CacheRegisterRelcacheCallback(fk_only_inval, (Datum) 0);
+		fk_only_callback = true;
+	}
+	for (int i = 0; trig != NULL && i < trig->numtriggers && only; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
+			only = fk_check_of(t, attnum);
+	}
+	if (slot >= 0)
+	{
+		fk_only_cache[slot].relid = relid;
+		fk_only_cache[slot].attnum = attnum;
+		fk_only_cache[slot].fk_only = only;
+	}
+	return only;
+}
+
+/*
+ * orders_direct_insert — one row ("values"/"isnull" by column, in the
+ * relation's order) into "rel" (opened by the caller with RowExclusiveLock;
+ * a plain table without rules or INSERT statement triggers, which the
+ * caller checked) as one INSERT statement would write it: its BEFORE row
+ * triggers, generated columns, NOT NULLs and CHECK constraints ("checks":
+ * their states, or NULL for the executor to build them), indexes (unique
+ * ones refuse as an INSERT does), and its AFTER row triggers — the foreign
+ * keys' checks among them — fired before it returns.  "triggers" false
+ * skips the row triggers (the caller knows they would do nothing).
+ */
+void
+orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, ExprState **checks,
+					 bool triggers)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	EState	   *estate;
+	ResultRelInfo *info = orders_direct_target(rel, NULL, &estate);
+	TupleTableSlot *slot;
+
+	info->ri_ConstraintExprs = checks;
+	if (!triggers)
+		info->ri_TrigDesc = NULL;
+	else
+		AfterTriggerBeginQuery();
+	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, values, sizeof(Datum) * desc->natts);
+	memcpy(slot->tts_isnull, isnull, sizeof(bool) * desc->natts);
+	ExecStoreVirtualTuple(slot);
+
+	ExecOpenIndices(info, false);
+	ExecSimpleRelationInsert(info, estate, slot);
+	ExecCloseIndices(info);
+	if (triggers)
+		AfterTriggerEndQuery(estate);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
 }
 
 /*

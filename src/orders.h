@@ -133,6 +133,26 @@ extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *colum
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_update(OrdersDirect *d, Datum value);
 extern void orders_direct_end(OrdersDirect *d);
+extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
+									   int domain_column, int *pos);
+extern bool orders_direct_fk_only(Relation rel, int attnum);
+extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, ExprState **checks,
+								 bool triggers);
+
+/* ---- history.c: the rows of orders.order_history ---- */
+typedef struct OrdersHistoryRow
+{
+	Datum		order_id;		/* uuid */
+	const char *old_status;
+	const char *new_status;
+	const char *changed_by;
+	const char *notes;			/* or NULL */
+	const char *key;			/* idempotency key, or NULL */
+	bool		announce;		/* for the announcer (orders.notify = batched) */
+} OrdersHistoryRow;
+
+extern bool orders_history_has_announce(void);
+extern int64 orders_insert_history(const OrdersHistoryRow *h);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 

@@ -6,8 +6,8 @@
  *                           must be an edge of the graph the caller may take;
  *                           stamps the edge's column.
  *   orders.status_audit()   AFTER UPDATE row trigger (WHEN status changed):
- *                           history row as the table owner + pg_notify, both in
- *                           the changing transaction.
+ *                           history row as the table owner (history.c) +
+ *                           pg_notify, both in the changing transaction.
  *   orders.transition()     the API for a status change, with idempotency key.
  *   orders.allowed_transitions()  next statuses the caller may choose.
  */
@@ -428,70 +428,37 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	HeapTuple	oldrow = trigdata->tg_trigtuple;
 	HeapTuple	newrow = trigdata->tg_newtuple;
-	static Oid	argtypes[7] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	OrdersHistoryRow h = {0};
 	OrdersNotifyMode mode;
 	int64		history_id;
 	bool		isnull;
 	char	   *old_status = column_value(oldrow, desc, "status");
 	char	   *new_status = column_value(newrow, desc, "status");
 	char	   *actor = NULL;
-	char	   *notes = NULL;
-	char	   *key = NULL;
-	Oid			history;
-	OrdersSavedUser saved;
-	SPIPlanPtr	plan;
 
 	if (old_status == NULL || new_status == NULL || strcmp(old_status, new_status) == 0)
 		return PointerGetDatum(NULL);
 
-	values[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+	h.order_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
 	if (pending.active &&
-		memcmp(DatumGetUUIDP(values[0]), &pending.order_id, sizeof(pg_uuid_t)) == 0)
+		memcmp(DatumGetUUIDP(h.order_id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
 	{
-		notes = pending.notes;
-		key = pending.key;
+		h.notes = pending.notes;
+		h.key = pending.key;
 		actor = pending.actor;
 		pending.active = false;
 	}
 	if (actor == NULL)
 		actor = orders_current_actor();
-	values[1] = CStringGetTextDatum(old_status);
-	values[2] = CStringGetTextDatum(new_status);
-	values[3] = CStringGetTextDatum(actor);
-	values[4] = notes ? CStringGetTextDatum(notes) : (Datum) 0;
-	values[5] = key ? CStringGetTextDatum(key) : (Datum) 0;
-	if (!notes)
-		nulls[4] = 'n';
-	if (!key)
-		nulls[5] = 'n';
-
-	history = orders_relid("order_history");
-	orders_spi_connect_as_owner(history, &saved);
-	if (get_attnum(history, "announce") != InvalidAttrNumber)
-	{
+	h.old_status = old_status;
+	h.new_status = new_status;
+	h.changed_by = actor;
+	if (orders_history_has_announce())
 		mode = orders_announce_mode();
-		values[6] = BoolGetDatum(mode == ORDERS_NOTIFY_BATCHED);
-		plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
-							   "INSERT INTO orders.order_history"
-							   " (order_id, old_status, new_status, changed_by, notes, idempotency_key, announce)"
-							   " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-							   7, argtypes);
-	}
-	else
-	{
-		/* the 0.20.0 schema (library installed, extension not yet updated) */
+	else						/* the 0.20.0 schema (library installed, extension not yet updated) */
 		mode = orders_notify_mode == ORDERS_NOTIFY_OFF ? ORDERS_NOTIFY_OFF : ORDERS_NOTIFY_IMMEDIATE;
-		plan = orders_get_plan(PLAN_HISTORY_INSERT_V1, history,
-							   "INSERT INTO orders.order_history"
-							   " (order_id, old_status, new_status, changed_by, notes, idempotency_key)"
-							   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-							   6, argtypes);
-	}
-	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
-	history_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	orders_spi_finish_as(&saved);
+	h.announce = mode == ORDERS_NOTIFY_BATCHED;
+	history_id = orders_insert_history(&h);
 
 	if (mode == ORDERS_NOTIFY_IMMEDIATE)
 		Async_Notify(ORDERS_STATUS_CHANNEL,

@@ -1,7 +1,7 @@
 -- orders.transition(): idempotency, history, notes, actor, rollback,
 -- updated_at, and the graph cache seeing changes made in this session.
 BEGIN;
-SELECT plan(27);
+SELECT plan(35);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c003', 'T3');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -99,6 +99,45 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000030
                  'OR001', NULL, 'a deleted edge is refused at once');
 SELECT results_eq($$SELECT orders.allowed_transitions('00000000-0000-0000-0000-000000000303')$$,
                   $$SELECT NULL::text WHERE false$$, 'and no longer offered');
+
+-- the history row as written without SQL (table as installed): id from the
+-- identity's sequence, created_at the transaction's now(); and as a DBA may
+-- change the table: its own columns, checks and row triggers apply
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000304', 'T3-4', '00000000-0000-0000-0000-00000000c003');
+SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'confirmed', 'direct');
+SELECT is((SELECT h.id = currval('orders.order_history_id_seq') AND h.created_at = now() AND h.announce
+             FROM orders.order_history h WHERE h.order_id = '00000000-0000-0000-0000-000000000304'), true,
+          'a history row: its id the identity sequence''s, created_at now(), for the announcer (batched)');
+ALTER TABLE orders.order_history ADD COLUMN source text NOT NULL DEFAULT 'pos';
+SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'being_prepared');
+SELECT is((SELECT source || ' ' || (id = currval('orders.order_history_id_seq'))
+             FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-000000000304' AND new_status = 'being_prepared'),
+          'pos true', 'a column a DBA added gets its default (the row goes in by an INSERT)');
+ALTER TABLE orders.order_history DROP COLUMN source;
+ALTER TABLE orders.order_history ADD CONSTRAINT t3_no_lost CHECK (new_status <> 'ready_for_pickup');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'ready_for_pickup')$$,
+                 '23514', NULL, 'a CHECK a DBA put on the history refuses the change');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T3-4'), 'being_prepared', '... which did not happen');
+ALTER TABLE orders.order_history DROP CONSTRAINT t3_no_lost;
+CREATE FUNCTION pg_temp.t3_tag() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.notes := coalesce(NEW.notes, '') || '[tagged]'; RETURN NEW; END $$;
+CREATE TRIGGER t3_tag BEFORE INSERT ON orders.order_history FOR EACH ROW EXECUTE FUNCTION pg_temp.t3_tag();
+SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'ready_for_pickup', 'row trigger');
+SELECT is((SELECT notes FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-000000000304' AND new_status = 'ready_for_pickup'),
+          'row trigger[tagged]', 'a row trigger a DBA put on the history runs');
+DROP TRIGGER t3_tag ON orders.order_history;
+SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'out_for_delivery', 'untagged');
+SELECT is((SELECT notes FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-000000000304' AND new_status = 'out_for_delivery'),
+          'untagged', '... and no longer once dropped');
+SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'delivered', NULL, 'key-4');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'returned', NULL, 'key-4')$$,
+                 'OR007', NULL, 'an idempotency key is still one per order''s change');
+SELECT is((SELECT string_agg(new_status, ',' ORDER BY id) FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-000000000304'),
+          'confirmed,being_prepared,ready_for_pickup,out_for_delivery,delivered', 'every change recorded once, in order');
 
 SELECT * FROM finish();
 ROLLBACK;
