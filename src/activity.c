@@ -457,7 +457,7 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 	 * user_id's foreign key: it passes a NULL key without looking
 	 * (ri_triggers.c, ri_NullCheck), so queueing it is all it would cost
 	 */
-	bool		no_triggers = isnull[LOG_USER_ID] && orders_direct_fk_only(rel, pos[LOG_USER_ID] + 1);
+	bool		no_triggers = isnull[LOG_USER_ID] && orders_direct_fk_only(rel, pos[LOG_USER_ID] + 1, InvalidOid);
 	Datum	   *row_values = palloc0(sizeof(Datum) * RelationGetDescr(rel)->natts);
 	bool	   *row_isnull = palloc(sizeof(bool) * RelationGetDescr(rel)->natts);
 

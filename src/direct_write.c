@@ -26,6 +26,8 @@
 #include "orders.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -148,14 +150,15 @@ orders_direct_as_installed(Relation rel, const char *const *names, const Oid *ty
 }
 
 /*
- * What orders_direct_fk_only found, per (relation, column): a few entries,
- * forgotten when the relation's relcache entry is invalidated (a trigger or
- * constraint added, dropped or changed).
+ * What orders_direct_fk_only found, per (relation, column, referenced
+ * table): a few entries, forgotten when the relation's relcache entry is
+ * invalidated (a trigger or constraint added, dropped or changed).
  */
 typedef struct FkOnly
 {
 	Oid			relid;			/* InvalidOid: a free entry */
 	int			attnum;
+	Oid			confrelid;
 	bool		fk_only;
 } FkOnly;
 
@@ -173,14 +176,27 @@ fk_only_inval(Datum arg, Oid relid)
 			fk_only_cache[i].relid = InvalidOid;
 }
 
-/* fk_check_of — is "t" the check of a foreign key of the one column "attnum"? */
+/* one_column — is "keys" (an int2[] of pg_constraint) the one column "attnum"? */
 static bool
-fk_check_of(const Trigger *t, int attnum)
+one_column(HeapTuple con, int attribute, int attnum)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(CONSTROID, con, attribute, &isnull);
+	ArrayType  *keys = isnull ? NULL : DatumGetArrayTypeP(d);
+
+	return keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
+		!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == attnum;
+}
+
+/*
+ * fk_check_of — is "t" the check of a foreign key of the one column
+ * "attnum" (referencing the primary key column of "confrelid", unless that
+ * is InvalidOid)?
+ */
+static bool
+fk_check_of(const Trigger *t, int attnum, Oid confrelid)
 {
 	HeapTuple	con;
-	bool		isnull;
-	Datum		conkey;
-	ArrayType  *keys;
 	bool		match;
 
 	if (!t->tgisinternal || RI_FKey_trigger_type(t->tgfoid) != RI_TRIGGER_FK)
@@ -188,22 +204,29 @@ fk_check_of(const Trigger *t, int attnum)
 	con = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
 	if (!HeapTupleIsValid(con))
 		return false;
-	conkey = SysCacheGetAttr(CONSTROID, con, Anum_pg_constraint_conkey, &isnull);
-	keys = isnull ? NULL : DatumGetArrayTypeP(conkey);
-	match = keys != NULL && ARR_NDIM(keys) == 1 && ARR_DIMS(keys)[0] == 1 &&
-		!ARR_HASNULL(keys) && ((int16 *) ARR_DATA_PTR(keys))[0] == attnum;
+	match = one_column(con, Anum_pg_constraint_conkey, attnum);
+	if (match && OidIsValid(confrelid))
+	{
+		Form_pg_constraint c = (Form_pg_constraint) GETSTRUCT(con);
+		Relation	ref = relation_open(confrelid, AccessShareLock);
+		Oid			pkey = RelationGetPrimaryKeyIndex(ref);
+
+		match = c->confrelid == confrelid && c->conindid == pkey;
+		relation_close(ref, AccessShareLock);
+	}
 	ReleaseSysCache(con);
 	return match;
 }
 
 /*
  * orders_direct_fk_only — are the row INSERT triggers of "rel" only checks
- * of foreign keys of the one column "attnum"?  Then a row whose key needs
- * no check (NULL, or a row the caller's transaction holds locked) can go in
- * without them (orders_direct_insert's "triggers" false).  Kept per backend.
+ * of foreign keys of the one column "attnum" (to the primary key of
+ * "confrelid", when given)?  Then a row whose key needs no check — NULL, or
+ * a key of a row the caller's transaction holds locked — can go in without
+ * them (orders_direct_insert's "triggers" false).  Kept per backend.
  */
 bool
-orders_direct_fk_only(Relation rel, int attnum)
+orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 {
 	TriggerDesc *trig = rel->trigdesc;
 	Oid			relid = RelationGetRelid(rel);
@@ -212,7 +235,8 @@ orders_direct_fk_only(Relation rel, int attnum)
 
 	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
 	{
-		if (fk_only_cache[i].relid == relid && fk_only_cache[i].attnum == attnum)
+		if (fk_only_cache[i].relid == relid && fk_only_cache[i].attnum == attnum &&
+			fk_only_cache[i].confrelid == confrelid)
 			return fk_only_cache[i].fk_only;
 		if (fk_only_cache[i].relid == InvalidOid && slot < 0)
 			slot = i;
@@ -227,12 +251,13 @@ orders_direct_fk_only(Relation rel, int attnum)
 		const Trigger *t = &trig->triggers[i];
 
 		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
-			only = fk_check_of(t, attnum);
+			only = fk_check_of(t, attnum, confrelid);
 	}
 	if (slot >= 0)
 	{
 		fk_only_cache[slot].relid = relid;
 		fk_only_cache[slot].attnum = attnum;
+		fk_only_cache[slot].confrelid = confrelid;
 		fk_only_cache[slot].fk_only = only;
 	}
 	return only;

@@ -2,25 +2,29 @@
  * history.c — the rows of orders.order_history, written for status_audit
  * (transition.c) as the table's owner.
  *
- * While the table is as the extension installed it (a plain table, its
- * columns and their types, no rules, INSERT statement triggers or forced
- * row level security), a row goes in without SQL (orders_direct_insert,
- * direct_write.c): its id from the identity's sequence
- * orders.order_history_id_seq (the one the announcer reads), created_at the
- * transaction's start as now() gives it, its indexes and any row triggers
- * as an INSERT runs them — but for the check of its foreign key to the
- * order, which the change holds locked.  An INSERT statement per change
- * started an executor for each (13 % of a status change's CPU, a third of
- * a bulk status UPDATE's).  A table changed otherwise gets an INSERT
- * statement (a kept plan), which the executor serves as any insert.
+ * While the table is as the extension installed it (history_shape), a row
+ * goes in without SQL (orders_direct_insert, direct_write.c): its id from
+ * the identity's sequence, created_at the transaction's start as its
+ * default now() gives it, its indexes and AFTER row triggers as an INSERT
+ * runs them — but for the check of its foreign key to the order, when the
+ * change holds the order's row.  An INSERT statement per change started an
+ * executor for each (13 % of a status change's CPU, a third of a bulk
+ * status UPDATE's).  A table changed otherwise gets an INSERT statement (a
+ * kept plan), which the executor serves as any insert.
  */
 #include "orders.h"
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -39,14 +43,81 @@ static const Oid history_types[H_NCOLUMNS] = {
 };
 
 /*
- * history_as_installed — is "rel" the table as installed (its id an
- * identity)?  Then "pos" holds each column's position in the row.
+ * What history_shape found for the history table (one per backend),
+ * forgotten when its relcache entry is invalidated: a column, default,
+ * trigger, constraint or privilege changed.
+ */
+typedef struct HistoryShape
+{
+	Oid			relid;			/* InvalidOid: not known */
+	bool		direct;			/* rows can go in without SQL */
+	int			pos[H_NCOLUMNS];	/* each column's position */
+	Oid			id_sequence;	/* the id's identity sequence */
+} HistoryShape;
+
+static HistoryShape shape;		/* relid InvalidOid (0): not known */
+static bool shape_callback = false;
+
+/* shape_inval — relcache callback: forget the shape of the history table. */
+static void
+shape_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == shape.relid)
+		shape.relid = InvalidOid;
+}
+
+/*
+ * default_is_now — is the default of column "attnum" of "rel" now(), as
+ * installed (the value the direct path writes)?
  */
 static bool
-history_as_installed(Relation rel, int *pos)
+default_is_now(Relation rel, int attnum)
 {
-	return orders_direct_as_installed(rel, history_columns, history_types, H_NCOLUMNS, -1, pos) &&
-		TupleDescAttr(RelationGetDescr(rel), pos[H_ID])->attidentity == ATTRIBUTE_IDENTITY_BY_DEFAULT;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+
+	for (int i = 0; constr != NULL && i < constr->num_defval; i++)
+		if (constr->defval[i].adnum == attnum)
+		{
+			Node	   *expr = stringToNode(constr->defval[i].adbin);
+
+			return IsA(expr, FuncExpr) && ((FuncExpr *) expr)->funcid == F_NOW &&
+				((FuncExpr *) expr)->args == NIL;
+		}
+	return false;
+}
+
+/*
+ * history_shape — the shape of the history table "rel" (opened): direct
+ * when it is as installed — a plain table of exactly the installed columns
+ * (orders_direct_as_installed), id an identity, created_at defaulting to
+ * now() (the two columns the INSERT leaves to their defaults), no BEFORE
+ * INSERT row trigger (it
+ * might skip or change the row whose id status_audit announces), and the
+ * owner allowed to INSERT.  Anything else takes the INSERT statement.
+ */
+static const HistoryShape *
+history_shape(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TriggerDesc *trig = rel->trigdesc;
+
+	if (shape.relid == RelationGetRelid(rel))
+		return &shape;
+	if (!shape_callback)
+	{
+		CacheRegisterRelcacheCallback(shape_inval, (Datum) 0);
+		shape_callback = true;
+	}
+	shape.direct = orders_direct_as_installed(rel, history_columns, history_types, H_NCOLUMNS, -1, shape.pos) &&
+		!(trig && trig->trig_insert_before_row) &&
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
+		TupleDescAttr(desc, shape.pos[H_ID])->attidentity == ATTRIBUTE_IDENTITY_BY_DEFAULT &&
+		default_is_now(rel, shape.pos[H_CREATED_AT] + 1);
+	if (shape.direct)
+		shape.id_sequence = getIdentitySequence(RelationGetRelid(rel), shape.pos[H_ID] + 1, false);
+	shape.relid = RelationGetRelid(rel);
+	return &shape;
 }
 
 /* insert_statement — the row by a kept INSERT (a table changed by a DBA). */
@@ -85,7 +156,8 @@ insert_statement(Oid history, const OrdersHistoryRow *h)
 							   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
 							   6, argtypes);
 	orders_execute(plan, values, nulls, false, 0, SPI_OK_INSERT_RETURNING);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* a DBA's BEFORE trigger may have skipped the row: no id */
+	id = SPI_processed == 1 ? DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) : 0;
 	SPI_finish();
 	return id;
 }
@@ -103,28 +175,35 @@ orders_history_has_announce(void)
 
 /*
  * orders_insert_history — one history row "h", as the owner of the table,
- * in the caller's transaction, for an order whose row the transaction has
- * updated (status_audit).  Returns its id.
+ * in the caller's transaction.  "order_held": the order's row is one this
+ * transaction updated and has not deleted (status_audit checks it), so the
+ * check of the history's foreign key to it would only lock it again —
+ * against a delete that cannot come before we commit; it is skipped while
+ * it is the table's only row INSERT trigger.  Returns the row's id (0 when
+ * a DBA's BEFORE trigger skipped it).
  */
 int64
-orders_insert_history(const OrdersHistoryRow *h)
+orders_insert_history(const OrdersHistoryRow *h, bool order_held)
 {
 	Oid			history = orders_relid("order_history");
 	OrdersSavedUser saved;
 	Relation	rel;
-	int			pos[H_NCOLUMNS];
+	const HistoryShape *sh;
 	int64		id;
 
 	orders_switch_to_owner(history, &saved);
 	rel = table_open(history, RowExclusiveLock);
-	if (history_as_installed(rel, pos))
+	sh = history_shape(rel);
+	if (sh->direct)
 	{
+		const int  *pos = sh->pos;
 		int			natts = RelationGetDescr(rel)->natts;
 		Datum	   *values = palloc0(sizeof(Datum) * natts);
 		bool	   *isnull = palloc(sizeof(bool) * natts);
+		bool		fk_check = !(order_held && orders_direct_fk_only(rel, pos[H_ORDER_ID] + 1, orders_relid("orders")));
 
 		memset(isnull, true, sizeof(bool) * natts);
-		id = nextval_internal(orders_relid("order_history_id_seq"), false);
+		id = nextval_internal(sh->id_sequence, false);
 		values[pos[H_ID]] = Int64GetDatum(id);
 		values[pos[H_ORDER_ID]] = h->order_id;
 		values[pos[H_OLD_STATUS]] = CStringGetTextDatum(h->old_status);
@@ -145,13 +224,7 @@ orders_insert_history(const OrdersHistoryRow *h)
 			values[pos[H_KEY]] = CStringGetTextDatum(h->key);
 			isnull[pos[H_KEY]] = false;
 		}
-		/*
-		 * the order's row is one this transaction just updated (status_audit
-		 * runs after its UPDATE): while its foreign key's check is the
-		 * table's only row INSERT trigger, that check would only lock the
-		 * row again (against a delete that cannot happen before we commit)
-		 */
-		orders_direct_insert(rel, values, isnull, NULL, !orders_direct_fk_only(rel, pos[H_ORDER_ID] + 1));
+		orders_direct_insert(rel, values, isnull, NULL, fk_check);
 	}
 	else
 		id = insert_statement(history, h);

@@ -135,7 +135,7 @@ extern void orders_direct_update(OrdersDirect *d, Datum value);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
-extern bool orders_direct_fk_only(Relation rel, int attnum);
+extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, ExprState **checks,
 								 bool triggers);
 
@@ -152,7 +152,7 @@ typedef struct OrdersHistoryRow
 } OrdersHistoryRow;
 
 extern bool orders_history_has_announce(void);
-extern int64 orders_insert_history(const OrdersHistoryRow *h);
+extern int64 orders_insert_history(const OrdersHistoryRow *h, bool order_held);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 

@@ -14,6 +14,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "access/detoast.h"
@@ -27,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -458,7 +460,14 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	else						/* the 0.20.0 schema (library installed, extension not yet updated) */
 		mode = orders_notify_mode == ORDERS_NOTIFY_OFF ? ORDERS_NOTIFY_OFF : ORDERS_NOTIFY_IMMEDIATE;
 	h.announce = mode == ORDERS_NOTIFY_BATCHED;
-	history_id = orders_insert_history(&h);
+	/*
+	 * the order's row is held by this change unless the transaction deleted
+	 * it since (a trigger before this one, a function of the statement):
+	 * AFTER row events fire for deleted rows too
+	 */
+	history_id = orders_insert_history(&h, RelationGetRelid(trigdata->tg_relation) == orders_relid("orders") &&
+									   table_tuple_satisfies_snapshot(trigdata->tg_relation, trigdata->tg_newslot,
+																	  SnapshotSelf));
 
 	if (mode == ORDERS_NOTIFY_IMMEDIATE)
 		Async_Notify(ORDERS_STATUS_CHANNEL,

@@ -1,7 +1,7 @@
 -- orders.transition(): idempotency, history, notes, actor, rollback,
 -- updated_at, and the graph cache seeing changes made in this session.
 BEGIN;
-SELECT plan(35);
+SELECT plan(38);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c003', 'T3');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -132,12 +132,31 @@ SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'out_for_delive
 SELECT is((SELECT notes FROM orders.order_history
             WHERE order_id = '00000000-0000-0000-0000-000000000304' AND new_status = 'out_for_delivery'),
           'untagged', '... and no longer once dropped');
+ALTER TABLE orders.order_history ALTER COLUMN created_at SET DEFAULT clock_timestamp();
 SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'delivered', NULL, 'key-4');
+SELECT cmp_ok((SELECT created_at FROM orders.order_history
+                WHERE order_id = '00000000-0000-0000-0000-000000000304' AND new_status = 'delivered'), '>', now(),
+              'a default a DBA gave created_at applies');
+ALTER TABLE orders.order_history ALTER COLUMN created_at SET DEFAULT now();
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000304', 'returned', NULL, 'key-4')$$,
                  'OR007', NULL, 'an idempotency key is still one per order''s change');
 SELECT is((SELECT string_agg(new_status, ',' ORDER BY id) FROM orders.order_history
             WHERE order_id = '00000000-0000-0000-0000-000000000304'),
           'confirmed,being_prepared,ready_for_pickup,out_for_delivery,delivered', 'every change recorded once, in order');
+
+-- an order its own change deletes before the history is written (an AFTER
+-- trigger firing before status_audit): the history's foreign key refuses it
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000305', 'T3-5', '00000000-0000-0000-0000-00000000c003');
+CREATE FUNCTION pg_temp.t3_vanish() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN DELETE FROM orders.orders WHERE id = NEW.id; RETURN NULL; END $$;
+CREATE TRIGGER a_t3_vanish AFTER UPDATE OF status ON orders.orders FOR EACH ROW
+    WHEN (NEW.order_number = 'T3-5') EXECUTE FUNCTION pg_temp.t3_vanish();
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000305', 'confirmed')$$, '23503', NULL,
+                 'a change whose order is deleted before its history row is written is refused by the foreign key');
+SELECT is((SELECT status || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id)
+             FROM orders.orders o WHERE order_number = 'T3-5'), 'new 0', '... and nothing changed');
+DROP TRIGGER a_t3_vanish ON orders.orders;
 
 SELECT * FROM finish();
 ROLLBACK;
