@@ -59,7 +59,11 @@ demo() {
         && psql -q -X -d orders_demo -v ON_ERROR_STOP=1 -c "CREATE EXTENSION orders" || return 1
     out=$(psql -X -d orders_demo -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/demo.sql" 2>&1) || { echo "$out" | tail -20; return 1; }
     if echo "$out" | grep -E ': error: '; then return 1; fi
-    echo "demo: $(echo "$out" | grep -c ERROR) refusals shown, as written"
+    # each refusal it shows names its SQLSTATE (psql's VERBOSITY verbose)
+    if echo "$out" | grep -E 'ERROR: ' | grep -vE 'ERROR:  [0-9A-Z]{5}: '; then
+        echo "demo: a refusal above is shown without its SQLSTATE"; return 1
+    fi
+    echo "demo: $(echo "$out" | grep -c ERROR) refusals shown, as written, each with its SQLSTATE"
 }
 
 # SQL that runs with more rights than its caller names nothing through the

@@ -74,7 +74,10 @@ SELECT order_number, status,
 \echo
 \echo '### Refusals (each with its own SQLSTATE; nothing changes)'
 \set ON_ERROR_STOP off
+-- every refusal below with its SQLSTATE (verbose), without the PL/pgSQL
+-- call stack (context)
 \set VERBOSITY verbose
+\set SHOW_CONTEXT never
 \echo '-- a delivered COD order cannot be cancelled:'
 UPDATE orders.orders SET status = 'cancelled' WHERE order_number = 'DEMO-COD';
 \echo '-- a retried call with the same idempotency key is a no-op, not an error:'
@@ -82,7 +85,6 @@ SELECT status FROM orders.transition('d0000000-0000-0000-0000-0000000000a1', 're
 SELECT status FROM orders.transition('d0000000-0000-0000-0000-0000000000a1', 'returned', 'customer returned it', 'ret-1');
 \echo '-- an unknown order:'
 SELECT orders.transition('d0000000-0000-0000-0000-0000000000ff', 'confirmed');
-\set VERBOSITY default
 \set ON_ERROR_STOP on
 SELECT set_config('request.jwt.claims', '', false) \gset
 

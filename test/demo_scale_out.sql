@@ -29,5 +29,5 @@ SELECT stock_after AS node_0_after_receiving
 SELECT * FROM orders_proxy.transfer_stock(gen_random_uuid(), '5e000000-0000-0000-0000-0000000000c1', 2, 0, 1);
 SELECT partition AS node, stock_quantity FROM orders_proxy.stock_levels('5e000000-0000-0000-0000-0000000000c1');
 
-\echo '== order_stats: the sum over both nodes'
-SELECT * FROM orders.order_stats();
+\echo '== todays_order_summary (seed 004''s dashboard): the figures of both nodes together'
+SELECT * FROM orders.todays_order_summary;
