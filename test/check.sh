@@ -59,7 +59,11 @@ demo() {
         && psql -q -X -d orders_demo -v ON_ERROR_STOP=1 -c "CREATE EXTENSION orders" || return 1
     out=$(psql -X -d orders_demo -v ON_ERROR_STOP=1 -f "$REPO_DIR/test/demo.sql" 2>&1) || { echo "$out" | tail -20; return 1; }
     if echo "$out" | grep -E ': error: '; then return 1; fi
-    # each refusal it shows names its SQLSTATE (psql's VERBOSITY verbose)
+    # it shows refusals, each naming its SQLSTATE (psql's VERBOSITY verbose;
+    # the test clusters are made with --locale=C.UTF-8: English messages)
+    if ! echo "$out" | grep -qE 'ERROR:  [0-9A-Z]{5}: '; then
+        echo "demo: no refusal shown"; return 1
+    fi
     if echo "$out" | grep -E 'ERROR: ' | grep -vE 'ERROR:  [0-9A-Z]{5}: '; then
         echo "demo: a refusal above is shown without its SQLSTATE"; return 1
     fi
