@@ -192,7 +192,7 @@ add_to_customers(Oid customers_rel, CustomerDelta **moved, long n)
 		plan = orders_get_plan(PLAN_STATS_LOCK_MANY, customers_rel,
 							   "SELECT FROM orders.customers WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 							   " ORDER BY id FOR NO KEY UPDATE",
-							   4, many_types);
+							   1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		plan = orders_get_plan(PLAN_STATS_ADD_MANY, customers_rel,
 							   "UPDATE orders.customers c" STATS_SET

@@ -120,6 +120,13 @@ history_shape(Relation rel)
 	return &shape;
 }
 
+/* has_announce — has the history table "history" the announce column (0.21.0 on)? */
+static bool
+has_announce(Oid history)
+{
+	return get_attnum(history, "announce") != InvalidAttrNumber;
+}
+
 /* insert_statement — the row by a kept INSERT (a table changed by a DBA). */
 static int64
 insert_statement(Oid history, const OrdersHistoryRow *h)
@@ -143,7 +150,7 @@ insert_statement(Oid history, const OrdersHistoryRow *h)
 	if (!h->key)
 		nulls[5] = 'n';
 	orders_spi_connect();
-	if (get_attnum(history, "announce") != InvalidAttrNumber)
+	if (has_announce(history))
 		plan = orders_get_plan(PLAN_HISTORY_INSERT, history,
 							   "INSERT INTO orders.order_history"
 							   " (order_id, old_status, new_status, changed_by, notes, idempotency_key, announce)"
@@ -164,26 +171,27 @@ insert_statement(Oid history, const OrdersHistoryRow *h)
 
 /*
  * orders_history_has_announce — has the installed history the announce
- * column (0.21.0 on)?  Until the extension is updated, changes cannot be
- * left to the announcer.
+ * column?  Until the extension is updated, changes cannot be left to the
+ * announcer.
  */
 bool
 orders_history_has_announce(void)
 {
-	return get_attnum(orders_relid("order_history"), "announce") != InvalidAttrNumber;
+	return has_announce(orders_relid("order_history"));
 }
 
 /*
  * orders_insert_history — one history row "h", as the owner of the table,
- * in the caller's transaction.  "order_held": the order's row is one this
- * transaction updated and has not deleted (status_audit checks it), so the
- * check of the history's foreign key to it would only lock it again —
- * against a delete that cannot come before we commit; it is skipped while
- * it is the table's only row INSERT trigger.  Returns the row's id (0 when
+ * in the caller's transaction.  "held_in": the table (orders.orders) of
+ * the order's row when this transaction updated that row and has not
+ * deleted it (status_audit checks it), else InvalidOid; then the check of
+ * the history's foreign key to it would only lock it again — against a
+ * delete that cannot come before we commit — and is skipped while it is
+ * the table's only row INSERT trigger.  Returns the row's id (0 when
  * a DBA's BEFORE trigger skipped it).
  */
 int64
-orders_insert_history(const OrdersHistoryRow *h, bool order_held)
+orders_insert_history(const OrdersHistoryRow *h, Oid held_in)
 {
 	Oid			history = orders_relid("order_history");
 	OrdersSavedUser saved;
@@ -200,7 +208,7 @@ orders_insert_history(const OrdersHistoryRow *h, bool order_held)
 		int			natts = RelationGetDescr(rel)->natts;
 		Datum	   *values = palloc0(sizeof(Datum) * natts);
 		bool	   *isnull = palloc(sizeof(bool) * natts);
-		bool		fk_check = !(order_held && orders_direct_fk_only(rel, pos[H_ORDER_ID] + 1, orders_relid("orders")));
+		bool		fk_check = !(OidIsValid(held_in) && orders_direct_fk_only(rel, pos[H_ORDER_ID] + 1, held_in));
 
 		memset(isnull, true, sizeof(bool) * natts);
 		id = nextval_internal(sh->id_sequence, false);

@@ -272,7 +272,7 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 		plan = orders_get_plan(PLAN_SUBTOTAL_LOCK_MANY, orders_rel,
 							   "SELECT FROM orders.orders WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 							   " ORDER BY id FOR NO KEY UPDATE",
-							   2, many_types);
+							   1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		plan = orders_get_plan(PLAN_SUBTOTAL_ADD_MANY, orders_rel,
 							   "UPDATE orders.orders o SET subtotal = o.subtotal OPERATOR(pg_catalog.+) d.delta"

@@ -152,7 +152,7 @@ typedef struct OrdersHistoryRow
 } OrdersHistoryRow;
 
 extern bool orders_history_has_announce(void);
-extern int64 orders_insert_history(const OrdersHistoryRow *h, bool order_held);
+extern int64 orders_insert_history(const OrdersHistoryRow *h, Oid held_in);
 
 /* ---- spi_plans.c: kept SPI plans, one per (query, relation OID) ---- */
 

@@ -465,9 +465,11 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	 * it since (a trigger before this one, a function of the statement):
 	 * AFTER row events fire for deleted rows too
 	 */
-	history_id = orders_insert_history(&h, RelationGetRelid(trigdata->tg_relation) == orders_relid("orders") &&
+	history_id = orders_insert_history(&h,
+									   RelationGetRelid(trigdata->tg_relation) == orders_relid("orders") &&
 									   table_tuple_satisfies_snapshot(trigdata->tg_relation, trigdata->tg_newslot,
-																	  SnapshotSelf));
+																	  SnapshotSelf)
+									   ? RelationGetRelid(trigdata->tg_relation) : InvalidOid);
 
 	if (mode == ORDERS_NOTIFY_IMMEDIATE)
 		Async_Notify(ORDERS_STATUS_CHANNEL,
