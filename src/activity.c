@@ -26,8 +26,6 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
-#include "optimizer/optimizer.h"
-#include "utils/inval.h"
 #include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/array.h"
@@ -345,92 +343,6 @@ log_as_installed(Relation rel, int *pos)
 }
 
 /*
- * The log's CHECK constraints, parsed and planned once per backend: the
- * executor would do it again for every row (ExecRelCheck, per result
- * relation, and each log row has its own).  Only the planned expressions
- * are kept; each row compiles its own ExprStates from them (cheap, and an
- * ExprState serves one evaluation at a time).  Dropped when the log's
- * relcache entry is invalidated (a constraint added, dropped, replaced) or
- * any function changes (a planned check may have inlined an SQL function),
- * and when their number no longer matches; rebuilt at the next row.
- */
-static MemoryContext checks_cxt = NULL;
-static Oid	checks_relid = InvalidOid;
-static Expr **checks = NULL;
-static int	checks_count = 0;
-static bool checks_callbacks = false;
-
-/* checks_inval — relcache callback: forget the checks of the log. */
-static void
-checks_inval(Datum arg, Oid relid)
-{
-	(void) arg;
-	if (relid == InvalidOid || relid == checks_relid)
-		checks_relid = InvalidOid;
-}
-
-/* checks_proc_inval — syscache callback on functions: forget the checks. */
-static void
-checks_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
-{
-	(void) arg;
-	(void) cacheid;
-	(void) hashvalue;
-	checks_relid = InvalidOid;
-}
-
-/* register_callbacks — once per backend: the caches below follow the catalog. */
-static void
-register_callbacks(void)
-{
-	if (!checks_callbacks)
-	{
-		CacheRegisterRelcacheCallback(checks_inval, (Datum) 0);
-		CacheRegisterSyscacheCallback(PROCOID, checks_proc_inval, (Datum) 0);
-		checks_callbacks = true;
-	}
-}
-
-/*
- * log_checks — ExprStates of the CHECK constraints of "rel" (the log as
- * installed) in the current memory context, for the row's
- * ResultRelInfo.ri_ConstraintExprs, as ExecRelCheck would build them; NULL
- * when it has none.
- */
-static ExprState **
-log_checks(Relation rel)
-{
-	TupleConstr *constr = RelationGetDescr(rel)->constr;
-	int			ncheck = constr ? constr->num_check : 0;
-	ExprState **states;
-
-	if (ncheck == 0)
-		return NULL;
-	if (checks_relid != RelationGetRelid(rel) || checks_count != ncheck)
-	{
-		MemoryContext oldcxt;
-
-		register_callbacks();
-		checks_relid = InvalidOid;
-		/* a row further up the stack may still run states built from them */
-		if (checks_cxt != NULL)
-			MemoryContextSetParent(checks_cxt, TopTransactionContext);
-		checks_cxt = AllocSetContextCreate(CacheMemoryContext, "orders activity log checks", ALLOCSET_SMALL_SIZES);
-		oldcxt = MemoryContextSwitchTo(checks_cxt);
-		checks = palloc(sizeof(Expr *) * ncheck);
-		for (int i = 0; i < ncheck; i++)
-			checks[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
-		MemoryContextSwitchTo(oldcxt);
-		checks_relid = RelationGetRelid(rel);
-		checks_count = ncheck;
-	}
-	states = palloc(sizeof(ExprState *) * ncheck);
-	for (int i = 0; i < ncheck; i++)
-		states[i] = ExecInitExpr(checks[i], NULL);
-	return states;
-}
-
-/*
  * What domain_check keeps of the details' domain (its checks, kept current
  * by the type cache when the domain changes), for every row of the backend
  * — it outlives transactions; a new domain (the extension made again) gets
@@ -475,7 +387,7 @@ insert_direct(Relation rel, const int *pos, Datum *values, bool *isnull)
 		row_values[pos[c]] = values[c];
 		row_isnull[pos[c]] = isnull[c];
 	}
-	orders_direct_insert(rel, row_values, row_isnull, log_checks(rel), !no_triggers);
+	orders_direct_insert(rel, row_values, row_isnull, !no_triggers);
 }
 
 /*

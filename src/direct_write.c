@@ -5,11 +5,11 @@
  * run as an UPDATE statement would run them, without the planning and the
  * executor start-up each statement pays.  For the extension's own updates of
  * a few rows that many transactions queue on (the stock of a status change's
- * products): the less done between taking such a row's lock and the commit,
- * the sooner the next transaction has it.
+ * products, a campaign's delivered leads): the less done between taking
+ * such a row's lock and the commit, the sooner the next transaction has it.
  *
  *   OrdersDirect d;
- *   if (orders_direct_updatable(rel))
+ *   if (orders_direct_updatable(rel, NULL))
  *   {
  *       orders_direct_begin(&d, rel, "stock_quantity");
  *       if (orders_direct_lock_by_id(&d, id))   -- d.row: the latest version
@@ -19,9 +19,10 @@
  *
  * A relation a DBA turned into something an UPDATE statement would serve
  * differently (orders_direct_updatable) is left to SQL.  Rows of the
- * activity log (activity.c) and the status history (transition.c) are
+ * activity log (activity.c) and the status history (history.c) are
  * inserted the same way (orders_direct_insert), each while its table is as
- * installed.
+ * installed.  orders_direct_lock_rows locks rows ahead of the writes that
+ * will need them (a campaign's order before its leads' foreign keys).
  */
 #include "orders.h"
 
@@ -31,13 +32,18 @@
 #include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "commands/extension.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -51,17 +57,209 @@
 #include "utils/syscache.h"
 
 /*
+ * What own_triggers_only found, per (relation, list of statement
+ * triggers): a few entries, forgotten when the relation's relcache entry is
+ * invalidated (a trigger added, dropped, enabled or disabled) or any
+ * function changes.
+ */
+typedef struct OwnTriggers
+{
+	Oid			relid;			/* InvalidOid: a free entry */
+	const char *const *unaffected;
+	bool		own;
+} OwnTriggers;
+
+#define OWN_TRIGGERS_ENTRIES 4
+static OwnTriggers own_triggers_cache[OWN_TRIGGERS_ENTRIES];
+
+/*
+ * What orders_direct_fk_only found, per (relation, column, referenced
+ * table): a few entries, forgotten when the relation's relcache entry is
+ * invalidated (a trigger or constraint added, dropped or changed).
+ */
+typedef struct FkOnly
+{
+	Oid			relid;			/* InvalidOid: a free entry */
+	int			attnum;
+	Oid			confrelid;
+	bool		fk_only;
+} FkOnly;
+
+#define FK_ONLY_ENTRIES 4
+static FkOnly fk_only_cache[FK_ONLY_ENTRIES];
+/*
+ * The CHECK constraints of a relation written directly, parsed and planned
+ * once per backend: the executor would do it again for every result
+ * relation (ExecRelCheck), that is for every row written here.  Only the
+ * planned expressions are kept; each write compiles its own ExprStates
+ * from them (cheap; an ExprState serves one evaluation at a time).  An
+ * entry is dropped when its relation's relcache entry is invalidated (a
+ * constraint added, dropped, replaced) or any function changes (a planned
+ * check may have inlined an SQL function), and when the number of checks
+ * no longer matches; rebuilt at the next write.
+ */
+typedef struct DirectChecks
+{
+	Oid			relid;			/* InvalidOid: a free (or forgotten) entry */
+	int			count;
+	Expr	  **exprs;
+	MemoryContext cxt;
+} DirectChecks;
+
+#define CHECKS_ENTRIES 4
+static DirectChecks checks_cache[CHECKS_ENTRIES];
+static bool direct_callbacks = false;
+
+/*
+ * Bumped by every invalidation the caches above follow: an entry computed
+ * while one arrived (its catalog lookups take locks, which process
+ * invalidations) is not kept.
+ */
+static uint64 direct_generation = 0;
+
+/* direct_rel_inval — relcache callback: forget what was kept of the relation. */
+static void
+direct_rel_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	direct_generation++;
+	for (int i = 0; i < OWN_TRIGGERS_ENTRIES; i++)
+		if (relid == InvalidOid || own_triggers_cache[i].relid == relid)
+			own_triggers_cache[i].relid = InvalidOid;
+	for (int i = 0; i < CHECKS_ENTRIES; i++)
+		if (relid == InvalidOid || checks_cache[i].relid == relid)
+			checks_cache[i].relid = InvalidOid;
+	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
+		if (relid == InvalidOid || fk_only_cache[i].relid == relid)
+			fk_only_cache[i].relid = InvalidOid;
+}
+
+/* direct_proc_inval — syscache callback on functions: forget everything kept. */
+static void
+direct_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) cacheid;
+	(void) hashvalue;
+	direct_rel_inval(arg, InvalidOid);
+}
+
+/* register_callbacks — once per backend: the caches above follow the catalog. */
+static void
+register_callbacks(void)
+{
+	if (!direct_callbacks)
+	{
+		CacheRegisterRelcacheCallback(direct_rel_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, direct_proc_inval, (Datum) 0);
+		direct_callbacks = true;
+	}
+}
+
+/*
+ * own_function — is "fn" a function of this extension (and, when
+ * "symbols" is given, a C function of one of those symbols)?
+ */
+static bool
+own_function(Oid fn, Oid extension, const char *const *symbols)
+{
+	HeapTuple	tup;
+	bool		isnull;
+	char	   *src;
+	bool		own = false;
+
+	if (!OidIsValid(extension) || getExtensionOfObject(ProcedureRelationId, fn) != extension)
+		return false;
+	if (symbols == NULL)
+		return true;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tup))->prolang == ClanguageId)
+	{
+		src = TextDatumGetCString(SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull));
+		for (int i = 0; symbols[i] != NULL && !own; i++)
+			own = strcmp(src, symbols[i]) == 0;
+	}
+	ReleaseSysCache(tup);
+	return own;
+}
+
+/*
+ * own_triggers_only — may a row of "rel" be updated without firing its
+ * statement-level UPDATE triggers?  Yes when there are none, or when each
+ * is the extension's own C function named in "unaffected" (those the
+ * caller's write leaves with nothing to do) and every BEFORE UPDATE row
+ * trigger is the extension's own too (so no trigger of a DBA's changes a
+ * column those statement triggers read); no INSTEAD OF UPDATE trigger, and
+ * no transition table but theirs.  Kept per backend.
+ */
+static bool
+own_triggers_only(Relation rel, const char *const *unaffected)
+{
+	TriggerDesc *live = rel->trigdesc;
+	TriggerDesc *trig;
+	Oid			relid = RelationGetRelid(rel);
+	Oid			extension;
+	uint64		generation = direct_generation;
+	int			slot = -1;
+	bool		own = true;
+
+	if (live == NULL ||
+		!(live->trig_update_before_statement || live->trig_update_after_statement ||
+		  live->trig_update_instead_row || live->trig_update_old_table || live->trig_update_new_table))
+		return true;
+	if (unaffected == NULL)
+		return false;
+	for (int i = 0; i < OWN_TRIGGERS_ENTRIES; i++)
+	{
+		if (own_triggers_cache[i].relid == relid && own_triggers_cache[i].unaffected == unaffected)
+			return own_triggers_cache[i].own;
+		if (own_triggers_cache[i].relid == InvalidOid && slot < 0)
+			slot = i;
+	}
+	register_callbacks();
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	trig = CopyTriggerDesc(live);
+	extension = get_extension_oid(ORDERS_SCHEMA, true);
+	for (int i = 0; i < trig->numtriggers && own; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (!TRIGGER_FOR_UPDATE(t->tgtype))
+			continue;
+		if (TRIGGER_FOR_INSTEAD(t->tgtype))
+			own = false;
+		else if (!TRIGGER_FOR_ROW(t->tgtype))
+			own = own_function(t->tgfoid, extension, unaffected);
+		else if (t->tgoldtable != NULL || t->tgnewtable != NULL)
+			own = false;
+		else if (TRIGGER_FOR_BEFORE(t->tgtype))
+			own = own_function(t->tgfoid, extension, NULL);
+	}
+	FreeTriggerDesc(trig);
+	if (slot >= 0 && generation == direct_generation)
+	{
+		own_triggers_cache[slot].relid = relid;
+		own_triggers_cache[slot].unaffected = unaffected;
+		own_triggers_cache[slot].own = own;
+	}
+	return own;
+}
+
+/*
  * orders_direct_updatable — would an UPDATE statement on "rel", by the
  * current user, do nothing a row-by-row update skips?  A plain table (no
  * partitions, no inheritance children, no rules), no statement-level or
- * INSTEAD OF UPDATE triggers, no transition tables, the user allowed to
- * update it and row level security not applying to them, and a primary key
- * of one column.
+ * INSTEAD OF UPDATE triggers and no transition tables (but see
+ * own_triggers_only: "unaffected", NULL or the C symbols of the
+ * extension's statement triggers the caller's write leaves with nothing to
+ * do, which a direct update then does not fire), the user allowed to update
+ * it and row level security not applying to them, and a primary key of one
+ * column.
  */
 bool
-orders_direct_updatable(Relation rel)
+orders_direct_updatable(Relation rel, const char *const *unaffected)
 {
-	TriggerDesc *trig = rel->trigdesc;
 	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
 	Relation	idx;
 	bool		one_column;
@@ -69,9 +267,7 @@ orders_direct_updatable(Relation rel)
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
 		rel->rd_rel->relhassubclass || rel->rd_rules != NULL || !OidIsValid(pkey))
 		return false;
-	if (trig && (trig->trig_update_before_statement || trig->trig_update_after_statement ||
-				 trig->trig_update_instead_row || trig->trig_update_old_table ||
-				 trig->trig_update_new_table))
+	if (!own_triggers_only(rel, unaffected))
 		return false;
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK ||
 		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
@@ -80,6 +276,57 @@ orders_direct_updatable(Relation rel)
 	one_column = IndexRelationGetNumberOfKeyAttributes(idx) == 1 && idx->rd_index->indkey.values[0] > 0;
 	index_close(idx, NoLock);
 	return one_column;
+}
+
+/*
+ * orders_direct_checks — ExprStates of the CHECK constraints of "rel", in
+ * the current memory context, for a ResultRelInfo's ri_ConstraintExprs as
+ * ExecRelCheck would build them (but planned once per backend, see
+ * DirectChecks); NULL when it has none.
+ */
+ExprState **
+orders_direct_checks(Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	int			ncheck = constr ? constr->num_check : 0;
+	Oid			relid = RelationGetRelid(rel);
+	DirectChecks *entry = NULL;
+	ExprState **states;
+
+	if (ncheck == 0)
+		return NULL;
+	for (int i = 0; i < CHECKS_ENTRIES && entry == NULL; i++)
+		if (checks_cache[i].relid == relid && checks_cache[i].count == ncheck)
+			entry = &checks_cache[i];
+	if (entry == NULL)
+	{
+		MemoryContext oldcxt;
+		uint64		generation = direct_generation;
+
+		register_callbacks();
+		/* a free entry, else one of this relation, else the first */
+		entry = &checks_cache[0];
+		for (int i = CHECKS_ENTRIES - 1; i >= 0; i--)
+			if (checks_cache[i].relid == InvalidOid || checks_cache[i].relid == relid)
+				entry = &checks_cache[i];
+		entry->relid = InvalidOid;
+		/* a write further up the stack may still run states built from them */
+		if (entry->cxt != NULL)
+			MemoryContextSetParent(entry->cxt, TopTransactionContext);
+		entry->cxt = AllocSetContextCreate(CacheMemoryContext, "orders direct write checks", ALLOCSET_SMALL_SIZES);
+		oldcxt = MemoryContextSwitchTo(entry->cxt);
+		entry->exprs = palloc(sizeof(Expr *) * ncheck);
+		for (int i = 0; i < ncheck; i++)
+			entry->exprs[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
+		MemoryContextSwitchTo(oldcxt);
+		/* used now either way; kept unless an invalidation came meanwhile */
+		entry->relid = generation == direct_generation ? relid : InvalidOid;
+		entry->count = ncheck;
+	}
+	states = palloc(sizeof(ExprState *) * ncheck);
+	for (int i = 0; i < ncheck; i++)
+		states[i] = ExecInitExpr(entry->exprs[i], NULL);
+	return states;
 }
 
 /*
@@ -149,33 +396,6 @@ orders_direct_as_installed(Relation rel, const char *const *names, const Oid *ty
 	return found == n;
 }
 
-/*
- * What orders_direct_fk_only found, per (relation, column, referenced
- * table): a few entries, forgotten when the relation's relcache entry is
- * invalidated (a trigger or constraint added, dropped or changed).
- */
-typedef struct FkOnly
-{
-	Oid			relid;			/* InvalidOid: a free entry */
-	int			attnum;
-	Oid			confrelid;
-	bool		fk_only;
-} FkOnly;
-
-#define FK_ONLY_ENTRIES 4
-static FkOnly fk_only_cache[FK_ONLY_ENTRIES];
-static bool fk_only_callback = false;
-
-/* fk_only_inval — relcache callback: forget what was found for the relation. */
-static void
-fk_only_inval(Datum arg, Oid relid)
-{
-	(void) arg;
-	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
-		if (relid == InvalidOid || fk_only_cache[i].relid == relid)
-			fk_only_cache[i].relid = InvalidOid;
-}
-
 /* one_column — is "keys" (an int2[] of pg_constraint) the one column "attnum"? */
 static bool
 one_column(HeapTuple con, int attribute, int attnum)
@@ -228,8 +448,9 @@ fk_check_of(const Trigger *t, int attnum, Oid confrelid)
 bool
 orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 {
-	TriggerDesc *trig = rel->trigdesc;
+	TriggerDesc *trig;
 	Oid			relid = RelationGetRelid(rel);
+	uint64		generation = direct_generation;
 	int			slot = -1;
 	bool		only = true;
 
@@ -241,11 +462,9 @@ orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 		if (fk_only_cache[i].relid == InvalidOid && slot < 0)
 			slot = i;
 	}
-	if (!fk_only_callback)
-	{
-		CacheRegisterRelcacheCallback(fk_only_inval, (Datum) 0);
-		fk_only_callback = true;
-	}
+	register_callbacks();
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	trig = CopyTriggerDesc(rel->trigdesc);
 	for (int i = 0; trig != NULL && i < trig->numtriggers && only; i++)
 	{
 		const Trigger *t = &trig->triggers[i];
@@ -253,7 +472,9 @@ orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
 			only = fk_check_of(t, attnum, confrelid);
 	}
-	if (slot >= 0)
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	if (slot >= 0 && generation == direct_generation)
 	{
 		fk_only_cache[slot].relid = relid;
 		fk_only_cache[slot].attnum = attnum;
@@ -290,22 +511,26 @@ close_indices(ResultRelInfo *info)
  * relation's order) into "rel" (opened by the caller with RowExclusiveLock;
  * a plain table without rules or INSERT statement triggers, which the
  * caller checked) as one INSERT statement would write it: its BEFORE row
- * triggers, generated columns, NOT NULLs and CHECK constraints ("checks":
- * their states, or NULL for the executor to build them), indexes (unique
+ * triggers, generated columns, NOT NULLs and CHECK constraints (planned
+ * once per backend: orders_direct_checks), indexes (unique
  * ones refuse as an INSERT does), and its AFTER row triggers — the foreign
  * keys' checks among them — fired before it returns.  "triggers" false
  * skips the row triggers (the caller knows they would do nothing).
  */
 void
-orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, ExprState **checks,
-					 bool triggers)
+orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	EState	   *estate;
 	ResultRelInfo *info = orders_direct_target(rel, NULL, &estate);
 	TupleTableSlot *slot;
 
-	info->ri_ConstraintExprs = checks;
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
+
+		info->ri_ConstraintExprs = orders_direct_checks(rel);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	if (!triggers)
 		info->ri_TrigDesc = NULL;
 	else
@@ -326,6 +551,24 @@ orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, Expr
 }
 
 /*
+ * primary_key — the one-column primary key of "rel": its index, column,
+ * equality function and collation.
+ */
+static void
+primary_key(Relation rel, Oid *index, AttrNumber *attnum, FmgrInfo *eq, Oid *collation)
+{
+	Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
+	Oid			op = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
+										 idx->rd_opcintype[0], BTEqualStrategyNumber);
+
+	*index = RelationGetRelid(idx);
+	*attnum = idx->rd_index->indkey.values[0];
+	*collation = idx->rd_indcollation[0];
+	fmgr_info(get_opcode(op), eq);
+	index_close(idx, NoLock);
+}
+
+/*
  * orders_direct_begin — an executor state for updates of "column" of "rel"
  * (opened by the caller with RowExclusiveLock; orders_direct_updatable), as
  * the one statement they stand for: its indexes open, its row triggers
@@ -343,17 +586,9 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 	d->domain = getBaseType(TupleDescAttr(desc, d->attnum - 1)->atttypid) !=
 		TupleDescAttr(desc, d->attnum - 1)->atttypid;
 	d->domain_extra = NULL;
-	{
-		Relation	idx = index_open(RelationGetPrimaryKeyIndex(rel), AccessShareLock);
-		Oid			eq = get_opfamily_member(idx->rd_opfamily[0], idx->rd_opcintype[0],
-											 idx->rd_opcintype[0], BTEqualStrategyNumber);
-
-		d->key_index = RelationGetRelid(idx);
-		d->key_attnum = idx->rd_index->indkey.values[0];
-		d->key_collation = idx->rd_indcollation[0];
-		fmgr_info(get_opcode(eq), &d->key_eq);
-		index_close(idx, NoLock);
-	}
+	primary_key(rel, &d->key_index, &d->key_attnum, &d->key_eq, &d->key_collation);
+	/* as SPI before a statement: what the transaction wrote so far is seen */
+	CommandCounterIncrement();
 	d->info = orders_direct_target(rel, bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber),
 								   &d->estate);
 	/*
@@ -368,22 +603,32 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
 	ExecOpenIndices(d->info, false);
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
+		d->info->ri_ConstraintExprs = orders_direct_checks(rel);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	AfterTriggerBeginQuery();
 }
 
 /*
- * orders_direct_lock_by_id — the row whose primary key is "id", locked FOR
- * NO KEY UPDATE in its latest version (into d->row), as an UPDATE statement
- * at READ COMMITTED finds it after waiting for its lock; false when there is
- * no such row (or it was deleted meanwhile).  At REPEATABLE READ or
- * SERIALIZABLE a row changed since the transaction's snapshot fails with
- * 40001, as the statement would.
+ * lock_latest — the row of "rel" whose one-column primary key ("key_index",
+ * its column "key_attnum", equality "eq" under "collation") is "id", found
+ * with "snapshot" and locked FOR NO KEY UPDATE in its latest version (into
+ * "slot"), as an UPDATE statement at READ COMMITTED finds it after waiting
+ * for its lock; false when there is no such row (or it was deleted
+ * meanwhile).  At REPEATABLE READ or SERIALIZABLE a row changed since the
+ * transaction's snapshot fails with 40001, as the statement would.
+ * "ahead": a lock taken ahead of what will need it (orders_direct_lock_rows)
+ * — a row this transaction changed in the current command is left alone
+ * (false) instead of refused with 27000, as SELECT ... FOR UPDATE leaves it.
  */
-bool
-orders_direct_lock_by_id(OrdersDirect *d, Datum id)
+static bool
+lock_latest(Relation rel, Oid key_index, AttrNumber key_attnum, FmgrInfo *eq, Oid collation,
+			Snapshot snapshot, CommandId cid, TupleTableSlot *slot, Datum id, bool ahead)
 {
-	Relation	rel = d->info->ri_RelationDesc;
-	Relation	idx = index_open(d->key_index, AccessShareLock);
+	Relation	idx = index_open(key_index, AccessShareLock);
 	ScanKeyData key;
 	IndexScanDesc scan;
 	bool		found;
@@ -391,27 +636,29 @@ orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 	TM_FailureData tmfd;
 	TM_Result	res;
 
-	ScanKeyEntryInitializeWithInfo(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-								   d->key_collation, &d->key_eq, id);
-	scan = index_beginscan(rel, idx, d->estate->es_snapshot, 1, 0);
+	ScanKeyEntryInitializeWithInfo(&key, 0, 1, BTEqualStrategyNumber, InvalidOid, collation, eq, id);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, d->row);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	index_close(idx, NoLock);
 	if (!found)
 		return false;
 
-	res = table_tuple_lock(rel, &d->row->tts_tid, d->estate->es_snapshot, d->row,
-						   d->estate->es_output_cid, LockTupleNoKeyExclusive, LockWaitBlock,
+	res = table_tuple_lock(rel, &slot->tts_tid, snapshot, slot, cid, LockTupleNoKeyExclusive, LockWaitBlock,
 						   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
 	switch (res)
 	{
 		case TM_Ok:
 			/* a later version under another key is no longer the row asked for */
 			return !tmfd.traversed ||
-				DatumGetBool(FunctionCall2Coll(&d->key_eq, d->key_collation, id,
-											   slot_getattr(d->row, d->key_attnum, &isnull)));
+				DatumGetBool(FunctionCall2Coll(eq, collation, id, slot_getattr(slot, key_attnum, &isnull)));
 		case TM_SelfModified:
+		case TM_Invisible:
+			if (ahead)
+				return false;
+			if (res == TM_Invisible)
+				elog(ERROR, "orders: attempted to lock invisible tuple");
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
 					 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
@@ -428,6 +675,47 @@ orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 			elog(ERROR, "orders: unexpected table_tuple_lock status %d", (int) res);
 	}
 	return false;
+}
+
+/*
+ * orders_direct_lock_by_id — the row whose primary key is "id", locked FOR
+ * NO KEY UPDATE in its latest version (into d->row): lock_latest.
+ */
+bool
+orders_direct_lock_by_id(OrdersDirect *d, Datum id)
+{
+	return lock_latest(d->info->ri_RelationDesc, d->key_index, d->key_attnum, &d->key_eq, d->key_collation,
+					   d->estate->es_snapshot, d->estate->es_output_cid, d->row, id, false);
+}
+
+/*
+ * orders_direct_lock_rows — the rows of "rel" (opened by the caller, a
+ * one-column primary key) whose keys are the "n" "ids", locked FOR NO KEY
+ * UPDATE one after the other in the caller's order (sorted, so that two
+ * callers cannot deadlock), as SELECT ... FOR NO KEY UPDATE would lock
+ * them; ids without a row, and rows the current command changed, are
+ * passed over.  For locks taken ahead of the writes that need them.
+ */
+void
+orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
+{
+	Oid			key_index;
+	AttrNumber	key_attnum;
+	FmgrInfo	eq;
+	Oid			collation;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+
+	if (n == 0)
+		return;
+	primary_key(rel, &key_index, &key_attnum, &eq, &collation);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	slot = table_slot_create(rel, NULL);
+	for (int i = 0; i < n; i++)
+		(void) lock_latest(rel, key_index, key_attnum, &eq, collation, snapshot,
+						   GetCurrentCommandId(false), slot, ids[i], true);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
 }
 
 /*

@@ -232,7 +232,7 @@ orders_insert_history(const OrdersHistoryRow *h, Oid held_in)
 			values[pos[H_KEY]] = CStringGetTextDatum(h->key);
 			isnull[pos[H_KEY]] = false;
 		}
-		orders_direct_insert(rel, values, isnull, NULL, fk_check);
+		orders_direct_insert(rel, values, isnull, fk_check);
 	}
 	else
 		id = insert_statement(history, h);

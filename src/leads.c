@@ -5,10 +5,18 @@
  *                            STATEMENT on orders.leads, with transition
  *                            tables: adds up, per order, +1 for each counted
  *                            new row and -1 for each counted old row, then
- *                            applies one UPDATE per order (in order id order,
- *                            so concurrent statements cannot deadlock), as the
- *                            owner of orders.orders.  Never recounts: the cost
- *                            is the statement's rows, not the order's leads.
+ *                            writes each order's sum (in order id order, so
+ *                            concurrent statements cannot deadlock), as the
+ *                            owner of orders.orders: directly while the
+ *                            table has only the extension's triggers, else
+ *                            by an UPDATE.  Never recounts: the cost is the
+ *                            statement's rows, not the order's leads.
+ *   orders.leads_lock_orders()  AFTER INSERT ... FOR EACH ROW on
+ *                            orders.leads, named to fire before the foreign
+ *                            keys' checks: at the statement's first counted
+ *                            row, locks every order it delivers to (FOR NO
+ *                            KEY UPDATE, in id order) before the foreign key
+ *                            takes its KEY SHARE lock on them.
  *   orders.leads_truncate()  BEFORE TRUNCATE on orders.leads: refused while
  *                            any order counts delivered leads.
  *   orders.lead_capacity_guard()  BEFORE INSERT OR UPDATE OF leads_purchased,
@@ -17,16 +25,20 @@
  *                            table owner) writes leads_delivered.
  *
  * A lead counts when it has an order and its status is "approved" or "lead"
- * (seed 002).  Exactness under concurrency comes from the row lock of the
- * counter UPDATE: writers of one order queue on it, and each adds its own
- * delta to the committed value.
+ * (seed 002).  Exactness under concurrency comes from the order's row lock,
+ * taken before the counter is read and written: writers of one order queue
+ * on it, and each adds its own delta to the committed value.
  */
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "common/int.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -38,6 +50,7 @@
 PG_FUNCTION_INFO_V1(orders_leads_count);
 PG_FUNCTION_INFO_V1(orders_leads_truncate);
 PG_FUNCTION_INFO_V1(orders_lead_capacity_guard);
+PG_FUNCTION_INFO_V1(orders_leads_lock_orders);
 
 /* true while this file itself writes leads_delivered */
 static bool counter_writing = false;
@@ -194,18 +207,94 @@ auto_complete(Oid orders_rel, const pg_uuid_t *order_id, const LifecycleState *s
 	PG_END_TRY();
 }
 
+/* The order of a statement's sum, as read under its row lock. */
+typedef struct LeadOrder
+{
+	char	   *number;
+	char	   *lifecycle;
+	char	   *status;
+	pg_uuid_t	customer;
+	bool		customer_null;
+	int32		delivered;		/* after this statement's sum (full: before it) */
+	int32		purchased;
+} LeadOrder;
+
 /*
- * apply_delta — apply one order's sum: the counter UPDATE (or, for a sum of
- * zero or one the order has no room for, a read), then the refusals that
- * need the order: delivered never exceeds purchased (OR010), the lead's
- * customer must be the order's (OR011), leads may only be delivered to an
- * order whose status accepts them (OR012).  The refusals name the order's
- * number, status and counts only to a caller who may see the order.
- * Reaching the purchased count completes the order.
+ * check_order — the refusals that need the order "o" of sum "d" ("full":
+ * the sum did not fit, nothing written): delivered never exceeds purchased
+ * (OR010), the lead's customer must be the order's (OR011), leads may only
+ * be delivered to an order whose status accepts them (OR012).  The
+ * refusals name the order's number, status and counts only to a caller who
+ * may see the order.  Returns the order's state when the sum filled it up
+ * (the order is to complete itself: auto_complete), else NULL.
  */
-static void
-apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
+static const LifecycleState *
+check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, bool restoring,
 			const OrdersSavedUser *caller)
+{
+	Datum		id = UUIDPGetDatum(&d->order_id);
+	const LifecycleState *st;
+
+	if (full)
+	{
+		if (!orders_caller_sees(orders_rel, id, caller))
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
+					 errmsg("order %s has no room for " INT64_FORMAT " more leads",
+							uuid_text(&d->order_id), d->delta),
+					 errhint("Assign the leads to another order.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
+				 errmsg("order \"%s\" is full: %d of %d leads delivered, " INT64_FORMAT " more would exceed the purchase",
+						o->number, o->delivered, o->purchased, d->delta),
+				 errhint("Raise leads_purchased or assign the leads to another order.")));
+	}
+
+	if (d->checked &&
+		(d->mixed || d->customer_null || o->customer_null ||
+		 memcmp(&d->customer, &o->customer, sizeof(pg_uuid_t)) != 0))
+	{
+		bool		visible = orders_caller_sees(orders_rel, id, caller);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_LEAD_CUSTOMER_MISMATCH),
+				 visible ?
+				 errmsg("order \"%s\" belongs to customer %s; lead %s %s",
+						o->number, o->customer_null ? "(none)" : uuid_text(&o->customer), uuid_text(&d->lead),
+						d->mixed ? "and others in this statement belong to other customers" :
+						d->customer_null ? "has no customer" :
+						psprintf("belongs to customer %s", uuid_text(&d->customer))) :
+				 errmsg("order %s belongs to another customer than lead %s",
+						uuid_text(&d->order_id), uuid_text(&d->lead)),
+				 errhint("A lead can only be delivered to an order of its own customer.")));
+	}
+
+	if (d->delta <= 0 || restoring)
+		return NULL;
+	st = lifecycle_find_state(o->lifecycle, o->status);
+	if (st == NULL || !st->accepts_leads)
+	{
+		bool		visible = orders_caller_sees(orders_rel, id, caller);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),
+				 visible ?
+				 errmsg("order \"%s\" is %s and not accepting leads", o->number, o->status) :
+				 errmsg("order %s is not accepting leads", uuid_text(&d->order_id)),
+				 errdetail("Leads count toward an order only in a status with accepts_leads (campaign: active)."),
+				 errhint("Activate the campaign first, or leave the lead unapproved.")));
+	}
+	return o->delivered == o->purchased && o->purchased > 0 ? st : NULL;
+}
+
+/*
+ * add_sql — one order's sum by the counter UPDATE (or, for a sum of zero
+ * or one the order has no room for, a read): false when the order is gone
+ * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
+ * sum did not fit: nothing written).
+ */
+static bool
+add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
 	static const char *const counter_columns[] = {"leads_delivered", NULL};
@@ -215,22 +304,11 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 	HeapTuple	row;
 	TupleDesc	desc;
 	bool		isnull;
-	char	   *number;
-	char	   *lifecycle;
-	char	   *status;
 	Datum		customer;
-	int			delivered;
-	int			purchased;
-	const LifecycleState *st;
-	bool		full = false;
-
-	if (d->delta > PG_INT32_MAX || d->delta < PG_INT32_MIN)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("too many leads in one statement for order %s", uuid_text(&d->order_id))));
 
 	args[0] = UUIDPGetDatum(&d->order_id);
 	args[1] = Int32GetDatum((int32) d->delta);
+	*full = false;
 	if (d->delta != 0)
 	{
 		plan = orders_get_plan(PLAN_LEADS_ADD, orders_rel,
@@ -243,9 +321,9 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 							   "           leads_delivered, leads_purchased",
 							   2, argtypes);
 		orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, &derived);
-		full = SPI_processed == 0;	/* or deleted: the read tells */
+		*full = SPI_processed == 0; /* or deleted: the read tells */
 	}
-	if (d->delta == 0 || full)
+	if (d->delta == 0 || *full)
 	{
 		plan = orders_get_plan(PLAN_LEADS_READ, orders_rel,
 							   "SELECT order_number, lifecycle, status, customer_id,"
@@ -255,67 +333,179 @@ apply_delta(Oid orders_rel, LeadDelta *d, char *actor, bool restoring,
 		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	}
 	if (SPI_processed == 0)
-		return;					/* the order was deleted (its leads lost it by ON DELETE SET NULL) */
+		return false;
 
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	number = SPI_getvalue(row, desc, 1);
-	lifecycle = SPI_getvalue(row, desc, 2);
-	status = SPI_getvalue(row, desc, 3);
-	customer = SPI_getbinval(row, desc, 4, &isnull);
-	delivered = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
-	purchased = DatumGetInt32(SPI_getbinval(row, desc, 6, &isnull));
-	if (full)
+	o->number = SPI_getvalue(row, desc, 1);
+	o->lifecycle = SPI_getvalue(row, desc, 2);
+	o->status = SPI_getvalue(row, desc, 3);
+	customer = SPI_getbinval(row, desc, 4, &o->customer_null);
+	if (!o->customer_null)
+		memcpy(&o->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
+	o->delivered = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+	o->purchased = DatumGetInt32(SPI_getbinval(row, desc, 6, &isnull));
+	return true;
+}
+
+/* Columns of orders.orders the direct counter reads, by number. */
+typedef struct OrderColumns
+{
+	int			number;
+	int			lifecycle;
+	int			status;
+	int			customer;
+	int			purchased;
+} OrderColumns;
+
+/* The statement triggers of orders.orders a counter write leaves with nothing to do. */
+static const char *const counter_unaffected[] = {
+	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status", NULL
+};
+
+/*
+ * order_columns — can the counter of "rel" be written directly
+ * (orders_direct_updatable, the columns it reads of the types it reads
+ * them as, NOT NULL but the customer)?  Then "*c" gets their numbers.
+ */
+static bool
+order_columns(Relation rel, OrderColumns *c)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	static const char *const names[] = {"order_number", "lifecycle", "status", "customer_id",
+	"leads_purchased", "leads_delivered"};
+	static const Oid types[] = {TEXTOID, TEXTOID, TEXTOID, UUIDOID, INT4OID, INT4OID};
+	int			att[6];
+
+	for (int i = 0; i < 6; i++)
 	{
-		if (!orders_caller_sees(orders_rel, args[0], caller))
-			ereport(ERROR,
-					(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
-					 errmsg("order %s has no room for " INT64_FORMAT " more leads",
-							uuid_text(&d->order_id), d->delta),
-					 errhint("Assign the leads to another order.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_LEAD_CAPACITY),
-				 errmsg("order \"%s\" is full: %d of %d leads delivered, " INT64_FORMAT " more would exceed the purchase",
-						number, delivered, purchased, d->delta),
-				 errhint("Raise leads_purchased or assign the leads to another order.")));
+		att[i] = SPI_fnumber(desc, names[i]);
+		/* all but customer_id NOT NULL, as installed */
+		if (att[i] <= 0 || TupleDescAttr(desc, att[i] - 1)->atttypid != types[i] ||
+			(i != 3 && !TupleDescAttr(desc, att[i] - 1)->attnotnull))
+			return false;
 	}
+	c->number = att[0];
+	c->lifecycle = att[1];
+	c->status = att[2];
+	c->customer = att[3];
+	c->purchased = att[4];
+	return orders_direct_updatable(rel, counter_unaffected);
+}
 
-	if (d->checked &&
-		(d->mixed || d->customer_null ||
-		 memcmp(&d->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t)) != 0))
+/*
+ * add_direct — one order's sum (not zero) written without an SQL statement
+ * (direct_write.c) into its row locked in "dw": as add_sql, with what the
+ * UPDATE's row triggers, constraints and indexes do, but not the
+ * statement triggers of counter_unaffected (a change of leads_delivered
+ * alone gives them nothing to do).  An overflow fails with 22003, as the
+ * UPDATE's addition would.
+ */
+static bool
+add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrder *o, bool *full)
+{
+	TupleTableSlot *row = dw->row;
+	bool		isnull;
+	bool		was = counter_writing;
+	Datum		customer;
+
+	*full = false;
+	if (!orders_direct_lock_by_id(dw, UUIDPGetDatum(&d->order_id)))
+		return false;
+	o->number = TextDatumGetCString(slot_getattr(row, c->number, &isnull));
+	o->lifecycle = TextDatumGetCString(slot_getattr(row, c->lifecycle, &isnull));
+	o->status = TextDatumGetCString(slot_getattr(row, c->status, &isnull));
+	customer = slot_getattr(row, c->customer, &o->customer_null);
+	if (!o->customer_null)
+		memcpy(&o->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
+	o->delivered = DatumGetInt32(slot_getattr(row, dw->attnum, &isnull));
+	o->purchased = DatumGetInt32(slot_getattr(row, c->purchased, &isnull));
+	if (d->delta > 0 && o->delivered + d->delta > o->purchased)
 	{
-		bool		visible = orders_caller_sees(orders_rel, args[0], caller);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_LEAD_CUSTOMER_MISMATCH),
-				 visible ?
-				 errmsg("order \"%s\" belongs to customer %s; lead %s %s",
-						number, uuid_text(DatumGetUUIDP(customer)), uuid_text(&d->lead),
-						d->mixed ? "and others in this statement belong to other customers" :
-						d->customer_null ? "has no customer" :
-						psprintf("belongs to customer %s", uuid_text(&d->customer))) :
-				 errmsg("order %s belongs to another customer than lead %s",
-						uuid_text(&d->order_id), uuid_text(&d->lead)),
-				 errhint("A lead can only be delivered to an order of its own customer.")));
+		*full = true;
+		return true;
 	}
-
-	if (d->delta <= 0 || restoring)
-		return;
-	st = lifecycle_find_state(lifecycle, status);
-	if (st == NULL || !st->accepts_leads)
+	if (pg_add_s32_overflow(o->delivered, (int32) d->delta, &o->delivered))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	counter_writing = true;
+	PG_TRY();
 	{
-		bool		visible = orders_caller_sees(orders_rel, args[0], caller);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),
-				 visible ?
-				 errmsg("order \"%s\" is %s and not accepting leads", number, status) :
-				 errmsg("order %s is not accepting leads", uuid_text(&d->order_id)),
-				 errdetail("Leads count toward an order only in a status with accepts_leads (campaign: active)."),
-				 errhint("Activate the campaign first, or leave the lead unapproved.")));
+		orders_direct_update(dw, Int32GetDatum(o->delivered));
 	}
-	if (delivered == purchased && purchased > 0)
-		auto_complete(orders_rel, &d->order_id, st, purchased, actor);
+	PG_FINALLY();
+	{
+		counter_writing = was;
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/*
+ * apply_deltas — the statement's sums ("sorted" by order id, so that
+ * concurrent statements cannot deadlock), each added to its order and
+ * checked (check_order); then the orders they filled up complete
+ * themselves.  Written directly when orders.orders is as installed (the
+ * less done between taking a hot order's row lock and the commit, the
+ * sooner the next writer has it), else by one UPDATE per order.  Runs as
+ * the owner of orders.orders, connected to SPI.
+ */
+static void
+apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool restoring,
+			 const OrdersSavedUser *caller)
+{
+	static const char *const counter_columns[] = {"leads_delivered", NULL};
+	OrdersDerived derived = {orders_rel, counter_columns};
+	const OrdersDerived *was_derived = orders_derived;
+	const LifecycleState **complete = palloc0(sizeof(LifecycleState *) * n);
+	int32	   *purchased = palloc0(sizeof(int32) * n);
+	Relation	rel = table_open(orders_rel, RowExclusiveLock);
+	OrderColumns cols;
+	OrdersDirect dw;
+	bool		direct = order_columns(rel, &cols);
+
+	PG_TRY();
+	{
+		if (direct)
+		{
+			/* the log leaves the counter out while the row triggers fire */
+			orders_derived = &derived;
+			orders_direct_begin(&dw, rel, "leads_delivered");
+		}
+		for (long i = 0; i < n; i++)
+		{
+			LeadOrder	o;
+			bool		full;
+			bool		found;
+
+			if (sorted[i]->delta > PG_INT32_MAX || sorted[i]->delta < PG_INT32_MIN)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("too many leads in one statement for order %s", uuid_text(&sorted[i]->order_id))));
+			if (direct && sorted[i]->delta != 0)
+				found = add_direct(&dw, &cols, sorted[i], &o, &full);
+			else
+				found = add_sql(orders_rel, sorted[i], &o, &full);
+			if (found)
+			{
+				complete[i] = check_order(orders_rel, sorted[i], &o, full, restoring, caller);
+				purchased[i] = o.purchased;
+			}
+		}
+		if (direct)
+			orders_direct_end(&dw);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+	}
+	PG_END_TRY();
+	table_close(rel, NoLock);
+
+	for (long i = 0; i < n; i++)
+		if (complete[i] != NULL)
+			auto_complete(orders_rel, &sorted[i]->order_id, complete[i], purchased[i], actor);
 }
 
 /*
@@ -362,9 +552,125 @@ orders_leads_count(PG_FUNCTION_ARGS)
 	restoring = orders_owner_restoring(trigdata->tg_relation);
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	for (long i = 0; i < n; i++)
-		apply_delta(orders_rel, sorted[i], actor, restoring, &saved);
+	apply_deltas(orders_rel, sorted, n, actor, restoring, &saved);
 	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * The orders this transaction locked ahead of its leads' foreign keys
+ * (orders.leads_lock_orders), in TopTransactionContext; forgotten when a
+ * subtransaction rolls back (which may release some of those locks).
+ */
+static HTAB *locked_orders = NULL;
+static LocalTransactionId locked_lxid = InvalidLocalTransactionId;
+static bool locked_callback = false;
+
+/* locked_subxact_end — a subtransaction rolled back: forget the locked orders. */
+static void
+locked_subxact_end(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	(void) mySubid;
+	(void) parentSubid;
+	(void) arg;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		locked_orders = NULL;	/* its memory goes with the transaction's */
+}
+
+/* lead_delta_adds — an order the statement delivers leads to. */
+static bool
+lead_delta_adds(const void *entry)
+{
+	return ((const LeadDelta *) entry)->delta > 0;
+}
+
+/*
+ * orders.leads_lock_orders() — AFTER INSERT ... REFERENCING NEW TABLE ...
+ * FOR EACH ROW on orders.leads, WHEN the lead has an order.  Its name sorts
+ * before the foreign keys' RI_ConstraintTrigger_* (the triggers of a row
+ * fire in name order), so at the first counted lead of a statement it
+ * locks, FOR NO KEY UPDATE and in id order, every order the statement
+ * delivers leads to — before the foreign-key checks of that lead and of
+ * every later one take their KEY SHARE locks (an uncounted lead before it
+ * in the statement has had its check already).  The counter's write of
+ * each order then finds the row held by its own transaction: writers of a
+ * hot order queue on the row lock instead of piling KEY SHARE locks next to
+ * the updater into MultiXacts, which every later version of the row
+ * carried (the one-statement floor's UPDATE locks before its foreign key
+ * for the same reason).  Guarantees nothing else — the counter
+ * (orders.leads_count) is exact without it — and refuses nothing but what
+ * waiting for a lock refuses (deadlock, lock timeout, 40001 at REPEATABLE
+ * READ for an order changed since the snapshot, as the counter would).
+ * pg_restore's load takes no lock ahead.
+ */
+Datum
+orders_leads_lock_orders(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "leads_lock_orders",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW | ORDERS_TRIG_INSERT);
+	Relation	leads = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(leads);
+	LeadColumns col;
+	LeadFold	fold;
+	LeadDelta **sorted;
+	long		n;
+	int			m = 0;
+	Datum	   *ids;
+	Datum		order_id;
+	Datum		status;
+	bool		isnull;
+	Relation	orders;
+
+	col.id = SPI_fnumber(desc, "id");
+	col.order_id = SPI_fnumber(desc, "order_id");
+	col.customer_id = SPI_fnumber(desc, "customer_id");
+	col.status = SPI_fnumber(desc, "status");
+	order_id = heap_getattr(trigdata->tg_trigtuple, col.order_id, desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(NULL);
+	status = heap_getattr(trigdata->tg_trigtuple, col.status, desc, &isnull);
+	if (isnull || !lead_counts(status))
+		return PointerGetDatum(NULL);
+	if (!locked_callback)
+	{
+		RegisterSubXactCallback(locked_subxact_end, NULL);
+		locked_callback = true;
+	}
+	if (locked_orders == NULL || locked_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		MemSet(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(pg_uuid_t);
+		ctl.hcxt = TopTransactionContext;
+		locked_orders = hash_create("orders leads' orders locked", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		locked_lxid = MyProc->lxid;
+	}
+	if (hash_search(locked_orders, DatumGetUUIDP(order_id), HASH_FIND, NULL) != NULL)
+		return PointerGetDatum(NULL);	/* locked at the statement's first lead */
+	if (orders_owner_restoring(leads))
+		return PointerGetDatum(NULL);
+	if (trigdata->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"leads_lock_orders\" must be fired with a NEW transition table")));
+
+	fold.deltas = orders_delta_hash("orders lead deltas", sizeof(LeadDelta));
+	fold.col = &col;
+	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_lead, &fold);
+	sorted = (LeadDelta **) orders_sorted_deltas(fold.deltas, lead_delta_adds, &n);
+	ids = palloc(sizeof(Datum) * (n + 1));
+	for (long i = 0; i < n; i++)
+		if (hash_search(locked_orders, &sorted[i]->order_id, HASH_FIND, NULL) == NULL)
+			ids[m++] = UUIDPGetDatum(&sorted[i]->order_id);
+	orders = table_open(orders_relid("orders"), RowExclusiveLock);
+	orders_direct_lock_rows(orders, ids, m);
+	table_close(orders, NoLock);
+	/* remembered once held (a lock that failed in a subtransaction is not) */
+	for (int i = 0; i < m; i++)
+		(void) hash_search(locked_orders, DatumGetUUIDP(ids[i]), HASH_ENTER, NULL);
 	return PointerGetDatum(NULL);
 }
 

@@ -128,16 +128,17 @@ typedef struct OrdersDirect
 } OrdersDirect;
 
 extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);
-extern bool orders_direct_updatable(Relation rel);
+extern bool orders_direct_updatable(Relation rel, const char *const *unaffected);
 extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *column);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
+extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
 extern void orders_direct_update(OrdersDirect *d, Datum value);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
 extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);
-extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, ExprState **checks,
-								 bool triggers);
+extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
+extern ExprState **orders_direct_checks(Relation rel);
 
 /* ---- history.c: the rows of orders.order_history ---- */
 typedef struct OrdersHistoryRow

@@ -261,7 +261,7 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 		return;
 	rel = table_open(relid, RowExclusiveLock);
 	/* move_direct adds as int4: a column a DBA retyped takes the UPDATE */
-	direct = orders_direct_updatable(rel) &&
+	direct = orders_direct_updatable(rel, NULL) &&
 		getBaseType(TupleDescAttr(RelationGetDescr(rel),
 								  SPI_fnumber(RelationGetDescr(rel), "stock_quantity") - 1)->atttypid) == INT4OID;
 	PG_TRY();

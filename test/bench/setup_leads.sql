@@ -1,7 +1,10 @@
 -- Benchmark fixtures for test/bench/leads.sh.
 --   hot order  : one active campaign per variant, pre-loaded with :preload leads
 --   spread     : 1,000 active campaigns (ours and a bare copy without counter)
--- Variants: (a) orders.* with the C counter; (b) bench.*_floor, no triggers;
+-- Variants: (a) orders.* with the C counter; (b) bench.*_floor, no triggers
+-- (the one-statement floor (b1) of the hot order on tables of its own,
+-- bench.*_floor1: (b)'s key-share-then-update MultiXacts on a shared hot
+-- row slowed (b1) down, by up to 4x in one run);
 -- (c) bench.*_seed with seed 002's recount trigger; bench.leads_bare for
 -- the spread case (no counter at all).  Same columns, indexes and foreign keys.
 \set ON_ERROR_STOP 1
@@ -17,13 +20,18 @@ SELECT ('c0000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid, 'LB-' || n,
 UPDATE orders.orders SET status = 'active' WHERE order_number LIKE 'LB-%';
 
 CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.orders_floor1 (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 CREATE TABLE bench.orders_seed  (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 INSERT INTO bench.orders_floor SELECT * FROM orders.orders WHERE order_number LIKE 'LB-%';
+INSERT INTO bench.orders_floor1 SELECT * FROM orders.orders WHERE order_number = 'LB-0';
 INSERT INTO bench.orders_seed  SELECT * FROM orders.orders WHERE order_number LIKE 'LB-%';
 
 CREATE TABLE bench.leads_floor (LIKE orders.leads INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS,
     FOREIGN KEY (customer_id) REFERENCES orders.customers (id),
     FOREIGN KEY (order_id) REFERENCES bench.orders_floor (id) ON DELETE SET NULL);
+CREATE TABLE bench.leads_floor1 (LIKE orders.leads INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS,
+    FOREIGN KEY (customer_id) REFERENCES orders.customers (id),
+    FOREIGN KEY (order_id) REFERENCES bench.orders_floor1 (id) ON DELETE SET NULL);
 CREATE TABLE bench.leads_seed (LIKE orders.leads INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS,
     FOREIGN KEY (customer_id) REFERENCES orders.customers (id),
     FOREIGN KEY (order_id) REFERENCES bench.orders_seed (id) ON DELETE SET NULL);
@@ -70,6 +78,10 @@ INSERT INTO bench.leads_floor (customer_id, order_id, status)
 SELECT 'c0000000-0000-0000-0000-000000000000', 'c0000000-0000-0000-0000-000000000000', 'approved'
   FROM generate_series(1, :preload);
 UPDATE bench.orders_floor SET leads_delivered = :preload WHERE order_number = 'LB-0';
+INSERT INTO bench.leads_floor1 (customer_id, order_id, status)
+SELECT 'c0000000-0000-0000-0000-000000000000', 'c0000000-0000-0000-0000-000000000000', 'approved'
+  FROM generate_series(1, :preload);
+UPDATE bench.orders_floor1 SET leads_delivered = :preload WHERE order_number = 'LB-0';
 ALTER TABLE bench.leads_seed DISABLE TRIGGER update_order_delivery_count;
 INSERT INTO bench.leads_seed (customer_id, order_id, status)
 SELECT 'c0000000-0000-0000-0000-000000000000', 'c0000000-0000-0000-0000-000000000000', 'approved'

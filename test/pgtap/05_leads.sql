@@ -1,8 +1,9 @@
 -- Lead counter refusals (SQLSTATE, and nothing changes), the counter is
--- written by the extension only, and a statement moving many leads is
--- counted exactly.
+-- written by the extension only, a statement moving many leads is counted
+-- exactly, the orders are locked before the foreign keys' checks, and a
+-- DBA's statement trigger on orders still sees the counter's writes.
 BEGIN;
-SELECT plan(17);
+SELECT plan(24);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -74,6 +75,53 @@ SELECT is((SELECT sum(leads_delivered)::int FROM orders.orders WHERE order_numbe
 -- integer arithmetic above 238,609,294 leads purchased, 22003)
 UPDATE orders.orders SET leads_purchased = 1000000000 WHERE order_number = 'T5-2';
 SELECT lives_ok('SELECT * FROM orders.order_stats()', 'order_stats() works for a campaign of 10^9 leads');
+
+-- 0.23.0: the orders of a statement's leads are locked by a row trigger
+-- that fires before the foreign keys' checks (triggers fire in name order)
+SELECT is((SELECT count(*)::int FROM pg_trigger
+            WHERE tgrelid = 'orders.leads'::regclass AND tgisinternal
+              AND tgname COLLATE "C" < 'Leads_lock_orders' COLLATE "C"), 0,
+          'Leads_lock_orders sorts before every foreign-key trigger of orders.leads');
+SELECT cmp_ok((SELECT count(*)::int FROM pg_trigger
+                WHERE tgrelid = 'orders.leads'::regclass AND tgisinternal AND tgname LIKE 'RI_ConstraintTrigger_c_%'),
+              '>=', 2, 'and there are foreign-key check triggers to sort before');
+
+-- the counter is written without an UPDATE statement while orders.orders
+-- has only the extension's triggers; a DBA's UPDATE statement trigger
+-- (added after the backend chose that way) makes it an UPDATE again
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'approved');
+CREATE FUNCTION public.t5_dba_saw_update() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM set_config('t5.saw', (SELECT string_agg(n.leads_delivered::text, ',') FROM new_orders n), true);
+    RETURN NULL;
+END $f$;
+CREATE TRIGGER t5_dba_saw_update AFTER UPDATE ON orders.orders REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION public.t5_dba_saw_update();
+SELECT set_config('t5.saw', '', true);
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'approved');
+SELECT is(current_setting('t5.saw'),
+          (SELECT leads_delivered::text FROM orders.orders WHERE order_number = 'T5-3'),
+          'a DBA''s UPDATE statement trigger on orders sees the counter''s write, with its transition table');
+DROP TRIGGER t5_dba_saw_update ON orders.orders;
+SELECT set_config('t5.saw', '', true);
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'lead');
+SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'counts exact on both ways of writing them');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) SELECT '00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a1', 'approved' FROM generate_series(1, 2)$$,
+                 'OR010', 'order "T5-1" is full: 1 of 2 leads delivered, 2 more would exceed the purchase',
+                 'delivering past leads_purchased, written directly, is refused as before');
+
+-- a statement that changes the order and delivers to it (a CTE): the lock
+-- ahead and the counter's direct write both meet the row the statement
+-- changed itself, and the counter sees it
+SELECT lives_ok($$WITH u AS (UPDATE orders.orders SET leads_purchased = leads_purchased + 1
+                               WHERE order_number = 'T5-3' RETURNING id)
+                  INSERT INTO orders.leads (customer_id, order_id, status)
+                  SELECT '00000000-0000-0000-0000-0000000005c1', u.id, 'approved' FROM u$$,
+                'a CTE changing the order and delivering a lead to it');
+SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'and its count is exact');
 
 SELECT * FROM finish();
 ROLLBACK;

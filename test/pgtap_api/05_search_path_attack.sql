@@ -470,7 +470,7 @@ SELECT pg_temp.probe('a counted lead edited (the count is read, not moved)',
 SELECT coalesce(pg_temp.probe('the last lead completes the campaign',
   $p$INSERT INTO orders.leads (customer_id, order_id, status)
      VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000b4', 'approved') RETURNING id$p$,
-  '{leads_count,lead_capacity_guard,status_guard,status_audit,customer_stats,post_revenue,stock_on_status}'),
+  '{leads_lock_orders,leads_count,lead_capacity_guard,status_guard,status_audit,customer_stats,post_revenue,stock_on_status}'),
   '00000000-0000-0000-0000-000000000000') AS lead2 \gset
 SELECT pg_temp.probe('campaign completed',
   $p$SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
