@@ -218,10 +218,13 @@ BEGIN
     RETURN NEW;
 END
 $$;
+-- (0.23.0) WHEN: the guard refuses only in API requests (its first test),
+-- so other writers (a bulk load, a webhook's worker, pg_cron) skip its call
 CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by
-    ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.order_columns_guard();
+    ON orders.orders FOR EACH ROW WHEN (orders.api_request())
+    EXECUTE FUNCTION orders.order_columns_guard();
 
 -- Who a staff member is (role, permissions, active, login, email) only an
 -- admin changes; staff update the rest of their own row.
@@ -265,7 +268,8 @@ BEGIN
 END
 $$;
 CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags
-    ON orders.customers FOR EACH ROW EXECUTE FUNCTION orders.customer_columns_guard();
+    ON orders.customers FOR EACH ROW WHEN (orders.api_request())    -- (0.23.0) as order_columns_guard
+    EXECUTE FUNCTION orders.customer_columns_guard();
 
 -- Notes staff keep about an order, never shown to its customer (0.7.0's
 -- orders.internal_notes column moved here).
