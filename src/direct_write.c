@@ -246,6 +246,22 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 	return own;
 }
 
+/* one_column_key — has "rel" a primary key of one column (not an expression)? */
+static bool
+one_column_key(Relation rel)
+{
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	bool		one_column;
+
+	if (!OidIsValid(pkey))
+		return false;
+	idx = index_open(pkey, AccessShareLock);
+	one_column = IndexRelationGetNumberOfKeyAttributes(idx) == 1 && idx->rd_index->indkey.values[0] > 0;
+	index_close(idx, NoLock);
+	return one_column;
+}
+
 /*
  * orders_direct_updatable — would an UPDATE statement on "rel", by the
  * current user, do nothing a row-by-row update skips?  A plain table (no
@@ -260,22 +276,15 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 bool
 orders_direct_updatable(Relation rel, const char *const *unaffected)
 {
-	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
-	Relation	idx;
-	bool		one_column;
-
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
-		rel->rd_rel->relhassubclass || rel->rd_rules != NULL || !OidIsValid(pkey))
+		rel->rd_rel->relhassubclass || rel->rd_rules != NULL || !OidIsValid(RelationGetPrimaryKeyIndex(rel)))
 		return false;
 	if (!own_triggers_only(rel, unaffected))
 		return false;
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK ||
 		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
 		return false;
-	idx = index_open(pkey, AccessShareLock);
-	one_column = IndexRelationGetNumberOfKeyAttributes(idx) == 1 && idx->rd_index->indkey.values[0] > 0;
-	index_close(idx, NoLock);
-	return one_column;
+	return one_column_key(rel);
 }
 
 /*
@@ -622,7 +631,8 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
  * transaction's snapshot fails with 40001, as the statement would.
  * "ahead": a lock taken ahead of what will need it (orders_direct_lock_rows)
  * — a row this transaction changed in the current command is left alone
- * (false) instead of refused with 27000, as SELECT ... FOR UPDATE leaves it.
+ * (false) instead of refused with 27000, as SELECT ... FOR UPDATE leaves it,
+ * and so is one not visible to the current command (TM_Invisible).
  */
 static bool
 lock_latest(Relation rel, Oid key_index, AttrNumber key_attnum, FmgrInfo *eq, Oid collation,
@@ -706,8 +716,8 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
 	Snapshot	snapshot;
 	TupleTableSlot *slot;
 
-	if (n == 0)
-		return;
+	if (n == 0 || !one_column_key(rel))
+		return;					/* a table without a one-column key: nothing locked ahead */
 	primary_key(rel, &key_index, &key_attnum, &eq, &collation);
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	slot = table_slot_create(rel, NULL);

@@ -668,7 +668,10 @@ orders_leads_lock_orders(PG_FUNCTION_ARGS)
 	orders = table_open(orders_relid("orders"), RowExclusiveLock);
 	orders_direct_lock_rows(orders, ids, m);
 	table_close(orders, NoLock);
-	/* remembered once held (a lock that failed in a subtransaction is not) */
+	/*
+	 * remembered once handled — locked, or passed over (gone, or changed by
+	 * this command): a lock that failed in a subtransaction is not
+	 */
 	for (int i = 0; i < m; i++)
 		(void) hash_search(locked_orders, DatumGetUUIDP(ids[i]), HASH_ENTER, NULL);
 	return PointerGetDatum(NULL);

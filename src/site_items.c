@@ -171,9 +171,10 @@ make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hol
 static bool
 site_counts_fires(Relation rel, TriggerEvent event)
 {
-	TriggerDesc *td = rel->trigdesc;
+	/* looked up first: a lookup may rebuild the relcache entry and free its triggers */
 	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("site_counts")),
 									0, NULL, true);
+	TriggerDesc *td = rel->trigdesc;
 
 	/* logical replication's apply worker fires no statement trigger */
 	if (td == NULL || !OidIsValid(fn) || IsLogicalWorker())

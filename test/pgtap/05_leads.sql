@@ -3,7 +3,7 @@
 -- exactly, the orders are locked before the foreign keys' checks, and a
 -- DBA's statement trigger on orders still sees the counter's writes.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -122,6 +122,16 @@ SELECT lives_ok($$WITH u AS (UPDATE orders.orders SET leads_purchased = leads_pu
                   SELECT '00000000-0000-0000-0000-0000000005c1', u.id, 'approved' FROM u$$,
                 'a CTE changing the order and delivering a lead to it');
 SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'and its count is exact');
+
+-- a DBA who dropped the orders' primary key (and the foreign keys with it):
+-- nothing is locked ahead, the counter is written by its UPDATE, still exact
+SET LOCAL client_min_messages = warning;
+ALTER TABLE orders.orders DROP CONSTRAINT orders_pkey CASCADE;
+RESET client_min_messages;
+SELECT lives_ok($$INSERT INTO orders.leads (customer_id, order_id, status)
+                  VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a2', 'approved')$$,
+                'a lead delivered to a table without its primary key (an order not locked ahead yet)');
+SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'and counted exactly');
 
 SELECT * FROM finish();
 ROLLBACK;
