@@ -58,11 +58,19 @@ typedef struct HistoryShape
 static HistoryShape shape;		/* relid InvalidOid (0): not known */
 static bool shape_callback = false;
 
+/*
+ * Bumped by every relcache invalidation: a shape computed while one came
+ * (its catalog lookups take locks, which process invalidations) is used
+ * once but not kept.
+ */
+static uint64 shape_generation = 0;
+
 /* shape_inval — relcache callback: forget the shape of the history table. */
 static void
 shape_inval(Datum arg, Oid relid)
 {
 	(void) arg;
+	shape_generation++;
 	if (relid == InvalidOid || relid == shape.relid)
 		shape.relid = InvalidOid;
 }
@@ -100,7 +108,7 @@ static const HistoryShape *
 history_shape(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	TriggerDesc *trig = rel->trigdesc;
+	uint64		generation = shape_generation;
 
 	if (shape.relid == RelationGetRelid(rel))
 		return &shape;
@@ -109,14 +117,16 @@ history_shape(Relation rel)
 		CacheRegisterRelcacheCallback(shape_inval, (Datum) 0);
 		shape_callback = true;
 	}
+	shape.relid = InvalidOid;
 	shape.direct = orders_direct_as_installed(rel, history_columns, history_types, H_NCOLUMNS, -1, shape.pos) &&
-		!(trig && trig->trig_insert_before_row) &&
+		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row) &&
 		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
 		TupleDescAttr(desc, shape.pos[H_ID])->attidentity == ATTRIBUTE_IDENTITY_BY_DEFAULT &&
 		default_is_now(rel, shape.pos[H_CREATED_AT] + 1);
 	if (shape.direct)
 		shape.id_sequence = getIdentitySequence(RelationGetRelid(rel), shape.pos[H_ID] + 1, false);
-	shape.relid = RelationGetRelid(rel);
+	if (generation == shape_generation)
+		shape.relid = RelationGetRelid(rel);
 	return &shape;
 }
 
