@@ -36,9 +36,9 @@
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
-#include "commands/extension.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -87,6 +87,7 @@ typedef struct FkOnly
 
 #define FK_ONLY_ENTRIES 4
 static FkOnly fk_only_cache[FK_ONLY_ENTRIES];
+
 /*
  * The CHECK constraints of a relation written directly, parsed and planned
  * once per backend: the executor would do it again for every result
@@ -153,6 +154,20 @@ register_callbacks(void)
 		CacheRegisterSyscacheCallback(PROCOID, direct_proc_inval, (Datum) 0);
 		direct_callbacks = true;
 	}
+}
+
+/*
+ * orders_direct_generation — a number that changes with every relcache
+ * invalidation and every change of a function: what a cache of the
+ * extension computed from the catalog is kept only if it is the same after
+ * the computation as before (the lookups take locks, which process
+ * invalidations).
+ */
+uint64
+orders_direct_generation(void)
+{
+	register_callbacks();
+	return direct_generation;
 }
 
 /*

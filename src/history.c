@@ -58,19 +58,11 @@ typedef struct HistoryShape
 static HistoryShape shape;		/* relid InvalidOid (0): not known */
 static bool shape_callback = false;
 
-/*
- * Bumped by every relcache invalidation: a shape computed while one came
- * (its catalog lookups take locks, which process invalidations) is used
- * once but not kept.
- */
-static uint64 shape_generation = 0;
-
 /* shape_inval — relcache callback: forget the shape of the history table. */
 static void
 shape_inval(Datum arg, Oid relid)
 {
 	(void) arg;
-	shape_generation++;
 	if (relid == InvalidOid || relid == shape.relid)
 		shape.relid = InvalidOid;
 }
@@ -108,7 +100,7 @@ static const HistoryShape *
 history_shape(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	uint64		generation = shape_generation;
+	uint64		generation = orders_direct_generation();
 
 	if (shape.relid == RelationGetRelid(rel))
 		return &shape;
@@ -125,7 +117,8 @@ history_shape(Relation rel)
 		default_is_now(rel, shape.pos[H_CREATED_AT] + 1);
 	if (shape.direct)
 		shape.id_sequence = getIdentitySequence(RelationGetRelid(rel), shape.pos[H_ID] + 1, false);
-	if (generation == shape_generation)
+	/* used now either way; kept unless an invalidation came meanwhile */
+	if (generation == orders_direct_generation())
 		shape.relid = RelationGetRelid(rel);
 	return &shape;
 }

@@ -76,6 +76,19 @@ typedef struct LeadColumns
 	int			status;
 } LeadColumns;
 
+/* The column of orders.orders the counter writes (a derived write: activity.c). */
+static const char *const counter_columns[] = {"leads_delivered", NULL};
+
+/* lead_columns — the numbers of the columns of orders.leads read here. */
+static void
+lead_columns(TupleDesc desc, LeadColumns *col)
+{
+	col->id = SPI_fnumber(desc, "id");
+	col->order_id = SPI_fnumber(desc, "order_id");
+	col->customer_id = SPI_fnumber(desc, "customer_id");
+	col->status = SPI_fnumber(desc, "status");
+}
+
 /* lead_counts — does a lead with this status count as delivered? */
 static bool
 lead_counts(Datum status)
@@ -297,7 +310,6 @@ static bool
 add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
-	static const char *const counter_columns[] = {"leads_delivered", NULL};
 	OrdersDerived derived = {orders_rel, counter_columns};
 	SPIPlanPtr	plan;
 	Datum		args[2];
@@ -455,7 +467,6 @@ static void
 apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool restoring,
 			 const OrdersSavedUser *caller)
 {
-	static const char *const counter_columns[] = {"leads_delivered", NULL};
 	OrdersDerived derived = {orders_rel, counter_columns};
 	const OrdersDerived *was_derived = orders_derived;
 	const LifecycleState **complete = palloc0(sizeof(LifecycleState *) * n);
@@ -532,10 +543,7 @@ orders_leads_count(PG_FUNCTION_ARGS)
 	bool		restoring;
 
 	orders_require_transition_tables(trigdata, "leads_count");
-	col.id = SPI_fnumber(desc, "id");
-	col.order_id = SPI_fnumber(desc, "order_id");
-	col.customer_id = SPI_fnumber(desc, "customer_id");
-	col.status = SPI_fnumber(desc, "status");
+	lead_columns(desc, &col);
 
 	fold.deltas = orders_delta_hash("orders lead deltas", sizeof(LeadDelta));
 	fold.col = &col;
@@ -621,10 +629,7 @@ orders_leads_lock_orders(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Relation	orders;
 
-	col.id = SPI_fnumber(desc, "id");
-	col.order_id = SPI_fnumber(desc, "order_id");
-	col.customer_id = SPI_fnumber(desc, "customer_id");
-	col.status = SPI_fnumber(desc, "status");
+	lead_columns(desc, &col);
 	order_id = heap_getattr(trigdata->tg_trigtuple, col.order_id, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);

@@ -139,6 +139,7 @@ extern bool orders_direct_as_installed(Relation rel, const char *const *names, c
 extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
 extern ExprState **orders_direct_checks(Relation rel);
+extern uint64 orders_direct_generation(void);
 
 /* ---- history.c: the rows of orders.order_history ---- */
 typedef struct OrdersHistoryRow
