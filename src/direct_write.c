@@ -11,9 +11,9 @@
  *   OrdersDirect d;
  *   if (orders_direct_updatable(rel, NULL))
  *   {
- *       orders_direct_begin(&d, rel, "stock_quantity");
+ *       orders_direct_begin(&d, rel, columns);  -- {"stock_quantity", NULL}
  *       if (orders_direct_lock_by_id(&d, id))   -- d.row: the latest version
- *           orders_direct_update(&d, newvalue); -- that column set, the row written
+ *           orders_direct_update(&d, values, isnull); -- those columns set, the row written
  *       orders_direct_end(&d);                  -- AFTER row triggers fire
  *   }
  *
@@ -208,6 +208,9 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
  * column those statement triggers read); no INSTEAD OF UPDATE trigger, and
  * no transition table but theirs.  Kept per backend.
  */
+/* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */
+static const char *const all_own[] = {NULL};
+
 static bool
 own_triggers_only(Relation rel, const char *const *unaffected)
 {
@@ -220,8 +223,9 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 	bool		own = true;
 
 	if (live == NULL ||
-		!(live->trig_update_before_statement || live->trig_update_after_statement ||
-		  live->trig_update_instead_row || live->trig_update_old_table || live->trig_update_new_table))
+		(unaffected != all_own &&
+		 !(live->trig_update_before_statement || live->trig_update_after_statement ||
+		   live->trig_update_instead_row || live->trig_update_old_table || live->trig_update_new_table)))
 		return true;
 	if (unaffected == NULL)
 		return false;
@@ -240,7 +244,9 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 	{
 		const Trigger *t = &trig->triggers[i];
 
-		if (!TRIGGER_FOR_UPDATE(t->tgtype))
+		if (unaffected == all_own)
+			own = t->tgisinternal || own_function(t->tgfoid, extension, NULL);
+		else if (!TRIGGER_FOR_UPDATE(t->tgtype))
 			continue;
 		if (TRIGGER_FOR_INSTEAD(t->tgtype))
 			own = false;
@@ -259,6 +265,40 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 		own_triggers_cache[slot].own = own;
 	}
 	return own;
+}
+
+/*
+ * orders_direct_own_triggers — is every trigger of "rel" the extension's
+ * own, or a foreign key's internal one?  Then no trigger of a DBA's can
+ * skip or change a row the caller writes directly and counts.  Kept per
+ * backend.
+ */
+bool
+orders_direct_own_triggers(Relation rel)
+{
+	return own_triggers_only(rel, all_own);
+}
+
+/*
+ * orders_direct_default_is — is the default of column "attnum" of "rel" a
+ * call of function "funcid" without arguments (InvalidOid: has the column
+ * no default)?  For the columns a direct insert fills as the table's
+ * defaults would.
+ */
+bool
+orders_direct_default_is(Relation rel, int attnum, Oid funcid)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+
+	for (int i = 0; constr != NULL && i < constr->num_defval; i++)
+		if (constr->defval[i].adnum == attnum)
+		{
+			Node	   *expr = stringToNode(constr->defval[i].adbin);
+
+			return OidIsValid(funcid) && IsA(expr, FuncExpr) &&
+				((FuncExpr *) expr)->funcid == funcid && ((FuncExpr *) expr)->args == NIL;
+		}
+	return !OidIsValid(funcid);
 }
 
 /* one_column_key — has "rel" a primary key of one column (not an expression)? */
@@ -463,20 +503,58 @@ fk_check_of(const Trigger *t, int attnum, Oid confrelid)
 }
 
 /*
+ * orders_direct_insert_idle — would the row INSERT triggers of "rel" do
+ * nothing for a row the extension writes whose column "attnum" is the key
+ * of a row of "confrelid" (its primary key; any table when InvalidOid) the
+ * caller's transaction holds locked, and whose "null_columns" (attribute
+ * numbers) are NULL?  Yes when each is the check of a foreign key of one
+ * of those columns alone, or (when "own" is given) a BEFORE trigger that
+ * is the extension's C function of one of the symbols "own" — a guard
+ * that lets the extension's own writes through.  Then the row can go in
+ * without them (orders_direct_insert's "triggers" false).
+ */
+bool
+orders_direct_insert_idle(Relation rel, int attnum, Oid confrelid, const Bitmapset *null_columns,
+						  const char *const *own)
+{
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	TriggerDesc *trig = CopyTriggerDesc(rel->trigdesc);
+	Oid			extension = own != NULL ? get_extension_oid(ORDERS_SCHEMA, true) : InvalidOid;
+	bool		idle = true;
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers && idle; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_INSERT(t->tgtype) ||
+			fk_check_of(t, attnum, confrelid))
+			continue;
+		idle = false;
+		for (int c = -1; !idle && (c = bms_next_member(null_columns, c)) >= 0;)
+			idle = fk_check_of(t, c, InvalidOid);
+		if (!idle && own != NULL && TRIGGER_FOR_BEFORE(t->tgtype))
+			idle = own_function(t->tgfoid, extension, own);
+	}
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	return idle;
+}
+
+/*
  * orders_direct_fk_only — are the row INSERT triggers of "rel" only checks
  * of foreign keys of the one column "attnum" (to the primary key of
  * "confrelid", when given)?  Then a row whose key needs no check — NULL, or
  * a key of a row the caller's transaction holds locked — can go in without
- * them (orders_direct_insert's "triggers" false).  Kept per backend.
+ * them (orders_direct_insert_idle without NULL columns or guards).  Kept
+ * per backend.
  */
 bool
 orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 {
-	TriggerDesc *trig;
 	Oid			relid = RelationGetRelid(rel);
 	uint64		generation = direct_generation;
 	int			slot = -1;
-	bool		only = true;
+	bool		only;
 
 	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
 	{
@@ -487,17 +565,7 @@ orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 			slot = i;
 	}
 	register_callbacks();
-	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
-	trig = CopyTriggerDesc(rel->trigdesc);
-	for (int i = 0; trig != NULL && i < trig->numtriggers && only; i++)
-	{
-		const Trigger *t = &trig->triggers[i];
-
-		if (TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_INSERT(t->tgtype))
-			only = fk_check_of(t, attnum, confrelid);
-	}
-	if (trig != NULL)
-		FreeTriggerDesc(trig);
+	only = orders_direct_insert_idle(rel, attnum, confrelid, NULL, NULL);
 	if (slot >= 0 && generation == direct_generation)
 	{
 		fk_only_cache[slot].relid = relid;
@@ -593,28 +661,38 @@ primary_key(Relation rel, Oid *index, AttrNumber *attnum, FmgrInfo *eq, Oid *col
 }
 
 /*
- * orders_direct_begin — an executor state for updates of "column" of "rel"
- * (opened by the caller with RowExclusiveLock; orders_direct_updatable), as
- * the one statement they stand for: its indexes open, its row triggers
- * ready to fire.  The caller ends it with orders_direct_end; on an error the
+ * orders_direct_begin — an executor state for updates of "columns" (a
+ * NULL-terminated list of at most ORDERS_DIRECT_COLUMNS) of "rel" (opened
+ * by the caller with RowExclusiveLock; orders_direct_updatable), as the one
+ * statement they stand for: its indexes open, its row triggers ready to
+ * fire.  The caller ends it with orders_direct_end; on an error the
  * (sub)transaction's abort releases what it holds.
  */
 void
-orders_direct_begin(OrdersDirect *d, Relation rel, const char *column)
+orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	Bitmapset  *updated = NULL;
 
-	d->attnum = SPI_fnumber(desc, column);
-	if (d->attnum <= 0)
-		elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), column);
-	d->domain = getBaseType(TupleDescAttr(desc, d->attnum - 1)->atttypid) !=
-		TupleDescAttr(desc, d->attnum - 1)->atttypid;
-	d->domain_extra = NULL;
+	for (d->ncolumns = 0; columns[d->ncolumns] != NULL; d->ncolumns++)
+	{
+		int			c = d->ncolumns;
+		Oid			type;
+
+		if (c == ORDERS_DIRECT_COLUMNS)
+			elog(ERROR, "orders: too many columns for a direct update of %s", RelationGetRelationName(rel));
+		d->attnums[c] = SPI_fnumber(desc, columns[c]);
+		if (d->attnums[c] <= 0)
+			elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), columns[c]);
+		type = TupleDescAttr(desc, d->attnums[c] - 1)->atttypid;
+		d->domain[c] = getBaseType(type) != type;
+		d->domain_extra[c] = NULL;
+		updated = bms_add_member(updated, d->attnums[c] - FirstLowInvalidHeapAttributeNumber);
+	}
 	primary_key(rel, &d->key_index, &d->key_attnum, &d->key_eq, &d->key_collation);
 	/* as SPI before a statement: what the transaction wrote so far is seen */
 	CommandCounterIncrement();
-	d->info = orders_direct_target(rel, bms_make_singleton(d->attnum - FirstLowInvalidHeapAttributeNumber),
-								   &d->estate);
+	d->info = orders_direct_target(rel, updated, &d->estate);
 	/*
 	 * What an UPDATE statement here would see: at READ COMMITTED a snapshot
 	 * of now (rows committed since the calling statement began, e.g. a
@@ -744,24 +822,30 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
 }
 
 /*
- * orders_direct_update — the locked row (d->row) with the column set to
- * "value" (checked against the column's domain, as an UPDATE's assignment
- * is): its BEFORE row triggers, generated columns, constraints, the new
- * version and its index entries, its AFTER row triggers queued.
+ * orders_direct_update — the locked row (d->row) with the columns set to
+ * "values" / "isnull" (in the order orders_direct_begin named them; each
+ * checked against its column's domain, as an UPDATE's assignment is): its
+ * BEFORE row triggers, generated columns, constraints, the new version and
+ * its index entries, its AFTER row triggers queued.
  */
 void
-orders_direct_update(OrdersDirect *d, Datum value)
+orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 {
-	Form_pg_attribute att = TupleDescAttr(d->next->tts_tupleDescriptor, d->attnum - 1);
+	TupleDesc	desc = d->next->tts_tupleDescriptor;
 
-	if (d->domain)
-		domain_check(value, false, att->atttypid, &d->domain_extra, d->estate->es_query_cxt);
+	for (int c = 0; c < d->ncolumns; c++)
+		if (d->domain[c])
+			domain_check(values[c], isnull[c], TupleDescAttr(desc, d->attnums[c] - 1)->atttypid,
+						 &d->domain_extra[c], d->estate->es_query_cxt);
 	ExecClearTuple(d->next);
 	slot_getallattrs(d->row);
-	memcpy(d->next->tts_values, d->row->tts_values, sizeof(Datum) * d->next->tts_tupleDescriptor->natts);
-	memcpy(d->next->tts_isnull, d->row->tts_isnull, sizeof(bool) * d->next->tts_tupleDescriptor->natts);
-	d->next->tts_values[d->attnum - 1] = value;
-	d->next->tts_isnull[d->attnum - 1] = false;
+	memcpy(d->next->tts_values, d->row->tts_values, sizeof(Datum) * desc->natts);
+	memcpy(d->next->tts_isnull, d->row->tts_isnull, sizeof(bool) * desc->natts);
+	for (int c = 0; c < d->ncolumns; c++)
+	{
+		d->next->tts_values[d->attnums[c] - 1] = values[c];
+		d->next->tts_isnull[d->attnums[c] - 1] = isnull[c];
+	}
 	ExecStoreVirtualTuple(d->next);
 	ExecSimpleRelationUpdate(d->info, d->estate, &d->epq, d->row, d->next);
 }

@@ -68,26 +68,6 @@ shape_inval(Datum arg, Oid relid)
 }
 
 /*
- * default_is_now — is the default of column "attnum" of "rel" now(), as
- * installed (the value the direct path writes)?
- */
-static bool
-default_is_now(Relation rel, int attnum)
-{
-	TupleConstr *constr = RelationGetDescr(rel)->constr;
-
-	for (int i = 0; constr != NULL && i < constr->num_defval; i++)
-		if (constr->defval[i].adnum == attnum)
-		{
-			Node	   *expr = stringToNode(constr->defval[i].adbin);
-
-			return IsA(expr, FuncExpr) && ((FuncExpr *) expr)->funcid == F_NOW &&
-				((FuncExpr *) expr)->args == NIL;
-		}
-	return false;
-}
-
-/*
  * history_shape — the shape of the history table "rel" (opened): direct
  * when it is as installed — a plain table of exactly the installed columns
  * (orders_direct_as_installed), id an identity, created_at defaulting to
@@ -114,7 +94,7 @@ history_shape(Relation rel)
 		!(rel->trigdesc && rel->trigdesc->trig_insert_before_row) &&
 		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
 		TupleDescAttr(desc, shape.pos[H_ID])->attidentity == ATTRIBUTE_IDENTITY_BY_DEFAULT &&
-		default_is_now(rel, shape.pos[H_CREATED_AT] + 1);
+		orders_direct_default_is(rel, shape.pos[H_CREATED_AT] + 1, F_NOW);
 	if (shape.direct)
 		shape.id_sequence = getIdentitySequence(RelationGetRelid(rel), shape.pos[H_ID] + 1, false);
 	/* used now either way; kept unless an invalidation came meanwhile */

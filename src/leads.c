@@ -430,7 +430,7 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	customer = slot_getattr(row, c->customer, &o->customer_null);
 	if (!o->customer_null)
 		memcpy(&o->customer, DatumGetUUIDP(customer), sizeof(pg_uuid_t));
-	o->delivered = DatumGetInt32(slot_getattr(row, dw->attnum, &isnull));
+	o->delivered = DatumGetInt32(slot_getattr(row, dw->attnums[0], &isnull));
 	o->purchased = DatumGetInt32(slot_getattr(row, c->purchased, &isnull));
 	if (d->delta > 0 && o->delivered + d->delta > o->purchased)
 	{
@@ -444,7 +444,10 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	counter_writing = true;
 	PG_TRY();
 	{
-		orders_direct_update(dw, Int32GetDatum(o->delivered));
+		Datum		value = Int32GetDatum(o->delivered);
+		bool		value_null = false;
+
+		orders_direct_update(dw, &value, &value_null);
 	}
 	PG_FINALLY();
 	{
@@ -482,7 +485,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 		{
 			/* the log leaves the counter out while the row triggers fire */
 			orders_derived = &derived;
-			orders_direct_begin(&dw, rel, "leads_delivered");
+			orders_direct_begin(&dw, rel, counter_columns);
 		}
 		for (long i = 0; i < n; i++)
 		{

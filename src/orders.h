@@ -111,6 +111,7 @@ extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname)
 extern void orders_load_cache(void (*load) (void), bool *valid);
 
 /* ---- direct_write.c: rows written without SQL (execReplication.c's way) ---- */
+#define ORDERS_DIRECT_COLUMNS 4	/* at most this many columns set per update */
 typedef struct OrdersDirect
 {
 	EState	   *estate;
@@ -118,9 +119,10 @@ typedef struct OrdersDirect
 	EPQState	epq;
 	TupleTableSlot *row;		/* the locked row (orders_direct_lock_by_id) */
 	TupleTableSlot *next;	/* its new version */
-	AttrNumber	attnum;			/* the column updated */
-	bool		domain;			/* the column's type is a domain */
-	void	   *domain_extra;	/* domain_check's state for the column */
+	int			ncolumns;		/* the columns updated: */
+	AttrNumber	attnums[ORDERS_DIRECT_COLUMNS];	/* each one's number */
+	bool		domain[ORDERS_DIRECT_COLUMNS];	/* its type is a domain */
+	void	   *domain_extra[ORDERS_DIRECT_COLUMNS];	/* domain_check's state */
 	Oid			key_index;		/* the primary key (one column) */
 	AttrNumber	key_attnum;		/* its column */
 	FmgrInfo	key_eq;			/* its equality */
@@ -129,14 +131,18 @@ typedef struct OrdersDirect
 
 extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);
 extern bool orders_direct_updatable(Relation rel, const char *const *unaffected);
-extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *column);
+extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
-extern void orders_direct_update(OrdersDirect *d, Datum value);
+extern void orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
 extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);
+extern bool orders_direct_insert_idle(Relation rel, int attnum, Oid confrelid, const Bitmapset *null_columns,
+									  const char *const *own);
+extern bool orders_direct_own_triggers(Relation rel);
+extern bool orders_direct_default_is(Relation rel, int attnum, Oid funcid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
 extern ExprState **orders_direct_checks(Relation rel);
 extern uint64 orders_direct_generation(void);

@@ -25,11 +25,20 @@
  */
 #include "orders.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -69,23 +78,446 @@ slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 	orders_execute_writing(plan, args, nulls, expected, &slots_writing, NULL);
 }
 
+/* The columns of orders.slot_reservations, as installed. */
+enum
+{
+	R_ID, R_CAPACITY, R_HOLDER, R_QUANTITY, R_STATUS, R_EXPIRES, R_ITEM, R_CREATED, R_CONFIRMED,
+	R_RELEASED, R_NCOLUMNS
+};
+static const char *const reservation_columns[R_NCOLUMNS] = {
+	"id", "capacity_id", "holder", "quantity", "status", "expires_at", "order_item_id", "created_at",
+	"confirmed_at", "released_at"
+};
+static const Oid reservation_types[R_NCOLUMNS] = {
+	UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID
+};
+
+/* The columns of orders.service_capacity a hold reads (all NOT NULL). */
+enum
+{
+	S_MAX, S_BOOKED, S_HELD, S_AVAILABLE, S_STARTS, S_NCOLUMNS
+};
+static const char *const slot_columns[S_NCOLUMNS] = {
+	"max_capacity", "booked_count", "held_count", "is_available", "starts_at"
+};
+static const Oid slot_types[S_NCOLUMNS] = {INT4OID, INT4OID, INT4OID, BOOLOID, TIMESTAMPTZOID};
+
+/* What a direct write sets: a slot's counts, a reservation's change. */
+static const char *const slot_counts[] = {"held_count", "booked_count", NULL};
+static const char *const reservation_changes[] = {"status", "confirmed_at", "released_at", "order_item_id", NULL};
+
 /*
- * lock_slot — lock the slot args[0] (FOR UPDATE) and leave its
- * max_capacity, booked_count, is_available, starts_at as the SPI result (no
- * row: no such slot).  Reservations and confirmations of one slot are
- * decided one by one under this lock.
+ * What slot_shape found (one per backend, recomputed after any
+ * invalidation: orders_direct_generation): whether holds can be written
+ * without SQL — both tables as installed, every trigger on them the
+ * extension's (or a foreign key's), the reservation's id and created_at
+ * defaulting to new_id() and now() and its other unset columns to NULL —
+ * and where the columns are.
+ */
+typedef struct SlotShape
+{
+	bool		known;
+	uint64		generation;
+	bool		direct;
+	int			res_pos[R_NCOLUMNS];	/* positions in a reservation (from 0) */
+	AttrNumber	slot_att[S_NCOLUMNS];	/* attribute numbers in a slot */
+	Oid			holds_index;	/* btree (capacity_id, status, expires_at), or InvalidOid */
+	bool		insert_idle;	/* a hold's INSERT triggers would do nothing */
+} SlotShape;
+
+static SlotShape shape;
+
+/*
+ * The two tables as one call of this file writes them: opened (as the
+ * owner), and "shape" when they are written without SQL (NULL: by the
+ * kept statements).
+ */
+typedef struct SlotTables
+{
+	Relation	slots;
+	Relation	reservations;
+	const SlotShape *shape;
+} SlotTables;
+
+/* columns_not_null — are the columns "pos" ("n" of them, from 0) of "rel" NOT NULL? */
+static bool
+columns_not_null(Relation rel, const int *pos, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!TupleDescAttr(RelationGetDescr(rel), pos[i])->attnotnull)
+			return false;
+	return true;
+}
+
+/*
+ * holds_index — a valid btree index of the reservations "res" whose first
+ * keys are (capacity_id, status, expires_at), without a predicate (as
+ * installed: slot_reservations_capacity_status_idx); InvalidOid when there
+ * is none.  The live holds of a slot are summed from it.
+ */
+static Oid
+holds_index(Relation res, const int *pos)
+{
+	List	   *indexes = RelationGetIndexList(res);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ind = idx->rd_index;
+
+		if (!OidIsValid(found) && idx->rd_rel->relam == BTREE_AM_OID && ind->indisvalid &&
+			IndexRelationGetNumberOfKeyAttributes(idx) >= 3 &&
+			RelationGetIndexPredicate(idx) == NIL &&
+			ind->indkey.values[0] == pos[R_CAPACITY] + 1 &&
+			ind->indkey.values[1] == pos[R_STATUS] + 1 &&
+			ind->indkey.values[2] == pos[R_EXPIRES] + 1 &&
+			(idx->rd_indoption[0] & INDOPTION_DESC) == 0 &&
+			(idx->rd_indoption[1] & INDOPTION_DESC) == 0 &&
+			(idx->rd_indoption[2] & INDOPTION_DESC) == 0 &&
+			idx->rd_opcintype[0] == UUIDOID && idx->rd_opcintype[1] == TEXTOID &&
+			idx->rd_opcintype[2] == TIMESTAMPTZOID)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* slot_shape — the shape of the two tables (above); computed once per invalidation. */
+static const SlotShape *
+slot_shape(Relation slots, Relation res)
+{
+	uint64		generation = orders_direct_generation();
+	TupleDesc	desc = RelationGetDescr(slots);
+	bool		direct;
+
+	if (shape.known && shape.generation == generation)
+		return &shape;
+	direct = orders_direct_own_triggers(slots) && orders_direct_own_triggers(res) &&
+		orders_direct_as_installed(res, reservation_columns, reservation_types, R_NCOLUMNS, -1, shape.res_pos) &&
+		columns_not_null(res, shape.res_pos, R_ITEM) &&
+		pg_class_aclcheck(RelationGetRelid(res), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
+		orders_direct_default_is(res, shape.res_pos[R_ID] + 1,
+								 LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("new_id")),
+												0, NULL, true)) &&
+		orders_direct_default_is(res, shape.res_pos[R_CREATED] + 1, F_NOW) &&
+		orders_direct_default_is(res, shape.res_pos[R_ITEM] + 1, InvalidOid) &&
+		orders_direct_default_is(res, shape.res_pos[R_CONFIRMED] + 1, InvalidOid) &&
+		orders_direct_default_is(res, shape.res_pos[R_RELEASED] + 1, InvalidOid);
+	for (int c = 0; c < S_NCOLUMNS && direct; c++)
+	{
+		Form_pg_attribute att;
+
+		shape.slot_att[c] = SPI_fnumber(desc, slot_columns[c]);
+		if (shape.slot_att[c] <= 0)
+		{
+			direct = false;
+			break;
+		}
+		att = TupleDescAttr(desc, shape.slot_att[c] - 1);
+		direct = att->atttypid == slot_types[c] && att->attnotnull && !att->attgenerated;
+	}
+	if (direct)
+	{
+		static const char *const guard[] = {"orders_slot_counts_guard", NULL};
+		Bitmapset  *nulls = bms_make_singleton(shape.res_pos[R_ITEM] + 1);
+
+		shape.holds_index = holds_index(res, shape.res_pos);
+		/* the hold's slot is locked, its item NULL, and the guard lets this file through */
+		shape.insert_idle = orders_direct_insert_idle(res, shape.res_pos[R_CAPACITY] + 1, RelationGetRelid(slots),
+													  nulls, guard);
+	}
+	shape.direct = direct;
+	shape.generation = generation;
+	/* used now either way; kept unless an invalidation came meanwhile */
+	shape.known = generation == orders_direct_generation();
+	return &shape;
+}
+
+/*
+ * open_tables — the slots and reservations opened for writing, as the
+ * owner (already switched to), "t->shape" set when this call may write
+ * them directly (direct_write.c): as installed (slot_shape), and each
+ * updatable by the owner as an UPDATE statement would update it.
  */
 static void
-lock_slot(Oid slots_rel, Datum *args)
+open_tables(SlotTables *t)
+{
+	const SlotShape *sh;
+
+	t->slots = table_open(orders_relid("service_capacity"), RowExclusiveLock);
+	t->reservations = table_open(orders_relid("slot_reservations"), RowExclusiveLock);
+	sh = slot_shape(t->slots, t->reservations);
+	t->shape = sh->direct && orders_direct_updatable(t->slots, NULL) &&
+		orders_direct_updatable(t->reservations, NULL) ? sh : NULL;
+}
+
+/* close_tables — open_tables undone (the locks kept to the end of the transaction). */
+static void
+close_tables(SlotTables *t)
+{
+	table_close(t->reservations, NoLock);
+	table_close(t->slots, NoLock);
+}
+
+/* A slot, locked. */
+typedef struct SlotRow
+{
+	int32		max_capacity;
+	int32		booked;
+	int32		held;
+	bool		available;
+	TimestampTz starts_at;
+} SlotRow;
+
+/*
+ * lock_slot — lock the slot "capacity_id" FOR UPDATE by a kept statement
+ * and read it into "s"; false when there is no such slot.  Reservations and
+ * confirmations of one slot are decided one by one under this lock.
+ */
+static bool
+lock_slot(Oid slots_rel, Datum capacity_id, SlotRow *s)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_LOCK, slots_rel,
-									   "SELECT max_capacity, booked_count, is_available, starts_at"
+									   "SELECT max_capacity, booked_count, held_count, is_available, starts_at"
 									   "  FROM orders.service_capacity"
 									   " WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 									   1, argtypes);
+	Datum		args[1] = {capacity_id};
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
 
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	s->max_capacity = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
+	s->booked = DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull));
+	s->held = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+	s->available = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+	s->starts_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 5, &isnull));
+	return true;
+}
+
+/*
+ * lock_slot_direct — the same lock (FOR NO KEY UPDATE: it conflicts with
+ * every writer of the slot, not with the key-share locks of the foreign
+ * keys to it) taken in "d" (begun on the slots for slot_counts), the row
+ * read into "s".
+ */
+static bool
+lock_slot_direct(OrdersDirect *d, const SlotShape *sh, Datum capacity_id, SlotRow *s)
+{
+	bool		isnull;
+
+	if (!orders_direct_lock_by_id(d, capacity_id))
+		return false;
+	s->max_capacity = DatumGetInt32(slot_getattr(d->row, sh->slot_att[S_MAX], &isnull));
+	s->booked = DatumGetInt32(slot_getattr(d->row, sh->slot_att[S_BOOKED], &isnull));
+	s->held = DatumGetInt32(slot_getattr(d->row, sh->slot_att[S_HELD], &isnull));
+	s->available = DatumGetBool(slot_getattr(d->row, sh->slot_att[S_AVAILABLE], &isnull));
+	s->starts_at = DatumGetTimestampTz(slot_getattr(d->row, sh->slot_att[S_STARTS], &isnull));
+	return true;
+}
+
+/*
+ * count_direct — the locked slot of "d" with "held" and "booked" places
+ * added to its counts (an integer overflow fails with 22003, as the
+ * UPDATE's addition would).
+ */
+static void
+count_direct(OrdersDirect *d, const SlotRow *s, int32 held, int32 booked)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int32		h;
+	int32		b;
+
+	if (pg_add_s32_overflow(s->held, held, &h) || pg_add_s32_overflow(s->booked, booked, &b))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	values[0] = Int32GetDatum(h);
+	values[1] = Int32GetDatum(b);
+	orders_direct_update(d, values, nulls);
+}
+
+/*
+ * live_holds — the places held by live holds of slot "capacity_id" at
+ * "now", read after the slot's lock: committed data only (a statement at
+ * READ COMMITTED takes a snapshot of now).
+ */
+static int64
+live_holds(Oid slots_rel, Datum capacity_id, TimestampTz now)
+{
+	static Oid	argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_LIVE_HOLDS, slots_rel,
+									   "SELECT coalesce(pg_catalog.sum(quantity), 0)::pg_catalog.int8"
+									   "  FROM orders.slot_reservations"
+									   " WHERE capacity_id OPERATOR(pg_catalog.=) $1"
+									   "   AND status OPERATOR(pg_catalog.=) 'held'"
+									   "   AND expires_at OPERATOR(pg_catalog.>) $2",
+									   2, argtypes);
+	Datum		args[2] = {capacity_id, TimestampTzGetDatum(now)};
+	bool		isnull;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * index_key — scan key "n" of index "idx" (its column n + 1): the column
+ * "strategy" "value", by the index's own operator.
+ */
+static void
+index_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value)
+{
+	Oid			op = get_opfamily_member(idx->rd_opfamily[n], idx->rd_opcintype[n],
+										 idx->rd_opcintype[n], strategy);
+
+	if (!OidIsValid(op))
+		elog(ERROR, "orders: no operator of strategy %d for column %d of %s", strategy, n + 1,
+			 RelationGetRelationName(idx));
+	ScanKeyEntryInitialize(key, 0, n + 1, strategy, InvalidOid, idx->rd_indcollation[n],
+						   get_opcode(op), value);
+}
+
+/*
+ * live_holds_direct — live_holds read from the index of holds
+ * (SlotShape.holds_index), with the snapshot a statement here would take:
+ * the same rows the SELECT sums, without an executor.
+ */
+static int64
+live_holds_direct(SlotTables *t, Datum capacity_id, TimestampTz now)
+{
+	Relation	idx = index_open(t->shape->holds_index, AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	TupleTableSlot *row = table_slot_create(t->reservations, NULL);
+	ScanKeyData keys[3];
+	IndexScanDesc scan;
+	int64		live = 0;
+	bool		isnull;
+
+	index_key(&keys[0], idx, 0, BTEqualStrategyNumber, capacity_id);
+	index_key(&keys[1], idx, 1, BTEqualStrategyNumber, CStringGetTextDatum("held"));
+	index_key(&keys[2], idx, 2, BTGreaterStrategyNumber, TimestampTzGetDatum(now));
+	scan = index_beginscan(t->reservations, idx, snapshot, 3, 0);
+	index_rescan(scan, keys, 3, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, row))
+		live += DatumGetInt32(slot_getattr(row, t->shape->res_pos[R_QUANTITY] + 1, &isnull));
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(row);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);
+	return live;
+}
+
+/*
+ * check_hold — refuse a hold of "quantity" places of slot "s" (OR020 when
+ * there is no such slot, OR021 not available, OR022 started, and when
+ * "live" held places are given (>= 0), OR023 no room beside them).
+ */
+static void
+check_hold(Datum capacity_id, bool found, const SlotRow *s, int32 quantity, TimestampTz now,
+		   int64 live)
+{
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SLOT_NOT_FOUND),
+				 errmsg("time slot %s does not exist", uuid_text(capacity_id))));
+	if (!s->available)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SLOT_UNAVAILABLE),
+				 errmsg("time slot %s is not available for booking", uuid_text(capacity_id))));
+	if (s->starts_at <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SLOT_IN_PAST),
+				 errmsg("time slot %s started at %s and can no longer be reserved",
+						uuid_text(capacity_id), ts_text(s->starts_at))));
+	if (live >= 0 && (int64) s->booked + live + quantity > s->max_capacity)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SLOT_FULL),
+				 errmsg("time slot %s has no room for %d more: %d of %d booked, " INT64_FORMAT " held",
+						uuid_text(capacity_id), quantity, s->booked, s->max_capacity, live),
+				 errhint("Choose another slot (orders.available_slots) or try again when holds expire.")));
+}
+
+/*
+ * hold_sql — the hold and its count by one kept statement; its id.  A hold
+ * a trigger of the DBA's skipped is refused (09000), nothing counted.
+ */
+static Datum
+hold_sql(Oid slots_rel, Datum capacity_id, const char *actor, int32 quantity, TimestampTz expires_at)
+{
+	static Oid	argtypes[4] = {UUIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_HOLD_INSERT, slots_rel,
+									   "WITH hold AS ("
+									   "  INSERT INTO orders.slot_reservations"
+									   "   (capacity_id, holder, quantity, status, expires_at)"
+									   "  VALUES ($1, $2, $3, 'held', $4) RETURNING id, capacity_id, quantity)"
+									   "UPDATE orders.service_capacity c"
+									   "   SET held_count = c.held_count OPERATOR(pg_catalog.+) hold.quantity"
+									   "  FROM hold WHERE c.id OPERATOR(pg_catalog.=) hold.capacity_id"
+									   " RETURNING hold.id",
+									   4, argtypes);
+	Datum		args[4];
+	bool		isnull;
+
+	args[0] = capacity_id;
+	args[1] = CStringGetTextDatum(actor);
+	args[2] = Int32GetDatum(quantity);
+	args[3] = TimestampTzGetDatum(expires_at);
+	slot_execute(plan, args, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the hold of time slot %s was not written: a trigger on orders.slot_reservations skipped it",
+						uuid_text(capacity_id))));
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+}
+
+/*
+ * hold_direct — the hold inserted and counted on the slot locked in "d";
+ * its id.  Each row as its INSERT or UPDATE statement would write it — but
+ * for the hold's row triggers while they would do nothing
+ * (SlotShape.insert_idle: the check of its foreign key would find the slot
+ * locked by this transaction, the item is NULL, the guard lets this file
+ * write).
+ */
+static Datum
+hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id, const char *actor,
+			int32 quantity, TimestampTz expires_at)
+{
+	const int  *pos = t->shape->res_pos;
+	Datum		values[R_NCOLUMNS];
+	bool		nulls[R_NCOLUMNS];
+	Datum	   *row = palloc0(sizeof(Datum) * RelationGetDescr(t->reservations)->natts);
+	bool	   *rownulls = palloc(sizeof(bool) * RelationGetDescr(t->reservations)->natts);
+
+	values[R_ID] = orders_make_id(GetCurrentTimestamp());
+	values[R_CAPACITY] = capacity_id;
+	values[R_HOLDER] = CStringGetTextDatum(actor);
+	values[R_QUANTITY] = Int32GetDatum(quantity);
+	values[R_STATUS] = CStringGetTextDatum("held");
+	values[R_EXPIRES] = TimestampTzGetDatum(expires_at);
+	values[R_CREATED] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	for (int c = 0; c < R_NCOLUMNS; c++)
+		nulls[c] = c == R_ITEM || c == R_CONFIRMED || c == R_RELEASED;
+	memset(rownulls, true, sizeof(bool) * RelationGetDescr(t->reservations)->natts);
+	for (int c = 0; c < R_NCOLUMNS; c++)
+	{
+		row[pos[c]] = nulls[c] ? (Datum) 0 : values[c];
+		rownulls[pos[c]] = nulls[c];
+	}
+	orders_direct_insert(t->reservations, row, rownulls, !t->shape->insert_idle);
+	count_direct(d, s, quantity, 0);
+	return values[R_ID];
 }
 
 /*
@@ -93,29 +525,21 @@ lock_slot(Oid slots_rel, Datum *args)
  * "quantity" places of a slot for "duration_minutes" (NULL: the setting
  * orders.hold_minutes) and return the reservation id.  Refused when the slot
  * does not exist, is not available, has started, or when booked places plus
- * live holds plus this one would exceed max_capacity.
+ * live holds plus this one would exceed max_capacity (check_hold).  Written
+ * without SQL while the tables are as installed (open_tables), else by
+ * kept statements; the same decisions either way.
  */
 Datum
 orders_reserve_time_slot(PG_FUNCTION_ARGS)
 {
-	static Oid	live_types[2] = {UUIDOID, TIMESTAMPTZOID};
-	static Oid	insert_types[4] = {UUIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
 	Datum		capacity_id;
 	int32		minutes;
 	int32		quantity;
 	char	   *actor;
-	Oid			slots_rel;
 	OrdersSavedUser saved;
-	SPIPlanPtr	plan;
-	Datum		args[4];
-	HeapTuple	row;
-	TupleDesc	desc;
-	bool		isnull;
-	int32		max_capacity;
-	int32		booked;
-	bool		available;
-	TimestampTz starts_at;
-	int64		live;
+	SlotTables	t;
+	SlotRow		s;
+	bool		found;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
 	Datum		result;
@@ -135,68 +559,43 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	expires_at = now + (TimestampTz) minutes * USECS_PER_MINUTE;
 
 	actor = orders_current_actor();
-	slots_rel = orders_relid("service_capacity");
-	orders_spi_connect_as_owner(slots_rel, &saved);
+	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
+	open_tables(&t);
+	if (t.shape != NULL)
+	{
+		OrdersDirect d;
+		bool		was = slots_writing;
 
-	/* the slot's row lock: reservations of one slot are decided one by one */
-	args[0] = capacity_id;
-	lock_slot(slots_rel, args);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_SLOT_NOT_FOUND),
-				 errmsg("time slot %s does not exist", uuid_text(capacity_id))));
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	max_capacity = DatumGetInt32(SPI_getbinval(row, desc, 1, &isnull));
-	booked = DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull));
-	available = DatumGetBool(SPI_getbinval(row, desc, 3, &isnull));
-	starts_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 4, &isnull));
-	if (!available)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_SLOT_UNAVAILABLE),
-				 errmsg("time slot %s is not available for booking", uuid_text(capacity_id))));
-	if (starts_at <= now)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_SLOT_IN_PAST),
-				 errmsg("time slot %s started at %s and can no longer be reserved",
-						uuid_text(capacity_id), ts_text(starts_at))));
+		/* the slot's row lock: reservations of one slot are decided one by one */
+		orders_direct_begin(&d, t.slots, slot_counts);
+		found = lock_slot_direct(&d, t.shape, capacity_id, &s);
+		check_hold(capacity_id, found, &s, quantity, now, -1);
+		check_hold(capacity_id, true, &s, quantity, now,
+				   OidIsValid(t.shape->holds_index) ? live_holds_direct(&t, capacity_id, now)
+				   : live_holds(RelationGetRelid(t.slots), capacity_id, now));
+		slots_writing = true;
+		PG_TRY();
+		{
+			result = hold_direct(&t, &d, &s, capacity_id, actor, quantity, expires_at);
+		}
+		PG_FINALLY();
+		{
+			slots_writing = was;
+		}
+		PG_END_TRY();
+		orders_direct_end(&d);
+	}
+	else
+	{
+		Oid			slots_rel = RelationGetRelid(t.slots);
 
-	/* holds that are still live, read after the lock: committed data only */
-	plan = orders_get_plan(PLAN_SLOT_LIVE_HOLDS, slots_rel,
-						   "SELECT coalesce(pg_catalog.sum(quantity), 0)::pg_catalog.int8"
-						   "  FROM orders.slot_reservations"
-						   " WHERE capacity_id OPERATOR(pg_catalog.=) $1"
-						   "   AND status OPERATOR(pg_catalog.=) 'held'"
-						   "   AND expires_at OPERATOR(pg_catalog.>) $2",
-						   2, live_types);
-	args[1] = TimestampTzGetDatum(now);
-	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
-	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if ((int64) booked + live + quantity > max_capacity)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_SLOT_FULL),
-				 errmsg("time slot %s has no room for %d more: %d of %d booked, " INT64_FORMAT " held",
-						uuid_text(capacity_id), quantity, booked, max_capacity, live),
-				 errhint("Choose another slot (orders.available_slots) or try again when holds expire.")));
-
-	/* the hold and its count, in one statement */
-	plan = orders_get_plan(PLAN_SLOT_HOLD_INSERT, slots_rel,
-						   "WITH hold AS ("
-						   "  INSERT INTO orders.slot_reservations"
-						   "   (capacity_id, holder, quantity, status, expires_at)"
-						   "  VALUES ($1, $2, $3, 'held', $4) RETURNING id, capacity_id, quantity)"
-						   "UPDATE orders.service_capacity c"
-						   "   SET held_count = c.held_count OPERATOR(pg_catalog.+) hold.quantity"
-						   "  FROM hold WHERE c.id OPERATOR(pg_catalog.=) hold.capacity_id"
-						   " RETURNING hold.id",
-						   4, insert_types);
-	args[1] = CStringGetTextDatum(actor);
-	args[2] = Int32GetDatum(quantity);
-	args[3] = TimestampTzGetDatum(expires_at);
-	slot_execute(plan, args, NULL, SPI_OK_UPDATE_RETURNING);
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		found = lock_slot(slots_rel, capacity_id, &s);
+		check_hold(capacity_id, found, &s, quantity, now, -1);
+		check_hold(capacity_id, true, &s, quantity, now, live_holds(slots_rel, capacity_id, now));
+		result = hold_sql(slots_rel, capacity_id, actor, quantity, expires_at);
+	}
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
-
+	close_tables(&t);
 	orders_spi_finish_as(&saved);
 	PG_RETURN_DATUM(result);
 }
@@ -211,50 +610,84 @@ typedef struct Reservation
 	TimestampTz expires_at;
 	bool		released_null;
 	TimestampTz released_at;
-	HeapTuple	row;
-	TupleDesc	desc;
+	bool		item_null;
+	Datum		item;
+	bool		confirmed_null;
+	TimestampTz confirmed_at;
+	Datum		whole;			/* the row, typed orders.slot_reservations (SQL only) */
 	bool		privileged;		/* the caller is staff or the owner, not the holder */
 } Reservation;
 
 /*
- * lock_reservation — lock reservation "id" and check that the caller may
- * act on it: the holder, a member of orders.staff_role, or the table owner
- * (r->privileged for the last two).  Refuses an unknown id (OR024) and
- * anybody else (42501).
+ * lock_reservation_sql — lock reservation "id" FOR UPDATE by a kept
+ * statement and read it into "r"; false when there is none.
  */
-static void
-lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *r)
+static bool
+lock_reservation_sql(Oid res_rel, Datum id, Reservation *r)
 {
 	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan;
-	Datum		args[1];
-	bool		isnull;
-	Oid			staff;
+	SPIPlanPtr	plan = orders_get_plan(PLAN_RESERVATION_LOCK, res_rel,
+									   "SELECT r.capacity_id, r.holder, r.quantity, r.status, r.expires_at,"
+									   "       r.released_at, r"
+									   "  FROM orders.slot_reservations r"
+									   " WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+									   1, argtypes);
+	Datum		args[1] = {id};
 	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
 
-	plan = orders_get_plan(PLAN_RESERVATION_LOCK, res_rel,
-						   "SELECT r.capacity_id, r.holder, r.quantity, r.status, r.expires_at,"
-						   "       r.released_at, r"
-						   "  FROM orders.slot_reservations r"
-						   " WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
-						   1, argtypes);
-	args[0] = id;
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_RESERVATION_NOT_FOUND),
-				 errmsg("reservation %s does not exist", uuid_text(id))));
+		return false;
 	tup = SPI_tuptable->vals[0];
-	r->desc = SPI_tuptable->tupdesc;
-	r->row = tup;
-	r->capacity_id = SPI_getbinval(tup, r->desc, 1, &isnull);
-	r->holder = SPI_getvalue(tup, r->desc, 2);
-	r->quantity = DatumGetInt32(SPI_getbinval(tup, r->desc, 3, &isnull));
-	r->status = SPI_getvalue(tup, r->desc, 4);
-	r->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, r->desc, 5, &isnull));
-	r->released_at = DatumGetTimestampTz(SPI_getbinval(tup, r->desc, 6, &r->released_null));
+	desc = SPI_tuptable->tupdesc;
+	r->capacity_id = SPI_getbinval(tup, desc, 1, &isnull);
+	r->holder = SPI_getvalue(tup, desc, 2);
+	r->quantity = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	r->status = SPI_getvalue(tup, desc, 4);
+	r->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+	r->released_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &r->released_null));
+	r->whole = SPI_getbinval(tup, desc, 7, &isnull);
+	return true;
+}
 
-	staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
+/*
+ * lock_reservation_direct — the same lock (FOR NO KEY UPDATE: nothing
+ * refers to a reservation's key) taken in "d" (begun on the reservations
+ * for reservation_changes), the row read into "r".
+ */
+static bool
+lock_reservation_direct(OrdersDirect *d, const SlotShape *sh, Datum id, Reservation *r)
+{
+	TupleTableSlot *row = d->row;
+	const int  *pos = sh->res_pos;
+	bool		isnull;
+
+	if (!orders_direct_lock_by_id(d, id))
+		return false;
+	r->capacity_id = slot_getattr(row, pos[R_CAPACITY] + 1, &isnull);
+	r->holder = TextDatumGetCString(slot_getattr(row, pos[R_HOLDER] + 1, &isnull));
+	r->quantity = DatumGetInt32(slot_getattr(row, pos[R_QUANTITY] + 1, &isnull));
+	r->status = TextDatumGetCString(slot_getattr(row, pos[R_STATUS] + 1, &isnull));
+	r->expires_at = DatumGetTimestampTz(slot_getattr(row, pos[R_EXPIRES] + 1, &isnull));
+	r->released_at = DatumGetTimestampTz(slot_getattr(row, pos[R_RELEASED] + 1, &r->released_null));
+	r->confirmed_at = DatumGetTimestampTz(slot_getattr(row, pos[R_CONFIRMED] + 1, &r->confirmed_null));
+	r->item = slot_getattr(row, pos[R_ITEM] + 1, &r->item_null);
+	return true;
+}
+
+/*
+ * check_caller — may the caller ("actor", role "caller") act on
+ * reservation "r" (id "id")?  The holder, a member of orders.staff_role, or
+ * the table owner (r->privileged for the last two); anybody else is
+ * refused (42501).
+ */
+static void
+check_caller(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *r)
+{
+	Oid			staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
+
 	r->privileged = (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
 		has_privs_of_role(caller, orders_rel_owner(res_rel));
 	if (r->privileged || strcmp(r->holder, actor) == 0)
@@ -266,22 +699,23 @@ lock_reservation(Oid res_rel, Datum id, const char *actor, Oid caller, Reservati
 }
 
 /*
- * change_reservation — set the status of a locked reservation (stamping
+ * change_sql — set the status of a locked reservation (stamping
  * confirmed_at or released_at, linking the order item) and move its places
  * on the slot (held_count += held, booked_count += booked), in one
  * statement: the reservation first, then the slot, as the lock order wants.
- * Leaves the changed reservation, typed orders.slot_reservations, as the
- * SPI result, beside whether the slot took the places: a slot never gets
- * more bookings than max_capacity (false then, and the caller refuses).
+ * "*changed": the changed reservation, typed orders.slot_reservations.
+ * False when the slot could not take the places: a slot never gets more
+ * bookings than max_capacity (the caller refuses).
  */
-static void
-change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, bool item_null,
-				   int held, int booked)
+static bool
+change_sql(Oid res_rel, Datum id, const char *status, Datum order_item, bool item_null,
+		   int held, int booked, Datum *changed)
 {
 	static Oid	argtypes[5] = {UUIDOID, TEXTOID, UUIDOID, INT4OID, INT4OID};
 	SPIPlanPtr	plan;
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
 
 	plan = orders_get_plan(PLAN_RESERVATION_SET, res_rel,
 						   "WITH r AS ("
@@ -311,26 +745,128 @@ change_reservation(Oid res_rel, Datum id, const char *status, Datum order_item, 
 	if (item_null)
 		nulls[2] = 'n';
 	slot_execute(plan, args, nulls, SPI_OK_SELECT);
+	*changed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+}
+
+/*
+ * change_direct — change_sql's writes without SQL: the reservation locked
+ * in "d" changed, then its slot locked and counted — unless a booking
+ * would exceed max_capacity (false, nothing counted; the caller refuses).
+ */
+static bool
+change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, const char *status,
+			  Datum order_item, bool item_null, int held, int booked, Datum *changed)
+{
+	Datum		values[4];
+	bool		nulls[4];
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	bool		confirming = strcmp(status, "confirmed") == 0;
+	OrdersDirect ds;
+	SlotRow		s;
+	bool		fits;
+
+	values[0] = CStringGetTextDatum(status);
+	nulls[0] = false;
+	values[1] = TimestampTzGetDatum(confirming ? now : r->confirmed_at);
+	nulls[1] = confirming ? false : r->confirmed_null;
+	values[2] = TimestampTzGetDatum(confirming ? r->released_at : now);
+	nulls[2] = confirming ? r->released_null : false;
+	values[3] = item_null ? r->item : order_item;
+	nulls[3] = item_null && r->item_null;
+	orders_direct_update(d, values, nulls);
+	*changed = ExecFetchSlotHeapTupleDatum(d->next);
+
+	orders_direct_begin(&ds, t->slots, slot_counts);
+	fits = lock_slot_direct(&ds, t->shape, r->capacity_id, &s) &&
+		(booked <= 0 || (int64) s.booked + booked <= s.max_capacity);
+	if (fits)
+		count_direct(&ds, &s, held, booked);
+	orders_direct_end(&ds);
+	return fits;
+}
+
+/*
+ * change_reservation — change reservation "id" (locked: in "d" when the
+ * tables are written directly) to "status" with its places moved on the
+ * slot (change_sql, change_direct); the changed row in "*changed".  False
+ * when the slot could not take the places.
+ */
+static bool
+change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, const char *status,
+				   Datum order_item, bool item_null, int held, int booked, Datum *changed)
+{
+	bool		was = slots_writing;
+	bool		fits;
+
+	if (t->shape == NULL)
+		return change_sql(RelationGetRelid(t->reservations), id, status, order_item, item_null,
+						  held, booked, changed);
+	slots_writing = true;
+	PG_TRY();
+	{
+		fits = change_direct(t, d, r, status, order_item, item_null, held, booked, changed);
+	}
+	PG_FINALLY();
+	{
+		slots_writing = was;
+	}
+	PG_END_TRY();
+	return fits;
 }
 
 /*
  * begin_reservation_call — the common start of confirm_booking and
  * release_reservation: argument check, identity (read before the owner
- * switch), SPI as the owner, and the reservation locked and checked for the
- * caller's right to act on it.
+ * switch), SPI as the owner, the tables opened, and the reservation locked
+ * (in "d", begun, when the tables are written directly: the caller ends
+ * it) and checked for the caller's right to act on it.  Refuses an unknown
+ * id (OR024).
  */
 static void
-begin_reservation_call(FunctionCallInfo fcinfo, const char *func, Oid *res_rel,
+begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t, OrdersDirect *d,
 					   OrdersSavedUser *saved, Reservation *r)
 {
 	char	   *actor;
 	Oid			caller = GetUserId();
+	Datum		id;
+	bool		found;
 
 	orders_require_arg(fcinfo, 0, func, "reservation_id");
+	id = PG_GETARG_DATUM(0);
 	actor = orders_current_actor();
-	*res_rel = orders_relid("slot_reservations");
-	orders_spi_connect_as_owner(*res_rel, saved);
-	lock_reservation(*res_rel, PG_GETARG_DATUM(0), actor, caller, r);
+	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
+	open_tables(t);
+	if (t->shape != NULL)
+	{
+		orders_direct_begin(d, t->reservations, reservation_changes);
+		found = lock_reservation_direct(d, t->shape, id, r);
+	}
+	else
+		found = lock_reservation_sql(RelationGetRelid(t->reservations), id, r);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_RESERVATION_NOT_FOUND),
+				 errmsg("reservation %s does not exist", uuid_text(id))));
+	check_caller(RelationGetRelid(t->reservations), id, actor, caller, r);
+}
+
+/*
+ * end_reservation_call — begin_reservation_call undone: the direct
+ * writes' AFTER row triggers fired, the tables closed, SPI finished and the
+ * caller's identity back; "result" (by reference, length "len") copied out
+ * of SPI's memory first.
+ */
+static Datum
+end_reservation_call(SlotTables *t, OrdersDirect *d, OrdersSavedUser *saved, Datum result, int len)
+{
+	if (len != 0)
+		result = SPI_datumTransfer(result, false, len);
+	if (t->shape != NULL)
+		orders_direct_end(d);
+	close_tables(t);
+	orders_spi_finish_as(saved);
+	return result;
 }
 
 /*
@@ -377,22 +913,19 @@ hold_expired(Datum id, TimestampTz expires_at)
 
 /*
  * slot_full — refuse (OR023) a confirmation the slot has no room for (its
- * max_capacity was lowered below the places booked and held).
+ * max_capacity was lowered below the places booked and held).  Reads the
+ * slot again (locked by this transaction already) for the message.
  */
 static void
-slot_full(Oid slots_rel, Datum capacity_id, int32 quantity)
+slot_full(SlotTables *t, Datum capacity_id, int32 quantity)
 {
-	Datum		args[1];
-	bool		isnull;
+	SlotRow		s = {0};
 
-	args[0] = capacity_id;
-	lock_slot(slots_rel, args);
+	(void) lock_slot(RelationGetRelid(t->slots), capacity_id, &s);
 	ereport(ERROR,
 			(errcode(ERRCODE_ORDERS_SLOT_FULL),
 			 errmsg("time slot %s has no room to book %d more: %d of %d booked",
-					uuid_text(capacity_id), quantity,
-					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
-					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))),
+					uuid_text(capacity_id), quantity, s.booked, s.max_capacity),
 			 errhint("Raise max_capacity, or release the hold.")));
 }
 
@@ -409,13 +942,13 @@ Datum
 orders_confirm_booking(PG_FUNCTION_ARGS)
 {
 	Datum		id;
-	Oid			res_rel;
+	SlotTables	t;
+	OrdersDirect d;
 	OrdersSavedUser saved;
 	Reservation r;
-	bool		isnull;
 	Datum		result;
 
-	begin_reservation_call(fcinfo, "orders.confirm_booking", &res_rel, &saved, &r);
+	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
 	if (strcmp(r.status, "released") == 0)
 		ereport(ERROR,
@@ -431,10 +964,9 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	{
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
-		change_reservation(res_rel, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
-						   PG_ARGISNULL(1), -r.quantity, r.quantity);
-		if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
-			slot_full(orders_relid("service_capacity"), r.capacity_id, r.quantity);
+		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
+								PG_ARGISNULL(1), -r.quantity, r.quantity, &result))
+			slot_full(&t, r.capacity_id, r.quantity);
 		/*
 		 * Judged again now that the slot is locked: a reservation decided
 		 * under that lock after the hold lapsed (and so not counting it)
@@ -442,13 +974,10 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 		 */
 		if (r.expires_at <= GetCurrentTimestamp())
 			hold_expired(id, r.expires_at);
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	}
 	else						/* confirmed already: unchanged */
-		result = SPI_getbinval(r.row, r.desc, 7, &isnull);
-	result = SPI_datumTransfer(result, false, -1);
-	orders_spi_finish_as(&saved);
-	PG_RETURN_DATUM(result);
+		result = t.shape != NULL ? ExecFetchSlotHeapTupleDatum(d.row) : r.whole;
+	PG_RETURN_DATUM(end_reservation_call(&t, &d, &saved, result, -1));
 }
 
 /*
@@ -460,18 +989,21 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 Datum
 orders_release_reservation(PG_FUNCTION_ARGS)
 {
-	Oid			res_rel;
+	SlotTables	t;
+	OrdersDirect d;
 	OrdersSavedUser saved;
 	Reservation r;
+	Datum		changed;
 	bool		released = false;
 
-	begin_reservation_call(fcinfo, "orders.release_reservation", &res_rel, &saved, &r);
+	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r);
 	if (strcmp(r.status, "held") == 0)
 	{
-		change_reservation(res_rel, PG_GETARG_DATUM(0), "released", (Datum) 0, true, -r.quantity, 0);
+		(void) change_reservation(&t, &d, &r, PG_GETARG_DATUM(0), "released", (Datum) 0, true,
+								  -r.quantity, 0, &changed);
 		released = true;
 	}
-	orders_spi_finish_as(&saved);
+	(void) end_reservation_call(&t, &d, &saved, (Datum) 0, 0);
 	PG_RETURN_BOOL(released);
 }
 

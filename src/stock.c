@@ -193,8 +193,9 @@ static bool
 move_direct(OrdersDirect *d, const StockMove *m)
 {
 	bool		isnull;
-	Datum		stock = slot_getattr(d->row, d->attnum, &isnull);
+	Datum		stock = slot_getattr(d->row, d->attnums[0], &isnull);
 	int32		now;
+	Datum		value;
 
 	if (isnull)
 		return false;
@@ -204,7 +205,8 @@ move_direct(OrdersDirect *d, const StockMove *m)
 				 errmsg("integer out of range")));
 	if (now < 0)
 		return false;
-	orders_direct_update(d, Int32GetDatum(now));
+	value = Int32GetDatum(now);
+	orders_direct_update(d, &value, &isnull);
 	return true;
 }
 
@@ -270,7 +272,7 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 		{
 			/* the log leaves the moves out while their row triggers fire */
 			orders_derived = &derived;
-			orders_direct_begin(&d, rel, "stock_quantity");
+			orders_direct_begin(&d, rel, stock_columns);
 		}
 		for (long i = 0; i < n; i++)
 		{
