@@ -33,6 +33,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -199,6 +200,9 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
 	return own;
 }
 
+/* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */
+static const char *const all_own[] = {NULL};
+
 /*
  * own_triggers_only — may a row of "rel" be updated without firing its
  * statement-level UPDATE triggers?  Yes when there are none, or when each
@@ -206,11 +210,10 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
  * caller's write leaves with nothing to do) and every BEFORE UPDATE row
  * trigger is the extension's own too (so no trigger of a DBA's changes a
  * column those statement triggers read); no INSTEAD OF UPDATE trigger, and
- * no transition table but theirs.  Kept per backend.
+ * no transition table but theirs.  "unaffected" all_own asks another
+ * question (orders_direct_own_triggers): is every trigger the extension's
+ * or a foreign key's?  Kept per backend.
  */
-/* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */
-static const char *const all_own[] = {NULL};
-
 static bool
 own_triggers_only(Relation rel, const char *const *unaffected)
 {
@@ -245,8 +248,11 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 		const Trigger *t = &trig->triggers[i];
 
 		if (unaffected == all_own)
+		{
 			own = t->tgisinternal || own_function(t->tgfoid, extension, NULL);
-		else if (!TRIGGER_FOR_UPDATE(t->tgtype))
+			continue;
+		}
+		if (!TRIGGER_FOR_UPDATE(t->tgtype))
 			continue;
 		if (TRIGGER_FOR_INSTEAD(t->tgtype))
 			own = false;
@@ -299,6 +305,58 @@ orders_direct_default_is(Relation rel, int attnum, Oid funcid)
 				((FuncExpr *) expr)->funcid == funcid && ((FuncExpr *) expr)->args == NIL;
 		}
 	return !OidIsValid(funcid);
+}
+
+/*
+ * orders_direct_index_on — a valid btree index of "rel" whose first "n"
+ * keys are the columns "attnums" (ascending, by operator classes of
+ * "types"), without a predicate, usable by every snapshot (no
+ * indcheckxmin); InvalidOid when there is none.  For
+ * reads of a few rows by an index scan instead of a statement
+ * (orders_direct_scan_key).
+ */
+Oid
+orders_direct_index_on(Relation rel, const AttrNumber *attnums, const Oid *types, int n)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		bool		match = !OidIsValid(found) && idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indisvalid && !idx->rd_index->indcheckxmin &&
+			IndexRelationGetNumberOfKeyAttributes(idx) >= n &&
+			RelationGetIndexPredicate(idx) == NIL;
+
+		for (int k = 0; k < n && match; k++)
+			match = idx->rd_index->indkey.values[k] == attnums[k] &&
+				(idx->rd_indoption[k] & INDOPTION_DESC) == 0 && idx->rd_opcintype[k] == types[k];
+		if (match)
+			found = RelationGetRelid(idx);
+		index_close(idx, AccessShareLock);
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * orders_direct_scan_key — scan key "n" of index "idx" (on its column
+ * n + 1): the column "strategy" (BTEqualStrategyNumber, ...) "value", by
+ * the operator of the index's own operator family and its collation.
+ */
+void
+orders_direct_scan_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value)
+{
+	Oid			op = get_opfamily_member(idx->rd_opfamily[n], idx->rd_opcintype[n],
+										 idx->rd_opcintype[n], strategy);
+
+	if (!OidIsValid(op))
+		elog(ERROR, "orders: no operator of strategy %d for column %d of %s", strategy, n + 1,
+			 RelationGetRelationName(idx));
+	ScanKeyEntryInitialize(key, 0, n + 1, strategy, InvalidOid, idx->rd_indcollation[n],
+						   get_opcode(op), value);
 }
 
 /* one_column_key — has "rel" a primary key of one column (not an expression)? */
@@ -826,9 +884,12 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
  * "values" / "isnull" (in the order orders_direct_begin named them; each
  * checked against its column's domain, as an UPDATE's assignment is): its
  * BEFORE row triggers, generated columns, constraints, the new version and
- * its index entries, its AFTER row triggers queued.
+ * its index entries, its AFTER row triggers queued.  False when a BEFORE
+ * row trigger skipped the row (returned NULL): nothing was written, and
+ * the caller, which counted on the write, refuses (as its statement would
+ * have found no row).
  */
-void
+bool
 orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 {
 	TupleDesc	desc = d->next->tts_tupleDescriptor;
@@ -848,6 +909,8 @@ orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 	}
 	ExecStoreVirtualTuple(d->next);
 	ExecSimpleRelationUpdate(d->info, d->estate, &d->epq, d->row, d->next);
+	/* the update gives the new version its place; a skipped row has none */
+	return ItemPointerIsValid(&d->next->tts_tid);
 }
 
 /*

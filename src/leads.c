@@ -447,7 +447,11 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 		Datum		value = Int32GetDatum(o->delivered);
 		bool		value_null = false;
 
-		orders_direct_update(dw, &value, &value_null);
+		if (!orders_direct_update(dw, &value, &value_null))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("the lead count of order %s was not written: a trigger on orders.orders skipped it",
+							o->number)));
 	}
 	PG_FINALLY();
 	{

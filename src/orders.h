@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "access/skey.h"
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
@@ -134,7 +135,7 @@ extern bool orders_direct_updatable(Relation rel, const char *const *unaffected)
 extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
-extern void orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
+extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
@@ -145,6 +146,8 @@ extern bool orders_direct_own_triggers(Relation rel);
 extern bool orders_direct_default_is(Relation rel, int attnum, Oid funcid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
 extern ExprState **orders_direct_checks(Relation rel);
+extern Oid	orders_direct_index_on(Relation rel, const AttrNumber *attnums, const Oid *types, int n);
+extern void orders_direct_scan_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value);
 extern uint64 orders_direct_generation(void);
 
 /* ---- history.c: the rows of orders.order_history ---- */

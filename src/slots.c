@@ -10,7 +10,8 @@
  *   orders.slot_counts_guard()            only these functions write the counts
  *
  * Every change of a slot's counts happens under that slot's row lock (FOR
- * UPDATE), and the decision to hold reads the live holds after taking it,
+ * UPDATE by the statements, FOR NO KEY UPDATE when written directly: both
+ * exclude every other writer of the slot), and the decision to hold reads the live holds after taking it,
  * so concurrent reservations of one slot are decided one after another on
  * committed data.  A hold whose time has passed never counts, whether or not
  * cleanup has run: reserve counts only holds that expire after the clock
@@ -29,8 +30,6 @@
 #include "access/nbtree.h"
 #include "access/table.h"
 #include "access/xact.h"
-#include "catalog/pg_am.h"
-#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/executor.h"
@@ -150,42 +149,6 @@ columns_not_null(Relation rel, const int *pos, int n)
 	return true;
 }
 
-/*
- * holds_index — a valid btree index of the reservations "res" whose first
- * keys are (capacity_id, status, expires_at), without a predicate (as
- * installed: slot_reservations_capacity_status_idx); InvalidOid when there
- * is none.  The live holds of a slot are summed from it.
- */
-static Oid
-holds_index(Relation res, const int *pos)
-{
-	List	   *indexes = RelationGetIndexList(res);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
-
-	foreach(lc, indexes)
-	{
-		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index ind = idx->rd_index;
-
-		if (!OidIsValid(found) && idx->rd_rel->relam == BTREE_AM_OID && ind->indisvalid &&
-			IndexRelationGetNumberOfKeyAttributes(idx) >= 3 &&
-			RelationGetIndexPredicate(idx) == NIL &&
-			ind->indkey.values[0] == pos[R_CAPACITY] + 1 &&
-			ind->indkey.values[1] == pos[R_STATUS] + 1 &&
-			ind->indkey.values[2] == pos[R_EXPIRES] + 1 &&
-			(idx->rd_indoption[0] & INDOPTION_DESC) == 0 &&
-			(idx->rd_indoption[1] & INDOPTION_DESC) == 0 &&
-			(idx->rd_indoption[2] & INDOPTION_DESC) == 0 &&
-			idx->rd_opcintype[0] == UUIDOID && idx->rd_opcintype[1] == TEXTOID &&
-			idx->rd_opcintype[2] == TIMESTAMPTZOID)
-			found = RelationGetRelid(idx);
-		index_close(idx, AccessShareLock);
-	}
-	list_free(indexes);
-	return found;
-}
-
 /* slot_shape — the shape of the two tables (above); computed once per invalidation. */
 static const SlotShape *
 slot_shape(Relation slots, Relation res)
@@ -193,16 +156,15 @@ slot_shape(Relation slots, Relation res)
 	uint64		generation = orders_direct_generation();
 	TupleDesc	desc = RelationGetDescr(slots);
 	bool		direct;
+	Oid			new_id;
 
 	if (shape.known && shape.generation == generation)
 		return &shape;
+	new_id = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("new_id")), 0, NULL, true);
 	direct = orders_direct_own_triggers(slots) && orders_direct_own_triggers(res) &&
 		orders_direct_as_installed(res, reservation_columns, reservation_types, R_NCOLUMNS, -1, shape.res_pos) &&
 		columns_not_null(res, shape.res_pos, R_ITEM) &&
-		pg_class_aclcheck(RelationGetRelid(res), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
-		orders_direct_default_is(res, shape.res_pos[R_ID] + 1,
-								 LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("new_id")),
-												0, NULL, true)) &&
+		OidIsValid(new_id) && orders_direct_default_is(res, shape.res_pos[R_ID] + 1, new_id) &&
 		orders_direct_default_is(res, shape.res_pos[R_CREATED] + 1, F_NOW) &&
 		orders_direct_default_is(res, shape.res_pos[R_ITEM] + 1, InvalidOid) &&
 		orders_direct_default_is(res, shape.res_pos[R_CONFIRMED] + 1, InvalidOid) &&
@@ -225,7 +187,12 @@ slot_shape(Relation slots, Relation res)
 		static const char *const guard[] = {"orders_slot_counts_guard", NULL};
 		Bitmapset  *nulls = bms_make_singleton(shape.res_pos[R_ITEM] + 1);
 
-		shape.holds_index = holds_index(res, shape.res_pos);
+		AttrNumber	keys[3] = {shape.res_pos[R_CAPACITY] + 1, shape.res_pos[R_STATUS] + 1,
+							   shape.res_pos[R_EXPIRES] + 1};
+		Oid			key_types[3] = {UUIDOID, TEXTOID, TIMESTAMPTZOID};
+
+		/* as installed: slot_reservations_capacity_status_idx */
+		shape.holds_index = orders_direct_index_on(res, keys, key_types, 3);
 		/* the hold's slot is locked, its item NULL, and the guard lets this file through */
 		shape.insert_idle = orders_direct_insert_idle(res, shape.res_pos[R_CAPACITY] + 1, RelationGetRelid(slots),
 													  nulls, guard);
@@ -240,8 +207,9 @@ slot_shape(Relation slots, Relation res)
 /*
  * open_tables — the slots and reservations opened for writing, as the
  * owner (already switched to), "t->shape" set when this call may write
- * them directly (direct_write.c): as installed (slot_shape), and each
- * updatable by the owner as an UPDATE statement would update it.
+ * them directly (direct_write.c): as installed (slot_shape), a transaction
+ * that may write, each table updatable by the owner as an UPDATE statement
+ * would update it and the reservations insertable.
  */
 static void
 open_tables(SlotTables *t)
@@ -251,8 +219,10 @@ open_tables(SlotTables *t)
 	t->slots = table_open(orders_relid("service_capacity"), RowExclusiveLock);
 	t->reservations = table_open(orders_relid("slot_reservations"), RowExclusiveLock);
 	sh = slot_shape(t->slots, t->reservations);
-	t->shape = sh->direct && orders_direct_updatable(t->slots, NULL) &&
-		orders_direct_updatable(t->reservations, NULL) ? sh : NULL;
+	/* in a read-only transaction the statements refuse (25006) */
+	t->shape = sh->direct && !XactReadOnly && !IsInParallelMode() &&
+		orders_direct_updatable(t->slots, NULL) && orders_direct_updatable(t->reservations, NULL) &&
+		pg_class_aclcheck(RelationGetRelid(t->reservations), GetUserId(), ACL_INSERT) == ACLCHECK_OK ? sh : NULL;
 }
 
 /* close_tables — open_tables undone (the locks kept to the end of the transaction). */
@@ -345,7 +315,9 @@ count_direct(OrdersDirect *d, const SlotRow *s, int32 held, int32 booked)
 				 errmsg("integer out of range")));
 	values[0] = Int32GetDatum(h);
 	values[1] = Int32GetDatum(b);
-	orders_direct_update(d, values, nulls);
+	/* the slot's triggers are the extension's (slot_shape): they never skip it */
+	if (!orders_direct_update(d, values, nulls))
+		elog(ERROR, "orders: the count of a time slot was skipped by a trigger");
 }
 
 /*
@@ -372,23 +344,6 @@ live_holds(Oid slots_rel, Datum capacity_id, TimestampTz now)
 }
 
 /*
- * index_key — scan key "n" of index "idx" (its column n + 1): the column
- * "strategy" "value", by the index's own operator.
- */
-static void
-index_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value)
-{
-	Oid			op = get_opfamily_member(idx->rd_opfamily[n], idx->rd_opcintype[n],
-										 idx->rd_opcintype[n], strategy);
-
-	if (!OidIsValid(op))
-		elog(ERROR, "orders: no operator of strategy %d for column %d of %s", strategy, n + 1,
-			 RelationGetRelationName(idx));
-	ScanKeyEntryInitialize(key, 0, n + 1, strategy, InvalidOid, idx->rd_indcollation[n],
-						   get_opcode(op), value);
-}
-
-/*
  * live_holds_direct — live_holds read from the index of holds
  * (SlotShape.holds_index), with the snapshot a statement here would take:
  * the same rows the SELECT sums, without an executor.
@@ -404,9 +359,9 @@ live_holds_direct(SlotTables *t, Datum capacity_id, TimestampTz now)
 	int64		live = 0;
 	bool		isnull;
 
-	index_key(&keys[0], idx, 0, BTEqualStrategyNumber, capacity_id);
-	index_key(&keys[1], idx, 1, BTEqualStrategyNumber, CStringGetTextDatum("held"));
-	index_key(&keys[2], idx, 2, BTGreaterStrategyNumber, TimestampTzGetDatum(now));
+	orders_direct_scan_key(&keys[0], idx, 0, BTEqualStrategyNumber, capacity_id);
+	orders_direct_scan_key(&keys[1], idx, 1, BTEqualStrategyNumber, CStringGetTextDatum("held"));
+	orders_direct_scan_key(&keys[2], idx, 2, BTGreaterStrategyNumber, TimestampTzGetDatum(now));
 	scan = index_beginscan(t->reservations, idx, snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, row))
@@ -477,7 +432,7 @@ hold_sql(Oid slots_rel, Datum capacity_id, const char *actor, int32 quantity, Ti
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-				 errmsg("the hold of time slot %s was not written: a trigger on orders.slot_reservations skipped it",
+				 errmsg("the hold of time slot %s was not written: a trigger on orders.slot_reservations or orders.service_capacity skipped it",
 						uuid_text(capacity_id))));
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 }
@@ -699,6 +654,20 @@ check_caller(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *
 }
 
 /*
+ * skipped — refuse (09000) a change of reservation "id" that a trigger of
+ * the DBA's skipped (a BEFORE row trigger returned NULL): nothing may be
+ * counted for a change that was not written.
+ */
+static void
+skipped(Datum id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("the change of reservation %s was not written: a trigger on orders.slot_reservations skipped it",
+					uuid_text(id))));
+}
+
+/*
  * change_sql — set the status of a locked reservation (stamping
  * confirmed_at or released_at, linking the order item) and move its places
  * on the slot (held_count += held, booked_count += booked), in one
@@ -745,43 +714,46 @@ change_sql(Oid res_rel, Datum id, const char *status, Datum order_item, bool ite
 	if (item_null)
 		nulls[2] = 'n';
 	slot_execute(plan, args, nulls, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		skipped(id);
 	*changed = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 /*
  * change_direct — change_sql's writes without SQL: the reservation locked
- * in "d" changed, then its slot locked and counted — unless a booking
- * would exceed max_capacity (false, nothing counted; the caller refuses).
+ * in "d" changed, then its slot locked (read into "s") and counted —
+ * unless a booking would exceed max_capacity (false, nothing counted; the
+ * caller refuses).
  */
 static bool
-change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, const char *status,
-			  Datum order_item, bool item_null, int held, int booked, Datum *changed)
+change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, const char *status,
+			  Datum order_item, bool item_null, int held, int booked, Datum *changed, SlotRow *s)
 {
 	Datum		values[4];
 	bool		nulls[4];
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz stamp = GetCurrentTransactionStartTimestamp();	/* now() */
 	bool		confirming = strcmp(status, "confirmed") == 0;
 	OrdersDirect ds;
-	SlotRow		s;
 	bool		fits;
 
 	values[0] = CStringGetTextDatum(status);
 	nulls[0] = false;
-	values[1] = TimestampTzGetDatum(confirming ? now : r->confirmed_at);
+	values[1] = TimestampTzGetDatum(confirming ? stamp : r->confirmed_at);
 	nulls[1] = confirming ? false : r->confirmed_null;
-	values[2] = TimestampTzGetDatum(confirming ? r->released_at : now);
+	values[2] = TimestampTzGetDatum(confirming ? r->released_at : stamp);
 	nulls[2] = confirming ? r->released_null : false;
 	values[3] = item_null ? r->item : order_item;
 	nulls[3] = item_null && r->item_null;
-	orders_direct_update(d, values, nulls);
+	if (!orders_direct_update(d, values, nulls))
+		skipped(id);
 	*changed = ExecFetchSlotHeapTupleDatum(d->next);
 
 	orders_direct_begin(&ds, t->slots, slot_counts);
-	fits = lock_slot_direct(&ds, t->shape, r->capacity_id, &s) &&
-		(booked <= 0 || (int64) s.booked + booked <= s.max_capacity);
+	fits = lock_slot_direct(&ds, t->shape, r->capacity_id, s) &&
+		(booked <= 0 || (int64) s->booked + booked <= s->max_capacity);
 	if (fits)
-		count_direct(&ds, &s, held, booked);
+		count_direct(&ds, s, held, booked);
 	orders_direct_end(&ds);
 	return fits;
 }
@@ -790,22 +762,24 @@ change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, const char *
  * change_reservation — change reservation "id" (locked: in "d" when the
  * tables are written directly) to "status" with its places moved on the
  * slot (change_sql, change_direct); the changed row in "*changed".  False
- * when the slot could not take the places.
+ * when the slot could not take the places; then "s" is the slot as read,
+ * when read (direct), else s->max_capacity is -1.
  */
 static bool
 change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, const char *status,
-				   Datum order_item, bool item_null, int held, int booked, Datum *changed)
+				   Datum order_item, bool item_null, int held, int booked, Datum *changed, SlotRow *s)
 {
 	bool		was = slots_writing;
 	bool		fits;
 
+	s->max_capacity = -1;
 	if (t->shape == NULL)
 		return change_sql(RelationGetRelid(t->reservations), id, status, order_item, item_null,
 						  held, booked, changed);
 	slots_writing = true;
 	PG_TRY();
 	{
-		fits = change_direct(t, d, r, status, order_item, item_null, held, booked, changed);
+		fits = change_direct(t, d, r, id, status, order_item, item_null, held, booked, changed, s);
 	}
 	PG_FINALLY();
 	{
@@ -913,19 +887,19 @@ hold_expired(Datum id, TimestampTz expires_at)
 
 /*
  * slot_full — refuse (OR023) a confirmation the slot has no room for (its
- * max_capacity was lowered below the places booked and held).  Reads the
- * slot again (locked by this transaction already) for the message.
+ * max_capacity was lowered below the places booked and held).  "s": the
+ * slot as change_reservation read it; when it did not (the statement
+ * path), read again (locked by this transaction already) for the message.
  */
 static void
-slot_full(SlotTables *t, Datum capacity_id, int32 quantity)
+slot_full(SlotTables *t, Datum capacity_id, int32 quantity, SlotRow *s)
 {
-	SlotRow		s = {0};
-
-	(void) lock_slot(RelationGetRelid(t->slots), capacity_id, &s);
+	if (s->max_capacity < 0)
+		(void) lock_slot(RelationGetRelid(t->slots), capacity_id, s);
 	ereport(ERROR,
 			(errcode(ERRCODE_ORDERS_SLOT_FULL),
 			 errmsg("time slot %s has no room to book %d more: %d of %d booked",
-					uuid_text(capacity_id), quantity, s.booked, s.max_capacity),
+					uuid_text(capacity_id), quantity, s->booked, s->max_capacity),
 			 errhint("Raise max_capacity, or release the hold.")));
 }
 
@@ -946,6 +920,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	OrdersDirect d;
 	OrdersSavedUser saved;
 	Reservation r;
+	SlotRow		s;
 	Datum		result;
 
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
@@ -965,8 +940,8 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
-								PG_ARGISNULL(1), -r.quantity, r.quantity, &result))
-			slot_full(&t, r.capacity_id, r.quantity);
+								PG_ARGISNULL(1), -r.quantity, r.quantity, &result, &s))
+			slot_full(&t, r.capacity_id, r.quantity, &s);
 		/*
 		 * Judged again now that the slot is locked: a reservation decided
 		 * under that lock after the hold lapsed (and so not counting it)
@@ -994,13 +969,14 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 	Reservation r;
 	Datum		changed;
+	SlotRow		s;
 	bool		released = false;
 
 	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r);
 	if (strcmp(r.status, "held") == 0)
 	{
 		(void) change_reservation(&t, &d, &r, PG_GETARG_DATUM(0), "released", (Datum) 0, true,
-								  -r.quantity, 0, &changed);
+								  -r.quantity, 0, &changed, &s);
 		released = true;
 	}
 	(void) end_reservation_call(&t, &d, &saved, (Datum) 0, 0);

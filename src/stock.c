@@ -206,8 +206,9 @@ move_direct(OrdersDirect *d, const StockMove *m)
 	if (now < 0)
 		return false;
 	value = Int32GetDatum(now);
-	orders_direct_update(d, &value, &isnull);
-	return true;
+	/* a row a trigger skipped took nothing: refused as the UPDATE's no row */
+	isnull = false;
+	return orders_direct_update(d, &value, &isnull);
 }
 
 /* move_sql — "m" by an UPDATE statement: false when it does not fit. */

@@ -1,9 +1,9 @@
 -- Slot holds written without SQL while the two tables are as installed
--- (0.24.0), by the kept statements otherwise: the same rows, counts and
+-- (0.23.0 library), by the kept statements otherwise: the same rows, counts and
 -- refusals either way, and whatever a DBA changed (a default, a trigger, an
 -- index) is honoured by falling back to the statements.
 BEGIN;
-SELECT plan(25);
+SELECT plan(31);
 
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000027a1', '00000000-0000-0000-0000-0000000027b1',
@@ -80,11 +80,33 @@ SELECT is(pg_temp.slot(), '2 booked, 0 held of 5', 'nothing counted');
 SELECT set_config('request.jwt.claims', '{"sub":"ann"}', true);
 ALTER TABLE orders.slot_reservations DROP CONSTRAINT dba_holder;
 
+-- a DBA's row trigger that skips a reservation's change: refused, nothing counted
+CREATE TEMP TABLE h5 AS SELECT pg_temp.hold() AS id;
+CREATE TRIGGER dba_skip BEFORE UPDATE ON orders.slot_reservations FOR EACH ROW EXECUTE FUNCTION pg_temp.skip();
+SELECT throws_ok('SELECT orders.confirm_booking((SELECT id FROM h5))', '09000', NULL,
+                 'a confirmation a trigger skipped is refused');
+SELECT is(pg_temp.slot() || ' ' || (SELECT status FROM orders.slot_reservations WHERE id = (SELECT id FROM h5)),
+          '2 booked, 1 held of 5 held', 'and nothing moved');
+DROP TRIGGER dba_skip ON orders.slot_reservations;
+SELECT is(orders.release_reservation((SELECT id FROM h5)), true, 'released once the trigger is gone');
+
 -- without the index of holds the live holds are still counted
 DROP INDEX orders.slot_reservations_capacity_status_idx;
 SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000027a1', quantity => 3), NULL, 'three places held');
 SELECT throws_ok('SELECT pg_temp.hold()', 'OR023', NULL, 'the holds counted without their index');
 SELECT is((SELECT count(*)::int FROM orders.recount_slots()), 0, 'every slot''s counts agree with its reservations');
+
+-- a read-only transaction writes nothing (PostgREST runs GET requests so)
+SAVEPOINT read_only;
+SET LOCAL transaction_read_only = on;
+SELECT throws_ok('SELECT pg_temp.hold()', '25006', NULL, 'no hold in a read-only transaction');
+ROLLBACK TO SAVEPOINT read_only;
+SAVEPOINT read_only;
+SET LOCAL transaction_read_only = on;
+SELECT throws_ok('SELECT orders.release_reservation((SELECT id FROM h5))', '25006', NULL,
+                 'no release either, not even of a hold already released');
+ROLLBACK TO SAVEPOINT read_only;
+SELECT is(pg_temp.slot(), '2 booked, 3 held of 5', 'nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
