@@ -34,8 +34,10 @@
  */
 #include "orders.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/tuptable.h"
@@ -46,6 +48,8 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(orders_stock_on_status);
@@ -356,6 +360,113 @@ insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel, Oid p
 			 errhint("Restock the product, or change the order's items.")));
 }
 
+/*
+ * What items_shape found (one per backend, recomputed after any
+ * invalidation: orders_direct_generation): the index the items of an order
+ * are read by, and the columns a stock move needs — InvalidOid when the
+ * items are not as installed (order_id, product_id, variant_id uuid,
+ * quantity integer, a btree index on order_id): the statement reads them.
+ */
+typedef struct ItemsShape
+{
+	bool		known;
+	uint64		generation;
+	Oid			index;
+	AttrNumber	product;
+	AttrNumber	variant;
+	AttrNumber	quantity;
+} ItemsShape;
+
+static ItemsShape items_shape_cache;
+
+/* items_shape — the shape of the items "rel" (above). */
+static const ItemsShape *
+items_shape(Relation rel)
+{
+	ItemsShape *sh = &items_shape_cache;
+	uint64		generation = orders_direct_generation();
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *names[4] = {"order_id", "product_id", "variant_id", "quantity"};
+	const Oid	types[4] = {UUIDOID, UUIDOID, UUIDOID, INT4OID};
+	AttrNumber	att[4];
+	bool		ok = true;
+
+	if (sh->known && sh->generation == generation)
+		return sh;
+	for (int c = 0; c < 4 && ok; c++)
+	{
+		att[c] = SPI_fnumber(desc, names[c]);
+		ok = att[c] > 0 && TupleDescAttr(desc, att[c] - 1)->atttypid == types[c];
+	}
+	sh->index = ok ? orders_direct_index_on(rel, &att[0], &types[0], 1) : InvalidOid;
+	if (ok)
+	{
+		sh->product = att[1];
+		sh->variant = att[2];
+		sh->quantity = att[3];
+	}
+	sh->generation = generation;
+	/* used now either way; kept unless an invalidation came meanwhile */
+	sh->known = generation == orders_direct_generation();
+	return sh;
+}
+
+/*
+ * read_items_direct — the stock moves of the "n" orders "changed" (each
+ * its items' quantities times -hold) added to "moves", read by an index
+ * scan of their items with the latest snapshot (as the statement of
+ * read_items reads them), as the owner (switched to by the caller).  False
+ * (nothing read) when the items are not as installed (items_shape), row
+ * level security applies to the owner, or the owner may not read them.
+ */
+static bool
+read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
+{
+	Relation	rel = table_open(items_rel, AccessShareLock);
+	const ItemsShape *sh = items_shape(rel);
+	Relation	idx;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+
+	if (!OidIsValid(sh->index) || check_enable_rls(items_rel, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(items_rel, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	idx = index_open(sh->index, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	for (long i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+
+		orders_direct_scan_key(&key, idx, 0, BTEqualStrategyNumber, UUIDPGetDatum(&changed[i]->order_id));
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		pnull;
+			bool		vnull;
+			bool		qnull;
+			Datum		product = slot_getattr(slot, sh->product, &pnull);
+			Datum		variant = slot_getattr(slot, sh->variant, &vnull);
+			Datum		quantity = slot_getattr(slot, sh->quantity, &qnull);
+
+			if (!pnull && !qnull)
+				add_move(moves, vnull ? product : variant, !vnull,
+						 (int64) DatumGetInt32(quantity) * -changed[i]->hold);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return true;
+}
+
 /* order_ids — the order ids of "list" as a uuid[] Datum. */
 static Datum
 order_ids(OrderHold **list, long n)
@@ -368,6 +479,45 @@ order_ids(OrderHold **list, long n)
 }
 
 /*
+ * read_items — read_items_direct's moves by a kept statement (connected to
+ * SPI as the owner): the items of the orders, with the latest snapshot.
+ */
+static void
+read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
+{
+	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
+	Datum	   *signs = palloc(sizeof(Datum) * n);
+	Datum		args[2];
+
+	for (long i = 0; i < n; i++)
+		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
+	args[0] = order_ids(changed, n);
+	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
+										  "SELECT i.product_id, i.variant_id,"
+										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
+										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
+										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
+										  " WHERE i.product_id IS NOT NULL"
+										  " GROUP BY i.product_id, i.variant_id",
+										  2, argtypes),
+						  args, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		pnull;
+		bool		vnull;
+		bool		snull;
+		Datum		product = SPI_getbinval(t, d, 1, &pnull);
+		Datum		variant = SPI_getbinval(t, d, 2, &vnull);
+		Datum		delta = SPI_getbinval(t, d, 3, &snull);
+
+		add_move(moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
+	}
+}
+
+/*
  * orders.stock_on_status() — AFTER UPDATE ... REFERENCING OLD TABLE NEW TABLE
  * FOR EACH STATEMENT on orders.orders.  Guarantees that each order whose
  * status moved into (out of) a holding status took its stock items out of
@@ -377,15 +527,12 @@ order_ids(OrderHold **list, long n)
 Datum
 orders_stock_on_status(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "stock_on_status",
 												ORDERS_TRIG_AFTER | ORDERS_TRIG_UPDATE);
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	StockFold	f;
 	OrderHold **changed;
 	long		n;
-	Datum	   *signs;
-	Datum		args[2];
 	Oid			items_rel;
 	OrdersSavedUser saved;
 
@@ -400,37 +547,11 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	signs = palloc(sizeof(Datum) * n);
-	for (long i = 0; i < n; i++)
-		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
-	args[0] = order_ids(changed, n);
-	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
-
 	items_rel = orders_relid("order_items");
 	orders_spi_connect_as_owner(items_rel, &saved);
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
-										  "SELECT i.product_id, i.variant_id,"
-										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
-										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
-										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
-										  " WHERE i.product_id IS NOT NULL"
-										  " GROUP BY i.product_id, i.variant_id",
-										  2, argtypes),
-						  args, NULL, SPI_OK_SELECT);
 	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		pnull;
-		bool		vnull;
-		bool		snull;
-		Datum		product = SPI_getbinval(t, d, 1, &pnull);
-		Datum		variant = SPI_getbinval(t, d, 2, &vnull);
-		Datum		delta = SPI_getbinval(t, d, 3, &snull);
-
-		add_move(f.moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
-	}
+	if (!read_items_direct(items_rel, changed, n, f.moves))
+		read_items(items_rel, changed, n, f.moves);
 	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);

@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(38);
+SELECT plan(40);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -172,6 +172,20 @@ SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-KETTLE') 
           || (SELECT status FROM orders.orders WHERE order_number = 'T10-6'),
           '2147483647 confirmed', '... and nothing changed');
 DROP TRIGGER note_move ON orders.products;
+
+-- an order's items are read by an index scan of order_items_order_id_idx;
+-- without that index, by the statement: the same moves
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b9', 'T10-9', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0b9', 'Cup', 2, '00000000-0000-0000-0000-00000000a0f3'),
+  ('00000000-0000-0000-0000-00000000a0b9', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3');
+DROP INDEX orders.order_items_order_id_idx;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b9', 'confirmed');
+SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'), 1,
+          'without the index of items, confirming still takes them (both items of the product, summed)');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0b9', 'cancelled');
+SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'), 4, '... and cancelling gives them back');
 
 SELECT * FROM finish();
 ROLLBACK;
