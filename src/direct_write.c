@@ -325,7 +325,8 @@ orders_direct_index_on(Relation rel, const AttrNumber *attnums, const Oid *types
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
-		bool		match = !OidIsValid(found) && idx->rd_rel->relam == BTREE_AM_OID &&
+		bool		match = !OidIsValid(found) && idx->rd_rel->relkind == RELKIND_INDEX &&
+			idx->rd_rel->relam == BTREE_AM_OID &&
 			idx->rd_index->indisvalid && !idx->rd_index->indcheckxmin &&
 			IndexRelationGetNumberOfKeyAttributes(idx) >= n &&
 			RelationGetIndexPredicate(idx) == NIL;

@@ -762,8 +762,8 @@ change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, co
  * change_reservation — change reservation "id" (locked: in "d" when the
  * tables are written directly) to "status" with its places moved on the
  * slot (change_sql, change_direct); the changed row in "*changed".  False
- * when the slot could not take the places; then "s" is the slot as read,
- * when read (direct), else s->max_capacity is -1.
+ * when the slot could not take the places ("s": the slot as read); a count
+ * a DBA's trigger skipped is refused (09000).
  */
 static bool
 change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, const char *status,
@@ -772,10 +772,22 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 	bool		was = slots_writing;
 	bool		fits;
 
+	memset(s, 0, sizeof(SlotRow));
 	s->max_capacity = -1;
 	if (t->shape == NULL)
-		return change_sql(RelationGetRelid(t->reservations), id, status, order_item, item_null,
-						  held, booked, changed);
+	{
+		if (change_sql(RelationGetRelid(t->reservations), id, status, order_item, item_null,
+					   held, booked, changed))
+			return true;
+		/* no count written: no room, or a trigger of the DBA's skipped it */
+		(void) lock_slot(RelationGetRelid(t->slots), r->capacity_id, s);
+		if (booked <= 0 || (int64) s->booked + booked <= s->max_capacity)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("the count of time slot %s was not written: a trigger on orders.service_capacity skipped it",
+							uuid_text(r->capacity_id))));
+		return false;
+	}
 	slots_writing = true;
 	PG_TRY();
 	{
@@ -888,14 +900,11 @@ hold_expired(Datum id, TimestampTz expires_at)
 /*
  * slot_full — refuse (OR023) a confirmation the slot has no room for (its
  * max_capacity was lowered below the places booked and held).  "s": the
- * slot as change_reservation read it; when it did not (the statement
- * path), read again (locked by this transaction already) for the message.
+ * slot as change_reservation read it, locked.
  */
 static void
-slot_full(SlotTables *t, Datum capacity_id, int32 quantity, SlotRow *s)
+slot_full(Datum capacity_id, int32 quantity, const SlotRow *s)
 {
-	if (s->max_capacity < 0)
-		(void) lock_slot(RelationGetRelid(t->slots), capacity_id, s);
 	ereport(ERROR,
 			(errcode(ERRCODE_ORDERS_SLOT_FULL),
 			 errmsg("time slot %s has no room to book %d more: %d of %d booked",
@@ -941,7 +950,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 								PG_ARGISNULL(1), -r.quantity, r.quantity, &result, &s))
-			slot_full(&t, r.capacity_id, r.quantity, &s);
+			slot_full(r.capacity_id, r.quantity, &s);
 		/*
 		 * Judged again now that the slot is locked: a reservation decided
 		 * under that lock after the hold lapsed (and so not counting it)

@@ -36,8 +36,10 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/tuptable.h"
@@ -48,7 +50,6 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
@@ -416,8 +417,9 @@ items_shape(Relation rel)
  * its items' quantities times -hold) added to "moves", read by an index
  * scan of their items with the latest snapshot (as the statement of
  * read_items reads them), as the owner (switched to by the caller).  False
- * (nothing read) when the items are not as installed (items_shape), row
- * level security applies to the owner, or the owner may not read them.
+ * (nothing read) when the items are not as installed (items_shape), not a
+ * plain table without inheritance children, or the owner may not read
+ * them.
  */
 static bool
 read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
@@ -429,13 +431,16 @@ read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 	TupleTableSlot *slot;
 	IndexScanDesc scan;
 
-	if (!OidIsValid(sh->index) || check_enable_rls(items_rel, InvalidOid, true) == RLS_ENABLED ||
+	/* the statement reads inheritance children too; a partitioned table has no heap */
+	if (!OidIsValid(sh->index) || rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
 		pg_class_aclcheck(items_rel, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 	{
 		table_close(rel, AccessShareLock);
 		return false;
 	}
 	idx = index_open(sh->index, AccessShareLock);
+	/* as SPI before the statement: what this command wrote so far is seen */
+	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);

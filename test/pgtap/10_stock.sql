@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -186,6 +186,18 @@ SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'
           'without the index of items, confirming still takes them (both items of the product, summed)');
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b9', 'cancelled');
 SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'), 4, '... and cancelling gives them back');
+CREATE INDEX order_items_order_id_idx ON orders.order_items (order_id);
+-- items in an inheritance child of a DBA's (an archive) are the order's too
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0ba', 'T10-10', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0ba', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3');
+CREATE TABLE public.t10_items_archive () INHERITS (orders.order_items);
+INSERT INTO public.t10_items_archive (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0ba', 'Cup', 2, '00000000-0000-0000-0000-00000000a0f3');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0ba', 'confirmed');
+SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'), 1,
+          'with an inheritance child the items are read as the statement reads them, the child''s too');
 
 SELECT * FROM finish();
 ROLLBACK;
