@@ -274,6 +274,18 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 }
 
 /*
+ * orders_direct_own_function — is "fn" the extension's C function of the
+ * symbol "symbol" (not replaced by a function of another body)?
+ */
+bool
+orders_direct_own_function(Oid fn, const char *symbol)
+{
+	const char *const symbols[2] = {symbol, NULL};
+
+	return own_function(fn, get_extension_oid(ORDERS_SCHEMA, true), symbols);
+}
+
+/*
  * orders_direct_own_triggers — is every trigger of "rel" the extension's
  * own, or a foreign key's internal one?  Then no trigger of a DBA's can
  * skip or change a row the caller writes directly and counts.  Kept per
@@ -758,8 +770,9 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	 * product of an item added meanwhile), else the transaction's.  Active
 	 * while the row triggers run, as a statement's is.
 	 */
-	d->estate->es_snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	PushActiveSnapshot(d->estate->es_snapshot);
+	/* a private copy (at REPEATABLE READ the transaction's own would follow later commands) */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	d->estate->es_snapshot = RegisterSnapshot(GetActiveSnapshot());
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	ExecOpenIndices(d->info, false);
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
@@ -819,8 +832,6 @@ lock_latest(Relation rel, Oid key_index, AttrNumber key_attnum, FmgrInfo *eq, Oi
 		case TM_Invisible:
 			if (ahead)
 				return false;
-			if (res == TM_Invisible)
-				elog(ERROR, "orders: attempted to lock invisible tuple");
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
 					 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));

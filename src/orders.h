@@ -143,6 +143,7 @@ extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);
 extern bool orders_direct_insert_idle(Relation rel, int attnum, Oid confrelid, const Bitmapset *null_columns,
 									  const char *const *own);
 extern bool orders_direct_own_triggers(Relation rel);
+extern bool orders_direct_own_function(Oid fn, const char *symbol);
 extern bool orders_direct_default_is(Relation rel, int attnum, Oid funcid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
 extern ExprState **orders_direct_checks(Relation rel);

@@ -10,8 +10,8 @@
  *   orders.slot_counts_guard()            only these functions write the counts
  *
  * Every change of a slot's counts happens under that slot's row lock (FOR
- * UPDATE by the statements, FOR NO KEY UPDATE when written directly: both
- * exclude every other writer of the slot), and the decision to hold reads the live holds after taking it,
+ * UPDATE by lock_slot, FOR NO KEY UPDATE when written directly or by an
+ * UPDATE statement: each excludes every other writer of the slot), and the decision to hold reads the live holds after taking it,
  * so concurrent reservations of one slot are decided one after another on
  * committed data.  A hold whose time has passed never counts, whether or not
  * cleanup has run: reserve counts only holds that expire after the clock
@@ -164,7 +164,8 @@ slot_shape(Relation slots, Relation res)
 	direct = orders_direct_own_triggers(slots) && orders_direct_own_triggers(res) &&
 		orders_direct_as_installed(res, reservation_columns, reservation_types, R_NCOLUMNS, -1, shape.res_pos) &&
 		columns_not_null(res, shape.res_pos, R_ITEM) &&
-		OidIsValid(new_id) && orders_direct_default_is(res, shape.res_pos[R_ID] + 1, new_id) &&
+		OidIsValid(new_id) && orders_direct_own_function(new_id, "orders_new_id") &&
+		orders_direct_default_is(res, shape.res_pos[R_ID] + 1, new_id) &&
 		orders_direct_default_is(res, shape.res_pos[R_CREATED] + 1, F_NOW) &&
 		orders_direct_default_is(res, shape.res_pos[R_ITEM] + 1, InvalidOid) &&
 		orders_direct_default_is(res, shape.res_pos[R_CONFIRMED] + 1, InvalidOid) &&
@@ -776,11 +777,12 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 	s->max_capacity = -1;
 	if (t->shape == NULL)
 	{
+		/* the slot first (after the reservation): the count is judged under its lock */
+		(void) lock_slot(RelationGetRelid(t->slots), r->capacity_id, s);
 		if (change_sql(RelationGetRelid(t->reservations), id, status, order_item, item_null,
 					   held, booked, changed))
 			return true;
 		/* no count written: no room, or a trigger of the DBA's skipped it */
-		(void) lock_slot(RelationGetRelid(t->slots), r->capacity_id, s);
 		if (booked <= 0 || (int64) s->booked + booked <= s->max_capacity)
 			ereport(ERROR,
 					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),

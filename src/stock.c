@@ -260,6 +260,7 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 	const OrdersDerived *was_derived = orders_derived;
 	Relation	rel;
 	OrdersDirect d;
+	int			stock_att;
 	bool		direct;
 	bool		any = false;
 
@@ -268,10 +269,10 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 	if (!any)
 		return;
 	rel = table_open(relid, RowExclusiveLock);
-	/* move_direct adds as int4: a column a DBA retyped takes the UPDATE */
-	direct = orders_direct_updatable(rel, NULL) &&
-		getBaseType(TupleDescAttr(RelationGetDescr(rel),
-								  SPI_fnumber(RelationGetDescr(rel), "stock_quantity") - 1)->atttypid) == INT4OID;
+	/* move_direct adds as int4: a column a DBA retyped (or renamed) takes the UPDATE */
+	stock_att = SPI_fnumber(RelationGetDescr(rel), "stock_quantity");
+	direct = stock_att > 0 && orders_direct_updatable(rel, NULL) &&
+		getBaseType(TupleDescAttr(RelationGetDescr(rel), stock_att - 1)->atttypid) == INT4OID;
 	PG_TRY();
 	{
 		if (direct)

@@ -3,7 +3,7 @@
 -- refusals either way, and whatever a DBA changed (a default, a trigger, an
 -- index) is honoured by falling back to the statements.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000027a1', '00000000-0000-0000-0000-0000000027b1',
@@ -113,6 +113,13 @@ SELECT throws_ok('SELECT orders.release_reservation((SELECT id FROM h5))', '2500
                  'no release either, not even of a hold already released');
 ROLLBACK TO SAVEPOINT read_only;
 SELECT is(pg_temp.slot(), '2 booked, 3 held of 5', 'nothing changed');
+
+-- orders.new_id() replaced by the owner: the INSERT's default is the new body's
+UPDATE orders.service_capacity SET max_capacity = 6 WHERE id = '00000000-0000-0000-0000-0000000027a1';
+CREATE OR REPLACE FUNCTION orders.new_id() RETURNS uuid LANGUAGE sql VOLATILE
+    AS $$ SELECT '27272727-2727-4727-8727-272727272727'::uuid $$;
+SELECT is(pg_temp.hold(), '27272727-2727-4727-8727-272727272727'::uuid,
+          'a replaced new_id(): the hold gets its id (written by the INSERT)');
 
 SELECT * FROM finish();
 ROLLBACK;
