@@ -321,13 +321,9 @@ count_direct(OrdersDirect *d, const SlotRow *s, int32 held, int32 booked)
 		elog(ERROR, "orders: the count of a time slot was skipped by a trigger");
 }
 
-/*
- * live_holds — the places held by live holds of slot "capacity_id" at
- * "now", read after the slot's lock: committed data only (a statement at
- * READ COMMITTED takes a snapshot of now).
- */
+/* live_holds_sql — live_holds by a kept statement. */
 static int64
-live_holds(Oid slots_rel, Datum capacity_id, TimestampTz now)
+live_holds_sql(Oid slots_rel, Datum capacity_id, TimestampTz now)
 {
 	static Oid	argtypes[2] = {UUIDOID, TIMESTAMPTZOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_LIVE_HOLDS, slots_rel,
@@ -347,7 +343,7 @@ live_holds(Oid slots_rel, Datum capacity_id, TimestampTz now)
 /*
  * live_holds_direct — live_holds read from the index of holds
  * (SlotShape.holds_index), with the snapshot a statement here would take:
- * the same rows the SELECT sums, without an executor.
+ * the same rows the statement sums, without an executor.
  */
 static int64
 live_holds_direct(SlotTables *t, Datum capacity_id, TimestampTz now)
@@ -375,13 +371,25 @@ live_holds_direct(SlotTables *t, Datum capacity_id, TimestampTz now)
 }
 
 /*
- * check_hold — refuse a hold of "quantity" places of slot "s" (OR020 when
- * there is no such slot, OR021 not available, OR022 started, and when
- * "live" held places are given (>= 0), OR023 no room beside them).
+ * live_holds — the places held by live holds of slot "capacity_id" at
+ * "now", read after the slot's lock: committed data only (a statement at
+ * READ COMMITTED takes a snapshot of now).  From the index of holds when
+ * the tables are written directly and it is there, else by the statement.
+ */
+static int64
+live_holds(SlotTables *t, Datum capacity_id, TimestampTz now)
+{
+	if (t->shape != NULL && OidIsValid(t->shape->holds_index))
+		return live_holds_direct(t, capacity_id, now);
+	return live_holds_sql(RelationGetRelid(t->slots), capacity_id, now);
+}
+
+/*
+ * check_slot — refuse a hold of slot "s" (OR020 when there is no such
+ * slot, OR021 not available, OR022 started).
  */
 static void
-check_hold(Datum capacity_id, bool found, const SlotRow *s, int32 quantity, TimestampTz now,
-		   int64 live)
+check_slot(Datum capacity_id, bool found, const SlotRow *s, TimestampTz now)
 {
 	if (!found)
 		ereport(ERROR,
@@ -396,7 +404,13 @@ check_hold(Datum capacity_id, bool found, const SlotRow *s, int32 quantity, Time
 				(errcode(ERRCODE_ORDERS_SLOT_IN_PAST),
 				 errmsg("time slot %s started at %s and can no longer be reserved",
 						uuid_text(capacity_id), ts_text(s->starts_at))));
-	if (live >= 0 && (int64) s->booked + live + quantity > s->max_capacity)
+}
+
+/* check_room — refuse (OR023) "quantity" places of slot "s" beside "live" held ones. */
+static void
+check_room(Datum capacity_id, const SlotRow *s, int32 quantity, int64 live)
+{
+	if ((int64) s->booked + live + quantity > s->max_capacity)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_SLOT_FULL),
 				 errmsg("time slot %s has no room for %d more: %d of %d booked, " INT64_FORMAT " held",
@@ -481,7 +495,8 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
  * "quantity" places of a slot for "duration_minutes" (NULL: the setting
  * orders.hold_minutes) and return the reservation id.  Refused when the slot
  * does not exist, is not available, has started, or when booked places plus
- * live holds plus this one would exceed max_capacity (check_hold).  Written
+ * live holds plus this one would exceed max_capacity (check_slot,
+ * check_room).  Written
  * without SQL while the tables are as installed (open_tables), else by
  * kept statements; the same decisions either way.
  */
@@ -525,10 +540,8 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		/* the slot's row lock: reservations of one slot are decided one by one */
 		orders_direct_begin(&d, t.slots, slot_counts);
 		found = lock_slot_direct(&d, t.shape, capacity_id, &s);
-		check_hold(capacity_id, found, &s, quantity, now, -1);
-		check_hold(capacity_id, true, &s, quantity, now,
-				   OidIsValid(t.shape->holds_index) ? live_holds_direct(&t, capacity_id, now)
-				   : live_holds(RelationGetRelid(t.slots), capacity_id, now));
+		check_slot(capacity_id, found, &s, now);
+		check_room(capacity_id, &s, quantity, live_holds(&t, capacity_id, now));
 		slots_writing = true;
 		PG_TRY();
 		{
@@ -546,8 +559,8 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		Oid			slots_rel = RelationGetRelid(t.slots);
 
 		found = lock_slot(slots_rel, capacity_id, &s);
-		check_hold(capacity_id, found, &s, quantity, now, -1);
-		check_hold(capacity_id, true, &s, quantity, now, live_holds(slots_rel, capacity_id, now));
+		check_slot(capacity_id, found, &s, now);
+		check_room(capacity_id, &s, quantity, live_holds(&t, capacity_id, now));
 		result = hold_sql(slots_rel, capacity_id, actor, quantity, expires_at);
 	}
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
