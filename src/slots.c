@@ -817,16 +817,48 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 }
 
 /*
+ * lock_item_order — lock the order of order item "item" FOR SHARE (a
+ * status change waits for it, and it for a status change) and say whether
+ * that order is cancelled: a booking linked to an item of a cancelled
+ * order would keep its place, since the cancellation released the order's
+ * bookings before it.  Taken before the reservation, as a cancellation
+ * does (order, reservations, slots).  False for an unknown item (the
+ * caller's other checks refuse it).
+ */
+static bool
+lock_item_order(Datum item)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_ORDER, orders_relid("orders"),
+									   "SELECT o.lifecycle, o.status FROM orders.orders o"
+									   " WHERE o.id OPERATOR(pg_catalog.=)"
+									   "       (SELECT i.order_id FROM orders.order_items i"
+									   "         WHERE i.id OPERATOR(pg_catalog.=) $1)"
+									   "   FOR SHARE OF o",
+									   1, argtypes);
+	Datum		args[1] = {item};
+	const LifecycleState *st;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	st = lifecycle_find_state(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	return st != NULL && st->category == CATEGORY_CANCELLED;
+}
+
+/*
  * begin_reservation_call — the common start of confirm_booking and
  * release_reservation: argument check, identity (read before the owner
- * switch), SPI as the owner, the tables opened, and the reservation locked
- * (in "d", begun, when the tables are written directly: the caller ends
- * it) and checked for the caller's right to act on it.  Refuses an unknown
- * id (OR024).
+ * switch), SPI as the owner, the tables opened, the order of the item to
+ * link (argument 1, when "item_order_cancelled" is not NULL) locked and
+ * judged (lock_item_order), and the reservation locked (in "d", begun,
+ * when the tables are written directly: the caller ends it) and checked
+ * for the caller's right to act on it.  Refuses an unknown id (OR024).
  */
 static void
 begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t, OrdersDirect *d,
-					   OrdersSavedUser *saved, Reservation *r)
+					   OrdersSavedUser *saved, Reservation *r, bool *item_order_cancelled)
 {
 	char	   *actor;
 	Oid			caller = GetUserId();
@@ -837,6 +869,8 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 	id = PG_GETARG_DATUM(0);
 	actor = orders_current_actor();
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
+	if (item_order_cancelled != NULL)
+		*item_order_cancelled = !PG_ARGISNULL(1) && lock_item_order(PG_GETARG_DATUM(1));
 	open_tables(t);
 	if (t->shape != NULL)
 	{
@@ -946,8 +980,9 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	Reservation r;
 	SlotRow		s;
 	Datum		result;
+	bool		order_cancelled;
 
-	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
+	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r, &order_cancelled);
 	id = PG_GETARG_DATUM(0);
 	if (strcmp(r.status, "released") == 0)
 		ereport(ERROR,
@@ -963,6 +998,12 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	{
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
+		if (order_cancelled)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_ORDER_CANCELLED),
+					 errmsg("order item %s belongs to a cancelled order: reservation %s cannot be booked for it",
+							uuid_text(PG_GETARG_DATUM(1)), uuid_text(id)),
+					 errhint("Release the hold, or confirm it for an item of an open order.")));
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 								PG_ARGISNULL(1), -r.quantity, r.quantity, &result, &s))
 			slot_full(r.capacity_id, r.quantity, &s);
@@ -996,7 +1037,7 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	SlotRow		s;
 	bool		released = false;
 
-	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r);
+	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r, NULL);
 	if (strcmp(r.status, "held") == 0)
 	{
 		(void) change_reservation(&t, &d, &r, PG_GETARG_DATUM(0), "released", (Datum) 0, true,
@@ -1008,11 +1049,72 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 }
 
 /*
+ * give_back — take the places of the reservations just released or expired
+ * off their slots: "released", a kept statement's result of one row
+ * (slot ids, held places, booked places: arrays in slot id order).  The
+ * slots are locked in id order first: cleanup and cancellations each give
+ * back places on several slots, and in any other order two of them could
+ * wait for each other's slots (40P01).  Returns how many slots.
+ */
+static int
+give_back(void)
+{
+	static Oid	lock_types[1] = {UUIDARRAYOID};
+	static Oid	count_types[3] = {UUIDARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+	Oid			slots_rel = orders_relid("service_capacity");
+	Datum		args[3];
+	bool		isnull;
+	int			i;
+	SPIPlanPtr	lock,
+				count;
+
+	for (i = 0; i < 3; i++)
+	{
+		args[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		if (isnull)
+			return 0;			/* nothing released */
+	}
+	lock = orders_get_plan(PLAN_SLOT_LOCK_MANY, slots_rel,
+						   "SELECT FROM orders.service_capacity"
+						   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+						   " ORDER BY id FOR NO KEY UPDATE",
+						   1, lock_types);
+	orders_execute(lock, args, NULL, false, 0, SPI_OK_SELECT);
+	count = orders_get_plan(PLAN_SLOT_GIVE_BACK, slots_rel,
+							"UPDATE orders.service_capacity c"
+							"   SET held_count = c.held_count OPERATOR(pg_catalog.-) p.held,"
+							"       booked_count = c.booked_count OPERATOR(pg_catalog.-) p.booked"
+							"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
+							"       AS p (id, held, booked)"
+							" WHERE c.id OPERATOR(pg_catalog.=) p.id",
+							3, count_types);
+	slot_execute(count, args, NULL, SPI_OK_UPDATE);
+	return (int) SPI_processed;
+}
+
+/*
+ * The per-slot arrays give_back takes, from a CTE "gone" (capacity_id,
+ * quantity, was: the status before).
+ */
+#define PER_SLOT_ARRAYS \
+	" per_slot AS (" \
+	"  SELECT capacity_id," \
+	"         coalesce(pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'held'), 0)::pg_catalog.int4 AS held," \
+	"         coalesce(pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'confirmed'), 0)::pg_catalog.int4 AS booked," \
+	"         pg_catalog.count(*) AS n" \
+	"    FROM gone GROUP BY capacity_id)" \
+	"SELECT pg_catalog.array_agg(capacity_id ORDER BY capacity_id)," \
+	"       pg_catalog.array_agg(held ORDER BY capacity_id)," \
+	"       pg_catalog.array_agg(booked ORDER BY capacity_id)," \
+	"       coalesce(pg_catalog.sum(n), 0)::pg_catalog.int8" \
+	"  FROM per_slot"
+
+/*
  * orders.cleanup_expired_reservations() — mark every lapsed hold expired and
  * take it off its slot's held_count; returns how many.  Runs of it never
  * overlap: a run that finds another holding the job lock returns 0 at once.
- * Safe beside reservations and confirmations (it locks reservations, then
- * slots, like they do).
+ * Safe beside reservations, confirmations and cancellations (it locks
+ * reservations, then slots in id order, like they do).
  */
 Datum
 orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
@@ -1033,26 +1135,18 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 	res_rel = orders_relid("slot_reservations");
 	orders_spi_connect_as_owner(res_rel, &saved);
 	plan = orders_get_plan(PLAN_SLOT_CLEANUP, res_rel,
-						   "WITH lapsed AS ("
+						   "WITH gone AS ("
 						   "  UPDATE orders.slot_reservations"
 						   "     SET status = 'expired', released_at = $1"
 						   "   WHERE status OPERATOR(pg_catalog.=) 'held'"
 						   "     AND expires_at OPERATOR(pg_catalog.<=) $1"
-						   "  RETURNING capacity_id, quantity),"
-						   " per_slot AS ("
-						   "  SELECT capacity_id, pg_catalog.sum(quantity)::pg_catalog.int4 AS q,"
-						   "         pg_catalog.count(*) AS n"
-						   "    FROM lapsed GROUP BY capacity_id),"
-						   " counted AS ("
-						   "  UPDATE orders.service_capacity c"
-						   "     SET held_count = c.held_count OPERATOR(pg_catalog.-) p.q"
-						   "    FROM per_slot p WHERE c.id OPERATOR(pg_catalog.=) p.capacity_id"
-						   "  RETURNING p.n)"
-						   "SELECT coalesce(pg_catalog.sum(n), 0)::pg_catalog.int8 FROM counted",
+						   "  RETURNING capacity_id, quantity, 'held'::pg_catalog.text AS was),"
+						   PER_SLOT_ARRAYS,
 						   1, argtypes);
 	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	slot_execute(plan, args, NULL, SPI_OK_SELECT);
-	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	(void) give_back();
 	orders_spi_finish_as(&saved);
 	PG_RETURN_INT32((int32) expired);
 }
@@ -1061,7 +1155,8 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
  * orders.release_cancelled_bookings() — AFTER UPDATE OF status ON
  * orders.orders FOR EACH ROW, WHEN the status changed.  When the new status
  * is in the cancelled category, every held or confirmed reservation linked
- * to the order's items is released and its places go back to the slot.
+ * to the order's items is released and its places go back to the slot
+ * (reservations locked in id order, then their slots: give_back).
  */
 Datum
 orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
@@ -1099,18 +1194,11 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   "     SET status = 'released', released_at = pg_catalog.now()"
 						   "    FROM mine WHERE r.id OPERATOR(pg_catalog.=) mine.id"
 						   "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
-						   " per_slot AS ("
-						   "  SELECT capacity_id,"
-						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'held')::pg_catalog.int4 AS held,"
-						   "         pg_catalog.sum(quantity) FILTER (WHERE was OPERATOR(pg_catalog.=) 'confirmed')::pg_catalog.int4 AS booked"
-						   "    FROM gone GROUP BY capacity_id)"
-						   "UPDATE orders.service_capacity c"
-						   "   SET held_count = c.held_count OPERATOR(pg_catalog.-) coalesce(p.held, 0),"
-						   "       booked_count = c.booked_count OPERATOR(pg_catalog.-) coalesce(p.booked, 0)"
-						   "  FROM per_slot p WHERE c.id OPERATOR(pg_catalog.=) p.capacity_id",
+						   PER_SLOT_ARRAYS,
 						   1, argtypes);
 	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
-	slot_execute(plan, args, NULL, SPI_OK_UPDATE);
+	slot_execute(plan, args, NULL, SPI_OK_SELECT);
+	(void) give_back();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(38);
+SELECT plan(41);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -65,6 +65,14 @@ SELECT is((SELECT orders.release_reservation(id) FROM orders.slot_reservations W
 SELECT orders.transition('00000000-0000-0000-0000-0000000006e1', 'cancelled');
 SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 0 held of 2', 'a cancelled order gives its place back');
 SELECT is((SELECT status FROM orders.slot_reservations WHERE holder = 'bob'), 'released', 'and its reservation is released');
+-- a hold cannot be booked for an item of the cancelled order (OR029), and nothing changes
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a1') AS rc \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'rc', '00000000-0000-0000-0000-0000000006f1'),
+                 'OR029', NULL, 'no booking for an item of a cancelled order');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 1 held of 2', 'the refused booking counted nothing');
+SELECT is((SELECT status || coalesce(' ' || order_item_id, '') FROM orders.slot_reservations WHERE id = :'rc'), 'held',
+          'and its hold is still an unlinked hold');
+SELECT orders.release_reservation(:'rc');
 
 -- release of a live hold
 SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a2') AS r \gset

@@ -2,7 +2,8 @@
 # Slot soak (TAP): 16 pgbench clients hold, confirm, release, let lapse and
 # clean up places of 5 slots of 3 places at once.  Afterwards, for every
 # slot: confirmed places = booked_count <= max_capacity, held_count = the
-# holds not yet released or expired, and (after a cleanup) = the live holds.
+# holds not yet released or expired, and (after a cleanup) = the live holds;
+# no cancelled order keeps a booking.
 # Usage: test/soak/slots.sh [seconds, default 20]
 NAME=slots source "$(dirname "$0")/lib.sh"
 check "places were booked" 1 "$(q $db -c "SELECT (sum(booked_count) > 0)::int FROM orders.service_capacity")"
@@ -20,6 +21,9 @@ q $db -c "SELECT '# reservations ' || string_agg(status || ': ' || n, ', ' ORDER
 check "bookings were given back by cancelled orders" 1 \
     "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.slot_reservations r JOIN orders.order_items i ON i.id = r.order_item_id
                  JOIN orders.orders o ON o.id = i.order_id WHERE o.status = 'cancelled' AND r.status = 'released'")"
+check "no booking kept for a cancelled order (OR029 refuses it)" 0 \
+    "$(q $db -c "SELECT count(*) FROM orders.slot_reservations r JOIN orders.order_items i ON i.id = r.order_item_id
+                 JOIN orders.orders o ON o.id = i.order_id WHERE o.status = 'cancelled' AND r.status = 'confirmed'")"
 q $db -c "SELECT '# slot ' || right(id::text, 1) || ': ' || booked_count || ' booked, ' || held_count || ' held of ' || max_capacity
           FROM orders.service_capacity ORDER BY id"
 check_server_log
