@@ -25,6 +25,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -225,10 +226,96 @@ hold_deltas(SubtotalDelta **moved, long n)
 		hold_one(&moved[i]->order_id, GetCurrentSubTransactionId(), moved[i]->delta);
 }
 
+/* The statement triggers of orders.orders a subtotal write (of an order that earns nothing) leaves with nothing to do. */
+static const char *const subtotal_unaffected[] = {
+	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status", NULL
+};
+
+/*
+ * add_direct — one order's subtotal delta written without an SQL statement
+ * (direct_write.c): its row locked by primary key, then updated with what
+ * the UPDATE's row triggers (status_guard ties the total), constraints and
+ * indexes do, as a derived write — but not the orders' statement triggers,
+ * which a subtotal of an order that has earned nothing (orders_row_earns)
+ * leaves with nothing to do.  False when the kept UPDATE must write it: the
+ * table is not as installed (orders_direct_updatable), or the order has
+ * earned its total (revenue and customer statistics follow it).  Runs as
+ * the owner, connected to SPI.
+ */
+static bool
+add_direct(Oid orders_rel, const SubtotalDelta *delta, const OrdersDerived *derived)
+{
+	static const char *const subtotal_column[] = {"subtotal", NULL};
+	Relation	rel = table_open(orders_rel, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			lifecycle = SPI_fnumber(desc, "lifecycle");
+	int			status = SPI_fnumber(desc, "status");
+	int			payment = SPI_fnumber(desc, "payment_status");
+	const OrdersDerived *was_derived = orders_derived;
+	bool		was_writing = subtotal_writing;
+	OrdersDirect dw;
+	bool		written = false;
+
+	if (lifecycle <= 0 || status <= 0 || payment <= 0 ||
+		TupleDescAttr(desc, lifecycle - 1)->atttypid != TEXTOID ||
+		TupleDescAttr(desc, status - 1)->atttypid != TEXTOID ||
+		TupleDescAttr(desc, payment - 1)->atttypid != TEXTOID ||
+		SPI_fnumber(desc, "subtotal") <= 0 ||
+		!orders_direct_updatable(rel, subtotal_unaffected))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	orders_direct_begin(&dw, rel, subtotal_column);
+	/* a derived write until its AFTER row triggers (the log) have fired */
+	orders_derived = derived;
+	subtotal_writing = true;
+	PG_TRY();
+	{
+		if (!orders_direct_lock_by_id(&dw, UUIDPGetDatum(&delta->order_id)))
+			written = true;		/* no such order: the UPDATE would change nothing */
+		else
+		{
+			bool		n1,
+						n2,
+						n3;
+			Datum		l = slot_getattr(dw.row, lifecycle, &n1);
+			Datum		st = slot_getattr(dw.row, status, &n2);
+			Datum		old = slot_getattr(dw.row, dw.attnums[0], &n3);
+
+			if (!n1 && !n2 && !n3 &&
+				!orders_row_earns(dw.row, lifecycle_find_state(TextDatumGetCString(l), TextDatumGetCString(st)),
+								  payment))
+			{
+				Datum		value = DirectFunctionCall2(numeric_add, old, delta->delta);
+				bool		value_null = false;
+
+				if (!orders_direct_update(&dw, &value, &value_null))
+					ereport(ERROR,
+							(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+							 errmsg("the subtotal of order %s was not written: a trigger on orders.orders skipped it",
+									DatumGetCString(DirectFunctionCall1(uuid_out,
+																		UUIDPGetDatum(&delta->order_id))))));
+				written = true;
+			}
+		}
+		orders_direct_end(&dw);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+		subtotal_writing = was_writing;
+	}
+	PG_END_TRY();
+	table_close(rel, NoLock);
+	return written;
+}
+
 /*
  * add_to_subtotals — the orders' subtotals moved by their deltas (sorted by
  * order id), a derived write of the subtotal and the total status_guard
- * moves with it, as the owner.  One order: one UPDATE.  Several (a bulk
+ * moves with it, as the owner.  One order: written directly (add_direct,
+ * 0.24.0), else one UPDATE.  Several (a bulk
  * load, a statement over many orders): their rows locked in id order by one
  * statement, then one UPDATE for all — an UPDATE per order re-ran the
  * executor's start-up and the orders' statement triggers per order (35 %
@@ -248,6 +335,11 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	Datum		args[2];
 
 	orders_spi_connect_as_owner(orders_rel, &saved);
+	if (n == 1 && add_direct(orders_rel, moved[0], &derived))
+	{
+		orders_spi_finish_as(&saved);
+		return;
+	}
 	if (n == 1)
 	{
 		plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,

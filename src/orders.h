@@ -15,6 +15,7 @@
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 /*
@@ -54,6 +55,8 @@
 #define ERRCODE_ORDERS_GATE_CLOSED          MAKE_SQLSTATE('O','R','0','7','1')
 #define ERRCODE_ORDERS_LINKS_BELOW_APPROVED MAKE_SQLSTATE('O','R','0','7','2')
 #define ERRCODE_ORDERS_SITES_FINAL          MAKE_SQLSTATE('O','R','0','7','3')
+#define ERRCODE_ORDERS_GROUP_NOT_FOUND      MAKE_SQLSTATE('O','R','0','7','5')
+#define ERRCODE_ORDERS_SITE_NOT_IN_GROUP    MAKE_SQLSTATE('O','R','0','7','6')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -227,6 +230,14 @@ typedef enum OrdersPlanKind
 	PLAN_REVIEW_LOCK_SITES,
 	PLAN_REVIEW_LOCK_GROUP,
 	PLAN_REVIEW_LOCK_ORDER,
+	PLAN_REVIEW_GROUP,
+	PLAN_REVIEW_GROUP_ROW,
+	PLAN_REVIEW_FIND_IDS,
+	PLAN_REVIEW_FIND_DOMAINS,
+	PLAN_REVIEW_UPDATE,
+	PLAN_REVIEW_UPDATE_BY,
+	PLAN_REVIEW_COUNT_SITES,
+	PLAN_REVIEW_ORDER_NUMBER,
 	PLAN_WORKFLOWS_LOAD,
 	PLAN_WORKFLOW_RUN,
 	PLAN_ACTIVITY_INSERT,
@@ -409,6 +420,14 @@ extern bool orders_caller_may(const char *area, const char *action);
 extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
 extern const Datum *orders_caller_customers(int *n);
+
+/* ---- webhook_mapping.c: values read from JSON ---- */
+
+extern char *orders_json_text(const JsonbValue *v);
+
+/* ---- review.c: site counters and a review's locks ---- */
+
+extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving);
 
 /* ---- site_items.c: an approved site is an item ---- */
 

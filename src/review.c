@@ -346,42 +346,38 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
- * — the row locks of a review of those sites of the group, taken before its
- * UPDATE: the sites (FOR NO KEY UPDATE, in id order) as the caller, so only
- * sites the caller may change; then, if there were any, their group and —
- * when the review makes or takes away items ("approving", or a site locked
- * is approved now) — its order, as the owner (FOR NO KEY UPDATE).
- * Guarantees that the review's items take their foreign key's KEY SHARE on
- * an order row their own transaction already locked: concurrent reviewers
- * of one order queue on it instead of piling MultiXacts on its versions
- * (each later lookup of the row walks them).  Sites → group → order is the
- * order of every other writer (a statement's site rows, then site_counts'
- * group and order), so it adds no deadlock.  The sites are found by their
- * primary key alone, their group a filter ("IS TRUE" keeps the group's
- * index out: a generic plan that also used it bitmap-scanned all the
- * group's sites, 16 % of a review's CPU); a site of another group is never
- * locked.  The number of sites locked.
+ * orders_review_lock — the row locks of a review of sites "site_ids" (uuid[])
+ * of group "group_id", taken before its UPDATE: the sites (FOR NO KEY
+ * UPDATE, in id order) as the caller, so only sites the caller may change;
+ * then, if there were any, their group and — when the review makes or
+ * takes away items ("approving", or a site locked is approved now) — its
+ * order, as the owner (FOR NO KEY UPDATE).  Guarantees that the review's
+ * items take their foreign key's KEY SHARE on an order row their own
+ * transaction already locked: concurrent reviewers of one order queue on it
+ * instead of piling MultiXacts on its versions (each later lookup of the
+ * row walks them).  Sites → group → order is the order of every other
+ * writer (a statement's site rows, then site_counts' group and order), so
+ * it adds no deadlock.  The sites are found by their primary key alone,
+ * their group a filter ("IS TRUE" keeps the group's index out: a generic
+ * plan that also used it bitmap-scanned all the group's sites, 16 % of a
+ * review's CPU); a site of another group is never locked.  Returns the
+ * number of sites locked.
  */
-Datum
-orders_lock_review(PG_FUNCTION_ARGS)
+uint64
+orders_review_lock(Datum group_id, Datum site_ids, bool approving)
 {
 	static Oid	site_types[2] = {UUIDOID, UUIDARRAYOID};
 	static Oid	group_types[1] = {UUIDOID};
 	Oid			sites_rel = orders_relid("order_site_selections");
 	Oid			groups_rel = orders_relid("order_groups");
-	bool		items;
+	bool		items = approving;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
 	uint64		locked;
 
-	orders_require_arg(fcinfo, 0, "orders.lock_review", "order_group_id");
-	orders_require_arg(fcinfo, 1, "orders.lock_review", "site_ids");
-	orders_require_arg(fcinfo, 2, "orders.lock_review", "approving");
-	args[0] = PG_GETARG_DATUM(0);
-	args[1] = PG_GETARG_DATUM(1);
-	items = PG_GETARG_BOOL(2);
+	args[0] = group_id;
+	args[1] = site_ids;
 	orders_spi_connect();
 	plan = orders_get_plan(PLAN_REVIEW_LOCK_SITES, sites_rel,
 						   "SELECT x.status OPERATOR(pg_catalog.=) 'approved'"
@@ -418,5 +414,19 @@ orders_lock_review(PG_FUNCTION_ARGS)
 		orders_restore_user(&saved);
 	}
 	SPI_finish();
-	PG_RETURN_INT64((int64) locked);
+	return locked;
+}
+
+/*
+ * orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
+ * — orders_review_lock, callable: the number of sites locked.
+ */
+Datum
+orders_lock_review(PG_FUNCTION_ARGS)
+{
+	orders_require_arg(fcinfo, 0, "orders.lock_review", "order_group_id");
+	orders_require_arg(fcinfo, 1, "orders.lock_review", "site_ids");
+	orders_require_arg(fcinfo, 2, "orders.lock_review", "approving");
+	PG_RETURN_INT64((int64) orders_review_lock(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
+											   PG_GETARG_BOOL(2)));
 }

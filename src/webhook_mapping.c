@@ -26,6 +26,29 @@ trim(const char **start, const char **end)
 }
 
 /*
+ * orders_json_text — JSON value "v" as ->> and #>> give it: a string's
+ * characters, a number's digits, true/false, a container's JSON; NULL for
+ * JSON null.
+ */
+char *
+orders_json_text(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			return NULL;
+	}
+}
+
+/*
  * path_value — the text of what path [p, end) names in "root", as #>> gives
  * it (a string's characters, a number's digits, true/false, a container's
  * JSON), or NULL when nothing (or JSON null) is there.  Array elements are
@@ -73,21 +96,7 @@ path_value(JsonbContainer *root, const char *p, const char *end)
 			break;
 		p = dot + 1;
 	}
-	switch (v->type)
-	{
-		case jbvNull:
-			return NULL;
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		case jbvBinary:
-			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
-		default:
-			return NULL;
-	}
+	return orders_json_text(v);
 }
 
 /*

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(25);
+SELECT plan(32);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -95,6 +95,50 @@ SELECT is((SELECT string_agg(order_number || ' ' || subtotal::numeric, ', ' ORDE
              FROM orders.orders WHERE order_number IN ('T16-3', 'T16-4', 'T16-5')),
           'T16-3 21.00, T16-4 28.00, T16-5 35.00', '... and none of the three orders changed');
 SELECT is((SELECT count(*)::int FROM orders.recount_subtotals()), 0, 'every subtotal equals a recount');
+
+-- one order's subtotal is written without an UPDATE statement while
+-- orders.orders has only the extension's triggers (0.24.0): what it leaves
+-- out (the orders' statement triggers) has nothing to do unless the order
+-- has earned its total — a delivered order not yet collected
+INSERT INTO orders.orders (id, order_number, customer_id, payment_method) VALUES
+  ('00000000-0000-0000-0000-0000000016b6', 'T16-6', '00000000-0000-0000-0000-0000000016c1', 'cod');
+DO $$ BEGIN
+    PERFORM orders.transition('00000000-0000-0000-0000-0000000016b6', s)
+       FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+END $$;
+SET LOCAL track_functions = 'all';
+CREATE FUNCTION pg_temp.revenue_calls() RETURNS bigint LANGUAGE sql AS
+  $$ SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions
+                       WHERE schemaname = 'orders' AND funcname = 'post_revenue'), 0) $$;
+SELECT pg_temp.revenue_calls() AS revenue_calls \gset
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000016b6', 'Bowl', 3, 4);
+SELECT is(pg_temp.revenue_calls(), :revenue_calls::bigint + 0,
+          'the subtotal of an order that earns nothing is written without an UPDATE (no statement trigger fired)');
+SELECT is((SELECT subtotal::numeric || '/' || total_amount::numeric || ' ' || (updated_at = now())
+             FROM orders.orders WHERE order_number = 'T16-6'), '12.00/12.00 true',
+          'an item of a delivered, uncollected order: subtotal, total and updated_at follow');
+SELECT is((SELECT count(*)::int FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000016b6'), 0,
+          '... and nothing is posted before the payment');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T16-6';
+SELECT is((SELECT string_agg(type || ' ' || amount::numeric, ',')
+             FROM orders.financial_transactions WHERE order_id = '00000000-0000-0000-0000-0000000016b6'),
+          'revenue 12.00', 'collecting posts the whole total, its item included');
+-- a statement trigger of the DBA's on orders.orders sees the subtotal's
+-- UPDATE (the statement is kept for tables that are not as installed)
+CREATE TEMP TABLE t16_seen (n int);
+CREATE FUNCTION pg_temp.t16_seen() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN INSERT INTO pg_temp.t16_seen SELECT count(*) FROM new_rows; RETURN NULL; END $$;
+CREATE TRIGGER t16_seen AFTER UPDATE ON orders.orders REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.t16_seen();
+SELECT pg_temp.revenue_calls() AS revenue_calls \gset
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000016b3', 'Seen', 1, 2);
+SELECT is(pg_temp.revenue_calls(), :revenue_calls::bigint + 1, '... by the UPDATE statement, with the orders'' statement triggers');
+SELECT is((SELECT string_agg(n::text, ',') FROM t16_seen), '1', 'a DBA''s statement trigger sees the subtotal''s UPDATE');
+DROP TRIGGER t16_seen ON orders.orders;
+SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE order_number = 'T16-3'), 23.00::numeric,
+          '... and the subtotal is exact either way');
 
 -- repair
 SET LOCAL session_replication_role = replica;

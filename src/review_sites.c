@@ -1,0 +1,575 @@
+/*
+ * review_sites.c — a client's verdicts on the sites of one client group
+ * (seed 001), applied all or nothing.
+ *
+ *   orders.review_sites(order_group_id, selections)   the caller reviews
+ *   orders.apply_review(order_group_id, selections, who)
+ *                          the same, for share_review_sites: "who" (the
+ *                          link) is recorded as the reviewer when the
+ *                          extension's owner calls
+ *
+ * selections: [{selection_id | domain, status, client_notes,
+ * target_page_url, anchor_text}].  Every entry must name a distinct site of
+ * the group (by id, or by its domain as orders.normalize_domain makes it)
+ * with a known status; the first entry that does not is refused (22023, or
+ * OR076 for a site that is not the group's) and nothing is applied.  Then
+ * the review takes its rows in the order every writer of sites keeps
+ * (orders_review_lock: sites in id order, group, order) and applies every
+ * verdict with one UPDATE as the caller — row level security, the sites'
+ * triggers (items made and taken away, counters and the cap OR070) judge
+ * the whole review at once.  A site the UPDATE could not change is refused:
+ * deleted meanwhile (OR076) or not the caller's to change (42501).
+ *
+ * Everything runs with the caller's rights: the sites found, locked and
+ * changed are those row level security lets the caller see and change.
+ * Before 0.24.0 this was PL/pgSQL; the statements and their order are the
+ * same, but a review naming its sites by id (the usual call) finds them by
+ * locking them, without a statement of its own to look them up first.
+ */
+#include "orders.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(orders_review_sites);
+PG_FUNCTION_INFO_V1(orders_apply_review);
+
+#define REVIEW_FUNC "orders.review_sites"
+
+/* One entry of the selections array. */
+typedef struct ReviewEntry
+{
+	int			n;				/* position in the array, from 1 */
+	char	   *status;			/* ->> 'status' (NULL: none) */
+	char	   *named;			/* selection_id, else domain, as given */
+	bool		by_id;			/* the entry has the key selection_id */
+	char	   *domain;			/* ->> 'domain' */
+	bool		found;			/* "site" is a site of the group */
+	pg_uuid_t	site;
+	char	   *client_notes;	/* NULL: left as it is */
+	char	   *target_page_url;
+	char	   *anchor_text;
+} ReviewEntry;
+
+/* json_text — "key" of JSON object "obj" as ->> gives it (NULL: missing or null). */
+static char *
+json_text(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), &buf);
+
+	return v == NULL ? NULL : orders_json_text(v);
+}
+
+/* has_key — does JSON object "obj" have "key" (the ? operator)? */
+static bool
+has_key(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), &buf) != NULL;
+}
+
+/*
+ * canonical_uuid — is "s" a uuid in canonical lower-case text (the only
+ * spelling of selection_id that names a site)?  Then "*u" holds it.
+ */
+static bool
+canonical_uuid(const char *s, pg_uuid_t *u)
+{
+	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (s == NULL || strlen(s) != sizeof(pattern) - 1)
+		return false;
+	for (int i = 0; pattern[i] != '\0'; i++)
+		if (pattern[i] == '-' ? s[i] != '-' :
+			!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	memcpy(u, DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(s))), sizeof(pg_uuid_t));
+	return true;
+}
+
+/* known_status — one of the statuses a site can have? */
+static bool
+known_status(const char *status)
+{
+	return status != NULL &&
+		(strcmp(status, "suggested") == 0 || strcmp(status, "approved") == 0 ||
+		 strcmp(status, "rejected") == 0 || strcmp(status, "alternate") == 0);
+}
+
+/* clip64 — the first 64 characters of "s" (SQL's left(s, 64)). */
+static char *
+clip64(const char *s)
+{
+	return pnstrdup(s, pg_mbcharcliplen(s, strlen(s), 64));
+}
+
+/*
+ * read_entries — the entries of "selections" (a JSON array: else 22023),
+ * "*n" of them.  An element that is not an object has no status.
+ */
+static ReviewEntry *
+read_entries(Jsonb *selections, int *n)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	ReviewEntry *entries;
+	int			count = 0;
+
+	if (!JB_ROOT_IS_ARRAY(selections) || JB_ROOT_IS_SCALAR(selections))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
+	entries = palloc0(sizeof(ReviewEntry) * Max(JB_ROOT_COUNT(selections), 1));
+	it = JsonbIteratorInit(&selections->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		ReviewEntry *e;
+
+		if (tok != WJB_ELEM)
+			continue;
+		e = &entries[count++];
+		e->n = count;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			continue;			/* no status: refused below */
+		e->status = json_text(v.val.binary.data, "status");
+		e->by_id = has_key(v.val.binary.data, "selection_id");
+		e->domain = json_text(v.val.binary.data, "domain");
+		e->named = json_text(v.val.binary.data, "selection_id");
+		if (e->by_id)
+			e->found = canonical_uuid(e->named, &e->site);
+		if (e->named == NULL)
+			e->named = e->domain;
+		e->client_notes = json_text(v.val.binary.data, "client_notes");
+		e->target_page_url = json_text(v.val.binary.data, "target_page_url");
+		e->anchor_text = json_text(v.val.binary.data, "anchor_text");
+	}
+	*n = count;
+	return entries;
+}
+
+/* cmp_site — entries in the order of their sites' ids. */
+static int
+cmp_site(const void *a, const void *b)
+{
+	return memcmp(&((const ReviewEntry *) a)->site, &((const ReviewEntry *) b)->site, UUID_LEN);
+}
+
+/* cmp_position — entries in the order the caller gave them. */
+static int
+cmp_position(const void *a, const void *b)
+{
+	return ((const ReviewEntry *) a)->n - ((const ReviewEntry *) b)->n;
+}
+
+/* uuid_array — the sites of "entries" as uuid[]. */
+static Datum
+uuid_array(const ReviewEntry *entries, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = UUIDPGetDatum(&entries[i].site);
+	return PointerGetDatum(construct_array(d, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
+ * text_array — one text field (at "offset" in ReviewEntry) of "entries"
+ * as text[], NULL elements where the entry has none.
+ */
+static Datum
+text_array(const ReviewEntry *entries, int n, size_t offset)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		char	   *s = *(char **) ((const char *) &entries[i] + offset);
+
+		nulls[i] = s == NULL;
+		d[i] = s == NULL ? (Datum) 0 : CStringGetTextDatum(s);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * group_not_found — refuse (OR075) group "group_id" ((Datum) 0: NULL), which
+ * does not exist or which row level security hides from the caller.
+ */
+static void
+group_not_found(Datum group_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ORDERS_GROUP_NOT_FOUND),
+			 errmsg("client group %s does not exist",
+					group_id == (Datum) 0 ? "<NULL>" : DatumGetCString(DirectFunctionCall1(uuid_out, group_id))),
+			 errhint("Either no group has this id or row level security hides it from you.")));
+}
+
+/* by_owner — has the caller the privileges of the owner of "rel" (orders.by_maintainer)? */
+static bool
+by_owner(Oid rel)
+{
+	return has_privs_of_role(GetUserId(), orders_rel_owner(rel));
+}
+
+/*
+ * group_order — the order of group "group_id" as the caller sees it; OR075
+ * when the caller sees no such group.
+ */
+static Datum
+group_order(Datum group_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_REVIEW_GROUP, orders_relid("order_groups"),
+									   "SELECT g.order_id FROM orders.order_groups g"
+									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+	Datum		args[1] = {group_id};
+	bool		isnull;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		group_not_found(group_id);
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+}
+
+/*
+ * find_sites — which entries name a site of group "group_id" the caller
+ * sees: by id, or by normalised domain (entry.found, entry.site).
+ */
+static void
+find_sites(Datum group_id, ReviewEntry *entries, int n)
+{
+	static Oid	id_types[2] = {UUIDOID, UUIDARRAYOID};
+	static Oid	domain_types[2] = {UUIDOID, TEXTARRAYOID};
+	Oid			sites_rel = orders_relid("order_site_selections");
+	ReviewEntry *ids = palloc(sizeof(ReviewEntry) * Max(n, 1));
+	int			nids = 0;
+	bool		domains = false;
+	Datum		args[2];
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (entries[i].by_id && entries[i].found)
+			ids[nids++] = entries[i];
+		domains |= !entries[i].by_id;
+		if (entries[i].by_id)
+			entries[i].found = false;	/* until seen */
+	}
+	args[0] = group_id;
+	if (nids > 0)
+	{
+		plan = orders_get_plan(PLAN_REVIEW_FIND_IDS, sites_rel,
+							   "SELECT x.id FROM orders.order_site_selections x"
+							   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
+							   "   AND x.order_group_id OPERATOR(pg_catalog.=) $1",
+							   2, id_types);
+		args[1] = uuid_array(ids, nids);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			pg_uuid_t  *found = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+			for (int i = 0; i < n; i++)
+				if (entries[i].by_id && memcmp(&entries[i].site, found, UUID_LEN) == 0)
+					entries[i].found = true;
+		}
+	}
+	if (domains)
+	{
+		plan = orders_get_plan(PLAN_REVIEW_FIND_DOMAINS, sites_rel,
+							   "SELECT d.n::pg_catalog.int4, x.id"
+							   "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS d (v, n)"
+							   "  JOIN orders.order_site_selections x"
+							   "    ON x.order_group_id OPERATOR(pg_catalog.=) $1"
+							   "   AND x.domain OPERATOR(pg_catalog.=) orders.normalize_domain(d.v)",
+							   2, domain_types);
+		args[1] = text_array(entries, n, offsetof(ReviewEntry, domain));
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int			pos = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			ReviewEntry *e = &entries[pos - 1];
+
+			if (e->by_id)
+				continue;
+			e->found = true;
+			memcpy(&e->site, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)),
+				   UUID_LEN);
+		}
+	}
+}
+
+/*
+ * refuse_first_problem — refuse the first entry (in the caller's order)
+ * with an unknown status (22023), naming no site of the group (OR076) or a
+ * site another entry names too (22023).  "entries" in the caller's order,
+ * their sites found.
+ */
+static void
+refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		const ReviewEntry *e = &entries[i];
+
+		if (!known_status(e->status))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg(REVIEW_FUNC ": status \"%s\" is not one of suggested, approved, rejected, alternate",
+							clip64(e->status != NULL ? e->status : "null"))));
+		if (!e->found)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_SITE_NOT_IN_GROUP),
+					 errmsg("site %s is not a site of client group %s",
+							clip64(e->named != NULL ? e->named : "null"),
+							DatumGetCString(DirectFunctionCall1(uuid_out, group_id))),
+					 errhint("Review the sites the group's analysis suggested.")));
+		for (int j = 0; j < n; j++)
+			if (j != i && entries[j].found && memcmp(&entries[j].site, &e->site, UUID_LEN) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg(REVIEW_FUNC ": site %s is named twice",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&e->site))))));
+	}
+}
+
+/*
+ * sites_by_id_only — does every entry name its site by a well-formed id,
+ * with a known status and no id twice?  ("entries" sorted by site.)  Then
+ * locking the sites tells which are the group's: no statement to find them.
+ */
+static bool
+sites_by_id_only(const ReviewEntry *entries, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!entries[i].by_id || !entries[i].found || !known_status(entries[i].status) ||
+			(i > 0 && memcmp(&entries[i - 1].site, &entries[i].site, UUID_LEN) == 0))
+			return false;
+	return true;
+}
+
+/*
+ * update_sites — the one UPDATE of the review as the caller: each site
+ * (sorted by id) gets its status and the notes, target page and anchor the
+ * entry gives; "reviewer" (the owner's calls) stamps reviewed_at and
+ * reviewed_by, else the trigger site_review_columns does.  The number of
+ * sites changed.
+ */
+static uint64
+update_sites(Datum group_id, const ReviewEntry *entries, int n, const char *reviewer)
+{
+	static Oid	argtypes[7] = {UUIDOID, UUIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTOID};
+	Oid			sites_rel = orders_relid("order_site_selections");
+	SPIPlanPtr	plan;
+	Datum		args[7];
+
+#define REVIEW_SET \
+	"UPDATE orders.order_site_selections x" \
+	"   SET status = e.status," \
+	"       client_notes = coalesce(e.client_notes, x.client_notes)," \
+	"       target_page_url = coalesce(e.target_page_url, x.target_page_url)," \
+	"       anchor_text = coalesce(e.anchor_text, x.anchor_text)"
+#define REVIEW_FROM \
+	"  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)," \
+	"                  pg_catalog.unnest($5), pg_catalog.unnest($6))" \
+	"       AS e (site, status, client_notes, target_page_url, anchor_text)" \
+	" WHERE x.id OPERATOR(pg_catalog.=) e.site AND x.order_group_id OPERATOR(pg_catalog.=) $1"
+
+	if (reviewer == NULL)
+		plan = orders_get_plan(PLAN_REVIEW_UPDATE, sites_rel, REVIEW_SET REVIEW_FROM, 6, argtypes);
+	else
+		plan = orders_get_plan(PLAN_REVIEW_UPDATE_BY, sites_rel,
+							   REVIEW_SET ", reviewed_at = pg_catalog.now(), reviewed_by = $7" REVIEW_FROM,
+							   7, argtypes);
+	args[0] = group_id;
+	args[1] = uuid_array(entries, n);
+	args[2] = text_array(entries, n, offsetof(ReviewEntry, status));
+	args[3] = text_array(entries, n, offsetof(ReviewEntry, client_notes));
+	args[4] = text_array(entries, n, offsetof(ReviewEntry, target_page_url));
+	args[5] = text_array(entries, n, offsetof(ReviewEntry, anchor_text));
+	if (reviewer != NULL)
+		args[6] = CStringGetTextDatum(reviewer);
+	orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
+	return SPI_processed;
+}
+
+/*
+ * refuse_unchanged — some sites of the review were not changed: deleted
+ * meanwhile (OR076) or not the caller's to change (42501, naming the order
+ * as the caller sees it).
+ */
+static void
+refuse_unchanged(Datum group_id, const ReviewEntry *entries, int n)
+{
+	static Oid	count_types[1] = {UUIDARRAYOID};
+	static Oid	order_types[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	Datum		args[1];
+	bool		isnull;
+	Datum		order_id;
+	char	   *number = NULL;
+
+	plan = orders_get_plan(PLAN_REVIEW_COUNT_SITES, orders_relid("order_site_selections"),
+						   "SELECT pg_catalog.count(*) FROM orders.order_site_selections x"
+						   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($1)",
+						   1, count_types);
+	args[0] = uuid_array(entries, n);
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SITE_NOT_IN_GROUP),
+				 errmsg("a site of the review is no longer a site of client group %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, group_id))),
+				 errhint("It was deleted meanwhile; review the group's sites again.")));
+	order_id = group_order(group_id);
+	plan = orders_get_plan(PLAN_REVIEW_ORDER_NUMBER, orders_relid("orders"),
+						   "SELECT o.order_number FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+						   1, order_types);
+	args[0] = order_id;
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("you may not review the sites of order \"%s\"", number != NULL ? number : "<NULL>"),
+			 errhint("A client reviews the sites of its own orders while they are open.")));
+}
+
+/*
+ * group_row — group "group_id" as the caller sees it now, typed
+ * orders.order_groups (copied out of SPI's memory); a row of NULLs if it
+ * is gone.
+ */
+static Datum
+group_row(FunctionCallInfo fcinfo, Datum group_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_REVIEW_GROUP_ROW, orders_relid("order_groups"),
+									   "SELECT g FROM orders.order_groups g"
+									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+	Datum		args[1] = {group_id};
+	bool		isnull;
+	TupleDesc	desc;
+	bool	   *nulls;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+								 false, -1);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "orders: apply_review must return a composite type");
+	BlessTupleDesc(desc);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	memset(nulls, true, sizeof(bool) * desc->natts);
+	return SPI_datumTransfer(HeapTupleGetDatum(heap_form_tuple(desc, NULL, nulls)), false, -1);
+}
+
+/*
+ * apply_review — the review of group "group_id" (see the head of this
+ * file); "reviewer" non-NULL stamps the sites with it (the owner's calls).
+ * Returns the group after the review.
+ */
+static Datum
+apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const char *reviewer)
+{
+	ReviewEntry *entries;
+	int			n;
+	bool		approving = false;
+	Datum		result;
+
+	entries = read_entries(selections, &n);
+	orders_spi_connect();
+	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
+	if (n == 0 || !sites_by_id_only(entries, n))
+	{
+		/* find the sites first, and refuse as the first bad entry says */
+		(void) group_order(group_id);
+		qsort(entries, n, sizeof(ReviewEntry), cmp_position);
+		find_sites(group_id, entries, n);
+		refuse_first_problem(group_id, entries, n);
+		qsort(entries, n, sizeof(ReviewEntry), cmp_site);
+	}
+	for (int i = 0; i < n; i++)
+		approving |= strcmp(entries[i].status, "approved") == 0;
+	if (n > 0 && orders_review_lock(group_id, uuid_array(entries, n), approving) < (uint64) n &&
+		sites_by_id_only(entries, n))
+	{
+		/* not all locked: which are not the group's, or hidden? */
+		(void) group_order(group_id);
+		qsort(entries, n, sizeof(ReviewEntry), cmp_position);
+		find_sites(group_id, entries, n);
+		refuse_first_problem(group_id, entries, n);
+		qsort(entries, n, sizeof(ReviewEntry), cmp_site);
+	}
+	if (n > 0 && update_sites(group_id, entries, n, reviewer) < (uint64) n)
+		refuse_unchanged(group_id, entries, n);
+	result = group_row(fcinfo, group_id);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * review — apply_review of arguments 0 (order_group_id) and 1
+ * (selections): a NULL group is no group (OR075), NULL selections no array
+ * (22023).
+ */
+static Datum
+review(FunctionCallInfo fcinfo, const char *reviewer)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
+	if (PG_ARGISNULL(0))
+		group_not_found((Datum) 0);
+	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer));
+}
+
+/*
+ * orders.review_sites(order_group_id uuid, selections jsonb) — the caller's
+ * review of the group's sites (see the head of this file).
+ */
+Datum
+orders_review_sites(PG_FUNCTION_ARGS)
+{
+	return review(fcinfo, by_owner(orders_relid("order_groups")) ? orders_current_actor() : NULL);
+}
+
+/*
+ * orders.apply_review(order_group_id uuid, selections jsonb, who text) —
+ * the review for share_review_sites: "who" (else the caller's identity) is
+ * recorded as the reviewer when the extension's owner calls; anybody else
+ * is recorded as itself.
+ */
+Datum
+orders_apply_review(PG_FUNCTION_ARGS)
+{
+	char	   *reviewer = NULL;
+
+	if (by_owner(orders_relid("order_groups")))
+		reviewer = PG_ARGISNULL(2) ? orders_current_actor() : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	return review(fcinfo, reviewer);
+}
