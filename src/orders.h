@@ -269,6 +269,8 @@ typedef struct OrdersDerived
 extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls,
 								   int expected, bool *writing, const OrdersDerived *derived);
 extern const OrdersDerived *orders_derived;
+extern void orders_execute_writing_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
+										  int expected, bool *writing);
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);

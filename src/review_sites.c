@@ -114,9 +114,18 @@ clip64(const char *s)
 	return pnstrdup(s, pg_mbcharcliplen(s, strlen(s), 64));
 }
 
+/* not_an_array — refuse (22023) selections that are not a JSON array. */
+static void
+not_an_array(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
+}
+
 /*
- * read_entries — the entries of "selections" (a JSON array: else 22023),
- * "*n" of them.  An element that is not an object has no status.
+ * read_entries — the entries of "selections" (a JSON array), "*n" of
+ * them.  An element that is not an object has no status.
  */
 static ReviewEntry *
 read_entries(Jsonb *selections, int *n)
@@ -127,10 +136,6 @@ read_entries(Jsonb *selections, int *n)
 	ReviewEntry *entries;
 	int			count = 0;
 
-	if (!JB_ROOT_IS_ARRAY(selections) || JB_ROOT_IS_SCALAR(selections))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
 	entries = palloc0(sizeof(ReviewEntry) * Max(JB_ROOT_COUNT(selections), 1));
 	it = JsonbIteratorInit(&selections->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -533,16 +538,14 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 
 /*
  * review — apply_review of arguments 0 (order_group_id) and 1
- * (selections): a NULL group is no group (OR075), NULL selections no array
- * (22023).
+ * (selections): selections that are not an array (NULL among them) are
+ * refused first (22023), then a NULL group as no group (OR075).
  */
 static Datum
 review(FunctionCallInfo fcinfo, const char *reviewer)
 {
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
+	if (PG_ARGISNULL(1) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(1)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(1)))
+		not_an_array();
 	if (PG_ARGISNULL(0))
 		group_not_found((Datum) 0);
 	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer));

@@ -817,13 +817,16 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 }
 
 /*
- * lock_item_order — lock the order of order item "item" FOR SHARE (a
- * status change waits for it, and it for a status change) and say whether
- * that order is cancelled: a booking linked to an item of a cancelled
- * order would keep its place, since the cancellation released the order's
- * bookings before it.  Taken before the reservation, as a cancellation
- * does (order, reservations, slots).  False for an unknown item (the
- * caller's other checks refuse it).
+ * lock_item_order — lock the order of order item "item" FOR NO KEY UPDATE
+ * (a status change waits for it, and it for a status change; two
+ * confirmations for one order queue rather than each holding a share lock
+ * the other's write of the order would wait for) and say whether that
+ * order is cancelled: a booking linked to an item of a cancelled order
+ * would keep its place, since the cancellation released the order's
+ * bookings before it.  Taken after the reservation (a held reservation has
+ * no item, so no cancellation waits for it) and before the slot.  False
+ * for an unknown item (require_own_item refuses it to the holder; for
+ * staff the foreign key does).
  */
 static bool
 lock_item_order(Datum item)
@@ -834,7 +837,7 @@ lock_item_order(Datum item)
 									   " WHERE o.id OPERATOR(pg_catalog.=)"
 									   "       (SELECT i.order_id FROM orders.order_items i"
 									   "         WHERE i.id OPERATOR(pg_catalog.=) $1)"
-									   "   FOR SHARE OF o",
+									   "   FOR NO KEY UPDATE OF o",
 									   1, argtypes);
 	Datum		args[1] = {item};
 	const LifecycleState *st;
@@ -850,15 +853,14 @@ lock_item_order(Datum item)
 /*
  * begin_reservation_call — the common start of confirm_booking and
  * release_reservation: argument check, identity (read before the owner
- * switch), SPI as the owner, the tables opened, the order of the item to
- * link (argument 1, when "item_order_cancelled" is not NULL) locked and
- * judged (lock_item_order), and the reservation locked (in "d", begun,
- * when the tables are written directly: the caller ends it) and checked
- * for the caller's right to act on it.  Refuses an unknown id (OR024).
+ * switch), SPI as the owner, the tables opened, and the reservation locked
+ * (in "d", begun, when the tables are written directly: the caller ends
+ * it) and checked for the caller's right to act on it.  Refuses an unknown
+ * id (OR024).
  */
 static void
 begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t, OrdersDirect *d,
-					   OrdersSavedUser *saved, Reservation *r, bool *item_order_cancelled)
+					   OrdersSavedUser *saved, Reservation *r)
 {
 	char	   *actor;
 	Oid			caller = GetUserId();
@@ -869,8 +871,6 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 	id = PG_GETARG_DATUM(0);
 	actor = orders_current_actor();
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
-	if (item_order_cancelled != NULL)
-		*item_order_cancelled = !PG_ARGISNULL(1) && lock_item_order(PG_GETARG_DATUM(1));
 	open_tables(t);
 	if (t->shape != NULL)
 	{
@@ -980,9 +980,8 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	Reservation r;
 	SlotRow		s;
 	Datum		result;
-	bool		order_cancelled;
 
-	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r, &order_cancelled);
+	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
 	if (strcmp(r.status, "released") == 0)
 		ereport(ERROR,
@@ -998,7 +997,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	{
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
-		if (order_cancelled)
+		if (!PG_ARGISNULL(1) && lock_item_order(PG_GETARG_DATUM(1)))
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CANCELLED),
 					 errmsg("order item %s belongs to a cancelled order: reservation %s cannot be booked for it",
@@ -1037,7 +1036,7 @@ orders_release_reservation(PG_FUNCTION_ARGS)
 	SlotRow		s;
 	bool		released = false;
 
-	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r, NULL);
+	begin_reservation_call(fcinfo, "orders.release_reservation", &t, &d, &saved, &r);
 	if (strcmp(r.status, "held") == 0)
 	{
 		(void) change_reservation(&t, &d, &r, PG_GETARG_DATUM(0), "released", (Datum) 0, true,
@@ -1156,7 +1155,11 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
  * orders.orders FOR EACH ROW, WHEN the status changed.  When the new status
  * is in the cancelled category, every held or confirmed reservation linked
  * to the order's items is released and its places go back to the slot
- * (reservations locked in id order, then their slots: give_back).
+ * (reservations locked in id order, then their slots: give_back).  At
+ * REPEATABLE READ a booking confirmed after the transaction's snapshot —
+ * the confirmation locked the order, the status UPDATE waited for it — is
+ * found by the latest snapshot and fails the cancellation with 40001 rather
+ * than keeping its place.
  */
 Datum
 orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
@@ -1197,7 +1200,8 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   PER_SLOT_ARRAYS,
 						   1, argtypes);
 	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
-	slot_execute(plan, args, NULL, SPI_OK_SELECT);
+	/* a booking confirmed after our snapshot (it waited for the order) is found */
+	orders_execute_writing_latest(plan, args, NULL, SPI_OK_SELECT, &slots_writing);
 	(void) give_back();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
