@@ -7,6 +7,11 @@
  *                          the same, for share_review_sites: "who" (the
  *                          link) is recorded as the reviewer when the
  *                          extension's owner calls
+ *   orders.site_review_columns()
+ *                          BEFORE UPDATE on orders.order_site_selections:
+ *                          in an API request, who reviewed a site and when
+ *                          is recorded, and what the analysis found is
+ *                          staff's
  *
  * selections: [{selection_id | domain, status, client_notes,
  * target_page_url, anchor_text}].  Every entry must name a distinct site of
@@ -29,6 +34,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -36,12 +42,15 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(orders_review_sites);
 PG_FUNCTION_INFO_V1(orders_apply_review);
+PG_FUNCTION_INFO_V1(orders_site_review_columns);
 
 #define REVIEW_FUNC "orders.review_sites"
 
@@ -575,4 +584,87 @@ orders_apply_review(PG_FUNCTION_ARGS)
 	if (by_owner(orders_relid("order_groups")))
 		reviewer = PG_ARGISNULL(2) ? orders_current_actor() : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	return review(fcinfo, reviewer);
+}
+
+/*
+ * column_changed — is column "att" of "newrow" distinct from "oldrow"'s (IS
+ * DISTINCT FROM: jsonb by jsonb equality, other types by their bytes)?
+ */
+static bool
+column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att)
+{
+	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+	bool		old_null;
+	bool		new_null;
+	Datum		o = heap_getattr(oldrow, att, desc, &old_null);
+	Datum		n = heap_getattr(newrow, att, desc, &new_null);
+
+	if (old_null || new_null)
+		return old_null != new_null;
+	if (a->atttypid == JSONBOID)
+		return !DatumGetBool(DirectFunctionCall2(jsonb_eq, o, n));
+	return !datumIsEqual(o, n, a->attbyval, a->attlen);
+}
+
+/* any_changed — column_changed for any of "names" (NULL-terminated)? The first in "*which". */
+static bool
+any_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, const char *const *names,
+			const char **which)
+{
+	for (int i = 0; names[i] != NULL; i++)
+	{
+		int			att = SPI_fnumber(desc, names[i]);
+
+		if (att > 0 && column_changed(oldrow, newrow, desc, att))
+		{
+			*which = names[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * orders.site_review_columns() — BEFORE UPDATE ON
+ * orders.order_site_selections FOR EACH ROW.  In an API request by anybody
+ * but the table's owner: what the analysis found (domain, domain_id,
+ * metrics) is staff's (OR060 for others), and a change of the review
+ * (status, client notes, target page, anchor) records the caller as
+ * reviewed_by and now() as reviewed_at — the reviewer is recorded, not
+ * written.  (PL/pgSQL before 0.24.0; the same rules.)
+ */
+Datum
+orders_site_review_columns(PG_FUNCTION_ARGS)
+{
+	static const char *const found[] = {"domain", "domain_id", "metrics", NULL};
+	static const char *const verdict[] = {"status", "client_notes", "target_page_url", "anchor_text", NULL};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "site_review_columns",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW | ORDERS_TRIG_UPDATE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	oldrow = trigdata->tg_trigtuple;
+	HeapTuple	newrow = trigdata->tg_newtuple;
+	const char *which;
+	pg_uuid_t	staff_id;
+	const char *role;
+	int			cols[2];
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (by_owner(RelationGetRelid(rel)) || !orders_api_request_now())
+		return orders_trigger_result(trigdata, newrow);
+	if (any_changed(oldrow, newrow, desc, found, &which) && !orders_caller_staff(&staff_id, &role))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_COLUMN_RESERVED),
+				 errmsg("column \"%s\" of orders.order_site_selections is reserved to staff", which),
+				 errhint("Leave it out of the request; staff with the right permission set it.")));
+	if (!any_changed(oldrow, newrow, desc, verdict, &which))
+		return orders_trigger_result(trigdata, newrow);
+	cols[0] = SPI_fnumber(desc, "reviewed_at");
+	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());	/* now() */
+	cols[1] = SPI_fnumber(desc, "reviewed_by");
+	values[1] = CStringGetTextDatum(orders_current_actor());
+	if (cols[0] <= 0 || cols[1] <= 0)
+		return orders_trigger_result(trigdata, newrow);
+	return orders_trigger_result(trigdata, heap_modify_tuple_by_cols(newrow, desc, 2, cols, values, nulls));
 }

@@ -111,28 +111,10 @@ CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.
 -- the reviewer is the caller (the extension's owner — share_review_sites —
 -- names the link itself).  Customers review (status, notes, target page,
 -- anchor); what the analysis found (domain, metrics) is staff's (OR060).
+-- In C (src/review_sites.c, 0.24.0).
 CREATE FUNCTION orders.site_review_columns() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
-        RETURN NEW;
-    END IF;
-    IF (NEW.domain, NEW.domain_id, NEW.metrics) IS DISTINCT FROM (OLD.domain, OLD.domain_id, OLD.metrics)
-       AND orders.current_staff_role() IS NULL THEN
-        PERFORM orders.refuse_column('orders.order_site_selections',
-            CASE WHEN NEW.domain IS DISTINCT FROM OLD.domain THEN 'domain'
-                 WHEN NEW.domain_id IS DISTINCT FROM OLD.domain_id THEN 'domain_id' ELSE 'metrics' END, 'staff');
-    END IF;
-    IF (NEW.status, NEW.client_notes, NEW.target_page_url, NEW.anchor_text)
-       IS DISTINCT FROM (OLD.status, OLD.client_notes, OLD.target_page_url, OLD.anchor_text) THEN
-        NEW.reviewed_at := now();
-        NEW.reviewed_by := orders.current_actor();
-    END IF;
-    RETURN NEW;
-END
-$$;
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'orders_site_review_columns';
 -- Named to fire before site_items (BEFORE triggers fire in name order): the
 -- item an approval makes snapshots the reviewer recorded here.
 CREATE TRIGGER review_columns BEFORE UPDATE ON orders.order_site_selections

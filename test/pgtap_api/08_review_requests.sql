@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(45);
+SELECT plan(48);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -75,6 +75,18 @@ SELECT is((SELECT i.name || ' ' || i.unit_price || ' ' || o.subtotal FROM orders
 SELECT is((SELECT i.snapshot ->> 'approved_by' FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
             WHERE o.order_number = 'API-5'), '66666666-6666-6666-6666-666666666666',
           '... whose snapshot names the client as the approver (the reviewer is recorded before the item is made)');
+-- the sites' own UPDATE (PATCH /order_site_selections): what the analysis
+-- found is staff's, the review is the client's and records the client
+SELECT throws_ok($$UPDATE orders.order_site_selections SET metrics = '{"dr": 99}' WHERE domain = 'three-b.example.com'$$,
+                 'OR060', 'column "metrics" of orders.order_site_selections is reserved to staff',
+                 'the client cannot rewrite a site''s metrics (OR060)');
+UPDATE orders.order_site_selections SET client_notes = 'not this one' WHERE domain = 'three-b.example.com';
+SELECT is((SELECT client_notes || ' by ' || reviewed_by || ' ' || (reviewed_at = now()) || ' ' || (metrics ->> 'dr' IS DISTINCT FROM '99')
+             FROM orders.order_site_selections WHERE domain = 'three-b.example.com'),
+          'not this one by 66666666-6666-6666-6666-666666666666 true true',
+          'a note of the client''s own (PATCH) records the client as reviewer, now');
+SELECT lives_ok($$UPDATE orders.order_site_selections SET metrics = '{}' WHERE domain = 'three-b.example.com'$$,
+                'metrics written as they are are no change (IS DISTINCT FROM, jsonb equality)');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'payment_pending')).status, 'payment_pending',
           'every group complete: the client takes its order to payment (gate client_review)');
 
