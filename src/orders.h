@@ -209,6 +209,8 @@ typedef enum OrdersPlanKind
 	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_SLOT_LOCK_MANY,
 	PLAN_SLOT_GIVE_BACK,
+	PLAN_SLOT_ORDER_BOOKINGS,
+	PLAN_SLOT_ITEM_KEY,
 	PLAN_STATS_ADD,
 	PLAN_STATS_LOCK_MANY,
 	PLAN_STATS_ADD_MANY,
@@ -270,8 +272,6 @@ typedef struct OrdersDerived
 extern void orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls,
 								   int expected, bool *writing, const OrdersDerived *derived);
 extern const OrdersDerived *orders_derived;
-extern void orders_execute_writing_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
-										  int expected, bool *writing);
 extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls,
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);

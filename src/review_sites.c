@@ -42,7 +42,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
+#include "utils/typcache.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -587,13 +587,16 @@ orders_apply_review(PG_FUNCTION_ARGS)
 }
 
 /*
- * column_changed — is column "att" of "newrow" distinct from "oldrow"'s (IS
- * DISTINCT FROM: jsonb by jsonb equality, other types by their bytes)?
+ * column_changed — is column "att" of "newrow" distinct from "oldrow"'s?
+ * IS DISTINCT FROM: NULLs alike, values by their type's equality (with the
+ * column's collation) — never by their bytes, which differ for the same
+ * value stored compressed or out of line.
  */
 static bool
 column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att)
 {
 	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+	TypeCacheEntry *tc = lookup_type_cache(a->atttypid, TYPECACHE_EQ_OPR_FINFO);
 	bool		old_null;
 	bool		new_null;
 	Datum		o = heap_getattr(oldrow, att, desc, &old_null);
@@ -601,9 +604,11 @@ column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att)
 
 	if (old_null || new_null)
 		return old_null != new_null;
-	if (a->atttypid == JSONBOID)
-		return !DatumGetBool(DirectFunctionCall2(jsonb_eq, o, n));
-	return !datumIsEqual(o, n, a->attbyval, a->attlen);
+	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s", format_type_be(a->atttypid))));
+	return !DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, a->attcollation, o, n));
 }
 
 /* any_changed — column_changed for any of "names" (NULL-terminated)? The first in "*which". */

@@ -817,31 +817,39 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 }
 
 /*
- * lock_item_order — lock the order of order item "item" FOR NO KEY UPDATE
- * (a status change waits for it, and it for a status change; two
- * confirmations for one order queue rather than each holding a share lock
- * the other's write of the order would wait for) and say whether that
- * order is cancelled: a booking linked to an item of a cancelled order
- * would keep its place, since the cancellation released the order's
- * bookings before it.  Taken after the reservation (a held reservation has
- * no item, so no cancellation waits for it) and before the slot.  False
- * for an unknown item (require_own_item refuses it to the holder; for
- * staff the foreign key does).
+ * lock_item_order — lock order item "item" FOR KEY SHARE (the lock the
+ * booking's foreign key takes anyway; a DELETE of the item locks it before
+ * its order's subtotal, so the item comes first here too), then its order
+ * FOR NO KEY UPDATE (a status change waits for it, and it for a status
+ * change; two confirmations for one order queue rather than each holding a
+ * share lock the other's write of the order would wait for), and say
+ * whether that order is cancelled: a booking linked to an item of a
+ * cancelled order would keep its place, since the cancellation released
+ * the order's bookings before it.  Taken after the reservation (a held
+ * reservation has no item, so no cancellation waits for it) and before the
+ * slot.  False for an unknown item (require_own_item refuses it to the
+ * holder; for staff the foreign key does).
  */
 static bool
 lock_item_order(Datum item)
 {
 	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_ORDER, orders_relid("orders"),
-									   "SELECT o.lifecycle, o.status FROM orders.orders o"
-									   " WHERE o.id OPERATOR(pg_catalog.=)"
-									   "       (SELECT i.order_id FROM orders.order_items i"
-									   "         WHERE i.id OPERATOR(pg_catalog.=) $1)"
-									   "   FOR NO KEY UPDATE OF o",
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_KEY, orders_relid("order_items"),
+									   "SELECT i.order_id FROM orders.order_items i"
+									   " WHERE i.id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 									   1, argtypes);
 	Datum		args[1] = {item};
+	bool		isnull;
 	const LifecycleState *st;
 
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return false;
+	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	plan = orders_get_plan(PLAN_SLOT_ITEM_ORDER, orders_relid("orders"),
+						   "SELECT o.lifecycle, o.status FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+						   1, argtypes);
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
@@ -1151,15 +1159,51 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 }
 
 /*
+ * require_bookings_seen — at REPEATABLE READ or SERIALIZABLE, refuse (40001)
+ * the cancellation of order "order_id" when the reservations linked to its
+ * items, as the transaction's snapshot shows them, are not those of the
+ * latest snapshot: a booking confirmed (or released) after the snapshot —
+ * the confirmation locked the order, the status UPDATE waited for it —
+ * would be missed by the statement that releases them, its place kept for
+ * a cancelled order.  No new booking can be linked afterwards: a
+ * confirmation waits for the order row this transaction holds.
+ */
+static void
+require_bookings_seen(Oid res_rel, Datum order_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
+									   "SELECT pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
+									   "  FROM orders.slot_reservations r"
+									   "  JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
+									   " WHERE i.order_id OPERATOR(pg_catalog.=) $1"
+									   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])",
+									   1, argtypes);
+	Datum		args[1] = {order_id};
+	char	   *seen;
+	char	   *latest;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	seen = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	latest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if ((seen == NULL) != (latest == NULL) || (seen != NULL && strcmp(seen, latest) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent booking of order %s", uuid_text(order_id)),
+				 errdetail("A time slot was booked or released for one of its items after this transaction's snapshot."),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * orders.release_cancelled_bookings() — AFTER UPDATE OF status ON
  * orders.orders FOR EACH ROW, WHEN the status changed.  When the new status
  * is in the cancelled category, every held or confirmed reservation linked
  * to the order's items is released and its places go back to the slot
  * (reservations locked in id order, then their slots: give_back).  At
- * REPEATABLE READ a booking confirmed after the transaction's snapshot —
- * the confirmation locked the order, the status UPDATE waited for it — is
- * found by the latest snapshot and fails the cancellation with 40001 rather
- * than keeping its place.
+ * REPEATABLE READ a booking confirmed after the transaction's snapshot
+ * fails the cancellation with 40001 rather than keeping its place
+ * (require_bookings_seen).
  */
 Datum
 orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
@@ -1200,8 +1244,9 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   PER_SLOT_ARRAYS,
 						   1, argtypes);
 	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
-	/* a booking confirmed after our snapshot (it waited for the order) is found */
-	orders_execute_writing_latest(plan, args, NULL, SPI_OK_SELECT, &slots_writing);
+	if (IsolationUsesXactSnapshot())
+		require_bookings_seen(res_rel, args[0]);
+	slot_execute(plan, args, NULL, SPI_OK_SELECT);
 	(void) give_back();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);

@@ -117,7 +117,7 @@ raised_here(const ErrorData *edata)
  */
 static void
 execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
-			 long count, int expected, Snapshot snapshot, Snapshot crosscheck)
+			 long count, int expected, Snapshot snapshot)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = 0;
@@ -125,7 +125,7 @@ execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 	PG_TRY();
 	{
 		if (snapshot != InvalidSnapshot)
-			rc = SPI_execute_snapshot(plan, args, nulls, snapshot, crosscheck,
+			rc = SPI_execute_snapshot(plan, args, nulls, snapshot, InvalidSnapshot,
 									  read_only, true, count);
 		else
 			rc = SPI_execute_plan(plan, args, nulls, read_only, count);
@@ -156,7 +156,7 @@ void
 orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 			   long count, int expected)
 {
-	execute_plan(plan, args, nulls, read_only, count, expected, InvalidSnapshot, InvalidSnapshot);
+	execute_plan(plan, args, nulls, read_only, count, expected, InvalidSnapshot);
 }
 
 /*
@@ -168,7 +168,7 @@ void
 orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
 						Snapshot snapshot)
 {
-	execute_plan(plan, args, nulls, false, 0, expected, snapshot, InvalidSnapshot);
+	execute_plan(plan, args, nulls, false, 0, expected, snapshot);
 }
 
 /*
@@ -181,7 +181,7 @@ orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls, int exp
 void
 orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 {
-	execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot(), InvalidSnapshot);
+	execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot());
 }
 
 /*
@@ -230,43 +230,6 @@ orders_execute_writing(SPIPlanPtr plan, Datum *args, const char *nulls, int expe
 	{
 		if (writing)
 			*writing = was;
-		orders_derived = was_derived;
-	}
-	PG_END_TRY();
-}
-
-/*
- * orders_execute_writing_latest — orders_execute_writing (without a derived
- * value) for a write that must find the rows other transactions committed
- * since this one's snapshot: at REPEATABLE READ and SERIALIZABLE it runs
- * with the latest snapshot, the transaction's as the crosscheck (as
- * ri_triggers.c's cascades do), so such a row is found and writing it fails
- * with 40001 instead of being passed over; at READ COMMITTED each
- * statement's own snapshot already sees them.
- */
-void
-orders_execute_writing_latest(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
-							  bool *writing)
-{
-	bool		was = *writing;
-	const OrdersDerived *was_derived = orders_derived;
-
-	*writing = true;
-	orders_derived = NULL;
-	PG_TRY();
-	{
-		if (IsolationUsesXactSnapshot())
-		{
-			CommandCounterIncrement();
-			execute_plan(plan, args, nulls, false, 0, expected, GetLatestSnapshot(),
-						 GetTransactionSnapshot());
-		}
-		else
-			orders_execute(plan, args, nulls, false, 0, expected);
-	}
-	PG_FINALLY();
-	{
-		*writing = was;
 		orders_derived = was_derived;
 	}
 	PG_END_TRY();

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -80,11 +80,15 @@ SELECT is((SELECT i.snapshot ->> 'approved_by' FROM orders.order_items i JOIN or
 SELECT throws_ok($$UPDATE orders.order_site_selections SET metrics = '{"dr": 99}' WHERE domain = 'three-b.example.com'$$,
                  'OR060', 'column "metrics" of orders.order_site_selections is reserved to staff',
                  'the client cannot rewrite a site''s metrics (OR060)');
-UPDATE orders.order_site_selections SET client_notes = 'not this one' WHERE domain = 'three-b.example.com';
-SELECT is((SELECT client_notes || ' by ' || reviewed_by || ' ' || (reviewed_at = now()) || ' ' || (metrics ->> 'dr' IS DISTINCT FROM '99')
+-- (a long note: stored compressed, which must not make it look changed later)
+UPDATE orders.order_site_selections SET client_notes = 'not this one ' || repeat('because ', 800)
+ WHERE domain = 'three-b.example.com';
+SELECT is((SELECT left(client_notes, 12) || ' by ' || reviewed_by || ' ' || (reviewed_at = now()) || ' ' || (metrics ->> 'dr' IS DISTINCT FROM '99')
              FROM orders.order_site_selections WHERE domain = 'three-b.example.com'),
           'not this one by 66666666-6666-6666-6666-666666666666 true true',
           'a note of the client''s own (PATCH) records the client as reviewer, now');
+SELECT is((SELECT pg_column_compression(client_notes) IS NOT NULL FROM orders.order_site_selections
+            WHERE domain = 'three-b.example.com'), true, '... and the long note is stored compressed');
 SELECT lives_ok($$UPDATE orders.order_site_selections SET metrics = '{}' WHERE domain = 'three-b.example.com'$$,
                 'metrics written as they are are no change (IS DISTINCT FROM, jsonb equality)');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'payment_pending')).status, 'payment_pending',
@@ -154,6 +158,11 @@ SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR080
 ---------------------------------------------------------------------------
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.order_site_selections SET client_notes = 'not this one ' || repeat('because ', 800)
+ WHERE domain = 'three-b.example.com';
+SELECT is((SELECT reviewed_by FROM orders.order_site_selections WHERE domain = 'three-b.example.com'),
+          '66666666-6666-6666-6666-666666666666',
+          'staff resending the client''s long note as it is (stored compressed) does not become its reviewer');
 SELECT is((SELECT string_agg(domain || ': ' || coalesce(internal_notes, '-'), '; ')
              FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000008c5')),
           'three-a.example.com: staff only: paid placement; three-b.example.com: -', 'staff read the internal notes');
