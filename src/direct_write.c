@@ -42,6 +42,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
@@ -774,7 +775,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	d->estate->es_snapshot = RegisterSnapshot(GetActiveSnapshot());
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
-	ExecOpenIndices(d->info, false);
+	/* the indexes are opened by the first update that is not HOT (simple_update) */
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
 	{
@@ -892,6 +893,47 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
 }
 
 /*
+ * simple_update — ExecSimpleRelationUpdate (execReplication.c, PostgreSQL
+ * 15) of the locked row d->row to d->next, but opening the table's indexes
+ * only when the new version needs index entries: a HOT update (the usual
+ * counter write, none of whose columns is indexed) then opens none of them
+ * — for orders.orders that is 17 index opens and locks, and their
+ * IndexInfos, per write.  BEFORE row triggers, generated columns,
+ * constraints, the new version, its index entries, the AFTER row triggers
+ * queued.  False when a BEFORE row trigger skipped the row.
+ */
+static bool
+simple_update(OrdersDirect *d)
+{
+	ResultRelInfo *info = d->info;
+	Relation	rel = info->ri_RelationDesc;
+	ItemPointer tid = &d->row->tts_tid;
+	TupleTableSlot *slot = d->next;
+	List	   *recheck = NIL;
+	bool		update_indexes;
+
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
+	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
+		!ExecBRUpdateTriggers(d->estate, &d->epq, info, tid, NULL, slot, NULL))
+		return false;			/* "do nothing" */
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(info, d->estate, slot, CMD_UPDATE);
+	if (rel->rd_att->constr)
+		ExecConstraints(info, slot, d->estate);
+	simple_table_tuple_update(rel, tid, slot, d->estate->es_snapshot, &update_indexes);
+	if (update_indexes)
+	{
+		if (info->ri_IndexRelationDescs == NULL)
+			ExecOpenIndices(info, false);
+		if (info->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(info, slot, d->estate, true, false, NULL, NIL);
+	}
+	ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
+	list_free(recheck);
+	return true;
+}
+
+/*
  * orders_direct_update — the locked row (d->row) with the columns set to
  * "values" / "isnull" (in the order orders_direct_begin named them; each
  * checked against its column's domain, as an UPDATE's assignment is): its
@@ -920,9 +962,7 @@ orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 		d->next->tts_isnull[d->attnums[c] - 1] = isnull[c];
 	}
 	ExecStoreVirtualTuple(d->next);
-	ExecSimpleRelationUpdate(d->info, d->estate, &d->epq, d->row, d->next);
-	/* the update gives the new version its place; a skipped row has none */
-	return ItemPointerIsValid(&d->next->tts_tid);
+	return simple_update(d);
 }
 
 /*

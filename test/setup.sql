@@ -135,6 +135,9 @@ CREATE EXTENSION pgcrypto;
 -- pgrowlocks (this test database only): pgTAP 17 reads which row locks a
 -- review holds.
 CREATE EXTENSION pgrowlocks;
+-- amcheck (this test database only): pgTAP 16 checks that rows written
+-- without an UPDATE statement have every index entry they need.
+CREATE EXTENSION amcheck;
 -- Notifications (issue 13): two for the rep (5555…), one for the admin (4444…).
 INSERT INTO orders.notifications (id, user_id, type, title) VALUES
   ('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000e7', 'order', 'New order API-1'),

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(32);
+SELECT plan(35);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -139,6 +139,33 @@ SELECT is((SELECT string_agg(n::text, ',') FROM t16_seen), '1', 'a DBA''s statem
 DROP TRIGGER t16_seen ON orders.orders;
 SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE order_number = 'T16-3'), 23.00::numeric,
           '... and the subtotal is exact either way');
+
+-- a direct write opens the table's indexes only when its new version needs
+-- entries in them (0.24.0): a HOT update needs none; once the row's page
+-- is full (60 writes in one transaction: no old version can be pruned) the
+-- new versions go to other pages and need an entry in every index
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000016b9', 'T16-9', '00000000-0000-0000-0000-0000000016c1');
+SELECT pg_stat_clear_snapshot();
+SELECT n_tup_upd AS upd0, n_tup_hot_upd AS hot0 FROM pg_stat_xact_user_tables
+ WHERE relid = 'orders.orders'::regclass \gset
+DO $$ BEGIN
+    FOR n IN 1..60 LOOP
+        INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+        VALUES ('00000000-0000-0000-0000-0000000016b9', 'Piece ' || n, 1, 1);
+    END LOOP;
+END $$;
+SELECT ok((SELECT n_tup_hot_upd - :hot0 > 0 AND n_tup_upd - n_tup_hot_upd > :upd0 - :hot0
+             FROM pg_stat_xact_user_tables WHERE relid = 'orders.orders'::regclass),
+          'sixty subtotal writes: some HOT, some not');
+SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE order_number = 'T16-9'), 60.00::numeric,
+          '... the subtotal exact');
+SELECT is((SELECT count(*)::int FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+            WHERE i.indrelid = 'orders.orders'::regclass AND a.amname = 'btree'
+              AND public.bt_index_check(i.indexrelid, true) IS NOT NULL),
+          (SELECT count(*)::int FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+            WHERE i.indrelid = 'orders.orders'::regclass AND a.amname = 'btree'),
+          '... and every index of orders.orders has an entry for every row version that needs one (amcheck)');
 
 -- repair
 SET LOCAL session_replication_role = replica;
