@@ -776,6 +776,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	d->estate->es_snapshot = RegisterSnapshot(GetActiveSnapshot());
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	/* the indexes are opened by the first update that is not HOT (simple_update) */
+	d->indexes_open = false;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
 	{
@@ -902,6 +903,9 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
  * constraints, the new version, its index entries, the AFTER row triggers
  * queued.  False when a BEFORE row trigger skipped the row.
  */
+#if PG_VERSION_NUM >= 160000
+#error "simple_update copies PostgreSQL 15's ExecSimpleRelationUpdate: port it (update_indexes, trigger and index-insert signatures changed in 16)"
+#endif
 static bool
 simple_update(OrdersDirect *d)
 {
@@ -912,6 +916,8 @@ simple_update(OrdersDirect *d)
 	List	   *recheck = NIL;
 	bool		update_indexes;
 
+	/* a plain table (orders_direct_updatable): no partition constraint to check */
+	Assert(rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition);
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
 		!ExecBRUpdateTriggers(d->estate, &d->epq, info, tid, NULL, slot, NULL))
@@ -923,8 +929,15 @@ simple_update(OrdersDirect *d)
 	simple_table_tuple_update(rel, tid, slot, d->estate->es_snapshot, &update_indexes);
 	if (update_indexes)
 	{
-		if (info->ri_IndexRelationDescs == NULL)
+		if (!d->indexes_open)
+		{
+			/* in the executor's memory, as ExecInitModifyTable opens them */
+			MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
 			ExecOpenIndices(info, false);
+			MemoryContextSwitchTo(oldcxt);
+			d->indexes_open = true;
+		}
 		if (info->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(info, slot, d->estate, true, false, NULL, NIL);
 	}

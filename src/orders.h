@@ -125,6 +125,7 @@ typedef struct OrdersDirect
 	EPQState	epq;
 	TupleTableSlot *row;		/* the locked row (orders_direct_lock_by_id) */
 	TupleTableSlot *next;	/* its new version */
+	bool		indexes_open;	/* opened by the first update that is not HOT */
 	int			ncolumns;		/* the columns updated: */
 	AttrNumber	attnums[ORDERS_DIRECT_COLUMNS];	/* each one's number */
 	bool		domain[ORDERS_DIRECT_COLUMNS];	/* its type is a domain */
