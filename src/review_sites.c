@@ -368,6 +368,21 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
 }
 
 /*
+ * check_entries — the group checked (OR075), the entries' sites looked up
+ * and the first bad entry, in the caller's order, refused
+ * (refuse_first_problem); "entries" sorted by site again afterwards.
+ */
+static void
+check_entries(Datum group_id, ReviewEntry *entries, int n)
+{
+	(void) group_order(group_id);
+	qsort(entries, n, sizeof(ReviewEntry), cmp_position);
+	find_sites(group_id, entries, n);
+	refuse_first_problem(group_id, entries, n);
+	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
+}
+
+/*
  * sites_by_id_only — does every entry name its site by a well-formed id,
  * with a known status and no id twice?  ("entries" sorted by site.)  Then
  * locking the sites tells which are the group's: no statement to find them.
@@ -518,26 +533,12 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 	orders_spi_connect();
 	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
 	if (n == 0 || !sites_by_id_only(entries, n))
-	{
-		/* find the sites first, and refuse as the first bad entry says */
-		(void) group_order(group_id);
-		qsort(entries, n, sizeof(ReviewEntry), cmp_position);
-		find_sites(group_id, entries, n);
-		refuse_first_problem(group_id, entries, n);
-		qsort(entries, n, sizeof(ReviewEntry), cmp_site);
-	}
+		check_entries(group_id, entries, n);	/* find the sites first */
 	for (int i = 0; i < n; i++)
 		approving |= strcmp(entries[i].status, "approved") == 0;
 	if (n > 0 && orders_review_lock(group_id, uuid_array(entries, n), approving) < (uint64) n &&
 		sites_by_id_only(entries, n))
-	{
-		/* not all locked: which are not the group's, or hidden? */
-		(void) group_order(group_id);
-		qsort(entries, n, sizeof(ReviewEntry), cmp_position);
-		find_sites(group_id, entries, n);
-		refuse_first_problem(group_id, entries, n);
-		qsort(entries, n, sizeof(ReviewEntry), cmp_site);
-	}
+		check_entries(group_id, entries, n);	/* not all locked: which are not the group's? */
 	if (n > 0 && update_sites(group_id, entries, n, reviewer) < (uint64) n)
 		refuse_unchanged(group_id, entries, n);
 	result = group_row(fcinfo, group_id);
