@@ -57,6 +57,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 /*
  * What own_triggers_only found, per (relation, list of statement
@@ -89,6 +90,25 @@ typedef struct FkOnly
 
 #define FK_ONLY_ENTRIES 4
 static FkOnly fk_only_cache[FK_ONLY_ENTRIES];
+
+/*
+ * What orders_direct_idle_before found, per (relation, list of idle
+ * guards, columns updated): may the BEFORE UPDATE row triggers be left
+ * out, and which column set_updated_at would stamp (0: none).  Forgotten
+ * as the entries above are.
+ */
+typedef struct IdleBefore
+{
+	Oid			relid;			/* InvalidOid: a free entry */
+	const char *const *idle;
+	int			ncolumns;
+	AttrNumber	attnums[ORDERS_DIRECT_COLUMNS];
+	bool		skip;
+	AttrNumber	stamp;
+} IdleBefore;
+
+#define IDLE_BEFORE_ENTRIES 4
+static IdleBefore idle_before_cache[IDLE_BEFORE_ENTRIES];
 
 /*
  * The CHECK constraints of a relation written directly, parsed and planned
@@ -135,6 +155,9 @@ direct_rel_inval(Datum arg, Oid relid)
 	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
 		if (relid == InvalidOid || fk_only_cache[i].relid == relid)
 			fk_only_cache[i].relid = InvalidOid;
+	for (int i = 0; i < IDLE_BEFORE_ENTRIES; i++)
+		if (relid == InvalidOid || idle_before_cache[i].relid == relid)
+			idle_before_cache[i].relid = InvalidOid;
 }
 
 /* direct_proc_inval — syscache callback on functions: forget everything kept. */
@@ -777,6 +800,8 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
 	/* the indexes are opened by the first update that is not HOT (simple_update) */
 	d->indexes_open = false;
+	d->before_idle = false;		/* orders_direct_idle_before */
+	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
 	{
@@ -786,6 +811,134 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	AfterTriggerBeginQuery();
+}
+
+/*
+ * fires_for — would trigger "t" of "rel" fire for an update of d's columns
+ * in this session?  Its enabled state (a DBA's ENABLE REPLICA / ALWAYS /
+ * DISABLE; the session is not a replica, see orders_direct_idle_before)
+ * and its UPDATE OF list, which PostgreSQL matches against the columns set
+ * and the generated columns that follow them (any stored generated column
+ * counts here).
+ */
+static bool
+fires_for(const Trigger *t, Relation rel, const OrdersDirect *d)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (t->tgenabled == TRIGGER_DISABLED || t->tgenabled == TRIGGER_FIRES_ON_REPLICA)
+		return false;
+	if (t->tgnattr == 0)
+		return true;
+	for (int k = 0; k < t->tgnattr; k++)
+	{
+		AttrNumber	a = t->tgattr[k];
+
+		if (a > 0 && a <= desc->natts && TupleDescAttr(desc, a - 1)->attgenerated == ATTRIBUTE_GENERATED_STORED)
+			return true;
+		for (int c = 0; c < d->ncolumns; c++)
+			if (d->attnums[c] == a)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * stamp_column — the timestamptz column trigger "t" (orders.set_updated_at,
+ * no WHEN clause) stamps, if it is none of d's columns; else 0.
+ */
+static AttrNumber
+stamp_column(const Trigger *t, Relation rel, const OrdersDirect *d)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), t->tgnargs > 0 ? t->tgargs[0] : "updated_at");
+
+	if (t->tgqual != NULL || t->tgnargs > 1 || attnum <= 0 ||
+		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid != TIMESTAMPTZOID)
+		return 0;
+	for (int c = 0; c < d->ncolumns; c++)
+		if (d->attnums[c] == attnum)
+			return 0;
+	return attnum;
+}
+
+/*
+ * orders_direct_idle_before — may the updates of "d" leave out the BEFORE
+ * UPDATE row triggers of its table?  Yes (d->before_idle) when each that
+ * would fire for them (fires_for) is the extension's C function of one of
+ * the symbols "idle" — guards the caller knows let its write through
+ * unchanged — or at most one orders.set_updated_at without WHEN clause,
+ * whose stamp orders_direct_update then sets itself (the transaction's
+ * start, as the trigger does).  Not in a session replaying replication
+ * (session_replication_role = replica fires other triggers).  The caller
+ * may clear d->before_idle for a row its guards would not let through.
+ * Kept per backend.
+ */
+bool
+orders_direct_idle_before(OrdersDirect *d, const char *const *idle)
+{
+	static const char *const stamp_symbol[] = {"orders_set_updated_at", NULL};
+	Relation	rel = d->info->ri_RelationDesc;
+	Oid			relid = RelationGetRelid(rel);
+	uint64		generation = direct_generation;
+	IdleBefore *entry = NULL;
+	int			slot = -1;
+	TriggerDesc *trig;
+	Oid			extension;
+	bool		skip = true;
+	AttrNumber	stamp = 0;
+
+	d->before_idle = false;
+	d->stamp_attnum = 0;
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return false;
+	for (int i = 0; i < IDLE_BEFORE_ENTRIES && entry == NULL; i++)
+	{
+		IdleBefore *e = &idle_before_cache[i];
+
+		if (e->relid == relid && e->idle == idle && e->ncolumns == d->ncolumns &&
+			memcmp(e->attnums, d->attnums, sizeof(AttrNumber) * d->ncolumns) == 0)
+			entry = e;
+		else if (e->relid == InvalidOid && slot < 0)
+			slot = i;
+	}
+	if (entry != NULL)
+	{
+		d->before_idle = entry->skip;
+		d->stamp_attnum = entry->stamp;
+		return entry->skip;
+	}
+	register_callbacks();
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	trig = rel->trigdesc ? CopyTriggerDesc(rel->trigdesc) : NULL;
+	extension = get_extension_oid(ORDERS_SCHEMA, true);
+	for (int i = 0; trig != NULL && i < trig->numtriggers && skip; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype) ||
+			!TRIGGER_FOR_UPDATE(t->tgtype) || !fires_for(t, rel, d) ||
+			own_function(t->tgfoid, extension, idle))
+			continue;
+		skip = stamp == 0 && own_function(t->tgfoid, extension, stamp_symbol) &&
+			(stamp = stamp_column(t, rel, d)) != 0;
+	}
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	if (!skip)
+		stamp = 0;
+	if (slot >= 0 && generation == direct_generation)
+	{
+		entry = &idle_before_cache[slot];
+		entry->relid = relid;
+		entry->idle = idle;
+		entry->ncolumns = d->ncolumns;
+		memcpy(entry->attnums, d->attnums, sizeof(AttrNumber) * d->ncolumns);
+		entry->skip = skip;
+		entry->stamp = stamp;
+	}
+	d->before_idle = skip;
+	d->stamp_attnum = stamp;
+	return skip;
 }
 
 /*
@@ -899,9 +1052,10 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
  * only when the new version needs index entries: a HOT update (the usual
  * counter write, none of whose columns is indexed) then opens none of them
  * — for orders.orders that is 17 index opens and locks, and their
- * IndexInfos, per write.  BEFORE row triggers, generated columns,
- * constraints, the new version, its index entries, the AFTER row triggers
- * queued.  False when a BEFORE row trigger skipped the row.
+ * IndexInfos, per write.  BEFORE row triggers (unless idle:
+ * orders_direct_idle_before), generated columns, constraints, the new
+ * version, its index entries, the AFTER row triggers queued.  False when a
+ * BEFORE row trigger skipped the row.
  */
 #if PG_VERSION_NUM >= 160000
 #error "simple_update copies PostgreSQL 15's ExecSimpleRelationUpdate: port it (update_indexes, trigger and index-insert signatures changed in 16)"
@@ -919,7 +1073,7 @@ simple_update(OrdersDirect *d)
 	/* a plain table (orders_direct_updatable): no partition constraint to check */
 	Assert(rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition);
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
-	if (info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
+	if (!d->before_idle && info->ri_TrigDesc && info->ri_TrigDesc->trig_update_before_row &&
 		!ExecBRUpdateTriggers(d->estate, &d->epq, info, tid, NULL, slot, NULL))
 		return false;			/* "do nothing" */
 	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
@@ -973,6 +1127,12 @@ orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 	{
 		d->next->tts_values[d->attnums[c] - 1] = values[c];
 		d->next->tts_isnull[d->attnums[c] - 1] = isnull[c];
+	}
+	if (d->before_idle && d->stamp_attnum > 0)
+	{
+		/* what orders.set_updated_at would have set (orders_direct_idle_before) */
+		d->next->tts_values[d->stamp_attnum - 1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		d->next->tts_isnull[d->stamp_attnum - 1] = false;
 	}
 	ExecStoreVirtualTuple(d->next);
 	return simple_update(d);

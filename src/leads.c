@@ -376,6 +376,14 @@ static const char *const counter_unaffected[] = {
 };
 
 /*
+ * The BEFORE UPDATE row triggers of orders.orders that let a counter write
+ * through unchanged: status_guard (status, lifecycle, number, notes and
+ * amounts are as they were) and lead_capacity_guard (the counter is
+ * writing, and the new count is checked against the purchase first).
+ */
+static const char *const counter_guards[] = {"orders_status_guard", "orders_lead_capacity_guard", NULL};
+
+/*
  * order_columns — can the counter of "rel" be written directly
  * (orders_direct_updatable, the columns it reads of the types it reads
  * them as, NOT NULL but the customer)?  Then "*c" gets their numbers.
@@ -410,7 +418,8 @@ order_columns(Relation rel, OrderColumns *c)
  * (direct_write.c) into its row locked in "dw": as add_sql, with what the
  * UPDATE's row triggers, constraints and indexes do, but not the
  * statement triggers of counter_unaffected (a change of leads_delivered
- * alone gives them nothing to do).  An overflow fails with 22003, as the
+ * alone gives them nothing to do) nor the BEFORE row triggers of
+ * counter_guards (the same).  An overflow fails with 22003, as the
  * UPDATE's addition would.
  */
 static bool
@@ -420,6 +429,7 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	bool		isnull;
 	bool		was = counter_writing;
 	Datum		customer;
+	bool		guards_idle;
 
 	*full = false;
 	if (!orders_direct_lock_by_id(dw, UUIDPGetDatum(&d->order_id)))
@@ -442,6 +452,9 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("integer out of range")));
 	counter_writing = true;
+	/* an order already over its purchase: lead_capacity_guard refuses */
+	guards_idle = dw->before_idle;
+	dw->before_idle = guards_idle && o->delivered <= o->purchased;
 	PG_TRY();
 	{
 		Datum		value = Int32GetDatum(o->delivered);
@@ -456,6 +469,7 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	PG_FINALLY();
 	{
 		counter_writing = was;
+		dw->before_idle = guards_idle;
 	}
 	PG_END_TRY();
 	return true;
@@ -490,6 +504,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 			/* the log leaves the counter out while the row triggers fire */
 			orders_derived = &derived;
 			orders_direct_begin(&dw, rel, counter_columns);
+			(void) orders_direct_idle_before(&dw, counter_guards);
 		}
 		for (long i = 0; i < n; i++)
 		{

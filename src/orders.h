@@ -126,6 +126,8 @@ typedef struct OrdersDirect
 	TupleTableSlot *row;		/* the locked row (orders_direct_lock_by_id) */
 	TupleTableSlot *next;	/* its new version */
 	bool		indexes_open;	/* opened by the first update that is not HOT */
+	bool		before_idle;	/* BEFORE row triggers left out (orders_direct_idle_before) */
+	AttrNumber	stamp_attnum;	/* then the updated_at column set instead, or 0 */
 	int			ncolumns;		/* the columns updated: */
 	AttrNumber	attnums[ORDERS_DIRECT_COLUMNS];	/* each one's number */
 	bool		domain[ORDERS_DIRECT_COLUMNS];	/* its type is a domain */
@@ -142,6 +144,7 @@ extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *const
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
 extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
+extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);

@@ -3,7 +3,7 @@
 -- exactly, the orders are locked before the foreign keys' checks, and a
 -- DBA's statement trigger on orders still sees the counter's writes.
 BEGIN;
-SELECT plan(26);
+SELECT plan(32);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -112,6 +112,64 @@ SELECT is((SELECT count(*)::int FROM orders.recount_leads()), 0, 'counts exact o
 SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) SELECT '00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a1', 'approved' FROM generate_series(1, 2)$$,
                  'OR010', 'order "T5-1" is full: 1 of 2 leads delivered, 2 more would exceed the purchase',
                  'delivering past leads_purchased, written directly, is refused as before');
+
+-- the counter's direct write leaves out the BEFORE row triggers that would
+-- let it through unchanged (status_guard, lead_capacity_guard) and stamps
+-- updated_at itself, as set_updated_at would; a DBA's BEFORE row trigger,
+-- the stamp's trigger disabled, an order already over its purchase: each
+-- honoured as by the triggers
+SET LOCAL track_functions = 'all';
+CREATE FUNCTION pg_temp.calls(f text) RETURNS bigint LANGUAGE sql AS
+  $$ SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions
+                       WHERE schemaname = 'orders' AND funcname = f), 0) $$;
+CREATE FUNCTION pg_temp.guard_calls() RETURNS bigint[] LANGUAGE sql AS
+  $$ SELECT ARRAY[pg_temp.calls('status_guard'), pg_temp.calls('lead_capacity_guard'), pg_temp.calls('set_updated_at')] $$;
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET updated_at = '2000-01-01' WHERE order_number = 'T5-3';
+SET LOCAL session_replication_role = origin;
+CREATE TEMP TABLE t5_calls AS SELECT pg_temp.guard_calls() AS calls;
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'approved');
+SELECT is((SELECT updated_at FROM orders.orders WHERE order_number = 'T5-3'), now(),
+          'a counted lead stamps its order''s updated_at');
+SELECT is(pg_temp.guard_calls(), (SELECT calls FROM t5_calls),
+          'without calling status_guard, lead_capacity_guard or set_updated_at');
+CREATE FUNCTION public.t5_dba_before() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM set_config('t5.before', NEW.leads_delivered::text, true);
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER t5_dba_before BEFORE UPDATE ON orders.orders
+    FOR EACH ROW EXECUTE FUNCTION public.t5_dba_before();
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'approved');
+SELECT is(current_setting('t5.before', true),
+          (SELECT leads_delivered::text FROM orders.orders WHERE order_number = 'T5-3'),
+          'a DBA''s BEFORE UPDATE row trigger on orders sees the counter''s write');
+SELECT ok((SELECT bool_and(n > o) FROM unnest(pg_temp.guard_calls(), (SELECT calls FROM t5_calls)) AS c(n, o)),
+          'and the extension''s BEFORE row triggers fire with it');
+DROP TRIGGER t5_dba_before ON orders.orders;
+ALTER TABLE orders.orders DISABLE TRIGGER set_updated_at;
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET updated_at = '2000-01-01' WHERE order_number = 'T5-3';
+SET LOCAL session_replication_role = origin;
+INSERT INTO orders.leads (customer_id, order_id, status)
+VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a3', 'approved');
+SELECT is((SELECT updated_at FROM orders.orders WHERE order_number = 'T5-3'), '2000-01-01'::timestamptz,
+          'set_updated_at disabled by a DBA: the counter''s write leaves updated_at as it was');
+ALTER TABLE orders.orders ENABLE TRIGGER set_updated_at;
+-- T5-1 (2 purchased, 1 delivered) pushed over its purchase behind the
+-- triggers' back (and without the CHECK that forbids it): removing a lead
+-- still leaves it over, refused as before
+ALTER TABLE orders.orders DROP CONSTRAINT orders_leads_delivered_within_purchase;
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET leads_delivered = 4 WHERE order_number = 'T5-1';
+SET LOCAL session_replication_role = origin;
+SELECT throws_ok($$DELETE FROM orders.leads WHERE id = '00000000-0000-0000-0000-000000000501'$$,
+                 'OR010', NULL, 'an order over its purchase: lead_capacity_guard still refuses the counter''s write');
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET leads_delivered = 1 WHERE order_number = 'T5-1';
+SET LOCAL session_replication_role = origin;
 
 -- a statement that changes the order and delivers to it (a CTE): the lock
 -- ahead and the counter's direct write both meet the row the statement
