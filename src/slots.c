@@ -1197,8 +1197,9 @@ require_bookings_seen(Oid res_rel, Datum order_id)
 
 /*
  * orders.release_cancelled_bookings() — AFTER UPDATE OF status ON
- * orders.orders FOR EACH ROW, WHEN the status changed.  When the new status
- * is in the cancelled category, every held or confirmed reservation linked
+ * orders.orders FOR EACH ROW (no WHEN clause: PostgreSQL would parse and
+ * plan it for every statement).  When the status changed into one of the
+ * cancelled category, every held or confirmed reservation linked
  * to the order's items is released and its places go back to the slot
  * (reservations locked in id order, then their slots: give_back).  At
  * REPEATABLE READ a booking confirmed after the transaction's snapshot
@@ -1216,13 +1217,17 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 	HeapTuple	newrow = trigdata->tg_newtuple;
 	char	   *lname = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "lifecycle"));
 	char	   *status = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "status"));
-	const LifecycleState *st = lifecycle_find_state(lname, status);
+	char	   *was = SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "status"));
+	const LifecycleState *st;
 	Oid			res_rel;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[1];
 	bool		isnull;
 
+	if (status == NULL || (was != NULL && strcmp(was, status) == 0))
+		return PointerGetDatum(NULL);
+	st = lifecycle_find_state(lname, status);
 	if (st == NULL || st->category != CATEGORY_CANCELLED)
 		return PointerGetDatum(NULL);
 

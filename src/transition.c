@@ -5,7 +5,7 @@
  *                           new orders start in the initial status, every change
  *                           must be an edge of the graph the caller may take;
  *                           stamps the edge's column.
- *   orders.status_audit()   AFTER UPDATE row trigger (WHEN status changed):
+ *   orders.status_audit()   AFTER UPDATE row trigger, for a status changed:
  *                           history row as the table owner (history.c) +
  *                           pg_notify, both in the changing transaction.
  *   orders.transition()     the API for a status change, with idempotency key.
@@ -414,11 +414,13 @@ orders_status_guard(PG_FUNCTION_ARGS)
 }
 
 /*
- * orders.status_audit() — AFTER UPDATE FOR EACH ROW on orders.orders, with
- * WHEN (OLD.status IS DISTINCT FROM NEW.status).  Writes one history row
- * (as the owner of orders.order_history, so callers need no right on it),
- * marked for the database's announcer (orders.notify = batched) or
- * announced on channel orders_status by this transaction (immediate).  Both
+ * orders.status_audit() — AFTER UPDATE OF status FOR EACH ROW on
+ * orders.orders (no WHEN clause since 0.25.0: PostgreSQL would parse and
+ * plan it for every statement).  For a row whose status changed, writes
+ * one history row (as the owner of orders.order_history, so callers need
+ * no right on it), marked for the database's announcer (orders.notify =
+ * batched) or announced on channel orders_status by this transaction
+ * (immediate).  Both
  * belong to the changing transaction: a rollback leaves neither.
  */
 Datum

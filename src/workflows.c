@@ -257,6 +257,28 @@ tags_hold(Jsonb *tags, const char *tag)
 	return false;
 }
 
+/*
+ * same_state — is neither the status nor the payment status of an order
+ * distinct (IS DISTINCT FROM) between its old and new row?  Then no
+ * order_status workflow can have just come to match.
+ */
+static bool
+same_state(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc)
+{
+	static const char *const columns[] = {"status", "payment_status"};
+
+	for (int i = 0; i < 2; i++)
+	{
+		int			attnum = SPI_fnumber(desc, columns[i]);
+		char	   *a = SPI_getvalue(oldrow, desc, attnum);
+		char	   *b = SPI_getvalue(newrow, desc, attnum);
+
+		if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+			return false;
+	}
+	return true;
+}
+
 /* append_pair — ,"key":"value" (value NULL: JSON null) to a JSON object. */
 static void
 append_pair(StringInfo buf, const char *key, const char *value)
@@ -302,6 +324,10 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 
 	if (orders_owner_loading(rel))
 		return PointerGetDatum(NULL);
+	on_customers = strcmp(RelationGetRelationName(rel), "customers") == 0;
+	/* an order's UPDATE of neither status (no WHEN clause on its trigger: see 99_workflows.sql) */
+	if (oldrow != NULL && !on_customers && same_state(oldrow, newrow, desc))
+		return PointerGetDatum(NULL);
 	/*
 	 * Workflows committed (or changed) by others since this transaction last
 	 * took a new lock: a statement that does not name orders.workflows (a
@@ -313,7 +339,6 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	if (workflow_count == 0)
 		return PointerGetDatum(NULL);
 
-	on_customers = strcmp(RelationGetRelationName(rel), "customers") == 0;
 	if (on_customers)
 	{
 		tags_now = row_tags(newrow, desc);

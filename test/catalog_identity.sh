@@ -6,7 +6,8 @@
 # strictness, security, config, parallel), view, comment, privilege, RLS
 # flag, sequence, extension member and dumped table, and the built-in
 # lifecycle rows (test/catalog.sql lists them).  Also: an upgrade over data
-# 0.7.0 refuses (NaN amounts) stops and says so.  Against the running test
+# 0.7.0 refuses (NaN amounts) stops and says so; the update to 0.25.0 keeps
+# a DBA's trigger settings.  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,5 +49,20 @@ check "... and leaves the installation at 0.6.0" 0.6.0 "$(ext_version nan)"
 nan -c "UPDATE orders.orders SET total_amount = 0" -c "ALTER EXTENSION orders UPDATE"
 check "once the amount is a number the upgrade goes through" "$version" "$(ext_version nan)"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
+# 0.25.0 re-creates three triggers of orders.orders without their WHEN
+# clauses: one a DBA set ENABLE ALWAYS (as doc/operations.md's replication
+# notes suggest) and one disabled keep those settings
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_trig" -c "CREATE DATABASE orders_cat_trig" 2>/dev/null
+trig() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_trig "$@"; }
+trig -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.24.0'" \
+     -c "ALTER TABLE orders.orders ENABLE ALWAYS TRIGGER status_audit" \
+     -c "ALTER TABLE orders.orders DISABLE TRIGGER fire_workflows_on_change" \
+     -c "ALTER EXTENSION orders UPDATE"
+check "the update to 0.25.0 keeps a DBA's ENABLE ALWAYS and DISABLE of the triggers it re-creates" \
+      "fire_workflows_on_change D true,release_cancelled_bookings O true,status_audit A true" \
+      "$(trig -At -c "SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || (tgqual IS NULL), ',' ORDER BY tgname) FROM pg_trigger
+                      WHERE tgrelid = 'orders.orders'::regclass
+                        AND tgname IN ('status_audit', 'release_cancelled_bookings', 'fire_workflows_on_change')")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
 tap_done

@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -73,6 +73,19 @@ SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1'), '0 booked, 1 hel
 SELECT is((SELECT status || coalesce(' ' || order_item_id, '') FROM orders.slot_reservations WHERE id = :'rc'), 'held',
           'and its hold is still an unlinked hold');
 SELECT orders.release_reservation(:'rc');
+-- the cancelled order "cancelled" again (its status unchanged) releases
+-- nothing: bob's booking put back behind the triggers' back stays
+SET LOCAL session_replication_role = replica;
+UPDATE orders.slot_reservations SET status = 'confirmed', released_at = NULL WHERE holder = 'bob' AND order_item_id IS NOT NULL;
+UPDATE orders.service_capacity SET booked_count = 1 WHERE id = '00000000-0000-0000-0000-0000000006a1';
+SET LOCAL session_replication_role = origin;
+UPDATE orders.orders SET status = 'cancelled' WHERE id = '00000000-0000-0000-0000-0000000006e1';
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a1') || ', ' || (SELECT status FROM orders.slot_reservations WHERE holder = 'bob' AND order_item_id IS NOT NULL),
+          '1 booked, 0 held of 2, confirmed', 'a status set to what it was (cancelled) releases no booking');
+SET LOCAL session_replication_role = replica;
+UPDATE orders.slot_reservations SET status = 'released', released_at = now() WHERE holder = 'bob' AND order_item_id IS NOT NULL;
+UPDATE orders.service_capacity SET booked_count = 0 WHERE id = '00000000-0000-0000-0000-0000000006a1';
+SET LOCAL session_replication_role = origin;
 
 -- release of a live hold
 SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a2') AS r \gset
