@@ -5,7 +5,8 @@
 --    clause again for every statement (about 5 % of a status change); their C
 --    functions make the same test on the rows (doc/decisions.md, 0.25.0).
 --    A trigger a DBA set to ENABLE ALWAYS / REPLICA or disabled keeps that
---    setting (CREATE OR REPLACE TRIGGER alone would reset it).
+--    setting (CREATE OR REPLACE TRIGGER alone would reset it); one a DBA
+--    dropped stays dropped.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.25.0'" to load this file. \quit
 
 DO $upgrade$
@@ -20,6 +21,7 @@ BEGIN
     LOOP
         SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
          WHERE tgrelid = 'orders.orders'::pg_catalog.regclass AND tgname = t.name;
+        CONTINUE WHEN was IS NULL;      -- dropped by a DBA: left dropped
         EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER %I %s ON orders.orders FOR EACH ROW EXECUTE FUNCTION %s',
                                   t.name, t.event, t.fn);
         IF was IS DISTINCT FROM 'O' THEN

@@ -452,9 +452,13 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("integer out of range")));
 	counter_writing = true;
-	/* an order already over its purchase: lead_capacity_guard refuses */
+	/*
+	 * the guards refuse an order already over its purchase
+	 * (lead_capacity_guard) and a write of an order whose status change
+	 * is under way (status_guard)
+	 */
 	guards_idle = dw->before_idle;
-	dw->before_idle = guards_idle && o->delivered <= o->purchased;
+	dw->before_idle = guards_idle && o->delivered <= o->purchased && !orders_pending_change_on(&d->order_id);
 	PG_TRY();
 	{
 		Datum		value = Int32GetDatum(o->delivered);

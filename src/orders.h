@@ -325,6 +325,7 @@ extern bool orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *calle
 extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
 									  char *key, char *actor);
 extern void orders_clear_pending_change(void);
+extern bool orders_pending_change_on(const pg_uuid_t *order_id);
 
 /* ---- announcer.c: status changes announced in batches ---- */
 

@@ -66,6 +66,17 @@ orders_set_pending_change(const pg_uuid_t *order_id, char *notes, char *key, cha
 	pending.actor = actor;
 }
 
+/*
+ * orders_pending_change_on — is a status change of "order_id" pending
+ * (orders_set_pending_change, not yet recorded)?  Then status_guard refuses
+ * an UPDATE of that order which leaves its status as it is.
+ */
+bool
+orders_pending_change_on(const pg_uuid_t *order_id)
+{
+	return pending.active && memcmp(&pending.order_id, order_id, sizeof(pg_uuid_t)) == 0;
+}
+
 /* orders_clear_pending_change — forget what orders_set_pending_change said. */
 void
 orders_clear_pending_change(void)
