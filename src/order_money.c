@@ -228,7 +228,8 @@ hold_deltas(SubtotalDelta **moved, long n)
 
 /* The statement triggers of orders.orders a subtotal write (of an order that earns nothing) leaves with nothing to do. */
 static const char *const subtotal_unaffected[] = {
-	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status", NULL
+	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
+	"orders_release_cancelled_bookings", NULL
 };
 
 /*

@@ -1160,85 +1160,90 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 
 /*
  * require_bookings_seen — at REPEATABLE READ or SERIALIZABLE, refuse (40001)
- * the cancellation of order "order_id" when the reservations linked to its
- * items, as the transaction's snapshot shows them, are not those of the
- * latest snapshot: a booking confirmed (or released) after the snapshot —
- * the confirmation locked the order, the status UPDATE waited for it —
- * would be missed by the statement that releases them, its place kept for
- * a cancelled order.  No new booking can be linked afterwards: a
- * confirmation waits for the order row this transaction holds.
+ * the cancellation of the orders "order_ids" (a uuid[]) when the
+ * reservations linked to their items, as the transaction's snapshot shows
+ * them, are not those of the latest snapshot: a booking confirmed (or
+ * released) after the snapshot — the confirmation locked the order, the
+ * status UPDATE waited for it — would be missed by the statement that
+ * releases them, its place kept for a cancelled order.  No new booking can
+ * be linked afterwards: a confirmation waits for the order row this
+ * transaction holds.
  */
 static void
-require_bookings_seen(Oid res_rel, Datum order_id)
+require_bookings_seen(Oid res_rel, Datum order_ids)
 {
-	static Oid	argtypes[1] = {UUIDOID};
+	static Oid	argtypes[1] = {UUIDARRAYOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
-									   "SELECT pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
+									   "SELECT i.order_id::pg_catalog.text,"
+									   "       pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
 									   "  FROM orders.slot_reservations r"
 									   "  JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-									   " WHERE i.order_id OPERATOR(pg_catalog.=) $1"
-									   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])",
+									   " WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+									   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
+									   " GROUP BY i.order_id ORDER BY i.order_id",
 									   1, argtypes);
-	Datum		args[1] = {order_id};
-	char	   *seen;
-	char	   *latest;
+	Datum		args[1] = {order_ids};
+	SPITupleTable *seen;
+	SPITupleTable *latest;
+	uint64		nseen;
+	uint64		nlatest;
+	uint64		a = 0;
+	uint64		b = 0;
 
-	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
-	seen = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
+	seen = SPI_tuptable;
+	nseen = SPI_processed;
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
-	latest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if ((seen == NULL) != (latest == NULL) || (seen != NULL && strcmp(seen, latest) != 0))
+	latest = SPI_tuptable;
+	nlatest = SPI_processed;
+	/* both in order id order: the first order whose bookings differ */
+	while (a < nseen || b < nlatest)
+	{
+		char	   *order_a = a < nseen ? SPI_getvalue(seen->vals[a], seen->tupdesc, 1) : NULL;
+		char	   *order_b = b < nlatest ? SPI_getvalue(latest->vals[b], latest->tupdesc, 1) : NULL;
+		int			cmp = order_a == NULL ? 1 : order_b == NULL ? -1 : strcmp(order_a, order_b);
+
+		if (cmp == 0 &&
+			strcmp(SPI_getvalue(seen->vals[a], seen->tupdesc, 2),
+				   SPI_getvalue(latest->vals[b], latest->tupdesc, 2)) == 0)
+		{
+			a++;
+			b++;
+			continue;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not serialize access due to a concurrent booking of order %s", uuid_text(order_id)),
+				 errmsg("could not serialize access due to a concurrent booking of order %s",
+						cmp <= 0 ? order_a : order_b),
 				 errdetail("A time slot was booked or released for one of its items after this transaction's snapshot."),
 				 errhint("Retry the transaction.")));
+	}
+	SPI_freetuptable(seen);
+	SPI_freetuptable(latest);
 }
 
 /*
- * orders.release_cancelled_bookings() — AFTER UPDATE OF status ON
- * orders.orders FOR EACH ROW (no WHEN clause: PostgreSQL would parse and
- * plan it for every statement).  When the status changed into one of the
- * cancelled category, every held or confirmed reservation linked
- * to the order's items is released and its places go back to the slot
- * (reservations locked in id order, then their slots: give_back).  At
- * REPEATABLE READ a booking confirmed after the transaction's snapshot
- * fails the cancellation with 40001 rather than keeping its place
- * (require_bookings_seen).
+ * release_orders — every held or confirmed reservation linked to the items
+ * of the orders "order_ids" (a uuid[]) released, locked in id order, and
+ * their places given back to their slots (give_back: slots in id order).
+ * Runs as the owner of orders.slot_reservations.
  */
-Datum
-orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
+static void
+release_orders(Datum order_ids)
 {
-	static Oid	argtypes[1] = {UUIDOID};
-	TriggerData *trigdata = orders_trigger_data(fcinfo, "release_cancelled_bookings",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW |
-												ORDERS_TRIG_UPDATE);
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	HeapTuple	newrow = trigdata->tg_newtuple;
-	char	   *lname = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "lifecycle"));
-	char	   *status = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "status"));
-	char	   *was = SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "status"));
-	const LifecycleState *st;
-	Oid			res_rel;
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Oid			res_rel = orders_relid("slot_reservations");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
-	Datum		args[1];
-	bool		isnull;
+	Datum		args[1] = {order_ids};
 
-	if (status == NULL || (was != NULL && strcmp(was, status) == 0))
-		return PointerGetDatum(NULL);
-	st = lifecycle_find_state(lname, status);
-	if (st == NULL || st->category != CATEGORY_CANCELLED)
-		return PointerGetDatum(NULL);
-
-	res_rel = orders_relid("slot_reservations");
 	orders_spi_connect_as_owner(res_rel, &saved);
 	plan = orders_get_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
 						   "WITH mine AS ("
 						   "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
 						   "    FROM orders.slot_reservations r"
 						   "    JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-						   "   WHERE i.order_id OPERATOR(pg_catalog.=) $1"
+						   "   WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
 						   "     AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
 						   "   ORDER BY r.id FOR UPDATE OF r),"
 						   " gone AS ("
@@ -1248,12 +1253,112 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 						   "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
 						   PER_SLOT_ARRAYS,
 						   1, argtypes);
-	args[0] = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
 	if (IsolationUsesXactSnapshot())
-		require_bookings_seen(res_rel, args[0]);
+		require_bookings_seen(res_rel, order_ids);
 	slot_execute(plan, args, NULL, SPI_OK_SELECT);
 	(void) give_back();
 	orders_spi_finish_as(&saved);
+}
+
+/* What the statement form of release_cancelled_bookings folds per order. */
+typedef struct CancelFold
+{
+	int			id;				/* column numbers */
+	int			lifecycle;
+	int			status;
+	HTAB	   *orders;			/* OrderCancel by order id */
+} CancelFold;
+
+typedef struct OrderCancel
+{
+	pg_uuid_t	id;				/* hash key */
+	int			cancelled;		/* +1 entered the cancelled category, -1 left it */
+} OrderCancel;
+
+/* fold_cancelled — orders.orders row in a cancelled-category status: count it, signed. */
+static void
+fold_cancelled(TupleTableSlot *slot, int sign, void *arg)
+{
+	CancelFold *f = (CancelFold *) arg;
+	bool		isnull;
+	bool		lnull;
+	bool		snull;
+	Datum		id = slot_getattr(slot, f->id, &isnull);
+	Datum		lifecycle = slot_getattr(slot, f->lifecycle, &lnull);
+	Datum		status = slot_getattr(slot, f->status, &snull);
+	const LifecycleState *st;
+	OrderCancel *c;
+	bool		found;
+
+	if (isnull || lnull || snull)
+		return;
+	st = lifecycle_find_state(TextDatumGetCString(lifecycle), TextDatumGetCString(status));
+	if (st == NULL || st->category != CATEGORY_CANCELLED)
+		return;
+	c = (OrderCancel *) orders_delta_entry(&f->orders, "orders cancelled orders", sizeof(OrderCancel),
+										   DatumGetUUIDP(id), true, &found);
+	if (!found)
+		c->cancelled = 0;
+	c->cancelled += sign;
+}
+
+/* entered_cancelled — keep the orders that entered the cancelled category. */
+static bool
+entered_cancelled(const void *entry)
+{
+	return ((const OrderCancel *) entry)->cancelled > 0;
+}
+
+/*
+ * orders.release_cancelled_bookings() — AFTER UPDATE ... REFERENCING OLD
+ * TABLE NEW TABLE FOR EACH STATEMENT on orders.orders (0.25.0; a row
+ * trigger WHEN the status changed before, still served).  Every order the
+ * statement moved into a cancelled-category status has its held or
+ * confirmed reservations released and their places given back, for all
+ * those orders at once: reservations locked in id order, then their slots
+ * in id order (give_back) — two cancelling statements sharing slots cannot
+ * deadlock on them.  At REPEATABLE READ a booking confirmed after the
+ * transaction's snapshot fails the cancellation with 40001 rather than
+ * keeping its place (require_bookings_seen).
+ */
+Datum
+orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "release_cancelled_bookings",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_UPDATE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	CancelFold	f = {0};
+	OrderCancel **entered;
+	Datum	   *ids;
+	long		n;
+
+	f.id = SPI_fnumber(desc, "id");
+	f.lifecycle = SPI_fnumber(desc, "lifecycle");
+	f.status = SPI_fnumber(desc, "status");
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	{
+		/* the 0.24.0 form: a row trigger WHEN the status changed */
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+
+		ExecStoreHeapTuple(trigdata->tg_trigtuple, slot, false);
+		fold_cancelled(slot, -1, &f);
+		ExecStoreHeapTuple(trigdata->tg_newtuple, slot, false);
+		fold_cancelled(slot, +1, &f);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+	else
+	{
+		orders_require_transition_tables(trigdata, "release_cancelled_bookings");
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_cancelled, &f);
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_cancelled, &f);
+	}
+	entered = (OrderCancel **) orders_sorted_deltas(f.orders, entered_cancelled, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&entered[i]->id);
+	release_orders(PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)));
 	return PointerGetDatum(NULL);
 }
 

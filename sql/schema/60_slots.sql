@@ -99,10 +99,13 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.service_capacity
 
 CREATE FUNCTION orders.release_cancelled_bookings() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_release_cancelled_bookings';
--- acts on changes into a cancelled-category status; no WHEN clause (the
--- function checks): PostgreSQL would parse and plan it for every statement
-CREATE TRIGGER release_cancelled_bookings AFTER UPDATE OF status ON orders.orders
-    FOR EACH ROW EXECUTE FUNCTION orders.release_cancelled_bookings();
+-- once per statement, for all the orders it moved into a cancelled-category
+-- status: their reservations and slots locked in id order across the
+-- statement (transition tables: the orders' other statement triggers have
+-- them captured anyway)
+CREATE TRIGGER release_cancelled_bookings AFTER UPDATE ON orders.orders
+    REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.release_cancelled_bookings();
 
 -- The API (C, doc/slots.md).
 CREATE FUNCTION orders.reserve_time_slot(capacity_id uuid, duration_minutes integer DEFAULT NULL,

@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -133,6 +133,49 @@ VALUES ('00000000-0000-0000-0000-0000000006a9', '00000000-0000-0000-0000-0000000
 RESET ROLE;
 SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a9'), '0 booked, 0 held of 5',
           'a slot created by a client starts with nothing taken');
+
+-- one statement cancelling two orders whose bookings share two slots (in
+-- opposite orders): released together, reservations and slots locked in id
+-- order across the statement (a statement trigger since 0.25.0)
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
+  ('00000000-0000-0000-0000-0000000006a5', '00000000-0000-0000-0000-0000000006b1', now() + interval '6 days', now() + interval '6 days 1 hour', 2),
+  ('00000000-0000-0000-0000-0000000006a6', '00000000-0000-0000-0000-0000000006b1', now() + interval '7 days', now() + interval '7 days 1 hour', 2);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000006e2', 'T6-2', '00000000-0000-0000-0000-0000000006d1', 'booking'),
+  ('00000000-0000-0000-0000-0000000006e3', 'T6-3', '00000000-0000-0000-0000-0000000006d1', 'booking'),
+  ('00000000-0000-0000-0000-0000000006e4', 'T6-4', '00000000-0000-0000-0000-0000000006d1', 'booking');
+INSERT INTO orders.order_items (id, order_id, item_type, name, unit_price) VALUES
+  ('00000000-0000-0000-0000-0000000006f2', '00000000-0000-0000-0000-0000000006e2', 'service', 'Cut', 30),
+  ('00000000-0000-0000-0000-0000000006f3', '00000000-0000-0000-0000-0000000006e2', 'service', 'Dye', 30),
+  ('00000000-0000-0000-0000-0000000006f4', '00000000-0000-0000-0000-0000000006e3', 'service', 'Cut', 30),
+  ('00000000-0000-0000-0000-0000000006f5', '00000000-0000-0000-0000-0000000006e3', 'service', 'Dye', 30),
+  ('00000000-0000-0000-0000-0000000006f6', '00000000-0000-0000-0000-0000000006e4', 'service', 'Cut', 30);
+SELECT set_config('request.jwt.claims', '{"sub":"carol"}', true);
+SELECT orders.confirm_booking(orders.reserve_time_slot(slot), item)
+  FROM (VALUES ('00000000-0000-0000-0000-0000000006a5'::uuid, '00000000-0000-0000-0000-0000000006f2'::uuid),
+               ('00000000-0000-0000-0000-0000000006a6', '00000000-0000-0000-0000-0000000006f3'),
+               ('00000000-0000-0000-0000-0000000006a6', '00000000-0000-0000-0000-0000000006f4'),
+               ('00000000-0000-0000-0000-0000000006a5', '00000000-0000-0000-0000-0000000006f5')) b(slot, item);
+SELECT set_config('request.jwt.claims', '', true);
+UPDATE orders.orders SET status = 'cancelled'
+ WHERE id IN ('00000000-0000-0000-0000-0000000006e2', '00000000-0000-0000-0000-0000000006e3');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a5') || '; ' || pg_temp.slot('00000000-0000-0000-0000-0000000006a6')
+          || '; ' || (SELECT string_agg(status, ',') FROM orders.slot_reservations WHERE holder = 'carol'),
+          '0 booked, 0 held of 2; 0 booked, 0 held of 2; released,released,released,released',
+          'one UPDATE cancelling two orders gives back all four places on both slots');
+-- the 0.24.0 form of the trigger (each row, WHEN the status changed into
+-- the cancelled category) is still served by the same function
+DROP TRIGGER release_cancelled_bookings ON orders.orders;
+CREATE TRIGGER release_cancelled_bookings AFTER UPDATE OF status ON orders.orders
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
+                       AND orders.status_category(NEW.lifecycle, NEW.status) = 'cancelled')
+    EXECUTE FUNCTION orders.release_cancelled_bookings();
+SELECT set_config('request.jwt.claims', '{"sub":"carol"}', true);
+SELECT orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a5'), '00000000-0000-0000-0000-0000000006f6');
+SELECT set_config('request.jwt.claims', '', true);
+SELECT orders.transition('00000000-0000-0000-0000-0000000006e4', 'cancelled');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a5'), '0 booked, 0 held of 2',
+          'the row trigger of 0.24.0 on the 0.25.0 library gives the place back too');
 
 -- pg_cron is optional: without it the job functions say what to do
 SELECT throws_ok('SELECT orders.schedule_jobs()', 'OR030', NULL, 'schedule_jobs without pg_cron');
