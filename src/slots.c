@@ -1260,24 +1260,30 @@ release_orders(Datum order_ids)
 	orders_spi_finish_as(&saved);
 }
 
-/* What the statement form of release_cancelled_bookings folds per order. */
+/* What release_cancelled_bookings folds: the orders whose new row is cancelled. */
 typedef struct CancelFold
 {
 	int			id;				/* column numbers */
 	int			lifecycle;
 	int			status;
 	HTAB	   *orders;			/* OrderCancel by order id */
+	MemoryContext scratch;		/* one row's strings */
 } CancelFold;
 
 typedef struct OrderCancel
 {
 	pg_uuid_t	id;				/* hash key */
-	int			cancelled;		/* +1 entered the cancelled category, -1 left it */
+	char	   *status;			/* its new status, in a cancelled category */
+	bool		changed;		/* its old row's status differs (or none was seen) */
 } OrderCancel;
 
-/* fold_cancelled — orders.orders row in a cancelled-category status: count it, signed. */
+/*
+ * fold_new — orders.orders row after the change: noted when its status is
+ * in a cancelled category (the only rows kept: a statement's memory grows
+ * with the orders it cancels, not with the rows it updates).
+ */
 static void
-fold_cancelled(TupleTableSlot *slot, int sign, void *arg)
+fold_new(TupleTableSlot *slot, int sign, void *arg)
 {
 	CancelFold *f = (CancelFold *) arg;
 	bool		isnull;
@@ -1288,38 +1294,73 @@ fold_cancelled(TupleTableSlot *slot, int sign, void *arg)
 	Datum		status = slot_getattr(slot, f->status, &snull);
 	const LifecycleState *st;
 	OrderCancel *c;
+	MemoryContext oldcxt;
 	bool		found;
 
+	(void) sign;
 	if (isnull || lnull || snull)
 		return;
+	MemoryContextReset(f->scratch);
+	oldcxt = MemoryContextSwitchTo(f->scratch);
 	st = lifecycle_find_state(TextDatumGetCString(lifecycle), TextDatumGetCString(status));
+	MemoryContextSwitchTo(oldcxt);
 	if (st == NULL || st->category != CATEGORY_CANCELLED)
 		return;
 	c = (OrderCancel *) orders_delta_entry(&f->orders, "orders cancelled orders", sizeof(OrderCancel),
 										   DatumGetUUIDP(id), true, &found);
-	if (!found)
-		c->cancelled = 0;
-	c->cancelled += sign;
+	c->status = TextDatumGetCString(status);
+	c->changed = true;
 }
 
-/* entered_cancelled — keep the orders that entered the cancelled category. */
-static bool
-entered_cancelled(const void *entry)
+/* fold_old — orders.orders row before the change: an order noted by fold_new whose status stayed is dropped. */
+static void
+fold_old(TupleTableSlot *slot, int sign, void *arg)
 {
-	return ((const OrderCancel *) entry)->cancelled > 0;
+	CancelFold *f = (CancelFold *) arg;
+	bool		isnull;
+	bool		snull;
+	Datum		id;
+	Datum		status;
+	OrderCancel *c;
+	MemoryContext oldcxt;
+	bool		found;
+
+	(void) sign;
+	if (f->orders == NULL)
+		return;					/* nothing cancelled */
+	id = slot_getattr(slot, f->id, &isnull);
+	status = slot_getattr(slot, f->status, &snull);
+	if (isnull)
+		return;
+	c = (OrderCancel *) orders_delta_entry(&f->orders, NULL, sizeof(OrderCancel),
+										   DatumGetUUIDP(id), false, &found);
+	if (c == NULL || snull)
+		return;
+	MemoryContextReset(f->scratch);
+	oldcxt = MemoryContextSwitchTo(f->scratch);
+	c->changed = strcmp(TextDatumGetCString(status), c->status) != 0;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* status_changed — keep the orders whose status changed into a cancelled one. */
+static bool
+status_changed(const void *entry)
+{
+	return ((const OrderCancel *) entry)->changed;
 }
 
 /*
  * orders.release_cancelled_bookings() — AFTER UPDATE ... REFERENCING OLD
  * TABLE NEW TABLE FOR EACH STATEMENT on orders.orders (0.25.0; a row
- * trigger WHEN the status changed before, still served).  Every order the
- * statement moved into a cancelled-category status has its held or
- * confirmed reservations released and their places given back, for all
- * those orders at once: reservations locked in id order, then their slots
- * in id order (give_back) — two cancelling statements sharing slots cannot
- * deadlock on them.  At REPEATABLE READ a booking confirmed after the
- * transaction's snapshot fails the cancellation with 40001 rather than
- * keeping its place (require_bookings_seen).
+ * trigger WHEN the status changed before, still served).  Every order whose
+ * status the statement changed into one of a cancelled category has its
+ * held or confirmed reservations released and their places given back —
+ * the rule of the row trigger — for all those orders at once:
+ * reservations locked in id order, then their slots in id order
+ * (give_back), so two cancelling statements sharing slots cannot deadlock
+ * on them.  At REPEATABLE READ a booking confirmed after the transaction's
+ * snapshot fails the cancellation with 40001 rather than keeping its place
+ * (require_bookings_seen).
  */
 Datum
 orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
@@ -1335,24 +1376,26 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 	f.id = SPI_fnumber(desc, "id");
 	f.lifecycle = SPI_fnumber(desc, "lifecycle");
 	f.status = SPI_fnumber(desc, "status");
+	f.scratch = AllocSetContextCreate(CurrentMemoryContext, "orders cancelled rows", ALLOCSET_SMALL_SIZES);
 	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 	{
 		/* the 0.24.0 form: a row trigger WHEN the status changed */
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 
-		ExecStoreHeapTuple(trigdata->tg_trigtuple, slot, false);
-		fold_cancelled(slot, -1, &f);
 		ExecStoreHeapTuple(trigdata->tg_newtuple, slot, false);
-		fold_cancelled(slot, +1, &f);
+		fold_new(slot, +1, &f);
+		ExecStoreHeapTuple(trigdata->tg_trigtuple, slot, false);
+		fold_old(slot, -1, &f);
 		ExecDropSingleTupleTableSlot(slot);
 	}
 	else
 	{
 		orders_require_transition_tables(trigdata, "release_cancelled_bookings");
-		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_cancelled, &f);
-		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_cancelled, &f);
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_new, &f);
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_old, &f);
 	}
-	entered = (OrderCancel **) orders_sorted_deltas(f.orders, entered_cancelled, &n);
+	MemoryContextDelete(f.scratch);
+	entered = (OrderCancel **) orders_sorted_deltas(f.orders, status_changed, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
 	ids = palloc(sizeof(Datum) * n);

@@ -72,17 +72,22 @@ orders_trigger_result(TriggerData *trigdata, HeapTuple tuple)
 
 /*
  * orders_require_transition_tables — refuse a statement trigger function
- * that was not fired for each statement with at least one transition table.
+ * that was not fired for each statement with at least one transition table
+ * (for an UPDATE: both, since its rows are folded out of the old table and
+ * into the new one).
  */
 void
 orders_require_transition_tables(TriggerData *trigdata, const char *funcname)
 {
 	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
-		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL))
+		(trigdata->tg_newtable == NULL && trigdata->tg_oldtable == NULL) ||
+		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		 (trigdata->tg_newtable == NULL || trigdata->tg_oldtable == NULL)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function \"%s\" must be fired for each statement with transition tables",
-						funcname)));
+						funcname),
+				 errhint("An UPDATE trigger needs both REFERENCING OLD TABLE and NEW TABLE; see doc/reference.md.")));
 }
 
 /*

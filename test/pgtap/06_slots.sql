@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -163,6 +163,28 @@ SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a5') || '; ' || pg_tem
           || '; ' || (SELECT string_agg(status, ',') FROM orders.slot_reservations WHERE holder = 'carol'),
           '0 booked, 0 held of 2; 0 booked, 0 held of 2; released,released,released,released',
           'one UPDATE cancelling two orders gives back all four places on both slots');
+-- a move from one cancelled-category status to another still releases (a
+-- booking left on a cancelled order, e.g. while a DBA had the trigger
+-- disabled, goes back at the next change), as the row trigger did
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t6', 'open');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('t6', 'open', 'open', 1), ('t6', 'void', 'cancelled', 2), ('t6', 'void_final', 'cancelled', 3);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES
+  ('t6', 'open', 'void'), ('t6', 'void', 'void_final');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000006e5', 'T6-5', '00000000-0000-0000-0000-0000000006d1', 't6');
+INSERT INTO orders.order_items (id, order_id, item_type, name, unit_price)
+VALUES ('00000000-0000-0000-0000-0000000006f7', '00000000-0000-0000-0000-0000000006e5', 'service', 'Cut', 30);
+SELECT orders.transition('00000000-0000-0000-0000-0000000006e5', 'void');
+SET LOCAL session_replication_role = replica;
+INSERT INTO orders.slot_reservations (capacity_id, holder, status, quantity, order_item_id, expires_at, confirmed_at)
+VALUES ('00000000-0000-0000-0000-0000000006a6', 'carol', 'confirmed', 1, '00000000-0000-0000-0000-0000000006f7', now(), now());
+UPDATE orders.service_capacity SET booked_count = 1 WHERE id = '00000000-0000-0000-0000-0000000006a6';
+SET LOCAL session_replication_role = origin;
+SELECT orders.transition('00000000-0000-0000-0000-0000000006e5', 'void_final');
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a6'), '0 booked, 0 held of 2',
+          'void -> void_final (both cancelled) gives back a booking left on the order');
+
 -- the 0.24.0 form of the trigger (each row, WHEN the status changed into
 -- the cancelled category) is still served by the same function
 DROP TRIGGER release_cancelled_bookings ON orders.orders;
