@@ -253,6 +253,7 @@ static void
 move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUser *caller)
 {
 	static const char *const stock_columns[] = {"stock_quantity", NULL};
+	static const char *const no_guards[] = {NULL};
 	Oid			products = orders_relid("products");
 	Oid			variants = orders_relid("product_variants");
 	Oid			relid = variants_table ? variants : products;
@@ -280,6 +281,8 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 			/* the log leaves the moves out while their row triggers fire */
 			orders_derived = &derived;
 			orders_direct_begin(&d, rel, stock_columns);
+			/* its BEFORE row trigger is set_updated_at alone, as installed: the stamp set directly */
+			(void) orders_direct_idle_before(&d, no_guards);
 		}
 		for (long i = 0; i < n; i++)
 		{

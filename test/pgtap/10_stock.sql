@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -27,9 +27,27 @@ SELECT (SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku) FROM o
                    WHERE sku LIKE 'T10-%') AS s;
 
 SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=10 T10-SHIRT=0 T10-SHIRT-L=5', 'new orders take nothing');
+-- the moves are written directly: set_updated_at (the stock tables' one
+-- BEFORE row trigger) is not called, its stamp is set by the write itself
+SET LOCAL track_functions = 'all';
+CREATE FUNCTION pg_temp.stamp_calls() RETURNS bigint LANGUAGE sql AS
+  $$ SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions
+                       WHERE schemaname = 'orders' AND funcname = 'set_updated_at'), 0) $$;
+SET LOCAL session_replication_role = replica;
+UPDATE orders.products SET updated_at = '2000-01-01' WHERE sku LIKE 'T10-%';
+UPDATE orders.product_variants SET updated_at = '2000-01-01' WHERE sku LIKE 'T10-%';
+SET LOCAL session_replication_role = origin;
+CREATE TEMP TABLE t10_calls AS SELECT pg_temp.stamp_calls() AS n;
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', 'confirmed');
 SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3',
           'confirming takes the items out of stock: the product, and the variant (not its product)');
+SELECT is((SELECT string_agg(sku || ' ' || (updated_at = now()), ', ' ORDER BY sku)
+             FROM (SELECT sku, updated_at FROM orders.products UNION ALL SELECT sku, updated_at FROM orders.product_variants) x
+            WHERE sku LIKE 'T10-%'),
+          'T10-CUP false, T10-KETTLE true, T10-SHIRT false, T10-SHIRT-L true',
+          'the product and the variant whose stock moved are stamped updated_at');
+SELECT is(pg_temp.stamp_calls() - (SELECT n FROM t10_calls), 1::bigint,
+          'set_updated_at was called for the order''s row only, not for the stock rows');
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0b1', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'ready_for_pickup']) s;
 SELECT is((SELECT s FROM stock), 'T10-CUP=4 T10-KETTLE=7 T10-SHIRT=0 T10-SHIRT-L=3',
