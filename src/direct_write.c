@@ -224,6 +224,19 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
 	return own;
 }
 
+/*
+ * The statement triggers of orders.orders (C symbols) that a write of a
+ * derived column alone leaves with nothing to do — a lead count, the
+ * subtotal of an order that earns nothing: no status, lifecycle, customer
+ * or earned amount changes.  The "unaffected" of the lead counter's and
+ * the subtotal's direct writes; a new UPDATE statement trigger of the
+ * orders that such writes leave idle belongs here.
+ */
+const char *const orders_derived_unaffected[] = {
+	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
+	"orders_release_cancelled_bookings", NULL
+};
+
 /* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */
 static const char *const all_own[] = {NULL};
 

@@ -370,12 +370,6 @@ typedef struct OrderColumns
 	int			purchased;
 } OrderColumns;
 
-/* The statement triggers of orders.orders a counter write leaves with nothing to do. */
-static const char *const counter_unaffected[] = {
-	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
-	"orders_release_cancelled_bookings", NULL
-};
-
 /*
  * The BEFORE UPDATE row triggers of orders.orders that let a counter write
  * through unchanged: status_guard (status, lifecycle, number, notes and
@@ -411,26 +405,26 @@ order_columns(Relation rel, OrderColumns *c)
 	c->status = att[2];
 	c->customer = att[3];
 	c->purchased = att[4];
-	return orders_direct_updatable(rel, counter_unaffected);
+	return orders_direct_updatable(rel, orders_derived_unaffected);
 }
 
 /*
  * add_direct — one order's sum (not zero) written without an SQL statement
  * (direct_write.c) into its row locked in "dw": as add_sql, with what the
  * UPDATE's row triggers, constraints and indexes do, but not the
- * statement triggers of counter_unaffected (a change of leads_delivered
- * alone gives them nothing to do) nor the BEFORE row triggers of
+ * statement triggers of orders_derived_unaffected (a change of
+ * leads_delivered alone gives them nothing to do) nor, when "guards_idle"
+ * (orders_direct_idle_before found only them), the BEFORE row triggers of
  * counter_guards (the same).  An overflow fails with 22003, as the
  * UPDATE's addition would.
  */
 static bool
-add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrder *o, bool *full)
+add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, bool guards_idle, LeadOrder *o, bool *full)
 {
 	TupleTableSlot *row = dw->row;
 	bool		isnull;
 	bool		was = counter_writing;
 	Datum		customer;
-	bool		guards_idle;
 
 	*full = false;
 	if (!orders_direct_lock_by_id(dw, UUIDPGetDatum(&d->order_id)))
@@ -456,9 +450,8 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	/*
 	 * the guards refuse an order already over its purchase
 	 * (lead_capacity_guard) and a write of an order whose status change
-	 * is under way (status_guard)
+	 * is under way (status_guard): they fire for those
 	 */
-	guards_idle = dw->before_idle;
 	dw->before_idle = guards_idle && o->delivered <= o->purchased && !orders_pending_change_on(&d->order_id);
 	PG_TRY();
 	{
@@ -474,7 +467,6 @@ add_direct(OrdersDirect *dw, const OrderColumns *c, const LeadDelta *d, LeadOrde
 	PG_FINALLY();
 	{
 		counter_writing = was;
-		dw->before_idle = guards_idle;
 	}
 	PG_END_TRY();
 	return true;
@@ -501,6 +493,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 	OrderColumns cols;
 	OrdersDirect dw;
 	bool		direct = order_columns(rel, &cols);
+	bool		guards_idle = false;
 
 	PG_TRY();
 	{
@@ -509,7 +502,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 			/* the log leaves the counter out while the row triggers fire */
 			orders_derived = &derived;
 			orders_direct_begin(&dw, rel, counter_columns);
-			(void) orders_direct_idle_before(&dw, counter_guards);
+			guards_idle = orders_direct_idle_before(&dw, counter_guards);
 		}
 		for (long i = 0; i < n; i++)
 		{
@@ -522,7 +515,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 						 errmsg("too many leads in one statement for order %s", uuid_text(&sorted[i]->order_id))));
 			if (direct && sorted[i]->delta != 0)
-				found = add_direct(&dw, &cols, sorted[i], &o, &full);
+				found = add_direct(&dw, &cols, sorted[i], guards_idle, &o, &full);
 			else
 				found = add_sql(orders_rel, sorted[i], &o, &full);
 			if (found)

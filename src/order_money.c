@@ -226,12 +226,6 @@ hold_deltas(SubtotalDelta **moved, long n)
 		hold_one(&moved[i]->order_id, GetCurrentSubTransactionId(), moved[i]->delta);
 }
 
-/* The statement triggers of orders.orders a subtotal write (of an order that earns nothing) leaves with nothing to do. */
-static const char *const subtotal_unaffected[] = {
-	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
-	"orders_release_cancelled_bookings", NULL
-};
-
 /*
  * add_direct — one order's subtotal delta written without an SQL statement
  * (direct_write.c): its row locked by primary key, then updated with what
@@ -262,7 +256,7 @@ add_direct(Oid orders_rel, const SubtotalDelta *delta, const OrdersDerived *deri
 		TupleDescAttr(desc, status - 1)->atttypid != TEXTOID ||
 		TupleDescAttr(desc, payment - 1)->atttypid != TEXTOID ||
 		SPI_fnumber(desc, "subtotal") <= 0 ||
-		!orders_direct_updatable(rel, subtotal_unaffected))
+		!orders_direct_updatable(rel, orders_derived_unaffected))
 	{
 		table_close(rel, NoLock);
 		return false;

@@ -145,6 +145,7 @@ extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
 extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
 extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
+extern const char *const orders_derived_unaffected[];
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
