@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(45);
+SELECT plan(47);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -198,6 +198,15 @@ SELECT set_config('request.jwt.claims', '', true);
 SELECT orders.transition('00000000-0000-0000-0000-0000000006e4', 'cancelled');
 SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a5'), '0 booked, 0 held of 2',
           'the row trigger of 0.24.0 on the 0.25.0 library gives the place back too');
+-- re-defined with one transition table only, the statement form is refused
+-- (39P01: it folds the old rows out and the new rows in) and the UPDATE with it
+DROP TRIGGER release_cancelled_bookings ON orders.orders;
+CREATE TRIGGER release_cancelled_bookings AFTER UPDATE ON orders.orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.release_cancelled_bookings();
+SELECT throws_ok($$UPDATE orders.orders SET notes = 'one table' WHERE id = '00000000-0000-0000-0000-0000000006e4'$$,
+                 '39P01', NULL, 'the trigger with only a NEW TABLE is refused (39P01)');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE notes = 'one table'), 0, 'and the UPDATE changed nothing');
 
 -- pg_cron is optional: without it the job functions say what to do
 SELECT throws_ok('SELECT orders.schedule_jobs()', 'OR030', NULL, 'schedule_jobs without pg_cron');
