@@ -129,7 +129,7 @@ typedef struct DirectChecks
 	MemoryContext cxt;
 } DirectChecks;
 
-#define CHECKS_ENTRIES 4
+#define CHECKS_ENTRIES 16
 static DirectChecks checks_cache[CHECKS_ENTRIES];
 static bool direct_callbacks = false;
 

@@ -52,7 +52,9 @@ void		_PG_init(void);
  * announcements others rely on nor name itself staff; a DBA sets them per
  * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
  * is a default any session may change.  orders.partition is SUSET too: a
- * client must not make ids that route to another database.
+ * client must not make ids that route to another database.  Then the
+ * executor start hook that plans the extension's tables' CHECK constraints
+ * once per backend (statement_checks.c).
  */
 void
 _PG_init(void)
@@ -110,6 +112,7 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("orders");
+	orders_statement_checks_install();
 
 	/*
 	 * The identity's settings, which the API server sets per request

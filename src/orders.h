@@ -161,6 +161,9 @@ extern Oid	orders_direct_index_on(Relation rel, const AttrNumber *attnums, const
 extern void orders_direct_scan_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value);
 extern uint64 orders_direct_generation(void);
 
+/* ---- statement_checks.c: CHECK constraints planned once per backend ---- */
+extern void orders_statement_checks_install(void);
+
 /* ---- history.c: the rows of orders.order_history ---- */
 typedef struct OrdersHistoryRow
 {

@@ -1,6 +1,6 @@
 -- Every refusal of the foundation: its SQLSTATE, and that it changed nothing.
 BEGIN;
-SELECT plan(27);
+SELECT plan(34);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c004', 'T4');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -71,8 +71,47 @@ SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle) VALUES ('0
                  'OR008', NULL, 'a lifecycle whose initial status is not a state takes no orders');
 
 -- nothing above changed anything
+
 SELECT set_eq('SELECT * FROM orders.orders', 'SELECT * FROM before', 'orders unchanged by the refusals');
 SELECT set_eq('SELECT * FROM orders.order_history', 'SELECT * FROM before_history', 'no history from the refusals');
+
+-- the CHECK constraints of the extension's tables are planned once per
+-- backend for every statement (statement_checks.c, 0.26.0): each statement
+-- below runs after one before planned them, and is checked against the
+-- table's constraints of the moment
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000402', 'T4-2', '00000000-0000-0000-0000-00000000c004');
+SELECT orders.transition('00000000-0000-0000-0000-000000000402', 'confirmation_pending');
+CREATE TEMP TABLE before_checks AS SELECT * FROM orders.orders WHERE order_number = 'T4-2';
+SELECT throws_ok($$UPDATE orders.orders SET currency = 'usd' WHERE order_number = 'T4-2'$$, '23514',
+                 'new row for relation "orders" violates check constraint "orders_currency_check"',
+                 'the planned checks name the constraint that failed');
+ALTER TABLE orders.orders ADD CONSTRAINT t4_priority CHECK (priority < 100) NOT VALID;
+SELECT throws_ok($$UPDATE orders.orders SET priority = 150 WHERE order_number = 'T4-2'$$, '23514',
+                 'new row for relation "orders" violates check constraint "t4_priority"',
+                 'a CHECK added to orders holds at the next statement');
+ALTER TABLE orders.orders DROP CONSTRAINT t4_priority, ADD CONSTRAINT t4_priority CHECK (priority < 10) NOT VALID;
+SELECT throws_ok($$UPDATE orders.orders SET priority = 50 WHERE order_number = 'T4-2'$$, '23514', NULL,
+                 'a CHECK replaced by another (as many as before) is the new one at the next statement');
+CREATE FUNCTION public.t4_low(p integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT p < 10$$;
+ALTER TABLE orders.orders DROP CONSTRAINT t4_priority, ADD CONSTRAINT t4_priority CHECK (public.t4_low(priority)) NOT VALID;
+SELECT lives_ok($$UPDATE orders.orders SET priority = 5 WHERE order_number = 'T4-2'$$, 'the inlined SQL function''s CHECK passes 5');
+UPDATE orders.orders SET priority = 0 WHERE order_number = 'T4-2';
+CREATE OR REPLACE FUNCTION public.t4_low(p integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT p < 3$$;
+SELECT throws_ok($$UPDATE orders.orders SET priority = 5 WHERE order_number = 'T4-2'$$, '23514', NULL,
+                 'the CHECK''s inlined SQL function replaced: its new body holds at the next statement');
+ALTER TABLE orders.orders DROP CONSTRAINT t4_priority;
+-- transition()'s kept UPDATE ran above: a CHECK added since holds for it
+ALTER TABLE orders.orders ADD CONSTRAINT t4_not_confirmed CHECK (status <> 'confirmed') NOT VALID;
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000402', 'confirmed')$$, '23514',
+                 'new row for relation "orders" violates check constraint "t4_not_confirmed"',
+                 'transition()''s kept UPDATE is checked against a CHECK added after its first run');
+ALTER TABLE orders.orders DROP CONSTRAINT t4_not_confirmed;
+SELECT is((SELECT status || ' ' || priority || ' ' || currency || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id)
+             FROM orders.orders o WHERE order_number = 'T4-2'),
+          (SELECT status || ' ' || priority || ' ' || currency || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = b.id)
+             FROM before_checks b),
+          'the refused statements changed nothing: status, priority, currency, history as before');
 
 SELECT * FROM finish();
 ROLLBACK;
