@@ -76,7 +76,7 @@ SELECT set_eq('SELECT * FROM orders.orders', 'SELECT * FROM before', 'orders unc
 SELECT set_eq('SELECT * FROM orders.order_history', 'SELECT * FROM before_history', 'no history from the refusals');
 
 -- the CHECK constraints of the extension's tables are planned once per
--- backend for every statement (statement_checks.c, 0.26.0): each statement
+-- backend for every statement (statement_checks.c): each statement
 -- below runs after one before planned them, and is checked against the
 -- table's constraints of the moment
 INSERT INTO orders.orders (id, order_number, customer_id)
