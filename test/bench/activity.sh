@@ -49,6 +49,7 @@ as_pg $PG_BIN/pg_ctl -D "$BENCH_DIR/data" -m fast -w stop >/dev/null
 mkdir -p "$BENCH_DIR/callgrind"; chown "$(stat -c %U "$BENCH_DIR/data")" "$BENCH_DIR/callgrind"
 as_pg valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$BENCH_DIR/callgrind/%p" \
     $PG_BIN/postgres -D "$BENCH_DIR/data" -c orders.notify=off > "$BENCH_DIR/callgrind.log" 2>&1 &
+valgrind_pid=$!
 for k in $(seq 1 120); do pg_isready -q -h "$BENCH_DIR" -p "$PGPORT" && break; sleep 1; done
 changes() {   # changes N: instructions of the backend that made N status changes
     local before f
@@ -64,6 +65,11 @@ work() { local small large; small=$(changes 50); large=$(changes 1550); echo $((
 triggers ENABLE; work_with=$(work)
 triggers DISABLE; work_without=$(work)
 triggers ENABLE
+# the server under valgrind writes its last profiles after pg_ctl sees it
+# stopped: wait for valgrind itself, or the next benchmark's removal of
+# $BENCH_DIR races with those writes ("Directory not empty")
+as_pg $PG_BIN/pg_ctl -D "$BENCH_DIR/data" -m fast -w stop >/dev/null
+wait "$valgrind_pid" 2>/dev/null || true
 
 echo
 echo "== status changes through orders.transition(), 8 clients, ${ROUNDS}x${SECS}s per case (mean tps)"
