@@ -46,6 +46,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -111,26 +112,31 @@ typedef struct IdleBefore
 static IdleBefore idle_before_cache[IDLE_BEFORE_ENTRIES];
 
 /*
- * The CHECK constraints of a relation written directly, parsed and planned
+ * The CHECK constraints and stored generated columns of a relation written
+ * directly (or by a statement: statement_checks.c), parsed and planned
  * once per backend: the executor would do it again for every result
- * relation (ExecRelCheck), that is for every row written here.  Only the
- * planned expressions are kept; each write compiles its own ExprStates
- * from them (cheap; an ExprState serves one evaluation at a time).  An
- * entry is dropped when its relation's relcache entry is invalidated (a
- * constraint added, dropped, replaced) or any function changes (a planned
- * check may have inlined an SQL function), and when the number of checks
- * no longer matches; rebuilt at the next write.
+ * relation (ExecRelCheck, ExecInitStoredGenerated), that is for every row
+ * written here.  Only the planned expressions are kept; each write
+ * compiles its own ExprStates from them (cheap; an ExprState serves one
+ * evaluation at a time).  An entry is dropped when its relation's relcache
+ * entry is invalidated (a constraint or column added, dropped, replaced)
+ * or any function changes (a planned expression may have inlined an SQL
+ * function), and when the number of checks or columns no longer matches;
+ * rebuilt at the next write.
  */
-typedef struct DirectChecks
+typedef struct DirectExprs
 {
 	Oid			relid;			/* InvalidOid: a free (or forgotten) entry */
-	int			count;
-	Expr	  **exprs;
+	int			ncheck;
+	int			natts;
+	Expr	  **checks;			/* ncheck CHECK constraints, in the relation's order */
+	Expr	  **generated;		/* by column: a stored generated column's expression, else NULL */
+	int			ngenerated;
 	MemoryContext cxt;
-} DirectChecks;
+} DirectExprs;
 
-#define CHECKS_ENTRIES 16
-static DirectChecks checks_cache[CHECKS_ENTRIES];
+#define EXPRS_ENTRIES 16
+static DirectExprs exprs_cache[EXPRS_ENTRIES];
 static bool direct_callbacks = false;
 
 /*
@@ -149,9 +155,9 @@ direct_rel_inval(Datum arg, Oid relid)
 	for (int i = 0; i < OWN_TRIGGERS_ENTRIES; i++)
 		if (relid == InvalidOid || own_triggers_cache[i].relid == relid)
 			own_triggers_cache[i].relid = InvalidOid;
-	for (int i = 0; i < CHECKS_ENTRIES; i++)
-		if (relid == InvalidOid || checks_cache[i].relid == relid)
-			checks_cache[i].relid = InvalidOid;
+	for (int i = 0; i < EXPRS_ENTRIES; i++)
+		if (relid == InvalidOid || exprs_cache[i].relid == relid)
+			exprs_cache[i].relid = InvalidOid;
 	for (int i = 0; i < FK_ONLY_ENTRIES; i++)
 		if (relid == InvalidOid || fk_only_cache[i].relid == relid)
 			fk_only_cache[i].relid = InvalidOid;
@@ -451,54 +457,110 @@ orders_direct_updatable(Relation rel, const char *const *unaffected)
 }
 
 /*
+ * planned_exprs — the kept planned expressions of "rel" (see DirectExprs),
+ * planned now if they were not kept; NULL when it has neither CHECK
+ * constraints nor stored generated columns.
+ */
+static DirectExprs *
+planned_exprs(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
+	int			ncheck = constr ? constr->num_check : 0;
+	Oid			relid = RelationGetRelid(rel);
+	DirectExprs *entry = NULL;
+	MemoryContext oldcxt;
+	uint64		generation = direct_generation;
+
+	if (ncheck == 0 && !(constr && constr->has_generated_stored))
+		return NULL;
+	for (int i = 0; i < EXPRS_ENTRIES; i++)
+		if (exprs_cache[i].relid == relid && exprs_cache[i].ncheck == ncheck && exprs_cache[i].natts == desc->natts)
+			return &exprs_cache[i];
+	register_callbacks();
+	/* a free entry, else one of this relation, else the first */
+	entry = &exprs_cache[0];
+	for (int i = EXPRS_ENTRIES - 1; i >= 0; i--)
+		if (exprs_cache[i].relid == InvalidOid || exprs_cache[i].relid == relid)
+			entry = &exprs_cache[i];
+	entry->relid = InvalidOid;
+	/* a write further up the stack may still run states built from them */
+	if (entry->cxt != NULL)
+		MemoryContextSetParent(entry->cxt, TopTransactionContext);
+	entry->cxt = AllocSetContextCreate(CacheMemoryContext, "orders planned checks and generated columns",
+									   ALLOCSET_SMALL_SIZES);
+	oldcxt = MemoryContextSwitchTo(entry->cxt);
+	entry->checks = palloc(sizeof(Expr *) * Max(ncheck, 1));
+	for (int i = 0; i < ncheck; i++)
+		entry->checks[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
+	entry->generated = palloc0(sizeof(Expr *) * desc->natts);
+	entry->ngenerated = 0;
+	for (int i = 0; constr && constr->has_generated_stored && i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attgenerated == ATTRIBUTE_GENERATED_STORED)
+		{
+			Node	   *expr = build_column_default(rel, i + 1);
+
+			if (expr == NULL)
+				elog(ERROR, "orders: no generation expression for column %d of %s", i + 1,
+					 RelationGetRelationName(rel));
+			entry->generated[i] = expression_planner((Expr *) expr);
+			entry->ngenerated++;
+		}
+	MemoryContextSwitchTo(oldcxt);
+	/* used now either way; kept unless an invalidation came meanwhile */
+	entry->relid = generation == direct_generation ? relid : InvalidOid;
+	entry->ncheck = ncheck;
+	entry->natts = desc->natts;
+	return entry;
+}
+
+/*
  * orders_direct_checks — ExprStates of the CHECK constraints of "rel", in
  * the current memory context, for a ResultRelInfo's ri_ConstraintExprs as
  * ExecRelCheck would build them (but planned once per backend, see
- * DirectChecks); NULL when it has none.
+ * DirectExprs); NULL when it has none.
  */
 ExprState **
 orders_direct_checks(Relation rel)
 {
-	TupleConstr *constr = RelationGetDescr(rel)->constr;
-	int			ncheck = constr ? constr->num_check : 0;
-	Oid			relid = RelationGetRelid(rel);
-	DirectChecks *entry = NULL;
+	DirectExprs *entry = planned_exprs(rel);
 	ExprState **states;
 
-	if (ncheck == 0)
+	if (entry == NULL || entry->ncheck == 0)
 		return NULL;
-	for (int i = 0; i < CHECKS_ENTRIES && entry == NULL; i++)
-		if (checks_cache[i].relid == relid && checks_cache[i].count == ncheck)
-			entry = &checks_cache[i];
-	if (entry == NULL)
-	{
-		MemoryContext oldcxt;
-		uint64		generation = direct_generation;
-
-		register_callbacks();
-		/* a free entry, else one of this relation, else the first */
-		entry = &checks_cache[0];
-		for (int i = CHECKS_ENTRIES - 1; i >= 0; i--)
-			if (checks_cache[i].relid == InvalidOid || checks_cache[i].relid == relid)
-				entry = &checks_cache[i];
-		entry->relid = InvalidOid;
-		/* a write further up the stack may still run states built from them */
-		if (entry->cxt != NULL)
-			MemoryContextSetParent(entry->cxt, TopTransactionContext);
-		entry->cxt = AllocSetContextCreate(CacheMemoryContext, "orders direct write checks", ALLOCSET_SMALL_SIZES);
-		oldcxt = MemoryContextSwitchTo(entry->cxt);
-		entry->exprs = palloc(sizeof(Expr *) * ncheck);
-		for (int i = 0; i < ncheck; i++)
-			entry->exprs[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
-		MemoryContextSwitchTo(oldcxt);
-		/* used now either way; kept unless an invalidation came meanwhile */
-		entry->relid = generation == direct_generation ? relid : InvalidOid;
-		entry->count = ncheck;
-	}
-	states = palloc(sizeof(ExprState *) * ncheck);
-	for (int i = 0; i < ncheck; i++)
-		states[i] = ExecInitExpr(entry->exprs[i], NULL);
+	states = palloc(sizeof(ExprState *) * entry->ncheck);
+	for (int i = 0; i < entry->ncheck; i++)
+		states[i] = ExecInitExpr(entry->checks[i], NULL);
 	return states;
+}
+
+/*
+ * prepare_exprs — "info"'s CHECK constraints and stored generated columns,
+ * compiled in "estate"'s memory from the planned ones, as ExecRelCheck and
+ * ExecInitStoredGenerated would build them for a row written (every
+ * generated column computed, as PostgreSQL does for a table with BEFORE
+ * UPDATE row triggers).
+ */
+static void
+prepare_exprs(ResultRelInfo *info, EState *estate)
+{
+	Relation	rel = info->ri_RelationDesc;
+	DirectExprs *entry = planned_exprs(rel);
+	MemoryContext oldcxt;
+
+	if (entry == NULL)
+		return;
+	oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
+	info->ri_ConstraintExprs = orders_direct_checks(rel);
+	if (entry->ngenerated > 0)
+	{
+		info->ri_GeneratedExprs = palloc0(sizeof(ExprState *) * entry->natts);
+		for (int i = 0; i < entry->natts; i++)
+			if (entry->generated[i] != NULL)
+				info->ri_GeneratedExprs[i] = ExecInitExpr(entry->generated[i], NULL);
+		info->ri_NumGeneratedNeeded = entry->ngenerated;
+	}
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -711,8 +773,8 @@ close_indices(ResultRelInfo *info)
  * relation's order) into "rel" (opened by the caller with RowExclusiveLock;
  * a plain table without rules or INSERT statement triggers, which the
  * caller checked) as one INSERT statement would write it: its BEFORE row
- * triggers, generated columns, NOT NULLs and CHECK constraints (planned
- * once per backend: orders_direct_checks), indexes (unique
+ * triggers, generated columns, NOT NULLs and CHECK constraints (both
+ * planned once per backend: prepare_exprs), indexes (unique
  * ones refuse as an INSERT does), and its AFTER row triggers — the foreign
  * keys' checks among them — fired before it returns.  "triggers" false
  * skips the row triggers (the caller knows they would do nothing).
@@ -725,12 +787,7 @@ orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool
 	ResultRelInfo *info = orders_direct_target(rel, NULL, &estate);
 	TupleTableSlot *slot;
 
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
-
-		info->ri_ConstraintExprs = orders_direct_checks(rel);
-		MemoryContextSwitchTo(oldcxt);
-	}
+	prepare_exprs(info, estate);
 	if (!triggers)
 		info->ri_TrigDesc = NULL;
 	else
@@ -817,12 +874,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
-	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
-
-		d->info->ri_ConstraintExprs = orders_direct_checks(rel);
-		MemoryContextSwitchTo(oldcxt);
-	}
+	prepare_exprs(d->info, d->estate);
 	AfterTriggerBeginQuery();
 }
 

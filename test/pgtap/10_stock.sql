@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(43);
+SELECT plan(45);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -216,6 +216,24 @@ INSERT INTO public.t10_items_archive (order_id, name, quantity, product_id) VALU
 SELECT orders.transition('00000000-0000-0000-0000-00000000a0ba', 'confirmed');
 SELECT is((SELECT stock_quantity::int FROM orders.products WHERE sku = 'T10-CUP'), 1,
           'with an inheritance child the items are read as the statement reads them, the child''s too');
+
+-- a directly written row's generated columns are planned once per backend
+-- too (direct_write.c, prepare_exprs): a DBA's generated column follows
+-- its SQL function when that is replaced
+CREATE FUNCTION public.t10_scaled(q integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$SELECT q / 2$$;
+ALTER TABLE orders.products ADD COLUMN t10_scaled integer GENERATED ALWAYS AS (public.t10_scaled(stock_quantity)) STORED;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0ba', 'cancelled');
+SELECT is((SELECT stock_quantity || ' ' || t10_scaled FROM orders.products WHERE sku = 'T10-CUP'), '4 2',
+          'a move computes a generated column a DBA added to products');
+CREATE OR REPLACE FUNCTION public.t10_scaled(q integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$SELECT q * 10$$;
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0bb', 'T10-11', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0bb', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0bb', 'confirmed');
+SELECT is((SELECT stock_quantity || ' ' || t10_scaled FROM orders.products WHERE sku = 'T10-CUP'), '3 30',
+          'its SQL function replaced: the next move computes the new body');
+ALTER TABLE orders.products DROP COLUMN t10_scaled;
 
 SELECT * FROM finish();
 ROLLBACK;
