@@ -92,7 +92,10 @@ refuse_if_final(HeapTuple row, TupleDesc desc, bool approving, const char *domai
  * gone), read as the owner (the caller may not see the order's payment);
  * refuses with OR073 when "changing" (approving or taking back) a site of an
  * order that is paid or closed: its approved sites are final.  The caller
- * is connected to SPI as the owner.
+ * is connected to SPI as the owner.  Two primary-key lookups, whatever the
+ * statistics the kept plan was made with (as a join, a generic plan made
+ * while there were few groups merge-joined them with the orders' whole
+ * primary key).
  */
 static bool
 site_order(Datum group_id, bool changing, bool approving, const char *domain, Datum *order_id)
@@ -100,9 +103,10 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
 									   "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
-									   "  FROM orders.order_groups g"
-									   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
-									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
+									   "  FROM orders.orders o"
+									   " WHERE o.id OPERATOR(pg_catalog.=)"
+									   "       (SELECT g.order_id FROM orders.order_groups g"
+									   "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
 									   1, argtypes);
 	bool		isnull;
 
