@@ -44,7 +44,9 @@
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
+#include "access/transam.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
@@ -64,7 +66,7 @@
  * What own_triggers_only found, per (relation, list of statement
  * triggers): a few entries, forgotten when the relation's relcache entry is
  * invalidated (a trigger added, dropped, enabled or disabled) or any
- * function changes.
+ * function or type changes.
  */
 typedef struct OwnTriggers
 {
@@ -118,17 +120,23 @@ static IdleBefore idle_before_cache[IDLE_BEFORE_ENTRIES];
  * relation (ExecRelCheck, ExecInitStoredGenerated), that is for every row
  * written here.  Only the planned expressions are kept; each write
  * compiles its own ExprStates from them (cheap; an ExprState serves one
- * evaluation at a time).  An entry is dropped when its relation's relcache
- * entry is invalidated (a constraint or column added, dropped, replaced)
- * or any function changes (a planned expression may have inlined an SQL
- * function), and when the number of checks or columns no longer matches;
- * rebuilt at the next write.
+ * evaluation at a time).  Only expressions that call built-in functions
+ * alone are kept: planning inlines an SQL function only if the current
+ * user may execute it, and reads its body with the current search_path,
+ * so a plan with a DBA's function in it is made per statement by
+ * PostgreSQL, as before (the entry only remembers that).  An entry is
+ * dropped when its relation's relcache entry is invalidated (a constraint
+ * or column added, dropped, replaced), when any function or type changes
+ * (a built-in function replaced; a domain given its first constraint, which
+ * planning had reduced to a relabelling), and when the number of checks or
+ * columns no longer matches; rebuilt at the next write.
  */
 typedef struct DirectExprs
 {
 	Oid			relid;			/* InvalidOid: a free (or forgotten) entry */
 	int			ncheck;
 	int			natts;
+	bool		kept;			/* false: a DBA's function in them, nothing kept */
 	Expr	  **checks;			/* ncheck CHECK constraints, in the relation's order */
 	Expr	  **generated;		/* by column: a stored generated column's expression, else NULL */
 	int			ngenerated;
@@ -166,9 +174,9 @@ direct_rel_inval(Datum arg, Oid relid)
 			idle_before_cache[i].relid = InvalidOid;
 }
 
-/* direct_proc_inval — syscache callback on functions: forget everything kept. */
+/* direct_syscache_inval — syscache callback on functions and types: forget everything kept. */
 static void
-direct_proc_inval(Datum arg, int cacheid, uint32 hashvalue)
+direct_syscache_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
 	(void) cacheid;
 	(void) hashvalue;
@@ -182,14 +190,15 @@ register_callbacks(void)
 	if (!direct_callbacks)
 	{
 		CacheRegisterRelcacheCallback(direct_rel_inval, (Datum) 0);
-		CacheRegisterSyscacheCallback(PROCOID, direct_proc_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, direct_syscache_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(TYPEOID, direct_syscache_inval, (Datum) 0);
 		direct_callbacks = true;
 	}
 }
 
 /*
  * orders_direct_generation — a number that changes with every relcache
- * invalidation and every change of a function: what a cache of the
+ * invalidation and every change of a function or type: what a cache of the
  * extension computed from the catalog is kept only if it is the same after
  * the computation as before (the lookups take locks, which process
  * invalidations).
@@ -456,10 +465,30 @@ orders_direct_updatable(Relation rel, const char *const *unaffected)
 	return one_column_key(rel);
 }
 
+/* user_function — check_functions_in_node: is "func" not built in? */
+static bool
+user_function(Oid func, void *context)
+{
+	(void) context;
+	return func >= FirstNormalObjectId;
+}
+
+/* calls_user_function — does "node" call anything but built-in functions? */
+static bool
+calls_user_function(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, user_function, context))
+		return true;
+	return expression_tree_walker(node, calls_user_function, context);
+}
+
 /*
  * planned_exprs — the kept planned expressions of "rel" (see DirectExprs),
  * planned now if they were not kept; NULL when it has neither CHECK
- * constraints nor stored generated columns.
+ * constraints nor stored generated columns, or when they call a function
+ * that is not built in (PostgreSQL plans them per statement then).
  */
 static DirectExprs *
 planned_exprs(Relation rel)
@@ -468,50 +497,80 @@ planned_exprs(Relation rel)
 	TupleConstr *constr = desc->constr;
 	int			ncheck = constr ? constr->num_check : 0;
 	Oid			relid = RelationGetRelid(rel);
-	DirectExprs *entry = NULL;
+	DirectExprs *entry;
+	MemoryContext cxt;
 	MemoryContext oldcxt;
+	Node	  **checks;
+	Node	  **generated;
+	int			ngenerated = 0;
+	bool		kept = true;
 	uint64		generation = direct_generation;
 
 	if (ncheck == 0 && !(constr && constr->has_generated_stored))
 		return NULL;
 	for (int i = 0; i < EXPRS_ENTRIES; i++)
 		if (exprs_cache[i].relid == relid && exprs_cache[i].ncheck == ncheck && exprs_cache[i].natts == desc->natts)
-			return &exprs_cache[i];
+			return exprs_cache[i].kept ? &exprs_cache[i] : NULL;
 	register_callbacks();
+
+	/*
+	 * Planned in a context of the caller's until done (an error frees it),
+	 * and before an entry is taken: planning may run functions, and so
+	 * writes that come here again.
+	 */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "orders planned checks and generated columns",
+								ALLOCSET_SMALL_SIZES);
+	MemoryContextCopyAndSetIdentifier(cxt, RelationGetRelationName(rel));
+	oldcxt = MemoryContextSwitchTo(cxt);
+	checks = palloc(sizeof(Node *) * Max(ncheck, 1));
+	for (int i = 0; i < ncheck; i++)
+	{
+		checks[i] = stringToNode(constr->check[i].ccbin);
+		kept &= !calls_user_function(checks[i], NULL);
+	}
+	generated = palloc0(sizeof(Node *) * desc->natts);
+	for (int i = 0; constr && constr->has_generated_stored && i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->attgenerated == ATTRIBUTE_GENERATED_STORED)
+		{
+			generated[i] = build_column_default(rel, i + 1);
+			if (generated[i] == NULL)
+				elog(ERROR, "orders: no generation expression for column %d of %s", i + 1,
+					 RelationGetRelationName(rel));
+			kept &= !calls_user_function(generated[i], NULL);
+			ngenerated++;
+		}
+	for (int i = 0; kept && i < ncheck; i++)
+		checks[i] = (Node *) expression_planner((Expr *) checks[i]);
+	for (int i = 0; kept && i < desc->natts; i++)
+		if (generated[i] != NULL)
+			generated[i] = (Node *) expression_planner((Expr *) generated[i]);
+	MemoryContextSwitchTo(oldcxt);
+	if (kept)
+		MemoryContextSetParent(cxt, CacheMemoryContext);
+	else
+	{
+		MemoryContextDelete(cxt);
+		cxt = NULL;
+	}
+
 	/* a free entry, else one of this relation, else the first */
 	entry = &exprs_cache[0];
 	for (int i = EXPRS_ENTRIES - 1; i >= 0; i--)
 		if (exprs_cache[i].relid == InvalidOid || exprs_cache[i].relid == relid)
 			entry = &exprs_cache[i];
-	entry->relid = InvalidOid;
 	/* a write further up the stack may still run states built from them */
 	if (entry->cxt != NULL)
 		MemoryContextSetParent(entry->cxt, TopTransactionContext);
-	entry->cxt = AllocSetContextCreate(CacheMemoryContext, "orders planned checks and generated columns",
-									   ALLOCSET_SMALL_SIZES);
-	oldcxt = MemoryContextSwitchTo(entry->cxt);
-	entry->checks = palloc(sizeof(Expr *) * Max(ncheck, 1));
-	for (int i = 0; i < ncheck; i++)
-		entry->checks[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
-	entry->generated = palloc0(sizeof(Expr *) * desc->natts);
-	entry->ngenerated = 0;
-	for (int i = 0; constr && constr->has_generated_stored && i < desc->natts; i++)
-		if (TupleDescAttr(desc, i)->attgenerated == ATTRIBUTE_GENERATED_STORED)
-		{
-			Node	   *expr = build_column_default(rel, i + 1);
-
-			if (expr == NULL)
-				elog(ERROR, "orders: no generation expression for column %d of %s", i + 1,
-					 RelationGetRelationName(rel));
-			entry->generated[i] = expression_planner((Expr *) expr);
-			entry->ngenerated++;
-		}
-	MemoryContextSwitchTo(oldcxt);
-	/* used now either way; kept unless an invalidation came meanwhile */
-	entry->relid = generation == direct_generation ? relid : InvalidOid;
+	entry->cxt = cxt;
+	entry->kept = kept;
+	entry->checks = kept ? (Expr **) checks : NULL;
+	entry->generated = kept ? (Expr **) generated : NULL;
+	entry->ngenerated = ngenerated;
 	entry->ncheck = ncheck;
 	entry->natts = desc->natts;
-	return entry;
+	/* used now either way; kept unless an invalidation came meanwhile */
+	entry->relid = generation == direct_generation ? relid : InvalidOid;
+	return kept ? entry : NULL;
 }
 
 /*

@@ -11,8 +11,12 @@
  * start hook hands the same planned expressions to every statement that
  * writes a table of the extension's schema, compiled into the statement's
  * own memory as PostgreSQL would compile them — the constraints checked are
- * exactly the table's, re-planned after any change of the table or of a
- * function (orders_direct_checks' invalidation).
+ * exactly the table's, re-planned after any change of the table, of a
+ * function or of a type (orders_direct_checks' invalidation).  Checks that
+ * call a function not built in are left to PostgreSQL (their plan depends
+ * on the user and the search_path), and so is a DELETE.  Unlike
+ * PostgreSQL, the statement compiles them before its first row, also when
+ * it writes none.
  */
 #include "postgres.h"
 
@@ -63,7 +67,9 @@ checks_executor_start(QueryDesc *queryDesc, int eflags)
 		prev_executor_start(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && queryDesc->estate != NULL)
+	/* a DELETE checks no row: its relation is left to build them if it ever does */
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && queryDesc->estate != NULL &&
+		(queryDesc->operation != CMD_DELETE || queryDesc->plannedstmt->hasModifyingCTE))
 		plan_checks(queryDesc->estate);
 }
 

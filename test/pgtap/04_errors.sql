@@ -1,6 +1,6 @@
 -- Every refusal of the foundation: its SQLSTATE, and that it changed nothing.
 BEGIN;
-SELECT plan(34);
+SELECT plan(37);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c004', 'T4');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -79,6 +79,13 @@ SELECT set_eq('SELECT * FROM orders.order_history', 'SELECT * FROM before_histor
 -- backend for every statement (statement_checks.c): each statement
 -- below runs after one before planned them, and is checked against the
 -- table's constraints of the moment
+SELECT is((SELECT count(*) FROM pg_backend_memory_contexts
+            WHERE name = 'orders planned checks and generated columns' AND ident = 'expenses'), 0::bigint,
+          'no statement of this session wrote expenses yet: its checks are not planned');
+UPDATE orders.expenses SET amount = amount WHERE false;
+SELECT is((SELECT count(*) FROM pg_backend_memory_contexts
+            WHERE name = 'orders planned checks and generated columns' AND ident = 'expenses'), 1::bigint,
+          'an UPDATE statement of expenses planned its checks once for the session (the executor hook is in place)');
 INSERT INTO orders.orders (id, order_number, customer_id)
 VALUES ('00000000-0000-0000-0000-000000000402', 'T4-2', '00000000-0000-0000-0000-00000000c004');
 SELECT orders.transition('00000000-0000-0000-0000-000000000402', 'confirmation_pending');
@@ -93,25 +100,49 @@ SELECT throws_ok($$UPDATE orders.orders SET priority = 150 WHERE order_number = 
 ALTER TABLE orders.orders DROP CONSTRAINT t4_priority, ADD CONSTRAINT t4_priority CHECK (priority < 10) NOT VALID;
 SELECT throws_ok($$UPDATE orders.orders SET priority = 50 WHERE order_number = 'T4-2'$$, '23514', NULL,
                  'a CHECK replaced by another (as many as before) is the new one at the next statement');
-CREATE FUNCTION public.t4_low(p integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT p < 10$$;
+-- a domain given its first constraint: planning had reduced the cast to a
+-- relabelling, the next statement applies the constraint
+CREATE DOMAIN public.t4_small AS integer;
+ALTER TABLE orders.orders DROP CONSTRAINT t4_priority, ADD CONSTRAINT t4_priority CHECK ((priority::public.t4_small) IS NOT NULL) NOT VALID;
+UPDATE orders.orders SET priority = 50 WHERE order_number = 'T4-2';
+ALTER DOMAIN public.t4_small ADD CONSTRAINT t4_below_ten CHECK (VALUE < 10) NOT VALID;
+SELECT throws_ok($$UPDATE orders.orders SET priority = 60 WHERE order_number = 'T4-2'$$, '23514',
+                 'value for domain t4_small violates check constraint "t4_below_ten"',
+                 'a constraint added to a domain a CHECK casts to holds at the next statement');
+UPDATE orders.orders SET priority = 0 WHERE order_number = 'T4-2' AND false;
+-- a DBA's SQL function in a CHECK: planned per statement, as PostgreSQL
+-- does (its inlining depends on the user and the search_path)
+CREATE FUNCTION public.t4_low(p integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT p < 100$$;
 ALTER TABLE orders.orders DROP CONSTRAINT t4_priority, ADD CONSTRAINT t4_priority CHECK (public.t4_low(priority)) NOT VALID;
-SELECT lives_ok($$UPDATE orders.orders SET priority = 5 WHERE order_number = 'T4-2'$$, 'the inlined SQL function''s CHECK passes 5');
-UPDATE orders.orders SET priority = 0 WHERE order_number = 'T4-2';
+UPDATE orders.orders SET priority = 1 WHERE order_number = 'T4-2';
 CREATE OR REPLACE FUNCTION public.t4_low(p integer) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$SELECT p < 3$$;
-SELECT throws_ok($$UPDATE orders.orders SET priority = 5 WHERE order_number = 'T4-2'$$, '23514', NULL,
+SELECT throws_ok($$UPDATE orders.orders SET priority = 6 WHERE order_number = 'T4-2'$$, '23514', NULL,
                  'the CHECK''s inlined SQL function replaced: its new body holds at the next statement');
+REVOKE EXECUTE ON FUNCTION public.t4_low(integer) FROM PUBLIC;
+CREATE ROLE t4_writer BYPASSRLS;
+GRANT USAGE ON SCHEMA orders TO t4_writer;
+GRANT SELECT, UPDATE ON orders.orders TO t4_writer;
+UPDATE orders.orders SET priority = 1 WHERE order_number = 'T4-2';   -- the owner's statement, after the REVOKE
+SET LOCAL ROLE t4_writer;
+SELECT throws_ok($$UPDATE orders.orders SET priority = 2 WHERE order_number = 'T4-2'$$, '42501',
+                 'permission denied for function t4_low',
+                 'a writer who may not run the CHECK''s function is refused, though the owner''s statements ran it inlined');
+RESET ROLE;
 ALTER TABLE orders.orders DROP CONSTRAINT t4_priority;
--- transition()'s kept UPDATE ran above: a CHECK added since holds for it
-ALTER TABLE orders.orders ADD CONSTRAINT t4_not_confirmed CHECK (status <> 'confirmed') NOT VALID;
+-- transition()'s kept UPDATE ran above; a CHECK swapped for another since
+-- (as many as before) holds for it
+ALTER TABLE orders.orders ADD CONSTRAINT t4_not_confirmed CHECK (status <> 'being_prepared') NOT VALID;
+UPDATE orders.orders SET priority = priority WHERE order_number = 'T4-2';
+ALTER TABLE orders.orders DROP CONSTRAINT t4_not_confirmed, ADD CONSTRAINT t4_not_confirmed CHECK (status <> 'confirmed') NOT VALID;
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-000000000402', 'confirmed')$$, '23514',
                  'new row for relation "orders" violates check constraint "t4_not_confirmed"',
-                 'transition()''s kept UPDATE is checked against a CHECK added after its first run');
+                 'transition()''s kept UPDATE is checked against a CHECK swapped after its first run');
 ALTER TABLE orders.orders DROP CONSTRAINT t4_not_confirmed;
 SELECT is((SELECT status || ' ' || priority || ' ' || currency || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id)
              FROM orders.orders o WHERE order_number = 'T4-2'),
-          (SELECT status || ' ' || priority || ' ' || currency || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = b.id)
+          (SELECT status || ' ' || 1 || ' ' || currency || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = b.id)
              FROM before_checks b),
-          'the refused statements changed nothing: status, priority, currency, history as before');
+          'the refused statements changed nothing: status, currency, history as before, priority as the last accepted UPDATE set it (1)');
 
 SELECT * FROM finish();
 ROLLBACK;
