@@ -121,10 +121,11 @@ static IdleBefore idle_before_cache[IDLE_BEFORE_ENTRIES];
  * written here.  Only the planned expressions are kept; each write
  * compiles its own ExprStates from them (cheap; an ExprState serves one
  * evaluation at a time).  Only expressions that call built-in functions
- * alone are kept: planning inlines an SQL function only if the current
- * user may execute it, and reads its body with the current search_path,
- * so a plan with a DBA's function in it is made per statement by
- * PostgreSQL, as before (the entry only remembers that).  An entry is
+ * alone, none in SQL, are kept: planning inlines an SQL function only if
+ * the current user may execute it, and reads its body with the current
+ * search_path, so a plan with a DBA's function (or a built-in SQL one) in
+ * it is made per statement by PostgreSQL, as before (the entry only
+ * remembers that).  An entry is
  * dropped when its relation's relcache entry is invalidated (a constraint
  * or column added, dropped, replaced), when any function or type changes
  * (a built-in function replaced; a domain given its first constraint, which
@@ -139,6 +140,7 @@ typedef struct DirectExprs
 	bool		kept;			/* false: a DBA's function in them, nothing kept */
 	Expr	  **checks;			/* ncheck CHECK constraints, in the relation's order */
 	Expr	  **generated;		/* by column: a stored generated column's expression, else NULL */
+	Bitmapset **generated_uses; /* by column: the columns its expression reads (pull_varattnos) */
 	int			ngenerated;
 	MemoryContext cxt;
 } DirectExprs;
@@ -465,12 +467,26 @@ orders_direct_updatable(Relation rel, const char *const *unaffected)
 	return one_column_key(rel);
 }
 
-/* user_function — check_functions_in_node: is "func" not built in? */
+/*
+ * user_function — check_functions_in_node: is "func" not built in, or an
+ * SQL function (planning inlines one only for a user who may execute it)?
+ */
 static bool
 user_function(Oid func, void *context)
 {
+	HeapTuple	tuple;
+	bool		sql = true;		/* a function that is gone: not kept either */
+
 	(void) context;
-	return func >= FirstNormalObjectId;
+	if (func >= FirstNormalObjectId)
+		return true;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
+	if (HeapTupleIsValid(tuple))
+	{
+		sql = ((Form_pg_proc) GETSTRUCT(tuple))->prolang == SQLlanguageId;
+		ReleaseSysCache(tuple);
+	}
+	return sql;
 }
 
 /* calls_user_function — does "node" call anything but built-in functions? */
@@ -502,6 +518,7 @@ planned_exprs(Relation rel)
 	MemoryContext oldcxt;
 	Node	  **checks;
 	Node	  **generated;
+	Bitmapset **uses;
 	int			ngenerated = 0;
 	bool		kept = true;
 	uint64		generation = direct_generation;
@@ -529,6 +546,7 @@ planned_exprs(Relation rel)
 		kept &= !calls_user_function(checks[i], NULL);
 	}
 	generated = palloc0(sizeof(Node *) * desc->natts);
+	uses = palloc0(sizeof(Bitmapset *) * desc->natts);
 	for (int i = 0; constr && constr->has_generated_stored && i < desc->natts; i++)
 		if (TupleDescAttr(desc, i)->attgenerated == ATTRIBUTE_GENERATED_STORED)
 		{
@@ -537,6 +555,7 @@ planned_exprs(Relation rel)
 				elog(ERROR, "orders: no generation expression for column %d of %s", i + 1,
 					 RelationGetRelationName(rel));
 			kept &= !calls_user_function(generated[i], NULL);
+			pull_varattnos(generated[i], 1, &uses[i]);
 			ngenerated++;
 		}
 	for (int i = 0; kept && i < ncheck; i++)
@@ -565,6 +584,7 @@ planned_exprs(Relation rel)
 	entry->kept = kept;
 	entry->checks = kept ? (Expr **) checks : NULL;
 	entry->generated = kept ? (Expr **) generated : NULL;
+	entry->generated_uses = kept ? uses : NULL;
 	entry->ngenerated = ngenerated;
 	entry->ncheck = ncheck;
 	entry->natts = desc->natts;
@@ -573,19 +593,13 @@ planned_exprs(Relation rel)
 	return kept ? entry : NULL;
 }
 
-/*
- * orders_direct_checks — ExprStates of the CHECK constraints of "rel", in
- * the current memory context, for a ResultRelInfo's ri_ConstraintExprs as
- * ExecRelCheck would build them (but planned once per backend, see
- * DirectExprs); NULL when it has none.
- */
-ExprState **
-orders_direct_checks(Relation rel)
+/* compile_checks — ExprStates of "entry"'s checks, in the current memory context. */
+static ExprState **
+compile_checks(const DirectExprs *entry)
 {
-	DirectExprs *entry = planned_exprs(rel);
 	ExprState **states;
 
-	if (entry == NULL || entry->ncheck == 0)
+	if (entry->ncheck == 0)
 		return NULL;
 	states = palloc(sizeof(ExprState *) * entry->ncheck);
 	for (int i = 0; i < entry->ncheck; i++)
@@ -594,30 +608,69 @@ orders_direct_checks(Relation rel)
 }
 
 /*
+ * orders_direct_checks — ExprStates of the CHECK constraints of "rel", in
+ * the current memory context, for a ResultRelInfo's ri_ConstraintExprs as
+ * ExecRelCheck would build them (but planned once per backend, see
+ * DirectExprs); NULL when it has none or they are not kept (PostgreSQL
+ * builds them then).
+ */
+ExprState **
+orders_direct_checks(Relation rel)
+{
+	DirectExprs *entry = planned_exprs(rel);
+
+	return entry != NULL ? compile_checks(entry) : NULL;
+}
+
+/*
  * prepare_exprs — "info"'s CHECK constraints and stored generated columns,
  * compiled in "estate"'s memory from the planned ones, as ExecRelCheck and
- * ExecInitStoredGenerated would build them for a row written (every
- * generated column computed, as PostgreSQL does for a table with BEFORE
- * UPDATE row triggers).
+ * ExecInitStoredGenerated would build them for the rows written ("update":
+ * by an UPDATE of the columns of the target's range table entry).  Like
+ * ExecInitStoredGenerated: an UPDATE of a table without BEFORE UPDATE row
+ * triggers computes only the generated columns that read a column it
+ * sets, and records the columns it computes as updated too (what UPDATE OF
+ * triggers and the indexes' "unchanged" hint look at: PostgreSQL 15 keeps
+ * them in es_resultrelinfo_extra).  Nothing is set when the expressions are
+ * not kept: PostgreSQL builds them.
  */
 static void
-prepare_exprs(ResultRelInfo *info, EState *estate)
+prepare_exprs(ResultRelInfo *info, EState *estate, bool update)
 {
 	Relation	rel = info->ri_RelationDesc;
 	DirectExprs *entry = planned_exprs(rel);
+	Bitmapset  *updated = NULL;
+	Bitmapset  *extra = NULL;
 	MemoryContext oldcxt;
 
 	if (entry == NULL)
 		return;
 	oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
-	info->ri_ConstraintExprs = orders_direct_checks(rel);
+	info->ri_ConstraintExprs = compile_checks(entry);
 	if (entry->ngenerated > 0)
 	{
+		if (update && !(rel->trigdesc && rel->trigdesc->trig_update_before_row))
+			updated = ExecGetUpdatedCols(info, estate);
 		info->ri_GeneratedExprs = palloc0(sizeof(ExprState *) * entry->natts);
+		info->ri_NumGeneratedNeeded = 0;
 		for (int i = 0; i < entry->natts; i++)
-			if (entry->generated[i] != NULL)
-				info->ri_GeneratedExprs[i] = ExecInitExpr(entry->generated[i], NULL);
-		info->ri_NumGeneratedNeeded = entry->ngenerated;
+		{
+			if (entry->generated[i] == NULL ||
+				(updated != NULL && !bms_overlap(updated, entry->generated_uses[i])))
+				continue;
+			info->ri_GeneratedExprs[i] = ExecInitExpr(entry->generated[i], NULL);
+			info->ri_NumGeneratedNeeded++;
+			if (update)
+				extra = bms_add_member(extra, i + 1 - FirstLowInvalidHeapAttributeNumber);
+		}
+		if (update)
+		{
+			ResultRelInfoExtra *rextra = palloc(sizeof(ResultRelInfoExtra));
+
+			rextra->rinfo = info;
+			rextra->ri_extraUpdatedCols = extra;
+			estate->es_resultrelinfo_extra = lappend(estate->es_resultrelinfo_extra, rextra);
+		}
 	}
 	MemoryContextSwitchTo(oldcxt);
 }
@@ -846,7 +899,7 @@ orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool
 	ResultRelInfo *info = orders_direct_target(rel, NULL, &estate);
 	TupleTableSlot *slot;
 
-	prepare_exprs(info, estate);
+	prepare_exprs(info, estate, false);
 	if (!triggers)
 		info->ri_TrigDesc = NULL;
 	else
@@ -933,7 +986,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
-	prepare_exprs(d->info, d->estate);
+	prepare_exprs(d->info, d->estate, true);
 	AfterTriggerBeginQuery();
 }
 

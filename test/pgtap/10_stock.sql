@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(46);
+SELECT plan(47);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -239,6 +239,23 @@ SELECT orders.transition('00000000-0000-0000-0000-00000000a0bb', 'confirmed');
 SELECT is((SELECT stock_quantity || ' ' || t10_scaled FROM orders.products WHERE sku = 'T10-CUP'), '3 30',
           'its SQL function replaced: the next move computes the new body');
 ALTER TABLE orders.products DROP COLUMN t10_scaled;
+
+-- a move computes the generated column as an UPDATE of the stock does,
+-- and an UPDATE OF that column's trigger fires for it (products has BEFORE
+-- UPDATE row triggers: PostgreSQL counts every generated column as updated)
+CREATE TEMP TABLE lows (sku text, low boolean);
+CREATE FUNCTION pg_temp.note_low() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pg_temp.lows VALUES (NEW.sku, NEW.is_low); RETURN NULL; END$$;
+CREATE TRIGGER note_low AFTER UPDATE OF is_low ON orders.products FOR EACH ROW EXECUTE FUNCTION pg_temp.note_low();
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0bc', 'T10-12', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id) VALUES
+  ('00000000-0000-0000-0000-00000000a0bc', 'Cup', 1, '00000000-0000-0000-0000-00000000a0f3');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a0bc', 'confirmed');
+SELECT is((SELECT string_agg(sku || ' ' || low, ', ') FROM lows) || ' / ' ||
+          (SELECT stock_quantity || ' ' || is_low FROM orders.products WHERE sku = 'T10-CUP'),
+          'T10-CUP true / 2 true', 'a move fires an UPDATE OF is_low trigger, as an UPDATE of the stock does');
+DROP TRIGGER note_low ON orders.products;
 
 SELECT * FROM finish();
 ROLLBACK;
