@@ -31,6 +31,7 @@
 #include "access/relation.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/pg_am.h"
@@ -44,7 +45,6 @@
 #include "executor/executor.h"
 #include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
-#include "access/transam.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
@@ -125,12 +125,12 @@ static IdleBefore idle_before_cache[IDLE_BEFORE_ENTRIES];
  * the current user may execute it, and reads its body with the current
  * search_path, so a plan with a DBA's function (or a built-in SQL one) in
  * it is made per statement by PostgreSQL, as before (the entry only
- * remembers that).  An entry is
- * dropped when its relation's relcache entry is invalidated (a constraint
- * or column added, dropped, replaced), when any function or type changes
- * (a built-in function replaced; a domain given its first constraint, which
- * planning had reduced to a relabelling), and when the number of checks or
- * columns no longer matches; rebuilt at the next write.
+ * remembers that).  An entry is dropped when its relation's relcache entry
+ * is invalidated (a constraint or column added, dropped, replaced), when
+ * any function or type changes (a built-in function replaced; a domain
+ * given its first constraint, which planning had reduced to a
+ * relabelling), and when the number of checks or columns no longer
+ * matches; rebuilt at the next write.
  */
 typedef struct DirectExprs
 {
