@@ -439,11 +439,23 @@ extern char *orders_json_text(const JsonbValue *v);
 
 /* ---- review.c: site counters and a review's locks ---- */
 
-extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving);
+/*
+ * The order a review (review_sites.c) locked before its UPDATE, valid while
+ * that UPDATE runs: group "group_id" of order "order_id".
+ */
+typedef struct OrdersReviewLocked
+{
+	bool		valid;
+	pg_uuid_t	group_id;
+	pg_uuid_t	order_id;
+} OrdersReviewLocked;
+extern OrdersReviewLocked orders_review_locked;
+extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving,
+								 OrdersReviewLocked *order_locked);
 
 /* ---- site_items.c: an approved site is an item ---- */
 
-extern void orders_end_site_statement(TriggerData *trigdata);
+extern void orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 

@@ -38,7 +38,9 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -51,6 +53,9 @@ PG_FUNCTION_INFO_V1(orders_lock_review);
 
 /* true while this file itself writes the counters */
 static bool counter_writing = false;
+
+/* the order a review locked, while its UPDATE runs (review_sites.c) */
+OrdersReviewLocked orders_review_locked = {false};
 
 /* The counted statuses of a selection (alternate is counted by none). */
 typedef enum SiteCount
@@ -177,22 +182,40 @@ refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 			 errhint("Reject or set aside another site of the group first, or raise its link_count.")));
 }
 
-/* apply_delta — one group's counter UPDATE; refuses approvals beyond the cap. */
-static void
-apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
-{
-	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, INT4OID};
-	/* group_status is no count: a group completed is logged (when tracked) */
-	static const char *const count_columns[] = {"suggested_count", "approved_count", "rejected_count", NULL};
-	OrdersDerived derived = {groups_rel, count_columns};
-	SPIPlanPtr	plan;
-	Datum		args[4];
+/* group_status is no count: a group completed is logged (when tracked) */
+static const char *const count_columns[] = {"suggested_count", "approved_count", "rejected_count", NULL};
 
+/* What one group's counter write found: its order, when it was found. */
+typedef struct GroupWritten
+{
+	bool		found;
+	pg_uuid_t	order_id;
+} GroupWritten;
+
+/*
+ * check_delta — a group's sums fit in the counters' type (the UPDATE's
+ * parameters are integers).
+ */
+static void
+check_delta(const SiteDelta *d)
+{
 	for (int c = 0; c < SITE_COUNTS; c++)
 		if (d->delta[c] > PG_INT32_MAX || d->delta[c] < PG_INT32_MIN)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("too many site selections in one statement for one group")));
+}
+
+/* apply_sql — one group's counter UPDATE; refuses approvals beyond the cap. */
+static void
+apply_sql(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller, GroupWritten *w)
+{
+	static Oid	argtypes[4] = {UUIDOID, INT4OID, INT4OID, INT4OID};
+	OrdersDerived derived = {groups_rel, count_columns};
+	SPIPlanPtr	plan;
+	Datum		args[4];
+	bool		isnull;
+
 	args[0] = UUIDPGetDatum(&d->group_id);
 	args[1] = Int32GetDatum((int32) d->delta[SITE_SUGGESTED]);
 	args[2] = Int32GetDatum((int32) d->delta[SITE_APPROVED]);
@@ -209,11 +232,182 @@ apply_delta(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 						   "         ELSE group_status END"
 						   " WHERE id OPERATOR(pg_catalog.=) $1"
 						   "   AND ($3 OPERATOR(pg_catalog.<=) 0"
-						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)",
+						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)"
+						   " RETURNING order_id",
 						   4, argtypes);
-	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &counter_writing, &derived);
-	if (SPI_processed == 0 && d->delta[SITE_APPROVED] > 0)
+	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, &derived);
+	w->found = SPI_processed > 0;
+	if (w->found)
+		w->order_id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	else if (d->delta[SITE_APPROVED] > 0)
 		refuse_full(groups_rel, d, caller);
+}
+
+/* Columns of orders.order_groups a direct counter write reads, by number. */
+typedef struct GroupColumns
+{
+	int			order_id;
+	int			link_count;
+} GroupColumns;
+
+/*
+ * The columns a direct write sets: the counters and the status they decide
+ * (as the UPDATE of apply_sql does), and the BEFORE UPDATE row trigger that
+ * lets the extension's counter write through unchanged (group_counts_guard:
+ * the counters are writing, link_count stays).
+ */
+static const char *const delta_columns[] = {"suggested_count", "approved_count", "rejected_count",
+"group_status", NULL};
+static const char *const group_guards[] = {"orders_group_counts_guard", NULL};
+
+/*
+ * group_columns — can the counters of "rel" be written directly
+ * (orders_direct_updatable, no statement trigger of its own; the columns
+ * read and set of the types they are read as, NOT NULL as installed)?
+ * Then "*c" gets the numbers of those only read.
+ */
+static bool
+group_columns(Relation rel, GroupColumns *c)
+{
+	static const char *const names[] = {"order_id", "link_count", "suggested_count",
+	"approved_count", "rejected_count", "group_status"};
+	static const Oid types[] = {UUIDOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att[6];
+
+	for (int i = 0; i < 6; i++)
+	{
+		att[i] = SPI_fnumber(desc, names[i]);
+		if (att[i] <= 0 || TupleDescAttr(desc, att[i] - 1)->atttypid != types[i] ||
+			!TupleDescAttr(desc, att[i] - 1)->attnotnull)
+			return false;
+	}
+	c->order_id = att[0];
+	c->link_count = att[1];
+	return orders_direct_updatable(rel, NULL);
+}
+
+/*
+ * apply_direct — one group's sums written without an SQL statement
+ * (direct_write.c) into its row locked in "dw": what apply_sql's UPDATE
+ * does — the cap refused (OR070), the status decided, an overflow refused
+ * (22003) — with the row triggers, constraints and indexes the UPDATE
+ * would run, but the BEFORE row triggers of group_guards left out when
+ * "guards_idle" (orders_direct_idle_before found only them).
+ */
+static void
+apply_direct(OrdersDirect *dw, const GroupColumns *c, Oid groups_rel, const SiteDelta *d,
+			 bool guards_idle, const OrdersSavedUser *caller, GroupWritten *w)
+{
+	TupleTableSlot *row = dw->row;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	int32		link;
+	int32		approved;
+	const char *status;
+	bool		isnull;
+	bool		was = counter_writing;
+
+	w->found = orders_direct_lock_by_id(dw, UUIDPGetDatum(&d->group_id));
+	if (!w->found)
+		return;					/* gone: nothing was counted in it */
+	w->order_id = *DatumGetUUIDP(slot_getattr(row, c->order_id, &isnull));
+	link = DatumGetInt32(slot_getattr(row, c->link_count, &isnull));
+	if (d->delta[SITE_APPROVED] > 0 &&
+		(int64) DatumGetInt32(slot_getattr(row, dw->attnums[SITE_APPROVED], &isnull)) +
+		d->delta[SITE_APPROVED] > link)
+		refuse_full(groups_rel, d, caller);
+	for (int k = 0; k < SITE_COUNTS; k++)
+	{
+		int32		now;
+
+		if (pg_add_s32_overflow(DatumGetInt32(slot_getattr(row, dw->attnums[k], &isnull)),
+								(int32) d->delta[k], &now))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("integer out of range")));
+		values[k] = Int32GetDatum(now);
+	}
+	approved = DatumGetInt32(values[SITE_APPROVED]);
+	status = TextDatumGetCString(slot_getattr(row, dw->attnums[SITE_COUNTS], &isnull));
+	if (approved >= link)
+		status = "complete";
+	else if (strcmp(status, "complete") == 0)
+		status = "reviewing";
+	values[SITE_COUNTS] = CStringGetTextDatum(status);
+	counter_writing = true;
+	dw->before_idle = guards_idle;
+	PG_TRY();
+	{
+		if (!orders_direct_update(dw, values, nulls))
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("the site counts of client group %s were not written: a trigger on orders.order_groups skipped it",
+							DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->group_id))))));
+	}
+	PG_FINALLY();
+	{
+		counter_writing = was;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * apply_deltas — the statement's sums ("sorted" by group id, so that
+ * concurrent statements cannot deadlock), each added to its group with the
+ * cap checked: written directly when orders.order_groups is as installed
+ * (the less done between taking a hot group's row lock and the commit, the
+ * sooner its next reviewer has it), else by one UPDATE per group.  Runs as
+ * the owner of orders.order_groups, connected to SPI.  Returns the group
+ * of the review under way (orders_review_locked) when its counters were
+ * written and it still belongs to the order the review locked, else NULL.
+ */
+static const pg_uuid_t *
+apply_deltas(Oid groups_rel, SiteDelta **sorted, long n, const OrdersSavedUser *caller)
+{
+	OrdersDerived derived = {groups_rel, count_columns};
+	const OrdersDerived *was_derived = orders_derived;
+	const pg_uuid_t *volatile locked_group = NULL;
+	Relation	rel = table_open(groups_rel, RowExclusiveLock);
+	GroupColumns cols;
+	OrdersDirect dw;
+	bool		direct = group_columns(rel, &cols);
+
+	PG_TRY();
+	{
+		bool		guards_idle = false;
+
+		if (direct)
+		{
+			/* the log leaves the counters out while the row triggers fire */
+			orders_derived = &derived;
+			orders_direct_begin(&dw, rel, delta_columns);
+			guards_idle = orders_direct_idle_before(&dw, group_guards);
+		}
+		for (long i = 0; i < n; i++)
+		{
+			GroupWritten w;
+
+			check_delta(sorted[i]);
+			if (direct)
+				apply_direct(&dw, &cols, groups_rel, sorted[i], guards_idle, caller, &w);
+			else
+				apply_sql(groups_rel, sorted[i], caller, &w);
+			if (w.found && orders_review_locked.valid &&
+				memcmp(&sorted[i]->group_id, &orders_review_locked.group_id, sizeof(pg_uuid_t)) == 0 &&
+				memcmp(&w.order_id, &orders_review_locked.order_id, sizeof(pg_uuid_t)) == 0)
+				locked_group = &sorted[i]->group_id;
+		}
+		if (direct)
+			orders_direct_end(&dw);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+	}
+	PG_END_TRY();
+	table_close(rel, NoLock);
+	return locked_group;
 }
 
 /*
@@ -235,6 +429,7 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	SiteDelta **sorted;
 	long		n;
 	Oid			groups_rel;
+	const pg_uuid_t *locked_group;
 	OrdersSavedUser saved;
 
 	orders_require_transition_tables(trigdata, "site_counts");
@@ -249,14 +444,13 @@ orders_site_counts(PG_FUNCTION_ARGS)
 
 	groups_rel = orders_relid("order_groups");
 	orders_spi_connect_as_owner(groups_rel, &saved);
-	for (long i = 0; i < n; i++)
-		apply_delta(groups_rel, sorted[i], &saved);
+	locked_group = apply_deltas(groups_rel, sorted, n, &saved);
 	/*
 	 * Then the orders (locked, OR073 checked again), the items and the
 	 * subtotals: every writer of sites locks its group's row before its
 	 * order's (site_items.c; a review took both already, lock_review).
 	 */
-	orders_end_site_statement(trigdata);
+	orders_end_site_statement(trigdata, locked_group);
 	orders_apply_held_subtotals();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
@@ -357,14 +551,15 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
  * instead of piling MultiXacts on its versions (each later lookup of the
  * row walks them).  Sites → group → order is the order of every other
  * writer (a statement's site rows, then site_counts' group and order), so
- * it adds no deadlock.  The sites are found by their primary key alone,
+ * it adds no deadlock.  "*order_locked" (when given) records the order
+ * locked, if one was (valid, else left as it was).  The sites are found by their primary key alone,
  * their group a filter ("IS TRUE" keeps the group's index out: a generic
  * plan that also used it bitmap-scanned all the group's sites, 16 % of a
  * review's CPU); a site of another group is never locked.  Returns the
  * number of sites locked.
  */
 uint64
-orders_review_lock(Datum group_id, Datum site_ids, bool approving)
+orders_review_lock(Datum group_id, Datum site_ids, bool approving, OrdersReviewLocked *order_locked)
 {
 	static Oid	site_types[2] = {UUIDOID, UUIDARRAYOID};
 	static Oid	group_types[1] = {UUIDOID};
@@ -399,7 +594,7 @@ orders_review_lock(Datum group_id, Datum site_ids, bool approving)
 		orders_switch_to_owner(groups_rel, &saved);
 		if (items)
 			plan = orders_get_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
-								   "SELECT 1 FROM orders.orders o"
+								   "SELECT o.id FROM orders.orders o"
 								   " WHERE o.id OPERATOR(pg_catalog.=)"
 								   "       (SELECT g.order_id FROM orders.order_groups g"
 								   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
@@ -411,6 +606,15 @@ orders_review_lock(Datum group_id, Datum site_ids, bool approving)
 								   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
 								   1, group_types);
 		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+		if (items && SPI_processed > 0 && order_locked != NULL)
+		{
+			bool		isnull;
+
+			order_locked->valid = true;
+			order_locked->group_id = *DatumGetUUIDP(group_id);
+			order_locked->order_id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+																  SPI_tuptable->tupdesc, 1, &isnull));
+		}
 		orders_restore_user(&saved);
 	}
 	SPI_finish();
@@ -428,5 +632,5 @@ orders_lock_review(PG_FUNCTION_ARGS)
 	orders_require_arg(fcinfo, 1, "orders.lock_review", "site_ids");
 	orders_require_arg(fcinfo, 2, "orders.lock_review", "approving");
 	PG_RETURN_INT64((int64) orders_review_lock(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
-											   PG_GETARG_BOOL(2)));
+											   PG_GETARG_BOOL(2), NULL));
 }

@@ -527,6 +527,7 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 	ReviewEntry *entries;
 	int			n;
 	bool		approving = false;
+	OrdersReviewLocked locked = {false};
 	Datum		result;
 
 	entries = read_entries(selections, &n);
@@ -536,11 +537,34 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 		check_entries(group_id, entries, n);	/* find the sites first */
 	for (int i = 0; i < n; i++)
 		approving |= strcmp(entries[i].status, "approved") == 0;
-	if (n > 0 && orders_review_lock(group_id, uuid_array(entries, n), approving) < (uint64) n &&
+	if (n > 0 && orders_review_lock(group_id, uuid_array(entries, n), approving, &locked) < (uint64) n &&
 		sites_by_id_only(entries, n))
 		check_entries(group_id, entries, n);	/* not all locked: which are not the group's? */
-	if (n > 0 && update_sites(group_id, entries, n, reviewer) < (uint64) n)
-		refuse_unchanged(group_id, entries, n);
+	if (n > 0)
+	{
+		/*
+		 * site_counts need not lock and check again (OR073) the order locked
+		 * here: at READ COMMITTED the UPDATE's snapshot, taken once the order
+		 * is locked, shows it as it stays, and site_items checked it with
+		 * that snapshot.  An older one (REPEATABLE READ) may not show it.
+		 */
+		OrdersReviewLocked was = orders_review_locked;
+		uint64		changed;
+
+		orders_review_locked = locked;
+		orders_review_locked.valid &= !IsolationUsesXactSnapshot();
+		PG_TRY();
+		{
+			changed = update_sites(group_id, entries, n, reviewer);
+		}
+		PG_FINALLY();
+		{
+			orders_review_locked = was;
+		}
+		PG_END_TRY();
+		if (changed < (uint64) n)
+			refuse_unchanged(group_id, entries, n);
+	}
 	result = group_row(fcinfo, group_id);
 	SPI_finish();
 	return result;

@@ -384,7 +384,7 @@ fold_state(TupleTableSlot *slot, int sign, void *arg)
  * meanwhile (while this review waited for its group) must still stop it.
  */
 static void
-recheck_orders(HTAB *sites)
+recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
 	HASHCTL		ctl;
@@ -409,6 +409,8 @@ recheck_orders(HTAB *sites)
 		bool		found;
 
 		if (!approving && !taking_back)
+			continue;
+		if (locked_group != NULL && memcmp(&st->group_id, locked_group, sizeof(pg_uuid_t)) == 0)
 			continue;
 		g = (GroupChange *) hash_search(groups, &st->group_id, HASH_ENTER, &found);
 		if (!found)
@@ -486,7 +488,7 @@ delete_unlinked_items(HTAB *sites)
  * status (or insert or delete), and not for rows pg_restore loads.
  */
 void
-orders_end_site_statement(TriggerData *trigdata)
+orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group)
 {
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	SiteFold	f;
@@ -510,6 +512,6 @@ orders_end_site_statement(TriggerData *trigdata)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_state, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_state, &f);
-	recheck_orders(f.sites);
+	recheck_orders(f.sites, locked_group);
 	delete_unlinked_items(f.sites);
 }

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(155);
+SELECT plan(167);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -690,6 +690,76 @@ RESET ROLE;
 SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For No Key Update group=For No Key Update order=For No Key Update',
           '... locks the order too: its item will be deleted');
 SELECT set_config('request.jwt.claims', '', true);
+
+---------------------------------------------------------------------------
+-- A group's counters written without a statement (0.26.0 library): the
+-- group's row triggers (a DBA's too), its log and the cap as the counters'
+-- UPDATE had them; a DBA's statement trigger on the groups sends the
+-- counters back to that UPDATE, which still counts and caps
+---------------------------------------------------------------------------
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017ad', 'T17-D', '00000000-0000-0000-0000-0000000017c1', 'review', false);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017dd', '00000000-0000-0000-0000-0000000017ad', '00000000-0000-0000-0000-0000000017c2', 1);
+SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000017dd',
+             '[{"domain": "d1.example.com", "metrics": {"price": 10}},
+               {"domain": "d2.example.com", "metrics": {"price": 20}}]')).suggested_count, 2,
+          'T17-D: one group of one link, two sites suggested');
+CREATE TEMP TABLE group_writes (seen text);
+CREATE FUNCTION pg_temp.note_group() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN
+    INSERT INTO pg_temp.group_writes VALUES (format('%s %s %s/%s/%s %s', TG_WHEN, TG_LEVEL, NEW.suggested_count,
+                                                    NEW.approved_count, NEW.rejected_count, NEW.group_status));
+    RETURN NEW;
+END$$;
+CREATE TRIGGER note_before BEFORE UPDATE ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION pg_temp.note_group();
+CREATE TRIGGER note_after AFTER UPDATE OF approved_count ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION pg_temp.note_group();
+SELECT orders.track_activity('orders.order_groups');
+DELETE FROM orders.activity_logs;
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                               '[{"domain": "d1.example.com", "status": "approved"}]')).group_status, 'complete',
+          'T17-D: approving a site fills the group: complete');
+SELECT is((SELECT string_agg(seen, ', ' ORDER BY seen) FROM group_writes), 'AFTER ROW 1/1/0 complete, BEFORE ROW 1/1/0 complete',
+          '... a DBA''s BEFORE row trigger and AFTER UPDATE OF approved_count trigger fired on the counters'' write');
+SELECT is((SELECT string_agg(k, ' ' ORDER BY k) FROM orders.activity_logs l, jsonb_object_keys(l.details -> 'changes') k
+            WHERE l.entity_id = '00000000-0000-0000-0000-0000000017dd'), 'approved_count group_status suggested_count',
+          '... the group''s log has the write that completed it (not a count alone: logged as the UPDATE was)');
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                                                   '[{"domain": "d2.example.com", "status": "approved"}]')$$),
+          'OR070: order "T17-D", group of client "T17 Alpha": 1 of 1 sites approved, 1 more would exceed the group''s link_count',
+          'approving a second site of a full group: OR070');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+CREATE FUNCTION pg_temp.skip_group() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER skip_group BEFORE UPDATE ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION pg_temp.skip_group();
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                                                   '[{"domain": "d1.example.com", "status": "rejected"}]')$$),
+          '09000: the site counts of client group 00000000-0000-0000-0000-0000000017dd were not written: a trigger on orders.order_groups skipped it',
+          'a DBA''s trigger that skips the counters'' write: the review is refused (09000)');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+DROP TRIGGER skip_group ON orders.order_groups;
+CREATE FUNCTION pg_temp.note_statement() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pg_temp.group_writes VALUES ('statement'); RETURN NULL; END$$;
+CREATE TRIGGER note_statement AFTER UPDATE ON orders.order_groups FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.note_statement();
+DELETE FROM group_writes;
+SELECT is((SELECT suggested_count || '/' || approved_count || '/' || rejected_count || ' ' || group_status
+             FROM orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                                      '[{"domain": "d1.example.com", "status": "rejected"}]')), '1/0/1 reviewing',
+          'with a DBA''s statement trigger on the groups: rejecting the approved site counts it and reopens the group');
+SELECT is((SELECT string_agg(seen, ', ' ORDER BY seen) FROM group_writes),
+          'AFTER ROW 1/0/1 reviewing, BEFORE ROW 1/0/1 reviewing, statement',
+          '... by the counters'' UPDATE statement (its statement trigger fired)');
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                                                   '[{"domain": "d1.example.com", "status": "approved"},
+                                                     {"domain": "d2.example.com", "status": "approved"}]')$$),
+          'OR070: order "T17-D", group of client "T17 Alpha": 0 of 1 sites approved, 2 more would exceed the group''s link_count',
+          '... which refuses approvals beyond link_count: OR070');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+DROP TRIGGER note_statement ON orders.order_groups;
+DROP TRIGGER note_before ON orders.order_groups;
+DROP TRIGGER note_after ON orders.order_groups;
+SELECT orders.untrack_activity('orders.order_groups');
 
 ---------------------------------------------------------------------------
 -- Everything counted stayed exact
