@@ -692,7 +692,7 @@ SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.
 SELECT set_config('request.jwt.claims', '', true);
 
 ---------------------------------------------------------------------------
--- A group's counters written without a statement (0.26.0 library): the
+-- A group's counters written without a statement (0.25.0 library, later): the
 -- group's row triggers (a DBA's too), its log and the cap as the counters'
 -- UPDATE had them; a DBA's statement trigger on the groups sends the
 -- counters back to that UPDATE, which still counts and caps
