@@ -1224,6 +1224,48 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
 }
 
 /*
+ * orders_direct_lock_row — the row of "rel" (opened by the caller) whose
+ * primary key is "id", locked FOR NO KEY UPDATE in its latest version into
+ * "slot" (of rel's type), as SELECT ... FOR NO KEY UPDATE run with the
+ * latest snapshot would lock it (orders_execute_latest) — the snapshot
+ * taken now, so after the waits for the rows the caller locked before: at
+ * REPEATABLE READ only a change committed while it waited for this very
+ * row fails with 40001.  False
+ * when there is none, or when it is a row the current command changed (as
+ * the SELECT passes it over).  Only for a table whose rows its owner sees
+ * all of (no forced row level security) with a one-column primary key
+ * (orders_direct_lockable); the caller runs as the owner.
+ */
+bool
+orders_direct_lock_row(Relation rel, Datum id, TupleTableSlot *slot)
+{
+	Oid			key_index;
+	AttrNumber	key_attnum;
+	FmgrInfo	eq;
+	Oid			collation;
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	bool		found;
+
+	primary_key(rel, &key_index, &key_attnum, &eq, &collation);
+	found = lock_latest(rel, key_index, key_attnum, &eq, collation, snapshot,
+						GetCurrentCommandId(false), slot, id, true);
+	UnregisterSnapshot(snapshot);
+	return found;
+}
+
+/*
+ * orders_direct_lockable — can orders_direct_lock_row lock the rows of
+ * "rel" as its owner's SELECT ... FOR NO KEY UPDATE would?  A plain table
+ * without rules, no forced row level security, a one-column primary key.
+ */
+bool
+orders_direct_lockable(Relation rel)
+{
+	return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
+		!rel->rd_rel->relforcerowsecurity && one_column_key(rel);
+}
+
+/*
  * simple_update — ExecSimpleRelationUpdate (execReplication.c, PostgreSQL
  * 15) of the locked row d->row to d->next, but opening the table's indexes
  * only when the new version needs index entries: a HOT update (the usual

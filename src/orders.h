@@ -143,6 +143,8 @@ extern bool orders_direct_updatable(Relation rel, const char *const *unaffected)
 extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
+extern bool orders_direct_lock_row(Relation rel, Datum id, TupleTableSlot *slot);
+extern bool orders_direct_lockable(Relation rel);
 extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
 extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
 extern const char *const orders_derived_unaffected[];
@@ -448,6 +450,10 @@ typedef struct OrdersReviewLocked
 	bool		valid;
 	pg_uuid_t	group_id;
 	pg_uuid_t	order_id;
+	char	   *order_number;	/* the order as it was locked (and stays) */
+	char	   *status;
+	char	   *lifecycle;
+	bool		paid;
 } OrdersReviewLocked;
 extern OrdersReviewLocked orders_review_locked;
 extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving,

@@ -540,6 +540,138 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 }
 
 /*
+ * note_locked — "*locked" (when given): the order "order_id" of group
+ * "group_id" was locked as it is (its number, status, lifecycle, paid),
+ * the strings copied into "cxt".
+ */
+static void
+note_locked(OrdersReviewLocked *locked, MemoryContext cxt, Datum group_id, Datum order_id,
+			const char *number, const char *status, const char *lifecycle, bool paid)
+{
+	if (locked == NULL)
+		return;
+	locked->valid = true;
+	locked->group_id = *DatumGetUUIDP(group_id);
+	locked->order_id = *DatumGetUUIDP(order_id);
+	locked->order_number = MemoryContextStrdup(cxt, number);
+	locked->status = MemoryContextStrdup(cxt, status);
+	locked->lifecycle = MemoryContextStrdup(cxt, lifecycle);
+	locked->paid = paid;
+}
+
+/*
+ * lock_sql — the group's row, then (when "items") its order's, locked FOR
+ * NO KEY UPDATE by one SELECT with the latest snapshot; as the owner,
+ * connected to SPI.
+ */
+static void
+lock_sql(Datum group_id, bool items, OrdersReviewLocked *order_locked, MemoryContext cxt)
+{
+	static Oid	group_types[1] = {UUIDOID};
+	Oid			groups_rel = orders_relid("order_groups");
+	SPIPlanPtr	plan;
+	bool		isnull;
+
+	if (items)
+		plan = orders_get_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
+							   "SELECT o.id, o.order_number, o.status, o.lifecycle, o.paid_at IS NOT NULL"
+							   "  FROM orders.orders o"
+							   " WHERE o.id OPERATOR(pg_catalog.=)"
+							   "       (SELECT g.order_id FROM orders.order_groups g"
+							   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
+							   " FOR NO KEY UPDATE",
+							   1, group_types);
+	else
+		plan = orders_get_plan(PLAN_REVIEW_LOCK_GROUP, groups_rel,
+							   "SELECT 1 FROM orders.order_groups g"
+							   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+							   1, group_types);
+	orders_execute_latest(plan, &group_id, NULL, SPI_OK_SELECT);
+	if (items && SPI_processed > 0)
+	{
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		note_locked(order_locked, cxt, group_id, SPI_getbinval(row, desc, 1, &isnull),
+					SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 4),
+					DatumGetBool(SPI_getbinval(row, desc, 5, &isnull)));
+	}
+}
+
+/*
+ * column_of — the number of column "name" of "rel" if it is NOT NULL and
+ * of type "type", else 0.
+ */
+static int
+column_of(Relation rel, const char *name, Oid type)
+{
+	int			att = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (att <= 0 || TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != type ||
+		!TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
+		return 0;
+	return att;
+}
+
+/*
+ * lock_direct — lock_sql's locks taken without a statement
+ * (orders_direct_lock_row: the same rows, versions and errors), when both
+ * tables are as installed (orders_direct_lockable, the columns read of the
+ * types read); false, nothing locked, otherwise.  As the owner.
+ */
+static bool
+lock_direct(Datum group_id, bool items, OrdersReviewLocked *order_locked, MemoryContext cxt)
+{
+	Relation	groups = table_open(orders_relid("order_groups"), RowShareLock);
+	Relation	orders = items ? table_open(orders_relid("orders"), RowShareLock) : NULL;
+	int			order_att = column_of(groups, "order_id", UUIDOID);
+	int			number_att = 0,
+				status_att = 0,
+				lifecycle_att = 0,
+				paid_att = 0;
+	bool		direct = order_att > 0 && orders_direct_lockable(groups);
+
+	if (direct && orders != NULL)
+	{
+		number_att = column_of(orders, "order_number", TEXTOID);
+		status_att = column_of(orders, "status", TEXTOID);
+		lifecycle_att = column_of(orders, "lifecycle", TEXTOID);
+		paid_att = SPI_fnumber(RelationGetDescr(orders), "paid_at");
+		direct = number_att > 0 && status_att > 0 && lifecycle_att > 0 && paid_att > 0 &&
+			orders_direct_lockable(orders);
+	}
+	if (direct)
+	{
+		TupleTableSlot *group = table_slot_create(groups, NULL);
+		bool		isnull;
+
+		if (orders_direct_lock_row(groups, group_id, group) && orders != NULL)
+		{
+			TupleTableSlot *order = table_slot_create(orders, NULL);
+			Datum		order_id = slot_getattr(group, order_att, &isnull);
+
+			if (orders_direct_lock_row(orders, order_id, order))
+			{
+				bool		unpaid;
+
+				(void) slot_getattr(order, paid_att, &unpaid);
+				note_locked(order_locked, cxt, group_id, order_id,
+							TextDatumGetCString(slot_getattr(order, number_att, &isnull)),
+							TextDatumGetCString(slot_getattr(order, status_att, &isnull)),
+							TextDatumGetCString(slot_getattr(order, lifecycle_att, &isnull)),
+							!unpaid);
+			}
+			ExecDropSingleTupleTableSlot(order);
+		}
+		ExecDropSingleTupleTableSlot(group);
+	}
+	if (orders != NULL)
+		table_close(orders, NoLock);
+	table_close(groups, NoLock);
+	return direct;
+}
+
+/*
  * orders_review_lock — the row locks of a review of sites "site_ids" (uuid[])
  * of group "group_id", taken before its UPDATE: the sites (FOR NO KEY
  * UPDATE, in id order) as the caller, so only sites the caller may change;
@@ -562,9 +694,9 @@ uint64
 orders_review_lock(Datum group_id, Datum site_ids, bool approving, OrdersReviewLocked *order_locked)
 {
 	static Oid	site_types[2] = {UUIDOID, UUIDARRAYOID};
-	static Oid	group_types[1] = {UUIDOID};
 	Oid			sites_rel = orders_relid("order_site_selections");
 	Oid			groups_rel = orders_relid("order_groups");
+	MemoryContext caller_cxt = CurrentMemoryContext;
 	bool		items = approving;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
@@ -592,29 +724,8 @@ orders_review_lock(Datum group_id, Datum site_ids, bool approving, OrdersReviewL
 	if (locked > 0)
 	{
 		orders_switch_to_owner(groups_rel, &saved);
-		if (items)
-			plan = orders_get_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
-								   "SELECT o.id FROM orders.orders o"
-								   " WHERE o.id OPERATOR(pg_catalog.=)"
-								   "       (SELECT g.order_id FROM orders.order_groups g"
-								   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
-								   " FOR NO KEY UPDATE",
-								   1, group_types);
-		else
-			plan = orders_get_plan(PLAN_REVIEW_LOCK_GROUP, groups_rel,
-								   "SELECT 1 FROM orders.order_groups g"
-								   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-								   1, group_types);
-		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
-		if (items && SPI_processed > 0 && order_locked != NULL)
-		{
-			bool		isnull;
-
-			order_locked->valid = true;
-			order_locked->group_id = *DatumGetUUIDP(group_id);
-			order_locked->order_id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
-																  SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		if (!lock_direct(group_id, items, order_locked, caller_cxt))
+			lock_sql(group_id, items, order_locked, caller_cxt);
 		orders_restore_user(&saved);
 	}
 	SPI_finish();

@@ -71,20 +71,31 @@ refuse_final(const char *number, const char *state, bool approving, const char *
 }
 
 /*
- * refuse_if_final — refuse_final when the order of "row" (columns 2-5:
- * order_number, status, paid_at IS NOT NULL, lifecycle — the layout both
- * reads of this file share) is paid or its status is not open.
+ * refuse_if_final — refuse_final when order "number" (of lifecycle
+ * "lifecycle", in "status") is paid or its status is not open.
  */
 static void
-refuse_if_final(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
+refuse_if_final(const char *number, const char *status, const char *lifecycle, bool paid,
+				bool approving, const char *domain)
 {
-	bool		isnull;
-	bool		paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
-	char	   *status = SPI_getvalue(row, desc, 3);
-	const LifecycleState *st = lifecycle_find_state(SPI_getvalue(row, desc, 5), status);
+	const LifecycleState *st = lifecycle_find_state(lifecycle, status);
 
 	if (paid || (st != NULL && st->category != CATEGORY_OPEN))
-		refuse_final(SPI_getvalue(row, desc, 2), paid ? "paid" : status, approving, domain);
+		refuse_final(number, paid ? "paid" : status, approving, domain);
+}
+
+/*
+ * refuse_if_final_row — refuse_if_final for the order of "row" (columns
+ * 2-5: order_number, status, paid_at IS NOT NULL, lifecycle — the layout
+ * both reads of this file share).
+ */
+static void
+refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
+{
+	bool		isnull;
+
+	refuse_if_final(SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 5),
+					DatumGetBool(SPI_getbinval(row, desc, 4, &isnull)), approving, domain);
 }
 
 /*
@@ -92,30 +103,42 @@ refuse_if_final(HeapTuple row, TupleDesc desc, bool approving, const char *domai
  * gone), read as the owner (the caller may not see the order's payment);
  * refuses with OR073 when "changing" (approving or taking back) a site of an
  * order that is paid or closed: its approved sites are final.  The caller
- * is connected to SPI as the owner.  Two primary-key lookups, whatever the
- * statistics the kept plan was made with (as a join, a generic plan made
- * while there were few groups merge-joined them with the orders' whole
- * primary key).
+ * is connected to SPI as the owner.  The order a review locked before its
+ * UPDATE (orders_review_locked) is the one read: as it was locked, which is
+ * how this statement's snapshot shows it.  Else two primary-key lookups,
+ * whatever the statistics the kept plan was made with (as a join, a
+ * generic plan made while there were few groups merge-joined them with the
+ * orders' whole primary key).
  */
 static bool
 site_order(Datum group_id, bool changing, bool approving, const char *domain, Datum *order_id)
 {
 	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
-									   "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
-									   "  FROM orders.orders o"
-									   " WHERE o.id OPERATOR(pg_catalog.=)"
-									   "       (SELECT g.order_id FROM orders.order_groups g"
-									   "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
-									   1, argtypes);
+	const OrdersReviewLocked *locked = &orders_review_locked;
+	SPIPlanPtr	plan;
 	bool		isnull;
 
+	if (locked->valid && memcmp(DatumGetUUIDP(group_id), &locked->group_id, sizeof(pg_uuid_t)) == 0)
+	{
+		*order_id = UUIDPGetDatum(&locked->order_id);
+		if (changing)
+			refuse_if_final(locked->order_number, locked->status, locked->lifecycle, locked->paid,
+							approving, domain);
+		return true;
+	}
+	plan = orders_get_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
+						   "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+						   "  FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=)"
+						   "       (SELECT g.order_id FROM orders.order_groups g"
+						   "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
+						   1, argtypes);
 	orders_execute(plan, &group_id, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	*order_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (changing)
-		refuse_if_final(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, approving, domain);
+		refuse_if_final_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, approving, domain);
 	return true;
 }
 
@@ -443,8 +466,8 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 		g = (GroupChange *) hash_search(groups,
 										DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)),
 										HASH_FIND, NULL);
-		refuse_if_final(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, g->approved != NULL,
-						g->approved != NULL ? g->approved : g->taken_back);
+		refuse_if_final_row(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, g->approved != NULL,
+							g->approved != NULL ? g->approved : g->taken_back);
 	}
 }
 

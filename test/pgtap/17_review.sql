@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(167);
+SELECT plan(171);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -757,6 +757,19 @@ SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000
           '... which refuses approvals beyond link_count: OR070');
 SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
 DROP TRIGGER note_statement ON orders.order_groups;
+-- a DBA's rule on the groups: the review's locks (lock_review) and the
+-- counters are taken and written by SQL again, with the same outcome
+CREATE RULE t17_note AS ON UPDATE TO orders.order_groups DO ALSO NOTIFY t17_groups;
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                               '[{"domain": "d2.example.com", "status": "approved"}]')).group_status, 'complete',
+          'with a DBA''s rule on the groups (locks and counters by SQL): approving a site fills the group');
+SELECT matches(pg_temp.snap('T17-D'), 'd1.example.com=rejected,d2.example.com=approved\+item', '... its item made');
+SELECT pg_temp.snap('T17-A') AS before \gset
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d2',
+                   '[{"domain": "g.example.com", "status": "approved"}]')$$, 'OR073', NULL,
+                 '... and a paid order still takes no new approved site (OR073)');
+SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
+DROP RULE t17_note ON orders.order_groups;
 DROP TRIGGER note_before ON orders.order_groups;
 DROP TRIGGER note_after ON orders.order_groups;
 SELECT orders.untrack_activity('orders.order_groups');
