@@ -42,9 +42,9 @@
 
 PG_FUNCTION_INFO_V1(orders_track_changes);
 
-/* push_string — a JSON string (or an object key, "seq" WJB_KEY) of "str". */
-static void
-push_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str)
+/* orders_push_json_string — a JSON string (or an object key, "seq" WJB_KEY) of "str". */
+void
+orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str)
 {
 	JsonbValue	v;
 
@@ -55,13 +55,14 @@ push_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str)
 }
 
 /*
- * push_json_value — "value" of type "typid" as the value of the object
- * being built: booleans and finite numbers as JSON's, json and jsonb as
- * their documents, anything else as the string of its text — what parsing
- * the value's JSON text would give, without writing and parsing the text.
+ * orders_push_json_value — "value" of type "typid" as the value of the
+ * object being built: booleans and finite numbers as JSON's, json and jsonb
+ * as their documents, anything else as the string of its text — what
+ * parsing the value's JSON text would give (what to_jsonb and
+ * jsonb_build_object make of it), without writing and parsing the text.
  */
-static void
-push_json_value(JsonbParseState **state, Datum value, Oid typid)
+void
+orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
 {
 	Oid			base = getBaseType(typid);
 	Oid			outfn;
@@ -124,7 +125,7 @@ push_json_value(JsonbParseState **state, Datum value, Oid typid)
 		getTypeOutputInfo(typid, &outfn, &varlena);
 		text = OidOutputFunctionCall(outfn, value);
 	}
-	push_string(state, WJB_VALUE, text);
+	orders_push_json_string(state, WJB_VALUE, text);
 }
 
 /* secret_column — a column whose values the log must not hold (webhook
@@ -203,7 +204,7 @@ changes_jsonb(TupleDesc desc, const RowPair *r, int *n)
 
 	*n = 0;
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_string(&state, WJB_KEY, "changes");
+	orders_push_json_string(&state, WJB_KEY, "changes");
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -213,22 +214,22 @@ changes_jsonb(TupleDesc desc, const RowPair *r, int *n)
 		if (!column_changed(r, desc, i))
 			continue;
 		(*n)++;
-		push_string(&state, WJB_KEY, NameStr(att->attname));
+		orders_push_json_string(&state, WJB_KEY, NameStr(att->attname));
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		push_string(&state, WJB_KEY, "old");
+		orders_push_json_string(&state, WJB_KEY, "old");
 		if (r->oldnulls[i])
 			pushJsonbValue(&state, WJB_VALUE, &null);
 		else if (secret)
-			push_string(&state, WJB_VALUE, "(redacted)");
+			orders_push_json_string(&state, WJB_VALUE, "(redacted)");
 		else
-			push_json_value(&state, r->oldvals[i], att->atttypid);
-		push_string(&state, WJB_KEY, "new");
+			orders_push_json_value(&state, r->oldvals[i], att->atttypid);
+		orders_push_json_string(&state, WJB_KEY, "new");
 		if (r->newnulls[i])
 			pushJsonbValue(&state, WJB_VALUE, &null);
 		else if (secret)
-			push_string(&state, WJB_VALUE, "(redacted)");
+			orders_push_json_string(&state, WJB_VALUE, "(redacted)");
 		else
-			push_json_value(&state, r->newvals[i], att->atttypid);
+			orders_push_json_value(&state, r->newvals[i], att->atttypid);
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);

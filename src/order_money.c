@@ -202,9 +202,9 @@ held_xact_end(XactEvent event, void *arg)
 		held = NULL;
 }
 
-/* hold_deltas — keep the statement's deltas for orders_apply_held_subtotals. */
+/* start_holding — the table of held deltas, made for the transaction. */
 static void
-hold_deltas(SubtotalDelta **moved, long n)
+start_holding(void)
 {
 	if (!held_callbacks)
 	{
@@ -222,8 +222,30 @@ hold_deltas(SubtotalDelta **moved, long n)
 		held = hash_create("orders held subtotal deltas", 16, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+}
+
+/* hold_deltas — keep the statement's deltas for orders_apply_held_subtotals. */
+static void
+hold_deltas(SubtotalDelta **moved, long n)
+{
+	start_holding();
 	for (long i = 0; i < n; i++)
 		hold_one(&moved[i]->order_id, GetCurrentSubTransactionId(), moved[i]->delta);
+}
+
+/*
+ * orders_hold_subtotal — hold "delta" (numeric) for order "order_id" as
+ * subtotal_on_items holds the total of an item an INSERT made while
+ * orders_hold_subtotals: for an item written without a statement
+ * (site_items.c), whose statement triggers do not fire.
+ */
+void
+orders_hold_subtotal(const pg_uuid_t *order_id, Datum delta)
+{
+	if (numeric_equal(delta, numeric_zero()))
+		return;					/* subtotal_moves: nothing to hold */
+	start_holding();
+	hold_one(order_id, GetCurrentSubTransactionId(), delta);
 }
 
 /*

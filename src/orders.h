@@ -354,6 +354,7 @@ extern void orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple 
 extern HeapTuple orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow);
 extern bool orders_hold_subtotals;
 extern void orders_apply_held_subtotals(void);
+extern void orders_hold_subtotal(const pg_uuid_t *order_id, Datum delta);
 
 /* ---- revenue.c: what an order has earned ---- */
 
@@ -434,6 +435,11 @@ extern bool orders_caller_may(const char *area, const char *action);
 extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
 extern const Datum *orders_caller_customers(int *n);
+
+/* ---- activity.c: JSON built from values ---- */
+
+extern void orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str);
+extern void orders_push_json_value(JsonbParseState **state, Datum value, Oid typid);
 
 /* ---- webhook_mapping.c: values read from JSON ---- */
 

@@ -37,18 +37,28 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "replication/logicalworker.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(orders_site_items);
 
@@ -143,6 +153,280 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 }
 
 /*
+ * The columns of a site a site's item keeps in its snapshot, and under
+ * which keys (make_item).
+ */
+#define SNAPSHOT_COLUMNS 8
+static const char *const snapshot_columns[SNAPSHOT_COLUMNS] = {
+	"id", "order_group_id", "domain", "domain_id", "metrics", "target_page_url", "anchor_text", "reviewed_by"
+};
+static const char *const snapshot_keys[SNAPSHOT_COLUMNS] = {
+	"site_selection_id", "order_group_id", "domain", "domain_id", "metrics", "target_page_url",
+	"anchor_text", "approved_by"
+};
+
+/* The installed columns of orders.order_items a site's item fills, and their types. */
+enum
+{
+	I_ID, I_ORDER_ID, I_ITEM_TYPE, I_SKU, I_NAME, I_QUANTITY, I_UNIT_PRICE, I_SNAPSHOT,
+	I_CREATED_AT, I_UPDATED_AT, I_PRODUCT_ID, I_VARIANT_ID, I_TOTAL, I_NCOLUMNS
+};
+static const char *const item_columns[I_NCOLUMNS] = {
+	"id", "order_id", "item_type", "sku", "name", "quantity", "unit_price", "snapshot",
+	"created_at", "updated_at", "product_id", "variant_id", "total"
+};
+/* unit_price: a domain over numeric (orders.amount); total: generated */
+static const Oid item_types[I_NCOLUMNS] = {
+	UUIDOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, NUMERICOID, JSONBOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, NUMERICOID
+};
+
+/*
+ * What items_shape found for orders.order_items (one per backend),
+ * forgotten with any relcache invalidation or change of a function or type
+ * (orders_direct_generation).
+ */
+typedef struct ItemsShape
+{
+	Oid			relid;			/* InvalidOid: not known */
+	uint64		generation;
+	bool		direct;			/* a site's item can go in without SQL */
+	int			pos[I_NCOLUMNS];	/* each column's position */
+	Oid			price_type;		/* unit_price's domain */
+	int32		price_typmod;	/* its base type's typmod */
+	int32		total_typmod;	/* total's */
+} ItemsShape;
+
+static ItemsShape items_shape_cache;
+
+/*
+ * items_statement_triggers_own — is every INSERT statement trigger of
+ * "rel", and every trigger with a transition table for INSERT, the
+ * extension's stock_on_items (which has nothing to do for an item without
+ * a product) or subtotal_on_items (whose delta the caller holds), enabled
+ * as installed and without condition, subtotal_on_items among them?  And
+ * no BEFORE INSERT row trigger (which could skip or change the row)?
+ */
+static bool
+items_statement_triggers_own(Relation rel)
+{
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	TriggerDesc *trig = CopyTriggerDesc(rel->trigdesc);
+	bool		own = true;
+	bool		subtotal = false;
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers && own; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (!TRIGGER_FOR_INSERT(t->tgtype))
+			continue;
+		if (TRIGGER_FOR_ROW(t->tgtype) && t->tgnewtable == NULL)
+		{
+			own = !TRIGGER_FOR_BEFORE(t->tgtype);
+			continue;
+		}
+		if (t->tgqual != NULL || t->tgnattr > 0 || t->tgenabled != TRIGGER_FIRES_ON_ORIGIN ||
+			TRIGGER_FOR_ROW(t->tgtype))
+			own = false;
+		else if (orders_direct_own_function(t->tgfoid, "orders_subtotal_on_items"))
+			subtotal = true;
+		else
+			own = orders_direct_own_function(t->tgfoid, "orders_stock_on_items");
+	}
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	return own && subtotal;
+}
+
+/*
+ * items_shape — the shape of orders.order_items ("rel", opened): direct
+ * when it is as installed — a plain table of exactly the installed
+ * columns (their types, total generated), the columns a site's item leaves
+ * to their defaults defaulting as installed (created_at and updated_at to
+ * now(), sku, product_id and variant_id to NULL), no rule, no forced row
+ * level security, and its triggers as items_statement_triggers_own wants
+ * them.
+ */
+static const ItemsShape *
+items_shape(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	ItemsShape *sh = &items_shape_cache;
+	uint64		generation = orders_direct_generation();
+	int			found = 0;
+
+	if (sh->relid == RelationGetRelid(rel) && sh->generation == generation)
+		return sh;
+	sh->direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
+		!rel->rd_rel->relforcerowsecurity && !rel->rd_rel->relhassubclass;
+	for (int c = 0; c < I_NCOLUMNS; c++)
+		sh->pos[c] = -1;
+	for (int i = 0; i < desc->natts && sh->direct; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < I_NCOLUMNS; c++)
+			if (strcmp(NameStr(att->attname), item_columns[c]) == 0)
+				break;
+		if (c == I_NCOLUMNS ||
+			(c == I_UNIT_PRICE ? getBaseType(att->atttypid) : att->atttypid) != item_types[c] ||
+			(c == I_TOTAL) != (att->attgenerated == ATTRIBUTE_GENERATED_STORED) ||
+			(c != I_TOTAL && att->atttypmod != -1))
+			sh->direct = false;
+		else
+		{
+			sh->pos[c] = i;
+			found++;
+		}
+	}
+	sh->direct = sh->direct && found == I_NCOLUMNS &&
+		orders_direct_default_is(rel, sh->pos[I_CREATED_AT] + 1, F_NOW) &&
+		orders_direct_default_is(rel, sh->pos[I_UPDATED_AT] + 1, F_NOW) &&
+		orders_direct_default_is(rel, sh->pos[I_SKU] + 1, InvalidOid) &&
+		orders_direct_default_is(rel, sh->pos[I_PRODUCT_ID] + 1, InvalidOid) &&
+		orders_direct_default_is(rel, sh->pos[I_VARIANT_ID] + 1, InvalidOid) &&
+		items_statement_triggers_own(rel);
+	if (sh->direct)
+	{
+		sh->price_type = TupleDescAttr(desc, sh->pos[I_UNIT_PRICE])->atttypid;
+		sh->price_typmod = -1;
+		(void) getBaseTypeAndTypmod(sh->price_type, &sh->price_typmod);
+		sh->total_typmod = TupleDescAttr(desc, sh->pos[I_TOTAL])->atttypmod;
+	}
+	sh->relid = orders_direct_generation() == generation ? RelationGetRelid(rel) : InvalidOid;
+	sh->generation = generation;
+	return sh;
+}
+
+/*
+ * site_price — the unit price of a site's item, as the INSERT of make_item
+ * computes it: metrics.price when it is a JSON number, else 0; coerced to
+ * unit_price's domain (its typmod, its checks: 23514 for a negative price,
+ * 22003 for one too large).
+ */
+static Datum
+site_price(Datum metrics, bool metrics_null, const ItemsShape *sh)
+{
+	Jsonb	   *doc = metrics_null ? NULL : DatumGetJsonbP(metrics);
+	JsonbValue	buf;
+	JsonbValue *v = NULL;
+	Datum		price;
+	void	   *extra = NULL;
+
+	if (doc != NULL && JB_ROOT_IS_OBJECT(doc))
+		v = getKeyJsonValueFromContainer(&doc->root, "price", 5, &buf);
+	price = (v != NULL && v->type == jbvNumeric) ? NumericGetDatum(v->val.numeric)
+		: DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+	if (sh->price_typmod >= 0)
+		price = DirectFunctionCall2(numeric, price, Int32GetDatum(sh->price_typmod));
+	domain_check(price, false, sh->price_type, &extra, CurrentMemoryContext);
+	return price;
+}
+
+/*
+ * site_snapshot — the snapshot of a site's item: the site's
+ * snapshot_columns under snapshot_keys, as make_item's jsonb_build_object
+ * makes them.
+ */
+static Datum
+site_snapshot(HeapTuple row, TupleDesc desc)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *doc;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < SNAPSHOT_COLUMNS; i++)
+	{
+		int			att = SPI_fnumber(desc, snapshot_columns[i]);
+		bool		isnull;
+		Datum		value = heap_getattr(row, att, desc, &isnull);
+
+		orders_push_json_string(&state, WJB_KEY, snapshot_keys[i]);
+		if (isnull)
+		{
+			JsonbValue	null;
+
+			null.type = jbvNull;
+			pushJsonbValue(&state, WJB_VALUE, &null);
+		}
+		else
+			orders_push_json_value(&state, value, TupleDescAttr(desc, att - 1)->atttypid);
+	}
+	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(doc));
+}
+
+/*
+ * insert_not_derived — orders_direct_insert of the row, with its row
+ * triggers, as no derived write (orders_derived NULL while it runs, as
+ * orders_execute_writing has it for the INSERT).
+ */
+static void
+insert_not_derived(Relation rel, const Datum *values, const bool *isnull)
+{
+	const OrdersDerived *was_derived = orders_derived;
+
+	orders_derived = NULL;
+	PG_TRY();
+	{
+		orders_direct_insert(rel, values, isnull, true);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * make_item_direct — make_item's INSERT without a statement
+ * (orders_direct_insert): the same row, its row triggers (the foreign
+ * keys' checks, a DBA's AFTER triggers), constraints, generated total and
+ * indexes; of its statement triggers, stock_on_items has nothing to do (no
+ * product) and subtotal_on_items' delta is held here.  For a table as
+ * items_shape wants it, while orders_hold_subtotals would hold.
+ */
+static void
+make_item_direct(Relation rel, const ItemsShape *sh, HeapTuple row, TupleDesc desc,
+				 Datum item_id, Datum order_id)
+{
+	int			natts = RelationGetDescr(rel)->natts;
+	Datum	   *values = palloc0(sizeof(Datum) * natts);
+	bool	   *isnull = palloc(sizeof(bool) * natts);
+	const int  *pos = sh->pos;
+	bool		metrics_null;
+	Datum		metrics = heap_getattr(row, SPI_fnumber(desc, "metrics"), desc, &metrics_null);
+	Datum		price = site_price(metrics, metrics_null, sh);
+	bool		name_null;
+	Datum		name = heap_getattr(row, SPI_fnumber(desc, "domain"), desc, &name_null);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	memset(isnull, true, sizeof(bool) * natts);
+	values[pos[I_ID]] = item_id;
+	values[pos[I_ORDER_ID]] = order_id;
+	values[pos[I_ITEM_TYPE]] = CStringGetTextDatum("service");
+	values[pos[I_NAME]] = name;
+	values[pos[I_QUANTITY]] = Int32GetDatum(1);
+	values[pos[I_UNIT_PRICE]] = price;
+	values[pos[I_SNAPSHOT]] = site_snapshot(row, desc);
+	values[pos[I_CREATED_AT]] = TimestampTzGetDatum(now);
+	values[pos[I_UPDATED_AT]] = TimestampTzGetDatum(now);
+	isnull[pos[I_ID]] = isnull[pos[I_ORDER_ID]] = isnull[pos[I_ITEM_TYPE]] = false;
+	isnull[pos[I_NAME]] = name_null;	/* NOT NULL refuses it, as the INSERT would */
+	isnull[pos[I_QUANTITY]] = isnull[pos[I_UNIT_PRICE]] = isnull[pos[I_SNAPSHOT]] = false;
+	isnull[pos[I_CREATED_AT]] = isnull[pos[I_UPDATED_AT]] = false;
+	insert_not_derived(rel, values, isnull);
+	/* the item's total (quantity 1 times the price, of total's type), held */
+	if (sh->total_typmod >= 0)
+		price = DirectFunctionCall2(numeric, price, Int32GetDatum(sh->total_typmod));
+	orders_hold_subtotal(DatumGetUUIDP(order_id), price);
+}
+
+/*
  * make_item — the item "item_id" of an approved site of order "order_id":
  * a service named by the domain, priced by metrics.price (else 0), its
  * snapshot the site as approved; its subtotal held for orders.site_counts
@@ -151,8 +435,6 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 static void
 make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hold)
 {
-	static const char *const columns[] = {"id", "order_group_id", "domain", "domain_id", "metrics",
-	"target_page_url", "anchor_text", "reviewed_by"};
 	static Oid	argtypes[10] = {UUIDOID, UUIDOID, UUIDOID, UUIDOID, TEXTOID, UUIDOID, JSONBOID,
 	TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[10];
@@ -171,15 +453,30 @@ make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hol
 									   "           'anchor_text', $9, 'approved_by', $10))",
 									   10, argtypes);
 
+	if (hold)
+	{
+		Relation	items = table_open(orders_relid("order_items"), RowExclusiveLock);
+		const ItemsShape *sh = items_shape(items);
+		bool		direct = sh->direct &&
+			pg_class_aclcheck(RelationGetRelid(items), GetUserId(), ACL_INSERT) == ACLCHECK_OK &&
+			check_enable_rls(RelationGetRelid(items), InvalidOid, true) != RLS_ENABLED &&
+			SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA;
+
+		if (direct)
+			make_item_direct(items, sh, row, desc, item_id, order_id);
+		table_close(items, NoLock);
+		if (direct)
+			return;
+	}
 	args[0] = item_id;
 	nulls[0] = ' ';
 	args[1] = order_id;
 	nulls[1] = ' ';
-	for (int i = 0; i < (int) lengthof(columns); i++)
+	for (int i = 0; i < SNAPSHOT_COLUMNS; i++)
 	{
 		bool		isnull;
 
-		args[i + 2] = heap_getattr(row, SPI_fnumber(desc, columns[i]), desc, &isnull);
+		args[i + 2] = heap_getattr(row, SPI_fnumber(desc, snapshot_columns[i]), desc, &isnull);
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
 	if (hold)

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(171);
+SELECT plan(181);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -773,6 +773,71 @@ DROP RULE t17_note ON orders.order_groups;
 DROP TRIGGER note_before ON orders.order_groups;
 DROP TRIGGER note_after ON orders.order_groups;
 SELECT orders.untrack_activity('orders.order_groups');
+
+---------------------------------------------------------------------------
+-- A site's item written without a statement (0.25.0 library, later): the
+-- row, snapshot, price and subtotal the INSERT made; a DBA's AFTER INSERT
+-- row trigger fires; a DBA's BEFORE INSERT trigger sends the item back to
+-- the INSERT, which it may change
+---------------------------------------------------------------------------
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017de', '00000000-0000-0000-0000-0000000017ad', '00000000-0000-0000-0000-0000000017c3', 9);
+INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics, anchor_text) VALUES
+  ('00000000-0000-0000-0000-0000000017de', 'p1.example.com', '17171717-eeee-0000-0000-000000000001',
+   '{"price": 10.555, "dr": 7}', 'anchor "one"'),
+  ('00000000-0000-0000-0000-0000000017de', 'p2.example.com', NULL, '{"price": "12"}', NULL),
+  ('00000000-0000-0000-0000-0000000017de', 'p3.example.com', NULL, '{"price": null}', NULL),
+  ('00000000-0000-0000-0000-0000000017de', 'p4.example.com', NULL, '{"price": -5}', NULL),
+  ('00000000-0000-0000-0000-0000000017de', 'p5.example.com', NULL, '{"price": {"eur": 4}}', NULL),
+  ('00000000-0000-0000-0000-0000000017de', 'p6.example.com', NULL, '{"price": 3}', NULL);
+CREATE TEMP TABLE item_writes (seen text);
+CREATE FUNCTION pg_temp.note_item() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO pg_temp.item_writes VALUES (TG_WHEN || ' ' || NEW.name || ' ' || NEW.total); RETURN NEW; END$$;
+CREATE TRIGGER note_item AFTER INSERT ON orders.order_items FOR EACH ROW EXECUTE FUNCTION pg_temp.note_item();
+SELECT subtotal AS subtotal_before FROM orders.orders WHERE order_number = 'T17-D' \gset
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                               '[{"domain": "p1.example.com", "status": "approved"}, {"domain": "p2.example.com", "status": "approved"},
+                                 {"domain": "p3.example.com", "status": "approved"}, {"domain": "p5.example.com", "status": "approved"}]')).approved_count,
+          4, 'four sites of the new group approved at once');
+SELECT is((SELECT string_agg(i.item_type || ' ' || i.name || ' ' || i.quantity || ' ' || i.unit_price || ' ' || i.total
+                             || ' ' || (i.sku IS NULL) || ' ' || (i.product_id IS NULL) || ' ' || (i.created_at = now()), ', ' ORDER BY i.name)
+             FROM orders.order_items i JOIN orders.order_site_selections x ON x.order_item_id = i.id
+            WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017de'),
+          'service p1.example.com 1 10.56 10.56 true true true, service p2.example.com 1 0.00 0.00 true true true, '
+          || 'service p3.example.com 1 0.00 0.00 true true true, service p5.example.com 1 0.00 0.00 true true true',
+          '... their items: a price rounded to the cent, a price that is not a JSON number (a string, null, an object) is 0');
+SELECT is((SELECT count(*)::int FROM orders.order_items i JOIN orders.order_site_selections x ON x.order_item_id = i.id
+            WHERE x.order_group_id = '00000000-0000-0000-0000-0000000017de'
+              AND i.snapshot = jsonb_build_object('site_selection_id', x.id, 'order_group_id', x.order_group_id,
+                                                  'domain', x.domain, 'domain_id', x.domain_id, 'metrics', x.metrics,
+                                                  'target_page_url', x.target_page_url, 'anchor_text', x.anchor_text,
+                                                  'approved_by', x.reviewed_by)), 4,
+          '... each snapshot is jsonb_build_object of the site''s columns, NULLs as JSON null');
+SELECT is((SELECT subtotal - :'subtotal_before'::numeric FROM orders.orders WHERE order_number = 'T17-D'), 10.56,
+          '... the order''s subtotal moved by the items'' totals');
+SELECT is((SELECT string_agg(seen, ', ' ORDER BY seen) FROM item_writes),
+          'AFTER p1.example.com 10.56, AFTER p2.example.com 0.00, AFTER p3.example.com 0.00, AFTER p5.example.com 0.00',
+          '... a DBA''s AFTER INSERT row trigger fired for each, the total computed');
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                                                   '[{"domain": "p6.example.com", "status": "approved"},
+                                                     {"domain": "p4.example.com", "status": "approved"}]')$$),
+          '23514: value for domain orders.amount violates check constraint "amount_check"',
+          'a negative metrics.price: the item''s unit price is refused (23514)');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed (neither site, no item, the subtotal)');
+CREATE FUNCTION pg_temp.sku_item() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN NEW.sku := 'SITE-' || NEW.name; RETURN NEW; END$$;
+CREATE TRIGGER sku_item BEFORE INSERT ON orders.order_items FOR EACH ROW EXECUTE FUNCTION pg_temp.sku_item();
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                               '[{"domain": "p6.example.com", "status": "approved"}]')).approved_count, 5,
+          'with a DBA''s BEFORE INSERT trigger on the items: a site approved');
+SELECT is((SELECT i.sku || ' ' || i.total FROM orders.order_items i JOIN orders.order_site_selections x ON x.order_item_id = i.id
+            WHERE x.domain = 'p6.example.com'), 'SITE-p6.example.com 3.00',
+          '... its item made by the INSERT, which the trigger changed');
+SELECT is((SELECT subtotal - :'subtotal_before'::numeric FROM orders.orders WHERE order_number = 'T17-D'), 13.56,
+          '... and the subtotal followed');
+DROP TRIGGER sku_item ON orders.order_items;
+DROP TRIGGER note_item ON orders.order_items;
 
 ---------------------------------------------------------------------------
 -- Everything counted stayed exact
