@@ -52,6 +52,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -894,7 +895,21 @@ close_indices(ResultRelInfo *info)
 void
 orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers)
 {
+	orders_direct_insert_getting(rel, values, isnull, triggers, 0, NULL, NULL);
+}
+
+/*
+ * orders_direct_insert_getting — orders_direct_insert, and the value the
+ * row was stored with in column "attnum" (a generated column's computed
+ * value; 0: none) copied into "*got" (in the caller's memory) and
+ * "*got_null".
+ */
+void
+orders_direct_insert_getting(Relation rel, const Datum *values, const bool *isnull, bool triggers,
+							 int attnum, Datum *got, bool *got_null)
+{
 	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext caller = CurrentMemoryContext;
 	EState	   *estate;
 	ResultRelInfo *info = orders_direct_target(rel, NULL, &estate);
 	TupleTableSlot *slot;
@@ -913,6 +928,15 @@ orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool
 	ExecOpenIndices(info, false);
 	ExecSimpleRelationInsert(info, estate, slot);
 	close_indices(info);
+	if (attnum > 0)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+		Datum		value = slot_getattr(slot, attnum, got_null);
+		MemoryContext was = MemoryContextSwitchTo(caller);
+
+		*got = *got_null ? (Datum) 0 : datumCopy(value, att->attbyval, att->attlen);
+		MemoryContextSwitchTo(was);
+	}
 	if (triggers)
 		AfterTriggerEndQuery(estate);
 	ExecResetTupleTable(estate->es_tupleTable, false);
@@ -1232,9 +1256,8 @@ orders_direct_lock_rows(Relation rel, const Datum *ids, int n)
  * REPEATABLE READ only a change committed while it waited for this very
  * row fails with 40001.  False
  * when there is none, or when it is a row the current command changed (as
- * the SELECT passes it over).  Only for a table whose rows its owner sees
- * all of (no forced row level security) with a one-column primary key
- * (orders_direct_lockable); the caller runs as the owner.
+ * the SELECT passes it over).  Only for a table orders_direct_lockable
+ * finds lockable by the current user.
  */
 bool
 orders_direct_lock_row(Relation rel, Datum id, TupleTableSlot *slot)
@@ -1255,14 +1278,19 @@ orders_direct_lock_row(Relation rel, Datum id, TupleTableSlot *slot)
 
 /*
  * orders_direct_lockable — can orders_direct_lock_row lock the rows of
- * "rel" as its owner's SELECT ... FOR NO KEY UPDATE would?  A plain table
- * without rules, no forced row level security, a one-column primary key.
+ * "rel" as the current user's SELECT ... FOR NO KEY UPDATE would?  A plain
+ * table without rules or inheritance children, the user allowed to update
+ * it and row level security not applying to them, a one-column primary
+ * key.
  */
 bool
 orders_direct_lockable(Relation rel)
 {
 	return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
-		!rel->rd_rel->relforcerowsecurity && one_column_key(rel);
+		!rel->rd_rel->relhassubclass &&
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) == ACLCHECK_OK &&
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_ENABLED &&
+		one_column_key(rel);
 }
 
 /*

@@ -158,6 +158,8 @@ extern bool orders_direct_own_triggers(Relation rel);
 extern bool orders_direct_own_function(Oid fn, const char *symbol);
 extern bool orders_direct_default_is(Relation rel, int attnum, Oid funcid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
+extern void orders_direct_insert_getting(Relation rel, const Datum *values, const bool *isnull, bool triggers,
+										 int attnum, Datum *got, bool *got_null);
 extern ExprState **orders_direct_checks(Relation rel);
 extern Oid	orders_direct_index_on(Relation rel, const AttrNumber *attnums, const Oid *types, int n);
 extern void orders_direct_scan_key(ScanKey key, Relation idx, int n, StrategyNumber strategy, Datum value);
@@ -464,10 +466,12 @@ typedef struct OrdersReviewLocked
 extern OrdersReviewLocked orders_review_locked;
 extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving,
 								 OrdersReviewLocked *order_locked);
+extern void orders_review_order_written(Datum order_id);
 
 /* ---- site_items.c: an approved site is an item ---- */
 
 extern void orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group);
+extern bool orders_site_items_checks_rows(Oid sites_rel);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */
 

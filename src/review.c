@@ -45,6 +45,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(orders_site_counts);
@@ -282,9 +283,29 @@ group_columns(Relation rel, GroupColumns *c)
 			!TupleDescAttr(desc, att[i] - 1)->attnotnull)
 			return false;
 	}
+	/* group_status compared by its bytes: as "=" compares in a deterministic collation */
+	if (!get_collation_isdeterministic(TupleDescAttr(desc, att[5] - 1)->attcollation))
+		return false;
 	c->order_id = att[0];
 	c->link_count = att[1];
 	return orders_direct_updatable(rel, NULL);
+}
+
+/*
+ * add_count — column "att" (an integer) of "row" plus "delta", or 22003 as
+ * the UPDATE's addition would fail.
+ */
+static int32
+add_count(TupleTableSlot *row, int att, int64 delta)
+{
+	bool		isnull;
+	int32		now;
+
+	if (pg_add_s32_overflow(DatumGetInt32(slot_getattr(row, att, &isnull)), (int32) delta, &now))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	return now;
 }
 
 /*
@@ -293,7 +314,8 @@ group_columns(Relation rel, GroupColumns *c)
  * does — the cap refused (OR070), the status decided, an overflow refused
  * (22003) — with the row triggers, constraints and indexes the UPDATE
  * would run, but the BEFORE row triggers of group_guards left out when
- * "guards_idle" (orders_direct_idle_before found only them).
+ * "guards_idle" (orders_direct_idle_before found only them).  The caller
+ * has counter_writing set.
  */
 static void
 apply_direct(OrdersDirect *dw, const GroupColumns *c, Oid groups_rel, const SiteDelta *d,
@@ -306,50 +328,30 @@ apply_direct(OrdersDirect *dw, const GroupColumns *c, Oid groups_rel, const Site
 	int32		approved;
 	const char *status;
 	bool		isnull;
-	bool		was = counter_writing;
 
 	w->found = orders_direct_lock_by_id(dw, UUIDPGetDatum(&d->group_id));
 	if (!w->found)
 		return;					/* gone: nothing was counted in it */
 	w->order_id = *DatumGetUUIDP(slot_getattr(row, c->order_id, &isnull));
 	link = DatumGetInt32(slot_getattr(row, c->link_count, &isnull));
-	if (d->delta[SITE_APPROVED] > 0 &&
-		(int64) DatumGetInt32(slot_getattr(row, dw->attnums[SITE_APPROVED], &isnull)) +
-		d->delta[SITE_APPROVED] > link)
+	/* in the UPDATE's order: the new approved count (its WHERE), the cap, the others */
+	approved = add_count(row, dw->attnums[SITE_APPROVED], d->delta[SITE_APPROVED]);
+	if (d->delta[SITE_APPROVED] > 0 && approved > link)
 		refuse_full(groups_rel, d, caller);
 	for (int k = 0; k < SITE_COUNTS; k++)
-	{
-		int32		now;
-
-		if (pg_add_s32_overflow(DatumGetInt32(slot_getattr(row, dw->attnums[k], &isnull)),
-								(int32) d->delta[k], &now))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("integer out of range")));
-		values[k] = Int32GetDatum(now);
-	}
-	approved = DatumGetInt32(values[SITE_APPROVED]);
+		values[k] = Int32GetDatum(k == SITE_APPROVED ? approved : add_count(row, dw->attnums[k], d->delta[k]));
 	status = TextDatumGetCString(slot_getattr(row, dw->attnums[SITE_COUNTS], &isnull));
 	if (approved >= link)
 		status = "complete";
 	else if (strcmp(status, "complete") == 0)
 		status = "reviewing";
 	values[SITE_COUNTS] = CStringGetTextDatum(status);
-	counter_writing = true;
 	dw->before_idle = guards_idle;
-	PG_TRY();
-	{
-		if (!orders_direct_update(dw, values, nulls))
-			ereport(ERROR,
-					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-					 errmsg("the site counts of client group %s were not written: a trigger on orders.order_groups skipped it",
-							DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->group_id))))));
-	}
-	PG_FINALLY();
-	{
-		counter_writing = was;
-	}
-	PG_END_TRY();
+	if (!orders_direct_update(dw, values, nulls))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the site counts of client group %s were not written: a trigger on orders.order_groups skipped it",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->group_id))))));
 }
 
 /*
@@ -367,6 +369,7 @@ apply_deltas(Oid groups_rel, SiteDelta **sorted, long n, const OrdersSavedUser *
 {
 	OrdersDerived derived = {groups_rel, count_columns};
 	const OrdersDerived *was_derived = orders_derived;
+	bool		was_writing = counter_writing;
 	const pg_uuid_t *volatile locked_group = NULL;
 	Relation	rel = table_open(groups_rel, RowExclusiveLock);
 	GroupColumns cols;
@@ -379,8 +382,12 @@ apply_deltas(Oid groups_rel, SiteDelta **sorted, long n, const OrdersSavedUser *
 
 		if (direct)
 		{
-			/* the log leaves the counters out while the row triggers fire */
+			/*
+			 * as while the UPDATE runs, its AFTER row triggers too: the log
+			 * leaves the counters out, group_counts_guard lets them through
+			 */
 			orders_derived = &derived;
+			counter_writing = true;
 			orders_direct_begin(&dw, rel, delta_columns);
 			guards_idle = orders_direct_idle_before(&dw, group_guards);
 		}
@@ -404,10 +411,12 @@ apply_deltas(Oid groups_rel, SiteDelta **sorted, long n, const OrdersSavedUser *
 	PG_FINALLY();
 	{
 		orders_derived = was_derived;
+		counter_writing = was_writing;
 	}
 	PG_END_TRY();
 	table_close(rel, NoLock);
-	return locked_group;
+	/* the groups' AFTER triggers (a DBA's) may have written the order */
+	return orders_review_locked.valid ? locked_group : NULL;
 }
 
 /*
@@ -540,6 +549,20 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 }
 
 /*
+ * orders_review_order_written — order "order_id" is written by this
+ * transaction (status_guard, for every UPDATE of an order): if it is the
+ * order a review under way locked, what the review noted of it may be out
+ * of date — site_items reads it again and site_counts checks it again.
+ */
+void
+orders_review_order_written(Datum order_id)
+{
+	if (orders_review_locked.valid &&
+		memcmp(DatumGetUUIDP(order_id), &orders_review_locked.order_id, sizeof(pg_uuid_t)) == 0)
+		orders_review_locked.valid = false;
+}
+
+/*
  * note_locked — "*locked" (when given): the order "order_id" of group
  * "group_id" was locked as it is (its number, status, lifecycle, paid),
  * the strings copied into "cxt".
@@ -553,9 +576,10 @@ note_locked(OrdersReviewLocked *locked, MemoryContext cxt, Datum group_id, Datum
 	locked->valid = true;
 	locked->group_id = *DatumGetUUIDP(group_id);
 	locked->order_id = *DatumGetUUIDP(order_id);
-	locked->order_number = MemoryContextStrdup(cxt, number);
-	locked->status = MemoryContextStrdup(cxt, status);
-	locked->lifecycle = MemoryContextStrdup(cxt, lifecycle);
+	/* NULL stays NULL (a column a DBA made nullable): refuse_if_final copes */
+	locked->order_number = number != NULL ? MemoryContextStrdup(cxt, number) : NULL;
+	locked->status = status != NULL ? MemoryContextStrdup(cxt, status) : NULL;
+	locked->lifecycle = lifecycle != NULL ? MemoryContextStrdup(cxt, lifecycle) : NULL;
 	locked->paid = paid;
 }
 

@@ -545,14 +545,18 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 		/*
 		 * site_counts need not lock and check again (OR073) the order locked
 		 * here: at READ COMMITTED the UPDATE's snapshot, taken once the order
-		 * is locked, shows it as it stays, and site_items checked it with
-		 * that snapshot.  An older one (REPEATABLE READ) may not show it.
+		 * is locked, shows it as it stays, and site_items checks every row
+		 * against it.  Not at REPEATABLE READ (an older snapshot), nor when
+		 * a DBA's trigger on the sites could approve one after site_items,
+		 * nor once this transaction writes the order
+		 * (orders_review_order_written).
 		 */
 		OrdersReviewLocked was = orders_review_locked;
 		uint64		changed;
 
 		orders_review_locked = locked;
-		orders_review_locked.valid &= !IsolationUsesXactSnapshot();
+		orders_review_locked.valid &= !IsolationUsesXactSnapshot() &&
+			orders_site_items_checks_rows(orders_relid("order_site_selections"));
 		PG_TRY();
 		{
 			changed = update_sites(group_id, entries, n, reviewer);

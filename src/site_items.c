@@ -36,6 +36,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -192,9 +193,8 @@ typedef struct ItemsShape
 	uint64		generation;
 	bool		direct;			/* a site's item can go in without SQL */
 	int			pos[I_NCOLUMNS];	/* each column's position */
-	Oid			price_type;		/* unit_price's domain */
-	int32		price_typmod;	/* its base type's typmod */
-	int32		total_typmod;	/* total's */
+	Oid			price_type;		/* unit_price's type: a domain over numeric, or numeric */
+	int32		price_typmod;	/* its (base type's) typmod */
 } ItemsShape;
 
 static ItemsShape items_shape_cache;
@@ -295,7 +295,6 @@ items_shape(Relation rel)
 		sh->price_type = TupleDescAttr(desc, sh->pos[I_UNIT_PRICE])->atttypid;
 		sh->price_typmod = -1;
 		(void) getBaseTypeAndTypmod(sh->price_type, &sh->price_typmod);
-		sh->total_typmod = TupleDescAttr(desc, sh->pos[I_TOTAL])->atttypmod;
 	}
 	sh->relid = orders_direct_generation() == generation ? RelationGetRelid(rel) : InvalidOid;
 	sh->generation = generation;
@@ -305,8 +304,8 @@ items_shape(Relation rel)
 /*
  * site_price — the unit price of a site's item, as the INSERT of make_item
  * computes it: metrics.price when it is a JSON number, else 0; coerced to
- * unit_price's domain (its typmod, its checks: 23514 for a negative price,
- * 22003 for one too large).
+ * unit_price's type (its typmod; a domain's checks: 23514 for a negative
+ * price; 22003 for one too large).
  */
 static Datum
 site_price(Datum metrics, bool metrics_null, const ItemsShape *sh)
@@ -323,7 +322,8 @@ site_price(Datum metrics, bool metrics_null, const ItemsShape *sh)
 		: DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 	if (sh->price_typmod >= 0)
 		price = DirectFunctionCall2(numeric, price, Int32GetDatum(sh->price_typmod));
-	domain_check(price, false, sh->price_type, &extra, CurrentMemoryContext);
+	if (sh->price_type != NUMERICOID)
+		domain_check(price, false, sh->price_type, &extra, CurrentMemoryContext);
 	return price;
 }
 
@@ -361,23 +361,29 @@ site_snapshot(HeapTuple row, TupleDesc desc)
 }
 
 /*
- * insert_not_derived — orders_direct_insert of the row, with its row
- * triggers, as no derived write (orders_derived NULL while it runs, as
- * orders_execute_writing has it for the INSERT).
+ * insert_held — orders_direct_insert of the row with its row triggers, as
+ * orders_execute_writing runs make_item's INSERT: no derived write
+ * (orders_derived NULL) and orders_hold_subtotals set while it runs (an
+ * item a DBA's trigger adds holds its subtotal too); the total it was
+ * stored with into "*total".
  */
 static void
-insert_not_derived(Relation rel, const Datum *values, const bool *isnull)
+insert_held(Relation rel, const ItemsShape *sh, const Datum *values, const bool *isnull,
+			Datum *total, bool *total_null)
 {
 	const OrdersDerived *was_derived = orders_derived;
+	bool		was_holding = orders_hold_subtotals;
 
 	orders_derived = NULL;
+	orders_hold_subtotals = true;
 	PG_TRY();
 	{
-		orders_direct_insert(rel, values, isnull, true);
+		orders_direct_insert_getting(rel, values, isnull, true, sh->pos[I_TOTAL] + 1, total, total_null);
 	}
 	PG_FINALLY();
 	{
 		orders_derived = was_derived;
+		orders_hold_subtotals = was_holding;
 	}
 	PG_END_TRY();
 }
@@ -403,6 +409,8 @@ make_item_direct(Relation rel, const ItemsShape *sh, HeapTuple row, TupleDesc de
 	Datum		price = site_price(metrics, metrics_null, sh);
 	bool		name_null;
 	Datum		name = heap_getattr(row, SPI_fnumber(desc, "domain"), desc, &name_null);
+	Datum		total;
+	bool		total_null;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	memset(isnull, true, sizeof(bool) * natts);
@@ -419,11 +427,10 @@ make_item_direct(Relation rel, const ItemsShape *sh, HeapTuple row, TupleDesc de
 	isnull[pos[I_NAME]] = name_null;	/* NOT NULL refuses it, as the INSERT would */
 	isnull[pos[I_QUANTITY]] = isnull[pos[I_UNIT_PRICE]] = isnull[pos[I_SNAPSHOT]] = false;
 	isnull[pos[I_CREATED_AT]] = isnull[pos[I_UPDATED_AT]] = false;
-	insert_not_derived(rel, values, isnull);
-	/* the item's total (quantity 1 times the price, of total's type), held */
-	if (sh->total_typmod >= 0)
-		price = DirectFunctionCall2(numeric, price, Int32GetDatum(sh->total_typmod));
-	orders_hold_subtotal(DatumGetUUIDP(order_id), price);
+	insert_held(rel, sh, values, isnull, &total, &total_null);
+	/* what subtotal_on_items would have held: the total as stored */
+	if (!total_null)
+		orders_hold_subtotal(DatumGetUUIDP(order_id), total);
 }
 
 /*
@@ -522,6 +529,43 @@ site_counts_fires(Relation rel, TriggerEvent event)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * orders_site_items_checks_rows — does orders.site_items() check every
+ * site row an UPDATE of the status of "sites_rel" writes, as the last
+ * BEFORE trigger to change it?  Yes when it is enabled for this session
+ * without a condition of a DBA's, and every trigger of the table is the
+ * extension's own (orders_direct_own_triggers: no trigger of a DBA's
+ * approves a site after it).  Only then may the order a review locked go
+ * unchecked at the statement's end (site_counts).
+ */
+bool
+orders_site_items_checks_rows(Oid sites_rel)
+{
+	/* looked up first: a lookup may rebuild the relcache entry and free its triggers */
+	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("site_items")),
+									0, NULL, true);
+	Relation	rel = relation_open(sites_rel, AccessShareLock);
+	TriggerDesc *td = rel->trigdesc;
+	bool		checks = false;
+
+	for (int i = 0; td != NULL && OidIsValid(fn) && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgfoid != fn || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype) ||
+			!TRIGGER_FOR_UPDATE(t->tgtype) || t->tgqual != NULL || t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		checks = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
+			? t->tgenabled != TRIGGER_FIRES_ON_ORIGIN
+			: t->tgenabled != TRIGGER_FIRES_ON_REPLICA;
+		if (checks)
+			break;
+	}
+	checks = checks && orders_direct_own_triggers(rel);
+	relation_close(rel, NoLock);
+	return checks;
 }
 
 /* is_approved — is the row's status "approved"? */

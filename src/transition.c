@@ -419,8 +419,17 @@ orders_status_guard(PG_FUNCTION_ARGS)
 			result = orders_tie_money(rel, NULL, result);
 	}
 	else
+	{
+		bool		isnull;
+
+		/* a review that locked this order no longer knows it as it is */
+		if (orders_review_locked.valid)
+			orders_review_order_written(heap_getattr(trigdata->tg_trigtuple,
+													 SPI_fnumber(RelationGetDescr(rel), "id"),
+													 RelationGetDescr(rel), &isnull));
 		result = orders_tie_money(rel, trigdata->tg_trigtuple,
 								  guard_update(rel, trigdata->tg_trigtuple, trigdata->tg_newtuple));
+	}
 	return orders_trigger_result(trigdata, result);
 }
 

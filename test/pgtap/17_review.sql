@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(181);
+SELECT plan(187);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -838,6 +838,74 @@ SELECT is((SELECT subtotal - :'subtotal_before'::numeric FROM orders.orders WHER
           '... and the subtotal followed');
 DROP TRIGGER sku_item ON orders.order_items;
 DROP TRIGGER note_item ON orders.order_items;
+
+---------------------------------------------------------------------------
+-- The order a review locked is checked once (0.25.0 library, later) —
+-- unless the transaction itself writes the order meanwhile, or a DBA's
+-- trigger could approve a site after site_items: then site_counts checks
+-- it again (OR073), as before
+---------------------------------------------------------------------------
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017ae', 'T17-E', '00000000-0000-0000-0000-0000000017c1', 'review', false);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017df', '00000000-0000-0000-0000-0000000017ae', '00000000-0000-0000-0000-0000000017c2', 1);
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics) VALUES
+  ('00000000-0000-0000-0000-0000000017df', 'e1.example.com', '{"price": 5}'),
+  ('00000000-0000-0000-0000-0000000017df', 'e2.example.com', '{"price": 6}');
+CREATE FUNCTION pg_temp.cancel_when_complete() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN
+    IF NEW.group_status = 'complete' AND OLD.group_status <> 'complete' THEN
+        PERFORM orders.transition(NEW.order_id, 'cancelled');
+    END IF;
+    RETURN NULL;
+END$$;
+CREATE TRIGGER cancel_when_complete AFTER UPDATE ON orders.order_groups
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.cancel_when_complete();
+SELECT pg_temp.snap('T17-E') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017df',
+                                                   '[{"domain": "e1.example.com", "status": "approved"}]')$$),
+          'OR073: order "T17-E" is cancelled: site e1.example.com cannot be approved any more',
+          'a DBA''s trigger cancels the order when the review fills its group: the check made again refuses the approval (OR073)');
+SELECT is(pg_temp.snap('T17-E'), :'before', '... nothing changed (not cancelled either)');
+DROP TRIGGER cancel_when_complete ON orders.order_groups;
+CREATE FUNCTION pg_temp.force_approval() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN
+    IF NEW.client_notes = 'force' THEN
+        NEW.status := 'approved';
+    END IF;
+    RETURN NEW;
+END$$;
+CREATE TRIGGER zz_force_approval BEFORE UPDATE ON orders.order_site_selections
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.force_approval();
+UPDATE orders.order_groups SET link_count = 2 WHERE id = '00000000-0000-0000-0000-0000000017df';
+SELECT orders.review_sites('00000000-0000-0000-0000-0000000017df', '[{"domain": "e1.example.com", "status": "approved"}]');
+SELECT orders.transition('00000000-0000-0000-0000-0000000017ae', 'cancelled');
+SELECT pg_temp.snap('T17-E') AS before \gset
+-- the review locks the order (a site of it is approved), site_items sees
+-- no change to judge (e1 stays approved, e2 is set aside), the DBA's
+-- trigger then approves e2
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017df',
+                                                   '[{"domain": "e1.example.com", "status": "approved"},
+                                                     {"domain": "e2.example.com", "status": "alternate", "client_notes": "force"}]')$$),
+          'OR073: order "T17-E" is cancelled: site e2.example.com cannot be approved any more',
+          'a DBA''s trigger that approves a site after site_items looked at it: the check at the statement''s end refuses it (OR073)');
+SELECT is(pg_temp.snap('T17-E'), :'before', '... nothing changed');
+DROP TRIGGER zz_force_approval ON orders.order_site_selections;
+-- a column a DBA made nullable: the review's locks are taken by SQL; an
+-- order without a number is reviewed as before (the lock's NULLs kept)
+ALTER TABLE orders.orders ALTER order_number DROP NOT NULL;
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017af', 'T17-F', '00000000-0000-0000-0000-0000000017c1', 'review', false);
+UPDATE orders.orders SET order_number = NULL WHERE id = '00000000-0000-0000-0000-0000000017af';
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017f9', '00000000-0000-0000-0000-0000000017af', '00000000-0000-0000-0000-0000000017c2', 1);
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics) VALUES
+  ('00000000-0000-0000-0000-0000000017f9', 'f1.example.com', '{"price": 4}');
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017f9',
+                               '[{"domain": "f1.example.com", "status": "approved"}]')).approved_count, 1,
+          'an order whose number a DBA set to NULL (the column made nullable): a site approved');
+SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000017af'), 4.00,
+          '... its item and subtotal');
 
 ---------------------------------------------------------------------------
 -- Everything counted stayed exact
