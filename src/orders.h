@@ -450,22 +450,26 @@ extern char *orders_json_text(const JsonbValue *v);
 /* ---- review.c: site counters and a review's locks ---- */
 
 /*
- * The order a review (review_sites.c) locked before its UPDATE, valid while
- * that UPDATE runs: group "group_id" of order "order_id".
+ * A review (review_sites.c) under way, while its UPDATE runs: the group
+ * "group_id" whose sites it locked, and the group's order once locked.
  */
 typedef struct OrdersReviewLocked
 {
-	bool		valid;
+	bool		to_lock;		/* the group (and, when "items", its order) not locked yet */
+	bool		items;
+	bool		check_once;		/* the order may be checked once (READ COMMITTED, site_items checks every row) */
+	bool		valid;			/* the order's columns below: as locked, and as it still is */
+	MemoryContext cxt;			/* where they are kept */
 	pg_uuid_t	group_id;
 	pg_uuid_t	order_id;
-	char	   *order_number;	/* the order as it was locked (and stays) */
+	char	   *order_number;
 	char	   *status;
 	char	   *lifecycle;
 	bool		paid;
 } OrdersReviewLocked;
 extern OrdersReviewLocked orders_review_locked;
-extern uint64 orders_review_lock(Datum group_id, Datum site_ids, bool approving,
-								 OrdersReviewLocked *order_locked);
+extern uint64 orders_review_lock_sites(Datum group_id, Datum site_ids, bool approving, bool *items);
+extern void orders_review_lock_pending(void);
 extern void orders_review_order_written(Datum order_id);
 
 /* ---- site_items.c: an approved site is an item ---- */

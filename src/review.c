@@ -26,10 +26,11 @@
  * moves the orders' subtotals by the items the statement made and deleted
  * (site_items.c).
  *
- * orders.lock_review(), called by a review before its UPDATE, takes the
- * review's rows in the one order every writer of sites keeps — its sites (in
- * id order), then their group, then the order — so that the items the
- * review makes find the order already locked by their own transaction.
+ * A review takes its rows in the one order every writer of sites keeps —
+ * its sites (in id order) before its UPDATE, then, as the first site that
+ * makes or takes away an item is written, their group and the order — so
+ * that the items the review makes find the order already locked by their
+ * own transaction.  orders.lock_review() takes the same rows at once.
  *
  * Exactness under concurrency comes from the row lock of the counter UPDATE,
  * as for lead counters: two reviewers approving the last free place of a
@@ -696,41 +697,29 @@ lock_direct(Datum group_id, bool items, OrdersReviewLocked *order_locked, Memory
 }
 
 /*
- * orders_review_lock — the row locks of a review of sites "site_ids" (uuid[])
- * of group "group_id", taken before its UPDATE: the sites (FOR NO KEY
- * UPDATE, in id order) as the caller, so only sites the caller may change;
- * then, if there were any, their group and — when the review makes or
- * takes away items ("approving", or a site locked is approved now) — its
- * order, as the owner (FOR NO KEY UPDATE).  Guarantees that the review's
- * items take their foreign key's KEY SHARE on an order row their own
- * transaction already locked: concurrent reviewers of one order queue on it
- * instead of piling MultiXacts on its versions (each later lookup of the
- * row walks them).  Sites → group → order is the order of every other
- * writer (a statement's site rows, then site_counts' group and order), so
- * it adds no deadlock.  "*order_locked" (when given) records the order
- * locked, if one was (valid, else left as it was).  The sites are found by their primary key alone,
- * their group a filter ("IS TRUE" keeps the group's index out: a generic
- * plan that also used it bitmap-scanned all the group's sites, 16 % of a
- * review's CPU); a site of another group is never locked.  Returns the
- * number of sites locked.
+ * orders_review_lock_sites — the first row locks of a review of sites
+ * "site_ids" (uuid[]) of group "group_id", taken before its UPDATE: the
+ * sites (FOR NO KEY UPDATE, in id order) as the caller, so only sites the
+ * caller may change, found by their primary key alone, their group a
+ * filter ("IS TRUE" keeps the group's index out: a generic plan that also
+ * used it bitmap-scanned all the group's sites, 16 % of a review's CPU); a
+ * site of another group is never locked.  "*items": will the review make
+ * or take away items ("approving", or a site locked is approved now)?
+ * Returns the number of sites locked.
  */
 uint64
-orders_review_lock(Datum group_id, Datum site_ids, bool approving, OrdersReviewLocked *order_locked)
+orders_review_lock_sites(Datum group_id, Datum site_ids, bool approving, bool *items)
 {
 	static Oid	site_types[2] = {UUIDOID, UUIDARRAYOID};
-	Oid			sites_rel = orders_relid("order_site_selections");
-	Oid			groups_rel = orders_relid("order_groups");
-	MemoryContext caller_cxt = CurrentMemoryContext;
-	bool		items = approving;
-	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
 	uint64		locked;
 
 	args[0] = group_id;
 	args[1] = site_ids;
+	*items = approving;
 	orders_spi_connect();
-	plan = orders_get_plan(PLAN_REVIEW_LOCK_SITES, sites_rel,
+	plan = orders_get_plan(PLAN_REVIEW_LOCK_SITES, orders_relid("order_site_selections"),
 						   "SELECT x.status OPERATOR(pg_catalog.=) 'approved'"
 						   "  FROM orders.order_site_selections x"
 						   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
@@ -739,33 +728,75 @@ orders_review_lock(Datum group_id, Datum site_ids, bool approving, OrdersReviewL
 						   2, site_types);
 	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 	locked = SPI_processed;
-	for (uint64 r = 0; r < locked && !items; r++)
+	for (uint64 r = 0; r < locked && !*items; r++)
 	{
 		bool		isnull;
 
-		items = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	if (locked > 0)
-	{
-		orders_switch_to_owner(groups_rel, &saved);
-		if (!lock_direct(group_id, items, order_locked, caller_cxt))
-			lock_sql(group_id, items, order_locked, caller_cxt);
-		orders_restore_user(&saved);
+		*items = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
 	return locked;
 }
 
 /*
+ * lock_group — the group's row, then (when "items") its order's, locked FOR
+ * NO KEY UPDATE as the owner of the groups (lock_direct, else lock_sql),
+ * the order noted in "*order_locked" (when given; strings in "cxt").
+ * Sites → group → order is the order of every other writer (a statement's
+ * site rows, then site_counts' group and order), so it adds no deadlock.
+ * Guarantees that the review's items take their foreign key's KEY SHARE on
+ * an order row their own transaction already locked: concurrent reviewers
+ * of one order queue on it instead of piling MultiXacts on its versions
+ * (each later lookup of the row walks them).
+ */
+static void
+lock_group(Datum group_id, bool items, OrdersReviewLocked *order_locked, MemoryContext cxt)
+{
+	OrdersSavedUser saved;
+
+	orders_spi_connect();
+	orders_switch_to_owner(orders_relid("order_groups"), &saved);
+	if (!lock_direct(group_id, items, order_locked, cxt))
+		lock_sql(group_id, items, order_locked, cxt);
+	orders_restore_user(&saved);
+	SPI_finish();
+}
+
+/*
+ * orders_review_lock_pending — for site_items, before the first site of
+ * the review under way (orders_review_locked) that makes or takes away an
+ * item: its group and order locked now, the order noted — so the review's
+ * UPDATE started, found its sites and ran their first triggers before it
+ * took the rows its group's other reviewers queue on.
+ */
+void
+orders_review_lock_pending(void)
+{
+	OrdersReviewLocked *r = &orders_review_locked;
+
+	r->to_lock = false;
+	lock_group(UUIDPGetDatum(&r->group_id), r->items, r, r->cxt);
+	r->valid = r->valid && r->check_once;
+}
+
+/*
  * orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
- * — orders_review_lock, callable: the number of sites locked.
+ * — a review's row locks taken at once: its sites
+ * (orders_review_lock_sites), then, if there were any, their group and —
+ * when the review makes or takes away items — its order (lock_group).
+ * Returns the number of sites locked.
  */
 Datum
 orders_lock_review(PG_FUNCTION_ARGS)
 {
+	uint64		locked;
+	bool		items;
+
 	orders_require_arg(fcinfo, 0, "orders.lock_review", "order_group_id");
 	orders_require_arg(fcinfo, 1, "orders.lock_review", "site_ids");
 	orders_require_arg(fcinfo, 2, "orders.lock_review", "approving");
-	PG_RETURN_INT64((int64) orders_review_lock(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
-											   PG_GETARG_BOOL(2), NULL));
+	locked = orders_review_lock_sites(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), PG_GETARG_BOOL(2), &items);
+	if (locked > 0)
+		lock_group(PG_GETARG_DATUM(0), items, NULL, CurrentMemoryContext);
+	PG_RETURN_INT64((int64) locked);
 }

@@ -527,7 +527,7 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 	ReviewEntry *entries;
 	int			n;
 	bool		approving = false;
-	OrdersReviewLocked locked = {false};
+	bool		items = false;
 	Datum		result;
 
 	entries = read_entries(selections, &n);
@@ -537,25 +537,31 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 		check_entries(group_id, entries, n);	/* find the sites first */
 	for (int i = 0; i < n; i++)
 		approving |= strcmp(entries[i].status, "approved") == 0;
-	if (n > 0 && orders_review_lock(group_id, uuid_array(entries, n), approving, &locked) < (uint64) n &&
+	if (n > 0 && orders_review_lock_sites(group_id, uuid_array(entries, n), approving, &items) < (uint64) n &&
 		sites_by_id_only(entries, n))
 		check_entries(group_id, entries, n);	/* not all locked: which are not the group's? */
 	if (n > 0)
 	{
 		/*
-		 * site_counts need not lock and check again (OR073) the order locked
-		 * here: at READ COMMITTED the UPDATE's snapshot, taken once the order
-		 * is locked, shows it as it stays, and site_items checks every row
-		 * against it.  Not at REPEATABLE READ (an older snapshot), nor when
-		 * a DBA's trigger on the sites could approve one after site_items,
-		 * nor once this transaction writes the order
-		 * (orders_review_order_written).
+		 * The group and its order are locked by the first site that makes
+		 * or takes away an item (site_items: orders_review_lock_pending),
+		 * else the group by its counters (site_counts).  site_counts need
+		 * not lock and check again (OR073) the order locked so: at READ
+		 * COMMITTED site_items checks every row against the order as locked,
+		 * which nobody else can change.  Not at REPEATABLE READ (the check
+		 * stays as it was, with the transaction's snapshot), nor when a
+		 * DBA's trigger on the sites could approve one after site_items, nor
+		 * once this transaction writes the order (orders_review_order_written).
 		 */
 		OrdersReviewLocked was = orders_review_locked;
 		uint64		changed;
 
-		orders_review_locked = locked;
-		orders_review_locked.valid &= !IsolationUsesXactSnapshot() &&
+		memset(&orders_review_locked, 0, sizeof(orders_review_locked));
+		orders_review_locked.to_lock = true;
+		orders_review_locked.items = items;
+		orders_review_locked.group_id = *DatumGetUUIDP(group_id);
+		orders_review_locked.cxt = CurrentMemoryContext;
+		orders_review_locked.check_once = !IsolationUsesXactSnapshot() &&
 			orders_site_items_checks_rows(orders_relid("order_site_selections"));
 		PG_TRY();
 		{

@@ -114,9 +114,10 @@ refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *d
  * gone), read as the owner (the caller may not see the order's payment);
  * refuses with OR073 when "changing" (approving or taking back) a site of an
  * order that is paid or closed: its approved sites are final.  The caller
- * is connected to SPI as the owner.  The order a review locked before its
- * UPDATE (orders_review_locked) is the one read: as it was locked, which is
- * how this statement's snapshot shows it.  Else two primary-key lookups,
+ * is connected to SPI as the owner.  The first such site of a review under
+ * way locks its group and order (orders_review_lock_pending); the order is
+ * then checked as that lock found it (at READ COMMITTED: nobody else can
+ * change it until the review commits).  Else two primary-key lookups,
  * whatever the statistics the kept plan was made with (as a join, a
  * generic plan made while there were few groups merge-joined them with the
  * orders' whole primary key).
@@ -129,6 +130,8 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 	SPIPlanPtr	plan;
 	bool		isnull;
 
+	if (locked->to_lock && memcmp(DatumGetUUIDP(group_id), &locked->group_id, sizeof(pg_uuid_t)) == 0)
+		orders_review_lock_pending();
 	if (locked->valid && memcmp(DatumGetUUIDP(group_id), &locked->group_id, sizeof(pg_uuid_t)) == 0)
 	{
 		*order_id = UUIDPGetDatum(&locked->order_id);

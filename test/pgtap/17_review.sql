@@ -673,9 +673,11 @@ SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-
 RESET ROLE;
 SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=none group=For No Key Update order=For No Key Update',
           '... its site, the group, then the order (as the owner)');
--- review_sites takes the same locks before its UPDATE (src/review_sites.c
--- calls orders_review_lock; the isolation specs review_lock_order and
--- review_sites_first show the order in which it waits for them)
+-- review_sites takes the same locks in the same order: its sites before
+-- its UPDATE, the group and order as the UPDATE writes the first site that
+-- makes or takes away an item (src/review_sites.c, site_items.c; the
+-- isolation specs review_lock_order and review_sites_first show the order
+-- in which it waits for them)
 SET LOCAL ROLE authenticated;
 SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017d9',
                                '[{"domain": "lock-b.example.com", "status": "approved"}]')).approved_count, 1,
