@@ -266,6 +266,8 @@ typedef enum OrdersPlanKind
 
 extern SPIPlanPtr orders_get_plan(OrdersPlanKind kind, Oid relid,
 								  const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr orders_get_keyed_plan(OrdersPlanKind kind, Oid relid, const char *sql,
+									 int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
 extern void orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls,

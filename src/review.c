@@ -151,13 +151,13 @@ refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 	char	   *group = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&d->group_id)));
 
 	args[0] = UUIDPGetDatum(&d->group_id);
-	plan = orders_get_plan(PLAN_SITES_READ_GROUP, groups_rel,
-						   "SELECT o.id, o.order_number, c.full_name, g.approved_count, g.link_count"
-						   "  FROM orders.order_groups g"
-						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
-						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) g.client_id"
-						   " WHERE g.id OPERATOR(pg_catalog.=) $1",
-						   1, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SITES_READ_GROUP, groups_rel,
+								 "SELECT o.id, o.order_number, c.full_name, g.approved_count, g.link_count"
+								 "  FROM orders.order_groups g"
+								 "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
+								 "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) g.client_id"
+								 " WHERE g.id OPERATOR(pg_catalog.=) $1",
+								 1, argtypes);
 	/*
 	 * The latest snapshot: the counter UPDATE found no room after waiting
 	 * for a concurrent reviewer's row lock; the statement's snapshot would
@@ -222,21 +222,21 @@ apply_sql(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller, Gro
 	args[1] = Int32GetDatum((int32) d->delta[SITE_SUGGESTED]);
 	args[2] = Int32GetDatum((int32) d->delta[SITE_APPROVED]);
 	args[3] = Int32GetDatum((int32) d->delta[SITE_REJECTED]);
-	plan = orders_get_plan(PLAN_SITES_ADD, groups_rel,
-						   "UPDATE orders.order_groups"
-						   "   SET suggested_count = suggested_count OPERATOR(pg_catalog.+) $2,"
-						   "       approved_count = approved_count OPERATOR(pg_catalog.+) $3,"
-						   "       rejected_count = rejected_count OPERATOR(pg_catalog.+) $4,"
-						   "       group_status = CASE"
-						   "         WHEN approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) link_count"
-						   "         THEN 'complete'"
-						   "         WHEN group_status OPERATOR(pg_catalog.=) 'complete' THEN 'reviewing'"
-						   "         ELSE group_status END"
-						   " WHERE id OPERATOR(pg_catalog.=) $1"
-						   "   AND ($3 OPERATOR(pg_catalog.<=) 0"
-						   "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)"
-						   " RETURNING order_id",
-						   4, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SITES_ADD, groups_rel,
+								 "UPDATE orders.order_groups"
+								 "   SET suggested_count = suggested_count OPERATOR(pg_catalog.+) $2,"
+								 "       approved_count = approved_count OPERATOR(pg_catalog.+) $3,"
+								 "       rejected_count = rejected_count OPERATOR(pg_catalog.+) $4,"
+								 "       group_status = CASE"
+								 "         WHEN approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.>=) link_count"
+								 "         THEN 'complete'"
+								 "         WHEN group_status OPERATOR(pg_catalog.=) 'complete' THEN 'reviewing'"
+								 "         ELSE group_status END"
+								 " WHERE id OPERATOR(pg_catalog.=) $1"
+								 "   AND ($3 OPERATOR(pg_catalog.<=) 0"
+								 "        OR approved_count OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) link_count)"
+								 " RETURNING order_id",
+								 4, argtypes);
 	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE_RETURNING, &counter_writing, &derived);
 	w->found = SPI_processed > 0;
 	if (w->found)
@@ -598,19 +598,19 @@ lock_sql(Datum group_id, bool items, OrdersReviewLocked *order_locked, MemoryCon
 	bool		isnull;
 
 	if (items)
-		plan = orders_get_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
-							   "SELECT o.id, o.order_number, o.status, o.lifecycle, o.paid_at IS NOT NULL"
-							   "  FROM orders.orders o"
-							   " WHERE o.id OPERATOR(pg_catalog.=)"
-							   "       (SELECT g.order_id FROM orders.order_groups g"
-							   "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
-							   " FOR NO KEY UPDATE",
-							   1, group_types);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_LOCK_ORDER, groups_rel,
+									 "SELECT o.id, o.order_number, o.status, o.lifecycle, o.paid_at IS NOT NULL"
+									 "  FROM orders.orders o"
+									 " WHERE o.id OPERATOR(pg_catalog.=)"
+									 "       (SELECT g.order_id FROM orders.order_groups g"
+									 "         WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE)"
+									 " FOR NO KEY UPDATE",
+									 1, group_types);
 	else
-		plan = orders_get_plan(PLAN_REVIEW_LOCK_GROUP, groups_rel,
-							   "SELECT 1 FROM orders.order_groups g"
-							   " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
-							   1, group_types);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_LOCK_GROUP, groups_rel,
+									 "SELECT 1 FROM orders.order_groups g"
+									 " WHERE g.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE",
+									 1, group_types);
 	orders_execute_latest(plan, &group_id, NULL, SPI_OK_SELECT);
 	if (items && SPI_processed > 0)
 	{

@@ -249,10 +249,10 @@ static Datum
 group_order(Datum group_id)
 {
 	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_REVIEW_GROUP, orders_relid("order_groups"),
-									   "SELECT g.order_id FROM orders.order_groups g"
-									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
+	SPIPlanPtr	plan = orders_get_keyed_plan(PLAN_REVIEW_GROUP, orders_relid("order_groups"),
+											 "SELECT g.order_id FROM orders.order_groups g"
+											 " WHERE g.id OPERATOR(pg_catalog.=) $1",
+											 1, argtypes);
 	Datum		args[1] = {group_id};
 	bool		isnull;
 
@@ -495,10 +495,10 @@ static Datum
 group_row(FunctionCallInfo fcinfo, Datum group_id)
 {
 	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_REVIEW_GROUP_ROW, orders_relid("order_groups"),
-									   "SELECT g FROM orders.order_groups g"
-									   " WHERE g.id OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
+	SPIPlanPtr	plan = orders_get_keyed_plan(PLAN_REVIEW_GROUP_ROW, orders_relid("order_groups"),
+											 "SELECT g FROM orders.order_groups g"
+											 " WHERE g.id OPERATOR(pg_catalog.=) $1",
+											 1, argtypes);
 	Datum		args[1] = {group_id};
 	bool		isnull;
 	TupleDesc	desc;

@@ -140,13 +140,13 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 							approving, domain);
 		return true;
 	}
-	plan = orders_get_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
-						   "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
-						   "  FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=)"
-						   "       (SELECT g.order_id FROM orders.order_groups g"
-						   "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
-						   1, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
+								 "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+								 "  FROM orders.orders o"
+								 " WHERE o.id OPERATOR(pg_catalog.=)"
+								 "       (SELECT g.order_id FROM orders.order_groups g"
+								 "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
+								 1, argtypes);
 	orders_execute(plan, &group_id, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
@@ -795,13 +795,13 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 	while ((g = (GroupChange *) hash_seq_search(&seq)) != NULL)
 		ids[n++] = UUIDPGetDatum(&g->group_id);
 	args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
-	plan = orders_get_plan(PLAN_SITE_ORDERS_LOCK, orders_relid("order_groups"),
-						   "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
-						   "  FROM orders.order_groups g"
-						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
-						   " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)"
-						   " ORDER BY o.id FOR NO KEY UPDATE OF o",
-						   1, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SITE_ORDERS_LOCK, orders_relid("order_groups"),
+								 "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+								 "  FROM orders.order_groups g"
+								 "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
+								 " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)"
+								 " ORDER BY o.id FOR NO KEY UPDATE OF o",
+								 1, argtypes);
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
