@@ -462,6 +462,7 @@ typedef struct OrdersReviewLocked
 	bool		check_once;		/* the order may be checked once (READ COMMITTED, site_items checks every row) */
 	bool		valid;			/* the order's columns below: as locked, and as it still is */
 	MemoryContext cxt;			/* where they are kept */
+	SubTransactionId subxid;	/* the review's (sub)transaction */
 	pg_uuid_t	group_id;
 	pg_uuid_t	order_id;
 	char	   *order_number;

@@ -40,6 +40,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/tuptable.h"
@@ -458,7 +459,8 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	/*
 	 * Then the orders (locked, OR073 checked again), the items and the
 	 * subtotals: every writer of sites locks its group's row before its
-	 * order's (site_items.c; a review took both already, lock_review).
+	 * order's (site_items.c; a review took both already, at its first
+	 * site that made or took away an item).
 	 */
 	orders_end_site_statement(trigdata, locked_group);
 	orders_apply_held_subtotals();
@@ -774,7 +776,15 @@ orders_review_lock_pending(void)
 {
 	OrdersReviewLocked *r = &orders_review_locked;
 
+	/*
+	 * Only in the review's own (sub)transaction: a lock a nested statement
+	 * took in a subtransaction of its own goes when that one rolls back.
+	 */
+	if (GetCurrentSubTransactionId() != r->subxid)
+		return;
 	r->to_lock = false;
+	/* a write of the group by an earlier trigger of this statement is seen, and locked */
+	CommandCounterIncrement();
 	lock_group(UUIDPGetDatum(&r->group_id), r->items, r, r->cxt);
 	r->valid = r->valid && r->check_once;
 }

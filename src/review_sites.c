@@ -18,8 +18,10 @@
  * the group (by id, or by its domain as orders.normalize_domain makes it)
  * with a known status; the first entry that does not is refused (22023, or
  * OR076 for a site that is not the group's) and nothing is applied.  Then
- * the review takes its rows in the order every writer of sites keeps
- * (orders_review_lock: sites in id order, group, order) and applies every
+ * the review takes its rows in the order every writer of sites keeps (its
+ * sites in id order now; the group and order as its UPDATE writes the first
+ * site that makes or takes away an item, orders_review_lock_pending) and
+ * applies every
  * verdict with one UPDATE as the caller — row level security, the sites'
  * triggers (items made and taken away, counters and the cap OR070) judge
  * the whole review at once.  A site the UPDATE could not change is refused:
@@ -561,6 +563,7 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 		orders_review_locked.items = items;
 		orders_review_locked.group_id = *DatumGetUUIDP(group_id);
 		orders_review_locked.cxt = CurrentMemoryContext;
+		orders_review_locked.subxid = GetCurrentSubTransactionId();
 		orders_review_locked.check_once = !IsolationUsesXactSnapshot() &&
 			orders_site_items_checks_rows(orders_relid("order_site_selections"));
 		PG_TRY();

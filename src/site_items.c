@@ -19,9 +19,11 @@
  *                             i.e. before the site's UPDATE).
  *
  * Lock order (doc/review.md, "Concurrency"): sites, then the group's row,
- * then the order's.  A review through review_sites takes all three before
- * its UPDATE (orders.lock_review, review.c), so the items made here find the
- * order locked by their own transaction; any other statement's sites hold
+ * then the order's.  A review through review_sites locks its sites before
+ * its UPDATE and, at its first site that makes or takes away an item, the
+ * group and the order (orders_review_lock_pending, from site_order here),
+ * so the items made here find the order locked by their own transaction;
+ * any other statement's sites hold
  * on the order only their new items' foreign-key KEY SHARE (which blocks
  * only what locks the order FOR UPDATE: deleting it, a keyed transition, a
  * recount) until site_counts locks it after the groups.

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(187);
+SELECT plan(189);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -893,6 +893,37 @@ SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000
           'a DBA''s trigger that approves a site after site_items looked at it: the check at the statement''s end refuses it (OR073)');
 SELECT is(pg_temp.snap('T17-E'), :'before', '... nothing changed');
 DROP TRIGGER zz_force_approval ON orders.order_site_selections;
+-- the review locks its order before its first item (site_items, at the
+-- first site that makes one), also when a site it leaves as it was comes
+-- first: the item's foreign key then finds the order locked FOR NO KEY
+-- UPDATE by its own transaction, and adds no KEY SHARE lock of its own
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017b0', 'T17-G', '00000000-0000-0000-0000-0000000017c1', 'review', false);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017fa', '00000000-0000-0000-0000-0000000017b0', '00000000-0000-0000-0000-0000000017c2', 3);
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, status, metrics) VALUES
+  ('00000000-0000-0000-0000-0000000017f1', '00000000-0000-0000-0000-0000000017fa', 'g1.example.com', 'rejected', '{"price": 1}'),
+  ('00000000-0000-0000-0000-0000000017f2', '00000000-0000-0000-0000-0000000017fa', 'g2.example.com', 'suggested', '{"price": 2}'),
+  ('00000000-0000-0000-0000-0000000017f3', '00000000-0000-0000-0000-0000000017fa', 'g3.example.com', 'suggested', '{"price": 3}');
+CREATE TEMP TABLE order_lock_seen (item text, modes text);
+CREATE FUNCTION pg_temp.note_order_lock() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN
+    INSERT INTO pg_temp.order_lock_seen
+    SELECT NEW.name, coalesce((SELECT array_to_string(l.modes, '+') FROM public.pgrowlocks('orders.orders') l
+                                WHERE l.locked_row = o.ctid), 'none')
+      FROM orders.orders o WHERE o.id = NEW.order_id;
+    RETURN NULL;
+END$$;
+CREATE TRIGGER note_order_lock AFTER INSERT ON orders.order_items FOR EACH ROW EXECUTE FUNCTION pg_temp.note_order_lock();
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017fa',
+                               '[{"selection_id": "00000000-0000-0000-0000-0000000017f1", "status": "rejected"},
+                                 {"selection_id": "00000000-0000-0000-0000-0000000017f2", "status": "approved"},
+                                 {"selection_id": "00000000-0000-0000-0000-0000000017f3", "status": "approved"}]')).approved_count, 2,
+          'a review whose first site stays rejected, then two approvals');
+SELECT is((SELECT string_agg(item || '=' || modes, ', ' ORDER BY item) FROM order_lock_seen),
+          'g2.example.com=For No Key Update, g3.example.com=For No Key Update',
+          '... each item found its order locked FOR NO KEY UPDATE by the review');
+DROP TRIGGER note_order_lock ON orders.order_items;
 -- a column a DBA made nullable: the review's locks are taken by SQL; an
 -- order without a number is reviewed as before (the lock's NULLs kept)
 ALTER TABLE orders.orders ALTER order_number DROP NOT NULL;
