@@ -714,14 +714,29 @@ bool
 orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 						   int domain_column, int *pos)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
 	TriggerDesc *trig = rel->trigdesc;
-	int			found = 0;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rules != NULL || rel->rd_rel->relforcerowsecurity ||
 		(trig && (trig->trig_insert_before_statement || trig->trig_insert_after_statement ||
 				  trig->trig_insert_new_table || trig->trig_insert_instead_row)))
 		return false;
+	return orders_direct_columns(rel, names, types, n, domain_column, -1, pos);
+}
+
+/*
+ * orders_direct_columns — are the columns of "rel" exactly the "n" "names"
+ * with their "types" and no typmod?  Column "domain_column" (when >= 0) may
+ * be a domain over its type; column "generated_column" (when >= 0) must be
+ * a stored generated column (of any typmod), and no other may be.  "pos"
+ * gets each column's position in the row.
+ */
+bool
+orders_direct_columns(Relation rel, const char *const *names, const Oid *types, int n,
+					  int domain_column, int generated_column, int *pos)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			found = 0;
+
 	for (int c = 0; c < n; c++)
 		pos[c] = -1;
 	for (int i = 0; i < desc->natts; i++)
@@ -734,7 +749,8 @@ orders_direct_as_installed(Relation rel, const char *const *names, const Oid *ty
 		for (c = 0; c < n; c++)
 			if (strcmp(NameStr(att->attname), names[c]) == 0)
 				break;
-		if (c == n || att->atttypmod != -1 || att->attgenerated ||
+		if (c == n || (c != generated_column && att->atttypmod != -1) ||
+			(c == generated_column) != (att->attgenerated == ATTRIBUTE_GENERATED_STORED) ||
 			(c == domain_column ? getBaseType(att->atttypid) : att->atttypid) != types[c])
 			return false;
 		pos[c] = i;

@@ -149,6 +149,8 @@ extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const boo
 extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
 extern const char *const orders_derived_unaffected[];
 extern void orders_direct_end(OrdersDirect *d);
+extern bool orders_direct_columns(Relation rel, const char *const *names, const Oid *types, int n,
+								  int domain_column, int generated_column, int *pos);
 extern bool orders_direct_as_installed(Relation rel, const char *const *names, const Oid *types, int n,
 									   int domain_column, int *pos);
 extern bool orders_direct_fk_only(Relation rel, int attnum, Oid confrelid);

@@ -259,36 +259,12 @@ items_shape(Relation rel)
 	TupleDesc	desc = RelationGetDescr(rel);
 	ItemsShape *sh = &items_shape_cache;
 	uint64		generation = orders_direct_generation();
-	int			found = 0;
 
 	if (sh->relid == RelationGetRelid(rel) && sh->generation == generation)
 		return sh;
 	sh->direct = rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rules == NULL &&
-		!rel->rd_rel->relforcerowsecurity && !rel->rd_rel->relhassubclass;
-	for (int c = 0; c < I_NCOLUMNS; c++)
-		sh->pos[c] = -1;
-	for (int i = 0; i < desc->natts && sh->direct; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		int			c;
-
-		if (att->attisdropped)
-			continue;
-		for (c = 0; c < I_NCOLUMNS; c++)
-			if (strcmp(NameStr(att->attname), item_columns[c]) == 0)
-				break;
-		if (c == I_NCOLUMNS ||
-			(c == I_UNIT_PRICE ? getBaseType(att->atttypid) : att->atttypid) != item_types[c] ||
-			(c == I_TOTAL) != (att->attgenerated == ATTRIBUTE_GENERATED_STORED) ||
-			(c != I_TOTAL && att->atttypmod != -1))
-			sh->direct = false;
-		else
-		{
-			sh->pos[c] = i;
-			found++;
-		}
-	}
-	sh->direct = sh->direct && found == I_NCOLUMNS &&
+		!rel->rd_rel->relforcerowsecurity && !rel->rd_rel->relhassubclass &&
+		orders_direct_columns(rel, item_columns, item_types, I_NCOLUMNS, I_UNIT_PRICE, I_TOTAL, sh->pos) &&
 		orders_direct_default_is(rel, sh->pos[I_CREATED_AT] + 1, F_NOW) &&
 		orders_direct_default_is(rel, sh->pos[I_UPDATED_AT] + 1, F_NOW) &&
 		orders_direct_default_is(rel, sh->pos[I_SKU] + 1, InvalidOid) &&
