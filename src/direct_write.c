@@ -457,15 +457,8 @@ one_column_key(Relation rel)
 bool
 orders_direct_updatable(Relation rel, const char *const *unaffected)
 {
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
-		rel->rd_rel->relhassubclass || rel->rd_rules != NULL || !OidIsValid(RelationGetPrimaryKeyIndex(rel)))
-		return false;
-	if (!own_triggers_only(rel, unaffected))
-		return false;
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK ||
-		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
-		return false;
-	return one_column_key(rel);
+	return !rel->rd_rel->relispartition && orders_direct_lockable(rel) &&
+		own_triggers_only(rel, unaffected);
 }
 
 /*

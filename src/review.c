@@ -264,6 +264,21 @@ static const char *const delta_columns[] = {"suggested_count", "approved_count",
 static const char *const group_guards[] = {"orders_group_counts_guard", NULL};
 
 /*
+ * column_of — the number of column "name" of "rel" if it is NOT NULL and
+ * of type "type", else 0.
+ */
+static int
+column_of(Relation rel, const char *name, Oid type)
+{
+	int			att = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (att <= 0 || TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != type ||
+		!TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
+		return 0;
+	return att;
+}
+
+/*
  * group_columns — can the counters of "rel" be written directly
  * (orders_direct_updatable, no statement trigger of its own; the columns
  * read and set of the types they are read as, NOT NULL as installed)?
@@ -279,12 +294,8 @@ group_columns(Relation rel, GroupColumns *c)
 	int			att[6];
 
 	for (int i = 0; i < 6; i++)
-	{
-		att[i] = SPI_fnumber(desc, names[i]);
-		if (att[i] <= 0 || TupleDescAttr(desc, att[i] - 1)->atttypid != types[i] ||
-			!TupleDescAttr(desc, att[i] - 1)->attnotnull)
+		if ((att[i] = column_of(rel, names[i], types[i])) == 0)
 			return false;
-	}
 	/* group_status compared by its bytes: as "=" compares in a deterministic collation */
 	if (!get_collation_isdeterministic(TupleDescAttr(desc, att[5] - 1)->attcollation))
 		return false;
@@ -623,21 +634,6 @@ lock_sql(Datum group_id, bool items, OrdersReviewLocked *order_locked, MemoryCon
 					SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 4),
 					DatumGetBool(SPI_getbinval(row, desc, 5, &isnull)));
 	}
-}
-
-/*
- * column_of — the number of column "name" of "rel" if it is NOT NULL and
- * of type "type", else 0.
- */
-static int
-column_of(Relation rel, const char *name, Oid type)
-{
-	int			att = SPI_fnumber(RelationGetDescr(rel), name);
-
-	if (att <= 0 || TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != type ||
-		!TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
-		return 0;
-	return att;
 }
 
 /*
