@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(189);
+SELECT plan(195);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -840,6 +840,31 @@ SELECT is((SELECT subtotal - :'subtotal_before'::numeric FROM orders.orders WHER
           '... and the subtotal followed');
 DROP TRIGGER sku_item ON orders.order_items;
 DROP TRIGGER note_item ON orders.order_items;
+-- bad numbers: a price too large for orders.amount (22003), and an approved
+-- count at the top of its type (22003 before the cap, as the UPDATE's
+-- addition failed); nothing changes
+UPDATE orders.order_site_selections SET metrics = '{"price": 1e20}' WHERE domain = 'p4.example.com';
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(left(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                                                        '[{"domain": "p4.example.com", "status": "approved"}]')$$), 5),
+          '22003', 'a metrics.price of 1e20: the item''s unit price is out of range (22003)');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+UPDATE orders.order_groups SET link_count = 2147483647, approved_count = 2147483647
+ WHERE id = '00000000-0000-0000-0000-0000000017de';
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                                                   '[{"domain": "p4.example.com", "status": "rejected"}]')$$),
+          'ok', 'rejecting a site of a group at the top of the counters'' type');
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                                                   '[{"domain": "p4.example.com", "status": "suggested"}]')$$),
+          'ok', '... and setting it back');
+UPDATE orders.order_site_selections SET metrics = '{"price": 1}' WHERE domain = 'p4.example.com';
+SELECT pg_temp.snap('T17-D') AS before \gset
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
+                                                   '[{"domain": "p4.example.com", "status": "approved"}]')$$),
+          '22003: integer out of range', 'approving one more when approved_count is 2147483647: 22003');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+UPDATE orders.order_groups SET approved_count = 5, link_count = 9 WHERE id = '00000000-0000-0000-0000-0000000017de';
 
 ---------------------------------------------------------------------------
 -- The order a review locked is checked once (0.25.0 library, later) —
