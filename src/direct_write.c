@@ -53,6 +53,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1016,6 +1017,8 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	/* the indexes are opened by the first update that is not HOT (simple_update) */
 	d->indexes_open = false;
 	d->before_idle = false;		/* orders_direct_idle_before */
+	d->keys_as_caller = false;	/* orders_direct_keys_as_caller */
+	d->held_keys = NIL;
 	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
@@ -1313,6 +1316,136 @@ orders_direct_lockable(Relation rel)
  * version, its index entries, the AFTER row triggers queued.  False when a
  * BEFORE row trigger skipped the row.
  */
+/*
+ * A foreign key check of an updated row, held by hold_key_checks until
+ * orders_direct_end runs it under the caller's search path.
+ */
+typedef struct HeldKeyCheck
+{
+	Trigger    *trigger;		/* in the executor state's copy of the triggers */
+	char		enabled;		/* its tgenabled, while hold_key_checks turns it off */
+	ItemPointerData old_tid;
+	ItemPointerData new_tid;
+} HeldKeyCheck;
+
+/*
+ * orders_direct_keys_as_caller — the caller switched to the owner
+ * (orders_switch_to_owner) just around this write: the foreign key checks
+ * its updates need run under the caller's search path (at the same moment
+ * as the other AFTER row triggers, in orders_direct_end), so that
+ * PostgreSQL's cached plan for each check stays the one made under that
+ * path — the caller's own statements run the same checks (an order's
+ * INSERT, then the write of its subtotal by the items' statement: each run
+ * under the other path planned the check again, ~20 % of creating an order
+ * with its items).
+ */
+void
+orders_direct_keys_as_caller(OrdersDirect *d)
+{
+	d->keys_as_caller = true;
+}
+
+/*
+ * hold_key_checks — the foreign key checks PostgreSQL would queue for the
+ * update of d->row to "next" (stored at next->tts_tid): every foreign key
+ * of the table whose check RI_FKey_fk_upd_check_required asks for (a key
+ * changed, or a row this transaction inserted), enabled in this session,
+ * not deferrable (a deferred check stays PostgreSQL's).  Each is added to
+ * d->held_keys and turned off in the executor state's copy of the
+ * triggers until release_key_checks, so ExecARUpdateTriggers does not
+ * queue it as well.  Returns how many it held.
+ */
+static int
+hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
+{
+	TriggerDesc *td = d->info->ri_TrigDesc;
+	Relation	rel = d->info->ri_RelationDesc;
+	int			n = 0;
+
+	if (td == NULL || !td->trig_update_after_row)
+		return 0;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+		bool		enabled = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
+			? (t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS)
+			: (t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS);
+		HeldKeyCheck *h;
+
+		if (t->tgfoid != F_RI_FKEY_CHECK_UPD || !enabled || t->tgdeferrable ||
+			!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_UPDATE(t->tgtype) ||
+			!RI_FKey_fk_upd_check_required(t, rel, d->row, next))
+			continue;
+		h = MemoryContextAlloc(d->estate->es_query_cxt, sizeof(HeldKeyCheck));
+		h->trigger = t;
+		h->enabled = t->tgenabled;
+		h->old_tid = d->row->tts_tid;
+		h->new_tid = next->tts_tid;
+		t->tgenabled = TRIGGER_DISABLED;
+		d->held_keys = lappend(d->held_keys, h);
+		n++;
+	}
+	return n;
+}
+
+/* release_key_checks — the last "n" held checks' triggers turned on again. */
+static void
+release_key_checks(OrdersDirect *d, int n)
+{
+	for (int i = list_length(d->held_keys) - n; i < list_length(d->held_keys); i++)
+	{
+		HeldKeyCheck *h = (HeldKeyCheck *) list_nth(d->held_keys, i);
+
+		h->trigger->tgenabled = h->enabled;
+	}
+}
+
+/*
+ * run_key_checks — the held foreign key checks, each as AfterTriggerExecute
+ * would call its trigger function (the row versions fetched by their TIDs;
+ * the check passes over a version no longer current), under the caller's
+ * search path; the owner stays the user (the check becomes the referenced
+ * table's owner itself).
+ */
+static void
+run_key_checks(OrdersDirect *d)
+{
+	Relation	rel = d->info->ri_RelationDesc;
+	TupleTableSlot *oldslot = table_slot_create(rel, &d->estate->es_tupleTable);
+	TupleTableSlot *newslot = table_slot_create(rel, &d->estate->es_tupleTable);
+	MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
+	ListCell   *lc;
+
+	orders_caller_path_begin();
+	foreach(lc, d->held_keys)
+	{
+		HeldKeyCheck *h = (HeldKeyCheck *) lfirst(lc);
+		TriggerData td;
+		FmgrInfo	flinfo;
+		bool		should_free;
+		LOCAL_FCINFO(fcinfo, 0);
+
+		if (!table_tuple_fetch_row_version(rel, &h->old_tid, SnapshotAny, oldslot) ||
+			!table_tuple_fetch_row_version(rel, &h->new_tid, SnapshotAny, newslot))
+			elog(ERROR, "orders: failed to fetch a row version of %s for its foreign key check",
+				 RelationGetRelationName(rel));
+		memset(&td, 0, sizeof(td));
+		td.type = T_TriggerData;
+		td.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW;
+		td.tg_relation = rel;
+		td.tg_trigger = h->trigger;
+		td.tg_trigslot = oldslot;
+		td.tg_trigtuple = ExecFetchSlotHeapTuple(oldslot, false, &should_free);
+		td.tg_newslot = newslot;
+		td.tg_newtuple = ExecFetchSlotHeapTuple(newslot, false, &should_free);
+		fmgr_info(h->trigger->tgfoid, &flinfo);
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 0, InvalidOid, (Node *) &td, NULL);
+		FunctionCallInvoke(fcinfo);
+	}
+	orders_caller_path_end();
+	MemoryContextSwitchTo(oldcxt);
+}
+
 #if PG_VERSION_NUM >= 160000
 #error "simple_update copies PostgreSQL 15's ExecSimpleRelationUpdate: port it (update_indexes, trigger and index-insert signatures changed in 16)"
 #endif
@@ -1325,6 +1458,7 @@ simple_update(OrdersDirect *d)
 	TupleTableSlot *slot = d->next;
 	List	   *recheck = NIL;
 	bool		update_indexes;
+	int			held;
 
 	/* a plain table (orders_direct_updatable): no partition constraint to check */
 	Assert(rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition);
@@ -1351,7 +1485,9 @@ simple_update(OrdersDirect *d)
 		if (info->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(info, slot, d->estate, true, false, NULL, NIL);
 	}
+	held = d->keys_as_caller ? hold_key_checks(d, slot) : 0;
 	ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
+	release_key_checks(d, held);
 	list_free(recheck);
 	return true;
 }
@@ -1403,6 +1539,8 @@ void
 orders_direct_end(OrdersDirect *d)
 {
 	AfterTriggerEndQuery(d->estate);
+	if (d->held_keys != NIL)
+		run_key_checks(d);
 	close_indices(d->info);
 	EvalPlanQualEnd(&d->epq);
 	PopActiveSnapshot();

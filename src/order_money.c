@@ -284,6 +284,7 @@ add_direct(Oid orders_rel, const SubtotalDelta *delta, const OrdersDerived *deri
 		return false;
 	}
 	orders_direct_begin(&dw, rel, subtotal_column);
+	orders_direct_keys_as_caller(&dw);	/* add_to_subtotals switched to the owner */
 	/* a derived write until its AFTER row triggers (the log) have fired */
 	orders_derived = derived;
 	subtotal_writing = true;

@@ -136,6 +136,8 @@ typedef struct OrdersDirect
 	AttrNumber	key_attnum;		/* its column */
 	FmgrInfo	key_eq;			/* its equality */
 	Oid			key_collation;
+	bool		keys_as_caller; /* foreign key checks under the caller's search path (orders_direct_keys_as_caller) */
+	List	   *held_keys;		/* those checks, held until orders_direct_end */
 } OrdersDirect;
 
 extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);
@@ -148,6 +150,7 @@ extern bool orders_direct_lockable(Relation rel);
 extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull);
 extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
 extern const char *const orders_derived_unaffected[];
+extern void orders_direct_keys_as_caller(OrdersDirect *d);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_columns(Relation rel, const char *const *names, const Oid *types, int n,
 								  int domain_column, int generated_column, int *pos);
@@ -327,6 +330,8 @@ extern bool orders_security_installed(void);
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);
+extern void orders_caller_path_begin(void);
+extern void orders_caller_path_end(void);
 extern void orders_spi_connect(void);
 extern void orders_spi_connect_as_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_spi_finish_as(const OrdersSavedUser *saved);

@@ -288,6 +288,28 @@ orders_restore_user(const OrdersSavedUser *saved)
 }
 
 /*
+ * orders_caller_path_begin / orders_caller_path_end — inside the scope of
+ * orders_switch_to_owner (and nothing pushed since), the caller's search
+ * path back for a moment while the owner stays the user, then the pinned
+ * path again.  Only for PostgreSQL's own foreign key checks
+ * (direct_write.c): their SQL names every object and operator with its
+ * schema, and their cached plans are planned again each time they run
+ * under another search path than the one they were planned under — so the
+ * same check run under both paths in turn would be planned every time.
+ */
+void
+orders_caller_path_begin(void)
+{
+	PopOverrideSearchPath();
+}
+
+void
+orders_caller_path_end(void)
+{
+	PushOverrideSearchPath(owner_search_path());
+}
+
+/*
  * orders_caller_sees — may "caller" (the user saved by the owner switch)
  * see the row of relation "relid" whose id is "id": SELECT on the table,
  * and a row that its row level security lets through?  For refusal

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(35);
+SELECT plan(40);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -169,6 +169,44 @@ SELECT is((WITH b AS MATERIALIZED (
           (SELECT count(*)::int FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
             WHERE i.indrelid = 'orders.orders'::regclass AND a.amname = 'btree'),
           '... and every index of orders.orders has an entry for every row version that needs one (amcheck)');
+
+-- the foreign keys of an order whose subtotal is written in the transaction
+-- that inserted it: PostgreSQL checks them again at that write (the
+-- order's own check may not have run yet); the extension runs that check
+-- itself, under the caller's search path (direct_write.c).  Here the items
+-- (the main statement) are written before the order of the WITH query, so
+-- the order's own check comes after its subtotal's write, and finds that
+-- version gone: only the write's check can refuse the unknown customer.
+SELECT throws_ok($$WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+                              VALUES ('00000000-0000-0000-0000-0000000016a1', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
+                   INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                   VALUES ('00000000-0000-0000-0000-0000000016a1', 'Lid', 1, 2)$$,
+                 '23503', 'insert or update on table "orders" violates foreign key constraint "orders_customer_id_fkey"',
+                 'an order with an unknown customer is refused also when its subtotal is written before its own check');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a1'), 0,
+          '... and neither it nor its item is there');
+WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+           VALUES ('00000000-0000-0000-0000-0000000016a2', '00000000-0000-0000-0000-0000000016c1', 'cod') RETURNING id)
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+VALUES ('00000000-0000-0000-0000-0000000016a2', 'Lid', 3, 2);
+SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a2'), 6.00::numeric,
+          '... with a known customer the same statement writes the order and its subtotal');
+-- a deferrable key stays PostgreSQL's to check (when the constraint says)
+ALTER TABLE orders.orders ALTER CONSTRAINT orders_customer_id_fkey DEFERRABLE INITIALLY DEFERRED;
+CREATE FUNCTION pg_temp.t16_deferred() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+               VALUES ('00000000-0000-0000-0000-0000000016a3', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
+    INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+    VALUES ('00000000-0000-0000-0000-0000000016a3', 'Lid', 1, 2);
+    SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE;
+END $$;
+SELECT throws_ok($$SELECT pg_temp.t16_deferred()$$, '23503',
+                 'insert or update on table "orders" violates foreign key constraint "orders_customer_id_fkey"',
+                 'a deferred key: the unknown customer is refused when the check comes due');
+ALTER TABLE orders.orders ALTER CONSTRAINT orders_customer_id_fkey NOT DEFERRABLE;
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a3'), 0,
+          '... and nothing of it stays');
 
 -- repair
 SET LOCAL session_replication_role = replica;
