@@ -29,6 +29,8 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "common/int.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -134,9 +136,121 @@ customer_delta_moves(const void *entry)
 										  DirectFunctionCall1(int4_numeric, Int32GetDatum(0))));
 }
 
+/* int_plus — a + b for an integer statistic, refused as int4pl refuses an overflow. */
+static Datum
+int_plus(Datum a, int32 b)
+{
+	int32		sum;
+
+	if (pg_add_s32_overflow(DatumGetInt32(a), b, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
+	return Int32GetDatum(sum);
+}
+
+/* typed — a numeric value as stored in column "att" (its typmod: rounded, or 22003 when too large). */
+static Datum
+typed(Datum value, Form_pg_attribute att)
+{
+	return att->atttypmod < 0 ? value
+		: DirectFunctionCall2(numeric, value, Int32GetDatum(att->atttypmod));
+}
+
+/*
+ * add_direct — one customer's delta written without an SQL statement
+ * (direct_write.c), with the values the UPDATE of add_to_customers would
+ * store: the counts added (22003 on overflow), total_spent added, the rate
+ * recomputed, each numeric coerced to its column's type; the row's BEFORE
+ * and AFTER row triggers fire, as a derived write.  False when the UPDATE
+ * must write it: orders.customers is not as installed (the four columns of
+ * other types, a rule, inheritance, a statement trigger: not
+ * orders_direct_updatable).  Runs as the owner (add_to_customers), so the
+ * row's foreign key checks run under the caller's search path.
+ */
+static bool
+add_direct(Oid customers_rel, const CustomerDelta *delta, const OrdersDerived *derived)
+{
+	static const char *const columns[] = {"total_orders", "returned_orders", "total_spent", "return_rate", NULL};
+	static const Oid types[] = {INT4OID, INT4OID, NUMERICOID, NUMERICOID};
+	Relation	rel = table_open(customers_rel, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	const OrdersDerived *was_derived = orders_derived;
+	bool		was_writing = stats_writing;
+	OrdersDirect dw;
+
+	for (int c = 0; c < 4; c++)
+	{
+		int			attnum = SPI_fnumber(desc, columns[c]);
+
+		if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->atttypid != types[c])
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
+	}
+	if (!orders_direct_updatable(rel, NULL))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	orders_direct_begin(&dw, rel, columns);
+	orders_direct_keys_as_caller(&dw);
+	/* a derived write until its AFTER row triggers (the log) have fired */
+	orders_derived = derived;
+	stats_writing = true;
+	PG_TRY();
+	{
+		if (orders_direct_lock_by_id(&dw, UUIDPGetDatum(&delta->customer)))
+		{
+			Datum		values[4];
+			bool		isnull[4] = {false, false, false, false};
+			bool		n[4];
+			Datum		old[4];
+
+			for (int c = 0; c < 4; c++)
+				old[c] = slot_getattr(dw.row, dw.attnums[c], &n[c]);
+			/* NOT NULL columns as installed; a NULL would make the UPDATE's sums NULL too */
+			values[0] = n[0] ? (Datum) 0 : int_plus(old[0], delta->orders);
+			values[1] = n[1] ? (Datum) 0 : int_plus(old[1], delta->returned);
+			values[2] = n[2] ? (Datum) 0
+				: typed(DirectFunctionCall2(numeric_add, old[2], delta->spent), TupleDescAttr(desc, dw.attnums[2] - 1));
+			isnull[0] = n[0];
+			isnull[1] = n[1];
+			isnull[2] = n[2];
+			/* CASE WHEN total > 0 THEN round(returned * 100 / total, 2) ELSE 0 (a NULL count: 0) */
+			if (!n[0] && !n[1] && DatumGetInt32(values[0]) > 0)
+				values[3] = DirectFunctionCall2(numeric_round,
+												DirectFunctionCall2(numeric_div,
+																	DirectFunctionCall2(numeric_mul,
+																						DirectFunctionCall1(int4_numeric, values[1]),
+																						DirectFunctionCall1(int4_numeric, Int32GetDatum(100))),
+																	DirectFunctionCall1(int4_numeric, values[0])),
+												Int32GetDatum(2));
+			else
+				values[3] = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
+			values[3] = typed(values[3], TupleDescAttr(desc, dw.attnums[3] - 1));
+			if (!orders_direct_update(&dw, values, isnull))
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+						 errmsg("the statistics of customer %s were not written: a trigger on orders.customers skipped them",
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&delta->customer))))));
+		}
+		orders_direct_end(&dw);
+	}
+	PG_FINALLY();
+	{
+		orders_derived = was_derived;
+		stats_writing = was_writing;
+	}
+	PG_END_TRY();
+	table_close(rel, NoLock);
+	return true;
+}
+
 /*
  * add_to_customers — each customer += its delta (sorted by customer id), as
- * the owner.  One customer: one UPDATE.  Several (a bulk load, a statement
+ * the owner.  One customer: written directly (add_direct), else one UPDATE.  Several (a bulk load, a statement
  * over many customers' orders): their rows locked in id order by one
  * statement, then one UPDATE for all (as add_to_subtotals, order_money.c).
  * Either way the rows are locked in id order: no deadlock between
@@ -160,6 +274,8 @@ add_to_customers(Oid customers_rel, CustomerDelta **moved, long n)
 	"         THEN pg_catalog.round((c.returned_orders OPERATOR(pg_catalog.+) d.returned)::pg_catalog.numeric" \
 	"              OPERATOR(pg_catalog.*) 100 OPERATOR(pg_catalog./) (c.total_orders OPERATOR(pg_catalog.+) d.orders), 2)" \
 	"         ELSE 0 END"
+	if (n == 1 && add_direct(customers_rel, moved[0], &derived))
+		return;
 	if (n == 1)
 	{
 		plan = orders_get_plan(PLAN_STATS_ADD, customers_rel,

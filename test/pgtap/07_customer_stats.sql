@@ -1,7 +1,7 @@
 -- Customer statistics follow every change of orders, in every lifecycle,
 -- by the category of the status; only the extension writes them.
 BEGIN;
-SELECT plan(14);
+SELECT plan(25);
 
 INSERT INTO orders.customers (id, full_name, total_orders, total_spent) VALUES
   ('00000000-0000-0000-0000-000000000ac1', 'Stats One', 42, 1000),
@@ -73,6 +73,57 @@ SELECT is((SELECT string_agg(full_name || ': ' || pg_temp.stats(id), '; ' ORDER 
           'Stats Five: 4 orders, 0.00 spent, 0 returned, 0.00%; Stats Four: 3 orders, 0.00 spent, 0 returned, 0.00%; Stats Three: 2 orders, 0.00 spent, 0 returned, 0.00%',
           'orders of three customers made, and one of each cancelled, in one statement each: every customer exact');
 SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, '... and equal to a recount');
+
+-- one customer's statistics are written without an UPDATE statement
+-- (customer_stats.c add_direct) while orders.customers is as installed;
+-- the same values, refusals and triggers as the UPDATE
+CREATE TEMP TABLE t7_seen (what text);
+CREATE FUNCTION pg_temp.t7_after() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.t7_seen VALUES (TG_LEVEL || ' ' || coalesce(NEW.total_orders::text, ''));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER t7_after AFTER UPDATE ON orders.customers FOR EACH ROW EXECUTE FUNCTION pg_temp.t7_after();
+INSERT INTO orders.orders (order_number, customer_id, total_amount)
+VALUES ('T7-D1', '00000000-0000-0000-0000-000000000ac2', 5);
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac2'), '2 orders, 900.00 spent, 0 returned, 0.00%',
+          'a new order of one customer: counted (written directly)');
+SELECT is((SELECT string_agg(what, ',') FROM t7_seen), 'ROW 2', '... a DBA''s AFTER row trigger on customers sees the write');
+DROP TRIGGER t7_after ON orders.customers;
+-- overflows refused as the UPDATE refuses them, nothing changed
+SET LOCAL session_replication_role = replica;
+UPDATE orders.customers SET total_orders = 2147483647 WHERE id = '00000000-0000-0000-0000-000000000ac2';
+UPDATE orders.customers SET total_spent = 999999999999.99 WHERE id = '00000000-0000-0000-0000-000000000ac1';
+RESET session_replication_role;
+SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id) VALUES ('T7-D2', '00000000-0000-0000-0000-000000000ac2')$$,
+                 '22003', 'integer out of range', 'an order count at the top of its type: refused');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number = 'T7-D2'), 0, '... and the order is not there');
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = 45 WHERE order_number = 'T7-1'$$,
+                 '22003', 'numeric field overflow', 'a total spent beyond numeric(14,2): refused');
+SELECT is((SELECT total_amount::numeric FROM orders.orders WHERE order_number = 'T7-1'), 40.00::numeric, '... and the order keeps its total');
+SET LOCAL session_replication_role = replica;
+UPDATE orders.customers SET total_orders = 2, total_spent = 900 WHERE id = '00000000-0000-0000-0000-000000000ac2';
+UPDATE orders.customers SET total_spent = 40 WHERE id = '00000000-0000-0000-0000-000000000ac1';
+RESET session_replication_role;
+-- a DBA's BEFORE trigger that skips the write: the statement fails (09000) rather than the statistics going wrong
+CREATE FUNCTION pg_temp.t7_skip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER t7_skip BEFORE UPDATE ON orders.customers FOR EACH ROW EXECUTE FUNCTION pg_temp.t7_skip();
+SELECT throws_like($$INSERT INTO orders.orders (order_number, customer_id) VALUES ('T7-D3', '00000000-0000-0000-0000-000000000ac2')$$,
+                   'the statistics of customer % were not written: a trigger on orders.customers skipped them',
+                   'a DBA''s BEFORE trigger skipping the statistics: refused (09000)');
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number = 'T7-D3'), 0, '... and nothing changed');
+DROP TRIGGER t7_skip ON orders.customers;
+-- a DBA's statement trigger on customers: the UPDATE writes them, with the same values
+CREATE FUNCTION pg_temp.t7_stmt() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO pg_temp.t7_seen VALUES (TG_LEVEL); RETURN NULL; END $$;
+CREATE TRIGGER t7_stmt AFTER UPDATE ON orders.customers FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.t7_stmt();
+INSERT INTO orders.orders (order_number, customer_id, total_amount)
+VALUES ('T7-D4', '00000000-0000-0000-0000-000000000ac2', 5);
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac2'), '3 orders, 900.00 spent, 0 returned, 0.00%',
+          'with a DBA''s statement trigger on customers: counted by the UPDATE');
+SELECT is((SELECT count(*)::int FROM t7_seen WHERE what = 'STATEMENT'), 1, '... which fires it');
+DROP TRIGGER t7_stmt ON orders.customers;
+SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, 'every statistic still equals a recount');
 
 -- only the extension writes them
 GRANT SELECT, UPDATE ON orders.customers TO staff;
