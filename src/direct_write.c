@@ -1019,6 +1019,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	d->before_idle = false;		/* orders_direct_idle_before */
 	d->keys_as_caller = false;	/* orders_direct_keys_as_caller */
 	d->held_keys = NIL;
+	d->updates = 0;
 	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
 	d->next = ExecInitExtraTupleSlot(d->estate, desc, &TTSOpsVirtual);
@@ -1306,17 +1307,6 @@ orders_direct_lockable(Relation rel)
 }
 
 /*
- * simple_update — ExecSimpleRelationUpdate (execReplication.c, PostgreSQL
- * 15) of the locked row d->row to d->next, but opening the table's indexes
- * only when the new version needs index entries: a HOT update (the usual
- * counter write, none of whose columns is indexed) then opens none of them
- * — for orders.orders that is 17 index opens and locks, and their
- * IndexInfos, per write.  BEFORE row triggers (unless idle:
- * orders_direct_idle_before), generated columns, constraints, the new
- * version, its index entries, the AFTER row triggers queued.  False when a
- * BEFORE row trigger skipped the row.
- */
-/*
  * A foreign key check of an updated row, held by hold_key_checks until
  * orders_direct_end runs it under the caller's search path.
  */
@@ -1330,14 +1320,14 @@ typedef struct HeldKeyCheck
 
 /*
  * orders_direct_keys_as_caller — the caller switched to the owner
- * (orders_switch_to_owner) just around this write: the foreign key checks
- * its updates need run under the caller's search path (at the same moment
- * as the other AFTER row triggers, in orders_direct_end), so that
- * PostgreSQL's cached plan for each check stays the one made under that
- * path — the caller's own statements run the same checks (an order's
- * INSERT, then the write of its subtotal by the items' statement: each run
- * under the other path planned the check again, ~20 % of creating an order
- * with its items).
+ * (orders_switch_to_owner) just around this write and pushed nothing on
+ * the search path since: the foreign key checks of its update run under
+ * the caller's search path (at the moment PostgreSQL would run them:
+ * hold_key_checks), so that PostgreSQL's cached plan for each check stays
+ * the one made under that path — the caller's own statements run the same
+ * checks (an order's INSERT, then the write of its subtotal by the items'
+ * statement: each run under the other path planned the check again, ~20 %
+ * of creating an order with its items).
  */
 void
 orders_direct_keys_as_caller(OrdersDirect *d)
@@ -1345,38 +1335,58 @@ orders_direct_keys_as_caller(OrdersDirect *d)
 	d->keys_as_caller = true;
 }
 
+/* enabled_now — would trigger "t" fire in this session (TriggerEnabled's test of tgenabled)? */
+static bool
+enabled_now(const Trigger *t)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
+
 /*
- * hold_key_checks — the foreign key checks PostgreSQL would queue for the
- * update of d->row to "next" (stored at next->tts_tid): every foreign key
- * of the table whose check RI_FKey_fk_upd_check_required asks for (a key
- * changed, or a row this transaction inserted), enabled in this session,
- * not deferrable (a deferred check stays PostgreSQL's).  Each is added to
- * d->held_keys and turned off in the executor state's copy of the
- * triggers until release_key_checks, so ExecARUpdateTriggers does not
- * queue it as well.  Returns how many it held.
+ * hold_key_checks — for the first update of a direct write (d->row to
+ * "next", stored at next->tts_tid): the foreign key checks PostgreSQL would
+ * queue for it — the table's enabled, not deferrable checks whose
+ * RI_FKey_fk_upd_check_required asks for one (a key changed, or a row this
+ * transaction inserted) — provided they would also fire first: every
+ * enabled AFTER UPDATE row trigger before them in the table's order (by
+ * name) is such a check or one PostgreSQL would not queue (the checks of
+ * the tables referring to this one, whose key did not change).  Then each is added to d->held_keys and turned
+ * off in the executor state's copy of the triggers until
+ * release_key_checks, so ExecARUpdateTriggers does not queue it as well;
+ * orders_direct_end runs them before the other AFTER row triggers, as
+ * PostgreSQL would.  Otherwise (a later update of the write, a DBA's
+ * trigger named to fire first, a deferrable key) PostgreSQL queues them.
+ * Returns how many it held.
  */
 static int
 hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
 {
 	TriggerDesc *td = d->info->ri_TrigDesc;
 	Relation	rel = d->info->ri_RelationDesc;
+	MemoryContext oldcxt;
 	int			n = 0;
 
-	if (td == NULL || !td->trig_update_after_row)
+	if (td == NULL || !td->trig_update_after_row || d->updates > 0)
 		return 0;
+	oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
 	for (int i = 0; i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
-		bool		enabled = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
-			? (t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS)
-			: (t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS);
 		HeldKeyCheck *h;
 
-		if (t->tgfoid != F_RI_FKEY_CHECK_UPD || !enabled || t->tgdeferrable ||
-			!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_UPDATE(t->tgtype) ||
-			!RI_FKey_fk_upd_check_required(t, rel, d->row, next))
+		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_AFTER(t->tgtype) ||
+			!TRIGGER_FOR_UPDATE(t->tgtype) || !enabled_now(t))
 			continue;
-		h = MemoryContextAlloc(d->estate->es_query_cxt, sizeof(HeldKeyCheck));
+		if (RI_FKey_trigger_type(t->tgfoid) == RI_TRIGGER_PK &&
+			!RI_FKey_pk_upd_check_required(t, rel, d->row, next))
+			continue;			/* a key others refer to, unchanged: not queued */
+		if (t->tgfoid != F_RI_FKEY_CHECK_UPD || t->tgdeferrable)
+			break;				/* queued before any later check: those stay PostgreSQL's */
+		if (!RI_FKey_fk_upd_check_required(t, rel, d->row, next))
+			continue;
+		h = palloc(sizeof(HeldKeyCheck));
 		h->trigger = t;
 		h->enabled = t->tgenabled;
 		h->old_tid = d->row->tts_tid;
@@ -1385,16 +1395,19 @@ hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
 		d->held_keys = lappend(d->held_keys, h);
 		n++;
 	}
+	MemoryContextSwitchTo(oldcxt);
 	return n;
 }
 
-/* release_key_checks — the last "n" held checks' triggers turned on again. */
+/* release_key_checks — the held checks' triggers turned on again. */
 static void
-release_key_checks(OrdersDirect *d, int n)
+release_key_checks(OrdersDirect *d)
 {
-	for (int i = list_length(d->held_keys) - n; i < list_length(d->held_keys); i++)
+	ListCell   *lc;
+
+	foreach(lc, d->held_keys)
 	{
-		HeldKeyCheck *h = (HeldKeyCheck *) list_nth(d->held_keys, i);
+		HeldKeyCheck *h = (HeldKeyCheck *) lfirst(lc);
 
 		h->trigger->tgenabled = h->enabled;
 	}
@@ -1404,8 +1417,10 @@ release_key_checks(OrdersDirect *d, int n)
  * run_key_checks — the held foreign key checks, each as AfterTriggerExecute
  * would call its trigger function (the row versions fetched by their TIDs;
  * the check passes over a version no longer current), under the caller's
- * search path; the owner stays the user (the check becomes the referenced
- * table's owner itself).
+ * search path when the owner's pinned one is the current path (the
+ * contract of orders_direct_keys_as_caller; else under the current one);
+ * the owner stays the user (the check becomes the referenced table's owner
+ * itself).  The pinned path is back afterwards, also when a check refuses.
  */
 static void
 run_key_checks(OrdersDirect *d)
@@ -1414,38 +1429,58 @@ run_key_checks(OrdersDirect *d)
 	TupleTableSlot *oldslot = table_slot_create(rel, &d->estate->es_tupleTable);
 	TupleTableSlot *newslot = table_slot_create(rel, &d->estate->es_tupleTable);
 	MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
-	ListCell   *lc;
+	bool		popped = orders_caller_path_begin();
 
-	orders_caller_path_begin();
-	foreach(lc, d->held_keys)
+	PG_TRY();
 	{
-		HeldKeyCheck *h = (HeldKeyCheck *) lfirst(lc);
-		TriggerData td;
-		FmgrInfo	flinfo;
-		bool		should_free;
-		LOCAL_FCINFO(fcinfo, 0);
+		ListCell   *lc;
 
-		if (!table_tuple_fetch_row_version(rel, &h->old_tid, SnapshotAny, oldslot) ||
-			!table_tuple_fetch_row_version(rel, &h->new_tid, SnapshotAny, newslot))
-			elog(ERROR, "orders: failed to fetch a row version of %s for its foreign key check",
-				 RelationGetRelationName(rel));
-		memset(&td, 0, sizeof(td));
-		td.type = T_TriggerData;
-		td.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW;
-		td.tg_relation = rel;
-		td.tg_trigger = h->trigger;
-		td.tg_trigslot = oldslot;
-		td.tg_trigtuple = ExecFetchSlotHeapTuple(oldslot, false, &should_free);
-		td.tg_newslot = newslot;
-		td.tg_newtuple = ExecFetchSlotHeapTuple(newslot, false, &should_free);
-		fmgr_info(h->trigger->tgfoid, &flinfo);
-		InitFunctionCallInfoData(*fcinfo, &flinfo, 0, InvalidOid, (Node *) &td, NULL);
-		FunctionCallInvoke(fcinfo);
+		foreach(lc, d->held_keys)
+		{
+			HeldKeyCheck *h = (HeldKeyCheck *) lfirst(lc);
+			TriggerData td;
+			FmgrInfo	flinfo;
+			bool		free_old;
+			bool		free_new;
+			LOCAL_FCINFO(fcinfo, 0);
+
+			if (!table_tuple_fetch_row_version(rel, &h->old_tid, SnapshotAny, oldslot) ||
+				!table_tuple_fetch_row_version(rel, &h->new_tid, SnapshotAny, newslot))
+				elog(ERROR, "orders: failed to fetch a row version of %s for its foreign key check",
+					 RelationGetRelationName(rel));
+			memset(&td, 0, sizeof(td));
+			td.type = T_TriggerData;
+			td.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW;
+			td.tg_relation = rel;
+			td.tg_trigger = h->trigger;
+			td.tg_trigslot = oldslot;
+			td.tg_trigtuple = ExecFetchSlotHeapTuple(oldslot, false, &free_old);
+			td.tg_newslot = newslot;
+			td.tg_newtuple = ExecFetchSlotHeapTuple(newslot, false, &free_new);
+			fmgr_info(h->trigger->tgfoid, &flinfo);
+			InitFunctionCallInfoData(*fcinfo, &flinfo, 0, InvalidOid, (Node *) &td, NULL);
+			FunctionCallInvoke(fcinfo);
+		}
 	}
-	orders_caller_path_end();
+	PG_FINALLY();
+	{
+		orders_caller_path_end(popped);
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * simple_update — ExecSimpleRelationUpdate (execReplication.c, PostgreSQL
+ * 15) of the locked row d->row to d->next, but opening the table's indexes
+ * only when the new version needs index entries: a HOT update (the usual
+ * counter write, none of whose columns is indexed) then opens none of them
+ * — for orders.orders that is 17 index opens and locks, and their
+ * IndexInfos, per write.  BEFORE row triggers (unless idle:
+ * orders_direct_idle_before), generated columns, constraints, the new
+ * version, its index entries, the AFTER row triggers queued.  False when a
+ * BEFORE row trigger skipped the row.
+ */
 #if PG_VERSION_NUM >= 160000
 #error "simple_update copies PostgreSQL 15's ExecSimpleRelationUpdate: port it (update_indexes, trigger and index-insert signatures changed in 16)"
 #endif
@@ -1458,7 +1493,6 @@ simple_update(OrdersDirect *d)
 	TupleTableSlot *slot = d->next;
 	List	   *recheck = NIL;
 	bool		update_indexes;
-	int			held;
 
 	/* a plain table (orders_direct_updatable): no partition constraint to check */
 	Assert(rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relispartition);
@@ -1485,9 +1519,14 @@ simple_update(OrdersDirect *d)
 		if (info->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(info, slot, d->estate, true, false, NULL, NIL);
 	}
-	held = d->keys_as_caller ? hold_key_checks(d, slot) : 0;
-	ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
-	release_key_checks(d, held);
+	if (d->keys_as_caller && hold_key_checks(d, slot) > 0)
+	{
+		ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
+		release_key_checks(d);
+	}
+	else
+		ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
+	d->updates++;
 	list_free(recheck);
 	return true;
 }
@@ -1538,9 +1577,9 @@ orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 void
 orders_direct_end(OrdersDirect *d)
 {
-	AfterTriggerEndQuery(d->estate);
 	if (d->held_keys != NIL)
-		run_key_checks(d);
+		run_key_checks(d);		/* they would fire first (hold_key_checks) */
+	AfterTriggerEndQuery(d->estate);
 	close_indices(d->info);
 	EvalPlanQualEnd(&d->epq);
 	PopActiveSnapshot();

@@ -138,6 +138,7 @@ typedef struct OrdersDirect
 	Oid			key_collation;
 	bool		keys_as_caller; /* foreign key checks under the caller's search path (orders_direct_keys_as_caller) */
 	List	   *held_keys;		/* those checks, held until orders_direct_end */
+	int			updates;		/* rows updated so far */
 } OrdersDirect;
 
 extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, EState **estate);
@@ -330,8 +331,8 @@ extern bool orders_security_installed(void);
 extern Oid	orders_rel_owner(Oid relid);
 extern void orders_switch_to_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_restore_user(const OrdersSavedUser *saved);
-extern void orders_caller_path_begin(void);
-extern void orders_caller_path_end(void);
+extern bool orders_caller_path_begin(void);
+extern void orders_caller_path_end(bool popped);
 extern void orders_spi_connect(void);
 extern void orders_spi_connect_as_owner(Oid relid, OrdersSavedUser *saved);
 extern void orders_spi_finish_as(const OrdersSavedUser *saved);

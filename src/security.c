@@ -296,17 +296,22 @@ orders_restore_user(const OrdersSavedUser *saved)
  * schema, and their cached plans are planned again each time they run
  * under another search path than the one they were planned under — so the
  * same check run under both paths in turn would be planned every time.
+ * Begin pops nothing (false) when the current path is not the pinned one.
  */
-void
+bool
 orders_caller_path_begin(void)
 {
+	if (!OverrideSearchPathMatchesCurrent(owner_search_path()))
+		return false;
 	PopOverrideSearchPath();
+	return true;
 }
 
 void
-orders_caller_path_end(void)
+orders_caller_path_end(bool popped)
 {
-	PushOverrideSearchPath(owner_search_path());
+	if (popped)
+		PushOverrideSearchPath(owner_search_path());
 }
 
 /*

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -191,22 +191,49 @@ INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
 VALUES ('00000000-0000-0000-0000-0000000016a2', 'Lid', 3, 2);
 SELECT is((SELECT subtotal::numeric FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a2'), 6.00::numeric,
           '... with a known customer the same statement writes the order and its subtotal');
+-- ... in PostgreSQL's order: before the AFTER row triggers named after it
+-- (a DBA's that raises), after one named before it, whose error wins
+CREATE FUNCTION pg_temp.t16_raise() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '% fired', TG_NAME USING ERRCODE = 'P0002'; END $$;
+CREATE TRIGGER zz_t16 AFTER UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.t16_raise();
+SELECT throws_ok($$WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+                              VALUES ('00000000-0000-0000-0000-0000000016a4', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
+                   INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                   VALUES ('00000000-0000-0000-0000-0000000016a4', 'Lid', 1, 2)$$,
+                 '23503', NULL, '... the key''s check fires before a trigger named after it');
+DROP TRIGGER zz_t16 ON orders.orders;
+CREATE TRIGGER "A_t16" AFTER UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.t16_raise();
+SELECT throws_ok($$WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+                              VALUES ('00000000-0000-0000-0000-0000000016a4', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
+                   INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                   VALUES ('00000000-0000-0000-0000-0000000016a4', 'Lid', 1, 2)$$,
+                 'P0002', 'A_t16 fired', '... and after a trigger named before it');
+DROP TRIGGER "A_t16" ON orders.orders;
+-- the AFTER row triggers that follow the check run under the owner's pinned search path, as before it
+CREATE TEMP TABLE t16_paths (path text);
+CREATE FUNCTION pg_temp.t16_path() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO pg_temp.t16_paths VALUES (current_schemas(false)::text); RETURN NULL; END $$;
+CREATE TRIGGER zz_t16_path AFTER UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.t16_path();
+WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+           VALUES ('00000000-0000-0000-0000-0000000016a5', '00000000-0000-0000-0000-0000000016c1', 'cod') RETURNING id)
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+VALUES ('00000000-0000-0000-0000-0000000016a5', 'Lid', 1, 2);
+SELECT is((SELECT string_agg(path, ';') FROM pg_temp.t16_paths), '{pg_catalog}',
+          '... and a trigger after it still runs under the owner''s pinned search path');
+DROP TRIGGER zz_t16_path ON orders.orders;
 -- a deferrable key stays PostgreSQL's to check (when the constraint says)
 ALTER TABLE orders.orders ALTER CONSTRAINT orders_customer_id_fkey DEFERRABLE INITIALLY DEFERRED;
-CREATE FUNCTION pg_temp.t16_deferred() RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
-               VALUES ('00000000-0000-0000-0000-0000000016a3', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
-    INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
-    VALUES ('00000000-0000-0000-0000-0000000016a3', 'Lid', 1, 2);
-    SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE;
-END $$;
-SELECT throws_ok($$SELECT pg_temp.t16_deferred()$$, '23503',
+SELECT lives_ok($$WITH o AS (INSERT INTO orders.orders (id, customer_id, lifecycle)
+                             VALUES ('00000000-0000-0000-0000-0000000016a3', '00000000-0000-0000-0000-0000000016ff', 'cod') RETURNING id)
+                  INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                  VALUES ('00000000-0000-0000-0000-0000000016a3', 'Lid', 1, 2)$$,
+                'a deferred key: the statement passes ...');
+SELECT throws_ok($$SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE$$, '23503',
                  'insert or update on table "orders" violates foreign key constraint "orders_customer_id_fkey"',
-                 'a deferred key: the unknown customer is refused when the check comes due');
+                 '... and the unknown customer is refused when the check comes due');
+DELETE FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a3';
+SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE;
 ALTER TABLE orders.orders ALTER CONSTRAINT orders_customer_id_fkey NOT DEFERRABLE;
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a3'), 0,
-          '... and nothing of it stays');
 
 -- repair
 SET LOCAL session_replication_role = replica;
