@@ -164,7 +164,7 @@ typed(Datum value, Form_pg_attribute att)
  * recomputed, each numeric coerced to its column's type; the row's BEFORE
  * and AFTER row triggers fire, as a derived write.  False when the UPDATE
  * must write it: orders.customers is not as installed (the four columns of
- * other types, a rule, inheritance, a statement trigger: not
+ * other types or nullable, a rule, inheritance, a statement trigger: not
  * orders_direct_updatable).  Runs as the owner (add_to_customers), so the
  * row's foreign key checks run under the caller's search path.
  */
@@ -183,7 +183,8 @@ add_direct(Oid customers_rel, const CustomerDelta *delta, const OrdersDerived *d
 	{
 		int			attnum = SPI_fnumber(desc, columns[c]);
 
-		if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->atttypid != types[c])
+		if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->atttypid != types[c] ||
+			!TupleDescAttr(desc, attnum - 1)->attnotnull)
 		{
 			table_close(rel, NoLock);
 			return false;
@@ -205,31 +206,35 @@ add_direct(Oid customers_rel, const CustomerDelta *delta, const OrdersDerived *d
 		{
 			Datum		values[4];
 			bool		isnull[4] = {false, false, false, false};
-			bool		n[4];
-			Datum		old[4];
+			bool		n;
+			int32		returned = 0;
 
-			for (int c = 0; c < 4; c++)
-				old[c] = slot_getattr(dw.row, dw.attnums[c], &n[c]);
-			/* NOT NULL columns as installed; a NULL would make the UPDATE's sums NULL too */
-			values[0] = n[0] ? (Datum) 0 : int_plus(old[0], delta->orders);
-			values[1] = n[1] ? (Datum) 0 : int_plus(old[1], delta->returned);
-			values[2] = n[2] ? (Datum) 0
-				: typed(DirectFunctionCall2(numeric_add, old[2], delta->spent), TupleDescAttr(desc, dw.attnums[2] - 1));
-			isnull[0] = n[0];
-			isnull[1] = n[1];
-			isnull[2] = n[2];
-			/* CASE WHEN total > 0 THEN round(returned * 100 / total, 2) ELSE 0 (a NULL count: 0) */
-			if (!n[0] && !n[1] && DatumGetInt32(values[0]) > 0)
+			/*
+			 * In the UPDATE's order of evaluation (by column: total_orders,
+			 * total_spent, return_rate, returned_orders), so that of two
+			 * overflows the same one is reported.  The columns are NOT
+			 * NULL (else the UPDATE writes them).
+			 */
+			values[0] = int_plus(slot_getattr(dw.row, dw.attnums[0], &n), delta->orders);
+			values[2] = typed(DirectFunctionCall2(numeric_add, slot_getattr(dw.row, dw.attnums[2], &n), delta->spent),
+							  TupleDescAttr(desc, dw.attnums[2] - 1));
+			/* CASE WHEN total > 0 THEN round(returned * 100 / total, 2) ELSE 0 */
+			if (DatumGetInt32(values[0]) > 0)
+			{
+				returned = DatumGetInt32(int_plus(slot_getattr(dw.row, dw.attnums[1], &n), delta->returned));
 				values[3] = DirectFunctionCall2(numeric_round,
 												DirectFunctionCall2(numeric_div,
 																	DirectFunctionCall2(numeric_mul,
-																						DirectFunctionCall1(int4_numeric, values[1]),
+																						DirectFunctionCall1(int4_numeric, Int32GetDatum(returned)),
 																						DirectFunctionCall1(int4_numeric, Int32GetDatum(100))),
 																	DirectFunctionCall1(int4_numeric, values[0])),
 												Int32GetDatum(2));
+			}
 			else
 				values[3] = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
 			values[3] = typed(values[3], TupleDescAttr(desc, dw.attnums[3] - 1));
+			values[1] = DatumGetInt32(values[0]) > 0 ? Int32GetDatum(returned)
+				: int_plus(slot_getattr(dw.row, dw.attnums[1], &n), delta->returned);
 			if (!orders_direct_update(&dw, values, isnull))
 				ereport(ERROR,
 						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
@@ -250,9 +255,10 @@ add_direct(Oid customers_rel, const CustomerDelta *delta, const OrdersDerived *d
 
 /*
  * add_to_customers — each customer += its delta (sorted by customer id), as
- * the owner.  One customer: written directly (add_direct), else one UPDATE.  Several (a bulk load, a statement
- * over many customers' orders): their rows locked in id order by one
- * statement, then one UPDATE for all (as add_to_subtotals, order_money.c).
+ * the owner.  One customer: written directly (add_direct), else one
+ * UPDATE.  Several (a bulk load, a statement over many customers' orders):
+ * their rows locked in id order by one statement, then one UPDATE for all
+ * (as add_to_subtotals, order_money.c).
  * Either way the rows are locked in id order: no deadlock between
  * concurrent statements.
  */

@@ -1,7 +1,7 @@
 -- Customer statistics follow every change of orders, in every lifecycle,
 -- by the category of the status; only the extension writes them.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 INSERT INTO orders.customers (id, full_name, total_orders, total_spent) VALUES
   ('00000000-0000-0000-0000-000000000ac1', 'Stats One', 42, 1000),
@@ -123,6 +123,13 @@ SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac2'), '3 orders, 900.
           'with a DBA''s statement trigger on customers: counted by the UPDATE');
 SELECT is((SELECT count(*)::int FROM t7_seen WHERE what = 'STATEMENT'), 1, '... which fires it');
 DROP TRIGGER t7_stmt ON orders.customers;
+-- a customer's only order cancelled: the rate back to 0, stored as numeric(5,2) stores it
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-000000000ac6', 'Stats Six');
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-000000000a06', 'T7-D5', '00000000-0000-0000-0000-000000000ac6');
+SELECT orders.transition('00000000-0000-0000-0000-000000000a06', 'cancelled');
+SELECT is(pg_temp.stats('00000000-0000-0000-0000-000000000ac6'), '0 orders, 0.00 spent, 0 returned, 0.00%',
+          'a customer''s only order cancelled: every statistic back to zero, as its columns store it');
 SELECT is((SELECT count(*)::int FROM orders.recount_customer_stats()), 0, 'every statistic still equals a recount');
 
 -- only the extension writes them
