@@ -1352,13 +1352,13 @@ enabled_now(const Trigger *t)
  * transaction inserted) — provided they would also fire first: every
  * enabled AFTER UPDATE row trigger before them in the table's order (by
  * name) is such a check or one PostgreSQL would not queue (the checks of
- * the tables referring to this one, whose key did not change).  Then each is added to d->held_keys and turned
- * off in the executor state's copy of the triggers until
- * release_key_checks, so ExecARUpdateTriggers does not queue it as well;
- * orders_direct_end runs them before the other AFTER row triggers, as
- * PostgreSQL would.  Otherwise (a later update of the write, a DBA's
- * trigger named to fire first, a deferrable key) PostgreSQL queues them.
- * Returns how many it held.
+ * the tables referring to this one, whose key did not change).  Then each
+ * is added to d->held_keys and turned off in the executor state's copy of
+ * the triggers until release_key_checks, so ExecARUpdateTriggers does not
+ * queue it as well; orders_direct_end runs them before the other AFTER row
+ * triggers, as PostgreSQL would.  Otherwise (a later update of the write,
+ * a DBA's trigger named to fire first, a deferrable key) PostgreSQL queues
+ * them.  Returns how many it held.
  */
 static int
 hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
