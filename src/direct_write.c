@@ -1346,10 +1346,10 @@ enabled_now(const Trigger *t)
 
 /*
  * hold_key_checks — for the first update of a direct write (d->row to
- * "next", stored at next->tts_tid): the foreign key checks PostgreSQL would
- * queue for it — the table's enabled, not deferrable checks whose
- * RI_FKey_fk_upd_check_required asks for one (a key changed, or a row this
- * transaction inserted) — provided they would also fire first: every
+ * "next", stored at next->tts_tid) of a row this transaction inserted: the
+ * foreign key checks PostgreSQL would queue for it — the table's enabled,
+ * not deferrable checks whose RI_FKey_fk_upd_check_required asks for one
+ * (every key not NULL, since the row is the transaction's own) — provided they would also fire first: every
  * enabled AFTER UPDATE row trigger before them in the table's order (by
  * name) is such a check or one PostgreSQL would not queue (the checks of
  * the tables referring to this one, whose key did not change).  Then each
@@ -1358,7 +1358,7 @@ enabled_now(const Trigger *t)
  * queue it as well; orders_direct_end runs them before the other AFTER row
  * triggers, as PostgreSQL would.  Otherwise (a later update of the write,
  * a DBA's trigger named to fire first, a deferrable key) PostgreSQL queues
- * them.  Returns how many it held.
+ * them, as for every other row.  Returns how many it held.
  */
 static int
 hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
@@ -1366,9 +1366,19 @@ hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
 	TriggerDesc *td = d->info->ri_TrigDesc;
 	Relation	rel = d->info->ri_RelationDesc;
 	MemoryContext oldcxt;
+	TransactionId xmin;
+	bool		isnull;
 	int			n = 0;
 
 	if (td == NULL || !td->trig_update_after_row || d->updates > 0)
+		return 0;
+	/*
+	 * A row not inserted by this transaction: its checks run only when a
+	 * key changed, which the extension's writes do not do — leave whatever
+	 * there is to PostgreSQL rather than ask each trigger twice.
+	 */
+	xmin = DatumGetTransactionId(slot_getsysattr(d->row, MinTransactionIdAttributeNumber, &isnull));
+	if (isnull || !TransactionIdIsCurrentTransactionId(xmin))
 		return 0;
 	oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
 	for (int i = 0; i < td->numtriggers; i++)
