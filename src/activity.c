@@ -32,9 +32,11 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -55,23 +57,51 @@ orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const c
 }
 
 /*
- * orders_push_json_value — "value" of type "typid" as the value of the
- * object being built: booleans and finite numbers as JSON's, json and jsonb
- * as their documents, anything else as the string of its text — what
- * parsing the value's JSON text would give (what to_jsonb and
- * jsonb_build_object make of it), without writing and parsing the text.
+ * How the values of one type become JSON: booleans and finite numbers as
+ * JSON's, json and jsonb as their documents, anything else as the string
+ * of its text — what parsing the value's JSON text would give (what
+ * to_jsonb and jsonb_build_object make of it), without writing and parsing
+ * the text.
  */
-void
-orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
+typedef struct JsonColumn
 {
-	Oid			base = getBaseType(typid);
+	Oid			base;			/* the type, a domain's base type */
+	FmgrInfo	out;			/* its output function */
+} JsonColumn;
+
+/* json_column — how values of "typid" become JSON (lookups made once, "out" in "cxt"). */
+static void
+json_column(JsonColumn *c, Oid typid, MemoryContext cxt)
+{
 	Oid			outfn;
 	bool		varlena;
-	char	   *text = NULL;
+
+	c->base = getBaseType(typid);
+	getTypeOutputInfo(typid, &outfn, &varlena);
+	fmgr_info_cxt(outfn, &c->out, cxt);
+}
+
+/* push_json_numeric — the number "n" as the value of the object being built. */
+static void
+push_json_numeric(JsonbParseState **state, Numeric n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = n;
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* push_json_column — "value" (of the column "c" describes) as the value of the object being built. */
+static void
+push_json_column(JsonbParseState **state, Datum value, JsonColumn *c)
+{
 	JsonbValue	v;
 	Jsonb	   *doc;
+	Numeric		n;
+	char	   *text;
 
-	switch (base)
+	switch (c->base)
 	{
 		case BOOLOID:
 			v.type = jbvBool;
@@ -79,34 +109,37 @@ orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
 			pushJsonbValue(state, WJB_VALUE, &v);
 			return;
 		case INT2OID:
+			push_json_numeric(state, int64_to_numeric(DatumGetInt16(value)));
+			return;
 		case INT4OID:
+			push_json_numeric(state, int64_to_numeric(DatumGetInt32(value)));
+			return;
 		case INT8OID:
+			push_json_numeric(state, int64_to_numeric(DatumGetInt64(value)));
+			return;
 		case NUMERICOID:
+			n = DatumGetNumeric(value);
+			/* NaN and the infinities are no JSON numbers: their text */
+			if (numeric_is_nan(n) || numeric_is_inf(n))
+				break;
+			push_json_numeric(state, n);
+			return;
 		case FLOAT4OID:
 		case FLOAT8OID:
-			getTypeOutputInfo(typid, &outfn, &varlena);
-			text = OidOutputFunctionCall(outfn, value);
-			/* NaN and the infinities are no JSON numbers */
-			if (strpbrk(text, "NIni") == NULL)
-			{
-				v.type = jbvNumeric;
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
-																	ObjectIdGetDatum(InvalidOid),
-																	Int32GetDatum(-1)));
-				pushJsonbValue(state, WJB_VALUE, &v);
-				return;
-			}
-			break;
+			text = OutputFunctionCall(&c->out, value);
+			if (strpbrk(text, "NIni") != NULL)	/* NaN, Infinity */
+				break;
+			push_json_numeric(state, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+																		 ObjectIdGetDatum(InvalidOid),
+																		 Int32GetDatum(-1))));
+			return;
 		case JSONOID:
 		case JSONBOID:
-			if (base == JSONBOID)
+			if (c->base == JSONBOID)
 				doc = DatumGetJsonbP(value);
 			else
-			{
-				getTypeOutputInfo(typid, &outfn, &varlena);
 				doc = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														 CStringGetDatum(OidOutputFunctionCall(outfn, value))));
-			}
+														 CStringGetDatum(OutputFunctionCall(&c->out, value))));
 			if (JB_ROOT_IS_SCALAR(doc))
 				JsonbExtractScalar(&doc->root, &v);
 			else
@@ -120,12 +153,21 @@ orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
 		default:
 			break;
 	}
-	if (text == NULL)
-	{
-		getTypeOutputInfo(typid, &outfn, &varlena);
-		text = OidOutputFunctionCall(outfn, value);
-	}
-	orders_push_json_string(state, WJB_VALUE, text);
+	orders_push_json_string(state, WJB_VALUE, OutputFunctionCall(&c->out, value));
+}
+
+/*
+ * orders_push_json_value — "value" of type "typid" as the value of the
+ * object being built, as push_json_column makes it (the type looked up for
+ * this one value).
+ */
+void
+orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
+{
+	JsonColumn	c;
+
+	json_column(&c, typid, CurrentMemoryContext);
+	push_json_column(state, value, &c);
 }
 
 /* secret_column — a column whose values the log must not hold (webhook
@@ -174,8 +216,23 @@ deform_rows(RowPair *r, TupleDesc desc, HeapTuple oldrow, HeapTuple newrow)
 }
 
 /*
+ * value_changed — does column "i"'s value differ between the rows (an
+ * insert or a delete: is it non-null)?
+ */
+static bool
+value_changed(const RowPair *r, TupleDesc desc, int i)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, i);
+
+	if (r->oldnulls[i] && r->newnulls[i])
+		return false;
+	return !(r->has_old && r->has_new && r->oldnulls[i] == r->newnulls[i] &&
+			 datumIsEqual(r->oldvals[i], r->newvals[i], att->attbyval, att->attlen));
+}
+
+/*
  * column_changed — does column "i" belong in the log's changes: not dropped,
- * not updated_at, and its value differs (an insert or a delete: non-null)?
+ * not updated_at, and its value changed?
  */
 static bool
 column_changed(const RowPair *r, TupleDesc desc, int i)
@@ -184,19 +241,150 @@ column_changed(const RowPair *r, TupleDesc desc, int i)
 
 	if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0)
 		return false;
-	if (r->oldnulls[i] && r->newnulls[i])
-		return false;
-	return !(r->has_old && r->has_new && r->oldnulls[i] == r->newnulls[i] &&
-			 datumIsEqual(r->oldvals[i], r->newvals[i], att->attbyval, att->attlen));
+	return value_changed(r, desc, i);
+}
+
+/*
+ * What the log keeps of a tracked table (tracked_shape), per backend, until
+ * an invalidation of the table or of any schema: the columns it may log
+ * (not dropped, not updated_at) in the order jsonb sorts an object's keys —
+ * by length, then bytes: pushed in that order, a row's changes need no
+ * sorting —, whether each is a secret and how each becomes JSON, the "id"
+ * column, and the table's name as the log writes it.
+ */
+typedef struct LoggedColumn
+{
+	int			att;			/* index in the table's descriptor */
+	const char *name;
+	int			namelen;
+	bool		secret;
+	JsonColumn	json;
+} LoggedColumn;
+
+typedef struct TrackedShape
+{
+	Oid			relid;			/* InvalidOid: nothing kept */
+	MemoryContext cxt;			/* what the entry holds */
+	int			ncolumns;
+	LoggedColumn *columns;		/* in jsonb's key order */
+	int			id_att;			/* the "id" column's index, or -1 */
+	FmgrInfo	id_out;			/* its output function */
+	char	   *entity_type;
+} TrackedShape;
+
+#define SHAPE_ENTRIES 8
+static TrackedShape shapes[SHAPE_ENTRIES];
+static int	next_shape = 0;
+static bool shape_callbacks = false;
+static uint64 shape_generation = 0;	/* bumped by every invalidation below */
+
+/* shape_rel_inval — relcache callback: forget what was kept of the table. */
+static void
+shape_rel_inval(Datum arg, Oid relid)
+{
+	(void) arg;
+	shape_generation++;
+	for (int i = 0; i < SHAPE_ENTRIES; i++)
+		if (relid == InvalidOid || shapes[i].relid == relid)
+			shapes[i].relid = InvalidOid;
+}
+
+/* shape_namespace_inval — syscache callback on schemas (a renamed schema renames its tables' entity_type). */
+static void
+shape_namespace_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	(void) cacheid;
+	(void) hashvalue;
+	shape_rel_inval(arg, InvalidOid);
+}
+
+/* key_order — qsort comparator: jsonb's order of object keys (length, then bytes). */
+static int
+key_order(const void *a, const void *b)
+{
+	const LoggedColumn *x = a;
+	const LoggedColumn *y = b;
+
+	if (x->namelen != y->namelen)
+		return x->namelen < y->namelen ? -1 : 1;
+	return memcmp(x->name, y->name, x->namelen);
+}
+
+/*
+ * tracked_shape — what the log keeps of "rel" (opened), looked up once per
+ * backend and kept unless an invalidation came while it was computed.
+ */
+static TrackedShape *
+tracked_shape(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	uint64		generation;
+	TrackedShape *sh = NULL;
+	MemoryContext old;
+	Oid			outfn;
+	bool		varlena;
+
+	for (int i = 0; i < SHAPE_ENTRIES; i++)
+		if (shapes[i].relid == RelationGetRelid(rel))
+			return &shapes[i];
+	if (!shape_callbacks)
+	{
+		CacheRegisterRelcacheCallback(shape_rel_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, shape_namespace_inval, (Datum) 0);
+		shape_callbacks = true;
+	}
+	generation = shape_generation;
+	sh = &shapes[next_shape];
+	next_shape = (next_shape + 1) % SHAPE_ENTRIES;
+	sh->relid = InvalidOid;
+	if (sh->cxt == NULL)
+		sh->cxt = AllocSetContextCreate(CacheMemoryContext, "orders tracked table", ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(sh->cxt);
+	old = MemoryContextSwitchTo(sh->cxt);
+	sh->columns = palloc(sizeof(LoggedColumn) * desc->natts);
+	sh->ncolumns = 0;
+	sh->id_att = -1;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		LoggedColumn *c;
+
+		if (att->attisdropped)
+			continue;
+		if (strcmp(NameStr(att->attname), "id") == 0)
+		{
+			sh->id_att = i;
+			getTypeOutputInfo(att->atttypid, &outfn, &varlena);
+			fmgr_info_cxt(outfn, &sh->id_out, sh->cxt);
+		}
+		if (strcmp(NameStr(att->attname), "updated_at") == 0)
+			continue;
+		c = &sh->columns[sh->ncolumns++];
+		c->att = i;
+		c->name = pstrdup(NameStr(att->attname));
+		c->namelen = strlen(c->name);
+		c->secret = secret_column(c->name);
+		json_column(&c->json, att->atttypid, sh->cxt);
+	}
+	qsort(sh->columns, sh->ncolumns, sizeof(LoggedColumn), key_order);
+	sh->entity_type = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false)
+		? pstrdup(RelationGetRelationName(rel))
+		: quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+	MemoryContextSwitchTo(old);
+	/* used now either way; kept unless an invalidation came meanwhile */
+	if (generation == shape_generation)
+		sh->relid = RelationGetRelid(rel);
+	return sh;
 }
 
 /*
  * changes_jsonb — {"changes": {"col": {"old": …, "new": …}, …}} for the
  * columns column_changed names, secrets' values replaced by "(redacted)";
- * "*n" gets the number of columns in it.
+ * "*n" gets the number of columns in it.  Keys are pushed in jsonb's order.
  */
 static Jsonb *
-changes_jsonb(TupleDesc desc, const RowPair *r, int *n)
+changes_jsonb(TrackedShape *shape, TupleDesc desc, const RowPair *r, int *n)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	null = {.type = jbvNull};
@@ -206,30 +394,30 @@ changes_jsonb(TupleDesc desc, const RowPair *r, int *n)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	orders_push_json_string(&state, WJB_KEY, "changes");
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < desc->natts; i++)
+	for (int k = 0; k < shape->ncolumns; k++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		bool		secret = secret_column(NameStr(att->attname));
+		LoggedColumn *c = &shape->columns[k];
+		int			i = c->att;
 
-		if (!column_changed(r, desc, i))
+		if (!value_changed(r, desc, i))
 			continue;
 		(*n)++;
-		orders_push_json_string(&state, WJB_KEY, NameStr(att->attname));
+		orders_push_json_string(&state, WJB_KEY, c->name);
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-		orders_push_json_string(&state, WJB_KEY, "old");
-		if (r->oldnulls[i])
-			pushJsonbValue(&state, WJB_VALUE, &null);
-		else if (secret)
-			orders_push_json_string(&state, WJB_VALUE, "(redacted)");
-		else
-			orders_push_json_value(&state, r->oldvals[i], att->atttypid);
 		orders_push_json_string(&state, WJB_KEY, "new");
 		if (r->newnulls[i])
 			pushJsonbValue(&state, WJB_VALUE, &null);
-		else if (secret)
+		else if (c->secret)
 			orders_push_json_string(&state, WJB_VALUE, "(redacted)");
 		else
-			orders_push_json_value(&state, r->newvals[i], att->atttypid);
+			push_json_column(&state, r->newvals[i], &c->json);
+		orders_push_json_string(&state, WJB_KEY, "old");
+		if (r->oldnulls[i])
+			pushJsonbValue(&state, WJB_VALUE, &null);
+		else if (c->secret)
+			orders_push_json_string(&state, WJB_VALUE, "(redacted)");
+		else
+			push_json_column(&state, r->oldvals[i], &c->json);
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
@@ -270,17 +458,13 @@ derived_write(Relation rel, TupleDesc desc, const RowPair *r)
 	return true;
 }
 
-/* row_id — the text of the row's "id" column, or NULL. */
+/* row_id — the text of the row's "id" column (of the deformed values "vals"), or NULL. */
 static char *
-row_id(TupleDesc desc, HeapTuple row)
+row_id(TrackedShape *shape, const Datum *vals, const bool *nulls)
 {
-	int			attnum = SPI_fnumber(desc, "id");
-	char	   *v;
-
-	if (attnum <= 0)
+	if (shape->id_att < 0 || nulls[shape->id_att])
 		return NULL;
-	v = SPI_getvalue(row, desc, attnum);
-	return v;
+	return OutputFunctionCall(&shape->id_out, vals[shape->id_att]);
 }
 
 /*
@@ -455,6 +639,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	HeapTuple	newrow = NULL;
 	const char *action;
 	RowPair		rows;
+	TrackedShape *shape;
 	Jsonb	   *changes;
 	int			nchanged;
 	char	   *id;
@@ -487,10 +672,11 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	deform_rows(&rows, desc, oldrow, newrow);
 	if (oldrow && newrow && derived_write(rel, desc, &rows))
 		return PointerGetDatum(NULL);
-	changes = changes_jsonb(desc, &rows, &nchanged);
+	shape = tracked_shape(rel);
+	changes = changes_jsonb(shape, desc, &rows, &nchanged);
 	if (nchanged == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
-	id = row_id(desc, newrow ? newrow : oldrow);
+	id = newrow ? row_id(shape, rows.newvals, rows.newnulls) : row_id(shape, rows.oldvals, rows.oldnulls);
 
 	/* who, before the switch to the owner */
 	actor = orders_current_actor();
@@ -505,11 +691,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
 	SET(LOG_ACTOR, CStringGetTextDatum(actor));
 	SET(LOG_ACTION, CStringGetTextDatum(action));
-	SET(LOG_ENTITY_TYPE,
-		CStringGetTextDatum(RelationGetNamespace(rel) == (Oid) get_namespace_oid(ORDERS_SCHEMA, false)
-							? RelationGetRelationName(rel)
-							: quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-														 RelationGetRelationName(rel))));
+	SET(LOG_ENTITY_TYPE, CStringGetTextDatum(shape->entity_type));
 	if (id != NULL)
 		SET(LOG_ENTITY_ID, CStringGetTextDatum(id));
 	SET(LOG_DETAILS, JsonbPGetDatum(changes));

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -177,6 +177,31 @@ SELECT is((SELECT details -> 'changes' FROM orders.activity_logs WHERE entity_ty
           '... an update: the changed columns, old and new');
 SELECT orders.untrack_activity('public.act_kinds');
 DELETE FROM orders.activity_logs WHERE entity_type = 'public.act_kinds';
+-- integers of each width, a domain, NaN and the infinities of numeric (0.25.0
+-- library: numbers made without their text, each column's type looked up once
+-- per session), then what is kept follows the table: a renamed column, an
+-- added one, a renamed schema
+CREATE DOMAIN public.act_count AS int CHECK (VALUE >= 0);
+CREATE SCHEMA act_s;
+CREATE TABLE act_s.more (id bigint PRIMARY KEY, s smallint, i int, l bigint, c public.act_count,
+                         nn numeric, ni numeric, nm numeric);
+SELECT orders.track_activity('act_s.more');
+INSERT INTO act_s.more VALUES (-9223372036854775808, -32768, 2147483647, 9223372036854775807, 0, 'NaN', 'Infinity', '-Infinity');
+SELECT is((SELECT entity_id || ' ' || (details -> 'changes')::text FROM orders.activity_logs WHERE entity_type = 'act_s.more'),
+          '-9223372036854775808 {"c": {"new": 0, "old": null}, "i": {"new": 2147483647, "old": null}, "l": {"new": 9223372036854775807, "old": null}, "s": {"new": -32768, "old": null}, "id": {"new": -9223372036854775808, "old": null}, "ni": {"new": "Infinity", "old": null}, "nm": {"new": "-Infinity", "old": null}, "nn": {"new": "NaN", "old": null}}',
+          'integers of every width and a domain over one as JSON numbers, NaN and the infinities as text; the row''s id as text');
+ALTER TABLE act_s.more RENAME COLUMN s TO small;
+UPDATE act_s.more SET small = 1;
+ALTER TABLE act_s.more ADD COLUMN added text;
+UPDATE act_s.more SET added = 'yes';
+ALTER SCHEMA act_s RENAME TO act_s2;
+UPDATE act_s2.more SET nn = 0.10;
+SELECT is((SELECT string_agg(entity_type || ' ' || (details -> 'changes')::text, ', ' ORDER BY created_at) FROM orders.activity_logs
+            WHERE entity_type LIKE 'act_s%' AND action = 'updated'),
+          'act_s.more {"small": {"new": 1, "old": -32768}}, act_s.more {"added": {"new": "yes", "old": null}}, act_s2.more {"nn": {"new": 0.10, "old": "NaN"}}',
+          '... a renamed column, an added column and a renamed schema are logged under their new names in the same session');
+SELECT orders.untrack_activity('act_s2.more');
+DELETE FROM orders.activity_logs WHERE entity_type LIKE 'act_s%';
 SELECT is(pg_temp.err($$SELECT orders.track_activity('orders.order_summary')$$) || ' ' || pg_temp.err($$SELECT orders.track_activity(NULL)$$),
           '42809 22004', 'track_activity of a view: 42809; of NULL: 22004');
 
