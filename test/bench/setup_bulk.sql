@@ -27,7 +27,7 @@ SELECT o.id AS order_id, 'BULK-' || (1 + (k + n) % 100) AS sku, 'Product ' || (1
        ('d0000000-0000-0000-0000-' || lpad((1 + (k + n) % 100)::text, 12, '0'))::uuid AS product_id
   FROM bench.stage_orders o, LATERAL (SELECT substr(o.order_number, 6)::int AS n) x, generate_series(0, 1) k;
 
-CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS INCLUDING GENERATED);
 ALTER TABLE bench.orders_floor ALTER status SET DEFAULT 'new';   -- ours: the lifecycle's initial status
 ALTER TABLE bench.orders_floor ADD FOREIGN KEY (customer_id) REFERENCES orders.customers (id);
 CREATE TABLE bench.items_floor (LIKE orders.order_items INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS

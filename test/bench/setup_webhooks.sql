@@ -62,7 +62,7 @@ $$;
 CREATE TABLE bench.customers_floor (LIKE orders.customers INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 DROP INDEX bench.customers_floor_phone_idx;      -- the copy of customers_phone_idx, made unique:
 CREATE UNIQUE INDEX customers_floor_phone_key ON bench.customers_floor (phone);
-CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+CREATE TABLE bench.orders_floor (LIKE orders.orders INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS INCLUDING GENERATED);
 CREATE TABLE bench.items_floor (LIKE orders.order_items INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS INCLUDING GENERATED);
 CREATE TABLE bench.logs_floor (LIKE orders.webhook_logs INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
 ALTER TABLE bench.orders_floor ADD FOREIGN KEY (customer_id) REFERENCES bench.customers_floor (id) ON DELETE RESTRICT,
