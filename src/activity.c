@@ -32,7 +32,6 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
-#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -245,12 +244,14 @@ column_changed(const RowPair *r, TupleDesc desc, int i)
 }
 
 /*
- * What the log keeps of a tracked table (tracked_shape), per backend, until
- * an invalidation of the table or of any schema: the columns it may log
- * (not dropped, not updated_at) in the order jsonb sorts an object's keys —
- * by length, then bytes: pushed in that order, a row's changes need no
- * sorting —, whether each is a secret and how each becomes JSON, the "id"
- * column, and the table's name as the log writes it.
+ * What the log keeps of a tracked table (tracked_shape), per backend: the
+ * columns it may log (not dropped, not updated_at) in the order jsonb sorts
+ * an object's keys — by length, then bytes: pushed in that order, a row's
+ * changes need no sorting —, whether each is a secret and how each becomes
+ * JSON, the "id" column, and whether the table is the extension's (its
+ * entity_type unqualified).  Kept while orders_direct_generation() is
+ * unchanged: no relcache invalidation (ALTER TABLE of any kind, DROP) and
+ * no change of a function or type (an output function replaced) since.
  */
 typedef struct LoggedColumn
 {
@@ -263,40 +264,18 @@ typedef struct LoggedColumn
 
 typedef struct TrackedShape
 {
-	Oid			relid;			/* InvalidOid: nothing kept */
+	Oid			relid;			/* hash key */
+	bool		built;			/* false: nothing kept yet */
+	uint64		generation;		/* orders_direct_generation() it was computed at */
 	MemoryContext cxt;			/* what the entry holds */
 	int			ncolumns;
 	LoggedColumn *columns;		/* in jsonb's key order */
 	int			id_att;			/* the "id" column's index, or -1 */
 	FmgrInfo	id_out;			/* its output function */
-	char	   *entity_type;
+	bool		in_orders;		/* a table of the extension's schema */
 } TrackedShape;
 
-#define SHAPE_ENTRIES 8
-static TrackedShape shapes[SHAPE_ENTRIES];
-static int	next_shape = 0;
-static bool shape_callbacks = false;
-static uint64 shape_generation = 0;	/* bumped by every invalidation below */
-
-/* shape_rel_inval — relcache callback: forget what was kept of the table. */
-static void
-shape_rel_inval(Datum arg, Oid relid)
-{
-	(void) arg;
-	shape_generation++;
-	for (int i = 0; i < SHAPE_ENTRIES; i++)
-		if (relid == InvalidOid || shapes[i].relid == relid)
-			shapes[i].relid = InvalidOid;
-}
-
-/* shape_namespace_inval — syscache callback on schemas (a renamed schema renames its tables' entity_type). */
-static void
-shape_namespace_inval(Datum arg, int cacheid, uint32 hashvalue)
-{
-	(void) cacheid;
-	(void) hashvalue;
-	shape_rel_inval(arg, InvalidOid);
-}
+static HTAB *shapes = NULL;
 
 /* key_order — qsort comparator: jsonb's order of object keys (length, then bytes). */
 static int
@@ -311,36 +290,44 @@ key_order(const void *a, const void *b)
 }
 
 /*
- * tracked_shape — what the log keeps of "rel" (opened), looked up once per
- * backend and kept unless an invalidation came while it was computed.
+ * tracked_shape — what the log keeps of "rel" (opened), computed once per
+ * backend and again after an invalidation (one arriving while it is
+ * computed makes it count as stale at the next use).  The entry is
+ * computed again in place: its user must be done with it before anything
+ * that could run a trigger (orders_track_changes is: only C output
+ * functions run between the lookup and the last use).
  */
 static TrackedShape *
 tracked_shape(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	uint64		generation;
-	TrackedShape *sh = NULL;
+	Oid			relid = RelationGetRelid(rel);
+	uint64		generation = orders_direct_generation();
+	TrackedShape *sh;
 	MemoryContext old;
 	Oid			outfn;
 	bool		varlena;
+	bool		found;
 
-	for (int i = 0; i < SHAPE_ENTRIES; i++)
-		if (shapes[i].relid == RelationGetRelid(rel))
-			return &shapes[i];
-	if (!shape_callbacks)
+	if (shapes == NULL)
 	{
-		CacheRegisterRelcacheCallback(shape_rel_inval, (Datum) 0);
-		CacheRegisterSyscacheCallback(NAMESPACEOID, shape_namespace_inval, (Datum) 0);
-		shape_callbacks = true;
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(TrackedShape);
+		ctl.hcxt = CacheMemoryContext;
+		shapes = hash_create("orders tracked tables", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	generation = shape_generation;
-	sh = &shapes[next_shape];
-	next_shape = (next_shape + 1) % SHAPE_ENTRIES;
-	sh->relid = InvalidOid;
-	if (sh->cxt == NULL)
+	sh = hash_search(shapes, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		sh->built = false;
 		sh->cxt = AllocSetContextCreate(CacheMemoryContext, "orders tracked table", ALLOCSET_SMALL_SIZES);
-	else
-		MemoryContextReset(sh->cxt);
+	}
+	else if (sh->built && sh->generation == generation)
+		return sh;
+	MemoryContextReset(sh->cxt);
+	sh->built = false;
 	old = MemoryContextSwitchTo(sh->cxt);
 	sh->columns = palloc(sizeof(LoggedColumn) * desc->natts);
 	sh->ncolumns = 0;
@@ -368,13 +355,10 @@ tracked_shape(Relation rel)
 		json_column(&c->json, att->atttypid, sh->cxt);
 	}
 	qsort(sh->columns, sh->ncolumns, sizeof(LoggedColumn), key_order);
-	sh->entity_type = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false)
-		? pstrdup(RelationGetRelationName(rel))
-		: quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel));
+	sh->in_orders = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false);
 	MemoryContextSwitchTo(old);
-	/* used now either way; kept unless an invalidation came meanwhile */
-	if (generation == shape_generation)
-		sh->relid = RelationGetRelid(rel);
+	sh->generation = generation;
+	sh->built = true;
 	return sh;
 }
 
@@ -640,6 +624,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	const char *action;
 	RowPair		rows;
 	TrackedShape *shape;
+	Datum		entity_type;
 	Jsonb	   *changes;
 	int			nchanged;
 	char	   *id;
@@ -677,6 +662,10 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	if (nchanged == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
 	id = newrow ? row_id(shape, rows.newvals, rows.newnulls) : row_id(shape, rows.oldvals, rows.oldnulls);
+	/* the table: unqualified in the extension's schema (quoted as the session quotes) */
+	entity_type = CStringGetTextDatum(shape->in_orders ? RelationGetRelationName(rel)
+									  : quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+																   RelationGetRelationName(rel)));
 
 	/* who, before the switch to the owner */
 	actor = orders_current_actor();
@@ -691,7 +680,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
 	SET(LOG_ACTOR, CStringGetTextDatum(actor));
 	SET(LOG_ACTION, CStringGetTextDatum(action));
-	SET(LOG_ENTITY_TYPE, CStringGetTextDatum(shape->entity_type));
+	SET(LOG_ENTITY_TYPE, entity_type);
 	if (id != NULL)
 		SET(LOG_ENTITY_ID, CStringGetTextDatum(id));
 	SET(LOG_DETAILS, JsonbPGetDatum(changes));

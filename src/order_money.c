@@ -514,7 +514,7 @@ same_image(Datum a, Datum b)
 	struct varlena *x = (struct varlena *) DatumGetPointer(a);
 	struct varlena *y = (struct varlena *) DatumGetPointer(b);
 
-	if ((VARATT_IS_EXTENDED(x) && !VARATT_IS_SHORT(x)) || (VARATT_IS_EXTENDED(y) && !VARATT_IS_SHORT(y)))
+	if (VARATT_IS_EXTERNAL(x) || VARATT_IS_COMPRESSED(x) || VARATT_IS_EXTERNAL(y) || VARATT_IS_COMPRESSED(y))
 		return false;
 	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
 		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -200,8 +200,13 @@ SELECT is((SELECT string_agg(entity_type || ' ' || (details -> 'changes')::text,
             WHERE entity_type LIKE 'act_s%' AND action = 'updated'),
           'act_s.more {"small": {"new": 1, "old": -32768}}, act_s.more {"added": {"new": "yes", "old": null}}, act_s2.more {"nn": {"new": 0.10, "old": "NaN"}}',
           '... a renamed column, an added column and a renamed schema are logged under their new names in the same session');
+SET LOCAL quote_all_identifiers = on;
+UPDATE act_s2.more SET small = 2;
+RESET quote_all_identifiers;
+SELECT is((SELECT entity_type FROM orders.activity_logs WHERE entity_type LIKE '%act_s%' AND details -> 'changes' -> 'small' ->> 'new' = '2'),
+          '"act_s2"."more"', '... the table named as the session quotes names (quote_all_identifiers)');
 SELECT orders.untrack_activity('act_s2.more');
-DELETE FROM orders.activity_logs WHERE entity_type LIKE 'act_s%';
+DELETE FROM orders.activity_logs WHERE entity_type LIKE '%act_s%';
 SELECT is(pg_temp.err($$SELECT orders.track_activity('orders.order_summary')$$) || ' ' || pg_temp.err($$SELECT orders.track_activity(NULL)$$),
           '42809 22004', 'track_activity of a view: 42809; of NULL: 22004');
 
