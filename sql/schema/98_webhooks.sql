@@ -193,6 +193,7 @@ DECLARE
     items_sum numeric;
     fee numeric;
     total numeric;
+    adj numeric;
     incoming_at text;
     stored_at text;
     log_id uuid;
@@ -324,11 +325,18 @@ BEGIN
                     -- items and amounts follow the shop only before the order leaves its initial status
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                                 WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                        -- without its items a discount larger than the fee would make the
+                        -- total negative (refused): a negative adjustment waits for them
+                        SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
+                        IF adj < 0 THEN
+                            UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                        END IF;
                         DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
                         PERFORM orders.webhook_insert_items(order_id, resolved);
-                        UPDATE orders.orders o SET delivery_fee = fee WHERE o.id = order_id;
                         IF total IS NOT NULL THEN
-                            UPDATE orders.orders o SET total_amount = total WHERE o.id = order_id;
+                            UPDATE orders.orders o SET delivery_fee = fee, total_amount = total WHERE o.id = order_id;
+                        ELSE
+                            UPDATE orders.orders o SET delivery_fee = fee, adjustment = adj WHERE o.id = order_id;
                         END IF;
                     END IF;
                 END IF;
@@ -362,12 +370,16 @@ BEGIN
                             orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
                     RETURNING id INTO customer_id;
                 END IF;
+                -- the adjustment makes the total the shop's (tax, discounts); until the
+                -- items are in, the total is fee + adjustment, which a discount larger
+                -- than the fee would make negative (refused): that part waits for them
+                adj := coalesce(total - coalesce(items_sum, 0) - fee, 0);
                 INSERT INTO orders.orders (customer_id, lifecycle, priority, currency, delivery_fee, adjustment,
                                            customer_notes, delivery_address, delivery_area,
                                            source, webhook_source, external_id, metadata)
                 VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
                         upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
-                        fee, coalesce(total - coalesce(items_sum, 0) - fee, 0),
+                        fee, greatest(adj, -fee),
                         orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                         orders.webhook_value(doc, m -> 'customer' ->> 'address'),
                         orders.webhook_value(doc, m -> 'customer' ->> 'city'),
@@ -378,6 +390,9 @@ BEGIN
                             'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
                 RETURNING id INTO order_id;
                 PERFORM orders.webhook_insert_items(order_id, resolved);
+                IF adj < -fee THEN
+                    UPDATE orders.orders o SET adjustment = adj WHERE o.id = order_id;
+                END IF;
                 result_status := 'created'; http := 201;
             END IF;
         EXCEPTION

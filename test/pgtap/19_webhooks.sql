@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(75);
+SELECT plan(77);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -187,9 +187,23 @@ SELECT is((SELECT concat_ws(' ', o.status, o.subtotal, o.total_amount, (SELECT s
              FROM orders.orders o WHERE o.external_id = '112'),
           'new 61.30 67.20 4', 'orders/updated before confirmation: items replaced, the total as the shop sent it');
 
+-- a discount larger than the shipping: the order's total below its fee plus
+-- nothing (no items yet when it is inserted), then its items; and an update
+-- of such an order replacing its items
+\set discounted `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/117/' -e 's/"80.00"/"60.00"/'`
+INSERT INTO r SELECT 'discounted', orders.ingest_webhook('acme-shopify', :'discounted', NULL, 'd-17');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'discounted'), o.subtotal, o.delivery_fee, o.adjustment, o.total_amount)
+             FROM orders.orders o WHERE o.external_id = '117'),
+          'created 74.10 5.90 -20.00 60.00', 'a discount larger than the shipping fee: created, the adjustment the discount, the shop''s total');
+\set discounted_upd `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/117/' -e 's/"80.00"/"40.00"/' -e 's/2025-03-14T10:21:07-04:00/2025-03-17T08:00:00-04:00/' -e 's/"quantity": 3/"quantity": 1/'`
+INSERT INTO r SELECT 'discounted_upd', orders.ingest_webhook('acme-shopify', :'discounted_upd', NULL, 'd-18', 'orders/updated');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'discounted_upd'), o.subtotal, o.delivery_fee, o.adjustment, o.total_amount)
+             FROM orders.orders o WHERE o.external_id = '117'),
+          'updated 61.30 5.90 -27.20 40.00', '... an update replacing its items: the new items, the shop''s new total');
+
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 3,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 4,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');
