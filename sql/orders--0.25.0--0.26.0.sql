@@ -5,6 +5,13 @@
 --    its total was fee + adjustment < 0.  Such an adjustment is now set once
 --    the items are in; an orders/updated delivery replacing the items of
 --    such an order sets the adjustment aside while it does (doc/webhooks.md).
+--  * Clearer refusals (found by a newcomer's first try): complete_analysis
+--    names the suggestion without a domain (22023) or with a domain_id that
+--    is no uuid (22P02) instead of failing inside its INSERT, and stamps
+--    analysis_started_at when start_analysis was not called;
+--    create_share_token refuses unknown allowed_actions with 22023 (was the
+--    table's CHECK, 23514, whose DETAIL showed the row); convert_share_token's
+--    OR082 says who the caller is.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.26.0'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
@@ -263,5 +270,127 @@ BEGIN
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', err));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE orders.normalize_domain(x.v ->> 'domain') IS NULL
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND orders.normalize_domain(bad ->> 'domain') IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+    SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+           (s ->> 'domain_id')::uuid, coalesce(s -> 'metrics', '{}')
+      FROM jsonb_array_elements(suggestions) s
+    ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.convert_share_token(token text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+    t orders.order_share_tokens := orders.share_token_row(convert_share_token.token, 'convert');
+    customer uuid;
+    owner_account uuid;
+BEGIN
+    IF account IS NULL THEN
+        RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
+            USING ERRCODE = 'OR082',
+                  DETAIL = format('The caller is "%s", which is no account id (a uuid).', left(orders.current_actor(), 64));
+    END IF;
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    IF owner_account IS NOT NULL AND owner_account <> account THEN
+        RAISE EXCEPTION 'the shared order belongs to another account'
+            USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';
+    END IF;
+    UPDATE orders.customers SET account_id = account WHERE id = customer AND account_id IS NULL;
+    RETURN customer;
 END
 $$;

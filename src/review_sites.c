@@ -364,8 +364,8 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
 			if (j != i && entries[j].found && memcmp(&entries[j].site, &e->site, UUID_LEN) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg(REVIEW_FUNC ": site %s is named twice",
-								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&e->site))))));
+						 errmsg(REVIEW_FUNC ": site \"%s\" is named twice (entries %d and %d)",
+								clip64(e->named != NULL ? e->named : "null"), i + 1, j + 1)));
 	}
 }
 

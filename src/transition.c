@@ -289,14 +289,15 @@ set_column(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *col
 }
 
 /*
- * check_gate — the gate of "edge" (orders.lifecycle_gates: a registered
- * check function of the order's id) must let the order through: the
- * function returns NULL to pass, or what is missing, which becomes the
- * DETAIL of OR071.  It runs with the rights of whoever changes the order.
+ * gate_missing — what the gate of "edge" (its registered check function of
+ * the order's id, run with the rights of whoever asks) says is missing for
+ * the order, or NULL when the gate lets it through.  An edge whose gate is
+ * not registered (a bad configuration) or whose check the caller may not
+ * run (42501) is refused here.
  */
-static void
-check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
-		   const char *number, const char *from_status, const char *to_status)
+static char *
+gate_missing(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
+			 const char *from_status, const char *to_status)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	FmgrInfo	flinfo;
@@ -317,13 +318,26 @@ check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 	fcinfo->args[0].value = order_id;
 	fcinfo->args[0].isnull = false;
 	missing = FunctionCallInvoke(fcinfo);
-	if (fcinfo->isnull)
+	return fcinfo->isnull ? NULL : TextDatumGetCString(missing);
+}
+
+/*
+ * check_gate — the gate of "edge" must let the order through (gate_missing);
+ * else OR071 with what is missing as its DETAIL.
+ */
+static void
+check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
+		   const char *number, const char *from_status, const char *to_status)
+{
+	char	   *missing = gate_missing(edge, order_id, lifecycle, from_status, to_status);
+
+	if (missing == NULL)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_ORDERS_GATE_CLOSED),
 			 errmsg("order \"%s\" cannot move from \"%s\" to \"%s\" yet: gate \"%s\" is closed",
 					number, from_status, to_status, edge->gate),
-			 errdetail("%s", TextDatumGetCString(missing)),
+			 errdetail("%s", missing),
 			 errhint("The gates of a lifecycle's edges are listed in orders.lifecycle_transitions.gate and orders.lifecycle_gates.")));
 }
 
@@ -683,7 +697,8 @@ orders_transition(PG_FUNCTION_ARGS)
  * orders.allowed_transitions(order_id) — the statuses the caller could move
  * the order to now: none when the policies would not let the caller update
  * it, else the edges out of its current status whose roles and staff rules
- * admit the caller, in display order.  Reads with the caller's rights.
+ * admit the caller and whose gate, if any, is open (its check run as the
+ * caller), in display order.  Reads with the caller's rights.
  */
 Datum
 orders_allowed_transitions(PG_FUNCTION_ARGS)
@@ -758,6 +773,12 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 		bool		null = false;
 
 		if (!lifecycle_edge_permitted(&from->edges[i], &assigned))
+			continue;
+		/* a gate that is closed now (or that the caller could not pass) */
+		if (from->edges[i].gate != NULL &&
+			(!OidIsValid(from->edges[i].gate_fn) ||
+			 pg_proc_aclcheck(from->edges[i].gate_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK ||
+			 gate_missing(&from->edges[i], order_id, lname, status, from->edges[i].to_status) != NULL))
 			continue;
 		value = CStringGetTextDatum(from->edges[i].to_status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);

@@ -209,10 +209,25 @@ AS $$
 DECLARE
     g orders.order_groups;
     o orders.orders;
+    bad jsonb;
+    bad_n bigint;
 BEGIN
     IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
             USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE orders.normalize_domain(x.v ->> 'domain') IS NULL
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND orders.normalize_domain(bad ->> 'domain') IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
     END IF;
     IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
                     WHERE og.id = complete_analysis.order_group_id) THEN
@@ -224,7 +239,7 @@ BEGIN
       FROM jsonb_array_elements(suggestions) s
     ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
     UPDATE orders.order_groups og
-       SET analysis_completed_at = now(),
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
            group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
      WHERE og.id = complete_analysis.order_group_id
     RETURNING og.* INTO g;
@@ -385,6 +400,11 @@ BEGIN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
             USING ERRCODE = '22023';
     END IF;
+    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
     -- an id of this database's partition (a proxy routes the token by it),
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
@@ -500,7 +520,8 @@ DECLARE
 BEGIN
     IF account IS NULL THEN
         RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
-            USING ERRCODE = 'OR082';
+            USING ERRCODE = 'OR082',
+                  DETAIL = format('The caller is "%s", which is no account id (a uuid).', left(orders.current_actor(), 64));
     END IF;
     UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
      WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(195);
+SELECT plan(202);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -71,6 +71,8 @@ SELECT is(pg_temp.err($$UPDATE orders.orders SET status = 'analyzing' WHERE orde
           || ' | The order has no client group: add one per client (orders.order_groups) first.',
           'nor by writing its status');
 SELECT is(pg_temp.snap('T17-N'), :'before', '... nothing changed (status, history)');
+SELECT is(ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000017a2')), '{cancelled}',
+          'allowed_transitions leaves out an edge whose gate is closed now (analyzing)');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a1', 'analyzing')).status, 'analyzing',
           'an order with its groups starts its analysis');
 
@@ -91,6 +93,13 @@ SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000
 SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
                      '[{"domain": "good.com"}, {"domain": "not a domain"}]')$$, '23514', NULL,
                  'a suggestion that is no domain refuses the whole analysis');
+SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "good.com", "domain_id": "17171717-dddd-0000-0000-000000000009"}, {"domain": "x.com", "domain_id": "d1"}]')$$),
+          '22P02: orders.complete_analysis: suggestion 2: domain_id "d1" is not a uuid',
+          'a domain_id that is no uuid: 22P02 naming the suggestion');
+SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '[{"metrics": {"dr": 1}}]')$$),
+          '22023: orders.complete_analysis: suggestion 1 has no domain',
+          'a suggestion without a domain: 22023 naming it');
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
 SELECT is((SELECT group_status || ' ' || suggested_count || ' ' || (analysis_completed_at IS NOT NULL)
              FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', $j$[
@@ -115,6 +124,8 @@ SELECT is((SELECT count(*)::int FROM orders.order_history h JOIN orders.orders o
 SELECT is((SELECT group_status FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d2',
              '[{"domain": "d.example.com", "metrics": {"price": 20}}, {"domain": "e.example.com"}]')),
           'reviewing', 'the last group completes');
+SELECT is((SELECT analysis_started_at = analysis_completed_at FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d2'),
+          true, '... its analysis, never started by start_analysis, is stamped as started when it completes');
 SELECT is((SELECT o.status || ' / ' || h.old_status || ' -> ' || h.new_status || ' by ' || h.changed_by || ': ' || h.notes
              FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id
             WHERE o.order_number = 'T17-A' AND h.new_status = 'reviewing'),
@@ -158,9 +169,7 @@ SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-00
                    '[{"domain": "alpha-site.com", "status": "approved"}, {"selection_id": "%s", "status": "rejected"}]')$$,
                    (SELECT id FROM orders.order_site_selections WHERE domain = 'alpha-site.com'
                        AND order_group_id = '00000000-0000-0000-0000-0000000017d1')),
-                 '22023', format('orders.review_sites: site %s is named twice',
-                   (SELECT id FROM orders.order_site_selections WHERE domain = 'alpha-site.com'
-                       AND order_group_id = '00000000-0000-0000-0000-0000000017d1')),
+                 '22023', 'orders.review_sites: site "alpha-site.com" is named twice (entries 1 and 2)',
                  'a site named twice (by domain and by id): 22023');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1', '{"domain": "alpha-site.com"}')$$,
                  '22023', 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}',
@@ -277,6 +286,8 @@ SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-000000
           || ' | Groups short of approved sites: T17 Alpha (1 of 2 approved), T17 Beta (0 of 1 approved)',
           'a reviewed order goes to payment only with every group complete: OR071, DETAIL lists the short groups');
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed (not stamped)');
+SELECT ok(NOT 'payment_pending' = ANY (ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000017a1'))),
+          '... and allowed_transitions does not offer it');
 SELECT is((SELECT reviewed_by FROM orders.orders WHERE order_number = 'T17-A'), NULL, '... no reviewer recorded');
 SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d1',
              '[{"domain": "b.example.org", "status": "approved"}]')), 2, 'Alpha approves its second site');
@@ -287,6 +298,8 @@ SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-000000
 SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d2',
              '[{"domain": "d.example.com", "status": "approved"}, {"domain": "e.example.com", "status": "rejected"}]')), 1,
           'Beta approves its site');
+SELECT ok('payment_pending' = ANY (ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000017a1'))),
+          '... now allowed_transitions offers the gated edge');
 SELECT is((SELECT status || ' ' || (review_completed_at = now()) || ' ' || (reviewed_by = orders.current_actor())
                   || ' ' || (reviewed_at = now())
              FROM orders.transition('00000000-0000-0000-0000-0000000017a1', 'payment_pending')),
@@ -464,7 +477,11 @@ SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-000
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '-1 day')$$, '22023',
                  NULL, 'a link already expired: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,delete}')$$,
-                 '23514', NULL, 'an action other than view, approve, convert: refused');
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {view,delete}',
+                 'an action other than view, approve, convert: 22023, the actions named');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{}')$$,
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {}',
+                 'no action at all: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR006',
                  'order 00000000-0000-0000-0000-00000000ffff does not exist', 'a link to an unknown order: OR006');
 SELECT is((SELECT count(*) FROM orders.order_share_tokens), :'tokens_before'::bigint, '... no link made');
@@ -542,9 +559,10 @@ SELECT is(pg_temp.err('SELECT orders.shared_order(NULL)'), 'OR080: this share li
 -- converting
 SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok_view'), 'OR081',
                  'this share link does not allow "convert"', 'a link without convert cannot convert (OR081)');
-SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR082',
-                 'converting a share link needs a logged-in account (a JWT whose sub is its id)',
-                 'converting without a logged-in account: OR082');
+SELECT is(pg_temp.err(format('SELECT orders.convert_share_token(%L)', :'tok')),
+          'OR082: converting a share link needs a logged-in account (a JWT whose sub is its id) | The caller is "'
+          || orders.current_actor() || '", which is no account id (a uuid).',
+          'converting without a logged-in account: OR082, DETAIL says who the caller is');
 SELECT is(pg_temp.snap('T17-S'), :'before_s', '... nothing changed (order)');
 SELECT is((SELECT string_agg(t::text, ';' ORDER BY id) FROM orders.order_share_tokens t), :'tokens_before',
           '... nothing changed (links: none used, none consumed by the refusals)');
