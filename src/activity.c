@@ -57,10 +57,10 @@ orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const c
 
 /*
  * How the values of one type become JSON: booleans and finite numbers as
- * JSON's, json and jsonb as their documents, anything else as the string
- * of its text — what parsing the value's JSON text would give (what
- * to_jsonb and jsonb_build_object make of it), without writing and parsing
- * the text.
+ * JSON's, json and jsonb as their documents, anything else — timestamps
+ * and arrays too — as the string of its text output (where to_jsonb would
+ * write ISO 8601 and JSON arrays: the log's format since 0.9.0), made
+ * without writing and parsing JSON text.
  */
 typedef struct JsonColumn
 {
