@@ -11,7 +11,7 @@
 --    analysis_started_at when start_analysis was not called;
 --    create_share_token refuses unknown allowed_actions with 22023 (was the
 --    table's CHECK, 23514, whose DETAIL showed the row); convert_share_token's
---    OR082 says who the caller is.
+--    OR082 says what it got instead of an account id.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.26.0'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
@@ -185,7 +185,10 @@ BEGIN
                         DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
                         PERFORM orders.webhook_insert_items(order_id, resolved);
                         IF total IS NOT NULL THEN
-                            UPDATE orders.orders o SET delivery_fee = fee, total_amount = total WHERE o.id = order_id;
+                            -- the parts written, the shop's total follows exactly (a total
+                            -- written equal to the one stored would not count as written)
+                            UPDATE orders.orders o SET delivery_fee = fee, adjustment = total - o.subtotal - fee
+                             WHERE o.id = order_id;
                         ELSE
                             UPDATE orders.orders o SET delivery_fee = fee, adjustment = adj WHERE o.id = order_id;
                         END IF;
@@ -290,11 +293,11 @@ BEGIN
     END IF;
     -- a suggestion the INSERT would refuse in its own words, named here
     SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
-     WHERE orders.normalize_domain(x.v ->> 'domain') IS NULL
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
         OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
                ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
      ORDER BY x.n LIMIT 1;
-    IF FOUND AND orders.normalize_domain(bad ->> 'domain') IS NULL THEN
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
         RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
             USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
     ELSIF FOUND THEN
@@ -375,7 +378,8 @@ BEGIN
     IF account IS NULL THEN
         RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
             USING ERRCODE = 'OR082',
-                  DETAIL = format('The caller is "%s", which is no account id (a uuid).', left(orders.current_actor(), 64));
+                  DETAIL = CASE WHEN orders.current_actor() = current_user THEN 'The request carries no JWT sub.'
+                                ELSE format('Its JWT sub "%s" is no account id (a uuid).', left(orders.current_actor(), 64)) END;
     END IF;
     UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
      WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();

@@ -322,10 +322,12 @@ tracked_shape(Relation rel)
 	if (!found)
 	{
 		sh->built = false;
-		sh->cxt = AllocSetContextCreate(CacheMemoryContext, "orders tracked table", ALLOCSET_SMALL_SIZES);
+		sh->cxt = NULL;
 	}
 	else if (sh->built && sh->generation == generation)
 		return sh;
+	if (sh->cxt == NULL)
+		sh->cxt = AllocSetContextCreate(CacheMemoryContext, "orders tracked table", ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(sh->cxt);
 	sh->built = false;
 	old = MemoryContextSwitchTo(sh->cxt);

@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
+#include "catalog/pg_proc.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
@@ -698,7 +699,9 @@ orders_transition(PG_FUNCTION_ARGS)
  * the order to now: none when the policies would not let the caller update
  * it, else the edges out of its current status whose roles and staff rules
  * admit the caller and whose gate, if any, is open (its check run as the
- * caller), in display order.  Reads with the caller's rights.
+ * caller; a VOLATILE check is not run, its edge offered; a check that
+ * raises an error raises it here, as the transition would), in display
+ * order.  Reads with the caller's rights.
  */
 Datum
 orders_allowed_transitions(PG_FUNCTION_ARGS)
@@ -774,11 +777,16 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 
 		if (!lifecycle_edge_permitted(&from->edges[i], &assigned))
 			continue;
-		/* a gate that is closed now (or that the caller could not pass) */
+		/*
+		 * a gate that is closed now (or that the caller could not pass); a
+		 * VOLATILE check is not run from here (it might write): its edge is
+		 * offered and the transition decides
+		 */
 		if (from->edges[i].gate != NULL &&
 			(!OidIsValid(from->edges[i].gate_fn) ||
 			 pg_proc_aclcheck(from->edges[i].gate_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK ||
-			 gate_missing(&from->edges[i], order_id, lname, status, from->edges[i].to_status) != NULL))
+			 (func_volatile(from->edges[i].gate_fn) != PROVOLATILE_VOLATILE &&
+			  gate_missing(&from->edges[i], order_id, lname, status, from->edges[i].to_status) != NULL)))
 			continue;
 		value = CStringGetTextDatum(from->edges[i].to_status);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &null);

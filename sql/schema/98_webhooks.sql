@@ -334,7 +334,10 @@ BEGIN
                         DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
                         PERFORM orders.webhook_insert_items(order_id, resolved);
                         IF total IS NOT NULL THEN
-                            UPDATE orders.orders o SET delivery_fee = fee, total_amount = total WHERE o.id = order_id;
+                            -- the parts written, the shop's total follows exactly (a total
+                            -- written equal to the one stored would not count as written)
+                            UPDATE orders.orders o SET delivery_fee = fee, adjustment = total - o.subtotal - fee
+                             WHERE o.id = order_id;
                         ELSE
                             UPDATE orders.orders o SET delivery_fee = fee, adjustment = adj WHERE o.id = order_id;
                         END IF;

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(202);
+SELECT plan(205);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -100,6 +100,9 @@ SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000
 SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '[{"metrics": {"dr": 1}}]')$$),
           '22023: orders.complete_analysis: suggestion 1 has no domain',
           'a suggestion without a domain: 22023 naming it');
+SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '[{"domain": "a.com"}, {"domain": "http://"}]')$$),
+          '22023: orders.complete_analysis: suggestion 2 has no domain',
+          '... nor one whose domain normalises to nothing');
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
 SELECT is((SELECT group_status || ' ' || suggested_count || ' ' || (analysis_completed_at IS NOT NULL)
              FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', $j$[
@@ -434,6 +437,12 @@ SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-000000
           'a user-defined gate closes its edge with its own DETAIL');
 SELECT is((SELECT status || ' ' || (confirmed_at IS NULL) FROM orders.orders WHERE order_number = 'T17-U'), 'sent true',
           '... nothing changed');
+SELECT is(ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000017a6')), '{}'::text[],
+          '... and allowed_transitions does not offer the edge of a closed user gate');
+ALTER FUNCTION public.t17_has_po(uuid) VOLATILE;
+SELECT is(ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000017a6')), '{done}',
+          '... a VOLATILE check is not run by allowed_transitions: its edge is offered, the transition decides');
+ALTER FUNCTION public.t17_has_po(uuid) STABLE;
 UPDATE orders.orders SET notes = 'PO 4711' WHERE order_number = 'T17-U';
 SELECT is((SELECT status || ' ' || (confirmed_at = now()) FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'done')),
           'done true', 'a user-defined gate lets the order through and stamps its column');
@@ -560,9 +569,8 @@ SELECT is(pg_temp.err('SELECT orders.shared_order(NULL)'), 'OR080: this share li
 SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok_view'), 'OR081',
                  'this share link does not allow "convert"', 'a link without convert cannot convert (OR081)');
 SELECT is(pg_temp.err(format('SELECT orders.convert_share_token(%L)', :'tok')),
-          'OR082: converting a share link needs a logged-in account (a JWT whose sub is its id) | The caller is "'
-          || orders.current_actor() || '", which is no account id (a uuid).',
-          'converting without a logged-in account: OR082, DETAIL says who the caller is');
+          'OR082: converting a share link needs a logged-in account (a JWT whose sub is its id) | The request carries no JWT sub.',
+          'converting without a logged-in account: OR082, DETAIL says there is no sub (not the function owner''s name)');
 SELECT is(pg_temp.snap('T17-S'), :'before_s', '... nothing changed (order)');
 SELECT is((SELECT string_agg(t::text, ';' ORDER BY id) FROM orders.order_share_tokens t), :'tokens_before',
           '... nothing changed (links: none used, none consumed by the refusals)');

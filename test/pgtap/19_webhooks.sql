@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(77);
+SELECT plan(80);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -200,10 +200,22 @@ INSERT INTO r SELECT 'discounted_upd', orders.ingest_webhook('acme-shopify', :'d
 SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'discounted_upd'), o.subtotal, o.delivery_fee, o.adjustment, o.total_amount)
              FROM orders.orders o WHERE o.external_id = '117'),
           'updated 61.30 5.90 -27.20 40.00', '... an update replacing its items: the new items, the shop''s new total');
+\set discounted_fee `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/117/' -e 's/"80.00"/"40.00"/' -e 's/2025-03-14T10:21:07-04:00/2025-03-18T08:00:00-04:00/' -e 's/"quantity": 3/"quantity": 1/' -e 's/"amount": "5.90"/"amount": "10.90"/g'`
+INSERT INTO r SELECT 'discounted_fee', orders.ingest_webhook('acme-shopify', :'discounted_fee', NULL, 'd-19', 'orders/updated');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'discounted_fee'), o.subtotal, o.delivery_fee, o.adjustment, o.total_amount)
+             FROM orders.orders o WHERE o.external_id = '117'),
+          'updated 61.30 10.90 -32.20 40.00', '... an update raising the fee with the same total: the discount grows, the total stays the shop''s');
+\set plain_new `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/118/'`
+\set plain_fee `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/118/' -e 's/2025-03-14T10:21:07-04:00/2025-03-18T08:00:00-04:00/' -e 's/"amount": "5.90"/"amount": "10.90"/g'`
+SELECT is(orders.ingest_webhook('acme-shopify', :'plain_new', NULL, 'd-20') ->> 'status', 'created', 'an order without discount');
+INSERT INTO r SELECT 'plain_fee', orders.ingest_webhook('acme-shopify', :'plain_fee', NULL, 'd-21', 'orders/updated');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'plain_fee'), o.subtotal, o.delivery_fee, o.adjustment, o.total_amount)
+             FROM orders.orders o WHERE o.external_id = '118'),
+          'updated 74.10 10.90 -5.00 80.00', '... updated with a higher fee and the same total (a discount now): the total stays the shop''s');
 
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 4,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 5,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');
