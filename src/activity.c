@@ -270,8 +270,7 @@ typedef struct TrackedShape
 	MemoryContext cxt;			/* what the entry holds */
 	int			ncolumns;
 	LoggedColumn *columns;		/* in jsonb's key order */
-	int			id_att;			/* the "id" column's index, or -1 */
-	FmgrInfo	id_out;			/* its output function */
+	LoggedColumn *id;			/* the "id" column among them, or NULL */
 	bool		in_orders;		/* a table of the extension's schema */
 } TrackedShape;
 
@@ -305,8 +304,6 @@ tracked_shape(Relation rel)
 	uint64		generation = orders_direct_generation();
 	TrackedShape *sh;
 	MemoryContext old;
-	Oid			outfn;
-	bool		varlena;
 	bool		found;
 
 	if (shapes == NULL)
@@ -333,7 +330,7 @@ tracked_shape(Relation rel)
 	old = MemoryContextSwitchTo(sh->cxt);
 	sh->columns = palloc(sizeof(LoggedColumn) * desc->natts);
 	sh->ncolumns = 0;
-	sh->id_att = -1;
+	sh->id = NULL;
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -341,12 +338,6 @@ tracked_shape(Relation rel)
 
 		if (att->attisdropped)
 			continue;
-		if (strcmp(NameStr(att->attname), "id") == 0)
-		{
-			sh->id_att = i;
-			getTypeOutputInfo(att->atttypid, &outfn, &varlena);
-			fmgr_info_cxt(outfn, &sh->id_out, sh->cxt);
-		}
 		if (strcmp(NameStr(att->attname), "updated_at") == 0)
 			continue;
 		c = &sh->columns[sh->ncolumns++];
@@ -357,6 +348,9 @@ tracked_shape(Relation rel)
 		json_column(&c->json, att->atttypid, sh->cxt);
 	}
 	qsort(sh->columns, sh->ncolumns, sizeof(LoggedColumn), key_order);
+	for (int k = 0; k < sh->ncolumns; k++)
+		if (strcmp(sh->columns[k].name, "id") == 0)
+			sh->id = &sh->columns[k];
 	sh->in_orders = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false);
 	MemoryContextSwitchTo(old);
 	sh->generation = generation;
@@ -448,9 +442,9 @@ derived_write(Relation rel, TupleDesc desc, const RowPair *r)
 static char *
 row_id(TrackedShape *shape, const Datum *vals, const bool *nulls)
 {
-	if (shape->id_att < 0 || nulls[shape->id_att])
+	if (shape->id == NULL || nulls[shape->id->att])
 		return NULL;
-	return OutputFunctionCall(&shape->id_out, vals[shape->id_att]);
+	return OutputFunctionCall(&shape->id->json.out, vals[shape->id->att]);
 }
 
 /*

@@ -505,22 +505,6 @@ same_amounts(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int a1, int a2,
 }
 
 /*
- * same_image — do two numerics hold the same bytes, whether their varlena
- * header is packed (as in a formed row) or not (as a function returns it)?
- */
-static bool
-same_image(Datum a, Datum b)
-{
-	struct varlena *x = (struct varlena *) DatumGetPointer(a);
-	struct varlena *y = (struct varlena *) DatumGetPointer(b);
-
-	if (VARATT_IS_EXTERNAL(x) || VARATT_IS_COMPRESSED(x) || VARATT_IS_EXTERNAL(y) || VARATT_IS_COMPRESSED(y))
-		return false;
-	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
-		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
-}
-
-/*
  * orders_tie_money — called by status_guard for every order row written
  * (not for rows pg_restore loads): returns "newrow" with subtotal, total
  * and adjustment tied as the file comment says.  Refuses a subtotal
@@ -602,8 +586,13 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	vals[1] = DirectFunctionCall2(numeric, adj, Int32GetDatum(AMOUNT_TYPMOD));
 	cols[2] = att_total;
 	vals[2] = DirectFunctionCall2(numeric, sum, Int32GetDatum(AMOUNT_TYPMOD));
-	/* already tied (an order inserted with its amounts as they are): the row as it came */
-	if (same_image(vals[0], given[0]) && same_image(vals[1], given[1]) && same_image(vals[2], given[2]))
+	/*
+	 * already tied (an order inserted with its amounts as they are): the row
+	 * as it came — datum_image_eq compares the bytes whether a varlena
+	 * header is packed (a formed row) or not (a function's result)
+	 */
+	if (datum_image_eq(vals[0], given[0], false, -1) && datum_image_eq(vals[1], given[1], false, -1) &&
+		datum_image_eq(vals[2], given[2], false, -1))
 		return newrow;
 	return heap_modify_tuple_by_cols(newrow, desc, 3, cols, vals, nulls);
 }
