@@ -7,7 +7,7 @@
 # flag, sequence, extension member and dumped table, and the built-in
 # lifecycle rows (test/catalog.sql lists them).  Also: an upgrade over data
 # 0.7.0 refuses (NaN amounts) stops and says so; the update to 0.25.0 keeps
-# a DBA's trigger settings.  Against the running test
+# a DBA's trigger settings; the update to 0.27.0 moves stored site costs.  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,5 +65,37 @@ check "the update to 0.25.0 keeps a DBA's ENABLE ALWAYS, DISABLE and DROP of the
                       WHERE tgrelid = 'orders.orders'::regclass
                         AND tgname IN ('status_audit', 'release_cancelled_bookings', 'fire_workflows_on_change')")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
+# 0.27.0 moves the costs a 0.26.0 database holds out of the sites' metrics
+# and the snapshots of their items; grants the accessor to the API role
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_cost" -c "CREATE DATABASE orders_cat_cost" 2>/dev/null
+cost() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_cost "$@"; }
+cost -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.26.0'" \
+     -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN; END IF;
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN; END IF; END \$\$" \
+     -c "SELECT orders.grant_api()" \
+     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
+     -c "INSERT INTO orders.orders (id, customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000c1', 'review')" \
+     -c "INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+           ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000c1', 2)" \
+     -c "INSERT INTO orders.order_site_selections (order_group_id, domain, metrics, status) VALUES
+           ('00000000-0000-0000-0000-0000000000b1', 'a.example.com', '{\"dr\": 5, \"cost\": 7, \"price\": 20}', 'approved'),
+           ('00000000-0000-0000-0000-0000000000b1', 'b.example.com', '{\"cost\": 3}', 'suggested'),
+           ('00000000-0000-0000-0000-0000000000b1', 'c.example.com', '{\"dr\": 1}', 'suggested')"
+check "a 0.26.0 site's item snapshots its cost" 7 \
+      "$(cost -At -c "SELECT snapshot -> 'metrics' ->> 'cost' FROM orders.order_items")"
+cost -c "ALTER EXTENSION orders UPDATE"
+check "the update to 0.27.0 moves the sites' costs to internal_metrics" \
+      'a.example.com {"dr": 5, "price": 20} {"cost": 7}; b.example.com {} {"cost": 3}; c.example.com {"dr": 1} {}' \
+      "$(cost -At -c "SELECT string_agg(domain || ' ' || metrics::text || ' ' || internal_metrics::text, '; ' ORDER BY domain)
+                      FROM orders.order_site_selections")"
+check "... and out of the items' snapshots; amounts and counters stay" '{"dr": 5, "price": 20} 20.00 20.00 1 2' \
+      "$(cost -At -c "SELECT (i.snapshot -> 'metrics')::text || ' ' || i.unit_price || ' ' || o.total_amount || ' ' || g.approved_count
+                             || ' ' || g.suggested_count
+                        FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+                        JOIN orders.order_groups g ON g.order_id = o.id")"
+check "... and grants orders.site_internal_metrics to the authenticated role grant_api configured, not to anon" "true false" \
+      "$(cost -At -c "SELECT has_function_privilege('authenticated', 'orders.site_internal_metrics(uuid)', 'EXECUTE') || ' '
+                             || has_function_privilege('anon', 'orders.site_internal_metrics(uuid)', 'EXECUTE')")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
 tap_done

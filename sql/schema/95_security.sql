@@ -537,7 +537,7 @@ BEGIN
                     orders.ledger_discrepancies TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
                    authenticated_role);
-    -- columns no API role may touch: internal notes of sites, token hashes
+    -- columns no API role may touch: internal notes and metrics of sites, token hashes
     EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
                                   reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
                           INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
@@ -554,7 +554,8 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
                     orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
                     orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
-                    orders.set_site_internal_notes(uuid, text) TO %I', authenticated_role);
+                    orders.set_site_internal_notes(uuid, text), orders.site_internal_metrics(uuid) TO %I',
+                   authenticated_role);
     -- notifications (0.9.0): staff read, mark read and delete their own
     EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',

@@ -60,6 +60,7 @@ CREATE TABLE orders.order_site_selections (
     order_item_id    uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
+    internal_metrics jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(internal_metrics) = 'object'),
     UNIQUE (order_group_id, domain)
 );
 COMMENT ON TABLE orders.order_site_selections IS
@@ -67,6 +68,10 @@ COMMENT ON TABLE orders.order_site_selections IS
 COMMENT ON COLUMN orders.order_site_selections.domain IS 'Normalised host: lower case, no scheme, path or www.';
 COMMENT ON COLUMN orders.order_site_selections.internal_notes IS
     'Staff only: no API role may read or write it (orders.site_internal_notes)';
+COMMENT ON COLUMN orders.order_site_selections.metrics IS
+    'What the analysis found and the client may see (dr, traffic, price...); a cost written here moves to internal_metrics';
+COMMENT ON COLUMN orders.order_site_selections.internal_metrics IS
+    'Staff only: the analysis'' figures no client may see (cost); no API role may read or write it (orders.site_internal_metrics)';
 CREATE INDEX order_site_selections_status_idx ON orders.order_site_selections (order_group_id, status);
 CREATE INDEX order_site_selections_domain_idx ON orders.order_site_selections (domain_id) WHERE domain_id IS NOT NULL;
 CREATE INDEX order_site_selections_item_idx ON orders.order_site_selections (order_item_id) WHERE order_item_id IS NOT NULL;
@@ -106,6 +111,24 @@ CREATE FUNCTION orders.site_items() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_items';
 CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_items();
+
+-- A site's cost is the agency's, not the client's: whoever writes it into
+-- metrics (complete_analysis, staff over the API, a DBA), it is kept in
+-- internal_metrics, which no API role may read, so the client's view of
+-- the site and the snapshot of its item never show it (0.27.0).  Named to
+-- fire before site_items, whose snapshot copies metrics.
+CREATE FUNCTION orders.keep_internal_metrics() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.internal_metrics := coalesce(NEW.internal_metrics, '{}') || jsonb_build_object('cost', NEW.metrics -> 'cost');
+    NEW.metrics := NEW.metrics - 'cost';
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
+    FOR EACH ROW WHEN (NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
 
 -- Who reviewed a site and when is recorded, not written: in an API request
 -- the reviewer is the caller (the extension's owner — share_review_sites —
@@ -340,6 +363,19 @@ BEGIN
     END IF;
     RETURN QUERY SELECT x.id, x.domain, x.internal_notes FROM orders.order_site_selections x
                   WHERE x.order_group_id = site_internal_notes.order_group_id ORDER BY x.domain;
+END
+$$;
+CREATE FUNCTION orders.site_internal_metrics(order_group_id uuid)
+    RETURNS TABLE (selection_id uuid, domain text, internal_metrics jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_metrics.order_group_id) THEN
+        PERFORM orders.group_not_found(site_internal_metrics.order_group_id);
+    END IF;
+    RETURN QUERY SELECT x.id, x.domain, x.internal_metrics FROM orders.order_site_selections x
+                  WHERE x.order_group_id = site_internal_metrics.order_group_id ORDER BY x.domain;
 END
 $$;
 CREATE FUNCTION orders.set_site_internal_notes(selection_id uuid, internal_notes text)
@@ -663,9 +699,10 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
-    orders.site_review_columns() FROM PUBLIC;
+    orders.site_review_columns(), orders.keep_internal_metrics() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
+    orders.site_internal_metrics(uuid),
     orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb), orders.review_sites(uuid, jsonb),
     orders.create_share_token(uuid, interval, text[], jsonb), orders.revoke_share_token(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid),

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(205);
+SELECT plan(209);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -114,9 +114,13 @@ SELECT is((SELECT group_status || ' ' || suggested_count || ' ' || (analysis_com
           'reviewing 3 true', 'complete_analysis: the group reviews 3 sites (a duplicate ignored) and is stamped');
 SELECT is((SELECT string_agg(domain || ' ' || coalesce(domain_id::text, '-') || ' ' || metrics::text || ' ' || status, '; ' ORDER BY domain)
              FROM orders.order_site_selections WHERE order_group_id = '00000000-0000-0000-0000-0000000017d1'),
-          'alpha-site.com 17171717-dddd-0000-0000-000000000001 {"dr": 50, "cost": 40, "price": 100, "traffic": 1200} suggested; '
+          'alpha-site.com 17171717-dddd-0000-0000-000000000001 {"dr": 50, "price": 100, "traffic": 1200} suggested; '
           || 'b.example.org - {"dr": 30, "price": 50} suggested; c.example.net - {"price": 70} suggested',
           'domains normalised (scheme, user, port, path, www., case), the first of duplicates kept');
+SELECT is((SELECT string_agg(domain || ' ' || internal_metrics::text, '; ' ORDER BY domain)
+             FROM orders.order_site_selections WHERE order_group_id = '00000000-0000-0000-0000-0000000017d1'),
+          'alpha-site.com {"cost": 40}; b.example.org {}; c.example.net {}',
+          'a suggestion''s cost is kept in internal_metrics, not in metrics');
 SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T17-A'), 'analyzing',
           'the order stays in analyzing while another group is not analysed');
 SELECT is((SELECT suggested_count FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
@@ -203,10 +207,10 @@ SELECT is((SELECT count(*)::int FROM orders.order_site_selections x JOIN orders.
               AND i.snapshot ->> 'site_selection_id' = x.id::text), 2, 'each approved site links its item');
 SELECT is((SELECT i.snapshot - 'site_selection_id' - 'approved_by'
              FROM orders.order_items i WHERE i.order_id = '00000000-0000-0000-0000-0000000017a1' AND i.name = 'alpha-site.com'),
-          '{"domain": "alpha-site.com", "metrics": {"dr": 50, "cost": 40, "price": 100, "traffic": 1200}, "domain_id": "17171717-dddd-0000-0000-000000000001",
+          '{"domain": "alpha-site.com", "metrics": {"dr": 50, "price": 100, "traffic": 1200}, "domain_id": "17171717-dddd-0000-0000-000000000001",
             "anchor_text": "best alpha", "order_group_id": "00000000-0000-0000-0000-0000000017d1",
             "target_page_url": "https://client-alpha.com/p1"}'::jsonb,
-          'the item''s snapshot: the site''s metrics, anchor and target at approval');
+          'the item''s snapshot: the site''s metrics (not its cost), anchor and target at approval');
 SELECT is((SELECT subtotal || ' ' || total_amount FROM orders.orders WHERE order_number = 'T17-A'), '150.00 150.00',
           'the order''s subtotal and total follow the items');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
@@ -509,6 +513,24 @@ SELECT is((:'shared'::jsonb) -> 'groups' -> 0 -> 'sites' -> 0 -> 'metrics', '{"d
 SELECT ok(strpos(:'shared', 'T17-SECRET-NOTE') = 0 AND strpos(:'shared', 'internal_notes') = 0,
           'no internal notes in what a link shows');
 SELECT ok(strpos(:'shared', '"cost"') = 0, 'no cost metric anywhere');
+
+-- a cost written later, by staff or a DBA, goes the same way; metrics
+-- without one leave it be
+UPDATE orders.order_site_selections SET metrics = metrics || '{"cost": 35, "dr": 61}' WHERE domain = 's1.example.com';
+UPDATE orders.order_site_selections SET metrics = metrics || '{"traffic": 500}' WHERE domain = 's1.example.com';
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics, internal_metrics)
+VALUES ('00000000-0000-0000-0000-0000000017d5', 's4.example.com', '{"cost": null, "dr": 5}', '{"source": "manual"}');
+SELECT is((SELECT string_agg(domain || ' ' || metrics::text || ' ' || internal_metrics::text, '; ' ORDER BY domain)
+             FROM orders.order_site_selections WHERE domain IN ('s1.example.com', 's4.example.com')),
+          's1.example.com {"dr": 61, "price": 90, "traffic": 500} {"cost": 35}; '
+          || 's4.example.com {"dr": 5} {"cost": null, "source": "manual"}',
+          'a cost written into metrics by an UPDATE or INSERT moves to internal_metrics (replacing the one before)');
+DELETE FROM orders.order_site_selections WHERE domain = 's4.example.com';
+SELECT is(orders.shared_order(:'tok') -> 'groups' -> 0 -> 'sites' -> 0 -> 'metrics', '{"dr": 61, "price": 90, "traffic": 500}'::jsonb,
+          'a link still shows metrics without the cost');
+SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, internal_metrics)
+                   VALUES ('00000000-0000-0000-0000-0000000017d5', 's5.example.com', '[]')$$, '23514', NULL,
+                 'internal_metrics is a JSON object (23514)');
 SELECT ok(strpos(:'shared', 'T17 Other') = 0 AND strpos(:'shared', 'other-secret') = 0 AND strpos(:'shared', 'T17-O') = 0
           AND strpos(:'shared', 'alpha-site') = 0 AND strpos(:'shared', 'T17 Agency') = 0,
           'nothing of other customers or orders');

@@ -592,7 +592,7 @@ SELECT pg_temp.probe('complete_analysis: sites suggested (a duplicate ignored), 
   $p$SELECT (orders.complete_analysis('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "https://WWW.Att-A.example.com/x", "metrics": {"price": 9, "cost": 4}},
          {"domain": "att-b.example.com"}, {"domain": "ATT-B.example.com"}]')).suggested_count$p$,
-  '{complete_analysis,normalize_domain,site_items,site_counts,group_counts_guard,transition,status_guard,status_audit}',
+  '{complete_analysis,normalize_domain,keep_internal_metrics,site_items,site_counts,group_counts_guard,transition,status_guard,status_audit}',
   NULL, '2');
 SELECT pg_temp.probe('the order is in review',
   $p$SELECT status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, 'reviewing');
@@ -602,6 +602,9 @@ SELECT pg_temp.probe('staff note a site',
 SELECT pg_temp.probe('staff read the notes',
   $p$SELECT internal_notes FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')
       WHERE domain = 'att-a.example.com'$p$, '{site_internal_notes,staff_sees_group}', NULL, 'staff only');
+SELECT pg_temp.probe('staff read the costs',
+  $p$SELECT internal_metrics ->> 'cost' FROM orders.site_internal_metrics('00000000-0000-0000-0000-0000000005c5')
+      WHERE domain = 'att-a.example.com'$p$, '{site_internal_metrics,staff_sees_group}', NULL, '4');
 SELECT coalesce(pg_temp.probe('a share link',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view,approve,convert}')$p$,
   '{create_share_token,may_share}'), 'no-token') AS att_tok \gset
@@ -644,6 +647,9 @@ SELECT pg_temp.probe('its item and total',
 SELECT pg_temp.probe('client three: the notes are staff only',
   $p$SELECT count(*) FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')$p$,
   '{site_internal_notes,group_not_found}', 'OR075');
+SELECT pg_temp.probe('client three: the costs are staff only',
+  $p$SELECT count(*) FROM orders.site_internal_metrics('00000000-0000-0000-0000-0000000005c5')$p$,
+  '{site_internal_metrics,group_not_found}', 'OR075');
 SELECT pg_temp.probe('client three: set_site_internal_notes refused',
   $p$SELECT orders.set_site_internal_notes(x.id, 'pwn') FROM orders.order_site_selections x
       WHERE x.domain = 'att-a.example.com'$p$, '{set_site_internal_notes}', 'OR076');

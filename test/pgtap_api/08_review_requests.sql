@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(50);
+SELECT plan(55);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -40,6 +40,10 @@ SELECT is((SELECT allowed_actions::text || ' ' || created_by FROM orders.order_s
           '{view,approve,convert} 44444444-4444-4444-4444-444444444444', 'the admin makes a share link for the prospect');
 SELECT throws_ok($$SELECT token_hash FROM orders.order_share_tokens$$, '42501', NULL,
                  'nobody reads a link''s hash through the API, not even the admin');
+SELECT is((SELECT string_agg(domain || ' ' || internal_metrics::text, '; ' ORDER BY domain)
+             FROM orders.site_internal_metrics('00000000-0000-0000-0000-0000000008c5')),
+          'three-a.example.com {"cost": 30}; three-b.example.com {}',
+          'the admin reads the sites'' costs (POST /rpc/site_internal_metrics)');
 
 ---------------------------------------------------------------------------
 -- request: Client Three (JWT sub 6666…) reviews its own group
@@ -56,6 +60,13 @@ SELECT throws_ok($$SELECT * FROM orders.site_internal_notes('00000000-0000-0000-
                  '... nor through orders.site_internal_notes (OR075)');
 SELECT throws_ok($$SELECT orders.set_site_internal_notes(x.id, 'mine') FROM orders.order_site_selections x
                     WHERE x.domain = 'three-a.example.com'$$, 'OR076', NULL, '... and writes none (OR076)');
+SELECT is((SELECT metrics FROM orders.order_site_selections WHERE domain = 'three-a.example.com'),
+          '{"dr": 40, "price": 80}'::jsonb, 'the client reads a site''s metrics without its cost');
+SELECT throws_ok($$SELECT internal_metrics FROM orders.order_site_selections$$, '42501', NULL,
+                 '... and has no right on internal_metrics (42501)');
+SELECT throws_ok($$SELECT * FROM orders.site_internal_metrics('00000000-0000-0000-0000-0000000008c5')$$, 'OR075',
+                 'client group 00000000-0000-0000-0000-0000000008c5 does not exist',
+                 '... nor through orders.site_internal_metrics (OR075)');
 SELECT throws_ok($$UPDATE orders.order_groups SET approved_count = 1 WHERE id = '00000000-0000-0000-0000-0000000008c5'$$,
                  'OR014', NULL, 'the client cannot write its group''s counter');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000008c5',
@@ -75,6 +86,8 @@ SELECT is((SELECT i.name || ' ' || i.unit_price || ' ' || o.subtotal FROM orders
 SELECT is((SELECT i.snapshot ->> 'approved_by' FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
             WHERE o.order_number = 'API-5'), '66666666-6666-6666-6666-666666666666',
           '... whose snapshot names the client as the approver (the reviewer is recorded before the item is made)');
+SELECT is((SELECT i.snapshot -> 'metrics' FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE o.order_number = 'API-5'), '{"dr": 40, "price": 80}'::jsonb, '... and keeps the metrics without the cost');
 -- the sites' own UPDATE (PATCH /order_site_selections): what the analysis
 -- found is staff's, the review is the client's and records the client
 SELECT throws_ok($$UPDATE orders.order_site_selections SET metrics = '{"dr": 99}' WHERE domain = 'three-b.example.com'$$,
