@@ -32,7 +32,7 @@ BEGIN
 END
 $$;
 CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
-    FOR EACH ROW WHEN (NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
+    FOR EACH ROW WHEN (jsonb_typeof(NEW.metrics) = 'object' AND NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
 
 CREATE FUNCTION orders.site_internal_metrics(order_group_id uuid)
     RETURNS TABLE (selection_id uuid, domain text, internal_metrics jsonb)

@@ -128,7 +128,7 @@ BEGIN
 END
 $$;
 CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
-    FOR EACH ROW WHEN (NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
+    FOR EACH ROW WHEN (jsonb_typeof(NEW.metrics) = 'object' AND NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
 
 -- Who reviewed a site and when is recorded, not written: in an API request
 -- the reviewer is the caller (the extension's owner — share_review_sites —

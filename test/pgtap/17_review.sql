@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(209);
+SELECT plan(210);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -531,6 +531,9 @@ SELECT is(orders.shared_order(:'tok') -> 'groups' -> 0 -> 'sites' -> 0 -> 'metri
 SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, internal_metrics)
                    VALUES ('00000000-0000-0000-0000-0000000017d5', 's5.example.com', '[]')$$, '23514', NULL,
                  'internal_metrics is a JSON object (23514)');
+SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+                   VALUES ('00000000-0000-0000-0000-0000000017d5', 's5.example.com', '"cost"')$$, '23514', NULL,
+                 'metrics that are no object (even the string "cost") are refused by their CHECK (23514), not by the move');
 SELECT ok(strpos(:'shared', 'T17 Other') = 0 AND strpos(:'shared', 'other-secret') = 0 AND strpos(:'shared', 'T17-O') = 0
           AND strpos(:'shared', 'alpha-site') = 0 AND strpos(:'shared', 'T17 Agency') = 0,
           'nothing of other customers or orders');
