@@ -7,6 +7,19 @@
 --    staff or a DBA) there; staff read it with orders.site_internal_metrics.
 --    Costs already stored move now, out of the items' snapshots too.
 --  * grant_api grants the accessor; the roles it configured get it now.
+--  * What a newcomer's second try found (doc/decisions.md, 0.27.0):
+--    - a customer wrote the items of its orders in any open status (emptied
+--      an order out for delivery, its stock coming back; deleted the item of
+--      an approved site) and at any price: now only while the order is in
+--      its lifecycle's first status (orders.customer_may_edit_cart), at the
+--      catalog's price (orders.customer_item_price, OR060);
+--    - a delivery agent recorded deliveries of others' orders, and a
+--      deactivated one kept reading its deliveries and notifications: the
+--      policies of orders.deliveries and orders.notifications ask for an
+--      active staff member and, for a delivery written, an order it sees;
+--    - staff recorded ledger rows and expenses in another's name: only an
+--      admin may name another recorder;
+--    - a workflow run's id came from gen_random_uuid(), not orders.new_id().
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.27.0'" to load this file. \quit
 
 ALTER TABLE orders.order_site_selections
@@ -49,15 +62,18 @@ END
 $$;
 REVOKE ALL ON FUNCTION orders.keep_internal_metrics(), orders.site_internal_metrics(uuid) FROM PUBLIC;
 
--- the costs stored so far: out of the sites' metrics and of the snapshots
--- of the items approved sites made
+-- the costs stored so far: out of the sites' metrics (each site keeps its
+-- current cost) and of the snapshots of the items approved sites made (the
+-- cost a snapshot kept from its approval is dropped, not moved: items have
+-- no staff-only column)
 UPDATE orders.order_site_selections
    SET internal_metrics = internal_metrics || jsonb_build_object('cost', metrics -> 'cost'),
        metrics = metrics - 'cost'
  WHERE metrics ? 'cost';
 UPDATE orders.order_items
    SET snapshot = snapshot #- '{metrics,cost}'
- WHERE snapshot ? 'site_selection_id' AND snapshot -> 'metrics' ? 'cost';
+ WHERE snapshot ? 'site_selection_id' AND jsonb_typeof(snapshot -> 'metrics') = 'object'
+   AND snapshot -> 'metrics' ? 'cost';
 
 -- grant_api: the accessor for the authenticated role
 CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
@@ -165,5 +181,208 @@ BEGIN
     FOR r IN SELECT a.role_oid FROM orders.api_roles a WHERE a.kind = 'authenticated' LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION orders.site_internal_metrics(uuid) TO %s', r);
     END LOOP;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- A customer's items: its cart only, at the catalog's prices
+---------------------------------------------------------------------------
+-- customer_may_edit_cart — the order is one of the caller's own and still
+-- in its lifecycle's first status (cod "new", booking "pending", campaign
+-- "draft", review "configuring"): a customer puts the items of an order
+-- together; once the shop has taken it on, staff change them (0.28.0:
+-- before, any open status — a customer could empty an order out for
+-- delivery, its stock coming back, or delete the item of an approved site).
+CREATE FUNCTION orders.customer_may_edit_cart(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                    WHERE o.id = customer_may_edit_cart.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.status = l.initial_status)
+$$;
+
+-- customer_item_price — true when "unit_price" is what a customer's item
+-- costs: its product's price (its variant's, when the variant has one), 0
+-- for an item without a product (staff price it); else OR060 naming the
+-- price (0.28.0: before, a customer chose what it paid).  Reads the
+-- catalog as the owner (customers do not see products); an unknown product
+-- is left to the foreign key (23503).
+CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    price numeric := 0;
+BEGIN
+    IF customer_item_price.product_id IS NOT NULL THEN
+        SELECT coalesce(v.price, p.price) INTO price
+          FROM orders.products p
+          LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
+         WHERE p.id = customer_item_price.product_id;
+        IF NOT FOUND THEN
+            RETURN true;
+        END IF;
+    END IF;
+    IF customer_item_price.unit_price IS DISTINCT FROM price THEN
+        RAISE EXCEPTION 'column "unit_price" of orders.order_items is reserved to staff'
+            USING ERRCODE = 'OR060',
+                  DETAIL = format('A customer''s item costs the catalog''s price: %s, not %s.', price, customer_item_price.unit_price),
+                  HINT = 'Send the catalog''s price (0 for an item without a product: staff price it).';
+    END IF;
+    RETURN true;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION orders.customer_may_edit_cart(uuid), orders.customer_item_price(uuid, uuid, numeric) TO PUBLIC;
+ALTER POLICY insert_right ON orders.order_items
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
+           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+ALTER POLICY update_right ON orders.order_items
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id))
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
+           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+ALTER POLICY delete_right ON orders.order_items
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id));
+
+---------------------------------------------------------------------------
+-- Deliveries and notifications: active staff; deliveries of orders seen
+---------------------------------------------------------------------------
+ALTER POLICY reach ON orders.deliveries
+    USING ((agent_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL)
+           OR ((SELECT orders.has_permission('orders', 'view'))
+               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+               AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)))
+    WITH CHECK (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)
+           AND ((agent_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL)
+                OR ((SELECT orders.has_permission('orders', 'view'))
+                    AND (SELECT orders.current_staff_role()) <> 'delivery_agent')));
+ALTER POLICY own ON orders.notifications
+    USING (user_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL);
+CREATE OR REPLACE FUNCTION orders.mark_notifications_read(ids uuid[] DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := CASE WHEN orders.current_staff_role() IS NOT NULL THEN orders.current_staff_id() END;
+    n integer;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'only active staff members have notifications'
+            USING ERRCODE = '42501', HINT = 'Log in with an account that orders.staff.account_id names.';
+    END IF;
+    UPDATE orders.notifications x SET is_read = true
+     WHERE x.user_id = me AND NOT x.is_read AND (ids IS NULL OR x.id = ANY (ids));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+---------------------------------------------------------------------------
+-- Money: a row is recorded by its writer (an admin may name another)
+---------------------------------------------------------------------------
+ALTER POLICY add ON orders.financial_transactions
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create'))
+                AND (recorded_by_user_id IS NOT DISTINCT FROM (SELECT orders.current_staff_id())
+                     OR (SELECT orders.current_staff_role()) = 'admin'));
+ALTER POLICY add ON orders.expenses
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create'))
+                AND (recorded_by_user_id IS NOT DISTINCT FROM (SELECT orders.current_staff_id())
+                     OR (SELECT orders.current_staff_role()) = 'admin'));
+
+---------------------------------------------------------------------------
+-- A workflow run's id: orders.new_id(), as every id column's
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := orders.new_id();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            'customer_name', (SELECT c.full_name FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            sid := step ->> 'id';
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
 END
 $$;

@@ -975,8 +975,9 @@ slot_full(Datum capacity_id, int32 quantity, const SlotRow *s)
  * the order item; return the reservation.  Confirming a confirmed
  * reservation again changes nothing.  A released hold (OR025) or a lapsed
  * one (OR026, by the clock, whether or not cleanup has marked it) is
- * refused; so is an item of another customer's order (OR028, unless the
- * caller is staff) and a booking beyond max_capacity (OR023).
+ * refused; so is an item of another customer's order, or none (OR028,
+ * unless the caller is staff: a booking without an order could never be
+ * given back), and a booking beyond max_capacity (OR023).
  */
 Datum
 orders_confirm_booking(PG_FUNCTION_ARGS)
@@ -1003,6 +1004,13 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 
 	if (strcmp(r.status, "held") == 0)
 	{
+		if (PG_ARGISNULL(1) && !r.privileged)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
+					 errmsg("reservation %s can be booked only for an item of the holder's orders",
+							uuid_text(id)),
+					 errhint("Pass order_item_id, the item of your order the booking is for; "
+							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
 		if (!PG_ARGISNULL(1) && lock_item_order(PG_GETARG_DATUM(1)))

@@ -80,9 +80,11 @@ cost -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION 
      -c "INSERT INTO orders.order_site_selections (order_group_id, domain, metrics, status) VALUES
            ('00000000-0000-0000-0000-0000000000b1', 'a.example.com', '{\"dr\": 5, \"cost\": 7, \"price\": 20}', 'approved'),
            ('00000000-0000-0000-0000-0000000000b1', 'b.example.com', '{\"cost\": 3}', 'suggested'),
-           ('00000000-0000-0000-0000-0000000000b1', 'c.example.com', '{\"dr\": 1}', 'suggested')"
+           ('00000000-0000-0000-0000-0000000000b1', 'c.example.com', '{\"dr\": 1}', 'suggested')" \
+     -c "INSERT INTO orders.order_items (order_id, name, snapshot) VALUES
+           ('00000000-0000-0000-0000-0000000000a1', 'odd', '{\"site_selection_id\": \"x\", \"metrics\": [\"cost\"]}')"
 check "a 0.26.0 site's item snapshots its cost" 7 \
-      "$(cost -At -c "SELECT snapshot -> 'metrics' ->> 'cost' FROM orders.order_items")"
+      "$(cost -At -c "SELECT snapshot -> 'metrics' ->> 'cost' FROM orders.order_items WHERE name <> 'odd'")"
 cost -c "ALTER EXTENSION orders UPDATE"
 check "the update to 0.27.0 moves the sites' costs to internal_metrics" \
       'a.example.com {"dr": 5, "price": 20} {"cost": 7}; b.example.com {} {"cost": 3}; c.example.com {"dr": 1} {}' \
@@ -92,7 +94,9 @@ check "... and out of the items' snapshots; amounts and counters stay" '{"dr": 5
       "$(cost -At -c "SELECT (i.snapshot -> 'metrics')::text || ' ' || i.unit_price || ' ' || o.total_amount || ' ' || g.approved_count
                              || ' ' || g.suggested_count
                         FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
-                        JOIN orders.order_groups g ON g.order_id = o.id")"
+                        JOIN orders.order_groups g ON g.order_id = o.id WHERE i.name <> 'odd'")"
+check "... and leaves a snapshot whose metrics are no object (an item any writer made) as it was" '["cost"]' \
+      "$(cost -At -c "SELECT snapshot -> 'metrics' FROM orders.order_items WHERE name = 'odd'")"
 check "... and grants orders.site_internal_metrics to the authenticated role grant_api configured, not to anon" "true false" \
       "$(cost -At -c "SELECT has_function_privilege('authenticated', 'orders.site_internal_metrics(uuid)', 'EXECUTE') || ' '
                              || has_function_privilege('anon', 'orders.site_internal_metrics(uuid)', 'EXECUTE')")"

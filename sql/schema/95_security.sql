@@ -377,8 +377,9 @@ CREATE POLICY delete_right ON orders.orders AS RESTRICTIVE FOR DELETE
            OR (SELECT orders.has_permission('orders', 'delete')));
 
 -- customer_may_edit_items — the order is one of the caller's own and its
--- status is still open (a customer edits the items of an order in progress,
--- not of one being delivered or done).
+-- status is still open: an agency order's groups and requirements, and the
+-- review of its sites, are the client's while the order is in progress
+-- (its items: customer_may_edit_cart below).
 CREATE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -389,20 +390,71 @@ AS $$
                       AND orders.status_category(o.lifecycle, o.status) = 'open')
 $$;
 
+-- customer_may_edit_cart — the order is one of the caller's own and still
+-- in its lifecycle's first status (cod "new", booking "pending", campaign
+-- "draft", review "configuring"): a customer puts the items of an order
+-- together; once the shop has taken it on, staff change them (0.28.0:
+-- before, any open status — a customer could empty an order out for
+-- delivery, its stock coming back, or delete the item of an approved site).
+CREATE FUNCTION orders.customer_may_edit_cart(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                    WHERE o.id = customer_may_edit_cart.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.status = l.initial_status)
+$$;
+
+-- customer_item_price — true when "unit_price" is what a customer's item
+-- costs: its product's price (its variant's, when the variant has one), 0
+-- for an item without a product (staff price it); else OR060 naming the
+-- price (0.28.0: before, a customer chose what it paid).  Reads the
+-- catalog as the owner (customers do not see products); an unknown product
+-- is left to the foreign key (23503).
+CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    price numeric := 0;
+BEGIN
+    IF customer_item_price.product_id IS NOT NULL THEN
+        SELECT coalesce(v.price, p.price) INTO price
+          FROM orders.products p
+          LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
+         WHERE p.id = customer_item_price.product_id;
+        IF NOT FOUND THEN
+            RETURN true;
+        END IF;
+    END IF;
+    IF customer_item_price.unit_price IS DISTINCT FROM price THEN
+        RAISE EXCEPTION 'column "unit_price" of orders.order_items is reserved to staff'
+            USING ERRCODE = 'OR060',
+                  DETAIL = format('A customer''s item costs the catalog''s price: %s, not %s.', price, customer_item_price.unit_price),
+                  HINT = 'Send the catalog''s price (0 for an item without a product: staff price it).';
+    END IF;
+    RETURN true;
+END
+$$;
+
 -- items, history and notes follow their order (the subquery sees the
--- orders the caller's policies let through)
+-- orders the caller's policies let through); a customer writes the items
+-- of its cart only, at the catalog's prices
 ALTER TABLE orders.order_items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.order_items
     USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
 CREATE POLICY insert_right ON orders.order_items AS RESTRICTIVE FOR INSERT
-    WITH CHECK (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
+           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY update_right ON orders.order_items AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id))
+    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
+           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY delete_right ON orders.order_items AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id));
 
 ALTER TABLE orders.order_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.order_history FOR SELECT
@@ -452,13 +504,20 @@ CREATE POLICY reach ON orders.slot_reservations FOR SELECT
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
 
--- deliveries: an agent its own; other staff those of the orders they see
+-- deliveries: an active agent its own; other staff those of the orders
+-- they see.  A delivery written is one of an order the writer sees (0.28.0:
+-- an agent recorded deliveries, and ratings, of others' orders; a
+-- deactivated agent kept reading its own).
 ALTER TABLE orders.deliveries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.deliveries
-    USING (agent_id = (SELECT orders.current_staff_id())
+    USING ((agent_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL)
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
-               AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)));
+               AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)))
+    WITH CHECK (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)
+           AND ((agent_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL)
+                OR ((SELECT orders.has_permission('orders', 'view'))
+                    AND (SELECT orders.current_staff_role()) <> 'delivery_agent')));
 CREATE POLICY insert_right ON orders.deliveries AS RESTRICTIVE FOR INSERT
     WITH CHECK (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'edit')));
@@ -469,19 +528,24 @@ CREATE POLICY delete_right ON orders.deliveries AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'delete')));
 
--- money: financial.*; nothing is deleted through the API
+-- money: financial.*; nothing is deleted through the API; a row is
+-- recorded by its writer (an admin may name another: 0.28.0)
 ALTER TABLE orders.financial_transactions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.expenses ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.financial_transactions FOR SELECT
     USING ((SELECT orders.has_permission('financial', 'view')));
 CREATE POLICY add ON orders.financial_transactions FOR INSERT
-    WITH CHECK ((SELECT orders.has_permission('financial', 'create')));
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create'))
+                AND (recorded_by_user_id IS NOT DISTINCT FROM (SELECT orders.current_staff_id())
+                     OR (SELECT orders.current_staff_role()) = 'admin'));
 CREATE POLICY edit ON orders.financial_transactions FOR UPDATE
     USING ((SELECT orders.has_permission('financial', 'edit')));
 CREATE POLICY reach ON orders.expenses FOR SELECT
     USING ((SELECT orders.has_permission('financial', 'view')));
 CREATE POLICY add ON orders.expenses FOR INSERT
-    WITH CHECK ((SELECT orders.has_permission('financial', 'create')));
+    WITH CHECK ((SELECT orders.has_permission('financial', 'create'))
+                AND (recorded_by_user_id IS NOT DISTINCT FROM (SELECT orders.current_staff_id())
+                     OR (SELECT orders.current_staff_role()) = 'admin'));
 CREATE POLICY edit ON orders.expenses FOR UPDATE
     USING ((SELECT orders.has_permission('financial', 'edit')));
 
@@ -597,6 +661,7 @@ REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
-    orders.customer_may_edit_items(uuid), orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
+    orders.customer_may_edit_items(uuid), orders.customer_may_edit_cart(uuid), orders.customer_item_price(uuid, uuid, numeric),
+    orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
     orders.sees_customer(uuid, uuid) TO PUBLIC;

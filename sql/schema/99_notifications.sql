@@ -23,8 +23,9 @@ CREATE INDEX notifications_user_idx ON orders.notifications (user_id, created_at
 CREATE INDEX notifications_unread_idx ON orders.notifications (user_id, created_at DESC) WHERE NOT is_read;
 
 ALTER TABLE orders.notifications ENABLE ROW LEVEL SECURITY;
+-- (0.28.0) an active staff member's: a deactivated one reads and marks none
 CREATE POLICY own ON orders.notifications
-    USING (user_id = (SELECT orders.current_staff_id()));
+    USING (user_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL);
 
 -- unread_notifications — the caller's unread notifications, newest first.
 CREATE FUNCTION orders.unread_notifications()
@@ -39,18 +40,19 @@ END;
 
 -- mark_notifications_read — mark the caller's notifications read: those of
 -- "ids", or all (NULL); the number marked.  Ids of others' (or unknown)
--- notifications mark nothing.  42501 for a caller who is no staff member.
+-- notifications mark nothing.  42501 for a caller who is no active staff
+-- member (0.28.0: a deactivated one too).
 CREATE FUNCTION orders.mark_notifications_read(ids uuid[] DEFAULT NULL)
     RETURNS integer
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    me uuid := orders.current_staff_id();
+    me uuid := CASE WHEN orders.current_staff_role() IS NOT NULL THEN orders.current_staff_id() END;
     n integer;
 BEGIN
     IF me IS NULL THEN
-        RAISE EXCEPTION 'only staff members have notifications'
+        RAISE EXCEPTION 'only active staff members have notifications'
             USING ERRCODE = '42501', HINT = 'Log in with an account that orders.staff.account_id names.';
     END IF;
     UPDATE orders.notifications x SET is_read = true

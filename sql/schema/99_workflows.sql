@@ -695,7 +695,7 @@ AS $$
 DECLARE
     w orders.workflows%ROWTYPE;
     o orders.orders%ROWTYPE;
-    exec_id uuid := gen_random_uuid();
+    exec_id uuid := orders.new_id();
     ctx jsonb;
     step jsonb;
     sid text;

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(210);
+SELECT plan(213);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -534,6 +534,29 @@ SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, dom
 SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
                    VALUES ('00000000-0000-0000-0000-0000000017d5', 's5.example.com', '"cost"')$$, '23514', NULL,
                  'metrics that are no object (even the string "cost") are refused by their CHECK (23514), not by the move');
+-- the move fires before site_items: a site approved in the statement that
+-- writes its cost makes an item whose snapshot has none
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics, status)
+VALUES ('00000000-0000-0000-0000-0000000017d5', 's6.example.com', '{"cost": 7, "dr": 6}', 'approved');
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017d5', 's7.example.com', '{"dr": 7}');
+UPDATE orders.order_site_selections SET status = 'approved', metrics = '{"cost": 8, "dr": 7}' WHERE domain = 's7.example.com';
+SELECT is((SELECT string_agg(i.name || ' ' || (i.snapshot -> 'metrics')::text || ' ' || x.internal_metrics::text, '; ' ORDER BY i.name)
+             FROM orders.order_items i JOIN orders.order_site_selections x ON x.order_item_id = i.id
+            WHERE x.domain IN ('s6.example.com', 's7.example.com')),
+          's6.example.com {"dr": 6} {"cost": 7}; s7.example.com {"dr": 7} {"cost": 8}',
+          'a site approved by the INSERT or UPDATE that writes its cost: the item''s snapshot has no cost');
+DELETE FROM orders.order_site_selections WHERE domain IN ('s6.example.com', 's7.example.com');
+SELECT is((SELECT count(*)::int FROM orders.order_items WHERE name IN ('s6.example.com', 's7.example.com')), 0,
+          '... (their items go with them)');
+-- an upsert (PostgREST's merge-duplicates) keeps the site's cost as it was
+-- (doc/review.md): the move writes the proposed row, which SET does not copy
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017d5', 's1.example.com', '{"cost": 99, "dr": 61, "price": 90, "traffic": 500}')
+ON CONFLICT (order_group_id, domain) DO UPDATE SET metrics = EXCLUDED.metrics;
+SELECT is((SELECT metrics::text || ' ' || internal_metrics::text FROM orders.order_site_selections WHERE domain = 's1.example.com'),
+          '{"dr": 61, "price": 90, "traffic": 500} {"cost": 35}',
+          'an upsert of metrics with a cost: no cost in metrics, the stored cost unchanged (documented)');
 SELECT ok(strpos(:'shared', 'T17 Other') = 0 AND strpos(:'shared', 'other-secret') = 0 AND strpos(:'shared', 'T17-O') = 0
           AND strpos(:'shared', 'alpha-site') = 0 AND strpos(:'shared', 'T17 Agency') = 0,
           'nothing of other customers or orders');

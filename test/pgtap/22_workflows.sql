@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(80);
+SELECT plan(81);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -125,6 +125,8 @@ UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-
 SELECT is((SELECT string_agg(status || ' ' || (trigger_event ->> 'previous_payment_status'), ',') FROM orders.workflow_executions
             WHERE workflow_id = :'vip' AND order_id = '00000000-0000-0000-0000-0000000a0001'),
           'completed pending', 'collected: one run, completed, its event names the change');
+SELECT is((SELECT string_agg(substr(id::text, 15, 1), ',') FROM orders.workflow_executions WHERE workflow_id = :'vip'), '8',
+          '... its id an orders.new_id() (version 8: time-ordered, its partition in it), as every id column''s');
 SELECT is((SELECT string_agg(s ->> 'step_id' || ':' || (s ->> 'status'), ' ' ORDER BY n) FROM orders.workflow_executions e,
                   jsonb_array_elements(e.steps_completed) WITH ORDINALITY x(s, n) WHERE e.workflow_id = :'vip'),
           'tag:completed rep:completed sms:completed task:completed', '... the steps ran in their "order"');

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(9);
+SELECT plan(11);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -26,9 +26,19 @@ SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-2222222
 SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'hold'), '42501', NULL, 'client two cannot confirm client one''s hold');
 SELECT throws_ok(format('SELECT orders.release_reservation(%L)', :'hold'), '42501', NULL, 'nor release it');
 
--- request: client one books it
+-- request: client one books it, for the item of its booking order
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
-SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'client one books its hold');
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'hold'), 'OR028',
+                 format('reservation %s can be booked only for an item of the holder''s orders', :'hold'),
+                 'a booking without an order item is refused (OR028: nobody could give it back)');
+SELECT is((SELECT status || ' ' || (order_item_id IS NULL) FROM orders.slot_reservations WHERE id = :'hold'), 'held true',
+          '... and the hold stays a hold');
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003b1', '00000000-0000-0000-0000-0000000000a1', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type)
+VALUES ('00000000-0000-0000-0000-0000000003c1', '00000000-0000-0000-0000-0000000003b1', 'Massage', 'service');
+SELECT is((orders.confirm_booking(reservation_id => :'hold', order_item_id => '00000000-0000-0000-0000-0000000003c1')).status,
+          'confirmed', 'client one books its hold for its item');
 SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'a retried request changes nothing');
 
 -- request: anon

@@ -3,15 +3,30 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(13);
+SELECT plan(29);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 WITH u AS (UPDATE orders.products SET stock_quantity = 0 RETURNING 1)
 SELECT is(count(*)::int, 0, 'the client cannot change stock (row level security: no product is its to change)') FROM u;
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 0.01, '00000000-0000-0000-0000-0000000000e1')$$,
+                 'OR060', 'column "unit_price" of orders.order_items is reserved to staff',
+                 'the client cannot price an item of its cart itself (OR060: the catalog''s price, here 0)');
+SELECT is((SELECT count(*)::int || ' ' || sum(unit_price) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'),
+          '1 20.00', '... nothing added');
 SELECT is((orders.transition(order_id => '00000000-0000-0000-0000-0000000000b3', to_status => 'confirmed')).status,
           'confirmed', 'the client confirms its COD order');
+WITH u AS (UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3' RETURNING 1)
+SELECT is(count(*)::int, 0, 'once confirmed, the client changes no item of it (row level security)') FROM u;
+WITH d AS (DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3' RETURNING 1)
+SELECT is(count(*)::int, 0, '... deletes none') FROM d;
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, '00000000-0000-0000-0000-0000000000e1')$$,
+                 '42501', NULL, '... and adds none (42501)');
+SELECT is((SELECT count(*)::int || ' ' || sum(unit_price) || ' ' || sum(quantity) FROM orders.order_items
+            WHERE order_id = '00000000-0000-0000-0000-0000000000b3'), '1 20.00 2', '... its items as they were');
 SELECT is((SELECT count(*)::int FROM orders.financial_transactions), 0, 'the client cannot read the ledger');
 
 -- request: the agent delivers and collects the cash
@@ -25,6 +40,12 @@ SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'collected' WHERE or
                 'the agent marks the cash collected (PATCH)');
 SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 3)$$, '42501', NULL,
                  'an agent may not record an expense (financial.create)');
+SELECT lives_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time)
+                  VALUES ('00000000-0000-0000-0000-0000000000b3', orders.current_staff_id(), now())$$,
+                'the agent records the delivery of its order');
+SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time, rating)
+                   VALUES ('00000000-0000-0000-0000-0000000000b1', orders.current_staff_id(), now(), 5)$$,
+                 '42501', NULL, '... not one of an order that is not its own (42501)');
 
 -- request: the admin looks at the ledger and records an expense
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
@@ -40,6 +61,32 @@ SELECT is((SELECT s.full_name FROM orders.expenses e JOIN orders.staff s ON s.id
             WHERE e.category = 'fuel'), 'Api Admin', 'recorded by the staff member the JWT names');
 SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE sku = 'API-LAMP'), 3, 'delivered goods stay out of stock');
 SELECT is((SELECT count(*)::int FROM orders.orders), 4, 'the admin sees every order');
+SELECT is((SELECT string_agg(o.order_number, ',') FROM orders.deliveries d JOIN orders.orders o ON o.id = d.order_id),
+          'API-3', '... so the one delivery recorded is of the agent''s order');
+-- a staff member who may record money records it in its own name
+UPDATE orders.staff SET permissions = '{"financial": {"create": true}}' WHERE id = '00000000-0000-0000-0000-0000000000e9';
+SELECT lives_ok($$INSERT INTO orders.expenses (category, amount, recorded_by_user_id)
+                  VALUES ('tolls', 2, '00000000-0000-0000-0000-0000000000e9')$$,
+                'an admin may record an expense in another staff member''s name');
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+SELECT throws_ok($$INSERT INTO orders.expenses (category, amount, recorded_by_user_id)
+                   VALUES ('fuel', 9, '00000000-0000-0000-0000-0000000000e8')$$,
+                 '42501', NULL, 'the agent (now with financial.create) cannot record an expense as the admin');
+SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount, recorded_by_user_id)
+                   VALUES ('revenue', 5, '00000000-0000-0000-0000-0000000000e8')$$,
+                 '42501', NULL, '... nor a ledger row');
+SELECT lives_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('parking', 1)$$, '... but one of its own');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is((SELECT string_agg(e.category || ' ' || e.amount || ' ' || s.full_name, ', ' ORDER BY e.category)
+             FROM orders.expenses e JOIN orders.staff s ON s.id = e.recorded_by_user_id),
+          'fuel 3.00 Api Admin, parking 1.00 Api Agent, tolls 2.00 Api Agent', '... the expenses as recorded, nothing forged');
+SELECT is((SELECT count(*)::int FROM orders.financial_transactions WHERE type = 'revenue' AND amount = 5), 0,
+          '... no forged ledger row');
+-- a deactivated agent reads no delivery of its own any more
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000e9';
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+SELECT is((SELECT count(*)::int FROM orders.deliveries), 0, 'a deactivated agent reads none of its deliveries');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 -- request: the client sees what it spent
 SELECT set_config('role', 'authenticated', true);

@@ -370,28 +370,37 @@ SELECT pg_temp.probe('client edits its customer record',
 SELECT pg_temp.probe('client writes its statistics',
   $p$UPDATE orders.customers SET total_orders = 99 WHERE id = '00000000-0000-0000-0000-0000000000a1'$p$,
   '{customer_stats_guard}', 'OR014');
-SELECT pg_temp.probe('client confirms its COD order (stock taken)',
-  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'confirmed')).status$p$,
-  '{transition,stock_on_status}', NULL, 'confirmed');
-SELECT pg_temp.probe('item added to a holding order',
+SELECT pg_temp.probe('item added to its cart',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Extra lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{stock_on_items,customer_may_edit_items}');
-SELECT pg_temp.probe('item of a holding order changed',
+  '{stock_on_items,customer_may_edit_cart,customer_item_price}');
+SELECT pg_temp.probe('item of its cart changed',
   $p$UPDATE orders.order_items SET quantity = 2
       WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND name = 'Extra lamp'$p$,
   '{stock_on_items,set_updated_at}');
-SELECT pg_temp.probe('item beyond the stock',
+SELECT pg_temp.probe('an item at a price of its own',
+  $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id, unit_price)
+     VALUES ('00000000-0000-0000-0000-0000000000b3', 'Cheap lamp', 1, '00000000-0000-0000-0000-0000000000e1', 0.01)$p$,
+  '{customer_item_price}', 'OR060');
+SELECT pg_temp.probe('client confirms its COD order (stock taken)',
+  $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'confirmed')).status$p$,
+  '{transition,stock_on_status}', NULL, 'confirmed');
+SELECT pg_temp.probe('no item added once the order is confirmed',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
-     VALUES ('00000000-0000-0000-0000-0000000000b3', 'Too many', 10, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{stock_on_items}', 'OR050');
+     VALUES ('00000000-0000-0000-0000-0000000000b3', 'Late lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
+  '{customer_may_edit_cart}', '42501');
 SELECT coalesce(pg_temp.probe('client creates a second COD order',
   $p$INSERT INTO orders.orders (customer_id, lifecycle)
      VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod') RETURNING id$p$,
   '{next_order_number,customer_stats}'), '00000000-0000-0000-0000-000000000000') AS x_order \gset
-SELECT pg_temp.probe('with the last lamp',
+SELECT pg_temp.probe('with too many lamps',
   format($p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
-            VALUES (%L, 'API Lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$, :'x_order'),
+            VALUES (%L, 'Too many', 10, '00000000-0000-0000-0000-0000000000e1')$p$, :'x_order'),
+  '{stock_on_items}');
+SELECT pg_temp.probe('confirmed beyond the stock',
+  format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'x_order'), '{stock_on_status}', 'OR050');
+SELECT pg_temp.probe('the cart takes the last lamp instead',
+  format($p$UPDATE orders.order_items SET quantity = 1, name = 'API Lamp' WHERE order_id = %L$p$, :'x_order'),
   '{stock_on_items}');
 SELECT pg_temp.probe('and confirms it',
   format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'x_order'), '{stock_on_status}', NULL, 'confirmed');
@@ -635,7 +644,7 @@ SELECT pg_temp.probe('client three locks its own group''s sites directly (lock_r
   '{lock_review}', NULL, '2');
 SELECT pg_temp.probe('client three writes a counter',
   $p$UPDATE orders.order_groups SET approved_count = 1 WHERE id = '00000000-0000-0000-0000-0000000005c5'$p$,
-  '{group_counts_guard}', 'OR014');
+  '{group_counts_guard,customer_may_edit_items}', 'OR014');
 SELECT pg_temp.probe('client three reviews its group (the approved site becomes an item)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "WWW.att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "rejected"}]')).approved_count$p$,

@@ -3,7 +3,7 @@
 -- notification is invisible and unmarkable; only is_read may change; a
 -- customer has none.
 BEGIN;
-SELECT plan(11);
+SELECT plan(13);
 
 -- pg_temp.as(sub) — the request's role and claims, as PostgREST sets them
 CREATE FUNCTION pg_temp.as_sub(sub text) RETURNS void LANGUAGE sql AS $$
@@ -30,9 +30,16 @@ SELECT throws_ok($$INSERT INTO orders.notifications (user_id, type, title) VALUE
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
 SELECT is((SELECT title || ' ' || is_read FROM orders.notifications), 'Low stock false',
           '... but deleted nothing and marked nothing of the admin''s: the admin sees it unread');
+-- the admin deactivates the rep (it had two notifications)
+UPDATE orders.staff SET is_active = false WHERE account_id = '55555555-5555-5555-5555-555555555555';
+SELECT pg_temp.as_sub('55555555-5555-5555-5555-555555555555');
+SELECT is((SELECT count(*)::int FROM orders.notifications) + (SELECT count(*)::int FROM orders.unread_notifications()), 0,
+          'a deactivated rep reads none of its notifications (GET, POST /rpc/unread_notifications)');
+SELECT throws_ok($$SELECT orders.mark_notifications_read()$$, '42501', 'only active staff members have notifications',
+                 '... and marks none (42501)');
 
 SELECT pg_temp.as_sub('11111111-1111-1111-1111-111111111111');
-SELECT throws_ok($$SELECT orders.mark_notifications_read()$$, '42501', 'only staff members have notifications',
+SELECT throws_ok($$SELECT orders.mark_notifications_read()$$, '42501', 'only active staff members have notifications',
                  'a customer marking notifications: 42501');
 SELECT * FROM finish();
 ROLLBACK;
