@@ -19,7 +19,9 @@
 --      active staff member and, for a delivery written, an order it sees;
 --    - staff recorded ledger rows and expenses in another's name: only an
 --      admin may name another recorder;
---    - a workflow run's id came from gen_random_uuid(), not orders.new_id().
+--    - a workflow run's id came from gen_random_uuid(), not orders.new_id();
+--    - vip_customers found only tags written as {"id": tag}, not the string
+--      form workflows accept too.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.27.0'" to load this file. \quit
 
 ALTER TABLE orders.order_site_selections
@@ -386,3 +388,20 @@ BEGIN
     RETURN exec_id;
 END
 $$;
+
+---------------------------------------------------------------------------
+-- vip_customers: a tag as {"id": tag} or as the string tag
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION orders.vip_customers(customer_area text, tag text DEFAULT 'vip')
+    RETURNS TABLE (id uuid, full_name text, phone text, area text, total_orders integer, total_spent numeric)
+    LANGUAGE sql STABLE
+AS $$
+    SELECT c.id, c.full_name, c.phone, c.area, c.total_orders, c.total_spent
+      FROM orders.customers c
+     WHERE (c.tags OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('id', tag))
+            OR c.tags OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(tag))
+       AND c.area OPERATOR(pg_catalog.=) customer_area
+     ORDER BY c.total_spent DESC
+$$;
+COMMENT ON FUNCTION orders.vip_customers(text, text) IS
+    'Dashboard: customers of an area carrying a tag (default vip) as {"id": tag} or "tag", biggest spenders first (seed 004 query 8)';

@@ -81,12 +81,13 @@ CREATE FUNCTION orders.vip_customers(customer_area text, tag text DEFAULT 'vip')
 AS $$
     SELECT c.id, c.full_name, c.phone, c.area, c.total_orders, c.total_spent
       FROM orders.customers c
-     WHERE c.tags OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('id', tag))
+     WHERE (c.tags OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('id', tag))
+            OR c.tags OPERATOR(pg_catalog.@>) pg_catalog.jsonb_build_array(tag))
        AND c.area OPERATOR(pg_catalog.=) customer_area
      ORDER BY c.total_spent DESC
 $$;
 COMMENT ON FUNCTION orders.vip_customers(text, text) IS
-    'Dashboard: customers of an area carrying a tag (default vip), biggest spenders first (seed 004 query 8)';
+    'Dashboard: customers of an area carrying a tag (default vip) as {"id": tag} or "tag", biggest spenders first (seed 004 query 8)';
 
 -- Today's orders by outcome (seed 004 query 5, by status category so that
 -- every lifecycle counts; a created_at range instead of DATE(created_at),
