@@ -530,6 +530,34 @@ order_not_found(Datum order_id)
 }
 
 /*
+ * order_not_changed — refuse a change that found no order to change: 42501
+ * naming the order when the caller sees it (its read policy lets it
+ * through, the update policy not: staff without orders.edit, say), else
+ * OR006 as for an order it cannot see.  Runs only on that refusal.
+ */
+static void
+order_not_changed(Datum order_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	Datum		args[1];
+
+	plan = orders_get_plan(PLAN_ORDER_VISIBLE, orders_relid("orders"),
+						   "SELECT o.order_number FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	args[0] = order_id;
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" may not be changed by you",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Changing an order takes permission orders.edit in your scope, or being its customer.")));
+	order_not_found(order_id);
+}
+
+/*
  * recorded_status — the status an earlier change of this order with
  * idempotency key "key" reached, or NULL.  Reads history as its owner.
  */
@@ -645,7 +673,7 @@ orders_transition(PG_FUNCTION_ARGS)
 							   1, update_types);
 		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed == 0)
-			order_not_found(order_id);
+			order_not_changed(order_id);
 		current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 		lifecycle = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
@@ -686,7 +714,7 @@ orders_transition(PG_FUNCTION_ARGS)
 		}
 	}
 	if (SPI_processed == 0)
-		order_not_found(order_id);
+		order_not_changed(order_id);
 
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	result = SPI_datumTransfer(result, false, -1);

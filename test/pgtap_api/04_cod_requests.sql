@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(29);
+SELECT plan(34);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -86,6 +86,20 @@ SELECT is((SELECT count(*)::int FROM orders.financial_transactions WHERE type = 
 UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000e9';
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
 SELECT is((SELECT count(*)::int FROM orders.deliveries), 0, 'a deactivated agent reads none of its deliveries');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+
+-- a staff member who sees an order but may not edit it is told so (42501,
+-- HTTP 403), not that it does not exist (OR006 stays for orders it cannot see)
+UPDATE orders.staff SET permissions = '{"orders": {"edit": false}}' WHERE id = '00000000-0000-0000-0000-0000000000e7';
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'API-1'), 'configuring', 'the rep (orders.edit off) sees API-1');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b1', 'cancelled')$$, '42501',
+                 'order "API-1" may not be changed by you', '... and may not change it: 42501 naming the order');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b1', 'cancelled', NULL, 'k-1')$$, '42501',
+                 'order "API-1" may not be changed by you', '... also with an idempotency key');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000ffff', 'cancelled')$$, 'OR006',
+                 'order 00000000-0000-0000-0000-00000000ffff does not exist', '... an order it cannot see: OR006');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'API-1'), 'configuring', '... nothing changed');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 -- request: the client sees what it spent
