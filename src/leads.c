@@ -233,10 +233,37 @@ typedef struct LeadOrder
 } LeadOrder;
 
 /*
+ * accepting_state — the state of order "o", which leads of sum "d" are
+ * delivered to; OR012 when its status does not accept leads (naming the
+ * order's number and status only to a caller who may see it).
+ */
+static const LifecycleState *
+accepting_state(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, const OrdersSavedUser *caller)
+{
+	const LifecycleState *st = lifecycle_find_state(o->lifecycle, o->status);
+
+	if (st == NULL || !st->accepts_leads)
+	{
+		Datum		id = UUIDPGetDatum(&d->order_id);
+		bool		visible = orders_caller_sees(orders_rel, id, caller);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),
+				 visible ?
+				 errmsg("order \"%s\" is %s and not accepting leads", o->number, o->status) :
+				 errmsg("order %s is not accepting leads", uuid_text(&d->order_id)),
+				 errdetail("Leads count toward an order only in a status with accepts_leads (campaign: active)."),
+				 errhint("Activate the campaign first, or leave the lead unapproved.")));
+	}
+	return st;
+}
+
+/*
  * check_order — the refusals that need the order "o" of sum "d" ("full":
  * the sum did not fit, nothing written): delivered never exceeds purchased
  * (OR010), the lead's customer must be the order's (OR011), leads may only
- * be delivered to an order whose status accepts them (OR012).  The
+ * be delivered to an order whose status accepts them (OR012, also before
+ * OR010: an order that takes no leads is not "full").  The
  * refusals name the order's number, status and counts only to a caller who
  * may see the order.  Returns the order's state when the sum filled it up
  * (the order is to complete itself: auto_complete), else NULL.
@@ -248,6 +275,9 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
 	Datum		id = UUIDPGetDatum(&d->order_id);
 	const LifecycleState *st;
 
+	/* an order that takes no leads says so, whether or not they would fit */
+	if (full && d->delta > 0 && !restoring)
+		(void) accepting_state(orders_rel, d, o, caller);
 	if (full)
 	{
 		if (!orders_caller_sees(orders_rel, id, caller))
@@ -284,19 +314,7 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
 
 	if (d->delta <= 0 || restoring)
 		return NULL;
-	st = lifecycle_find_state(o->lifecycle, o->status);
-	if (st == NULL || !st->accepts_leads)
-	{
-		bool		visible = orders_caller_sees(orders_rel, id, caller);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_ORDERS_NOT_ACCEPTING_LEADS),
-				 visible ?
-				 errmsg("order \"%s\" is %s and not accepting leads", o->number, o->status) :
-				 errmsg("order %s is not accepting leads", uuid_text(&d->order_id)),
-				 errdetail("Leads count toward an order only in a status with accepts_leads (campaign: active)."),
-				 errhint("Activate the campaign first, or leave the lead unapproved.")));
-	}
+	st = accepting_state(orders_rel, d, o, caller);
 	return o->delivered == o->purchased && o->purchased > 0 ? st : NULL;
 }
 

@@ -27,8 +27,11 @@ SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALU
 SELECT throws_ok($$UPDATE orders.orders SET status = 'paused' WHERE order_number = 'T5-2';
                    INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a2', 'lead')$$,
                  'OR012', NULL, 'delivering to a paused campaign');
-SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', (SELECT id FROM orders.orders WHERE lifecycle = 'cod' LIMIT 1), 'approved')$$,
-                 NULL, NULL, 'delivering to a non-campaign order (or to nothing) is refused');
+SELECT throws_ok($$INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+                     ('00000000-0000-0000-0000-0000000005a4', 'T5-4', '00000000-0000-0000-0000-0000000005c1', 'cod');
+                   INSERT INTO orders.leads (customer_id, order_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', '00000000-0000-0000-0000-0000000005a4', 'approved')$$,
+                 'OR012', 'order "T5-4" is new and not accepting leads',
+                 'delivering to a COD order: OR012 (it takes no leads), not OR010 "full: 0 of 0"');
 SELECT throws_ok($$UPDATE orders.orders SET leads_purchased = 0 WHERE order_number = 'T5-1'$$,
                  'OR013', 'order "T5-1": leads_purchased cannot be lowered to 0, 1 leads are already delivered',
                  'lowering leads_purchased below leads_delivered');
