@@ -782,6 +782,8 @@ orders_lead_capacity_guard(PG_FUNCTION_ARGS)
 
 	if (null_del || null_pur)
 		return orders_trigger_result(trigdata, NULL);	/* NOT NULL reports it */
+	if (purchased < 0 && is_update)
+		return orders_trigger_result(trigdata, NULL);	/* its CHECK reports it (23514) */
 	if (!is_update)
 	{
 		/*

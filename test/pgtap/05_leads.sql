@@ -3,7 +3,7 @@
 -- exactly, the orders are locked before the foreign keys' checks, and a
 -- DBA's statement trigger on orders still sees the counter's writes.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -35,6 +35,8 @@ SELECT throws_ok($$INSERT INTO orders.orders (id, order_number, customer_id, lif
 SELECT throws_ok($$UPDATE orders.orders SET leads_purchased = 0 WHERE order_number = 'T5-1'$$,
                  'OR013', 'order "T5-1": leads_purchased cannot be lowered to 0, 1 leads are already delivered',
                  'lowering leads_purchased below leads_delivered');
+SELECT throws_ok($$UPDATE orders.orders SET leads_purchased = -5 WHERE order_number = 'T5-1'$$,
+                 '23514', NULL, 'a negative leads_purchased: its CHECK (23514), not OR013''s "lowered below the delivered"');
 SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000005ff', '00000000-0000-0000-0000-0000000005a1')$$,
                  'OR015', NULL, 'assigning an unknown lead');
 SELECT throws_ok($$SELECT orders.assign_lead(NULL, '00000000-0000-0000-0000-0000000005a1')$$,
