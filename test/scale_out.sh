@@ -217,8 +217,12 @@ check "... the slot is full for another customer: the node's OR023" "ERROR OR023
     "$(api $other "SELECT orders.reserve_time_slot('$s1')")"
 check "... who may not confirm the hold either (42501)" "ERROR 42501" \
     "$(api $other "SELECT status FROM orders.confirm_booking('$hold')")"
-check "... the holder confirms it through the proxy" "confirmed" \
+check "... nor may the holder without naming the item it books for (OR028: nobody could give it back)" "ERROR OR028" \
     "$(api $cust1 "SELECT status FROM orders.confirm_booking('$hold')")"
+session1=$(node 1 -c "WITH i AS (INSERT INTO orders.order_items (order_id, name, item_type) VALUES ('$o1', 'Session', 'service') RETURNING id)
+                      SELECT id FROM i")
+check "... the holder confirms it through the proxy, for the item of its order on node 1" "confirmed" \
+    "$(api $cust1 "SELECT status FROM orders.confirm_booking('$hold', '$session1')")"
 check "... node 1 counts it booked, and its slots equal a recount" "1|0|0" \
     "$(node 1 -c "SELECT booked_count || '|' || held_count || '|' || (SELECT count(*) FROM orders.recount_slots())
                     FROM orders.service_capacity WHERE id = '$s1'")"
