@@ -11,14 +11,15 @@
 --    - a customer wrote the items of its orders in any open status (emptied
 --      an order out for delivery, its stock coming back; deleted the item of
 --      an approved site) and at any price: now only while the order is in
---      its lifecycle's first status (orders.customer_may_edit_cart), at the
---      catalog's price (orders.customer_item_price, OR060);
+--      its lifecycle's first status, neither an approved site's nor booked
+--      (orders.customer_cart_item), at the catalog's price
+--      (orders.customer_item_price, OR061);
 --    - a delivery agent recorded deliveries of others' orders, and a
 --      deactivated one kept reading its deliveries and notifications: the
 --      policies of orders.deliveries and orders.notifications ask for an
 --      active staff member and, for a delivery written, an order it sees;
 --    - staff recorded ledger rows and expenses in another's name: only an
---      admin may name another recorder;
+--      admin may name (or change) the recorder (orders.recorder_guard);
 --    - a workflow run's id came from gen_random_uuid(), not orders.new_id();
 --    - vip_customers found only tags written as {"id": tag}, not the string
 --      form workflows accept too.
@@ -189,28 +190,37 @@ $$;
 ---------------------------------------------------------------------------
 -- A customer's items: its cart only, at the catalog's prices
 ---------------------------------------------------------------------------
--- customer_may_edit_cart — the order is one of the caller's own and still
--- in its lifecycle's first status (cod "new", booking "pending", campaign
--- "draft", review "configuring"): a customer puts the items of an order
--- together; once the shop has taken it on, staff change them (0.28.0:
--- before, any open status — a customer could empty an order out for
--- delivery, its stock coming back, or delete the item of an approved site).
-CREATE FUNCTION orders.customer_may_edit_cart(order_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE
+-- customer_cart_item — may the customer calling write this item of its
+-- cart (a row of order "order_id" with id "item_id" and "snapshot")?  Its
+-- order is the caller's and still in its lifecycle's first status (cod
+-- "new", booking "pending", campaign "draft", review "configuring": the
+-- cart; once the shop has taken the order on, staff change its items),
+-- and the item is no approved site's (the review's items change by the
+-- review: OR073 keeps paid ones) and booked by no live slot reservation
+-- (its place could not be given back).  0.27.0: before, any open status —
+-- a customer could empty an order out for delivery, its stock coming
+-- back, or take an order back to "configuring" and zero its sites' items.
+-- SECURITY DEFINER: the reservations of an item are not all the caller's.
+CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid, snapshot jsonb) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-                    WHERE o.id = customer_may_edit_cart.order_id
+                    WHERE o.id = customer_cart_item.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
                       AND o.status = l.initial_status)
+       AND NOT coalesce(customer_cart_item.snapshot ? 'site_selection_id', false)
+       AND NOT EXISTS (SELECT FROM orders.slot_reservations r
+                        WHERE r.order_item_id = customer_cart_item.item_id AND r.status IN ('held', 'confirmed'))
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
 -- costs: its product's price (its variant's, when the variant has one), 0
--- for an item without a product (staff price it); else OR060 naming the
--- price (0.28.0: before, a customer chose what it paid).  Reads the
--- catalog as the owner (customers do not see products); an unknown product
--- is left to the foreign key (23503).
+-- for an item without a product (staff price it); else OR061 (0.27.0:
+-- before, a customer chose what it paid).  The catalog's price is not
+-- named (customers do not see products: the client sends the price its
+-- storefront showed, and learns that it changed).  An unknown product is
+-- left to the foreign key (23503); a variant needs its product.
 CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -218,7 +228,10 @@ AS $$
 DECLARE
     price numeric := 0;
 BEGIN
-    IF customer_item_price.product_id IS NOT NULL THEN
+    IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN
+        RAISE EXCEPTION 'an item of variant % names no product', customer_item_price.variant_id
+            USING ERRCODE = 'OR061', HINT = 'Send the variant''s product_id with it.';
+    ELSIF customer_item_price.product_id IS NOT NULL THEN
         SELECT coalesce(v.price, p.price) INTO price
           FROM orders.products p
           LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
@@ -228,27 +241,29 @@ BEGIN
         END IF;
     END IF;
     IF customer_item_price.unit_price IS DISTINCT FROM price THEN
-        RAISE EXCEPTION 'column "unit_price" of orders.order_items is reserved to staff'
-            USING ERRCODE = 'OR060',
-                  DETAIL = format('A customer''s item costs the catalog''s price: %s, not %s.', price, customer_item_price.unit_price),
-                  HINT = 'Send the catalog''s price (0 for an item without a product: staff price it).';
+        RAISE EXCEPTION '%', CASE WHEN customer_item_price.product_id IS NULL
+                THEN format('an item without a product costs 0 until staff price it, not %s', customer_item_price.unit_price)
+                ELSE format('unit_price %s is not the catalog''s price of product %s', customer_item_price.unit_price,
+                            customer_item_price.product_id) END
+            USING ERRCODE = 'OR061',
+                  HINT = 'Send the price the catalog shows now (it may have changed); staff set other prices.';
     END IF;
     RETURN true;
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION orders.customer_may_edit_cart(uuid), orders.customer_item_price(uuid, uuid, numeric) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.customer_cart_item(uuid, uuid, jsonb), orders.customer_item_price(uuid, uuid, numeric) TO PUBLIC;
 ALTER POLICY insert_right ON orders.order_items
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 ALTER POLICY update_right ON orders.order_items
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id))
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot))
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 ALTER POLICY delete_right ON orders.order_items
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot));
 
 ---------------------------------------------------------------------------
 -- Deliveries and notifications: active staff; deliveries of orders seen
@@ -295,6 +310,27 @@ ALTER POLICY add ON orders.expenses
     WITH CHECK ((SELECT orders.has_permission('financial', 'create'))
                 AND (recorded_by_user_id IS NOT DISTINCT FROM (SELECT orders.current_staff_id())
                      OR (SELECT orders.current_staff_role()) = 'admin'));
+-- recorder_guard — in an API request only an admin changes who recorded a
+-- ledger row or an expense (0.27.0; the INSERT policies above keep a new
+-- row its writer's).  A staff row deleted sets the column NULL as the
+-- owner (its foreign key), which passes.
+CREATE FUNCTION orders.recorder_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.recorded_by_user_id IS DISTINCT FROM OLD.recorded_by_user_id AND NOT orders.by_maintainer(TG_RELID)
+       AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        PERFORM orders.refuse_column('orders.' || TG_TABLE_NAME, 'recorded_by_user_id', 'admins');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.financial_transactions
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
+CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.expenses
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
+REVOKE ALL ON FUNCTION orders.recorder_guard() FROM PUBLIC;
 
 ---------------------------------------------------------------------------
 -- A workflow run's id: orders.new_id(), as every id column's

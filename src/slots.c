@@ -822,15 +822,18 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
  * its order's subtotal, so the item comes first here too), then its order
  * FOR NO KEY UPDATE (a status change waits for it, and it for a status
  * change; two confirmations for one order queue rather than each holding a
- * share lock the other's write of the order would wait for), and say
- * whether that order is cancelled: a booking linked to an item of a
- * cancelled order would keep its place, since the cancellation released
- * the order's bookings before it.  Taken after the reservation (a held
- * reservation has no item, so no cancellation waits for it) and before the
- * slot.  False for an unknown item (require_own_item refuses it to the
- * holder; for staff the foreign key does).
+ * share lock the other's write of the order would wait for), and return
+ * that order's status when it is no longer open (cancelled, fulfilled,
+ * returned), else NULL: a booking linked to an item of a cancelled order
+ * would keep its place, since the cancellation released the order's
+ * bookings before it, and one of a completed order could never be given
+ * back (0.27.0 library: only cancelled orders were refused).  Taken after
+ * the reservation (a held reservation has no item, so no cancellation
+ * waits for it) and before the slot.  NULL for an unknown item
+ * (require_own_item refuses it to the holder; for staff the foreign key
+ * does).
  */
-static bool
+static const char *
 lock_item_order(Datum item)
 {
 	static Oid	argtypes[1] = {UUIDOID};
@@ -841,10 +844,11 @@ lock_item_order(Datum item)
 	Datum		args[1] = {item};
 	bool		isnull;
 	const LifecycleState *st;
+	char	   *status;
 
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return false;
+		return NULL;
 	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	plan = orders_get_plan(PLAN_SLOT_ITEM_ORDER, orders_relid("orders"),
 						   "SELECT o.lifecycle, o.status FROM orders.orders o"
@@ -852,10 +856,10 @@ lock_item_order(Datum item)
 						   1, argtypes);
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return false;
-	st = lifecycle_find_state(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-	return st != NULL && st->category == CATEGORY_CANCELLED;
+		return NULL;
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	st = lifecycle_find_state(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), status);
+	return st != NULL && st->category != CATEGORY_OPEN ? status : NULL;
 }
 
 /*
@@ -989,9 +993,11 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	Reservation r;
 	SlotRow		s;
 	Datum		result;
+	const char *closed;
 
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
+	closed = NULL;
 	if (strcmp(r.status, "released") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_RESERVATION_RELEASED),
@@ -1013,11 +1019,11 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
-		if (!PG_ARGISNULL(1) && lock_item_order(PG_GETARG_DATUM(1)))
+		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1))) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CANCELLED),
-					 errmsg("order item %s belongs to a cancelled order: reservation %s cannot be booked for it",
-							uuid_text(PG_GETARG_DATUM(1)), uuid_text(id)),
+					 errmsg("order item %s belongs to an order that is %s: reservation %s cannot be booked for it",
+							uuid_text(PG_GETARG_DATUM(1)), closed, uuid_text(id)),
 					 errhint("Release the hold, or confirm it for an item of an open order.")));
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 								PG_ARGISNULL(1), -r.quantity, r.quantity, &result, &s))

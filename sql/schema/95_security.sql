@@ -379,7 +379,7 @@ CREATE POLICY delete_right ON orders.orders AS RESTRICTIVE FOR DELETE
 -- customer_may_edit_items — the order is one of the caller's own and its
 -- status is still open: an agency order's groups and requirements, and the
 -- review of its sites, are the client's while the order is in progress
--- (its items: customer_may_edit_cart below).
+-- (its items: customer_cart_item below).
 CREATE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -390,28 +390,37 @@ AS $$
                       AND orders.status_category(o.lifecycle, o.status) = 'open')
 $$;
 
--- customer_may_edit_cart — the order is one of the caller's own and still
--- in its lifecycle's first status (cod "new", booking "pending", campaign
--- "draft", review "configuring"): a customer puts the items of an order
--- together; once the shop has taken it on, staff change them (0.28.0:
--- before, any open status — a customer could empty an order out for
--- delivery, its stock coming back, or delete the item of an approved site).
-CREATE FUNCTION orders.customer_may_edit_cart(order_id uuid) RETURNS boolean
-    LANGUAGE sql STABLE
+-- customer_cart_item — may the customer calling write this item of its
+-- cart (a row of order "order_id" with id "item_id" and "snapshot")?  Its
+-- order is the caller's and still in its lifecycle's first status (cod
+-- "new", booking "pending", campaign "draft", review "configuring": the
+-- cart; once the shop has taken the order on, staff change its items),
+-- and the item is no approved site's (the review's items change by the
+-- review: OR073 keeps paid ones) and booked by no live slot reservation
+-- (its place could not be given back).  0.27.0: before, any open status —
+-- a customer could empty an order out for delivery, its stock coming
+-- back, or take an order back to "configuring" and zero its sites' items.
+-- SECURITY DEFINER: the reservations of an item are not all the caller's.
+CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid, snapshot jsonb) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-                    WHERE o.id = customer_may_edit_cart.order_id
+                    WHERE o.id = customer_cart_item.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
                       AND o.status = l.initial_status)
+       AND NOT coalesce(customer_cart_item.snapshot ? 'site_selection_id', false)
+       AND NOT EXISTS (SELECT FROM orders.slot_reservations r
+                        WHERE r.order_item_id = customer_cart_item.item_id AND r.status IN ('held', 'confirmed'))
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
 -- costs: its product's price (its variant's, when the variant has one), 0
--- for an item without a product (staff price it); else OR060 naming the
--- price (0.28.0: before, a customer chose what it paid).  Reads the
--- catalog as the owner (customers do not see products); an unknown product
--- is left to the foreign key (23503).
+-- for an item without a product (staff price it); else OR061 (0.27.0:
+-- before, a customer chose what it paid).  The catalog's price is not
+-- named (customers do not see products: the client sends the price its
+-- storefront showed, and learns that it changed).  An unknown product is
+-- left to the foreign key (23503); a variant needs its product.
 CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -419,7 +428,10 @@ AS $$
 DECLARE
     price numeric := 0;
 BEGIN
-    IF customer_item_price.product_id IS NOT NULL THEN
+    IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN
+        RAISE EXCEPTION 'an item of variant % names no product', customer_item_price.variant_id
+            USING ERRCODE = 'OR061', HINT = 'Send the variant''s product_id with it.';
+    ELSIF customer_item_price.product_id IS NOT NULL THEN
         SELECT coalesce(v.price, p.price) INTO price
           FROM orders.products p
           LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
@@ -429,10 +441,12 @@ BEGIN
         END IF;
     END IF;
     IF customer_item_price.unit_price IS DISTINCT FROM price THEN
-        RAISE EXCEPTION 'column "unit_price" of orders.order_items is reserved to staff'
-            USING ERRCODE = 'OR060',
-                  DETAIL = format('A customer''s item costs the catalog''s price: %s, not %s.', price, customer_item_price.unit_price),
-                  HINT = 'Send the catalog''s price (0 for an item without a product: staff price it).';
+        RAISE EXCEPTION '%', CASE WHEN customer_item_price.product_id IS NULL
+                THEN format('an item without a product costs 0 until staff price it, not %s', customer_item_price.unit_price)
+                ELSE format('unit_price %s is not the catalog''s price of product %s', customer_item_price.unit_price,
+                            customer_item_price.product_id) END
+            USING ERRCODE = 'OR061',
+                  HINT = 'Send the price the catalog shows now (it may have changed); staff set other prices.';
     END IF;
     RETURN true;
 END
@@ -446,15 +460,15 @@ CREATE POLICY reach ON orders.order_items
     USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
 CREATE POLICY insert_right ON orders.order_items AS RESTRICTIVE FOR INSERT
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY update_right ON orders.order_items AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id))
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot))
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_may_edit_cart(order_id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY delete_right ON orders.order_items AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_cart(order_id));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot));
 
 ALTER TABLE orders.order_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.order_history FOR SELECT
@@ -505,7 +519,7 @@ CREATE POLICY reach ON orders.slot_reservations FOR SELECT
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
 
 -- deliveries: an active agent its own; other staff those of the orders
--- they see.  A delivery written is one of an order the writer sees (0.28.0:
+-- they see.  A delivery written is one of an order the writer sees (0.27.0:
 -- an agent recorded deliveries, and ratings, of others' orders; a
 -- deactivated agent kept reading its own).
 ALTER TABLE orders.deliveries ENABLE ROW LEVEL SECURITY;
@@ -529,7 +543,7 @@ CREATE POLICY delete_right ON orders.deliveries AS RESTRICTIVE FOR DELETE
            OR (SELECT orders.has_permission('orders', 'delete')));
 
 -- money: financial.*; nothing is deleted through the API; a row is
--- recorded by its writer (an admin may name another: 0.28.0)
+-- recorded by its writer (an admin may name another: 0.27.0)
 ALTER TABLE orders.financial_transactions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.expenses ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.financial_transactions FOR SELECT
@@ -548,6 +562,26 @@ CREATE POLICY add ON orders.expenses FOR INSERT
                      OR (SELECT orders.current_staff_role()) = 'admin'));
 CREATE POLICY edit ON orders.expenses FOR UPDATE
     USING ((SELECT orders.has_permission('financial', 'edit')));
+-- recorder_guard — in an API request only an admin changes who recorded a
+-- ledger row or an expense (0.27.0; the INSERT policies above keep a new
+-- row its writer's).  A staff row deleted sets the column NULL as the
+-- owner (its foreign key), which passes.
+CREATE FUNCTION orders.recorder_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.recorded_by_user_id IS DISTINCT FROM OLD.recorded_by_user_id AND NOT orders.by_maintainer(TG_RELID)
+       AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        PERFORM orders.refuse_column('orders.' || TG_TABLE_NAME, 'recorded_by_user_id', 'admins');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.financial_transactions
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
+CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.expenses
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
 
 ---------------------------------------------------------------------------
 -- grant_api — everything the API roles need, in one idempotent statement:
@@ -658,10 +692,11 @@ COMMENT ON FUNCTION orders.grant_api(name, name) IS
 
 REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
-    orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard() FROM PUBLIC;
+    orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard(),
+    orders.recorder_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
-    orders.customer_may_edit_items(uuid), orders.customer_may_edit_cart(uuid), orders.customer_item_price(uuid, uuid, numeric),
+    orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid, jsonb), orders.customer_item_price(uuid, uuid, numeric),
     orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
     orders.sees_customer(uuid, uuid) TO PUBLIC;

@@ -23,7 +23,7 @@ CREATE INDEX notifications_user_idx ON orders.notifications (user_id, created_at
 CREATE INDEX notifications_unread_idx ON orders.notifications (user_id, created_at DESC) WHERE NOT is_read;
 
 ALTER TABLE orders.notifications ENABLE ROW LEVEL SECURITY;
--- (0.28.0) an active staff member's: a deactivated one reads and marks none
+-- (0.27.0) an active staff member's: a deactivated one reads and marks none
 CREATE POLICY own ON orders.notifications
     USING (user_id = (SELECT orders.current_staff_id()) AND (SELECT orders.current_staff_role()) IS NOT NULL);
 
@@ -41,7 +41,7 @@ END;
 -- mark_notifications_read — mark the caller's notifications read: those of
 -- "ids", or all (NULL); the number marked.  Ids of others' (or unknown)
 -- notifications mark nothing.  42501 for a caller who is no active staff
--- member (0.28.0: a deactivated one too).
+-- member (0.27.0: a deactivated one too).
 CREATE FUNCTION orders.mark_notifications_read(ids uuid[] DEFAULT NULL)
     RETURNS integer
     LANGUAGE plpgsql VOLATILE

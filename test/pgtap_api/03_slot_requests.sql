@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(11);
+SELECT plan(16);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -40,6 +40,29 @@ VALUES ('00000000-0000-0000-0000-0000000003c1', '00000000-0000-0000-0000-0000000
 SELECT is((orders.confirm_booking(reservation_id => :'hold', order_item_id => '00000000-0000-0000-0000-0000000003c1')).status,
           'confirmed', 'client one books its hold for its item');
 SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'a retried request changes nothing');
+WITH d AS (DELETE FROM orders.order_items WHERE id = '00000000-0000-0000-0000-0000000003c1' RETURNING 1)
+SELECT is(count(*)::int, 0, 'the client cannot delete the booked item from its (still pending) order: its place could not be given back') FROM d;
+WITH u AS (UPDATE orders.order_items SET quantity = 2 WHERE id = '00000000-0000-0000-0000-0000000003c1' RETURNING 1)
+SELECT is(count(*)::int, 0, '... nor change it') FROM u;
+-- a booking for an item of an order the client completed itself could never
+-- be given back either (a completed order is not cancelled)
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003b2', '00000000-0000-0000-0000-0000000000a1', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type)
+VALUES ('00000000-0000-0000-0000-0000000003c2', '00000000-0000-0000-0000-0000000003b2', 'Massage', 'service');
+SELECT is((SELECT string_agg((orders.transition('00000000-0000-0000-0000-0000000003b2', s)).status, ',' ORDER BY n)
+             FROM unnest(ARRAY['confirmed', 'completed']) WITH ORDINALITY u(s, n)), 'confirmed,completed',
+          'the client completes a second booking order itself');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT set_config('role', 'staff', true);
+UPDATE orders.service_capacity SET max_capacity = max_capacity + 1 WHERE id = '00000000-0000-0000-0000-0000000000f1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1') AS hold2 \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'hold2', '00000000-0000-0000-0000-0000000003c2'), 'OR029',
+                 format('order item 00000000-0000-0000-0000-0000000003c2 belongs to an order that is completed: reservation %s cannot be booked for it', :'hold2'),
+                 '... whose item a hold cannot be booked for (OR029)');
+SELECT is((SELECT status FROM orders.slot_reservations WHERE id = :'hold2'), 'held', '... the hold stays a hold');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(34);
+SELECT plan(36);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -12,8 +12,12 @@ WITH u AS (UPDATE orders.products SET stock_quantity = 0 RETURNING 1)
 SELECT is(count(*)::int, 0, 'the client cannot change stock (row level security: no product is its to change)') FROM u;
 SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
                    VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 0.01, '00000000-0000-0000-0000-0000000000e1')$$,
-                 'OR060', 'column "unit_price" of orders.order_items is reserved to staff',
-                 'the client cannot price an item of its cart itself (OR060: the catalog''s price, here 0)');
+                 'OR061', 'unit_price 0.01 is not the catalog''s price of product 00000000-0000-0000-0000-0000000000e1',
+                 'the client cannot price an item of its cart itself (OR061: the catalog''s price, here 0, not named)');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, variant_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'A variant', '00000000-0000-0000-0000-00000000ffff')$$,
+                 'OR061', 'an item of variant 00000000-0000-0000-0000-00000000ffff names no product',
+                 '... nor name a variant without its product (OR061)');
 SELECT is((SELECT count(*)::int || ' ' || sum(unit_price) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'),
           '1 20.00', '... nothing added');
 SELECT is((orders.transition(order_id => '00000000-0000-0000-0000-0000000000b3', to_status => 'confirmed')).status,
@@ -64,18 +68,21 @@ SELECT is((SELECT count(*)::int FROM orders.orders), 4, 'the admin sees every or
 SELECT is((SELECT string_agg(o.order_number, ',') FROM orders.deliveries d JOIN orders.orders o ON o.id = d.order_id),
           'API-3', '... so the one delivery recorded is of the agent''s order');
 -- a staff member who may record money records it in its own name
-UPDATE orders.staff SET permissions = '{"financial": {"create": true}}' WHERE id = '00000000-0000-0000-0000-0000000000e9';
+UPDATE orders.staff SET permissions = '{"financial": {"create": true, "edit": true, "view": true}}' WHERE id = '00000000-0000-0000-0000-0000000000e9';
 SELECT lives_ok($$INSERT INTO orders.expenses (category, amount, recorded_by_user_id)
                   VALUES ('tolls', 2, '00000000-0000-0000-0000-0000000000e9')$$,
                 'an admin may record an expense in another staff member''s name');
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
 SELECT throws_ok($$INSERT INTO orders.expenses (category, amount, recorded_by_user_id)
                    VALUES ('fuel', 9, '00000000-0000-0000-0000-0000000000e8')$$,
-                 '42501', NULL, 'the agent (now with financial.create) cannot record an expense as the admin');
+                 '42501', NULL, 'the agent (now with financial.create, edit, view) cannot record an expense as the admin');
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount, recorded_by_user_id)
                    VALUES ('revenue', 5, '00000000-0000-0000-0000-0000000000e8')$$,
                  '42501', NULL, '... nor a ledger row');
 SELECT lives_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('parking', 1)$$, '... but one of its own');
+SELECT throws_ok($$UPDATE orders.expenses SET recorded_by_user_id = '00000000-0000-0000-0000-0000000000e8' WHERE category = 'parking'$$,
+                 'OR060', 'column "recorded_by_user_id" of orders.expenses is reserved to admins',
+                 '... which it cannot hand to the admin afterwards either (PATCH: OR060)');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT is((SELECT string_agg(e.category || ' ' || e.amount || ' ' || s.full_name, ', ' ORDER BY e.category)
              FROM orders.expenses e JOIN orders.staff s ON s.id = e.recorded_by_user_id),

@@ -373,7 +373,7 @@ SELECT pg_temp.probe('client writes its statistics',
 SELECT pg_temp.probe('item added to its cart',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Extra lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{stock_on_items,customer_may_edit_cart,customer_item_price}');
+  '{stock_on_items,customer_cart_item,customer_item_price}');
 SELECT pg_temp.probe('item of its cart changed',
   $p$UPDATE orders.order_items SET quantity = 2
       WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND name = 'Extra lamp'$p$,
@@ -381,14 +381,14 @@ SELECT pg_temp.probe('item of its cart changed',
 SELECT pg_temp.probe('an item at a price of its own',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id, unit_price)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Cheap lamp', 1, '00000000-0000-0000-0000-0000000000e1', 0.01)$p$,
-  '{customer_item_price}', 'OR060');
+  '{customer_item_price}', 'OR061');
 SELECT pg_temp.probe('client confirms its COD order (stock taken)',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000000b3', 'confirmed')).status$p$,
   '{transition,stock_on_status}', NULL, 'confirmed');
 SELECT pg_temp.probe('no item added once the order is confirmed',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Late lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{customer_may_edit_cart}', '42501');
+  '{customer_cart_item}', '42501');
 SELECT coalesce(pg_temp.probe('client creates a second COD order',
   $p$INSERT INTO orders.orders (customer_id, lifecycle)
      VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod') RETURNING id$p$,
@@ -532,6 +532,9 @@ SELECT pg_temp.probe('forged automatic ledger row',
 SELECT pg_temp.probe('expense',
   $p$INSERT INTO orders.expenses (category, amount) VALUES ('attack test', 2) RETURNING recorded_by_user_id$p$,
   '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
+SELECT pg_temp.probe('the admin names another recorder of it',
+  $p$UPDATE orders.expenses SET recorded_by_user_id = '00000000-0000-0000-0000-0000000000e7' WHERE category = 'attack test'
+     RETURNING recorded_by_user_id$p$, '{recorder_guard}', NULL, '00000000-0000-0000-0000-0000000000e7');
 SELECT pg_temp.probe('current_staff_id of the admin', $p$SELECT orders.current_staff_id()$p$,
   '{current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
 SELECT pg_temp.probe('cleanup_expired_reservations', $p$SELECT orders.cleanup_expired_reservations()$p$,

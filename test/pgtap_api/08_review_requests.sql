@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(55);
+SELECT plan(60);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -207,6 +207,32 @@ SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-000000000
                  'a client''s review of a completed order is refused, not a silent no-op');
 SELECT is((SELECT status FROM orders.order_site_selections WHERE domain = 'three-b.example.com'), 'rejected',
           '... nothing changed');
+
+-- request: the admin makes a second order for Client Three, whose review
+-- approves a site; the client takes it back to its first status
+-- (configuring, along the lifecycle's back edges) — its cart again, but an
+-- approved site's item changes only by the review (0.27.0)
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000008b7', 'API-7', '00000000-0000-0000-0000-0000000000a3', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000008c7', '00000000-0000-0000-0000-0000000008b7', '00000000-0000-0000-0000-0000000000a3', 1);
+SELECT orders.transition('00000000-0000-0000-0000-0000000008b7', 'analyzing');
+SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000008c7', '[{"domain": "seven-a.example.com", "metrics": {"price": 70}}]');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
+SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000008c7',
+             '[{"domain": "seven-a.example.com", "status": "approved"}]')).approved_count, 1, 'Client Three approves the site of API-7');
+SELECT is((SELECT string_agg((orders.transition('00000000-0000-0000-0000-0000000008b7', s)).status, ',' ORDER BY n)
+             FROM unnest(ARRAY['analyzing', 'configuring']) WITH ORDINALITY u(s, n)),
+          'analyzing,configuring', '... and takes the order back to configuring, its first status');
+WITH u AS (UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000008b7' RETURNING 1)
+SELECT is(count(*)::int, 0, '... where it changes no approved site''s item (PATCH: nothing)') FROM u;
+WITH d AS (DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000008b7' RETURNING 1)
+SELECT is(count(*)::int, 0, '... deletes none (DELETE: nothing)') FROM d;
+SELECT is((SELECT i.unit_price || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE o.id = '00000000-0000-0000-0000-0000000008b7'), '70.00 70.00', '... the item and total as the review made them');
 
 SELECT * FROM finish();
 ROLLBACK;
