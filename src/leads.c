@@ -263,7 +263,7 @@ accepting_state(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, const Or
  * the sum did not fit, nothing written): delivered never exceeds purchased
  * (OR010), the lead's customer must be the order's (OR011), leads may only
  * be delivered to an order whose status accepts them (OR012, also before
- * OR010: an order that takes no leads is not "full").  The
+ * OR010 for an order that bought none: it is not "full").  The
  * refusals name the order's number, status and counts only to a caller who
  * may see the order.  Returns the order's state when the sum filled it up
  * (the order is to complete itself: auto_complete), else NULL.
@@ -275,8 +275,12 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
 	Datum		id = UUIDPGetDatum(&d->order_id);
 	const LifecycleState *st;
 
-	/* an order that takes no leads says so, whether or not they would fit */
-	if (full && d->delta > 0 && !restoring)
+	/*
+	 * an order that bought no leads and takes none (any COD order) says
+	 * so, not that it is "full: 0 of 0"; a campaign that filled up and
+	 * completed itself stays "full"
+	 */
+	if (full && d->delta > 0 && !restoring && o->purchased == 0)
 		(void) accepting_state(orders_rel, d, o, caller);
 	if (full)
 	{
