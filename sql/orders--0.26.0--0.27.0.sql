@@ -22,7 +22,9 @@
 --      admin may name (or change) the recorder (orders.recorder_guard);
 --    - a workflow run's id came from gen_random_uuid(), not orders.new_id();
 --    - vip_customers found only tags written as {"id": tag}, not the string
---      form workflows accept too.
+--      form workflows accept too;
+--    - a customer raised leads_purchased of its own campaign: it is one of
+--      the staff-only columns of order_columns_guard now (OR060).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.27.0'" to load this file. \quit
 
 ALTER TABLE orders.order_site_selections
@@ -441,3 +443,66 @@ AS $$
 $$;
 COMMENT ON FUNCTION orders.vip_customers(text, text) IS
     'Dashboard: customers of an area carrying a tag (default vip) as {"id": tag} or "tag", biggest spenders first (seed 004 query 8)';
+
+---------------------------------------------------------------------------
+-- leads_purchased: staff-only, as an order's total (order_columns_guard);
+-- the trigger re-created with the column, keeping a DBA's ENABLE/DISABLE
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
+        "leads_purchased": 0}';
+    new_row jsonb;
+    old_row jsonb;
+    col text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
+    END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    IF orders.current_staff_role() IS NULL THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+    ELSIF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
+END
+$$;
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.orders'::pg_catalog.regclass AND tgname = 'order_columns_guard';
+    IF was IS NOT NULL THEN             -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER order_columns_guard
+            BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
+                assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
+                leads_purchased
+            ON orders.orders FOR EACH ROW WHEN (orders.api_request())
+            EXECUTE FUNCTION orders.order_columns_guard();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.orders %s TRIGGER order_columns_guard',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;

@@ -180,7 +180,9 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 
 -- Columns of an order only staff set, with the value a new order has
 -- without them; customers may not set them (OR060).  Staff need
--- orders.assign to set the assignments.
+-- orders.assign to set the assignments.  (0.27.0) leads_purchased too: what
+-- a campaign bought is priced by staff, as its total is — a customer raised
+-- its own campaign from 3 leads to 1000.
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -188,7 +190,8 @@ AS $$
 DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
-        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null}';
+        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
+        "leads_purchased": 0}';
     new_row jsonb;
     old_row jsonb;
     col text;
@@ -222,7 +225,8 @@ $$;
 -- so other writers (a bulk load, a webhook's worker, pg_cron) skip its call
 CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
-        assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by
+        assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
+        leads_purchased
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 

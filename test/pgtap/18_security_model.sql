@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -68,6 +68,11 @@ SELECT throws_ok($$UPDATE orders.orders SET priority = 9 WHERE order_number = 'T
                  'column "priority" of orders.orders is reserved to staff', 'a client may not set a staff-only column');
 SELECT throws_ok($$INSERT INTO orders.orders (customer_id, delivery_fee) VALUES ('00000000-0000-0000-0000-0000000000a1', 0.01)$$,
                  'OR060', 'column "delivery_fee" of orders.orders is reserved to staff', 'nor give it on a new order');
+SELECT throws_ok($$UPDATE orders.orders SET leads_purchased = 1000 WHERE order_number = 'T18-3'$$, 'OR060',
+                 'column "leads_purchased" of orders.orders is reserved to staff',
+                 'nor raise the leads an order bought (0.27.0: staff price them, as the total)');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, leads_purchased) VALUES ('00000000-0000-0000-0000-0000000000a1', 'campaign', 5)$$,
+                 'OR060', 'column "leads_purchased" of orders.orders is reserved to staff', '... nor give them on a new campaign');
 SELECT lives_ok($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE order_number = 'T18-3'$$,
                 'its own columns it may set');
 SELECT pg_temp.as_api('33333333-3333-3333-3333-333333333333');
