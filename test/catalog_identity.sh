@@ -85,7 +85,11 @@ cost -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION 
            ('00000000-0000-0000-0000-0000000000a1', 'odd', '{\"site_selection_id\": \"x\", \"metrics\": [\"cost\"]}')"
 check "a 0.26.0 site's item snapshots its cost" 7 \
       "$(cost -At -c "SELECT snapshot -> 'metrics' ->> 'cost' FROM orders.order_items WHERE name <> 'odd'")"
-cost -c "ALTER EXTENSION orders UPDATE"
+cost -c "ALTER TABLE orders.orders ENABLE ALWAYS TRIGGER order_columns_guard" -c "ALTER EXTENSION orders UPDATE"
+check "... the update re-creates order_columns_guard with leads_purchased, keeping a DBA's ENABLE ALWAYS" "A true" \
+      "$(cost -At -c "SELECT t.tgenabled::text || ' ' || (a.attnum = ANY (t.tgattr::int2[])) FROM pg_trigger t
+                        JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attname = 'leads_purchased'
+                       WHERE t.tgrelid = 'orders.orders'::regclass AND t.tgname = 'order_columns_guard'")"
 check "the update to 0.27.0 moves the sites' costs to internal_metrics" \
       'a.example.com {"dr": 5, "price": 20} {"cost": 7}; b.example.com {} {"cost": 3}; c.example.com {"dr": 1} {}' \
       "$(cost -At -c "SELECT string_agg(domain || ' ' || metrics::text || ' ' || internal_metrics::text, '; ' ORDER BY domain)
