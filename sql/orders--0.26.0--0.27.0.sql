@@ -11,9 +11,9 @@
 --    - a customer wrote the items of its orders in any open status (emptied
 --      an order out for delivery, its stock coming back; deleted the item of
 --      an approved site) and at any price: now only while the order is in
---      its lifecycle's first status, neither an approved site's nor booked
---      (orders.customer_cart_item), at the catalog's price
---      (orders.customer_item_price, OR061);
+--      its lifecycle's first status and no approved site's
+--      (orders.customer_cart_item), at the catalog's price of a product for
+--      sale (orders.customer_item_price, OR061);
 --    - a delivery agent recorded deliveries of others' orders, and a
 --      deactivated one kept reading its deliveries and notifications: the
 --      policies of orders.deliveries and orders.notifications ask for an
@@ -24,7 +24,12 @@
 --    - vip_customers found only tags written as {"id": tag}, not the string
 --      form workflows accept too;
 --    - a customer raised leads_purchased of its own campaign: it is one of
---      the staff-only columns of order_columns_guard now (OR060).
+--      the staff-only columns of order_columns_guard now (OR060);
+--    - a customer completed its own booking order (keeping its places for
+--      good): the built-in booking lifecycle's check-in, completion and
+--      no-show edges are staff's (allowed_staff), unless a DBA set them;
+--    - an item booked by a live reservation could be deleted (the place
+--      then taken for good): booked_item_guard refuses it (OR031).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.27.0'" to load this file. \quit
 
 ALTER TABLE orders.order_site_selections
@@ -193,27 +198,28 @@ $$;
 -- A customer's items: its cart only, at the catalog's prices
 ---------------------------------------------------------------------------
 -- customer_cart_item — may the customer calling write this item of its
--- cart (a row of order "order_id" with id "item_id" and "snapshot")?  Its
+-- cart (a row of order "order_id" with id "item_id")?  Its
 -- order is the caller's and still in its lifecycle's first status (cod
 -- "new", booking "pending", campaign "draft", review "configuring": the
 -- cart; once the shop has taken the order on, staff change its items),
 -- and the item is no approved site's (the review's items change by the
--- review: OR073 keeps paid ones) and booked by no live slot reservation
--- (its place could not be given back).  0.27.0: before, any open status —
--- a customer could empty an order out for delivery, its stock coming
--- back, or take an order back to "configuring" and zero its sites' items.
--- SECURITY DEFINER: the reservations of an item are not all the caller's.
-CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid, snapshot jsonb) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+-- review: OR073 keeps paid ones; a booked item is kept by
+-- booked_item_guard, for everybody).  0.27.0: before, any open status — a
+-- customer could empty an order out for delivery, its stock coming back,
+-- or take an order back to "configuring" and zero its sites' items.
+-- SECURITY DEFINER: the sites of an item are looked up whoever asks
+-- (PL/pgSQL: the sites' table comes later in this script).
+CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+BEGIN
+    RETURN EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                     WHERE o.id = customer_cart_item.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
                       AND o.status = l.initial_status)
-       AND NOT coalesce(customer_cart_item.snapshot ? 'site_selection_id', false)
-       AND NOT EXISTS (SELECT FROM orders.slot_reservations r
-                        WHERE r.order_item_id = customer_cart_item.item_id AND r.status IN ('held', 'confirmed'))
+       AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
+END
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
@@ -222,24 +228,29 @@ $$;
 -- before, a customer chose what it paid).  The catalog's price is not
 -- named (customers do not see products: the client sends the price its
 -- storefront showed, and learns that it changed).  An unknown product is
--- left to the foreign key (23503); a variant needs its product.
+-- left to the foreign key (23503); a variant needs its product; an
+-- inactive product or variant is not for sale (OR061).
 CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     price numeric := 0;
+    for_sale boolean;
 BEGIN
     IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN
         RAISE EXCEPTION 'an item of variant % names no product', customer_item_price.variant_id
             USING ERRCODE = 'OR061', HINT = 'Send the variant''s product_id with it.';
     ELSIF customer_item_price.product_id IS NOT NULL THEN
-        SELECT coalesce(v.price, p.price) INTO price
+        SELECT coalesce(v.price, p.price), p.is_active AND coalesce(v.is_active, true) INTO price, for_sale
           FROM orders.products p
           LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
          WHERE p.id = customer_item_price.product_id;
         IF NOT FOUND THEN
             RETURN true;
+        ELSIF NOT for_sale THEN
+            RAISE EXCEPTION 'product % is not for sale', customer_item_price.product_id
+                USING ERRCODE = 'OR061', HINT = 'It (or its variant) is inactive; choose another.';
         END IF;
     END IF;
     IF customer_item_price.unit_price IS DISTINCT FROM price THEN
@@ -254,18 +265,18 @@ BEGIN
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION orders.customer_cart_item(uuid, uuid, jsonb), orders.customer_item_price(uuid, uuid, numeric) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric) TO PUBLIC;
 ALTER POLICY insert_right ON orders.order_items
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 ALTER POLICY update_right ON orders.order_items
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot))
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id))
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 ALTER POLICY delete_right ON orders.order_items
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id));
 
 ---------------------------------------------------------------------------
 -- Deliveries and notifications: active staff; deliveries of orders seen
@@ -506,3 +517,41 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+---------------------------------------------------------------------------
+-- Booking work by staff: the built-in edges a DBA left as installed
+---------------------------------------------------------------------------
+UPDATE orders.lifecycle_transitions t SET allowed_staff = '{admin,manager,customer_rep}'
+ WHERE t.lifecycle = 'booking' AND t.builtin AND t.allowed_staff IS NULL
+   AND (t.from_status, t.to_status) IN (('confirmed', 'in_progress'), ('confirmed', 'completed'),
+                                        ('confirmed', 'no_show'), ('in_progress', 'completed'));
+
+---------------------------------------------------------------------------
+-- A booked item goes only with its booking
+---------------------------------------------------------------------------
+-- An item a live reservation books goes only with its booking: a booking
+-- is given back by cancelling its order (release_cancelled_bookings), and
+-- an item deleted first — by anybody, or by a customer racing the
+-- confirmation — would leave the place taken for good (the reservation's
+-- link is ON DELETE SET NULL) (0.27.0).  Its query runs after the row's
+-- lock, with a new snapshot: a confirmation the delete waited for counts.
+-- SECURITY DEFINER: the reservations of an item are not all the caller's.
+CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    booking uuid := (SELECT r.id FROM orders.slot_reservations r
+                      WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed') LIMIT 1);
+BEGIN
+    IF booking IS NOT NULL THEN
+        RAISE EXCEPTION 'order item % is booked by reservation %', OLD.id, booking
+            USING ERRCODE = 'OR031',
+                  HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER booked_item_guard BEFORE DELETE ON orders.order_items
+    FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
+REVOKE ALL ON FUNCTION orders.booked_item_guard() FROM PUBLIC;

@@ -648,8 +648,9 @@ lock_reservation_direct(OrdersDirect *d, const SlotShape *sh, Datum id, Reservat
 
 /*
  * check_caller — may the caller ("actor", role "caller") act on
- * reservation "r" (id "id")?  The holder, a member of orders.staff_role, or
- * the table owner (r->privileged for the last two); anybody else is
+ * reservation "r" (id "id")?  The holder, a member of orders.staff_role,
+ * the table owner, or (0.27.0 library) active staff with orders.edit
+ * behind a JWT (r->privileged for all but the holder); anybody else is
  * refused (42501).
  */
 static void
@@ -658,13 +659,14 @@ check_caller(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *
 	Oid			staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
 
 	r->privileged = (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
-		has_privs_of_role(caller, orders_rel_owner(res_rel));
+		has_privs_of_role(caller, orders_rel_owner(res_rel)) ||
+		orders_caller_may("orders", "edit");
 	if (r->privileged || strcmp(r->holder, actor) == 0)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("reservation %s belongs to another holder", uuid_text(id)),
-			 errhint("Only the holder or a member of the role named by orders.staff_role may confirm or release it.")));
+			 errhint("Only the holder, staff with permission orders.edit, or a member of the role named by orders.staff_role may confirm or release it.")));
 }
 
 /*

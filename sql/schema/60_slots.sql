@@ -50,6 +50,32 @@ CREATE INDEX slot_reservations_order_item_idx ON orders.slot_reservations (order
     WHERE order_item_id IS NOT NULL;
 CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 
+-- An item a live reservation books goes only with its booking: a booking
+-- is given back by cancelling its order (release_cancelled_bookings), and
+-- an item deleted first — by anybody, or by a customer racing the
+-- confirmation — would leave the place taken for good (the reservation's
+-- link is ON DELETE SET NULL) (0.27.0).  Its query runs after the row's
+-- lock, with a new snapshot: a confirmation the delete waited for counts.
+-- SECURITY DEFINER: the reservations of an item are not all the caller's.
+CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    booking uuid := (SELECT r.id FROM orders.slot_reservations r
+                      WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed') LIMIT 1);
+BEGIN
+    IF booking IS NOT NULL THEN
+        RAISE EXCEPTION 'order item % is booked by reservation %', OLD.id, booking
+            USING ERRCODE = 'OR031',
+                  HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER booked_item_guard BEFORE DELETE ON orders.order_items
+    FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
+
 -- A staff member's slots never overlap.  An exclusion constraint would need
 -- btree_gist (CREATE EXTENSION orders would then need CASCADE); this trigger
 -- serializes the slots of one staff member with a transaction-level
@@ -273,7 +299,7 @@ SELECT pg_catalog.pg_extension_config_dump('orders.service_capacity', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.slot_reservations', '');
 
 REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.slot_counts_guard(),
+REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.booked_item_guard(), orders.slot_counts_guard(),
                        orders.release_cancelled_bookings(), orders.recount_slots(uuid),
                        orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
                        orders.unschedule_on_drop(),

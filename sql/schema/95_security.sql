@@ -395,27 +395,28 @@ AS $$
 $$;
 
 -- customer_cart_item — may the customer calling write this item of its
--- cart (a row of order "order_id" with id "item_id" and "snapshot")?  Its
+-- cart (a row of order "order_id" with id "item_id")?  Its
 -- order is the caller's and still in its lifecycle's first status (cod
 -- "new", booking "pending", campaign "draft", review "configuring": the
 -- cart; once the shop has taken the order on, staff change its items),
 -- and the item is no approved site's (the review's items change by the
--- review: OR073 keeps paid ones) and booked by no live slot reservation
--- (its place could not be given back).  0.27.0: before, any open status —
--- a customer could empty an order out for delivery, its stock coming
--- back, or take an order back to "configuring" and zero its sites' items.
--- SECURITY DEFINER: the reservations of an item are not all the caller's.
-CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid, snapshot jsonb) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+-- review: OR073 keeps paid ones; a booked item is kept by
+-- booked_item_guard, for everybody).  0.27.0: before, any open status — a
+-- customer could empty an order out for delivery, its stock coming back,
+-- or take an order back to "configuring" and zero its sites' items.
+-- SECURITY DEFINER: the sites of an item are looked up whoever asks
+-- (PL/pgSQL: the sites' table comes later in this script).
+CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+BEGIN
+    RETURN EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                     WHERE o.id = customer_cart_item.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
                       AND o.status = l.initial_status)
-       AND NOT coalesce(customer_cart_item.snapshot ? 'site_selection_id', false)
-       AND NOT EXISTS (SELECT FROM orders.slot_reservations r
-                        WHERE r.order_item_id = customer_cart_item.item_id AND r.status IN ('held', 'confirmed'))
+       AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
+END
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
@@ -424,24 +425,29 @@ $$;
 -- before, a customer chose what it paid).  The catalog's price is not
 -- named (customers do not see products: the client sends the price its
 -- storefront showed, and learns that it changed).  An unknown product is
--- left to the foreign key (23503); a variant needs its product.
+-- left to the foreign key (23503); a variant needs its product; an
+-- inactive product or variant is not for sale (OR061).
 CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     price numeric := 0;
+    for_sale boolean;
 BEGIN
     IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN
         RAISE EXCEPTION 'an item of variant % names no product', customer_item_price.variant_id
             USING ERRCODE = 'OR061', HINT = 'Send the variant''s product_id with it.';
     ELSIF customer_item_price.product_id IS NOT NULL THEN
-        SELECT coalesce(v.price, p.price) INTO price
+        SELECT coalesce(v.price, p.price), p.is_active AND coalesce(v.is_active, true) INTO price, for_sale
           FROM orders.products p
           LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.id = customer_item_price.variant_id
          WHERE p.id = customer_item_price.product_id;
         IF NOT FOUND THEN
             RETURN true;
+        ELSIF NOT for_sale THEN
+            RAISE EXCEPTION 'product % is not for sale', customer_item_price.product_id
+                USING ERRCODE = 'OR061', HINT = 'It (or its variant) is inactive; choose another.';
         END IF;
     END IF;
     IF customer_item_price.unit_price IS DISTINCT FROM price THEN
@@ -464,15 +470,15 @@ CREATE POLICY reach ON orders.order_items
     USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
 CREATE POLICY insert_right ON orders.order_items AS RESTRICTIVE FOR INSERT
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY update_right ON orders.order_items AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot))
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id))
     WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
-           OR (orders.customer_cart_item(order_id, id, snapshot) AND orders.customer_item_price(product_id, variant_id, unit_price)));
+           OR (orders.customer_cart_item(order_id, id) AND orders.customer_item_price(product_id, variant_id, unit_price)));
 CREATE POLICY delete_right ON orders.order_items AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
-           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id, snapshot));
+           OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_cart_item(order_id, id));
 
 ALTER TABLE orders.order_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.order_history FOR SELECT
@@ -700,7 +706,7 @@ REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.recorder_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
-    orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid, jsonb), orders.customer_item_price(uuid, uuid, numeric),
+    orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),
     orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
     orders.sees_customer(uuid, uuid) TO PUBLIC;

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -20,6 +20,20 @@ SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, variant_id)
                  '... nor name a variant without its product (OR061)');
 SELECT is((SELECT count(*)::int || ' ' || sum(unit_price) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'),
           '1 20.00', '... nothing added');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.products SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000e1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, '00000000-0000-0000-0000-0000000000e1')$$,
+                 'OR061', 'product 00000000-0000-0000-0000-0000000000e1 is not for sale',
+                 '... nor add a product the shop deactivated (OR061)');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.products SET is_active = true WHERE id = '00000000-0000-0000-0000-0000000000e1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 SELECT is((orders.transition(order_id => '00000000-0000-0000-0000-0000000000b3', to_status => 'confirmed')).status,
           'confirmed', 'the client confirms its COD order');
 WITH u AS (UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3' RETURNING 1)
