@@ -540,12 +540,10 @@ CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    booking uuid := (SELECT r.id FROM orders.slot_reservations r
-                      WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed') LIMIT 1);
 BEGIN
-    IF booking IS NOT NULL THEN
-        RAISE EXCEPTION 'order item % is booked by reservation %', OLD.id, booking
+    IF EXISTS (SELECT FROM orders.slot_reservations r
+                WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
             USING ERRCODE = 'OR031',
                   HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
     END IF;

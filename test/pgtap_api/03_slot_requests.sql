@@ -41,7 +41,7 @@ SELECT is((orders.confirm_booking(reservation_id => :'hold', order_item_id => '0
           'confirmed', 'client one books its hold for its item');
 SELECT is((orders.confirm_booking(reservation_id => :'hold')).status, 'confirmed', 'a retried request changes nothing');
 SELECT throws_ok($$DELETE FROM orders.order_items WHERE id = '00000000-0000-0000-0000-0000000003c1'$$, 'OR031',
-                 format('order item 00000000-0000-0000-0000-0000000003c1 is booked by reservation %s', :'hold'),
+                 'order item 00000000-0000-0000-0000-0000000003c1 is booked: a slot reservation holds its place',
                  'the client cannot delete the booked item from its (still pending) order: its place could not be given back (OR031)');
 SELECT is((SELECT status || ' ' || (order_item_id IS NOT NULL) FROM orders.slot_reservations WHERE id = :'hold'), 'confirmed true',
           '... the booking keeps its item');
