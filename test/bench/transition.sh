@@ -32,11 +32,11 @@ run() {   # run CASE -> tps; "+quiet" runs its script with orders.notify off, "+
 declare -A sum
 cases="transition_floor transition_plpgsql transition_api transition_update transition_api+immediate transition_api+quiet transition_update+quiet"
 for c in $cases; do sum[$c]=0; done
-reset() {   # equal start for every case: all orders in 'a', empty history, vacuumed
+reset() {   # equal start for every case: all orders in 'a', empty history and activity log, vacuumed
     psql -q -X -d orders_bench -c "SET session_replication_role = replica" \
         -c "UPDATE orders.orders SET status = 'a' WHERE lifecycle = 'bench' AND status <> 'a'" \
-        -c "TRUNCATE orders.order_history, bench.history_floor, bench.history_plpgsql" \
-        -c "VACUUM ANALYZE orders.orders, bench.orders_floor, bench.orders_plpgsql, orders.order_history, bench.history_floor, bench.history_plpgsql" \
+        -c "TRUNCATE orders.order_history, orders.activity_logs, bench.history_floor, bench.history_plpgsql" \
+        -c "VACUUM ANALYZE orders.orders, bench.orders_floor, bench.orders_plpgsql, orders.order_history, orders.activity_logs, bench.history_floor, bench.history_plpgsql" \
         -c "CHECKPOINT"
 }
 for r in $(seq 1 "$ROUNDS"); do
