@@ -833,14 +833,14 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
  * the reservation (a held reservation has no item, so no cancellation
  * waits for it) and before the slot.  NULL for an unknown item
  * (require_own_item refuses it to the holder; for staff the foreign key
- * does).
+ * does).  "*quantity": the item's quantity (-1 for an unknown item).
  */
 static const char *
-lock_item_order(Datum item)
+lock_item_order(Datum item, int32 *quantity)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_KEY, orders_relid("order_items"),
-									   "SELECT i.order_id FROM orders.order_items i"
+									   "SELECT i.order_id, i.quantity FROM orders.order_items i"
 									   " WHERE i.id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 									   1, argtypes);
 	Datum		args[1] = {item};
@@ -849,8 +849,10 @@ lock_item_order(Datum item)
 	char	   *status;
 
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	*quantity = -1;
 	if (SPI_processed == 0)
 		return NULL;
+	*quantity = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	args[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	plan = orders_get_plan(PLAN_SLOT_ITEM_ORDER, orders_relid("orders"),
 						   "SELECT o.lifecycle, o.status FROM orders.orders o"
@@ -949,6 +951,39 @@ require_own_item(Datum item, const char *holder)
 				 errhint("Link a hold to an item of your own order; staff may link any item.")));
 }
 
+/*
+ * require_item_room — refuse (OR032) a holder's booking of "quantity"
+ * places for order item "item" of "item_quantity" units when its bookings
+ * would then hold more places than the item has units: each place is paid
+ * as one unit of the item (0.27.0 library: a customer held 20 places for
+ * one service item).  Runs under the item's order lock
+ * (lock_item_order), so two confirmations for one item count each other.
+ */
+static void
+require_item_room(Datum id, Datum item, int32 quantity, int32 item_quantity)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_BOOKED, orders_relid("slot_reservations"),
+									   "SELECT pg_catalog.sum(r.quantity)::pg_catalog.int8 FROM orders.slot_reservations r"
+									   " WHERE r.order_item_id OPERATOR(pg_catalog.=) $1"
+									   "   AND r.status OPERATOR(pg_catalog.=) 'confirmed'",
+									   1, argtypes);
+	Datum		args[1] = {item};
+	bool		isnull;
+	int64		booked;
+
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	booked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		booked = 0;
+	if (booked + quantity > item_quantity)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ITEM_OVERBOOKED),
+				 errmsg("reservation %s holds %d places; order item %s has %d units, " INT64_FORMAT " of them booked already",
+						uuid_text(id), quantity, uuid_text(item), item_quantity, booked),
+				 errhint("Raise the item's quantity (each place is one unit), or hold fewer places.")));
+}
+
 /* hold_expired — refuse (OR026) to confirm hold "id" that lapsed at "expires_at". */
 static void
 hold_expired(Datum id, TimestampTz expires_at)
@@ -996,6 +1031,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	SlotRow		s;
 	Datum		result;
 	const char *closed;
+	int32		item_quantity = -1;
 
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
@@ -1021,12 +1057,14 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
-		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1))) != NULL)
+		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1), &item_quantity)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CANCELLED),
 					 errmsg("order item %s belongs to an order that is %s: reservation %s cannot be booked for it",
 							uuid_text(PG_GETARG_DATUM(1)), closed, uuid_text(id)),
 					 errhint("Release the hold, or confirm it for an item of an open order.")));
+		if (!PG_ARGISNULL(1) && !r.privileged && item_quantity >= 0)
+			require_item_room(id, PG_GETARG_DATUM(1), r.quantity, item_quantity);
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
 								PG_ARGISNULL(1), -r.quantity, r.quantity, &result, &s))
 			slot_full(r.capacity_id, r.quantity, &s);

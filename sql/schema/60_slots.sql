@@ -56,22 +56,37 @@ CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 -- confirmation — would leave the place taken for good (the reservation's
 -- link is ON DELETE SET NULL) (0.27.0).  Its query runs after the row's
 -- lock, with a new snapshot: a confirmation the delete waited for counts.
+-- Nor is its quantity lowered below the places its bookings hold (each
+-- place is one unit of the item: confirm_booking's OR032).
 -- SECURITY DEFINER: the reservations of an item are not all the caller's.
 CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    places bigint;
 BEGIN
-    IF EXISTS (SELECT FROM orders.slot_reservations r
-                WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
-        RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
-            USING ERRCODE = 'OR031',
-                  HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+    IF TG_OP = 'DELETE' THEN
+        IF EXISTS (SELECT FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+            RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
+                USING ERRCODE = 'OR031',
+                      HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+        END IF;
+        RETURN OLD;
     END IF;
-    RETURN OLD;
+    IF NEW.quantity < OLD.quantity THEN
+        places := (SELECT sum(r.quantity) FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status = 'confirmed');
+        IF places > NEW.quantity THEN
+            RAISE EXCEPTION 'order item % books % places: its quantity cannot go below that', OLD.id, places
+                USING ERRCODE = 'OR032', HINT = 'Cancel its order to give the places back.';
+        END IF;
+    END IF;
+    RETURN NEW;
 END
 $$;
-CREATE TRIGGER booked_item_guard BEFORE DELETE ON orders.order_items
+CREATE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity ON orders.order_items
     FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
 
 -- A staff member's slots never overlap.  An exclusion constraint would need

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(20);
+SELECT plan(24);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -45,6 +45,27 @@ SELECT throws_ok($$DELETE FROM orders.order_items WHERE id = '00000000-0000-0000
                  'the client cannot delete the booked item from its (still pending) order: its place could not be given back (OR031)');
 SELECT is((SELECT status || ' ' || (order_item_id IS NOT NULL) FROM orders.slot_reservations WHERE id = :'hold'), 'confirmed true',
           '... the booking keeps its item');
+-- each place is one unit of the booked item: two places for one massage are
+-- refused until the item says two (and then it costs two)
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT set_config('role', 'staff', true);
+UPDATE orders.service_capacity SET max_capacity = max_capacity + 2 WHERE id = '00000000-0000-0000-0000-0000000000f1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003b4', '00000000-0000-0000-0000-0000000000a1', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type)
+VALUES ('00000000-0000-0000-0000-0000000003c4', '00000000-0000-0000-0000-0000000003b4', 'Massage', 'service');
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1', quantity => 2) AS hold4 \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'hold4', '00000000-0000-0000-0000-0000000003c4'), 'OR032',
+                 format('reservation %s holds 2 places; order item 00000000-0000-0000-0000-0000000003c4 has 1 units, 0 of them booked already', :'hold4'),
+                 'two places for an item of one unit: OR032 (a customer held 20 places for one service)');
+UPDATE orders.order_items SET quantity = 2 WHERE id = '00000000-0000-0000-0000-0000000003c4';
+SELECT is((orders.confirm_booking(:'hold4', '00000000-0000-0000-0000-0000000003c4')).status, 'confirmed',
+          '... booked once the item has two units');
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = 1 WHERE id = '00000000-0000-0000-0000-0000000003c4'$$, 'OR032', NULL,
+                 '... whose quantity then stays at two (OR032)');
+SELECT is((SELECT quantity FROM orders.order_items WHERE id = '00000000-0000-0000-0000-0000000003c4'), 2, '... unchanged');
 -- a booking the client completed itself could never be given back: the
 -- check-in, completion and no-show are staff's (the built-in lifecycle)
 INSERT INTO orders.orders (id, customer_id, lifecycle)
