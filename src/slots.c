@@ -964,7 +964,7 @@ require_item_room(Datum id, Datum item, int32 quantity, int32 item_quantity)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_BOOKED, orders_relid("slot_reservations"),
-									   "SELECT pg_catalog.sum(r.quantity)::pg_catalog.int8 FROM orders.slot_reservations r"
+									   "SELECT pg_catalog.sum(r.quantity) FROM orders.slot_reservations r"
 									   " WHERE r.order_item_id OPERATOR(pg_catalog.=) $1"
 									   "   AND r.status OPERATOR(pg_catalog.=) 'confirmed'",
 									   1, argtypes);
@@ -1059,7 +1059,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 			require_own_item(PG_GETARG_DATUM(1), r.holder);
 		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1), &item_quantity)) != NULL)
 			ereport(ERROR,
-					(errcode(ERRCODE_ORDERS_ORDER_CANCELLED),
+					(errcode(ERRCODE_ORDERS_ORDER_CLOSED),
 					 errmsg("order item %s belongs to an order that is %s: reservation %s cannot be booked for it",
 							uuid_text(PG_GETARG_DATUM(1)), closed, uuid_text(id)),
 					 errhint("Release the hold, or confirm it for an item of an open order.")));
