@@ -251,6 +251,7 @@ typedef enum OrdersPlanKind
 	PLAN_SITE_ITEMS_DELETE,
 	PLAN_SITE_ITEMS_INSERT,
 	PLAN_SITE_ORDERS_LOCK,
+	PLAN_GROUP_SITES_STAY,
 	PLAN_REVIEW_LOCK_SITES,
 	PLAN_REVIEW_LOCK_GROUP,
 	PLAN_REVIEW_LOCK_ORDER,
@@ -500,5 +501,6 @@ extern bool orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t
 
 extern bool orders_staff_may_take(const LifecycleEdge *edge, const OrdersAssignment *assigned);
 extern void orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned);
+extern HeapTuple orders_claim_for_rep(HeapTuple row, TupleDesc desc);
 
 #endif							/* ORDERS_H */

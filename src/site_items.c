@@ -32,7 +32,11 @@
  * deletes, one UPDATE per order — unless site_counts will not fire (a DBA
  * disabled it): then at once.
  *
- * Both work as the owner: the item follows whoever changes the site, also a
+ *   orders.group_sites_stay()  BEFORE DELETE FOR EACH ROW on
+ *                             orders.order_groups: a group of a paid or
+ *                             closed order with approved sites stays (OR073).
+ *
+ * All work as the owner: the item follows whoever changes the site, also a
  * client who may not write items.
  */
 #include "orders.h"
@@ -64,6 +68,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(orders_site_items);
+PG_FUNCTION_INFO_V1(orders_group_sites_stay);
 
 /*
  * refuse_final — OR073: the order "number" is paid or closed ("state"): its
@@ -636,6 +641,56 @@ orders_site_items(PG_FUNCTION_ARGS)
 	isnull = (item == (Datum) 0);
 	return orders_trigger_result(trigdata,
 								 heap_modify_tuple_by_cols(newrow, desc, 1, &item_att, &item, &isnull));
+}
+
+/*
+ * orders.group_sites_stay() — BEFORE DELETE FOR EACH ROW on
+ * orders.order_groups (0.28.0).  Guarantees that deleting a client group
+ * takes no approved site (and so no item) from an order that is paid or
+ * closed (OR073), as deleting its sites one by one does not: the sites go
+ * by the group's foreign-key cascade, once the group row is gone and
+ * site_items no longer finds their order.  The order is read FOR SHARE as
+ * the owner: a payment or cancellation under way is waited for, and waits.
+ * A group going with its order (the order deleted) passes.
+ */
+Datum
+orders_group_sites_stay(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "group_sites_stay",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW | ORDERS_TRIG_DELETE);
+	static Oid	argtypes[2] = {UUIDOID, UUIDOID};
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	group = trigdata->tg_trigtuple;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum		args[2];
+	bool		order_null,
+				id_null;
+
+	args[0] = heap_getattr(group, SPI_fnumber(desc, "order_id"), desc, &order_null);
+	args[1] = heap_getattr(group, SPI_fnumber(desc, "id"), desc, &id_null);
+	if (order_null || id_null)
+		return orders_trigger_result(trigdata, group);
+	orders_spi_connect_as_owner(orders_relid("orders"), &saved);
+	plan = orders_get_keyed_plan(PLAN_GROUP_SITES_STAY, orders_relid("order_site_selections"),
+								 "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle,"
+								 "       (SELECT x.domain FROM orders.order_site_selections x"
+								 "         WHERE x.order_group_id OPERATOR(pg_catalog.=) $2"
+								 "           AND x.status OPERATOR(pg_catalog.=) 'approved' LIMIT 1)"
+								 "  FROM orders.orders o"
+								 " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR SHARE OF o",
+								 2, argtypes);
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		char	   *domain = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
+
+		if (domain != NULL)
+			refuse_if_final_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, false, domain);
+	}
+	orders_spi_finish_as(&saved);
+	return orders_trigger_result(trigdata, group);
 }
 
 /* What a statement did to one site: its row before and after. */

@@ -8,9 +8,12 @@
  * (identity.c).  Requests that are not API requests (DBAs, pg_cron) and the
  * extension's own maintenance (running as the owner of orders.orders) are
  * not held to these rules, as with the column rules of the policies.
+ * A customer rep who moves an unassigned order becomes its rep (0.28.0).
  */
 #include "orders.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_type_d.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 
@@ -76,4 +79,38 @@ orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned
 {
 	assignment_column(row, desc, "assigned_agent_id", &assigned->agent_null, &assigned->agent);
 	assignment_column(row, desc, "assigned_rep_id", &assigned->rep_null, &assigned->rep);
+}
+
+/*
+ * orders_claim_for_rep — in an API request, a customer rep who changes the
+ * status of an order without a rep becomes its rep (0.28.0).  A rep reaches
+ * its own orders and the unassigned ones only while their status is open,
+ * and row level security holds the row an UPDATE leaves to that scope: a
+ * rep cancelling an unassigned order was refused with a bare "new row
+ * violates row-level security policy".  Not when the extension changes the
+ * order as its owner (a campaign completed by a rep's lead).  Returns the
+ * row to store ("row" itself when nothing is claimed).
+ */
+HeapTuple
+orders_claim_for_rep(HeapTuple row, TupleDesc desc)
+{
+	int			att = SPI_fnumber(desc, "assigned_rep_id");
+	pg_uuid_t	id;
+	pg_uuid_t  *rep;
+	const char *role;
+	Datum		value;
+	bool		isnull;
+
+	/* the extension's own maintenance (as the owner) claims nothing */
+	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID || !orders_api_request_now() ||
+		has_privs_of_role(GetUserId(), orders_rel_owner(orders_relid("orders"))))
+		return row;
+	(void) heap_getattr(row, att, desc, &isnull);
+	if (!isnull || !orders_caller_staff(&id, &role) || strcmp(role, "customer_rep") != 0)
+		return row;
+	rep = palloc(sizeof(pg_uuid_t));
+	*rep = id;
+	value = UUIDPGetDatum(rep);
+	isnull = false;
+	return heap_modify_tuple_by_cols(row, desc, 1, &att, &value, &isnull);
 }

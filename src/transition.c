@@ -345,7 +345,9 @@ check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 /*
  * guard_update — a change of an existing order: the lifecycle never changes;
  * a status change must be an edge the current user may take; the edge's
- * stamp column gets the transaction timestamp.  Returns the row to store.
+ * stamp column gets the transaction timestamp; a customer rep moving an
+ * unassigned order becomes its rep (orders_claim_for_rep).  Returns the row
+ * to store.
  */
 static HeapTuple
 guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
@@ -405,14 +407,16 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	if (edge->gate_actor != NULL)
 		newrow = set_column(newrow, desc, new_lc, edge->gate_actor, old_status, new_status,
 							CStringGetTextDatum(orders_current_actor()));
-	return newrow;
+	/* a rep moving an unassigned order takes it */
+	return orders_claim_for_rep(newrow, desc);
 }
 
 /*
  * orders.status_guard() — BEFORE INSERT OR UPDATE FOR EACH ROW on
  * orders.orders.  Guarantees that no row is stored in a status its lifecycle
  * does not have, and no status change is stored that is not an edge; ties
- * the order's amounts (order_money.c).
+ * the order's amounts (order_money.c); a rep claims an unassigned order it
+ * moves.
  * Concurrent changes of one order are serialized by the row lock the UPDATE
  * takes before this trigger runs, so the loser is checked against the
  * winner's status.

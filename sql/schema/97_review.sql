@@ -111,6 +111,14 @@ CREATE FUNCTION orders.site_items() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_items';
 CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_items();
+-- (0.28.0) Deleting a client group deletes its sites by the foreign key's
+-- cascade, when site_items no longer finds their order: the group's own
+-- trigger refuses first (OR073) for a paid or closed order with approved
+-- sites.  A group that goes with its order (the order deleted) passes.
+CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
+CREATE TRIGGER group_sites_stay BEFORE DELETE ON orders.order_groups
+    FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
 
 -- A site's cost is the agency's, not the client's: whoever writes it into
 -- metrics (complete_analysis, staff over the API, a DBA), it is kept in
@@ -698,7 +706,7 @@ CREATE POLICY reach ON orders.order_share_tokens
 REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_requirements,
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
-    orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
+    orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
     orders.site_review_columns(), orders.keep_internal_metrics() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(213);
+SELECT plan(217);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -328,6 +328,9 @@ SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-000000001
 SELECT throws_ok($$DELETE FROM orders.order_site_selections WHERE domain = 'd.example.com'
                     AND order_group_id = '00000000-0000-0000-0000-0000000017d2'$$, 'OR073',
                  'order "T17-A" is paid: approved site d.example.com stays', 'nor deleted');
+SELECT throws_ok($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d2'$$, 'OR073',
+                 'order "T17-A" is paid: approved site d.example.com stays',
+                 'nor is its group deleted (0.28.0: the sites went by the cascade, with their items)');
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
 
 ---------------------------------------------------------------------------
@@ -378,7 +381,20 @@ INSERT INTO orders.order_groups (id, order_id, client_id, link_count, approved_c
   ('00000000-0000-0000-0000-0000000017d6', '00000000-0000-0000-0000-0000000017a1', '00000000-0000-0000-0000-0000000017c3', 3, 5, 9);
 SELECT is((SELECT suggested_count || '/' || approved_count || '/' || rejected_count FROM orders.order_groups
             WHERE id = '00000000-0000-0000-0000-0000000017d6'), '0/0/0', 'a new group starts with no counted site');
-DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d6';
+SELECT lives_ok($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d6'$$,
+                'a group of a paid order without approved sites may go');
+-- an unpaid order's group goes with its approved sites and their items
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000017b7', 'T17-DG', '00000000-0000-0000-0000-0000000017c1', 'review');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017b8', '00000000-0000-0000-0000-0000000017b7', '00000000-0000-0000-0000-0000000017c2', 1);
+SELECT FROM orders.transition('00000000-0000-0000-0000-0000000017b7', 'analyzing');
+SELECT FROM orders.complete_analysis('00000000-0000-0000-0000-0000000017b8', '[{"domain": "gone.example.com", "metrics": {"price": 7}}]');
+SELECT FROM orders.review_sites('00000000-0000-0000-0000-0000000017b8', '[{"domain": "gone.example.com", "status": "approved"}]');
+SELECT lives_ok($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017b8'$$,
+                'a group of an unpaid open order goes with its approved sites');
+SELECT is(pg_temp.snap('T17-DG'), 'reviewing | false | 0.00 | 0.00 | - | 2',
+          '... their items too, the subtotal back to 0');
 
 ---------------------------------------------------------------------------
 -- An order that does not require client review passes the gate

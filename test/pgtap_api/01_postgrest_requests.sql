@@ -3,7 +3,7 @@
 -- transaction, then calls the RPC.  Row level security decides which orders
 -- a client sees; history is written although clients cannot write it.
 BEGIN;
-SELECT plan(17);
+SELECT plan(20);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -17,14 +17,30 @@ SELECT is((orders.transition(order_id => '00000000-0000-0000-0000-0000000000b1',
                              to_status => 'analyzing', notes => 'via api')).status,
           'analyzing', 'a client changes the status of its own order (named arguments)');
 SELECT results_eq($$SELECT orders.allowed_transitions(order_id => '00000000-0000-0000-0000-0000000000b1')$$,
-                  ARRAY['configuring', 'reviewing', 'cancelled'],
-                  'allowed_transitions lists the next statuses in display order');
+                  ARRAY['configuring', 'cancelled'],
+                  'allowed_transitions lists the next statuses in display order (the analysis'' report is staff''s)');
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b2', 'analyzing')$$,
                  'OR006', NULL, 'another client''s order is invisible (row level security)');
 SELECT throws_ok($$UPDATE orders.orders SET status = 'completed' WHERE id = '00000000-0000-0000-0000-0000000000b1'$$,
                  'OR001', NULL, 'a PATCH that jumps ahead is refused by the trigger');
-SELECT lives_ok($$UPDATE orders.orders SET status = 'reviewing' WHERE id = '00000000-0000-0000-0000-0000000000b1'$$,
-                'a PATCH along an edge passes');
+SELECT throws_ok($$UPDATE orders.orders SET status = 'reviewing' WHERE id = '00000000-0000-0000-0000-0000000000b1'$$,
+                 '42501', 'order "API-1": the change from "analyzing" to "reviewing" is reserved to admin, manager or customer_rep',
+                 'the analysis'' result is the agency''s edge, not the client''s (0.28.0)');
+SELECT lives_ok($$UPDATE orders.orders SET status = 'configuring' WHERE id = '00000000-0000-0000-0000-0000000000b1'$$,
+                'a PATCH along a client''s edge passes (back to configuring)');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b1', 'analyzing')).status, 'analyzing',
+          'and the client starts the analysis again');
+
+-- request: the agency's admin reports the analysis
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b1', 'reviewing')).status, 'reviewing',
+          'the admin takes the order to review');
+
+-- request: the client approves
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims',
+                  '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b1', 'payment_pending', NULL, 'approve-1')).status,
           'payment_pending', 'client approves the sites');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b1', 'payment_pending', NULL, 'approve-1')).status,
@@ -55,7 +71,9 @@ SELECT results_eq($$SELECT old_status || '>' || new_status || ' by ' || changed_
                       FROM orders.order_history
                      WHERE order_id = '00000000-0000-0000-0000-0000000000b1' ORDER BY id$$,
                   ARRAY['configuring>analyzing by 11111111-1111-1111-1111-111111111111',
-                        'analyzing>reviewing by 11111111-1111-1111-1111-111111111111',
+                        'analyzing>configuring by 11111111-1111-1111-1111-111111111111',
+                        'configuring>analyzing by 11111111-1111-1111-1111-111111111111',
+                        'analyzing>reviewing by 44444444-4444-4444-4444-444444444444',
                         'reviewing>payment_pending by 11111111-1111-1111-1111-111111111111',
                         'payment_pending>in_progress by 44444444-4444-4444-4444-444444444444'],
                   'history has each change once, with the JWT sub of who made it');

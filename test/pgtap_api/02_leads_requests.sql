@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -20,6 +20,17 @@ SELECT is((SELECT status || ' ' || leads_delivered || '/' || leads_purchased FRO
 SELECT is((SELECT changed_by || ': ' || notes FROM orders.order_history
             WHERE order_id = '00000000-0000-0000-0000-0000000000b4' AND new_status = 'completed'),
           '55555555-5555-5555-5555-555555555555: auto: all 2 leads delivered', 'history names the worker whose lead completed it');
+
+-- request: the campaign's customer (sub 1111…) would reopen it; its rep may
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')$$, '42501',
+                 'order "API-4": the change from "completed" to "active" is reserved to admin, manager or customer_rep',
+                 'a customer does not reopen its completed campaign (0.28.0: staff decide more leads are owed)');
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')).status, 'active',
+          'its rep reopens it');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(37);
+SELECT plan(41);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -121,6 +121,25 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000ffff', 'cancelled')$$, 'OR006',
                  'order 00000000-0000-0000-0000-00000000ffff does not exist', '... an order it cannot see: OR006');
 SELECT is((SELECT status FROM orders.orders WHERE order_number = 'API-1'), 'configuring', '... nothing changed');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+
+-- a customer rep who moves an unassigned order becomes its rep (0.28.0):
+-- cancelling one took it out of the rep's scope (unassigned orders only
+-- while open), which row level security refused with a bare 42501
+UPDATE orders.staff SET permissions = '{"orders": {"delete": true}}' WHERE id = '00000000-0000-0000-0000-0000000000e7';
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000004c1', 'API-R1', '00000000-0000-0000-0000-0000000000a1', 'cod'),
+  ('00000000-0000-0000-0000-0000000004c2', 'API-R2', '00000000-0000-0000-0000-0000000000a1', 'cod');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000004c2', 'confirmed')).assigned_rep_id, NULL,
+          'an admin who moves an unassigned order does not become its rep');
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT ok('cancelled' = ANY (ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000004c1'))),
+          'a rep is offered cancelling an unassigned new order');
+SELECT is((SELECT status || ' ' || assigned_rep_id FROM orders.transition('00000000-0000-0000-0000-0000000004c1', 'cancelled')),
+          'cancelled 00000000-0000-0000-0000-0000000000e7', '... cancels it, and becomes its rep');
+SELECT is((SELECT string_agg(new_status || ' by ' || changed_by, ', ') FROM orders.order_history
+            WHERE order_id = '00000000-0000-0000-0000-0000000004c1'),
+          'cancelled by 55555555-5555-5555-5555-555555555555', '... once, in its name');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 -- request: the client sees what it spent

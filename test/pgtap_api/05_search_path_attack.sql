@@ -357,9 +357,9 @@ SELECT pg_temp.probe('the same key again',
   '{transition}', NULL, 'analyzing');
 SELECT pg_temp.probe('allowed_transitions',
   $p$SELECT array_to_string(ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000000b1')), ',')$p$,
-  '{allowed_transitions}', NULL, 'configuring,reviewing,cancelled');
+  '{allowed_transitions}', NULL, 'configuring,cancelled');
 SELECT pg_temp.probe('PATCH of the status along an edge',
-  $p$UPDATE orders.orders SET status = 'reviewing' WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
+  $p$UPDATE orders.orders SET status = 'configuring' WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
   '{status_guard,status_audit,set_updated_at}');
 SELECT pg_temp.probe('PATCH of the status off the graph',
   $p$UPDATE orders.orders SET status = 'completed' WHERE id = '00000000-0000-0000-0000-0000000000b1'$p$,
@@ -592,6 +592,12 @@ SELECT pg_temp.probe('admin adds the client group',
   $p$INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
      VALUES ('00000000-0000-0000-0000-0000000005c5', '00000000-0000-0000-0000-0000000005b5',
              '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard}');
+SELECT pg_temp.probe('admin adds a second client group',
+  $p$INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+     VALUES ('00000000-0000-0000-0000-0000000005c6', '00000000-0000-0000-0000-0000000005b5',
+             '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard}');
+SELECT pg_temp.probe('and deletes it (group_sites_stay: no approved site)',
+  $p$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000005c6'$p$, '{group_sites_stay}');
 SELECT pg_temp.probe('the analysis starts (gate client_groups passes)',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000005b5', 'analyzing')).status$p$,
   '{transition,has_client_groups}', NULL, 'analyzing');
@@ -1032,7 +1038,7 @@ SELECT is((SELECT changed_by || ': ' || notes FROM orders.order_history
           '55555555-5555-5555-5555-555555555555: auto: all 2 leads delivered', 'the campaign completed itself, in the worker''s name');
 SELECT is((SELECT string_agg(new_status || coalesce(' key ' || idempotency_key, '') || ' by ' || changed_by, ', ' ORDER BY id)
              FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000000b1'),
-          'analyzing key attack-key-1 by 11111111-1111-1111-1111-111111111111, reviewing by 11111111-1111-1111-1111-111111111111',
+          'analyzing key attack-key-1 by 11111111-1111-1111-1111-111111111111, configuring by 11111111-1111-1111-1111-111111111111',
           'history of the client''s order: once per change, with the key');
 SELECT is((SELECT string_agg(status || coalesce(' item ' || order_item_id, ''), ', ' ORDER BY order_item_id NULLS FIRST)
              FROM orders.slot_reservations WHERE holder = '11111111-1111-1111-1111-111111111111'),

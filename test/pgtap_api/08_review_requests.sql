@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(60);
+SELECT plan(62);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -106,6 +106,11 @@ SELECT lives_ok($$UPDATE orders.order_site_selections SET metrics = '{}' WHERE d
                 'metrics written as they are are no change (IS DISTINCT FROM, jsonb equality)');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'payment_pending')).status, 'payment_pending',
           'every group complete: the client takes its order to payment (gate client_review)');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000008b5', 'in_progress')$$, '42501',
+                 'order "API-5": the change from "payment_pending" to "in_progress" is reserved to admin, manager or accountant',
+                 'but does not mark it paid itself (0.28.0: the built-in lifecycle''s staff edge)');
+SELECT is((SELECT status || ' ' || (paid_at IS NULL) FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000008b5'),
+          'payment_pending true', '... nothing changed');
 
 ---------------------------------------------------------------------------
 -- request: Client Two (JWT sub 2222…) sees nothing of it
