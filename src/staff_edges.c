@@ -94,16 +94,18 @@ orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned
 HeapTuple
 orders_claim_for_rep(HeapTuple row, TupleDesc desc)
 {
-	int			att = SPI_fnumber(desc, "assigned_rep_id");
+	int			att;
 	pg_uuid_t	id;
 	pg_uuid_t  *rep;
 	const char *role;
 	Datum		value;
 	bool		isnull;
 
-	/* the extension's own maintenance (as the owner) claims nothing */
-	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID || !orders_api_request_now() ||
-		has_privs_of_role(GetUserId(), orders_rel_owner(orders_relid("orders"))))
+	/* only API requests; the extension's own maintenance (as the owner) claims nothing */
+	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), orders_rel_owner(orders_relid("orders"))))
+		return row;
+	att = SPI_fnumber(desc, "assigned_rep_id");
+	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID)
 		return row;
 	(void) heap_getattr(row, att, desc, &isnull);
 	if (!isnull || !orders_caller_staff(&id, &role) || strcmp(role, "customer_rep") != 0)
