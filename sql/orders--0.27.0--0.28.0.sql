@@ -9,17 +9,32 @@
 --  * Deleting a client group of a paid or closed order took its approved
 --    sites, and their items, away (the sites went by the foreign key's
 --    cascade, when site_items no longer found their order): the group's
---    own trigger, orders.group_sites_stay, refuses first (OR073).
+--    own trigger, orders.group_sites_stay, refuses first (OR073); a group
+--    stays with its order (OR074: a client moved a paid order's group to
+--    another order of its own and deleted it there).
 --  * (library) A customer rep who moves an unassigned order becomes its
 --    rep: cancelling one was refused with a bare row level security error.
+--  * What a newcomer found (doc/decisions.md, 0.28.0): customers wrote the
+--    lifecycle stamps (cleared paid_at, changed a paid agency order, stamped
+--    it paid again), external_id (the shop's next order taken for a
+--    duplicate) and a placed order's currency — staff's now (OR060); a
+--    delivery agent changes no amount of an order and only collects or
+--    fails a pending payment; customers edit groups of unpaid orders only;
+--    shop orders attach only to customers without a login (a customer
+--    wrote a shopper's phone and took over their orders); a share link
+--    that converts is made by staff with customers.edit (42501) and
+--    redeemed by no staff account (OR084); staff start and resume
+--    campaigns.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.28.0'" to load this file. \quit
 
 UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
   FROM (VALUES
     ('review',   'analyzing',       'reviewing',   '{admin,manager,customer_rep}'),
-    ('review',   'payment_pending', 'in_progress', '{admin,manager,accountant}'),
+    ('review',   'payment_pending', 'in_progress', '{admin,manager}'),
     ('review',   'in_progress',     'completed',   '{admin,manager,customer_rep}'),
     ('review',   'in_progress',     'cancelled',   '{admin,manager}'),
+    ('campaign', 'draft',           'active',      '{admin,manager,customer_rep}'),
+    ('campaign', 'paused',          'active',      '{admin,manager,customer_rep}'),
     ('campaign', 'completed',       'active',      '{admin,manager,customer_rep}')
   ) w (lifecycle, from_status, to_status, who)
  WHERE t.lifecycle = w.lifecycle AND t.builtin AND t.from_status = w.from_status AND t.to_status = w.to_status
@@ -27,6 +42,452 @@ UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
 
 CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
-CREATE TRIGGER group_sites_stay BEFORE DELETE ON orders.order_groups
+CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
 REVOKE ALL ON FUNCTION orders.group_sites_stay() FROM PUBLIC;
+
+-- shop orders attach only to customers without a login (webhook_ingest)
+CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
+                                      delivery_id text, topic text)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+<<ingest>>
+DECLARE
+    headers jsonb;
+    w orders.webhooks%ROWTYPE;
+    m jsonb;
+    d jsonb;
+    max_bytes bigint;
+    ext_id text;
+    known uuid;
+    result_status text;
+    http integer;
+    code text;
+    err text;
+    order_id uuid;
+    customer_id uuid;
+    c_phone text;
+    c_email text;
+    items jsonb;
+    resolved jsonb;
+    item_count integer;
+    matched integer;
+    items_sum numeric;
+    fee numeric;
+    total numeric;
+    adj numeric;
+    incoming_at text;
+    stored_at text;
+    log_id uuid;
+BEGIN
+    -- the locks below serialise deliveries of one order; a transaction
+    -- snapshot taken before them would not see the delivery it waited for
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'orders.ingest_webhook must run at READ COMMITTED isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A transaction snapshot would not see the delivery of the same order it waited for.';
+    END IF;
+    -- through PostgREST, signature, delivery id and topic may come as headers
+    headers := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
+    signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');
+    delivery_id := left(coalesce(nullif(delivery_id, ''), headers ->> 'x-shopify-webhook-id',
+                                 headers ->> 'x-wc-webhook-delivery-id'), 255);
+    topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
+
+    -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
+    max_bytes := CASE WHEN w.id IS NULL THEN 65536
+                      ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
+    IF w.id IS NULL THEN
+        http := 404; code := 'OR090';
+        err := format('no active webhook with endpoint "%s"', left(endpoint, 64));
+    ELSIF body IS NULL THEN
+        http := 400; code := 'OR094';
+        err := format('the request to webhook "%s" has no payload', w.endpoint);
+    ELSIF octet_length(body) > max_bytes THEN
+        http := 413; code := 'OR093';
+        err := format('payload of %s bytes is larger than the %s bytes webhook "%s" accepts',
+                      octet_length(body), max_bytes, w.endpoint);
+    ELSIF w.secret IS NOT NULL AND (signature IS NULL OR NOT orders.webhook_signature_ok(w.secret, body, signature)) THEN
+        http := 401; code := 'OR091';
+        err := CASE WHEN signature IS NULL THEN format('webhook "%s" needs a signature', w.endpoint)
+                    ELSE format('the signature does not match the payload for webhook "%s"', w.endpoint) END;
+    END IF;
+    IF doc IS NULL AND http IS NULL THEN
+        BEGIN
+            doc := body::jsonb;
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+            IF http IS NULL THEN
+                http := 400; code := 'OR094';
+                err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
+            END IF;
+        END;
+    END IF;
+    IF http IS NULL AND jsonb_typeof(doc) <> 'object' THEN
+        http := 400; code := 'OR094';
+        err := format('the payload for webhook "%s" is not a JSON object', w.endpoint);
+    END IF;
+
+    IF http IS NULL THEN
+        m := w.field_mapping;
+        d := w.defaults;
+        ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
+        IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
+            PERFORM pg_advisory_xact_lock(hashtextextended(
+                'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
+        END IF;
+        -- a delivery id alone names the request only when the payload has no
+        -- shop order id: the signature does not cover the delivery id, so a
+        -- replayed body under another order's future delivery id must not
+        -- make that order a "duplicate"
+        IF ext_id IS NULL AND delivery_id IS NOT NULL THEN
+            SELECT l.order_created_id INTO known
+              FROM orders.webhook_logs l
+             WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
+               AND l.response_status BETWEEN 200 AND 299
+             ORDER BY l.created_at LIMIT 1;
+            IF FOUND THEN
+                result_status := 'duplicate'; http := 200; order_id := known;
+            END IF;
+        END IF;
+        IF http IS NULL AND ext_id IS NOT NULL THEN
+            SELECT o.id INTO known FROM orders.orders o
+             WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
+            IF FOUND THEN
+                order_id := known; http := 200;
+                result_status := CASE WHEN topic ~* 'update' THEN 'updated' ELSE 'duplicate' END;
+            END IF;
+        END IF;
+    END IF;
+
+    IF http IS NULL OR result_status = 'updated' THEN
+        BEGIN
+            items := CASE WHEN m -> 'order' ->> 'items' IS NULL THEN '[]'
+                          ELSE coalesce(doc #> string_to_array(m -> 'order' ->> 'items', '.'), '[]') END;
+            IF jsonb_typeof(items) <> 'array' THEN
+                RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
+                    USING ERRCODE = 'OR092';
+            END IF;
+            -- each item resolved once: its values, its variant or product by SKU
+            SELECT count(*), count(x.product_id), sum(x.unit_price * x.quantity),
+                   coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.ord), '[]')
+              INTO item_count, matched, items_sum, resolved
+              FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
+                           coalesce(y.price, v.price, p.price, 0) AS unit_price,
+                           coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
+                      FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
+                                   orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
+                                   coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
+                                   orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
+                                   i.ordinality AS ord
+                              FROM jsonb_array_elements(items) WITH ORDINALITY i) y
+                      LEFT JOIN orders.product_variants v ON v.sku = y.sku
+                      LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = y.sku) x;
+            IF matched < item_count AND coalesce((d ->> 'require_sku_match')::boolean, false) THEN
+                RAISE EXCEPTION '% of % items of the payload have no product with their SKU', item_count - matched, item_count
+                    USING ERRCODE = 'OR095', HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
+            END IF;
+            fee := coalesce(orders.webhook_amount(doc, m -> 'order' ->> 'delivery_fee'), 0);
+            total := orders.webhook_amount(doc, m -> 'order' ->> 'total');
+
+            IF result_status = 'updated' THEN
+                incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
+                SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
+                IF incoming_at IS NOT NULL AND stored_at IS NOT NULL AND incoming_at::timestamptz <= stored_at::timestamptz THEN
+                    result_status := 'stale';		-- an older update delivered late: nothing changes
+                ELSE
+                    UPDATE orders.orders o
+                       SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                           delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
+                           delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
+                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                                           ELSE o.metadata || jsonb_build_object('webhook',
+                                                    coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
+                     WHERE o.id = order_id;
+                    -- items and amounts follow the shop only before the order leaves its initial status
+                    IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                                WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                        -- without its items a discount larger than the fee would make the
+                        -- total negative (refused): a negative adjustment waits for them
+                        SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
+                        IF adj < 0 THEN
+                            UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                        END IF;
+                        DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
+                        PERFORM orders.webhook_insert_items(order_id, resolved);
+                        IF total IS NOT NULL THEN
+                            -- the parts written, the shop's total follows exactly (a total
+                            -- written equal to the one stored would not count as written)
+                            UPDATE orders.orders o SET delivery_fee = fee, adjustment = total - o.subtotal - fee
+                             WHERE o.id = order_id;
+                        ELSE
+                            UPDATE orders.orders o SET delivery_fee = fee, adjustment = adj WHERE o.id = order_id;
+                        END IF;
+                    END IF;
+                END IF;
+            ELSE
+                c_phone := left(orders.webhook_value(doc, m -> 'customer' ->> 'phone'), 64);
+                c_email := left(lower(orders.webhook_value(doc, m -> 'customer' ->> 'email')), 255);
+                IF c_phone IS NULL AND c_email IS NULL THEN
+                    RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
+                        USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
+                END IF;
+                -- one customer per phone and per email, also when new orders of a new
+                -- customer race: a lock per key the lookup uses, the phone's first.
+                -- (0.28.0) Only customers without a login: a logged-in customer
+                -- writes its own phone and email, and took over a shopper's orders
+                -- by writing theirs.
+                IF c_phone IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                END IF;
+                IF c_email IS NOT NULL THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
+                END IF;
+                IF c_phone IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c
+                     WHERE c.phone = c_phone AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL AND c_email IS NOT NULL THEN
+                    SELECT c.id INTO customer_id FROM orders.customers c
+                     WHERE c.email = c_email AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
+                END IF;
+                IF customer_id IS NULL THEN
+                    INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)
+                    VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
+                            c_email, c_phone,
+                            orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                            orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
+                    RETURNING id INTO customer_id;
+                END IF;
+                -- the adjustment makes the total the shop's (tax, discounts); until the
+                -- items are in, the total is fee + adjustment, which a discount larger
+                -- than the fee would make negative (refused): that part waits for them
+                adj := coalesce(total - coalesce(items_sum, 0) - fee, 0);
+                INSERT INTO orders.orders (customer_id, lifecycle, priority, currency, delivery_fee, adjustment,
+                                           customer_notes, delivery_address, delivery_area,
+                                           source, webhook_source, external_id, metadata)
+                VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
+                        upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
+                        fee, greatest(adj, -fee),
+                        orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                        orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                        'webhook', w.endpoint, ext_id,
+                        jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
+                            'source', w.source,
+                            'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
+                            'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
+                RETURNING id INTO order_id;
+                PERFORM orders.webhook_insert_items(order_id, resolved);
+                IF adj < -fee THEN
+                    UPDATE orders.orders o SET adjustment = adj WHERE o.id = order_id;
+                END IF;
+                result_status := 'created'; http := 201;
+            END IF;
+        EXCEPTION
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                http := CASE WHEN code IN ('40001', '40P01', '55P03') THEN 503
+                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' THEN 422
+                             ELSE 500 END;
+                err := format('webhook "%s": %s', w.endpoint, left(err, 500));
+                result_status := NULL; order_id := NULL;
+        END;
+    END IF;
+
+    INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
+    VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
+    RETURNING id INTO log_id;
+    -- webhook workflows (sql/schema/99_workflows.sql) run with the order
+    IF result_status IN ('created', 'updated') THEN
+        PERFORM orders.fire_webhook_workflows(w.id, order_id,
+                                              CASE result_status WHEN 'created' THEN 'order.created' ELSE 'order.updated' END,
+                                              log_id);
+    END IF;
+    PERFORM set_config('response.status', http::text, true);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
+        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', err));
+END
+$$;
+
+-- customers edit groups, requirements and site reviews of unpaid orders only
+CREATE OR REPLACE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM orders.orders o
+                    WHERE o.id = customer_may_edit_items.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.paid_at IS NULL
+                      AND orders.status_category(o.lifecycle, o.status) = 'open')
+$$;
+
+-- the stamps, external_id and a placed order's currency are staff's; a
+-- delivery agent changes no amount and only collects or fails a payment
+CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
+        "leads_purchased": 0, "external_id": null, "confirmed_at": null, "started_at": null,
+        "paused_at": null, "reviewed_at": null, "paid_at": null, "shipped_at": null, "delivered_at": null,
+        "returned_at": null, "completed_at": null, "cancelled_at": null}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency}';
+    new_row jsonb;
+    old_row jsonb;
+    col text;
+    role text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
+    END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    role := orders.current_staff_role();
+    IF role IS NULL THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+        IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
+        FOREACH col IN ARRAY agent_fixed LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff other than delivery agents');
+            END IF;
+        END LOOP;
+        IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
+           AND NOT (OLD.payment_status = 'pending' AND NEW.payment_status IN ('collected', 'failed')) THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_status',
+                                         'staff other than delivery agents (an agent collects or fails a pending payment)');
+        END IF;
+    END IF;
+    IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
+END
+$$;
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.orders'::pg_catalog.regclass AND tgname = 'order_columns_guard';
+    IF was IS NOT NULL THEN             -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER order_columns_guard
+            BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
+                assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
+                leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
+                delivered_at, returned_at, completed_at, cancelled_at
+            ON orders.orders FOR EACH ROW WHEN (orders.api_request())
+            EXECUTE FUNCTION orders.order_columns_guard();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.orders %s TRIGGER order_columns_guard',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;
+
+-- share links that convert: made by staff who may edit customers, redeemed by no staff account
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND NOT orders.has_permission('customers', 'edit') THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by staff with permission customers.edit'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.convert_share_token(token text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+    t orders.order_share_tokens := orders.share_token_row(convert_share_token.token, 'convert');
+    customer uuid;
+    owner_account uuid;
+BEGIN
+    IF account IS NULL THEN
+        RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
+            USING ERRCODE = 'OR082',
+                  DETAIL = CASE WHEN orders.current_actor() = current_user THEN 'The request carries no JWT sub.'
+                                ELSE format('Its JWT sub "%s" is no account id (a uuid).', left(orders.current_actor(), 64)) END;
+    END IF;
+    -- (0.28.0) a staff account is nobody's customer: it acts on orders as staff
+    IF EXISTS (SELECT FROM orders.staff s WHERE s.account_id = account) THEN
+        RAISE EXCEPTION 'account % is staff: a share link converts a prospect, not a staff member', account
+            USING ERRCODE = 'OR084', HINT = 'Redeem the link logged in as the customer it was made for.';
+    END IF;
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    IF owner_account IS NOT NULL AND owner_account <> account THEN
+        RAISE EXCEPTION 'the shared order belongs to another account'
+            USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';
+    END IF;
+    UPDATE orders.customers SET account_id = account WHERE id = customer AND account_id IS NULL;
+    RETURN customer;
+END
+$$;

@@ -57,6 +57,7 @@
 #define ERRCODE_ORDERS_GATE_CLOSED          MAKE_SQLSTATE('O','R','0','7','1')
 #define ERRCODE_ORDERS_LINKS_BELOW_APPROVED MAKE_SQLSTATE('O','R','0','7','2')
 #define ERRCODE_ORDERS_SITES_FINAL          MAKE_SQLSTATE('O','R','0','7','3')
+#define ERRCODE_ORDERS_GROUP_MOVED          MAKE_SQLSTATE('O','R','0','7','4')
 #define ERRCODE_ORDERS_GROUP_NOT_FOUND      MAKE_SQLSTATE('O','R','0','7','5')
 #define ERRCODE_ORDERS_SITE_NOT_IN_GROUP    MAKE_SQLSTATE('O','R','0','7','6')
 
@@ -501,6 +502,7 @@ extern bool orders_agent_serves(void **state, MemoryContext cxt, const pg_uuid_t
 
 extern bool orders_staff_may_take(const LifecycleEdge *edge, const OrdersAssignment *assigned);
 extern void orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned);
-extern HeapTuple orders_claim_for_rep(HeapTuple row, TupleDesc desc);
+extern HeapTuple orders_claim_for_rep(HeapTuple old, HeapTuple row, TupleDesc desc,
+									  const char *lifecycle, const char *new_status);
 
 #endif							/* ORDERS_H */

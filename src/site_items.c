@@ -32,9 +32,10 @@
  * deletes, one UPDATE per order — unless site_counts will not fire (a DBA
  * disabled it): then at once.
  *
- *   orders.group_sites_stay()  BEFORE DELETE FOR EACH ROW on
- *                             orders.order_groups: a group of a paid or
- *                             closed order with approved sites stays (OR073).
+ *   orders.group_sites_stay()  BEFORE DELETE OR UPDATE OF order_id FOR EACH
+ *                             ROW on orders.order_groups: a group stays with
+ *                             its order (OR074), and one of a paid or closed
+ *                             order with approved sites stays (OR073).
  *
  * All work as the owner: the item follows whoever changes the site, also a
  * client who may not write items.
@@ -644,51 +645,68 @@ orders_site_items(PG_FUNCTION_ARGS)
 }
 
 /*
- * orders.group_sites_stay() — BEFORE DELETE FOR EACH ROW on
- * orders.order_groups (0.28.0).  Guarantees that deleting a client group
- * takes no approved site (and so no item) from an order that is paid or
- * closed (OR073), as deleting its sites one by one does not: the sites go
- * by the group's foreign-key cascade, once the group row is gone and
- * site_items no longer finds their order.  The order is read FOR SHARE as
- * the owner: a payment or cancellation under way is waited for, and waits.
- * A group going with its order (the order deleted) passes.
+ * orders.group_sites_stay() — BEFORE DELETE OR UPDATE OF order_id FOR EACH
+ * ROW on orders.order_groups (0.28.0).  Guarantees that a client group
+ * stays with its order (its approved sites' items are that order's: OR074
+ * for a move) and that deleting one takes no approved site (and so no
+ * item) from an order that is paid or closed (OR073), as deleting its
+ * sites one by one does not: the sites go by the group's foreign-key
+ * cascade, once the group row is gone and site_items no longer finds their
+ * order.  A group with approved sites locks its order as the owner, FOR NO
+ * KEY UPDATE as a review does (the items' cascade writes its subtotal
+ * next): a payment or cancellation under way is waited for, and waits.  A
+ * group going with its order (the order deleted) passes.
  */
 Datum
 orders_group_sites_stay(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "group_sites_stay",
-												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW | ORDERS_TRIG_DELETE);
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_DELETE | ORDERS_TRIG_UPDATE);
 	static Oid	argtypes[2] = {UUIDOID, UUIDOID};
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	group = trigdata->tg_trigtuple;
+	int			order_att = SPI_fnumber(desc, "order_id");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
 	bool		order_null,
 				id_null;
 
-	args[0] = heap_getattr(group, SPI_fnumber(desc, "order_id"), desc, &order_null);
+	args[0] = heap_getattr(group, order_att, desc, &order_null);
 	args[1] = heap_getattr(group, SPI_fnumber(desc, "id"), desc, &id_null);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+	{
+		bool		new_null;
+		Datum		new_order = heap_getattr(trigdata->tg_newtuple, order_att, desc, &new_null);
+
+		if (order_null != new_null ||
+			(!order_null && memcmp(DatumGetUUIDP(args[0]), DatumGetUUIDP(new_order), sizeof(pg_uuid_t)) != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_GROUP_MOVED),
+					 errmsg("client group %s stays with its order",
+							id_null ? "(no id)" : DatumGetCString(DirectFunctionCall1(uuid_out, args[1]))),
+					 errdetail("Its approved sites' items are that order's."),
+					 errhint("Make a new group for the other order.")));
+		return orders_trigger_result(trigdata, trigdata->tg_newtuple);
+	}
 	if (order_null || id_null)
 		return orders_trigger_result(trigdata, group);
 	orders_spi_connect_as_owner(orders_relid("orders"), &saved);
 	plan = orders_get_keyed_plan(PLAN_GROUP_SITES_STAY, orders_relid("order_site_selections"),
-								 "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle,"
-								 "       (SELECT x.domain FROM orders.order_site_selections x"
-								 "         WHERE x.order_group_id OPERATOR(pg_catalog.=) $2"
-								 "           AND x.status OPERATOR(pg_catalog.=) 'approved' LIMIT 1)"
-								 "  FROM orders.orders o"
-								 " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR SHARE OF o",
+								 "SELECT o.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle, x.domain"
+								 "  FROM orders.orders o,"
+								 "       LATERAL (SELECT x.domain FROM orders.order_site_selections x"
+								 "                 WHERE x.order_group_id OPERATOR(pg_catalog.=) $2"
+								 "                   AND x.status OPERATOR(pg_catalog.=) 'approved'"
+								 "                 ORDER BY x.domain LIMIT 1) x"
+								 " WHERE o.id OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF o",
 								 2, argtypes);
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-	{
-		char	   *domain = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
-
-		if (domain != NULL)
-			refuse_if_final_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, false, domain);
-	}
+		refuse_if_final_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, false,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6));
 	orders_spi_finish_as(&saved);
 	return orders_trigger_result(trigdata, group);
 }

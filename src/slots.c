@@ -491,9 +491,25 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
 }
 
 /*
+ * slot_staff — is the caller (role "caller") staff for holds: a member of
+ * orders.staff_role, the owner of "rel", or (0.27.0 library) active staff
+ * with orders.edit behind a JWT?
+ */
+static bool
+slot_staff(Oid rel, Oid caller)
+{
+	Oid			staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
+
+	return (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
+		has_privs_of_role(caller, orders_rel_owner(rel)) ||
+		orders_caller_may("orders", "edit");
+}
+
+/*
  * orders.reserve_time_slot(capacity_id, duration_minutes, quantity) — hold
  * "quantity" places of a slot for "duration_minutes" (NULL: the setting
- * orders.hold_minutes) and return the reservation id.  Refused when the slot
+ * orders.hold_minutes) and return the reservation id; a longer hold is
+ * staff's (slot_staff; 42501, 0.28.0 library).  Refused when the slot
  * does not exist, is not available, has started, or when booked places plus
  * live holds plus this one would exceed max_capacity (check_slot,
  * check_room).  Written
@@ -527,6 +543,13 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("orders.reserve_time_slot: quantity must be at least 1, not %d", quantity)));
+	/* (0.28.0) a hold longer than the shop's is staff's: anybody held every place for a day */
+	if (minutes > orders_hold_minutes && !slot_staff(orders_relid("slot_reservations"), GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("orders.reserve_time_slot: a hold of %d minutes is longer than orders.hold_minutes (%d)",
+						minutes, orders_hold_minutes),
+				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
 	expires_at = now + (TimestampTz) minutes * USECS_PER_MINUTE;
 
 	actor = orders_current_actor();
@@ -648,19 +671,13 @@ lock_reservation_direct(OrdersDirect *d, const SlotShape *sh, Datum id, Reservat
 
 /*
  * check_caller — may the caller ("actor", role "caller") act on
- * reservation "r" (id "id")?  The holder, a member of orders.staff_role,
- * the table owner, or (0.27.0 library) active staff with orders.edit
- * behind a JWT (r->privileged for all but the holder); anybody else is
- * refused (42501).
+ * reservation "r" (id "id")?  The holder, or staff (slot_staff:
+ * r->privileged for all but the holder); anybody else is refused (42501).
  */
 static void
 check_caller(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *r)
 {
-	Oid			staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
-
-	r->privileged = (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
-		has_privs_of_role(caller, orders_rel_owner(res_rel)) ||
-		orders_caller_may("orders", "edit");
+	r->privileged = slot_staff(res_rel, caller);
 	if (r->privileged || strcmp(r->holder, actor) == 0)
 		return;
 	ereport(ERROR,

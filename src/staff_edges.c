@@ -8,7 +8,7 @@
  * (identity.c).  Requests that are not API requests (DBAs, pg_cron) and the
  * extension's own maintenance (running as the owner of orders.orders) are
  * not held to these rules, as with the column rules of the policies.
- * A customer rep who moves an unassigned order becomes its rep (0.28.0).
+ * A customer rep who closes an unassigned order becomes its rep (0.28.0).
  */
 #include "orders.h"
 
@@ -82,18 +82,24 @@ orders_read_assignment(HeapTuple row, TupleDesc desc, OrdersAssignment *assigned
 }
 
 /*
- * orders_claim_for_rep — in an API request, a customer rep who changes the
- * status of an order without a rep becomes its rep (0.28.0).  A rep reaches
- * its own orders and the unassigned ones only while their status is open,
- * and row level security holds the row an UPDATE leaves to that scope: a
- * rep cancelling an unassigned order was refused with a bare "new row
- * violates row-level security policy".  Not when the extension changes the
- * order as its owner (a campaign completed by a rep's lead).  Returns the
- * row to store ("row" itself when nothing is claimed).
+ * orders_claim_for_rep — in an API request, a customer rep who takes an
+ * order without a rep out of the open statuses (to "new_status" of
+ * "lifecycle": cancels, completes it) becomes its rep (0.28.0).  A rep
+ * reaches its own orders and the unassigned ones only while their status
+ * is open, and row level security holds the row an UPDATE leaves to that
+ * scope: a rep cancelling an unassigned order was refused with a bare "new
+ * row violates row-level security policy".  A move within the open
+ * statuses claims nothing (the order stays in every rep's reach: an
+ * analysis service working as a rep would otherwise take every order it
+ * analyses), nor does a change that unassigns the order ("old" had a rep),
+ * nor the extension's own work as the owner (a campaign completed by a
+ * rep's lead).  Returns the row to store ("row" itself when nothing is
+ * claimed).
  */
 HeapTuple
-orders_claim_for_rep(HeapTuple row, TupleDesc desc)
+orders_claim_for_rep(HeapTuple old, HeapTuple row, TupleDesc desc, const char *lifecycle, const char *new_status)
 {
+	const LifecycleState *st;
 	int			att;
 	pg_uuid_t	id;
 	pg_uuid_t  *rep;
@@ -101,13 +107,18 @@ orders_claim_for_rep(HeapTuple row, TupleDesc desc)
 	Datum		value;
 	bool		isnull;
 
-	/* only API requests; the extension's own maintenance (as the owner) claims nothing */
 	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), orders_rel_owner(orders_relid("orders"))))
+		return row;
+	st = lifecycle_find_state(lifecycle, new_status);
+	if (st == NULL || st->category == CATEGORY_OPEN)
 		return row;
 	att = SPI_fnumber(desc, "assigned_rep_id");
 	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID)
 		return row;
 	(void) heap_getattr(row, att, desc, &isnull);
+	if (!isnull)
+		return row;
+	(void) heap_getattr(old, att, desc, &isnull);
 	if (!isnull || !orders_caller_staff(&id, &role) || strcmp(role, "customer_rep") != 0)
 		return row;
 	rep = palloc(sizeof(pg_uuid_t));

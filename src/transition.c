@@ -345,7 +345,7 @@ check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 /*
  * guard_update — a change of an existing order: the lifecycle never changes;
  * a status change must be an edge the current user may take; the edge's
- * stamp column gets the transaction timestamp; a customer rep moving an
+ * stamp column gets the transaction timestamp; a customer rep closing an
  * unassigned order becomes its rep (orders_claim_for_rep).  Returns the row
  * to store.
  */
@@ -407,8 +407,8 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	if (edge->gate_actor != NULL)
 		newrow = set_column(newrow, desc, new_lc, edge->gate_actor, old_status, new_status,
 							CStringGetTextDatum(orders_current_actor()));
-	/* a rep moving an unassigned order takes it */
-	return orders_claim_for_rep(newrow, desc);
+	/* a rep closing an unassigned order takes it */
+	return orders_claim_for_rep(oldrow, newrow, desc, new_lc, new_status);
 }
 
 /*
@@ -416,7 +416,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
  * orders.orders.  Guarantees that no row is stored in a status its lifecycle
  * does not have, and no status change is stored that is not an edge; ties
  * the order's amounts (order_money.c); a rep claims an unassigned order it
- * moves.
+ * closes.
  * Concurrent changes of one order are serialized by the row lock the UPDATE
  * takes before this trigger runs, so the loser is checked against the
  * winner's status.

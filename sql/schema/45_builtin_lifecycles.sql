@@ -120,17 +120,21 @@ UPDATE orders.lifecycle_transitions t SET allowed_staff = '{admin,manager,custom
 
 -- Agency and campaign work by staff (0.28.0), in API requests: the client
 -- configures, approves the sites or asks for more, and cancels before
--- paying; the agency reports the analysis, takes the payment (an
--- accountant too), completes the work or cancels a paid order (a refund);
--- a completed campaign is reopened by staff (more leads are owed).  Before,
--- a client took its own agency order "payment received" (stamping paid_at)
--- and "completed", and reopened its completed campaign.
+-- paying; the agency reports the analysis, takes the payment, completes
+-- the work or cancels a paid order (a refund).  Staff start a campaign,
+-- resume a paused one and reopen a completed one (more leads are owed);
+-- its customer may pause or cancel it.  Before, a client took its own
+-- agency order "payment received" (stamping paid_at) and "completed",
+-- started an unpaid campaign, resumed one staff had paused and reopened a
+-- completed one.
 UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
   FROM (VALUES
     ('review',   'analyzing',       'reviewing',   '{admin,manager,customer_rep}'),
-    ('review',   'payment_pending', 'in_progress', '{admin,manager,accountant}'),
+    ('review',   'payment_pending', 'in_progress', '{admin,manager}'),
     ('review',   'in_progress',     'completed',   '{admin,manager,customer_rep}'),
     ('review',   'in_progress',     'cancelled',   '{admin,manager}'),
+    ('campaign', 'draft',           'active',      '{admin,manager,customer_rep}'),
+    ('campaign', 'paused',          'active',      '{admin,manager,customer_rep}'),
     ('campaign', 'completed',       'active',      '{admin,manager,customer_rep}')
   ) w (lifecycle, from_status, to_status, who)
  WHERE t.lifecycle = w.lifecycle AND t.builtin AND t.from_status = w.from_status AND t.to_status = w.to_status;

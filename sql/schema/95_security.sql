@@ -182,7 +182,15 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- without them; customers may not set them (OR060).  Staff need
 -- orders.assign to set the assignments.  (0.27.0) leads_purchased too: what
 -- a campaign bought is priced by staff, as its total is — a customer raised
--- its own campaign from 3 leads to 1000.
+-- its own campaign from 3 leads to 1000.  (0.28.0) The built-in lifecycles'
+-- stamps, which their edges set (a client cleared paid_at, changed its paid
+-- agency order and stamped it paid again), and external_id (a customer
+-- re-pointed its shop order's id and the shop's next order was taken for
+-- a duplicate); a placed order's currency (the ledger posts in it).  A
+-- delivery agent changes no amount of an order (total, adjustment, fee,
+-- currency) and its payment only from pending to collected or failed (an
+-- agent zeroed a total, or marked a collected order refunded: the refund
+-- row followed).
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -191,17 +199,22 @@ DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
         "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
-        "leads_purchased": 0}';
+        "leads_purchased": 0, "external_id": null, "confirmed_at": null, "started_at": null,
+        "paused_at": null, "reviewed_at": null, "paid_at": null, "shipped_at": null, "delivered_at": null,
+        "returned_at": null, "completed_at": null, "cancelled_at": null}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency}';
     new_row jsonb;
     old_row jsonb;
     col text;
+    role text;
 BEGIN
     IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
         RETURN NEW;				-- before any work: every INSERT of an order comes here
     END IF;
     new_row := to_jsonb(NEW);
     old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
-    IF orders.current_staff_role() IS NULL THEN
+    role := orders.current_staff_role();
+    IF role IS NULL THEN
         FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
             IF new_row -> col IS DISTINCT FROM old_row -> col THEN
                 PERFORM orders.refuse_column('orders.orders', col, 'staff');
@@ -211,7 +224,24 @@ BEGIN
            AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
             PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
         END IF;
-    ELSIF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+        IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
+        FOREACH col IN ARRAY agent_fixed LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff other than delivery agents');
+            END IF;
+        END LOOP;
+        IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
+           AND NOT (OLD.payment_status = 'pending' AND NEW.payment_status IN ('collected', 'failed')) THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_status',
+                                         'staff other than delivery agents (an agent collects or fails a pending payment)');
+        END IF;
+    END IF;
+    IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
           IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
           AND NOT orders.has_permission('orders', 'assign') THEN
         PERFORM orders.refuse_column('orders.orders',
@@ -226,7 +256,8 @@ $$;
 CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
-        leads_purchased
+        leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
+        delivered_at, returned_at, completed_at, cancelled_at
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 
@@ -383,7 +414,8 @@ CREATE POLICY delete_right ON orders.orders AS RESTRICTIVE FOR DELETE
 -- customer_may_edit_items — the order is one of the caller's own and its
 -- status is still open: an agency order's groups and requirements, and the
 -- review of its sites, are the client's while the order is in progress
--- (its items: customer_cart_item below).
+-- and unpaid (its items: customer_cart_item below).  (0.28.0) Unpaid: a
+-- client raised a paid order's link_count and approved more sites.
 CREATE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -391,6 +423,7 @@ AS $$
     SELECT EXISTS (SELECT FROM orders.orders o
                     WHERE o.id = customer_may_edit_items.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.paid_at IS NULL
                       AND orders.status_category(o.lifecycle, o.status) = 'open')
 $$;
 

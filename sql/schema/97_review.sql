@@ -114,10 +114,13 @@ CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.
 -- (0.28.0) Deleting a client group deletes its sites by the foreign key's
 -- cascade, when site_items no longer finds their order: the group's own
 -- trigger refuses first (OR073) for a paid or closed order with approved
--- sites.  A group that goes with its order (the order deleted) passes.
+-- sites.  A group that goes with its order (the order deleted) passes.  A
+-- group stays with its order (OR074): its approved sites' items are that
+-- order's (a client moved a paid order's group to another order of its
+-- own, and deleted it there).
 CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
-CREATE TRIGGER group_sites_stay BEFORE DELETE ON orders.order_groups
+CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
 
 -- A site's cost is the agency's, not the client's: whoever writes it into
@@ -449,6 +452,14 @@ BEGIN
                         left(allowed_actions::text, 100)
             USING ERRCODE = '22023';
     END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND NOT orders.has_permission('customers', 'edit') THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by staff with permission customers.edit'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
     -- an id of this database's partition (a proxy routes the token by it),
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
@@ -551,7 +562,8 @@ $$;
 -- convert_share_token — a prospect who just logged in (JWT sub) takes the
 -- shared order: its customer becomes the prospect's account.  Single use:
 -- of two conversions at once exactly one wins (the token row is updated
--- only while unused); the other gets OR080.
+-- only while unused); the other gets OR080.  A staff account converts
+-- nothing (OR084, 0.28.0).
 CREATE FUNCTION orders.convert_share_token(token text) RETURNS uuid
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -567,6 +579,11 @@ BEGIN
             USING ERRCODE = 'OR082',
                   DETAIL = CASE WHEN orders.current_actor() = current_user THEN 'The request carries no JWT sub.'
                                 ELSE format('Its JWT sub "%s" is no account id (a uuid).', left(orders.current_actor(), 64)) END;
+    END IF;
+    -- (0.28.0) a staff account is nobody's customer: it acts on orders as staff
+    IF EXISTS (SELECT FROM orders.staff s WHERE s.account_id = account) THEN
+        RAISE EXCEPTION 'account % is staff: a share link converts a prospect, not a staff member', account
+            USING ERRCODE = 'OR084', HINT = 'Redeem the link logged in as the customer it was made for.';
     END IF;
     UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
      WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();

@@ -351,7 +351,10 @@ BEGIN
                         USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
                 END IF;
                 -- one customer per phone and per email, also when new orders of a new
-                -- customer race: a lock per key the lookup uses, the phone's first
+                -- customer race: a lock per key the lookup uses, the phone's first.
+                -- (0.28.0) Only customers without a login: a logged-in customer
+                -- writes its own phone and email, and took over a shopper's orders
+                -- by writing theirs.
                 IF c_phone IS NOT NULL THEN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
                 END IF;
@@ -359,10 +362,12 @@ BEGIN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                 END IF;
                 IF c_phone IS NOT NULL THEN
-                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.phone = c_phone ORDER BY c.created_at, c.id LIMIT 1;
+                    SELECT c.id INTO customer_id FROM orders.customers c
+                     WHERE c.phone = c_phone AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
                 END IF;
                 IF customer_id IS NULL AND c_email IS NOT NULL THEN
-                    SELECT c.id INTO customer_id FROM orders.customers c WHERE c.email = c_email ORDER BY c.created_at, c.id LIMIT 1;
+                    SELECT c.id INTO customer_id FROM orders.customers c
+                     WHERE c.email = c_email AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
                 END IF;
                 IF customer_id IS NULL THEN
                     INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)

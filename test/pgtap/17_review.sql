@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(217);
+SELECT plan(218);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -331,6 +331,10 @@ SELECT throws_ok($$DELETE FROM orders.order_site_selections WHERE domain = 'd.ex
 SELECT throws_ok($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017d2'$$, 'OR073',
                  'order "T17-A" is paid: approved site d.example.com stays',
                  'nor is its group deleted (0.28.0: the sites went by the cascade, with their items)');
+SELECT throws_ok($$UPDATE orders.order_groups SET order_id = '00000000-0000-0000-0000-0000000017a3'
+                    WHERE id = '00000000-0000-0000-0000-0000000017d2'$$, 'OR074',
+                 'client group 00000000-0000-0000-0000-0000000017d2 stays with its order',
+                 'nor moved to another order (OR074: its sites'' items are this order''s), by anybody');
 SELECT is(pg_temp.snap('T17-A'), :'before', '... nothing changed');
 
 ---------------------------------------------------------------------------

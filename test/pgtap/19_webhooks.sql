@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(80);
+SELECT plan(81);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -134,6 +134,14 @@ SELECT set_config('request.headers', '', true);
 INSERT INTO r SELECT 'same_phone', orders.ingest_webhook('acme-shopify', :'shop2', pg_temp.sign(:'shop2', 'shpss_7f3a'), 'd-5');
 SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 1,
           'a second order with the same phone (another email): the same customer');
+-- (0.28.0) only customers without a login: one who wrote the shopper's
+-- phone into its own (older) row gets none of the shopper's orders
+INSERT INTO orders.customers (full_name, phone, account_id, created_at) VALUES
+  ('T19 Squatter', '+15551234567', '19191919-0000-0000-0000-000000000001', now() - interval '1 year');
+\set shop3 `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678901234888/'`
+INSERT INTO r SELECT 'squatter', orders.ingest_webhook('acme-shopify', :'shop3', pg_temp.sign(:'shop3', 'shpss_7f3a'), 'd-5b');
+SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 1,
+          'a customer with a login who wrote the shopper''s phone gets none of its shop orders');
 
 -- payloads that cannot be mapped: only the log row
 UPDATE orders.webhooks SET secret = NULL, defaults = '{"require_sku_match": true, "max_payload_bytes": 8000}' WHERE endpoint = 'acme-shopify';
@@ -215,7 +223,7 @@ SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'p
 
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 5,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 6,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');

@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -27,6 +27,10 @@ SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-1111111
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')$$, '42501',
                  'order "API-4": the change from "completed" to "active" is reserved to admin, manager or customer_rep',
                  'a customer does not reopen its completed campaign (0.28.0: staff decide more leads are owed)');
+SELECT throws_ok($$WITH c AS (INSERT INTO orders.orders (customer_id, lifecycle)
+                              VALUES ('00000000-0000-0000-0000-0000000000a1', 'campaign') RETURNING id)
+                   SELECT orders.transition(c.id, 'active') FROM c$$, '42501', NULL,
+                 '... nor starts a campaign of its own (staff start what they priced)');
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')).status, 'active',

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(41);
+SELECT plan(53);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -56,6 +56,17 @@ SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'API-3'$$,
                 'the agent marks the cash collected (PATCH)');
+-- (0.28.0) an agent changes no amount, and a collected payment is not its to refund
+SELECT throws_ok($$UPDATE orders.orders SET payment_status = 'refunded' WHERE order_number = 'API-3'$$, 'OR060',
+                 'column "payment_status" of orders.orders is reserved to staff other than delivery agents (an agent collects or fails a pending payment)',
+                 'the agent cannot mark the collected order refunded (the refund row would follow)');
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = 0 WHERE order_number = 'API-3'$$, 'OR060',
+                 'column "total_amount" of orders.orders is reserved to staff other than delivery agents',
+                 '... nor zero its total');
+SELECT throws_ok($$UPDATE orders.orders SET currency = 'XOF' WHERE order_number = 'API-3'$$, 'OR060', NULL,
+                 '... nor change its currency');
+SELECT is((SELECT payment_status || ' ' || total_amount || ' ' || currency FROM orders.orders WHERE order_number = 'API-3'),
+          'collected 40.00 USD', '... nothing changed');
 SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 3)$$, '42501', NULL,
                  'an agent may not record an expense (financial.create)');
 SELECT lives_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time)
@@ -129,10 +140,13 @@ SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-4444444
 UPDATE orders.staff SET permissions = '{"orders": {"delete": true}}' WHERE id = '00000000-0000-0000-0000-0000000000e7';
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000004c1', 'API-R1', '00000000-0000-0000-0000-0000000000a1', 'cod'),
-  ('00000000-0000-0000-0000-0000000004c2', 'API-R2', '00000000-0000-0000-0000-0000000000a1', 'cod');
+  ('00000000-0000-0000-0000-0000000004c2', 'API-R2', '00000000-0000-0000-0000-0000000000a1', 'cod'),
+  ('00000000-0000-0000-0000-0000000004c3', 'API-R3', '00000000-0000-0000-0000-0000000000a1', 'cod');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000004c2', 'confirmed')).assigned_rep_id, NULL,
           'an admin who moves an unassigned order does not become its rep');
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000004c3', 'confirmed')).assigned_rep_id, NULL,
+          'a rep who confirms an unassigned order leaves it unassigned (it stays open: every rep''s)');
 SELECT ok('cancelled' = ANY (ARRAY(SELECT orders.allowed_transitions('00000000-0000-0000-0000-0000000004c1'))),
           'a rep is offered cancelling an unassigned new order');
 SELECT is((SELECT status || ' ' || assigned_rep_id FROM orders.transition('00000000-0000-0000-0000-0000000004c1', 'cancelled')),
@@ -147,6 +161,24 @@ SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 SELECT is((SELECT total_spent FROM orders.customers WHERE full_name = 'Client One'), 40.00,
           'the client''s total_spent counts the collected order');
+-- (0.28.0) the lifecycle's stamps, external_id and a placed order's currency are staff's
+SELECT throws_ok($$UPDATE orders.orders SET delivered_at = NULL WHERE order_number = 'API-3'$$, 'OR060',
+                 'column "delivered_at" of orders.orders is reserved to staff', 'the client cannot clear a stamp');
+SELECT throws_ok($$UPDATE orders.orders SET paid_at = now() WHERE order_number = 'API-R3'$$, 'OR060',
+                 'column "paid_at" of orders.orders is reserved to staff', '... nor set one');
+SELECT throws_ok($$UPDATE orders.orders SET external_id = '1003' WHERE order_number = 'API-R3'$$, 'OR060',
+                 'column "external_id" of orders.orders is reserved to staff', '... nor write external_id');
+SELECT throws_ok($$UPDATE orders.orders SET currency = 'EUR' WHERE order_number = 'API-R3'$$, 'OR060',
+                 'column "currency" of orders.orders is reserved to staff', '... nor change a placed order''s currency');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, cancelled_at)
+                   VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', now())$$, 'OR060',
+                 'column "cancelled_at" of orders.orders is reserved to staff', '... nor place an order with a stamp');
+SELECT lives_ok($$INSERT INTO orders.orders (customer_id, lifecycle, currency)
+                  VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 'EUR')$$,
+                'but places an order in a currency of its choice');
+SELECT is((SELECT string_agg(concat_ws(' ', currency, coalesce(external_id, '-'), paid_at IS NULL, delivered_at IS NULL), ','
+                             ORDER BY order_number)
+             FROM orders.orders WHERE order_number IN ('API-3', 'API-R3')), 'USD - t f,USD - t t', '... nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -328,8 +328,11 @@ SELECT pg_temp.probe('available_slots: none left',
   '{available_slots}', NULL, '0');
 SELECT pg_temp.probe('release_reservation',
   format($p$SELECT orders.release_reservation(%L)$p$, :'hold1'), '{release_reservation}', NULL, 'true');
+SELECT pg_temp.probe('reserve_time_slot for a day: longer than orders.hold_minutes is staff''s',
+  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1', 1440)$p$,
+  '{reserve_time_slot}', '42501');
 SELECT coalesce(pg_temp.probe('reserve_time_slot again',
-  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1', 30)$p$,
+  $p$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1', 5)$p$,
   '{reserve_time_slot}'), '00000000-0000-0000-0000-000000000000') AS hold2 \gset
 SELECT coalesce(pg_temp.probe('client creates a booking order',
   $p$INSERT INTO orders.orders (customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-0000000000a1', 'booking') RETURNING id$p$,
