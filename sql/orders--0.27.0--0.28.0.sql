@@ -491,3 +491,28 @@ BEGIN
     RETURN customer;
 END
 $$;
+
+-- a delivery agent writes no rating or customer feedback of its deliveries
+-- delivery_verdict_guard — in an API request a delivery agent writes no
+-- delivery's rating or customer feedback (0.28.0): they are the customer's
+-- verdict on the agent, which agent_performance_view averages (an agent
+-- recorded ten five-star deliveries of one order).
+CREATE FUNCTION orders.delivery_verdict_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.rating IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.rating END) THEN
+        PERFORM orders.refuse_column('orders.deliveries', 'rating', 'staff other than delivery agents');
+    ELSIF NEW.customer_feedback IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.customer_feedback END) THEN
+        PERFORM orders.refuse_column('orders.deliveries', 'customer_feedback', 'staff other than delivery agents');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, customer_feedback ON orders.deliveries
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_verdict_guard();
+REVOKE ALL ON FUNCTION orders.delivery_verdict_guard() FROM PUBLIC;

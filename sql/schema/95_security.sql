@@ -625,6 +625,28 @@ CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.fin
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
 CREATE TRIGGER recorder_guard BEFORE UPDATE OF recorded_by_user_id ON orders.expenses
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.recorder_guard();
+-- delivery_verdict_guard — in an API request a delivery agent writes no
+-- delivery's rating or customer feedback (0.28.0): they are the customer's
+-- verdict on the agent, which agent_performance_view averages (an agent
+-- recorded ten five-star deliveries of one order).
+CREATE FUNCTION orders.delivery_verdict_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.rating IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.rating END) THEN
+        PERFORM orders.refuse_column('orders.deliveries', 'rating', 'staff other than delivery agents');
+    ELSIF NEW.customer_feedback IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.customer_feedback END) THEN
+        PERFORM orders.refuse_column('orders.deliveries', 'customer_feedback', 'staff other than delivery agents');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, customer_feedback ON orders.deliveries
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_verdict_guard();
 
 ---------------------------------------------------------------------------
 -- grant_api — everything the API roles need, in one idempotent statement:
@@ -736,7 +758,7 @@ COMMENT ON FUNCTION orders.grant_api(name, name) IS
 REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard(),
-    orders.recorder_guard() FROM PUBLIC;
+    orders.recorder_guard(), orders.delivery_verdict_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(53);
+SELECT plan(55);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -72,9 +72,17 @@ SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel'
 SELECT lives_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time)
                   VALUES ('00000000-0000-0000-0000-0000000000b3', orders.current_staff_id(), now())$$,
                 'the agent records the delivery of its order');
-SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time, rating)
-                   VALUES ('00000000-0000-0000-0000-0000000000b1', orders.current_staff_id(), now(), 5)$$,
+SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time)
+                   VALUES ('00000000-0000-0000-0000-0000000000b1', orders.current_staff_id(), now())$$,
                  '42501', NULL, '... not one of an order that is not its own (42501)');
+SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time, rating)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', orders.current_staff_id(), now(), 5)$$,
+                 'OR060', 'column "rating" of orders.deliveries is reserved to staff other than delivery agents',
+                 '... and rates none of its own deliveries (0.28.0: the customer''s verdict on it)');
+SELECT throws_ok($$UPDATE orders.deliveries SET customer_feedback = 'Great agent!'
+                    WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "customer_feedback" of orders.deliveries is reserved to staff other than delivery agents',
+                 '... nor writes their feedback');
 
 -- request: the admin looks at the ledger and records an expense
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
