@@ -938,34 +938,50 @@ end_reservation_call(SlotTables *t, OrdersDirect *d, OrdersSavedUser *saved, Dat
 }
 
 /*
- * require_own_item — refuse (OR028) to link order item "item" to a hold
- * unless the item belongs to an order of the holder's customer (account_id
- * = the holder's JWT sub).  The message names only the item id the caller
- * gave, whether the item does not exist or is somebody else's.
+ * require_own_item — refuse (OR028) to link order item "item" to a hold of
+ * slot "capacity" unless the item belongs to an order of the holder's
+ * customer (account_id = the holder's JWT sub).  The message names only
+ * the item id the caller gave, whether the item does not exist or is
+ * somebody else's.  (0.28.0 library) When the slot's service_id is a
+ * product of the catalog, the item must be of that product (OR033: a
+ * customer booked every place of a massage slot for a one-unit sticker).
  */
 static void
-require_own_item(Datum item, const char *holder)
+require_own_item(Datum item, const char *holder, Datum capacity)
 {
-	static Oid	argtypes[2] = {UUIDOID, TEXTOID};
+	static Oid	argtypes[3] = {UUIDOID, TEXTOID, UUIDOID};
 	Oid			items_rel = orders_relid("order_items");
 	SPIPlanPtr	plan;
-	Datum		args[2];
+	Datum		args[3];
+	bool		isnull;
 
 	plan = orders_get_plan(PLAN_SLOT_ITEM_OWNER, items_rel,
-						   "SELECT 1 FROM orders.order_items i"
+						   "SELECT NOT EXISTS (SELECT FROM orders.products p"
+						   "                    WHERE p.id OPERATOR(pg_catalog.=) s.service_id)"
+						   "       OR i.product_id IS NOT DISTINCT FROM s.service_id"
+						   "  FROM orders.order_items i"
 						   "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) i.order_id"
-						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id"
+						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id,"
+						   "       orders.service_capacity s"
 						   " WHERE i.id OPERATOR(pg_catalog.=) $1"
-						   "   AND c.account_id::pg_catalog.text OPERATOR(pg_catalog.=) $2",
-						   2, argtypes);
+						   "   AND c.account_id::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+						   "   AND s.id OPERATOR(pg_catalog.=) $3",
+						   3, argtypes);
 	args[0] = item;
 	args[1] = CStringGetTextDatum(holder);
+	args[2] = capacity;
 	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
 				 errmsg("order item %s is not an item of the holder's orders", uuid_text(item)),
 				 errhint("Link a hold to an item of your own order; staff may link any item.")));
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ITEM_OTHER_SERVICE),
+				 errmsg("order item %s is not of the service of slot %s", uuid_text(item), uuid_text(capacity)),
+				 errdetail("The slot's service_id is a product of the catalog; the item is of another product or of none."),
+				 errhint("Book the slot for an item of its service's product; staff may link any item.")));
 }
 
 /*
@@ -1073,7 +1089,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 					 errhint("Pass order_item_id, the item of your order the booking is for; "
 							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
-			require_own_item(PG_GETARG_DATUM(1), r.holder);
+			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id);
 		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1), &item_quantity)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CLOSED),

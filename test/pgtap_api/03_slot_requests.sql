@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -98,6 +98,33 @@ SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'hold2', '0000
                  format('order item 00000000-0000-0000-0000-0000000003c2 belongs to an order that is completed: reservation %s cannot be booked for it', :'hold2'),
                  '... whose item a hold cannot be booked for (OR029)');
 SELECT is((SELECT status FROM orders.slot_reservations WHERE id = :'hold2'), 'held', '... the hold stays a hold');
+
+-- (0.28.0 library) a slot whose service is a product of the catalog books
+-- only an item of that product (a customer booked every place of a
+-- massage slot for a one-unit sticker)
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT set_config('role', 'staff', true);
+INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
+  ('00000000-0000-0000-0000-0000000003e1', 'Premium massage', 'API-MASSAGE', 200, 10),
+  ('00000000-0000-0000-0000-0000000003e2', 'Sticker', 'API-STICKER', 1, 10);
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at) VALUES
+  ('00000000-0000-0000-0000-0000000003f1', '00000000-0000-0000-0000-0000000003e1',
+   now() + interval '2 days', now() + interval '2 days 1 hour');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003b6', '00000000-0000-0000-0000-0000000000a1', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000003c6', '00000000-0000-0000-0000-0000000003b6', 'Sticker', 'product', 1,
+   '00000000-0000-0000-0000-0000000003e2'),
+  ('00000000-0000-0000-0000-0000000003c7', '00000000-0000-0000-0000-0000000003b6', 'Premium massage', 'service', 200,
+   '00000000-0000-0000-0000-0000000003e1');
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f1') AS hold3 \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'hold3', '00000000-0000-0000-0000-0000000003c6'), 'OR033',
+                 'order item 00000000-0000-0000-0000-0000000003c6 is not of the service of slot 00000000-0000-0000-0000-0000000003f1',
+                 'a massage slot is not booked for a sticker (OR033)');
+SELECT is((orders.confirm_booking(:'hold3', '00000000-0000-0000-0000-0000000003c7')).status, 'confirmed',
+          '... but for the massage item');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);
