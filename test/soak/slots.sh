@@ -6,7 +6,11 @@
 # no cancelled order keeps a booking.
 # Usage: test/soak/slots.sh [seconds, default 20]
 NAME=slots source "$(dirname "$0")/lib.sh"
-check "places were booked" 1 "$(q $db -c "SELECT (sum(booked_count) > 0)::int FROM orders.service_capacity")"
+# places were booked during the run: bookings that cancellations gave back
+# keep their confirmed_at; the slots' booked_count at the end may well be 0
+# (cancellations run half as often as confirmations, which many holds miss:
+# the end state hovers around one or two booked places — ci161 ended at 0)
+check "places were booked" 1 "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.slot_reservations WHERE confirmed_at IS NOT NULL")"
 check "never oversold: booked_count <= max_capacity" 0 \
     "$(q $db -c "SELECT count(*) FROM orders.service_capacity WHERE booked_count > max_capacity")"
 check "booked_count = confirmed places, held_count = open holds" 0 "$(q $db -c "SELECT count(*) FROM orders.recount_slots()")"
