@@ -3,23 +3,25 @@
 --    took its own agency order "payment received" (payment_pending ->
 --    in_progress, stamping paid_at) and "completed", and reopened its
 --    completed campaign.  analyzing -> reviewing, payment_pending ->
---    in_progress (accountants too), in_progress -> completed / cancelled
---    and campaign completed -> active get allowed_staff, unless a DBA set
---    them.
+--    in_progress, in_progress -> completed / cancelled and campaign
+--    draft / paused / completed -> active get allowed_staff, unless a DBA
+--    set them.
 --  * Deleting a client group of a paid or closed order took its approved
 --    sites, and their items, away (the sites went by the foreign key's
 --    cascade, when site_items no longer found their order): the group's
 --    own trigger, orders.group_sites_stay, refuses first (OR073); a group
 --    stays with its order (OR074: a client moved a paid order's group to
 --    another order of its own and deleted it there).
---  * (library) A customer rep who moves an unassigned order becomes its
+--  * (library) A customer rep who closes an unassigned order becomes its
 --    rep: cancelling one was refused with a bare row level security error.
---  * What a newcomer found (doc/decisions.md, 0.28.0): customers wrote the
---    lifecycle stamps (cleared paid_at, changed a paid agency order, stamped
---    it paid again), external_id (the shop's next order taken for a
---    duplicate) and a placed order's currency — staff's now (OR060); a
---    delivery agent changes no amount of an order and only collects or
---    fails a pending payment; customers edit groups of unpaid orders only;
+--  * What a newcomer and two reviews found (doc/decisions.md, 0.28.0):
+--    customers (and staff without the edge) wrote the lifecycle stamps
+--    (cleared paid_at, changed a paid agency order, stamped it paid again)
+--    — its edges' alone now; external_id (the shop's next order taken for
+--    a duplicate) and a placed order's currency — staff's (OR060; the shop
+--    ids admins' and managers'); a delivery agent changes no amount of an
+--    order, prices no item, rates none of its deliveries and only collects,
+--    fails or retries a payment; customers edit groups of unpaid orders only;
 --    shop orders attach only to customers without a login (a customer
 --    wrote a shopper's phone and took over their orders); a share link
 --    that converts is made by staff with customers.edit (42501) and
@@ -46,7 +48,23 @@ CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.or
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
 REVOKE ALL ON FUNCTION orders.group_sites_stay() FROM PUBLIC;
 
--- shop orders attach only to customers without a login (webhook_ingest)
+-- shop deliveries (doc/webhooks.md, 0.28.0): a shop's timestamp that is none
+-- is not stored; shop orders attach only to customers without a login; an
+-- update without items keeps them, one with items brings its currency; a
+-- second update within the same second applies; items must be objects
+CREATE FUNCTION orders.webhook_time(value text)
+    RETURNS timestamptz
+    LANGUAGE plpgsql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN value::timestamptz;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_time_zone_displacement_value THEN
+    RETURN NULL;
+END
+$$;
+GRANT EXECUTE ON FUNCTION orders.webhook_time(text) TO PUBLIC;
+
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
                                       delivery_id text, topic text)
     RETURNS jsonb
@@ -81,6 +99,7 @@ DECLARE
     incoming_at text;
     stored_at text;
     log_id uuid;
+    phone_owned boolean;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -169,6 +188,9 @@ BEGIN
             IF jsonb_typeof(items) <> 'array' THEN
                 RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
                     USING ERRCODE = 'OR092';
+            ELSIF EXISTS (SELECT FROM jsonb_array_elements(items) i WHERE jsonb_typeof(i) <> 'object') THEN
+                RAISE EXCEPTION 'the items of the payload ("%") are not all objects', m -> 'order' ->> 'items'
+                    USING ERRCODE = 'OR092';
             END IF;
             -- each item resolved once: its values, its variant or product by SKU
             SELECT count(*), count(x.product_id), sum(x.unit_price * x.quantity),
@@ -195,20 +217,30 @@ BEGIN
             IF result_status = 'updated' THEN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
-                IF incoming_at IS NOT NULL AND stored_at IS NOT NULL AND incoming_at::timestamptz <= stored_at::timestamptz THEN
+                -- (0.28.0) strictly older only: shops stamp whole seconds, and a
+                -- second update within the same second was dropped as stale
+                IF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
                        SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
-                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                           metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
                                            ELSE o.metadata || jsonb_build_object('webhook',
                                                     coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
                      WHERE o.id = order_id;
-                    -- items and amounts follow the shop only before the order leaves its initial status
+                    -- items and amounts follow the shop only before the order leaves
+                    -- its initial status, and (0.28.0) only from a payload that has
+                    -- its items: an update without them emptied the order (total 0);
+                    -- its currency with them, when the payload names one (it kept
+                    -- the old currency under the new amounts)
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-                                WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                                WHERE o.id = order_id AND o.status = l.initial_status)
+                       AND doc #> string_to_array(m -> 'order' ->> 'items', '.') IS NOT NULL THEN
+                        UPDATE orders.orders o
+                           SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
+                         WHERE o.id = order_id;
                         -- without its items a discount larger than the fee would make the
                         -- total negative (refused): a negative adjustment waits for them
                         SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
@@ -238,7 +270,9 @@ BEGIN
                 -- customer race: a lock per key the lookup uses, the phone's first.
                 -- (0.28.0) Only customers without a login: a logged-in customer
                 -- writes its own phone and email, and took over a shopper's orders
-                -- by writing theirs.
+                -- by writing theirs.  A phone only customers with a login have
+                -- makes a new customer (the email is not asked then: it would find
+                -- a row that somebody else's order made with that email).
                 IF c_phone IS NOT NULL THEN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
                 END IF;
@@ -246,10 +280,13 @@ BEGIN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                 END IF;
                 IF c_phone IS NOT NULL THEN
-                    SELECT c.id INTO customer_id FROM orders.customers c
-                     WHERE c.phone = c_phone AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
+                    SELECT c.id, c.account_id IS NOT NULL INTO customer_id, phone_owned FROM orders.customers c
+                     WHERE c.phone = c_phone ORDER BY c.account_id IS NOT NULL, c.created_at, c.id LIMIT 1;
+                    IF phone_owned THEN
+                        customer_id := NULL;
+                    END IF;
                 END IF;
-                IF customer_id IS NULL AND c_email IS NOT NULL THEN
+                IF customer_id IS NULL AND phone_owned IS NOT TRUE AND c_email IS NOT NULL THEN
                     SELECT c.id INTO customer_id FROM orders.customers c
                      WHERE c.email = c_email AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
                 END IF;
@@ -279,7 +316,8 @@ BEGIN
                         jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
                             'source', w.source,
                             'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
-                            'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
+                            'updated_at', CASE WHEN orders.webhook_time(orders.webhook_value(doc, m -> 'order' ->> 'updated_at')) IS NOT NULL
+                                               THEN orders.webhook_value(doc, m -> 'order' ->> 'updated_at') END))))
                 RETURNING id INTO order_id;
                 PERFORM orders.webhook_insert_items(order_id, resolved);
                 IF adj < -fee THEN
@@ -314,6 +352,39 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION orders.ingest_webhook(endpoint text, payload json, signature text DEFAULT NULL,
+                                      delivery_id text DEFAULT NULL, topic text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- parsed after the signature check, where a body jsonb refuses (a \u0000
+    -- escape is valid JSON) is logged as any malformed one (0.28.0)
+    RETURN orders.webhook_ingest(endpoint, payload::text, NULL, signature, delivery_id, topic);
+END
+$$;
+
+-- a webhook with orders is deactivated, not deleted
+CREATE FUNCTION orders.webhook_keeps_orders() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = OLD.endpoint AND o.external_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'webhook "%" has orders: deactivate it instead of deleting it', OLD.endpoint
+            USING ERRCODE = 'OR096',
+                  DETAIL = 'Its orders keep its endpoint; a new webhook with that endpoint would take them for its own.',
+                  HINT = format('UPDATE orders.webhooks SET is_active = false WHERE endpoint = %L', OLD.endpoint);
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER webhook_keeps_orders BEFORE DELETE ON orders.webhooks
+    FOR EACH ROW EXECUTE FUNCTION orders.webhook_keeps_orders();
+REVOKE ALL ON FUNCTION orders.webhook_keeps_orders() FROM PUBLIC;
+
+
 -- customers edit groups, requirements and site reviews of unpaid orders only
 CREATE OR REPLACE FUNCTION orders.customer_may_edit_items(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE
@@ -326,8 +397,9 @@ AS $$
                       AND orders.status_category(o.lifecycle, o.status) = 'open')
 $$;
 
--- the stamps, external_id and a placed order's currency are staff's; a
--- delivery agent changes no amount and only collects or fails a payment
+-- the lifecycle's stamps are its edges'; external_id and a placed order's
+-- currency are staff's; a delivery agent changes no amount and only
+-- collects, fails or retries a payment
 CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -335,11 +407,10 @@ AS $$
 DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
-        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
-        "leads_purchased": 0, "external_id": null, "confirmed_at": null, "started_at": null,
-        "paused_at": null, "reviewed_at": null, "paid_at": null, "shipped_at": null, "delivered_at": null,
-        "returned_at": null, "completed_at": null, "cancelled_at": null}';
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency}';
+        "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
+    stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
+        returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,priority,source}';
     new_row jsonb;
     old_row jsonb;
     col text;
@@ -350,6 +421,11 @@ BEGIN
     END IF;
     new_row := to_jsonb(NEW);
     old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    FOREACH col IN ARRAY stamps LOOP
+        IF new_row -> col IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> col ELSE 'null' END) THEN
+            PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
+        END IF;
+    END LOOP;
     role := orders.current_staff_role();
     IF role IS NULL THEN
         FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
@@ -366,6 +442,13 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
+    IF role NOT IN ('admin', 'manager') THEN
+        FOREACH col IN ARRAY ARRAY['external_id', 'webhook_source'] LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'admins and managers');
+            END IF;
+        END LOOP;
+    END IF;
     IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
         FOREACH col IN ARRAY agent_fixed LOOP
             IF new_row -> col IS DISTINCT FROM old_row -> col THEN
@@ -373,9 +456,9 @@ BEGIN
             END IF;
         END LOOP;
         IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
-           AND NOT (OLD.payment_status = 'pending' AND NEW.payment_status IN ('collected', 'failed')) THEN
+           AND NOT (OLD.payment_status IN ('pending', 'failed') AND NEW.payment_status IN ('pending', 'failed', 'collected')) THEN
             PERFORM orders.refuse_column('orders.orders', 'payment_status',
-                                         'staff other than delivery agents (an agent collects or fails a pending payment)');
+                                         'staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)');
         END IF;
     END IF;
     IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
@@ -516,3 +599,128 @@ $$;
 CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, customer_feedback ON orders.deliveries
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_verdict_guard();
 REVOKE ALL ON FUNCTION orders.delivery_verdict_guard() FROM PUBLIC;
+
+-- a delivery agent prices no item
+CREATE FUNCTION orders.item_price_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
+    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+        PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.item_price_guard();
+REVOKE ALL ON FUNCTION orders.item_price_guard() FROM PUBLIC;
+
+-- a share link reviews the sites of an open, unpaid order only
+CREATE OR REPLACE FUNCTION orders.share_review_sites(token text, order_group_id uuid, selections jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
+    g orders.order_groups;
+    o orders.orders;
+BEGIN
+    IF NOT EXISTS (SELECT FROM orders.order_groups og
+                    WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
+        PERFORM orders.group_not_found(share_review_sites.order_group_id);
+    END IF;
+    -- (0.28.0) a link reviews what its order's customer may: the sites of an
+    -- open, unpaid order (a customer's own link rewrote a paid order's
+    -- approved site and rejected the others)
+    SELECT * INTO o FROM orders.orders x WHERE x.id = t.order_id;
+    IF o.paid_at IS NOT NULL OR orders.status_category(o.lifecycle, o.status) <> 'open' THEN
+        RAISE EXCEPTION 'order "%" is %: its sites are final', o.order_number,
+                        CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END
+            USING ERRCODE = 'OR073', HINT = 'A share link reviews the sites of an order until it is paid.';
+    END IF;
+    g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
+    RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,
+                              'rejected', g.rejected_count, 'suggested', g.suggested_count,
+                              'group_status', g.group_status);
+END
+$$;
+
+-- schedules as pg_cron reads them: no "n/step"; a day of month or week
+-- starting with "*" makes both required
+CREATE OR REPLACE FUNCTION orders.cron_field_values(field text, lo integer, hi integer)
+    RETURNS integer[]
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part text;
+    m text[];
+    a integer;
+    b integer;
+    step integer;
+    vals integer[] := '{}';
+BEGIN
+    FOREACH part IN ARRAY string_to_array(field, ',') LOOP
+        m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
+        IF m IS NULL OR (m[4] IS NOT NULL AND m[5] IS NOT NULL) THEN
+            RETURN NULL;
+        END IF;
+        IF m[1] = '*' THEN
+            a := lo; b := hi;
+        ELSIF m[2] IS NOT NULL THEN
+            a := m[2]::integer; b := m[3]::integer;
+        ELSE
+            a := m[4]::integer; b := a;
+        END IF;
+        step := coalesce(m[5]::integer, 1);
+        IF a < lo OR b > hi OR a > b OR step < 1 THEN
+            RETURN NULL;
+        END IF;
+        vals := vals || ARRAY(SELECT generate_series(a, b, step));
+    END LOOP;
+    RETURN vals;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.schedule_matches(schedule text, at timestamp)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f text[] := regexp_split_to_array(btrim(schedule), '\s+');
+    mi integer[];
+    hr integer[];
+    dom integer[];
+    mon integer[];
+    dow integer[];
+    day_ok boolean;
+BEGIN
+    IF array_length(f, 1) IS DISTINCT FROM 5 THEN
+        RETURN NULL;
+    END IF;
+    mi := orders.cron_field_values(f[1], 0, 59);
+    hr := orders.cron_field_values(f[2], 0, 23);
+    dom := orders.cron_field_values(f[3], 1, 31);
+    mon := orders.cron_field_values(f[4], 1, 12);
+    dow := orders.cron_field_values(f[5], 0, 7);
+    IF mi IS NULL OR hr IS NULL OR dom IS NULL OR mon IS NULL OR dow IS NULL THEN
+        RETURN NULL;
+    END IF;
+    day_ok := CASE
+        WHEN left(f[3], 1) = '*' OR left(f[5], 1) = '*' THEN
+             extract(day FROM at)::integer = ANY (dom)
+             AND (extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow)))
+        ELSE extract(day FROM at)::integer = ANY (dom)
+             OR extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
+    END;
+    RETURN day_ok AND extract(minute FROM at)::integer = ANY (mi) AND extract(hour FROM at)::integer = ANY (hr)
+       AND extract(month FROM at)::integer = ANY (mon);
+END
+$$;

@@ -51,7 +51,8 @@ void		_PG_init(void);
  * announcer's settings and orders.staff_role are SUSET: a client must neither silence the
  * announcements others rely on nor name itself staff; a DBA sets them per
  * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
- * is a default any session may change.  orders.partition is SUSET too: a
+ * is SUSET since the 0.28.0 library: it is also the longest hold a holder
+ * who is not staff may ask for.  orders.partition is SUSET too: a
  * client must not make ids that route to another database.  Then the
  * executor start hook that plans the extension's tables' CHECK constraints
  * once per backend (statement_checks.c).
@@ -91,7 +92,7 @@ _PG_init(void)
 							NULL,
 							&orders_hold_minutes,
 							10, 1, 24 * 60,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("orders.staff_role",

@@ -182,15 +182,19 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- without them; customers may not set them (OR060).  Staff need
 -- orders.assign to set the assignments.  (0.27.0) leads_purchased too: what
 -- a campaign bought is priced by staff, as its total is — a customer raised
--- its own campaign from 3 leads to 1000.  (0.28.0) The built-in lifecycles'
--- stamps, which their edges set (a client cleared paid_at, changed its paid
--- agency order and stamped it paid again), and external_id (a customer
--- re-pointed its shop order's id and the shop's next order was taken for
--- a duplicate); a placed order's currency (the ledger posts in it).  A
--- delivery agent changes no amount of an order (total, adjustment, fee,
--- currency) and its payment only from pending to collected or failed (an
--- agent zeroed a total, or marked a collected order refunded: the refund
--- row followed).
+-- its own campaign from 3 leads to 1000.  (0.28.0) external_id (a customer
+-- re-pointed its shop order's id and the shop's next order was taken for a
+-- duplicate) — with webhook_source, admins' and managers' among staff —
+-- and a placed order's currency (the ledger posts in it).  The lifecycle's
+-- stamps (the built-in edges' and the review gate's) are its edges' alone:
+-- nobody writes them in an API request (a client cleared paid_at, changed
+-- its paid agency order and stamped it paid again; a rep stamped an order
+-- paid without the staff edge).  A delivery agent changes no amount of an
+-- order (total, adjustment, fee, currency), nor what was bought, its
+-- priority or source, and its payment only between pending, failed and
+-- collected (an agent zeroed a total, or marked a collected order
+-- refunded: the refund row followed; a failed attempt is collected on the
+-- next one).
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -198,11 +202,10 @@ AS $$
 DECLARE
     staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
         "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
-        "webhook_source": null, "delivery_proof": null, "review_completed_at": null, "reviewed_by": null,
-        "leads_purchased": 0, "external_id": null, "confirmed_at": null, "started_at": null,
-        "paused_at": null, "reviewed_at": null, "paid_at": null, "shipped_at": null, "delivered_at": null,
-        "returned_at": null, "completed_at": null, "cancelled_at": null}';
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency}';
+        "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
+    stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
+        returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,priority,source}';
     new_row jsonb;
     old_row jsonb;
     col text;
@@ -213,6 +216,11 @@ BEGIN
     END IF;
     new_row := to_jsonb(NEW);
     old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    FOREACH col IN ARRAY stamps LOOP
+        IF new_row -> col IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> col ELSE 'null' END) THEN
+            PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
+        END IF;
+    END LOOP;
     role := orders.current_staff_role();
     IF role IS NULL THEN
         FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
@@ -229,6 +237,13 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
+    IF role NOT IN ('admin', 'manager') THEN
+        FOREACH col IN ARRAY ARRAY['external_id', 'webhook_source'] LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'admins and managers');
+            END IF;
+        END LOOP;
+    END IF;
     IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
         FOREACH col IN ARRAY agent_fixed LOOP
             IF new_row -> col IS DISTINCT FROM old_row -> col THEN
@@ -236,9 +251,9 @@ BEGIN
             END IF;
         END LOOP;
         IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
-           AND NOT (OLD.payment_status = 'pending' AND NEW.payment_status IN ('collected', 'failed')) THEN
+           AND NOT (OLD.payment_status IN ('pending', 'failed') AND NEW.payment_status IN ('pending', 'failed', 'collected')) THEN
             PERFORM orders.refuse_column('orders.orders', 'payment_status',
-                                         'staff other than delivery agents (an agent collects or fails a pending payment)');
+                                         'staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)');
         END IF;
     END IF;
     IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
@@ -647,6 +662,29 @@ END
 $$;
 CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, customer_feedback ON orders.deliveries
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_verdict_guard();
+-- item_price_guard — in an API request a delivery agent prices no item
+-- (0.28.0): it adds an item at the catalog's price only (as a customer
+-- does, OR061) and changes no item's price (an agent set a delivered,
+-- collected order's prices to 0: the total followed, and the automatic
+-- refund with it).  Quantities stay its to change (an item refused at the
+-- door).
+CREATE FUNCTION orders.item_price_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
+    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+        PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.item_price_guard();
 
 ---------------------------------------------------------------------------
 -- grant_api — everything the API roles need, in one idempotent statement:
@@ -758,7 +796,7 @@ COMMENT ON FUNCTION orders.grant_api(name, name) IS
 REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard(),
-    orders.recorder_guard(), orders.delivery_verdict_guard() FROM PUBLIC;
+    orders.recorder_guard(), orders.delivery_verdict_guard(), orders.item_price_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),

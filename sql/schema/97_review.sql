@@ -547,10 +547,20 @@ AS $$
 DECLARE
     t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
     g orders.order_groups;
+    o orders.orders;
 BEGIN
     IF NOT EXISTS (SELECT FROM orders.order_groups og
                     WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
         PERFORM orders.group_not_found(share_review_sites.order_group_id);
+    END IF;
+    -- (0.28.0) a link reviews what its order's customer may: the sites of an
+    -- open, unpaid order (a customer's own link rewrote a paid order's
+    -- approved site and rejected the others)
+    SELECT * INTO o FROM orders.orders x WHERE x.id = t.order_id;
+    IF o.paid_at IS NOT NULL OR orders.status_category(o.lifecycle, o.status) <> 'open' THEN
+        RAISE EXCEPTION 'order "%" is %: its sites are final', o.order_number,
+                        CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END
+            USING ERRCODE = 'OR073', HINT = 'A share link reviews the sites of an order until it is paid.';
     END IF;
     g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
     RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,

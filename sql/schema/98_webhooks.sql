@@ -59,6 +59,28 @@ CREATE TRIGGER webhook_endpoint_renamed AFTER UPDATE OF endpoint ON orders.webho
     FOR EACH ROW WHEN (OLD.endpoint IS DISTINCT FROM NEW.endpoint)
     EXECUTE FUNCTION orders.webhook_endpoint_renamed();
 
+-- (0.28.0) a webhook whose orders carry shop order ids is deactivated, not
+-- deleted: its orders keep its endpoint (webhook_source), and a new webhook
+-- made under that endpoint took them for its own (its shop's orders were
+-- answered "duplicate" and never stored, its updates rewrote the other
+-- shop's orders)
+CREATE FUNCTION orders.webhook_keeps_orders() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = OLD.endpoint AND o.external_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'webhook "%" has orders: deactivate it instead of deleting it', OLD.endpoint
+            USING ERRCODE = 'OR096',
+                  DETAIL = 'Its orders keep its endpoint; a new webhook with that endpoint would take them for its own.',
+                  HINT = format('UPDATE orders.webhooks SET is_active = false WHERE endpoint = %L', OLD.endpoint);
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER webhook_keeps_orders BEFORE DELETE ON orders.webhooks
+    FOR EACH ROW EXECUTE FUNCTION orders.webhook_keeps_orders();
+
 CREATE TABLE orders.webhook_logs (
     id                uuid PRIMARY KEY DEFAULT orders.new_id(),
     webhook_id        uuid REFERENCES orders.webhooks (id) ON DELETE SET NULL,
@@ -149,6 +171,21 @@ CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_webhook_amount';
 
+-- webhook_time — a shop's timestamp, or NULL when it is none (0.28.0: a
+-- create stored "14/03/2025 10:21:07" and every later update of the order
+-- failed comparing with it, 422 until the shop gave up).
+CREATE FUNCTION orders.webhook_time(value text)
+    RETURNS timestamptz
+    LANGUAGE plpgsql STABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN value::timestamptz;
+EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_time_zone_displacement_value THEN
+    RETURN NULL;
+END
+$$;
+
 ---------------------------------------------------------------------------
 -- webhook_ingest — the one implementation behind both entry points
 -- (ingest_webhook, ingest_webhook_body), which run it as the owner: the
@@ -197,6 +234,7 @@ DECLARE
     incoming_at text;
     stored_at text;
     log_id uuid;
+    phone_owned boolean;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -285,6 +323,9 @@ BEGIN
             IF jsonb_typeof(items) <> 'array' THEN
                 RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
                     USING ERRCODE = 'OR092';
+            ELSIF EXISTS (SELECT FROM jsonb_array_elements(items) i WHERE jsonb_typeof(i) <> 'object') THEN
+                RAISE EXCEPTION 'the items of the payload ("%") are not all objects', m -> 'order' ->> 'items'
+                    USING ERRCODE = 'OR092';
             END IF;
             -- each item resolved once: its values, its variant or product by SKU
             SELECT count(*), count(x.product_id), sum(x.unit_price * x.quantity),
@@ -311,20 +352,30 @@ BEGIN
             IF result_status = 'updated' THEN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
-                IF incoming_at IS NOT NULL AND stored_at IS NOT NULL AND incoming_at::timestamptz <= stored_at::timestamptz THEN
+                -- (0.28.0) strictly older only: shops stamp whole seconds, and a
+                -- second update within the same second was dropped as stale
+                IF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
                        SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
-                           metadata = CASE WHEN incoming_at IS NULL THEN o.metadata
+                           metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
                                            ELSE o.metadata || jsonb_build_object('webhook',
                                                     coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
                      WHERE o.id = order_id;
-                    -- items and amounts follow the shop only before the order leaves its initial status
+                    -- items and amounts follow the shop only before the order leaves
+                    -- its initial status, and (0.28.0) only from a payload that has
+                    -- its items: an update without them emptied the order (total 0);
+                    -- its currency with them, when the payload names one (it kept
+                    -- the old currency under the new amounts)
                     IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-                                WHERE o.id = order_id AND o.status = l.initial_status) THEN
+                                WHERE o.id = order_id AND o.status = l.initial_status)
+                       AND doc #> string_to_array(m -> 'order' ->> 'items', '.') IS NOT NULL THEN
+                        UPDATE orders.orders o
+                           SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
+                         WHERE o.id = order_id;
                         -- without its items a discount larger than the fee would make the
                         -- total negative (refused): a negative adjustment waits for them
                         SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
@@ -354,7 +405,9 @@ BEGIN
                 -- customer race: a lock per key the lookup uses, the phone's first.
                 -- (0.28.0) Only customers without a login: a logged-in customer
                 -- writes its own phone and email, and took over a shopper's orders
-                -- by writing theirs.
+                -- by writing theirs.  A phone only customers with a login have
+                -- makes a new customer (the email is not asked then: it would find
+                -- a row that somebody else's order made with that email).
                 IF c_phone IS NOT NULL THEN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
                 END IF;
@@ -362,10 +415,13 @@ BEGIN
                     PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                 END IF;
                 IF c_phone IS NOT NULL THEN
-                    SELECT c.id INTO customer_id FROM orders.customers c
-                     WHERE c.phone = c_phone AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
+                    SELECT c.id, c.account_id IS NOT NULL INTO customer_id, phone_owned FROM orders.customers c
+                     WHERE c.phone = c_phone ORDER BY c.account_id IS NOT NULL, c.created_at, c.id LIMIT 1;
+                    IF phone_owned THEN
+                        customer_id := NULL;
+                    END IF;
                 END IF;
-                IF customer_id IS NULL AND c_email IS NOT NULL THEN
+                IF customer_id IS NULL AND phone_owned IS NOT TRUE AND c_email IS NOT NULL THEN
                     SELECT c.id INTO customer_id FROM orders.customers c
                      WHERE c.email = c_email AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
                 END IF;
@@ -395,7 +451,8 @@ BEGIN
                         jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
                             'source', w.source,
                             'order_number', orders.webhook_value(doc, m -> 'order' ->> 'order_number'),
-                            'updated_at', orders.webhook_value(doc, m -> 'order' ->> 'updated_at')))))
+                            'updated_at', CASE WHEN orders.webhook_time(orders.webhook_value(doc, m -> 'order' ->> 'updated_at')) IS NOT NULL
+                                               THEN orders.webhook_value(doc, m -> 'order' ->> 'updated_at') END))))
                 RETURNING id INTO order_id;
                 PERFORM orders.webhook_insert_items(order_id, resolved);
                 IF adj < -fee THEN
@@ -460,7 +517,9 @@ CREATE FUNCTION orders.ingest_webhook(endpoint text, payload json, signature tex
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN orders.webhook_ingest(endpoint, payload::text, payload::jsonb, signature, delivery_id, topic);
+    -- parsed after the signature check, where a body jsonb refuses (a \u0000
+    -- escape is valid JSON) is logged as any malformed one (0.28.0)
+    RETURN orders.webhook_ingest(endpoint, payload::text, NULL, signature, delivery_id, topic);
 END
 $$;
 COMMENT ON FUNCTION orders.ingest_webhook(text, json, text, text, text) IS
@@ -577,10 +636,11 @@ ALTER TABLE orders.webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.webhook_logs ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.webhooks, orders.webhook_logs FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_endpoint_renamed(), orders.webhook_insert_items(uuid, jsonb),
+                       orders.webhook_keeps_orders(),
                        orders.webhook_ingest(text, text, jsonb, text, text, text),
                        orders.purge_webhook_logs(interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),
                           orders.webhook_placement(text, json, text, text),
                           orders.webhook_mapping(text), orders.webhook_value(jsonb, text),
-                          orders.webhook_amount(jsonb, text) TO PUBLIC;
+                          orders.webhook_amount(jsonb, text), orders.webhook_time(text) TO PUBLIC;

@@ -64,8 +64,10 @@ CREATE UNIQUE INDEX workflow_executions_scheduled_idx
 ---------------------------------------------------------------------------
 
 -- cron_field_values — the values one field of a five-field cron schedule
--- allows within lo..hi ("*", "n", "a-b", each optionally "/step", joined by
--- commas), or NULL when the field is not of that form or leaves the range.
+-- allows within lo..hi ("*", "n", "a-b", "*" and "a-b" optionally "/step",
+-- joined by commas), or NULL when the field is not of that form or leaves
+-- the range.  (0.28.0) "n/step" is no form: pg_cron refuses it (as cron
+-- does), so a workflow stored with it never got its job.
 CREATE FUNCTION orders.cron_field_values(field text, lo integer, hi integer)
     RETURNS integer[]
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -80,17 +82,18 @@ DECLARE
     vals integer[] := '{}';
 BEGIN
     FOREACH part IN ARRAY string_to_array(field, ',') LOOP
-        m := regexp_match(part, '^(\*|([0-9]{1,2})(-([0-9]{1,2}))?)(/([0-9]{1,2}))?$');
-        IF m IS NULL THEN
+        m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
+        IF m IS NULL OR (m[4] IS NOT NULL AND m[5] IS NOT NULL) THEN
             RETURN NULL;
         END IF;
         IF m[1] = '*' THEN
             a := lo; b := hi;
+        ELSIF m[2] IS NOT NULL THEN
+            a := m[2]::integer; b := m[3]::integer;
         ELSE
-            a := m[2]::integer;
-            b := coalesce(m[4]::integer, CASE WHEN m[6] IS NOT NULL THEN hi ELSE a END);
+            a := m[4]::integer; b := a;
         END IF;
-        step := coalesce(m[6]::integer, 1);
+        step := coalesce(m[5]::integer, 1);
         IF a < lo OR b > hi OR a > b OR step < 1 THEN
             RETURN NULL;
         END IF;
@@ -101,9 +104,10 @@ END
 $$;
 
 -- schedule_matches — does the five-field cron schedule (minute hour
--- day-of-month month day-of-week, as pg_cron and cron read them: a
--- restricted day of month and day of week match either) match the local
--- time "at"?  NULL for a schedule that is not valid.
+-- day-of-month month day-of-week, as pg_cron and cron read them: a day of
+-- month and a day of week that both do not start with "*" match either,
+-- else both must — "*/2" counts as starting with "*", 0.28.0) match the
+-- local time "at"?  NULL for a schedule that is not valid.
 CREATE FUNCTION orders.schedule_matches(schedule text, at timestamp)
     RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -130,9 +134,9 @@ BEGIN
         RETURN NULL;
     END IF;
     day_ok := CASE
-        WHEN f[3] = '*' AND f[5] = '*' THEN true
-        WHEN f[3] = '*' THEN extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
-        WHEN f[5] = '*' THEN extract(day FROM at)::integer = ANY (dom)
+        WHEN left(f[3], 1) = '*' OR left(f[5], 1) = '*' THEN
+             extract(day FROM at)::integer = ANY (dom)
+             AND (extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow)))
         ELSE extract(day FROM at)::integer = ANY (dom)
              OR extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
     END;

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(81);
+SELECT plan(92);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -221,12 +221,64 @@ SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'p
              FROM orders.orders o WHERE o.external_id = '118'),
           'updated 74.10 10.90 -5.00 80.00', '... updated with a higher fee and the same total (a discount now): the total stays the shop''s');
 
+-- (0.28.0) an update without items keeps them (it emptied the order: total
+-- 0); a second update within the same second applies (it was "stale");
+-- an update with items brings its currency
+INSERT INTO r SELECT 'no_items', orders.ingest_webhook('acme-shopify',
+  '{"id": 118, "updated_at": "2025-03-19T08:00:00-04:00", "note": "call first"}', NULL, 'd-22', 'orders/updated');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'no_items'), o.subtotal, o.total_amount, o.customer_notes)
+             FROM orders.orders o WHERE o.external_id = '118'),
+          'updated 74.10 80.00 call first', 'an update without items keeps the items and amounts, takes the note');
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 118, "updated_at": "2025-03-19T08:00:00-04:00", "note": "second"}', NULL, 'd-23', 'orders/updated') ->> 'status',
+          'updated', '... a second update within the same second applies');
+SELECT is((SELECT customer_notes FROM orders.orders WHERE external_id = '118'), 'second', '... its note kept');
+\set plain_eur `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/118/' -e 's/2025-03-14T10:21:07-04:00/2025-03-20T08:00:00-04:00/' -e 's/"currency": "USD"/"currency": "EUR"/'`
+INSERT INTO r SELECT 'eur', orders.ingest_webhook('acme-shopify', :'plain_eur', NULL, 'd-24', 'orders/updated');
+SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'eur'), o.currency, o.total_amount)
+             FROM orders.orders o WHERE o.external_id = '118'),
+          'updated EUR 80.00', '... an update with items brings its currency with its amounts');
+-- items that are not objects: 422 (they became items named "item" at 0)
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 119, "email": "junk@example.com", "total_price": "10.00", "line_items": ["KET-1", 5, null]}', NULL, 'd-25')
+          ->> 'code', 'OR092', 'line items that are not objects: rejected (OR092)');
+-- a timestamp that is none is not stored: later updates still apply
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 120, "email": "when@example.com", "total_price": "10.00", "updated_at": "14/03/2025 10:21:07"}', NULL, 'd-26')
+          ->> 'status', 'created', 'a create with an updated_at that is no timestamp: created');
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 120, "updated_at": "2025-03-15T10:21:07Z", "note": "new"}', NULL, 'd-27', 'orders/updated') ->> 'status',
+          'updated', '... and its updates apply (they failed comparing with it, 422 for good)');
+-- a body jsonb refuses (a \u0000 escape is valid JSON) is logged like any malformed one
+SELECT pg_temp.counts() AS before \gset
+SELECT is(orders.ingest_webhook('acme-shopify', '{"id": 121, "email": "nul@example.com", "note": "a\u0000b"}', NULL, 'd-28')
+          ->> 'http_status', '400', 'a payload with \u0000: 400, not an error of the call');
+SELECT is((SELECT count(*)::int FROM orders.webhook_logs WHERE delivery_id = 'd-28' AND response_status = 400), 1,
+          '... logged');
+-- the phone only a customer with a login has makes a new customer; the
+-- email is not asked then (it found a row another order made with it)
+INSERT INTO orders.customers (full_name, phone, email, account_id) VALUES
+  ('T19 Victim', '+2210001', 'victim@example.com', '19191919-0000-0000-0000-000000000002');
+SELECT orders.ingest_webhook('acme-shopify',
+  '{"id": 122, "email": "victim@example.com", "total_price": "10.00", "customer": {"phone": "+2219999", "first_name": "Mallory"}}',
+  NULL, 'd-29') IS NOT NULL AS made;
+SELECT orders.ingest_webhook('acme-shopify',
+  '{"id": 123, "email": "victim@example.com", "total_price": "10.00", "customer": {"phone": "+2210001", "first_name": "Victim"}}',
+  NULL, 'd-30') IS NOT NULL AS made;
+SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
+            WHERE o.external_id IN ('122', '123')
+              AND o.customer_id <> (SELECT c.id FROM orders.customers c WHERE c.full_name = 'T19 Victim')), 2,
+          'a shop order with the phone of a customer with a login and the email of another order''s customer: a customer of its own');
+
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 6,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 9,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');
+SELECT throws_ok($$DELETE FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2'$$, 'OR096',
+                 'webhook "acme-shopify-v2" has orders: deactivate it instead of deleting it',
+                 'a webhook with orders is not deleted (0.28.0: a new one under its endpoint took its orders)');
 
 -- the caller needs EXECUTE only; secrets and logs are the owner's
 SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT'), 'anon cannot read webhook secrets');

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(81);
+SELECT plan(84);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -101,6 +101,12 @@ SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-05 09:00'), false, '..
 SELECT is(orders.schedule_matches('*/15 * * * *', '2026-12-05 13:30'), true, '*/15 matches :30');
 SELECT is(orders.schedule_matches('0 0 1 * 0', '2026-12-06 00:00'), true, 'a restricted day of month and day of week match either (Sunday the 6th)');
 SELECT is(orders.schedule_matches('0 0 1 * 7', '2026-12-06 00:00'), true, 'day of week 7 is Sunday');
+SELECT is(orders.schedule_matches('1/2 * * * *', '2026-12-05 13:31'), NULL,
+          'n/step is no schedule (0.28.0: pg_cron refuses it, so the workflow never got its job)');
+SELECT is(orders.schedule_matches('0 0 */2 * 1', '2026-12-14 00:00'), false,
+          'a day of month starting with * and a day of week: both must match, as pg_cron reads them (Monday the 14th: an even day, no)');
+SELECT is(orders.schedule_matches('0 0 */2 * 1', '2026-12-21 00:00'), true,
+          '... Monday the 21st: yes (*/2 from 1 = odd days)');
 SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'America/New_York'), '5 * * * *',
           'pg_cron runs a New York workflow at its minutes of every hour');
 SELECT is(orders.workflow_cron_schedule('5 9 * * *', 'Asia/Kolkata'), '* * * * *',

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -17,6 +17,8 @@ SELECT is((SELECT count(*)::int FROM orders.available_slots(service_id => '00000
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
 SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$$, 'OR023', NULL,
                  'client two finds the slot full');
+SELECT throws_ok($$SET LOCAL orders.hold_minutes = 1440$$, '42501', NULL,
+                 'a client may not lengthen the holds it may ask for (orders.hold_minutes is the superuser''s, 0.28.0 library)');
 -- only to look up the id (as the admin); a client would have it from its own call
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(55);
+SELECT plan(60);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -54,19 +54,34 @@ SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE sku = 'API-
           'the confirmation took the two lamps out of stock');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'failed' WHERE order_number = 'API-3'$$,
+                'the agent records a failed collection (nobody home)');
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'API-3'$$,
-                'the agent marks the cash collected (PATCH)');
+                'the agent marks the cash collected on the next attempt (PATCH)');
 -- (0.28.0) an agent changes no amount, and a collected payment is not its to refund
 SELECT throws_ok($$UPDATE orders.orders SET payment_status = 'refunded' WHERE order_number = 'API-3'$$, 'OR060',
-                 'column "payment_status" of orders.orders is reserved to staff other than delivery agents (an agent collects or fails a pending payment)',
+                 'column "payment_status" of orders.orders is reserved to staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)',
                  'the agent cannot mark the collected order refunded (the refund row would follow)');
 SELECT throws_ok($$UPDATE orders.orders SET total_amount = 0 WHERE order_number = 'API-3'$$, 'OR060',
                  'column "total_amount" of orders.orders is reserved to staff other than delivery agents',
                  '... nor zero its total');
 SELECT throws_ok($$UPDATE orders.orders SET currency = 'XOF' WHERE order_number = 'API-3'$$, 'OR060', NULL,
                  '... nor change its currency');
-SELECT is((SELECT payment_status || ' ' || total_amount || ' ' || currency FROM orders.orders WHERE order_number = 'API-3'),
-          'collected 40.00 USD', '... nothing changed');
+SELECT throws_ok($$UPDATE orders.orders SET external_id = '5001', webhook_source = 'api-open' WHERE order_number = 'API-3'$$,
+                 'OR060', 'column "external_id" of orders.orders is reserved to admins and managers',
+                 '... nor make it a shop''s order (the shop''s next order would be taken for a duplicate)');
+SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "unit_price" of orders.order_items is reserved to staff other than delivery agents',
+                 '... nor price its items (the total, and a refund, followed)');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 5, '00000000-0000-0000-0000-0000000000e1')$$,
+                 'OR061', NULL, '... and adds an item at the catalog''s price only');
+SELECT throws_ok($$UPDATE orders.orders SET delivered_at = now() - interval '1 day' WHERE order_number = 'API-3'$$,
+                 'OR060', 'column "delivered_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)',
+                 '... nor backdate a stamp');
+SELECT is((SELECT payment_status || ' ' || total_amount || ' ' || currency || ' ' || coalesce(external_id, '-')
+             FROM orders.orders WHERE order_number = 'API-3'),
+          'collected 40.00 USD -', '... nothing changed');
 SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 3)$$, '42501', NULL,
                  'an agent may not record an expense (financial.create)');
 SELECT lives_ok($$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time)
@@ -171,16 +186,16 @@ SELECT is((SELECT total_spent FROM orders.customers WHERE full_name = 'Client On
           'the client''s total_spent counts the collected order');
 -- (0.28.0) the lifecycle's stamps, external_id and a placed order's currency are staff's
 SELECT throws_ok($$UPDATE orders.orders SET delivered_at = NULL WHERE order_number = 'API-3'$$, 'OR060',
-                 'column "delivered_at" of orders.orders is reserved to staff', 'the client cannot clear a stamp');
+                 'column "delivered_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)', 'the client cannot clear a stamp');
 SELECT throws_ok($$UPDATE orders.orders SET paid_at = now() WHERE order_number = 'API-R3'$$, 'OR060',
-                 'column "paid_at" of orders.orders is reserved to staff', '... nor set one');
+                 'column "paid_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)', '... nor set one');
 SELECT throws_ok($$UPDATE orders.orders SET external_id = '1003' WHERE order_number = 'API-R3'$$, 'OR060',
                  'column "external_id" of orders.orders is reserved to staff', '... nor write external_id');
 SELECT throws_ok($$UPDATE orders.orders SET currency = 'EUR' WHERE order_number = 'API-R3'$$, 'OR060',
                  'column "currency" of orders.orders is reserved to staff', '... nor change a placed order''s currency');
 SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, cancelled_at)
                    VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', now())$$, 'OR060',
-                 'column "cancelled_at" of orders.orders is reserved to staff', '... nor place an order with a stamp');
+                 'column "cancelled_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)', '... nor place an order with a stamp');
 SELECT lives_ok($$INSERT INTO orders.orders (customer_id, lifecycle, currency)
                   VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 'EUR')$$,
                 'but places an order in a currency of its choice');

@@ -68,6 +68,7 @@ INSERT INTO pg_temp.exempt VALUES
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
   ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
   ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write'),
+  ('webhook_keeps_orders',  'BEFORE DELETE on orders.webhooks, which no API role may read or write'),
   ('reach_support',         'planner support of sees_order and sees_customer: its argument is internal, so SQL cannot call it; the planner does, for every query under the orders and customers policies'),
   ('workflow_cron_schedule', 'called by orders.cron_jobs() (owner only, probe: 42501) and by sync_workflow_job only when pg_cron is installed (not in this database)');
 -- requests whose normal outcome the extension does not give yet: a known
@@ -376,7 +377,7 @@ SELECT pg_temp.probe('client writes its statistics',
 SELECT pg_temp.probe('item added to its cart',
   $p$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
      VALUES ('00000000-0000-0000-0000-0000000000b3', 'Extra lamp', 1, '00000000-0000-0000-0000-0000000000e1')$p$,
-  '{stock_on_items,customer_cart_item,customer_item_price}');
+  '{stock_on_items,customer_cart_item,customer_item_price,item_price_guard}');
 SELECT pg_temp.probe('item of its cart changed',
   $p$UPDATE orders.order_items SET quantity = 2
       WHERE order_id = '00000000-0000-0000-0000-0000000000b3' AND name = 'Extra lamp'$p$,
@@ -706,6 +707,9 @@ SELECT pg_temp.probe('anon: a shop order through an open webhook',
   $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com", "total_price": "20.00",
      "line_items": [{"sku": "API-LAMP", "name": "API Lamp", "quantity": 1, "price": "20.00"}]}', NULL, 'att-d1') ->> 'status'$p$,
   '{ingest_webhook,webhook_ingest,webhook_value,webhook_amount,webhook_insert_items}', NULL, 'created');
+SELECT pg_temp.probe('anon: webhook_time (a shop''s timestamp, or NULL)',
+  $p$SELECT orders.webhook_time('14/03/2025 10:21:07') IS NULL AND orders.webhook_time('2025-03-14T10:21:07Z') IS NOT NULL$p$,
+  '{webhook_time}', NULL, 'true');
 SELECT pg_temp.probe('anon: the same shop order again',
   $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com"}', NULL, 'att-d2') ->> 'status'$p$,
   '{ingest_webhook,webhook_ingest}', NULL, 'duplicate');

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(67);
+SELECT plan(69);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -224,8 +224,18 @@ SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
 WITH u AS (UPDATE orders.order_groups SET link_count = 3 WHERE id = '00000000-0000-0000-0000-0000000008c5' RETURNING 1)
 SELECT is(count(*)::int, 0, 'the client changes no group of its paid order (PATCH: nothing)') FROM u;
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b5', interval '1 day', '{view,approve}') AS paidtok \gset
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000008c5',
+                          '[{"domain": "three-a.example.com", "status": "approved", "anchor_text": "via link"}]')$$, :'paidtok'),
+                 'OR073', 'order "API-5" is paid: its sites are final',
+                 '... nor through a share link of its own (it ran as the owner: RLS did not apply)');
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT throws_ok($$UPDATE orders.orders SET paid_at = NULL WHERE id = '00000000-0000-0000-0000-0000000008b5'$$, 'OR060',
+                 'column "paid_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)',
+                 'staff do not clear (or set) the payment''s stamp either: only its edge writes it');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000008b5', 'completed')).status, 'completed',
           'staff complete API-5');
 SELECT set_config('role', 'authenticated', true);
