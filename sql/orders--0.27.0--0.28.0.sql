@@ -54,14 +54,11 @@ REVOKE ALL ON FUNCTION orders.group_sites_stay() FROM PUBLIC;
 -- second update within the same second applies; items must be objects
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
-    LANGUAGE plpgsql STABLE STRICT
+    LANGUAGE sql STABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    RETURN value::timestamptz;
-EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_time_zone_displacement_value THEN
-    RETURN NULL;
-END
+    SELECT CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$'
+                THEN value::timestamptz END
 $$;
 GRANT EXECUTE ON FUNCTION orders.webhook_time(text) TO PUBLIC;
 

@@ -171,19 +171,19 @@ CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_webhook_amount';
 
--- webhook_time — a shop's timestamp, or NULL when it is none (0.28.0: a
--- create stored "14/03/2025 10:21:07" and every later update of the order
--- failed comparing with it, 422 until the shop gave up).
+-- webhook_time — a shop's ISO 8601 timestamp, or NULL when the value is
+-- not of that form (0.28.0: a create stored "14/03/2025 10:21:07" and every
+-- later update of the order failed comparing with it, 422 until the shop
+-- gave up).  A form test, not an exception block: no subtransaction per
+-- delivery; a date of that form that does not exist (02-30) is refused
+-- as before (22008, 422).
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
-    LANGUAGE plpgsql STABLE STRICT
+    LANGUAGE sql STABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    RETURN value::timestamptz;
-EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_time_zone_displacement_value THEN
-    RETURN NULL;
-END
+    SELECT CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$'
+                THEN value::timestamptz END
 $$;
 
 ---------------------------------------------------------------------------
