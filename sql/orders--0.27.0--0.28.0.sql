@@ -407,7 +407,7 @@ DECLARE
         "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
     stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
         returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,priority,source}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source}';
     new_row jsonb;
     old_row jsonb;
     col text;

@@ -190,8 +190,8 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- nobody writes them in an API request (a client cleared paid_at, changed
 -- its paid agency order and stamped it paid again; a rep stamped an order
 -- paid without the staff edge).  A delivery agent changes no amount of an
--- order (total, adjustment, fee, currency), nor what was bought, its
--- priority or source, and its payment only between pending, failed and
+-- order (total, adjustment, fee, currency), nor what was bought or where
+-- the order came from, and its payment only between pending, failed and
 -- collected (an agent zeroed a total, or marked a collected order
 -- refunded: the refund row followed; a failed attempt is collected on the
 -- next one).
@@ -205,7 +205,7 @@ DECLARE
         "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
     stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
         returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,priority,source}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source}';
     new_row jsonb;
     old_row jsonb;
     col text;
