@@ -54,11 +54,17 @@ REVOKE ALL ON FUNCTION orders.group_sites_stay() FROM PUBLIC;
 -- second update within the same second applies; items must be objects
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
-    LANGUAGE sql STABLE STRICT
+    LANGUAGE plpgsql STABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$'
-                THEN value::timestamptz END
+BEGIN
+    IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
+        RETURN NULL;
+    END IF;
+    RETURN value::timestamptz;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
+    RETURN NULL;
+END
 $$;
 GRANT EXECUTE ON FUNCTION orders.webhook_time(text) TO PUBLIC;
 
@@ -215,12 +221,19 @@ BEGIN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
-                -- second update within the same second was dropped as stale
-                IF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
+                -- second update within the same second was dropped as stale; a
+                -- retry of an update already applied (its delivery id logged for
+                -- this order) is a duplicate: not applied, no workflow again
+                IF delivery_id IS NOT NULL AND EXISTS (
+                       SELECT FROM orders.webhook_logs l
+                        WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
+                          AND l.order_created_id = order_id AND l.response_status BETWEEN 200 AND 299) THEN
+                    result_status := 'duplicate';
+                ELSIF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
-                       SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                       SET customer_notes = coalesce(orders.webhook_value(doc, m -> 'order' ->> 'notes'), o.customer_notes),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
@@ -602,18 +615,27 @@ CREATE FUNCTION orders.item_price_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    row_order uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END;
 BEGIN
     IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
-        RETURN NEW;
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF EXISTS (SELECT FROM orders.orders o
+                WHERE o.id IN (row_order, CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
+                  AND (o.payment_status = 'collected' OR orders.status_category(o.lifecycle, o.status) <> 'open')) THEN
+        RAISE EXCEPTION 'the items of order % are final for its delivery agent: it is delivered or its payment collected',
+                        row_order
+            USING ERRCODE = '42501', HINT = 'Staff other than delivery agents correct a delivered order''s items.';
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
-    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+    ELSIF TG_OP = 'UPDATE' AND NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
         PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
     END IF;
-    RETURN NEW;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.order_items
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.item_price_guard();
 REVOKE ALL ON FUNCTION orders.item_price_guard() FROM PUBLIC;
 
@@ -665,7 +687,7 @@ DECLARE
 BEGIN
     FOREACH part IN ARRAY string_to_array(field, ',') LOOP
         m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
-        IF m IS NULL OR (m[4] IS NOT NULL AND m[5] IS NOT NULL) THEN
+        IF m IS NULL THEN
             RETURN NULL;
         END IF;
         IF m[1] = '*' THEN
@@ -673,7 +695,7 @@ BEGIN
         ELSIF m[2] IS NOT NULL THEN
             a := m[2]::integer; b := m[3]::integer;
         ELSE
-            a := m[4]::integer; b := a;
+            a := m[4]::integer; b := CASE WHEN m[5] IS NOT NULL THEN hi ELSE a END;
         END IF;
         step := coalesce(m[5]::integer, 1);
         IF a < lo OR b > hi OR a > b OR step < 1 THEN
@@ -699,7 +721,7 @@ DECLARE
     dow integer[];
     day_ok boolean;
 BEGIN
-    IF array_length(f, 1) IS DISTINCT FROM 5 THEN
+    IF array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
         RETURN NULL;
     END IF;
     mi := orders.cron_field_values(f[1], 0, 59);
@@ -721,3 +743,168 @@ BEGIN
        AND extract(month FROM at)::integer = ANY (mon);
 END
 $$;
+
+CREATE OR REPLACE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'column "%" of % is reserved to %', col, tbl, who
+        USING ERRCODE = 'OR060',
+              HINT = CASE WHEN who LIKE 'the lifecycle%'
+                          THEN 'Leave it out of the request (or send it unchanged); the status change sets it.'
+                          ELSE 'Leave it out of the request; staff with the right permission set it.' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.booked_item_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    places bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF EXISTS (SELECT FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+            RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
+                USING ERRCODE = 'OR031',
+                      HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF (NEW.product_id, NEW.variant_id) IS DISTINCT FROM (OLD.product_id, OLD.variant_id)
+       AND EXISTS (SELECT FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        RAISE EXCEPTION 'order item % is booked: its product stays', OLD.id
+            USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
+    END IF;
+    IF NEW.quantity < OLD.quantity THEN
+        places := (SELECT sum(r.quantity) FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status = 'confirmed');
+        IF places > NEW.quantity THEN
+            RAISE EXCEPTION 'order item % books % places: its quantity cannot go below that', OLD.id, places
+                USING ERRCODE = 'OR032', HINT = 'Cancel its order to give the places back.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow_trigger(trigger_type text, config jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    what text := format('workflow trigger config (%s)', trigger_type);
+    cond jsonb := config -> 'conditions';
+    lifecycles text[];
+    s text;
+BEGIN
+    IF config ? 'type' AND config ->> 'type' IS DISTINCT FROM trigger_type THEN
+        RAISE EXCEPTION '%: "type" is %, not the workflow''s trigger_type', what, left(config ->> 'type', 64)
+            USING ERRCODE = 'OR110';
+    END IF;
+    CASE trigger_type
+    WHEN 'order_status' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,conditions}', what, 'OR110');
+        IF jsonb_typeof(cond) IS DISTINCT FROM 'object' OR NOT (cond ? 'status' OR cond ? 'payment_status') THEN
+            RAISE EXCEPTION '%: "conditions" must name a status or payment_status list (the changes that fire it)', what
+                USING ERRCODE = 'OR110',
+                      HINT = 'Conditions: status, payment_status (at least one), and the filters min_order_value, lifecycle.';
+        END IF;
+        PERFORM orders.check_workflow_keys(cond, '{status,payment_status,min_order_value,lifecycle}',
+                                           what || ' conditions', 'OR110');
+        IF cond ? 'lifecycle' THEN
+            IF jsonb_typeof(cond -> 'lifecycle') = 'string' THEN
+                lifecycles := ARRAY[cond ->> 'lifecycle'];
+            ELSIF orders.json_string_list(cond -> 'lifecycle') THEN
+                lifecycles := ARRAY(SELECT jsonb_array_elements_text(cond -> 'lifecycle'));
+            ELSE
+                RAISE EXCEPTION '%: "lifecycle" must be a lifecycle name or a list of them', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT l INTO s FROM unnest(lifecycles) l
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycles x WHERE x.name = l) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: lifecycle "%" does not exist', what, left(s, 64) USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'status' THEN
+            IF NOT orders.json_string_list(cond -> 'status') THEN
+                RAISE EXCEPTION '%: "status" must be a non-empty list of statuses', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT x INTO s FROM jsonb_array_elements_text(cond -> 'status') x
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycle_states st
+                                WHERE st.status = x AND (lifecycles IS NULL OR st.lifecycle = ANY (lifecycles)))
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: status "%" is no status of %', what, left(s, 64),
+                                coalesce('lifecycle ' || array_to_string(lifecycles, ', '), 'any lifecycle')
+                    USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'payment_status'
+           AND NOT orders.json_string_list(cond -> 'payment_status', '{pending,collected,failed,refunded}') THEN
+            RAISE EXCEPTION '%: "payment_status" must be a non-empty list of pending, collected, failed, refunded', what
+                USING ERRCODE = 'OR110';
+        END IF;
+        IF cond ? 'min_order_value' AND (jsonb_typeof(cond -> 'min_order_value') IS DISTINCT FROM 'number'
+               OR (cond ->> 'min_order_value')::numeric < 0) THEN
+            RAISE EXCEPTION '%: "min_order_value" must be a number of at least 0', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'customer_tag' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,tag_id}', what, 'OR110');
+        IF jsonb_typeof(config -> 'tag_id') IS DISTINCT FROM 'string' OR config ->> 'tag_id' = ''
+           OR length(config ->> 'tag_id') > 64 THEN
+            RAISE EXCEPTION '%: "tag_id" must name the tag (1 to 64 characters)', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'webhook' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,webhook_id,event_types}', what, 'OR110');
+        IF config ? 'webhook_id' AND NOT EXISTS (
+               SELECT 1 FROM orders.webhooks h
+                WHERE jsonb_typeof(config -> 'webhook_id') = 'string'
+                  AND h.id::text = lower(config ->> 'webhook_id')) THEN
+            RAISE EXCEPTION '%: "webhook_id" names no webhook', what USING ERRCODE = 'OR110';
+        END IF;
+        IF config ? 'event_types'
+           AND NOT orders.json_string_list(config -> 'event_types', '{order.created,order.updated}') THEN
+            RAISE EXCEPTION '%: "event_types" must be a non-empty list of order.created, order.updated', what
+                USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'time_based' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,schedule,timezone}', what, 'OR110');
+        IF jsonb_typeof(config -> 'schedule') IS DISTINCT FROM 'string'
+           OR orders.schedule_matches(config ->> 'schedule', localtimestamp) IS NULL THEN
+            RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
+                            coalesce(left(config ->> 'schedule', 64), 'missing')
+                USING ERRCODE = 'OR112',
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas; for example 0 9 * * 1-5.';
+        END IF;
+        IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
+               OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN
+            RAISE EXCEPTION '%: "timezone" % is not a time zone name', what, left(config ->> 'timezone', 64)
+                USING ERRCODE = 'OR112', HINT = 'A name of pg_timezone_names, such as America/New_York or UTC.';
+        END IF;
+    ELSE        -- manual
+        PERFORM orders.check_workflow_keys(config, '{type}', what, 'OR110');
+    END CASE;
+END
+$$;
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    -- a booked item's product stays: the trigger watches product_id and variant_id too
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.order_items'::pg_catalog.regclass AND tgname = 'booked_item_guard';
+    IF was IS NOT NULL THEN             -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, variant_id
+            ON orders.order_items FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.order_items %s TRIGGER booked_item_guard',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA' ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;

@@ -57,7 +57,10 @@ CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 -- link is ON DELETE SET NULL) (0.27.0).  Its query runs after the row's
 -- lock, with a new snapshot: a confirmation the delete waited for counts.
 -- Nor is its quantity lowered below the places its bookings hold (each
--- place is one unit of the item: confirm_booking's OR032).
+-- place is one unit of the item: confirm_booking's OR032), nor (0.28.0)
+-- its product or variant changed while it is booked (confirm_booking's
+-- OR033 checked the product once: a massage item booked, then turned into
+-- a sticker).
 -- SECURITY DEFINER: the reservations of an item are not all the caller's.
 CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -75,6 +78,12 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF (NEW.product_id, NEW.variant_id) IS DISTINCT FROM (OLD.product_id, OLD.variant_id)
+       AND EXISTS (SELECT FROM orders.slot_reservations r
+                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        RAISE EXCEPTION 'order item % is booked: its product stays', OLD.id
+            USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
+    END IF;
     IF NEW.quantity < OLD.quantity THEN
         places := (SELECT sum(r.quantity) FROM orders.slot_reservations r
                     WHERE r.order_item_id = OLD.id AND r.status = 'confirmed');
@@ -86,7 +95,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity ON orders.order_items
+CREATE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, variant_id ON orders.order_items
     FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
 
 -- A staff member's slots never overlap.  An exclusion constraint would need

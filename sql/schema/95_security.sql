@@ -167,7 +167,9 @@ AS $$
 BEGIN
     RAISE EXCEPTION 'column "%" of % is reserved to %', col, tbl, who
         USING ERRCODE = 'OR060',
-              HINT = 'Leave it out of the request; staff with the right permission set it.';
+              HINT = CASE WHEN who LIKE 'the lifecycle%'
+                          THEN 'Leave it out of the request (or send it unchanged); the status change sets it.'
+                          ELSE 'Leave it out of the request; staff with the right permission set it.' END;
 END
 $$;
 
@@ -666,24 +668,35 @@ CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, custome
 -- (0.28.0): it adds an item at the catalog's price only (as a customer
 -- does, OR061) and changes no item's price (an agent set a delivered,
 -- collected order's prices to 0: the total followed, and the automatic
--- refund with it).  Quantities stay its to change (an item refused at the
--- door).
+-- refund with it); and once its order is delivered (no longer open) or its
+-- payment collected, the agent adds, changes or deletes none of its items
+-- (deleting them did the same).  Quantities of an open, uncollected order
+-- stay its to change (an item refused at the door).
 CREATE FUNCTION orders.item_price_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    row_order uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END;
 BEGIN
     IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
-        RETURN NEW;
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    IF EXISTS (SELECT FROM orders.orders o
+                WHERE o.id IN (row_order, CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
+                  AND (o.payment_status = 'collected' OR orders.status_category(o.lifecycle, o.status) <> 'open')) THEN
+        RAISE EXCEPTION 'the items of order % are final for its delivery agent: it is delivered or its payment collected',
+                        row_order
+            USING ERRCODE = '42501', HINT = 'Staff other than delivery agents correct a delivered order''s items.';
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
-    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+    ELSIF TG_OP = 'UPDATE' AND NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
         PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
     END IF;
-    RETURN NEW;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.order_items
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.item_price_guard();
 
 ---------------------------------------------------------------------------

@@ -172,18 +172,24 @@ CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
     AS 'MODULE_PATHNAME', 'orders_webhook_amount';
 
 -- webhook_time — a shop's ISO 8601 timestamp, or NULL when the value is
--- not of that form (0.28.0: a create stored "14/03/2025 10:21:07" and every
--- later update of the order failed comparing with it, 422 until the shop
--- gave up).  A form test, not an exception block: no subtransaction per
--- delivery; a date of that form that does not exist (02-30) is refused
--- as before (22008, 422).
+-- none (0.28.0: a create stored "14/03/2025 10:21:07" — or "2025-02-30…",
+-- a date that does not exist — and every later update of the order failed
+-- comparing with it, 422 until the shop gave up).  Values not of the form
+-- are answered without the cast; the cast's own refusals (a day that does
+-- not exist) are caught.
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
-    LANGUAGE sql STABLE STRICT
+    LANGUAGE plpgsql STABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$'
-                THEN value::timestamptz END
+BEGIN
+    IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
+        RETURN NULL;
+    END IF;
+    RETURN value::timestamptz;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
+    RETURN NULL;
+END
 $$;
 
 ---------------------------------------------------------------------------
@@ -353,12 +359,19 @@ BEGIN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
-                -- second update within the same second was dropped as stale
-                IF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
+                -- second update within the same second was dropped as stale; a
+                -- retry of an update already applied (its delivery id logged for
+                -- this order) is a duplicate: not applied, no workflow again
+                IF delivery_id IS NOT NULL AND EXISTS (
+                       SELECT FROM orders.webhook_logs l
+                        WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
+                          AND l.order_created_id = order_id AND l.response_status BETWEEN 200 AND 299) THEN
+                    result_status := 'duplicate';
+                ELSIF orders.webhook_time(incoming_at) < orders.webhook_time(stored_at) THEN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
-                       SET customer_notes = orders.webhook_value(doc, m -> 'order' ->> 'notes'),
+                       SET customer_notes = coalesce(orders.webhook_value(doc, m -> 'order' ->> 'notes'), o.customer_notes),
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata

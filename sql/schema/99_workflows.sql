@@ -64,10 +64,10 @@ CREATE UNIQUE INDEX workflow_executions_scheduled_idx
 ---------------------------------------------------------------------------
 
 -- cron_field_values — the values one field of a five-field cron schedule
--- allows within lo..hi ("*", "n", "a-b", "*" and "a-b" optionally "/step",
--- joined by commas), or NULL when the field is not of that form or leaves
--- the range.  (0.28.0) "n/step" is no form: pg_cron refuses it (as cron
--- does), so a workflow stored with it never got its job.
+-- allows within lo..hi ("*", "n", "a-b", each optionally "/step" — "n/step"
+-- is n..hi — joined by commas), or NULL when the field is not of that form
+-- or leaves the range.  (pg_cron refuses "n/step"; it gets only the minute
+-- field, which schedule_matches checks for it.)
 CREATE FUNCTION orders.cron_field_values(field text, lo integer, hi integer)
     RETURNS integer[]
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -83,7 +83,7 @@ DECLARE
 BEGIN
     FOREACH part IN ARRAY string_to_array(field, ',') LOOP
         m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
-        IF m IS NULL OR (m[4] IS NOT NULL AND m[5] IS NOT NULL) THEN
+        IF m IS NULL THEN
             RETURN NULL;
         END IF;
         IF m[1] = '*' THEN
@@ -91,7 +91,7 @@ BEGIN
         ELSIF m[2] IS NOT NULL THEN
             a := m[2]::integer; b := m[3]::integer;
         ELSE
-            a := m[4]::integer; b := a;
+            a := m[4]::integer; b := CASE WHEN m[5] IS NOT NULL THEN hi ELSE a END;
         END IF;
         step := coalesce(m[5]::integer, 1);
         IF a < lo OR b > hi OR a > b OR step < 1 THEN
@@ -107,7 +107,9 @@ $$;
 -- day-of-month month day-of-week, as pg_cron and cron read them: a day of
 -- month and a day of week that both do not start with "*" match either,
 -- else both must — "*/2" counts as starting with "*", 0.28.0) match the
--- local time "at"?  NULL for a schedule that is not valid.
+-- local time "at"?  NULL for a schedule that is not valid, and (0.28.0) for
+-- an "n/step" minute field: pg_cron gets the minutes and refuses that form
+-- (the workflow never got its job).
 CREATE FUNCTION orders.schedule_matches(schedule text, at timestamp)
     RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -122,7 +124,7 @@ DECLARE
     dow integer[];
     day_ok boolean;
 BEGIN
-    IF array_length(f, 1) IS DISTINCT FROM 5 THEN
+    IF array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
         RETURN NULL;
     END IF;
     mi := orders.cron_field_values(f[1], 0, 59);
@@ -373,7 +375,7 @@ BEGIN
             RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
                             coalesce(left(config ->> 'schedule', 64), 'missing')
                 USING ERRCODE = 'OR112',
-                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step, joined by commas; for example 0 9 * * 1-5.';
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas; for example 0 9 * * 1-5.';
         END IF;
         IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
                OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(92);
+SELECT plan(95);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -233,6 +233,13 @@ SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 118, "updated_at": "2025-03-19T08:00:00-04:00", "note": "second"}', NULL, 'd-23', 'orders/updated') ->> 'status',
           'updated', '... a second update within the same second applies');
 SELECT is((SELECT customer_notes FROM orders.orders WHERE external_id = '118'), 'second', '... its note kept');
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 118, "updated_at": "2025-03-19T08:00:00-04:00", "note": "second"}', NULL, 'd-23', 'orders/updated') ->> 'status',
+          'duplicate', '... and its retry (the same delivery id) is a duplicate: not applied again, no workflow again');
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 118, "updated_at": "2025-03-19T08:00:01-04:00"}', NULL, 'd-23b', 'orders/updated') ->> 'status'
+          || ' ' || (SELECT customer_notes FROM orders.orders WHERE external_id = '118'),
+          'updated second', '... an update without a note keeps the note');
 \set plain_eur `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/118/' -e 's/2025-03-14T10:21:07-04:00/2025-03-20T08:00:00-04:00/' -e 's/"currency": "USD"/"currency": "EUR"/'`
 INSERT INTO r SELECT 'eur', orders.ingest_webhook('acme-shopify', :'plain_eur', NULL, 'd-24', 'orders/updated');
 SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'eur'), o.currency, o.total_amount)
@@ -249,6 +256,9 @@ SELECT is(orders.ingest_webhook('acme-shopify',
 SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 120, "updated_at": "2025-03-15T10:21:07Z", "note": "new"}', NULL, 'd-27', 'orders/updated') ->> 'status',
           'updated', '... and its updates apply (they failed comparing with it, 422 for good)');
+SELECT is(orders.ingest_webhook('acme-shopify',
+             '{"id": 124, "email": "feb@example.com", "total_price": "10.00", "updated_at": "2025-02-30T10:00:00Z"}', NULL, 'd-31')
+          ->> 'status', 'created', 'a create with an updated_at of a day that does not exist: created (it was 422, the order lost)');
 -- a body jsonb refuses (a \u0000 escape is valid JSON) is logged like any malformed one
 SELECT pg_temp.counts() AS before \gset
 SELECT is(orders.ingest_webhook('acme-shopify', '{"id": 121, "email": "nul@example.com", "note": "a\u0000b"}', NULL, 'd-28')
@@ -272,7 +282,7 @@ SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
 
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 9,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 10,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');

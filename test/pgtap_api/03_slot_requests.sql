@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -127,6 +127,10 @@ SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'hold3', '0000
                  'a massage slot is not booked for a sticker (OR033)');
 SELECT is((orders.confirm_booking(:'hold3', '00000000-0000-0000-0000-0000000003c7')).status, 'confirmed',
           '... but for the massage item');
+SELECT throws_ok($$UPDATE orders.order_items SET product_id = '00000000-0000-0000-0000-0000000003e2', unit_price = 1
+                    WHERE id = '00000000-0000-0000-0000-0000000003c7'$$, 'OR033',
+                 'order item 00000000-0000-0000-0000-0000000003c7 is booked: its product stays',
+                 '... which does not turn into a sticker once booked');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(60);
+SELECT plan(62);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -52,6 +52,13 @@ SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
 SELECT is((SELECT stock_quantity::integer FROM orders.products WHERE sku = 'API-LAMP'), 3,
           'the confirmation took the two lamps out of stock');
+-- (0.28.0) an agent prices no item, and adds one at the catalog's price only
+SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "unit_price" of orders.order_items is reserved to staff other than delivery agents',
+                 'the agent does not price its order''s items');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 5, '00000000-0000-0000-0000-0000000000e1')$$,
+                 'OR061', NULL, '... and adds an item at the catalog''s price only');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'failed' WHERE order_number = 'API-3'$$,
@@ -71,11 +78,10 @@ SELECT throws_ok($$UPDATE orders.orders SET external_id = '5001', webhook_source
                  'OR060', 'column "external_id" of orders.orders is reserved to admins and managers',
                  '... nor make it a shop''s order (the shop''s next order would be taken for a duplicate)');
 SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
-                 'OR060', 'column "unit_price" of orders.order_items is reserved to staff other than delivery agents',
-                 '... nor price its items (the total, and a refund, followed)');
-SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
-                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 5, '00000000-0000-0000-0000-0000000000e1')$$,
-                 'OR061', NULL, '... and adds an item at the catalog''s price only');
+                 '42501', 'the items of order 00000000-0000-0000-0000-0000000000b3 are final for its delivery agent: it is delivered or its payment collected',
+                 '... nor change its items once it is delivered and collected (the total, and a refund, followed)');
+SELECT throws_ok($$DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 '42501', NULL, '... nor delete them');
 SELECT throws_ok($$UPDATE orders.orders SET delivered_at = now() - interval '1 day' WHERE order_number = 'API-3'$$,
                  'OR060', 'column "delivered_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)',
                  '... nor backdate a stamp');
