@@ -61,9 +61,11 @@ BEGIN
     IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
         RETURN NULL;
     END IF;
-    RETURN value::timestamptz;
-EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
-    RETURN NULL;
+    BEGIN
+        RETURN value::timestamptz;
+    EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
+        RETURN NULL;
+    END;
 END
 $$;
 GRANT EXECUTE ON FUNCTION orders.webhook_time(text) TO PUBLIC;
@@ -222,9 +224,12 @@ BEGIN
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
                 -- second update within the same second was dropped as stale; a
-                -- retry of an update already applied (its delivery id logged for
-                -- this order) is a duplicate: not applied, no workflow again
-                IF delivery_id IS NOT NULL AND EXISTS (
+                -- Shopify retry of an update already applied (its delivery id —
+                -- X-Shopify-Webhook-Id, the same on every retry — logged for this
+                -- order) is a duplicate: not applied, no workflow again.  Not for
+                -- WooCommerce: its delivery ids are new on every attempt and may
+                -- repeat within a second.
+                IF w.source = 'shopify' AND delivery_id IS NOT NULL AND EXISTS (
                        SELECT FROM orders.webhook_logs l
                         WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
                           AND l.order_created_id = order_id AND l.response_status BETWEEN 200 AND 299) THEN
@@ -233,7 +238,12 @@ BEGIN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
-                       SET customer_notes = coalesce(orders.webhook_value(doc, m -> 'order' ->> 'notes'), o.customer_notes),
+                       -- a note the payload leaves out stays; one it sends empty or null goes
+                       SET customer_notes = CASE
+                               WHEN orders.webhook_value(doc, m -> 'order' ->> 'notes') IS NOT NULL
+                                   THEN orders.webhook_value(doc, m -> 'order' ->> 'notes')
+                               WHEN doc #> string_to_array(m -> 'order' ->> 'notes', '.') IS NOT NULL THEN NULL
+                               ELSE o.customer_notes END,
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
@@ -616,17 +626,24 @@ CREATE FUNCTION orders.item_price_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    row_order uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END;
+    final record;
 BEGIN
-    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS DISTINCT FROM 'delivery_agent' THEN
+    IF orders.by_maintainer(TG_RELID) THEN
         RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
     END IF;
-    IF EXISTS (SELECT FROM orders.orders o
-                WHERE o.id IN (row_order, CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
-                  AND (o.payment_status = 'collected' OR orders.status_category(o.lifecycle, o.status) <> 'open')) THEN
-        RAISE EXCEPTION 'the items of order % are final for its delivery agent: it is delivered or its payment collected',
-                        row_order
-            USING ERRCODE = '42501', HINT = 'Staff other than delivery agents correct a delivered order''s items.';
+    PERFORM FROM orders.orders o
+     WHERE o.id IN (CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END,
+                    CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
+     ORDER BY o.id FOR NO KEY UPDATE;
+    SELECT o.order_number, o.status, o.payment_status INTO final FROM orders.orders o
+     WHERE o.id IN (CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END,
+                    CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
+       AND (o.payment_status = 'collected' OR orders.status_category(o.lifecycle, o.status) <> 'open')
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the items of order "%" are final for its delivery agent (status %, payment %)',
+                        final.order_number, final.status, final.payment_status
+            USING ERRCODE = '42501', HINT = 'Staff other than delivery agents correct the items of a delivered or collected order.';
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
     ELSIF TG_OP = 'UPDATE' AND NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
@@ -636,7 +653,8 @@ BEGIN
 END
 $$;
 CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.order_items
-    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.item_price_guard();
+    FOR EACH ROW WHEN (orders.api_request() AND orders.current_staff_role() IS NOT DISTINCT FROM 'delivery_agent')
+    EXECUTE FUNCTION orders.item_price_guard();
 REVOKE ALL ON FUNCTION orders.item_price_guard() FROM PUBLIC;
 
 -- a share link reviews the sites of an open, unpaid order only
@@ -773,9 +791,13 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
-    IF (NEW.product_id, NEW.variant_id) IS DISTINCT FROM (OLD.product_id, OLD.variant_id)
+    IF (NEW.product_id IS DISTINCT FROM OLD.product_id OR NEW.order_id IS DISTINCT FROM OLD.order_id)
        AND EXISTS (SELECT FROM orders.slot_reservations r
                     WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
+            RAISE EXCEPTION 'order item % is booked: it stays with its order', OLD.id
+                USING ERRCODE = 'OR031', HINT = 'Cancel its order to give the place back, then book for an item of the other order.';
+        END IF;
         RAISE EXCEPTION 'order item % is booked: its product stays', OLD.id
             USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
     END IF;
@@ -895,11 +917,11 @@ DO $upgrade$
 DECLARE
     was "char";
 BEGIN
-    -- a booked item's product stays: the trigger watches product_id and variant_id too
+    -- a booked item's product and order stay: the trigger watches product_id and order_id too
     SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
      WHERE tgrelid = 'orders.order_items'::pg_catalog.regclass AND tgname = 'booked_item_guard';
     IF was IS NOT NULL THEN             -- dropped by a DBA: left dropped
-        CREATE OR REPLACE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, variant_id
+        CREATE OR REPLACE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, order_id
             ON orders.order_items FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
         IF was <> 'O' THEN
             EXECUTE pg_catalog.format('ALTER TABLE orders.order_items %s TRIGGER booked_item_guard',

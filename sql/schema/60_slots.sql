@@ -58,9 +58,11 @@ CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 -- lock, with a new snapshot: a confirmation the delete waited for counts.
 -- Nor is its quantity lowered below the places its bookings hold (each
 -- place is one unit of the item: confirm_booking's OR032), nor (0.28.0)
--- its product or variant changed while it is booked (confirm_booking's
--- OR033 checked the product once: a massage item booked, then turned into
--- a sticker).
+-- its product changed while it is booked (confirm_booking's OR033 checked
+-- the product once: a massage item booked, then turned into a sticker; a
+-- variant of the same product may change, a longer session say), nor the
+-- item moved to another order (cancelling that order, or keeping this one
+-- open, would keep the place for good: OR031).
 -- SECURITY DEFINER: the reservations of an item are not all the caller's.
 CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -78,9 +80,13 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
-    IF (NEW.product_id, NEW.variant_id) IS DISTINCT FROM (OLD.product_id, OLD.variant_id)
+    IF (NEW.product_id IS DISTINCT FROM OLD.product_id OR NEW.order_id IS DISTINCT FROM OLD.order_id)
        AND EXISTS (SELECT FROM orders.slot_reservations r
                     WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
+            RAISE EXCEPTION 'order item % is booked: it stays with its order', OLD.id
+                USING ERRCODE = 'OR031', HINT = 'Cancel its order to give the place back, then book for an item of the other order.';
+        END IF;
         RAISE EXCEPTION 'order item % is booked: its product stays', OLD.id
             USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
     END IF;
@@ -95,7 +101,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, variant_id ON orders.order_items
+CREATE TRIGGER booked_item_guard BEFORE DELETE OR UPDATE OF quantity, product_id, order_id ON orders.order_items
     FOR EACH ROW EXECUTE FUNCTION orders.booked_item_guard();
 
 -- A staff member's slots never overlap.  An exclusion constraint would need

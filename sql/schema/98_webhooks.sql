@@ -186,9 +186,11 @@ BEGIN
     IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
         RETURN NULL;
     END IF;
-    RETURN value::timestamptz;
-EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
-    RETURN NULL;
+    BEGIN
+        RETURN value::timestamptz;
+    EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
+        RETURN NULL;
+    END;
 END
 $$;
 
@@ -360,9 +362,12 @@ BEGIN
                 SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
                 -- second update within the same second was dropped as stale; a
-                -- retry of an update already applied (its delivery id logged for
-                -- this order) is a duplicate: not applied, no workflow again
-                IF delivery_id IS NOT NULL AND EXISTS (
+                -- Shopify retry of an update already applied (its delivery id —
+                -- X-Shopify-Webhook-Id, the same on every retry — logged for this
+                -- order) is a duplicate: not applied, no workflow again.  Not for
+                -- WooCommerce: its delivery ids are new on every attempt and may
+                -- repeat within a second.
+                IF w.source = 'shopify' AND delivery_id IS NOT NULL AND EXISTS (
                        SELECT FROM orders.webhook_logs l
                         WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
                           AND l.order_created_id = order_id AND l.response_status BETWEEN 200 AND 299) THEN
@@ -371,7 +376,12 @@ BEGIN
                     result_status := 'stale';		-- an older update delivered late: nothing changes
                 ELSE
                     UPDATE orders.orders o
-                       SET customer_notes = coalesce(orders.webhook_value(doc, m -> 'order' ->> 'notes'), o.customer_notes),
+                       -- a note the payload leaves out stays; one it sends empty or null goes
+                       SET customer_notes = CASE
+                               WHEN orders.webhook_value(doc, m -> 'order' ->> 'notes') IS NOT NULL
+                                   THEN orders.webhook_value(doc, m -> 'order' ->> 'notes')
+                               WHEN doc #> string_to_array(m -> 'order' ->> 'notes', '.') IS NOT NULL THEN NULL
+                               ELSE o.customer_notes END,
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
                            delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(95);
+SELECT plan(96);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -236,10 +236,16 @@ SELECT is((SELECT customer_notes FROM orders.orders WHERE external_id = '118'), 
 SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 118, "updated_at": "2025-03-19T08:00:00-04:00", "note": "second"}', NULL, 'd-23', 'orders/updated') ->> 'status',
           'duplicate', '... and its retry (the same delivery id) is a duplicate: not applied again, no workflow again');
-SELECT is(orders.ingest_webhook('acme-shopify',
-             '{"id": 118, "updated_at": "2025-03-19T08:00:01-04:00"}', NULL, 'd-23b', 'orders/updated') ->> 'status'
+INSERT INTO r SELECT 'no_note', orders.ingest_webhook('acme-shopify',
+  '{"id": 118, "updated_at": "2025-03-19T08:00:01-04:00"}', NULL, 'd-23b', 'orders/updated');
+SELECT is((SELECT res ->> 'status' FROM r WHERE name = 'no_note')
           || ' ' || (SELECT customer_notes FROM orders.orders WHERE external_id = '118'),
           'updated second', '... an update without a note keeps the note');
+INSERT INTO r SELECT 'null_note', orders.ingest_webhook('acme-shopify',
+  '{"id": 118, "updated_at": "2025-03-19T08:00:02-04:00", "note": null}', NULL, 'd-23c', 'orders/updated');
+SELECT is((SELECT res ->> 'status' FROM r WHERE name = 'null_note')
+          || ' ' || coalesce((SELECT customer_notes FROM orders.orders WHERE external_id = '118'), 'none'),
+          'updated none', '... one that sends it null clears it (the merchant removed it)');
 \set plain_eur `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/118/' -e 's/2025-03-14T10:21:07-04:00/2025-03-20T08:00:00-04:00/' -e 's/"currency": "USD"/"currency": "EUR"/'`
 INSERT INTO r SELECT 'eur', orders.ingest_webhook('acme-shopify', :'plain_eur', NULL, 'd-24', 'orders/updated');
 SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'eur'), o.currency, o.total_amount)

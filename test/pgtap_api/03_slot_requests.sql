@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -131,6 +131,10 @@ SELECT throws_ok($$UPDATE orders.order_items SET product_id = '00000000-0000-000
                     WHERE id = '00000000-0000-0000-0000-0000000003c7'$$, 'OR033',
                  'order item 00000000-0000-0000-0000-0000000003c7 is booked: its product stays',
                  '... which does not turn into a sticker once booked');
+SELECT throws_ok($$UPDATE orders.order_items SET order_id = '00000000-0000-0000-0000-0000000003b2'
+                    WHERE id = '00000000-0000-0000-0000-0000000003c7'$$, 'OR031',
+                 'order item 00000000-0000-0000-0000-0000000003c7 is booked: it stays with its order',
+                 '... nor moves to another order');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);
