@@ -625,34 +625,18 @@ CREATE FUNCTION orders.item_price_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    final record;
 BEGIN
     IF orders.by_maintainer(TG_RELID) THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-    END IF;
-    PERFORM FROM orders.orders o
-     WHERE o.id IN (CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END,
-                    CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
-     ORDER BY o.id FOR NO KEY UPDATE;
-    SELECT o.order_number, o.status, o.payment_status INTO final FROM orders.orders o
-     WHERE o.id IN (CASE WHEN TG_OP = 'DELETE' THEN OLD.order_id ELSE NEW.order_id END,
-                    CASE WHEN TG_OP = 'UPDATE' THEN OLD.order_id END)
-       AND (o.payment_status = 'collected' OR orders.status_category(o.lifecycle, o.status) <> 'open')
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'the items of order "%" are final for its delivery agent (status %, payment %)',
-                        final.order_number, final.status, final.payment_status
-            USING ERRCODE = '42501', HINT = 'Staff other than delivery agents correct the items of a delivered or collected order.';
+        RETURN NEW;
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
-    ELSIF TG_OP = 'UPDATE' AND NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
         PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
     END IF;
-    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    RETURN NEW;
 END
 $$;
-CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.order_items
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
     FOR EACH ROW WHEN (orders.api_request() AND orders.current_staff_role() IS NOT DISTINCT FROM 'delivery_agent')
     EXECUTE FUNCTION orders.item_price_guard();
 REVOKE ALL ON FUNCTION orders.item_price_guard() FROM PUBLIC;

@@ -395,6 +395,62 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 }
 
 /*
+ * refuse_agent_on_final — (0.28.0) guarantees that a delivery agent's
+ * statement (an API request) moves the subtotal of no order that is no
+ * longer open (delivered, returned, cancelled) or whose payment is
+ * collected: an agent deleted or re-added a collected order's items and
+ * the automatic refund followed in its name.  The orders are locked FOR NO
+ * KEY UPDATE in id order as the owner — the lock add_to_subtotals takes
+ * next, at the same point of the statement, so no new lock order — and
+ * judged as locked: a delivery and collection that committed while the
+ * statement ran are seen, whoever the order is assigned to now.  Other
+ * callers pay one identity test (cached per command).
+ */
+static void
+refuse_agent_on_final(SubtotalDelta **moved, long n)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Oid			orders_rel;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum	   *ids;
+	Datum		arg;
+	pg_uuid_t	me;
+	const char *role;
+
+	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
+		return;
+	orders_rel = orders_relid("orders");
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&moved[i]->order_id);
+	arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	plan = orders_get_plan(PLAN_AGENT_FINAL_ORDERS, orders_rel,
+						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
+						   1, argtypes);
+	orders_execute(plan, &arg, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *lifecycle = SPI_getvalue(row, desc, 2);
+		char	   *status = SPI_getvalue(row, desc, 3);
+		char	   *payment = SPI_getvalue(row, desc, 4);
+		const LifecycleState *st = lifecycle != NULL && status != NULL ? lifecycle_find_state(lifecycle, status) : NULL;
+
+		if ((payment != NULL && strcmp(payment, "collected") == 0) || (st != NULL && st->category != CATEGORY_OPEN))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the items of order \"%s\" are final for its delivery agent (status %s, payment %s)",
+							SPI_getvalue(row, desc, 1), status, payment ? payment : "none"),
+					 errhint("Staff other than delivery agents correct the items of a delivered or collected order.")));
+	}
+	orders_spi_finish_as(&saved);
+}
+
+/*
  * orders_apply_held_subtotals — for orders.site_counts: apply the deltas
  * held in this subtransaction (by order id, one UPDATE each) and forget
  * them.  Guarantees that the items the statement made move their orders'
@@ -442,7 +498,9 @@ subtotal_moves(const void *entry)
  * each order's subtotal moved by exactly what its items total now minus
  * what they totalled before, in the same transaction, or that the
  * statement failed.  Concurrent item writers of one order queue on the
- * order's row lock that the UPDATE takes, and each adds its own delta.
+ * order's row lock that the UPDATE takes, and each adds its own delta.  A
+ * delivery agent's statement moves no subtotal of a delivered or collected
+ * order (refuse_agent_on_final).
  * Items made by a site's row trigger: their deltas are held and applied at
  * the end of the sites' statement (orders_apply_held_subtotals).
  */
@@ -471,6 +529,7 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
+	refuse_agent_on_final(moved, n);
 	if (orders_hold_subtotals)
 		hold_deltas(moved, n);
 	else

@@ -77,7 +77,7 @@ SELECT throws_ok($$UPDATE orders.orders SET currency = 'XOF' WHERE order_number 
 SELECT throws_ok($$UPDATE orders.orders SET external_id = '5001', webhook_source = 'api-open' WHERE order_number = 'API-3'$$,
                  'OR060', 'column "external_id" of orders.orders is reserved to admins and managers',
                  '... nor make it a shop''s order (the shop''s next order would be taken for a duplicate)');
-SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 0 WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = 1 WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
                  '42501', 'the items of order "API-3" are final for its delivery agent (status delivered, payment collected)',
                  '... nor change its items once it is delivered and collected (the total, and a refund, followed)');
 SELECT throws_ok($$DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
