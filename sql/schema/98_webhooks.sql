@@ -364,10 +364,11 @@ BEGIN
                 -- second update within the same second was dropped as stale; a
                 -- Shopify retry of an update already applied (its delivery id —
                 -- X-Shopify-Webhook-Id, the same on every retry — logged for this
-                -- order) is a duplicate: not applied, no workflow again.  Not for
+                -- order) is a duplicate: not applied, no workflow again (a webhook
+                -- of another source fed by Shopify: by its header).  Not for
                 -- WooCommerce: its delivery ids are new on every attempt and may
                 -- repeat within a second.
-                IF w.source = 'shopify' AND delivery_id IS NOT NULL AND EXISTS (
+                IF (w.source = 'shopify' OR headers ? 'x-shopify-webhook-id') AND delivery_id IS NOT NULL AND EXISTS (
                        SELECT FROM orders.webhook_logs l
                         WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
                           AND l.order_created_id = order_id AND l.response_status BETWEEN 200 AND 299) THEN
@@ -377,6 +378,8 @@ BEGIN
                 ELSE
                     UPDATE orders.orders o
                        -- a note the payload leaves out stays; one it sends empty or null goes
+                       -- (a note mapped by a plain path; one of alternatives "a | b" or
+                       -- parts "a + b" is kept when they all are empty)
                        SET customer_notes = CASE
                                WHEN orders.webhook_value(doc, m -> 'order' ->> 'notes') IS NOT NULL
                                    THEN orders.webhook_value(doc, m -> 'order' ->> 'notes')
