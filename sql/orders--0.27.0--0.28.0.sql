@@ -54,20 +54,13 @@ REVOKE ALL ON FUNCTION orders.group_sites_stay() FROM PUBLIC;
 -- second update within the same second applies; items must be objects
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
-    LANGUAGE plpgsql STABLE STRICT
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF value !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)? ?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?$' THEN
-        RETURN NULL;
-    END IF;
-    BEGIN
-        RETURN value::timestamptz;
-    EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
-        RETURN NULL;
-    END;
-END
-$$;
+    LANGUAGE sql STABLE STRICT
+RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)? ?(Z|z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
+                 AND substr(value, 1, 4) <> '0000'
+                 AND substr(value, 9, 2)::integer
+                     <= extract(day FROM make_date(substr(value, 1, 4)::integer, substr(value, 6, 2)::integer, 1)
+                                         + interval '1 month - 1 day')
+            THEN value::timestamptz END;
 GRANT EXECUTE ON FUNCTION orders.webhook_time(text) TO PUBLIC;
 
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
@@ -382,9 +375,14 @@ CREATE OR REPLACE FUNCTION orders.ingest_webhook(endpoint text, payload json, si
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- parsed after the signature check, where a body jsonb refuses (a \u0000
-    -- escape is valid JSON) is logged as any malformed one (0.28.0)
-    RETURN orders.webhook_ingest(endpoint, payload::text, NULL, signature, delivery_id, topic);
+    -- a body jsonb refuses — a \u0000 escape, valid JSON, the one thing a
+    -- json value jsonb does not take in a UTF-8 database — is parsed after
+    -- the signature check and logged as any malformed one (0.28.0: the call
+    -- failed before the log); any other is parsed here, without the
+    -- subtransaction that catching the error takes
+    RETURN orders.webhook_ingest(endpoint, payload::text,
+                                 CASE WHEN strpos(payload::text, '\u0000') = 0 THEN payload::jsonb END,
+                                 signature, delivery_id, topic);
 END
 $$;
 
