@@ -185,7 +185,7 @@ CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
     LANGUAGE sql STABLE
-RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?)? ?(Z|z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
+RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)? ?(Z|z|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
                  AND substr(value, 1, 4) <> '0000'
                  AND substr(value, 9, 2)::integer
                      <= extract(day FROM make_date(substr(value, 1, 4)::integer, substr(value, 6, 2)::integer, 1)

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(96);
+SELECT plan(97);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -265,6 +265,11 @@ SELECT is(orders.ingest_webhook('acme-shopify',
 SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 124, "email": "feb@example.com", "total_price": "10.00", "updated_at": "2025-02-30T10:00:00Z"}', NULL, 'd-31')
           ->> 'status', 'created', 'a create with an updated_at of a day that does not exist: created (it was 422, the order lost)');
+SELECT is(ARRAY[orders.webhook_time('9999-12-31T23:59:59Z') IS NOT NULL, orders.webhook_time('2025-03-14T10:21:07.' || repeat('9', 5000) || 'Z') IS NULL,
+                orders.webhook_time(repeat('2025-03-14', 10000)) IS NULL, orders.webhook_time('NaN') IS NULL,
+                orders.webhook_time('') IS NULL, orders.webhook_time(NULL) IS NULL],
+          ARRAY[true, true, true, true, true, true],
+          'webhook_time: a far-future timestamp is one; 5,000 fractional digits, a huge string, NaN, empty and NULL are none (none refuses)');
 -- a body jsonb refuses (a \u0000 escape is valid JSON) is logged like any malformed one
 SELECT pg_temp.counts() AS before \gset
 SELECT is(orders.ingest_webhook('acme-shopify', '{"id": 121, "email": "nul@example.com", "note": "a\u0000b"}', NULL, 'd-28')
