@@ -122,6 +122,29 @@ CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
 CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
+-- group_client_guard — in an API request a client group names a client the
+-- caller can see (0.29.0, OR077): the customers policy decides, asked as
+-- the caller.  A client named a customer of somebody else by its id, and
+-- shared_order showed that customer's name to whoever held the link.  An
+-- id that does not exist gets the same answer (the foreign key's check
+-- runs later: no oracle for ids).
+CREATE FUNCTION orders.group_client_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID)
+       OR (TG_OP = 'UPDATE' AND NEW.client_id IS NOT DISTINCT FROM OLD.client_id)
+       OR EXISTS (SELECT FROM orders.customers c WHERE c.id = NEW.client_id) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'client % of client group % is not a customer you can see', NEW.client_id, NEW.id
+        USING ERRCODE = 'OR077',
+              HINT = 'Name one of your own customers; staff who may view customers name any.';
+END
+$$;
+CREATE TRIGGER group_client_guard BEFORE INSERT OR UPDATE OF client_id ON orders.order_groups
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.group_client_guard();
 
 -- A site's cost is the agency's, not the client's: whoever writes it into
 -- metrics (complete_analysis, staff over the API, a DBA), it is kept in
@@ -734,7 +757,7 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
-    orders.site_review_columns(), orders.keep_internal_metrics() FROM PUBLIC;
+    orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
     orders.site_internal_metrics(uuid),

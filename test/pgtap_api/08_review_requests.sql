@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(69);
+SELECT plan(74);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -271,6 +271,27 @@ WITH d AS (DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0
 SELECT is(count(*)::int, 0, '... deletes none (DELETE: nothing)') FROM d;
 SELECT is((SELECT i.unit_price || ' ' || o.subtotal FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
             WHERE o.id = '00000000-0000-0000-0000-0000000008b7'), '70.00 70.00', '... the item and total as the review made them');
+
+-- (0.29.0) its groups name clients it can see: a client named another
+-- account's customer (Prospect, a4) by id, and a share link of the order
+-- showed that customer's name (OR077; an unknown id gets the same answer)
+SELECT throws_ok($$INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+                   ('00000000-0000-0000-0000-0000000008c8', '00000000-0000-0000-0000-0000000008b7', '00000000-0000-0000-0000-0000000000a4', 1)$$,
+                 'OR077', 'client 00000000-0000-0000-0000-0000000000a4 of client group 00000000-0000-0000-0000-0000000008c8 is not a customer you can see',
+                 'a client group naming another account''s customer: OR077');
+SELECT throws_ok($$INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+                   ('00000000-0000-0000-0000-0000000008c8', '00000000-0000-0000-0000-0000000008b7', '00000000-0000-0000-0000-00000000ffff', 1)$$,
+                 'OR077', 'client 00000000-0000-0000-0000-00000000ffff of client group 00000000-0000-0000-0000-0000000008c8 is not a customer you can see',
+                 '... and one naming no customer at all: the same answer (no oracle)');
+SELECT throws_ok($$UPDATE orders.order_groups SET client_id = '00000000-0000-0000-0000-0000000000a4'
+                    WHERE id = '00000000-0000-0000-0000-0000000008c7'$$,
+                 'OR077', NULL, '... nor may it re-point its group to that customer');
+SELECT is((SELECT string_agg(id::text || ' ' || client_id::text, ',') FROM orders.order_groups
+            WHERE order_id = '00000000-0000-0000-0000-0000000008b7'),
+          '00000000-0000-0000-0000-0000000008c7 00000000-0000-0000-0000-0000000000a3', '... nothing changed');
+SELECT lives_ok($$INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+                   ('00000000-0000-0000-0000-0000000008c8', '00000000-0000-0000-0000-0000000008b7', '00000000-0000-0000-0000-0000000000a3', 2)$$,
+                'a group for its own customer is the client''s to add');
 
 SELECT * FROM finish();
 ROLLBACK;
