@@ -140,7 +140,8 @@ BEGIN
                        "postal_code": "shipping_address.zip"},
           "order": {"external_id": "id", "order_number": "name", "currency": "currency",
                     "total": "total_price", "delivery_fee": "total_shipping_price_set.shop_money.amount",
-                    "notes": "note", "updated_at": "updated_at", "items": "line_items"},
+                    "notes": "note", "updated_at": "updated_at", "items": "line_items",
+                    "cancelled": "cancelled_at"},
           "items": {"sku": "sku", "name": "name | title", "quantity": "quantity", "price": "price"}
         }'::jsonb;
     WHEN 'woocommerce' THEN
@@ -153,7 +154,8 @@ BEGIN
                        "postal_code": "shipping.postcode | billing.postcode"},
           "order": {"external_id": "id", "order_number": "number", "currency": "currency",
                     "total": "total", "delivery_fee": "shipping_total",
-                    "notes": "customer_note", "updated_at": "date_modified_gmt", "items": "line_items"},
+                    "notes": "customer_note", "updated_at": "date_modified_gmt", "items": "line_items",
+                    "cancelled": "status = cancelled"},
           "items": {"sku": "sku", "name": "name", "quantity": "quantity", "price": "subtotal / quantity"}
         }'::jsonb;
     ELSE
@@ -241,6 +243,10 @@ DECLARE
     stored_at text;
     log_id uuid;
     phone_owned boolean;
+    cancel_spec text;
+    cancelled boolean := false;
+    cancel_to text;
+    cancellation text;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -294,6 +300,16 @@ BEGIN
         m := w.field_mapping;
         d := w.defaults;
         ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
+        -- (0.29.0) the shop cancelled the order: "path" (any value but empty,
+        -- false or 0: Shopify's cancelled_at) or "path = a, b" (one of the
+        -- values: WooCommerce's status)
+        cancel_spec := m -> 'order' ->> 'cancelled';
+        IF strpos(cancel_spec, '=') > 0 THEN
+            cancelled := coalesce(orders.webhook_value(doc, split_part(cancel_spec, '=', 1))
+                                  IN (SELECT btrim(v) FROM unnest(string_to_array(split_part(cancel_spec, '=', 2), ',')) v), false);
+        ELSIF cancel_spec IS NOT NULL THEN
+            cancelled := coalesce(orders.webhook_value(doc, cancel_spec) NOT IN ('false', '0'), false);
+        END IF;
         IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
             PERFORM pg_advisory_xact_lock(hashtextextended(
                 'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
@@ -317,7 +333,7 @@ BEGIN
              WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
             IF FOUND THEN
                 order_id := known; http := 200;
-                result_status := CASE WHEN topic ~* 'update' THEN 'updated' ELSE 'duplicate' END;
+                result_status := CASE WHEN topic ~* 'update|cancel' OR cancelled THEN 'updated' ELSE 'duplicate' END;
             END IF;
         END IF;
     END IF;
@@ -484,6 +500,40 @@ BEGIN
                 END IF;
                 result_status := 'created'; http := 201;
             END IF;
+            -- (0.29.0) a cancellation by the shop takes the order's edge to a
+            -- cancelled status (the one named "cancelled" first), with its
+            -- history, stock and statistics; an order already cancelled stays;
+            -- one without such an edge (delivered, paid) is left to staff, and
+            -- so is a cancellation the lifecycle refuses (a gate, a rule): the
+            -- rest of the delivery stands and the log says why (the shop gets
+            -- its 200 and does not retry what only staff can settle)
+            IF cancelled AND result_status IN ('created', 'updated') THEN
+                SELECT t.to_status INTO cancel_to
+                  FROM orders.orders o
+                  JOIN orders.lifecycle_transitions t ON t.lifecycle = o.lifecycle AND t.from_status = o.status
+                  JOIN orders.lifecycle_states s ON s.lifecycle = t.lifecycle AND s.status = t.to_status
+                 WHERE o.id = order_id AND s.category = 'cancelled'
+                 ORDER BY t.to_status <> 'cancelled', s.position, t.to_status
+                 LIMIT 1;
+                IF cancel_to IS NOT NULL THEN
+                    BEGIN
+                        PERFORM orders.transition(order_id, cancel_to, 'cancelled in the shop');
+                        cancellation := 'applied';
+                    EXCEPTION WHEN OTHERS THEN
+                        GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                        cancellation := format('not applied (%s): %s', code, left(err, 300));
+                    END;
+                ELSIF NOT EXISTS (SELECT FROM orders.orders o
+                                    JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+                                   WHERE o.id = order_id AND s.category = 'cancelled') THEN
+                    SELECT format('not applied: the order is "%s", which has no edge to a cancelled status', o.status)
+                      INTO cancellation FROM orders.orders o WHERE o.id = order_id;
+                END IF;
+                IF cancellation LIKE 'not applied%' THEN
+                    err := format('webhook "%s": the shop cancelled the order; %s', w.endpoint, cancellation);
+                    code := NULL;
+                END IF;
+            END IF;
         EXCEPTION
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
@@ -507,7 +557,8 @@ BEGIN
     PERFORM set_config('response.status', http::text, true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
-        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', err));
+        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', CASE WHEN http >= 300 THEN err END,
+        'cancellation', cancellation));
 END
 $$;
 

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(97);
+SELECT plan(117);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -339,6 +339,85 @@ SELECT is(orders.webhook_placement('acme-shopify-v2', '[1, 2]', pg_temp.sign('[1
 SELECT is(pg_temp.counts(), (SELECT counts FROM placement_before), '... and the placements created and logged nothing');
 SELECT ok(has_function_privilege('anon', 'orders.webhook_placement(text, json, text, text)', 'EXECUTE'),
           'anon may ask for a placement (the proxy asks as the caller)');
+
+-- (0.29.0) the shop's cancellations: Shopify's orders/cancelled (cancelled_at
+-- set), WooCommerce's status "cancelled"; the order takes its lifecycle's
+-- edge to cancelled (history, stamp, stock back); an order past its last
+-- cancellable status is left to staff, and the log says why
+INSERT INTO orders.webhooks (name, source, endpoint, field_mapping)
+VALUES ('Cancels on Shopify', 'shopify', 'cancel-shop', orders.webhook_mapping('shopify')),
+       ('Cancels on Woo', 'woocommerce', 'cancel-woo', orders.webhook_mapping('woocommerce')),
+       ('No cancel mapping', 'custom', 'cancel-none', orders.webhook_mapping('shopify') #- '{order,cancelled}');
+\set c_new `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000301/' -e 's/"fulfillment_status": null/"fulfillment_status": null/'`
+\set c_cancel `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000301/' -e 's/"cancelled_at": null/"cancelled_at": "2025-03-16T09:00:00-04:00"/' -e 's/"cancel_reason": null/"cancel_reason": "customer"/' -e 's/2025-03-14T10:21:07-04:00/2025-03-16T09:00:00-04:00/'`
+INSERT INTO r SELECT 'c_new', orders.ingest_webhook('cancel-shop', :'c_new', NULL, 'c-1', 'orders/create');
+SELECT lives_ok($$SELECT orders.transition((SELECT (res ->> 'order_id')::uuid FROM r WHERE name = 'c_new'), 'confirmed')$$,
+                'a shop order is confirmed (its items take their stock)');
+CREATE TEMP TABLE c_stock AS SELECT sku, stock_quantity FROM orders.products WHERE sku IN ('KET-1', 'MUG-2', 'TEA-3');
+INSERT INTO r SELECT 'c_cancel', orders.ingest_webhook('cancel-shop', :'c_cancel', NULL, 'c-2', 'orders/cancelled');
+SELECT is((SELECT res ->> 'status' || ' ' || (res ->> 'http_status') || ' ' || (res ->> 'cancellation') FROM r WHERE name = 'c_cancel'),
+          'updated 200 applied', 'Shopify''s orders/cancelled: the order is cancelled (200, "cancellation": "applied")');
+SELECT is((SELECT o.status || ' ' || (o.cancelled_at IS NOT NULL) || ' ' || h.old_status || '>' || h.new_status || ' ' || h.notes
+             FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id AND h.new_status = 'cancelled'
+            WHERE o.external_id = '5678900000301'),
+          'cancelled true confirmed>cancelled cancelled in the shop', '... along its lifecycle''s edge: stamp and history row');
+SELECT is((SELECT string_agg(p.stock_quantity - c.stock_quantity || '', ' ' ORDER BY p.sku)
+             FROM orders.products p JOIN c_stock c USING (sku)), '1 2 3', '... and its items'' stock is back');
+CREATE TEMP TABLE c_hist AS SELECT count(*) AS n FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+                              WHERE o.external_id = '5678900000301';
+INSERT INTO r SELECT 'c_retry', orders.ingest_webhook('cancel-shop', :'c_cancel', NULL, 'c-2', 'orders/cancelled');
+SELECT is((SELECT res ->> 'status' FROM r WHERE name = 'c_retry'), 'duplicate', 'Shopify retrying the cancellation: duplicate');
+INSERT INTO r SELECT 'c_again', orders.ingest_webhook('cancel-shop', :'c_cancel', NULL, 'c-3', 'orders/updated');
+SELECT is((SELECT (res ->> 'status') || ' ' || coalesce(res ->> 'cancellation', '-') FROM r WHERE name = 'c_again'), 'updated -',
+          'an update of the cancelled order: nothing more to cancel');
+SELECT is((SELECT count(*) FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+            WHERE o.external_id = '5678900000301'), (SELECT n FROM c_hist), '... neither wrote history');
+-- an order out for delivery has no edge to cancelled: staff decide
+\set c_far `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000302/'`
+\set c_far_cancel `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000302/' -e 's/"cancelled_at": null/"cancelled_at": "2025-03-16T09:00:00-04:00"/' -e 's/2025-03-14T10:21:07-04:00/2025-03-16T09:00:00-04:00/' -e 's/Please leave the parcel with the concierge./Cancelled: call me./'`
+INSERT INTO r SELECT 'c_far', orders.ingest_webhook('cancel-shop', :'c_far', NULL, 'c-4', 'orders/create');
+SELECT is((SELECT string_agg((orders.transition((SELECT (res ->> 'order_id')::uuid FROM r WHERE name = 'c_far'), s)).status, ',' ORDER BY n)
+             FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery']) WITH ORDINALITY u(s, n)),
+          'confirmed,being_prepared,ready_for_pickup,out_for_delivery', 'another shop order goes out for delivery');
+INSERT INTO r SELECT 'c_far_cancel', orders.ingest_webhook('cancel-shop', :'c_far_cancel', NULL, 'c-5', 'orders/cancelled');
+SELECT is((SELECT (res ->> 'status') || ' ' || (res ->> 'http_status') || ' ' || (res ->> 'cancellation') FROM r WHERE name = 'c_far_cancel'),
+          'updated 200 not applied: the order is "out_for_delivery", which has no edge to a cancelled status',
+          'cancelled in the shop while out for delivery: 200, not applied, and why');
+SELECT is((SELECT o.status || ' ' || o.customer_notes FROM orders.orders o WHERE o.external_id = '5678900000302'),
+          'out_for_delivery Cancelled: call me.', '... the status stays, the rest of the update applies');
+SELECT is((SELECT error_message FROM orders.webhook_logs WHERE delivery_id = 'c-5'),
+          'webhook "cancel-shop": the shop cancelled the order; not applied: the order is "out_for_delivery", which has no edge to a cancelled status',
+          '... and its log row says so for staff');
+-- the first delivery of an order is already its cancellation (orders/create lost)
+\set c_late `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000303/' -e 's/"cancelled_at": null/"cancelled_at": "2025-03-16T09:00:00-04:00"/'`
+INSERT INTO r SELECT 'c_late', orders.ingest_webhook('cancel-shop', :'c_late', NULL, 'c-6', 'orders/cancelled');
+SELECT is((SELECT (res ->> 'status') || ' ' || (res ->> 'cancellation') FROM r WHERE name = 'c_late'), 'created applied',
+          'an order first heard of cancelled: created (a later delivery finds it) and cancelled at once');
+SELECT is((SELECT status FROM orders.orders WHERE external_id = '5678900000303'), 'cancelled', '... so it is never prepared');
+-- WooCommerce: its status in order.updated
+\set w_new `cat test/webhooks/woocommerce_order.json | sed -e 's/"id": 727,/"id": 7301,/'`
+\set w_cancel `cat test/webhooks/woocommerce_order.json | sed -e 's/"id": 727,/"id": 7301,/' -e 's/"status": "processing"/"status": "cancelled"/' -e 's/2025-03-14T09:21:07/2025-03-16T09:21:07/'`
+\set w_hold `cat test/webhooks/woocommerce_order.json | sed -e 's/"id": 727,/"id": 7302,/' -e 's/"status": "processing"/"status": "on-hold"/'`
+INSERT INTO r SELECT 'w_new', orders.ingest_webhook('cancel-woo', :'w_new', NULL, 'w-1', 'order.created');
+INSERT INTO r SELECT 'w_cancel', orders.ingest_webhook('cancel-woo', :'w_cancel', NULL, 'w-2', 'order.updated');
+SELECT is((SELECT (res ->> 'status') || ' ' || (res ->> 'cancellation') FROM r WHERE name = 'w_cancel'), 'updated applied',
+          'WooCommerce''s order.updated with status "cancelled": cancelled');
+SELECT is((SELECT status FROM orders.orders WHERE external_id = '7301' AND webhook_source = 'cancel-woo'), 'cancelled', '... the order too');
+INSERT INTO r SELECT 'w_hold', orders.ingest_webhook('cancel-woo', :'w_hold', NULL, 'w-3', 'order.created');
+SELECT is((SELECT (res ->> 'status') || ' ' || coalesce(res ->> 'cancellation', '-') || ' ' || o.status
+             FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid WHERE r.name = 'w_hold'),
+          'created - new', '... another status ("on-hold") cancels nothing');
+-- a mapping without "cancelled": the shop's cancellation is a duplicate, as before 0.29.0
+\set n_new `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000304/'`
+\set n_cancel `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000304/' -e 's/"cancelled_at": null/"cancelled_at": "2025-03-16T09:00:00-04:00"/'`
+INSERT INTO r SELECT 'n_new', orders.ingest_webhook('cancel-none', :'n_new', NULL, 'n-1', 'orders/create');
+INSERT INTO r SELECT 'n_cancel', orders.ingest_webhook('cancel-none', :'n_cancel', NULL, 'n-2');
+SELECT is((SELECT (r.res ->> 'status') || ' ' || o.status FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid
+            WHERE r.name = 'n_cancel'), 'duplicate new', 'a webhook whose mapping has no "cancelled" cancels nothing');
+-- the upgrade gives the ready mappings their "cancelled" (sql/orders--0.28.0--0.29.0.sql)
+SELECT is(orders.webhook_mapping('shopify') -> 'order' ->> 'cancelled', 'cancelled_at', 'the Shopify mapping reads cancelled_at');
+SELECT is(orders.webhook_mapping('woocommerce') -> 'order' ->> 'cancelled', 'status = cancelled', 'the WooCommerce mapping, status = cancelled');
+SELECT is(orders.webhook_value('{"status": "x"}', 'status'), 'x', 'webhook_value itself knows no "=" (only the mapping''s "cancelled" does)');
 
 -- retention
 UPDATE orders.webhook_logs SET created_at = now() - interval '100 days' WHERE delivery_id IN ('x1', 'x2', 'x3');
