@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(117);
+SELECT plan(118);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -300,6 +300,8 @@ SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 's
 SELECT throws_ok($$DELETE FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2'$$, 'OR096',
                  'webhook "acme-shopify-v2" has orders: deactivate it instead of deleting it',
                  'a webhook with orders is not deleted (0.28.0: a new one under its endpoint took its orders)');
+SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2' AND is_active)
+          || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 10', '... nothing changed');
 
 -- the caller needs EXECUTE only; secrets and logs are the owner's
 SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT'), 'anon cannot read webhook secrets');

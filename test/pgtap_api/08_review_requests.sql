@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(74);
+SELECT plan(75);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -203,6 +203,10 @@ SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interva
 SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok2'), 'OR084',
                  'account 44444444-4444-4444-4444-444444444444 is staff: a share link converts a prospect, not a staff member',
                  'a staff account converts no share link (OR084)');
+SELECT is((SELECT count(*) FILTER (WHERE t.used_at IS NULL AND t.converted_to_account_id IS NULL) || ' ' || min(c.account_id::text)
+             FROM orders.order_share_tokens t JOIN orders.orders o ON o.id = t.order_id JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.id = '00000000-0000-0000-0000-0000000008b6'),
+          '1 77777777-7777-7777-7777-777777777777', '... nothing changed: the link unused, the customer the prospect''s');
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view,convert}')$$,
                  '42501', 'a share link that converts (allowed_actions "convert") is made by staff with permission customers.edit',
