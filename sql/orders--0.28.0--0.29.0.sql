@@ -6,6 +6,13 @@
 --    order.cancelled (Shopify cancelled_at, WooCommerce status =
 --    cancelled) takes the order's edge to its cancelled status; an
 --    orders/cancelled answered "duplicate" and the order was delivered.
+--  * Order workflows fire at the end of the statement, after the
+--    customers' statistics (a step's condition read them from before the
+--    change), and when a new order's items raise its total to
+--    min_order_value (such a workflow never fired for a shop order or an
+--    API client's: the order is inserted before its items).  Library
+--    first, then recycle pooled connections (a 0.28.0 library refuses the
+--    new triggers' function).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
 
 -- group_client_guard — in an API request a client group names a client the
@@ -436,3 +443,38 @@ UPDATE orders.webhooks w
                                  CASE w.source WHEN 'shopify' THEN '"cancelled_at"'::jsonb ELSE '"status = cancelled"'::jsonb END)
  WHERE w.source IN ('shopify', 'woocommerce')
    AND w.field_mapping = orders.webhook_mapping(w.source::text) #- '{order,cancelled}';
+
+-- Order workflows fire once a statement ends, after the customers'
+-- statistics, and also when the total reaches min_order_value: the row
+-- triggers fire_workflows (AFTER INSERT) and fire_workflows_on_change
+-- (AFTER UPDATE OF status, payment_status) of orders.orders become the
+-- statement triggers stats_then_workflows_insert / _update, each with the
+-- setting a DBA gave the one it replaces (ENABLE ALWAYS / REPLICA,
+-- DISABLE); one a DBA dropped is not made.
+CREATE FUNCTION orders.fire_order_workflows() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_fire_order_workflows';
+REVOKE ALL ON FUNCTION orders.fire_order_workflows() FROM PUBLIC;
+DO $upgrade$
+DECLARE
+    was "char";
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('fire_workflows', 'stats_then_workflows_insert',
+         'AFTER INSERT ON orders.orders REFERENCING NEW TABLE AS new_orders FOR EACH STATEMENT'),
+        ('fire_workflows_on_change', 'stats_then_workflows_update',
+         'AFTER UPDATE ON orders.orders REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders FOR EACH STATEMENT')) v(old, name, event)
+    LOOP
+        SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+         WHERE tgrelid = 'orders.orders'::pg_catalog.regclass AND tgname = t.old;
+        CONTINUE WHEN was IS NULL;      -- dropped by a DBA: left dropped
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON orders.orders', t.old);
+        EXECUTE pg_catalog.format('CREATE TRIGGER %I %s EXECUTE FUNCTION orders.fire_order_workflows()', t.name, t.event);
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.orders %s TRIGGER %I',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+                                               ELSE 'DISABLE' END, t.name);
+        END IF;
+    END LOOP;
+END
+$upgrade$;

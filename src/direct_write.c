@@ -249,11 +249,13 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
  * subtotal of an order that earns nothing: no status, lifecycle, customer
  * or earned amount changes.  The "unaffected" of the lead counter's and
  * the subtotal's direct writes; a new UPDATE statement trigger of the
- * orders that such writes leave idle belongs here.
+ * orders that such writes leave idle belongs here.  (The workflows' is
+ * idle for a subtotal only while no workflow has a min_order_value: the
+ * subtotal's writer asks orders_workflows_watch_totals first.)
  */
 const char *const orders_derived_unaffected[] = {
 	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
-	"orders_release_cancelled_bookings", NULL
+	"orders_release_cancelled_bookings", "orders_fire_order_workflows", NULL
 };
 
 /* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */

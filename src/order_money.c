@@ -273,7 +273,8 @@ add_direct(Oid orders_rel, const SubtotalDelta *delta, const OrdersDerived *deri
 	OrdersDirect dw;
 	bool		written = false;
 
-	if (lifecycle <= 0 || status <= 0 || payment <= 0 ||
+	/* a total a workflow waits for goes through the UPDATE and its triggers */
+	if (orders_workflows_watch_totals() || lifecycle <= 0 || status <= 0 || payment <= 0 ||
 		TupleDescAttr(desc, lifecycle - 1)->atttypid != TEXTOID ||
 		TupleDescAttr(desc, status - 1)->atttypid != TEXTOID ||
 		TupleDescAttr(desc, payment - 1)->atttypid != TEXTOID ||

@@ -303,6 +303,7 @@ extern void orders_execute_latest(SPIPlanPtr plan, Datum *args, const char *null
 								  int expected);
 extern void orders_run_load(OrdersPlanKind kind, Oid relid, const char *sql);
 extern Oid	orders_relid(const char *relname);
+extern Oid	orders_relid_if_exists(const char *relname);
 extern Oid	orders_index_relid(const char *indexname);
 extern char **orders_text_list(Datum array, int *n);
 extern void orders_require_arg(FunctionCallInfo fcinfo, int argno,
@@ -459,6 +460,9 @@ extern const Datum *orders_caller_customers(int *n);
 
 extern void orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str);
 extern void orders_push_json_value(JsonbParseState **state, Datum value, Oid typid);
+
+/* ---- workflows.c: runs fired by the changes themselves ---- */
+extern bool orders_workflows_watch_totals(void);
 
 /* ---- webhook_mapping.c: values read from JSON ---- */
 

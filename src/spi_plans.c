@@ -388,6 +388,16 @@ orders_relid(const char *relname)
 }
 
 /*
+ * orders_relid_if_exists — OID of table "relname" in schema orders, or
+ * InvalidOid: for a library that serves versions from before the table.
+ */
+Oid
+orders_relid_if_exists(const char *relname)
+{
+	return schema_relid(relname);
+}
+
+/*
  * orders_index_relid — OID of index "indexname" in schema orders, for the
  * C code that scans it directly; refuses with ERRCODE_UNDEFINED_OBJECT when
  * it is missing (an installation altered by hand).

@@ -1,17 +1,21 @@
 /*
  * workflows.c — firing workflows from the changes themselves (issue 13).
  *
- *   AFTER INSERT, and AFTER UPDATE OF status, payment_status, on orders
+ *   AFTER INSERT, and AFTER UPDATE, on orders, REFERENCING ... FOR EACH
+ *     STATEMENT EXECUTE FUNCTION orders.fire_order_workflows()
+ *     (0.29.0; named to fire after the customers' statistics)
  *   AFTER INSERT, and AFTER UPDATE OF tags, on customers
  *     FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows()
  *
- * An order_status workflow runs when a change of an order's status or
- * payment status brings them into the workflow's lists (status,
- * payment_status; the old row's were not), or an order is created with
- * them, and the order passes the filters (lifecycle, min_order_value) as it
- * is then: once per such change, in the changing transaction, so the run
- * commits or rolls back with it.  A customer_tag workflow runs when its tag is added
- * to a customer.  Each run is orders.execute_workflow(), called as the
+ * An order_status workflow runs when an order comes to meet all its
+ * conditions — status and payment status in its lists, its lifecycle, a
+ * total of at least min_order_value — having not met them before the
+ * change (or being new): a status change into the lists, and (0.29.0) the
+ * items that raise a new order's total to the minimum.  Once per such
+ * change, in the changing transaction, so the run commits or rolls back
+ * with it; at the end of the statement, after the customers' statistics
+ * moved, so that a step's condition reads them as they now are.  A
+ * customer_tag workflow runs when its tag is added to a customer.  Each run is orders.execute_workflow(), called as the
  * owner of orders.workflows.  The active workflows of both kinds are cached
  * per backend; a statement trigger on the table (orders.workflows_changed)
  * sends a relcache invalidation, so every backend reloads after a change.
@@ -36,6 +40,7 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(orders_fire_workflows);
+PG_FUNCTION_INFO_V1(orders_fire_order_workflows);
 PG_FUNCTION_INFO_V1(orders_workflows_changed);
 
 /* One active workflow with a row trigger: its parsed trigger config. */
@@ -141,6 +146,8 @@ load_workflows(void)
 	workflow_count = n;
 }
 
+static void append_pair(StringInfo buf, const char *key, const char *value);
+
 /* in_list — is "value" one of list[0..n) (an empty list holds everything)? */
 static bool
 in_list(char **list, int n, const char *value)
@@ -204,6 +211,33 @@ order_passes(const Workflow *w, const OrderFacts *f)
 		return false;
 	return !w->has_min ||
 		(!f->total_null && DatumGetBool(DirectFunctionCall2(numeric_ge, f->total, w->min_value)));
+}
+
+/*
+ * order_fires — does the change from "before" (NULL: a new order) to "now"
+ * bring the order to meet all of the workflow's conditions?
+ */
+static bool
+order_fires(const Workflow *w, const OrderFacts *now, const OrderFacts *before)
+{
+	return order_state_meets(w, now) && order_passes(w, now) &&
+		!(before && order_state_meets(w, before) && order_passes(w, before));
+}
+
+/* order_event — the trigger_event of an order_status run (palloc'd JSON). */
+static char *
+order_event(const OrderFacts *now, const OrderFacts *before)
+{
+	StringInfoData event;
+
+	initStringInfo(&event);
+	appendStringInfoString(&event, "{\"event\":\"order_status\"");
+	append_pair(&event, "status", now->status);
+	append_pair(&event, "payment_status", now->payment);
+	append_pair(&event, "previous_status", before ? before->status : NULL);
+	append_pair(&event, "previous_payment_status", before ? before->payment : NULL);
+	appendStringInfoChar(&event, '}');
+	return event.data;
 }
 
 /* row_tags — customers.tags of "row" when it is an array, else NULL. */
@@ -292,10 +326,94 @@ append_pair(StringInfo buf, const char *key, const char *value)
 		appendStringInfoString(buf, "null");
 }
 
+/* A run to start: its workflow, its order or customer, what fired it. */
+typedef struct WorkflowRun
+{
+	pg_uuid_t	workflow;
+	pg_uuid_t	row_id;			/* the order's or the customer's id */
+	bool		on_customer;
+	char	   *event;			/* trigger_event, JSON */
+} WorkflowRun;
+
 /*
- * orders.fire_workflows() — see the file comment.  The matching workflows
- * are collected first (a run may invalidate the cache), then run in the
- * order they were created.
+ * start_runs — run runs[0..n) in their order, each by
+ * orders.execute_workflow() as the owner of orders.workflows.
+ */
+static void
+start_runs(const WorkflowRun *runs, int n)
+{
+	static Oid	argtypes[4] = {UUIDOID, UUIDOID, UUIDOID, TEXTOID};
+	OrdersSavedUser saved;
+	Oid			relid = orders_relid("workflows");
+	SPIPlanPtr	plan;
+
+	orders_spi_connect_as_owner(relid, &saved);
+	plan = orders_get_plan(PLAN_WORKFLOW_RUN, relid,
+						   "SELECT orders.execute_workflow($1, $2, $3, $4::pg_catalog.jsonb)",
+						   4, argtypes);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		args[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
+
+		args[0] = UUIDPGetDatum(&runs[i].workflow);
+		args[1] = UUIDPGetDatum(&runs[i].row_id);
+		args[2] = UUIDPGetDatum(&runs[i].row_id);
+		nulls[runs[i].on_customer ? 1 : 2] = 'n';
+		args[3] = CStringGetTextDatum(runs[i].event);
+		orders_execute(plan, args, nulls, false, 0, SPI_OK_SELECT);
+	}
+	orders_spi_finish_as(&saved);
+}
+
+/*
+ * workflows_ready — the active workflows, loaded when the cache is stale;
+ * false when none runs on "tags" (customer_tag) or on orders.  Workflows
+ * committed (or changed) by others since this transaction last took a new
+ * lock are seen: a statement that does not name orders.workflows (a
+ * prepared one, a function's) would not process their invalidation.
+ */
+static bool
+workflows_ready(bool tags)
+{
+	AcceptInvalidationMessages();
+	if (!workflows_valid)
+		orders_load_cache(load_workflows, &workflows_valid);
+	for (int i = 0; i < workflow_count; i++)
+		if (workflows[i].on_tags == tags)
+			return true;
+	return false;
+}
+
+/*
+ * orders_workflows_watch_totals — has an active order_status workflow a
+ * min_order_value?  Then a write of an order's total must fire the orders'
+ * statement triggers (a direct write, direct_write.c, passes them over).
+ * No, in a schema from before workflows (this library serves those too).
+ */
+bool
+orders_workflows_watch_totals(void)
+{
+	AcceptInvalidationMessages();
+	if (!workflows_valid)
+	{
+		if (!OidIsValid(orders_relid_if_exists("workflows")))
+			return false;
+		orders_load_cache(load_workflows, &workflows_valid);
+	}
+	for (int i = 0; i < workflow_count; i++)
+		if (!workflows[i].on_tags && workflows[i].has_min)
+			return true;
+	return false;
+}
+
+/*
+ * orders.fire_workflows() — AFTER INSERT OR UPDATE OF tags ON
+ * orders.customers FOR EACH ROW: the customer_tag workflows of each tag the
+ * change added, in the order they were created (collected first: a run may
+ * invalidate the cache).  On orders.orders (the row triggers of a 0.28.0
+ * schema this library still serves) the order_status workflows the change
+ * brings the order to meet.
  */
 Datum
 orders_fire_workflows(PG_FUNCTION_ARGS)
@@ -303,7 +421,6 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "fire_workflows",
 												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW |
 												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
-	static Oid	argtypes[4] = {UUIDOID, UUIDOID, UUIDOID, TEXTOID};
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	oldrow = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_trigtuple : NULL;
@@ -313,30 +430,18 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	OrderFacts	before;
 	Jsonb	   *tags_now = NULL;
 	Jsonb	   *tags_before = NULL;
-	pg_uuid_t  *run_ids;
-	char	  **run_events;
+	WorkflowRun *runs;
 	int			nrun = 0;
 	bool		isnull;
-	Datum		row_id;
-	OrdersSavedUser saved;
-	Oid			relid;
-	SPIPlanPtr	plan;
+	pg_uuid_t  *row_id;
 
 	if (orders_owner_loading(rel))
 		return PointerGetDatum(NULL);
 	on_customers = strcmp(RelationGetRelationName(rel), "customers") == 0;
-	/* an order's UPDATE of neither status (no WHEN clause on its trigger: see 99_workflows.sql) */
+	/* an order's UPDATE of neither status (no WHEN clause on its trigger) */
 	if (oldrow != NULL && !on_customers && same_state(oldrow, newrow, desc))
 		return PointerGetDatum(NULL);
-	/*
-	 * Workflows committed (or changed) by others since this transaction last
-	 * took a new lock: a statement that does not name orders.workflows (a
-	 * prepared one, a function's) would not process their invalidation.
-	 */
-	AcceptInvalidationMessages();
-	if (!workflows_valid)
-		orders_load_cache(load_workflows, &workflows_valid);
-	if (workflow_count == 0)
+	if (!workflows_ready(on_customers))
 		return PointerGetDatum(NULL);
 
 	if (on_customers)
@@ -350,60 +455,186 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		if (oldrow)
 			order_facts(oldrow, desc, &before);
 	}
-	run_ids = palloc(sizeof(pg_uuid_t) * workflow_count);
-	run_events = palloc(sizeof(char *) * workflow_count);
+	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull));
+	runs = palloc(sizeof(WorkflowRun) * workflow_count);
 	for (int i = 0; i < workflow_count; i++)
 	{
 		const Workflow *w = &workflows[i];
-		StringInfoData event;
+		WorkflowRun *run = &runs[nrun];
 
 		if (w->on_tags != on_customers)
 			continue;
-		initStringInfo(&event);
 		if (on_customers)
 		{
+			StringInfoData event;
+
 			if (!tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
 				continue;
+			initStringInfo(&event);
 			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");
 			append_pair(&event, "tag_id", w->tag);
+			appendStringInfoChar(&event, '}');
+			run->event = event.data;
 		}
+		else if (order_fires(w, &now, oldrow ? &before : NULL))
+			run->event = order_event(&now, oldrow ? &before : NULL);
 		else
-		{
-			if (!order_state_meets(w, &now) || !order_passes(w, &now) ||
-				(oldrow && order_state_meets(w, &before)))
-				continue;
-			appendStringInfoString(&event, "{\"event\":\"order_status\"");
-			append_pair(&event, "status", now.status);
-			append_pair(&event, "payment_status", now.payment);
-			append_pair(&event, "previous_status", oldrow ? before.status : NULL);
-			append_pair(&event, "previous_payment_status", oldrow ? before.payment : NULL);
-		}
-		appendStringInfoChar(&event, '}');
-		run_ids[nrun] = w->id;
-		run_events[nrun++] = event.data;
+			continue;
+		run->workflow = w->id;
+		run->row_id = *row_id;
+		run->on_customer = on_customers;
+		nrun++;
 	}
-	if (nrun == 0)
+	if (nrun > 0)
+		start_runs(runs, nrun);
+	return PointerGetDatum(NULL);
+}
+
+/* What fire_order_workflows reads of each row of a transition table. */
+typedef struct OrderScan
+{
+	AttrNumber	id;
+	AttrNumber	status;
+	AttrNumber	payment;
+	AttrNumber	lifecycle;
+	AttrNumber	total;
+	HTAB	   *before;			/* UPDATE: id -> OrderBefore */
+	List	   *runs;			/* WorkflowRun * */
+} OrderScan;
+
+/* An order as a statement found it, by its id. */
+typedef struct OrderBefore
+{
+	pg_uuid_t	id;
+	OrderFacts	facts;
+} OrderBefore;
+
+/* slot_text — text column "attnum" of "slot" as a C string ("" when NULL). */
+static char *
+slot_text(TupleTableSlot *slot, AttrNumber attnum)
+{
+	bool		isnull;
+	Datum		value = slot_getattr(slot, attnum, &isnull);
+
+	return isnull ? "" : TextDatumGetCString(value);
+}
+
+/* slot_facts — what the conditions read of the order in "slot" (copied). */
+static void
+slot_facts(TupleTableSlot *slot, const OrderScan *scan, OrderFacts *f)
+{
+	Datum		total;
+
+	f->status = slot_text(slot, scan->status);
+	f->payment = slot_text(slot, scan->payment);
+	f->lifecycle = slot_text(slot, scan->lifecycle);
+	total = slot_getattr(slot, scan->total, &f->total_null);
+	f->total = f->total_null ? (Datum) 0 : datumCopy(total, false, -1);
+}
+
+/* remember_before — an old row of the statement's, kept by its id. */
+static void
+remember_before(TupleTableSlot *slot, int sign, void *arg)
+{
+	OrderScan  *scan = (OrderScan *) arg;
+	bool		isnull;
+	OrderBefore *entry;
+
+	(void) sign;
+	entry = hash_search(scan->before, DatumGetUUIDP(slot_getattr(slot, scan->id, &isnull)),
+						HASH_ENTER, NULL);
+	slot_facts(slot, scan, &entry->facts);
+}
+
+/* same_facts — is the change from "a" to "b" none the conditions read? */
+static bool
+same_facts(const OrderFacts *a, const OrderFacts *b)
+{
+	if (strcmp(a->status, b->status) != 0 || strcmp(a->payment, b->payment) != 0 ||
+		a->total_null != b->total_null)
+		return false;
+	return a->total_null || DatumGetBool(DirectFunctionCall2(numeric_eq, a->total, b->total));
+}
+
+/* judge_order — the runs the change of the order in "slot" starts. */
+static void
+judge_order(TupleTableSlot *slot, int sign, void *arg)
+{
+	OrderScan  *scan = (OrderScan *) arg;
+	bool		isnull;
+	pg_uuid_t  *id = DatumGetUUIDP(slot_getattr(slot, scan->id, &isnull));
+	OrderBefore *before = NULL;
+	OrderFacts	now;
+
+	(void) sign;
+	if (scan->before)
+		before = hash_search(scan->before, id, HASH_FIND, NULL);
+	slot_facts(slot, scan, &now);
+	if (before && same_facts(&before->facts, &now))
+		return;
+	for (int i = 0; i < workflow_count; i++)
+	{
+		const Workflow *w = &workflows[i];
+		WorkflowRun *run;
+
+		if (w->on_tags || !order_fires(w, &now, before ? &before->facts : NULL))
+			continue;
+		run = palloc(sizeof(WorkflowRun));
+		run->workflow = w->id;
+		run->row_id = *id;
+		run->on_customer = false;
+		run->event = order_event(&now, before ? &before->facts : NULL);
+		scan->runs = lappend(scan->runs, run);
+	}
+}
+
+/*
+ * orders.fire_order_workflows() — AFTER INSERT, and AFTER UPDATE,
+ * REFERENCING ... FOR EACH STATEMENT on orders.orders (0.29.0): for each
+ * order the statement brought to meet an order_status workflow's
+ * conditions (see the file comment), one run, in the statement's row order
+ * and the workflows' creation order.  Its triggers are named to fire after
+ * the customers' statistics (AFTER statement triggers fire in name order).
+ * With no active order_status workflow it costs a cache lookup.
+ */
+Datum
+orders_fire_order_workflows(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "fire_order_workflows",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	OrderScan	scan;
+	WorkflowRun *runs;
+	int			n;
+	ListCell   *lc;
+
+	orders_require_transition_tables(trigdata, "fire_order_workflows");
+	if (orders_owner_loading(rel) || !workflows_ready(false))
 		return PointerGetDatum(NULL);
 
-	row_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
-	relid = orders_relid("workflows");
-	orders_spi_connect_as_owner(relid, &saved);
-	plan = orders_get_plan(PLAN_WORKFLOW_RUN, relid,
-						   "SELECT orders.execute_workflow($1, $2, $3, $4::pg_catalog.jsonb)",
-						   4, argtypes);
-	for (int i = 0; i < nrun; i++)
+	scan.id = SPI_fnumber(desc, "id");
+	scan.status = SPI_fnumber(desc, "status");
+	scan.payment = SPI_fnumber(desc, "payment_status");
+	scan.lifecycle = SPI_fnumber(desc, "lifecycle");
+	scan.total = SPI_fnumber(desc, "total_amount");
+	scan.before = NULL;
+	scan.runs = NIL;
+	if (trigdata->tg_oldtable)
 	{
-		Datum		args[4];
-		char		nulls[4] = {' ', ' ', ' ', ' '};
-
-		args[0] = UUIDPGetDatum(&run_ids[i]);
-		args[1] = row_id;
-		args[2] = row_id;
-		nulls[on_customers ? 1 : 2] = 'n';
-		args[3] = CStringGetTextDatum(run_events[i]);
-		orders_execute(plan, args, nulls, false, 0, SPI_OK_SELECT);
+		scan.before = orders_delta_hash("orders workflow facts", sizeof(OrderBefore));
+		orders_for_each_row(trigdata->tg_oldtable, desc, 0, remember_before, &scan);
 	}
-	orders_spi_finish_as(&saved);
+	orders_for_each_row(trigdata->tg_newtable, desc, 0, judge_order, &scan);
+	if (scan.runs == NIL)
+		return PointerGetDatum(NULL);
+
+	runs = palloc(sizeof(WorkflowRun) * list_length(scan.runs));
+	n = 0;
+	foreach(lc, scan.runs)
+		runs[n++] = *(WorkflowRun *) lfirst(lc);
+	start_runs(runs, n);
 	return PointerGetDatum(NULL);
 }
 

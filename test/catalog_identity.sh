@@ -58,12 +58,26 @@ trig -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION 
      -c "ALTER TABLE orders.orders ENABLE ALWAYS TRIGGER status_audit" \
      -c "ALTER TABLE orders.orders DISABLE TRIGGER fire_workflows_on_change" \
      -c "DROP TRIGGER release_cancelled_bookings ON orders.orders" \
-     -c "ALTER EXTENSION orders UPDATE"
+     -c "ALTER EXTENSION orders UPDATE TO '0.25.0'"
 check "the update to 0.25.0 keeps a DBA's ENABLE ALWAYS, DISABLE and DROP of the triggers it re-creates" \
       "fire_workflows_on_change D true,status_audit A true" \
       "$(trig -At -c "SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || (tgqual IS NULL), ',' ORDER BY tgname) FROM pg_trigger
                       WHERE tgrelid = 'orders.orders'::regclass
                         AND tgname IN ('status_audit', 'release_cancelled_bookings', 'fire_workflows_on_change')")"
+
+# 0.29.0 replaces the orders' workflow row triggers by statement triggers:
+# each new one takes the setting a DBA gave the one it replaces, and one
+# whose predecessor was dropped is not made
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_wf" -c "CREATE DATABASE orders_cat_wf" 2>/dev/null
+wf() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_wf "$@"; }
+wf -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.28.0'" \
+   -c "ALTER TABLE orders.orders DISABLE TRIGGER fire_workflows_on_change" \
+   -c "DROP TRIGGER fire_workflows ON orders.orders" \
+   -c "ALTER EXTENSION orders UPDATE TO '0.29.0'"
+check "the update to 0.29.0 moves a DBA's DISABLE of fire_workflows_on_change to its statement trigger, and a dropped fire_workflows stays dropped" \
+      "stats_then_workflows_update D" \
+      "$(wf -At -c "SELECT string_agg(tgname || ' ' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
+                    WHERE tgrelid = 'orders.orders'::regclass AND tgfoid IN ('orders.fire_workflows'::regproc, 'orders.fire_order_workflows'::regproc)")"
 
 # 0.27.0 moves the costs a 0.26.0 database holds out of the sites' metrics
 # and the snapshots of their items; grants the accessor to the API role

@@ -785,7 +785,7 @@ $$;
 
 -- active_trigger_workflows — the active order_status and customer_tag
 -- workflows with their trigger configs taken apart, in the order they run
--- (oldest first): what orders.fire_workflows() caches.
+-- (oldest first): what orders.fire_workflows() and orders.fire_order_workflows() cache.
 CREATE FUNCTION orders.active_trigger_workflows()
     RETURNS TABLE (id uuid, on_tags boolean, statuses text[], payment_statuses text[], lifecycles text[],
                    min_value numeric, tag_id text)
@@ -808,24 +808,34 @@ BEGIN ATOMIC
      ORDER BY w.created_at, w.id;
 END;
 
--- fire_workflows — AFTER INSERT OR UPDATE OF status, payment_status on
--- orders and OF tags on customers (C, src/workflows.c): runs the active
--- order_status workflows whose conditions the order has just come to meet
--- (exactly once per change), and the customer_tag workflows of each tag
--- just added.  The active workflows are cached per backend.
+-- fire_workflows — AFTER INSERT OR UPDATE OF tags on customers (C,
+-- src/workflows.c): runs the customer_tag workflows of each tag just added.
+-- fire_order_workflows — (0.29.0) AFTER INSERT and AFTER UPDATE on orders,
+-- for each statement: runs the active order_status workflows whose
+-- conditions an order has just come to meet — a status or payment status
+-- moved into their lists, or the total up to min_order_value (the items
+-- a new order gets after its INSERT) — exactly once per such change.  The
+-- active workflows are cached per backend.
 CREATE FUNCTION orders.fire_workflows() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_fire_workflows';
+CREATE FUNCTION orders.fire_order_workflows() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_fire_order_workflows';
 CREATE FUNCTION orders.workflows_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_workflows_changed';
 CREATE TRIGGER workflows_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON orders.workflows
     FOR EACH STATEMENT EXECUTE FUNCTION orders.workflows_changed();
-CREATE TRIGGER fire_workflows AFTER INSERT ON orders.orders
-    FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows();
--- no WHEN clause on the orders' (the function passes over a row whose status
--- and payment status are unchanged): PostgreSQL would parse and plan it for
--- every statement, and every status change is one
-CREATE TRIGGER fire_workflows_on_change AFTER UPDATE OF status, payment_status ON orders.orders
-    FOR EACH ROW EXECUTE FUNCTION orders.fire_workflows();
+-- Statement triggers (transition tables: the orders' other statement
+-- triggers have the rows captured anyway), named to fire after
+-- stats_customer_* — AFTER statement triggers of one event fire in name
+-- order — so that a step's condition reads the customer's statistics with
+-- this change counted, and before stock_on_status, whose locks on popular
+-- products are best held for the shortest time.
+CREATE TRIGGER stats_then_workflows_insert AFTER INSERT ON orders.orders
+    REFERENCING NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.fire_order_workflows();
+CREATE TRIGGER stats_then_workflows_update AFTER UPDATE ON orders.orders
+    REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.fire_order_workflows();
 CREATE TRIGGER fire_workflows AFTER INSERT ON orders.customers
     FOR EACH ROW WHEN (NEW.tags <> '[]') EXECUTE FUNCTION orders.fire_workflows();
 CREATE TRIGGER fire_workflows_on_change AFTER UPDATE OF tags ON orders.customers
@@ -1041,7 +1051,7 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.check_workflow(), orders.workflow_recipients(text, uuid),
                        orders.workflow_render(text, jsonb), orders.workflow_tag_step(jsonb, uuid),
                        orders.workflow_notify_step(jsonb, text, jsonb), orders.workflow_task_step(jsonb, jsonb),
-                       orders.execute_workflow(uuid, uuid, uuid, jsonb), orders.fire_workflows(), orders.active_trigger_workflows(),
+                       orders.execute_workflow(uuid, uuid, uuid, jsonb), orders.fire_workflows(), orders.fire_order_workflows(), orders.active_trigger_workflows(),
                        orders.workflows_changed(), orders.fire_webhook_workflows(uuid, uuid, text, uuid),
                        orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
                        orders.sync_workflow_job() FROM PUBLIC;

@@ -2,7 +2,7 @@
 # Workflow benchmark (issue 13): what workflows cost a status change.
 # 8 pgbench clients change random orders' status through orders.transition()
 # (test/bench/transition_api.pgbench, orders.notify off), in turn
-#   (a) floor: the fire_workflows triggers disabled on orders.orders
+#   (a) floor: the workflow triggers (stats_then_workflows_*) disabled on orders.orders
 #   (b) the triggers, no workflow
 #   (c) one active order_status workflow that no bench change meets (the
 #       cached conditions are checked on every change)
@@ -34,7 +34,7 @@ setup() {   # setup CASE — triggers and workflows for the case
         matching) intob=true ;;
     esac
     psql -q -X -d orders_bench \
-        -c "ALTER TABLE orders.orders $on TRIGGER fire_workflows, $on TRIGGER fire_workflows_on_change" \
+        -c "ALTER TABLE orders.orders $on TRIGGER stats_then_workflows_insert, $on TRIGGER stats_then_workflows_update" \
         -c "UPDATE orders.workflows SET is_active = (name = 'never' AND $never) OR (name = 'into b' AND $intob)"
 }
 run() {

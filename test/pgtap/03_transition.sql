@@ -69,10 +69,10 @@ SELECT is((SELECT count(*)::int FROM orders.order_history WHERE notes = 'then fa
 -- (PostgreSQL would parse and plan it for every statement): their functions
 -- pass over a status set to what it was, as the clause did
 SELECT is((SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger
-            WHERE tgrelid = 'orders.orders'::regclass AND tgname IN ('status_audit', 'release_cancelled_bookings', 'fire_workflows_on_change')
+            WHERE tgrelid = 'orders.orders'::regclass AND tgname IN ('status_audit', 'release_cancelled_bookings', 'stats_then_workflows_update')
               AND tgqual IS NULL),
-          'fire_workflows_on_change,release_cancelled_bookings,status_audit',
-          'status_audit, release_cancelled_bookings and fire_workflows_on_change have no WHEN clause');
+          'release_cancelled_bookings,stats_then_workflows_update,status_audit',
+          'status_audit, release_cancelled_bookings and stats_then_workflows_update have no WHEN clause');
 CREATE TEMP TABLE t3_history AS SELECT count(*) AS n FROM orders.order_history;
 UPDATE orders.orders SET status = status, payment_status = payment_status WHERE order_number = 'T3-1';
 SELECT is((SELECT count(*) FROM orders.order_history), (SELECT n FROM t3_history),

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(85);
+SELECT plan(91);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -187,6 +187,49 @@ ROLLBACK TO before_rollback;
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 2,
           'a rolled back change takes its run with it');
 SELECT is((SELECT count(*)::int FROM orders.outbox WHERE idempotency_key LIKE 'workflow:%'), 1, '... and its SMS');
+
+-- (0.29.0) a step's condition reads the customer's statistics with the
+-- change counted (the workflows fire after stats_customer_*): Nina's first
+-- collected order makes her total_spent 80 — before, the step read 0
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000ac005', 'Wf Nina');
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount) VALUES
+  ('00000000-0000-0000-0000-0000000a0005', 'WF-5', '00000000-0000-0000-0000-0000000ac005', 80);
+SELECT orders.transition('00000000-0000-0000-0000-0000000a0005', s)
+  FROM unnest('{confirmed,being_prepared,ready_for_pickup,out_for_delivery,delivered}'::text[]) WITH ORDINALITY s(s, n) ORDER BY n;
+SELECT pg_temp.wf('First spend', 'order_status', '{"conditions":{"status":["delivered"],"payment_status":["collected"]}}',
+    '[{"id":"spender","type":"update_customer_tag","config":{"tag_id":"spender","condition":"total_spent >= 80"}}]') AS spend \gset
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0005';
+SELECT is((SELECT (e.steps_completed -> 0 ->> 'status') || ' ' || c.tags::text FROM orders.workflow_executions e
+             JOIN orders.customers c ON c.id = '00000000-0000-0000-0000-0000000ac005' WHERE e.workflow_id = :'spend'),
+          'completed [{"id": "spender", "label": "spender"}]', 'a step''s condition reads the statistics the change moved (total_spent 80, not 0)');
+
+-- (0.29.0) an order comes to meet min_order_value when its items arrive
+-- (a shop's or an API client's order is inserted before its items): the
+-- workflow runs then, once
+SELECT pg_temp.wf('Big new order', 'order_status', '{"conditions":{"status":["new"],"min_order_value":50}}',
+    '[{"id":"t","type":"create_task","config":{"assigned_to":"manager","title":"Big order {{order_number}}: {{total_amount}}"}}]') AS big \gset
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000a0006', 'WF-6', '00000000-0000-0000-0000-0000000ac005');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES ('00000000-0000-0000-0000-0000000a0006', 'Lamp', 2, 20);
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'big'), 0,
+          'a new order of 0, then 40 with its first item: below 50, no run');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES ('00000000-0000-0000-0000-0000000a0006', 'Shade', 1, 15);
+SELECT is((SELECT string_agg(e.trigger_event ->> 'status' || ' ' || (e.trigger_event ->> 'previous_status') || ' ' || e.status, ',')
+             FROM orders.workflow_executions e WHERE e.workflow_id = :'big'),
+          'new new completed', '... its second item brings it to 55: one run');
+SELECT is((SELECT string_agg(DISTINCT title, ',') FROM orders.notifications WHERE title LIKE 'Big order WF-6%'),
+          'Big order WF-6: 55.00', '... which quotes the total with its items');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES ('00000000-0000-0000-0000-0000000a0006', 'Bulb', 1, 5);
+UPDATE orders.order_items SET quantity = 3 WHERE order_id = '00000000-0000-0000-0000-0000000a0006' AND name = 'Lamp';
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'big'), 1,
+          '... more items (60, then 80): still one run, it met the conditions already');
+SAVEPOINT dropped_below;
+DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000a0006' AND name <> 'Lamp';
+UPDATE orders.order_items SET quantity = 1 WHERE order_id = '00000000-0000-0000-0000-0000000a0006';
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price) VALUES ('00000000-0000-0000-0000-0000000a0006', 'Desk', 1, 90);
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'big'), 2,
+          '... down to 20 and up to 110 again: leaving and meeting the conditions again, a second run');
+ROLLBACK TO dropped_below;
 
 -- 4. customer_tag, and loops
 SELECT pg_temp.wf('Welcome VIP', 'customer_tag', '{"tag_id":"vip"}',

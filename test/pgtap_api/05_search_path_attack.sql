@@ -873,7 +873,7 @@ SELECT pg_temp.probe('and deletes it',
 SELECT coalesce(pg_temp.probe('admin makes a COD order for Client Two, worked by the rep',
   $p$INSERT INTO orders.orders (customer_id, lifecycle, assigned_rep_id)
      VALUES ('00000000-0000-0000-0000-0000000000a2', 'cod', '00000000-0000-0000-0000-0000000000e7') RETURNING id$p$,
-  '{fire_workflows,active_trigger_workflows,next_order_number,customer_stats}'),
+  '{fire_order_workflows,active_trigger_workflows,next_order_number,customer_stats}'),
   '00000000-0000-0000-0000-000000000000') AS wf_order \gset
 -- run_workflow: the admin's (refusals before anything runs)
 SELECT pg_temp.probe('admin runs a manual workflow for an order',
@@ -912,7 +912,7 @@ SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT pg_temp.probe('the rep confirms the order: its workflow runs as the owner',
   format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'wf_order'),
-  '{transition,fire_workflows,execute_workflow,workflow_tag_step,workflow_condition,workflow_condition_holds,
+  '{transition,fire_order_workflows,execute_workflow,workflow_tag_step,workflow_condition,workflow_condition_holds,
     workflow_notify_step,workflow_render,workflow_recipients,workflow_task_step,enqueue_outbox,announce_notification}',
   NULL, 'confirmed');
 SELECT pg_temp.probe('the run, as the rep reads it',
