@@ -13,6 +13,17 @@
 --    API client's: the order is inserted before its items).  Library
 --    first, then recycle pooled connections (a 0.28.0 library refuses the
 --    new triggers' function).
+--  * What a tester found over the API: a customer rep delivered leads to a
+--    campaign outside its scope (and so completed it): leads count toward
+--    orders in the writer's scope only; an order moved to another customer
+--    takes its leads along (leads_follow_order; they counted for the old
+--    customer, and OR011 then refused every edit); the built-in gates'
+--    checks named any order's clients to anon (no EXECUTE now: the
+--    transitions call the extension's own checks without it); run_workflow
+--    for a customer alone checks the caller reaches it; a workflow written
+--    without workflows.create is refused before its config is judged
+--    (42501, not OR110); assign_lead answers 42501 for a lead the caller
+--    reads but may not change.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
 
 -- group_client_guard — in an API request a client group names a client the
@@ -478,3 +489,258 @@ BEGIN
     END LOOP;
 END
 $upgrade$;
+
+CREATE OR REPLACE FUNCTION orders.assign_lead(lead_id uuid, order_id uuid)
+    RETURNS orders.leads
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result orders.leads;
+BEGIN
+    IF assign_lead.lead_id IS NULL THEN
+        RAISE EXCEPTION 'orders.assign_lead: argument "lead_id" must not be null'
+            USING ERRCODE = '22004';
+    END IF;
+    UPDATE orders.leads l
+       SET order_id = assign_lead.order_id,
+           customer_id = coalesce(l.customer_id,
+                                  (SELECT o.customer_id FROM orders.orders o WHERE o.id = assign_lead.order_id))
+     WHERE l.id = assign_lead.lead_id
+    RETURNING l.* INTO result;
+    IF NOT FOUND THEN
+        -- (0.29.0) a lead the caller reads but may not change is no "unknown lead"
+        IF EXISTS (SELECT FROM orders.leads l WHERE l.id = assign_lead.lead_id) THEN
+            RAISE EXCEPTION 'lead % may not be changed by you', assign_lead.lead_id
+                USING ERRCODE = '42501',
+                      HINT = 'Changing a lead takes permission orders.edit, for a lead of an order in your scope.';
+        END IF;
+        RAISE EXCEPTION 'lead % does not exist', assign_lead.lead_id
+            USING ERRCODE = 'OR015',
+                  HINT = 'Either no lead has this id or row level security hides it from you.';
+    END IF;
+    RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.run_workflow(workflow_id uuid, order_id uuid DEFAULT NULL, customer_id uuid DEFAULT NULL)
+    RETURNS orders.workflow_executions
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    order_customer uuid;
+    exec_id uuid;
+    result orders.workflow_executions;
+BEGIN
+    IF workflow_id IS NULL THEN
+        RAISE EXCEPTION 'orders.run_workflow: workflow_id must not be NULL' USING ERRCODE = '22004';
+    ELSIF orders.api_request() AND NOT orders.has_permission('workflows', 'edit') THEN
+        RAISE EXCEPTION 'running workflows needs the workflows.edit permission' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = run_workflow.workflow_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'workflow % does not exist', workflow_id USING ERRCODE = 'OR114';
+    ELSIF NOT w.is_active THEN
+        RAISE EXCEPTION 'workflow "%" is not active', left(w.name, 64) USING ERRCODE = 'OR115',
+              HINT = 'Set is_active to true to run it.';
+    END IF;
+    IF order_id IS NOT NULL THEN
+        -- an API caller runs a workflow only for an order in their scope
+        SELECT o.customer_id INTO order_customer FROM orders.orders o
+         WHERE o.id = run_workflow.order_id
+           AND (NOT orders.api_request()
+                OR orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status));
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'order % does not exist', order_id USING ERRCODE = 'OR006';
+        ELSIF customer_id IS NOT NULL AND customer_id <> order_customer THEN
+            RAISE EXCEPTION 'order % belongs to another customer than %', order_id, customer_id USING ERRCODE = 'OR116';
+        END IF;
+    -- (0.29.0) and for a customer in their reach (the customers policy's
+    -- rule): an agent with workflows.edit tagged a customer it cannot see
+    ELSIF customer_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM orders.customers c WHERE c.id = run_workflow.customer_id
+                 AND (NOT orders.api_request() OR orders.sees_customer(c.id, c.account_id))) THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'OR116';
+    END IF;
+    exec_id := orders.execute_workflow(w.id, order_id, customer_id,
+                                       jsonb_build_object('event', 'manual', 'actor', orders.current_actor()));
+    IF exec_id IS NULL THEN            -- deactivated or deleted meanwhile
+        RAISE EXCEPTION 'workflow "%" is not active', left(w.name, 64) USING ERRCODE = 'OR115';
+    END IF;
+    SELECT * INTO result FROM orders.workflow_executions e WHERE e.id = exec_id;
+    RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.29.0) the policies' rights first: this trigger runs before them, and
+    -- a caller who may not write workflows heard what was wrong with its
+    -- config instead — and whether a webhook id exists
+    IF TG_OP = 'INSERT' AND orders.api_request() AND NOT orders.has_permission('workflows', 'create') THEN
+        RAISE EXCEPTION 'creating workflows needs the workflows.create permission' USING ERRCODE = '42501';
+    END IF;
+    IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
+        RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
+            USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
+    END IF;
+    IF NEW.trigger_config IS NOT NULL THEN
+        PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
+    END IF;
+    IF NEW.workflow_steps IS NOT NULL THEN
+        PERFORM orders.check_workflow_steps(NEW.workflow_steps);
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF orders.api_request() OR NEW.created_by_user_id IS NULL THEN
+            NEW.created_by_user_id := orders.current_staff_id();
+        END IF;
+    ELSE
+        IF orders.api_request() THEN
+            NEW.created_by_user_id := OLD.created_by_user_id;
+        END IF;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.leads l SET customer_id = NEW.customer_id
+     WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER leads_follow_order AFTER UPDATE OF customer_id ON orders.orders
+    FOR EACH ROW WHEN (OLD.customer_id IS DISTINCT FROM NEW.customer_id)
+    EXECUTE FUNCTION orders.leads_follow_order();
+REVOKE ALL ON FUNCTION orders.leads_follow_order() FROM PUBLIC;
+-- leads already on an order of another customer (moved before 0.29.0) follow it now
+UPDATE orders.leads l SET customer_id = o.customer_id
+  FROM orders.orders o
+ WHERE o.id = l.order_id AND l.customer_id IS DISTINCT FROM o.customer_id;
+
+-- a lead counts toward an order in the writer's scope only
+CREATE FUNCTION orders.order_in_scope(order_id uuid) RETURNS boolean
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_order_in_scope';
+GRANT EXECUTE ON FUNCTION orders.order_in_scope(uuid) TO PUBLIC;
+ALTER POLICY insert_right ON orders.leads
+    WITH CHECK (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit'))
+                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+                AND orders.order_in_scope(order_id));
+ALTER POLICY update_right ON orders.leads
+    USING (NOT (SELECT orders.api_request())
+           OR (SELECT orders.has_permission('orders', 'edit'))
+           AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+           AND orders.order_in_scope(order_id));
+
+-- the built-in gates' checks are the transitions' alone (library: no EXECUTE needed there)
+REVOKE ALL ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text) TO %I, %I', anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes and metrics of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text), orders.site_internal_metrics(uuid) TO %I',
+                   authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
+    -- workflows (0.10.0): staff with the workflows permissions define them
+    -- and read their runs; runs are written by the extension
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
+    -- stock movements (0.22.0): staff with products.edit move stock, staff
+    -- with products.view read how it moved
+    EXECUTE format('GRANT SELECT ON orders.stock_movements TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.move_stock(uuid, uuid, integer, uuid, text, integer) TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
+                    orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
+                    orders.order_in_scope(uuid), orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;

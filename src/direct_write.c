@@ -332,6 +332,16 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 }
 
 /*
+ * orders_own_function — is "fn" a function of this extension (any
+ * language)?  Only its owner or a superuser can replace such a function.
+ */
+bool
+orders_own_function(Oid fn)
+{
+	return own_function(fn, get_extension_oid(ORDERS_SCHEMA, true), NULL);
+}
+
+/*
  * orders_direct_own_function — is "fn" the extension's C function of the
  * symbol "symbol" (not replaced by a function of another body)?
  */

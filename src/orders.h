@@ -165,6 +165,7 @@ extern bool orders_direct_insert_idle(Relation rel, int attnum, Oid confrelid, c
 									  const char *const *own);
 extern bool orders_direct_own_triggers(Relation rel);
 extern bool orders_direct_own_function(Oid fn, const char *symbol);
+extern bool orders_own_function(Oid fn);
 extern bool orders_direct_default_is(Relation rel, int attnum, Oid funcid);
 extern void orders_direct_insert(Relation rel, const Datum *values, const bool *isnull, bool triggers);
 extern void orders_direct_insert_getting(Relation rel, const Datum *values, const bool *isnull, bool triggers,
@@ -447,6 +448,9 @@ extern bool lifecycle_edge_permitted(const LifecycleEdge *edge, const OrdersAssi
 extern char *lifecycle_next_list(const LifecycleState *from, const OrdersAssignment *assigned);
 extern Datum *lifecycle_status_names(int *n, bool **open);
 extern uint64 lifecycle_graph_generation(void);
+
+/* ---- row_scope.c: what the caller reaches ---- */
+extern char *orders_visible_order_number(Datum order_id);
 
 /* ---- identity.c: the caller in the data ---- */
 

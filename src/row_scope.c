@@ -31,6 +31,7 @@
  */
 #include "orders.h"
 
+#include "catalog/pg_type.h"
 #include "nodes/supportnodes.h"
 #include "utils/builtins.h"
 
@@ -38,6 +39,7 @@ PG_FUNCTION_INFO_V1(orders_sees_order);
 PG_FUNCTION_INFO_V1(orders_sees_customer);
 PG_FUNCTION_INFO_V1(orders_staff_sees_order);
 PG_FUNCTION_INFO_V1(orders_reach_support);
+PG_FUNCTION_INFO_V1(orders_order_in_scope);
 
 /*
  * The planner's estimate of the share of a table's rows a caller reaches:
@@ -339,4 +341,44 @@ orders_reach_support(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(req);
 	}
 	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * orders_visible_order_number — the number of order "order_id" when the
+ * caller reads it (its read policy, asked as the current user through SPI,
+ * which must be connected), else NULL.
+ */
+char *
+orders_visible_order_number(Datum order_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	Datum		args[1];
+
+	plan = orders_get_plan(PLAN_ORDER_VISIBLE, orders_relid("orders"),
+						   "SELECT o.order_number FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	args[0] = order_id;
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
+/*
+ * orders.order_in_scope(order_id) — (0.29.0) in an API request, does the
+ * caller read the order (the orders policy)?  True for NULL and outside
+ * API requests, without touching orders.orders: a policy that asks it
+ * needs no right on the orders of a writer that is no API role.
+ */
+Datum
+orders_order_in_scope(PG_FUNCTION_ARGS)
+{
+	bool		visible;
+
+	if (PG_ARGISNULL(0) || !orders_api_request_now())
+		PG_RETURN_BOOL(true);
+	orders_spi_connect();
+	visible = orders_visible_order_number(PG_GETARG_DATUM(0)) != NULL;
+	SPI_finish();
+	PG_RETURN_BOOL(visible);
 }

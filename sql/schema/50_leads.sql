@@ -67,6 +67,25 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.leads
 CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, leads_delivered
     ON orders.orders FOR EACH ROW EXECUTE FUNCTION orders.lead_capacity_guard();
 
+-- leads_follow_order — (0.29.0) an order moved to another customer takes
+-- its leads along: they counted toward it under the old customer, whom
+-- OR011 then held against every later edit of a lead (and the new customer
+-- saw a count of leads it could not read).  As the owner: the leads are the
+-- order's, whoever moves it (a merge of duplicate customers, a correction).
+CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.leads l SET customer_id = NEW.customer_id
+     WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER leads_follow_order AFTER UPDATE OF customer_id ON orders.orders
+    FOR EACH ROW WHEN (OLD.customer_id IS DISTINCT FROM NEW.customer_id)
+    EXECUTE FUNCTION orders.leads_follow_order();
+
 -- Assign a lead to an order (NULL: unassign).  A lead without a customer
 -- takes the order's.  Runs with the caller's rights.
 CREATE FUNCTION orders.assign_lead(lead_id uuid, order_id uuid)
@@ -88,6 +107,12 @@ BEGIN
      WHERE l.id = assign_lead.lead_id
     RETURNING l.* INTO result;
     IF NOT FOUND THEN
+        -- (0.29.0) a lead the caller reads but may not change is no "unknown lead"
+        IF EXISTS (SELECT FROM orders.leads l WHERE l.id = assign_lead.lead_id) THEN
+            RAISE EXCEPTION 'lead % may not be changed by you', assign_lead.lead_id
+                USING ERRCODE = '42501',
+                      HINT = 'Changing a lead takes permission orders.edit, for a lead of an order in your scope.';
+        END IF;
         RAISE EXCEPTION 'lead % does not exist', assign_lead.lead_id
             USING ERRCODE = 'OR015',
                   HINT = 'Either no lead has this id or row level security hides it from you.';
@@ -173,5 +198,5 @@ SELECT pg_catalog.pg_extension_config_dump('orders.leads', '');
 
 REVOKE ALL ON orders.leads, orders.order_summary FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.leads_count(), orders.leads_truncate(), orders.lead_capacity_guard(),
-                       orders.leads_lock_orders(), orders.recount_leads(uuid) FROM PUBLIC;
+                       orders.leads_lock_orders(), orders.recount_leads(uuid), orders.leads_follow_order() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.assign_lead(uuid, uuid), orders.order_stats() TO PUBLIC;

@@ -158,6 +158,12 @@ COMMENT ON FUNCTION orders.sees_customer(uuid, uuid) IS
 CREATE FUNCTION orders.staff_sees_order(rep uuid, agent uuid, lifecycle text, status text) RETURNS boolean
     LANGUAGE c STABLE
     AS 'MODULE_PATHNAME', 'orders_staff_sees_order';
+--   order_in_scope (0.29.0): in an API request, whether the caller reads
+--   the order — what a lead policy asks of the order a lead counts toward
+--   (a function, so that writers outside the API need no right on orders).
+CREATE FUNCTION orders.order_in_scope(order_id uuid) RETURNS boolean
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_order_in_scope';
 
 -- A refusal of the column rules below: OR060, naming table and column.
 CREATE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
@@ -553,14 +559,20 @@ CREATE POLICY reach ON orders.leads
     USING (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
+-- (0.29.0) a lead counts toward an order in the writer's scope only: a
+-- customer rep delivered leads to another rep's campaign it cannot see,
+-- which completed it in the rep's name (permissions widen the actions, not
+-- the scope — as transition() holds it)
 CREATE POLICY insert_right ON orders.leads AS RESTRICTIVE FOR INSERT
     WITH CHECK (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'edit'))
-                AND (SELECT orders.current_staff_role()) <> 'delivery_agent');
+                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+                AND orders.order_in_scope(order_id));
 CREATE POLICY update_right ON orders.leads AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'edit'))
-           AND (SELECT orders.current_staff_role()) <> 'delivery_agent');
+           AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+           AND orders.order_in_scope(order_id));
 CREATE POLICY delete_right ON orders.leads AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'delete')));
@@ -786,7 +798,7 @@ BEGIN
                     orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
                     orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
                     orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
-                    orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.order_in_scope(uuid), orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
                     orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
                     orders.vip_customers(text, text) TO %I', authenticated_role);
 
@@ -808,4 +820,4 @@ GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),
     orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
-    orders.sees_customer(uuid, uuid) TO PUBLIC;
+    orders.sees_customer(uuid, uuid), orders.order_in_scope(uuid) TO PUBLIC;

@@ -763,6 +763,9 @@ REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_interna
     orders.site_internal_metrics(uuid),
     orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb), orders.review_sites(uuid, jsonb),
     orders.create_share_token(uuid, interval, text[], jsonb), orders.revoke_share_token(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid),
+-- (0.29.0) the built-in gates' checks are the transitions' alone (they need
+-- no EXECUTE there): called directly they named the clients of any order
+REVOKE ALL ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
     orders.normalize_domain(text), orders.group_not_found(uuid), orders.staff_sees_group(uuid), orders.may_share(uuid),
     orders.lock_review(uuid, uuid[], boolean), orders.apply_review(uuid, jsonb, text) TO PUBLIC;

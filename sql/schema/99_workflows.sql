@@ -491,6 +491,12 @@ CREATE FUNCTION orders.check_workflow() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- (0.29.0) the policies' rights first: this trigger runs before them, and
+    -- a caller who may not write workflows heard what was wrong with its
+    -- config instead — and whether a webhook id exists
+    IF TG_OP = 'INSERT' AND orders.api_request() AND NOT orders.has_permission('workflows', 'create') THEN
+        RAISE EXCEPTION 'creating workflows needs the workflows.create permission' USING ERRCODE = '42501';
+    END IF;
     IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
         RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
             USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
@@ -906,7 +912,11 @@ BEGIN
         ELSIF customer_id IS NOT NULL AND customer_id <> order_customer THEN
             RAISE EXCEPTION 'order % belongs to another customer than %', order_id, customer_id USING ERRCODE = 'OR116';
         END IF;
-    ELSIF customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orders.customers c WHERE c.id = run_workflow.customer_id) THEN
+    -- (0.29.0) and for a customer in their reach (the customers policy's
+    -- rule): an agent with workflows.edit tagged a customer it cannot see
+    ELSIF customer_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM orders.customers c WHERE c.id = run_workflow.customer_id
+                 AND (NOT orders.api_request() OR orders.sees_customer(c.id, c.account_id))) THEN
         RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'OR116';
     END IF;
     exec_id := orders.execute_workflow(w.id, order_id, customer_id,

@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(8);
+SELECT plan(16);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -35,6 +35,40 @@ SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')).status, 'active',
           'its rep reopens it');
+
+-- (0.29.0) a rep writes leads only for orders in its scope: a second rep
+-- (sub 9999…, made by the admin) delivered leads to API-4 (rep 5555's),
+-- which it cannot read, and so completed it in its own name
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-000000000e11', '99999999-9999-9999-9999-999999999999', 'Plain Rep', 'customer_rep');
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"99999999-9999-9999-9999-999999999999","role":"lead_worker"}', true);
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b4'), 0,
+          'the other rep does not read API-4');
+SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES
+                  ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000b4', 'approved')$$,
+                 '42501', NULL, '... and delivers no lead to it (42501)');
+SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000b4')$$,
+                 '42501', 'lead 00000000-0000-0000-0000-0000000000d1 may not be changed by you',
+                 '... nor assigns one to it: 42501 for a lead it reads (not OR015 "does not exist")');
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
+SELECT is((SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
+            WHERE id = '00000000-0000-0000-0000-0000000000b4'), 'active 2/2', '... nothing changed');
+
+-- (0.29.0) an order moved to another customer takes its leads along: they
+-- counted for the old one, and every later edit of a lead was OR011
+SELECT lives_ok($$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000000a2'
+                   WHERE id = '00000000-0000-0000-0000-0000000000b4'$$, 'its rep moves API-4 to Client Two');
+SELECT is((SELECT string_agg(DISTINCT customer_id::text, ',') || ' ' || count(*) FROM orders.leads
+            WHERE order_id = '00000000-0000-0000-0000-0000000000b4'),
+          '00000000-0000-0000-0000-0000000000a2 2', '... its two leads are Client Two''s now');
+SELECT lives_ok($$UPDATE orders.leads SET notes = 'called back' WHERE order_id = '00000000-0000-0000-0000-0000000000b4'$$,
+                '... and a lead is edited as before (it was OR011)');
+SELECT is((SELECT leads_delivered FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b4'), 2,
+          '... the count unchanged');
 
 SELECT * FROM finish();
 ROLLBACK;

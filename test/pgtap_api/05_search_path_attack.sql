@@ -483,11 +483,25 @@ SELECT pg_temp.probe('a counted lead edited (the count is read, not moved)',
 SELECT coalesce(pg_temp.probe('the last lead completes the campaign',
   $p$INSERT INTO orders.leads (customer_id, order_id, status)
      VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000b4', 'approved') RETURNING id$p$,
-  '{leads_lock_orders,leads_count,lead_capacity_guard,status_guard,status_audit,customer_stats,post_revenue,stock_on_status}'),
+  '{leads_lock_orders,leads_count,lead_capacity_guard,order_in_scope,status_guard,status_audit,customer_stats,post_revenue,stock_on_status}'),
   '00000000-0000-0000-0000-000000000000') AS lead2 \gset
 SELECT pg_temp.probe('campaign completed',
   $p$SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
       WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$, '{}', NULL, 'completed 2/2');
+-- (0.29.0) the admin moves the campaign to Client Two and back: its leads follow
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT pg_temp.probe('the admin moves the campaign to Client Two (leads_follow_order)',
+  $p$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000000a2' WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$,
+  '{leads_follow_order,customer_stats}');
+SELECT pg_temp.probe('its leads are Client Two''s',
+  $p$SELECT string_agg(DISTINCT customer_id::text, ',') FROM orders.leads WHERE order_id = '00000000-0000-0000-0000-0000000000b4'$p$,
+  '{}', NULL, '00000000-0000-0000-0000-0000000000a2');
+SELECT pg_temp.probe('and back to Client One',
+  $p$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000000a1' WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$,
+  '{leads_follow_order}');
+SELECT set_config('role', 'lead_worker', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT pg_temp.probe('a lead deleted', format($p$DELETE FROM orders.leads WHERE id = %L$p$, :'lead2'), '{leads_count}');
 SELECT pg_temp.probe('the other lead deleted',
   $p$DELETE FROM orders.leads WHERE id = '00000000-0000-0000-0000-0000000000d1'$p$, '{leads_count}');

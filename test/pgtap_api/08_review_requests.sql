@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(75);
+SELECT plan(76);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -144,6 +144,8 @@ SELECT is((:'shared'::jsonb) ->> 'order_number' || ' ' || ((:'shared'::jsonb) ->
 SELECT ok(strpos(:'shared', 'staff only') = 0 AND strpos(:'shared', '"cost"') = 0 AND strpos(:'shared', 'three-') = 0
           AND strpos(:'shared', 'Client Three') = 0, '... without staff notes, costs or other customers'' data');
 SELECT throws_ok($$SELECT count(*) FROM orders.order_groups$$, '42501', NULL, 'anon reads no table');
+SELECT throws_ok($$SELECT orders.client_review_complete('00000000-0000-0000-0000-0000000008b6')$$, '42501', NULL,
+                 '(0.29.0) nor calls a gate''s check, which named the order''s clients to whoever knew its id');
 SELECT is(orders.share_review_sites(:'tok', '00000000-0000-0000-0000-0000000008c6',
             '[{"domain": "prospect-a.example.com", "status": "approved", "client_notes": "looks good"}]') ->> 'approved',
           '1', 'anon approves a site through the link (POST /rpc/share_review_sites)');

@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(64);
+SELECT plan(68);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -256,5 +256,28 @@ SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE order_id =
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE order_id = '00000000-0000-0000-0000-0000000011b2'), 1,
           '... which the admin reads');
+
+-- (0.29.0) run_workflow for a customer alone asks whether the caller reaches
+-- it: an agent given workflows.edit tagged a customer it cannot see
+INSERT INTO orders.staff (id, account_id, full_name, role, permissions) VALUES
+  ('00000000-0000-0000-0000-000000000e12', 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'Agent Two', 'delivery_agent',
+   '{"workflows": {"view": true, "edit": true}}');
+SELECT pg_temp.as_sub('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
+SELECT is((SELECT count(*)::int FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a2'), 0,
+          'the second agent does not read Client Two');
+SELECT throws_ok($$SELECT * FROM orders.run_workflow('00000000-0000-0000-0000-000000001102', NULL, '00000000-0000-0000-0000-0000000000a2')$$,
+                 'OR116', 'customer 00000000-0000-0000-0000-0000000000a2 does not exist',
+                 '... nor runs a workflow for it (OR116, as for an unknown customer)');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE customer_id = '00000000-0000-0000-0000-0000000000a2'
+              AND trigger_event ->> 'actor' = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa'), 0, '... no run');
+-- (0.29.0) a caller who may not create workflows hears 42501, not what is
+-- wrong with its config (nor whether a webhook id exists)
+SELECT pg_temp.as_sub('11111111-1111-1111-1111-111111111111');
+SELECT throws_ok($$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
+                   VALUES ('x', 'webhook', '{"webhook_id": "00000000-0000-0000-0000-000000000001"}',
+                           '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]')$$,
+                 '42501', 'creating workflows needs the workflows.create permission',
+                 'POST /workflows by a client with a config naming a webhook: 42501, not OR110');
 SELECT * FROM finish();
 ROLLBACK;
