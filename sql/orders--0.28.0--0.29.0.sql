@@ -24,6 +24,8 @@
 --    without workflows.create is refused before its config is judged
 --    (42501, not OR110); assign_lead answers 42501 for a lead the caller
 --    reads but may not change.
+--  * agent_performance_view counts an agent's completed deliveries by
+--    order (an agent recorded ten completed deliveries of one order).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
 
 -- group_client_guard — in an API request a client group names a client the
@@ -744,3 +746,17 @@ BEGIN
         WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
 END
 $$;
+
+-- agent_performance_view counts completed deliveries by order, not by row
+CREATE OR REPLACE VIEW orders.agent_performance_view WITH (security_invoker = true) AS
+SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_status,
+       count(d.id) AS total_deliveries,
+       round(avg(d.rating), 2) AS average_rating,
+       count(DISTINCT d.order_id) FILTER (WHERE d.delivery_time IS NOT NULL) AS completed_deliveries,
+       (SELECT count(*) FROM orders.orders o
+         JOIN orders.lifecycle_states st ON st.lifecycle = o.lifecycle AND st.status = o.status
+        WHERE o.assigned_agent_id = s.id AND st.category = 'fulfilled') AS successful_orders
+  FROM orders.staff s
+  LEFT JOIN orders.deliveries d ON d.agent_id = s.id
+ WHERE s.role = 'delivery_agent'
+ GROUP BY s.id;

@@ -90,7 +90,8 @@ CREATE VIEW orders.agent_performance_view WITH (security_invoker = true) AS
 SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_status,
        count(d.id) AS total_deliveries,
        round(avg(d.rating), 2) AS average_rating,
-       count(d.id) FILTER (WHERE d.delivery_time IS NOT NULL) AS completed_deliveries,
+       -- (0.29.0) orders, not rows: an agent recorded ten completed deliveries of one order
+       count(DISTINCT d.order_id) FILTER (WHERE d.delivery_time IS NOT NULL) AS completed_deliveries,
        (SELECT count(*) FROM orders.orders o
          JOIN orders.lifecycle_states st ON st.lifecycle = o.lifecycle AND st.status = o.status
         WHERE o.assigned_agent_id = s.id AND st.category = 'fulfilled') AS successful_orders

@@ -1,7 +1,7 @@
 -- COD operations (first part): staff, assignment refusals, deliveries and
 -- the seed's views.
 BEGIN;
-SELECT plan(10);
+SELECT plan(11);
 
 INSERT INTO orders.staff (id, full_name, role, is_active, availability_status) VALUES
   ('00000000-0000-0000-0000-000000000d01', 'Moussa Agent', 'delivery_agent', true, 'available'),
@@ -42,6 +42,12 @@ SELECT is((SELECT total_deliveries || ' deliveries, rating ' || average_rating |
              FROM orders.agent_performance_view WHERE agent_name = 'Moussa Agent'),
           '1 deliveries, rating 4.00, 1 delivered', 'agent_performance_view');
 SELECT is((SELECT count(*)::int FROM orders.agent_performance_view WHERE agent_name IN ('Moussa Agent', 'Old Agent')), 2, 'every delivery agent is listed, active or not');
+INSERT INTO orders.deliveries (order_id, agent_id, pickup_time, delivery_time)
+SELECT '00000000-0000-0000-0000-000000000d11', '00000000-0000-0000-0000-000000000d01', now(), now() + interval '40 minutes'
+  FROM generate_series(1, 9);
+SELECT is((SELECT total_deliveries || ' attempts, ' || completed_deliveries || ' completed'
+             FROM orders.agent_performance_view WHERE agent_name = 'Moussa Agent'),
+          '10 attempts, 1 completed', '(0.29.0) ten completed deliveries of one order count as one (orders, not rows)');
 
 SELECT * FROM finish();
 ROLLBACK;
