@@ -24,6 +24,15 @@
 --    without workflows.create is refused before its config is judged
 --    (42501, not OR110); assign_lead answers 42501 for a lead the caller
 --    reads but may not change.
+--  * A second tester: a shop's cancellation that met a lock timeout or a
+--    deadlock answered 200 "not applied" (its retry then a duplicate: the
+--    cancellation lost) — only a rule's refusal is "not applied" now,
+--    other errors fail the delivery (503); a paid order is not cancelled
+--    by the shop; a booking's update no longer replaces its booked items
+--    (OR031 refused every update and the cancellation with it), nor items
+--    that did not change; over-long SKUs and cities no longer give 500; a
+--    body nested past the stack is a 400; a reviewed order is paid only
+--    while its review is complete (gate client_review_kept).
 --  * agent_performance_view counts an agent's completed deliveries by
 --    order (an agent recorded ten completed deliveries of one order).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
@@ -92,6 +101,9 @@ DECLARE
     cancelled boolean := false;
     cancel_to text;
     cancellation text;
+    was_status text;
+    was_payment text;
+    was_total numeric;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -129,7 +141,8 @@ BEGIN
     IF doc IS NULL AND http IS NULL THEN
         BEGIN
             doc := body::jsonb;
-        EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+        -- (0.29.0) a body nested past the stack's depth is no JSON either
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex THEN
             IF http IS NULL THEN
                 http := 400; code := 'OR094';
                 err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
@@ -178,13 +191,19 @@ BEGIN
              WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
             IF FOUND THEN
                 order_id := known; http := 200;
-                result_status := CASE WHEN topic ~* 'update|cancel' OR cancelled THEN 'updated' ELSE 'duplicate' END;
+                result_status := CASE WHEN topic ~* 'update' OR cancelled THEN 'updated' ELSE 'duplicate' END;
             END IF;
         END IF;
     END IF;
 
     IF http IS NULL OR result_status = 'updated' THEN
         BEGIN
+            -- (0.29.0) the order is judged for its workflows once, at the end:
+            -- not on the totals it passes through (inserted, its items, its
+            -- adjustment; its items replaced), which fired a min_order_value
+            -- workflow for an order whose total ended below it, and again on
+            -- every update
+            PERFORM orders.hold_order_workflows();
             items := CASE WHEN m -> 'order' ->> 'items' IS NULL THEN '[]'
                           ELSE coalesce(doc #> string_to_array(m -> 'order' ->> 'items', '.'), '[]') END;
             IF jsonb_typeof(items) <> 'array' THEN
@@ -201,7 +220,7 @@ BEGIN
               FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
                            coalesce(y.price, v.price, p.price, 0) AS unit_price,
                            coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
-                      FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
+                      FROM (SELECT left(orders.webhook_value(i.value, m -> 'items' ->> 'sku'), 255) AS sku,
                                    orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
                                    coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
                                    orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
@@ -218,7 +237,9 @@ BEGIN
 
             IF result_status = 'updated' THEN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
-                SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
+                SELECT o.metadata -> 'webhook' ->> 'updated_at', o.status, o.payment_status, o.total_amount
+                  INTO stored_at, was_status, was_payment, was_total
+                  FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
                 -- second update within the same second was dropped as stale; a
                 -- Shopify retry of an update already applied (its delivery id —
@@ -245,7 +266,7 @@ BEGIN
                                WHEN doc #> string_to_array(m -> 'order' ->> 'notes', '.') IS NOT NULL THEN NULL
                                ELSE o.customer_notes END,
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
-                           delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
+                           delivery_area = coalesce(left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
                                            ELSE o.metadata || jsonb_build_object('webhook',
                                                     coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
@@ -261,14 +282,33 @@ BEGIN
                         UPDATE orders.orders o
                            SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
                          WHERE o.id = order_id;
-                        -- without its items a discount larger than the fee would make the
-                        -- total negative (refused): a negative adjustment waits for them
                         SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
-                        IF adj < 0 THEN
-                            UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                        -- (0.29.0) the items are replaced only when they changed (a
+                        -- cancellation carries them as they were), and not while a
+                        -- slot books one of them (its place is given back by
+                        -- cancelling the order: OR031 refused the whole delivery,
+                        -- its cancellation with it); the amounts follow either way
+                        IF (SELECT coalesce(jsonb_agg(jsonb_build_array(it.sku, it.name, it.quantity, it.unit_price,
+                                                                        it.product_id, it.variant_id)
+                                                      ORDER BY it.sku, it.name, it.quantity, it.unit_price), '[]')
+                              FROM orders.order_items it WHERE it.order_id = ingest.order_id)
+                           IS DISTINCT FROM
+                           (SELECT coalesce(jsonb_agg(jsonb_build_array(x.sku, x.name, x.quantity, x.unit_price,
+                                                                        x.product_id, x.variant_id)
+                                                      ORDER BY x.sku, x.name, x.quantity, x.unit_price), '[]')
+                              FROM jsonb_to_recordset(resolved) AS x(sku text, name text, quantity integer, unit_price numeric,
+                                                                    product_id uuid, variant_id uuid))
+                           AND NOT EXISTS (SELECT FROM orders.order_items it
+                                             JOIN orders.slot_reservations sr ON sr.order_item_id = it.id
+                                            WHERE it.order_id = ingest.order_id AND sr.status IN ('held', 'confirmed')) THEN
+                            -- without its items a discount larger than the fee would make the
+                            -- total negative (refused): a negative adjustment waits for them
+                            IF adj < 0 THEN
+                                UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                            END IF;
+                            DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
+                            PERFORM orders.webhook_insert_items(order_id, resolved);
                         END IF;
-                        DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
-                        PERFORM orders.webhook_insert_items(order_id, resolved);
                         IF total IS NOT NULL THEN
                             -- the parts written, the shop's total follows exactly (a total
                             -- written equal to the one stored would not count as written)
@@ -315,8 +355,8 @@ BEGIN
                     VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
                             c_email, c_phone,
                             orders.webhook_value(doc, m -> 'customer' ->> 'address'),
-                            orders.webhook_value(doc, m -> 'customer' ->> 'city'),
-                            orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
+                            left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
+                            left(orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'), 64))
                     RETURNING id INTO customer_id;
                 END IF;
                 -- the adjustment makes the total the shop's (tax, discounts); until the
@@ -331,7 +371,7 @@ BEGIN
                         fee, greatest(adj, -fee),
                         orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                         orders.webhook_value(doc, m -> 'customer' ->> 'address'),
-                        orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                        left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
                         'webhook', w.endpoint, ext_id,
                         jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
                             'source', w.source,
@@ -360,12 +400,25 @@ BEGIN
                  WHERE o.id = order_id AND s.category = 'cancelled'
                  ORDER BY t.to_status <> 'cancelled', s.position, t.to_status
                  LIMIT 1;
-                IF cancel_to IS NOT NULL THEN
+                IF cancel_to IS NOT NULL AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id
+                                                        AND (o.paid_at IS NOT NULL OR o.payment_status NOT IN ('pending', 'failed'))) THEN
+                    -- paid or collected: a refund is staff's (0.29.0)
+                    SELECT format('not applied: the order is "%s" and paid (payment "%s"): a refund is staff''s', o.status, o.payment_status)
+                      INTO cancellation FROM orders.orders o WHERE o.id = order_id;
+                ELSIF cancel_to IS NOT NULL THEN
                     BEGIN
                         PERFORM orders.transition(order_id, cancel_to, 'cancelled in the shop');
                         cancellation := 'applied';
                     EXCEPTION WHEN OTHERS THEN
                         GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                        -- a rule's refusal (a gate, a staff edge, stock) is staff's to
+                        -- settle: 200 and the log says why; anything else — a lock
+                        -- timeout, a deadlock, a serialization failure — fails the
+                        -- delivery (503: the shop retries; a 2xx would make its retry
+                        -- a "duplicate", the cancellation lost)
+                        IF NOT (code LIKE 'OR%' OR code LIKE '23%' OR code = '42501') THEN
+                            RAISE;
+                        END IF;
                         cancellation := format('not applied (%s): %s', code, left(err, 300));
                     END;
                 ELSIF NOT EXISTS (SELECT FROM orders.orders o
@@ -379,11 +432,12 @@ BEGIN
                     code := NULL;
                 END IF;
             END IF;
+            PERFORM orders.judge_order_workflows(order_id, was_status, was_payment, was_total);
         EXCEPTION
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
                 http := CASE WHEN code IN ('40001', '40P01', '55P03') THEN 503
-                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' THEN 422
+                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' OR code LIKE '54%' THEN 422
                              ELSE 500 END;
                 err := format('webhook "%s": %s', w.endpoint, left(err, 500));
                 result_status := NULL; order_id := NULL;
@@ -760,3 +814,19 @@ SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_
   LEFT JOIN orders.deliveries d ON d.agent_id = s.id
  WHERE s.role = 'delivery_agent'
  GROUP BY s.id;
+
+-- a webhook's order is judged for its workflows once, at the end of the ingest
+CREATE FUNCTION orders.hold_order_workflows() RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_hold_order_workflows';
+CREATE FUNCTION orders.judge_order_workflows(order_id uuid, status text, payment_status text, total numeric)
+    RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_judge_order_workflows';
+REVOKE ALL ON FUNCTION orders.hold_order_workflows(), orders.judge_order_workflows(uuid, text, text, numeric) FROM PUBLIC;
+
+-- a reviewed agency order is paid only while its review is still complete
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
+  ('client_review_kept', 'orders.client_review_complete(uuid)', NULL, NULL,
+   'an order that requires client review still has every group''s sites approved when it is paid', true);
+UPDATE orders.lifecycle_transitions SET gate = 'client_review_kept'
+ WHERE lifecycle = 'review' AND builtin AND from_status = 'payment_pending' AND to_status = 'in_progress'
+   AND gate IS NULL;

@@ -290,13 +290,23 @@ set_column(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *col
 }
 
 /*
+ * gate_callable — may the caller have the check of "edge"'s gate run: its
+ * EXECUTE, or (0.29.0) a check of the extension's own, which nobody may
+ * call directly (they named the clients of any order to whoever asked).
+ */
+static bool
+gate_callable(const LifecycleEdge *edge)
+{
+	return orders_own_function(edge->gate_fn) ||
+		pg_proc_aclcheck(edge->gate_fn, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+}
+
+/*
  * gate_missing — what the gate of "edge" (its registered check function of
  * the order's id, run with the rights of whoever asks) says is missing for
  * the order, or NULL when the gate lets it through.  An edge whose gate is
  * not registered (a bad configuration) or whose check the caller may not
- * run (42501) is refused here.  The extension's own checks need no EXECUTE
- * of the caller (0.29.0): they are nobody's to call directly (they named the
- * clients of any order to whoever asked for its id).
+ * run (42501, gate_callable) is refused here.
  */
 static char *
 gate_missing(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
@@ -311,8 +321,7 @@ gate_missing(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 				(errcode(ERRCODE_ORDERS_BAD_CONFIGURATION),
 				 errmsg("lifecycle \"%s\": gate \"%s\" of transition \"%s\" -> \"%s\" is not registered",
 						lifecycle, edge->gate, from_status, to_status)));
-	if (!orders_own_function(edge->gate_fn) &&
-		pg_proc_aclcheck(edge->gate_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+	if (!gate_callable(edge))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for the check of gate \"%s\" (function %s)",
@@ -810,7 +819,7 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 		 */
 		if (from->edges[i].gate != NULL &&
 			(!OidIsValid(from->edges[i].gate_fn) ||
-			 pg_proc_aclcheck(from->edges[i].gate_fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK ||
+			 !gate_callable(&from->edges[i]) ||
 			 (func_volatile(from->edges[i].gate_fn) != PROVOLATILE_VOLATILE &&
 			  gate_missing(&from->edges[i], order_id, lname, status, from->edges[i].to_status) != NULL)))
 			continue;

@@ -27,6 +27,7 @@
  */
 #include "orders.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -41,6 +42,8 @@
 
 PG_FUNCTION_INFO_V1(orders_fire_workflows);
 PG_FUNCTION_INFO_V1(orders_fire_order_workflows);
+PG_FUNCTION_INFO_V1(orders_hold_order_workflows);
+PG_FUNCTION_INFO_V1(orders_judge_order_workflows);
 PG_FUNCTION_INFO_V1(orders_workflows_changed);
 
 /* One active workflow with a row trigger: its parsed trigger config. */
@@ -490,6 +493,137 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * A webhook's ingest in progress (orders.hold_order_workflows): the order it
+ * writes in several statements — inserted, its items, its adjustment; its
+ * items replaced — is judged once, at its end (orders.judge_order_workflows),
+ * not on the totals it passes through on the way.  The subtransaction that
+ * holds; InvalidSubTransactionId when nothing is held.
+ */
+static SubTransactionId held_subxact = InvalidSubTransactionId;
+static bool held_callbacks = false;
+
+/* held_subxact_end — a hold ends with its subtransaction's abort, moves up on its commit. */
+static void
+held_subxact_end(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	(void) arg;
+	if (held_subxact == InvalidSubTransactionId || mySubid != held_subxact)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		held_subxact = InvalidSubTransactionId;
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		held_subxact = parentSubid;
+}
+
+/* held_xact_end — no transaction commits with its workflows held and never judged. */
+static void
+held_xact_end(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (held_subxact == InvalidSubTransactionId)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("orders: order workflows were held by orders.hold_order_workflows and never judged"),
+				 errhint("Call orders.judge_order_workflows for the order the hold was for.")));
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		held_subxact = InvalidSubTransactionId;
+}
+
+/*
+ * orders.hold_order_workflows() — (0.29.0) until orders.judge_order_workflows
+ * (or the abort of the calling subtransaction), the orders' statements start
+ * no order_status run.  For webhook_ingest, which writes one order.
+ */
+Datum
+orders_hold_order_workflows(PG_FUNCTION_ARGS)
+{
+	(void) fcinfo;
+	if (!held_callbacks)
+	{
+		RegisterXactCallback(held_xact_end, NULL);
+		RegisterSubXactCallback(held_subxact_end, NULL);
+		held_callbacks = true;
+	}
+	held_subxact = GetCurrentSubTransactionId();
+	PG_RETURN_VOID();
+}
+
+/*
+ * orders.judge_order_workflows(order_id, status, payment_status, total) —
+ * (0.29.0) ends a hold and runs, once each, the order_status workflows the
+ * order now meets and did not meet with the given status, payment status
+ * and total (all NULL: a new order).  The order is read as it is now.
+ */
+Datum
+orders_judge_order_workflows(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	OrdersSavedUser saved;
+	Oid			relid;
+	SPIPlanPtr	plan;
+	Datum		args[1];
+	OrderFacts	now;
+	OrderFacts	before;
+	bool		is_new = PG_ARGISNULL(1) && PG_ARGISNULL(2) && PG_ARGISNULL(3);
+	WorkflowRun *runs;
+	int			nrun = 0;
+
+	MemoryContext callcxt = CurrentMemoryContext;
+
+	held_subxact = InvalidSubTransactionId;
+	if (PG_ARGISNULL(0) || !workflows_ready(false))
+		PG_RETURN_VOID();
+	relid = orders_relid("orders");
+	orders_spi_connect_as_owner(relid, &saved);
+	plan = orders_get_plan(PLAN_WORKFLOW_ORDER_FACTS, relid,
+						   "SELECT o.status, o.payment_status, o.lifecycle, o.total_amount"
+						   " FROM orders.orders o WHERE o.id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	args[0] = PG_GETARG_DATUM(0);
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+	{
+		orders_spi_finish_as(&saved);
+		PG_RETURN_VOID();
+	}
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(callcxt);	/* outlives SPI_finish */
+
+		order_facts(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &now);
+		if (!now.total_null)
+			now.total = datumCopy(now.total, false, -1);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	orders_spi_finish_as(&saved);
+
+	before.status = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	before.payment = PG_ARGISNULL(2) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	before.lifecycle = now.lifecycle;
+	before.total_null = PG_ARGISNULL(3);
+	before.total = before.total_null ? (Datum) 0 : PG_GETARG_DATUM(3);
+	runs = palloc(sizeof(WorkflowRun) * Max(workflow_count, 1));
+	for (int i = 0; i < workflow_count; i++)
+	{
+		const Workflow *w = &workflows[i];
+
+		if (w->on_tags || !order_fires(w, &now, is_new ? NULL : &before))
+			continue;
+		runs[nrun].workflow = w->id;
+		memcpy(&runs[nrun].row_id, DatumGetUUIDP(PG_GETARG_DATUM(0)), sizeof(pg_uuid_t));
+		runs[nrun].on_customer = false;
+		runs[nrun].event = order_event(&now, is_new ? NULL : &before);
+		nrun++;
+	}
+	if (nrun > 0)
+		start_runs(runs, nrun);
+	PG_RETURN_VOID();
+}
+
 /* What fire_order_workflows reads of each row of a transition table. */
 typedef struct OrderScan
 {
@@ -611,7 +745,7 @@ orders_fire_order_workflows(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	orders_require_transition_tables(trigdata, "fire_order_workflows");
-	if (orders_owner_loading(rel) || !workflows_ready(false))
+	if (orders_owner_loading(rel) || held_subxact != InvalidSubTransactionId || !workflows_ready(false))
 		return PointerGetDatum(NULL);
 
 	scan.id = SPI_fnumber(desc, "id");

@@ -373,6 +373,14 @@ UPDATE orders.lifecycle_transitions SET gate = 'client_groups'
  WHERE lifecycle = 'review' AND builtin AND from_status = 'configuring' AND to_status = 'analyzing';
 UPDATE orders.lifecycle_transitions SET gate = 'client_review'
  WHERE lifecycle = 'review' AND builtin AND from_status = 'reviewing' AND to_status = 'payment_pending';
+-- (0.29.0) the review stays complete until the payment: a client withdrew
+-- its approval after the gate (still its right until the order is paid)
+-- and the order was paid with a group short; the same check, no stamps
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
+  ('client_review_kept', 'orders.client_review_complete(uuid)', NULL, NULL,
+   'an order that requires client review still has every group''s sites approved when it is paid', true);
+UPDATE orders.lifecycle_transitions SET gate = 'client_review_kept'
+ WHERE lifecycle = 'review' AND builtin AND from_status = 'payment_pending' AND to_status = 'in_progress';
 
 -- Staff-only notes on sites: no API role has the column; staff with
 -- orders.view read and (orders.edit) write them here, for orders in their

@@ -247,6 +247,9 @@ DECLARE
     cancelled boolean := false;
     cancel_to text;
     cancellation text;
+    was_status text;
+    was_payment text;
+    was_total numeric;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -284,7 +287,8 @@ BEGIN
     IF doc IS NULL AND http IS NULL THEN
         BEGIN
             doc := body::jsonb;
-        EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+        -- (0.29.0) a body nested past the stack's depth is no JSON either
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex THEN
             IF http IS NULL THEN
                 http := 400; code := 'OR094';
                 err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
@@ -333,13 +337,19 @@ BEGIN
              WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
             IF FOUND THEN
                 order_id := known; http := 200;
-                result_status := CASE WHEN topic ~* 'update|cancel' OR cancelled THEN 'updated' ELSE 'duplicate' END;
+                result_status := CASE WHEN topic ~* 'update' OR cancelled THEN 'updated' ELSE 'duplicate' END;
             END IF;
         END IF;
     END IF;
 
     IF http IS NULL OR result_status = 'updated' THEN
         BEGIN
+            -- (0.29.0) the order is judged for its workflows once, at the end:
+            -- not on the totals it passes through (inserted, its items, its
+            -- adjustment; its items replaced), which fired a min_order_value
+            -- workflow for an order whose total ended below it, and again on
+            -- every update
+            PERFORM orders.hold_order_workflows();
             items := CASE WHEN m -> 'order' ->> 'items' IS NULL THEN '[]'
                           ELSE coalesce(doc #> string_to_array(m -> 'order' ->> 'items', '.'), '[]') END;
             IF jsonb_typeof(items) <> 'array' THEN
@@ -356,7 +366,7 @@ BEGIN
               FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
                            coalesce(y.price, v.price, p.price, 0) AS unit_price,
                            coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
-                      FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
+                      FROM (SELECT left(orders.webhook_value(i.value, m -> 'items' ->> 'sku'), 255) AS sku,
                                    orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
                                    coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
                                    orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
@@ -373,7 +383,9 @@ BEGIN
 
             IF result_status = 'updated' THEN
                 incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
-                SELECT o.metadata -> 'webhook' ->> 'updated_at' INTO stored_at FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
+                SELECT o.metadata -> 'webhook' ->> 'updated_at', o.status, o.payment_status, o.total_amount
+                  INTO stored_at, was_status, was_payment, was_total
+                  FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
                 -- (0.28.0) strictly older only: shops stamp whole seconds, and a
                 -- second update within the same second was dropped as stale; a
                 -- Shopify retry of an update already applied (its delivery id —
@@ -400,7 +412,7 @@ BEGIN
                                WHEN doc #> string_to_array(m -> 'order' ->> 'notes', '.') IS NOT NULL THEN NULL
                                ELSE o.customer_notes END,
                            delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
-                           delivery_area = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'city'), o.delivery_area),
+                           delivery_area = coalesce(left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255), o.delivery_area),
                            metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
                                            ELSE o.metadata || jsonb_build_object('webhook',
                                                     coalesce(o.metadata -> 'webhook', '{}') || jsonb_build_object('updated_at', incoming_at)) END
@@ -416,14 +428,33 @@ BEGIN
                         UPDATE orders.orders o
                            SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
                          WHERE o.id = order_id;
-                        -- without its items a discount larger than the fee would make the
-                        -- total negative (refused): a negative adjustment waits for them
                         SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
-                        IF adj < 0 THEN
-                            UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                        -- (0.29.0) the items are replaced only when they changed (a
+                        -- cancellation carries them as they were), and not while a
+                        -- slot books one of them (its place is given back by
+                        -- cancelling the order: OR031 refused the whole delivery,
+                        -- its cancellation with it); the amounts follow either way
+                        IF (SELECT coalesce(jsonb_agg(jsonb_build_array(it.sku, it.name, it.quantity, it.unit_price,
+                                                                        it.product_id, it.variant_id)
+                                                      ORDER BY it.sku, it.name, it.quantity, it.unit_price), '[]')
+                              FROM orders.order_items it WHERE it.order_id = ingest.order_id)
+                           IS DISTINCT FROM
+                           (SELECT coalesce(jsonb_agg(jsonb_build_array(x.sku, x.name, x.quantity, x.unit_price,
+                                                                        x.product_id, x.variant_id)
+                                                      ORDER BY x.sku, x.name, x.quantity, x.unit_price), '[]')
+                              FROM jsonb_to_recordset(resolved) AS x(sku text, name text, quantity integer, unit_price numeric,
+                                                                    product_id uuid, variant_id uuid))
+                           AND NOT EXISTS (SELECT FROM orders.order_items it
+                                             JOIN orders.slot_reservations sr ON sr.order_item_id = it.id
+                                            WHERE it.order_id = ingest.order_id AND sr.status IN ('held', 'confirmed')) THEN
+                            -- without its items a discount larger than the fee would make the
+                            -- total negative (refused): a negative adjustment waits for them
+                            IF adj < 0 THEN
+                                UPDATE orders.orders o SET adjustment = 0 WHERE o.id = order_id;
+                            END IF;
+                            DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
+                            PERFORM orders.webhook_insert_items(order_id, resolved);
                         END IF;
-                        DELETE FROM orders.order_items it WHERE it.order_id = ingest.order_id;
-                        PERFORM orders.webhook_insert_items(order_id, resolved);
                         IF total IS NOT NULL THEN
                             -- the parts written, the shop's total follows exactly (a total
                             -- written equal to the one stored would not count as written)
@@ -470,8 +501,8 @@ BEGIN
                     VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
                             c_email, c_phone,
                             orders.webhook_value(doc, m -> 'customer' ->> 'address'),
-                            orders.webhook_value(doc, m -> 'customer' ->> 'city'),
-                            orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'))
+                            left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
+                            left(orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'), 64))
                     RETURNING id INTO customer_id;
                 END IF;
                 -- the adjustment makes the total the shop's (tax, discounts); until the
@@ -486,7 +517,7 @@ BEGIN
                         fee, greatest(adj, -fee),
                         orders.webhook_value(doc, m -> 'order' ->> 'notes'),
                         orders.webhook_value(doc, m -> 'customer' ->> 'address'),
-                        orders.webhook_value(doc, m -> 'customer' ->> 'city'),
+                        left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
                         'webhook', w.endpoint, ext_id,
                         jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(
                             'source', w.source,
@@ -515,12 +546,25 @@ BEGIN
                  WHERE o.id = order_id AND s.category = 'cancelled'
                  ORDER BY t.to_status <> 'cancelled', s.position, t.to_status
                  LIMIT 1;
-                IF cancel_to IS NOT NULL THEN
+                IF cancel_to IS NOT NULL AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id
+                                                        AND (o.paid_at IS NOT NULL OR o.payment_status NOT IN ('pending', 'failed'))) THEN
+                    -- paid or collected: a refund is staff's (0.29.0)
+                    SELECT format('not applied: the order is "%s" and paid (payment "%s"): a refund is staff''s', o.status, o.payment_status)
+                      INTO cancellation FROM orders.orders o WHERE o.id = order_id;
+                ELSIF cancel_to IS NOT NULL THEN
                     BEGIN
                         PERFORM orders.transition(order_id, cancel_to, 'cancelled in the shop');
                         cancellation := 'applied';
                     EXCEPTION WHEN OTHERS THEN
                         GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                        -- a rule's refusal (a gate, a staff edge, stock) is staff's to
+                        -- settle: 200 and the log says why; anything else — a lock
+                        -- timeout, a deadlock, a serialization failure — fails the
+                        -- delivery (503: the shop retries; a 2xx would make its retry
+                        -- a "duplicate", the cancellation lost)
+                        IF NOT (code LIKE 'OR%' OR code LIKE '23%' OR code = '42501') THEN
+                            RAISE;
+                        END IF;
                         cancellation := format('not applied (%s): %s', code, left(err, 300));
                     END;
                 ELSIF NOT EXISTS (SELECT FROM orders.orders o
@@ -534,11 +578,12 @@ BEGIN
                     code := NULL;
                 END IF;
             END IF;
+            PERFORM orders.judge_order_workflows(order_id, was_status, was_payment, was_total);
         EXCEPTION
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
                 http := CASE WHEN code IN ('40001', '40P01', '55P03') THEN 503
-                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' THEN 422
+                             WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' OR code LIKE '54%' THEN 422
                              ELSE 500 END;
                 err := format('webhook "%s": %s', w.endpoint, left(err, 500));
                 result_status := NULL; order_id := NULL;
@@ -561,6 +606,15 @@ BEGIN
         'cancellation', cancellation));
 END
 $$;
+
+-- hold_order_workflows / judge_order_workflows (C, src/workflows.c): the
+-- ingest's order is judged for its order_status workflows once, at the end
+-- of the ingest (0.29.0).  The owner's alone.
+CREATE FUNCTION orders.hold_order_workflows() RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_hold_order_workflows';
+CREATE FUNCTION orders.judge_order_workflows(order_id uuid, status text, payment_status text, total numeric)
+    RETURNS void
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_judge_order_workflows';
 
 -- webhook_insert_items — the resolved items of a payload (webhook_ingest
 -- maps and matches them) as rows of order_items, in the payload's order.
@@ -715,6 +769,7 @@ SELECT pg_catalog.pg_extension_config_dump('orders.webhook_logs', '');
 ALTER TABLE orders.webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.webhook_logs ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.webhooks, orders.webhook_logs FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.hold_order_workflows(), orders.judge_order_workflows(uuid, text, text, numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_endpoint_renamed(), orders.webhook_insert_items(uuid, jsonb),
                        orders.webhook_keeps_orders(),
                        orders.webhook_ingest(text, text, jsonb, text, text, text),

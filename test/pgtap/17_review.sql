@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(218);
+SELECT plan(220);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -316,6 +316,15 @@ SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-00
           'until the order is paid (payment_pending), an approved site may still be taken back');
 SELECT is((SELECT count(*)::int FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000017a1'), 2,
           '... its item goes');
+-- (0.29.0) the order is paid only while its review is still complete (gate
+-- client_review_kept): it was paid with a group short, its total without
+-- the withdrawn site
+SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a1', 'in_progress')$$),
+          'OR071: order "T17-A" cannot move from "payment_pending" to "in_progress" yet: gate "client_review_kept" is closed'
+          || ' | Groups short of approved sites: T17 Beta (0 of 1 approved)',
+          '... and while it is, the order is not paid (gate client_review_kept)');
+SELECT is((SELECT status || ' ' || (paid_at IS NULL) FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000017a1'),
+          'payment_pending true', '... nothing changed');
 SELECT is((SELECT approved_count FROM orders.review_sites('00000000-0000-0000-0000-0000000017d2',
              '[{"domain": "d.example.com", "status": "approved"}]')), 1, '... and approved again');
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000017a1', 'in_progress')).status, 'in_progress', 'the order is paid');
@@ -427,7 +436,7 @@ SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function, act
                  'an actor column orders.orders lacks: OR008');
 SELECT throws_ok($$UPDATE orders.lifecycle_gates SET check_function = 'orders.normalize_domain(text)' WHERE name = 'client_review'$$,
                  'OR008', NULL, 'a gate cannot be changed to a bad function either');
-SELECT is((SELECT count(*)::int FROM orders.lifecycle_gates), 2, '... no gate added');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_gates), 3, '... no gate added');
 SELECT is((SELECT check_function::text FROM orders.lifecycle_gates WHERE name = 'client_review'),
           'orders.client_review_complete(uuid)', '... none changed');
 

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(91);
+SELECT plan(97);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -307,6 +307,26 @@ SELECT is((SELECT e.status || ' ' || (e.trigger_event ->> 'event_type') || ' ' |
           'completed order.created wf-shop', '... the webhook workflow ran for the new order');
 SELECT is(orders.ingest_webhook('wf-shop', :'shop', NULL, 'wf-d2') ->> 'status', 'duplicate', 'the same order again ...');
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'hooked'), 1, '... no second run');
+-- (0.29.0) a shop's order is judged once, at the end of its ingest: the
+-- order_status workflow "Big new order" (new, at least 50) ran again on
+-- every update (its items replaced: 5.90, then 80) and for an order whose
+-- total ended at 30 (74.10 with its items, before its discount)
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions e JOIN orders.orders o ON o.id = e.order_id
+            WHERE e.workflow_id = :'big' AND o.webhook_source = 'wf-shop'), 1,
+          'the shop order of 80 meets "Big new order": one run');
+\set shop_upd1 `cat test/webhooks/shopify_order.json | sed -e 's/2025-03-14T10:21:07-04:00/2025-03-15T08:00:00-04:00/' -e 's/Please leave the parcel with the concierge./Ring twice./'`
+\set shop_upd2 `cat test/webhooks/shopify_order.json | sed -e 's/2025-03-14T10:21:07-04:00/2025-03-15T09:00:00-04:00/' -e 's/Please leave the parcel with the concierge./Ring thrice./' -e 's/"quantity": 3/"quantity": 4/'`
+SELECT is(orders.ingest_webhook('wf-shop', :'shop_upd1', NULL, 'wf-d3', 'orders/updated') ->> 'status', 'updated', 'two updates of it ...');
+SELECT is(orders.ingest_webhook('wf-shop', :'shop_upd2', NULL, 'wf-d4', 'orders/updated') ->> 'status', 'updated', '... (its items changed in the second)');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions e JOIN orders.orders o ON o.id = e.order_id
+            WHERE e.workflow_id = :'big' AND o.webhook_source = 'wf-shop'), 1,
+          '... still one run (its items replaced passed 5.90 on the way)');
+\set shop_low `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678901234522/' -e 's/"total_price": "80.00"/"total_price": "30.00"/'`
+SELECT is(orders.ingest_webhook('wf-shop', :'shop_low', NULL, 'wf-d5') ->> 'status', 'created', 'a discounted shop order ...');
+SELECT is((SELECT o.total_amount::text || ' ' || count(e.id)
+             FROM orders.orders o LEFT JOIN orders.workflow_executions e ON e.order_id = o.id AND e.workflow_id = :'big'
+            WHERE o.external_id = '5678901234522' GROUP BY o.total_amount), '30.00 0',
+          '... whose total ends at 30: no run (its items alone made 74.10)');
 
 -- 8. rights
 SELECT is(has_function_privilege('public', 'orders.cron_jobs()', 'EXECUTE'), false,

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(76);
+SELECT plan(77);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -20,6 +20,8 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_cl
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000008c5', '00000000-0000-0000-0000-0000000008b5', '00000000-0000-0000-0000-0000000000a3', 1),
   ('00000000-0000-0000-0000-0000000008c6', '00000000-0000-0000-0000-0000000008b6', '00000000-0000-0000-0000-0000000000a4', 1);
+SELECT is(ARRAY(SELECT t FROM orders.allowed_transitions('00000000-0000-0000-0000-0000000008b5') t ORDER BY 1),
+          '{analyzing,cancelled}', '(0.29.0) allowed_transitions offers the gated edge (its check is no API role''s to call)');
 SELECT is((SELECT string_agg((orders.transition(id, 'analyzing')).status, ',') FROM orders.orders
             WHERE order_number IN ('API-5', 'API-6')), 'analyzing,analyzing', 'the admin starts both analyses');
 SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000008c5',
