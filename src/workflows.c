@@ -543,6 +543,11 @@ Datum
 orders_hold_order_workflows(PG_FUNCTION_ARGS)
 {
 	(void) fcinfo;
+	if (held_subxact != InvalidSubTransactionId)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("orders: order workflows are held already"),
+				 errhint("orders.hold_order_workflows holds for one ingest at a time; judge it first.")));
 	if (!held_callbacks)
 	{
 		RegisterXactCallback(held_xact_end, NULL);
