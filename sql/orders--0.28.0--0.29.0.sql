@@ -32,7 +32,9 @@
 --    (OR031 refused every update and the cancellation with it), nor items
 --    that did not change; over-long SKUs and cities no longer give 500; a
 --    body nested past the stack is a 400; a reviewed order is paid only
---    while its review is complete (gate client_review_kept).
+--    while its review is complete (gate client_review_kept); an analysis
+--    prices its sites with JSON numbers from 0 (22023 otherwise: a price
+--    sent as text made an item of 0).
 --  * agent_performance_view counts an agent's completed deliveries by
 --    order (an agent recorded ten completed deliveries of one order).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
@@ -830,3 +832,73 @@ INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_co
 UPDATE orders.lifecycle_transitions SET gate = 'client_review_kept'
  WHERE lifecycle = 'review' AND builtin AND from_status = 'payment_pending' AND to_status = 'in_progress'
    AND gate IS NULL;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
+       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
+                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                ELSE true END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+    SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+           (s ->> 'domain_id')::uuid, coalesce(s -> 'metrics', '{}')
+      FROM jsonb_array_elements(suggestions) s
+    ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;

@@ -286,6 +286,21 @@ BEGIN
         RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
             USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
     END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
+       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
+                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                ELSE true END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+    END IF;
     IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
                     WHERE og.id = complete_analysis.order_group_id) THEN
         PERFORM orders.group_not_found(complete_analysis.order_group_id);

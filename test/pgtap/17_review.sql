@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(220);
+SELECT plan(221);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -97,6 +97,16 @@ SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000
                      '[{"domain": "good.com", "domain_id": "17171717-dddd-0000-0000-000000000009"}, {"domain": "x.com", "domain_id": "d1"}]')$$),
           '22P02: orders.complete_analysis: suggestion 2: domain_id "d1" is not a uuid',
           'a domain_id that is no uuid: 22P02 naming the suggestion');
+SELECT is(ARRAY[pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "good.com", "metrics": {"price": 10}}, {"domain": "x.com", "metrics": {"price": "80.00"}}]')$$),
+                pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "x.com", "metrics": {"price": -5}}]')$$),
+                pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "x.com", "metrics": {"price": 1e20}}]')$$)],
+          ARRAY['22023: orders.complete_analysis: suggestion 2: metrics.price "80.00" is not an amount',
+                '22023: orders.complete_analysis: suggestion 1: metrics.price -5 is not an amount',
+                '22023: orders.complete_analysis: suggestion 1: metrics.price 100000000000000000000 is not an amount'],
+          '(0.29.0) a price that is text, negative or too large: 22023 naming the suggestion (text made an item of 0)');
 SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '[{"metrics": {"dr": 1}}]')$$),
           '22023: orders.complete_analysis: suggestion 1 has no domain',
           'a suggestion without a domain: 22023 naming it');
