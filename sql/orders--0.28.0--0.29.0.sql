@@ -35,6 +35,12 @@
 --    while its review is complete (gate client_review_kept); an analysis
 --    prices its sites with JSON numbers from 0 (22023 otherwise: a price
 --    sent as text made an item of 0).
+--  * A third tester: stock moved twice (or not at all) by one statement
+--    that changed an order's items and status (library); delivery agents
+--    change no item's product/variant and no order's customer, and a
+--    customer row's login (account_id) is set only by the customer
+--    signing up or by an admin (OR060; the three column guards' triggers
+--    are re-created watching those columns).
 --  * agent_performance_view counts an agent's completed deliveries by
 --    order (an agent recorded ten completed deliveries of one order).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
@@ -902,3 +908,160 @@ BEGIN
     RETURN g;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
+    stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
+        returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
+    -- (0.29.0) customer_id: an agent moved its order to another customer, whom it then read
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id}';
+    new_row jsonb;
+    old_row jsonb;
+    col text;
+    role text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
+    END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    FOREACH col IN ARRAY stamps LOOP
+        IF new_row -> col IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> col ELSE 'null' END) THEN
+            PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
+        END IF;
+    END LOOP;
+    role := orders.current_staff_role();
+    IF role IS NULL THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+        IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF role NOT IN ('admin', 'manager') THEN
+        FOREACH col IN ARRAY ARRAY['external_id', 'webhook_source'] LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'admins and managers');
+            END IF;
+        END LOOP;
+    END IF;
+    IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
+        FOREACH col IN ARRAY agent_fixed LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff other than delivery agents');
+            END IF;
+        END LOOP;
+        IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
+           AND NOT (OLD.payment_status IN ('pending', 'failed') AND NEW.payment_status IN ('pending', 'failed', 'collected')) THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_status',
+                                         'staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)');
+        END IF;
+    END IF;
+    IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.customer_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;
+    END IF;
+    -- (0.29.0) whose login a customer row is: its own (a sign-up), or an
+    -- admin's decision — a customer rep re-pointed a customer's account_id
+    -- to its own account and read that customer's orders outside its scope
+    IF (CASE WHEN TG_OP = 'INSERT' THEN NEW.account_id IS NOT NULL AND NEW.account_id IS DISTINCT FROM orders.actor_account()
+             ELSE NEW.account_id IS DISTINCT FROM OLD.account_id END)
+       AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        PERFORM orders.refuse_column('orders.customers', 'account_id', 'admins (and a customer signing up, its own)');
+    END IF;
+    IF orders.has_permission('customers', 'edit') THEN
+        RETURN NEW;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.tags <> '[]') OR (TG_OP = 'UPDATE' AND NEW.tags IS DISTINCT FROM OLD.tags) THEN
+        PERFORM orders.refuse_column('orders.customers', 'tags', 'staff');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.item_price_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) THEN
+        RETURN NEW;
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
+    ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
+        PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
+    -- (0.29.0) nor what it is: an agent made two lamps two gold watches at
+    -- the lamps' price, moving stock between products
+    ELSIF NEW.product_id IS DISTINCT FROM OLD.product_id THEN
+        PERFORM orders.refuse_column('orders.order_items', 'product_id', 'staff other than delivery agents');
+    ELSIF NEW.variant_id IS DISTINCT FROM OLD.variant_id THEN
+        PERFORM orders.refuse_column('orders.order_items', 'variant_id', 'staff other than delivery agents');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- the column guards watch customer_id (orders), account_id (customers),
+-- product_id and variant_id (items) too; a DBA's ENABLE/DISABLE kept
+DO $upgrade$
+DECLARE
+    was "char";
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('orders.orders', 'order_columns_guard',
+         'BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,'
+         ' assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,'
+         ' leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,'
+         ' delivered_at, returned_at, completed_at, cancelled_at, customer_id'
+         ' ON orders.orders FOR EACH ROW WHEN (orders.api_request())',
+         'orders.order_columns_guard()'),
+        ('orders.customers', 'customer_columns_guard',
+         'BEFORE INSERT OR UPDATE OF tags, account_id ON orders.customers FOR EACH ROW WHEN (orders.api_request())',
+         'orders.customer_columns_guard()'),
+        ('orders.order_items', 'item_price_guard',
+         'BEFORE INSERT OR UPDATE OF unit_price, product_id, variant_id ON orders.order_items FOR EACH ROW'
+         ' WHEN (orders.api_request() AND orders.current_staff_role() IS NOT DISTINCT FROM ''delivery_agent'')',
+         'orders.item_price_guard()')) v(tab, name, event, fn)
+    LOOP
+        SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+         WHERE tgrelid = t.tab::pg_catalog.regclass AND tgname = t.name;
+        CONTINUE WHEN was IS NULL;      -- dropped by a DBA: left dropped
+        EXECUTE pg_catalog.format('CREATE OR REPLACE TRIGGER %I %s EXECUTE FUNCTION %s', t.name, t.event, t.fn);
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE %s %s TRIGGER %I', t.tab,
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+                                               ELSE 'DISABLE' END, t.name);
+        END IF;
+    END LOOP;
+END
+$upgrade$;

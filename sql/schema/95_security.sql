@@ -213,7 +213,8 @@ DECLARE
         "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
     stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
         returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source}';
+    -- (0.29.0) customer_id: an agent moved its order to another customer, whom it then read
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id}';
     new_row jsonb;
     old_row jsonb;
     col text;
@@ -280,7 +281,7 @@ CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
         leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
-        delivered_at, returned_at, completed_at, cancelled_at
+        delivered_at, returned_at, completed_at, cancelled_at, customer_id
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 
@@ -316,7 +317,18 @@ CREATE FUNCTION orders.customer_columns_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() OR orders.has_permission('customers', 'edit') THEN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;
+    END IF;
+    -- (0.29.0) whose login a customer row is: its own (a sign-up), or an
+    -- admin's decision — a customer rep re-pointed a customer's account_id
+    -- to its own account and read that customer's orders outside its scope
+    IF (CASE WHEN TG_OP = 'INSERT' THEN NEW.account_id IS NOT NULL AND NEW.account_id IS DISTINCT FROM orders.actor_account()
+             ELSE NEW.account_id IS DISTINCT FROM OLD.account_id END)
+       AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        PERFORM orders.refuse_column('orders.customers', 'account_id', 'admins (and a customer signing up, its own)');
+    END IF;
+    IF orders.has_permission('customers', 'edit') THEN
         RETURN NEW;
     END IF;
     IF (TG_OP = 'INSERT' AND NEW.tags <> '[]') OR (TG_OP = 'UPDATE' AND NEW.tags IS DISTINCT FROM OLD.tags) THEN
@@ -325,7 +337,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags
+CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags, account_id
     ON orders.customers FOR EACH ROW WHEN (orders.api_request())    -- (0.23.0) as order_columns_guard
     EXECUTE FUNCTION orders.customer_columns_guard();
 
@@ -696,11 +708,17 @@ BEGIN
         PERFORM orders.customer_item_price(NEW.product_id, NEW.variant_id, NEW.unit_price);
     ELSIF NEW.unit_price IS DISTINCT FROM OLD.unit_price THEN
         PERFORM orders.refuse_column('orders.order_items', 'unit_price', 'staff other than delivery agents');
+    -- (0.29.0) nor what it is: an agent made two lamps two gold watches at
+    -- the lamps' price, moving stock between products
+    ELSIF NEW.product_id IS DISTINCT FROM OLD.product_id THEN
+        PERFORM orders.refuse_column('orders.order_items', 'product_id', 'staff other than delivery agents');
+    ELSIF NEW.variant_id IS DISTINCT FROM OLD.variant_id THEN
+        PERFORM orders.refuse_column('orders.order_items', 'variant_id', 'staff other than delivery agents');
     END IF;
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price ON orders.order_items
+CREATE TRIGGER item_price_guard BEFORE INSERT OR UPDATE OF unit_price, product_id, variant_id ON orders.order_items
     FOR EACH ROW WHEN (orders.api_request() AND orders.current_staff_role() IS NOT DISTINCT FROM 'delivery_agent')
     EXECUTE FUNCTION orders.item_price_guard();
 

@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(47);
+SELECT plan(51);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -256,6 +256,39 @@ SELECT is((SELECT string_agg(sku || ' ' || low, ', ') FROM lows) || ' / ' ||
           (SELECT stock_quantity || ' ' || is_low FROM orders.products WHERE sku = 'T10-CUP'),
           'T10-CUP true / 2 true', 'a move fires an UPDATE OF is_low trigger, as an UPDATE of the stock does');
 DROP TRIGGER note_low ON orders.products;
+
+-- (0.29.0) one statement that changes an order's items and its status (a
+-- writable CTE, or one that calls transition()) moves the stock once: the
+-- status change counts the items the order had before the statement, the
+-- item change counts with the new status.  A customer's CTE that added an
+-- item and confirmed its order took the item twice (for good: cancelling
+-- gave back only what was there); one that deleted the items and cancelled
+-- the order gave nothing back; a rep's added stock on a cancel.
+INSERT INTO orders.products (id, name, sku, price, stock_quantity)
+VALUES ('00000000-0000-0000-0000-0000000010c1', 'CTE lamp', 'T10-CTE', 10, 10);
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000010c2', 'T10-CTE-A', (SELECT id FROM orders.customers LIMIT 1)),
+  ('00000000-0000-0000-0000-0000000010c3', 'T10-CTE-B', (SELECT id FROM orders.customers LIMIT 1));
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010c2', 'lamp', 3, 10, '00000000-0000-0000-0000-0000000010c1'),
+  ('00000000-0000-0000-0000-0000000010c3', 'lamp', 2, 10, '00000000-0000-0000-0000-0000000010c1');
+CREATE FUNCTION pg_temp.cte_stock() RETURNS integer LANGUAGE sql AS
+  $$ SELECT stock_quantity FROM orders.products WHERE sku = 'T10-CTE' $$;
+WITH i AS (INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+           VALUES ('00000000-0000-0000-0000-0000000010c2', 'lamp 2', 1, 10, '00000000-0000-0000-0000-0000000010c1') RETURNING 1)
+UPDATE orders.orders SET status = 'confirmed' WHERE id = '00000000-0000-0000-0000-0000000010c2';
+SELECT is(pg_temp.cte_stock(), 6, 'an item added and its order confirmed in one statement: 4 taken, once');
+WITH u AS (UPDATE orders.order_items SET quantity = quantity + 5 WHERE order_id = '00000000-0000-0000-0000-0000000010c2' AND name = 'lamp'
+           RETURNING 1)
+UPDATE orders.orders SET status = 'cancelled' WHERE id = '00000000-0000-0000-0000-0000000010c2';
+SELECT is(pg_temp.cte_stock(), 10, '... raised by 5 and cancelled in one statement: the 4 it held given back, no more');
+WITH i AS (INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+           VALUES ('00000000-0000-0000-0000-0000000010c3', 'lamp 2', 1, 10, '00000000-0000-0000-0000-0000000010c1') RETURNING 1)
+SELECT (orders.transition('00000000-0000-0000-0000-0000000010c3', 'confirmed')).status FROM i;
+SELECT is(pg_temp.cte_stock(), 7, 'an item added by a statement that also calls transition() to confirm: 3 taken, once');
+WITH d AS (DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000010c3' AND name = 'lamp' RETURNING 1)
+UPDATE orders.orders SET status = 'cancelled' WHERE id = '00000000-0000-0000-0000-0000000010c3';
+SELECT is(pg_temp.cte_stock(), 10, '... an item deleted and the order cancelled in one statement: all 3 back');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(62);
+SELECT plan(69);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -59,6 +59,15 @@ SELECT throws_ok($$UPDATE orders.order_items SET unit_price = 0 WHERE order_id =
 SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
                    VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, 5, '00000000-0000-0000-0000-0000000000e1')$$,
                  'OR061', NULL, '... and adds an item at the catalog''s price only');
+-- (0.29.0) nor changes what an item is, nor whose its order is
+SELECT throws_ok($$UPDATE orders.order_items SET product_id = NULL WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "product_id" of orders.order_items is reserved to staff other than delivery agents',
+                 '... nor makes its lamps another product (it moved stock between products)');
+SELECT throws_ok($$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000000a3' WHERE order_number = 'API-3'$$,
+                 'OR060', 'column "customer_id" of orders.orders is reserved to staff other than delivery agents',
+                 '... nor moves its order to another customer (whom it then read)');
+SELECT is((SELECT count(*)::int FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a3'), 0,
+          '... nothing changed: Client Three stays out of its reach');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'failed' WHERE order_number = 'API-3'$$,
@@ -208,6 +217,23 @@ SELECT lives_ok($$INSERT INTO orders.orders (customer_id, lifecycle, currency)
 SELECT is((SELECT string_agg(concat_ws(' ', currency, coalesce(external_id, '-'), paid_at IS NULL, delivered_at IS NULL), ','
                              ORDER BY order_number)
              FROM orders.orders WHERE order_number IN ('API-3', 'API-R3')), 'USD - t f,USD - t t', '... nothing changed');
+
+-- (0.29.0) a customer row's login is its own (a sign-up) or an admin's
+-- decision: a rep pointed a customer's account_id at its own account and
+-- read that customer's orders outside its scope
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT throws_ok($$UPDATE orders.customers SET account_id = '55555555-5555-5555-5555-555555555555'
+                    WHERE id = '00000000-0000-0000-0000-0000000000a2'$$, 'OR060',
+                 'column "account_id" of orders.customers is reserved to admins (and a customer signing up, its own)',
+                 'a rep does not re-point a customer''s login to its own account');
+SELECT throws_ok($$INSERT INTO orders.customers (full_name, account_id) VALUES ('Someone', '22222222-2222-2222-2222-222222222222')$$,
+                 'OR060', NULL, '... nor makes a customer row for somebody else''s login');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is((SELECT account_id::text FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a2'),
+          '22222222-2222-2222-2222-222222222222', '... nothing changed');
+SELECT lives_ok($$UPDATE orders.customers SET account_id = NULL WHERE id = '00000000-0000-0000-0000-0000000000a2'$$,
+                'an admin may (a login unlinked)');
 
 SELECT * FROM finish();
 ROLLBACK;
