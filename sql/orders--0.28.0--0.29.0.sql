@@ -1065,3 +1065,21 @@ BEGIN
     END LOOP;
 END
 $upgrade$;
+
+CREATE OR REPLACE FUNCTION orders.earned_currency_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.payment_status = 'collected' AND orders.status_category(OLD.lifecycle, OLD.status) = 'fulfilled' THEN
+        RAISE EXCEPTION 'order "%" has earned % %: its currency stays', OLD.order_number, OLD.total_amount, OLD.currency
+            USING ERRCODE = 'OR053',
+                  HINT = 'Mark its payment refunded first (the refund is posted in its currency), then change the currency and collect it again.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER earned_currency_guard BEFORE UPDATE OF currency ON orders.orders
+    FOR EACH ROW WHEN (OLD.currency IS DISTINCT FROM NEW.currency)
+    EXECUTE FUNCTION orders.earned_currency_guard();
+REVOKE ALL ON FUNCTION orders.earned_currency_guard() FROM PUBLIC;

@@ -57,6 +57,27 @@ CREATE TRIGGER post_revenue_insert AFTER INSERT ON orders.orders
 CREATE TRIGGER post_revenue_update AFTER UPDATE ON orders.orders
     REFERENCING OLD TABLE AS old_orders NEW TABLE AS new_orders
     FOR EACH STATEMENT EXECUTE FUNCTION orders.post_revenue();
+-- earned_currency_guard — (0.29.0) the currency of an order that has earned
+-- stays: its revenue row is in that currency, and a change posted nothing
+-- (revenue 40 USD, then a refund 40 EUR; ledger_discrepancies compares
+-- amounts only).  Refund it first (its refund is posted in the old
+-- currency), change the currency, collect it again.  For every writer.
+CREATE FUNCTION orders.earned_currency_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF OLD.payment_status = 'collected' AND orders.status_category(OLD.lifecycle, OLD.status) = 'fulfilled' THEN
+        RAISE EXCEPTION 'order "%" has earned % %: its currency stays', OLD.order_number, OLD.total_amount, OLD.currency
+            USING ERRCODE = 'OR053',
+                  HINT = 'Mark its payment refunded first (the refund is posted in its currency), then change the currency and collect it again.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER earned_currency_guard BEFORE UPDATE OF currency ON orders.orders
+    FOR EACH ROW WHEN (OLD.currency IS DISTINCT FROM NEW.currency)
+    EXECUTE FUNCTION orders.earned_currency_guard();
 CREATE TRIGGER ledger_guard BEFORE INSERT OR UPDATE OR DELETE ON orders.financial_transactions
     FOR EACH ROW EXECUTE FUNCTION orders.ledger_guard();
 
@@ -106,4 +127,4 @@ SELECT pg_catalog.pg_extension_config_dump('orders.financial_transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.expenses', '');
 REVOKE ALL ON orders.financial_transactions, orders.expenses, orders.daily_financial_summary,
               orders.ledger_discrepancies FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.post_revenue(), orders.ledger_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.post_revenue(), orders.ledger_guard(), orders.earned_currency_guard() FROM PUBLIC;

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(25);
+SELECT plan(28);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -24,10 +24,18 @@ SELECT is((SELECT method || ' ' || currency || ' ' || date || ' ' || notes FROM 
           'with the payment method, currency, day and a note');
 UPDATE orders.orders SET payment_status = 'collected', notes = 'again' WHERE order_number = 'T11-1';
 SELECT is((SELECT l FROM ledger), 'revenue 50.00', 'collected again (or any other update): no second posting');
+-- (0.29.0) an order that has earned keeps its currency: a change posted
+-- nothing, and its refund later was in the new currency
+SELECT throws_ok($$UPDATE orders.orders SET currency = 'EUR' WHERE order_number = 'T11-1'$$, 'OR053',
+                 'order "T11-1" has earned 50.00 USD: its currency stays', 'the currency of an earned order: OR053');
+SELECT is((SELECT currency || ' ' || (SELECT l FROM ledger) FROM orders.orders WHERE order_number = 'T11-1'),
+          'USD revenue 50.00', '... nothing changed');
 UPDATE orders.orders SET total_amount = 45 WHERE order_number = 'T11-1';
 SELECT is((SELECT l FROM ledger), 'revenue 50.00, refund 5.00', 'a lower amount after collection posts the difference as a refund');
 UPDATE orders.orders SET payment_status = 'refunded' WHERE order_number = 'T11-1';
 SELECT is((SELECT l FROM ledger), 'revenue 50.00, refund 5.00, refund 45.00', 'a refunded payment posts the refund');
+UPDATE orders.orders SET currency = 'EUR' WHERE order_number = 'T11-1';
+SELECT is((SELECT currency FROM orders.orders WHERE order_number = 'T11-1'), 'EUR', '... refunded, it may change');
 SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, 'the ledger agrees with what every order earned');
 
 -- returned after delivery and collection

@@ -81,8 +81,8 @@ SELECT throws_ok($$UPDATE orders.orders SET payment_status = 'refunded' WHERE or
 SELECT throws_ok($$UPDATE orders.orders SET total_amount = 0 WHERE order_number = 'API-3'$$, 'OR060',
                  'column "total_amount" of orders.orders is reserved to staff other than delivery agents',
                  '... nor zero its total');
-SELECT throws_ok($$UPDATE orders.orders SET currency = 'XOF' WHERE order_number = 'API-3'$$, 'OR060', NULL,
-                 '... nor change its currency');
+SELECT throws_ok($$UPDATE orders.orders SET currency = 'XOF' WHERE order_number = 'API-3'$$, 'OR053', NULL,
+                 '... nor change its currency (0.29.0: nobody changes an earned order''s currency, OR053 before the agent''s OR060)');
 SELECT throws_ok($$UPDATE orders.orders SET external_id = '5001', webhook_source = 'api-open' WHERE order_number = 'API-3'$$,
                  'OR060', 'column "external_id" of orders.orders is reserved to admins and managers',
                  '... nor make it a shop''s order (the shop''s next order would be taken for a duplicate)');

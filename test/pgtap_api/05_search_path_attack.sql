@@ -545,6 +545,9 @@ SELECT pg_temp.probe('the admin records the delivery with the customer''s rating
 SELECT pg_temp.probe('cash collected (revenue posted)',
   $p$UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$,
   '{post_revenue,ledger_guard,customer_stats}');
+SELECT pg_temp.probe('its currency stays (earned_currency_guard, OR053)',
+  $p$UPDATE orders.orders SET currency = 'EUR' WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$,
+  '{earned_currency_guard,status_category}', 'OR053');
 SELECT pg_temp.probe('manual ledger row',
   $p$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('revenue', 1, 'attack test')
      RETURNING recorded_by_user_id$p$, '{ledger_guard,current_staff_id}', NULL, '00000000-0000-0000-0000-0000000000e8');
