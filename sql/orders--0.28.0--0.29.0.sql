@@ -41,6 +41,8 @@
 --    customer row's login (account_id) is set only by the customer
 --    signing up or by an admin (OR060; the three column guards' triggers
 --    are re-created watching those columns).
+--  * The currency of an order that has earned stays (OR053,
+--    earned_currency_guard): a change posted nothing in either currency.
 --  * agent_performance_view counts an agent's completed deliveries by
 --    order (an agent recorded ten completed deliveries of one order).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.29.0'" to load this file. \quit
