@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(69);
+SELECT plan(72);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -234,6 +234,23 @@ SELECT is((SELECT account_id::text FROM orders.customers WHERE id = '00000000-00
           '22222222-2222-2222-2222-222222222222', '... nothing changed');
 SELECT lives_ok($$UPDATE orders.customers SET account_id = NULL WHERE id = '00000000-0000-0000-0000-0000000000a2'$$,
                 'an admin may (a login unlinked)');
+-- (0.29.0) staff without the right to a write reach an order only as its
+-- customer, and are judged as one: an accountant, customer of its own,
+-- placed an order "collected" (and with its total 0)
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000000ea', '88888888-8888-8888-8888-888888888888', 'Api Accountant', 'accountant');
+SELECT set_config('request.jwt.claims', '{"sub":"88888888-8888-8888-8888-888888888888","role":"staff"}', true);
+INSERT INTO orders.customers (id, full_name, account_id)
+VALUES ('00000000-0000-0000-0000-0000000000a8', 'Accountant as customer', '88888888-8888-8888-8888-888888888888');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, payment_status)
+                   VALUES ('00000000-0000-0000-0000-0000000000a8', 'cod', 'collected')$$, 'OR060',
+                 'column "payment_status" of orders.orders is reserved to staff',
+                 'an accountant ordering as its own customer places no order "collected"');
+SELECT lives_ok($$INSERT INTO orders.orders (id, customer_id, lifecycle)
+                  VALUES ('00000000-0000-0000-0000-0000000008a8', '00000000-0000-0000-0000-0000000000a8', 'cod')$$,
+                '... but orders as a customer does');
+SELECT throws_ok($$UPDATE orders.orders SET total_amount = 5 WHERE id = '00000000-0000-0000-0000-0000000008a8'$$, 'OR060',
+                 'column "total_amount" of orders.orders is reserved to staff', '... and sets no total of it');
 
 SELECT * FROM finish();
 ROLLBACK;
