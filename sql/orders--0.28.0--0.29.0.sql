@@ -35,8 +35,7 @@
 --    while its review is complete (gate client_review_kept); an analysis
 --    prices its sites with JSON numbers from 0 (22023 otherwise: a price
 --    sent as text made an item of 0).
---  * A third tester: stock moved twice (or not at all) by one statement
---    that changed an order's items and status (library); delivery agents
+--  * A third tester: delivery agents
 --    change no item's product/variant and no order's customer, and a
 --    customer row's login (account_id) is set only by the customer
 --    signing up or by an admin (OR060; the three column guards' triggers

@@ -241,7 +241,6 @@ typedef enum OrdersPlanKind
 	PLAN_STATS_ADD_MANY,
 	PLAN_STOCK_ORDER_ITEMS,
 	PLAN_STOCK_LOCK_ORDERS,
-	PLAN_STOCK_ORDERS_AS_OF,
 	PLAN_STOCK_TAKE_PRODUCT,
 	PLAN_STOCK_TAKE_VARIANT,
 	PLAN_STOCK_READ_PRODUCT,
@@ -288,8 +287,6 @@ extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
 extern void orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls,
 									int expected, Snapshot snapshot);
-extern void orders_execute_read_as_of(SPIPlanPtr plan, Datum *args, const char *nulls,
-									  int expected, Snapshot snapshot);
 /*
  * A derived write of the extension: a value it keeps from other rows (a
  * counter, a balance, a sum) in "columns" (NULL-terminated) of table "rel".

@@ -220,18 +220,6 @@ orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls, int exp
 }
 
 /*
- * orders_execute_read_as_of — run a read of the extension with "snapshot"
- * exactly as the caller made it (read-only: SPI neither increments the
- * command counter nor moves the snapshot's command id to it).
- */
-void
-orders_execute_read_as_of(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
-						  Snapshot snapshot)
-{
-	execute_plan(plan, args, nulls, true, 0, expected, snapshot);
-}
-
-/*
  * orders_execute_latest — run a read of the extension with the latest
  * snapshot (as ri_triggers.c does at REPEATABLE READ): it sees what every
  * transaction that committed before it (and ours so far) wrote, whatever the

@@ -30,10 +30,7 @@
  * status change reads the order's items with the latest snapshot, so an
  * item change either committed before it (and is read) or waits for it and
  * then sees the new status — at READ COMMITTED and REPEATABLE READ alike
- * (REPEATABLE READ item writers get a serialization failure instead).  One
- * statement that changes both an order's status and its items (a writable
- * CTE) is counted once (0.29.0): the status change with the items as they
- * were before the statement, the item changes with the new status.
+ * (REPEATABLE READ item writers get a serialization failure instead).
  */
 #include "orders.h"
 
@@ -420,36 +417,16 @@ items_shape(Relation rel)
 }
 
 /*
- * items_snapshot — the latest snapshot (registered: unregister it), blind
- * to what command "cid" — the statement whose status changes are being
- * applied — and the statements it ran wrote (0.29.0).  A status change
- * counts the items its order had before the statement; items the same
- * statement changed are stock_on_items' to count with the order's new
- * status.  Both read the latest state before: a writable CTE that added an
- * item and confirmed its order took the item twice, one that deleted the
- * items and cancelled the order gave nothing back.
- */
-static Snapshot
-items_snapshot(CommandId cid)
-{
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());	/* a copy of our own */
-
-	if (cid != InvalidCommandId && cid < snapshot->curcid)
-		snapshot->curcid = cid;
-	return snapshot;
-}
-
-/*
  * read_items_direct — the stock moves of the "n" orders "changed" (each
  * its items' quantities times -hold) added to "moves", read by an index
- * scan of their items with items_snapshot(cid) (as the statement of
+ * scan of their items with the latest snapshot (as the statement of
  * read_items reads them), as the owner (switched to by the caller).  False
  * (nothing read) when the items are not as installed (items_shape), not a
  * plain table without inheritance children, or the owner may not read
  * them.
  */
 static bool
-read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves, CommandId cid)
+read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 {
 	Relation	rel = table_open(items_rel, AccessShareLock);
 	const ItemsShape *sh = items_shape(rel);
@@ -468,7 +445,7 @@ read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves, Comma
 	idx = index_open(sh->index, AccessShareLock);
 	/* as SPI before the statement: what this command wrote so far is seen */
 	CommandCounterIncrement();
-	snapshot = items_snapshot(cid);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	for (long i = 0; i < n; i++)
@@ -512,23 +489,20 @@ order_ids(OrderHold **list, long n)
 
 /*
  * read_items — read_items_direct's moves by a kept statement (connected to
- * SPI as the owner): the items of the orders, with items_snapshot(cid).
+ * SPI as the owner): the items of the orders, with the latest snapshot.
  */
 static void
-read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves, CommandId cid)
+read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 {
 	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
 	Datum	   *signs = palloc(sizeof(Datum) * n);
 	Datum		args[2];
-	Snapshot	snapshot;
 
 	for (long i = 0; i < n; i++)
 		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
 	args[0] = order_ids(changed, n);
 	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
-	CommandCounterIncrement();	/* as orders_execute_latest: what ran so far is seen */
-	snapshot = items_snapshot(cid);
-	orders_execute_read_as_of(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
 										  "SELECT i.product_id, i.variant_id,"
 										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
 										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
@@ -536,8 +510,7 @@ read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves, CommandId ci
 										  " WHERE i.product_id IS NOT NULL"
 										  " GROUP BY i.product_id, i.variant_id",
 										  2, argtypes),
-						  args, NULL, SPI_OK_SELECT, snapshot);
-	UnregisterSnapshot(snapshot);
+						  args, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -571,8 +544,6 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	long		n;
 	Oid			items_rel;
 	OrdersSavedUser saved;
-	/* the statement that fired us: its own item changes are stock_on_items' */
-	CommandId	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : InvalidCommandId;
 
 	orders_require_transition_tables(trigdata, "stock_on_status");
 	memset(&f, 0, sizeof(f));
@@ -588,46 +559,11 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	items_rel = orders_relid("order_items");
 	orders_spi_connect_as_owner(items_rel, &saved);
 	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-	if (!read_items_direct(items_rel, changed, n, f.moves, cid))
-		read_items(items_rel, changed, n, f.moves, cid);
+	if (!read_items_direct(items_rel, changed, n, f.moves))
+		read_items(items_rel, changed, n, f.moves);
 	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
-}
-
-/*
- * holds_as_of — (0.29.0) whether each of the "n" orders "later" held stock
- * as the item statement of command "cid" found it: their status versions
- * this transaction wrote after that statement began (a transition() the
- * statement itself ran, whose stock_on_status counted these items with
- * the status change — items_snapshot) are not seen, others' commits are.
- */
-static void
-holds_as_of(Oid orders_rel, OrderHold **later, long n, CommandId cid, StockFold *f)
-{
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Datum		args[1];
-	Snapshot	snapshot = items_snapshot(cid + 1);
-
-	args[0] = order_ids(later, n);
-	orders_execute_read_as_of(orders_get_plan(PLAN_STOCK_ORDERS_AS_OF, orders_rel,
-											  "SELECT id, lifecycle, status FROM orders.orders"
-											  " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-											  1, argtypes),
-							  args, NULL, SPI_OK_SELECT, snapshot);
-	UnregisterSnapshot(snapshot);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		id = SPI_getbinval(t, d, 1, &isnull);
-		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
-		OrderHold  *h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(id), HASH_FIND, NULL);
-
-		if (h != NULL)
-			h->holds = st != NULL && st->holds_stock;
-	}
 }
 
 /* fold_item_order — order_items row with a product: note its order. */
@@ -710,14 +646,10 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	Oid			orders_rel;
 	OrdersSavedUser saved;
-	CommandId	cid;			/* the item statement's: see holds_as_of */
-	OrderHold **later;
-	long		nlater;
 
 	orders_require_transition_tables(trigdata, "stock_on_items");
 	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
-	cid = ActiveSnapshotSet() ? GetActiveSnapshot()->curcid : InvalidCommandId;
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "order_id");
 	f.product_id = SPI_fnumber(desc, "product_id");
@@ -732,23 +664,16 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	args[0] = order_ids(listed, n);
-	later = palloc(sizeof(OrderHold *) * n);
 
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	/*
-	 * lock the orders (id order) and read their status after the lock; an
-	 * order whose status this transaction wrote after the item statement
-	 * began (a transition() the same statement ran) is read as that
-	 * statement found it (holds_as_of)
-	 */
+	/* lock the orders (id order) and read their status after the lock */
 	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
-								   "SELECT id, lifecycle, status, xmin, cmin FROM orders.orders"
+								   "SELECT id, lifecycle, status FROM orders.orders"
 								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 								   " ORDER BY id FOR NO KEY UPDATE",
 								   1, argtypes),
 				   args, NULL, false, 0, SPI_OK_SELECT);
-	nlater = 0;
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -757,17 +682,10 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 		Datum		id = SPI_getbinval(t, d, 1, &isnull);
 		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
 		OrderHold  *h = (OrderHold *) hash_search(f.orders, DatumGetUUIDP(id), HASH_FIND, NULL);
-		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(t, d, 4, &isnull));
-		CommandId	cmin = DatumGetCommandId(SPI_getbinval(t, d, 5, &isnull));
 
-		if (h == NULL)
-			continue;
-		h->holds = st != NULL && st->holds_stock;
-		if (cid != InvalidCommandId && TransactionIdIsCurrentTransactionId(xmin) && cmin > cid)
-			later[nlater++] = h;
+		if (h != NULL)
+			h->holds = st != NULL && st->holds_stock;
 	}
-	if (nlater > 0)
-		holds_as_of(orders_rel, later, nlater, cid, &f);
 	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_move, &f);

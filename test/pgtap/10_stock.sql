@@ -257,13 +257,18 @@ SELECT is((SELECT string_agg(sku || ' ' || low, ', ') FROM lows) || ' / ' ||
           'T10-CUP true / 2 true', 'a move fires an UPDATE OF is_low trigger, as an UPDATE of the stock does');
 DROP TRIGGER note_low ON orders.products;
 
--- (0.29.0) one statement that changes an order's items and its status (a
--- writable CTE, or one that calls transition()) moves the stock once: the
--- status change counts the items the order had before the statement, the
--- item change counts with the new status.  A customer's CTE that added an
--- item and confirmed its order took the item twice (for good: cancelling
--- gave back only what was there); one that deleted the items and cancelled
--- the order gave nothing back; a rep's added stock on a cancel.
+-- KNOWN DEFECT (session 30, TODO): one statement that changes an order's
+-- items and its status (a writable CTE, or one that calls transition())
+-- should move the stock once; both stock triggers read the latest state,
+-- so it moves twice or not at all — a customer's CTE that adds an item and
+-- confirms its order takes the item twice, for good.  A fix by command ids
+-- (the status change counting the items as before its statement) was
+-- written and withdrawn: a transition() nested in an item statement can
+-- run before that statement writes its rows, which command ids cannot
+-- order (doc/decisions.md 0.29.0: a per-order ledger of held stock is the
+-- design that does not depend on timing).  These checks state what is
+-- right and fail until then.
+SELECT todo('one statement changing an order''s items and its status moves stock twice or not at all (doc/decisions.md, 0.29.0)', 4);
 INSERT INTO orders.products (id, name, sku, price, stock_quantity)
 VALUES ('00000000-0000-0000-0000-0000000010c1', 'CTE lamp', 'T10-CTE', 10, 10);
 INSERT INTO orders.orders (id, order_number, customer_id) VALUES
