@@ -448,10 +448,13 @@ row_id(TrackedShape *shape, const Datum *vals, const bool *nulls)
 }
 
 /*
- * forwarded_for — the first address of the X-Forwarded-For header in
+ * forwarded_for — the last address of the X-Forwarded-For header in
  * PostgREST's request.headers document (spaces trimmed, at most 64
- * characters), or NULL.  A document that is no JSON is refused (22P02), as
- * the SQL cast did before 0.11.0.
+ * characters), or NULL: (0.29.0) the one the proxy in front of PostgREST
+ * appended — the addresses before it are whatever the client sent (the
+ * first one was logged before, and any client could name any address).  A
+ * document that is no JSON is refused (22P02), as the SQL cast did before
+ * 0.11.0.
  */
 static char *
 forwarded_for(const char *headers)
@@ -459,7 +462,7 @@ forwarded_for(const char *headers)
 	Jsonb	   *jb;
 	JsonbValue	v;
 	char	   *first;
-	char	   *end;
+	char	   *comma;
 	int			len;
 
 	if (headers == NULL || headers[0] == '\0')
@@ -470,8 +473,8 @@ forwarded_for(const char *headers)
 		v.type != jbvString)
 		return NULL;
 	first = pnstrdup(v.val.string.val, v.val.string.len);
-	if ((end = strchr(first, ',')) != NULL)
-		*end = '\0';
+	if ((comma = strrchr(first, ',')) != NULL)
+		first = comma + 1;
 	while (*first == ' ')
 		first++;
 	len = strlen(first);

@@ -19,12 +19,14 @@ DELETE FROM orders.activity_logs;
 
 -- an admin's request (JWT sub 4444…, believed: this is a superuser session)
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
-SELECT set_config('request.headers', '{"x-forwarded-for": "203.0.113.7, 10.0.0.1"}', true);
+-- (0.29.0) the last forwarded address: the one the proxy in front of
+-- PostgREST appended (the first is whatever the client claimed)
+SELECT set_config('request.headers', '{"x-forwarded-for": "6.6.6.6, 203.0.113.7"}', true);
 INSERT INTO orders.customers (id, full_name, phone) VALUES ('00000000-0000-0000-0000-00000000ac01', 'Activity Ann', '+1555000');
 SELECT is((SELECT concat_ws(' ', action, entity_type, entity_id, actor, user_id, ip_address)
              FROM orders.activity_logs WHERE entity_id = '00000000-0000-0000-0000-00000000ac01'),
           'created customers 00000000-0000-0000-0000-00000000ac01 44444444-4444-4444-4444-444444444444 00000000-0000-0000-0000-0000000000e8 203.0.113.7',
-          'an insert: created, the table, the row id, the JWT sub, their staff id, the first forwarded address');
+          'an insert: created, the table, the row id, the JWT sub, their staff id, the last forwarded address (not the client''s claim)');
 SELECT is((SELECT details -> 'changes' -> 'full_name' FROM orders.activity_logs WHERE entity_id = '00000000-0000-0000-0000-00000000ac01'),
           '{"old": null, "new": "Activity Ann"}'::jsonb, '... its columns as new values');
 SELECT ok((SELECT (details -> 'changes' ? 'total_orders') AND NOT (details -> 'changes' ? 'email') AND NOT (details -> 'changes' ? 'updated_at')
