@@ -1105,6 +1105,7 @@ CREATE TABLE orders.order_stock_holds (
 COMMENT ON TABLE orders.order_stock_holds IS
     'Units each order holds out of stock now, per product or variant: the stock triggers'' ledger (owner only)';
 CREATE UNIQUE INDEX order_stock_holds_key ON orders.order_stock_holds (order_id, product_id, variant_id) NULLS NOT DISTINCT;
+SELECT pg_catalog.pg_extension_config_dump('orders.order_stock_holds', '');
 ALTER TABLE orders.order_stock_holds ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.order_stock_holds FROM PUBLIC;
 INSERT INTO orders.order_stock_holds (order_id, product_id, variant_id, quantity)

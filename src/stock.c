@@ -69,7 +69,6 @@ typedef struct OrderHold
 {
 	pg_uuid_t	order_id;		/* hash key */
 	int32		hold;			/* status trigger: holding now - holding before */
-	bool		holds;			/* items trigger: the locked order holds */
 } OrderHold;
 
 /* Per-product (or per-variant) stock move of one statement. */
@@ -89,8 +88,6 @@ typedef struct StockFold
 	int			lifecycle;
 	int			status;
 	int			product_id;
-	int			variant_id;
-	int			quantity;
 } StockFold;
 
 /* row_holds — is the order row in "slot" in a status that holds stock? */
@@ -372,117 +369,6 @@ insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel, Oid p
 			 errhint("Restock the product, or change the order's items.")));
 }
 
-/*
- * What items_shape found (one per backend, recomputed after any
- * invalidation: orders_direct_generation): the index the items of an order
- * are read by, and the columns a stock move needs — InvalidOid when the
- * items are not as installed (order_id, product_id, variant_id uuid,
- * quantity integer, a btree index on order_id): the statement reads them.
- */
-typedef struct ItemsShape
-{
-	bool		known;
-	uint64		generation;
-	Oid			index;
-	AttrNumber	product;
-	AttrNumber	variant;
-	AttrNumber	quantity;
-} ItemsShape;
-
-static ItemsShape items_shape_cache;
-
-/* items_shape — the shape of the items "rel" (above). */
-static const ItemsShape *
-items_shape(Relation rel)
-{
-	ItemsShape *sh = &items_shape_cache;
-	uint64		generation = orders_direct_generation();
-	TupleDesc	desc = RelationGetDescr(rel);
-	const char *names[4] = {"order_id", "product_id", "variant_id", "quantity"};
-	const Oid	types[4] = {UUIDOID, UUIDOID, UUIDOID, INT4OID};
-	AttrNumber	att[4];
-	bool		ok = true;
-
-	if (sh->known && sh->generation == generation)
-		return sh;
-	for (int c = 0; c < 4 && ok; c++)
-	{
-		att[c] = SPI_fnumber(desc, names[c]);
-		ok = att[c] > 0 && TupleDescAttr(desc, att[c] - 1)->atttypid == types[c];
-	}
-	sh->index = ok ? orders_direct_index_on(rel, &att[0], &types[0], 1) : InvalidOid;
-	if (ok)
-	{
-		sh->product = att[1];
-		sh->variant = att[2];
-		sh->quantity = att[3];
-	}
-	sh->generation = generation;
-	/* used now either way; kept unless an invalidation came meanwhile */
-	sh->known = generation == orders_direct_generation();
-	return sh;
-}
-
-/*
- * read_items_direct — the stock moves of the "n" orders "changed" (each
- * its items' quantities times -hold) added to "moves", read by an index
- * scan of their items with the latest snapshot (as the statement of
- * read_items reads them), as the owner (switched to by the caller).  False
- * (nothing read) when the items are not as installed (items_shape), not a
- * plain table without inheritance children, or the owner may not read
- * them.
- */
-static bool
-read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
-{
-	Relation	rel = table_open(items_rel, AccessShareLock);
-	const ItemsShape *sh = items_shape(rel);
-	Relation	idx;
-	Snapshot	snapshot;
-	TupleTableSlot *slot;
-	IndexScanDesc scan;
-
-	/* the statement reads inheritance children too; a partitioned table has no heap */
-	if (!OidIsValid(sh->index) || rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
-		pg_class_aclcheck(items_rel, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-	idx = index_open(sh->index, AccessShareLock);
-	/* as SPI before the statement: what this command wrote so far is seen */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	for (long i = 0; i < n; i++)
-	{
-		ScanKeyData key;
-
-		orders_direct_scan_key(&key, idx, 0, BTEqualStrategyNumber, UUIDPGetDatum(&changed[i]->order_id));
-		index_rescan(scan, &key, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
-		{
-			bool		pnull;
-			bool		vnull;
-			bool		qnull;
-			Datum		product = slot_getattr(slot, sh->product, &pnull);
-			Datum		variant = slot_getattr(slot, sh->variant, &vnull);
-			Datum		quantity = slot_getattr(slot, sh->quantity, &qnull);
-
-			if (!pnull && !qnull)
-				add_move(moves, vnull ? product : variant, !vnull,
-						 (int64) DatumGetInt32(quantity) * -changed[i]->hold);
-		}
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	index_close(idx, NoLock);
-	table_close(rel, NoLock);
-	return true;
-}
-
 /* order_ids — the order ids of "list" as a uuid[] Datum. */
 static Datum
 order_ids(OrderHold **list, long n)
@@ -492,74 +378,6 @@ order_ids(OrderHold **list, long n)
 	for (long i = 0; i < n; i++)
 		ids[i] = UUIDPGetDatum(&list[i]->order_id);
 	return PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-}
-
-/*
- * read_items — read_items_direct's moves by a kept statement (connected to
- * SPI as the owner): the items of the orders, with the latest snapshot.
- */
-static void
-read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
-{
-	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
-	Datum	   *signs = palloc(sizeof(Datum) * n);
-	Datum		args[2];
-
-	for (long i = 0; i < n; i++)
-		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
-	args[0] = order_ids(changed, n);
-	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
-										  "SELECT i.product_id, i.variant_id,"
-										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
-										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
-										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
-										  " WHERE i.product_id IS NOT NULL"
-										  " GROUP BY i.product_id, i.variant_id",
-										  2, argtypes),
-						  args, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		pnull;
-		bool		vnull;
-		bool		snull;
-		Datum		product = SPI_getbinval(t, d, 1, &pnull);
-		Datum		variant = SPI_getbinval(t, d, 2, &vnull);
-		Datum		delta = SPI_getbinval(t, d, 3, &snull);
-
-		add_move(moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
-	}
-}
-
-/*
- * ledger_write — the ledger rows of the orders in "args" ($1, a uuid[]) as
- * they hold now: their stock items while their status holds stock, read
- * with the latest snapshot (also at REPEATABLE READ: a holds_stock change
- * committed after the transaction's snapshot counts, as in the stock
- * moves).  Connected to SPI as the owner.
- */
-static void
-ledger_write(Oid holds_rel, Datum *args, Oid *argtypes)
-{
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_CLEAR, holds_rel,
-										  "DELETE FROM orders.order_stock_holds h"
-										  " WHERE h.order_id OPERATOR(pg_catalog.=) ANY ($1)",
-										  1, argtypes),
-						  args, NULL, SPI_OK_DELETE);
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_FILL, holds_rel,
-								   "INSERT INTO orders.order_stock_holds (order_id, product_id, variant_id, quantity)"
-								   " SELECT i.order_id, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int4"
-								   "   FROM orders.orders o"
-								   "   JOIN orders.lifecycle_states s ON s.lifecycle OPERATOR(pg_catalog.=) o.lifecycle"
-								   "                                AND s.status OPERATOR(pg_catalog.=) o.status"
-								   "   JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) o.id"
-								   "  WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) AND s.holds_stock AND i.product_id IS NOT NULL"
-								   "  GROUP BY i.order_id, i.product_id, i.variant_id"
-								   " HAVING pg_catalog.sum(i.quantity) OPERATOR(pg_catalog.<>) 0",
-								   1, argtypes),
-						  args, NULL, SPI_OK_INSERT);
 }
 
 /*
@@ -614,26 +432,25 @@ reconcile(OrderHold **list, long n, const OrdersSavedUser *caller)
 
 		add_move(moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
 	}
-	ledger_write(holds_rel, args, argtypes);
+	/* the ledger as it now is: what the orders hold, read as above (the latest snapshot, also at REPEATABLE READ) */
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_CLEAR, holds_rel,
+										  "DELETE FROM orders.order_stock_holds h"
+										  " WHERE h.order_id OPERATOR(pg_catalog.=) ANY ($1)",
+										  1, argtypes),
+						  args, NULL, SPI_OK_DELETE);
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_FILL, holds_rel,
+								   "INSERT INTO orders.order_stock_holds (order_id, product_id, variant_id, quantity)"
+								   " SELECT i.order_id, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int4"
+								   "   FROM orders.orders o"
+								   "   JOIN orders.lifecycle_states s ON s.lifecycle OPERATOR(pg_catalog.=) o.lifecycle"
+								   "                                AND s.status OPERATOR(pg_catalog.=) o.status"
+								   "   JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) o.id"
+								   "  WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) AND s.holds_stock AND i.product_id IS NOT NULL"
+								   "  GROUP BY i.order_id, i.product_id, i.variant_id"
+								   " HAVING pg_catalog.sum(i.quantity) OPERATOR(pg_catalog.<>) 0",
+								   1, argtypes),
+						  args, NULL, SPI_OK_INSERT);
 	apply_moves(moves, caller);
-}
-
-/*
- * ledger_fill — (0.29.0) record in the ledger what the "n" orders "list"
- * hold, without moving stock: for items the table's owner loads with COPY
- * (a restore — the stock in the dump counts them already; the ledger is
- * not in dumps, so a dump of any version restores with a right one).
- * Connected to SPI as the owner.
- */
-static void
-ledger_fill(OrderHold **list, long n)
-{
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			holds_rel = orders_relid("order_stock_holds");
-	Datum		args[1];
-
-	args[0] = order_ids(list, n);
-	ledger_write(holds_rel, args, argtypes);
 }
 
 /*
@@ -668,16 +485,7 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 
 	items_rel = orders_relid("order_items");
 	orders_spi_connect_as_owner(items_rel, &saved);
-	if (OidIsValid(orders_relid_if_exists("order_stock_holds")))
-		reconcile(changed, n, &saved);
-	else
-	{
-		/* a schema from before 0.29.0 (no ledger): moves by what changed */
-		f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-		if (!read_items_direct(items_rel, changed, n, f.moves))
-			read_items(items_rel, changed, n, f.moves);
-		apply_moves(f.moves, &saved);
-	}
+	reconcile(changed, n, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
@@ -690,7 +498,6 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 	bool		isnull;
 	Datum		order_id;
 	bool		found;
-	OrderHold  *h;
 
 	(void) sign;
 	(void) slot_getattr(slot, f->product_id, &isnull);
@@ -699,10 +506,8 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 	order_id = slot_getattr(slot, f->id, &isnull);
 	if (isnull)
 		return;
-	h = (OrderHold *) orders_delta_entry(&f->orders, "orders stock item orders", sizeof(OrderHold),
-										 DatumGetUUIDP(order_id), true, &found);
-	if (!found)
-		h->holds = false;		/* set once the order is locked */
+	(void) orders_delta_entry(&f->orders, "orders stock item orders", sizeof(OrderHold),
+							  DatumGetUUIDP(order_id), true, &found);
 }
 
 /* any_order — keep every noted order. */
@@ -711,32 +516,6 @@ any_order(const void *entry)
 {
 	(void) entry;
 	return true;
-}
-
-/* fold_item_move — order_items row of a holding order: its stock move. */
-static void
-fold_item_move(TupleTableSlot *slot, int sign, void *arg)
-{
-	StockFold  *f = (StockFold *) arg;
-	bool		isnull;
-	Datum		product = slot_getattr(slot, f->product_id, &isnull);
-	Datum		order_id;
-	Datum		variant;
-	bool		vnull;
-	OrderHold  *h;
-
-	if (isnull)
-		return;
-	order_id = slot_getattr(slot, f->id, &isnull);
-	if (isnull)
-		return;
-	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(order_id), HASH_FIND, NULL);
-	if (h == NULL || !h->holds)
-		return;
-	variant = slot_getattr(slot, f->variant_id, &vnull);
-	/* a new item takes stock, an old one gives it back */
-	add_move(f->moves, vnull ? product : variant, !vnull,
-			 -(int64) sign * DatumGetInt32(slot_getattr(slot, f->quantity, &isnull)));
 }
 
 /*
@@ -762,19 +541,13 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	Oid			orders_rel;
 	OrdersSavedUser saved;
-	bool		ledger;			/* a 0.29.0 schema: the ledger is reconciled */
-	bool		restoring;
 
 	orders_require_transition_tables(trigdata, "stock_on_items");
-	ledger = OidIsValid(orders_relid_if_exists("order_stock_holds"));
-	restoring = orders_owner_restoring(rel);
-	if (restoring && !ledger)
+	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "order_id");
 	f.product_id = SPI_fnumber(desc, "product_id");
-	f.variant_id = SPI_fnumber(desc, "variant_id");
-	f.quantity = SPI_fnumber(desc, "quantity");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
 	if (trigdata->tg_newtable)
@@ -787,44 +560,14 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	if (restoring)
-	{
-		/* the owner's COPY (a restore): the ledger follows, the stock does not */
-		ledger_fill(listed, n);
-		orders_spi_finish_as(&saved);
-		return PointerGetDatum(NULL);
-	}
-	/* lock the orders (id order) and read their status after the lock */
+	/* lock the orders (id order): reconcile reads them after the lock */
 	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
-								   "SELECT id, lifecycle, status FROM orders.orders"
+								   "SELECT id FROM orders.orders"
 								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 								   " ORDER BY id FOR NO KEY UPDATE",
 								   1, argtypes),
 				   args, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		id = SPI_getbinval(t, d, 1, &isnull);
-		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
-		OrderHold  *h = (OrderHold *) hash_search(f.orders, DatumGetUUIDP(id), HASH_FIND, NULL);
-
-		if (h != NULL)
-			h->holds = st != NULL && st->holds_stock;
-	}
-	if (ledger)
-		reconcile(listed, n, &saved);
-	else
-	{
-		/* a schema from before 0.29.0 (no ledger): moves by what changed */
-		f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-		if (trigdata->tg_oldtable)
-			orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_move, &f);
-		if (trigdata->tg_newtable)
-			orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_move, &f);
-		apply_moves(f.moves, &saved);
-	}
+	reconcile(listed, n, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

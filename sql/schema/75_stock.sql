@@ -21,8 +21,7 @@ CREATE TABLE orders.order_stock_holds (
 COMMENT ON TABLE orders.order_stock_holds IS
     'Units each order holds out of stock now, per product or variant: the stock triggers'' ledger (owner only)';
 CREATE UNIQUE INDEX order_stock_holds_key ON orders.order_stock_holds (order_id, product_id, variant_id) NULLS NOT DISTINCT;
--- not in dumps: a restore's COPY of the items writes it (stock_on_items), so
--- a dump of any version, 0.28.0's included, restores with a right ledger
+SELECT pg_catalog.pg_extension_config_dump('orders.order_stock_holds', '');
 ALTER TABLE orders.order_stock_holds ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.order_stock_holds FROM PUBLIC;
 
