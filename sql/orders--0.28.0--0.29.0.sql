@@ -35,9 +35,6 @@
 --    while its review is complete (gate client_review_kept); an analysis
 --    prices its sites with JSON numbers from 0 (22023 otherwise: a price
 --    sent as text made an item of 0).
---  * Stock moved once by one statement that changes an order's items and
---    status (a CTE took an item twice): a ledger, orders.order_stock_holds,
---    reconciled by both stock triggers (library), filled here.
 --  * A third tester: delivery agents
 --    change no item's product/variant and no order's customer, and a
 --    customer row's login (account_id) is set only by the customer
@@ -1093,26 +1090,3 @@ CREATE TRIGGER earned_currency_guard BEFORE UPDATE OF currency ON orders.orders
     FOR EACH ROW WHEN (OLD.currency IS DISTINCT FROM NEW.currency)
     EXECUTE FUNCTION orders.earned_currency_guard();
 REVOKE ALL ON FUNCTION orders.earned_currency_guard() FROM PUBLIC;
-
--- the stock triggers' ledger: what each order holds out of stock now, as
--- the stock already counts it (items of orders in a holds_stock status)
-CREATE TABLE orders.order_stock_holds (
-    order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
-    product_id  uuid NOT NULL,
-    variant_id  uuid,
-    quantity    integer NOT NULL CHECK (quantity <> 0)
-);
-COMMENT ON TABLE orders.order_stock_holds IS
-    'Units each order holds out of stock now, per product or variant: the stock triggers'' ledger (owner only)';
-CREATE UNIQUE INDEX order_stock_holds_key ON orders.order_stock_holds (order_id, product_id, variant_id) NULLS NOT DISTINCT;
-SELECT pg_catalog.pg_extension_config_dump('orders.order_stock_holds', '');
-ALTER TABLE orders.order_stock_holds ENABLE ROW LEVEL SECURITY;
-REVOKE ALL ON orders.order_stock_holds FROM PUBLIC;
-INSERT INTO orders.order_stock_holds (order_id, product_id, variant_id, quantity)
-SELECT i.order_id, i.product_id, i.variant_id, sum(i.quantity)::integer
-  FROM orders.orders o
-  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
-  JOIN orders.order_items i ON i.order_id = o.id
- WHERE s.holds_stock AND i.product_id IS NOT NULL
- GROUP BY i.order_id, i.product_id, i.variant_id
-HAVING sum(i.quantity) <> 0;

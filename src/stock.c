@@ -15,13 +15,6 @@
  *                             STATEMENT on orders.order_items: items added to,
  *                             changed in or removed from an order that holds
  *                             stock move the stock by the difference.
- * Both reconcile (0.29.0): each order's stock is moved by what it should
- * hold now (its items, while its status holds stock) minus what the ledger
- * orders.order_stock_holds says it holds, and the ledger is rewritten — so
- * one statement that changes an order's status and its items, nested in
- * any order, moves the stock once (the last trigger to run finds the
- * ledger right).  Before, both moved by what changed, reading the latest
- * state, and such a statement moved it twice or not at all.
  *   orders.stock_delete_guard()  BEFORE DELETE ... FOR EACH ROW on
  *                             orders.orders: an open order that still holds
  *                             stock is not deleted (cancel it first); a
@@ -69,6 +62,7 @@ typedef struct OrderHold
 {
 	pg_uuid_t	order_id;		/* hash key */
 	int32		hold;			/* status trigger: holding now - holding before */
+	bool		holds;			/* items trigger: the locked order holds */
 } OrderHold;
 
 /* Per-product (or per-variant) stock move of one statement. */
@@ -88,6 +82,8 @@ typedef struct StockFold
 	int			lifecycle;
 	int			status;
 	int			product_id;
+	int			variant_id;
+	int			quantity;
 } StockFold;
 
 /* row_holds — is the order row in "slot" in a status that holds stock? */
@@ -369,6 +365,117 @@ insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stock_rel, Oid p
 			 errhint("Restock the product, or change the order's items.")));
 }
 
+/*
+ * What items_shape found (one per backend, recomputed after any
+ * invalidation: orders_direct_generation): the index the items of an order
+ * are read by, and the columns a stock move needs — InvalidOid when the
+ * items are not as installed (order_id, product_id, variant_id uuid,
+ * quantity integer, a btree index on order_id): the statement reads them.
+ */
+typedef struct ItemsShape
+{
+	bool		known;
+	uint64		generation;
+	Oid			index;
+	AttrNumber	product;
+	AttrNumber	variant;
+	AttrNumber	quantity;
+} ItemsShape;
+
+static ItemsShape items_shape_cache;
+
+/* items_shape — the shape of the items "rel" (above). */
+static const ItemsShape *
+items_shape(Relation rel)
+{
+	ItemsShape *sh = &items_shape_cache;
+	uint64		generation = orders_direct_generation();
+	TupleDesc	desc = RelationGetDescr(rel);
+	const char *names[4] = {"order_id", "product_id", "variant_id", "quantity"};
+	const Oid	types[4] = {UUIDOID, UUIDOID, UUIDOID, INT4OID};
+	AttrNumber	att[4];
+	bool		ok = true;
+
+	if (sh->known && sh->generation == generation)
+		return sh;
+	for (int c = 0; c < 4 && ok; c++)
+	{
+		att[c] = SPI_fnumber(desc, names[c]);
+		ok = att[c] > 0 && TupleDescAttr(desc, att[c] - 1)->atttypid == types[c];
+	}
+	sh->index = ok ? orders_direct_index_on(rel, &att[0], &types[0], 1) : InvalidOid;
+	if (ok)
+	{
+		sh->product = att[1];
+		sh->variant = att[2];
+		sh->quantity = att[3];
+	}
+	sh->generation = generation;
+	/* used now either way; kept unless an invalidation came meanwhile */
+	sh->known = generation == orders_direct_generation();
+	return sh;
+}
+
+/*
+ * read_items_direct — the stock moves of the "n" orders "changed" (each
+ * its items' quantities times -hold) added to "moves", read by an index
+ * scan of their items with the latest snapshot (as the statement of
+ * read_items reads them), as the owner (switched to by the caller).  False
+ * (nothing read) when the items are not as installed (items_shape), not a
+ * plain table without inheritance children, or the owner may not read
+ * them.
+ */
+static bool
+read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
+{
+	Relation	rel = table_open(items_rel, AccessShareLock);
+	const ItemsShape *sh = items_shape(rel);
+	Relation	idx;
+	Snapshot	snapshot;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+
+	/* the statement reads inheritance children too; a partitioned table has no heap */
+	if (!OidIsValid(sh->index) || rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhassubclass ||
+		pg_class_aclcheck(items_rel, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	idx = index_open(sh->index, AccessShareLock);
+	/* as SPI before the statement: what this command wrote so far is seen */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	for (long i = 0; i < n; i++)
+	{
+		ScanKeyData key;
+
+		orders_direct_scan_key(&key, idx, 0, BTEqualStrategyNumber, UUIDPGetDatum(&changed[i]->order_id));
+		index_rescan(scan, &key, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			bool		pnull;
+			bool		vnull;
+			bool		qnull;
+			Datum		product = slot_getattr(slot, sh->product, &pnull);
+			Datum		variant = slot_getattr(slot, sh->variant, &vnull);
+			Datum		quantity = slot_getattr(slot, sh->quantity, &qnull);
+
+			if (!pnull && !qnull)
+				add_move(moves, vnull ? product : variant, !vnull,
+						 (int64) DatumGetInt32(quantity) * -changed[i]->hold);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return true;
+}
+
 /* order_ids — the order ids of "list" as a uuid[] Datum. */
 static Datum
 order_ids(OrderHold **list, long n)
@@ -381,44 +488,29 @@ order_ids(OrderHold **list, long n)
 }
 
 /*
- * reconcile — (0.29.0) move the stock of the "n" orders "list" (locked by
- * the caller, or by the statement that fired it) so that what each holds,
- * as orders.order_stock_holds records it, is what it should hold now: its
- * stock items when its status holds stock, nothing otherwise — both read
- * with the latest snapshot.  Idempotent: whichever of the two stock
- * triggers runs last (a status change and an item change in one
- * statement, nested in any order) finds the ledger right and moves
- * nothing more.  Connected to SPI as the owner.
+ * read_items — read_items_direct's moves by a kept statement (connected to
+ * SPI as the owner): the items of the orders, with the latest snapshot.
  */
 static void
-reconcile(OrderHold **list, long n, const OrdersSavedUser *caller)
+read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 {
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			holds_rel = orders_relid("order_stock_holds");
-	Datum		args[1];
-	HTAB	   *moves;
+	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
+	Datum	   *signs = palloc(sizeof(Datum) * n);
+	Datum		args[2];
 
-	args[0] = order_ids(list, n);
-	/* per product (or variant): what the ledger says the orders hold minus what they should */
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_RECONCILE, holds_rel,
-										  "SELECT m.product_id, m.variant_id, pg_catalog.sum(m.quantity)::pg_catalog.int8"
-										  "  FROM (SELECT h.product_id, h.variant_id, h.quantity"
-										  "          FROM orders.order_stock_holds h"
-										  "         WHERE h.order_id OPERATOR(pg_catalog.=) ANY ($1)"
-										  "        UNION ALL"
-										  "        SELECT i.product_id, i.variant_id, OPERATOR(pg_catalog.-) i.quantity"
-										  "          FROM orders.orders o"
-										  "          JOIN orders.lifecycle_states s ON s.lifecycle OPERATOR(pg_catalog.=) o.lifecycle"
-										  "                                       AND s.status OPERATOR(pg_catalog.=) o.status"
-										  "          JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) o.id"
-										  "         WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) AND s.holds_stock"
-										  "           AND i.product_id IS NOT NULL) m"
-										  " GROUP BY m.product_id, m.variant_id",
-										  1, argtypes),
+	for (long i = 0; i < n; i++)
+		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
+	args[0] = order_ids(changed, n);
+	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
+	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
+										  "SELECT i.product_id, i.variant_id,"
+										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
+										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
+										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
+										  " WHERE i.product_id IS NOT NULL"
+										  " GROUP BY i.product_id, i.variant_id",
+										  2, argtypes),
 						  args, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return;					/* holds nothing, should hold nothing */
-	moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -432,25 +524,6 @@ reconcile(OrderHold **list, long n, const OrdersSavedUser *caller)
 
 		add_move(moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
 	}
-	/* the ledger as it now is: what the orders hold, read as above (the latest snapshot, also at REPEATABLE READ) */
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_CLEAR, holds_rel,
-										  "DELETE FROM orders.order_stock_holds h"
-										  " WHERE h.order_id OPERATOR(pg_catalog.=) ANY ($1)",
-										  1, argtypes),
-						  args, NULL, SPI_OK_DELETE);
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_LEDGER_FILL, holds_rel,
-								   "INSERT INTO orders.order_stock_holds (order_id, product_id, variant_id, quantity)"
-								   " SELECT i.order_id, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int4"
-								   "   FROM orders.orders o"
-								   "   JOIN orders.lifecycle_states s ON s.lifecycle OPERATOR(pg_catalog.=) o.lifecycle"
-								   "                                AND s.status OPERATOR(pg_catalog.=) o.status"
-								   "   JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) o.id"
-								   "  WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) AND s.holds_stock AND i.product_id IS NOT NULL"
-								   "  GROUP BY i.order_id, i.product_id, i.variant_id"
-								   " HAVING pg_catalog.sum(i.quantity) OPERATOR(pg_catalog.<>) 0",
-								   1, argtypes),
-						  args, NULL, SPI_OK_INSERT);
-	apply_moves(moves, caller);
 }
 
 /*
@@ -485,7 +558,10 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 
 	items_rel = orders_relid("order_items");
 	orders_spi_connect_as_owner(items_rel, &saved);
-	reconcile(changed, n, &saved);
+	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	if (!read_items_direct(items_rel, changed, n, f.moves))
+		read_items(items_rel, changed, n, f.moves);
+	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }
@@ -498,6 +574,7 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 	bool		isnull;
 	Datum		order_id;
 	bool		found;
+	OrderHold  *h;
 
 	(void) sign;
 	(void) slot_getattr(slot, f->product_id, &isnull);
@@ -506,8 +583,10 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 	order_id = slot_getattr(slot, f->id, &isnull);
 	if (isnull)
 		return;
-	(void) orders_delta_entry(&f->orders, "orders stock item orders", sizeof(OrderHold),
-							  DatumGetUUIDP(order_id), true, &found);
+	h = (OrderHold *) orders_delta_entry(&f->orders, "orders stock item orders", sizeof(OrderHold),
+										 DatumGetUUIDP(order_id), true, &found);
+	if (!found)
+		h->holds = false;		/* set once the order is locked */
 }
 
 /* any_order — keep every noted order. */
@@ -516,6 +595,32 @@ any_order(const void *entry)
 {
 	(void) entry;
 	return true;
+}
+
+/* fold_item_move — order_items row of a holding order: its stock move. */
+static void
+fold_item_move(TupleTableSlot *slot, int sign, void *arg)
+{
+	StockFold  *f = (StockFold *) arg;
+	bool		isnull;
+	Datum		product = slot_getattr(slot, f->product_id, &isnull);
+	Datum		order_id;
+	Datum		variant;
+	bool		vnull;
+	OrderHold  *h;
+
+	if (isnull)
+		return;
+	order_id = slot_getattr(slot, f->id, &isnull);
+	if (isnull)
+		return;
+	h = (OrderHold *) hash_search(f->orders, DatumGetUUIDP(order_id), HASH_FIND, NULL);
+	if (h == NULL || !h->holds)
+		return;
+	variant = slot_getattr(slot, f->variant_id, &vnull);
+	/* a new item takes stock, an old one gives it back */
+	add_move(f->moves, vnull ? product : variant, !vnull,
+			 -(int64) sign * DatumGetInt32(slot_getattr(slot, f->quantity, &isnull)));
 }
 
 /*
@@ -548,6 +653,8 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "order_id");
 	f.product_id = SPI_fnumber(desc, "product_id");
+	f.variant_id = SPI_fnumber(desc, "variant_id");
+	f.quantity = SPI_fnumber(desc, "quantity");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
 	if (trigdata->tg_newtable)
@@ -560,14 +667,31 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 
 	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	/* lock the orders (id order): reconcile reads them after the lock */
+	/* lock the orders (id order) and read their status after the lock */
 	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
-								   "SELECT id FROM orders.orders"
+								   "SELECT id, lifecycle, status FROM orders.orders"
 								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
 								   " ORDER BY id FOR NO KEY UPDATE",
 								   1, argtypes),
 				   args, NULL, false, 0, SPI_OK_SELECT);
-	reconcile(listed, n, &saved);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		id = SPI_getbinval(t, d, 1, &isnull);
+		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
+		OrderHold  *h = (OrderHold *) hash_search(f.orders, DatumGetUUIDP(id), HASH_FIND, NULL);
+
+		if (h != NULL)
+			h->holds = st != NULL && st->holds_stock;
+	}
+	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_move, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_move, &f);
+	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

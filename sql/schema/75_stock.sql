@@ -5,26 +5,6 @@
 -- exactly while its status has holds_stock.
 ---------------------------------------------------------------------------
 
--- What each order holds out of stock now (0.29.0): the ledger both stock
--- triggers reconcile — they move the stock by what an order should hold
--- (its stock items while its status holds stock) minus what this says it
--- holds, then record what it holds.  Whatever the order and nesting of the
--- statements that changed an order's status and items, the last trigger to
--- run finds the ledger right (a writable CTE that added an item and
--- confirmed its order took the item twice).  Written by the triggers only.
-CREATE TABLE orders.order_stock_holds (
-    order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
-    product_id  uuid NOT NULL,
-    variant_id  uuid,
-    quantity    integer NOT NULL CHECK (quantity <> 0)
-);
-COMMENT ON TABLE orders.order_stock_holds IS
-    'Units each order holds out of stock now, per product or variant: the stock triggers'' ledger (owner only)';
-CREATE UNIQUE INDEX order_stock_holds_key ON orders.order_stock_holds (order_id, product_id, variant_id) NULLS NOT DISTINCT;
-SELECT pg_catalog.pg_extension_config_dump('orders.order_stock_holds', '');
-ALTER TABLE orders.order_stock_holds ENABLE ROW LEVEL SECURITY;
-REVOKE ALL ON orders.order_stock_holds FROM PUBLIC;
-
 CREATE FUNCTION orders.stock_on_status() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_status';
 CREATE FUNCTION orders.stock_on_items() RETURNS trigger
