@@ -339,31 +339,61 @@ typedef struct WorkflowRun
 } WorkflowRun;
 
 /*
- * start_runs — run runs[0..n) in their order, each by
+ * add_order_runs — "runs" (a List of WorkflowRun *) with a run appended for
+ * each order_status workflow, in creation order, that the change of order
+ * "id" from "before" (NULL: a new order) to "now" brings it to meet.
+ */
+static List *
+add_order_runs(List *runs, const pg_uuid_t *id, const OrderFacts *now, const OrderFacts *before)
+{
+	for (int i = 0; i < workflow_count; i++)
+	{
+		const Workflow *w = &workflows[i];
+		WorkflowRun *run;
+
+		if (w->on_tags || !order_fires(w, now, before))
+			continue;
+		run = palloc(sizeof(WorkflowRun));
+		run->workflow = w->id;
+		run->row_id = *id;
+		run->on_customer = false;
+		run->event = order_event(now, before);
+		runs = lappend(runs, run);
+	}
+	return runs;
+}
+
+/*
+ * start_runs — run the WorkflowRuns of "runs" in their order, each by
  * orders.execute_workflow() as the owner of orders.workflows.
  */
 static void
-start_runs(const WorkflowRun *runs, int n)
+start_runs(List *runs)
 {
 	static Oid	argtypes[4] = {UUIDOID, UUIDOID, UUIDOID, TEXTOID};
 	OrdersSavedUser saved;
 	Oid			relid = orders_relid("workflows");
 	SPIPlanPtr	plan;
 
+	ListCell   *lc;
+
+	if (runs == NIL)
+		return;
 	orders_spi_connect_as_owner(relid, &saved);
 	plan = orders_get_plan(PLAN_WORKFLOW_RUN, relid,
 						   "SELECT orders.execute_workflow($1, $2, $3, $4::pg_catalog.jsonb)",
 						   4, argtypes);
-	for (int i = 0; i < n; i++)
+	foreach(lc, runs)
 	{
+		WorkflowRun *run = (WorkflowRun *) lfirst(lc);
 		Datum		args[4];
 		char		nulls[4] = {' ', ' ', ' ', ' '};
 
-		args[0] = UUIDPGetDatum(&runs[i].workflow);
-		args[1] = UUIDPGetDatum(&runs[i].row_id);
-		args[2] = UUIDPGetDatum(&runs[i].row_id);
-		nulls[runs[i].on_customer ? 1 : 2] = 'n';
-		args[3] = CStringGetTextDatum(runs[i].event);
+		args[0] = UUIDPGetDatum(&run->workflow);
+		args[1] = UUIDPGetDatum(&run->row_id);
+		args[2] = UUIDPGetDatum(&run->row_id);
+		nulls[run->on_customer ? 1 : 2] = 'n';
+		args[3] = CStringGetTextDatum(run->event);
 		orders_execute(plan, args, nulls, false, 0, SPI_OK_SELECT);
 	}
 	orders_spi_finish_as(&saved);
@@ -433,8 +463,7 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 	OrderFacts	before;
 	Jsonb	   *tags_now = NULL;
 	Jsonb	   *tags_before = NULL;
-	WorkflowRun *runs;
-	int			nrun = 0;
+	List	   *runs = NIL;
 	bool		isnull;
 	pg_uuid_t  *row_id;
 
@@ -459,37 +488,29 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 			order_facts(oldrow, desc, &before);
 	}
 	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull));
-	runs = palloc(sizeof(WorkflowRun) * workflow_count);
-	for (int i = 0; i < workflow_count; i++)
-	{
-		const Workflow *w = &workflows[i];
-		WorkflowRun *run = &runs[nrun];
-
-		if (w->on_tags != on_customers)
-			continue;
-		if (on_customers)
+	if (!on_customers)
+		runs = add_order_runs(NIL, row_id, &now, oldrow ? &before : NULL);
+	else
+		for (int i = 0; i < workflow_count; i++)
 		{
+			const Workflow *w = &workflows[i];
+			WorkflowRun *run;
 			StringInfoData event;
 
-			if (!tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
+			if (!w->on_tags || !tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
 				continue;
 			initStringInfo(&event);
 			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");
 			append_pair(&event, "tag_id", w->tag);
 			appendStringInfoChar(&event, '}');
+			run = palloc(sizeof(WorkflowRun));
+			run->workflow = w->id;
+			run->row_id = *row_id;
+			run->on_customer = true;
 			run->event = event.data;
+			runs = lappend(runs, run);
 		}
-		else if (order_fires(w, &now, oldrow ? &before : NULL))
-			run->event = order_event(&now, oldrow ? &before : NULL);
-		else
-			continue;
-		run->workflow = w->id;
-		run->row_id = *row_id;
-		run->on_customer = on_customers;
-		nrun++;
-	}
-	if (nrun > 0)
-		start_runs(runs, nrun);
+	start_runs(runs);
 	return PointerGetDatum(NULL);
 }
 
@@ -575,9 +596,6 @@ orders_judge_order_workflows(PG_FUNCTION_ARGS)
 	OrderFacts	now;
 	OrderFacts	before;
 	bool		is_new = PG_ARGISNULL(1) && PG_ARGISNULL(2) && PG_ARGISNULL(3);
-	WorkflowRun *runs;
-	int			nrun = 0;
-
 	MemoryContext callcxt = CurrentMemoryContext;
 
 	held_subxact = InvalidSubTransactionId;
@@ -611,21 +629,7 @@ orders_judge_order_workflows(PG_FUNCTION_ARGS)
 	before.lifecycle = now.lifecycle;
 	before.total_null = PG_ARGISNULL(3);
 	before.total = before.total_null ? (Datum) 0 : PG_GETARG_DATUM(3);
-	runs = palloc(sizeof(WorkflowRun) * Max(workflow_count, 1));
-	for (int i = 0; i < workflow_count; i++)
-	{
-		const Workflow *w = &workflows[i];
-
-		if (w->on_tags || !order_fires(w, &now, is_new ? NULL : &before))
-			continue;
-		runs[nrun].workflow = w->id;
-		memcpy(&runs[nrun].row_id, DatumGetUUIDP(PG_GETARG_DATUM(0)), sizeof(pg_uuid_t));
-		runs[nrun].on_customer = false;
-		runs[nrun].event = order_event(&now, is_new ? NULL : &before);
-		nrun++;
-	}
-	if (nrun > 0)
-		start_runs(runs, nrun);
+	start_runs(add_order_runs(NIL, DatumGetUUIDP(PG_GETARG_DATUM(0)), &now, is_new ? NULL : &before));
 	PG_RETURN_VOID();
 }
 
@@ -711,20 +715,7 @@ judge_order(TupleTableSlot *slot, int sign, void *arg)
 	slot_facts(slot, scan, &now);
 	if (before && same_facts(&before->facts, &now))
 		return;
-	for (int i = 0; i < workflow_count; i++)
-	{
-		const Workflow *w = &workflows[i];
-		WorkflowRun *run;
-
-		if (w->on_tags || !order_fires(w, &now, before ? &before->facts : NULL))
-			continue;
-		run = palloc(sizeof(WorkflowRun));
-		run->workflow = w->id;
-		run->row_id = *id;
-		run->on_customer = false;
-		run->event = order_event(&now, before ? &before->facts : NULL);
-		scan->runs = lappend(scan->runs, run);
-	}
+	scan->runs = add_order_runs(scan->runs, id, &now, before ? &before->facts : NULL);
 }
 
 /*
@@ -745,9 +736,6 @@ orders_fire_order_workflows(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	OrderScan	scan;
-	WorkflowRun *runs;
-	int			n;
-	ListCell   *lc;
 
 	orders_require_transition_tables(trigdata, "fire_order_workflows");
 	if (orders_owner_loading(rel) || held_subxact != InvalidSubTransactionId || !workflows_ready(false))
@@ -766,14 +754,7 @@ orders_fire_order_workflows(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_oldtable, desc, 0, remember_before, &scan);
 	}
 	orders_for_each_row(trigdata->tg_newtable, desc, 0, judge_order, &scan);
-	if (scan.runs == NIL)
-		return PointerGetDatum(NULL);
-
-	runs = palloc(sizeof(WorkflowRun) * list_length(scan.runs));
-	n = 0;
-	foreach(lc, scan.runs)
-		runs[n++] = *(WorkflowRun *) lfirst(lc);
-	start_runs(runs, n);
+	start_runs(scan.runs);		/* collected first: a run may invalidate the cache */
 	return PointerGetDatum(NULL);
 }
 
