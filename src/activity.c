@@ -230,15 +230,27 @@ value_changed(const RowPair *r, TupleDesc desc, int i)
 }
 
 /*
+ * unlogged_column — a column the log leaves out: updated_at (every change
+ * moves it) and orders.orders.stock_held (0.30.0; the stock's own ledger,
+ * which follows the status and the items the log shows).
+ */
+static bool
+unlogged_column(Form_pg_attribute att)
+{
+	return strcmp(NameStr(att->attname), "updated_at") == 0 ||
+		strcmp(NameStr(att->attname), "stock_held") == 0;
+}
+
+/*
  * column_changed — does column "i" belong in the log's changes: not dropped,
- * not updated_at, and its value changed?
+ * not left out (unlogged_column), and its value changed?
  */
 static bool
 column_changed(const RowPair *r, TupleDesc desc, int i)
 {
 	Form_pg_attribute att = TupleDescAttr(desc, i);
 
-	if (att->attisdropped || strcmp(NameStr(att->attname), "updated_at") == 0)
+	if (att->attisdropped || unlogged_column(att))
 		return false;
 	return value_changed(r, desc, i);
 }
@@ -338,7 +350,7 @@ tracked_shape(Relation rel)
 
 		if (att->attisdropped)
 			continue;
-		if (strcmp(NameStr(att->attname), "updated_at") == 0)
+		if (unlogged_column(att))
 			continue;
 		c = &sh->columns[sh->ncolumns++];
 		c->att = i;

@@ -241,6 +241,8 @@ typedef enum OrdersPlanKind
 	PLAN_STATS_ADD_MANY,
 	PLAN_STOCK_ORDER_ITEMS,
 	PLAN_STOCK_LOCK_ORDERS,
+	PLAN_STOCK_LOCK_HELD,
+	PLAN_STOCK_WRITE_HELD,
 	PLAN_STOCK_TAKE_PRODUCT,
 	PLAN_STOCK_TAKE_VARIANT,
 	PLAN_STOCK_READ_PRODUCT,
@@ -374,6 +376,9 @@ extern void orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple 
 /* ---- order_money.c: subtotal from the items, total from the parts ---- */
 
 extern HeapTuple orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow);
+
+/* ---- stock.c: what an order holds out of stock (status_guard keeps it) ---- */
+extern HeapTuple orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow);
 extern bool orders_hold_subtotals;
 extern void orders_apply_held_subtotals(void);
 extern void orders_hold_subtotal(const pg_uuid_t *order_id, Datum delta);

@@ -4,22 +4,31 @@
  *
  * Rule: an order's stock items (order_items with a product_id) are out of
  * stock exactly while the order is in a status with holds_stock (cod:
- * confirmed .. delivered).  So
- *   orders.stock_on_status()  AFTER UPDATE ... FOR EACH STATEMENT on
- *                             orders.orders: orders that entered a holding
- *                             status take their items out of stock, orders
- *                             that left one (cancelled, returned) put them
- *                             back; moves between two holding statuses (or
- *                             two others) do nothing.
+ * confirmed .. delivered).  Each order records what it holds in
+ * orders.orders.stock_held (0.30.0, "the ledger" below), and the stock
+ * moves exactly when that value changes, by the difference:
+ *   status_guard (transition.c) BEFORE row trigger on orders.orders, through
+ *                             orders_stock_held_row: an order entering a
+ *                             holding status records its stock items, one
+ *                             leaving it records nothing (NULL).
  *   orders.stock_on_items()   AFTER INSERT / UPDATE / DELETE ... FOR EACH
- *                             STATEMENT on orders.order_items: items added to,
- *                             changed in or removed from an order that holds
- *                             stock move the stock by the difference.
+ *                             STATEMENT on orders.order_items: orders whose
+ *                             stock items no longer match what they record
+ *                             get the new value by one UPDATE.
+ *   orders.stock_on_status()  AFTER UPDATE ... FOR EACH STATEMENT on
+ *                             orders.orders: the stock moves by what the
+ *                             old rows recorded minus what the new rows
+ *                             record.
  *   orders.stock_delete_guard()  BEFORE DELETE ... FOR EACH ROW on
  *                             orders.orders: an open order that still holds
  *                             stock is not deleted (cancel it first); a
  *                             delivered order's goods are gone, deleting its
  *                             record moves no stock.
+ * Every write of the ledger is what the order should hold as its writer
+ * finds it, so one statement that changes an order's status and its items
+ * (nested in any order) leaves it right and moves the stock once.  On a
+ * schema before 0.30.0 (no column) both triggers move the stock by what
+ * changed, as before.
  * Each statement sums its moves per product (or variant) and applies one
  * UPDATE per product in id order (no deadlocks between statements), as the
  * extension owner.  Stock never goes below 0: a move that would is refused
@@ -47,6 +56,10 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/uuid.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -78,6 +91,7 @@ typedef struct StockFold
 {
 	HTAB	   *orders;
 	HTAB	   *moves;
+	OrderHold **changed;		/* hold_item: the orders whose hold changed */
 	int			id;				/* orders: id; items: order_id */
 	int			lifecycle;
 	int			status;
@@ -416,17 +430,19 @@ items_shape(Relation rel)
 	return sh;
 }
 
+/* One item row read: order "i" of the list holds "quantity" units of a product (or variant). */
+typedef void (*ItemFn) (long i, Datum product, Datum variant, bool variant_null, int64 quantity, void *arg);
+
 /*
- * read_items_direct — the stock moves of the "n" orders "changed" (each
- * its items' quantities times -hold) added to "moves", read by an index
- * scan of their items with the latest snapshot (as the statement of
- * read_items reads them), as the owner (switched to by the caller).  False
- * (nothing read) when the items are not as installed (items_shape), not a
- * plain table without inheritance children, or the owner may not read
- * them.
+ * items_direct — "fn" for each stock item of the "n" orders "ids", read by
+ * an index scan of their items with the latest snapshot (as the statement
+ * of items_of reads them), as the owner (switched to by the caller).
+ * False (nothing read) when the items are not as installed (items_shape),
+ * not a plain table without inheritance children, or the owner may not
+ * read them.
  */
 static bool
-read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
+items_direct(Oid items_rel, const Datum *ids, long n, ItemFn fn, void *arg)
 {
 	Relation	rel = table_open(items_rel, AccessShareLock);
 	const ItemsShape *sh = items_shape(rel);
@@ -452,7 +468,7 @@ read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 	{
 		ScanKeyData key;
 
-		orders_direct_scan_key(&key, idx, 0, BTEqualStrategyNumber, UUIDPGetDatum(&changed[i]->order_id));
+		orders_direct_scan_key(&key, idx, 0, BTEqualStrategyNumber, ids[i]);
 		index_rescan(scan, &key, 1, NULL, 0);
 		while (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
@@ -464,8 +480,7 @@ read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 			Datum		quantity = slot_getattr(slot, sh->quantity, &qnull);
 
 			if (!pnull && !qnull)
-				add_move(moves, vnull ? product : variant, !vnull,
-						 (int64) DatumGetInt32(quantity) * -changed[i]->hold);
+				fn(i, product, variant, vnull, DatumGetInt32(quantity), arg);
 		}
 	}
 	index_endscan(scan);
@@ -476,62 +491,465 @@ read_items_direct(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
 	return true;
 }
 
-/* order_ids — the order ids of "list" as a uuid[] Datum. */
+/* uuid_array — "ids" as a uuid[] Datum. */
 static Datum
+uuid_array(const Datum *ids, long n)
+{
+	return PointerGetDatum(construct_array((Datum *) ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* order_ids — the order ids of "list". */
+static Datum *
 order_ids(OrderHold **list, long n)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 
 	for (long i = 0; i < n; i++)
 		ids[i] = UUIDPGetDatum(&list[i]->order_id);
-	return PointerGetDatum(construct_array(ids, (int) n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	return ids;
 }
 
 /*
- * read_items — read_items_direct's moves by a kept statement (connected to
- * SPI as the owner): the items of the orders, with the latest snapshot.
+ * items_of — "fn" for the stock items of the "n" orders "ids" (each
+ * product or variant of an order once, its units summed), read with the
+ * latest snapshot as the owner (switched to by the caller): directly
+ * (items_direct), else by a kept statement — connected to SPI for it.
  */
 static void
-read_items(Oid items_rel, OrderHold **changed, long n, HTAB *moves)
+items_of(Oid items_rel, const Datum *ids, long n, ItemFn fn, void *arg)
 {
-	static Oid	argtypes[2] = {UUIDARRAYOID, INT4ARRAYOID};
-	Datum	   *signs = palloc(sizeof(Datum) * n);
-	Datum		args[2];
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Datum		args[1];
 
-	for (long i = 0; i < n; i++)
-		signs[i] = Int32GetDatum(-changed[i]->hold);	/* taking stock lowers it */
-	args[0] = order_ids(changed, n);
-	args[1] = PointerGetDatum(construct_array(signs, (int) n, INT4OID, 4, true, TYPALIGN_INT));
+	if (n == 0 || items_direct(items_rel, ids, n, fn, arg))
+		return;
+	args[0] = uuid_array(ids, n);
+	orders_spi_connect();
 	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
-										  "SELECT i.product_id, i.variant_id,"
-										  "       pg_catalog.sum(i.quantity OPERATOR(pg_catalog.*) m.sign)::pg_catalog.int8"
-										  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS m(order_id, sign)"
+										  "SELECT m.i, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int8"
+										  "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS m(order_id, i)"
 										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
 										  " WHERE i.product_id IS NOT NULL"
-										  " GROUP BY i.product_id, i.variant_id",
-										  2, argtypes),
+										  " GROUP BY m.i, i.product_id, i.variant_id",
+										  1, argtypes),
 						  args, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
+		HeapTuple	t = SPI_tuptable->vals[r];
 		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		inull;
 		bool		pnull;
 		bool		vnull;
-		bool		snull;
-		Datum		product = SPI_getbinval(t, d, 1, &pnull);
-		Datum		variant = SPI_getbinval(t, d, 2, &vnull);
-		Datum		delta = SPI_getbinval(t, d, 3, &snull);
+		bool		qnull;
+		int64		i = DatumGetInt64(SPI_getbinval(t, d, 1, &inull));
+		Datum		product = SPI_getbinval(t, d, 2, &pnull);
+		Datum		variant = SPI_getbinval(t, d, 3, &vnull);
+		Datum		quantity = SPI_getbinval(t, d, 4, &qnull);
 
-		add_move(moves, vnull ? product : variant, !vnull, DatumGetInt64(delta));
+		fn((long) i - 1, product, variant, vnull, DatumGetInt64(quantity), arg);
+	}
+	SPI_finish();
+}
+
+/* hold_item — (a schema before 0.30.0) an item of changed order "i": its units move by -hold. */
+static void
+hold_item(long i, Datum product, Datum variant, bool variant_null, int64 quantity, void *arg)
+{
+	StockFold  *f = (StockFold *) arg;
+
+	add_move(f->moves, variant_null ? product : variant, !variant_null, quantity * -f->changed[i]->hold);
+}
+
+/*
+ * The stock an order holds (orders.orders.stock_held, 0.30.0): its units
+ * out of stock per product (items without a variant) and per variant, as
+ * {"products": {"<id>": units}, "variants": {"<id>": units}} — a section
+ * left out when empty, NULL when it holds nothing.  The ledger of the two
+ * stock triggers: stock moves exactly when it changes, by stock_on_status
+ * from each UPDATE's old and new rows, and it changes only to what the
+ * order should hold (its stock items while its status holds stock) — set
+ * by status_guard when the order enters or leaves a holding status, by
+ * stock_on_items when its items change.  Whichever runs last in a
+ * statement that changes both (a writable CTE, a transition() nested in an
+ * item statement) finds it right, so the stock moves once.
+ */
+typedef struct HeldUnit
+{
+	pg_uuid_t	id;				/* the variant, else the product */
+	bool		variant;
+	int64		units;
+} HeldUnit;
+
+typedef struct Held
+{
+	int			n;
+	int			size;
+	HeldUnit   *units;			/* in "cxt" */
+	MemoryContext cxt;
+} Held;
+
+/* What held_item fills: one Held per order of the list it reads. */
+typedef struct HeldRead
+{
+	Held	   *held;
+} HeldRead;
+
+/* held_item — an item of order "i": its units added to what that order holds. */
+static void
+held_item(long i, Datum product, Datum variant, bool variant_null, int64 quantity, void *arg)
+{
+	Held	   *h = &((HeldRead *) arg)->held[i];
+	const pg_uuid_t *id = DatumGetUUIDP(variant_null ? product : variant);
+
+	for (int u = 0; u < h->n; u++)
+		if (h->units[u].variant == !variant_null && memcmp(&h->units[u].id, id, sizeof(pg_uuid_t)) == 0)
+		{
+			h->units[u].units += quantity;
+			return;
+		}
+	if (h->n == h->size)
+	{
+		h->size = h->size ? h->size * 2 : 4;
+		h->units = h->units ? repalloc(h->units, sizeof(HeldUnit) * h->size)
+			: MemoryContextAlloc(h->cxt, sizeof(HeldUnit) * h->size);
+	}
+	h->units[h->n].id = *id;
+	h->units[h->n].variant = !variant_null;
+	h->units[h->n].units = quantity;
+	h->n++;
+}
+
+/* held_read — what the "n" orders "ids" hold by their items now (items_of). */
+static Held *
+held_read(Oid items_rel, const Datum *ids, long n)
+{
+	HeldRead	r;
+
+	r.held = palloc0(sizeof(Held) * Max(n, 1));
+	for (long i = 0; i < n; i++)
+		r.held[i].cxt = CurrentMemoryContext;
+	items_of(items_rel, ids, n, held_item, &r);
+	return r.held;
+}
+
+/* held_section — the units of one section (variants or products) of "h" into the object being built. */
+static void
+held_section(JsonbParseState **state, const Held *h, bool variants)
+{
+	bool		any = false;
+
+	for (int u = 0; u < h->n; u++)
+	{
+		JsonbValue	v;
+
+		if (h->units[u].variant != variants || h->units[u].units == 0)
+			continue;
+		if (!any)
+		{
+			orders_push_json_string(state, WJB_KEY, variants ? "variants" : "products");
+			pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+			any = true;
+		}
+		orders_push_json_string(state, WJB_KEY,
+								DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&h->units[u].id))));
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(h->units[u].units);
+		pushJsonbValue(state, WJB_VALUE, &v);
+	}
+	if (any)
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/* held_value — "h" as a stock_held value; NULL ("*isnull") when it holds nothing. */
+static Datum
+held_value(const Held *h, bool *isnull)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *doc;
+	bool		any = false;
+
+	for (int u = 0; u < h->n && !any; u++)
+		any = h->units[u].units != 0;
+	*isnull = !any;
+	if (!any)
+		return (Datum) 0;
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	held_section(&state, h, false);
+	held_section(&state, h, true);
+	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(doc));
+}
+
+/* held_equal — are two stock_held values (NULL or not) the same? */
+static bool
+held_equal(Datum a, bool a_null, Datum b, bool b_null)
+{
+	if (a_null || b_null)
+		return a_null == b_null;
+	if (datumIsEqual(a, b, false, -1))
+		return true;
+	return compareJsonbContainers(&DatumGetJsonbP(a)->root, &DatumGetJsonbP(b)->root) == 0;
+}
+
+/* held_corrupt — a stock_held value the extension did not write. */
+static void
+held_corrupt(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("orders.orders.stock_held holds a value the extension did not write"),
+			 errdetail("It is {\"products\": {id: units}, \"variants\": {id: units}}: what the order's stock items hold while its status holds stock."),
+			 errhint("Set it back to that with the stock triggers disabled (session_replication_role = replica).")));
+}
+
+/* held_moves — the units of stock_held value "held", times "sign", added to "moves". */
+static void
+held_moves(Jsonb *held, int64 sign, HTAB *moves)
+{
+	JsonbIterator *it = JsonbIteratorInit(&held->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+	bool		variants = false;
+	Datum		id = (Datum) 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+				depth++;
+				break;
+			case WJB_END_OBJECT:
+				depth--;
+				break;
+			case WJB_KEY:
+				if (depth == 1)
+					variants = v.val.string.len == 8 && memcmp(v.val.string.val, "variants", 8) == 0;
+				else
+					id = DirectFunctionCall1(uuid_in, CStringGetDatum(pnstrdup(v.val.string.val,
+																			  v.val.string.len)));
+				break;
+			case WJB_VALUE:
+				if (depth != 2 || v.type != jbvNumeric)
+					held_corrupt();
+				add_move(moves, id, variants,
+						 sign * DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v.val.numeric))));
+				break;
+			default:
+				held_corrupt();
+		}
+	}
+}
+
+/* The columns of orders.orders the ledger reads, per backend (orders_direct_generation). */
+typedef struct HeldColumns
+{
+	Oid			relid;
+	uint64		generation;
+	int			held;			/* 0: a schema before 0.30.0 */
+	int			id;
+	int			lifecycle;
+	int			status;
+} HeldColumns;
+
+static HeldColumns held_columns_cache;
+
+/* held_columns — where the ledger's columns are in "rel" (orders.orders). */
+static const HeldColumns *
+held_columns(Relation rel)
+{
+	HeldColumns *c = &held_columns_cache;
+	uint64		generation = orders_direct_generation();
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (c->relid == RelationGetRelid(rel) && c->generation == generation)
+		return c;
+	c->held = SPI_fnumber(desc, "stock_held");
+	if (c->held <= 0 || TupleDescAttr(desc, c->held - 1)->atttypid != JSONBOID)
+		c->held = 0;
+	c->id = SPI_fnumber(desc, "id");
+	c->lifecycle = SPI_fnumber(desc, "lifecycle");
+	c->status = SPI_fnumber(desc, "status");
+	c->generation = generation;
+	/* used now either way; kept unless an invalidation came meanwhile */
+	c->relid = generation == orders_direct_generation() ? RelationGetRelid(rel) : InvalidOid;
+	return c;
+}
+
+/* True while stock_on_items writes stock_held (status_guard lets it through). */
+static bool held_writing = false;
+
+/* True while a restore's items record what their orders hold: no stock moves. */
+static bool held_filling = false;
+
+/* row_state — the lifecycle state of order row "row". */
+static const LifecycleState *
+row_state(HeapTuple row, TupleDesc desc, const HeldColumns *c)
+{
+	bool		n1;
+	bool		n2;
+	Datum		lc = heap_getattr(row, c->lifecycle, desc, &n1);
+	Datum		st = heap_getattr(row, c->status, desc, &n2);
+
+	if (n1 || n2)
+		return NULL;
+	return lifecycle_find_state(TextDatumGetCString(lc), TextDatumGetCString(st));
+}
+
+/*
+ * orders_stock_held_row — for status_guard (BEFORE INSERT OR UPDATE of
+ * orders.orders): "newrow" with the stock the order holds once it is
+ * written.  An order entering a status that holds stock records its stock
+ * items (read with the latest snapshot, as the items' owner); one leaving
+ * it, nothing; otherwise what it held stays.  Nothing but the extension's
+ * item trigger changes it otherwise (OR014).  A new order holds nothing
+ * (its items come after it), whatever the INSERT says — except in the
+ * owner's COPY (a restore), which keeps what was dumped.
+ */
+HeapTuple
+orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	const HeldColumns *c = held_columns(rel);
+	bool		new_null;
+	bool		old_null;
+	Datum		value;
+	Datum		old_value;
+	const LifecycleState *was;
+	const LifecycleState *now;
+	int			col = c->held;
+
+	if (c->held == 0)
+		return newrow;			/* a schema before 0.30.0 */
+	value = heap_getattr(newrow, c->held, desc, &new_null);
+	if (oldrow == NULL)
+	{
+		if (new_null || orders_owner_restoring(rel))
+			return newrow;
+		new_null = true;
+		return heap_modify_tuple_by_cols(newrow, desc, 1, &col, &value, &new_null);
+	}
+	old_value = heap_getattr(oldrow, c->held, desc, &old_null);
+	if (held_writing)
+		return newrow;
+	if (!held_equal(value, new_null, old_value, old_null))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
+				 errmsg("order \"%s\": stock_held is maintained by the extension",
+						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+				 errdetail("It records what the order holds out of stock: its stock items while its status holds stock."),
+				 errhint("Change the order's items or its status instead.")));
+	{
+		bool		n1;
+		bool		n2;
+		Datum		s1 = heap_getattr(oldrow, c->status, desc, &n1);
+		Datum		s2 = heap_getattr(newrow, c->status, desc, &n2);
+
+		/* the same status (its lifecycle does not change: status_guard) */
+		if (!n1 && !n2 && datumIsEqual(s1, s2, false, -1))
+			return newrow;
+	}
+	was = row_state(oldrow, desc, c);
+	now = row_state(newrow, desc, c);
+	if ((was != NULL && was->holds_stock) == (now != NULL && now->holds_stock))
+		return newrow;
+	if (now != NULL && now->holds_stock)
+	{
+		Oid			items_rel = orders_relid("order_items");
+		Datum		id = heap_getattr(newrow, c->id, desc, &new_null);
+		OrdersSavedUser saved;
+		Held	   *h;
+
+		orders_switch_to_owner(items_rel, &saved);
+		h = held_read(items_rel, &id, 1);
+		orders_restore_user(&saved);
+		value = held_value(h, &new_null);
+	}
+	else
+		new_null = true;
+	return heap_modify_tuple_by_cols(newrow, desc, 1, &col, &value, &new_null);
+}
+
+/* A stock_held value of the old rows, kept until its order's new row comes. */
+typedef struct HeldPair
+{
+	pg_uuid_t	order_id;		/* hash key */
+	Jsonb	   *old;			/* NULL once paired */
+} HeldPair;
+
+/* What the folds of stock_on_status's ledger path need. */
+typedef struct HeldFold
+{
+	const HeldColumns *c;
+	HTAB	   *pairs;
+	HTAB	   *moves;
+} HeldFold;
+
+/* fold_held_old — an old row holding stock: kept for its new row. */
+static void
+fold_held_old(TupleTableSlot *slot, int sign, void *arg)
+{
+	HeldFold   *f = (HeldFold *) arg;
+	bool		isnull;
+	Datum		held = slot_getattr(slot, f->c->held, &isnull);
+	Datum		id;
+	HeldPair   *p;
+	bool		found;
+
+	(void) sign;
+	if (isnull)
+		return;
+	id = slot_getattr(slot, f->c->id, &isnull);
+	if (isnull)
+		return;
+	p = (HeldPair *) orders_delta_entry(&f->pairs, "orders stock held", sizeof(HeldPair),
+										DatumGetUUIDP(id), true, &found);
+	p->old = DatumGetJsonbPCopy(held);
+}
+
+/* fold_held_new — a new row: the stock moves by what its order held minus what it holds now. */
+static void
+fold_held_new(TupleTableSlot *slot, int sign, void *arg)
+{
+	HeldFold   *f = (HeldFold *) arg;
+	bool		isnull;
+	bool		idnull;
+	Datum		held = slot_getattr(slot, f->c->held, &isnull);
+	Datum		id = slot_getattr(slot, f->c->id, &idnull);
+	HeldPair   *p = idnull ? NULL : (HeldPair *) orders_delta_entry(&f->pairs, "orders stock held", sizeof(HeldPair),
+																	DatumGetUUIDP(id), false, NULL);
+
+	(void) sign;
+	if (f->moves == NULL && (!isnull || (p != NULL && p->old != NULL)))
+		f->moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	if (!isnull)
+	{
+		Jsonb	   *now = DatumGetJsonbP(held);
+
+		if (p != NULL && p->old != NULL && VARSIZE(p->old) == VARSIZE(now) &&
+			memcmp(p->old, now, VARSIZE(now)) == 0)
+		{
+			p->old = NULL;		/* held the same: no move */
+			return;
+		}
+		held_moves(now, -1, f->moves);	/* taking stock lowers it */
+	}
+	if (p != NULL && p->old != NULL)
+	{
+		held_moves(p->old, +1, f->moves);
+		p->old = NULL;
 	}
 }
 
 /*
  * orders.stock_on_status() — AFTER UPDATE ... REFERENCING OLD TABLE NEW TABLE
- * FOR EACH STATEMENT on orders.orders.  Guarantees that each order whose
- * status moved into (out of) a holding status took its stock items out of
- * (put them back into) stock exactly once, in the same transaction, or that
- * the statement failed.
+ * FOR EACH STATEMENT on orders.orders.  Guarantees that the stock moved by
+ * what the changed orders held before the statement minus what they hold
+ * after it (stock_held), in the same transaction, or that the statement
+ * failed; on a schema before 0.30.0, that each order whose status moved
+ * into (out of) a holding status took its stock items out of (put them
+ * back into) stock.
  */
 Datum
 orders_stock_on_status(PG_FUNCTION_ARGS)
@@ -544,8 +962,27 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	long		n;
 	Oid			items_rel;
 	OrdersSavedUser saved;
+	const HeldColumns *held;
 
 	orders_require_transition_tables(trigdata, "stock_on_status");
+	held = held_columns(trigdata->tg_relation);
+	if (held->held != 0)
+	{
+		HeldFold	hf = {held, NULL, NULL};
+
+		if (held_filling)
+			return PointerGetDatum(NULL);	/* a restore's ledger: the stock counts it */
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_held_old, &hf);
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_held_new, &hf);
+		if (hf.moves == NULL)
+			return PointerGetDatum(NULL);
+		orders_spi_connect_as_owner(orders_relid("order_items"), &saved);
+		apply_moves(hf.moves, &saved);
+		orders_spi_finish_as(&saved);
+		return PointerGetDatum(NULL);
+	}
+
+	/* a schema before 0.30.0 (no ledger): moves by what changed */
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "id");
 	f.lifecycle = SPI_fnumber(desc, "lifecycle");
@@ -559,8 +996,8 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	items_rel = orders_relid("order_items");
 	orders_spi_connect_as_owner(items_rel, &saved);
 	f.moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-	if (!read_items_direct(items_rel, changed, n, f.moves))
-		read_items(items_rel, changed, n, f.moves);
+	f.changed = changed;
+	items_of(items_rel, order_ids(changed, n), n, hold_item, &f);
 	apply_moves(f.moves, &saved);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
@@ -624,12 +1061,106 @@ fold_item_move(TupleTableSlot *slot, int sign, void *arg)
 }
 
 /*
+ * held_reconcile — (0.30.0) the "n" orders "list" (whose items a statement
+ * changed) locked in id order, and the stock_held of each that no longer
+ * records what it should hold (its stock items while its status holds
+ * stock, both read after the lock) written by one UPDATE, whose
+ * stock_on_status moves the stock by the difference — or, in a restore
+ * ("filling"), records it without moving any: the dumped stock counts it
+ * (a dump from before 0.30.0 has no stock_held).  Connected to SPI as the
+ * owner.
+ */
+static void
+held_reconcile(Oid items_rel, Oid orders_rel, OrderHold **list, long n, bool filling)
+{
+	static Oid	lock_types[1] = {UUIDARRAYOID};
+	static Oid	write_types[2] = {UUIDARRAYOID, JSONBARRAYOID};
+	static const char *const held_column[] = {"stock_held", NULL};
+	OrdersDerived derived = {orders_rel, held_column};
+	Datum		args[2];
+	Datum	   *ids;
+	Datum	   *current;
+	bool	   *current_null;
+	bool	   *holds;
+	Datum	   *holding;
+	long		rows;
+	long		nholding = 0;
+	int			nwrite = 0;
+	int			lower = 1;
+	Held	   *held;
+	bool		was_filling = held_filling;
+
+	args[0] = uuid_array(order_ids(list, n), n);
+	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_HELD, orders_rel,
+								   "SELECT id, lifecycle, status, stock_held FROM orders.orders"
+								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								   " ORDER BY id FOR NO KEY UPDATE",
+								   1, lock_types),
+				   args, NULL, false, 0, SPI_OK_SELECT);
+	rows = (long) SPI_processed;
+	ids = palloc(sizeof(Datum) * Max(rows, 1));
+	current = palloc(sizeof(Datum) * Max(rows, 1));
+	current_null = palloc(sizeof(bool) * Max(rows, 1));
+	holds = palloc(sizeof(bool) * Max(rows, 1));
+	holding = palloc(sizeof(Datum) * Max(rows, 1));
+	for (long r = 0; r < rows; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
+
+		ids[r] = SPI_getbinval(t, d, 1, &isnull);
+		current[r] = SPI_getbinval(t, d, 4, &current_null[r]);
+		holds[r] = st != NULL && st->holds_stock;
+		if (holds[r])
+			holding[nholding++] = ids[r];
+	}
+	held = held_read(items_rel, holding, nholding);
+	for (long r = 0, h = 0; r < rows; r++)
+	{
+		bool		should_null = true;
+		Datum		should = holds[r] ? held_value(&held[h++], &should_null) : (Datum) 0;
+
+		if (held_equal(should, should_null, current[r], current_null[r]))
+			continue;
+		/* reused in place: entry r is read before it can be overwritten */
+		ids[nwrite] = ids[r];
+		current[nwrite] = should;
+		current_null[nwrite] = should_null;
+		nwrite++;
+	}
+	if (nwrite == 0)
+		return;
+	args[0] = uuid_array(ids, nwrite);
+	args[1] = PointerGetDatum(construct_md_array(current, current_null, 1, &nwrite, &lower,
+												 JSONBOID, -1, false, TYPALIGN_INT));
+	held_filling = filling;
+	PG_TRY();
+	{
+		orders_execute_writing(orders_get_plan(PLAN_STOCK_WRITE_HELD, orders_rel,
+											   "UPDATE orders.orders o SET stock_held = v.held"
+											   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(id, held)"
+											   " WHERE o.id OPERATOR(pg_catalog.=) v.id",
+											   2, write_types),
+							   args, NULL, SPI_OK_UPDATE, &held_writing, &derived);
+	}
+	PG_FINALLY();
+	{
+		held_filling = was_filling;
+	}
+	PG_END_TRY();
+}
+
+/*
  * orders.stock_on_items() — AFTER INSERT, UPDATE or DELETE ... REFERENCING
- * ... FOR EACH STATEMENT on orders.order_items.  Guarantees that the stock
- * of the products named by the changed items moved by what the items now
- * take minus what they took, for orders that hold stock (locked first, in
- * id order), exactly once.  COPY by the table owner (pg_restore) moves
- * nothing: the restored stock already counts the restored orders.
+ * ... FOR EACH STATEMENT on orders.order_items.  Guarantees that each order
+ * of the changed items (locked first, in id order) records what it holds
+ * now, and the stock moved by the difference (held_reconcile); on a schema
+ * before 0.30.0, that the stock of the products named by the changed items
+ * moved by what the items now take minus what they took, for orders that
+ * hold stock.  COPY by the table owner (pg_restore) moves nothing: the
+ * restored stock already counts the restored orders.
  */
 Datum
 orders_stock_on_items(PG_FUNCTION_ARGS)
@@ -646,10 +1177,15 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	Datum		args[1];
 	Oid			orders_rel;
 	OrdersSavedUser saved;
+	bool		ledger;			/* a 0.30.0 schema: orders.orders.stock_held */
+	bool		restoring;
 
 	orders_require_transition_tables(trigdata, "stock_on_items");
-	if (orders_owner_restoring(rel))
-		return PointerGetDatum(NULL);
+	orders_rel = orders_relid("orders");
+	ledger = get_attnum(orders_rel, "stock_held") != InvalidAttrNumber;
+	restoring = orders_owner_restoring(rel);
+	if (restoring && !ledger)
+		return PointerGetDatum(NULL);	/* the restored stock counts the restored orders */
 	memset(&f, 0, sizeof(f));
 	f.id = SPI_fnumber(desc, "order_id");
 	f.product_id = SPI_fnumber(desc, "product_id");
@@ -663,10 +1199,15 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	if (n == 0)
 		return PointerGetDatum(NULL);
 
-	args[0] = order_ids(listed, n);
-
-	orders_rel = orders_relid("orders");
 	orders_spi_connect_as_owner(orders_rel, &saved);
+	if (ledger)
+	{
+		held_reconcile(RelationGetRelid(rel), orders_rel, listed, n, restoring);
+		orders_spi_finish_as(&saved);
+		return PointerGetDatum(NULL);
+	}
+	/* a schema before 0.30.0 (no ledger): moves by what changed */
+	args[0] = uuid_array(order_ids(listed, n), n);
 	/* lock the orders (id order) and read their status after the lock */
 	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
 								   "SELECT id, lifecycle, status FROM orders.orders"

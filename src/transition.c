@@ -427,8 +427,9 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
  * orders.status_guard() — BEFORE INSERT OR UPDATE FOR EACH ROW on
  * orders.orders.  Guarantees that no row is stored in a status its lifecycle
  * does not have, and no status change is stored that is not an edge; ties
- * the order's amounts (order_money.c); a rep claims an unassigned order it
- * closes.
+ * the order's amounts (order_money.c); records the stock an order entering
+ * or leaving a holding status holds (stock.c); a rep claims an unassigned
+ * order it closes.
  * Concurrent changes of one order are serialized by the row lock the UPDATE
  * takes before this trigger runs, so the loser is checked against the
  * winner's status.
@@ -448,6 +449,7 @@ orders_status_guard(PG_FUNCTION_ARGS)
 		result = guard_insert(rel, trigdata->tg_trigtuple);
 		if (!orders_owner_restoring(rel))
 			result = orders_tie_money(rel, NULL, result);
+		result = orders_stock_held_row(rel, NULL, result);
 	}
 	else
 	{
@@ -460,6 +462,7 @@ orders_status_guard(PG_FUNCTION_ARGS)
 													 RelationGetDescr(rel), &isnull));
 		result = orders_tie_money(rel, trigdata->tg_trigtuple,
 								  guard_update(rel, trigdata->tg_trigtuple, trigdata->tg_newtuple));
+		result = orders_stock_held_row(rel, trigdata->tg_trigtuple, result);
 	}
 	return orders_trigger_result(trigdata, result);
 }

@@ -7,7 +7,8 @@
 # flag, sequence, extension member and dumped table, and the built-in
 # lifecycle rows (test/catalog.sql lists them).  Also: an upgrade over data
 # 0.7.0 refuses (NaN amounts) stops and says so; the update to 0.25.0 keeps
-# a DBA's trigger settings; the update to 0.27.0 moves stored site costs.  Against the running test
+# a DBA's trigger settings; the update to 0.27.0 moves stored site costs;
+# the update to 0.30.0 records what orders hold (stock_held).  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -119,5 +120,42 @@ check "... and grants orders.site_internal_metrics to the authenticated role gra
       "$(cost -At -c "SELECT has_function_privilege('authenticated', 'orders.site_internal_metrics(uuid)', 'EXECUTE') || ' '
                              || has_function_privilege('anon', 'orders.site_internal_metrics(uuid)', 'EXECUTE')")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost; do psql -X -q -d postgres -c "DROP DATABASE $db"; done
+# 0.30.0 records what each order in a holding status holds (stock_held),
+# as the stock triggers would write it; the stock already counts it
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_held" -c "CREATE DATABASE orders_cat_held" 2>/dev/null
+held() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_held "$@"; }
+held -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.29.0'" \
+     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
+     -c "INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES
+           ('00000000-0000-0000-0000-0000000000f1', 'Kettle', 'K', 10), ('00000000-0000-0000-0000-0000000000f2', 'Shirt', 'S', 0)" \
+     -c "INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity) VALUES
+           ('00000000-0000-0000-0000-0000000000e1', '00000000-0000-0000-0000-0000000000f2', 'S-L', 'Large', 10)" \
+     -c "INSERT INTO orders.orders (id, customer_id) SELECT ('00000000-0000-0000-0000-0000000000a' || n)::uuid,
+           '00000000-0000-0000-0000-0000000000c1' FROM generate_series(1, 3) n" \
+     -c "INSERT INTO orders.order_items (order_id, name, quantity, product_id, variant_id)
+         SELECT ('00000000-0000-0000-0000-0000000000a' || n)::uuid, x.name, x.q, x.p::uuid, x.v::uuid
+           FROM generate_series(1, 3) n,
+                (VALUES ('Kettle', 2, '00000000-0000-0000-0000-0000000000f1', NULL), ('Kettle', 1, '00000000-0000-0000-0000-0000000000f1', NULL),
+                        ('Shirt L', 2, '00000000-0000-0000-0000-0000000000f2', '00000000-0000-0000-0000-0000000000e1'),
+                        ('Wrap', 1, NULL, NULL)) x(name, q, p, v)" \
+     -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000a1', 'confirmed')" \
+     -c "ALTER EXTENSION orders UPDATE TO '0.30.0'" \
+     -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000a2', 'confirmed')" >/dev/null
+check "the update to 0.30.0 records what a confirmed order holds as the triggers write it (and nothing for a new one)" \
+      "true 1 K=4 S=0 S-L=6" \
+      "$(held -At -c "SELECT (SELECT (a.stock_held = b.stock_held AND a.stock_held::text = b.stock_held::text)
+                                FROM orders.orders a, orders.orders b
+                               WHERE a.id = '00000000-0000-0000-0000-0000000000a1' AND b.id = '00000000-0000-0000-0000-0000000000a2')
+                             || ' ' || (SELECT count(*) FROM orders.orders WHERE stock_held IS NULL AND status = 'new')
+                             || ' ' || (SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku)
+                                          FROM (SELECT sku, stock_quantity FROM orders.products
+                                                UNION ALL SELECT sku, stock_quantity FROM orders.product_variants) s)")"
+held -c "SELECT orders.transition('00000000-0000-0000-0000-0000000000a1', 'cancelled')" >/dev/null
+check "... and the order confirmed before the update gives it all back when cancelled" "K=7 S=0 S-L=8" \
+      "$(held -At -c "SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku)
+                        FROM (SELECT sku, stock_quantity FROM orders.products UNION ALL SELECT sku, stock_quantity FROM orders.product_variants) s")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held; do
+    psql -X -q -d postgres -c "DROP DATABASE $db"
+done
 tap_done

@@ -85,10 +85,14 @@ CREATE TABLE orders.orders (
     analysis_project_id     uuid,
     -- shop webhooks (98_webhooks.sql): the shop's order id, unique per webhook_source
     external_id             text,
+    -- stock (75_stock.sql, 0.30.0): what the order holds out of stock now
+    stock_held              jsonb,
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
 );
 COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';
 COMMENT ON COLUMN orders.orders.status IS 'Current status; changes only along orders.lifecycle_transitions (see orders.transition)';
+COMMENT ON COLUMN orders.orders.stock_held IS
+    'Units the order holds out of stock now, {"products": {id: units}, "variants": {id: units}}, NULL for none; kept by the stock triggers, never written by hand';
 COMMENT ON COLUMN orders.orders.leads_delivered IS
     'Leads with status approved or lead assigned to this order; maintained by orders.leads_count, never written by hand';
 CREATE INDEX orders_customer_created_idx ON orders.orders (customer_id, created_at DESC);
