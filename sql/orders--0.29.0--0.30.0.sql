@@ -12,6 +12,10 @@
 --  * The update records what every order in a holding status holds now
 --    (the stock already counts it): the UPDATE runs with the replica
 --    role, so no trigger fires and nothing else changes.
+--  * daily_financial_summary.paid_orders counts the orders paid that day
+--    (more money in than back that day, none kept from earlier days): it counted every order with a
+--    revenue row that day (a refunded order, an order raised on a later
+--    day again).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.30.0'" to load this file. \quit
 
 ALTER TABLE orders.orders ADD COLUMN stock_held jsonb;
@@ -42,3 +46,34 @@ BEGIN
     PERFORM pg_catalog.set_config('session_replication_role', was, true);
 END
 $fill$;
+
+CREATE OR REPLACE VIEW orders.daily_financial_summary WITH (security_invoker = true) AS
+SELECT d.date, d.currency,
+       sum(d.revenue)::numeric(14,2) AS total_revenue,
+       sum(d.refunds)::numeric(14,2) AS total_refunds,
+       sum(d.expenses)::numeric(14,2) AS total_expenses,
+       (sum(d.revenue) - sum(d.refunds))::numeric(14,2) AS net_revenue,
+       (sum(d.revenue) - sum(d.refunds) - sum(d.expenses))::numeric(14,2) AS net_profit,
+       sum(d.paid_orders)::integer AS paid_orders
+  FROM (SELECT o.date, o.currency, sum(o.revenue) AS revenue, sum(o.refunds) AS refunds,
+               0::numeric AS expenses,
+               -- (0.30.0) orders paid that day: more money in than back
+               -- that day, none kept from earlier days (a refunded order, and
+               -- one raised on a later day, counted again)
+               count(*) FILTER (WHERE o.order_id IS NOT NULL AND o.revenue > o.refunds
+                                  AND coalesce((SELECT sum(CASE e.type WHEN 'revenue' THEN e.amount ELSE -e.amount END)
+                                                  FROM orders.financial_transactions e
+                                                 WHERE e.order_id = o.order_id AND e.date < o.date), 0) <= 0) AS paid_orders
+          FROM (SELECT t.date, t.currency, t.order_id,
+                       coalesce(sum(t.amount) FILTER (WHERE t.type = 'revenue'), 0) AS revenue,
+                       coalesce(sum(t.amount) FILTER (WHERE t.type = 'refund'), 0) AS refunds
+                  FROM orders.financial_transactions t
+                 GROUP BY t.date, t.currency, t.order_id) o
+         GROUP BY o.date, o.currency
+        UNION ALL
+        SELECT e.date, e.currency, 0, 0, sum(e.amount), 0
+          FROM orders.expenses e
+         GROUP BY e.date, e.currency) d
+ GROUP BY d.date, d.currency;
+COMMENT ON VIEW orders.daily_financial_summary IS
+    'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004), and the orders paid that day (more money in than back, none kept from earlier days)';

@@ -90,20 +90,28 @@ SELECT d.date, d.currency,
        (sum(d.revenue) - sum(d.refunds))::numeric(14,2) AS net_revenue,
        (sum(d.revenue) - sum(d.refunds) - sum(d.expenses))::numeric(14,2) AS net_profit,
        sum(d.paid_orders)::integer AS paid_orders
-  FROM (SELECT t.date, t.currency,
-               coalesce(sum(t.amount) FILTER (WHERE t.type = 'revenue'), 0) AS revenue,
-               coalesce(sum(t.amount) FILTER (WHERE t.type = 'refund'), 0) AS refunds,
+  FROM (SELECT o.date, o.currency, sum(o.revenue) AS revenue, sum(o.refunds) AS refunds,
                0::numeric AS expenses,
-               count(DISTINCT t.order_id) FILTER (WHERE t.type = 'revenue') AS paid_orders
-          FROM orders.financial_transactions t
-         GROUP BY t.date, t.currency
+               -- (0.30.0) orders paid that day: more money in than back
+               -- that day, none kept from earlier days (a refunded order, and
+               -- one raised on a later day, counted again)
+               count(*) FILTER (WHERE o.order_id IS NOT NULL AND o.revenue > o.refunds
+                                  AND coalesce((SELECT sum(CASE e.type WHEN 'revenue' THEN e.amount ELSE -e.amount END)
+                                                  FROM orders.financial_transactions e
+                                                 WHERE e.order_id = o.order_id AND e.date < o.date), 0) <= 0) AS paid_orders
+          FROM (SELECT t.date, t.currency, t.order_id,
+                       coalesce(sum(t.amount) FILTER (WHERE t.type = 'revenue'), 0) AS revenue,
+                       coalesce(sum(t.amount) FILTER (WHERE t.type = 'refund'), 0) AS refunds
+                  FROM orders.financial_transactions t
+                 GROUP BY t.date, t.currency, t.order_id) o
+         GROUP BY o.date, o.currency
         UNION ALL
         SELECT e.date, e.currency, 0, 0, sum(e.amount), 0
           FROM orders.expenses e
          GROUP BY e.date, e.currency) d
  GROUP BY d.date, d.currency;
 COMMENT ON VIEW orders.daily_financial_summary IS
-    'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004)';
+    'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004), and the orders paid that day (more money in than back, none kept from earlier days)';
 
 -- Orders whose automatic ledger rows disagree with what they have earned
 -- (empty unless the ledger was edited by hand as the owner).

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(28);
+SELECT plan(29);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -93,12 +93,21 @@ RESET ROLE;
 -- the summary of the day
 SELECT is((SELECT total_revenue || ' ' || total_refunds || ' ' || total_expenses || ' ' || net_revenue || ' ' || net_profit
              || ' ' || paid_orders FROM orders.daily_financial_summary WHERE date = current_date),
-          '99.50 85.00 20.00 14.50 -5.50 4', 'daily_financial_summary: revenue, refunds, expenses, net revenue, net profit, paid orders');
+          '99.50 85.00 20.00 14.50 -5.50 2',
+          'daily_financial_summary: revenue, refunds, expenses, net revenue, net profit, paid orders (T11-3 and T11-4: T11-1 and T11-2 were refunded the same day)');
 SELECT is((SELECT orders_today - (SELECT count(*)::int FROM orders.orders WHERE order_number NOT LIKE 'T11-%'
                                                      AND created_at >= current_date)
                   || ' ' || delivered_count || ' ' || collected_amount || ' ' || returned_count
              FROM orders.todays_order_summary),
           '4 3 19.50 1', 'todays_order_summary counts today''s orders by outcome');
+-- an order paid more on a later day is not paid again that day; an order
+-- paid first that day is
+INSERT INTO orders.financial_transactions (type, amount, order_id, date, notes)
+SELECT 'revenue', 3, id, current_date + 1, 'raised' FROM orders.orders WHERE order_number = 'T11-3';
+INSERT INTO orders.financial_transactions (type, amount, order_id, date, notes)
+SELECT 'revenue', 9, id, current_date + 1, 'paid late' FROM orders.orders WHERE order_number = 'T11-1';
+SELECT is((SELECT total_revenue || ' ' || paid_orders FROM orders.daily_financial_summary WHERE date = current_date + 1),
+          '12.00 1', '... the next day: T11-3''s raise counts as revenue, not as a paid order; T11-1 paid again does');
 
 -- TRUNCATE would leave statistics behind
 SELECT throws_ok($$TRUNCATE orders.orders CASCADE$$, 'OR014', NULL, 'TRUNCATE of orders is refused while customers count orders');
