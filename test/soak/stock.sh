@@ -3,6 +3,7 @@
 # and return cod orders, change their items and payments, restock, create
 # and delete orders at once; afterwards every product's and variant's stock
 # equals its starting stock + restocks - the items of orders holding stock,
+# every order's stock_held records what it holds (0.30.0),
 # no stock is negative, the ledger agrees with what every order earned, and
 # the customer statistics equal a recount.
 # Usage: test/soak/stock.sh [seconds, default 20]
@@ -24,6 +25,17 @@ check "every stock equals start + restocks - items of orders holding stock" 0 "$
       LEFT JOIN held h USING (id)
       LEFT JOIN (SELECT id, sum(units) AS units FROM soak.restocks GROUP BY id) r USING (id)
      WHERE k.stock_quantity <> i.stock_quantity + coalesce(r.units, 0) - coalesce(h.units, 0)")"
+check "every order's stock_held records what it holds: its stock items while its status holds stock" 0 "$(q $db -c "
+    SELECT count(*) FROM orders.orders o
+      JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+      LEFT JOIN LATERAL (
+        SELECT jsonb_strip_nulls(jsonb_build_object(
+                 'products', jsonb_object_agg(u.product_id::text, u.units) FILTER (WHERE u.variant_id IS NULL),
+                 'variants', jsonb_object_agg(u.variant_id::text, u.units) FILTER (WHERE u.variant_id IS NOT NULL))) AS held
+          FROM (SELECT i.product_id, i.variant_id, sum(i.quantity) AS units FROM orders.order_items i
+                 WHERE i.order_id = o.id AND i.product_id IS NOT NULL GROUP BY 1, 2) u
+        HAVING count(*) > 0) h ON s.holds_stock
+     WHERE o.stock_held IS DISTINCT FROM h.held")"
 check "no stock is negative" 0 "$(q $db -c "SELECT count(*) FROM (SELECT stock_quantity FROM orders.products
     UNION ALL SELECT stock_quantity FROM orders.product_variants) s WHERE stock_quantity < 0")"
 [ "$stress" = 1 ] || check "revenue was posted" 1 "$(q $db -c "SELECT (count(*) > 0)::int FROM orders.financial_transactions WHERE type = 'revenue'")"
