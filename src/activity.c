@@ -250,9 +250,8 @@ column_changed(const RowPair *r, TupleDesc desc, int i)
 {
 	Form_pg_attribute att = TupleDescAttr(desc, i);
 
-	if (att->attisdropped || unlogged_column(att))
-		return false;
-	return value_changed(r, desc, i);
+	/* the comparison first: most columns of a change did not change */
+	return !att->attisdropped && value_changed(r, desc, i) && !unlogged_column(att);
 }
 
 /*
