@@ -10,8 +10,11 @@
 --    not at all.  Library first: the 0.30.0 library on a 0.29.0 schema
 --    moves stock as before until this update adds the column.
 --  * The update records what every order in a holding status holds now
---    (the stock already counts it): the UPDATE runs with the replica
---    role, so no trigger fires and nothing else changes.
+--    (orders.recount_stock_held(), new: no stock moves, no updated_at
+--    changes).  Library first, and recycle pooled connections: the
+--    triggers now call the library's _held symbols, which a session still
+--    running 0.29.0 lacks — it fails rather than move stock past the
+--    ledger.
 --  * daily_financial_summary.paid_orders counts the orders paid that day
 --    (more money in than back that day, none kept from earlier days): it counted every order with a
 --    revenue row that day (a refunded order, an order raised on a later
@@ -22,30 +25,25 @@ ALTER TABLE orders.orders ADD COLUMN stock_held jsonb;
 COMMENT ON COLUMN orders.orders.stock_held IS
     'Units the order holds out of stock now, {"products": {id: units}, "variants": {id: units}}, NULL for none; kept by the stock triggers, never written by hand';
 
-DO $fill$
-DECLARE
-    was text := pg_catalog.current_setting('session_replication_role');
-BEGIN
-    PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
-    UPDATE orders.orders o
-       SET stock_held = h.held
-      FROM (SELECT u.order_id,
-                   pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-                       'products', pg_catalog.jsonb_object_agg(u.product_id::text, u.units) FILTER (WHERE u.variant_id IS NULL),
-                       'variants', pg_catalog.jsonb_object_agg(u.variant_id::text, u.units) FILTER (WHERE u.variant_id IS NOT NULL))) AS held
-              FROM (SELECT i.order_id, i.product_id, i.variant_id, pg_catalog.sum(i.quantity) AS units
-                      FROM orders.order_items i
-                     WHERE i.product_id IS NOT NULL
-                     GROUP BY i.order_id, i.product_id, i.variant_id
-                    HAVING pg_catalog.sum(i.quantity) OPERATOR(pg_catalog.<>) 0) u
-             GROUP BY u.order_id) h
-     WHERE o.id OPERATOR(pg_catalog.=) h.order_id
-       AND EXISTS (SELECT FROM orders.lifecycle_states s
-                    WHERE s.lifecycle OPERATOR(pg_catalog.=) o.lifecycle
-                      AND s.status OPERATOR(pg_catalog.=) o.status AND s.holds_stock);
-    PERFORM pg_catalog.set_config('session_replication_role', was, true);
-END
-$fill$;
+-- the _held symbols: a session still running the 0.29.0 library fails on
+-- every write of an order instead of moving stock past the ledger
+CREATE OR REPLACE FUNCTION orders.status_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_guard_held';
+CREATE OR REPLACE FUNCTION orders.stock_on_status() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_status_held';
+CREATE OR REPLACE FUNCTION orders.stock_on_items() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_items_held';
+
+CREATE FUNCTION orders.recount_stock_held() RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_recount_stock_held';
+COMMENT ON FUNCTION orders.recount_stock_held() IS
+    'Records in every order''s stock_held what it holds (its stock items while its status holds stock) without moving stock — after pg_restore --disable-triggers of a dump from before 0.30.0; returns the orders rewritten (owner only)';
+REVOKE ALL ON FUNCTION orders.recount_stock_held() FROM PUBLIC;
+
+-- what every order holds now, locked and read with the latest snapshot;
+-- the stock already counts it: no stock moves, no updated_at changes,
+-- whatever ENABLE ALWAYS a DBA gave the triggers
+SELECT orders.recount_stock_held();
 
 CREATE OR REPLACE VIEW orders.daily_financial_summary WITH (security_invoker = true) AS
 SELECT d.date, d.currency,

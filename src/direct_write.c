@@ -255,7 +255,7 @@ own_function(Oid fn, Oid extension, const char *const *symbols)
  */
 const char *const orders_derived_unaffected[] = {
 	"orders_customer_stats", "orders_post_revenue", "orders_stock_on_status",
-	"orders_release_cancelled_bookings", "orders_fire_order_workflows", NULL
+	"orders_stock_on_status_held", "orders_release_cancelled_bookings", "orders_fire_order_workflows", NULL
 };
 
 /* "unaffected" of orders_direct_own_triggers: every trigger is the extension's */

@@ -398,7 +398,9 @@ typedef struct OrderColumns
  * amounts are as they were) and lead_capacity_guard (the counter is
  * writing, and the new count is checked against the purchase first).
  */
-static const char *const counter_guards[] = {"orders_status_guard", "orders_lead_capacity_guard", NULL};
+static const char *const counter_guards[] = {
+	"orders_status_guard", "orders_status_guard_held", "orders_lead_capacity_guard", NULL
+};
 
 /*
  * order_columns — can the counter of "rel" be written directly

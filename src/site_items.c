@@ -243,7 +243,8 @@ items_statement_triggers_own(Relation rel)
 		else if (orders_direct_own_function(t->tgfoid, "orders_subtotal_on_items"))
 			subtotal = true;
 		else
-			own = orders_direct_own_function(t->tgfoid, "orders_stock_on_items");
+			own = orders_direct_own_function(t->tgfoid, "orders_stock_on_items_held") ||
+				orders_direct_own_function(t->tgfoid, "orders_stock_on_items");	/* a 0.29.0 schema */
 	}
 	if (trig != NULL)
 		FreeTriggerDesc(trig);

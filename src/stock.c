@@ -68,7 +68,10 @@
 
 PG_FUNCTION_INFO_V1(orders_stock_on_status);
 PG_FUNCTION_INFO_V1(orders_stock_on_items);
+PG_FUNCTION_INFO_V1(orders_stock_on_status_held);
+PG_FUNCTION_INFO_V1(orders_stock_on_items_held);
 PG_FUNCTION_INFO_V1(orders_stock_delete_guard);
+PG_FUNCTION_INFO_V1(orders_recount_stock_held);
 
 /* Per-order hold change of one statement (+1 took, -1 gave back). */
 typedef struct OrderHold
@@ -725,7 +728,11 @@ held_moves(Jsonb *held, int64 sign, HTAB *moves)
 				break;
 			case WJB_KEY:
 				if (depth == 1)
+				{
 					variants = v.val.string.len == 8 && memcmp(v.val.string.val, "variants", 8) == 0;
+					if (!variants && !(v.val.string.len == 8 && memcmp(v.val.string.val, "products", 8) == 0))
+						held_corrupt();
+				}
 				else
 					id = DirectFunctionCall1(uuid_in, CStringGetDatum(pnstrdup(v.val.string.val,
 																			  v.val.string.len)));
@@ -797,15 +804,43 @@ row_state(HeapTuple row, TupleDesc desc, const HeldColumns *c)
 	return lifecycle_find_state(TextDatumGetCString(lc), TextDatumGetCString(st));
 }
 
+/* row_holds_stock — is order row "row" in a status that holds stock? */
+static bool
+row_holds_stock(HeapTuple row, TupleDesc desc, const HeldColumns *c)
+{
+	const LifecycleState *st = row_state(row, desc, c);
+
+	return st != NULL && st->holds_stock;
+}
+
+/* held_now — what order "id" holds by its stock items now, as a stock_held value. */
+static Datum
+held_now(Datum id, bool *isnull)
+{
+	Oid			items_rel = orders_relid("order_items");
+	OrdersSavedUser saved;
+	Held	   *h;
+
+	orders_switch_to_owner(items_rel, &saved);
+	h = held_read(items_rel, &id, 1);
+	orders_restore_user(&saved);
+	return held_value(h, isnull);
+}
+
 /*
  * orders_stock_held_row — for status_guard (BEFORE INSERT OR UPDATE of
  * orders.orders): "newrow" with the stock the order holds once it is
- * written.  An order entering a status that holds stock records its stock
- * items (read with the latest snapshot, as the items' owner); one leaving
- * it, nothing; otherwise what it held stays.  Nothing but the extension's
- * item trigger changes it otherwise (OR014).  A new order holds nothing
- * (its items come after it), whatever the INSERT says — except in the
- * owner's COPY (a restore), which keeps what was dumped.
+ * written, decided by its new status alone: nothing (NULL) when it does
+ * not hold stock; its stock items (read with the latest snapshot, as the
+ * items' owner) when it enters one that does; what it held when it moves
+ * between two (also when the meaning of a state changed under it: a
+ * state deleted and made again).  stock_on_status checks the orders that
+ * entered a holding status against their items after the statement (a
+ * later BEFORE trigger of a DBA's may have changed the status or the
+ * items).  Nobody but the extension's item trigger writes it (OR014), and
+ * that write changes no status.  A new order holds nothing (its items
+ * come after it), whatever the INSERT says — except in the owner's COPY (a
+ * restore), which keeps what was dumped for a status that holds stock.
  */
 HeapTuple
 orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
@@ -814,10 +849,13 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	const HeldColumns *c = held_columns(rel);
 	bool		new_null;
 	bool		old_null;
+	bool		n1;
+	bool		n2;
 	Datum		value;
 	Datum		old_value;
-	const LifecycleState *was;
-	const LifecycleState *now;
+	Datum		s1;
+	Datum		s2;
+	bool		same_status;
 	int			col = c->held;
 
 	if (c->held == 0)
@@ -825,14 +863,18 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	value = heap_getattr(newrow, c->held, desc, &new_null);
 	if (oldrow == NULL)
 	{
-		if (new_null || orders_owner_restoring(rel))
+		if (new_null || (orders_owner_restoring(rel) && row_holds_stock(newrow, desc, c)))
 			return newrow;
 		new_null = true;
 		return heap_modify_tuple_by_cols(newrow, desc, 1, &col, &value, &new_null);
 	}
 	old_value = heap_getattr(oldrow, c->held, desc, &old_null);
-	if (held_writing)
-		return newrow;
+	s1 = heap_getattr(oldrow, c->status, desc, &n1);
+	s2 = heap_getattr(newrow, c->status, desc, &n2);
+	/* the same status (its lifecycle does not change: status_guard) */
+	same_status = !n1 && !n2 && datumIsEqual(s1, s2, false, -1);
+	if (held_writing && same_status)
+		return newrow;			/* held_reconcile's write */
 	if (!held_equal(value, new_null, old_value, old_null))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
@@ -840,42 +882,28 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
 				 errdetail("It records what the order holds out of stock: its stock items while its status holds stock."),
 				 errhint("Change the order's items or its status instead.")));
-	{
-		bool		n1;
-		bool		n2;
-		Datum		s1 = heap_getattr(oldrow, c->status, desc, &n1);
-		Datum		s2 = heap_getattr(newrow, c->status, desc, &n2);
-
-		/* the same status (its lifecycle does not change: status_guard) */
-		if (!n1 && !n2 && datumIsEqual(s1, s2, false, -1))
-			return newrow;
-	}
-	was = row_state(oldrow, desc, c);
-	now = row_state(newrow, desc, c);
-	if ((was != NULL && was->holds_stock) == (now != NULL && now->holds_stock))
+	if (same_status)
 		return newrow;
-	if (now != NULL && now->holds_stock)
+	if (!row_holds_stock(newrow, desc, c))
 	{
-		Oid			items_rel = orders_relid("order_items");
-		Datum		id = heap_getattr(newrow, c->id, desc, &new_null);
-		OrdersSavedUser saved;
-		Held	   *h;
-
-		orders_switch_to_owner(items_rel, &saved);
-		h = held_read(items_rel, &id, 1);
-		orders_restore_user(&saved);
-		value = held_value(h, &new_null);
-	}
-	else
+		if (old_null)
+			return newrow;
 		new_null = true;
+	}
+	else if (!old_null && row_holds_stock(oldrow, desc, c))
+		return newrow;			/* from one holding status to another */
+	else
+		value = held_now(heap_getattr(newrow, c->id, desc, &n1), &new_null);
 	return heap_modify_tuple_by_cols(newrow, desc, 1, &col, &value, &new_null);
 }
 
-/* A stock_held value of the old rows, kept until its order's new row comes. */
+/* An old row whose status holds stock or that held some, kept for its new row. */
 typedef struct HeldPair
 {
 	pg_uuid_t	order_id;		/* hash key */
-	Jsonb	   *old;			/* NULL once paired */
+	Jsonb	   *old;			/* what it held; NULL: nothing, or paired */
+	bool		old_holds;		/* its status held stock */
+	bool		paired;
 } HeldPair;
 
 /* What the folds of stock_on_status's ledger path need. */
@@ -884,31 +912,75 @@ typedef struct HeldFold
 	const HeldColumns *c;
 	HTAB	   *pairs;
 	HTAB	   *moves;
+	/* orders to check against their items once folded (check_entered) */
+	Datum	   *check_ids;
+	Datum	   *check_held;		/* their new value; 0 for NULL */
+	bool	   *check_holds;	/* their new status holds stock */
+	long		nchecks;
+	long		checks_size;
 } HeldFold;
 
-/* fold_held_old — an old row holding stock: kept for its new row. */
+/* moves_of — the fold's moves, made on first use. */
+static HTAB *
+moves_of(HeldFold *f)
+{
+	if (f->moves == NULL)
+		f->moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
+	return f->moves;
+}
+
+/* fold_held_old — an old row: kept for its new row when it held stock or its status did. */
 static void
 fold_held_old(TupleTableSlot *slot, int sign, void *arg)
 {
 	HeldFold   *f = (HeldFold *) arg;
 	bool		isnull;
+	bool		idnull;
 	Datum		held = slot_getattr(slot, f->c->held, &isnull);
-	Datum		id;
+	Datum		id = slot_getattr(slot, f->c->id, &idnull);
+	const LifecycleState *st = lifecycle_row_state(slot, f->c->lifecycle, f->c->status);
 	HeldPair   *p;
 	bool		found;
 
 	(void) sign;
-	if (isnull)
-		return;
-	id = slot_getattr(slot, f->c->id, &isnull);
-	if (isnull)
+	if (idnull || (isnull && !(st != NULL && st->holds_stock)))
 		return;
 	p = (HeldPair *) orders_delta_entry(&f->pairs, "orders stock held", sizeof(HeldPair),
 										DatumGetUUIDP(id), true, &found);
-	p->old = DatumGetJsonbPCopy(held);
+	p->old = isnull ? NULL : DatumGetJsonbPCopy(held);
+	p->old_holds = st != NULL && st->holds_stock;
+	p->paired = false;
 }
 
-/* fold_held_new — a new row: the stock moves by what its order held minus what it holds now. */
+/*
+ * check_later — order "id" (its new value "held", or NULL; its new status
+ * "holds" stock or not) to be checked against what it should hold.
+ */
+static void
+check_later(HeldFold *f, Datum id, Jsonb *held, bool holds)
+{
+	if (f->nchecks == f->checks_size)
+	{
+		f->checks_size = f->checks_size ? f->checks_size * 2 : 8;
+		f->check_ids = f->check_ids ? repalloc(f->check_ids, sizeof(Datum) * f->checks_size)
+			: palloc(sizeof(Datum) * f->checks_size);
+		f->check_held = f->check_held ? repalloc(f->check_held, sizeof(Datum) * f->checks_size)
+			: palloc(sizeof(Datum) * f->checks_size);
+		f->check_holds = f->check_holds ? repalloc(f->check_holds, sizeof(bool) * f->checks_size)
+			: palloc(sizeof(bool) * f->checks_size);
+	}
+	f->check_holds[f->nchecks] = holds;
+	f->check_ids[f->nchecks] = UUIDPGetDatum(palloc(sizeof(pg_uuid_t)));
+	memcpy(DatumGetUUIDP(f->check_ids[f->nchecks]), DatumGetUUIDP(id), sizeof(pg_uuid_t));
+	f->check_held[f->nchecks] = held ? JsonbPGetDatum(held) : (Datum) 0;
+	f->nchecks++;
+}
+
+/*
+ * fold_held_new — a new row: the stock moves by what its order held minus
+ * what it holds now; an order that entered a holding status, or left one
+ * still holding stock, is checked against its items afterwards.
+ */
 static void
 fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 {
@@ -919,27 +991,80 @@ fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 	Datum		id = slot_getattr(slot, f->c->id, &idnull);
 	HeldPair   *p = idnull ? NULL : (HeldPair *) orders_delta_entry(&f->pairs, "orders stock held", sizeof(HeldPair),
 																	DatumGetUUIDP(id), false, NULL);
+	const LifecycleState *st = lifecycle_row_state(slot, f->c->lifecycle, f->c->status);
+	bool		holds = st != NULL && st->holds_stock;
+	Jsonb	   *old = p != NULL ? p->old : NULL;
+	Jsonb	   *now = isnull ? NULL : DatumGetJsonbP(held);
 
 	(void) sign;
-	if (f->moves == NULL && (!isnull || (p != NULL && p->old != NULL)))
-		f->moves = orders_delta_hash("orders stock moves", sizeof(StockMove));
-	if (!isnull)
-	{
-		Jsonb	   *now = DatumGetJsonbP(held);
+	if (p != NULL)
+		p->paired = true;
+	/* entered a holding status, or left one holding something: checked against its items */
+	if (!idnull && holds != (p != NULL && p->old_holds) && (holds || now != NULL))
+		check_later(f, id, now != NULL ? DatumGetJsonbPCopy(held) : NULL, holds);
+	if (now != NULL && old != NULL && VARSIZE(old) == VARSIZE(now) && memcmp(old, now, VARSIZE(now)) == 0)
+		return;					/* held the same: no move */
+	if (now != NULL)
+		held_moves(now, -1, moves_of(f));	/* taking stock lowers it */
+	if (old != NULL)
+		held_moves(old, +1, moves_of(f));
+}
 
-		if (p != NULL && p->old != NULL && VARSIZE(p->old) == VARSIZE(now) &&
-			memcmp(p->old, now, VARSIZE(now)) == 0)
-		{
-			p->old = NULL;		/* held the same: no move */
-			return;
-		}
-		held_moves(now, -1, f->moves);	/* taking stock lowers it */
-	}
-	if (p != NULL && p->old != NULL)
+/* unpaired_old — an old row without a new one (its id changed): what it held goes back. */
+static void
+unpaired_old(HeldFold *f)
+{
+	HASH_SEQ_STATUS seq;
+	HeldPair   *p;
+
+	if (f->pairs == NULL)
+		return;
+	hash_seq_init(&seq, f->pairs);
+	while ((p = (HeldPair *) hash_seq_search(&seq)) != NULL)
+		if (!p->paired && p->old != NULL)
+			held_moves(p->old, +1, moves_of(f));
+}
+
+/* What held_reconcile does with a value that is not what the order should hold. */
+typedef enum HeldMode
+{
+	HELD_MOVE,					/* write it, the stock moving by the difference */
+	HELD_FILL_EMPTY,			/* a restore: an order recording nothing is filled, no move */
+	HELD_FILL_ALL				/* orders.recount_stock_held: every order rewritten, no move */
+} HeldMode;
+
+static long held_reconcile(Oid items_rel, Oid orders_rel, const Datum *ids, long n, HeldMode mode);
+
+/*
+ * check_entered — the orders fold_held_new noted: those whose value is not
+ * what their stock items call for now (a DBA's BEFORE trigger after
+ * status_guard changed their status, or added an item) are reconciled —
+ * the UPDATE of held_reconcile, whose own stock_on_status moves the
+ * difference.  Connected to SPI as the owner.
+ */
+static void
+check_entered(HeldFold *f)
+{
+	Oid			items_rel = orders_relid("order_items");
+	Datum	   *holding = palloc(sizeof(Datum) * f->nchecks);
+	long		nholding = 0;
+	Held	   *held;
+	long		wrong = 0;
+
+	for (long i = 0; i < f->nchecks; i++)
+		if (f->check_holds[i])
+			holding[nholding++] = f->check_ids[i];
+	held = held_read(items_rel, holding, nholding);
+	for (long i = 0, h = 0; i < f->nchecks; i++)
 	{
-		held_moves(p->old, +1, f->moves);
-		p->old = NULL;
+		bool		should_null = true;
+		Datum		should = f->check_holds[i] ? held_value(&held[h++], &should_null) : (Datum) 0;
+
+		if (!held_equal(should, should_null, f->check_held[i], f->check_held[i] == (Datum) 0))
+			f->check_ids[wrong++] = f->check_ids[i];
 	}
+	if (wrong > 0)
+		(void) held_reconcile(items_rel, orders_relid("orders"), f->check_ids, wrong, HELD_MOVE);
 }
 
 /*
@@ -968,16 +1093,22 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 	held = held_columns(trigdata->tg_relation);
 	if (held->held != 0)
 	{
-		HeldFold	hf = {held, NULL, NULL};
+		HeldFold	hf;
 
 		if (held_filling)
 			return PointerGetDatum(NULL);	/* a restore's ledger: the stock counts it */
+		memset(&hf, 0, sizeof(hf));
+		hf.c = held;
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_held_old, &hf);
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_held_new, &hf);
-		if (hf.moves == NULL)
+		unpaired_old(&hf);
+		if (hf.moves == NULL && hf.nchecks == 0)
 			return PointerGetDatum(NULL);
 		orders_spi_connect_as_owner(orders_relid("order_items"), &saved);
-		apply_moves(hf.moves, &saved);
+		if (hf.moves != NULL)
+			apply_moves(hf.moves, &saved);
+		if (hf.nchecks > 0)
+			check_entered(&hf);
 		orders_spi_finish_as(&saved);
 		return PointerGetDatum(NULL);
 	}
@@ -1061,81 +1192,31 @@ fold_item_move(TupleTableSlot *slot, int sign, void *arg)
 }
 
 /*
- * held_reconcile — (0.30.0) the "n" orders "list" (whose items a statement
- * changed) locked in id order, and the stock_held of each that no longer
- * records what it should hold (its stock items while its status holds
- * stock, both read after the lock) written by one UPDATE, whose
- * stock_on_status moves the stock by the difference — or, in a restore
- * ("filling"), records it without moving any: the dumped stock counts it
- * (a dump from before 0.30.0 has no stock_held).  Connected to SPI as the
- * owner.
+ * held_write — stock_held of the "n" orders "ids" set to "values" (NULL
+ * where "nulls") by one UPDATE — the extension's own write, let through
+ * status_guard (held_writing), left out of the activity log; its
+ * stock_on_status moves the stock by the difference, unless "filling" (a
+ * restore's value, which the stock already counts: no move, and no new
+ * updated_at).  A row a trigger skipped fails it: its stock would not
+ * follow its items.  Connected to SPI as the owner.
  */
 static void
-held_reconcile(Oid items_rel, Oid orders_rel, OrderHold **list, long n, bool filling)
+held_write(Oid orders_rel, Datum *ids, Datum *values, bool *nulls, int n, bool filling)
 {
-	static Oid	lock_types[1] = {UUIDARRAYOID};
 	static Oid	write_types[2] = {UUIDARRAYOID, JSONBARRAYOID};
 	static const char *const held_column[] = {"stock_held", NULL};
 	OrdersDerived derived = {orders_rel, held_column};
 	Datum		args[2];
-	Datum	   *ids;
-	Datum	   *current;
-	bool	   *current_null;
-	bool	   *holds;
-	Datum	   *holding;
-	long		rows;
-	long		nholding = 0;
-	int			nwrite = 0;
 	int			lower = 1;
-	Held	   *held;
 	bool		was_filling = held_filling;
+	bool		was_idle = orders_stamp_idle;
 
-	args[0] = uuid_array(order_ids(list, n), n);
-	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_HELD, orders_rel,
-								   "SELECT id, lifecycle, status, stock_held FROM orders.orders"
-								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " ORDER BY id FOR NO KEY UPDATE",
-								   1, lock_types),
-				   args, NULL, false, 0, SPI_OK_SELECT);
-	rows = (long) SPI_processed;
-	ids = palloc(sizeof(Datum) * Max(rows, 1));
-	current = palloc(sizeof(Datum) * Max(rows, 1));
-	current_null = palloc(sizeof(bool) * Max(rows, 1));
-	holds = palloc(sizeof(bool) * Max(rows, 1));
-	holding = palloc(sizeof(Datum) * Max(rows, 1));
-	for (long r = 0; r < rows; r++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[r];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
-
-		ids[r] = SPI_getbinval(t, d, 1, &isnull);
-		current[r] = SPI_getbinval(t, d, 4, &current_null[r]);
-		holds[r] = st != NULL && st->holds_stock;
-		if (holds[r])
-			holding[nholding++] = ids[r];
-	}
-	held = held_read(items_rel, holding, nholding);
-	for (long r = 0, h = 0; r < rows; r++)
-	{
-		bool		should_null = true;
-		Datum		should = holds[r] ? held_value(&held[h++], &should_null) : (Datum) 0;
-
-		if (held_equal(should, should_null, current[r], current_null[r]))
-			continue;
-		/* reused in place: entry r is read before it can be overwritten */
-		ids[nwrite] = ids[r];
-		current[nwrite] = should;
-		current_null[nwrite] = should_null;
-		nwrite++;
-	}
-	if (nwrite == 0)
+	if (n == 0)
 		return;
-	args[0] = uuid_array(ids, nwrite);
-	args[1] = PointerGetDatum(construct_md_array(current, current_null, 1, &nwrite, &lower,
-												 JSONBOID, -1, false, TYPALIGN_INT));
+	args[0] = uuid_array(ids, n);
+	args[1] = PointerGetDatum(construct_md_array(values, nulls, 1, &n, &lower, JSONBOID, -1, false, TYPALIGN_INT));
 	held_filling = filling;
+	orders_stamp_idle = filling;
 	PG_TRY();
 	{
 		orders_execute_writing(orders_get_plan(PLAN_STOCK_WRITE_HELD, orders_rel,
@@ -1148,8 +1229,96 @@ held_reconcile(Oid items_rel, Oid orders_rel, OrderHold **list, long n, bool fil
 	PG_FINALLY();
 	{
 		held_filling = was_filling;
+		orders_stamp_idle = was_idle;
 	}
 	PG_END_TRY();
+	if (SPI_processed != (uint64) n)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the stock_held of %d orders was not written: a trigger on orders.orders skipped %d",
+						n, n - (int) SPI_processed),
+				 errdetail("Their stock would no longer follow their items.")));
+}
+
+/*
+ * held_reconcile — (0.30.0) the "n" orders "ids" locked in id order, and
+ * the stock_held of each that no longer records what it should hold (its
+ * stock items while its status holds stock, both read after the lock)
+ * written (held_write), the stock moving by the difference — except in a
+ * restore (HELD_FILL_EMPTY: the owner's COPY of items), which records
+ * without moving stock what orders that record nothing hold (a dump from
+ * before 0.30.0 has no stock_held; the dumped stock counts them), and in
+ * orders.recount_stock_held (HELD_FILL_ALL).  Returns the orders written.
+ * Connected to SPI as the owner.
+ */
+static long
+held_reconcile(Oid items_rel, Oid orders_rel, const Datum *ids, long n, HeldMode mode)
+{
+	static Oid	lock_types[1] = {UUIDARRAYOID};
+	Datum		args[1];
+	Datum	   *locked;
+	Datum	   *current;
+	bool	   *current_null;
+	bool	   *holds;
+	Datum	   *holding;
+	long		rows;
+	long		nholding = 0;
+	Held	   *held;
+	/* the writes: [0] move the stock, [1] fill (no move) */
+	Datum	   *wids[2];
+	Datum	   *wvalues[2];
+	bool	   *wnulls[2];
+	int			nw[2] = {0, 0};
+
+	args[0] = uuid_array(ids, n);
+	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_HELD, orders_rel,
+								   "SELECT id, lifecycle, status, stock_held FROM orders.orders"
+								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								   " ORDER BY id FOR NO KEY UPDATE",
+								   1, lock_types),
+				   args, NULL, false, 0, SPI_OK_SELECT);
+	rows = (long) SPI_processed;
+	locked = palloc(sizeof(Datum) * Max(rows, 1));
+	current = palloc(sizeof(Datum) * Max(rows, 1));
+	current_null = palloc(sizeof(bool) * Max(rows, 1));
+	holds = palloc(sizeof(bool) * Max(rows, 1));
+	holding = palloc(sizeof(Datum) * Max(rows, 1));
+	for (int w = 0; w < 2; w++)
+	{
+		wids[w] = palloc(sizeof(Datum) * Max(rows, 1));
+		wvalues[w] = palloc(sizeof(Datum) * Max(rows, 1));
+		wnulls[w] = palloc(sizeof(bool) * Max(rows, 1));
+	}
+	for (long r = 0; r < rows; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		const LifecycleState *st = lifecycle_find_state(SPI_getvalue(t, d, 2), SPI_getvalue(t, d, 3));
+
+		locked[r] = SPI_getbinval(t, d, 1, &isnull);
+		current[r] = SPI_getbinval(t, d, 4, &current_null[r]);
+		holds[r] = st != NULL && st->holds_stock;
+		if (holds[r])
+			holding[nholding++] = locked[r];
+	}
+	held = held_read(items_rel, holding, nholding);
+	for (long r = 0, h = 0; r < rows; r++)
+	{
+		bool		should_null = true;
+		Datum		should = holds[r] ? held_value(&held[h++], &should_null) : (Datum) 0;
+		int			w = mode == HELD_FILL_ALL || (mode == HELD_FILL_EMPTY && current_null[r]) ? 1 : 0;
+
+		if (held_equal(should, should_null, current[r], current_null[r]))
+			continue;
+		wids[w][nw[w]] = locked[r];
+		wvalues[w][nw[w]] = should;
+		wnulls[w][nw[w]] = should_null;
+		nw[w]++;
+	}
+	held_write(orders_rel, wids[0], wvalues[0], wnulls[0], nw[0], false);
+	held_write(orders_rel, wids[1], wvalues[1], wnulls[1], nw[1], true);
+	return nw[0] + nw[1];
 }
 
 /*
@@ -1182,7 +1351,12 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 
 	orders_require_transition_tables(trigdata, "stock_on_items");
 	orders_rel = orders_relid("orders");
-	ledger = get_attnum(orders_rel, "stock_held") != InvalidAttrNumber;
+	{
+		Relation	orders = table_open(orders_rel, AccessShareLock);
+
+		ledger = held_columns(orders)->held != 0;
+		table_close(orders, AccessShareLock);
+	}
 	restoring = orders_owner_restoring(rel);
 	if (restoring && !ledger)
 		return PointerGetDatum(NULL);	/* the restored stock counts the restored orders */
@@ -1202,7 +1376,8 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	if (ledger)
 	{
-		held_reconcile(RelationGetRelid(rel), orders_rel, listed, n, restoring);
+		(void) held_reconcile(RelationGetRelid(rel), orders_rel, order_ids(listed, n), n,
+							  restoring ? HELD_FILL_EMPTY : HELD_MOVE);
 		orders_spi_finish_as(&saved);
 		return PointerGetDatum(NULL);
 	}
@@ -1239,9 +1414,12 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 
 /*
  * orders.stock_delete_guard() — BEFORE DELETE ... FOR EACH ROW on
- * orders.orders.  Guarantees that an order still reserving stock (a holding
- * status of the "open" category) is not deleted with its reservation: the
- * delete is refused with OR051.  Delivered (fulfilled) orders hold stock
+ * orders.orders.  Guarantees that an order still reserving stock (an
+ * "open" status, holding stock) is not deleted with its reservation: the
+ * delete is refused with OR051.  From 0.30.0 "holding" is the locked row's
+ * stock_held — the latest version, which counts an item a concurrent
+ * transaction added and committed while the DELETE waited (the DELETE's
+ * snapshot would not see it).  Delivered (fulfilled) orders hold stock
  * that has left for good; deleting them moves nothing.
  */
 Datum
@@ -1250,20 +1428,32 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = orders_trigger_data(fcinfo, "stock_delete_guard",
 												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
 												ORDERS_TRIG_DELETE);
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	row = trigdata->tg_trigtuple;
+	const HeldColumns *c = held_columns(rel);
 	char	   *lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
 	char	   *status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
 	const LifecycleState *st = lifecycle_find_state(lname, status);
+	bool		reserves = false;
 
-	if (st != NULL && st->holds_stock && st->category == CATEGORY_OPEN)
+	if (st == NULL || st->category != CATEGORY_OPEN)
+		return orders_trigger_result(trigdata, NULL);
+	if (c->held != 0)
 	{
+		bool		isnull;
+
+		(void) heap_getattr(row, c->held, desc, &isnull);
+		reserves = !isnull;
+	}
+	else if (st->holds_stock)
+	{
+		/* a schema before 0.30.0: does it have stock items? */
 		static Oid	argtypes[1] = {UUIDOID};
 		Oid			items_rel = orders_relid("order_items");
 		OrdersSavedUser saved;
 		bool		isnull;
 		Datum		args[1];
-		bool		reserves;
 
 		args[0] = SPI_getbinval(row, desc, SPI_fnumber(desc, "id"), &isnull);
 		orders_spi_connect_as_owner(items_rel, &saved);
@@ -1275,12 +1465,93 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 					   args, NULL, true, 0, SPI_OK_SELECT);
 		reserves = SPI_processed > 0;
 		orders_spi_finish_as(&saved);
-		if (reserves)
-			ereport(ERROR,
-					(errcode(ERRCODE_ORDERS_STOCK_HELD),
-					 errmsg("order \"%s\" still reserves stock (status %s)",
-							SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number")), status),
-					 errhint("Cancel the order first: that puts its items back into stock.")));
 	}
+	if (reserves)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_STOCK_HELD),
+				 errmsg("order \"%s\" still reserves stock (status %s)",
+						SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number")), status),
+				 errhint("Cancel the order first: that puts its items back into stock.")));
 	return orders_trigger_result(trigdata, NULL);
+}
+
+/*
+ * orders_stock_on_status_held, orders_stock_on_items_held — the two
+ * triggers under the names the 0.30.0 schema calls them by: a session
+ * still running an older library (which moves stock without stock_held)
+ * then fails on every write instead of moving stock past the ledger.
+ */
+Datum
+orders_stock_on_status_held(PG_FUNCTION_ARGS)
+{
+	return orders_stock_on_status(fcinfo);
+}
+
+Datum
+orders_stock_on_items_held(PG_FUNCTION_ARGS)
+{
+	return orders_stock_on_items(fcinfo);
+}
+
+/*
+ * orders.recount_stock_held() — records in every order's stock_held what it
+ * holds now (its stock items while its status holds stock), without moving
+ * stock: for a restore that loaded orders and items with their triggers
+ * disabled (pg_restore --disable-triggers of a dump from before 0.30.0),
+ * after which the stock counts what the orders hold but stock_held does
+ * not say it, and for the update to 0.30.0.  The orders are locked in id
+ * order, 10,000 at a time; an order that records something else is
+ * rewritten — its stock does not move (the ledger is what was wrong) and
+ * it keeps its updated_at.  Returns the orders rewritten.  Owner only
+ * (REVOKEd from PUBLIC): it changes what later stock moves give back.
+ */
+Datum
+orders_recount_stock_held(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	Oid			orders_rel = orders_relid("orders");
+	Oid			items_rel = orders_relid("order_items");
+	OrdersSavedUser saved;
+	Datum		after = (Datum) 0;
+	bool		first = true;
+	int64		written = 0;
+
+	(void) fcinfo;
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	for (;;)
+	{
+		Datum		args[1] = {after};
+		long		n;
+		Datum	   *ids;
+		bool		isnull;
+
+		if (first)
+			orders_execute(orders_get_plan(PLAN_STOCK_RECOUNT_FIRST, orders_rel,
+										   "SELECT id FROM orders.orders ORDER BY id LIMIT 10000",
+										   0, NULL),
+						   NULL, NULL, true, 0, SPI_OK_SELECT);
+		else
+			orders_execute(orders_get_plan(PLAN_STOCK_RECOUNT_PAGE, orders_rel,
+										   "SELECT id FROM orders.orders"
+										   " WHERE id OPERATOR(pg_catalog.>) $1 ORDER BY id LIMIT 10000",
+										   1, argtypes),
+						   args, NULL, true, 0, SPI_OK_SELECT);
+		n = (long) SPI_processed;
+		if (n == 0)
+			break;
+		ids = palloc(sizeof(Datum) * n);
+		for (long i = 0; i < n; i++)
+		{
+			pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+			memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+				   sizeof(pg_uuid_t));
+			ids[i] = UUIDPGetDatum(id);
+		}
+		after = ids[n - 1];
+		first = false;
+		written += held_reconcile(items_rel, orders_rel, ids, n, HELD_FILL_ALL);
+	}
+	orders_spi_finish_as(&saved);
+	PG_RETURN_INT64(written);
 }

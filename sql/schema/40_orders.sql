@@ -5,8 +5,10 @@
 -- notifies in the changing transaction (doc/lifecycles.md).
 ---------------------------------------------------------------------------
 
+-- (0.30.0) the _held symbols: a session still running an older library
+-- (which keeps no stock_held) fails instead of writing past the stock's ledger
 CREATE FUNCTION orders.status_guard() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_guard';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_guard_held';
 
 CREATE FUNCTION orders.status_audit() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_status_audit';

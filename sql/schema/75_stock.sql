@@ -6,9 +6,9 @@
 ---------------------------------------------------------------------------
 
 CREATE FUNCTION orders.stock_on_status() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_status';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_status_held';
 CREATE FUNCTION orders.stock_on_items() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_items';
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_on_items_held';
 CREATE FUNCTION orders.stock_delete_guard() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_stock_delete_guard';
 
@@ -26,6 +26,14 @@ CREATE TRIGGER stock_on_items_update AFTER UPDATE ON orders.order_items
 CREATE TRIGGER stock_on_items_delete AFTER DELETE ON orders.order_items
     REFERENCING OLD TABLE AS old_items
     FOR EACH STATEMENT EXECUTE FUNCTION orders.stock_on_items();
+
+-- (0.30.0) orders.orders.stock_held rewritten from the orders' items and
+-- status without moving stock: after a restore that skipped the triggers
+CREATE FUNCTION orders.recount_stock_held() RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'orders_recount_stock_held';
+COMMENT ON FUNCTION orders.recount_stock_held() IS
+    'Records in every order''s stock_held what it holds (its stock items while its status holds stock) without moving stock — after pg_restore --disable-triggers of a dump from before 0.30.0; returns the orders rewritten (owner only)';
+REVOKE ALL ON FUNCTION orders.recount_stock_held() FROM PUBLIC;
 
 -- Stock-keeping units at or below their low-stock threshold: products
 -- without variants, and variants (a product with variants keeps its stock

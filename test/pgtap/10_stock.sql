@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(63);
+SELECT plan(73);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -355,6 +355,119 @@ SELECT orders.transition('00000000-0000-0000-0000-0000000010c7', 'confirmed');
 SELECT orders.transition('00000000-0000-0000-0000-0000000010c7', 'cancelled');
 SELECT is(pg_temp.cte_stock() || ' ' || coalesce((SELECT stock_held::text FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000010c7'), 'none'),
           '8 none', 'an INSERT''s stock_held is not kept (a new order holds nothing): cancelling it gives back nothing');
+
+-- (0.30.0, after review) what a DBA's triggers and odd writes do.  A
+-- product of its own, 20 in stock, and orders E1..E6 of 2 units each.
+INSERT INTO orders.products (id, name, sku, price, stock_quantity)
+VALUES ('00000000-0000-0000-0000-0000000010e0', 'Edge lamp', 'T10-EDGE', 10, 20);
+INSERT INTO orders.orders (id, order_number, customer_id)
+SELECT ('00000000-0000-0000-0000-0000000010e' || n)::uuid, 'T10-E' || n, '00000000-0000-0000-0000-00000000a0c1'
+  FROM generate_series(1, 6) n;
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+SELECT ('00000000-0000-0000-0000-0000000010e' || n)::uuid, 'lamp', 2, 10, '00000000-0000-0000-0000-0000000010e0'
+  FROM generate_series(1, 6) n;
+CREATE FUNCTION pg_temp.edge() RETURNS text LANGUAGE sql AS $$
+  SELECT (SELECT stock_quantity FROM orders.products WHERE sku = 'T10-EDGE') || ' '
+         || (SELECT string_agg(right(order_number, 2) || '=' || coalesce((stock_held -> 'products' ->> '00000000-0000-0000-0000-0000000010e0'), '-'),
+                               ' ' ORDER BY order_number)
+               FROM orders.orders WHERE order_number LIKE 'T10-E_') $$;
+-- a status change nested in the extension's own write of stock_held: a
+-- restock trigger that confirms a waiting order when stock comes back
+SELECT orders.transition('00000000-0000-0000-0000-0000000010e1', 'confirmed');
+CREATE FUNCTION pg_temp.confirm_waiting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM orders.transition('00000000-0000-0000-0000-0000000010e2', 'confirmed');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER t10_backorder AFTER UPDATE OF stock_quantity ON orders.products
+  FOR EACH ROW WHEN (NEW.sku = 'T10-EDGE' AND NEW.stock_quantity > OLD.stock_quantity)
+  EXECUTE FUNCTION pg_temp.confirm_waiting();
+DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000010e1';
+DROP TRIGGER t10_backorder ON orders.products;
+SELECT is(pg_temp.edge(), '18 E1=- E2=2 E3=- E4=- E5=- E6=-',
+          'a confirmation nested in the write of stock_held (a restock trigger) takes its stock: E1 gave 2 back, E2 took 2');
+-- a DBA's BEFORE trigger after status_guard confirms the order, another adds a gift
+CREATE FUNCTION pg_temp.late() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.customer_notes = 'prepaid' AND OLD.status = 'new' THEN
+    NEW.status := 'confirmed';
+  END IF;
+  IF NEW.status = 'confirmed' AND OLD.status = 'new' AND NEW.order_number = 'T10-E4' THEN
+    INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+    VALUES (NEW.id, 'gift lamp', 1, 0, '00000000-0000-0000-0000-0000000010e0');
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER zz_t10_late BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.late();
+UPDATE orders.orders SET customer_notes = 'prepaid' WHERE order_number = 'T10-E3';
+SELECT orders.transition('00000000-0000-0000-0000-0000000010e4', 'confirmed');
+DROP TRIGGER zz_t10_late ON orders.orders;
+SELECT is(pg_temp.edge(), '13 E1=- E2=2 E3=2 E4=3 E5=- E6=-',
+          'a later BEFORE trigger that confirms (E3) or adds a gift item (E4): stock_on_status takes what they hold after the statement');
+-- a trigger that skips the write of stock_held fails the item change
+CREATE FUNCTION pg_temp.freeze() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER t10_freeze BEFORE UPDATE ON orders.orders FOR EACH ROW
+  WHEN (OLD.stock_held IS DISTINCT FROM NEW.stock_held) EXECUTE FUNCTION pg_temp.freeze();
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = 5 WHERE order_id = '00000000-0000-0000-0000-0000000010e2'$$,
+                 '09000', 'the stock_held of 1 orders was not written: a trigger on orders.orders skipped 1',
+                 'an item change whose order''s stock_held a trigger skipped is refused (09000)');
+DROP TRIGGER t10_freeze ON orders.orders;
+SELECT is(pg_temp.edge() || ' ' || (SELECT quantity FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000010e2'),
+          '13 E1=- E2=2 E3=2 E4=3 E5=- E6=- 2', '... and nothing changed');
+-- states renamed under an order: the order's new status alone decides
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t10shop', 'draft');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position, holds_stock) VALUES
+  ('t10shop', 'draft', 'open', 1, false), ('t10shop', 'held', 'open', 2, true),
+  ('t10shop', 'waiting', 'open', 3, false), ('t10shop', 'cancelled', 'cancelled', 4, false);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES
+  ('t10shop', 'draft', 'held'), ('t10shop', 'held', 'waiting'), ('t10shop', 'waiting', 'held'),
+  ('t10shop', 'held', 'cancelled'), ('t10shop', 'waiting', 'cancelled');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000010f1', 'T10-SHOP', '00000000-0000-0000-0000-00000000a0c1', 't10shop');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010f1', 'lamp', 4, 10, '00000000-0000-0000-0000-0000000010e0');
+SELECT orders.transition('00000000-0000-0000-0000-0000000010f1', 'held');
+UPDATE orders.lifecycle_states SET status = 'tmp' WHERE lifecycle = 't10shop' AND status = 'held';
+UPDATE orders.lifecycle_states SET status = 'held' WHERE lifecycle = 't10shop' AND status = 'waiting';
+UPDATE orders.lifecycle_states SET status = 'waiting' WHERE lifecycle = 't10shop' AND status = 'tmp';
+SELECT orders.transition('00000000-0000-0000-0000-0000000010f1', 'cancelled');
+SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-EDGE') || ' '
+          || coalesce((SELECT stock_held::text FROM orders.orders WHERE order_number = 'T10-SHOP'), 'none'),
+          '13 none', 'an order whose state was swapped for one without holds_stock gives its 4 back when cancelled');
+-- an order's id changed by the owner: what it held moves with it
+SELECT orders.transition('00000000-0000-0000-0000-0000000010e5', 'confirmed');
+WITH u AS (UPDATE orders.orders SET id = '00000000-0000-0000-0000-0000000010ee' WHERE id = '00000000-0000-0000-0000-0000000010e5' RETURNING 1),
+     i AS (UPDATE orders.order_items SET order_id = '00000000-0000-0000-0000-0000000010ee'
+            WHERE order_id = '00000000-0000-0000-0000-0000000010e5' RETURNING 1),
+     h AS (UPDATE orders.order_history SET order_id = '00000000-0000-0000-0000-0000000010ee'
+            WHERE order_id = '00000000-0000-0000-0000-0000000010e5' RETURNING 1)
+SELECT 1;
+SELECT is(pg_temp.edge(), '11 E1=- E2=2 E3=2 E4=3 E5=2 E6=-', 'an order whose id the owner changes keeps what it holds, taken once');
+-- the owner's COPY of items into an order that records what it holds moves the difference
+SELECT orders.transition('00000000-0000-0000-0000-0000000010e6', 'confirmed');
+COPY orders.order_items (order_id, name, quantity, unit_price, product_id) FROM STDIN;
+00000000-0000-0000-0000-0000000010e6	lamp 2	3	10	00000000-0000-0000-0000-0000000010e0
+\.
+SELECT is(pg_temp.edge(), '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5',
+          'the owner''s COPY of items into an order recording what it holds takes the new units (a restore''s orders record nothing yet)');
+-- orders.recount_stock_held(): stock_held rewritten from the items, no stock moved, no stamp
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET stock_held = NULL, updated_at = '2001-01-01' WHERE order_number IN ('T10-E2', 'T10-E6');
+UPDATE orders.orders SET stock_held = '{"products": {"00000000-0000-0000-0000-0000000010e0": 9}}', updated_at = '2001-01-01'
+ WHERE order_number = 'T10-E1';
+SET LOCAL session_replication_role = origin;
+SELECT is(orders.recount_stock_held() || ' ' || pg_temp.edge() || ' '
+          || (SELECT string_agg(DISTINCT updated_at::date::text, ',') FROM orders.orders WHERE order_number IN ('T10-E1', 'T10-E2', 'T10-E6')),
+          '3 6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 2001-01-01',
+          'orders.recount_stock_held() rewrites the three wrong values from the items, moves no stock, keeps updated_at');
+SELECT is(has_function_privilege('authenticated', 'orders.recount_stock_held()', 'EXECUTE'), false,
+          '... and is the owner''s only');
+-- the owner's COPY of an order in a status that holds nothing keeps no stock_held
+COPY orders.orders (id, order_number, customer_id, status, stock_held) FROM STDIN;
+00000000-0000-0000-0000-0000000010e9	T10-E9	00000000-0000-0000-0000-00000000a0c1	new	{"products": {"00000000-0000-0000-0000-0000000010e0": 7}}
+\.
+SELECT is((SELECT coalesce(stock_held::text, 'none') FROM orders.orders WHERE order_number = 'T10-E9'), 'none',
+          'a restored order in a status without holds_stock records nothing, whatever the file says');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -427,6 +427,7 @@ SELECT pg_temp.probe('current_staff_id of a client', $p$SELECT orders.current_st
 -- owner-only functions refuse
 SELECT pg_temp.probe('recount_leads refused', $p$SELECT count(*) FROM orders.recount_leads()$p$, '{recount_leads}', '42501');
 SELECT pg_temp.probe('recount_subtotals refused', $p$SELECT count(*) FROM orders.recount_subtotals()$p$, '{recount_subtotals}', '42501');
+SELECT pg_temp.probe('recount_stock_held refused', $p$SELECT orders.recount_stock_held()$p$, '{recount_stock_held}', '42501');
 SELECT pg_temp.probe('recount_slots refused', $p$SELECT count(*) FROM orders.recount_slots()$p$, '{recount_slots}', '42501');
 SELECT pg_temp.probe('recount_customer_stats refused', $p$SELECT count(*) FROM orders.recount_customer_stats()$p$,
   '{recount_customer_stats}', '42501');
