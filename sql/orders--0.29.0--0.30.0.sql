@@ -19,6 +19,8 @@
 --    (more money in than back that day, none kept from earlier days): it counted every order with a
 --    revenue row that day (a refunded order, an order raised on a later
 --    day again).
+--  * TRUNCATE orders.order_items is refused while any order counts items
+--    (a subtotal, stock held): it left both behind.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.30.0'" to load this file. \quit
 
 ALTER TABLE orders.orders ADD COLUMN stock_held jsonb;
@@ -75,3 +77,24 @@ SELECT d.date, d.currency,
  GROUP BY d.date, d.currency;
 COMMENT ON VIEW orders.daily_financial_summary IS
     'Per day and currency: revenue, refunds, expenses, net revenue and net profit (seed 004), and the orders paid that day (more money in than back, none kept from earlier days)';
+
+-- (0.30.0) TRUNCATE of the items skips their triggers too: the orders'
+-- subtotals and the stock they hold (stock_held) would stay behind, given
+-- back later for items nobody has.  Refused while any order counts items.
+CREATE FUNCTION orders.items_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counting bigint := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
+BEGIN
+    IF counting > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.order_items: % orders count their items (subtotal, stock held)', counting
+            USING ERRCODE = 'OR014',
+                  HINT = 'Use DELETE FROM orders.order_items (subtotals and stock follow it).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER items_truncate_guard BEFORE TRUNCATE ON orders.order_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.items_truncate_guard();

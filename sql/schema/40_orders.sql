@@ -199,6 +199,27 @@ $$;
 CREATE TRIGGER orders_truncate_guard BEFORE TRUNCATE ON orders.orders
     FOR EACH STATEMENT EXECUTE FUNCTION orders.orders_truncate_guard();
 
+-- (0.30.0) TRUNCATE of the items skips their triggers too: the orders'
+-- subtotals and the stock they hold (stock_held) would stay behind, given
+-- back later for items nobody has.  Refused while any order counts items.
+CREATE FUNCTION orders.items_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counting bigint := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
+BEGIN
+    IF counting > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.order_items: % orders count their items (subtotal, stock held)', counting
+            USING ERRCODE = 'OR014',
+                  HINT = 'Use DELETE FROM orders.order_items (subtotals and stock follow it).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER items_truncate_guard BEFORE TRUNCATE ON orders.order_items
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.items_truncate_guard();
+
 CREATE FUNCTION orders.transition(order_id uuid, to_status text,
                                   notes text DEFAULT NULL,
                                   idempotency_key text DEFAULT NULL)

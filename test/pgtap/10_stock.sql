@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(73);
+SELECT plan(75);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -468,6 +468,12 @@ COPY orders.orders (id, order_number, customer_id, status, stock_held) FROM STDI
 \.
 SELECT is((SELECT coalesce(stock_held::text, 'none') FROM orders.orders WHERE order_number = 'T10-E9'), 'none',
           'a restored order in a status without holds_stock records nothing, whatever the file says');
+
+-- TRUNCATE of the items would leave subtotals and stock_held behind
+SELECT throws_ok($$TRUNCATE orders.order_items CASCADE$$, 'OR014', NULL,
+                 '(0.30.0) TRUNCATE of the items is refused while orders count them (OR014)');
+SELECT is(pg_temp.edge() || ' ' || (SELECT count(*) FROM orders.order_items WHERE product_id = '00000000-0000-0000-0000-0000000010e0'),
+          '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E9=- 8', '... and nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
