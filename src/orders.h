@@ -381,9 +381,6 @@ extern HeapTuple orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newr
 
 /* ---- stock.c: what an order holds out of stock (status_guard keeps it) ---- */
 extern HeapTuple orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow);
-
-/* ---- updated_at.c ---- */
-extern bool orders_stamp_idle;
 extern bool orders_hold_subtotals;
 extern void orders_apply_held_subtotals(void);
 extern void orders_hold_subtotal(const pg_uuid_t *order_id, Datum delta);

@@ -57,6 +57,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/uuid.h"
@@ -784,8 +785,42 @@ held_columns(Relation rel)
 	return c;
 }
 
-/* True while stock_on_items writes stock_held (status_guard lets it through). */
-static bool held_writing = false;
+/*
+ * The extension's own write of stock_held running now (held_write), or
+ * NULL: status_guard lets through exactly these values for these orders
+ * (ids in uuid order) — not a write a DBA's trigger makes meanwhile.
+ */
+typedef struct HeldWriting
+{
+	int			n;
+	const Datum *ids;
+	const Datum *values;
+	const bool *nulls;
+} HeldWriting;
+
+static const HeldWriting *held_writing = NULL;
+
+/* held_written — is "value" ("isnull") what the running held_write writes for order "id"? */
+static bool
+held_written(Datum id, Datum value, bool isnull)
+{
+	int			lo = 0;
+	int			hi = held_writing ? held_writing->n - 1 : -1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = memcmp(DatumGetUUIDP(id), DatumGetUUIDP(held_writing->ids[mid]), sizeof(pg_uuid_t));
+
+		if (c == 0)
+			return held_equal(value, isnull, held_writing->values[mid], held_writing->nulls[mid]);
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
 
 /* True while a restore's items record what their orders hold: no stock moves. */
 static bool held_filling = false;
@@ -873,8 +908,9 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	s2 = heap_getattr(newrow, c->status, desc, &n2);
 	/* the same status (its lifecycle does not change: status_guard) */
 	same_status = !n1 && !n2 && datumIsEqual(s1, s2, false, -1);
-	if (held_writing && same_status)
-		return newrow;			/* held_reconcile's write */
+	if (same_status && held_writing != NULL &&
+		held_written(heap_getattr(newrow, c->id, desc, &n1), value, new_null))
+		return newrow;			/* held_write's own */
 	if (!held_equal(value, new_null, old_value, old_null))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
@@ -996,13 +1032,25 @@ fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 	Jsonb	   *old = p != NULL ? p->old : NULL;
 	Jsonb	   *now = isnull ? NULL : DatumGetJsonbP(held);
 
+	bool		same = (now == NULL && old == NULL) ||
+		(now != NULL && old != NULL && VARSIZE(old) == VARSIZE(now) && memcmp(old, now, VARSIZE(now)) == 0);
+
 	(void) sign;
 	if (p != NULL)
 		p->paired = true;
-	/* entered a holding status, or left one holding something: checked against its items */
-	if (!idnull && holds != (p != NULL && p->old_holds) && (holds || now != NULL))
+
+	/*
+	 * What the order should hold is checked after the statement when its
+	 * status holds nothing but it records something, or when it entered a
+	 * holding status or its record changed in one — unless this is
+	 * held_write's own value: a DBA's BEFORE trigger after status_guard
+	 * may have moved the status on, or back, or added an item.
+	 */
+	if (!idnull && ((!holds && now != NULL) ||
+					(holds && (!(p != NULL && p->old_holds) || !same) &&
+					 !(held_writing != NULL && held_written(id, held, isnull)))))
 		check_later(f, id, now != NULL ? DatumGetJsonbPCopy(held) : NULL, holds);
-	if (now != NULL && old != NULL && VARSIZE(old) == VARSIZE(now) && memcmp(old, now, VARSIZE(now)) == 0)
+	if (same)
 		return;					/* held the same: no move */
 	if (now != NULL)
 		held_moves(now, -1, moves_of(f));	/* taking stock lowers it */
@@ -1192,13 +1240,18 @@ fold_item_move(TupleTableSlot *slot, int sign, void *arg)
 }
 
 /*
- * held_write — stock_held of the "n" orders "ids" set to "values" (NULL
- * where "nulls") by one UPDATE — the extension's own write, let through
- * status_guard (held_writing), left out of the activity log; its
- * stock_on_status moves the stock by the difference, unless "filling" (a
- * restore's value, which the stock already counts: no move, and no new
- * updated_at).  A row a trigger skipped fails it: its stock would not
- * follow its items.  Connected to SPI as the owner.
+ * held_write — stock_held of the "n" orders "ids" (in uuid order) set to
+ * "values" (NULL where "nulls") by one UPDATE — the extension's own write,
+ * which status_guard lets through for exactly these orders and values
+ * (held_writing), left out of the activity log; its stock_on_status moves
+ * the stock by the difference.  "filling" (a value the stock already
+ * counts: a restore's, orders.recount_stock_held's) runs it with the
+ * replica role, as a restore with --disable-triggers would load it: no
+ * trigger of the orders fires but one a DBA made ENABLE ALWAYS — no stock
+ * moves (stock_on_status skips while held_filling, if ALWAYS), no new
+ * updated_at, no DBA trigger acting on what is no change of the order.  A
+ * row a trigger skipped fails it: its stock would not follow its items.
+ * Connected to SPI as the owner.
  */
 static void
 held_write(Oid orders_rel, Datum *ids, Datum *values, bool *nulls, int n, bool filling)
@@ -1206,17 +1259,24 @@ held_write(Oid orders_rel, Datum *ids, Datum *values, bool *nulls, int n, bool f
 	static Oid	write_types[2] = {UUIDARRAYOID, JSONBARRAYOID};
 	static const char *const held_column[] = {"stock_held", NULL};
 	OrdersDerived derived = {orders_rel, held_column};
+	HeldWriting writing = {n, ids, values, nulls};
+	const HeldWriting *was_writing = held_writing;
+	bool		was_filling = held_filling;
 	Datum		args[2];
 	int			lower = 1;
-	bool		was_filling = held_filling;
-	bool		was_idle = orders_stamp_idle;
+	const int	guc_level = n > 0 && filling ? NewGUCNestLevel() : -1;
 
 	if (n == 0)
 		return;
 	args[0] = uuid_array(ids, n);
 	args[1] = PointerGetDatum(construct_md_array(values, nulls, 1, &n, &lower, JSONBOID, -1, false, TYPALIGN_INT));
+	if (filling)
+	{
+		(void) set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+	held_writing = &writing;
 	held_filling = filling;
-	orders_stamp_idle = filling;
 	PG_TRY();
 	{
 		orders_execute_writing(orders_get_plan(PLAN_STOCK_WRITE_HELD, orders_rel,
@@ -1224,14 +1284,16 @@ held_write(Oid orders_rel, Datum *ids, Datum *values, bool *nulls, int n, bool f
 											   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(id, held)"
 											   " WHERE o.id OPERATOR(pg_catalog.=) v.id",
 											   2, write_types),
-							   args, NULL, SPI_OK_UPDATE, &held_writing, &derived);
+							   args, NULL, SPI_OK_UPDATE, NULL, &derived);
 	}
 	PG_FINALLY();
 	{
+		held_writing = was_writing;
 		held_filling = was_filling;
-		orders_stamp_idle = was_idle;
 	}
 	PG_END_TRY();
+	if (filling)
+		AtEOXact_GUC(true, guc_level);
 	if (SPI_processed != (uint64) n)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),

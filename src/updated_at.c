@@ -14,17 +14,9 @@
 PG_FUNCTION_INFO_V1(orders_set_updated_at);
 
 /*
- * True while the extension rewrites a value it keeps without anything of
- * the row having changed (a restore's stock_held, orders.recount_stock_held):
- * the rows keep their stamps.
- */
-bool		orders_stamp_idle = false;
-
-/*
  * orders_set_updated_at — BEFORE UPDATE row trigger: the new row gets the
  * transaction timestamp (now()) in the named timestamptz column (default
- * "updated_at") — not while orders_stamp_idle.  A missing or mistyped
- * column is refused at first use.
+ * "updated_at").  A missing or mistyped column is refused at first use.
  */
 Datum
 orders_set_updated_at(PG_FUNCTION_ARGS)
@@ -39,8 +31,6 @@ orders_set_updated_at(PG_FUNCTION_ARGS)
 	Datum		newval;
 	bool		newnull = false;
 
-	if (orders_stamp_idle)
-		return PointerGetDatum(trigdata->tg_newtuple);
 	if (trigdata->tg_trigger->tgnargs > 0)
 		colname = trigdata->tg_trigger->tgargs[0];
 

@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(75);
+SELECT plan(80);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -469,11 +469,61 @@ COPY orders.orders (id, order_number, customer_id, status, stock_held) FROM STDI
 SELECT is((SELECT coalesce(stock_held::text, 'none') FROM orders.orders WHERE order_number = 'T10-E9'), 'none',
           'a restored order in a status without holds_stock records nothing, whatever the file says');
 
+-- (0.30.0, second review) a later BEFORE trigger that puts the status back
+CREATE FUNCTION pg_temp.hold_back() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.customer_notes = 'on hold' AND NEW.status <> OLD.status THEN NEW.status := OLD.status; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER zz_t10_hold_back BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.hold_back();
+INSERT INTO orders.orders (id, order_number, customer_id, customer_notes) VALUES
+  ('00000000-0000-0000-0000-0000000010e7', 'T10-E7', '00000000-0000-0000-0000-00000000a0c1', 'on hold');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010e7', 'lamp', 1, 10, '00000000-0000-0000-0000-0000000010e0');
+UPDATE orders.orders SET customer_notes = 'on hold' WHERE order_number = 'T10-E2';
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number = 'T10-E7';
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number = 'T10-E2';
+DROP TRIGGER zz_t10_hold_back ON orders.orders;
+SELECT is(pg_temp.edge() || ' ' || (SELECT string_agg(status, ',' ORDER BY order_number) FROM orders.orders WHERE order_number IN ('T10-E2', 'T10-E7')),
+          '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E9=- confirmed,new',
+          'a later BEFORE trigger that puts the status back: a confirmation that stayed new takes nothing, a cancellation that stayed confirmed keeps its stock');
+-- a DBA's trigger cannot write stock_held inside the extension's own write
+CREATE FUNCTION pg_temp.sneak() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE orders.orders SET stock_held = NULL WHERE order_number = 'T10-E3';
+  RETURN NULL;
+END $$;
+CREATE TRIGGER t10_sneak AFTER UPDATE ON orders.orders FOR EACH ROW WHEN (NEW.order_number = 'T10-E4')
+  EXECUTE FUNCTION pg_temp.sneak();
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = 2 WHERE order_id = '00000000-0000-0000-0000-0000000010e4' AND name = 'gift lamp'$$,
+                 'OR014', 'order "T10-E3": stock_held is maintained by the extension',
+                 'a trigger that writes another order''s stock_held inside the extension''s own write is refused (OR014)');
+DROP TRIGGER t10_sneak ON orders.orders;
+SELECT is(pg_temp.edge(), '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E9=-', '... and nothing changed');
+-- recount_stock_held writes as a restore loads: a DBA's trigger does not see it
+CREATE TEMP TABLE t10_seen (order_number text);
+CREATE FUNCTION pg_temp.seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO t10_seen VALUES (NEW.order_number); RETURN NULL; END $$;
+CREATE TRIGGER t10_seen AFTER UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.seen();
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET stock_held = NULL WHERE order_number = 'T10-E5';
+SET LOCAL session_replication_role = origin;
+SELECT is(orders.recount_stock_held() || ' ' || pg_temp.edge() || ' ' || (SELECT count(*) FROM t10_seen)
+          || ' ' || current_setting('session_replication_role'),
+          '1 6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E9=- 0 origin',
+          'orders.recount_stock_held() rewrites E5 with the replica role: no stock moved, a DBA''s trigger did not fire, the role is back');
+DROP TRIGGER t10_seen ON orders.orders;
+SELECT is((SELECT count(*)::int FROM orders.orders o JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+            WHERE o.order_number LIKE 'T10-E_'
+              AND (s.holds_stock AND EXISTS (SELECT FROM orders.order_items i WHERE i.order_id = o.id AND i.product_id IS NOT NULL))
+                  <> (o.stock_held IS NOT NULL)), 0,
+          'every edge order records stock exactly when its status holds it and it has stock items');
+
 -- TRUNCATE of the items would leave subtotals and stock_held behind
 SELECT throws_ok($$TRUNCATE orders.order_items CASCADE$$, 'OR014', NULL,
                  '(0.30.0) TRUNCATE of the items is refused while orders count them (OR014)');
 SELECT is(pg_temp.edge() || ' ' || (SELECT count(*) FROM orders.order_items WHERE product_id = '00000000-0000-0000-0000-0000000010e0'),
-          '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E9=- 8', '... and nothing changed');
+          '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E9=- 9', '... and nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
