@@ -46,6 +46,8 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_class.h"
@@ -759,9 +761,44 @@ typedef struct HeldColumns
 	int			id;
 	int			lifecycle;
 	int			status;
+	bool		late;			/* a BEFORE UPDATE row trigger not the extension's fires after status_guard */
 } HeldColumns;
 
 static HeldColumns held_columns_cache;
+
+/*
+ * late_before_triggers — does a BEFORE UPDATE row trigger that is not the
+ * extension's fire after status_guard on "rel" (triggers fire in name
+ * order)?  Such a trigger may change the status or the items after
+ * status_guard recorded what the order holds; stock_on_status then checks
+ * every order that entered a holding status.  Yes too when status_guard
+ * is not there or disabled.
+ */
+static bool
+late_before_triggers(Relation rel)
+{
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	TriggerDesc *trig = CopyTriggerDesc(rel->trigdesc);
+	bool		guard_seen = false;
+	bool		late = false;
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers && !late; i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype) || !TRIGGER_FOR_UPDATE(t->tgtype) ||
+			t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (!guard_seen)
+			guard_seen = orders_direct_own_function(t->tgfoid, "orders_status_guard_held") ||
+				orders_direct_own_function(t->tgfoid, "orders_status_guard");
+		else
+			late = !orders_own_function(t->tgfoid);
+	}
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	return late || !guard_seen;
+}
 
 /* held_columns — where the ledger's columns are in "rel" (orders.orders). */
 static const HeldColumns *
@@ -779,6 +816,7 @@ held_columns(Relation rel)
 	c->id = SPI_fnumber(desc, "id");
 	c->lifecycle = SPI_fnumber(desc, "lifecycle");
 	c->status = SPI_fnumber(desc, "status");
+	c->late = late_before_triggers(rel);
 	c->generation = generation;
 	/* used now either way; kept unless an invalidation came meanwhile */
 	c->relid = generation == orders_direct_generation() ? RelationGetRelid(rel) : InvalidOid;
@@ -1041,13 +1079,14 @@ fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 
 	/*
 	 * What the order should hold is checked after the statement when its
-	 * status holds nothing but it records something, or when it entered a
-	 * holding status or its record changed in one — unless this is
-	 * held_write's own value: a DBA's BEFORE trigger after status_guard
-	 * may have moved the status on, or back, or added an item.
+	 * status holds nothing but it records something, or — while a DBA's
+	 * BEFORE trigger fires after status_guard (late_before_triggers), which
+	 * may have moved the status on, or back, or added an item — when it
+	 * entered a holding status or its record changed in one, unless this
+	 * is held_write's own value.
 	 */
 	if (!idnull && ((!holds && now != NULL) ||
-					(holds && (!(p != NULL && p->old_holds) || !same) &&
+					(holds && f->c->late && (!(p != NULL && p->old_holds) || !same) &&
 					 !(held_writing != NULL && held_written(id, held, isnull)))))
 		check_later(f, id, now != NULL ? DatumGetJsonbPCopy(held) : NULL, holds);
 	if (same)
