@@ -71,6 +71,11 @@ orders_get_keyed_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 	return get_plan(kind, relid, sql, nargs, argtypes, true);
 }
 
+/* Statements of ours running now (nested ones counted too), and the plans
+ * found invalid meanwhile, freed once none runs (get_plan). */
+static int	plans_running = 0;
+static List *retired_plans = NIL;
+
 /*
  * get_plan — the kept plan for (kind, relid), prepared from "sql" when
  * there is none or it is no longer valid; "keyed": made at once without
@@ -105,10 +110,34 @@ get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 	if (entry->plan != NULL && SPI_plan_is_valid(entry->plan))
 		return entry->plan;
 
+	/*
+	 * An invalid plan is prepared again from the text; the old one is freed
+	 * only while none of ours runs — a statement of ours may run this very
+	 * plan in an outer frame (a trigger's write nested in the same write,
+	 * after something reset the plan cache: the replica role of a stock
+	 * fill does), and freeing it would pull its plan list from under it.
+	 */
 	if (entry->plan != NULL)
 	{
-		SPI_freeplan(entry->plan);
+		if (plans_running > 0)
+		{
+			MemoryContext was = MemoryContextSwitchTo(TopMemoryContext);
+
+			retired_plans = lappend(retired_plans, entry->plan);
+			MemoryContextSwitchTo(was);
+		}
+		else
+			SPI_freeplan(entry->plan);
 		entry->plan = NULL;
+	}
+	if (plans_running == 0 && retired_plans != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, retired_plans)
+			SPI_freeplan((SPIPlanPtr) lfirst(lc));
+		list_free(retired_plans);
+		retired_plans = NIL;
 	}
 
 	/*
@@ -170,6 +199,7 @@ execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = 0;
 
+	plans_running++;
 	PG_TRY();
 	{
 		if (snapshot != InvalidSnapshot)
@@ -182,6 +212,7 @@ execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 	{
 		ErrorData  *edata;
 
+		plans_running--;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		if (raised_here(edata))
@@ -194,6 +225,7 @@ execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	plans_running--;
 	if (rc != expected)
 		elog(ERROR, "orders: SPI returned %s, expected %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected));

@@ -838,9 +838,17 @@ typedef struct HeldWriting
 
 static const HeldWriting *held_writing = NULL;
 
-/* held_written — is "value" ("isnull") what the running held_write writes for order "id"? */
-static bool
-held_written(Datum id, Datum value, bool isnull)
+/* What the running held_write says of an order's new value. */
+typedef enum HeldListed
+{
+	HELD_NOT_LISTED,			/* not one of its orders (or none runs) */
+	HELD_LISTED,				/* its order, with the value it writes */
+	HELD_LISTED_OTHER			/* its order, with another value: a trigger changed it */
+} HeldListed;
+
+/* held_listed — is order "id" with "value" ("isnull") what the running held_write writes? */
+static HeldListed
+held_listed(Datum id, Datum value, bool isnull)
 {
 	int			lo = 0;
 	int			hi = held_writing ? held_writing->n - 1 : -1;
@@ -851,13 +859,14 @@ held_written(Datum id, Datum value, bool isnull)
 		int			c = memcmp(DatumGetUUIDP(id), DatumGetUUIDP(held_writing->ids[mid]), sizeof(pg_uuid_t));
 
 		if (c == 0)
-			return held_equal(value, isnull, held_writing->values[mid], held_writing->nulls[mid]);
+			return held_equal(value, isnull, held_writing->values[mid], held_writing->nulls[mid])
+				? HELD_LISTED : HELD_LISTED_OTHER;
 		if (c < 0)
 			hi = mid - 1;
 		else
 			lo = mid + 1;
 	}
-	return false;
+	return HELD_NOT_LISTED;
 }
 
 /* True while a restore's items record what their orders hold: no stock moves. */
@@ -947,7 +956,7 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	/* the same status (its lifecycle does not change: status_guard) */
 	same_status = !n1 && !n2 && datumIsEqual(s1, s2, false, -1);
 	if (same_status && held_writing != NULL &&
-		held_written(heap_getattr(newrow, c->id, desc, &n1), value, new_null))
+		held_listed(heap_getattr(newrow, c->id, desc, &n1), value, new_null) == HELD_LISTED)
 		return newrow;			/* held_write's own */
 	if (!held_equal(value, new_null, old_value, old_null))
 		ereport(ERROR,
@@ -1069,13 +1078,20 @@ fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 	bool		holds = st != NULL && st->holds_stock;
 	Jsonb	   *old = p != NULL ? p->old : NULL;
 	Jsonb	   *now = isnull ? NULL : DatumGetJsonbP(held);
-
 	bool		same = (now == NULL && old == NULL) ||
 		(now != NULL && old != NULL && VARSIZE(old) == VARSIZE(now) && memcmp(old, now, VARSIZE(now)) == 0);
+	HeldListed	listed = idnull ? HELD_NOT_LISTED : held_listed(id, held, isnull);
 
 	(void) sign;
 	if (p != NULL)
 		p->paired = true;
+	/* held_write's row, its value changed by a later BEFORE trigger: as if skipped */
+	if (listed == HELD_LISTED_OTHER && (p != NULL && p->old_holds) == holds)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the stock_held of order %s was changed by a trigger on orders.orders while the extension wrote it",
+						DatumGetCString(DirectFunctionCall1(uuid_out, id))),
+				 errdetail("Its stock would no longer follow its items.")));
 
 	/*
 	 * What the order should hold is checked after the statement when its
@@ -1083,11 +1099,12 @@ fold_held_new(TupleTableSlot *slot, int sign, void *arg)
 	 * BEFORE trigger fires after status_guard (late_before_triggers), which
 	 * may have moved the status on, or back, or added an item — when it
 	 * entered a holding status or its record changed in one, unless this
-	 * is held_write's own value.
+	 * is held_write's own value for a status of the kind it saw (a later
+	 * trigger may have confirmed the order inside that write).
 	 */
 	if (!idnull && ((!holds && now != NULL) ||
 					(holds && f->c->late && (!(p != NULL && p->old_holds) || !same) &&
-					 !(held_writing != NULL && held_written(id, held, isnull)))))
+					 !(listed == HELD_LISTED && (p != NULL && p->old_holds) == holds))))
 		check_later(f, id, now != NULL ? DatumGetJsonbPCopy(held) : NULL, holds);
 	if (same)
 		return;					/* held the same: no move */
@@ -1286,8 +1303,8 @@ fold_item_move(TupleTableSlot *slot, int sign, void *arg)
  * the stock by the difference.  "filling" (a value the stock already
  * counts: a restore's, orders.recount_stock_held's) runs it with the
  * replica role, as a restore with --disable-triggers would load it: no
- * trigger of the orders fires but one a DBA made ENABLE ALWAYS — no stock
- * moves (stock_on_status skips while held_filling, if ALWAYS), no new
+ * trigger of the orders fires but one a DBA made ENABLE ALWAYS or REPLICA
+ * — no stock moves (stock_on_status skips while held_filling), no new
  * updated_at, no DBA trigger acting on what is no change of the order.  A
  * row a trigger skipped fails it: its stock would not follow its items.
  * Connected to SPI as the owner.

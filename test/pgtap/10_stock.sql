@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(80);
+SELECT plan(83);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -519,11 +519,44 @@ SELECT is((SELECT count(*)::int FROM orders.orders o JOIN orders.lifecycle_state
                   <> (o.stock_held IS NOT NULL)), 0,
           'every edge order records stock exactly when its status holds it and it has stock items');
 
+-- (0.30.0, third review) a later trigger that confirms an order inside the
+-- extension's own write of its stock_held (the order's status had been
+-- set back behind the triggers' back, its record left stale)
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000010e8', 'T10-E8', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010e8', 'lamp', 2, 10, '00000000-0000-0000-0000-0000000010e0');
+SELECT orders.transition('00000000-0000-0000-0000-0000000010e8', 'confirmed');
+SET LOCAL session_replication_role = replica;
+UPDATE orders.orders SET status = 'new', customer_notes = 'auto' WHERE order_number = 'T10-E8';
+SET LOCAL session_replication_role = origin;
+CREATE FUNCTION pg_temp.auto() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.status = 'new' AND NEW.customer_notes = 'auto' THEN NEW.status := 'confirmed'; END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER zz_t10_auto BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.auto();
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010e8', 'lamp', 1, 10, '00000000-0000-0000-0000-0000000010e0');
+DROP TRIGGER zz_t10_auto ON orders.orders;
+SELECT is(pg_temp.edge() || ' ' || (SELECT status FROM orders.orders WHERE order_number = 'T10-E8'),
+          '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- confirmed',
+          'an order a later trigger confirms inside the extension''s write of its stock_held takes its 3 (it held nothing after)');
+-- a later trigger that changes the value the extension writes fails the statement
+CREATE FUNCTION pg_temp.keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.stock_held := OLD.stock_held; RETURN NEW; END $$;
+CREATE TRIGGER zz_t10_keep BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.keep();
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = 3 WHERE order_id = '00000000-0000-0000-0000-0000000010e2'$$,
+                 '09000', NULL, 'a later trigger that keeps the old stock_held against the extension''s write: 09000');
+DROP TRIGGER zz_t10_keep ON orders.orders;
+SELECT is(pg_temp.edge() || ' ' || (SELECT quantity FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000010e2'),
+          '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- 2', '... and nothing changed');
+
 -- TRUNCATE of the items would leave subtotals and stock_held behind
 SELECT throws_ok($$TRUNCATE orders.order_items CASCADE$$, 'OR014', NULL,
                  '(0.30.0) TRUNCATE of the items is refused while orders count them (OR014)');
 SELECT is(pg_temp.edge() || ' ' || (SELECT count(*) FROM orders.order_items WHERE product_id = '00000000-0000-0000-0000-0000000010e0'),
-          '6 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E9=- 9', '... and nothing changed');
+          '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- 11', '... and nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
