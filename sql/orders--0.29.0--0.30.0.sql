@@ -20,7 +20,10 @@
 --    revenue row that day (a refunded order, an order raised on a later
 --    day again).
 --  * TRUNCATE orders.order_items is refused while any order counts items
---    (a subtotal, stock held): it left both behind.
+--    (a subtotal, stock held): it left both behind.  The TRUNCATE guards
+--    of orders, items and sites run at READ COMMITTED only (a REPEATABLE
+--    READ snapshot predates TRUNCATE's lock and missed an order confirmed
+--    while it waited: its stock was lost); leads' reads the latest.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.30.0'" to load this file. \quit
 
 ALTER TABLE orders.orders ADD COLUMN stock_held jsonb;
@@ -86,8 +89,14 @@ CREATE FUNCTION orders.items_truncate_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    counting bigint := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
+    counting bigint;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.order_items runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
+    counting := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
     IF counting > 0 THEN
         RAISE EXCEPTION 'cannot truncate orders.order_items: % orders count their items (subtotal, stock held)', counting
             USING ERRCODE = 'OR014',
@@ -98,3 +107,50 @@ END
 $$;
 CREATE TRIGGER items_truncate_guard BEFORE TRUNCATE ON orders.order_items
     FOR EACH STATEMENT EXECUTE FUNCTION orders.items_truncate_guard();
+
+CREATE OR REPLACE FUNCTION orders.orders_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counted bigint;
+    holding bigint;
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.orders runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
+    counted := (SELECT count(*) FROM orders.customers c
+                 WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
+    holding := (SELECT count(DISTINCT o.id) FROM orders.orders o
+                  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+                  JOIN orders.order_items i ON i.order_id = o.id
+                 WHERE s.holds_stock AND i.product_id IS NOT NULL);
+    IF counted > 0 OR holding > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.orders: % customers count orders, % orders hold stock', counted, holding
+            USING ERRCODE = 'OR014',
+                  HINT = 'Use DELETE FROM orders.orders (statistics and stock follow it), or cancel the orders holding stock first.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.sites_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.order_site_selections runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
+    IF EXISTS (SELECT FROM orders.order_groups g
+                WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN
+        RAISE EXCEPTION 'cannot truncate orders.order_site_selections while client groups count their sites'
+            USING ERRCODE = 'OR014', HINT = 'Use DELETE; the counters and items follow it.';
+    END IF;
+    RETURN NULL;
+END
+$$;

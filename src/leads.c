@@ -729,7 +729,9 @@ orders_leads_lock_orders(PG_FUNCTION_ARGS)
 /*
  * orders.leads_truncate() — BEFORE TRUNCATE on orders.leads.  TRUNCATE
  * fires no row or statement DELETE triggers, so it would leave counters
- * behind: refused while any order counts delivered leads.
+ * behind: refused while any order counts delivered leads — read with the
+ * latest snapshot, after TRUNCATE's lock (0.30.0: at REPEATABLE READ the
+ * transaction's missed a lead committed while TRUNCATE waited).
  */
 Datum
 orders_leads_truncate(PG_FUNCTION_ARGS)
@@ -747,7 +749,8 @@ orders_leads_truncate(PG_FUNCTION_ARGS)
 						   "SELECT pg_catalog.count(*) FROM orders.orders"
 						   " WHERE leads_delivered OPERATOR(pg_catalog.<>) 0",
 						   0, NULL);
-	orders_execute(plan, NULL, NULL, true, 1, SPI_OK_SELECT);
+	/* after TRUNCATE's lock: what committed while it waited counts (REPEATABLE READ too) */
+	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 	counted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_spi_finish_as(&saved);
 	if (counted > 0)

@@ -311,6 +311,9 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 
 			if (m->variant != variants_table)
 				continue;
+			/* taking more than any stock can hold: short of stock, as any take that does not fit */
+			if (m->delta < PG_INT32_MIN)
+				refuse_move(m, products, variants, caller);
 			if (m->delta < PG_INT32_MIN || m->delta > PG_INT32_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),

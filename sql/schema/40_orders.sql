@@ -173,7 +173,9 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_items
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
 -- TRUNCATE skips row triggers: the customers' statistics and the stock held
--- by orders would stay behind.  Refused while there is any (as for leads).
+-- by orders would stay behind.  Refused while there is any (as for leads);
+-- (0.30.0) at READ COMMITTED only: a REPEATABLE READ snapshot predates the
+-- lock TRUNCATE waited for, and missed an order confirmed meanwhile.
 -- SECURITY DEFINER: it must count every customer and order, not the ones
 -- the caller's row level security shows.
 CREATE FUNCTION orders.orders_truncate_guard() RETURNS trigger
@@ -181,13 +183,20 @@ CREATE FUNCTION orders.orders_truncate_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    counted bigint := (SELECT count(*) FROM orders.customers c
-                        WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
-    holding bigint := (SELECT count(DISTINCT o.id) FROM orders.orders o
-                         JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
-                         JOIN orders.order_items i ON i.order_id = o.id
-                        WHERE s.holds_stock AND i.product_id IS NOT NULL);
+    counted bigint;
+    holding bigint;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.orders runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
+    counted := (SELECT count(*) FROM orders.customers c
+                 WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
+    holding := (SELECT count(DISTINCT o.id) FROM orders.orders o
+                  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+                  JOIN orders.order_items i ON i.order_id = o.id
+                 WHERE s.holds_stock AND i.product_id IS NOT NULL);
     IF counted > 0 OR holding > 0 THEN
         RAISE EXCEPTION 'cannot truncate orders.orders: % customers count orders, % orders hold stock', counted, holding
             USING ERRCODE = 'OR014',
@@ -207,8 +216,14 @@ CREATE FUNCTION orders.items_truncate_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    counting bigint := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
+    counting bigint;
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.order_items runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
+    counting := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
     IF counting > 0 THEN
         RAISE EXCEPTION 'cannot truncate orders.order_items: % orders count their items (subtotal, stock held)', counting
             USING ERRCODE = 'OR014',

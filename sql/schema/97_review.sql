@@ -708,12 +708,17 @@ END
 $$;
 
 -- TRUNCATE skips the row and statement triggers that keep the counters:
--- refused while a group counts a site.
+-- refused while a group counts a site (at READ COMMITTED only, 0.30.0).
 CREATE FUNCTION orders.sites_truncate_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'TRUNCATE orders.order_site_selections runs at READ COMMITTED only'
+            USING ERRCODE = '25000',
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+    END IF;
     IF EXISTS (SELECT FROM orders.order_groups g
                 WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN
         RAISE EXCEPTION 'cannot truncate orders.order_site_selections while client groups count their sites'

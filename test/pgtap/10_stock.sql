@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(83);
+SELECT plan(85);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -551,6 +551,19 @@ SELECT throws_ok($$UPDATE orders.order_items SET quantity = 3 WHERE order_id = '
 DROP TRIGGER zz_t10_keep ON orders.orders;
 SELECT is(pg_temp.edge() || ' ' || (SELECT quantity FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000010e2'),
           '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- 2', '... and nothing changed');
+
+-- taking more units than any stock can hold is short of stock (OR050), not 22003
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000010ea', 'T10-HUGE', '00000000-0000-0000-0000-00000000a0c1');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
+  ('00000000-0000-0000-0000-0000000010ea', 'lamp', 2147483647, 0, '00000000-0000-0000-0000-0000000010e0'),
+  ('00000000-0000-0000-0000-0000000010ea', 'lamp 2', 2147483647, 0, '00000000-0000-0000-0000-0000000010e0');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000010ea', 'confirmed')$$,
+                 'OR050', 'insufficient stock for product "Edge lamp" (SKU T10-EDGE): 4294967294 needed, 3 in stock',
+                 'confirming 2 x 2,147,483,647 units: OR050 naming the units, not 22003');
+SELECT is(pg_temp.edge() || ' ' || (SELECT status FROM orders.orders WHERE order_number = 'T10-HUGE'),
+          '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- new', '... and nothing changed');
+DELETE FROM orders.orders WHERE order_number = 'T10-HUGE';
 
 -- TRUNCATE of the items would leave subtotals and stock_held behind
 SELECT throws_ok($$TRUNCATE orders.order_items CASCADE$$, 'OR014', NULL,
