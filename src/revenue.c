@@ -242,25 +242,33 @@ orders_ledger_guard(PG_FUNCTION_ARGS)
 	int			att = SPI_fnumber(desc, "automatic");
 	TriggerEvent ev = trigdata->tg_event;
 	bool		isnull;
-	bool		automatic = false;
+	bool		was_automatic = false;	/* the old row (UPDATE, DELETE) */
+	bool		automatic = false;	/* the new one (INSERT, UPDATE) */
 
-	/* the old row (UPDATE, DELETE) or the new one (INSERT, UPDATE) */
 	if (!TRIGGER_FIRED_BY_INSERT(ev))
-		automatic = DatumGetBool(SPI_getbinval(trigdata->tg_trigtuple, desc, att, &isnull)) && !isnull;
+		was_automatic = DatumGetBool(SPI_getbinval(trigdata->tg_trigtuple, desc, att, &isnull)) && !isnull;
 	if (!TRIGGER_FIRED_BY_DELETE(ev))
 	{
 		HeapTuple	newrow = TRIGGER_FIRED_BY_UPDATE(ev) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 
-		automatic |= DatumGetBool(SPI_getbinval(newrow, desc, att, &isnull)) && !isnull;
+		automatic = DatumGetBool(SPI_getbinval(newrow, desc, att, &isnull)) && !isnull;
 	}
 
-	if (automatic && !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if ((was_automatic || automatic) && !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	{
+		/* an automatic row changed or deleted; else a row written automatic (a manual one too, 0.30.0) */
+		if (was_automatic)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_LEDGER_POSTED),
+					 errmsg("financial transaction %s is posted by the order lifecycle",
+							SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "id"))),
+					 errdetail("Automatic rows record what each order earned; they are written only by the extension."),
+					 errhint("Record a manual row (automatic = false) for corrections.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_LEDGER_POSTED),
-				 errmsg("financial transaction %s is posted by the order lifecycle",
-						TRIGGER_FIRED_BY_INSERT(ev) ? "(automatic)"
-						: SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "id"))),
+				 errmsg("automatic rows of orders.financial_transactions are posted by the order lifecycle only"),
 				 errdetail("Automatic rows record what each order earned; they are written only by the extension."),
 				 errhint("Record a manual row (automatic = false) for corrections.")));
+	}
 	return orders_trigger_result(trigdata, NULL);
 }

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(29);
+SELECT plan(30);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -81,6 +81,9 @@ SELECT set_eq('SELECT * FROM orders.financial_transactions', 'SELECT * FROM ledg
               'the refused writes changed nothing in the ledger');
 SELECT lives_ok($$INSERT INTO orders.financial_transactions (type, amount, notes) VALUES ('refund', 5, 'goodwill')$$,
                 'a manual row is the accountant''s to write');
+SELECT throws_ok($$UPDATE orders.financial_transactions SET automatic = true WHERE notes = 'goodwill'$$,
+                 'OR052', 'automatic rows of orders.financial_transactions are posted by the order lifecycle only',
+                 '(0.30.0) ... but not to make automatic: OR052 (its message said the manual row was posted by the lifecycle)');
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount) VALUES ('expense', 5)$$,
                  '23514', NULL, 'expenses are not ledger rows (orders.expenses is their one place)');
 SELECT throws_ok($$INSERT INTO orders.financial_transactions (type, amount) VALUES ('revenue', 0)$$,
