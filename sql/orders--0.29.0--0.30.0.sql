@@ -94,7 +94,8 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
         RAISE EXCEPTION 'TRUNCATE orders.order_items runs at READ COMMITTED only'
             USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
+                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
     END IF;
     counting := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
     IF counting > 0 THEN
@@ -119,7 +120,8 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
         RAISE EXCEPTION 'TRUNCATE orders.orders runs at READ COMMITTED only'
             USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
+                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
     END IF;
     counted := (SELECT count(*) FROM orders.customers c
                  WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
@@ -144,7 +146,8 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
         RAISE EXCEPTION 'TRUNCATE orders.order_site_selections runs at READ COMMITTED only'
             USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
+                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
     END IF;
     IF EXISTS (SELECT FROM orders.order_groups g
                 WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN

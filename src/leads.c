@@ -730,8 +730,9 @@ orders_leads_lock_orders(PG_FUNCTION_ARGS)
  * orders.leads_truncate() — BEFORE TRUNCATE on orders.leads.  TRUNCATE
  * fires no row or statement DELETE triggers, so it would leave counters
  * behind: refused while any order counts delivered leads — read with the
- * latest snapshot, after TRUNCATE's lock (0.30.0: at REPEATABLE READ the
- * transaction's missed a lead committed while TRUNCATE waited).
+ * latest snapshot, after TRUNCATE's lock (0.30.0: the statement's snapshot,
+ * taken before TRUNCATE waited for its lock, missed a lead committed
+ * meanwhile, at READ COMMITTED too).
  */
 Datum
 orders_leads_truncate(PG_FUNCTION_ARGS)
@@ -749,7 +750,7 @@ orders_leads_truncate(PG_FUNCTION_ARGS)
 						   "SELECT pg_catalog.count(*) FROM orders.orders"
 						   " WHERE leads_delivered OPERATOR(pg_catalog.<>) 0",
 						   0, NULL);
-	/* after TRUNCATE's lock: what committed while it waited counts (REPEATABLE READ too) */
+	/* after TRUNCATE's lock: what committed while it waited counts */
 	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 	counted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	orders_spi_finish_as(&saved);

@@ -717,7 +717,8 @@ BEGIN
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
         RAISE EXCEPTION 'TRUNCATE orders.order_site_selections runs at READ COMMITTED only'
             USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.';
+                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
+                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
     END IF;
     IF EXISTS (SELECT FROM orders.order_groups g
                 WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN
