@@ -283,6 +283,8 @@ typedef struct TrackedShape
 	LoggedColumn *columns;		/* in jsonb's key order */
 	LoggedColumn *id;			/* the "id" column among them, or NULL */
 	bool		in_orders;		/* a table of the extension's schema */
+	int			status_att;		/* orders.orders: its status (index in the descriptor), else -1 */
+	int			lifecycle_att;	/* ... and its lifecycle */
 } TrackedShape;
 
 static HTAB *shapes = NULL;
@@ -363,6 +365,14 @@ tracked_shape(Relation rel)
 		if (strcmp(sh->columns[k].name, "id") == 0)
 			sh->id = &sh->columns[k];
 	sh->in_orders = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false);
+	sh->status_att = sh->lifecycle_att = -1;
+	if (relid == orders_relid("orders"))
+	{
+		sh->status_att = SPI_fnumber(desc, "status") - 1;
+		sh->lifecycle_att = SPI_fnumber(desc, "lifecycle") - 1;
+		if (sh->status_att < 0 || sh->lifecycle_att < 0)
+			sh->status_att = sh->lifecycle_att = -1;
+	}
 	MemoryContextSwitchTo(old);
 	sh->generation = generation;
 	sh->built = true;
@@ -447,6 +457,75 @@ derived_write(Relation rel, TupleDesc desc, const RowPair *r)
 			return false;
 	}
 	return true;
+}
+
+/* unchanged — column "att" (of "desc", or -1) counts as unchanged in "r". */
+static void
+unchanged(RowPair *r, TupleDesc desc, int att)
+{
+	if (att < 0 || att >= desc->natts)
+		return;
+	r->newvals[att] = r->oldvals[att];
+	r->newnulls[att] = r->oldnulls[att];
+}
+
+/* audited — does the table have the extension's status_audit trigger, enabled? */
+static bool
+audited(Relation rel)
+{
+	TriggerDesc *trig = rel->trigdesc;
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers; i++)
+		if (strcmp(trig->triggers[i].tgname, "status_audit") == 0)
+			return trig->triggers[i].tgenabled != TRIGGER_DISABLED;
+	return false;
+}
+
+/*
+ * leave_status_to_history — an UPDATE of orders.orders that changed the
+ * status, by an actor who is no staff member and without a client address
+ * (a DBA, a job, an application over SQL, a customer's request through no
+ * proxy) (0.31.0): its order_history row holds all the log's row would —
+ * the order, the old and new status, the actor, the time — so the log
+ * leaves out the status and the stamps its edge sets (the edge's stamp
+ * column, the gate's stamp and actor columns, which status_guard writes);
+ * any other column changed with it is logged as before.  Only while the
+ * change does reach history as this actor's: status named in the UPDATE's
+ * SET list (status_audit is an UPDATE OF status trigger: a status set by a
+ * BEFORE trigger does not fire it), status_audit enabled, and no change of
+ * the extension's own pending with another actor (a campaign completing
+ * itself).
+ */
+static void
+leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r)
+{
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			status = shape->status_att;
+	const LifecycleState *from;
+	const LifecycleEdge *edge = NULL;
+
+	if (!value_changed(r, desc, status) || r->oldnulls[status] || r->newnulls[status] ||
+		r->newnulls[shape->lifecycle_att] ||
+		!bms_is_member(status + 1 - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols) ||
+		!audited(rel) ||
+		(shape->id != NULL && !r->newnulls[shape->id->att] &&
+		 orders_pending_change_actor(DatumGetUUIDP(r->newvals[shape->id->att])) != NULL))
+		return;
+	from = lifecycle_find_state(TextDatumGetCString(r->newvals[shape->lifecycle_att]),
+								TextDatumGetCString(r->oldvals[status]));
+	if (from != NULL)
+		edge = lifecycle_edge(from, TextDatumGetCString(r->newvals[status]));
+	if (edge != NULL)
+	{
+		if (edge->stamp_column != NULL)
+			unchanged(r, desc, SPI_fnumber(desc, edge->stamp_column) - 1);
+		if (edge->gate_stamp != NULL)
+			unchanged(r, desc, SPI_fnumber(desc, edge->gate_stamp) - 1);
+		if (edge->gate_actor != NULL)
+			unchanged(r, desc, SPI_fnumber(desc, edge->gate_actor) - 1);
+	}
+	unchanged(r, desc, status);
 }
 
 /* row_id — the text of the row's "id" column (of the deformed values "vals"), or NULL. */
@@ -640,6 +719,7 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	char	   *id;
 	char	   *actor;
 	char	   *address = NULL;
+	bool		staff;
 	pg_uuid_t	account;
 	pg_uuid_t	staff_id;
 	TimestampTz now;
@@ -668,6 +748,15 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	if (oldrow && newrow && derived_write(rel, desc, &rows))
 		return PointerGetDatum(NULL);
 	shape = tracked_shape(rel);
+
+	/* who, before the switch to the owner */
+	actor = orders_current_actor();
+	if (orders_claims_trusted())
+		address = forwarded_for(GetConfigOption("request.headers", true, false));
+	staff = orders_account_uuid(actor, &account) && orders_staff_of_account(&account, &staff_id);
+
+	if (oldrow && newrow && shape->status_att >= 0 && address == NULL && !staff)
+		leave_status_to_history(trigdata, shape, &rows);
 	changes = changes_jsonb(shape, desc, &rows, &nchanged);
 	if (nchanged == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
@@ -677,16 +766,11 @@ orders_track_changes(PG_FUNCTION_ARGS)
 									  : quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 																   RelationGetRelationName(rel)));
 
-	/* who, before the switch to the owner */
-	actor = orders_current_actor();
-	if (orders_claims_trusted())
-		address = forwarded_for(GetConfigOption("request.headers", true, false));
-
 	memset(isnull, true, sizeof(isnull));
 	now = GetCurrentTimestamp();	/* the clock, not the transaction's start */
 #define SET(col, datum) (values[col] = (datum), isnull[col] = false)
 	SET(LOG_ID, orders_make_id(now));
-	if (orders_account_uuid(actor, &account) && orders_staff_of_account(&account, &staff_id))
+	if (staff)
 		SET(LOG_USER_ID, UUIDPGetDatum(&staff_id));
 	SET(LOG_ACTOR, CStringGetTextDatum(actor));
 	SET(LOG_ACTION, CStringGetTextDatum(action));

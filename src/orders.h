@@ -358,6 +358,7 @@ extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
 									  char *key, char *actor);
 extern void orders_clear_pending_change(void);
 extern bool orders_pending_change_on(const pg_uuid_t *order_id);
+extern const char *orders_pending_change_actor(const pg_uuid_t *order_id);
 
 /* ---- announcer.c: status changes announced in batches ---- */
 

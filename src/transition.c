@@ -79,6 +79,17 @@ orders_pending_change_on(const pg_uuid_t *order_id)
 	return pending.active && memcmp(&pending.order_id, order_id, sizeof(pg_uuid_t)) == 0;
 }
 
+/*
+ * orders_pending_change_actor — the actor orders_set_pending_change gave
+ * the pending status change of "order_id", or NULL (none pending, or made
+ * as the caller).
+ */
+const char *
+orders_pending_change_actor(const pg_uuid_t *order_id)
+{
+	return orders_pending_change_on(order_id) ? pending.actor : NULL;
+}
+
 /* orders_clear_pending_change — forget what orders_set_pending_change said. */
 void
 orders_clear_pending_change(void)

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(45);
+SELECT plan(51);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -119,6 +119,66 @@ INSERT INTO orders.leads (customer_id, order_id, status) VALUES
   ('00000000-0000-0000-0000-00000000ac01', '00000000-0000-0000-0000-00000000a002', 'approved');
 SELECT is((SELECT leads_delivered FROM orders.orders WHERE order_number = 'ACT-2') || ' ' || coalesce((SELECT trail FROM act_trail), 'nothing logged'),
           '1 nothing logged', 'a delivered lead moves its order''s counter: not logged');
+
+-- (0.31.0) a status change by an actor who is no staff member, without a
+-- client address (a DBA, a job, an application over SQL): its history row
+-- holds all a log row would, so the log leaves out the status and the
+-- stamps its edge sets; another column changed with it is still logged
+SELECT set_config('request.jwt.claims', '', true), set_config('request.headers', '', true);
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a003', 'ACT-3', '00000000-0000-0000-0000-00000000ac01');
+DELETE FROM orders.activity_logs;
+SELECT orders.transition('00000000-0000-0000-0000-00000000a003', 'confirmation_pending');
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number = 'ACT-3';
+SELECT is((SELECT count(*) FROM orders.activity_logs) || ' '
+          || (SELECT string_agg(old_status || '>' || new_status || ' ' || changed_by, ', ' ORDER BY id)
+                FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-00000000a003') || ' '
+          || (SELECT confirmed_at IS NOT NULL FROM orders.orders WHERE order_number = 'ACT-3'),
+          '0 new>confirmation_pending postgres, confirmation_pending>confirmed postgres true',
+          'status changes by a role that is no staff member, no address: history rows only (the stamp set), no activity row');
+UPDATE orders.orders SET status = 'being_prepared', priority = 1 WHERE order_number = 'ACT-3';
+SELECT is((SELECT trail FROM act_trail), 'orders:priority',
+          '... a status change with another column: that column is logged, the status is history''s');
+-- still logged: a staff member (the row's user_id), a client address, the
+-- extension's own change (a campaign completing itself), a status a BEFORE
+-- trigger set (status_audit, an UPDATE OF status trigger, does not fire),
+-- status_audit disabled
+DELETE FROM orders.activity_logs;
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+UPDATE orders.orders SET status = 'ready_for_pickup' WHERE order_number = 'ACT-3';
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT set_config('request.headers', '{"x-forwarded-for": "203.0.113.9"}', true);
+UPDATE orders.orders SET status = 'out_for_delivery' WHERE order_number = 'ACT-3';
+SELECT set_config('request.jwt.claims', '', true), set_config('request.headers', '', true);
+SELECT is((SELECT string_agg(concat_ws(' ', actor, user_id, ip_address, details -> 'changes' -> 'status' ->> 'new'), ', ' ORDER BY created_at)
+             FROM orders.activity_logs),
+          '44444444-4444-4444-4444-444444444444 00000000-0000-0000-0000-0000000000e8 ready_for_pickup, 11111111-1111-1111-1111-111111111111 203.0.113.9 out_for_delivery',
+          '... a staff member''s change and a change with a client address are logged (user_id, address) with the status');
+DELETE FROM orders.activity_logs;
+INSERT INTO orders.leads (customer_id, order_id, status)
+SELECT '00000000-0000-0000-0000-00000000ac01', '00000000-0000-0000-0000-00000000a002', 'approved' FROM generate_series(1, 4);
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'ACT-2') || ' ' || (SELECT trail FROM act_trail),
+          'completed orders:completed_at,status', '... a campaign completing itself (the extension''s change, its own actor) is logged');
+CREATE FUNCTION pg_temp.out_for_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.notes = 'handed over' THEN
+        NEW.status := 'delivered';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER a_handed_over BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.out_for_delivery();
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET notes = 'handed over' WHERE order_number = 'ACT-3';
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'ACT-3') || ' ' || (SELECT trail FROM act_trail),
+          'delivered orders:delivered_at,notes,status', '... a status a BEFORE trigger set (no history row): logged');
+DROP TRIGGER a_handed_over ON orders.orders;
+ALTER TABLE orders.orders DISABLE TRIGGER status_audit;
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET status = 'returned' WHERE order_number = 'ACT-1';
+ALTER TABLE orders.orders ENABLE TRIGGER status_audit;
+SELECT is((SELECT trail FROM act_trail), 'orders:returned_at,status', '... status_audit disabled (no history row): logged');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true),
+       set_config('request.headers', '{"x-forwarded-for": "6.6.6.6, 203.0.113.7"}', true);
 
 -- secrets never reach the log
 INSERT INTO orders.webhooks (name, source, endpoint, secret) VALUES ('Act shop', 'custom', 'act-shop', 'hunter2');
