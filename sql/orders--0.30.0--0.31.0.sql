@@ -1,7 +1,7 @@
 -- orders 0.30.0 -> 0.31.0
 --  * orders.orders leaves half of each page free (fillfactor 50): every
 --    order is written again soon after it is made (its items' subtotal,
---    its payment, delivered leads), and a new version that fits on its
+--    delivered leads, stock held), and a new version that fits on its
 --    page leaves the table's 16 indexes alone (a HOT update).  A bulk load
 --    of items wrote every order's index entries again.  Pages written from
 --    now on keep the space; rewrite the table (VACUUM FULL, pg_repack) to
@@ -10,7 +10,8 @@
 --    without a client address — a DBA, a job, an application over SQL —
 --    is recorded in orders.order_history alone: the activity log leaves
 --    out the status and the stamps of its edge (another column changed
---    with it is still logged).  Nothing in the catalog changes for it.
+--    with it is still logged); a deleted order's activity row holds its
+--    history rows.  Nothing in the catalog changes for it.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.31.0'" to load this file. \quit
 
 ALTER TABLE orders.orders SET (fillfactor = 50);

@@ -26,6 +26,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/array.h"
@@ -285,9 +286,27 @@ typedef struct TrackedShape
 	bool		in_orders;		/* a table of the extension's schema */
 	int			status_att;		/* orders.orders: its status (index in the descriptor), else -1 */
 	int			lifecycle_att;	/* ... and its lifecycle */
+	char		audit_enabled;	/* ... its status_audit trigger's tgenabled ('D': none) */
 } TrackedShape;
 
 static HTAB *shapes = NULL;
+
+/*
+ * status_audit_enabled — tgenabled of the extension's status_audit trigger
+ * on "rel" (the trigger of that name calling orders.status_audit), or
+ * TRIGGER_DISABLED when there is none.
+ */
+static char
+status_audit_enabled(Relation rel)
+{
+	TriggerDesc *trig = rel->trigdesc;
+	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("status_audit")), 0, NULL, true);
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers; i++)
+		if (strcmp(trig->triggers[i].tgname, "status_audit") == 0 && trig->triggers[i].tgfoid == fn)
+			return trig->triggers[i].tgenabled;
+	return TRIGGER_DISABLED;
+}
 
 /* key_order — qsort comparator: jsonb's order of object keys (length, then bytes). */
 static int
@@ -306,8 +325,10 @@ key_order(const void *a, const void *b)
  * backend and again after an invalidation (one arriving while it is
  * computed makes it count as stale at the next use).  The entry is
  * computed again in place: its user must be done with it before anything
- * that could run a trigger (orders_track_changes is: only C output
- * functions run between the lookup and the last use).
+ * that could run a trigger (orders_track_changes is: between the lookup
+ * and the last use run only C output functions, catalog and index reads
+ * and SELECTs — the actor's staff row, the lifecycle graph, a deleted
+ * order's history — which fire no trigger).
  */
 static TrackedShape *
 tracked_shape(Relation rel)
@@ -366,12 +387,14 @@ tracked_shape(Relation rel)
 			sh->id = &sh->columns[k];
 	sh->in_orders = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false);
 	sh->status_att = sh->lifecycle_att = -1;
+	sh->audit_enabled = TRIGGER_DISABLED;
 	if (relid == orders_relid("orders"))
 	{
 		sh->status_att = SPI_fnumber(desc, "status") - 1;
 		sh->lifecycle_att = SPI_fnumber(desc, "lifecycle") - 1;
 		if (sh->status_att < 0 || sh->lifecycle_att < 0)
 			sh->status_att = sh->lifecycle_att = -1;
+		sh->audit_enabled = status_audit_enabled(rel);
 	}
 	MemoryContextSwitchTo(old);
 	sh->generation = generation;
@@ -381,11 +404,13 @@ tracked_shape(Relation rel)
 
 /*
  * changes_jsonb — {"changes": {"col": {"old": …, "new": …}, …}} for the
- * columns column_changed names, secrets' values replaced by "(redacted)";
- * "*n" gets the number of columns in it.  Keys are pushed in jsonb's order.
+ * columns column_changed names, secrets' values replaced by "(redacted)",
+ * and "history": "history" when it is not NULL (a deleted order's status
+ * changes); "*n" gets the number of columns in it.  Keys are pushed in
+ * jsonb's order.
  */
 static Jsonb *
-changes_jsonb(TrackedShape *shape, TupleDesc desc, const RowPair *r, int *n)
+changes_jsonb(TrackedShape *shape, TupleDesc desc, const RowPair *r, int *n, Jsonb *history)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue	null = {.type = jbvNull};
@@ -422,6 +447,16 @@ changes_jsonb(TrackedShape *shape, TupleDesc desc, const RowPair *r, int *n)
 		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	if (history != NULL)
+	{
+		JsonbValue	v;
+
+		orders_push_json_string(&state, WJB_KEY, "history");
+		v.type = jbvBinary;
+		v.val.binary.data = &history->root;
+		v.val.binary.len = VARSIZE(history) - VARHDRSZ;
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
 	doc = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(doc);
 }
@@ -469,48 +504,88 @@ unchanged(RowPair *r, TupleDesc desc, int att)
 	r->newnulls[att] = r->oldnulls[att];
 }
 
-/* audited — does the table have the extension's status_audit trigger, enabled? */
+/* audit_fires — does status_audit (tgenabled "enabled") fire in this session's replication role? */
 static bool
-audited(Relation rel)
+audit_fires(char enabled)
 {
-	TriggerDesc *trig = rel->trigdesc;
-
-	for (int i = 0; trig != NULL && i < trig->numtriggers; i++)
-		if (strcmp(trig->triggers[i].tgname, "status_audit") == 0)
-			return trig->triggers[i].tgenabled != TRIGGER_DISABLED;
-	return false;
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return enabled == TRIGGER_FIRES_ON_REPLICA || enabled == TRIGGER_FIRES_ALWAYS;
+	return enabled == TRIGGER_FIRES_ON_ORIGIN || enabled == TRIGGER_FIRES_ALWAYS;
 }
 
 /*
- * leave_status_to_history — an UPDATE of orders.orders that changed the
- * status, by an actor who is no staff member and without a client address
- * (a DBA, a job, an application over SQL, a customer's request through no
- * proxy) (0.31.0): its order_history row holds all the log's row would —
- * the order, the old and new status, the actor, the time — so the log
- * leaves out the status and the stamps its edge sets (the edge's stamp
- * column, the gate's stamp and actor columns, which status_guard writes);
- * any other column changed with it is logged as before.  Only while the
- * change does reach history as this actor's: status named in the UPDATE's
- * SET list (status_audit is an UPDATE OF status trigger: a status set by a
- * BEFORE trigger does not fire it), status_audit enabled, and no change of
- * the extension's own pending with another actor (a campaign completing
- * itself).
+ * history_takes_every_row — does orders.order_history keep every row
+ * status_audit writes: a plain table, no rule, no BEFORE INSERT row trigger
+ * (history.c: a DBA's may skip the row)?
+ */
+static bool
+history_takes_every_row(void)
+{
+	Relation	h = table_open(orders_relid("order_history"), AccessShareLock);
+	bool		every = h->rd_rel->relkind == RELKIND_RELATION && h->rd_rules == NULL &&
+		!(h->trigdesc && h->trigdesc->trig_insert_before_row);
+
+	table_close(h, AccessShareLock);
+	return every;
+}
+
+/* same_value — is column "att" (of "desc", or -1) of "r"'s new row "value" (not null)? */
+static bool
+same_value(const RowPair *r, TupleDesc desc, int att, Datum value)
+{
+	Form_pg_attribute a;
+
+	if (att < 0 || att >= desc->natts || r->newnulls[att])
+		return false;
+	a = TupleDescAttr(desc, att);
+	return datumIsEqual(r->newvals[att], value, a->attbyval, a->attlen);
+}
+
+/*
+ * status_change — did this UPDATE of orders.orders change the status, named
+ * in its SET list (status_audit is an UPDATE OF status trigger: a status a
+ * BEFORE trigger set does not fire it)?
+ */
+static bool
+status_change(TriggerData *trigdata, TrackedShape *shape, const RowPair *r)
+{
+	int			status = shape->status_att;
+
+	return status >= 0 && value_changed(r, RelationGetDescr(trigdata->tg_relation), status) &&
+		!r->oldnulls[status] && !r->newnulls[status] && !r->newnulls[shape->lifecycle_att] &&
+		bms_is_member(status + 1 - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols);
+}
+
+/*
+ * leave_status_to_history — a status change (status_change) by "actor", who
+ * is no staff member, without a client address (a DBA, a job, an
+ * application over SQL, a customer's request through no proxy) (0.31.0):
+ * its order_history row holds what the log's row would — the order, the
+ * old and new status, the actor, the transaction's time — so the log
+ * leaves out the status and the stamps its edge sets as status_guard sets
+ * them (the edge's stamp column and the gate's stamp: the transaction's
+ * start; the gate's actor column: the actor); any other column changed
+ * with it, a stamp of another value among them, is logged as before.  Only
+ * while the change does reach history as this actor's: status_audit fires
+ * in this session's replication role, history keeps every row it is given
+ * (history_takes_every_row), and no change the extension makes on its own
+ * behalf, under an actor of its own, is pending (a campaign completing
+ * itself).  An order's history rows go with it when it is deleted: its
+ * deleted row then holds them (deleted_history).
  */
 static void
-leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r)
+leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r, const char *actor)
 {
-	Relation	rel = trigdata->tg_relation;
-	TupleDesc	desc = RelationGetDescr(rel);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	int			status = shape->status_att;
 	const LifecycleState *from;
 	const LifecycleEdge *edge = NULL;
+	Datum		started = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-	if (!value_changed(r, desc, status) || r->oldnulls[status] || r->newnulls[status] ||
-		r->newnulls[shape->lifecycle_att] ||
-		!bms_is_member(status + 1 - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols) ||
-		!audited(rel) ||
+	if (!audit_fires(shape->audit_enabled) ||
 		(shape->id != NULL && !r->newnulls[shape->id->att] &&
-		 orders_pending_change_actor(DatumGetUUIDP(r->newvals[shape->id->att])) != NULL))
+		 orders_pending_change_actor(DatumGetUUIDP(r->newvals[shape->id->att])) != NULL) ||
+		!history_takes_every_row())
 		return;
 	from = lifecycle_find_state(TextDatumGetCString(r->newvals[shape->lifecycle_att]),
 								TextDatumGetCString(r->oldvals[status]));
@@ -518,14 +593,57 @@ leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r)
 		edge = lifecycle_edge(from, TextDatumGetCString(r->newvals[status]));
 	if (edge != NULL)
 	{
-		if (edge->stamp_column != NULL)
-			unchanged(r, desc, SPI_fnumber(desc, edge->stamp_column) - 1);
-		if (edge->gate_stamp != NULL)
-			unchanged(r, desc, SPI_fnumber(desc, edge->gate_stamp) - 1);
-		if (edge->gate_actor != NULL)
-			unchanged(r, desc, SPI_fnumber(desc, edge->gate_actor) - 1);
+		int			att;
+
+		if (edge->stamp_column != NULL &&
+			same_value(r, desc, att = SPI_fnumber(desc, edge->stamp_column) - 1, started))
+			unchanged(r, desc, att);
+		if (edge->gate_stamp != NULL &&
+			same_value(r, desc, att = SPI_fnumber(desc, edge->gate_stamp) - 1, started))
+			unchanged(r, desc, att);
+		if (edge->gate_actor != NULL &&
+			same_value(r, desc, att = SPI_fnumber(desc, edge->gate_actor) - 1, CStringGetTextDatum(actor)))
+			unchanged(r, desc, att);
 	}
 	unchanged(r, desc, status);
+}
+
+/*
+ * deleted_history — the order_history rows of the order "order_id" that
+ * this DELETE removes with it (its foreign key cascades, before this
+ * trigger fires), as a jsonb array in id order, or NULL for none: read as
+ * the history's owner with the DELETE's own snapshot, which still sees rows
+ * the cascade deleted after it was taken.  The order's deleted row keeps
+ * them: since 0.31.0 some status changes are recorded only there.
+ */
+static Jsonb *
+deleted_history(Datum order_id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	Oid			history = orders_relid("order_history");
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Jsonb	   *result = NULL;
+	bool		isnull;
+	Datum		d;
+
+	if (!ActiveSnapshotSet())
+		return NULL;
+	orders_switch_to_owner(history, &saved);
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_ACTIVITY_HISTORY, history,
+						   "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+						   "'old_status', h.old_status, 'new_status', h.new_status, 'changed_by', h.changed_by,"
+						   " 'notes', h.notes, 'created_at', h.created_at)) ORDER BY h.id)"
+						   "  FROM orders.order_history h WHERE h.order_id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	orders_execute_as_of(plan, &order_id, NULL, SPI_OK_SELECT, GetActiveSnapshot());
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		result = DatumGetJsonbPCopy(d);
+	SPI_finish();
+	orders_restore_user(&saved);
+	return result;
 }
 
 /* row_id — the text of the row's "id" column (of the deformed values "vals"), or NULL. */
@@ -694,6 +812,22 @@ insert_log_row(Datum *values, bool *isnull)
 }
 
 /*
+ * who — the change's actor (orders_current_actor), the client address
+ * PostgREST saw (forwarded_for) when the caller's claims are believed, and
+ * whether the actor is a staff member ("*staff", their id in "staff_id").
+ * In the caller's context: before any switch to an owner.
+ */
+static void
+who(char **actor, char **address, bool *staff, pg_uuid_t *staff_id)
+{
+	pg_uuid_t	account;
+
+	*actor = orders_current_actor();
+	*address = orders_claims_trusted() ? forwarded_for(GetConfigOption("request.headers", true, false)) : NULL;
+	*staff = orders_account_uuid(*actor, &account) && orders_staff_of_account(&account, staff_id);
+}
+
+/*
  * orders_track_changes — AFTER INSERT OR UPDATE OR DELETE row trigger:
  * one activity row (action created / updated / deleted, the table, the
  * row's id, the changed columns, the actor and their staff id, the client
@@ -717,11 +851,11 @@ orders_track_changes(PG_FUNCTION_ARGS)
 	Jsonb	   *changes;
 	int			nchanged;
 	char	   *id;
-	char	   *actor;
+	char	   *actor = NULL;
 	char	   *address = NULL;
-	bool		staff;
-	pg_uuid_t	account;
+	bool		staff = false;
 	pg_uuid_t	staff_id;
+	Jsonb	   *history = NULL;
 	TimestampTz now;
 	Datum		values[LOG_NCOLUMNS];
 	bool		isnull[LOG_NCOLUMNS];
@@ -749,17 +883,23 @@ orders_track_changes(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	shape = tracked_shape(rel);
 
-	/* who, before the switch to the owner */
-	actor = orders_current_actor();
-	if (orders_claims_trusted())
-		address = forwarded_for(GetConfigOption("request.headers", true, false));
-	staff = orders_account_uuid(actor, &account) && orders_staff_of_account(&account, &staff_id);
-
-	if (oldrow && newrow && shape->status_att >= 0 && address == NULL && !staff)
-		leave_status_to_history(trigdata, shape, &rows);
-	changes = changes_jsonb(shape, desc, &rows, &nchanged);
+	/*
+	 * who, before the switch to the owner: first for a status change
+	 * (history may be its record), else once the row is known to be logged
+	 */
+	if (oldrow && newrow && status_change(trigdata, shape, &rows))
+	{
+		who(&actor, &address, &staff, &staff_id);
+		if (address == NULL && !staff)
+			leave_status_to_history(trigdata, shape, &rows, actor);
+	}
+	if (oldrow && !newrow && shape->status_att >= 0 && shape->id != NULL && !rows.oldnulls[shape->id->att])
+		history = deleted_history(rows.oldvals[shape->id->att]);
+	changes = changes_jsonb(shape, desc, &rows, &nchanged, history);
 	if (nchanged == 0 && oldrow && newrow)
 		return PointerGetDatum(NULL);
+	if (actor == NULL)
+		who(&actor, &address, &staff, &staff_id);
 	id = newrow ? row_id(shape, rows.newvals, rows.newnulls) : row_id(shape, rows.oldvals, rows.oldnulls);
 	/* the table: unqualified in the extension's schema (quoted as the session quotes) */
 	entity_type = CStringGetTextDatum(shape->in_orders ? RelationGetRelationName(rel)

@@ -275,6 +275,7 @@ typedef enum OrdersPlanKind
 	PLAN_WORKFLOW_RUN,
 	PLAN_WORKFLOW_ORDER_FACTS,
 	PLAN_ACTIVITY_INSERT,
+	PLAN_ACTIVITY_HISTORY,
 	PLAN_ANNOUNCER_LOCK,
 	PLAN_ANNOUNCER_CREATE,
 	PLAN_ANNOUNCER_POSITION,
@@ -289,6 +290,8 @@ extern SPIPlanPtr orders_get_keyed_plan(OrdersPlanKind kind, Oid relid, const ch
 									 int nargs, Oid *argtypes);
 extern void orders_execute(SPIPlanPtr plan, Datum *args, const char *nulls,
 						   bool read_only, long count, int expected);
+extern void orders_execute_as_of(SPIPlanPtr plan, Datum *args, const char *nulls, int expected,
+								 Snapshot snapshot);
 extern void orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls,
 									int expected, Snapshot snapshot);
 /*

@@ -252,6 +252,17 @@ orders_execute_snapshot(SPIPlanPtr plan, Datum *args, const char *nulls, int exp
 }
 
 /*
+ * orders_execute_as_of — run a read of the extension with "snapshot" as it
+ * is (read-only: its command id is not moved on), so rows this transaction
+ * deleted after the snapshot was taken are still seen.
+ */
+void
+orders_execute_as_of(SPIPlanPtr plan, Datum *args, const char *nulls, int expected, Snapshot snapshot)
+{
+	execute_plan(plan, args, nulls, true, 0, expected, snapshot);
+}
+
+/*
  * orders_execute_latest — run a read of the extension with the latest
  * snapshot (as ri_triggers.c does at REPEATABLE READ): it sees what every
  * transaction that committed before it (and ours so far) wrote, whatever the

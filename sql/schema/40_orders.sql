@@ -92,7 +92,7 @@ CREATE TABLE orders.orders (
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
 )
 -- (0.31.0) half of each page left free: every order is written again soon
--- after it is made (its items' subtotal, its payment, delivered leads), and
+-- after it is made (its items' subtotal, delivered leads, stock held), and
 -- a new version that fits on its page leaves the 16 indexes alone (HOT) —
 -- a bulk load's items wrote every order's index entries again without it
 WITH (fillfactor = 50);

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(51);
+SELECT plan(57);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -177,6 +177,55 @@ DELETE FROM orders.activity_logs;
 UPDATE orders.orders SET status = 'returned' WHERE order_number = 'ACT-1';
 ALTER TABLE orders.orders ENABLE TRIGGER status_audit;
 SELECT is((SELECT trail FROM act_trail), 'orders:returned_at,status', '... status_audit disabled (no history row): logged');
+-- ... enabled for replicas only (it does not fire here); a history that
+-- may drop rows (a DBA's BEFORE INSERT trigger on it); a stamp that is not
+-- status_guard's (a DBA's later BEFORE trigger backdates it)
+SELECT set_config('request.jwt.claims', '', true), set_config('request.headers', '', true);
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a004', 'ACT-4', '00000000-0000-0000-0000-00000000ac01');
+ALTER TABLE orders.orders ENABLE REPLICA TRIGGER status_audit;
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET status = 'confirmation_pending' WHERE order_number = 'ACT-4';
+ALTER TABLE orders.orders ENABLE TRIGGER status_audit;
+SELECT is((SELECT trail FROM act_trail), 'orders:status', '... status_audit enabled for replicas only: logged');
+CREATE FUNCTION pg_temp.drop_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER drop_row BEFORE INSERT ON orders.order_history FOR EACH ROW EXECUTE FUNCTION pg_temp.drop_row();
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET status = 'cancelled' WHERE order_number = 'ACT-4';
+DROP TRIGGER drop_row ON orders.order_history;
+SELECT is((SELECT trail FROM act_trail), 'orders:cancelled_at,status', '... a history with a BEFORE INSERT trigger (it may drop the row): logged');
+CREATE FUNCTION pg_temp.backdate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.confirmed_at := '2026-01-01 10:00+00';
+    RETURN NEW;
+END $$;
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a005', 'ACT-5', '00000000-0000-0000-0000-00000000ac01');
+UPDATE orders.orders SET status = 'confirmation_pending' WHERE order_number = 'ACT-5';
+CREATE TRIGGER zz_backdate BEFORE UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.backdate();
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET status = 'confirmed' WHERE order_number = 'ACT-5';
+DROP TRIGGER zz_backdate ON orders.orders;
+SELECT is((SELECT trail FROM act_trail) || ' ' || (SELECT details -> 'changes' -> 'confirmed_at' ->> 'new' FROM orders.activity_logs),
+          'orders:confirmed_at 2026-01-01 10:00:00+00', '... a stamp status_guard did not write (backdated): logged, the status history''s');
+-- a deleted order takes its history rows with it (the foreign key
+-- cascades): its deleted row holds them, status changes recorded nowhere
+-- else among them
+DELETE FROM orders.activity_logs;
+DELETE FROM orders.orders WHERE order_number = 'ACT-5';
+SELECT is((SELECT string_agg(concat_ws(' ', e ->> 'old_status', e ->> 'new_status', e ->> 'changed_by', (e ->> 'created_at') IS NOT NULL), ', ')
+             FROM orders.activity_logs l, jsonb_array_elements(l.details -> 'history') e
+            WHERE l.action = 'deleted' AND l.entity_id = '00000000-0000-0000-0000-00000000a005'),
+          'new confirmation_pending postgres t, confirmation_pending confirmed postgres t',
+          'a deleted order''s row holds its history rows (their old and new status, actor, time)');
+SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-00000000a005'), 0, '... which went with it');
+-- the actor is looked up only for a row that is logged (0.30.0's order):
+-- an UPDATE that changes nothing passes a request.headers that is no JSON
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true),
+       set_config('request.headers', 'not json', true);
+SELECT is(pg_temp.err($$UPDATE orders.customers SET full_name = full_name WHERE id = '00000000-0000-0000-0000-00000000ac01'$$) || ' '
+          || pg_temp.err($$UPDATE orders.customers SET full_name = 'Ann' WHERE id = '00000000-0000-0000-0000-00000000ac01'$$),
+          'ok 22P02', '... an UPDATE that changes nothing passes a request.headers that is no JSON; one that is logged is refused (22P02)');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true),
        set_config('request.headers', '{"x-forwarded-for": "6.6.6.6, 203.0.113.7"}', true);
 
