@@ -516,16 +516,27 @@ audit_fires(char enabled)
 /*
  * history_takes_every_row — does orders.order_history keep every row
  * status_audit writes: a plain table, no rule, no BEFORE INSERT row trigger
- * (history.c: a DBA's may skip the row)?
+ * (history.c: a DBA's may skip the row)?  Looked at again after any
+ * relcache invalidation (orders_direct_generation), else remembered.
  */
 static bool
 history_takes_every_row(void)
 {
-	Relation	h = table_open(orders_relid("order_history"), AccessShareLock);
-	bool		every = h->rd_rel->relkind == RELKIND_RELATION && h->rd_rules == NULL &&
-		!(h->trigdesc && h->trigdesc->trig_insert_before_row);
+	static bool known = false;
+	static uint64 known_at;
+	static bool every;
+	uint64		generation = orders_direct_generation();
+	Relation	h;
 
+	if (known && known_at == generation)
+		return every;
+	h = table_open(orders_relid("order_history"), AccessShareLock);
+	every = h->rd_rel->relkind == RELKIND_RELATION && h->rd_rules == NULL &&
+		!(h->trigdesc && h->trigdesc->trig_insert_before_row);
 	table_close(h, AccessShareLock);
+	/* kept unless an invalidation came meanwhile */
+	known = generation == orders_direct_generation();
+	known_at = generation;
 	return every;
 }
 
@@ -538,7 +549,8 @@ same_value(const RowPair *r, TupleDesc desc, int att, Datum value)
 	if (att < 0 || att >= desc->natts || r->newnulls[att])
 		return false;
 	a = TupleDescAttr(desc, att);
-	return datumIsEqual(r->newvals[att], value, a->attbyval, a->attlen);
+	/* by content: a stored text has a short header, a made one not */
+	return datum_image_eq(r->newvals[att], value, a->attbyval, a->attlen);
 }
 
 /*
@@ -612,23 +624,31 @@ leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r, 
  * deleted_history — the order_history rows of the order "order_id" that
  * this DELETE removes with it (its foreign key cascades, before this
  * trigger fires), as a jsonb array in id order, or NULL for none: read as
- * the history's owner with the DELETE's own snapshot, which still sees rows
- * the cascade deleted after it was taken.  The order's deleted row keeps
- * them: since 0.31.0 some status changes are recorded only there.
+ * the history's owner with the latest snapshot set back to the DELETE's
+ * command — as the cascade found them (at READ COMMITTED it reads the
+ * latest: a change committed while the DELETE waited is among them), and
+ * still seeing what the cascade, a later command, removed.  The order's
+ * deleted row keeps them: since 0.31.0 some status changes are recorded
+ * only there.
  */
 static Jsonb *
 deleted_history(Datum order_id)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	Oid			history = orders_relid("order_history");
+	MemoryContext cxt = CurrentMemoryContext;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
+	CommandId	cid;
 	Jsonb	   *result = NULL;
 	bool		isnull;
 	Datum		d;
 
 	if (!ActiveSnapshotSet())
 		return NULL;
+	cid = GetActiveSnapshot()->curcid;
+	PushCopiedSnapshot(GetLatestSnapshot());
+	GetActiveSnapshot()->curcid = cid;	/* our copy: as UpdateActiveSnapshotCommandId does */
 	orders_switch_to_owner(history, &saved);
 	orders_spi_connect();
 	plan = orders_get_plan(PLAN_ACTIVITY_HISTORY, history,
@@ -640,9 +660,15 @@ deleted_history(Datum order_id)
 	orders_execute_as_of(plan, &order_id, NULL, SPI_OK_SELECT, GetActiveSnapshot());
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
+	{
+		MemoryContext spi = MemoryContextSwitchTo(cxt);	/* past SPI_finish */
+
 		result = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(spi);
+	}
 	SPI_finish();
 	orders_restore_user(&saved);
+	PopActiveSnapshot();
 	return result;
 }
 

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(57);
+SELECT plan(59);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -219,6 +219,27 @@ SELECT is((SELECT string_agg(concat_ws(' ', e ->> 'old_status', e ->> 'new_statu
           'new confirmation_pending postgres t, confirmation_pending confirmed postgres t',
           'a deleted order''s row holds its history rows (their old and new status, actor, time)');
 SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-00000000a005'), 0, '... which went with it');
+-- ... a history past a page (notes up to 10,000 characters each) whole
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a006', 'ACT-6', '00000000-0000-0000-0000-00000000ac01');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a006', 'confirmation_pending', repeat('x', 9000));
+SELECT orders.transition('00000000-0000-0000-0000-00000000a006', 'cancelled', repeat('y', 9000));
+DELETE FROM orders.orders WHERE order_number = 'ACT-6';
+SELECT is((SELECT string_agg(length(e ->> 'notes')::text, ' ')
+             FROM orders.activity_logs l, jsonb_array_elements(l.details -> 'history') e
+            WHERE l.action = 'deleted' AND l.entity_id = '00000000-0000-0000-0000-00000000a006'),
+          '9000 9000', '... a history of 18 kB whole (its notes kept)');
+-- a gate's stamp and actor, as status_guard writes them, are history's too
+-- (the review lifecycle's gate client_review: reviewed_by, review_completed_at)
+SET LOCAL session_replication_role = replica;
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, status) VALUES
+  ('00000000-0000-0000-0000-00000000a007', 'ACT-7', '00000000-0000-0000-0000-00000000ac01', 'review', 'reviewing');
+RESET session_replication_role;
+DELETE FROM orders.activity_logs;
+UPDATE orders.orders SET status = 'payment_pending' WHERE order_number = 'ACT-7';
+SELECT is((SELECT reviewed_by || ' ' || (review_completed_at IS NOT NULL) FROM orders.orders WHERE order_number = 'ACT-7')
+          || ' ' || (SELECT count(*) FROM orders.activity_logs),
+          'postgres true 0', '... a gate''s actor and stamp as status_guard sets them: no activity row');
 -- the actor is looked up only for a row that is logged (0.30.0's order):
 -- an UPDATE that changes nothing passes a request.headers that is no JSON
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true),
