@@ -11,7 +11,12 @@
 --    is recorded in orders.order_history alone: the activity log leaves
 --    out the status and the stamps of its edge (another column changed
 --    with it is still logged); a deleted order's activity row holds its
---    history rows.  Nothing in the catalog changes for it.
+--    history rows.  The comments of activity_logs.details and .ip_address
+--    say so (the latter named the first forwarded address since 0.29.0).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.31.0'" to load this file. \quit
 
 ALTER TABLE orders.orders SET (fillfactor = 50);
+COMMENT ON COLUMN orders.activity_logs.details IS
+    '{"changes": {column: {"old": …, "new": …}}}, the changed columns only (updated_at left out); a deleted order''s row also "history": its order_history rows';
+COMMENT ON COLUMN orders.activity_logs.ip_address IS
+    'The client address PostgREST saw (last of X-Forwarded-For: the proxy''s), when the caller''s JWT claims are believed';

@@ -25,10 +25,12 @@ CREATE TABLE orders.activity_logs (
 );
 COMMENT ON TABLE orders.activity_logs IS
     'Who changed what (seed 004): one row per changed row of a tracked table, written by orders.track_changes as the owner; not the counters, stock and subtotals the extension derives from other rows';
-COMMENT ON COLUMN orders.activity_logs.details IS '{"changes": {column: {"old": …, "new": …}}}, the changed columns only (updated_at left out)';
+COMMENT ON COLUMN orders.activity_logs.details IS
+    '{"changes": {column: {"old": …, "new": …}}}, the changed columns only (updated_at left out); a deleted order''s row also "history": its order_history rows';
 COMMENT ON COLUMN orders.activity_logs.ip_address IS
-    'The client address PostgREST saw (first of X-Forwarded-For), when the caller''s JWT claims are believed';
--- Every status change writes here, so few and cheap indexes: a user's and
+    'The client address PostgREST saw (last of X-Forwarded-For: the proxy''s), when the caller''s JWT claims are believed';
+-- Most changes write here (a status change by no staff member and without
+-- a client address is order_history's alone), so few and cheap indexes: a user's and
 -- an entity's timelines (btree), time ranges by BRIN (rows arrive in time
 -- order); the seed's index on action alone is left out (three values: filter
 -- it within a time range or an entity).  A user's timeline indexes only rows
