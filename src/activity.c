@@ -287,6 +287,7 @@ typedef struct TrackedShape
 	int			status_att;		/* orders.orders: its status (index in the descriptor), else -1 */
 	int			lifecycle_att;	/* ... and its lifecycle */
 	char		audit_enabled;	/* ... its status_audit trigger's tgenabled ('D': none) */
+	bool		audit_any_update;	/* ... which fires on every UPDATE (0.31.0), not UPDATE OF status */
 } TrackedShape;
 
 static HTAB *shapes = NULL;
@@ -294,17 +295,22 @@ static HTAB *shapes = NULL;
 /*
  * status_audit_enabled — tgenabled of the extension's status_audit trigger
  * on "rel" (the trigger of that name calling orders.status_audit), or
- * TRIGGER_DISABLED when there is none.
+ * TRIGGER_DISABLED when there is none; "*any_update": it fires on every
+ * UPDATE (0.31.0), not only on one naming status (UPDATE OF status).
  */
 static char
-status_audit_enabled(Relation rel)
+status_audit_enabled(Relation rel, bool *any_update)
 {
 	TriggerDesc *trig = rel->trigdesc;
 	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("status_audit")), 0, NULL, true);
 
+	*any_update = false;
 	for (int i = 0; trig != NULL && i < trig->numtriggers; i++)
 		if (strcmp(trig->triggers[i].tgname, "status_audit") == 0 && trig->triggers[i].tgfoid == fn)
+		{
+			*any_update = trig->triggers[i].tgnattr == 0;
 			return trig->triggers[i].tgenabled;
+		}
 	return TRIGGER_DISABLED;
 }
 
@@ -388,13 +394,14 @@ tracked_shape(Relation rel)
 	sh->in_orders = RelationGetNamespace(rel) == get_namespace_oid(ORDERS_SCHEMA, false);
 	sh->status_att = sh->lifecycle_att = -1;
 	sh->audit_enabled = TRIGGER_DISABLED;
+	sh->audit_any_update = false;
 	if (relid == orders_relid("orders"))
 	{
 		sh->status_att = SPI_fnumber(desc, "status") - 1;
 		sh->lifecycle_att = SPI_fnumber(desc, "lifecycle") - 1;
 		if (sh->status_att < 0 || sh->lifecycle_att < 0)
 			sh->status_att = sh->lifecycle_att = -1;
-		sh->audit_enabled = status_audit_enabled(rel);
+		sh->audit_enabled = status_audit_enabled(rel, &sh->audit_any_update);
 	}
 	MemoryContextSwitchTo(old);
 	sh->generation = generation;
@@ -554,9 +561,10 @@ same_value(const RowPair *r, TupleDesc desc, int att, Datum value)
 }
 
 /*
- * status_change — did this UPDATE of orders.orders change the status, named
- * in its SET list (status_audit is an UPDATE OF status trigger: a status a
- * BEFORE trigger set does not fire it)?
+ * status_change — did this UPDATE of orders.orders change the status in a
+ * way status_audit sees: any change once it fires on every UPDATE (0.31.0);
+ * while it is an UPDATE OF status trigger (a 0.30.0 schema), only one named
+ * in the SET list — a status a BEFORE trigger set does not fire it.
  */
 static bool
 status_change(TriggerData *trigdata, TrackedShape *shape, const RowPair *r)
@@ -565,7 +573,8 @@ status_change(TriggerData *trigdata, TrackedShape *shape, const RowPair *r)
 
 	return status >= 0 && value_changed(r, RelationGetDescr(trigdata->tg_relation), status) &&
 		!r->oldnulls[status] && !r->newnulls[status] && !r->newnulls[shape->lifecycle_att] &&
-		bms_is_member(status + 1 - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols);
+		(shape->audit_any_update ||
+		 bms_is_member(status + 1 - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols));
 }
 
 /*
@@ -578,8 +587,8 @@ status_change(TriggerData *trigdata, TrackedShape *shape, const RowPair *r)
  * them (the edge's stamp column and the gate's stamp: the transaction's
  * start; the gate's actor column: the actor); any other column changed
  * with it, a stamp of another value among them, is logged as before.  Only
- * while the change does reach history as this actor's: status_audit fires
- * in this session's replication role, history keeps every row it is given
+ * while the change does reach history as this actor's (status_change):
+ * status_audit fires in this session's replication role, history keeps every row it is given
  * (history_takes_every_row), and no change the extension makes on its own
  * behalf, under an actor of its own, is pending (a campaign completing
  * itself).  An order's history rows go with it when it is deleted: its

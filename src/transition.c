@@ -514,11 +514,30 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	OrdersNotifyMode mode;
 	int64		history_id;
 	bool		isnull;
-	char	   *old_status = column_value(oldrow, desc, "status");
-	char	   *new_status = column_value(newrow, desc, "status");
+	int			status_att = SPI_fnumber(desc, "status");
+	char	   *old_status;
+	char	   *new_status;
 	char	   *actor = NULL;
+	bool		oldnull;
+	bool		newnull;
+	Datum		oldval;
+	Datum		newval;
 
-	if (old_status == NULL || new_status == NULL || strcmp(old_status, new_status) == 0)
+	/*
+	 * (0.31.0) fired by every UPDATE, not only one naming status: most change
+	 * something else (a subtotal, a payment), and leave here at once
+	 */
+	if (status_att <= 0)
+		elog(ERROR, "orders: table has no column \"status\"");
+	oldval = heap_getattr(oldrow, status_att, desc, &oldnull);
+	newval = heap_getattr(newrow, status_att, desc, &newnull);
+	if (oldnull || newnull ||
+		datum_image_eq(oldval, newval, TupleDescAttr(desc, status_att - 1)->attbyval,
+					   TupleDescAttr(desc, status_att - 1)->attlen))
+		return PointerGetDatum(NULL);
+	old_status = TextDatumGetCString(oldval);
+	new_status = TextDatumGetCString(newval);
+	if (strcmp(old_status, new_status) == 0)
 		return PointerGetDatum(NULL);
 
 	h.order_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);

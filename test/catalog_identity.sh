@@ -8,7 +8,8 @@
 # lifecycle rows (test/catalog.sql lists them).  Also: an upgrade over data
 # 0.7.0 refuses (NaN amounts) stops and says so; the update to 0.25.0 keeps
 # a DBA's trigger settings; the update to 0.27.0 moves stored site costs;
-# the update to 0.30.0 records what orders hold (stock_held).  Against the running test
+# the update to 0.30.0 records what orders hold (stock_held); 0.31.0 keeps a
+# DBA's setting of status_audit.  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -159,7 +160,21 @@ check "... and the order confirmed before the update gives it all back when canc
       "$(held -At -c "SELECT string_agg(sku || '=' || stock_quantity, ' ' ORDER BY sku)
                         FROM (SELECT sku, stock_quantity FROM orders.products UNION ALL SELECT sku, stock_quantity FROM orders.product_variants) s")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held; do
+# 0.31.0 re-creates status_audit on every UPDATE (not UPDATE OF status),
+# keeping a DBA's ENABLE ALWAYS; a dropped one stays dropped
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_audit" -c "CREATE DATABASE orders_cat_audit" 2>/dev/null
+audit() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_audit "$@"; }
+audit -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.30.0'" \
+      -c "ALTER TABLE orders.orders ENABLE ALWAYS TRIGGER status_audit" -c "ALTER EXTENSION orders UPDATE TO '0.31.0'"
+check "the update to 0.31.0 fires status_audit on every UPDATE and keeps a DBA's ENABLE ALWAYS" "A 0" \
+      "$(audit -At -c "SELECT tgenabled::text || ' ' || cardinality(tgattr::int2[]) FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND tgname = 'status_audit'")"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_audit" -c "CREATE DATABASE orders_cat_audit" 2>/dev/null
+audit -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.30.0'" \
+      -c "DROP TRIGGER status_audit ON orders.orders" -c "ALTER EXTENSION orders UPDATE TO '0.31.0'"
+check "... and leaves a dropped status_audit dropped" "0" \
+      "$(audit -At -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND tgname = 'status_audit'")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

@@ -169,8 +169,10 @@ COMMENT ON TABLE orders.order_history IS 'One row per status change, written by 
 CREATE TRIGGER status_guard BEFORE INSERT OR UPDATE ON orders.orders
     FOR EACH ROW EXECUTE FUNCTION orders.status_guard();
 -- no WHEN clause (the function passes over an unchanged status):
--- PostgreSQL would parse and plan it again for every statement
-CREATE TRIGGER status_audit AFTER UPDATE OF status ON orders.orders
+-- PostgreSQL would parse and plan it again for every statement.  (0.31.0)
+-- On every UPDATE, not UPDATE OF status: that fires on the SET list, and a
+-- status a BEFORE trigger set (a DBA's) changed without a history row.
+CREATE TRIGGER status_audit AFTER UPDATE ON orders.orders
     FOR EACH ROW EXECUTE FUNCTION orders.status_audit();
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.orders
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
