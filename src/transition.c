@@ -492,7 +492,7 @@ orders_status_guard_held(PG_FUNCTION_ARGS)
 }
 
 /*
- * orders.status_audit() — AFTER UPDATE OF status FOR EACH ROW on
+ * orders.status_audit() — AFTER UPDATE FOR EACH ROW (0.31.0: every UPDATE) on
  * orders.orders (no WHEN clause since 0.25.0: PostgreSQL would parse and
  * plan it for every statement).  For a row whose status changed, writes
  * one history row (as the owner of orders.order_history, so callers need
