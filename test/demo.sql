@@ -315,14 +315,20 @@ SELECT o.order_number, o.status, o.source, o.external_id, o.total_amount, c.full
   FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
  WHERE o.webhook_source = 'demo-shopify';
 
-\echo '-- the activity log (doc/activity.md): who changed DEMO-COD, column by column'
-SELECT l.action, l.actor, string_agg(k || ': ' || coalesce(l.details -> 'changes' -> k ->> 'old', '∅') || ' → '
-                                     || coalesce(l.details -> 'changes' -> k ->> 'new', '∅'), ', ' ORDER BY k) AS changes
-  FROM orders.activity_logs l CROSS JOIN LATERAL jsonb_object_keys(l.details -> 'changes') k
- WHERE l.entity_type = 'orders' AND l.action = 'updated'
-   AND l.entity_id = (SELECT id::text FROM orders.orders WHERE order_number = 'DEMO-COD')
-   AND k IN ('status', 'payment_status', 'assigned_agent_id')
- GROUP BY l.id, l.action, l.actor, l.created_at ORDER BY l.created_at, l.id LIMIT 6;
+\echo '-- who changed DEMO-COD (doc/activity.md): its status changes from order_history, its other columns from the activity log'
+SELECT t.actor, t.change FROM (
+    SELECT h.created_at AS at, h.id AS n, h.changed_by AS actor, 'status: ' || coalesce(h.old_status, '∅') || ' → ' || h.new_status AS change
+      FROM orders.order_history h
+     WHERE h.order_id = (SELECT id FROM orders.orders WHERE order_number = 'DEMO-COD')
+    UNION ALL
+    SELECT l.created_at, NULL::bigint, l.actor, string_agg(k || ': ' || coalesce(l.details -> 'changes' -> k ->> 'old', '∅') || ' → '
+                                                 || coalesce(l.details -> 'changes' -> k ->> 'new', '∅'), ', ' ORDER BY k)
+      FROM orders.activity_logs l CROSS JOIN LATERAL jsonb_object_keys(l.details -> 'changes') k
+     WHERE l.entity_type = 'orders' AND l.action = 'updated'
+       AND l.entity_id = (SELECT id::text FROM orders.orders WHERE order_number = 'DEMO-COD')
+       AND k IN ('payment_status', 'assigned_agent_id')
+     GROUP BY l.id, l.created_at, l.actor) t
+ ORDER BY t.at, t.n NULLS LAST LIMIT 12;
 
 \echo '-- the outbox (doc/outbox.md): a message written with the change, claimed by a worker, done'
 SELECT orders.enqueue_outbox('sms', jsonb_build_object('to', '+33612345678', 'text', 'Your order DEMO-COD was delivered'),
