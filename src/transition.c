@@ -537,8 +537,6 @@ orders_status_audit(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	old_status = TextDatumGetCString(oldval);
 	new_status = TextDatumGetCString(newval);
-	if (strcmp(old_status, new_status) == 0)
-		return PointerGetDatum(NULL);
 
 	h.order_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
 	if (pending.active &&
