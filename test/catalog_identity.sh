@@ -9,7 +9,7 @@
 # 0.7.0 refuses (NaN amounts) stops and says so; the update to 0.25.0 keeps
 # a DBA's trigger settings; the update to 0.27.0 moves stored site costs;
 # the update to 0.30.0 records what orders hold (stock_held); 0.31.0 keeps a
-# DBA's setting of status_audit.  Against the running test
+# DBA's setting of status_audit, 0.32.0 of state_meaning_guard.  Against the running test
 # cluster (PGHOST/PGPORT/PGUSER set).
 set -eu
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -174,7 +174,21 @@ audit -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION
 check "... and leaves a dropped status_audit dropped" "0" \
       "$(audit -At -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND tgname = 'status_audit'")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit; do
+# 0.32.0 re-creates state_meaning_guard for renames and deletes too,
+# keeping a DBA's DISABLE; a dropped one stays dropped
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_state" -c "CREATE DATABASE orders_cat_state" 2>/dev/null
+state() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_state "$@"; }
+state -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.31.0'" \
+      -c "ALTER TABLE orders.lifecycle_states DISABLE TRIGGER state_meaning_guard" -c "ALTER EXTENSION orders UPDATE TO '0.32.0'"
+check "the update to 0.32.0 guards renames and deletes of states and keeps a DBA's DISABLE" "D 4 27" \
+      "$(state -At -c "SELECT tgenabled::text || ' ' || cardinality(tgattr::int2[]) || ' ' || tgtype FROM pg_trigger WHERE tgrelid = 'orders.lifecycle_states'::regclass AND tgname = 'state_meaning_guard'")"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_state" -c "CREATE DATABASE orders_cat_state" 2>/dev/null
+state -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.31.0'" \
+      -c "DROP TRIGGER state_meaning_guard ON orders.lifecycle_states" -c "ALTER EXTENSION orders UPDATE TO '0.32.0'"
+check "... and leaves a dropped state_meaning_guard dropped" "0" \
+      "$(state -At -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders.lifecycle_states'::regclass AND tgname = 'state_meaning_guard'")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

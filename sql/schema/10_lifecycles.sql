@@ -162,40 +162,67 @@ CREATE TRIGGER check_transition_row
 
 -- A state's category (statistics, money) and holds_stock (stock) decide
 -- what its orders count for; changing either while orders are in the state
--- would leave those counts behind.  Refused (OR008) until the state is
--- empty; orders.orders is locked in SHARE mode meanwhile so that no order
--- enters it before the change commits.  The check must read the orders
--- committed before the lock was granted: only READ COMMITTED does (a
--- REPEATABLE READ snapshot predates the lock: refused with 25000).
--- SECURITY DEFINER: it must count every order, not the ones the caller's
--- row level security shows.
+-- would leave those counts behind.  Renaming a state (or moving it to
+-- another lifecycle) or deleting it would leave its orders in a status
+-- their lifecycle does not have (0.32.0; before, a rename also changed the
+-- meaning of orders by name: two states swapped their names under them),
+-- and renaming a state to a status orders are in would give those orders
+-- its meaning.  All refused (OR008) while the state has orders;
+-- orders.orders is locked in SHARE mode meanwhile so that no order enters
+-- it before the change commits.  The check must read the orders committed
+-- before the lock was granted: only READ COMMITTED does (a REPEATABLE READ
+-- snapshot predates the lock: refused with 25000).  SECURITY DEFINER: it
+-- must count every order, not the ones the caller's row level security
+-- shows.
 CREATE FUNCTION orders.state_meaning_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    change text;
 BEGIN
-    IF (NEW.category, NEW.holds_stock) IS DISTINCT FROM (OLD.category, OLD.holds_stock) THEN
-        IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-            RAISE EXCEPTION 'lifecycle "%": the category and holds_stock of state "%" change only at READ COMMITTED',
-                            OLD.lifecycle, OLD.status
-                USING ERRCODE = '25000',
-                      DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
-        END IF;
-        LOCK TABLE orders.orders IN SHARE MODE;
-        IF EXISTS (SELECT FROM orders.orders o
-                    WHERE o.lifecycle OPERATOR(pg_catalog.=) OLD.lifecycle
-                      AND o.status OPERATOR(pg_catalog.=) OLD.status) THEN
-            RAISE EXCEPTION 'lifecycle "%": state "%" has orders; its category and holds_stock cannot change',
-                            OLD.lifecycle, OLD.status
-                USING ERRCODE = 'OR008',
-                      DETAIL = 'Customer statistics, the ledger and stock count the orders in it by these.',
-                      HINT = 'Move its orders to another state first, or add a new state.';
-        END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+        change := 'it cannot be deleted';
+    ELSIF (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status) THEN
+        change := 'it cannot be renamed';
+    ELSIF (NEW.category, NEW.holds_stock) IS DISTINCT FROM (OLD.category, OLD.holds_stock) THEN
+        change := 'its category and holds_stock cannot change';
+    ELSE
+        RETURN NEW;
     END IF;
-    RETURN NEW;
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION 'lifecycle "%": state "%" is renamed, deleted or given another category or holds_stock only at READ COMMITTED',
+                        OLD.lifecycle, OLD.status
+            USING ERRCODE = '25000',
+                  DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
+    END IF;
+    LOCK TABLE orders.orders IN SHARE MODE;
+    IF EXISTS (SELECT FROM orders.orders o
+                WHERE o.lifecycle OPERATOR(pg_catalog.=) OLD.lifecycle
+                  AND o.status OPERATOR(pg_catalog.=) OLD.status) THEN
+        RAISE EXCEPTION 'lifecycle "%": state "%" has orders; %', OLD.lifecycle, OLD.status, change
+            USING ERRCODE = 'OR008',
+                  DETAIL = CASE WHEN change LIKE 'its%' THEN 'Customer statistics, the ledger and stock count the orders in it by these.'
+                                ELSE 'Its orders would be left in a status their lifecycle does not have.' END,
+                  HINT = CASE WHEN change LIKE 'its%' THEN 'Move its orders to another state first, or add a new state.'
+                              ELSE 'Move its orders to another state first.' END;
+    END IF;
+    IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
+       AND (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status)
+       AND EXISTS (SELECT FROM orders.orders o
+                    WHERE o.lifecycle OPERATOR(pg_catalog.=) NEW.lifecycle
+                      AND o.status OPERATOR(pg_catalog.=) NEW.status) THEN
+        RAISE EXCEPTION 'lifecycle "%": orders are in status "%", which no state has; state "%" cannot take its name',
+                        NEW.lifecycle, NEW.status, OLD.status
+            USING ERRCODE = 'OR008',
+                  DETAIL = 'Those orders would be counted as the renamed state counts its orders.',
+                  HINT = 'Add the state with INSERT instead (its orders stay as they are counted now), or choose another name.';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
-CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF category, holds_stock ON orders.lifecycle_states
+CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF lifecycle, status, category, holds_stock OR DELETE
+    ON orders.lifecycle_states
     FOR EACH ROW EXECUTE FUNCTION orders.state_meaning_guard();
 
 -- Any committed change of the graph invalidates every backend's cache.

@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(85);
+SELECT plan(94);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -151,6 +151,42 @@ SELECT is((SELECT string_agg(status || ':' || category || ':' || holds_stock, ' 
 SELECT lives_ok($$UPDATE orders.lifecycle_states SET holds_stock = true WHERE lifecycle = 'review' AND status = 'completed'
                     AND NOT EXISTS (SELECT 1 FROM orders.orders WHERE lifecycle = 'review' AND status = 'completed')$$,
                 'an empty state may change');
+CREATE FUNCTION pg_temp.review_shape() RETURNS text LANGUAGE sql AS $$
+    SELECT (SELECT string_agg(status || ':' || category, ' ' ORDER BY status) FROM orders.lifecycle_states WHERE lifecycle = 'review')
+           || ' / ' || (SELECT string_agg(from_status || '>' || to_status, ' ' ORDER BY from_status, to_status)
+                          FROM orders.lifecycle_transitions WHERE lifecycle = 'review')
+           || ' / ' || (SELECT status FROM orders.orders WHERE order_number = 'T10-4') $$;
+CREATE TEMP TABLE review_shape_before AS SELECT pg_temp.review_shape() AS shape;
+-- (0.32.0) nor is it renamed or deleted: its orders would be left in a
+-- status their lifecycle lacks, or given another state's meaning by name
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'studying' WHERE lifecycle = 'review' AND status = 'analyzing'$$,
+                 'OR008', 'lifecycle "review": state "analyzing" has orders; it cannot be renamed',
+                 'a state with orders is not renamed');
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET lifecycle = 'cod' WHERE lifecycle = 'review' AND status = 'analyzing'$$,
+                 'OR008', 'lifecycle "review": state "analyzing" has orders; it cannot be renamed',
+                 'nor moved to another lifecycle');
+SELECT throws_ok($$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status = 'analyzing'$$,
+                 'OR008', 'lifecycle "review": state "analyzing" has orders; it cannot be deleted',
+                 'nor deleted');
+SELECT throws_ok($$DELETE FROM orders.lifecycles WHERE name = 'review'$$,
+                 'OR008', NULL, 'nor its lifecycle deleted (the states cascade)');
+SELECT is((SELECT shape FROM review_shape_before), pg_temp.review_shape(), 'the states, their edges and the order are as they were');
+-- an order in a status no state has (a DBA switched the guard off): a
+-- state is not renamed to it, which would count the order by its meaning
+ALTER TABLE orders.lifecycle_states DISABLE TRIGGER state_meaning_guard;
+UPDATE orders.lifecycle_states SET status = 'studying' WHERE lifecycle = 'review' AND status = 'analyzing';
+ALTER TABLE orders.lifecycle_states ENABLE TRIGGER state_meaning_guard;
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES ('review', 'spare', 'cancelled', 99);
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'spare'$$,
+                 'OR008', 'lifecycle "review": orders are in status "analyzing", which no state has; state "spare" cannot take its name',
+                 'a state is not renamed to the status orders without a state are in');
+SELECT lives_ok($$UPDATE orders.lifecycle_states SET status = 'studying_again' WHERE lifecycle = 'review' AND status = 'studying'$$,
+                'a state without orders is renamed');
+SELECT lives_ok($$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status = 'spare'$$,
+                'and one is deleted');
+ALTER TABLE orders.lifecycle_states DISABLE TRIGGER state_meaning_guard;
+UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'studying_again';
+ALTER TABLE orders.lifecycle_states ENABLE TRIGGER state_meaning_guard;
 
 -- a move is a write of the product row with everything an UPDATE of its
 -- stock runs: row triggers (UPDATE OF stock_quantity), generated columns,
@@ -427,9 +463,15 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
 INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id) VALUES
   ('00000000-0000-0000-0000-0000000010f1', 'lamp', 4, 10, '00000000-0000-0000-0000-0000000010e0');
 SELECT orders.transition('00000000-0000-0000-0000-0000000010f1', 'held');
+-- (0.32.0: refused while the guard is on; a DBA who switches it off)
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'tmp' WHERE lifecycle = 't10shop' AND status = 'held'$$,
+                 'OR008', 'lifecycle "t10shop": state "held" has orders; it cannot be renamed',
+                 'two states do not swap names under an order');
+ALTER TABLE orders.lifecycle_states DISABLE TRIGGER state_meaning_guard;
 UPDATE orders.lifecycle_states SET status = 'tmp' WHERE lifecycle = 't10shop' AND status = 'held';
 UPDATE orders.lifecycle_states SET status = 'held' WHERE lifecycle = 't10shop' AND status = 'waiting';
 UPDATE orders.lifecycle_states SET status = 'waiting' WHERE lifecycle = 't10shop' AND status = 'tmp';
+ALTER TABLE orders.lifecycle_states ENABLE TRIGGER state_meaning_guard;
 SELECT orders.transition('00000000-0000-0000-0000-0000000010f1', 'cancelled');
 SELECT is((SELECT stock_quantity FROM orders.products WHERE sku = 'T10-EDGE') || ' '
           || coalesce((SELECT stock_held::text FROM orders.orders WHERE order_number = 'T10-SHOP'), 'none'),
