@@ -26,6 +26,8 @@ BEGIN
     END IF;
 END
 $upgrade$;
+CREATE TRIGGER state_truncate_guard BEFORE TRUNCATE ON orders.lifecycle_states
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.state_meaning_guard();
 
 CREATE OR REPLACE FUNCTION orders.state_meaning_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -33,8 +35,11 @@ CREATE OR REPLACE FUNCTION orders.state_meaning_guard() RETURNS trigger
 AS $$
 DECLARE
     change text;
+    what text := 'TRUNCATE orders.lifecycle_states';
 BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        NULL;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         change := 'it cannot be deleted';
     ELSIF (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status) THEN
         change := 'it cannot be renamed';
@@ -43,13 +48,28 @@ BEGIN
     ELSE
         RETURN NEW;
     END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE' THEN
+        IF NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name OPERATOR(pg_catalog.=) OLD.lifecycle) THEN
+            RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;      -- the lifecycle's cascade
+        END IF;
+        what := pg_catalog.format('lifecycle "%s": state "%s" is renamed, deleted or given another category or holds_stock',
+                                  OLD.lifecycle, OLD.status);
+    END IF;
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION 'lifecycle "%": state "%" is renamed, deleted or given another category or holds_stock only at READ COMMITTED',
-                        OLD.lifecycle, OLD.status
+        RAISE EXCEPTION '% only at READ COMMITTED', what
             USING ERRCODE = '25000',
                   DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
     END IF;
     LOCK TABLE orders.orders IN SHARE MODE;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        IF EXISTS (SELECT FROM orders.orders) THEN
+            RAISE EXCEPTION 'cannot truncate orders.lifecycle_states: orders are in its states'
+                USING ERRCODE = 'OR008',
+                      DETAIL = 'They would be left in statuses their lifecycles do not have.',
+                      HINT = 'Delete the states you no longer need (refused while they have orders) instead.';
+        END IF;
+        RETURN NULL;
+    END IF;
     IF EXISTS (SELECT FROM orders.orders o
                 WHERE o.lifecycle OPERATOR(pg_catalog.=) OLD.lifecycle
                   AND o.status OPERATOR(pg_catalog.=) OLD.status) THEN
@@ -62,6 +82,9 @@ BEGIN
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
        AND (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status)
+       AND NOT EXISTS (SELECT FROM orders.lifecycle_states s
+                        WHERE s.lifecycle OPERATOR(pg_catalog.=) NEW.lifecycle
+                          AND s.status OPERATOR(pg_catalog.=) NEW.status)
        AND EXISTS (SELECT FROM orders.orders o
                     WHERE o.lifecycle OPERATOR(pg_catalog.=) NEW.lifecycle
                       AND o.status OPERATOR(pg_catalog.=) NEW.status) THEN

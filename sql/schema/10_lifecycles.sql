@@ -166,22 +166,31 @@ CREATE TRIGGER check_transition_row
 -- another lifecycle) or deleting it would leave its orders in a status
 -- their lifecycle does not have (0.32.0; before, a rename also changed the
 -- meaning of orders by name: two states swapped their names under them),
--- and renaming a state to a status orders are in would give those orders
--- its meaning.  All refused (OR008) while the state has orders;
+-- and renaming a state to a status orders are in that no state has would
+-- give those orders its meaning.  All refused (OR008) while the state has
+-- orders, and TRUNCATE (which skips row triggers) while any order exists;
 -- orders.orders is locked in SHARE mode meanwhile so that no order enters
--- it before the change commits.  The check must read the orders committed
--- before the lock was granted: only READ COMMITTED does (a REPEATABLE READ
--- snapshot predates the lock: refused with 25000).  SECURITY DEFINER: it
--- must count every order, not the ones the caller's row level security
--- shows.
+-- the state before the change commits.  The check must read the orders
+-- committed before the lock was granted: only READ COMMITTED does (a
+-- REPEATABLE READ snapshot predates the lock: refused with 25000).
+-- A lifecycle deleted or renamed takes its states along by the cascade:
+-- the orders' foreign key on lifecycle refuses that while orders use it
+-- (23503), and the guard stays out of it — no lock: the lifecycle's row is
+-- locked already, and an order written meanwhile waits for that row while
+-- holding its lock on orders.orders (a deadlock in 0.32.0's first cut).
+-- SECURITY DEFINER: it must count every order, not the ones the caller's
+-- row level security shows.
 CREATE FUNCTION orders.state_meaning_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     change text;
+    what text := 'TRUNCATE orders.lifecycle_states';
 BEGIN
-    IF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        NULL;
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
         change := 'it cannot be deleted';
     ELSIF (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status) THEN
         change := 'it cannot be renamed';
@@ -190,13 +199,28 @@ BEGIN
     ELSE
         RETURN NEW;
     END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE' THEN
+        IF NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name OPERATOR(pg_catalog.=) OLD.lifecycle) THEN
+            RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;      -- the lifecycle's cascade
+        END IF;
+        what := pg_catalog.format('lifecycle "%s": state "%s" is renamed, deleted or given another category or holds_stock',
+                                  OLD.lifecycle, OLD.status);
+    END IF;
     IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION 'lifecycle "%": state "%" is renamed, deleted or given another category or holds_stock only at READ COMMITTED',
-                        OLD.lifecycle, OLD.status
+        RAISE EXCEPTION '% only at READ COMMITTED', what
             USING ERRCODE = '25000',
                   DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
     END IF;
     LOCK TABLE orders.orders IN SHARE MODE;
+    IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
+        IF EXISTS (SELECT FROM orders.orders) THEN
+            RAISE EXCEPTION 'cannot truncate orders.lifecycle_states: orders are in its states'
+                USING ERRCODE = 'OR008',
+                      DETAIL = 'They would be left in statuses their lifecycles do not have.',
+                      HINT = 'Delete the states you no longer need (refused while they have orders) instead.';
+        END IF;
+        RETURN NULL;
+    END IF;
     IF EXISTS (SELECT FROM orders.orders o
                 WHERE o.lifecycle OPERATOR(pg_catalog.=) OLD.lifecycle
                   AND o.status OPERATOR(pg_catalog.=) OLD.status) THEN
@@ -209,6 +233,9 @@ BEGIN
     END IF;
     IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE'
        AND (NEW.lifecycle, NEW.status) IS DISTINCT FROM (OLD.lifecycle, OLD.status)
+       AND NOT EXISTS (SELECT FROM orders.lifecycle_states s
+                        WHERE s.lifecycle OPERATOR(pg_catalog.=) NEW.lifecycle
+                          AND s.status OPERATOR(pg_catalog.=) NEW.status)
        AND EXISTS (SELECT FROM orders.orders o
                     WHERE o.lifecycle OPERATOR(pg_catalog.=) NEW.lifecycle
                       AND o.status OPERATOR(pg_catalog.=) NEW.status) THEN
@@ -224,6 +251,8 @@ $$;
 CREATE TRIGGER state_meaning_guard BEFORE UPDATE OF lifecycle, status, category, holds_stock OR DELETE
     ON orders.lifecycle_states
     FOR EACH ROW EXECUTE FUNCTION orders.state_meaning_guard();
+CREATE TRIGGER state_truncate_guard BEFORE TRUNCATE ON orders.lifecycle_states
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.state_meaning_guard();
 
 -- Any committed change of the graph invalidates every backend's cache.
 CREATE TRIGGER lifecycle_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE

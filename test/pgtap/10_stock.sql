@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(94);
+SELECT plan(98);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -169,7 +169,7 @@ SELECT throws_ok($$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review
                  'OR008', 'lifecycle "review": state "analyzing" has orders; it cannot be deleted',
                  'nor deleted');
 SELECT throws_ok($$DELETE FROM orders.lifecycles WHERE name = 'review'$$,
-                 'OR008', NULL, 'nor its lifecycle deleted (the states cascade)');
+                 '23503', NULL, 'nor its lifecycle deleted (the orders'' foreign key; the states'' cascade is let through)');
 SELECT is((SELECT shape FROM review_shape_before), pg_temp.review_shape(), 'the states, their edges and the order are as they were');
 -- an order in a status no state has (a DBA switched the guard off): a
 -- state is not renamed to it, which would count the order by its meaning
@@ -187,6 +187,19 @@ SELECT lives_ok($$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review'
 ALTER TABLE orders.lifecycle_states DISABLE TRIGGER state_meaning_guard;
 UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'studying_again';
 ALTER TABLE orders.lifecycle_states ENABLE TRIGGER state_meaning_guard;
+-- a state renamed to another state's name: the duplicate key's error
+SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'completed'$$,
+                 '23505', NULL, 'a state renamed to an existing state''s name is a duplicate (23505), not OR008');
+-- TRUNCATE skips row triggers: refused while any order exists
+SELECT throws_ok($$TRUNCATE orders.lifecycle_states CASCADE$$,
+                 'OR008', 'cannot truncate orders.lifecycle_states: orders are in its states',
+                 'the states are not truncated under orders');
+-- a deleted lifecycle takes its states along; the orders' foreign key, not
+-- the guard, refuses it while orders use it (no lock on orders in its cascade)
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t10empty', 'only');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('t10empty', 'only', 'open');
+SELECT lives_ok($$DELETE FROM orders.lifecycles WHERE name = 't10empty'$$, 'a lifecycle without orders is deleted with its states');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_states WHERE lifecycle = 't10empty'), 0, '... they went with it');
 
 -- a move is a write of the product row with everything an UPDATE of its
 -- stock runs: row triggers (UPDATE OF stock_quantity), generated columns,

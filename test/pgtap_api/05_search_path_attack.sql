@@ -596,6 +596,12 @@ SELECT pg_temp.probe('an admin changes what an empty state means',
 SELECT pg_temp.probe('and back',
   $p$UPDATE orders.lifecycle_states SET holds_stock = false WHERE lifecycle = 'review' AND status = 'cancelled'$p$,
   '{state_meaning_guard}');
+SELECT pg_temp.probe('an admin renames an empty state',
+  $p$UPDATE orders.lifecycle_states SET status = 'called_off' WHERE lifecycle = 'review' AND status = 'cancelled'$p$,
+  '{state_meaning_guard,lifecycle_changed}');
+SELECT pg_temp.probe('and deletes it',
+  $p$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status = 'called_off'$p$,
+  '{state_meaning_guard,lifecycle_changed}');
 SELECT pg_temp.probe('an admin gives a slot to a staff member',
   $p$UPDATE orders.service_capacity SET staff_id = '00000000-0000-0000-0000-0000000000e9'$p$,
   '{check_staff_overlap,set_updated_at}');
