@@ -97,3 +97,23 @@ BEGIN
     RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;
+
+-- (0.32.0) a booking's "payment succeeded" edge is its payment's (gate booking_paid)
+CREATE FUNCTION orders.booking_paid(order_id uuid) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN NOT orders.api_request()
+                     OR orders.current_staff_role() IN ('admin', 'manager', 'customer_rep')
+                     OR o.payment_status = 'collected' OR o.total_amount = 0 THEN NULL
+                ELSE format('The booking is not paid (payment "%s" of %s %s): its payment service or staff confirm it.',
+                            o.payment_status, o.total_amount, o.currency) END
+      FROM orders.orders o WHERE o.id = booking_paid.order_id
+$$;
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
+  ('booking_paid', 'orders.booking_paid(uuid)', NULL, NULL,
+   'a customer confirms a booking (payment succeeded) only once its payment is collected or when it costs nothing', true);
+UPDATE orders.lifecycle_transitions SET gate = 'booking_paid'
+ WHERE lifecycle = 'booking' AND builtin AND from_status = 'pending' AND to_status = 'confirmed'
+   AND gate IS NULL;                -- a DBA's own gate on the edge stays
+REVOKE ALL ON FUNCTION orders.booking_paid(uuid) FROM PUBLIC;
