@@ -467,11 +467,7 @@ announce_batch(int max_rows)
 	bool		reset = false;
 	bool		known;
 
-	if (XactIsoLevel != XACT_READ_COMMITTED)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-				 errmsg("orders.announce_status_changes must run at READ COMMITTED isolation"),
-				 errdetail("Each batch reads what committed since the last one.")));
+	orders_require_read_committed("orders.announce_status_changes", "Each batch reads what committed since the last one.");
 
 	orders_spi_connect_as_owner(history, &saved);
 	lock_state(staterel, &st);

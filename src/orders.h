@@ -119,6 +119,9 @@ extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
 extern void orders_load_cache(void (*load) (void), bool *valid);
 
+/* ---- read_committed.c: checks that see what committed before their locks ---- */
+extern void orders_require_read_committed(const char *what, const char *why);
+
 /* ---- direct_write.c: rows written without SQL (execReplication.c's way) ---- */
 #define ORDERS_DIRECT_COLUMNS 4	/* at most this many columns set per update */
 typedef struct OrdersDirect

@@ -11,6 +11,15 @@ CREATE FUNCTION orders.current_actor() RETURNS text
 COMMENT ON FUNCTION orders.current_actor() IS
     'Who is acting: JWT sub of request.jwt.claims (PostgREST), else jwt.claims.sub (PostGraphile), else current_user; empty settings count as unset';
 
+-- require_read_committed — 25000 ("<what> runs at READ COMMITTED only",
+-- DETAIL <why>) unless each statement of the transaction takes its own
+-- snapshot: READ COMMITTED, or READ UNCOMMITTED, which PostgreSQL runs as
+-- READ COMMITTED (0.32.0: refused before).  For checks that lock, then
+-- read what others committed (C, src/read_committed.c).
+CREATE FUNCTION orders.require_read_committed(what text, why text DEFAULT NULL) RETURNS void
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_require_read_committed_sql';
+
 CREATE FUNCTION orders.set_updated_at() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_set_updated_at';
 COMMENT ON FUNCTION orders.set_updated_at() IS
@@ -203,14 +212,11 @@ BEGIN
         IF NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name OPERATOR(pg_catalog.=) OLD.lifecycle) THEN
             RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;      -- the lifecycle's cascade
         END IF;
-        what := pg_catalog.format('lifecycle "%s": state "%s" is renamed, deleted or given another category or holds_stock',
+        what := pg_catalog.format('lifecycle "%s": renaming, deleting or changing the meaning of state "%s"',
                                   OLD.lifecycle, OLD.status);
     END IF;
-    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION '% only at READ COMMITTED', what
-            USING ERRCODE = '25000',
-                  DETAIL = 'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.';
-    END IF;
+    PERFORM orders.require_read_committed(what,
+        'The check that no order is in the state needs a snapshot taken after the lock on orders.orders.');
     LOCK TABLE orders.orders IN SHARE MODE;
     IF TG_OP OPERATOR(pg_catalog.=) 'TRUNCATE' THEN
         IF EXISTS (SELECT FROM orders.orders) THEN
@@ -310,4 +316,5 @@ GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_tra
 REVOKE ALL ON FUNCTION orders.set_updated_at(), orders.lifecycle_changed(),
                        orders.check_transition_row(), orders.state_meaning_guard(),
                        orders.check_gate_row() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                          orders.require_read_committed(text, text) TO PUBLIC;

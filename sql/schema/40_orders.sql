@@ -193,12 +193,8 @@ DECLARE
     counted bigint;
     holding bigint;
 BEGIN
-    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION 'TRUNCATE orders.orders runs at READ COMMITTED only'
-            USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
-                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
-    END IF;
+    PERFORM orders.require_read_committed('TRUNCATE orders.orders',
+        'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.');
     counted := (SELECT count(*) FROM orders.customers c
                  WHERE c.total_orders <> 0 OR c.returned_orders <> 0 OR c.total_spent <> 0);
     holding := (SELECT count(DISTINCT o.id) FROM orders.orders o
@@ -226,12 +222,8 @@ AS $$
 DECLARE
     counting bigint;
 BEGIN
-    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION 'TRUNCATE orders.order_items runs at READ COMMITTED only'
-            USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
-                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
-    END IF;
+    PERFORM orders.require_read_committed('TRUNCATE orders.order_items',
+        'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.');
     counting := (SELECT count(*) FROM orders.orders o WHERE o.subtotal <> 0 OR o.stock_held IS NOT NULL);
     IF counting > 0 THEN
         RAISE EXCEPTION 'cannot truncate orders.order_items: % orders count their items (subtotal, stock held)', counting

@@ -37,11 +37,8 @@ CREATE FUNCTION orders.recount_subtotals(order_id uuid DEFAULT NULL)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'orders.recount_subtotals must run at READ COMMITTED isolation'
-            USING ERRCODE = '25000',
-                  DETAIL = 'A transaction snapshot would not see items committed while it waits for the orders.';
-    END IF;
+    PERFORM orders.require_read_committed('orders.recount_subtotals',
+        'A transaction snapshot would not see items committed while it waits for the orders.');
     PERFORM 1 FROM orders.orders o
      WHERE recount_subtotals.order_id IS NULL OR o.id = recount_subtotals.order_id
      ORDER BY o.id FOR UPDATE;

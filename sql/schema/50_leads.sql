@@ -132,11 +132,8 @@ CREATE FUNCTION orders.recount_leads(order_id uuid DEFAULT NULL)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'orders.recount_leads must run at READ COMMITTED isolation'
-            USING ERRCODE = '25000',
-                  DETAIL = 'A transaction snapshot would not see leads committed while it waits for the orders.';
-    END IF;
+    PERFORM orders.require_read_committed('orders.recount_leads',
+        'A transaction snapshot would not see leads committed while it waits for the orders.');
     PERFORM 1 FROM orders.orders o
      WHERE recount_leads.order_id IS NULL OR o.id = recount_leads.order_id
      ORDER BY o.id FOR UPDATE;

@@ -41,10 +41,8 @@ CREATE FUNCTION orders.recount_customer_stats(customer_id uuid DEFAULT NULL)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'orders.recount_customer_stats must run at READ COMMITTED isolation'
-            USING ERRCODE = '25000';
-    END IF;
+    PERFORM orders.require_read_committed('orders.recount_customer_stats',
+        'A transaction snapshot would not see orders committed while it waits for the customers.');
     PERFORM 1 FROM orders.customers c
      WHERE recount_customer_stats.customer_id IS NULL OR c.id = recount_customer_stats.customer_id
      ORDER BY c.id FOR UPDATE;

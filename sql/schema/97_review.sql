@@ -683,10 +683,8 @@ CREATE FUNCTION orders.recount_site_counts(order_group_id uuid DEFAULT NULL)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'orders.recount_site_counts() runs at READ COMMITTED only'
-            USING ERRCODE = '25000';
-    END IF;
+    PERFORM orders.require_read_committed('orders.recount_site_counts',
+        'A transaction snapshot would not see sites committed while it waits for the groups.');
     PERFORM 1 FROM orders.order_groups g
      WHERE recount_site_counts.order_group_id IS NULL OR g.id = recount_site_counts.order_group_id
      ORDER BY g.id FOR NO KEY UPDATE;
@@ -714,12 +712,8 @@ CREATE FUNCTION orders.sites_truncate_guard() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION 'TRUNCATE orders.order_site_selections runs at READ COMMITTED only'
-            USING ERRCODE = '25000',
-                  DETAIL = 'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.',
-                  HINT = 'Run it in a READ COMMITTED transaction (BEGIN ISOLATION LEVEL READ COMMITTED).';
-    END IF;
+    PERFORM orders.require_read_committed('TRUNCATE orders.order_site_selections',
+        'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.');
     IF EXISTS (SELECT FROM orders.order_groups g
                 WHERE g.suggested_count <> 0 OR g.approved_count <> 0 OR g.rejected_count <> 0) THEN
         RAISE EXCEPTION 'cannot truncate orders.order_site_selections while client groups count their sites'

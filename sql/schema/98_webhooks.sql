@@ -253,11 +253,8 @@ DECLARE
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'orders.ingest_webhook must run at READ COMMITTED isolation'
-            USING ERRCODE = '25000',
-                  DETAIL = 'A transaction snapshot would not see the delivery of the same order it waited for.';
-    END IF;
+    PERFORM orders.require_read_committed('orders.ingest_webhook',
+        'A transaction snapshot would not see the delivery of the same order it waited for.');
     -- through PostgREST, signature, delivery id and topic may come as headers
     headers := coalesce(nullif(current_setting('request.headers', true), ''), '{}')::jsonb;
     signature := coalesce(nullif(signature, ''), headers ->> 'x-shopify-hmac-sha256', headers ->> 'x-wc-webhook-signature');

@@ -601,7 +601,7 @@ SELECT pg_temp.probe('and back',
   '{state_meaning_guard}');
 SELECT pg_temp.probe('an admin renames an empty state',
   $p$UPDATE orders.lifecycle_states SET status = 'called_off' WHERE lifecycle = 'review' AND status = 'cancelled'$p$,
-  '{state_meaning_guard,lifecycle_changed}');
+  '{state_meaning_guard,require_read_committed,lifecycle_changed}');
 SELECT pg_temp.probe('and deletes it',
   $p$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status = 'called_off'$p$,
   '{state_meaning_guard,lifecycle_changed}');
@@ -734,7 +734,7 @@ SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
 SELECT pg_temp.probe('anon: a shop order through an open webhook',
   $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com", "total_price": "20.00",
      "line_items": [{"sku": "API-LAMP", "name": "API Lamp", "quantity": 1, "price": "20.00"}]}', NULL, 'att-d1') ->> 'status'$p$,
-  '{ingest_webhook,webhook_ingest,webhook_value,webhook_amount,webhook_insert_items,hold_order_workflows,judge_order_workflows}', NULL, 'created');
+  '{ingest_webhook,webhook_ingest,require_read_committed,webhook_value,webhook_amount,webhook_insert_items,hold_order_workflows,judge_order_workflows}', NULL, 'created');
 SELECT pg_temp.probe('anon: webhook_time (a shop''s timestamp, or NULL)',
   $p$SELECT orders.webhook_time('14/03/2025 10:21:07') IS NULL AND orders.webhook_time('2025-03-14T10:21:07Z') IS NOT NULL$p$,
   '{webhook_time}', NULL, 'true');
