@@ -283,15 +283,15 @@ guard_insert(Relation rel, HeapTuple row)
 }
 
 /*
- * set_column — "row" with column "column" set to "value"; refuses (OR008) a
- * column orders.orders does not have, naming the lifecycle's edge.
+ * set_column — "row" with column "column" set to "value" (NULL when
+ * "isnull"); refuses (OR008) a column orders.orders does not have, naming
+ * the lifecycle's edge.
  */
 static HeapTuple
 set_column(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *column,
-		   const char *from_status, const char *to_status, Datum value)
+		   const char *from_status, const char *to_status, Datum value, bool isnull)
 {
 	int			attnum = SPI_fnumber(desc, column);
-	bool		isnull = false;
 
 	if (attnum <= 0)
 		ereport(ERROR,
@@ -367,6 +367,51 @@ check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 }
 
 /*
+ * stamped_by — does taking "edge" set column "column" (its stamp, its
+ * gate's stamp or actor)?
+ */
+static bool
+stamped_by(const LifecycleEdge *edge, const char *column)
+{
+	return (edge->stamp_column != NULL && strcmp(edge->stamp_column, column) == 0) ||
+		(edge->gate_stamp != NULL && strcmp(edge->gate_stamp, column) == 0) ||
+		(edge->gate_actor != NULL && strcmp(edge->gate_actor, column) == 0);
+}
+
+/*
+ * clear_gate_stamps — (0.32.0) an order arriving in "to_status" (by
+ * "taken") is before every gate on the edges leaving it: the stamp and
+ * actor columns of those gates, which say it passed them, are cleared
+ * until it passes again (an agency order back in "reviewing" kept
+ * review_completed_at).  A column the edge taken sets itself stays.
+ */
+static HeapTuple
+clear_gate_stamps(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *from_status,
+				  const char *to_status, const LifecycleEdge *taken)
+{
+	const LifecycleState *st = lifecycle_find_state(lifecycle, to_status);
+
+	for (int i = 0; st != NULL && i < st->nedges; i++)
+	{
+		const char *columns[2] = {st->edges[i].gate_stamp, st->edges[i].gate_actor};
+
+		for (int k = 0; k < 2; k++)
+		{
+			int			attnum;
+
+			if (columns[k] == NULL || stamped_by(taken, columns[k]))
+				continue;
+			/* a column dropped since: passing the gate refuses it (set_column) */
+			attnum = SPI_fnumber(desc, columns[k]);
+			if (attnum <= 0 || heap_attisnull(row, attnum, desc))
+				continue;
+			row = set_column(row, desc, lifecycle, columns[k], from_status, to_status, (Datum) 0, true);
+		}
+	}
+	return row;
+}
+
+/*
  * guard_update — a change of an existing order: the lifecycle never changes;
  * a status change must be an edge the current user may take; the edge's
  * stamp column gets the transaction timestamp; a customer rep closing an
@@ -425,12 +470,13 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	/* the edge's stamp, and the gate's stamp and actor */
 	val = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	if (edge->stamp_column != NULL)
-		newrow = set_column(newrow, desc, new_lc, edge->stamp_column, old_status, new_status, val);
+		newrow = set_column(newrow, desc, new_lc, edge->stamp_column, old_status, new_status, val, false);
 	if (edge->gate_stamp != NULL)
-		newrow = set_column(newrow, desc, new_lc, edge->gate_stamp, old_status, new_status, val);
+		newrow = set_column(newrow, desc, new_lc, edge->gate_stamp, old_status, new_status, val, false);
 	if (edge->gate_actor != NULL)
 		newrow = set_column(newrow, desc, new_lc, edge->gate_actor, old_status, new_status,
-							CStringGetTextDatum(orders_current_actor()));
+							CStringGetTextDatum(orders_current_actor()), false);
+	newrow = clear_gate_stamps(newrow, desc, new_lc, old_status, new_status, edge);
 	/* a rep closing an unassigned order takes it */
 	return orders_claim_for_rep(oldrow, newrow, desc, new_lc, new_status);
 }

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(221);
+SELECT plan(223);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -474,6 +474,16 @@ SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d7', '[{"domain": 
 SELECT is((SELECT status || ' ' || (review_completed_at IS NOT NULL) || ' ' || (reviewed_by IS NOT NULL)
              FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'sent')),
           'sent true true', '... and open once the sites are approved, with its stamps');
+-- (0.32.0) back before the gate, the order has not passed it: its stamps
+-- are cleared until it passes again
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES ('t17flow', 'sent', 'draft');
+SELECT is((SELECT status || ' ' || (review_completed_at IS NULL) || ' ' || (reviewed_by IS NULL)
+             FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'draft')),
+          'draft true true', 'back before the gate, its stamps are cleared');
+SELECT is((SELECT status || ' ' || (review_completed_at = now()) || ' ' || (reviewed_by = orders.current_actor())
+             FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'sent')),
+          'sent true true', '... and set again when it passes again');
+DELETE FROM orders.lifecycle_transitions WHERE lifecycle = 't17flow' AND from_status = 'sent' AND to_status = 'draft';
 SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a6', 'done')$$),
           'OR071: order "T17-U" cannot move from "sent" to "done" yet: gate "t17_po" is closed'
           || ' | No purchase order number in the notes.',
