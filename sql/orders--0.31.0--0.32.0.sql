@@ -56,8 +56,12 @@ BEGIN
         RETURN NEW;
     END IF;
     IF TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE' THEN
-        IF NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name OPERATOR(pg_catalog.=) OLD.lifecycle) THEN
-            RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;      -- the lifecycle's cascade
+        -- the lifecycle's cascade: its row is gone and the change comes from
+        -- its foreign key's trigger (a statement that deletes the lifecycle
+        -- and its states itself, and puts the lifecycle back, is checked)
+        IF pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 1
+           AND NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name OPERATOR(pg_catalog.=) OLD.lifecycle) THEN
+            RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
         END IF;
         what := pg_catalog.format('lifecycle "%s": renaming, deleting or changing the meaning of state "%s"',
                                   OLD.lifecycle, OLD.status);
@@ -102,25 +106,11 @@ BEGIN
 END
 $$;
 
--- (0.32.0) a booking's "payment succeeded" edge is its payment's (gate booking_paid)
-CREATE FUNCTION orders.booking_paid(order_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN NOT orders.api_request()
-                     OR orders.current_staff_role() IN ('admin', 'manager', 'customer_rep')
-                     OR o.payment_status = 'collected' OR o.total_amount = 0 THEN NULL
-                ELSE format('The booking is not paid (payment "%s" of %s %s): its payment service or staff confirm it.',
-                            o.payment_status, o.total_amount, o.currency) END
-      FROM orders.orders o WHERE o.id = booking_paid.order_id
-$$;
-INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
-  ('booking_paid', 'orders.booking_paid(uuid)', NULL, NULL,
-   'a customer confirms a booking (payment succeeded) only once its payment is collected or when it costs nothing', true);
-UPDATE orders.lifecycle_transitions SET gate = 'booking_paid'
+-- (0.32.0) a booking's "payment succeeded" edge is staff's (the payment
+-- service's); a DBA's own rule on the edge stays
+UPDATE orders.lifecycle_transitions SET allowed_staff = '{admin,manager,customer_rep}'
  WHERE lifecycle = 'booking' AND builtin AND from_status = 'pending' AND to_status = 'confirmed'
-   AND gate IS NULL;                -- a DBA's own gate on the edge stays
-REVOKE ALL ON FUNCTION orders.booking_paid(uuid) FROM PUBLIC;
+   AND allowed_staff IS NULL;
 
 CREATE OR REPLACE FUNCTION orders.orders_truncate_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER

@@ -213,7 +213,7 @@ verify() {
                      WHERE o.order_number = 'AG-4' GROUP BY o.status, o.paid_at")$(printf ' '; \
            q $dst -v VERBOSITY=sqlstate -c "SELECT orders.review_sites('41000000-0000-0000-0000-000000000041',
                                                    '[{\"domain\": \"site1.example.org\", \"status\": \"rejected\"}]')" 2>&1 | head -1 | sed 's/^ERROR:  //')"
-    check "$how: built-in lifecycle gates not duplicated" "booking_paid client_groups client_review client_review_kept" \
+    check "$how: built-in lifecycle gates not duplicated" "client_groups client_review client_review_kept" \
         "$(q $dst -c "SELECT string_agg(name, ' ' ORDER BY name) FROM orders.lifecycle_gates WHERE builtin")"
     check "$how: the share token still opens its order (its hash restored)" "AG-1 2" \
         "$(q $dst -c "SELECT (s ->> 'order_number') || ' ' || jsonb_array_length(s -> 'groups') FROM orders.shared_order('$share_token') s")"

@@ -109,13 +109,17 @@ UPDATE orders.lifecycle_transitions t SET allowed_staff = w.who::text[]
   ) w (from_status, to_status, who)
  WHERE t.lifecycle = 'cod' AND t.builtin AND t.from_status = w.from_status AND t.to_status = w.to_status;
 
--- Booking work by staff (0.27.0), in API requests: the customer books
--- (pending -> confirmed) and cancels; staff check it in, complete it or
--- mark a no-show.  A customer completing its own future booking kept its
--- places for good (a completed order's bookings are not given back).
+-- Booking work by staff (0.27.0), in API requests: the customer holds and
+-- books its places and cancels; staff check it in, complete it or mark a
+-- no-show.  A customer completing its own future booking kept its places
+-- for good (a completed order's bookings are not given back).  (0.32.0)
+-- "Payment succeeded" (pending -> confirmed) is staff's too — in practice
+-- the payment service's, outside the API roles: a customer confirmed its
+-- own unpaid booking.
 UPDATE orders.lifecycle_transitions t SET allowed_staff = '{admin,manager,customer_rep}'
  WHERE t.lifecycle = 'booking' AND t.builtin
-   AND (t.from_status, t.to_status) IN (('confirmed', 'in_progress'), ('confirmed', 'completed'),
+   AND (t.from_status, t.to_status) IN (('pending', 'confirmed'),
+                                        ('confirmed', 'in_progress'), ('confirmed', 'completed'),
                                         ('confirmed', 'no_show'), ('in_progress', 'completed'));
 
 -- Agency and campaign work by staff (0.28.0), in API requests: the client

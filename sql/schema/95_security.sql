@@ -842,29 +842,3 @@ GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(),
     orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
     orders.sees_customer(uuid, uuid), orders.order_in_scope(uuid) TO PUBLIC;
-
--- (0.32.0) A booking's "payment succeeded" edge (pending -> confirmed) is
--- its payment's: in an API request a customer took it for its own unpaid
--- booking, which then held its places as a paid one.  Gate booking_paid
--- (orders.lifecycle_gates): open outside API requests (a payment service,
--- a job, a DBA), for staff who run bookings (admin, manager, customer rep)
--- and for an order whose payment is collected or that costs nothing.
--- SECURITY DEFINER: it reads the order whatever the caller sees; nobody
--- calls it but the lifecycle (it is the extension's own).
-CREATE FUNCTION orders.booking_paid(order_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN NOT orders.api_request()
-                     OR orders.current_staff_role() IN ('admin', 'manager', 'customer_rep')
-                     OR o.payment_status = 'collected' OR o.total_amount = 0 THEN NULL
-                ELSE format('The booking is not paid (payment "%s" of %s %s): its payment service or staff confirm it.',
-                            o.payment_status, o.total_amount, o.currency) END
-      FROM orders.orders o WHERE o.id = booking_paid.order_id
-$$;
-INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column, actor_column, description, builtin) VALUES
-  ('booking_paid', 'orders.booking_paid(uuid)', NULL, NULL,
-   'a customer confirms a booking (payment succeeded) only once its payment is collected or when it costs nothing', true);
-UPDATE orders.lifecycle_transitions SET gate = 'booking_paid'
- WHERE lifecycle = 'booking' AND builtin AND from_status = 'pending' AND to_status = 'confirmed';
-REVOKE ALL ON FUNCTION orders.booking_paid(uuid) FROM PUBLIC;

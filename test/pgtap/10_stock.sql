@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(98);
+SELECT plan(99);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -198,6 +198,16 @@ SELECT throws_ok($$TRUNCATE orders.lifecycle_states CASCADE$$,
 -- the guard, refuses it while orders use it (no lock on orders in its cascade)
 INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t10empty', 'only');
 INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('t10empty', 'only', 'open');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000010f9', 'T10-EMPTY', '00000000-0000-0000-0000-00000000a0c1', 't10empty');
+-- one statement deleting the lifecycle and the state itself, then putting
+-- the lifecycle back (its foreign key then passes): the state is checked
+SELECT throws_ok($$WITH a AS (DELETE FROM orders.lifecycles WHERE name = 't10empty' RETURNING *),
+                        b AS (DELETE FROM orders.lifecycle_states s USING a WHERE s.lifecycle = a.name RETURNING 1)
+                   INSERT INTO orders.lifecycles SELECT a.* FROM a WHERE (SELECT count(*) FROM b) >= 0$$,
+                 'OR008', 'lifecycle "t10empty": state "only" has orders; it cannot be deleted',
+                 'a lifecycle deleted and put back in one statement does not take its states from under its orders');
+DELETE FROM orders.orders WHERE order_number = 'T10-EMPTY';
 SELECT lives_ok($$DELETE FROM orders.lifecycles WHERE name = 't10empty'$$, 'a lifecycle without orders is deleted with its states');
 SELECT is((SELECT count(*)::int FROM orders.lifecycle_states WHERE lifecycle = 't10empty'), 0, '... they went with it');
 

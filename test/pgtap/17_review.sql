@@ -446,7 +446,7 @@ SELECT throws_ok($$INSERT INTO orders.lifecycle_gates (name, check_function, act
                  'an actor column orders.orders lacks: OR008');
 SELECT throws_ok($$UPDATE orders.lifecycle_gates SET check_function = 'orders.normalize_domain(text)' WHERE name = 'client_review'$$,
                  'OR008', NULL, 'a gate cannot be changed to a bad function either');
-SELECT is((SELECT count(*)::int FROM orders.lifecycle_gates), 4, '... no gate added');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_gates), 3, '... no gate added');
 SELECT is((SELECT check_function::text FROM orders.lifecycle_gates WHERE name = 'client_review'),
           'orders.client_review_complete(uuid)', '... none changed');
 

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(32);
+SELECT plan(33);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -74,10 +74,15 @@ INSERT INTO orders.orders (id, customer_id, lifecycle)
 VALUES ('00000000-0000-0000-0000-0000000003b2', '00000000-0000-0000-0000-0000000000a1', 'booking');
 INSERT INTO orders.order_items (id, order_id, name, item_type)
 VALUES ('00000000-0000-0000-0000-0000000003c2', '00000000-0000-0000-0000-0000000003b2', 'Massage', 'service');
-SELECT is((orders.transition('00000000-0000-0000-0000-0000000003b2', 'confirmed')).status, 'confirmed',
-          'the client confirms a second booking order');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b2', 'confirmed')$$, '42501', NULL,
+                 'the client does not confirm a second booking order itself (0.32.0: staff''s edge, "payment succeeded")');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT set_config('role', 'staff', true);
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000003b2', 'confirmed')).status, 'confirmed', 'staff confirm it');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b2', 'completed')$$, '42501', NULL,
-                 '... but may not complete it (staff''s edge)');
+                 '... the client may not complete it (staff''s edge)');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT set_config('role', 'staff', true);
 SELECT is((orders.transition('00000000-0000-0000-0000-0000000003b2', 'completed')).status, 'completed', 'staff complete it');
@@ -135,21 +140,18 @@ SELECT throws_ok($$UPDATE orders.order_items SET order_id = '00000000-0000-0000-
                     WHERE id = '00000000-0000-0000-0000-0000000003c7'$$, 'OR031',
                  'order item 00000000-0000-0000-0000-0000000003c7 is booked: it stays with its order',
                  '... nor moves to another order');
--- (0.32.0) "payment succeeded" is the payment's: the client does not take
--- it for its booking of 201.00 while the payment is pending (gate
--- booking_paid, OR071); once staff record the payment collected, it does
-SELECT throws_like($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b6', 'confirmed')$$,
-                   '%cannot move from "pending" to "confirmed" yet: gate "booking_paid" is closed',
-                   'the client does not confirm its unpaid booking (OR071)');
-SELECT is((SELECT status || ' ' || payment_status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000003b6'),
-          'pending pending', '... which stays pending');
+-- (0.32.0) "payment succeeded" is staff's (the payment service's): the
+-- client does not confirm its booking of 201.00, paid or not
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b6', 'confirmed')$$, '42501', NULL,
+                 'the client does not confirm its own booking (staff''s edge)');
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000003b6';
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
-SELECT is((orders.transition('00000000-0000-0000-0000-0000000003b6', 'confirmed')).status, 'confirmed',
-          'paid, the client confirms it');
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b6', 'confirmed')$$, '42501', NULL,
+                 '... not even once its payment is collected (its status follows the payment service, not the client)');
+SELECT is((SELECT status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000003b6'), 'pending', '... which stays pending');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);

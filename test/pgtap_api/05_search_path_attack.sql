@@ -347,9 +347,9 @@ SELECT pg_temp.probe('confirm_booking',
   format($p$SELECT (orders.confirm_booking(%L, %L)).status$p$, :'hold2', :'item'), '{confirm_booking}', NULL, 'confirmed');
 SELECT pg_temp.probe('confirm_booking again',
   format($p$SELECT (orders.confirm_booking(%L)).status$p$, :'hold2'), '{confirm_booking}', NULL, 'confirmed');
-SELECT pg_temp.probe('client confirms its free booking order (gate booking_paid)',
+SELECT pg_temp.probe('client may not confirm its booking order (staff''s edge, 0.32.0)',
   format($p$SELECT (orders.transition(%L, 'confirmed')).status$p$, :'booking'),
-  '{transition,status_guard,status_audit,booking_paid,set_updated_at}', NULL, 'confirmed');
+  '{transition,status_guard}', '42501');
 SELECT pg_temp.probe('client cancels its booked order (release_cancelled_bookings)',
   format($p$SELECT (orders.transition(%L, 'cancelled')).status$p$, :'booking'),
   '{transition,status_guard,status_audit,release_cancelled_bookings,customer_stats,stock_on_status,post_revenue,set_updated_at}',
