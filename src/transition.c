@@ -379,17 +379,34 @@ stamped_by(const LifecycleEdge *edge, const char *column)
 }
 
 /*
+ * edge_stamp — is "column" the plain stamp (stamp_column) of any edge of
+ * "lc"?  That stamp says when its edge was last taken, and stays.
+ */
+static bool
+edge_stamp(const Lifecycle *lc, const char *column)
+{
+	for (int s = 0; s < lc->nstates; s++)
+		for (int e = 0; e < lc->states[s].nedges; e++)
+			if (lc->states[s].edges[e].stamp_column != NULL &&
+				strcmp(lc->states[s].edges[e].stamp_column, column) == 0)
+				return true;
+	return false;
+}
+
+/*
  * clear_gate_stamps — (0.32.0) an order arriving in "to_status" (by
  * "taken") is before every gate on the edges leaving it: the stamp and
  * actor columns of those gates, which say it passed them, are cleared
  * until it passes again (an agency order back in "reviewing" kept
- * review_completed_at).  A column the edge taken sets itself stays.
+ * review_completed_at).  A column the edge taken sets itself stays, and so
+ * does one that is also an edge's plain stamp.
  */
 static HeapTuple
 clear_gate_stamps(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *from_status,
 				  const char *to_status, const LifecycleEdge *taken)
 {
-	const LifecycleState *st = lifecycle_find_state(lifecycle, to_status);
+	const Lifecycle *lc = lifecycle_lookup(lifecycle);
+	const LifecycleState *st = lc != NULL ? lifecycle_state(lc, to_status) : NULL;
 
 	for (int i = 0; st != NULL && i < st->nedges; i++)
 	{
@@ -399,7 +416,7 @@ clear_gate_stamps(HeapTuple row, TupleDesc desc, const char *lifecycle, const ch
 		{
 			int			attnum;
 
-			if (columns[k] == NULL || stamped_by(taken, columns[k]))
+			if (columns[k] == NULL || stamped_by(taken, columns[k]) || edge_stamp(lc, columns[k]))
 				continue;
 			/* a column dropped since: passing the gate refuses it (set_column) */
 			attnum = SPI_fnumber(desc, columns[k]);

@@ -142,7 +142,10 @@ VALUES ('d0000000-0000-0000-0000-0000000000b6', 'd0000000-0000-0000-0000-0000000
         '{"slot": "d0000000-0000-0000-0000-0000000000c1"}');
 SELECT set_config('request.jwt.claims', '{"sub":"amina"}', false) \gset
 SELECT status, quantity FROM orders.confirm_booking(:'amina_hold', 'd0000000-0000-0000-0000-0000000000b6');
+\echo '-- the card payment went through: the payment service (outside the API roles) confirms the order'
+SELECT set_config('request.jwt.claims', '', false) \gset
 SELECT (orders.transition('d0000000-0000-0000-0000-0000000000a6', 'confirmed', 'paid by card')).status AS order_status;
+SELECT set_config('request.jwt.claims', '{"sub":"amina"}', false) \gset
 \echo '-- Moussa abandons checkout: his hold lapses (here: we move its expiry into the past) and frees itself'
 UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second' WHERE id = :'moussa_hold';
 SELECT booked, held, remaining FROM orders.available_slots('d0000000-0000-0000-0000-0000000000c0', now(), now() + interval '7 days');

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(223);
+SELECT plan(224);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -484,6 +484,21 @@ SELECT is((SELECT status || ' ' || (review_completed_at = now()) || ' ' || (revi
              FROM orders.transition('00000000-0000-0000-0000-0000000017a6', 'sent')),
           'sent true true', '... and set again when it passes again');
 DELETE FROM orders.lifecycle_transitions WHERE lifecycle = 't17flow' AND from_status = 'sent' AND to_status = 'draft';
+-- ... but not a column that is also an edge's own stamp (it says when that
+-- edge was taken): a gate stamping started_at on c -> b leaves the stamp
+-- of a -> b in place when the order arrives in c
+CREATE FUNCTION public.t17_ok(order_id uuid) RETURNS text LANGUAGE sql STABLE AS 'SELECT NULL::text';
+INSERT INTO orders.lifecycle_gates (name, check_function, stamp_column) VALUES ('t17_again', 'public.t17_ok(uuid)', 'started_at');
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t17loop', 'a');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('t17loop', 'a', 'open', 1), ('t17loop', 'b', 'open', 2), ('t17loop', 'c', 'open', 3);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status, stamp_column, gate) VALUES
+  ('t17loop', 'a', 'b', 'started_at', NULL), ('t17loop', 'b', 'c', NULL, NULL), ('t17loop', 'c', 'b', NULL, 't17_again');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-00000000a17a', 'T17-LOOP', '00000000-0000-0000-0000-0000000017c1', 't17loop');
+SELECT orders.transition('00000000-0000-0000-0000-00000000a17a', 'b');
+SELECT is((SELECT status || ' ' || (started_at = now()) FROM orders.transition('00000000-0000-0000-0000-00000000a17a', 'c')),
+          'c true', 'a gate''s column that is also an edge''s stamp stays');
 SELECT is(pg_temp.err($$SELECT orders.transition('00000000-0000-0000-0000-0000000017a6', 'done')$$),
           'OR071: order "T17-U" cannot move from "sent" to "done" yet: gate "t17_po" is closed'
           || ' | No purchase order number in the notes.',
