@@ -5,7 +5,25 @@
 --    two states swapping names — given the other state's meaning without
 --    a recount.  Renaming a state to a status orders are in (no state
 --    has it) is refused too.  A DBA's ENABLE ALWAYS / REPLICA / DISABLE of
---    the trigger is kept, a dropped one stays dropped.
+--    the trigger is kept, a dropped one stays dropped.  A lifecycle's
+--    cascade is left to the orders' foreign key (23503, as before).
+--  * TRUNCATE orders.lifecycle_states is refused while any order exists
+--    (state_truncate_guard, the same function).
+--  * One check of the isolation, orders.require_read_committed(what, why)
+--    (C), for the TRUNCATE guards, the state guard, the recounts and the
+--    webhook ingest ("<what> runs at READ COMMITTED only", 25000): READ
+--    UNCOMMITTED, which PostgreSQL runs as READ COMMITTED, was refused.
+--  * The booking lifecycle's "payment succeeded" edge (pending ->
+--    confirmed) is staff's in API requests (allowed_staff admin, manager,
+--    customer_rep; set where the edge had no staff rule): a customer
+--    confirmed its own unpaid booking.  Payment services and jobs outside
+--    the API roles take it as before.
+--  * customer_cart_item locks the order (FOR NO KEY UPDATE, VOLATILE): a
+--    customer's item sent while staff took the order on landed in it.
+--  * (library) An order arriving in a status from which gated edges leave
+--    has those gates' stamp and actor columns cleared (not a column an
+--    edge stamps); orders.announce_status_changes() accepts READ
+--    UNCOMMITTED.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.32.0'" to load this file. \quit
 
 -- one check of the isolation for every check that locks, then reads what
