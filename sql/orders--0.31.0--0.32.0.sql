@@ -18,6 +18,10 @@
 --    customer_rep; set where the edge had no staff rule): a customer
 --    confirmed its own unpaid booking.  Payment services and jobs outside
 --    the API roles take it as before.
+--  * webhook_ingest names what a delivery changes "webhook:<endpoint>"
+--    (the library's setting orders.acting_for, superusers only, which
+--    orders.current_actor() returns first): history and the activity log
+--    named the extension's owner.
 --  * customer_cart_item locks the order (FOR NO KEY UPDATE, VOLATILE): a
 --    customer's item sent while staff took the order on landed in it.
 --  * (library) An order arriving in a status from which gated edges leave
@@ -359,6 +363,7 @@ DECLARE
     was_status text;
     was_payment text;
     was_total numeric;
+    acting_before text;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -373,6 +378,14 @@ BEGIN
 
     -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
     SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
+    -- (0.32.0) what the delivery changes is the shop's: history and the
+    -- activity log name "webhook:<endpoint>", not the extension's owner
+    -- (orders.acting_for, superusers' only; put back as it was before the
+    -- result is returned, and by the rollback of an error)
+    acting_before := current_setting('orders.acting_for', true);
+    IF w.id IS NOT NULL THEN
+        PERFORM set_config('orders.acting_for', 'webhook:' || w.endpoint, true);
+    END IF;
     max_bytes := CASE WHEN w.id IS NULL THEN 65536
                       ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
     IF w.id IS NULL THEN
@@ -706,6 +719,7 @@ BEGIN
                                               log_id);
     END IF;
     PERFORM set_config('response.status', http::text, true);
+    PERFORM set_config('orders.acting_for', coalesce(acting_before, ''), true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', CASE WHEN http >= 300 THEN err END,

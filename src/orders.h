@@ -337,6 +337,7 @@ extern char *orders_current_actor(void);
 extern const char *orders_current_actor_peek(void);
 extern char *orders_claims_setting;
 extern char *orders_sub_setting;
+extern char *orders_acting_for_setting;
 extern uint64 orders_identity_settings_changes;
 extern void orders_identity_setting_assigned(const char *newval, void *extra);
 extern bool orders_account_uuid(const char *actor, pg_uuid_t *uuid);

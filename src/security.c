@@ -111,6 +111,7 @@ cached_claim_sub(const char *claims)
  */
 char	   *orders_claims_setting = NULL;	/* request.jwt.claims */
 char	   *orders_sub_setting = NULL;	/* jwt.claims.sub */
+char	   *orders_acting_for_setting = NULL;	/* orders.acting_for (superusers only) */
 uint64		orders_identity_settings_changes = 0;
 
 /* orders_identity_setting_assigned — GUC assign hook of both settings. */
@@ -123,9 +124,11 @@ orders_identity_setting_assigned(const char *newval, void *extra)
 }
 
 /*
- * orders_current_actor — the one place identity is read: the JWT "sub" of
- * request.jwt.claims, else jwt.claims.sub, else current_user.  Empty
- * settings and an empty "sub" count as unset.  The claims count only while
+ * orders_current_actor — the one place identity is read: (0.32.0)
+ * orders.acting_for, a label only superusers set (the webhook ingest's
+ * "webhook:<endpoint>"), else the JWT "sub" of request.jwt.claims, else
+ * jwt.claims.sub, else current_user.  Empty settings and an empty "sub"
+ * count as unset.  The claims count only while
  * orders_claims_trusted() (an API role or a superuser is acting); any other
  * login is its outer role, whatever it put in the settings.  Call it before
  * any owner switch, or it reports the owner.
@@ -147,6 +150,8 @@ orders_current_actor_peek(void)
 	const char *claims;
 	const char *sub;
 
+	if (orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0')
+		return orders_acting_for_setting;
 	if (!orders_claims_trusted())
 		return GetUserNameFromId(GetUserId(), false);
 	claims = orders_claims_setting;

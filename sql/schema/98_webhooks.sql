@@ -250,6 +250,7 @@ DECLARE
     was_status text;
     was_payment text;
     was_total numeric;
+    acting_before text;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -264,6 +265,14 @@ BEGIN
 
     -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
     SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
+    -- (0.32.0) what the delivery changes is the shop's: history and the
+    -- activity log name "webhook:<endpoint>", not the extension's owner
+    -- (orders.acting_for, superusers' only; put back as it was before the
+    -- result is returned, and by the rollback of an error)
+    acting_before := current_setting('orders.acting_for', true);
+    IF w.id IS NOT NULL THEN
+        PERFORM set_config('orders.acting_for', 'webhook:' || w.endpoint, true);
+    END IF;
     max_bytes := CASE WHEN w.id IS NULL THEN 65536
                       ELSE coalesce((w.defaults ->> 'max_payload_bytes')::bigint, 1048576) END;
     IF w.id IS NULL THEN
@@ -597,6 +606,7 @@ BEGIN
                                               log_id);
     END IF;
     PERFORM set_config('response.status', http::text, true);
+    PERFORM set_config('orders.acting_for', coalesce(acting_before, ''), true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', CASE WHEN http >= 300 THEN err END,

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(124);
+SELECT plan(128);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -363,6 +363,17 @@ SELECT is((SELECT o.status || ' ' || (o.cancelled_at IS NOT NULL) || ' ' || h.ol
              FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id AND h.new_status = 'cancelled'
             WHERE o.external_id = '5678900000301'),
           'cancelled true confirmed>cancelled cancelled in the shop', '... along its lifecycle''s edge: stamp and history row');
+-- (0.32.0) the shop's changes are named for it: its webhook, not the
+-- extension's owner the ingest runs as
+SELECT is((SELECT h.changed_by FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+            WHERE o.external_id = '5678900000301' AND h.new_status = 'cancelled'),
+          'webhook:cancel-shop', '... the history row names the webhook as who cancelled it');
+SELECT is((SELECT string_agg(DISTINCT l.actor, ' ') FROM orders.activity_logs l
+            WHERE l.entity_type = 'orders' AND l.action = 'created'
+              AND l.entity_id = (SELECT res ->> 'order_id' FROM r WHERE name = 'c_new')),
+          'webhook:cancel-shop', '... and the activity row of the order it created');
+SELECT is(orders.current_actor(), current_user::text, '... and after the call the session is itself again');
+SELECT is(current_setting('orders.acting_for'), '', '... (orders.acting_for taken back when the ingest returned)');
 SELECT is((SELECT string_agg(p.stock_quantity - c.stock_quantity || '', ' ' ORDER BY p.sku)
              FROM orders.products p JOIN c_stock c USING (sku)), '1 2 3', '... and its items'' stock is back');
 CREATE TEMP TABLE c_hist AS SELECT count(*) AS n FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id

@@ -4,7 +4,7 @@
 -- response.status.  The caller has EXECUTE and nothing else.
 \set shop `cat test/webhooks/shopify_order.json | sed 's/5678901234567/7700001/'`
 BEGIN;
-SELECT plan(9);
+SELECT plan(11);
 
 -- pg_temp.request(body, signature, delivery) — one request as PostgREST runs it
 CREATE FUNCTION pg_temp.request(body text, signature text, delivery text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -54,5 +54,10 @@ SELECT is((SELECT count(*)::int FROM orders.orders WHERE external_id = '7700001'
 SELECT is((SELECT string_agg(sku || 'x' || quantity, ' ' ORDER BY sku) FROM orders.order_items i
              JOIN orders.orders o ON o.id = i.order_id WHERE o.external_id = '7700001'),
           'KET-1x1 MUG-2x2 TEA-3x3', '... with its three items');
+-- (0.32.0) the label the ingest gives its changes (webhook:<endpoint>) is
+-- nobody else's to set: no forged actor in history or the activity log
+SELECT throws_ok($$SELECT set_config('orders.acting_for', 'webhook:api-shop', true)$$, '42501', NULL,
+                 'a request may not name itself a webhook (orders.acting_for is the superuser''s)');
+SELECT is(orders.current_actor(), '44444444-4444-4444-4444-444444444444', '... its actor is still its JWT subject');
 SELECT * FROM finish();
 ROLLBACK;
