@@ -22,8 +22,9 @@
 --    (the library's setting orders.acting_for, superusers only, which
 --    orders.current_actor() returns first): history and the activity log
 --    named the extension's owner.
---  * customer_cart_item locks the order (FOR NO KEY UPDATE, VOLATILE): a
---    customer's item sent while staff took the order on landed in it.
+--  * (library) A customer's item statement judges its orders again once it
+--    holds their locks (orders.subtotal_on_items): an item sent while
+--    staff took the order on landed in it.
 --  * (library) An order arriving in a status from which gated edges leave
 --    has those gates' stamp and actor columns cleared (not a column an
 --    edge stamps); orders.announce_status_changes() accepts READ
@@ -724,20 +725,5 @@ BEGIN
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', CASE WHEN http >= 300 THEN err END,
         'cancellation', cancellation));
-END
-$$;
-
-CREATE OR REPLACE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid) RETURNS boolean
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-      WHERE o.id = customer_cart_item.order_id
-        AND o.customer_id = ANY (orders.current_customer_ids())
-        AND o.status = l.initial_status
-      FOR NO KEY UPDATE OF o;
-    RETURN FOUND
-       AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
 END
 $$;

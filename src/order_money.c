@@ -452,6 +452,78 @@ refuse_agent_on_final(SubtotalDelta **moved, long n)
 }
 
 /*
+ * any_order — keep every order an item statement touched (also those
+ * whose subtotal does not move: an item without a price).
+ */
+static bool
+any_order(const void *entry)
+{
+	(void) entry;
+	return true;
+}
+
+/*
+ * refuse_customer_off_cart — (0.32.0) guarantees that a customer's item
+ * statement (an API request under the items' row level security, the
+ * caller without orders.edit) writes only items of orders still in their
+ * lifecycle's first status — its cart — judged on the orders as locked,
+ * not as the statement's snapshot saw them: the policies' check
+ * (customer_cart_item) passed an item sent while staff took the order on,
+ * and the item landed in the taken order.  The orders are locked FOR NO
+ * KEY UPDATE in id order as the owner, at the point of the statement where
+ * add_to_subtotals locks them next (no new lock order); a status change
+ * under way is waited for, then seen.  Others pay one test (cached per
+ * command); statements run as the items' owner (the review's items) are
+ * not the customer's.
+ */
+static void
+refuse_customer_off_cart(Relation items, HTAB *deltas)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Oid			orders_rel;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	SubtotalDelta **touched;
+	Datum	   *ids;
+	Datum		arg;
+	long		n;
+
+	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), items->rd_rel->relowner) ||
+		orders_caller_may("orders", "edit"))
+		return;
+	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, any_order, &n);
+	if (n == 0)
+		return;
+	orders_rel = orders_relid("orders");
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&touched[i]->order_id);
+	arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	plan = orders_get_plan(PLAN_CUSTOMER_CART_ORDERS, orders_rel,
+						   "SELECT o.order_number, o.lifecycle, o.status FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
+						   1, argtypes);
+	orders_execute(plan, &arg, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *lifecycle = SPI_getvalue(row, desc, 2);
+		char	   *status = SPI_getvalue(row, desc, 3);
+		const Lifecycle *lc = lifecycle != NULL ? lifecycle_lookup(lifecycle) : NULL;
+
+		if (lc == NULL || status == NULL || strcmp(status, lc->initial_status) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("order \"%s\" was taken on while its items were written: they are staff's now (status %s)",
+							SPI_getvalue(row, desc, 1), status ? status : "none"),
+					 errhint("Read the order again; a customer changes the items of its order only before the shop takes it on.")));
+	}
+	orders_spi_finish_as(&saved);
+}
+
+/*
  * orders_apply_held_subtotals — for orders.site_counts: apply the deltas
  * held in this subtransaction (by order id, one UPDATE each) and forget
  * them.  Guarantees that the items the statement made move their orders'
@@ -501,7 +573,8 @@ subtotal_moves(const void *entry)
  * statement failed.  Concurrent item writers of one order queue on the
  * order's row lock that the UPDATE takes, and each adds its own delta.  A
  * delivery agent's statement moves no subtotal of a delivered or collected
- * order (refuse_agent_on_final).
+ * order (refuse_agent_on_final); a customer's writes no item of an order
+ * taken on meanwhile (refuse_customer_off_cart).
  * Items made by a site's row trigger: their deltas are held and applied at
  * the end of the sites' statement (orders_apply_held_subtotals).
  */
@@ -527,6 +600,7 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_total, &f);
+	refuse_customer_off_cart(rel, f.deltas);
 	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);

@@ -476,24 +476,19 @@ $$;
 -- customer could empty an order out for delivery, its stock coming back,
 -- or take an order back to "configuring" and zero its sites' items.
 -- SECURITY DEFINER: the sites of an item are looked up whoever asks
--- (PL/pgSQL: the sites' table comes later in this script).  (0.32.0) The
--- order is locked as a change of its status locks it (FOR NO KEY UPDATE,
--- the lock the item's subtotal takes anyway): a status change committed
--- since the statement began is seen, one under way is waited for and then
--- seen — a customer's item landed in an order staff had just taken on
--- (the item judged by the statement's snapshot, the order moved
--- meanwhile).  VOLATILE: it locks.
+-- (PL/pgSQL: the sites' table comes later in this script).  It judges
+-- with the statement's snapshot; the items' statement judges the orders
+-- again once it holds their locks (0.32.0, orders.subtotal_on_items: an
+-- order taken on meanwhile refuses the customer's items).
 CREATE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid) RETURNS boolean
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
-      WHERE o.id = customer_cart_item.order_id
-        AND o.customer_id = ANY (orders.current_customer_ids())
-        AND o.status = l.initial_status
-      FOR NO KEY UPDATE OF o;
-    RETURN FOUND
+    RETURN EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                    WHERE o.id = customer_cart_item.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.status = l.initial_status)
        AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
 END
 $$;
