@@ -395,39 +395,37 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	orders_spi_finish_as(&saved);
 }
 
+/* What judge_locked_orders hands its judge of each order. */
+typedef struct LockedOrder
+{
+	const char *number;
+	const char *lifecycle;
+	const char *status;
+	const char *payment;
+} LockedOrder;
+
 /*
- * refuse_agent_on_final — (0.28.0) guarantees that a delivery agent's
- * statement (an API request) moves the subtotal of no order that is no
- * longer open (delivered, returned, cancelled) or whose payment is
- * collected: an agent deleted or re-added a collected order's items and
- * the automatic refund followed in its name.  The orders are locked FOR NO
- * KEY UPDATE in id order as the owner — the lock add_to_subtotals takes
- * next, at the same point of the statement, so no new lock order — and
- * judged as locked: a delivery and collection that committed while the
- * statement ran are seen, whoever the order is assigned to now.  Other
- * callers pay one identity test (cached per command).
+ * judge_locked_orders — lock the orders of "list" (sorted by id) FOR NO KEY
+ * UPDATE in id order as the owner — the lock add_to_subtotals takes next,
+ * at the same point of the statement, so no new lock order — and hand
+ * each, as locked (a change committed while the statement ran is seen, one
+ * under way waited for), to "judge", which refuses what it must.
  */
 static void
-refuse_agent_on_final(SubtotalDelta **moved, long n)
+judge_locked_orders(SubtotalDelta **list, long n, void (*judge) (const LockedOrder *order))
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			orders_rel;
+	Oid			orders_rel = orders_relid("orders");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
-	Datum	   *ids;
+	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum		arg;
-	pg_uuid_t	me;
-	const char *role;
 
-	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
-		return;
-	orders_rel = orders_relid("orders");
-	ids = palloc(sizeof(Datum) * n);
 	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&moved[i]->order_id);
+		ids[i] = UUIDPGetDatum(&list[i]->order_id);
 	arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	plan = orders_get_plan(PLAN_AGENT_FINAL_ORDERS, orders_rel,
+	plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel,
 						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
 						   1, argtypes);
@@ -436,19 +434,52 @@ refuse_agent_on_final(SubtotalDelta **moved, long n)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *lifecycle = SPI_getvalue(row, desc, 2);
-		char	   *status = SPI_getvalue(row, desc, 3);
-		char	   *payment = SPI_getvalue(row, desc, 4);
-		const LifecycleState *st = lifecycle != NULL && status != NULL ? lifecycle_find_state(lifecycle, status) : NULL;
+		LockedOrder order = {
+			.number = SPI_getvalue(row, desc, 1),
+			.lifecycle = SPI_getvalue(row, desc, 2),
+			.status = SPI_getvalue(row, desc, 3),
+			.payment = SPI_getvalue(row, desc, 4)
+		};
 
-		if ((payment != NULL && strcmp(payment, "collected") == 0) || (st != NULL && st->category != CATEGORY_OPEN))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the items of order \"%s\" are final for its delivery agent (status %s, payment %s)",
-							SPI_getvalue(row, desc, 1), status, payment ? payment : "none"),
-					 errhint("Staff other than delivery agents correct the items of a delivered or collected order.")));
+		judge(&order);
 	}
 	orders_spi_finish_as(&saved);
+}
+
+/* agent_final — refuse_agent_on_final's judge: open and not collected. */
+static void
+agent_final(const LockedOrder *o)
+{
+	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
+		lifecycle_find_state(o->lifecycle, o->status) : NULL;
+
+	if ((o->payment != NULL && strcmp(o->payment, "collected") == 0) || (st != NULL && st->category != CATEGORY_OPEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the items of order \"%s\" are final for its delivery agent (status %s, payment %s)",
+						o->number, o->status, o->payment ? o->payment : "none"),
+				 errhint("Staff other than delivery agents correct the items of a delivered or collected order.")));
+}
+
+/*
+ * refuse_agent_on_final — (0.28.0) guarantees that a delivery agent's
+ * statement (an API request) moves the subtotal of no order that is no
+ * longer open (delivered, returned, cancelled) or whose payment is
+ * collected: an agent deleted or re-added a collected order's items and
+ * the automatic refund followed in its name.  Judged on the orders as
+ * locked (judge_locked_orders): a delivery and collection that committed
+ * while the statement ran are seen, whoever the order is assigned to now.
+ * Other callers pay one identity test (cached per command).
+ */
+static void
+refuse_agent_on_final(SubtotalDelta **moved, long n)
+{
+	pg_uuid_t	me;
+	const char *role;
+
+	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
+		return;
+	judge_locked_orders(moved, n, agent_final);
 }
 
 /*
@@ -462,65 +493,43 @@ any_order(const void *entry)
 	return true;
 }
 
+/* customer_cart — refuse_customer_off_cart's judge: still in its first status. */
+static void
+customer_cart(const LockedOrder *o)
+{
+	const Lifecycle *lc = o->lifecycle != NULL ? lifecycle_lookup(o->lifecycle) : NULL;
+
+	if (lc == NULL || o->status == NULL || strcmp(o->status, lc->initial_status) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" was taken on while its items were written: they are staff's now (status %s)",
+						o->number, o->status ? o->status : "none"),
+				 errhint("Read the order again; a customer changes the items of its order only before the shop takes it on.")));
+}
+
 /*
  * refuse_customer_off_cart — (0.32.0) guarantees that a customer's item
  * statement (an API request under the items' row level security, the
  * caller without orders.edit) writes only items of orders still in their
- * lifecycle's first status — its cart — judged on the orders as locked,
- * not as the statement's snapshot saw them: the policies' check
- * (customer_cart_item) passed an item sent while staff took the order on,
- * and the item landed in the taken order.  The orders are locked FOR NO
- * KEY UPDATE in id order as the owner, at the point of the statement where
- * add_to_subtotals locks them next (no new lock order); a status change
- * under way is waited for, then seen.  Others pay one test (cached per
- * command); statements run as the items' owner (the review's items) are
- * not the customer's.
+ * lifecycle's first status — its cart — judged on the orders as locked
+ * (judge_locked_orders), not as the statement's snapshot saw them: the
+ * policies' check (customer_cart_item) passed an item sent while staff
+ * took the order on, and the item landed in the taken order.  Others pay
+ * one test (cached per command); statements run as the items' owner (the
+ * review's items) are not the customer's.
  */
 static void
 refuse_customer_off_cart(Relation items, HTAB *deltas)
 {
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			orders_rel;
-	OrdersSavedUser saved;
-	SPIPlanPtr	plan;
 	SubtotalDelta **touched;
-	Datum	   *ids;
-	Datum		arg;
 	long		n;
 
 	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), items->rd_rel->relowner) ||
 		orders_caller_may("orders", "edit"))
 		return;
 	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, any_order, &n);
-	if (n == 0)
-		return;
-	orders_rel = orders_relid("orders");
-	ids = palloc(sizeof(Datum) * n);
-	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&touched[i]->order_id);
-	arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	orders_spi_connect_as_owner(orders_rel, &saved);
-	plan = orders_get_plan(PLAN_CUSTOMER_CART_ORDERS, orders_rel,
-						   "SELECT o.order_number, o.lifecycle, o.status FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
-						   1, argtypes);
-	orders_execute(plan, &arg, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *lifecycle = SPI_getvalue(row, desc, 2);
-		char	   *status = SPI_getvalue(row, desc, 3);
-		const Lifecycle *lc = lifecycle != NULL ? lifecycle_lookup(lifecycle) : NULL;
-
-		if (lc == NULL || status == NULL || strcmp(status, lc->initial_status) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("order \"%s\" was taken on while its items were written: they are staff's now (status %s)",
-							SPI_getvalue(row, desc, 1), status ? status : "none"),
-					 errhint("Read the order again; a customer changes the items of its order only before the shop takes it on.")));
-	}
-	orders_spi_finish_as(&saved);
+	if (n > 0)
+		judge_locked_orders(touched, n, customer_cart);
 }
 
 /*
