@@ -112,6 +112,17 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	/* (0.32.0) defined before the prefix is reserved: a value set before the library loaded is kept */
+	DefineCustomStringVariable("orders.acting_for",
+							   "Who the changes of this session are made for when no JWT subject names a person: "
+							   "the extension's webhook ingest sets it to webhook:<endpoint>.",
+							   "Superusers only (a label in history and the activity log, which "
+							   "nobody else may forge); after the JWT subject, before the role.",
+							   &orders_acting_for_setting,
+							   NULL,
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, orders_identity_setting_assigned, NULL);
 	MarkGUCPrefixReserved("orders");
 	orders_statement_checks_install();
 
@@ -129,16 +140,6 @@ _PG_init(void)
 							   NULL,
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, orders_identity_setting_assigned, NULL);
-	DefineCustomStringVariable("orders.acting_for",
-							   "Who the changes of this session are made for, when it is no person: "
-							   "the extension's webhook ingest sets it to webhook:<endpoint>.",
-							   "Superusers only (a label in history and the activity log, which "
-							   "nobody else may forge); it comes before the JWT claims and the role.",
-							   &orders_acting_for_setting,
-							   NULL,
-							   PGC_SUSET,
-							   GUC_NOT_IN_SAMPLE,
 							   NULL, orders_identity_setting_assigned, NULL);
 	DefineCustomStringVariable("jwt.claims.sub",
 							   "The verified subject of the API request's JWT, as PostGraphile sets it.",

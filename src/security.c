@@ -124,11 +124,11 @@ orders_identity_setting_assigned(const char *newval, void *extra)
 }
 
 /*
- * orders_current_actor — the one place identity is read: (0.32.0)
- * orders.acting_for, a label only superusers set (the webhook ingest's
- * "webhook:<endpoint>"), else the JWT "sub" of request.jwt.claims, else
- * jwt.claims.sub, else current_user.  Empty settings and an empty "sub"
- * count as unset.  The claims count only while
+ * orders_current_actor — the one place identity is read: the JWT "sub" of
+ * request.jwt.claims, else jwt.claims.sub, else (0.32.0) orders.acting_for,
+ * a label only superusers set (the webhook ingest's "webhook:<endpoint>"),
+ * else current_user.  The label never hides a person's JWT subject.  Empty
+ * settings and an empty "sub" count as unset.  The claims count only while
  * orders_claims_trusted() (an API role or a superuser is acting); any other
  * login is its outer role, whatever it put in the settings.  Call it before
  * any owner switch, or it reports the owner.
@@ -150,10 +150,10 @@ orders_current_actor_peek(void)
 	const char *claims;
 	const char *sub;
 
-	if (orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0')
-		return orders_acting_for_setting;
+	bool		labelled = orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0';
+
 	if (!orders_claims_trusted())
-		return GetUserNameFromId(GetUserId(), false);
+		return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 	claims = orders_claims_setting;
 	if (claims != NULL && claims[0] != '\0')
 	{
@@ -165,7 +165,7 @@ orders_current_actor_peek(void)
 	sub = orders_sub_setting;
 	if (sub != NULL && sub[0] != '\0')
 		return sub;
-	return GetUserNameFromId(GetUserId(), false);
+	return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 }
 
 /* orders_account_uuid — "actor" as a uuid when it is one (8-4-4-4-12 hex digits). */

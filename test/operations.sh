@@ -95,6 +95,13 @@ SELECT orders.transition('00000000-0000-0000-0000-0000000009e1', 'confirmed');
 INSERT INTO orders.lifecycles (name, initial_status) VALUES ('rental', 'reserved');
 INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES ('rental', 'reserved', 'open');
 SQL
+# (0.32.0) a superuser's job labels its changes with orders.acting_for, set
+# as the session's first command, before the library is loaded (it was
+# dropped then: the prefix was reserved before the setting was defined)
+check "a label set before the library loads is kept (orders.acting_for)" "import:ops import:ops" \
+    "$(q $D -c "SET orders.acting_for = 'import:ops'" \
+            -c "UPDATE orders.customers SET full_name = 'Dropped' WHERE id = '00000000-0000-0000-0000-0000000009c1'" \
+            -c "SELECT orders.current_actor() || ' ' || (SELECT actor FROM orders.activity_logs WHERE entity_type = 'customers' AND action = 'updated' ORDER BY created_at DESC LIMIT 1)" 2>&1)"
 check "the extension made objects (schema orders, its tables, functions, types)" 1 \
     "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
 check "the schema orders is a member of the extension, which is recorded in pg_catalog" "e pg_catalog" \

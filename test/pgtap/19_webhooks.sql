@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(128);
+SELECT plan(130);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -374,6 +374,14 @@ SELECT is((SELECT string_agg(DISTINCT l.actor, ' ') FROM orders.activity_logs l
           'webhook:cancel-shop', '... and the activity row of the order it created');
 SELECT is(orders.current_actor(), current_user::text, '... and after the call the session is itself again');
 SELECT is(current_setting('orders.acting_for'), '', '... (orders.acting_for taken back when the ingest returned)');
+-- the label comes after a person's JWT subject, before the role: it never
+-- hides who is acting in an API request
+SELECT set_config('orders.acting_for', 'import:t19', true);
+SELECT is(orders.current_actor(), 'import:t19', 'a superuser''s job labels its changes (orders.acting_for)');
+SELECT set_config('request.jwt.claims', '{"sub": "t19-person"}', true);
+SELECT is(orders.current_actor(), 't19-person', '... but a JWT subject still names the person acting');
+SELECT set_config('request.jwt.claims', '', true);
+SELECT set_config('orders.acting_for', '', true);
 SELECT is((SELECT string_agg(p.stock_quantity - c.stock_quantity || '', ' ' ORDER BY p.sku)
              FROM orders.products p JOIN c_stock c USING (sku)), '1 2 3', '... and its items'' stock is back');
 CREATE TEMP TABLE c_hist AS SELECT count(*) AS n FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
