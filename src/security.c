@@ -114,7 +114,7 @@ char	   *orders_sub_setting = NULL;	/* jwt.claims.sub */
 char	   *orders_acting_for_setting = NULL;	/* orders.acting_for (superusers only) */
 uint64		orders_identity_settings_changes = 0;
 
-/* orders_identity_setting_assigned — GUC assign hook of both settings. */
+/* orders_identity_setting_assigned — GUC assign hook of the identity's settings (the claims, the sub, the label). */
 void
 orders_identity_setting_assigned(const char *newval, void *extra)
 {
@@ -149,7 +149,6 @@ orders_current_actor_peek(void)
 {
 	const char *claims;
 	const char *sub;
-
 	bool		labelled = orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0';
 
 	if (!orders_claims_trusted())
