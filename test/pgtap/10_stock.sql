@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(99);
+SELECT plan(102);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -180,6 +180,8 @@ INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALU
 SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'spare'$$,
                  'OR008', 'lifecycle "review": orders are in status "analyzing", which no state has; state "spare" cannot take its name',
                  'a state is not renamed to the status orders without a state are in');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status IN ('spare', 'analyzing')), 1,
+          '... the spare state keeps its name');
 SELECT lives_ok($$UPDATE orders.lifecycle_states SET status = 'studying_again' WHERE lifecycle = 'review' AND status = 'studying'$$,
                 'a state without orders is renamed');
 SELECT lives_ok($$DELETE FROM orders.lifecycle_states WHERE lifecycle = 'review' AND status = 'spare'$$,
@@ -191,9 +193,15 @@ ALTER TABLE orders.lifecycle_states ENABLE TRIGGER state_meaning_guard;
 SELECT throws_ok($$UPDATE orders.lifecycle_states SET status = 'analyzing' WHERE lifecycle = 'review' AND status = 'completed'$$,
                  '23505', NULL, 'a state renamed to an existing state''s name is a duplicate (23505), not OR008');
 -- TRUNCATE skips row triggers: refused while any order exists
+CREATE TEMP TABLE lifecycle_counts_before AS SELECT lifecycle, status FROM orders.lifecycle_states;
+CREATE TEMP TABLE transitions_before AS SELECT lifecycle, from_status, to_status FROM orders.lifecycle_transitions;
 SELECT throws_ok($$TRUNCATE orders.lifecycle_states CASCADE$$,
                  'OR008', 'cannot truncate orders.lifecycle_states: orders are in its states',
                  'the states are not truncated under orders');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_states) || ' ' || (SELECT count(*) FROM orders.lifecycle_transitions),
+          (SELECT count(*)::int FROM lifecycle_counts_before) || ' ' || (SELECT count(*) FROM transitions_before),
+          '... every state and edge is still there');
+SELECT lives_ok($$SELECT orders.require_read_committed(NULL, NULL)$$, 'require_read_committed at READ COMMITTED passes, NULLs too');
 -- a deleted lifecycle takes its states along; the orders' foreign key, not
 -- the guard, refuses it while orders use it (no lock on orders in its cascade)
 INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t10empty', 'only');
