@@ -1568,11 +1568,13 @@ orders_direct_update(OrdersDirect *d, const Datum *values, const bool *isnull)
 {
 	TupleDesc	desc = d->next->tts_tupleDescriptor;
 
+	/* the previous row's version and what its triggers and checks made, freed as the executor frees them */
+	ExecClearTuple(d->next);
+	ResetPerTupleExprContext(d->estate);
 	for (int c = 0; c < d->ncolumns; c++)
 		if (d->domain[c])
 			domain_check(values[c], isnull[c], TupleDescAttr(desc, d->attnums[c] - 1)->atttypid,
 						 &d->domain_extra[c], d->estate->es_query_cxt);
-	ExecClearTuple(d->next);
 	slot_getallattrs(d->row);
 	memcpy(d->next->tts_values, d->row->tts_values, sizeof(Datum) * desc->natts);
 	memcpy(d->next->tts_isnull, d->row->tts_isnull, sizeof(bool) * desc->natts);

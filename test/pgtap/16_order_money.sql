@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(43);
+SELECT plan(48);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -234,6 +234,29 @@ SELECT throws_ok($$SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE$$, '
 DELETE FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000016a3';
 SET CONSTRAINTS orders.orders_customer_id_fkey IMMEDIATE;
 ALTER TABLE orders.orders ALTER CONSTRAINT orders_customer_id_fkey NOT DEFERRABLE;
+
+-- one statement over orders of which one has earned its total (0.33.0):
+-- the others' subtotals written directly, in id order, the earned one's by
+-- the UPDATE whose statement triggers post its revenue and statistics
+CREATE TEMP TABLE t16_before AS
+SELECT order_number, subtotal, total_amount FROM orders.orders WHERE order_number IN ('T16-1', 'T16-3', 'T16-4');
+CREATE TEMP TABLE t16_spent AS SELECT total_spent FROM orders.customers WHERE full_name = 'Money Buyer';
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Mixed ' || k, 1, 2
+  FROM unnest(ARRAY[4, 1, 3]) k;
+SELECT is((SELECT count(*)::int FROM orders.orders o JOIN t16_before b USING (order_number)
+            WHERE o.subtotal = b.subtotal + 2 AND o.total_amount = b.total_amount + 2), 3,
+          'items of an earned and two open orders in one statement: each subtotal and total moved by its item');
+SELECT is((SELECT amount::numeric FROM orders.financial_transactions
+            WHERE order_id = '00000000-0000-0000-0000-0000000016b1' ORDER BY created_at DESC, id DESC LIMIT 1),
+          2.00, '... the earned order posts its difference');
+SELECT is((SELECT c.total_spent - s.total_spent FROM orders.customers c, t16_spent s WHERE c.full_name = 'Money Buyer'),
+          2.00::numeric, '... and its customer''s total_spent follows');
+SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, '... the ledger agrees with every order');
+DELETE FROM orders.order_items WHERE name LIKE 'Mixed %';
+SELECT is((SELECT count(*)::int FROM orders.orders o JOIN t16_before b USING (order_number)
+            WHERE o.subtotal = b.subtotal AND o.total_amount = b.total_amount), 3,
+          '... and deleting them in one statement moves the three back');
 
 -- repair
 SET LOCAL session_replication_role = replica;
