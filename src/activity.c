@@ -397,8 +397,8 @@ tracked_shape(Relation rel)
 	sh->audit_any_update = false;
 	if (relid == orders_relid("orders"))
 	{
-		sh->status_att = SPI_fnumber(desc, "status") - 1;
-		sh->lifecycle_att = SPI_fnumber(desc, "lifecycle") - 1;
+		sh->status_att = orders_fnumber(desc, "status") - 1;
+		sh->lifecycle_att = orders_fnumber(desc, "lifecycle") - 1;
 		if (sh->status_att < 0 || sh->lifecycle_att < 0)
 			sh->status_att = sh->lifecycle_att = -1;
 		sh->audit_enabled = status_audit_enabled(rel, &sh->audit_any_update);
@@ -617,13 +617,13 @@ leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r, 
 		int			att;
 
 		if (edge->stamp_column != NULL &&
-			same_value(r, desc, att = SPI_fnumber(desc, edge->stamp_column) - 1, started))
+			same_value(r, desc, att = orders_fnumber(desc, edge->stamp_column) - 1, started))
 			unchanged(r, desc, att);
 		if (edge->gate_stamp != NULL &&
-			same_value(r, desc, att = SPI_fnumber(desc, edge->gate_stamp) - 1, started))
+			same_value(r, desc, att = orders_fnumber(desc, edge->gate_stamp) - 1, started))
 			unchanged(r, desc, att);
 		if (edge->gate_actor != NULL &&
-			same_value(r, desc, att = SPI_fnumber(desc, edge->gate_actor) - 1, CStringGetTextDatum(actor)))
+			same_value(r, desc, att = orders_fnumber(desc, edge->gate_actor) - 1, CStringGetTextDatum(actor)))
 			unchanged(r, desc, att);
 	}
 	unchanged(r, desc, status);

@@ -181,7 +181,7 @@ add_direct(Oid customers_rel, const CustomerDelta *delta, const OrdersDerived *d
 
 	for (int c = 0; c < 4; c++)
 	{
-		int			attnum = SPI_fnumber(desc, columns[c]);
+		int			attnum = orders_fnumber(desc, columns[c]);
 
 		if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->atttypid != types[c] ||
 			!TupleDescAttr(desc, attnum - 1)->attnotnull)
@@ -350,11 +350,11 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 
 	orders_require_transition_tables(trigdata, "customer_stats");
-	col.customer_id = SPI_fnumber(desc, "customer_id");
-	col.lifecycle = SPI_fnumber(desc, "lifecycle");
-	col.status = SPI_fnumber(desc, "status");
-	col.payment_status = SPI_fnumber(desc, "payment_status");
-	col.total_amount = SPI_fnumber(desc, "total_amount");
+	col.customer_id = orders_fnumber(desc, "customer_id");
+	col.lifecycle = orders_fnumber(desc, "lifecycle");
+	col.status = orders_fnumber(desc, "status");
+	col.payment_status = orders_fnumber(desc, "payment_status");
+	col.total_amount = orders_fnumber(desc, "total_amount");
 
 	fold.deltas = orders_delta_hash("orders customer deltas", sizeof(CustomerDelta));
 	fold.col = &col;
@@ -398,7 +398,7 @@ orders_customer_stats_guard(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		for (int i = 0; i < 4; i++)
-			attnums[i] = SPI_fnumber(desc, cols[i]);
+			attnums[i] = orders_fnumber(desc, cols[i]);
 		values[0] = Int32GetDatum(0);
 		values[1] = Int32GetDatum(0);
 		values[2] = numeric_zero();
@@ -411,7 +411,7 @@ orders_customer_stats_guard(PG_FUNCTION_ARGS)
 		return orders_trigger_result(trigdata, NULL);
 	for (int i = 0; i < 4; i++)
 	{
-		int			att = SPI_fnumber(desc, cols[i]);
+		int			att = orders_fnumber(desc, cols[i]);
 		bool		n1;
 		bool		n2;
 		Datum		v1 = SPI_getbinval(trigdata->tg_trigtuple, desc, att, &n1);
@@ -422,7 +422,7 @@ orders_customer_stats_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
 					 errmsg("customer \"%s\": %s is maintained by the extension",
-							SPI_getvalue(trigdata->tg_newtuple, desc, SPI_fnumber(desc, "full_name")),
+							SPI_getvalue(trigdata->tg_newtuple, desc, orders_fnumber(desc, "full_name")),
 							cols[i]),
 					 errhint("orders.recount_customer_stats() repairs the statistics.")));
 	}

@@ -1004,7 +1004,7 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 
 		if (c == ORDERS_DIRECT_COLUMNS)
 			elog(ERROR, "orders: too many columns for a direct update of %s", RelationGetRelationName(rel));
-		d->attnums[c] = SPI_fnumber(desc, columns[c]);
+		d->attnums[c] = orders_fnumber(desc, columns[c]);
 		if (d->attnums[c] <= 0)
 			elog(ERROR, "orders: %s has no column %s", RelationGetRelationName(rel), columns[c]);
 		type = TupleDescAttr(desc, d->attnums[c] - 1)->atttypid;
@@ -1076,7 +1076,7 @@ fires_for(const Trigger *t, Relation rel, const OrdersDirect *d)
 static AttrNumber
 stamp_column(const Trigger *t, Relation rel, const OrdersDirect *d)
 {
-	int			attnum = SPI_fnumber(RelationGetDescr(rel), t->tgnargs > 0 ? t->tgargs[0] : "updated_at");
+	int			attnum = orders_fnumber(RelationGetDescr(rel), t->tgnargs > 0 ? t->tgargs[0] : "updated_at");
 
 	if (t->tgqual != NULL || t->tgnargs > 1 || attnum <= 0 ||
 		TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid != TIMESTAMPTZOID)

@@ -83,10 +83,10 @@ static const char *const counter_columns[] = {"leads_delivered", NULL};
 static void
 lead_columns(TupleDesc desc, LeadColumns *col)
 {
-	col->id = SPI_fnumber(desc, "id");
-	col->order_id = SPI_fnumber(desc, "order_id");
-	col->customer_id = SPI_fnumber(desc, "customer_id");
-	col->status = SPI_fnumber(desc, "status");
+	col->id = orders_fnumber(desc, "id");
+	col->order_id = orders_fnumber(desc, "order_id");
+	col->customer_id = orders_fnumber(desc, "customer_id");
+	col->status = orders_fnumber(desc, "status");
 }
 
 /* lead_counts — does a lead with this status count as delivered? */
@@ -418,7 +418,7 @@ order_columns(Relation rel, OrderColumns *c)
 
 	for (int i = 0; i < 6; i++)
 	{
-		att[i] = SPI_fnumber(desc, names[i]);
+		att[i] = orders_fnumber(desc, names[i]);
 		/* all but customer_id NOT NULL, as installed */
 		if (att[i] <= 0 || TupleDescAttr(desc, att[i] - 1)->atttypid != types[i] ||
 			(i != 3 && !TupleDescAttr(desc, att[i] - 1)->attnotnull))
@@ -781,8 +781,8 @@ orders_lead_capacity_guard(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		is_update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
 	HeapTuple	newrow = is_update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
-	int			att_del = SPI_fnumber(desc, "leads_delivered");
-	int			att_pur = SPI_fnumber(desc, "leads_purchased");
+	int			att_del = orders_fnumber(desc, "leads_delivered");
+	int			att_pur = orders_fnumber(desc, "leads_purchased");
 	bool		null_del;
 	bool		null_pur;
 	int32		delivered = DatumGetInt32(SPI_getbinval(newrow, desc, att_del, &null_del));
@@ -823,12 +823,12 @@ orders_lead_capacity_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
 				 errmsg("order \"%s\": leads_delivered is maintained by the extension",
-						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+						SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"))),
 				 errhint("Assign leads to the order (orders.assign_lead) instead; orders.recount_leads() repairs a count.")));
 
 	if (delivered > purchased)
 	{
-		char	   *number = SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"));
+		char	   *number = SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"));
 
 		if (purchased < old_purchased)
 			ereport(ERROR,

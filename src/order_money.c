@@ -269,9 +269,9 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 	static const char *const subtotal_column[] = {"subtotal", NULL};
 	Relation	rel = table_open(orders_rel, RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			lifecycle = SPI_fnumber(desc, "lifecycle");
-	int			status = SPI_fnumber(desc, "status");
-	int			payment = SPI_fnumber(desc, "payment_status");
+	int			lifecycle = orders_fnumber(desc, "lifecycle");
+	int			status = orders_fnumber(desc, "status");
+	int			payment = orders_fnumber(desc, "payment_status");
 	const OrdersDerived *was_derived = orders_derived;
 	bool		was_writing = subtotal_writing;
 	MemoryContext per_order;
@@ -284,7 +284,7 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 		TupleDescAttr(desc, lifecycle - 1)->atttypid != TEXTOID ||
 		TupleDescAttr(desc, status - 1)->atttypid != TEXTOID ||
 		TupleDescAttr(desc, payment - 1)->atttypid != TEXTOID ||
-		SPI_fnumber(desc, "subtotal") <= 0 ||
+		orders_fnumber(desc, "subtotal") <= 0 ||
 		!orders_direct_updatable(rel, orders_derived_unaffected))
 	{
 		table_close(rel, NoLock);
@@ -674,8 +674,8 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
-	f.order_id = SPI_fnumber(desc, "order_id");
-	f.total = SPI_fnumber(desc, "total");
+	f.order_id = orders_fnumber(desc, "order_id");
+	f.total = orders_fnumber(desc, "total");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);
 	if (trigdata->tg_newtable)
@@ -692,29 +692,38 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* amount — column "att" of "row" as numeric (NULL: *isnull). */
-static Datum
-amount(HeapTuple row, TupleDesc desc, int att, bool *isnull)
+/* Amounts — an order row's subtotal, delivery_fee, adjustment and total_amount. */
+typedef struct Amounts
 {
-	return SPI_getbinval(row, desc, att, isnull);
+	Datum		v[4];
+	bool		null[4];
+} Amounts;
+
+/* read_amounts — the four amounts of "row" (its columns "atts", all > 0), the row deformed once. */
+static void
+read_amounts(HeapTuple row, TupleDesc desc, const int *atts, Amounts *a)
+{
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+
+	heap_deform_tuple(row, desc, values, nulls);
+	for (int i = 0; i < 4; i++)
+	{
+		a->v[i] = values[atts[i] - 1];
+		a->null[i] = nulls[atts[i] - 1];
+	}
+	pfree(values);
+	pfree(nulls);
 }
 
 /* same_amounts — do the two rows hold the same four amounts, byte for byte? */
 static bool
-same_amounts(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int a1, int a2, int a3, int a4)
+same_amounts(const Amounts *old, const Amounts *new)
 {
-	int			atts[4] = {a1, a2, a3, a4};
-
 	for (int i = 0; i < 4; i++)
-	{
-		bool		on;
-		bool		nn;
-		Datum		o = SPI_getbinval(oldrow, desc, atts[i], &on);
-		Datum		v = SPI_getbinval(newrow, desc, atts[i], &nn);
-
-		if (on != nn || (!on && !datumIsEqual(o, v, false, -1)))
+		if (old->null[i] != new->null[i] ||
+			(!old->null[i] && !datumIsEqual(old->v[i], new->v[i], false, -1)))
 			return false;
-	}
 	return true;
 }
 
@@ -730,25 +739,41 @@ HeapTuple
 orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			att_sub = SPI_fnumber(desc, "subtotal");
-	int			att_fee = SPI_fnumber(desc, "delivery_fee");
-	int			att_adj = SPI_fnumber(desc, "adjustment");
-	int			att_total = SPI_fnumber(desc, "total_amount");
-	bool		n1, n2, n3, n4;
-	Datum		sub = amount(newrow, desc, att_sub, &n1);
-	Datum		fee = amount(newrow, desc, att_fee, &n2);
-	Datum		adj = amount(newrow, desc, att_adj, &n3);
-	Datum		total = amount(newrow, desc, att_total, &n4);
-	Datum		given[3] = {sub, adj, total};
+	int			att_sub = orders_fnumber(desc, "subtotal");
+	int			att_fee = orders_fnumber(desc, "delivery_fee");
+	int			att_adj = orders_fnumber(desc, "adjustment");
+	int			att_total = orders_fnumber(desc, "total_amount");
+	int			atts[4] = {att_sub, att_fee, att_adj, att_total};
+	Amounts		now;
+	Amounts		was;
+	Datum		sub,
+				fee,
+				adj,
+				total;
+	Datum		given[3];
 	Datum		sum;
 	int			cols[3];
 	Datum		vals[3];
 	bool		nulls[3] = {false, false, false};
 
-	if (att_adj <= 0 || n1 || n2 || n3 || n4)
-		return newrow;			/* before the upgrade; NOT NULL reports NULLs */
-	if (oldrow != NULL && same_amounts(oldrow, newrow, desc, att_sub, att_fee, att_adj, att_total))
-		return newrow;			/* most updates (a status change) touch no amount */
+	if (att_sub <= 0 || att_fee <= 0 || att_adj <= 0 || att_total <= 0)
+		return newrow;			/* before the upgrade */
+	read_amounts(newrow, desc, atts, &now);
+	if (now.null[0] || now.null[1] || now.null[2] || now.null[3])
+		return newrow;			/* NOT NULL reports NULLs */
+	if (oldrow != NULL)
+	{
+		read_amounts(oldrow, desc, atts, &was);
+		if (same_amounts(&was, &now))
+			return newrow;		/* most updates (a status change) touch no amount */
+	}
+	sub = now.v[0];
+	fee = now.v[1];
+	adj = now.v[2];
+	total = now.v[3];
+	given[0] = sub;
+	given[1] = adj;
+	given[2] = total;
 
 	if (oldrow == NULL)
 	{
@@ -759,10 +784,12 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	}
 	else
 	{
-		bool		o1, o2, o3;
-		Datum		old_sub = amount(oldrow, desc, att_sub, &o1);
-		Datum		old_adj = amount(oldrow, desc, att_adj, &o2);
-		Datum		old_total = amount(oldrow, desc, att_total, &o3);
+		bool		o1 = was.null[0],
+					o2 = was.null[2],
+					o3 = was.null[3];
+		Datum		old_sub = was.v[0];
+		Datum		old_adj = was.v[2];
+		Datum		old_total = was.v[3];
 		bool		total_written = o3 || !numeric_equal(total, old_total);
 		bool		adj_written = o2 || !numeric_equal(adj, old_adj);
 
@@ -771,7 +798,7 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
 					 errmsg("order \"%s\": subtotal is maintained by the extension",
-							SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+							SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"))),
 					 errdetail("It is the sum of the order's items (quantity × unit_price)."),
 					 errhint("Change the items; set delivery_fee, adjustment or total_amount for the rest.")));
 		if (total_written && !adj_written)
@@ -782,7 +809,7 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("order \"%s\": total_amount must equal subtotal + delivery_fee + adjustment",
-							SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+							SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"))),
 					 errhint("Set either total_amount (adjustment follows) or the parts (the total follows).")));
 	}
 
@@ -791,7 +818,7 @@ orders_tie_money(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("order \"%s\": total_amount would be negative (subtotal + delivery_fee + adjustment)",
-						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+						SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"))),
 				 errhint("An adjustment may lower the total to 0, not below.")));
 	/* numeric(12,2): refuses (22003) what the column could not hold */
 	cols[0] = att_sub;

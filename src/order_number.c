@@ -77,7 +77,7 @@ void
 orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			att = SPI_fnumber(desc, "order_number");
+	int			att = orders_fnumber(desc, "order_number");
 	bool		isnull;
 	Datum		value = SPI_getbinval(newrow, desc, att, &isnull);
 	char	   *number;

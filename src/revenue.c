@@ -172,14 +172,14 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
 	f.zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-	f.id = SPI_fnumber(desc, "id");
-	f.order_number = SPI_fnumber(desc, "order_number");
-	f.lifecycle = SPI_fnumber(desc, "lifecycle");
-	f.status = SPI_fnumber(desc, "status");
-	f.payment_status = SPI_fnumber(desc, "payment_status");
-	f.payment_method = SPI_fnumber(desc, "payment_method");
-	f.total_amount = SPI_fnumber(desc, "total_amount");
-	f.currency = SPI_fnumber(desc, "currency");
+	f.id = orders_fnumber(desc, "id");
+	f.order_number = orders_fnumber(desc, "order_number");
+	f.lifecycle = orders_fnumber(desc, "lifecycle");
+	f.status = orders_fnumber(desc, "status");
+	f.payment_status = orders_fnumber(desc, "payment_status");
+	f.payment_method = orders_fnumber(desc, "payment_method");
+	f.total_amount = orders_fnumber(desc, "total_amount");
+	f.currency = orders_fnumber(desc, "currency");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_earned, &f);
 	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_earned, &f);
@@ -239,7 +239,7 @@ orders_ledger_guard(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_DELETE);
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			att = SPI_fnumber(desc, "automatic");
+	int			att = orders_fnumber(desc, "automatic");
 	TriggerEvent ev = trigdata->tg_event;
 	bool		isnull;
 	bool		was_automatic = false;	/* the old row (UPDATE, DELETE) */
@@ -261,7 +261,7 @@ orders_ledger_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_LEDGER_POSTED),
 					 errmsg("financial transaction %s is posted by the order lifecycle",
-							SPI_getvalue(trigdata->tg_trigtuple, desc, SPI_fnumber(desc, "id"))),
+							SPI_getvalue(trigdata->tg_trigtuple, desc, orders_fnumber(desc, "id"))),
 					 errdetail("Automatic rows record what each order earned; they are written only by the extension."),
 					 errhint("Record a manual row (automatic = false) for corrections.")));
 		ereport(ERROR,

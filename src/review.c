@@ -270,7 +270,7 @@ static const char *const group_guards[] = {"orders_group_counts_guard", NULL};
 static int
 column_of(Relation rel, const char *name, Oid type)
 {
-	int			att = SPI_fnumber(RelationGetDescr(rel), name);
+	int			att = orders_fnumber(RelationGetDescr(rel), name);
 
 	if (att <= 0 || TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid != type ||
 		!TupleDescAttr(RelationGetDescr(rel), att - 1)->attnotnull)
@@ -455,8 +455,8 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 
 	orders_require_transition_tables(trigdata, "site_counts");
-	fold.group_att = SPI_fnumber(desc, "order_group_id");
-	fold.status_att = SPI_fnumber(desc, "status");
+	fold.group_att = orders_fnumber(desc, "order_group_id");
+	fold.status_att = orders_fnumber(desc, "status");
 	fold.deltas = orders_delta_hash("orders site deltas", sizeof(SiteDelta));
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_site, &fold);
@@ -484,7 +484,7 @@ static int32
 int_column(HeapTuple row, TupleDesc desc, const char *name)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(row, desc, SPI_fnumber(desc, name), &isnull);
+	Datum		d = SPI_getbinval(row, desc, orders_fnumber(desc, name), &isnull);
 
 	return isnull ? 0 : DatumGetInt32(d);
 }
@@ -516,7 +516,7 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 		bool		nulls[3] = {false, false, false};
 
 		for (int i = 0; i < 3; i++)
-			atts[i] = SPI_fnumber(desc, counters[i]);
+			atts[i] = orders_fnumber(desc, counters[i]);
 		return orders_trigger_result(trigdata,
 									 heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc, 3,
 															   atts, zeros, nulls));
@@ -529,14 +529,14 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
 						 errmsg("client group %s: %s is maintained by the extension",
-								SPI_getvalue(newrow, desc, SPI_fnumber(desc, "id")), counters[i]),
+								SPI_getvalue(newrow, desc, orders_fnumber(desc, "id")), counters[i]),
 						 errhint("Review the group's sites (orders.review_sites) instead; orders.recount_site_counts() repairs a count.")));
 	if (int_column(newrow, desc, "link_count") < int_column(newrow, desc, "approved_count") &&
 		int_column(newrow, desc, "link_count") != int_column(oldrow, desc, "link_count"))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_LINKS_BELOW_APPROVED),
 				 errmsg("client group %s: link_count cannot be lowered to %d, %d sites are already approved",
-						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "id")),
+						SPI_getvalue(newrow, desc, orders_fnumber(desc, "id")),
 						int_column(newrow, desc, "link_count"), int_column(newrow, desc, "approved_count")),
 				 errhint("Reject approved sites first, or keep link_count at %d or more.",
 						 int_column(newrow, desc, "approved_count"))));
@@ -544,7 +544,7 @@ orders_group_counts_guard(PG_FUNCTION_ARGS)
 	/* a group whose approvals reach its (new) link_count is complete */
 	if (int_column(newrow, desc, "link_count") != int_column(oldrow, desc, "link_count"))
 	{
-		int			att = SPI_fnumber(desc, "group_status");
+		int			att = orders_fnumber(desc, "group_status");
 		char	   *status = SPI_getvalue(newrow, desc, att);
 		bool		full = int_column(newrow, desc, "approved_count") >= int_column(newrow, desc, "link_count");
 		const char *now = full ? "complete" :
@@ -659,7 +659,7 @@ lock_direct(Datum group_id, bool items, OrdersReviewLocked *order_locked, Memory
 		number_att = column_of(orders, "order_number", TEXTOID);
 		status_att = column_of(orders, "status", TEXTOID);
 		lifecycle_att = column_of(orders, "lifecycle", TEXTOID);
-		paid_att = SPI_fnumber(RelationGetDescr(orders), "paid_at");
+		paid_att = orders_fnumber(RelationGetDescr(orders), "paid_at");
 		direct = number_att > 0 && status_att > 0 && lifecycle_att > 0 && paid_att > 0 &&
 			orders_direct_lockable(orders);
 	}

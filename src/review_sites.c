@@ -656,7 +656,7 @@ any_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, const char *cons
 {
 	for (int i = 0; names[i] != NULL; i++)
 	{
-		int			att = SPI_fnumber(desc, names[i]);
+		int			att = orders_fnumber(desc, names[i]);
 
 		if (att > 0 && column_changed(oldrow, newrow, desc, att))
 		{
@@ -703,9 +703,9 @@ orders_site_review_columns(PG_FUNCTION_ARGS)
 				 errhint("Leave it out of the request; staff with the right permission set it.")));
 	if (!any_changed(oldrow, newrow, desc, verdict, &which))
 		return orders_trigger_result(trigdata, newrow);
-	cols[0] = SPI_fnumber(desc, "reviewed_at");
+	cols[0] = orders_fnumber(desc, "reviewed_at");
 	values[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());	/* now() */
-	cols[1] = SPI_fnumber(desc, "reviewed_by");
+	cols[1] = orders_fnumber(desc, "reviewed_by");
 	values[1] = CStringGetTextDatum(orders_current_actor());
 	if (cols[0] <= 0 || cols[1] <= 0)
 		return orders_trigger_result(trigdata, newrow);

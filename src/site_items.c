@@ -329,7 +329,7 @@ site_snapshot(HeapTuple row, TupleDesc desc)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < SNAPSHOT_COLUMNS; i++)
 	{
-		int			att = SPI_fnumber(desc, snapshot_columns[i]);
+		int			att = orders_fnumber(desc, snapshot_columns[i]);
 		bool		isnull;
 		Datum		value = heap_getattr(row, att, desc, &isnull);
 
@@ -393,10 +393,10 @@ make_item_direct(Relation rel, const ItemsShape *sh, HeapTuple row, TupleDesc de
 	bool	   *isnull = palloc(sizeof(bool) * natts);
 	const int  *pos = sh->pos;
 	bool		metrics_null;
-	Datum		metrics = heap_getattr(row, SPI_fnumber(desc, "metrics"), desc, &metrics_null);
+	Datum		metrics = heap_getattr(row, orders_fnumber(desc, "metrics"), desc, &metrics_null);
 	Datum		price = site_price(metrics, metrics_null, sh);
 	bool		name_null;
-	Datum		name = heap_getattr(row, SPI_fnumber(desc, "domain"), desc, &name_null);
+	Datum		name = heap_getattr(row, orders_fnumber(desc, "domain"), desc, &name_null);
 	Datum		total;
 	bool		total_null;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
@@ -471,7 +471,7 @@ make_item(HeapTuple row, TupleDesc desc, Datum item_id, Datum order_id, bool hol
 	{
 		bool		isnull;
 
-		args[i + 2] = heap_getattr(row, SPI_fnumber(desc, snapshot_columns[i]), desc, &isnull);
+		args[i + 2] = heap_getattr(row, orders_fnumber(desc, snapshot_columns[i]), desc, &isnull);
 		nulls[i + 2] = isnull ? 'n' : ' ';
 	}
 	if (hold)
@@ -587,8 +587,8 @@ orders_site_items(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_DELETE);
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			status_att = SPI_fnumber(desc, "status");
-	int			item_att = SPI_fnumber(desc, "order_item_id");
+	int			status_att = orders_fnumber(desc, "status");
+	int			item_att = orders_fnumber(desc, "order_item_id");
 	HeapTuple	oldrow = NULL;
 	HeapTuple	newrow = NULL;
 	HeapTuple	row;
@@ -625,9 +625,9 @@ orders_site_items(PG_FUNCTION_ARGS)
 
 	row = newrow != NULL ? newrow : oldrow;
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
-	if (site_order(heap_getattr(row, SPI_fnumber(desc, "order_group_id"), desc, &isnull),
+	if (site_order(heap_getattr(row, orders_fnumber(desc, "order_group_id"), desc, &isnull),
 				   approving || unapproving, approving,
-				   SPI_getvalue(row, desc, SPI_fnumber(desc, "domain")), &order_id) && making)
+				   SPI_getvalue(row, desc, orders_fnumber(desc, "domain")), &order_id) && making)
 	{
 		/* the id outside SPI's memory: the row below takes it after SPI_finish */
 		MemoryContext spi = MemoryContextSwitchTo(trigger_cxt);
@@ -668,7 +668,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	group = trigdata->tg_trigtuple;
-	int			order_att = SPI_fnumber(desc, "order_id");
+	int			order_att = orders_fnumber(desc, "order_id");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
@@ -676,7 +676,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 				id_null;
 
 	args[0] = heap_getattr(group, order_att, desc, &order_null);
-	args[1] = heap_getattr(group, SPI_fnumber(desc, "id"), desc, &id_null);
+	args[1] = heap_getattr(group, orders_fnumber(desc, "id"), desc, &id_null);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		new_null;
@@ -915,14 +915,14 @@ orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group)
 
 	if (orders_owner_restoring(trigdata->tg_relation) ||
 		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
-		 !bms_is_member(SPI_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
+		 !bms_is_member(orders_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
 						trigdata->tg_updatedcols)))
 		return;
-	f.id_att = SPI_fnumber(desc, "id");
-	f.group_att = SPI_fnumber(desc, "order_group_id");
-	f.status_att = SPI_fnumber(desc, "status");
-	f.domain_att = SPI_fnumber(desc, "domain");
-	f.item_att = SPI_fnumber(desc, "order_item_id");
+	f.id_att = orders_fnumber(desc, "id");
+	f.group_att = orders_fnumber(desc, "order_group_id");
+	f.status_att = orders_fnumber(desc, "status");
+	f.domain_att = orders_fnumber(desc, "domain");
+	f.item_att = orders_fnumber(desc, "order_item_id");
 	ctl.keysize = sizeof(pg_uuid_t);
 	ctl.entrysize = sizeof(SiteState);
 	ctl.hcxt = CurrentMemoryContext;

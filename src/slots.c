@@ -174,7 +174,7 @@ slot_shape(Relation slots, Relation res)
 	{
 		Form_pg_attribute att;
 
-		shape.slot_att[c] = SPI_fnumber(desc, slot_columns[c]);
+		shape.slot_att[c] = orders_fnumber(desc, slot_columns[c]);
 		if (shape.slot_att[c] <= 0)
 		{
 			direct = false;
@@ -1460,9 +1460,9 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 	Datum	   *ids;
 	long		n;
 
-	f.id = SPI_fnumber(desc, "id");
-	f.lifecycle = SPI_fnumber(desc, "lifecycle");
-	f.status = SPI_fnumber(desc, "status");
+	f.id = orders_fnumber(desc, "id");
+	f.lifecycle = orders_fnumber(desc, "lifecycle");
+	f.status = orders_fnumber(desc, "status");
 	f.scratch = AllocSetContextCreate(CurrentMemoryContext, "orders cancelled rows", ALLOCSET_SMALL_SIZES);
 	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 	{
@@ -1519,8 +1519,8 @@ orders_slot_counts_guard(PG_FUNCTION_ARGS)
 		Datum		zeros[2] = {Int32GetDatum(0), Int32GetDatum(0)};
 		bool		nulls[2] = {false, false};
 
-		cols[0] = SPI_fnumber(desc, "booked_count");
-		cols[1] = SPI_fnumber(desc, "held_count");
+		cols[0] = orders_fnumber(desc, "booked_count");
+		cols[1] = orders_fnumber(desc, "held_count");
 		return orders_trigger_result(trigdata,
 									 heap_modify_tuple_by_cols(trigdata->tg_trigtuple, desc,
 															   2, cols, zeros, nulls));

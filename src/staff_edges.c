@@ -59,7 +59,7 @@ orders_staff_may_take(const LifecycleEdge *edge, const OrdersAssignment *assigne
 static void
 assignment_column(HeapTuple row, TupleDesc desc, const char *name, bool *isnull, pg_uuid_t *value)
 {
-	int			att = SPI_fnumber(desc, name);
+	int			att = orders_fnumber(desc, name);
 	Datum		d;
 
 	*isnull = true;
@@ -112,7 +112,7 @@ orders_claim_for_rep(HeapTuple old, HeapTuple row, TupleDesc desc, const char *l
 	st = lifecycle_find_state(lifecycle, new_status);
 	if (st == NULL || st->category == CATEGORY_OPEN)
 		return row;
-	att = SPI_fnumber(desc, "assigned_rep_id");
+	att = orders_fnumber(desc, "assigned_rep_id");
 	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID)
 		return row;
 	(void) heap_getattr(row, att, desc, &isnull);

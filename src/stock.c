@@ -291,7 +291,7 @@ move_table(StockMove **sorted, long n, bool variants_table, const OrdersSavedUse
 		return;
 	rel = table_open(relid, RowExclusiveLock);
 	/* move_direct adds as int4: a column a DBA retyped (or renamed) takes the UPDATE */
-	stock_att = SPI_fnumber(RelationGetDescr(rel), "stock_quantity");
+	stock_att = orders_fnumber(RelationGetDescr(rel), "stock_quantity");
 	direct = stock_att > 0 && orders_direct_updatable(rel, NULL) &&
 		getBaseType(TupleDescAttr(RelationGetDescr(rel), stock_att - 1)->atttypid) == INT4OID;
 	PG_TRY();
@@ -423,7 +423,7 @@ items_shape(Relation rel)
 		return sh;
 	for (int c = 0; c < 4 && ok; c++)
 	{
-		att[c] = SPI_fnumber(desc, names[c]);
+		att[c] = orders_fnumber(desc, names[c]);
 		ok = att[c] > 0 && TupleDescAttr(desc, att[c] - 1)->atttypid == types[c];
 	}
 	sh->index = ok ? orders_direct_index_on(rel, &att[0], &types[0], 1) : InvalidOid;
@@ -813,12 +813,12 @@ held_columns(Relation rel)
 
 	if (c->relid == RelationGetRelid(rel) && c->generation == generation)
 		return c;
-	c->held = SPI_fnumber(desc, "stock_held");
+	c->held = orders_fnumber(desc, "stock_held");
 	if (c->held <= 0 || TupleDescAttr(desc, c->held - 1)->atttypid != JSONBOID)
 		c->held = 0;
-	c->id = SPI_fnumber(desc, "id");
-	c->lifecycle = SPI_fnumber(desc, "lifecycle");
-	c->status = SPI_fnumber(desc, "status");
+	c->id = orders_fnumber(desc, "id");
+	c->lifecycle = orders_fnumber(desc, "lifecycle");
+	c->status = orders_fnumber(desc, "status");
 	c->late = late_before_triggers(rel);
 	c->generation = generation;
 	/* used now either way; kept unless an invalidation came meanwhile */
@@ -965,7 +965,7 @@ orders_stock_held_row(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COUNTER_MAINTAINED),
 				 errmsg("order \"%s\": stock_held is maintained by the extension",
-						SPI_getvalue(newrow, desc, SPI_fnumber(desc, "order_number"))),
+						SPI_getvalue(newrow, desc, orders_fnumber(desc, "order_number"))),
 				 errdetail("It records what the order holds out of stock: its stock items while its status holds stock."),
 				 errhint("Change the order's items or its status instead.")));
 	if (same_status)
@@ -1222,9 +1222,9 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 
 	/* a schema before 0.30.0 (no ledger): moves by what changed */
 	memset(&f, 0, sizeof(f));
-	f.id = SPI_fnumber(desc, "id");
-	f.lifecycle = SPI_fnumber(desc, "lifecycle");
-	f.status = SPI_fnumber(desc, "status");
+	f.id = orders_fnumber(desc, "id");
+	f.lifecycle = orders_fnumber(desc, "lifecycle");
+	f.status = orders_fnumber(desc, "status");
 	orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_order_hold, &f);
 	orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_order_hold, &f);
 	changed = (OrderHold **) orders_sorted_deltas(f.orders, hold_changes, &n);
@@ -1482,10 +1482,10 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	if (restoring && !ledger)
 		return PointerGetDatum(NULL);	/* the restored stock counts the restored orders */
 	memset(&f, 0, sizeof(f));
-	f.id = SPI_fnumber(desc, "order_id");
-	f.product_id = SPI_fnumber(desc, "product_id");
-	f.variant_id = SPI_fnumber(desc, "variant_id");
-	f.quantity = SPI_fnumber(desc, "quantity");
+	f.id = orders_fnumber(desc, "order_id");
+	f.product_id = orders_fnumber(desc, "product_id");
+	f.variant_id = orders_fnumber(desc, "variant_id");
+	f.quantity = orders_fnumber(desc, "quantity");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
 	if (trigdata->tg_newtable)
@@ -1553,8 +1553,8 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	row = trigdata->tg_trigtuple;
 	const HeldColumns *c = held_columns(rel);
-	char	   *lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
-	char	   *status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
+	char	   *lname = SPI_getvalue(row, desc, orders_fnumber(desc, "lifecycle"));
+	char	   *status = SPI_getvalue(row, desc, orders_fnumber(desc, "status"));
 	const LifecycleState *st = lifecycle_find_state(lname, status);
 	bool		reserves = false;
 
@@ -1576,7 +1576,7 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		args[1];
 
-		args[0] = SPI_getbinval(row, desc, SPI_fnumber(desc, "id"), &isnull);
+		args[0] = SPI_getbinval(row, desc, orders_fnumber(desc, "id"), &isnull);
 		orders_spi_connect_as_owner(items_rel, &saved);
 		orders_execute(orders_get_plan(PLAN_STOCK_ORDER_RESERVES, items_rel,
 									   "SELECT 1 FROM orders.order_items"
@@ -1591,7 +1591,7 @@ orders_stock_delete_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_STOCK_HELD),
 				 errmsg("order \"%s\" still reserves stock (status %s)",
-						SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number")), status),
+						SPI_getvalue(row, desc, orders_fnumber(desc, "order_number")), status),
 				 errhint("Cancel the order first: that puts its items back into stock.")));
 	return orders_trigger_result(trigdata, NULL);
 }

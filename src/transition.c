@@ -101,11 +101,17 @@ orders_clear_pending_change(void)
 static char *
 column_value(HeapTuple tuple, TupleDesc desc, const char *name)
 {
-	int			attnum = SPI_fnumber(desc, name);
+	int			attnum = orders_fnumber(desc, name);
+	bool		isnull;
+	Datum		value;
 
 	if (attnum <= 0)
 		elog(ERROR, "orders: table has no column \"%s\"", name);
-	return SPI_getvalue(tuple, desc, attnum);
+	if (TupleDescAttr(desc, attnum - 1)->atttypid != TEXTOID)
+		return SPI_getvalue(tuple, desc, attnum);
+	/* a text column, as installed: no output function to look up */
+	value = heap_getattr(tuple, attnum, desc, &isnull);
+	return isnull ? NULL : TextDatumGetCString(value);
 }
 
 /* require_lifecycle — the named lifecycle, or refuse with OR002. */
@@ -208,7 +214,7 @@ validate_change(const char *lifecycle, const char *number,
 static void
 check_notes(HeapTuple oldrow, HeapTuple row, TupleDesc desc)
 {
-	int			att = SPI_fnumber(desc, "notes");
+	int			att = orders_fnumber(desc, "notes");
 	bool		isnull;
 	bool		oldnull;
 	Datum		notes = SPI_getbinval(row, desc, att, &isnull);
@@ -266,7 +272,7 @@ guard_insert(Relation rel, HeapTuple row)
 
 	if (status == NULL)
 	{
-		attnum = SPI_fnumber(desc, "status");
+		attnum = orders_fnumber(desc, "status");
 		val = CStringGetTextDatum(lc->initial_status);
 		return heap_modify_tuple_by_cols(row, desc, 1, &attnum, &val, &isnull);
 	}
@@ -291,7 +297,7 @@ static HeapTuple
 set_column(HeapTuple row, TupleDesc desc, const char *lifecycle, const char *column,
 		   const char *from_status, const char *to_status, Datum value, bool isnull)
 {
-	int			attnum = SPI_fnumber(desc, column);
+	int			attnum = orders_fnumber(desc, column);
 
 	if (attnum <= 0)
 		ereport(ERROR,
@@ -419,7 +425,7 @@ clear_gate_stamps(HeapTuple row, TupleDesc desc, const char *lifecycle, const ch
 			if (columns[k] == NULL || stamped_by(taken, columns[k]) || edge_stamp(lc, columns[k]))
 				continue;
 			/* a column dropped since: passing the gate refuses it (set_column) */
-			attnum = SPI_fnumber(desc, columns[k]);
+			attnum = orders_fnumber(desc, columns[k]);
 			if (attnum <= 0 || heap_attisnull(row, attnum, desc))
 				continue;
 			row = set_column(row, desc, lifecycle, columns[k], from_status, to_status, (Datum) 0, true);
@@ -467,7 +473,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		if (pending.active)
 		{
 			bool		isnull;
-			Datum		id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+			Datum		id = SPI_getbinval(newrow, desc, orders_fnumber(desc, "id"), &isnull);
 
 			if (!isnull && memcmp(DatumGetUUIDP(id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
 				ereport(ERROR,
@@ -481,7 +487,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	orders_read_assignment(oldrow, desc, &assigned);
 	edge = validate_change(new_lc, number, old_status, new_status, &assigned);
 	if (edge->gate != NULL)
-		check_gate(edge, SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull),
+		check_gate(edge, SPI_getbinval(newrow, desc, orders_fnumber(desc, "id"), &isnull),
 				   new_lc, number, old_status, new_status);
 
 	/* the edge's stamp, and the gate's stamp and actor */
@@ -533,7 +539,7 @@ orders_status_guard(PG_FUNCTION_ARGS)
 		/* a review that locked this order no longer knows it as it is */
 		if (orders_review_locked.valid)
 			orders_review_order_written(heap_getattr(trigdata->tg_trigtuple,
-													 SPI_fnumber(RelationGetDescr(rel), "id"),
+													 orders_fnumber(RelationGetDescr(rel), "id"),
 													 RelationGetDescr(rel), &isnull));
 		result = orders_tie_money(rel, trigdata->tg_trigtuple,
 								  guard_update(rel, trigdata->tg_trigtuple, trigdata->tg_newtuple));
@@ -577,7 +583,7 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	OrdersNotifyMode mode;
 	int64		history_id;
 	bool		isnull;
-	int			status_att = SPI_fnumber(desc, "status");
+	int			status_att = orders_fnumber(desc, "status");
 	char	   *old_status;
 	char	   *new_status;
 	char	   *actor = NULL;
@@ -601,7 +607,7 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	old_status = TextDatumGetCString(oldval);
 	new_status = TextDatumGetCString(newval);
 
-	h.order_id = SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull);
+	h.order_id = SPI_getbinval(newrow, desc, orders_fnumber(desc, "id"), &isnull);
 	if (pending.active &&
 		memcmp(DatumGetUUIDP(h.order_id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
 	{
@@ -904,10 +910,10 @@ orders_allowed_transitions(PG_FUNCTION_ARGS)
 		order_not_found(order_id);
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	may_update = DatumGetBool(SPI_getbinval(row, desc, SPI_fnumber(desc, "may_update"), &isnull));
-	lname = SPI_getvalue(row, desc, SPI_fnumber(desc, "lifecycle"));
-	status = SPI_getvalue(row, desc, SPI_fnumber(desc, "status"));
-	number = SPI_getvalue(row, desc, SPI_fnumber(desc, "order_number"));
+	may_update = DatumGetBool(SPI_getbinval(row, desc, orders_fnumber(desc, "may_update"), &isnull));
+	lname = SPI_getvalue(row, desc, orders_fnumber(desc, "lifecycle"));
+	status = SPI_getvalue(row, desc, orders_fnumber(desc, "status"));
+	number = SPI_getvalue(row, desc, orders_fnumber(desc, "order_number"));
 	orders_read_assignment(row, desc, &assigned);
 
 	lc = require_lifecycle(lname, number);

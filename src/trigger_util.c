@@ -7,6 +7,9 @@
 #include "orders.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -17,6 +20,50 @@
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
+
+/* One kept column number: orders_fnumber. */
+typedef struct KeptColumn
+{
+	Oid			rowtype;		/* the descriptor's tdtypeid; InvalidOid: empty */
+	int			natts;
+	uint64		generation;		/* orders_direct_generation when found */
+	int			attnum;
+	char		name[NAMEDATALEN];
+} KeptColumn;
+
+#define KEPT_COLUMNS 128
+static KeptColumn kept_columns[KEPT_COLUMNS];
+
+/*
+ * orders_fnumber — SPI_fnumber(desc, name), the number found kept per
+ * table row type and name until the next invalidation of any relation,
+ * function or type (orders_direct_generation): the row triggers read a
+ * dozen columns of every row by name, each a comparison with every column
+ * name before.  A descriptor of no table's row type (a query's result) is
+ * looked up every time.
+ */
+int
+orders_fnumber(TupleDesc desc, const char *name)
+{
+	uint64		generation;
+	KeptColumn *k;
+	int			attnum;
+
+	if (desc->tdtypeid == RECORDOID || desc->tdtypeid == InvalidOid || strlen(name) >= NAMEDATALEN)
+		return SPI_fnumber(desc, name);
+	generation = orders_direct_generation();
+	k = &kept_columns[(hash_bytes((const unsigned char *) name, strlen(name)) ^ desc->tdtypeid) % KEPT_COLUMNS];
+	if (k->rowtype == desc->tdtypeid && k->natts == desc->natts && k->generation == generation &&
+		strcmp(k->name, name) == 0)
+		return k->attnum;
+	attnum = SPI_fnumber(desc, name);
+	k->rowtype = desc->tdtypeid;
+	k->natts = desc->natts;
+	k->generation = generation;
+	k->attnum = attnum;
+	strlcpy(k->name, name, NAMEDATALEN);
+	return attnum;
+}
 
 /*
  * orders_trigger_data — return the TriggerData of a call, after checking that

@@ -34,7 +34,7 @@ orders_set_updated_at(PG_FUNCTION_ARGS)
 	if (trigdata->tg_trigger->tgnargs > 0)
 		colname = trigdata->tg_trigger->tgargs[0];
 
-	attnum = SPI_fnumber(tupdesc, colname);
+	attnum = orders_fnumber(tupdesc, colname);
 	if (attnum <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),

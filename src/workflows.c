@@ -177,7 +177,7 @@ typedef struct OrderFacts
 static char *
 text_column(HeapTuple row, TupleDesc desc, const char *name)
 {
-	char	   *value = SPI_getvalue(row, desc, SPI_fnumber(desc, name));
+	char	   *value = SPI_getvalue(row, desc, orders_fnumber(desc, name));
 
 	return value ? value : "";
 }
@@ -189,7 +189,7 @@ order_facts(HeapTuple row, TupleDesc desc, OrderFacts *f)
 	f->status = text_column(row, desc, "status");
 	f->payment = text_column(row, desc, "payment_status");
 	f->lifecycle = text_column(row, desc, "lifecycle");
-	f->total = SPI_getbinval(row, desc, SPI_fnumber(desc, "total_amount"), &f->total_null);
+	f->total = SPI_getbinval(row, desc, orders_fnumber(desc, "total_amount"), &f->total_null);
 }
 
 /*
@@ -253,7 +253,7 @@ row_tags(HeapTuple row, TupleDesc desc)
 
 	if (row == NULL)
 		return NULL;
-	value = SPI_getbinval(row, desc, SPI_fnumber(desc, "tags"), &isnull);
+	value = SPI_getbinval(row, desc, orders_fnumber(desc, "tags"), &isnull);
 	if (isnull)
 		return NULL;
 	tags = DatumGetJsonbP(value);
@@ -306,7 +306,7 @@ same_state(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc)
 
 	for (int i = 0; i < 2; i++)
 	{
-		int			attnum = SPI_fnumber(desc, columns[i]);
+		int			attnum = orders_fnumber(desc, columns[i]);
 		char	   *a = SPI_getvalue(oldrow, desc, attnum);
 		char	   *b = SPI_getvalue(newrow, desc, attnum);
 
@@ -487,7 +487,7 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		if (oldrow)
 			order_facts(oldrow, desc, &before);
 	}
-	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, SPI_fnumber(desc, "id"), &isnull));
+	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, orders_fnumber(desc, "id"), &isnull));
 	if (!on_customers)
 		runs = add_order_runs(NIL, row_id, &now, oldrow ? &before : NULL);
 	else
@@ -741,11 +741,11 @@ orders_fire_order_workflows(PG_FUNCTION_ARGS)
 	if (orders_owner_loading(rel) || held_subxact != InvalidSubTransactionId || !workflows_ready(false))
 		return PointerGetDatum(NULL);
 
-	scan.id = SPI_fnumber(desc, "id");
-	scan.status = SPI_fnumber(desc, "status");
-	scan.payment = SPI_fnumber(desc, "payment_status");
-	scan.lifecycle = SPI_fnumber(desc, "lifecycle");
-	scan.total = SPI_fnumber(desc, "total_amount");
+	scan.id = orders_fnumber(desc, "id");
+	scan.status = orders_fnumber(desc, "status");
+	scan.payment = orders_fnumber(desc, "payment_status");
+	scan.lifecycle = orders_fnumber(desc, "lifecycle");
+	scan.total = orders_fnumber(desc, "total_amount");
 	scan.before = NULL;
 	scan.runs = NIL;
 	if (trigdata->tg_oldtable)
