@@ -1243,6 +1243,19 @@ orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 }
 
 /*
+ * orders_direct_refetch — the row version at "tid" read again into d->row
+ * for orders_direct_update: one this transaction locked by
+ * orders_direct_lock_by_id in the same direct write and has not changed
+ * since (its lock keeps everybody else from changing it).  False when
+ * there is none.
+ */
+bool
+orders_direct_refetch(OrdersDirect *d, ItemPointer tid)
+{
+	return table_tuple_fetch_row_version(d->info->ri_RelationDesc, tid, SnapshotAny, d->row);
+}
+
+/*
  * orders_direct_lock_rows — the rows of "rel" (opened by the caller, a
  * one-column primary key) whose keys are the "n" "ids", locked FOR NO KEY
  * UPDATE one after the other in the caller's order (sorted, so that two

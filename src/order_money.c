@@ -250,20 +250,21 @@ orders_hold_subtotal(const pg_uuid_t *order_id, Datum delta)
 
 /*
  * add_direct — the orders' subtotal deltas ("moved", sorted by order id)
- * written without an SQL statement (direct_write.c): each order's row
- * locked by primary key, in id order, then updated with what the UPDATE's
- * row triggers (status_guard ties the total), constraints and indexes do,
- * as a derived write — but not the orders' statement triggers, which a
- * subtotal of an order that has earned nothing (orders_row_earns) leaves
- * with nothing to do.  Returns how many orders it left to the kept UPDATE,
- * moved to the front of "moved" in id order, their rows locked: those that
- * have earned their total (revenue and customer statistics follow it).
- * Returns -1, having locked and written nothing, when the table is not as
- * installed (orders_direct_updatable) or a workflow waits for totals.
- * Each order's work in memory of its own, reset before the next (a bulk
- * load moves 200k orders).  Runs as the owner, connected to SPI.
+ * written without an SQL statement (direct_write.c): every order's row
+ * locked by primary key, in id order, then each updated with what the
+ * UPDATE's row triggers (status_guard ties the total), constraints and
+ * indexes do, as a derived write — but not the orders' statement
+ * triggers, which orders that have earned nothing (orders_row_earns) leave
+ * with nothing to do — and the AFTER row triggers fired once all are
+ * written, as at the end of a statement.  Returns false, having written
+ * nothing, when the kept UPDATE must write them all: one of them has
+ * earned its total (revenue and customer statistics follow it; the orders
+ * locked before it stay locked), the table is not as installed
+ * (orders_direct_updatable), or a workflow waits for totals.  Each
+ * order's work in memory of its own, reset before the next (a bulk load
+ * moves 200k orders).  Runs as the owner, connected to SPI.
  */
-static long
+static bool
 add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *derived)
 {
 	static const char *const subtotal_column[] = {"subtotal", NULL};
@@ -276,8 +277,9 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 	bool		was_writing = subtotal_writing;
 	MemoryContext per_order;
 	MemoryContext oldcxt;
+	ItemPointerData *tids;
 	OrdersDirect dw;
-	long		rest = 0;
+	bool		by_update = false;
 
 	/* a total a workflow waits for goes through the UPDATE and its triggers */
 	if (orders_workflows_watch_totals() || lifecycle <= 0 || status <= 0 || payment <= 0 ||
@@ -288,8 +290,9 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 		!orders_direct_updatable(rel, orders_derived_unaffected))
 	{
 		table_close(rel, NoLock);
-		return -1;
+		return false;
 	}
+	tids = palloc(sizeof(ItemPointerData) * n);
 	per_order = AllocSetContextCreate(CurrentMemoryContext, "orders subtotal per order", ALLOCSET_DEFAULT_SIZES);
 	orders_direct_begin(&dw, rel, subtotal_column);
 	orders_direct_keys_as_caller(&dw);	/* add_to_subtotals switched to the owner */
@@ -298,43 +301,53 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 	subtotal_writing = true;
 	PG_TRY();
 	{
-		for (long i = 0; i < n; i++)
+		/* first every order locked: one that has earned its total (or a NULL) sends them all to the UPDATE */
+		for (long i = 0; i < n && !by_update; i++)
 		{
-			SubtotalDelta *delta = moved[i];
 			bool		n1,
 						n2,
 						n3;
 			Datum		l,
-						st,
-						old;
+						st;
 
 			MemoryContextReset(per_order);
 			oldcxt = MemoryContextSwitchTo(per_order);
-			if (!orders_direct_lock_by_id(&dw, UUIDPGetDatum(&delta->order_id)))
+			ItemPointerSetInvalid(&tids[i]);	/* no such order: the UPDATE would change nothing */
+			if (orders_direct_lock_by_id(&dw, UUIDPGetDatum(&moved[i]->order_id)))
 			{
-				/* no such order: the UPDATE would change nothing */
-				MemoryContextSwitchTo(oldcxt);
-				continue;
+				tids[i] = dw.row->tts_tid;
+				l = slot_getattr(dw.row, lifecycle, &n1);
+				st = slot_getattr(dw.row, status, &n2);
+				(void) slot_getattr(dw.row, dw.attnums[0], &n3);
+				/* a NULL the UPDATE reports */
+				by_update = n1 || n2 || n3 ||
+					orders_row_earns(dw.row, lifecycle_find_state(TextDatumGetCString(l),
+																  TextDatumGetCString(st)), payment);
 			}
-			l = slot_getattr(dw.row, lifecycle, &n1);
-			st = slot_getattr(dw.row, status, &n2);
-			old = slot_getattr(dw.row, dw.attnums[0], &n3);
-			if (n1 || n2 || n3 ||
-				orders_row_earns(dw.row, lifecycle_find_state(TextDatumGetCString(l), TextDatumGetCString(st)),
-								 payment))
-				moved[rest++] = delta;	/* locked; i >= rest, so nothing unread is overwritten */
-			else
-			{
-				Datum		value = DirectFunctionCall2(numeric_add, old, delta->delta);
-				bool		value_null = false;
+			MemoryContextSwitchTo(oldcxt);
+		}
+		/* then each written, read again where it was locked (nobody else changes it now) */
+		for (long i = 0; i < n && !by_update; i++)
+		{
+			Datum		value;
+			bool		value_null = false;
+			bool		isnull;
 
-				if (!orders_direct_update(&dw, &value, &value_null))
-					ereport(ERROR,
-							(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-							 errmsg("the subtotal of order %s was not written: a trigger on orders.orders skipped it",
-									DatumGetCString(DirectFunctionCall1(uuid_out,
-																		UUIDPGetDatum(&delta->order_id))))));
-			}
+			if (!ItemPointerIsValid(&tids[i]))
+				continue;
+			MemoryContextReset(per_order);
+			oldcxt = MemoryContextSwitchTo(per_order);
+			if (!orders_direct_refetch(&dw, &tids[i]))
+				elog(ERROR, "orders: the locked row of order %s is gone",
+					 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&moved[i]->order_id))));
+			value = DirectFunctionCall2(numeric_add, slot_getattr(dw.row, dw.attnums[0], &isnull),
+										moved[i]->delta);
+			if (!orders_direct_update(&dw, &value, &value_null))
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+						 errmsg("the subtotal of order %s was not written: a trigger on orders.orders skipped it",
+								DatumGetCString(DirectFunctionCall1(uuid_out,
+																	UUIDPGetDatum(&moved[i]->order_id))))));
 			MemoryContextSwitchTo(oldcxt);
 		}
 		orders_direct_end(&dw);
@@ -346,8 +359,9 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
 	}
 	PG_END_TRY();
 	MemoryContextDelete(per_order);
+	pfree(tids);
 	table_close(rel, NoLock);
-	return rest;
+	return !by_update;
 }
 
 /*
@@ -356,13 +370,11 @@ add_direct(Oid orders_rel, SubtotalDelta **moved, long n, const OrdersDerived *d
  * moves with it, as the owner.  Written directly (add_direct), one order
  * or a bulk load's 200k alike — the UPDATE kept for many orders captured
  * every order it moved in transition tables for the orders' statement
- * triggers and joined the orders again; the orders that have earned their
- * total, or all when the table is not as installed, by one UPDATE (for
- * several, their rows locked in id order by one statement first unless
- * add_direct locked them — an UPDATE per order re-ran the executor's
- * start-up and the orders' statement triggers per order, 35 % of a COPY of
- * items).  Either way the rows are locked in id order, so concurrent
- * statements cannot deadlock on them.
+ * triggers and joined the orders again.  Else one UPDATE: for several
+ * orders, their rows locked in id order by one statement first (an UPDATE
+ * per order re-ran the executor's start-up and the orders' statement
+ * triggers per order, 35 % of a COPY of items).  Either way the rows are
+ * locked in id order, so concurrent statements cannot deadlock on them.
  */
 static void
 add_to_subtotals(SubtotalDelta **moved, long n)
@@ -375,20 +387,14 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
-	long		rest;
-	bool		locked;
 
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	rest = add_direct(orders_rel, moved, n, &derived);
-	locked = rest >= 0;
-	if (!locked)
-		rest = n;
-	if (rest == 0)
+	if (add_direct(orders_rel, moved, n, &derived))
 	{
 		orders_spi_finish_as(&saved);
 		return;
 	}
-	if (rest == 1)
+	if (n == 1)
 	{
 		plan = orders_get_plan(PLAN_SUBTOTAL_ADD, orders_rel,
 							   "UPDATE orders.orders SET subtotal = subtotal OPERATOR(pg_catalog.+) $2"
@@ -399,26 +405,21 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	}
 	else
 	{
-		Datum	   *ids;
-		Datum	   *deltas;
+		Datum	   *ids = palloc(sizeof(Datum) * n);
+		Datum	   *deltas = palloc(sizeof(Datum) * n);
 
-		ids = palloc(sizeof(Datum) * rest);
-		deltas = palloc(sizeof(Datum) * rest);
-		for (long i = 0; i < rest; i++)
+		for (long i = 0; i < n; i++)
 		{
 			ids[i] = UUIDPGetDatum(&moved[i]->order_id);
 			deltas[i] = moved[i]->delta;
 		}
-		args[0] = PointerGetDatum(construct_array(ids, rest, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-		args[1] = PointerGetDatum(construct_array(deltas, rest, NUMERICOID, -1, false, TYPALIGN_INT));
-		if (!locked)
-		{
-			plan = orders_get_plan(PLAN_SUBTOTAL_LOCK_MANY, orders_rel,
-								   "SELECT FROM orders.orders WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " ORDER BY id FOR NO KEY UPDATE",
-								   1, many_types);
-			orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
-		}
+		args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+		args[1] = PointerGetDatum(construct_array(deltas, n, NUMERICOID, -1, false, TYPALIGN_INT));
+		plan = orders_get_plan(PLAN_SUBTOTAL_LOCK_MANY, orders_rel,
+							   "SELECT FROM orders.orders WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							   " ORDER BY id FOR NO KEY UPDATE",
+							   1, many_types);
+		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		plan = orders_get_plan(PLAN_SUBTOTAL_ADD_MANY, orders_rel,
 							   "UPDATE orders.orders o SET subtotal = o.subtotal OPERATOR(pg_catalog.+) d.delta"
 							   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d (id, delta)"

@@ -152,6 +152,7 @@ extern ResultRelInfo *orders_direct_target(Relation rel, Bitmapset *updated, ESt
 extern bool orders_direct_updatable(Relation rel, const char *const *unaffected);
 extern void orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns);
 extern bool orders_direct_lock_by_id(OrdersDirect *d, Datum id);
+extern bool orders_direct_refetch(OrdersDirect *d, ItemPointer tid);
 extern void orders_direct_lock_rows(Relation rel, const Datum *ids, int n);
 extern bool orders_direct_lock_row(Relation rel, Datum id, TupleTableSlot *slot);
 extern bool orders_direct_lockable(Relation rel);

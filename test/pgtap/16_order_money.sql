@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -253,6 +253,25 @@ SELECT is((SELECT amount::numeric FROM orders.financial_transactions
 SELECT is((SELECT c.total_spent - s.total_spent FROM orders.customers c, t16_spent s WHERE c.full_name = 'Money Buyer'),
           2.00::numeric, '... and its customer''s total_spent follows');
 SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, '... the ledger agrees with every order');
+-- a DBA's AFTER row trigger on orders sees the statement whole: an item
+-- moved from the earned order to an open one moves both subtotals before
+-- either trigger fires (review: written directly, the open order's fired
+-- before the earned one's UPDATE ran)
+CREATE TEMP TABLE t16_sums_seen (subtotals numeric);
+CREATE FUNCTION pg_temp.t16_sums_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pg_temp.t16_sums_seen SELECT sum(subtotal) FROM orders.orders
+     WHERE order_number IN ('T16-1', 'T16-3', 'T16-4');
+    RETURN NULL;
+END $$;
+CREATE TABLE pg_temp.t16_sum AS SELECT sum(subtotal) AS s FROM orders.orders WHERE order_number IN ('T16-1', 'T16-3', 'T16-4');
+CREATE TRIGGER zz_t16_sums_seen AFTER UPDATE ON orders.orders FOR EACH ROW EXECUTE FUNCTION pg_temp.t16_sums_seen();
+UPDATE orders.order_items SET order_id = '00000000-0000-0000-0000-0000000016b3' WHERE name = 'Mixed 1';
+DROP TRIGGER zz_t16_sums_seen ON orders.orders;
+SELECT is((SELECT array_agg(DISTINCT subtotals) FROM t16_sums_seen), (SELECT ARRAY[s] FROM pg_temp.t16_sum),
+          '... a DBA''s row trigger sees both orders moved at each of its calls');
+SELECT is((SELECT count(*)::int FROM t16_sums_seen), 2, '... once for each of the two orders');
+UPDATE orders.order_items SET order_id = '00000000-0000-0000-0000-0000000016b1' WHERE name = 'Mixed 1';
 DELETE FROM orders.order_items WHERE name LIKE 'Mixed %';
 SELECT is((SELECT count(*)::int FROM orders.orders o JOIN t16_before b USING (order_number)
             WHERE o.subtotal = b.subtotal AND o.total_amount = b.total_amount), 3,
