@@ -1245,14 +1245,26 @@ orders_direct_lock_by_id(OrdersDirect *d, Datum id)
 /*
  * orders_direct_refetch — the row version at "tid" read again into d->row
  * for orders_direct_update: one this transaction locked by
- * orders_direct_lock_by_id in the same direct write and has not changed
- * since (its lock keeps everybody else from changing it).  False when
- * there is none.
+ * orders_direct_lock_by_id in the same direct write (its lock keeps every
+ * other transaction from changing it).  Refused as the UPDATE refuses it
+ * (27000) when this transaction changed it since — a DBA's function run by
+ * a check of an earlier row of the same write.  False when there is none.
  */
 bool
 orders_direct_refetch(OrdersDirect *d, ItemPointer tid)
 {
-	return table_tuple_fetch_row_version(d->info->ri_RelationDesc, tid, SnapshotAny, d->row);
+	HeapTupleHeader row;
+
+	if (!table_tuple_fetch_row_version(d->info->ri_RelationDesc, tid, SnapshotAny, d->row))
+		return false;
+	row = ExecFetchSlotHeapTuple(d->row, false, NULL)->t_data;
+	/* an update of ours counts, not one a rolled back subtransaction made */
+	if (!(row->t_infomask & HEAP_XMAX_INVALID) && !HEAP_XMAX_IS_LOCKED_ONLY(row->t_infomask) &&
+		TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(row)))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION),
+				 errmsg("tuple to be updated was already modified by an operation triggered by the current command")));
+	return true;
 }
 
 /*

@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -285,6 +285,45 @@ SELECT is((SELECT stored::text || ' -> ' || counted::text FROM orders.recount_su
           'recount_subtotals finds and repairs a wrong subtotal');
 SELECT is((SELECT m FROM t16), '21.00 + 0.00 + -1.00 = 20.00', '... and the total follows');
 SELECT is((SELECT count(*)::int FROM orders.recount_subtotals()), 0, 'a second recount finds nothing');
+
+-- a DBA's check whose function changes a later order of the same direct
+-- write (review): refused as the UPDATE refuses it (27000), also with no
+-- BEFORE row trigger left on orders.orders to notice; the same change
+-- rolled back inside the function leaves the write to go on
+CREATE FUNCTION pg_temp.t16_touch(o uuid, undo boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF o = '00000000-0000-0000-0000-0000000016b3' THEN
+        BEGIN
+            UPDATE orders.orders SET notes = coalesce(notes, '') || 't' WHERE id = '00000000-0000-0000-0000-0000000016b4';
+            IF undo THEN RAISE EXCEPTION 'undo'; END IF;
+        EXCEPTION WHEN raise_exception THEN NULL;
+        END;
+    END IF;
+    RETURN true;
+END $$;
+ALTER TABLE orders.orders ADD CONSTRAINT t16_touch CHECK (pg_temp.t16_touch(id, true)) NOT VALID;
+CREATE TEMP TABLE t16_was AS SELECT order_number, subtotal FROM orders.orders WHERE order_number IN ('T16-3', 'T16-4');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Touched ' || k, 1, 1 FROM generate_series(3, 4) k;
+SELECT is((SELECT count(*)::int FROM orders.orders o JOIN t16_was w USING (order_number)
+            WHERE o.subtotal = w.subtotal + 1 AND o.notes IS NOT DISTINCT FROM NULL), 2,
+          'a check''s change of a later order rolled back inside it: both subtotals written, the notes unchanged');
+ALTER TABLE orders.orders DROP CONSTRAINT t16_touch,
+      ADD CONSTRAINT t16_touch CHECK (pg_temp.t16_touch(id, false)) NOT VALID;
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                   SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Touched ' || k, 1, 1 FROM generate_series(3, 4) k$$,
+                 '27000', NULL, 'a check that changes a later order of the same write is refused');
+DO $$
+DECLARE t record;
+BEGIN
+    FOR t IN SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND NOT tgisinternal
+                AND (tgtype & 2) <> 0 AND (tgtype & 16) <> 0 LOOP   -- BEFORE, UPDATE
+        EXECUTE format('DROP TRIGGER %I ON orders.orders', t.tgname);
+    END LOOP;
+END $$;
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
+                   SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Touched ' || k, 1, 1 FROM generate_series(3, 4) k$$,
+                 '27000', NULL, '... also with no BEFORE row trigger left on orders.orders');
 
 SELECT * FROM finish();
 ROLLBACK;
