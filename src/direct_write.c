@@ -262,15 +262,23 @@ const char *const orders_derived_unaffected[] = {
 static const char *const all_own[] = {NULL};
 
 /*
+ * The extension's statement triggers that do nothing for a write as the
+ * extension's owner — every direct write is one (a counter, a subtotal, a
+ * stock move): a customer's re-check (locked_orders.c).  own_triggers_only
+ * passes them over as if they were not there.
+ */
+static const char *const inert_for_owner[] = {"orders_customer_edit_recheck", NULL};
+
+/*
  * own_triggers_only — may a row of "rel" be updated without firing its
- * statement-level UPDATE triggers?  Yes when there are none, or when each
- * is the extension's own C function named in "unaffected" (those the
- * caller's write leaves with nothing to do) and every BEFORE UPDATE row
- * trigger is the extension's own too (so no trigger of a DBA's changes a
- * column those statement triggers read); no INSTEAD OF UPDATE trigger, and
- * no transition table but theirs.  "unaffected" all_own asks another
- * question (orders_direct_own_triggers): is every trigger the extension's
- * or a foreign key's?  Kept per backend.
+ * statement-level UPDATE triggers?  Yes when there are none (but those
+ * inert_for_owner names), or when each is the extension's own C function
+ * named in "unaffected" (those the caller's write leaves with nothing to
+ * do) and every BEFORE UPDATE row trigger is the extension's own too (so
+ * no trigger of a DBA's changes a column those statement triggers read);
+ * no INSTEAD OF UPDATE trigger, and no transition table but theirs.
+ * "unaffected" all_own asks another question (orders_direct_own_triggers):
+ * is every trigger the extension's or a foreign key's?  Kept per backend.
  */
 static bool
 own_triggers_only(Relation rel, const char *const *unaffected)
@@ -282,14 +290,13 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 	uint64		generation = direct_generation;
 	int			slot = -1;
 	bool		own = true;
+	bool		statement = false;	/* a statement trigger or transition table that counts */
 
 	if (live == NULL ||
 		(unaffected != all_own &&
 		 !(live->trig_update_before_statement || live->trig_update_after_statement ||
 		   live->trig_update_instead_row || live->trig_update_old_table || live->trig_update_new_table)))
 		return true;
-	if (unaffected == NULL)
-		return false;
 	for (int i = 0; i < OWN_TRIGGERS_ENTRIES; i++)
 	{
 		if (own_triggers_cache[i].relid == relid && own_triggers_cache[i].unaffected == unaffected)
@@ -301,27 +308,34 @@ own_triggers_only(Relation rel, const char *const *unaffected)
 	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
 	trig = CopyTriggerDesc(live);
 	extension = get_extension_oid(ORDERS_SCHEMA, true);
-	for (int i = 0; i < trig->numtriggers && own; i++)
+	for (int i = 0; i < trig->numtriggers; i++)
 	{
 		const Trigger *t = &trig->triggers[i];
 
 		if (unaffected == all_own)
 		{
-			own = t->tgisinternal || own_function(t->tgfoid, extension, NULL);
+			own = own && (t->tgisinternal || own_function(t->tgfoid, extension, NULL));
 			continue;
 		}
 		if (!TRIGGER_FOR_UPDATE(t->tgtype))
 			continue;
 		if (TRIGGER_FOR_INSTEAD(t->tgtype))
-			own = false;
+			statement = true, own = false;
 		else if (!TRIGGER_FOR_ROW(t->tgtype))
-			own = own_function(t->tgfoid, extension, unaffected);
+		{
+			if (own_function(t->tgfoid, extension, inert_for_owner))
+				continue;
+			statement = true;
+			own = own && unaffected != NULL && own_function(t->tgfoid, extension, unaffected);
+		}
 		else if (t->tgoldtable != NULL || t->tgnewtable != NULL)
-			own = false;
+			statement = true, own = false;
 		else if (TRIGGER_FOR_BEFORE(t->tgtype))
-			own = own_function(t->tgfoid, extension, NULL);
+			own = own && own_function(t->tgfoid, extension, NULL);
 	}
 	FreeTriggerDesc(trig);
+	if (unaffected != all_own && !statement)
+		own = true;				/* only inert ones: as if there were none */
 	if (slot >= 0 && generation == direct_generation)
 	{
 		own_triggers_cache[slot].relid = relid;

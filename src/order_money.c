@@ -430,67 +430,25 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	orders_spi_finish_as(&saved);
 }
 
-/* What judge_locked_orders hands its judge of each order. */
-typedef struct LockedOrder
-{
-	const char *number;
-	const char *lifecycle;
-	const char *status;
-	const char *payment;
-	Datum		customer_id;	/* a uuid; (Datum) 0 when NULL */
-} LockedOrder;
-
 /*
- * judge_locked_orders — lock the orders of "list" (sorted by id) FOR NO KEY
- * UPDATE in id order as the owner — the lock add_to_subtotals takes next,
- * at the same point of the statement, so no new lock order — and hand
- * each, as locked (a change committed while the statement ran is seen, one
- * under way waited for), to "judge" (with "arg"), which refuses what it
- * must.
+ * locked_ids — the order ids of "list" (sorted by id) as uuid datums, for
+ * orders_judge_locked_orders (locked_orders.c), which locks them FOR NO
+ * KEY UPDATE in id order as the owner — the lock add_to_subtotals takes
+ * next, at the same point of the statement, so no new lock order.
  */
-static void
-judge_locked_orders(SubtotalDelta **list, long n, void (*judge) (const LockedOrder *order, void *arg), void *arg)
+static Datum *
+locked_ids(SubtotalDelta **list, long n)
 {
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			orders_rel = orders_relid("orders");
-	OrdersSavedUser saved;
-	SPIPlanPtr	plan;
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum		ids_arg;
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
 
 	for (long i = 0; i < n; i++)
 		ids[i] = UUIDPGetDatum(&list[i]->order_id);
-	ids_arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	orders_spi_connect_as_owner(orders_rel, &saved);
-	plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel,
-						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
-						   1, argtypes);
-	orders_execute(plan, &ids_arg, NULL, false, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		LockedOrder order = {
-			.number = SPI_getvalue(row, desc, 1),
-			.lifecycle = SPI_getvalue(row, desc, 2),
-			.status = SPI_getvalue(row, desc, 3),
-			.payment = SPI_getvalue(row, desc, 4),
-			.customer_id = SPI_getbinval(row, desc, 5, &isnull)
-		};
-
-		if (isnull)
-			order.customer_id = (Datum) 0;
-
-		judge(&order, arg);
-	}
-	orders_spi_finish_as(&saved);
+	return ids;
 }
 
 /* agent_final — refuse_agent_on_final's judge: open and not collected. */
 static void
-agent_final(const LockedOrder *o, void *arg)
+agent_final(const OrdersLockedOrder *o, void *arg)
 {
 	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
 		lifecycle_find_state(o->lifecycle, o->status) : NULL;
@@ -511,7 +469,7 @@ agent_final(const LockedOrder *o, void *arg)
  * longer open (delivered, returned, cancelled) or whose payment is
  * collected: an agent deleted or re-added a collected order's items and
  * the automatic refund followed in its name.  Judged on the orders as
- * locked (judge_locked_orders): a delivery and collection that committed
+ * locked (orders_judge_locked_orders): a delivery and collection that committed
  * while the statement ran are seen, whoever the order is assigned to now.
  * Other callers pay one identity test (cached per command).
  */
@@ -523,7 +481,7 @@ refuse_agent_on_final(SubtotalDelta **moved, long n)
 
 	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
 		return;
-	judge_locked_orders(moved, n, agent_final, NULL);
+	orders_judge_locked_orders(locked_ids(moved, n), n, agent_final, NULL);
 }
 
 /*
@@ -537,27 +495,16 @@ any_order(const void *entry)
 	return true;
 }
 
-/* The caller's customer ids, read before the owner switch. */
-typedef struct CallerCustomers
-{
-	int			n;
-	Datum	   *ids;
-} CallerCustomers;
-
 /*
  * customer_cart — refuse_customer_off_cart's judge: still the caller's
- * ("arg", CallerCustomers), in its first status.
+ * ("arg", OrdersCallerCustomers), in its first status.
  */
 static void
-customer_cart(const LockedOrder *o, void *arg)
+customer_cart(const OrdersLockedOrder *o, void *arg)
 {
-	const CallerCustomers *mine = (const CallerCustomers *) arg;
 	const Lifecycle *lc = o->lifecycle != NULL ? lifecycle_lookup(o->lifecycle) : NULL;
-	bool		theirs = false;
 
-	for (int i = 0; i < mine->n && !theirs && o->customer_id != (Datum) 0; i++)
-		theirs = memcmp(DatumGetUUIDP(mine->ids[i]), DatumGetUUIDP(o->customer_id), sizeof(pg_uuid_t)) == 0;
-	if (!theirs)
+	if (!orders_customer_owns(o, (const OrdersCallerCustomers *) arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("order \"%s\" went to another customer while its items were written", o->number),
@@ -576,7 +523,7 @@ customer_cart(const LockedOrder *o, void *arg)
  * caller without orders.edit) writes only items of orders that are still
  * its own and in their lifecycle's first status — its cart — judged on the
  * orders as locked
- * (judge_locked_orders), not as the statement's snapshot saw them: the
+ * (orders_judge_locked_orders), not as the statement's snapshot saw them: the
  * policies' check (customer_cart_item) passed an item sent while staff
  * took the order on, and the item landed in the taken order.  Others pay
  * one test (cached per command); statements run as the items' owner (the
@@ -587,8 +534,7 @@ refuse_customer_off_cart(Relation items, HTAB *deltas)
 {
 	SubtotalDelta **touched;
 	long		n;
-	CallerCustomers mine;
-	const Datum *ids;
+	OrdersCallerCustomers mine;
 
 	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), items->rd_rel->relowner) ||
 		orders_caller_may("orders", "edit"))
@@ -596,12 +542,8 @@ refuse_customer_off_cart(Relation items, HTAB *deltas)
 	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, any_order, &n);
 	if (n == 0)
 		return;
-	/* a copy: the identity is looked up again under the owner */
-	ids = orders_caller_customers(&mine.n);
-	mine.ids = palloc(sizeof(Datum) * Max(mine.n, 1));
-	for (int i = 0; i < mine.n; i++)
-		mine.ids[i] = datumCopy(ids[i], false, UUID_LEN);
-	judge_locked_orders(touched, n, customer_cart, &mine);
+	orders_callers_customers(&mine);
+	orders_judge_locked_orders(locked_ids(touched, n), n, customer_cart, &mine);
 }
 
 /*

@@ -478,6 +478,30 @@ extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);
 extern const Datum *orders_caller_customers(int *n);
 
+/* locked_orders.c: a caller's statement judged on the orders as locked */
+typedef struct OrdersLockedOrder
+{
+	const char *number;
+	const char *lifecycle;
+	const char *status;
+	const char *payment;
+	bool		paid;			/* paid_at set */
+	Datum		customer_id;	/* a uuid; (Datum) 0 when NULL */
+} OrdersLockedOrder;
+
+typedef void (*OrdersOrderJudge) (const OrdersLockedOrder *order, void *arg);
+
+/* The caller's customer ids, copied before the owner switch. */
+typedef struct OrdersCallerCustomers
+{
+	int			n;
+	Datum	   *ids;
+} OrdersCallerCustomers;
+
+extern void orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg);
+extern void orders_callers_customers(OrdersCallerCustomers *mine);
+extern bool orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine);
+
 /* ---- activity.c: JSON built from values ---- */
 
 extern void orders_push_json_string(JsonbParseState **state, JsonbIteratorToken seq, const char *str);

@@ -280,8 +280,10 @@ column_of(Relation rel, const char *name, Oid type)
 
 /*
  * group_columns — can the counters of "rel" be written directly
- * (orders_direct_updatable, no statement trigger of its own; the columns
- * read and set of the types they are read as, NOT NULL as installed)?
+ * (orders_direct_updatable, no statement trigger of its own but the
+ * customer's re-check, which a write as the owner leaves with nothing to
+ * do; the columns read and set of the types they are read as, NOT NULL as
+ * installed)?
  * Then "*c" gets the numbers of those only read.
  */
 static bool

@@ -769,6 +769,28 @@ CREATE POLICY delete_right ON orders.order_requirements AS RESTRICTIVE FOR DELET
     USING (NOT (SELECT orders.api_request())
            OR (SELECT orders.has_permission('orders', 'edit')) OR orders.customer_may_edit_items(order_id));
 
+-- customer_edit_recheck (0.33.0, C: src/locked_orders.c) — the policies
+-- above judge a customer's groups and requirements with the statement's
+-- snapshot: one written while its order was paid landed in the paid order.
+-- At the statement's end the orders it touched are locked (id order) and
+-- judged again: still the caller's, open and unpaid (42501, nothing
+-- written).  Callers the policies let in otherwise (no API request, the
+-- owner, staff with orders.edit) pass at once.
+CREATE FUNCTION orders.customer_edit_recheck() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_customer_edit_recheck';
+CREATE TRIGGER customer_edit_recheck_insert AFTER INSERT ON orders.order_groups
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+CREATE TRIGGER customer_edit_recheck_update AFTER UPDATE ON orders.order_groups
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+CREATE TRIGGER customer_edit_recheck_delete AFTER DELETE ON orders.order_groups
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+CREATE TRIGGER customer_edit_recheck_insert AFTER INSERT ON orders.order_requirements
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+CREATE TRIGGER customer_edit_recheck_update AFTER UPDATE ON orders.order_requirements
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+CREATE TRIGGER customer_edit_recheck_delete AFTER DELETE ON orders.order_requirements
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
+
 -- share links: seen (without their hash) by whoever may edit the order
 ALTER TABLE orders.order_share_tokens ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.order_share_tokens

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(77);
+SELECT plan(79);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -300,6 +300,14 @@ SELECT is((SELECT string_agg(id::text || ' ' || client_id::text, ',') FROM order
 SELECT lives_ok($$INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
                    ('00000000-0000-0000-0000-0000000008c8', '00000000-0000-0000-0000-0000000008b7', '00000000-0000-0000-0000-0000000000a3', 2)$$,
                 'a group for its own customer is the client''s to add');
+-- (0.33.0) judged again on the order as locked at the statement's end
+-- (customer_edit_recheck): still the client's, open and unpaid — the race
+-- with a payment is test/specs/customer_edit_race.spec
+SELECT lives_ok($$INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+                   VALUES ('00000000-0000-0000-0000-0000000008b7', 'min_dr', '30')$$,
+                '... and a requirement of its open, unpaid order');
+SELECT is((SELECT count(*)::int FROM orders.order_requirements WHERE order_id = '00000000-0000-0000-0000-0000000008b7'
+              AND requirement_type = 'min_dr'), 1, '... written');
 
 SELECT * FROM finish();
 ROLLBACK;

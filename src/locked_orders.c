@@ -1,0 +1,228 @@
+/*
+ * locked_orders.c — an API caller's statement judged on the orders it
+ * touched as they are once locked, not as its snapshot saw them.  Row
+ * level security judges a row with the statement's snapshot: an order paid
+ * or taken on by a transaction that committed while the statement ran
+ * still looks open to it.  At the statement's end the orders are locked
+ * (in id order, the order every counter of theirs is locked in) and judged
+ * again.
+ *
+ *   orders_judge_locked_orders()   the orders locked FOR NO KEY UPDATE in
+ *                                  id order as the owner, each handed to a
+ *                                  judge that refuses what it must
+ *   orders_callers_customers()     the caller's customer ids, kept for a
+ *                                  judge (they are looked up again under
+ *                                  the owner)
+ *   orders_customer_owns()         is a locked order one of the caller's?
+ *   orders.customer_edit_recheck() AFTER INSERT, UPDATE or DELETE ... FOR
+ *                                  EACH STATEMENT on orders.order_groups
+ *                                  and orders.order_requirements (0.33.0):
+ *                                  a customer writes the groups and
+ *                                  requirements of its orders only while
+ *                                  they are open and unpaid, judged on the
+ *                                  orders as locked
+ */
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
+
+/*
+ * orders_judge_locked_orders — lock the orders "ids" (uuid datums, sorted,
+ * distinct; "n" of them) FOR NO KEY UPDATE in id order as the owner and
+ * hand each, as locked (a change committed while the statement ran is
+ * seen, one under way waited for), to "judge" (with "arg"), which refuses
+ * what it must.  An id without an order is passed over.
+ */
+void
+orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Oid			orders_rel = orders_relid("orders");
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	Datum		ids_arg;
+
+	if (n == 0)
+		return;
+	ids_arg = PointerGetDatum(construct_array((Datum *) ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	orders_spi_connect_as_owner(orders_rel, &saved);
+	plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel,
+						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id,"
+						   "       o.paid_at IS NOT NULL FROM orders.orders o"
+						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
+						   1, argtypes);
+	orders_execute(plan, &ids_arg, NULL, false, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		OrdersLockedOrder order = {
+			.number = SPI_getvalue(row, desc, 1),
+			.lifecycle = SPI_getvalue(row, desc, 2),
+			.status = SPI_getvalue(row, desc, 3),
+			.payment = SPI_getvalue(row, desc, 4),
+			.customer_id = SPI_getbinval(row, desc, 5, &isnull)
+		};
+
+		if (isnull)
+			order.customer_id = (Datum) 0;
+		order.paid = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
+		judge(&order, arg);
+	}
+	orders_spi_finish_as(&saved);
+}
+
+/*
+ * orders_callers_customers — the caller's customer ids, copied (the
+ * identity is looked up again once the owner is switched to).
+ */
+void
+orders_callers_customers(OrdersCallerCustomers *mine)
+{
+	const Datum *ids = orders_caller_customers(&mine->n);
+
+	mine->ids = palloc(sizeof(Datum) * Max(mine->n, 1));
+	for (int i = 0; i < mine->n; i++)
+		mine->ids[i] = datumCopy(ids[i], false, UUID_LEN);
+}
+
+/* orders_customer_owns — is the locked order "o" one of "mine"? */
+bool
+orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine)
+{
+	for (int i = 0; i < mine->n && o->customer_id != (Datum) 0; i++)
+		if (memcmp(DatumGetUUIDP(mine->ids[i]), DatumGetUUIDP(o->customer_id), sizeof(pg_uuid_t)) == 0)
+			return true;
+	return false;
+}
+
+/* One order a statement touched (hash key). */
+typedef struct TouchedOrder
+{
+	pg_uuid_t	order_id;
+} TouchedOrder;
+
+typedef struct TouchedFold
+{
+	HTAB	   *orders;
+	int			order_id;
+} TouchedFold;
+
+/* fold_touched — note the order of one transition-table row. */
+static void
+fold_touched(TupleTableSlot *slot, int sign, void *arg)
+{
+	TouchedFold *f = (TouchedFold *) arg;
+	bool		isnull;
+	Datum		id = slot_getattr(slot, f->order_id, &isnull);
+	bool		found;
+
+	(void) sign;
+	if (!isnull)
+		(void) orders_delta_entry(&f->orders, "orders touched", sizeof(TouchedOrder),
+								  DatumGetUUIDP(id), true, &found);
+}
+
+/* every_order — keep every order touched. */
+static bool
+every_order(const void *entry)
+{
+	(void) entry;
+	return true;
+}
+
+/* What customer_open judges for: the caller's customers and the table written. */
+typedef struct EditJudge
+{
+	OrdersCallerCustomers mine;
+	const char *what;			/* "client groups", "requirements" */
+} EditJudge;
+
+/*
+ * customer_open — customer_edit_recheck's judge: still the caller's, open
+ * (its state's category) and unpaid, as orders.customer_may_edit_items
+ * asks with the statement's snapshot.
+ */
+static void
+customer_open(const OrdersLockedOrder *o, void *arg)
+{
+	const EditJudge *j = (const EditJudge *) arg;
+	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
+		lifecycle_find_state(o->lifecycle, o->status) : NULL;
+
+	if (!orders_customer_owns(o, &j->mine))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" went to another customer while its %s were written", o->number, j->what),
+				 errhint("Read your orders again.")));
+	if (o->paid || st == NULL || st->category != CATEGORY_OPEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" was %s while its %s were written: they are staff's now",
+						o->number, o->paid ? "paid" : "closed", j->what),
+				 errdetail("Status %s, payment %s.", o->status ? o->status : "none",
+						   o->payment ? o->payment : "none"),
+				 errhint("Read the order again; a customer changes the %s of its order only while it is open and unpaid.",
+						 j->what)));
+}
+
+/*
+ * orders.customer_edit_recheck() — AFTER INSERT, UPDATE or DELETE ...
+ * REFERENCING ... FOR EACH STATEMENT on orders.order_groups and
+ * orders.order_requirements (0.33.0).  Guarantees that a customer's
+ * statement (an API request, the caller neither the table's owner nor
+ * staff with orders.edit: the callers the policies let in only through
+ * orders.customer_may_edit_items) writes groups or requirements only of
+ * orders that are still its own, open and unpaid once locked
+ * (orders_judge_locked_orders) — the policies judged with the statement's
+ * snapshot, so a group or requirement written while the order was paid
+ * landed in the paid order.  Refuses with 42501; nothing is written.
+ * Others pay one test (cached per command).
+ */
+Datum
+orders_customer_edit_recheck(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "customer_edit_recheck",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_INSERT |
+												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	TouchedFold f = {NULL, orders_fnumber(desc, "order_id")};
+	TouchedOrder **touched;
+	Datum	   *ids;
+	long		n;
+	EditJudge	j;
+
+	orders_require_transition_tables(trigdata, "customer_edit_recheck");
+	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), rel->rd_rel->relowner) ||
+		orders_caller_may("orders", "edit"))
+		return PointerGetDatum(NULL);
+	if (f.order_id <= 0)
+		elog(ERROR, "orders: %s has no column order_id", RelationGetRelationName(rel));
+	if (trigdata->tg_oldtable)
+		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_touched, &f);
+	if (trigdata->tg_newtable)
+		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_touched, &f);
+	touched = (TouchedOrder **) orders_sorted_deltas(f.orders, every_order, &n);
+	if (n == 0)
+		return PointerGetDatum(NULL);
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&touched[i]->order_id);
+	orders_callers_customers(&j.mine);
+	j.what = strcmp(RelationGetRelationName(rel), "order_requirements") == 0 ? "requirements" : "client groups";
+	orders_judge_locked_orders(ids, n, customer_open, &j);
+	return PointerGetDatum(NULL);
+}
