@@ -6,6 +6,10 @@
 --    nothing written.  The policies judged with the statement's snapshot,
 --    so a group or requirement written while its order was paid landed in
 --    the paid order.
+--  * (library) A gate is checked with the latest snapshot once the order's
+--    row is locked: a payment that waited for a customer's group change
+--    went through the gate the change had closed.  The orders a customer's
+--    statement touched are judged as they are now, at REPEATABLE READ too.
 --  * (library) A statement over many orders writes their subtotals without
 --    an UPDATE statement when none has earned its total; the row triggers
 --    keep column numbers; a direct write frees each row's memory.

@@ -39,10 +39,13 @@ PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
 
 /*
  * orders_judge_locked_orders — lock the orders "ids" (uuid datums, sorted,
- * distinct; "n" of them) FOR NO KEY UPDATE in id order as the owner and
- * hand each, as locked (a change committed while the statement ran is
- * seen, one under way waited for), to "judge" (with "arg"), which refuses
- * what it must.  An id without an order is passed over.
+ * distinct; "n" of them) FOR NO KEY UPDATE in id order as the owner, with
+ * the latest snapshot (orders_execute_latest), and hand each, as locked (a
+ * change committed while the statement ran is seen, one under way waited
+ * for), to "judge" (with "arg"), which refuses what it must.  At
+ * REPEATABLE READ a change committed after the transaction's snapshot is
+ * judged like any other (only one that commits while the lock waits fails
+ * with 40001).  An id without an order is passed over.
  */
 void
 orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg)
@@ -62,7 +65,8 @@ orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, voi
 						   "       o.paid_at IS NOT NULL FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
 						   1, argtypes);
-	orders_execute(plan, &ids_arg, NULL, false, 0, SPI_OK_SELECT);
+	/* the orders as they are (at REPEATABLE READ too): what another change of theirs did is judged, not refused */
+	orders_execute_latest(plan, &ids_arg, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
@@ -172,8 +176,8 @@ customer_open(const OrdersLockedOrder *o, void *arg)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("order \"%s\" was %s while its %s were written: they are staff's now",
 						o->number, o->paid ? "paid" : "closed", j->what),
-				 errdetail("Status %s, payment %s.", o->status ? o->status : "none",
-						   o->payment ? o->payment : "none"),
+				 o->paid ? errdetail("Its paid_at is set; status %s.", o->status ? o->status : "none")
+				 : errdetail("Status %s.", o->status ? o->status : "none"),
 				 errhint("Read the order again; a customer changes the %s of its order only while it is open and unpaid.",
 						 j->what)));
 }

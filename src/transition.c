@@ -353,14 +353,26 @@ gate_missing(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 }
 
 /*
- * check_gate — the gate of "edge" must let the order through (gate_missing);
- * else OR071 with what is missing as its DETAIL.
+ * check_gate — the gate of "edge" must let the order through (gate_missing,
+ * run with the latest snapshot); else OR071 with what is missing as its
+ * DETAIL.
  */
 static void
 check_gate(const LifecycleEdge *edge, Datum order_id, const char *lifecycle,
 		   const char *number, const char *from_status, const char *to_status)
 {
-	char	   *missing = gate_missing(edge, order_id, lifecycle, from_status, to_status);
+	char	   *missing;
+
+	/*
+	 * With the latest snapshot (as ri_triggers.c checks): the order's row is
+	 * locked now, and what committed while the change waited for it is
+	 * seen — a customer's group change holds that lock to its commit
+	 * (customer_edit_recheck); the statement's snapshot was older and let
+	 * a payment through a gate the change had closed.
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
+	missing = gate_missing(edge, order_id, lifecycle, from_status, to_status);
+	PopActiveSnapshot();
 
 	if (missing == NULL)
 		return;
