@@ -136,12 +136,16 @@ site_delta_matters(const void *entry)
 }
 
 /*
- * refuse_full — OR070 for approvals beyond a group's link_count: the order
- * number, the group's client and approved/link_count to a caller who may
- * see the order, else only the group's id.
+ * refuse_unwritten — a group's counters not written (the UPDATE wrote no
+ * row, or apply_direct found the group full): nothing when the group is
+ * gone; OR070 for approvals beyond its link_count (the order number, the
+ * group's client and approved/link_count to a caller who may see the
+ * order, else only the group's id); else a DBA's BEFORE trigger skipped
+ * the UPDATE's write (09000, as the direct write refuses it — a rejection
+ * was counted nowhere before).
  */
 static void
-refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
+refuse_unwritten(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
@@ -167,9 +171,16 @@ refuse_full(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller)
 	 */
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return;					/* the group is gone: nothing was approved in it */
+		return;					/* the group is gone: nothing was counted in it */
 	row = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	if (d->delta[SITE_APPROVED] <= 0 ||
+		(int64) DatumGetInt32(SPI_getbinval(row, desc, 4, &isnull)) + d->delta[SITE_APPROVED] <=
+		(int64) DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("the site counts of client group %s were not written: a trigger on orders.order_groups skipped it",
+						group)));
 	if (!orders_caller_sees(orders_relid("orders"), SPI_getbinval(row, desc, 1, &isnull), caller))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_GROUP_FULL),
@@ -242,8 +253,8 @@ apply_sql(Oid groups_rel, const SiteDelta *d, const OrdersSavedUser *caller, Gro
 	w->found = SPI_processed > 0;
 	if (w->found)
 		w->order_id = *DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	else if (d->delta[SITE_APPROVED] > 0)
-		refuse_full(groups_rel, d, caller);
+	else
+		refuse_unwritten(groups_rel, d, caller);
 }
 
 /* Columns of orders.order_groups a direct counter write reads, by number. */
@@ -352,7 +363,7 @@ apply_direct(OrdersDirect *dw, const GroupColumns *c, Oid groups_rel, const Site
 	/* in the UPDATE's order: the new approved count (its WHERE), the cap, the others */
 	approved = add_count(row, dw->attnums[SITE_APPROVED], d->delta[SITE_APPROVED]);
 	if (d->delta[SITE_APPROVED] > 0 && approved > link)
-		refuse_full(groups_rel, d, caller);
+		refuse_unwritten(groups_rel, d, caller);	/* full: OR070 */
 	for (int k = 0; k < SITE_COUNTS; k++)
 		values[k] = Int32GetDatum(k == SITE_APPROVED ? approved : add_count(row, dw->attnums[k], d->delta[k]));
 	status = TextDatumGetCString(slot_getattr(row, dw->attnums[SITE_COUNTS], &isnull));

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(224);
+SELECT plan(226);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -896,6 +896,15 @@ SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000
           'OR070: order "T17-D", group of client "T17 Alpha": 0 of 1 sites approved, 2 more would exceed the group''s link_count',
           '... which refuses approvals beyond link_count: OR070');
 SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+-- (0.33.0) the UPDATE's write skipped by a DBA's trigger: refused (09000),
+-- as the direct write refuses it — a rejection was counted nowhere before
+CREATE TRIGGER skip_group BEFORE UPDATE ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION pg_temp.skip_group();
+SELECT is(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017dd',
+                                                   '[{"domain": "d2.example.com", "status": "rejected"}]')$$),
+          '09000: the site counts of client group 00000000-0000-0000-0000-0000000017dd were not written: a trigger on orders.order_groups skipped it',
+          '... whose write a DBA''s trigger skips: the review is refused (09000)');
+SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
+DROP TRIGGER skip_group ON orders.order_groups;
 DROP TRIGGER note_statement ON orders.order_groups;
 -- a DBA's rule on the groups: the review's locks (lock_review) and the
 -- counters are taken and written by SQL again, with the same outcome
