@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/uuid.h"
 
 PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
@@ -112,6 +113,22 @@ orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mi
 	return false;
 }
 
+/*
+ * orders_customer_statement — is the statement writing "rel" one the
+ * policies let in only as a customer's: an API request (cached per
+ * command), under the table's row level security (not its owner, a
+ * superuser or a role that bypasses it — a SECURITY DEFINER function of
+ * such a role writes as itself), by a caller without the staff permission
+ * orders.edit?  Only those are judged again on the orders as locked.
+ */
+bool
+orders_customer_statement(Relation rel)
+{
+	return orders_api_request_now() && !has_privs_of_role(GetUserId(), rel->rd_rel->relowner) &&
+		check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED &&
+		!orders_caller_may("orders", "edit");
+}
+
 /* One order a statement touched (hash key). */
 typedef struct TouchedOrder
 {
@@ -186,9 +203,8 @@ customer_open(const OrdersLockedOrder *o, void *arg)
  * orders.customer_edit_recheck() — AFTER INSERT, UPDATE or DELETE ...
  * REFERENCING ... FOR EACH STATEMENT on orders.order_groups and
  * orders.order_requirements (0.33.0).  Guarantees that a customer's
- * statement (an API request, the caller neither the table's owner nor
- * staff with orders.edit: the callers the policies let in only through
- * orders.customer_may_edit_items) writes groups or requirements only of
+ * statement (orders_customer_statement: the callers the policies let in
+ * only through orders.customer_may_edit_items) writes groups or requirements only of
  * orders that are still its own, open and unpaid once locked
  * (orders_judge_locked_orders) — the policies judged with the statement's
  * snapshot, so a group or requirement written while the order was paid
@@ -210,8 +226,7 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 	EditJudge	j;
 
 	orders_require_transition_tables(trigdata, "customer_edit_recheck");
-	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), rel->rd_rel->relowner) ||
-		orders_caller_may("orders", "edit"))
+	if (!orders_customer_statement(rel))
 		return PointerGetDatum(NULL);
 	if (f.order_id <= 0)
 		elog(ERROR, "orders: %s has no column order_id", RelationGetRelationName(rel));

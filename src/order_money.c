@@ -536,8 +536,7 @@ refuse_customer_off_cart(Relation items, HTAB *deltas)
 	long		n;
 	OrdersCallerCustomers mine;
 
-	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), items->rd_rel->relowner) ||
-		orders_caller_may("orders", "edit"))
+	if (!orders_customer_statement(items))
 		return;
 	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, any_order, &n);
 	if (n == 0)

@@ -501,6 +501,7 @@ typedef struct OrdersCallerCustomers
 extern void orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg);
 extern void orders_callers_customers(OrdersCallerCustomers *mine);
 extern bool orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine);
+extern bool orders_customer_statement(Relation rel);
 
 /* ---- activity.c: JSON built from values ---- */
 

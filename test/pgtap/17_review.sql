@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(226);
+SELECT plan(228);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1123,6 +1123,30 @@ SELECT is((SELECT count(*)::int FROM orders.order_items i
             WHERE i.snapshot ? 'site_selection_id'
               AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = i.id)), 0,
           'and no site item is left without its site');
+
+-- (0.33.0) a SECURITY DEFINER function of a role that bypasses row level
+-- security writes as that role: a customer calling it in an API request is
+-- not judged as the customer (review) — the policies did not judge it either
+RESET ROLE;
+CREATE ROLE t17_support NOLOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA orders TO t17_support;
+GRANT SELECT, INSERT ON orders.order_requirements TO t17_support;
+GRANT SELECT ON orders.orders TO t17_support;
+CREATE FUNCTION public.t17_support_note(o uuid) RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+AS $$ INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+      VALUES (o, 'support_note', '"ok"') RETURNING 'written' $$;
+ALTER FUNCTION public.t17_support_note(uuid) OWNER TO t17_support;
+GRANT EXECUTE ON FUNCTION public.t17_support_note(uuid) TO authenticated;
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, paid_at) VALUES
+  ('00000000-0000-0000-0000-0000000017b9', 'T17-P', '00000000-0000-0000-0000-0000000017c4', 'review', now() - interval '3 days');
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000000004", "role": "authenticated"}', true);
+SELECT is(public.t17_support_note('00000000-0000-0000-0000-0000000017b9'), 'written',
+          'a support function of a role that bypasses row level security writes a requirement of a paid order for the customer');
+SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+                   VALUES ('00000000-0000-0000-0000-0000000017b9', 'niche', '"x"')$$, '42501', NULL,
+                 '... the customer itself may not (the policy refuses)');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
