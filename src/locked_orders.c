@@ -39,8 +39,9 @@
 PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
 
 /*
- * orders_judge_locked_orders — lock the orders "ids" (uuid datums, sorted,
- * distinct; "n" of them) FOR NO KEY UPDATE in id order as the owner, with
+ * orders_judge_locked_orders — lock the orders of "orders" ("n" entries of
+ * a delta hash keyed by order id, as orders_sorted_deltas sorts them) FOR
+ * NO KEY UPDATE in id order as the owner, with
  * the latest snapshot (orders_execute_latest), and hand each, as locked (a
  * change committed while the statement ran is seen, one under way waited
  * for), to "judge" (with "arg"), which refuses what it must.  At
@@ -49,17 +50,21 @@ PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
  * with 40001).  An id without an order is passed over.
  */
 void
-orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg)
+orders_judge_locked_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
 	Oid			orders_rel = orders_relid("orders");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
+	Datum	   *ids;
 	Datum		ids_arg;
 
 	if (n == 0)
 		return;
-	ids_arg = PointerGetDatum(construct_array((Datum *) ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	ids = palloc(sizeof(Datum) * n);
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum((pg_uuid_t *) orders[i]);	/* each entry begins with its key */
+	ids_arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	orders_spi_connect_as_owner(orders_rel, &saved);
 	plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel,
 						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id,"
@@ -156,14 +161,6 @@ fold_touched(TupleTableSlot *slot, int sign, void *arg)
 								  DatumGetUUIDP(id), true, &found);
 }
 
-/* every_order — keep every order touched. */
-static bool
-every_order(const void *entry)
-{
-	(void) entry;
-	return true;
-}
-
 /* What customer_open judges for: the caller's customers and the table written. */
 typedef struct EditJudge
 {
@@ -220,8 +217,7 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TouchedFold f = {NULL, orders_fnumber(desc, "order_id")};
-	TouchedOrder **touched;
-	Datum	   *ids;
+	void	  **touched;
 	long		n;
 	EditJudge	j;
 
@@ -234,14 +230,11 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_touched, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_touched, &f);
-	touched = (TouchedOrder **) orders_sorted_deltas(f.orders, every_order, &n);
+	touched = orders_sorted_deltas(f.orders, NULL, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
-	ids = palloc(sizeof(Datum) * n);
-	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&touched[i]->order_id);
 	orders_callers_customers(&j.mine);
 	j.what = strcmp(RelationGetRelationName(rel), "order_requirements") == 0 ? "requirements" : "client groups";
-	orders_judge_locked_orders(ids, n, customer_open, &j);
+	orders_judge_locked_orders(touched, n, customer_open, &j);
 	return PointerGetDatum(NULL);
 }

@@ -430,22 +430,6 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 	orders_spi_finish_as(&saved);
 }
 
-/*
- * locked_ids — the order ids of "list" (sorted by id) as uuid datums, for
- * orders_judge_locked_orders (locked_orders.c), which locks them FOR NO
- * KEY UPDATE in id order as the owner — the lock add_to_subtotals takes
- * next, at the same point of the statement, so no new lock order.
- */
-static Datum *
-locked_ids(SubtotalDelta **list, long n)
-{
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&list[i]->order_id);
-	return ids;
-}
-
 /* agent_final — refuse_agent_on_final's judge: open and not collected. */
 static void
 agent_final(const OrdersLockedOrder *o, void *arg)
@@ -481,18 +465,7 @@ refuse_agent_on_final(SubtotalDelta **moved, long n)
 
 	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
 		return;
-	orders_judge_locked_orders(locked_ids(moved, n), n, agent_final, NULL);
-}
-
-/*
- * any_order — keep every order an item statement touched (also those
- * whose subtotal does not move: an item without a price).
- */
-static bool
-any_order(const void *entry)
-{
-	(void) entry;
-	return true;
+	orders_judge_locked_orders((void *const *) moved, n, agent_final, NULL);
 }
 
 /*
@@ -538,11 +511,12 @@ refuse_customer_off_cart(Relation items, HTAB *deltas)
 
 	if (!orders_customer_statement(items))
 		return;
-	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, any_order, &n);
+	/* every order touched, also one whose subtotal does not move (an item without a price) */
+	touched = (SubtotalDelta **) orders_sorted_deltas(deltas, NULL, &n);
 	if (n == 0)
 		return;
 	orders_callers_customers(&mine);
-	orders_judge_locked_orders(locked_ids(touched, n), n, customer_cart, &mine);
+	orders_judge_locked_orders((void *const *) touched, n, customer_cart, &mine);
 }
 
 /*

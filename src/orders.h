@@ -498,7 +498,7 @@ typedef struct OrdersCallerCustomers
 	Datum	   *ids;
 } OrdersCallerCustomers;
 
-extern void orders_judge_locked_orders(const Datum *ids, long n, OrdersOrderJudge judge, void *arg);
+extern void orders_judge_locked_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg);
 extern void orders_callers_customers(OrdersCallerCustomers *mine);
 extern bool orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine);
 extern bool orders_customer_statement(Relation rel);

@@ -1264,14 +1264,6 @@ fold_item_order(TupleTableSlot *slot, int sign, void *arg)
 		h->holds = false;		/* set once the order is locked */
 }
 
-/* any_order — keep every noted order. */
-static bool
-any_order(const void *entry)
-{
-	(void) entry;
-	return true;
-}
-
 /* fold_item_move — order_items row of a holding order: its stock move. */
 static void
 fold_item_move(TupleTableSlot *slot, int sign, void *arg)
@@ -1490,7 +1482,7 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_order, &f);
-	listed = (OrderHold **) orders_sorted_deltas(f.orders, any_order, &n);
+	listed = (OrderHold **) orders_sorted_deltas(f.orders, NULL, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
 

@@ -45,14 +45,15 @@ static KeptColumn kept_columns[KEPT_COLUMNS];
 int
 orders_fnumber(TupleDesc desc, const char *name)
 {
+	size_t		len = strlen(name);
 	uint64		generation;
 	KeptColumn *k;
 	int			attnum;
 
-	if (desc->tdtypeid == RECORDOID || desc->tdtypeid == InvalidOid || strlen(name) >= NAMEDATALEN)
+	if (desc->tdtypeid == RECORDOID || desc->tdtypeid == InvalidOid || len >= NAMEDATALEN)
 		return SPI_fnumber(desc, name);
 	generation = orders_direct_generation();
-	k = &kept_columns[(hash_bytes((const unsigned char *) name, strlen(name)) ^ desc->tdtypeid) % KEPT_COLUMNS];
+	k = &kept_columns[(hash_bytes((const unsigned char *) name, len) ^ desc->tdtypeid) % KEPT_COLUMNS];
 	if (k->rowtype == desc->tdtypeid && k->natts == desc->natts && k->generation == generation &&
 		strcmp(k->name, name) == 0)
 		return k->attnum;
@@ -198,7 +199,8 @@ uuid_entry_cmp(const void *a, const void *b)
 }
 
 /*
- * orders_sorted_deltas — the entries of a delta hash (NULL: none) that keep() accepts, in
+ * orders_sorted_deltas — the entries of a delta hash (NULL: none) that keep() accepts (every
+ * entry when keep is NULL), in
  * key order (the order in which their rows are then locked, so that
  * concurrent statements cannot deadlock); their number in *n.
  */
@@ -215,7 +217,7 @@ orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 	out = palloc(sizeof(void *) * Max(hash_get_num_entries(hash), 1));
 	hash_seq_init(&seq, hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		if (keep(e))
+		if (keep == NULL || keep(e))
 			out[(*n)++] = e;
 	qsort(out, *n, sizeof(void *), uuid_entry_cmp);
 	return out;
