@@ -2,7 +2,7 @@
 -- subtotal + delivery_fee + adjustment; writing the total sets adjustment;
 -- what an order earns (revenue, customer statistics) follows its items.
 BEGIN;
-SELECT plan(53);
+SELECT plan(54);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000016c1', 'Money Buyer');
 INSERT INTO orders.orders (id, order_number, customer_id, delivery_fee, payment_method) VALUES
@@ -324,6 +324,10 @@ END $$;
 SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price)
                    SELECT ('00000000-0000-0000-0000-0000000016b' || k)::uuid, 'Touched ' || k, 1, 1 FROM generate_series(3, 4) k$$,
                  '27000', NULL, '... also with no BEFORE row trigger left on orders.orders');
+SELECT is((SELECT count(*)::int FROM orders.orders o JOIN t16_was w USING (order_number)
+            WHERE o.subtotal = w.subtotal + 1 AND o.notes IS NOT DISTINCT FROM NULL)
+          + (SELECT count(*)::int FROM orders.order_items WHERE name LIKE 'Touched %'), 4,
+          '... and the refused statements changed nothing: subtotals, notes and items as the first left them');
 
 SELECT * FROM finish();
 ROLLBACK;
