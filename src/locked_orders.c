@@ -16,11 +16,13 @@
  *   orders_customer_owns()         is a locked order one of the caller's?
  *   orders.customer_edit_recheck() AFTER INSERT, UPDATE or DELETE ... FOR
  *                                  EACH STATEMENT on orders.order_groups
- *                                  and orders.order_requirements (0.33.0):
- *                                  a customer writes the groups and
- *                                  requirements of its orders only while
- *                                  they are open and unpaid, judged on the
- *                                  orders as locked
+ *                                  and orders.order_requirements (0.33.0),
+ *                                  AFTER UPDATE on
+ *                                  orders.order_site_selections (0.34.0):
+ *                                  a customer writes the groups,
+ *                                  requirements and sites of its orders
+ *                                  only while they are open and unpaid,
+ *                                  judged on the orders as locked
  */
 #include "orders.h"
 
@@ -134,38 +136,80 @@ orders_customer_statement(Relation rel)
 		!orders_caller_may("orders", "edit");
 }
 
-/* One order a statement touched (hash key). */
-typedef struct TouchedOrder
+/* One order (or client group) a statement touched (hash key). */
+typedef struct TouchedKey
 {
-	pg_uuid_t	order_id;
-} TouchedOrder;
+	pg_uuid_t	id;
+} TouchedKey;
 
 typedef struct TouchedFold
 {
-	HTAB	   *orders;
-	int			order_id;
+	HTAB	   *keys;
+	int			key_att;		/* order_id, else order_group_id */
 } TouchedFold;
 
-/* fold_touched — note the order of one transition-table row. */
+/* fold_touched — note the order (or group) of one transition-table row. */
 static void
 fold_touched(TupleTableSlot *slot, int sign, void *arg)
 {
 	TouchedFold *f = (TouchedFold *) arg;
 	bool		isnull;
-	Datum		id = slot_getattr(slot, f->order_id, &isnull);
+	Datum		id = slot_getattr(slot, f->key_att, &isnull);
 	bool		found;
 
 	(void) sign;
 	if (!isnull)
-		(void) orders_delta_entry(&f->orders, "orders touched", sizeof(TouchedOrder),
+		(void) orders_delta_entry(&f->keys, "orders touched", sizeof(TouchedKey),
 								  DatumGetUUIDP(id), true, &found);
+}
+
+/*
+ * orders_of_groups — the orders of the client groups "groups" (a hash of
+ * TouchedKey), read as the owner: a hash of TouchedKey by order id, in the
+ * caller's memory context.  A group gone meanwhile has none (its sites
+ * went with it).  A group never changes its order (OR074), so any snapshot
+ * finds the same.
+ */
+static HTAB *
+orders_of_groups(HTAB *groups)
+{
+	static Oid	argtypes[1] = {UUIDARRAYOID};
+	Oid			groups_rel = orders_relid("order_groups");
+	HTAB	   *orders = orders_delta_hash("orders touched", sizeof(TouchedKey));
+	long		n;
+	void	  **keys = orders_sorted_deltas(groups, NULL, &n);
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum		ids_arg;
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+
+	for (long i = 0; i < n; i++)
+		ids[i] = UUIDPGetDatum(&((TouchedKey *) keys[i])->id);
+	ids_arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	orders_spi_connect_as_owner(groups_rel, &saved);
+	plan = orders_get_plan(PLAN_GROUPS_ORDERS, groups_rel,
+						   "SELECT g.order_id FROM orders.order_groups g"
+						   " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)",
+						   1, argtypes);
+	orders_execute(plan, &ids_arg, NULL, true, 0, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		bool		found;
+
+		if (!isnull)
+			(void) hash_search(orders, DatumGetUUIDP(id), HASH_ENTER, &found);
+	}
+	orders_spi_finish_as(&saved);
+	return orders;
 }
 
 /* What customer_open judges for: the caller's customers and the table written. */
 typedef struct EditJudge
 {
 	OrdersCallerCustomers mine;
-	const char *what;			/* "client groups", "requirements" */
+	const char *what;			/* "client groups", "requirements", "sites" */
 } EditJudge;
 
 /*
@@ -199,14 +243,17 @@ customer_open(const OrdersLockedOrder *o, void *arg)
 /*
  * orders.customer_edit_recheck() — AFTER INSERT, UPDATE or DELETE ...
  * REFERENCING ... FOR EACH STATEMENT on orders.order_groups and
- * orders.order_requirements (0.33.0).  Guarantees that a customer's
- * statement (orders_customer_statement: the callers the policies let in
- * only through orders.customer_may_edit_items) writes groups or requirements only of
- * orders that are still its own, open and unpaid once locked
+ * orders.order_requirements (0.33.0), AFTER UPDATE on
+ * orders.order_site_selections (0.34.0: named to fire after site_counts,
+ * which locks the sites' groups — sites, groups, orders is the lock order
+ * of every writer of sites).  Guarantees that a customer's statement
+ * (orders_customer_statement: the callers the policies let in only through
+ * orders.customer_may_edit_items) writes groups, requirements or sites
+ * only of orders that are still its own, open and unpaid once locked
  * (orders_judge_locked_orders) — the policies judged with the statement's
- * snapshot, so a group or requirement written while the order was paid
- * landed in the paid order.  Refuses with 42501; nothing is written.
- * Others pay one test (cached per command).
+ * snapshot, so a group, requirement or site verdict written while the
+ * order was paid landed in the paid order.  Refuses with 42501; nothing is
+ * written.  Others pay one test (cached per command).
  */
 Datum
 orders_customer_edit_recheck(PG_FUNCTION_ARGS)
@@ -217,24 +264,33 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TouchedFold f = {NULL, orders_fnumber(desc, "order_id")};
+	bool		by_group = f.key_att <= 0;
+	HTAB	   *orders;
 	void	  **touched;
 	long		n;
 	EditJudge	j;
+	const char *name = RelationGetRelationName(rel);
 
 	orders_require_transition_tables(trigdata, "customer_edit_recheck");
 	if (!orders_customer_statement(rel))
 		return PointerGetDatum(NULL);
-	if (f.order_id <= 0)
-		elog(ERROR, "orders: %s has no column order_id", RelationGetRelationName(rel));
+	if (by_group)
+		f.key_att = orders_fnumber(desc, "order_group_id");
+	if (f.key_att <= 0)
+		elog(ERROR, "orders: %s has no column order_id or order_group_id", name);
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_touched, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_touched, &f);
-	touched = orders_sorted_deltas(f.orders, NULL, &n);
+	if (f.keys == NULL)
+		return PointerGetDatum(NULL);
+	orders = by_group ? orders_of_groups(f.keys) : f.keys;
+	touched = orders_sorted_deltas(orders, NULL, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
 	orders_callers_customers(&j.mine);
-	j.what = strcmp(RelationGetRelationName(rel), "order_requirements") == 0 ? "requirements" : "client groups";
+	j.what = strcmp(name, "order_requirements") == 0 ? "requirements" :
+		strcmp(name, "order_groups") == 0 ? "client groups" : "sites";
 	orders_judge_locked_orders(touched, n, customer_open, &j);
 	return PointerGetDatum(NULL);
 }
