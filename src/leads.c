@@ -79,13 +79,15 @@ typedef struct LeadColumns
 /* The column of orders.orders the counter writes (a derived write: activity.c). */
 static const char *const counter_columns[] = {"leads_delivered", NULL};
 
-/* lead_columns — the numbers of the columns of orders.leads read here. */
+/* lead_columns — the numbers of the columns of orders.leads ("rel") read here. */
 static void
-lead_columns(TupleDesc desc, LeadColumns *col)
+lead_columns(Relation rel, LeadColumns *col)
 {
-	col->id = orders_fnumber(desc, "id");
-	col->order_id = orders_fnumber(desc, "order_id");
-	col->customer_id = orders_fnumber(desc, "customer_id");
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	col->id = orders_uuid_column(rel, "id");
+	col->order_id = orders_uuid_column(rel, "order_id");
+	col->customer_id = orders_uuid_column(rel, "customer_id");
 	col->status = orders_fnumber(desc, "status");
 }
 
@@ -587,7 +589,7 @@ orders_leads_count(PG_FUNCTION_ARGS)
 	bool		restoring;
 
 	orders_require_transition_tables(trigdata, "leads_count");
-	lead_columns(desc, &col);
+	lead_columns(trigdata->tg_relation, &col);
 
 	fold.deltas = orders_delta_hash("orders lead deltas", sizeof(LeadDelta));
 	fold.col = &col;
@@ -673,7 +675,7 @@ orders_leads_lock_orders(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Relation	orders;
 
-	lead_columns(desc, &col);
+	lead_columns(trigdata->tg_relation, &col);
 	order_id = heap_getattr(trigdata->tg_trigtuple, col.order_id, desc, &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);

@@ -7,22 +7,27 @@
  * (in id order, the order every counter of theirs is locked in) and judged
  * again.
  *
- *   orders_judge_locked_orders()   the orders locked FOR NO KEY UPDATE in
- *                                  id order as the owner, each handed to a
- *                                  judge that refuses what it must
+ *   orders_judge_orders()          the orders locked FOR NO KEY UPDATE in
+ *                                  id order as the owner (or read without
+ *                                  a lock), each handed to a judge that
+ *                                  refuses what it must
  *   orders_callers_customers()     the caller's customer ids, kept for a
  *                                  judge (they are looked up again under
  *                                  the owner)
  *   orders_customer_owns()         is a locked order one of the caller's?
+ *   orders_customer_open()         the judge of a customer's write: still
+ *                                  the caller's, open and unpaid (the
+ *                                  groups' and requirements' below, the
+ *                                  sites' in site_items.c)
+ *   orders_uuid_column()           a trigger's key column, refused unless
+ *                                  it is a uuid as installed
  *   orders.customer_edit_recheck() AFTER INSERT, UPDATE or DELETE ... FOR
  *                                  EACH STATEMENT on orders.order_groups
- *                                  and orders.order_requirements (0.33.0),
- *                                  AFTER UPDATE on
- *                                  orders.order_site_selections (0.34.0):
- *                                  a customer writes the groups,
- *                                  requirements and sites of its orders
- *                                  only while they are open and unpaid,
- *                                  judged on the orders as locked
+ *                                  and orders.order_requirements (0.33.0):
+ *                                  a customer writes the groups and
+ *                                  requirements of its orders only while
+ *                                  they are open and unpaid, judged on the
+ *                                  orders as locked
  */
 #include "orders.h"
 
@@ -41,18 +46,20 @@
 PG_FUNCTION_INFO_V1(orders_customer_edit_recheck);
 
 /*
- * orders_judge_locked_orders — lock the orders of "orders" ("n" entries of
- * a delta hash keyed by order id, as orders_sorted_deltas sorts them) FOR
- * NO KEY UPDATE in id order as the owner, with
- * the latest snapshot (orders_execute_latest), and hand each, as locked (a
- * change committed while the statement ran is seen, one under way waited
- * for), to "judge" (with "arg"), which refuses what it must.  At
- * REPEATABLE READ a change committed after the transaction's snapshot is
- * judged like any other (only one that commits while the lock waits fails
- * with 40001).  An id without an order is passed over.
+ * orders_judge_orders — when "lock", lock the orders of "orders" ("n"
+ * entries of a delta hash keyed by order id, as orders_sorted_deltas sorts
+ * them) FOR NO KEY UPDATE in id order as the owner, with the latest
+ * snapshot (orders_execute_latest), and hand each, as locked (a change
+ * committed while the statement ran is seen, one under way waited for), to
+ * "judge" (with "arg"), which refuses what it must.  At REPEATABLE READ a
+ * change committed after the transaction's snapshot is judged like any
+ * other (only one that commits while the lock waits fails with 40001).
+ * Without "lock", the orders as the statement's snapshot sees them, for a
+ * first judgement before anything is written.  An id without an order is
+ * passed over.
  */
 void
-orders_judge_locked_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg)
+orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg, bool lock)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
 	Oid			orders_rel = orders_relid("orders");
@@ -68,13 +75,23 @@ orders_judge_locked_orders(void *const *orders, long n, OrdersOrderJudge judge, 
 		ids[i] = UUIDPGetDatum((pg_uuid_t *) orders[i]);	/* each entry begins with its key */
 	ids_arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	orders_spi_connect_as_owner(orders_rel, &saved);
-	plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel,
-						   "SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id,"
-						   "       o.paid_at IS NOT NULL FROM orders.orders o"
-						   " WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id FOR NO KEY UPDATE",
-						   1, argtypes);
-	/* the orders as they are (at REPEATABLE READ too): what another change of theirs did is judged, not refused */
-	orders_execute_latest(plan, &ids_arg, NULL, SPI_OK_SELECT);
+#define JUDGE_ORDERS \
+	"SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id," \
+	"       o.paid_at IS NOT NULL FROM orders.orders o" \
+	" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id"
+	if (lock)
+	{
+		plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS " FOR NO KEY UPDATE",
+							   1, argtypes);
+		/* the orders as they are (at REPEATABLE READ too): what another change of theirs did is judged, not refused */
+		orders_execute_latest(plan, &ids_arg, NULL, SPI_OK_SELECT);
+	}
+	else
+	{
+		plan = orders_get_plan(PLAN_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS, 1, argtypes);
+		orders_execute(plan, &ids_arg, NULL, true, 0, SPI_OK_SELECT);
+	}
+#undef JUDGE_ORDERS
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
@@ -136,91 +153,64 @@ orders_customer_statement(Relation rel)
 		!orders_caller_may("orders", "edit");
 }
 
-/* One order (or client group) a statement touched (hash key). */
-typedef struct TouchedKey
+/*
+ * orders_uuid_column — the number of column "name" of "rel", which a
+ * trigger reads as a uuid key; refused (55000) when the column is gone or
+ * of another type (a DBA's change of the extension's table: reading it as
+ * a uuid would read garbage).
+ */
+int
+orders_uuid_column(Relation rel, const char *name)
 {
-	pg_uuid_t	id;
-} TouchedKey;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = orders_fnumber(desc, name);
+
+	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of %s is %s", name, RelationGetRelationName(rel),
+						att <= 0 ? "missing" : "not a uuid"),
+				 errhint("The extension's triggers read it as installed; give the table its column back.")));
+	return att;
+}
+
+/* One order a statement touched (hash key). */
+typedef struct TouchedOrder
+{
+	pg_uuid_t	order_id;
+} TouchedOrder;
 
 typedef struct TouchedFold
 {
-	HTAB	   *keys;
-	int			key_att;		/* order_id, else order_group_id */
+	HTAB	   *orders;
+	int			order_id;
 } TouchedFold;
 
-/* fold_touched — note the order (or group) of one transition-table row. */
+/* fold_touched — note the order of one transition-table row. */
 static void
 fold_touched(TupleTableSlot *slot, int sign, void *arg)
 {
 	TouchedFold *f = (TouchedFold *) arg;
 	bool		isnull;
-	Datum		id = slot_getattr(slot, f->key_att, &isnull);
+	Datum		id = slot_getattr(slot, f->order_id, &isnull);
 	bool		found;
 
 	(void) sign;
 	if (!isnull)
-		(void) orders_delta_entry(&f->keys, "orders touched", sizeof(TouchedKey),
+		(void) orders_delta_entry(&f->orders, "orders touched", sizeof(TouchedOrder),
 								  DatumGetUUIDP(id), true, &found);
 }
 
 /*
- * orders_of_groups — the orders of the client groups "groups" (a hash of
- * TouchedKey), read as the owner: a hash of TouchedKey by order id, in the
- * caller's memory context.  A group gone meanwhile has none (its sites
- * went with it).  A group never changes its order (OR074), so any snapshot
- * finds the same.
+ * orders_customer_open — the judge of a customer's write ("arg": an
+ * OrdersEditJudge): the order is still the caller's, open (its state's
+ * category) and unpaid, as orders.customer_may_edit_items asks with the
+ * statement's snapshot; else 42501.
  */
-static HTAB *
-orders_of_groups(HTAB *groups)
+void
+orders_customer_open(const OrdersLockedOrder *o, void *arg)
 {
-	static Oid	argtypes[1] = {UUIDARRAYOID};
-	Oid			groups_rel = orders_relid("order_groups");
-	HTAB	   *orders = orders_delta_hash("orders touched", sizeof(TouchedKey));
-	long		n;
-	void	  **keys = orders_sorted_deltas(groups, NULL, &n);
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
-	Datum		ids_arg;
-	OrdersSavedUser saved;
-	SPIPlanPtr	plan;
-
-	for (long i = 0; i < n; i++)
-		ids[i] = UUIDPGetDatum(&((TouchedKey *) keys[i])->id);
-	ids_arg = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	orders_spi_connect_as_owner(groups_rel, &saved);
-	plan = orders_get_plan(PLAN_GROUPS_ORDERS, groups_rel,
-						   "SELECT g.order_id FROM orders.order_groups g"
-						   " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)",
-						   1, argtypes);
-	orders_execute(plan, &ids_arg, NULL, true, 0, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		bool		found;
-
-		if (!isnull)
-			(void) hash_search(orders, DatumGetUUIDP(id), HASH_ENTER, &found);
-	}
-	orders_spi_finish_as(&saved);
-	return orders;
-}
-
-/* What customer_open judges for: the caller's customers and the table written. */
-typedef struct EditJudge
-{
-	OrdersCallerCustomers mine;
-	const char *what;			/* "client groups", "requirements", "sites" */
-} EditJudge;
-
-/*
- * customer_open — customer_edit_recheck's judge: still the caller's, open
- * (its state's category) and unpaid, as orders.customer_may_edit_items
- * asks with the statement's snapshot.
- */
-static void
-customer_open(const OrdersLockedOrder *o, void *arg)
-{
-	const EditJudge *j = (const EditJudge *) arg;
+	const OrdersEditJudge *j = (const OrdersEditJudge *) arg;
 	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
 		lifecycle_find_state(o->lifecycle, o->status) : NULL;
 
@@ -243,17 +233,14 @@ customer_open(const OrdersLockedOrder *o, void *arg)
 /*
  * orders.customer_edit_recheck() — AFTER INSERT, UPDATE or DELETE ...
  * REFERENCING ... FOR EACH STATEMENT on orders.order_groups and
- * orders.order_requirements (0.33.0), AFTER UPDATE on
- * orders.order_site_selections (0.34.0: named to fire after site_counts,
- * which locks the sites' groups — sites, groups, orders is the lock order
- * of every writer of sites).  Guarantees that a customer's statement
- * (orders_customer_statement: the callers the policies let in only through
- * orders.customer_may_edit_items) writes groups, requirements or sites
- * only of orders that are still its own, open and unpaid once locked
- * (orders_judge_locked_orders) — the policies judged with the statement's
- * snapshot, so a group, requirement or site verdict written while the
- * order was paid landed in the paid order.  Refuses with 42501; nothing is
- * written.  Others pay one test (cached per command).
+ * orders.order_requirements (0.33.0).  Guarantees that a customer's
+ * statement (orders_customer_statement: the callers the policies let in
+ * only through orders.customer_may_edit_items) writes groups or requirements only of
+ * orders that are still its own, open and unpaid once locked
+ * (orders_judge_orders) — the policies judged with the statement's
+ * snapshot, so a group or requirement written while the order was paid
+ * landed in the paid order.  Refuses with 42501; nothing is written.
+ * Others pay one test (cached per command).
  */
 Datum
 orders_customer_edit_recheck(PG_FUNCTION_ARGS)
@@ -263,34 +250,25 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_UPDATE | ORDERS_TRIG_DELETE);
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	TouchedFold f = {NULL, orders_fnumber(desc, "order_id")};
-	bool		by_group = f.key_att <= 0;
-	HTAB	   *orders;
+	TouchedFold f;
 	void	  **touched;
 	long		n;
-	EditJudge	j;
-	const char *name = RelationGetRelationName(rel);
+	OrdersEditJudge j;
 
 	orders_require_transition_tables(trigdata, "customer_edit_recheck");
 	if (!orders_customer_statement(rel))
 		return PointerGetDatum(NULL);
-	if (by_group)
-		f.key_att = orders_fnumber(desc, "order_group_id");
-	if (f.key_att <= 0)
-		elog(ERROR, "orders: %s has no column order_id or order_group_id", name);
+	f.orders = NULL;
+	f.order_id = orders_uuid_column(rel, "order_id");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_touched, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_touched, &f);
-	if (f.keys == NULL)
-		return PointerGetDatum(NULL);
-	orders = by_group ? orders_of_groups(f.keys) : f.keys;
-	touched = orders_sorted_deltas(orders, NULL, &n);
+	touched = orders_sorted_deltas(f.orders, NULL, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
 	orders_callers_customers(&j.mine);
-	j.what = strcmp(name, "order_requirements") == 0 ? "requirements" :
-		strcmp(name, "order_groups") == 0 ? "client groups" : "sites";
-	orders_judge_locked_orders(touched, n, customer_open, &j);
+	j.what = RelationGetRelid(rel) == orders_relid("order_requirements") ? "requirements" : "client groups";
+	orders_judge_orders(touched, n, orders_customer_open, &j, true);
 	return PointerGetDatum(NULL);
 }

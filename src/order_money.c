@@ -453,7 +453,7 @@ agent_final(const OrdersLockedOrder *o, void *arg)
  * longer open (delivered, returned, cancelled) or whose payment is
  * collected: an agent deleted or re-added a collected order's items and
  * the automatic refund followed in its name.  Judged on the orders as
- * locked (orders_judge_locked_orders): a delivery and collection that committed
+ * locked (orders_judge_orders): a delivery and collection that committed
  * while the statement ran are seen, whoever the order is assigned to now.
  * Other callers pay one identity test (cached per command).
  */
@@ -465,7 +465,7 @@ refuse_agent_on_final(SubtotalDelta **moved, long n)
 
 	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
 		return;
-	orders_judge_locked_orders((void *const *) moved, n, agent_final, NULL);
+	orders_judge_orders((void *const *) moved, n, agent_final, NULL, true);
 }
 
 /*
@@ -496,7 +496,7 @@ customer_cart(const OrdersLockedOrder *o, void *arg)
  * caller without orders.edit) writes only items of orders that are still
  * its own and in their lifecycle's first status — its cart — judged on the
  * orders as locked
- * (orders_judge_locked_orders), not as the statement's snapshot saw them: the
+ * (orders_judge_orders), not as the statement's snapshot saw them: the
  * policies' check (customer_cart_item) passed an item sent while staff
  * took the order on, and the item landed in the taken order.  Others pay
  * one test (cached per command); statements run as the items' owner (the
@@ -516,7 +516,7 @@ refuse_customer_off_cart(Relation items, HTAB *deltas)
 	if (n == 0)
 		return;
 	orders_callers_customers(&mine);
-	orders_judge_locked_orders((void *const *) touched, n, customer_cart, &mine);
+	orders_judge_orders((void *const *) touched, n, customer_cart, &mine, true);
 }
 
 /*
@@ -590,7 +590,7 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
-	f.order_id = orders_fnumber(desc, "order_id");
+	f.order_id = orders_uuid_column(rel, "order_id");
 	f.total = orders_fnumber(desc, "total");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);

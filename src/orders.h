@@ -234,7 +234,7 @@ typedef enum OrdersPlanKind
 	PLAN_SUBTOTAL_LOCK_MANY,
 	PLAN_SUBTOTAL_ADD_MANY,
 	PLAN_LOCK_JUDGE_ORDERS,
-	PLAN_GROUPS_ORDERS,
+	PLAN_JUDGE_ORDERS,
 	PLAN_SLOT_CLEANUP,
 	PLAN_SLOT_RELEASE_ORDER,
 	PLAN_SLOT_LOCK_MANY,
@@ -499,10 +499,19 @@ typedef struct OrdersCallerCustomers
 	Datum	   *ids;
 } OrdersCallerCustomers;
 
-extern void orders_judge_locked_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg);
+/* What orders_customer_open judges for: the caller's customers, what was written. */
+typedef struct OrdersEditJudge
+{
+	OrdersCallerCustomers mine;
+	const char *what;			/* "client groups", "requirements", "sites" */
+} OrdersEditJudge;
+
+extern void orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *arg, bool lock);
 extern void orders_callers_customers(OrdersCallerCustomers *mine);
 extern bool orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine);
+extern void orders_customer_open(const OrdersLockedOrder *o, void *arg);
 extern bool orders_customer_statement(Relation rel);
+extern int	orders_uuid_column(Relation rel, const char *name);
 
 /* ---- activity.c: JSON built from values ---- */
 
@@ -544,7 +553,8 @@ extern void orders_review_order_written(Datum order_id);
 
 /* ---- site_items.c: an approved site is an item ---- */
 
-extern void orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group);
+extern void orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group,
+									  const OrdersEditJudge *customer);
 extern bool orders_site_items_checks_rows(Oid sites_rel);
 
 /* ---- agent_scope.c: the customers of a delivery agent's orders ---- */

@@ -451,7 +451,9 @@ apply_deltas(Oid groups_rel, SiteDelta **sorted, long n, const OrdersSavedUser *
  * the statement ends, each group's suggested_count, approved_count and
  * rejected_count changed by exactly what the statement added minus what it
  * took away, with approved_count <= link_count, or that the statement
- * failed; and that no site it took back or deleted keeps an item.
+ * failed; that no site it took back or deleted keeps an item; and (0.34.0)
+ * that a customer's statement changed sites only of orders still its own,
+ * open and unpaid once locked (orders_end_site_statement).
  */
 Datum
 orders_site_counts(PG_FUNCTION_ARGS)
@@ -466,9 +468,11 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	Oid			groups_rel;
 	const pg_uuid_t *locked_group;
 	OrdersSavedUser saved;
+	bool		customer;
+	OrdersEditJudge judge;
 
 	orders_require_transition_tables(trigdata, "site_counts");
-	fold.group_att = orders_fnumber(desc, "order_group_id");
+	fold.group_att = orders_uuid_column(trigdata->tg_relation, "order_group_id");
 	fold.status_att = orders_fnumber(desc, "status");
 	fold.deltas = orders_delta_hash("orders site deltas", sizeof(SiteDelta));
 	if (trigdata->tg_oldtable)
@@ -477,16 +481,23 @@ orders_site_counts(PG_FUNCTION_ARGS)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_site, &fold);
 	sorted = (SiteDelta **) orders_sorted_deltas(fold.deltas, site_delta_matters, &n);
 
+	/* a customer's statement: its orders judged as the customer's too (the caller's customers, looked up as the caller) */
+	customer = orders_customer_statement(trigdata->tg_relation);
+	if (customer)
+	{
+		judge.what = "sites";
+		orders_callers_customers(&judge.mine);
+	}
 	groups_rel = orders_relid("order_groups");
 	orders_spi_connect_as_owner(groups_rel, &saved);
 	locked_group = apply_deltas(groups_rel, sorted, n, &saved);
 	/*
-	 * Then the orders (locked, OR073 checked again), the items and the
-	 * subtotals: every writer of sites locks its group's row before its
-	 * order's (site_items.c; a review took both already, at its first
-	 * site that made or took away an item).
+	 * Then the orders (locked, OR073 checked again, a customer's judged), the
+	 * items and the subtotals: every writer of sites locks its group's row
+	 * before its order's (site_items.c; a review took both already, at its
+	 * first site that made or took away an item).
 	 */
-	orders_end_site_statement(trigdata, locked_group);
+	orders_end_site_statement(trigdata, locked_group, customer ? &judge : NULL);
 	orders_apply_held_subtotals();
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);

@@ -6,7 +6,8 @@
  *   orders.apply_review(order_group_id, selections, who)
  *                          the same, for share_review_sites: "who" (the
  *                          link) is recorded as the reviewer when the
- *                          extension's owner calls
+ *                          extension's owner calls; the order must be open
+ *                          and unpaid, before and (locked) after (OR073)
  *   orders.site_review_columns()
  *                          BEFORE UPDATE on orders.order_site_selections:
  *                          in an API request, who reviewed a site and when
@@ -519,21 +520,64 @@ group_row(FunctionCallInfo fcinfo, Datum group_id)
 }
 
 /*
+ * share_open — the judge of a review through a share link: its order is
+ * open and unpaid, else OR073 (a link reviews what the order's customer
+ * may; a customer's own link rewrote a paid order's approved site).
+ */
+static void
+share_open(const OrdersLockedOrder *o, void *arg)
+{
+	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
+		lifecycle_find_state(o->lifecycle, o->status) : NULL;
+
+	(void) arg;
+	if (o->paid || st == NULL || st->category != CATEGORY_OPEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SITES_FINAL),
+				 errmsg("order \"%s\" is %s: its sites are final", o->number,
+						o->paid ? "paid" : o->status != NULL ? o->status : "without a status"),
+				 errhint("A share link reviews the sites of an order until it is paid.")));
+}
+
+/*
+ * judge_share — share_open on order "order_id": as the statement sees it
+ * (before the review writes anything), or locked with the latest snapshot
+ * (after the review locked its sites and group: the lock order of every
+ * writer of sites) — a payment that committed while the review ran stops
+ * it, at REPEATABLE READ too without a serialization failure for an
+ * unrelated change.
+ */
+static void
+judge_share(pg_uuid_t *order_id, bool lock)
+{
+	void	   *entry = order_id;
+
+	orders_judge_orders(&entry, 1, share_open, NULL, lock);
+}
+
+/*
  * apply_review — the review of group "group_id" (see the head of this
- * file); "reviewer" non-NULL stamps the sites with it (the owner's calls).
+ * file); "reviewer" non-NULL stamps the sites with it (the owner's calls);
+ * "share": through a share link, judged by judge_share before and after.
  * Returns the group after the review.
  */
 static Datum
-apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const char *reviewer)
+apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const char *reviewer, bool share)
 {
 	ReviewEntry *entries;
 	int			n;
 	bool		approving = false;
 	bool		items = false;
 	Datum		result;
+	pg_uuid_t	order_id;
 
 	entries = read_entries(selections, &n);
 	orders_spi_connect();
+	if (share)
+	{
+		order_id = *DatumGetUUIDP(group_order(group_id));
+		judge_share(&order_id, false);
+	}
 	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
 	if (n == 0 || !sites_by_id_only(entries, n))
 		check_entries(group_id, entries, n);	/* find the sites first */
@@ -577,6 +621,8 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 		PG_END_TRY();
 		if (changed < (uint64) n)
 			refuse_unchanged(group_id, entries, n);
+		if (share)
+			judge_share(&order_id, true);
 	}
 	result = group_row(fcinfo, group_id);
 	SPI_finish();
@@ -589,13 +635,13 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
  * refused first (22023), then a NULL group as no group (OR075).
  */
 static Datum
-review(FunctionCallInfo fcinfo, const char *reviewer)
+review(FunctionCallInfo fcinfo, const char *reviewer, bool share)
 {
 	if (PG_ARGISNULL(1) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(1)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(1)))
 		not_an_array();
 	if (PG_ARGISNULL(0))
 		group_not_found((Datum) 0);
-	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer));
+	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer, share));
 }
 
 /*
@@ -605,14 +651,16 @@ review(FunctionCallInfo fcinfo, const char *reviewer)
 Datum
 orders_review_sites(PG_FUNCTION_ARGS)
 {
-	return review(fcinfo, by_owner(orders_relid("order_groups")) ? orders_current_actor() : NULL);
+	return review(fcinfo, by_owner(orders_relid("order_groups")) ? orders_current_actor() : NULL, false);
 }
 
 /*
  * orders.apply_review(order_group_id uuid, selections jsonb, who text) —
  * the review for share_review_sites: "who" (else the caller's identity) is
  * recorded as the reviewer when the extension's owner calls; anybody else
- * is recorded as itself.
+ * is recorded as itself.  Its order must be open and unpaid (OR073), as
+ * the statement sees it before the review and once locked after it
+ * (judge_share, 0.34.0).
  */
 Datum
 orders_apply_review(PG_FUNCTION_ARGS)
@@ -621,7 +669,7 @@ orders_apply_review(PG_FUNCTION_ARGS)
 
 	if (by_owner(orders_relid("order_groups")))
 		reviewer = PG_ARGISNULL(2) ? orders_current_actor() : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	return review(fcinfo, reviewer);
+	return review(fcinfo, reviewer, true);
 }
 
 /*

@@ -13,7 +13,9 @@
  *                             wrote the group counters: one pass over the
  *                             statement's sites; the orders of its approvals
  *                             and takings back locked (id order) and OR073
- *                             checked again under that lock; one DELETE of
+ *                             checked again under that lock (a customer's
+ *                             statement: every order it touched, also judged
+ *                             as the customer's, 0.34.0); one DELETE of
  *                             the items the sites no longer link (an item
  *                             cannot go while its site row still links it,
  *                             i.e. before the site's UPDATE).
@@ -625,7 +627,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 
 	row = newrow != NULL ? newrow : oldrow;
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
-	if (site_order(heap_getattr(row, orders_fnumber(desc, "order_group_id"), desc, &isnull),
+	if (site_order(heap_getattr(row, orders_uuid_column(rel, "order_group_id"), desc, &isnull),
 				   approving || unapproving, approving,
 				   SPI_getvalue(row, desc, orders_fnumber(desc, "domain")), &order_id) && making)
 	{
@@ -668,7 +670,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	group = trigdata->tg_trigtuple;
-	int			order_att = orders_fnumber(desc, "order_id");
+	int			order_att = orders_uuid_column(rel, "order_id");
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
@@ -676,7 +678,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 				id_null;
 
 	args[0] = heap_getattr(group, order_att, desc, &order_null);
-	args[1] = heap_getattr(group, orders_fnumber(desc, "id"), desc, &id_null);
+	args[1] = heap_getattr(group, orders_uuid_column(rel, "id"), desc, &id_null);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		new_null;
@@ -728,12 +730,16 @@ typedef struct SiteState
 	char	   *domain;
 } SiteState;
 
-/* A group whose sites the statement approved or took back: the first of each. */
+/*
+ * A group whose sites the statement approved or took back (the first of
+ * each), or, in a customer's statement, changed at all.
+ */
 typedef struct GroupChange
 {
 	pg_uuid_t	group_id;		/* hash key */
 	char	   *approved;		/* domain of a site approved, or NULL */
 	char	   *taken_back;		/* domain of a site taken back, or NULL */
+	bool		final_judged;	/* OR073 judged already (the review's locked group) */
 } GroupChange;
 
 typedef struct SiteFold
@@ -801,9 +807,16 @@ fold_state(TupleTableSlot *slot, int sign, void *arg)
  * of them is paid or closed by now.  site_items checked it when the row was
  * written, but the order is locked only now: a payment that committed
  * meanwhile (while this review waited for its group) must still stop it.
+ * A customer's statement ("customer" non-NULL: orders_customer_statement)
+ * locks the orders of every group it touched, in the same one pass, and
+ * each must still be the caller's, open and unpaid (orders_customer_open,
+ * 42501): the policies judged the sites with the statement's snapshot, so
+ * a verdict that makes no item (a suggested site rejected) landed in an
+ * order paid meanwhile.  One pass, in id order, after the groups: the
+ * lock order of every writer of sites.
  */
 static void
-recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
+recheck_orders(HTAB *sites, const pg_uuid_t *locked_group, const OrdersEditJudge *customer)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
 	HASHCTL		ctl;
@@ -825,15 +838,17 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 	{
 		bool		approving = st->had_new && st->new_approved && !(st->had_old && st->old_approved);
 		bool		taking_back = st->had_old && st->old_approved && !(st->had_new && st->new_approved);
+		bool		judged = locked_group != NULL && memcmp(&st->group_id, locked_group, sizeof(pg_uuid_t)) == 0;
 		bool		found;
 
-		if (!approving && !taking_back)
-			continue;
-		if (locked_group != NULL && memcmp(&st->group_id, locked_group, sizeof(pg_uuid_t)) == 0)
+		if (customer == NULL && (judged || (!approving && !taking_back)))
 			continue;
 		g = (GroupChange *) hash_search(groups, &st->group_id, HASH_ENTER, &found);
 		if (!found)
+		{
 			g->approved = g->taken_back = NULL;
+			g->final_judged = judged;
+		}
 		if (approving && g->approved == NULL)
 			g->approved = st->domain;
 		if (taking_back && g->taken_back == NULL)
@@ -848,7 +863,8 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 		ids[n++] = UUIDPGetDatum(&g->group_id);
 	args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
 	plan = orders_get_keyed_plan(PLAN_SITE_ORDERS_LOCK, orders_relid("order_groups"),
-								 "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+								 "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle,"
+								 "       o.customer_id"
 								 "  FROM orders.order_groups g"
 								 "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
 								 " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)"
@@ -857,13 +873,29 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group)
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
+		HeapTuple	row = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		g = (GroupChange *) hash_search(groups,
-										DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)),
+		g = (GroupChange *) hash_search(groups, DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull)),
 										HASH_FIND, NULL);
-		refuse_if_final_row(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, g->approved != NULL,
-							g->approved != NULL ? g->approved : g->taken_back);
+		if (!g->final_judged && (g->approved != NULL || g->taken_back != NULL))
+			refuse_if_final_row(row, desc, g->approved != NULL,
+								g->approved != NULL ? g->approved : g->taken_back);
+		if (customer != NULL)
+		{
+			OrdersLockedOrder o = {
+				.number = SPI_getvalue(row, desc, 2),
+				.status = SPI_getvalue(row, desc, 3),
+				.lifecycle = SPI_getvalue(row, desc, 5),
+				.paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull)),
+				.customer_id = SPI_getbinval(row, desc, 6, &isnull)
+			};
+
+			if (isnull)
+				o.customer_id = (Datum) 0;
+			orders_customer_open(&o, (void *) customer);
+		}
 	}
 }
 
@@ -902,24 +934,29 @@ delete_unlinked_items(HTAB *sites)
  * orders_end_site_statement — for orders.site_counts(), connected to SPI as
  * the owner, once the group counters are written: one pass over the
  * statement's sites, then the orders of its approvals and takings back
- * locked and checked again (OR073), then the items of sites no longer
+ * locked and checked again (OR073) — with a customer's statement
+ * ("customer" non-NULL), the orders of every site it touched, judged as
+ * the customer's too (recheck_orders) — then the items of sites no longer
  * approved deleted.  Like site_items, only for statements that set the
- * status (or insert or delete), and not for rows pg_restore loads.
+ * status (or insert or delete) or a customer's, and not for rows
+ * pg_restore loads.
  */
 void
-orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group)
+orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group,
+						  const OrdersEditJudge *customer)
 {
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		verdicts = !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		bms_is_member(orders_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
+					  trigdata->tg_updatedcols);
 	SiteFold	f;
 	HASHCTL		ctl;
 
-	if (orders_owner_restoring(trigdata->tg_relation) ||
-		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
-		 !bms_is_member(orders_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
-						trigdata->tg_updatedcols)))
+	if (orders_owner_restoring(rel) || (!verdicts && customer == NULL))
 		return;
-	f.id_att = orders_fnumber(desc, "id");
-	f.group_att = orders_fnumber(desc, "order_group_id");
+	f.id_att = orders_uuid_column(rel, "id");
+	f.group_att = orders_uuid_column(rel, "order_group_id");
 	f.status_att = orders_fnumber(desc, "status");
 	f.domain_att = orders_fnumber(desc, "domain");
 	f.item_att = orders_fnumber(desc, "order_item_id");
@@ -931,6 +968,7 @@ orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_state, &f);
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_state, &f);
-	recheck_orders(f.sites, locked_group);
-	delete_unlinked_items(f.sites);
+	recheck_orders(f.sites, locked_group, customer);
+	if (verdicts)
+		delete_unlinked_items(f.sites);
 }

@@ -352,6 +352,9 @@ CREATE FUNCTION orders.lock_review(order_group_id uuid, site_ids uuid[], approvi
 -- apply_review — the review itself, for share_review_sites: "who" is
 -- recorded as the reviewer only when the extension's owner calls
 -- (share_review_sites names the link); anybody else is recorded as itself.
+-- The order must be open and unpaid (OR073: a link reviews what the
+-- order's customer may), as the statement sees it before the review and
+-- (0.34.0) once locked after the review's sites and group.
 CREATE FUNCTION orders.apply_review(order_group_id uuid, selections jsonb, who text)
     RETURNS orders.order_groups
     LANGUAGE c VOLATILE
@@ -593,7 +596,6 @@ AS $$
 DECLARE
     t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
     g orders.order_groups;
-    o orders.orders;
 BEGIN
     IF NOT EXISTS (SELECT FROM orders.order_groups og
                     WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
@@ -601,23 +603,10 @@ BEGIN
     END IF;
     -- (0.28.0) a link reviews what its order's customer may: the sites of an
     -- open, unpaid order (a customer's own link rewrote a paid order's
-    -- approved site and rejected the others).  Judged before the review,
-    -- then (0.34.0) again on the order as locked, after the review's sites
-    -- and group (the lock order of every writer of sites): a payment that
-    -- committed while the review ran stops it.
-    FOR pass IN 1..2 LOOP
-        IF pass = 1 THEN
-            SELECT * INTO o FROM orders.orders x WHERE x.id = t.order_id;
-        ELSE
-            g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
-            SELECT * INTO o FROM orders.orders x WHERE x.id = t.order_id FOR NO KEY UPDATE;
-        END IF;
-        IF o.paid_at IS NOT NULL OR orders.status_category(o.lifecycle, o.status) <> 'open' THEN
-            RAISE EXCEPTION 'order "%" is %: its sites are final', o.order_number,
-                            CASE WHEN o.paid_at IS NOT NULL THEN 'paid' ELSE o.status END
-                USING ERRCODE = 'OR073', HINT = 'A share link reviews the sites of an order until it is paid.';
-        END IF;
-    END LOOP;
+    -- approved site and rejected the others) — judged by apply_review
+    -- (0.34.0) before the review and again on the order locked after its
+    -- sites and group (OR073)
+    g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
     RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,
                               'rejected', g.rejected_count, 'suggested', g.suggested_count,
                               'group_status', g.group_status);
@@ -784,7 +773,9 @@ CREATE POLICY delete_right ON orders.order_requirements AS RESTRICTIVE FOR DELET
 -- At the statement's end the orders it touched are locked (id order) and
 -- judged again: still the caller's, open and unpaid (42501, nothing
 -- written).  Callers the policies let in otherwise (no API request, the
--- owner, staff with orders.edit) pass at once.
+-- owner, staff with orders.edit) pass at once.  (0.34.0) A customer's
+-- verdicts on sites are judged the same way by site_counts, in the one
+-- pass that locks the orders of a statement's approvals (src/site_items.c).
 CREATE FUNCTION orders.customer_edit_recheck() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_customer_edit_recheck';
 CREATE TRIGGER customer_edit_recheck_insert AFTER INSERT ON orders.order_groups
@@ -799,13 +790,6 @@ CREATE TRIGGER customer_edit_recheck_update AFTER UPDATE ON orders.order_require
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
 CREATE TRIGGER customer_edit_recheck_delete AFTER DELETE ON orders.order_requirements
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
--- (0.34.0) and a customer's verdicts on sites (review_sites, a PATCH):
--- rejecting a suggested site while the order was paid landed in the paid
--- order (approvals and takings back lock the order first; these did not).
--- Named to fire after site_counts_update, which locks the sites' groups:
--- sites, group, order is the lock order of every writer of sites.
-CREATE TRIGGER sites_customer_recheck AFTER UPDATE ON orders.order_site_selections
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.customer_edit_recheck();
 
 -- share links: seen (without their hash) by whoever may edit the order
 ALTER TABLE orders.order_share_tokens ENABLE ROW LEVEL SECURITY;

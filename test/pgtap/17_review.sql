@@ -821,8 +821,8 @@ SELECT is((orders.review_sites('00000000-0000-0000-0000-0000000017d9',
                                '[{"domain": "lock-b.example.com", "status": "approved"}]')).approved_count, 1,
           'the customer approves lock-b.example.com');
 RESET ROLE;
-SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For Key Share group=For Key Share order=For No Key Update',
-          '... the approval''s new row versions (site, group) carry only KEY SHARE; the order''s the lock of the customer''s re-check (0.34.0, sites_customer_recheck)');
+SELECT is(pg_temp.locks(), 'lock-a.example.com=For No Key Update,lock-b.example.com=For Key Share group=For Key Share order=For Key Share',
+          '... the approval''s new row versions (site, group, order) carry only KEY SHARE');
 SET LOCAL ROLE authenticated;
 SELECT is(orders.lock_review('00000000-0000-0000-0000-0000000017d9', '{00000000-0000-0000-0000-0000000017e2}', false),
           1::bigint, 'taking the approval back (approving false, the site approved now)');
