@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(228);
+SELECT plan(231);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1147,6 +1147,30 @@ SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_
                    VALUES ('00000000-0000-0000-0000-0000000017b9', 'niche', '"x"')$$, '42501', NULL,
                  '... the customer itself may not (the policy refuses)');
 RESET ROLE;
+
+-- (0.34.0) a key column of the sites that a DBA renamed: the triggers that
+-- read it as a uuid refuse the statement (55000), nothing changes (an
+-- internal error before; a column of that name and another type was read
+-- as a uuid)
+SELECT x.id AS key_site FROM orders.order_site_selections x WHERE x.status = 'suggested' LIMIT 1 \gset
+SAVEPOINT renamed;
+ALTER TABLE orders.order_site_selections RENAME COLUMN order_group_id TO group_ref;
+SELECT throws_ok(format($$UPDATE orders.order_site_selections SET status = 'rejected' WHERE id = %L$$, :'key_site'),
+                 '55000', 'column "order_group_id" of order_site_selections is missing',
+                 'a renamed key column of the sites: their counters refuse the statement (55000)');
+ROLLBACK TO SAVEPOINT renamed;
+SAVEPOINT retyped;
+ALTER TABLE orders.order_requirements ADD COLUMN order_ref integer;
+ALTER TABLE orders.order_requirements RENAME COLUMN order_id TO order_uuid;
+ALTER TABLE orders.order_requirements RENAME COLUMN order_ref TO order_id;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000000004", "role": "authenticated"}', true);
+SELECT throws_ok($$UPDATE orders.order_requirements SET is_mandatory = NOT is_mandatory$$,
+                 '55000', 'column "order_id" of order_requirements is not a uuid',
+                 '... a customer''s re-check of requirements, whose order_id is an integer now: 55000, not a uuid read of an integer');
+RESET ROLE;
+ROLLBACK TO SAVEPOINT retyped;
+SELECT is((SELECT status FROM orders.order_site_selections WHERE id = :'key_site'), 'suggested', '... nothing changed');
 
 SELECT * FROM finish();
 ROLLBACK;
