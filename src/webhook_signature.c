@@ -37,7 +37,12 @@ orders_webhook_signature_ok(PG_FUNCTION_ARGS)
 	uint8		diff = 0;
 	pg_hmac_ctx *ctx;
 
-	/* base64 of 32 bytes is 44 characters; allow a little whitespace */
+	/*
+	 * base64 of 32 bytes is 44 characters, padded, as both shops send it:
+	 * anything else — whitespace, a missing pad, base64url, hex — fails the
+	 * decode or its length (PostgreSQL's decoder takes no whitespace); the
+	 * bound only keeps a long header from being decoded at all
+	 */
 	if (siglen == 0 || siglen > 64)
 		PG_RETURN_BOOL(false);
 	given = palloc(pg_b64_dec_len(siglen) + 1);

@@ -198,15 +198,18 @@ RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T 
 -- webhook_ingest — the one implementation behind both entry points
 -- (ingest_webhook, ingest_webhook_body), which run it as the owner: the
 -- caller needs EXECUTE on an entry point only.  "doc" is the body parsed
--- (NULL: parse it here, a malformed body is logged).  Order of work:
---   endpoint (404) → size (413) → signature (401) → JSON (400) →
+-- (NULL, as both entry points pass it since 0.34.0: parsed here, after the
+-- checks, and a body jsonb refuses is logged).  Order of work:
+--   endpoint (404) → size (413) → signature (401) → JSON (400) → a topic
+--   of another resource than orders (200 "ignored": a refund) →
 --   one advisory lock per shop order (or delivery) of this webhook, so two
 --   deliveries of one order never both pass → duplicate by delivery id or
 --   shop order id (200, nothing created; an orders/updated payload updates,
 --   never moves status) → customer (by phone, else email, else created;
 --   an advisory lock per phone/email) → order → items (by SKU: variant,
---   then product) — inside one subtransaction, so a payload that cannot
---   be mapped (422) leaves only its log row.
+--   then product) → the webhook's workflows — inside one subtransaction,
+--   so a payload that cannot be mapped (422) or a workflow that meets a
+--   lock (503) leaves only its log row.
 ---------------------------------------------------------------------------
 CREATE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
                                       delivery_id text, topic text)
@@ -263,8 +266,10 @@ BEGIN
                                  headers ->> 'x-wc-webhook-delivery-id'), 255);
     topic := coalesce(nullif(topic, ''), headers ->> 'x-shopify-topic', headers ->> 'x-wc-webhook-topic');
 
-    -- FOR KEY SHARE: a rename of the endpoint waits for the deliveries under way
-    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR KEY SHARE;
+    -- FOR SHARE: a change of the webhook (its endpoint; 0.34.0: its secret,
+    -- mapping or is_active — a deactivation or a rotated secret) waits for
+    -- the deliveries under way, and the deliveries after it see it
+    SELECT * INTO w FROM orders.webhooks wh WHERE wh.endpoint = webhook_ingest.endpoint AND wh.is_active FOR SHARE;
     -- (0.32.0) what the delivery changes is the shop's: history and the
     -- activity log name "webhook:<endpoint>", not the extension's owner
     -- (orders.acting_for, superusers' only; put back as it was before the
@@ -293,8 +298,11 @@ BEGIN
     IF doc IS NULL AND http IS NULL THEN
         BEGIN
             doc := body::jsonb;
-        -- (0.29.0) a body nested past the stack's depth is no JSON either
-        EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex THEN
+        -- (0.29.0) a body nested past the stack's depth is no JSON either;
+        -- (0.34.0) nor one with a number past numeric's range (valid JSON,
+        -- as a \u0000 escape or a lone surrogate is, which jsonb refuses)
+        EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex
+                       OR numeric_value_out_of_range THEN
             IF http IS NULL THEN
                 http := 400; code := 'OR094';
                 err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
@@ -304,6 +312,15 @@ BEGIN
     IF http IS NULL AND jsonb_typeof(doc) <> 'object' THEN
         http := 400; code := 'OR094';
         err := format('the payload for webhook "%s" is not a JSON object', w.endpoint);
+    END IF;
+    -- (0.34.0) a topic of another resource (Shopify's refunds/create,
+    -- customers/update; WooCommerce's product.updated) sent to an order
+    -- webhook: logged and answered 200, nothing changed (its id is no
+    -- shop order's: a refund was refused as an order without a customer,
+    -- 422, retried by the shop for ever)
+    IF http IS NULL AND topic ~ '^[A-Za-z_]+[/.]' AND lower(topic) !~ '^orders?[/.]' THEN
+        http := 200; result_status := 'ignored';
+        err := format('webhook "%s": topic "%s" is not about orders: nothing done', w.endpoint, left(topic, 64));
     END IF;
 
     IF http IS NULL THEN
@@ -335,12 +352,20 @@ BEGIN
                AND l.response_status BETWEEN 200 AND 299
              ORDER BY l.created_at LIMIT 1;
             IF FOUND THEN
-                result_status := 'duplicate'; http := 200; order_id := known;
+                result_status := 'duplicate'; http := 200;
+                -- (0.34.0) the order as it is, kept until the log row names
+                -- it: one deleted meanwhile is named by none (its log row's
+                -- key failed the delivery, unlogged)
+                SELECT o.id INTO order_id FROM orders.orders o WHERE o.id = known FOR KEY SHARE;
             END IF;
         END IF;
         IF http IS NULL AND ext_id IS NOT NULL THEN
+            -- (0.34.0) FOR KEY SHARE: a deletion of the order waits for the
+            -- delivery, or the delivery for it — then the shop order is
+            -- unknown again and made anew, as a later retry would (an update
+            -- of a vanished order failed on its log row's key, unlogged)
             SELECT o.id INTO known FROM orders.orders o
-             WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id;
+             WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id FOR KEY SHARE;
             IF FOUND THEN
                 order_id := known; http := 200;
                 result_status := CASE WHEN topic ~* 'update' OR cancelled THEN 'updated' ELSE 'duplicate' END;
@@ -585,6 +610,17 @@ BEGIN
                 END IF;
             END IF;
             PERFORM orders.judge_order_workflows(order_id, was_status, was_payment, was_total);
+            -- webhook workflows (sql/schema/99_workflows.sql) run with the
+            -- order, inside the subtransaction (0.34.0): one that meets a lock
+            -- (a lock timeout, a deadlock, a serialization failure) fails the
+            -- delivery with 503, logged, the order undone — it failed the
+            -- call, unlogged, after the log row
+            IF result_status IN ('created', 'updated') THEN
+                log_id := orders.new_id();
+                PERFORM orders.fire_webhook_workflows(w.id, order_id,
+                                                      CASE result_status WHEN 'created' THEN 'order.created' ELSE 'order.updated' END,
+                                                      log_id);
+            END IF;
         EXCEPTION
             WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
@@ -592,24 +628,20 @@ BEGIN
                              WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' OR code LIKE '54%' THEN 422
                              ELSE 500 END;
                 err := format('webhook "%s": %s', w.endpoint, left(err, 500));
-                result_status := NULL; order_id := NULL;
+                result_status := NULL; order_id := NULL; log_id := NULL;
         END;
     END IF;
 
-    INSERT INTO orders.webhook_logs (webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
-    VALUES (w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END, http, order_id, err)
+    INSERT INTO orders.webhook_logs (id, webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
+    VALUES (coalesce(log_id, orders.new_id()), w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END,
+            http, order_id, err)
     RETURNING id INTO log_id;
-    -- webhook workflows (sql/schema/99_workflows.sql) run with the order
-    IF result_status IN ('created', 'updated') THEN
-        PERFORM orders.fire_webhook_workflows(w.id, order_id,
-                                              CASE result_status WHEN 'created' THEN 'order.created' ELSE 'order.updated' END,
-                                              log_id);
-    END IF;
     PERFORM set_config('response.status', http::text, true);
     PERFORM set_config('orders.acting_for', coalesce(acting_before, ''), true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'status', coalesce(result_status, 'rejected'), 'http_status', http, 'order_id', order_id,
-        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END, 'error', CASE WHEN http >= 300 THEN err END,
+        'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END,
+        'error', CASE WHEN http >= 300 OR result_status = 'ignored' THEN err END,
         'cancellation', cancellation));
 END
 $$;
@@ -653,14 +685,13 @@ CREATE FUNCTION orders.ingest_webhook(endpoint text, payload json, signature tex
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- a body jsonb refuses — a \u0000 escape, valid JSON, the one thing a
-    -- json value jsonb does not take in a UTF-8 database — is parsed after
-    -- the signature check and logged as any malformed one (0.28.0: the call
-    -- failed before the log); any other is parsed here, without the
-    -- subtransaction that catching the error takes
-    RETURN orders.webhook_ingest(endpoint, payload::text,
-                                 CASE WHEN strpos(payload::text, '\u0000') = 0 THEN payload::jsonb END,
-                                 signature, delivery_id, topic);
+    -- (0.34.0) the body is parsed as jsonb by webhook_ingest, after the
+    -- size and signature checks: valid JSON that jsonb refuses — a \u0000
+    -- escape, a lone surrogate, a number past numeric's range, nesting past
+    -- the stack — is logged as malformed (400).  Parsed here before, it
+    -- failed the call unlogged (all but \u0000), and an unsigned 1 MB body
+    -- was parsed before its 413.
+    RETURN orders.webhook_ingest(endpoint, payload::text, NULL, signature, delivery_id, topic);
 END
 $$;
 COMMENT ON FUNCTION orders.ingest_webhook(text, json, text, text, text) IS
@@ -722,7 +753,8 @@ BEGIN
     END IF;
     BEGIN
         doc := body::jsonb;
-    EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+    EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex
+                   OR numeric_value_out_of_range THEN
         RETURN jsonb_build_object('known', false);
     END;
     IF jsonb_typeof(doc) <> 'object' THEN

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(130);
+SELECT plan(136);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -478,6 +478,37 @@ SELECT is((SELECT (res ->> 'http_status') || ' ' || (res ->> 'code') FROM r WHER
           'a body nested past the stack''s depth: 400, OR094 (it was a raw error, unlogged)');
 SELECT is((SELECT count(*)::int FROM orders.webhook_logs WHERE id = (SELECT (res ->> 'log_id')::uuid FROM r WHERE name = 'deep')), 1,
           '... logged');
+-- (0.34.0) valid JSON that jsonb refuses is parsed after the checks and
+-- logged as malformed: a lone surrogate, a number past numeric's range
+-- (both failed the call before, unlogged, before the signature check)
+INSERT INTO orders.webhooks (name, source, endpoint, secret, field_mapping)
+VALUES ('Acme, signed', 'shopify', 'acme-signed', 'sig-35', orders.webhook_mapping('shopify'));
+SELECT pg_temp.counts() AS before_bodies \gset
+INSERT INTO r VALUES
+  ('surrogate', orders.ingest_webhook('cancel-shop', '{"id": 303, "email": "s@example.com", "note": "a\ud800b"}', NULL, 'd-s1')),
+  ('overflow', orders.ingest_webhook('cancel-shop', '{"id": 105, "email": "o@example.com", "junk": 1e1000000}', NULL, 'd-s2')),
+  ('overflow-signed', orders.ingest_webhook('acme-signed', '{"id": 106, "email": "o@example.com", "junk": 1e1000000}', 'AAAA', 'd-s3'));
+SELECT is(ARRAY(SELECT (res ->> 'http_status') || ' ' || (res ->> 'code') FROM r WHERE name IN ('surrogate', 'overflow', 'overflow-signed') ORDER BY name),
+          ARRAY['400 OR094', '401 OR091', '400 OR094'],
+          'a lone surrogate and a number past numeric''s range: 400 OR094; with a wrong signature: 401 first');
+SELECT is((SELECT count(*)::int FROM orders.webhook_logs l JOIN r ON (r.res ->> 'log_id')::uuid = l.id
+            WHERE r.name IN ('surrogate', 'overflow', 'overflow-signed')), 3, '... each logged');
+SELECT is(split_part(pg_temp.counts(), ' ', 1) || ' ' || split_part(pg_temp.counts(), ' ', 2) || ' ' || split_part(pg_temp.counts(), ' ', 3),
+          split_part(:'before_bodies', ' ', 1) || ' ' || split_part(:'before_bodies', ' ', 2) || ' ' || split_part(:'before_bodies', ' ', 3),
+          '... nothing else created');
+-- (0.34.0) a topic of another resource — Shopify's refunds/create on an
+-- order webhook — is logged and answered 200 "ignored" (its id is the
+-- refund's: it was refused as an order without a customer, 422, and
+-- retried by the shop)
+\set refund '{"id": 509786, "order_id": 450789469, "note": "wrong size", "refund_line_items": []}'
+INSERT INTO r VALUES ('refund', orders.ingest_webhook('acme-signed', :'refund', pg_temp.sign(:'refund', 'sig-35'), 'd-r1', 'refunds/create'));
+SELECT is((SELECT concat_ws(' ', res ->> 'status', res ->> 'http_status', res ->> 'order_id') FROM r WHERE name = 'refund'), 'ignored 200',
+          'a refunds/create delivery: 200, "ignored", no order');
+SELECT is((SELECT l.response_status || ' ' || (l.order_created_id IS NULL) || ' ' || (l.error_message LIKE '%topic "refunds/create" is not about orders%')
+             FROM orders.webhook_logs l WHERE l.id = (SELECT (res ->> 'log_id')::uuid FROM r WHERE name = 'refund')),
+          '200 true true', '... logged, saying why');
+SELECT is(split_part(pg_temp.counts(), ' ', 2), split_part(:'before_bodies', ' ', 2), '... and no order made');
+
 -- the upgrade gives the ready mappings their "cancelled" (sql/orders--0.28.0--0.29.0.sql)
 SELECT is(orders.webhook_mapping('shopify') -> 'order' ->> 'cancelled', 'cancelled_at', 'the Shopify mapping reads cancelled_at');
 SELECT is(orders.webhook_mapping('woocommerce') -> 'order' ->> 'cancelled', 'status = cancelled', 'the WooCommerce mapping, status = cancelled');
