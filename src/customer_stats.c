@@ -350,7 +350,7 @@ orders_customer_stats(PG_FUNCTION_ARGS)
 	OrdersSavedUser saved;
 
 	orders_require_transition_tables(trigdata, "customer_stats");
-	col.customer_id = orders_uuid_column(trigdata->tg_relation, "customer_id");
+	col.customer_id = orders_typed_column(trigdata->tg_relation, "customer_id", UUIDOID);
 	col.lifecycle = orders_fnumber(desc, "lifecycle");
 	col.status = orders_fnumber(desc, "status");
 	col.payment_status = orders_fnumber(desc, "payment_status");

@@ -85,9 +85,9 @@ lead_columns(Relation rel, LeadColumns *col)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	col->id = orders_uuid_column(rel, "id");
-	col->order_id = orders_uuid_column(rel, "order_id");
-	col->customer_id = orders_uuid_column(rel, "customer_id");
+	col->id = orders_typed_column(rel, "id", UUIDOID);
+	col->order_id = orders_typed_column(rel, "order_id", UUIDOID);
+	col->customer_id = orders_typed_column(rel, "customer_id", UUIDOID);
 	col->status = orders_fnumber(desc, "status");
 }
 

@@ -19,8 +19,8 @@
  *                                  the caller's, open and unpaid (the
  *                                  groups' and requirements' below, the
  *                                  sites' in site_items.c)
- *   orders_uuid_column()           a trigger's key column, refused unless
- *                                  it is a uuid as installed
+ *   orders_typed_column()          a column a trigger reads, refused unless
+ *                                  it has the type installed
  *   orders.customer_edit_recheck() AFTER INSERT, UPDATE or DELETE ... FOR
  *                                  EACH STATEMENT on orders.order_groups
  *                                  and orders.order_requirements (0.33.0):
@@ -77,7 +77,7 @@ orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *a
 	orders_spi_connect_as_owner(orders_rel, &saved);
 #define JUDGE_ORDERS \
 	"SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id," \
-	"       o.paid_at IS NOT NULL FROM orders.orders o" \
+	"       o.paid_at IS NOT NULL, o.id FROM orders.orders o" \
 	" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id"
 	if (lock)
 	{
@@ -108,6 +108,7 @@ orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *a
 		if (isnull)
 			order.customer_id = (Datum) 0;
 		order.paid = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
+		order.id = SPI_getbinval(row, desc, 7, &isnull);
 		judge(&order, arg);
 	}
 	orders_spi_finish_as(&saved);
@@ -154,22 +155,23 @@ orders_customer_statement(Relation rel)
 }
 
 /*
- * orders_uuid_column — the number of column "name" of "rel", which a
- * trigger reads as a uuid key; refused (55000) when the column is gone or
- * of another type (a DBA's change of the extension's table: reading it as
- * a uuid would read garbage).
+ * orders_typed_column — the number of column "name" of "rel", which a
+ * trigger reads as a value of type "type" (a key's uuid, a status's
+ * text); refused (55000) when the column is gone or of another type (a
+ * DBA's change of the extension's table: reading it as that type would
+ * read garbage).
  */
 int
-orders_uuid_column(Relation rel, const char *name)
+orders_typed_column(Relation rel, const char *name, Oid type)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			att = orders_fnumber(desc, name);
 
-	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != UUIDOID)
+	if (att <= 0 || TupleDescAttr(desc, att - 1)->atttypid != type)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("column \"%s\" of %s is %s", name, RelationGetRelationName(rel),
-						att <= 0 ? "missing" : "not a uuid"),
+						att <= 0 ? "missing" : psprintf("not of type %s", format_type_be(type))),
 				 errhint("The extension's triggers read it as installed; give the table its column back.")));
 	return att;
 }
@@ -202,6 +204,21 @@ fold_touched(TupleTableSlot *slot, int sign, void *arg)
 }
 
 /*
+ * orders_locked_order_open — is order "o" open (its state's category) and
+ * unpaid?  A state its lifecycle does not have (or no status or lifecycle:
+ * columns a DBA made nullable) is not open.  The one test of every judge
+ * of "may this still be written" (customers', share links', sites').
+ */
+bool
+orders_locked_order_open(const OrdersLockedOrder *o)
+{
+	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
+		lifecycle_find_state(o->lifecycle, o->status) : NULL;
+
+	return !o->paid && st != NULL && st->category == CATEGORY_OPEN;
+}
+
+/*
  * orders_customer_open — the judge of a customer's write ("arg": an
  * OrdersEditJudge): the order is still the caller's, open (its state's
  * category) and unpaid, as orders.customer_may_edit_items asks with the
@@ -211,15 +228,13 @@ void
 orders_customer_open(const OrdersLockedOrder *o, void *arg)
 {
 	const OrdersEditJudge *j = (const OrdersEditJudge *) arg;
-	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
-		lifecycle_find_state(o->lifecycle, o->status) : NULL;
 
 	if (!orders_customer_owns(o, &j->mine))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("order \"%s\" went to another customer while its %s were written", o->number, j->what),
 				 errhint("Read your orders again.")));
-	if (o->paid || st == NULL || st->category != CATEGORY_OPEN)
+	if (!orders_locked_order_open(o))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("order \"%s\" was %s while its %s were written: they are staff's now",
@@ -259,7 +274,7 @@ orders_customer_edit_recheck(PG_FUNCTION_ARGS)
 	if (!orders_customer_statement(rel))
 		return PointerGetDatum(NULL);
 	f.orders = NULL;
-	f.order_id = orders_uuid_column(rel, "order_id");
+	f.order_id = orders_typed_column(rel, "order_id", UUIDOID);
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_touched, &f);
 	if (trigdata->tg_newtable)

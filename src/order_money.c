@@ -590,7 +590,7 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	if (orders_owner_restoring(rel))
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
-	f.order_id = orders_uuid_column(rel, "order_id");
+	f.order_id = orders_typed_column(rel, "order_id", UUIDOID);
 	f.total = orders_fnumber(desc, "total");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_total, &f);

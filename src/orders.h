@@ -264,7 +264,7 @@ typedef enum OrdersPlanKind
 	PLAN_SITE_ORDER,
 	PLAN_SITE_ITEMS_DELETE,
 	PLAN_SITE_ITEMS_INSERT,
-	PLAN_SITE_ORDERS_LOCK,
+	PLAN_SITE_GROUP_ORDERS,
 	PLAN_GROUP_SITES_STAY,
 	PLAN_REVIEW_LOCK_SITES,
 	PLAN_REVIEW_LOCK_GROUP,
@@ -482,6 +482,7 @@ extern const Datum *orders_caller_customers(int *n);
 /* locked_orders.c: a caller's statement judged on the orders as locked */
 typedef struct OrdersLockedOrder
 {
+	Datum		id;				/* a uuid */
 	const char *number;
 	const char *lifecycle;
 	const char *status;
@@ -510,8 +511,9 @@ extern void orders_judge_orders(void *const *orders, long n, OrdersOrderJudge ju
 extern void orders_callers_customers(OrdersCallerCustomers *mine);
 extern bool orders_customer_owns(const OrdersLockedOrder *o, const OrdersCallerCustomers *mine);
 extern void orders_customer_open(const OrdersLockedOrder *o, void *arg);
+extern bool orders_locked_order_open(const OrdersLockedOrder *o);
 extern bool orders_customer_statement(Relation rel);
-extern int	orders_uuid_column(Relation rel, const char *name);
+extern int	orders_typed_column(Relation rel, const char *name, Oid type);
 
 /* ---- activity.c: JSON built from values ---- */
 

@@ -172,7 +172,7 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 	f.deltas = NULL;
 	f.zero = DirectFunctionCall1(int4_numeric, Int32GetDatum(0));
-	f.id = orders_uuid_column(rel, "id");
+	f.id = orders_typed_column(rel, "id", UUIDOID);
 	f.order_number = orders_fnumber(desc, "order_number");
 	f.lifecycle = orders_fnumber(desc, "lifecycle");
 	f.status = orders_fnumber(desc, "status");

@@ -472,8 +472,8 @@ orders_site_counts(PG_FUNCTION_ARGS)
 	OrdersEditJudge judge;
 
 	orders_require_transition_tables(trigdata, "site_counts");
-	fold.group_att = orders_uuid_column(trigdata->tg_relation, "order_group_id");
-	fold.status_att = orders_fnumber(desc, "status");
+	fold.group_att = orders_typed_column(trigdata->tg_relation, "order_group_id", UUIDOID);
+	fold.status_att = orders_typed_column(trigdata->tg_relation, "status", TEXTOID);
 	fold.deltas = orders_delta_hash("orders site deltas", sizeof(SiteDelta));
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_site, &fold);

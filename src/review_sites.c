@@ -527,11 +527,8 @@ group_row(FunctionCallInfo fcinfo, Datum group_id)
 static void
 share_open(const OrdersLockedOrder *o, void *arg)
 {
-	const LifecycleState *st = o->lifecycle != NULL && o->status != NULL ?
-		lifecycle_find_state(o->lifecycle, o->status) : NULL;
-
 	(void) arg;
-	if (o->paid || st == NULL || st->category != CATEGORY_OPEN)
+	if (!orders_locked_order_open(o))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_SITES_FINAL),
 				 errmsg("order \"%s\" is %s: its sites are final", o->number,

@@ -92,17 +92,15 @@ refuse_final(const char *number, const char *state, bool approving, const char *
 }
 
 /*
- * refuse_if_final — refuse_final when order "number" (of lifecycle
- * "lifecycle", in "status") is paid or its status is not open.
+ * refuse_if_final — refuse_final when order "o" is paid or not open
+ * (orders_locked_order_open).
  */
 static void
-refuse_if_final(const char *number, const char *status, const char *lifecycle, bool paid,
-				bool approving, const char *domain)
+refuse_if_final(const OrdersLockedOrder *o, bool approving, const char *domain)
 {
-	const LifecycleState *st = lifecycle_find_state(lifecycle, status);
-
-	if (paid || (st != NULL && st->category != CATEGORY_OPEN))
-		refuse_final(number, paid ? "paid" : status, approving, domain);
+	if (!orders_locked_order_open(o))
+		refuse_final(o->number, o->paid ? "paid" : o->status != NULL ? o->status : "without a status",
+					 approving, domain);
 }
 
 /*
@@ -114,9 +112,13 @@ static void
 refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
 {
 	bool		isnull;
+	OrdersLockedOrder o = {0};
 
-	refuse_if_final(SPI_getvalue(row, desc, 2), SPI_getvalue(row, desc, 3), SPI_getvalue(row, desc, 5),
-					DatumGetBool(SPI_getbinval(row, desc, 4, &isnull)), approving, domain);
+	o.number = SPI_getvalue(row, desc, 2);
+	o.status = SPI_getvalue(row, desc, 3);
+	o.paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+	o.lifecycle = SPI_getvalue(row, desc, 5);
+	refuse_if_final(&o, approving, domain);
 }
 
 /*
@@ -146,8 +148,15 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 	{
 		*order_id = UUIDPGetDatum(&locked->order_id);
 		if (changing)
-			refuse_if_final(locked->order_number, locked->status, locked->lifecycle, locked->paid,
-							approving, domain);
+		{
+			OrdersLockedOrder o = {0};
+
+			o.number = locked->order_number;
+			o.status = locked->status;
+			o.lifecycle = locked->lifecycle;
+			o.paid = locked->paid;
+			refuse_if_final(&o, approving, domain);
+		}
 		return true;
 	}
 	plan = orders_get_keyed_plan(PLAN_SITE_ORDER, orders_relid("order_groups"),
@@ -589,8 +598,8 @@ orders_site_items(PG_FUNCTION_ARGS)
 												ORDERS_TRIG_DELETE);
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			status_att = orders_fnumber(desc, "status");
-	int			item_att = orders_fnumber(desc, "order_item_id");
+	int			status_att = orders_typed_column(rel, "status", TEXTOID);
+	int			item_att = orders_typed_column(rel, "order_item_id", UUIDOID);
 	HeapTuple	oldrow = NULL;
 	HeapTuple	newrow = NULL;
 	HeapTuple	row;
@@ -627,7 +636,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 
 	row = newrow != NULL ? newrow : oldrow;
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
-	if (site_order(heap_getattr(row, orders_uuid_column(rel, "order_group_id"), desc, &isnull),
+	if (site_order(heap_getattr(row, orders_typed_column(rel, "order_group_id", UUIDOID), desc, &isnull),
 				   approving || unapproving, approving,
 				   SPI_getvalue(row, desc, orders_fnumber(desc, "domain")), &order_id) && making)
 	{
@@ -670,7 +679,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
 	HeapTuple	group = trigdata->tg_trigtuple;
-	int			order_att = orders_uuid_column(rel, "order_id");
+	int			order_att = orders_typed_column(rel, "order_id", UUIDOID);
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
 	Datum		args[2];
@@ -678,7 +687,7 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 				id_null;
 
 	args[0] = heap_getattr(group, order_att, desc, &order_null);
-	args[1] = heap_getattr(group, orders_uuid_column(rel, "id"), desc, &id_null);
+	args[1] = heap_getattr(group, orders_typed_column(rel, "id", UUIDOID), desc, &id_null);
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		bool		new_null;
@@ -742,6 +751,21 @@ typedef struct GroupChange
 	bool		final_judged;	/* OR073 judged already (the review's locked group) */
 } GroupChange;
 
+/* The same of an order: what its groups' changes ask its judge. */
+typedef struct OrderChange
+{
+	pg_uuid_t	order_id;		/* hash key */
+	char	   *approved;
+	char	   *taken_back;
+} OrderChange;
+
+/* What judge_site_order judges with. */
+typedef struct SiteOrderJudge
+{
+	HTAB	   *orders;			/* OrderChange by order id */
+	const OrdersEditJudge *customer;	/* a customer's statement, or NULL */
+} SiteOrderJudge;
+
 typedef struct SiteFold
 {
 	HTAB	   *sites;
@@ -802,6 +826,23 @@ fold_state(TupleTableSlot *slot, int sign, void *arg)
 }
 
 /*
+ * judge_site_order — recheck_orders' judge of a locked order: OR073 when
+ * its sites were approved or taken back and it is paid or closed; a
+ * customer's statement's, orders_customer_open (42501).
+ */
+static void
+judge_site_order(const OrdersLockedOrder *o, void *arg)
+{
+	const SiteOrderJudge *j = (const SiteOrderJudge *) arg;
+	const OrderChange *c = hash_search(j->orders, DatumGetUUIDP(o->id), HASH_FIND, NULL);
+
+	if (c != NULL && (c->approved != NULL || c->taken_back != NULL))
+		refuse_if_final(o, c->approved != NULL, c->approved != NULL ? c->approved : c->taken_back);
+	if (j->customer != NULL)
+		orders_customer_open(o, (void *) j->customer);
+}
+
+/*
  * recheck_orders — lock the orders of the groups in which the statement
  * approved or took back sites (in id order) and refuse with OR073 when one
  * of them is paid or closed by now.  site_items checked it when the row was
@@ -813,14 +854,14 @@ fold_state(TupleTableSlot *slot, int sign, void *arg)
  * 42501): the policies judged the sites with the statement's snapshot, so
  * a verdict that makes no item (a suggested site rejected) landed in an
  * order paid meanwhile.  One pass, in id order, after the groups: the
- * lock order of every writer of sites.
+ * lock order of every writer of sites (orders_judge_orders).  As the
+ * owner, connected to SPI.
  */
 static void
 recheck_orders(HTAB *sites, const pg_uuid_t *locked_group, const OrdersEditJudge *customer)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	HASHCTL		ctl;
-	HTAB	   *groups;
+	HTAB	   *groups = orders_delta_hash("orders groups reviewed", sizeof(GroupChange));
 	HASH_SEQ_STATUS seq;
 	SiteState  *st;
 	GroupChange *g;
@@ -828,11 +869,10 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group, const OrdersEditJudge
 	int			n = 0;
 	Datum		args[1];
 	SPIPlanPtr	plan;
+	SiteOrderJudge judge = {orders_delta_hash("orders of reviewed groups", sizeof(OrderChange)), customer};
+	void	  **sorted;
+	long		norders;
 
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(GroupChange);
-	ctl.hcxt = CurrentMemoryContext;
-	groups = hash_create("orders groups reviewed", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	hash_seq_init(&seq, sites);
 	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
 	{
@@ -857,46 +897,41 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group, const OrdersEditJudge
 	if (hash_get_num_entries(groups) == 0)
 		return;
 
+	/* the groups' orders (a group never changes its order: OR074) */
 	ids = palloc(sizeof(Datum) * hash_get_num_entries(groups));
 	hash_seq_init(&seq, groups);
 	while ((g = (GroupChange *) hash_seq_search(&seq)) != NULL)
 		ids[n++] = UUIDPGetDatum(&g->group_id);
 	args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
-	plan = orders_get_keyed_plan(PLAN_SITE_ORDERS_LOCK, orders_relid("order_groups"),
-								 "SELECT g.id, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle,"
-								 "       o.customer_id"
-								 "  FROM orders.order_groups g"
-								 "  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
-								 " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)"
-								 " ORDER BY o.id FOR NO KEY UPDATE OF o",
+	plan = orders_get_keyed_plan(PLAN_SITE_GROUP_ORDERS, orders_relid("order_groups"),
+								 "SELECT g.id, g.order_id FROM orders.order_groups g"
+								 " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)",
 								 1, argtypes);
-	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	orders_execute(plan, args, NULL, true, 0, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		order_id = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull);
+		OrderChange *c;
+		bool		found;
 
-		g = (GroupChange *) hash_search(groups, DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull)),
+		g = (GroupChange *) hash_search(groups,
+										DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull)),
 										HASH_FIND, NULL);
-		if (!g->final_judged && (g->approved != NULL || g->taken_back != NULL))
-			refuse_if_final_row(row, desc, g->approved != NULL,
-								g->approved != NULL ? g->approved : g->taken_back);
-		if (customer != NULL)
-		{
-			OrdersLockedOrder o = {
-				.number = SPI_getvalue(row, desc, 2),
-				.status = SPI_getvalue(row, desc, 3),
-				.lifecycle = SPI_getvalue(row, desc, 5),
-				.paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull)),
-				.customer_id = SPI_getbinval(row, desc, 6, &isnull)
-			};
-
-			if (isnull)
-				o.customer_id = (Datum) 0;
-			orders_customer_open(&o, (void *) customer);
-		}
+		if (isnull || g == NULL)
+			continue;
+		c = (OrderChange *) hash_search(judge.orders, DatumGetUUIDP(order_id), HASH_ENTER, &found);
+		if (!found)
+			c->approved = c->taken_back = NULL;
+		if (g->final_judged)
+			continue;			/* judged under the review's own lock of this order */
+		if (c->approved == NULL)
+			c->approved = g->approved;
+		if (c->taken_back == NULL)
+			c->taken_back = g->taken_back;
 	}
+	sorted = orders_sorted_deltas(judge.orders, NULL, &norders);
+	orders_judge_orders(sorted, norders, judge_site_order, &judge, true);
 }
 
 /*
@@ -955,11 +990,11 @@ orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group,
 
 	if (orders_owner_restoring(rel) || (!verdicts && customer == NULL))
 		return;
-	f.id_att = orders_uuid_column(rel, "id");
-	f.group_att = orders_uuid_column(rel, "order_group_id");
-	f.status_att = orders_fnumber(desc, "status");
-	f.domain_att = orders_fnumber(desc, "domain");
-	f.item_att = orders_fnumber(desc, "order_item_id");
+	f.id_att = orders_typed_column(rel, "id", UUIDOID);
+	f.group_att = orders_typed_column(rel, "order_group_id", UUIDOID);
+	f.status_att = orders_typed_column(rel, "status", TEXTOID);
+	f.domain_att = orders_typed_column(rel, "domain", TEXTOID);
+	f.item_att = orders_typed_column(rel, "order_item_id", UUIDOID);
 	ctl.keysize = sizeof(pg_uuid_t);
 	ctl.entrysize = sizeof(SiteState);
 	ctl.hcxt = CurrentMemoryContext;

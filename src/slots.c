@@ -1460,7 +1460,7 @@ orders_release_cancelled_bookings(PG_FUNCTION_ARGS)
 	Datum	   *ids;
 	long		n;
 
-	f.id = orders_uuid_column(trigdata->tg_relation, "id");
+	f.id = orders_typed_column(trigdata->tg_relation, "id", UUIDOID);
 	f.lifecycle = orders_fnumber(desc, "lifecycle");
 	f.status = orders_fnumber(desc, "status");
 	f.scratch = AllocSetContextCreate(CurrentMemoryContext, "orders cancelled rows", ALLOCSET_SMALL_SIZES);

@@ -816,7 +816,7 @@ held_columns(Relation rel)
 	c->held = orders_fnumber(desc, "stock_held");
 	if (c->held <= 0 || TupleDescAttr(desc, c->held - 1)->atttypid != JSONBOID)
 		c->held = 0;
-	c->id = orders_uuid_column(rel, "id");
+	c->id = orders_typed_column(rel, "id", UUIDOID);
 	c->lifecycle = orders_fnumber(desc, "lifecycle");
 	c->status = orders_fnumber(desc, "status");
 	c->late = late_before_triggers(rel);
@@ -1222,7 +1222,7 @@ orders_stock_on_status(PG_FUNCTION_ARGS)
 
 	/* a schema before 0.30.0 (no ledger): moves by what changed */
 	memset(&f, 0, sizeof(f));
-	f.id = orders_uuid_column(trigdata->tg_relation, "id");
+	f.id = orders_typed_column(trigdata->tg_relation, "id", UUIDOID);
 	f.lifecycle = orders_fnumber(desc, "lifecycle");
 	f.status = orders_fnumber(desc, "status");
 	orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_order_hold, &f);
@@ -1474,9 +1474,9 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	if (restoring && !ledger)
 		return PointerGetDatum(NULL);	/* the restored stock counts the restored orders */
 	memset(&f, 0, sizeof(f));
-	f.id = orders_uuid_column(rel, "order_id");
-	f.product_id = orders_uuid_column(rel, "product_id");
-	f.variant_id = orders_uuid_column(rel, "variant_id");
+	f.id = orders_typed_column(rel, "order_id", UUIDOID);
+	f.product_id = orders_typed_column(rel, "product_id", UUIDOID);
+	f.variant_id = orders_typed_column(rel, "variant_id", UUIDOID);
 	f.quantity = orders_fnumber(desc, "quantity");
 	if (trigdata->tg_oldtable)
 		orders_for_each_row(trigdata->tg_oldtable, desc, -1, fold_item_order, &f);

@@ -485,7 +485,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		if (pending.active)
 		{
 			bool		isnull;
-			Datum		id = SPI_getbinval(newrow, desc, orders_uuid_column(rel, "id"), &isnull);
+			Datum		id = SPI_getbinval(newrow, desc, orders_typed_column(rel, "id", UUIDOID), &isnull);
 
 			if (!isnull && memcmp(DatumGetUUIDP(id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
 				ereport(ERROR,
@@ -499,7 +499,7 @@ guard_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 	orders_read_assignment(oldrow, desc, &assigned);
 	edge = validate_change(new_lc, number, old_status, new_status, &assigned);
 	if (edge->gate != NULL)
-		check_gate(edge, SPI_getbinval(newrow, desc, orders_uuid_column(rel, "id"), &isnull),
+		check_gate(edge, SPI_getbinval(newrow, desc, orders_typed_column(rel, "id", UUIDOID), &isnull),
 				   new_lc, number, old_status, new_status);
 
 	/* the edge's stamp, and the gate's stamp and actor */
@@ -619,7 +619,7 @@ orders_status_audit(PG_FUNCTION_ARGS)
 	old_status = TextDatumGetCString(oldval);
 	new_status = TextDatumGetCString(newval);
 
-	h.order_id = SPI_getbinval(newrow, desc, orders_uuid_column(trigdata->tg_relation, "id"), &isnull);
+	h.order_id = SPI_getbinval(newrow, desc, orders_typed_column(trigdata->tg_relation, "id", UUIDOID), &isnull);
 	if (pending.active &&
 		memcmp(DatumGetUUIDP(h.order_id), &pending.order_id, sizeof(pg_uuid_t)) == 0)
 	{

@@ -487,7 +487,7 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 		if (oldrow)
 			order_facts(oldrow, desc, &before);
 	}
-	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, orders_uuid_column(rel, "id"), &isnull));
+	row_id = DatumGetUUIDP(SPI_getbinval(newrow, desc, orders_typed_column(rel, "id", UUIDOID), &isnull));
 	if (!on_customers)
 		runs = add_order_runs(NIL, row_id, &now, oldrow ? &before : NULL);
 	else
@@ -741,7 +741,7 @@ orders_fire_order_workflows(PG_FUNCTION_ARGS)
 	if (orders_owner_loading(rel) || held_subxact != InvalidSubTransactionId || !workflows_ready(false))
 		return PointerGetDatum(NULL);
 
-	scan.id = orders_uuid_column(rel, "id");
+	scan.id = orders_typed_column(rel, "id", UUIDOID);
 	scan.status = orders_fnumber(desc, "status");
 	scan.payment = orders_fnumber(desc, "payment_status");
 	scan.lifecycle = orders_fnumber(desc, "lifecycle");

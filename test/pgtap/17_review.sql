@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(231);
+SELECT plan(232);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1166,10 +1166,18 @@ ALTER TABLE orders.order_requirements RENAME COLUMN order_ref TO order_id;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', '{"sub": "17171717-0000-0000-0000-000000000004", "role": "authenticated"}', true);
 SELECT throws_ok($$UPDATE orders.order_requirements SET is_mandatory = NOT is_mandatory$$,
-                 '55000', 'column "order_id" of order_requirements is not a uuid',
+                 '55000', 'column "order_id" of order_requirements is not of type uuid',
                  '... a customer''s re-check of requirements, whose order_id is an integer now: 55000, not a uuid read of an integer');
 RESET ROLE;
 ROLLBACK TO SAVEPOINT retyped;
+SAVEPOINT item_retyped;
+ALTER TABLE orders.order_site_selections ADD COLUMN item_ref bigint;
+ALTER TABLE orders.order_site_selections RENAME COLUMN order_item_id TO order_item_uuid;
+ALTER TABLE orders.order_site_selections RENAME COLUMN item_ref TO order_item_id;
+SELECT throws_ok(format($$UPDATE orders.order_site_selections SET status = 'approved' WHERE id = %L$$, :'key_site'),
+                 '55000', 'column "order_item_id" of order_site_selections is not of type uuid',
+                 '... a sites'' order_item_id that is a bigint now: 55000 (a pointer was stored in it, then the backend crashed)');
+ROLLBACK TO SAVEPOINT item_retyped;
 SELECT is((SELECT status FROM orders.order_site_selections WHERE id = :'key_site'), 'suggested', '... nothing changed');
 
 SELECT * FROM finish();

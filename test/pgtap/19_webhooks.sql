@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(136);
+SELECT plan(138);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -508,6 +508,15 @@ SELECT is((SELECT l.response_status || ' ' || (l.order_created_id IS NULL) || ' 
              FROM orders.webhook_logs l WHERE l.id = (SELECT (res ->> 'log_id')::uuid FROM r WHERE name = 'refund')),
           '200 true true', '... logged, saying why');
 SELECT is(split_part(pg_temp.counts(), ' ', 2), split_part(:'before_bodies', ' ', 2), '... and no order made');
+SELECT is(ARRAY(SELECT orders.ingest_webhook('acme-signed', b::json, pg_temp.sign(b, 'sig-35'), NULL, t) ->> 'status'
+                  FROM (VALUES ('orders/delete', '{"id": 450789470}'), ('order_transactions/create', '{"id": 389404469, "order_id": 450789471}'),
+                               ('orders/edited', '{"order_edit": {"id": 78912, "order_id": 450789472}}')) v (t, b)),
+          ARRAY['ignored', 'ignored', 'ignored'], 'Shopify''s orders/delete, order_transactions/create, orders/edited: ignored (no order in them)');
+-- ... a custom source's topics are its own: any may name an order
+INSERT INTO orders.webhooks (name, source, endpoint, field_mapping)
+VALUES ('BigCommerce via a worker', 'custom', 'bigc', orders.webhook_mapping('shopify'));
+SELECT is(orders.ingest_webhook('bigc', '{"id": 91, "email": "bigc@example.com", "line_items": []}', NULL, 'd-b1', 'store/order/created') ->> 'status',
+          'created', 'a custom webhook''s store/order/created: created');
 
 -- the upgrade gives the ready mappings their "cancelled" (sql/orders--0.28.0--0.29.0.sql)
 SELECT is(orders.webhook_mapping('shopify') -> 'order' ->> 'cancelled', 'cancelled_at', 'the Shopify mapping reads cancelled_at');
