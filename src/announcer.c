@@ -490,21 +490,21 @@ announce_batch(int max_rows)
 	values[0] = Int64GetDatum(st.high);
 	holes_arrays(&st, &values[1], &values[2]);
 	values[3] = Int32GetDatum(max_rows);
-	orders_execute_snapshot(orders_get_plan(PLAN_ANNOUNCER_READ, history,
-											"SELECT h.id, h.order_id::pg_catalog.text, o.order_number, o.lifecycle,"
-											" h.old_status, h.new_status, h.changed_by, h.announce"
-											" FROM ((SELECT h.id, h.order_id, h.old_status, h.new_status,"
-											"               h.changed_by, h.announce"
-											"          FROM orders.order_history h"
-											"         WHERE h.id > $1 ORDER BY h.id LIMIT $4)"
-											"       UNION ALL"
-											"       (SELECT h.id, h.order_id, h.old_status, h.new_status,"
-											"               h.changed_by, h.announce"
-											"          FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS r (lo, hi)"
-											"          JOIN orders.order_history h ON h.id BETWEEN r.lo AND r.hi)) h"
-											" LEFT JOIN orders.orders o ON o.id = h.order_id"
-											" ORDER BY h.id LIMIT $4",
-											4, argtypes),
+	orders_execute_snapshot(orders_get_keyed_plan(PLAN_ANNOUNCER_READ, history,
+											      "SELECT h.id, h.order_id::pg_catalog.text, o.order_number, o.lifecycle,"
+											      " h.old_status, h.new_status, h.changed_by, h.announce"
+											      " FROM ((SELECT h.id, h.order_id, h.old_status, h.new_status,"
+											      "               h.changed_by, h.announce"
+											      "          FROM orders.order_history h"
+											      "         WHERE h.id > $1 ORDER BY h.id LIMIT $4)"
+											      "       UNION ALL"
+											      "       (SELECT h.id, h.order_id, h.old_status, h.new_status,"
+											      "               h.changed_by, h.announce"
+											      "          FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS r (lo, hi)"
+											      "          JOIN orders.order_history h ON h.id BETWEEN r.lo AND r.hi)) h"
+											      " LEFT JOIN orders.orders o ON o.id = h.order_id"
+											      " ORDER BY h.id LIMIT $4",
+											      4, argtypes),
 							values, NULL, SPI_OK_SELECT, snap);
 
 	seen = palloc(sizeof(int64) * Max(SPI_processed, 1));

@@ -316,12 +316,12 @@ add_to_customers(Oid customers_rel, CustomerDelta **moved, long n)
 							   " ORDER BY id FOR NO KEY UPDATE",
 							   1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
-		plan = orders_get_plan(PLAN_STATS_ADD_MANY, customers_rel,
-							   "UPDATE orders.customers c" STATS_SET
-							   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-							   "                  pg_catalog.unnest($3), pg_catalog.unnest($4)) AS d (id, orders, returned, spent)"
-							   " WHERE c.id OPERATOR(pg_catalog.=) d.id",
-							   4, many_types);
+		plan = orders_get_keyed_plan(PLAN_STATS_ADD_MANY, customers_rel,
+							         "UPDATE orders.customers c" STATS_SET
+							         "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+							         "                  pg_catalog.unnest($3), pg_catalog.unnest($4)) AS d (id, orders, returned, spent)"
+							         " WHERE c.id OPERATOR(pg_catalog.=) d.id",
+							         4, many_types);
 	}
 #undef STATS_SET
 	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &stats_writing, &derived);

@@ -420,11 +420,11 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 							   " ORDER BY id FOR NO KEY UPDATE",
 							   1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
-		plan = orders_get_plan(PLAN_SUBTOTAL_ADD_MANY, orders_rel,
-							   "UPDATE orders.orders o SET subtotal = o.subtotal OPERATOR(pg_catalog.+) d.delta"
-							   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d (id, delta)"
-							   " WHERE o.id OPERATOR(pg_catalog.=) d.id",
-							   2, many_types);
+		plan = orders_get_keyed_plan(PLAN_SUBTOTAL_ADD_MANY, orders_rel,
+							         "UPDATE orders.orders o SET subtotal = o.subtotal OPERATOR(pg_catalog.+) d.delta"
+							         "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS d (id, delta)"
+							         " WHERE o.id OPERATOR(pg_catalog.=) d.id",
+							         2, many_types);
 	}
 	orders_execute_writing(plan, args, NULL, SPI_OK_UPDATE, &subtotal_writing, &derived);
 	orders_spi_finish_as(&saved);

@@ -312,13 +312,13 @@ find_sites(Datum group_id, ReviewEntry *entries, int n)
 	}
 	if (domains)
 	{
-		plan = orders_get_plan(PLAN_REVIEW_FIND_DOMAINS, sites_rel,
-							   "SELECT d.n::pg_catalog.int4, x.id"
-							   "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS d (v, n)"
-							   "  JOIN orders.order_site_selections x"
-							   "    ON x.order_group_id OPERATOR(pg_catalog.=) $1"
-							   "   AND x.domain OPERATOR(pg_catalog.=) orders.normalize_domain(d.v)",
-							   2, domain_types);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_FIND_DOMAINS, sites_rel,
+							         "SELECT d.n::pg_catalog.int4, x.id"
+							         "  FROM pg_catalog.unnest($2) WITH ORDINALITY AS d (v, n)"
+							         "  JOIN orders.order_site_selections x"
+							         "    ON x.order_group_id OPERATOR(pg_catalog.=) $1"
+							         "   AND x.domain OPERATOR(pg_catalog.=) orders.normalize_domain(d.v)",
+							         2, domain_types);
 		args[1] = text_array(entries, n, offsetof(ReviewEntry, domain));
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -429,11 +429,11 @@ update_sites(Datum group_id, const ReviewEntry *entries, int n, const char *revi
 	" WHERE x.id OPERATOR(pg_catalog.=) e.site AND x.order_group_id OPERATOR(pg_catalog.=) $1"
 
 	if (reviewer == NULL)
-		plan = orders_get_plan(PLAN_REVIEW_UPDATE, sites_rel, REVIEW_SET REVIEW_FROM, 6, argtypes);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_UPDATE, sites_rel, REVIEW_SET REVIEW_FROM, 6, argtypes);
 	else
-		plan = orders_get_plan(PLAN_REVIEW_UPDATE_BY, sites_rel,
-							   REVIEW_SET ", reviewed_at = pg_catalog.now(), reviewed_by = $7" REVIEW_FROM,
-							   7, argtypes);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_UPDATE_BY, sites_rel,
+							         REVIEW_SET ", reviewed_at = pg_catalog.now(), reviewed_by = $7" REVIEW_FROM,
+							         7, argtypes);
 	args[0] = group_id;
 	args[1] = uuid_array(entries, n);
 	args[2] = text_array(entries, n, offsetof(ReviewEntry, status));

@@ -1174,14 +1174,14 @@ give_back(void)
 						   " ORDER BY id FOR NO KEY UPDATE",
 						   1, lock_types);
 	orders_execute(lock, args, NULL, false, 0, SPI_OK_SELECT);
-	count = orders_get_plan(PLAN_SLOT_GIVE_BACK, slots_rel,
-							"UPDATE orders.service_capacity c"
-							"   SET held_count = c.held_count OPERATOR(pg_catalog.-) p.held,"
-							"       booked_count = c.booked_count OPERATOR(pg_catalog.-) p.booked"
-							"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
-							"       AS p (id, held, booked)"
-							" WHERE c.id OPERATOR(pg_catalog.=) p.id",
-							3, count_types);
+	count = orders_get_keyed_plan(PLAN_SLOT_GIVE_BACK, slots_rel,
+							      "UPDATE orders.service_capacity c"
+							      "   SET held_count = c.held_count OPERATOR(pg_catalog.-) p.held,"
+							      "       booked_count = c.booked_count OPERATOR(pg_catalog.-) p.booked"
+							      "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
+							      "       AS p (id, held, booked)"
+							      " WHERE c.id OPERATOR(pg_catalog.=) p.id",
+							      3, count_types);
 	slot_execute(count, args, NULL, SPI_OK_UPDATE);
 	return (int) SPI_processed;
 }

@@ -534,13 +534,13 @@ items_of(Oid items_rel, const Datum *ids, long n, ItemFn fn, void *arg)
 		return;
 	args[0] = uuid_array(ids, n);
 	orders_spi_connect();
-	orders_execute_latest(orders_get_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
-										  "SELECT m.i, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int8"
-										  "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS m(order_id, i)"
-										  "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
-										  " WHERE i.product_id IS NOT NULL"
-										  " GROUP BY m.i, i.product_id, i.variant_id",
-										  1, argtypes),
+	orders_execute_latest(orders_get_keyed_plan(PLAN_STOCK_ORDER_ITEMS, items_rel,
+										        "SELECT m.i, i.product_id, i.variant_id, pg_catalog.sum(i.quantity)::pg_catalog.int8"
+										        "  FROM pg_catalog.unnest($1) WITH ORDINALITY AS m(order_id, i)"
+										        "  JOIN orders.order_items i ON i.order_id OPERATOR(pg_catalog.=) m.order_id"
+										        " WHERE i.product_id IS NOT NULL"
+										        " GROUP BY m.i, i.product_id, i.variant_id",
+										        1, argtypes),
 						  args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -1330,11 +1330,11 @@ held_write(Oid orders_rel, Datum *ids, Datum *values, bool *nulls, int n, bool f
 	held_filling = filling;
 	PG_TRY();
 	{
-		orders_execute_writing(orders_get_plan(PLAN_STOCK_WRITE_HELD, orders_rel,
-											   "UPDATE orders.orders o SET stock_held = v.held"
-											   "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(id, held)"
-											   " WHERE o.id OPERATOR(pg_catalog.=) v.id",
-											   2, write_types),
+		orders_execute_writing(orders_get_keyed_plan(PLAN_STOCK_WRITE_HELD, orders_rel,
+											         "UPDATE orders.orders o SET stock_held = v.held"
+											         "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS v(id, held)"
+											         " WHERE o.id OPERATOR(pg_catalog.=) v.id",
+											         2, write_types),
 							   args, NULL, SPI_OK_UPDATE, NULL, &derived);
 	}
 	PG_FINALLY();
