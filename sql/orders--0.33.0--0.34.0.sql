@@ -199,10 +199,13 @@ BEGIN
             -- replayed body under another order's future delivery id must not
             -- make that order a "duplicate"
             IF ext_id IS NULL AND delivery_id IS NOT NULL THEN
+                -- (0.34.0) one that made or named an order: an "ignored" topic's
+                -- 200 names none, and made a later order of its delivery id a
+                -- "duplicate"
                 SELECT l.order_created_id INTO known
                   FROM orders.webhook_logs l
                  WHERE l.webhook_id = w.id AND l.delivery_id = webhook_ingest.delivery_id
-                   AND l.response_status BETWEEN 200 AND 299
+                   AND l.response_status BETWEEN 200 AND 299 AND l.order_created_id IS NOT NULL
                  ORDER BY l.created_at LIMIT 1;
                 IF FOUND THEN
                     result_status := 'duplicate'; http := 200;
@@ -479,7 +482,10 @@ BEGIN
                              WHEN code LIKE '22%' OR code LIKE '23%' OR code LIKE 'OR%' OR code LIKE '54%' THEN 422
                              ELSE 500 END;
                 err := format('webhook "%s": %s', w.endpoint, left(err, 500));
+                -- what the block set is undone with it (0.34.0: a cancellation
+                -- rolled back was answered "applied")
                 result_status := NULL; order_id := NULL; log_id := NULL;
+                cancellation := NULL; cancel_to := NULL; known := NULL;
         END;
     END IF;
 

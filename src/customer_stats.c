@@ -311,10 +311,10 @@ add_to_customers(Oid customers_rel, CustomerDelta **moved, long n)
 		args[1] = PointerGetDatum(construct_array(v[1], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 		args[2] = PointerGetDatum(construct_array(v[2], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 		args[3] = PointerGetDatum(construct_array(v[3], n, NUMERICOID, -1, false, TYPALIGN_INT));
-		plan = orders_get_plan(PLAN_STATS_LOCK_MANY, customers_rel,
-							   "SELECT FROM orders.customers WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-							   " ORDER BY id FOR NO KEY UPDATE",
-							   1, many_types);
+		plan = orders_get_keyed_plan(PLAN_STATS_LOCK_MANY, customers_rel,
+							         "SELECT FROM orders.customers WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							         " ORDER BY id FOR NO KEY UPDATE",
+							         1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		plan = orders_get_keyed_plan(PLAN_STATS_ADD_MANY, customers_rel,
 							         "UPDATE orders.customers c" STATS_SET

@@ -81,14 +81,14 @@ orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *a
 	" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id"
 	if (lock)
 	{
-		plan = orders_get_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS " FOR NO KEY UPDATE",
-							   1, argtypes);
+		plan = orders_get_keyed_plan(PLAN_LOCK_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS " FOR NO KEY UPDATE",
+							         1, argtypes);
 		/* the orders as they are (at REPEATABLE READ too): what another change of theirs did is judged, not refused */
 		orders_execute_latest(plan, &ids_arg, NULL, SPI_OK_SELECT);
 	}
 	else
 	{
-		plan = orders_get_plan(PLAN_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS, 1, argtypes);
+		plan = orders_get_keyed_plan(PLAN_JUDGE_ORDERS, orders_rel, JUDGE_ORDERS, 1, argtypes);
 		orders_execute(plan, &ids_arg, NULL, true, 0, SPI_OK_SELECT);
 	}
 #undef JUDGE_ORDERS

@@ -415,10 +415,10 @@ add_to_subtotals(SubtotalDelta **moved, long n)
 		}
 		args[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 		args[1] = PointerGetDatum(construct_array(deltas, n, NUMERICOID, -1, false, TYPALIGN_INT));
-		plan = orders_get_plan(PLAN_SUBTOTAL_LOCK_MANY, orders_rel,
-							   "SELECT FROM orders.orders WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-							   " ORDER BY id FOR NO KEY UPDATE",
-							   1, many_types);
+		plan = orders_get_keyed_plan(PLAN_SUBTOTAL_LOCK_MANY, orders_rel,
+							         "SELECT FROM orders.orders WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+							         " ORDER BY id FOR NO KEY UPDATE",
+							         1, many_types);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		plan = orders_get_keyed_plan(PLAN_SUBTOTAL_ADD_MANY, orders_rel,
 							         "UPDATE orders.orders o SET subtotal = o.subtotal OPERATOR(pg_catalog.+) d.delta"

@@ -741,13 +741,13 @@ orders_review_lock_sites(Datum group_id, Datum site_ids, bool approving, bool *i
 	args[1] = site_ids;
 	*items = approving;
 	orders_spi_connect();
-	plan = orders_get_plan(PLAN_REVIEW_LOCK_SITES, orders_relid("order_site_selections"),
-						   "SELECT x.status OPERATOR(pg_catalog.=) 'approved'"
-						   "  FROM orders.order_site_selections x"
-						   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
-						   "   AND (x.order_group_id OPERATOR(pg_catalog.=) $1) IS TRUE"
-						   " ORDER BY x.id FOR NO KEY UPDATE",
-						   2, site_types);
+	plan = orders_get_keyed_plan(PLAN_REVIEW_LOCK_SITES, orders_relid("order_site_selections"),
+						         "SELECT x.status OPERATOR(pg_catalog.=) 'approved'"
+						         "  FROM orders.order_site_selections x"
+						         " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
+						         "   AND (x.order_group_id OPERATOR(pg_catalog.=) $1) IS TRUE"
+						         " ORDER BY x.id FOR NO KEY UPDATE",
+						         2, site_types);
 	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 	locked = SPI_processed;
 	for (uint64 r = 0; r < locked && !*items; r++)

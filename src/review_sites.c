@@ -292,11 +292,11 @@ find_sites(Datum group_id, ReviewEntry *entries, int n)
 	args[0] = group_id;
 	if (nids > 0)
 	{
-		plan = orders_get_plan(PLAN_REVIEW_FIND_IDS, sites_rel,
-							   "SELECT x.id FROM orders.order_site_selections x"
-							   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
-							   "   AND x.order_group_id OPERATOR(pg_catalog.=) $1",
-							   2, id_types);
+		plan = orders_get_keyed_plan(PLAN_REVIEW_FIND_IDS, sites_rel,
+							         "SELECT x.id FROM orders.order_site_selections x"
+							         " WHERE x.id OPERATOR(pg_catalog.=) ANY ($2)"
+							         "   AND x.order_group_id OPERATOR(pg_catalog.=) $1",
+							         2, id_types);
 		args[1] = uuid_array(ids, nids);
 		orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 		for (uint64 r = 0; r < SPI_processed; r++)
@@ -462,10 +462,10 @@ refuse_unchanged(Datum group_id, const ReviewEntry *entries, int n)
 	Datum		order_id;
 	char	   *number = NULL;
 
-	plan = orders_get_plan(PLAN_REVIEW_COUNT_SITES, orders_relid("order_site_selections"),
-						   "SELECT pg_catalog.count(*) FROM orders.order_site_selections x"
-						   " WHERE x.id OPERATOR(pg_catalog.=) ANY ($1)",
-						   1, count_types);
+	plan = orders_get_keyed_plan(PLAN_REVIEW_COUNT_SITES, orders_relid("order_site_selections"),
+						         "SELECT pg_catalog.count(*) FROM orders.order_site_selections x"
+						         " WHERE x.id OPERATOR(pg_catalog.=) ANY ($1)",
+						         1, count_types);
 	args[0] = uuid_array(entries, n);
 	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) < n)

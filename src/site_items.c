@@ -907,7 +907,8 @@ recheck_orders(HTAB *sites, const pg_uuid_t *locked_group, const OrdersEditJudge
 								 "SELECT g.id, g.order_id FROM orders.order_groups g"
 								 " WHERE g.id OPERATOR(pg_catalog.=) ANY ($1)",
 								 1, argtypes);
-	orders_execute(plan, args, NULL, true, 0, SPI_OK_SELECT);
+	/* the latest snapshot after a command counter increment: a group this statement made is seen */
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
@@ -959,9 +960,9 @@ delete_unlinked_items(HTAB *sites)
 	if (n == 0)
 		return;
 	args[0] = PointerGetDatum(construct_array(gone, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
-	plan = orders_get_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
-						   "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-						   1, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
+						         "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+						         1, argtypes);
 	orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, NULL);
 }
 

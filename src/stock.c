@@ -1384,11 +1384,11 @@ held_reconcile(Oid items_rel, Oid orders_rel, const Datum *ids, long n, HeldMode
 	int			nw[2] = {0, 0};
 
 	args[0] = uuid_array(ids, n);
-	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_HELD, orders_rel,
-								   "SELECT id, lifecycle, status, stock_held FROM orders.orders"
-								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " ORDER BY id FOR NO KEY UPDATE",
-								   1, lock_types),
+	orders_execute(orders_get_keyed_plan(PLAN_STOCK_LOCK_HELD, orders_rel,
+								         "SELECT id, lifecycle, status, stock_held FROM orders.orders"
+								         " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								         " ORDER BY id FOR NO KEY UPDATE",
+								         1, lock_types),
 				   args, NULL, false, 0, SPI_OK_SELECT);
 	rows = (long) SPI_processed;
 	locked = palloc(sizeof(Datum) * Max(rows, 1));
@@ -1497,11 +1497,11 @@ orders_stock_on_items(PG_FUNCTION_ARGS)
 	/* a schema before 0.30.0 (no ledger): moves by what changed */
 	args[0] = uuid_array(order_ids(listed, n), n);
 	/* lock the orders (id order) and read their status after the lock */
-	orders_execute(orders_get_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
-								   "SELECT id, lifecycle, status FROM orders.orders"
-								   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
-								   " ORDER BY id FOR NO KEY UPDATE",
-								   1, argtypes),
+	orders_execute(orders_get_keyed_plan(PLAN_STOCK_LOCK_ORDERS, orders_rel,
+								         "SELECT id, lifecycle, status FROM orders.orders"
+								         " WHERE id OPERATOR(pg_catalog.=) ANY ($1)"
+								         " ORDER BY id FOR NO KEY UPDATE",
+								         1, argtypes),
 				   args, NULL, false, 0, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

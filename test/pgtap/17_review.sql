@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(232);
+SELECT plan(233);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1147,6 +1147,17 @@ SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_
                    VALUES ('00000000-0000-0000-0000-0000000017b9', 'niche', '"x"')$$, '42501', NULL,
                  '... the customer itself may not (the policy refuses)');
 RESET ROLE;
+
+-- (0.34.0) a site approved by the statement that makes its group, of a
+-- paid order: the row trigger cannot see the group yet, the statement's
+-- re-check of the orders must (it read the groups with the statement's
+-- snapshot in a first cut and let the approval in, without an item)
+SELECT throws_ok($$WITH g AS (INSERT INTO orders.order_groups (order_id, client_id, link_count)
+                             VALUES ('00000000-0000-0000-0000-0000000017b9', '00000000-0000-0000-0000-0000000017c4', 3) RETURNING id)
+                   INSERT INTO orders.order_site_selections (order_group_id, domain, status)
+                   SELECT id, 'cte-paid.example', 'approved' FROM g$$,
+                 'OR073', 'order "T17-P" is paid: site cte-paid.example cannot be approved any more',
+                 'a group and an approved site of a paid order in one statement: OR073');
 
 -- (0.34.0) a key column of the sites that a DBA renamed: the triggers that
 -- read it as a uuid refuse the statement (55000), nothing changes (an

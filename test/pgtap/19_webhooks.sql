@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(138);
+SELECT plan(139);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -508,6 +508,9 @@ SELECT is((SELECT l.response_status || ' ' || (l.order_created_id IS NULL) || ' 
              FROM orders.webhook_logs l WHERE l.id = (SELECT (res ->> 'log_id')::uuid FROM r WHERE name = 'refund')),
           '200 true true', '... logged, saying why');
 SELECT is(split_part(pg_temp.counts(), ' ', 2), split_part(:'before_bodies', ' ', 2), '... and no order made');
+\set noid '{"email": "noid@example.com", "line_items": []}'
+SELECT is(orders.ingest_webhook('acme-signed', :'noid', pg_temp.sign(:'noid', 'sig-35'), 'd-r1', 'orders/create') ->> 'status', 'created',
+          '... and its delivery id does not make a later order without a shop order id a "duplicate"');
 SELECT is(ARRAY(SELECT orders.ingest_webhook('acme-signed', b::json, pg_temp.sign(b, 'sig-35'), NULL, t) ->> 'status'
                   FROM (VALUES ('orders/delete', '{"id": 450789470}'), ('order_transactions/create', '{"id": 389404469, "order_id": 450789471}'),
                                ('orders/edited', '{"order_edit": {"id": 78912, "order_id": 450789472}}')) v (t, b)),
