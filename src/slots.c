@@ -1260,15 +1260,15 @@ static void
 require_bookings_seen(Oid res_rel, Datum order_ids)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	SPIPlanPtr	plan = orders_get_keyed_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
-									         "SELECT i.order_id::pg_catalog.text,"
-									         "       pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
-									         "  FROM orders.slot_reservations r"
-									         "  JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-									         " WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
-									         "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
-									         " GROUP BY i.order_id ORDER BY i.order_id",
-									         1, argtypes);
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
+									   "SELECT i.order_id::pg_catalog.text,"
+									   "       pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
+									   "  FROM orders.slot_reservations r"
+									   "  JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
+									   " WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+									   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
+									   " GROUP BY i.order_id ORDER BY i.order_id",
+									   1, argtypes);
 	Datum		args[1] = {order_ids};
 	SPITupleTable *seen;
 	SPITupleTable *latest;
@@ -1325,21 +1325,21 @@ release_orders(Datum order_ids)
 	Datum		args[1] = {order_ids};
 
 	orders_spi_connect_as_owner(res_rel, &saved);
-	plan = orders_get_keyed_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
-						         "WITH mine AS ("
-						         "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
-						         "    FROM orders.slot_reservations r"
-						         "    JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-						         "   WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
-						         "     AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
-						         "   ORDER BY r.id FOR UPDATE OF r),"
-						         " gone AS ("
-						         "  UPDATE orders.slot_reservations r"
-						         "     SET status = 'released', released_at = pg_catalog.now()"
-						         "    FROM mine WHERE r.id OPERATOR(pg_catalog.=) mine.id"
-						         "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
-						         PER_SLOT_ARRAYS,
-						         1, argtypes);
+	plan = orders_get_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
+						   "WITH mine AS ("
+						   "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
+						   "    FROM orders.slot_reservations r"
+						   "    JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
+						   "   WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
+						   "     AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
+						   "   ORDER BY r.id FOR UPDATE OF r),"
+						   " gone AS ("
+						   "  UPDATE orders.slot_reservations r"
+						   "     SET status = 'released', released_at = pg_catalog.now()"
+						   "    FROM mine WHERE r.id OPERATOR(pg_catalog.=) mine.id"
+						   "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
+						   PER_SLOT_ARRAYS,
+						   1, argtypes);
 	if (IsolationUsesXactSnapshot())
 		require_bookings_seen(res_rel, order_ids);
 	slot_execute(plan, args, NULL, SPI_OK_SELECT);

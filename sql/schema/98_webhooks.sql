@@ -371,8 +371,10 @@ BEGIN
                 IF FOUND THEN
                     result_status := 'duplicate'; http := 200;
                     -- (0.34.0) the order as it is, kept until the log row names
-                    -- it: one deleted meanwhile is named by none (its log row's
-                    -- key failed the delivery, unlogged)
+                    -- it (one deleted meanwhile failed the log row's key,
+                    -- unlogged): deleted while this waited, the answer names
+                    -- none; a later retry makes it anew (its log rows name
+                    -- none any more)
                     SELECT o.id INTO order_id FROM orders.orders o WHERE o.id = known FOR KEY SHARE;
                 END IF;
             END IF;
