@@ -129,7 +129,8 @@ refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *d
  * is connected to SPI as the owner.  The first such site of a review under
  * way locks its group and order (orders_review_lock_pending); the order is
  * then checked as that lock found it (at READ COMMITTED: nobody else can
- * change it until the review commits).  Else two primary-key lookups,
+ * change it until the review commits).  Else two primary-key lookups with
+ * the latest snapshot,
  * whatever the statistics the kept plan was made with (as a join, a
  * generic plan made while there were few groups merge-joined them with the
  * orders' whole primary key).
@@ -166,7 +167,13 @@ site_order(Datum group_id, bool changing, bool approving, const char *domain, Da
 								 "       (SELECT g.order_id FROM orders.order_groups g"
 								 "         WHERE g.id OPERATOR(pg_catalog.=) $1)",
 								 1, argtypes);
-	orders_execute(plan, &group_id, NULL, true, 1, SPI_OK_SELECT);
+	/*
+	 * (0.34.0) the latest snapshot after a command counter increment: a
+	 * group the same statement made (a CTE inserting a group and its
+	 * approved sites) is seen — with the statement's, its site was
+	 * approved without its item
+	 */
+	orders_execute_latest(plan, &group_id, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	*order_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(233);
+SELECT plan(235);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1158,6 +1158,22 @@ SELECT throws_ok($$WITH g AS (INSERT INTO orders.order_groups (order_id, client_
                    SELECT id, 'cte-paid.example', 'approved' FROM g$$,
                  'OR073', 'order "T17-P" is paid: site cte-paid.example cannot be approved any more',
                  'a group and an approved site of a paid order in one statement: OR073');
+
+-- ... and of an unpaid order: the site's item is made (the row trigger read
+-- the group with the statement's snapshot, did not see it, and left the
+-- approved site without its item)
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000017ba', 'T17-CTE', '00000000-0000-0000-0000-0000000017c4', 'review');
+WITH g AS (INSERT INTO orders.order_groups (order_id, client_id, link_count)
+           VALUES ('00000000-0000-0000-0000-0000000017ba', '00000000-0000-0000-0000-0000000017c4', 3) RETURNING id)
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+SELECT id, 'cte-open.example', 'approved', '{"price": 40}' FROM g;
+SELECT is((SELECT count(*)::int FROM orders.order_items i JOIN orders.order_site_selections x ON x.order_item_id = i.id
+            WHERE x.domain = 'cte-open.example' AND i.order_id = '00000000-0000-0000-0000-0000000017ba'), 1,
+          'a group and an approved site of an open order in one statement: the site''s item is made');
+SELECT is((SELECT subtotal || ' ' || (SELECT approved_count FROM orders.order_groups WHERE order_id = o.id)
+             FROM orders.orders o WHERE o.id = '00000000-0000-0000-0000-0000000017ba'), '40.00 1',
+          '... the subtotal and the group''s counter follow');
 
 -- (0.34.0) a key column of the sites that a DBA renamed: the triggers that
 -- read it as a uuid refuse the statement (55000), nothing changes (an
