@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(235);
+SELECT plan(236);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1158,6 +1158,9 @@ SELECT throws_ok($$WITH g AS (INSERT INTO orders.order_groups (order_id, client_
                    SELECT id, 'cte-paid.example', 'approved' FROM g$$,
                  'OR073', 'order "T17-P" is paid: site cte-paid.example cannot be approved any more',
                  'a group and an approved site of a paid order in one statement: OR073');
+SELECT is((SELECT count(*)::int FROM orders.order_groups WHERE order_id = '00000000-0000-0000-0000-0000000017b9')
+          + (SELECT count(*)::int FROM orders.order_site_selections WHERE domain = 'cte-paid.example'), 0,
+          '... nothing written: no group, no site');
 
 -- ... and of an unpaid order: the site's item is made (the row trigger read
 -- the group with the statement's snapshot, did not see it, and left the
