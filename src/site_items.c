@@ -990,17 +990,17 @@ orders_end_site_statement(TriggerData *trigdata, const pg_uuid_t *locked_group,
 {
 	Relation	rel = trigdata->tg_relation;
 	TupleDesc	desc = RelationGetDescr(rel);
-	bool		verdicts = !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
-		bms_is_member(orders_fnumber(desc, "status") - FirstLowInvalidHeapAttributeNumber,
-					  trigdata->tg_updatedcols);
 	SiteFold	f;
+	bool		verdicts;
 	HASHCTL		ctl;
 
+	f.status_att = orders_typed_column(rel, "status", TEXTOID);
+	verdicts = !TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		bms_is_member(f.status_att - FirstLowInvalidHeapAttributeNumber, trigdata->tg_updatedcols);
 	if (orders_owner_restoring(rel) || (!verdicts && customer == NULL))
 		return;
 	f.id_att = orders_typed_column(rel, "id", UUIDOID);
 	f.group_att = orders_typed_column(rel, "order_group_id", UUIDOID);
-	f.status_att = orders_typed_column(rel, "status", TEXTOID);
 	f.domain_att = orders_typed_column(rel, "domain", TEXTOID);
 	f.item_att = orders_typed_column(rel, "order_item_id", UUIDOID);
 	ctl.keysize = sizeof(pg_uuid_t);
