@@ -34,6 +34,7 @@ typedef struct PlanEntry
 {
 	PlanKey		key;
 	SPIPlanPtr	plan;
+	int			generation;		/* its generic plan's, as made_plan made it */
 } PlanEntry;
 
 static HTAB *plan_hash = NULL;
@@ -45,6 +46,8 @@ static HTAB *plan_hash = NULL;
  */
 static SPIPlanPtr get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, bool keyed);
+static int	plan_generation(SPIPlanPtr plan);
+static void make_plan(SPIPlanPtr plan, bool keyed);
 
 SPIPlanPtr
 orders_get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
@@ -107,7 +110,8 @@ get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 	if (!found)
 		entry->plan = NULL;
 
-	if (entry->plan != NULL && SPI_plan_is_valid(entry->plan))
+	if (entry->plan != NULL && SPI_plan_is_valid(entry->plan) &&
+		plan_generation(entry->plan) == entry->generation)
 		return entry->plan;
 
 	/*
@@ -152,20 +156,48 @@ get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 			 sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "orders: SPI_keepplan failed");
-	if (keyed)
-	{
-		int			nest = NewGUCNestLevel();
-		CachedPlan *cplan;
+	make_plan(plan, keyed);
+	entry->plan = plan;
+	entry->generation = plan_generation(plan);
+	return plan;
+}
 
+/*
+ * plan_generation — how many generic plans the plan cache has made for
+ * "plan" so far: one more than get_plan saw means the cache made a new one
+ * itself (an invalidation that arrived while a statement took its locks),
+ * with the caller's settings, not make_plan's.
+ */
+static int
+plan_generation(SPIPlanPtr plan)
+{
+	return ((CachedPlanSource *) linitial(SPI_plan_get_plan_sources(plan)))->generation;
+}
+
+/*
+ * make_plan — the generic plan of "plan" made now, without JIT and, when
+ * "keyed", without sequential scans.  JIT is never worth it for the
+ * extension's statements, which touch a few rows, yet a plan whose cost
+ * passes jit_above_cost compiles its expressions at every execution: a
+ * keyed plan over a DBA's child table without an index (a sequential scan
+ * all the same, costed as disabled) took 170 ms per status change, a
+ * cancellation planned on tables without statistics 9 ms.
+ */
+static void
+make_plan(SPIPlanPtr plan, bool keyed)
+{
+	int			nest = NewGUCNestLevel();
+	CachedPlan *cplan;
+
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (keyed)
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-		cplan = SPI_plan_get_cached_plan(plan);
-		if (cplan != NULL)
-			ReleaseCachedPlan(cplan, CurrentResourceOwner);
-		AtEOXact_GUC(true, nest);
-	}
-	entry->plan = plan;
-	return plan;
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan != NULL)
+		ReleaseCachedPlan(cplan, CurrentResourceOwner);
+	AtEOXact_GUC(true, nest);
 }
 
 /* The source files of this extension, as elog.c names them (base names). */

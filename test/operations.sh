@@ -7,7 +7,8 @@
 # takes those), a session that used the extension keeps working after another
 # drops and re-creates it, and a job scheduled by orders.schedule_jobs()
 # goes with DROP EXTENSION (an event trigger of the extension), so does a
-# time-based workflow's job; a new notification is announced on
+# time-based workflow's job; the extension's own statements are planned
+# without JIT whatever the session's settings; a new notification is announced on
 # orders_notifications with ids only; recounts interrupted by
 # statement_timeout in the middle of their UPDATE leave every row as it was,
 # and the next recount repairs exactly what was wrong.
@@ -15,7 +16,7 @@
 # with pg_cron preloaded and cron.database_name = 'postgres' (test/check.sh's).
 set -eu
 source "$(dirname "$0")/tap.sh"
-A=orders_ops_a B=orders_ops_b D=orders_ops_drop R=orders_ops_recount
+A=orders_ops_a B=orders_ops_b D=orders_ops_drop R=orders_ops_recount J=orders_ops_jit
 export PGOPTIONS="-c client_min_messages=warning"
 # sqlstate DB SQL — the SQLSTATE SQL fails with, or "none"
 sqlstate() {
@@ -25,7 +26,7 @@ sqlstate() {
 
 cleanup() {
     q postgres -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'orders-%'" >/dev/null 2>&1 || true
-    for db in $A $B $D $R; do q postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
+    for db in $A $B $D $R $J; do q postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 cleanup
@@ -358,6 +359,56 @@ check "... and nothing was stored: no item, the site suggested, the subtotal 0, 
                  || ' ' || (SELECT status FROM orders.order_site_selections WHERE domain = 'a.example.com')
                  || ' ' || (SELECT subtotal FROM orders.orders WHERE order_number = 'HELD-1')
                  || ' ' || (SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.oid = 'orders.site_counts()'::regprocedure)")"
+
+# ------------------------------------ the extension's statements, no JIT --
+# With jit_above_cost = 0 every plan made under the session's settings is
+# compiled at each execution (a kept plan costed past the threshold: 170 ms
+# per status change).  auto_explain shows each statement's plan, nested
+# ones too, as a NOTICE; "JIT:" follows the plans that were compiled.  The
+# session's own statements (tagged /* mine */) must be, the extension's
+# (a status change that takes stock and writes history, statistics and the
+# activity log; a booking; a cancellation that gives the booking back)
+# must not.
+q postgres -c "CREATE DATABASE $J"
+q $J -c "CREATE EXTENSION orders" \
+     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000009c1', 'Jit')" \
+     -c "INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000009d1', 'Jar', 'JIT-1', 10)" \
+     -c "INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at)
+         VALUES ('00000000-0000-0000-0000-0000000009a1', '00000000-0000-0000-0000-0000000009b1', now() + interval '1 day', now() + interval '1 day 1 hour')" \
+     -c "INSERT INTO orders.orders (id, customer_id, lifecycle) VALUES ('00000000-0000-0000-0000-0000000009e1', '00000000-0000-0000-0000-0000000009c1', 'cod')" \
+     -c "INSERT INTO orders.order_items (id, order_id, name, quantity, product_id)
+         VALUES ('00000000-0000-0000-0000-0000000009f1', '00000000-0000-0000-0000-0000000009e1', 'Jar', 2, '00000000-0000-0000-0000-0000000009d1')" >/dev/null
+jit_log=$(PGOPTIONS="-c client_min_messages=notice" psql -X -q -v ON_ERROR_STOP=1 -d $J 2>&1 <<'SQL'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_level = notice;
+SET jit = on;
+SET jit_above_cost = 0;
+SET jit_inline_above_cost = -1;
+SET jit_optimize_above_cost = -1;
+/* mine */ SELECT count(*) FROM orders.products;
+/* mine */ UPDATE orders.orders SET status = 'confirmed' WHERE id = '00000000-0000-0000-0000-0000000009e1';
+/* mine */ SELECT orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000009a1'), '00000000-0000-0000-0000-0000000009f1');
+/* mine */ UPDATE orders.orders SET status = 'cancelled' WHERE id = '00000000-0000-0000-0000-0000000009e1';
+SQL
+)
+jit_compiled() {   # the statements whose plan says "JIT:" (their text)
+    printf '%s\n' "$jit_log" | awk '/Query Text:/ {sub(/.*Query Text: */, ""); text = $0}
+                                    /^[[:space:]]*JIT:/ {print text}' | sort -u
+}
+check "the session's own statements were compiled (JIT works here: the check below can fail)" 4 \
+    "$(jit_compiled | grep -c '^/\* mine \*/')"
+# not the library's: PostgreSQL's foreign-key checks ("SELECT 1 FROM ONLY"),
+# planned by PostgreSQL with the session's settings, nor the body of a SQL
+# function (no text: orders.active_trigger_workflows(), once per session)
+check "none of the library's statements was (stock, history, statistics, log, booking, give-back)" "" \
+    "$(jit_compiled | grep -v -e '^/\* mine \*/' -e '^SELECT 1 FROM ONLY ' -e '^$')"
+check "... and they ran: stock back to 10, the booking released, the slot free" "10 released 0 0" \
+    "$(q $J -c "SELECT (SELECT stock_quantity FROM orders.products) || ' ' || (SELECT status FROM orders.slot_reservations)
+                 || ' ' || (SELECT booked_count || ' ' || held_count FROM orders.service_capacity)")"
+check "... as auto_explain shows: it saw the extension's statements" yes \
+    "$(printf '%s\n' "$jit_log" | grep -q 'Query Text: .*orders.slot_reservations' && echo yes)"
 
 # ------------------------------------------------- the two cron jobs ran --
 # The DDL above (extensions created and dropped) can overflow the pg_cron
