@@ -1246,6 +1246,23 @@ orders_cleanup_expired_reservations(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The live bookings (b.id) of the items of the orders $1 (a uuid[], k.order_id):
+ * each order's items by its index, then each item's bookings by theirs —
+ * a join order the planner cannot change (lateral subqueries it does not
+ * pull up), so that a plan made while the tables looked empty or small
+ * never reads every reservation (a cancellation read all 80,000 of a
+ * table whose statistics were older than its rows: 17 ms instead of 0.06).
+ */
+#define ORDER_BOOKINGS \
+	"  FROM pg_catalog.unnest($1) k (order_id)," \
+	"       LATERAL (SELECT i.id FROM orders.order_items i" \
+	"                 WHERE i.order_id OPERATOR(pg_catalog.=) k.order_id OFFSET 0) i," \
+	"       LATERAL (SELECT b.id FROM orders.slot_reservations b" \
+	"                 WHERE b.order_item_id OPERATOR(pg_catalog.=) i.id" \
+	"                   AND b.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])" \
+	"                OFFSET 0) b"
+
+/*
  * require_bookings_seen — at REPEATABLE READ or SERIALIZABLE, refuse (40001)
  * the cancellation of the orders "order_ids" (a uuid[]) when the
  * reservations linked to their items, as the transaction's snapshot shows
@@ -1260,15 +1277,12 @@ static void
 require_bookings_seen(Oid res_rel, Datum order_ids)
 {
 	static Oid	argtypes[1] = {UUIDARRAYOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
-									   "SELECT i.order_id::pg_catalog.text,"
-									   "       pg_catalog.array_agg(r.id ORDER BY r.id)::pg_catalog.text"
-									   "  FROM orders.slot_reservations r"
-									   "  JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-									   " WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
-									   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
-									   " GROUP BY i.order_id ORDER BY i.order_id",
-									   1, argtypes);
+	SPIPlanPtr	plan = orders_get_keyed_plan(PLAN_SLOT_ORDER_BOOKINGS, res_rel,
+											 "SELECT k.order_id::pg_catalog.text,"
+											 "       pg_catalog.array_agg(b.id ORDER BY b.id)::pg_catalog.text"
+											 ORDER_BOOKINGS
+											 " GROUP BY k.order_id ORDER BY k.order_id",
+											 1, argtypes);
 	Datum		args[1] = {order_ids};
 	SPITupleTable *seen;
 	SPITupleTable *latest;
@@ -1325,21 +1339,20 @@ release_orders(Datum order_ids)
 	Datum		args[1] = {order_ids};
 
 	orders_spi_connect_as_owner(res_rel, &saved);
-	plan = orders_get_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
-						   "WITH mine AS ("
-						   "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
-						   "    FROM orders.slot_reservations r"
-						   "    JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
-						   "   WHERE i.order_id OPERATOR(pg_catalog.=) ANY ($1)"
-						   "     AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
-						   "   ORDER BY r.id FOR UPDATE OF r),"
-						   " gone AS ("
-						   "  UPDATE orders.slot_reservations r"
-						   "     SET status = 'released', released_at = pg_catalog.now()"
-						   "    FROM mine WHERE r.id OPERATOR(pg_catalog.=) mine.id"
-						   "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
-						   PER_SLOT_ARRAYS,
-						   1, argtypes);
+	plan = orders_get_keyed_plan(PLAN_SLOT_RELEASE_ORDER, res_rel,
+								 "WITH mine AS ("
+								 "  SELECT r.id, r.capacity_id, r.quantity, r.status AS was"
+								 "    FROM orders.slot_reservations r"
+								 "   WHERE r.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT b.id" ORDER_BOOKINGS "))"
+								 "     AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])"
+								 "   ORDER BY r.id FOR UPDATE OF r),"
+								 " gone AS ("
+								 "  UPDATE orders.slot_reservations r"
+								 "     SET status = 'released', released_at = pg_catalog.now()"
+								 "    FROM mine WHERE r.id OPERATOR(pg_catalog.=) mine.id"
+								 "  RETURNING mine.capacity_id, mine.quantity, mine.was),"
+								 PER_SLOT_ARRAYS,
+								 1, argtypes);
 	if (IsolationUsesXactSnapshot())
 		require_bookings_seen(res_rel, order_ids);
 	slot_execute(plan, args, NULL, SPI_OK_SELECT);
