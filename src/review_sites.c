@@ -716,7 +716,7 @@ any_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, const char *cons
  * orders.site_review_columns() — BEFORE UPDATE ON
  * orders.order_site_selections FOR EACH ROW.  In an API request by anybody
  * but the table's owner: what the analysis found (domain, domain_id,
- * metrics) is staff's (OR060 for others), and a change of the review
+ * metrics) is staff's other than delivery agents' (OR060 for others), and a change of the review
  * (status, client notes, target page, anchor) records the caller as
  * reviewed_by and now() as reviewed_at — the reviewer is recorded, not
  * written.  (PL/pgSQL before 0.24.0; the same rules.)
@@ -741,10 +741,16 @@ orders_site_review_columns(PG_FUNCTION_ARGS)
 
 	if (by_owner(RelationGetRelid(rel)) || !orders_api_request_now())
 		return orders_trigger_result(trigdata, newrow);
-	if (any_changed(oldrow, newrow, desc, found, &which) && !orders_caller_staff(&staff_id, &role))
+	/*
+	 * (0.35.0) not a delivery agent's either, who prices no item
+	 * (item_price_guard): an approved site's item is priced from metrics
+	 */
+	if (any_changed(oldrow, newrow, desc, found, &which) &&
+		(!orders_caller_staff(&staff_id, &role) || strcmp(role, "delivery_agent") == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_COLUMN_RESERVED),
-				 errmsg("column \"%s\" of orders.order_site_selections is reserved to staff", which),
+				 errmsg("column \"%s\" of orders.order_site_selections is reserved to staff other than delivery agents",
+						which),
 				 errhint("Leave it out of the request; staff with the right permission set it.")));
 	if (!any_changed(oldrow, newrow, desc, verdict, &which))
 		return orders_trigger_result(trigdata, newrow);

@@ -51,7 +51,7 @@ CREATE TABLE orders.order_site_selections (
     metrics          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metrics) = 'object'),
     status           text NOT NULL DEFAULT 'suggested'
                      CHECK (status IN ('suggested', 'approved', 'rejected', 'alternate')),
-    target_page_url  text,
+    target_page_url  text CHECK (length(target_page_url) <= 2048),
     anchor_text      text CHECK (length(anchor_text) <= 255),
     reviewed_at      timestamptz,
     reviewed_by      text,
@@ -122,6 +122,29 @@ CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
 CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
+-- site_stays — a site stays with its order (0.35.0, OR074, as its group
+-- does): moved to a group of another order, an approved site left its item
+-- in the first order and was then taken back there — from an order already
+-- paid (OR073 was judged on the new group's order).  The groups are read as
+-- the owner (the caller may not see the other group).  Its WHEN clause asks
+-- for a move: other changes pay no call.
+CREATE FUNCTION orders.site_stays() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (SELECT g.order_id FROM orders.order_groups g WHERE g.id = NEW.order_group_id)
+       IS DISTINCT FROM (SELECT g.order_id FROM orders.order_groups g WHERE g.id = OLD.order_group_id) THEN
+        RAISE EXCEPTION 'site % of client group % stays with its order', left(OLD.domain, 64), OLD.order_group_id
+            USING ERRCODE = 'OR074',
+                  DETAIL = 'Client group ' || NEW.order_group_id || ' belongs to another order; an approved site''s item is its order''s.',
+                  HINT = 'Add the site to the other order''s group instead.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER site_stays BEFORE UPDATE OF order_group_id ON orders.order_site_selections
+    FOR EACH ROW WHEN (NEW.order_group_id IS DISTINCT FROM OLD.order_group_id) EXECUTE FUNCTION orders.site_stays();
 -- group_client_guard — in an API request a client group names a client the
 -- caller can see (0.29.0, OR077): the customers policy decides, asked as
 -- the caller.  A client named a customer of somebody else by its id, and
@@ -145,6 +168,39 @@ END
 $$;
 CREATE TRIGGER group_client_guard BEFORE INSERT OR UPDATE OF client_id ON orders.order_groups
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.group_client_guard();
+
+-- group_analysis_guard — in an API request the analysis of a client group
+-- (its project, its stamps, its status) is staff's (0.35.0, OR060): a
+-- client stamped its group analysed and the order moved to "reviewing"
+-- with the next group's analysis, its own never made.
+CREATE FUNCTION orders.group_analysis_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    col text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
+    col := CASE WHEN TG_OP = 'INSERT' THEN
+                    CASE WHEN NEW.analysis_project_id IS NOT NULL THEN 'analysis_project_id'
+                         WHEN NEW.analysis_started_at IS NOT NULL THEN 'analysis_started_at'
+                         WHEN NEW.analysis_completed_at IS NOT NULL THEN 'analysis_completed_at'
+                         WHEN NEW.group_status <> 'pending' THEN 'group_status' END
+                WHEN NEW.analysis_project_id IS DISTINCT FROM OLD.analysis_project_id THEN 'analysis_project_id'
+                WHEN NEW.analysis_started_at IS DISTINCT FROM OLD.analysis_started_at THEN 'analysis_started_at'
+                WHEN NEW.analysis_completed_at IS DISTINCT FROM OLD.analysis_completed_at THEN 'analysis_completed_at'
+                WHEN NEW.group_status IS DISTINCT FROM OLD.group_status THEN 'group_status' END;
+    IF col IS NOT NULL THEN
+        PERFORM orders.refuse_column('orders.order_groups', col, 'staff');
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER group_analysis_guard
+    BEFORE INSERT OR UPDATE OF analysis_project_id, analysis_started_at, analysis_completed_at, group_status
+    ON orders.order_groups FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.group_analysis_guard();
 
 -- A site's cost is the agency's, not the client's: whoever writes it into
 -- metrics (complete_analysis, staff over the API, a DBA), it is kept in
@@ -504,8 +560,12 @@ BEGIN
     -- (0.28.0) a link that converts hands the order's customer row to
     -- whoever redeems it: staff who may edit customers make those (a
     -- delivery agent made one for a shop customer and took it over)
-    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND NOT orders.has_permission('customers', 'edit') THEN
-        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by staff with permission customers.edit'
+    -- (0.35.0) by admins only, as customers.account_id is written (0.29.0):
+    -- a customer rep made one for a shop customer without a login in its
+    -- scope, converted it with another account of its own and read that
+    -- customer's other orders
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by admins'
             USING ERRCODE = '42501',
                   HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
     END IF;
@@ -749,8 +809,12 @@ CREATE POLICY reach ON orders.order_site_selections
 CREATE POLICY update_right ON orders.order_site_selections AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit'))
            OR orders.customer_may_edit_items((SELECT g.order_id FROM orders.order_groups g WHERE g.id = order_group_id)));
+-- (0.35.0) not by a delivery agent, who prices no item (item_price_guard):
+-- an approved site's item is priced from its metrics
 CREATE POLICY insert_right ON orders.order_site_selections AS RESTRICTIVE FOR INSERT
-    WITH CHECK (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit')));
+    WITH CHECK (NOT (SELECT orders.api_request())
+                OR ((SELECT orders.has_permission('orders', 'edit'))
+                    AND (SELECT orders.current_staff_role()) IS DISTINCT FROM 'delivery_agent'));
 CREATE POLICY delete_right ON orders.order_site_selections AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request()) OR (SELECT orders.has_permission('orders', 'edit')));
 
@@ -802,7 +866,8 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
-    orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard() FROM PUBLIC;
+    orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard(),
+    orders.group_analysis_guard(), orders.site_stays() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
     orders.site_internal_metrics(uuid),

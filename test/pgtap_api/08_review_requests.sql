@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(79);
+SELECT plan(84);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -93,7 +93,7 @@ SELECT is((SELECT i.snapshot -> 'metrics' FROM orders.order_items i JOIN orders.
 -- the sites' own UPDATE (PATCH /order_site_selections): what the analysis
 -- found is staff's, the review is the client's and records the client
 SELECT throws_ok($$UPDATE orders.order_site_selections SET metrics = '{"dr": 99}' WHERE domain = 'three-b.example.com'$$,
-                 'OR060', 'column "metrics" of orders.order_site_selections is reserved to staff',
+                 'OR060', 'column "metrics" of orders.order_site_selections is reserved to staff other than delivery agents',
                  'the client cannot rewrite a site''s metrics (OR060)');
 -- (a long note: stored compressed, which must not make it look changed later)
 UPDATE orders.order_site_selections SET client_notes = 'not this one ' || repeat('because ', 800)
@@ -213,10 +213,36 @@ SELECT is((SELECT count(*) FILTER (WHERE t.used_at IS NULL AND t.converted_to_ac
           '1 77777777-7777-7777-7777-777777777777', '... nothing changed: the link unused, the customer the prospect''s');
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view,convert}')$$,
-                 '42501', 'a share link that converts (allowed_actions "convert") is made by staff with permission customers.edit',
+                 '42501', 'a share link that converts (allowed_actions "convert") is made by admins',
                  'a delivery agent makes no link that converts its order''s customer');
 SELECT isnt(orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view}'), NULL,
             '... one that shows the order it may');
+-- (0.35.0) the agent adds no site to its order and changes none's metrics:
+-- an approved site's item is priced from them (an agent raised a COD
+-- order's total by 500 through a group and an approved site)
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+VALUES ('00000000-0000-0000-0000-0000000008ee', '00000000-0000-0000-0000-0000000000b3', '00000000-0000-0000-0000-0000000000a1', 1);
+SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+                   VALUES ('00000000-0000-0000-0000-0000000008ee', 'fee.example', 'approved', '{"price": 500}')$$,
+                 '42501', NULL, 'a delivery agent inserts no site (its item would be priced by it)');
+SELECT is((SELECT subtotal::text || ' ' || (SELECT count(*) FROM orders.order_items i WHERE i.order_id = o.id)
+             FROM orders.orders o WHERE o.order_number = 'API-3'), '40.00 1', '... nothing changed: API-3 as it was');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.order_site_selections (id, order_group_id, domain, metrics)
+VALUES ('00000000-0000-0000-0000-0000000008ef', '00000000-0000-0000-0000-0000000008ee', 'cheap.example', '{"price": 50}');
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+SELECT throws_ok($$UPDATE orders.order_site_selections SET metrics = '{"price": 0.01}', status = 'approved'
+                    WHERE id = '00000000-0000-0000-0000-0000000008ef'$$,
+                 'OR060', 'column "metrics" of orders.order_site_selections is reserved to staff other than delivery agents',
+                 '... nor changes a site''s metrics (OR060)');
+SELECT is((SELECT status || ' ' || (metrics ->> 'price') FROM orders.order_site_selections WHERE id = '00000000-0000-0000-0000-0000000008ef'),
+          'suggested 50', '... nothing changed');
+-- (0.35.0) a customer rep makes no link that converts either: redeemed by
+-- another account of its own, it took over a customer without a login
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '1 day', '{view,convert}')$$,
+                 '42501', 'a share link that converts (allowed_actions "convert") is made by admins',
+                 'a customer rep makes no link that converts (admins only, as customers.account_id)');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 
