@@ -47,6 +47,7 @@ static HTAB *plan_hash = NULL;
 static SPIPlanPtr get_plan(OrdersPlanKind kind, Oid relid, const char *sql,
 						   int nargs, Oid *argtypes, bool keyed);
 static int	plan_generation(SPIPlanPtr plan);
+static void refuse_rewritten(SPIPlanPtr plan);
 static void make_plan(SPIPlanPtr plan, bool keyed);
 
 SPIPlanPtr
@@ -258,9 +259,42 @@ execute_plan(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 	}
 	PG_END_TRY();
 	plans_running--;
+	if (rc == SPI_OK_REWRITTEN && expected != SPI_OK_REWRITTEN)
+		refuse_rewritten(plan);
 	if (rc != expected)
 		elog(ERROR, "orders: SPI returned %s, expected %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected));
+}
+
+/*
+ * refuse_rewritten — 09000 for a statement of the extension that a DBA's
+ * DO INSTEAD rule replaced (0.35.0: an internal error before), naming the
+ * statement's table.  The
+ * extension keeps its counters exact by its own writes; a rule that
+ * replaces them would leave a counter wrong, so the statement fails.
+ */
+static void
+refuse_rewritten(SPIPlanPtr plan)
+{
+	CachedPlanSource *source = linitial(SPI_plan_get_plan_sources(plan));
+	Node	   *stmt = source->raw_parse_tree != NULL ? source->raw_parse_tree->stmt : NULL;
+	RangeVar   *rv = NULL;
+	const char *table = "one of its tables";
+
+	/* the statement's target (the rule left no query to name it by) */
+	if (stmt != NULL && IsA(stmt, UpdateStmt))
+		rv = ((UpdateStmt *) stmt)->relation;
+	else if (stmt != NULL && IsA(stmt, InsertStmt))
+		rv = ((InsertStmt *) stmt)->relation;
+	else if (stmt != NULL && IsA(stmt, DeleteStmt))
+		rv = ((DeleteStmt *) stmt)->relation;
+	if (rv != NULL)
+		table = quote_qualified_identifier(rv->schemaname, rv->relname);
+	ereport(ERROR,
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("a rule on %s replaced a write the extension keeps exact", table),
+			 errdetail("A DO INSTEAD rule made the statement do something else: a counter would be left wrong."),
+			 errhint("Make the rule DO ALSO, or drop it.")));
 }
 
 /* orders_execute — SPI_execute_plan for the extension's own statements. */

@@ -167,7 +167,8 @@ static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stoc
 							   Oid products, const OrdersSavedUser *caller);
 
 /*
- * refuse_move — "m" did not fit, or its row was not found: OR050 naming
+ * refuse_move — "m" did not fit, or its row was not found: 09000 when it
+ * fits the row as it is (a DBA's trigger skipped the write), else OR050 naming
  * what is in stock (the row is locked by now); 40001 at REPEATABLE READ or
  * SERIALIZABLE when the row exists but was committed after the
  * transaction's snapshot (a product created by the transaction that added
@@ -196,7 +197,31 @@ refuse_move(const StockMove *m, Oid products, Oid variants, const OrdersSavedUse
 							   1, argtypes);
 	orders_execute(plan, args, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-		insufficient_stock(m, SPI_tuptable, m->variant ? variants : products, products, caller);
+	{
+		SPITupleTable *seen = SPI_tuptable;
+
+		/*
+		 * (0.35.0) a row the transaction sees whose stock the move fits, as
+		 * it is now (locked by the move), was skipped by a DBA's BEFORE
+		 * trigger: 09000, as for the other counted rows (it was reported
+		 * short of stock)
+		 */
+		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0 && getBaseType(SPI_gettypeid(SPI_tuptable->tupdesc, 3)) == INT4OID)
+		{
+			bool		isnull;
+			Datum		stock = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+
+			if (!isnull && (int64) DatumGetInt32(stock) + m->delta >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+						 errmsg("the stock of %s %s was not moved: a trigger on %s skipped it",
+								m->variant ? "variant" : "product",
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+								m->variant ? "orders.product_variants" : "orders.products")));
+		}
+		insufficient_stock(m, seen, m->variant ? variants : products, products, caller);
+	}
 	if (!IsolationUsesXactSnapshot())
 		return;
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);

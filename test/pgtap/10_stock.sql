@@ -3,7 +3,7 @@
 -- holding order move the difference, never below 0 (OR050), and an open
 -- order holding stock is not deleted (OR051).
 BEGIN;
-SELECT plan(102);
+SELECT plan(107);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000a0c1', 'Stock Buyer');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -643,6 +643,34 @@ SELECT throws_ok($$TRUNCATE orders.order_items CASCADE$$, 'OR014', NULL,
                  '(0.30.0) TRUNCATE of the items is refused while orders count them (OR014)');
 SELECT is(pg_temp.edge() || ' ' || (SELECT count(*) FROM orders.order_items WHERE product_id = '00000000-0000-0000-0000-0000000010e0'),
           '3 E1=- E2=2 E3=2 E4=3 E5=2 E6=5 E7=- E8=3 E9=- 11', '... and nothing changed');
+
+-- (0.35.0) a DBA's DO INSTEAD rule on the products replaces the stock's
+-- write: 09000 naming the table (an internal error, XX000, before); a
+-- DBA's BEFORE trigger that skips the product's row: 09000 (was OR050,
+-- "insufficient stock" for a product with stock enough); nothing changes
+INSERT INTO orders.products (id, name, sku, stock_quantity) VALUES ('00000000-0000-0000-0000-0000000010f1', 'Rule Jar', 'T10-RULE', 5);
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000010f2', 'T10-RULE-1', '00000000-0000-0000-0000-00000000a0c1', 'cod');
+INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+VALUES ('00000000-0000-0000-0000-0000000010f2', 'Rule Jar', 2, '00000000-0000-0000-0000-0000000010f1');
+SAVEPOINT rule;
+CREATE RULE t10_keep_stock AS ON UPDATE TO orders.products DO INSTEAD NOTHING;
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000010f2', 'confirmed')$$,
+                 '09000', 'a rule on orders.products replaced a write the extension keeps exact',
+                 'a DO INSTEAD rule on the products: the status change that takes stock is refused (09000, not XX000)');
+ROLLBACK TO SAVEPOINT rule;
+SAVEPOINT skipped;
+CREATE FUNCTION pg_temp.t10_skip() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER t10_skip BEFORE UPDATE ON orders.products FOR EACH ROW EXECUTE FUNCTION pg_temp.t10_skip();
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000010f2', 'confirmed')$$,
+                 '09000', 'the stock of product Rule Jar was not moved: a trigger on orders.products skipped it',
+                 'a DBA''s trigger that skips the product''s row: 09000 (not OR050: the stock was enough)');
+ROLLBACK TO SAVEPOINT skipped;
+SELECT is((SELECT status || ' ' || (SELECT stock_quantity FROM orders.products WHERE sku = 'T10-RULE')
+             FROM orders.orders WHERE order_number = 'T10-RULE-1'), 'new 5', '... nothing changed');
+SELECT is((orders.transition('00000000-0000-0000-0000-0000000010f2', 'confirmed')).status, 'confirmed',
+          '... and without them the change is made');
+SELECT is((SELECT stock_quantity::text FROM orders.products WHERE sku = 'T10-RULE'), '3', '... and takes its stock');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(236);
+SELECT plan(241);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1209,6 +1209,39 @@ SELECT throws_ok(format($$UPDATE orders.order_site_selections SET status = 'appr
                  '... a sites'' order_item_id that is a bigint now: 55000 (a pointer was stored in it, then the backend crashed)');
 ROLLBACK TO SAVEPOINT item_retyped;
 SELECT is((SELECT status FROM orders.order_site_selections WHERE id = :'key_site'), 'suggested', '... nothing changed');
+
+-- (0.35.0) an approved site inserted where its group and domain exist
+-- makes no item (a PostgREST upsert made one for the proposed row, never
+-- inserted: its price in the subtotal); the conflict's UPDATE makes the
+-- item of the row it approves, once
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000017d1', 'T17-UPS-1', '00000000-0000-0000-0000-0000000017c4', 'review'),
+  ('00000000-0000-0000-0000-0000000017d2', 'T17-UPS-2', '00000000-0000-0000-0000-0000000017c4', 'review');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017e1', '00000000-0000-0000-0000-0000000017d1', '00000000-0000-0000-0000-0000000017c4', 3),
+  ('00000000-0000-0000-0000-0000000017e2', '00000000-0000-0000-0000-0000000017d2', '00000000-0000-0000-0000-0000000017c4', 3);
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'ups.example', '{"price": 7}');
+CREATE FUNCTION pg_temp.ups() RETURNS text LANGUAGE sql AS $$
+    SELECT (SELECT count(*) FROM orders.order_items WHERE order_id = o.id) || ' ' || o.subtotal || ' '
+           || (SELECT approved_count FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017e1')
+      FROM orders.orders o WHERE o.id = '00000000-0000-0000-0000-0000000017d1' $$;
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'ups.example', 'approved', '{"price": 9}') ON CONFLICT DO NOTHING;
+SELECT is(pg_temp.ups(), '0 0.00 0', 'an approved site upserted ON CONFLICT DO NOTHING over an existing one: no item, no subtotal');
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'ups.example', 'approved', '{"price": 5}')
+ON CONFLICT (order_group_id, domain) DO UPDATE SET status = excluded.status, metrics = excluded.metrics;
+SELECT is(pg_temp.ups(), '1 5.00 1', '... ON CONFLICT DO UPDATE: one item (the updated row''s), at its price');
+-- (0.35.0) a site stays with its order (OR074), as its group does: moved
+-- to another order's group, an approved site left its item behind
+SELECT throws_ok($$UPDATE orders.order_site_selections SET order_group_id = '00000000-0000-0000-0000-0000000017e2'
+                    WHERE domain = 'ups.example'$$, 'OR074', NULL,
+                 'a site moved to a group of another order: OR074');
+SELECT is(pg_temp.ups() || ' ' || (SELECT order_group_id FROM orders.order_site_selections WHERE domain = 'ups.example'),
+          '1 5.00 1 00000000-0000-0000-0000-0000000017e1', '... nothing changed');
+SELECT throws_ok($$UPDATE orders.order_site_selections SET target_page_url = repeat('x', 2049) WHERE domain = 'ups.example'$$,
+                 '23514', NULL, '(0.35.0) a target page URL longer than 2,048 characters: 23514');
 
 SELECT * FROM finish();
 ROLLBACK;
