@@ -24,6 +24,13 @@
 --    staff's in an API request (group_analysis_guard, OR060).
 --  * order_site_selections: a site stays with its order (site_stays,
 --    OR074); target_page_url at most 2,048 characters.
+--  * A NULL id to start_analysis, complete_analysis, site_internal_notes,
+--    site_internal_metrics, set_site_internal_notes, create_share_token,
+--    revive_outbox (and, in the library, review_sites): 22004 (was a "does
+--    not exist" of <NULL>).  complete_analysis names a suggestion whose
+--    metrics is no object (22023; was the INSERT's 23514).
+--  * (library) review_sites: an entry naming no site is 22023 (was OR076
+--    "site null"); a quoted value cut at 64 characters ends with "...".
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.35.0'" to load this file. \quit
 
 CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
@@ -35,6 +42,10 @@ AS $$
 DECLARE
     token text;
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF NOT orders.may_share(create_share_token.order_id) THEN
         RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
             USING ERRCODE = 'OR006',
@@ -144,3 +155,196 @@ ALTER TABLE orders.order_site_selections
 
 REVOKE ALL ON FUNCTION orders.webhook_value(jsonb, text), orders.webhook_amount(jsonb, text),
                        orders.webhook_time(text) FROM PUBLIC;
+
+-- (0.35.0) a NULL id: 22004, as the other API functions; complete_analysis:
+-- metrics that is no object named (22023)
+
+CREATE OR REPLACE FUNCTION orders.start_analysis(order_group_id uuid, analysis_project_id uuid)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF start_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.start_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    UPDATE orders.order_groups og
+       SET analysis_project_id = start_analysis.analysis_project_id,
+           analysis_started_at = now(), analysis_completed_at = NULL, group_status = 'analyzing'
+     WHERE og.id = start_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(start_analysis.order_group_id);
+    END IF;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF complete_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
+    -- check, 23514, without naming the suggestion)
+    SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(jsonb_typeof(x.v -> 'metrics'), 'null') NOT IN ('object', 'null')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics % is not a JSON object', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023', HINT = 'metrics is an object such as {"dr": 54, "traffic": 1200, "price": 90}.';
+    END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
+       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
+                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                ELSE true END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+    SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+           (s ->> 'domain_id')::uuid, coalesce(s -> 'metrics', '{}')
+      FROM jsonb_array_elements(suggestions) s
+    ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.site_internal_notes(order_group_id uuid)
+    RETURNS TABLE (selection_id uuid, domain text, internal_notes text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF site_internal_notes.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.site_internal_notes: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_notes.order_group_id) THEN
+        PERFORM orders.group_not_found(site_internal_notes.order_group_id);
+    END IF;
+    RETURN QUERY SELECT x.id, x.domain, x.internal_notes FROM orders.order_site_selections x
+                  WHERE x.order_group_id = site_internal_notes.order_group_id ORDER BY x.domain;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.site_internal_metrics(order_group_id uuid)
+    RETURNS TABLE (selection_id uuid, domain text, internal_metrics jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF site_internal_metrics.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.site_internal_metrics: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_metrics.order_group_id) THEN
+        PERFORM orders.group_not_found(site_internal_metrics.order_group_id);
+    END IF;
+    RETURN QUERY SELECT x.id, x.domain, x.internal_metrics FROM orders.order_site_selections x
+                  WHERE x.order_group_id = site_internal_metrics.order_group_id ORDER BY x.domain;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.set_site_internal_notes(selection_id uuid, internal_notes text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    grp uuid := (SELECT x.order_group_id FROM orders.order_site_selections x WHERE x.id = set_site_internal_notes.selection_id);
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF set_site_internal_notes.selection_id IS NULL THEN
+        RAISE EXCEPTION 'orders.set_site_internal_notes: argument "selection_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.staff_sees_group(grp) THEN
+        RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
+            USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
+    END IF;
+    UPDATE orders.order_site_selections x SET internal_notes = set_site_internal_notes.internal_notes
+     WHERE x.id = set_site_internal_notes.selection_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.revive_outbox(id uuid)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m orders.outbox%ROWTYPE;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF revive_outbox.id IS NULL THEN
+        RAISE EXCEPTION 'orders.revive_outbox: argument "id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM orders.outbox o WHERE o.id = revive_outbox.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % does not exist', revive_outbox.id USING ERRCODE = 'OR100';
+    ELSIF m.dead_at IS NULL THEN
+        RAISE EXCEPTION 'outbox message % is not dead', revive_outbox.id
+            USING ERRCODE = 'OR102',
+                  DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.' ELSE 'It is still pending.' END;
+    END IF;
+    UPDATE orders.outbox o
+       SET dead_at = NULL, run_after = now(), attempts = 0, locked_by = NULL
+     WHERE o.id = m.id;
+END
+$$;

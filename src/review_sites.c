@@ -119,11 +119,17 @@ known_status(const char *status)
 		 strcmp(status, "rejected") == 0 || strcmp(status, "alternate") == 0);
 }
 
-/* clip64 — the first 64 characters of "s" (SQL's left(s, 64)). */
+/*
+ * clip64 — "s" quoted in a message: its first 64 characters, ended with
+ * "..." when cut (doc/errors.md; 0.35.0: cut without the marker before).
+ */
 static char *
 clip64(const char *s)
 {
-	return pnstrdup(s, pg_mbcharcliplen(s, strlen(s), 64));
+	int			len = strlen(s);
+	int			cut = pg_mbcharcliplen(s, len, 64);
+
+	return cut < len ? psprintf("%.*s...", cut, s) : pstrdup(s);
 }
 
 /* not_an_array — refuse (22023) selections that are not a JSON array. */
@@ -354,6 +360,12 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg(REVIEW_FUNC ": status \"%s\" is not one of suggested, approved, rejected, alternate",
 							clip64(e->status != NULL ? e->status : "null"))));
+		/* (0.35.0) was OR076 "site null is not a site of client group …" */
+		if (e->named == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg(REVIEW_FUNC ": entry %d names no site", i + 1),
+					 errhint("Name it by selection_id or domain.")));
 		if (!e->found)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_SITE_NOT_IN_GROUP),
@@ -648,6 +660,7 @@ review(FunctionCallInfo fcinfo, const char *reviewer, bool share)
 Datum
 orders_review_sites(PG_FUNCTION_ARGS)
 {
+	orders_require_arg(fcinfo, 0, "orders.review_sites", "order_group_id");
 	return review(fcinfo, by_owner(orders_relid("order_groups")) ? orders_current_actor() : NULL, false);
 }
 

@@ -293,6 +293,10 @@ AS $$
 DECLARE
     g orders.order_groups;
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF start_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.start_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     UPDATE orders.order_groups og
        SET analysis_project_id = start_analysis.analysis_project_id,
            analysis_started_at = now(), analysis_completed_at = NULL, group_status = 'analyzing'
@@ -325,6 +329,10 @@ DECLARE
     bad jsonb;
     bad_n bigint;
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF complete_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
             USING ERRCODE = '22023';
@@ -341,6 +349,15 @@ BEGIN
     ELSIF FOUND THEN
         RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
             USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
+    -- check, 23514, without naming the suggestion)
+    SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(jsonb_typeof(x.v -> 'metrics'), 'null') NOT IN ('object', 'null')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics % is not a JSON object', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023', HINT = 'metrics is an object such as {"dr": 54, "traffic": 1200, "price": 90}.';
     END IF;
     -- (0.29.0) the price the client pays for a site: a JSON number of at
     -- least 0 (a price sent as text made an item of 0; a negative or huge
@@ -474,6 +491,10 @@ CREATE FUNCTION orders.site_internal_notes(order_group_id uuid)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF site_internal_notes.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.site_internal_notes: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_notes.order_group_id) THEN
         PERFORM orders.group_not_found(site_internal_notes.order_group_id);
     END IF;
@@ -487,6 +508,10 @@ CREATE FUNCTION orders.site_internal_metrics(order_group_id uuid)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF site_internal_metrics.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.site_internal_metrics: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF NOT orders.has_permission('orders', 'view') OR NOT orders.staff_sees_group(site_internal_metrics.order_group_id) THEN
         PERFORM orders.group_not_found(site_internal_metrics.order_group_id);
     END IF;
@@ -502,6 +527,10 @@ AS $$
 DECLARE
     grp uuid := (SELECT x.order_group_id FROM orders.order_site_selections x WHERE x.id = set_site_internal_notes.selection_id);
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF set_site_internal_notes.selection_id IS NULL THEN
+        RAISE EXCEPTION 'orders.set_site_internal_notes: argument "selection_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.staff_sees_group(grp) THEN
         RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
             USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
@@ -543,6 +572,10 @@ AS $$
 DECLARE
     token text;
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF NOT orders.may_share(create_share_token.order_id) THEN
         RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
             USING ERRCODE = 'OR006',

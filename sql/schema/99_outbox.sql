@@ -168,6 +168,10 @@ AS $$
 DECLARE
     m orders.outbox%ROWTYPE;
 BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF revive_outbox.id IS NULL THEN
+        RAISE EXCEPTION 'orders.revive_outbox: argument "id" must not be null' USING ERRCODE = '22004';
+    END IF;
     SELECT * INTO m FROM orders.outbox o WHERE o.id = revive_outbox.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'outbox message % does not exist', revive_outbox.id USING ERRCODE = 'OR100';

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(27);
+SELECT plan(39);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -90,6 +90,43 @@ SELECT is((orders.transition('00000000-0000-0000-0000-0000000014b9', 'confirmati
           'confirmation_pending', 'an order with 20000 characters of old notes still changes status');
 SELECT throws_ok($$UPDATE orders.orders SET notes = repeat('m', 20000) WHERE order_number = 'T14-OLD'$$, '22001', NULL,
                  '... but its notes cannot be replaced by other over-long notes');
+
+-- (0.35.0) a NULL id to the review, share and outbox functions: 22004, as
+-- the other API functions (a "does not exist" of <NULL> before); a review
+-- entry naming no site: 22023; a quoted value cut at 64 characters ends
+-- with "..."; a suggestion whose metrics is no object: 22023, named
+SELECT throws_ok($$SELECT orders.review_sites(NULL, '[]')$$, '22004',
+                 'orders.review_sites: argument "order_group_id" must not be null', 'review_sites(NULL, …): 22004');
+SELECT throws_ok($$SELECT orders.start_analysis(NULL, NULL)$$, '22004',
+                 'orders.start_analysis: argument "order_group_id" must not be null', 'start_analysis(NULL, …): 22004');
+SELECT throws_ok($$SELECT orders.complete_analysis(NULL, '[]')$$, '22004',
+                 'orders.complete_analysis: argument "order_group_id" must not be null', 'complete_analysis(NULL, …): 22004');
+SELECT throws_ok($$SELECT * FROM orders.site_internal_notes(NULL)$$, '22004',
+                 'orders.site_internal_notes: argument "order_group_id" must not be null', 'site_internal_notes(NULL): 22004');
+SELECT throws_ok($$SELECT * FROM orders.site_internal_metrics(NULL)$$, '22004',
+                 'orders.site_internal_metrics: argument "order_group_id" must not be null', 'site_internal_metrics(NULL): 22004');
+SELECT throws_ok($$SELECT orders.set_site_internal_notes(NULL, 'x')$$, '22004',
+                 'orders.set_site_internal_notes: argument "selection_id" must not be null', 'set_site_internal_notes(NULL, …): 22004');
+SELECT throws_ok($$SELECT orders.create_share_token(NULL)$$, '22004',
+                 'orders.create_share_token: argument "order_id" must not be null', 'create_share_token(NULL): 22004');
+SELECT throws_ok($$SELECT orders.revive_outbox(NULL)$$, '22004',
+                 'orders.revive_outbox: argument "id" must not be null', 'revive_outbox(NULL): 22004');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+SELECT '00000000-0000-0000-0000-0000000014d1', 'T14-REV', id, 'review' FROM orders.customers LIMIT 1;
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+SELECT '00000000-0000-0000-0000-0000000014d2', '00000000-0000-0000-0000-0000000014d1', customer_id, 1
+  FROM orders.orders WHERE order_number = 'T14-REV';
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000014d2', '[{"status": "approved"}]')$$, '22023',
+                 'orders.review_sites: entry 1 names no site', 'a review entry without selection_id or domain: 22023 (was OR076 "site null")');
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000014d2', '[{"domain": "%s", "status": "approved"}]')$$,
+                        repeat('q', 100)), 'OR076',
+                 'site ' || repeat('q', 64) || '... is not a site of client group 00000000-0000-0000-0000-0000000014d2',
+                 'a site named by 100 characters is quoted by 64 and "..."');
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "a.example", "metrics": [1]}]')$$,
+                 '22023', 'orders.complete_analysis: suggestion 1: metrics [1] is not a JSON object',
+                 'a suggestion whose metrics is an array: 22023 naming it (was the INSERT''s 23514)');
+SELECT is((SELECT suggested_count FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000014d2'), 0,
+          '... nothing was suggested');
 
 SELECT * FROM finish();
 ROLLBACK;
