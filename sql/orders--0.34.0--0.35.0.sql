@@ -24,6 +24,9 @@
 --    staff's in an API request (group_analysis_guard, OR060).
 --  * order_site_selections: a site stays with its order (site_stays,
 --    OR074); target_page_url at most 2,048 characters.
+--  * order_items: an approved site's item goes with the site's approval
+--    (site_item_guard, OR078: not deleted, not moved to another order;
+--    OR073: its price and quantity stay once the order is paid or closed).
 --  * A NULL id to start_analysis, complete_analysis, site_internal_notes,
 --    site_internal_metrics, set_site_internal_notes, create_share_token,
 --    revive_outbox (and, in the library, review_sites): 22004 (was a "does
@@ -148,7 +151,17 @@ $$;
 CREATE TRIGGER site_stays BEFORE UPDATE OF order_group_id ON orders.order_site_selections
     FOR EACH ROW WHEN (NEW.order_group_id IS DISTINCT FROM OLD.order_group_id) EXECUTE FUNCTION orders.site_stays();
 
-REVOKE ALL ON FUNCTION orders.group_analysis_guard(), orders.site_stays() FROM PUBLIC;
+-- site_item_guard — an approved site's item goes with the site's approval
+-- (0.35.0, OR078; OR073 for its price and quantity once the order is paid
+-- or closed), for everybody: staff deleted such an item from a paid order
+-- (the site stayed approved without it) or moved it to another order.  In
+-- C (src/site_items.c); its WHEN clause asks for an item made for a site.
+CREATE FUNCTION orders.site_item_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_item_guard';
+CREATE TRIGGER site_item_guard BEFORE DELETE OR UPDATE OF order_id, unit_price, quantity ON orders.order_items
+    FOR EACH ROW WHEN (OLD.snapshot ? 'site_selection_id') EXECUTE FUNCTION orders.site_item_guard();
+
+REVOKE ALL ON FUNCTION orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard() FROM PUBLIC;
 
 ALTER TABLE orders.order_site_selections
     ADD CONSTRAINT order_site_selections_target_page_url_check CHECK (length(target_page_url) <= 2048);

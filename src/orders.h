@@ -61,6 +61,7 @@
 #define ERRCODE_ORDERS_GROUP_MOVED          MAKE_SQLSTATE('O','R','0','7','4')
 #define ERRCODE_ORDERS_GROUP_NOT_FOUND      MAKE_SQLSTATE('O','R','0','7','5')
 #define ERRCODE_ORDERS_SITE_NOT_IN_GROUP    MAKE_SQLSTATE('O','R','0','7','6')
+#define ERRCODE_ORDERS_SITE_ITEM            MAKE_SQLSTATE('O','R','0','7','8')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -267,6 +268,7 @@ typedef enum OrdersPlanKind
 	PLAN_SITE_GROUP_ORDERS,
 	PLAN_GROUP_SITES_STAY,
 	PLAN_SITE_EXISTS,
+	PLAN_SITE_ITEM_GUARD,
 	PLAN_REVIEW_LOCK_SITES,
 	PLAN_REVIEW_LOCK_GROUP,
 	PLAN_REVIEW_LOCK_ORDER,

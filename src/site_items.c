@@ -61,6 +61,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -72,6 +73,10 @@
 
 PG_FUNCTION_INFO_V1(orders_site_items);
 PG_FUNCTION_INFO_V1(orders_group_sites_stay);
+PG_FUNCTION_INFO_V1(orders_site_item_guard);
+
+/* site_counts deleting the items of sites no longer approved: site_item_guard lets them go */
+static int	deleting_site_items = 0;
 
 /*
  * refuse_final — OR073: the order "number" is paid or closed ("state"): its
@@ -770,6 +775,110 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 	return orders_trigger_result(trigdata, group);
 }
 
+/* column_differs — is column "name" of "newrow" not the same datum as "oldrow"'s? */
+static bool
+column_differs(Relation rel, HeapTuple oldrow, HeapTuple newrow, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = orders_fnumber(desc, name);
+	Form_pg_attribute a;
+	bool		old_null;
+	bool		new_null;
+	Datum		o,
+				n;
+
+	if (att <= 0)
+		return false;
+	a = TupleDescAttr(desc, att - 1);
+	o = heap_getattr(oldrow, att, desc, &old_null);
+	n = heap_getattr(newrow, att, desc, &new_null);
+	if (old_null || new_null)
+		return old_null != new_null;
+	return !datumIsEqual(o, n, a->attbyval, a->attlen);
+}
+
+/*
+ * orders.site_item_guard() — BEFORE DELETE OR UPDATE OF order_id,
+ * unit_price, quantity ON orders.order_items FOR EACH ROW, WHEN the item
+ * was made for a site (its snapshot names one) (0.35.0).  Guarantees, for
+ * everybody, that an approved site's item goes only with the site's
+ * approval: it is not deleted but by taking the site back, deleting the
+ * site or its group (site_counts deletes it then) or with its order, and
+ * it stays with its order (OR078); and that once its order is paid or
+ * closed its price and quantity stay (OR073).  Before, staff (and the
+ * owner) deleted such an item from a paid order — the site stayed
+ * approved without it, the total fell — or moved it to another order.
+ * The site is read as the owner with the latest snapshot: a byte-equal
+ * value written again passes.
+ */
+Datum
+orders_site_item_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "site_item_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_DELETE | ORDERS_TRIG_UPDATE);
+	static Oid	argtypes[1] = {UUIDOID};
+	Relation	rel = trigdata->tg_relation;
+	HeapTuple	oldrow = trigdata->tg_trigtuple;
+	bool		updating = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	HeapTuple	result = updating ? trigdata->tg_newtuple : oldrow;
+	bool		moved;
+	bool		isnull;
+	Datum		args[1];
+	OrdersSavedUser saved;
+	OrdersLockedOrder o = {0};
+	SPITupleTable *t;
+	const char *domain;
+
+	if (deleting_site_items > 0)
+		return orders_trigger_result(trigdata, result);
+	moved = !updating || column_differs(rel, oldrow, result, "order_id");
+	if (!moved && !column_differs(rel, oldrow, result, "unit_price") &&
+		!column_differs(rel, oldrow, result, "quantity"))
+		return orders_trigger_result(trigdata, result);
+	args[0] = heap_getattr(oldrow, orders_typed_column(rel, "id", UUIDOID), RelationGetDescr(rel), &isnull);
+	if (isnull)
+		return orders_trigger_result(trigdata, result);
+	orders_spi_connect_as_owner(orders_relid("order_site_selections"), &saved);
+	orders_execute_latest(orders_get_keyed_plan(PLAN_SITE_ITEM_GUARD, orders_relid("order_site_selections"),
+												"SELECT x.domain, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
+												"  FROM orders.order_site_selections x"
+												"  JOIN orders.order_groups g ON g.id OPERATOR(pg_catalog.=) x.order_group_id"
+												"  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
+												" WHERE x.order_item_id OPERATOR(pg_catalog.=) $1"
+												"   AND x.status OPERATOR(pg_catalog.=) 'approved'",
+												1, argtypes),
+						  args, NULL, SPI_OK_SELECT);
+	/* no approved site links it, or its order is gone (the order's cascade) */
+	if (SPI_processed == 0)
+	{
+		orders_spi_finish_as(&saved);
+		return orders_trigger_result(trigdata, result);
+	}
+	t = SPI_tuptable;
+	domain = SPI_getvalue(t->vals[0], t->tupdesc, 1);
+	if (moved)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SITE_ITEM),
+				 errmsg("order item %s is the item of approved site %s of order \"%s\": it goes with the site's approval",
+						DatumGetCString(DirectFunctionCall1(uuid_out, args[0])), domain,
+						SPI_getvalue(t->vals[0], t->tupdesc, 2)),
+				 errdetail(updating ? "It stays with its order." : "Deleted, the site would stay approved without its item."),
+				 errhint("Take the site back (orders.review_sites) to remove its item.")));
+	o.number = SPI_getvalue(t->vals[0], t->tupdesc, 2);
+	o.status = SPI_getvalue(t->vals[0], t->tupdesc, 3);
+	o.paid = DatumGetBool(SPI_getbinval(t->vals[0], t->tupdesc, 4, &isnull));
+	o.lifecycle = SPI_getvalue(t->vals[0], t->tupdesc, 5);
+	if (!orders_locked_order_open(&o))
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_SITES_FINAL),
+				 errmsg("order \"%s\" is %s: the item of approved site %s keeps its price and quantity",
+						o.number, o.paid ? "paid" : o.status != NULL ? o.status : "without a status", domain),
+				 errhint("Once the order is paid its sites are final.")));
+	orders_spi_finish_as(&saved);
+	return orders_trigger_result(trigdata, result);
+}
+
 /* What a statement did to one site: its row before and after. */
 typedef struct SiteState
 {
@@ -1010,7 +1119,16 @@ delete_unlinked_items(HTAB *sites)
 	plan = orders_get_keyed_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
 						         "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						         1, argtypes);
-	orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, NULL);
+	deleting_site_items++;
+	PG_TRY();
+	{
+		orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, NULL);
+	}
+	PG_FINALLY();
+	{
+		deleting_site_items--;
+	}
+	PG_END_TRY();
 }
 
 /*

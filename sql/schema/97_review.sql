@@ -122,6 +122,15 @@ CREATE FUNCTION orders.group_sites_stay() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_sites_stay';
 CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.group_sites_stay();
+-- site_item_guard — an approved site's item goes with the site's approval
+-- (0.35.0, OR078; OR073 for its price and quantity once the order is paid
+-- or closed), for everybody: staff deleted such an item from a paid order
+-- (the site stayed approved without it) or moved it to another order.  In
+-- C (src/site_items.c); its WHEN clause asks for an item made for a site.
+CREATE FUNCTION orders.site_item_guard() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_item_guard';
+CREATE TRIGGER site_item_guard BEFORE DELETE OR UPDATE OF order_id, unit_price, quantity ON orders.order_items
+    FOR EACH ROW WHEN (OLD.snapshot ? 'site_selection_id') EXECUTE FUNCTION orders.site_item_guard();
 -- site_stays — a site stays with its order (0.35.0, OR074, as its group
 -- does): moved to a group of another order, an approved site left its item
 -- in the first order and was then taken back there — from an order already
@@ -900,7 +909,7 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
     orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard(),
-    orders.group_analysis_guard(), orders.site_stays() FROM PUBLIC;
+    orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
     orders.site_internal_metrics(uuid),

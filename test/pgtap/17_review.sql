@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(241);
+SELECT plan(247);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1242,6 +1242,24 @@ SELECT is(pg_temp.ups() || ' ' || (SELECT order_group_id FROM orders.order_site_
           '1 5.00 1 00000000-0000-0000-0000-0000000017e1', '... nothing changed');
 SELECT throws_ok($$UPDATE orders.order_site_selections SET target_page_url = repeat('x', 2049) WHERE domain = 'ups.example'$$,
                  '23514', NULL, '(0.35.0) a target page URL longer than 2,048 characters: 23514');
+
+-- (0.35.0) an approved site's item goes with the site's approval (OR078),
+-- for the owner too; once the order is paid its price and quantity stay
+-- (OR073); taking the site back takes the item (site_counts passes)
+SELECT id AS ups_item FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000017d1' \gset
+SELECT throws_ok(format($$DELETE FROM orders.order_items WHERE id = %L$$, :'ups_item'), 'OR078', NULL,
+                 'deleting an approved site''s item: OR078');
+SELECT throws_ok(format($$UPDATE orders.order_items SET order_id = '00000000-0000-0000-0000-0000000017d2' WHERE id = %L$$, :'ups_item'),
+                 'OR078', NULL, '... moving it to another order: OR078');
+SELECT lives_ok(format($$UPDATE orders.order_items SET unit_price = 6 WHERE id = %L$$, :'ups_item'),
+                '... its price changed while the order is open: allowed');
+UPDATE orders.orders SET paid_at = now() WHERE id = '00000000-0000-0000-0000-0000000017d1';
+SELECT throws_ok(format($$UPDATE orders.order_items SET unit_price = 0 WHERE id = %L$$, :'ups_item'), 'OR073', NULL,
+                 '... once the order is paid: its price stays (OR073)');
+SELECT is(pg_temp.ups(), '1 6.00 1', '... nothing else changed: the item, the subtotal, the approval');
+UPDATE orders.orders SET paid_at = NULL WHERE id = '00000000-0000-0000-0000-0000000017d1';
+UPDATE orders.order_site_selections SET status = 'rejected' WHERE domain = 'ups.example';
+SELECT is(pg_temp.ups(), '0 0.00 0', '... taking the site back takes its item (the guard lets site_counts delete it)');
 
 SELECT * FROM finish();
 ROLLBACK;
