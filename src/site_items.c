@@ -600,8 +600,12 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * conflict action (the UPDATE's own triggers make the item of the row it
  * updates), a plain one fails with 23505.  (0.35.0: a PostgREST upsert of
  * an approved site made an item for the proposed row that was never
- * inserted, its price in the order's subtotal.)  A concurrent insert of the
- * same key committed after this look is not seen: documented.
+ * inserted, its price in the order's subtotal.)  The site found is locked
+ * FOR KEY SHARE: one another transaction is deleting (or re-keying) is
+ * waited for — gone, it is not counted and the item is made (review: a
+ * site deleted meanwhile left the inserted approved site without its
+ * item); at REPEATABLE READ that wait ends in 40001.  A concurrent insert
+ * of the same key committed after this look is not seen: documented.
  */
 static bool
 inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
@@ -622,7 +626,7 @@ inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
 												" WHERE x.id OPERATOR(pg_catalog.=) $1"
 												"    OR (x.order_group_id OPERATOR(pg_catalog.=) $2"
 												"        AND x.domain OPERATOR(pg_catalog.=) $3)"
-												" LIMIT 1",
+												" LIMIT 1 FOR KEY SHARE",
 												3, argtypes),
 						  args, nulls, SPI_OK_SELECT);
 	return SPI_processed > 0;

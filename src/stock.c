@@ -50,6 +50,7 @@
 #include "commands/trigger.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -167,8 +168,34 @@ static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stoc
 							   Oid products, const OrdersSavedUser *caller);
 
 /*
- * refuse_move — "m" did not fit, or its row was not found: 09000 when it
- * fits the row as it is (a DBA's trigger skipped the write), else OR050 naming
+ * dba_before_update_trigger — has table "relid" an enabled BEFORE UPDATE
+ * row trigger whose function is not the extension's (only such a trigger
+ * can skip a row: the extension's never do)?
+ */
+static bool
+dba_before_update_trigger(Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	TriggerDesc *td = rel->trigdesc;
+	Oid			schema = get_namespace_oid(ORDERS_SCHEMA, false);
+	bool		found = false;
+
+	for (int i = 0; td != NULL && i < td->numtriggers && !found; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		found = t->tgenabled != TRIGGER_DISABLED && TRIGGER_FOR_ROW(t->tgtype) &&
+			TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
+			get_func_namespace(t->tgfoid) != schema;
+	}
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * refuse_move — "m" did not fit, or its row was not found: 40001 at
+ * REPEATABLE READ when the row changed since the snapshot, 09000 when it
+ * fits the row as it is and a DBA's trigger could skip the write, else OR050 naming
  * what is in stock (the row is locked by now); 40001 at REPEATABLE READ or
  * SERIALIZABLE when the row exists but was committed after the
  * transaction's snapshot (a product created by the transaction that added
@@ -201,18 +228,31 @@ refuse_move(const StockMove *m, Oid products, Oid variants, const OrdersSavedUse
 		SPITupleTable *seen = SPI_tuptable;
 
 		/*
-		 * (0.35.0) a row the transaction sees whose stock the move fits, as
-		 * it is now (locked by the move), was skipped by a DBA's BEFORE
-		 * trigger: 09000, as for the other counted rows (it was reported
-		 * short of stock)
+		 * (0.35.0) at REPEATABLE READ or SERIALIZABLE, a row whose stock
+		 * changed since the snapshot (the UPDATE judged the snapshot's
+		 * version): 40001, as the direct write's lock answers; else, on a
+		 * table with a DBA's BEFORE UPDATE trigger, a row whose stock the
+		 * move fits as it is now was skipped by that trigger: 09000, as for
+		 * the other counted rows (it was reported short of stock)
 		 */
 		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0 && getBaseType(SPI_gettypeid(SPI_tuptable->tupdesc, 3)) == INT4OID)
 		{
 			bool		isnull;
+			bool		seen_null;
 			Datum		stock = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			Datum		seen_stock = SPI_getbinval(seen->vals[0], seen->tupdesc, 3, &seen_null);
 
-			if (!isnull && (int64) DatumGetInt32(stock) + m->delta >= 0)
+			if (IsolationUsesXactSnapshot() &&
+				(isnull != seen_null || (!isnull && DatumGetInt32(stock) != DatumGetInt32(seen_stock))))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to a concurrent update of the stock of %s %s",
+								m->variant ? "variant" : "product",
+								SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+						 errhint("Retry the transaction.")));
+			if (!isnull && (int64) DatumGetInt32(stock) + m->delta >= 0 &&
+				dba_before_update_trigger(m->variant ? variants : products))
 				ereport(ERROR,
 						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 						 errmsg("the stock of %s %s was not moved: a trigger on %s skipped it",
