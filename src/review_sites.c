@@ -361,7 +361,7 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
 					 errmsg(REVIEW_FUNC ": status \"%s\" is not one of suggested, approved, rejected, alternate",
 							clip64(e->status != NULL ? e->status : "null"))));
 		/* (0.35.0) was OR076 "site null is not a site of client group …" */
-		if (e->named == NULL)
+		if (e->named == NULL || e->named[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg(REVIEW_FUNC ": entry %d names no site", i + 1),

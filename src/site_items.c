@@ -75,8 +75,20 @@ PG_FUNCTION_INFO_V1(orders_site_items);
 PG_FUNCTION_INFO_V1(orders_group_sites_stay);
 PG_FUNCTION_INFO_V1(orders_site_item_guard);
 
-/* site_counts deleting the items of sites no longer approved: site_item_guard lets them go */
-static int	deleting_site_items = 0;
+/*
+ * The items delete_unlinked_items is deleting (sorted, for bsearch):
+ * site_item_guard lets these go, and only these — not what a DBA's trigger
+ * fired by that DELETE deletes or changes (review).
+ */
+static pg_uuid_t *deleting_items = NULL;
+static int	ndeleting_items = 0;
+
+/* cmp_uuid — two pg_uuid_t in memcmp order (qsort, bsearch). */
+static int
+cmp_uuid(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(pg_uuid_t));
+}
 
 /*
  * refuse_final — OR073: the order "number" is paid or closed ("state"): its
@@ -802,14 +814,50 @@ column_differs(Relation rel, HeapTuple oldrow, HeapTuple newrow, const char *nam
 }
 
 /*
+ * site_named_differently — does the new row's snapshot name another site
+ * (site_selection_id) than the old row's, or none?
+ */
+static bool
+site_named_differently(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			att = orders_fnumber(desc, "snapshot");
+	bool		old_null;
+	bool		new_null;
+	Datum		o,
+				n;
+	JsonbValue	obuf;
+	JsonbValue	nbuf;
+	JsonbValue *ov;
+	JsonbValue *nv;
+
+	if (att <= 0 || getBaseType(TupleDescAttr(desc, att - 1)->atttypid) != JSONBOID)
+		return false;
+	o = heap_getattr(oldrow, att, desc, &old_null);
+	n = heap_getattr(newrow, att, desc, &new_null);
+	if (old_null)
+		return false;
+	if (new_null)
+		return true;
+	ov = getKeyJsonValueFromContainer(&DatumGetJsonbP(o)->root, "site_selection_id", 17, &obuf);
+	nv = getKeyJsonValueFromContainer(&DatumGetJsonbP(n)->root, "site_selection_id", 17, &nbuf);
+	if (ov == NULL || nv == NULL)
+		return ov != nv;
+	return ov->type != jbvString || nv->type != jbvString ||
+		ov->val.string.len != nv->val.string.len ||
+		memcmp(ov->val.string.val, nv->val.string.val, ov->val.string.len) != 0;
+}
+
+/*
  * orders.site_item_guard() — BEFORE DELETE OR UPDATE OF order_id,
- * unit_price, quantity ON orders.order_items FOR EACH ROW, WHEN the item
- * was made for a site (its snapshot names one) (0.35.0).  Guarantees, for
- * everybody, that an approved site's item goes only with the site's
- * approval: it is not deleted but by taking the site back, deleting the
- * site or its group (site_counts deletes it then) or with its order, and
- * it stays with its order (OR078); and that once its order is paid or
- * closed its price and quantity stay (OR073).  Before, staff (and the
+ * unit_price, quantity, snapshot ON orders.order_items FOR EACH ROW, WHEN
+ * the item was made for a site (its snapshot names one) (0.35.0).
+ * Guarantees, for everybody, that an approved site's item goes only with
+ * the site's approval: it is not deleted but by taking the site back,
+ * deleting the site or its group (site_counts deletes it then) or with its
+ * order, it stays with its order, and its snapshot keeps naming its site
+ * (OR078); and that once its order is paid or closed its price and
+ * quantity stay (OR073), judged on the order locked FOR NO KEY UPDATE.  Before, staff (and the
  * owner) deleted such an item from a paid order — the site stayed
  * approved without it, the total fell — or moved it to another order.
  * The site is read as the owner with the latest snapshot: a byte-equal
@@ -834,23 +882,31 @@ orders_site_item_guard(PG_FUNCTION_ARGS)
 	SPITupleTable *t;
 	const char *domain;
 
-	if (deleting_site_items > 0)
+	args[0] = heap_getattr(oldrow, orders_typed_column(rel, "id", UUIDOID), RelationGetDescr(rel), &isnull);
+	if (isnull ||
+		(ndeleting_items > 0 &&
+		 bsearch(DatumGetUUIDP(args[0]), deleting_items, ndeleting_items, sizeof(pg_uuid_t), cmp_uuid) != NULL))
 		return orders_trigger_result(trigdata, result);
-	moved = !updating || column_differs(rel, oldrow, result, "order_id");
+	moved = !updating || column_differs(rel, oldrow, result, "order_id") ||
+		site_named_differently(rel, oldrow, result);
 	if (!moved && !column_differs(rel, oldrow, result, "unit_price") &&
 		!column_differs(rel, oldrow, result, "quantity"))
 		return orders_trigger_result(trigdata, result);
-	args[0] = heap_getattr(oldrow, orders_typed_column(rel, "id", UUIDOID), RelationGetDescr(rel), &isnull);
-	if (isnull)
-		return orders_trigger_result(trigdata, result);
 	orders_spi_connect_as_owner(orders_relid("order_site_selections"), &saved);
+
+	/*
+	 * The order locked as its subtotal's write will lock it: a payment
+	 * under way is waited for, and its order judged as paid (review: a
+	 * price changed while the payment committed stood on the paid order)
+	 */
 	orders_execute_latest(orders_get_keyed_plan(PLAN_SITE_ITEM_GUARD, orders_relid("order_site_selections"),
 												"SELECT x.domain, o.order_number, o.status, o.paid_at IS NOT NULL, o.lifecycle"
 												"  FROM orders.order_site_selections x"
 												"  JOIN orders.order_groups g ON g.id OPERATOR(pg_catalog.=) x.order_group_id"
 												"  JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) g.order_id"
 												" WHERE x.order_item_id OPERATOR(pg_catalog.=) $1"
-												"   AND x.status OPERATOR(pg_catalog.=) 'approved'",
+												"   AND x.status OPERATOR(pg_catalog.=) 'approved'"
+												" FOR NO KEY UPDATE OF o",
 												1, argtypes),
 						  args, NULL, SPI_OK_SELECT);
 	/* no approved site links it, or its order is gone (the order's cascade) */
@@ -867,7 +923,8 @@ orders_site_item_guard(PG_FUNCTION_ARGS)
 				 errmsg("order item %s is the item of approved site %s of order \"%s\": it goes with the site's approval",
 						DatumGetCString(DirectFunctionCall1(uuid_out, args[0])), domain,
 						SPI_getvalue(t->vals[0], t->tupdesc, 2)),
-				 errdetail(updating ? "It stays with its order." : "Deleted, the site would stay approved without its item."),
+				 errdetail(updating ? "It stays with its order, and its snapshot keeps naming its site."
+						   : "Deleted, the site would stay approved without its item."),
 				 errhint("Take the site back (orders.review_sites) to remove its item.")));
 	o.number = SPI_getvalue(t->vals[0], t->tupdesc, 2);
 	o.status = SPI_getvalue(t->vals[0], t->tupdesc, 3);
@@ -1112,25 +1169,36 @@ delete_unlinked_items(HTAB *sites)
 	Datum		args[1];
 	SPIPlanPtr	plan;
 
+	pg_uuid_t  *ids = palloc(sizeof(pg_uuid_t) * Max(hash_get_num_entries(sites), 1));
+	pg_uuid_t  *was_deleting = deleting_items;
+	int			was_ndeleting = ndeleting_items;
+
 	hash_seq_init(&seq, sites);
 	while ((st = (SiteState *) hash_seq_search(&seq)) != NULL)
 		if (st->had_old && st->old_linked &&
 			!(st->had_new && st->new_linked && memcmp(&st->new_item, &st->old_item, sizeof(pg_uuid_t)) == 0))
-			gone[n++] = UUIDPGetDatum(&st->old_item);
+		{
+			ids[n] = st->old_item;
+			gone[n] = UUIDPGetDatum(&st->old_item);
+			n++;
+		}
 	if (n == 0)
 		return;
+	qsort(ids, n, sizeof(pg_uuid_t), cmp_uuid);
 	args[0] = PointerGetDatum(construct_array(gone, n, UUIDOID, sizeof(pg_uuid_t), false, TYPALIGN_CHAR));
 	plan = orders_get_keyed_plan(PLAN_SITE_ITEMS_DELETE, orders_relid("order_items"),
 						         "DELETE FROM orders.order_items WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
 						         1, argtypes);
-	deleting_site_items++;
+	deleting_items = ids;
+	ndeleting_items = n;
 	PG_TRY();
 	{
 		orders_execute_writing(plan, args, NULL, SPI_OK_DELETE, &orders_hold_subtotals, NULL);
 	}
 	PG_FINALLY();
 	{
-		deleting_site_items--;
+		deleting_items = was_deleting;
+		ndeleting_items = was_ndeleting;
 	}
 	PG_END_TRY();
 }

@@ -126,10 +126,12 @@ CREATE TRIGGER group_sites_stay BEFORE DELETE OR UPDATE OF order_id ON orders.or
 -- (0.35.0, OR078; OR073 for its price and quantity once the order is paid
 -- or closed), for everybody: staff deleted such an item from a paid order
 -- (the site stayed approved without it) or moved it to another order.  In
--- C (src/site_items.c); its WHEN clause asks for an item made for a site.
+-- C (src/site_items.c); its WHEN clause asks for an item made for a site,
+-- whose snapshot keeps naming its site (OR078 for a change of that name:
+-- review, staff emptied the snapshot, then deleted the item).
 CREATE FUNCTION orders.site_item_guard() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_item_guard';
-CREATE TRIGGER site_item_guard BEFORE DELETE OR UPDATE OF order_id, unit_price, quantity ON orders.order_items
+CREATE TRIGGER site_item_guard BEFORE DELETE OR UPDATE OF order_id, unit_price, quantity, snapshot ON orders.order_items
     FOR EACH ROW WHEN (OLD.snapshot ? 'site_selection_id') EXECUTE FUNCTION orders.site_item_guard();
 -- site_stays — a site stays with its order (0.35.0, OR074, as its group
 -- does): moved to a group of another order, an approved site left its item
@@ -389,7 +391,7 @@ BEGIN
     END IF;
     INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
     SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
-           (s ->> 'domain_id')::uuid, coalesce(s -> 'metrics', '{}')
+           (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
       FROM jsonb_array_elements(suggestions) s
     ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
     UPDATE orders.order_groups og

@@ -493,7 +493,13 @@ BEGIN
                                                                         product_id uuid, variant_id uuid))
                                AND NOT EXISTS (SELECT FROM orders.order_items it
                                                  JOIN orders.slot_reservations sr ON sr.order_item_id = it.id
-                                                WHERE it.order_id = ingest.order_id AND sr.status IN ('held', 'confirmed')) THEN
+                                                WHERE it.order_id = ingest.order_id AND sr.status IN ('held', 'confirmed'))
+                               -- (0.35.0) nor while an approved site's item is among them
+                               -- (it goes with the site's approval: OR078 refused the
+                               -- whole delivery)
+                               AND NOT EXISTS (SELECT FROM orders.order_items it
+                                                 JOIN orders.order_site_selections x ON x.order_item_id = it.id
+                                                WHERE it.order_id = ingest.order_id AND x.status = 'approved') THEN
                                 -- without its items a discount larger than the fee would make the
                                 -- total negative (refused): a negative adjustment waits for them
                                 IF adj < 0 THEN

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(39);
+SELECT plan(42);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -127,6 +127,12 @@ SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000
                  'a suggestion whose metrics is an array: 22023 naming it (was the INSERT''s 23514)');
 SELECT is((SELECT suggested_count FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000014d2'), 0,
           '... nothing was suggested');
+
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000014d2', '[{"domain": "", "status": "approved"}]')$$, '22023',
+                 'orders.review_sites: entry 1 names no site', '... an empty domain names none either (22023)');
+SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "n.example", "metrics": null}]')).suggested_count, 1,
+          'a suggestion whose metrics is JSON null: stored as {} (was 23514)');
+SELECT is((SELECT metrics::text FROM orders.order_site_selections WHERE domain = 'n.example'), '{}', '... its metrics {}');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(139);
+SELECT plan(141);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -195,6 +195,26 @@ SELECT is((SELECT concat_ws(' ', o.status, o.subtotal, o.total_amount, (SELECT s
              FROM orders.orders o WHERE o.external_id = '112'),
           'new 61.30 67.20 4', 'orders/updated before confirmation: items replaced, the total as the shop sent it');
 
+-- (0.35.0) a shop's update of an order holding an approved site's item
+-- replaces none of its items (the site's item goes with the site's
+-- approval: OR078 refused the whole delivery, 422) and applies the rest
+\set site_new `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/913/'`
+\set site_upd `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/913/' -e 's/2025-03-14T10:21:07-04:00/2025-03-16T08:00:00-04:00/' -e 's/"quantity": 3/"quantity": 1/' -e 's/"note": "[^"]*"/"note": "site order, updated"/'`
+SELECT orders.ingest_webhook('acme-shopify', :'site_new', pg_temp.sign(:'site_new', 'shpss_7f3a'), 'd-913', 'orders/create') ->> 'status';
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+SELECT '00000000-0000-0000-0000-0000000019e1', o.id, o.customer_id, 1 FROM orders.orders o WHERE o.external_id = '913';
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+VALUES ('00000000-0000-0000-0000-0000000019e1', 'shop-site.example', 'approved', '{"price": 5}');
+SELECT (SELECT sum(i.quantity) FROM orders.order_items i WHERE i.order_id = o.id) AS site_items_before
+  FROM orders.orders o WHERE o.external_id = '913' \gset
+SELECT is(orders.ingest_webhook('acme-shopify', :'site_upd', pg_temp.sign(:'site_upd', 'shpss_7f3a'), 'd-913u', 'orders/updated') ->> 'status',
+          'updated', 'an update of a shop order holding an approved site''s item: applied (not OR078, 422)');
+SELECT is((SELECT (SELECT sum(i.quantity) FROM orders.order_items i WHERE i.order_id = o.id) || ' ' || o.customer_notes
+                  || ' ' || (SELECT count(*) FROM orders.order_items i WHERE i.order_id = o.id AND i.name = 'shop-site.example')
+             FROM orders.orders o WHERE o.external_id = '913'),
+          :'site_items_before' || ' site order, updated 1', '... its items kept, the site''s among them; the note follows');
+
+
 -- a discount larger than the shipping: the order's total below its fee plus
 -- nothing (no items yet when it is inserted), then its items; and an update
 -- of such an order replacing its items
@@ -293,7 +313,7 @@ SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
 
 -- a renamed endpoint keeps its orders: a re-sent shop order is still a duplicate
 UPDATE orders.webhooks SET endpoint = 'acme-shopify-v2' WHERE endpoint = 'acme-shopify';
-SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 10,
+SELECT is((SELECT count(*)::int FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), 11,
           'renaming an endpoint takes its orders along (webhook_source follows)');
 SELECT is(orders.ingest_webhook('acme-shopify-v2', :'shop', NULL, 'd-15') ->> 'status', 'duplicate',
           '... so the shop order re-sent to the new name is a duplicate');
@@ -301,7 +321,7 @@ SELECT throws_ok($$DELETE FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2
                  'webhook "acme-shopify-v2" has orders: deactivate it instead of deleting it',
                  'a webhook with orders is not deleted (0.28.0: a new one under its endpoint took its orders)');
 SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2' AND is_active)
-          || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 10', '... nothing changed');
+          || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 11', '... nothing changed');
 
 -- the caller needs EXECUTE only; secrets and logs are the owner's
 SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT'), 'anon cannot read webhook secrets');
