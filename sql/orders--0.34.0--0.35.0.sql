@@ -21,7 +21,7 @@
 --  * webhook_value, webhook_amount, webhook_time: the owner's (no longer
 --    PUBLIC: an anonymous call allocated 1 GB).
 --  * order_groups: a group's analysis (project, stamps, group_status) is
---    staff's in an API request (group_analysis_guard, OR060).
+--    staff's in an API request (group_analysis_guard, C, OR060).
 --  * order_site_selections: a site stays with its order (site_stays,
 --    OR074); target_page_url at most 2,048 characters.
 --  * order_items: an approved site's item goes with the site's approval
@@ -98,35 +98,14 @@ ALTER POLICY insert_right ON orders.order_site_selections
 -- group_analysis_guard — in an API request the analysis of a client group
 -- (its project, its stamps, its status) is staff's (0.35.0, OR060): a
 -- client stamped its group analysed and the order moved to "reviewing"
--- with the next group's analysis, its own never made.
+-- with the next group's analysis, its own never made.  In C
+-- (src/review.c): the counters' direct write, which sets group_status as
+-- the owner, leaves it out.
 CREATE FUNCTION orders.group_analysis_guard() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    col text;
-BEGIN
-    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS NOT NULL THEN
-        RETURN NEW;
-    END IF;
-    col := CASE WHEN TG_OP = 'INSERT' THEN
-                    CASE WHEN NEW.analysis_project_id IS NOT NULL THEN 'analysis_project_id'
-                         WHEN NEW.analysis_started_at IS NOT NULL THEN 'analysis_started_at'
-                         WHEN NEW.analysis_completed_at IS NOT NULL THEN 'analysis_completed_at'
-                         WHEN NEW.group_status <> 'pending' THEN 'group_status' END
-                WHEN NEW.analysis_project_id IS DISTINCT FROM OLD.analysis_project_id THEN 'analysis_project_id'
-                WHEN NEW.analysis_started_at IS DISTINCT FROM OLD.analysis_started_at THEN 'analysis_started_at'
-                WHEN NEW.analysis_completed_at IS DISTINCT FROM OLD.analysis_completed_at THEN 'analysis_completed_at'
-                WHEN NEW.group_status IS DISTINCT FROM OLD.group_status THEN 'group_status' END;
-    IF col IS NOT NULL THEN
-        PERFORM orders.refuse_column('orders.order_groups', col, 'staff');
-    END IF;
-    RETURN NEW;
-END
-$$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_analysis_guard';
 CREATE TRIGGER group_analysis_guard
     BEFORE INSERT OR UPDATE OF analysis_project_id, analysis_started_at, analysis_completed_at, group_status
-    ON orders.order_groups FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.group_analysis_guard();
+    ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION orders.group_analysis_guard();
 
 
 -- site_stays — a site stays with its order (0.35.0, OR074, as its group

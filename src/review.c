@@ -47,11 +47,13 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(orders_site_counts);
 PG_FUNCTION_INFO_V1(orders_group_counts_guard);
+PG_FUNCTION_INFO_V1(orders_group_analysis_guard);
 PG_FUNCTION_INFO_V1(orders_lock_review);
 
 /* true while this file itself writes the counters */
@@ -272,7 +274,7 @@ typedef struct GroupColumns
  */
 static const char *const delta_columns[] = {"suggested_count", "approved_count", "rejected_count",
 "group_status", NULL};
-static const char *const group_guards[] = {"orders_group_counts_guard", NULL};
+static const char *const group_guards[] = {"orders_group_counts_guard", "orders_group_analysis_guard", NULL};
 
 /*
  * column_of — the number of column "name" of "rel" if it is NOT NULL and
@@ -511,6 +513,68 @@ int_column(HeapTuple row, TupleDesc desc, const char *name)
 	Datum		d = SPI_getbinval(row, desc, orders_fnumber(desc, name), &isnull);
 
 	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * orders.group_analysis_guard() — BEFORE INSERT OR UPDATE OF
+ * analysis_project_id, analysis_started_at, analysis_completed_at,
+ * group_status ON orders.order_groups FOR EACH ROW (0.35.0).  Guarantees
+ * that in an API request a client group's analysis is written by staff
+ * only (OR060): a client stamped its group analysed, and the order moved
+ * to "reviewing" when the next group's analysis completed.  A new row
+ * starts unanalysed ("pending").  The owner passes: the counters' direct
+ * write (group_status among its columns) leaves it out (group_guards) — as
+ * PL/pgSQL (the first cut) it made that write fire the row triggers, a
+ * review of 8 groups of one order 13 % slower.
+ */
+Datum
+orders_group_analysis_guard(PG_FUNCTION_ARGS)
+{
+	static const char *const analysis[] = {"analysis_project_id", "analysis_started_at",
+	"analysis_completed_at", "group_status", NULL};
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "group_analysis_guard",
+												ORDERS_TRIG_BEFORE | ORDERS_TRIG_ROW |
+												ORDERS_TRIG_INSERT | ORDERS_TRIG_UPDATE);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		updating = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	HeapTuple	newrow = updating ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	pg_uuid_t	staff;
+	const char *role;
+
+	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), rel->rd_rel->relowner) ||
+		orders_caller_staff(&staff, &role))
+		return orders_trigger_result(trigdata, newrow);
+	for (int i = 0; analysis[i] != NULL; i++)
+	{
+		int			att = orders_fnumber(desc, analysis[i]);
+		Form_pg_attribute a;
+		bool		isnull;
+		bool		was_null;
+		Datum		value;
+		bool		written;
+
+		if (att <= 0)
+			continue;
+		a = TupleDescAttr(desc, att - 1);
+		value = heap_getattr(newrow, att, desc, &isnull);
+		if (updating)
+		{
+			Datum		was = heap_getattr(trigdata->tg_trigtuple, att, desc, &was_null);
+
+			written = isnull != was_null || (!isnull && !datumIsEqual(value, was, a->attbyval, a->attlen));
+		}
+		else if (i == 3)		/* group_status: a new group is "pending" */
+			written = isnull || strcmp(TextDatumGetCString(value), "pending") != 0;
+		else
+			written = !isnull;
+		if (written)
+			ereport(ERROR,
+					(errcode(ERRCODE_ORDERS_COLUMN_RESERVED),
+					 errmsg("column \"%s\" of orders.order_groups is reserved to staff", analysis[i]),
+					 errhint("Leave it out of the request; staff with the right permission set it.")));
+	}
+	return orders_trigger_result(trigdata, newrow);
 }
 
 /*

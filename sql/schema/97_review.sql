@@ -183,35 +183,14 @@ CREATE TRIGGER group_client_guard BEFORE INSERT OR UPDATE OF client_id ON orders
 -- group_analysis_guard — in an API request the analysis of a client group
 -- (its project, its stamps, its status) is staff's (0.35.0, OR060): a
 -- client stamped its group analysed and the order moved to "reviewing"
--- with the next group's analysis, its own never made.
+-- with the next group's analysis, its own never made.  In C
+-- (src/review.c): the counters' direct write, which sets group_status as
+-- the owner, leaves it out.
 CREATE FUNCTION orders.group_analysis_guard() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    col text;
-BEGIN
-    IF orders.by_maintainer(TG_RELID) OR orders.current_staff_role() IS NOT NULL THEN
-        RETURN NEW;
-    END IF;
-    col := CASE WHEN TG_OP = 'INSERT' THEN
-                    CASE WHEN NEW.analysis_project_id IS NOT NULL THEN 'analysis_project_id'
-                         WHEN NEW.analysis_started_at IS NOT NULL THEN 'analysis_started_at'
-                         WHEN NEW.analysis_completed_at IS NOT NULL THEN 'analysis_completed_at'
-                         WHEN NEW.group_status <> 'pending' THEN 'group_status' END
-                WHEN NEW.analysis_project_id IS DISTINCT FROM OLD.analysis_project_id THEN 'analysis_project_id'
-                WHEN NEW.analysis_started_at IS DISTINCT FROM OLD.analysis_started_at THEN 'analysis_started_at'
-                WHEN NEW.analysis_completed_at IS DISTINCT FROM OLD.analysis_completed_at THEN 'analysis_completed_at'
-                WHEN NEW.group_status IS DISTINCT FROM OLD.group_status THEN 'group_status' END;
-    IF col IS NOT NULL THEN
-        PERFORM orders.refuse_column('orders.order_groups', col, 'staff');
-    END IF;
-    RETURN NEW;
-END
-$$;
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_analysis_guard';
 CREATE TRIGGER group_analysis_guard
     BEFORE INSERT OR UPDATE OF analysis_project_id, analysis_started_at, analysis_completed_at, group_status
-    ON orders.order_groups FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.group_analysis_guard();
+    ON orders.order_groups FOR EACH ROW EXECUTE FUNCTION orders.group_analysis_guard();
 
 -- A site's cost is the agency's, not the client's: whoever writes it into
 -- metrics (complete_analysis, staff over the API, a DBA), it is kept in

@@ -693,7 +693,11 @@ SELECT pg_temp.probe('client three writes a counter',
   '{group_counts_guard,customer_may_edit_items}', 'OR014');
 SELECT pg_temp.probe('client three stamps its group analysed (0.35.0: staff''s)',
   $p$UPDATE orders.order_groups SET analysis_completed_at = now() - interval '1 day', group_status = 'complete' WHERE id = '00000000-0000-0000-0000-0000000005c5' RETURNING id$p$,
-  '{group_analysis_guard,refuse_column}', 'OR060');
+  '{group_analysis_guard}', 'OR060');
+SELECT pg_temp.probe('client three adds a group already complete (0.35.0: a new group starts pending)',
+  $p$INSERT INTO orders.order_groups (order_id, client_id, link_count, group_status)
+     VALUES ('00000000-0000-0000-0000-0000000005b5', '00000000-0000-0000-0000-0000000000a3', 1, 'complete')$p$,
+  '{group_analysis_guard}', 'OR060');
 SELECT pg_temp.probe('client three reviews its group (the approved site becomes an item)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "WWW.att-a.example.com", "status": "approved"}, {"domain": "att-b.example.com", "status": "rejected"}]')).approved_count$p$,
