@@ -106,6 +106,7 @@ extern Datum orders_make_id(TimestampTz now);
 extern TriggerData *orders_trigger_data(FunctionCallInfo fcinfo,
 										const char *funcname, int accepted);
 extern Datum orders_trigger_result(TriggerData *trigdata, HeapTuple tuple);
+extern bool orders_column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att);
 extern int	orders_fnumber(TupleDesc desc, const char *name);
 
 typedef void (*OrdersRowFn) (TupleTableSlot *slot, int sign, void *arg);

@@ -47,7 +47,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -548,22 +547,15 @@ orders_group_analysis_guard(PG_FUNCTION_ARGS)
 	for (int i = 0; analysis[i] != NULL; i++)
 	{
 		int			att = orders_fnumber(desc, analysis[i]);
-		Form_pg_attribute a;
 		bool		isnull;
-		bool		was_null;
 		Datum		value;
 		bool		written;
 
 		if (att <= 0)
 			continue;
-		a = TupleDescAttr(desc, att - 1);
 		value = heap_getattr(newrow, att, desc, &isnull);
 		if (updating)
-		{
-			Datum		was = heap_getattr(trigdata->tg_trigtuple, att, desc, &was_null);
-
-			written = isnull != was_null || (!isnull && !datumIsEqual(value, was, a->attbyval, a->attlen));
-		}
+			written = orders_column_changed(trigdata->tg_trigtuple, newrow, desc, att);
 		else if (i == 3)		/* group_status: a new group is "pending" */
 			written = isnull || strcmp(TextDatumGetCString(value), "pending") != 0;
 		else

@@ -45,7 +45,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/typcache.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -682,32 +681,7 @@ orders_apply_review(PG_FUNCTION_ARGS)
 	return review(fcinfo, reviewer, true);
 }
 
-/*
- * column_changed — is column "att" of "newrow" distinct from "oldrow"'s?
- * IS DISTINCT FROM: NULLs alike, values by their type's equality (with the
- * column's collation) — never by their bytes, which differ for the same
- * value stored compressed or out of line.
- */
-static bool
-column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att)
-{
-	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
-	TypeCacheEntry *tc = lookup_type_cache(a->atttypid, TYPECACHE_EQ_OPR_FINFO);
-	bool		old_null;
-	bool		new_null;
-	Datum		o = heap_getattr(oldrow, att, desc, &old_null);
-	Datum		n = heap_getattr(newrow, att, desc, &new_null);
-
-	if (old_null || new_null)
-		return old_null != new_null;
-	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FUNCTION),
-				 errmsg("could not identify an equality operator for type %s", format_type_be(a->atttypid))));
-	return !DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, a->attcollation, o, n));
-}
-
-/* any_changed — column_changed for any of "names" (NULL-terminated)? The first in "*which". */
+/* any_changed — orders_column_changed for any of "names" (NULL-terminated)? The first in "*which". */
 static bool
 any_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, const char *const *names,
 			const char **which)
@@ -716,7 +690,7 @@ any_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, const char *cons
 	{
 		int			att = orders_fnumber(desc, names[i]);
 
-		if (att > 0 && column_changed(oldrow, newrow, desc, att))
+		if (att > 0 && orders_column_changed(oldrow, newrow, desc, att))
 		{
 			*which = names[i];
 			return true;

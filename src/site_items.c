@@ -61,7 +61,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -791,26 +790,13 @@ orders_group_sites_stay(PG_FUNCTION_ARGS)
 	return orders_trigger_result(trigdata, group);
 }
 
-/* column_differs — is column "name" of "newrow" not the same datum as "oldrow"'s? */
+/* column_differs — orders_column_changed for column "name" of "rel" (false when it has none). */
 static bool
 column_differs(Relation rel, HeapTuple oldrow, HeapTuple newrow, const char *name)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			att = orders_fnumber(desc, name);
-	Form_pg_attribute a;
-	bool		old_null;
-	bool		new_null;
-	Datum		o,
-				n;
+	int			att = orders_fnumber(RelationGetDescr(rel), name);
 
-	if (att <= 0)
-		return false;
-	a = TupleDescAttr(desc, att - 1);
-	o = heap_getattr(oldrow, att, desc, &old_null);
-	n = heap_getattr(newrow, att, desc, &new_null);
-	if (old_null || new_null)
-		return old_null != new_null;
-	return !datumIsEqual(o, n, a->attbyval, a->attlen);
+	return att > 0 && orders_column_changed(oldrow, newrow, RelationGetDescr(rel), att);
 }
 
 /*

@@ -20,6 +20,8 @@
 #include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
+#include "utils/builtins.h"
 
 /* One kept column number: orders_fnumber. */
 typedef struct KeptColumn
@@ -314,4 +316,29 @@ orders_load_cache(void (*load) (void), bool *valid)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+/*
+ * orders_column_changed — is column "att" of "newrow" distinct from "oldrow"'s?
+ * IS DISTINCT FROM: NULLs alike, values by their type's equality (with the
+ * column's collation) — never by their bytes, which differ for the same
+ * value stored compressed or out of line.
+ */
+bool
+orders_column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att)
+{
+	Form_pg_attribute a = TupleDescAttr(desc, att - 1);
+	TypeCacheEntry *tc = lookup_type_cache(a->atttypid, TYPECACHE_EQ_OPR_FINFO);
+	bool		old_null;
+	bool		new_null;
+	Datum		o = heap_getattr(oldrow, att, desc, &old_null);
+	Datum		n = heap_getattr(newrow, att, desc, &new_null);
+
+	if (old_null || new_null)
+		return old_null != new_null;
+	if (!OidIsValid(tc->eq_opr_finfo.fn_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("could not identify an equality operator for type %s", format_type_be(a->atttypid))));
+	return !DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, a->attcollation, o, n));
 }
