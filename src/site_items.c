@@ -107,6 +107,13 @@ refuse_final(const char *number, const char *state, bool approving, const char *
 			 errhint("Approved sites become items; once the order is paid they are no longer taken back.")));
 }
 
+/* final_state — what order "o", not open, is: "paid", else its status. */
+static const char *
+final_state(const OrdersLockedOrder *o)
+{
+	return o->paid ? "paid" : o->status != NULL ? o->status : "without a status";
+}
+
 /*
  * refuse_if_final — refuse_final when order "o" is paid or not open
  * (orders_locked_order_open).
@@ -115,17 +122,15 @@ static void
 refuse_if_final(const OrdersLockedOrder *o, bool approving, const char *domain)
 {
 	if (!orders_locked_order_open(o))
-		refuse_final(o->number, o->paid ? "paid" : o->status != NULL ? o->status : "without a status",
-					 approving, domain);
+		refuse_final(o->number, final_state(o), approving, domain);
 }
 
 /*
- * refuse_if_final_row — refuse_if_final for the order of "row" (columns
- * 2-5: order_number, status, paid_at IS NOT NULL, lifecycle — the layout
- * both reads of this file share).
+ * order_of_row — the order of "row" (columns 2-5: order_number, status,
+ * paid_at IS NOT NULL, lifecycle — the layout the reads of this file share).
  */
-static void
-refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
+static OrdersLockedOrder
+order_of_row(HeapTuple row, TupleDesc desc)
 {
 	bool		isnull;
 	OrdersLockedOrder o = {0};
@@ -134,6 +139,15 @@ refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *d
 	o.status = SPI_getvalue(row, desc, 3);
 	o.paid = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
 	o.lifecycle = SPI_getvalue(row, desc, 5);
+	return o;
+}
+
+/* refuse_if_final_row — refuse_if_final for the order of "row" (order_of_row). */
+static void
+refuse_if_final_row(HeapTuple row, TupleDesc desc, bool approving, const char *domain)
+{
+	OrdersLockedOrder o = order_of_row(row, desc);
+
 	refuse_if_final(&o, approving, domain);
 }
 
@@ -864,7 +878,7 @@ orders_site_item_guard(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		args[1];
 	OrdersSavedUser saved;
-	OrdersLockedOrder o = {0};
+	OrdersLockedOrder o;
 	SPITupleTable *t;
 	const char *domain;
 
@@ -912,15 +926,12 @@ orders_site_item_guard(PG_FUNCTION_ARGS)
 				 errdetail(updating ? "It stays with its order, and its snapshot keeps naming its site."
 						   : "Deleted, the site would stay approved without its item."),
 				 errhint("Take the site back (orders.review_sites) to remove its item.")));
-	o.number = SPI_getvalue(t->vals[0], t->tupdesc, 2);
-	o.status = SPI_getvalue(t->vals[0], t->tupdesc, 3);
-	o.paid = DatumGetBool(SPI_getbinval(t->vals[0], t->tupdesc, 4, &isnull));
-	o.lifecycle = SPI_getvalue(t->vals[0], t->tupdesc, 5);
+	o = order_of_row(t->vals[0], t->tupdesc);
 	if (!orders_locked_order_open(&o))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_SITES_FINAL),
 				 errmsg("order \"%s\" is %s: the item of approved site %s keeps its price and quantity",
-						o.number, o.paid ? "paid" : o.status != NULL ? o.status : "without a status", domain),
+						o.number, final_state(&o), domain),
 				 errhint("Once the order is paid its sites are final.")));
 	orders_spi_finish_as(&saved);
 	return orders_trigger_result(trigdata, result);

@@ -50,7 +50,6 @@
 #include "commands/trigger.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -177,7 +176,6 @@ dba_before_update_trigger(Oid relid)
 {
 	Relation	rel = table_open(relid, NoLock);
 	TriggerDesc *td = rel->trigdesc;
-	Oid			schema = get_namespace_oid(ORDERS_SCHEMA, false);
 	bool		found = false;
 
 	for (int i = 0; td != NULL && i < td->numtriggers && !found; i++)
@@ -186,7 +184,7 @@ dba_before_update_trigger(Oid relid)
 
 		found = t->tgenabled != TRIGGER_DISABLED && TRIGGER_FOR_ROW(t->tgtype) &&
 			TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
-			get_func_namespace(t->tgfoid) != schema;
+			!orders_own_function(t->tgfoid);
 	}
 	table_close(rel, NoLock);
 	return found;
