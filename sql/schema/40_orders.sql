@@ -261,7 +261,8 @@ SELECT pg_catalog.pg_extension_config_dump('orders.order_history_id_seq', '');
 -- The API runs with the caller's rights: the DBA grants table rights to the
 -- API roles (doc/security.md).  Clients draw order numbers by the default.
 REVOKE ALL ON orders.orders, orders.order_items, orders.order_history FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.status_guard(), orders.status_audit(), orders.orders_truncate_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.status_guard(), orders.status_audit(), orders.orders_truncate_guard(),
+                       orders.items_truncate_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text), orders.allowed_transitions(uuid),
                           orders.next_order_number() TO PUBLIC;
 GRANT USAGE ON SEQUENCE orders.order_number_seq TO PUBLIC;

@@ -151,6 +151,32 @@ CREATE TRIGGER slot_counts_guard BEFORE INSERT OR UPDATE OR DELETE
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.service_capacity
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 
+-- (0.36.0) TRUNCATE skips the reservations' row triggers and the slot
+-- functions: slots would keep counting places nobody holds, for good.
+-- Refused while any slot counts a place (at READ COMMITTED only, as for
+-- the other counted tables).  SECURITY DEFINER: it counts every slot, not
+-- the ones the caller's row level security shows.
+CREATE FUNCTION orders.reservations_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counting bigint;
+BEGIN
+    PERFORM orders.require_read_committed('TRUNCATE orders.slot_reservations',
+        'Its check that nothing counts the rows needs a snapshot taken after the table''s lock.');
+    counting := (SELECT count(*) FROM orders.service_capacity c WHERE c.booked_count <> 0 OR c.held_count <> 0);
+    IF counting > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.slot_reservations: % slots count booked or held places', counting
+            USING ERRCODE = 'OR014',
+                  HINT = 'Release the holds and cancel the bookings'' orders, or as the table owner DELETE the reservations, then SELECT * FROM orders.recount_slots().';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER reservations_truncate_guard BEFORE TRUNCATE ON orders.slot_reservations
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.reservations_truncate_guard();
+
 CREATE FUNCTION orders.release_cancelled_bookings() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_release_cancelled_bookings';
 -- once per statement, for all the orders it moved into a cancelled-category
@@ -330,7 +356,7 @@ REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.booked_item_guard(), orders.slot_counts_guard(),
                        orders.release_cancelled_bookings(), orders.recount_slots(uuid),
                        orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
-                       orders.unschedule_on_drop(),
+                       orders.unschedule_on_drop(), orders.reservations_truncate_guard(),
                        orders.cleanup_expired_reservations() FROM PUBLIC;
 -- Reading availability is public; holding and booking run as the owner, so
 -- they are granted by the DBA to the roles that may book (doc/slots.md).

@@ -3,7 +3,7 @@
 -- refusals either way, and whatever a DBA changed (a default, a trigger, an
 -- index) is honoured by falling back to the statements.
 BEGIN;
-SELECT plan(34);
+SELECT plan(38);
 
 INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000027a1', '00000000-0000-0000-0000-0000000027b1',
@@ -120,6 +120,18 @@ CREATE OR REPLACE FUNCTION orders.new_id() RETURNS uuid LANGUAGE sql VOLATILE
     AS $$ SELECT '27272727-2727-4727-8727-272727272727'::uuid $$;
 SELECT is(pg_temp.hold(), '27272727-2727-4727-8727-272727272727'::uuid,
           'a replaced new_id(): the hold gets its id (written by the INSERT)');
+
+-- (0.36.0) TRUNCATE skips the counters: refused while a slot counts places
+CREATE TEMP TABLE before_truncate AS SELECT count(*) AS n FROM orders.slot_reservations;
+SELECT throws_ok('TRUNCATE orders.slot_reservations', 'OR014',
+                 'cannot truncate orders.slot_reservations: 1 slots count booked or held places',
+                 'TRUNCATE of the reservations refused while a slot counts places (OR014)');
+SELECT is(format('%s; %s', pg_temp.slot(), (SELECT count(*) FROM orders.slot_reservations) = (SELECT n FROM before_truncate)),
+          '2 booked, 4 held of 6; t', 'the refusal changed nothing');
+DELETE FROM orders.slot_reservations;
+SELECT is((SELECT count(*)::int FROM orders.recount_slots()), 1, 'the owner''s DELETE left the counts for recount_slots()');
+TRUNCATE orders.slot_reservations;
+SELECT is(pg_temp.slot(), '0 booked, 0 held of 6', 'with nothing counted, TRUNCATE runs');
 
 SELECT * FROM finish();
 ROLLBACK;
