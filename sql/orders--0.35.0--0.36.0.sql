@@ -2,6 +2,9 @@
 --  * slot_reservations: TRUNCATE refused while a slot counts booked or held
 --    places (reservations_truncate_guard, OR014), as for the other counted
 --    tables: it skipped the counters and left the places taken for good.
+--  * (library) Every insert of a site locks its group first (an approved
+--    site's order too): two concurrent upserts of the same new approved
+--    site made two items, one never linked, in the order's subtotal.
 --  * items_truncate_guard: no longer PUBLIC (a trigger function, as the
 --    others).
 
