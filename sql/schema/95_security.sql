@@ -494,6 +494,7 @@ END
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
+-- (false for a caller who is no customer)
 -- costs: its product's price (its variant's, when the variant has one), 0
 -- for an item without a product (staff price it); else OR061 (0.27.0:
 -- before, a customer chose what it paid).  The catalog's price is not
@@ -509,6 +510,11 @@ DECLARE
     price numeric := 0;
     for_sale boolean;
 BEGIN
+    -- (0.36.0) it judges a customer's own items: anybody else (anon) learnt
+    -- from it which products exist, which are for sale and at what price
+    IF coalesce(cardinality(orders.current_customer_ids()), 0) = 0 THEN
+        RETURN false;
+    END IF;
     IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN
         RAISE EXCEPTION 'an item of variant % names no product', customer_item_price.variant_id
             USING ERRCODE = 'OR061', HINT = 'Send the variant''s product_id with it.';
@@ -559,11 +565,16 @@ CREATE POLICY reach ON orders.order_history FOR SELECT
     USING (EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id));
 
 ALTER TABLE orders.order_notes ENABLE ROW LEVEL SECURITY;
+-- (0.36.0) a note is written, as it is read, by active staff on an order
+-- they see: the check named only the author, and a delivery agent (or a
+-- deactivated rep) wrote notes on any order by its id
 CREATE POLICY reach ON orders.order_notes
     USING ((SELECT orders.current_staff_role()) IS NOT NULL
            AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id))
-    WITH CHECK (author_id = (SELECT orders.current_staff_id())
-                OR (SELECT orders.current_staff_role()) = 'admin');
+    WITH CHECK ((SELECT orders.current_staff_role()) IS NOT NULL
+                AND EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id)
+                AND (author_id = (SELECT orders.current_staff_id())
+                     OR (SELECT orders.current_staff_role()) = 'admin'));
 CREATE POLICY update_right ON orders.order_notes AS RESTRICTIVE FOR UPDATE
     USING (NOT (SELECT orders.api_request())
            OR author_id = (SELECT orders.current_staff_id()) OR (SELECT orders.current_staff_role()) = 'admin');

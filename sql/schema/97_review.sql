@@ -603,7 +603,34 @@ BEGIN
 END
 $$;
 
--- share_token_row — the valid token "token" (not expired, revoked or used)
+-- share_creator_may_share — may the creator of link "t" still share its
+-- order (orders.may_share, asked with the creator's account as the JWT
+-- subject, then the claims put back as they were)?  (0.36.0) A link made by
+-- staff who lost the order (unassigned, deactivated, orders.edit taken
+-- away) or by a customer whose order it no longer is still showed and
+-- approved the order for up to 90 days.  A creator that is no account (a
+-- DBA's role name) may: its links are the DBA's.
+CREATE FUNCTION orders.share_creator_may_share(t orders.order_share_tokens) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    claims text := current_setting('request.jwt.claims', true);
+    may boolean;
+BEGIN
+    IF t.created_by IS NULL
+       OR t.created_by !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        RETURN true;
+    END IF;
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
+    may := orders.may_share(t.order_id);
+    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    RETURN may;
+END
+$$;
+
+-- share_token_row — the valid token "token" (not expired, revoked or used,
+-- its creator still allowed to share the order: share_creator_may_share)
 -- allowing "action", as its owner sees it; OR080 otherwise (OR081 when
 -- valid but not for this action).
 CREATE FUNCTION orders.share_token_row(token text, action text)
@@ -617,7 +644,7 @@ BEGIN
     SELECT * INTO t FROM orders.order_share_tokens s
      WHERE s.token_hash = sha256(convert_to(coalesce(share_token_row.token, ''), 'UTF8'))
        AND s.expires_at > clock_timestamp() AND s.revoked_at IS NULL AND s.used_at IS NULL;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT orders.share_creator_may_share(t) THEN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
@@ -890,7 +917,10 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
     orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard(),
-    orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard() FROM PUBLIC;
+    orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard(),
+    -- (0.36.0) the share functions' own: PUBLIC, it gave a link's holder
+    -- the whole row (its creator's account, metadata, hash)
+    orders.share_token_row(text, text), orders.share_creator_may_share(orders.order_share_tokens) FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
     orders.site_internal_metrics(uuid),

@@ -24,7 +24,10 @@ CREATE TABLE orders.webhooks (
                                 AND (defaults ->> 'priority') ~ '^-?[0-9]{1,9}$'))
                        AND (defaults -> 'max_payload_bytes' IS NULL
                             OR (jsonb_typeof(defaults -> 'max_payload_bytes') = 'number'
-                                AND (defaults ->> 'max_payload_bytes') ~ '^[0-9]{1,9}$'))),
+                                AND (defaults ->> 'max_payload_bytes') ~ '^[0-9]{1,9}$'))
+                       AND (defaults -> 'max_items' IS NULL
+                            OR (jsonb_typeof(defaults -> 'max_items') = 'number'
+                                AND (defaults ->> 'max_items') ~ '^[0-9]{1,6}$'))),
     is_active      boolean NOT NULL DEFAULT true,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now()
@@ -37,7 +40,7 @@ COMMENT ON COLUMN orders.webhooks.secret IS
 COMMENT ON COLUMN orders.webhooks.field_mapping IS
     'Sections customer, order, items of dotted paths into the payload ("a.b | c.d": first non-empty; "a + b": joined); see orders.webhook_mapping()';
 COMMENT ON COLUMN orders.webhooks.defaults IS
-    'lifecycle, currency, priority, require_sku_match (boolean), max_payload_bytes (default 1 MB)';
+    'lifecycle, currency, priority, require_sku_match (boolean), max_payload_bytes (default 1 MB), max_items (default 500)';
 CREATE INDEX webhooks_source_idx ON orders.webhooks (source);
 CREATE INDEX webhooks_is_active_idx ON orders.webhooks (is_active);
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.webhooks
@@ -402,6 +405,14 @@ BEGIN
                 IF jsonb_typeof(items) <> 'array' THEN
                     RAISE EXCEPTION 'the items of the payload ("%") are not an array', m -> 'order' ->> 'items'
                         USING ERRCODE = 'OR092';
+                -- (0.36.0) a bound on the rows one delivery writes: a 1 MB
+                -- payload of empty items made 340,000 of them (10 s), from an
+                -- endpoint without a secret anybody can reach
+                ELSIF jsonb_array_length(items) > coalesce((d ->> 'max_items')::integer, 500) THEN
+                    RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
+                                    jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
+                        USING ERRCODE = 'OR092',
+                              HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
                 ELSIF EXISTS (SELECT FROM jsonb_array_elements(items) i WHERE jsonb_typeof(i) <> 'object') THEN
                     RAISE EXCEPTION 'the items of the payload ("%") are not all objects', m -> 'order' ->> 'items'
                         USING ERRCODE = 'OR092';

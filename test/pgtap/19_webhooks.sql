@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(141);
+SELECT plan(146);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -275,6 +275,31 @@ SELECT is((SELECT concat_ws(' ', (SELECT res ->> 'status' FROM r WHERE name = 'e
 SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 119, "email": "junk@example.com", "total_price": "10.00", "line_items": ["KET-1", 5, null]}', NULL, 'd-25')
           ->> 'code', 'OR092', 'line items that are not objects: rejected (OR092)');
+-- (0.36.0) at most defaults.max_items items (500): an endpoint without a
+-- secret took 340,000 empty items from a 1 MB body
+SELECT pg_temp.counts() AS before_many \gset
+SELECT is((SELECT r ->> 'http_status' || ' ' || (r ->> 'code') || ' ' || (r ->> 'error')
+             FROM orders.ingest_webhook('acme-shopify',
+                    json_build_object('id', 1191, 'email', 'many@example.com', 'total_price', '0',
+                                      'line_items', (SELECT json_agg('{}'::json) FROM generate_series(1, 501)))::text::json,
+                    NULL, 'd-25b') r),
+          '422 OR092 webhook "acme-shopify": the payload has 501 items, more than the 500 webhook "acme-shopify" takes',
+          'more items than max_items: 422, OR092');
+SELECT is(pg_temp.counts(), (SELECT concat_ws(' ', split_part(:'before_many', ' ', 1), split_part(:'before_many', ' ', 2),
+                                              split_part(:'before_many', ' ', 3), split_part(:'before_many', ' ', 4)::int + 1)),
+          '... nothing made but the log row');
+UPDATE orders.webhooks SET defaults = defaults || '{"max_items": 501}' WHERE endpoint = 'acme-shopify';
+SELECT is(orders.ingest_webhook('acme-shopify',
+             json_build_object('id', 1192, 'email', 'many@example.com', 'total_price', '0',
+                               'line_items', (SELECT json_agg('{}'::json) FROM generate_series(1, 501)))::text::json,
+             NULL, 'd-25c') ->> 'status', 'created', '... a webhook that raised it takes them');
+SELECT is((SELECT count(*)::int FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id WHERE o.external_id = '1192'),
+          501, '... all 501');
+SELECT throws_ok($$UPDATE orders.webhooks SET defaults = defaults || '{"max_items": "many"}' WHERE endpoint = 'acme-shopify'$$,
+                 '23514', NULL, 'max_items is a number');
+UPDATE orders.webhooks SET defaults = defaults - 'max_items' WHERE endpoint = 'acme-shopify';
+DELETE FROM orders.orders WHERE external_id = '1192';
+DELETE FROM orders.customers WHERE email = 'many@example.com';
 -- a timestamp that is none is not stored: later updates still apply
 SELECT is(orders.ingest_webhook('acme-shopify',
              '{"id": 120, "email": "when@example.com", "total_price": "10.00", "updated_at": "14/03/2025 10:21:07"}', NULL, 'd-26')

@@ -792,7 +792,7 @@ SELECT pg_temp.probe('anon: announcing status changes is the owner''s',
 SELECT pg_temp.probe('anon: the outbox is no API''s (complete)',
   $p$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$p$, '{complete_outbox}', '42501');
 SELECT pg_temp.probe('anon: shared_order',
-  format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row}', NULL, 'ATT-5');
+  format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row,share_creator_may_share}', NULL, 'ATT-5');
 SELECT pg_temp.probe('anon: share_review_sites',
   format($p$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000005c5',
             '[{"domain": "att-a.example.com", "status": "approved"}]') ->> 'approved'$p$, :'att_tok'),

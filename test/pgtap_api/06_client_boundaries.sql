@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(14);
+SELECT plan(18);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -63,6 +63,23 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
                  'a 3000-character idempotency key is refused with 22001, not 54000');
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
             AND order_number NOT LIKE 'API-%'), 3, 'exactly the three accepted orders were added');
+
+-- (0.36.0) staff-only notes: written by active staff on orders they see
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"authenticated"}', true);
+SELECT throws_ok($$INSERT INTO orders.order_notes (order_id, body)
+                   VALUES ('00000000-0000-0000-0000-0000000000b2', 'agent note')$$,
+                 '42501', NULL, 'a delivery agent writes no note on an order not assigned to it');
+SELECT lives_ok($$INSERT INTO orders.order_notes (order_id, body)
+                  SELECT id, 'agent note' FROM orders.orders WHERE order_number = 'API-3'$$,
+                'but on its own delivery');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000e9';
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"authenticated"}', true);
+SELECT throws_ok($$INSERT INTO orders.order_notes (order_id, body)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'agent note')$$,
+                 '42501', NULL, 'deactivated, not even there');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
+SELECT is((SELECT count(*)::int FROM orders.order_notes WHERE body = 'agent note'), 1, 'one note written');
 
 SELECT * FROM finish();
 ROLLBACK;

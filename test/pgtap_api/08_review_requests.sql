@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(84);
+SELECT plan(87);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -215,8 +215,8 @@ SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-3333333
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view,convert}')$$,
                  '42501', 'a share link that converts (allowed_actions "convert") is made by admins',
                  'a delivery agent makes no link that converts its order''s customer');
-SELECT isnt(orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view}'), NULL,
-            '... one that shows the order it may');
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000000b3', interval '1 day', '{view}') AS agtok \gset
+SELECT isnt(:'agtok'::text, NULL, '... one that shows the order it may');
 -- (0.35.0) the agent adds no site to its order and changes none's metrics:
 -- an approved site's item is priced from them (an agent raised a COD
 -- order's total by 500 through a group and an approved site)
@@ -243,6 +243,24 @@ SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-5555555
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '1 day', '{view,convert}')$$,
                  '42501', 'a share link that converts (allowed_actions "convert") is made by admins',
                  'a customer rep makes no link that converts (admins only, as customers.account_id)');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+-- (0.36.0) a link stands while its creator may share the order: the
+-- agent's link of API-3 stopped showing it when API-3 was no longer the
+-- agent's, and shows it again once it is
+UPDATE orders.orders SET assigned_agent_id = NULL WHERE id = '00000000-0000-0000-0000-0000000000b3';
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'agtok'), 'OR080', 'this share link is not valid',
+                 'a delivery agent''s link shows nothing once the order is not the agent''s (OR080, as any invalid link)');
+SELECT is(current_setting('request.jwt.claims'), '{"role":"anon"}', '... the request''s claims as they were');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'
+ WHERE id = '00000000-0000-0000-0000-0000000000b3';
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT is(orders.shared_order(:'agtok') ->> 'order_number', 'API-3', '... and shows it again once it is');
+SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
 
