@@ -15,7 +15,7 @@
 --    staff who lost the order, or were deactivated, kept showing and
 --    approving it); share_token_row no longer PUBLIC (it gave a link's
 --    holder the whole row).
---  * customer_item_price: false for a caller who is no customer (anon
+--  * customer_item_price: false for a caller who is neither customer nor staff (anon
 --    learnt which products exist, are for sale and at what price).
 --  * Webhooks: at most defaults.max_items items per delivery (default
 --    500; OR092, 422): an endpoint without a secret took 340,000 empty
@@ -65,9 +65,10 @@ DECLARE
     price numeric := 0;
     for_sale boolean;
 BEGIN
-    -- (0.36.0) it judges a customer's own items: anybody else (anon) learnt
-    -- from it which products exist, which are for sale and at what price
-    IF coalesce(cardinality(orders.current_customer_ids()), 0) = 0 THEN
+    -- (0.36.0) it judges the items of customers and of delivery agents
+    -- (item_price_guard): anybody else (anon) learnt from it which products
+    -- exist, which are for sale and at what price
+    IF coalesce(cardinality(orders.current_customer_ids()), 0) = 0 AND orders.current_staff_role() IS NULL THEN
         RETURN false;
     END IF;
     IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN

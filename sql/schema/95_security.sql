@@ -494,7 +494,7 @@ END
 $$;
 
 -- customer_item_price — true when "unit_price" is what a customer's item
--- (false for a caller who is no customer)
+-- (false for a caller who is neither customer nor staff)
 -- costs: its product's price (its variant's, when the variant has one), 0
 -- for an item without a product (staff price it); else OR061 (0.27.0:
 -- before, a customer chose what it paid).  The catalog's price is not
@@ -510,9 +510,10 @@ DECLARE
     price numeric := 0;
     for_sale boolean;
 BEGIN
-    -- (0.36.0) it judges a customer's own items: anybody else (anon) learnt
-    -- from it which products exist, which are for sale and at what price
-    IF coalesce(cardinality(orders.current_customer_ids()), 0) = 0 THEN
+    -- (0.36.0) it judges the items of customers and of delivery agents
+    -- (item_price_guard): anybody else (anon) learnt from it which products
+    -- exist, which are for sale and at what price
+    IF coalesce(cardinality(orders.current_customer_ids()), 0) = 0 AND orders.current_staff_role() IS NULL THEN
         RETURN false;
     END IF;
     IF customer_item_price.product_id IS NULL AND customer_item_price.variant_id IS NOT NULL THEN

@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -80,6 +80,13 @@ SELECT throws_ok($$INSERT INTO orders.order_notes (order_id, body)
                  '42501', NULL, 'deactivated, not even there');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
 SELECT is((SELECT count(*)::int FROM orders.order_notes WHERE body = 'agent note'), 1, 'one note written');
+
+-- (0.36.0) the catalog's price is no oracle for anon: it judges customers' items only
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT is(format('%s %s', orders.customer_item_price('00000000-0000-0000-0000-0000000000e1', NULL, 1),
+                         orders.customer_item_price('00000000-0000-0000-0000-0000000000e1', NULL, 0)),
+          'f f', 'anon learns nothing of a product''s price (no OR061 naming it)');
 
 SELECT * FROM finish();
 ROLLBACK;
