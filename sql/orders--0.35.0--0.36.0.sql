@@ -20,6 +20,10 @@
 --  * Webhooks: at most defaults.max_items items per delivery (default
 --    500; OR092, 422): an endpoint without a secret took 340,000 empty
 --    items from a 1 MB body.
+--  * ALTER SCHEMA orders RENAME is refused (orders_schema_guard, 0A000):
+--    renamed, every write of an order failed with 3F000.
+--  * API roles recorded by grant_api before 0.29.0 get EXECUTE on
+--    order_in_scope, as grant_api gives it now.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
@@ -625,5 +629,30 @@ BEGIN
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END,
         'error', CASE WHEN http >= 300 OR result_status = 'ignored' THEN err END,
         'cancellation', cancellation));
+END
+$$;
+
+-- the schema keeps its name
+CREATE FUNCTION orders.schema_rename_guard()
+    RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'orders_schema_rename_guard';
+COMMENT ON FUNCTION orders.schema_rename_guard() IS
+    'Event trigger: ALTER SCHEMA orders RENAME is refused (0A000)';
+CREATE EVENT TRIGGER orders_schema_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION orders.schema_rename_guard();
+REVOKE ALL ON FUNCTION orders.schema_rename_guard() FROM PUBLIC;
+
+-- (0.29.0 added order_in_scope to grant_api; databases that ran grant_api
+-- before kept PUBLIC's EXECUTE only)
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.role_oid FROM orders.api_roles a JOIN pg_catalog.pg_roles p ON p.oid = a.role_oid
+              WHERE a.kind = 'authenticated' LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION orders.order_in_scope(uuid) TO %s', r.role_oid::regrole);
+    END LOOP;
 END
 $$;

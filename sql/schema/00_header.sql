@@ -20,6 +20,20 @@
 -- EXTENSION: drop it first; doc/operations.md).
 CREATE SCHEMA orders;
 
+-- (0.36.0) The schema keeps its name: the library, the functions, the
+-- policies and the pg_cron jobs name it (renamed, every write of an order
+-- failed with 3F000).  ALTER EXTENSION ... SET SCHEMA is refused already.
+CREATE FUNCTION orders.schema_rename_guard()
+    RETURNS event_trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'orders_schema_rename_guard';
+COMMENT ON FUNCTION orders.schema_rename_guard() IS
+    'Event trigger: ALTER SCHEMA orders RENAME is refused (0A000)';
+CREATE EVENT TRIGGER orders_schema_guard ON ddl_command_start
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION orders.schema_rename_guard();
+REVOKE ALL ON FUNCTION orders.schema_rename_guard() FROM PUBLIC;
+
 -- PostgreSQL 15.0-15.19 can fail an UPDATE of a row whose previous updater
 -- is aborting with XX000 "new multixact has more than one updating member"
 -- (fixed in 15.20; doc/multixact.md).  The extension's stock, counters and

@@ -1,6 +1,6 @@
 -- Schema shape: the public API names the issues promise.
 BEGIN;
-SELECT plan(24);
+SELECT plan(27);
 
 SELECT has_schema('orders');
 SELECT has_table('orders', t, 'table orders.' || t) FROM unnest(ARRAY[
@@ -23,6 +23,12 @@ SELECT function_returns('orders', 'allowed_transitions', ARRAY['uuid'], 'setof t
 SELECT volatility_is('orders', 'allowed_transitions', ARRAY['uuid'], 'stable');
 SELECT volatility_is('orders', 'transition', ARRAY['uuid', 'text', 'text', 'text'], 'volatile');
 SELECT is((SELECT count(*)::int FROM orders.lifecycles WHERE builtin), 4, 'four built-in lifecycles');
+-- (0.36.0) the schema keeps its name (renamed, every write failed with 3F000)
+SELECT throws_ok('ALTER SCHEMA orders RENAME TO shop', '0A000', 'schema "orders" of extension orders cannot be renamed',
+                 'the extension''s schema cannot be renamed');
+SELECT has_schema('orders', '... it is still orders');
+SELECT lives_ok('CREATE SCHEMA t01_x; ALTER SCHEMA t01_x RENAME TO t01_y; ALTER SCHEMA orders OWNER TO CURRENT_USER',
+                '... other schemas are renamed, and its owner may change');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -70,6 +70,7 @@ INSERT INTO pg_temp.exempt VALUES
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
   ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
+  ('schema_rename_guard',   'event trigger of ALTER SCHEMA, which no API role may run on orders (it owns no schema)'),
   ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write'),
   ('webhook_keeps_orders',  'BEFORE DELETE on orders.webhooks, which no API role may read or write'),
   ('reach_support',         'planner support of sees_order and sees_customer: its argument is internal, so SQL cannot call it; the planner does, for every query under the orders and customers policies'),
