@@ -24,6 +24,9 @@
 --    renamed, every write of an order failed with 3F000.
 --  * API roles recorded by grant_api before 0.29.0 get EXECUTE on
 --    order_in_scope, as grant_api gives it now.
+--  * order_history: a batched status change whose order is deleted before
+--    the announcer read it is announced by the deleting transaction
+--    (announce_deleted_changes, C): it was never announced.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
@@ -656,3 +659,10 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- a batched change whose order is deleted before a batch read it
+CREATE FUNCTION orders.announce_deleted_changes() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_announce_deleted_changes';
+CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;

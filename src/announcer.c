@@ -63,6 +63,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -199,6 +200,15 @@ int8_array(const int64 *values, int n)
 }
 
 /*
+ * The state announce_deleted_changes read, kept while this transaction
+ * holds the batch lock without a break (no batch can change it meanwhile);
+ * lock_state, which a batch of this transaction runs, forgets it.
+ */
+static bool deleted_state_valid = false;
+static LocalTransactionId deleted_state_lxid = InvalidLocalTransactionId;
+static AnnouncerState deleted_state;
+
+/*
  * lock_state — orders.status_announcer's row for this batch, read after
  * taking the batch lock (a transaction-level advisory lock: one batch at a
  * time, whoever runs it, and no transaction id for a batch that changes
@@ -221,10 +231,12 @@ lock_state(Oid staterel, AnnouncerState *st)
 
 	announcer_lock_tag(&tag, 1);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	deleted_state_valid = false;
 	plan = orders_get_plan(PLAN_ANNOUNCER_LOCK, staterel,
 						   "SELECT watermark, high, hole_lo, hole_hi, pending_max, pending_xmax"
 						   " FROM orders.status_announcer", 0, NULL);
-	orders_execute(plan, NULL, NULL, false, 0, SPI_OK_SELECT);
+	/* the latest: what the last batch (whoever ran it) wrote, at any isolation level */
+	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		orders_execute(orders_get_plan(PLAN_ANNOUNCER_CREATE, staterel,
@@ -548,6 +560,146 @@ announce_batch(int max_rows)
 		save_state(staterel, &st, announced);
 	orders_spi_finish_as(&saved);
 	return announced;
+}
+
+/* A deleted change: what its notification needs. */
+typedef struct DeletedChange
+{
+	int64		id;
+	char	   *order_id;
+	char	   *old_status;
+	char	   *new_status;
+	char	   *actor;
+} DeletedChange;
+
+typedef struct DeletedChanges
+{
+	int			n;
+	int			size;
+	DeletedChange *changes;
+	int			att_id,
+				att_order,
+				att_old,
+				att_new,
+				att_actor,
+				att_announce;
+} DeletedChanges;
+
+/* collect_deleted — keep a deleted history row marked for the announcer. */
+static void
+collect_deleted(TupleTableSlot *slot, int sign, void *arg)
+{
+	DeletedChanges *d = (DeletedChanges *) arg;
+	DeletedChange *c;
+	bool		isnull;
+	Datum		announce = slot_getattr(slot, d->att_announce, &isnull);
+
+	(void) sign;
+	if (isnull || !DatumGetBool(announce))
+		return;
+	if (d->n == d->size)
+	{
+		d->size = Max(8, d->size * 2);
+		d->changes = d->changes == NULL ? palloc(sizeof(DeletedChange) * d->size)
+			: repalloc(d->changes, sizeof(DeletedChange) * d->size);
+	}
+	c = &d->changes[d->n++];
+	c->id = DatumGetInt64(slot_getattr(slot, d->att_id, &isnull));
+#define TEXT_OR_NULL(att) (slot_getattr(slot, (att), &isnull), isnull ? NULL : \
+						   TextDatumGetCString(slot_getattr(slot, (att), &isnull)))
+	c->old_status = TEXT_OR_NULL(d->att_old);
+	c->new_status = TEXT_OR_NULL(d->att_new);
+	c->actor = TEXT_OR_NULL(d->att_actor);
+#undef TEXT_OR_NULL
+	c->order_id = DatumGetCString(DirectFunctionCall1(uuid_out, slot_getattr(slot, d->att_order, &isnull)));
+}
+
+static int
+deleted_change_cmp(const void *a, const void *b)
+{
+	int64		x = ((const DeletedChange *) a)->id;
+	int64		y = ((const DeletedChange *) b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* announced_already — did a batch read history id "id" (at or below high, in no hole)? */
+static bool
+announced_already(const AnnouncerState *st, int64 id)
+{
+	if (id > st->high)
+		return false;
+	for (int i = 0; i < st->nholes; i++)
+		if (id >= st->holes[i].lo && id <= st->holes[i].hi)
+			return false;
+	return true;
+}
+
+/*
+ * orders.announce_deleted_changes() — AFTER DELETE ... FOR EACH STATEMENT
+ * on orders.order_history, REFERENCING OLD TABLE: a batched change whose
+ * history row goes (its order deleted: the foreign key's cascade) before a
+ * batch read it is announced by the deleting transaction, at its commit,
+ * in id order.  (0.36.0: it was never announced — a tester lost 411 of
+ * 9,228 changes of orders deleted soon after.)  Which changes a batch has
+ * read is judged on the announcer's position read under the batch lock,
+ * which this transaction then keeps: a batch that ran before announced
+ * what it read, none runs until this transaction ends, and after it the
+ * rows are gone (rolled back, they are there for the next batch, and the
+ * NOTIFYs are dropped).  The order's number and lifecycle are null, as for
+ * a change a batch reads after its order was deleted.
+ */
+PG_FUNCTION_INFO_V1(orders_announce_deleted_changes);
+Datum
+orders_announce_deleted_changes(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "announce_deleted_changes",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_DELETE);
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	DeletedChanges d = {0};
+	LOCKTAG		tag;
+	LockAcquireResult got;
+
+	orders_require_transition_tables(trigdata, "announce_deleted_changes");
+	d.att_announce = orders_fnumber(desc, "announce");
+	if (d.att_announce <= 0)
+		return PointerGetDatum(NULL);
+	d.att_id = orders_fnumber(desc, "id");
+	d.att_order = orders_fnumber(desc, "order_id");
+	d.att_old = orders_fnumber(desc, "old_status");
+	d.att_new = orders_fnumber(desc, "new_status");
+	d.att_actor = orders_fnumber(desc, "changed_by");
+	orders_for_each_row(trigdata->tg_oldtable, desc, -1, collect_deleted, &d);
+	if (d.n == 0)
+		return PointerGetDatum(NULL);
+
+	announcer_lock_tag(&tag, 1);
+	got = LockAcquire(&tag, ExclusiveLock, false, false);
+	if (got != LOCKACQUIRE_ALREADY_HELD || !deleted_state_valid || deleted_state_lxid != MyProc->lxid)
+	{
+		OrdersSavedUser saved;
+		IdRange    *holes;
+
+		orders_spi_connect_as_owner(RelationGetRelid(trigdata->tg_relation), &saved);
+		lock_state(orders_relid("status_announcer"), &deleted_state);
+		/* the holes outlive SPI's memory (the rest is not used) */
+		holes = MemoryContextAlloc(TopTransactionContext, sizeof(IdRange) * Max(deleted_state.nholes, 1));
+		memcpy(holes, deleted_state.holes, sizeof(IdRange) * deleted_state.nholes);
+		deleted_state.holes = holes;
+		deleted_state.pending_max = deleted_state.pending_xmax = NULL;
+		deleted_state.npending = 0;
+		orders_spi_finish_as(&saved);
+		deleted_state_valid = true;
+		deleted_state_lxid = MyProc->lxid;
+	}
+	qsort(d.changes, d.n, sizeof(DeletedChange), deleted_change_cmp);
+	for (int i = 0; i < d.n; i++)
+		if (!announced_already(&deleted_state, d.changes[i].id))
+			Async_Notify(ORDERS_STATUS_CHANNEL,
+						 orders_status_payload(d.changes[i].id, d.changes[i].order_id, NULL, NULL,
+											   d.changes[i].old_status, d.changes[i].new_status,
+											   d.changes[i].actor));
+	return PointerGetDatum(NULL);
 }
 
 /*

@@ -39,6 +39,15 @@ CREATE FUNCTION orders.announce_status_changes(max_rows integer DEFAULT 10000)
 COMMENT ON FUNCTION orders.announce_status_changes(integer) IS
     'Announce on channel orders_status the status changes committed since the last batch (orders.notify = batched); returns how many';
 
+-- (0.36.0) a batched change whose history row is deleted (its order
+-- deleted: the foreign key's cascade) before a batch read it is announced
+-- by the deleting transaction at its commit (it was never announced)
+CREATE FUNCTION orders.announce_deleted_changes() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_announce_deleted_changes';
+CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;
+
 -- the owner's (the announcer runs as the history's owner)
 ALTER TABLE orders.status_announcer ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.status_announcer FROM PUBLIC;

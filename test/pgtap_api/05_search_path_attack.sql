@@ -583,7 +583,7 @@ SELECT pg_temp.probe('second order cancelled',
   format($p$SELECT (orders.transition(%L, 'cancelled')).status$p$, :'x_order'),
   '{release_cancelled_bookings,stock_on_status,customer_stats}', NULL, 'cancelled');
 SELECT pg_temp.probe('and deleted',
-  format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard,customer_stats}');
+  format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard,customer_stats,announce_deleted_changes}');
 SELECT pg_temp.probe('stock after all',
   $p$SELECT stock_quantity FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$, '{}', NULL, '5');
 
