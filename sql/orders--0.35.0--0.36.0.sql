@@ -2,9 +2,6 @@
 --  * slot_reservations: TRUNCATE refused while a slot counts booked or held
 --    places (reservations_truncate_guard, OR014), as for the other counted
 --    tables: it skipped the counters and left the places taken for good.
---  * (library) Every insert of a site locks its group first (an approved
---    site's order too): two concurrent upserts of the same new approved
---    site made two items, one never linked, in the order's subtotal.
 --  * items_truncate_guard: no longer PUBLIC (a trigger function, as the
 --    others).
 --  * order_notes: written by active staff on orders they see (the check
@@ -17,16 +14,18 @@
 --    holder the whole row).
 --  * customer_item_price: false for a caller who is neither customer nor staff (anon
 --    learnt which products exist, are for sale and at what price).
---  * Webhooks: at most defaults.max_items items per delivery (default
---    500; OR092, 422): an endpoint without a secret took 340,000 empty
---    items from a 1 MB body.
+--  * Webhooks: a new order takes at most defaults.max_items items (default
+--    500; OR092, 422); an update beyond it is applied without its items:
+--    an endpoint without a secret took 340,000 empty items from a 1 MB
+--    body.
 --  * ALTER SCHEMA orders RENAME is refused (orders_schema_guard, 0A000):
 --    renamed, every write of an order failed with 3F000.
 --  * API roles recorded by grant_api before 0.29.0 get EXECUTE on
 --    order_in_scope, as grant_api gives it now.
 --  * order_history: a batched status change whose order is deleted before
---    the announcer read it is announced by the deleting transaction
---    (announce_deleted_changes, C): it was never announced.
+--    the announcer read it is kept in orders.deleted_changes (trigger
+--    announce_deleted_changes), which the batches read too: it was never
+--    announced.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
@@ -210,6 +209,7 @@ DECLARE
     was_payment text;
     was_total numeric;
     acting_before text;
+    too_many boolean := false;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -359,12 +359,22 @@ BEGIN
                         USING ERRCODE = 'OR092';
                 -- (0.36.0) a bound on the rows one delivery writes: a 1 MB
                 -- payload of empty items made 340,000 of them (10 s), from an
-                -- endpoint without a secret anybody can reach
+                -- endpoint without a secret anybody can reach.  A new order is
+                -- refused; an update of a known one (a cancellation, an address)
+                -- is applied without its items, which stay as they are, with
+                -- their amounts (as for a payload without items)
                 ELSIF jsonb_array_length(items) > coalesce((d ->> 'max_items')::integer, 500) THEN
-                    RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
-                                    jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
-                        USING ERRCODE = 'OR092',
-                              HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
+                    IF result_status = 'updated' THEN
+                        too_many := true;
+                        err := format('webhook "%s": the payload has %s items, more than the %s it takes: the order''s items and amounts are left as they were',
+                                      w.endpoint, jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500));
+                        items := '[]';
+                    ELSE
+                        RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
+                                        jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
+                            USING ERRCODE = 'OR092',
+                                  HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
+                    END IF;
                 ELSIF EXISTS (SELECT FROM jsonb_array_elements(items) i WHERE jsonb_typeof(i) <> 'object') THEN
                     RAISE EXCEPTION 'the items of the payload ("%") are not all objects', m -> 'order' ->> 'items'
                         USING ERRCODE = 'OR092';
@@ -434,6 +444,7 @@ BEGIN
                         -- the old currency under the new amounts)
                         IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                                     WHERE o.id = order_id AND o.status = l.initial_status)
+                           AND NOT too_many
                            AND doc #> string_to_array(m -> 'order' ->> 'items', '.') IS NOT NULL THEN
                             UPDATE orders.orders o
                                SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
@@ -660,9 +671,47 @@ BEGIN
 END
 $$;
 
--- a batched change whose order is deleted before a batch read it
+-- (0.36.0) A batched change whose history row is deleted (its order
+-- deleted: the foreign key's cascade) before a batch read it is kept here
+-- under its history id, so the batch still reads it — one row of the two
+-- is visible to any snapshot (the delete and this insert commit together),
+-- and the announcer's ids and holes decide, as for any change, that it is
+-- announced once.  Before, it was never announced.  Rows at or below the
+-- announcer's watermark are dropped by the batches.
+CREATE TABLE orders.deleted_changes (
+    id          bigint PRIMARY KEY,
+    order_id    uuid NOT NULL,
+    old_status  text,
+    new_status  text NOT NULL,
+    changed_by  text NOT NULL
+);
+COMMENT ON TABLE orders.deleted_changes IS
+    'Batched status changes whose history row was deleted before the status announcer read it (it announces them; written by announce_deleted_changes)';
+SELECT pg_catalog.pg_extension_config_dump('orders.deleted_changes', '');
+
+-- announce_deleted_changes — AFTER DELETE ... FOR EACH STATEMENT on the
+-- history: its rows marked for the announcer above the announcer's
+-- watermark (read with the statement's snapshot: a watermark read too low
+-- only keeps rows a batch then passes over and drops).  SECURITY DEFINER:
+-- the table is the owner's, whoever deletes an order.
 CREATE FUNCTION orders.announce_deleted_changes() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_announce_deleted_changes';
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
+    SELECT g.id, g.order_id, g.old_status, g.new_status, g.changed_by
+      FROM gone g
+     WHERE g.announce
+       AND g.id > coalesce((SELECT s.watermark FROM orders.status_announcer s), 0)
+    ON CONFLICT (id) DO UPDATE
+       SET order_id = excluded.order_id, old_status = excluded.old_status,
+           new_status = excluded.new_status, changed_by = excluded.changed_by;
+    RETURN NULL;
+END
+$$;
 CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+ALTER TABLE orders.deleted_changes ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON orders.deleted_changes FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;

@@ -63,7 +63,6 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -200,15 +199,6 @@ int8_array(const int64 *values, int n)
 }
 
 /*
- * The state announce_deleted_changes read, kept while this transaction
- * holds the batch lock without a break (no batch can change it meanwhile);
- * lock_state, which a batch of this transaction runs, forgets it.
- */
-static bool deleted_state_valid = false;
-static LocalTransactionId deleted_state_lxid = InvalidLocalTransactionId;
-static AnnouncerState deleted_state;
-
-/*
  * lock_state — orders.status_announcer's row for this batch, read after
  * taking the batch lock (a transaction-level advisory lock: one batch at a
  * time, whoever runs it, and no transaction id for a batch that changes
@@ -231,12 +221,10 @@ lock_state(Oid staterel, AnnouncerState *st)
 
 	announcer_lock_tag(&tag, 1);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	deleted_state_valid = false;
 	plan = orders_get_plan(PLAN_ANNOUNCER_LOCK, staterel,
 						   "SELECT watermark, high, hole_lo, hole_hi, pending_max, pending_xmax"
 						   " FROM orders.status_announcer", 0, NULL);
-	/* the latest: what the last batch (whoever ran it) wrote, at any isolation level */
-	orders_execute_latest(plan, NULL, NULL, SPI_OK_SELECT);
+	orders_execute(plan, NULL, NULL, false, 0, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
 		orders_execute(orders_get_plan(PLAN_ANNOUNCER_CREATE, staterel,
@@ -454,6 +442,55 @@ save_state(Oid staterel, AnnouncerState *st, int announced)
 }
 
 /*
+ * The batch's read: the changes above "high" ($1) and in the holes ($2,
+ * $3), at most $4, in id order, from the history and (0.36.0) from
+ * orders.deleted_changes (changes whose history row was deleted before a
+ * batch read it; one of the two rows is visible to a snapshot, never
+ * both); the order's number and lifecycle when it still exists.
+ */
+#define ANNOUNCER_READ_HEAD \
+	"SELECT h.id, h.order_id::pg_catalog.text, o.order_number, o.lifecycle," \
+	" h.old_status, h.new_status, h.changed_by, h.announce" \
+	" FROM ("
+#define ANNOUNCER_READ_HISTORY \
+	"(SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by, h.announce" \
+	"   FROM orders.order_history h" \
+	"  WHERE h.id > $1 ORDER BY h.id LIMIT $4)" \
+	" UNION ALL" \
+	" (SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by, h.announce" \
+	"    FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS r (lo, hi)" \
+	"    JOIN orders.order_history h ON h.id BETWEEN r.lo AND r.hi)"
+#define ANNOUNCER_READ_DELETED \
+	" UNION ALL" \
+	" (SELECT d.id, d.order_id, d.old_status, d.new_status, d.changed_by, true" \
+	"    FROM orders.deleted_changes d" \
+	"   WHERE d.id > $1 ORDER BY d.id LIMIT $4)" \
+	" UNION ALL" \
+	" (SELECT d.id, d.order_id, d.old_status, d.new_status, d.changed_by, true" \
+	"    FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS r (lo, hi)" \
+	"    JOIN orders.deleted_changes d ON d.id BETWEEN r.lo AND r.hi)"
+#define ANNOUNCER_READ_TAIL \
+	") h" \
+	" LEFT JOIN orders.orders o ON o.id = h.order_id" \
+	" ORDER BY h.id LIMIT $4"
+
+/*
+ * drop_settled_deleted — the deleted changes at or below the watermark
+ * (read by a batch, or never to be read: announced before their delete).
+ */
+static void
+drop_settled_deleted(Oid deleted, int64 watermark)
+{
+	static Oid	argtypes[1] = {INT8OID};
+	Datum		value = Int64GetDatum(watermark);
+
+	orders_execute(orders_get_keyed_plan(PLAN_ANNOUNCER_DROP_DELETED, deleted,
+									     "DELETE FROM orders.deleted_changes d WHERE d.id <= $1",
+									     1, argtypes),
+				   &value, NULL, false, 0, SPI_OK_DELETE);
+}
+
+/*
  * announce_batch — announce the changes that became visible since the last
  * batch (at most max_rows, in id order) and record how far it got; the
  * caller commits both together.  Returns the number of changes announced.
@@ -464,7 +501,10 @@ announce_batch(int max_rows)
 {
 	Oid			history = orders_relid("order_history");
 	Oid			staterel = orders_relid("status_announcer");
+	/* (0.36.0) a database updated to 0.36.0 has it */
+	Oid			deleted = get_relname_relid("deleted_changes", get_rel_namespace(history));
 	static Oid	argtypes[4] = {INT8OID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	int64		watermark_before;
 	Datum		values[4];
 	OrdersSavedUser saved;
 	AnnouncerState st;
@@ -483,6 +523,7 @@ announce_batch(int max_rows)
 
 	orders_spi_connect_as_owner(history, &saved);
 	lock_state(staterel, &st);
+	watermark_before = st.watermark;
 	known = sequence_position(history, &m);
 	if (known && m < st.high)
 	{
@@ -502,21 +543,13 @@ announce_batch(int max_rows)
 	values[0] = Int64GetDatum(st.high);
 	holes_arrays(&st, &values[1], &values[2]);
 	values[3] = Int32GetDatum(max_rows);
-	orders_execute_snapshot(orders_get_keyed_plan(PLAN_ANNOUNCER_READ, history,
-											      "SELECT h.id, h.order_id::pg_catalog.text, o.order_number, o.lifecycle,"
-											      " h.old_status, h.new_status, h.changed_by, h.announce"
-											      " FROM ((SELECT h.id, h.order_id, h.old_status, h.new_status,"
-											      "               h.changed_by, h.announce"
-											      "          FROM orders.order_history h"
-											      "         WHERE h.id > $1 ORDER BY h.id LIMIT $4)"
-											      "       UNION ALL"
-											      "       (SELECT h.id, h.order_id, h.old_status, h.new_status,"
-											      "               h.changed_by, h.announce"
-											      "          FROM ROWS FROM (pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.int8[])) AS r (lo, hi)"
-											      "          JOIN orders.order_history h ON h.id BETWEEN r.lo AND r.hi)) h"
-											      " LEFT JOIN orders.orders o ON o.id = h.order_id"
-											      " ORDER BY h.id LIMIT $4",
-											      4, argtypes),
+	orders_execute_snapshot(deleted != InvalidOid ?
+							orders_get_keyed_plan(PLAN_ANNOUNCER_READ_DELETED, history,
+												  ANNOUNCER_READ_HEAD ANNOUNCER_READ_HISTORY
+												  ANNOUNCER_READ_DELETED ANNOUNCER_READ_TAIL, 4, argtypes) :
+							orders_get_keyed_plan(PLAN_ANNOUNCER_READ, history,
+												  ANNOUNCER_READ_HEAD ANNOUNCER_READ_HISTORY
+												  ANNOUNCER_READ_TAIL, 4, argtypes),
 							values, NULL, SPI_OK_SELECT, snap);
 
 	seen = palloc(sizeof(int64) * Max(SPI_processed, 1));
@@ -558,148 +591,10 @@ announce_batch(int max_rows)
 	/* an idle batch writes nothing (and takes no transaction id) */
 	if (changed)
 		save_state(staterel, &st, announced);
+	if (deleted != InvalidOid && st.watermark > watermark_before)
+		drop_settled_deleted(deleted, st.watermark);
 	orders_spi_finish_as(&saved);
 	return announced;
-}
-
-/* A deleted change: what its notification needs. */
-typedef struct DeletedChange
-{
-	int64		id;
-	char	   *order_id;
-	char	   *old_status;
-	char	   *new_status;
-	char	   *actor;
-} DeletedChange;
-
-typedef struct DeletedChanges
-{
-	int			n;
-	int			size;
-	DeletedChange *changes;
-	int			att_id,
-				att_order,
-				att_old,
-				att_new,
-				att_actor,
-				att_announce;
-} DeletedChanges;
-
-/* collect_deleted — keep a deleted history row marked for the announcer. */
-static void
-collect_deleted(TupleTableSlot *slot, int sign, void *arg)
-{
-	DeletedChanges *d = (DeletedChanges *) arg;
-	DeletedChange *c;
-	bool		isnull;
-	Datum		announce = slot_getattr(slot, d->att_announce, &isnull);
-
-	(void) sign;
-	if (isnull || !DatumGetBool(announce))
-		return;
-	if (d->n == d->size)
-	{
-		d->size = Max(8, d->size * 2);
-		d->changes = d->changes == NULL ? palloc(sizeof(DeletedChange) * d->size)
-			: repalloc(d->changes, sizeof(DeletedChange) * d->size);
-	}
-	c = &d->changes[d->n++];
-	c->id = DatumGetInt64(slot_getattr(slot, d->att_id, &isnull));
-#define TEXT_OR_NULL(att) (slot_getattr(slot, (att), &isnull), isnull ? NULL : \
-						   TextDatumGetCString(slot_getattr(slot, (att), &isnull)))
-	c->old_status = TEXT_OR_NULL(d->att_old);
-	c->new_status = TEXT_OR_NULL(d->att_new);
-	c->actor = TEXT_OR_NULL(d->att_actor);
-#undef TEXT_OR_NULL
-	c->order_id = DatumGetCString(DirectFunctionCall1(uuid_out, slot_getattr(slot, d->att_order, &isnull)));
-}
-
-static int
-deleted_change_cmp(const void *a, const void *b)
-{
-	int64		x = ((const DeletedChange *) a)->id;
-	int64		y = ((const DeletedChange *) b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-/* announced_already — did a batch read history id "id" (at or below high, in no hole)? */
-static bool
-announced_already(const AnnouncerState *st, int64 id)
-{
-	if (id > st->high)
-		return false;
-	for (int i = 0; i < st->nholes; i++)
-		if (id >= st->holes[i].lo && id <= st->holes[i].hi)
-			return false;
-	return true;
-}
-
-/*
- * orders.announce_deleted_changes() — AFTER DELETE ... FOR EACH STATEMENT
- * on orders.order_history, REFERENCING OLD TABLE: a batched change whose
- * history row goes (its order deleted: the foreign key's cascade) before a
- * batch read it is announced by the deleting transaction, at its commit,
- * in id order.  (0.36.0: it was never announced — a tester lost 411 of
- * 9,228 changes of orders deleted soon after.)  Which changes a batch has
- * read is judged on the announcer's position read under the batch lock,
- * which this transaction then keeps: a batch that ran before announced
- * what it read, none runs until this transaction ends, and after it the
- * rows are gone (rolled back, they are there for the next batch, and the
- * NOTIFYs are dropped).  The order's number and lifecycle are null, as for
- * a change a batch reads after its order was deleted.
- */
-PG_FUNCTION_INFO_V1(orders_announce_deleted_changes);
-Datum
-orders_announce_deleted_changes(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = orders_trigger_data(fcinfo, "announce_deleted_changes",
-												ORDERS_TRIG_AFTER | ORDERS_TRIG_DELETE);
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	DeletedChanges d = {0};
-	LOCKTAG		tag;
-	LockAcquireResult got;
-
-	orders_require_transition_tables(trigdata, "announce_deleted_changes");
-	d.att_announce = orders_fnumber(desc, "announce");
-	if (d.att_announce <= 0)
-		return PointerGetDatum(NULL);
-	d.att_id = orders_fnumber(desc, "id");
-	d.att_order = orders_fnumber(desc, "order_id");
-	d.att_old = orders_fnumber(desc, "old_status");
-	d.att_new = orders_fnumber(desc, "new_status");
-	d.att_actor = orders_fnumber(desc, "changed_by");
-	orders_for_each_row(trigdata->tg_oldtable, desc, -1, collect_deleted, &d);
-	if (d.n == 0)
-		return PointerGetDatum(NULL);
-
-	announcer_lock_tag(&tag, 1);
-	got = LockAcquire(&tag, ExclusiveLock, false, false);
-	if (got != LOCKACQUIRE_ALREADY_HELD || !deleted_state_valid || deleted_state_lxid != MyProc->lxid)
-	{
-		OrdersSavedUser saved;
-		IdRange    *holes;
-
-		orders_spi_connect_as_owner(RelationGetRelid(trigdata->tg_relation), &saved);
-		lock_state(orders_relid("status_announcer"), &deleted_state);
-		/* the holes outlive SPI's memory (the rest is not used) */
-		holes = MemoryContextAlloc(TopTransactionContext, sizeof(IdRange) * Max(deleted_state.nholes, 1));
-		memcpy(holes, deleted_state.holes, sizeof(IdRange) * deleted_state.nholes);
-		deleted_state.holes = holes;
-		deleted_state.pending_max = deleted_state.pending_xmax = NULL;
-		deleted_state.npending = 0;
-		orders_spi_finish_as(&saved);
-		deleted_state_valid = true;
-		deleted_state_lxid = MyProc->lxid;
-	}
-	qsort(d.changes, d.n, sizeof(DeletedChange), deleted_change_cmp);
-	for (int i = 0; i < d.n; i++)
-		if (!announced_already(&deleted_state, d.changes[i].id))
-			Async_Notify(ORDERS_STATUS_CHANNEL,
-						 orders_status_payload(d.changes[i].id, d.changes[i].order_id, NULL, NULL,
-											   d.changes[i].old_status, d.changes[i].new_status,
-											   d.changes[i].actor));
-	return PointerGetDatum(NULL);
 }
 
 /*

@@ -290,6 +290,8 @@ typedef enum OrdersPlanKind
 	PLAN_ANNOUNCER_CREATE,
 	PLAN_ANNOUNCER_POSITION,
 	PLAN_ANNOUNCER_READ,
+	PLAN_ANNOUNCER_READ_DELETED,
+	PLAN_ANNOUNCER_DROP_DELETED,
 	PLAN_ANNOUNCER_SAVE,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
@@ -555,7 +557,6 @@ typedef struct OrdersReviewLocked
 extern OrdersReviewLocked orders_review_locked;
 extern uint64 orders_review_lock_sites(Datum group_id, Datum site_ids, bool approving, bool *items);
 extern void orders_review_lock_pending(void);
-extern void orders_lock_site_group(Datum group_id, bool items);
 extern void orders_review_order_written(Datum order_id);
 
 /* ---- site_items.c: an approved site is an item ---- */

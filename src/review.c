@@ -866,26 +866,6 @@ orders_review_lock_pending(void)
 }
 
 /*
- * orders_lock_site_group — for site_items, before a site is inserted: its
- * group locked, and its order when "items" (an approved site: its item
- * goes into the order), as lock_group does, unless the review under way
- * holds them.  A concurrent insert of the same site into the group waits
- * here for the first to commit, then sees it (0.36.0: both made an item,
- * the second went on to its conflict action and left its item behind, in
- * the order's subtotal; the group is the lock site_counts takes at the end
- * of the statement anyway, so taking it first adds no deadlock).
- */
-void
-orders_lock_site_group(Datum group_id, bool items)
-{
-	const OrdersReviewLocked *r = &orders_review_locked;
-
-	if (r->valid && memcmp(DatumGetUUIDP(group_id), &r->group_id, sizeof(pg_uuid_t)) == 0)
-		return;
-	lock_group(group_id, items, NULL, NULL);
-}
-
-/*
  * orders.lock_review(order_group_id uuid, site_ids uuid[], approving boolean)
  * — a review's row locks taken at once: its sites
  * (orders_review_lock_sites), then, if there were any, their group and —

@@ -630,8 +630,7 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * waited for — gone, it is not counted and the item is made (review: a
  * site deleted meanwhile left the inserted approved site without its
  * item); at REPEATABLE READ that wait ends in 40001.  A concurrent insert
- * of the same site is seen: every insert locked its group first
- * (orders_lock_site_group), so it waited for the other to commit.
+ * of the same key committed after this look is not seen: documented.
  */
 static bool
 inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
@@ -708,19 +707,6 @@ orders_site_items(PG_FUNCTION_ARGS)
 		(newrow == NULL || !is_approved(newrow, desc, status_att));
 	making = newrow != NULL && is_approved(newrow, desc, status_att) &&
 		(heap_getattr(newrow, item_att, desc, &isnull), isnull);
-	if (oldrow == NULL)
-	{
-		/*
-		 * (0.36.0) every insert takes its group first, an approved site's
-		 * its order too: a concurrent insert of the same site is waited
-		 * for, then seen (inserted_site_exists)
-		 */
-		Datum		group_id = heap_getattr(newrow, orders_typed_column(rel, "order_group_id", UUIDOID),
-											desc, &isnull);
-
-		if (!isnull)
-			orders_lock_site_group(group_id, approving || making);
-	}
 	if (!approving && !unapproving && !making)
 		return orders_trigger_result(trigdata, NULL);
 

@@ -39,13 +39,49 @@ CREATE FUNCTION orders.announce_status_changes(max_rows integer DEFAULT 10000)
 COMMENT ON FUNCTION orders.announce_status_changes(integer) IS
     'Announce on channel orders_status the status changes committed since the last batch (orders.notify = batched); returns how many';
 
--- (0.36.0) a batched change whose history row is deleted (its order
--- deleted: the foreign key's cascade) before a batch read it is announced
--- by the deleting transaction at its commit (it was never announced)
+-- (0.36.0) A batched change whose history row is deleted (its order
+-- deleted: the foreign key's cascade) before a batch read it is kept here
+-- under its history id, so the batch still reads it — one row of the two
+-- is visible to any snapshot (the delete and this insert commit together),
+-- and the announcer's ids and holes decide, as for any change, that it is
+-- announced once.  Before, it was never announced.  Rows at or below the
+-- announcer's watermark are dropped by the batches.
+CREATE TABLE orders.deleted_changes (
+    id          bigint PRIMARY KEY,
+    order_id    uuid NOT NULL,
+    old_status  text,
+    new_status  text NOT NULL,
+    changed_by  text NOT NULL
+);
+COMMENT ON TABLE orders.deleted_changes IS
+    'Batched status changes whose history row was deleted before the status announcer read it (it announces them; written by announce_deleted_changes)';
+SELECT pg_catalog.pg_extension_config_dump('orders.deleted_changes', '');
+
+-- announce_deleted_changes — AFTER DELETE ... FOR EACH STATEMENT on the
+-- history: its rows marked for the announcer above the announcer's
+-- watermark (read with the statement's snapshot: a watermark read too low
+-- only keeps rows a batch then passes over and drops).  SECURITY DEFINER:
+-- the table is the owner's, whoever deletes an order.
 CREATE FUNCTION orders.announce_deleted_changes() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_announce_deleted_changes';
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
+    SELECT g.id, g.order_id, g.old_status, g.new_status, g.changed_by
+      FROM gone g
+     WHERE g.announce
+       AND g.id > coalesce((SELECT s.watermark FROM orders.status_announcer s), 0)
+    ON CONFLICT (id) DO UPDATE
+       SET order_id = excluded.order_id, old_status = excluded.old_status,
+           new_status = excluded.new_status, changed_by = excluded.changed_by;
+    RETURN NULL;
+END
+$$;
 CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+ALTER TABLE orders.deleted_changes ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON orders.deleted_changes FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;
 
 -- the owner's (the announcer runs as the history's owner)

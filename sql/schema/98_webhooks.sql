@@ -258,6 +258,7 @@ DECLARE
     was_payment text;
     was_total numeric;
     acting_before text;
+    too_many boolean := false;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -407,12 +408,22 @@ BEGIN
                         USING ERRCODE = 'OR092';
                 -- (0.36.0) a bound on the rows one delivery writes: a 1 MB
                 -- payload of empty items made 340,000 of them (10 s), from an
-                -- endpoint without a secret anybody can reach
+                -- endpoint without a secret anybody can reach.  A new order is
+                -- refused; an update of a known one (a cancellation, an address)
+                -- is applied without its items, which stay as they are, with
+                -- their amounts (as for a payload without items)
                 ELSIF jsonb_array_length(items) > coalesce((d ->> 'max_items')::integer, 500) THEN
-                    RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
-                                    jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
-                        USING ERRCODE = 'OR092',
-                              HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
+                    IF result_status = 'updated' THEN
+                        too_many := true;
+                        err := format('webhook "%s": the payload has %s items, more than the %s it takes: the order''s items and amounts are left as they were',
+                                      w.endpoint, jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500));
+                        items := '[]';
+                    ELSE
+                        RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
+                                        jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
+                            USING ERRCODE = 'OR092',
+                                  HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
+                    END IF;
                 ELSIF EXISTS (SELECT FROM jsonb_array_elements(items) i WHERE jsonb_typeof(i) <> 'object') THEN
                     RAISE EXCEPTION 'the items of the payload ("%") are not all objects', m -> 'order' ->> 'items'
                         USING ERRCODE = 'OR092';
@@ -482,6 +493,7 @@ BEGIN
                         -- the old currency under the new amounts)
                         IF EXISTS (SELECT 1 FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                                     WHERE o.id = order_id AND o.status = l.initial_status)
+                           AND NOT too_many
                            AND doc #> string_to_array(m -> 'order' ->> 'items', '.') IS NOT NULL THEN
                             UPDATE orders.orders o
                                SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(146);
+SELECT plan(149);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -298,6 +298,21 @@ SELECT is((SELECT count(*)::int FROM orders.order_items i JOIN orders.orders o O
 SELECT throws_ok($$UPDATE orders.webhooks SET defaults = defaults || '{"max_items": "many"}' WHERE endpoint = 'acme-shopify'$$,
                  '23514', NULL, 'max_items is a number');
 UPDATE orders.webhooks SET defaults = defaults - 'max_items' WHERE endpoint = 'acme-shopify';
+-- ... an update of a known order beyond it is applied without its items
+-- (a cancellation of an order made before the bound was lowered)
+SELECT is((SELECT r ->> 'status' || ' ' || (r ->> 'http_status')
+             FROM orders.ingest_webhook('acme-shopify',
+                    json_build_object('id', 1192, 'email', 'many@example.com', 'total_price', '0',
+                                      'cancelled_at', '2025-03-15T10:00:00-04:00',
+                                      'line_items', (SELECT json_agg(json_build_object('title', 'x')) FROM generate_series(1, 501)))::text::json,
+                    NULL, 'd-25d', 'orders/cancelled') r),
+          'updated 200', '... an update beyond max_items of a known order: applied (200)');
+SELECT is((SELECT o.status || ' ' || (SELECT count(*) FROM orders.order_items i WHERE i.order_id = o.id)
+             FROM orders.orders o WHERE o.external_id = '1192'),
+          'cancelled 501', '... the order cancelled, its items left as they were');
+SELECT matches((SELECT error_message FROM orders.webhook_logs WHERE delivery_id = 'd-25d'),
+               'more than the 500 it takes: the order''s items and amounts are left as they were',
+               '... and the log says so');
 DELETE FROM orders.orders WHERE external_id = '1192';
 DELETE FROM orders.customers WHERE email = 'many@example.com';
 -- a timestamp that is none is not stored: later updates still apply
