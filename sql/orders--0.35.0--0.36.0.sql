@@ -26,6 +26,8 @@
 --    the announcer read it is kept in orders.deleted_changes (trigger
 --    announce_deleted_changes), which the batches read too: it was never
 --    announced.
+--  * workflow_render: only {{key}} is a placeholder (a lone {{ or }} made
+--    the text beside it a key).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
@@ -715,3 +717,22 @@ CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
 ALTER TABLE orders.deleted_changes ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.deleted_changes FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;
+
+-- workflow messages: a lone {{ or }} stays text
+-- workflow_render — "text" with each {{key}} replaced by data's value of key
+-- (unknown keys by nothing); every other character as it is (0.36.0: a
+-- lone "{{" or "}}" made the text around it a key — "Sale: 50% }} off
+-- {{order_number}}" became "Sale: 50% order_number").  The text between
+-- the placeholders, then each placeholder's value, interleaved.
+CREATE OR REPLACE FUNCTION orders.workflow_render(text text, data jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT string_agg(s.part, '' ORDER BY s.n)
+      FROM (SELECT p.n * 2 - 1 AS n, p.part
+              FROM regexp_split_to_table(text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
+            UNION ALL
+            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1]), '')
+              FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
+END;

@@ -475,16 +475,23 @@ save_state(Oid staterel, AnnouncerState *st, int announced)
 	" ORDER BY h.id LIMIT $4"
 
 /*
- * drop_settled_deleted — the deleted changes at or below the watermark
- * (read by a batch, or never to be read: announced before their delete).
+ * drop_deleted — the deleted changes at or below "id" (settled: read by a
+ * batch, or never to be read, announced before their delete), or, when
+ * "above", above it (numbered before the history's sequence was set back:
+ * their ids are handed out again, and kept they would be read again at
+ * every batch).
  */
 static void
-drop_settled_deleted(Oid deleted, int64 watermark)
+drop_deleted(Oid deleted, int64 id, bool above)
 {
 	static Oid	argtypes[1] = {INT8OID};
-	Datum		value = Int64GetDatum(watermark);
+	Datum		value = Int64GetDatum(id);
 
-	orders_execute(orders_get_keyed_plan(PLAN_ANNOUNCER_DROP_DELETED, deleted,
+	orders_execute(above ?
+				   orders_get_keyed_plan(PLAN_ANNOUNCER_DROP_RENUMBERED, deleted,
+									     "DELETE FROM orders.deleted_changes d WHERE d.id > $1",
+									     1, argtypes) :
+				   orders_get_keyed_plan(PLAN_ANNOUNCER_DROP_DELETED, deleted,
 									     "DELETE FROM orders.deleted_changes d WHERE d.id <= $1",
 									     1, argtypes),
 				   &value, NULL, false, 0, SPI_OK_DELETE);
@@ -533,6 +540,8 @@ announce_batch(int max_rows)
 						" the status announcer read: it goes on from " INT64_FORMAT, m, st.high, m)));
 		st.high = m;
 		st.watermark = Min(st.watermark, m);
+		if (deleted != InvalidOid)
+			drop_deleted(deleted, m, true);
 		st.nholes = 0;
 		st.npending = 0;
 		reset = true;
@@ -592,7 +601,7 @@ announce_batch(int max_rows)
 	if (changed)
 		save_state(staterel, &st, announced);
 	if (deleted != InvalidOid && st.watermark > watermark_before)
-		drop_settled_deleted(deleted, st.watermark);
+		drop_deleted(deleted, st.watermark, false);
 	orders_spi_finish_as(&saved);
 	return announced;
 }

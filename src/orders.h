@@ -292,6 +292,7 @@ typedef enum OrdersPlanKind
 	PLAN_ANNOUNCER_READ,
 	PLAN_ANNOUNCER_READ_DELETED,
 	PLAN_ANNOUNCER_DROP_DELETED,
+	PLAN_ANNOUNCER_DROP_RENUMBERED,
 	PLAN_ANNOUNCER_SAVE,
 	PLAN_KIND_COUNT
 } OrdersPlanKind;
@@ -475,7 +476,7 @@ extern Datum *lifecycle_status_names(int *n, bool **open);
 extern uint64 lifecycle_graph_generation(void);
 
 /* ---- row_scope.c: what the caller reaches ---- */
-extern char *orders_visible_order_number(Datum order_id);
+extern char *orders_visible_order_number(Datum order_id, bool latest);
 
 /* ---- identity.c: the caller in the data ---- */
 

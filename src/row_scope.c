@@ -346,10 +346,11 @@ orders_reach_support(PG_FUNCTION_ARGS)
 /*
  * orders_visible_order_number — the number of order "order_id" when the
  * caller reads it (its read policy, asked as the current user through SPI,
- * which must be connected), else NULL.
+ * which must be connected), else NULL; with the statement's snapshot, or
+ * the latest when "latest" (an order deleted since is gone).
  */
 char *
-orders_visible_order_number(Datum order_id)
+orders_visible_order_number(Datum order_id, bool latest)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
@@ -360,7 +361,10 @@ orders_visible_order_number(Datum order_id)
 						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
 	args[0] = order_id;
-	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	if (latest)
+		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	else
+		orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 }
 
@@ -378,7 +382,7 @@ orders_order_in_scope(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || !orders_api_request_now())
 		PG_RETURN_BOOL(true);
 	orders_spi_connect();
-	visible = orders_visible_order_number(PG_GETARG_DATUM(0)) != NULL;
+	visible = orders_visible_order_number(PG_GETARG_DATUM(0), false) != NULL;
 	SPI_finish();
 	PG_RETURN_BOOL(visible);
 }

@@ -674,12 +674,18 @@ order_not_found(Datum order_id)
  * order_not_changed — refuse a change that found no order to change: 42501
  * naming the order when the caller sees it (its read policy lets it
  * through, the update policy not: staff without orders.edit, say), else
- * OR006 as for an order it cannot see.  Runs only on that refusal.
+ * OR006 as for an order it cannot see (or that is gone).  Runs only on that
+ * refusal.
  */
 static void
 order_not_changed(Datum order_id)
 {
-	char	   *number = orders_visible_order_number(order_id);
+	/*
+	 * the latest snapshot: an order deleted while the change waited for it
+	 * is gone (0.36.0: the statement's snapshot still read it, and a
+	 * superuser heard that it may not change it)
+	 */
+	char	   *number = orders_visible_order_number(order_id, true);
 
 	if (number != NULL)
 		ereport(ERROR,

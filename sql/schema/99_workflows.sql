@@ -547,14 +547,21 @@ BEGIN ATOMIC
 END;
 
 -- workflow_render — "text" with each {{key}} replaced by data's value of key
--- (unknown keys by nothing).
+-- (unknown keys by nothing); every other character as it is (0.36.0: a
+-- lone "{{" or "}}" made the text around it a key — "Sale: 50% }} off
+-- {{order_number}}" became "Sale: 50% order_number").  The text between
+-- the placeholders, then each placeholder's value, interleaved.
 CREATE FUNCTION orders.workflow_render(text text, data jsonb)
     RETURNS text
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT string_agg(CASE WHEN p.n % 2 = 0 THEN coalesce(data ->> btrim(p.part), '') ELSE p.part END, '' ORDER BY p.n)
-      FROM regexp_split_to_table(text, '\{\{|\}\}') WITH ORDINALITY AS p(part, n);
+    SELECT string_agg(s.part, '' ORDER BY s.n)
+      FROM (SELECT p.n * 2 - 1 AS n, p.part
+              FROM regexp_split_to_table(text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
+            UNION ALL
+            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1]), '')
+              FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
 END;
 
 -- workflow_tag_step — update_customer_tag: add or remove a tag object

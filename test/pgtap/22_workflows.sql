@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(97);
+SELECT plan(99);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -142,6 +142,11 @@ SELECT is((SELECT tags FROM orders.customers WHERE id = '00000000-0000-0000-0000
           '[{"id": "vip", "color": "#FFD700", "label": "VIP Customer"}]'::jsonb, '... the customer is tagged VIP');
 SELECT is((SELECT string_agg(title, ' | ') FROM orders.notifications WHERE user_id = '00000000-0000-0000-0000-0000000af001'),
           'WF-1 delivered and collected', '... the assigned rep has the notification, its title rendered');
+-- (0.36.0) a lone {{ or }} stays text: only {{key}} is a placeholder
+SELECT is(orders.workflow_render('Sale: 50% }} off {{order_number}}', '{"order_number": "WF-1"}'),
+          'Sale: 50% }} off WF-1', 'a lone }} before a placeholder stays text');
+SELECT is(orders.workflow_render('Use code {{ SAVE or call {{customer_name}}, {{ nope }}.', '{"customer_name": "Ann"}'),
+          'Use code {{ SAVE or call Ann, .', 'a lone {{ stays text; an unknown key renders as nothing');
 SELECT is((SELECT string_agg(kind || ' ' || (payload ->> 'to') || ' ' || (payload ->> 'template'), ' | ') FROM orders.outbox
             WHERE idempotency_key LIKE 'workflow:%'),
           'sms +2000001 order_delivered', '... the SMS to the customer is in the outbox');
