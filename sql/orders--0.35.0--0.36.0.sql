@@ -28,6 +28,8 @@
 --    announced.
 --  * workflow_render: only {{key}} is a placeholder (a lone {{ or }} made
 --    the text beside it a key).
+--  * (library) transition(): an order deleted while the change waited is
+--    OR006 (was 42501 "may not be changed by you", even for a superuser).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
