@@ -30,6 +30,9 @@
 --    the text beside it a key).
 --  * (library) transition(): an order deleted while the change waited is
 --    OR006 (was 42501 "may not be changed by you", even for a superuser).
+--  * order_site_selections: an approved site's item made by an INSERT is made
+--    once the row is inserted (trigger "Items_of_inserted_sites"): two
+--    concurrent upserts of the same new approved site left an item behind.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.36.0'" to load this file. \quit
 
@@ -738,3 +741,16 @@ BEGIN ATOMIC
             SELECT k.n * 2, coalesce(data ->> btrim(k.m[1]), '')
               FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
 END;
+
+-- an inserted approved site's item, made once the row is inserted
+-- (0.36.0) the item of an approved site being inserted is made once the
+-- row is inserted (site_items names it in the row): a row an INSERT ... ON
+-- CONFLICT does not insert gets none.  The capital letter is on purpose:
+-- AFTER row triggers fire in name order, and the foreign key's check of
+-- order_item_id ("RI_ConstraintTrigger_...") must find the item.
+CREATE FUNCTION orders.inserted_site_items() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_inserted_site_items';
+CREATE TRIGGER "Items_of_inserted_sites" AFTER INSERT ON orders.order_site_selections
+    FOR EACH ROW WHEN (NEW.status = 'approved' AND NEW.order_item_id IS NOT NULL)
+    EXECUTE FUNCTION orders.inserted_site_items();
+REVOKE ALL ON FUNCTION orders.inserted_site_items() FROM PUBLIC;

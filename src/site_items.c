@@ -58,6 +58,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "replication/logicalworker.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -71,6 +72,7 @@
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(orders_site_items);
+PG_FUNCTION_INFO_V1(orders_inserted_site_items);
 PG_FUNCTION_INFO_V1(orders_group_sites_stay);
 PG_FUNCTION_INFO_V1(orders_site_item_guard);
 
@@ -81,6 +83,22 @@ PG_FUNCTION_INFO_V1(orders_site_item_guard);
  */
 static pg_uuid_t *deleting_items = NULL;
 static int	ndeleting_items = 0;
+
+/*
+ * The items of approved sites being inserted (0.36.0): site_items names
+ * each in its row, and "Items_of_inserted_sites" makes it once the row is
+ * inserted — a row an INSERT ... ON CONFLICT does not insert gets none.
+ * Keyed by the item's id; this transaction's only (pending_lxid).
+ */
+typedef struct PendingItem
+{
+	pg_uuid_t	item_id;		/* the key */
+	pg_uuid_t	order_id;
+	bool		hold;			/* its subtotal held for site_counts */
+} PendingItem;
+
+static HTAB *pending_items = NULL;
+static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
 
 /* cmp_uuid — two pg_uuid_t in memcmp order (qsort, bsearch). */
 static int
@@ -625,7 +643,10 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * conflict action (the UPDATE's own triggers make the item of the row it
  * updates), a plain one fails with 23505.  (0.35.0: a PostgREST upsert of
  * an approved site made an item for the proposed row that was never
- * inserted, its price in the order's subtotal.)  The site found is locked
+ * inserted, its price in the order's subtotal.)  Only where
+ * "Items_of_inserted_sites" does not fire (a database not yet updated to
+ * 0.36.0, a DBA's DISABLE): it makes such an item only for a row that is
+ * inserted.  The site found is locked
  * FOR KEY SHARE: one another transaction is deleting (or re-keying) is
  * waited for — gone, it is not counted and the item is made (review: a
  * site deleted meanwhile left the inserted approved site without its
@@ -658,10 +679,108 @@ inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
 }
 
 /*
+ * inserted_items_fire — will "Items_of_inserted_sites"
+ * (orders.inserted_site_items) fire after this INSERT's rows?  Not in a
+ * database updated from before 0.36.0 by its library alone, nor when a DBA
+ * disabled it (or set it to fire on replicas only): then site_items makes
+ * the item itself, as 0.35.0 did.
+ */
+static bool
+inserted_items_fire(Relation rel)
+{
+	/* looked up first: a lookup may rebuild the relcache entry and free its triggers */
+	Oid			fn = LookupFuncName(list_make2(makeString(ORDERS_SCHEMA), makeString("inserted_site_items")),
+									0, NULL, true);
+	TriggerDesc *td = rel->trigdesc;
+
+	if (td == NULL || !OidIsValid(fn))
+		return false;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgfoid != fn || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_AFTER(t->tgtype) ||
+			!TRIGGER_FOR_INSERT(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
+			? t->tgenabled == TRIGGER_FIRES_ON_ORIGIN
+			: t->tgenabled == TRIGGER_FIRES_ON_REPLICA)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * note_pending_item — item "item" of order "order_id" is to be made once
+ * the approved site naming it is inserted (orders_inserted_site_items).
+ */
+static void
+note_pending_item(Datum item, Datum order_id, bool hold)
+{
+	PendingItem *p;
+	bool		found;
+
+	if (pending_lxid != MyProc->lxid)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		pending_items = orders_delta_hash("orders pending site items", sizeof(PendingItem));
+		pending_lxid = MyProc->lxid;
+		MemoryContextSwitchTo(old);
+	}
+	p = hash_search(pending_items, DatumGetUUIDP(item), HASH_ENTER, &found);
+	p->order_id = *DatumGetUUIDP(order_id);
+	p->hold = hold;
+}
+
+/*
+ * orders.inserted_site_items() — AFTER INSERT FOR EACH ROW on
+ * orders.order_site_selections, as trigger "Items_of_inserted_sites" (its
+ * capital letter sorts it before the foreign keys' "RI_ConstraintTrigger_…",
+ * whose check of order_item_id then finds the item).  Makes the item
+ * site_items named in an approved site's row, now that the row is
+ * inserted: an INSERT … ON CONFLICT that goes to its conflict action
+ * inserts no row and fires no AFTER INSERT trigger, so it makes no item
+ * (0.35.0 made it in the BEFORE trigger and looked for a conflicting site
+ * first; a concurrent insert of the same site committed after that look
+ * left an item behind, never linked, in the order's subtotal).  The item's
+ * snapshot is the row as stored.
+ */
+Datum
+orders_inserted_site_items(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = orders_trigger_data(fcinfo, "inserted_site_items",
+												ORDERS_TRIG_AFTER | ORDERS_TRIG_ROW | ORDERS_TRIG_INSERT);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	row = trigdata->tg_trigtuple;
+	Datum		item;
+	PendingItem *p;
+	PendingItem pending;
+	OrdersSavedUser saved;
+	bool		isnull;
+
+	if (pending_items == NULL || pending_lxid != MyProc->lxid)
+		return PointerGetDatum(NULL);
+	item = heap_getattr(row, orders_typed_column(rel, "order_item_id", UUIDOID), desc, &isnull);
+	if (isnull || (p = hash_search(pending_items, DatumGetUUIDP(item), HASH_FIND, NULL)) == NULL)
+		return PointerGetDatum(NULL);
+	pending = *p;
+	hash_search(pending_items, DatumGetUUIDP(item), HASH_REMOVE, NULL);
+	orders_spi_connect_as_owner(rel->rd_id, &saved);
+	make_item(row, desc, item, UUIDPGetDatum(&pending.order_id), pending.hold);
+	orders_spi_finish_as(&saved);
+	return PointerGetDatum(NULL);
+}
+
+/*
  * orders.site_items() — BEFORE INSERT OR UPDATE OF status OR DELETE ... FOR
  * EACH ROW on orders.order_site_selections.  Guarantees that a site is
  * approved or taken back only while its order is unpaid and open (OR073),
- * that an approved site links its item (made here when it has none) and
+ * that an approved site links its item (made here when it has none; for a
+ * row being inserted, named here and made once the row is inserted:
+ * orders_inserted_site_items) and
  * that a site no longer approved links none (orders.site_counts deletes the
  * item at the end of the statement).  Rows pg_restore loads pass as dumped.
  */
@@ -682,6 +801,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 	bool		approving,
 				unapproving,
 				making,
+				deferred,
 				isnull;
 	Datum		item = (Datum) 0;
 	Datum		order_id;
@@ -711,8 +831,10 @@ orders_site_items(PG_FUNCTION_ARGS)
 		return orders_trigger_result(trigdata, NULL);
 
 	row = newrow != NULL ? newrow : oldrow;
+	/* the relcache's triggers read before SPI (a lookup may rebuild them) */
+	deferred = oldrow == NULL && making && inserted_items_fire(rel);
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
-	if (oldrow == NULL && inserted_site_exists(rel, newrow, desc))
+	if (oldrow == NULL && !deferred && inserted_site_exists(rel, newrow, desc))
 	{
 		orders_spi_finish_as(&saved);
 		return orders_trigger_result(trigdata, NULL);
@@ -726,7 +848,10 @@ orders_site_items(PG_FUNCTION_ARGS)
 
 		item = orders_make_id(GetCurrentTimestamp());
 		MemoryContextSwitchTo(spi);
-		make_item(newrow, desc, item, order_id, site_counts_fires(rel, trigdata->tg_event));
+		if (deferred)
+			note_pending_item(item, order_id, site_counts_fires(rel, trigdata->tg_event));
+		else
+			make_item(newrow, desc, item, order_id, site_counts_fires(rel, trigdata->tg_event));
 	}
 	orders_spi_finish_as(&saved);
 

@@ -111,6 +111,16 @@ CREATE FUNCTION orders.site_items() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_site_items';
 CREATE TRIGGER site_items BEFORE INSERT OR UPDATE OF status OR DELETE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_items();
+-- (0.36.0) the item of an approved site being inserted is made once the
+-- row is inserted (site_items names it in the row): a row an INSERT ... ON
+-- CONFLICT does not insert gets none.  The capital letter is on purpose:
+-- AFTER row triggers fire in name order, and the foreign key's check of
+-- order_item_id ("RI_ConstraintTrigger_...") must find the item.
+CREATE FUNCTION orders.inserted_site_items() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_inserted_site_items';
+CREATE TRIGGER "Items_of_inserted_sites" AFTER INSERT ON orders.order_site_selections
+    FOR EACH ROW WHEN (NEW.status = 'approved' AND NEW.order_item_id IS NOT NULL)
+    EXECUTE FUNCTION orders.inserted_site_items();
 -- (0.28.0) Deleting a client group deletes its sites by the foreign key's
 -- cascade, when site_items no longer finds their order: the group's own
 -- trigger refuses first (OR073) for a paid or closed order with approved
@@ -917,7 +927,7 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
     orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard(),
-    orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard(),
+    orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard(), orders.inserted_site_items(),
     -- (0.36.0) the share functions' own: PUBLIC, it gave a link's holder
     -- the whole row (its creator's account, metadata, hash)
     orders.share_token_row(text, text), orders.share_creator_may_share(orders.order_share_tokens) FROM PUBLIC;

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(250);
+SELECT plan(252);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1233,6 +1233,23 @@ INSERT INTO orders.order_site_selections (order_group_id, domain, status, metric
 VALUES ('00000000-0000-0000-0000-0000000017e1', 'ups.example', 'approved', '{"price": 5}')
 ON CONFLICT (order_group_id, domain) DO UPDATE SET status = excluded.status, metrics = excluded.metrics;
 SELECT is(pg_temp.ups(), '1 5.00 1', '... ON CONFLICT DO UPDATE: one item (the updated row''s), at its price');
+-- (0.36.0) an inserted approved site's item is made once the row is
+-- inserted ("Items_of_inserted_sites"); disabled by a DBA, site_items makes
+-- it at once, as 0.35.0 did — either way linked and counted once
+SAVEPOINT deferred_item;
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'ins.example', 'approved', '{"price": 2}');
+SELECT is(pg_temp.ups() || ' ' || (SELECT i.snapshot ->> 'domain' FROM orders.order_site_selections x
+                                     JOIN orders.order_items i ON i.id = x.order_item_id WHERE x.domain = 'ins.example'),
+          '2 7.00 2 ins.example', 'an inserted approved site: its item made after the insert, linked, its snapshot the stored row');
+ROLLBACK TO SAVEPOINT deferred_item;
+ALTER TABLE orders.order_site_selections DISABLE TRIGGER "Items_of_inserted_sites";
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'ins.example', 'approved', '{"price": 2}');
+SELECT is(pg_temp.ups() || ' ' || (SELECT (order_item_id IS NOT NULL)::text FROM orders.order_site_selections WHERE domain = 'ins.example'),
+          '2 7.00 2 true', '... with the trigger disabled, made by site_items at once');
+ROLLBACK TO SAVEPOINT deferred_item;
+ALTER TABLE orders.order_site_selections ENABLE TRIGGER "Items_of_inserted_sites";
 -- (0.35.0) a site stays with its order (OR074), as its group does: moved
 -- to another order's group, an approved site left its item behind
 SELECT throws_ok($$UPDATE orders.order_site_selections SET order_group_id = '00000000-0000-0000-0000-0000000017e2'

@@ -71,6 +71,7 @@ INSERT INTO pg_temp.exempt VALUES
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
   ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
   ('schema_rename_guard',   'event trigger of ALTER SCHEMA, which no API role may run on orders (it owns no schema)'),
+  ('inserted_site_items',   'AFTER INSERT of an approved site: it runs make_item, the statement site_items runs for every approval probed here (review_sites), as the owner with pg_catalog alone on its path; pgTAP 17 and isolation site_insert_race insert approved sites'),
   ('webhook_endpoint_renamed', 'AFTER UPDATE OF endpoint on orders.webhooks, which no API role may read or write'),
   ('webhook_keeps_orders',  'BEFORE DELETE on orders.webhooks, which no API role may read or write'),
   ('reach_support',         'planner support of sees_order and sees_customer: its argument is internal, so SQL cannot call it; the planner does, for every query under the orders and customers policies'),
