@@ -663,6 +663,9 @@ COMMENT ON FUNCTION orders.schema_rename_guard() IS
 CREATE EVENT TRIGGER orders_schema_guard ON ddl_command_start
     WHEN TAG IN ('ALTER SCHEMA')
     EXECUTE FUNCTION orders.schema_rename_guard();
+-- also under session_replication_role = replica (a session that turned
+-- the other triggers off still keeps the name)
+ALTER EVENT TRIGGER orders_schema_guard ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION orders.schema_rename_guard() FROM PUBLIC;
 
 -- (0.29.0 added order_in_scope to grant_api; databases that ran grant_api
