@@ -23,9 +23,10 @@
 --  * API roles recorded by grant_api before 0.29.0 get EXECUTE on
 --    order_in_scope, as grant_api gives it now.
 --  * order_history: a batched status change whose order is deleted before
---    the announcer read it is kept in orders.deleted_changes (trigger
---    announce_deleted_changes), which the batches read too: it was never
---    announced.
+--    the announcer read it (or whose history is truncated) is kept in
+--    orders.deleted_changes (triggers announce_deleted_changes,
+--    announce_truncated_changes), which the batches read too: it was
+--    never announced.
 --  * workflow_render: only {{key}} is a placeholder (a lone {{ or }} made
 --    the text beside it a key).
 --  * (library) transition(): an order deleted while the change waited is
@@ -722,9 +723,31 @@ END
 $$;
 CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+-- announce_truncated_changes — BEFORE TRUNCATE of the history: TRUNCATE
+-- skips the DELETE trigger above, so its marked rows above the watermark
+-- are kept the same way first (a TRUNCATE lost them).  SECURITY DEFINER,
+-- as above.
+CREATE FUNCTION orders.announce_truncated_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
+    SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by
+      FROM orders.order_history h
+     WHERE h.announce
+       AND h.id > coalesce((SELECT s.watermark FROM orders.status_announcer s), 0)
+    ON CONFLICT (id) DO UPDATE
+       SET order_id = excluded.order_id, old_status = excluded.old_status,
+           new_status = excluded.new_status, changed_by = excluded.changed_by;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER announce_truncated_changes BEFORE TRUNCATE ON orders.order_history
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_truncated_changes();
 ALTER TABLE orders.deleted_changes ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.deleted_changes FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.announce_deleted_changes(), orders.announce_truncated_changes() FROM PUBLIC;
 
 -- workflow messages: a lone {{ or }} stays text
 -- workflow_render — "text" with each {{key}} replaced by data's value of key
@@ -741,7 +764,7 @@ BEGIN ATOMIC
       FROM (SELECT p.n * 2 - 1 AS n, p.part
               FROM regexp_split_to_table(text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
             UNION ALL
-            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1]), '')
+            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1], E' \t\r\n'), '')
               FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
 END;
 

@@ -643,10 +643,12 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * conflict action (the UPDATE's own triggers make the item of the row it
  * updates), a plain one fails with 23505.  (0.35.0: a PostgREST upsert of
  * an approved site made an item for the proposed row that was never
- * inserted, its price in the order's subtotal.)  Only where
- * "Items_of_inserted_sites" does not fire (a database not yet updated to
- * 0.36.0, a DBA's DISABLE): it makes such an item only for a row that is
- * inserted.  The site found is locked
+ * inserted, its price in the order's subtotal.)  (0.36.0) Nor is an item
+ * named for "Items_of_inserted_sites", nor the order judged (a paid
+ * order's approved site re-sent by an upsert was refused with OR073, an
+ * upsert copying EXCLUDED.order_item_id failed on its foreign key); a
+ * concurrent insert of the same site committed after this look goes to
+ * the conflict action without its item being made.  The site found is locked
  * FOR KEY SHARE: one another transaction is deleting (or re-keying) is
  * waited for — gone, it is not counted and the item is made (review: a
  * site deleted meanwhile left the inserted approved site without its
@@ -834,7 +836,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 	/* the relcache's triggers read before SPI (a lookup may rebuild them) */
 	deferred = oldrow == NULL && making && inserted_items_fire(rel);
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
-	if (oldrow == NULL && !deferred && inserted_site_exists(rel, newrow, desc))
+	if (oldrow == NULL && inserted_site_exists(rel, newrow, desc))
 	{
 		orders_spi_finish_as(&saved);
 		return orders_trigger_result(trigdata, NULL);

@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "access/detoast.h"
@@ -681,11 +682,13 @@ static void
 order_not_changed(Datum order_id)
 {
 	/*
-	 * the latest snapshot: an order deleted while the change waited for it
-	 * is gone (0.36.0: the statement's snapshot still read it, and a
-	 * superuser heard that it may not change it)
+	 * at READ COMMITTED the latest snapshot: an order deleted while the
+	 * change waited for it is gone (0.36.0: the statement's snapshot still
+	 * read it, and a superuser heard that it may not change it); at
+	 * REPEATABLE READ the transaction's, which the UPDATE used (an order
+	 * made after it is none the caller could change)
 	 */
-	char	   *number = orders_visible_order_number(order_id, true);
+	char	   *number = orders_visible_order_number(order_id, !IsolationUsesXactSnapshot());
 
 	if (number != NULL)
 		ereport(ERROR,

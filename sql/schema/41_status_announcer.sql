@@ -80,9 +80,31 @@ END
 $$;
 CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_deleted_changes();
+-- announce_truncated_changes — BEFORE TRUNCATE of the history: TRUNCATE
+-- skips the DELETE trigger above, so its marked rows above the watermark
+-- are kept the same way first (a TRUNCATE lost them).  SECURITY DEFINER,
+-- as above.
+CREATE FUNCTION orders.announce_truncated_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
+    SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by
+      FROM orders.order_history h
+     WHERE h.announce
+       AND h.id > coalesce((SELECT s.watermark FROM orders.status_announcer s), 0)
+    ON CONFLICT (id) DO UPDATE
+       SET order_id = excluded.order_id, old_status = excluded.old_status,
+           new_status = excluded.new_status, changed_by = excluded.changed_by;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER announce_truncated_changes BEFORE TRUNCATE ON orders.order_history
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.announce_truncated_changes();
 ALTER TABLE orders.deleted_changes ENABLE ROW LEVEL SECURITY;
 REVOKE ALL ON orders.deleted_changes FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.announce_deleted_changes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.announce_deleted_changes(), orders.announce_truncated_changes() FROM PUBLIC;
 
 -- the owner's (the announcer runs as the history's owner)
 ALTER TABLE orders.status_announcer ENABLE ROW LEVEL SECURITY;

@@ -560,7 +560,7 @@ BEGIN ATOMIC
       FROM (SELECT p.n * 2 - 1 AS n, p.part
               FROM regexp_split_to_table(text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
             UNION ALL
-            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1]), '')
+            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1], E' \t\r\n'), '')
               FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
 END;
 

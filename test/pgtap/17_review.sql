@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(252);
+SELECT plan(254);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1250,6 +1250,22 @@ SELECT is(pg_temp.ups() || ' ' || (SELECT (order_item_id IS NOT NULL)::text FROM
           '2 7.00 2 true', '... with the trigger disabled, made by site_items at once');
 ROLLBACK TO SAVEPOINT deferred_item;
 ALTER TABLE orders.order_site_selections ENABLE TRIGGER "Items_of_inserted_sites";
+-- ... an upsert over an existing site names no item and judges no order:
+-- a paid order's approved site re-sent, and EXCLUDED.order_item_id copied
+UPDATE orders.orders SET paid_at = now() WHERE id = '00000000-0000-0000-0000-0000000017d1';
+SELECT lives_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics, anchor_text)
+                  VALUES ('00000000-0000-0000-0000-0000000017e1', 'ups.example', 'approved', '{"price": 5}', 'hi')
+                  ON CONFLICT (order_group_id, domain) DO UPDATE SET anchor_text = excluded.anchor_text$$,
+                '... an approved site of a paid order re-sent by an upsert: no OR073');
+ROLLBACK TO SAVEPOINT deferred_item;
+INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'exc.example', '{"price": 3}');
+INSERT INTO orders.order_site_selections (order_group_id, domain, status, metrics, order_item_id)
+VALUES ('00000000-0000-0000-0000-0000000017e1', 'exc.example', 'approved', '{"price": 3}', NULL)
+ON CONFLICT (order_group_id, domain) DO UPDATE
+SET status = excluded.status, metrics = excluded.metrics, order_item_id = excluded.order_item_id;
+SELECT is(pg_temp.ups(), '2 8.00 2', '... one copying EXCLUDED.order_item_id approves the existing site with its item');
+ROLLBACK TO SAVEPOINT deferred_item;
 -- (0.35.0) a site stays with its order (OR074), as its group does: moved
 -- to another order's group, an approved site left its item behind
 SELECT throws_ok($$UPDATE orders.order_site_selections SET order_group_id = '00000000-0000-0000-0000-0000000017e2'

@@ -4,7 +4,7 @@
 -- each leaving the announcer's position as it was.  (Races and the batch
 -- itself: isolation spec status_announcements, soak announcer.)
 BEGIN;
-SELECT plan(13);
+SELECT plan(16);
 SET LOCAL orders.announcer = off;
 
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -66,6 +66,16 @@ SELECT cmp_ok(orders.announce_status_changes(), '>=', 1,
 SELECT ok((SELECT high FROM orders.status_announcer)
           >= (SELECT id FROM orders.order_history WHERE order_id = 'a5000000-0000-0000-0000-000000000001'),
           '... and records that it read it');
+-- (0.36.0) a batched change whose history goes before a batch read it
+-- (its order deleted, or the history truncated) is kept for the next batch
+SELECT orders.transition('a5000000-0000-0000-0000-000000000003', 'being_prepared');
+SELECT id AS kept_id FROM orders.order_history WHERE order_id = 'a5000000-0000-0000-0000-000000000003'
+   AND new_status = 'being_prepared' \gset
+TRUNCATE orders.order_history;
+SELECT is((SELECT count(*)::int FROM orders.deleted_changes WHERE id = :kept_id), 1,
+          'TRUNCATE of the history keeps its unannounced change in orders.deleted_changes');
+SELECT is(orders.announce_status_changes(), 1, '... the next batch announces it');
+SELECT is(orders.announce_status_changes(), 0, '... once');
 
 SELECT * FROM finish();
 ROLLBACK;
