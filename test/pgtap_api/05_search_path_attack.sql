@@ -66,6 +66,7 @@ INSERT INTO pg_temp.exempt VALUES
   ('site_stays', 'no API role may write a site''s order_group_id (column grants): a DBA''s move, pgTAP 17'),
   ('orders_truncate_guard', 'BEFORE TRUNCATE of orders.orders: no API role has TRUNCATE on it (probe: 42501)'),
   ('items_truncate_guard',  'BEFORE TRUNCATE of orders.order_items: no API role has TRUNCATE on it'),
+  ('announce_truncated_changes', 'BEFORE TRUNCATE of orders.order_history: no API role has TRUNCATE on it'),
   ('reservations_truncate_guard', 'BEFORE TRUNCATE of orders.slot_reservations: no API role has TRUNCATE on it'),
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
