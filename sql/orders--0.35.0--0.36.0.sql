@@ -120,12 +120,11 @@ DECLARE
     claims text := current_setting('request.jwt.claims', true);
     may boolean;
 BEGIN
-    IF t.created_by IS NULL
-       OR t.created_by !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    IF t.created_by IS NULL THEN
         RETURN true;
     END IF;
     PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
-    may := orders.may_share(t.order_id);
+    may := orders.actor_account() IS NULL OR orders.may_share(t.order_id);
     PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
     RETURN may;
 END
@@ -218,6 +217,7 @@ DECLARE
     was_total numeric;
     acting_before text;
     too_many boolean := false;
+    max_items integer;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -298,6 +298,7 @@ BEGIN
     IF http IS NULL THEN
         m := w.field_mapping;
         d := w.defaults;
+        max_items := coalesce((d ->> 'max_items')::integer, 500);
         ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
         -- (0.29.0) the shop cancelled the order: "path" (any value but empty,
         -- false or 0: Shopify's cancelled_at) or "path = a, b" (one of the
@@ -371,15 +372,15 @@ BEGIN
                 -- refused; an update of a known one (a cancellation, an address)
                 -- is applied without its items, which stay as they are, with
                 -- their amounts (as for a payload without items)
-                ELSIF jsonb_array_length(items) > coalesce((d ->> 'max_items')::integer, 500) THEN
+                ELSIF jsonb_array_length(items) > max_items THEN
                     IF result_status = 'updated' THEN
                         too_many := true;
                         err := format('webhook "%s": the payload has %s items, more than the %s it takes: the order''s items and amounts are left as they were',
-                                      w.endpoint, jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500));
+                                      w.endpoint, jsonb_array_length(items), max_items);
                         items := '[]';
                     ELSE
                         RAISE EXCEPTION 'the payload has % items, more than the % webhook "%" takes',
-                                        jsonb_array_length(items), coalesce((d ->> 'max_items')::integer, 500), w.endpoint
+                                        jsonb_array_length(items), max_items, w.endpoint
                             USING ERRCODE = 'OR092',
                                   HINT = 'Raise defaults.max_items of the webhook (orders.webhooks) if its shop sends such orders.';
                     END IF;

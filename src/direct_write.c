@@ -1386,15 +1386,6 @@ orders_direct_keys_as_caller(OrdersDirect *d)
 	d->keys_as_caller = true;
 }
 
-/* enabled_now — would trigger "t" fire in this session (TriggerEnabled's test of tgenabled)? */
-static bool
-enabled_now(const Trigger *t)
-{
-	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
-		return t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
-	return t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
-}
-
 /*
  * hold_key_checks — for the first update of a direct write (d->row to
  * "next", stored at next->tts_tid) of a row this transaction inserted: the
@@ -1438,7 +1429,7 @@ hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
 		HeldKeyCheck *h;
 
 		if (!TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_AFTER(t->tgtype) ||
-			!TRIGGER_FOR_UPDATE(t->tgtype) || !enabled_now(t))
+			!TRIGGER_FOR_UPDATE(t->tgtype) || !orders_trigger_enabled_now(t))
 			continue;
 		if (RI_FKey_trigger_type(t->tgfoid) == RI_TRIGGER_PK &&
 			!RI_FKey_pk_upd_check_required(t, rel, d->row, next))

@@ -107,6 +107,7 @@ extern TriggerData *orders_trigger_data(FunctionCallInfo fcinfo,
 										const char *funcname, int accepted);
 extern Datum orders_trigger_result(TriggerData *trigdata, HeapTuple tuple);
 extern bool orders_column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int att);
+extern bool orders_trigger_enabled_now(const Trigger *t);
 extern int	orders_fnumber(TupleDesc desc, const char *name);
 
 typedef void (*OrdersRowFn) (TupleTableSlot *slot, int sign, void *arg);
@@ -268,8 +269,8 @@ typedef enum OrdersPlanKind
 	PLAN_SITE_ITEMS_INSERT,
 	PLAN_SITE_GROUP_ORDERS,
 	PLAN_GROUP_SITES_STAY,
-	PLAN_SITE_ITEM_GUARD,
 	PLAN_SITE_EXISTS,
+	PLAN_SITE_ITEM_GUARD,
 	PLAN_REVIEW_LOCK_SITES,
 	PLAN_REVIEW_LOCK_GROUP,
 	PLAN_REVIEW_LOCK_ORDER,

@@ -574,9 +574,7 @@ site_counts_fires(Relation rel, TriggerEvent event)
 		/* a DBA's own condition or column list: cannot tell, do not hold */
 		if (t->tgqual != NULL || t->tgnattr > 0)
 			return false;
-		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
-			? t->tgenabled == TRIGGER_FIRES_ON_ORIGIN
-			: t->tgenabled == TRIGGER_FIRES_ON_REPLICA)
+		if (!orders_trigger_enabled_now(t))
 			continue;
 		if ((TRIGGER_FIRED_BY_INSERT(event) && TRIGGER_FOR_INSERT(t->tgtype)) ||
 			(TRIGGER_FIRED_BY_UPDATE(event) && TRIGGER_FOR_UPDATE(t->tgtype)))
@@ -609,11 +607,9 @@ orders_site_items_checks_rows(Oid sites_rel)
 		Trigger    *t = &td->triggers[i];
 
 		if (t->tgfoid != fn || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_BEFORE(t->tgtype) ||
-			!TRIGGER_FOR_UPDATE(t->tgtype) || t->tgqual != NULL || t->tgenabled == TRIGGER_DISABLED)
+			!TRIGGER_FOR_UPDATE(t->tgtype) || t->tgqual != NULL)
 			continue;
-		checks = SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
-			? t->tgenabled != TRIGGER_FIRES_ON_ORIGIN
-			: t->tgenabled != TRIGGER_FIRES_ON_REPLICA;
+		checks = orders_trigger_enabled_now(t);
 		if (checks)
 			break;
 	}
@@ -695,20 +691,13 @@ inserted_items_fire(Relation rel)
 									0, NULL, true);
 	TriggerDesc *td = rel->trigdesc;
 
-	if (td == NULL || !OidIsValid(fn))
-		return false;
-	for (int i = 0; i < td->numtriggers; i++)
+	for (int i = 0; td != NULL && OidIsValid(fn) && i < td->numtriggers; i++)
 	{
 		Trigger    *t = &td->triggers[i];
 
-		if (t->tgfoid != fn || !TRIGGER_FOR_ROW(t->tgtype) || !TRIGGER_FOR_AFTER(t->tgtype) ||
-			!TRIGGER_FOR_INSERT(t->tgtype) || t->tgenabled == TRIGGER_DISABLED)
-			continue;
-		if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA
-			? t->tgenabled == TRIGGER_FIRES_ON_ORIGIN
-			: t->tgenabled == TRIGGER_FIRES_ON_REPLICA)
-			continue;
-		return true;
+		if (t->tgfoid == fn && TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_AFTER(t->tgtype) &&
+			TRIGGER_FOR_INSERT(t->tgtype) && orders_trigger_enabled_now(t))
+			return true;
 	}
 	return false;
 }
@@ -845,15 +834,17 @@ orders_site_items(PG_FUNCTION_ARGS)
 				   approving || unapproving, approving,
 				   SPI_getvalue(row, desc, orders_fnumber(desc, "domain")), &order_id) && making)
 	{
+		bool		hold = site_counts_fires(rel, trigdata->tg_event);
+
 		/* the id outside SPI's memory: the row below takes it after SPI_finish */
 		MemoryContext spi = MemoryContextSwitchTo(trigger_cxt);
 
 		item = orders_make_id(GetCurrentTimestamp());
 		MemoryContextSwitchTo(spi);
 		if (deferred)
-			note_pending_item(item, order_id, site_counts_fires(rel, trigdata->tg_event));
+			note_pending_item(item, order_id, hold);
 		else
-			make_item(newrow, desc, item, order_id, site_counts_fires(rel, trigdata->tg_event));
+			make_item(newrow, desc, item, order_id, hold);
 	}
 	orders_spi_finish_as(&saved);
 

@@ -342,3 +342,15 @@ orders_column_changed(HeapTuple oldrow, HeapTuple newrow, TupleDesc desc, int at
 				 errmsg("could not identify an equality operator for type %s", format_type_be(a->atttypid))));
 	return !DatumGetBool(FunctionCall2Coll(&tc->eq_opr_finfo, a->attcollation, o, n));
 }
+
+/*
+ * orders_trigger_enabled_now — would trigger "t" fire in this session
+ * (TriggerEnabled's test of tgenabled under session_replication_role)?
+ */
+bool
+orders_trigger_enabled_now(const Trigger *t)
+{
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+		return t->tgenabled == TRIGGER_FIRES_ON_REPLICA || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+	return t->tgenabled == TRIGGER_FIRES_ON_ORIGIN || t->tgenabled == TRIGGER_FIRES_ALWAYS;
+}
