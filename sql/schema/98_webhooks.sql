@@ -260,6 +260,7 @@ DECLARE
     acting_before text;
     too_many boolean := false;
     max_items integer;
+    cancel_err text;
 BEGIN
     -- the locks below serialise deliveries of one order; a transaction
     -- snapshot taken before them would not see the delivery it waited for
@@ -634,7 +635,7 @@ BEGIN
                             PERFORM orders.transition(order_id, cancel_to, 'cancelled in the shop');
                             cancellation := 'applied';
                         EXCEPTION WHEN OTHERS THEN
-                            GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, err = MESSAGE_TEXT;
+                            GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, cancel_err = MESSAGE_TEXT;
                             -- a rule's refusal (a gate, a staff edge, stock) is staff's to
                             -- settle: 200 and the log says why; anything else — a lock
                             -- timeout, a deadlock, a serialization failure — fails the
@@ -643,7 +644,7 @@ BEGIN
                             IF NOT (code LIKE 'OR%' OR code LIKE '23%' OR code = '42501') THEN
                                 RAISE;
                             END IF;
-                            cancellation := format('not applied (%s): %s', code, left(err, 300));
+                            cancellation := format('not applied (%s): %s', code, left(cancel_err, 300));
                         END;
                     ELSIF NOT EXISTS (SELECT FROM orders.orders o
                                         JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
@@ -651,8 +652,9 @@ BEGIN
                         SELECT format('not applied: the order is "%s", which has no edge to a cancelled status', o.status)
                           INTO cancellation FROM orders.orders o WHERE o.id = order_id;
                     END IF;
+                    -- (0.37.0) beside the note of items left as they were, not over it
                     IF cancellation LIKE 'not applied%' THEN
-                        err := format('webhook "%s": the shop cancelled the order; %s', w.endpoint, cancellation);
+                        err := concat_ws('; ', err, format('webhook "%s": the shop cancelled the order; %s', w.endpoint, cancellation));
                         code := NULL;
                     END IF;
                 END IF;

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(149);
+SELECT plan(151);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -506,6 +506,16 @@ SELECT is((SELECT (r.res ->> 'http_status') || ' ' || (r.res ->> 'cancellation')
              FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid WHERE r.name = 'p_cancel'),
           '200 not applied: the order is "new" and paid (payment "collected"): a refund is staff''s | new',
           'a paid order cancelled in the shop: not applied, left to staff');
+-- (0.37.0) ... and with more items than the webhook takes, the log keeps
+-- both notes (the cancellation's wrote over the items')
+UPDATE orders.webhooks SET defaults = defaults || '{"max_items": 1}' WHERE endpoint = 'cancel-shop';
+\set p_cancel2 `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678900000305/' -e 's/"cancelled_at": null/"cancelled_at": "2025-03-16T09:00:00-04:00"/' -e 's/2025-03-14T10:21:07-04:00/2025-03-16T10:00:00-04:00/'`
+SELECT is((SELECT (r ->> 'status') || ' ' || (r ->> 'http_status') FROM orders.ingest_webhook('cancel-shop', :'p_cancel2', NULL, 'p-3', 'orders/cancelled') r),
+          'updated 200', '... again with more items than max_items: 200');
+SELECT matches((SELECT error_message FROM orders.webhook_logs WHERE delivery_id = 'p-3'),
+               'items and amounts are left as they were; webhook "cancel-shop": the shop cancelled the order; not applied: the order is "new" and paid',
+               '... the log names the items left and the cancellation not applied');
+UPDATE orders.webhooks SET defaults = defaults - 'max_items' WHERE endpoint = 'cancel-shop';
 -- (0.29.0) a booking's update does not replace its booked items: OR031 refused
 -- every update (422, retried for ever), its cancellation with it
 INSERT INTO orders.webhooks (name, source, endpoint, field_mapping, defaults)
