@@ -2,6 +2,24 @@
 --  * webhook_ingest: a shop's cancellation not applied (a paid order, a
 --    refused edge) is logged beside the note of items left as they were
 --    (an update beyond defaults.max_items), not over it.
+--  * order_columns_guard: in an API request nobody writes metadata's key
+--    "webhook" (a customer set the shop's last update in the year 9999 and
+--    the shop's cancellation was taken for stale), and only admins and
+--    managers write an order's created_at (a customer pinned its order at
+--    the top of the recent orders); refuse_column's hint for such columns.
+--  * deliveries: in an API request a delivery names its order's assigned
+--    agent (delivery_agent_guard, OR042): a customer rep recorded one-star
+--    deliveries of agents who never had the order.
+--  * execute_workflow: the customer's name goes into a run's data at most
+--    200 characters long (a 1.9 MB name went into every notification and
+--    outbox message).
+--  * (library) slots: in an API request "staff" for holds are active staff
+--    with orders.edit only (the role orders.staff_role names was every
+--    staff member's API role: a deactivated one booked places without an
+--    order).
+--  * (library) the activity log keeps a value whose text is longer than
+--    4,096 bytes as its first 4,096 bytes and its size (a customer's 9.6 MB
+--    notes wrote 19 MB of log at every update).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.37.0'" to load this file. \quit
 
@@ -486,5 +504,246 @@ BEGIN
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END,
         'error', CASE WHEN http >= 300 OR result_status = 'ignored' THEN err END,
         'cancellation', cancellation));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'column "%" of % is reserved to %', col, tbl, who
+        USING ERRCODE = 'OR060',
+              HINT = CASE WHEN who LIKE 'the lifecycle%'
+                          THEN 'Leave it out of the request (or send it unchanged); the status change sets it.'
+                          WHEN who LIKE 'the %'
+                          THEN 'Leave it out of the request (or send it unchanged).'
+                          ELSE 'Leave it out of the request; staff with the right permission set it.' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
+    stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
+        returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
+    -- (0.29.0) customer_id: an agent moved its order to another customer, whom it then read
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id}';
+    new_row jsonb;
+    old_row jsonb;
+    col text;
+    role text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
+    END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    FOREACH col IN ARRAY stamps LOOP
+        IF new_row -> col IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> col ELSE 'null' END) THEN
+            PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
+        END IF;
+    END LOOP;
+    IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
+        PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
+    END IF;
+    role := orders.current_staff_role();
+    IF NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
+       AND (role IS NULL OR role NOT IN ('admin', 'manager')
+            OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END)) THEN
+        PERFORM orders.refuse_column('orders.orders', 'created_at', 'admins and managers (an import of past orders)');
+    END IF;
+    -- (0.29.0) staff without the right to this write reach the order only as
+    -- its customer (a staff member may be a customer too): a customer's
+    -- rules — an accountant placed its own order "collected" with total 0
+    IF role IS NULL OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END) THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+        IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF role NOT IN ('admin', 'manager') THEN
+        FOREACH col IN ARRAY ARRAY['external_id', 'webhook_source'] LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'admins and managers');
+            END IF;
+        END LOOP;
+    END IF;
+    IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
+        FOREACH col IN ARRAY agent_fixed LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff other than delivery agents');
+            END IF;
+        END LOOP;
+        IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
+           AND NOT (OLD.payment_status IN ('pending', 'failed') AND NEW.payment_status IN ('pending', 'failed', 'collected')) THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_status',
+                                         'staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)');
+        END IF;
+    END IF;
+    IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.orders'::pg_catalog.regclass AND tgname = 'order_columns_guard';
+    IF was IS NOT NULL THEN         -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER order_columns_guard
+            BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
+                assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
+                leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
+                delivered_at, returned_at, completed_at, cancelled_at, customer_id, created_at, metadata
+            ON orders.orders FOR EACH ROW WHEN (orders.api_request())
+            EXECUTE FUNCTION orders.order_columns_guard();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.orders %s TRIGGER order_columns_guard',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+                                               ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;
+
+CREATE FUNCTION orders.delivery_agent_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    assigned uuid;
+    number text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID)
+       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id) THEN
+        RETURN NEW;
+    END IF;
+    SELECT o.assigned_agent_id, o.order_number INTO assigned, number FROM orders.orders o WHERE o.id = NEW.order_id;
+    IF FOUND AND assigned IS DISTINCT FROM NEW.agent_id THEN
+        RAISE EXCEPTION 'a delivery of order % is its assigned agent''s', number
+            USING ERRCODE = 'OR042',
+                  DETAIL = CASE WHEN assigned IS NULL THEN 'The order has no delivery agent assigned.'
+                                ELSE 'The delivery names another staff member than the order''s agent.' END,
+                  HINT = 'Assign the agent to the order first (orders.assigned_agent_id), then record its delivery.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER delivery_agent_guard BEFORE INSERT OR UPDATE OF order_id, agent_id ON orders.deliveries
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_agent_guard();
+REVOKE ALL ON FUNCTION orders.delivery_agent_guard() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := orders.new_id();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+BEGIN
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            -- (0.37.0) at most 200 characters: a customer's 1.9 MB name went into
+            -- every notification and outbox message of its workflows
+            'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            sid := step ->> 'id';
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
 END
 $$;

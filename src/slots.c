@@ -493,13 +493,19 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
 /*
  * slot_staff — is the caller (role "caller") staff for holds: a member of
  * orders.staff_role, the owner of "rel", or (0.27.0 library) active staff
- * with orders.edit behind a JWT?
+ * with orders.edit behind a JWT?  In an API request only the last
+ * (0.37.0 library): the role an API request runs as is every staff
+ * member's — a deactivated one, or one without orders.edit, booked places
+ * without an order when orders.staff_role named it.
  */
 static bool
 slot_staff(Oid rel, Oid caller)
 {
-	Oid			staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
+	Oid			staff;
 
+	if (orders_api_request_now())
+		return orders_caller_may("orders", "edit");
+	staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
 	return (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
 		has_privs_of_role(caller, orders_rel_owner(rel)) ||
 		orders_caller_may("orders", "edit");

@@ -175,6 +175,8 @@ BEGIN
         USING ERRCODE = 'OR060',
               HINT = CASE WHEN who LIKE 'the lifecycle%'
                           THEN 'Leave it out of the request (or send it unchanged); the status change sets it.'
+                          WHEN who LIKE 'the %'
+                          THEN 'Leave it out of the request (or send it unchanged).'
                           ELSE 'Leave it out of the request; staff with the right permission set it.' END;
 END
 $$;
@@ -202,7 +204,12 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- the order came from, and its payment only between pending, failed and
 -- collected (an agent zeroed a total, or marked a collected order
 -- refunded: the refund row followed; a failed attempt is collected on the
--- next one).
+-- next one).  (0.37.0) When an order was placed (created_at) is set in an
+-- API request by admins and managers only (a customer moved its order to
+-- the top of the recent orders, and into or out of the day's summary), and
+-- metadata's key "webhook", where the webhook ingest keeps the shop's last
+-- update, by nobody (a customer set it in the year 9999 and the shop's
+-- cancellation was taken for stale).
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -230,7 +237,15 @@ BEGIN
             PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
         END IF;
     END LOOP;
+    IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
+        PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
+    END IF;
     role := orders.current_staff_role();
+    IF NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
+       AND (role IS NULL OR role NOT IN ('admin', 'manager')
+            OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END)) THEN
+        PERFORM orders.refuse_column('orders.orders', 'created_at', 'admins and managers (an import of past orders)');
+    END IF;
     -- (0.29.0) staff without the right to this write reach the order only as
     -- its customer (a staff member may be a customer too): a customer's
     -- rules — an accountant placed its own order "collected" with total 0
@@ -284,7 +299,7 @@ CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
         leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
-        delivered_at, returned_at, completed_at, cancelled_at, customer_id
+        delivered_at, returned_at, completed_at, cancelled_at, customer_id, created_at, metadata
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 
@@ -706,6 +721,37 @@ END
 $$;
 CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, customer_feedback ON orders.deliveries
     FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_verdict_guard();
+-- delivery_agent_guard — in an API request a delivery is its order's
+-- assigned agent's (0.37.0): a customer rep recorded deliveries, with
+-- one-star ratings, of agents who never had the order (or of an admin),
+-- which agent_performance_view counted.  Asked when a delivery is written
+-- or moved to another order or agent; an order the writer does not see is
+-- left to the policies (42501).
+CREATE FUNCTION orders.delivery_agent_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    assigned uuid;
+    number text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID)
+       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id) THEN
+        RETURN NEW;
+    END IF;
+    SELECT o.assigned_agent_id, o.order_number INTO assigned, number FROM orders.orders o WHERE o.id = NEW.order_id;
+    IF FOUND AND assigned IS DISTINCT FROM NEW.agent_id THEN
+        RAISE EXCEPTION 'a delivery of order % is its assigned agent''s', number
+            USING ERRCODE = 'OR042',
+                  DETAIL = CASE WHEN assigned IS NULL THEN 'The order has no delivery agent assigned.'
+                                ELSE 'The delivery names another staff member than the order''s agent.' END,
+                  HINT = 'Assign the agent to the order first (orders.assigned_agent_id), then record its delivery.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER delivery_agent_guard BEFORE INSERT OR UPDATE OF order_id, agent_id ON orders.deliveries
+    FOR EACH ROW WHEN (orders.api_request()) EXECUTE FUNCTION orders.delivery_agent_guard();
 -- item_price_guard — in an API request a delivery agent prices no item
 -- (0.28.0): it adds an item at the catalog's price only (as a customer
 -- does, OR061) and changes no item's price (an agent set a delivered,
@@ -850,7 +896,7 @@ COMMENT ON FUNCTION orders.grant_api(name, name) IS
 REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard(),
-    orders.recorder_guard(), orders.delivery_verdict_guard(), orders.item_price_guard() FROM PUBLIC;
+    orders.recorder_guard(), orders.delivery_verdict_guard(), orders.delivery_agent_guard(), orders.item_price_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),

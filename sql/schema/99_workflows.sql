@@ -750,7 +750,9 @@ BEGIN
             'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
             'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
             'customer_id', customer_id,
-            'customer_name', (SELECT c.full_name FROM orders.customers c WHERE c.id = customer_id),
+            -- (0.37.0) at most 200 characters: a customer's 1.9 MB name went into
+            -- every notification and outbox message of its workflows
+            'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
             'workflow', w.name)));
     IF depth >= 8 THEN
         errors := jsonb_build_array(jsonb_build_object(

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(59);
+SELECT plan(62);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -256,6 +256,23 @@ UPDATE orders.webhooks SET secret = 'hunter3' WHERE endpoint = 'act-shop';
 SELECT is((SELECT string_agg(details -> 'changes' ->> 'secret', ' ' ORDER BY created_at, action) FROM orders.activity_logs WHERE entity_type = 'webhooks'),
           '{"new": "(redacted)", "old": null} {"new": "(redacted)", "old": "(redacted)"}', 'a webhook''s secret: redacted');
 SELECT is((SELECT count(*)::int FROM orders.activity_logs WHERE details::text LIKE '%hunter%'), 0, '... nowhere in the log');
+
+-- (0.37.0) a value longer than 4,096 bytes is logged as its first 4,096
+-- bytes (whole characters) and its size: a customer's 9.6 MB notes wrote
+-- 19 MB of log at every update, kept for a year
+UPDATE orders.customers SET notes = repeat('€', 2000) WHERE id = '00000000-0000-0000-0000-00000000ac01';
+UPDATE orders.customers SET notes = repeat('ab', 3000) WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT is((SELECT details -> 'changes' -> 'notes' FROM orders.activity_logs
+            WHERE entity_id = '00000000-0000-0000-0000-00000000ac01' AND details -> 'changes' -> 'notes' ->> 'old' IS NOT NULL),
+          jsonb_build_object('old', repeat('€', 1365) || '... (6000 bytes)', 'new', repeat('ab', 2048) || '... (6000 bytes)'),
+          'values longer than 4,096 bytes logged cut, on a character''s end, with their size');
+UPDATE orders.orders SET metadata = jsonb_build_object('big', repeat('x', 5000)) WHERE order_number = 'ACT-1';
+SELECT is((SELECT details -> 'changes' -> 'metadata' ->> 'new' FROM orders.activity_logs
+             WHERE entity_type = 'orders' AND details -> 'changes' ? 'metadata' ORDER BY created_at DESC LIMIT 1),
+          '{"big": "' || repeat('x', 4087) || '... (' || octet_length(jsonb_build_object('big', repeat('x', 5000))::text) || ' bytes)',
+          '... a jsonb document too, as the string of its text');
+SELECT is((SELECT length(notes) FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'), 6000,
+          '... the column''s value itself whole');
 
 -- deletes; an actor who is no staff member
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(99);
+SELECT plan(100);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -250,6 +250,15 @@ SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_i
 UPDATE orders.customers SET tags = '["vip"]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'welcome'), 2,
           'added again (as a plain string): a run');
+-- (0.37.0) a customer's name reaches its workflows' messages and data at
+-- most 200 characters long (a 1.9 MB name went into every one of them)
+SAVEPOINT long_name;
+UPDATE orders.customers SET tags = '[]', full_name = repeat('N', 300) WHERE id = '00000000-0000-0000-0000-0000000ac002';
+UPDATE orders.customers SET tags = '["vip"]' WHERE id = '00000000-0000-0000-0000-0000000ac002';
+SELECT is((SELECT string_agg(DISTINCT length(data ->> 'customer_name')::text || ' ' || title, ',') FROM orders.notifications
+            WHERE data ->> 'workflow_id' = :'welcome' AND data ->> 'customer_name' LIKE 'NNN%'),
+          '200 Call new VIP ' || repeat('N', 187), 'a 300-character customer name: 200 of it in the task''s data, its title cut at 200');
+ROLLBACK TO long_name;
 SELECT pg_temp.wf('ping', 'customer_tag', '{"tag_id":"ping"}',
     '[{"type":"update_customer_tag","config":{"tag_id":"pong","action":"remove"}},{"type":"update_customer_tag","config":{"tag_id":"pong"}}]') AS ping \gset
 SELECT pg_temp.wf('pong', 'customer_tag', '{"tag_id":"pong"}',

@@ -551,7 +551,7 @@ SELECT pg_temp.probe('delivered',
 SELECT pg_temp.probe('the admin records the delivery with the customer''s rating',
   $p$INSERT INTO orders.deliveries (order_id, agent_id, delivery_time, rating, customer_feedback)
      VALUES ('00000000-0000-0000-0000-0000000000b3', '00000000-0000-0000-0000-0000000000e9', now(), 5, 'on time')$p$,
-  '{delivery_verdict_guard,current_staff_role,by_maintainer}');
+  '{delivery_verdict_guard,delivery_agent_guard,current_staff_role,by_maintainer}');
 SELECT pg_temp.probe('cash collected (revenue posted)',
   $p$UPDATE orders.orders SET payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000000b3'$p$,
   '{post_revenue,ledger_guard,customer_stats}');

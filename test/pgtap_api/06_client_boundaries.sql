@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(19);
+SELECT plan(36);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -80,6 +80,78 @@ SELECT throws_ok($$INSERT INTO orders.order_notes (order_id, body)
                  '42501', NULL, 'deactivated, not even there');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"authenticated"}', true);
 SELECT is((SELECT count(*)::int FROM orders.order_notes WHERE body = 'agent note'), 1, 'one note written');
+
+-- (0.37.0) what the webhook ingest keeps in metadata ("webhook": the shop's
+-- last update) is nobody's to write in a request: a customer set it in the
+-- year 9999 and the shop's cancellation was taken for stale
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT set_config('role', 'authenticated', true);
+SELECT created_at AS placed FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b3' \gset
+SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata || '{"webhook": {"updated_at": "9999-12-31T00:00:00Z"}}'
+                    WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "metadata" of orders.orders is reserved to the webhook ingest (its key "webhook")',
+                 'a client writes no "webhook" key into its order''s metadata');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, metadata)
+                   VALUES ('00000000-0000-0000-0000-0000000000a1', '{"webhook": {"source": "shopify"}}')$$,
+                 'OR060', NULL, '... nor into a new order''s');
+SELECT lives_ok($$UPDATE orders.orders SET metadata = metadata || '{"gift": true}' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                'its other keys are the client''s');
+-- (0.37.0) when an order was placed: admins' and managers' (an import), not a
+-- client's (its order pinned at the top of the recent orders) nor a rep's
+SELECT throws_ok($$UPDATE orders.orders SET created_at = '2999-01-01' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', 'column "created_at" of orders.orders is reserved to admins and managers (an import of past orders)',
+                 'a client does not move when its order was placed');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, created_at)
+                   VALUES ('00000000-0000-0000-0000-0000000000a1', '2020-01-01')$$,
+                 'OR060', NULL, '... nor places a new one in the past');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT throws_ok($$UPDATE orders.orders SET created_at = '2999-01-01' WHERE id = '00000000-0000-0000-0000-0000000000b4'$$,
+                 'OR060', NULL, 'nor does a customer rep, on an order it is assigned');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata || '{"webhook": {}}' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 'OR060', NULL, 'an admin writes no "webhook" key either');
+SELECT is((SELECT format('%s %s %s', created_at = :'placed', metadata ? 'webhook', metadata ->> 'gift')
+             FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b3'),
+          't f true', '... the order as it was, but for the client''s own key');
+SELECT lives_ok($$UPDATE orders.orders SET created_at = created_at - interval '1 day' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                'an admin corrects when an order was placed');
+
+-- (0.37.0) a delivery is its order's assigned agent's: a customer rep
+-- recorded one-star deliveries of agents who never had the order
+SELECT count(*) AS deliveries_before FROM orders.deliveries \gset
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, rating, customer_feedback, delivery_time)
+                   VALUES ('00000000-0000-0000-0000-0000000000b4', '00000000-0000-0000-0000-0000000000e9', 1, 'rude', now())$$,
+                 'OR042', 'a delivery of order API-4 is its assigned agent''s',
+                 'a customer rep records no delivery of an order with no agent');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT throws_ok($$INSERT INTO orders.deliveries (order_id, agent_id, rating, delivery_time)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', '00000000-0000-0000-0000-0000000000e8', 5, now())$$,
+                 'OR042', 'a delivery of order API-3 is its assigned agent''s',
+                 'an admin records no delivery in another staff member''s name than the order''s agent');
+SELECT is((SELECT count(*) FROM orders.deliveries), :'deliveries_before'::bigint, '... no delivery written');
+SELECT lives_ok($$INSERT INTO orders.deliveries (order_id, agent_id, rating, delivery_time)
+                  VALUES ('00000000-0000-0000-0000-0000000000b3', '00000000-0000-0000-0000-0000000000e9', 5, now())$$,
+                'the order''s agent''s delivery is recorded');
+
+-- (0.37.0) slot staff in a request are active staff with orders.edit: the
+-- API role named by orders.staff_role is every staff member's (the agent
+-- 3333…, deactivated above, confirmed a client's hold without an order)
+UPDATE orders.service_capacity SET max_capacity = max_capacity + 1 WHERE id = '00000000-0000-0000-0000-0000000000f1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT orders.reserve_time_slot(capacity_id => '00000000-0000-0000-0000-0000000000f1') AS hold2 \gset
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"staff"}', true);
+SELECT throws_ok(format('SELECT orders.confirm_booking(reservation_id => %L)', :'hold2'),
+                 '42501', NULL, 'a deactivated staff member confirms no client''s hold');
+SELECT throws_ok($$SELECT orders.reserve_time_slot(capacity_id => '00000000-0000-0000-0000-0000000000f1', duration_minutes => 600)$$,
+                 '42501', NULL, '... nor holds a place longer than the shop''s hold');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is((SELECT status || ' ' || coalesce(order_item_id::text, '-') FROM orders.slot_reservations WHERE id = :'hold2'),
+          'held -', '... the hold unchanged');
+SELECT is(orders.release_reservation(reservation_id => :'hold2'), true, 'an active admin releases it');
 
 -- (0.36.0) the catalog's price is no oracle for anon: it judges customers' items only
 SELECT set_config('role', 'anon', true);
