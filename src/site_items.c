@@ -932,6 +932,24 @@ column_differs(Relation rel, HeapTuple oldrow, HeapTuple newrow, const char *nam
 }
 
 /*
+ * snapshot_site — the value of key site_selection_id of the jsonb document
+ * "doc" (into "buf"), NULL when it has none or is no object: BEFORE
+ * triggers see a row before its CHECK constraints, and the key of an array
+ * would be looked for among its elements as if they were pairs, past its
+ * end (0.37.0 library: a customer's array of 100,000 elements crashed the
+ * server).
+ */
+static JsonbValue *
+snapshot_site(Datum doc, JsonbValue *buf)
+{
+	Jsonb	   *jb = DatumGetJsonbP(doc);
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	return getKeyJsonValueFromContainer(&jb->root, "site_selection_id", 17, buf);
+}
+
+/*
  * site_named_differently — does the new row's snapshot name another site
  * (site_selection_id) than the old row's, or none?
  */
@@ -957,8 +975,8 @@ site_named_differently(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 		return false;
 	if (new_null)
 		return true;
-	ov = getKeyJsonValueFromContainer(&DatumGetJsonbP(o)->root, "site_selection_id", 17, &obuf);
-	nv = getKeyJsonValueFromContainer(&DatumGetJsonbP(n)->root, "site_selection_id", 17, &nbuf);
+	ov = snapshot_site(o, &obuf);
+	nv = snapshot_site(n, &nbuf);
 	if (ov == NULL || nv == NULL)
 		return ov != nv;
 	return ov->type != jbvString || nv->type != jbvString ||

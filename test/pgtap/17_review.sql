@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(254);
+SELECT plan(255);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1303,6 +1303,12 @@ INSERT INTO orders.order_site_selections (order_group_id, domain, status, metric
   ('00000000-0000-0000-0000-0000000017e1', 'guard-b.example', 'approved', '{"price": 4}');
 SELECT throws_ok($$UPDATE orders.order_items SET snapshot = '{}' WHERE name = 'guard-b.example'$$, 'OR078', NULL,
                  'emptying an approved site''s item''s snapshot: OR078');
+-- (0.37.0 library) a snapshot that is no object names no site: the guard
+-- read an array's elements as an object's pairs, past its end (signal 11)
+SELECT throws_ok($$UPDATE orders.order_items
+                     SET snapshot = (SELECT jsonb_agg(NULL::int) FROM generate_series(1, 100000)) || '["site_selection_id"]'
+                   WHERE name = 'guard-b.example'$$, 'OR078', NULL,
+                 '... turning it into a long array: OR078 (no crash)');
 CREATE FUNCTION pg_temp.t17_sweep() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN DELETE FROM orders.order_items WHERE name = 'guard-b.example'; RETURN OLD; END$$;
 CREATE TRIGGER t17_sweep AFTER DELETE ON orders.order_items FOR EACH ROW

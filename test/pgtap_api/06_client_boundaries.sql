@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -152,6 +152,19 @@ SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-4444444
 SELECT is((SELECT status || ' ' || coalesce(order_item_id::text, '-') FROM orders.slot_reservations WHERE id = :'hold2'),
           'held -', '... the hold unchanged');
 SELECT is(orders.release_reservation(reservation_id => :'hold2'), true, 'an active admin releases it');
+
+-- (0.37.0 library) an item's snapshot that is no object is judged as naming
+-- no site: site_item_guard looked the key up in an array of 100,000
+-- elements as if it were an object and crashed the server (signal 11)
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, snapshot)
+VALUES ('00000000-0000-0000-0000-0000000000b3', 'mine', 1, 0, '{"site_selection_id": "x"}') RETURNING id AS snap_item \gset
+SELECT throws_ok(format($$UPDATE orders.order_items
+                             SET snapshot = (SELECT jsonb_agg(NULL::int) FROM generate_series(1, 100000)) || '["site_selection_id"]'
+                           WHERE id = %L$$, :'snap_item'),
+                 '23514', NULL, 'a snapshot turned into a long array: the CHECK refuses it (no crash)');
+SELECT is((SELECT snapshot FROM orders.order_items WHERE id = :'snap_item'), '{"site_selection_id": "x"}'::jsonb, '... the item as it was');
 
 -- (0.36.0) the catalog's price is no oracle for anon: it judges customers' items only
 SELECT set_config('role', 'anon', true);
