@@ -842,9 +842,12 @@ change_reservation(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum i
 }
 
 /*
- * lock_item_order — lock order item "item" FOR KEY SHARE (the lock the
- * booking's foreign key takes anyway; a DELETE of the item locks it before
- * its order's subtotal, so the item comes first here too), then its order
+ * lock_item_order — lock order item "item" FOR SHARE (0.37.0 library; FOR
+ * KEY SHARE before: an UPDATE of its quantity, product or order did not
+ * wait for it, nor it for such an UPDATE, and each judged the other's
+ * row as it was — two places booked for a one-unit item; a DELETE or an
+ * UPDATE of the item locks it before its order's subtotal, so the item
+ * comes first here too, and what is read here is its latest version), then its order
  * FOR NO KEY UPDATE (a status change waits for it, and it for a status
  * change; two confirmations for one order queue rather than each holding a
  * share lock the other's write of the order would wait for), and return
@@ -864,7 +867,7 @@ lock_item_order(Datum item, int32 *quantity)
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_ITEM_KEY, orders_relid("order_items"),
 									   "SELECT i.order_id, i.quantity FROM orders.order_items i"
-									   " WHERE i.id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+									   " WHERE i.id OPERATOR(pg_catalog.=) $1 FOR SHARE",
 									   1, argtypes);
 	Datum		args[1] = {item};
 	bool		isnull;
@@ -951,9 +954,14 @@ end_reservation_call(SlotTables *t, OrdersDirect *d, OrdersSavedUser *saved, Dat
  * somebody else's.  (0.28.0 library) When the slot's service_id is a
  * product of the catalog, the item must be of that product (OR033: a
  * customer booked every place of a massage slot for a one-unit sticker).
+ * Asked twice (0.37.0 library): before any lock, with the statement's
+ * snapshot (nobody locks rows of others' orders by naming their items),
+ * and, "latest", once the item and its order are locked, with a new
+ * snapshot — the item's product or order, or the order's customer, may
+ * have changed while the locks were waited for.
  */
 static void
-require_own_item(Datum item, const char *holder, Datum capacity)
+require_own_item(Datum item, const char *holder, Datum capacity, bool latest)
 {
 	static Oid	argtypes[3] = {UUIDOID, TEXTOID, UUIDOID};
 	Oid			items_rel = orders_relid("order_items");
@@ -976,7 +984,7 @@ require_own_item(Datum item, const char *holder, Datum capacity)
 	args[0] = item;
 	args[1] = CStringGetTextDatum(holder);
 	args[2] = capacity;
-	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	orders_execute(plan, args, NULL, !latest, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
@@ -1095,13 +1103,15 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 					 errhint("Pass order_item_id, the item of your order the booking is for; "
 							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
-			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id);
+			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id, false);
 		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1), &item_quantity)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CLOSED),
 					 errmsg("order item %s belongs to an order that is %s: reservation %s cannot be booked for it",
 							uuid_text(PG_GETARG_DATUM(1)), closed, uuid_text(id)),
 					 errhint("Release the hold, or confirm it for an item of an open order.")));
+		if (!PG_ARGISNULL(1) && !r.privileged)
+			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id, true);
 		if (!PG_ARGISNULL(1) && !r.privileged && item_quantity >= 0)
 			require_item_room(id, PG_GETARG_DATUM(1), r.quantity, item_quantity);
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),
