@@ -20,6 +20,20 @@
 --  * (library) the activity log keeps a value whose text is longer than
 --    4,096 bytes as its first 4,096 bytes and its size (a customer's 9.6 MB
 --    notes wrote 19 MB of log at every update).
+--  * (library) site_item_guard: a snapshot that is no JSON object names no
+--    site (an array was read as an object past its end: a customer's
+--    UPDATE of an item's snapshot crashed the server).
+--  * (library) confirm_booking locks its item FOR SHARE and judges the item
+--    and its order again once both are locked (a quantity lowered, a
+--    product changed or the order given away while it waited: OR032,
+--    OR033, OR028), and an item's UPDATE waits for the booking
+--    (booked_item_guard then refuses it).
+--  * complete_analysis: a group deleted while its sites' foreign key waited
+--    for it is OR075, as a moment later (was 23503).
+--  * leads_follow_order locks the order FOR UPDATE before moving its leads,
+--    and (library) a lead statement reads its order FOR KEY SHARE to judge
+--    the lead's customer: a lead written while its order moved to another
+--    customer stayed with the old one, every later edit of it OR011.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.37.0'" to load this file. \quit
 
@@ -745,5 +759,106 @@ BEGIN
             coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
     ON CONFLICT DO NOTHING;
     RETURN exec_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF complete_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
+    -- check, 23514, without naming the suggestion)
+    SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(jsonb_typeof(x.v -> 'metrics'), 'null') NOT IN ('object', 'null')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics % is not a JSON object', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023', HINT = 'metrics is an object such as {"dr": 54, "traffic": 1200, "price": 90}.';
+    END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
+       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
+                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                ELSE true END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    -- (0.37.0) a group deleted while the INSERT's foreign key waited for it
+    -- is the group_not_found it would have been a moment earlier (was 23503)
+    BEGIN
+        INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+        SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+               (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
+          FROM jsonb_array_elements(suggestions) s
+        ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    EXCEPTION WHEN foreign_key_violation THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM FROM orders.orders o WHERE o.id = NEW.id FOR UPDATE;
+    UPDATE orders.leads l SET customer_id = NEW.customer_id
+     WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    RETURN NULL;
 END
 $$;

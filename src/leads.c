@@ -326,7 +326,11 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
 
 /*
  * add_sql — one order's sum by the counter UPDATE (or, for a sum of zero
- * or one the order has no room for, a read): false when the order is gone
+ * or one the order has no room for, a read FOR KEY SHARE — the lock the
+ * leads' foreign key takes anyway — 0.37.0 library: an order moved to
+ * another customer waits for it in leads_follow_order and takes the lead
+ * along, or the read waits for the move and judges the customer it made;
+ * unlocked, a new lead stayed with the old customer): false when the order is gone
  * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
  * sum did not fit: nothing written).
  */
@@ -364,7 +368,7 @@ add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 		plan = orders_get_plan(PLAN_LEADS_READ, orders_rel,
 							   "SELECT order_number, lifecycle, status, customer_id,"
 							   "       leads_delivered, leads_purchased"
-							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1",
+							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 							   1, argtypes);
 		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	}

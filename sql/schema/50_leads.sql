@@ -72,11 +72,17 @@ CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, l
 -- OR011 then held against every later edit of a lead (and the new customer
 -- saw a count of leads it could not read).  As the owner: the leads are the
 -- order's, whoever moves it (a merge of duplicate customers, a correction).
+-- (0.37.0) The order locked FOR UPDATE first: a lead written meanwhile
+-- holds it FOR KEY SHARE (its foreign key, its customer's check) and is
+-- waited for, then moved too (it stayed with the old customer, and OR011
+-- refused every later edit of it); a lead written after waits for the move
+-- and is judged against the new customer.
 CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM FROM orders.orders o WHERE o.id = NEW.id FOR UPDATE;
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     RETURN NULL;

@@ -378,11 +378,17 @@ BEGIN
                     WHERE og.id = complete_analysis.order_group_id) THEN
         PERFORM orders.group_not_found(complete_analysis.order_group_id);
     END IF;
-    INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
-    SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
-           (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
-      FROM jsonb_array_elements(suggestions) s
-    ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    -- (0.37.0) a group deleted while the INSERT's foreign key waited for it
+    -- is the group_not_found it would have been a moment earlier (was 23503)
+    BEGIN
+        INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+        SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+               (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
+          FROM jsonb_array_elements(suggestions) s
+        ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    EXCEPTION WHEN foreign_key_violation THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END;
     UPDATE orders.order_groups og
        SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
            group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
