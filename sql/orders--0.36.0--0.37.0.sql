@@ -34,6 +34,12 @@
 --    and (library) a lead statement reads its order FOR KEY SHARE to judge
 --    the lead's customer: a lead written while its order moved to another
 --    customer stayed with the old one, every later edit of it OR011.
+--  * announce_truncated_changes: TRUNCATE orders.order_history at READ
+--    COMMITTED only (25000): a transaction's snapshot missed the changes
+--    committed after it, and the TRUNCATE removed them unannounced.
+--  * (library) a site inserted where one exists already is looked for FOR NO
+--    KEY UPDATE (FOR KEY SHARE: two upserts whose conflict action writes a
+--    key column deadlocked).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.37.0'" to load this file. \quit
 
@@ -859,6 +865,25 @@ BEGIN
     PERFORM FROM orders.orders o WHERE o.id = NEW.id FOR UPDATE;
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.announce_truncated_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orders.require_read_committed('TRUNCATE orders.order_history',
+        'The unannounced changes it keeps must be read with a snapshot taken after the table''s lock.');
+    INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
+    SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by
+      FROM orders.order_history h
+     WHERE h.announce
+       AND h.id > coalesce((SELECT s.watermark FROM orders.status_announcer s), 0)
+    ON CONFLICT (id) DO UPDATE
+       SET order_id = excluded.order_id, old_status = excluded.old_status,
+           new_status = excluded.new_status, changed_by = excluded.changed_by;
     RETURN NULL;
 END
 $$;

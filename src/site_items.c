@@ -645,11 +645,14 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * upsert copying EXCLUDED.order_item_id failed on its foreign key); a
  * concurrent insert of the same site committed after this look goes to
  * the conflict action without its item being made.  The site found is locked
- * FOR KEY SHARE: one another transaction is deleting (or re-keying) is
+ * FOR NO KEY UPDATE: one another transaction is deleting (or re-keying) is
  * waited for — gone, it is not counted and the item is made (review: a
  * site deleted meanwhile left the inserted approved site without its
- * item); at REPEATABLE READ that wait ends in 40001.  A concurrent insert
- * of the same key committed after this look is not seen: documented.
+ * item); at REPEATABLE READ that wait ends in 40001.  (0.37.0 library: FOR
+ * KEY SHARE before, which two upserts of the site both held, then both
+ * waited for the other's to update its key in their conflict action — a
+ * deadlock; now the second waits for the first.)  A concurrent insert of
+ * the same key committed after this look is not seen: documented.
  */
 static bool
 inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
@@ -670,7 +673,7 @@ inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
 												" WHERE x.id OPERATOR(pg_catalog.=) $1"
 												"    OR (x.order_group_id OPERATOR(pg_catalog.=) $2"
 												"        AND x.domain OPERATOR(pg_catalog.=) $3)"
-												" LIMIT 1 FOR KEY SHARE",
+												" LIMIT 1 FOR NO KEY UPDATE",
 												3, argtypes),
 						  args, nulls, SPI_OK_SELECT);
 	return SPI_processed > 0;

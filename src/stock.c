@@ -167,9 +167,10 @@ static void insufficient_stock(const StockMove *m, SPITupleTable *read, Oid stoc
 							   Oid products, const OrdersSavedUser *caller);
 
 /*
- * dba_before_update_trigger — has table "relid" an enabled BEFORE UPDATE
- * row trigger whose function is not the extension's (only such a trigger
- * can skip a row: the extension's never do)?
+ * dba_before_update_trigger — has table "relid" a BEFORE UPDATE row
+ * trigger that fires in this session (session_replication_role) whose
+ * function is not the extension's (only such a trigger can skip a row:
+ * the extension's never do)?
  */
 static bool
 dba_before_update_trigger(Oid relid)
@@ -182,7 +183,7 @@ dba_before_update_trigger(Oid relid)
 	{
 		Trigger    *t = &td->triggers[i];
 
-		found = t->tgenabled != TRIGGER_DISABLED && TRIGGER_FOR_ROW(t->tgtype) &&
+		found = orders_trigger_enabled_now(t) && TRIGGER_FOR_ROW(t->tgtype) &&
 			TRIGGER_FOR_BEFORE(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
 			!orders_own_function(t->tgfoid);
 	}

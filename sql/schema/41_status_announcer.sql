@@ -83,12 +83,15 @@ CREATE TRIGGER announce_deleted_changes AFTER DELETE ON orders.order_history
 -- announce_truncated_changes — BEFORE TRUNCATE of the history: TRUNCATE
 -- skips the DELETE trigger above, so its marked rows above the watermark
 -- are kept the same way first (a TRUNCATE lost them).  SECURITY DEFINER,
--- as above.
+-- as above.  (0.37.0) At READ COMMITTED only: a transaction's snapshot
+-- missed the changes committed after it, which the TRUNCATE then removed.
 CREATE FUNCTION orders.announce_truncated_changes() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM orders.require_read_committed('TRUNCATE orders.order_history',
+        'The unannounced changes it keeps must be read with a snapshot taken after the table''s lock.');
     INSERT INTO orders.deleted_changes (id, order_id, old_status, new_status, changed_by)
     SELECT h.id, h.order_id, h.old_status, h.new_status, h.changed_by
       FROM orders.order_history h
