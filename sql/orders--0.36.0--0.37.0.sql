@@ -40,6 +40,8 @@
 --  * (library) a site inserted where one exists already is looked for FOR NO
 --    KEY UPDATE (FOR KEY SHARE: two upserts whose conflict action writes a
 --    key column deadlocked).
+--  * create_share_token: a link's metadata at most 4096 bytes (22001; it
+--    was unbounded).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.37.0'" to load this file. \quit
 
@@ -885,5 +887,62 @@ BEGIN
        SET order_id = excluded.order_id, old_status = excluded.old_status,
            new_status = excluded.new_status, changed_by = excluded.changed_by;
     RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.37.0) what a link carries for the marketing (UTM and the like) is
+    -- small: it was unbounded, a store of any size for whoever may share
+    IF octet_length(create_share_token.metadata::text) > 4096 THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
+                        octet_length(create_share_token.metadata::text)
+            USING ERRCODE = '22001';
+    END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    -- (0.35.0) by admins only, as customers.account_id is written (0.29.0):
+    -- a customer rep made one for a shop customer without a login in its
+    -- scope, converted it with another account of its own and read that
+    -- customer's other orders
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by admins'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
 END
 $$;

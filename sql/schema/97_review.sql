@@ -596,6 +596,13 @@ BEGIN
                         left(allowed_actions::text, 100)
             USING ERRCODE = '22023';
     END IF;
+    -- (0.37.0) what a link carries for the marketing (UTM and the like) is
+    -- small: it was unbounded, a store of any size for whoever may share
+    IF octet_length(create_share_token.metadata::text) > 4096 THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
+                        octet_length(create_share_token.metadata::text)
+            USING ERRCODE = '22001';
+    END IF;
     -- (0.28.0) a link that converts hands the order's customer row to
     -- whoever redeems it: staff who may edit customers make those (a
     -- delivery agent made one for a shop customer and took it over)

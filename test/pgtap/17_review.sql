@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(255);
+SELECT plan(256);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -561,6 +561,10 @@ SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-000
                  'no action at all: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR006',
                  'order 00000000-0000-0000-0000-00000000ffff does not exist', 'a link to an unknown order: OR006');
+-- (0.37.0) a link's metadata (UTM and the like) at most 4 kB: it was unbounded
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view}',
+                                                    jsonb_build_object('utm_source', repeat('x', 5000)))$$,
+                 '22001', NULL, 'a link''s metadata of 5 kB: 22001');
 SELECT is((SELECT count(*) FROM orders.order_share_tokens), :'tokens_before'::bigint, '... no link made');
 
 -- what a link shows
