@@ -660,7 +660,8 @@ DECLARE
     number text;
 BEGIN
     IF orders.by_maintainer(TG_RELID)
-       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id) THEN
+       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id)
+       OR NOT orders.has_permission('orders', 'edit') THEN
         RETURN NEW;
     END IF;
     SELECT o.assigned_agent_id, o.order_number INTO assigned, number FROM orders.orders o WHERE o.id = NEW.order_id;

@@ -725,8 +725,8 @@ CREATE TRIGGER delivery_verdict_guard BEFORE INSERT OR UPDATE OF rating, custome
 -- assigned agent's (0.37.0): a customer rep recorded deliveries, with
 -- one-star ratings, of agents who never had the order (or of an admin),
 -- which agent_performance_view counted.  Asked when a delivery is written
--- or moved to another order or agent; an order the writer does not see is
--- left to the policies (42501).
+-- or moved to another order or agent; a writer without orders.edit, or an
+-- order the writer does not see, is left to the policies (42501).
 CREATE FUNCTION orders.delivery_agent_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -736,7 +736,8 @@ DECLARE
     number text;
 BEGIN
     IF orders.by_maintainer(TG_RELID)
-       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id) THEN
+       OR (TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id AND NEW.agent_id = OLD.agent_id)
+       OR NOT orders.has_permission('orders', 'edit') THEN
         RETURN NEW;
     END IF;
     SELECT o.assigned_agent_id, o.order_number INTO assigned, number FROM orders.orders o WHERE o.id = NEW.order_id;
