@@ -30,10 +30,12 @@
 --    (booked_item_guard then refuses it).
 --  * complete_analysis: a group deleted while its sites' foreign key waited
 --    for it is OR075, as a moment later (was 23503).
---  * leads_follow_order locks the order FOR UPDATE before moving its leads,
---    and (library) a lead statement reads its order FOR KEY SHARE to judge
---    the lead's customer: a lead written while its order moved to another
---    customer stayed with the old one, every later edit of it OR011.
+--  * leads_follow_order takes the order's lead lock (an advisory
+--    transaction lock) before moving its leads, and (library) a lead
+--    statement holds it shared while it judges the lead's customer (at
+--    REPEATABLE READ a move committed after the snapshot is 40001): a lead
+--    written while its order moved to another customer stayed with the old
+--    one, every later edit of it OR011.
 --  * announce_truncated_changes: TRUNCATE orders.order_history at READ
 --    COMMITTED only (25000): a transaction's snapshot missed the changes
 --    committed after it, and the TRUNCATE removed them unannounced.
@@ -865,7 +867,7 @@ CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM FROM orders.orders o WHERE o.id = NEW.id FOR UPDATE;
+    PERFORM pg_catalog.pg_advisory_xact_lock(1330791506, pg_catalog.uuid_hash(NEW.id));
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     RETURN NULL;

@@ -41,6 +41,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -325,12 +326,43 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
 }
 
 /*
+ * require_same_customer — at REPEATABLE READ, refuse (40001) to judge a
+ * lead by the customer its snapshot gives order "args[0]" when a move of
+ * the order to another customer has committed since: the move took the
+ * leads it saw along, not this one.
+ */
+static void
+require_same_customer(SPIPlanPtr plan, Datum *args)
+{
+	Datum		latest = (Datum) 0;
+	bool		latest_null = true;
+	bool		seen_null;
+	Datum		seen;
+
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		latest = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &latest_null),
+								   false, UUID_LEN);
+	orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0 || latest_null)
+		return;
+	seen = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &seen_null);
+	if (seen_null || memcmp(DatumGetUUIDP(seen), DatumGetUUIDP(latest), UUID_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access: order %s moved to another customer after this transaction's snapshot",
+						uuid_text(DatumGetUUIDP(args[0])))));
+}
+
+/*
  * add_sql — one order's sum by the counter UPDATE (or, for a sum of zero
- * or one the order has no room for, a read FOR KEY SHARE — the lock the
- * leads' foreign key takes anyway — 0.37.0 library: an order moved to
- * another customer waits for it in leads_follow_order and takes the lead
- * along, or the read waits for the move and judges the customer it made;
- * unlocked, a new lead stayed with the old customer): false when the order is gone
+ * or one the order has no room for, a read, under a shared advisory lock
+ * of the order that its move to another customer takes exclusively before
+ * taking its leads along (leads_follow_order, 0.37.0 library: a new lead
+ * written while its order moved stayed with the old customer; the move
+ * now waits for it, or it for the move and then reads the customer the
+ * move made — at REPEATABLE READ a move committed after the snapshot is
+ * 40001): false when the order is gone
  * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
  * sum did not fit: nothing written).
  */
@@ -368,8 +400,13 @@ add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 		plan = orders_get_plan(PLAN_LEADS_READ, orders_rel,
 							   "SELECT order_number, lifecycle, status, customer_id,"
 							   "       leads_delivered, leads_purchased"
-							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
+							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes);
+		/* what an order's move waits for before it takes its leads along */
+		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(ORDERS_LEADS_MOVE_LOCK),
+							DirectFunctionCall1(uuid_hash, args[0]));
+		if (IsolationUsesXactSnapshot())
+			require_same_customer(plan, args);
 		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	}
 	if (SPI_processed == 0)

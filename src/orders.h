@@ -66,6 +66,16 @@
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
 
+/*
+ * First key of the transaction-level advisory lock of an order's leads
+ * (0.37.0; "ORDR"): a lead statement holds (ORDERS_LEADS_MOVE_LOCK,
+ * uuid_hash(order id)) shared while it judges its leads' customer against
+ * the order's, and orders.leads_follow_order takes it exclusively before
+ * it takes the leads of an order moved to another customer along
+ * (sql/schema/50_leads.sql names the same number).
+ */
+#define ORDERS_LEADS_MOVE_LOCK 1330791506
+
 /* Channel on which status changes are announced with pg_notify. */
 #define ORDERS_STATUS_CHANNEL "orders_status"
 

@@ -645,14 +645,17 @@ is_approved(HeapTuple row, TupleDesc desc, int status_att)
  * upsert copying EXCLUDED.order_item_id failed on its foreign key); a
  * concurrent insert of the same site committed after this look goes to
  * the conflict action without its item being made.  The site found is locked
- * FOR NO KEY UPDATE: one another transaction is deleting (or re-keying) is
+ * FOR KEY SHARE: one another transaction is deleting (or re-keying) is
  * waited for — gone, it is not counted and the item is made (review: a
  * site deleted meanwhile left the inserted approved site without its
- * item); at REPEATABLE READ that wait ends in 40001.  (0.37.0 library: FOR
- * KEY SHARE before, which two upserts of the site both held, then both
- * waited for the other's to update its key in their conflict action — a
- * deadlock; now the second waits for the first.)  A concurrent insert of
- * the same key committed after this look is not seen: documented.
+ * item); at REPEATABLE READ that wait ends in 40001.  Two upserts of one
+ * site whose conflict action rewrites a key column (SET domain = ..., a
+ * sync job's) both hold it so and deadlock on their key updates
+ * (documented: a stronger lock here deadlocked two batches of DO NOTHING
+ * inserts naming existing sites in opposite orders — PostgREST's
+ * ignore-duplicates — which is the API's path; 0.37.0 tried and kept
+ * this).  A concurrent insert of the same key committed after this look
+ * is not seen: documented.
  */
 static bool
 inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
@@ -673,7 +676,7 @@ inserted_site_exists(Relation rel, HeapTuple row, TupleDesc desc)
 												" WHERE x.id OPERATOR(pg_catalog.=) $1"
 												"    OR (x.order_group_id OPERATOR(pg_catalog.=) $2"
 												"        AND x.domain OPERATOR(pg_catalog.=) $3)"
-												" LIMIT 1 FOR NO KEY UPDATE",
+												" LIMIT 1 FOR KEY SHARE",
 												3, argtypes),
 						  args, nulls, SPI_OK_SELECT);
 	return SPI_processed > 0;

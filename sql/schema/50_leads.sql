@@ -72,17 +72,21 @@ CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, l
 -- OR011 then held against every later edit of a lead (and the new customer
 -- saw a count of leads it could not read).  As the owner: the leads are the
 -- order's, whoever moves it (a merge of duplicate customers, a correction).
--- (0.37.0) The order locked FOR UPDATE first: a lead written meanwhile
--- holds it FOR KEY SHARE (its foreign key, its customer's check) and is
--- waited for, then moved too (it stayed with the old customer, and OR011
--- refused every later edit of it); a lead written after waits for the move
--- and is judged against the new customer.
+-- (0.37.0) First the order's lead lock (an advisory transaction lock,
+-- keys 1330791506 = ORDERS_LEADS_MOVE_LOCK in src/orders.h and the
+-- order id's uuid_hash) exclusively: a lead statement judging its leads'
+-- customer holds it shared, and is waited for, then its lead moved too (it
+-- stayed with the old customer, and OR011 refused every later edit of it);
+-- a lead written after waits for the move and is judged against the new
+-- customer.  Nothing else waits (a lock of the order's row waited for
+-- every note or delivery holding it FOR KEY SHARE, and deadlocked with the
+-- one that then wrote the order).
 CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM FROM orders.orders o WHERE o.id = NEW.id FOR UPDATE;
+    PERFORM pg_catalog.pg_advisory_xact_lock(1330791506, pg_catalog.uuid_hash(NEW.id));
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     RETURN NULL;

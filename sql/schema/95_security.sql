@@ -237,13 +237,17 @@ BEGIN
             PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
         END IF;
     END LOOP;
-    IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
-        PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
-    END IF;
     role := orders.current_staff_role();
-    IF NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
-       AND (role IS NULL OR role NOT IN ('admin', 'manager')
-            OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END)) THEN
+    -- (an INSERT of an order that exists — an upsert, which sends the row as
+    -- it was read — is judged by its conflict action's UPDATE, if any)
+    IF (new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END)
+        OR (NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
+            AND (role IS NULL OR role NOT IN ('admin', 'manager')
+                 OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END))))
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number)) THEN
+        IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
+        END IF;
         PERFORM orders.refuse_column('orders.orders', 'created_at', 'admins and managers (an import of past orders)');
     END IF;
     -- (0.29.0) staff without the right to this write reach the order only as

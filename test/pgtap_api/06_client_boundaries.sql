@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -108,6 +108,11 @@ SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
 SELECT throws_ok($$UPDATE orders.orders SET created_at = '2999-01-01' WHERE id = '00000000-0000-0000-0000-0000000000b4'$$,
                  'OR060', NULL, 'nor does a customer rep, on an order it is assigned');
+SELECT lives_ok($$INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, created_at, notes)
+                  SELECT id, order_number, customer_id, lifecycle, created_at, 'upserted'
+                    FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b4'
+                  ON CONFLICT (id) DO UPDATE SET notes = EXCLUDED.notes, created_at = EXCLUDED.created_at$$,
+                '... but its upsert sending created_at as read is no change of it');
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata || '{"webhook": {}}' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
                  'OR060', NULL, 'an admin writes no "webhook" key either');

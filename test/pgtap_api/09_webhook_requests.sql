@@ -4,7 +4,7 @@
 -- response.status.  The caller has EXECUTE and nothing else.
 \set shop `cat test/webhooks/shopify_order.json | sed 's/5678901234567/7700001/'`
 BEGIN;
-SELECT plan(11);
+SELECT plan(14);
 
 -- pg_temp.request(body, signature, delivery) — one request as PostgREST runs it
 CREATE FUNCTION pg_temp.request(body text, signature text, delivery text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -54,6 +54,18 @@ SELECT is((SELECT count(*)::int FROM orders.orders WHERE external_id = '7700001'
 SELECT is((SELECT string_agg(sku || 'x' || quantity, ' ' ORDER BY sku) FROM orders.order_items i
              JOIN orders.orders o ON o.id = i.order_id WHERE o.external_id = '7700001'),
           'KET-1x1 MUG-2x2 TEA-3x3', '... with its three items');
+-- (0.37.0) what the ingest keeps in metadata ("webhook": the shop's last
+-- update) no request writes — but an upsert sending the row as read does
+-- not write it
+SELECT ok((SELECT metadata ? 'webhook' FROM orders.orders WHERE external_id = '7700001'),
+          '... its metadata holds the shop''s last update');
+SELECT lives_ok($$INSERT INTO orders.orders (id, customer_id, lifecycle, created_at, metadata, notes)
+                  SELECT id, customer_id, lifecycle, created_at, metadata, 'call first'
+                    FROM orders.orders WHERE external_id = '7700001'
+                  ON CONFLICT (id) DO UPDATE SET notes = EXCLUDED.notes, metadata = EXCLUDED.metadata$$,
+                'an admin''s upsert of it sending metadata and created_at as read: accepted');
+SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata - 'webhook' WHERE external_id = '7700001'$$, 'OR060', NULL,
+                 '... taking the key out: OR060');
 -- (0.32.0) the label the ingest gives its changes (webhook:<endpoint>) is
 -- nobody else's to set: no forged actor in history or the activity log
 SELECT throws_ok($$SELECT set_config('orders.acting_for', 'webhook:api-shop', true)$$, '42501', NULL,
