@@ -18,7 +18,7 @@
 --    staff member's API role: a deactivated one booked places without an
 --    order).
 --  * (library) the activity log keeps a value whose text is longer than
---    4,096 bytes as its first 4,096 bytes and its size (a customer's 9.6 MB
+--    4,096 bytes as its first 4,096 bytes, its size and a hash (a customer's 9.6 MB
 --    notes wrote 19 MB of log at every update).
 --  * (library) site_item_guard: a snapshot that is no JSON object names no
 --    site (an array was read as an object past its end: a customer's
@@ -44,6 +44,17 @@
 --    key column deadlocked).
 --  * create_share_token: a link's metadata at most 4096 bytes (22001; it
 --    was unbounded).
+--  * (library) site_items: a site without a client group is left to its NOT
+--    NULL (its NULL was looked up as a uuid: a customer's INSERT of an
+--    approved site without a group crashed the server); site_stays: the
+--    same for an UPDATE (22004 on a NULL detail).
+--  * (library) a customer_tag workflow without a tag (loaded with its
+--    checks off) fires for no tag (it crashed every tag change); a
+--    webhook mapping's alternatives free what they read (a 1 MB value read
+--    by 100 alternatives took 120 MB).
+--  * schedule_matches: a schedule of more than 200 characters is none
+--    (check_workflow_trigger: OR112 on write; a 100 kB one took minutes to
+--    read).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.37.0'" to load this file. \quit
 
@@ -573,13 +584,17 @@ BEGIN
             PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
         END IF;
     END LOOP;
-    IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
-        PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
-    END IF;
     role := orders.current_staff_role();
-    IF NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
-       AND (role IS NULL OR role NOT IN ('admin', 'manager')
-            OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END)) THEN
+    -- (an INSERT of an order that exists — an upsert, which sends the row as
+    -- it was read — is judged by its conflict action's UPDATE, if any)
+    IF (new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END)
+        OR (NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
+            AND (role IS NULL OR role NOT IN ('admin', 'manager')
+                 OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END))))
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number)) THEN
+        IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
+        END IF;
         PERFORM orders.refuse_column('orders.orders', 'created_at', 'admins and managers (an import of past orders)');
     END IF;
     -- (0.29.0) staff without the right to this write reach the order only as
@@ -947,5 +962,162 @@ BEGIN
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
             coalesce(create_share_token.metadata, '{}'));
     RETURN token;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.site_stays() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.37.0) no group: its NOT NULL refuses the row (23502; the NULL
+    -- made this RAISE's DETAIL null, 22004)
+    IF NEW.order_group_id IS NOT NULL
+       AND (SELECT g.order_id FROM orders.order_groups g WHERE g.id = NEW.order_group_id)
+       IS DISTINCT FROM (SELECT g.order_id FROM orders.order_groups g WHERE g.id = OLD.order_group_id) THEN
+        RAISE EXCEPTION 'site % of client group % stays with its order', left(OLD.domain, 64), OLD.order_group_id
+            USING ERRCODE = 'OR074',
+                  DETAIL = 'Client group ' || NEW.order_group_id || ' belongs to another order; an approved site''s item is its order''s.',
+                  HINT = 'Add the site to the other order''s group instead.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.schedule_matches(schedule text, at timestamp)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f text[] := regexp_split_to_array(btrim(schedule), '\s+');
+    mi integer[];
+    hr integer[];
+    dom integer[];
+    mon integer[];
+    dow integer[];
+    day_ok boolean;
+BEGIN
+    IF length(schedule) > 200 OR array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
+        RETURN NULL;
+    END IF;
+    mi := orders.cron_field_values(f[1], 0, 59);
+    hr := orders.cron_field_values(f[2], 0, 23);
+    dom := orders.cron_field_values(f[3], 1, 31);
+    mon := orders.cron_field_values(f[4], 1, 12);
+    dow := orders.cron_field_values(f[5], 0, 7);
+    IF mi IS NULL OR hr IS NULL OR dom IS NULL OR mon IS NULL OR dow IS NULL THEN
+        RETURN NULL;
+    END IF;
+    day_ok := CASE
+        WHEN left(f[3], 1) = '*' OR left(f[5], 1) = '*' THEN
+             extract(day FROM at)::integer = ANY (dom)
+             AND (extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow)))
+        ELSE extract(day FROM at)::integer = ANY (dom)
+             OR extract(dow FROM at)::integer = ANY (dow) OR (extract(dow FROM at) = 0 AND 7 = ANY (dow))
+    END;
+    RETURN day_ok AND extract(minute FROM at)::integer = ANY (mi) AND extract(hour FROM at)::integer = ANY (hr)
+       AND extract(month FROM at)::integer = ANY (mon);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow_trigger(trigger_type text, config jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    what text := format('workflow trigger config (%s)', trigger_type);
+    cond jsonb := config -> 'conditions';
+    lifecycles text[];
+    s text;
+BEGIN
+    IF config ? 'type' AND config ->> 'type' IS DISTINCT FROM trigger_type THEN
+        RAISE EXCEPTION '%: "type" is %, not the workflow''s trigger_type', what, left(config ->> 'type', 64)
+            USING ERRCODE = 'OR110';
+    END IF;
+    CASE trigger_type
+    WHEN 'order_status' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,conditions}', what, 'OR110');
+        IF jsonb_typeof(cond) IS DISTINCT FROM 'object' OR NOT (cond ? 'status' OR cond ? 'payment_status') THEN
+            RAISE EXCEPTION '%: "conditions" must name a status or payment_status list (the changes that fire it)', what
+                USING ERRCODE = 'OR110',
+                      HINT = 'Conditions: status, payment_status (at least one), and the filters min_order_value, lifecycle.';
+        END IF;
+        PERFORM orders.check_workflow_keys(cond, '{status,payment_status,min_order_value,lifecycle}',
+                                           what || ' conditions', 'OR110');
+        IF cond ? 'lifecycle' THEN
+            IF jsonb_typeof(cond -> 'lifecycle') = 'string' THEN
+                lifecycles := ARRAY[cond ->> 'lifecycle'];
+            ELSIF orders.json_string_list(cond -> 'lifecycle') THEN
+                lifecycles := ARRAY(SELECT jsonb_array_elements_text(cond -> 'lifecycle'));
+            ELSE
+                RAISE EXCEPTION '%: "lifecycle" must be a lifecycle name or a list of them', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT l INTO s FROM unnest(lifecycles) l
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycles x WHERE x.name = l) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: lifecycle "%" does not exist', what, left(s, 64) USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'status' THEN
+            IF NOT orders.json_string_list(cond -> 'status') THEN
+                RAISE EXCEPTION '%: "status" must be a non-empty list of statuses', what USING ERRCODE = 'OR110';
+            END IF;
+            SELECT x INTO s FROM jsonb_array_elements_text(cond -> 'status') x
+             WHERE NOT EXISTS (SELECT 1 FROM orders.lifecycle_states st
+                                WHERE st.status = x AND (lifecycles IS NULL OR st.lifecycle = ANY (lifecycles)))
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%: status "%" is no status of %', what, left(s, 64),
+                                coalesce('lifecycle ' || array_to_string(lifecycles, ', '), 'any lifecycle')
+                    USING ERRCODE = 'OR110';
+            END IF;
+        END IF;
+        IF cond ? 'payment_status'
+           AND NOT orders.json_string_list(cond -> 'payment_status', '{pending,collected,failed,refunded}') THEN
+            RAISE EXCEPTION '%: "payment_status" must be a non-empty list of pending, collected, failed, refunded', what
+                USING ERRCODE = 'OR110';
+        END IF;
+        IF cond ? 'min_order_value' AND (jsonb_typeof(cond -> 'min_order_value') IS DISTINCT FROM 'number'
+               OR (cond ->> 'min_order_value')::numeric < 0) THEN
+            RAISE EXCEPTION '%: "min_order_value" must be a number of at least 0', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'customer_tag' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,tag_id}', what, 'OR110');
+        IF jsonb_typeof(config -> 'tag_id') IS DISTINCT FROM 'string' OR config ->> 'tag_id' = ''
+           OR length(config ->> 'tag_id') > 64 THEN
+            RAISE EXCEPTION '%: "tag_id" must name the tag (1 to 64 characters)', what USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'webhook' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,webhook_id,event_types}', what, 'OR110');
+        IF config ? 'webhook_id' AND NOT EXISTS (
+               SELECT 1 FROM orders.webhooks h
+                WHERE jsonb_typeof(config -> 'webhook_id') = 'string'
+                  AND h.id::text = lower(config ->> 'webhook_id')) THEN
+            RAISE EXCEPTION '%: "webhook_id" names no webhook', what USING ERRCODE = 'OR110';
+        END IF;
+        IF config ? 'event_types'
+           AND NOT orders.json_string_list(config -> 'event_types', '{order.created,order.updated}') THEN
+            RAISE EXCEPTION '%: "event_types" must be a non-empty list of order.created, order.updated', what
+                USING ERRCODE = 'OR110';
+        END IF;
+    WHEN 'time_based' THEN
+        PERFORM orders.check_workflow_keys(config, '{type,schedule,timezone}', what, 'OR110');
+        IF jsonb_typeof(config -> 'schedule') IS DISTINCT FROM 'string'
+           OR orders.schedule_matches(config ->> 'schedule', localtimestamp) IS NULL THEN
+            RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
+                            coalesce(left(config ->> 'schedule', 64), 'missing')
+                USING ERRCODE = 'OR112',
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas, 200 characters at most; for example 0 9 * * 1-5.';
+        END IF;
+        IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
+               OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN
+            RAISE EXCEPTION '%: "timezone" % is not a time zone name', what, left(config ->> 'timezone', 64)
+                USING ERRCODE = 'OR112', HINT = 'A name of pg_timezone_names, such as America/New_York or UTC.';
+        END IF;
+    ELSE        -- manual
+        PERFORM orders.check_workflow_keys(config, '{type}', what, 'OR110');
+    END CASE;
 END
 $$;

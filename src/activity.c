@@ -19,6 +19,7 @@
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
@@ -183,29 +184,61 @@ orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
  * push_logged_value — "value" (of the column "c" describes) as a logged
  * value: as push_json_column makes it, or, when its text is longer than
  * LOGGED_VALUE_MAX bytes, the string of that text's first LOGGED_VALUE_MAX
- * bytes (whole characters) followed by "... (N bytes)", N the text's size.
+ * bytes (whole characters) followed by "... (N bytes, hash H)", N the
+ * text's size and H a 64-bit hash of it (two values that differ past the
+ * cut are told apart).  Text, json and jsonb are judged by their stored
+ * size first (their text is about as long: it is not made twice for a
+ * short value); other types of variable length — bytea, arrays — by their
+ * text, which the log writes anyway (an array of NULLs has a text 40
+ * times its stored size).
  */
 static void
 push_logged_value(JsonbParseState **state, Datum value, JsonColumn *c)
 {
-	char	   *text = NULL;
-	size_t		len = 0;
+	char	   *text;
+	size_t		len;
 	StringInfoData cut;
 
-	/* the stored size first: the text of a short value is not made twice */
-	if (c->varlena && toast_raw_datum_size(value) > LOGGED_VALUE_MAX)
-	{
-		text = OutputFunctionCall(&c->out, value);
-		len = strlen(text);
-	}
-	if (len <= LOGGED_VALUE_MAX)
+	if (!c->varlena)
 	{
 		push_json_column(state, value, c);
 		return;
 	}
+	switch (c->base)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case JSONOID:
+		case JSONBOID:
+		case NUMERICOID:
+			if (toast_raw_datum_size(value) <= LOGGED_VALUE_MAX)
+			{
+				push_json_column(state, value, c);
+				return;
+			}
+			text = OutputFunctionCall(&c->out, value);
+			len = strlen(text);
+			if (len <= LOGGED_VALUE_MAX)
+			{
+				push_json_column(state, value, c);
+				return;
+			}
+			break;
+		default:
+			text = OutputFunctionCall(&c->out, value);
+			len = strlen(text);
+			if (len <= LOGGED_VALUE_MAX)
+			{
+				orders_push_json_string(state, WJB_VALUE, text);	/* as push_json_column would */
+				return;
+			}
+			break;
+	}
 	initStringInfo(&cut);
 	appendBinaryStringInfo(&cut, text, pg_mbcliplen(text, len, LOGGED_VALUE_MAX));
-	appendStringInfo(&cut, "... (%zu bytes)", len);
+	appendStringInfo(&cut, "... (%zu bytes, hash %016" INT64_MODIFIER "x)", len,
+					 DatumGetUInt64(hash_bytes_extended((const unsigned char *) text, (int) len, 0)));
 	orders_push_json_string(state, WJB_VALUE, cut.data);
 }
 

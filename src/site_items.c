@@ -802,6 +802,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 				isnull;
 	Datum		item = (Datum) 0;
 	Datum		order_id;
+	Datum		group_id;
 	OrdersSavedUser saved;
 	MemoryContext trigger_cxt = CurrentMemoryContext;
 
@@ -828,6 +829,15 @@ orders_site_items(PG_FUNCTION_ARGS)
 		return orders_trigger_result(trigdata, NULL);
 
 	row = newrow != NULL ? newrow : oldrow;
+	/*
+	 * a row without a group is refused by its NOT NULL after the BEFORE
+	 * triggers (0.37.0 library: its NULL was looked up as a uuid — a
+	 * customer's INSERT of an approved site without a group crashed the
+	 * server)
+	 */
+	group_id = heap_getattr(row, orders_typed_column(rel, "order_group_id", UUIDOID), desc, &isnull);
+	if (isnull)
+		return orders_trigger_result(trigdata, NULL);
 	/* the relcache's triggers read before SPI (a lookup may rebuild them) */
 	deferred = oldrow == NULL && making && inserted_items_fire(rel);
 	orders_spi_connect_as_owner(rel->rd_id, &saved);
@@ -836,8 +846,7 @@ orders_site_items(PG_FUNCTION_ARGS)
 		orders_spi_finish_as(&saved);
 		return orders_trigger_result(trigdata, NULL);
 	}
-	if (site_order(heap_getattr(row, orders_typed_column(rel, "order_group_id", UUIDOID), desc, &isnull),
-				   approving || unapproving, approving,
+	if (site_order(group_id, approving || unapproving, approving,
 				   SPI_getvalue(row, desc, orders_fnumber(desc, "domain")), &order_id) && making)
 	{
 		bool		hold = site_counts_fires(rel, trigdata->tg_event);

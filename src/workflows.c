@@ -497,7 +497,12 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 			WorkflowRun *run;
 			StringInfoData event;
 
-			if (!w->on_tags || !tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
+			/*
+			 * a customer_tag workflow without a tag (its check skipped: a
+			 * load with triggers off) fires for none (0.37.0 library: its
+			 * NULL tag crashed every change of a customer's tags)
+			 */
+			if (!w->on_tags || w->tag == NULL || !tags_hold(tags_now, w->tag) || tags_hold(tags_before, w->tag))
 				continue;
 			initStringInfo(&event);
 			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");

@@ -154,7 +154,10 @@ CREATE FUNCTION orders.site_stays() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF (SELECT g.order_id FROM orders.order_groups g WHERE g.id = NEW.order_group_id)
+    -- (0.37.0) no group: its NOT NULL refuses the row (23502; the NULL
+    -- made this RAISE's DETAIL null, 22004)
+    IF NEW.order_group_id IS NOT NULL
+       AND (SELECT g.order_id FROM orders.order_groups g WHERE g.id = NEW.order_group_id)
        IS DISTINCT FROM (SELECT g.order_id FROM orders.order_groups g WHERE g.id = OLD.order_group_id) THEN
         RAISE EXCEPTION 'site % of client group % stays with its order', left(OLD.domain, 64), OLD.order_group_id
             USING ERRCODE = 'OR074',

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(256);
+SELECT plan(258);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1313,6 +1313,13 @@ SELECT throws_ok($$UPDATE orders.order_items
                      SET snapshot = (SELECT jsonb_agg(NULL::int) FROM generate_series(1, 100000)) || '["site_selection_id"]'
                    WHERE name = 'guard-b.example'$$, 'OR078', NULL,
                  '... turning it into a long array: OR078 (no crash)');
+-- (0.37.0 library) a site's group set to NULL with its status: its NOT NULL
+-- refuses it (site_items dereferenced the NULL: signal 11; site_stays
+-- raised 22004 on a NULL detail)
+SELECT throws_ok($$UPDATE orders.order_site_selections SET order_group_id = NULL, status = 'suggested' WHERE domain = 'guard-b.example'$$,
+                 '23502', NULL, 'a site''s group set to NULL as it is taken back: 23502 (no crash)');
+SELECT throws_ok($$UPDATE orders.order_site_selections SET order_group_id = NULL WHERE domain = 'guard-b.example'$$,
+                 '23502', NULL, '... its group alone: 23502');
 CREATE FUNCTION pg_temp.t17_sweep() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN DELETE FROM orders.order_items WHERE name = 'guard-b.example'; RETURN OLD; END$$;
 CREATE TRIGGER t17_sweep AFTER DELETE ON orders.order_items FOR EACH ROW

@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(62);
+SELECT plan(63);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -262,16 +262,26 @@ SELECT is((SELECT count(*)::int FROM orders.activity_logs WHERE details::text LI
 -- 19 MB of log at every update, kept for a year
 UPDATE orders.customers SET notes = repeat('€', 2000) WHERE id = '00000000-0000-0000-0000-00000000ac01';
 UPDATE orders.customers SET notes = repeat('ab', 3000) WHERE id = '00000000-0000-0000-0000-00000000ac01';
-SELECT is((SELECT details -> 'changes' -> 'notes' FROM orders.activity_logs
+SELECT is((SELECT regexp_replace(details -> 'changes' -> 'notes' ->> 'old', 'hash [0-9a-f]{16}\)$', 'hash H)') || ' | '
+                  || regexp_replace(details -> 'changes' -> 'notes' ->> 'new', 'hash [0-9a-f]{16}\)$', 'hash H)')
+             FROM orders.activity_logs
             WHERE entity_id = '00000000-0000-0000-0000-00000000ac01' AND details -> 'changes' -> 'notes' ->> 'old' IS NOT NULL),
-          jsonb_build_object('old', repeat('€', 1365) || '... (6000 bytes)', 'new', repeat('ab', 2048) || '... (6000 bytes)'),
-          'values longer than 4,096 bytes logged cut, on a character''s end, with their size');
+          repeat('€', 1365) || '... (6000 bytes, hash H) | ' || repeat('ab', 2048) || '... (6000 bytes, hash H)',
+          'values longer than 4,096 bytes logged cut, on a character''s end, with their size and a hash');
+-- ... two values alike in their first 4,096 bytes are told apart by the hash
+UPDATE orders.customers SET notes = repeat('ab', 3000) || 'z' WHERE id = '00000000-0000-0000-0000-00000000ac01';
+SELECT isnt((SELECT details -> 'changes' -> 'notes' ->> 'new' FROM orders.activity_logs
+              WHERE entity_id = '00000000-0000-0000-0000-00000000ac01' AND details -> 'changes' -> 'notes' ->> 'new' LIKE '%6001 bytes%'),
+            (SELECT details -> 'changes' -> 'notes' ->> 'old' FROM orders.activity_logs
+              WHERE entity_id = '00000000-0000-0000-0000-00000000ac01' AND details -> 'changes' -> 'notes' ->> 'new' LIKE '%6001 bytes%'),
+            '... a change past the cut still shows: old and new differ in their hash');
 UPDATE orders.orders SET metadata = jsonb_build_object('big', repeat('x', 5000)) WHERE order_number = 'ACT-1';
 SELECT is((SELECT details -> 'changes' -> 'metadata' ->> 'new' FROM orders.activity_logs
              WHERE entity_type = 'orders' AND details -> 'changes' ? 'metadata' ORDER BY created_at DESC LIMIT 1),
-          '{"big": "' || repeat('x', 4087) || '... (' || octet_length(jsonb_build_object('big', repeat('x', 5000))::text) || ' bytes)',
-          '... a jsonb document too, as the string of its text');
-SELECT is((SELECT length(notes) FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'), 6000,
+          '{"big": "' || repeat('x', 4087) || '... (' || octet_length(jsonb_build_object('big', repeat('x', 5000))::text) || ' bytes, hash '
+          || lpad(to_hex(hashtextextended(jsonb_build_object('big', repeat('x', 5000))::text, 0)), 16, '0') || ')',
+          '... a jsonb document too, as the string of its text (the hash: hashtextextended''s)');
+SELECT is((SELECT length(notes) FROM orders.customers WHERE id = '00000000-0000-0000-0000-00000000ac01'), 6001,
           '... the column''s value itself whole');
 
 -- deletes; an actor who is no staff member

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(100);
+SELECT plan(104);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -78,6 +78,13 @@ SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'time_based', '{"schedule":"0 9 *
           'OR112', 'four fields: OR112');
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'time_based', '{"schedule":"0 9 * * *","timezone":"Mars/Olympus"}', '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$),
           'OR112', 'an unknown time zone: OR112');
+-- (0.37.0) a schedule of more than 200 characters (a 100 kB list of
+-- minutes took minutes to read)
+SELECT is(pg_temp.err(format($$SELECT pg_temp.wf('x', 'time_based', %L, '[{"type":"create_task","config":{"assigned_to":"manager","title":"t"}}]')$$,
+                             jsonb_build_object('schedule', repeat('0,', 100) || '1 * * * *')::text)),
+          'OR112', 'a schedule of 209 characters: OR112');
+SELECT is(orders.schedule_matches(repeat('*/1,', 20000) || '* * * * *', localtimestamp), NULL,
+          '... an 80 kB one matches nothing, at once');
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"total_orders >= ten"}}]')$$),
           'OR113', 'a condition with a word for a number: OR113');
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"update_customer_tag","config":{"tag_id":"vip","condition":"1 = 1; DROP TABLE orders.orders"}}]')$$),
@@ -252,6 +259,18 @@ SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_i
           'added again (as a plain string): a run');
 -- (0.37.0) a customer's name reaches its workflows' messages and data at
 -- most 200 characters long (a 1.9 MB name went into every one of them)
+-- (0.37.0 library) a customer_tag workflow without its tag (loaded with
+-- the checks off) fires for no tag: its NULL crashed every tag change
+SAVEPOINT no_tag;
+SET LOCAL session_replication_role = replica;
+INSERT INTO orders.workflows (name, trigger_type, trigger_config) VALUES ('no tag', 'customer_tag', '{}');
+SET LOCAL session_replication_role = origin;
+UPDATE orders.workflows SET name = name WHERE false;   -- its statement trigger: the workflows read again
+SELECT lives_ok($$UPDATE orders.customers SET tags = '["vip", "tagless"]' WHERE id = '00000000-0000-0000-0000-0000000ac002'$$,
+                'a tag change beside a customer_tag workflow without a tag: no crash');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions e JOIN orders.workflows w ON w.id = e.workflow_id WHERE w.name = 'no tag'), 0,
+          '... and that workflow does not run');
+ROLLBACK TO no_tag;
 SAVEPOINT long_name;
 UPDATE orders.customers SET tags = '[]', full_name = repeat('N', 300) WHERE id = '00000000-0000-0000-0000-0000000ac002';
 UPDATE orders.customers SET tags = '["vip"]' WHERE id = '00000000-0000-0000-0000-0000000ac002';

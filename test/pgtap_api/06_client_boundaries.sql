@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(39);
+SELECT plan(40);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -170,6 +170,10 @@ SELECT throws_ok(format($$UPDATE orders.order_items
                            WHERE id = %L$$, :'snap_item'),
                  '23514', NULL, 'a snapshot turned into a long array: the CHECK refuses it (no crash)');
 SELECT is((SELECT snapshot FROM orders.order_items WHERE id = :'snap_item'), '{"site_selection_id": "x"}'::jsonb, '... the item as it was');
+-- ... and an approved site without a client group: site_items looked its
+-- NULL up as a uuid (signal 11); the row is refused before any write
+SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, status) VALUES (NULL, 'x.example', 'approved')$$,
+                 '42501', NULL, 'an approved site without a group: refused (no crash)');
 
 -- (0.36.0) the catalog's price is no oracle for anon: it judges customers' items only
 SELECT set_config('role', 'anon', true);
