@@ -44,6 +44,7 @@
 
 PG_FUNCTION_INFO_V1(orders_reserve_time_slot);
 PG_FUNCTION_INFO_V1(orders_confirm_booking);
+PG_FUNCTION_INFO_V1(orders_item_booked_places);
 PG_FUNCTION_INFO_V1(orders_release_reservation);
 PG_FUNCTION_INFO_V1(orders_cleanup_expired_reservations);
 PG_FUNCTION_INFO_V1(orders_release_cancelled_bookings);
@@ -1029,6 +1030,45 @@ require_item_room(Datum id, Datum item, int32 quantity, int32 item_quantity)
 				 errmsg("reservation %s holds %d places; order item %s has %d units, " INT64_FORMAT " of them booked already",
 						uuid_text(id), quantity, uuid_text(item), item_quantity, booked),
 				 errhint("Raise the item's quantity (each place is one unit), or hold fewer places.")));
+}
+
+/*
+ * orders.item_booked_places(item_id) — for booked_item_guard (0.37.0
+ * library): the places the confirmed reservations of order item "item_id"
+ * hold (0 when it is only held), NULL when no live reservation links it;
+ * read with the latest snapshot.  The guard runs under the item's row
+ * lock, which a confirmation holds FOR SHARE until it commits, so no
+ * booking of the item is in flight; at REPEATABLE READ the transaction's
+ * snapshot missed a booking committed after it, and an item's quantity
+ * went below its places.  Runs as its caller (the guard, SECURITY DEFINER).
+ */
+Datum
+orders_item_booked_places(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	Datum		args[1] = {PG_GETARG_DATUM(0)};
+	SPIPlanPtr	plan;
+	bool		live;
+	bool		isnull;
+	int64		places;
+
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_SLOT_ITEM_PLACES, orders_relid("slot_reservations"),
+						   "SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 0,"
+						   "       pg_catalog.sum(r.quantity) FILTER (WHERE r.status OPERATOR(pg_catalog.=) 'confirmed')"
+						   "  FROM orders.slot_reservations r"
+						   " WHERE r.order_item_id OPERATOR(pg_catalog.=) $1"
+						   "   AND r.status OPERATOR(pg_catalog.=) ANY ('{held,confirmed}'::pg_catalog.text[])",
+						   1, argtypes);
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	live = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	places = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		places = 0;
+	SPI_finish();
+	if (!live)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(places);
 }
 
 /* hold_expired — refuse (OR026) to confirm hold "id" that lapsed at "expires_at". */

@@ -64,6 +64,15 @@ CREATE INDEX slot_reservations_holder_idx ON orders.slot_reservations (holder);
 -- item moved to another order (cancelling that order, or keeping this one
 -- open, would keep the place for good: OR031).
 -- SECURITY DEFINER: the reservations of an item are not all the caller's.
+-- (0.37.0) The reservations read with the latest snapshot
+-- (item_booked_places): at REPEATABLE READ the transaction's snapshot
+-- missed a booking committed after it (the row's lock waited for it), and
+-- the quantity went below the places.
+CREATE FUNCTION orders.item_booked_places(item_id uuid) RETURNS bigint
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_item_booked_places';
+COMMENT ON FUNCTION orders.item_booked_places(uuid) IS
+    'Places the confirmed reservations of an order item hold (0 when only held, NULL when none is live), latest snapshot; for booked_item_guard';
 CREATE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -72,8 +81,7 @@ DECLARE
     places bigint;
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF EXISTS (SELECT FROM orders.slot_reservations r
-                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+        IF orders.item_booked_places(OLD.id) IS NOT NULL THEN
             RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
                 USING ERRCODE = 'OR031',
                       HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
@@ -81,8 +89,7 @@ BEGIN
         RETURN OLD;
     END IF;
     IF (NEW.product_id IS DISTINCT FROM OLD.product_id OR NEW.order_id IS DISTINCT FROM OLD.order_id)
-       AND EXISTS (SELECT FROM orders.slot_reservations r
-                    WHERE r.order_item_id = OLD.id AND r.status IN ('held', 'confirmed')) THEN
+       AND orders.item_booked_places(OLD.id) IS NOT NULL THEN
         IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
             RAISE EXCEPTION 'order item % is booked: it stays with its order', OLD.id
                 USING ERRCODE = 'OR031', HINT = 'Cancel its order to give the place back, then book for an item of the other order.';
@@ -91,8 +98,7 @@ BEGIN
             USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
     END IF;
     IF NEW.quantity < OLD.quantity THEN
-        places := (SELECT sum(r.quantity) FROM orders.slot_reservations r
-                    WHERE r.order_item_id = OLD.id AND r.status = 'confirmed');
+        places := orders.item_booked_places(OLD.id);
         IF places > NEW.quantity THEN
             RAISE EXCEPTION 'order item % books % places: its quantity cannot go below that', OLD.id, places
                 USING ERRCODE = 'OR032', HINT = 'Cancel its order to give the places back.';
@@ -353,7 +359,7 @@ SELECT pg_catalog.pg_extension_config_dump('orders.service_capacity', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.slot_reservations', '');
 
 REVOKE ALL ON orders.service_capacity, orders.slot_reservations FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.booked_item_guard(), orders.slot_counts_guard(),
+REVOKE ALL ON FUNCTION orders.check_staff_overlap(), orders.booked_item_guard(), orders.item_booked_places(uuid), orders.slot_counts_guard(),
                        orders.release_cancelled_bookings(), orders.recount_slots(uuid),
                        orders.schedule_jobs(), orders.unschedule_jobs(), orders.require_pg_cron(),
                        orders.unschedule_on_drop(), orders.reservations_truncate_guard(),

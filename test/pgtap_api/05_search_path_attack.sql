@@ -727,7 +727,7 @@ SELECT pg_temp.probe('client three takes its order to payment (gate client_revie
 SELECT pg_temp.probe('client three takes its approval back before paying (the item goes)',
   $p$SELECT (orders.review_sites('00000000-0000-0000-0000-0000000005c5',
        '[{"domain": "att-a.example.com", "status": "alternate"}]')).approved_count$p$,
-  '{review_sites,apply_review,lock_review,site_items,site_counts,group_counts_guard,site_review_columns,booked_item_guard,site_item_guard}', NULL, '0');
+  '{review_sites,apply_review,lock_review,site_items,site_counts,group_counts_guard,site_review_columns,booked_item_guard,item_booked_places,site_item_guard}', NULL, '0');
 SELECT pg_temp.probe('client three: no item left',
   $p$SELECT count(*) FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000005b5'$p$, '{}', NULL, '0');
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
