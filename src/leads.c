@@ -329,7 +329,9 @@ check_order(Oid orders_rel, const LeadDelta *d, const LeadOrder *o, bool full, b
  * require_same_customer — at REPEATABLE READ, refuse (40001) to judge a
  * lead by the customer its snapshot gives order "args[0]" when a move of
  * the order to another customer has committed since: the move took the
- * leads it saw along, not this one.
+ * leads it saw along, not this one.  Reads the order ("plan") with the
+ * latest snapshot, then with the transaction's, which it leaves in
+ * SPI_tuptable for the caller.
  */
 static void
 require_same_customer(SPIPlanPtr plan, Datum *args)
@@ -406,8 +408,9 @@ add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4, Int32GetDatum(ORDERS_LEADS_MOVE_LOCK),
 							DirectFunctionCall1(uuid_hash, args[0]));
 		if (IsolationUsesXactSnapshot())
-			require_same_customer(plan, args);
-		orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
+			require_same_customer(plan, args);	/* its last read is the one below */
+		else
+			orders_execute(plan, args, NULL, false, 1, SPI_OK_SELECT);
 	}
 	if (SPI_processed == 0)
 		return false;
