@@ -6,7 +6,9 @@
 --    "webhook" (a customer set the shop's last update in the year 9999 and
 --    the shop's cancellation was taken for stale), and only admins and
 --    managers write an order's created_at (a customer pinned its order at
---    the top of the recent orders); refuse_column's hint for such columns.
+--    the top of the recent orders) — an INSERT of an order that exists (an
+--    upsert's, looked for FOR KEY SHARE) is judged by its conflict action;
+--    refuse_column's hint for such columns.
 --  * deliveries: in an API request a delivery names its order's assigned
 --    agent (delivery_agent_guard, OR042): a customer rep recorded one-star
 --    deliveries of agents who never had the order.
@@ -33,15 +35,14 @@
 --  * leads_follow_order takes the order's lead lock (an advisory
 --    transaction lock) before moving its leads, and (library) a lead
 --    statement holds it shared while it judges the lead's customer (at
---    REPEATABLE READ a move committed after the snapshot is 40001): a lead
---    written while its order moved to another customer stayed with the old
---    one, every later edit of it OR011.
+--    REPEATABLE READ a move committed after the snapshot is 40001, and a
+--    move at REPEATABLE READ that finds a lead committed after its snapshot
+--    is 40001: orders.leads_left_behind, C, new): a lead written while its
+--    order moved to another customer stayed with the old one, every later
+--    edit of it OR011.
 --  * announce_truncated_changes: TRUNCATE orders.order_history at READ
 --    COMMITTED only (25000): a transaction's snapshot missed the changes
 --    committed after it, and the TRUNCATE removed them unannounced.
---  * (library) a site inserted where one exists already is looked for FOR NO
---    KEY UPDATE (FOR KEY SHARE: two upserts whose conflict action writes a
---    key column deadlocked).
 --  * create_share_token: a link's metadata at most 4096 bytes (22001; it
 --    was unbounded).
 --  * (library) site_items: a site without a client group is left to its NOT
@@ -56,7 +57,7 @@
 --    snapshot (orders.item_booked_places, C, new): at REPEATABLE READ a
 --    booking committed after the snapshot was missed and the item's
 --    quantity went below its places.
---  * schedule_matches: a schedule of more than 200 characters is none
+--  * schedule_matches: a schedule of more than 1000 characters is none
 --    (check_workflow_trigger: OR112 on write; a 100 kB one took minutes to
 --    read).
 
@@ -590,12 +591,16 @@ BEGIN
     END LOOP;
     role := orders.current_staff_role();
     -- (an INSERT of an order that exists — an upsert, which sends the row as
-    -- it was read — is judged by its conflict action's UPDATE, if any)
+    -- it was read — is judged by its conflict action's UPDATE, if any; the
+    -- row is locked FOR KEY SHARE: one being deleted is waited for, and gone,
+    -- the INSERT is judged — a customer's insert racing a delete of the same
+    -- id stored a forbidden value)
     IF (new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END)
         OR (NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
             AND (role IS NULL OR role NOT IN ('admin', 'manager')
                  OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END))))
-       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number)) THEN
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number
+                                            FOR KEY SHARE)) THEN
         IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
             PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
         END IF;
@@ -881,6 +886,12 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION orders.leads_left_behind(order_id uuid, customer_id uuid) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_leads_left_behind';
+COMMENT ON FUNCTION orders.leads_left_behind(uuid, uuid) IS
+    'Whether an order has a lead of another customer, latest snapshot; for leads_follow_order at REPEATABLE READ';
+REVOKE ALL ON FUNCTION orders.leads_left_behind(uuid, uuid) FROM PUBLIC;
 CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -889,6 +900,14 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(1330791506, pg_catalog.uuid_hash(NEW.id));
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead
+    -- committed after it (the lock waited for its statement) would stay
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable')
+       AND orders.leads_left_behind(NEW.id, NEW.customer_id) THEN
+        RAISE EXCEPTION 'could not serialize access: a lead of order % was written after this transaction''s snapshot',
+                        NEW.order_number
+            USING ERRCODE = '40001';
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -1002,7 +1021,7 @@ DECLARE
     dow integer[];
     day_ok boolean;
 BEGIN
-    IF length(schedule) > 200 OR array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
+    IF length(schedule) > 1000 OR array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
         RETURN NULL;
     END IF;
     mi := orders.cron_field_values(f[1], 0, 59);
@@ -1113,7 +1132,7 @@ BEGIN
             RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
                             coalesce(left(config ->> 'schedule', 64), 'missing')
                 USING ERRCODE = 'OR112',
-                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas, 200 characters at most; for example 0 9 * * 1-5.';
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas, 1000 characters at most; for example 0 9 * * 1-5.';
         END IF;
         IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
                OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN

@@ -52,6 +52,7 @@ PG_FUNCTION_INFO_V1(orders_leads_count);
 PG_FUNCTION_INFO_V1(orders_leads_truncate);
 PG_FUNCTION_INFO_V1(orders_lead_capacity_guard);
 PG_FUNCTION_INFO_V1(orders_leads_lock_orders);
+PG_FUNCTION_INFO_V1(orders_leads_left_behind);
 
 /* true while this file itself writes leads_delivered */
 static bool counter_writing = false;
@@ -890,3 +891,33 @@ orders_lead_capacity_guard(PG_FUNCTION_ARGS)
 	}
 	return orders_trigger_result(trigdata, NULL);
 }
+
+/*
+ * orders.leads_left_behind(order_id, customer_id) — for leads_follow_order
+ * at REPEATABLE READ (0.37.0 library): has order "order_id" a lead of
+ * another customer than "customer_id" in the latest snapshot?  The move
+ * took the order's lead lock, so every lead statement that judged a lead
+ * of the order has ended; its own UPDATE of the leads saw only its
+ * snapshot's, and a lead committed after it stayed with the old customer.
+ * Runs as its caller (leads_follow_order, SECURITY DEFINER).
+ */
+Datum
+orders_leads_left_behind(PG_FUNCTION_ARGS)
+{
+	static Oid	argtypes[2] = {UUIDOID, UUIDOID};
+	Datum		args[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+	SPIPlanPtr	plan;
+	bool		left;
+
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_LEADS_LEFT_BEHIND, orders_relid("leads"),
+						   "SELECT FROM orders.leads l"
+						   " WHERE l.order_id OPERATOR(pg_catalog.=) $1"
+						   "   AND l.customer_id IS DISTINCT FROM $2 LIMIT 1",
+						   2, argtypes);
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	left = SPI_processed > 0;
+	SPI_finish();
+	PG_RETURN_BOOL(left);
+}
+

@@ -80,7 +80,13 @@ CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, l
 -- a lead written after waits for the move and is judged against the new
 -- customer.  Nothing else waits (a lock of the order's row waited for
 -- every note or delivery holding it FOR KEY SHARE, and deadlocked with the
--- one that then wrote the order).
+-- one that then wrote the order).  At REPEATABLE READ a lead committed
+-- after the move's snapshot is 40001 (leads_left_behind).
+CREATE FUNCTION orders.leads_left_behind(order_id uuid, customer_id uuid) RETURNS boolean
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_leads_left_behind';
+COMMENT ON FUNCTION orders.leads_left_behind(uuid, uuid) IS
+    'Whether an order has a lead of another customer, latest snapshot; for leads_follow_order at REPEATABLE READ';
 CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -89,6 +95,14 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(1330791506, pg_catalog.uuid_hash(NEW.id));
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead
+    -- committed after it (the lock waited for its statement) would stay
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable')
+       AND orders.leads_left_behind(NEW.id, NEW.customer_id) THEN
+        RAISE EXCEPTION 'could not serialize access: a lead of order % was written after this transaction''s snapshot',
+                        NEW.order_number
+            USING ERRCODE = '40001';
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -205,5 +219,6 @@ SELECT pg_catalog.pg_extension_config_dump('orders.leads', '');
 
 REVOKE ALL ON orders.leads, orders.order_summary FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.leads_count(), orders.leads_truncate(), orders.lead_capacity_guard(),
-                       orders.leads_lock_orders(), orders.recount_leads(uuid), orders.leads_follow_order() FROM PUBLIC;
+                       orders.leads_lock_orders(), orders.recount_leads(uuid), orders.leads_follow_order(),
+                       orders.leads_left_behind(uuid, uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.assign_lead(uuid, uuid), orders.order_stats() TO PUBLIC;

@@ -239,12 +239,16 @@ BEGIN
     END LOOP;
     role := orders.current_staff_role();
     -- (an INSERT of an order that exists — an upsert, which sends the row as
-    -- it was read — is judged by its conflict action's UPDATE, if any)
+    -- it was read — is judged by its conflict action's UPDATE, if any; the
+    -- row is locked FOR KEY SHARE: one being deleted is waited for, and gone,
+    -- the INSERT is judged — a customer's insert racing a delete of the same
+    -- id stored a forbidden value)
     IF (new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END)
         OR (NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
             AND (role IS NULL OR role NOT IN ('admin', 'manager')
                  OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END))))
-       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number)) THEN
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number
+                                            FOR KEY SHARE)) THEN
         IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
             PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
         END IF;

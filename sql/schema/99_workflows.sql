@@ -109,9 +109,10 @@ $$;
 -- else both must — "*/2" counts as starting with "*", 0.28.0) match the
 -- local time "at"?  NULL for a schedule that is not valid, and (0.28.0) for
 -- an "n/step" minute field: pg_cron gets the minutes and refuses that form
--- (the workflow never got its job), and (0.37.0) for one longer than 200
+-- (the workflow never got its job), and (0.37.0) for one longer than 1000
 -- characters (its fields' lists are read in time growing with their square:
--- a 100 kB schedule ran for minutes).
+-- a 100 kB schedule ran for minutes; every value of every field listed
+-- one by one is under 400).
 CREATE FUNCTION orders.schedule_matches(schedule text, at timestamp)
     RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE STRICT
@@ -126,7 +127,7 @@ DECLARE
     dow integer[];
     day_ok boolean;
 BEGIN
-    IF length(schedule) > 200 OR array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
+    IF length(schedule) > 1000 OR array_length(f, 1) IS DISTINCT FROM 5 OR f[1] ~ '(^|,)[0-9]{1,2}/' THEN
         RETURN NULL;
     END IF;
     mi := orders.cron_field_values(f[1], 0, 59);
@@ -377,7 +378,7 @@ BEGIN
             RAISE EXCEPTION '%: "schedule" % is not a five-field cron schedule', what,
                             coalesce(left(config ->> 'schedule', 64), 'missing')
                 USING ERRCODE = 'OR112',
-                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas, 200 characters at most; for example 0 9 * * 1-5.';
+                      HINT = 'minute hour day-of-month month day-of-week, each *, n, a-b, optionally /step (no n/step in the minutes: pg_cron refuses it), joined by commas, 1000 characters at most; for example 0 9 * * 1-5.';
         END IF;
         IF config ? 'timezone' AND (jsonb_typeof(config -> 'timezone') IS DISTINCT FROM 'string'
                OR NOT EXISTS (SELECT 1 FROM pg_timezone_names z WHERE z.name = config ->> 'timezone')) THEN
