@@ -49,6 +49,9 @@
 --    NULL (its NULL was looked up as a uuid: a customer's INSERT of an
 --    approved site without a group crashed the server); site_stays: the
 --    same for an UPDATE (22004 on a NULL detail).
+--  * (library) a cache loaded in a parallel query (the transaction's
+--    snapshot) counts for that transaction only: at REPEATABLE READ the API
+--    roles so read kept a removed role trusted for the rest of the session.
 --  * (library) a customer_tag workflow without a tag (loaded with its
 --    checks off) fires for no tag (it crashed every tag change); a
 --    webhook mapping's alternatives free what they read (a 1 MB value read

@@ -6,6 +6,7 @@
  */
 #include "orders.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -297,11 +298,56 @@ orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname)
 }
 
 /*
+ * Caches loaded in parallel mode, where orders_run_load reads with the
+ * transaction's snapshot (at REPEATABLE READ possibly older than the change
+ * that made them load): valid for that transaction only (0.37.0 library: a
+ * role taken out of orders.api_roles stayed trusted for the rest of the
+ * session of a REPEATABLE READ transaction that read the roles in a
+ * parallel query).  Their flags go false when it ends.
+ */
+#define PARALLEL_CACHES_MAX 8
+static bool *parallel_caches[PARALLEL_CACHES_MAX];
+static int	parallel_cache_count = 0;
+static bool parallel_callback_registered = false;
+
+/* parallel_caches_end — transaction callback: the parallel-mode loads go. */
+static void
+parallel_caches_end(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PREPARE &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	for (int i = 0; i < parallel_cache_count; i++)
+		*parallel_caches[i] = false;
+	parallel_cache_count = 0;
+}
+
+/* loaded_for_this_transaction — "valid" is to go false when the transaction ends. */
+static void
+loaded_for_this_transaction(bool *valid)
+{
+	if (!parallel_callback_registered)
+	{
+		RegisterXactCallback(parallel_caches_end, NULL);
+		parallel_callback_registered = true;
+	}
+	for (int i = 0; i < parallel_cache_count; i++)
+		if (parallel_caches[i] == valid)
+			return;
+	if (parallel_cache_count < PARALLEL_CACHES_MAX)
+		parallel_caches[parallel_cache_count++] = valid;
+	else
+		*valid = false;			/* no room to remember it: used once, then read again */
+}
+
+/*
  * orders_load_cache — run a per-backend cache's "load", which sets *valid
  * before it reads (an invalidation arriving meanwhile must force another
  * load); when the load fails (a statement timeout, a cancel, a lock
  * timeout), *valid is false again, so the next use loads afresh instead of
- * trusting a cache left empty or half built.
+ * trusting a cache left empty or half built.  A load in parallel mode
+ * counts for its transaction only (above).
  */
 void
 orders_load_cache(void (*load) (void), bool *valid)
@@ -316,6 +362,8 @@ orders_load_cache(void (*load) (void), bool *valid)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	if (IsInParallelMode() && *valid)
+		loaded_for_this_transaction(valid);
 }
 
 /*
