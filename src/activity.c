@@ -195,45 +195,26 @@ orders_push_json_value(JsonbParseState **state, Datum value, Oid typid)
 static void
 push_logged_value(JsonbParseState **state, Datum value, JsonColumn *c)
 {
+	bool		text_sized = c->base == TEXTOID || c->base == VARCHAROID || c->base == BPCHAROID ||
+		c->base == JSONOID || c->base == JSONBOID || c->base == NUMERICOID;
 	char	   *text;
 	size_t		len;
 	StringInfoData cut;
 
-	if (!c->varlena)
+	if (!c->varlena || (text_sized && toast_raw_datum_size(value) <= LOGGED_VALUE_MAX))
 	{
 		push_json_column(state, value, c);
 		return;
 	}
-	switch (c->base)
+	text = OutputFunctionCall(&c->out, value);
+	len = strlen(text);
+	if (len <= LOGGED_VALUE_MAX)
 	{
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case JSONOID:
-		case JSONBOID:
-		case NUMERICOID:
-			if (toast_raw_datum_size(value) <= LOGGED_VALUE_MAX)
-			{
-				push_json_column(state, value, c);
-				return;
-			}
-			text = OutputFunctionCall(&c->out, value);
-			len = strlen(text);
-			if (len <= LOGGED_VALUE_MAX)
-			{
-				push_json_column(state, value, c);
-				return;
-			}
-			break;
-		default:
-			text = OutputFunctionCall(&c->out, value);
-			len = strlen(text);
-			if (len <= LOGGED_VALUE_MAX)
-			{
-				orders_push_json_string(state, WJB_VALUE, text);	/* as push_json_column would */
-				return;
-			}
-			break;
+		if (text_sized)
+			push_json_column(state, value, c);
+		else
+			orders_push_json_string(state, WJB_VALUE, text);	/* as push_json_column would */
+		return;
 	}
 	initStringInfo(&cut);
 	appendBinaryStringInfo(&cut, text, pg_mbcliplen(text, len, LOGGED_VALUE_MAX));
