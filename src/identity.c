@@ -6,9 +6,10 @@
  * InitPlans).  The answers come from one lookup per command: the caller's
  * staff row and its customer rows, read by index scans on account_id (no
  * SQL, no permission check: they answer only about the caller) and kept
- * until the command, the transaction or the JWT subject changes — so a
- * change made by an earlier command of the transaction is seen, and one
- * statement sees one answer throughout.  The role defaults
+ * until the command, the snapshot, the transaction or the JWT subject
+ * changes — so a change made by an earlier command of the transaction, or
+ * committed before a later statement's snapshot (READ COMMITTED), is seen,
+ * and one statement sees one answer throughout.  The role defaults
  * (orders.staff_role_defaults, a view of constants) are read once per
  * backend.
  *
@@ -45,12 +46,25 @@ PG_FUNCTION_INFO_V1(orders_current_staff_id);
 PG_FUNCTION_INFO_V1(orders_current_staff_role);
 PG_FUNCTION_INFO_V1(orders_has_permission);
 
-/* The caller's identity, for one command of one transaction. */
+/*
+ * What a snapshot lets one read: two snapshots with the same bounds taken
+ * while no transaction completed in between (snapXactCompletionCount) see
+ * the same committed rows.
+ */
+typedef struct SnapshotKey
+{
+	TransactionId xmin;
+	TransactionId xmax;
+	uint64		completions;
+} SnapshotKey;
+
+/* The caller's identity, for one command of one transaction, under one snapshot. */
 typedef struct CallerIdentity
 {
 	LocalTransactionId lxid;
 	SubTransactionId subxid;	/* a rolled-back subtransaction's reads do not stand */
 	CommandId	cid;
+	SnapshotKey snapshot;		/* read-only statements share a command id */
 	uint64		generation;		/* bumped at each load (orders_identity_generation) */
 	/* what the actor was last derived from: while unchanged, so is the actor */
 	uint64		settings_changes;	/* orders_identity_settings_changes */
@@ -157,6 +171,25 @@ attnum(TupleDesc desc, const char *name)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* statement_snapshot — the snapshot the caller's rows are read with: the statement's. */
+static Snapshot
+statement_snapshot(void)
+{
+	return ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+}
+
+/* snapshot_key — what "snapshot" lets one read (SnapshotKey). */
+static SnapshotKey
+snapshot_key(Snapshot snapshot)
+{
+	SnapshotKey key;
+
+	key.xmin = snapshot->xmin;
+	key.xmax = snapshot->xmax;
+	key.completions = snapshot->snapXactCompletionCount;
+	return key;
+}
+
 /*
  * scan_by_account — open an index scan of "relname" through its index
  * "indexname" on account_id = "account", with the active snapshot (the
@@ -172,9 +205,7 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
 	/* systable_beginscan takes the table's column number and maps it */
 	ScanKeyInit(&key, attnum(RelationGetDescr(*rel), "account_id"), BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(account));
-	return systable_beginscan(*rel, index, true,
-							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-							  1, &key);
+	return systable_beginscan(*rel, index, true, statement_snapshot(), 1, &key);
 }
 
 /*
@@ -184,7 +215,8 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
  * no uuid has neither.
  */
 static void
-load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxid, CommandId cid)
+load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxid, CommandId cid,
+			  SnapshotKey snapshot)
 {
 	Relation	rel;
 	SysScanDesc scan;
@@ -200,6 +232,7 @@ load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxi
 	identity.lxid = lxid;
 	identity.subxid = subxid;
 	identity.cid = cid;
+	identity.snapshot = snapshot;
 	identity.generation = ++identity_loads;
 	identity.has_account = orders_account_uuid(actor, &identity.account);
 	identity.customers_read = !identity.has_account;
@@ -264,10 +297,18 @@ read_customers(CallerIdentity *me)
 	me->customers_read = true;
 }
 
+/* same_snapshot — do two snapshot keys let one read the same rows. */
+static bool
+same_snapshot(SnapshotKey a, SnapshotKey b)
+{
+	return a.xmin == b.xmin && a.xmax == b.xmax && a.completions == b.completions;
+}
+
 /*
  * caller_identity — the caller's identity, looked up at most once per
- * command (and again in another subtransaction: what a rolled-back one read
- * does not stand).  The actor is derived again only when something it
+ * command and snapshot (read-only statements of a READ COMMITTED
+ * transaction share a command id but not what they see), and again in
+ * another subtransaction (what a rolled-back one read does not stand).  The actor is derived again only when something it
  * depends on changed since the last call: the identity settings (their
  * assign hook counts changes), the roles, the list of API roles or any
  * role's attributes (superuser: whose claims are believed) — so a policy
@@ -277,6 +318,7 @@ static CallerIdentity *
 caller_identity(void)
 {
 	CommandId	cid = GetCurrentCommandId(false);
+	SnapshotKey snapshot = snapshot_key(statement_snapshot());
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 	Oid			outer_user = GetOuterUserId();
 	Oid			user = GetUserId();
@@ -285,7 +327,8 @@ caller_identity(void)
 	const char *actor;
 
 	if (identity.actor != NULL && identity.lxid == MyProc->lxid && identity.subxid == subxid &&
-		identity.cid == cid && identity.settings_changes == orders_identity_settings_changes &&
+		identity.cid == cid && same_snapshot(identity.snapshot, snapshot) &&
+		identity.settings_changes == orders_identity_settings_changes &&
 		identity.api_roles_changes == orders_api_roles_changes &&
 		identity.outer_user == outer_user && identity.user == user)
 		return &identity;
@@ -298,8 +341,9 @@ caller_identity(void)
 	api_roles_changes = orders_api_roles_changes;
 	actor = orders_current_actor_peek();
 	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.subxid != subxid ||
-		identity.cid != cid || strcmp(identity.actor, actor) != 0)
-		load_identity(actor, MyProc->lxid, subxid, cid);
+		identity.cid != cid || !same_snapshot(identity.snapshot, snapshot) ||
+		strcmp(identity.actor, actor) != 0)
+		load_identity(actor, MyProc->lxid, subxid, cid, snapshot);
 	/* (after the load, which may refuse: then the next call derives again) */
 	identity.settings_changes = settings_changes;
 	identity.api_roles_changes = api_roles_changes;
