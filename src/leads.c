@@ -212,16 +212,7 @@ auto_complete(Oid orders_rel, const pg_uuid_t *order_id, const LifecycleState *s
 						   2, argtypes);
 	args[0] = UUIDPGetDatum(order_id);
 	args[1] = CStringGetTextDatum(edge->to_status);
-	orders_set_pending_change(order_id, note, NULL, actor);
-	PG_TRY();
-	{
-		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE);
-	}
-	PG_FINALLY();
-	{
-		orders_clear_pending_change();
-	}
-	PG_END_TRY();
+	orders_run_status_change(plan, args, order_id, note, NULL, actor, SPI_OK_UPDATE);
 }
 
 /* The order of a statement's sum, as read under its row lock. */

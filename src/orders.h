@@ -384,9 +384,8 @@ extern bool orders_caller_sees(Oid relid, Datum id, const OrdersSavedUser *calle
 
 /* ---- transition.c: changes made on behalf of the extension ---- */
 
-extern void orders_set_pending_change(const pg_uuid_t *order_id, char *notes,
-									  char *key, char *actor);
-extern void orders_clear_pending_change(void);
+extern void orders_run_status_change(SPIPlanPtr plan, Datum *args, const pg_uuid_t *order_id,
+									 char *notes, char *key, char *actor, int expected);
 extern bool orders_pending_change_on(const pg_uuid_t *order_id);
 extern const char *orders_pending_change_actor(const pg_uuid_t *order_id);
 

@@ -45,28 +45,46 @@ PG_FUNCTION_INFO_V1(orders_allowed_transitions);
  * order it changes (status_guard refuses leaving the status as it is), and
  * the notes and idempotency key status_audit records.
  */
-static struct
+typedef struct PendingChange
 {
 	bool		active;
 	pg_uuid_t	order_id;
 	char	   *notes;
 	char	   *key;
 	char	   *actor;			/* NULL: orders_current_actor() */
-} pending;
+} PendingChange;
+
+static PendingChange pending;
 
 /*
- * orders_set_pending_change — the next status change of "order_id" is made
- * on behalf of the extension (e.g. a campaign completing itself): record it
- * with these notes, key and actor, and refuse it if it changes nothing.
+ * orders_run_status_change — execute "plan", the UPDATE of order
+ * "order_id"'s status made on behalf of the extension (orders.transition(),
+ * a campaign completing itself), expecting SPI result "expected": its
+ * triggers record it with these notes, key and actor, and refuse it if it
+ * changes nothing.  A change run by one of those triggers (a DBA's trigger
+ * calling orders.transition()) has its own and leaves the outer one's as it
+ * was, recorded or not yet.
  */
 void
-orders_set_pending_change(const pg_uuid_t *order_id, char *notes, char *key, char *actor)
+orders_run_status_change(SPIPlanPtr plan, Datum *args, const pg_uuid_t *order_id,
+						 char *notes, char *key, char *actor, int expected)
 {
+	PendingChange outer = pending;
+
 	pending.active = true;
 	memcpy(&pending.order_id, order_id, sizeof(pg_uuid_t));
 	pending.notes = notes;
 	pending.key = key;
 	pending.actor = actor;
+	PG_TRY();
+	{
+		orders_execute(plan, args, NULL, false, 0, expected);
+	}
+	PG_FINALLY();
+	{
+		pending = outer;
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -89,13 +107,6 @@ const char *
 orders_pending_change_actor(const pg_uuid_t *order_id)
 {
 	return orders_pending_change_on(order_id) ? pending.actor : NULL;
-}
-
-/* orders_clear_pending_change — forget what orders_set_pending_change said. */
-void
-orders_clear_pending_change(void)
-{
-	pending.active = false;
 }
 
 /* column_value — text of column "name" in "tuple", or NULL. */
@@ -727,25 +738,6 @@ recorded_status(Datum order_id, const char *key)
 }
 
 /*
- * run_change — execute the status UPDATE of orders.transition() with the
- * pending context set for its triggers.
- */
-static void
-run_change(SPIPlanPtr plan, Datum *args, Datum order_id, char *notes, char *key)
-{
-	orders_set_pending_change(DatumGetUUIDP(order_id), notes, key, NULL);
-	PG_TRY();
-	{
-		orders_execute(plan, args, NULL, false, 0, SPI_OK_UPDATE_RETURNING);
-	}
-	PG_FINALLY();
-	{
-		orders_clear_pending_change();
-	}
-	PG_END_TRY();
-}
-
-/*
  * orders.transition(order_id, to_status, notes, idempotency_key) — change the
  * status of one order and return the changed row.  Runs with the caller's
  * rights (row level security applies).  Concurrent calls queue on the
@@ -803,7 +795,8 @@ orders_transition(PG_FUNCTION_ARGS)
 							   "UPDATE orders.orders o SET status = $2"
 							   " WHERE o.id OPERATOR(pg_catalog.=) $1 RETURNING o",
 							   2, update_types);
-		run_change(plan, args, order_id, notes, NULL);
+		orders_run_status_change(plan, args, DatumGetUUIDP(order_id), notes, NULL, NULL,
+								 SPI_OK_UPDATE_RETURNING);
 	}
 	else
 	{
@@ -851,7 +844,8 @@ orders_transition(PG_FUNCTION_ARGS)
 								   "   AND o.ctid OPERATOR(pg_catalog.=) $3 RETURNING o",
 								   3, update_types);
 			args[2] = PointerGetDatum(&tid);
-			run_change(plan, args, order_id, notes, key);
+			orders_run_status_change(plan, args, DatumGetUUIDP(order_id), notes, key, NULL,
+									 SPI_OK_UPDATE_RETURNING);
 		}
 	}
 	if (SPI_processed == 0)

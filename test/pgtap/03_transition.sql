@@ -1,7 +1,7 @@
 -- orders.transition(): idempotency, history, notes, actor, rollback,
 -- updated_at, and the graph cache seeing changes made in this session.
 BEGIN;
-SELECT plan(40);
+SELECT plan(43);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c003', 'T3');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -170,6 +170,32 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-00000000030
 SELECT is((SELECT status || ' ' || (SELECT count(*) FROM orders.order_history h WHERE h.order_id = o.id)
              FROM orders.orders o WHERE order_number = 'T3-5'), 'new 0', '... and nothing changed');
 DROP TRIGGER a_t3_vanish ON orders.orders;
+
+-- a DBA's trigger that changes another order through orders.transition()
+-- while the first change runs: each change keeps its own notes, key and
+-- actor (the inner call cleared the outer one's before 0.38.0)
+INSERT INTO orders.orders (id, order_number, customer_id)
+VALUES ('00000000-0000-0000-0000-000000000306', 'T3-6', '00000000-0000-0000-0000-00000000c003'),
+       ('00000000-0000-0000-0000-000000000307', 'T3-7', '00000000-0000-0000-0000-00000000c003');
+CREATE FUNCTION pg_temp.t3_nest() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM orders.transition('00000000-0000-0000-0000-000000000307', 'confirmed', 'inner note', 'key-inner');
+  RETURN NEW;
+END $$;
+CREATE TRIGGER a_t3_nest BEFORE UPDATE OF status ON orders.orders FOR EACH ROW
+    WHEN (NEW.order_number = 'T3-6') EXECUTE FUNCTION pg_temp.t3_nest();
+SELECT orders.transition('00000000-0000-0000-0000-000000000306', 'confirmed', 'outer note', 'key-outer');
+SELECT is((SELECT string_agg(o.order_number || ':' || h.notes || '|' || h.idempotency_key || '|' || h.changed_by,
+                             ',' ORDER BY o.order_number)
+             FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+            WHERE o.order_number IN ('T3-6', 'T3-7')),
+          'T3-6:outer note|key-outer|' || current_user || ',T3-7:inner note|key-inner|' || current_user,
+          'a change made by a trigger of another change leaves the outer one its notes, key and actor');
+SELECT is((orders.transition('00000000-0000-0000-0000-000000000306', 'confirmed', 'outer note', 'key-outer')).status,
+          'confirmed', '... so repeating the outer change with its key is a no-op');
+SELECT is((SELECT count(*)::int FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
+            WHERE o.order_number IN ('T3-6', 'T3-7')), 2, '... which wrote nothing more');
+DROP TRIGGER a_t3_nest ON orders.orders;
 
 SELECT * FROM finish();
 ROLLBACK;
