@@ -9,13 +9,18 @@
  * the table owner) may store such a number only when the generator handed
  * it to the same user in the same transaction — normally as the column
  * default of the very row being inserted — so nobody can take the numbers
- * the generator will give others (their INSERTs would fail with 23505).  Other numbers are free
+ * the generator will give others (their INSERTs would fail with 23505).  A
+ * handed-out number serves one order; an INSERT rolled back to a savepoint
+ * gives it back for the retry.  A number an order already has is no future
+ * one: an INSERT sending it (an upsert sending a row back as it was read)
+ * meets that order (its conflict action, or 23505).  Other numbers are free
  * for clients to choose on INSERT; afterwards only the owner changes an
  * order's number.  Every number is at most ORDER_NUMBER_MAX characters: the
  * number travels in every status notification, whose payload is limited.
  */
 #include "orders.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
@@ -33,10 +38,29 @@ PG_FUNCTION_INFO_V1(orders_next_order_number);
 
 #define ORDER_NUMBER_PREFIX "ORD-"
 
-/* The number the generator last handed out ("" once used), to whom, when. */
+/* The number the generator last handed out, to whom, when, and where it was used. */
 static char last_generated[ORDER_NUMBER_MAX * MAX_MULTIBYTE_CHAR_LEN + 1];
 static Oid	last_user = InvalidOid;
 static LocalTransactionId last_lxid = InvalidLocalTransactionId;
+static SubTransactionId used_in = InvalidSubTransactionId;	/* invalid: not used yet */
+
+/*
+ * number_use_follows_subxact — a use of the number belongs to the
+ * subtransaction that made it: passed to its parent when it commits,
+ * undone when it aborts (the order it was used for is gone).
+ */
+static void
+number_use_follows_subxact(SubXactEvent event, SubTransactionId mySubid,
+						   SubTransactionId parentSubid, void *arg)
+{
+	(void) arg;
+	if (used_in != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		used_in = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		used_in = InvalidSubTransactionId;
+}
 
 /*
  * orders.next_order_number() — the next generated number, e.g.
@@ -51,8 +75,14 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
+	static bool subxact_callback = false;
 
 	(void) fcinfo;
+	if (!subxact_callback)
+	{
+		RegisterSubXactCallback(number_use_follows_subxact, NULL);
+		subxact_callback = true;
+	}
 	n = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
 	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
@@ -62,7 +92,30 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 			 tm.tm_year, (long long) n);
 	last_user = GetUserId();
 	last_lxid = MyProc->lxid;
+	used_in = InvalidSubTransactionId;
 	PG_RETURN_TEXT_P(cstring_to_text(last_generated));
+}
+
+/*
+ * number_taken — does an order of "rel" have order number "value" (read as
+ * the table's owner: whichever order it is, the caller need not see it).
+ */
+static bool
+number_taken(Relation rel, Datum value)
+{
+	static Oid	argtypes[1] = {TEXTOID};
+	OrdersSavedUser saved;
+	SPIPlanPtr	plan;
+	bool		taken;
+
+	orders_spi_connect_as_owner(RelationGetRelid(rel), &saved);
+	plan = orders_get_plan(PLAN_ORDER_NUMBER_TAKEN, RelationGetRelid(rel),
+						   "SELECT FROM orders.orders WHERE order_number OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	orders_execute(plan, &value, NULL, true, 1, SPI_OK_SELECT);
+	taken = SPI_processed > 0;
+	orders_spi_finish_as(&saved);
+	return taken;
 }
 
 /*
@@ -70,8 +123,8 @@ orders_next_order_number(PG_FUNCTION_ARGS)
  * "rel"; "oldrow" NULL for an INSERT) that is longer than ORDER_NUMBER_MAX
  * characters (22001), a change of an order's number by anybody but the table
  * owner (OR009), and a number in the generator's namespace that the
- * generator did not give this user in this transaction (OR009, owner
- * excepted).
+ * generator did not give this user in this transaction, or gave for an
+ * order already (OR009, owner excepted), unless an order has that number.
  */
 void
 orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
@@ -109,12 +162,17 @@ orders_check_order_number(Relation rel, HeapTuple oldrow, HeapTuple newrow)
 				 errhint("Only the owner of orders.orders changes order numbers.")));
 	if (owner || strncmp(number, ORDER_NUMBER_PREFIX, strlen(ORDER_NUMBER_PREFIX)) != 0)
 		return;
-	if (strcmp(number, last_generated) != 0 || last_user != GetUserId() || last_lxid != MyProc->lxid)
+	if (strcmp(number, last_generated) == 0 && last_user == GetUserId() && last_lxid == MyProc->lxid &&
+		used_in == InvalidSubTransactionId)
+	{
+		used_in = GetCurrentSubTransactionId();	/* one order per generated number */
+		return;
+	}
+	if (!number_taken(rel, value))
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_ORDER_NUMBER_RESERVED),
 				 errmsg("order number \"%s\" was not generated for this order", number),
 				 errdetail("Numbers starting with \"%s\" are assigned by orders.next_order_number().",
 						   ORDER_NUMBER_PREFIX),
 				 errhint("Omit order_number to get the next one, or choose a number with another prefix.")));
-	last_generated[0] = '\0';	/* one order per generated number */
 }

@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -35,12 +35,34 @@ SELECT throws_ok($$INSERT INTO orders.orders (order_number, customer_id)
                  'a client cannot take a number of the generator''s');
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE order_number = 'ORD-2099-999999'), 0, '... no order stored');
 INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000a1')
-RETURNING order_number AS generated \gset
+RETURNING order_number AS generated, id AS generated_id \gset
 SELECT matches(:'generated'::text, '^ORD-[0-9]{4}-[0-9]{6,}$', 'a client inserting without a number gets the generator''s');
 SELECT orders.next_order_number() AS drawn \gset
 SELECT lives_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
                          VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'drawn'),
                 'a number the generator gave this user in this transaction may be given explicitly');
+SELECT throws_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
+                          VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'drawn'),
+                 '23505', NULL, 'once, then it is that order''s (the unique number refuses a second)');
+-- (0.38.0) an INSERT rolled back to a savepoint gives its number back
+SELECT orders.next_order_number() AS retried \gset
+SAVEPOINT before_insert;
+SELECT throws_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
+                          VALUES (%L, '00000000-0000-0000-0000-00000000dead')$$, :'retried'),
+                 '42501', NULL, 'an INSERT with a drawn number that fails (another customer''s order) ...');
+ROLLBACK TO SAVEPOINT before_insert;
+SELECT lives_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
+                         VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'retried'),
+                '... leaves the number to its retry after ROLLBACK TO SAVEPOINT');
+-- (0.38.0) an upsert sending an order back as it was read, generated number included
+SELECT lives_ok(format($$INSERT INTO orders.orders (id, order_number, customer_id, notes)
+                         VALUES (%L, %L, '00000000-0000-0000-0000-0000000000a1', 'upserted')
+                         ON CONFLICT (id) DO UPDATE SET order_number = EXCLUDED.order_number,
+                           customer_id = EXCLUDED.customer_id, notes = EXCLUDED.notes$$,
+                       :'generated_id', :'generated'),
+                'an upsert of an order with its generated number updates it');
+SELECT is((SELECT order_number || ' ' || notes FROM orders.orders WHERE id = :'generated_id'),
+          :'generated' || ' upserted', '... keeping its number');
 SELECT set_config('role', 'staff', true);
 SELECT orders.next_order_number() AS staffs \gset
 SELECT set_config('role', 'authenticated', true);
@@ -62,7 +84,7 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
                  '22001', 'orders.transition: argument "idempotency_key" may have at most 255 characters, not 3000',
                  'a 3000-character idempotency key is refused with 22001, not 54000');
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
-            AND order_number NOT LIKE 'API-%'), 3, 'exactly the three accepted orders were added');
+            AND order_number NOT LIKE 'API-%'), 4, 'exactly the four accepted orders were added');
 
 -- (0.36.0) staff-only notes: written by active staff on orders they see
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"authenticated"}', true);
