@@ -299,7 +299,8 @@ COMMENT ON FUNCTION orders.status_category(text, text) IS
 -- Lifecycle graph as a readable list (one row per edge).
 CREATE VIEW orders.lifecycle_graph WITH (security_invoker = true) AS
 SELECT t.lifecycle, t.from_status, fs.category AS from_category,
-       t.to_status, ts.category AS to_category, t.stamp_column, t.allowed_roles
+       t.to_status, ts.category AS to_category, t.stamp_column, t.allowed_roles,
+       t.allowed_staff, t.gate
   FROM orders.lifecycle_transitions t
   JOIN orders.lifecycle_states fs ON fs.lifecycle = t.lifecycle AND fs.status = t.from_status
   JOIN orders.lifecycle_states ts ON ts.lifecycle = t.lifecycle AND ts.status = t.to_status

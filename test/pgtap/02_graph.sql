@@ -73,5 +73,14 @@ SELECT ok((SELECT bool_and((to_jsonb(o) ->> e.stamp_column)::timestamptz = now()
             WHERE p.is_edge AND e.stamp_column IS NOT NULL),
           'every stamping edge set its column to the transaction time');
 
+-- (0.38.0) the graph view shows who takes an edge in an API request and its gate
+SELECT is((SELECT allowed_staff::text || ' ' || gate FROM orders.lifecycle_graph
+            WHERE lifecycle = 'review' AND from_status = 'payment_pending' AND to_status = 'in_progress'),
+          '{admin,manager} client_review_kept', 'lifecycle_graph shows allowed_staff and gate');
+SELECT is((SELECT count(*)::int FROM orders.lifecycle_graph g
+             JOIN orders.lifecycle_transitions t USING (lifecycle, from_status, to_status)
+            WHERE g.allowed_staff IS NOT DISTINCT FROM t.allowed_staff AND g.gate IS NOT DISTINCT FROM t.gate),
+          (SELECT count(*)::int FROM orders.lifecycle_transitions), '... for every edge');
+
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,27 @@
+-- orders 0.37.0 -> 0.38.0
+--  * lifecycle_graph shows each edge's allowed_staff and gate (the staff
+--    roles that take it in an API request, and the check it waits for):
+--    an API client reading the graph saw only allowed_roles, the database
+--    roles, which API requests never are.
+--  * (library) the caller's identity (staff row, role, permissions,
+--    customer rows) is looked up again when the statement's snapshot sees
+--    other committed rows: a READ COMMITTED transaction's read-only
+--    statements kept a deactivated staff member's authority until its
+--    first write.
+--  * (library) a status change run by a trigger of another (a DBA's
+--    trigger calling orders.transition()) leaves the outer change its
+--    notes, idempotency key and actor.
+--  * (library) a generated order number comes back when its INSERT is
+--    rolled back to a savepoint, and an upsert may send an order's own
+--    number back (OR009 only for an ORD- number no order has).
+
+\echo Use "ALTER EXTENSION orders UPDATE TO '0.38.0'" to load this file. \quit
+
+CREATE OR REPLACE VIEW orders.lifecycle_graph WITH (security_invoker = true) AS
+SELECT t.lifecycle, t.from_status, fs.category AS from_category,
+       t.to_status, ts.category AS to_category, t.stamp_column, t.allowed_roles,
+       t.allowed_staff, t.gate
+  FROM orders.lifecycle_transitions t
+  JOIN orders.lifecycle_states fs ON fs.lifecycle = t.lifecycle AND fs.status = t.from_status
+  JOIN orders.lifecycle_states ts ON ts.lifecycle = t.lifecycle AND ts.status = t.to_status
+ ORDER BY t.lifecycle, fs.position, ts.position;
