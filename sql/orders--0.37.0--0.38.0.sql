@@ -3,6 +3,8 @@
 --    roles that take it in an API request, and the check it waits for):
 --    an API client reading the graph saw only allowed_roles, the database
 --    roles, which API requests never are.
+--  * todays_order_summary: collected_amount and pending_amount are 0.00
+--    when no order counts, as when some do (a customer saw 0, staff 0.00).
 --  * (library) the caller's identity (staff row, role, permissions,
 --    customer rows) is looked up again when the statement's snapshot sees
 --    other committed rows: a READ COMMITTED transaction's read-only
@@ -25,3 +27,16 @@ SELECT t.lifecycle, t.from_status, fs.category AS from_category,
   JOIN orders.lifecycle_states fs ON fs.lifecycle = t.lifecycle AND fs.status = t.from_status
   JOIN orders.lifecycle_states ts ON ts.lifecycle = t.lifecycle AND ts.status = t.to_status
  ORDER BY t.lifecycle, fs.position, ts.position;
+
+CREATE OR REPLACE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
+SELECT count(*)::integer AS orders_today,
+       (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0.00)
+           AS collected_amount,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0.00)
+           AS pending_amount,
+       (count(*) FILTER (WHERE s.category = 'cancelled'))::integer AS cancelled_count,
+       (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+ WHERE o.created_at >= CURRENT_DATE::timestamptz AND o.created_at < (CURRENT_DATE + 1)::timestamptz;

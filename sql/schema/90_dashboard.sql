@@ -97,9 +97,9 @@ COMMENT ON FUNCTION orders.vip_customers(text, text) IS
 CREATE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
 SELECT count(*)::integer AS orders_today,
        (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
-       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0)
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0.00)
            AS collected_amount,
-       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0)
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0.00)
            AS pending_amount,
        (count(*) FILTER (WHERE s.category = 'cancelled'))::integer AS cancelled_count,
        (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -103,6 +103,13 @@ SELECT is((SELECT orders_today - (SELECT count(*)::int FROM orders.orders WHERE 
                   || ' ' || delivered_count || ' ' || collected_amount || ' ' || returned_count
              FROM orders.todays_order_summary),
           '4 3 19.50 1', 'todays_order_summary counts today''s orders by outcome');
+-- (0.38.0) a caller who sees no order today reads amounts as 0.00, not 0
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-4000-8000-00000000e011"}', true);
+SET LOCAL ROLE authenticated;
+SELECT is((SELECT orders_today || ' ' || collected_amount || ' ' || pending_amount FROM orders.todays_order_summary),
+          '0 0.00 0.00', 'todays_order_summary: no order, amounts 0.00');
+RESET ROLE;
+SELECT set_config('request.jwt.claims', '', true);
 -- an order paid more on a later day is not paid again that day; an order
 -- paid first that day is
 INSERT INTO orders.financial_transactions (type, amount, order_id, date, notes)
