@@ -19,7 +19,7 @@ REGRESS      = install lifecycles leads upgrade
 REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress
 
 # isolation tester: specs in test/specs, outputs in test/expected
-ISOLATION      = status_announcements concurrent_transition graph_cache lead_counter slot_holds customer_stats stock_reservation revenue_posting state_meaning slot_confirm_expiry slot_cancel_race order_subtotal review_last_place share_convert webhook_duplicates outbox_claims workflow_runs workflow_cache agent_scope review_lock_order review_payment_race review_sites_first review_plans stock_movements bulk_counters booked_item_delete group_delete_race webhook_cancel_lock deleted_history state_delete cart_confirm_race customer_edit_race gate_after_wait customer_sites_race webhook_in_flight stock_refusal_race site_insert_race site_item_price_race slot_item_race lead_follow_race order_columns_race api_roles_parallel identity_snapshot
+ISOLATION      = status_announcements concurrent_transition graph_cache lead_counter slot_holds customer_stats stock_reservation revenue_posting state_meaning slot_confirm_expiry slot_cancel_race order_subtotal review_last_place share_convert webhook_duplicates outbox_claims workflow_runs workflow_cache agent_scope review_lock_order review_payment_race review_sites_first review_plans stock_movements bulk_counters booked_item_delete group_delete_race webhook_cancel_lock deleted_history state_delete cart_confirm_race customer_edit_race gate_after_wait customer_sites_race webhook_in_flight stock_refusal_race site_insert_race site_item_price_race slot_item_race lead_follow_race order_columns_race api_roles_parallel identity_snapshot role_defaults_load
 ISOLATION_OPTS = --inputdir=test --outputdir=test --load-extension=orders
 
 PG_CONFIG ?= pg_config

@@ -108,6 +108,8 @@ defaults_inval(Datum arg, Oid relid)
 /*
  * load_defaults — read orders.staff_role_defaults once per backend (a view
  * of constants; replacing it, as an upgrade may, invalidates the copy).
+ * Run through orders_load_cache: a load that fails (a lock or statement
+ * timeout, a cancel) leaves the copy invalid, not valid and empty.
  */
 static void
 load_defaults(void)
@@ -149,7 +151,7 @@ static bool
 role_default(const char *role, const char *right)
 {
 	if (!defaults_valid)
-		load_defaults();
+		orders_load_cache(load_defaults, &defaults_valid);
 	for (int i = 0; i < ndefaults; i++)
 		if (strcmp(default_roles[i], role) == 0 && strcmp(default_rights[i], right) == 0)
 			return true;
