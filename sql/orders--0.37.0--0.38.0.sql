@@ -3,6 +3,10 @@
 --    roles that take it in an API request, and the check it waits for):
 --    an API client reading the graph saw only allowed_roles, the database
 --    roles, which API requests never are.
+--  * share_creator_may_share: a link that converts stands while its
+--    creator is an admin (only admins make one): an admin demoted to
+--    customer rep kept a converting link, and another account of theirs
+--    redeemed it to take the customer over.
 --  * todays_order_summary: collected_amount and pending_amount are 0.00
 --    when no order counts, as when some do (a customer saw 0, staff 0.00).
 --  * (library) the caller's identity (staff row, role, permissions,
@@ -40,3 +44,23 @@ SELECT count(*)::integer AS orders_today,
   FROM orders.orders o
   JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
  WHERE o.created_at >= CURRENT_DATE::timestamptz AND o.created_at < (CURRENT_DATE + 1)::timestamptz;
+
+CREATE OR REPLACE FUNCTION orders.share_creator_may_share(t orders.order_share_tokens) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    claims text := current_setting('request.jwt.claims', true);
+    may boolean;
+BEGIN
+    IF t.created_by IS NULL THEN
+        RETURN true;
+    END IF;
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
+    may := orders.actor_account() IS NULL
+           OR (orders.may_share(t.order_id)
+               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
+    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    RETURN may;
+END
+$$;

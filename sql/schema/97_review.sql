@@ -634,8 +634,11 @@ $$;
 -- subject, then the claims put back as they were)?  (0.36.0) A link made by
 -- staff who lost the order (unassigned, deactivated, orders.edit taken
 -- away) or by a customer whose order it no longer is still showed and
--- approved the order for up to 90 days.  A creator that is no account (a
--- DBA's role name: orders.actor_account() is NULL for it) may: its links
+-- approved the order for up to 90 days.  (0.38.0) A link that converts
+-- stands while its creator is an admin, as only admins make one: an admin
+-- demoted to customer rep kept a converting link that another account of
+-- theirs redeemed to take the customer over.  A creator that is no account
+-- (a DBA's role name: orders.actor_account() is NULL for it) may: its links
 -- are the DBA's.
 CREATE FUNCTION orders.share_creator_may_share(t orders.order_share_tokens) RETURNS boolean
     LANGUAGE plpgsql VOLATILE
@@ -649,7 +652,9 @@ BEGIN
         RETURN true;
     END IF;
     PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
-    may := orders.actor_account() IS NULL OR orders.may_share(t.order_id);
+    may := orders.actor_account() IS NULL
+           OR (orders.may_share(t.order_id)
+               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
     PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
     RETURN may;
 END

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(87);
+SELECT plan(89);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -260,6 +260,22 @@ UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000
 SELECT set_config('role', 'anon', true);
 SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
 SELECT is(orders.shared_order(:'agtok') ->> 'order_number', 'API-3', '... and shows it again once it is');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+-- (0.38.0) a link that converts stands while its creator is an admin (only
+-- admins make one): demoted to manager, the admin's converting link is no
+-- longer valid — another account of theirs took the customer over with it;
+-- a link that only shows stands
+SAVEPOINT demoted;
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '1 day', '{view,convert}') AS demtok \gset
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '1 day', '{view}') AS viewtok \gset
+UPDATE orders.staff SET role = 'manager' WHERE account_id = '44444444-4444-4444-4444-444444444444';
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'demtok'), 'OR080', 'this share link is not valid',
+                 'an admin demoted to manager: its link that converts is not valid (OR080)');
+SELECT is(orders.shared_order(:'viewtok') ->> 'order_number', 'API-6', '... its link that only shows stands');
+ROLLBACK TO SAVEPOINT demoted;
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 
