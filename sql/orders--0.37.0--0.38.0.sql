@@ -3,8 +3,13 @@
 --    roles that take it in an API request, and the check it waits for):
 --    an API client reading the graph saw only allowed_roles, the database
 --    roles, which API requests never are.
---  * share_creator_may_share: a link that converts stands while its
---    creator is an admin (only admins make one): an admin demoted to
+--  * product_catalog(category), new: the active products and variants with
+--    the price a customer's item must carry (no cost, no stock) — customers
+--    and anon read no product table, so a shopper could not learn the
+--    price its own item had to name (OR061).  grant_api grants it to both
+--    API roles, and this update to the API roles already recorded.
+--  * share_creator_may_share: a link that converts, made by staff, stands
+--    while its creator is an admin (only admins make one): an admin demoted to
 --    customer rep kept a converting link, and another account of theirs
 --    redeemed it to take the customer over.
 --  * todays_order_summary: collected_amount and pending_amount are 0.00
@@ -59,8 +64,144 @@ BEGIN
     PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
     may := orders.actor_account() IS NULL
            OR (orders.may_share(t.order_id)
-               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
+               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
+                    OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
     PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
     RETURN may;
+END
+$$;
+
+-- product_catalog — what a storefront shows a shopper (0.38.0): each active
+-- product (each of its active variants, when it has any) with the unit
+-- price a customer's item of it must carry (customer_item_price: OR061
+-- otherwise) — no cost and no stock figures.  Customers and anon read no
+-- product table (staff with products.view read it all), so before this a
+-- shopper could not learn the price its own item had to name.  SECURITY
+-- DEFINER with a body bound at creation.  A shop whose catalog is not
+-- public revokes EXECUTE from its anon role (grant_api grants it).
+CREATE FUNCTION orders.product_catalog(category text DEFAULT NULL)
+    RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
+                   description text, category text, price numeric, attributes jsonb, images jsonb)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT p.id, v.id, p.name::text, v.name::text, coalesce(v.sku, p.sku)::text, p.description, p.category,
+           coalesce(v.price, p.price)::numeric, coalesce(v.attributes, '{}'::jsonb)::jsonb, p.images::jsonb
+      FROM orders.products p
+      LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.is_active
+     WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
+     ORDER BY p.name, v.name, p.id, v.id;
+END;
+COMMENT ON FUNCTION orders.product_catalog(text) IS
+    'The active products and variants with the price a customer''s item must carry (no cost, no stock); optionally of one category';
+REVOKE ALL ON FUNCTION orders.product_catalog(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text), orders.product_catalog(text) TO %I, %I',
+                   anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes and metrics of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text), orders.site_internal_metrics(uuid) TO %I',
+                   authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
+    -- workflows (0.10.0): staff with the workflows permissions define them
+    -- and read their runs; runs are written by the extension
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
+    -- stock movements (0.22.0): staff with products.edit move stock, staff
+    -- with products.view read how it moved
+    EXECUTE format('GRANT SELECT ON orders.stock_movements TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.move_stock(uuid, uuid, integer, uuid, text, integer) TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
+                    orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
+                    orders.order_in_scope(uuid), orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;
+
+-- the API roles grant_api recorded before get the catalog as it now grants it
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.role_oid FROM orders.api_roles a JOIN pg_catalog.pg_roles p ON p.oid = a.role_oid LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION orders.product_catalog(text) TO %s', r.role_oid::regrole);
+    END LOOP;
 END
 $$;

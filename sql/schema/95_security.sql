@@ -521,8 +521,8 @@ $$;
 -- costs: its product's price (its variant's, when the variant has one), 0
 -- for an item without a product (staff price it); else OR061 (0.27.0:
 -- before, a customer chose what it paid).  The catalog's price is not
--- named (customers do not see products: the client sends the price its
--- storefront showed, and learns that it changed).  An unknown product is
+-- named (the client sends the price its storefront showed —
+-- orders.product_catalog(), 0.38.0 — and learns that it changed).  An unknown product is
 -- left to the foreign key (23503); a variant needs its product; an
 -- inactive product or variant is not for sale (OR061).
 CREATE FUNCTION orders.customer_item_price(product_id uuid, variant_id uuid, unit_price numeric) RETURNS boolean
@@ -832,7 +832,8 @@ BEGIN
                     orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
                     orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
-                    orders.has_permission(text, text) TO %I, %I', anon_role, authenticated_role);
+                    orders.has_permission(text, text), orders.product_catalog(text) TO %I, %I',
+                   anon_role, authenticated_role);
 
     -- authenticated: tables (policies decide the rows), views, functions
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,

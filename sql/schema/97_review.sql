@@ -635,9 +635,11 @@ $$;
 -- staff who lost the order (unassigned, deactivated, orders.edit taken
 -- away) or by a customer whose order it no longer is still showed and
 -- approved the order for up to 90 days.  (0.38.0) A link that converts
--- stands while its creator is an admin, as only admins make one: an admin
--- demoted to customer rep kept a converting link that another account of
--- theirs redeemed to take the customer over.  A creator that is no account
+-- and was made by staff stands while its creator is an admin, as only
+-- admins make one through the API: an admin demoted to customer rep kept a
+-- converting link that another account of theirs redeemed to take the
+-- customer over.  (Other accounts make none through the API; a DBA's link
+-- naming one stays as may_share judges it.)  A creator that is no account
 -- (a DBA's role name: orders.actor_account() is NULL for it) may: its links
 -- are the DBA's.
 CREATE FUNCTION orders.share_creator_may_share(t orders.order_share_tokens) RETURNS boolean
@@ -654,7 +656,8 @@ BEGIN
     PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
     may := orders.actor_account() IS NULL
            OR (orders.may_share(t.order_id)
-               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
+               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
+                    OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
     PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
     RETURN may;
 END

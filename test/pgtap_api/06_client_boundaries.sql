@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(45);
+SELECT plan(50);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -85,6 +85,37 @@ SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000000b
                  'a 3000-character idempotency key is refused with 22001, not 54000');
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000000a1'
             AND order_number NOT LIKE 'API-%'), 4, 'exactly the four accepted orders were added');
+
+-- (0.38.0) the catalog a storefront shows: active products and variants
+-- with the price a customer's item must carry, no cost, no stock
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.products (id, name, sku, price, cost_price, category, is_active) VALUES
+  ('00000000-0000-0000-0000-0000000006e1', 'Cat Mug', 'CAT-MUG', 12.50, 3.00, 'catalog-test', true),
+  ('00000000-0000-0000-0000-0000000006e2', 'Cat Shirt', 'CAT-SHIRT', 20.00, 8.00, 'catalog-test', true),
+  ('00000000-0000-0000-0000-0000000006e3', 'Cat Retired', 'CAT-OLD', 5.00, 1.00, 'catalog-test', false);
+INSERT INTO orders.product_variants (id, product_id, sku, name, price, is_active) VALUES
+  ('00000000-0000-0000-0000-0000000006f1', '00000000-0000-0000-0000-0000000006e2', 'CAT-SHIRT-L', 'L', 22.00, true),
+  ('00000000-0000-0000-0000-0000000006f2', '00000000-0000-0000-0000-0000000006e2', 'CAT-SHIRT-M', 'M', NULL, true),
+  ('00000000-0000-0000-0000-0000000006f3', '00000000-0000-0000-0000-0000000006e2', 'CAT-SHIRT-S', 'S', 18.00, false);
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT is((SELECT string_agg(concat_ws(' ', name, variant_name, sku, price), ', ')
+             FROM orders.product_catalog(category => 'catalog-test')),
+          'Cat Mug CAT-MUG 12.50, Cat Shirt L CAT-SHIRT-L 22.00, Cat Shirt M CAT-SHIRT-M 20.00',
+          'anon reads the catalog: active products, a product with variants as its active variants, each with its price');
+SELECT is((SELECT count(*)::int FROM information_schema.parameters
+            WHERE specific_name LIKE 'product\_catalog\_%' AND parameter_name IN ('cost_price', 'stock_quantity')),
+          0, '... and no cost or stock column');
+SELECT throws_ok($$SELECT count(*) FROM orders.products$$, '42501', NULL, '... while the products table stays closed to anon');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000a1') RETURNING id AS cat_order \gset
+SELECT lives_ok(format($$INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id, variant_id)
+                         SELECT %L, name, 1, price, product_id, variant_id FROM orders.product_catalog()
+                          WHERE sku = 'CAT-SHIRT-M'$$, :'cat_order'),
+                'a customer orders at the catalog''s price (the variant without a price of its own: the product''s)');
+SELECT is((SELECT subtotal::text FROM orders.orders WHERE id = :'cat_order'), '20.00', '... its order''s subtotal');
 
 -- (0.36.0) staff-only notes: written by active staff on orders they see
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"authenticated"}', true);
