@@ -166,6 +166,9 @@ verify() {
     done
     local want got
     want=$(q $src -F ' ' -c "$sql") got=$(q $dst -F ' ' -c "$sql")
+    # (both sides empty would pass every comparison below)
+    check "$how: a fingerprint of every table, on both sides" "$(echo $TABLES | wc -w) $(echo $TABLES | wc -w)" \
+        "$(echo "$want" | grep -c .) $(echo "$got" | grep -c .)"
     for t in $TABLES; do
         check "$how: orders.$t identical to the source" "$(echo "$want" | grep "^$t ")" "$(echo "$got" | grep "^$t ")"
     done
@@ -261,6 +264,19 @@ check "directory dump: pre-data, then --data-only --disable-triggers --jobs 4, t
        echo $?; cat "$dump.err" >&2)"
 check "no trigger left disabled after the parallel data load" 0 \
     "$(q orders_dump_jobs -c "SELECT count(*) FROM pg_trigger WHERE tgenabled = 'D'")"
+# --disable-triggers ends each table with ENABLE TRIGGER ALL, which makes
+# every trigger ENABLE (origin); doc/operations.md's fourth step sets the
+# extension's ENABLE REPLICA triggers again (a subscriber's graph caches)
+q orders_dump_jobs -c "ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
+    -c "ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
+    -c "ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied" >/dev/null
+trigger_modes="SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ' '
+                                 ORDER BY tgrelid::regclass::text, tgname)
+                 FROM pg_trigger WHERE NOT tgisinternal"
+check "the source has the extension's three ENABLE REPLICA triggers" 3 \
+    "$(q $src -c "$trigger_modes" | grep -o 'lifecycle_changed_applied=R' | wc -l)"
+check "after the fourth step every trigger fires as in the source (ENABLE REPLICA kept)" \
+    "$(q $src -c "$trigger_modes")" "$(q orders_dump_jobs -c "$trigger_modes")"
 verify orders_dump_jobs "pg_restore --jobs 4"
 
 q postgres -c "DROP DATABASE $src" -c "DROP DATABASE orders_dump_sql" -c "DROP DATABASE orders_dump_dir" \
