@@ -209,7 +209,9 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- the top of the recent orders, and into or out of the day's summary), and
 -- metadata's key "webhook", where the webhook ingest keeps the shop's last
 -- update, by nobody (a customer set it in the year 9999 and the shop's
--- cancellation was taken for stale).
+-- cancellation was taken for stale).  (0.38.0) A customer changes its
+-- order's delivery_address and delivery_area while the order is open and
+-- not shipped (shipped_at); afterwards they are staff's.
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -270,6 +272,15 @@ BEGIN
         IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
             PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
         END IF;
+        -- (0.38.0) where it goes is the customer's until it has left or is
+        -- closed: a customer changed the address of a delivered order
+        IF TG_OP = 'UPDATE' AND (OLD.shipped_at IS NOT NULL OR orders.status_category(OLD.lifecycle, OLD.status) <> 'open') THEN
+            FOREACH col IN ARRAY ARRAY['delivery_address', 'delivery_area'] LOOP
+                IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                    PERFORM orders.refuse_column('orders.orders', col, 'staff once the order has shipped or is closed');
+                END IF;
+            END LOOP;
+        END IF;
         RETURN NEW;
     END IF;
     IF role NOT IN ('admin', 'manager') THEN
@@ -307,7 +318,8 @@ CREATE TRIGGER order_columns_guard
     BEFORE INSERT OR UPDATE OF priority, delivery_fee, total_amount, adjustment, payment_status,
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
         leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
-        delivered_at, returned_at, completed_at, cancelled_at, customer_id, created_at, metadata
+        delivered_at, returned_at, completed_at, cancelled_at, customer_id, created_at, metadata,
+        delivery_address, delivery_area
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 

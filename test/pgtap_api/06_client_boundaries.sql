@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(50);
+SELECT plan(55);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -116,6 +116,34 @@ SELECT lives_ok(format($$INSERT INTO orders.order_items (order_id, name, quantit
                           WHERE sku = 'CAT-SHIRT-M'$$, :'cat_order'),
                 'a customer orders at the catalog''s price (the variant without a price of its own: the product''s)');
 SELECT is((SELECT subtotal::text FROM orders.orders WHERE id = :'cat_order'), '20.00', '... its order''s subtotal');
+
+-- (0.38.0) where an order goes is its customer's until it ships or closes
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+INSERT INTO orders.orders (customer_id, delivery_address) VALUES ('00000000-0000-0000-0000-0000000000a1', '1 Old Road')
+RETURNING id AS ship_order \gset
+INSERT INTO orders.orders (customer_id, delivery_address) VALUES ('00000000-0000-0000-0000-0000000000a1', '1 Old Road')
+RETURNING id AS closed_order \gset
+SELECT lives_ok(format($$UPDATE orders.orders SET delivery_address = '2 New Road', delivery_area = 'North' WHERE id = %L$$, :'ship_order'),
+                'a customer changes its open order''s delivery address');
+SELECT orders.transition(:'closed_order', 'cancelled');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT count(*) FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup', 'out_for_delivery']) s,
+       LATERAL orders.transition(:'ship_order', s) \g /dev/null
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT throws_ok(format($$UPDATE orders.orders SET delivery_address = '3 Other Road' WHERE id = %L$$, :'ship_order'),
+                 'OR060', 'column "delivery_address" of orders.orders is reserved to staff once the order has shipped or is closed',
+                 '... not once it is out for delivery');
+SELECT throws_ok(format($$UPDATE orders.orders SET delivery_area = 'South' WHERE id = %L$$, :'closed_order'),
+                 'OR060', 'column "delivery_area" of orders.orders is reserved to staff once the order has shipped or is closed',
+                 '... nor once it is cancelled');
+SELECT lives_ok(format($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE id = %L$$, :'ship_order'),
+                '... its note to the order it still writes');
+SELECT is((SELECT delivery_address || '/' || coalesce(delivery_area, '-') FROM orders.orders WHERE id = :'ship_order')
+          || ' ' || (SELECT delivery_address || '/' || coalesce(delivery_area, '-') FROM orders.orders WHERE id = :'closed_order'),
+          '2 New Road/North 1 Old Road/-', '... the addresses as they were');
 
 -- (0.36.0) staff-only notes: written by active staff on orders they see
 SELECT set_config('request.jwt.claims', '{"sub":"33333333-3333-3333-3333-333333333333","role":"authenticated"}', true);
