@@ -2,7 +2,8 @@
  * order_number.c — order numbers: generated, bounded, and not forgeable.
  *
  *   orders.next_order_number()  the default of orders.orders.order_number:
- *                               ORD-<year>-<sequence, at least 6 digits>.
+ *                               ORD-<year>-<sequence, at least 6 digits>;
+ *                               in an API request for customers and staff.
  *   orders_check_order_number() called by status_guard for every row written.
  *
  * Numbers starting with ORD- belong to the generator.  A client (anybody but
@@ -63,6 +64,31 @@ number_use_follows_subxact(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * require_drawer — in an API request only who may insert an order draws a
+ * number: a customer (one of its customer rows is its account's) or active
+ * staff; anybody else (anon) is refused (42501) — it burnt the sequence's
+ * numbers and learnt how many orders were numbered.  The extension's own
+ * writers (the webhook ingest, as the owner) draw freely.
+ */
+static void
+require_drawer(Oid seq)
+{
+	pg_uuid_t	staff_id;
+	const char *role;
+	int			ncustomers;
+
+	if (!orders_api_request_now() || has_privs_of_role(GetUserId(), orders_rel_owner(seq)))
+		return;
+	(void) orders_caller_customers(&ncustomers);
+	if (ncustomers > 0 || orders_caller_staff(&staff_id, &role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("orders.next_order_number: only customers and staff draw order numbers"),
+			 errhint("Sign up as a customer (orders.customers with your account) before placing an order.")));
+}
+
+/*
  * orders.next_order_number() — the next generated number, e.g.
  * ORD-2026-000042 (the sequence part grows past 6 digits rather than being
  * cut, so numbers never repeat).  Remembers it for the check below.
@@ -83,6 +109,7 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 		RegisterSubXactCallback(number_use_follows_subxact, NULL);
 		subxact_callback = true;
 	}
+	require_drawer(seq);
 	n = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
 	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,

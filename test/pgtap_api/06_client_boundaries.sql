@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(55);
+SELECT plan(58);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -44,6 +44,24 @@ SELECT lives_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
 SELECT throws_ok(format($$INSERT INTO orders.orders (order_number, customer_id)
                           VALUES (%L, '00000000-0000-0000-0000-0000000000a1')$$, :'drawn'),
                  '23505', NULL, 'once, then it is that order''s (the unique number refuses a second)');
+-- (0.38.0) only who may place an order draws a number: anon burnt the
+-- sequence's numbers and learnt how many orders were numbered
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT substr(orders.next_order_number(), 10)::bigint AS n_before \gset
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT throws_ok($$SELECT orders.next_order_number()$$, '42501',
+                 'orders.next_order_number: only customers and staff draw order numbers', 'anon draws no order number');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"99999999-9999-9999-9999-999999999999","role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.next_order_number()$$, '42501', NULL,
+                 '... nor an account that is neither customer nor staff');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT is(substr(orders.next_order_number(), 10)::bigint, :n_before::bigint + 1, '... and neither consumed a number');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 -- (0.38.0) an INSERT rolled back to a savepoint gives its number back
 SELECT orders.next_order_number() AS retried \gset
 SAVEPOINT before_insert;
