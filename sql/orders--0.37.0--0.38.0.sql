@@ -29,7 +29,12 @@
 --    notes, idempotency key and actor.
 --  * (library) a generated order number comes back when its INSERT is
 --    rolled back to a savepoint, and an upsert may send an order's own
---    number back (OR009 only for an ORD- number no order has).
+--    number back (OR009 only for an ORD- number no order has); in an API
+--    request only customers and active staff draw a number (anon burnt
+--    the sequence's numbers: 42501).
+--  * (library) the role defaults are read again after a first read that
+--    failed (a lock timeout left every staff member of that backend
+--    without them).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.38.0'" to load this file. \quit
 
