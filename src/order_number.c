@@ -21,7 +21,6 @@
  */
 #include "orders.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "mb/pg_wchar.h"
@@ -55,12 +54,7 @@ number_use_follows_subxact(SubXactEvent event, SubTransactionId mySubid,
 						   SubTransactionId parentSubid, void *arg)
 {
 	(void) arg;
-	if (used_in != mySubid)
-		return;
-	if (event == SUBXACT_EVENT_COMMIT_SUB)
-		used_in = parentSubid;
-	else if (event == SUBXACT_EVENT_ABORT_SUB)
-		used_in = InvalidSubTransactionId;
+	orders_follow_subxact(&used_in, event, mySubid, parentSubid);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/skey.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
@@ -132,6 +133,8 @@ extern bool orders_owner_restoring(Relation rel);
 extern bool orders_owner_loading(Relation rel);
 extern Datum orders_cache_changed(FunctionCallInfo fcinfo, const char *funcname);
 extern void orders_load_cache(void (*load) (void), bool *valid);
+extern void orders_follow_subxact(SubTransactionId *owner, SubXactEvent event,
+								  SubTransactionId mySubid, SubTransactionId parentSubid);
 
 /* ---- read_committed.c: checks that see what committed before their locks ---- */
 extern void orders_require_read_committed(const char *what, const char *why);

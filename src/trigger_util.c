@@ -367,6 +367,24 @@ orders_load_cache(void (*load) (void), bool *valid)
 }
 
 /*
+ * orders_follow_subxact — keep "owner", the subtransaction some state
+ * belongs to, in step with the end of subtransaction "mySubid" (for a
+ * SubXactCallback): on its commit the state is its parent's, on its abort
+ * it is gone (InvalidSubTransactionId).
+ */
+void
+orders_follow_subxact(SubTransactionId *owner, SubXactEvent event,
+					  SubTransactionId mySubid, SubTransactionId parentSubid)
+{
+	if (*owner == InvalidSubTransactionId || *owner != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		*owner = InvalidSubTransactionId;
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		*owner = parentSubid;
+}
+
+/*
  * orders_column_changed — is column "att" of "newrow" distinct from "oldrow"'s?
  * IS DISTINCT FROM: NULLs alike, values by their type's equality (with the
  * column's collation) — never by their bytes, which differ for the same

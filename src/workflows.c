@@ -535,12 +535,7 @@ held_subxact_end(SubXactEvent event, SubTransactionId mySubid,
 				 SubTransactionId parentSubid, void *arg)
 {
 	(void) arg;
-	if (held_subxact == InvalidSubTransactionId || mySubid != held_subxact)
-		return;
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		held_subxact = InvalidSubTransactionId;
-	else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		held_subxact = parentSubid;
+	orders_follow_subxact(&held_subxact, event, mySubid, parentSubid);
 }
 
 /* held_xact_end — no transaction commits with its workflows held and never judged. */
