@@ -8,6 +8,12 @@
 --    and anon read no product table, so a shopper could not learn the
 --    price its own item had to name (OR061).  grant_api grants it to both
 --    API roles, and this update to the API roles already recorded.
+--  * order_share_tokens.customer_id, new: a share link is for the order's
+--    customer when it was made (the links made before: its customer now);
+--    share_token_row and convert_share_token refuse it (OR080) once the
+--    order belongs to another customer — a link followed its order to
+--    another customer, and converting it handed that customer's row (its
+--    address, its other orders) to whoever redeemed it.
 --  * share_creator_may_share: a link that converts, made by staff, stands
 --    while its creator is an admin (only admins make one): an admin demoted to
 --    customer rep kept a converting link, and another account of theirs
@@ -161,7 +167,7 @@ BEGIN
                           DELETE
                     ON orders.order_site_selections TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
-                                  converted_to_account_id, revoked_at, metadata, created_at)
+                                  converted_to_account_id, revoked_at, metadata, created_at, customer_id)
                     ON orders.order_share_tokens TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
@@ -340,3 +346,151 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+-- (0.38.0) a share link is for the order's customer when it was made; the
+-- links made before are for the customer their order has now
+ALTER TABLE orders.order_share_tokens ADD COLUMN customer_id uuid;
+COMMENT ON COLUMN orders.order_share_tokens.customer_id IS
+    'The order''s customer when the link was made (0.38.0): the link stands while the order is that customer''s';
+UPDATE orders.order_share_tokens t SET customer_id = o.customer_id FROM orders.orders o WHERE o.id = t.order_id;
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.role_oid FROM orders.api_roles a JOIN pg_catalog.pg_roles p ON p.oid = a.role_oid
+              WHERE a.kind = 'authenticated' LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT (customer_id) ON orders.order_share_tokens TO %s', r.role_oid::regrole);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.37.0) what a link carries for the marketing (UTM and the like) is
+    -- small: it was unbounded, a store of any size for whoever may share
+    IF octet_length(create_share_token.metadata::text) > 4096 THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
+                        octet_length(create_share_token.metadata::text)
+            USING ERRCODE = '22001';
+    END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    -- (0.35.0) by admins only, as customers.account_id is written (0.29.0):
+    -- a customer rep made one for a shop customer without a login in its
+    -- scope, converted it with another account of its own and read that
+    -- customer's other orders
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by admins'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    -- (0.38.0) for the order's customer of now: moved to another customer,
+    -- the order is no longer what the link shows or converts
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata,
+                                           customer_id)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'),
+            (SELECT o.customer_id FROM orders.orders o WHERE o.id = create_share_token.order_id));
+    RETURN token;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.share_token_row(token text, action text)
+    RETURNS orders.order_share_tokens
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens;
+BEGIN
+    SELECT * INTO t FROM orders.order_share_tokens s
+     WHERE s.token_hash = sha256(convert_to(coalesce(share_token_row.token, ''), 'UTF8'))
+       AND s.expires_at > clock_timestamp() AND s.revoked_at IS NULL AND s.used_at IS NULL;
+    IF NOT FOUND
+       OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = t.order_id AND o.customer_id = t.customer_id)
+       OR NOT orders.share_creator_may_share(t) THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    IF NOT share_token_row.action = ANY (t.allowed_actions) THEN
+        RAISE EXCEPTION 'this share link does not allow "%"', share_token_row.action
+            USING ERRCODE = 'OR081', HINT = 'Ask for a link that allows it.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.convert_share_token(token text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+    t orders.order_share_tokens := orders.share_token_row(convert_share_token.token, 'convert');
+    customer uuid;
+    owner_account uuid;
+BEGIN
+    IF account IS NULL THEN
+        RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
+            USING ERRCODE = 'OR082',
+                  DETAIL = CASE WHEN orders.current_actor() = current_user THEN 'The request carries no JWT sub.'
+                                ELSE format('Its JWT sub "%s" is no account id (a uuid).', left(orders.current_actor(), 64)) END;
+    END IF;
+    -- (0.28.0) a staff account is nobody's customer: it acts on orders as staff
+    IF EXISTS (SELECT FROM orders.staff s WHERE s.account_id = account) THEN
+        RAISE EXCEPTION 'account % is staff: a share link converts a prospect, not a staff member', account
+            USING ERRCODE = 'OR084', HINT = 'Redeem the link logged in as the customer it was made for.';
+    END IF;
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    -- (0.38.0) the customer the link was made for, and no other (the order
+    -- moved since share_token_row looked)
+    IF customer IS DISTINCT FROM t.customer_id THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    IF owner_account IS NOT NULL AND owner_account <> account THEN
+        RAISE EXCEPTION 'the shared order belongs to another account'
+            USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';
+    END IF;
+    UPDATE orders.customers SET account_id = account WHERE id = customer AND account_id IS NULL;
+    RETURN customer;
+END
+$$;

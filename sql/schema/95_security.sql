@@ -869,7 +869,7 @@ BEGIN
                           DELETE
                     ON orders.order_site_selections TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
-                                  converted_to_account_id, revoked_at, metadata, created_at)
+                                  converted_to_account_id, revoked_at, metadata, created_at, customer_id)
                     ON orders.order_share_tokens TO %I', authenticated_role);
     EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),

@@ -260,9 +260,12 @@ CREATE TABLE orders.order_share_tokens (
     converted_to_account_id  uuid,
     revoked_at               timestamptz,
     metadata                 jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
-    created_at               timestamptz NOT NULL DEFAULT now()
+    created_at               timestamptz NOT NULL DEFAULT now(),
+    customer_id              uuid
 );
 COMMENT ON COLUMN orders.order_share_tokens.token_hash IS 'SHA-256 of the token; no API role may read it';
+COMMENT ON COLUMN orders.order_share_tokens.customer_id IS
+    'The order''s customer when the link was made (0.38.0): the link stands while the order is that customer''s';
 CREATE INDEX order_share_tokens_order_idx ON orders.order_share_tokens (order_id);
 CREATE INDEX order_share_tokens_expires_idx ON orders.order_share_tokens (expires_at);
 
@@ -621,10 +624,14 @@ BEGIN
     -- an id of this database's partition (a proxy routes the token by it),
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
-    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    -- (0.38.0) for the order's customer of now: moved to another customer,
+    -- the order is no longer what the link shows or converts
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata,
+                                           customer_id)
     VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
-            coalesce(create_share_token.metadata, '{}'));
+            coalesce(create_share_token.metadata, '{}'),
+            (SELECT o.customer_id FROM orders.orders o WHERE o.id = create_share_token.order_id));
     RETURN token;
 END
 $$;
@@ -664,7 +671,9 @@ END
 $$;
 
 -- share_token_row — the valid token "token" (not expired, revoked or used,
--- its creator still allowed to share the order: share_creator_may_share)
+-- its order still the customer's it was made for (0.38.0: a link followed
+-- its order to another customer and converted that one), its creator
+-- still allowed to share the order: share_creator_may_share)
 -- allowing "action", as its owner sees it; OR080 otherwise (OR081 when
 -- valid but not for this action).
 CREATE FUNCTION orders.share_token_row(token text, action text)
@@ -678,7 +687,9 @@ BEGIN
     SELECT * INTO t FROM orders.order_share_tokens s
      WHERE s.token_hash = sha256(convert_to(coalesce(share_token_row.token, ''), 'UTF8'))
        AND s.expires_at > clock_timestamp() AND s.revoked_at IS NULL AND s.used_at IS NULL;
-    IF NOT FOUND OR NOT orders.share_creator_may_share(t) THEN
+    IF NOT FOUND
+       OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = t.order_id AND o.customer_id = t.customer_id)
+       OR NOT orders.share_creator_may_share(t) THEN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
@@ -792,6 +803,12 @@ BEGIN
     SELECT o.customer_id, c.account_id INTO customer, owner_account
       FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
      WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    -- (0.38.0) the customer the link was made for, and no other (the order
+    -- moved since share_token_row looked)
+    IF customer IS DISTINCT FROM t.customer_id THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
     IF owner_account IS NOT NULL AND owner_account <> account THEN
         RAISE EXCEPTION 'the shared order belongs to another account'
             USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';

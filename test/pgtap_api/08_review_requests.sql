@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(89);
+SELECT plan(93);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -42,6 +42,27 @@ SELECT is((SELECT allowed_actions::text || ' ' || created_by FROM orders.order_s
           '{view,approve,convert} 44444444-4444-4444-4444-444444444444', 'the admin makes a share link for the prospect');
 SELECT throws_ok($$SELECT token_hash FROM orders.order_share_tokens$$, '42501', NULL,
                  'nobody reads a link''s hash through the API, not even the admin');
+-- (0.38.0) a link is for the order's customer when it was made: a rep
+-- moved the order to another customer, and converting the link handed
+-- that customer (its address, its other orders) to whoever redeemed it
+SAVEPOINT moved;
+INSERT INTO orders.customers (id, full_name, address) VALUES ('00000000-0000-0000-0000-0000000008a9', 'Shop Victim', '1 Secret St');
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"staff"}', true);
+SELECT is((SELECT count(*)::int FROM orders.orders o WHERE o.id = '00000000-0000-0000-0000-0000000008b6'), 1,
+          'the rep reaches the prospect''s open, unassigned order');
+UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000008a9' WHERE id = '00000000-0000-0000-0000-0000000008b6';
+SELECT set_config('role', 'anon', true);
+SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
+SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'tok'), 'OR080', 'this share link is not valid',
+                 'the order moved to another customer: its link shows nothing (OR080)');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"77777777-7777-7777-7777-777777777777","role":"authenticated"}', true);
+SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR080', 'this share link is not valid',
+                 '... and converts nobody (OR080)');
+SELECT is((SELECT count(*)::int FROM orders.customers), 0, '... the redeeming account reads no customer (not the victim''s address)');
+ROLLBACK TO SAVEPOINT moved;
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT is((SELECT string_agg(domain || ' ' || internal_metrics::text, '; ' ORDER BY domain)
              FROM orders.site_internal_metrics('00000000-0000-0000-0000-0000000008c5')),
           'three-a.example.com {"cost": 30}; three-b.example.com {}',
