@@ -77,11 +77,7 @@ typedef struct AgentCustomers
 {
 	LocalTransactionId lxid;
 	uint64		identity;		/* orders_identity_generation(): caller, command, subtransaction */
-	CommandId	curcid;
-	TransactionId xmin;
-	TransactionId xmax;
-	uint32		xcnt;
-	int32		subxcnt;
+	OrdersSnapshotKey snapshot;
 	bool		agent;			/* the caller is an active agent who views orders */
 	pg_uuid_t	staff;			/* its staff id */
 	customer_set_hash *open;	/* customers of its open orders */
@@ -95,9 +91,9 @@ typedef struct AgentCustomers
 static bool
 still_current(const AgentCustomers *ac, Snapshot snap, uint64 identity)
 {
-	return ac->lxid == MyProc->lxid &&
-		ac->curcid == snap->curcid && ac->xmin == snap->xmin && ac->xmax == snap->xmax &&
-		ac->xcnt == snap->xcnt && ac->subxcnt == snap->subxcnt &&
+	OrdersSnapshotKey key = orders_snapshot_key(snap);
+
+	return ac->lxid == MyProc->lxid && orders_same_snapshot(&ac->snapshot, &key) &&
 		ac->identity == identity;
 }
 
@@ -359,11 +355,7 @@ load(MemoryContext cxt, AgentCustomers *ac, Snapshot snap, uint64 identity)
 		ac->open = customer_set_create(cxt, 64, NULL);
 		read_customers(ac->open, &ac->staff, true, snap);
 	}
-	ac->curcid = snap->curcid;
-	ac->xmin = snap->xmin;
-	ac->xmax = snap->xmax;
-	ac->xcnt = snap->xcnt;
-	ac->subxcnt = snap->subxcnt;
+	ac->snapshot = orders_snapshot_key(snap);
 	ac->lxid = MyProc->lxid;
 	return ac;
 }

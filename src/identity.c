@@ -46,25 +46,14 @@ PG_FUNCTION_INFO_V1(orders_current_staff_id);
 PG_FUNCTION_INFO_V1(orders_current_staff_role);
 PG_FUNCTION_INFO_V1(orders_has_permission);
 
-/*
- * What a snapshot lets one read: two snapshots with the same bounds taken
- * while no transaction completed in between (snapXactCompletionCount) see
- * the same committed rows.
- */
-typedef struct SnapshotKey
-{
-	TransactionId xmin;
-	TransactionId xmax;
-	uint64		completions;
-} SnapshotKey;
-
 /* The caller's identity, for one command of one transaction, under one snapshot. */
 typedef struct CallerIdentity
 {
+	MemoryContext cxt;			/* what it holds, reset at each load */
 	LocalTransactionId lxid;
 	SubTransactionId subxid;	/* a rolled-back subtransaction's reads do not stand */
 	CommandId	cid;
-	SnapshotKey snapshot;		/* read-only statements share a command id */
+	OrdersSnapshotKey snapshot; /* read-only statements share a command id */
 	uint64		generation;		/* bumped at each load (orders_identity_generation) */
 	/* what the actor was last derived from: while unchanged, so is the actor */
 	uint64		settings_changes;	/* orders_identity_settings_changes */
@@ -84,8 +73,15 @@ typedef struct CallerIdentity
 	Datum	   *customers;		/* uuid datums */
 } CallerIdentity;
 
-static MemoryContext identity_cxt = NULL;
-static CallerIdentity identity;
+/*
+ * Two identities are kept, for the two snapshots a statement may alternate
+ * between (its own, and a fresh one per query of a volatile function it
+ * calls for every row at READ COMMITTED): each is looked up once, not once
+ * per row.  A third snapshot replaces the one used longer ago.
+ */
+#define IDENTITY_SLOTS 2
+static CallerIdentity identities[IDENTITY_SLOTS];
+static int	last_used = 0;
 static uint64 identity_loads = 0;
 
 /* The role defaults (orders.staff_role_defaults), per backend. */
@@ -180,18 +176,6 @@ statement_snapshot(void)
 	return ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 }
 
-/* snapshot_key — what "snapshot" lets one read (SnapshotKey). */
-static SnapshotKey
-snapshot_key(Snapshot snapshot)
-{
-	SnapshotKey key;
-
-	key.xmin = snapshot->xmin;
-	key.xmax = snapshot->xmax;
-	key.completions = snapshot->snapXactCompletionCount;
-	return key;
-}
-
 /*
  * scan_by_account — open an index scan of "relname" through its index
  * "indexname" on account_id = "account", with the active snapshot (the
@@ -212,54 +196,58 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
 
 /*
  * load_identity — read the caller's staff row (an index scan on
- * account_id) into a fresh context; its customer rows are read when first
- * asked (read_customers: a query about products needs none).  A sub that is
- * no uuid has neither.
+ * account_id) into "me", its context reset; its customer rows are read
+ * when first asked (read_customers: a query about products needs none).  A
+ * sub that is no uuid has neither.
  */
 static void
-load_identity(const char *actor, LocalTransactionId lxid, SubTransactionId subxid, CommandId cid,
-			  SnapshotKey snapshot)
+load_identity(CallerIdentity *me, const char *actor, LocalTransactionId lxid, SubTransactionId subxid,
+			  CommandId cid, const OrdersSnapshotKey *snapshot)
 {
+	MemoryContext cxt = me->cxt;
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	MemoryContext old;
 
-	if (identity_cxt == NULL)
-		identity_cxt = AllocSetContextCreate(TopMemoryContext, "orders caller identity",
-											 ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(identity_cxt);
-	memset(&identity, 0, sizeof(identity));
-	identity.actor = MemoryContextStrdup(identity_cxt, actor);
-	identity.lxid = lxid;
-	identity.subxid = subxid;
-	identity.cid = cid;
-	identity.snapshot = snapshot;
-	identity.generation = ++identity_loads;
-	identity.has_account = orders_account_uuid(actor, &identity.account);
-	identity.customers_read = !identity.has_account;
-	if (!identity.has_account)
+	if (cxt == NULL)
+		cxt = AllocSetContextCreate(TopMemoryContext, "orders caller identity", ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(cxt);
+	memset(me, 0, sizeof(CallerIdentity));	/* actor NULL: not valid until complete */
+	me->cxt = cxt;
+	me->lxid = lxid;
+	me->subxid = subxid;
+	me->cid = cid;
+	me->snapshot = *snapshot;
+	me->generation = ++identity_loads;
+	me->has_account = orders_account_uuid(actor, &me->account);
+	me->customers_read = !me->has_account;
+	if (!me->has_account)
+	{
+		me->actor = MemoryContextStrdup(cxt, actor);
 		return;
+	}
 
-	old = MemoryContextSwitchTo(identity_cxt);
-	scan = scan_by_account("staff", "staff_account_id_key", &identity.account, &rel);
+	old = MemoryContextSwitchTo(cxt);
+	scan = scan_by_account("staff", "staff_account_id_key", &me->account, &rel);
 	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		TupleDesc	desc = RelationGetDescr(rel);
 		bool		isnull;
 		Datum		d;
 
-		identity.has_staff = true;
-		identity.staff_id = *DatumGetUUIDP(heap_getattr(tuple, attnum(desc, "id"), desc, &isnull));
+		me->has_staff = true;
+		me->staff_id = *DatumGetUUIDP(heap_getattr(tuple, attnum(desc, "id"), desc, &isnull));
 		d = heap_getattr(tuple, attnum(desc, "is_active"), desc, &isnull);
-		identity.active = !isnull && DatumGetBool(d);
+		me->active = !isnull && DatumGetBool(d);
 		d = heap_getattr(tuple, attnum(desc, "role"), desc, &isnull);
-		identity.role = isnull ? pstrdup("") : TextDatumGetCString(d);
+		me->role = isnull ? pstrdup("") : TextDatumGetCString(d);
 		d = heap_getattr(tuple, attnum(desc, "permissions"), desc, &isnull);
-		identity.permissions = isnull ? NULL : DatumGetJsonbPCopy(d);
+		me->permissions = isnull ? NULL : DatumGetJsonbPCopy(d);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	me->actor = pstrdup(actor);
 	MemoryContextSwitchTo(old);
 }
 
@@ -273,7 +261,7 @@ read_customers(CallerIdentity *me)
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	MemoryContext old = MemoryContextSwitchTo(identity_cxt);
+	MemoryContext old = MemoryContextSwitchTo(me->cxt);
 	int			max_customers = 4;
 
 	me->ncustomers = 0;
@@ -299,41 +287,54 @@ read_customers(CallerIdentity *me)
 	me->customers_read = true;
 }
 
-/* same_snapshot — do two snapshot keys let one read the same rows. */
+/*
+ * same_reads — was "me" read in this transaction, subtransaction and
+ * command, under a snapshot that sees what "snapshot" sees?
+ */
 static bool
-same_snapshot(SnapshotKey a, SnapshotKey b)
+same_reads(const CallerIdentity *me, SubTransactionId subxid, CommandId cid, const OrdersSnapshotKey *snapshot)
 {
-	return a.xmin == b.xmin && a.xmax == b.xmax && a.completions == b.completions;
+	return me->actor != NULL && me->lxid == MyProc->lxid && me->subxid == subxid && me->cid == cid &&
+		orders_same_snapshot(&me->snapshot, snapshot);
 }
 
 /*
  * caller_identity — the caller's identity, looked up at most once per
  * command and snapshot (read-only statements of a READ COMMITTED
  * transaction share a command id but not what they see), and again in
- * another subtransaction (what a rolled-back one read does not stand).  The actor is derived again only when something it
- * depends on changed since the last call: the identity settings (their
- * assign hook counts changes), the roles, the list of API roles or any
- * role's attributes (superuser: whose claims are believed) — so a policy
- * asking for every row pays a few comparisons.
+ * another subtransaction (what a rolled-back one read does not stand).  The
+ * actor is derived again only when something it depends on changed since
+ * the last call: the identity settings (their assign hook counts changes),
+ * the roles, the list of API roles or any role's attributes (superuser:
+ * whose claims are believed) — so a policy asking for every row pays a few
+ * comparisons.
  */
 static CallerIdentity *
 caller_identity(void)
 {
 	CommandId	cid = GetCurrentCommandId(false);
-	SnapshotKey snapshot = snapshot_key(statement_snapshot());
+	OrdersSnapshotKey snapshot = orders_snapshot_key(statement_snapshot());
 	SubTransactionId subxid = GetCurrentSubTransactionId();
 	Oid			outer_user = GetOuterUserId();
 	Oid			user = GetUserId();
 	uint64		settings_changes;
 	uint64		api_roles_changes;
 	const char *actor;
+	CallerIdentity *me = NULL;
 
-	if (identity.actor != NULL && identity.lxid == MyProc->lxid && identity.subxid == subxid &&
-		identity.cid == cid && same_snapshot(identity.snapshot, snapshot) &&
-		identity.settings_changes == orders_identity_settings_changes &&
-		identity.api_roles_changes == orders_api_roles_changes &&
-		identity.outer_user == outer_user && identity.user == user)
-		return &identity;
+	for (int i = 0; i < IDENTITY_SLOTS; i++)
+	{
+		CallerIdentity *slot = &identities[(last_used + i) % IDENTITY_SLOTS];
+
+		if (same_reads(slot, subxid, cid, &snapshot) &&
+			slot->settings_changes == orders_identity_settings_changes &&
+			slot->api_roles_changes == orders_api_roles_changes &&
+			slot->outer_user == outer_user && slot->user == user)
+		{
+			last_used = slot - identities;
+			return slot;
+		}
+	}
 	/*
 	 * The counters as they are before the actor is derived: an invalidation
 	 * processed while deriving or loading (the load opens tables) makes the
@@ -342,16 +343,26 @@ caller_identity(void)
 	settings_changes = orders_identity_settings_changes;
 	api_roles_changes = orders_api_roles_changes;
 	actor = orders_current_actor_peek();
-	if (identity.actor == NULL || identity.lxid != MyProc->lxid || identity.subxid != subxid ||
-		identity.cid != cid || !same_snapshot(identity.snapshot, snapshot) ||
-		strcmp(identity.actor, actor) != 0)
-		load_identity(actor, MyProc->lxid, subxid, cid, snapshot);
+	for (int i = 0; i < IDENTITY_SLOTS && me == NULL; i++)
+	{
+		CallerIdentity *slot = &identities[(last_used + i) % IDENTITY_SLOTS];
+
+		if (same_reads(slot, subxid, cid, &snapshot) && strcmp(slot->actor, actor) == 0)
+			me = slot;
+	}
+	if (me == NULL)
+	{
+		/* the one used longer ago */
+		me = &identities[(last_used + 1) % IDENTITY_SLOTS];
+		load_identity(me, actor, MyProc->lxid, subxid, cid, &snapshot);
+	}
 	/* (after the load, which may refuse: then the next call derives again) */
-	identity.settings_changes = settings_changes;
-	identity.api_roles_changes = api_roles_changes;
-	identity.outer_user = outer_user;
-	identity.user = user;
-	return &identity;
+	me->settings_changes = settings_changes;
+	me->api_roles_changes = api_roles_changes;
+	me->outer_user = outer_user;
+	me->user = user;
+	last_used = me - identities;
+	return me;
 }
 
 /*

@@ -136,6 +136,24 @@ extern void orders_load_cache(void (*load) (void), bool *valid);
 extern void orders_follow_subxact(SubTransactionId *owner, SubXactEvent event,
 								  SubTransactionId mySubid, SubTransactionId parentSubid);
 
+/*
+ * What a snapshot lets one read, for what is cached per snapshot
+ * (orders_snapshot_key): equal keys see the same rows.
+ */
+typedef struct OrdersSnapshotKey
+{
+	CommandId	curcid;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint32		xcnt;
+	int32		subxcnt;
+	bool		suboverflowed;
+	bool		in_recovery;
+} OrdersSnapshotKey;
+
+extern OrdersSnapshotKey orders_snapshot_key(Snapshot snapshot);
+extern bool orders_same_snapshot(const OrdersSnapshotKey *a, const OrdersSnapshotKey *b);
+
 /* ---- read_committed.c: checks that see what committed before their locks ---- */
 extern void orders_require_read_committed(const char *what, const char *why);
 

@@ -385,6 +385,40 @@ orders_follow_subxact(SubTransactionId *owner, SubXactEvent event,
 }
 
 /*
+ * orders_snapshot_key — what "snapshot" lets one read.  Two snapshots with
+ * the same command id and bounds see the same rows when they list as many
+ * transactions in progress: every transaction below xmax had begun when
+ * either was taken, and one only leaves the list (by ending), so of two
+ * such lists one holds the other, and equal counts mean equal lists.  (A
+ * snapshot's snapXactCompletionCount is no help: a copy — every active
+ * snapshot is one — has it zeroed.)  On a standby the transactions in
+ * progress are all in the subtransaction list.
+ */
+OrdersSnapshotKey
+orders_snapshot_key(Snapshot snapshot)
+{
+	OrdersSnapshotKey key;
+
+	memset(&key, 0, sizeof(key));
+	key.curcid = snapshot->curcid;
+	key.xmin = snapshot->xmin;
+	key.xmax = snapshot->xmax;
+	key.xcnt = snapshot->xcnt;
+	key.subxcnt = snapshot->subxcnt;
+	key.suboverflowed = snapshot->suboverflowed;
+	key.in_recovery = snapshot->takenDuringRecovery;
+	return key;
+}
+
+/* orders_same_snapshot — do two snapshot keys let one read the same rows? */
+bool
+orders_same_snapshot(const OrdersSnapshotKey *a, const OrdersSnapshotKey *b)
+{
+	return a->curcid == b->curcid && a->xmin == b->xmin && a->xmax == b->xmax && a->xcnt == b->xcnt &&
+		a->subxcnt == b->subxcnt && a->suboverflowed == b->suboverflowed && a->in_recovery == b->in_recovery;
+}
+
+/*
  * orders_column_changed — is column "att" of "newrow" distinct from "oldrow"'s?
  * IS DISTINCT FROM: NULLs alike, values by their type's equality (with the
  * column's collation) — never by their bytes, which differ for the same
