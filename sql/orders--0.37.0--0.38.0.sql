@@ -8,6 +8,16 @@
 --    and anon read no product table, so a shopper could not learn the
 --    price its own item had to name (OR061).  grant_api grants it to both
 --    API roles, and this update to the API roles already recorded.
+--  * workflows run with their author's authority (workflow_author_refusal,
+--    new, asked by execute_workflow): active staff with workflows.create
+--    or .edit who reaches the run's order and customer — else the run is
+--    stored failed (42501) and no step runs.  A deactivated or demoted
+--    admin's workflow kept sending order data to its URL, and a rep's
+--    reached orders outside the rep's scope.  check_workflow: whoever
+--    changes a workflow through the API, leaving it active, becomes its
+--    author; workflow_author_deleted (new trigger on staff): a deleted
+--    author's workflows stop (an API DELETE of such a staff member failed
+--    with 23503 before: check_workflow put the deleted author back).
 --  * order_share_tokens.customer_id, new: a share link is for the order's
 --    customer when it was made (the links made before: its customer now);
 --    share_token_row and convert_share_token refuse it (OR080) once the
@@ -494,3 +504,198 @@ BEGIN
     RETURN customer;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.29.0) the policies' rights first: this trigger runs before them, and
+    -- a caller who may not write workflows heard what was wrong with its
+    -- config instead — and whether a webhook id exists
+    IF TG_OP = 'INSERT' AND orders.api_request() AND NOT orders.has_permission('workflows', 'create') THEN
+        RAISE EXCEPTION 'creating workflows needs the workflows.create permission' USING ERRCODE = '42501';
+    END IF;
+    IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
+        RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
+            USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
+    END IF;
+    IF NEW.trigger_config IS NOT NULL THEN
+        PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
+    END IF;
+    IF NEW.workflow_steps IS NOT NULL THEN
+        PERFORM orders.check_workflow_steps(NEW.workflow_steps);
+    END IF;
+    -- (0.38.0) created_by_user_id is the workflow's author, whose authority
+    -- it runs with (workflow_author_refusal): its creator, then whoever
+    -- last changed it through the API leaving it active — what it does is
+    -- theirs now (a change that leaves it inactive, as stopping it, keeps
+    -- the author).  Only for a request's own statement (trigger depth 1):
+    -- the foreign key's SET NULL of a deleted author, and the deactivation
+    -- by workflow_author_deleted, write what they write.
+    IF orders.api_request() AND pg_trigger_depth() = 1 THEN
+        NEW.created_by_user_id := CASE WHEN TG_OP = 'INSERT' OR NEW.is_active THEN orders.current_staff_id()
+                                       ELSE OLD.created_by_user_id END;
+    ELSIF TG_OP = 'INSERT' AND NEW.created_by_user_id IS NULL THEN
+        NEW.created_by_user_id := orders.current_staff_id();
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid;
+    claims text := current_setting('request.jwt.claims', true);
+    label text := current_setting('orders.acting_for', true);
+    refusal text;
+BEGIN
+    IF author IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT s.account_id INTO account FROM orders.staff s WHERE s.id = author;
+    IF account IS NULL THEN
+        RETURN 'its author has no login: nobody to answer for it';
+    END IF;
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
+    PERFORM set_config('orders.acting_for', account::text, true);
+    refusal := CASE
+        WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
+            THEN 'its author is no longer active staff with workflows.create or workflows.edit'
+        WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.orders o
+                  WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
+                    AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+            THEN 'the order is outside its author''s reach'
+        WHEN workflow_author_refusal.customer_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.customers c
+                  WHERE c.id = workflow_author_refusal.customer_id AND orders.sees_customer(c.id, c.account_id))
+            THEN 'the customer is outside its author''s reach' END;
+    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    PERFORM set_config('orders.acting_for', coalesce(label, ''), true);
+    RETURN refusal;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := orders.new_id();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+    refusal text;
+BEGIN
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            -- (0.37.0) at most 200 characters: a customer's 1.9 MB name went into
+            -- every notification and outbox message of its workflows
+            'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    refusal := CASE WHEN depth < 8 THEN orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id) END;
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF refusal IS NOT NULL THEN
+        -- (0.38.0) its author may not run it now: no step runs
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', format('workflow "%s" did not run: %s', left(w.name, 64), refusal),
+            'error_code', '42501',
+            'details', jsonb_build_object('author', w.created_by_user_id,
+                                          'hint', 'An admin who changes the workflow becomes its author.'),
+            'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            sid := step ->> 'id';
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_author_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.workflows w SET is_active = false
+     WHERE w.created_by_user_id = OLD.id AND w.is_active;
+    RETURN OLD;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.workflow_author_deleted() FROM PUBLIC;
+CREATE TRIGGER workflow_author_deleted BEFORE DELETE ON orders.staff
+    FOR EACH ROW EXECUTE FUNCTION orders.workflow_author_deleted();

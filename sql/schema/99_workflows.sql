@@ -510,14 +510,20 @@ BEGIN
     IF NEW.workflow_steps IS NOT NULL THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        IF orders.api_request() OR NEW.created_by_user_id IS NULL THEN
-            NEW.created_by_user_id := orders.current_staff_id();
-        END IF;
-    ELSE
-        IF orders.api_request() THEN
-            NEW.created_by_user_id := OLD.created_by_user_id;
-        END IF;
+    -- (0.38.0) created_by_user_id is the workflow's author, whose authority
+    -- it runs with (workflow_author_refusal): its creator, then whoever
+    -- last changed it through the API leaving it active — what it does is
+    -- theirs now (a change that leaves it inactive, as stopping it, keeps
+    -- the author).  Only for a request's own statement (trigger depth 1):
+    -- the foreign key's SET NULL of a deleted author, and the deactivation
+    -- by workflow_author_deleted, write what they write.
+    IF orders.api_request() AND pg_trigger_depth() = 1 THEN
+        NEW.created_by_user_id := CASE WHEN TG_OP = 'INSERT' OR NEW.is_active THEN orders.current_staff_id()
+                                       ELSE OLD.created_by_user_id END;
+    ELSIF TG_OP = 'INSERT' AND NEW.created_by_user_id IS NULL THEN
+        NEW.created_by_user_id := orders.current_staff_id();
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
         NEW.updated_at := now();
     END IF;
     RETURN NEW;
@@ -525,6 +531,25 @@ END
 $$;
 CREATE TRIGGER check_workflow BEFORE INSERT OR UPDATE ON orders.workflows
     FOR EACH ROW EXECUTE FUNCTION orders.check_workflow();
+
+-- workflow_author_deleted — (0.38.0) BEFORE DELETE on staff: the deleted
+-- member's workflows stop (is_active false).  Their created_by_user_id
+-- goes NULL with the row (ON DELETE SET NULL), which would make them a
+-- DBA's, run with nobody to answer for them (workflow_author_refusal).
+-- Runs as the owner: whoever may delete staff need not write workflows.
+CREATE FUNCTION orders.workflow_author_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.workflows w SET is_active = false
+     WHERE w.created_by_user_id = OLD.id AND w.is_active;
+    RETURN OLD;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.workflow_author_deleted() FROM PUBLIC;
+CREATE TRIGGER workflow_author_deleted BEFORE DELETE ON orders.staff
+    FOR EACH ROW EXECUTE FUNCTION orders.workflow_author_deleted();
 
 ---------------------------------------------------------------------------
 -- Running
@@ -701,6 +726,58 @@ BEGIN
 END
 $$;
 
+-- workflow_author_refusal — why the author of a workflow ("author", its
+-- created_by_user_id) may not run it now for this order and customer, or
+-- NULL when it may (0.38.0).  A workflow runs as the owner — its steps
+-- write tags, notifications, tasks and outbox messages nobody else may —
+-- so it runs only while its author could make it and reach what it acts
+-- on: active staff with workflows.create or workflows.edit, who sees the
+-- order (by role, with orders.view) and the customer.  Before, a workflow
+-- of a deactivated or demoted admin kept sending order data to its URL,
+-- and a rep's reached orders outside the rep's scope.  Asked as the
+-- author: the JWT subject and the orders.acting_for label set to its
+-- account for the question (whichever of them decides who acts, as for
+-- share links), then put back.  A workflow without an author is a DBA's
+-- (written outside the API): it runs.  Called by execute_workflow, as the
+-- owner (the label is superusers').
+CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid;
+    claims text := current_setting('request.jwt.claims', true);
+    label text := current_setting('orders.acting_for', true);
+    refusal text;
+BEGIN
+    IF author IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT s.account_id INTO account FROM orders.staff s WHERE s.id = author;
+    IF account IS NULL THEN
+        RETURN 'its author has no login: nobody to answer for it';
+    END IF;
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
+    PERFORM set_config('orders.acting_for', account::text, true);
+    refusal := CASE
+        WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
+            THEN 'its author is no longer active staff with workflows.create or workflows.edit'
+        WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.orders o
+                  WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
+                    AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+            THEN 'the order is outside its author''s reach'
+        WHEN workflow_author_refusal.customer_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.customers c
+                  WHERE c.id = workflow_author_refusal.customer_id AND orders.sees_customer(c.id, c.account_id))
+            THEN 'the customer is outside its author''s reach' END;
+    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    PERFORM set_config('orders.acting_for', coalesce(label, ''), true);
+    RETURN refusal;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid) FROM PUBLIC;
+
 -- execute_workflow — one run of an active workflow for an order and/or customer:
 -- the steps in their "order" (then list order), each in a subtransaction;
 -- the first failing step ends the run as failed with its error logged,
@@ -732,6 +809,7 @@ DECLARE
     e_msg text;
     e_detail text;
     e_hint text;
+    refusal text;
 BEGIN
     -- the workflow as this transaction sees it, kept from being deleted
     -- until the run is stored: one deleted, deactivated or created after
@@ -757,10 +835,19 @@ BEGIN
             -- every notification and outbox message of its workflows
             'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
             'workflow', w.name)));
+    refusal := CASE WHEN depth < 8 THEN orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id) END;
     IF depth >= 8 THEN
         errors := jsonb_build_array(jsonb_build_object(
             'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
             'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF refusal IS NOT NULL THEN
+        -- (0.38.0) its author may not run it now: no step runs
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', format('workflow "%s" did not run: %s', left(w.name, 64), refusal),
+            'error_code', '42501',
+            'details', jsonb_build_object('author', w.created_by_user_id,
+                                          'hint', 'An admin who changes the workflow becomes its author.'),
+            'timestamp', clock_timestamp()));
     ELSE
         PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
         -- a step without an id is "step-<its place in the list>", as validated

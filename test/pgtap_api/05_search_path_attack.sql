@@ -862,6 +862,12 @@ SELECT pg_temp.probe('admin creates an order_status workflow, naming another cre
   '{check_workflow,check_workflow_trigger,check_workflow_steps,check_workflow_keys,check_workflow_recipient,
     workflow_condition,workflows_changed,sync_workflow_job,track_changes}',
   NULL, '00000000-0000-0000-0000-0000000000e8');
+SELECT pg_temp.probe('admin adds a staff member',
+  $p$INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000005e1', 'Att Leaver', 'manager')
+     RETURNING full_name$p$, '{staff_columns_guard,track_changes}', NULL, 'Att Leaver');
+SELECT pg_temp.probe('... and deletes it (its workflows would stop: workflow_author_deleted)',
+  $p$DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000005e1' RETURNING full_name$p$,
+  '{workflow_author_deleted,track_changes}', NULL, 'Att Leaver');
 SELECT pg_temp.probe('admin creates a customer_tag workflow',
   $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
      VALUES ('att vip', 'customer_tag', '{"tag_id": "att-vip"}',
@@ -922,7 +928,7 @@ SELECT coalesce(pg_temp.probe('admin makes a COD order for Client Two, worked by
 -- run_workflow: the admin's (refusals before anything runs)
 SELECT pg_temp.probe('admin runs a manual workflow for an order',
   format($p$SELECT (orders.run_workflow(w.id, %L)).status FROM orders.workflows w WHERE w.name = 'att manual'$p$, :'wf_order'),
-  '{run_workflow,execute_workflow,workflow_notify_step}', NULL, 'completed');
+  '{run_workflow,execute_workflow,workflow_author_refusal,workflow_notify_step}', NULL, 'completed');
 -- move_stock (0.22.0): the admin's (products.edit)
 SELECT pg_temp.probe('admin receives two API lamps (move_stock)',
   $p$SELECT (orders.move_stock('00000000-0000-0000-0000-00000000a7a1', '00000000-0000-0000-0000-0000000000e1', 2)).quantity$p$,

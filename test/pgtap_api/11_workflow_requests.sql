@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(68);
+SELECT plan(76);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -279,5 +279,58 @@ SELECT throws_ok($$INSERT INTO orders.workflows (name, trigger_type, trigger_con
                            '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]')$$,
                  '42501', 'creating workflows needs the workflows.create permission',
                  'POST /workflows by a client with a config naming a webhook: 42501, not OR110');
+-- (0.38.0) a workflow runs while its author may: active staff with
+-- workflows.create or .edit who reaches the order.  Before, a deactivated
+-- admin's workflow kept sending order data, and a rep's reached orders
+-- outside the rep's scope.  An admin who changes a workflow becomes its
+-- author; a deleted author's workflows stop.
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+INSERT INTO orders.staff (id, account_id, full_name, role, permissions) VALUES
+  ('00000000-0000-0000-0000-000000000e21', 'abababab-abab-abab-abab-abababababab', 'Manager Author', 'manager',
+   '{"workflows": {"view": true, "create": true, "edit": true}}'),
+  ('00000000-0000-0000-0000-000000000e22', 'cdcdcdcd-cdcd-cdcd-cdcd-cdcdcdcdcdcd', 'Other Rep', 'customer_rep', '{}');
+UPDATE orders.staff SET permissions = permissions || '{"workflows": {"view": true, "create": true}}'
+ WHERE id = '00000000-0000-0000-0000-0000000000e7';
+INSERT INTO orders.orders (id, customer_id, lifecycle, assigned_rep_id) VALUES
+  ('00000000-0000-0000-0000-0000000011c1', '00000000-0000-0000-0000-0000000000a2', 'cod', NULL),
+  ('00000000-0000-0000-0000-0000000011c2', '00000000-0000-0000-0000-0000000000a2', 'cod', '00000000-0000-0000-0000-000000000e22');
+SELECT pg_temp.as_sub('abababab-abab-abab-abab-abababababab');
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps) VALUES
+  ('00000000-0000-0000-0000-000000001121', 'Prepared', 'order_status', '{"conditions": {"status": ["being_prepared"]}}',
+   '[{"id": "t", "type": "create_task", "config": {"assigned_to": "admin", "title": "Prepared {{order_number}}"}}]'),
+  ('00000000-0000-0000-0000-000000001123', 'Manual of the manager', 'manual', '{}',
+   '[{"id": "t", "type": "create_task", "config": {"assigned_to": "admin", "title": "manual"}}]');
+SELECT pg_temp.as_sub('55555555-5555-5555-5555-555555555555');
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps) VALUES
+  ('00000000-0000-0000-0000-000000001122', 'Ready', 'order_status', '{"conditions": {"status": ["ready_for_pickup"]}}',
+   '[{"id": "t", "type": "create_task", "config": {"assigned_to": "admin", "title": "Ready {{order_number}}"}}]');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-000000000e21';
+SELECT count(*) FROM unnest(ARRAY['confirmed', 'being_prepared']) s, LATERAL orders.transition('00000000-0000-0000-0000-0000000011c1', s) \g /dev/null
+SELECT is((SELECT status || ' ' || (error_log -> 0 ->> 'error_code') || ' ' || jsonb_array_length(steps_completed)
+             FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
+          'failed 42501 0', 'a deactivated author''s workflow does not run: a failed run, 42501, no step');
+SELECT is((SELECT error_log -> 0 ->> 'error' FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
+          'workflow "Prepared" did not run: its author is no longer active staff with workflows.create or workflows.edit',
+          '... saying why');
+SELECT is((SELECT count(*)::int FROM orders.notifications WHERE title LIKE 'Prepared %'), 0, '... and no task');
+UPDATE orders.workflows SET name = 'Prepared (admin)' WHERE id = '00000000-0000-0000-0000-000000001121';
+SELECT is((SELECT created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001121'),
+          '00000000-0000-0000-0000-0000000000e8'::uuid, 'the admin who changes it becomes its author');
+SELECT count(*) FROM unnest(ARRAY['ready_for_pickup']) s, LATERAL orders.transition('00000000-0000-0000-0000-0000000011c1', s) \g /dev/null
+SELECT count(*) FROM unnest(ARRAY['confirmed', 'being_prepared', 'ready_for_pickup']) s,
+       LATERAL orders.transition('00000000-0000-0000-0000-0000000011c2', s) \g /dev/null
+SELECT is((SELECT status FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'
+              AND order_id = '00000000-0000-0000-0000-0000000011c2'), 'completed', '... and it runs again, as the admin''s');
+SELECT is((SELECT string_agg(e.status || coalesce(' ' || (e.error_log -> 0 ->> 'error'), ''), '; ' ORDER BY o.order_number)
+             FROM orders.workflow_executions e JOIN orders.orders o ON o.id = e.order_id
+            WHERE e.workflow_id = '00000000-0000-0000-0000-000000001122'),
+          'completed; failed workflow "Ready" did not run: the order is outside its author''s reach',
+          'a rep''s workflow runs for an order in the rep''s reach, not for one assigned to another rep');
+SELECT is((SELECT count(*)::int FROM orders.notifications WHERE title LIKE 'Ready %'), 1, '... one task, for the first');
+DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-000000000e21';
+SELECT is((SELECT is_active::text || ' ' || coalesce(created_by_user_id::text, 'no author') FROM orders.workflows
+            WHERE id = '00000000-0000-0000-0000-000000001123'), 'false no author',
+          'a deleted author''s workflows stop (not a DBA''s workflow without an author, which would run)');
 SELECT * FROM finish();
 ROLLBACK;
