@@ -119,7 +119,10 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 
 /*
  * number_taken — does an order of "rel" have order number "value" (read as
- * the table's owner: whichever order it is, the caller need not see it).
+ * the table's owner: whichever order it is, the caller need not see it)?
+ * The order is locked FOR KEY SHARE, so that one deleted meanwhile is
+ * waited for and not counted (at REPEATABLE READ: 40001) — else its
+ * number, gone from the unique index, would be stored for another order.
  */
 static bool
 number_taken(Relation rel, Datum value)
@@ -131,9 +134,9 @@ number_taken(Relation rel, Datum value)
 
 	orders_spi_connect_as_owner(RelationGetRelid(rel), &saved);
 	plan = orders_get_plan(PLAN_ORDER_NUMBER_TAKEN, RelationGetRelid(rel),
-						   "SELECT FROM orders.orders WHERE order_number OPERATOR(pg_catalog.=) $1",
+						   "SELECT FROM orders.orders WHERE order_number OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
 						   1, argtypes);
-	orders_execute(plan, &value, NULL, true, 1, SPI_OK_SELECT);
+	orders_execute(plan, &value, NULL, false, 1, SPI_OK_SELECT);
 	taken = SPI_processed > 0;
 	orders_spi_finish_as(&saved);
 	return taken;
