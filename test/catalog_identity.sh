@@ -188,7 +188,25 @@ state -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION
 check "... and leaves a dropped state_meaning_guard dropped" "0" \
       "$(state -At -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'orders.lifecycle_states'::regclass AND tgname = 'state_meaning_guard'")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state; do
+# 0.38.0 re-creates order_columns_guard with delivery_address and
+# delivery_area, keeping a DBA's DISABLE, and gives the share links made
+# before it their order's customer
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_38" -c "CREATE DATABASE orders_cat_38" 2>/dev/null
+c38() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_38 "$@"; }
+c38 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.37.0'" \
+    -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
+    -c "INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+          VALUES ('00000000-0000-0000-0000-0000000000a1', 'U-1', '00000000-0000-0000-0000-0000000000c1', 'review')" \
+    -c "SELECT orders.create_share_token('00000000-0000-0000-0000-0000000000a1')" \
+    -c "ALTER TABLE orders.orders DISABLE TRIGGER order_columns_guard" -c "ALTER EXTENSION orders UPDATE TO '0.38.0'" >/dev/null
+check "the update to 0.38.0 re-creates order_columns_guard with the delivery columns, keeping a DBA's DISABLE, and fills the links' customer" \
+      "D true 00000000-0000-0000-0000-0000000000c1" \
+      "$(c38 -At -c "SELECT t.tgenabled::text || ' ' || (a.attnum = ANY (t.tgattr::int2[])) || ' '
+                            || (SELECT string_agg(customer_id::text, ',') FROM orders.order_share_tokens)
+                       FROM pg_trigger t JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attname = 'delivery_address'
+                      WHERE t.tgrelid = 'orders.orders'::regclass AND t.tgname = 'order_columns_guard'")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done
