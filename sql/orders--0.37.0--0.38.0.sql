@@ -3,7 +3,8 @@
 --    roles that take it in an API request, and the check it waits for):
 --    an API client reading the graph saw only allowed_roles, the database
 --    roles, which API requests never are.
---  * product_catalog(category), new: the active products and variants with
+--  * product_catalog(category), new: the active products (and each active
+--    variant of them) with
 --    the price a customer's item must carry (no cost, no stock) — customers
 --    and anon read no product table, so a shopper could not learn the
 --    price its own item had to name (OR061).  grant_api grants it to both
@@ -24,6 +25,20 @@
 --    order belongs to another customer — a link followed its order to
 --    another customer, and converting it handed that customer's row (its
 --    address, its other orders) to whoever redeemed it.
+--  * act_as / act_back, new: how a share link's creator and a workflow's
+--    author are asked whether they still may (the JWT subject and the
+--    orders.acting_for label set to their account, then put back) — the
+--    claims alone are not believed for a DBA's own login, where a
+--    deactivated creator's links kept showing.
+--  * shares_order, new: may_share's judgement of the acting account by the
+--    data (may_share lets any caller outside the API share); a link's
+--    creator is asked it, behind a DBA's login too.
+--  * share_token_customer, new trigger: a link inserted without its
+--    customer (a DBA's, a restore of links dumped before 0.38.0) gets its
+--    order's customer of the moment.
+--  * check_workflow judges a workflow's trigger config and steps when
+--    they are written (a webhook deleted since refused every other change,
+--    the deactivation of a deleted author's workflows too: OR110).
 --  * share_creator_may_share: a link that converts, made by staff, stands
 --    while its creator is an admin (only admins make one): an admin demoted to
 --    customer rep kept a converting link, and another account of theirs
@@ -81,30 +96,34 @@ CREATE OR REPLACE FUNCTION orders.share_creator_may_share(t orders.order_share_t
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    claims text := current_setting('request.jwt.claims', true);
+    account uuid;
+    saved text[];
     may boolean;
 BEGIN
-    IF t.created_by IS NULL THEN
+    IF t.created_by IS NULL
+       OR t.created_by !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
         RETURN true;
     END IF;
-    PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
-    may := orders.actor_account() IS NULL
-           OR (orders.may_share(t.order_id)
-               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
-                    OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
-    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    account := t.created_by::uuid;
+    saved := orders.act_as(account);
+    may := orders.shares_order(t.order_id)
+           AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
+                OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin');
+    PERFORM orders.act_back(saved);
     RETURN may;
 END
 $$;
 
 -- product_catalog — what a storefront shows a shopper (0.38.0): each active
--- product (each of its active variants, when it has any) with the unit
--- price a customer's item of it must carry (customer_item_price: OR061
--- otherwise) — no cost and no stock figures.  Customers and anon read no
--- product table (staff with products.view read it all), so before this a
--- shopper could not learn the price its own item had to name.  SECURITY
--- DEFINER with a body bound at creation.  A shop whose catalog is not
--- public revokes EXECUTE from its anon role (grant_api grants it).
+-- product, and each active variant of it, with the unit price a customer's
+-- item of it must carry (customer_item_price: OR061 otherwise) — the
+-- product alone (variant_id NULL) at the product's price, a variant at its
+-- own or else the product's — and no cost or stock figures.  Customers and
+-- anon read no product table (staff with products.view read it all), so
+-- before this a shopper could not learn the price its own item had to
+-- name.  SECURITY DEFINER with a body bound at creation.  A shop whose
+-- catalog is not public revokes EXECUTE from its anon role (grant_api
+-- grants it).
 CREATE FUNCTION orders.product_catalog(category text DEFAULT NULL)
     RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
                    description text, category text, price numeric, attributes jsonb, images jsonb)
@@ -114,9 +133,14 @@ BEGIN ATOMIC
     SELECT p.id, v.id, p.name::text, v.name::text, coalesce(v.sku, p.sku)::text, p.description, p.category,
            coalesce(v.price, p.price)::numeric, coalesce(v.attributes, '{}'::jsonb)::jsonb, p.images::jsonb
       FROM orders.products p
-      LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.is_active
+      LEFT JOIN LATERAL (SELECT NULL::uuid AS id, NULL::text AS name, NULL::text AS sku, NULL::numeric AS price,
+                                NULL::jsonb AS attributes
+                         UNION ALL
+                         SELECT x.id, x.name, x.sku, x.price, x.attributes
+                           FROM orders.product_variants x
+                          WHERE x.product_id = p.id AND x.is_active) v ON true
      WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
-     ORDER BY p.name, v.name, p.id, v.id;
+     ORDER BY p.name, v.name NULLS FIRST, p.id, v.id;
 END;
 COMMENT ON FUNCTION orders.product_catalog(text) IS
     'The active products and variants with the price a customer''s item must carry (no cost, no stock); optionally of one category';
@@ -423,14 +447,10 @@ BEGIN
     -- an id of this database's partition (a proxy routes the token by it),
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
-    -- (0.38.0) for the order's customer of now: moved to another customer,
-    -- the order is no longer what the link shows or converts
-    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata,
-                                           customer_id)
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
     VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
-            coalesce(create_share_token.metadata, '{}'),
-            (SELECT o.customer_id FROM orders.orders o WHERE o.id = create_share_token.order_id));
+            coalesce(create_share_token.metadata, '{}'));
     RETURN token;
 END
 $$;
@@ -520,10 +540,14 @@ BEGIN
         RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
             USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
     END IF;
-    IF NEW.trigger_config IS NOT NULL THEN
+    -- (0.38.0) judged when written: a webhook deleted since no longer
+    -- refuses every other change of the workflow (deleting its author
+    -- deactivates it, and failed with OR110)
+    IF NEW.trigger_config IS NOT NULL
+       AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
         PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
     END IF;
-    IF NEW.workflow_steps IS NOT NULL THEN
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
@@ -552,8 +576,7 @@ CREATE OR REPLACE FUNCTION orders.workflow_author_refusal(author uuid, order_id 
 AS $$
 DECLARE
     account uuid;
-    claims text := current_setting('request.jwt.claims', true);
-    label text := current_setting('orders.acting_for', true);
+    saved text[];
     refusal text;
 BEGIN
     IF author IS NULL THEN
@@ -563,11 +586,10 @@ BEGIN
     IF account IS NULL THEN
         RETURN 'its author has no login: nobody to answer for it';
     END IF;
-    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
-    PERFORM set_config('orders.acting_for', account::text, true);
+    saved := orders.act_as(account);
     refusal := CASE
         WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
-            THEN 'its author is no longer active staff with workflows.create or workflows.edit'
+            THEN 'its author is not active staff with workflows.create or workflows.edit'
         WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
                  SELECT FROM orders.orders o
                   WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
@@ -577,8 +599,7 @@ BEGIN
                  SELECT FROM orders.customers c
                   WHERE c.id = workflow_author_refusal.customer_id AND orders.sees_customer(c.id, c.account_id))
             THEN 'the customer is outside its author''s reach' END;
-    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
-    PERFORM set_config('orders.acting_for', coalesce(label, ''), true);
+    PERFORM orders.act_back(saved);
     RETURN refusal;
 END
 $$;
@@ -699,3 +720,58 @@ REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid) FROM PUB
 REVOKE ALL ON FUNCTION orders.workflow_author_deleted() FROM PUBLIC;
 CREATE TRIGGER workflow_author_deleted BEFORE DELETE ON orders.staff
     FOR EACH ROW EXECUTE FUNCTION orders.workflow_author_deleted();
+
+CREATE OR REPLACE FUNCTION orders.act_as(account uuid) RETURNS text[]
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    saved text[] := ARRAY[current_setting('request.jwt.claims', true), current_setting('orders.acting_for', true)];
+BEGIN
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
+    PERFORM set_config('orders.acting_for', account::text, true);
+    RETURN saved;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.act_back(saved text[]) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims', coalesce(saved[1], ''), true);
+    PERFORM set_config('orders.acting_for', coalesce(saved[2], ''), true);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.share_token_customer() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.customer_id := (SELECT o.customer_id FROM orders.orders o WHERE o.id = NEW.order_id);
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.act_as(uuid), orders.act_back(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.share_token_customer() FROM PUBLIC;
+CREATE TRIGGER share_token_customer BEFORE INSERT ON orders.order_share_tokens
+    FOR EACH ROW WHEN (NEW.customer_id IS NULL) EXECUTE FUNCTION orders.share_token_customer();
+
+CREATE OR REPLACE FUNCTION orders.shares_order(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT o.customer_id = ANY (orders.current_customer_ids())
+                            OR (orders.has_permission('orders', 'edit')
+                                AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+                       FROM orders.orders o WHERE o.id = shares_order.order_id), false)
+$$;
+
+CREATE OR REPLACE FUNCTION orders.may_share(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT NOT orders.api_request() OR orders.shares_order(o.id)
+                       FROM orders.orders o WHERE o.id = may_share.order_id), false)
+$$;

@@ -80,13 +80,15 @@ SELECT pg_catalog.pg_extension_config_dump('orders.product_variants', '');
 REVOKE ALL ON orders.products, orders.product_variants FROM PUBLIC;
 
 -- product_catalog — what a storefront shows a shopper (0.38.0): each active
--- product (each of its active variants, when it has any) with the unit
--- price a customer's item of it must carry (customer_item_price: OR061
--- otherwise) — no cost and no stock figures.  Customers and anon read no
--- product table (staff with products.view read it all), so before this a
--- shopper could not learn the price its own item had to name.  SECURITY
--- DEFINER with a body bound at creation.  A shop whose catalog is not
--- public revokes EXECUTE from its anon role (grant_api grants it).
+-- product, and each active variant of it, with the unit price a customer's
+-- item of it must carry (customer_item_price: OR061 otherwise) — the
+-- product alone (variant_id NULL) at the product's price, a variant at its
+-- own or else the product's — and no cost or stock figures.  Customers and
+-- anon read no product table (staff with products.view read it all), so
+-- before this a shopper could not learn the price its own item had to
+-- name.  SECURITY DEFINER with a body bound at creation.  A shop whose
+-- catalog is not public revokes EXECUTE from its anon role (grant_api
+-- grants it).
 CREATE FUNCTION orders.product_catalog(category text DEFAULT NULL)
     RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
                    description text, category text, price numeric, attributes jsonb, images jsonb)
@@ -96,9 +98,14 @@ BEGIN ATOMIC
     SELECT p.id, v.id, p.name::text, v.name::text, coalesce(v.sku, p.sku)::text, p.description, p.category,
            coalesce(v.price, p.price)::numeric, coalesce(v.attributes, '{}'::jsonb)::jsonb, p.images::jsonb
       FROM orders.products p
-      LEFT JOIN orders.product_variants v ON v.product_id = p.id AND v.is_active
+      LEFT JOIN LATERAL (SELECT NULL::uuid AS id, NULL::text AS name, NULL::text AS sku, NULL::numeric AS price,
+                                NULL::jsonb AS attributes
+                         UNION ALL
+                         SELECT x.id, x.name, x.sku, x.price, x.attributes
+                           FROM orders.product_variants x
+                          WHERE x.product_id = p.id AND x.is_active) v ON true
      WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
-     ORDER BY p.name, v.name, p.id, v.id;
+     ORDER BY p.name, v.name NULLS FIRST, p.id, v.id;
 END;
 COMMENT ON FUNCTION orders.product_catalog(text) IS
     'The active products and variants with the price a customer''s item must carry (no cost, no stock); optionally of one category';

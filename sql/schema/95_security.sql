@@ -165,6 +165,36 @@ CREATE FUNCTION orders.order_in_scope(order_id uuid) RETURNS boolean
     LANGUAGE c STABLE
     AS 'MODULE_PATHNAME', 'orders_order_in_scope';
 
+-- act_as — (0.38.0) from now until act_back, the identity's questions
+-- (has_permission, sees_order, …) are answered for account "account": the
+-- JWT subject and the orders.acting_for label set to it — which of the two
+-- decides who acts depends on whether the session's claims are believed (a
+-- DBA's own login believes none) — returning what act_back puts back.  How
+-- a share link's creator and a workflow's author are asked whether they
+-- still may.  The label is superusers': for functions that run as the owner.
+CREATE FUNCTION orders.act_as(account uuid) RETURNS text[]
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    saved text[] := ARRAY[current_setting('request.jwt.claims', true), current_setting('orders.acting_for', true)];
+BEGIN
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
+    PERFORM set_config('orders.acting_for', account::text, true);
+    RETURN saved;
+END
+$$;
+CREATE FUNCTION orders.act_back(saved text[]) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('request.jwt.claims', coalesce(saved[1], ''), true);
+    PERFORM set_config('orders.acting_for', coalesce(saved[2], ''), true);
+END
+$$;
+REVOKE ALL ON FUNCTION orders.act_as(uuid), orders.act_back(text[]) FROM PUBLIC;
+
 -- A refusal of the column rules below: OR060, naming table and column.
 CREATE FUNCTION orders.refuse_column(tbl text, col text, who text) RETURNS void
     LANGUAGE plpgsql

@@ -266,6 +266,22 @@ CREATE TABLE orders.order_share_tokens (
 COMMENT ON COLUMN orders.order_share_tokens.token_hash IS 'SHA-256 of the token; no API role may read it';
 COMMENT ON COLUMN orders.order_share_tokens.customer_id IS
     'The order''s customer when the link was made (0.38.0): the link stands while the order is that customer''s';
+-- share_token_customer — (0.38.0) a link is for its order's customer of
+-- the moment it is made, whoever inserts it (create_share_token, a DBA, a
+-- restore of links dumped before 0.38.0): moved to another customer, the
+-- order is no longer what the link shows or converts (share_token_row).
+CREATE FUNCTION orders.share_token_customer() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.customer_id := (SELECT o.customer_id FROM orders.orders o WHERE o.id = NEW.order_id);
+    RETURN NEW;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.share_token_customer() FROM PUBLIC;
+CREATE TRIGGER share_token_customer BEFORE INSERT ON orders.order_share_tokens
+    FOR EACH ROW WHEN (NEW.customer_id IS NULL) EXECUTE FUNCTION orders.share_token_customer();
 CREATE INDEX order_share_tokens_order_idx ON orders.order_share_tokens (order_id);
 CREATE INDEX order_share_tokens_expires_idx ON orders.order_share_tokens (expires_at);
 
@@ -552,17 +568,28 @@ BEGIN
 END
 $$;
 
+-- shares_order — (0.38.0) whether the acting account may share the order
+-- by the data: its customer, or staff with orders.edit whose scope has it
+-- — whoever the session is (share_creator_may_share asks it of a link's
+-- creator behind a DBA's login too).
+CREATE FUNCTION orders.shares_order(order_id uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT o.customer_id = ANY (orders.current_customer_ids())
+                            OR (orders.has_permission('orders', 'edit')
+                                AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+                       FROM orders.orders o WHERE o.id = shares_order.order_id), false)
+$$;
+
 -- may_share — whether the caller may create or revoke links of the order:
--- its customer, or staff with orders.edit whose scope has it; outside API
--- requests (DBAs, jobs) whoever may call the functions.
+-- shares_order in API requests; outside them (DBAs, jobs) whoever may call
+-- the functions.
 CREATE FUNCTION orders.may_share(order_id uuid) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT NOT orders.api_request()
-                            OR o.customer_id = ANY (orders.current_customer_ids())
-                            OR (orders.has_permission('orders', 'edit')
-                                AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+    SELECT coalesce((SELECT NOT orders.api_request() OR orders.shares_order(o.id)
                        FROM orders.orders o WHERE o.id = may_share.order_id), false)
 $$;
 
@@ -624,21 +651,17 @@ BEGIN
     -- an id of this database's partition (a proxy routes the token by it),
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
-    -- (0.38.0) for the order's customer of now: moved to another customer,
-    -- the order is no longer what the link shows or converts
-    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata,
-                                           customer_id)
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
     VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
-            coalesce(create_share_token.metadata, '{}'),
-            (SELECT o.customer_id FROM orders.orders o WHERE o.id = create_share_token.order_id));
+            coalesce(create_share_token.metadata, '{}'));
     RETURN token;
 END
 $$;
 
 -- share_creator_may_share — may the creator of link "t" still share its
--- order (orders.may_share, asked with the creator's account as the JWT
--- subject, then the claims put back as they were)?  (0.36.0) A link made by
+-- order (orders.shares_order, asked as the creator's account: act_as, then
+-- act_back)?  (0.36.0) A link made by
 -- staff who lost the order (unassigned, deactivated, orders.edit taken
 -- away) or by a customer whose order it no longer is still showed and
 -- approved the order for up to 90 days.  (0.38.0) A link that converts
@@ -646,26 +669,31 @@ $$;
 -- admins make one through the API: an admin demoted to customer rep kept a
 -- converting link that another account of theirs redeemed to take the
 -- customer over.  (Other accounts make none through the API; a DBA's link
--- naming one stays as may_share judges it.)  A creator that is no account
--- (a DBA's role name: orders.actor_account() is NULL for it) may: its links
--- are the DBA's.
+-- naming one stays as shares_order judges it.)  A creator that is no account
+-- (a DBA's role name, no account) may: its links are the DBA's.  (0.38.0)
+-- Asked through act_as, of shares_order: the claims alone were not
+-- believed behind a DBA's own login (a storefront back end), and may_share
+-- lets any such login share — a deactivated creator's links kept showing
+-- there.
 CREATE FUNCTION orders.share_creator_may_share(t orders.order_share_tokens) RETURNS boolean
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    claims text := current_setting('request.jwt.claims', true);
+    account uuid;
+    saved text[];
     may boolean;
 BEGIN
-    IF t.created_by IS NULL THEN
+    IF t.created_by IS NULL
+       OR t.created_by !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
         RETURN true;
     END IF;
-    PERFORM set_config('request.jwt.claims', json_build_object('sub', t.created_by)::text, true);
-    may := orders.actor_account() IS NULL
-           OR (orders.may_share(t.order_id)
-               AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
-                    OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin'));
-    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
+    account := t.created_by::uuid;
+    saved := orders.act_as(account);
+    may := orders.shares_order(t.order_id)
+           AND (NOT 'convert' = ANY (t.allowed_actions) OR orders.current_staff_id() IS NULL
+                OR orders.current_staff_role() IS NOT DISTINCT FROM 'admin');
+    PERFORM orders.act_back(saved);
     RETURN may;
 END
 $$;

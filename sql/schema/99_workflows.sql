@@ -504,10 +504,14 @@ BEGIN
         RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
             USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
     END IF;
-    IF NEW.trigger_config IS NOT NULL THEN
+    -- (0.38.0) judged when written: a webhook deleted since no longer
+    -- refuses every other change of the workflow (deleting its author
+    -- deactivates it, and failed with OR110)
+    IF NEW.trigger_config IS NOT NULL
+       AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
         PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
     END IF;
-    IF NEW.workflow_steps IS NOT NULL THEN
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
@@ -735,9 +739,8 @@ $$;
 -- order (by role, with orders.view) and the customer.  Before, a workflow
 -- of a deactivated or demoted admin kept sending order data to its URL,
 -- and a rep's reached orders outside the rep's scope.  Asked as the
--- author: the JWT subject and the orders.acting_for label set to its
--- account for the question (whichever of them decides who acts, as for
--- share links), then put back.  A workflow without an author is a DBA's
+-- author (act_as: the JWT subject and the orders.acting_for label set to
+-- its account for the question, as for share links), then put back.  A workflow without an author is a DBA's
 -- (written outside the API): it runs.  Called by execute_workflow, as the
 -- owner (the label is superusers').
 CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid) RETURNS text
@@ -746,8 +749,7 @@ CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, custo
 AS $$
 DECLARE
     account uuid;
-    claims text := current_setting('request.jwt.claims', true);
-    label text := current_setting('orders.acting_for', true);
+    saved text[];
     refusal text;
 BEGIN
     IF author IS NULL THEN
@@ -757,11 +759,10 @@ BEGIN
     IF account IS NULL THEN
         RETURN 'its author has no login: nobody to answer for it';
     END IF;
-    PERFORM set_config('request.jwt.claims', json_build_object('sub', account)::text, true);
-    PERFORM set_config('orders.acting_for', account::text, true);
+    saved := orders.act_as(account);
     refusal := CASE
         WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
-            THEN 'its author is no longer active staff with workflows.create or workflows.edit'
+            THEN 'its author is not active staff with workflows.create or workflows.edit'
         WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
                  SELECT FROM orders.orders o
                   WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
@@ -771,8 +772,7 @@ BEGIN
                  SELECT FROM orders.customers c
                   WHERE c.id = workflow_author_refusal.customer_id AND orders.sees_customer(c.id, c.account_id))
             THEN 'the customer is outside its author''s reach' END;
-    PERFORM set_config('request.jwt.claims', coalesce(claims, ''), true);
-    PERFORM set_config('orders.acting_for', coalesce(label, ''), true);
+    PERFORM orders.act_back(saved);
     RETURN refusal;
 END
 $$;

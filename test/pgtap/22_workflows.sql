@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(105);
+SELECT plan(107);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -374,6 +374,21 @@ SELECT is(has_function_privilege('public', 'orders.cron_jobs()', 'EXECUTE'), fal
 SELECT is((SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) FROM information_schema.role_table_grants
             WHERE table_schema = 'orders' AND table_name = 'workflow_executions' AND grantee = 'PUBLIC'), NULL,
           'nobody but the owner and grant_api''s roles has rights on the runs');
+
+-- 9. (0.38.0) a workflow is judged when written: a webhook deleted since
+-- no longer refuses the workflow's other changes — deleting its author
+-- (which deactivates it) failed with OR110
+INSERT INTO orders.webhooks (id, name, source, endpoint) VALUES
+  ('00000000-0000-0000-0000-0000000022f9', 'Gone', 'custom', 'gone-hook');
+INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000022e9', 'Author of a hook', 'manager');
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps, created_by_user_id) VALUES
+  ('00000000-0000-0000-0000-0000000022a9', 'On the gone hook', 'webhook', '{"webhook_id": "00000000-0000-0000-0000-0000000022f9"}',
+   '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "x"}}]', '00000000-0000-0000-0000-0000000022e9');
+DELETE FROM orders.webhooks WHERE id = '00000000-0000-0000-0000-0000000022f9';
+SELECT lives_ok($$DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000022e9'$$,
+                'the author of a workflow naming a deleted webhook can be deleted');
+SELECT is((SELECT is_active::text || ' ' || coalesce(created_by_user_id::text, 'no author') FROM orders.workflows
+            WHERE id = '00000000-0000-0000-0000-0000000022a9'), 'false no author', '... and its workflow stops');
 
 SELECT * FROM finish();
 ROLLBACK;

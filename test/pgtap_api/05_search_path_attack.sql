@@ -667,7 +667,7 @@ SELECT pg_temp.probe('staff read the costs',
       WHERE domain = 'att-a.example.com'$p$, '{site_internal_metrics,staff_sees_group}', NULL, '4');
 SELECT coalesce(pg_temp.probe('a share link',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view,approve,convert}')$p$,
-  '{create_share_token,may_share}'), 'no-token') AS att_tok \gset
+  '{create_share_token,may_share,shares_order,share_token_customer}'), 'no-token') AS att_tok \gset
 SELECT coalesce(pg_temp.probe('a second share link',
   $p$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000005b5', interval '1 day', '{view}', '{"n": 2}')$p$,
   '{create_share_token}'), 'no-token') AS att_tok2 \gset
@@ -796,7 +796,7 @@ SELECT pg_temp.probe('anon: announcing status changes is the owner''s',
 SELECT pg_temp.probe('anon: the outbox is no API''s (complete)',
   $p$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999')$p$, '{complete_outbox}', '42501');
 SELECT pg_temp.probe('anon: shared_order',
-  format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row,share_creator_may_share}', NULL, 'ATT-5');
+  format($p$SELECT orders.shared_order(%L) ->> 'order_number'$p$, :'att_tok'), '{shared_order,share_token_row,share_creator_may_share,act_as,act_back,shares_order}', NULL, 'ATT-5');
 SELECT pg_temp.probe('anon: share_review_sites',
   format($p$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000005c5',
             '[{"domain": "att-a.example.com", "status": "approved"}]') ->> 'approved'$p$, :'att_tok'),

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(93);
+SELECT plan(94);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -274,6 +274,11 @@ SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
 SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'agtok'), 'OR080', 'this share link is not valid',
                  'a delivery agent''s link shows nothing once the order is not the agent''s (OR080, as any invalid link)');
 SELECT is(current_setting('request.jwt.claims'), '{"role":"anon"}', '... the request''s claims as they were');
+-- (0.38.0) also behind a storefront's own login, whose claims are not believed
+SELECT set_config('role', 'tap_storefront', true);
+SELECT throws_ok(format('SELECT orders.shared_order(%L)', :'agtok'), 'OR080', 'this share link is not valid',
+                 '... nor behind a storefront back end''s own login (the creator asked through act_as)');
+SELECT set_config('role', 'anon', true);
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000e9'

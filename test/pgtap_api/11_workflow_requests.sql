@@ -311,7 +311,7 @@ SELECT is((SELECT status || ' ' || (error_log -> 0 ->> 'error_code') || ' ' || j
              FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
           'failed 42501 0', 'a deactivated author''s workflow does not run: a failed run, 42501, no step');
 SELECT is((SELECT error_log -> 0 ->> 'error' FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
-          'workflow "Prepared" did not run: its author is no longer active staff with workflows.create or workflows.edit',
+          'workflow "Prepared" did not run: its author is not active staff with workflows.create or workflows.edit',
           '... saying why');
 SELECT is((SELECT count(*)::int FROM orders.notifications WHERE title LIKE 'Prepared %'), 0, '... and no task');
 UPDATE orders.workflows SET name = 'Prepared (admin)' WHERE id = '00000000-0000-0000-0000-000000001121';
