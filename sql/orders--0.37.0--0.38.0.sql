@@ -33,6 +33,13 @@
 --  * shares_order, new: may_share's judgement of the acting account by the
 --    data (may_share lets any caller outside the API share); a link's
 --    creator is asked it, behind a DBA's login too.
+--  * workflow_recipients locks the staff it names FOR KEY SHARE (VOLATILE
+--    now): a recipient being deleted is waited for and left out — the
+--    step failed on the notification's foreign key (23503) after the
+--    run's earlier steps, and the other recipients lost theirs.
+--  * convert_share_token locks the order FOR SHARE beside its customer: a
+--    move of the order under way is waited for (it converted the link's
+--    customer while the order went to another).
 --  * share_token_customer, new trigger: a link inserted without its
 --    customer (a DBA's, a restore of links dumped before 0.38.0) gets its
 --    order's customer of the moment.
@@ -507,9 +514,11 @@ BEGIN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
+    -- (0.38.0) the order too, FOR SHARE: a move of the order under way is
+    -- waited for and its customer read as it commits
     SELECT o.customer_id, c.account_id INTO customer, owner_account
       FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
-     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+     WHERE o.id = t.order_id FOR SHARE OF o FOR NO KEY UPDATE OF c;
     -- (0.38.0) the customer the link was made for, and no other (the order
     -- moved since share_token_row looked)
     IF customer IS DISTINCT FROM t.customer_id THEN
@@ -775,3 +784,22 @@ AS $$
     SELECT coalesce((SELECT NOT orders.api_request() OR orders.shares_order(o.id)
                        FROM orders.orders o WHERE o.id = may_share.order_id), false)
 $$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_recipients(recipient text, order_id uuid)
+    RETURNS SETOF orders.staff
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT s.* FROM orders.staff s
+     WHERE s.is_active
+       AND CASE recipient
+           WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = order_id)
+           WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = order_id)
+           ELSE s.role = recipient
+                OR s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN recipient::uuid END
+           END
+     ORDER BY s.id
+       FOR KEY SHARE OF s;
+END;
+

@@ -828,9 +828,11 @@ BEGIN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
+    -- (0.38.0) the order too, FOR SHARE: a move of the order under way is
+    -- waited for and its customer read as it commits
     SELECT o.customer_id, c.account_id INTO customer, owner_account
       FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
-     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+     WHERE o.id = t.order_id FOR SHARE OF o FOR NO KEY UPDATE OF c;
     -- (0.38.0) the customer the link was made for, and no other (the order
     -- moved since share_token_row looked)
     IF customer IS DISTINCT FROM t.customer_id THEN

@@ -560,10 +560,14 @@ CREATE TRIGGER workflow_author_deleted BEFORE DELETE ON orders.staff
 ---------------------------------------------------------------------------
 
 -- workflow_recipients — the active staff members a recipient names for the
--- order (assigned_rep, assigned_agent, a role, a staff id).
+-- order (assigned_rep, assigned_agent, a role, a staff id), locked FOR KEY
+-- SHARE (0.38.0): one being deleted is waited for and then left out — its
+-- notification failed the step on the foreign key (23503), after the
+-- run's earlier steps had taken effect, and the other recipients lost
+-- theirs.
 CREATE FUNCTION orders.workflow_recipients(recipient text, order_id uuid)
     RETURNS SETOF orders.staff
-    LANGUAGE sql STABLE
+    LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT s.* FROM orders.staff s
@@ -575,7 +579,8 @@ BEGIN ATOMIC
                 OR s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                                THEN recipient::uuid END
            END
-     ORDER BY s.id;
+     ORDER BY s.id
+       FOR KEY SHARE OF s;
 END;
 
 -- workflow_render — "text" with each {{key}} replaced by data's value of key
