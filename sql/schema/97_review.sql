@@ -822,20 +822,26 @@ BEGIN
         RAISE EXCEPTION 'account % is staff: a share link converts a prospect, not a staff member', account
             USING ERRCODE = 'OR084', HINT = 'Redeem the link logged in as the customer it was made for.';
     END IF;
-    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
-     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
-    IF NOT FOUND THEN
+    -- (0.38.0) the order first, FOR SHARE — the extension's lock order
+    -- (order, then its customer, then what hangs on the order, the link
+    -- here): a move, cancellation or delete of the order under way is
+    -- waited for, and the customer read as it commits.  Locked by a
+    -- statement of its own, before the customer (a join locks its rows in
+    -- the plan's order), and before the link (a first cut locked the link
+    -- first: a cancellation that then revoked the link deadlocked with it)
+    PERFORM FROM orders.orders o WHERE o.id = t.order_id FOR SHARE;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    -- (0.38.0) the customer the link was made for, and no other (the order
+    -- moved since share_token_row looked, or is gone)
+    IF customer IS DISTINCT FROM t.customer_id THEN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
-    -- (0.38.0) the order too, FOR SHARE: a move of the order under way is
-    -- waited for and its customer read as it commits
-    SELECT o.customer_id, c.account_id INTO customer, owner_account
-      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
-     WHERE o.id = t.order_id FOR SHARE OF o FOR NO KEY UPDATE OF c;
-    -- (0.38.0) the customer the link was made for, and no other (the order
-    -- moved since share_token_row looked)
-    IF customer IS DISTINCT FROM t.customer_id THEN
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'this share link is not valid'
             USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
     END IF;
