@@ -4,8 +4,8 @@
 --    an API client reading the graph saw only allowed_roles, the database
 --    roles, which API requests never are.
 --  * product_catalog(category), new: the active products (and each active
---    variant of them) with
---    the price a customer's item must carry (no cost, no stock) — customers
+--    variant of them) with the price a customer's item must carry (no
+--    cost, no stock) — customers
 --    and anon read no product table, so a shopper could not learn the
 --    price its own item had to name (OR061).  grant_api grants it to both
 --    API roles, and this update to the API roles already recorded.
@@ -70,7 +70,10 @@
 --    rolled back to a savepoint, and an upsert may send an order's own
 --    number back (OR009 only for an ORD- number no order has); in an API
 --    request only customers and active staff draw a number (anon burnt
---    the sequence's numbers: 42501).
+--    the sequence's numbers: 42501) — and writers row level security does
+--    not hold (a DBA's BYPASSRLS guest checkout); an existing order's
+--    number is looked for FOR KEY SHARE (one deleted meanwhile had its
+--    number stored for another order).
 --  * (library) the role defaults are read again after a first read that
 --    failed (a lock timeout left every staff member of that backend
 --    without them).
