@@ -95,17 +95,18 @@ CREATE FUNCTION orders.product_catalog(category text DEFAULT NULL)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT p.id, v.id, p.name::text, v.name::text, coalesce(v.sku, p.sku)::text, p.description, p.category,
-           coalesce(v.price, p.price)::numeric, coalesce(v.attributes, '{}'::jsonb)::jsonb, p.images::jsonb
-      FROM orders.products p
-      LEFT JOIN LATERAL (SELECT NULL::uuid AS id, NULL::text AS name, NULL::text AS sku, NULL::numeric AS price,
-                                NULL::jsonb AS attributes
-                         UNION ALL
-                         SELECT x.id, x.name, x.sku, x.price, x.attributes
-                           FROM orders.product_variants x
-                          WHERE x.product_id = p.id AND x.is_active) v ON true
-     WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
-     ORDER BY p.name, v.name NULLS FIRST, p.id, v.id;
+    SELECT c.* FROM (
+        SELECT p.id, NULL::uuid, p.name::text, NULL::text, p.sku::text, p.description, p.category,
+               p.price::numeric, '{}'::jsonb, p.images::jsonb
+          FROM orders.products p
+         WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
+        UNION ALL
+        SELECT p.id, v.id, p.name::text, v.name::text, v.sku::text, p.description, p.category,
+               coalesce(v.price, p.price)::numeric, v.attributes::jsonb, p.images::jsonb
+          FROM orders.products p JOIN orders.product_variants v ON v.product_id = p.id AND v.is_active
+         WHERE p.is_active AND (product_catalog.category IS NULL OR p.category = product_catalog.category)
+    ) c (product_id, variant_id, name, variant_name, sku, description, category, price, attributes, images)
+     ORDER BY c.name, c.variant_name NULLS FIRST, c.product_id, c.variant_id;
 END;
 COMMENT ON FUNCTION orders.product_catalog(text) IS
     'The active products and variants with the price a customer''s item must carry (no cost, no stock); optionally of one category';
