@@ -429,6 +429,42 @@ BEGIN
 END
 $$;
 
+-- advance_analysed_orders (0.39.0) — a deleted client group that was still
+-- being analysed can leave its order "analyzing" with every remaining group
+-- analysed: complete_analysis, which moves such an order, is not called
+-- again.  At the end of the DELETE each order of such a group is locked
+-- (id order; after the groups, as complete_analysis) and, still
+-- "analyzing" with groups left and none unanalysed, moved to "reviewing"
+-- ('analysis complete').  As the owner: the group's deletion was the
+-- caller's right (a client may delete its groups of an open, unpaid
+-- order), the move its consequence, as complete_analysis's.  An order
+-- deleted with its groups, or left without any, stays as it is.
+CREATE FUNCTION orders.advance_analysed_orders() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o orders.orders;
+BEGIN
+    FOR o IN SELECT * FROM orders.orders
+              WHERE id IN (SELECT g.order_id FROM gone g WHERE g.analysis_completed_at IS NULL)
+                AND status = 'analyzing'
+              ORDER BY id FOR NO KEY UPDATE
+    LOOP
+        IF o.status = 'analyzing'
+           AND EXISTS (SELECT FROM orders.order_groups og WHERE og.order_id = o.id)
+           AND NOT EXISTS (SELECT FROM orders.order_groups og
+                            WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+            PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER advance_analysed_orders AFTER DELETE ON orders.order_groups
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION orders.advance_analysed_orders();
+REVOKE ALL ON FUNCTION orders.advance_analysed_orders() FROM PUBLIC;
+
 -- review_sites — apply a client's verdicts on sites of one group, all or
 -- nothing: [{selection_id | domain, status, client_notes, target_page_url,
 -- anchor_text}].  One UPDATE as the caller: the counters and the cap

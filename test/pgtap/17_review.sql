@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(259);
+SELECT plan(264);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1339,6 +1339,38 @@ INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed
 SELECT o.id, sha256(convert_to('t17-dba-token', 'UTF8')), now() + interval '1 day', '{view}', current_user
   FROM orders.orders o WHERE o.order_number = 'T17-S';
 SELECT is(orders.shared_order('t17-dba-token') ->> 'order_number', 'T17-S', 'a DBA''s link shows its order');
+
+-- (0.39.0) the group still being analysed deleted: the order's other
+-- groups are analysed, so it moves on to reviewing as complete_analysis
+-- would have; an order left without groups, or one whose deleted group was
+-- analysed, stays
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
+  ('00000000-0000-0000-0000-0000000017bb', 'T17-AG', '00000000-0000-0000-0000-0000000017c1', 'review', true),
+  ('00000000-0000-0000-0000-0000000017bc', 'T17-AH', '00000000-0000-0000-0000-0000000017c1', 'review', true);
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017eb', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c2', 1),
+  ('00000000-0000-0000-0000-0000000017ec', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c3', 1),
+  ('00000000-0000-0000-0000-0000000017ed', '00000000-0000-0000-0000-0000000017bc', '00000000-0000-0000-0000-0000000017c2', 1);
+SELECT is(ARRAY[(orders.transition('00000000-0000-0000-0000-0000000017bb', 'analyzing')).status,
+                (orders.transition('00000000-0000-0000-0000-0000000017bc', 'analyzing')).status,
+                (orders.complete_analysis('00000000-0000-0000-0000-0000000017eb', '[{"domain": "g.example"}]')).group_status],
+          '{analyzing,analyzing,reviewing}', 'two orders analysed, one group of T17-AG complete');
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T17-AG'), 'analyzing', '... T17-AG waits for its second group');
+SELECT pg_temp.snap('T17-AH') AS before \gset
+DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017ed';
+SELECT is(pg_temp.snap('T17-AH'), regexp_replace(:'before', ' \| [^|]*/1:pending', ''),
+          'the only group of an order deleted: the order stays analyzing (no group left to review)');
+DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017ec';
+SELECT is((SELECT o.status || ' / ' || h.old_status || ' -> ' || h.new_status || ' by ' || h.changed_by || ': ' || h.notes
+             FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id
+            WHERE o.order_number = 'T17-AG' AND h.new_status = 'reviewing'),
+          'reviewing / analyzing -> reviewing by ' || orders.current_actor() || ': analysis complete',
+          'the group still being analysed deleted: the order moves to reviewing, with history');
+SELECT pg_temp.snap('T17-AG') AS before \gset
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017ee', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c3', 1);
+DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017ee';
+SELECT is(pg_temp.snap('T17-AG'), :'before', '... a group deleted from an order in review changes nothing else');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -639,7 +639,7 @@ SELECT pg_temp.probe('admin adds a second client group',
      VALUES ('00000000-0000-0000-0000-0000000005c6', '00000000-0000-0000-0000-0000000005b5',
              '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard,group_client_guard}');
 SELECT pg_temp.probe('and deletes it (group_sites_stay: no approved site)',
-  $p$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000005c6'$p$, '{group_sites_stay}');
+  $p$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000005c6'$p$, '{group_sites_stay,advance_analysed_orders}');
 SELECT pg_temp.probe('the analysis starts (gate client_groups passes)',
   $p$SELECT (orders.transition('00000000-0000-0000-0000-0000000005b5', 'analyzing')).status$p$,
   '{transition,has_client_groups}', NULL, 'analyzing');
