@@ -183,6 +183,37 @@ $$;
 CREATE TRIGGER reservations_truncate_guard BEFORE TRUNCATE ON orders.slot_reservations
     FOR EACH STATEMENT EXECUTE FUNCTION orders.reservations_truncate_guard();
 
+-- staff_holds_lapse (0.39.0) — a staff member deactivated, deleted or
+-- given another login: the live holds of its account lapse now (their
+-- expires_at set to now(); free at once for reserve_time_slot and
+-- available_slots, OR026 for confirm_booking, counted off by the next
+-- cleanup_expired_reservations).  A staff hold lasts up to 24 hours, and a
+-- deactivated member's kept its places that long (confirm_booking refused
+-- it, OR028).  Locks the holds in id order — reservation rows only, before
+-- any slot row, as the slot functions do.  As the owner: whoever may
+-- deactivate staff need not write reservations.  A customer's holds under
+-- the same account lapse with it.
+CREATE FUNCTION orders.staff_holds_lapse() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.slot_reservations r SET expires_at = now()
+     WHERE r.id IN (SELECT h.id FROM orders.slot_reservations h
+                     WHERE h.holder = OLD.account_id::text AND h.status = 'held' AND h.expires_at > now()
+                     ORDER BY h.id FOR UPDATE)
+       AND r.status = 'held' AND r.expires_at > now();
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.staff_holds_lapse() FROM PUBLIC;
+CREATE TRIGGER staff_holds_lapse AFTER UPDATE OF is_active, account_id ON orders.staff
+    FOR EACH ROW WHEN (OLD.account_id IS NOT NULL
+                       AND ((OLD.is_active AND NOT NEW.is_active) OR NEW.account_id IS DISTINCT FROM OLD.account_id))
+    EXECUTE FUNCTION orders.staff_holds_lapse();
+CREATE TRIGGER staff_holds_lapse_delete AFTER DELETE ON orders.staff
+    FOR EACH ROW WHEN (OLD.account_id IS NOT NULL) EXECUTE FUNCTION orders.staff_holds_lapse();
+
 CREATE FUNCTION orders.release_cancelled_bookings() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_release_cancelled_bookings';
 -- once per statement, for all the orders it moved into a cancelled-category

@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(47);
+SELECT plan(51);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -198,6 +198,32 @@ SELECT set_config('request.jwt.claims', '', true);
 SELECT orders.transition('00000000-0000-0000-0000-0000000006e4', 'cancelled');
 SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a5'), '0 booked, 0 held of 2',
           'the row trigger of 0.24.0 on the 0.25.0 library gives the place back too');
+-- (0.39.0) a staff member's holds lapse when it leaves: given another
+-- login, deleted; a member deactivated again, or without a login, changes
+-- nothing.  The lapsed places are free at once; cleanup counts them off.
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
+  ('00000000-0000-0000-0000-0000000006a8', '00000000-0000-0000-0000-0000000006b1', now() + interval '4 days', now() + interval '4 days 1 hour', 3);
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000006d1', '00000000-0000-0000-0000-0000000006d1', 'T06 Desk One', 'manager'),
+  ('00000000-0000-0000-0000-0000000006d2', '00000000-0000-0000-0000-0000000006d2', 'T06 Desk Two', 'manager');
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-0000-0000000006d1"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a8', duration_minutes => 600) AS desk1 \gset
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-0000-0000000006d2"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a8', duration_minutes => 600, quantity => 2) AS desk2 \gset
+SELECT set_config('request.jwt.claims', '', true);
+UPDATE orders.staff SET full_name = 'T06 Desk One (front)', is_active = true WHERE id = '00000000-0000-0000-0000-0000000006d1';
+SELECT is((SELECT string_agg((expires_at > now())::text, ' ' ORDER BY holder) FROM orders.slot_reservations
+            WHERE id IN (:'desk1', :'desk2')), 'true true', 'two desks hold three places; a change of name keeps them');
+UPDATE orders.staff SET account_id = '00000000-0000-0000-0000-0000000006d9' WHERE id = '00000000-0000-0000-0000-0000000006d1';
+DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000006d2';
+SELECT is((SELECT string_agg((expires_at > now())::text, ' ' ORDER BY holder) FROM orders.slot_reservations
+            WHERE id IN (:'desk1', :'desk2')), 'false false',
+          'desk one given another login, desk two deleted: their holds lapse');
+SELECT is((SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000006b1', now(), now() + interval '7 days')
+            WHERE capacity_id = '00000000-0000-0000-0000-0000000006a8'), 3, '... their places are free at once');
+SELECT is(orders.cleanup_expired_reservations() >= 2 AND pg_temp.slot('00000000-0000-0000-0000-0000000006a8') = '0 booked, 0 held of 3',
+          true, '... and cleanup counts them off');
+
 -- re-defined with one transition table only, the statement form is refused
 -- (39P01: it folds the old rows out and the new rows in) and the UPDATE with it
 DROP TRIGGER release_cancelled_bookings ON orders.orders;

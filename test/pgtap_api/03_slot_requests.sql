@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(33);
+SELECT plan(37);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -152,6 +152,32 @@ SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-1111111
 SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003b6', 'confirmed')$$, '42501', NULL,
                  '... not even once its payment is collected (its status follows the payment service, not the client)');
 SELECT is((SELECT status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000003b6'), 'pending', '... which stays pending');
+
+-- (0.39.0) a staff member's long hold lapses when it is deactivated: it
+-- kept its places for up to 24 hours (confirm_booking refused it, OR028)
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000003d1', '33333333-0000-0000-0000-0000000003d1', 'API Front Desk', 'manager');
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
+  ('00000000-0000-0000-0000-0000000003f2', '00000000-0000-0000-0000-0000000000f0',
+   now() + interval '3 days', now() + interval '3 days 1 hour', 2);
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-0000-0000-0000-0000000003d1","role":"staff"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f2', duration_minutes => 1440, quantity => 2) AS desk_hold \gset
+SELECT is((SELECT count(*)::int FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')
+            WHERE capacity_id = '00000000-0000-0000-0000-0000000003f2'), 0, 'the front desk holds both places for a day (the slot is off offer)');
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000003d1';
+SELECT is((SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000000f0', now(), now() + interval '7 days')
+            WHERE capacity_id = '00000000-0000-0000-0000-0000000003f2'), 2,
+          'the admin deactivates the front desk: its hold lapses, both places are free again (PATCH /staff)');
+SELECT set_config('request.jwt.claims', '{"sub":"33333333-0000-0000-0000-0000000003d1","role":"staff"}', true);
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L)', :'desk_hold'), 'OR026', NULL,
+                 '... and the deactivated member cannot book it any more (OR026: it lapsed)');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f2', quantity => 2), NULL,
+            '... a client holds the two places');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);

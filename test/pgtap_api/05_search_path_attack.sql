@@ -863,11 +863,12 @@ SELECT pg_temp.probe('admin creates an order_status workflow, naming another cre
     workflow_condition,workflows_changed,sync_workflow_job,track_changes}',
   NULL, '00000000-0000-0000-0000-0000000000e8');
 SELECT pg_temp.probe('admin adds a staff member',
-  $p$INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000005e1', 'Att Leaver', 'manager')
+  $p$INSERT INTO orders.staff (id, account_id, full_name, role)
+     VALUES ('00000000-0000-0000-0000-0000000005e1', '00000000-0000-0000-0000-0000000005e1', 'Att Leaver', 'manager')
      RETURNING full_name$p$, '{staff_columns_guard,track_changes}', NULL, 'Att Leaver');
-SELECT pg_temp.probe('... and deletes it (its workflows would stop: workflow_author_deleted)',
+SELECT pg_temp.probe('... and deletes it (its workflows would stop: workflow_author_deleted; its holds lapse: staff_holds_lapse)',
   $p$DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000005e1' RETURNING full_name$p$,
-  '{workflow_author_deleted,track_changes}', NULL, 'Att Leaver');
+  '{workflow_author_deleted,staff_holds_lapse,track_changes}', NULL, 'Att Leaver');
 SELECT pg_temp.probe('admin creates a customer_tag workflow',
   $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
      VALUES ('att vip', 'customer_tag', '{"tag_id": "att-vip"}',
