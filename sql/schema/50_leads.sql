@@ -124,6 +124,13 @@ BEGIN
         RAISE EXCEPTION 'orders.assign_lead: argument "lead_id" must not be null'
             USING ERRCODE = '22004';
     END IF;
+    -- (0.39.0) named here: the leads policy's check of the new row said
+    -- only "new row violates row-level security policy"
+    IF NOT orders.order_in_scope(assign_lead.order_id) THEN
+        RAISE EXCEPTION 'lead % may not be assigned to order %', assign_lead.lead_id, assign_lead.order_id
+            USING ERRCODE = '42501',
+                  HINT = 'A lead counts toward an order in your scope; either no order has this id or row level security hides it from you.';
+    END IF;
     UPDATE orders.leads l
        SET order_id = assign_lead.order_id,
            customer_id = coalesce(l.customer_id,

@@ -648,12 +648,17 @@ CREATE POLICY delete_right ON orders.order_notes AS RESTRICTIVE FOR DELETE
     USING (NOT (SELECT orders.api_request())
            OR author_id = (SELECT orders.current_staff_id()) OR (SELECT orders.current_staff_role()) = 'admin');
 
--- leads: a customer's own; staff except delivery agents by orders.*
+-- leads: a customer's own; staff except delivery agents by orders.*, a
+-- lead of a campaign only when they read the campaign's order (0.39.0: a
+-- rep read — and with orders.delete deleted — the leads, contacts
+-- included, of another rep's campaign it could not see; a lead without a
+-- campaign stays every such staff member's)
 ALTER TABLE orders.leads ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.leads
     USING (customer_id = ANY ((SELECT orders.current_customer_ids())::uuid[])
            OR ((SELECT orders.has_permission('orders', 'view'))
-               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
+               AND (SELECT orders.current_staff_role()) <> 'delivery_agent'
+               AND (order_id IS NULL OR EXISTS (SELECT FROM orders.orders o WHERE o.id = order_id))));
 -- (0.29.0) a lead counts toward an order in the writer's scope only: a
 -- customer rep delivered leads to another rep's campaign it cannot see,
 -- which completed it in the rep's name (permissions widen the actions, not

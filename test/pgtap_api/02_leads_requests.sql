@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -41,8 +41,11 @@ SELECT is((orders.transition('00000000-0000-0000-0000-0000000000b4', 'active')).
 -- which it cannot read, and so completed it in its own name
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
-INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
-  ('00000000-0000-0000-0000-000000000e11', '99999999-9999-9999-9999-999999999999', 'Plain Rep', 'customer_rep');
+INSERT INTO orders.staff (id, account_id, full_name, role, permissions) VALUES
+  ('00000000-0000-0000-0000-000000000e11', '99999999-9999-9999-9999-999999999999', 'Plain Rep', 'customer_rep',
+   '{"orders": {"delete": true}}');
+INSERT INTO orders.leads (id, customer_id, order_id, status) VALUES
+  ('00000000-0000-0000-0000-0000000000d9', '00000000-0000-0000-0000-0000000000a1', NULL, 'new');
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"99999999-9999-9999-9999-999999999999","role":"lead_worker"}', true);
 SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b4'), 0,
@@ -50,9 +53,20 @@ SELECT is((SELECT count(*)::int FROM orders.orders WHERE id = '00000000-0000-000
 SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALUES
                   ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000b4', 'approved')$$,
                  '42501', NULL, '... and delivers no lead to it (42501)');
-SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000b4')$$,
-                 '42501', 'lead 00000000-0000-0000-0000-0000000000d1 may not be changed by you',
-                 '... nor assigns one to it: 42501 for a lead it reads (not OR015 "does not exist")');
+SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d9', '00000000-0000-0000-0000-0000000000b4')$$,
+                 '42501', 'lead 00000000-0000-0000-0000-0000000000d9 may not be assigned to order 00000000-0000-0000-0000-0000000000b4',
+                 '... nor assigns one to it: 42501 naming lead and order (0.39.0; not OR015 "does not exist")');
+SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d1', NULL)$$,
+                 'OR015', 'lead 00000000-0000-0000-0000-0000000000d1 does not exist',
+                 '... nor takes one of API-4''s leads out of it: a lead of a campaign it cannot read is none it knows (OR015)');
+-- (0.39.0) nor reads API-4's leads (their contacts), nor deletes them with
+-- its orders.delete
+SELECT is((SELECT count(*)::int FROM orders.leads WHERE order_id = '00000000-0000-0000-0000-0000000000b4'), 0,
+          '... nor reads its leads');
+WITH d AS (DELETE FROM orders.leads WHERE order_id = '00000000-0000-0000-0000-0000000000b4' RETURNING 1)
+SELECT is(count(*)::int, 0, '... nor deletes them (DELETE /leads with orders.delete: nothing)') FROM d;
+SELECT is((SELECT count(*)::int FROM orders.leads WHERE order_id IS NULL), 1,
+          '... a lead without a campaign it still reads');
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
 SELECT is((SELECT status || ' ' || leads_delivered || '/' || leads_purchased FROM orders.orders
