@@ -449,23 +449,30 @@ agent_final(const OrdersLockedOrder *o, void *arg)
 
 /*
  * refuse_agent_on_final — (0.28.0) guarantees that a delivery agent's
- * statement (an API request) moves the subtotal of no order that is no
+ * statement (an API request) changes no item of an order that is no
  * longer open (delivered, returned, cancelled) or whose payment is
  * collected: an agent deleted or re-added a collected order's items and
- * the automatic refund followed in its name.  Judged on the orders as
- * locked (orders_judge_orders): a delivery and collection that committed
- * while the statement ran are seen, whoever the order is assigned to now.
+ * the automatic refund followed in its name; (0.39.0) any item, not only
+ * one that moves the subtotal — an agent moved stock between the products
+ * of a delivered, collected order by quantities that kept the subtotal
+ * (a 0-priced gift up, a paid item down).  Judged on the orders as locked
+ * (orders_judge_orders): a delivery and collection that committed while
+ * the statement ran are seen, whoever the order is assigned to now.
  * Other callers pay one identity test (cached per command).
  */
 static void
-refuse_agent_on_final(SubtotalDelta **moved, long n)
+refuse_agent_on_final(HTAB *deltas)
 {
 	pg_uuid_t	me;
 	const char *role;
+	void	  **touched;
+	long		n;
 
 	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
 		return;
-	orders_judge_orders((void *const *) moved, n, agent_final, NULL, true);
+	touched = orders_sorted_deltas(deltas, NULL, &n);
+	if (n > 0)
+		orders_judge_orders((void *const *) touched, n, agent_final, NULL, true);
 }
 
 /*
@@ -568,7 +575,7 @@ subtotal_moves(const void *entry)
  * what they totalled before, in the same transaction, or that the
  * statement failed.  Concurrent item writers of one order queue on the
  * order's row lock that the UPDATE takes, and each adds its own delta.  A
- * delivery agent's statement moves no subtotal of a delivered or collected
+ * delivery agent's statement changes no item of a delivered or collected
  * order (refuse_agent_on_final); a customer's writes no item of an order
  * taken on meanwhile (refuse_customer_off_cart).
  * Items made by a site's row trigger: their deltas are held and applied at
@@ -597,10 +604,10 @@ orders_subtotal_on_items(PG_FUNCTION_ARGS)
 	if (trigdata->tg_newtable)
 		orders_for_each_row(trigdata->tg_newtable, desc, +1, fold_item_total, &f);
 	refuse_customer_off_cart(rel, f.deltas);
+	refuse_agent_on_final(f.deltas);
 	moved = (SubtotalDelta **) orders_sorted_deltas(f.deltas, subtotal_moves, &n);
 	if (n == 0)
 		return PointerGetDatum(NULL);
-	refuse_agent_on_final(moved, n);
 	if (orders_hold_subtotals)
 		hold_deltas(moved, n);
 	else

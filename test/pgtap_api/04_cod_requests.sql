@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(72);
+SELECT plan(73);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -91,6 +91,12 @@ SELECT throws_ok($$UPDATE orders.order_items SET quantity = 1 WHERE order_id = '
                  '... nor change its items once it is delivered and collected (the total, and a refund, followed)');
 SELECT throws_ok($$DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
                  '42501', NULL, '... nor delete them');
+-- (0.39.0) nor any change that keeps the subtotal: an agent moved stock
+-- between a delivered order's products (a 0-priced gift up, a paid item
+-- down) with the total unchanged
+SELECT throws_ok($$UPDATE orders.order_items SET quantity = quantity WHERE order_id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 '42501', 'the items of order "API-3" are final for its delivery agent (status delivered, payment collected)',
+                 '... nor changes them in a way that keeps the subtotal (0.39.0)');
 SELECT throws_ok($$UPDATE orders.orders SET delivered_at = now() - interval '1 day' WHERE order_number = 'API-3'$$,
                  'OR060', 'column "delivered_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)',
                  '... nor backdate a stamp');
