@@ -241,7 +241,11 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
 -- update, by nobody (a customer set it in the year 9999 and the shop's
 -- cancellation was taken for stale).  (0.38.0) A customer changes its
 -- order's delivery_address and delivery_area while the order is open and
--- not shipped (shipped_at); afterwards they are staff's.
+-- not shipped (shipped_at); afterwards they are staff's.  (0.39.0) So its
+-- payment_method, also once the payment is collected or refunded — and a
+-- delivery agent changes none (an agent relabelled its cash order "card"
+-- before collecting, and the ledger's revenue row said card; a customer
+-- relabelled a collected order, which then disagreed with the ledger).
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -253,7 +257,7 @@ DECLARE
     stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
         returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
     -- (0.29.0) customer_id: an agent moved its order to another customer, whom it then read
-    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id}';
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id,payment_method}';
     new_row jsonb;
     old_row jsonb;
     col text;
@@ -303,13 +307,18 @@ BEGIN
             PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
         END IF;
         -- (0.38.0) where it goes is the customer's until it has left or is
-        -- closed: a customer changed the address of a delivered order
+        -- closed: a customer changed the address of a delivered order;
+        -- (0.39.0) how it is paid likewise, and not once paid
         IF TG_OP = 'UPDATE' AND (OLD.shipped_at IS NOT NULL OR orders.status_category(OLD.lifecycle, OLD.status) <> 'open') THEN
-            FOREACH col IN ARRAY ARRAY['delivery_address', 'delivery_area'] LOOP
+            FOREACH col IN ARRAY ARRAY['delivery_address', 'delivery_area', 'payment_method'] LOOP
                 IF new_row -> col IS DISTINCT FROM old_row -> col THEN
                     PERFORM orders.refuse_column('orders.orders', col, 'staff once the order has shipped or is closed');
                 END IF;
             END LOOP;
+        END IF;
+        IF TG_OP = 'UPDATE' AND OLD.payment_status IN ('collected', 'refunded')
+           AND NEW.payment_method IS DISTINCT FROM OLD.payment_method THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_method', 'staff once the payment is collected');
         END IF;
         RETURN NEW;
     END IF;
@@ -349,7 +358,7 @@ CREATE TRIGGER order_columns_guard
         assigned_rep_id, assigned_agent_id, source, webhook_source, delivery_proof, review_completed_at, reviewed_by,
         leads_purchased, external_id, currency, confirmed_at, started_at, paused_at, reviewed_at, paid_at, shipped_at,
         delivered_at, returned_at, completed_at, cancelled_at, customer_id, created_at, metadata,
-        delivery_address, delivery_area
+        delivery_address, delivery_area, payment_method
     ON orders.orders FOR EACH ROW WHEN (orders.api_request())
     EXECUTE FUNCTION orders.order_columns_guard();
 

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(73);
+SELECT plan(74);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -70,6 +70,9 @@ SELECT is((SELECT count(*)::int FROM orders.customers WHERE id = '00000000-0000-
           '... nothing changed: Client Three stays out of its reach');
 SELECT orders.transition('00000000-0000-0000-0000-0000000000b3', s)
   FROM unnest(ARRAY['being_prepared', 'ready_for_pickup', 'out_for_delivery', 'delivered']) s;
+SELECT throws_ok($$UPDATE orders.orders SET payment_method = 'card' WHERE order_number = 'API-3'$$, 'OR060',
+                 'column "payment_method" of orders.orders is reserved to staff other than delivery agents',
+                 '(0.39.0) the agent does not relabel its cash order (the ledger''s revenue row would say card)');
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'failed' WHERE order_number = 'API-3'$$,
                 'the agent records a failed collection (nobody home)');
 SELECT lives_ok($$UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'API-3'$$,

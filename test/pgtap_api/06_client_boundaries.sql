@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(59);
+SELECT plan(63);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -159,8 +159,25 @@ SELECT throws_ok(format($$UPDATE orders.orders SET delivery_address = '3 Other R
 SELECT throws_ok(format($$UPDATE orders.orders SET delivery_area = 'South' WHERE id = %L$$, :'closed_order'),
                  'OR060', 'column "delivery_area" of orders.orders is reserved to staff once the order has shipped or is closed',
                  '... nor once it is cancelled');
+SELECT throws_ok(format($$UPDATE orders.orders SET payment_method = 'card' WHERE id = %L$$, :'ship_order'),
+                 'OR060', 'column "payment_method" of orders.orders is reserved to staff once the order has shipped or is closed',
+                 '... nor, once it is out for delivery, how it is paid (0.39.0)');
 SELECT lives_ok(format($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE id = %L$$, :'ship_order'),
                 '... its note to the order it still writes');
+-- (0.39.0) nor how an open order was paid once its payment is collected
+INSERT INTO orders.orders (customer_id, payment_method) VALUES ('00000000-0000-0000-0000-0000000000a1', 'cash')
+RETURNING id AS paid_order \gset
+SELECT lives_ok(format($$UPDATE orders.orders SET payment_method = 'cod' WHERE id = %L$$, :'paid_order'),
+                'a customer chooses how its open order is paid');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.orders SET payment_status = 'collected' WHERE id = :'paid_order';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT throws_ok(format($$UPDATE orders.orders SET payment_method = 'bank_transfer' WHERE id = %L$$, :'paid_order'),
+                 'OR060', 'column "payment_method" of orders.orders is reserved to staff once the payment is collected',
+                 '... but not once it is collected');
+SELECT is((SELECT payment_method FROM orders.orders WHERE id = :'paid_order'), 'cod', '... nothing changed');
 SELECT is((SELECT delivery_address || '/' || coalesce(delivery_area, '-') FROM orders.orders WHERE id = :'ship_order')
           || ' ' || (SELECT delivery_address || '/' || coalesce(delivery_area, '-') FROM orders.orders WHERE id = :'closed_order'),
           '2 New Road/North 1 Old Road/-', '... the addresses as they were');
