@@ -491,13 +491,35 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
 	return values[R_ID];
 }
 
+/* caller_is_staff — is the caller (behind a JWT) active staff? */
+static bool
+caller_is_staff(void)
+{
+	pg_uuid_t	me;
+	const char *role;
+
+	return orders_caller_staff(&me, &role);
+}
+
+/* caller_is_agent — is the caller (behind a JWT) a delivery agent? */
+static bool
+caller_is_agent(void)
+{
+	pg_uuid_t	me;
+	const char *role;
+
+	return orders_caller_staff(&me, &role) && strcmp(role, "delivery_agent") == 0;
+}
+
 /*
  * slot_staff — is the caller (role "caller") staff for holds: a member of
  * orders.staff_role, the owner of "rel", or (0.27.0 library) active staff
  * with orders.edit behind a JWT?  In an API request only the last
  * (0.37.0 library): the role an API request runs as is every staff
  * member's — a deactivated one, or one without orders.edit, booked places
- * without an order when orders.staff_role named it.
+ * without an order when orders.staff_role named it.  (0.39.0 library) A
+ * delivery agent is not, whatever its permissions: agents have orders.edit
+ * by default, and one held a slot's every place for a day and booked it.
  */
 static bool
 slot_staff(Oid rel, Oid caller)
@@ -505,7 +527,7 @@ slot_staff(Oid rel, Oid caller)
 	Oid			staff;
 
 	if (orders_api_request_now())
-		return orders_caller_may("orders", "edit");
+		return orders_caller_may("orders", "edit") && !caller_is_agent();
 	staff = orders_staff_role ? get_role_oid(orders_staff_role, true) : InvalidOid;
 	return (OidIsValid(staff) && has_privs_of_role(caller, staff)) ||
 		has_privs_of_role(caller, orders_rel_owner(rel)) ||
@@ -948,6 +970,35 @@ end_reservation_call(SlotTables *t, OrdersDirect *d, OrdersSavedUser *saved, Dat
 }
 
 /*
+ * require_reachable_item — (0.39.0 library) in a staff member's API
+ * request, refuse (OR028) to link order item "item" unless the caller
+ * reads it (customers: require_own_item) (the items'
+ * read policy, asked as the caller before the owner switch): staff linked
+ * an item of an order outside their scope by its id, which could then
+ * never be deleted or lowered (OR031, OR032).  One answer for an item that
+ * does not exist.
+ */
+static void
+require_reachable_item(Datum item)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan;
+	Datum		args[1] = {item};
+
+	orders_spi_connect();
+	plan = orders_get_plan(PLAN_SLOT_ITEM_REACHED, orders_relid("order_items"),
+						   "SELECT FROM orders.order_items i WHERE i.id OPERATOR(pg_catalog.=) $1",
+						   1, argtypes);
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
+				 errmsg("order item %s is not an item of an order you reach", uuid_text(item)),
+				 errhint("Link a hold to an item of an order you can read.")));
+	SPI_finish();
+}
+
+/*
  * require_own_item — refuse (OR028) to link order item "item" to a hold of
  * slot "capacity" unless the item belongs to an order of the holder's
  * customer (account_id = the holder's JWT sub).  The message names only
@@ -1104,8 +1155,10 @@ slot_full(Datum capacity_id, int32 quantity, const SlotRow *s)
  * reservation again changes nothing.  A released hold (OR025) or a lapsed
  * one (OR026, by the clock, whether or not cleanup has marked it) is
  * refused; so is an item of another customer's order, or none (OR028,
- * unless the caller is staff: a booking without an order could never be
- * given back), and a booking beyond max_capacity (OR023).
+ * unless the caller is staff outside an API request: a booking without an
+ * order could never be given back through the API — 0.39.0 library: staff
+ * behind a JWT name an item too, one of an order they read), and a booking
+ * beyond max_capacity (OR023).
  */
 Datum
 orders_confirm_booking(PG_FUNCTION_ARGS)
@@ -1120,6 +1173,8 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	const char *closed;
 	int32		item_quantity = -1;
 
+	if (!PG_ARGISNULL(1) && orders_api_request_now() && caller_is_staff())
+		require_reachable_item(PG_GETARG_DATUM(1));
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
 	closed = NULL;
@@ -1135,7 +1190,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 
 	if (strcmp(r.status, "held") == 0)
 	{
-		if (PG_ARGISNULL(1) && !r.privileged)
+		if (PG_ARGISNULL(1) && (!r.privileged || orders_api_request_now()))
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
 					 errmsg("reservation %s can be booked only for an item of the holder's orders",
