@@ -22,6 +22,10 @@
 --    order is open, not shipped and its payment neither collected nor
 --    refunded.  The trigger is re-created with the column, keeping a DBA's
 --    DISABLE or ENABLE ALWAYS, left dropped when dropped.
+--  * check_assignment judges an API request's assignment only for callers
+--    with orders.assign (the others' is order_columns_guard's OR060): it
+--    fired first and told a customer a staff member's name, role and
+--    whether it is active (OR040, OR041).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -250,3 +254,39 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+CREATE OR REPLACE FUNCTION orders.check_assignment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s orders.staff;
+BEGIN
+    IF orders.api_request() AND NOT orders.has_permission('orders', 'assign') THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.assigned_agent_id IS NOT NULL
+       AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;
+        IF FOUND AND s.role <> 'delivery_agent' THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a delivery agent', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a staff member whose role is delivery_agent.';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": delivery agent % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041', HINT = 'Reactivate the agent or choose an active one.';
+        END IF;
+    END IF;
+    IF NEW.assigned_rep_id IS NOT NULL
+       AND NEW.assigned_rep_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_rep_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_rep_id FOR SHARE;
+        IF FOUND AND s.role NOT IN ('customer_rep', 'manager', 'admin') THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a customer rep', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a customer_rep (or a manager or admin).';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": customer rep % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;

@@ -9,7 +9,11 @@
 -- locked FOR SHARE, so a concurrent deactivation waits for the assignment
 -- (or the assignment for it) instead of slipping past the check.
 -- SECURITY DEFINER: the check must see and lock the staff row whatever the
--- caller's row level security lets it read.
+-- caller's row level security lets it read.  (0.39.0) In an API request
+-- only for callers who may assign (orders.assign): anybody else's change
+-- of an assignment is order_columns_guard's OR060, and this trigger (its
+-- name first) answered a customer with a staff member's name, role and
+-- whether it is active.
 CREATE FUNCTION orders.check_assignment() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -17,6 +21,9 @@ AS $$
 DECLARE
     s orders.staff;
 BEGIN
+    IF orders.api_request() AND NOT orders.has_permission('orders', 'assign') THEN
+        RETURN NEW;
+    END IF;
     IF NEW.assigned_agent_id IS NOT NULL
        AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
         SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;

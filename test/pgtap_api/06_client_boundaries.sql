@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(63);
+SELECT plan(65);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -164,6 +164,16 @@ SELECT throws_ok(format($$UPDATE orders.orders SET payment_method = 'card' WHERE
                  '... nor, once it is out for delivery, how it is paid (0.39.0)');
 SELECT lives_ok(format($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE id = %L$$, :'ship_order'),
                 '... its note to the order it still writes');
+-- (0.39.0) an assignment it may not write is OR060, not a staff member's
+-- name and role (check_assignment, whose name comes first, answered
+-- "Api Agent (role delivery_agent) is not a customer rep")
+SELECT throws_ok($$UPDATE orders.orders SET assigned_rep_id = '00000000-0000-0000-0000-0000000000e9' WHERE order_number = 'API-3'$$,
+                 'OR060', 'column "assigned_rep_id" of orders.orders is reserved to staff',
+                 'a customer naming its order''s agent as its rep hears OR060, no staff member''s name or role');
+SELECT throws_ok($$INSERT INTO orders.orders (customer_id, assigned_agent_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000e8')$$,
+                 'OR060', 'column "assigned_agent_id" of orders.orders is reserved to staff',
+                 '... nor naming the admin as an agent of a new order');
 -- (0.39.0) nor how an open order was paid once its payment is collected
 INSERT INTO orders.orders (customer_id, payment_method) VALUES ('00000000-0000-0000-0000-0000000000a1', 'cash')
 RETURNING id AS paid_order \gset
