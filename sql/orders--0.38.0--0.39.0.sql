@@ -26,6 +26,10 @@
 --    with orders.assign (the others' is order_columns_guard's OR060): it
 --    fired first and told a customer a staff member's name, role and
 --    whether it is active (OR040, OR041).
+--  * agent_performance_view: average_rating averages each order's ratings
+--    first (a rep recorded ten one-star deliveries of one order), and
+--    completed_deliveries counts only orders that were delivered
+--    (delivered_at; an agent recorded deliveries of an order still new).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -290,3 +294,25 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+CREATE OR REPLACE VIEW orders.agent_performance_view WITH (security_invoker = true) AS
+SELECT s.id AS agent_id, s.full_name AS agent_name, s.is_active, s.availability_status,
+       count(d.id) AS total_deliveries,
+       -- (0.39.0) over orders, each order's ratings averaged first: a rep
+       -- recorded ten one-star deliveries of one order
+       (SELECT round(avg(r.rating), 2)
+          FROM (SELECT avg(x.rating) AS rating FROM orders.deliveries x
+                 WHERE x.agent_id = s.id AND x.rating IS NOT NULL GROUP BY x.order_id) r) AS average_rating,
+       -- (0.29.0) orders, not rows: an agent recorded ten completed deliveries
+       -- of one order; (0.39.0) orders that were delivered (delivered_at):
+       -- an agent recorded deliveries of an order still new
+       count(DISTINCT d.order_id) FILTER (WHERE d.delivery_time IS NOT NULL
+                                           AND EXISTS (SELECT FROM orders.orders o
+                                                        WHERE o.id = d.order_id AND o.delivered_at IS NOT NULL)) AS completed_deliveries,
+       (SELECT count(*) FROM orders.orders o
+         JOIN orders.lifecycle_states st ON st.lifecycle = o.lifecycle AND st.status = o.status
+        WHERE o.assigned_agent_id = s.id AND st.category = 'fulfilled') AS successful_orders
+  FROM orders.staff s
+  LEFT JOIN orders.deliveries d ON d.agent_id = s.id
+ WHERE s.role = 'delivery_agent'
+ GROUP BY s.id;

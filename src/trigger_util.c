@@ -20,6 +20,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 #include "utils/builtins.h"
@@ -243,19 +244,23 @@ owner_copy_from(Relation rel)
 	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
 		return NULL;
 	copy = (CopyStmt *) stmt->utilityStmt;
-	if (!copy->is_from || !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if (!copy->is_from || row_security || !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
 		return NULL;
 	return copy;
 }
 
 /*
  * orders_owner_restoring — is "rel" being loaded by COPY ... FROM into
- * exactly this table, run as the top-level command by its owner?  That is
- * how pg_restore loads data: triggers then take rows as they were dumped
+ * exactly this table, run as the top-level command by its owner, in a
+ * session with row_security off?  That is how a restore loads data (every
+ * dump, plain or archive, sets row_security off first; pg_restore's
+ * parallel workers too): triggers then take rows as they were dumped
  * (counting them, but applying no rule meant for live changes, taking no
- * stock and posting nothing).  A COPY of a query (COPY (SELECT
- * orders.transition(...)) TO ...), or a COPY into another table whose
- * triggers write this one, is live and gets every rule.
+ * stock and posting nothing).  (0.39.0 library) row_security: a DBA's
+ * \copy into the live tables is an ordinary writer — it held stock it
+ * never took, left subtotals unmoved and posted no revenue.  A COPY of a
+ * query (COPY (SELECT orders.transition(...)) TO ...), or a COPY into
+ * another table whose triggers write this one, is live and gets every rule.
  */
 bool
 orders_owner_restoring(Relation rel)
@@ -268,7 +273,8 @@ orders_owner_restoring(Relation rel)
 
 /*
  * orders_owner_loading — is a COPY ... FROM (into any table) the top-level
- * command, run by a role with the privileges of "rel"'s owner?  pg_restore
+ * command, run by a role with the privileges of "rel"'s owner, with
+ * row_security off (orders_owner_restoring)?  pg_restore
  * loads every table that way; a trigger that logs rather than counts (the
  * activity log) skips the whole load, also the rows other triggers write
  * meanwhile, because the dump holds their log rows already.

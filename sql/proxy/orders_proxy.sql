@@ -1205,8 +1205,8 @@ $$;
 -- the proxy merges them — rows of orders are their union (every order is on
 -- one node); a day's or today's figures are the sums (orders are counted on
 -- one node each, so the distinct counts add up); an agent's figures are
--- the sums, the average rating recomputed from each node's rated
--- deliveries; a SKU is low when the shares of all partitions together are
+-- the sums, the average rating recomputed from each node's rated orders
+-- (each order's ratings averaged first, as on a node: 0.39.0); a SKU is low when the shares of all partitions together are
 -- at or below its threshold.  A view is read whole from every node (the
 -- caller's filters apply on the proxy): for large lists prefer the
 -- functions (recent_orders, agent_active_deliveries, ...), which take
@@ -1340,8 +1340,10 @@ CREATE FUNCTION orders_proxy.agent_performance_of_nodes(claims text, headers tex
       CROSS JOIN LATERAL (SELECT v.agent_id, v.agent_name, v.is_active, v.availability_status, v.total_deliveries,
                                  v.completed_deliveries, v.successful_orders, d.rated, d.rating_sum
                             FROM orders.agent_performance_view v
-                            CROSS JOIN LATERAL (SELECT count(t.rating) AS rated, sum(t.rating) AS rating_sum
-                                                  FROM orders.deliveries t WHERE t.agent_id = v.agent_id) d
+                            CROSS JOIN LATERAL (SELECT count(*) AS rated, sum(p.rating) AS rating_sum
+                                                  FROM (SELECT avg(t.rating) AS rating FROM orders.deliveries t
+                                                         WHERE t.agent_id = v.agent_id AND t.rating IS NOT NULL
+                                                         GROUP BY t.order_id) p) d
                            WHERE s.c IS NOT NULL AND s.h IS NOT NULL OFFSET 0) x;
 $$;
 CREATE FUNCTION orders_proxy.agent_performance_view()

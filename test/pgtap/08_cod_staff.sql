@@ -1,7 +1,7 @@
 -- COD operations (first part): staff, assignment refusals, deliveries and
 -- the seed's views.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 INSERT INTO orders.staff (id, full_name, role, is_active, availability_status) VALUES
   ('00000000-0000-0000-0000-000000000d01', 'Moussa Agent', 'delivery_agent', true, 'available'),
@@ -48,6 +48,18 @@ SELECT '00000000-0000-0000-0000-000000000d11', '00000000-0000-0000-0000-00000000
 SELECT is((SELECT total_deliveries || ' attempts, ' || completed_deliveries || ' completed'
              FROM orders.agent_performance_view WHERE agent_name = 'Moussa Agent'),
           '10 attempts, 1 completed', '(0.29.0) ten completed deliveries of one order count as one (orders, not rows)');
+-- (0.39.0) ratings count per order (ten one-star rows of one order are one
+-- order's one star), and a completed delivery of an order not delivered is none
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, assigned_agent_id)
+SELECT '00000000-0000-0000-0000-000000000d12', 'T8-2', o.customer_id, 'cod', '00000000-0000-0000-0000-000000000d01'
+  FROM orders.orders o WHERE o.order_number = 'T8-1';
+INSERT INTO orders.deliveries (order_id, agent_id, delivery_time, rating)
+SELECT '00000000-0000-0000-0000-000000000d12', '00000000-0000-0000-0000-000000000d01', now(), 2
+  FROM generate_series(1, 10);
+SELECT is((SELECT total_deliveries || ' attempts, ' || completed_deliveries || ' completed, rating ' || average_rating
+             FROM orders.agent_performance_view WHERE agent_name = 'Moussa Agent'),
+          '20 attempts, 1 completed, rating 3.00',
+          '(0.39.0) ten two-star rows of a new order: its one rating beside the other order''s four, and no completion');
 
 SELECT * FROM finish();
 ROLLBACK;
