@@ -455,6 +455,12 @@ BEGIN
 
                 IF result_status = 'updated' THEN
                     incoming_at := orders.webhook_value(doc, m -> 'order' ->> 'updated_at');
+                    -- (0.39.0) the order's items first (id order), then the order,
+                    -- as every writer of items locks them (its statement's items,
+                    -- then their order at the statement's end): an item UPDATE by
+                    -- staff and this delivery, which replaces the items once it
+                    -- holds the order, deadlocked (40P01, answered 503)
+                    PERFORM FROM orders.order_items it WHERE it.order_id = ingest.order_id ORDER BY it.id FOR UPDATE;
                     SELECT o.metadata -> 'webhook' ->> 'updated_at', o.status, o.payment_status, o.total_amount
                       INTO stored_at, was_status, was_payment, was_total
                       FROM orders.orders o WHERE o.id = order_id FOR UPDATE;
