@@ -34,6 +34,11 @@
 --    before the order, as every writer of items does — a staff member's
 --    item UPDATE and the update, which replaces the items once it holds
 --    the order, deadlocked (40P01, answered 503).
+--  * site_price_check (new trigger on order_site_selections): a site's
+--    metrics.price, when given, is a JSON number from 0 to 9999999999.99
+--    for every writer (22023) — staff PATCHed a price as text and the
+--    client's approval made a free item; a huge or negative one failed
+--    the approval later (22003, 23514).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -810,3 +815,20 @@ BEGIN
         'cancellation', cancellation));
 END
 $$;
+
+CREATE FUNCTION orders.site_price_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
+        USING ERRCODE = '22023',
+              HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99 (or leave it out).';
+END
+$$;
+CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
+    FOR EACH ROW WHEN (CASE WHEN jsonb_typeof(NEW.metrics -> 'price') = 'number'
+                            THEN (NEW.metrics ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                            ELSE coalesce(jsonb_typeof(NEW.metrics -> 'price'), 'null') <> 'null' END)
+    EXECUTE FUNCTION orders.site_price_check();
+REVOKE ALL ON FUNCTION orders.site_price_check() FROM PUBLIC;

@@ -223,6 +223,28 @@ $$;
 CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
     FOR EACH ROW WHEN (jsonb_typeof(NEW.metrics) = 'object' AND NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
 
+-- site_price_check (0.39.0) — a site's metrics.price, when given, is what
+-- the client pays for it: a JSON number from 0 to 9999999999.99, for every
+-- writer (22023).  complete_analysis refused other prices, but a PATCH of
+-- metrics did not: a price sent as text made the approved site's item
+-- free, a huge or negative one failed the client's approval later (22003,
+-- 23514).  Its WHEN clause asks for a bad price: a good one pays no call.
+CREATE FUNCTION orders.site_price_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
+        USING ERRCODE = '22023',
+              HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99 (or leave it out).';
+END
+$$;
+CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
+    FOR EACH ROW WHEN (CASE WHEN jsonb_typeof(NEW.metrics -> 'price') = 'number'
+                            THEN (NEW.metrics ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                            ELSE coalesce(jsonb_typeof(NEW.metrics -> 'price'), 'null') <> 'null' END)
+    EXECUTE FUNCTION orders.site_price_check();
+
 -- Who reviewed a site and when is recorded, not written: in an API request
 -- the reviewer is the caller (the extension's owner — share_review_sites —
 -- names the link itself).  Customers review (status, notes, target page,
@@ -1039,7 +1061,7 @@ REVOKE ALL ON orders.order_groups, orders.order_site_selections, orders.order_re
               orders.order_share_tokens FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders.site_items(),
     orders.group_sites_stay(), orders.sites_truncate_guard(), orders.recount_site_counts(uuid),
-    orders.site_review_columns(), orders.keep_internal_metrics(), orders.group_client_guard(),
+    orders.site_review_columns(), orders.keep_internal_metrics(), orders.site_price_check(), orders.group_client_guard(),
     orders.group_analysis_guard(), orders.site_stays(), orders.site_item_guard(), orders.inserted_site_items(),
     -- (0.36.0) the share functions' own: PUBLIC, it gave a link's holder
     -- the whole row (its creator's account, metadata, hash)

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(264);
+SELECT plan(267);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -938,6 +938,9 @@ SELECT orders.untrack_activity('orders.order_groups');
 ---------------------------------------------------------------------------
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000017de', '00000000-0000-0000-0000-0000000017ad', '00000000-0000-0000-0000-0000000017c3', 9);
+-- (0.39.0) prices that are no amount are refused when written
+-- (site_price_check, below); these stand for sites written before it
+ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check;
 INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics, anchor_text) VALUES
   ('00000000-0000-0000-0000-0000000017de', 'p1.example.com', '17171717-eeee-0000-0000-000000000001',
    '{"price": 10.555, "dr": 7}', 'anchor "one"'),
@@ -946,6 +949,7 @@ INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, met
   ('00000000-0000-0000-0000-0000000017de', 'p4.example.com', NULL, '{"price": -5}', NULL),
   ('00000000-0000-0000-0000-0000000017de', 'p5.example.com', NULL, '{"price": {"eur": 4}}', NULL),
   ('00000000-0000-0000-0000-0000000017de', 'p6.example.com', NULL, '{"price": 3}', NULL);
+ALTER TABLE orders.order_site_selections ENABLE TRIGGER site_price_check;
 CREATE TEMP TABLE item_writes (seen text);
 CREATE FUNCTION pg_temp.note_item() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN INSERT INTO pg_temp.item_writes VALUES (TG_WHEN || ' ' || NEW.name || ' ' || NEW.total); RETURN NEW; END$$;
@@ -997,7 +1001,9 @@ DROP TRIGGER note_item ON orders.order_items;
 -- bad numbers: a price too large for orders.amount (22003), and an approved
 -- count at the top of its type (22003 before the cap, as the UPDATE's
 -- addition failed); nothing changes
+ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check;   -- (0.39.0) a site written before it
 UPDATE orders.order_site_selections SET metrics = '{"price": 1e20}' WHERE domain = 'p4.example.com';
+ALTER TABLE orders.order_site_selections ENABLE TRIGGER site_price_check;
 SELECT pg_temp.snap('T17-D') AS before \gset
 SELECT is(left(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
                                                         '[{"domain": "p4.example.com", "status": "approved"}]')$$), 5),
@@ -1371,6 +1377,25 @@ INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000017ee', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c3', 1);
 DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017ee';
 SELECT is(pg_temp.snap('T17-AG'), :'before', '... a group deleted from an order in review changes nothing else');
+
+-- (0.39.0) a site's price is an amount for every writer: text made the
+-- approved site's item free, a huge or negative one failed the approval
+SELECT pg_temp.snap('T17-AG') AS before \gset
+SELECT is(ARRAY[pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": "12.50"}' WHERE domain = 'g.example'$$),
+                pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": 1e20}' WHERE domain = 'g.example'$$),
+                pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": -5}' WHERE domain = 'g.example'$$),
+                pg_temp.err($$INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+                              VALUES ('00000000-0000-0000-0000-0000000017eb', 'h.example', '{"price": [1]}')$$)],
+          ARRAY['22023: site g.example: metrics.price "12.50" is not an amount',
+                '22023: site g.example: metrics.price 100000000000000000000 is not an amount',
+                '22023: site g.example: metrics.price -5 is not an amount',
+                '22023: site h.example: metrics.price [1] is not an amount'],
+          'a price as text, too large, negative or an array: 22023 naming the site, for staff and DBAs too');
+SELECT is(pg_temp.snap('T17-AG'), :'before', '... nothing changed');
+SELECT lives_ok($$UPDATE orders.order_site_selections SET metrics = '{"price": 12.5, "dr": 3}' WHERE domain = 'g.example';
+                  UPDATE orders.order_site_selections SET metrics = '{"price": null}' WHERE domain = 'g.example';
+                  UPDATE orders.order_site_selections SET metrics = '{}' WHERE domain = 'g.example'$$,
+                '... an amount, a null price or none pass');
 
 SELECT * FROM finish();
 ROLLBACK;
