@@ -39,6 +39,10 @@
 --    for every writer (22023) — staff PATCHed a price as text and the
 --    client's approval made a free item; a huge or negative one failed
 --    the approval later (22003, 23514).
+--  * customer_columns_guard: a customer row keeps its id in an API request
+--    (OR060) — a customer re-keyed its own row, or learnt from 23505 which
+--    ids other customers have.  Its trigger is re-created with the column,
+--    keeping a DBA's DISABLE or ENABLE ALWAYS, left dropped when dropped.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -832,3 +836,53 @@ CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.ord
                             ELSE coalesce(jsonb_typeof(NEW.metrics -> 'price'), 'null') <> 'null' END)
     EXECUTE FUNCTION orders.site_price_check();
 REVOKE ALL ON FUNCTION orders.site_price_check() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION orders.customer_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;
+    END IF;
+    -- (0.29.0) whose login a customer row is: its own (a sign-up), or an
+    -- admin's decision — a customer rep re-pointed a customer's account_id
+    -- to its own account and read that customer's orders outside its scope
+    IF (CASE WHEN TG_OP = 'INSERT' THEN NEW.account_id IS NOT NULL AND NEW.account_id IS DISTINCT FROM orders.actor_account()
+             ELSE NEW.account_id IS DISTINCT FROM OLD.account_id END)
+       AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        PERFORM orders.refuse_column('orders.customers', 'account_id', 'admins (and a customer signing up, its own)');
+    END IF;
+    -- (0.39.0) a customer row keeps its id: a customer re-keyed its own row
+    -- (one without orders), or learnt from 23505 which ids other customers have
+    IF TG_OP = 'UPDATE' AND NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM orders.refuse_column('orders.customers', 'id', 'the extension (a row keeps its id)');
+    END IF;
+    IF orders.has_permission('customers', 'edit') THEN
+        RETURN NEW;
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.tags <> '[]') OR (TG_OP = 'UPDATE' AND NEW.tags IS DISTINCT FROM OLD.tags) THEN
+        PERFORM orders.refuse_column('orders.customers', 'tags', 'staff');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.customers'::pg_catalog.regclass AND tgname = 'customer_columns_guard';
+    IF was IS NOT NULL THEN         -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags, account_id, id
+            ON orders.customers FOR EACH ROW WHEN (orders.api_request())
+            EXECUTE FUNCTION orders.customer_columns_guard();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.customers %s TRIGGER customer_columns_guard',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+                                               ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;

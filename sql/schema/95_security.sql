@@ -405,6 +405,11 @@ BEGIN
        AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
         PERFORM orders.refuse_column('orders.customers', 'account_id', 'admins (and a customer signing up, its own)');
     END IF;
+    -- (0.39.0) a customer row keeps its id: a customer re-keyed its own row
+    -- (one without orders), or learnt from 23505 which ids other customers have
+    IF TG_OP = 'UPDATE' AND NEW.id IS DISTINCT FROM OLD.id THEN
+        PERFORM orders.refuse_column('orders.customers', 'id', 'the extension (a row keeps its id)');
+    END IF;
     IF orders.has_permission('customers', 'edit') THEN
         RETURN NEW;
     END IF;
@@ -414,7 +419,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags, account_id
+CREATE TRIGGER customer_columns_guard BEFORE INSERT OR UPDATE OF tags, account_id, id
     ON orders.customers FOR EACH ROW WHEN (orders.api_request())    -- (0.23.0) as order_columns_guard
     EXECUTE FUNCTION orders.customer_columns_guard();
 
