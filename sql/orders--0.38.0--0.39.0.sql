@@ -112,6 +112,11 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'A lead counts toward an order in your scope; either no order has this id or row level security hides it from you.';
     END IF;
+    -- (0.39.0) outside the API (where the scope check answers first) an
+    -- unknown order is named (was the foreign key's 23503)
+    IF assign_lead.order_id IS NOT NULL AND NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = assign_lead.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', assign_lead.order_id USING ERRCODE = 'OR006';
+    END IF;
     UPDATE orders.leads l
        SET order_id = assign_lead.order_id,
            customer_id = coalesce(l.customer_id,
@@ -886,3 +891,252 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_task_step(config jsonb, ctx jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- (0.39.0) through numeric: 3.0 passes check_workflow_steps as a whole
+    -- number, and as text it failed every run (22P02)
+    due date := CASE WHEN config ? 'due_days' THEN current_date + (config ->> 'due_days')::numeric::integer END;
+    n integer;
+BEGIN
+    IF config ->> 'assigned_to' IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
+        RAISE EXCEPTION 'create_task for the % needs an order', config ->> 'assigned_to' USING ERRCODE = 'OR116';
+    END IF;
+    INSERT INTO orders.notifications (user_id, type, title, message, data)
+    SELECT s.id, 'workflow', left(orders.workflow_render(config ->> 'title', ctx -> 'data'), 200),
+           orders.workflow_render(config ->> 'message', ctx -> 'data'),
+           ctx -> 'data' || jsonb_strip_nulls(jsonb_build_object('task', true, 'due_date', due,
+                                              'workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'))
+      FROM orders.workflow_recipients(config ->> 'assigned_to', (ctx ->> 'order_id')::uuid) s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'create_task: % names no active staff member', config ->> 'assigned_to' USING ERRCODE = 'OR117';
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object('tasks', n, 'due_date', due));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.share_review_sites(token text, order_group_id uuid, selections jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
+    g orders.order_groups;
+BEGIN
+    -- (0.39.0) 22004, as review_sites (was OR075 naming <NULL>)
+    IF share_review_sites.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.share_review_sites: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.order_groups og
+                    WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
+        PERFORM orders.group_not_found(share_review_sites.order_group_id);
+    END IF;
+    -- (0.28.0) a link reviews what its order's customer may: the sites of an
+    -- open, unpaid order (a customer's own link rewrote a paid order's
+    -- approved site and rejected the others) — judged by apply_review
+    -- (0.34.0) before the review and again on the order locked after its
+    -- sites and group (OR073)
+    g := orders.apply_review(share_review_sites.order_group_id, share_review_sites.selections, 'share:' || t.id);
+    RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,
+                              'rejected', g.rejected_count, 'suggested', g.suggested_count,
+                              'group_status', g.group_status);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_outbox(id uuid, error text DEFAULT NULL, worker text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m orders.outbox%ROWTYPE;
+BEGIN
+    -- (0.39.0) 22004 (was OR100 naming <NULL>)
+    IF complete_outbox.id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_outbox: argument "id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'orders.complete_outbox: worker must name the worker that claimed the message'
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the name given to orders.claim_outbox: without it a late worker could complete another''s claim.';
+    END IF;
+    SELECT * INTO m FROM orders.outbox o WHERE o.id = complete_outbox.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % does not exist', complete_outbox.id
+            USING ERRCODE = 'OR100';
+    ELSIF m.done_at IS NOT NULL AND error IS NULL AND worker = m.locked_by THEN
+        RETURN 'done';			-- the completing worker's retried call
+    ELSIF m.done_at IS NOT NULL OR m.dead_at IS NOT NULL OR m.locked_until IS NULL
+          OR m.locked_until < clock_timestamp() OR m.locked_by IS DISTINCT FROM worker THEN
+        RAISE EXCEPTION 'outbox message % is not held by %', complete_outbox.id,
+                        'worker ' || quote_literal(left(worker, 64))
+            USING ERRCODE = 'OR101',
+                  DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.'
+                                WHEN m.dead_at IS NOT NULL THEN 'It is dead.'
+                                WHEN m.locked_until IS NULL THEN 'Nobody has claimed it since its last attempt.'
+                                ELSE 'Its lease ran out or another worker holds it; it will be (or was) tried again.' END,
+                  HINT = 'Claim messages with orders.claim_outbox and complete them within the lease.';
+    END IF;
+    IF error IS NULL THEN
+        -- locked_by stays: the completing worker (its retried call answers done)
+        UPDATE orders.outbox o SET done_at = now(), locked_until = NULL WHERE o.id = m.id;
+        RETURN 'done';
+    ELSIF m.attempts >= m.max_attempts THEN
+        UPDATE orders.outbox o SET dead_at = now(), locked_until = NULL, last_error = left(error, 1000)
+         WHERE o.id = m.id;
+        RETURN 'dead';
+    END IF;
+    UPDATE orders.outbox o
+       SET run_after = clock_timestamp() + least(interval '1 second' * power(2, least(m.attempts, 12)), interval '1 hour'),
+           locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
+     WHERE o.id = m.id;
+    RETURN 'retry';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF complete_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.39.0) a domain that normalises to no host name (a number, "a_b.com",
+    -- "-x.org", "localhost", over 253 characters) failed the INSERT's check,
+    -- 23514, without naming the suggestion
+    SELECT x.v -> 'domain', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE NOT (orders.normalize_domain(x.v ->> 'domain') ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+                AND length(orders.normalize_domain(x.v ->> 'domain')) <= 253)
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain "%" is not a host name', bad_n, left(bad #>> '{}', 64)
+            USING ERRCODE = '22023', HINT = 'A domain is a host name such as blog.example.com (letters, digits and hyphens, dot-separated).';
+    END IF;
+    -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
+    -- check, 23514, without naming the suggestion)
+    SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(jsonb_typeof(x.v -> 'metrics'), 'null') NOT IN ('object', 'null')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics % is not a JSON object', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023', HINT = 'metrics is an object such as {"dr": 54, "traffic": 1200, "price": 90}.';
+    END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
+       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
+                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
+                ELSE true END
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    -- (0.37.0) a group deleted while the INSERT's foreign key waited for it
+    -- is the group_not_found it would have been a moment earlier (was 23503)
+    BEGIN
+        INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+        SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+               (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
+          FROM jsonb_array_elements(suggestions) s
+        ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    EXCEPTION WHEN foreign_key_violation THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.cron_field_values(field text, lo integer, hi integer)
+    RETURNS integer[]
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part text;
+    m text[];
+    a integer;
+    b integer;
+    step integer;
+    vals integer[] := '{}';
+BEGIN
+    -- (0.39.0) the range of a cron field (0-59 at most): "*" of a range of
+    -- two billion values failed with XX000 (an allocation too large)
+    IF lo < 0 OR hi > 59 OR lo > hi THEN
+        RAISE EXCEPTION 'orders.cron_field_values: the range %-% is no cron field''s', lo, hi
+            USING ERRCODE = '22023', HINT = 'A cron field''s values lie within 0-59 (minutes), 0-23, 1-31, 1-12 or 0-7.';
+    END IF;
+    FOREACH part IN ARRAY string_to_array(field, ',') LOOP
+        m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
+        IF m IS NULL THEN
+            RETURN NULL;
+        END IF;
+        IF m[1] = '*' THEN
+            a := lo; b := hi;
+        ELSIF m[2] IS NOT NULL THEN
+            a := m[2]::integer; b := m[3]::integer;
+        ELSE
+            a := m[4]::integer; b := CASE WHEN m[5] IS NOT NULL THEN hi ELSE a END;
+        END IF;
+        step := coalesce(m[5]::integer, 1);
+        IF a < lo OR b > hi OR a > b OR step < 1 THEN
+            RETURN NULL;
+        END IF;
+        vals := vals || ARRAY(SELECT generate_series(a, b, step));
+    END LOOP;
+    RETURN vals;
+END
+$$;

@@ -676,6 +676,8 @@ orders_apply_review(PG_FUNCTION_ARGS)
 {
 	char	   *reviewer = NULL;
 
+	/* (0.39.0 library) 22004, as review_sites (was OR075 naming <NULL>) */
+	orders_require_arg(fcinfo, 0, "orders.apply_review", "order_group_id");
 	if (by_owner(orders_relid("order_groups")))
 		reviewer = PG_ARGISNULL(2) ? orders_current_actor() : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	return review(fcinfo, reviewer, true);

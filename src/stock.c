@@ -772,7 +772,7 @@ held_corrupt(void)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("orders.orders.stock_held holds a value the extension did not write"),
 			 errdetail("It is {\"products\": {id: units}, \"variants\": {id: units}}: what the order's stock items hold while its status holds stock."),
-			 errhint("Set it back to that with the stock triggers disabled (session_replication_role = replica).")));
+			 errhint("SELECT orders.recount_stock_held() rewrites it from the order's items.")));
 }
 
 /* held_moves — the units of stock_held value "held", times "sign", added to "moves". */

@@ -131,6 +131,11 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'A lead counts toward an order in your scope; either no order has this id or row level security hides it from you.';
     END IF;
+    -- (0.39.0) outside the API (where the scope check answers first) an
+    -- unknown order is named (was the foreign key's 23503)
+    IF assign_lead.order_id IS NOT NULL AND NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = assign_lead.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', assign_lead.order_id USING ERRCODE = 'OR006';
+    END IF;
     UPDATE orders.leads l
        SET order_id = assign_lead.order_id,
            customer_id = coalesce(l.customer_id,

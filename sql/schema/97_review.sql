@@ -394,6 +394,17 @@ BEGIN
         RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
             USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
     END IF;
+    -- (0.39.0) a domain that normalises to no host name (a number, "a_b.com",
+    -- "-x.org", "localhost", over 253 characters) failed the INSERT's check,
+    -- 23514, without naming the suggestion
+    SELECT x.v -> 'domain', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE NOT (orders.normalize_domain(x.v ->> 'domain') ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+                AND length(orders.normalize_domain(x.v ->> 'domain')) <= 253)
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain "%" is not a host name', bad_n, left(bad #>> '{}', 64)
+            USING ERRCODE = '22023', HINT = 'A domain is a host name such as blog.example.com (letters, digits and hyphens, dot-separated).';
+    END IF;
     -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
     -- check, 23514, without naming the suggestion)
     SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
@@ -838,6 +849,10 @@ DECLARE
     t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
     g orders.order_groups;
 BEGIN
+    -- (0.39.0) 22004, as review_sites (was OR075 naming <NULL>)
+    IF share_review_sites.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.share_review_sites: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF NOT EXISTS (SELECT FROM orders.order_groups og
                     WHERE og.id = share_review_sites.order_group_id AND og.order_id = t.order_id) THEN
         PERFORM orders.group_not_found(share_review_sites.order_group_id);

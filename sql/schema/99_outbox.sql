@@ -118,6 +118,10 @@ AS $$
 DECLARE
     m orders.outbox%ROWTYPE;
 BEGIN
+    -- (0.39.0) 22004 (was OR100 naming <NULL>)
+    IF complete_outbox.id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_outbox: argument "id" must not be null' USING ERRCODE = '22004';
+    END IF;
     IF worker IS NULL OR worker = '' THEN
         RAISE EXCEPTION 'orders.complete_outbox: worker must name the worker that claimed the message'
             USING ERRCODE = '22023',

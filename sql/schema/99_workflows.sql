@@ -81,6 +81,12 @@ DECLARE
     step integer;
     vals integer[] := '{}';
 BEGIN
+    -- (0.39.0) the range of a cron field (0-59 at most): "*" of a range of
+    -- two billion values failed with XX000 (an allocation too large)
+    IF lo < 0 OR hi > 59 OR lo > hi THEN
+        RAISE EXCEPTION 'orders.cron_field_values: the range %-% is no cron field''s', lo, hi
+            USING ERRCODE = '22023', HINT = 'A cron field''s values lie within 0-59 (minutes), 0-23, 1-31, 1-12 or 0-7.';
+    END IF;
     FOREACH part IN ARRAY string_to_array(field, ',') LOOP
         m := regexp_match(part, '^(?:(\*)|([0-9]{1,2})-([0-9]{1,2})|([0-9]{1,2}))(?:/([0-9]{1,2}))?$');
         IF m IS NULL THEN
@@ -715,7 +721,9 @@ CREATE FUNCTION orders.workflow_task_step(config jsonb, ctx jsonb)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    due date := CASE WHEN config ? 'due_days' THEN current_date + (config ->> 'due_days')::integer END;
+    -- (0.39.0) through numeric: 3.0 passes check_workflow_steps as a whole
+    -- number, and as text it failed every run (22P02)
+    due date := CASE WHEN config ? 'due_days' THEN current_date + (config ->> 'due_days')::numeric::integer END;
     n integer;
 BEGIN
     IF config ->> 'assigned_to' IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN

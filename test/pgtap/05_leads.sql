@@ -3,7 +3,7 @@
 -- exactly, the orders are locked before the foreign keys' checks, and a
 -- DBA's statement trigger on orders still sees the counter's writes.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 INSERT INTO orders.customers (id, full_name) VALUES
   ('00000000-0000-0000-0000-0000000005c1', 'Leads One'), ('00000000-0000-0000-0000-0000000005c2', 'Leads Two');
@@ -41,6 +41,9 @@ SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000005
                  'OR015', NULL, 'assigning an unknown lead');
 SELECT throws_ok($$SELECT orders.assign_lead(NULL, '00000000-0000-0000-0000-0000000005a1')$$,
                  '22004', NULL, 'assign_lead(NULL, ...)');
+SELECT throws_ok($$SELECT orders.assign_lead(id, '00000000-0000-0000-0000-0000000005fe') FROM orders.leads LIMIT 1$$,
+                 'OR006', 'order 00000000-0000-0000-0000-0000000005fe does not exist',
+                 '(0.39.0) assigning a lead to an unknown order: OR006 (was the foreign key''s 23503)');
 SELECT throws_ok($$INSERT INTO orders.leads (customer_id, status) VALUES ('00000000-0000-0000-0000-0000000005c1', 'hot')$$,
                  '23514', NULL, 'an unknown lead status');
 

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(42);
+SELECT plan(48);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -116,6 +116,23 @@ SELECT '00000000-0000-0000-0000-0000000014d1', 'T14-REV', id, 'review' FROM orde
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
 SELECT '00000000-0000-0000-0000-0000000014d2', '00000000-0000-0000-0000-0000000014d1', customer_id, 1
   FROM orders.orders WHERE order_number = 'T14-REV';
+-- (0.39.0) a domain that is no host name: 22023 naming the suggestion (was
+-- the INSERT's 23514, naming none)
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "ok.example"}, {"domain": 7}]')$$,
+                 '22023', 'orders.complete_analysis: suggestion 2: domain "7" is not a host name',
+                 'complete_analysis: a domain that is a number: 22023 naming the suggestion');
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "a_b.com"}]')$$,
+                 '22023', 'orders.complete_analysis: suggestion 1: domain "a_b.com" is not a host name', '... one with an underscore');
+SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "localhost"}]')$$,
+                 '22023', 'orders.complete_analysis: suggestion 1: domain "localhost" is not a host name', '... one without a dot');
+-- (0.39.0) the NULL ids these answered with OR075 / OR100 naming <NULL>
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000014d1', interval '1 day', '{view,approve}') AS t14tok \gset
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, NULL, '[]')$$, :'t14tok'), '22004',
+                 'orders.share_review_sites: argument "order_group_id" must not be null', 'share_review_sites(token, NULL, …): 22004');
+SELECT throws_ok($$SELECT orders.apply_review(NULL, '[]', NULL)$$, '22004',
+                 'orders.apply_review: argument "order_group_id" must not be null', 'apply_review(NULL, …): 22004');
+SELECT throws_ok($$SELECT orders.complete_outbox(NULL, NULL, 'w')$$, '22004',
+                 'orders.complete_outbox: argument "id" must not be null', 'complete_outbox(NULL, …): 22004');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000014d2', '[{"status": "approved"}]')$$, '22023',
                  'orders.review_sites: entry 1 names no site', 'a review entry without selection_id or domain: 22023 (was OR076 "site null")');
 SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000014d2', '[{"domain": "%s", "status": "approved"}]')$$,

@@ -91,8 +91,9 @@ SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000
 SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-00000000ffff', '[]')$$, 'OR075',
                  'client group 00000000-0000-0000-0000-00000000ffff does not exist', 'complete_analysis of an unknown group: OR075');
 SELECT throws_ok($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
-                     '[{"domain": "good.com"}, {"domain": "not a domain"}]')$$, '23514', NULL,
-                 'a suggestion that is no domain refuses the whole analysis');
+                     '[{"domain": "good.com"}, {"domain": "not a domain"}]')$$, '22023',
+                 'orders.complete_analysis: suggestion 2: domain "not a domain" is not a host name',
+                 'a suggestion that is no domain refuses the whole analysis (0.39.0: 22023 naming it, was 23514)');
 SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
                      '[{"domain": "good.com", "domain_id": "17171717-dddd-0000-0000-000000000009"}, {"domain": "x.com", "domain_id": "d1"}]')$$),
           '22P02: orders.complete_analysis: suggestion 2: domain_id "d1" is not a uuid',

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(107);
+SELECT plan(108);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -111,6 +111,9 @@ DELETE FROM orders.workflows;
 
 -- 2. the fixed grammars
 SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-07 09:00'), true, 'schedule 0 9 * * 1-5 matches Monday 09:00');
+SELECT throws_ok($$SELECT orders.cron_field_values('*', -2147483648, 59)$$, '22023',
+                 'orders.cron_field_values: the range -2147483648-59 is no cron field''s',
+                 '(0.39.0) cron_field_values of a range no cron field has: 22023 (was XX000, an allocation too large)');
 SELECT is(orders.schedule_matches('0 9 * * 1-5', '2026-12-05 09:00'), false, '... not Saturday 09:00');
 SELECT is(orders.schedule_matches('*/15 * * * *', '2026-12-05 13:30'), true, '*/15 matches :30');
 SELECT is(orders.schedule_matches('0 0 1 * 0', '2026-12-06 00:00'), true, 'a restricted day of month and day of week match either (Sunday the 6th)');
@@ -138,7 +141,7 @@ SELECT pg_temp.wf('VIP on delivery', 'order_status',
     '[{"id":"sms","type":"send_notification","config":{"target":"customer","template":"order_delivered","channel":"sms"},"order":3},
       {"id":"tag","type":"update_customer_tag","config":{"tag_id":"vip","label":"VIP Customer","color":"#FFD700","condition":"total_orders >= 2"},"order":1},
       {"id":"rep","type":"send_notification","config":{"target":"assigned_rep","title":"{{order_number}} delivered and collected"},"order":2},
-      {"id":"task","type":"create_task","config":{"assigned_to":"manager","title":"Follow up {{customer_name}}","due_days":3},"order":4}]') AS vip \gset
+      {"id":"task","type":"create_task","config":{"assigned_to":"manager","title":"Follow up {{customer_name}}","due_days":3.0},"order":4}]') AS vip \gset
 SELECT is((SELECT created_by_user_id FROM orders.workflows WHERE id = :'vip'), NULL, 'a DBA''s workflow has no creator');
 SELECT is((SELECT count(*)::int FROM orders.activity_logs WHERE entity_type = 'workflows' AND entity_id = :'vip' AND action = 'created'), 1,
           'the activity log has the new workflow');
@@ -166,7 +169,7 @@ SELECT is((SELECT string_agg(kind || ' ' || (payload ->> 'to') || ' ' || (payloa
           'sms +2000001 order_delivered', '... the SMS to the customer is in the outbox');
 SELECT is((SELECT count(*)::int FROM orders.notifications WHERE type = 'workflow' AND data ->> 'task' = 'true'
               AND title = 'Follow up Wf Vera' AND (data ->> 'due_date')::date = current_date + 3), 2,
-          '... each manager has the task, due in 3 days');
+          '... each manager has the task, due in 3 days (0.39.0: "due_days": 3.0 failed every run, 22P02)');
 UPDATE orders.orders SET notes = 'n', payment_status = 'collected' WHERE id = '00000000-0000-0000-0000-0000000a0001';
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'vip'), 1,
           'another change of the order (payment set again, unchanged): no second run');
