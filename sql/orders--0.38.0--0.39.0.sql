@@ -43,6 +43,16 @@
 --    (OR060) — a customer re-keyed its own row, or learnt from 23505 which
 --    ids other customers have.  Its trigger is re-created with the column,
 --    keeping a DBA's DISABLE or ENABLE ALWAYS, left dropped when dropped.
+--  * workflow_task_step: "due_days": 3.0 (a whole number check_workflow
+--    accepts) failed every run (22P02); read through numeric.
+--  * share_review_sites and complete_outbox: a NULL id is 22004 naming the
+--    argument (was OR075 / OR100 naming <NULL>).
+--  * complete_analysis: a domain that normalises to no host name is 22023
+--    naming the suggestion (was the INSERT's check, 23514, naming none).
+--  * assign_lead: an unknown order outside an API request is OR006 (was
+--    the foreign key's 23503).
+--  * cron_field_values: a range no cron field has is 22023 (was XX000, an
+--    allocation too large).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
