@@ -53,6 +53,9 @@
 --    the foreign key's 23503).
 --  * cron_field_values: a range no cron field has is 22023 (was XX000, an
 --    allocation too large).
+--  * workflow_author_deactivated (new trigger on staff): a deactivated
+--    author's workflows are set inactive, as a deleted author's (they
+--    failed every run, 42501 — a time-based one on every tick).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -1150,3 +1153,7 @@ BEGIN
     RETURN vals;
 END
 $$;
+
+-- a deactivated author's workflows stop, as a deleted author's
+CREATE TRIGGER workflow_author_deactivated AFTER UPDATE OF is_active ON orders.staff
+    FOR EACH ROW WHEN (OLD.is_active AND NOT NEW.is_active) EXECUTE FUNCTION orders.workflow_author_deleted();

@@ -546,6 +546,9 @@ CREATE TRIGGER check_workflow BEFORE INSERT OR UPDATE ON orders.workflows
 -- member's workflows stop (is_active false).  Their created_by_user_id
 -- goes NULL with the row (ON DELETE SET NULL), which would make them a
 -- DBA's, run with nobody to answer for them (workflow_author_refusal).
+-- (0.39.0) Also AFTER a deactivation (trigger workflow_author_deactivated):
+-- the member's workflows failed every run (42501), a time-based one on
+-- every tick; an admin who takes one over activates it again.
 -- Runs as the owner: whoever may delete staff need not write workflows.
 CREATE FUNCTION orders.workflow_author_deleted() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -560,6 +563,8 @@ $$;
 REVOKE ALL ON FUNCTION orders.workflow_author_deleted() FROM PUBLIC;
 CREATE TRIGGER workflow_author_deleted BEFORE DELETE ON orders.staff
     FOR EACH ROW EXECUTE FUNCTION orders.workflow_author_deleted();
+CREATE TRIGGER workflow_author_deactivated AFTER UPDATE OF is_active ON orders.staff
+    FOR EACH ROW WHEN (OLD.is_active AND NOT NEW.is_active) EXECUTE FUNCTION orders.workflow_author_deleted();
 
 ---------------------------------------------------------------------------
 -- Running

@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(76);
+SELECT plan(78);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -305,11 +305,13 @@ INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_s
   ('00000000-0000-0000-0000-000000001122', 'Ready', 'order_status', '{"conditions": {"status": ["ready_for_pickup"]}}',
    '[{"id": "t", "type": "create_task", "config": {"assigned_to": "admin", "title": "Ready {{order_number}}"}}]');
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
-UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-000000000e21';
+-- (0.39.0) demoted (its workflow permissions taken away): the workflow
+-- stays active and refuses to run; deactivated, it would stop (below)
+UPDATE orders.staff SET permissions = '{"workflows": {"view": true}}' WHERE id = '00000000-0000-0000-0000-000000000e21';
 SELECT count(*) FROM unnest(ARRAY['confirmed', 'being_prepared']) s, LATERAL orders.transition('00000000-0000-0000-0000-0000000011c1', s) \g /dev/null
 SELECT is((SELECT status || ' ' || (error_log -> 0 ->> 'error_code') || ' ' || jsonb_array_length(steps_completed)
              FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
-          'failed 42501 0', 'a deactivated author''s workflow does not run: a failed run, 42501, no step');
+          'failed 42501 0', 'a demoted author''s workflow does not run: a failed run, 42501, no step');
 SELECT is((SELECT error_log -> 0 ->> 'error' FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-000000001121'),
           'workflow "Prepared" did not run: its author is not active staff with workflows.create or workflows.edit',
           '... saying why');
@@ -332,5 +334,14 @@ DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-000000000e21';
 SELECT is((SELECT is_active::text || ' ' || coalesce(created_by_user_id::text, 'no author') FROM orders.workflows
             WHERE id = '00000000-0000-0000-0000-000000001123'), 'false no author',
           'a deleted author''s workflows stop (not a DBA''s workflow without an author, which would run)');
+-- (0.39.0) a deactivated author's workflows stop too (they failed every
+-- run, a time-based one on every tick); an admin activating one again
+-- becomes its author
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000e7';
+SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001122'),
+          'false 00000000-0000-0000-0000-0000000000e7', '(0.39.0) a deactivated author''s workflow is set inactive');
+UPDATE orders.workflows SET is_active = true WHERE id = '00000000-0000-0000-0000-000000001122';
+SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001122'),
+          'true 00000000-0000-0000-0000-0000000000e8', '... an admin who activates it again becomes its author');
 SELECT * FROM finish();
 ROLLBACK;
