@@ -147,7 +147,15 @@ DO $$ BEGIN
     PERFORM orders.transition('40000000-0000-0000-0000-000000000004', 'payment_pending');
     PERFORM orders.transition('40000000-0000-0000-0000-000000000004', 'in_progress');
 END $$;
+-- a site written before 0.39.0's site_price_check, with a price as text:
+-- a restore takes it as dumped
+ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check;
+UPDATE orders.order_site_selections SET metrics = '{"dr": 1, "price": "12.50"}'
+ WHERE id = (SELECT x.id FROM orders.order_site_selections x WHERE x.status = 'suggested' ORDER BY x.id LIMIT 1);
+ALTER TABLE orders.order_site_selections ENABLE TRIGGER site_price_check;
 SQL
+check "the source holds a site with a price as text (written before 0.39.0)" 1 \
+    "$(q $src -c "SELECT count(*) FROM orders.order_site_selections WHERE metrics ->> 'price' = '12.50' AND jsonb_typeof(metrics -> 'price') = 'string'")"
 share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-0000-000000000001', '7 days', '{view,approve}', '{\"utm_source\": \"dump\"}')")
 
 TABLES="lifecycles lifecycle_states lifecycle_transitions customers orders order_items order_history leads service_capacity

@@ -192,7 +192,10 @@ CREATE TRIGGER reservations_truncate_guard BEFORE TRUNCATE ON orders.slot_reserv
 -- it, OR028).  Locks the holds in id order — reservation rows only, before
 -- any slot row, as the slot functions do.  As the owner: whoever may
 -- deactivate staff need not write reservations.  A customer's holds under
--- the same account lapse with it.
+-- the same account lapse with it.  The holder is the JWT sub as sent:
+-- compared in lower case, as the account's uuid prints (a sub in upper
+-- case is the same staff member).  Only live holds are read (the partial
+-- index of held reservations by expiry).
 CREATE FUNCTION orders.staff_holds_lapse() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -200,7 +203,7 @@ AS $$
 BEGIN
     UPDATE orders.slot_reservations r SET expires_at = now()
      WHERE r.id IN (SELECT h.id FROM orders.slot_reservations h
-                     WHERE h.holder = OLD.account_id::text AND h.status = 'held' AND h.expires_at > now()
+                     WHERE lower(h.holder) = OLD.account_id::text AND h.status = 'held' AND h.expires_at > now()
                      ORDER BY h.id FOR UPDATE)
        AND r.status = 'held' AND r.expires_at > now();
     RETURN NULL;

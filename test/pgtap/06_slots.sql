@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -221,6 +221,15 @@ SELECT is((SELECT string_agg((expires_at > now())::text, ' ' ORDER BY holder) FR
           'desk one given another login, desk two deleted: their holds lapse');
 SELECT is((SELECT remaining FROM orders.available_slots('00000000-0000-0000-0000-0000000006b1', now(), now() + interval '7 days')
             WHERE capacity_id = '00000000-0000-0000-0000-0000000006a8'), 3, '... their places are free at once');
+-- a JWT sub in upper case is the same member (its uuid prints in lower case)
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000006d3', '00000000-0000-0000-0000-0000000006dc', 'T06 Desk Three', 'manager');
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-0000-0000000006DC"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000006a8', duration_minutes => 600) AS desk3 \gset
+SELECT set_config('request.jwt.claims', '', true);
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000006d3';
+SELECT is((SELECT holder || ' ' || (expires_at > now()) FROM orders.slot_reservations WHERE id = :'desk3'),
+          '00000000-0000-0000-0000-0000000006DC false', '... also when its JWT sub was sent in upper case');
 SELECT is(orders.cleanup_expired_reservations() >= 2 AND pg_temp.slot('00000000-0000-0000-0000-0000000006a8') = '0 booked, 0 held of 3',
           true, '... and cleanup counts them off');
 

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(267);
+SELECT plan(268);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1373,6 +1373,22 @@ SELECT is((SELECT o.status || ' / ' || h.old_status || ' -> ' || h.new_status ||
             WHERE o.order_number = 'T17-AG' AND h.new_status = 'reviewing'),
           'reviewing / analyzing -> reviewing by ' || orders.current_actor() || ': analysis complete',
           'the group still being analysed deleted: the order moves to reviewing, with history');
+-- ... and another lifecycle's "analyzing", which has no edge to
+-- "reviewing", is left alone (the move failed every such DELETE, OR003)
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('t17_audit', 'new');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('t17_audit', 'new', 'open', 1), ('t17_audit', 'analyzing', 'open', 2), ('t17_audit', 'done', 'fulfilled', 3);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES
+  ('t17_audit', 'new', 'analyzing'), ('t17_audit', 'analyzing', 'done');
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000017bd', 'T17-AUD', '00000000-0000-0000-0000-0000000017c1', 't17_audit');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count, analysis_completed_at) VALUES
+  ('00000000-0000-0000-0000-0000000017ef', '00000000-0000-0000-0000-0000000017bd', '00000000-0000-0000-0000-0000000017c2', 1, now()),
+  ('00000000-0000-0000-0000-0000000017f0', '00000000-0000-0000-0000-0000000017bd', '00000000-0000-0000-0000-0000000017c3', 1, NULL);
+SELECT orders.transition('00000000-0000-0000-0000-0000000017bd', 'analyzing');
+SELECT is(pg_temp.err($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017f0'$$)
+          || ' ' || (SELECT status FROM orders.orders WHERE order_number = 'T17-AUD'),
+          'ok analyzing', '... another lifecycle''s "analyzing" without that edge: the group goes, the order stays');
 SELECT pg_temp.snap('T17-AG') AS before \gset
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000017ee', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c3', 1);

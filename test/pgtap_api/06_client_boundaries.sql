@@ -165,8 +165,9 @@ SELECT throws_ok(format($$UPDATE orders.orders SET payment_method = 'card' WHERE
 SELECT lives_ok(format($$UPDATE orders.orders SET customer_notes = 'ring twice' WHERE id = %L$$, :'ship_order'),
                 '... its note to the order it still writes');
 -- (0.39.0) an assignment it may not write is OR060, not a staff member's
--- name and role (check_assignment, whose name comes first, answered
--- "Api Agent (role delivery_agent) is not a customer rep")
+-- name and role (the assignment check, then named check_assignment, fired
+-- before order_columns_guard and answered "Api Agent (role
+-- delivery_agent) is not a customer rep")
 SELECT throws_ok($$UPDATE orders.orders SET assigned_rep_id = '00000000-0000-0000-0000-0000000000e9' WHERE order_number = 'API-3'$$,
                  'OR060', 'column "assigned_rep_id" of orders.orders is reserved to staff',
                  'a customer naming its order''s agent as its rep hears OR060, no staff member''s name or role');

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(97);
+SELECT plan(99);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -395,28 +395,40 @@ SELECT lives_ok($$INSERT INTO orders.order_requirements (order_id, requirement_t
 SELECT is((SELECT count(*)::int FROM orders.order_requirements WHERE order_id = '00000000-0000-0000-0000-0000000008b7'
               AND requirement_type = 'min_dr'), 1, '... written');
 
--- (0.39.0) the client deletes its group still being analysed: the order's
--- other group is analysed, so the order moves on to reviewing as
--- complete_analysis would have (as the owner: the edge is staff's)
+-- (0.39.0) a group still being analysed deleted: when every group left is
+-- analysed, the order moves on to reviewing as complete_analysis would
+-- have — by the caller, when it may take that edge: staff, not the client
+-- (a client that asked for more sites took the staff's edge back by
+-- adding a group and deleting it)
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle, requires_client_review) VALUES
-  ('00000000-0000-0000-0000-0000000008b8', 'API-8', '00000000-0000-0000-0000-0000000000a3', 'review', true);
+  ('00000000-0000-0000-0000-0000000008b8', 'API-8', '00000000-0000-0000-0000-0000000000a3', 'review', true),
+  ('00000000-0000-0000-0000-0000000008b9', 'API-9', '00000000-0000-0000-0000-0000000000a3', 'review', true);
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000008d1', '00000000-0000-0000-0000-0000000008b8', '00000000-0000-0000-0000-0000000000a3', 1),
-  ('00000000-0000-0000-0000-0000000008d2', '00000000-0000-0000-0000-0000000008b8', '00000000-0000-0000-0000-0000000000a3', 1);
-SELECT orders.transition('00000000-0000-0000-0000-0000000008b8', 'analyzing');
-SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000008d1', '[{"domain": "eight-a.example.com"}]')).group_status,
-          'reviewing', 'API-8: one of its two groups analysed');
+  ('00000000-0000-0000-0000-0000000008d2', '00000000-0000-0000-0000-0000000008b8', '00000000-0000-0000-0000-0000000000a3', 1),
+  ('00000000-0000-0000-0000-0000000008d3', '00000000-0000-0000-0000-0000000008b9', '00000000-0000-0000-0000-0000000000a3', 1),
+  ('00000000-0000-0000-0000-0000000008d4', '00000000-0000-0000-0000-0000000008b9', '00000000-0000-0000-0000-0000000000a3', 1);
+SELECT count(*) FROM orders.orders o, LATERAL orders.transition(o.id, 'analyzing') WHERE o.order_number IN ('API-8', 'API-9') \g /dev/null
+SELECT is(ARRAY[(orders.complete_analysis('00000000-0000-0000-0000-0000000008d1', '[{"domain": "eight-a.example.com"}]')).group_status,
+                (orders.complete_analysis('00000000-0000-0000-0000-0000000008d3', '[{"domain": "nine-a.example.com"}]')).group_status],
+          '{reviewing,reviewing}', 'API-8 and API-9: one of their two groups analysed');
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"66666666-6666-6666-6666-666666666666","role":"authenticated"}', true);
 WITH d AS (DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000008d2' RETURNING 1)
-SELECT is(count(*)::int, 1, 'Client Three deletes the group still being analysed (DELETE /order_groups)') FROM d;
+SELECT is(count(*)::int, 1, 'Client Three deletes API-8''s group still being analysed (DELETE /order_groups)') FROM d;
+SELECT is((SELECT status FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000008b8'), 'analyzing',
+          '... API-8 stays analyzing: the move to review is staff''s edge, not the client''s');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+WITH d AS (DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000008d4' RETURNING 1)
+SELECT is(count(*)::int, 1, 'the admin deletes API-9''s group still being analysed') FROM d;
 SELECT is((SELECT o.status || ' ' || h.changed_by || ': ' || h.notes
              FROM orders.orders o JOIN orders.order_history h ON h.order_id = o.id AND h.new_status = 'reviewing'
-            WHERE o.id = '00000000-0000-0000-0000-0000000008b8'),
-          'reviewing 66666666-6666-6666-6666-666666666666: analysis complete',
-          '... and API-8 is in review, recorded as the client''s change');
+            WHERE o.id = '00000000-0000-0000-0000-0000000008b9'),
+          'reviewing 44444444-4444-4444-4444-444444444444: analysis complete',
+          '... and API-9 is in review, recorded as the admin''s change');
 
 SELECT * FROM finish();
 ROLLBACK;
