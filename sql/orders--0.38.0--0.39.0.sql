@@ -41,9 +41,10 @@
 --    metrics.price, when given, is a JSON number from 0 to 9999999999.99
 --    for every writer (22023) — staff PATCHed a price as text and the
 --    client's approval made a free item; a huge or negative one failed
---    the approval later (22003, 23514).  A restore (the owner, row_security
---    off) takes the rows as dumped.  Prices already stored are not checked
---    until written again: this update warns about them.
+--    the approval later (22003, 23514).  A restore (orders.restoring, new:
+--    the owner's top-level COPY in a session with row_security off, as the
+--    C triggers ask) takes the rows as dumped.  Prices already stored are
+--    not checked until written again: this update warns about them.
 --  * customer_columns_guard: a customer row keeps its id in an API request
 --    (OR060) — a customer re-keyed its own row, or learnt from 23505 which
 --    ids other customers have.  Its trigger is re-created with the column,
@@ -70,18 +71,22 @@ CREATE FUNCTION orders.advance_analysed_orders() RETURNS trigger
 AS $$
 DECLARE
     o orders.orders;
+    candidate uuid;
 BEGIN
-    FOR o IN SELECT * FROM orders.orders
-              WHERE id IN (SELECT g.order_id FROM gone g WHERE g.analysis_completed_at IS NULL)
-                AND status = 'analyzing'
-              ORDER BY id FOR NO KEY UPDATE
-    LOOP
-        IF o.status = 'analyzing'
-           AND EXISTS (SELECT FROM orders.order_groups og WHERE og.order_id = o.id)
-           AND NOT EXISTS (SELECT FROM orders.order_groups og
-                            WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL)
-           AND 'reviewing' IN (SELECT t FROM orders.allowed_transitions(o.id) t) THEN
-            PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    FOR candidate IN SELECT DISTINCT g.order_id FROM gone g WHERE g.analysis_completed_at IS NULL ORDER BY 1 LOOP
+        -- locked only when the caller may move it (it then has UPDATE on
+        -- orders): a writer who may delete groups but not move orders
+        -- deletes them as before
+        IF EXISTS (SELECT FROM orders.orders x WHERE x.id = candidate AND x.status = 'analyzing')
+           AND has_table_privilege('orders.orders', 'UPDATE')
+           AND 'reviewing' IN (SELECT t FROM orders.allowed_transitions(candidate) t) THEN
+            SELECT * INTO o FROM orders.orders x WHERE x.id = candidate FOR NO KEY UPDATE;
+            IF FOUND AND o.status = 'analyzing'
+               AND EXISTS (SELECT FROM orders.order_groups og WHERE og.order_id = o.id)
+               AND NOT EXISTS (SELECT FROM orders.order_groups og
+                                WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+                PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+            END IF;
         END IF;
     END LOOP;
     RETURN NULL;
@@ -809,12 +814,17 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION orders.restoring(rel oid) RETURNS boolean
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'orders_restoring';
+GRANT EXECUTE ON FUNCTION orders.restoring(oid) TO PUBLIC;
+
 CREATE FUNCTION orders.site_price_check() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF orders.by_maintainer(TG_RELID) AND pg_catalog.current_setting('row_security') = 'off' THEN
+    IF orders.restoring(TG_RELID) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
@@ -1151,8 +1161,8 @@ BEGIN
                 THEN (x.metrics OPERATOR(pg_catalog.->>) 'price')::pg_catalog.numeric NOT BETWEEN 0 AND 9999999999.99
                 ELSE coalesce(pg_catalog.jsonb_typeof(x.metrics OPERATOR(pg_catalog.->) 'price'), 'null') OPERATOR(pg_catalog.<>) 'null' END;
     IF n > 0 THEN
-        RAISE WARNING 'orders 0.39.0: % sites have a metrics.price that is no amount (an approved one''s item is priced 0)', n
-            USING HINT = 'SELECT id, domain, metrics FROM orders.order_site_selections WHERE jsonb_typeof(metrics -> ''price'') NOT IN (''number'', ''null''); then write each price as a JSON number.';
+        RAISE WARNING 'orders 0.39.0: % sites have a metrics.price that is no amount from 0 to 9999999999.99 (an approved one''s item is priced 0, or its approval fails)', n
+            USING HINT = 'SELECT id, domain, metrics FROM orders.order_site_selections WHERE CASE WHEN jsonb_typeof(metrics -> ''price'') = ''number'' THEN (metrics ->> ''price'')::numeric NOT BETWEEN 0 AND 9999999999.99 ELSE coalesce(jsonb_typeof(metrics -> ''price''), ''null'') <> ''null'' END; then write each price as such a JSON number.';
     END IF;
 END
 $upgrade$;

@@ -16,6 +16,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -33,6 +34,7 @@
 
 PG_FUNCTION_INFO_V1(orders_current_actor_sql);
 PG_FUNCTION_INFO_V1(orders_by_maintainer);
+PG_FUNCTION_INFO_V1(orders_restoring);
 PG_FUNCTION_INFO_V1(orders_actor_account);
 
 /*
@@ -237,6 +239,25 @@ orders_by_maintainer(PG_FUNCTION_ARGS)
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	PG_RETURN_BOOL(has_privs_of_role(GetUserId(), owner));
+}
+
+/*
+ * orders.restoring(rel) — (0.39.0) is the table being loaded by a restore
+ * (orders_owner_restoring: a top-level COPY ... FROM into it by its owner,
+ * row_security off)?  What the C triggers ask, for the PL/pgSQL ones.
+ * NULL for a table that does not exist.
+ */
+Datum
+orders_restoring(PG_FUNCTION_ARGS)
+{
+	Relation	rel = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
+	bool		restoring;
+
+	if (rel == NULL)
+		PG_RETURN_NULL();
+	restoring = orders_owner_restoring(rel);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_BOOL(restoring);
 }
 
 /*

@@ -1001,7 +1001,9 @@ require_reachable_item(Datum item)
 /*
  * require_own_item — refuse (OR028) to link order item "item" to a hold of
  * slot "capacity" unless the item belongs to an order of the holder's
- * customer (account_id = the holder's JWT sub).  The message names only
+ * customer (account_id = the holder's JWT sub, in lower case as the uuid
+ * prints: 0.39.0 library — a sub sent in upper case was nobody's).  The
+ * message names only
  * the item id the caller gave, whether the item does not exist or is
  * somebody else's.  (0.28.0 library) When the slot's service_id is a
  * product of the catalog, the item must be of that product (OR033: a
@@ -1030,7 +1032,7 @@ require_own_item(Datum item, const char *holder, Datum capacity, bool latest)
 						   "  JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id,"
 						   "       orders.service_capacity s"
 						   " WHERE i.id OPERATOR(pg_catalog.=) $1"
-						   "   AND c.account_id::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+						   "   AND c.account_id::pg_catalog.text OPERATOR(pg_catalog.=) pg_catalog.lower($2)"
 						   "   AND s.id OPERATOR(pg_catalog.=) $3",
 						   3, argtypes);
 	args[0] = item;

@@ -218,6 +218,13 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'orders_by_maintainer';
 
+-- restoring (0.39.0) — is the table being loaded by a restore (a top-level
+-- COPY FROM into it by its owner, row_security off: src/trigger_util.c)?
+-- The C triggers' question, for the PL/pgSQL ones.
+CREATE FUNCTION orders.restoring(rel oid) RETURNS boolean
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'orders_restoring';
+
 -- Columns of an order only staff set, with the value a new order has
 -- without them; customers may not set them (OR060).  Staff need
 -- orders.assign to set the assignments.  (0.27.0) leads_purchased too: what
@@ -971,6 +978,6 @@ REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
 GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),
-    orders.by_maintainer(oid), orders.api_request(), orders.refuse_column(text, text, text),
+    orders.by_maintainer(oid), orders.restoring(oid), orders.api_request(), orders.refuse_column(text, text, text),
     orders.agent_serves_customer(uuid), orders.sees_order(uuid, uuid, uuid, text, text),
     orders.sees_customer(uuid, uuid), orders.order_in_scope(uuid) TO PUBLIC;

@@ -229,14 +229,14 @@ CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON order
 -- metrics did not: a price sent as text made the approved site's item
 -- free, a huge or negative one failed the client's approval later (22003,
 -- 23514).  Its WHEN clause asks for a bad price: a good one pays no call.
--- A restore (the owner, row_security off: every dump's session) takes the
--- rows as dumped — a price stored before 0.39.0 must not lose its site.
+-- A restore (orders.restoring: the owner's COPY in a dump's session) takes
+-- the rows as dumped — a price stored before 0.39.0 must not lose its site.
 CREATE FUNCTION orders.site_price_check() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF orders.by_maintainer(TG_RELID) AND pg_catalog.current_setting('row_security') = 'off' THEN
+    IF orders.restoring(TG_RELID) THEN
         RETURN NEW;
     END IF;
     RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
@@ -474,29 +474,35 @@ $$;
 -- (id order; after the groups, as complete_analysis) and, still
 -- "analyzing" with groups left and none unanalysed, moved to "reviewing"
 -- ('analysis complete') — by the caller, when its lifecycle has that edge
--- and the caller may take it now (allowed_transitions): a client, whose
--- edge it is not, leaves the move to staff (a client that asked for more
--- sites took the staff's edge back by adding and deleting a group), and
--- another lifecycle's "analyzing" has no such edge.  An order deleted
--- with its groups, or left without any, stays as it is.
+-- and the caller may take it now (allowed_transitions, and UPDATE on
+-- orders): a client, whose edge it is not, leaves the move to staff (a
+-- client that asked for more sites took the staff's edge back by adding
+-- and deleting a group), and another lifecycle's "analyzing" has no such
+-- edge.  An order deleted with its groups, or left without any, stays as
+-- it is.  At REPEATABLE READ two deletes of an order's last two pending
+-- groups each see the other's group and neither moves it (staff do).
 CREATE FUNCTION orders.advance_analysed_orders() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     o orders.orders;
+    candidate uuid;
 BEGIN
-    FOR o IN SELECT * FROM orders.orders
-              WHERE id IN (SELECT g.order_id FROM gone g WHERE g.analysis_completed_at IS NULL)
-                AND status = 'analyzing'
-              ORDER BY id FOR NO KEY UPDATE
-    LOOP
-        IF o.status = 'analyzing'
-           AND EXISTS (SELECT FROM orders.order_groups og WHERE og.order_id = o.id)
-           AND NOT EXISTS (SELECT FROM orders.order_groups og
-                            WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL)
-           AND 'reviewing' IN (SELECT t FROM orders.allowed_transitions(o.id) t) THEN
-            PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    FOR candidate IN SELECT DISTINCT g.order_id FROM gone g WHERE g.analysis_completed_at IS NULL ORDER BY 1 LOOP
+        -- locked only when the caller may move it (it then has UPDATE on
+        -- orders): a writer who may delete groups but not move orders
+        -- deletes them as before
+        IF EXISTS (SELECT FROM orders.orders x WHERE x.id = candidate AND x.status = 'analyzing')
+           AND has_table_privilege('orders.orders', 'UPDATE')
+           AND 'reviewing' IN (SELECT t FROM orders.allowed_transitions(candidate) t) THEN
+            SELECT * INTO o FROM orders.orders x WHERE x.id = candidate FOR NO KEY UPDATE;
+            IF FOUND AND o.status = 'analyzing'
+               AND EXISTS (SELECT FROM orders.order_groups og WHERE og.order_id = o.id)
+               AND NOT EXISTS (SELECT FROM orders.order_groups og
+                                WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+                PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+            END IF;
         END IF;
     END LOOP;
     RETURN NULL;

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(268);
+SELECT plan(270);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -1389,6 +1389,24 @@ SELECT orders.transition('00000000-0000-0000-0000-0000000017bd', 'analyzing');
 SELECT is(pg_temp.err($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017f0'$$)
           || ' ' || (SELECT status FROM orders.orders WHERE order_number = 'T17-AUD'),
           'ok analyzing', '... another lifecycle''s "analyzing" without that edge: the group goes, the order stays');
+-- ... and a writer who may delete groups but not write orders deletes
+-- them as before (the move needs UPDATE on orders: it is not made)
+CREATE ROLE t17_cleaner NOLOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA orders TO t17_cleaner;
+GRANT SELECT, DELETE ON orders.order_groups TO t17_cleaner;
+GRANT SELECT ON orders.orders TO t17_cleaner;
+INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
+  ('00000000-0000-0000-0000-0000000017be', 'T17-CLN', '00000000-0000-0000-0000-0000000017c1', 'review');
+INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
+  ('00000000-0000-0000-0000-0000000017f4', '00000000-0000-0000-0000-0000000017be', '00000000-0000-0000-0000-0000000017c2', 1),
+  ('00000000-0000-0000-0000-0000000017f5', '00000000-0000-0000-0000-0000000017be', '00000000-0000-0000-0000-0000000017c3', 1);
+SELECT orders.transition('00000000-0000-0000-0000-0000000017be', 'analyzing');
+SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017f4', '[{"domain": "cln.example"}]');
+SET LOCAL ROLE t17_cleaner;
+SELECT is(pg_temp.err($$DELETE FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000017f5'$$), 'ok',
+          '... a role with DELETE on groups but no UPDATE on orders deletes the last pending group');
+RESET ROLE;
+SELECT is((SELECT status FROM orders.orders WHERE order_number = 'T17-CLN'), 'analyzing', '... and the order stays (staff move it)');
 SELECT pg_temp.snap('T17-AG') AS before \gset
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000017ee', '00000000-0000-0000-0000-0000000017bb', '00000000-0000-0000-0000-0000000017c3', 1);

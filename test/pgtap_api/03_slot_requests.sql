@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -209,6 +209,23 @@ SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'agent_hold', 
                  'order item 00000000-0000-0000-0000-0000000003c9 is not an item of an order you reach',
                  'a rep books no hold for the item of another rep''s order (outside its scope)');
 SELECT is((SELECT status FROM orders.slot_reservations WHERE id = :'agent_hold'), 'held', '... the hold stays a hold');
+
+-- (0.39.0 library) a customer whose JWT sub comes in upper case books its
+-- hold for its own item (its account's uuid prints in lower case: the
+-- holder was nobody's, OR028)
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+INSERT INTO orders.customers (id, account_id, full_name) VALUES
+  ('00000000-0000-0000-0000-0000000003a9', 'abcdef00-0000-0000-0000-0000000003aa', 'Upper Case Client');
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"ABCDEF00-0000-0000-0000-0000000003AA","role":"authenticated"}', true);
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003ba', '00000000-0000-0000-0000-0000000003a9', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type)
+VALUES ('00000000-0000-0000-0000-0000000003ca', '00000000-0000-0000-0000-0000000003ba', 'Massage', 'service');
+SELECT is((orders.confirm_booking(orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f3'),
+                                  '00000000-0000-0000-0000-0000000003ca')).status, 'confirmed',
+          'a customer whose JWT sub is in upper case books its hold for its own item');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);

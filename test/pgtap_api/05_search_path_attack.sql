@@ -661,7 +661,7 @@ SELECT pg_temp.probe('staff note a site',
       WHERE x.domain = 'att-a.example.com'$p$, '{set_site_internal_notes,caller_sees_group,site_counts,set_updated_at}');
 SELECT pg_temp.probe('staff price a site with text (0.39.0: site_price_check)',
   $p$UPDATE orders.order_site_selections SET metrics = '{"price": "9"}' WHERE domain = 'att-a.example.com'$p$,
-  '{site_price_check,site_review_columns,set_updated_at}', '22023');
+  '{site_price_check,restoring,site_review_columns,set_updated_at}', '22023');
 SELECT pg_temp.probe('staff read the notes',
   $p$SELECT internal_notes FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000005c5')
       WHERE domain = 'att-a.example.com'$p$, '{site_internal_notes,staff_sees_group}', NULL, 'staff only');
