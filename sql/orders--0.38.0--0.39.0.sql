@@ -62,6 +62,19 @@
 --  * workflow_author_deactivated (new trigger on staff): a deactivated
 --    author's workflows are set inactive, as a deleted author's (they
 --    failed every run, 42501 — a time-based one on every tick).
+--  * workflows (a review of the automation): tag steps are written only by
+--    staff with customers.edit (42501) and run only for such an author
+--    (workflow_author_refusal takes a fourth argument, tags); one
+--    top-level run starts at most 64 others (OR118: customer_tag workflows
+--    that remove and add their own tag fanned out exponentially); a
+--    message or title template holds at most 2,000 characters and a
+--    rendered message is cut there (a run wrote 600 MB of notifications);
+--    a webhook step's URL names no loopback, link-local or private address
+--    and carries no credentials (check_webhook_url, new; OR111); a step id
+--    holds no ":" (the outbox keys of two steps collided and one message
+--    was lost); whoever changes a workflow's trigger or steps through the
+--    API becomes its author, also when stopping it or from a trigger of
+--    their own (a rep's rewrite ran with the admin's authority).
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.39.0'" to load this file. \quit
 
@@ -905,7 +918,7 @@ BEGIN
     END IF;
     INSERT INTO orders.notifications (user_id, type, title, message, data)
     SELECT s.id, 'workflow', left(orders.workflow_render(config ->> 'title', ctx -> 'data'), 200),
-           orders.workflow_render(config ->> 'message', ctx -> 'data'),
+           left(orders.workflow_render(config ->> 'message', ctx -> 'data'), 2000),
            ctx -> 'data' || jsonb_strip_nulls(jsonb_build_object('task', true, 'due_date', due,
                                               'workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'))
       FROM orders.workflow_recipients(config ->> 'assigned_to', (ctx ->> 'order_id')::uuid) s;
@@ -1166,3 +1179,410 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+-- (0.39.0) workflows: tag steps need customers.edit (a fourth argument)
+DROP FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid);
+
+CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid, tags boolean DEFAULT false) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid;
+    saved text[];
+    refusal text;
+BEGIN
+    IF author IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT s.account_id INTO account FROM orders.staff s WHERE s.id = author;
+    IF account IS NULL THEN
+        RETURN 'its author has no login: nobody to answer for it';
+    END IF;
+    saved := orders.act_as(account);
+    refusal := CASE
+        WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
+            THEN 'its author is not active staff with workflows.create or workflows.edit'
+        -- (0.39.0) tag steps are the author's only with customers.edit: an
+        -- agent given workflows.create tagged and untagged customers it may
+        -- not edit (its tags fired other workflows)
+        WHEN workflow_author_refusal.tags AND NOT orders.has_permission('customers', 'edit')
+            THEN 'its author may not change customers'' tags (customers.edit)'
+        WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.orders o
+                  WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
+                    AND orders.staff_sees_order(o.assigned_rep_id, o.assigned_agent_id, o.lifecycle, o.status))
+            THEN 'the order is outside its author''s reach'
+        WHEN workflow_author_refusal.customer_id IS NOT NULL AND NOT EXISTS (
+                 SELECT FROM orders.customers c
+                  WHERE c.id = workflow_author_refusal.customer_id AND orders.sees_customer(c.id, c.account_id))
+            THEN 'the customer is outside its author''s reach' END;
+    PERFORM orders.act_back(saved);
+    RETURN refusal;
+END
+$$;
+
+CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    host text := lower(substring(url FROM '^https?://([^/?#]*)'));
+BEGIN
+    IF host ~ '@' THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
+            USING ERRCODE = 'OR111';
+    END IF;
+    host := regexp_replace(host, ':[0-9]*$', '');
+    IF host IN ('', 'localhost', '[::]', '[::1]') OR host ~ '\.localhost$' OR host ~ '^0+(\.|$)'
+       OR host ~ '^(127|10)\.' OR host ~ '^169\.254\.' OR host ~ '^192\.168\.' OR host ~ '^172\.(1[6-9]|2[0-9]|3[01])\.'
+       OR host ~ '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.'
+       OR host ~ '^\[(f[cd]|fe[89ab])' OR host ~ '^\[::ffff:' OR host ~ '^[0-9]+$' OR host ~ '^0x' THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL may not name a loopback, link-local or private address (%)',
+                        left(step_id, 64), left(host, 64)
+            USING ERRCODE = 'OR111', HINT = 'Name the receiver by a public host name; the outbox worker checks where it resolves.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow_steps(steps jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    step jsonb;
+    n integer := 0;
+    sid text;
+    cfg jsonb;
+    ids text[] := '{}';
+BEGIN
+    IF jsonb_array_length(steps) NOT BETWEEN 1 AND 50 THEN
+        RAISE EXCEPTION 'workflow_steps must hold 1 to 50 steps, not %', jsonb_array_length(steps) USING ERRCODE = 'OR111';
+    END IF;
+    FOR step IN SELECT s FROM jsonb_array_elements(steps) s LOOP
+        n := n + 1;
+        IF jsonb_typeof(step) IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'workflow step % is not an object', n USING ERRCODE = 'OR111';
+        END IF;
+        sid := coalesce(step ->> 'id', 'step-' || n);
+        PERFORM orders.check_workflow_keys(step, '{id,type,config,order}', format('workflow step "%s"', left(sid, 64)), 'OR111');
+        -- (0.39.0) no ":": the outbox keys are "workflow:<run>:<step>[:customer|:<staff>]",
+        -- and a step "s:customer" had the key of step "s"'s customer message (one of them lost)
+        IF step ? 'id' AND (jsonb_typeof(step -> 'id') <> 'string' OR sid = '' OR length(sid) > 64 OR sid ~ ':') THEN
+            RAISE EXCEPTION 'workflow step %: "id" must be a name of 1 to 64 characters without ":"', n USING ERRCODE = 'OR111';
+        ELSIF sid = ANY (ids) THEN
+            RAISE EXCEPTION 'workflow step id "%" is used twice', sid USING ERRCODE = 'OR111';
+        ELSIF step ? 'order' AND jsonb_typeof(step -> 'order') <> 'number' THEN
+            RAISE EXCEPTION 'workflow step "%": "order" must be a number', sid USING ERRCODE = 'OR111';
+        END IF;
+        ids := ids || sid;
+        cfg := coalesce(step -> 'config', '{}');
+        IF jsonb_typeof(cfg) <> 'object' THEN
+            RAISE EXCEPTION 'workflow step "%": "config" must be an object', sid USING ERRCODE = 'OR111';
+        -- (0.39.0) a message's template at most 2,000 characters (rendered, it
+        -- is cut there too): a run wrote 600 MB of notifications from 50
+        -- steps of {{customer_name}} repeated 60,000 times
+        ELSIF length(cfg ->> 'message') > 2000 OR length(cfg ->> 'title') > 2000 THEN
+            RAISE EXCEPTION 'workflow step "%": "message" and "title" hold at most 2000 characters', sid USING ERRCODE = 'OR111';
+        END IF;
+        CASE step ->> 'type'
+        WHEN 'update_customer_tag' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{tag_id,action,label,color,condition}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            IF jsonb_typeof(cfg -> 'tag_id') IS DISTINCT FROM 'string' OR cfg ->> 'tag_id' = ''
+               OR length(cfg ->> 'tag_id') > 64 THEN
+                RAISE EXCEPTION 'workflow step "%": "tag_id" must name the tag (1 to 64 characters)', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'action' AND coalesce(cfg ->> 'action', '') NOT IN ('add', 'remove') THEN
+                RAISE EXCEPTION 'workflow step "%": "action" must be add or remove', sid USING ERRCODE = 'OR111';
+            ELSIF jsonb_path_exists(cfg, '$.label ? (@.type() != "string")')
+                  OR jsonb_path_exists(cfg, '$.color ? (@.type() != "string")') THEN
+                RAISE EXCEPTION 'workflow step "%": "label" and "color" must be strings', sid USING ERRCODE = 'OR111';
+            END IF;
+            IF cfg ? 'condition' THEN
+                IF jsonb_typeof(cfg -> 'condition') <> 'string' THEN
+                    RAISE EXCEPTION 'workflow step "%": "condition" must be a string', sid USING ERRCODE = 'OR113';
+                END IF;
+                PERFORM orders.workflow_condition(cfg ->> 'condition');
+            END IF;
+        WHEN 'send_notification' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{target,channel,template,title,message,type,url}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
+                RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ->> 'channel' = 'webhook' THEN
+                IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
+                    RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
+                END IF;
+                PERFORM orders.check_webhook_url(cfg ->> 'url', sid);
+            ELSE
+                PERFORM orders.check_workflow_recipient(cfg -> 'target', sid, 'target', true);
+                IF cfg ->> 'target' = 'customer' AND cfg ->> 'channel' = 'in_app' THEN
+                    RAISE EXCEPTION 'workflow step "%": customers have no in-app notifications', sid
+                        USING ERRCODE = 'OR111', HINT = 'Use channel sms or email for the customer.';
+                END IF;
+            END IF;
+            IF jsonb_typeof(cfg -> 'template') IS DISTINCT FROM 'string' AND jsonb_typeof(cfg -> 'title') IS DISTINCT FROM 'string' THEN
+                RAISE EXCEPTION 'workflow step "%": a notification needs a "template" or a "title"', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'type' AND coalesce(cfg ->> 'type', '') NOT IN ('order', 'delivery', 'system', 'workflow', 'alert') THEN
+                RAISE EXCEPTION 'workflow step "%": "type" must be order, delivery, system, workflow or alert', sid USING ERRCODE = 'OR111';
+            END IF;
+        WHEN 'create_task' THEN
+            PERFORM orders.check_workflow_keys(cfg, '{assigned_to,title,message,due_days}',
+                                               format('workflow step "%s"', sid), 'OR111');
+            PERFORM orders.check_workflow_recipient(cfg -> 'assigned_to', sid, 'assigned_to', false);
+            IF jsonb_typeof(cfg -> 'title') IS DISTINCT FROM 'string' OR cfg ->> 'title' = '' THEN
+                RAISE EXCEPTION 'workflow step "%": a task needs a "title"', sid USING ERRCODE = 'OR111';
+            ELSIF cfg ? 'due_days' AND (jsonb_typeof(cfg -> 'due_days') <> 'number'
+                  OR (cfg ->> 'due_days')::numeric NOT BETWEEN 0 AND 365 OR (cfg ->> 'due_days')::numeric % 1 <> 0) THEN
+                RAISE EXCEPTION 'workflow step "%": "due_days" must be a whole number from 0 to 365', sid USING ERRCODE = 'OR111';
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'workflow step "%": unknown step type %', sid, coalesce(left(step ->> 'type', 64), '(none)')
+                USING ERRCODE = 'OR111', HINT = 'Step types: update_customer_tag, send_notification, create_task.';
+        END CASE;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.29.0) the policies' rights first: this trigger runs before them, and
+    -- a caller who may not write workflows heard what was wrong with its
+    -- config instead — and whether a webhook id exists
+    IF TG_OP = 'INSERT' AND orders.api_request() AND NOT orders.has_permission('workflows', 'create') THEN
+        RAISE EXCEPTION 'creating workflows needs the workflows.create permission' USING ERRCODE = '42501';
+    END IF;
+    IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
+        RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
+            USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
+    END IF;
+    -- (0.38.0) judged when written: a webhook deleted since no longer
+    -- refuses every other change of the workflow (deleting its author
+    -- deactivates it, and failed with OR110)
+    IF NEW.trigger_config IS NOT NULL
+       AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
+        PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
+    END IF;
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
+        PERFORM orders.check_workflow_steps(NEW.workflow_steps);
+    END IF;
+    -- (0.39.0) tag steps are written only by staff who may change tags
+    -- (customers.edit), as they run only for such an author
+    IF orders.api_request() AND NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
+       AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps)
+       AND NOT orders.has_permission('customers', 'edit') THEN
+        RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
+            USING ERRCODE = '42501';
+    END IF;
+    -- (0.38.0) created_by_user_id is the workflow's author, whose authority
+    -- it runs with (workflow_author_refusal): its creator, then whoever
+    -- last changed it through the API leaving it active or (0.39.0) changing
+    -- what it does (its trigger or steps: a rep's PATCH that stopped an
+    -- admin's workflow and rewrote its steps kept the admin as author) —
+    -- what it does is theirs now.  A stop alone keeps the author (the
+    -- deactivation of a deleted or deactivated author's workflows too), and
+    -- so does the foreign key's SET NULL of a deleted author (its staff row
+    -- gone).  (0.39.0) At any trigger depth: a caller's own trigger that
+    -- rewrote steps (depth 2) kept the previous author.
+    IF orders.api_request() THEN
+        IF TG_OP = 'INSERT' OR NEW.is_active
+           OR (NEW.trigger_type, NEW.trigger_config, NEW.workflow_steps)
+              IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config, OLD.workflow_steps) THEN
+            NEW.created_by_user_id := orders.current_staff_id();
+        ELSIF NOT (NEW.created_by_user_id IS NULL AND OLD.created_by_user_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = OLD.created_by_user_id)) THEN
+            NEW.created_by_user_id := OLD.created_by_user_id;
+        END IF;
+    ELSIF TG_OP = 'INSERT' AND NEW.created_by_user_id IS NULL THEN
+        NEW.created_by_user_id := orders.current_staff_id();
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_notify_step(config jsonb, step_id text, ctx jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target text := config ->> 'target';
+    channel text := coalesce(config ->> 'channel', CASE WHEN config ->> 'target' = 'customer' THEN 'sms' ELSE 'in_app' END);
+    data jsonb := ctx -> 'data';
+    title text := left(orders.workflow_render(coalesce(config ->> 'title', initcap(replace(config ->> 'template', '_', ' '))), data), 200);
+    body text := left(orders.workflow_render(config ->> 'message', data), 2000);
+    key text := 'workflow:' || (ctx ->> 'execution_id') || ':' || step_id;
+    ids jsonb := '[]';
+    s record;
+    address text;
+BEGIN
+    IF channel = 'webhook' THEN
+        ids := ids || to_jsonb(orders.enqueue_outbox('webhook',
+            jsonb_build_object('url', config ->> 'url', 'template', config ->> 'template', 'title', title,
+                               'message', body, 'data', data), key));
+        RETURN jsonb_build_object('channel', channel, 'outbox_ids', ids);
+    ELSIF target = 'customer' THEN
+        SELECT CASE channel WHEN 'sms' THEN c.phone ELSE c.email END INTO address
+          FROM orders.customers c WHERE c.id = (ctx ->> 'customer_id')::uuid;
+        IF ctx ->> 'customer_id' IS NULL THEN
+            RAISE EXCEPTION 'send_notification to the customer needs a customer' USING ERRCODE = 'OR116',
+                  DETAIL = 'The run has no order and no customer.';
+        ELSIF coalesce(address, '') = '' THEN
+            RAISE EXCEPTION 'the customer has no % for send_notification', CASE channel WHEN 'sms' THEN 'phone' ELSE 'e-mail' END
+                USING ERRCODE = 'OR117', DETAIL = format('customer %s', ctx ->> 'customer_id');
+        END IF;
+        ids := ids || to_jsonb(orders.enqueue_outbox(channel,
+            jsonb_build_object('to', address, 'customer_id', ctx ->> 'customer_id', 'template', config ->> 'template',
+                               'title', title, 'message', body, 'data', data), key || ':customer'));
+        RETURN jsonb_build_object('channel', channel, 'outbox_ids', ids);
+    END IF;
+    IF target IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
+        RAISE EXCEPTION 'send_notification to the % needs an order', target USING ERRCODE = 'OR116';
+    END IF;
+    FOR s IN SELECT * FROM orders.workflow_recipients(target, (ctx ->> 'order_id')::uuid) LOOP
+        IF channel = 'in_app' THEN
+            INSERT INTO orders.notifications (user_id, type, title, message, data)
+            VALUES (s.id, coalesce(config ->> 'type', 'workflow'), coalesce(nullif(title, ''), ctx ->> 'workflow_name'), body,
+                    data || jsonb_build_object('workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'));
+            ids := ids || to_jsonb(s.id);
+        ELSE
+            address := CASE channel WHEN 'sms' THEN s.phone ELSE s.email END;
+            CONTINUE WHEN coalesce(address, '') = '';
+            ids := ids || to_jsonb(orders.enqueue_outbox(channel,
+                jsonb_build_object('to', address, 'staff_id', s.id, 'template', config ->> 'template',
+                                   'title', title, 'message', body, 'data', data), key || ':' || s.id));
+        END IF;
+    END LOOP;
+    IF ids = '[]' THEN
+        RAISE EXCEPTION 'send_notification: % names no active staff member%', target,
+                        CASE WHEN channel = 'in_app' THEN '' ELSE ' with a ' || CASE channel WHEN 'sms' THEN 'phone' ELSE 'e-mail' END END
+            USING ERRCODE = 'OR117';
+    END IF;
+    RETURN jsonb_build_object('channel', channel,
+                              CASE WHEN channel = 'in_app' THEN 'notified' ELSE 'outbox_ids' END, ids);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := orders.new_id();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    -- (0.39.0) the runs one top-level run started, at any depth: customer_tag
+    -- workflows that remove and add their own tag fanned out exponentially
+    -- (two adds per run, 8 deep: 512 runs; three: over two minutes)
+    nested integer := CASE WHEN current_setting('orders_workflow.nested', true) ~ '^[0-9]{1,9}$'
+                           THEN current_setting('orders_workflow.nested', true)::integer ELSE 0 END;
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+    refusal text;
+BEGIN
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            -- (0.37.0) at most 200 characters: a customer's 1.9 MB name went into
+            -- every notification and outbox message of its workflows
+            'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    nested := CASE WHEN depth = 0 THEN 0 ELSE nested + 1 END;
+    PERFORM set_config('orders_workflow.nested', nested::text, true);
+    refusal := CASE WHEN depth < 8 AND nested <= 64 THEN
+                   orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id,
+                                                  w.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")') END;
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF nested > 64 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'one workflow run started more than 64 others (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF refusal IS NOT NULL THEN
+        -- (0.38.0) its author may not run it now: no step runs
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', format('workflow "%s" did not run: %s', left(w.name, 64), refusal),
+            'error_code', '42501',
+            'details', jsonb_build_object('author', w.created_by_user_id,
+                                          'hint', 'An admin who changes the workflow becomes its author.'),
+            'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            sid := step ->> 'id';
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid, boolean) FROM PUBLIC;

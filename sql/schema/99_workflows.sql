@@ -397,6 +397,37 @@ BEGIN
 END
 $$;
 
+-- check_webhook_url (0.39.0) — refuse (OR111) a webhook step's URL whose
+-- host is written as a loopback, link-local, private or unspecified
+-- address, or that carries credentials: the outbox worker would post the
+-- run's order data there from inside the network (a cloud's metadata
+-- service, an admin port on localhost).  A host name is not resolved here:
+-- the worker must check where a name leads before it connects
+-- (doc/outbox.md).
+CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    host text := lower(substring(url FROM '^https?://([^/?#]*)'));
+BEGIN
+    IF host ~ '@' THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
+            USING ERRCODE = 'OR111';
+    END IF;
+    host := regexp_replace(host, ':[0-9]*$', '');
+    IF host IN ('', 'localhost', '[::]', '[::1]') OR host ~ '\.localhost$' OR host ~ '^0+(\.|$)'
+       OR host ~ '^(127|10)\.' OR host ~ '^169\.254\.' OR host ~ '^192\.168\.' OR host ~ '^172\.(1[6-9]|2[0-9]|3[01])\.'
+       OR host ~ '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.'
+       OR host ~ '^\[(f[cd]|fe[89ab])' OR host ~ '^\[::ffff:' OR host ~ '^[0-9]+$' OR host ~ '^0x' THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL may not name a loopback, link-local or private address (%)',
+                        left(step_id, 64), left(host, 64)
+            USING ERRCODE = 'OR111', HINT = 'Name the receiver by a public host name; the outbox worker checks where it resolves.';
+    END IF;
+END
+$$;
+
 -- check_workflow_steps — the steps (OR111; conditions OR113): 1 to 50
 -- objects {id, type, config, order}, ids unique.
 CREATE FUNCTION orders.check_workflow_steps(steps jsonb)
@@ -421,8 +452,10 @@ BEGIN
         END IF;
         sid := coalesce(step ->> 'id', 'step-' || n);
         PERFORM orders.check_workflow_keys(step, '{id,type,config,order}', format('workflow step "%s"', left(sid, 64)), 'OR111');
-        IF step ? 'id' AND (jsonb_typeof(step -> 'id') <> 'string' OR sid = '' OR length(sid) > 64) THEN
-            RAISE EXCEPTION 'workflow step %: "id" must be a name of 1 to 64 characters', n USING ERRCODE = 'OR111';
+        -- (0.39.0) no ":": the outbox keys are "workflow:<run>:<step>[:customer|:<staff>]",
+        -- and a step "s:customer" had the key of step "s"'s customer message (one of them lost)
+        IF step ? 'id' AND (jsonb_typeof(step -> 'id') <> 'string' OR sid = '' OR length(sid) > 64 OR sid ~ ':') THEN
+            RAISE EXCEPTION 'workflow step %: "id" must be a name of 1 to 64 characters without ":"', n USING ERRCODE = 'OR111';
         ELSIF sid = ANY (ids) THEN
             RAISE EXCEPTION 'workflow step id "%" is used twice', sid USING ERRCODE = 'OR111';
         ELSIF step ? 'order' AND jsonb_typeof(step -> 'order') <> 'number' THEN
@@ -432,6 +465,11 @@ BEGIN
         cfg := coalesce(step -> 'config', '{}');
         IF jsonb_typeof(cfg) <> 'object' THEN
             RAISE EXCEPTION 'workflow step "%": "config" must be an object', sid USING ERRCODE = 'OR111';
+        -- (0.39.0) a message's template at most 2,000 characters (rendered, it
+        -- is cut there too): a run wrote 600 MB of notifications from 50
+        -- steps of {{customer_name}} repeated 60,000 times
+        ELSIF length(cfg ->> 'message') > 2000 OR length(cfg ->> 'title') > 2000 THEN
+            RAISE EXCEPTION 'workflow step "%": "message" and "title" hold at most 2000 characters', sid USING ERRCODE = 'OR111';
         END IF;
         CASE step ->> 'type'
         WHEN 'update_customer_tag' THEN
@@ -461,6 +499,7 @@ BEGIN
                 IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
                     RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
                 END IF;
+                PERFORM orders.check_webhook_url(cfg ->> 'url', sid);
             ELSE
                 PERFORM orders.check_workflow_recipient(cfg -> 'target', sid, 'target', true);
                 IF cfg ->> 'target' = 'customer' AND cfg ->> 'channel' = 'in_app' THEN
@@ -520,16 +559,33 @@ BEGIN
     IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
+    -- (0.39.0) tag steps are written only by staff who may change tags
+    -- (customers.edit), as they run only for such an author
+    IF orders.api_request() AND NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
+       AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps)
+       AND NOT orders.has_permission('customers', 'edit') THEN
+        RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
+            USING ERRCODE = '42501';
+    END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
     -- it runs with (workflow_author_refusal): its creator, then whoever
-    -- last changed it through the API leaving it active — what it does is
-    -- theirs now (a change that leaves it inactive, as stopping it, keeps
-    -- the author).  Only for a request's own statement (trigger depth 1):
-    -- the foreign key's SET NULL of a deleted author, and the deactivation
-    -- by workflow_author_deleted, write what they write.
-    IF orders.api_request() AND pg_trigger_depth() = 1 THEN
-        NEW.created_by_user_id := CASE WHEN TG_OP = 'INSERT' OR NEW.is_active THEN orders.current_staff_id()
-                                       ELSE OLD.created_by_user_id END;
+    -- last changed it through the API leaving it active or (0.39.0) changing
+    -- what it does (its trigger or steps: a rep's PATCH that stopped an
+    -- admin's workflow and rewrote its steps kept the admin as author) —
+    -- what it does is theirs now.  A stop alone keeps the author (the
+    -- deactivation of a deleted or deactivated author's workflows too), and
+    -- so does the foreign key's SET NULL of a deleted author (its staff row
+    -- gone).  (0.39.0) At any trigger depth: a caller's own trigger that
+    -- rewrote steps (depth 2) kept the previous author.
+    IF orders.api_request() THEN
+        IF TG_OP = 'INSERT' OR NEW.is_active
+           OR (NEW.trigger_type, NEW.trigger_config, NEW.workflow_steps)
+              IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config, OLD.workflow_steps) THEN
+            NEW.created_by_user_id := orders.current_staff_id();
+        ELSIF NOT (NEW.created_by_user_id IS NULL AND OLD.created_by_user_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = OLD.created_by_user_id)) THEN
+            NEW.created_by_user_id := OLD.created_by_user_id;
+        END IF;
     ELSIF TG_OP = 'INSERT' AND NEW.created_by_user_id IS NULL THEN
         NEW.created_by_user_id := orders.current_staff_id();
     END IF;
@@ -665,7 +721,7 @@ DECLARE
     channel text := coalesce(config ->> 'channel', CASE WHEN config ->> 'target' = 'customer' THEN 'sms' ELSE 'in_app' END);
     data jsonb := ctx -> 'data';
     title text := left(orders.workflow_render(coalesce(config ->> 'title', initcap(replace(config ->> 'template', '_', ' '))), data), 200);
-    body text := orders.workflow_render(config ->> 'message', data);
+    body text := left(orders.workflow_render(config ->> 'message', data), 2000);
     key text := 'workflow:' || (ctx ->> 'execution_id') || ':' || step_id;
     ids jsonb := '[]';
     s record;
@@ -736,7 +792,7 @@ BEGIN
     END IF;
     INSERT INTO orders.notifications (user_id, type, title, message, data)
     SELECT s.id, 'workflow', left(orders.workflow_render(config ->> 'title', ctx -> 'data'), 200),
-           orders.workflow_render(config ->> 'message', ctx -> 'data'),
+           left(orders.workflow_render(config ->> 'message', ctx -> 'data'), 2000),
            ctx -> 'data' || jsonb_strip_nulls(jsonb_build_object('task', true, 'due_date', due,
                                               'workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'))
       FROM orders.workflow_recipients(config ->> 'assigned_to', (ctx ->> 'order_id')::uuid) s;
@@ -761,7 +817,7 @@ $$;
 -- its account for the question, as for share links), then put back.  A workflow without an author is a DBA's
 -- (written outside the API): it runs.  Called by execute_workflow, as the
 -- owner (the label is superusers').
-CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid) RETURNS text
+CREATE FUNCTION orders.workflow_author_refusal(author uuid, order_id uuid, customer_id uuid, tags boolean DEFAULT false) RETURNS text
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -781,6 +837,11 @@ BEGIN
     refusal := CASE
         WHEN NOT (orders.has_permission('workflows', 'create') OR orders.has_permission('workflows', 'edit'))
             THEN 'its author is not active staff with workflows.create or workflows.edit'
+        -- (0.39.0) tag steps are the author's only with customers.edit: an
+        -- agent given workflows.create tagged and untagged customers it may
+        -- not edit (its tags fired other workflows)
+        WHEN workflow_author_refusal.tags AND NOT orders.has_permission('customers', 'edit')
+            THEN 'its author may not change customers'' tags (customers.edit)'
         WHEN workflow_author_refusal.order_id IS NOT NULL AND NOT EXISTS (
                  SELECT FROM orders.orders o
                   WHERE o.id = workflow_author_refusal.order_id AND orders.has_permission('orders', 'view')
@@ -794,7 +855,7 @@ BEGIN
     RETURN refusal;
 END
 $$;
-REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid, boolean) FROM PUBLIC;
 
 -- execute_workflow — one run of an active workflow for an order and/or customer:
 -- the steps in their "order" (then list order), each in a subtransaction;
@@ -823,6 +884,11 @@ DECLARE
     errors jsonb := '[]';
     depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
                           THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    -- (0.39.0) the runs one top-level run started, at any depth: customer_tag
+    -- workflows that remove and add their own tag fanned out exponentially
+    -- (two adds per run, 8 deep: 512 runs; three: over two minutes)
+    nested integer := CASE WHEN current_setting('orders_workflow.nested', true) ~ '^[0-9]{1,9}$'
+                           THEN current_setting('orders_workflow.nested', true)::integer ELSE 0 END;
     e_code text;
     e_msg text;
     e_detail text;
@@ -853,10 +919,18 @@ BEGIN
             -- every notification and outbox message of its workflows
             'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
             'workflow', w.name)));
-    refusal := CASE WHEN depth < 8 THEN orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id) END;
+    nested := CASE WHEN depth = 0 THEN 0 ELSE nested + 1 END;
+    PERFORM set_config('orders_workflow.nested', nested::text, true);
+    refusal := CASE WHEN depth < 8 AND nested <= 64 THEN
+                   orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id,
+                                                  w.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")') END;
     IF depth >= 8 THEN
         errors := jsonb_build_array(jsonb_build_object(
             'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF nested > 64 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'one workflow run started more than 64 others (a workflow loop?)',
             'error_code', 'OR118', 'timestamp', clock_timestamp()));
     ELSIF refusal IS NOT NULL THEN
         -- (0.38.0) its author may not run it now: no step runs

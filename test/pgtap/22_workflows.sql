@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(108);
+SELECT plan(113);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -298,6 +298,43 @@ SELECT is((SELECT count(*)::int || ' ' || count(*) FILTER (WHERE error_log -> 0 
              FROM orders.workflow_executions WHERE workflow_id IN (:'ping', :'pong')), '9 1',
           '... the runs nest 8 deep, the 9th is failed with OR118');
 UPDATE orders.workflows SET is_active = false WHERE id IN (:'ping', :'pong');
+-- (0.39.0) a workflow that removes and re-adds its own tag twice fanned
+-- out exponentially (512 runs 8 deep; three re-adds ran for minutes): one
+-- top-level run starts at most 64 others, the rest are failed with OR118
+SELECT pg_temp.wf('fan', 'customer_tag', '{"tag_id":"fan"}',
+    '[{"id":"r1","type":"update_customer_tag","config":{"tag_id":"fan","action":"remove"}},{"id":"a1","type":"update_customer_tag","config":{"tag_id":"fan"}},
+      {"id":"r2","type":"update_customer_tag","config":{"tag_id":"fan","action":"remove"}},{"id":"a2","type":"update_customer_tag","config":{"tag_id":"fan"}},
+      {"id":"r3","type":"update_customer_tag","config":{"tag_id":"fan","action":"remove"}},{"id":"a3","type":"update_customer_tag","config":{"tag_id":"fan"}}]') AS fan \gset
+SELECT is(pg_temp.err($$UPDATE orders.customers SET tags = '["fan"]' WHERE id = '00000000-0000-0000-0000-0000000ac002'$$), 'ok',
+          'a workflow that re-adds its own tag three times: the change goes through');
+SELECT cmp_ok((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'fan'), '<=', 1 + 64 + 64 * 3,
+              '... with a bounded number of runs (was about 3^8)');
+SELECT ok((SELECT count(*) FILTER (WHERE status = 'completed') <= 65
+                  AND count(*) FILTER (WHERE error_log -> 0 ->> 'error' LIKE 'one workflow run started more than 64 others%') > 0
+             FROM orders.workflow_executions WHERE workflow_id = :'fan'),
+          '... at most 65 completed (the first and the 64 it may start), the others failed with OR118');
+UPDATE orders.workflows SET is_active = false WHERE id = :'fan';
+-- (0.39.0) the message's template at most 2,000 characters; a webhook to a
+-- loopback, link-local or private address, or with credentials, and a step
+-- id with ":" are refused (OR111)
+SELECT is(ARRAY[pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', jsonb_build_array(jsonb_build_object('type', 'create_task',
+                     'config', jsonb_build_object('assigned_to', 'admin', 'title', 't', 'message', repeat('{{customer_name}}', 200)))))$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"http://127.0.0.1:2379/v2/keys","title":"x"}}]')$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"https://user:pw@hooks.example.com/x","title":"x"}}]')$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"http://[::1]:8080/admin","title":"x"}}]')$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"http://10.0.0.7/","title":"x"}}]')$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"id":"s:customer","type":"create_task","config":{"assigned_to":"admin","title":"x"}}]')$$),
+                pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"https://hooks.example.com:8443/x","title":"x"}}]')$$)],
+          '{OR111,OR111,OR111,OR111,OR111,OR111,ok}',
+          'a 3,400-character message, webhooks to 127.0.0.1, with credentials, to [::1] and 10.0.0.7, a step id with ":": OR111; a public host passes');
+SAVEPOINT long_message;
+UPDATE orders.customers SET full_name = repeat('N', 250) WHERE id = '00000000-0000-0000-0000-0000000ac002';
+SELECT pg_temp.wf('long message', 'manual', '{}', jsonb_build_array(jsonb_build_object('type', 'create_task',
+    'config', jsonb_build_object('assigned_to', 'manager', 'title', 'long', 'message', repeat('{{customer_name}}', 100))))) AS longmsg \gset
+SELECT orders.run_workflow(:'longmsg', NULL, '00000000-0000-0000-0000-0000000ac002');
+SELECT is((SELECT string_agg(DISTINCT length(message)::text, ',') FROM orders.notifications WHERE title = 'long'), '2000',
+          '... a message rendered longer (100 names of 200 characters) is cut at 2,000 characters');
+ROLLBACK TO long_message;
 
 -- 5. manual runs
 SELECT pg_temp.wf('Check in', 'manual', '{}',

@@ -904,6 +904,11 @@ SELECT pg_temp.probe('a workflow with an unknown step type (OR111)',
   $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
      VALUES ('att bad', 'manual', '[{"id": "p", "type": "send_pigeon", "config": {}}]')$p$,
   '{check_workflow,check_workflow_steps}', 'OR111');
+SELECT pg_temp.probe('a workflow posting to the metadata service (0.39.0: OR111)',
+  $p$INSERT INTO orders.workflows (name, trigger_type, workflow_steps)
+     VALUES ('att bad', 'manual', '[{"id": "p", "type": "send_notification",
+              "config": {"channel": "webhook", "url": "http://169.254.169.254/latest/meta-data/", "title": "x"}}]')$p$,
+  '{check_workflow,check_workflow_steps,check_workflow_keys,check_webhook_url}', 'OR111');
 SELECT pg_temp.probe('a workflow with a bad schedule (OR112)',
   $p$INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps)
      VALUES ('att bad', 'time_based', '{"schedule": "61 * * * *"}',

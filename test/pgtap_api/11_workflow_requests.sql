@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(78);
+SELECT plan(81);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -334,6 +334,31 @@ DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-000000000e21';
 SELECT is((SELECT is_active::text || ' ' || coalesce(created_by_user_id::text, 'no author') FROM orders.workflows
             WHERE id = '00000000-0000-0000-0000-000000001123'), 'false no author',
           'a deleted author''s workflows stop (not a DBA''s workflow without an author, which would run)');
+-- (0.39.0) whoever changes what a workflow does becomes its author, also
+-- when stopping it: a rep's PATCH that stopped the admin's workflow and
+-- rewrote its steps kept the admin as author (a DBA's reactivation would
+-- then run the rep's steps with the admin's reach)
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+UPDATE orders.staff SET permissions = permissions || '{"workflows": {"view": true, "create": true, "edit": true}}'
+ WHERE id = '00000000-0000-0000-0000-0000000000e7';
+SELECT pg_temp.as_sub('55555555-5555-5555-5555-555555555555');
+SELECT is(pg_temp.affected($$UPDATE orders.workflows SET is_active = false,
+                                 workflow_steps = '[{"id": "t", "type": "create_task", "config": {"assigned_to": "admin", "title": "Rewritten"}}]'
+                              WHERE id = '00000000-0000-0000-0000-000000001121'$$), 1, '(0.39.0) a rep stops the admin''s workflow and rewrites its steps');
+SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001121'),
+          'false 00000000-0000-0000-0000-0000000000e7', '... and is its author now');
+-- (0.39.0) tag steps are written by staff with customers.edit only (they
+-- run as the owner): the agent, given workflows.create, tagged customers
+-- it may not edit
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+UPDATE orders.staff SET permissions = permissions || '{"workflows": {"view": true, "create": true}}'
+ WHERE id = '00000000-0000-0000-0000-0000000000e9';
+SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
+SELECT throws_ok($$INSERT INTO orders.workflows (name, trigger_type, workflow_steps) VALUES ('unblock', 'manual',
+                     '[{"id": "t", "type": "update_customer_tag", "config": {"tag_id": "blocked", "action": "remove"}}]')$$,
+                 '42501', 'workflow "unblock": steps that change customers'' tags need the customers.edit permission',
+                 '(0.39.0) an agent with workflows.create writes no tag step (42501)');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
 -- (0.39.0) a deactivated author's workflows stop too (they failed every
 -- run, a time-based one on every tick); an admin activating one again
 -- becomes its author

@@ -98,6 +98,27 @@ BEGIN
 END
 $$;
 
+-- soak.stall_ms(worker, claimed) — how long the worker stalls after its
+-- claim (its leases run out, its completions meet OR101): 0 after an empty
+-- claim; else 2,100-2,500 ms in 3 % of its turns and, whatever the dice,
+-- at its first claim of any message — a random stall alone left a run
+-- without any OR101 about one run in twenty (a slow run's workers mostly
+-- claimed nothing when they stalled), failing the check that the run had
+-- them.
+CREATE TABLE soak.stalled (worker text PRIMARY KEY);
+CREATE FUNCTION soak.stall_ms(worker text, claimed integer) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    IF claimed = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO soak.stalled VALUES (worker) ON CONFLICT DO NOTHING;
+    IF FOUND OR random() < 0.03 THEN
+        RETURN 2100 + floor(random() * 401)::integer;
+    END IF;
+    RETURN 0;
+END
+$$;
+
 -- soak.finish(worker) — the worker handles the next message it claimed (its
 -- own transaction), at random: ~80 % sends it and completes it, ~10 % fails
 -- to send it and completes it with an error, ~10 % sends it and crashes
