@@ -1228,20 +1228,19 @@ CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    host text := lower(substring(url FROM '^https?://([^/?#]*)'));
+    host text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#\\]*)');
 BEGIN
     IF host ~ '@' THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
             USING ERRCODE = 'OR111';
     END IF;
-    host := regexp_replace(host, ':[0-9]*$', '');
-    IF host IN ('', 'localhost', '[::]', '[::1]') OR host ~ '\.localhost$' OR host ~ '^0+(\.|$)'
-       OR host ~ '^(127|10)\.' OR host ~ '^169\.254\.' OR host ~ '^192\.168\.' OR host ~ '^172\.(1[6-9]|2[0-9]|3[01])\.'
-       OR host ~ '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.'
-       OR host ~ '^\[(f[cd]|fe[89ab])' OR host ~ '^\[::ffff:' OR host ~ '^[0-9]+$' OR host ~ '^0x' THEN
-        RAISE EXCEPTION 'workflow step "%": a webhook URL may not name a loopback, link-local or private address (%)',
+    host := lower(rtrim(regexp_replace(coalesce(host, ''), ':[0-9]{1,5}$', ''), '.'));
+    IF host !~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+       OR host ~ '(^|\.)[0-9]+$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL names its receiver by a public host name, not "%"',
                         left(step_id, 64), left(host, 64)
-            USING ERRCODE = 'OR111', HINT = 'Name the receiver by a public host name; the outbox worker checks where it resolves.';
+            USING ERRCODE = 'OR111',
+                  HINT = 'IP addresses and localhost are refused; the outbox worker checks where the name resolves.';
     END IF;
 END
 $$;
@@ -1286,6 +1285,11 @@ BEGIN
         -- steps of {{customer_name}} repeated 60,000 times
         ELSIF length(cfg ->> 'message') > 2000 OR length(cfg ->> 'title') > 2000 THEN
             RAISE EXCEPTION 'workflow step "%": "message" and "title" hold at most 2000 characters', sid USING ERRCODE = 'OR111';
+        -- (0.39.0) and the names that go verbatim into outbox payloads and
+        -- customers' tags: a template, a tag's label and color (1 MB each
+        -- made 48 MB of outbox messages from one run)
+        ELSIF length(cfg ->> 'template') > 100 OR length(cfg ->> 'label') > 100 OR length(cfg ->> 'color') > 32 THEN
+            RAISE EXCEPTION 'workflow step "%": "template" and "label" hold at most 100 characters, "color" 32', sid USING ERRCODE = 'OR111';
         END IF;
         CASE step ->> 'type'
         WHEN 'update_customer_tag' THEN
@@ -1371,14 +1375,6 @@ BEGIN
     IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
-    -- (0.39.0) tag steps are written only by staff who may change tags
-    -- (customers.edit), as they run only for such an author
-    IF orders.api_request() AND NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
-       AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps)
-       AND NOT orders.has_permission('customers', 'edit') THEN
-        RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
-            USING ERRCODE = '42501';
-    END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
     -- it runs with (workflow_author_refusal): its creator, then whoever
     -- last changed it through the API leaving it active or (0.39.0) changing
@@ -1394,6 +1390,22 @@ BEGIN
            OR (NEW.trigger_type, NEW.trigger_config, NEW.workflow_steps)
               IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config, OLD.workflow_steps) THEN
             NEW.created_by_user_id := orders.current_staff_id();
+            -- (0.39.0) an author there must be: an admin whose staff row was
+            -- deleted while its request waited (or by its own statement's
+            -- CTE) left an active workflow without one — a DBA's, which
+            -- runs unchecked
+            IF NEW.created_by_user_id IS NULL THEN
+                RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
+            END IF;
+            -- (0.39.0) tag steps are taken on only by staff who may change
+            -- tags (customers.edit), as they run only for such an author: an
+            -- agent with workflows.create tagged customers it may not edit
+            IF NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
+               AND NOT orders.has_permission('customers', 'edit') THEN
+                RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author.';
+            END IF;
         ELSIF NOT (NEW.created_by_user_id IS NULL AND OLD.created_by_user_id IS NOT NULL
                    AND NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = OLD.created_by_user_id)) THEN
             NEW.created_by_user_id := OLD.created_by_user_id;
@@ -1527,6 +1539,9 @@ BEGIN
             'workflow', w.name)));
     nested := CASE WHEN depth = 0 THEN 0 ELSE nested + 1 END;
     PERFORM set_config('orders_workflow.nested', nested::text, true);
+    IF nested > 65 THEN
+        RETURN NULL;        -- the 65th was stored failed: the rest neither run nor write
+    END IF;
     refusal := CASE WHEN depth < 8 AND nested <= 64 THEN
                    orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id,
                                                   w.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")') END;
@@ -1586,3 +1601,46 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid, boolean) FROM PUBLIC;
+
+-- workflows written before 0.39.0 that its checks refuse: those posting to
+-- a URL check_webhook_url refuses are stopped (they sent order data to an
+-- address inside the network, or to a name not yet checked by a worker);
+-- the others are reported
+DO $upgrade$
+DECLARE
+    stopped text[];
+    flagged text[];
+    r record;
+BEGIN
+    FOR r IN SELECT x.name, s #>> '{config,url}' AS url, s ->> 'id' AS sid
+               FROM orders.workflows x,
+                    pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(x.workflow_steps) = 'array'
+                                                         THEN x.workflow_steps ELSE '[]' END) s
+              WHERE x.is_active AND s #>> '{config,channel}' = 'webhook' LOOP
+        BEGIN
+            PERFORM orders.check_webhook_url(r.url, coalesce(r.sid, '-'));
+        EXCEPTION WHEN SQLSTATE 'OR111' THEN
+            stopped := pg_catalog.array_append(stopped, r.name);
+        END;
+    END LOOP;
+    IF stopped IS NOT NULL THEN
+        UPDATE orders.workflows w SET is_active = false WHERE w.is_active AND w.name OPERATOR(pg_catalog.=) ANY (stopped);
+        RAISE WARNING 'orders 0.39.0: % workflows stopped: a webhook step posts to a URL that is no public host name: %',
+            pg_catalog.cardinality(stopped), pg_catalog.array_to_string(stopped[1:10], ', ')
+            USING HINT = 'Give their webhook steps a URL with a public host name, then activate them again.';
+    END IF;
+    SELECT pg_catalog.array_agg(w.name ORDER BY w.name) INTO flagged
+      FROM orders.workflows w
+     WHERE EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(w.workflow_steps) = 'array'
+                                                                  THEN w.workflow_steps ELSE '[]' END) s
+                    WHERE s ->> 'id' OPERATOR(pg_catalog.~) ':'
+                       OR pg_catalog.length(s #>> '{config,message}') > 2000 OR pg_catalog.length(s #>> '{config,title}') > 2000
+                       OR pg_catalog.length(s #>> '{config,template}') > 100 OR pg_catalog.length(s #>> '{config,label}') > 100
+                       OR pg_catalog.length(s #>> '{config,color}') > 32);
+    IF flagged IS NOT NULL THEN
+        RAISE WARNING 'orders 0.39.0: % workflows have steps 0.39.0 would refuse (a step id with ":", a message or title over 2000 characters, a template or label over 100, a color over 32): %',
+            pg_catalog.cardinality(flagged), pg_catalog.array_to_string(flagged[1:10], ', ')
+            USING HINT = 'They run as before; the next change of their steps must correct them.';
+    END IF;
+END
+$upgrade$;

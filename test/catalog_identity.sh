@@ -206,7 +206,30 @@ check "the update to 0.38.0 re-creates order_columns_guard with the delivery col
                        FROM pg_trigger t JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attname = 'delivery_address'
                       WHERE t.tgrelid = 'orders.orders'::regclass AND t.tgname = 'order_columns_guard'")"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38; do
+# 0.39.0 renames check_assignment (a DBA's DISABLE kept), stops the
+# workflows whose webhook steps post to an address its checks refuse, and
+# warns of stored site prices that are no amounts
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_39" -c "CREATE DATABASE orders_cat_39" 2>/dev/null
+c39() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_39 "$@"; }
+c39 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.38.0'" \
+    -c "INSERT INTO orders.workflows (name, trigger_type, workflow_steps) VALUES
+          ('metadata', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"http://169.254.169.254/latest/\", \"title\": \"x\"}}]'),
+          ('public', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"https://hooks.example.com/x\", \"title\": \"x\"}}]')" \
+    -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
+    -c "INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
+          VALUES ('00000000-0000-0000-0000-0000000000a1', 'U-1', '00000000-0000-0000-0000-0000000000c1', 'review')" \
+    -c "INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
+          VALUES ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000c1', 1)" \
+    -c "INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
+          VALUES ('00000000-0000-0000-0000-0000000000b1', 'p.example.com', '{\"price\": \"12.50\"}')" \
+    -c "ALTER TABLE orders.orders DISABLE TRIGGER check_assignment" >/dev/null
+warned=$(c39 -c "ALTER EXTENSION orders UPDATE TO '0.39.0'" 2>&1 >/dev/null | grep -c '^WARNING:  orders 0.39.0')
+check "the update to 0.39.0 renames check_assignment keeping a DBA's DISABLE, stops the workflow posting to 169.254.169.254 (not the other), warns of both" \
+      "D metadata=false public=true 2" \
+      "$(c39 -At -c "SELECT (SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND tgname = 'orders_assignment_check')
+                            || ' ' || string_agg(name || '=' || is_active, ' ' ORDER BY name) FROM orders.workflows") $warned"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

@@ -397,12 +397,14 @@ BEGIN
 END
 $$;
 
--- check_webhook_url (0.39.0) — refuse (OR111) a webhook step's URL whose
--- host is written as a loopback, link-local, private or unspecified
--- address, or that carries credentials: the outbox worker would post the
--- run's order data there from inside the network (a cloud's metadata
--- service, an admin port on localhost).  A host name is not resolved here:
--- the worker must check where a name leads before it connects
+-- check_webhook_url (0.39.0) — refuse (OR111) a webhook step's URL unless
+-- its host is a plain DNS name: letters, digits and hyphens in dot-separated
+-- labels, its last label not all digits, not localhost — so no IP literal
+-- in any of its spellings (octal, hex, short, IPv6 and IPv4-mapped,
+-- percent-encoded, full-width), and no user or password.  The outbox worker
+-- would post the run's order data there from inside the network (a cloud's
+-- metadata service, an admin port on localhost).  A name is not resolved
+-- here: the worker must check where it leads before it connects
 -- (doc/outbox.md).
 CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
     RETURNS void
@@ -410,20 +412,19 @@ CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    host text := lower(substring(url FROM '^https?://([^/?#]*)'));
+    host text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#\\]*)');
 BEGIN
     IF host ~ '@' THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
             USING ERRCODE = 'OR111';
     END IF;
-    host := regexp_replace(host, ':[0-9]*$', '');
-    IF host IN ('', 'localhost', '[::]', '[::1]') OR host ~ '\.localhost$' OR host ~ '^0+(\.|$)'
-       OR host ~ '^(127|10)\.' OR host ~ '^169\.254\.' OR host ~ '^192\.168\.' OR host ~ '^172\.(1[6-9]|2[0-9]|3[01])\.'
-       OR host ~ '^100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.'
-       OR host ~ '^\[(f[cd]|fe[89ab])' OR host ~ '^\[::ffff:' OR host ~ '^[0-9]+$' OR host ~ '^0x' THEN
-        RAISE EXCEPTION 'workflow step "%": a webhook URL may not name a loopback, link-local or private address (%)',
+    host := lower(rtrim(regexp_replace(coalesce(host, ''), ':[0-9]{1,5}$', ''), '.'));
+    IF host !~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+       OR host ~ '(^|\.)[0-9]+$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
+        RAISE EXCEPTION 'workflow step "%": a webhook URL names its receiver by a public host name, not "%"',
                         left(step_id, 64), left(host, 64)
-            USING ERRCODE = 'OR111', HINT = 'Name the receiver by a public host name; the outbox worker checks where it resolves.';
+            USING ERRCODE = 'OR111',
+                  HINT = 'IP addresses and localhost are refused; the outbox worker checks where the name resolves.';
     END IF;
 END
 $$;
@@ -470,6 +471,11 @@ BEGIN
         -- steps of {{customer_name}} repeated 60,000 times
         ELSIF length(cfg ->> 'message') > 2000 OR length(cfg ->> 'title') > 2000 THEN
             RAISE EXCEPTION 'workflow step "%": "message" and "title" hold at most 2000 characters', sid USING ERRCODE = 'OR111';
+        -- (0.39.0) and the names that go verbatim into outbox payloads and
+        -- customers' tags: a template, a tag's label and color (1 MB each
+        -- made 48 MB of outbox messages from one run)
+        ELSIF length(cfg ->> 'template') > 100 OR length(cfg ->> 'label') > 100 OR length(cfg ->> 'color') > 32 THEN
+            RAISE EXCEPTION 'workflow step "%": "template" and "label" hold at most 100 characters, "color" 32', sid USING ERRCODE = 'OR111';
         END IF;
         CASE step ->> 'type'
         WHEN 'update_customer_tag' THEN
@@ -559,14 +565,6 @@ BEGIN
     IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
-    -- (0.39.0) tag steps are written only by staff who may change tags
-    -- (customers.edit), as they run only for such an author
-    IF orders.api_request() AND NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
-       AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps)
-       AND NOT orders.has_permission('customers', 'edit') THEN
-        RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
-            USING ERRCODE = '42501';
-    END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
     -- it runs with (workflow_author_refusal): its creator, then whoever
     -- last changed it through the API leaving it active or (0.39.0) changing
@@ -582,6 +580,22 @@ BEGIN
            OR (NEW.trigger_type, NEW.trigger_config, NEW.workflow_steps)
               IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config, OLD.workflow_steps) THEN
             NEW.created_by_user_id := orders.current_staff_id();
+            -- (0.39.0) an author there must be: an admin whose staff row was
+            -- deleted while its request waited (or by its own statement's
+            -- CTE) left an active workflow without one — a DBA's, which
+            -- runs unchecked
+            IF NEW.created_by_user_id IS NULL THEN
+                RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
+            END IF;
+            -- (0.39.0) tag steps are taken on only by staff who may change
+            -- tags (customers.edit), as they run only for such an author: an
+            -- agent with workflows.create tagged customers it may not edit
+            IF NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
+               AND NOT orders.has_permission('customers', 'edit') THEN
+                RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author.';
+            END IF;
         ELSIF NOT (NEW.created_by_user_id IS NULL AND OLD.created_by_user_id IS NOT NULL
                    AND NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = OLD.created_by_user_id)) THEN
             NEW.created_by_user_id := OLD.created_by_user_id;
@@ -921,6 +935,9 @@ BEGIN
             'workflow', w.name)));
     nested := CASE WHEN depth = 0 THEN 0 ELSE nested + 1 END;
     PERFORM set_config('orders_workflow.nested', nested::text, true);
+    IF nested > 65 THEN
+        RETURN NULL;        -- the 65th was stored failed: the rest neither run nor write
+    END IF;
     refusal := CASE WHEN depth < 8 AND nested <= 64 THEN
                    orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id,
                                                   w.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")') END;

@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(81);
+SELECT plan(84);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -351,13 +351,35 @@ SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workf
 -- run as the owner): the agent, given workflows.create, tagged customers
 -- it may not edit
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
-UPDATE orders.staff SET permissions = permissions || '{"workflows": {"view": true, "create": true}}'
+UPDATE orders.staff SET permissions = permissions || '{"workflows": {"view": true, "create": true, "edit": true}}'
  WHERE id = '00000000-0000-0000-0000-0000000000e9';
 SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
 SELECT throws_ok($$INSERT INTO orders.workflows (name, trigger_type, workflow_steps) VALUES ('unblock', 'manual',
                      '[{"id": "t", "type": "update_customer_tag", "config": {"tag_id": "blocked", "action": "remove"}}]')$$,
                  '42501', 'workflow "unblock": steps that change customers'' tags need the customers.edit permission',
                  '(0.39.0) an agent with workflows.create writes no tag step (42501)');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+INSERT INTO orders.workflows (id, name, trigger_type, workflow_steps, is_active) VALUES
+  ('00000000-0000-0000-0000-000000001124', 'Tagging', 'manual',
+   '[{"id": "t", "type": "update_customer_tag", "config": {"tag_id": "seen"}}]', false);
+SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
+SELECT throws_ok($$UPDATE orders.workflows SET is_active = true WHERE id = '00000000-0000-0000-0000-000000001124'$$,
+                 '42501', 'workflow "Tagging": steps that change customers'' tags need the customers.edit permission',
+                 '... nor takes over the admin''s tag workflow by activating it (it would be its author)');
+-- (0.39.0) a workflow changed through the API always has an author: an
+-- admin deleting its own staff row in the statement that activates one
+-- left it active without one (a DBA's, run unchecked)
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-000000000e23', 'efefefef-efef-efef-efef-efefefefefef', 'Leaving Admin', 'admin');
+SELECT pg_temp.as_sub('efefefef-efef-efef-efef-efefefefefef');
+SELECT throws_ok($$WITH d AS (DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-000000000e23' RETURNING id)
+                   UPDATE orders.workflows w SET is_active = true FROM d WHERE w.id = '00000000-0000-0000-0000-000000001124'$$,
+                 '42501', 'workflow "Tagging": only active staff change workflows through the API',
+                 '... and an admin deleting itself while activating a workflow leaves none without an author (42501)');
+SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
+SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001124'),
+          'false 00000000-0000-0000-0000-0000000000e8', '... nothing changed');
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
 -- (0.39.0) a deactivated author's workflows stop too (they failed every
 -- run, a time-based one on every tick); an admin activating one again
