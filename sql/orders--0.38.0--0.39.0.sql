@@ -1644,3 +1644,39 @@ BEGIN
     END IF;
 END
 $upgrade$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_recipients(recipient text, order_id uuid)
+    RETURNS SETOF orders.staff
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT s.* FROM orders.staff s
+     WHERE s.is_active
+       AND CASE workflow_recipients.recipient
+           WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = workflow_recipients.order_id)
+           WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = workflow_recipients.order_id)
+           ELSE s.role = workflow_recipients.recipient
+                OR s.id = CASE WHEN workflow_recipients.recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN workflow_recipients.recipient::uuid END
+           END
+     ORDER BY s.id
+       FOR KEY SHARE OF s;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_render(text text, data jsonb)
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT string_agg(s.part, '' ORDER BY s.n)
+              FROM (SELECT p.n * 2 - 1 AS n, p.part
+                      FROM regexp_split_to_table(workflow_render.text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
+                    UNION ALL
+                    SELECT k.n * 2, coalesce(workflow_render.data ->> btrim(k.m[1], E' \t\r\n'), '')
+                      FROM regexp_matches(workflow_render.text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s);
+END
+$$;

@@ -645,42 +645,50 @@ CREATE TRIGGER workflow_author_deactivated AFTER UPDATE OF is_active ON orders.s
 -- SHARE (0.38.0): one being deleted is waited for and then left out — its
 -- notification failed the step on the foreign key (23503), after the
 -- run's earlier steps had taken effect, and the other recipients lost
--- theirs.
+-- theirs.  (0.39.0) PL/pgSQL, whose plan is kept: as an SQL function
+-- (SET search_path: never inlined) its body was parsed and planned on
+-- every call — with workflow_render, a quarter of a matching run's CPU.
 CREATE FUNCTION orders.workflow_recipients(recipient text, order_id uuid)
     RETURNS SETOF orders.staff
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+BEGIN
+    RETURN QUERY
     SELECT s.* FROM orders.staff s
      WHERE s.is_active
-       AND CASE recipient
-           WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = order_id)
-           WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = order_id)
-           ELSE s.role = recipient
-                OR s.id = CASE WHEN recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-                               THEN recipient::uuid END
+       AND CASE workflow_recipients.recipient
+           WHEN 'assigned_rep' THEN s.id = (SELECT o.assigned_rep_id FROM orders.orders o WHERE o.id = workflow_recipients.order_id)
+           WHEN 'assigned_agent' THEN s.id = (SELECT o.assigned_agent_id FROM orders.orders o WHERE o.id = workflow_recipients.order_id)
+           ELSE s.role = workflow_recipients.recipient
+                OR s.id = CASE WHEN workflow_recipients.recipient ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                               THEN workflow_recipients.recipient::uuid END
            END
      ORDER BY s.id
        FOR KEY SHARE OF s;
-END;
+END
+$$;
 
 -- workflow_render — "text" with each {{key}} replaced by data's value of key
 -- (unknown keys by nothing); every other character as it is (0.36.0: a
 -- lone "{{" or "}}" made the text around it a key — "Sale: 50% }} off
 -- {{order_number}}" became "Sale: 50% order_number").  The text between
--- the placeholders, then each placeholder's value, interleaved.
+-- the placeholders, then each placeholder's value, interleaved.  (0.39.0)
+-- PL/pgSQL for its kept plan (see workflow_recipients).
 CREATE FUNCTION orders.workflow_render(text text, data jsonb)
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT string_agg(s.part, '' ORDER BY s.n)
-      FROM (SELECT p.n * 2 - 1 AS n, p.part
-              FROM regexp_split_to_table(text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
-            UNION ALL
-            SELECT k.n * 2, coalesce(data ->> btrim(k.m[1], E' \t\r\n'), '')
-              FROM regexp_matches(text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s;
-END;
+AS $$
+BEGIN
+    RETURN (SELECT string_agg(s.part, '' ORDER BY s.n)
+              FROM (SELECT p.n * 2 - 1 AS n, p.part
+                      FROM regexp_split_to_table(workflow_render.text, '\{\{[^{}]*\}\}') WITH ORDINALITY AS p(part, n)
+                    UNION ALL
+                    SELECT k.n * 2, coalesce(workflow_render.data ->> btrim(k.m[1], E' \t\r\n'), '')
+                      FROM regexp_matches(workflow_render.text, '\{\{([^{}]*)\}\}', 'g') WITH ORDINALITY AS k(m, n)) s);
+END
+$$;
 
 -- workflow_tag_step — update_customer_tag: add or remove a tag object
 -- {"id", "label", "color"} when the condition (if any) holds.
