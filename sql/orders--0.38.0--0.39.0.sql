@@ -1232,19 +1232,23 @@ CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    host text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#\\]*)');
+    authority text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)');
+    host text;
 BEGIN
-    IF host ~ '@' THEN
+    -- the whole authority, up to the path: a "\" or "@" in it is user
+    -- information to some clients (curl, Python read hooks.example.com\@10.0.0.1
+    -- as a user before the host 10.0.0.1)
+    IF authority ~ '[@\\]' THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
             USING ERRCODE = 'OR111';
     END IF;
-    host := lower(rtrim(regexp_replace(coalesce(host, ''), ':[0-9]{1,5}$', ''), '.'));
-    IF host !~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
-       OR host ~ '(^|\.)[0-9]+$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
+    host := lower(rtrim(regexp_replace(coalesce(authority, ''), ':[0-9]{0,5}$', ''), '.'));
+    IF host !~ '^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+       OR host ~ '(^|\.)(0x[0-9a-f]*|[0-9]+)$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL names its receiver by a public host name, not "%"',
                         left(step_id, 64), left(host, 64)
             USING ERRCODE = 'OR111',
-                  HINT = 'IP addresses and localhost are refused; the outbox worker checks where the name resolves.';
+                  HINT = 'IP addresses (in any spelling) and localhost are refused, Unicode names are written in punycode (xn--); the outbox worker checks where the name resolves.';
     END IF;
 END
 $$;
@@ -1320,7 +1324,7 @@ BEGIN
             IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
                 RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
             ELSIF cfg ->> 'channel' = 'webhook' THEN
-                IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
+                IF coalesce(cfg ->> 'url', '') !~* '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
                     RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
                 END IF;
                 PERFORM orders.check_webhook_url(cfg ->> 'url', sid);
@@ -1376,7 +1380,10 @@ BEGIN
        AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
         PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
     END IF;
-    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
+    -- (0.39.0) and when it is activated: a workflow stopped by the update to
+    -- 0.39.0 (its webhook URL refused now) was switched on again unchecked
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps
+                                           OR (NEW.is_active AND NOT OLD.is_active)) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority
@@ -1613,22 +1620,25 @@ REVOKE ALL ON FUNCTION orders.workflow_author_refusal(uuid, uuid, uuid, boolean)
 DO $upgrade$
 DECLARE
     stopped text[];
+    stopped_ids uuid[];
     flagged text[];
     r record;
 BEGIN
-    FOR r IN SELECT x.name, s #>> '{config,url}' AS url, s ->> 'id' AS sid
+    FOR r IN SELECT x.id, x.name, s #>> '{config,url}' AS url, s ->> 'id' AS sid
                FROM orders.workflows x,
                     pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof(x.workflow_steps) = 'array'
                                                          THEN x.workflow_steps ELSE '[]' END) s
               WHERE x.is_active AND s #>> '{config,channel}' = 'webhook' LOOP
+        CONTINUE WHEN r.id OPERATOR(pg_catalog.=) ANY (coalesce(stopped_ids, '{}'));
         BEGIN
             PERFORM orders.check_webhook_url(r.url, coalesce(r.sid, '-'));
         EXCEPTION WHEN SQLSTATE 'OR111' THEN
+            stopped_ids := pg_catalog.array_append(stopped_ids, r.id);
             stopped := pg_catalog.array_append(stopped, r.name);
         END;
     END LOOP;
     IF stopped IS NOT NULL THEN
-        UPDATE orders.workflows w SET is_active = false WHERE w.is_active AND w.name OPERATOR(pg_catalog.=) ANY (stopped);
+        UPDATE orders.workflows w SET is_active = false WHERE w.id OPERATOR(pg_catalog.=) ANY (stopped_ids);
         RAISE WARNING 'orders 0.39.0: % workflows stopped: a webhook step posts to a URL that is no public host name: %',
             pg_catalog.cardinality(stopped), pg_catalog.array_to_string(stopped[1:10], ', ')
             USING HINT = 'Give their webhook steps a URL with a public host name, then activate them again.';

@@ -213,8 +213,9 @@ psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_39" -c "CREATE DAT
 c39() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_39 "$@"; }
 c39 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.38.0'" \
     -c "INSERT INTO orders.workflows (name, trigger_type, workflow_steps) VALUES
-          ('metadata', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"http://169.254.169.254/latest/\", \"title\": \"x\"}}]'),
-          ('public', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"https://hooks.example.com/x\", \"title\": \"x\"}}]')" \
+          ('notify', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"http://169.254.169.254/latest/\", \"title\": \"x\"}}]'),
+          ('notify', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"https://hooks.example.com/x\", \"title\": \"x\"}}]'),
+          ('public', 'manual', '[{\"id\": \"p\", \"type\": \"send_notification\", \"config\": {\"channel\": \"webhook\", \"url\": \"https://hooks.example.com/y\", \"title\": \"y\"}}]')" \
     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
     -c "INSERT INTO orders.orders (id, order_number, customer_id, lifecycle)
           VALUES ('00000000-0000-0000-0000-0000000000a1', 'U-1', '00000000-0000-0000-0000-0000000000c1', 'review')" \
@@ -224,10 +225,10 @@ c39 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
           VALUES ('00000000-0000-0000-0000-0000000000b1', 'p.example.com', '{\"price\": \"12.50\"}')" \
     -c "ALTER TABLE orders.orders DISABLE TRIGGER check_assignment" >/dev/null
 warned=$(c39 -c "ALTER EXTENSION orders UPDATE TO '0.39.0'" 2>&1 >/dev/null | grep -c '^WARNING:  orders 0.39.0')
-check "the update to 0.39.0 renames check_assignment keeping a DBA's DISABLE, stops the workflow posting to 169.254.169.254 (not the other), warns of both" \
-      "D metadata=false public=true 2" \
+check "the update to 0.39.0 renames check_assignment keeping a DBA's DISABLE, stops the workflow posting to 169.254.169.254 (not the others, one of the same name), warns of both" \
+      "D notify=false notify=true public=true 2" \
       "$(c39 -At -c "SELECT (SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = 'orders.orders'::regclass AND tgname = 'orders_assignment_check')
-                            || ' ' || string_agg(name || '=' || is_active, ' ' ORDER BY name) FROM orders.workflows") $warned"
+                            || ' ' || string_agg(name || '=' || is_active, ' ' ORDER BY name, is_active) FROM orders.workflows") $warned"
 
 for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39; do
     psql -X -q -d postgres -c "DROP DATABASE $db"

@@ -412,19 +412,23 @@ CREATE FUNCTION orders.check_webhook_url(url text, step_id text)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    host text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#\\]*)');
+    authority text := substring(url FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)');
+    host text;
 BEGIN
-    IF host ~ '@' THEN
+    -- the whole authority, up to the path: a "\" or "@" in it is user
+    -- information to some clients (curl, Python read hooks.example.com\@10.0.0.1
+    -- as a user before the host 10.0.0.1)
+    IF authority ~ '[@\\]' THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
             USING ERRCODE = 'OR111';
     END IF;
-    host := lower(rtrim(regexp_replace(coalesce(host, ''), ':[0-9]{1,5}$', ''), '.'));
-    IF host !~ '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
-       OR host ~ '(^|\.)[0-9]+$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
+    host := lower(rtrim(regexp_replace(coalesce(authority, ''), ':[0-9]{0,5}$', ''), '.'));
+    IF host !~ '^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+       OR host ~ '(^|\.)(0x[0-9a-f]*|[0-9]+)$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL names its receiver by a public host name, not "%"',
                         left(step_id, 64), left(host, 64)
             USING ERRCODE = 'OR111',
-                  HINT = 'IP addresses and localhost are refused; the outbox worker checks where the name resolves.';
+                  HINT = 'IP addresses (in any spelling) and localhost are refused, Unicode names are written in punycode (xn--); the outbox worker checks where the name resolves.';
     END IF;
 END
 $$;
@@ -502,7 +506,7 @@ BEGIN
             IF cfg ? 'channel' AND coalesce(cfg ->> 'channel', '') NOT IN ('in_app', 'sms', 'email', 'webhook') THEN
                 RAISE EXCEPTION 'workflow step "%": "channel" must be in_app, sms, email or webhook', sid USING ERRCODE = 'OR111';
             ELSIF cfg ->> 'channel' = 'webhook' THEN
-                IF coalesce(cfg ->> 'url', '') !~ '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
+                IF coalesce(cfg ->> 'url', '') !~* '^https?://\S+$' OR length(cfg ->> 'url') > 2000 THEN
                     RAISE EXCEPTION 'workflow step "%": a webhook notification needs "url" (http or https)', sid USING ERRCODE = 'OR111';
                 END IF;
                 PERFORM orders.check_webhook_url(cfg ->> 'url', sid);
@@ -562,7 +566,10 @@ BEGIN
        AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
         PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
     END IF;
-    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps) THEN
+    -- (0.39.0) and when it is activated: a workflow stopped by the update to
+    -- 0.39.0 (its webhook URL refused now) was switched on again unchecked
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps
+                                           OR (NEW.is_active AND NOT OLD.is_active)) THEN
         PERFORM orders.check_workflow_steps(NEW.workflow_steps);
     END IF;
     -- (0.38.0) created_by_user_id is the workflow's author, whose authority

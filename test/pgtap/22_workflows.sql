@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(115);
+SELECT plan(118);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -333,6 +333,25 @@ SELECT is((SELECT string_agg(u || '=' || pg_temp.err(format($$SELECT orders.chec
           || 'http://１２７.０.０.１/=OR111 http://198.18.0.1/=OR111 http://0x7f000001/=OR111 HTTPS://Hooks.Example.COM./x=ok '
           || 'https://xn--bcher-kva.example/x=ok',
           '(0.39.0) a webhook URL names a public host name: octal, IPv4-mapped, trailing-dot, percent-encoded, full-width and reserved addresses refused');
+SELECT is((SELECT string_agg(u || '=' || pg_temp.err(format($$SELECT orders.check_webhook_url(%L, 's')$$, u)), ' ' ORDER BY n)
+             FROM unnest(ARRAY['http://127.0.0.0x1/', 'http://169.254.169.0xfe/latest/', 'https://hooks.example.com\@169.254.169.254/latest/',
+                               'https://hooks.example.com:/x', 'https://my_hook.example.com/x@y']) WITH ORDINALITY x (u, n)),
+          'http://127.0.0.0x1/=OR111 http://169.254.169.0xfe/latest/=OR111 https://hooks.example.com\@169.254.169.254/latest/=OR111 '
+          || 'https://hooks.example.com:/x=ok https://my_hook.example.com/x@y=ok',
+          '... a last label in hex, a backslash before "@" refused; an empty port, an underscore, "@" in the path pass');
+SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', '[{"type":"send_notification","config":{"channel":"webhook","url":"HTTPS://Hooks.Example.com/x","title":"x"}}]')$$),
+          'ok', '... a scheme in capitals passes');
+-- (0.39.0) activating a workflow checks its steps again: one written before
+-- (here with the checks off) that posts to the metadata service stays off
+SAVEPOINT legacy_url;
+SET LOCAL session_replication_role = replica;
+INSERT INTO orders.workflows (id, name, trigger_type, workflow_steps, is_active) VALUES
+  ('00000000-0000-0000-0000-00000000a9f1', 'legacy hook', 'manual',
+   '[{"id":"p","type":"send_notification","config":{"channel":"webhook","url":"http://169.254.169.254/latest/","title":"x"}}]', false);
+SET LOCAL session_replication_role = origin;
+SELECT is(pg_temp.err($$UPDATE orders.workflows SET is_active = true WHERE id = '00000000-0000-0000-0000-00000000a9f1'$$), 'OR111',
+          '... and activating a workflow written before, posting to 169.254.169.254: OR111, it stays off');
+ROLLBACK TO legacy_url;
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', jsonb_build_array(jsonb_build_object('type', 'send_notification',
                      'config', jsonb_build_object('target', 'admin', 'template', repeat('t', 101)))))$$), 'OR111',
           '... a template over 100 characters: OR111 (it goes into every outbox payload)');
