@@ -68,13 +68,19 @@
 --    top-level run starts at most 64 others (OR118: customer_tag workflows
 --    that remove and add their own tag fanned out exponentially); a
 --    message or title template holds at most 2,000 characters and a
---    rendered message is cut there (a run wrote 600 MB of notifications);
---    a webhook step's URL names no loopback, link-local or private address
---    and carries no credentials (check_webhook_url, new; OR111); a step id
---    holds no ":" (the outbox keys of two steps collided and one message
---    was lost); whoever changes a workflow's trigger or steps through the
---    API becomes its author, also when stopping it or from a trigger of
---    their own (a rep's rewrite ran with the admin's authority).
+--    rendered message is cut there (a run wrote 600 MB of notifications),
+--    a template name and a tag label at most 100, a color 32; a webhook
+--    step's URL names its receiver by a public DNS host name — no IP
+--    address in any spelling, no localhost, no user information
+--    (check_webhook_url, new; OR111); a step id holds no ":" (the outbox
+--    keys of two steps collided and one message was lost); steps are
+--    checked again when a workflow is activated; whoever changes a
+--    workflow's trigger or steps through the API becomes its author, also
+--    when stopping it or from a trigger of their own (a rep's rewrite ran
+--    with the admin's authority), and an API change always leaves an
+--    author (42501 otherwise).  This update stops the active workflows
+--    whose webhook URL check_webhook_url refuses (a WARNING names them)
+--    and warns of other steps the checks would refuse.
 --  * workflow_render and workflow_recipients in PL/pgSQL (same results):
 --    as SQL functions with a SET clause they were never inlined, and their
 --    bodies were parsed and planned on every call — a quarter of a
