@@ -78,7 +78,9 @@
 --    workflow's trigger or steps through the API becomes its author, also
 --    when stopping it or from a trigger of their own (a rep's rewrite ran
 --    with the admin's authority), and an API change always leaves an
---    author (42501 otherwise).  This update stops the active workflows
+--    author, active staff as the latest commit shows (42501 otherwise: an
+--    author's edit that waited for its deactivation switched the workflow
+--    on again).  This update stops the active workflows
 --    whose webhook URL check_webhook_url refuses (a WARNING names them)
 --    and warns of other steps the checks would refuse.
 --  * workflow_render and workflow_recipients in PL/pgSQL (same results):
@@ -1411,7 +1413,13 @@ BEGIN
             -- deleted while its request waited (or by its own statement's
             -- CTE) left an active workflow without one — a DBA's, which
             -- runs unchecked
-            IF NEW.created_by_user_id IS NULL THEN
+            -- (0.39.0) and still active as the latest commit shows it, held
+            -- so until this commits (FOR KEY SHARE): an author's own edit
+            -- that waited for its deactivation (which stopped its
+            -- workflows) switched the workflow on again, with the identity
+            -- of the statement's snapshot
+            IF NEW.created_by_user_id IS NULL
+               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR KEY SHARE) THEN
                 RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
                     USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
             END IF;

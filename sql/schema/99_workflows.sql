@@ -591,7 +591,13 @@ BEGIN
             -- deleted while its request waited (or by its own statement's
             -- CTE) left an active workflow without one — a DBA's, which
             -- runs unchecked
-            IF NEW.created_by_user_id IS NULL THEN
+            -- (0.39.0) and still active as the latest commit shows it, held
+            -- so until this commits (FOR KEY SHARE): an author's own edit
+            -- that waited for its deactivation (which stopped its
+            -- workflows) switched the workflow on again, with the identity
+            -- of the statement's snapshot
+            IF NEW.created_by_user_id IS NULL
+               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR KEY SHARE) THEN
                 RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
                     USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
             END IF;
