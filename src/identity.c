@@ -392,6 +392,18 @@ orders_caller_staff(pg_uuid_t *id, const char **role)
 }
 
 /*
+ * orders_caller_staff_role — the caller's staff role when it is active
+ * staff, else NULL (for callers that ask only who, not which id).
+ */
+const char *
+orders_caller_staff_role(void)
+{
+	const CallerIdentity *me = caller_identity();
+
+	return me->has_staff && me->active ? me->role : NULL;
+}
+
+/*
  * orders_caller_customers — the caller's customer ids (uuid datums, valid
  * until the identity is looked up again) and their number.
  */

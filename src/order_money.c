@@ -463,12 +463,11 @@ agent_final(const OrdersLockedOrder *o, void *arg)
 static void
 refuse_agent_on_final(HTAB *deltas)
 {
-	pg_uuid_t	me;
 	const char *role;
 	void	  **touched;
 	long		n;
 
-	if (!orders_api_request_now() || !orders_caller_staff(&me, &role) || strcmp(role, "delivery_agent") != 0)
+	if (!orders_api_request_now() || (role = orders_caller_staff_role()) == NULL || strcmp(role, "delivery_agent") != 0)
 		return;
 	touched = orders_sorted_deltas(deltas, NULL, &n);
 	if (n > 0)

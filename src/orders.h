@@ -516,6 +516,7 @@ extern char *orders_visible_order_number(Datum order_id, bool latest);
 /* ---- identity.c: the caller in the data ---- */
 
 extern bool orders_caller_staff(pg_uuid_t *id, const char **role);
+extern const char *orders_caller_staff_role(void);
 extern bool orders_caller_may(const char *area, const char *action);
 extern bool orders_staff_of_account(const pg_uuid_t *account, pg_uuid_t *id);
 extern uint64 orders_identity_generation(void);

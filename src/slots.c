@@ -491,24 +491,13 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
 	return values[R_ID];
 }
 
-/* caller_is_staff — is the caller (behind a JWT) active staff? */
-static bool
-caller_is_staff(void)
-{
-	pg_uuid_t	me;
-	const char *role;
-
-	return orders_caller_staff(&me, &role);
-}
-
 /* caller_is_agent — is the caller (behind a JWT) a delivery agent? */
 static bool
 caller_is_agent(void)
 {
-	pg_uuid_t	me;
-	const char *role;
+	const char *role = orders_caller_staff_role();
 
-	return orders_caller_staff(&me, &role) && strcmp(role, "delivery_agent") == 0;
+	return role != NULL && strcmp(role, "delivery_agent") == 0;
 }
 
 /*
@@ -1175,7 +1164,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 	const char *closed;
 	int32		item_quantity = -1;
 
-	if (!PG_ARGISNULL(1) && orders_api_request_now() && caller_is_staff())
+	if (!PG_ARGISNULL(1) && orders_api_request_now() && orders_caller_staff_role() != NULL)
 		require_reachable_item(PG_GETARG_DATUM(1));
 	begin_reservation_call(fcinfo, "orders.confirm_booking", &t, &d, &saved, &r);
 	id = PG_GETARG_DATUM(0);
