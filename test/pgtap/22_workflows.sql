@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(118);
+SELECT plan(119);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -355,6 +355,9 @@ ROLLBACK TO legacy_url;
 SELECT is(pg_temp.err($$SELECT pg_temp.wf('x', 'manual', '{}', jsonb_build_array(jsonb_build_object('type', 'send_notification',
                      'config', jsonb_build_object('target', 'admin', 'template', repeat('t', 101)))))$$), 'OR111',
           '... a template over 100 characters: OR111 (it goes into every outbox payload)');
+SELECT is((SELECT count(*)::int FROM orders.workflows
+            WHERE workflow_steps::text ~ '127\.0\.0|\[::1\]|10\.0\.0\.7|user:pw|s:customer|169\.254|0177|%31|\\\\@'), 0,
+          '... none of the refused workflows was stored');
 SAVEPOINT long_message;
 UPDATE orders.customers SET full_name = repeat('N', 250) WHERE id = '00000000-0000-0000-0000-0000000ac002';
 SELECT pg_temp.wf('long message', 'manual', '{}', jsonb_build_array(jsonb_build_object('type', 'create_task',

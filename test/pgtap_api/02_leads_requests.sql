@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -56,6 +56,8 @@ SELECT throws_ok($$INSERT INTO orders.leads (customer_id, order_id, status) VALU
 SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d9', '00000000-0000-0000-0000-0000000000b4')$$,
                  '42501', 'lead 00000000-0000-0000-0000-0000000000d9 may not be assigned to order 00000000-0000-0000-0000-0000000000b4',
                  '... nor assigns one to it: 42501 naming lead and order (0.39.0; not OR015 "does not exist")');
+SELECT is((SELECT coalesce(order_id::text, '-') FROM orders.leads WHERE id = '00000000-0000-0000-0000-0000000000d9'), '-',
+          '... the lead stays without a campaign');
 SELECT throws_ok($$SELECT orders.assign_lead('00000000-0000-0000-0000-0000000000d1', NULL)$$,
                  'OR015', 'lead 00000000-0000-0000-0000-0000000000d1 does not exist',
                  '... nor takes one of API-4''s leads out of it: a lead of a campaign it cannot read is none it knows (OR015)');

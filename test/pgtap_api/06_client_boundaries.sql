@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -175,11 +175,14 @@ SELECT throws_ok($$INSERT INTO orders.orders (customer_id, assigned_agent_id)
                    VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000e8')$$,
                  'OR060', 'column "assigned_agent_id" of orders.orders is reserved to staff',
                  '... nor naming the admin as an agent of a new order');
+SELECT is((SELECT coalesce(assigned_rep_id::text, '-') || ' ' || assigned_agent_id FROM orders.orders WHERE order_number = 'API-3'),
+          '- 00000000-0000-0000-0000-0000000000e9', '... nothing changed: API-3 has no rep, its agent stays');
 -- (0.39.0) its customer row keeps its id (a re-keyed row; 23505 told which
 -- ids other customers have)
 SELECT throws_ok($$UPDATE orders.customers SET id = '00000000-0000-0000-0000-0000000000a2' WHERE id = '00000000-0000-0000-0000-0000000000a1'$$,
                  'OR060', 'column "id" of orders.customers is reserved to the extension (a row keeps its id)',
                  'a customer does not change its row''s id (another customer''s id: no 23505 oracle)');
+SELECT is((SELECT count(*)::int FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a1'), 1, '... its row keeps its id');
 -- (0.39.0) nor how an open order was paid once its payment is collected
 INSERT INTO orders.orders (customer_id, payment_method) VALUES ('00000000-0000-0000-0000-0000000000a1', 'cash')
 RETURNING id AS paid_order \gset

@@ -8,7 +8,7 @@
 -- are written as the owner.  Clients and anon see nothing.  Every refusal
 -- leaves everything as it was.
 BEGIN;
-SELECT plan(84);
+SELECT plan(86);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -358,6 +358,7 @@ SELECT throws_ok($$INSERT INTO orders.workflows (name, trigger_type, workflow_st
                      '[{"id": "t", "type": "update_customer_tag", "config": {"tag_id": "blocked", "action": "remove"}}]')$$,
                  '42501', 'workflow "unblock": steps that change customers'' tags need the customers.edit permission',
                  '(0.39.0) an agent with workflows.create writes no tag step (42501)');
+SELECT is((SELECT count(*)::int FROM orders.workflows WHERE name = 'unblock'), 0, '... nothing stored');
 SELECT pg_temp.as_sub('44444444-4444-4444-4444-444444444444');
 INSERT INTO orders.workflows (id, name, trigger_type, workflow_steps, is_active) VALUES
   ('00000000-0000-0000-0000-000000001124', 'Tagging', 'manual',
@@ -366,6 +367,8 @@ SELECT pg_temp.as_sub('33333333-3333-3333-3333-333333333333');
 SELECT throws_ok($$UPDATE orders.workflows SET is_active = true WHERE id = '00000000-0000-0000-0000-000000001124'$$,
                  '42501', 'workflow "Tagging": steps that change customers'' tags need the customers.edit permission',
                  '... nor takes over the admin''s tag workflow by activating it (it would be its author)');
+SELECT is((SELECT is_active::text || ' ' || created_by_user_id FROM orders.workflows WHERE id = '00000000-0000-0000-0000-000000001124'),
+          'false 00000000-0000-0000-0000-0000000000e8', '... the workflow stays off, the admin''s');
 -- (0.39.0) a workflow changed through the API always has an author: an
 -- admin deleting its own staff row in the statement that activates one
 -- left it active without one (a DBA's, run unchecked)
