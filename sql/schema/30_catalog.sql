@@ -27,9 +27,9 @@ CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) 
 CREATE TABLE orders.products (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     name                 orders.label NOT NULL,
-    sku                  orders.label NOT NULL UNIQUE,
+    sku                  orders.label NOT NULL UNIQUE CHECK (length(sku) <= 255),
     description          text,
-    category             text,
+    category             text CHECK (length(category) <= 200),
     price                orders.amount NOT NULL DEFAULT 0,
     cost_price           orders.amount,
     stock_quantity       orders.units NOT NULL DEFAULT 0,
@@ -54,7 +54,7 @@ CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.products
 CREATE TABLE orders.product_variants (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     product_id           uuid NOT NULL REFERENCES orders.products (id) ON DELETE CASCADE,
-    sku                  orders.label NOT NULL UNIQUE,
+    sku                  orders.label NOT NULL UNIQUE CHECK (length(sku) <= 255),
     name                 orders.label NOT NULL,
     price                orders.amount,
     attributes           orders.json_object NOT NULL DEFAULT '{}',

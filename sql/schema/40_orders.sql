@@ -71,10 +71,10 @@ CREATE TABLE orders.orders (
     assigned_rep_id    uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
     assigned_agent_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
     delivery_address   text,
-    delivery_area      text,
+    delivery_area      text CHECK (length(delivery_area) <= 255),
     source             text NOT NULL DEFAULT 'manual'
                        CHECK (source IN ('manual', 'webhook', 'csv', 'api')),
-    webhook_source     text,
+    webhook_source     text CHECK (length(webhook_source) <= 100),
     customer_notes     text,
     delivery_proof     jsonb,
     return_reason      text,
@@ -86,7 +86,7 @@ CREATE TABLE orders.orders (
     reviewed_by             text,
     analysis_project_id     uuid,
     -- shop webhooks (98_webhooks.sql): the shop's order id, unique per webhook_source
-    external_id             text,
+    external_id             text CHECK (length(external_id) <= 255),
     -- stock (75_stock.sql, 0.30.0): what the order holds out of stock now
     stock_held              jsonb,
     CONSTRAINT orders_leads_delivered_within_purchase CHECK (leads_delivered <= leads_purchased)
@@ -126,7 +126,7 @@ CREATE TABLE orders.order_items (
     order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     item_type   text NOT NULL DEFAULT 'product'
                 CHECK (item_type IN ('product', 'service', 'subscription')),
-    sku         text,
+    sku         text CHECK (length(sku) <= 255),
     name        text NOT NULL,
     quantity    integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
     unit_price  orders.amount NOT NULL DEFAULT 0,

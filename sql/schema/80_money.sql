@@ -30,7 +30,7 @@ CREATE INDEX financial_transactions_created_idx ON orders.financial_transactions
 
 CREATE TABLE orders.expenses (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
-    category             text NOT NULL CHECK (category <> ''),
+    category             text NOT NULL CHECK (category <> '' AND length(category) <= 200),
     amount               orders.positive_amount NOT NULL,
     currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
     description          text,

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(48);
+SELECT plan(65);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -150,6 +150,40 @@ SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-000000001
 SELECT is((orders.complete_analysis('00000000-0000-0000-0000-0000000014d2', '[{"domain": "n.example", "metrics": null}]')).suggested_count, 1,
           'a suggestion whose metrics is JSON null: stored as {} (was 23514)');
 SELECT is((SELECT metrics::text FROM orders.order_site_selections WHERE domain = 'n.example'), '{}', '... its metrics {}');
+
+-- (0.40.0) a value too long for a column's index: the column's CHECK
+-- (23514, HTTP 400), not the index's 54000 (HTTP 500); nothing written
+SELECT throws_ok(format($$UPDATE orders.customers SET %I = repeat('x', 40000) WHERE id = '00000000-0000-0000-0000-0000000014c1'$$, c),
+                 '23514', format('new row for relation "customers" violates check constraint "customers_%s_check"', c),
+                 format('a 40 kB customer %s: 23514 naming customers_%s_check (was 54000)', c, c))
+  FROM unnest(ARRAY['email', 'phone', 'area']) c;
+SELECT is((SELECT coalesce(email, '') || coalesce(phone, '') || coalesce(area, '') FROM orders.customers
+            WHERE id = '00000000-0000-0000-0000-0000000014c1'), '', '... the customer unchanged');
+SELECT lives_ok($$UPDATE orders.customers SET email = repeat('e', 310) || '@x.example', phone = repeat('1', 64), area = repeat('a', 255)
+                   WHERE id = '00000000-0000-0000-0000-0000000014c1'$$, '... at the bounds (320, 64, 255): written');
+SELECT throws_ok($$INSERT INTO orders.staff (full_name, role, email) VALUES ('Long', 'customer_rep', repeat('s', 321))$$,
+                 '23514', 'new row for relation "staff" violates check constraint "staff_email_check"', 'a staff email over 320: 23514');
+SELECT throws_ok($$UPDATE orders.products SET sku = repeat('k', 256) WHERE id = '00000000-0000-0000-0000-0000000014f1'$$,
+                 '23514', 'new row for relation "products" violates check constraint "products_sku_check"', 'a product SKU over 255: 23514');
+SELECT throws_ok($$UPDATE orders.products SET category = repeat('k', 201) WHERE id = '00000000-0000-0000-0000-0000000014f1'$$,
+                 '23514', 'new row for relation "products" violates check constraint "products_category_check"', 'a product category over 200: 23514');
+SELECT throws_ok($$UPDATE orders.product_variants SET sku = repeat('k', 40000) WHERE id = '00000000-0000-0000-0000-0000000014a1'$$,
+                 '23514', 'new row for relation "product_variants" violates check constraint "product_variants_sku_check"', 'a variant SKU of 40 kB: 23514');
+SELECT is((SELECT p.sku || ' ' || coalesce(p.category, '-') || ' ' || v.sku FROM orders.products p JOIN orders.product_variants v ON v.product_id = p.id
+            WHERE p.id = '00000000-0000-0000-0000-0000000014f1'), 'T14-LAMP - T14-LAMP-S', '... products and variants unchanged');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, sku) VALUES ('00000000-0000-0000-0000-0000000014b1', 'Long', repeat('k', 40000))$$,
+                 '23514', 'new row for relation "order_items" violates check constraint "order_items_sku_check"', 'an item SKU of 40 kB: 23514');
+SELECT throws_ok(format($$UPDATE orders.orders SET %I = repeat('o', 40000) WHERE id = '00000000-0000-0000-0000-0000000014b1'$$, c),
+                 '23514', format('new row for relation "orders" violates check constraint "orders_%s_check"', c),
+                 format('an order''s %s of 40 kB: 23514', c))
+  FROM unnest(ARRAY['delivery_area', 'external_id', 'webhook_source']) c;
+SELECT is((SELECT count(*)::int FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000014b1')
+          || ' ' || (SELECT coalesce(delivery_area, '') || coalesce(external_id, '') || coalesce(webhook_source, '')
+                       FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000014b1'), '1 ', '... the order and its items unchanged');
+SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES (repeat('c', 201), 1)$$,
+                 '23514', 'new row for relation "expenses" violates check constraint "expenses_category_check"', 'an expense category over 200: 23514');
+SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('', 1)$$,
+                 '23514', 'new row for relation "expenses" violates check constraint "expenses_category_check"', '... an empty one still 23514');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(68);
+SELECT plan(71);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -311,6 +311,19 @@ SELECT is((SELECT snapshot FROM orders.order_items WHERE id = :'snap_item'), '{"
 -- NULL up as a uuid (signal 11); the row is refused before any write
 SELECT throws_ok($$INSERT INTO orders.order_site_selections (order_group_id, domain, status) VALUES (NULL, 'x.example', 'approved')$$,
                  '42501', NULL, 'an approved site without a group: refused (no crash)');
+
+-- (0.40.0) a value too long for an index: the column's CHECK (23514, 400),
+-- no longer the index's 54000 (500)
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT coalesce(email, '-') AS own_email FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a1' \gset
+SELECT throws_ok($$UPDATE orders.customers SET email = repeat('m', 40000) WHERE id = '00000000-0000-0000-0000-0000000000a1'$$,
+                 '23514', 'new row for relation "customers" violates check constraint "customers_email_check"',
+                 'a client PATCHing its email to 40 kB: 23514 naming the constraint (was 54000, a 500)');
+SELECT is((SELECT coalesce(email, '-') FROM orders.customers WHERE id = '00000000-0000-0000-0000-0000000000a1'), :'own_email', '... its email unchanged');
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, sku) VALUES ('00000000-0000-0000-0000-0000000000b3', 'long', 1, repeat('k', 40000))$$,
+                 '23514', 'new row for relation "order_items" violates check constraint "order_items_sku_check"',
+                 '... an item with a 40 kB SKU on its own order: 23514');
 
 -- (0.36.0) the catalog's price is no oracle for anon: it judges customers' items only
 SELECT set_config('role', 'anon', true);
