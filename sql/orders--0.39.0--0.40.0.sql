@@ -6,16 +6,27 @@
 --    webhook_source (100), expenses' category (200): a 40 kB value was the
 --    index's 54000 "index row size … exceeds maximum" (HTTP 500 under
 --    PostgREST), now the column's CHECK, 23514 (HTTP 400).  Rows already
---    longer stay (the constraint is then left NOT VALID, with a WARNING
---    naming it); new writes are checked either way.
+--    longer stop the update (23514, naming every column and how many rows;
+--    shorten them, then update): a bound left NOT VALID would not survive
+--    a dump — the restore's CREATE EXTENSION makes it valid and its COPY
+--    would refuse the rows.
+--  * check_assignment and check_workflow take a restore's rows as dumped
+--    (orders.restoring): an order assigned to an agent deactivated since
+--    (OR041), a workflow written under older rules (a step id with ':',
+--    a webhook URL the update to 0.39.0 stopped: OR111) or whose webhook
+--    trigger's webhook was deleted since failed the restore's COPY — a
+--    plain restore stopped there, pg_restore lost the table.
+--  * (library) orders.restoring and the C triggers' restore test ask about
+--    the session's role (SET ROLE's), not a SECURITY DEFINER function's:
+--    inside the owner's checks any loader with BYPASSRLS was the owner.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.40.0'" to load this file. \quit
-
-ALTER TABLE orders.expenses DROP CONSTRAINT expenses_category_check;
 
 DO $upgrade$
 DECLARE
     bound record;
+    n bigint;
+    long_rows text := '';
 BEGIN
     FOR bound IN
         SELECT * FROM (VALUES
@@ -26,20 +37,157 @@ BEGIN
             ('orders', 'delivery_area', 255), ('orders', 'external_id', 255), ('orders', 'webhook_source', 100),
             ('expenses', 'category', 200)) b (tab, col, len)
     LOOP
-        EXECUTE format('ALTER TABLE orders.%I ADD CONSTRAINT %I CHECK (%s) NOT VALID',
-                       bound.tab, bound.tab || '_' || bound.col || '_check',
-                       CASE WHEN bound.tab = 'expenses'
-                            THEN format('%I <> %L AND length(%I) <= %s', bound.col, '', bound.col, bound.len)
-                            ELSE format('length(%I) <= %s', bound.col, bound.len) END);
-        BEGIN
-            EXECUTE format('ALTER TABLE orders.%I VALIDATE CONSTRAINT %I',
-                           bound.tab, bound.tab || '_' || bound.col || '_check');
-        EXCEPTION WHEN check_violation THEN
-            RAISE WARNING 'orders 0.40.0: orders.%.% has values longer than % characters; constraint "%" is left NOT VALID',
-                          bound.tab, bound.col, bound.len, bound.tab || '_' || bound.col || '_check'
-                USING HINT = format('Shorten them (SELECT … FROM orders.%I WHERE length(%I) > %s), then ALTER TABLE orders.%I VALIDATE CONSTRAINT %I.',
-                                    bound.tab, bound.col, bound.len, bound.tab, bound.tab || '_' || bound.col || '_check');
-        END;
+        EXECUTE format('SELECT count(*) FROM orders.%I WHERE length(%I) > %s', bound.tab, bound.col, bound.len) INTO n;
+        IF n > 0 THEN
+            long_rows := long_rows || format('%sorders.%s.%s: %s rows longer than %s characters',
+                                             CASE WHEN long_rows = '' THEN '' ELSE '; ' END,
+                                             bound.tab, bound.col, n, bound.len);
+        END IF;
     END LOOP;
+    IF long_rows <> '' THEN
+        RAISE EXCEPTION 'orders 0.40.0 bounds the lengths of indexed text columns, and rows are longer'
+            USING ERRCODE = '23514', DETAIL = long_rows || '.',
+                  HINT = 'Shorten them (e.g. SELECT id FROM orders.customers WHERE length(email) > 320), then ALTER EXTENSION orders UPDATE again.';
+    END IF;
 END
 $upgrade$;
+
+ALTER TABLE orders.customers
+    ADD CONSTRAINT customers_email_check CHECK (length(email) <= 320),
+    ADD CONSTRAINT customers_phone_check CHECK (length(phone) <= 64),
+    ADD CONSTRAINT customers_area_check CHECK (length(area) <= 255);
+ALTER TABLE orders.staff ADD CONSTRAINT staff_email_check CHECK (length(email) <= 320);
+ALTER TABLE orders.products
+    ADD CONSTRAINT products_sku_check CHECK (length(sku) <= 255),
+    ADD CONSTRAINT products_category_check CHECK (length(category) <= 200);
+ALTER TABLE orders.product_variants ADD CONSTRAINT product_variants_sku_check CHECK (length(sku) <= 255);
+ALTER TABLE orders.order_items ADD CONSTRAINT order_items_sku_check CHECK (length(sku) <= 255);
+ALTER TABLE orders.orders
+    ADD CONSTRAINT orders_delivery_area_check CHECK (length(delivery_area) <= 255),
+    ADD CONSTRAINT orders_external_id_check CHECK (length(external_id) <= 255),
+    ADD CONSTRAINT orders_webhook_source_check CHECK (length(webhook_source) <= 100);
+ALTER TABLE orders.expenses
+    DROP CONSTRAINT expenses_category_check,
+    ADD CONSTRAINT expenses_category_check CHECK (category <> '' AND length(category) <= 200);
+
+CREATE OR REPLACE FUNCTION orders.check_assignment() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s orders.staff;
+BEGIN
+    IF orders.restoring(TG_RELID) THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.assigned_agent_id IS NOT NULL
+       AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;
+        IF FOUND AND s.role <> 'delivery_agent' THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a delivery agent', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a staff member whose role is delivery_agent.';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": delivery agent % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041', HINT = 'Reactivate the agent or choose an active one.';
+        END IF;
+    END IF;
+    IF NEW.assigned_rep_id IS NOT NULL
+       AND NEW.assigned_rep_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_rep_id END) THEN
+        SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_rep_id FOR SHARE;
+        IF FOUND AND s.role NOT IN ('customer_rep', 'manager', 'admin') THEN
+            RAISE EXCEPTION 'order "%": % (role %) is not a customer rep', NEW.order_number, s.full_name, s.role
+                USING ERRCODE = 'OR040', HINT = 'Assign a customer_rep (or a manager or admin).';
+        ELSIF FOUND AND NOT s.is_active THEN
+            RAISE EXCEPTION 'order "%": customer rep % is inactive', NEW.order_number, s.full_name
+                USING ERRCODE = 'OR041';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_workflow() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (0.40.0) a restore (orders.restoring) loads the rows as dumped: a
+    -- workflow written under older rules (a step id with ':', a webhook URL
+    -- the update to 0.39.0 stopped) or whose trigger's webhook was deleted
+    -- since failed the COPY, and with it every workflow and run
+    IF orders.restoring(TG_RELID) THEN
+        RETURN NEW;
+    END IF;
+    -- (0.29.0) the policies' rights first: this trigger runs before them, and
+    -- a caller who may not write workflows heard what was wrong with its
+    -- config instead — and whether a webhook id exists
+    IF TG_OP = 'INSERT' AND orders.api_request() AND NOT orders.has_permission('workflows', 'create') THEN
+        RAISE EXCEPTION 'creating workflows needs the workflows.create permission' USING ERRCODE = '42501';
+    END IF;
+    IF NEW.trigger_type NOT IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual') THEN
+        RAISE EXCEPTION 'unknown workflow trigger type %', left(NEW.trigger_type, 64)
+            USING ERRCODE = 'OR110', HINT = 'Trigger types: order_status, customer_tag, webhook, time_based, manual.';
+    END IF;
+    -- (0.38.0) judged when written: a webhook deleted since no longer
+    -- refuses every other change of the workflow (deleting its author
+    -- deactivates it, and failed with OR110)
+    IF NEW.trigger_config IS NOT NULL
+       AND (TG_OP = 'INSERT' OR (NEW.trigger_type, NEW.trigger_config) IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config)) THEN
+        PERFORM orders.check_workflow_trigger(NEW.trigger_type, NEW.trigger_config);
+    END IF;
+    -- (0.39.0) and when it is activated: a workflow stopped by the update to
+    -- 0.39.0 (its webhook URL refused now) was switched on again unchecked
+    IF NEW.workflow_steps IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.workflow_steps IS DISTINCT FROM OLD.workflow_steps
+                                           OR (NEW.is_active AND NOT OLD.is_active)) THEN
+        PERFORM orders.check_workflow_steps(NEW.workflow_steps);
+    END IF;
+    -- (0.38.0) created_by_user_id is the workflow's author, whose authority
+    -- it runs with (workflow_author_refusal): its creator, then whoever
+    -- last changed it through the API leaving it active or (0.39.0) changing
+    -- what it does (its trigger or steps: a rep's PATCH that stopped an
+    -- admin's workflow and rewrote its steps kept the admin as author) —
+    -- what it does is theirs now.  A stop alone keeps the author (the
+    -- deactivation of a deleted or deactivated author's workflows too), and
+    -- so does the foreign key's SET NULL of a deleted author (its staff row
+    -- gone).  (0.39.0) At any trigger depth: a caller's own trigger that
+    -- rewrote steps (depth 2) kept the previous author.
+    IF orders.api_request() THEN
+        IF TG_OP = 'INSERT' OR NEW.is_active
+           OR (NEW.trigger_type, NEW.trigger_config, NEW.workflow_steps)
+              IS DISTINCT FROM (OLD.trigger_type, OLD.trigger_config, OLD.workflow_steps) THEN
+            NEW.created_by_user_id := orders.current_staff_id();
+            -- (0.39.0) an author there must be: an admin whose staff row was
+            -- deleted while its request waited (or by its own statement's
+            -- CTE) left an active workflow without one — a DBA's, which
+            -- runs unchecked
+            -- (0.39.0) and still active as the latest commit shows it, held
+            -- so until this commits (FOR KEY SHARE): an author's own edit
+            -- that waited for its deactivation (which stopped its
+            -- workflows) switched the workflow on again, with the identity
+            -- of the statement's snapshot
+            IF NEW.created_by_user_id IS NULL
+               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR KEY SHARE) THEN
+                RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
+            END IF;
+            -- (0.39.0) tag steps are taken on only by staff who may change
+            -- tags (customers.edit), as they run only for such an author: an
+            -- agent with workflows.create tagged customers it may not edit
+            IF NEW.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")'
+               AND NOT orders.has_permission('customers', 'edit') THEN
+                RAISE EXCEPTION 'workflow "%": steps that change customers'' tags need the customers.edit permission', left(NEW.name, 64)
+                    USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author.';
+            END IF;
+        ELSIF NOT (NEW.created_by_user_id IS NULL AND OLD.created_by_user_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = OLD.created_by_user_id)) THEN
+            NEW.created_by_user_id := OLD.created_by_user_id;
+        END IF;
+    ELSIF TG_OP = 'INSERT' AND NEW.created_by_user_id IS NULL THEN
+        NEW.created_by_user_id := orders.current_staff_id();
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;

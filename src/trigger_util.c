@@ -229,7 +229,10 @@ orders_sorted_deltas(HTAB *hash, bool (*keep) (const void *entry), long *n)
 
 /*
  * owner_copy_from — the COPY ... FROM that is the top-level command, when a
- * role with the privileges of "rel"'s owner runs it; else NULL.
+ * role with the privileges of "rel"'s owner runs it; else NULL.  (0.40.0)
+ * The role is the session's (SET ROLE's), not a SECURITY DEFINER
+ * function's: the owner's PL/pgSQL checks (check_assignment,
+ * check_workflow) ask from inside one, where any loader would be the owner.
  */
 static CopyStmt *
 owner_copy_from(Relation rel)
@@ -244,7 +247,7 @@ owner_copy_from(Relation rel)
 	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
 		return NULL;
 	copy = (CopyStmt *) stmt->utilityStmt;
-	if (!copy->is_from || row_security || !has_privs_of_role(GetUserId(), rel->rd_rel->relowner))
+	if (!copy->is_from || row_security || !has_privs_of_role(GetOuterUserId(), rel->rd_rel->relowner))
 		return NULL;
 	return copy;
 }

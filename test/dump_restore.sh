@@ -153,7 +153,28 @@ ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check;
 UPDATE orders.order_site_selections SET metrics = '{"dr": 1, "price": "12.50"}'
  WHERE id = (SELECT x.id FROM orders.order_site_selections x WHERE x.status = 'suggested' ORDER BY x.id LIMIT 1);
 ALTER TABLE orders.order_site_selections ENABLE TRIGGER site_price_check;
+-- (0.40.0) what today's rules would refuse if written now, but which was
+-- right when written, loads as dumped: the agent of D-1 deactivated since
+-- (OR041 for a new assignment); workflows written before 0.39.0 — one
+-- stopped by the update (its URL an IP address, OR111 now), one with a step
+-- id with ':' — and one whose webhook trigger's webhook was deleted since
+UPDATE orders.staff SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000000a7';
+INSERT INTO orders.webhooks (id, name, source, endpoint) VALUES ('00000000-0000-0000-0000-0000000000fb', 'Gone', 'custom', 'gone');
+INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps, is_active)
+VALUES ('On gone', 'webhook', '{"webhook_id": "00000000-0000-0000-0000-0000000000fb"}',
+        '[{"id": "n", "type": "send_notification", "config": {"target": "customer_rep", "title": "x"}}]', false);
+DELETE FROM orders.webhooks WHERE id = '00000000-0000-0000-0000-0000000000fb';
+ALTER TABLE orders.workflows DISABLE TRIGGER check_workflow;
+INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps, is_active) VALUES
+  ('Old hook', 'order_status', '{"conditions": {"status": ["delivered"]}}',
+   '[{"id": "hook", "type": "send_notification", "config": {"channel": "webhook", "target": "customer", "url": "http://127.0.0.1:8080/x", "template": "t"}}]', false),
+  ('Old colon', 'order_status', '{"conditions": {"status": ["confirmed"]}}',
+   '[{"id": "a:b", "type": "send_notification", "config": {"target": "assigned_rep", "title": "x"}}]', true);
+ALTER TABLE orders.workflows ENABLE TRIGGER check_workflow;
 SQL
+check "the source holds an order assigned to an inactive agent, and three workflows today's check refuses" "1 3" \
+    "$(q $src -c "SELECT (SELECT count(*) FROM orders.orders o JOIN orders.staff s ON s.id = o.assigned_agent_id WHERE NOT s.is_active)
+                         || ' ' || (SELECT count(*) FROM orders.workflows WHERE name IN ('On gone', 'Old hook', 'Old colon'))")"
 check "the source holds a site with a price as text (written before 0.39.0)" 1 \
     "$(q $src -c "SELECT count(*) FROM orders.order_site_selections WHERE metrics ->> 'price' = '12.50' AND jsonb_typeof(metrics -> 'price') = 'string'")"
 share_token=$(q $src -c "SELECT orders.create_share_token('40000000-0000-0000-0000-000000000001', '7 days', '{view,approve}', '{\"utm_source\": \"dump\"}')")
@@ -286,6 +307,24 @@ check "the source has the extension's three ENABLE REPLICA triggers" 3 \
 check "after the fourth step every trigger fires as in the source (ENABLE REPLICA kept)" \
     "$(q $src -c "$trigger_modes")" "$(q orders_dump_jobs -c "$trigger_modes")"
 verify orders_dump_jobs "pg_restore --jobs 4"
+
+# (0.40.0) a restore is the owner's COPY as the session's role: a loader
+# with BYPASSRLS that is not the owner, COPYing with row_security off, is
+# an ordinary writer also for the owner's SECURITY DEFINER checks (inside
+# one it was taken for the owner) — the inactive agent is refused
+q $src -c "DROP ROLE IF EXISTS orders_dump_loader" -c "CREATE ROLE orders_dump_loader BYPASSRLS" \
+       -c "GRANT USAGE ON SCHEMA orders TO orders_dump_loader" -c "GRANT INSERT, SELECT ON orders.orders TO orders_dump_loader" >/dev/null
+loader_err=$(q $src -v VERBOSITY=verbose 2>&1 <<'SQL' | grep -o 'OR041' | head -1
+SET row_security = off;
+SET ROLE orders_dump_loader;
+COPY orders.orders (order_number, customer_id, assigned_agent_id) FROM stdin;
+LOADER-1	00000000-0000-0000-0000-0000000000d1	00000000-0000-0000-0000-0000000000a7
+\.
+SQL
+)
+check "a non-owner's COPY with row_security off is no restore: OR041 for an inactive agent, nothing loaded" "OR041 0" \
+    "$loader_err $(q $src -c "SELECT count(*) FROM orders.orders WHERE order_number = 'LOADER-1'")"
+q $src -c "DROP OWNED BY orders_dump_loader" -c "DROP ROLE orders_dump_loader" >/dev/null
 
 q postgres -c "DROP DATABASE $src" -c "DROP DATABASE orders_dump_sql" -c "DROP DATABASE orders_dump_dir" \
            -c "DROP DATABASE orders_dump_jobs"

@@ -14,7 +14,9 @@
 -- (BEFORE triggers fire in name order): an API caller who may not assign
 -- hears that guard's OR060 first — as check_assignment this trigger
 -- answered a customer with a staff member's name, role and whether it is
--- active.  Every other writer (a DBA, the owner's functions) is judged.
+-- active.  Every other writer (a DBA, the owner's functions) is judged,
+-- (0.40.0) but a restore (orders.restoring): an order assigned to an agent
+-- deactivated since was refused (OR041) and the dump did not load.
 CREATE FUNCTION orders.check_assignment() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -22,6 +24,9 @@ AS $$
 DECLARE
     s orders.staff;
 BEGIN
+    IF orders.restoring(TG_RELID) THEN
+        RETURN NEW;
+    END IF;
     IF NEW.assigned_agent_id IS NOT NULL
        AND NEW.assigned_agent_id IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.assigned_agent_id END) THEN
         SELECT * INTO s FROM orders.staff WHERE id = NEW.assigned_agent_id FOR SHARE;

@@ -219,7 +219,8 @@ CREATE FUNCTION orders.by_maintainer(rel oid) RETURNS boolean
     AS 'MODULE_PATHNAME', 'orders_by_maintainer';
 
 -- restoring (0.39.0) — is the table being loaded by a restore (a top-level
--- COPY FROM into it by its owner, row_security off: src/trigger_util.c)?
+-- COPY FROM into it by its owner — the session's role, also inside a
+-- SECURITY DEFINER function —, row_security off: src/trigger_util.c)?
 -- The C triggers' question, for the PL/pgSQL ones.
 CREATE FUNCTION orders.restoring(rel oid) RETURNS boolean
     LANGUAGE c STABLE STRICT
