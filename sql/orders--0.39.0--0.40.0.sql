@@ -16,6 +16,12 @@
 --    a webhook URL the update to 0.39.0 stopped: OR111) or whose webhook
 --    trigger's webhook was deleted since failed the restore's COPY — a
 --    plain restore stopped there, pg_restore lost the table.
+--  * check_workflow holds the author's staff row FOR SHARE (was FOR KEY
+--    SHARE, which a deactivation — a NO KEY UPDATE — neither waited for
+--    nor was held off by): an author's edit switching on an inactive
+--    workflow, or taking over another admin's, beside its deactivation
+--    left the workflow active under an inactive author; at REPEATABLE
+--    READ a deactivation committed after the snapshot is now 40001.
 --  * (library) orders.restoring and the C triggers' restore test ask about
 --    the session's role (SET ROLE's), not a SECURITY DEFINER function's:
 --    inside the owner's checks any loader with BYPASSRLS was the owner.
@@ -161,12 +167,17 @@ BEGIN
             -- CTE) left an active workflow without one — a DBA's, which
             -- runs unchecked
             -- (0.39.0) and still active as the latest commit shows it, held
-            -- so until this commits (FOR KEY SHARE): an author's own edit
-            -- that waited for its deactivation (which stopped its
-            -- workflows) switched the workflow on again, with the identity
-            -- of the statement's snapshot
+            -- so until this commits: an author's own edit that waited for
+            -- its deactivation (which stopped its workflows) switched the
+            -- workflow on again, with the identity of the statement's
+            -- snapshot.  (0.40.0) FOR SHARE: a deactivation is a NO KEY
+            -- UPDATE, which FOR KEY SHARE neither waited for nor held off —
+            -- an edit switching on an inactive workflow, or taking over
+            -- another's, went through beside it (the deactivation's stop
+            -- saw the rows as before the edit); at REPEATABLE READ a
+            -- deactivation committed after the snapshot is now 40001.
             IF NEW.created_by_user_id IS NULL
-               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR KEY SHARE) THEN
+               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR SHARE) THEN
                 RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
                     USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
             END IF;

@@ -599,12 +599,17 @@ BEGIN
             -- CTE) left an active workflow without one — a DBA's, which
             -- runs unchecked
             -- (0.39.0) and still active as the latest commit shows it, held
-            -- so until this commits (FOR KEY SHARE): an author's own edit
-            -- that waited for its deactivation (which stopped its
-            -- workflows) switched the workflow on again, with the identity
-            -- of the statement's snapshot
+            -- so until this commits: an author's own edit that waited for
+            -- its deactivation (which stopped its workflows) switched the
+            -- workflow on again, with the identity of the statement's
+            -- snapshot.  (0.40.0) FOR SHARE: a deactivation is a NO KEY
+            -- UPDATE, which FOR KEY SHARE neither waited for nor held off —
+            -- an edit switching on an inactive workflow, or taking over
+            -- another's, went through beside it (the deactivation's stop
+            -- saw the rows as before the edit); at REPEATABLE READ a
+            -- deactivation committed after the snapshot is now 40001.
             IF NEW.created_by_user_id IS NULL
-               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR KEY SHARE) THEN
+               OR NOT EXISTS (SELECT FROM orders.staff st WHERE st.id = NEW.created_by_user_id AND st.is_active FOR SHARE) THEN
                 RAISE EXCEPTION 'workflow "%": only active staff change workflows through the API', left(NEW.name, 64)
                     USING ERRCODE = '42501', HINT = 'Whoever changes a workflow becomes its author, and runs it with their authority.';
             END IF;
