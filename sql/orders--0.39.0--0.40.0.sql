@@ -22,6 +22,12 @@
 --    workflow, or taking over another admin's, beside its deactivation
 --    left the workflow active under an inactive author; at REPEATABLE
 --    READ a deactivation committed after the snapshot is now 40001.
+--  * lock_order_leads (new, C) and leads_follow_order: a move of an order
+--    to another customer locked the order's leads by one advisory lock per
+--    order — a customer moving 20,000 of its orders in one PATCH ran the
+--    cluster's lock table out (53200 for every session to its commit);
+--    lead statements over many orders likewise (library).  Past 32 orders
+--    in a transaction one lock now covers every order's leads.
 --  * (library) orders.restoring and the C triggers' restore test ask about
 --    the session's role (SET ROLE's), not a SECURITY DEFINER function's:
 --    inside the owner's checks any loader with BYPASSRLS was the owner.
@@ -200,5 +206,35 @@ BEGIN
         NEW.updated_at := now();
     END IF;
     RETURN NEW;
+END
+$$;
+
+-- (0.40.0) a move's lock of an order's leads, bounded per transaction
+-- (src/lead_move_lock.c): one advisory lock per moved order ran the
+-- cluster's lock table out (53200) for a customer moving 20,000 orders
+CREATE FUNCTION orders.lock_order_leads(order_id uuid) RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_lock_order_leads';
+COMMENT ON FUNCTION orders.lock_order_leads(uuid) IS
+    'A move''s lock of the order''s leads against lead statements, to the end of the transaction (leads_follow_order)';
+REVOKE ALL ON FUNCTION orders.lock_order_leads(uuid) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orders.lock_order_leads(NEW.id);
+    UPDATE orders.leads l SET customer_id = NEW.customer_id
+     WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
+    -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead
+    -- committed after it (the lock waited for its statement) would stay
+    IF pg_catalog.current_setting('transaction_isolation') IN ('repeatable read', 'serializable')
+       AND orders.leads_left_behind(NEW.id, NEW.customer_id) THEN
+        RAISE EXCEPTION 'could not serialize access: a lead of order % was written after this transaction''s snapshot',
+                        NEW.order_number
+            USING ERRCODE = '40001';
+    END IF;
+    RETURN NULL;
 END
 $$;

@@ -73,9 +73,16 @@
  * uuid_hash(order id)) shared while it judges its leads' customer against
  * the order's, and orders.leads_follow_order takes it exclusively before
  * it takes the leads of an order moved to another customer along
- * (sql/schema/50_leads.sql names the same number).
+ * (orders.lock_order_leads; lead_move_lock.c).
  */
 #define ORDERS_LEADS_MOVE_LOCK 1330791506
+/*
+ * (0.40.0) With second key 0: all orders' leads at once, for a transaction
+ * that would lock more than a few one by one (lead_move_lock.c).
+ */
+#define ORDERS_LEADS_ALL_LOCK 1330791507
+
+extern void orders_lock_order_leads_shared(Datum order_id, long coming);
 
 /* Channel on which status changes are announced with pg_notify. */
 #define ORDERS_STATUS_CHANNEL "orders_status"

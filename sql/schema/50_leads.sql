@@ -81,7 +81,16 @@ CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, l
 -- customer.  Nothing else waits (a lock of the order's row waited for
 -- every note or delivery holding it FOR KEY SHARE, and deadlocked with the
 -- one that then wrote the order).  At REPEATABLE READ a lead committed
--- after the move's snapshot is 40001 (leads_left_behind).
+-- after the move's snapshot is 40001 (leads_left_behind).  (0.40.0)
+-- orders.lock_order_leads takes it: past 32 orders in one transaction, one
+-- lock of every order's leads instead (src/lead_move_lock.c) — a customer
+-- moving 20,000 of its orders ran the cluster's lock table out (53200 for
+-- every session).
+CREATE FUNCTION orders.lock_order_leads(order_id uuid) RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_lock_order_leads';
+COMMENT ON FUNCTION orders.lock_order_leads(uuid) IS
+    'A move''s lock of the order''s leads against lead statements, to the end of the transaction (leads_follow_order)';
 CREATE FUNCTION orders.leads_left_behind(order_id uuid, customer_id uuid) RETURNS boolean
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'orders_leads_left_behind';
@@ -92,7 +101,7 @@ CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(1330791506, pg_catalog.uuid_hash(NEW.id));
+    PERFORM orders.lock_order_leads(NEW.id);
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead
@@ -232,5 +241,5 @@ SELECT pg_catalog.pg_extension_config_dump('orders.leads', '');
 REVOKE ALL ON orders.leads, orders.order_summary FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.leads_count(), orders.leads_truncate(), orders.lead_capacity_guard(),
                        orders.leads_lock_orders(), orders.recount_leads(uuid), orders.leads_follow_order(),
-                       orders.leads_left_behind(uuid, uuid) FROM PUBLIC;
+                       orders.leads_left_behind(uuid, uuid), orders.lock_order_leads(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.assign_lead(uuid, uuid), orders.order_stats() TO PUBLIC;
