@@ -3,7 +3,9 @@
 --    email (320), phone (64) and area (255), staff's email (320),
 --    products' and variants' SKU (255) and products' category (200),
 --    items' SKU (255), orders' delivery_area (255), external_id (255) and
---    webhook_source (100), expenses' category (200): a 40 kB value was the
+--    webhook_source (100), expenses' category (200), products' name (500:
+--    its full-text index took 1 MB of words as 54000 too), lifecycle and
+--    status names (63, in every column that holds one): a 40 kB value was the
 --    index's 54000 "index row size … exceeds maximum" (HTTP 500 under
 --    PostgREST), now the column's CHECK, 23514 (HTTP 400).  Rows already
 --    longer stop the update (23514, naming every column and how many rows;
@@ -28,6 +30,8 @@
 --    cluster's lock table out (53200 for every session to its commit);
 --    lead statements over many orders likewise (library).  Past 32 orders
 --    in a transaction one lock now covers every order's leads.
+--  * (library) a JWT subject longer than 255 bytes is refused (22023): a
+--    40 kB one met the slot holds' holder index (54000).
 --  * (library) orders.restoring and the C triggers' restore test ask about
 --    the session's role (SET ROLE's), not a SECURITY DEFINER function's:
 --    inside the owner's checks any loader with BYPASSRLS was the owner.
@@ -47,7 +51,8 @@ BEGIN
             ('products', 'sku', 255), ('product_variants', 'sku', 255), ('products', 'category', 200),
             ('order_items', 'sku', 255),
             ('orders', 'delivery_area', 255), ('orders', 'external_id', 255), ('orders', 'webhook_source', 100),
-            ('expenses', 'category', 200)) b (tab, col, len)
+            ('expenses', 'category', 200), ('products', 'name', 500),
+            ('lifecycles', 'name', 63), ('lifecycle_states', 'status', 63)) b (tab, col, len)
     LOOP
         EXECUTE format('SELECT count(*) FROM orders.%I WHERE length(%I) > %s', bound.tab, bound.col, bound.len) INTO n;
         IF n > 0 THEN
@@ -81,6 +86,18 @@ ALTER TABLE orders.orders
 ALTER TABLE orders.expenses
     DROP CONSTRAINT expenses_category_check,
     ADD CONSTRAINT expenses_category_check CHECK (category <> '' AND length(category) <= 200);
+ALTER TABLE orders.products ADD CONSTRAINT products_name_check CHECK (length(name) <= 500);
+ALTER TABLE orders.lifecycles
+    DROP CONSTRAINT lifecycles_name_check,
+    ADD CONSTRAINT lifecycles_name_check CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$');
+ALTER TABLE orders.lifecycle_states
+    DROP CONSTRAINT lifecycle_states_status_check,
+    ADD CONSTRAINT lifecycle_states_status_check CHECK (status ~ '^[a-z][a-z0-9_]{0,62}$'),
+    ADD CONSTRAINT lifecycle_states_lifecycle_check CHECK (length(lifecycle) <= 63);
+ALTER TABLE orders.lifecycle_transitions
+    ADD CONSTRAINT lifecycle_transitions_lifecycle_check CHECK (length(lifecycle) <= 63),
+    ADD CONSTRAINT lifecycle_transitions_from_status_check CHECK (length(from_status) <= 63),
+    ADD CONSTRAINT lifecycle_transitions_to_status_check CHECK (length(to_status) <= 63);
 
 CREATE OR REPLACE FUNCTION orders.check_assignment() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER

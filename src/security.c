@@ -38,10 +38,33 @@ PG_FUNCTION_INFO_V1(orders_restoring);
 PG_FUNCTION_INFO_V1(orders_actor_account);
 
 /*
+ * ORDERS_SUB_MAX — (0.40.0) the longest subject taken, in bytes: a subject
+ * is stored as a slot hold's holder and an actor in history, whose indexes
+ * took a 40 kB one as the index's 54000 (HTTP 500).  Identity providers'
+ * subjects are uuids or short strings ("auth0|…").
+ */
+#define ORDERS_SUB_MAX 255
+
+/* checked_sub — "sub" (of "setting") when it is at most ORDERS_SUB_MAX bytes; else 22023. */
+static char *
+checked_sub(char *sub, const char *setting)
+{
+	size_t		len = strlen(sub);
+
+	if (len > ORDERS_SUB_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the subject in setting \"%s\" is longer than %d bytes (%zu)", setting, ORDERS_SUB_MAX, len),
+				 errhint("The API server must put the verified subject of the JWT there.")));
+	return sub;
+}
+
+/*
  * claim_sub — the "sub" claim of a JSON claims document: a string or a
  * number; NULL when absent, JSON null or "".  Any other "sub" (an object,
  * an array, a boolean) is refused like a claims document that is not an
- * object, rather than silently falling back to current_user.
+ * object, rather than silently falling back to current_user; so is one
+ * longer than ORDERS_SUB_MAX bytes.
  */
 static char *
 claim_sub(const char *claims)
@@ -57,10 +80,11 @@ claim_sub(const char *claims)
 	if (getKeyJsonValueFromContainer(&jb->root, "sub", 3, &v) == NULL)
 		return NULL;
 	if (v.type == jbvString && v.val.string.len > 0)
-		return pnstrdup(v.val.string.val, v.val.string.len);
+		return checked_sub(pnstrdup(v.val.string.val, v.val.string.len), "request.jwt.claims");
 	if (v.type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out,
-												   NumericGetDatum(v.val.numeric)));
+		return checked_sub(DatumGetCString(DirectFunctionCall1(numeric_out,
+															   NumericGetDatum(v.val.numeric))),
+						   "request.jwt.claims");
 	if (v.type == jbvNull || v.type == jbvString)
 		return NULL;
 	ereport(ERROR,
@@ -165,7 +189,7 @@ orders_current_actor_peek(void)
 	}
 	sub = orders_sub_setting;
 	if (sub != NULL && sub[0] != '\0')
-		return sub;
+		return checked_sub((char *) sub, "jwt.claims.sub");
 	return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 }
 

@@ -28,8 +28,12 @@ COMMENT ON FUNCTION orders.set_updated_at() IS
 CREATE FUNCTION orders.lifecycle_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_lifecycle_changed';
 
+-- (0.40.0) Names are at most 63 characters (an identifier's length): a
+-- 40 kB name met its index's 54000 (HTTP 500), also in the columns that
+-- name a lifecycle or status and are checked by a foreign key only after
+-- the index (lifecycle_states.lifecycle, lifecycle_transitions' three).
 CREATE TABLE orders.lifecycles (
-    name            text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+    name            text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
     initial_status  text NOT NULL,
     description     text,
     builtin         boolean NOT NULL DEFAULT false
@@ -40,8 +44,9 @@ COMMENT ON TABLE orders.lifecycles IS 'Order lifecycles; add your own with INSER
 -- revenue); accepts_leads: leads delivered now count toward the order;
 -- holds_stock: the order's items are out of stock.
 CREATE TABLE orders.lifecycle_states (
-    lifecycle   text NOT NULL REFERENCES orders.lifecycles (name) ON UPDATE CASCADE ON DELETE CASCADE,
-    status      text NOT NULL CHECK (status ~ '^[a-z][a-z0-9_]*$'),
+    lifecycle   text NOT NULL REFERENCES orders.lifecycles (name) ON UPDATE CASCADE ON DELETE CASCADE
+                CHECK (length(lifecycle) <= 63),
+    status      text NOT NULL CHECK (status ~ '^[a-z][a-z0-9_]{0,62}$'),
     category    text NOT NULL CHECK (category IN ('open', 'fulfilled', 'cancelled', 'returned')),
     position    integer NOT NULL DEFAULT 0,
     description text,
@@ -111,9 +116,9 @@ CREATE TRIGGER check_gate_row BEFORE INSERT OR UPDATE ON orders.lifecycle_gates
     FOR EACH ROW EXECUTE FUNCTION orders.check_gate_row();
 
 CREATE TABLE orders.lifecycle_transitions (
-    lifecycle     text NOT NULL,
-    from_status   text NOT NULL,
-    to_status     text NOT NULL,
+    lifecycle     text NOT NULL CHECK (length(lifecycle) <= 63),
+    from_status   text NOT NULL CHECK (length(from_status) <= 63),
+    to_status     text NOT NULL CHECK (length(to_status) <= 63),
     stamp_column  text,
     allowed_roles name[],
     description   text,

@@ -8,8 +8,9 @@
 -- (50_customer_stats.sql), never written by hand.
 -- (0.40.0) Every indexed text column a writer fills has a length bound
 -- (here email 320, phone 64, area 255; staff's email; products' and
--- items' SKU and category, orders' delivery_area, external_id and
--- webhook_source): too long a value is this CHECK's 23514 (HTTP 400),
+-- items' SKU and category, products' name, orders' delivery_area,
+-- external_id and webhook_source, lifecycle and status names): too long a
+-- value is this CHECK's 23514 (HTTP 400),
 -- not the index's 54000 "index row size exceeds maximum" (HTTP 500).
 CREATE TABLE orders.customers (
     id            uuid PRIMARY KEY DEFAULT orders.new_id(),

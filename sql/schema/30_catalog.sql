@@ -26,7 +26,7 @@ CREATE DOMAIN orders.json_object AS jsonb CHECK (pg_catalog.jsonb_typeof(VALUE) 
 
 CREATE TABLE orders.products (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
-    name                 orders.label NOT NULL,
+    name                 orders.label NOT NULL CHECK (length(name) <= 500),
     sku                  orders.label NOT NULL UNIQUE CHECK (length(sku) <= 255),
     description          text,
     category             text CHECK (length(category) <= 200),

@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(65);
+SELECT plan(78);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -78,6 +78,18 @@ SELECT is((SELECT orders.current_actor() FROM (SELECT set_config('request.jwt.cl
           current_user::text, 'a null sub counts as unset');
 SELECT is((SELECT orders.current_actor() FROM (SELECT set_config('request.jwt.claims', '{"sub":42}', true)) s),
           '42', 'a numeric sub is its text');
+-- (0.40.0) a subject over 255 bytes: 22023 (a 40 kB one met the holds' index, 54000)
+SELECT throws_ok(format($$SELECT set_config('request.jwt.claims', %L, true), orders.current_actor()$$, c), '22023',
+                 'the subject in setting "request.jwt.claims" is longer than 255 bytes (' || length(c) - 12 || ')',
+                 format('a sub of %s bytes is refused', length(c) - 12))
+  FROM unnest(ARRAY[json_build_object('sub', repeat('s', 256))::text, json_build_object('sub', repeat('s', 40000))::text]) c;
+SELECT throws_ok($$SELECT set_config('request.jwt.claims', '{"sub":1e300}', true), orders.current_actor()$$, '22023',
+                 'the subject in setting "request.jwt.claims" is longer than 255 bytes (301)', '... a numeric one printed longer too');
+SELECT is((SELECT length(orders.current_actor()) FROM (SELECT set_config('request.jwt.claims', json_build_object('sub', repeat('s', 255))::text, true)) s),
+          255, '... 255 bytes is a subject');
+SELECT throws_ok($$SELECT set_config('request.jwt.claims', '', true), set_config('jwt.claims.sub', repeat('p', 300), true), orders.current_actor()$$, '22023',
+                 'the subject in setting "jwt.claims.sub" is longer than 255 bytes (300)', '... so is jwt.claims.sub (PostGraphile''s)');
+SELECT set_config('request.jwt.claims', '', true), set_config('jwt.claims.sub', '', true);
 SELECT is((SELECT count(*)::int FROM orders.order_history WHERE order_id = '00000000-0000-0000-0000-0000000014b1'), 5,
           'no refused change wrote history');
 
@@ -184,6 +196,23 @@ SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES (repeat
                  '23514', 'new row for relation "expenses" violates check constraint "expenses_category_check"', 'an expense category over 200: 23514');
 SELECT throws_ok($$INSERT INTO orders.expenses (category, amount) VALUES ('', 1)$$,
                  '23514', 'new row for relation "expenses" violates check constraint "expenses_category_check"', '... an empty one still 23514');
+SELECT throws_ok($$UPDATE orders.products SET name = repeat('n ', 251) WHERE id = '00000000-0000-0000-0000-0000000014f1'$$,
+                 '23514', 'new row for relation "products" violates check constraint "products_name_check"',
+                 'a product name over 500 (its full-text index took 1 MB of words as 54000): 23514');
+SELECT throws_ok($$INSERT INTO orders.lifecycles (name, initial_status) VALUES ('l' || repeat('x', 63), 'new')$$,
+                 '23514', 'new row for relation "lifecycles" violates check constraint "lifecycles_name_check"', 'a lifecycle name over 63: 23514');
+SELECT throws_ok(format($$INSERT INTO orders.lifecycle_states (lifecycle, status, category) VALUES (%L, %L, 'open')$$, l, s),
+                 '23514', format('new row for relation "lifecycle_states" violates check constraint "lifecycle_states_%s_check"', c),
+                 format('a state''s %s over 63: 23514', c))
+  FROM (VALUES ('cod', 's' || repeat('x', 63), 'status'), ('c' || repeat('x', 40000), 'new', 'lifecycle')) v (l, s, c);
+SELECT throws_ok(format($$INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES (%L, %L, %L)$$, l, f, t),
+                 '23514', format('new row for relation "lifecycle_transitions" violates check constraint "lifecycle_transitions_%s_check"', c),
+                 format('a transition''s %s of 40 kB: 23514 (was 54000 before its foreign key)', c))
+  FROM (VALUES (repeat('x', 40000), 'new', 'cancelled', 'lifecycle'), ('cod', repeat('x', 40000), 'new', 'from_status'),
+               ('cod', 'new', repeat('x', 40000), 'to_status')) v (l, f, t, c);
+SELECT is((SELECT count(*)::int FROM orders.lifecycles WHERE length(name) > 63)
+          + (SELECT count(*)::int FROM orders.lifecycle_transitions WHERE length(lifecycle || from_status || to_status) > 189),
+          0, '... no lifecycle, state or transition written');
 
 SELECT * FROM finish();
 ROLLBACK;

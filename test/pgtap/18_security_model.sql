@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -96,10 +96,14 @@ SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-1111111
 SELECT is(orders.current_actor() || ' ' || orders.current_customer_ids()::text, 't18_plain {}',
           'a role that is no API role stays itself, whatever claims it sets');
 RESET ROLE;
-SELECT pg_temp.as_api(repeat('x', 20000));
+SELECT pg_temp.as_api(repeat('x', 255));
 SELECT is(length(orders.current_actor()) || ' ' || orders.current_customer_ids()::text || ' '
           || coalesce(orders.current_staff_role(), '-') || ' ' || orders.has_permission('orders', 'view'),
-          '20000 {} - false', 'a 20,000-character sub is nobody: no customer, no staff, no permission');
+          '255 {} - false', 'a 255-character sub is nobody: no customer, no staff, no permission');
+SELECT pg_temp.as_api(repeat('x', 20000));
+SELECT throws_ok($$SELECT orders.has_permission('orders', 'view')$$, '22023',
+                 'the subject in setting "request.jwt.claims" is longer than 255 bytes (20000)',
+                 '(0.40.0) a 20,000-character sub is refused (22023)');
 SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
 SELECT is(orders.has_permission(NULL, NULL), false, 'has_permission(NULL, NULL) is false');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000018b3', interval '100 years')$$,
