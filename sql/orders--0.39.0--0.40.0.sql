@@ -30,6 +30,8 @@
 --    cluster's lock table out (53200 for every session to its commit);
 --    lead statements over many orders likewise (library).  Past 32 orders
 --    in a transaction one lock now covers every order's leads.
+--  * create_share_token: allowed_actions must be a list ('{{view},{view}}'
+--    was stored as given; 22023 now).
 --  * (library) a JWT subject longer than 255 bytes is refused (22023): a
 --    40 kB one met the slot holds' holder index (54000).
 --  * (library) orders.restoring and the C triggers' restore test ask about
@@ -253,5 +255,64 @@ BEGIN
             USING ERRCODE = '40001';
     END IF;
     RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.40.0) a list: '{{view},{view}}' was stored as given
+    IF cardinality(allowed_actions) = 0 OR array_ndims(allowed_actions) <> 1
+       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.37.0) what a link carries for the marketing (UTM and the like) is
+    -- small: it was unbounded, a store of any size for whoever may share
+    IF octet_length(create_share_token.metadata::text) > 4096 THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
+                        octet_length(create_share_token.metadata::text)
+            USING ERRCODE = '22001';
+    END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    -- (0.35.0) by admins only, as customers.account_id is written (0.29.0):
+    -- a customer rep made one for a shop customer without a login in its
+    -- scope, converted it with another account of its own and read that
+    -- customer's other orders
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by admins'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
 END
 $$;

@@ -707,7 +707,9 @@ BEGIN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
             USING ERRCODE = '22023';
     END IF;
-    IF cardinality(allowed_actions) = 0 OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+    -- (0.40.0) a list: '{{view},{view}}' was stored as given
+    IF cardinality(allowed_actions) = 0 OR array_ndims(allowed_actions) <> 1
+       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
         RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
                         left(allowed_actions::text, 100)
             USING ERRCODE = '22023';

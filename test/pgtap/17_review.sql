@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(270);
+SELECT plan(271);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -560,6 +560,9 @@ SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-000
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{}')$$,
                  '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {}',
                  'no action at all: 22023');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{{view},{view}}')$$,
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {{view},{view}}',
+                 '(0.40.0) a two-dimensional list: 22023 (was stored as given)');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR006',
                  'order 00000000-0000-0000-0000-00000000ffff does not exist', 'a link to an unknown order: OR006');
 -- (0.37.0) a link's metadata (UTM and the like) at most 4 kB: it was unbounded
