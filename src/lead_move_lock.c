@@ -1,95 +1,73 @@
 /*
- * lead_move_lock.c — the lock that orders a move of an order to another
- * customer after the lead statements judging the order's leads.
+ * lead_move_lock.c — one lock orders the moves of orders to another
+ * customer after the lead statements that judge leads against their
+ * order's customer, and those after the moves.
  *
- *   orders.lock_order_leads(order_id)  taken exclusively by
+ *   orders.leads_move_lock()  BEFORE UPDATE OF customer_id ... FOR EACH
+ *                            STATEMENT on orders.orders: holds the lock
+ *                            Share, before the statement locks any row;
  *                            leads_follow_order (sql/schema/50_leads.sql)
- *                            before it takes the moved order's leads along;
- *   orders_lock_order_leads_shared()  held shared by a lead statement
- *                            (leads.c) while it judges its leads' customer
- *                            against the order's.
+ *                            then takes the moved orders' leads along.
+ *   orders_lock_leads_judging()  a lead statement (leads.c) that judges a
+ *                            lead by its order's customer without writing
+ *                            the order holds it RowExclusive.
  *
- * Per order it is the advisory lock (ORDERS_LEADS_MOVE_LOCK, uuid_hash(order
- * id)) — exclusive for a move, shared for a lead statement.  (0.40.0) Every
- * lock of the lock table is shared memory for the whole cluster (about
- * max_locks_per_transaction × max_connections): a customer moving 20,000 of
- * its own orders in one PATCH took 20,000 of them and ran it out (53200 for
- * every session until its commit).  So above ORDERS_LEAD_LOCKS_PER_XACT
- * orders in one transaction a move or a lead statement locks every order at
- * once, by one lock (ORDERS_LEADS_ALL_LOCK) whose modes nest like a table's:
- * per-order lockers hold it RowShare (lead statements) or RowExclusive
- * (moves), which do not conflict; all-order lockers hold it Share (lead
- * statements: conflicts with every move, not with other lead statements)
- * or Exclusive (moves: conflicts with both).
+ * Share and RowExclusive conflict with each other and not with themselves:
+ * moves go on beside moves, lead statements beside lead statements; a move
+ * waits for the lead statements under way (their leads then move too) and
+ * holds later ones off until it commits (they then read the new customer;
+ * at REPEATABLE READ a move committed after the snapshot is 40001).  Held
+ * to the end of the transaction.
+ *
+ * (0.40.0) One lock for the whole database, not one per order (0.37.0):
+ * every entry of the lock table is shared memory for the cluster (about
+ * max_locks_per_transaction × max_connections), and a customer moving
+ * 20,000 of its orders in one PATCH took 20,000 and ran it out (53200 for
+ * every session until it ended).  A hierarchy (per order up to 32, then one
+ * lock for all) was tried: its switch mid-statement upgraded a lock two
+ * movers held and deadlocked one in four of two concurrent bulk moves.
+ * The tag's fourth field is 3, which no pg_advisory_* function makes: no
+ * login can take it by SQL and hold every lead statement off.
  */
 #include "orders.h"
 
+#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
-#include "storage/proc.h"
-#include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
 
-PG_FUNCTION_INFO_V1(orders_lock_order_leads);
+PG_FUNCTION_INFO_V1(orders_leads_move_lock);
 
-/* orders one transaction locks one by one before it locks them all */
-#define ORDERS_LEAD_LOCKS_PER_XACT 32
-
-/* per-order locks taken by this backend's current transaction */
-static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
-static int	counted = 0;
-
-/*
- * lock_order_leads — lock "order_id"'s leads against moves (exclusive: a
- * move; else a lead statement that will ask for "coming" orders, this one
- * included, before it ends).  Held to the end of the transaction.  Never
- * more than ORDERS_LEAD_LOCKS_PER_XACT + 1 entries of the lock table per
- * transaction and side (a subtransaction's abort gives its locks back,
- * the count stays: it only moves to the one lock sooner).
- */
+/* set_move_tag — the lock's tag in this database. */
 static void
-lock_order_leads(Datum order_id, bool exclusive, long coming)
+set_move_tag(LOCKTAG *tag)
 {
-	LOCKTAG		all;
-	LOCKTAG		one;
-
-	if (counted_lxid != MyProc->lxid)
-	{
-		counted_lxid = MyProc->lxid;
-		counted = 0;
-	}
-	SET_LOCKTAG_ADVISORY(all, MyDatabaseId, ORDERS_LEADS_ALL_LOCK, 0, 2);
-	if (LockHeldByMe(&all, ExclusiveLock) || (!exclusive && LockHeldByMe(&all, ShareLock)))
-		return;					/* every order locked already */
-	if (counted + coming > ORDERS_LEAD_LOCKS_PER_XACT)
-	{
-		(void) LockAcquire(&all, exclusive ? ExclusiveLock : ShareLock, false, false);
-		return;
-	}
-	(void) LockAcquire(&all, exclusive ? RowExclusiveLock : RowShareLock, false, false);
-	SET_LOCKTAG_ADVISORY(one, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK,
-						 (uint32) DatumGetInt32(DirectFunctionCall1(uuid_hash, order_id)), 2);
-	(void) LockAcquire(&one, exclusive ? ExclusiveLock : ShareLock, false, false);
-	counted++;
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK, 0, 3);
 }
 
 /*
- * orders_lock_order_leads_shared — a lead statement's lock of "order_id"
- * (one of "coming" orders it has yet to judge, this one included).
+ * orders_lock_leads_judging — a lead statement's hold of the lock (waits
+ * for every move under way), to the end of its transaction.
  */
 void
-orders_lock_order_leads_shared(Datum order_id, long coming)
+orders_lock_leads_judging(void)
 {
-	lock_order_leads(order_id, false, coming);
+	LOCKTAG		tag;
+
+	set_move_tag(&tag);
+	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
 }
 
 /*
- * orders.lock_order_leads(order_id uuid) — a move's lock of the order's
- * leads (leads_follow_order), to the end of the transaction.
+ * orders.leads_move_lock() — a move's hold of the lock (waits for every
+ * lead statement under way), taken before the UPDATE locks its rows.
  */
 Datum
-orders_lock_order_leads(PG_FUNCTION_ARGS)
+orders_leads_move_lock(PG_FUNCTION_ARGS)
 {
-	lock_order_leads(PG_GETARG_DATUM(0), true, 1);
-	PG_RETURN_VOID();
+	LOCKTAG		tag;
+
+	(void) orders_trigger_data(fcinfo, "leads_move_lock", ORDERS_TRIG_BEFORE | ORDERS_TRIG_UPDATE);
+	set_move_tag(&tag);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+	return PointerGetDatum(NULL);
 }

@@ -356,13 +356,13 @@ require_same_customer(SPIPlanPtr plan, Datum *args)
  * written while its order moved stayed with the old customer; the move
  * now waits for it, or it for the move and then reads the customer the
  * move made — at REPEATABLE READ a move committed after the snapshot is
- * 40001; 0.40.0: all orders at once when the statement has many, "coming"
- * this one included — lead_move_lock.c): false when the order is gone
+ * 40001; 0.40.0: one lock for all orders, lead_move_lock.c): false when
+ * the order is gone
  * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
  * sum did not fit: nothing written).
  */
 static bool
-add_sql(Oid orders_rel, const LeadDelta *d, long coming, LeadOrder *o, bool *full)
+add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 {
 	static Oid	argtypes[2] = {UUIDOID, INT4OID};
 	OrdersDerived derived = {orders_rel, counter_columns};
@@ -398,7 +398,7 @@ add_sql(Oid orders_rel, const LeadDelta *d, long coming, LeadOrder *o, bool *ful
 							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes);
 		/* what an order's move waits for before it takes its leads along */
-		orders_lock_order_leads_shared(args[0], coming);
+		orders_lock_leads_judging();
 		if (IsolationUsesXactSnapshot())
 			require_same_customer(plan, args);	/* its last read is the one below */
 		else
@@ -579,7 +579,7 @@ apply_deltas(Oid orders_rel, LeadDelta **sorted, long n, char *actor, bool resto
 			if (direct && sorted[i]->delta != 0)
 				found = add_direct(&dw, &cols, sorted[i], guards_idle, &o, &full);
 			else
-				found = add_sql(orders_rel, sorted[i], n - i, &o, &full);
+				found = add_sql(orders_rel, sorted[i], &o, &full);
 			if (found)
 			{
 				complete[i] = check_order(orders_rel, sorted[i], &o, full, restoring, caller);

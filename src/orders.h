@@ -68,21 +68,15 @@
 #define ORDERS_SCHEMA "orders"
 
 /*
- * First key of the transaction-level advisory lock of an order's leads
- * (0.37.0; "ORDR"): a lead statement holds (ORDERS_LEADS_MOVE_LOCK,
- * uuid_hash(order id)) shared while it judges its leads' customer against
- * the order's, and orders.leads_follow_order takes it exclusively before
- * it takes the leads of an order moved to another customer along
- * (orders.lock_order_leads; lead_move_lock.c).
+ * First key of the lock of moves of orders to another customer against lead
+ * statements ("ORDR"; lead_move_lock.c): 0.37.0 took it per order, second
+ * key the order id's uuid_hash; since 0.40.0 it is one lock, second key 0,
+ * in an advisory tag no SQL function makes.
  */
 #define ORDERS_LEADS_MOVE_LOCK 1330791506
-/*
- * (0.40.0) With second key 0: all orders' leads at once, for a transaction
- * that would lock more than a few one by one (lead_move_lock.c).
- */
-#define ORDERS_LEADS_ALL_LOCK 1330791507
 
-extern void orders_lock_order_leads_shared(Datum order_id, long coming);
+/* ---- lead_move_lock.c (0.40.0): the one lock of moves against lead statements ---- */
+extern void orders_lock_leads_judging(void);
 
 /* Channel on which status changes are announced with pg_notify. */
 #define ORDERS_STATUS_CHANNEL "orders_status"
