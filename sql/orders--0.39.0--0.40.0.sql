@@ -24,15 +24,14 @@
 --    workflow, or taking over another admin's, beside its deactivation
 --    left the workflow active under an inactive author; at REPEATABLE
 --    READ a deactivation committed after the snapshot is now 40001.
---  * leads_move_lock (new, C, BEFORE UPDATE OF customer_id statement
---    trigger on orders) and leads_follow_order: a move of an order to
---    another customer locked the order's leads by one advisory lock per
---    order — a customer moving 20,000 of its orders in one PATCH ran the
---    cluster's lock table out (53200 for every session to its commit);
---    lead statements over many orders likewise (library).  Moves and the
---    lead statements judging leads by their order's customer now exclude
---    each other by one lock (Share / RowExclusive), taken by a move before
---    it locks a row.
+--  * lock_order_leads (new, C) and leads_follow_order: a move of an order
+--    to another customer locks the order's leads by one advisory lock per
+--    order (as before, same keys) — a customer moving 20,000 of its orders
+--    in one PATCH ran the cluster's lock table out (53200 for every
+--    session to its commit); lead statements over many orders likewise
+--    (library).  An API request now takes at most 200 such locks (OR121,
+--    nothing done: split the request); a DBA outside the API as many as it
+--    needs.
 --  * create_share_token: allowed_actions must be a list ('{{view},{view}}'
 --    was stored as given; 22023 now).
 --  * (library) a JWT subject longer than 255 bytes is refused (22023): a
@@ -231,20 +230,22 @@ BEGIN
 END
 $$;
 
--- (0.40.0) a move's lock against lead statements: one for the database,
--- taken before the UPDATE locks a row (src/lead_move_lock.c); one advisory
--- lock per moved order ran the cluster's lock table out (53200)
-CREATE FUNCTION orders.leads_move_lock() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_leads_move_lock';
-CREATE TRIGGER leads_move_lock BEFORE UPDATE OF customer_id ON orders.orders
-    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_move_lock();
-REVOKE ALL ON FUNCTION orders.leads_move_lock() FROM PUBLIC;
+-- (0.40.0) a move's lock of an order's leads, at most 200 per API request
+-- (src/lead_move_lock.c): one advisory lock per moved order ran the
+-- cluster's lock table out (53200) for a customer moving 20,000 orders
+CREATE FUNCTION orders.lock_order_leads(order_id uuid) RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_lock_order_leads_sql';
+COMMENT ON FUNCTION orders.lock_order_leads(uuid) IS
+    'A move''s lock of the order''s leads against lead statements, to the end of the transaction (leads_follow_order)';
+REVOKE ALL ON FUNCTION orders.lock_order_leads(uuid) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION orders.leads_follow_order() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM orders.lock_order_leads(NEW.id);
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead

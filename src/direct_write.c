@@ -264,11 +264,10 @@ static const char *const all_own[] = {NULL};
 /*
  * The extension's statement triggers that do nothing for a write as the
  * extension's owner — every direct write is one (a counter, a subtotal, a
- * stock move): a customer's re-check (locked_orders.c); (0.40.0) a move's
- * lock (lead_move_lock.c: no direct write changes a customer).
- * own_triggers_only passes them over as if they were not there.
+ * stock move): a customer's re-check (locked_orders.c).  own_triggers_only
+ * passes them over as if they were not there.
  */
-static const char *const inert_for_owner[] = {"orders_customer_edit_recheck", "orders_leads_move_lock", NULL};
+static const char *const inert_for_owner[] = {"orders_customer_edit_recheck", NULL};
 
 /*
  * own_triggers_only — may a row of "rel" be updated without firing its

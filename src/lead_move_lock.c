@@ -1,73 +1,130 @@
 /*
- * lead_move_lock.c — one lock orders the moves of orders to another
- * customer after the lead statements that judge leads against their
- * order's customer, and those after the moves.
+ * lead_move_lock.c — the lock that orders a move of an order to another
+ * customer and the lead statements judging the order's leads by its
+ * customer (0.37.0): the advisory transaction lock (ORDERS_LEADS_MOVE_LOCK,
+ * uuid_hash(order id)), taken exclusively by a move (orders.lock_order_leads,
+ * from leads_follow_order) before it takes the order's leads along, and
+ * shared by a lead statement (leads.c) while it judges them.  A lead written
+ * while its order moves is either waited for and moved too, or waits and is
+ * judged against the new customer.
  *
- *   orders.leads_move_lock()  BEFORE UPDATE OF customer_id ... FOR EACH
- *                            STATEMENT on orders.orders: holds the lock
- *                            Share, before the statement locks any row;
- *                            leads_follow_order (sql/schema/50_leads.sql)
- *                            then takes the moved orders' leads along.
- *   orders_lock_leads_judging()  a lead statement (leads.c) that judges a
- *                            lead by its order's customer without writing
- *                            the order holds it RowExclusive.
- *
- * Share and RowExclusive conflict with each other and not with themselves:
- * moves go on beside moves, lead statements beside lead statements; a move
- * waits for the lead statements under way (their leads then move too) and
- * holds later ones off until it commits (they then read the new customer;
- * at REPEATABLE READ a move committed after the snapshot is 40001).  Held
- * to the end of the transaction.
- *
- * (0.40.0) One lock for the whole database, not one per order (0.37.0):
- * every entry of the lock table is shared memory for the cluster (about
- * max_locks_per_transaction × max_connections), and a customer moving
- * 20,000 of its orders in one PATCH took 20,000 and ran it out (53200 for
- * every session until it ended).  A hierarchy (per order up to 32, then one
- * lock for all) was tried: its switch mid-statement upgraded a lock two
- * movers held and deadlocked one in four of two concurrent bulk moves.
- * The tag's fourth field is 3, which no pg_advisory_* function makes: no
- * login can take it by SQL and hold every lead statement off.
+ * (0.40.0) Each such lock is an entry of the cluster's shared lock table
+ * (about max_locks_per_transaction × max_connections, 6,400 by default): a
+ * customer moving 20,000 of its orders in one PATCH took 20,000 and ran it
+ * out — 53200 for every session until it ended.  An API request now takes
+ * at most ORDERS_LEAD_LOCKS_PER_REQUEST (OR121 beyond: split the request);
+ * a DBA's transaction outside the API takes as many as it needs.  Two
+ * lock-saving designs were built and reviewed first: a hierarchy (per order
+ * up to 32, then one lock for all) deadlocked concurrent bulk moves at its
+ * switch; one lock for the database made every PATCH naming customer_id
+ * wait for every lead transaction, deadlocked two movers through their own
+ * lead updates, and let any role holding it stop all lead writes.
  */
 #include "orders.h"
 
-#include "commands/trigger.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/memutils.h"
 
-PG_FUNCTION_INFO_V1(orders_leads_move_lock);
+PG_FUNCTION_INFO_V1(orders_lock_order_leads_sql);
 
-/* set_move_tag — the lock's tag in this database. */
+/*
+ * Locks of this kind the backend's current transaction holds, and what it
+ * held when each open subtransaction began (index: nesting level): an
+ * aborted subtransaction gives its locks back, and its count with them.
+ */
+static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
+static int	counted = 0;
+static int	counting_level = 0;	/* nesting level at which counting began */
+static int *counted_at_start = NULL;
+static int	counted_levels = 0;
+
+/* count_subxact — SubXactCallback: remember the count at a subtransaction's start, restore it at its abort. */
 static void
-set_move_tag(LOCKTAG *tag)
+count_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK, 0, 3);
+	int			level = GetCurrentTransactionNestLevel();
+
+	(void) mySubid;
+	(void) parentSubid;
+	(void) arg;
+	if (counted_lxid != MyProc->lxid)
+		return;					/* nothing counted in this transaction */
+	if (event == SUBXACT_EVENT_ABORT_SUB && level <= counting_level)
+	{
+		/* counting began inside it: all given back; its parent counts on */
+		counted = 0;
+		counting_level = level - 1;
+	}
+	else if (event == SUBXACT_EVENT_START_SUB)
+	{
+		if (level >= counted_levels)
+		{
+			int			n = Max(8, level * 2);
+
+			counted_at_start = counted_at_start == NULL ?
+				MemoryContextAllocZero(TopMemoryContext, sizeof(int) * n) :
+				repalloc(counted_at_start, sizeof(int) * n);
+			counted_levels = n;
+		}
+		counted_at_start[level] = counted;
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB && level < counted_levels)
+		counted = counted_at_start[level];
 }
 
 /*
- * orders_lock_leads_judging — a lead statement's hold of the lock (waits
- * for every move under way), to the end of its transaction.
+ * orders_lock_order_leads — lock "order_id"'s leads to the end of the
+ * transaction: exclusively for a move ("move"), else shared.  Taken once per
+ * order and transaction (a move's own update of the leads finds it held);
+ * an API request that needs more than ORDERS_LEAD_LOCKS_PER_REQUEST is
+ * refused (OR121) before it takes one more.
  */
 void
-orders_lock_leads_judging(void)
+orders_lock_order_leads(Datum order_id, bool move)
 {
 	LOCKTAG		tag;
+	LOCKMODE	mode = move ? ExclusiveLock : ShareLock;
 
-	set_move_tag(&tag);
-	(void) LockAcquire(&tag, RowExclusiveLock, false, false);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK,
+						 (uint32) DatumGetInt32(DirectFunctionCall1(uuid_hash, order_id)), 2);
+	if (LockHeldByMe(&tag, ExclusiveLock) || LockHeldByMe(&tag, mode))
+		return;
+	if (counted_lxid != MyProc->lxid)
+	{
+		static bool registered = false;
+
+		if (!registered)
+		{
+			RegisterSubXactCallback(count_subxact, NULL);
+			registered = true;
+		}
+		counted_lxid = MyProc->lxid;
+		counted = 0;
+		counting_level = GetCurrentTransactionNestLevel();
+	}
+	if (counted >= ORDERS_LEAD_LOCKS_PER_REQUEST && orders_api_request_now())
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_TOO_MANY_ORDERS),
+				 errmsg("one request moves or judges the leads of at most %d orders", ORDERS_LEAD_LOCKS_PER_REQUEST),
+				 errdetail("Each order takes a lock of the database's shared lock table until the request ends."),
+				 errhint("Split the request: move the orders, or change the leads, in batches of at most %d orders.",
+						 ORDERS_LEAD_LOCKS_PER_REQUEST)));
+	(void) LockAcquire(&tag, mode, false, false);
+	counted++;
 }
 
 /*
- * orders.leads_move_lock() — a move's hold of the lock (waits for every
- * lead statement under way), taken before the UPDATE locks its rows.
+ * orders.lock_order_leads(order_id uuid) — a move's lock of the order's
+ * leads (leads_follow_order), to the end of the transaction.
  */
 Datum
-orders_leads_move_lock(PG_FUNCTION_ARGS)
+orders_lock_order_leads_sql(PG_FUNCTION_ARGS)
 {
-	LOCKTAG		tag;
-
-	(void) orders_trigger_data(fcinfo, "leads_move_lock", ORDERS_TRIG_BEFORE | ORDERS_TRIG_UPDATE);
-	set_move_tag(&tag);
-	(void) LockAcquire(&tag, ShareLock, false, false);
-	return PointerGetDatum(NULL);
+	orders_lock_order_leads(PG_GETARG_DATUM(0), true);
+	PG_RETURN_VOID();
 }

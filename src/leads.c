@@ -356,8 +356,8 @@ require_same_customer(SPIPlanPtr plan, Datum *args)
  * written while its order moved stayed with the old customer; the move
  * now waits for it, or it for the move and then reads the customer the
  * move made — at REPEATABLE READ a move committed after the snapshot is
- * 40001; 0.40.0: one lock for all orders, lead_move_lock.c): false when
- * the order is gone
+ * 40001; 0.40.0: an API request takes at most ORDERS_LEAD_LOCKS_PER_REQUEST
+ * such locks, lead_move_lock.c): false when the order is gone
  * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
  * sum did not fit: nothing written).
  */
@@ -398,7 +398,7 @@ add_sql(Oid orders_rel, const LeadDelta *d, LeadOrder *o, bool *full)
 							   "  FROM orders.orders WHERE id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes);
 		/* what an order's move waits for before it takes its leads along */
-		orders_lock_leads_judging();
+		orders_lock_order_leads(args[0], false);
 		if (IsolationUsesXactSnapshot())
 			require_same_customer(plan, args);	/* its last read is the one below */
 		else

@@ -63,20 +63,24 @@
 #define ERRCODE_ORDERS_GROUP_NOT_FOUND      MAKE_SQLSTATE('O','R','0','7','5')
 #define ERRCODE_ORDERS_SITE_NOT_IN_GROUP    MAKE_SQLSTATE('O','R','0','7','6')
 #define ERRCODE_ORDERS_SITE_ITEM            MAKE_SQLSTATE('O','R','0','7','8')
+#define ERRCODE_ORDERS_TOO_MANY_ORDERS      MAKE_SQLSTATE('O','R','1','2','1')
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
 
 /*
- * First key of the lock of moves of orders to another customer against lead
- * statements ("ORDR"; lead_move_lock.c): 0.37.0 took it per order, second
- * key the order id's uuid_hash; since 0.40.0 it is one lock, second key 0,
- * in an advisory tag no SQL function makes.
+ * First key of the transaction-level advisory lock of an order's leads
+ * (0.37.0; "ORDR"): a lead statement holds (ORDERS_LEADS_MOVE_LOCK,
+ * uuid_hash(order id)) shared while it judges its leads' customer against
+ * the order's, and orders.leads_follow_order takes it exclusively before
+ * it takes the leads of an order moved to another customer along
+ * (orders.lock_order_leads; lead_move_lock.c).
  */
 #define ORDERS_LEADS_MOVE_LOCK 1330791506
 
-/* ---- lead_move_lock.c (0.40.0): the one lock of moves against lead statements ---- */
-extern void orders_lock_leads_judging(void);
+/* ---- lead_move_lock.c (0.40.0): that lock, at most so many per API request ---- */
+#define ORDERS_LEAD_LOCKS_PER_REQUEST 200
+extern void orders_lock_order_leads(Datum order_id, bool move);
 
 /* Channel on which status changes are announced with pg_notify. */
 #define ORDERS_STATUS_CHANNEL "orders_status"

@@ -72,22 +72,24 @@ CREATE TRIGGER lead_capacity_guard BEFORE INSERT OR UPDATE OF leads_purchased, l
 -- OR011 then held against every later edit of a lead (and the new customer
 -- saw a count of leads it could not read).  As the owner: the leads are the
 -- order's, whoever moves it (a merge of duplicate customers, a correction).
--- (0.37.0) A move first waits for the lead statements judging leads by
--- their order's customer, and holds later ones off until it commits (it
--- took a lead written meanwhile along; the lead stayed with the old
--- customer, and OR011 refused every later edit of it; a lead written after
--- the move is judged against the new customer).  Nothing else waits (a
--- lock of the order's row waited for every note or delivery holding it FOR
--- KEY SHARE, and deadlocked with the one that then wrote the order).  At
--- REPEATABLE READ a lead committed after the move's snapshot is 40001
--- (leads_left_behind).  (0.40.0) The lock is one for the database
--- (src/lead_move_lock.c), taken by leads_move_lock before the UPDATE locks
--- any row: one lock per moved order ran the cluster's lock table out (a
--- customer moving 20,000 of its orders: 53200 for every session).
-CREATE FUNCTION orders.leads_move_lock() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'orders_leads_move_lock';
-CREATE TRIGGER leads_move_lock BEFORE UPDATE OF customer_id ON orders.orders
-    FOR EACH STATEMENT EXECUTE FUNCTION orders.leads_move_lock();
+-- (0.37.0) First the order's lead lock (an advisory transaction lock,
+-- keys 1330791506 = ORDERS_LEADS_MOVE_LOCK in src/orders.h and the
+-- order id's uuid_hash) exclusively: a lead statement judging its leads'
+-- customer holds it shared, and is waited for, then its lead moved too (it
+-- stayed with the old customer, and OR011 refused every later edit of it);
+-- a lead written after waits for the move and is judged against the new
+-- customer.  Nothing else waits (a lock of the order's row waited for
+-- every note or delivery holding it FOR KEY SHARE, and deadlocked with the
+-- one that then wrote the order).  At REPEATABLE READ a lead committed
+-- after the move's snapshot is 40001 (leads_left_behind).  (0.40.0)
+-- orders.lock_order_leads takes it (src/lead_move_lock.c): an API request
+-- takes at most 200 such locks (OR121) — a customer moving 20,000 of its
+-- orders ran the cluster's lock table out (53200 for every session).
+CREATE FUNCTION orders.lock_order_leads(order_id uuid) RETURNS void
+    LANGUAGE c VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'orders_lock_order_leads_sql';
+COMMENT ON FUNCTION orders.lock_order_leads(uuid) IS
+    'A move''s lock of the order''s leads against lead statements, to the end of the transaction (leads_follow_order)';
 CREATE FUNCTION orders.leads_left_behind(order_id uuid, customer_id uuid) RETURNS boolean
     LANGUAGE c VOLATILE STRICT
     AS 'MODULE_PATHNAME', 'orders_leads_left_behind';
@@ -98,6 +100,7 @@ CREATE FUNCTION orders.leads_follow_order() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM orders.lock_order_leads(NEW.id);
     UPDATE orders.leads l SET customer_id = NEW.customer_id
      WHERE l.order_id = NEW.id AND l.customer_id IS DISTINCT FROM NEW.customer_id;
     -- at REPEATABLE READ the UPDATE saw its snapshot's leads only: a lead
@@ -237,5 +240,5 @@ SELECT pg_catalog.pg_extension_config_dump('orders.leads', '');
 REVOKE ALL ON orders.leads, orders.order_summary FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.leads_count(), orders.leads_truncate(), orders.lead_capacity_guard(),
                        orders.leads_lock_orders(), orders.recount_leads(uuid), orders.leads_follow_order(),
-                       orders.leads_left_behind(uuid, uuid), orders.leads_move_lock() FROM PUBLIC;
+                       orders.leads_left_behind(uuid, uuid), orders.lock_order_leads(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.assign_lead(uuid, uuid), orders.order_stats() TO PUBLIC;

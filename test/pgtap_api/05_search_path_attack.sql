@@ -504,7 +504,7 @@ SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 SELECT pg_temp.probe('the admin moves the campaign to Client Two (leads_follow_order)',
   $p$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000000a2' WHERE id = '00000000-0000-0000-0000-0000000000b4'$p$,
-  '{leads_follow_order,leads_move_lock,customer_stats}');
+  '{leads_follow_order,lock_order_leads,customer_stats}');
 SELECT pg_temp.probe('its leads are Client Two''s',
   $p$SELECT string_agg(DISTINCT customer_id::text, ',') FROM orders.leads WHERE order_id = '00000000-0000-0000-0000-0000000000b4'$p$,
   '{}', NULL, '00000000-0000-0000-0000-0000000000a2');
