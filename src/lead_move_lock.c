@@ -33,9 +33,10 @@
 PG_FUNCTION_INFO_V1(orders_lock_order_leads_sql);
 
 /*
- * Locks of this kind the backend's current transaction holds, and what it
- * held when each open subtransaction began (index: nesting level): an
- * aborted subtransaction gives its locks back, and its count with them.
+ * Orders whose lock the backend's current transaction holds, and how many
+ * it held when each open subtransaction began (index: nesting level): an
+ * aborted subtransaction gives its locks back, and its count with them; a
+ * released one leaves them to its parent.
  */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
 static int	counted = 0;
@@ -43,7 +44,11 @@ static int	counting_level = 0;	/* nesting level at which counting began */
 static int *counted_at_start = NULL;
 static int	counted_levels = 0;
 
-/* count_subxact — SubXactCallback: remember the count at a subtransaction's start, restore it at its abort. */
+/*
+ * count_subxact — SubXactCallback: remember the count at a subtransaction's
+ * start, restore it at its abort; the abort or release of the one in which
+ * counting began hands counting on to its parent.
+ */
 static void
 count_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
 {
@@ -54,10 +59,11 @@ count_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId par
 	(void) arg;
 	if (counted_lxid != MyProc->lxid)
 		return;					/* nothing counted in this transaction */
-	if (event == SUBXACT_EVENT_ABORT_SUB && level <= counting_level)
+	if ((event == SUBXACT_EVENT_ABORT_SUB || event == SUBXACT_EVENT_COMMIT_SUB) && level <= counting_level)
 	{
-		/* counting began inside it: all given back; its parent counts on */
-		counted = 0;
+		/* counting began inside it: aborted, all given back; its parent counts on */
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			counted = 0;
 		counting_level = level - 1;
 	}
 	else if (event == SUBXACT_EVENT_START_SUB)
@@ -79,21 +85,23 @@ count_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId par
 
 /*
  * orders_lock_order_leads — lock "order_id"'s leads to the end of the
- * transaction: exclusively for a move ("move"), else shared.  Taken once per
- * order and transaction (a move's own update of the leads finds it held);
- * an API request that needs more than ORDERS_LEAD_LOCKS_PER_REQUEST is
- * refused (OR121) before it takes one more.
+ * transaction: exclusively for a move ("move"), else shared.  Counted once
+ * per order and transaction (an order already locked in either mode, or by
+ * a session lock, takes no new entry of the lock table; a move's own update
+ * of the leads finds its lock held); an API request that would hold more
+ * than ORDERS_LEAD_LOCKS_PER_REQUEST orders is refused (OR121) before it
+ * takes one more.  Always LockAcquire'd: a session-level hold alone could
+ * be unlocked before the transaction ends.
  */
 void
 orders_lock_order_leads(Datum order_id, bool move)
 {
 	LOCKTAG		tag;
-	LOCKMODE	mode = move ? ExclusiveLock : ShareLock;
+	bool		held;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK,
 						 (uint32) DatumGetInt32(DirectFunctionCall1(uuid_hash, order_id)), 2);
-	if (LockHeldByMe(&tag, ExclusiveLock) || LockHeldByMe(&tag, mode))
-		return;
+	held = LockHeldByMe(&tag, ExclusiveLock) || LockHeldByMe(&tag, ShareLock);
 	if (counted_lxid != MyProc->lxid)
 	{
 		static bool registered = false;
@@ -107,15 +115,16 @@ orders_lock_order_leads(Datum order_id, bool move)
 		counted = 0;
 		counting_level = GetCurrentTransactionNestLevel();
 	}
-	if (counted >= ORDERS_LEAD_LOCKS_PER_REQUEST && orders_api_request_now())
+	if (!held && counted >= ORDERS_LEAD_LOCKS_PER_REQUEST && orders_api_request_now())
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_TOO_MANY_ORDERS),
 				 errmsg("one request moves or judges the leads of at most %d orders", ORDERS_LEAD_LOCKS_PER_REQUEST),
 				 errdetail("Each order takes a lock of the database's shared lock table until the request ends."),
 				 errhint("Split the request: move the orders, or change the leads, in batches of at most %d orders.",
 						 ORDERS_LEAD_LOCKS_PER_REQUEST)));
-	(void) LockAcquire(&tag, mode, false, false);
-	counted++;
+	(void) LockAcquire(&tag, move ? ExclusiveLock : ShareLock, false, false);
+	if (!held)
+		counted++;
 }
 
 /*
