@@ -33,7 +33,8 @@
 --    nothing done: split the request); a DBA outside the API as many as it
 --    needs.
 --  * create_share_token: allowed_actions must be a list ('{{view},{view}}'
---    was stored as given; 22023 now).
+--    was stored as given; 22023 now), and expires_in at most 90 days from
+--    now as a span ('3 mons' compared as 90 days but ran up to 92).
 --  * (library) a JWT subject longer than 255 bytes is refused (22023): a
 --    40 kB one met the slot holds' holder index (54000).
 --  * (library) orders.restoring and the C triggers' restore test ask about
@@ -278,7 +279,10 @@ BEGIN
             USING ERRCODE = 'OR006',
                   HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
     END IF;
-    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+    -- (0.40.0) and as a span from now: '3 mons' compares as 90 days but
+    -- ran up to 92 ('1 mon -30 days' compares as 0 but may end tomorrow)
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days'
+       OR now() + expires_in > now() + interval '90 days' OR now() + expires_in <= now() THEN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
             USING ERRCODE = '22023';
     END IF;

@@ -703,7 +703,10 @@ BEGIN
             USING ERRCODE = 'OR006',
                   HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
     END IF;
-    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days' THEN
+    -- (0.40.0) and as a span from now: '3 mons' compares as 90 days but
+    -- ran up to 92 ('1 mon -30 days' compares as 0 but may end tomorrow)
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days'
+       OR now() + expires_in > now() + interval '90 days' OR now() + expires_in <= now() THEN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
             USING ERRCODE = '22023';
     END IF;
