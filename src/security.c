@@ -45,18 +45,15 @@ PG_FUNCTION_INFO_V1(orders_actor_account);
  */
 #define ORDERS_SUB_MAX 255
 
-/* checked_sub — "sub" (of "setting") when it is at most ORDERS_SUB_MAX bytes; else 22023. */
-static char *
-checked_sub(char *sub, const char *setting)
+/* require_short_sub — refuse (22023) a subject of "len" bytes from "setting" longer than ORDERS_SUB_MAX. */
+static void
+require_short_sub(size_t len, const char *setting)
 {
-	size_t		len = strlen(sub);
-
 	if (len > ORDERS_SUB_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the subject in setting \"%s\" is longer than %d bytes (%zu)", setting, ORDERS_SUB_MAX, len),
 				 errhint("The API server must put the verified subject of the JWT there.")));
-	return sub;
 }
 
 /*
@@ -80,11 +77,17 @@ claim_sub(const char *claims)
 	if (getKeyJsonValueFromContainer(&jb->root, "sub", 3, &v) == NULL)
 		return NULL;
 	if (v.type == jbvString && v.val.string.len > 0)
-		return checked_sub(pnstrdup(v.val.string.val, v.val.string.len), "request.jwt.claims");
+	{
+		require_short_sub(v.val.string.len, "request.jwt.claims");
+		return pnstrdup(v.val.string.val, v.val.string.len);
+	}
 	if (v.type == jbvNumeric)
-		return checked_sub(DatumGetCString(DirectFunctionCall1(numeric_out,
-															   NumericGetDatum(v.val.numeric))),
-						   "request.jwt.claims");
+	{
+		char	   *digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+
+		require_short_sub(strlen(digits), "request.jwt.claims");
+		return digits;
+	}
 	if (v.type == jbvNull || v.type == jbvString)
 		return NULL;
 	ereport(ERROR,
@@ -189,7 +192,10 @@ orders_current_actor_peek(void)
 	}
 	sub = orders_sub_setting;
 	if (sub != NULL && sub[0] != '\0')
-		return checked_sub((char *) sub, "jwt.claims.sub");
+	{
+		require_short_sub(strlen(sub), "jwt.claims.sub");
+		return sub;
+	}
 	return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 }
 
