@@ -12,7 +12,8 @@
  * (about max_locks_per_transaction × max_connections, 6,400 by default): a
  * customer moving 20,000 of its orders in one PATCH took 20,000 and ran it
  * out — 53200 for every session until it ended.  An API request now takes
- * at most ORDERS_LEAD_LOCKS_PER_REQUEST (OR121 beyond: split the request);
+ * at most orders.lead_locks_per_request, 200 unless a superuser sets it
+ * (0.41.0 library; OR121 beyond: split the request);
  * a DBA's transaction outside the API takes as many as it needs.  Two
  * lock-saving designs were built and reviewed first: a hierarchy (per order
  * up to 32, then one lock for all) deadlocked concurrent bulk moves at its
@@ -89,7 +90,7 @@ count_subxact(SubXactEvent event, SubTransactionId mySubid, SubTransactionId par
  * per order and transaction (an order already locked in either mode, or by
  * a session lock, takes no new entry of the lock table; a move's own update
  * of the leads finds its lock held); an API request that would hold more
- * than ORDERS_LEAD_LOCKS_PER_REQUEST orders is refused (OR121) before it
+ * than orders.lead_locks_per_request orders is refused (OR121) before it
  * takes one more.  Always LockAcquire'd: a session-level hold alone could
  * be unlocked before the transaction ends.
  */
@@ -115,13 +116,14 @@ orders_lock_order_leads(Datum order_id, bool move)
 		counted = 0;
 		counting_level = GetCurrentTransactionNestLevel();
 	}
-	if (!held && counted >= ORDERS_LEAD_LOCKS_PER_REQUEST && orders_api_request_now())
+	if (!held && counted >= orders_lead_locks_per_request && orders_api_request_now())
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_TOO_MANY_ORDERS),
-				 errmsg("one request moves or judges the leads of at most %d orders", ORDERS_LEAD_LOCKS_PER_REQUEST),
-				 errdetail("Each order takes a lock of the database's shared lock table until the request ends."),
+				 errmsg("one request moves or judges the leads of at most %d orders", orders_lead_locks_per_request),
+				 errdetail("Each order takes a lock of the database's shared lock table until the request ends "
+						   "(setting orders.lead_locks_per_request)."),
 				 errhint("Split the request: move the orders, or change the leads, in batches of at most %d orders.",
-						 ORDERS_LEAD_LOCKS_PER_REQUEST)));
+						 orders_lead_locks_per_request)));
 	(void) LockAcquire(&tag, move ? ExclusiveLock : ShareLock, false, false);
 	if (!held)
 		counted++;

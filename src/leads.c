@@ -356,7 +356,7 @@ require_same_customer(SPIPlanPtr plan, Datum *args)
  * written while its order moved stayed with the old customer; the move
  * now waits for it, or it for the move and then reads the customer the
  * move made — at REPEATABLE READ a move committed after the snapshot is
- * 40001; 0.40.0: an API request takes at most ORDERS_LEAD_LOCKS_PER_REQUEST
+ * 40001; 0.40.0: an API request takes at most orders.lead_locks_per_request
  * such locks, lead_move_lock.c): false when the order is gone
  * (its leads lost it by ON DELETE SET NULL), else "*o" and "*full" (the
  * sum did not fit: nothing written).

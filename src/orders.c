@@ -44,6 +44,9 @@ char	   *orders_staff_role = NULL;
 /* orders.partition: the partition written into the ids this database makes. */
 int			orders_partition = 0;
 
+/* orders.lead_locks_per_request: orders whose lead lock one API request may take. */
+int			orders_lead_locks_per_request = 200;
+
 void		_PG_init(void);
 
 /*
@@ -53,7 +56,9 @@ void		_PG_init(void);
  * database, role or session (or GRANT SET ON PARAMETER).  orders.hold_minutes
  * is SUSET since the 0.28.0 library: it is also the longest hold a holder
  * who is not staff may ask for.  orders.partition is SUSET too: a
- * client must not make ids that route to another database.  Then the
+ * client must not make ids that route to another database.
+ * orders.lead_locks_per_request (0.41.0 library) is SUSET: it bounds what
+ * one API request takes of the shared lock table.  Then the
  * executor start hook that plans the extension's tables' CHECK constraints
  * once per backend (statement_checks.c).
  */
@@ -109,6 +114,16 @@ _PG_init(void)
 							"behind a proxy (doc/scale-out.md); 0 for a single database.",
 							&orders_partition,
 							0, 0, ORDERS_MAX_PARTITION,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("orders.lead_locks_per_request",
+							"Orders whose leads one API request may move or judge (OR121 beyond).",
+							"Each takes an entry of the cluster's shared lock table until the request ends: "
+							"keep the API's connection pool times this well under max_locks_per_transaction "
+							"times max_connections.  Transactions outside the API are not limited.",
+							&orders_lead_locks_per_request,
+							200, 1, 1000000,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);

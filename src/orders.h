@@ -78,8 +78,7 @@
  */
 #define ORDERS_LEADS_MOVE_LOCK 1330791506
 
-/* ---- lead_move_lock.c (0.40.0): that lock, at most so many per API request ---- */
-#define ORDERS_LEAD_LOCKS_PER_REQUEST 200
+/* ---- lead_move_lock.c (0.40.0): that lock, at most orders.lead_locks_per_request per API request ---- */
 extern void orders_lock_order_leads(Datum order_id, bool move);
 
 /* Channel on which status changes are announced with pg_notify. */
@@ -101,6 +100,7 @@ extern int	orders_announce_interval;
 extern int	orders_hold_minutes;
 extern char *orders_staff_role;
 extern int	orders_partition;
+extern int	orders_lead_locks_per_request;
 
 /* ---- ids.c: ids that carry their partition ---- */
 

@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(43);
+SELECT plan(47);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -302,6 +302,27 @@ BEGIN
     RETURN answers;
 END $$;
 SELECT is(pg_temp.serves_before_after(), 'true false ', 'an agent unassigned in the transaction no longer serves the customer');
+RESET ROLE;
+
+-- (0.41.0 library) the lead-lock cap of an API request is a superuser's
+-- setting, orders.lead_locks_per_request (default 200): at 2, a client
+-- moving 3 of its orders to its other customer row is refused (OR121,
+-- naming the setting's value), 2 move; the API role may not raise it
+SET LOCAL orders.lead_locks_per_request = 2;
+INSERT INTO orders.customers (id, account_id, full_name)
+VALUES ('00000000-0000-0000-0000-0000000018c2', '11111111-1111-1111-1111-111111111111', 'Client One, T18 address');
+INSERT INTO orders.orders (customer_id, notes)
+SELECT '00000000-0000-0000-0000-0000000000a1', 'T18 cap ' || g FROM generate_series(1, 3) g;
+SELECT pg_temp.as_api('11111111-1111-1111-1111-111111111111');
+SELECT throws_ok($$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000018c2' WHERE notes LIKE 'T18 cap %'$$,
+                 'OR121', 'one request moves or judges the leads of at most 2 orders',
+                 'orders.lead_locks_per_request = 2: a client moving 3 orders in one request is refused');
+SELECT lives_ok($$UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-0000000018c2' WHERE notes IN ('T18 cap 1', 'T18 cap 2')$$,
+                '... 2 move');
+SELECT is((SELECT string_agg(notes, ',' ORDER BY notes) FROM orders.orders WHERE customer_id = '00000000-0000-0000-0000-0000000018c2'),
+          'T18 cap 1,T18 cap 2', '... exactly those 2');
+SELECT throws_ok($$SET LOCAL orders.lead_locks_per_request = 100000$$, '42501', NULL,
+                 '... and the API role may not raise the cap');
 RESET ROLE;
 
 SELECT * FROM finish();
