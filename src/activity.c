@@ -912,7 +912,7 @@ who(char **actor, char **address, bool *staff, pg_uuid_t *staff_id)
 
 	*actor = orders_current_actor();
 	*address = orders_claims_trusted() ? forwarded_for(GetConfigOption("request.headers", true, false)) : NULL;
-	*staff = orders_account_uuid(*actor, &account) && orders_staff_of_account(&account, staff_id);
+	*staff = orders_current_account(&account) && orders_staff_of_account(&account, staff_id);
 }
 
 /*

@@ -61,12 +61,13 @@ typedef struct CallerIdentity
 	Oid			outer_user;		/* GetOuterUserId(): are the claims believed */
 	Oid			user;			/* GetUserId(): the actor without claims */
 	char	   *actor;
+	bool		subject;		/* the actor is a believed JWT subject */
 	bool		has_staff;		/* a staff row, active or not */
 	pg_uuid_t	staff_id;
 	bool		active;
 	char	   *role;
 	Jsonb	   *permissions;
-	bool		has_account;	/* the actor is a uuid: "account" */
+	bool		has_account;	/* a subject that is a uuid: "account" */
 	pg_uuid_t	account;
 	bool		customers_read; /* the customer rows are read when first asked */
 	int			ncustomers;
@@ -198,11 +199,12 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
  * load_identity — read the caller's staff row (an index scan on
  * account_id) into "me", its context reset; its customer rows are read
  * when first asked (read_customers: a query about products needs none).  A
- * sub that is no uuid has neither.
+ * sub that is no uuid has neither, nor (0.41.0 library) an actor that is no
+ * believed JWT subject ("subject" false: a role name, the acting_for label).
  */
 static void
-load_identity(CallerIdentity *me, const char *actor, LocalTransactionId lxid, SubTransactionId subxid,
-			  CommandId cid, const OrdersSnapshotKey *snapshot)
+load_identity(CallerIdentity *me, const char *actor, bool subject, LocalTransactionId lxid,
+			  SubTransactionId subxid, CommandId cid, const OrdersSnapshotKey *snapshot)
 {
 	MemoryContext cxt = me->cxt;
 	Relation	rel;
@@ -220,7 +222,8 @@ load_identity(CallerIdentity *me, const char *actor, LocalTransactionId lxid, Su
 	me->cid = cid;
 	me->snapshot = *snapshot;
 	me->generation = ++identity_loads;
-	me->has_account = orders_account_uuid(actor, &me->account);
+	me->subject = subject;
+	me->has_account = subject && orders_account_uuid(actor, &me->account);
 	me->customers_read = !me->has_account;
 	if (!me->has_account)
 	{
@@ -320,6 +323,7 @@ caller_identity(void)
 	uint64		settings_changes;
 	uint64		api_roles_changes;
 	const char *actor;
+	bool		subject;
 	CallerIdentity *me = NULL;
 
 	for (int i = 0; i < IDENTITY_SLOTS; i++)
@@ -342,19 +346,19 @@ caller_identity(void)
 	 */
 	settings_changes = orders_identity_settings_changes;
 	api_roles_changes = orders_api_roles_changes;
-	actor = orders_current_actor_peek();
+	actor = orders_current_actor_from(&subject);
 	for (int i = 0; i < IDENTITY_SLOTS && me == NULL; i++)
 	{
 		CallerIdentity *slot = &identities[(last_used + i) % IDENTITY_SLOTS];
 
-		if (same_reads(slot, subxid, cid, &snapshot) && strcmp(slot->actor, actor) == 0)
+		if (same_reads(slot, subxid, cid, &snapshot) && slot->subject == subject && strcmp(slot->actor, actor) == 0)
 			me = slot;
 	}
 	if (me == NULL)
 	{
 		/* the one used longer ago */
 		me = &identities[(last_used + 1) % IDENTITY_SLOTS];
-		load_identity(me, actor, MyProc->lxid, subxid, cid, &snapshot);
+		load_identity(me, actor, subject, MyProc->lxid, subxid, cid, &snapshot);
 	}
 	/* (after the load, which may refuse: then the next call derives again) */
 	me->settings_changes = settings_changes;

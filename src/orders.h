@@ -386,6 +386,8 @@ typedef struct OrdersSavedUser
 
 extern char *orders_current_actor(void);
 extern const char *orders_current_actor_peek(void);
+extern const char *orders_current_actor_from(bool *subject);
+extern bool orders_current_account(pg_uuid_t *account);
 extern char *orders_claims_setting;
 extern char *orders_sub_setting;
 extern char *orders_acting_for_setting;

@@ -188,7 +188,7 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 		return PointerGetDatum(NULL);
 
 	/* who records it: the staff row of the caller's account, as now */
-	has_staff = orders_account_uuid(orders_current_actor(), &account) &&
+	has_staff = orders_current_account(&account) &&
 		orders_staff_of_account(&account, &staff_id);
 	ledger_rel = orders_relid("financial_transactions");
 	orders_spi_connect_as_owner(ledger_rel, &saved);

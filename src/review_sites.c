@@ -54,12 +54,14 @@ PG_FUNCTION_INFO_V1(orders_review_sites);
 PG_FUNCTION_INFO_V1(orders_apply_review);
 PG_FUNCTION_INFO_V1(orders_site_review_columns);
 
-#define REVIEW_FUNC "orders.review_sites"
+/* The function a refusal names: the caller's (0.41.0 library; was always review_sites). */
+#define REVIEW_FUNC(share) ((share) ? "orders.share_review_sites" : "orders.review_sites")
 
 /* One entry of the selections array. */
 typedef struct ReviewEntry
 {
 	int			n;				/* position in the array, from 1 */
+	bool		object;			/* the entry is a JSON object */
 	char	   *status;			/* ->> 'status' (NULL: none) */
 	char	   *named;			/* selection_id, else domain, as given */
 	bool		by_id;			/* the entry has the key selection_id */
@@ -133,19 +135,35 @@ clip64(const char *s)
 
 /* not_an_array — refuse (22023) selections that are not a JSON array. */
 static void
-not_an_array(void)
+not_an_array(bool share)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg(REVIEW_FUNC ": selections must be a JSON array of {selection_id | domain, status, ...}")));
+			 errmsg("%s: selections must be a JSON array of {selection_id | domain, status, ...}", REVIEW_FUNC(share))));
+}
+
+/*
+ * entry_bound — refuse (22001) entry "e"'s "field" ("value") when longer
+ * than its column holds, naming the entry and never echoing the text.
+ * (0.41.0 library) Before, the column's CHECK refused it — raised as the
+ * owner for a share link, its "Failing row contains" DETAIL showed anon the
+ * site's internal notes and costs.
+ */
+static void
+entry_bound(const ReviewEntry *e, const char *value, const char *field, int max_chars, bool share)
+{
+	if (value != NULL && strlen(value) > (size_t) max_chars)
+		orders_require_max_length(value, max_chars,
+								  psprintf("%s: %s of entry %d", REVIEW_FUNC(share), field, e->n));
 }
 
 /*
  * read_entries — the entries of "selections" (a JSON array), "*n" of
- * them.  An element that is not an object has no status.
+ * them, their texts within their columns' bounds (entry_bound).  An
+ * element that is not an object has no status.
  */
 static ReviewEntry *
-read_entries(Jsonb *selections, int *n)
+read_entries(Jsonb *selections, int *n, bool share)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -164,7 +182,8 @@ read_entries(Jsonb *selections, int *n)
 		e = &entries[count++];
 		e->n = count;
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-			continue;			/* no status: refused below */
+			continue;			/* not an object: refused below */
+		e->object = true;
 		e->status = json_text(v.val.binary.data, "status");
 		e->by_id = has_key(v.val.binary.data, "selection_id");
 		e->domain = json_text(v.val.binary.data, "domain");
@@ -176,6 +195,10 @@ read_entries(Jsonb *selections, int *n)
 		e->client_notes = json_text(v.val.binary.data, "client_notes");
 		e->target_page_url = json_text(v.val.binary.data, "target_page_url");
 		e->anchor_text = json_text(v.val.binary.data, "anchor_text");
+		/* the bounds of orders.order_site_selections' CHECKs */
+		entry_bound(e, e->client_notes, "client_notes", 10000, share);
+		entry_bound(e, e->target_page_url, "target_page_url", 2048, share);
+		entry_bound(e, e->anchor_text, "anchor_text", 255, share);
 	}
 	*n = count;
 	return entries;
@@ -343,27 +366,38 @@ find_sites(Datum group_id, ReviewEntry *entries, int n)
 
 /*
  * refuse_first_problem — refuse the first entry (in the caller's order)
- * with an unknown status (22023), naming no site of the group (OR076) or a
- * site another entry names too (22023).  "entries" in the caller's order,
- * their sites found.
+ * that is no object or has no status or an unknown one (22023), names no
+ * site of the group (OR076) or a site another entry names too (22023).
+ * "entries" in the caller's order, their sites found.
  */
 static void
-refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
+refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n, bool share)
 {
 	for (int i = 0; i < n; i++)
 	{
 		const ReviewEntry *e = &entries[i];
 
+		/* (0.41.0 library) these two were 'status "null" is not one of …' */
+		if (!e->object)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: entry %d is not a JSON object {selection_id | domain, status, ...}",
+							REVIEW_FUNC(share), i + 1)));
+		if (e->status == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: entry %d has no status", REVIEW_FUNC(share), i + 1),
+					 errhint("Give each entry a status: suggested, approved, rejected or alternate.")));
 		if (!known_status(e->status))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg(REVIEW_FUNC ": status \"%s\" is not one of suggested, approved, rejected, alternate",
-							clip64(e->status != NULL ? e->status : "null"))));
+					 errmsg("%s: status \"%s\" is not one of suggested, approved, rejected, alternate",
+							REVIEW_FUNC(share), clip64(e->status))));
 		/* (0.35.0) was OR076 "site null is not a site of client group …" */
 		if (e->named == NULL || e->named[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg(REVIEW_FUNC ": entry %d names no site", i + 1),
+					 errmsg("%s: entry %d names no site", REVIEW_FUNC(share), i + 1),
 					 errhint("Name it by selection_id or domain.")));
 		if (!e->found)
 			ereport(ERROR,
@@ -376,8 +410,8 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
 			if (j != i && entries[j].found && memcmp(&entries[j].site, &e->site, UUID_LEN) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg(REVIEW_FUNC ": site \"%s\" is named twice (entries %d and %d)",
-								clip64(e->named != NULL ? e->named : "null"), i + 1, j + 1)));
+						 errmsg("%s: site \"%s\" is named twice (entries %d and %d)",
+								REVIEW_FUNC(share), clip64(e->named != NULL ? e->named : "null"), i + 1, j + 1)));
 	}
 }
 
@@ -387,12 +421,12 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n)
  * (refuse_first_problem); "entries" sorted by site again afterwards.
  */
 static void
-check_entries(Datum group_id, ReviewEntry *entries, int n)
+check_entries(Datum group_id, ReviewEntry *entries, int n, bool share)
 {
 	(void) group_order(group_id);
 	qsort(entries, n, sizeof(ReviewEntry), cmp_position);
 	find_sites(group_id, entries, n);
-	refuse_first_problem(group_id, entries, n);
+	refuse_first_problem(group_id, entries, n, share);
 	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
 }
 
@@ -579,7 +613,7 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 	Datum		result;
 	pg_uuid_t	order_id;
 
-	entries = read_entries(selections, &n);
+	entries = read_entries(selections, &n, share);
 	orders_spi_connect();
 	if (share)
 	{
@@ -588,12 +622,12 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 	}
 	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
 	if (n == 0 || !sites_by_id_only(entries, n))
-		check_entries(group_id, entries, n);	/* find the sites first */
+		check_entries(group_id, entries, n, share); /* find the sites first */
 	for (int i = 0; i < n; i++)
 		approving |= strcmp(entries[i].status, "approved") == 0;
 	if (n > 0 && orders_review_lock_sites(group_id, uuid_array(entries, n), approving, &items) < (uint64) n &&
 		sites_by_id_only(entries, n))
-		check_entries(group_id, entries, n);	/* not all locked: which are not the group's? */
+		check_entries(group_id, entries, n, share); /* not all locked: which are not the group's? */
 	if (n > 0)
 	{
 		/*
@@ -646,7 +680,7 @@ static Datum
 review(FunctionCallInfo fcinfo, const char *reviewer, bool share)
 {
 	if (PG_ARGISNULL(1) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(1)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(1)))
-		not_an_array();
+		not_an_array(share);
 	if (PG_ARGISNULL(0))
 		group_not_found((Datum) 0);
 	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer, share));

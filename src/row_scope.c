@@ -193,7 +193,7 @@ customer_scope(FunctionCallInfo fcinfo)
 
 	if (!fresh)
 		return scope;
-	scope->has_account = orders_account_uuid(orders_current_actor(), &scope->account);
+	scope->has_account = orders_current_account(&scope->account);
 	if (orders_caller_staff(&scope->staff_id, &role) && orders_caller_may("customers", "view"))
 		scope->reach = strcmp(role, "delivery_agent") == 0 ? REACH_AGENT : REACH_ALL;
 	stamp(scope);

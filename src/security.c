@@ -176,10 +176,24 @@ orders_current_actor(void)
 const char *
 orders_current_actor_peek(void)
 {
+	bool		subject;
+
+	return orders_current_actor_from(&subject);
+}
+
+/*
+ * orders_current_actor_from — orders_current_actor_peek(), and whether the
+ * actor is a believed JWT subject ("*subject"), the only actor that may be
+ * a person's account.
+ */
+const char *
+orders_current_actor_from(bool *subject)
+{
 	const char *claims;
 	const char *sub;
 	bool		labelled = orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0';
 
+	*subject = false;
 	if (!orders_claims_trusted())
 		return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 	claims = orders_claims_setting;
@@ -188,15 +202,34 @@ orders_current_actor_peek(void)
 		const char *s = cached_claim_sub(claims);
 
 		if (s != NULL)
+		{
+			*subject = true;
 			return s;
+		}
 	}
 	sub = orders_sub_setting;
 	if (sub != NULL && sub[0] != '\0')
 	{
 		require_short_sub(strlen(sub), "jwt.claims.sub");
+		*subject = true;
 		return sub;
 	}
 	return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
+}
+
+/*
+ * orders_current_account — the caller's account ("*account"): a believed
+ * JWT subject that is a uuid.  (0.41.0 library) A role name or the
+ * acting_for label is no account, whatever it looks like: a login named
+ * after an admin's account id was served as that admin without any claims.
+ */
+bool
+orders_current_account(pg_uuid_t *account)
+{
+	bool		subject;
+	const char *actor = orders_current_actor_from(&subject);
+
+	return subject && orders_account_uuid(actor, account);
 }
 
 /* orders_account_uuid — "actor" as a uuid when it is one (8-4-4-4-12 hex digits). */
@@ -216,14 +249,14 @@ orders_account_uuid(const char *actor, pg_uuid_t *uuid)
 	return true;
 }
 
-/* orders.actor_account() — the actor as an account uuid, or NULL. */
+/* orders.actor_account() — the caller's account (orders_current_account), or NULL. */
 Datum
 orders_actor_account(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *account = palloc(sizeof(pg_uuid_t));
 
 	(void) fcinfo;
-	if (!orders_account_uuid(orders_current_actor(), account))
+	if (!orders_current_account(account))
 		PG_RETURN_NULL();
 	PG_RETURN_UUID_P(account);
 }

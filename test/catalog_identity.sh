@@ -253,7 +253,34 @@ check "... shortened, the update adds the twelve bounds, valid, and they refuse 
                                                  'products_sku_check', 'product_variants_sku_check', 'products_category_check', 'order_items_sku_check',
                                                  'orders_delivery_area_check', 'orders_external_id_check', 'orders_webhook_source_check', 'expenses_category_check'])") $refused"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40; do
+# 0.41.0 bounds what clients write into agency orders: rows already larger
+# stop the update (23514, naming each column), which changes nothing; once
+# shrunk it adds the bounds, valid
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_41" -c "CREATE DATABASE orders_cat_41" 2>/dev/null
+c41() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_41 "$@"; }
+c41 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.40.0'" \
+    -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
+    -c "INSERT INTO orders.orders (id, customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1')" \
+    -c "INSERT INTO orders.order_groups (order_id, client_id, link_count, target_pages)
+        SELECT '00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1', 1,
+               (SELECT jsonb_agg(jsonb_build_object('url', 'https://example.com/' || md5(g::text))) FROM generate_series(1, 20000) g)" \
+    -c "INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+        VALUES ('00000000-0000-0000-0000-0000000000d1', 'niche', '\"x\"'), ('00000000-0000-0000-0000-0000000000d1', repeat('n', 70), '1')" >/dev/null
+refusal=$(c41 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
+check "the update to 0.41.0 refuses agency rows larger than a bound (23514, each column named) and changes nothing" \
+      "ERROR:  23514: orders 0.41.0 bounds what clients write into agency orders, and rows are larger DETAIL:  orders.order_groups.target_pages: 1 rows larger than 256 kB; orders.order_requirements.requirement_type: 1 rows longer than 63 characters.  0.40.0" \
+      "$refusal $(c41 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
+c41 -c "UPDATE orders.order_groups SET target_pages = '[]'" -c "DELETE FROM orders.order_requirements WHERE requirement_type <> 'niche'" \
+    -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" >/dev/null
+refused=$(c41 -c "UPDATE orders.order_requirements SET requirement_value = to_jsonb(repeat(md5('x'), 3000))" 2>&1 | grep -c 'order_requirements_requirement_value_check')
+check "... shrunk, the update adds the five bounds, valid, and they refuse new values" "5 1" \
+      "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(pg_column_size|\{0,62\})')
+                       FROM pg_constraint WHERE connamespace = 'orders'::regnamespace AND contype = 'c'
+                        AND conname = ANY (ARRAY['order_groups_target_pages_check', 'order_groups_anchor_texts_check',
+                                                 'order_groups_requirement_overrides_check', 'order_requirements_requirement_type_check',
+                                                 'order_requirements_requirement_value_check'])") $refused"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

@@ -7,15 +7,22 @@
 ---------------------------------------------------------------------------
 
 -- A client group: the links of one of the agency's clients within an
--- order.  Its counters are kept exact by orders.site_counts (C).
+-- order.  Its counters are kept exact by orders.site_counts (C).  (0.41.0)
+-- What clients write is bounded as stored (pg_column_size: a value a
+-- writer sends is measured whole, before it is compressed): target pages
+-- 256 kB, anchor texts and overrides 64 kB each — 13.5 MB of target pages
+-- were served to a share link's holder.
 CREATE TABLE orders.order_groups (
     id                     uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id               uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     client_id              uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
     link_count             integer NOT NULL CHECK (link_count > 0),
-    target_pages           jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(target_pages) = 'array'),
-    anchor_texts           jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(anchor_texts) = 'array'),
-    requirement_overrides  jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(requirement_overrides) = 'object'),
+    target_pages           jsonb NOT NULL DEFAULT '[]'
+                           CHECK (jsonb_typeof(target_pages) = 'array' AND pg_column_size(target_pages) <= 262144),
+    anchor_texts           jsonb NOT NULL DEFAULT '[]'
+                           CHECK (jsonb_typeof(anchor_texts) = 'array' AND pg_column_size(anchor_texts) <= 65536),
+    requirement_overrides  jsonb NOT NULL DEFAULT '{}'
+                           CHECK (jsonb_typeof(requirement_overrides) = 'object' AND pg_column_size(requirement_overrides) <= 65536),
     analysis_project_id    uuid,
     analysis_started_at    timestamptz,
     analysis_completed_at  timestamptz,
@@ -264,11 +271,13 @@ CREATE TRIGGER review_columns BEFORE UPDATE ON orders.order_site_selections
     FOR EACH ROW EXECUTE FUNCTION orders.site_review_columns();
 
 -- Configuration of an order (seed 000): minimum DR, traffic range, niche...
+-- (0.41.0) A type is a name of at most 63 characters, a value at most 64 kB
+-- as stored (as the groups' overrides).
 CREATE TABLE orders.order_requirements (
     id                 uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
-    requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]*$'),
-    requirement_value  jsonb NOT NULL,
+    requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
+    requirement_value  jsonb NOT NULL CHECK (pg_column_size(requirement_value) <= 65536),
     is_mandatory       boolean NOT NULL DEFAULT false,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
@@ -707,7 +716,7 @@ BEGIN
     -- ran up to 92 ('1 mon -30 days' compares as 0 but may end tomorrow)
     IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days'
        OR now() + expires_in > now() + interval '90 days' OR now() + expires_in <= now() THEN
-        RAISE EXCEPTION 'orders.create_share_token: expires_in must be between 0 and 90 days'
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be more than 0 and at most 90 days'
             USING ERRCODE = '22023';
     END IF;
     -- (0.40.0) a list: '{{view},{view}}' was stored as given
@@ -719,6 +728,13 @@ BEGIN
     END IF;
     -- (0.37.0) what a link carries for the marketing (UTM and the like) is
     -- small: it was unbounded, a store of any size for whoever may share
+    -- (0.41.0) an object, refused here: the table's CHECK, raised as the
+    -- owner, showed the new link's row (its token hash among it) in DETAIL
+    IF jsonb_typeof(create_share_token.metadata) <> 'object' THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata must be a JSON object, not %',
+                        jsonb_typeof(create_share_token.metadata)
+            USING ERRCODE = '22023';
+    END IF;
     IF octet_length(create_share_token.metadata::text) > 4096 THEN
         RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
                         octet_length(create_share_token.metadata::text)
@@ -867,6 +883,9 @@ AS $$
 DECLARE
     t orders.order_share_tokens := orders.share_token_row(share_review_sites.token, 'approve');
     g orders.order_groups;
+    state text;
+    msg text;
+    hint text;
 BEGIN
     -- (0.39.0) 22004, as review_sites (was OR075 naming <NULL>)
     IF share_review_sites.order_group_id IS NULL THEN
@@ -885,6 +904,16 @@ BEGIN
     RETURN jsonb_build_object('id', g.id, 'link_count', g.link_count, 'approved', g.approved_count,
                               'rejected', g.rejected_count, 'suggested', g.suggested_count,
                               'group_status', g.group_status);
+EXCEPTION WHEN integrity_constraint_violation THEN
+    -- (0.41.0) raised as the owner, a constraint's DETAIL ("Failing row
+    -- contains …") shows every column of the row — a site's internal notes
+    -- and costs — to the link's holder: passed on without it (the review
+    -- refuses over-long texts itself, 22001, before it writes)
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+    IF hint <> '' THEN
+        RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg, HINT = hint;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = state, MESSAGE = msg;
 END
 $$;
 
@@ -1100,6 +1129,11 @@ REVOKE ALL ON FUNCTION orders.group_counts_guard(), orders.site_counts(), orders
     -- (0.36.0) the share functions' own: PUBLIC, it gave a link's holder
     -- the whole row (its creator's account, metadata, hash)
     orders.share_token_row(text, text), orders.share_creator_may_share(orders.order_share_tokens) FROM PUBLIC;
+-- (0.41.0) whether the caller may share an order is asked by the share
+-- functions alone, as their owner: PUBLIC, may_share told any login
+-- outside the API whether an order id exists; shares_order was PUBLIC by
+-- default.  The sites' recheck trigger is the triggers' only.
+REVOKE ALL ON FUNCTION orders.may_share(uuid), orders.shares_order(uuid), orders.customer_edit_recheck() FROM PUBLIC;
 -- the staff and customer functions: not anon's (they would refuse it anyway)
 REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_internal_notes(uuid, text),
     orders.site_internal_metrics(uuid),
@@ -1109,5 +1143,5 @@ REVOKE ALL ON FUNCTION orders.site_internal_notes(uuid), orders.set_site_interna
 -- no EXECUTE there): called directly they named the clients of any order
 REVOKE ALL ON FUNCTION orders.has_client_groups(uuid), orders.client_review_complete(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    orders.normalize_domain(text), orders.group_not_found(uuid), orders.staff_sees_group(uuid), orders.may_share(uuid),
+    orders.normalize_domain(text), orders.group_not_found(uuid), orders.staff_sees_group(uuid),
     orders.lock_review(uuid, uuid[], boolean), orders.apply_review(uuid, jsonb, text) TO PUBLIC;

@@ -342,7 +342,7 @@ BEGIN
         m := w.field_mapping;
         d := w.defaults;
         max_items := coalesce((d ->> 'max_items')::integer, 500);
-        ext_id := left(orders.webhook_value(doc, m -> 'order' ->> 'external_id'), 255);
+        ext_id := orders.webhook_value(doc, m -> 'order' ->> 'external_id');
         -- (0.29.0) the shop cancelled the order: "path" (any value but empty,
         -- false or 0: Shopify's cancelled_at) or "path = a, b" (one of the
         -- values: WooCommerce's status)
@@ -358,6 +358,15 @@ BEGIN
         -- delivery of the order, a keyed transition holding it — is
         -- answered 503 and logged; it failed the call unlogged
         BEGIN
+            -- (0.41.0) the shop's order id, the customer's phone and email and
+            -- the items' SKUs are taken whole (a longer one is refused by its
+            -- column's bound, 422): cut to 255 characters, an order whose id
+            -- began with another's 255 was answered "duplicate" and lost
+            IF length(ext_id) > 255 THEN
+                RAISE EXCEPTION 'the payload''s order id has % characters: an order''s external_id holds at most 255',
+                                length(ext_id)
+                    USING ERRCODE = '22001';
+            END IF;
             IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
                 PERFORM pg_advisory_xact_lock(hashtextextended(
                     'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
@@ -438,7 +447,7 @@ BEGIN
                   FROM (SELECT y.sku, left(coalesce(y.name, v.name, p.name, y.sku, 'item'), 500) AS name, y.quantity,
                                coalesce(y.price, v.price, p.price, 0) AS unit_price,
                                coalesce(v.product_id, p.id) AS product_id, v.id AS variant_id, y.ord
-                          FROM (SELECT left(orders.webhook_value(i.value, m -> 'items' ->> 'sku'), 255) AS sku,
+                          FROM (SELECT orders.webhook_value(i.value, m -> 'items' ->> 'sku') AS sku,
                                        orders.webhook_value(i.value, m -> 'items' ->> 'name') AS name,
                                        coalesce(orders.webhook_value(i.value, m -> 'items' ->> 'quantity')::integer, 1) AS quantity,
                                        orders.webhook_amount(i.value, m -> 'items' ->> 'price') AS price,
@@ -551,8 +560,8 @@ BEGIN
                         END IF;
                     END IF;
                 ELSE
-                    c_phone := left(orders.webhook_value(doc, m -> 'customer' ->> 'phone'), 64);
-                    c_email := left(lower(orders.webhook_value(doc, m -> 'customer' ->> 'email')), 255);
+                    c_phone := orders.webhook_value(doc, m -> 'customer' ->> 'phone');
+                    c_email := lower(orders.webhook_value(doc, m -> 'customer' ->> 'email'));
                     IF c_phone IS NULL AND c_email IS NULL THEN
                         RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
                             USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
@@ -819,7 +828,7 @@ BEGIN
     IF jsonb_typeof(doc) <> 'object' THEN
         RETURN jsonb_build_object('known', false);
     END IF;
-    ext_id := left(orders.webhook_value(doc, w.field_mapping -> 'order' ->> 'external_id'), 255);
+    ext_id := orders.webhook_value(doc, w.field_mapping -> 'order' ->> 'external_id');
     IF ext_id IS NOT NULL THEN
         known := EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id = ext_id);
     ELSE
@@ -828,8 +837,8 @@ BEGIN
                               WHERE l.webhook_id = w.id AND l.delivery_id = webhook_placement.delivery_id
                                 AND l.response_status BETWEEN 200 AND 299);
     END IF;
-    c_phone := left(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone'), 64);
-    c_email := left(lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email')), 255);
+    c_phone := orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone');
+    c_email := lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email'));
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'known', known,
         'route', hashtext(coalesce('phone ' || c_phone, 'email ' || c_email))));

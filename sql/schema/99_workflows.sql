@@ -1299,7 +1299,7 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.check_workflow_recipient(jsonb, text, text, boolean),
                        orders.check_workflow_keys(jsonb, text[], text, text), orders.json_string_list(jsonb, text[]),
                        orders.check_workflow_trigger(text, jsonb), orders.check_workflow_steps(jsonb),
-                       orders.check_workflow(), orders.workflow_recipients(text, uuid),
+                       orders.check_webhook_url(text, text), orders.check_workflow(), orders.workflow_recipients(text, uuid),
                        orders.workflow_render(text, jsonb), orders.workflow_tag_step(jsonb, uuid),
                        orders.workflow_notify_step(jsonb, text, jsonb), orders.workflow_task_step(jsonb, jsonb),
                        orders.execute_workflow(uuid, uuid, uuid, jsonb), orders.fire_workflows(), orders.fire_order_workflows(), orders.active_trigger_workflows(),

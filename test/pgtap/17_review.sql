@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(272);
+SELECT plan(279);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -181,8 +181,28 @@ SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-000000001
                  'a bad status: 22023');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
                    '[{"domain": "alpha-site.com"}]')$$,
-                 '22023', 'orders.review_sites: status "null" is not one of suggested, approved, rejected, alternate',
-                 'no status: 22023');
+                 '22023', 'orders.review_sites: entry 1 has no status',
+                 'no status: 22023 (0.41.0 library: said status "null")');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1', '[null]')$$,
+                 '22023', 'orders.review_sites: entry 1 is not a JSON object {selection_id | domain, status, ...}',
+                 'an entry that is no object: 22023, said so (0.41.0 library)');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, "b.example.org"]')$$,
+                 '22023', 'orders.review_sites: entry 2 is not a JSON object {selection_id | domain, status, ...}',
+                 '... a string among objects too, named by its position');
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "rejected", "client_notes": "%s"}]')$$, repeat('n', 10001)),
+                 '22001', 'orders.review_sites: client_notes of entry 1 may have at most 10000 characters, not 10001',
+                 '(0.41.0 library) notes longer than the column holds: 22001 before anything is written, naming the entry');
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved"}, {"domain": "b.example.org", "status": "approved", "target_page_url": "%s"}]')$$,
+                   repeat('u', 2049)),
+                 '22001', 'orders.review_sites: target_page_url of entry 2 may have at most 2048 characters, not 2049',
+                 '... a target page URL likewise, and an anchor text:');
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "alpha-site.com", "status": "approved", "anchor_text": "%s"}]')$$, repeat('a', 256)),
+                 '22001', 'orders.review_sites: anchor_text of entry 1 may have at most 255 characters, not 256',
+                 '... at 256 characters');
 SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
                    '[{"domain": "alpha-site.com", "status": "approved"}, {"selection_id": "%s", "status": "rejected"}]')$$,
                    (SELECT id FROM orders.order_site_selections WHERE domain = 'alpha-site.com'
@@ -551,7 +571,7 @@ SELECT is((SELECT allowed_actions::text || ' ' || (expires_at = now() + interval
 SELECT pg_temp.snap('T17-S') AS before_s \gset
 SELECT count(*) AS tokens_before FROM orders.order_share_tokens \gset
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '91 days')$$, '22023',
-                 'orders.create_share_token: expires_in must be between 0 and 90 days', 'a link for more than 90 days: 22023');
+                 'orders.create_share_token: expires_in must be more than 0 and at most 90 days', 'a link for more than 90 days: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '-1 day')$$, '22023',
                  NULL, 'a link already expired: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,delete}')$$,
@@ -563,13 +583,16 @@ SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-000
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{{view},{view}}')$$,
                  '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {{view},{view}}',
                  '(0.40.0) a two-dimensional list: 22023 (was stored as given)');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view}', '[1]')$$,
+                 '22023', 'orders.create_share_token: metadata must be a JSON object, not array',
+                 '(0.41.0) metadata that is no object: 22023 (was the table''s 23514, its DETAIL the new link''s row)');
 -- an interval that compares as at most 90 days but runs past 90 from now
 -- (none exists from some dates in February: then the check is skipped)
 SELECT coalesce((SELECT c FROM unnest(ARRAY['3 mons', '2 mons 30 days', '1 mon 60 days']) c
                   WHERE c::interval <= interval '90 days' AND now() + c::interval > now() + interval '90 days' LIMIT 1), '') AS long_months \gset
 SELECT CASE WHEN :'long_months' = '' THEN skip('no month interval runs past 90 days from today', 1)
             ELSE throws_ok(format($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', %L::interval)$$, :'long_months'),
-                           '22023', 'orders.create_share_token: expires_in must be between 0 and 90 days',
+                           '22023', 'orders.create_share_token: expires_in must be more than 0 and at most 90 days',
                            '(0.40.0) months that compare as 90 days but run past them from now: 22023') END;
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-00000000ffff')$$, 'OR006',
                  'order 00000000-0000-0000-0000-00000000ffff does not exist', 'a link to an unknown order: OR006');
@@ -658,6 +681,24 @@ SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-00
                  'order "T17-S", group of client "T17 Prospect": 0 of 2 sites approved, 3 more would exceed the group''s link_count',
                  'a link is held to the cap too');
 SELECT is(pg_temp.snap('T17-S'), :'before_s', '... nothing changed');
+-- (0.41.0) a constraint's refusal through a link carries no DETAIL: raised
+-- as the owner, "Failing row contains (…)" showed the site's internal
+-- notes and costs to the link's holder (here a DBA's own CHECK refuses)
+CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE st text; m text; d text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+    RETURN st || ' ' || m || ' detail=' || d;
+END $f$;
+ALTER TABLE orders.order_site_selections ADD CONSTRAINT t17_no_forbidden CHECK (client_notes IS DISTINCT FROM 'forbidden');
+SELECT is(pg_temp.error_of(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d5',
+                   '[{"domain": "s1.example.com", "status": "rejected", "client_notes": "forbidden"}]')$$, :'tok')),
+          '23514 new row for relation "order_site_selections" violates check constraint "t17_no_forbidden" detail=',
+          '(0.41.0) a constraint refusing a link''s review: its SQLSTATE and message, no DETAIL (it showed the internal notes)');
+ALTER TABLE orders.order_site_selections DROP CONSTRAINT t17_no_forbidden;
 SELECT is(orders.share_review_sites(:'tok', '00000000-0000-0000-0000-0000000017d5',
             '[{"domain": "s1.example.com", "status": "approved"}, {"domain": "s3.example.com", "status": "rejected"}]'),
           '{"id": "00000000-0000-0000-0000-0000000017d5", "link_count": 2, "approved": 1, "rejected": 1, "suggested": 1,

@@ -5,7 +5,7 @@
 -- shape).  Requests switch to the API role "authenticated" with JWT claims,
 -- as PostgREST does (test/setup.sql recorded it with grant_api).
 BEGIN;
-SELECT plan(47);
+SELECT plan(50);
 
 -- fixtures: COD orders of client one (account 1111…); the agent (3333…,
 -- staff …e9) is assigned to T18-1, out for delivery; T18-3 is new
@@ -323,6 +323,23 @@ SELECT is((SELECT string_agg(notes, ',' ORDER BY notes) FROM orders.orders WHERE
           'T18 cap 1,T18 cap 2', '... exactly those 2');
 SELECT throws_ok($$SET LOCAL orders.lead_locks_per_request = 100000$$, '42501', NULL,
                  '... and the API role may not raise the cap');
+RESET ROLE;
+
+-- (0.41.0 library) a role name is never an account: a login named after
+-- the admin's account id (4444…) was served as that admin — every order,
+-- has_permission true — without any claims; and may_share, PUBLIC, told
+-- any login whether an order id exists
+CREATE ROLE "44444444-4444-4444-4444-444444444444" NOLOGIN;
+GRANT SELECT ON orders.orders, orders.customers TO "44444444-4444-4444-4444-444444444444";
+SET LOCAL ROLE "44444444-4444-4444-4444-444444444444";
+SELECT is(format('%s %s %s %s %s %s', orders.current_actor(), orders.actor_account() IS NULL,
+                 coalesce(orders.current_staff_role(), '-'), orders.has_permission('orders', 'delete'),
+                 (SELECT count(*) FROM orders.orders), (SELECT count(*) FROM orders.customers)),
+          '44444444-4444-4444-4444-444444444444 t - f 0 0',
+          'a login named after the admin''s account id is itself: no account, no staff role, no permission, no row');
+SELECT throws_ok($$SELECT orders.may_share('00000000-0000-0000-0000-0000000018b1')$$, '42501', NULL,
+                 '... and may not ask may_share whether an order exists (no longer PUBLIC)');
+SELECT throws_ok($$SELECT orders.shares_order('00000000-0000-0000-0000-0000000018b1')$$, '42501', NULL, '... nor shares_order');
 RESET ROLE;
 
 SELECT * FROM finish();

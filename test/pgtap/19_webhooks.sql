@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(151);
+SELECT plan(155);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -102,6 +102,19 @@ SELECT is((SELECT res ->> 'status' || ' ' || (res ->> 'http_status') || ' ' || (
 INSERT INTO r SELECT 'retry', orders.ingest_webhook('acme-shopify', :'shop', pg_temp.sign(:'shop', 'shpss_7f3a'), 'd-2');
 SELECT is((SELECT res ->> 'status' FROM r WHERE name = 'retry'), 'duplicate', 'the same shop order under another delivery id: duplicate');
 SELECT is(pg_temp.counts(), '1 1 3 8', '... neither created anything but its log row');
+-- (0.41.0) the shop's order id is taken whole: cut to 255 characters, an
+-- order whose id began with another's first 255 was a "duplicate", lost
+SELECT jsonb_set(:'shop'::jsonb, '{id}', to_jsonb(repeat('7', 255) || 'A'))::text AS long_a,
+       jsonb_set(:'shop'::jsonb, '{id}', to_jsonb(repeat('7', 255) || 'B'))::text AS long_b \gset
+INSERT INTO r SELECT 'long_a', orders.ingest_webhook('acme-shopify', :'long_a', pg_temp.sign(:'long_a', 'shpss_7f3a'), 'd-long-a');
+INSERT INTO r SELECT 'long_b', orders.ingest_webhook('acme-shopify', :'long_b', pg_temp.sign(:'long_b', 'shpss_7f3a'), 'd-long-b');
+SELECT is((SELECT string_agg(concat_ws(' ', res ->> 'http_status', res ->> 'code', res ->> 'status'), ', ' ORDER BY name)
+             FROM r WHERE name LIKE 'long_%'), '422 22001 rejected, 422 22001 rejected',
+          '(0.41.0) two shop orders whose 256-character ids share the first 255: each refused (422, 22001), neither a duplicate');
+SELECT is((SELECT res ->> 'error' FROM r WHERE name = 'long_a'),
+          'webhook "acme-shopify": the payload''s order id has 256 characters: an order''s external_id holds at most 255',
+          '... the refusal says why');
+SELECT is(pg_temp.counts(), '1 1 3 10', '... nothing made but their log rows');
 
 -- the stock rules apply to the items
 SELECT lives_ok($$SELECT orders.transition((SELECT id FROM orders.orders WHERE external_id = '5678901234567'), 'confirmed')$$, 'the webhook''s order is confirmed like any other');
@@ -534,15 +547,21 @@ SELECT is((SELECT (r.res ->> 'http_status') || ' ' || (r.res ->> 'cancellation')
                   || (SELECT booked_count FROM orders.service_capacity WHERE id = '00000000-0000-0000-0000-0000000019f9')
              FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid WHERE r.name = 'b_cancel'),
           '200 applied cancelled 0', '... cancelled in the shop: applied, its place given back (it was OR031, 422)');
--- (0.29.0) what is too long for an index is cut (a 12,000-character SKU or
--- city answered 500); a body nested past the stack's depth is no JSON (400)
+-- (0.29.0) a city too long for an index is cut (a 12,000-character SKU or
+-- city answered 500); (0.41.0) a SKU, which names a product, is refused
+-- (422: cut, it could name another); a body nested past the stack's depth
+-- is no JSON (400)
 INSERT INTO r SELECT 'long', orders.ingest_webhook('cancel-shop',
-    (jsonb_set(jsonb_set(jsonb_set(:'shop'::jsonb, '{id}', '5678900000307'), '{line_items,0,sku}', to_jsonb(repeat('s', 12000))),
-               '{shipping_address,city}', to_jsonb(repeat('c', 12000))))::json, NULL, 'l-1');
-SELECT is((SELECT (r.res ->> 'http_status') || ' ' || length(o.delivery_area) || ' '
-                  || (SELECT max(length(i.sku)) FROM orders.order_items i WHERE i.order_id = o.id)
+    (jsonb_set(jsonb_set(:'shop'::jsonb, '{id}', '5678900000307'), '{shipping_address,city}', to_jsonb(repeat('c', 12000))))::json,
+    NULL, 'l-1');
+SELECT is((SELECT (r.res ->> 'http_status') || ' ' || length(o.delivery_area)
              FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid WHERE r.name = 'long'),
-          '201 255 255', 'a 12,000-character SKU and city: created, cut to 255 (it was a 500)');
+          '201 255', 'a 12,000-character city: created, cut to 255 (it was a 500)');
+INSERT INTO r SELECT 'long_sku', orders.ingest_webhook('cancel-shop',
+    (jsonb_set(jsonb_set(:'shop'::jsonb, '{id}', '5678900000308'), '{line_items,0,sku}', to_jsonb(repeat('s', 12000))))::json,
+    NULL, 'l-2');
+SELECT is((SELECT concat_ws(' ', res ->> 'http_status', res ->> 'code', res ->> 'order_id') FROM r WHERE name = 'long_sku'), '422 23514',
+          '(0.41.0) a 12,000-character SKU: refused (422, the items'' bound), no order (cut to 255 it could name another product)');
 INSERT INTO r SELECT 'deep', orders.ingest_webhook_body('cancel-shop', '{"a":' || repeat('[', 300000) || repeat(']', 300000) || '}');
 SELECT is((SELECT (res ->> 'http_status') || ' ' || (res ->> 'code') FROM r WHERE name = 'deep'), '400 OR094',
           'a body nested past the stack''s depth: 400, OR094 (it was a raw error, unlogged)');

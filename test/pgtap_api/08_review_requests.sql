@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(99);
+SELECT plan(105);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -175,6 +175,15 @@ SELECT is(orders.share_review_sites(:'tok', '00000000-0000-0000-0000-0000000008c
 SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000008c5',
                           '[{"domain": "three-b.example.com", "status": "approved"}]')$$, :'tok'), 'OR075',
                  'client group 00000000-0000-0000-0000-0000000008c5 does not exist', '... only in the shared order');
+-- (0.41.0 library) a note longer than the column holds: the column's CHECK,
+-- raised as the owner, showed anon the whole row — the staff notes too
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000008c6',
+                          '[{"domain": "prospect-a.example.com", "status": "approved", "client_notes": "%s"}]')$$, :'tok', repeat('n', 10001)),
+                 '22001', 'orders.share_review_sites: client_notes of entry 1 may have at most 10000 characters, not 10001',
+                 '(0.41.0) a link''s over-long note: 22001 naming the entry, no row in DETAIL');
+SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000008c6', NULL)$$, :'tok'),
+                 '22023', 'orders.share_review_sites: selections must be a JSON array of {selection_id | domain, status, ...}',
+                 '... and its refusals name share_review_sites (was review_sites)');
 SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR082',
                  'converting a share link needs a logged-in account (a JWT whose sub is its id)',
                  'anon cannot convert the link (OR082)');
@@ -394,6 +403,25 @@ SELECT lives_ok($$INSERT INTO orders.order_requirements (order_id, requirement_t
                 '... and a requirement of its open, unpaid order');
 SELECT is((SELECT count(*)::int FROM orders.order_requirements WHERE order_id = '00000000-0000-0000-0000-0000000008b7'
               AND requirement_type = 'min_dr'), 1, '... written');
+-- (0.41.0) what a client writes is bounded: 13.5 MB of target pages were
+-- stored and served to a share link's holder
+SELECT throws_ok($$UPDATE orders.order_groups
+                      SET target_pages = (SELECT jsonb_agg(jsonb_build_object('url', 'https://client.example.com/' || md5(g::text), 'pageId', g))
+                                            FROM generate_series(1, 5000) g)
+                    WHERE id = '00000000-0000-0000-0000-0000000008c8'$$,
+                 '23514', 'new row for relation "order_groups" violates check constraint "order_groups_target_pages_check"',
+                 '(0.41.0) target pages over 256 kB: 23514');
+SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+                   VALUES ('00000000-0000-0000-0000-0000000008b7', 'niche', to_jsonb(repeat(md5('v'), 2100)))$$,
+                 '23514', 'new row for relation "order_requirements" violates check constraint "order_requirements_requirement_value_check"',
+                 '... a requirement''s value over 64 kB');
+SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
+                   VALUES ('00000000-0000-0000-0000-0000000008b7', repeat('n', 64), '1')$$,
+                 '23514', 'new row for relation "order_requirements" violates check constraint "order_requirements_requirement_type_check"',
+                 '... a type longer than 63 characters');
+SELECT is((SELECT jsonb_array_length(target_pages) || ' ' || (SELECT count(*) FROM orders.order_requirements r
+                                                                WHERE r.order_id = '00000000-0000-0000-0000-0000000008b7')
+             FROM orders.order_groups WHERE id = '00000000-0000-0000-0000-0000000008c8'), '0 1', '... nothing written');
 
 -- (0.39.0) a group still being analysed deleted: when every group left is
 -- analysed, the order moves on to reviewing as complete_analysis would
