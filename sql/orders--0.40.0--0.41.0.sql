@@ -737,3 +737,146 @@ BEGIN
         'route', hashtext(coalesce('phone ' || c_phone, 'email ' || c_email))));
 END
 $$;
+
+CREATE OR REPLACE FUNCTION orders.convert_share_token(token text) RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account uuid := orders.actor_account();
+    t orders.order_share_tokens;
+    customer uuid;
+    owner_account uuid;
+BEGIN
+    -- (0.41.0) a retry of the account's own conversion (the answer lost on
+    -- the way) gets the answer the conversion gave — the customer it took,
+    -- while that customer is still the account's and the order its — not
+    -- OR080 "not valid", which told the prospect its link was bad
+    IF account IS NOT NULL THEN
+        SELECT c.id INTO customer
+          FROM orders.order_share_tokens s
+          JOIN orders.orders o ON o.id = s.order_id AND o.customer_id = s.customer_id
+          JOIN orders.customers c ON c.id = o.customer_id
+         WHERE s.token_hash = sha256(convert_to(coalesce(convert_share_token.token, ''), 'UTF8'))
+           AND s.converted_to_account_id = account AND c.account_id = account;
+        IF FOUND THEN
+            RETURN customer;
+        END IF;
+    END IF;
+    t := orders.share_token_row(convert_share_token.token, 'convert');
+    IF account IS NULL THEN
+        RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
+            USING ERRCODE = 'OR082',
+                  DETAIL = CASE WHEN orders.current_actor() = current_user THEN 'The request carries no JWT sub.'
+                                ELSE format('Its JWT sub "%s" is no account id (a uuid).', left(orders.current_actor(), 64)) END;
+    END IF;
+    -- (0.28.0) a staff account is nobody's customer: it acts on orders as staff
+    IF EXISTS (SELECT FROM orders.staff s WHERE s.account_id = account) THEN
+        RAISE EXCEPTION 'account % is staff: a share link converts a prospect, not a staff member', account
+            USING ERRCODE = 'OR084', HINT = 'Redeem the link logged in as the customer it was made for.';
+    END IF;
+    -- (0.38.0) the order first, FOR SHARE — the extension's lock order
+    -- (order, then its customer, then what hangs on the order, the link
+    -- here): a move, cancellation or delete of the order under way is
+    -- waited for, and the customer read as it commits.  Locked by a
+    -- statement of its own, before the customer (a join locks its rows in
+    -- the plan's order), and before the link (a first cut locked the link
+    -- first: a cancellation that then revoked the link deadlocked with it)
+    PERFORM FROM orders.orders o WHERE o.id = t.order_id FOR SHARE;
+    SELECT o.customer_id, c.account_id INTO customer, owner_account
+      FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+     WHERE o.id = t.order_id FOR NO KEY UPDATE OF c;
+    -- (0.38.0) the customer the link was made for, and no other (the order
+    -- moved since share_token_row looked, or is gone)
+    IF customer IS DISTINCT FROM t.customer_id THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    UPDATE orders.order_share_tokens s SET used_at = clock_timestamp(), converted_to_account_id = account
+     WHERE s.id = t.id AND s.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'Ask for a new link.';
+    END IF;
+    IF owner_account IS NOT NULL AND owner_account <> account THEN
+        RAISE EXCEPTION 'the shared order belongs to another account'
+            USING ERRCODE = 'OR083', HINT = 'The link was for a prospect; ask the agency for an order of your own.';
+    END IF;
+    UPDATE orders.customers SET account_id = account WHERE id = customer AND account_id IS NULL;
+    RETURN customer;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.revoke_share_token(token_id uuid) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orders.order_share_tokens s SET revoked_at = clock_timestamp()
+     WHERE s.id = revoke_share_token.token_id AND s.revoked_at IS NULL AND orders.may_share(s.order_id);
+    -- (0.41.0) revoking a revoked link is done already (a retry, a double
+    -- click): only a link that does not exist or is not the caller's to
+    -- revoke is refused
+    IF NOT FOUND AND NOT EXISTS (SELECT FROM orders.order_share_tokens s
+                                  WHERE s.id = revoke_share_token.token_id AND orders.may_share(s.order_id)) THEN
+        RAISE EXCEPTION 'this share link is not valid'
+            USING ERRCODE = 'OR080', HINT = 'It does not exist, or you may not revoke it.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_outbox(id uuid, error text DEFAULT NULL, worker text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m orders.outbox%ROWTYPE;
+BEGIN
+    -- (0.39.0) 22004 (was OR100 naming <NULL>)
+    IF complete_outbox.id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_outbox: argument "id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'orders.complete_outbox: worker must name the worker that claimed the message'
+            USING ERRCODE = '22023',
+                  HINT = 'Pass the name given to orders.claim_outbox: without it a late worker could complete another''s claim.';
+    END IF;
+    SELECT * INTO m FROM orders.outbox o WHERE o.id = complete_outbox.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % does not exist', complete_outbox.id
+            USING ERRCODE = 'OR100';
+    ELSIF m.done_at IS NOT NULL AND error IS NULL AND worker = m.locked_by THEN
+        RETURN 'done';			-- the completing worker's retried call
+    ELSIF m.done_at IS NOT NULL OR m.dead_at IS NOT NULL OR m.locked_until IS NULL
+          OR m.locked_until < clock_timestamp() OR m.locked_by IS DISTINCT FROM worker THEN
+        RAISE EXCEPTION 'outbox message % is not held by %', complete_outbox.id,
+                        'worker ' || quote_literal(left(worker, 64))
+            USING ERRCODE = 'OR101',
+                  DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.'
+                                WHEN m.dead_at IS NOT NULL THEN 'It is dead.'
+                                WHEN m.locked_until IS NULL THEN 'Nobody has claimed it since its last attempt.'
+                                -- (0.41.0) which of the two (one text for both before)
+                                WHEN m.locked_by IS DISTINCT FROM worker AND m.locked_until >= clock_timestamp()
+                                    THEN 'Another worker holds it; its lease runs until ' || m.locked_until || '.'
+                                WHEN m.locked_by IS DISTINCT FROM worker
+                                    THEN 'Another worker held it; that lease ran out, and it will be (or was) tried again.'
+                                ELSE 'Your lease ran out; it will be (or was) tried again.' END,
+                  HINT = 'Claim messages with orders.claim_outbox and complete them within the lease.';
+    END IF;
+    IF error IS NULL THEN
+        -- locked_by stays: the completing worker (its retried call answers done)
+        UPDATE orders.outbox o SET done_at = now(), locked_until = NULL WHERE o.id = m.id;
+        RETURN 'done';
+    ELSIF m.attempts >= m.max_attempts THEN
+        UPDATE orders.outbox o SET dead_at = now(), locked_until = NULL, last_error = left(error, 1000)
+         WHERE o.id = m.id;
+        RETURN 'dead';
+    END IF;
+    UPDATE orders.outbox o
+       SET run_after = clock_timestamp() + least(interval '1 second' * power(2, least(m.attempts, 12)), interval '1 hour'),
+           locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
+     WHERE o.id = m.id;
+    RETURN 'retry';
+END
+$$;

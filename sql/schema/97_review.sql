@@ -928,10 +928,26 @@ CREATE FUNCTION orders.convert_share_token(token text) RETURNS uuid
 AS $$
 DECLARE
     account uuid := orders.actor_account();
-    t orders.order_share_tokens := orders.share_token_row(convert_share_token.token, 'convert');
+    t orders.order_share_tokens;
     customer uuid;
     owner_account uuid;
 BEGIN
+    -- (0.41.0) a retry of the account's own conversion (the answer lost on
+    -- the way) gets the answer the conversion gave — the customer it took,
+    -- while that customer is still the account's and the order its — not
+    -- OR080 "not valid", which told the prospect its link was bad
+    IF account IS NOT NULL THEN
+        SELECT c.id INTO customer
+          FROM orders.order_share_tokens s
+          JOIN orders.orders o ON o.id = s.order_id AND o.customer_id = s.customer_id
+          JOIN orders.customers c ON c.id = o.customer_id
+         WHERE s.token_hash = sha256(convert_to(coalesce(convert_share_token.token, ''), 'UTF8'))
+           AND s.converted_to_account_id = account AND c.account_id = account;
+        IF FOUND THEN
+            RETURN customer;
+        END IF;
+    END IF;
+    t := orders.share_token_row(convert_share_token.token, 'convert');
     IF account IS NULL THEN
         RAISE EXCEPTION 'converting a share link needs a logged-in account (a JWT whose sub is its id)'
             USING ERRCODE = 'OR082',
@@ -984,9 +1000,13 @@ AS $$
 BEGIN
     UPDATE orders.order_share_tokens s SET revoked_at = clock_timestamp()
      WHERE s.id = revoke_share_token.token_id AND s.revoked_at IS NULL AND orders.may_share(s.order_id);
-    IF NOT FOUND THEN
+    -- (0.41.0) revoking a revoked link is done already (a retry, a double
+    -- click): only a link that does not exist or is not the caller's to
+    -- revoke is refused
+    IF NOT FOUND AND NOT EXISTS (SELECT FROM orders.order_share_tokens s
+                                  WHERE s.id = revoke_share_token.token_id AND orders.may_share(s.order_id)) THEN
         RAISE EXCEPTION 'this share link is not valid'
-            USING ERRCODE = 'OR080', HINT = 'It does not exist, is already revoked, or you may not revoke it.';
+            USING ERRCODE = 'OR080', HINT = 'It does not exist, or you may not revoke it.';
     END IF;
 END
 $$;

@@ -141,7 +141,12 @@ BEGIN
                   DETAIL = CASE WHEN m.done_at IS NOT NULL THEN 'It is done.'
                                 WHEN m.dead_at IS NOT NULL THEN 'It is dead.'
                                 WHEN m.locked_until IS NULL THEN 'Nobody has claimed it since its last attempt.'
-                                ELSE 'Its lease ran out or another worker holds it; it will be (or was) tried again.' END,
+                                -- (0.41.0) which of the two (one text for both before)
+                                WHEN m.locked_by IS DISTINCT FROM worker AND m.locked_until >= clock_timestamp()
+                                    THEN 'Another worker holds it; its lease runs until ' || m.locked_until || '.'
+                                WHEN m.locked_by IS DISTINCT FROM worker
+                                    THEN 'Another worker held it; that lease ran out, and it will be (or was) tried again.'
+                                ELSE 'Your lease ran out; it will be (or was) tried again.' END,
                   HINT = 'Claim messages with orders.claim_outbox and complete them within the lease.';
     END IF;
     IF error IS NULL THEN

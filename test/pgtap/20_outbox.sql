@@ -4,7 +4,7 @@
 -- exponentially until dead; completions only by the holder within its
 -- lease.  Every refusal names its SQLSTATE and changes nothing.
 BEGIN;
-SELECT plan(44);
+SELECT plan(46);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -13,6 +13,17 @@ BEGIN
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE;
+END
+$$;
+-- pg_temp.detail(sql) — the DETAIL a statement fails with
+CREATE FUNCTION pg_temp.detail(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN d;
 END
 $$;
 -- pg_temp.state(key) — attempts, held by, done/dead/pending of a message
@@ -46,6 +57,8 @@ SELECT is((SELECT count(*)::int FROM orders.claim_outbox('w2')), 0, 'w2 gets not
 -- completion
 SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w2')$$, :'m1')), 'OR101',
           'w2 cannot complete w1''s message: OR101');
+SELECT alike(pg_temp.detail(format($$SELECT orders.complete_outbox(%L, NULL, 'w2')$$, :'m1')), 'Another worker holds it; its lease runs until %',
+             '(0.41.0) ... DETAIL: another worker holds it, till when (was "ran out or another worker holds it")');
 SELECT is(pg_temp.err($$SELECT orders.complete_outbox('00000000-0000-0000-0000-000000000999', NULL, 'w1')$$), 'OR100',
           'an unknown message: OR100');
 SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L)$$, :'m1')), '22023',
@@ -74,6 +87,8 @@ SELECT is(pg_temp.state((SELECT idempotency_key FROM orders.outbox WHERE kind = 
 UPDATE orders.outbox SET locked_until = now() - interval '1 second' WHERE kind = 'email';
 SELECT is(pg_temp.err(format($$SELECT orders.complete_outbox(%L, NULL, 'w1')$$, (SELECT id FROM orders.outbox WHERE kind = 'email'))),
           'OR101', 'after its lease w1 can no longer complete it: OR101');
+SELECT is(pg_temp.detail(format($$SELECT orders.complete_outbox(%L, NULL, 'w1')$$, (SELECT id FROM orders.outbox WHERE kind = 'email'))),
+          'Your lease ran out; it will be (or was) tried again.', '(0.41.0) ... DETAIL: its own lease ran out');
 SELECT is((SELECT locked_by || ' ' || attempts FROM orders.claim_outbox('w3')), 'w3 2', 'w3 claims it: attempt 2');
 
 -- dead after max_attempts

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(105);
+SELECT plan(106);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -202,8 +202,12 @@ SELECT is((SELECT string_agg(order_number || ' ' || status, ',') FROM orders.ord
           'now the order is its own');
 SELECT is((SELECT string_agg(domain || '=' || status, ',' ORDER BY domain) FROM orders.order_site_selections),
           'prospect-a.example.com=approved,prospect-b.example.com=suggested', '... with its group''s sites');
+SELECT is(orders.convert_share_token(:'tok'), '00000000-0000-0000-0000-0000000000a4'::uuid,
+          '(0.41.0) a retry by the same account answers as its conversion did (was OR080: "the link is bad")');
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);
 SELECT throws_ok(format('SELECT orders.convert_share_token(%L)', :'tok'), 'OR080', 'this share link is not valid',
-                 'the link converts once');
+                 'the link converts once: another account gets OR080');
+SELECT set_config('request.jwt.claims', '{"sub":"77777777-7777-7777-7777-777777777777","role":"authenticated"}', true);
 
 ---------------------------------------------------------------------------
 -- request: staff read the notes and see what the clients did
