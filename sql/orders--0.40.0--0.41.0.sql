@@ -18,6 +18,12 @@
 --    customer's phone and email and the items' SKUs are taken whole, a
 --    longer one refused (422, logged): an order id cut to 255 characters
 --    made another order with the same first 255 a "duplicate", lost.
+--  * Staff read the activity log (activity.view) and the shops' webhooks —
+--    without their secret — and webhook logs (webhooks.view) through the
+--    API: admins and managers by default (two new areas in
+--    staff_role_defaults; policies staff_read; the authenticated roles
+--    grant_api recorded get SELECT).  They were the owner's alone: an
+--    admin screen needed a DBA's SECURITY DEFINER wrapper.
 --  * may_share, shares_order and the trigger function customer_edit_recheck
 --    are no longer PUBLIC (may_share told any login outside the API whether
 --    an order id exists), nor check_webhook_url.
@@ -73,6 +79,55 @@ ALTER TABLE orders.order_requirements
     DROP CONSTRAINT order_requirements_requirement_type_check,
     ADD CONSTRAINT order_requirements_requirement_type_check CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
     ADD CONSTRAINT order_requirements_requirement_value_check CHECK (pg_column_size(requirement_value) <= 65536);
+
+-- (0.41.0) the activity log, and the shops' webhooks (not their secrets)
+-- and logs, read by staff with activity.view / webhooks.view
+CREATE OR REPLACE VIEW orders.staff_role_defaults (role, area, action) WITH (security_invoker = true) AS
+SELECT r.role, p.area, p.action
+  FROM (VALUES ('admin'), ('manager'), ('customer_rep'), ('delivery_agent'), ('accountant')) r (role)
+  JOIN (VALUES
+    ('orders', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('orders', 'create', '{admin,manager,customer_rep}'),
+    ('orders', 'edit',   '{admin,manager,customer_rep,delivery_agent}'),
+    ('orders', 'assign', '{admin,manager,customer_rep}'),
+    ('orders', 'delete', '{admin,manager}'),
+    ('customers', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('customers', 'create', '{admin,manager,customer_rep}'),
+    ('customers', 'edit',   '{admin,manager,customer_rep}'),
+    ('customers', 'delete', '{admin,manager}'),
+    ('products', 'view',   '{admin,manager,customer_rep,delivery_agent,accountant}'),
+    ('products', 'create', '{admin,manager}'),
+    ('products', 'edit',   '{admin,manager}'),
+    ('products', 'delete', '{admin,manager}'),
+    ('financial', 'view',   '{admin,manager,accountant}'),
+    ('financial', 'create', '{admin,manager,accountant}'),
+    ('financial', 'edit',   '{admin,manager,accountant}'),
+    ('financial', 'export', '{admin,manager,accountant}'),
+    ('workflows', 'view',   '{admin,manager,customer_rep}'),
+    ('workflows', 'create', '{admin}'),
+    ('workflows', 'edit',   '{admin}'),
+    ('workflows', 'delete', '{admin}'),
+    -- (0.41.0) the activity log, and the shops' webhooks and their logs, read
+    -- through the API (they were the owner's alone)
+    ('activity', 'view',   '{admin,manager}'),
+    ('webhooks', 'view',   '{admin,manager}')
+  ) p (area, action, roles) ON r.role = ANY (p.roles::text[]);
+CREATE POLICY staff_read ON orders.activity_logs FOR SELECT USING ((SELECT orders.has_permission('activity', 'view')));
+CREATE POLICY staff_read ON orders.webhooks FOR SELECT USING ((SELECT orders.has_permission('webhooks', 'view')));
+CREATE POLICY staff_read ON orders.webhook_logs FOR SELECT USING ((SELECT orders.has_permission('webhooks', 'view')));
+-- the authenticated roles grant_api recorded before get them as it now grants them
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT a.role_oid FROM orders.api_roles a JOIN pg_catalog.pg_roles p ON p.oid = a.role_oid
+              WHERE a.kind = 'authenticated' LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON orders.activity_logs, orders.webhook_logs TO %s', r.role_oid::regrole);
+        EXECUTE pg_catalog.format('GRANT SELECT (id, name, source, endpoint, field_mapping, defaults, is_active, created_at, updated_at)
+                                   ON orders.webhooks TO %s', r.role_oid::regrole);
+    END LOOP;
+END
+$$;
 
 REVOKE ALL ON FUNCTION orders.may_share(uuid), orders.shares_order(uuid), orders.customer_edit_recheck(),
     orders.check_webhook_url(text, text) FROM PUBLIC;
@@ -878,5 +933,109 @@ BEGIN
            locked_by = NULL, locked_until = NULL, last_error = left(error, 1000)
      WHERE o.id = m.id;
     RETURN 'retry';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.grant_api(anon_role name DEFAULT 'anon', authenticated_role name DEFAULT 'authenticated')
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    role_name name;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY[anon_role, authenticated_role] LOOP
+        SELECT * INTO r FROM pg_roles WHERE rolname = role_name;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" does not exist', role_name
+                USING ERRCODE = '42704', HINT = 'CREATE ROLE ' || quote_ident(role_name) || ' NOLOGIN;';
+        ELSIF r.rolsuper OR r.rolbypassrls
+              OR pg_has_role(r.oid, (SELECT c.relowner FROM pg_class c WHERE c.oid = 'orders.orders'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'orders.grant_api: role "%" would bypass row level security', role_name
+                USING ERRCODE = '22023',
+                      DETAIL = 'It is a superuser, has BYPASSRLS or is a member of the extension''s owner.',
+                      HINT = 'API roles must be plain NOLOGIN roles.';
+        END IF;
+    END LOOP;
+
+    -- anon: the lifecycle definitions and the public functions (PUBLIC
+    -- already has them; granted again so revoking from PUBLIC keeps the API)
+    EXECUTE format('GRANT USAGE ON SCHEMA orders TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
+                    orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
+                    orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
+                    orders.has_permission(text, text), orders.product_catalog(text) TO %I, %I',
+                   anon_role, authenticated_role);
+
+    -- authenticated: tables (policies decide the rows), views, functions
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.lifecycles, orders.lifecycle_states,
+                    orders.lifecycle_transitions, orders.customers, orders.staff, orders.products,
+                    orders.product_variants, orders.orders, orders.order_items, orders.order_notes,
+                    orders.leads, orders.service_capacity, orders.deliveries TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON orders.financial_transactions, orders.expenses TO %I',
+                   authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.order_history, orders.slot_reservations, orders.staff_role_defaults,
+                    orders.order_details_view, orders.agent_performance_view, orders.order_summary,
+                    orders.low_stock_view, orders.todays_order_summary, orders.daily_financial_summary,
+                    orders.ledger_discrepancies TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.order_groups, orders.order_requirements TO %I',
+                   authenticated_role);
+    -- columns no API role may touch: internal notes and metrics of sites, token hashes
+    EXECUTE format('GRANT SELECT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  reviewed_at, reviewed_by, client_notes, order_item_id, created_at, updated_at),
+                          INSERT (id, order_group_id, domain, domain_id, metrics, status, target_page_url, anchor_text,
+                                  client_notes),
+                          UPDATE (status, client_notes, target_page_url, anchor_text, domain, domain_id, metrics),
+                          DELETE
+                    ON orders.order_site_selections TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, order_id, expires_at, allowed_actions, created_by, used_at,
+                                  converted_to_account_id, revoked_at, metadata, created_at, customer_id)
+                    ON orders.order_share_tokens TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.lifecycle_gates TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.shared_order(text), orders.share_review_sites(text, uuid, jsonb),
+                    orders.convert_share_token(text) TO %I, %I', anon_role, authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.start_analysis(uuid, uuid), orders.complete_analysis(uuid, jsonb),
+                    orders.review_sites(uuid, jsonb), orders.create_share_token(uuid, interval, text[], jsonb),
+                    orders.revoke_share_token(uuid), orders.site_internal_notes(uuid),
+                    orders.set_site_internal_notes(uuid, text), orders.site_internal_metrics(uuid) TO %I',
+                   authenticated_role);
+    -- notifications (0.9.0): staff read, mark read and delete their own
+    EXECUTE format('GRANT SELECT, DELETE, UPDATE (is_read) ON orders.notifications TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.unread_notifications(), orders.mark_notifications_read(uuid[]) TO %I',
+                   authenticated_role);
+    -- workflows (0.10.0): staff with the workflows permissions define them
+    -- and read their runs; runs are written by the extension
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON orders.workflows TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT ON orders.workflow_executions TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.run_workflow(uuid, uuid, uuid) TO %I', authenticated_role);
+    -- stock movements (0.22.0): staff with products.edit move stock, staff
+    -- with products.view read how it moved
+    EXECUTE format('GRANT SELECT ON orders.stock_movements TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.move_stock(uuid, uuid, integer, uuid, text, integer) TO %I',
+                   authenticated_role);
+    -- (0.41.0) the activity log, and the shops' webhooks (not their secrets)
+    -- and logs: staff with activity.view / webhooks.view read them
+    EXECUTE format('GRANT SELECT ON orders.activity_logs, orders.webhook_logs TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, name, source, endpoint, field_mapping, defaults, is_active, created_at, updated_at)
+                    ON orders.webhooks TO %I', authenticated_role);
+    EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
+                    orders.assign_lead(uuid, uuid), orders.order_stats(),
+                    orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+                    orders.release_reservation(uuid),
+                    orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
+                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
+                    orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
+                    orders.order_in_scope(uuid), orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
+                    orders.unassigned_orders_in_area(text), orders.customer_order_history(uuid, integer),
+                    orders.vip_customers(text, text) TO %I', authenticated_role);
+
+    INSERT INTO orders.api_roles (role_oid, kind)
+    VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
+    ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
+        WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
 END
 $$;

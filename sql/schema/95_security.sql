@@ -65,7 +65,11 @@ SELECT r.role, p.area, p.action
     ('workflows', 'view',   '{admin,manager,customer_rep}'),
     ('workflows', 'create', '{admin}'),
     ('workflows', 'edit',   '{admin}'),
-    ('workflows', 'delete', '{admin}')
+    ('workflows', 'delete', '{admin}'),
+    -- (0.41.0) the activity log, and the shops' webhooks and their logs, read
+    -- through the API (they were the owner's alone)
+    ('activity', 'view',   '{admin,manager}'),
+    ('webhooks', 'view',   '{admin,manager}')
   ) p (area, action, roles) ON r.role = ANY (p.roles::text[]);
 COMMENT ON VIEW orders.staff_role_defaults IS
     'What each staff role may do unless staff.permissions says otherwise (orders.has_permission)';
@@ -950,6 +954,11 @@ BEGIN
     EXECUTE format('GRANT SELECT ON orders.stock_movements TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.move_stock(uuid, uuid, integer, uuid, text, integer) TO %I',
                    authenticated_role);
+    -- (0.41.0) the activity log, and the shops' webhooks (not their secrets)
+    -- and logs: staff with activity.view / webhooks.view read them
+    EXECUTE format('GRANT SELECT ON orders.activity_logs, orders.webhook_logs TO %I', authenticated_role);
+    EXECUTE format('GRANT SELECT (id, name, source, endpoint, field_mapping, defaults, is_active, created_at, updated_at)
+                    ON orders.webhooks TO %I', authenticated_role);
     EXECUTE format('GRANT USAGE ON SEQUENCE orders.order_number_seq TO %I', authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.transition(uuid, text, text, text),
                     orders.assign_lead(uuid, uuid), orders.order_stats(),

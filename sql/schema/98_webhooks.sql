@@ -871,10 +871,14 @@ $$;
 SELECT pg_catalog.pg_extension_config_dump('orders.webhooks', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.webhook_logs', '');
 
--- owner only: no API role reads secrets or logs (row level security on,
--- no policy); callers need EXECUTE on the entry points alone
+-- written by the owner only; callers need EXECUTE on the entry points
+-- alone.  (0.41.0) Read by staff with webhooks.view (admins and managers by
+-- default): the webhooks without their secret (grant_api grants the other
+-- columns), the logs whole — an admin's screen of failed deliveries
 ALTER TABLE orders.webhooks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE orders.webhook_logs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON orders.webhooks FOR SELECT USING ((SELECT orders.has_permission('webhooks', 'view')));
+CREATE POLICY staff_read ON orders.webhook_logs FOR SELECT USING ((SELECT orders.has_permission('webhooks', 'view')));
 REVOKE ALL ON orders.webhooks, orders.webhook_logs FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.hold_order_workflows(), orders.judge_order_workflows(uuid, text, text, numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.webhook_endpoint_renamed(), orders.webhook_insert_items(uuid, jsonb),

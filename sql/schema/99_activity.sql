@@ -112,8 +112,11 @@ CREATE TRIGGER orders_activity AFTER INSERT OR UPDATE OR DELETE ON orders.webhoo
     FOR EACH ROW EXECUTE FUNCTION orders.track_changes();
 
 SELECT pg_catalog.pg_extension_config_dump('orders.activity_logs', '');
--- owner only: nobody but the trigger writes, admins read through the owner's tools
+-- nobody but the trigger writes; (0.41.0) staff with activity.view (admins
+-- and managers by default) read it through the API (grant_api grants
+-- SELECT), every row: the log of changes is the organisation's
 ALTER TABLE orders.activity_logs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON orders.activity_logs FOR SELECT USING ((SELECT orders.has_permission('activity', 'view')));
 REVOKE ALL ON orders.activity_logs FROM PUBLIC;
 REVOKE ALL ON FUNCTION orders.track_changes(), orders.track_activity(regclass), orders.untrack_activity(regclass),
                        orders.purge_activity_logs(interval) FROM PUBLIC;

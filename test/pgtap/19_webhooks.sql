@@ -376,9 +376,14 @@ SELECT throws_ok($$DELETE FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2
 SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2' AND is_active)
           || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 11', '... nothing changed');
 
--- the caller needs EXECUTE only; secrets and logs are the owner's
-SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT'), 'anon cannot read webhook secrets');
-SELECT ok(NOT has_table_privilege('authenticated', 'orders.webhook_logs', 'SELECT'), 'authenticated cannot read the logs');
+-- the caller needs EXECUTE only; secrets are the owner's; (0.41.0) the
+-- logs are read by staff with webhooks.view (the authenticated role holds
+-- SELECT, a policy admits the rows), never by anon
+SELECT ok(NOT has_column_privilege('anon', 'orders.webhooks', 'secret', 'SELECT')
+          AND NOT has_column_privilege('authenticated', 'orders.webhooks', 'secret', 'SELECT'), 'no API role can read webhook secrets');
+SELECT ok(NOT has_table_privilege('anon', 'orders.webhook_logs', 'SELECT')
+          AND NOT has_table_privilege('authenticated', 'orders.webhook_logs', 'INSERT, UPDATE, DELETE'),
+          'anon cannot read the logs, nor authenticated write them');
 SELECT ok(has_function_privilege('anon', 'orders.ingest_webhook(text, json, text, text, text)', 'EXECUTE'), 'anon may call ingest_webhook');
 SELECT ok(NOT has_function_privilege('anon', 'orders.webhook_signature_ok(text, text, text)', 'EXECUTE'),
           'the signature check is not callable by others (no oracle)');

@@ -4,7 +4,7 @@
 -- response.status.  The caller has EXECUTE and nothing else.
 \set shop `cat test/webhooks/shopify_order.json | sed 's/5678901234567/7700001/'`
 BEGIN;
-SELECT plan(14);
+SELECT plan(21);
 
 -- pg_temp.request(body, signature, delivery) — one request as PostgREST runs it
 CREATE FUNCTION pg_temp.request(body text, signature text, delivery text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -71,5 +71,25 @@ SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata - 'webhook' WHER
 SELECT throws_ok($$SELECT set_config('orders.acting_for', 'webhook:api-shop', true)$$, '42501', NULL,
                  'a request may not name itself a webhook (orders.acting_for is the superuser''s)');
 SELECT is(orders.current_actor(), '44444444-4444-4444-4444-444444444444', '... its actor is still its JWT subject');
+
+-- (0.41.0) an admin's screens of deliveries and changes: the logs, the
+-- webhooks without their secret, the activity log (GET /webhook_logs, …)
+SELECT is((SELECT string_agg(response_status::text, ' ' ORDER BY response_status) FROM orders.webhook_logs l
+             JOIN orders.webhooks w ON w.id = l.webhook_id WHERE w.endpoint = 'api-shop'),
+          '200 201 401 401', '(0.41.0) an admin reads the four deliveries'' log rows (webhooks.view)');
+SELECT is((SELECT name || ' ' || source || ' ' || is_active FROM orders.webhooks WHERE endpoint = 'api-shop'),
+          'API shop, signed shopify true', '... and the webhook''s configuration');
+SELECT throws_ok($$SELECT secret FROM orders.webhooks$$, '42501', NULL, '... not its secret (no column privilege)');
+SELECT ok((SELECT count(*) FROM orders.activity_logs
+            WHERE entity_type = 'orders' AND actor = 'webhook:api-shop' AND action = 'created') = 1,
+          '... and the activity log: the order the webhook created (activity.view)');
+SELECT throws_ok($$INSERT INTO orders.activity_logs (actor, action, entity_type) VALUES ('forged', 'created', 'orders')$$,
+                 '42501', NULL, '... which it cannot write');
+SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"authenticated"}', true);
+SELECT is((SELECT count(*) FROM orders.activity_logs) + (SELECT count(*) FROM orders.webhook_logs)
+          + (SELECT count(*) FROM orders.webhooks), 0::bigint, 'a customer rep reads none of them (no permission by default)');
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT is((SELECT count(*) FROM orders.activity_logs) + (SELECT count(*) FROM orders.webhook_logs)
+          + (SELECT count(*) FROM orders.webhooks), 0::bigint, '... nor a customer');
 SELECT * FROM finish();
 ROLLBACK;
