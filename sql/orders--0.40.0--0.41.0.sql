@@ -24,6 +24,21 @@
 --    staff_role_defaults; policies staff_read; the authenticated roles
 --    grant_api recorded get SELECT).  They were the owner's alone: an
 --    admin screen needed a DBA's SECURITY DEFINER wrapper.
+--  * The extension's advisory locks are in lock spaces of its own, which no
+--    SQL call can take or hold: orders.xact_lock(bigint) (new, owner only)
+--    replaces pg_advisory_xact_lock in webhook_ingest, check_staff_overlap
+--    and run_scheduled_workflow, and the library's lead-move locks moved
+--    likewise — any login could hold an order's lead lock (or a customer
+--    phone's, a staff member's) with pg_advisory_lock and stop its writers.
+--  * lifecycle_gates and workflows get an ENABLE REPLICA row copy of their
+--    cache triggers: on a subscriber a replicated gate or workflow change
+--    left every session's cached gates / active workflows as they were.
+--  * id_stays (new): customers, products, variants, orders, slots and client
+--    groups keep their ids (OR122).  Foreign keys are checked at the
+--    statement's end, so one statement could re-key a parent and point its
+--    children at the new id: subtotals, a campaign's leads and a customer's
+--    statistics counted them twice, and a product's stock was taken twice
+--    for good.
 --  * may_share, shares_order and the trigger function customer_edit_recheck
 --    are no longer PUBLIC (may_share told any login outside the API whether
 --    an order id exists), nor check_webhook_url.
@@ -128,6 +143,48 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- (0.41.0) the extension's keyed transaction lock, in a lock space no SQL
+-- call builds (the functions below take it instead of pg_advisory_xact_lock)
+CREATE FUNCTION orders.xact_lock(key bigint) RETURNS void
+    LANGUAGE c STRICT VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_xact_lock';
+REVOKE ALL ON FUNCTION orders.xact_lock(bigint) FROM PUBLIC;
+
+-- (0.41.0) a subscriber's sessions forget the gates and the active
+-- workflows when the apply worker changes them
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_gates FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+ALTER TABLE orders.lifecycle_gates ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+CREATE TRIGGER workflows_changed_applied AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
+    FOR EACH ROW EXECUTE FUNCTION orders.workflows_changed();
+ALTER TABLE orders.workflows ENABLE REPLICA TRIGGER workflows_changed_applied;
+
+-- (0.41.0) a row others are counted against keeps its id (OR122)
+CREATE FUNCTION orders.id_stays() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'row % of orders.% keeps its id', OLD.id, TG_TABLE_NAME
+        USING ERRCODE = 'OR122',
+              DETAIL = format('It would become %s; what is counted against it (items, leads, orders, reservations, sites) follows rows by id.', NEW.id),
+              HINT = 'Insert a row with the new id, move what hangs on the old one to it, then delete the old one.';
+END
+$$;
+REVOKE ALL ON FUNCTION orders.id_stays() FROM PUBLIC;
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.customers
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.products
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.product_variants
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.orders
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.service_capacity
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.order_groups
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 
 REVOKE ALL ON FUNCTION orders.may_share(uuid), orders.shares_order(uuid), orders.customer_edit_recheck(),
     orders.check_webhook_url(text, text) FROM PUBLIC;
@@ -396,7 +453,7 @@ BEGIN
                     USING ERRCODE = '22001';
             END IF;
             IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
-                PERFORM pg_advisory_xact_lock(hashtextextended(
+                PERFORM orders.xact_lock(hashtextextended(
                     'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
             END IF;
             -- a delivery id alone names the request only when the payload has no
@@ -602,10 +659,10 @@ BEGIN
                     -- makes a new customer (the email is not asked then: it would find
                     -- a row that somebody else's order made with that email).
                     IF c_phone IS NOT NULL THEN
-                        PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                        PERFORM orders.xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
                     END IF;
                     IF c_email IS NOT NULL THEN
-                        PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
+                        PERFORM orders.xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                     END IF;
                     IF c_phone IS NOT NULL THEN
                         SELECT c.id, c.account_id IS NOT NULL INTO customer_id, phone_owned FROM orders.customers c
@@ -1037,5 +1094,71 @@ BEGIN
     VALUES (anon_role::regrole, 'anon'), (authenticated_role::regrole, 'authenticated')
     ON CONFLICT (role_oid) DO UPDATE SET kind = EXCLUDED.kind
         WHERE orders.api_roles.kind IS DISTINCT FROM EXCLUDED.kind;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.check_staff_overlap() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other uuid;
+BEGIN
+    IF NEW.staff_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'slots of a staff member must be written at READ COMMITTED or SERIALIZABLE isolation'
+            USING ERRCODE = '25000',
+                  DETAIL = 'A REPEATABLE READ snapshot cannot see a concurrent slot of the same staff member.';
+    END IF;
+    PERFORM orders.xact_lock(hashtextextended('orders.staff:' || NEW.staff_id::text, 0));
+    SELECT c.id INTO other FROM orders.service_capacity c
+     WHERE c.staff_id = NEW.staff_id AND c.id <> NEW.id
+       AND c.starts_at < NEW.ends_at AND NEW.starts_at < c.ends_at
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'staff member % already has slot % overlapping % .. %',
+            NEW.staff_id, other, NEW.starts_at, NEW.ends_at
+            USING ERRCODE = 'OR027',
+                  HINT = 'A staff member''s slots must not overlap; adjacent slots (one ends when the next starts) are fine.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.run_scheduled_workflow(workflow_id uuid)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    tz text;
+    minute timestamptz := date_trunc('minute', now());
+    local timestamp;
+    due text;
+    exec_id uuid;
+BEGIN
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = run_scheduled_workflow.workflow_id;
+    IF NOT FOUND OR NOT w.is_active OR w.trigger_type <> 'time_based' THEN
+        RETURN NULL;
+    END IF;
+    tz := coalesce(w.trigger_config ->> 'timezone', 'UTC');
+    local := minute AT TIME ZONE tz;
+    IF NOT coalesce(orders.schedule_matches(w.trigger_config ->> 'schedule', local), false) THEN
+        RETURN NULL;
+    END IF;
+    -- one run per minute: concurrent calls wait here, then see the first run
+    due := to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
+    PERFORM orders.xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
+    IF EXISTS (SELECT 1 FROM orders.workflow_executions e
+                WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
+                  AND e.trigger_event ->> 'scheduled_for' = due) THEN
+        RETURN NULL;
+    END IF;
+    exec_id := orders.execute_workflow(w.id, NULL, NULL,
+        jsonb_build_object('event', 'schedule', 'scheduled_for', due, 'local_time', local, 'timezone', tz));
+    RETURN CASE WHEN EXISTS (SELECT 1 FROM orders.workflow_executions e WHERE e.id = exec_id) THEN exec_id END;
 END
 $$;

@@ -86,7 +86,6 @@ PGDLLEXPORT void orders_status_announcer_main(Datum main_arg);
  * neither 1 nor 2, so that no SQL advisory lock function can take them (a
  * client holding them could otherwise silence the announcements).
  */
-#define ANNOUNCER_LOCK_SPACE 0x4f52
 #define ANNOUNCER_LOCK_KEY1 0x6f726473
 #define ANNOUNCER_LOCK_KEY2 0x616e6e63
 
@@ -116,7 +115,7 @@ static void
 announcer_lock_tag(LOCKTAG *tag, int which)
 {
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, ANNOUNCER_LOCK_KEY1, ANNOUNCER_LOCK_KEY2 + which,
-						 ANNOUNCER_LOCK_SPACE);
+						 ORDERS_LOCK_SPACE_ANNOUNCER);
 }
 
 /* ---------------------------------------------------------------------

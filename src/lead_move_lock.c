@@ -20,6 +20,11 @@
  * switch; one lock for the database made every PATCH naming customer_id
  * wait for every lead transaction, deadlocked two movers through their own
  * lead updates, and let any role holding it stop all lead writes.
+ *
+ * (0.41.0 library) In a lock space of the extension's own
+ * (ORDERS_LOCK_SPACE_LEADS): with the fourth field 2, as before, any login
+ * could hold an order's lock by pg_advisory_lock(int4, int4) and stop its
+ * lead writes and moves for as long as its session lasted.
  */
 #include "orders.h"
 
@@ -101,7 +106,7 @@ orders_lock_order_leads(Datum order_id, bool move)
 	bool		held;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ORDERS_LEADS_MOVE_LOCK,
-						 (uint32) DatumGetInt32(DirectFunctionCall1(uuid_hash, order_id)), 2);
+						 (uint32) DatumGetInt32(DirectFunctionCall1(uuid_hash, order_id)), ORDERS_LOCK_SPACE_LEADS);
 	held = LockHeldByMe(&tag, ExclusiveLock) || LockHeldByMe(&tag, ShareLock);
 	if (counted_lxid != MyProc->lxid)
 	{

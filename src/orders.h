@@ -64,6 +64,7 @@
 #define ERRCODE_ORDERS_SITE_NOT_IN_GROUP    MAKE_SQLSTATE('O','R','0','7','6')
 #define ERRCODE_ORDERS_SITE_ITEM            MAKE_SQLSTATE('O','R','0','7','8')
 #define ERRCODE_ORDERS_TOO_MANY_ORDERS      MAKE_SQLSTATE('O','R','1','2','1')
+/* OR122 (0.41.0): a row others are counted against keeps its id — orders.id_stays() (PL/pgSQL) */
 
 /* Name of the schema every object of the extension lives in. */
 #define ORDERS_SCHEMA "orders"
@@ -77,6 +78,19 @@
  * (orders.lock_order_leads; lead_move_lock.c).
  */
 #define ORDERS_LEADS_MOVE_LOCK 1330791506
+
+/*
+ * Lock spaces — the fourth field of an advisory lock's tag — of the
+ * extension's own locks.  SQL's pg_advisory_* build 1 (one bigint key) or
+ * 2 (two int4 keys), so no session can take or hold one of these.  (0.41.0
+ * library: any login could hold an order's lead lock with
+ * pg_advisory_lock(int4, int4), and every lead write and move of that order
+ * waited for it; the keyed locks the SQL took with pg_advisory_xact_lock
+ * likewise — a shop's orders by customer phone, a staff member's slots.)
+ */
+#define ORDERS_LOCK_SPACE_ANNOUNCER 0x4f52	/* announcer.c */
+#define ORDERS_LOCK_SPACE_LEADS 0x4f53	/* lead_move_lock.c */
+#define ORDERS_LOCK_SPACE_KEYED 0x4f54	/* keyed_lock.c: orders.xact_lock(bigint) */
 
 /* ---- lead_move_lock.c (0.40.0): that lock, at most orders.lead_locks_per_request per API request ---- */
 extern void orders_lock_order_leads(Datum order_id, bool move);

@@ -28,6 +28,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/hsearch.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
@@ -83,7 +84,10 @@ typedef struct RevenueFold
 
 /*
  * fold_earned — fold one order row: what it earns, times sign.  Orders that
- * earned nothing before and after never enter the hash.
+ * earned nothing before and after never enter the hash.  What it keeps is
+ * the order's delta (0.41.0 library: the names, the sums it replaced and a
+ * currency it overwrote stayed allocated per row until the trigger
+ * returned — 0.6 kB an order, 250 MB for a 300k-order statement).
  */
 static void
 fold_earned(TupleTableSlot *slot, int sign, void *arg)
@@ -107,26 +111,36 @@ fold_earned(TupleTableSlot *slot, int sign, void *arg)
 	{
 		d->amount = f->zero;
 		d->method = (Datum) 0;
-		d->currency = CStringGetTextDatum("USD");
+		d->currency = (Datum) 0;	/* none: USD (post_revenue) */
 		d->notes = NULL;
 	}
 	if (sign > 0)
 	{
-		Datum		method = slot_getattr(slot, f->payment_method, &isnull);
+		bool		no_method;
+		Datum		method = slot_getattr(slot, f->payment_method, &no_method);
+		char	   *number = TextDatumGetCString(slot_getattr(slot, f->order_number, &isnull));
+		char	   *status = TextDatumGetCString(slot_getattr(slot, f->status, &isnull));
+		char	   *payment = TextDatumGetCString(slot_getattr(slot, f->payment_status, &isnull));
 
-		d->method = isnull ? (Datum) 0 : datumCopy(method, false, -1);
+		d->method = no_method ? (Datum) 0 : datumCopy(method, false, -1);
 		d->currency = datumCopy(slot_getattr(slot, f->currency, &isnull), false, -1);
-		d->notes = psprintf("order %s: %s, payment %s",
-							TextDatumGetCString(slot_getattr(slot, f->order_number, &isnull)),
-							TextDatumGetCString(slot_getattr(slot, f->status, &isnull)),
-							TextDatumGetCString(slot_getattr(slot, f->payment_status, &isnull)));
+		d->notes = psprintf("order %s: %s, payment %s", number, status, payment);
+		pfree(number);
+		pfree(status);
+		pfree(payment);
 	}
 	if (earns)
 	{
 		Datum		amount = slot_getattr(slot, f->total_amount, &isnull);
 
 		if (!isnull)
-			d->amount = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, d->amount, amount);
+		{
+			Datum		was = d->amount;
+
+			d->amount = DirectFunctionCall2(sign > 0 ? numeric_add : numeric_sub, was, amount);
+			if (was != f->zero)
+				pfree(DatumGetPointer(was));
+		}
 	}
 }
 
@@ -163,6 +177,7 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 	Oid			ledger_rel;
 	OrdersSavedUser saved;
 	SPIPlanPtr	plan;
+	MemoryContext post_cxt;
 	pg_uuid_t	account;
 	pg_uuid_t	staff_id;
 	bool		has_staff;
@@ -198,9 +213,12 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 						   " VALUES ($1, $2, $3, $4, $5,"
 						   "         'automatic: ' OPERATOR(pg_catalog.||) $6, $7, true)",
 						   7, argtypes);
+	/* each order's arguments in a context of their own, emptied after its row */
+	post_cxt = AllocSetContextCreate(CurrentMemoryContext, "orders revenue posting", ALLOCSET_SMALL_SIZES);
 	for (long i = 0; i < n; i++)
 	{
 		EarnedDelta *d = moved[i];
+		MemoryContext was = MemoryContextSwitchTo(post_cxt);
 		bool		grew = DatumGetBool(DirectFunctionCall2(numeric_gt, d->amount, f.zero));
 		Datum		args[7];
 		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -215,9 +233,12 @@ orders_post_revenue(PG_FUNCTION_ARGS)
 		if (!has_staff)
 			nulls[4] = 'n';
 		args[5] = CStringGetTextDatum(d->notes ? d->notes : "");
-		args[6] = d->currency;
+		args[6] = d->currency != (Datum) 0 ? d->currency : CStringGetTextDatum("USD");
 		orders_execute(plan, args, nulls, false, 0, SPI_OK_INSERT);
+		MemoryContextSwitchTo(was);
+		MemoryContextReset(post_cxt);
 	}
+	MemoryContextDelete(post_cxt);
 	orders_spi_finish_as(&saved);
 	return PointerGetDatum(NULL);
 }

@@ -30,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -686,7 +687,11 @@ order_not_found(Datum order_id)
  * order_not_changed — refuse a change that found no order to change: 42501
  * naming the order when the caller sees it (its read policy lets it
  * through, the update policy not: staff without orders.edit, say), else
- * OR006 as for an order it cannot see (or that is gone).  Runs only on that
+ * OR006 as for an order it cannot see (or that is gone).  (0.41.0 library)
+ * A caller whom no policy limits and who may update orders missed the order
+ * only because it was deleted while the change waited for it — and made
+ * again under its id, since the latest snapshot reads it: 40001 (retry;
+ * a superuser heard that it may not change the order).  Runs only on that
  * refusal.
  */
 static void
@@ -700,7 +705,14 @@ order_not_changed(Datum order_id)
 	 * made after it is none the caller could change)
 	 */
 	char	   *number = orders_visible_order_number(order_id, !IsolationUsesXactSnapshot());
+	Oid			orders_rel = orders_relid("orders");
 
+	if (number != NULL && check_enable_rls(orders_rel, InvalidOid, true) != RLS_ENABLED &&
+		pg_class_aclcheck(orders_rel, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("order \"%s\" was deleted and made again while the change waited for it", number),
+				 errhint("Retry the change.")));
 	if (number != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

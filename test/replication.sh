@@ -253,8 +253,8 @@ check "subscriber: one revenue and one refund for the returned order" "revenue 6
                WHERE order_id = 'a0000000-0000-0000-0000-0000000000e7'")"
 
 # ------------------------------------------------ triggers on the subscriber --
-check "subscriber: every extension trigger is ENABLE ORIGIN (silent under the apply worker) but lifecycle_changed_applied, ENABLE REPLICA" \
-    "lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R" \
+check "subscriber: every extension trigger is ENABLE ORIGIN (silent under the apply worker) but the cache triggers' row copies, ENABLE REPLICA" \
+    "lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,workflows_changed_applied:R" \
     "$(sub -c "SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
                WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'orders.%' AND tgenabled <> 'O'")"
 

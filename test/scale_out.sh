@@ -194,8 +194,9 @@ prospect=55555555-5555-5555-5555-555555555555
 check "... a prospect who logged in converts it: the order's customer becomes its account (on node 1)" \
     "$(node 1 -c "SELECT customer_id FROM orders.orders WHERE id = '$ro1'")|$prospect" \
     "$(api $prospect "SELECT orders.convert_share_token('$rtoken')")|$(node 1 -c "SELECT c.account_id FROM orders.customers c JOIN orders.orders o ON o.customer_id = c.id WHERE o.id = '$ro1'")"
-check "... a second conversion is refused by node 1 (OR080: single use)" "ERROR OR080" \
-    "$(api $prospect "SELECT orders.convert_share_token('$rtoken')")"
+check "... a retry by the prospect answers as its conversion did; another account's is refused by node 1 (OR080: single use)" \
+    "$(node 1 -c "SELECT customer_id FROM orders.orders WHERE id = '$ro1'")|ERROR OR080" \
+    "$(api $prospect "SELECT orders.convert_share_token('$rtoken')")|$(api 66666666-6666-6666-6666-666666666666 "SELECT orders.convert_share_token('$rtoken')")"
 rtoken_id=$(node 1 -c "SELECT id FROM orders.order_share_tokens WHERE order_id = '$ro1'")
 check "... revoke_share_token by the link's id, through the proxy: the link no longer opens (OR080)" "|ERROR OR080" \
     "$(api $ADMIN "SELECT orders.revoke_share_token('$rtoken_id')")|$(api '' "SELECT orders.shared_order('$rtoken')" anon)"

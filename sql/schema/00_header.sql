@@ -37,6 +37,16 @@ CREATE EVENT TRIGGER orders_schema_guard ON ddl_command_start
 ALTER EVENT TRIGGER orders_schema_guard ENABLE ALWAYS;
 REVOKE ALL ON FUNCTION orders.schema_rename_guard() FROM PUBLIC;
 
+-- (0.41.0) The extension's transaction lock on a key its SQL computes (a
+-- shop order, a customer's phone, a staff member's slots): an advisory lock
+-- in a lock space no SQL call builds, so no session can take or hold it
+-- (pg_advisory_xact_lock's keys any login could hold with
+-- pg_advisory_lock).  Owner only (src/keyed_lock.c).
+CREATE FUNCTION orders.xact_lock(key bigint) RETURNS void
+    LANGUAGE c STRICT VOLATILE
+    AS 'MODULE_PATHNAME', 'orders_xact_lock';
+REVOKE ALL ON FUNCTION orders.xact_lock(bigint) FROM PUBLIC;
+
 -- PostgreSQL 15.0-15.19 can fail an UPDATE of a row whose previous updater
 -- is aborting with XX000 "new multixact has more than one updating member"
 -- (fixed in 15.20; doc/multixact.md).  The extension's stock, counters and

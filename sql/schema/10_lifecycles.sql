@@ -25,6 +25,26 @@ CREATE FUNCTION orders.set_updated_at() RETURNS trigger
 COMMENT ON FUNCTION orders.set_updated_at() IS
     'BEFORE UPDATE row trigger: sets updated_at (or the column named by the trigger argument) to now()';
 
+-- (0.41.0) id_stays — BEFORE UPDATE OF id on the rows others are counted
+-- against (customers, products, variants, orders, slots, client groups):
+-- a row keeps its id (OR122).  The foreign keys to them are checked at the
+-- statement's end, so one statement could change a parent's id and point
+-- its children at the new one: the counters took the children off a row
+-- that was gone and added them onto one that already counted them (a
+-- subtotal, a campaign's leads, a customer's orders twice; a product's
+-- stock taken twice for good).
+CREATE FUNCTION orders.id_stays() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'row % of orders.% keeps its id', OLD.id, TG_TABLE_NAME
+        USING ERRCODE = 'OR122',
+              DETAIL = format('It would become %s; what is counted against it (items, leads, orders, reservations, sites) follows rows by id.', NEW.id),
+              HINT = 'Insert a row with the new id, move what hangs on the old one to it, then delete the old one.';
+END
+$$;
+
 CREATE FUNCTION orders.lifecycle_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_lifecycle_changed';
 
@@ -290,9 +310,14 @@ CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
     ON orders.lifecycle_states FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
 CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
     ON orders.lifecycle_transitions FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
+-- (0.41.0) the gates too, which the graph holds: a gate closed on the
+-- publisher stayed open in every session of a subscriber
+CREATE TRIGGER lifecycle_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.lifecycle_gates FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_changed();
 ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied;
 ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied;
 ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied;
+ALTER TABLE orders.lifecycle_gates ENABLE REPLICA TRIGGER lifecycle_changed_applied;
 
 -- The category of a status, from the cached lifecycle graph (C).
 CREATE FUNCTION orders.status_category(lifecycle text, status text) RETURNS text
@@ -323,7 +348,7 @@ REVOKE ALL ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_trans
               orders.lifecycle_gates, orders.lifecycle_graph FROM PUBLIC;
 GRANT SELECT ON orders.lifecycles, orders.lifecycle_states, orders.lifecycle_transitions,
                 orders.lifecycle_gates, orders.lifecycle_graph TO PUBLIC;
-REVOKE ALL ON FUNCTION orders.set_updated_at(), orders.lifecycle_changed(),
+REVOKE ALL ON FUNCTION orders.set_updated_at(), orders.id_stays(), orders.lifecycle_changed(),
                        orders.check_transition_row(), orders.state_meaning_guard(),
                        orders.check_gate_row() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),

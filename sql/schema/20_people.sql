@@ -49,6 +49,8 @@ CREATE INDEX customers_area_idx ON orders.customers (area);
 CREATE INDEX customers_tags_idx ON orders.customers USING gin (tags jsonb_path_ops);
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.customers
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.customers
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 
 CREATE TABLE orders.staff (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),

@@ -50,6 +50,8 @@ CREATE INDEX products_low_stock_idx ON orders.products (is_low) WHERE is_low;
 CREATE INDEX products_name_search_idx ON orders.products USING gin (to_tsvector('simple', name));
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.products
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.products
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 
 CREATE TABLE orders.product_variants (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
@@ -74,6 +76,8 @@ CREATE INDEX product_variants_attributes_idx ON orders.product_variants USING gi
 CREATE INDEX product_variants_low_stock_idx ON orders.product_variants (is_low) WHERE is_low;
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.product_variants
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.product_variants
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 
 SELECT pg_catalog.pg_extension_config_dump('orders.products', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.product_variants', '');

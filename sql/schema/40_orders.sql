@@ -176,6 +176,8 @@ CREATE TRIGGER status_audit AFTER UPDATE ON orders.orders
     FOR EACH ROW EXECUTE FUNCTION orders.status_audit();
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.orders
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.orders
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_items
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
 

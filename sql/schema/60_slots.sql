@@ -131,7 +131,7 @@ BEGIN
             USING ERRCODE = '25000',
                   DETAIL = 'A REPEATABLE READ snapshot cannot see a concurrent slot of the same staff member.';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtextextended('orders.staff:' || NEW.staff_id::text, 0));
+    PERFORM orders.xact_lock(hashtextextended('orders.staff:' || NEW.staff_id::text, 0));
     SELECT c.id INTO other FROM orders.service_capacity c
      WHERE c.staff_id = NEW.staff_id AND c.id <> NEW.id
        AND c.starts_at < NEW.ends_at AND NEW.starts_at < c.ends_at
@@ -156,6 +156,8 @@ CREATE TRIGGER slot_counts_guard BEFORE INSERT OR UPDATE OR DELETE
     ON orders.slot_reservations FOR EACH ROW EXECUTE FUNCTION orders.slot_counts_guard();
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.service_capacity
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.service_capacity
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 
 -- (0.36.0) TRUNCATE skips the reservations' row triggers and the slot
 -- functions: slots would keep counting places nobody holds, for good.

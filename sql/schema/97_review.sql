@@ -42,6 +42,8 @@ CREATE INDEX order_groups_client_idx ON orders.order_groups (client_id);
 CREATE INDEX order_groups_analysis_idx ON orders.order_groups (analysis_project_id) WHERE analysis_project_id IS NOT NULL;
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON orders.order_groups
     FOR EACH ROW EXECUTE FUNCTION orders.set_updated_at();
+CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.order_groups
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) EXECUTE FUNCTION orders.id_stays();
 CREATE FUNCTION orders.group_counts_guard() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_group_counts_guard';
 CREATE TRIGGER group_counts_guard

@@ -368,7 +368,7 @@ BEGIN
                     USING ERRCODE = '22001';
             END IF;
             IF ext_id IS NOT NULL OR delivery_id IS NOT NULL THEN
-                PERFORM pg_advisory_xact_lock(hashtextextended(
+                PERFORM orders.xact_lock(hashtextextended(
                     'orders.webhook ' || w.id || ' ' || coalesce('order ' || ext_id, 'delivery ' || delivery_id), 0));
             END IF;
             -- a delivery id alone names the request only when the payload has no
@@ -574,10 +574,10 @@ BEGIN
                     -- makes a new customer (the email is not asked then: it would find
                     -- a row that somebody else's order made with that email).
                     IF c_phone IS NOT NULL THEN
-                        PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                        PERFORM orders.xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
                     END IF;
                     IF c_email IS NOT NULL THEN
-                        PERFORM pg_advisory_xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
+                        PERFORM orders.xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                     END IF;
                     IF c_phone IS NOT NULL THEN
                         SELECT c.id, c.account_id IS NOT NULL INTO customer_id, phone_owned FROM orders.customers c

@@ -1071,6 +1071,12 @@ CREATE FUNCTION orders.workflows_changed() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_workflows_changed';
 CREATE TRIGGER workflows_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON orders.workflows
     FOR EACH STATEMENT EXECUTE FUNCTION orders.workflows_changed();
+-- (0.41.0) on a subscriber, as the lifecycle tables' (10_lifecycles.sql):
+-- the apply worker fires no statement trigger, and a workflow replicated
+-- there left every session's cached list of active workflows as it was
+CREATE TRIGGER workflows_changed_applied AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
+    FOR EACH ROW EXECUTE FUNCTION orders.workflows_changed();
+ALTER TABLE orders.workflows ENABLE REPLICA TRIGGER workflows_changed_applied;
 -- Statement triggers (transition tables: the orders' other statement
 -- triggers have the rows captured anyway), named to fire after
 -- stats_customer_* — AFTER statement triggers of one event fire in name
@@ -1199,7 +1205,7 @@ BEGIN
     END IF;
     -- one run per minute: concurrent calls wait here, then see the first run
     due := to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
-    PERFORM pg_advisory_xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
+    PERFORM orders.xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
     IF EXISTS (SELECT 1 FROM orders.workflow_executions e
                 WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
                   AND e.trigger_event ->> 'scheduled_for' = due) THEN

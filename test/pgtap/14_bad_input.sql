@@ -4,7 +4,7 @@
 -- refusals quote at most 64 bytes of what they were sent; a JWT whose sub
 -- is an object, array or boolean is refused, not taken for current_user.
 BEGIN;
-SELECT plan(78);
+SELECT plan(81);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000014c1', 'Careful User');
 INSERT INTO orders.products (id, name, sku, price, stock_quantity) VALUES
@@ -213,6 +213,32 @@ SELECT throws_ok(format($$INSERT INTO orders.lifecycle_transitions (lifecycle, f
 SELECT is((SELECT count(*)::int FROM orders.lifecycles WHERE length(name) > 63)
           + (SELECT count(*)::int FROM orders.lifecycle_transitions WHERE length(lifecycle || from_status || to_status) > 189),
           0, '... no lifecycle, state or transition written');
+
+-- (0.41.0) a row others are counted against keeps its id (OR122): one
+-- statement re-keying a parent and pointing its children at the new id
+-- counted them twice — a customer's orders, a product's stock for good
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-000000001471', 'T14 re-key');
+INSERT INTO orders.products (id, name, sku, price, stock_quantity)
+VALUES ('00000000-0000-0000-0000-000000001472', 'T14 re-key', 'T14-RK', 10, 100);
+INSERT INTO orders.orders (id, customer_id) VALUES ('00000000-0000-0000-0000-000000001473', '00000000-0000-0000-0000-000000001471');
+INSERT INTO orders.order_items (order_id, name, quantity, unit_price, product_id)
+VALUES ('00000000-0000-0000-0000-000000001473', 'T14 re-key', 2, 10, '00000000-0000-0000-0000-000000001472');
+SELECT orders.transition('00000000-0000-0000-0000-000000001473', 'confirmed') \g /dev/null
+SELECT throws_ok($$WITH c AS (UPDATE orders.customers SET id = '00000000-0000-0000-0000-000000001479' WHERE id = '00000000-0000-0000-0000-000000001471'),
+                        o AS (UPDATE orders.orders SET customer_id = '00000000-0000-0000-0000-000000001479'
+                               WHERE customer_id = '00000000-0000-0000-0000-000000001471')
+                   SELECT 1$$,
+                 'OR122', 'row 00000000-0000-0000-0000-000000001471 of orders.customers keeps its id',
+                 '(0.41.0) a customer re-keyed with its orders in one statement: OR122 (its statistics counted them twice)');
+SELECT throws_ok($$WITH p AS (UPDATE orders.products SET id = '00000000-0000-0000-0000-000000001478' WHERE id = '00000000-0000-0000-0000-000000001472'),
+                        i AS (UPDATE orders.order_items SET product_id = '00000000-0000-0000-0000-000000001478'
+                               WHERE product_id = '00000000-0000-0000-0000-000000001472')
+                   SELECT 1$$,
+                 'OR122', 'row 00000000-0000-0000-0000-000000001472 of orders.products keeps its id',
+                 '... a product re-keyed with the items holding it (its stock was taken twice, for good)');
+SELECT is((SELECT stock_quantity || ' ' || (SELECT total_orders FROM orders.customers WHERE id = '00000000-0000-0000-0000-000000001471')
+             FROM orders.products WHERE id = '00000000-0000-0000-0000-000000001472'), '98 1',
+          '... the stock and the statistics as the confirmation left them');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -589,6 +589,9 @@ SELECT pg_temp.probe('and deleted',
   format($p$DELETE FROM orders.orders WHERE id = %L$p$, :'x_order'), '{stock_delete_guard,customer_stats,announce_deleted_changes}');
 SELECT pg_temp.probe('stock after all',
   $p$SELECT stock_quantity FROM orders.products WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$, '{}', NULL, '5');
+SELECT pg_temp.probe('a product re-keyed (0.41.0: id_stays, OR122)',
+  $p$UPDATE orders.products SET id = '00000000-0000-0000-0000-0000000000ef' WHERE id = '00000000-0000-0000-0000-0000000000e1'$p$,
+  '{id_stays}', 'OR122');
 
 -- the admin edits a staff row, the lifecycle definitions and a slot: the
 -- triggers on them run (those that read other rows as their owner)
@@ -613,7 +616,7 @@ SELECT pg_temp.probe('and deletes it',
   '{state_meaning_guard,lifecycle_changed}');
 SELECT pg_temp.probe('an admin gives a slot to a staff member',
   $p$UPDATE orders.service_capacity SET staff_id = '00000000-0000-0000-0000-0000000000e9'$p$,
-  '{check_staff_overlap,set_updated_at}');
+  '{check_staff_overlap,xact_lock,set_updated_at}');
 
 ---------------------------------------------------------------------------
 -- Agency orders (issue 11): the admin sets one up for Client Three (JWT sub
@@ -750,7 +753,7 @@ SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
 SELECT pg_temp.probe('anon: a shop order through an open webhook',
   $p$SELECT orders.ingest_webhook('api-open', '{"id": 9101, "email": "att@example.com", "total_price": "20.00",
      "line_items": [{"sku": "API-LAMP", "name": "API Lamp", "quantity": 1, "price": "20.00"}]}', NULL, 'att-d1') ->> 'status'$p$,
-  '{ingest_webhook,webhook_ingest,require_read_committed,webhook_value,webhook_amount,webhook_insert_items,hold_order_workflows,judge_order_workflows}', NULL, 'created');
+  '{ingest_webhook,webhook_ingest,xact_lock,require_read_committed,webhook_value,webhook_amount,webhook_insert_items,hold_order_workflows,judge_order_workflows}', NULL, 'created');
 SELECT pg_temp.probe('anon: webhook_time is the owner''s (0.35.0)',
   $p$SELECT orders.webhook_time('14/03/2025 10:21:07') IS NULL AND orders.webhook_time('2025-03-14T10:21:07Z') IS NOT NULL$p$,
   '{webhook_time}', '42501');
