@@ -298,12 +298,14 @@ check "no trigger left disabled after the parallel data load" 0 \
 # extension's ENABLE REPLICA triggers again (a subscriber's graph caches)
 q orders_dump_jobs -c "ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
     -c "ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
-    -c "ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied" >/dev/null
+    -c "ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
+    -c "ALTER TABLE orders.lifecycle_gates ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
+    -c "ALTER TABLE orders.workflows ENABLE REPLICA TRIGGER workflows_changed_applied" >/dev/null
 trigger_modes="SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ' '
                                  ORDER BY tgrelid::regclass::text, tgname)
                  FROM pg_trigger WHERE NOT tgisinternal"
-check "the source has the extension's three ENABLE REPLICA triggers" 3 \
-    "$(q $src -c "$trigger_modes" | grep -o 'lifecycle_changed_applied=R' | wc -l)"
+check "the source has the extension's five ENABLE REPLICA triggers" 5 \
+    "$(q $src -c "$trigger_modes" | grep -o '_changed_applied=R' | wc -l)"
 check "after the fourth step every trigger fires as in the source (ENABLE REPLICA kept)" \
     "$(q $src -c "$trigger_modes")" "$(q orders_dump_jobs -c "$trigger_modes")"
 verify orders_dump_jobs "pg_restore --jobs 4"
