@@ -61,13 +61,13 @@ typedef struct CallerIdentity
 	Oid			outer_user;		/* GetOuterUserId(): are the claims believed */
 	Oid			user;			/* GetUserId(): the actor without claims */
 	char	   *actor;
-	bool		subject;		/* the actor is a believed JWT subject */
+	bool		may_be_account;	/* a believed JWT subject or the acting_for label */
 	bool		has_staff;		/* a staff row, active or not */
 	pg_uuid_t	staff_id;
 	bool		active;
 	char	   *role;
 	Jsonb	   *permissions;
-	bool		has_account;	/* a subject that is a uuid: "account" */
+	bool		has_account;	/* may_be_account and a uuid: "account" */
 	pg_uuid_t	account;
 	bool		customers_read; /* the customer rows are read when first asked */
 	int			ncustomers;
@@ -199,11 +199,11 @@ scan_by_account(const char *relname, const char *indexname, pg_uuid_t *account, 
  * load_identity — read the caller's staff row (an index scan on
  * account_id) into "me", its context reset; its customer rows are read
  * when first asked (read_customers: a query about products needs none).  A
- * sub that is no uuid has neither, nor (0.41.0 library) an actor that is no
- * believed JWT subject ("subject" false: a role name, the acting_for label).
+ * sub that is no uuid has neither, nor (0.41.0 library) a role name
+ * ("may_be_account" false: no believed JWT subject, no acting_for label).
  */
 static void
-load_identity(CallerIdentity *me, const char *actor, bool subject, LocalTransactionId lxid,
+load_identity(CallerIdentity *me, const char *actor, bool may_be_account, LocalTransactionId lxid,
 			  SubTransactionId subxid, CommandId cid, const OrdersSnapshotKey *snapshot)
 {
 	MemoryContext cxt = me->cxt;
@@ -222,8 +222,8 @@ load_identity(CallerIdentity *me, const char *actor, bool subject, LocalTransact
 	me->cid = cid;
 	me->snapshot = *snapshot;
 	me->generation = ++identity_loads;
-	me->subject = subject;
-	me->has_account = subject && orders_account_uuid(actor, &me->account);
+	me->may_be_account = may_be_account;
+	me->has_account = may_be_account && orders_account_uuid(actor, &me->account);
 	me->customers_read = !me->has_account;
 	if (!me->has_account)
 	{
@@ -323,7 +323,7 @@ caller_identity(void)
 	uint64		settings_changes;
 	uint64		api_roles_changes;
 	const char *actor;
-	bool		subject;
+	bool		may_be_account;
 	CallerIdentity *me = NULL;
 
 	for (int i = 0; i < IDENTITY_SLOTS; i++)
@@ -346,19 +346,19 @@ caller_identity(void)
 	 */
 	settings_changes = orders_identity_settings_changes;
 	api_roles_changes = orders_api_roles_changes;
-	actor = orders_current_actor_from(&subject);
+	actor = orders_current_actor_from(&may_be_account);
 	for (int i = 0; i < IDENTITY_SLOTS && me == NULL; i++)
 	{
 		CallerIdentity *slot = &identities[(last_used + i) % IDENTITY_SLOTS];
 
-		if (same_reads(slot, subxid, cid, &snapshot) && slot->subject == subject && strcmp(slot->actor, actor) == 0)
+		if (same_reads(slot, subxid, cid, &snapshot) && slot->may_be_account == may_be_account && strcmp(slot->actor, actor) == 0)
 			me = slot;
 	}
 	if (me == NULL)
 	{
 		/* the one used longer ago */
 		me = &identities[(last_used + 1) % IDENTITY_SLOTS];
-		load_identity(me, actor, subject, MyProc->lxid, subxid, cid, &snapshot);
+		load_identity(me, actor, may_be_account, MyProc->lxid, subxid, cid, &snapshot);
 	}
 	/* (after the load, which may refuse: then the next call derives again) */
 	me->settings_changes = settings_changes;

@@ -400,7 +400,7 @@ typedef struct OrdersSavedUser
 
 extern char *orders_current_actor(void);
 extern const char *orders_current_actor_peek(void);
-extern const char *orders_current_actor_from(bool *subject);
+extern const char *orders_current_actor_from(bool *may_be_account);
 extern bool orders_current_account(pg_uuid_t *account);
 extern char *orders_claims_setting;
 extern char *orders_sub_setting;
@@ -532,7 +532,7 @@ extern Datum *lifecycle_status_names(int *n, bool **open);
 extern uint64 lifecycle_graph_generation(void);
 
 /* ---- row_scope.c: what the caller reaches ---- */
-extern char *orders_visible_order_number(Datum order_id, bool latest);
+extern char *orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin);
 
 /* ---- identity.c: the caller in the data ---- */
 

@@ -347,17 +347,19 @@ orders_reach_support(PG_FUNCTION_ARGS)
  * orders_visible_order_number — the number of order "order_id" when the
  * caller reads it (its read policy, asked as the current user through SPI,
  * which must be connected), else NULL; with the statement's snapshot, or
- * the latest when "latest" (an order deleted since is gone).
+ * the latest when "latest" (an order deleted since is gone).  "*xmin"
+ * (when not NULL): the inserting transaction of the row read.
  */
 char *
-orders_visible_order_number(Datum order_id, bool latest)
+orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
 	Datum		args[1];
+	bool		isnull;
 
 	plan = orders_get_plan(PLAN_ORDER_VISIBLE, orders_relid("orders"),
-						   "SELECT o.order_number FROM orders.orders o"
+						   "SELECT o.order_number, o.xmin FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
 	args[0] = order_id;
@@ -365,7 +367,11 @@ orders_visible_order_number(Datum order_id, bool latest)
 		orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	else
 		orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
-	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	if (SPI_processed == 0)
+		return NULL;
+	if (xmin != NULL)
+		*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
 /*
@@ -382,7 +388,7 @@ orders_order_in_scope(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || !orders_api_request_now())
 		PG_RETURN_BOOL(true);
 	orders_spi_connect();
-	visible = orders_visible_order_number(PG_GETARG_DATUM(0), false) != NULL;
+	visible = orders_visible_order_number(PG_GETARG_DATUM(0), false, NULL) != NULL;
 	SPI_finish();
 	PG_RETURN_BOOL(visible);
 }

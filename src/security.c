@@ -176,24 +176,26 @@ orders_current_actor(void)
 const char *
 orders_current_actor_peek(void)
 {
-	bool		subject;
+	bool		may_be_account;
 
-	return orders_current_actor_from(&subject);
+	return orders_current_actor_from(&may_be_account);
 }
 
 /*
  * orders_current_actor_from — orders_current_actor_peek(), and whether the
- * actor is a believed JWT subject ("*subject"), the only actor that may be
- * a person's account.
+ * actor may be a person's account ("*may_be_account"): a believed JWT subject, or
+ * the orders.acting_for label, which only superusers set (the owner's
+ * act_as names a share link's creator or a workflow's author by it, behind
+ * any login) — never the role name.
  */
 const char *
-orders_current_actor_from(bool *subject)
+orders_current_actor_from(bool *may_be_account)
 {
 	const char *claims;
 	const char *sub;
 	bool		labelled = orders_acting_for_setting != NULL && orders_acting_for_setting[0] != '\0';
 
-	*subject = false;
+	*may_be_account = labelled;
 	if (!orders_claims_trusted())
 		return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
 	claims = orders_claims_setting;
@@ -203,7 +205,7 @@ orders_current_actor_from(bool *subject)
 
 		if (s != NULL)
 		{
-			*subject = true;
+			*may_be_account = true;
 			return s;
 		}
 	}
@@ -211,7 +213,7 @@ orders_current_actor_from(bool *subject)
 	if (sub != NULL && sub[0] != '\0')
 	{
 		require_short_sub(strlen(sub), "jwt.claims.sub");
-		*subject = true;
+		*may_be_account = true;
 		return sub;
 	}
 	return labelled ? orders_acting_for_setting : GetUserNameFromId(GetUserId(), false);
@@ -219,17 +221,17 @@ orders_current_actor_from(bool *subject)
 
 /*
  * orders_current_account — the caller's account ("*account"): a believed
- * JWT subject that is a uuid.  (0.41.0 library) A role name or the
- * acting_for label is no account, whatever it looks like: a login named
- * after an admin's account id was served as that admin without any claims.
+ * JWT subject, or the acting_for label, that is a uuid.  (0.41.0 library)
+ * A role name is no account, whatever it looks like: a login named after
+ * an admin's account id was served as that admin without any claims.
  */
 bool
 orders_current_account(pg_uuid_t *account)
 {
-	bool		subject;
-	const char *actor = orders_current_actor_from(&subject);
+	bool		may_be_account;
+	const char *actor = orders_current_actor_from(&may_be_account);
 
-	return subject && orders_account_uuid(actor, account);
+	return may_be_account && orders_account_uuid(actor, account);
 }
 
 /* orders_account_uuid — "actor" as a uuid when it is one (8-4-4-4-12 hex digits). */

@@ -688,10 +688,11 @@ order_not_found(Datum order_id)
  * naming the order when the caller sees it (its read policy lets it
  * through, the update policy not: staff without orders.edit, say), else
  * OR006 as for an order it cannot see (or that is gone).  (0.41.0 library)
- * A caller whom no policy limits and who may update orders missed the order
- * only because it was deleted while the change waited for it — and made
- * again under its id, since the latest snapshot reads it: 40001 (retry;
- * a superuser heard that it may not change the order).  Runs only on that
+ * For a caller whom no policy limits and who may update orders, an order
+ * whose row the calling statement's snapshot could not see yet was deleted
+ * and made again under its id while the change waited: 40001 (retry; a
+ * superuser heard that it may not change the order); one that was there
+ * all along was kept by a DBA's trigger or rule: 09000.  Runs only on that
  * refusal.
  */
 static void
@@ -704,21 +705,29 @@ order_not_changed(Datum order_id)
 	 * REPEATABLE READ the transaction's, which the UPDATE used (an order
 	 * made after it is none the caller could change)
 	 */
-	char	   *number = orders_visible_order_number(order_id, !IsolationUsesXactSnapshot());
+	TransactionId xmin = InvalidTransactionId;
+	char	   *number = orders_visible_order_number(order_id, !IsolationUsesXactSnapshot(), &xmin);
 	Oid			orders_rel = orders_relid("orders");
 
-	if (number != NULL && check_enable_rls(orders_rel, InvalidOid, true) != RLS_ENABLED &&
+	if (number == NULL)
+		order_not_found(order_id);
+	if (check_enable_rls(orders_rel, InvalidOid, true) != RLS_ENABLED &&
 		pg_class_aclcheck(orders_rel, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
+	{
+		/* no policy kept it: made after the calling statement began, or kept by a trigger */
+		if (ActiveSnapshotSet() && TransactionIdIsNormal(xmin) && XidInMVCCSnapshot(xmin, GetActiveSnapshot()))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("order \"%s\" was deleted and made again while the change waited for it", number),
+					 errhint("Retry the change.")));
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("order \"%s\" was deleted and made again while the change waited for it", number),
-				 errhint("Retry the change.")));
-	if (number != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("order \"%s\" may not be changed by you", number),
-				 errhint("Changing an order takes permission orders.edit in your scope, or being its customer.")));
-	order_not_found(order_id);
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("order \"%s\" was not changed: a trigger or rule on orders.orders skipped the change", number)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("order \"%s\" may not be changed by you", number),
+			 errhint("Changing an order takes permission orders.edit in your scope, or being its customer.")));
 }
 
 /*

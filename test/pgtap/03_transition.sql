@@ -1,7 +1,7 @@
 -- orders.transition(): idempotency, history, notes, actor, rollback,
 -- updated_at, and the graph cache seeing changes made in this session.
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-00000000c003', 'T3');
 INSERT INTO orders.orders (id, order_number, customer_id)
@@ -196,6 +196,21 @@ SELECT is((orders.transition('00000000-0000-0000-0000-000000000306', 'confirmed'
 SELECT is((SELECT count(*)::int FROM orders.order_history h JOIN orders.orders o ON o.id = h.order_id
             WHERE o.order_number IN ('T3-6', 'T3-7')), 2, '... which wrote nothing more');
 DROP TRIGGER a_t3_nest ON orders.orders;
+
+-- (0.41.0 library) a DBA's BEFORE trigger that keeps a change from being
+-- made: the owner hears so (09000), not that it may not change the order
+-- (42501) nor that the order was made again meanwhile (40001: a retry
+-- would never end)
+INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000003c9', 'T3 kept');
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000003d9', 'T3-KEPT', '00000000-0000-0000-0000-0000000003c9');
+CREATE FUNCTION pg_temp.t3_keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER a_t3_keep BEFORE UPDATE ON orders.orders FOR EACH ROW
+    WHEN (NEW.status = 'cancelled') EXECUTE FUNCTION pg_temp.t3_keep();
+SELECT throws_ok($$SELECT orders.transition('00000000-0000-0000-0000-0000000003d9', 'cancelled')$$, '09000',
+                 'order "T3-KEPT" was not changed: a trigger or rule on orders.orders skipped the change',
+                 'a change a DBA''s trigger skipped: 09000, said so (was 42501)');
+DROP TRIGGER a_t3_keep ON orders.orders;
 
 SELECT * FROM finish();
 ROLLBACK;

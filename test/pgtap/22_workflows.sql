@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(119);
+SELECT plan(120);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -460,6 +460,26 @@ SELECT lives_ok($$DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0
                 'the author of a workflow naming a deleted webhook can be deleted');
 SELECT is((SELECT is_active::text || ' ' || coalesce(created_by_user_id::text, 'no author') FROM orders.workflows
             WHERE id = '00000000-0000-0000-0000-0000000022a9'), 'false no author', '... and its workflow stops');
+
+-- (0.41.0 library) a workflow's author is asked as its account (act_as
+-- sets the owner-only label to it) also behind a login whose claims are
+-- not believed: the first cut of "a role name is no account" took the
+-- label for none, and every authored run failed (42501)
+INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
+  ('00000000-0000-0000-0000-0000000022e8', '00000000-0000-0000-0000-0000000022d8', 'Author behind a back end', 'admin');
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-0000000022b8', 'WF-BACKEND', '00000000-0000-0000-0000-0000000ac002');
+INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps, created_by_user_id) VALUES
+  ('00000000-0000-0000-0000-0000000022a8', 'Confirmed behind a back end', 'order_status', '{"conditions": {"status": ["confirmed"]}}',
+   '[{"type": "create_task", "config": {"assigned_to": "admin", "title": "check WF-BACKEND"}}]', '00000000-0000-0000-0000-0000000022e8');
+CREATE ROLE t22_backend NOLOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA orders TO t22_backend;
+GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA orders TO t22_backend;
+SET LOCAL ROLE t22_backend;
+SELECT orders.transition('00000000-0000-0000-0000-0000000022b8', 'confirmed') \g /dev/null
+RESET ROLE;
+SELECT is((SELECT string_agg(status, ',') FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-0000000022a8'),
+          'completed', 'an admin''s workflow runs from a change made behind a back end''s own login (its author asked through act_as)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(106);
+SELECT plan(110);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -299,6 +299,10 @@ UPDATE orders.orders SET assigned_agent_id = '00000000-0000-0000-0000-0000000000
 SELECT set_config('role', 'anon', true);
 SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
 SELECT is(orders.shared_order(:'agtok') ->> 'order_number', 'API-3', '... and shows it again once it is');
+SELECT set_config('role', 'tap_storefront', true);
+SELECT is(orders.shared_order(:'agtok') ->> 'order_number', 'API-3',
+          '... also behind a storefront''s own login (act_as names the creator by the label: an account, 0.41.0 library)');
+SELECT set_config('role', 'anon', true);
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 -- (0.38.0) a link that converts stands while its creator is an admin (only
@@ -415,6 +419,18 @@ SELECT throws_ok($$UPDATE orders.order_groups
                     WHERE id = '00000000-0000-0000-0000-0000000008c8'$$,
                  '23514', 'new row for relation "order_groups" violates check constraint "order_groups_target_pages_check"',
                  '(0.41.0) target pages over 256 kB: 23514');
+SELECT throws_ok($$UPDATE orders.order_groups
+                      SET target_pages = (SELECT jsonb_agg(text 'https://client.example.com/page') FROM generate_series(1, 10000))
+                    WHERE id = '00000000-0000-0000-0000-0000000008c8'$$,
+                 '23514', 'new row for relation "order_groups" violates check constraint "order_groups_target_pages_check"',
+                 '... measured as JSON text: 330 kB of repeated pages (a few kB compressed) too');
+SELECT lives_ok($$UPDATE orders.order_groups
+                     SET target_pages = (SELECT jsonb_agg(text 'https://client.example.com/page') FROM generate_series(1, 3000))
+                   WHERE id = '00000000-0000-0000-0000-0000000008c8'$$, '... 100 kB of them are the group''s');
+SELECT throws_ok($$UPDATE orders.order_groups SET anchor_texts = target_pages WHERE id = '00000000-0000-0000-0000-0000000008c8'$$,
+                 '23514', 'new row for relation "order_groups" violates check constraint "order_groups_anchor_texts_check"',
+                 '... but not its anchor texts (64 kB), also when copied from the stored, compressed value');
+UPDATE orders.order_groups SET target_pages = '[]' WHERE id = '00000000-0000-0000-0000-0000000008c8';
 SELECT throws_ok($$INSERT INTO orders.order_requirements (order_id, requirement_type, requirement_value)
                    VALUES ('00000000-0000-0000-0000-0000000008b7', 'niche', to_jsonb(repeat(md5('v'), 2100)))$$,
                  '23514', 'new row for relation "order_requirements" violates check constraint "order_requirements_requirement_value_check"',
