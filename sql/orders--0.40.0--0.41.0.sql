@@ -2,9 +2,11 @@
 --  * Bounds on what clients write into agency orders (23514, HTTP 400):
 --    order_groups' target_pages 256 kB, anchor_texts and
 --    requirement_overrides 64 kB each, order_requirements'
---    requirement_value 64 kB — as JSON text (octet_length: a compressed
---    value measured by its stored size passed a first cut, and its dump
---    did not restore) — and requirement_type a name of at most 63
+--    requirement_value 64 kB — by their binary size, uncompressed
+--    (orders.jsonb_bytes, new: a compressed value measured by its stored
+--    size passed a first cut and its dump did not restore; the JSON text of
+--    1e131071 is 131 kB, and a second cut ran the server out of memory) —
+--    and requirement_type a name of at most 63
 --    characters.  A client stored 13.5 MB of target pages, which a share
 --    link then served to anon.  Rows already larger stop the update (23514,
 --    naming each column and how many rows).
@@ -52,6 +54,15 @@
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.41.0'" to load this file. \quit
 
+-- (0.41.0) jsonb_bytes — a JSON value's binary size, uncompressed, in time
+-- and memory linear in it: the bound of what clients write (the groups'
+-- pages, anchors and overrides, the requirements' values).  Neither the
+-- stored size (a compressed value passed) nor the text (1e131071 prints as
+-- 131 kB) would do.  PUBLIC: the CHECKs call it as the writer.
+CREATE FUNCTION orders.jsonb_bytes(value jsonb) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_jsonb_bytes';
+
 DO $upgrade$
 DECLARE
     bound record;
@@ -60,10 +71,10 @@ DECLARE
 BEGIN
     FOR bound IN
         SELECT * FROM (VALUES
-            ('order_groups', 'target_pages', 'octet_length(target_pages::text) > 262144', 'larger than 256 kB'),
-            ('order_groups', 'anchor_texts', 'octet_length(anchor_texts::text) > 65536', 'larger than 64 kB'),
-            ('order_groups', 'requirement_overrides', 'octet_length(requirement_overrides::text) > 65536', 'larger than 64 kB'),
-            ('order_requirements', 'requirement_value', 'octet_length(requirement_value::text) > 65536', 'larger than 64 kB'),
+            ('order_groups', 'target_pages', 'orders.jsonb_bytes(target_pages) > 262144', 'larger than 256 kB'),
+            ('order_groups', 'anchor_texts', 'orders.jsonb_bytes(anchor_texts) > 65536', 'larger than 64 kB'),
+            ('order_groups', 'requirement_overrides', 'orders.jsonb_bytes(requirement_overrides) > 65536', 'larger than 64 kB'),
+            ('order_requirements', 'requirement_value', 'orders.jsonb_bytes(requirement_value) > 65536', 'larger than 64 kB'),
             ('order_requirements', 'requirement_type', 'length(requirement_type) > 63', 'longer than 63 characters')) b (tab, col, test, what)
     LOOP
         EXECUTE format('SELECT count(*) FROM orders.%I WHERE %s', bound.tab, bound.test) INTO n;
@@ -76,7 +87,7 @@ BEGIN
     IF large_rows <> '' THEN
         RAISE EXCEPTION 'orders 0.41.0 bounds what clients write into agency orders, and rows are larger'
             USING ERRCODE = '23514', DETAIL = large_rows || '.',
-                  HINT = 'Shrink them (e.g. SELECT id FROM orders.order_groups WHERE octet_length(target_pages::text) > 262144), then ALTER EXTENSION orders UPDATE again.';
+                  HINT = 'Shrink them (e.g. SELECT id FROM orders.order_groups WHERE orders.jsonb_bytes(target_pages) > 262144), then ALTER EXTENSION orders UPDATE again.';
     END IF;
 END
 $upgrade$;
@@ -84,17 +95,17 @@ $upgrade$;
 ALTER TABLE orders.order_groups
     DROP CONSTRAINT order_groups_target_pages_check,
     ADD CONSTRAINT order_groups_target_pages_check
-        CHECK (jsonb_typeof(target_pages) = 'array' AND octet_length(target_pages::text) <= 262144),
+        CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_bytes(target_pages) <= 262144),
     DROP CONSTRAINT order_groups_anchor_texts_check,
     ADD CONSTRAINT order_groups_anchor_texts_check
-        CHECK (jsonb_typeof(anchor_texts) = 'array' AND octet_length(anchor_texts::text) <= 65536),
+        CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_bytes(anchor_texts) <= 65536),
     DROP CONSTRAINT order_groups_requirement_overrides_check,
     ADD CONSTRAINT order_groups_requirement_overrides_check
-        CHECK (jsonb_typeof(requirement_overrides) = 'object' AND octet_length(requirement_overrides::text) <= 65536);
+        CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_bytes(requirement_overrides) <= 65536);
 ALTER TABLE orders.order_requirements
     DROP CONSTRAINT order_requirements_requirement_type_check,
     ADD CONSTRAINT order_requirements_requirement_type_check CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
-    ADD CONSTRAINT order_requirements_requirement_value_check CHECK (octet_length(requirement_value::text) <= 65536);
+    ADD CONSTRAINT order_requirements_requirement_value_check CHECK (orders.jsonb_bytes(requirement_value) <= 65536);
 
 -- (0.41.0) the activity log, and the shops' webhooks (not their secrets)
 -- and logs, read by staff with activity.view / webhooks.view

@@ -532,7 +532,7 @@ extern Datum *lifecycle_status_names(int *n, bool **open);
 extern uint64 lifecycle_graph_generation(void);
 
 /* ---- row_scope.c: what the caller reaches ---- */
-extern char *orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin);
+extern char *orders_visible_order_number(Datum order_id, bool latest, ItemPointer tid);
 
 /* ---- identity.c: the caller in the data ---- */
 

@@ -347,11 +347,11 @@ orders_reach_support(PG_FUNCTION_ARGS)
  * orders_visible_order_number — the number of order "order_id" when the
  * caller reads it (its read policy, asked as the current user through SPI,
  * which must be connected), else NULL; with the statement's snapshot, or
- * the latest when "latest" (an order deleted since is gone).  "*xmin"
- * (when not NULL): the inserting transaction of the row read.
+ * the latest when "latest" (an order deleted since is gone).  "*tid"
+ * (when not NULL): the row version read.
  */
 char *
-orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin)
+orders_visible_order_number(Datum order_id, bool latest, ItemPointer tid)
 {
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan;
@@ -359,7 +359,7 @@ orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin)
 	bool		isnull;
 
 	plan = orders_get_plan(PLAN_ORDER_VISIBLE, orders_relid("orders"),
-						   "SELECT o.order_number, o.xmin FROM orders.orders o"
+						   "SELECT o.order_number, o.ctid FROM orders.orders o"
 						   " WHERE o.id OPERATOR(pg_catalog.=) $1",
 						   1, argtypes);
 	args[0] = order_id;
@@ -369,8 +369,8 @@ orders_visible_order_number(Datum order_id, bool latest, TransactionId *xmin)
 		orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
-	if (xmin != NULL)
-		*xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (tid != NULL)
+		*tid = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 

@@ -14,6 +14,7 @@
 #include "orders.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -684,16 +685,44 @@ order_not_found(Datum order_id)
 }
 
 /*
+ * same_order_row — is "now", the order's row as the latest snapshot reads
+ * it, a later version of the row the calling statement's snapshot reads
+ * (its update chain leads there), rather than a row made after that one
+ * was deleted?  False too when the statement's snapshot reads no row of the
+ * order.  Decided by the versions' chain, not by transaction ids: a row
+ * written earlier in this transaction, or frozen, or updated by another
+ * transaction meanwhile, is the same row.
+ */
+static bool
+same_order_row(Datum order_id, const ItemPointerData *now)
+{
+	ItemPointerData then;
+	Relation	rel;
+	Snapshot	latest;
+	TableScanDesc scan;
+
+	if (orders_visible_order_number(order_id, false, &then) == NULL)
+		return false;
+	rel = table_open(orders_relid("orders"), AccessShareLock);
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan_tid(rel, latest);
+	table_tuple_get_latest_tid(scan, &then);
+	table_endscan(scan);
+	UnregisterSnapshot(latest);
+	table_close(rel, AccessShareLock);
+	return ItemPointerEquals(&then, (ItemPointer) now);
+}
+
+/*
  * order_not_changed — refuse a change that found no order to change: 42501
  * naming the order when the caller sees it (its read policy lets it
  * through, the update policy not: staff without orders.edit, say), else
  * OR006 as for an order it cannot see (or that is gone).  (0.41.0 library)
- * For a caller whom no policy limits and who may update orders, an order
- * whose row the calling statement's snapshot could not see yet was deleted
- * and made again under its id while the change waited: 40001 (retry; a
- * superuser heard that it may not change the order); one that was there
- * all along was kept by a DBA's trigger or rule: 09000.  Runs only on that
- * refusal.
+ * A caller whom no policy limits and who may update orders hears why it
+ * really was: at READ COMMITTED the order was deleted and made again under
+ * its id while the change waited (40001, retry; a superuser heard that it
+ * may not change the order), else a DBA's trigger or rule kept the change
+ * (09000).  Runs only on that refusal.
  */
 static void
 order_not_changed(Datum order_id)
@@ -705,29 +734,27 @@ order_not_changed(Datum order_id)
 	 * REPEATABLE READ the transaction's, which the UPDATE used (an order
 	 * made after it is none the caller could change)
 	 */
-	TransactionId xmin = InvalidTransactionId;
-	char	   *number = orders_visible_order_number(order_id, !IsolationUsesXactSnapshot(), &xmin);
+	bool		read_committed = !IsolationUsesXactSnapshot();
+	ItemPointerData now;
+	char	   *number = orders_visible_order_number(order_id, read_committed, &now);
 	Oid			orders_rel = orders_relid("orders");
 
 	if (number == NULL)
 		order_not_found(order_id);
-	if (check_enable_rls(orders_rel, InvalidOid, true) != RLS_ENABLED &&
-		pg_class_aclcheck(orders_rel, GetUserId(), ACL_UPDATE) == ACLCHECK_OK)
-	{
-		/* no policy kept it: made after the calling statement began, or kept by a trigger */
-		if (ActiveSnapshotSet() && TransactionIdIsNormal(xmin) && XidInMVCCSnapshot(xmin, GetActiveSnapshot()))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("order \"%s\" was deleted and made again while the change waited for it", number),
-					 errhint("Retry the change.")));
+	if (check_enable_rls(orders_rel, InvalidOid, true) == RLS_ENABLED ||
+		pg_class_aclcheck(orders_rel, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		ereport(ERROR,
-				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
-				 errmsg("order \"%s\" was not changed: a trigger or rule on orders.orders skipped the change", number)));
-	}
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" may not be changed by you", number),
+				 errhint("Changing an order takes permission orders.edit in your scope, or being its customer.")));
+	if (read_committed && !same_order_row(order_id, &now))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("order \"%s\" was deleted and made again while the change waited for it", number),
+				 errhint("Retry the change.")));
 	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("order \"%s\" may not be changed by you", number),
-			 errhint("Changing an order takes permission orders.edit in your scope, or being its customer.")));
+			(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+			 errmsg("order \"%s\" was not changed: a trigger or rule on orders.orders skipped the change", number)));
 }
 
 /*

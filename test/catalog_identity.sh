@@ -276,7 +276,7 @@ c41 -c "UPDATE orders.order_groups SET target_pages = '[]'" -c "DELETE FROM orde
     -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" >/dev/null
 refused=$(c41 -c "UPDATE orders.order_requirements SET requirement_value = to_jsonb(repeat(md5('x'), 3000))" 2>&1 | grep -c 'order_requirements_requirement_value_check')
 check "... shrunk, the update adds the five bounds, valid, and they refuse new values" "5 1" \
-      "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(octet_length|\{0,62\})')
+      "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(jsonb_bytes|\{0,62\})')
                        FROM pg_constraint WHERE connamespace = 'orders'::regnamespace AND contype = 'c'
                         AND conname = ANY (ARRAY['order_groups_target_pages_check', 'order_groups_anchor_texts_check',
                                                  'order_groups_requirement_overrides_check', 'order_requirements_requirement_type_check',

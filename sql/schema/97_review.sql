@@ -6,23 +6,32 @@
 -- gate keeps a reviewed order from payment until every group is complete.
 ---------------------------------------------------------------------------
 
+-- (0.41.0) jsonb_bytes — a JSON value's binary size, uncompressed, in time
+-- and memory linear in it: the bound of what clients write (the groups'
+-- pages, anchors and overrides, the requirements' values).  Neither the
+-- stored size (a compressed value passed) nor the text (1e131071 prints as
+-- 131 kB) would do.  PUBLIC: the CHECKs call it as the writer.
+CREATE FUNCTION orders.jsonb_bytes(value jsonb) RETURNS integer
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_jsonb_bytes';
+
 -- A client group: the links of one of the agency's clients within an
 -- order.  Its counters are kept exact by orders.site_counts (C).  (0.41.0)
--- What clients write is bounded as JSON text (octet_length, whatever
--- compression does to the stored value): target pages 256 kB, anchor texts
--- and overrides 64 kB each — 13.5 MB of target pages were served to a
--- share link's holder.
+-- What clients write is bounded by its binary size, uncompressed
+-- (orders.jsonb_bytes, above):
+-- target pages 256 kB, anchor texts and overrides 64 kB each — 13.5 MB of
+-- target pages were served to a share link's holder.
 CREATE TABLE orders.order_groups (
     id                     uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id               uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     client_id              uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
     link_count             integer NOT NULL CHECK (link_count > 0),
     target_pages           jsonb NOT NULL DEFAULT '[]'
-                           CHECK (jsonb_typeof(target_pages) = 'array' AND octet_length(target_pages::text) <= 262144),
+                           CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_bytes(target_pages) <= 262144),
     anchor_texts           jsonb NOT NULL DEFAULT '[]'
-                           CHECK (jsonb_typeof(anchor_texts) = 'array' AND octet_length(anchor_texts::text) <= 65536),
+                           CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_bytes(anchor_texts) <= 65536),
     requirement_overrides  jsonb NOT NULL DEFAULT '{}'
-                           CHECK (jsonb_typeof(requirement_overrides) = 'object' AND octet_length(requirement_overrides::text) <= 65536),
+                           CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_bytes(requirement_overrides) <= 65536),
     analysis_project_id    uuid,
     analysis_started_at    timestamptz,
     analysis_completed_at  timestamptz,
@@ -279,7 +288,7 @@ CREATE TABLE orders.order_requirements (
     id                 uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
-    requirement_value  jsonb NOT NULL CHECK (octet_length(requirement_value::text) <= 65536),
+    requirement_value  jsonb NOT NULL CHECK (orders.jsonb_bytes(requirement_value) <= 65536),
     is_mandatory       boolean NOT NULL DEFAULT false,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
