@@ -2,11 +2,12 @@
 --  * Bounds on what clients write into agency orders (23514, HTTP 400):
 --    order_groups' target_pages 256 kB, anchor_texts and
 --    requirement_overrides 64 kB each, order_requirements'
---    requirement_value 64 kB — by their binary size, uncompressed
---    (orders.jsonb_bytes, new: a compressed value measured by its stored
---    size passed a first cut and its dump did not restore; the JSON text of
---    1e131071 is 131 kB, and a second cut ran the server out of memory) —
---    and requirement_type a name of at most 63
+--    requirement_value 64 kB — by their binary size, uncompressed, and
+--    with numbers below 1e20 of at most 20 decimals (orders.jsonb_within,
+--    new, C: a compressed value measured by its stored size passed a first
+--    cut and its dump did not restore; 8,200 numbers 1e131071 are 131 kB
+--    and print as 1 GB — measured as text, or served, or dumped, they ran
+--    the server out of memory) — and requirement_type a name of at most 63
 --    characters.  A client stored 13.5 MB of target pages, which a share
 --    link then served to anon.  Rows already larger stop the update (23514,
 --    naming each column and how many rows).
@@ -14,7 +15,9 @@
 --    DETAIL — raised as the owner, "Failing row contains (…)" showed the
 --    link's holder the site's internal notes and costs (the review refuses
 --    over-long notes, URLs and anchors itself now, 22001: library).
---  * create_share_token: metadata that is no JSON object is 22023 (was the
+--  * create_share_token: metadata is measured by orders.jsonb_within (4096
+--    bytes; its text, measured before, could be 1 GB); metadata that is no
+--    JSON object is 22023 (was the
 --    table's 23514, whose DETAIL showed the new link's row, its token hash
 --    among it); expires_in's message says "more than 0".
 --  * webhook_ingest / webhook_placement: the shop's order id, the
@@ -54,14 +57,17 @@
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.41.0'" to load this file. \quit
 
--- (0.41.0) jsonb_bytes — a JSON value's binary size, uncompressed, in time
--- and memory linear in it: the bound of what clients write (the groups'
--- pages, anchors and overrides, the requirements' values).  Neither the
--- stored size (a compressed value passed) nor the text (1e131071 prints as
--- 131 kB) would do.  PUBLIC: the CHECKs call it as the writer.
-CREATE FUNCTION orders.jsonb_bytes(value jsonb) RETURNS integer
+-- (0.41.0) jsonb_within — a JSON value within "max_bytes" (its binary size,
+-- uncompressed) whose every number prints in a few characters (below 1e20,
+-- at most 20 decimals), checked in time and memory linear in its size: the
+-- bound of what clients write (the groups' pages, anchors and overrides,
+-- the requirements' values, a share link's metadata).  Neither the stored
+-- size (a compressed value passed), nor the text (1e131071 prints as
+-- 131 kB), nor the binary size alone (8,200 such numbers are 131 kB, and
+-- print as 1 GB) would do.  PUBLIC: the CHECKs call it as the writer.
+CREATE FUNCTION orders.jsonb_within(value jsonb, max_bytes integer) RETURNS boolean
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'orders_jsonb_bytes';
+    AS 'MODULE_PATHNAME', 'orders_jsonb_within';
 
 DO $upgrade$
 DECLARE
@@ -71,10 +77,10 @@ DECLARE
 BEGIN
     FOR bound IN
         SELECT * FROM (VALUES
-            ('order_groups', 'target_pages', 'orders.jsonb_bytes(target_pages) > 262144', 'larger than 256 kB'),
-            ('order_groups', 'anchor_texts', 'orders.jsonb_bytes(anchor_texts) > 65536', 'larger than 64 kB'),
-            ('order_groups', 'requirement_overrides', 'orders.jsonb_bytes(requirement_overrides) > 65536', 'larger than 64 kB'),
-            ('order_requirements', 'requirement_value', 'orders.jsonb_bytes(requirement_value) > 65536', 'larger than 64 kB'),
+            ('order_groups', 'target_pages', 'NOT orders.jsonb_within(target_pages, 262144)', 'larger than 256 kB or with numbers past 1e20 or 20 decimals'),
+            ('order_groups', 'anchor_texts', 'NOT orders.jsonb_within(anchor_texts, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
+            ('order_groups', 'requirement_overrides', 'NOT orders.jsonb_within(requirement_overrides, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
+            ('order_requirements', 'requirement_value', 'NOT orders.jsonb_within(requirement_value, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
             ('order_requirements', 'requirement_type', 'length(requirement_type) > 63', 'longer than 63 characters')) b (tab, col, test, what)
     LOOP
         EXECUTE format('SELECT count(*) FROM orders.%I WHERE %s', bound.tab, bound.test) INTO n;
@@ -87,7 +93,7 @@ BEGIN
     IF large_rows <> '' THEN
         RAISE EXCEPTION 'orders 0.41.0 bounds what clients write into agency orders, and rows are larger'
             USING ERRCODE = '23514', DETAIL = large_rows || '.',
-                  HINT = 'Shrink them (e.g. SELECT id FROM orders.order_groups WHERE orders.jsonb_bytes(target_pages) > 262144), then ALTER EXTENSION orders UPDATE again.';
+                  HINT = 'Shrink them (e.g. SELECT id FROM orders.order_groups WHERE NOT orders.jsonb_within(target_pages, 262144)), then ALTER EXTENSION orders UPDATE again.';
     END IF;
 END
 $upgrade$;
@@ -95,17 +101,17 @@ $upgrade$;
 ALTER TABLE orders.order_groups
     DROP CONSTRAINT order_groups_target_pages_check,
     ADD CONSTRAINT order_groups_target_pages_check
-        CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_bytes(target_pages) <= 262144),
+        CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_within(target_pages, 262144)),
     DROP CONSTRAINT order_groups_anchor_texts_check,
     ADD CONSTRAINT order_groups_anchor_texts_check
-        CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_bytes(anchor_texts) <= 65536),
+        CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_within(anchor_texts, 65536)),
     DROP CONSTRAINT order_groups_requirement_overrides_check,
     ADD CONSTRAINT order_groups_requirement_overrides_check
-        CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_bytes(requirement_overrides) <= 65536);
+        CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_within(requirement_overrides, 65536));
 ALTER TABLE orders.order_requirements
     DROP CONSTRAINT order_requirements_requirement_type_check,
     ADD CONSTRAINT order_requirements_requirement_type_check CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
-    ADD CONSTRAINT order_requirements_requirement_value_check CHECK (orders.jsonb_bytes(requirement_value) <= 65536);
+    ADD CONSTRAINT order_requirements_requirement_value_check CHECK (orders.jsonb_within(requirement_value, 65536));
 
 -- (0.41.0) the activity log, and the shops' webhooks (not their secrets)
 -- and logs, read by staff with activity.view / webhooks.view
@@ -242,9 +248,10 @@ BEGIN
                         jsonb_typeof(create_share_token.metadata)
             USING ERRCODE = '22023';
     END IF;
-    IF octet_length(create_share_token.metadata::text) > 4096 THEN
-        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
-                        octet_length(create_share_token.metadata::text)
+    -- (0.41.0) measured without printing it (a 74 kB array of 1e131071
+    -- printed as 1 GB, and the server ran out of memory)
+    IF NOT orders.jsonb_within(create_share_token.metadata, 4096) THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes and numbers below 1e20 with at most 20 decimals'
             USING ERRCODE = '22001';
     END IF;
     -- (0.28.0) a link that converts hands the order's customer row to

@@ -270,13 +270,13 @@ c41 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
         VALUES ('00000000-0000-0000-0000-0000000000d1', 'niche', '\"x\"'), ('00000000-0000-0000-0000-0000000000d1', repeat('n', 70), '1')" >/dev/null
 refusal=$(c41 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
 check "the update to 0.41.0 refuses agency rows larger than a bound (23514, each column named) and changes nothing" \
-      "ERROR:  23514: orders 0.41.0 bounds what clients write into agency orders, and rows are larger DETAIL:  orders.order_groups.target_pages: 1 rows larger than 256 kB; orders.order_requirements.requirement_type: 1 rows longer than 63 characters.  0.40.0" \
+      "ERROR:  23514: orders 0.41.0 bounds what clients write into agency orders, and rows are larger DETAIL:  orders.order_groups.target_pages: 1 rows larger than 256 kB or with numbers past 1e20 or 20 decimals; orders.order_requirements.requirement_type: 1 rows longer than 63 characters.  0.40.0" \
       "$refusal $(c41 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
 c41 -c "UPDATE orders.order_groups SET target_pages = '[]'" -c "DELETE FROM orders.order_requirements WHERE requirement_type <> 'niche'" \
     -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" >/dev/null
 refused=$(c41 -c "UPDATE orders.order_requirements SET requirement_value = to_jsonb(repeat(md5('x'), 3000))" 2>&1 | grep -c 'order_requirements_requirement_value_check')
 check "... shrunk, the update adds the five bounds, valid, and they refuse new values" "5 1" \
-      "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(jsonb_bytes|\{0,62\})')
+      "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(jsonb_within|\{0,62\})')
                        FROM pg_constraint WHERE connamespace = 'orders'::regnamespace AND contype = 'c'
                         AND conname = ANY (ARRAY['order_groups_target_pages_check', 'order_groups_anchor_texts_check',
                                                  'order_groups_requirement_overrides_check', 'order_requirements_requirement_type_check',

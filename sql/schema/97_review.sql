@@ -6,19 +6,22 @@
 -- gate keeps a reviewed order from payment until every group is complete.
 ---------------------------------------------------------------------------
 
--- (0.41.0) jsonb_bytes — a JSON value's binary size, uncompressed, in time
--- and memory linear in it: the bound of what clients write (the groups'
--- pages, anchors and overrides, the requirements' values).  Neither the
--- stored size (a compressed value passed) nor the text (1e131071 prints as
--- 131 kB) would do.  PUBLIC: the CHECKs call it as the writer.
-CREATE FUNCTION orders.jsonb_bytes(value jsonb) RETURNS integer
+-- (0.41.0) jsonb_within — a JSON value within "max_bytes" (its binary size,
+-- uncompressed) whose every number prints in a few characters (below 1e20,
+-- at most 20 decimals), checked in time and memory linear in its size: the
+-- bound of what clients write (the groups' pages, anchors and overrides,
+-- the requirements' values, a share link's metadata).  Neither the stored
+-- size (a compressed value passed), nor the text (1e131071 prints as
+-- 131 kB), nor the binary size alone (8,200 such numbers are 131 kB, and
+-- print as 1 GB) would do.  PUBLIC: the CHECKs call it as the writer.
+CREATE FUNCTION orders.jsonb_within(value jsonb, max_bytes integer) RETURNS boolean
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'orders_jsonb_bytes';
+    AS 'MODULE_PATHNAME', 'orders_jsonb_within';
 
 -- A client group: the links of one of the agency's clients within an
 -- order.  Its counters are kept exact by orders.site_counts (C).  (0.41.0)
--- What clients write is bounded by its binary size, uncompressed
--- (orders.jsonb_bytes, above):
+-- What clients write is bounded by its binary size, uncompressed, and its
+-- numbers' width (orders.jsonb_within, above):
 -- target pages 256 kB, anchor texts and overrides 64 kB each — 13.5 MB of
 -- target pages were served to a share link's holder.
 CREATE TABLE orders.order_groups (
@@ -27,11 +30,11 @@ CREATE TABLE orders.order_groups (
     client_id              uuid NOT NULL REFERENCES orders.customers (id) ON DELETE RESTRICT,
     link_count             integer NOT NULL CHECK (link_count > 0),
     target_pages           jsonb NOT NULL DEFAULT '[]'
-                           CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_bytes(target_pages) <= 262144),
+                           CHECK (jsonb_typeof(target_pages) = 'array' AND orders.jsonb_within(target_pages, 262144)),
     anchor_texts           jsonb NOT NULL DEFAULT '[]'
-                           CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_bytes(anchor_texts) <= 65536),
+                           CHECK (jsonb_typeof(anchor_texts) = 'array' AND orders.jsonb_within(anchor_texts, 65536)),
     requirement_overrides  jsonb NOT NULL DEFAULT '{}'
-                           CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_bytes(requirement_overrides) <= 65536),
+                           CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_within(requirement_overrides, 65536)),
     analysis_project_id    uuid,
     analysis_started_at    timestamptz,
     analysis_completed_at  timestamptz,
@@ -288,7 +291,7 @@ CREATE TABLE orders.order_requirements (
     id                 uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id           uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     requirement_type   text NOT NULL CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
-    requirement_value  jsonb NOT NULL CHECK (orders.jsonb_bytes(requirement_value) <= 65536),
+    requirement_value  jsonb NOT NULL CHECK (orders.jsonb_within(requirement_value, 65536)),
     is_mandatory       boolean NOT NULL DEFAULT false,
     created_at         timestamptz NOT NULL DEFAULT now()
 );
@@ -746,9 +749,10 @@ BEGIN
                         jsonb_typeof(create_share_token.metadata)
             USING ERRCODE = '22023';
     END IF;
-    IF octet_length(create_share_token.metadata::text) > 4096 THEN
-        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes, not %',
-                        octet_length(create_share_token.metadata::text)
+    -- (0.41.0) measured without printing it (a 74 kB array of 1e131071
+    -- printed as 1 GB, and the server ran out of memory)
+    IF NOT orders.jsonb_within(create_share_token.metadata, 4096) THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes and numbers below 1e20 with at most 20 decimals'
             USING ERRCODE = '22001';
     END IF;
     -- (0.28.0) a link that converts hands the order's customer row to

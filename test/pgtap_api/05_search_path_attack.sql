@@ -636,7 +636,7 @@ SELECT pg_temp.probe('its analysis cannot start without a client group (gate cli
 SELECT pg_temp.probe('admin adds the client group',
   $p$INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
      VALUES ('00000000-0000-0000-0000-0000000005c5', '00000000-0000-0000-0000-0000000005b5',
-             '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard,group_client_guard,customer_edit_recheck,jsonb_bytes}');
+             '00000000-0000-0000-0000-0000000000a3', 1)$p$, '{group_counts_guard,group_client_guard,customer_edit_recheck,jsonb_within}');
 SELECT pg_temp.probe('admin adds a second client group',
   $p$INSERT INTO orders.order_groups (id, order_id, client_id, link_count)
      VALUES ('00000000-0000-0000-0000-0000000005c6', '00000000-0000-0000-0000-0000000005b5',
