@@ -15,6 +15,12 @@
 --    DETAIL — raised as the owner, "Failing row contains (…)" showed the
 --    link's holder the site's internal notes and costs (the review refuses
 --    over-long notes, URLs and anchors itself now, 22001: library).
+--  * orders.metadata (customers write it) at most 1 MB with numbers below
+--    1e20 of at most 20 decimals (orders_metadata_check, jsonb_within); the
+--    webhook ingest refuses (400, OR094, not kept in the log) a payload
+--    with such a number: a customer's or an unsigned endpoint's 74 kB of
+--    1e131071 printed as 1 GB for every reader and pg_dump.  The update
+--    reads orders to check (and refuses while rows exceed it).
 --  * create_share_token: metadata is measured by orders.jsonb_within (4096
 --    bytes; its text, measured before, could be 1 GB); metadata that is no
 --    JSON object is 22023 (was the
@@ -81,7 +87,8 @@ BEGIN
             ('order_groups', 'anchor_texts', 'NOT orders.jsonb_within(anchor_texts, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
             ('order_groups', 'requirement_overrides', 'NOT orders.jsonb_within(requirement_overrides, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
             ('order_requirements', 'requirement_value', 'NOT orders.jsonb_within(requirement_value, 65536)', 'larger than 64 kB or with numbers past 1e20 or 20 decimals'),
-            ('order_requirements', 'requirement_type', 'length(requirement_type) > 63', 'longer than 63 characters')) b (tab, col, test, what)
+            ('order_requirements', 'requirement_type', 'length(requirement_type) > 63', 'longer than 63 characters'),
+            ('orders', 'metadata', 'NOT orders.jsonb_within(metadata, 1048576)', 'larger than 1 MB or with numbers past 1e20 or 20 decimals')) b (tab, col, test, what)
     LOOP
         EXECUTE format('SELECT count(*) FROM orders.%I WHERE %s', bound.tab, bound.test) INTO n;
         IF n > 0 THEN
@@ -91,7 +98,7 @@ BEGIN
         END IF;
     END LOOP;
     IF large_rows <> '' THEN
-        RAISE EXCEPTION 'orders 0.41.0 bounds what clients write into agency orders, and rows are larger'
+        RAISE EXCEPTION 'orders 0.41.0 bounds what clients write into agency orders and orders'' metadata, and rows are larger'
             USING ERRCODE = '23514', DETAIL = large_rows || '.',
                   HINT = 'Shrink them (e.g. SELECT id FROM orders.order_groups WHERE NOT orders.jsonb_within(target_pages, 262144)), then ALTER EXTENSION orders UPDATE again.';
     END IF;
@@ -108,6 +115,9 @@ ALTER TABLE orders.order_groups
     DROP CONSTRAINT order_groups_requirement_overrides_check,
     ADD CONSTRAINT order_groups_requirement_overrides_check
         CHECK (jsonb_typeof(requirement_overrides) = 'object' AND orders.jsonb_within(requirement_overrides, 65536));
+ALTER TABLE orders.orders
+    DROP CONSTRAINT orders_metadata_check,
+    ADD CONSTRAINT orders_metadata_check CHECK (jsonb_typeof(metadata) = 'object' AND orders.jsonb_within(metadata, 1048576));
 ALTER TABLE orders.order_requirements
     DROP CONSTRAINT order_requirements_requirement_type_check,
     ADD CONSTRAINT order_requirements_requirement_type_check CHECK (requirement_type ~ '^[a-z][a-z0-9_]{0,62}$'),
@@ -426,6 +436,13 @@ BEGIN
     IF http IS NULL AND jsonb_typeof(doc) <> 'object' THEN
         http := 400; code := 'OR094';
         err := format('the payload for webhook "%s" is not a JSON object', w.endpoint);
+    END IF;
+    -- (0.41.0) a number that prints wider than a few characters is refused
+    -- and not kept: 1e131071 is 8 bytes sent and 131 kB printed — 74 kB of
+    -- them in the log printed as 1 GB, for its readers and for pg_dump
+    IF http IS NULL AND NOT orders.jsonb_within(doc, 2147483647) THEN
+        http := 400; code := 'OR094'; doc := NULL;
+        err := format('the payload for webhook "%s" has a number past 1e20 or with more than 20 decimals', w.endpoint);
     END IF;
     -- (0.34.0) a Shopify or WooCommerce topic whose payload is not an order
     -- (refunds/create, orders/delete's bare id, orders/edited's order edit,

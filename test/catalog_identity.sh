@@ -262,7 +262,7 @@ psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_41" -c "CREATE DAT
 c41() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_41 "$@"; }
 c41 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.40.0'" \
     -c "INSERT INTO orders.customers (id, full_name) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C')" \
-    -c "INSERT INTO orders.orders (id, customer_id) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1')" \
+    -c "INSERT INTO orders.orders (id, customer_id, metadata) VALUES ('00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1', '{\"n\": 1e131071}')" \
     -c "INSERT INTO orders.order_groups (order_id, client_id, link_count, target_pages)
         SELECT '00000000-0000-0000-0000-0000000000d1', '00000000-0000-0000-0000-0000000000c1', 1,
                (SELECT jsonb_agg(text 'https://example.com/page') FROM generate_series(1, 50000))" \
@@ -270,17 +270,18 @@ c41 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
         VALUES ('00000000-0000-0000-0000-0000000000d1', 'niche', '\"x\"'), ('00000000-0000-0000-0000-0000000000d1', repeat('n', 70), '1')" >/dev/null
 refusal=$(c41 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
 check "the update to 0.41.0 refuses agency rows larger than a bound (23514, each column named) and changes nothing" \
-      "ERROR:  23514: orders 0.41.0 bounds what clients write into agency orders, and rows are larger DETAIL:  orders.order_groups.target_pages: 1 rows larger than 256 kB or with numbers past 1e20 or 20 decimals; orders.order_requirements.requirement_type: 1 rows longer than 63 characters.  0.40.0" \
+      "ERROR:  23514: orders 0.41.0 bounds what clients write into agency orders and orders' metadata, and rows are larger DETAIL:  orders.order_groups.target_pages: 1 rows larger than 256 kB or with numbers past 1e20 or 20 decimals; orders.order_requirements.requirement_type: 1 rows longer than 63 characters; orders.orders.metadata: 1 rows larger than 1 MB or with numbers past 1e20 or 20 decimals.  0.40.0" \
       "$refusal $(c41 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
 c41 -c "UPDATE orders.order_groups SET target_pages = '[]'" -c "DELETE FROM orders.order_requirements WHERE requirement_type <> 'niche'" \
+    -c "UPDATE orders.orders SET metadata = '{}'" \
     -c "ALTER EXTENSION orders UPDATE TO '0.41.0'" >/dev/null
 refused=$(c41 -c "UPDATE orders.order_requirements SET requirement_value = to_jsonb(repeat(md5('x'), 3000))" 2>&1 | grep -c 'order_requirements_requirement_value_check')
-check "... shrunk, the update adds the five bounds, valid, and they refuse new values" "5 1" \
+check "... shrunk, the update adds the six bounds, valid, and they refuse new values" "6 1" \
       "$(c41 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ '(jsonb_within|\{0,62\})')
                        FROM pg_constraint WHERE connamespace = 'orders'::regnamespace AND contype = 'c'
                         AND conname = ANY (ARRAY['order_groups_target_pages_check', 'order_groups_anchor_texts_check',
                                                  'order_groups_requirement_overrides_check', 'order_requirements_requirement_type_check',
-                                                 'order_requirements_requirement_value_check'])") $refused"
+                                                 'order_requirements_requirement_value_check', 'orders_metadata_check'])") $refused"
 
 for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41; do
     psql -X -q -d postgres -c "DROP DATABASE $db"

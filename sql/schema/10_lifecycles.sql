@@ -25,6 +25,19 @@ CREATE FUNCTION orders.set_updated_at() RETURNS trigger
 COMMENT ON FUNCTION orders.set_updated_at() IS
     'BEFORE UPDATE row trigger: sets updated_at (or the column named by the trigger argument) to now()';
 
+-- (0.41.0) jsonb_within — a JSON value within "max_bytes" (its binary size,
+-- uncompressed) whose every number prints in a few characters (below 1e20,
+-- at most 20 decimals), checked in time and memory linear in its size: the
+-- bound of what clients write (the groups' pages, anchors and overrides,
+-- the requirements' values, a share link's metadata, orders' metadata,
+-- shop payloads).  Neither the stored
+-- size (a compressed value passed), nor the text (1e131071 prints as
+-- 131 kB), nor the binary size alone (8,200 such numbers are 131 kB, and
+-- print as 1 GB) would do.  PUBLIC: the CHECKs call it as the writer.
+CREATE FUNCTION orders.jsonb_within(value jsonb, max_bytes integer) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_jsonb_within';
+
 -- (0.41.0) id_stays — BEFORE UPDATE OF id on the rows others are counted
 -- against (customers, products, variants, orders, slots, client groups):
 -- a row keeps its id (OR122).  The foreign keys to them are checked at the

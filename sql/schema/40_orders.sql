@@ -45,7 +45,10 @@ CREATE TABLE orders.orders (
                     CHECK (payment_status IN ('pending', 'collected', 'failed', 'refunded')),
     payment_method  text CHECK (payment_method IN ('cod', 'bank_transfer', 'cash', 'card', 'other')),
     notes           text,
-    metadata        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    -- (0.41.0) at most 1 MB, numbers that print in a few characters
+    -- (orders.jsonb_within): a customer's 74 kB of 1e131071 printed as 1 GB
+    metadata        jsonb NOT NULL DEFAULT '{}'
+                    CHECK (jsonb_typeof(metadata) = 'object' AND orders.jsonb_within(metadata, 1048576)),
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     -- per-status stamps, set by the lifecycle edges that name them

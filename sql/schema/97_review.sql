@@ -6,22 +6,10 @@
 -- gate keeps a reviewed order from payment until every group is complete.
 ---------------------------------------------------------------------------
 
--- (0.41.0) jsonb_within — a JSON value within "max_bytes" (its binary size,
--- uncompressed) whose every number prints in a few characters (below 1e20,
--- at most 20 decimals), checked in time and memory linear in its size: the
--- bound of what clients write (the groups' pages, anchors and overrides,
--- the requirements' values, a share link's metadata).  Neither the stored
--- size (a compressed value passed), nor the text (1e131071 prints as
--- 131 kB), nor the binary size alone (8,200 such numbers are 131 kB, and
--- print as 1 GB) would do.  PUBLIC: the CHECKs call it as the writer.
-CREATE FUNCTION orders.jsonb_within(value jsonb, max_bytes integer) RETURNS boolean
-    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'orders_jsonb_within';
-
 -- A client group: the links of one of the agency's clients within an
 -- order.  Its counters are kept exact by orders.site_counts (C).  (0.41.0)
 -- What clients write is bounded by its binary size, uncompressed, and its
--- numbers' width (orders.jsonb_within, above):
+-- numbers' width (orders.jsonb_within, 10_lifecycles.sql):
 -- target pages 256 kB, anchor texts and overrides 64 kB each — 13.5 MB of
 -- target pages were served to a share link's holder.
 CREATE TABLE orders.order_groups (

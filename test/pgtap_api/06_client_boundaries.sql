@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(76);
+SELECT plan(77);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -233,6 +233,10 @@ SELECT throws_ok($$INSERT INTO orders.orders (customer_id, metadata)
                  'OR060', NULL, '... nor into a new order''s');
 SELECT lives_ok($$UPDATE orders.orders SET metadata = metadata || '{"gift": true}' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
                 'its other keys are the client''s');
+SELECT throws_ok($$UPDATE orders.orders SET metadata = metadata || jsonb_build_object('n', (SELECT ('[' || string_agg('1e131071', ',') || ']')::jsonb FROM generate_series(1, 100)))
+                    WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
+                 '23514', 'new row for relation "orders" violates check constraint "orders_metadata_check"',
+                 '(0.41.0) ... but no number past 1e20: 74 kB of 1e131071 printed as 1 GB for every reader and pg_dump');
 -- (0.37.0) when an order was placed: admins' and managers' (an import), not a
 -- client's (its order pinned at the top of the recent orders) nor a rep's
 SELECT throws_ok($$UPDATE orders.orders SET created_at = '2999-01-01' WHERE id = '00000000-0000-0000-0000-0000000000b3'$$,
