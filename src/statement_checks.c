@@ -13,8 +13,10 @@
  * own memory as PostgreSQL would compile them — the constraints checked are
  * exactly the table's, re-planned after any change of the table, of a
  * function or of a type (orders_direct_checks' invalidation).  Checks that
- * call a function not built in are left to PostgreSQL (their plan depends
- * on the user and the search_path), and so is a DELETE.  Unlike
+ * call a function not built in — other than the extension's own C check
+ * functions (direct_write.c: check_functions) — are left to PostgreSQL
+ * (their plan depends on the user and the search_path), and so is a
+ * DELETE.  Unlike
  * PostgreSQL, the statement compiles them before its first row, also when
  * it writes none.
  */
