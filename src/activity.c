@@ -909,10 +909,12 @@ static void
 who(char **actor, char **address, bool *staff, pg_uuid_t *staff_id)
 {
 	pg_uuid_t	account;
+	bool		may_be_account;
 
-	*actor = orders_current_actor();
+	/* one derivation of the actor for its label and its account (orders_current_account's rule) */
+	*actor = pstrdup(orders_current_actor_from(&may_be_account));
 	*address = orders_claims_trusted() ? forwarded_for(GetConfigOption("request.headers", true, false)) : NULL;
-	*staff = orders_current_account(&account) && orders_staff_of_account(&account, staff_id);
+	*staff = may_be_account && orders_account_uuid(*actor, &account) && orders_staff_of_account(&account, staff_id);
 }
 
 /*
