@@ -283,7 +283,35 @@ check "... shrunk, the update adds the six bounds, valid, and they refuse new va
                                                  'order_groups_requirement_overrides_check', 'order_requirements_requirement_type_check',
                                                  'order_requirements_requirement_value_check', 'orders_metadata_check'])") $refused"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41; do
+# 0.42.0 bounds every other JSON column API roles write: rows already
+# larger stop the update (23514, naming each column), and so do webhook
+# logs keeping a number past 1e20; once shrunk it adds the bounds, valid
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_42" -c "CREATE DATABASE orders_cat_42" 2>/dev/null
+c42() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_42 "$@"; }
+c42 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.41.0'" \
+    -c "INSERT INTO orders.customers (id, full_name, tags) VALUES ('00000000-0000-0000-0000-0000000000c1', 'C', '[1e131071]')" \
+    -c "INSERT INTO orders.leads (metadata) VALUES ('{\"n\": 1e131071}')" \
+    -c "INSERT INTO orders.staff (full_name, role, permissions)
+        VALUES ('S', 'admin', jsonb_build_object('pad', repeat('p', 70000)))" \
+    -c "INSERT INTO orders.webhook_logs (request_payload, response_status) VALUES ('{\"total\": 1e131071}', 400)" >/dev/null
+refusal=$(c42 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
+check "the update to 0.42.0 refuses JSON larger than a bound or with wide numbers (23514, each column named, webhook logs too) and changes nothing" \
+      "ERROR:  23514: orders 0.42.0 bounds the JSON API roles write, and rows are larger DETAIL:  orders.customers.tags: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.leads.metadata: 1 rows larger than 1 MB or with numbers past 1e20 or 20 decimals; orders.staff.permissions: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.webhook_logs.request_payload: 1 rows with numbers past 1e20 or 20 decimals.  0.41.0" \
+      "$refusal $(c42 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
+c42 -c "UPDATE orders.customers SET tags = '[]'" -c "UPDATE orders.leads SET metadata = '{}'" -c "UPDATE orders.staff SET permissions = '{}'" \
+    -c "DELETE FROM orders.webhook_logs" -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" >/dev/null
+refused=$(c42 -c "UPDATE orders.leads SET metadata = '{\"n\": 1e131071}'" 2>&1 | grep -c 'leads_metadata_check')
+check "... shrunk, the update adds the fourteen bounds, valid, and they refuse new values" "14 1" \
+      "$(c42 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ 'jsonb_within')
+                       FROM pg_constraint WHERE connamespace = 'orders'::regnamespace AND contype = 'c'
+                        AND conname = ANY (ARRAY['customers_tags_check', 'staff_permissions_check', 'products_images_check',
+                                                 'product_variants_attributes_check', 'orders_delivery_proof_check',
+                                                 'order_items_snapshot_check', 'leads_metadata_check', 'deliveries_route_data_check',
+                                                 'deliveries_proof_of_delivery_check', 'order_site_selections_metrics_check',
+                                                 'order_site_selections_internal_metrics_check', 'order_share_tokens_metadata_check',
+                                                 'workflows_trigger_config_check', 'workflows_workflow_steps_check'])") $refused"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41 orders_cat_42; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

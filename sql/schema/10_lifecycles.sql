@@ -30,7 +30,7 @@ COMMENT ON FUNCTION orders.set_updated_at() IS
 -- at most 20 decimals), checked in time and memory linear in its size: the
 -- bound of what clients write (the groups' pages, anchors and overrides,
 -- the requirements' values, a share link's metadata, orders' metadata,
--- shop payloads).  Neither the stored
+-- shop payloads; 0.42.0: every JSON column an API role writes).  Neither the stored
 -- size (a compressed value passed), nor the text (1e131071 prints as
 -- 131 kB), nor the binary size alone (8,200 such numbers are 131 kB, and
 -- print as 1 GB) would do.  PUBLIC: the CHECKs call it as the writer.

@@ -22,7 +22,7 @@ CREATE TABLE orders.customers (
     city          text,
     area          text CHECK (length(area) <= 255),
     postal_code   text,
-    tags          jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tags) = 'array'),
+    tags          jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tags) = 'array' AND orders.jsonb_within(tags, 65536)),
     notes         text,
     total_orders  integer NOT NULL DEFAULT 0 CHECK (total_orders >= 0),
     total_spent   numeric(14,2) NOT NULL DEFAULT 0 CHECK (total_spent >= 0),
@@ -60,7 +60,8 @@ CREATE TABLE orders.staff (
     phone                text,
     role                 text NOT NULL
                          CHECK (role IN ('admin', 'manager', 'customer_rep', 'delivery_agent', 'accountant')),
-    permissions          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(permissions) = 'object'),
+    permissions          jsonb NOT NULL DEFAULT '{}'
+                         CHECK (jsonb_typeof(permissions) = 'object' AND orders.jsonb_within(permissions, 65536)),
     is_active            boolean NOT NULL DEFAULT true,
     availability_status  text NOT NULL DEFAULT 'offline'
                          CHECK (availability_status IN ('available', 'busy', 'offline')),

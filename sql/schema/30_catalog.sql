@@ -34,7 +34,7 @@ CREATE TABLE orders.products (
     cost_price           orders.amount,
     stock_quantity       orders.units NOT NULL DEFAULT 0,
     low_stock_threshold  orders.units NOT NULL DEFAULT 5,
-    images               orders.json_array NOT NULL DEFAULT '[]',
+    images               orders.json_array NOT NULL DEFAULT '[]' CHECK (orders.jsonb_within(images, 65536)),
     is_active            boolean NOT NULL DEFAULT true,
     is_low               boolean NOT NULL
                          GENERATED ALWAYS AS (is_active AND stock_quantity <= low_stock_threshold) STORED,
@@ -59,7 +59,7 @@ CREATE TABLE orders.product_variants (
     sku                  orders.label NOT NULL UNIQUE CHECK (length(sku) <= 255),
     name                 orders.label NOT NULL,
     price                orders.amount,
-    attributes           orders.json_object NOT NULL DEFAULT '{}',
+    attributes           orders.json_object NOT NULL DEFAULT '{}' CHECK (orders.jsonb_within(attributes, 65536)),
     stock_quantity       orders.units NOT NULL DEFAULT 0,
     low_stock_threshold  orders.units NOT NULL DEFAULT 5,
     is_active            boolean NOT NULL DEFAULT true,

@@ -79,7 +79,7 @@ CREATE TABLE orders.orders (
                        CHECK (source IN ('manual', 'webhook', 'csv', 'api')),
     webhook_source     text CHECK (length(webhook_source) <= 100),
     customer_notes     text,
-    delivery_proof     jsonb,
+    delivery_proof     jsonb CHECK (orders.jsonb_within(delivery_proof, 1048576)),
     return_reason      text,
     -- money tied together (42_order_money.sql)
     adjustment         orders.signed_amount NOT NULL DEFAULT 0,
@@ -133,7 +133,8 @@ CREATE TABLE orders.order_items (
     name        text NOT NULL,
     quantity    integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
     unit_price  orders.amount NOT NULL DEFAULT 0,
-    snapshot    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(snapshot) = 'object'),
+    snapshot    jsonb NOT NULL DEFAULT '{}'
+                CHECK (jsonb_typeof(snapshot) = 'object' AND orders.jsonb_within(snapshot, 262144)),
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     product_id  uuid REFERENCES orders.products (id) ON DELETE RESTRICT,

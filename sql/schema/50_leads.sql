@@ -20,7 +20,8 @@ CREATE TABLE orders.leads (
     location      text,
     source        text,
     notes         text,
-    metadata      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    metadata      jsonb NOT NULL DEFAULT '{}'
+                  CHECK (jsonb_typeof(metadata) = 'object' AND orders.jsonb_within(metadata, 1048576)),
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );

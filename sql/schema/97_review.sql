@@ -57,7 +57,8 @@ CREATE TABLE orders.order_site_selections (
     domain           text NOT NULL CHECK (domain ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
                                           AND length(domain) <= 253),
     domain_id        uuid,
-    metrics          jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metrics) = 'object'),
+    metrics          jsonb NOT NULL DEFAULT '{}'
+                     CHECK (jsonb_typeof(metrics) = 'object' AND orders.jsonb_within(metrics, 65536)),
     status           text NOT NULL DEFAULT 'suggested'
                      CHECK (status IN ('suggested', 'approved', 'rejected', 'alternate')),
     target_page_url  text CHECK (length(target_page_url) <= 2048),
@@ -69,7 +70,8 @@ CREATE TABLE orders.order_site_selections (
     order_item_id    uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
-    internal_metrics jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(internal_metrics) = 'object'),
+    internal_metrics jsonb NOT NULL DEFAULT '{}'
+                     CHECK (jsonb_typeof(internal_metrics) = 'object' AND orders.jsonb_within(internal_metrics, 65536)),
     UNIQUE (order_group_id, domain)
 );
 COMMENT ON TABLE orders.order_site_selections IS
@@ -297,7 +299,8 @@ CREATE TABLE orders.order_share_tokens (
     used_at                  timestamptz,
     converted_to_account_id  uuid,
     revoked_at               timestamptz,
-    metadata                 jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    metadata                 jsonb NOT NULL DEFAULT '{}'
+                             CHECK (jsonb_typeof(metadata) = 'object' AND orders.jsonb_within(metadata, 4096)),
     created_at               timestamptz NOT NULL DEFAULT now(),
     customer_id              uuid
 );

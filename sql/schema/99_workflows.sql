@@ -19,8 +19,8 @@ CREATE TABLE orders.workflows (
     description         text,
     trigger_type        text NOT NULL
                         CHECK (trigger_type IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual')),
-    trigger_config      orders.json_object NOT NULL DEFAULT '{}',
-    workflow_steps      orders.json_array NOT NULL DEFAULT '[]',
+    trigger_config      orders.json_object NOT NULL DEFAULT '{}' CHECK (orders.jsonb_within(trigger_config, 65536)),
+    workflow_steps      orders.json_array NOT NULL DEFAULT '[]' CHECK (orders.jsonb_within(workflow_steps, 262144)),
     is_active           boolean NOT NULL DEFAULT true,
     created_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),

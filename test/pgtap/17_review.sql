@@ -1058,16 +1058,16 @@ SELECT is((SELECT subtotal - :'subtotal_before'::numeric FROM orders.orders WHER
           '... and the subtotal followed');
 DROP TRIGGER sku_item ON orders.order_items;
 DROP TRIGGER note_item ON orders.order_items;
--- bad numbers: a price too large for orders.amount (22003), and an approved
+-- bad numbers: a price too large for orders.amount (22003; 1e19), and an approved
 -- count at the top of its type (22003 before the cap, as the UPDATE's
 -- addition failed); nothing changes
 ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check;   -- (0.39.0) a site written before it
-UPDATE orders.order_site_selections SET metrics = '{"price": 1e20}' WHERE domain = 'p4.example.com';
+UPDATE orders.order_site_selections SET metrics = '{"price": 1e19}' WHERE domain = 'p4.example.com';   -- (0.42.0) below 1e20
 ALTER TABLE orders.order_site_selections ENABLE TRIGGER site_price_check;
 SELECT pg_temp.snap('T17-D') AS before \gset
 SELECT is(left(pg_temp.err($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017de',
                                                         '[{"domain": "p4.example.com", "status": "approved"}]')$$), 5),
-          '22003', 'a metrics.price of 1e20: the item''s unit price is out of range (22003)');
+          '22003', 'a metrics.price of 1e19: the item''s unit price is out of range (22003)');
 SELECT is(pg_temp.snap('T17-D'), :'before', '... nothing changed');
 UPDATE orders.order_groups SET link_count = 2147483647, approved_count = 2147483647
  WHERE id = '00000000-0000-0000-0000-0000000017de';
