@@ -2,7 +2,7 @@
 -- lead_worker) delivers leads over the API; the counters and the
 -- auto-complete follow, although the worker cannot write the counter.
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 SELECT set_config('role', 'lead_worker', true);
 SELECT set_config('request.jwt.claims', '{"sub":"55555555-5555-5555-5555-555555555555","role":"lead_worker"}', true);
@@ -85,6 +85,11 @@ SELECT lives_ok($$UPDATE orders.leads SET notes = 'called back' WHERE order_id =
                 '... and a lead is edited as before (it was OR011)');
 SELECT is((SELECT leads_delivered FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000000b4'), 2,
           '... the count unchanged');
+-- (0.42.0) a lead's metadata holds no number that prints as 131 kB
+SELECT throws_ok($$UPDATE orders.leads SET metadata = '{"score": 1e131071}' WHERE order_id = '00000000-0000-0000-0000-0000000000b4'$$,
+                 '23514', 'new row for relation "leads" violates check constraint "leads_metadata_check"',
+                 '(0.42.0) a rep''s lead metadata with a number past 1e20 is refused');
+SELECT is((SELECT count(*)::int FROM orders.leads WHERE metadata ? 'score'), 0, '... nothing stored');
 
 SELECT * FROM finish();
 ROLLBACK;
