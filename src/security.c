@@ -36,6 +36,7 @@ PG_FUNCTION_INFO_V1(orders_current_actor_sql);
 PG_FUNCTION_INFO_V1(orders_by_maintainer);
 PG_FUNCTION_INFO_V1(orders_restoring);
 PG_FUNCTION_INFO_V1(orders_actor_account);
+PG_FUNCTION_INFO_V1(orders_actor_is_subject);
 
 /*
  * ORDERS_SUB_MAX — (0.40.0) the longest subject taken, in bytes: a subject
@@ -249,6 +250,20 @@ orders_account_uuid(const char *actor, pg_uuid_t *uuid)
 	}
 	*uuid = *DatumGetUUIDP(DirectFunctionCall1(uuid_in, CStringGetDatum(actor)));
 	return true;
+}
+
+/*
+ * orders.actor_is_subject() — (0.42.0) is orders.current_actor() a believed
+ * JWT subject or the acting_for label, not the login's role name?
+ */
+Datum
+orders_actor_is_subject(PG_FUNCTION_ARGS)
+{
+	bool		by_subject;
+
+	(void) fcinfo;
+	(void) orders_current_actor_from(&by_subject);
+	PG_RETURN_BOOL(by_subject);
 }
 
 /* orders.actor_account() — the caller's account (orders_current_account), or NULL. */

@@ -82,15 +82,15 @@ slot_execute(SPIPlanPtr plan, Datum *args, const char *nulls, int expected)
 enum
 {
 	R_ID, R_CAPACITY, R_HOLDER, R_QUANTITY, R_STATUS, R_EXPIRES, R_ITEM, R_CREATED, R_CONFIRMED,
-	R_RELEASED, R_NCOLUMNS
+	R_RELEASED, R_BY_SUBJECT, R_NCOLUMNS
 };
 static const char *const reservation_columns[R_NCOLUMNS] = {
 	"id", "capacity_id", "holder", "quantity", "status", "expires_at", "order_item_id", "created_at",
-	"confirmed_at", "released_at"
+	"confirmed_at", "released_at", "held_by_subject"
 };
 static const Oid reservation_types[R_NCOLUMNS] = {
 	UUIDOID, UUIDOID, TEXTOID, INT4OID, TEXTOID, TIMESTAMPTZOID, UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID
+	TIMESTAMPTZOID, BOOLOID
 };
 
 /* The columns of orders.service_capacity a hold reads (all NOT NULL). */
@@ -424,26 +424,28 @@ check_room(Datum capacity_id, const SlotRow *s, int32 quantity, int64 live)
  * a trigger of the DBA's skipped is refused (09000), nothing counted.
  */
 static Datum
-hold_sql(Oid slots_rel, Datum capacity_id, const char *actor, int32 quantity, TimestampTz expires_at)
+hold_sql(Oid slots_rel, Datum capacity_id, const char *actor, bool by_subject, int32 quantity,
+		 TimestampTz expires_at)
 {
-	static Oid	argtypes[4] = {UUIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	static Oid	argtypes[5] = {UUIDOID, TEXTOID, INT4OID, TIMESTAMPTZOID, BOOLOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_HOLD_INSERT, slots_rel,
 									   "WITH hold AS ("
 									   "  INSERT INTO orders.slot_reservations"
-									   "   (capacity_id, holder, quantity, status, expires_at)"
-									   "  VALUES ($1, $2, $3, 'held', $4) RETURNING id, capacity_id, quantity)"
+									   "   (capacity_id, holder, quantity, status, expires_at, held_by_subject)"
+									   "  VALUES ($1, $2, $3, 'held', $4, $5) RETURNING id, capacity_id, quantity)"
 									   "UPDATE orders.service_capacity c"
 									   "   SET held_count = c.held_count OPERATOR(pg_catalog.+) hold.quantity"
 									   "  FROM hold WHERE c.id OPERATOR(pg_catalog.=) hold.capacity_id"
 									   " RETURNING hold.id",
-									   4, argtypes);
-	Datum		args[4];
+									   5, argtypes);
+	Datum		args[5];
 	bool		isnull;
 
 	args[0] = capacity_id;
 	args[1] = CStringGetTextDatum(actor);
 	args[2] = Int32GetDatum(quantity);
 	args[3] = TimestampTzGetDatum(expires_at);
+	args[4] = BoolGetDatum(by_subject);
 	slot_execute(plan, args, NULL, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -463,7 +465,7 @@ hold_sql(Oid slots_rel, Datum capacity_id, const char *actor, int32 quantity, Ti
  */
 static Datum
 hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id, const char *actor,
-			int32 quantity, TimestampTz expires_at)
+			bool by_subject, int32 quantity, TimestampTz expires_at)
 {
 	const int  *pos = t->shape->res_pos;
 	Datum		values[R_NCOLUMNS];
@@ -478,6 +480,7 @@ hold_direct(SlotTables *t, OrdersDirect *d, const SlotRow *s, Datum capacity_id,
 	values[R_STATUS] = CStringGetTextDatum("held");
 	values[R_EXPIRES] = TimestampTzGetDatum(expires_at);
 	values[R_CREATED] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[R_BY_SUBJECT] = BoolGetDatum(by_subject);
 	for (int c = 0; c < R_NCOLUMNS; c++)
 		nulls[c] = c == R_ITEM || c == R_CONFIRMED || c == R_RELEASED;
 	memset(rownulls, true, sizeof(bool) * RelationGetDescr(t->reservations)->natts);
@@ -541,6 +544,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	int32		minutes;
 	int32		quantity;
 	char	   *actor;
+	bool		by_subject;
 	OrdersSavedUser saved;
 	SlotTables	t;
 	SlotRow		s;
@@ -570,7 +574,15 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
 	expires_at = now + (TimestampTz) minutes * USECS_PER_MINUTE;
 
-	actor = orders_current_actor();
+	actor = pstrdup(orders_current_actor_from(&by_subject));
+	/* (0.42.0 library) every API request's holds would be one login's: refused */
+	if (!by_subject && orders_api_request_now())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("orders.reserve_time_slot: the request names nobody to hold the place for"),
+				 errdetail("An API request without a JWT subject (sub) is the API role \"%s\", which every such request shares.",
+						   actor),
+				 errhint("Sign the request's JWT with the user's sub.")));
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
 	open_tables(&t);
 	if (t.shape != NULL)
@@ -586,7 +598,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		slots_writing = true;
 		PG_TRY();
 		{
-			result = hold_direct(&t, &d, &s, capacity_id, actor, quantity, expires_at);
+			result = hold_direct(&t, &d, &s, capacity_id, actor, by_subject, quantity, expires_at);
 		}
 		PG_FINALLY();
 		{
@@ -602,7 +614,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		found = lock_slot(slots_rel, capacity_id, &s);
 		check_slot(capacity_id, found, &s, now);
 		check_room(capacity_id, &s, quantity, live_holds(&t, capacity_id, now));
-		result = hold_sql(slots_rel, capacity_id, actor, quantity, expires_at);
+		result = hold_sql(slots_rel, capacity_id, actor, by_subject, quantity, expires_at);
 	}
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
 	close_tables(&t);
@@ -615,6 +627,7 @@ typedef struct Reservation
 {
 	Datum		capacity_id;
 	char	   *holder;
+	bool		by_subject;		/* held by a JWT subject (or acting_for), not a role name */
 	int32		quantity;
 	char	   *status;
 	TimestampTz expires_at;
@@ -638,7 +651,7 @@ lock_reservation_sql(Oid res_rel, Datum id, Reservation *r)
 	static Oid	argtypes[1] = {UUIDOID};
 	SPIPlanPtr	plan = orders_get_plan(PLAN_RESERVATION_LOCK, res_rel,
 									   "SELECT r.capacity_id, r.holder, r.quantity, r.status, r.expires_at,"
-									   "       r.released_at, r"
+									   "       r.released_at, r, r.held_by_subject"
 									   "  FROM orders.slot_reservations r"
 									   " WHERE r.id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 									   1, argtypes);
@@ -659,6 +672,7 @@ lock_reservation_sql(Oid res_rel, Datum id, Reservation *r)
 	r->expires_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 	r->released_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &r->released_null));
 	r->whole = SPI_getbinval(tup, desc, 7, &isnull);
+	r->by_subject = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	return true;
 }
 
@@ -678,6 +692,7 @@ lock_reservation_direct(OrdersDirect *d, const SlotShape *sh, Datum id, Reservat
 		return false;
 	r->capacity_id = slot_getattr(row, pos[R_CAPACITY] + 1, &isnull);
 	r->holder = TextDatumGetCString(slot_getattr(row, pos[R_HOLDER] + 1, &isnull));
+	r->by_subject = DatumGetBool(slot_getattr(row, pos[R_BY_SUBJECT] + 1, &isnull));
 	r->quantity = DatumGetInt32(slot_getattr(row, pos[R_QUANTITY] + 1, &isnull));
 	r->status = TextDatumGetCString(slot_getattr(row, pos[R_STATUS] + 1, &isnull));
 	r->expires_at = DatumGetTimestampTz(slot_getattr(row, pos[R_EXPIRES] + 1, &isnull));
@@ -688,15 +703,18 @@ lock_reservation_direct(OrdersDirect *d, const SlotShape *sh, Datum id, Reservat
 }
 
 /*
- * check_caller — may the caller ("actor", role "caller") act on
- * reservation "r" (id "id")?  The holder, or staff (slot_staff:
- * r->privileged for all but the holder); anybody else is refused (42501).
+ * check_caller — may the caller ("actor", a JWT subject when "by_subject",
+ * else a role name; role "caller") act on reservation "r" (id "id")?  The
+ * holder — the same text and the same kind (0.42.0 library: a login named
+ * after a customer's subject was that customer's holder, and a subject
+ * named like a login that login's) — or staff (slot_staff: r->privileged
+ * for all but the holder); anybody else is refused (42501).
  */
 static void
-check_caller(Oid res_rel, Datum id, const char *actor, Oid caller, Reservation *r)
+check_caller(Oid res_rel, Datum id, const char *actor, bool by_subject, Oid caller, Reservation *r)
 {
 	r->privileged = slot_staff(res_rel, caller);
-	if (r->privileged || strcmp(r->holder, actor) == 0)
+	if (r->privileged || (r->by_subject == by_subject && strcmp(r->holder, actor) == 0))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -917,13 +935,14 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 					   OrdersSavedUser *saved, Reservation *r)
 {
 	char	   *actor;
+	bool		by_subject;
 	Oid			caller = GetUserId();
 	Datum		id;
 	bool		found;
 
 	orders_require_arg(fcinfo, 0, func, "reservation_id");
 	id = PG_GETARG_DATUM(0);
-	actor = orders_current_actor();
+	actor = pstrdup(orders_current_actor_from(&by_subject));
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
 	open_tables(t);
 	if (t->shape != NULL)
@@ -937,7 +956,7 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_RESERVATION_NOT_FOUND),
 				 errmsg("reservation %s does not exist", uuid_text(id))));
-	check_caller(RelationGetRelid(t->reservations), id, actor, caller, r);
+	check_caller(RelationGetRelid(t->reservations), id, actor, by_subject, caller, r);
 }
 
 /*
@@ -991,7 +1010,9 @@ require_reachable_item(Datum item)
  * require_own_item — refuse (OR028) to link order item "item" to a hold of
  * slot "capacity" unless the item belongs to an order of the holder's
  * customer (account_id = the holder's JWT sub, in lower case as the uuid
- * prints: 0.39.0 library — a sub sent in upper case was nobody's).  The
+ * prints: 0.39.0 library — a sub sent in upper case was nobody's; a
+ * holder that is a role name, "by_subject" false, is nobody's: 0.42.0
+ * library — a login named after a customer's account booked its items).  The
  * message names only
  * the item id the caller gave, whether the item does not exist or is
  * somebody else's.  (0.28.0 library) When the slot's service_id is a
@@ -1004,7 +1025,7 @@ require_reachable_item(Datum item)
  * have changed while the locks were waited for.
  */
 static void
-require_own_item(Datum item, const char *holder, Datum capacity, bool latest)
+require_own_item(Datum item, const char *holder, bool by_subject, Datum capacity, bool latest)
 {
 	static Oid	argtypes[3] = {UUIDOID, TEXTOID, UUIDOID};
 	Oid			items_rel = orders_relid("order_items");
@@ -1027,8 +1048,9 @@ require_own_item(Datum item, const char *holder, Datum capacity, bool latest)
 	args[0] = item;
 	args[1] = CStringGetTextDatum(holder);
 	args[2] = capacity;
-	orders_execute(plan, args, NULL, !latest, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (by_subject)
+		orders_execute(plan, args, NULL, !latest, 1, SPI_OK_SELECT);
+	if (!by_subject || SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_ITEM_NOT_HOLDERS),
 				 errmsg("order item %s is not an item of the holder's orders", uuid_text(item)),
@@ -1189,7 +1211,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 					 errhint("Pass order_item_id, the item of your order the booking is for; "
 							 "a booking without an order could not be given back.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
-			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id, false);
+			require_own_item(PG_GETARG_DATUM(1), r.holder, r.by_subject, r.capacity_id, false);
 		if (!PG_ARGISNULL(1) && (closed = lock_item_order(PG_GETARG_DATUM(1), &item_quantity)) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ORDERS_ORDER_CLOSED),
@@ -1197,7 +1219,7 @@ orders_confirm_booking(PG_FUNCTION_ARGS)
 							uuid_text(PG_GETARG_DATUM(1)), closed, uuid_text(id)),
 					 errhint("Release the hold, or confirm it for an item of an open order.")));
 		if (!PG_ARGISNULL(1) && !r.privileged)
-			require_own_item(PG_GETARG_DATUM(1), r.holder, r.capacity_id, true);
+			require_own_item(PG_GETARG_DATUM(1), r.holder, r.by_subject, r.capacity_id, true);
 		if (!PG_ARGISNULL(1) && !r.privileged && item_quantity >= 0)
 			require_item_room(id, PG_GETARG_DATUM(1), r.quantity, item_quantity);
 		if (!change_reservation(&t, &d, &r, id, "confirmed", PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1),

@@ -39,11 +39,17 @@ CREATE TABLE orders.slot_reservations (
     order_item_id  uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
     confirmed_at   timestamptz,
-    released_at    timestamptz
+    released_at    timestamptz,
+    -- (0.42.0) whether the holder is a person (a JWT subject, or the owner's
+    -- acting_for label) or a login's role name: the same text of the two
+    -- kinds is two holders
+    held_by_subject boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE orders.slot_reservations IS
     'Holds and bookings of time slots; written only by the slot functions';
 COMMENT ON COLUMN orders.slot_reservations.holder IS 'JWT sub of the caller when set, else current_user';
+COMMENT ON COLUMN orders.slot_reservations.held_by_subject IS
+    'The holder is a JWT subject (or the acting_for label), not a role name (0.42.0)';
 CREATE INDEX slot_reservations_capacity_status_idx ON orders.slot_reservations (capacity_id, status, expires_at);
 CREATE INDEX slot_reservations_held_expiry_idx ON orders.slot_reservations (expires_at) WHERE status = 'held';
 CREATE INDEX slot_reservations_order_item_idx ON orders.slot_reservations (order_item_id)
@@ -196,7 +202,8 @@ CREATE TRIGGER reservations_truncate_guard BEFORE TRUNCATE ON orders.slot_reserv
 -- deactivate staff need not write reservations.  A customer's holds under
 -- the same account lapse with it.  The holder is the JWT sub as sent:
 -- compared in lower case, as the account's uuid prints (a sub in upper
--- case is the same staff member).  Only live holds are read (the partial
+-- case is the same staff member); a login's role name is no account
+-- (0.42.0: held_by_subject).  Only live holds are read (the partial
 -- index of held reservations by expiry).
 CREATE FUNCTION orders.staff_holds_lapse() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -205,7 +212,8 @@ AS $$
 BEGIN
     UPDATE orders.slot_reservations r SET expires_at = now()
      WHERE r.id IN (SELECT h.id FROM orders.slot_reservations h
-                     WHERE lower(h.holder) = OLD.account_id::text AND h.status = 'held' AND h.expires_at > now()
+                     WHERE lower(h.holder) = OLD.account_id::text AND h.held_by_subject
+                       AND h.status = 'held' AND h.expires_at > now()
                      ORDER BY h.id FOR UPDATE)
        AND r.status = 'held' AND r.expires_at > now();
     RETURN NULL;

@@ -80,6 +80,15 @@ CREATE FUNCTION orders.actor_account() RETURNS uuid
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_actor_account';
 COMMENT ON FUNCTION orders.actor_account() IS 'The caller''s JWT sub as a uuid, or NULL';
+-- (0.42.0) actor_is_subject — is current_actor() a person's subject (a
+-- believed JWT sub, or the owner's acting_for label) rather than the
+-- login's role name?  A slot hold is its holder's by both (the read policy
+-- below, confirm_booking, release_reservation).
+CREATE FUNCTION orders.actor_is_subject() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_actor_is_subject';
+COMMENT ON FUNCTION orders.actor_is_subject() IS
+    'Whether orders.current_actor() is a JWT subject (or the acting_for label), not a login''s role name';
 
 -- The caller in the data (C, src/identity.c): its customer rows, staff row,
 -- role and permissions.  Every policy asks, once per query (InitPlans); one
@@ -712,7 +721,7 @@ CREATE POLICY editable ON orders.service_capacity
     USING ((SELECT orders.has_permission('workflows', 'edit')));
 ALTER TABLE orders.slot_reservations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.slot_reservations FOR SELECT
-    USING (holder = (SELECT orders.current_actor())
+    USING ((holder = (SELECT orders.current_actor()) AND held_by_subject = (SELECT orders.actor_is_subject()))
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
 
@@ -965,7 +974,7 @@ BEGIN
                     orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
                     orders.release_reservation(uuid),
                     orders.current_customer_ids(), orders.current_staff_id(), orders.current_staff_role(),
-                    orders.actor_account(), orders.staff_sees_order(uuid, uuid, text, text),
+                    orders.actor_account(), orders.actor_is_subject(), orders.staff_sees_order(uuid, uuid, text, text),
                     orders.customer_may_edit_items(uuid), orders.agent_serves_customer(uuid),
                     orders.sees_order(uuid, uuid, uuid, text, text), orders.sees_customer(uuid, uuid),
                     orders.order_in_scope(uuid), orders.recent_orders(text[], integer), orders.agent_active_deliveries(uuid),
@@ -985,7 +994,7 @@ REVOKE ALL ON orders.api_roles, orders.order_notes, orders.staff_role_defaults F
 REVOKE ALL ON FUNCTION orders.api_roles_changed(), orders.grant_api(name, name),
     orders.order_columns_guard(), orders.staff_columns_guard(), orders.customer_columns_guard(),
     orders.recorder_guard(), orders.delivery_verdict_guard(), orders.delivery_agent_guard(), orders.item_price_guard() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.current_customer_ids(), orders.current_staff_role(),
+GRANT EXECUTE ON FUNCTION orders.actor_account(), orders.actor_is_subject(), orders.current_customer_ids(), orders.current_staff_role(),
     orders.has_permission(text, text), orders.staff_sees_order(uuid, uuid, text, text),
     orders.customer_may_edit_items(uuid), orders.customer_cart_item(uuid, uuid), orders.customer_item_price(uuid, uuid, numeric),
     orders.by_maintainer(oid), orders.restoring(oid), orders.api_request(), orders.refuse_column(text, text, text),

@@ -1,7 +1,7 @@
 -- Service slots: holds, bookings, expiry before and after cleanup, release,
 -- cancellation, staff overlap, and every refusal with its SQLSTATE.
 BEGIN;
-SELECT plan(52);
+SELECT plan(63);
 
 INSERT INTO orders.service_capacity (id, service_id, staff_id, starts_at, ends_at, max_capacity) VALUES
   ('00000000-0000-0000-0000-0000000006a1', '00000000-0000-0000-0000-0000000006b1', '00000000-0000-0000-0000-0000000006c1',
@@ -184,6 +184,65 @@ SET LOCAL session_replication_role = origin;
 SELECT orders.transition('00000000-0000-0000-0000-0000000006e5', 'void_final');
 SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000006a6'), '0 booked, 0 held of 2',
           'void -> void_final (both cancelled) gives back a booking left on the order');
+
+-- (0.42.0) a hold is its holder's by the holder's text and its kind (a JWT
+-- subject, or a login's role name): a login named after a customer's
+-- subject read, released and booked that customer's holds and items, and a
+-- subject named like a login those of the login
+INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at, max_capacity) VALUES
+  ('00000000-0000-0000-0000-0000000069a1', '00000000-0000-0000-0000-0000000006b1', now() + interval '4 days',
+   now() + interval '4 days 1 hour', 5);
+INSERT INTO orders.customers (id, full_name, account_id)
+VALUES ('00000000-0000-0000-0000-0000000069f2', 'Holder', '00000000-0000-0000-0000-0000000069f1');
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000069f3', '00000000-0000-0000-0000-0000000069f2', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type)
+VALUES ('00000000-0000-0000-0000-0000000069f4', '00000000-0000-0000-0000-0000000069f3', 'Session', 'service');
+SELECT set_config('request.jwt.claims', '{"sub":"00000000-0000-0000-0000-0000000069f1"}', true);
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000069a1') AS subject_hold \gset
+CREATE ROLE "00000000-0000-0000-0000-0000000069f1";
+CREATE ROLE t6_worker;
+GRANT USAGE ON SCHEMA orders TO "00000000-0000-0000-0000-0000000069f1", t6_worker;
+GRANT SELECT ON orders.slot_reservations TO "00000000-0000-0000-0000-0000000069f1", t6_worker;
+GRANT EXECUTE ON FUNCTION orders.reserve_time_slot(uuid, integer, integer), orders.confirm_booking(uuid, uuid),
+      orders.release_reservation(uuid) TO "00000000-0000-0000-0000-0000000069f1", t6_worker;
+SET LOCAL ROLE "00000000-0000-0000-0000-0000000069f1";   -- its claims are not believed: it is no API role
+SELECT is(orders.current_actor() || ' ' || orders.actor_is_subject(), '00000000-0000-0000-0000-0000000069f1 false',
+          'a login named after a customer''s subject acts as its role name, no subject');
+SELECT is((SELECT count(*)::int FROM orders.slot_reservations), 0, '... it reads none of the customer''s holds');
+SELECT throws_ok(format('SELECT orders.release_reservation(%L)', :'subject_hold'), '42501',
+                 format('reservation %s belongs to another holder', :'subject_hold'), '... nor releases one');
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000069a1') AS role_hold \gset
+SELECT throws_ok(format('SELECT orders.confirm_booking(%L, %L)', :'role_hold', '00000000-0000-0000-0000-0000000069f4'), 'OR028',
+                 'order item 00000000-0000-0000-0000-0000000069f4 is not an item of the holder''s orders',
+                 '... and its own hold books none of the customer''s items');
+SELECT is((SELECT count(*)::int FROM orders.slot_reservations), 1, '... it reads its own hold');
+RESET ROLE;
+SELECT is((SELECT string_agg(format('%s %s %s', holder, held_by_subject, status), ', ' ORDER BY held_by_subject)
+             FROM orders.slot_reservations WHERE capacity_id = '00000000-0000-0000-0000-0000000069a1'),
+          '00000000-0000-0000-0000-0000000069f1 f held, 00000000-0000-0000-0000-0000000069f1 t held',
+          'two holders of one text, told apart by their kind; the customer''s hold untouched');
+SET LOCAL ROLE t6_worker;
+SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000069a1') AS worker_hold \gset
+RESET ROLE;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub":"t6_worker"}', true);
+SELECT is((SELECT count(*)::int FROM orders.slot_reservations WHERE id = :'worker_hold'), 0,
+          'a JWT subject named like a login does not read the login''s hold');
+SELECT throws_ok(format('SELECT orders.release_reservation(%L)', :'worker_hold'), '42501', NULL, '... nor releases it');
+SELECT set_config('request.jwt.claims', '{"role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000069a1')$$, '42501',
+                 'orders.reserve_time_slot: the request names nobody to hold the place for',
+                 'an API request without a subject holds nothing (every such request would be one holder)');
+RESET ROLE;
+SELECT is(pg_temp.slot('00000000-0000-0000-0000-0000000069a1'), '0 booked, 3 held of 5', 'three holds counted, no more');
+-- staff_holds_lapse: an account's holds lapse with its staff row, a login's of the same name do not
+INSERT INTO orders.staff (id, full_name, role, account_id)
+VALUES ('00000000-0000-0000-0000-0000000069f5', 'Lapsing', 'manager', '00000000-0000-0000-0000-0000000069f1');
+DELETE FROM orders.staff WHERE id = '00000000-0000-0000-0000-0000000069f5';
+SELECT is((SELECT string_agg(format('%s %s', held_by_subject, expires_at <= now()), ', ' ORDER BY held_by_subject)
+             FROM orders.slot_reservations WHERE holder = '00000000-0000-0000-0000-0000000069f1'),
+          'f f, t t', 'a staff row deleted: its account''s hold lapses, the login''s of its name stays');
 
 -- the 0.24.0 form of the trigger (each row, WHEN the status changed into
 -- the cancelled category) is still served by the same function

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -12,6 +12,13 @@ SELECT isnt(orders.reserve_time_slot(capacity_id => '00000000-0000-0000-0000-000
 SELECT is((SELECT count(*)::int FROM orders.available_slots(service_id => '00000000-0000-0000-0000-0000000000f0',
                                                              "from" => now(), "to" => now() + interval '7 days')), 0,
           'no place left on offer');
+
+-- (0.42.0 library) a request whose JWT has no subject holds nothing: every
+-- such request was the one holder "authenticated", releasing the others' holds
+SELECT set_config('request.jwt.claims', '{"role":"authenticated"}', true);
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000000f1')$$, '42501',
+                 'orders.reserve_time_slot: the request names nobody to hold the place for',
+                 'a request without a JWT subject gets no hold (42501)');
 
 -- request: client two
 SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}', true);

@@ -447,9 +447,10 @@ SELECT pg_temp.probe('require_pg_cron refused', $p$SELECT orders.require_pg_cron
 SELECT pg_temp.probe('cleanup refused to clients', $p$SELECT orders.cleanup_expired_reservations()$p$,
   '{cleanup_expired_reservations}', '42501');
 -- identity, permissions and the column rules (issue 10)
-SELECT pg_temp.probe('identity helpers', $p$SELECT orders.current_customer_ids()::text || orders.actor_account()::text$p$,
-  '{current_customer_ids,actor_account}', NULL,
-  '{00000000-0000-0000-0000-0000000000a1}11111111-1111-1111-1111-111111111111');
+SELECT pg_temp.probe('identity helpers', $p$SELECT orders.current_customer_ids()::text || orders.actor_account()::text
+                                                   || orders.actor_is_subject()::text$p$,
+  '{current_customer_ids,actor_account,actor_is_subject}', NULL,
+  '{00000000-0000-0000-0000-0000000000a1}11111111-1111-1111-1111-111111111111true');
 SELECT pg_temp.probe('has_permission of a client', $p$SELECT orders.has_permission('orders', 'view')$p$,
   '{has_permission}', NULL, 'false');
 SELECT pg_temp.probe('agent_serves_customer of a client', $p$SELECT orders.agent_serves_customer('00000000-0000-0000-0000-0000000000a1')$p$,
