@@ -683,9 +683,23 @@ leave_status_to_history(TriggerData *trigdata, TrackedShape *shape, RowPair *r, 
 }
 
 /*
+ * The most of a deleted order's history its log row keeps (0.42.0
+ * library): its latest changes, notes whole (at most 10,000 characters
+ * each: 10 MB in all).  A customer moving its own review order back and
+ * forth 27,000 times with 10,000-character notes made an order nobody
+ * could delete (the array passed jsonb's 256 MB), and 20,000 times a log
+ * row that printed as 1.2 GB (pg_dump failed on it for the year it is
+ * kept).
+ */
+#define ORDERS_DELETED_HISTORY_MAX 1000
+
+/*
  * deleted_history — the order_history rows of the order "order_id" that
  * this DELETE removes with it (its foreign key cascades, before this
- * trigger fires), as a jsonb array in id order, or NULL for none: read as
+ * trigger fires), as a jsonb array in id order — the latest
+ * ORDERS_DELETED_HISTORY_MAX, after {"earlier_changes_omitted": n} when
+ * there were more —
+ * or NULL for none: read as
  * the history's owner with the latest snapshot set back to the DELETE's
  * command — as the cascade found them (at READ COMMITTED it reads the
  * latest: a change committed while the DELETE waited is among them), and
@@ -714,10 +728,16 @@ deleted_history(Datum order_id)
 	orders_switch_to_owner(history, &saved);
 	orders_spi_connect();
 	plan = orders_get_plan(PLAN_ACTIVITY_HISTORY, history,
-						   "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+						   "SELECT CASE WHEN pg_catalog.max(h.total) OPERATOR(pg_catalog.>) " CppAsString2(ORDERS_DELETED_HISTORY_MAX)
+						   "            THEN pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('earlier_changes_omitted',"
+						   "                 pg_catalog.max(h.total) OPERATOR(pg_catalog.-) " CppAsString2(ORDERS_DELETED_HISTORY_MAX) "))"
+						   "            ELSE '[]' END"
+						   "       OPERATOR(pg_catalog.||) pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
 						   "'old_status', h.old_status, 'new_status', h.new_status, 'changed_by', h.changed_by,"
 						   " 'notes', h.notes, 'created_at', h.created_at)) ORDER BY h.id)"
-						   "  FROM orders.order_history h WHERE h.order_id OPERATOR(pg_catalog.=) $1",
+						   "  FROM (SELECT x.*, pg_catalog.count(*) OVER () AS total FROM orders.order_history x"
+						   "         WHERE x.order_id OPERATOR(pg_catalog.=) $1"
+						   "         ORDER BY x.id DESC LIMIT " CppAsString2(ORDERS_DELETED_HISTORY_MAX) ") h",
 						   1, argtypes);
 	orders_execute_as_of(plan, &order_id, NULL, SPI_OK_SELECT, GetActiveSnapshot());
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

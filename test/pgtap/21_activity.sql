@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(63);
+SELECT plan(64);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -229,6 +229,19 @@ SELECT is((SELECT string_agg(length(e ->> 'notes')::text, ' ')
              FROM orders.activity_logs l, jsonb_array_elements(l.details -> 'history') e
             WHERE l.action = 'deleted' AND l.entity_id = '00000000-0000-0000-0000-00000000a006'),
           '9000 9000', '... a history of 18 kB whole (its notes kept)');
+-- ... (0.42.0 library) its latest 1,000 changes, after how many were left
+-- out: a customer's 27,000 changes of its own review order with
+-- 10,000-character notes made an order nobody could delete (54000)
+INSERT INTO orders.orders (id, order_number, customer_id) VALUES
+  ('00000000-0000-0000-0000-00000000a008', 'ACT-8', '00000000-0000-0000-0000-00000000ac01');
+INSERT INTO orders.order_history (order_id, old_status, new_status, changed_by, notes)
+SELECT '00000000-0000-0000-0000-00000000a008', 'new', 'new', 'loop', 'change ' || i FROM generate_series(1, 1003) i;
+DELETE FROM orders.orders WHERE order_number = 'ACT-8';
+SELECT is((SELECT format('%s %s %s %s', jsonb_array_length(l.details -> 'history'), l.details -> 'history' -> 0,
+                         l.details -> 'history' -> 1 ->> 'notes', l.details -> 'history' -> -1 ->> 'notes')
+             FROM orders.activity_logs l WHERE l.action = 'deleted' AND l.entity_id = '00000000-0000-0000-0000-00000000a008'),
+          '1001 {"earlier_changes_omitted": 3} change 4 change 1003',
+          '... a history of 1,003 changes: the latest 1,000, after how many earlier ones were left out');
 -- a gate's stamp and actor, as status_guard writes them, are history's too
 -- (the review lifecycle's gate client_review: reviewed_by, review_completed_at)
 SET LOCAL session_replication_role = replica;
