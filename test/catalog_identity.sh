@@ -293,13 +293,19 @@ c42 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
     -c "INSERT INTO orders.leads (metadata) VALUES ('{\"n\": 1e131071}')" \
     -c "INSERT INTO orders.staff (full_name, role, permissions)
         VALUES ('S', 'admin', jsonb_build_object('pad', repeat('p', 70000)))" \
-    -c "INSERT INTO orders.webhook_logs (request_payload, response_status) VALUES ('{\"total\": 1e131071}', 400)" >/dev/null
+    -c "INSERT INTO orders.webhook_logs (request_payload, response_status) VALUES ('{\"total\": 1e131071}', 400)" \
+    -c "INSERT INTO orders.customers (full_name, address) VALUES ('Long', repeat('a', 2001))" >/dev/null
 refusal=$(c42 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
 check "the update to 0.42.0 refuses JSON larger than a bound or with wide numbers (23514, each column named, webhook logs too) and changes nothing" \
       "ERROR:  23514: orders 0.42.0 bounds the JSON API roles write, and rows are larger DETAIL:  orders.customers.tags: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.leads.metadata: 1 rows larger than 1 MB or with numbers past 1e20 or 20 decimals; orders.staff.permissions: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.webhook_logs.request_payload: 1 rows with numbers past 1e20 or 20 decimals.  0.41.0" \
       "$refusal $(c42 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
 c42 -c "UPDATE orders.customers SET tags = '[]'" -c "UPDATE orders.leads SET metadata = '{}'" -c "UPDATE orders.staff SET permissions = '{}'" \
-    -c "DELETE FROM orders.webhook_logs" -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" >/dev/null
+    -c "DELETE FROM orders.webhook_logs" >/dev/null
+refusal=$(c42 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
+check "... then it refuses text longer than a bound (23514, each column named) and changes nothing" \
+      "ERROR:  23514: orders 0.42.0 bounds the lengths of the text API roles write, and rows are longer DETAIL:  orders.customers.address: 1 rows longer than 2000 characters.  0.41.0" \
+      "$refusal $(c42 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
+c42 -c "UPDATE orders.customers SET address = left(address, 2000)" -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" >/dev/null
 refused=$(c42 -c "UPDATE orders.leads SET metadata = '{\"n\": 1e131071}'" 2>&1 | grep -c 'leads_metadata_check')
 check "... shrunk, the update adds the fourteen bounds, valid, and they refuse new values" "14 1" \
       "$(c42 -At -c "SELECT count(*) FILTER (WHERE convalidated AND pg_get_constraintdef(oid) ~ 'jsonb_within')

@@ -67,8 +67,8 @@ CREATE FUNCTION orders.lifecycle_changed() RETURNS trigger
 -- the index (lifecycle_states.lifecycle, lifecycle_transitions' three).
 CREATE TABLE orders.lifecycles (
     name            text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),
-    initial_status  text NOT NULL,
-    description     text,
+    initial_status  text NOT NULL CHECK (length(initial_status) <= 63),
+    description     text CHECK (length(description) <= 10000),
     builtin         boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE orders.lifecycles IS 'Order lifecycles; add your own with INSERT (builtin = false rows are dumped by pg_dump)';
@@ -82,7 +82,7 @@ CREATE TABLE orders.lifecycle_states (
     status      text NOT NULL CHECK (status ~ '^[a-z][a-z0-9_]{0,62}$'),
     category    text NOT NULL CHECK (category IN ('open', 'fulfilled', 'cancelled', 'returned')),
     position    integer NOT NULL DEFAULT 0,
-    description text,
+    description text CHECK (length(description) <= 10000),
     builtin     boolean NOT NULL DEFAULT false,
     accepts_leads boolean NOT NULL DEFAULT false,
     holds_stock boolean NOT NULL DEFAULT false,
@@ -154,7 +154,7 @@ CREATE TABLE orders.lifecycle_transitions (
     to_status     text NOT NULL CHECK (length(to_status) <= 63),
     stamp_column  text,
     allowed_roles name[],
-    description   text,
+    description   text CHECK (length(description) <= 10000),
     builtin       boolean NOT NULL DEFAULT false,
     allowed_staff text[] CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
                                                        'accountant', 'assigned_agent', 'assigned_rep']),

@@ -15,15 +15,15 @@
 CREATE TABLE orders.customers (
     id            uuid PRIMARY KEY DEFAULT orders.new_id(),
     account_id    uuid,
-    full_name     text NOT NULL,
+    full_name     text NOT NULL CHECK (length(full_name) <= 500),
     email         text CHECK (length(email) <= 320),
     phone         text CHECK (length(phone) <= 64),
-    address       text,
-    city          text,
+    address       text CHECK (length(address) <= 2000),
+    city          text CHECK (length(city) <= 255),
     area          text CHECK (length(area) <= 255),
-    postal_code   text,
+    postal_code   text CHECK (length(postal_code) <= 64),
     tags          jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tags) = 'array' AND orders.jsonb_within(tags, 65536)),
-    notes         text,
+    notes         text CHECK (length(notes) <= 10000),
     total_orders  integer NOT NULL DEFAULT 0 CHECK (total_orders >= 0),
     total_spent   numeric(14,2) NOT NULL DEFAULT 0 CHECK (total_spent >= 0),
     return_rate   numeric(5,2) NOT NULL DEFAULT 0 CHECK (return_rate BETWEEN 0 AND 100),
@@ -55,9 +55,9 @@ CREATE TRIGGER id_stays BEFORE UPDATE OF id ON orders.customers
 CREATE TABLE orders.staff (
     id                   uuid PRIMARY KEY DEFAULT orders.new_id(),
     account_id           uuid UNIQUE,
-    full_name            text NOT NULL,
+    full_name            text NOT NULL CHECK (length(full_name) <= 500),
     email                text UNIQUE CHECK (length(email) <= 320),
-    phone                text,
+    phone                text CHECK (length(phone) <= 64),
     role                 text NOT NULL
                          CHECK (role IN ('admin', 'manager', 'customer_rep', 'delivery_agent', 'accountant')),
     permissions          jsonb NOT NULL DEFAULT '{}'

@@ -63,7 +63,7 @@ CREATE TABLE orders.orders (
     completed_at    timestamptz,
     cancelled_at    timestamptz,
     -- lead campaigns
-    name                 text,
+    name                 text CHECK (length(name) <= 500),
     leads_purchased      integer NOT NULL DEFAULT 0 CHECK (leads_purchased >= 0),
     leads_delivered      integer NOT NULL DEFAULT 0 CHECK (leads_delivered >= 0),
     leads_remaining      integer GENERATED ALWAYS AS (leads_purchased - leads_delivered) STORED,
@@ -73,14 +73,14 @@ CREATE TABLE orders.orders (
     -- COD operations
     assigned_rep_id    uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
     assigned_agent_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL,
-    delivery_address   text,
+    delivery_address   text CHECK (length(delivery_address) <= 2000),
     delivery_area      text CHECK (length(delivery_area) <= 255),
     source             text NOT NULL DEFAULT 'manual'
                        CHECK (source IN ('manual', 'webhook', 'csv', 'api')),
     webhook_source     text CHECK (length(webhook_source) <= 100),
-    customer_notes     text,
+    customer_notes     text CHECK (length(customer_notes) <= 10000),
     delivery_proof     jsonb CHECK (orders.jsonb_within(delivery_proof, 1048576)),
-    return_reason      text,
+    return_reason      text CHECK (length(return_reason) <= 10000),
     -- money tied together (42_order_money.sql)
     adjustment         orders.signed_amount NOT NULL DEFAULT 0,
     -- agency orders (97_review.sql)
@@ -130,7 +130,7 @@ CREATE TABLE orders.order_items (
     item_type   text NOT NULL DEFAULT 'product'
                 CHECK (item_type IN ('product', 'service', 'subscription')),
     sku         text CHECK (length(sku) <= 255),
-    name        text NOT NULL,
+    name        text NOT NULL CHECK (length(name) <= 500),
     quantity    integer NOT NULL DEFAULT 1 CHECK (quantity > 0),
     unit_price  orders.amount NOT NULL DEFAULT 0,
     snapshot    jsonb NOT NULL DEFAULT '{}'

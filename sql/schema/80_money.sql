@@ -13,7 +13,7 @@ CREATE TABLE orders.financial_transactions (
     method               text CHECK (method IN ('cod', 'bank_transfer', 'cash', 'card', 'other')),
     recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
                          DEFAULT orders.current_staff_id(),
-    notes                text,
+    notes                text CHECK (length(notes) <= 10000),
     date                 date NOT NULL DEFAULT CURRENT_DATE,
     automatic            boolean NOT NULL DEFAULT false,
     created_at           timestamptz NOT NULL DEFAULT now()
@@ -33,8 +33,8 @@ CREATE TABLE orders.expenses (
     category             text NOT NULL CHECK (category <> '' AND length(category) <= 200),
     amount               orders.positive_amount NOT NULL,
     currency             char(3) NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
-    description          text,
-    receipt_url          text,
+    description          text CHECK (length(description) <= 10000),
+    receipt_url          text CHECK (length(receipt_url) <= 2048),
     recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
                          DEFAULT orders.current_staff_id(),
     date                 date NOT NULL DEFAULT CURRENT_DATE,

@@ -450,7 +450,7 @@ CREATE TABLE orders.order_notes (
     id          uuid PRIMARY KEY DEFAULT orders.new_id(),
     order_id    uuid NOT NULL REFERENCES orders.orders (id) ON DELETE CASCADE,
     author_id   uuid DEFAULT orders.current_staff_id() REFERENCES orders.staff (id) ON DELETE SET NULL,
-    body        text NOT NULL CHECK (body <> ''),
+    body        text NOT NULL CHECK (body <> '' AND length(body) <= 10000),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE orders.order_notes IS 'Staff-only notes on an order (its customer never sees them)';

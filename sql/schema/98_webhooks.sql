@@ -502,10 +502,10 @@ BEGIN
                            -- parts "a + b" is kept when they all are empty)
                            SET customer_notes = CASE
                                    WHEN orders.webhook_value(doc, m -> 'order' ->> 'notes') IS NOT NULL
-                                       THEN orders.webhook_value(doc, m -> 'order' ->> 'notes')
+                                       THEN left(orders.webhook_value(doc, m -> 'order' ->> 'notes'), 10000)
                                    WHEN doc #> string_to_array(m -> 'order' ->> 'notes', '.') IS NOT NULL THEN NULL
                                    ELSE o.customer_notes END,
-                               delivery_address = coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'address'), o.delivery_address),
+                               delivery_address = coalesce(left(orders.webhook_value(doc, m -> 'customer' ->> 'address'), 2000), o.delivery_address),
                                delivery_area = coalesce(left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255), o.delivery_area),
                                metadata = CASE WHEN orders.webhook_time(incoming_at) IS NULL THEN o.metadata
                                                ELSE o.metadata || jsonb_build_object('webhook',
@@ -601,7 +601,7 @@ BEGIN
                         INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)
                         VALUES (left(coalesce(orders.webhook_value(doc, m -> 'customer' ->> 'name'), c_email, c_phone), 200),
                                 c_email, c_phone,
-                                orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                                left(orders.webhook_value(doc, m -> 'customer' ->> 'address'), 2000),
                                 left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
                                 left(orders.webhook_value(doc, m -> 'customer' ->> 'postal_code'), 64))
                         RETURNING id INTO customer_id;
@@ -616,8 +616,8 @@ BEGIN
                     VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
                             upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
                             fee, greatest(adj, -fee),
-                            orders.webhook_value(doc, m -> 'order' ->> 'notes'),
-                            orders.webhook_value(doc, m -> 'customer' ->> 'address'),
+                            left(orders.webhook_value(doc, m -> 'order' ->> 'notes'), 10000),
+                            left(orders.webhook_value(doc, m -> 'customer' ->> 'address'), 2000),
                             left(orders.webhook_value(doc, m -> 'customer' ->> 'city'), 255),
                             'webhook', w.endpoint, ext_id,
                             jsonb_build_object('webhook', jsonb_strip_nulls(jsonb_build_object(

@@ -15,8 +15,8 @@
 
 CREATE TABLE orders.workflows (
     id                  uuid PRIMARY KEY DEFAULT orders.new_id(),
-    name                orders.label NOT NULL,
-    description         text,
+    name                orders.label NOT NULL CHECK (length(name) <= 200),
+    description         text CHECK (length(description) <= 10000),
     trigger_type        text NOT NULL
                         CHECK (trigger_type IN ('webhook', 'order_status', 'customer_tag', 'time_based', 'manual')),
     trigger_config      orders.json_object NOT NULL DEFAULT '{}' CHECK (orders.jsonb_within(trigger_config, 65536)),

@@ -1,11 +1,14 @@
--- JSON the API writes is bounded (0.41.0 agency data and orders' metadata;
--- 0.42.0 every other column): each jsonb column an API role may insert or
--- update has a CHECK by orders.jsonb_within — its binary size and numbers
--- that print in a few characters.  {"n": 1e131071} is 16 bytes sent and
--- prints as 131 kB; a few kB of such numbers printed as 1 GB and every
--- reader of the row, and pg_dump, ran out of memory.
+-- What API roles write is bounded, so that no caller can store a value that
+-- breaks others' reads, pg_dump or writes: JSON (0.41.0 agency data and
+-- orders' metadata; 0.42.0 every other column) by orders.jsonb_within —
+-- its binary size and numbers that print in a few characters ({"n":
+-- 1e131071} is 16 bytes sent and prints as 131 kB; a few kB of such numbers
+-- printed as 1 GB and every reader of the row, and pg_dump, ran out of
+-- memory) — and text by its length (0.40.0 the indexed columns; 0.42.0
+-- every other: a customer's 180 MB name failed every staff page listing
+-- it, and pg_dump).
 BEGIN;
-SELECT plan(35);
+SELECT plan(110);
 
 -- rows of the tables that have none in the fixtures
 INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity)
@@ -108,6 +111,94 @@ SELECT throws_ok($$UPDATE orders.workflows
                  'workflows.workflow_steps: no number past 1e20 (a step''s "order")');
 SELECT is((SELECT trigger_config::text || ' ' || (workflow_steps -> 0 ? 'order') FROM orders.workflows WHERE name = 'jb'),
           '{"conditions": {"status": ["confirmed"]}} false', '... and the workflow is as it was');
+
+-- every text column an API role may write, bounded: a CHECK on its length
+-- (or a pattern of bounded length, or a list of values), or one of these,
+-- bounded elsewhere
+CREATE TEMP TABLE bounded_elsewhere (tab text, col text, why text);
+INSERT INTO bounded_elsewhere VALUES
+  ('orders', 'lifecycle', 'a foreign key to lifecycles.name (63 characters)'),
+  ('orders', 'status', 'status_guard: a status of its lifecycle (63 characters)'),
+  ('orders', 'notes', 'the library: 10,000 characters (22001)'),
+  ('orders', 'order_number', 'order_columns_guard: 64 characters'),
+  ('orders', 'reviewed_by', 'written by status_guard only (refuse_column)'),
+  ('lifecycle_transitions', 'gate', 'a foreign key to lifecycle_gates.name, which API roles do not write'),
+  ('lifecycle_transitions', 'stamp_column', 'check_stamp_column: a column of orders.orders (63 bytes)');
+SELECT is((SELECT string_agg(format('%s.%s', c.relname, a.attname), ', ' ORDER BY c.relname, a.attname)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_type t ON t.oid = a.atttypid
+            WHERE c.relnamespace = 'orders'::regnamespace AND c.relkind IN ('r', 'p') AND a.attnum > 0
+              AND NOT a.attisdropped AND 'text'::regtype IN (t.oid, t.typbasetype, t.typelem)
+              AND (has_column_privilege('authenticated', c.oid, a.attnum, 'INSERT')
+                   OR has_column_privilege('authenticated', c.oid, a.attnum, 'UPDATE'))
+              AND NOT EXISTS (SELECT FROM bounded_elsewhere e WHERE (e.tab, e.col) = (c.relname, a.attname))
+              AND NOT EXISTS (SELECT FROM pg_constraint k
+                               WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)
+                                 AND pg_get_constraintdef(k.oid) ~ ('length\(\(?' || a.attname || '\)?(::text)?\) <= [0-9]+'
+                                                                    || '|\{0,[0-9]+\}\$|' || a.attname || ' = ANY \(ARRAY\[|'
+                                                                    || a.attname || ' <@ ARRAY\['))),
+          NULL, 'every text column an API role may write has a bounded length');
+
+-- each text bound: one character too many refused, the bound itself stored
+CREATE TEMP TABLE text_bound (tab text, col text, max_chars int);
+INSERT INTO text_bound VALUES
+  ('customers', 'address', 2000),
+  ('customers', 'city', 255),
+  ('customers', 'full_name', 500),
+  ('customers', 'notes', 10000),
+  ('customers', 'postal_code', 64),
+  ('deliveries', 'customer_feedback', 10000),
+  ('deliveries', 'photo_url', 2048),
+  ('deliveries', 'signature_url', 2048),
+  ('expenses', 'description', 10000),
+  ('expenses', 'receipt_url', 2048),
+  ('financial_transactions', 'notes', 10000),
+  ('leads', 'company_name', 500),
+  ('leads', 'contact_name', 500),
+  ('leads', 'email', 320),
+  ('leads', 'industry', 255),
+  ('leads', 'job_title', 255),
+  ('leads', 'location', 500),
+  ('leads', 'notes', 10000),
+  ('leads', 'phone', 64),
+  ('leads', 'source', 255),
+  ('leads', 'website', 2048),
+  ('lifecycle_states', 'description', 10000),
+  ('lifecycle_transitions', 'description', 10000),
+  ('lifecycles', 'description', 10000),
+  ('order_items', 'name', 500),
+  ('order_notes', 'body', 10000),
+  ('orders', 'customer_notes', 10000),
+  ('orders', 'delivery_address', 2000),
+  ('orders', 'name', 500),
+  ('orders', 'return_reason', 10000),
+  ('product_variants', 'name', 500),
+  ('products', 'description', 20000),
+  ('staff', 'full_name', 500),
+  ('staff', 'phone', 64),
+  ('workflows', 'description', 10000),
+  ('workflows', 'name', 200);
+INSERT INTO orders.expenses (category, amount) VALUES ('fuel', 1);
+INSERT INTO orders.financial_transactions (type, amount) VALUES ('refund', 1);
+INSERT INTO orders.order_notes (order_id, body) SELECT id, 'n' FROM orders.orders ORDER BY id LIMIT 1;
+INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bounds', 'a');
+INSERT INTO orders.lifecycle_states (lifecycle, status, category, position) VALUES
+  ('bounds', 'a', 'open', 1), ('bounds', 'b', 'fulfilled', 2);
+INSERT INTO orders.lifecycle_transitions (lifecycle, from_status, to_status) VALUES ('bounds', 'a', 'b');
+SELECT is((SELECT count(*)::int FROM text_bound b
+            WHERE (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM orders.%I', b.tab), false, false, '')))[1]::text::int = 0),
+          0, 'every bounded table has a row to try');
+SELECT throws_ok(format('UPDATE orders.%I SET %I = repeat(''x'', %s)', tab, col, max_chars + 1),
+                 '23514', format('new row for relation "%s" violates check constraint "%s_%s_check"', tab, tab, col),
+                 format('%s.%s: at most %s characters', tab, col, max_chars))
+  FROM text_bound ORDER BY tab, col;
+SELECT lives_ok(format('UPDATE orders.%I SET %I = repeat(''x'', %s)', tab, col, max_chars),
+                format('%s.%s: %s characters are stored', tab, col, max_chars))
+  FROM text_bound ORDER BY tab, col;
+SELECT throws_ok($$INSERT INTO orders.lifecycles (name, initial_status) VALUES ('bounds_two', repeat('s', 64))$$,
+                 '23514', 'new row for relation "lifecycles" violates check constraint "lifecycles_initial_status_check"',
+                 'lifecycles.initial_status: a status name, at most 63 characters');
 
 SELECT * FROM finish();
 ROLLBACK;
