@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(156);
+SELECT plan(157);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -579,6 +579,15 @@ INSERT INTO r SELECT 'wide', orders.ingest_webhook('cancel-shop',
 SELECT is((SELECT concat_ws(' ', r.res ->> 'http_status', r.res ->> 'code', l.request_payload IS NULL)
              FROM r JOIN orders.webhook_logs l ON l.id = (r.res ->> 'log_id')::uuid WHERE r.name = 'wide'), '400 OR094 t',
           '(0.41.0) a payload with a number past 1e20: 400, OR094, logged without its payload');
+-- (0.42.0) an address and a note longer than their columns take are cut,
+-- as names and cities are: the order is made
+INSERT INTO r SELECT 'long_address', orders.ingest_webhook('cancel-shop',
+    jsonb_set(jsonb_set(jsonb_set(:'shop'::jsonb, '{id}', '5678900000310'), '{shipping_address,address1}', to_jsonb(repeat('a', 3000))),
+              '{note}', to_jsonb(repeat('n', 12000)))::json, NULL, 'w-2');
+SELECT is((SELECT concat_ws(' ', r.res ->> 'status', length(o.delivery_address), length(o.customer_notes), length(c.address))
+             FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid JOIN orders.customers c ON c.id = o.customer_id
+            WHERE r.name = 'long_address'), 'created 2000 10000 2000',
+          '(0.42.0) a shop''s 3,000-character address and 12,000-character note: cut to 2,000 and 10,000, the order made');
 -- (0.34.0) valid JSON that jsonb refuses is parsed after the checks and
 -- logged as malformed: a lone surrogate, a number past numeric's range
 -- (both failed the call before, unlogged, before the signature check)
