@@ -584,9 +584,9 @@ SELECT is((SELECT concat_ws(' ', r.res ->> 'http_status', r.res ->> 'code', l.re
 INSERT INTO r SELECT 'long_address', orders.ingest_webhook('cancel-shop',
     jsonb_set(jsonb_set(jsonb_set(:'shop'::jsonb, '{id}', '5678900000310'), '{shipping_address,address1}', to_jsonb(repeat('a', 3000))),
               '{note}', to_jsonb(repeat('n', 12000)))::json, NULL, 'w-2');
-SELECT is((SELECT concat_ws(' ', r.res ->> 'status', length(o.delivery_address), length(o.customer_notes), length(c.address))
-             FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid JOIN orders.customers c ON c.id = o.customer_id
-            WHERE r.name = 'long_address'), 'created 2000 10000 2000',
+SELECT is((SELECT concat_ws(' ', r.res ->> 'status', length(o.delivery_address), length(o.customer_notes))
+             FROM r JOIN orders.orders o ON o.id = (r.res ->> 'order_id')::uuid
+            WHERE r.name = 'long_address'), 'created 2000 10000',
           '(0.42.0) a shop''s 3,000-character address and 12,000-character note: cut to 2,000 and 10,000, the order made');
 -- (0.34.0) valid JSON that jsonb refuses is parsed after the checks and
 -- logged as malformed: a lone surrogate, a number past numeric's range
