@@ -1,7 +1,7 @@
 -- orders 0.41.0 -> 0.42.0
 --  * Bounds on every other JSON column an API role writes (23514, HTTP
 --    400): its binary size, uncompressed, and numbers below 1e20 of at most
---    20 decimals (orders.jsonb_within, as 0.41.0 did for agency orders and
+--    40 decimals (orders.jsonb_within, as 0.41.0 did for agency orders and
 --    orders' metadata) — customers' tags, staff's permissions, products'
 --    images, variants' attributes, sites' metrics and internal metrics
 --    64 kB; trigger_config of workflows 64 kB, their steps and order items'
@@ -35,6 +35,10 @@
 --    already longer stop the update (23514, naming each column).
 --    webhook_ingest cuts a shop's address to 2,000 characters and its
 --    note to 10,000, as it cuts names and cities.
+--  * (library) orders.jsonb_within takes numbers of up to 40 decimals (20
+--    refused a JavaScript or Python double as small as 1/70000, printed
+--    0.000014285714285714286, in every bounded column and shop payload);
+--    the messages of create_share_token and the webhook ingest say so.
 
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.42.0'" to load this file. \quit
 
@@ -61,8 +65,8 @@ BEGIN
             large_rows := large_rows || format('%sorders.%s.%s: %s rows %s',
                                                CASE WHEN large_rows = '' THEN '' ELSE '; ' END, bound.tab, bound.col, n,
                                                CASE WHEN bound.max_bytes = 2147483647
-                                                    THEN 'with numbers past 1e20 or 20 decimals'
-                                                    ELSE format('larger than %s or with numbers past 1e20 or 20 decimals',
+                                                    THEN 'with numbers past 1e20 or 40 decimals'
+                                                    ELSE format('larger than %s or with numbers past 1e20 or 40 decimals',
                                                                 CASE WHEN bound.max_bytes >= 1048576
                                                                      THEN bound.max_bytes / 1048576 || ' MB'
                                                                      WHEN bound.max_bytes >= 65536
@@ -500,7 +504,7 @@ BEGIN
     -- them in the log printed as 1 GB, for its readers and for pg_dump
     IF http IS NULL AND NOT orders.jsonb_within(doc, 2147483647) THEN
         http := 400; code := 'OR094'; doc := NULL;
-        err := format('the payload for webhook "%s" has a number past 1e20 or with more than 20 decimals', w.endpoint);
+        err := format('the payload for webhook "%s" has a number past 1e20 or with more than 40 decimals', w.endpoint);
     END IF;
     -- (0.34.0) a Shopify or WooCommerce topic whose payload is not an order
     -- (refunds/create, orders/delete's bare id, orders/edited's order edit,
@@ -890,5 +894,75 @@ BEGIN
         'log_id', log_id, 'code', CASE WHEN http >= 300 THEN code END,
         'error', CASE WHEN http >= 300 OR result_status = 'ignored' THEN err END,
         'cancellation', cancellation));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.create_share_token(order_id uuid, expires_in interval DEFAULT '7 days',
+                                          allowed_actions text[] DEFAULT '{view}', metadata jsonb DEFAULT '{}')
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    token text;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF create_share_token.order_id IS NULL THEN
+        RAISE EXCEPTION 'orders.create_share_token: argument "order_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT orders.may_share(create_share_token.order_id) THEN
+        RAISE EXCEPTION 'order % does not exist', create_share_token.order_id
+            USING ERRCODE = 'OR006',
+                  HINT = 'Either no order has this id, row level security hides it, or you may not share it.';
+    END IF;
+    -- (0.40.0) and as a span from now: '3 mons' compares as 90 days but
+    -- ran up to 92 ('1 mon -30 days' compares as 0 but may end tomorrow)
+    IF expires_in IS NULL OR expires_in <= interval '0' OR expires_in > interval '90 days'
+       OR now() + expires_in > now() + interval '90 days' OR now() + expires_in <= now() THEN
+        RAISE EXCEPTION 'orders.create_share_token: expires_in must be more than 0 and at most 90 days'
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.40.0) a list: '{{view},{view}}' was stored as given
+    IF cardinality(allowed_actions) = 0 OR array_ndims(allowed_actions) <> 1
+       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+                        left(allowed_actions::text, 100)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.37.0) what a link carries for the marketing (UTM and the like) is
+    -- small: it was unbounded, a store of any size for whoever may share
+    -- (0.41.0) an object, refused here: the table's CHECK, raised as the
+    -- owner, showed the new link's row (its token hash among it) in DETAIL
+    IF jsonb_typeof(create_share_token.metadata) <> 'object' THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata must be a JSON object, not %',
+                        jsonb_typeof(create_share_token.metadata)
+            USING ERRCODE = '22023';
+    END IF;
+    -- (0.41.0) measured without printing it (a 74 kB array of 1e131071
+    -- printed as 1 GB, and the server ran out of memory)
+    IF NOT orders.jsonb_within(create_share_token.metadata, 4096) THEN
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes and numbers below 1e20 with at most 40 decimals'
+            USING ERRCODE = '22001';
+    END IF;
+    -- (0.28.0) a link that converts hands the order's customer row to
+    -- whoever redeems it: staff who may edit customers make those (a
+    -- delivery agent made one for a shop customer and took it over)
+    -- (0.35.0) by admins only, as customers.account_id is written (0.29.0):
+    -- a customer rep made one for a shop customer without a login in its
+    -- scope, converted it with another account of its own and read that
+    -- customer's other orders
+    IF 'convert' = ANY (allowed_actions) AND orders.api_request() AND orders.current_staff_role() IS DISTINCT FROM 'admin' THEN
+        RAISE EXCEPTION 'a share link that converts (allowed_actions "convert") is made by admins'
+            USING ERRCODE = '42501',
+                  HINT = 'Leave "convert" out: the link still shows (and may let approve) the order.';
+    END IF;
+    -- an id of this database's partition (a proxy routes the token by it),
+    -- then a random uuid: 184 random bits in all
+    token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
+    INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+            coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
+            coalesce(create_share_token.metadata, '{}'));
+    RETURN token;
 END
 $$;

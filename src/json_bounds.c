@@ -1,13 +1,16 @@
 /*
  * json_bounds.c — the bound on a JSON document clients write, for the
- * CHECK constraints of agency data and the share links' metadata (0.41.0):
+ * CHECK constraints of every JSON column API roles write (0.41.0 agency
+ * data and orders' metadata, 0.42.0 the rest) and the shop payloads:
  *
  *   orders.jsonb_within(value jsonb, max_bytes integer) RETURNS boolean
  *
  * True when the value's binary form, uncompressed, takes at most
- * "max_bytes" and every number in it prints in at most
- * ORDERS_JSON_NUMBER_WIDTH characters (less than 10^20 in magnitude, at
- * most 20 decimals): then its JSON text is a small multiple of its size.
+ * "max_bytes" and every number in it prints in a few characters (less
+ * than 10^20 in magnitude, at most 40 decimals — 0.42.0 library; 20
+ * refused a JavaScript or Python double as small as 1/70000, printed
+ * 0.000014285714285714286): then its JSON text is at most a small
+ * multiple of its size, as for strings (a control character prints as six).
  * Both in time and memory linear in the value's size.  A first cut
  * measured the stored size (pg_column_size: a compressed value passed, and
  * its dump did not restore); a second the JSON text (octet_length(x::text):
@@ -25,8 +28,8 @@
 
 PG_FUNCTION_INFO_V1(orders_jsonb_within);
 
-/* The widest number accepted: 20 digits, a point, 20 decimals, a sign. */
-#define ORDERS_JSON_NUMBER_MAX_SCALE 20
+/* The widest number accepted: 20 digits, a point, 40 decimals, a sign. */
+#define ORDERS_JSON_NUMBER_MAX_SCALE 40
 
 /* number_printable — does "n" print in at most about 42 characters? */
 static bool

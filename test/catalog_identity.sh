@@ -297,7 +297,7 @@ c42 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '
     -c "INSERT INTO orders.customers (full_name, address) VALUES ('Long', repeat('a', 2001))" >/dev/null
 refusal=$(c42 -v VERBOSITY=verbose -c "ALTER EXTENSION orders UPDATE TO '0.42.0'" 2>&1 | grep -E '^(ERROR|DETAIL)' | tr '\n' ' ')
 check "the update to 0.42.0 refuses JSON larger than a bound or with wide numbers (23514, each column named, webhook logs too) and changes nothing" \
-      "ERROR:  23514: orders 0.42.0 bounds the JSON API roles write, and rows are larger DETAIL:  orders.customers.tags: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.leads.metadata: 1 rows larger than 1 MB or with numbers past 1e20 or 20 decimals; orders.staff.permissions: 1 rows larger than 64 kB or with numbers past 1e20 or 20 decimals; orders.webhook_logs.request_payload: 1 rows with numbers past 1e20 or 20 decimals.  0.41.0" \
+      "ERROR:  23514: orders 0.42.0 bounds the JSON API roles write, and rows are larger DETAIL:  orders.customers.tags: 1 rows larger than 64 kB or with numbers past 1e20 or 40 decimals; orders.leads.metadata: 1 rows larger than 1 MB or with numbers past 1e20 or 40 decimals; orders.staff.permissions: 1 rows larger than 64 kB or with numbers past 1e20 or 40 decimals; orders.webhook_logs.request_payload: 1 rows with numbers past 1e20 or 40 decimals.  0.41.0" \
       "$refusal $(c42 -At -c "SELECT extversion FROM pg_extension WHERE extname = 'orders'")"
 c42 -c "UPDATE orders.customers SET tags = '[]'" -c "UPDATE orders.leads SET metadata = '{}'" -c "UPDATE orders.staff SET permissions = '{}'" \
     -c "DELETE FROM orders.webhook_logs" >/dev/null

@@ -27,7 +27,7 @@ COMMENT ON FUNCTION orders.set_updated_at() IS
 
 -- (0.41.0) jsonb_within — a JSON value within "max_bytes" (its binary size,
 -- uncompressed) whose every number prints in a few characters (below 1e20,
--- at most 20 decimals), checked in time and memory linear in its size: the
+-- at most 40 decimals since the 0.42.0 library, 20 before), checked in time and memory linear in its size: the
 -- bound of what clients write (the groups' pages, anchors and overrides,
 -- the requirements' values, a share link's metadata, orders' metadata,
 -- shop payloads; 0.42.0: every JSON column an API role writes).  Neither the stored

@@ -743,7 +743,7 @@ BEGIN
     -- (0.41.0) measured without printing it (a 74 kB array of 1e131071
     -- printed as 1 GB, and the server ran out of memory)
     IF NOT orders.jsonb_within(create_share_token.metadata, 4096) THEN
-        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes and numbers below 1e20 with at most 20 decimals'
+        RAISE EXCEPTION 'orders.create_share_token: metadata may have at most 4096 bytes and numbers below 1e20 with at most 40 decimals'
             USING ERRCODE = '22001';
     END IF;
     -- (0.28.0) a link that converts hands the order's customer row to

@@ -328,7 +328,7 @@ BEGIN
     -- them in the log printed as 1 GB, for its readers and for pg_dump
     IF http IS NULL AND NOT orders.jsonb_within(doc, 2147483647) THEN
         http := 400; code := 'OR094'; doc := NULL;
-        err := format('the payload for webhook "%s" has a number past 1e20 or with more than 20 decimals', w.endpoint);
+        err := format('the payload for webhook "%s" has a number past 1e20 or with more than 40 decimals', w.endpoint);
     END IF;
     -- (0.34.0) a Shopify or WooCommerce topic whose payload is not an order
     -- (refunds/create, orders/delete's bare id, orders/edited's order edit,

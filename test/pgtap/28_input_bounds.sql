@@ -8,7 +8,7 @@
 -- every other: a customer's 180 MB name failed every staff page listing
 -- it, and pg_dump).
 BEGIN;
-SELECT plan(110);
+SELECT plan(111);
 
 -- rows of the tables that have none in the fixtures
 INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity)
@@ -40,6 +40,15 @@ SELECT is((SELECT string_agg(format('%s.%s', c.relname, a.attname), ', ' ORDER B
                                WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)
                                  AND pg_get_constraintdef(k.oid) ~ ('orders\.jsonb_within\(\(?' || a.attname || '\)?(::jsonb)?, '))),
           NULL, 'every jsonb column an API role may write has a CHECK by orders.jsonb_within');
+
+-- the numbers it takes: below 1e20, at most 40 decimals (0.42.0 library;
+-- 20 refused a JavaScript or Python double as small as 1/70000)
+SELECT is((SELECT string_agg(format('%s=%s', v, orders.jsonb_within(jsonb_build_array(v::jsonb), 1000)), ' ' ORDER BY n)
+             FROM unnest(ARRAY['1.4285714285714285e-05', '0.000014285714285714286', '99999999999999999999.5', '1e-40',
+                               '-1e-40', '1e-41', '1e20', '-1e20', '1.7976931348623157e308']) WITH ORDINALITY u (v, n)),
+          '1.4285714285714285e-05=t 0.000014285714285714286=t 99999999999999999999.5=t 1e-40=t -1e-40=t '
+          '1e-41=f 1e20=f -1e20=f 1.7976931348623157e308=f',
+          'jsonb_within takes numbers below 1e20 with at most 40 decimals: doubles down to 1e-23 whole');
 
 -- each bound: a wide number, one byte too many, and within
 CREATE TEMP TABLE bound (tab text, col text, con text, max_bytes int, shape text);
