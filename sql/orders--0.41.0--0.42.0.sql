@@ -34,7 +34,9 @@
 --    pg_dump; a delivery agent's did the same to the staff list.  Rows
 --    already longer stop the update (23514, naming each column).
 --    webhook_ingest cuts a shop's address to 2,000 characters and its
---    note to 10,000, as it cuts names and cities.
+--    note to 10,000, as it cuts names and cities.  A lifecycle edge's
+--    allowed_roles holds at most 64 roles and allowed_staff 16 (a 36 MB
+--    list was carried by every anonymous read of the graph).
 --  * (library) orders.jsonb_within takes numbers of up to 40 decimals (20
 --    refused a JavaScript or Python double as small as 1/70000, printed
 --    0.000014285714285714286, in every bounded column and shop payload);
@@ -148,7 +150,8 @@ COMMENT ON FUNCTION orders.actor_is_subject() IS
 GRANT EXECUTE ON FUNCTION orders.actor_is_subject() TO PUBLIC;
 
 ALTER POLICY reach ON orders.slot_reservations
-    USING ((holder = (SELECT orders.current_actor()) AND held_by_subject = (SELECT orders.actor_is_subject()))
+    USING ((holder = (SELECT orders.current_actor()) AND held_by_subject = (SELECT orders.actor_is_subject())
+            AND (held_by_subject OR NOT (SELECT orders.api_request())))
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
 
@@ -390,6 +393,32 @@ ALTER TABLE orders.staff
 ALTER TABLE orders.workflows
     ADD CONSTRAINT workflows_description_check CHECK (length(description) <= 10000),
     ADD CONSTRAINT workflows_name_check CHECK (length(name) <= 200);
+
+
+-- (0.42.0) an edge's lists of roles are bounded too: staff with
+-- workflows.edit stored a 36 MB allowed_staff, which every anonymous read
+-- of the lifecycle graph carried
+DO $upgrade$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM orders.lifecycle_transitions
+     WHERE cardinality(allowed_roles) > 64 OR cardinality(allowed_staff) > 16;
+    IF n > 0 THEN
+        RAISE EXCEPTION 'orders 0.42.0 bounds the role lists of lifecycle edges, and edges have longer ones'
+            USING ERRCODE = '23514',
+                  DETAIL = format('%s edges of orders.lifecycle_transitions have more than 64 allowed_roles or 16 allowed_staff.', n),
+                  HINT = 'Remove the repeated roles, then ALTER EXTENSION orders UPDATE again.';
+    END IF;
+END
+$upgrade$;
+ALTER TABLE orders.lifecycle_transitions
+    ADD CONSTRAINT lifecycle_transitions_allowed_roles_check CHECK (cardinality(allowed_roles) <= 64),
+    DROP CONSTRAINT lifecycle_transitions_allowed_staff_check,
+    ADD CONSTRAINT lifecycle_transitions_allowed_staff_check
+        CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
+                                      'accountant', 'assigned_agent', 'assigned_rep']
+               AND cardinality(allowed_staff) <= 16);
 
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
                                       delivery_id text, topic text)

@@ -713,7 +713,9 @@ CREATE POLICY delete_right ON orders.leads AS RESTRICTIVE FOR DELETE
            OR (SELECT orders.has_permission('orders', 'delete')));
 
 -- slots: staff read capacity, admins (workflows.edit) define it; holders
--- read their holds, staff all (bookings are made through the functions)
+-- read their holds, staff all (bookings are made through the functions).
+-- (0.42.0) A holder by text and kind; an API request without a subject
+-- reads none (its actor, the API role, is every such request's).
 ALTER TABLE orders.service_capacity ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.service_capacity FOR SELECT
     USING ((SELECT orders.has_permission('orders', 'view')));
@@ -721,7 +723,8 @@ CREATE POLICY editable ON orders.service_capacity
     USING ((SELECT orders.has_permission('workflows', 'edit')));
 ALTER TABLE orders.slot_reservations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY reach ON orders.slot_reservations FOR SELECT
-    USING ((holder = (SELECT orders.current_actor()) AND held_by_subject = (SELECT orders.actor_is_subject()))
+    USING ((holder = (SELECT orders.current_actor()) AND held_by_subject = (SELECT orders.actor_is_subject())
+            AND (held_by_subject OR NOT (SELECT orders.api_request())))
            OR ((SELECT orders.has_permission('orders', 'view'))
                AND (SELECT orders.current_staff_role()) <> 'delivery_agent'));
 
