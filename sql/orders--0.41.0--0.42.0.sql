@@ -36,7 +36,10 @@
 --    webhook_ingest cuts a shop's address to 2,000 characters and its
 --    note to 10,000, as it cuts names and cities.  A lifecycle edge's
 --    allowed_roles holds at most 64 roles and allowed_staff 16 (a 36 MB
---    list was carried by every anonymous read of the graph).
+--    list was carried by every anonymous read of the graph); a share link
+--    names each action once (create_share_token: 22023; three million
+--    'view' made every anonymous open 24 MB) and sites' internal notes
+--    hold 10,000 characters (set_site_internal_notes: 22001).
 --  * (library) orders.jsonb_within takes numbers of up to 40 decimals (20
 --    refused a JavaScript or Python double as small as 1/70000, printed
 --    0.000014285714285714286, in every bounded column and shop payload);
@@ -419,6 +422,31 @@ ALTER TABLE orders.lifecycle_transitions
         CHECK (allowed_staff <@ ARRAY['admin', 'manager', 'customer_rep', 'delivery_agent',
                                       'accountant', 'assigned_agent', 'assigned_rep']
                AND cardinality(allowed_staff) <= 16);
+
+
+-- (0.42.0) a share link names each action once (three million 'view' were
+-- stored, and every anonymous open of the link carried them), and sites'
+-- internal notes hold 10,000 characters, as the clients' notes
+DO $upgrade$
+DECLARE
+    links bigint := (SELECT count(*) FROM orders.order_share_tokens WHERE cardinality(allowed_actions) > 3);
+    sites bigint := (SELECT count(*) FROM orders.order_site_selections WHERE length(internal_notes) > 10000);
+BEGIN
+    IF links > 0 OR sites > 0 THEN
+        RAISE EXCEPTION 'orders 0.42.0 bounds share links'' actions and sites'' internal notes, and rows are larger'
+            USING ERRCODE = '23514',
+                  DETAIL = format('%s share links name more than 3 actions; %s sites have internal notes longer than 10000 characters.',
+                                  links, sites),
+                  HINT = 'Revoke or correct those links and shorten the notes, then ALTER EXTENSION orders UPDATE again.';
+    END IF;
+END
+$upgrade$;
+ALTER TABLE orders.order_share_tokens
+    DROP CONSTRAINT order_share_tokens_allowed_actions_check,
+    ADD CONSTRAINT order_share_tokens_allowed_actions_check
+        CHECK (allowed_actions <@ ARRAY['view', 'approve', 'convert'] AND cardinality(allowed_actions) BETWEEN 1 AND 3);
+ALTER TABLE orders.order_site_selections
+    ADD CONSTRAINT order_site_selections_internal_notes_check CHECK (length(internal_notes) <= 10000);
 
 CREATE OR REPLACE FUNCTION orders.webhook_ingest(endpoint text, body text, doc jsonb, signature text,
                                       delivery_id text, topic text)
@@ -951,10 +979,13 @@ BEGIN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be more than 0 and at most 90 days'
             USING ERRCODE = '22023';
     END IF;
-    -- (0.40.0) a list: '{{view},{view}}' was stored as given
+    -- (0.40.0) a list: '{{view},{view}}' was stored as given; (0.42.0) each
+    -- action once: three million 'view' were stored, and every anonymous
+    -- open of the link carried them (24 MB)
     IF cardinality(allowed_actions) = 0 OR array_ndims(allowed_actions) <> 1
-       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
-        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert']
+       OR cardinality(allowed_actions) <> (SELECT count(DISTINCT a) FROM unnest(allowed_actions) a) THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not %',
                         left(allowed_actions::text, 100)
             USING ERRCODE = '22023';
     END IF;
@@ -993,5 +1024,33 @@ BEGIN
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
             coalesce(create_share_token.metadata, '{}'));
     RETURN token;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.set_site_internal_notes(selection_id uuid, internal_notes text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    grp uuid := (SELECT x.order_group_id FROM orders.order_site_selections x WHERE x.id = set_site_internal_notes.selection_id);
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF set_site_internal_notes.selection_id IS NULL THEN
+        RAISE EXCEPTION 'orders.set_site_internal_notes: argument "selection_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF grp IS NULL OR NOT orders.has_permission('orders', 'edit') OR NOT orders.staff_sees_group(grp) THEN
+        RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
+            USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
+    END IF;
+    -- (0.42.0) at most 10,000 characters, as the client's notes: staff
+    -- stored 50 million, which every reader of the site's notes received
+    IF length(set_site_internal_notes.internal_notes) > 10000 THEN
+        RAISE EXCEPTION 'orders.set_site_internal_notes: argument "internal_notes" may have at most 10000 characters, not %',
+                        length(set_site_internal_notes.internal_notes)
+            USING ERRCODE = '22001';
+    END IF;
+    UPDATE orders.order_site_selections x SET internal_notes = set_site_internal_notes.internal_notes
+     WHERE x.id = set_site_internal_notes.selection_id;
 END
 $$;

@@ -66,7 +66,7 @@ CREATE TABLE orders.order_site_selections (
     reviewed_at      timestamptz,
     reviewed_by      text,
     client_notes     text CHECK (length(client_notes) <= 10000),
-    internal_notes   text,
+    internal_notes   text CHECK (length(internal_notes) <= 10000),
     order_item_id    uuid REFERENCES orders.order_items (id) ON DELETE SET NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),
@@ -294,7 +294,8 @@ CREATE TABLE orders.order_share_tokens (
     token_hash               bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
     expires_at               timestamptz NOT NULL,
     allowed_actions          text[] NOT NULL DEFAULT '{view}'
-                             CHECK (allowed_actions <@ ARRAY['view', 'approve', 'convert'] AND cardinality(allowed_actions) > 0),
+                             CHECK (allowed_actions <@ ARRAY['view', 'approve', 'convert']
+                                    AND cardinality(allowed_actions) BETWEEN 1 AND 3),
     created_by               text NOT NULL DEFAULT orders.current_actor(),
     used_at                  timestamptz,
     converted_to_account_id  uuid,
@@ -660,6 +661,13 @@ BEGIN
         RAISE EXCEPTION 'site % does not exist', set_site_internal_notes.selection_id
             USING ERRCODE = 'OR076', HINT = 'Either no site has this id or you may not edit its order.';
     END IF;
+    -- (0.42.0) at most 10,000 characters, as the client's notes: staff
+    -- stored 50 million, which every reader of the site's notes received
+    IF length(set_site_internal_notes.internal_notes) > 10000 THEN
+        RAISE EXCEPTION 'orders.set_site_internal_notes: argument "internal_notes" may have at most 10000 characters, not %',
+                        length(set_site_internal_notes.internal_notes)
+            USING ERRCODE = '22001';
+    END IF;
     UPDATE orders.order_site_selections x SET internal_notes = set_site_internal_notes.internal_notes
      WHERE x.id = set_site_internal_notes.selection_id;
 END
@@ -724,10 +732,13 @@ BEGIN
         RAISE EXCEPTION 'orders.create_share_token: expires_in must be more than 0 and at most 90 days'
             USING ERRCODE = '22023';
     END IF;
-    -- (0.40.0) a list: '{{view},{view}}' was stored as given
+    -- (0.40.0) a list: '{{view},{view}}' was stored as given; (0.42.0) each
+    -- action once: three million 'view' were stored, and every anonymous
+    -- open of the link carried them (24 MB)
     IF cardinality(allowed_actions) = 0 OR array_ndims(allowed_actions) <> 1
-       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert'] THEN
-        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not %',
+       OR NOT allowed_actions <@ ARRAY['view', 'approve', 'convert']
+       OR cardinality(allowed_actions) <> (SELECT count(DISTINCT a) FROM unnest(allowed_actions) a) THEN
+        RAISE EXCEPTION 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not %',
                         left(allowed_actions::text, 100)
             USING ERRCODE = '22023';
     END IF;

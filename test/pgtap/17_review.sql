@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(281);
+SELECT plan(282);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -575,14 +575,18 @@ SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-000
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '-1 day')$$, '22023',
                  NULL, 'a link already expired: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view,delete}')$$,
-                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {view,delete}',
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not {view,delete}',
                  'an action other than view, approve, convert: 22023, the actions named');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{}')$$,
-                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {}',
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not {}',
                  'no action at all: 22023');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{{view},{view}}')$$,
-                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, not {{view},{view}}',
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not {{view},{view}}',
                  '(0.40.0) a two-dimensional list: 22023 (was stored as given)');
+SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', array_fill('view'::text, ARRAY[100000]))$$,
+                 '22023', 'orders.create_share_token: allowed_actions must be some of view, approve, convert, each once, not '
+                          || left(array_fill('view'::text, ARRAY[100000])::text, 100),
+                 '(0.42.0) an action named twice (or 100,000 times): 22023 — three million were stored, and every anonymous open carried them');
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 day', '{view}', '[1]')$$,
                  '22023', 'orders.create_share_token: metadata must be a JSON object, not array',
                  '(0.41.0) metadata that is no object: 22023 (was the table''s 23514, its DETAIL the new link''s row)');

@@ -8,7 +8,7 @@
 -- every other: a customer's 180 MB name failed every staff page listing
 -- it, and pg_dump).
 BEGIN;
-SELECT plan(114);
+SELECT plan(115);
 
 -- rows of the tables that have none in the fixtures
 INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity)
@@ -207,6 +207,65 @@ SELECT is((SELECT string_agg(format('%s.%s=%s', tab, col, r), ', ' ORDER BY tab,
                       AND NOT EXISTS (SELECT FROM bounded_elsewhere e WHERE (e.tab, e.col) = (w.tab, w.col))) x
             WHERE r <> '23514'),
           NULL, 'every array column an API role may write refuses 100,001 elements (23514)');
+
+-- every text, JSON or array column of the schema without a CHECK of its own
+-- is one of these, each for its reason: what API roles write reaches a
+-- column only through a bound (the sweeps above find the columns they may
+-- write; these are written by the extension or its owner — a function
+-- granted to API roles that writes a column, as set_site_internal_notes
+-- did, needs the column's own bound)
+CREATE TEMP TABLE unchecked (tab text, col text, why text);
+INSERT INTO unchecked VALUES
+  ('activity_logs', 'actor', 'the extension: a subject (255 bytes) or role name'),
+  ('activity_logs', 'details', 'the extension: each value cut to 4,096 bytes, a deleted order''s history to 1,000 rows'),
+  ('activity_logs', 'entity_id', 'the extension: a row''s id'),
+  ('activity_logs', 'entity_type', 'the extension: a table''s name'),
+  ('activity_logs', 'ip_address', 'the extension: cut to 64 characters'),
+  ('deleted_changes', 'changed_by', 'the extension: an actor (255 bytes)'),
+  ('deleted_changes', 'new_status', 'the extension: a status (63 characters)'),
+  ('deleted_changes', 'old_status', 'the extension: a status (63 characters)'),
+  ('lifecycle_gates', 'actor_column', 'the owner (API roles read gates only); a column of orders.orders'),
+  ('lifecycle_gates', 'description', 'the owner (API roles read gates only)'),
+  ('lifecycle_gates', 'stamp_column', 'the owner (API roles read gates only); a column of orders.orders'),
+  ('lifecycle_transitions', 'gate', 'a foreign key to lifecycle_gates.name'),
+  ('lifecycle_transitions', 'stamp_column', 'check_stamp_column: a column of orders.orders'),
+  ('notifications', 'data', 'the extension (workflow steps: bounded fields)'),
+  ('notifications', 'message', 'the extension: a workflow step''s message (2,000 characters)'),
+  ('notifications', 'title', 'the extension: a workflow step''s title (200 characters)'),
+  ('order_history', 'changed_by', 'the extension: an actor (255 bytes)'),
+  ('order_history', 'idempotency_key', 'the library: 255 characters (22001)'),
+  ('order_history', 'new_status', 'the extension: a status (63 characters)'),
+  ('order_history', 'notes', 'the library: 10,000 characters (22001)'),
+  ('order_history', 'old_status', 'the extension: a status (63 characters)'),
+  ('order_share_tokens', 'created_by', 'create_share_token: the actor (255 bytes)'),
+  ('order_site_selections', 'reviewed_by', 'the review functions: the actor (255 bytes)'),
+  ('orders', 'lifecycle', 'a foreign key to lifecycles.name (63 characters)'),
+  ('orders', 'notes', 'the library: 10,000 characters (22001)'),
+  ('orders', 'reviewed_by', 'status_guard: the gate''s actor (255 bytes)'),
+  ('orders', 'status', 'status_guard: a status of its lifecycle (63 characters)'),
+  ('orders', 'stock_held', 'the extension: the order''s stock items'),
+  ('outbox', 'last_error', 'the outbox functions (owner only)'),
+  ('outbox', 'locked_by', 'the outbox functions (owner only)'),
+  ('outbox', 'payload', 'enqueue_outbox (owner only) and the extension'),
+  ('slot_reservations', 'holder', 'the slot functions: the actor (255 bytes)'),
+  ('stock_movements', 'moved_by', 'move_stock: the actor (255 bytes)'),
+  ('webhook_logs', 'delivery_id', 'the ingest: cut to 255 characters'),
+  ('webhook_logs', 'error_message', 'the ingest: cut to 500 characters'),
+  ('webhook_logs', 'request_payload', 'the ingest: the webhook''s max_payload_bytes, numbers refused past 1e20 (OR094)'),
+  ('webhooks', 'field_mapping', 'the owner (API roles read webhooks only)'),
+  ('webhooks', 'name', 'the owner (API roles read webhooks only)'),
+  ('workflow_executions', 'error_log', 'the extension: each error cut to 1,000 characters'),
+  ('workflow_executions', 'steps_completed', 'the extension: a run''s steps (at most 50)'),
+  ('workflow_executions', 'trigger_event', 'the extension: the order or event that started the run');
+SELECT is((SELECT string_agg(format('%s.%s', c.relname, a.attname), ', ' ORDER BY c.relname, a.attname)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_type t ON t.oid = a.atttypid
+            WHERE c.relnamespace = 'orders'::regnamespace AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+              AND ('text'::regtype IN (t.oid, t.typbasetype) OR 'jsonb'::regtype IN (t.oid, t.typbasetype) OR t.typcategory = 'A')
+              AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey))
+              AND NOT EXISTS (SELECT FROM unchecked u WHERE (u.tab, u.col) = (c.relname, a.attname))),
+          NULL, 'every text, JSON and array column without a bound of its own is written only by the extension or its owner (each listed with its reason)');
 
 -- each text bound: one character too many refused, the bound itself stored
 CREATE TEMP TABLE text_bound (tab text, col text, max_chars int);

@@ -4,7 +4,7 @@
 -- it; an anonymous prospect views, approves and (once logged in) converts a
 -- shared order; staff-only notes stay with staff.
 BEGIN;
-SELECT plan(112);
+SELECT plan(114);
 
 SELECT ok(NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user),
           'connected as a non-superuser login (' || session_user || ')');
@@ -35,6 +35,12 @@ SELECT is((SELECT string_agg(status, ',' ORDER BY order_number) FROM orders.orde
 SELECT lives_ok($$SELECT orders.set_site_internal_notes(x.id, 'staff only: paid placement')
                     FROM orders.order_site_selections x WHERE x.domain IN ('three-a.example.com', 'prospect-a.example.com')$$,
                 'the admin notes what the client must not see');
+SELECT throws_ok($$SELECT orders.set_site_internal_notes(x.id, repeat('n', 10001))
+                     FROM orders.order_site_selections x WHERE x.domain = 'three-a.example.com'$$, '22001',
+                 'orders.set_site_internal_notes: argument "internal_notes" may have at most 10000 characters, not 10001',
+                 '(0.42.0) internal notes over 10,000 characters: 22001 (staff stored 50 million, which every reader received)');
+SELECT is((SELECT internal_notes FROM orders.site_internal_notes('00000000-0000-0000-0000-0000000008c5') WHERE domain = 'three-a.example.com'),
+          'staff only: paid placement', '... the notes as they were');
 SELECT orders.create_share_token('00000000-0000-0000-0000-0000000008b6', interval '3 days', '{view,approve,convert}',
                                  '{"utm_source": "mail"}') AS tok \gset
 SELECT is((SELECT allowed_actions::text || ' ' || created_by FROM orders.order_share_tokens
