@@ -527,21 +527,26 @@ slot_staff(Oid rel, Oid caller)
 }
 
 /*
- * require_subject_in_api — (0.42.0 library) refuse (42501) "func" to an
+ * slot_caller — the caller as a holder: the actor (a copy), and in
+ * "*by_subject" whether it is a JWT subject (or the acting_for label)
+ * rather than a role name.  (0.42.0 library) Refuses (42501) "func" to an
  * API request without a JWT subject: its actor is the API role, which
  * every such request shares — one request's hold would be every other's
  * to read, confirm and release.
  */
-static void
-require_subject_in_api(const char *func, const char *actor, bool by_subject)
+static char *
+slot_caller(const char *func, bool *by_subject)
 {
-	if (!by_subject && orders_api_request_now())
+	char	   *actor = pstrdup(orders_current_actor_from(by_subject));
+
+	if (!*by_subject && orders_api_request_now())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s: the request names nobody to hold the place for", func),
 				 errdetail("An API request without a JWT subject (sub) is the API role \"%s\", which every such request shares.",
 						   actor),
 				 errhint("Sign the request's JWT with the user's sub.")));
+	return actor;
 }
 
 /*
@@ -592,8 +597,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
 	expires_at = now + (TimestampTz) minutes * USECS_PER_MINUTE;
 
-	actor = pstrdup(orders_current_actor_from(&by_subject));
-	require_subject_in_api("orders.reserve_time_slot", actor, by_subject);
+	actor = slot_caller("orders.reserve_time_slot", &by_subject);
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
 	open_tables(&t);
 	if (t.shape != NULL)
@@ -953,8 +957,7 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 
 	orders_require_arg(fcinfo, 0, func, "reservation_id");
 	id = PG_GETARG_DATUM(0);
-	actor = pstrdup(orders_current_actor_from(&by_subject));
-	require_subject_in_api(func, actor, by_subject);
+	actor = slot_caller(func, &by_subject);
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
 	open_tables(t);
 	if (t->shape != NULL)
