@@ -8,7 +8,7 @@
 -- every other: a customer's 180 MB name failed every staff page listing
 -- it, and pg_dump).
 BEGIN;
-SELECT plan(115);
+SELECT plan(116);
 
 -- rows of the tables that have none in the fixtures
 INSERT INTO orders.product_variants (id, product_id, sku, name, stock_quantity)
@@ -46,7 +46,7 @@ $$;
 CREATE FUNCTION pg_temp.fingerprint(tab text, col text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE v text;
 BEGIN
-    EXECUTE format('SELECT count(*) || '':'' || coalesce(md5(string_agg(%I::text, '','' ORDER BY id)), ''-'') FROM orders.%I', col, tab) INTO v;
+    EXECUTE format('SELECT count(*) || '':'' || coalesce(md5(string_agg(t.%I::text, '','' ORDER BY t::text)), ''-'') FROM orders.%I t', col, tab) INTO v;
     RETURN v;
 END
 $$;
@@ -309,10 +309,14 @@ INSERT INTO text_bound VALUES
 SELECT is((SELECT count(*)::int FROM text_bound b
             WHERE pg_temp.rows_of(b.tab) = 0),
           0, 'every bounded table has a row to try');
+CREATE TEMP TABLE text_before AS SELECT b.tab, b.col, pg_temp.fingerprint(b.tab, b.col) AS fingerprint FROM text_bound b;
 SELECT throws_ok(format('UPDATE orders.%I SET %I = repeat(''x'', %s)', tab, col, max_chars + 1),
                  '23514', format('new row for relation "%s" violates check constraint "%s_%s_check"', tab, tab, col),
                  format('%s.%s: at most %s characters', tab, col, max_chars))
   FROM text_bound ORDER BY tab, col;
+SELECT is((SELECT count(*)::int FROM text_bound b JOIN text_before f USING (tab, col)
+            WHERE f.fingerprint = pg_temp.fingerprint(b.tab, b.col) AND f.fingerprint NOT LIKE '0:%'),
+          (SELECT count(*)::int FROM text_bound), '... the refusals changed nothing');
 SELECT lives_ok(format('UPDATE orders.%I SET %I = repeat(''x'', %s)', tab, col, max_chars),
                 format('%s.%s: %s characters are stored', tab, col, max_chars))
   FROM text_bound ORDER BY tab, col;
