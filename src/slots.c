@@ -550,6 +550,24 @@ slot_caller(const char *func, bool *by_subject)
 }
 
 /*
+ * judge_hold — may "quantity" places of slot "capacity_id" (its row "s",
+ * locked; "found" false: no such slot) be held for "minutes"?  Refuses
+ * (check_slot, check_room) or gives when the hold lapses.  (0.43.0) The
+ * clock is read here, once the slot is locked: read before the wait, a
+ * hold that lapsed meanwhile still took a place and a slot that started
+ * meanwhile was still held.
+ */
+static TimestampTz
+judge_hold(SlotTables *t, Datum capacity_id, bool found, const SlotRow *s, int32 quantity, int32 minutes)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	check_slot(capacity_id, found, s, now);
+	check_room(capacity_id, s, quantity, live_holds(t, capacity_id, now));
+	return now + (TimestampTz) minutes * USECS_PER_MINUTE;
+}
+
+/*
  * orders.reserve_time_slot(capacity_id, duration_minutes, quantity) — hold
  * "quantity" places of a slot for "duration_minutes" (NULL: the setting
  * orders.hold_minutes) and return the reservation id; a longer hold is
@@ -572,7 +590,6 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	SlotTables	t;
 	SlotRow		s;
 	bool		found;
-	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
 	Datum		result;
 
@@ -595,7 +612,6 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 				 errmsg("orders.reserve_time_slot: a hold of %d minutes is longer than orders.hold_minutes (%d)",
 						minutes, orders_hold_minutes),
 				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
-	expires_at = now + (TimestampTz) minutes * USECS_PER_MINUTE;
 
 	actor = slot_caller("orders.reserve_time_slot", &by_subject);
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
@@ -608,8 +624,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		/* the slot's row lock: reservations of one slot are decided one by one */
 		orders_direct_begin(&d, t.slots, slot_counts);
 		found = lock_slot_direct(&d, t.shape, capacity_id, &s);
-		check_slot(capacity_id, found, &s, now);
-		check_room(capacity_id, &s, quantity, live_holds(&t, capacity_id, now));
+		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes);
 		slots_writing = true;
 		PG_TRY();
 		{
@@ -627,8 +642,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		Oid			slots_rel = RelationGetRelid(t.slots);
 
 		found = lock_slot(slots_rel, capacity_id, &s);
-		check_slot(capacity_id, found, &s, now);
-		check_room(capacity_id, &s, quantity, live_holds(&t, capacity_id, now));
+		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes);
 		result = hold_sql(slots_rel, capacity_id, actor, by_subject, quantity, expires_at);
 	}
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
