@@ -68,6 +68,7 @@ typedef struct ReviewEntry
 	char	   *domain;			/* ->> 'domain' */
 	bool		found;			/* "site" is a site of the group */
 	pg_uuid_t	site;
+	int			twin;			/* n of the first other entry naming "site" (0: none) */
 	char	   *client_notes;	/* NULL: left as it is */
 	char	   *target_page_url;
 	char	   *anchor_text;
@@ -132,6 +133,14 @@ clip64(const char *s)
 
 	return cut < len ? psprintf("%.*s...", cut, s) : pstrdup(s);
 }
+
+/*
+ * At most this many entries in one review (0.43.0): every entry is looked
+ * up (a domain normalised by SQL) before the first bad one is refused, so
+ * a call of 200,000 entries cost seconds of CPU — anonymously, through a
+ * share link.  Far above a group's sites in practice.
+ */
+#define REVIEW_MAX_ENTRIES 10000
 
 /* not_an_array — refuse (22023) selections that are not a JSON array. */
 static void
@@ -364,6 +373,43 @@ find_sites(Datum group_id, ReviewEntry *entries, int n)
 	}
 }
 
+/* cmp_site_position — entries by site, then by position. */
+static int
+cmp_site_position(const void *a, const void *b)
+{
+	const ReviewEntry *x = *(ReviewEntry *const *) a;
+	const ReviewEntry *y = *(ReviewEntry *const *) b;
+	int			c = memcmp(&x->site, &y->site, UUID_LEN);
+
+	return c != 0 ? c : x->n - y->n;
+}
+
+/*
+ * mark_twins — each found entry naming a site another found entry names
+ * too gets "twin": the first other such entry in the caller's order (the
+ * first of them gets the second).  Sorted, not compared pairwise (0.43.0:
+ * n² comparisons before).
+ */
+static void
+mark_twins(ReviewEntry *entries, int n)
+{
+	ReviewEntry **by_site = palloc(sizeof(ReviewEntry *) * Max(n, 1));
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (entries[i].found)
+			by_site[m++] = &entries[i];
+	qsort(by_site, m, sizeof(ReviewEntry *), cmp_site_position);
+	for (int i = 0, j; i < m; i = j)
+	{
+		for (j = i + 1; j < m && memcmp(&by_site[j]->site, &by_site[i]->site, UUID_LEN) == 0; j++)
+			by_site[j]->twin = by_site[i]->n;
+		if (j > i + 1)
+			by_site[i]->twin = by_site[i + 1]->n;
+	}
+	pfree(by_site);
+}
+
 /*
  * refuse_first_problem — refuse the first entry (in the caller's order)
  * that is no object or has no status or an unknown one (22023), names no
@@ -406,12 +452,11 @@ refuse_first_problem(Datum group_id, const ReviewEntry *entries, int n, bool sha
 							clip64(e->named != NULL ? e->named : "null"),
 							DatumGetCString(DirectFunctionCall1(uuid_out, group_id))),
 					 errhint("Review the sites the group's analysis suggested.")));
-		for (int j = 0; j < n; j++)
-			if (j != i && entries[j].found && memcmp(&entries[j].site, &e->site, UUID_LEN) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s: site \"%s\" is named twice (entries %d and %d)",
-								REVIEW_FUNC(share), clip64(e->named != NULL ? e->named : "null"), i + 1, j + 1)));
+		if (e->twin > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: site \"%s\" is named twice (entries %d and %d)",
+							REVIEW_FUNC(share), clip64(e->named != NULL ? e->named : "null"), e->n, e->twin)));
 	}
 }
 
@@ -426,6 +471,7 @@ check_entries(Datum group_id, ReviewEntry *entries, int n, bool share)
 	(void) group_order(group_id);
 	qsort(entries, n, sizeof(ReviewEntry), cmp_position);
 	find_sites(group_id, entries, n);
+	mark_twins(entries, n);
 	refuse_first_problem(group_id, entries, n, share);
 	qsort(entries, n, sizeof(ReviewEntry), cmp_site);
 }
@@ -681,6 +727,12 @@ review(FunctionCallInfo fcinfo, const char *reviewer, bool share)
 {
 	if (PG_ARGISNULL(1) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(1)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(1)))
 		not_an_array(share);
+	if (JB_ROOT_COUNT(PG_GETARG_JSONB_P(1)) > REVIEW_MAX_ENTRIES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: %d entries in one call; at most %d", REVIEW_FUNC(share),
+						(int) JB_ROOT_COUNT(PG_GETARG_JSONB_P(1)), REVIEW_MAX_ENTRIES),
+				 errhint("Review the group's sites in several calls (each one all or nothing).")));
 	if (PG_ARGISNULL(0))
 		group_not_found((Datum) 0);
 	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer, share));

@@ -20,6 +20,38 @@ CREATE FUNCTION orders.require_read_committed(what text, why text DEFAULT NULL) 
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_require_read_committed_sql';
 
+-- (0.43.0) purge_cutoff — the time before which "caller" (a purge:
+-- purge_webhook_logs, purge_outbox, purge_activity_logs) deletes rows:
+-- now() - older_than, refused when that is after now (22023: a negative
+-- span, also one that mixes signs, '-1 mon +30 days 1 hour', which the
+-- comparison with interval '0' — a month as 30 days — let through and
+-- which deleted everything), or before the first time PostgreSQL can
+-- hold (22023, not the subtraction's 22008); NULL is 22004.
+CREATE FUNCTION orders.purge_cutoff(caller text, older_than interval) RETURNS timestamptz
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION '%: older_than must not be NULL', caller USING ERRCODE = '22004';
+    END IF;
+    BEGIN
+        cutoff := now() - older_than;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        RAISE EXCEPTION '%: older_than (%) reaches before the earliest time a timestamp holds', caller, older_than
+            USING ERRCODE = '22023';
+    END;
+    IF cutoff > now() THEN
+        RAISE EXCEPTION '%: older_than must not be negative (%)', caller, older_than
+            USING ERRCODE = '22023', DETAIL = format('It puts the cutoff at %s, after now.', cutoff);
+    END IF;
+    RETURN cutoff;
+END
+$$;
+REVOKE ALL ON FUNCTION orders.purge_cutoff(text, interval) FROM PUBLIC;
+
 CREATE FUNCTION orders.set_updated_at() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_set_updated_at';
 COMMENT ON FUNCTION orders.set_updated_at() IS

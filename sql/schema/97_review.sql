@@ -773,7 +773,7 @@ BEGIN
     -- then a random uuid: 184 random bits in all
     token := translate(encode(uuid_send(orders.new_id()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_');
     INSERT INTO orders.order_share_tokens (order_id, token_hash, expires_at, allowed_actions, created_by, metadata)
-    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), now() + expires_in,
+    VALUES (create_share_token.order_id, sha256(convert_to(token, 'UTF8')), clock_timestamp() + expires_in,
             coalesce(create_share_token.allowed_actions, '{view}'), orders.current_actor(),
             coalesce(create_share_token.metadata, '{}'));
     RETURN token;

@@ -187,6 +187,10 @@ CREATE FUNCTION orders.webhook_amount(doc jsonb, spec text)
 -- reaches it, and no SET clause re-plans it at every call), not STRICT:
 -- the planner then inlines it into the caller's statement (a NULL gives
 -- NULL through the CASE) — called as a function it cost a plan a call.
+-- (0.43.0) A time without an offset is UTC (WooCommerce's
+-- date_modified_gmt): it was read in the session's TimeZone, and in a
+-- zone's skipped spring-forward hour an hour late — a later update, or the
+-- shop's cancellation, was then answered "stale" and lost.
 CREATE FUNCTION orders.webhook_time(value text)
     RETURNS timestamptz
     LANGUAGE sql STABLE
@@ -195,7 +199,8 @@ RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T 
                  AND substr(value, 9, 2)::integer
                      <= extract(day FROM make_date(substr(value, 1, 4)::integer, substr(value, 6, 2)::integer, 1)
                                          + interval '1 month - 1 day')
-            THEN value::timestamptz END;
+            THEN CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)? ?(Z|z|[+-][0-9:]+)$' THEN value::timestamptz
+                      ELSE value::timestamp AT TIME ZONE 'UTC' END END;
 
 ---------------------------------------------------------------------------
 -- webhook_ingest — the one implementation behind both entry points
@@ -707,10 +712,14 @@ BEGIN
         END;
     END IF;
 
-    INSERT INTO orders.webhook_logs (id, webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
-    VALUES (coalesce(log_id, orders.new_id()), w.id, delivery_id, CASE WHEN http NOT IN (401, 404, 413) THEN doc END,
-            http, order_id, err)
-    RETURNING id INTO log_id;
+    -- (0.43.0) a request to no webhook is not logged: anybody could add a
+    -- row per request (six indexes, kept 90 days) to nobody's log
+    IF w.id IS NOT NULL THEN
+        INSERT INTO orders.webhook_logs (id, webhook_id, delivery_id, request_payload, response_status, order_created_id, error_message)
+        VALUES (coalesce(log_id, orders.new_id()), w.id, delivery_id, CASE WHEN http NOT IN (401, 413) THEN doc END,
+                http, order_id, err)
+        RETURNING id INTO log_id;
+    END IF;
     PERFORM set_config('response.status', http::text, true);
     PERFORM set_config('orders.acting_for', coalesce(acting_before, ''), true);
     RETURN jsonb_strip_nulls(jsonb_build_object(
@@ -862,14 +871,9 @@ CREATE FUNCTION orders.purge_webhook_logs(older_than interval DEFAULT '90 days')
 AS $$
 DECLARE
     n bigint;
+    cutoff timestamptz := orders.purge_cutoff('orders.purge_webhook_logs', older_than);
 BEGIN
-    IF older_than IS NULL THEN
-        RAISE EXCEPTION 'orders.purge_webhook_logs: older_than must not be NULL' USING ERRCODE = '22004';
-    ELSIF older_than < interval '0' THEN
-        RAISE EXCEPTION 'orders.purge_webhook_logs: older_than must not be negative (%)', older_than
-            USING ERRCODE = '22023';
-    END IF;
-    DELETE FROM orders.webhook_logs l WHERE l.created_at < now() - older_than;
+    DELETE FROM orders.webhook_logs l WHERE l.created_at < cutoff;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -204,13 +204,9 @@ CREATE FUNCTION orders.purge_outbox(older_than interval DEFAULT '30 days')
 AS $$
 DECLARE
     n bigint;
+    cutoff timestamptz := orders.purge_cutoff('orders.purge_outbox', older_than);
 BEGIN
-    IF older_than IS NULL THEN
-        RAISE EXCEPTION 'orders.purge_outbox: older_than must not be NULL' USING ERRCODE = '22004';
-    ELSIF older_than < interval '0' THEN
-        RAISE EXCEPTION 'orders.purge_outbox: older_than must not be negative (%)', older_than USING ERRCODE = '22023';
-    END IF;
-    DELETE FROM orders.outbox o WHERE coalesce(o.done_at, o.dead_at) < now() - older_than;
+    DELETE FROM orders.outbox o WHERE coalesce(o.done_at, o.dead_at) < cutoff;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -3,7 +3,7 @@
 -- user's own lifecycle), share links.  Every refusal names its SQLSTATE and
 -- is followed by a check that nothing changed.
 BEGIN;
-SELECT plan(282);
+SELECT plan(286);
 
 -- pg_temp.err(sql) — 'SQLSTATE: message | detail' of a refused statement
 -- (rolled back with its subtransaction), 'ok' when it passes.
@@ -209,6 +209,26 @@ SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-00
                        AND order_group_id = '00000000-0000-0000-0000-0000000017d1')),
                  '22023', 'orders.review_sites: site "alpha-site.com" is named twice (entries 1 and 2)',
                  'a site named twice (by domain and by id): 22023');
+-- (0.43.0) twins found by sorting, not by comparing every pair: the first
+-- bad entry in the caller's order, and its first twin
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "b.example.org", "status": "approved"}, {"domain": "c.example.net", "status": "approved"},
+                     {"domain": "alpha-site.com", "status": "approved"}, {"domain": "c.example.net", "status": "rejected"},
+                     {"domain": "www.c.example.net", "status": "rejected"}]')$$,
+                 '22023', 'orders.review_sites: site "c.example.net" is named twice (entries 2 and 4)',
+                 '... the first entry of a site named three times: it and the second');
+SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1',
+                   '[{"domain": "b.example.org", "status": "approved"}, {"domain": "c.example.net", "status": "approved"},
+                     {"domain": "b.example.org", "status": "bogus"}]')$$,
+                 '22023', 'orders.review_sites: site "b.example.org" is named twice (entries 1 and 3)',
+                 '... the first bad entry in the caller''s order: the first of twins, before its twin''s own fault');
+-- (0.43.0) at most 10,000 entries: each was looked up (a domain normalised
+-- by SQL) before the first bad one was refused — 200,000 cost seconds
+SELECT throws_ok(format($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1', %L)$$,
+                        (SELECT jsonb_agg(jsonb_build_object('domain', 's' || i || '.example.com', 'status', 'approved'))
+                           FROM generate_series(1, 10001) i)),
+                 '22023', 'orders.review_sites: 10001 entries in one call; at most 10000',
+                 'more than 10,000 entries: 22023 before any is looked up');
 SELECT throws_ok($$SELECT orders.review_sites('00000000-0000-0000-0000-0000000017d1', '{"domain": "alpha-site.com"}')$$,
                  '22023', 'orders.review_sites: selections must be a JSON array of {selection_id | domain, status, ...}',
                  'selections not an array: 22023');
@@ -559,15 +579,22 @@ SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE token_hash 
 SELECT is((SELECT count(*)::int FROM orders.order_share_tokens t
             WHERE strpos(t::text, :'tok') > 0 OR strpos(t::text, encode(convert_to(:'tok', 'UTF8'), 'hex')) > 0
                OR strpos(t::text, :'tok_view') > 0), 0, 'the token text appears nowhere in the table');
-SELECT is((SELECT allowed_actions::text || ' ' || metadata::text || ' ' || (expires_at = now() + interval '7 days')
+SELECT is((SELECT allowed_actions::text || ' ' || metadata::text || ' ' || (expires_at BETWEEN now() + interval '7 days' AND clock_timestamp() + interval '7 days')
                   || ' ' || created_by || ' ' || (used_at IS NULL)
              FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok', 'UTF8'))),
           '{view,approve,convert} {"utm_source": "mail"} true ' || orders.current_actor() || ' true',
           'the token''s row: actions, metadata, expiry, creator');
-SELECT is((SELECT allowed_actions::text || ' ' || (expires_at = now() + interval '7 days')
+SELECT is((SELECT allowed_actions::text || ' ' || (expires_at BETWEEN now() + interval '7 days' AND clock_timestamp() + interval '7 days')
              FROM orders.order_share_tokens WHERE token_hash = sha256(convert_to(:'tok_view', 'UTF8'))),
           '{view} true', 'by default: view only, 7 days');
 
+-- (0.43.0) a link lasts expires_in from when it is made: from the
+-- transaction's start, one made late in a long transaction was expired
+-- when made (this file's transaction has run for seconds by now)
+SELECT pg_sleep(1.2);
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '1 second') AS tok_short \gset
+SELECT is(orders.shared_order(:'tok_short') ->> 'order_number', (SELECT order_number FROM orders.orders WHERE id = '00000000-0000-0000-0000-0000000017a5'),
+          'a link made a second after the transaction began, for one second, opens at once (it was OR080: expired when made)');
 SELECT pg_temp.snap('T17-S') AS before_s \gset
 SELECT count(*) AS tokens_before FROM orders.order_share_tokens \gset
 SELECT throws_ok($$SELECT orders.create_share_token('00000000-0000-0000-0000-0000000017a5', interval '91 days')$$, '22023',
@@ -669,7 +696,7 @@ SELECT ok(strpos(:'shared', 'T17 Other') = 0 AND strpos(:'shared', 'other-secret
           'nothing of other customers or orders');
 SELECT is(orders.shared_order(:'tok_view') ->> 'order_number', 'T17-S', 'a view-only link shows the order');
 SELECT is((SELECT count(*)::int FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000017a5'
-              AND used_at IS NULL AND converted_to_account_id IS NULL), 2, 'viewing (three times) consumes no link');
+              AND used_at IS NULL AND converted_to_account_id IS NULL), 3, 'viewing (three times) consumes no link');
 
 -- approving through a link
 SELECT throws_ok(format($$SELECT orders.share_review_sites(%L, '00000000-0000-0000-0000-0000000017d5',

@@ -4,7 +4,7 @@
 -- exponentially until dead; completions only by the holder within its
 -- lease.  Every refusal names its SQLSTATE and changes nothing.
 BEGIN;
-SELECT plan(46);
+SELECT plan(47);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -116,6 +116,10 @@ SELECT is((SELECT attempts || ' ' || max_attempts || ' ' || coalesce(dead_at::te
 SELECT is((SELECT attempts FROM orders.claim_outbox('w7') WHERE id = :'fragile'), 1, '... and claimed again: attempt 1');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox(NULL)$$), '22004', 'purge_outbox(NULL): 22004');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 day')$$), '22023', 'purge_outbox of a negative interval: 22023');
+UPDATE orders.outbox SET done_at = now() - interval '1 minute' WHERE id = :'m1';
+SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 mon +30 days 1 hour')$$) || ' '
+          || pg_temp.err($$SELECT orders.purge_outbox('300000 years')$$) || ' ' || (SELECT count(*) FROM orders.outbox WHERE id = :'m1'),
+          '22023 22023 1', 'purge_outbox of a span whose cutoff is after now (it deleted a message done a minute ago), or before the earliest time: 22023 (0.43.0)');
 UPDATE orders.outbox SET done_at = now() - interval '40 days' WHERE id = :'m1';
 SELECT is(orders.purge_outbox(), 1::bigint, 'purge_outbox() deletes the message done 40 days ago');
 SELECT is((SELECT count(*)::int FROM orders.outbox WHERE done_at IS NULL AND dead_at IS NULL), 3, '... and keeps every pending one');

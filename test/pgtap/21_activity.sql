@@ -4,7 +4,7 @@
 -- UPDATE that changes nothing; nothing while the owner loads with COPY
 -- (pg_restore); track_activity on any table; nobody else writes the log.
 BEGIN;
-SELECT plan(64);
+SELECT plan(65);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -392,6 +392,9 @@ SELECT ok(NOT has_table_privilege('authenticated', 'orders.activity_logs', 'INSE
 SELECT is(pg_temp.err($$SELECT orders.purge_activity_logs(NULL)$$) || ' ' || pg_temp.err($$SELECT orders.purge_activity_logs('-1 day')$$)
           || ' ' || (SELECT count(*) FROM orders.activity_logs),
           '22004 22023 1', 'purge_activity_logs of NULL: 22004, of a negative interval: 22023; nothing deleted');
+SELECT is(pg_temp.err($$SELECT orders.purge_activity_logs('-1 mon +30 days 1 hour')$$) || ' '
+          || pg_temp.err($$SELECT orders.purge_activity_logs('300000 years')$$) || ' ' || (SELECT count(*) FROM orders.activity_logs),
+          '22023 22023 1', 'purge_activity_logs of a span whose cutoff is after now, or before the earliest time (it was 22008): 22023; nothing deleted (0.43.0)');
 UPDATE orders.activity_logs SET created_at = now() - interval '400 days';
 SELECT is(orders.purge_activity_logs(), 1::bigint, 'purge_activity_logs() deletes rows older than a year');
 
