@@ -1,6 +1,80 @@
 -- orders 0.42.0 -> 0.43.0
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.43.0'" to load this file. \quit
 
+CREATE FUNCTION orders.business_date() RETURNS date
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_business_date';
+COMMENT ON FUNCTION orders.business_date() IS
+    'Today (at the transaction''s start) in the database''s configured time zone (orders.business_timezone()), whatever the session SETs';
+CREATE FUNCTION orders.business_timezone() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_business_timezone';
+COMMENT ON FUNCTION orders.business_timezone() IS
+    'The time zone business days are counted in: TimeZone as configured for the session (server, database, role, login), not as SET';
+
+ALTER TABLE orders.financial_transactions ALTER COLUMN date SET DEFAULT orders.business_date();
+ALTER TABLE orders.expenses ALTER COLUMN date SET DEFAULT orders.business_date();
+
+CREATE OR REPLACE VIEW orders.todays_order_summary WITH (security_invoker = true) AS
+SELECT count(*)::integer AS orders_today,
+       (count(*) FILTER (WHERE s.category = 'fulfilled'))::integer AS delivered_count,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'collected'), 0.00)
+           AS collected_amount,
+       coalesce(sum(o.total_amount) FILTER (WHERE s.category = 'fulfilled' AND o.payment_status = 'pending'), 0.00)
+           AS pending_amount,
+       (count(*) FILTER (WHERE s.category = 'cancelled'))::integer AS cancelled_count,
+       (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
+  FROM orders.orders o
+  JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+ WHERE o.created_at >= orders.business_date()::timestamp AT TIME ZONE orders.business_timezone()
+   AND o.created_at < (orders.business_date() + 1)::timestamp AT TIME ZONE orders.business_timezone();
+COMMENT ON VIEW orders.todays_order_summary IS 'Dashboard: today''s orders by outcome (seed 004 query 5); (0.43.0) today is the business day (orders.business_date())';
+
+CREATE OR REPLACE VIEW orders.order_summary WITH (security_invoker = true) AS
+SELECT o.id, o.order_number, o.customer_id, c.full_name AS client_name, o.name, o.status,
+       o.leads_purchased, o.leads_delivered, o.leads_remaining,
+       o.target_delivery_date, o.start_date, o.completion_date,
+       CASE WHEN o.leads_purchased > 0
+            THEN round(o.leads_delivered::numeric / o.leads_purchased * 100, 1)
+            ELSE 0.0 END AS completion_percentage,
+       o.target_delivery_date - orders.business_date() AS days_remaining,
+       o.priority, o.created_at, o.updated_at
+  FROM orders.orders o
+  JOIN orders.customers c ON c.id = o.customer_id
+ WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;
+
+CREATE OR REPLACE FUNCTION orders.order_stats()
+    RETURNS TABLE (total bigint, active bigint, overdue bigint,
+                   near_capacity bigint, completed_this_month bigint)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT count(*),
+           count(*) FILTER (WHERE o.status = 'active'),
+           count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < orders.business_date()),
+           count(*) FILTER (WHERE s.category = 'open' AND o.leads_purchased > 0
+                              AND o.leads_delivered::bigint * 10 >= o.leads_purchased::bigint * 9),
+           count(*) FILTER (WHERE s.category = 'fulfilled'
+                              AND o.completed_at >= date_trunc('month', orders.business_date()::timestamp)
+                                                      AT TIME ZONE orders.business_timezone())
+      FROM orders.orders o
+      JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
+     WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;
+END;
+
+CREATE FUNCTION orders.schedule_due(schedule text, timezone text, at timestamptz)
+    RETURNS timestamp
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT CASE WHEN orders.schedule_matches(schedule, l) THEN l
+                WHEN ((l - interval '1 hour') AT TIME ZONE timezone) AT TIME ZONE timezone <> l - interval '1 hour'
+                     AND orders.schedule_matches(schedule, l - interval '1 hour') THEN l - interval '1 hour' END
+      FROM (SELECT date_trunc('minute', at) AT TIME ZONE timezone AS l) x;
+END;
+REVOKE ALL ON FUNCTION orders.schedule_due(text, text, timestamptz) FROM PUBLIC;
+
+
 CREATE FUNCTION orders.purge_cutoff(caller text, older_than interval) RETURNS timestamptz
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -664,3 +738,197 @@ RETURN CASE WHEN value ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T 
                                          + interval '1 month - 1 day')
             THEN CASE WHEN value ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)? ?(Z|z|[+-][0-9:]+)$' THEN value::timestamptz
                       ELSE value::timestamp AT TIME ZONE 'UTC' END END;
+
+CREATE OR REPLACE FUNCTION orders.run_scheduled_workflow(workflow_id uuid)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    tz text;
+    minute timestamptz := date_trunc('minute', now());
+    local timestamp;
+    due text;
+    exec_id uuid;
+BEGIN
+    SELECT * INTO w FROM orders.workflows x WHERE x.id = run_scheduled_workflow.workflow_id;
+    IF NOT FOUND OR NOT w.is_active OR w.trigger_type <> 'time_based' THEN
+        RETURN NULL;
+    END IF;
+    tz := coalesce(w.trigger_config ->> 'timezone', 'UTC');
+    local := orders.schedule_due(w.trigger_config ->> 'schedule', tz, minute);
+    IF local IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- one run per minute: concurrent calls wait here, then see the first run
+    due := to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
+    PERFORM orders.xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
+    -- (0.43.0) and once per local time when the schedule names its hours:
+    -- in the hour a fall-back repeats, a daily 01:30 matched twice (two
+    -- minutes of UTC); an hourly schedule runs in both real hours
+    IF EXISTS (SELECT 1 FROM orders.workflow_executions e
+                WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
+                  AND (e.trigger_event ->> 'scheduled_for' = due
+                       OR (split_part(btrim(w.trigger_config ->> 'schedule'), ' ', 2) !~ '^[*]'
+                           AND e.trigger_event -> 'local_time' = to_jsonb(local)
+                           AND e.trigger_event ->> 'timezone' = tz))) THEN
+        RETURN NULL;
+    END IF;
+    exec_id := orders.execute_workflow(w.id, NULL, NULL,
+        jsonb_build_object('event', 'schedule', 'scheduled_for', due, 'local_time', local, 'timezone', tz));
+    RETURN CASE WHEN EXISTS (SELECT 1 FROM orders.workflow_executions e WHERE e.id = exec_id) THEN exec_id END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.workflow_task_step(config jsonb, ctx jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- (0.39.0) through numeric: 3.0 passes check_workflow_steps as a whole
+    -- number, and as text it failed every run (22P02)
+    -- (0.43.0) days from today in the workflow's time zone (a schedule's),
+    -- else the business day: the session's date was yesterday in Tokyo
+    due date := CASE WHEN config ? 'due_days'
+                     THEN coalesce((now() AT TIME ZONE (ctx ->> 'timezone'))::date, orders.business_date())
+                          + (config ->> 'due_days')::numeric::integer END;
+    n integer;
+BEGIN
+    IF config ->> 'assigned_to' IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
+        RAISE EXCEPTION 'create_task for the % needs an order', config ->> 'assigned_to' USING ERRCODE = 'OR116';
+    END IF;
+    INSERT INTO orders.notifications (user_id, type, title, message, data)
+    SELECT s.id, 'workflow', left(orders.workflow_render(config ->> 'title', ctx -> 'data'), 200),
+           left(orders.workflow_render(config ->> 'message', ctx -> 'data'), 2000),
+           ctx -> 'data' || jsonb_strip_nulls(jsonb_build_object('task', true, 'due_date', due,
+                                              'workflow_id', ctx ->> 'workflow_id', 'execution_id', ctx ->> 'execution_id'))
+      FROM orders.workflow_recipients(config ->> 'assigned_to', (ctx ->> 'order_id')::uuid) s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'create_task: % names no active staff member', config ->> 'assigned_to' USING ERRCODE = 'OR117';
+    END IF;
+    RETURN jsonb_strip_nulls(jsonb_build_object('tasks', n, 'due_date', due));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.execute_workflow(workflow_id uuid, order_id uuid, customer_id uuid, trigger_event jsonb)
+    RETURNS uuid
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w orders.workflows%ROWTYPE;
+    o orders.orders%ROWTYPE;
+    exec_id uuid := orders.new_id();
+    ctx jsonb;
+    step jsonb;
+    sid text;
+    started timestamptz := clock_timestamp();
+    step_started timestamptz;
+    output jsonb;
+    done jsonb := '[]';
+    errors jsonb := '[]';
+    depth integer := CASE WHEN current_setting('orders_workflow.depth', true) ~ '^[0-9]{1,2}$'
+                          THEN current_setting('orders_workflow.depth', true)::integer ELSE 0 END;
+    -- (0.39.0) the runs one top-level run started, at any depth: customer_tag
+    -- workflows that remove and add their own tag fanned out exponentially
+    -- (two adds per run, 8 deep: 512 runs; three: over two minutes)
+    nested integer := CASE WHEN current_setting('orders_workflow.nested', true) ~ '^[0-9]{1,9}$'
+                           THEN current_setting('orders_workflow.nested', true)::integer ELSE 0 END;
+    e_code text;
+    e_msg text;
+    e_detail text;
+    e_hint text;
+    refusal text;
+BEGIN
+    -- the workflow as this transaction sees it, kept from being deleted
+    -- until the run is stored: one deleted, deactivated or created after
+    -- the transaction's snapshot does not run
+    SELECT * INTO w FROM orders.workflows x
+     WHERE x.id = execute_workflow.workflow_id AND x.is_active
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF order_id IS NOT NULL THEN
+        SELECT * INTO o FROM orders.orders x WHERE x.id = execute_workflow.order_id;
+        customer_id := coalesce(customer_id, o.customer_id);
+    END IF;
+    ctx := jsonb_build_object(
+        'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
+        'order_id', order_id, 'customer_id', customer_id,
+        -- (0.43.0) a time-based workflow's zone: create_task counts its due days there
+        'timezone', w.trigger_config ->> 'timezone',
+        'data', jsonb_strip_nulls(jsonb_build_object(
+            'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
+            'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
+            'customer_id', customer_id,
+            -- (0.37.0) at most 200 characters: a customer's 1.9 MB name went into
+            -- every notification and outbox message of its workflows
+            'customer_name', (SELECT left(c.full_name, 200) FROM orders.customers c WHERE c.id = customer_id),
+            'workflow', w.name)));
+    nested := CASE WHEN depth = 0 THEN 0 ELSE nested + 1 END;
+    PERFORM set_config('orders_workflow.nested', nested::text, true);
+    IF nested > 65 THEN
+        RETURN NULL;        -- the 65th was stored failed: the rest neither run nor write
+    END IF;
+    refusal := CASE WHEN depth < 8 AND nested <= 64 THEN
+                   orders.workflow_author_refusal(w.created_by_user_id, order_id, customer_id,
+                                                  w.workflow_steps @? '$[*] ? (@.type == "update_customer_tag")') END;
+    IF depth >= 8 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'workflow runs nested more than 8 deep (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF nested > 64 THEN
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', 'one workflow run started more than 64 others (a workflow loop?)',
+            'error_code', 'OR118', 'timestamp', clock_timestamp()));
+    ELSIF refusal IS NOT NULL THEN
+        -- (0.38.0) its author may not run it now: no step runs
+        errors := jsonb_build_array(jsonb_build_object(
+            'step_id', NULL, 'error', format('workflow "%s" did not run: %s', left(w.name, 64), refusal),
+            'error_code', '42501',
+            'details', jsonb_build_object('author', w.created_by_user_id,
+                                          'hint', 'An admin who changes the workflow becomes its author.'),
+            'timestamp', clock_timestamp()));
+    ELSE
+        PERFORM set_config('orders_workflow.depth', (depth + 1)::text, true);
+        -- a step without an id is "step-<its place in the list>", as validated
+        FOR step IN SELECT s || jsonb_build_object('id', coalesce(s ->> 'id', 'step-' || i))
+                      FROM jsonb_array_elements(w.workflow_steps) WITH ORDINALITY e(s, i)
+                     ORDER BY (s ->> 'order')::numeric NULLS LAST, i LOOP
+            sid := step ->> 'id';
+            step_started := clock_timestamp();
+            BEGIN
+                output := CASE step ->> 'type'
+                    WHEN 'update_customer_tag' THEN orders.workflow_tag_step(step -> 'config', customer_id)
+                    WHEN 'send_notification' THEN orders.workflow_notify_step(step -> 'config', sid, ctx)
+                    WHEN 'create_task' THEN orders.workflow_task_step(step -> 'config', ctx) END;
+                done := done || jsonb_build_object(
+                    'step_id', sid, 'status', CASE WHEN output ? 'skipped' THEN 'skipped' ELSE 'completed' END,
+                    'started_at', step_started, 'completed_at', clock_timestamp(), 'output', output);
+            EXCEPTION
+                WHEN serialization_failure OR deadlock_detected OR lock_not_available THEN
+                    RAISE;
+                WHEN OTHERS THEN
+                    GET STACKED DIAGNOSTICS e_code = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                                            e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+                    errors := errors || jsonb_build_object(
+                        'step_id', sid, 'error', left(e_msg, 1000), 'error_code', e_code,
+                        'details', jsonb_strip_nulls(jsonb_build_object('detail', nullif(e_detail, ''), 'hint', nullif(e_hint, ''))),
+                        'timestamp', clock_timestamp());
+                    EXIT;
+            END;
+        END LOOP;
+        PERFORM set_config('orders_workflow.depth', depth::text, true);
+    END IF;
+    INSERT INTO orders.workflow_executions (id, workflow_id, order_id, customer_id, status, trigger_event,
+                                            steps_completed, error_log, started_at, completed_at)
+    VALUES (exec_id, w.id, order_id, customer_id, CASE WHEN errors = '[]' THEN 'completed' ELSE 'failed' END,
+            coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
+    ON CONFLICT DO NOTHING;
+    RETURN exec_id;
+END
+$$;

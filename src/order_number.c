@@ -96,8 +96,6 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 	Oid			seq = orders_relid("order_number_seq");
 	int64		n;
 	struct pg_tm tm;
-	fsec_t		fsec;
-	int			tz;
 	static bool subxact_callback = false;
 
 	(void) fcinfo;
@@ -108,10 +106,8 @@ orders_next_order_number(PG_FUNCTION_ARGS)
 	}
 	require_drawer();
 	n = DatumGetInt64(DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seq)));
-	if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+	/* (0.43.0) the year in the business zone, not the caller's session's */
+	orders_business_tm(GetCurrentTransactionStartTimestamp(), &tm);
 	snprintf(last_generated, sizeof(last_generated), ORDER_NUMBER_PREFIX "%04d-%06lld",
 			 tm.tm_year, (long long) n);
 	last_user = GetUserId();

@@ -441,6 +441,12 @@ extern char *orders_status_payload(int64 history_id, const char *order_id,
 								   const char *actor);
 extern OrdersNotifyMode orders_announce_mode(void);
 
+/* ---- business_day.c: the shop's day, in the database's configured zone ---- */
+struct pg_tm;
+struct pg_tz;
+extern struct pg_tz *orders_business_zone(void);
+extern void orders_business_tm(TimestampTz t, struct pg_tm *tm);
+
 /* ---- order_number.c: generated, bounded, not forgeable ---- */
 
 #define ORDER_NUMBER_MAX 64		/* characters */

@@ -11,6 +11,25 @@ CREATE FUNCTION orders.current_actor() RETURNS text
 COMMENT ON FUNCTION orders.current_actor() IS
     'Who is acting: JWT sub of request.jwt.claims (PostgREST), else jwt.claims.sub (PostGraphile), else current_user; empty settings count as unset';
 
+-- (0.43.0) The shop's day (C, src/business_day.c): today, and the zone
+-- it is counted in — TimeZone as the database configures it for the
+-- session (postgresql.conf, ALTER DATABASE / ALTER ROLE … SET, the login's
+-- options), not what the session SETs: the ledger's day, the day's
+-- summary, campaigns' days left and an order number's year.  An API client
+-- sets the session's zone (PostgREST's "Prefer: timezone=…"); a payment
+-- collected from Kiritimati was dated tomorrow, its refund from Baker
+-- Island yesterday.
+CREATE FUNCTION orders.business_date() RETURNS date
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_business_date';
+COMMENT ON FUNCTION orders.business_date() IS
+    'Today (at the transaction''s start) in the database''s configured time zone (orders.business_timezone()), whatever the session SETs';
+CREATE FUNCTION orders.business_timezone() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_business_timezone';
+COMMENT ON FUNCTION orders.business_timezone() IS
+    'The time zone business days are counted in: TimeZone as configured for the session (server, database, role, login), not as SET';
+
 -- require_read_committed — 25000 ("<what> runs at READ COMMITTED only",
 -- DETAIL <why>) unless each statement of the transaction takes its own
 -- snapshot: READ COMMITTED, or READ UNCOMMITTED, which PostgreSQL runs as

@@ -207,7 +207,7 @@ SELECT o.id, o.order_number, o.customer_id, c.full_name AS client_name, o.name, 
        CASE WHEN o.leads_purchased > 0
             THEN round(o.leads_delivered::numeric / o.leads_purchased * 100, 1)
             ELSE 0.0 END AS completion_percentage,
-       o.target_delivery_date - CURRENT_DATE AS days_remaining,
+       o.target_delivery_date - orders.business_date() AS days_remaining,
        o.priority, o.created_at, o.updated_at
   FROM orders.orders o
   JOIN orders.customers c ON c.id = o.customer_id
@@ -224,11 +224,12 @@ CREATE FUNCTION orders.order_stats()
 BEGIN ATOMIC
     SELECT count(*),
            count(*) FILTER (WHERE o.status = 'active'),
-           count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < CURRENT_DATE),
+           count(*) FILTER (WHERE s.category = 'open' AND o.target_delivery_date < orders.business_date()),
            count(*) FILTER (WHERE s.category = 'open' AND o.leads_purchased > 0
                               AND o.leads_delivered::bigint * 10 >= o.leads_purchased::bigint * 9),
            count(*) FILTER (WHERE s.category = 'fulfilled'
-                              AND o.completed_at >= date_trunc('month', now()))
+                              AND o.completed_at >= date_trunc('month', orders.business_date()::timestamp)
+                                                      AT TIME ZONE orders.business_timezone())
       FROM orders.orders o
       JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
      WHERE o.lifecycle = 'campaign' OR o.leads_purchased > 0;

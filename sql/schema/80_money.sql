@@ -14,7 +14,7 @@ CREATE TABLE orders.financial_transactions (
     recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
                          DEFAULT orders.current_staff_id(),
     notes                text CHECK (length(notes) <= 10000),
-    date                 date NOT NULL DEFAULT CURRENT_DATE,
+    date                 date NOT NULL DEFAULT orders.business_date(),
     automatic            boolean NOT NULL DEFAULT false,
     created_at           timestamptz NOT NULL DEFAULT now()
 );
@@ -37,7 +37,7 @@ CREATE TABLE orders.expenses (
     receipt_url          text CHECK (length(receipt_url) <= 2048),
     recorded_by_user_id  uuid REFERENCES orders.staff (id) ON DELETE SET NULL
                          DEFAULT orders.current_staff_id(),
-    date                 date NOT NULL DEFAULT CURRENT_DATE,
+    date                 date NOT NULL DEFAULT orders.business_date(),
     created_at           timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE orders.expenses IS 'Business expenses (seed 004); the only place an expense is recorded';

@@ -105,7 +105,8 @@ SELECT count(*)::integer AS orders_today,
        (count(*) FILTER (WHERE s.category = 'returned'))::integer AS returned_count
   FROM orders.orders o
   JOIN orders.lifecycle_states s ON s.lifecycle = o.lifecycle AND s.status = o.status
- WHERE o.created_at >= CURRENT_DATE::timestamptz AND o.created_at < (CURRENT_DATE + 1)::timestamptz;
-COMMENT ON VIEW orders.todays_order_summary IS 'Dashboard: today''s orders by outcome (seed 004 query 5)';
+ WHERE o.created_at >= orders.business_date()::timestamp AT TIME ZONE orders.business_timezone()
+   AND o.created_at < (orders.business_date() + 1)::timestamp AT TIME ZONE orders.business_timezone();
+COMMENT ON VIEW orders.todays_order_summary IS 'Dashboard: today''s orders by outcome (seed 004 query 5); (0.43.0) today is the business day (orders.business_date())';
 
 REVOKE ALL ON orders.todays_order_summary FROM PUBLIC;

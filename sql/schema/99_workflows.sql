@@ -173,6 +173,24 @@ BEGIN ATOMIC
                            interval '1 month') AS t;
 END;
 
+-- (0.43.0) schedule_due — the local time (in "timezone") at which
+-- "schedule" is due in the minute of "at": that minute's own local time
+-- when the schedule matches it; else, when the wall-clock time an hour
+-- before did not exist (a spring-forward hour skipped it), that time if
+-- the schedule matches it — a daily 02:30 runs at 03:30 on the day the
+-- clocks skip 02:00–03:00 (cron's way; it did not run that day); NULL when
+-- not due.
+CREATE FUNCTION orders.schedule_due(schedule text, timezone text, at timestamptz)
+    RETURNS timestamp
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT CASE WHEN orders.schedule_matches(schedule, l) THEN l
+                WHEN ((l - interval '1 hour') AT TIME ZONE timezone) AT TIME ZONE timezone <> l - interval '1 hour'
+                     AND orders.schedule_matches(schedule, l - interval '1 hour') THEN l - interval '1 hour' END
+      FROM (SELECT date_trunc('minute', at) AT TIME ZONE timezone AS l) x;
+END;
+
 -- workflow_condition — a step's condition "field comparison literal" over
 -- the customer's columns (total_orders >= 10, city = 'Cairo'): parsed into
 -- {field, op, value}; refused (OR113) when it is not of that form, names
@@ -831,7 +849,11 @@ AS $$
 DECLARE
     -- (0.39.0) through numeric: 3.0 passes check_workflow_steps as a whole
     -- number, and as text it failed every run (22P02)
-    due date := CASE WHEN config ? 'due_days' THEN current_date + (config ->> 'due_days')::numeric::integer END;
+    -- (0.43.0) days from today in the workflow's time zone (a schedule's),
+    -- else the business day: the session's date was yesterday in Tokyo
+    due date := CASE WHEN config ? 'due_days'
+                     THEN coalesce((now() AT TIME ZONE (ctx ->> 'timezone'))::date, orders.business_date())
+                          + (config ->> 'due_days')::numeric::integer END;
     n integer;
 BEGIN
     IF config ->> 'assigned_to' IN ('assigned_rep', 'assigned_agent') AND ctx ->> 'order_id' IS NULL THEN
@@ -958,6 +980,8 @@ BEGIN
     ctx := jsonb_build_object(
         'execution_id', exec_id, 'workflow_id', w.id, 'workflow_name', w.name,
         'order_id', order_id, 'customer_id', customer_id,
+        -- (0.43.0) a time-based workflow's zone: create_task counts its due days there
+        'timezone', w.trigger_config ->> 'timezone',
         'data', jsonb_strip_nulls(jsonb_build_object(
             'order_id', order_id, 'order_number', o.order_number, 'status', o.status,
             'payment_status', o.payment_status, 'total_amount', o.total_amount, 'currency', o.currency,
@@ -1199,16 +1223,22 @@ BEGIN
         RETURN NULL;
     END IF;
     tz := coalesce(w.trigger_config ->> 'timezone', 'UTC');
-    local := minute AT TIME ZONE tz;
-    IF NOT coalesce(orders.schedule_matches(w.trigger_config ->> 'schedule', local), false) THEN
+    local := orders.schedule_due(w.trigger_config ->> 'schedule', tz, minute);
+    IF local IS NULL THEN
         RETURN NULL;
     END IF;
     -- one run per minute: concurrent calls wait here, then see the first run
     due := to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"');
     PERFORM orders.xact_lock(hashtextextended('orders.run_scheduled_workflow ' || w.id || ' ' || due, 0));
+    -- (0.43.0) and once per local time when the schedule names its hours:
+    -- in the hour a fall-back repeats, a daily 01:30 matched twice (two
+    -- minutes of UTC); an hourly schedule runs in both real hours
     IF EXISTS (SELECT 1 FROM orders.workflow_executions e
                 WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
-                  AND e.trigger_event ->> 'scheduled_for' = due) THEN
+                  AND (e.trigger_event ->> 'scheduled_for' = due
+                       OR (split_part(btrim(w.trigger_config ->> 'schedule'), ' ', 2) !~ '^[*]'
+                           AND e.trigger_event -> 'local_time' = to_jsonb(local)
+                           AND e.trigger_event ->> 'timezone' = tz))) THEN
         RETURN NULL;
     END IF;
     exec_id := orders.execute_workflow(w.id, NULL, NULL,
@@ -1299,7 +1329,7 @@ CREATE POLICY reach ON orders.workflow_executions FOR SELECT
 SELECT pg_catalog.pg_extension_config_dump('orders.workflows', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.workflow_executions', '');
 REVOKE ALL ON orders.workflows, orders.workflow_executions FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.schedule_matches(text, timestamp),
+REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.schedule_matches(text, timestamp), orders.schedule_due(text, text, timestamptz),
                        orders.workflow_cron_schedule(text, text), orders.workflow_condition(text),
                        orders.workflow_condition_holds(text, uuid),
                        orders.check_workflow_recipient(jsonb, text, text, boolean),

@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -128,6 +128,31 @@ DELETE FROM orders.orders WHERE order_number = 'T11-1';
 SELECT is((SELECT count(*)::int FROM orders.financial_transactions WHERE order_id IS NULL AND automatic), 3,
           'a deleted order''s postings stay, without the order');
 SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, 'and the ledger still agrees with every order');
+
+-- (0.43.0) the ledger's day is the business day (the database's configured
+-- zone), not the writer's session's: collected at one instant from UTC+14
+-- and UTC-12, one of the two days differs from the configured zone's
+-- whatever the hour; both rows were dated by their session before
+SELECT is(orders.business_timezone(), (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'),
+          'business_timezone(): TimeZone as configured (its reset value)');
+INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method, status) VALUES
+  ('00000000-0000-0000-0000-00000000b1ba', 'T11-TZ1', '00000000-0000-0000-0000-00000000b1c1', 7, 'cod', 'delivered'),
+  ('00000000-0000-0000-0000-00000000b1bb', 'T11-TZ2', '00000000-0000-0000-0000-00000000b1c1', 8, 'cod', 'delivered');
+SET LOCAL TimeZone = 'Pacific/Kiritimati';
+SELECT is(orders.business_date(), (now() AT TIME ZONE (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'))::date,
+          'business_date() in a session set to UTC+14: today in the configured zone');
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T11-TZ1';
+SET LOCAL TimeZone = 'Etc/GMT+12';
+UPDATE orders.orders SET payment_status = 'collected' WHERE order_number = 'T11-TZ2';
+INSERT INTO orders.expenses (category, amount, description) VALUES ('tz-test', 1, 'an expense entered from UTC-12');
+SET LOCAL TimeZone = 'Pacific/Kiritimati';
+INSERT INTO orders.expenses (category, amount, description) VALUES ('tz-test', 2, 'an expense entered from UTC+14');
+RESET TimeZone;
+SELECT is((SELECT string_agg(DISTINCT date::text, ' ') FROM orders.financial_transactions t JOIN orders.orders o ON o.id = t.order_id
+            WHERE o.order_number IN ('T11-TZ1', 'T11-TZ2')) || ' ' ||
+          (SELECT string_agg(DISTINCT date::text, ' ') FROM orders.expenses WHERE category = 'tz-test'),
+          orders.business_date() || ' ' || orders.business_date(),
+          'revenue collected and expenses entered from UTC+14 and UTC-12 are dated the business day, both');
 
 SELECT * FROM finish();
 ROLLBACK;

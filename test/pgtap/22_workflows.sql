@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(120);
+SELECT plan(125);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -398,6 +398,40 @@ SELECT isnt(orders.run_scheduled_workflow(:'timed'), NULL, 'run_scheduled_workfl
 SELECT is(orders.run_scheduled_workflow(:'timed'), NULL, '... called again in the same minute: nothing');
 SELECT is(orders.run_scheduled_workflow(:'later'), NULL, 'a schedule two hours away: nothing');
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'timed'), 1, 'one run in all');
+-- (0.43.0) once per local time when the schedule names its hours: the run
+-- above, as if made an hour ago at the same local time (the hour a
+-- fall-back repeats), keeps a second one from running
+UPDATE orders.workflow_executions SET trigger_event = trigger_event
+       || jsonb_build_object('scheduled_for', to_char(date_trunc('minute', now()) AT TIME ZONE 'UTC' - interval '1 hour', 'YYYY-MM-DD"T"HH24:MI"Z"'))
+ WHERE workflow_id = :'timed';
+SELECT is(orders.run_scheduled_workflow(:'timed'), NULL,
+          '... a run at the same local time in another UTC minute (a repeated hour): nothing (it ran twice)');
+UPDATE orders.workflows SET trigger_config = trigger_config
+       || jsonb_build_object('schedule', to_char(now() AT TIME ZONE 'Asia/Tokyo', 'FMMI') || ' * * * *') WHERE id = :'timed';
+SELECT isnt(orders.run_scheduled_workflow(:'timed'), NULL, '... but an hourly schedule runs in both real hours');
+SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'timed'), 2, '... two runs now');
+-- (0.43.0) a task's due date counts from today in the workflow's zone:
+-- from UTC+14 and from UTC-12 at one instant, one of the two days differs
+-- from the session's whatever the hour (it was the session's date)
+SELECT pg_temp.wf('Task ' || z, 'time_based',
+    jsonb_build_object('schedule', to_char(now() AT TIME ZONE z, 'FMMI FMHH24') || ' * * *', 'timezone', z),
+    '[{"type":"create_task","config":{"assigned_to":"manager","title":"Due today","due_days":0}}]')
+  FROM unnest(ARRAY['Pacific/Kiritimati', 'Etc/GMT+12']) z;
+SELECT count(orders.run_scheduled_workflow(w.id)) FROM orders.workflows w WHERE w.name LIKE 'Task %';
+SELECT is((SELECT string_agg(DISTINCT format('%s %s', w.trigger_config ->> 'timezone',
+                                             ((n.data ->> 'due_date')::date = (now() AT TIME ZONE (w.trigger_config ->> 'timezone'))::date)::text), ', ')
+             FROM orders.workflows w JOIN orders.notifications n ON n.data ->> 'workflow_id' = w.id::text
+            WHERE w.name LIKE 'Task %'),
+          'Etc/GMT+12 true, Pacific/Kiritimati true', 'create_task due_days 0: today in the workflow''s time zone, for UTC+14 and UTC-12');
+DELETE FROM orders.workflows WHERE name LIKE 'Task %';
+SELECT is(ARRAY[orders.schedule_due('30 2 * * *', 'Europe/Berlin', '2027-03-28 01:30Z'),
+                orders.schedule_due('30 2 * * *', 'Europe/Berlin', '2027-03-28 00:30Z'),
+                orders.schedule_due('30 2 * * *', 'Europe/Berlin', '2027-03-29 00:30:42Z'),
+                orders.schedule_due('30 1 * * *', 'America/New_York', '2027-11-07 05:30Z'),
+                orders.schedule_due('30 1 * * *', 'America/New_York', '2027-11-07 06:30Z'),
+                orders.schedule_due('30 3 * * *', 'Europe/Berlin', '2027-03-28 01:30Z')],
+          ARRAY['2027-03-28 02:30', NULL, '2027-03-29 02:30', '2027-11-07 01:30', '2027-11-07 01:30', '2027-03-28 03:30']::timestamp[],
+          'schedule_due: a daily 02:30 on the day Berlin skips it runs at 03:30 (it did not run); a New York 01:30 matches both repeated hours (the run dedupes)');
 SELECT is((SELECT string_agg(jobname, ' ' ORDER BY jobname) FROM orders.cron_jobs() WHERE jobname LIKE 'orders-workflow-%'),
           concat_ws(' ', 'orders-workflow-' || least(:'timed'::text, :'later'::text), 'orders-workflow-' || greatest(:'timed'::text, :'later'::text)),
           'cron_jobs() lists a job per active time-based workflow');

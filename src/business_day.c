@@ -1,0 +1,97 @@
+/*
+ * business_day.c — the shop's day (0.43.0): dates and years in the time
+ * zone the database is configured with — TimeZone as the session began
+ * (postgresql.conf, ALTER DATABASE or ALTER ROLE ... SET, the login's
+ * options) — whatever the session SETs afterwards.  An API client picks
+ * the session's zone (PostgREST's "Prefer: timezone=…"), and the ledger's
+ * day, the day's summary and the year in an order number followed it: a
+ * payment collected from Kiritimati was dated tomorrow, its refund from
+ * Baker Island yesterday.
+ *
+ *   orders.business_date()      today in that zone (at the transaction's start)
+ *   orders.business_timezone()  its name
+ */
+#include "orders.h"
+
+#include <stdlib.h>
+
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(orders_business_date);
+PG_FUNCTION_INFO_V1(orders_business_timezone);
+
+/*
+ * orders_business_zone — the zone TimeZone was at the session's start
+ * (its reset value), read as the setting reads it: a zone name, else a
+ * number of hours east of UTC; the session's own zone when it is neither
+ * (an INTERVAL spelling).  Looked up again only when the name changes.
+ */
+pg_tz *
+orders_business_zone(void)
+{
+	static char *cached_name = NULL;
+	static pg_tz *cached = NULL;
+	const char *name = GetConfigOptionResetString("TimeZone");
+
+	if (name == NULL)
+		return session_timezone;
+	if (cached_name == NULL || strcmp(cached_name, name) != 0)
+	{
+		pg_tz	   *tz = pg_tzset(name);
+
+		if (tz == NULL)
+		{
+			char	   *end;
+			double		hours = strtod(name, &end);
+
+			/* as check_timezone: SQL's sign convention to Unix's */
+			if (end != name && *end == '\0' && hours >= -15 && hours <= 15)
+				tz = pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
+		}
+		if (tz == NULL)
+			return session_timezone;
+		if (cached_name != NULL)
+			pfree(cached_name);
+		cached_name = MemoryContextStrdup(TopMemoryContext, name);
+		cached = tz;
+	}
+	return cached;
+}
+
+/* orders_business_tm — moment "t" in the business zone, broken down; 22008 out of range. */
+void
+orders_business_tm(TimestampTz t, struct pg_tm *tm)
+{
+	fsec_t		fsec;
+	int			tz;
+
+	if (timestamp2tm(t, &tz, tm, &fsec, NULL, orders_business_zone()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+}
+
+/* orders.business_date() — the business day at the transaction's start. */
+Datum
+orders_business_date(PG_FUNCTION_ARGS)
+{
+	struct pg_tm tm;
+
+	(void) fcinfo;
+	orders_business_tm(GetCurrentTransactionStartTimestamp(), &tm);
+	PG_RETURN_DATEADT(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday) - POSTGRES_EPOCH_JDATE);
+}
+
+/* orders.business_timezone() — the name of the business zone (as configured). */
+Datum
+orders_business_timezone(PG_FUNCTION_ARGS)
+{
+	(void) fcinfo;
+	PG_RETURN_TEXT_P(cstring_to_text(pg_get_timezone_name(orders_business_zone())));
+}
