@@ -1,6 +1,16 @@
 -- orders 0.42.0 -> 0.43.0
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.43.0'" to load this file. \quit
 
+CREATE FUNCTION orders.site_price_valid(price jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN jsonb_typeof(price) = 'number'
+            THEN price::numeric BETWEEN 0 AND 9999999999.99 AND price::numeric = round(price::numeric, 2)
+            ELSE coalesce(jsonb_typeof(price), 'null') = 'null' END;
+DROP TRIGGER site_price_check ON orders.order_site_selections;
+CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
+    FOR EACH ROW WHEN (NOT orders.site_price_valid(NEW.metrics -> 'price'))
+    EXECUTE FUNCTION orders.site_price_check();
+
 CREATE FUNCTION orders.business_date() RETURNS date
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_business_date';
@@ -930,5 +940,116 @@ BEGIN
             coalesce(trigger_event, '{}'), done, errors, started, clock_timestamp())
     ON CONFLICT DO NOTHING;
     RETURN exec_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.site_price_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orders.restoring(TG_RELID) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
+        USING ERRCODE = '22023',
+              HINT = 'metrics.price is what the client pays for the site: a JSON number of cents from 0 to 9999999999.99 (or leave it out).';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.complete_analysis(order_group_id uuid, suggestions jsonb)
+    RETURNS orders.order_groups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g orders.order_groups;
+    o orders.orders;
+    bad jsonb;
+    bad_n bigint;
+BEGIN
+    -- (0.35.0) 22004, as the other API functions (was: a "does not exist" of <NULL>)
+    IF complete_analysis.order_group_id IS NULL THEN
+        RAISE EXCEPTION 'orders.complete_analysis: argument "order_group_id" must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF jsonb_typeof(suggestions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestions must be a JSON array of {domain, domain_id, metrics}'
+            USING ERRCODE = '22023';
+    END IF;
+    -- a suggestion the INSERT would refuse in its own words, named here
+    SELECT x.v, x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(orders.normalize_domain(x.v ->> 'domain'), '') = ''
+        OR NOT coalesce(x.v ->> 'domain_id', '00000000-0000-0000-0000-000000000000')
+               ~* '^\{?[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}?$'
+     ORDER BY x.n LIMIT 1;
+    IF FOUND AND coalesce(orders.normalize_domain(bad ->> 'domain'), '') = '' THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion % has no domain', bad_n
+            USING ERRCODE = '22023', HINT = 'Each suggestion is {domain, domain_id, metrics}: domain is the site''s host name.';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain_id "%" is not a uuid', bad_n, left(bad ->> 'domain_id', 64)
+            USING ERRCODE = '22P02', HINT = 'domain_id is the analysis''s id of the domain (a uuid); leave it out when there is none.';
+    END IF;
+    -- (0.39.0) a domain that normalises to no host name (a number, "a_b.com",
+    -- "-x.org", "localhost", over 253 characters) failed the INSERT's check,
+    -- 23514, without naming the suggestion
+    SELECT x.v -> 'domain', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE NOT (orders.normalize_domain(x.v ->> 'domain') ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+                AND length(orders.normalize_domain(x.v ->> 'domain')) <= 253)
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: domain "%" is not a host name', bad_n, left(bad #>> '{}', 64)
+            USING ERRCODE = '22023', HINT = 'A domain is a host name such as blog.example.com (letters, digits and hyphens, dot-separated).';
+    END IF;
+    -- (0.35.0) metrics, when given, an object (an array failed the INSERT's
+    -- check, 23514, without naming the suggestion)
+    SELECT x.v -> 'metrics', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE coalesce(jsonb_typeof(x.v -> 'metrics'), 'null') NOT IN ('object', 'null')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics % is not a JSON object', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023', HINT = 'metrics is an object such as {"dr": 54, "traffic": 1200, "price": 90}.';
+    END IF;
+    -- (0.29.0) the price the client pays for a site: a JSON number of at
+    -- least 0 (a price sent as text made an item of 0; a negative or huge
+    -- one failed the client's approval later with 23514 or 22003)
+    SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
+     WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
+       AND NOT orders.site_price_valid(x.v -> 'metrics' -> 'price')
+     ORDER BY x.n LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
+            USING ERRCODE = '22023',
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number of cents from 0 to 9999999999.99.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
+                    WHERE og.id = complete_analysis.order_group_id) THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    -- (0.37.0) a group deleted while the INSERT's foreign key waited for it
+    -- is the group_not_found it would have been a moment earlier (was 23503)
+    BEGIN
+        INSERT INTO orders.order_site_selections (order_group_id, domain, domain_id, metrics)
+        SELECT complete_analysis.order_group_id, orders.normalize_domain(s ->> 'domain'),
+               (s ->> 'domain_id')::uuid, coalesce(nullif(s -> 'metrics', 'null'::jsonb), '{}')
+          FROM jsonb_array_elements(suggestions) s
+        ON CONFLICT ON CONSTRAINT order_site_selections_order_group_id_domain_key DO NOTHING;
+    EXCEPTION WHEN foreign_key_violation THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END;
+    UPDATE orders.order_groups og
+       SET analysis_started_at = coalesce(og.analysis_started_at, now()), analysis_completed_at = now(),
+           group_status = CASE WHEN og.approved_count >= og.link_count THEN 'complete' ELSE 'reviewing' END
+     WHERE og.id = complete_analysis.order_group_id
+    RETURNING og.* INTO g;
+    IF NOT FOUND THEN
+        PERFORM orders.group_not_found(complete_analysis.order_group_id);
+    END IF;
+    SELECT * INTO o FROM orders.orders WHERE id = g.order_id FOR NO KEY UPDATE;
+    IF FOUND AND o.status = 'analyzing'
+       AND NOT EXISTS (SELECT FROM orders.order_groups og
+                        WHERE og.order_id = o.id AND og.analysis_completed_at IS NULL) THEN
+        PERFORM orders.transition(o.id, 'reviewing', 'analysis complete');
+    END IF;
+    RETURN g;
 END
 $$;

@@ -206,7 +206,11 @@ is_number(const char *v, bool signed_ok)
  * "a / b" the first over the second (WooCommerce's line subtotal over
  * quantity), rounded to cents.  NULL when a part is missing; 22P02 naming
  * the value when it is not a number (NaN and infinities included) or the
- * divisor is not a positive unsigned number.
+ * divisor is not a positive unsigned number; (0.43.0) 22003 for a value
+ * (not a quotient) in fractions of a cent, which the orders' amounts
+ * (numeric(12,2)) cannot keep: a total of 1.255 BHD was kept as 1.26 — the
+ * customer was asked for more than the shop charged — and 1000 items at
+ * 0.004 were lines of 0.00.
  */
 Datum
 orders_webhook_amount(PG_FUNCTION_ARGS)
@@ -249,5 +253,11 @@ orders_webhook_amount(PG_FUNCTION_ARGS)
 					 errmsg("webhook payload: \"%s\" is not an amount", orders_clip(psprintf("%s / %s", v, d)))));
 		n = DirectFunctionCall2(numeric_div, n, div);
 	}
+	else if (!DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+											   DirectFunctionCall2(numeric_round, n, Int32GetDatum(2)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("webhook payload: amount \"%s\" has fractions of a cent", orders_clip(v)),
+				 errdetail("Orders keep amounts in cents (two decimals); a currency of three decimals cannot be taken exactly.")));
 	PG_RETURN_DATUM(DirectFunctionCall2(numeric_round, n, Int32GetDatum(2)));
 }

@@ -234,6 +234,16 @@ $$;
 CREATE TRIGGER site_internal_metrics BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
     FOR EACH ROW WHEN (jsonb_typeof(NEW.metrics) = 'object' AND NEW.metrics ? 'cost') EXECUTE FUNCTION orders.keep_internal_metrics();
 
+-- (0.43.0) site_price_valid — is "price" (a site's metrics.price) none, or a
+-- JSON number of cents from 0 to 9999999999.99: what an approval makes the
+-- item's unit price (numeric(12,2)) — 12.345 became an item of 12.35, and
+-- 0.004 a free site.  The one rule of site_price_check and complete_analysis.
+CREATE FUNCTION orders.site_price_valid(price jsonb) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN jsonb_typeof(price) = 'number'
+            THEN price::numeric BETWEEN 0 AND 9999999999.99 AND price::numeric = round(price::numeric, 2)
+            ELSE coalesce(jsonb_typeof(price), 'null') = 'null' END;
+
 -- site_price_check (0.39.0) — a site's metrics.price, when given, is what
 -- the client pays for it: a JSON number from 0 to 9999999999.99, for every
 -- writer (22023).  complete_analysis refused other prices, but a PATCH of
@@ -252,13 +262,11 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'site %: metrics.price % is not an amount', left(NEW.domain, 64), left((NEW.metrics -> 'price')::text, 64)
         USING ERRCODE = '22023',
-              HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99 (or leave it out).';
+              HINT = 'metrics.price is what the client pays for the site: a JSON number of cents from 0 to 9999999999.99 (or leave it out).';
 END
 $$;
 CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
-    FOR EACH ROW WHEN (CASE WHEN jsonb_typeof(NEW.metrics -> 'price') = 'number'
-                            THEN (NEW.metrics ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
-                            ELSE coalesce(jsonb_typeof(NEW.metrics -> 'price'), 'null') <> 'null' END)
+    FOR EACH ROW WHEN (NOT orders.site_price_valid(NEW.metrics -> 'price'))
     EXECUTE FUNCTION orders.site_price_check();
 
 -- Who reviewed a site and when is recorded, not written: in an API request
@@ -439,15 +447,12 @@ BEGIN
     -- one failed the client's approval later with 23514 or 22003)
     SELECT x.v -> 'metrics' -> 'price', x.n INTO bad, bad_n FROM jsonb_array_elements(suggestions) WITH ORDINALITY x (v, n)
      WHERE jsonb_typeof(x.v -> 'metrics') = 'object'
-       AND coalesce(jsonb_typeof(x.v -> 'metrics' -> 'price'), 'null') <> 'null'
-       AND CASE WHEN jsonb_typeof(x.v -> 'metrics' -> 'price') = 'number'
-                THEN (x.v -> 'metrics' ->> 'price')::numeric NOT BETWEEN 0 AND 9999999999.99
-                ELSE true END
+       AND NOT orders.site_price_valid(x.v -> 'metrics' -> 'price')
      ORDER BY x.n LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'orders.complete_analysis: suggestion %: metrics.price % is not an amount', bad_n, left(bad::text, 64)
             USING ERRCODE = '22023',
-                  HINT = 'metrics.price is what the client pays for the site: a JSON number from 0 to 9999999999.99.';
+                  HINT = 'metrics.price is what the client pays for the site: a JSON number of cents from 0 to 9999999999.99.';
     END IF;
     IF NOT EXISTS (SELECT FROM orders.orders ord JOIN orders.order_groups og ON og.order_id = ord.id
                     WHERE og.id = complete_analysis.order_group_id) THEN

@@ -103,11 +103,14 @@ SELECT is(ARRAY[pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-000
                 pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
                      '[{"domain": "x.com", "metrics": {"price": -5}}]')$$),
                 pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
-                     '[{"domain": "x.com", "metrics": {"price": 1e20}}]')$$)],
+                     '[{"domain": "x.com", "metrics": {"price": 1e20}}]')$$),
+                pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1',
+                     '[{"domain": "x.com", "metrics": {"price": 12.50}}, {"domain": "y.com", "metrics": {"price": 12.345}}]')$$)],
           ARRAY['22023: orders.complete_analysis: suggestion 2: metrics.price "80.00" is not an amount',
                 '22023: orders.complete_analysis: suggestion 1: metrics.price -5 is not an amount',
-                '22023: orders.complete_analysis: suggestion 1: metrics.price 100000000000000000000 is not an amount'],
-          '(0.29.0) a price that is text, negative or too large: 22023 naming the suggestion (text made an item of 0)');
+                '22023: orders.complete_analysis: suggestion 1: metrics.price 100000000000000000000 is not an amount',
+                '22023: orders.complete_analysis: suggestion 2: metrics.price 12.345 is not an amount'],
+          '(0.29.0) a price that is text, negative or too large, (0.43.0) or in fractions of a cent: 22023 naming the suggestion (text made an item of 0, 12.345 one of 12.35)');
 SELECT is(pg_temp.err($$SELECT orders.complete_analysis('00000000-0000-0000-0000-0000000017d1', '[{"metrics": {"dr": 1}}]')$$),
           '22023: orders.complete_analysis: suggestion 1 has no domain',
           'a suggestion without a domain: 22023 naming it');
@@ -1510,14 +1513,17 @@ SELECT is(ARRAY[pg_temp.err($$UPDATE orders.order_site_selections SET metrics = 
                 pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": 1e20}' WHERE domain = 'g.example'$$),
                 pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": -5}' WHERE domain = 'g.example'$$),
                 pg_temp.err($$INSERT INTO orders.order_site_selections (order_group_id, domain, metrics)
-                              VALUES ('00000000-0000-0000-0000-0000000017eb', 'h.example', '{"price": [1]}')$$)],
+                              VALUES ('00000000-0000-0000-0000-0000000017eb', 'h.example', '{"price": [1]}')$$),
+                pg_temp.err($$UPDATE orders.order_site_selections SET metrics = '{"price": 0.004}' WHERE domain = 'g.example'$$)],
           ARRAY['22023: site g.example: metrics.price "12.50" is not an amount',
                 '22023: site g.example: metrics.price 100000000000000000000 is not an amount',
                 '22023: site g.example: metrics.price -5 is not an amount',
-                '22023: site h.example: metrics.price [1] is not an amount'],
-          'a price as text, too large, negative or an array: 22023 naming the site, for staff and DBAs too');
+                '22023: site h.example: metrics.price [1] is not an amount',
+                '22023: site g.example: metrics.price 0.004 is not an amount'],
+          'a price as text, too large, negative, an array or (0.43.0) in fractions of a cent (an approval made it a free item): 22023 naming the site, for staff and DBAs too');
 SELECT is(pg_temp.snap('T17-AG'), :'before', '... nothing changed');
 SELECT lives_ok($$UPDATE orders.order_site_selections SET metrics = '{"price": 12.5, "dr": 3}' WHERE domain = 'g.example';
+                  UPDATE orders.order_site_selections SET metrics = '{"price": 12.500}' WHERE domain = 'g.example';
                   UPDATE orders.order_site_selections SET metrics = '{"price": null}' WHERE domain = 'g.example';
                   UPDATE orders.order_site_selections SET metrics = '{}' WHERE domain = 'g.example'$$,
                 '... an amount, a null price or none pass');

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(161);
+SELECT plan(163);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -57,6 +57,13 @@ SELECT is(orders.webhook_amount(:'woo'::jsonb, 'line_items.2.subtotal / line_ite
           'webhook_amount: WooCommerce''s line subtotal over quantity (its float price is 6.3999999999999995)');
 SELECT is(pg_temp.err($$SELECT orders.webhook_amount('{"p": "NaN"}', 'p')$$), '22P02', 'webhook_amount: NaN is not an amount (22P02)');
 SELECT is(pg_temp.err($$SELECT orders.webhook_amount('{"p": "1", "q": 0}', 'p / q')$$), '22P02', 'webhook_amount: nor a division by 0');
+-- (0.43.0) fractions of a cent are refused, not rounded (1.255 BHD was kept
+-- as 1.26: the customer was asked for more than the shop charged)
+SELECT is(pg_temp.err($$SELECT orders.webhook_amount('{"p": "1.255"}', 'p')$$) || ' ' || pg_temp.err($$SELECT orders.webhook_amount('{"p": 0.004}', 'p')$$),
+          '22003 22003', 'webhook_amount: 1.255 and 0.004 have fractions of a cent: 22003');
+SELECT is(ARRAY[orders.webhook_amount('{"p": "1.250"}', 'p'), orders.webhook_amount('{"p": "-0"}', 'p'), orders.webhook_amount('{"p": 12e-2}', 'p'),
+                orders.webhook_amount('{"p": "10.00", "q": 3}', 'p / q')],
+          ARRAY[1.25, 0, 0.12, 3.33]::numeric[], '... 1.250, -0 and 12e-2 are cents; a quotient is rounded to cents (a unit price of a line total)');
 
 -- refusals: each logged, nothing else created
 SELECT is(orders.ingest_webhook('nobody', :'shop', NULL, 'x1') ->> 'http_status', '404', 'unknown endpoint: 404');
