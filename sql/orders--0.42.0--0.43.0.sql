@@ -1053,3 +1053,16 @@ BEGIN
     RETURN g;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION orders.customer_cart_item(order_id uuid, item_id uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
+                    WHERE o.id = customer_cart_item.order_id
+                      AND o.customer_id = ANY (orders.current_customer_ids())
+                      AND o.status = l.initial_status AND o.adjustment = 0)
+       AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
+END
+$$;

@@ -77,7 +77,7 @@ orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *a
 	orders_spi_connect_as_owner(orders_rel, &saved);
 #define JUDGE_ORDERS \
 	"SELECT o.order_number, o.lifecycle, o.status, o.payment_status, o.customer_id," \
-	"       o.paid_at IS NOT NULL, o.id FROM orders.orders o" \
+	"       o.paid_at IS NOT NULL, o.id, o.adjustment OPERATOR(pg_catalog.<>) 0 FROM orders.orders o" \
 	" WHERE o.id OPERATOR(pg_catalog.=) ANY ($1) ORDER BY o.id"
 	if (lock)
 	{
@@ -109,6 +109,7 @@ orders_judge_orders(void *const *orders, long n, OrdersOrderJudge judge, void *a
 			order.customer_id = (Datum) 0;
 		order.paid = DatumGetBool(SPI_getbinval(row, desc, 6, &isnull));
 		order.id = SPI_getbinval(row, desc, 7, &isnull);
+		order.adjusted = DatumGetBool(SPI_getbinval(row, desc, 8, &isnull));
 		judge(&order, arg);
 	}
 	orders_spi_finish_as(&saved);

@@ -476,7 +476,8 @@ refuse_agent_on_final(HTAB *deltas)
 
 /*
  * customer_cart — refuse_customer_off_cart's judge: still the caller's
- * ("arg", OrdersCallerCustomers), in its first status.
+ * ("arg", OrdersCallerCustomers), in its first status, (0.43.0) not
+ * priced by staff (an adjustment).
  */
 static void
 customer_cart(const OrdersLockedOrder *o, void *arg)
@@ -494,6 +495,11 @@ customer_cart(const OrdersLockedOrder *o, void *arg)
 				 errmsg("order \"%s\" was taken on while its items were written: they are staff's now (status %s)",
 						o->number, o->status ? o->status : "none"),
 				 errhint("Read the order again; a customer changes the items of its order only before the shop takes it on.")));
+	if (o->adjusted)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("order \"%s\" was priced by staff while its items were written: they are staff's now", o->number),
+				 errhint("Read the order again; once staff set an adjustment, they change its items.")));
 }
 
 /*

@@ -559,6 +559,7 @@ typedef struct OrdersLockedOrder
 	const char *payment;
 	bool		paid;			/* paid_at set */
 	Datum		customer_id;	/* a uuid; (Datum) 0 when NULL */
+	bool		adjusted;		/* adjustment <> 0: staff priced it (0.43.0) */
 } OrdersLockedOrder;
 
 typedef void (*OrdersOrderJudge) (const OrdersLockedOrder *order, void *arg);

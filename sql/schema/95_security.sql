@@ -572,7 +572,9 @@ $$;
 -- cart; once the shop has taken the order on, staff change its items),
 -- and the item is no approved site's (the review's items change by the
 -- review: OR073 keeps paid ones; a booked item is kept by
--- booked_item_guard, for everybody).  0.27.0: before, any open status — a
+-- booked_item_guard, for everybody).  (0.43.0) Nor once staff priced the
+-- order (an adjustment: a discount of 50 on 500 became half the price when
+-- the customer then cut its items to 100).  0.27.0: before, any open status — a
 -- customer could empty an order out for delivery, its stock coming back,
 -- or take an order back to "configuring" and zero its sites' items.
 -- SECURITY DEFINER: the sites of an item are looked up whoever asks
@@ -588,7 +590,7 @@ BEGIN
     RETURN EXISTS (SELECT FROM orders.orders o JOIN orders.lifecycles l ON l.name = o.lifecycle
                     WHERE o.id = customer_cart_item.order_id
                       AND o.customer_id = ANY (orders.current_customer_ids())
-                      AND o.status = l.initial_status)
+                      AND o.status = l.initial_status AND o.adjustment = 0)
        AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
 END
 $$;

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(74);
+SELECT plan(78);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -32,6 +32,29 @@ SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, pro
 SELECT set_config('role', 'staff', true);
 SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
 UPDATE orders.products SET is_active = true WHERE id = '00000000-0000-0000-0000-0000000000e1';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+-- (0.43.0) once staff priced the order (an adjustment), its items are
+-- staff's: a discount of 5 on 20 would otherwise stay as the client cut
+-- its items (a tenth off became a half, or the order free)
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.orders SET adjustment = -5 WHERE id = '00000000-0000-0000-0000-0000000000b3';
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+WITH u AS (UPDATE orders.order_items SET quantity = 1 WHERE order_id = '00000000-0000-0000-0000-0000000000b3' RETURNING 1)
+SELECT is(count(*)::int, 0, 'an order staff priced: the client changes no item of it (row level security)') FROM u;
+WITH d AS (DELETE FROM orders.order_items WHERE order_id = '00000000-0000-0000-0000-0000000000b3' RETURNING 1)
+SELECT is(count(*)::int, 0, '... deletes none') FROM d;
+SELECT throws_ok($$INSERT INTO orders.order_items (order_id, name, quantity, product_id)
+                   VALUES ('00000000-0000-0000-0000-0000000000b3', 'API Lamp', 1, '00000000-0000-0000-0000-0000000000e1')$$,
+                 '42501', NULL, '... adds none (42501)');
+SELECT is((SELECT count(*)::int || ' ' || sum(i.unit_price) || ' ' || sum(i.quantity) || ' ' || min(o.subtotal) || ' ' || min(o.total_amount)
+             FROM orders.order_items i JOIN orders.orders o ON o.id = i.order_id
+            WHERE i.order_id = '00000000-0000-0000-0000-0000000000b3'), '1 20.00 2 40.00 35.00', '... its items and totals as they were');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+UPDATE orders.orders SET adjustment = 0 WHERE id = '00000000-0000-0000-0000-0000000000b3';
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 SELECT is((orders.transition(order_id => '00000000-0000-0000-0000-0000000000b3', to_status => 'confirmed')).status,
