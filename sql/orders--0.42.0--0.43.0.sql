@@ -1,6 +1,12 @@
 -- orders 0.42.0 -> 0.43.0
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.43.0'" to load this file. \quit
 
+CREATE FUNCTION orders.default_currency() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_default_currency';
+COMMENT ON FUNCTION orders.default_currency() IS
+    'The shop''s currency: the default of orders.orders.currency; a customer''s new order is in it (0.43.0)';
+
 CREATE FUNCTION orders.site_price_valid(price jsonb) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN jsonb_typeof(price) = 'number'
@@ -1064,5 +1070,115 @@ BEGIN
                       AND o.customer_id = ANY (orders.current_customer_ids())
                       AND o.status = l.initial_status AND o.adjustment = 0)
        AND NOT EXISTS (SELECT FROM orders.order_site_selections x WHERE x.order_item_id = customer_cart_item.item_id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orders.order_columns_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    staff_only constant jsonb := '{"priority": 0, "delivery_fee": 0, "total_amount": 0, "adjustment": 0,
+        "payment_status": "pending", "assigned_rep_id": null, "assigned_agent_id": null,
+        "webhook_source": null, "delivery_proof": null, "leads_purchased": 0, "external_id": null}';
+    stamps constant text[] := '{confirmed_at,started_at,paused_at,reviewed_at,paid_at,shipped_at,delivered_at,
+        returned_at,completed_at,cancelled_at,review_completed_at,reviewed_by}';
+    -- (0.29.0) customer_id: an agent moved its order to another customer, whom it then read
+    agent_fixed constant text[] := '{total_amount,adjustment,delivery_fee,currency,leads_purchased,source,customer_id,payment_method}';
+    new_row jsonb;
+    old_row jsonb;
+    col text;
+    role text;
+BEGIN
+    IF orders.by_maintainer(TG_RELID) OR NOT orders.api_request() THEN
+        RETURN NEW;				-- before any work: every INSERT of an order comes here
+    END IF;
+    new_row := to_jsonb(NEW);
+    old_row := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE staff_only END;
+    FOREACH col IN ARRAY stamps LOOP
+        IF new_row -> col IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> col ELSE 'null' END) THEN
+            PERFORM orders.refuse_column('orders.orders', col, 'the lifecycle''s edges (orders.transition)');
+        END IF;
+    END LOOP;
+    role := orders.current_staff_role();
+    -- (an INSERT of an order that exists — an upsert, which sends the row as
+    -- it was read — is judged by its conflict action's UPDATE, if any; the
+    -- row is locked FOR KEY SHARE: one being deleted is waited for, and gone,
+    -- the INSERT is judged — a customer's insert racing a delete of the same
+    -- id stored a forbidden value)
+    IF (new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END)
+        OR (NEW.created_at IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.created_at ELSE now() END)
+            AND (role IS NULL OR role NOT IN ('admin', 'manager')
+                 OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END))))
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT FROM orders.orders o WHERE o.id = NEW.id OR o.order_number = NEW.order_number
+                                            FOR KEY SHARE)) THEN
+        IF new_row -> 'metadata' -> 'webhook' IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN old_row -> 'metadata' -> 'webhook' END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'metadata', 'the webhook ingest (its key "webhook")');
+        END IF;
+        PERFORM orders.refuse_column('orders.orders', 'created_at', 'admins and managers (an import of past orders)');
+    END IF;
+    -- (0.29.0) staff without the right to this write reach the order only as
+    -- its customer (a staff member may be a customer too): a customer's
+    -- rules — an accountant placed its own order "collected" with total 0
+    IF role IS NULL OR NOT orders.has_permission('orders', CASE TG_OP WHEN 'INSERT' THEN 'create' ELSE 'edit' END) THEN
+        FOR col IN SELECT jsonb_object_keys(staff_only) LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff');
+            END IF;
+        END LOOP;
+        IF NEW.source NOT IN ('manual', 'api')
+           AND NEW.source IS DISTINCT FROM (CASE WHEN TG_OP = 'UPDATE' THEN OLD.source END) THEN
+            PERFORM orders.refuse_column('orders.orders', 'source', 'staff');
+        END IF;
+        IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        -- (0.43.0) nor chosen for a new order: the catalog's prices are the
+        -- shop's currency's (a customer bought a 100.00 lamp for 100 VND)
+        ELSIF TG_OP = 'INSERT' AND NEW.currency IS DISTINCT FROM orders.default_currency() THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff (a customer''s order is in the shop''s currency, the column''s default)');
+        END IF;
+        -- (0.38.0) where it goes is the customer's until it has left or is
+        -- closed: a customer changed the address of a delivered order;
+        -- (0.39.0) how it is paid likewise, and not once paid
+        IF TG_OP = 'UPDATE' AND (OLD.shipped_at IS NOT NULL OR orders.status_category(OLD.lifecycle, OLD.status) <> 'open') THEN
+            FOREACH col IN ARRAY ARRAY['delivery_address', 'delivery_area', 'payment_method'] LOOP
+                IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                    PERFORM orders.refuse_column('orders.orders', col, 'staff once the order has shipped or is closed');
+                END IF;
+            END LOOP;
+        END IF;
+        IF TG_OP = 'UPDATE' AND OLD.payment_status IN ('collected', 'refunded')
+           AND NEW.payment_method IS DISTINCT FROM OLD.payment_method THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_method', 'staff once the payment is collected');
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF role NOT IN ('admin', 'manager') THEN
+        FOREACH col IN ARRAY ARRAY['external_id', 'webhook_source'] LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'admins and managers');
+            END IF;
+        END LOOP;
+    END IF;
+    IF role = 'delivery_agent' AND TG_OP = 'UPDATE' THEN
+        FOREACH col IN ARRAY agent_fixed LOOP
+            IF new_row -> col IS DISTINCT FROM old_row -> col THEN
+                PERFORM orders.refuse_column('orders.orders', col, 'staff other than delivery agents');
+            END IF;
+        END LOOP;
+        IF NEW.payment_status IS DISTINCT FROM OLD.payment_status
+           AND NOT (OLD.payment_status IN ('pending', 'failed') AND NEW.payment_status IN ('pending', 'failed', 'collected')) THEN
+            PERFORM orders.refuse_column('orders.orders', 'payment_status',
+                                         'staff other than delivery agents (an agent collects, fails or retries a payment not yet collected)');
+        END IF;
+    END IF;
+    IF (new_row -> 'assigned_rep_id', new_row -> 'assigned_agent_id')
+          IS DISTINCT FROM (old_row -> 'assigned_rep_id', old_row -> 'assigned_agent_id')
+          AND NOT orders.has_permission('orders', 'assign') THEN
+        PERFORM orders.refuse_column('orders.orders',
+            CASE WHEN new_row -> 'assigned_rep_id' IS DISTINCT FROM old_row -> 'assigned_rep_id'
+                 THEN 'assigned_rep_id' ELSE 'assigned_agent_id' END, 'staff with permission orders.assign');
+    END IF;
+    RETURN NEW;
 END
 $$;

@@ -267,6 +267,15 @@ CREATE FUNCTION orders.restoring(rel oid) RETURNS boolean
 -- delivery agent changes none (an agent relabelled its cash order "card"
 -- before collecting, and the ledger's revenue row said card; a customer
 -- relabelled a collected order, which then disagreed with the ledger).
+-- (0.43.0) default_currency — the shop's currency: the default of
+-- orders.orders.currency (C, src/default_currency.c), which a customer's
+-- new order is in (order_columns_guard).  The catalog's prices carry none.
+CREATE FUNCTION orders.default_currency() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'orders_default_currency';
+COMMENT ON FUNCTION orders.default_currency() IS
+    'The shop''s currency: the default of orders.orders.currency; a customer''s new order is in it (0.43.0)';
+
 CREATE FUNCTION orders.order_columns_guard() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -326,6 +335,10 @@ BEGIN
         END IF;
         IF TG_OP = 'UPDATE' AND NEW.currency IS DISTINCT FROM OLD.currency THEN
             PERFORM orders.refuse_column('orders.orders', 'currency', 'staff');
+        -- (0.43.0) nor chosen for a new order: the catalog's prices are the
+        -- shop's currency's (a customer bought a 100.00 lamp for 100 VND)
+        ELSIF TG_OP = 'INSERT' AND NEW.currency IS DISTINCT FROM orders.default_currency() THEN
+            PERFORM orders.refuse_column('orders.orders', 'currency', 'staff (a customer''s order is in the shop''s currency, the column''s default)');
         END IF;
         -- (0.38.0) where it goes is the customer's until it has left or is
         -- closed: a customer changed the address of a delivered order;

@@ -1026,6 +1026,16 @@ SELECT pg_temp.probe('fire_webhook_workflows refused',
   '{fire_webhook_workflows}', '42501');
 SELECT pg_temp.probe('active_trigger_workflows refused',
   $p$SELECT count(*) FROM orders.active_trigger_workflows()$p$, '{active_trigger_workflows}', '42501');
+-- (0.43.0)
+SELECT pg_temp.probe('schedule_due refused',
+  $p$SELECT orders.schedule_due('* * * * *', 'UTC', now())$p$, '{schedule_due}', '42501');
+SELECT pg_temp.probe('purge_cutoff refused',
+  $p$SELECT orders.purge_cutoff('x', interval '1 day')$p$, '{purge_cutoff}', '42501');
+SELECT pg_temp.probe('the business day and the shop''s currency',
+  $p$SELECT orders.business_date() = (now() AT TIME ZONE orders.business_timezone())::date AND orders.default_currency() = 'USD'$p$,
+  '{business_date,business_timezone,default_currency}', NULL, 'true');
+SELECT pg_temp.probe('a site''s price in cents',
+  $p$SELECT orders.site_price_valid('12.50') AND NOT orders.site_price_valid('12.345')$p$, '{site_price_valid}', NULL, 'true');
 
 SELECT set_config('role', 'anon', true);
 SELECT set_config('request.jwt.claims', '{"role":"anon"}', true);
