@@ -28,10 +28,16 @@ PG_FUNCTION_INFO_V1(orders_xact_lock);
 Datum
 orders_xact_lock(PG_FUNCTION_ARGS)
 {
-	int64		key = PG_GETARG_INT64(0);
+	orders_keyed_lock(PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
+}
+
+/* orders_keyed_lock — the same from C (0.43.0: a slot holder's holds). */
+void
+orders_keyed_lock(int64 key)
+{
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) ((uint64) key >> 32), (uint32) key, ORDERS_LOCK_SPACE_KEYED);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
-	PG_RETURN_VOID();
 }

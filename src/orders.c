@@ -46,6 +46,7 @@ int			orders_partition = 0;
 
 /* orders.lead_locks_per_request: orders whose lead lock one API request may take. */
 int			orders_lead_locks_per_request = 200;
+int			orders_hold_places = 20;
 
 void		_PG_init(void);
 
@@ -99,6 +100,14 @@ _PG_init(void)
 							10, 1, 24 * 60,
 							PGC_SUSET,
 							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("orders.hold_places",
+							"Most places one holder who is not staff may hold at once, across all slots (0.43.0).",
+							"One JWT subject held every place of every slot, renewing its holds as they lapsed.",
+							&orders_hold_places,
+							20, 1, 1000000,
+							PGC_SUSET,
+							0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("orders.staff_role",
 							   "Role whose members may confirm or release any holder's slot reservation.",

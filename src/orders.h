@@ -51,6 +51,7 @@
 #define ERRCODE_ORDERS_ORDER_CLOSED         MAKE_SQLSTATE('O','R','0','2','9')
 #define ERRCODE_ORDERS_ITEM_OVERBOOKED      MAKE_SQLSTATE('O','R','0','3','2')
 #define ERRCODE_ORDERS_ITEM_OTHER_SERVICE   MAKE_SQLSTATE('O','R','0','3','3')
+#define ERRCODE_ORDERS_HOLDER_FULL          MAKE_SQLSTATE('O','R','0','3','4')
 #define ERRCODE_ORDERS_INSUFFICIENT_STOCK   MAKE_SQLSTATE('O','R','0','5','0')
 #define ERRCODE_ORDERS_STOCK_HELD           MAKE_SQLSTATE('O','R','0','5','1')
 #define ERRCODE_ORDERS_LEDGER_POSTED        MAKE_SQLSTATE('O','R','0','5','2')
@@ -91,6 +92,7 @@
 #define ORDERS_LOCK_SPACE_ANNOUNCER 0x4f52	/* announcer.c */
 #define ORDERS_LOCK_SPACE_LEADS 0x4f53	/* lead_move_lock.c */
 #define ORDERS_LOCK_SPACE_KEYED 0x4f54	/* keyed_lock.c: orders.xact_lock(bigint) */
+extern void orders_keyed_lock(int64 key);
 
 /* ---- lead_move_lock.c (0.40.0): that lock, at most orders.lead_locks_per_request per API request ---- */
 extern void orders_lock_order_leads(Datum order_id, bool move);
@@ -112,6 +114,7 @@ extern int	orders_notify_mode;
 extern bool orders_announcer_autostart;
 extern int	orders_announce_interval;
 extern int	orders_hold_minutes;
+extern int	orders_hold_places;
 extern char *orders_staff_role;
 extern int	orders_partition;
 extern int	orders_lead_locks_per_request;
@@ -278,6 +281,7 @@ typedef enum OrdersPlanKind
 	PLAN_LEADS_ANY_COUNTED,
 	PLAN_SLOT_LOCK,
 	PLAN_SLOT_LIVE_HOLDS,
+	PLAN_SLOT_HOLDER_PLACES,
 	PLAN_SLOT_HOLD_INSERT,
 	PLAN_RESERVATION_LOCK,
 	PLAN_RESERVATION_SET,

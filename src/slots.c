@@ -31,6 +31,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -550,6 +551,55 @@ slot_caller(const char *func, bool *by_subject)
 }
 
 /*
+ * holder_room — (0.43.0) may "actor" (a JWT subject when "by_subject"),
+ * who is not staff for holds, hold "quantity" more places?  (Called for
+ * API requests.)  Only a customer or a staff member holds (42501: a place
+ * held for a subject that is neither can only lapse — a booking needs an
+ * order the holder reaches), and nobody more than orders.hold_places
+ * places at once across all slots (OR034): one subject held every place of
+ * every slot, renewing the holds as they lapsed.  The holder's holds are
+ * serialised by a keyed lock, so two holds at once cannot both pass.  Runs
+ * as the owner ("res_rel": the reservations); "known" whether the caller
+ * is a customer or staff (read before the owner switch).
+ */
+static void
+holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 quantity)
+{
+	static Oid	argtypes[3] = {TEXTOID, BOOLOID, TIMESTAMPTZOID};
+	char	   *key = psprintf("orders.slot_holder %c %s", by_subject ? 's' : 'r', actor);
+	SPIPlanPtr	plan;
+	Datum		args[3];
+	bool		isnull;
+	int64		held;
+
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("orders.reserve_time_slot: the request's subject is no customer and no staff member"),
+				 errdetail("A hold is booked for an item of an order the holder reaches."),
+				 errhint("Sign the customer up first (a row of orders.customers whose account_id is the subject).")));
+	orders_keyed_lock((int64) hash_bytes_extended((const unsigned char *) key, strlen(key), 0));
+	plan = orders_get_plan(PLAN_SLOT_HOLDER_PLACES, res_rel,
+						   "SELECT pg_catalog.sum(r.quantity) FROM orders.slot_reservations r"
+						   " WHERE r.holder OPERATOR(pg_catalog.=) $1 AND r.held_by_subject OPERATOR(pg_catalog.=) $2"
+						   "   AND r.status OPERATOR(pg_catalog.=) 'held' AND r.expires_at OPERATOR(pg_catalog.>) $3",
+						   3, argtypes);
+	args[0] = CStringGetTextDatum(actor);
+	args[1] = BoolGetDatum(by_subject);
+	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
+	held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		held = 0;
+	if (held + quantity > orders_hold_places)
+		ereport(ERROR,
+				(errcode(ERRCODE_ORDERS_HOLDER_FULL),
+				 errmsg("orders.reserve_time_slot: %s holds %lld places already; %d more would pass orders.hold_places (%d)",
+						orders_clip(actor), (long long) held, quantity, orders_hold_places),
+				 errhint("Book or release the places held first.")));
+}
+
+/*
  * judge_hold — may "quantity" places of slot "capacity_id" (its row "s",
  * locked; "found" false: no such slot) be held for "minutes"?  Refuses
  * (check_slot, check_room) or gives when the hold lapses.  (0.43.0) The
@@ -590,6 +640,9 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	SlotTables	t;
 	SlotRow		s;
 	bool		found;
+	bool		staff;
+	bool		limited;
+	bool		known = false;
 	TimestampTz expires_at;
 	Datum		result;
 
@@ -605,8 +658,9 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("orders.reserve_time_slot: quantity must be at least 1, not %d", quantity)));
+	staff = slot_staff(orders_relid("slot_reservations"), GetUserId());
 	/* (0.28.0) a hold longer than the shop's is staff's: anybody held every place for a day */
-	if (minutes > orders_hold_minutes && !slot_staff(orders_relid("slot_reservations"), GetUserId()))
+	if (minutes > orders_hold_minutes && !staff)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("orders.reserve_time_slot: a hold of %d minutes is longer than orders.hold_minutes (%d)",
@@ -614,7 +668,17 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
 
 	actor = slot_caller("orders.reserve_time_slot", &by_subject);
+	limited = orders_api_request_now() && !staff;
+	if (limited)
+	{
+		OrdersCallerCustomers mine;
+
+		orders_callers_customers(&mine);
+		known = mine.n > 0 || orders_caller_staff_role() != NULL;
+	}
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
+	if (limited)
+		holder_room(orders_relid("slot_reservations"), actor, by_subject, known, quantity);
 	open_tables(&t);
 	if (t.shape != NULL)
 	{
