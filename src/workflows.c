@@ -336,6 +336,8 @@ typedef struct WorkflowRun
 	pg_uuid_t	row_id;			/* the order's or the customer's id */
 	bool		on_customer;
 	char	   *event;			/* trigger_event, JSON */
+	const char *again_status;	/* (0.43.0) brought by the total alone: the */
+	const char *again_payment;	/* statuses it ran in before, if it did; else NULL */
 } WorkflowRun;
 
 /*
@@ -353,19 +355,55 @@ add_order_runs(List *runs, const pg_uuid_t *id, const OrderFacts *now, const Ord
 
 		if (w->on_tags || !order_fires(w, now, before))
 			continue;
-		run = palloc(sizeof(WorkflowRun));
+		run = palloc0(sizeof(WorkflowRun));
 		run->workflow = w->id;
 		run->row_id = *id;
 		run->on_customer = false;
 		run->event = order_event(now, before);
+		/* the statuses met before too: the total alone rose to the minimum */
+		run->again_status = before && order_state_meets(w, before) ? now->status : NULL;
+		run->again_payment = now->payment;
 		runs = lappend(runs, run);
 	}
 	return runs;
 }
 
 /*
+ * ran_before — (0.43.0) has workflow "run" run for its order in the
+ * statuses its total alone brought it to meet again (run->again_status)?
+ * Then it does not run again: a customer who took an item out of its cart
+ * and put it back fired the workflow — notifications to every manager, an
+ * SMS to the phone it had just set — as often as it liked.  A change of
+ * status or payment status into the lists still fires.  (As the owner.)
+ */
+static bool
+ran_before(const WorkflowRun *run)
+{
+	static Oid	argtypes[4] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_WORKFLOW_RAN_BEFORE, orders_relid("workflow_executions"),
+									   "SELECT 1 FROM orders.workflow_executions e"
+									   " WHERE e.order_id OPERATOR(pg_catalog.=) $2"
+									   "   AND e.workflow_id OPERATOR(pg_catalog.=) $1"
+									   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'status') OPERATOR(pg_catalog.=) $3"
+									   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'payment_status') OPERATOR(pg_catalog.=) $4"
+									   " LIMIT 1",
+									   4, argtypes);
+	Datum		args[4];
+
+	if (run->again_status == NULL)
+		return false;
+	args[0] = UUIDPGetDatum(&run->workflow);
+	args[1] = UUIDPGetDatum(&run->row_id);
+	args[2] = CStringGetTextDatum(run->again_status);
+	args[3] = CStringGetTextDatum(run->again_payment);
+	orders_execute(plan, args, NULL, true, 1, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
  * start_runs — run the WorkflowRuns of "runs" in their order, each by
- * orders.execute_workflow() as the owner of orders.workflows.
+ * orders.execute_workflow() as the owner of orders.workflows (but those
+ * that ran_before).
  */
 static void
 start_runs(List *runs)
@@ -388,6 +426,9 @@ start_runs(List *runs)
 		WorkflowRun *run = (WorkflowRun *) lfirst(lc);
 		Datum		args[4];
 		char		nulls[4] = {' ', ' ', ' ', ' '};
+
+		if (ran_before(run))
+			continue;
 
 		args[0] = UUIDPGetDatum(&run->workflow);
 		args[1] = UUIDPGetDatum(&run->row_id);
@@ -508,7 +549,7 @@ orders_fire_workflows(PG_FUNCTION_ARGS)
 			appendStringInfoString(&event, "{\"event\":\"customer_tag\"");
 			append_pair(&event, "tag_id", w->tag);
 			appendStringInfoChar(&event, '}');
-			run = palloc(sizeof(WorkflowRun));
+			run = palloc0(sizeof(WorkflowRun));
 			run->workflow = w->id;
 			run->row_id = *row_id;
 			run->on_customer = true;
