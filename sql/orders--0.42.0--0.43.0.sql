@@ -1,4 +1,47 @@
--- orders 0.42.0 -> 0.43.0
+-- orders 0.42.0 -> 0.43.0 (three test rounds: time and clocks, cost
+-- amplification by one API caller, money and numbers)
+--  * The business day (orders.business_date(), orders.business_timezone(),
+--    new; C): today in the TimeZone the database configures for the
+--    session (server, database, role, login options), not the one the
+--    session SETs — an API client picks that (PostgREST's "Prefer:
+--    timezone"): a payment collected from UTC+14 was dated tomorrow, its
+--    refund from UTC-12 yesterday.  The ledger's and expenses' date default
+--    to it; todays_order_summary, order_summary's days_remaining and
+--    order_stats() count by it (and, library, an order number's year).
+--  * A customer's new order is in the shop's currency, the default of
+--    orders.currency (orders.default_currency(), new; C): OR060 for
+--    another — a 100.00 lamp was bought for 100 VND (order_columns_guard).
+--  * A customer's cart is staff's once they priced the order (an
+--    adjustment other than 0; customer_cart_item, and library, the locked
+--    re-check): a discount of 50 on 500 stayed 50 when the customer cut its
+--    items to 100.
+--  * A site's metrics.price is in cents (orders.site_price_valid, new: the
+--    one rule of site_price_check — its trigger recreated — and
+--    complete_analysis): 12.345 made an item of 12.35, 0.004 a free one.
+--    (library) A shop webhook's amount in fractions of a cent is refused
+--    (22003, logged, 422), not rounded.
+--  * Purges refuse an older_than whose cutoff is after now — also a span
+--    mixing signs, '-1 mon +30 days 1 hour', which deleted everything — or
+--    out of range (22023, was 22008): orders.purge_cutoff (new), used by
+--    purge_webhook_logs, purge_outbox, purge_activity_logs.
+--  * A request to no active webhook (404) is answered, not logged
+--    (webhook_ingest): anybody could add rows to nobody's log.
+--  * webhook_time reads a time without an offset as UTC (WooCommerce's
+--    date_modified_gmt was read in the session's zone: in a spring-forward
+--    hour an hour late, and the shop's cancellation answered "stale").
+--  * Share links last expires_in from when they are made (clock), not from
+--    the transaction's start (create_share_token).
+--  * Scheduled workflows: a schedule naming its hours runs once per local
+--    time (the repeated fall-back hour ran a daily job twice), and a time
+--    the spring-forward skips runs an hour later (orders.schedule_due, new;
+--    run_scheduled_workflow); create_task counts due days in the workflow's
+--    zone, else the business day (workflow_task_step, execute_workflow).
+--  * (library only) reserve_time_slot reads the clock once the slot is
+--    locked; through the API only a customer or a staff member holds, at
+--    most orders.hold_places (new setting, 20) places at once (OR034);
+--    review_sites refuses more than 10,000 entries (22023) and finds twins
+--    by sorting; an order_status workflow does not fire again when only the
+--    total rose to the minimum again in statuses it already ran in.
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.43.0'" to load this file. \quit
 
 CREATE FUNCTION orders.default_currency() RETURNS text
