@@ -640,7 +640,6 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	SlotTables	t;
 	SlotRow		s;
 	bool		found;
-	bool		staff;
 	bool		limited;
 	bool		known = false;
 	TimestampTz expires_at;
@@ -658,9 +657,8 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("orders.reserve_time_slot: quantity must be at least 1, not %d", quantity)));
-	staff = slot_staff(orders_relid("slot_reservations"), GetUserId());
 	/* (0.28.0) a hold longer than the shop's is staff's: anybody held every place for a day */
-	if (minutes > orders_hold_minutes && !staff)
+	if (minutes > orders_hold_minutes && !slot_staff(orders_relid("slot_reservations"), GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("orders.reserve_time_slot: a hold of %d minutes is longer than orders.hold_minutes (%d)",
@@ -668,7 +666,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 				 errhint("Leave duration_minutes out (or ask for less); staff hold places for longer.")));
 
 	actor = slot_caller("orders.reserve_time_slot", &by_subject);
-	limited = orders_api_request_now() && !staff;
+	limited = orders_api_request_now() && !slot_staff(orders_relid("slot_reservations"), GetUserId());
 	if (limited)
 	{
 		OrdersCallerCustomers mine;
