@@ -55,18 +55,33 @@ CREATE FUNCTION orders.site_price_valid(price jsonb) RETURNS boolean
 RETURN CASE WHEN jsonb_typeof(price) = 'number'
             THEN price::numeric BETWEEN 0 AND 9999999999.99 AND price::numeric = round(price::numeric, 2)
             ELSE coalesce(jsonb_typeof(price), 'null') = 'null' END;
-DROP TRIGGER site_price_check ON orders.order_site_selections;
-CREATE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
-    FOR EACH ROW WHEN (NOT orders.site_price_valid(NEW.metrics -> 'price'))
-    EXECUTE FUNCTION orders.site_price_check();
+-- the trigger's new rule, its DBA's setting kept (disabled, or dropped)
+DO $upgrade$
+DECLARE
+    was "char";
+BEGIN
+    SELECT tgenabled INTO was FROM pg_catalog.pg_trigger
+     WHERE tgrelid = 'orders.order_site_selections'::pg_catalog.regclass AND tgname = 'site_price_check';
+    IF was IS NOT NULL THEN         -- dropped by a DBA: left dropped
+        CREATE OR REPLACE TRIGGER site_price_check BEFORE INSERT OR UPDATE OF metrics ON orders.order_site_selections
+            FOR EACH ROW WHEN (NOT orders.site_price_valid(NEW.metrics -> 'price'))
+            EXECUTE FUNCTION orders.site_price_check();
+        IF was <> 'O' THEN
+            EXECUTE pg_catalog.format('ALTER TABLE orders.order_site_selections %s TRIGGER site_price_check',
+                                      CASE was WHEN 'A' THEN 'ENABLE ALWAYS' WHEN 'R' THEN 'ENABLE REPLICA'
+                                               ELSE 'DISABLE' END);
+        END IF;
+    END IF;
+END
+$upgrade$;
 
 CREATE FUNCTION orders.business_date() RETURNS date
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'orders_business_date';
 COMMENT ON FUNCTION orders.business_date() IS
     'Today (at the transaction''s start) in the database''s configured time zone (orders.business_timezone()), whatever the session SETs';
 CREATE FUNCTION orders.business_timezone() RETURNS text
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'orders_business_timezone';
 COMMENT ON FUNCTION orders.business_timezone() IS
     'The time zone business days are counted in: TimeZone as configured for the session (server, database, role, login), not as SET';
@@ -147,7 +162,7 @@ BEGIN
     BEGIN
         cutoff := now() - older_than;
     EXCEPTION WHEN datetime_field_overflow THEN
-        RAISE EXCEPTION '%: older_than (%) reaches before the earliest time a timestamp holds', caller, older_than
+        RAISE EXCEPTION '%: older_than (%) puts the cutoff outside the times a timestamp holds', caller, older_than
             USING ERRCODE = '22023';
     END;
     IF cutoff > now() THEN
@@ -157,7 +172,6 @@ BEGIN
     RETURN cutoff;
 END
 $$;
-REVOKE ALL ON FUNCTION orders.purge_cutoff(text, interval) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION orders.purge_webhook_logs(older_than interval DEFAULT '90 days')
     RETURNS bigint
@@ -829,7 +843,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM orders.workflow_executions e
                 WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
                   AND (e.trigger_event ->> 'scheduled_for' = due
-                       OR (split_part(btrim(w.trigger_config ->> 'schedule'), ' ', 2) !~ '^[*]'
+                       OR ((regexp_split_to_array(btrim(w.trigger_config ->> 'schedule'), '\s+'))[2] !~ '^[*]'
                            AND e.trigger_event -> 'local_time' = to_jsonb(local)
                            AND e.trigger_event ->> 'timezone' = tz))) THEN
         RETURN NULL;

@@ -28,9 +28,11 @@ PG_FUNCTION_INFO_V1(orders_business_timezone);
 
 /*
  * orders_business_zone — the zone TimeZone was at the session's start
- * (its reset value), read as the setting reads it: a zone name, else a
- * number of hours east of UTC; the session's own zone when it is neither
- * (an INTERVAL spelling).  Looked up again only when the name changes.
+ * (its reset value), read as the setting reads it (check_timezone): a
+ * number of hours east of UTC first — pg_tzset takes "-7" for a POSIX
+ * zone of the opposite sign, 14 hours off —, else a zone name; the
+ * session's own zone when it is neither (an INTERVAL spelling).  Looked up
+ * again only when the name changes.
  */
 pg_tz *
 orders_business_zone(void)
@@ -43,17 +45,15 @@ orders_business_zone(void)
 		return session_timezone;
 	if (cached_name == NULL || strcmp(cached_name, name) != 0)
 	{
-		pg_tz	   *tz = pg_tzset(name);
+		pg_tz	   *tz = NULL;
+		char	   *end;
+		double		hours = strtod(name, &end);
 
-		if (tz == NULL)
-		{
-			char	   *end;
-			double		hours = strtod(name, &end);
-
-			/* as check_timezone: SQL's sign convention to Unix's */
-			if (end != name && *end == '\0' && hours >= -15 && hours <= 15)
-				tz = pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
-		}
+		/* as check_timezone: SQL's sign convention to Unix's */
+		if (end != name && *end == '\0')
+			tz = pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
+		else
+			tz = pg_tzset(name);
 		if (tz == NULL)
 			return session_timezone;
 		if (cached_name != NULL)

@@ -551,14 +551,34 @@ slot_caller(const char *func, bool *by_subject)
 }
 
 /*
+ * lock_holder — (0.43.0) the transaction lock of holder "actor" (a JWT
+ * subject when "by_subject"), taken before any slot's or reservation's
+ * lock by an API request's hold, confirmation or release: one holder's
+ * holds are counted one by one, and the order holder → reservation → slot
+ * is the same everywhere (a confirmation then a hold in one transaction
+ * deadlocked with another hold of the same holder when only holds took it).
+ */
+static void
+lock_holder(const char *actor, bool by_subject)
+{
+	char	   *key = psprintf("orders.slot_holder %c %s", by_subject ? 's' : 'r', actor);
+
+	orders_keyed_lock((int64) hash_bytes_extended((const unsigned char *) key, strlen(key), 0));
+	pfree(key);
+}
+
+/*
  * holder_room — (0.43.0) may "actor" (a JWT subject when "by_subject"),
  * who is not staff for holds, hold "quantity" more places?  (Called for
  * API requests.)  Only a customer or a staff member holds (42501: a place
  * held for a subject that is neither can only lapse — a booking needs an
- * order the holder reaches), and nobody more than orders.hold_places
- * places at once across all slots (OR034): one subject held every place of
- * every slot, renewing the holds as they lapsed.  The holder's holds are
- * serialised by a keyed lock, so two holds at once cannot both pass.  Runs
+ * order the holder reaches), and nobody holds and has booked more than
+ * orders.hold_places places ahead at once across all slots — live holds
+ * and bookings of slots not yet begun (OR034): one subject held every
+ * place of every slot, renewing the holds as they lapsed, and booking
+ * them on an unpriced order of its own kept them.  The holder's holds are
+ * serialised by its keyed lock (lock_holder), so two holds at once cannot
+ * both pass.  Runs
  * as the owner ("res_rel": the reservations); "known" whether the caller
  * is a customer or staff (read before the owner switch).
  */
@@ -566,7 +586,6 @@ static void
 holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 quantity)
 {
 	static Oid	argtypes[3] = {TEXTOID, BOOLOID, TIMESTAMPTZOID};
-	char	   *key = psprintf("orders.slot_holder %c %s", by_subject ? 's' : 'r', actor);
 	SPIPlanPtr	plan;
 	Datum		args[3];
 	bool		isnull;
@@ -578,11 +597,13 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 q
 				 errmsg("orders.reserve_time_slot: the request's subject is no customer and no staff member"),
 				 errdetail("A hold is booked for an item of an order the holder reaches."),
 				 errhint("Sign the customer up first (a row of orders.customers whose account_id is the subject).")));
-	orders_keyed_lock((int64) hash_bytes_extended((const unsigned char *) key, strlen(key), 0));
+	lock_holder(actor, by_subject);
 	plan = orders_get_plan(PLAN_SLOT_HOLDER_PLACES, res_rel,
 						   "SELECT pg_catalog.sum(r.quantity) FROM orders.slot_reservations r"
+						   "  JOIN orders.service_capacity c ON c.id OPERATOR(pg_catalog.=) r.capacity_id"
 						   " WHERE r.holder OPERATOR(pg_catalog.=) $1 AND r.held_by_subject OPERATOR(pg_catalog.=) $2"
-						   "   AND r.status OPERATOR(pg_catalog.=) 'held' AND r.expires_at OPERATOR(pg_catalog.>) $3",
+						   "   AND ((r.status OPERATOR(pg_catalog.=) 'held' AND r.expires_at OPERATOR(pg_catalog.>) $3)"
+						   "        OR (r.status OPERATOR(pg_catalog.=) 'confirmed' AND c.starts_at OPERATOR(pg_catalog.>) $3))",
 						   3, argtypes);
 	args[0] = CStringGetTextDatum(actor);
 	args[1] = BoolGetDatum(by_subject);
@@ -594,7 +615,7 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 q
 	if (held + quantity > orders_hold_places)
 		ereport(ERROR,
 				(errcode(ERRCODE_ORDERS_HOLDER_FULL),
-				 errmsg("orders.reserve_time_slot: %s holds %lld places already; %d more would pass orders.hold_places (%d)",
+				 errmsg("orders.reserve_time_slot: %s holds or has booked %lld places ahead already; %d more would pass orders.hold_places (%d)",
 						orders_clip(actor), (long long) held, quantity, orders_hold_places),
 				 errhint("Book or release the places held first.")));
 }
@@ -1014,6 +1035,29 @@ lock_item_order(Datum item, int32 *quantity)
 }
 
 /*
+ * lock_reservation_holder — (0.43.0) lock_holder of reservation "id"'s
+ * holder (read without a lock: a reservation's holder never changes), so
+ * an API request's confirmation or release takes its locks in the order
+ * holds do; nothing for an unknown id (refused after, OR024).  As the owner.
+ */
+static void
+lock_reservation_holder(Datum id)
+{
+	static Oid	argtypes[1] = {UUIDOID};
+	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_RES_HOLDER, orders_relid("slot_reservations"),
+									   "SELECT r.holder, r.held_by_subject FROM orders.slot_reservations r"
+									   " WHERE r.id OPERATOR(pg_catalog.=) $1",
+									   1, argtypes);
+	bool		isnull;
+
+	orders_execute(plan, &id, NULL, true, 1, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	lock_holder(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
+}
+
+/*
  * begin_reservation_call — the common start of confirm_booking and
  * release_reservation: argument check, identity (read before the owner
  * switch), SPI as the owner, the tables opened, and the reservation locked
@@ -1035,6 +1079,8 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 	id = PG_GETARG_DATUM(0);
 	actor = slot_caller(func, &by_subject);
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
+	if (orders_api_request_now())
+		lock_reservation_holder(id);
 	open_tables(t);
 	if (t->shape != NULL)
 	{

@@ -317,7 +317,23 @@ check "... shrunk, the update adds the fourteen bounds, valid, and they refuse n
                                                  'order_site_selections_internal_metrics_check', 'order_share_tokens_metadata_check',
                                                  'workflows_trigger_config_check', 'workflows_workflow_steps_check'])") $refused"
 
-for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41 orders_cat_42; do
+# 0.43.0 re-creates site_price_check (prices in cents), keeping a DBA's
+# DISABLE; a dropped one stays dropped (the update failed on it)
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_43" -c "CREATE DATABASE orders_cat_43" 2>/dev/null
+c43() { psql -X -q -v ON_ERROR_STOP=1 -d orders_cat_43 "$@"; }
+c43 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.42.0'" \
+    -c "ALTER TABLE orders.order_site_selections DISABLE TRIGGER site_price_check" -c "ALTER EXTENSION orders UPDATE TO '0.43.0'" >/dev/null
+check "the update to 0.43.0 gives site_price_check its new rule and keeps a DBA's DISABLE" "D true" \
+      "$(c43 -At -c "SELECT tgenabled::text || ' ' || (pg_get_triggerdef(oid) ~ 'site_price_valid') FROM pg_trigger
+                       WHERE tgrelid = 'orders.order_site_selections'::regclass AND tgname = 'site_price_check'")"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS orders_cat_43" -c "CREATE DATABASE orders_cat_43" 2>/dev/null
+c43 -c "SET client_min_messages = warning" -c "CREATE EXTENSION orders VERSION '0.42.0'" \
+    -c "DROP TRIGGER site_price_check ON orders.order_site_selections" -c "ALTER EXTENSION orders UPDATE TO '0.43.0'" >/dev/null
+check "... and leaves a dropped site_price_check dropped (the update succeeds)" "0 0.43.0" \
+      "$(c43 -At -c "SELECT count(*) || ' ' || (SELECT extversion FROM pg_extension WHERE extname = 'orders') FROM pg_trigger
+                       WHERE tgrelid = 'orders.order_site_selections'::regclass AND tgname = 'site_price_check'")"
+
+for db in orders_cat_fresh orders_cat_upgraded orders_cat_nan orders_cat_trig orders_cat_cost orders_cat_wf orders_cat_held orders_cat_audit orders_cat_state orders_cat_38 orders_cat_39 orders_cat_40 orders_cat_41 orders_cat_42 orders_cat_43; do
     psql -X -q -d postgres -c "DROP DATABASE $db"
 done
 tap_done

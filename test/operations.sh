@@ -103,6 +103,19 @@ check "a label set before the library loads is kept (orders.acting_for)" "import
     "$(q $D -c "SET orders.acting_for = 'import:ops'" \
             -c "UPDATE orders.customers SET full_name = 'Dropped' WHERE id = '00000000-0000-0000-0000-0000000009c1'" \
             -c "SELECT orders.current_actor() || ' ' || (SELECT actor FROM orders.activity_logs WHERE entity_type = 'customers' AND action = 'updated' ORDER BY created_at DESC LIMIT 1)" 2>&1)"
+# (0.43.0) the business day's zone is TimeZone as the session began (here
+# the login's options), read as the setting reads it: a number is hours
+# east of UTC (pg_tzset took "-7" for a POSIX zone 14 hours off); a SET
+# does not move it
+for tz in -7 7 5.5 -10 Pacific/Kiritimati; do
+    case $tz in
+        *[a-zA-Z]*) day="(now() AT TIME ZONE '$tz')::date" ;;
+        *)          day="((now() AT TIME ZONE 'UTC') + interval '1 hour' * $tz)::date" ;;
+    esac
+    check "business_date() with TimeZone '$tz' at connection, then SET to another zone: the connection's zone's day" "t t" \
+        "$(PGOPTIONS="-c TimeZone=$tz" q $D -c "SELECT orders.business_date() = current_date" \
+               -c "SET TimeZone = 'Etc/GMT-14'" -c "SELECT orders.business_date() = $day" | tr '\n' ' ' | sed 's/ $//')"
+done
 check "the extension made objects (schema orders, its tables, functions, types)" 1 \
     "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
 check "the schema orders is a member of the extension, which is recorded in pg_catalog" "e pg_catalog" \

@@ -18,14 +18,15 @@ COMMENT ON FUNCTION orders.current_actor() IS
 -- summary, campaigns' days left and an order number's year.  An API client
 -- sets the session's zone (PostgREST's "Prefer: timezone=…"); a payment
 -- collected from Kiritimati was dated tomorrow, its refund from Baker
--- Island yesterday.
+-- Island yesterday.  PARALLEL RESTRICTED: a parallel worker starts with
+-- TimeZone's built-in default as its reset value.
 CREATE FUNCTION orders.business_date() RETURNS date
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'orders_business_date';
 COMMENT ON FUNCTION orders.business_date() IS
     'Today (at the transaction''s start) in the database''s configured time zone (orders.business_timezone()), whatever the session SETs';
 CREATE FUNCTION orders.business_timezone() RETURNS text
-    LANGUAGE c STABLE PARALLEL SAFE
+    LANGUAGE c STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'orders_business_timezone';
 COMMENT ON FUNCTION orders.business_timezone() IS
     'The time zone business days are counted in: TimeZone as configured for the session (server, database, role, login), not as SET';
@@ -44,8 +45,9 @@ CREATE FUNCTION orders.require_read_committed(what text, why text DEFAULT NULL) 
 -- now() - older_than, refused when that is after now (22023: a negative
 -- span, also one that mixes signs, '-1 mon +30 days 1 hour', which the
 -- comparison with interval '0' — a month as 30 days — let through and
--- which deleted everything), or before the first time PostgreSQL can
--- hold (22023, not the subtraction's 22008); NULL is 22004.
+-- which deleted everything), or outside the times PostgreSQL can hold
+-- (22023, not the subtraction's 22008); NULL is 22004.  PUBLIC: the purges
+-- run with their caller's rights, and a DBA grants them to a worker role.
 CREATE FUNCTION orders.purge_cutoff(caller text, older_than interval) RETURNS timestamptz
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -59,7 +61,7 @@ BEGIN
     BEGIN
         cutoff := now() - older_than;
     EXCEPTION WHEN datetime_field_overflow THEN
-        RAISE EXCEPTION '%: older_than (%) reaches before the earliest time a timestamp holds', caller, older_than
+        RAISE EXCEPTION '%: older_than (%) puts the cutoff outside the times a timestamp holds', caller, older_than
             USING ERRCODE = '22023';
     END;
     IF cutoff > now() THEN
@@ -69,7 +71,6 @@ BEGIN
     RETURN cutoff;
 END
 $$;
-REVOKE ALL ON FUNCTION orders.purge_cutoff(text, interval) FROM PUBLIC;
 
 CREATE FUNCTION orders.set_updated_at() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'orders_set_updated_at';

@@ -1236,7 +1236,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM orders.workflow_executions e
                 WHERE e.workflow_id = w.id AND e.trigger_event ? 'scheduled_for'
                   AND (e.trigger_event ->> 'scheduled_for' = due
-                       OR (split_part(btrim(w.trigger_config ->> 'schedule'), ' ', 2) !~ '^[*]'
+                       OR ((regexp_split_to_array(btrim(w.trigger_config ->> 'schedule'), '\s+'))[2] !~ '^[*]'
                            AND e.trigger_event -> 'local_time' = to_jsonb(local)
                            AND e.trigger_event ->> 'timezone' = tz))) THEN
         RETURN NULL;

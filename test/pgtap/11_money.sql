@@ -2,7 +2,7 @@
 -- is posted once per change to orders.financial_transactions; automatic
 -- rows are the extension's (OR052); expenses and the daily summary.
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 INSERT INTO orders.staff (id, account_id, full_name, role) VALUES
   ('00000000-0000-0000-0000-00000000b1d1', '66666666-6666-6666-6666-666666666666', 'Fatou Accountant', 'accountant');
@@ -135,6 +135,9 @@ SELECT is((SELECT count(*)::int FROM orders.ledger_discrepancies), 0, 'and the l
 -- whatever the hour; both rows were dated by their session before
 SELECT is(orders.business_timezone(), (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone'),
           'business_timezone(): TimeZone as configured (its reset value)');
+SELECT is((SELECT string_agg(proparallel::text, '' ORDER BY proname) FROM pg_proc
+            WHERE pronamespace = 'orders'::regnamespace AND proname IN ('business_date', 'business_timezone')), 'rr',
+          '... both PARALLEL RESTRICTED (a parallel worker''s reset value is the built-in GMT)');
 INSERT INTO orders.orders (id, order_number, customer_id, total_amount, payment_method, status) VALUES
   ('00000000-0000-0000-0000-00000000b1ba', 'T11-TZ1', '00000000-0000-0000-0000-00000000b1c1', 7, 'cod', 'delivered'),
   ('00000000-0000-0000-0000-00000000b1bb', 'T11-TZ2', '00000000-0000-0000-0000-00000000b1c1', 8, 'cod', 'delivered');

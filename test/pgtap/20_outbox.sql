@@ -4,7 +4,7 @@
 -- exponentially until dead; completions only by the holder within its
 -- lease.  Every refusal names its SQLSTATE and changes nothing.
 BEGIN;
-SELECT plan(47);
+SELECT plan(48);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -116,6 +116,14 @@ SELECT is((SELECT attempts || ' ' || max_attempts || ' ' || coalesce(dead_at::te
 SELECT is((SELECT attempts FROM orders.claim_outbox('w7') WHERE id = :'fragile'), 1, '... and claimed again: attempt 1');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox(NULL)$$), '22004', 'purge_outbox(NULL): 22004');
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 day')$$), '22023', 'purge_outbox of a negative interval: 22023');
+-- (0.43.0) a worker role the DBA granted a purge purges (purge_cutoff is PUBLIC)
+CREATE ROLE orders_t20_purger NOLOGIN;
+GRANT USAGE ON SCHEMA orders TO orders_t20_purger;
+GRANT EXECUTE ON FUNCTION orders.purge_outbox(interval) TO orders_t20_purger;
+GRANT SELECT, DELETE ON orders.outbox TO orders_t20_purger;
+SET LOCAL ROLE orders_t20_purger;
+SELECT is(orders.purge_outbox(interval '100 years'), 0::bigint, 'a worker role granted purge_outbox and DELETE purges (0.43.0: purge_cutoff was refused it)');
+RESET ROLE;
 UPDATE orders.outbox SET done_at = now() - interval '1 minute' WHERE id = :'m1';
 SELECT is(pg_temp.err($$SELECT orders.purge_outbox('-1 mon +30 days 1 hour')$$) || ' '
           || pg_temp.err($$SELECT orders.purge_outbox('300000 years')$$) || ' ' || (SELECT count(*) FROM orders.outbox WHERE id = :'m1'),

@@ -407,8 +407,8 @@ UPDATE orders.workflow_executions SET trigger_event = trigger_event
 SELECT is(orders.run_scheduled_workflow(:'timed'), NULL,
           '... a run at the same local time in another UTC minute (a repeated hour): nothing (it ran twice)');
 UPDATE orders.workflows SET trigger_config = trigger_config
-       || jsonb_build_object('schedule', to_char(now() AT TIME ZONE 'Asia/Tokyo', 'FMMI') || ' * * * *') WHERE id = :'timed';
-SELECT isnt(orders.run_scheduled_workflow(:'timed'), NULL, '... but an hourly schedule runs in both real hours');
+       || jsonb_build_object('schedule', to_char(now() AT TIME ZONE 'Asia/Tokyo', 'FMMI') || '  * * * *') WHERE id = :'timed';
+SELECT isnt(orders.run_scheduled_workflow(:'timed'), NULL, '... but an hourly schedule runs in both real hours (its fields apart by two spaces too)');
 SELECT is((SELECT count(*)::int FROM orders.workflow_executions WHERE workflow_id = :'timed'), 2, '... two runs now');
 -- (0.43.0) a task's due date counts from today in the workflow's zone:
 -- from UTC+14 and from UTC-12 at one instant, one of the two days differs

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -249,15 +249,30 @@ SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000
                  'orders.reserve_time_slot: the request''s subject is no customer and no staff member',
                  'a subject that is no customer and no staff member holds no place (0.43.0)');
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+-- its live holds and its bookings (all of this file's slots are ahead)
 SELECT coalesce(sum(quantity), 0) AS held_before FROM orders.slot_reservations
- WHERE holder = '11111111-1111-1111-1111-111111111111' AND status = 'held' AND expires_at > clock_timestamp() \gset
+ WHERE holder = '11111111-1111-1111-1111-111111111111'
+   AND (status = 'held' AND expires_at > clock_timestamp() OR status = 'confirmed') \gset
 SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f4', quantity => 20 - :held_before), NULL,
-            'a customer holds up to orders.hold_places (20) places at once, across slots');
+            'a customer holds (and has booked) up to orders.hold_places (20) places at once, across slots');
 SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f4')$$, 'OR034', NULL,
                  '... one more is refused (OR034)');
 SELECT is((SELECT sum(quantity)::int FROM orders.slot_reservations
-             WHERE holder = '11111111-1111-1111-1111-111111111111' AND status = 'held' AND expires_at > clock_timestamp()), 20,
-          '... and holds nothing more: 20 places');
+             WHERE holder = '11111111-1111-1111-1111-111111111111'
+               AND (status = 'held' AND expires_at > clock_timestamp() OR status = 'confirmed')), 20,
+          '... and holds nothing more: 20 places held or booked');
+-- ... nor by booking its holds on an order of its own: booked places of
+-- slots not yet begun count too (a customer booked its holds on an unpriced
+-- order and held 20 more, again and again)
+INSERT INTO orders.orders (id, customer_id, lifecycle)
+VALUES ('00000000-0000-0000-0000-0000000003bb', '00000000-0000-0000-0000-0000000000a1', 'booking');
+INSERT INTO orders.order_items (id, order_id, name, item_type, quantity)
+VALUES ('00000000-0000-0000-0000-0000000003cb', '00000000-0000-0000-0000-0000000003bb', 'Course', 'service', 20);
+SELECT is(count(orders.confirm_booking(r.id, '00000000-0000-0000-0000-0000000003cb'))::int, 1, 'the customer books its 20 places of the new slot on its own order')
+  FROM orders.slot_reservations r
+ WHERE r.capacity_id = '00000000-0000-0000-0000-0000000003f4' AND r.holder = '11111111-1111-1111-1111-111111111111' AND r.status = 'held';
+SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f4')$$, 'OR034', NULL,
+                 '... and still holds no more (OR034): booked places ahead count');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);
