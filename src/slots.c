@@ -570,20 +570,19 @@ lock_holder(const char *actor, bool by_subject)
 /*
  * holder_room — (0.43.0) may "actor" (a JWT subject when "by_subject"),
  * who is not staff for holds, hold "quantity" more places?  (Called for
- * API requests.)  Only a customer or a staff member holds (42501: a place
- * held for a subject that is neither can only lapse — a booking needs an
- * order the holder reaches), and nobody holds and has booked more than
+ * API requests.)  Nobody holds and has booked more than
  * orders.hold_places places ahead at once across all slots — live holds
  * and bookings of slots not yet begun (OR034): one subject held every
  * place of every slot, renewing the holds as they lapsed, and booking
  * them on an unpriced order of its own kept them.  The holder's holds are
  * serialised by its keyed lock (lock_holder), so two holds at once cannot
  * both pass.  Runs
- * as the owner ("res_rel": the reservations); "known" whether the caller
- * is a customer or staff (read before the owner switch).
+ * as the owner ("res_rel": the reservations).  (A holder need not be a
+ * customer here: on a cluster of nodes its customer row is on its own
+ * node, and it holds a slot of another.)
  */
 static void
-holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 quantity)
+holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity)
 {
 	static Oid	argtypes[3] = {TEXTOID, BOOLOID, TIMESTAMPTZOID};
 	SPIPlanPtr	plan;
@@ -591,12 +590,6 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, bool known, int32 q
 	bool		isnull;
 	int64		held;
 
-	if (!known)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("orders.reserve_time_slot: the request's subject is no customer and no staff member"),
-				 errdetail("A hold is booked for an item of an order the holder reaches."),
-				 errhint("Sign the customer up first (a row of orders.customers whose account_id is the subject).")));
 	lock_holder(actor, by_subject);
 	plan = orders_get_plan(PLAN_SLOT_HOLDER_PLACES, res_rel,
 						   "SELECT pg_catalog.sum(r.quantity) FROM orders.slot_reservations r"
@@ -662,7 +655,6 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	SlotRow		s;
 	bool		found;
 	bool		limited;
-	bool		known = false;
 	TimestampTz expires_at;
 	Datum		result;
 
@@ -688,16 +680,9 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 
 	actor = slot_caller("orders.reserve_time_slot", &by_subject);
 	limited = orders_api_request_now() && !slot_staff(orders_relid("slot_reservations"), GetUserId());
-	if (limited)
-	{
-		OrdersCallerCustomers mine;
-
-		orders_callers_customers(&mine);
-		known = mine.n > 0 || orders_caller_staff_role() != NULL;
-	}
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
 	if (limited)
-		holder_room(orders_relid("slot_reservations"), actor, by_subject, known, quantity);
+		holder_room(orders_relid("slot_reservations"), actor, by_subject, quantity);
 	open_tables(&t);
 	if (t.shape != NULL)
 	{
