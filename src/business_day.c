@@ -13,6 +13,7 @@
  */
 #include "orders.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 
 #include "pgtime.h"
@@ -27,12 +28,45 @@ PG_FUNCTION_INFO_V1(orders_business_date);
 PG_FUNCTION_INFO_V1(orders_business_timezone);
 
 /*
+ * interval_zone — (0.43.0) TimeZone's INTERVAL spelling ("INTERVAL
+ * '-10:00'", as SET TIME ZONE INTERVAL stores it) as a fixed-offset zone,
+ * read as check_timezone reads it; NULL when "name" is not one (or has
+ * months or days).
+ */
+static pg_tz *
+interval_zone(const char *name)
+{
+	const char *p = name + 8;
+	char	   *val;
+	char	   *end;
+	Interval   *iv;
+
+	if (pg_strncasecmp(name, "interval", 8) != 0)
+		return NULL;
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p++ != '\'')
+		return NULL;
+	val = pstrdup(p);
+	end = strchr(val, '\'');
+	if (end == NULL || end[1] != '\0')
+		return NULL;
+	*end = '\0';
+	iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(val),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	if (iv->month != 0 || iv->day != 0)
+		return NULL;
+	/* SQL's sign convention to Unix's */
+	return pg_tzset_offset(-(iv->time / USECS_PER_SEC));
+}
+
+/*
  * orders_business_zone — the zone TimeZone was at the session's start
- * (its reset value), read as the setting reads it (check_timezone): a
- * number of hours east of UTC first — pg_tzset takes "-7" for a POSIX
- * zone of the opposite sign, 14 hours off —, else a zone name; the
- * session's own zone when it is neither (an INTERVAL spelling).  Looked up
- * again only when the name changes.
+ * (its reset value), read as the setting reads it (check_timezone): an
+ * INTERVAL spelling, a number of hours east of UTC — pg_tzset takes "-7"
+ * or "INTERVAL '-10:00'" for a POSIX zone of the opposite sign, 14 or 20
+ * hours off —, else a zone name; the session's own zone when none of them
+ * reads.  Looked up again only when the name changes.
  */
 pg_tz *
 orders_business_zone(void)
@@ -50,7 +84,9 @@ orders_business_zone(void)
 		double		hours = strtod(name, &end);
 
 		/* as check_timezone: SQL's sign convention to Unix's */
-		if (end != name && *end == '\0')
+		if (pg_strncasecmp(name, "interval", 8) == 0)
+			tz = interval_zone(name);
+		else if (end != name && *end == '\0')
 			tz = pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
 		else
 			tz = pg_tzset(name);

@@ -552,11 +552,13 @@ slot_caller(const char *func, bool *by_subject)
 
 /*
  * lock_holder — (0.43.0) the transaction lock of holder "actor" (a JWT
- * subject when "by_subject"), taken before any slot's or reservation's
- * lock by an API request's hold, confirmation or release: one holder's
- * holds are counted one by one, and the order holder → reservation → slot
- * is the same everywhere (a confirmation then a hold in one transaction
- * deadlocked with another hold of the same holder when only holds took it).
+ * subject when "by_subject"), taken by an API request's hold after the
+ * slot's lock: one holder's holds are counted one by one.  After, not
+ * before: taken first, a confirmation then a hold in one transaction
+ * deadlocked with another hold of the same holder, and taken by
+ * confirmations too, staff's hold then confirmation with a customer's hold
+ * (review rounds).  Left: two transactions of one holder each holding two
+ * slots in opposite orders can deadlock (40P01, retried).
  */
 static void
 lock_holder(const char *actor, bool by_subject)
@@ -571,12 +573,15 @@ lock_holder(const char *actor, bool by_subject)
  * holder_room — (0.43.0) may "actor" (a JWT subject when "by_subject"),
  * who is not staff for holds, hold "quantity" more places?  (Called for
  * API requests.)  Nobody holds and has booked more than
- * orders.hold_places places ahead at once across all slots — live holds
- * and bookings of slots not yet begun (OR034): one subject held every
- * place of every slot, renewing the holds as they lapsed, and booking
- * them on an unpriced order of its own kept them.  The holder's holds are
- * serialised by its keyed lock (lock_holder), so two holds at once cannot
- * both pass.  Runs
+ * orders.hold_places places ahead at once across all slots — live holds,
+ * and bookings of slots not yet begun whose order the shop has not taken
+ * on (still in its lifecycle's first status: a customer does not move it
+ * on, built-in "payment succeeded" is staff's) (OR034): one subject held
+ * every place of every slot, renewing the holds as they lapsed, and
+ * booking them on an unpriced order of its own kept them; counting every
+ * booking ahead blocked a customer with paid bookings.  The holder's holds
+ * are serialised by its keyed lock (lock_holder, after the slot's), so two
+ * holds at once cannot both pass.  Runs
  * as the owner ("res_rel": the reservations).  (A holder need not be a
  * customer here: on a cluster of nodes its customer row is on its own
  * node, and it holds a slot of another.)
@@ -594,9 +599,13 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity)
 	plan = orders_get_plan(PLAN_SLOT_HOLDER_PLACES, res_rel,
 						   "SELECT pg_catalog.sum(r.quantity) FROM orders.slot_reservations r"
 						   "  JOIN orders.service_capacity c ON c.id OPERATOR(pg_catalog.=) r.capacity_id"
+						   "  LEFT JOIN orders.order_items i ON i.id OPERATOR(pg_catalog.=) r.order_item_id"
+						   "  LEFT JOIN orders.orders o ON o.id OPERATOR(pg_catalog.=) i.order_id"
+						   "  LEFT JOIN orders.lifecycles l ON l.name OPERATOR(pg_catalog.=) o.lifecycle"
 						   " WHERE r.holder OPERATOR(pg_catalog.=) $1 AND r.held_by_subject OPERATOR(pg_catalog.=) $2"
 						   "   AND ((r.status OPERATOR(pg_catalog.=) 'held' AND r.expires_at OPERATOR(pg_catalog.>) $3)"
-						   "        OR (r.status OPERATOR(pg_catalog.=) 'confirmed' AND c.starts_at OPERATOR(pg_catalog.>) $3))",
+						   "        OR (r.status OPERATOR(pg_catalog.=) 'confirmed' AND c.starts_at OPERATOR(pg_catalog.>) $3"
+						   "            AND o.status OPERATOR(pg_catalog.=) l.initial_status))",
 						   3, argtypes);
 	args[0] = CStringGetTextDatum(actor);
 	args[1] = BoolGetDatum(by_subject);
@@ -610,23 +619,29 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity)
 				(errcode(ERRCODE_ORDERS_HOLDER_FULL),
 				 errmsg("orders.reserve_time_slot: %s holds or has booked %lld places ahead already; %d more would pass orders.hold_places (%d)",
 						orders_clip(actor), (long long) held, quantity, orders_hold_places),
-				 errhint("Book or release the places held first.")));
+				 errdetail("Counted: live holds, and bookings of slots not yet begun whose order the shop has not taken on (still in its lifecycle's first status)."),
+				 errhint("Release places held, or wait until the shop takes on the orders they are booked for.")));
 }
 
 /*
  * judge_hold — may "quantity" places of slot "capacity_id" (its row "s",
- * locked; "found" false: no such slot) be held for "minutes"?  Refuses
- * (check_slot, check_room) or gives when the hold lapses.  (0.43.0) The
+ * locked; "found" false: no such slot) be held for "minutes" — and, when
+ * "holder" is given (an API request's holder who is not staff), within
+ * its bound (holder_room)?  Refuses (check_slot, holder_room, check_room)
+ * or gives when the hold lapses.  (0.43.0) The
  * clock is read here, once the slot is locked: read before the wait, a
  * hold that lapsed meanwhile still took a place and a slot that started
  * meanwhile was still held.
  */
 static TimestampTz
-judge_hold(SlotTables *t, Datum capacity_id, bool found, const SlotRow *s, int32 quantity, int32 minutes)
+judge_hold(SlotTables *t, Datum capacity_id, bool found, const SlotRow *s, int32 quantity, int32 minutes,
+		   const char *holder, bool by_subject)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
 	check_slot(capacity_id, found, s, now);
+	if (holder != NULL)
+		holder_room(RelationGetRelid(t->reservations), holder, by_subject, quantity);
 	check_room(capacity_id, s, quantity, live_holds(t, capacity_id, now));
 	return now + (TimestampTz) minutes * USECS_PER_MINUTE;
 }
@@ -681,8 +696,6 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 	actor = slot_caller("orders.reserve_time_slot", &by_subject);
 	limited = orders_api_request_now() && !slot_staff(orders_relid("slot_reservations"), GetUserId());
 	orders_spi_connect_as_owner(orders_relid("service_capacity"), &saved);
-	if (limited)
-		holder_room(orders_relid("slot_reservations"), actor, by_subject, quantity);
 	open_tables(&t);
 	if (t.shape != NULL)
 	{
@@ -692,7 +705,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		/* the slot's row lock: reservations of one slot are decided one by one */
 		orders_direct_begin(&d, t.slots, slot_counts);
 		found = lock_slot_direct(&d, t.shape, capacity_id, &s);
-		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes);
+		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes, limited ? actor : NULL, by_subject);
 		slots_writing = true;
 		PG_TRY();
 		{
@@ -710,7 +723,7 @@ orders_reserve_time_slot(PG_FUNCTION_ARGS)
 		Oid			slots_rel = RelationGetRelid(t.slots);
 
 		found = lock_slot(slots_rel, capacity_id, &s);
-		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes);
+		expires_at = judge_hold(&t, capacity_id, found, &s, quantity, minutes, limited ? actor : NULL, by_subject);
 		result = hold_sql(slots_rel, capacity_id, actor, by_subject, quantity, expires_at);
 	}
 	result = SPI_datumTransfer(result, false, sizeof(pg_uuid_t));
@@ -1020,29 +1033,6 @@ lock_item_order(Datum item, int32 *quantity)
 }
 
 /*
- * lock_reservation_holder — (0.43.0) lock_holder of reservation "id"'s
- * holder (read without a lock: a reservation's holder never changes), so
- * an API request's confirmation or release takes its locks in the order
- * holds do; nothing for an unknown id (refused after, OR024).  As the owner.
- */
-static void
-lock_reservation_holder(Datum id)
-{
-	static Oid	argtypes[1] = {UUIDOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_SLOT_RES_HOLDER, orders_relid("slot_reservations"),
-									   "SELECT r.holder, r.held_by_subject FROM orders.slot_reservations r"
-									   " WHERE r.id OPERATOR(pg_catalog.=) $1",
-									   1, argtypes);
-	bool		isnull;
-
-	orders_execute(plan, &id, NULL, true, 1, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return;
-	lock_holder(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)));
-}
-
-/*
  * begin_reservation_call — the common start of confirm_booking and
  * release_reservation: argument check, identity (read before the owner
  * switch), SPI as the owner, the tables opened, and the reservation locked
@@ -1064,8 +1054,6 @@ begin_reservation_call(FunctionCallInfo fcinfo, const char *func, SlotTables *t,
 	id = PG_GETARG_DATUM(0);
 	actor = slot_caller(func, &by_subject);
 	orders_spi_connect_as_owner(orders_relid("slot_reservations"), saved);
-	if (orders_api_request_now())
-		lock_reservation_holder(id);
 	open_tables(t);
 	if (t->shape != NULL)
 	{

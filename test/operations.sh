@@ -116,6 +116,11 @@ for tz in -7 7 5.5 -10 Pacific/Kiritimati; do
         "$(PGOPTIONS="-c TimeZone=$tz" q $D -c "SELECT orders.business_date() = current_date" \
                -c "SET TimeZone = 'Etc/GMT-14'" -c "SELECT orders.business_date() = $day" | tr '\n' ' ' | sed 's/ $//')"
 done
+q $D -c "ALTER DATABASE $D SET TIME ZONE INTERVAL '-10:00' HOUR TO MINUTE"
+check "business_date() with the database's TimeZone set as an INTERVAL (-10:00): that offset's day" "t t" \
+    "$(q $D -c "SELECT orders.business_date() = current_date" -c "SET TimeZone = 'Etc/GMT-14'" \
+            -c "SELECT orders.business_date() = ((now() AT TIME ZONE 'UTC') - interval '10 hours')::date" | tr '\n' ' ' | sed 's/ $//')"
+q $D -c "ALTER DATABASE $D RESET timezone"
 check "the extension made objects (schema orders, its tables, functions, types)" 1 \
     "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
 check "the schema orders is a member of the extension, which is recorded in pg_catalog" "e pg_catalog" \

@@ -2,7 +2,7 @@
 -- hold and book places of one slot; neither can touch the other's hold;
 -- anon may look at availability but not hold.
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 
 -- request: client one holds the last place
 SELECT set_config('role', 'authenticated', true);
@@ -267,7 +267,14 @@ SELECT is(count(orders.confirm_booking(r.id, '00000000-0000-0000-0000-0000000003
   FROM orders.slot_reservations r
  WHERE r.capacity_id = '00000000-0000-0000-0000-0000000003f4' AND r.holder = '11111111-1111-1111-1111-111111111111' AND r.status = 'held';
 SELECT throws_ok($$SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f4')$$, 'OR034', NULL,
-                 '... and still holds no more (OR034): booked places ahead count');
+                 '... and still holds no more (OR034): booked places ahead count while the shop has not taken the order on');
+SELECT set_config('role', 'staff', true);
+SELECT set_config('request.jwt.claims', '{"sub":"44444444-4444-4444-4444-444444444444","role":"staff"}', true);
+SELECT (orders.transition('00000000-0000-0000-0000-0000000003bb', 'confirmed')).status;
+SELECT set_config('role', 'authenticated', true);
+SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
+SELECT isnt(orders.reserve_time_slot('00000000-0000-0000-0000-0000000003f4'), NULL,
+            '... once staff took it on (payment succeeded), its bookings count no more: the customer holds again');
 
 -- request: anon
 SELECT set_config('role', 'anon', true);
