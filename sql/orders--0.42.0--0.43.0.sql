@@ -37,8 +37,11 @@
 --    run_scheduled_workflow); create_task counts due days in the workflow's
 --    zone, else the business day (workflow_task_step, execute_workflow).
 --  * (library only) reserve_time_slot reads the clock once the slot is
---    locked; through the API only a customer or a staff member holds, at
---    most orders.hold_places (new setting, 20) places at once (OR034);
+--    locked; through the API a holder who is not staff holds and has
+--    booked ahead at most orders.hold_places (new setting, 20) places —
+--    live holds, and bookings of orders the shop has not taken on (OR034;
+--    the holder's keyed lock taken after the slot's); TimeZone's numeric
+--    and INTERVAL spellings are read as the setting reads them;
 --    review_sites refuses more than 10,000 entries (22023) and finds twins
 --    by sorting; an order_status workflow does not fire again when only the
 --    total rose to the minimum again in statuses it already ran in.
