@@ -30,8 +30,8 @@ PG_FUNCTION_INFO_V1(orders_business_timezone);
 /*
  * interval_zone — (0.43.0) TimeZone's INTERVAL spelling ("INTERVAL
  * '-10:00'", as SET TIME ZONE INTERVAL stores it) as a fixed-offset zone,
- * read as check_timezone reads it; NULL when "name" is not one (or has
- * months or days).
+ * read as check_timezone reads it ("name" begins with "interval"); NULL
+ * when it does not read (or has months or days).
  */
 static pg_tz *
 interval_zone(const char *name)
@@ -41,8 +41,6 @@ interval_zone(const char *name)
 	char	   *end;
 	Interval   *iv;
 
-	if (pg_strncasecmp(name, "interval", 8) != 0)
-		return NULL;
 	while (isspace((unsigned char) *p))
 		p++;
 	if (*p++ != '\'')
@@ -79,11 +77,11 @@ orders_business_zone(void)
 		return session_timezone;
 	if (cached_name == NULL || strcmp(cached_name, name) != 0)
 	{
-		pg_tz	   *tz = NULL;
+		pg_tz	   *tz;
 		char	   *end;
 		double		hours = strtod(name, &end);
 
-		/* as check_timezone: SQL's sign convention to Unix's */
+		/* in check_timezone's order; hours in SQL's sign convention, Unix's for pg_tzset_offset */
 		if (pg_strncasecmp(name, "interval", 8) == 0)
 			tz = interval_zone(name);
 		else if (end != name && *end == '\0')

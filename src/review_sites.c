@@ -725,17 +725,19 @@ apply_review(FunctionCallInfo fcinfo, Datum group_id, Jsonb *selections, const c
 static Datum
 review(FunctionCallInfo fcinfo, const char *reviewer, bool share)
 {
-	if (PG_ARGISNULL(1) || !JB_ROOT_IS_ARRAY(PG_GETARG_JSONB_P(1)) || JB_ROOT_IS_SCALAR(PG_GETARG_JSONB_P(1)))
+	Jsonb	   *selections = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+
+	if (selections == NULL || !JB_ROOT_IS_ARRAY(selections) || JB_ROOT_IS_SCALAR(selections))
 		not_an_array(share);
-	if (JB_ROOT_COUNT(PG_GETARG_JSONB_P(1)) > REVIEW_MAX_ENTRIES)
+	if (JB_ROOT_COUNT(selections) > REVIEW_MAX_ENTRIES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: %d entries in one call; at most %d", REVIEW_FUNC(share),
-						(int) JB_ROOT_COUNT(PG_GETARG_JSONB_P(1)), REVIEW_MAX_ENTRIES),
+						(int) JB_ROOT_COUNT(selections), REVIEW_MAX_ENTRIES),
 				 errhint("Review the group's sites in several calls (each one all or nothing).")));
 	if (PG_ARGISNULL(0))
 		group_not_found((Datum) 0);
-	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), PG_GETARG_JSONB_P(1), reviewer, share));
+	PG_RETURN_DATUM(apply_review(fcinfo, PG_GETARG_DATUM(0), selections, reviewer, share));
 }
 
 /*

@@ -582,12 +582,13 @@ lock_holder(const char *actor, bool by_subject)
  * booking ahead blocked a customer with paid bookings.  The holder's holds
  * are serialised by its keyed lock (lock_holder, after the slot's), so two
  * holds at once cannot both pass.  Runs
- * as the owner ("res_rel": the reservations).  (A holder need not be a
+ * as the owner ("res_rel": the reservations), judged at "now" (the hold's
+ * clock).  (A holder need not be a
  * customer here: on a cluster of nodes its customer row is on its own
  * node, and it holds a slot of another.)
  */
 static void
-holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity)
+holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity, TimestampTz now)
 {
 	static Oid	argtypes[3] = {TEXTOID, BOOLOID, TIMESTAMPTZOID};
 	SPIPlanPtr	plan;
@@ -609,7 +610,7 @@ holder_room(Oid res_rel, const char *actor, bool by_subject, int32 quantity)
 						   3, argtypes);
 	args[0] = CStringGetTextDatum(actor);
 	args[1] = BoolGetDatum(by_subject);
-	args[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[2] = TimestampTzGetDatum(now);
 	orders_execute_latest(plan, args, NULL, SPI_OK_SELECT);
 	held = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull)
@@ -641,7 +642,7 @@ judge_hold(SlotTables *t, Datum capacity_id, bool found, const SlotRow *s, int32
 
 	check_slot(capacity_id, found, s, now);
 	if (holder != NULL)
-		holder_room(RelationGetRelid(t->reservations), holder, by_subject, quantity);
+		holder_room(RelationGetRelid(t->reservations), holder, by_subject, quantity, now);
 	check_room(capacity_id, s, quantity, live_holds(t, capacity_id, now));
 	return now + (TimestampTz) minutes * USECS_PER_MINUTE;
 }

@@ -380,18 +380,19 @@ static bool
 ran_before(const WorkflowRun *run)
 {
 	static Oid	argtypes[4] = {UUIDOID, UUIDOID, TEXTOID, TEXTOID};
-	SPIPlanPtr	plan = orders_get_plan(PLAN_WORKFLOW_RAN_BEFORE, orders_relid("workflow_executions"),
-									   "SELECT 1 FROM orders.workflow_executions e"
-									   " WHERE e.order_id OPERATOR(pg_catalog.=) $2"
-									   "   AND e.workflow_id OPERATOR(pg_catalog.=) $1"
-									   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'status') OPERATOR(pg_catalog.=) $3"
-									   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'payment_status') OPERATOR(pg_catalog.=) $4"
-									   " LIMIT 1",
-									   4, argtypes);
+	SPIPlanPtr	plan;
 	Datum		args[4];
 
 	if (run->again_status == NULL)
-		return false;
+		return false;			/* a change of statuses: no lookup */
+	plan = orders_get_plan(PLAN_WORKFLOW_RAN_BEFORE, orders_relid("workflow_executions"),
+						   "SELECT 1 FROM orders.workflow_executions e"
+						   " WHERE e.order_id OPERATOR(pg_catalog.=) $2"
+						   "   AND e.workflow_id OPERATOR(pg_catalog.=) $1"
+						   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'status') OPERATOR(pg_catalog.=) $3"
+						   "   AND (e.trigger_event OPERATOR(pg_catalog.->>) 'payment_status') OPERATOR(pg_catalog.=) $4"
+						   " LIMIT 1",
+						   4, argtypes);
 	args[0] = UUIDPGetDatum(&run->workflow);
 	args[1] = UUIDPGetDatum(&run->row_id);
 	args[2] = CStringGetTextDatum(run->again_status);
