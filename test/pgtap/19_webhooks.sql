@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(163);
+SELECT plan(165);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -657,6 +657,19 @@ SELECT is(orders.ingest_webhook('bigc', '{"id": 91, "email": "bigc@example.com",
 SELECT is(orders.webhook_mapping('shopify') -> 'order' ->> 'cancelled', 'cancelled_at', 'the Shopify mapping reads cancelled_at');
 SELECT is(orders.webhook_mapping('woocommerce') -> 'order' ->> 'cancelled', 'status = cancelled', 'the WooCommerce mapping, status = cancelled');
 SELECT is(orders.webhook_value('{"status": "x"}', 'status'), 'x', 'webhook_value itself knows no "=" (only the mapping''s "cancelled" does)');
+
+-- (0.43.0) a delivery with an amount in fractions of a cent (a 3-decimal
+-- currency's total) is refused, logged, and writes nothing else
+SELECT pg_temp.counts() AS before \gset
+\set bhd `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/119/' -e 's/"total_price": "[0-9.]*"/"total_price": "1.255"/'`
+SELECT is((SELECT r ->> 'http_status' || ' ' || (r ->> 'code') || ' ' || (r ->> 'error')
+             FROM orders.ingest_webhook('acme-shopify-v2', :'bhd', pg_temp.sign(:'bhd', 'shpss_7f3a'), 'd-bhd') r),
+          '422 22003 webhook "acme-shopify-v2": webhook payload: amount "1.255" has fractions of a cent',
+          'a total of 1.255 (a 3-decimal currency): 422, 22003, not rounded to 1.26');
+SELECT is(pg_temp.counts(),
+          (SELECT split_part(:'before', ' ', 1) || ' ' || split_part(:'before', ' ', 2) || ' ' || split_part(:'before', ' ', 3) || ' '
+                  || (split_part(:'before', ' ', 4)::int + 1)),
+          '... no customer, order or item made: its log row only');
 
 -- retention
 UPDATE orders.webhook_logs SET created_at = now() - interval '100 days' WHERE delivery_id IN ('x2', 'x3');

@@ -3,7 +3,7 @@
 -- collects (the revenue is posted once, recorded as the agent); clients
 -- cannot touch the ledger, staff cannot forge automatic postings.
 BEGIN;
-SELECT plan(80);
+SELECT plan(81);
 
 -- request: client one confirms its COD order
 SELECT set_config('role', 'authenticated', true);
@@ -245,10 +245,12 @@ SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, cancelled_
                  'column "cancelled_at" of orders.orders is reserved to the lifecycle''s edges (orders.transition)', '... nor place an order with a stamp');
 -- (0.43.0) nor in a currency of its choice: the catalog's prices are the
 -- shop's currency's (a 100.00 lamp was bought for 100 VND)
+SELECT count(*) AS orders_before FROM orders.orders \gset
 SELECT throws_ok($$INSERT INTO orders.orders (customer_id, lifecycle, currency)
                    VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 'VND')$$, 'OR060',
                  'column "currency" of orders.orders is reserved to staff (a customer''s order is in the shop''s currency, the column''s default)',
                  '... nor place an order in another currency than the shop''s (the column''s default)');
+SELECT is((SELECT count(*) FROM orders.orders), :orders_before::bigint, '... no order made');
 SELECT lives_ok($$INSERT INTO orders.orders (customer_id, lifecycle, currency)
                   VALUES ('00000000-0000-0000-0000-0000000000a1', 'cod', 'USD')$$,
                 'but places an order in the shop''s currency, named or not');
