@@ -932,7 +932,7 @@ BEGIN
                     orders.lifecycle_graph TO %I, %I', anon_role, authenticated_role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION orders.current_actor(), orders.status_category(text, text),
                     orders.available_slots(uuid, timestamptz, timestamptz), orders.allowed_transitions(uuid),
-                    orders.has_permission(text, text), orders.product_catalog(text) TO %I, %I',
+                    orders.has_permission(text, text), orders.product_catalog(text, integer, text, uuid) TO %I, %I',
                    anon_role, authenticated_role);
 
     -- authenticated: tables (policies decide the rows), views, functions

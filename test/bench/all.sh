@@ -11,7 +11,7 @@
 source "$(dirname "$0")/../lib.sh"
 SECS=${1:-10}
 ROUNDS=${2:-2}
-BENCHES=${ORDERS_BENCH_ONLY:-"transition leads slots stock customers review webhooks create activity workflows rls bulk size scale_out"}
+BENCHES=${ORDERS_BENCH_ONLY:-"transition leads slots stock customers review webhooks create activity workflows rls catalog bulk size scale_out"}
 RESULTS=/tmp/orders-bench-all.tsv
 
 ensure_packages

@@ -2,7 +2,7 @@
 -- areas, 100k orders over a year, 5k products, 200 agents, 10k expenses): EXPLAIN shows
 -- each one served by the index the seed meant for it.
 BEGIN;
-SELECT plan(13);
+SELECT plan(18);
 
 INSERT INTO orders.staff (id, full_name, role, is_active, availability_status)
 SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Agent ' || g, 'delivery_agent', true, 'available'
@@ -83,6 +83,44 @@ SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.order_details_view WHERE sta
 SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_performance_view WHERE agent_id = '00000000-0000-0000-0000-000000000007'$$,
                              'deliveries_agent_delivery_time_idx'),
           '7 one agent''s performance: deliveries_agent_delivery_time_idx');
+
+-- (0.44.0) product_catalog reads one page through an index: no scan of the
+-- whole catalog, about as many index entries as the page has products
+-- (the function's plan is inside it: the statistics of this transaction
+-- say what it read)
+CREATE FUNCTION pg_temp.catalog_reads(call text, index text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    seq0 bigint; idx0 bigint; tup0 bigint; n int;
+BEGIN
+    seq0 := pg_stat_get_xact_numscans('orders.products'::regclass);
+    idx0 := pg_stat_get_xact_numscans(index::regclass);
+    tup0 := pg_stat_get_xact_tuples_returned(index::regclass);
+    EXECUTE 'SELECT count(*) FROM ' || call INTO n;
+    RETURN format('%s rows, %s scans of products, %s: %s, %s entries', n,
+                  pg_stat_get_xact_numscans('orders.products'::regclass) - seq0,
+                  CASE WHEN pg_stat_get_xact_numscans(index::regclass) > idx0 THEN 'read' ELSE 'not read' END, index,
+                  CASE WHEN pg_stat_get_xact_tuples_returned(index::regclass) - tup0 <= 51 THEN 'at most 51' ELSE 'more than 51' END);
+END $$;
+SELECT is(pg_temp.catalog_reads($$orders.product_catalog(max_products => 50)$$, 'orders.products_catalog_idx'),
+          '50 rows, 0 scans of products, read: orders.products_catalog_idx, at most 51 entries',
+          'the catalog''s first page of 50 of 5,000 products: products_catalog_idx, 50 entries, no scan of the table');
+SELECT is(pg_temp.catalog_reads($$orders.product_catalog(max_products => 50, after_name => 'Product 4000', after_id => NULL)$$,
+                                'orders.products_catalog_idx'),
+          '50 rows, 0 scans of products, read: orders.products_catalog_idx, at most 51 entries',
+          '... a later page the same');
+SELECT is(pg_temp.catalog_reads($$orders.product_catalog(category => 'cat-7', max_products => 50)$$,
+                                'orders.products_category_catalog_idx'),
+          '50 rows, 0 scans of products, read: orders.products_category_catalog_idx, at most 51 entries',
+          '... a category''s page: products_category_catalog_idx');
+SELECT is((SELECT string_agg(name, ',') FROM orders.product_catalog(max_products => 3, after_name => 'Product 9985')),
+          'Product 999', '... the last page (names sort as text): what is left');
+SELECT is((SELECT array_agg(product_id) FROM (SELECT product_id FROM orders.product_catalog(max_products => 2)) a)
+          || (SELECT array_agg(product_id)
+                FROM orders.product_catalog(max_products => 2,
+                        after_name => (SELECT max(name) FROM orders.product_catalog(max_products => 2)),
+                        after_id => (SELECT product_id FROM orders.product_catalog(max_products => 2) ORDER BY name DESC LIMIT 1))),
+          (SELECT array_agg(product_id) FROM orders.product_catalog(max_products => 4)),
+          '... two pages of 2, each after the last product read, are the page of 4');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -836,7 +836,7 @@ SELECT pg_temp.probe('anon: status_category', $p$SELECT orders.status_category('
 SELECT pg_temp.probe('anon: current_actor', $p$SELECT orders.current_actor()$p$, '{current_actor}', NULL, 'anon');
 SELECT pg_temp.probe('anon: product_catalog',
   $p$SELECT string_agg(name || ' ' || price, ',') FROM orders.product_catalog() WHERE sku = 'API-LAMP'$p$,
-  '{product_catalog}', NULL, 'API Lamp 0.00');
+  '{product_catalog,catalog_rows}', NULL, 'API Lamp 0.00');
 SELECT pg_temp.probe('anon: transition refused',
   $p$SELECT orders.transition('00000000-0000-0000-0000-0000000000b1', 'cancelled')$p$, '{transition}', '42501');
 SELECT pg_temp.probe('anon: reserve_time_slot refused',

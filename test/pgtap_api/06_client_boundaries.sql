@@ -2,7 +2,7 @@
 -- to another customer's order item (cancelling that order would then free
 -- its place), or take order numbers the generator will give others.
 BEGIN;
-SELECT plan(77);
+SELECT plan(82);
 
 -- request: client two adds an item to its own order
 SELECT set_config('role', 'authenticated', true);
@@ -128,6 +128,19 @@ SELECT is((SELECT count(*)::int FROM information_schema.parameters
             WHERE specific_name LIKE 'product\_catalog\_%' AND parameter_name IN ('cost_price', 'stock_quantity')),
           0, '... and no cost or stock column');
 SELECT throws_ok($$SELECT count(*) FROM orders.products$$, '42501', NULL, '... while the products table stays closed to anon');
+-- (0.44.0) a page at a time: at most max_products products, after the last one read
+SELECT is((SELECT string_agg(concat_ws(' ', name, variant_name), ', ')
+             FROM orders.product_catalog(category => 'catalog-test', max_products => 1,
+                                         after_name => 'Cat Mug', after_id => '00000000-0000-0000-0000-0000000006e1')),
+          'Cat Shirt, Cat Shirt L, Cat Shirt M', 'anon reads the page after the product it read last: one product, with its variants');
+SELECT throws_ok($$SELECT count(*) FROM orders.product_catalog(max_products => 1001)$$, '22023',
+                 'orders.product_catalog: max_products must be between 1 and 1000, not 1001',
+                 '... at most 1000 products a page (22023)');
+SELECT throws_ok($$SELECT count(*) FROM orders.product_catalog(max_products => NULL)$$, '22023',
+                 'orders.product_catalog: max_products must be between 1 and 1000, not NULL', '... nor NULL: every product');
+SELECT throws_ok($$SELECT count(*) FROM orders.product_catalog(max_products => 0)$$, '22023', NULL, '... nor 0');
+SELECT throws_ok($$SELECT count(*) FROM orders.product_catalog(after_id => '00000000-0000-0000-0000-0000000006e1')$$,
+                 '22023', 'orders.product_catalog: after_id needs after_name', '... after_id needs after_name (22023)');
 SELECT set_config('role', 'authenticated', true);
 SELECT set_config('request.jwt.claims', '{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}', true);
 INSERT INTO orders.orders (customer_id) VALUES ('00000000-0000-0000-0000-0000000000a1') RETURNING id AS cat_order \gset
