@@ -6,7 +6,10 @@
  * the session's zone (PostgREST's "Prefer: timezone=…"), and the ledger's
  * day, the day's summary and the year in an order number followed it: a
  * payment collected from Kiritimati was dated tomorrow, its refund from
- * Baker Island yesterday.
+ * Baker Island yesterday.  (0.44.0) A superuser may name the zone outright
+ * in the setting orders.business_timezone, which no client can set: a
+ * driver that sends TimeZone in its startup packet (pgjdbc: the JVM's)
+ * sets TimeZone's reset value.
  *
  *   orders.business_date()      today in that zone (at the transaction's start)
  *   orders.business_timezone()  its name
@@ -59,35 +62,66 @@ interval_zone(const char *name)
 }
 
 /*
- * orders_business_zone — the zone TimeZone was at the session's start
- * (its reset value), read as the setting reads it (check_timezone): an
- * INTERVAL spelling, a number of hours east of UTC — pg_tzset takes "-7"
- * or "INTERVAL '-10:00'" for a POSIX zone of the opposite sign, 14 or 20
- * hours off —, else a zone name; the session's own zone when none of them
- * reads.  Looked up again only when the name changes.
+ * zone_named — the zone "name" names, read as the TimeZone setting reads it
+ * (check_timezone): an INTERVAL spelling, a number of hours east of UTC —
+ * pg_tzset takes "-7" or "INTERVAL '-10:00'" for a POSIX zone of the
+ * opposite sign, 14 or 20 hours off —, else a zone name; NULL when none
+ * of them reads.
+ */
+static pg_tz *
+zone_named(const char *name)
+{
+	char	   *end;
+	double		hours = strtod(name, &end);
+
+	/* in check_timezone's order; hours in SQL's sign convention, Unix's for pg_tzset_offset */
+	if (pg_strncasecmp(name, "interval", 8) == 0)
+		return interval_zone(name);
+	if (end != name && *end == '\0')
+		return pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
+	return pg_tzset(name);
+}
+
+/*
+ * orders_business_timezone_check — (0.44.0) check hook of the setting
+ * orders.business_timezone: empty, or a zone as TimeZone reads it.
+ */
+bool
+orders_business_timezone_check(char **newval, void **extra, GucSource source)
+{
+	(void) extra;
+	(void) source;
+	if (*newval == NULL || **newval == '\0' || zone_named(*newval) != NULL)
+		return true;
+	GUC_check_errdetail("\"%s\" is not a time zone: a name such as Africa/Cairo, a number of hours east of UTC, or empty.",
+						*newval);
+	return false;
+}
+
+/*
+ * orders_business_zone — the shop's zone: the setting
+ * orders.business_timezone (0.44.0; superusers set it, per database) when
+ * it is set, else the zone TimeZone was at the session's start (its reset
+ * value: the server's, the database's or role's, a login option's — a
+ * driver's startup packet too, pgjdbc's JVM zone), read as the setting
+ * reads it; the session's own zone when it does not read.  Looked up again
+ * only when the name changes.
  */
 pg_tz *
 orders_business_zone(void)
 {
 	static char *cached_name = NULL;
 	static pg_tz *cached = NULL;
-	const char *name = GetConfigOptionResetString("TimeZone");
+	const char *name = (orders_business_timezone_setting != NULL && *orders_business_timezone_setting != '\0')
+		? orders_business_timezone_setting
+		: GetConfigOptionResetString("TimeZone");
 
 	if (name == NULL)
 		return session_timezone;
 	if (cached_name == NULL || strcmp(cached_name, name) != 0)
 	{
-		pg_tz	   *tz;
-		char	   *end;
-		double		hours = strtod(name, &end);
+		pg_tz	   *tz = zone_named(name);
 
-		/* in check_timezone's order; hours in SQL's sign convention, Unix's for pg_tzset_offset */
-		if (pg_strncasecmp(name, "interval", 8) == 0)
-			tz = interval_zone(name);
-		else if (end != name && *end == '\0')
-			tz = pg_tzset_offset((long) (-hours * SECS_PER_HOUR));
-		else
-			tz = pg_tzset(name);
 		if (tz == NULL)
 			return session_timezone;
 		if (cached_name != NULL)

@@ -48,6 +48,9 @@ int			orders_partition = 0;
 int			orders_lead_locks_per_request = 200;
 int			orders_hold_places = 20;
 
+/* orders.business_timezone (0.44.0): the shop's zone, when a superuser names it. */
+char	   *orders_business_timezone_setting = NULL;
+
 void		_PG_init(void);
 
 /*
@@ -59,7 +62,8 @@ void		_PG_init(void);
  * who is not staff may ask for.  orders.partition is SUSET too: a
  * client must not make ids that route to another database.
  * orders.lead_locks_per_request (0.41.0 library) is SUSET: it bounds what
- * one API request takes of the shared lock table.  Then the
+ * one API request takes of the shared lock table.  orders.business_timezone
+ * (0.44.0) is SUSET: a client must not move the shop's day.  Then the
  * executor start hook that plans the extension's tables' CHECK constraints
  * once per backend (statement_checks.c).
  */
@@ -109,6 +113,15 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("orders.business_timezone",
+							   "The shop's time zone: business dates and years count in it (0.44.0).",
+							   "Empty: TimeZone as the session began (the server's, database's or role's, "
+							   "or a client's startup packet); a session's SET TIME ZONE never counts.",
+							   &orders_business_timezone_setting,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   orders_business_timezone_check, NULL, NULL);
 	DefineCustomStringVariable("orders.staff_role",
 							   "Role whose members may confirm or release any holder's slot reservation.",
 							   NULL,

@@ -115,6 +115,8 @@ extern bool orders_announcer_autostart;
 extern int	orders_announce_interval;
 extern int	orders_hold_minutes;
 extern int	orders_hold_places;
+extern char *orders_business_timezone_setting;
+extern bool orders_business_timezone_check(char **newval, void **extra, GucSource source);
 extern char *orders_staff_role;
 extern int	orders_partition;
 extern int	orders_lead_locks_per_request;

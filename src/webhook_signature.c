@@ -14,15 +14,33 @@
 #include "common/cryptohash.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
+#include "mb/pg_wchar.h"
 
 PG_FUNCTION_INFO_V1(orders_webhook_signature_ok);
+
+/*
+ * utf8_bytes — the bytes of "t" in UTF-8 and their number: the text itself
+ * in a UTF8 (or SQL_ASCII) database, else converted (22P05 for a character
+ * UTF-8 lacks, which no text of the database has).
+ */
+static const char *
+utf8_bytes(text *t, size_t *len)
+{
+	const char *s = VARDATA_ANY(t);
+	const char *u = pg_server_to_any(s, VARSIZE_ANY_EXHDR(t), PG_UTF8);
+
+	*len = (u == s) ? VARSIZE_ANY_EXHDR(t) : strlen(u);
+	return u;
+}
 
 /*
  * orders_webhook_signature_ok(secret text, body text, signature text)
  * RETURNS boolean, STRICT — true when "signature" is the base64 of
  * HMAC-SHA256 keyed by "secret" over the bytes of "body".  The digests are
  * compared in constant time; a signature that is not base64 of 32 bytes is
- * simply false.
+ * simply false.  (0.44.0) Secret and body are hashed in UTF-8, the bytes a
+ * shop signed: in a database of another encoding (LATIN1) the text arrived
+ * converted, and every order with an accented letter failed its signature.
  */
 Datum
 orders_webhook_signature_ok(PG_FUNCTION_ARGS)
@@ -35,6 +53,10 @@ orders_webhook_signature_ok(PG_FUNCTION_ARGS)
 	char	   *given;
 	int			givenlen;
 	uint8		diff = 0;
+	const char *key;
+	const char *data;
+	size_t		keylen;
+	size_t		datalen;
 	pg_hmac_ctx *ctx;
 
 	/*
@@ -50,10 +72,12 @@ orders_webhook_signature_ok(PG_FUNCTION_ARGS)
 	if (givenlen != PG_SHA256_DIGEST_LENGTH)
 		PG_RETURN_BOOL(false);
 
+	key = utf8_bytes(secret, &keylen);
+	data = utf8_bytes(body, &datalen);
 	ctx = pg_hmac_create(PG_SHA256);
 	if (ctx == NULL ||
-		pg_hmac_init(ctx, (const uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body)) < 0 ||
+		pg_hmac_init(ctx, (const uint8 *) key, keylen) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) data, datalen) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 	{
 		const char *why = ctx ? pg_hmac_error(ctx) : "out of memory";

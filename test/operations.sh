@@ -17,6 +17,7 @@
 set -eu
 source "$(dirname "$0")/tap.sh"
 A=orders_ops_a B=orders_ops_b D=orders_ops_drop R=orders_ops_recount J=orders_ops_jit
+L=orders_ops_latin1 S=orders_ops_ascii T=orders_ops_turkish U=orders_ops_utf8
 export PGOPTIONS="-c client_min_messages=warning"
 # sqlstate DB SQL — the SQLSTATE SQL fails with, or "none"
 sqlstate() {
@@ -26,7 +27,7 @@ sqlstate() {
 
 cleanup() {
     q postgres -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'orders-%'" >/dev/null 2>&1 || true
-    for db in $A $B $D $R $J; do q postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
+    for db in $A $B $D $R $J $L $S $T $U; do q postgres -c "DROP DATABASE IF EXISTS $db" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 cleanup
@@ -121,6 +122,19 @@ check "business_date() with the database's TimeZone set as an INTERVAL (-10:00):
     "$(q $D -c "SELECT orders.business_date() = current_date" -c "SET TimeZone = 'Etc/GMT-14'" \
             -c "SELECT orders.business_date() = ((now() AT TIME ZONE 'UTC') - interval '10 hours')::date" | tr '\n' ' ' | sed 's/ $//')"
 q $D -c "ALTER DATABASE $D RESET timezone"
+# (0.44.0) a client's startup TimeZone (PGTZ, pgjdbc's JVM zone) becomes
+# TimeZone's reset value; orders.business_timezone, which only a superuser
+# sets, names the shop's zone whatever the client sends
+q $D -c "ALTER DATABASE $D SET orders.business_timezone = 'Africa/Cairo'"
+check "orders.business_timezone set for the database: a client's startup TimeZone (PGTZ) does not move the business day" \
+    "Africa/Cairo true" \
+    "$(PGTZ=Pacific/Kiritimati q $D -c "SELECT orders.business_timezone() || ' ' || (orders.business_date() = (now() AT TIME ZONE 'Africa/Cairo')::date)")"
+q $D -c "ALTER DATABASE $D RESET orders.business_timezone"
+check "without it, the startup TimeZone counts (documented)" "Pacific/Kiritimati" \
+    "$(PGTZ=Pacific/Kiritimati q $D -c "SELECT orders.business_timezone()")"
+# (the library loaded first: before, a SET makes a placeholder that the load checks)
+check "orders.business_timezone refuses what is no zone (22023) and a non-superuser's SET (42501)" "22023 42501" \
+    "$(q $D -v VERBOSITY=verbose -c "SELECT orders.business_timezone()" -c "SET orders.business_timezone = 'Mars/Olympus'" 2>&1 | sed -n 's/^.*ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p') $(q $D -v VERBOSITY=verbose -c "SELECT orders.business_timezone()" -c "SET ROLE pg_monitor" -c "SET orders.business_timezone = 'UTC'" 2>&1 | sed -n 's/^.*ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p')"
 check "the extension made objects (schema orders, its tables, functions, types)" 1 \
     "$(q $D -c "SELECT (count(*) > 50)::int FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND refobjid = $ext")"
 check "the schema orders is a member of the extension, which is recorded in pg_catalog" "e pg_catalog" \
@@ -434,6 +448,47 @@ check "... and they ran: stock back to 10, the booking released, the slot free" 
                  || ' ' || (SELECT booked_count || ' ' || held_count FROM orders.service_capacity)")"
 check "... as auto_explain shows: it saw the extension's statements" yes \
     "$(printf '%s\n' "$jit_log" | grep -q 'Query Text: .*orders.slot_reservations' && echo yes)"
+
+# ------------------------------------ other encodings and collations --
+# (0.44.0) A shop signs the UTF-8 bytes of its payload: in a LATIN1 database
+# the text arrives converted, and the signature is checked over it in UTF-8
+# again (every order with an accent was refused, 401).  In a SQL_ASCII
+# database a \u escape past ASCII is a payload that is not JSON (400,
+# logged), not an error.  In a Turkish database lower('I') is a dotless ı:
+# emails, currencies and domains change case as in "C".
+q postgres -c "CREATE DATABASE $U TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'" \
+           -c "CREATE DATABASE $L TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'" \
+           -c "CREATE DATABASE $S TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'" \
+           -c "CREATE DATABASE $T TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'tr-TR' LOCALE 'C.UTF-8'"
+for db in $L $S $T; do
+    q $db -c "CREATE EXTENSION orders" \
+          -c "INSERT INTO orders.webhooks (name, source, endpoint, secret, field_mapping)
+              VALUES ('Signed', 'woocommerce', 'signed', 's3cret', orders.webhook_mapping('woocommerce')),
+                     ('Plain', 'woocommerce', 'plain', NULL, orders.webhook_mapping('woocommerce'))"
+done
+body='{"id": 1, "currency": "EUR", "total": "10.00", "billing": {"first_name": "Zoë", "last_name": "Ångström", "email": "zoe@example.com", "city": "Köln"}, "line_items": []}'
+# the signature as the shop computes it: over the UTF-8 bytes (pgcrypto, in a UTF-8 database of the test's own)
+sig=$(q $U -c "CREATE EXTENSION pgcrypto" -c "SELECT encode(hmac(convert_to(\$b\$$body\$b\$, 'UTF8'), 's3cret', 'sha256'), 'base64')")
+check "a LATIN1 database: a signed order whose customer is Zoë Ångström of Köln is created (201), her name as sent" \
+    "201 Zoë Ångström" \
+    "$(PGCLIENTENCODING=UTF8 q $L -c "SELECT r ->> 'http_status' FROM orders.ingest_webhook('signed', \$b\$$body\$b\$, '$sig', 'l-1', 'order.created') r" \
+                                 -c "SELECT full_name FROM orders.customers" | tr '\n' ' ' | sed 's/ $//')"
+check "... and a wrong signature is still refused (401)" "401" \
+    "$(PGCLIENTENCODING=UTF8 q $L -c "SELECT r ->> 'http_status' FROM orders.ingest_webhook('signed', \$b\$$body\$b\$, 'AAAA$sig', 'l-2', 'order.created') r")"
+check "a SQL_ASCII database: the same signed bytes are created (201)" "201" \
+    "$(PGCLIENTENCODING=UTF8 q $S -c "SELECT r ->> 'http_status' FROM orders.ingest_webhook('signed', \$b\$$body\$b\$, '$sig', 's-1', 'order.created') r")"
+check "... a \\u escape past ASCII (WooCommerce's way of writing ë) is not JSON there: 400 OR094, logged, nothing made" \
+    "400 OR094 1 1" \
+    "$(q $S -c "SELECT (r ->> 'http_status') || ' ' || (r ->> 'code')
+                  FROM orders.ingest_webhook('plain', '{\"id\": 2, \"billing\": {\"first_name\": \"Zo\\u00eb\", \"email\": \"z@example.com\"}}', NULL, 's-2', 'order.created') r" \
+            -c "SELECT (SELECT count(*) FROM orders.webhook_logs WHERE delivery_id = 's-2') || ' ' || (SELECT count(*) FROM orders.orders)" | tr '\n' ' ' | sed 's/ $//')"
+check "a Turkish (ICU tr-TR) database: an email in capitals and a currency in lower case keep their letters (no dotless ı, no İ)" \
+    "201 alice@example.com INR" \
+    "$(q $T -c "SELECT r ->> 'http_status'
+                  FROM orders.ingest_webhook('plain', '{\"id\": 3, \"currency\": \"inr\", \"billing\": {\"email\": \"ALICE@EXAMPLE.COM\"}}', NULL, 't-1', 'order.created') r" \
+            -c "SELECT c.email || ' ' || o.currency FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id" | tr '\n' ' ' | sed 's/ $//')"
+check "... and a domain in capitals is a domain (ikea.com)" "ikea.com" \
+    "$(q $T -c "SELECT orders.normalize_domain('https://WWW.IKEA.COM/x')")"
 
 # ------------------------------------------------- the two cron jobs ran --
 # The DDL above (extensions created and dropped) can overflow the pg_cron

@@ -36,6 +36,13 @@ CREATE FUNCTION orders.api_request() RETURNS boolean
     AS 'MODULE_PATHNAME', 'orders_api_request';
 CREATE TRIGGER api_roles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON orders.api_roles FOR EACH STATEMENT EXECUTE FUNCTION orders.api_roles_changed();
+-- (0.44.0) where session_replication_role = replica (a DBA's bulk script, an
+-- apply worker) the statement trigger does not fire: this row copy does, as
+-- the lifecycle tables' do — a role taken out there stayed trusted by every
+-- living session
+CREATE TRIGGER api_roles_changed_applied AFTER INSERT OR UPDATE OR DELETE
+    ON orders.api_roles FOR EACH ROW EXECUTE FUNCTION orders.api_roles_changed();
+ALTER TABLE orders.api_roles ENABLE REPLICA TRIGGER api_roles_changed_applied;
 SELECT pg_catalog.pg_extension_config_dump('orders.api_roles', '');
 
 -- Defaults of each staff role (seed 004's areas and actions); a staff

@@ -99,13 +99,15 @@ CREATE TRIGGER site_counts_delete AFTER DELETE ON orders.order_site_selections
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION orders.site_counts();
 
 -- normalize_domain — the host of a URL or domain: lower case, without
--- scheme, user, port, path or a leading "www.".
+-- scheme, user, port, path or a leading "www.".  (0.44.0) Lower case as in
+-- "C": in a Turkish database lower('I') is a dotless 'ı' (IKEA.COM became
+-- ıkea.com and was refused); a domain's letters are ASCII anyway.
 CREATE FUNCTION orders.normalize_domain(domain text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT regexp_replace(
-             regexp_replace(lower(btrim(domain)), '^([a-z][a-z0-9+.-]*://)?([^@/]*@)?([^/:?#]*).*$', '\3'),
+             regexp_replace(lower(btrim(domain) COLLATE "C"), '^([a-z][a-z0-9+.-]*://)?([^@/]*@)?([^/:?#]*).*$', '\3'),
              '^www\.', '')
 $$;
 

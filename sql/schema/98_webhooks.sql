@@ -84,6 +84,27 @@ $$;
 CREATE TRIGGER webhook_keeps_orders BEFORE DELETE ON orders.webhooks
     FOR EACH ROW EXECUTE FUNCTION orders.webhook_keeps_orders();
 
+-- (0.44.0) a webhook's defaults.lifecycle names a lifecycle when it is
+-- written (OR002): a typo ("COD") was accepted and then refused every
+-- delivery of the shop.  Only when written: a lifecycle dropped later
+-- refuses the deliveries (OR002, logged).
+CREATE FUNCTION orders.webhook_defaults_check() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.defaults ? 'lifecycle'
+       AND NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name = NEW.defaults ->> 'lifecycle') THEN
+        RAISE EXCEPTION 'webhook "%": defaults.lifecycle "%" is not a lifecycle',
+                        left(NEW.endpoint, 64), left(NEW.defaults ->> 'lifecycle', 64)
+            USING ERRCODE = 'OR002', HINT = 'Name one of orders.lifecycles; names are case-sensitive.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER webhook_defaults_check BEFORE INSERT OR UPDATE OF defaults ON orders.webhooks
+    FOR EACH ROW EXECUTE FUNCTION orders.webhook_defaults_check();
+
 CREATE TABLE orders.webhook_logs (
     id                uuid PRIMARY KEY DEFAULT orders.new_id(),
     webhook_id        uuid REFERENCES orders.webhooks (id) ON DELETE SET NULL,
@@ -123,6 +144,14 @@ CREATE FUNCTION orders.webhook_value(doc jsonb, spec text)
     RETURNS text
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'orders_webhook_value';
+
+-- (0.44.0) webhook_phone_key — "phone" when it can tell a customer from
+-- another, five digits or more (ASCII, Arabic-Indic, full-width); else
+-- NULL: a checkout's placeholder ("-", "0", "N/A") is nobody's phone.
+-- The text is compared as sent (no normalisation).
+CREATE FUNCTION orders.webhook_phone_key(phone text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.regexp_count(phone, '[0-9\u0660-\u0669\u06F0-\u06F9\uFF10-\uFF19]') >= 5 THEN phone END;
 
 -- webhook_mapping — the ready field_mapping of a platform ('shopify',
 -- 'woocommerce'); 22023 for another.
@@ -255,6 +284,8 @@ DECLARE
     stored_at text;
     log_id uuid;
     phone_owned boolean;
+    phone_key text;
+    other_person boolean;
     cancel_spec text;
     cancelled boolean := false;
     cancel_to text;
@@ -315,9 +346,10 @@ BEGIN
             doc := body::jsonb;
         -- (0.29.0) a body nested past the stack's depth is no JSON either;
         -- (0.34.0) nor one with a number past numeric's range (valid JSON,
-        -- as a \u0000 escape or a lone surrogate is, which jsonb refuses)
+        -- as a \u0000 escape or a lone surrogate is, which jsonb refuses);
+        -- (0.44.0) nor, in a SQL_ASCII database, a \u escape past ASCII (0A000)
         EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex
-                       OR numeric_value_out_of_range THEN
+                       OR numeric_value_out_of_range OR feature_not_supported THEN
             IF http IS NULL THEN
                 http := 400; code := 'OR094';
                 err := format('the payload for webhook "%s" is not JSON: %s', w.endpoint, left(SQLERRM, 200));
@@ -344,8 +376,8 @@ BEGIN
     -- ever).  Other sources' topics are theirs: any may be an order's.
     IF http IS NULL AND topic IS NOT NULL
        AND ((w.source = 'shopify'
-             AND lower(topic) !~ '^orders/(create|updated|cancelled|paid|fulfilled|partially_fulfilled)$')
-         OR (w.source = 'woocommerce' AND lower(topic) !~ '^order\.(created|updated|restored)$')) THEN
+             AND lower(topic COLLATE "C") !~ '^orders/(create|updated|cancelled|paid|fulfilled|partially_fulfilled)$')
+         OR (w.source = 'woocommerce' AND lower(topic COLLATE "C") !~ '^order\.(created|updated|restored)$')) THEN
         http := 200; result_status := 'ignored';
         err := format('webhook "%s": topic "%s" is not about orders: nothing done', w.endpoint, left(topic, 64));
     END IF;
@@ -468,8 +500,19 @@ BEGIN
                           LEFT JOIN orders.product_variants v ON v.sku = y.sku
                           LEFT JOIN orders.products p ON v.id IS NULL AND p.sku = y.sku) x;
                 IF matched < item_count AND coalesce((d ->> 'require_sku_match')::boolean, false) THEN
-                    RAISE EXCEPTION '% of % items of the payload have no product with their SKU', item_count - matched, item_count
-                        USING ERRCODE = 'OR095', HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
+                    -- (0.44.0) the first of them named (the log keeps the message):
+                    -- SKUs compare exactly, the payload's without the spaces around it
+                    SELECT format('item %s, SKU %s', x.v ->> 'ord',
+                                  coalesce('"' || left(x.v ->> 'sku', 64) || '"', 'none'))
+                      INTO err
+                      FROM jsonb_array_elements(resolved) x (v)
+                     WHERE x.v ->> 'product_id' IS NULL
+                     ORDER BY (x.v ->> 'ord')::integer
+                     LIMIT 1;
+                    RAISE EXCEPTION '% of % items of the payload have no product with their SKU (the first: %)',
+                                    item_count - matched, item_count, err
+                        USING ERRCODE = 'OR095',
+                              HINT = 'Create the products (or variants) with these SKUs, or set require_sku_match to false.';
                 END IF;
                 fee := coalesce(orders.webhook_amount(doc, m -> 'order' ->> 'delivery_fee'), 0);
                 total := orders.webhook_amount(doc, m -> 'order' ->> 'total');
@@ -526,7 +569,7 @@ BEGIN
                            AND NOT too_many
                            AND doc #> string_to_array(m -> 'order' ->> 'items', '.') IS NOT NULL THEN
                             UPDATE orders.orders o
-                               SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency))
+                               SET currency = upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), o.currency) COLLATE "C")
                              WHERE o.id = order_id;
                             SELECT o.adjustment INTO adj FROM orders.orders o WHERE o.id = order_id;
                             -- (0.29.0) the items are replaced only when they changed (a
@@ -573,7 +616,7 @@ BEGIN
                     END IF;
                 ELSE
                     c_phone := orders.webhook_value(doc, m -> 'customer' ->> 'phone');
-                    c_email := lower(orders.webhook_value(doc, m -> 'customer' ->> 'email'));
+                    c_email := lower(orders.webhook_value(doc, m -> 'customer' ->> 'email') COLLATE "C");
                     IF c_phone IS NULL AND c_email IS NULL THEN
                         RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
                             USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
@@ -585,16 +628,28 @@ BEGIN
                     -- by writing theirs.  A phone only customers with a login have
                     -- makes a new customer (the email is not asked then: it would find
                     -- a row that somebody else's order made with that email).
-                    IF c_phone IS NOT NULL THEN
-                        PERFORM orders.xact_lock(hashtextextended('orders.customer phone ' || c_phone, 0));
+                    -- (0.44.0) A phone is a key only with five digits or more (a
+                    -- checkout's "-", "0", "N/A" made every such shopper one customer,
+                    -- their notifications sent to the first one's email), and a
+                    -- customer found by it whose email is another is another person:
+                    -- the email decides then.
+                    phone_key := orders.webhook_phone_key(c_phone);
+                    IF phone_key IS NOT NULL THEN
+                        PERFORM orders.xact_lock(hashtextextended('orders.customer phone ' || phone_key, 0));
                     END IF;
                     IF c_email IS NOT NULL THEN
                         PERFORM orders.xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                     END IF;
-                    IF c_phone IS NOT NULL THEN
-                        SELECT c.id, c.account_id IS NOT NULL INTO customer_id, phone_owned FROM orders.customers c
-                         WHERE c.phone = c_phone ORDER BY c.account_id IS NOT NULL, c.created_at, c.id LIMIT 1;
-                        IF phone_owned THEN
+                    IF phone_key IS NOT NULL THEN
+                        SELECT c.id, c.account_id IS NOT NULL,
+                               coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false)
+                          INTO customer_id, phone_owned, other_person
+                          FROM orders.customers c
+                         WHERE c.phone = phone_key
+                         ORDER BY c.account_id IS NOT NULL, coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false),
+                                  c.created_at, c.id
+                         LIMIT 1;
+                        IF phone_owned OR other_person THEN
                             customer_id := NULL;
                         END IF;
                     END IF;
@@ -619,7 +674,7 @@ BEGIN
                                                customer_notes, delivery_address, delivery_area,
                                                source, webhook_source, external_id, metadata)
                     VALUES (customer_id, coalesce(d ->> 'lifecycle', 'cod'), coalesce((d ->> 'priority')::integer, 0),
-                            upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD')),
+                            upper(coalesce(orders.webhook_value(doc, m -> 'order' ->> 'currency'), d ->> 'currency', 'USD') COLLATE "C"),
                             fee, greatest(adj, -fee),
                             left(orders.webhook_value(doc, m -> 'order' ->> 'notes'), 10000),
                             left(orders.webhook_value(doc, m -> 'customer' ->> 'address'), 2000),
@@ -838,7 +893,7 @@ BEGIN
     BEGIN
         doc := body::jsonb;
     EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR statement_too_complex
-                   OR numeric_value_out_of_range THEN
+                   OR numeric_value_out_of_range OR feature_not_supported THEN
         RETURN jsonb_build_object('known', false);
     END;
     IF jsonb_typeof(doc) <> 'object' THEN
@@ -854,10 +909,10 @@ BEGIN
                                 AND l.response_status BETWEEN 200 AND 299);
     END IF;
     c_phone := orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone');
-    c_email := lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email'));
+    c_email := lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email') COLLATE "C");
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'known', known,
-        'route', hashtext(coalesce('phone ' || c_phone, 'email ' || c_email))));
+        'route', hashtext(coalesce('phone ' || orders.webhook_phone_key(c_phone), 'email ' || c_email))));
 END
 $$;
 COMMENT ON FUNCTION orders.webhook_placement(text, json, text, text) IS

@@ -440,7 +440,7 @@ BEGIN
         RAISE EXCEPTION 'workflow step "%": a webhook URL carries no user or password', left(step_id, 64)
             USING ERRCODE = 'OR111';
     END IF;
-    host := lower(rtrim(regexp_replace(coalesce(authority, ''), ':[0-9]{0,5}$', ''), '.'));
+    host := lower(rtrim(regexp_replace(coalesce(authority, ''), ':[0-9]{0,5}$', ''), '.') COLLATE "C");
     IF host !~ '^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
        OR host ~ '(^|\.)(0x[0-9a-f]*|[0-9]+)$' OR host ~ '(^|\.)localhost$' OR length(host) > 253 THEN
         RAISE EXCEPTION 'workflow step "%": a webhook URL names its receiver by a public host name, not "%"',

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(165);
+SELECT plan(174);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -150,19 +150,20 @@ SELECT is((SELECT concat_ws(' ', o.subtotal, o.delivery_fee, o.total_amount, o.c
           '74.10 4.90 79.00 EUR Hamburg Anna Schmidt Hamburg', '... amounts, currency, the shipping city (not billing''s Berlin)');
 SELECT set_config('request.headers', '', true);
 
--- the customer is found by phone, else email
+-- the customer is found by phone, else email; (0.44.0) a customer found by
+-- the phone whose email is another is another person
 \set shop2 `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678901234999/' -e 's/jane.doe@example.com/other@example.com/g'`
 INSERT INTO r SELECT 'same_phone', orders.ingest_webhook('acme-shopify', :'shop2', pg_temp.sign(:'shop2', 'shpss_7f3a'), 'd-5');
-SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 1,
-          'a second order with the same phone (another email): the same customer');
+SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 2,
+          'a second order with the same phone and another email: another customer (0.44.0; before, the same)');
 -- (0.28.0) only customers without a login: one who wrote the shopper's
 -- phone into its own (older) row gets none of the shopper's orders
 INSERT INTO orders.customers (full_name, phone, account_id, created_at) VALUES
   ('T19 Squatter', '+15551234567', '19191919-0000-0000-0000-000000000001', now() - interval '1 year');
 \set shop3 `cat test/webhooks/shopify_order.json | sed -e 's/5678901234567/5678901234888/'`
 INSERT INTO r SELECT 'squatter', orders.ingest_webhook('acme-shopify', :'shop3', pg_temp.sign(:'shop3', 'shpss_7f3a'), 'd-5b');
-SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 1,
-          'a customer with a login who wrote the shopper''s phone gets none of its shop orders');
+SELECT is((SELECT count(DISTINCT customer_id)::int FROM orders.orders WHERE webhook_source = 'acme-shopify'), 2,
+          'a customer with a login who wrote the shopper''s phone gets none of its shop orders (the shopper''s phone and email: its customer)');
 
 -- payloads that cannot be mapped: only the log row
 UPDATE orders.webhooks SET secret = NULL, defaults = '{"require_sku_match": true, "max_payload_bytes": 8000}' WHERE endpoint = 'acme-shopify';
@@ -670,6 +671,54 @@ SELECT is(pg_temp.counts(),
           (SELECT split_part(:'before', ' ', 1) || ' ' || split_part(:'before', ' ', 2) || ' ' || split_part(:'before', ' ', 3) || ' '
                   || (split_part(:'before', ' ', 4)::int + 1)),
           '... no customer, order or item made: its log row only');
+
+-- (0.44.0) who the customer is: a checkout's placeholder phone is nobody's,
+-- and a phone whose customer has another email is another person's
+INSERT INTO orders.webhooks (name, source, endpoint, field_mapping, defaults)
+VALUES ('Plain Woo', 'woocommerce', 'plain-woo', orders.webhook_mapping('woocommerce'), '{"require_sku_match": true}');
+CREATE FUNCTION pg_temp.woo(id int, phone text, email text, sku text DEFAULT 'KET-1') RETURNS jsonb LANGUAGE sql AS $$
+    SELECT orders.ingest_webhook('plain-woo',
+             json_build_object('id', id, 'status', 'processing', 'currency', 'USD', 'total', '30.00',
+                               'billing', json_build_object('first_name', 'Buyer' || id, 'phone', phone, 'email', email),
+                               'line_items', json_build_array(json_build_object('sku', sku, 'name', 'x', 'quantity', 1, 'subtotal', '30.00'))),
+             NULL, 'pw-' || id, 'order.created')
+$$;
+SELECT is(ARRAY[orders.webhook_phone_key('-'), orders.webhook_phone_key('N/A'), orders.webhook_phone_key('0000'),
+                orders.webhook_phone_key('+1 (555) 010-2000'), orders.webhook_phone_key('٠١٠٢٣٤٥٦٧٨')],
+          ARRAY[NULL, NULL, NULL, '+1 (555) 010-2000', '٠١٠٢٣٤٥٦٧٨'],
+          'webhook_phone_key: a phone with five digits or more (Arabic-Indic ones too) is a key, "-", "N/A", "0000" are not');
+SELECT is(ARRAY(SELECT pg_temp.woo(i, p, e) ->> 'status'
+                  FROM (VALUES (701, '-', 'gina@example.com'), (702, '-', 'hank@example.com'),
+                               (703, '0000', 'ivy@example.com'), (704, '0000', 'jack@example.com')) v (i, p, e)),
+          ARRAY['created', 'created', 'created', 'created'], 'four shoppers with placeholder phones: four orders');
+SELECT is((SELECT array_agg(c.email ORDER BY o.external_id) FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('701', '702', '703', '704')),
+          ARRAY['gina@example.com', 'hank@example.com', 'ivy@example.com', 'jack@example.com'],
+          '... each the order of its own customer (a "-" made them one, Hank''s mail sent to Gina)');
+SELECT pg_temp.woo(705, '+1 555 010 2000', 'kim@example.com');
+SELECT pg_temp.woo(706, '+1 555 010 2000', 'lee@example.com');
+SELECT pg_temp.woo(707, '+1 555 010 2000', 'KIM@Example.com');
+SELECT pg_temp.woo(708, '+1 555 010 2000', NULL);
+SELECT is((SELECT array_agg(c.email ORDER BY o.external_id) FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('705', '706', '707', '708')),
+          ARRAY['kim@example.com', 'lee@example.com', 'kim@example.com', 'kim@example.com'],
+          'one phone, two emails: two customers; the first email again (in capitals) or none: the first customer');
+SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('705', '706', '707', '708')), 2, '... two customers in all');
+-- (0.44.0) OR095 names the first unmatched SKU (payload SKUs are trimmed, catalog SKUs compare as stored)
+SELECT is((SELECT r ->> 'http_status' || ' ' || (r ->> 'code') || ' ' || (r ->> 'error')
+             FROM pg_temp.woo(709, '+1 555 010 2999', 'mo@example.com', ' NOPE-9 ') r),
+          '422 OR095 webhook "plain-woo": 1 of 1 items of the payload have no product with their SKU (the first: item 1, SKU "NOPE-9")',
+          'an unmatched SKU where SKUs must match: 422 OR095 naming it');
+-- (0.44.0) a webhook's defaults.lifecycle names a lifecycle when written
+SELECT is(pg_temp.err($$UPDATE orders.webhooks SET defaults = '{"lifecycle": "COD"}' WHERE endpoint = 'plain-woo'$$)
+          || ' ' || (SELECT defaults::text FROM orders.webhooks WHERE endpoint = 'plain-woo'),
+          'OR002 {"require_sku_match": true}', 'defaults.lifecycle "COD" (no such lifecycle; names are case-sensitive): OR002, nothing changed');
+SELECT is(pg_temp.err($$INSERT INTO orders.webhooks (name, source, endpoint, field_mapping, defaults)
+                        VALUES ('x', 'custom', 'x-typo', '{}', '{"lifecycle": "nope"}')$$)
+          || ' ' || (SELECT count(*) FROM orders.webhooks WHERE endpoint = 'x-typo'), 'OR002 0', '... nor a new webhook with it');
+SELECT lives_ok($$UPDATE orders.webhooks SET defaults = '{"lifecycle": "cod", "require_sku_match": true}' WHERE endpoint = 'plain-woo'$$,
+                '... a lifecycle that exists is taken');
 
 -- retention
 UPDATE orders.webhook_logs SET created_at = now() - interval '100 days' WHERE delivery_id IN ('x2', 'x3');
