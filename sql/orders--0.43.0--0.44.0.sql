@@ -258,6 +258,7 @@ END
 $$;
 CREATE TRIGGER webhook_defaults_check BEFORE INSERT OR UPDATE OF defaults ON orders.webhooks
     FOR EACH ROW EXECUTE FUNCTION orders.webhook_defaults_check();
+REVOKE ALL ON FUNCTION orders.webhook_phone_key(text), orders.webhook_defaults_check() FROM PUBLIC;
 
 -- (0.44.0) where session_replication_role = replica (a DBA's bulk script, an
 -- apply worker) the statement trigger does not fire: this row copy does, as

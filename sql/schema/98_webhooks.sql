@@ -954,7 +954,9 @@ REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.web
                        -- (0.35.0) the owner's: an anonymous call of webhook_value
                        -- joined a 1 MB value 1,000 times ("a + a + …": 1 GB)
                        orders.webhook_value(jsonb, text), orders.webhook_amount(jsonb, text),
-                       orders.webhook_time(text) FROM PUBLIC;
+                       orders.webhook_time(text),
+                       -- (0.44.0)
+                       orders.webhook_phone_key(text), orders.webhook_defaults_check() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),
                           orders.webhook_placement(text, json, text, text),
