@@ -164,6 +164,9 @@ INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps
 VALUES ('On gone', 'webhook', '{"webhook_id": "00000000-0000-0000-0000-0000000000fb"}',
         '[{"id": "n", "type": "send_notification", "config": {"target": "customer_rep", "title": "x"}}]', false);
 DELETE FROM orders.webhooks WHERE id = '00000000-0000-0000-0000-0000000000fb';
+-- (0.44.0) a webhook whose defaults name the user's lifecycle: checked when
+-- written, loaded as dumped (in whatever order the lifecycles come)
+INSERT INTO orders.webhooks (name, source, endpoint, defaults) VALUES ('Rentals', 'custom', 'rentals', '{"lifecycle": "rental"}');
 ALTER TABLE orders.workflows DISABLE TRIGGER check_workflow;
 INSERT INTO orders.workflows (name, trigger_type, trigger_config, workflow_steps, is_active) VALUES
   ('Old hook', 'order_status', '{"conditions": {"status": ["delivered"]}}',
@@ -300,11 +303,12 @@ q orders_dump_jobs -c "ALTER TABLE orders.lifecycles ENABLE REPLICA TRIGGER life
     -c "ALTER TABLE orders.lifecycle_states ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
     -c "ALTER TABLE orders.lifecycle_transitions ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
     -c "ALTER TABLE orders.lifecycle_gates ENABLE REPLICA TRIGGER lifecycle_changed_applied" \
-    -c "ALTER TABLE orders.workflows ENABLE REPLICA TRIGGER workflows_changed_applied" >/dev/null
+    -c "ALTER TABLE orders.workflows ENABLE REPLICA TRIGGER workflows_changed_applied" \
+    -c "ALTER TABLE orders.api_roles ENABLE REPLICA TRIGGER api_roles_changed_applied" >/dev/null
 trigger_modes="SELECT string_agg(format('%s.%s=%s', tgrelid::regclass, tgname, tgenabled), ' '
                                  ORDER BY tgrelid::regclass::text, tgname)
                  FROM pg_trigger WHERE NOT tgisinternal"
-check "the source has the extension's five ENABLE REPLICA triggers" 5 \
+check "the source has the extension's six ENABLE REPLICA triggers" 6 \
     "$(q $src -c "$trigger_modes" | grep -o '_changed_applied=R' | wc -l)"
 check "after the fourth step every trigger fires as in the source (ENABLE REPLICA kept)" \
     "$(q $src -c "$trigger_modes")" "$(q orders_dump_jobs -c "$trigger_modes")"

@@ -254,7 +254,7 @@ check "subscriber: one revenue and one refund for the returned order" "revenue 6
 
 # ------------------------------------------------ triggers on the subscriber --
 check "subscriber: every extension trigger is ENABLE ORIGIN (silent under the apply worker) but the cache triggers' row copies, ENABLE REPLICA" \
-    "lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,workflows_changed_applied:R" \
+    "api_roles_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,lifecycle_changed_applied:R,workflows_changed_applied:R" \
     "$(sub -c "SELECT string_agg(tgname || ':' || tgenabled::text, ',' ORDER BY tgname) FROM pg_trigger
                WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'orders.%' AND tgenabled <> 'O'")"
 
