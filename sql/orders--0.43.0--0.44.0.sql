@@ -12,12 +12,17 @@
 --    checkout's "-" made every such shopper one customer, their
 --    notifications sent to the first one's email; signatures are checked
 --    over the UTF-8 bytes the shop signed (a LATIN1 database refused
---    every order with an accent, 401); in a SQL_ASCII database a \u
+--    every order with an accent, 401; a SQL_ASCII database's bytes are
+--    hashed as they are); in a SQL_ASCII database a \u
 --    escape past ASCII is "not JSON" (400, logged), not an unlogged
---    error; emails, currencies and topics change case as in "C" (a
---    Turkish database made alıce@… and İNR); OR095 names the first
+--    error; currencies and topics change case as in "C", emails their
+--    ASCII letters first (orders.webhook_email_key, new: a Turkish
+--    database made al\u0131ce@… and \u0130NR); OR095 names the first
 --    unmatched SKU; a webhook's defaults.lifecycle must name a lifecycle
---    when written (OR002; a typo refused every delivery).
+--    when written (OR002; a typo refused every delivery); TRUNCATE of the
+--    webhooks is refused while orders carry their shop order ids (OR096,
+--    as DELETE is: a new webhook with the endpoint took the old shop's
+--    orders).
 --  * A site's domain and a workflow webhook's host lower-case as in "C".
 --  * api_roles: a row copy of its invalidation trigger fires where
 --    session_replication_role = replica (a role taken out there stayed
@@ -238,6 +243,14 @@ CREATE FUNCTION orders.webhook_phone_key(phone text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN pg_catalog.regexp_count(phone, '[0-9\u0660-\u0669\u06F0-\u06F9\uFF10-\uFF19]') >= 5 THEN phone END;
 
+-- (0.44.0) webhook_email_key — "email" as customers are found by it:
+-- lower case, its ASCII letters first (in a Turkish database lower('I') is
+-- a dotless i: alice@ became al\u0131ce@), then the rest as the database
+-- lowers it (an accented capital too, as 0.43.0 did).
+CREATE FUNCTION orders.webhook_email_key(email text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN pg_catalog.lower(pg_catalog.translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+
 -- (0.44.0) a webhook's defaults.lifecycle names a lifecycle when it is
 -- written (OR002): a typo ("COD") was accepted and then refused every
 -- delivery of the shop.  Only when written: a lifecycle dropped later
@@ -262,7 +275,35 @@ END
 $$;
 CREATE TRIGGER webhook_defaults_check BEFORE INSERT OR UPDATE OF defaults ON orders.webhooks
     FOR EACH ROW EXECUTE FUNCTION orders.webhook_defaults_check();
-REVOKE ALL ON FUNCTION orders.webhook_phone_key(text), orders.webhook_defaults_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.webhook_phone_key(text), orders.webhook_email_key(text), orders.webhook_defaults_check() FROM PUBLIC;
+
+-- (0.44.0) TRUNCATE skips the row trigger above: refused (OR096) while an
+-- order carries a shop order id of one of the webhooks — a webhook made
+-- again with the endpoint took the old shop's orders for its own (its
+-- updates overwrote their addresses and notes).
+CREATE FUNCTION orders.webhooks_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    endpoints bigint;
+BEGIN
+    PERFORM orders.require_read_committed('TRUNCATE orders.webhooks',
+        'Its check that no order keeps an endpoint needs a snapshot taken after the table''s lock.');
+    endpoints := (SELECT count(*) FROM orders.webhooks w
+                   WHERE EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id IS NOT NULL));
+    IF endpoints > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.webhooks: % webhooks have orders', endpoints
+            USING ERRCODE = 'OR096',
+                  DETAIL = 'Their orders keep their endpoints; a new webhook with one would take them for its own.',
+                  HINT = 'Deactivate them (UPDATE orders.webhooks SET is_active = false), or delete their orders first.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER webhooks_truncate_guard BEFORE TRUNCATE ON orders.webhooks
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.webhooks_truncate_guard();
+REVOKE ALL ON FUNCTION orders.webhooks_truncate_guard() FROM PUBLIC;
 
 -- (0.44.0) where session_replication_role = replica (a DBA's bulk script, an
 -- apply worker) the statement trigger does not fire: this row copy does, as
@@ -639,7 +680,7 @@ BEGIN
                     END IF;
                 ELSE
                     c_phone := orders.webhook_value(doc, m -> 'customer' ->> 'phone');
-                    c_email := lower(orders.webhook_value(doc, m -> 'customer' ->> 'email') COLLATE "C");
+                    c_email := orders.webhook_email_key(orders.webhook_value(doc, m -> 'customer' ->> 'email'));
                     IF c_phone IS NULL AND c_email IS NULL THEN
                         RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
                             USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
@@ -664,12 +705,16 @@ BEGIN
                         PERFORM orders.xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                     END IF;
                     IF phone_key IS NOT NULL THEN
+                        -- among the phone's customers: one with the payload's email
+                        -- first, then one with none, then another person's
                         SELECT c.id, c.account_id IS NOT NULL,
-                               coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false)
+                               coalesce(orders.webhook_email_key(c.email) <> c_email, false)
                           INTO customer_id, phone_owned, other_person
                           FROM orders.customers c
                          WHERE c.phone = phone_key
-                         ORDER BY c.account_id IS NOT NULL, coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false),
+                         ORDER BY c.account_id IS NOT NULL,
+                                  coalesce(orders.webhook_email_key(c.email) = c_email, false) DESC,
+                                  coalesce(orders.webhook_email_key(c.email) <> c_email, false),
                                   c.created_at, c.id
                          LIMIT 1;
                         IF phone_owned OR other_person THEN
@@ -852,7 +897,7 @@ BEGIN
                                 AND l.response_status BETWEEN 200 AND 299);
     END IF;
     c_phone := orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone');
-    c_email := lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email') COLLATE "C");
+    c_email := orders.webhook_email_key(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email'));
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'known', known,
         'route', hashtext(coalesce('phone ' || orders.webhook_phone_key(c_phone), 'email ' || c_email))));
@@ -894,3 +939,6 @@ BEGIN
     END IF;
 END
 $$;
+
+COMMENT ON FUNCTION orders.business_timezone() IS
+    'The time zone business days are counted in: the setting orders.business_timezone when set, else TimeZone as configured for the session (server, database, role, login), not as SET';

@@ -84,16 +84,25 @@ zone_named(const char *name)
 
 /*
  * orders_business_timezone_check — (0.44.0) check hook of the setting
- * orders.business_timezone: empty, or a zone as TimeZone reads it.
+ * orders.business_timezone: empty, or a zone name or a number of hours as
+ * TimeZone reads them, a zone TimeZone would take (no leap-second zone).
+ * It never raises an error: it also runs while the library loads, for a
+ * value set before (a raised error there failed every later load of the
+ * library in the session) — so no INTERVAL spelling, which only
+ * interval_in, raising, reads.
  */
 bool
 orders_business_timezone_check(char **newval, void **extra, GucSource source)
 {
+	pg_tz	   *tz;
+
 	(void) extra;
 	(void) source;
-	if (*newval == NULL || **newval == '\0' || zone_named(*newval) != NULL)
+	if (*newval == NULL || **newval == '\0')
 		return true;
-	GUC_check_errdetail("\"%s\" is not a time zone: a name such as Africa/Cairo, a number of hours east of UTC, or empty.",
+	if (pg_strncasecmp(*newval, "interval", 8) != 0 && (tz = zone_named(*newval)) != NULL && pg_tz_acceptable(tz))
+		return true;
+	GUC_check_errdetail("\"%s\" is not a time zone here: a name such as Africa/Cairo, a number of hours east of UTC, or empty.",
 						*newval);
 	return false;
 }

@@ -20,16 +20,23 @@ PG_FUNCTION_INFO_V1(orders_webhook_signature_ok);
 
 /*
  * utf8_bytes — the bytes of "t" in UTF-8 and their number: the text itself
- * in a UTF8 (or SQL_ASCII) database, else converted (22P05 for a character
- * UTF-8 lacks, which no text of the database has).
+ * in a UTF8 database, and in a SQL_ASCII one, whose bytes are whatever the
+ * client sent (converting them would check them as UTF-8: 22021 for a
+ * shop's Latin-1 byte, unlogged, where the answer is 401); else converted.
  */
 static const char *
 utf8_bytes(text *t, size_t *len)
 {
 	const char *s = VARDATA_ANY(t);
-	const char *u = pg_server_to_any(s, VARSIZE_ANY_EXHDR(t), PG_UTF8);
+	const char *u;
+	int			enc = GetDatabaseEncoding();
 
-	*len = (u == s) ? VARSIZE_ANY_EXHDR(t) : strlen(u);
+	*len = VARSIZE_ANY_EXHDR(t);
+	if (enc == PG_UTF8 || enc == PG_SQL_ASCII)
+		return s;
+	u = pg_server_to_any(s, *len, PG_UTF8);
+	if (u != s)
+		*len = strlen(u);
 	return u;
 }
 

@@ -130,6 +130,17 @@ check "orders.business_timezone set for the database: a client's startup TimeZon
     "Africa/Cairo true" \
     "$(PGTZ=Pacific/Kiritimati q $D -c "SELECT orders.business_timezone() || ' ' || (orders.business_date() = (now() AT TIME ZONE 'Africa/Cairo')::date)")"
 q $D -c "ALTER DATABASE $D RESET orders.business_timezone"
+# (review) a value set before the library loads is checked when it loads:
+# one the setting cannot read is dropped with a WARNING, and the library
+# loads (an INTERVAL spelling raised inside the load, which failed every
+# later load in the session); a leap-second zone is no zone here either
+q $D -c "ALTER DATABASE $D SET orders.business_timezone = \$\$interval 'abc'\$\$"
+check "orders.business_timezone = interval 'abc' set unchecked: the library still loads, twice in a session, the configured zone counts" \
+    "t t $(q $D -c "SHOW timezone" 2>/dev/null)" \
+    "$(q $D -c "SELECT orders.business_date() IS NOT NULL" -c "SELECT orders.new_id() IS NOT NULL" -c "SELECT orders.business_timezone()" 2>/dev/null | tr '\n' ' ' | sed 's/ $//')"
+q $D -c "ALTER DATABASE $D RESET orders.business_timezone"
+check "orders.business_timezone refuses a leap-second zone (right/UTC) and an INTERVAL spelling (22023)" "22023 22023" \
+    "$(q $D -v VERBOSITY=verbose -c "SELECT orders.business_timezone()" -c "SET orders.business_timezone = 'right/UTC'" 2>&1 | sed -n 's/^.*ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p') $(q $D -v VERBOSITY=verbose -c "SELECT orders.business_timezone()" -c "SET orders.business_timezone = \$\$interval '+02:00'\$\$" 2>&1 | sed -n 's/^.*ERROR: *\([0-9A-Z]\{5\}\):.*$/\1/p')"
 check "without it, the startup TimeZone counts (documented)" "Pacific/Kiritimati" \
     "$(PGTZ=Pacific/Kiritimati q $D -c "SELECT orders.business_timezone()")"
 # (the library loaded first: before, a SET makes a placeholder that the load checks)
@@ -487,6 +498,12 @@ check "a Turkish (ICU tr-TR) database: an email in capitals and a currency in lo
     "$(q $T -c "SELECT r ->> 'http_status'
                   FROM orders.ingest_webhook('plain', '{\"id\": 3, \"currency\": \"inr\", \"billing\": {\"email\": \"ALICE@EXAMPLE.COM\"}}', NULL, 't-1', 'order.created') r" \
             -c "SELECT c.email || ' ' || o.currency FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id" | tr '\n' ' ' | sed 's/ $//')"
+# (review) a SQL_ASCII database holds whatever bytes came: a Latin-1 byte
+# in a signed request's body is hashed as it is (401, logged), not checked as
+# UTF-8 (22021, unlogged)
+check "a SQL_ASCII database: a body with a Latin-1 byte and a wrong signature is refused (401) and logged" "401 1" \
+    "$(q $S -c "SELECT r ->> 'http_status' FROM orders.ingest_webhook_body('signed', E'{\"id\": 9, \"note\": \"caf\\xe9\"}', 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', 's-9', 'order.created') r" \
+            -c "SELECT count(*) FROM orders.webhook_logs WHERE delivery_id = 's-9'" | tr '\n' ' ' | sed 's/ $//')"
 check "... and a domain in capitals is a domain (ikea.com)" "ikea.com" \
     "$(q $T -c "SELECT orders.normalize_domain('https://WWW.IKEA.COM/x')")"
 

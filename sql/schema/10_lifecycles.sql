@@ -29,7 +29,7 @@ CREATE FUNCTION orders.business_timezone() RETURNS text
     LANGUAGE c STABLE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'orders_business_timezone';
 COMMENT ON FUNCTION orders.business_timezone() IS
-    'The time zone business days are counted in: TimeZone as configured for the session (server, database, role, login), not as SET';
+    'The time zone business days are counted in: the setting orders.business_timezone when set, else TimeZone as configured for the session (server, database, role, login), not as SET';
 
 -- require_read_committed — 25000 ("<what> runs at READ COMMITTED only",
 -- DETAIL <why>) unless each statement of the transaction takes its own

@@ -84,6 +84,33 @@ $$;
 CREATE TRIGGER webhook_keeps_orders BEFORE DELETE ON orders.webhooks
     FOR EACH ROW EXECUTE FUNCTION orders.webhook_keeps_orders();
 
+-- (0.44.0) TRUNCATE skips the row trigger above: refused (OR096) while an
+-- order carries a shop order id of one of the webhooks — a webhook made
+-- again with the endpoint took the old shop's orders for its own (its
+-- updates overwrote their addresses and notes).
+CREATE FUNCTION orders.webhooks_truncate_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    endpoints bigint;
+BEGIN
+    PERFORM orders.require_read_committed('TRUNCATE orders.webhooks',
+        'Its check that no order keeps an endpoint needs a snapshot taken after the table''s lock.');
+    endpoints := (SELECT count(*) FROM orders.webhooks w
+                   WHERE EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id IS NOT NULL));
+    IF endpoints > 0 THEN
+        RAISE EXCEPTION 'cannot truncate orders.webhooks: % webhooks have orders', endpoints
+            USING ERRCODE = 'OR096',
+                  DETAIL = 'Their orders keep their endpoints; a new webhook with one would take them for its own.',
+                  HINT = 'Deactivate them (UPDATE orders.webhooks SET is_active = false), or delete their orders first.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER webhooks_truncate_guard BEFORE TRUNCATE ON orders.webhooks
+    FOR EACH STATEMENT EXECUTE FUNCTION orders.webhooks_truncate_guard();
+
 -- (0.44.0) a webhook's defaults.lifecycle names a lifecycle when it is
 -- written (OR002): a typo ("COD") was accepted and then refused every
 -- delivery of the shop.  Only when written: a lifecycle dropped later
@@ -156,6 +183,14 @@ CREATE FUNCTION orders.webhook_value(doc jsonb, spec text)
 CREATE FUNCTION orders.webhook_phone_key(phone text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN pg_catalog.regexp_count(phone, '[0-9\u0660-\u0669\u06F0-\u06F9\uFF10-\uFF19]') >= 5 THEN phone END;
+
+-- (0.44.0) webhook_email_key — "email" as customers are found by it:
+-- lower case, its ASCII letters first (in a Turkish database lower('I') is
+-- a dotless i: alice@ became al\u0131ce@), then the rest as the database
+-- lowers it (an accented capital too, as 0.43.0 did).
+CREATE FUNCTION orders.webhook_email_key(email text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN pg_catalog.lower(pg_catalog.translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 -- webhook_mapping — the ready field_mapping of a platform ('shopify',
 -- 'woocommerce'); 22023 for another.
@@ -620,7 +655,7 @@ BEGIN
                     END IF;
                 ELSE
                     c_phone := orders.webhook_value(doc, m -> 'customer' ->> 'phone');
-                    c_email := lower(orders.webhook_value(doc, m -> 'customer' ->> 'email') COLLATE "C");
+                    c_email := orders.webhook_email_key(orders.webhook_value(doc, m -> 'customer' ->> 'email'));
                     IF c_phone IS NULL AND c_email IS NULL THEN
                         RAISE EXCEPTION 'the payload has neither a phone nor an email of the customer'
                             USING ERRCODE = 'OR092', HINT = 'Check the customer section of the webhook''s field_mapping.';
@@ -645,12 +680,16 @@ BEGIN
                         PERFORM orders.xact_lock(hashtextextended('orders.customer email ' || c_email, 0));
                     END IF;
                     IF phone_key IS NOT NULL THEN
+                        -- among the phone's customers: one with the payload's email
+                        -- first, then one with none, then another person's
                         SELECT c.id, c.account_id IS NOT NULL,
-                               coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false)
+                               coalesce(orders.webhook_email_key(c.email) <> c_email, false)
                           INTO customer_id, phone_owned, other_person
                           FROM orders.customers c
                          WHERE c.phone = phone_key
-                         ORDER BY c.account_id IS NOT NULL, coalesce(c_email IS NOT NULL AND lower(c.email COLLATE "C") <> c_email, false),
+                         ORDER BY c.account_id IS NOT NULL,
+                                  coalesce(orders.webhook_email_key(c.email) = c_email, false) DESC,
+                                  coalesce(orders.webhook_email_key(c.email) <> c_email, false),
                                   c.created_at, c.id
                          LIMIT 1;
                         IF phone_owned OR other_person THEN
@@ -913,7 +952,7 @@ BEGIN
                                 AND l.response_status BETWEEN 200 AND 299);
     END IF;
     c_phone := orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'phone');
-    c_email := lower(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email') COLLATE "C");
+    c_email := orders.webhook_email_key(orders.webhook_value(doc, w.field_mapping -> 'customer' ->> 'email'));
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'known', known,
         'route', hashtext(coalesce('phone ' || orders.webhook_phone_key(c_phone), 'email ' || c_email))));
@@ -960,7 +999,8 @@ REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.web
                        orders.webhook_value(jsonb, text), orders.webhook_amount(jsonb, text),
                        orders.webhook_time(text),
                        -- (0.44.0)
-                       orders.webhook_phone_key(text), orders.webhook_defaults_check() FROM PUBLIC;
+                       orders.webhook_phone_key(text), orders.webhook_email_key(text), orders.webhook_defaults_check(),
+                       orders.webhooks_truncate_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),
                           orders.webhook_placement(text, json, text, text),

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(174);
+SELECT plan(178);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -398,6 +398,10 @@ SELECT throws_ok($$DELETE FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2
                  'a webhook with orders is not deleted (0.28.0: a new one under its endpoint took its orders)');
 SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2' AND is_active)
           || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 11', '... nothing changed');
+SELECT throws_ok($$TRUNCATE orders.webhooks CASCADE$$, 'OR096', NULL,
+                 '... nor truncated (0.44.0: TRUNCATE skipped the row guard)');
+SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2')
+          || ' ' || (SELECT count(*) > 0 FROM orders.webhook_logs), '1 true', '... the webhooks and their logs still there');
 
 -- the caller needs EXECUTE only; secrets are the owner's; (0.41.0) the
 -- logs are read by staff with webhooks.view (the authenticated role holds
@@ -705,6 +709,19 @@ SELECT is((SELECT array_agg(c.email ORDER BY o.external_id) FROM orders.orders o
           'one phone, two emails: two customers; the first email again (in capitals) or none: the first customer');
 SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
             WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('705', '706', '707', '708')), 2, '... two customers in all');
+-- (review) the same email in other capitals, accented ones too, is the same person
+SELECT pg_temp.woo(711, '+33 6 12 34 56 78', 'élodie@exemple.fr');
+SELECT pg_temp.woo(712, '+33 6 12 34 56 78', 'ÉLODIE@EXEMPLE.FR');
+SELECT is((SELECT count(DISTINCT o.customer_id)::int FROM orders.orders o
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('711', '712')), 1,
+          'one phone, one email in capitals (É too): one customer');
+-- (review) among the phone's customers, the one with the payload's email first
+INSERT INTO orders.customers (full_name, phone, created_at) VALUES ('No mail', '+44 20 7946 0001', now() - interval '2 days');
+INSERT INTO orders.customers (full_name, phone, email, created_at) VALUES ('Has mail', '+44 20 7946 0001', 'has@example.com', now() - interval '1 day');
+SELECT pg_temp.woo(713, '+44 20 7946 0001', 'has@example.com');
+SELECT is((SELECT c.full_name FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id = '713'), 'Has mail',
+          'the phone''s customer with the payload''s email, not an older one without an email');
 -- (0.44.0) OR095 names the first unmatched SKU (payload SKUs are trimmed, catalog SKUs compare as stored)
 SELECT is((SELECT r ->> 'http_status' || ' ' || (r ->> 'code') || ' ' || (r ->> 'error')
              FROM pg_temp.woo(709, '+1 555 010 2999', 'mo@example.com', ' NOPE-9 ') r),
