@@ -27,6 +27,8 @@
 --  * api_roles: a row copy of its invalidation trigger fires where
 --    session_replication_role = replica (a role taken out there stayed
 --    trusted by every living session).
+--  * orders.orders.status's comment carries PostGraphile's @hasDefault tag
+--    (its trigger fills it in; a GraphQL createOrder required it).
 --  * (library) orders.business_timezone, a new superuser setting, names
 --    the shop's zone outright (a client's startup TimeZone — pgjdbc's
 --    JVM zone — moved the business day).
@@ -942,3 +944,7 @@ $$;
 
 COMMENT ON FUNCTION orders.business_timezone() IS
     'The time zone business days are counted in: the setting orders.business_timezone when set, else TimeZone as configured for the session (server, database, role, login), not as SET';
+
+-- (0.44.0) "@hasDefault": a PostGraphile smart tag — status_guard fills the
+-- column in, so a GraphQL client need not name it (it was a required field)
+COMMENT ON COLUMN orders.orders.status IS E'@hasDefault\nCurrent status; changes only along orders.lifecycle_transitions (see orders.transition); a new order''s is its lifecycle''s initial status';

@@ -281,6 +281,14 @@ check_api "anon reads the lifecycle definitions" \
     "booking,campaign,cod,review $(sql -c "SELECT count(*) FROM orders.lifecycle_transitions WHERE lifecycle = 'cod'")" \
     "$(jv 'r.errors ? JSON.stringify(r.errors) : r.data.allLifecycles.nodes.map(n => n.name).join(",") + " " + r.data.allLifecycleTransitions.totalCount')"
 
+# (0.44.0) the status column is filled by its trigger: tagged @hasDefault,
+# PostGraphile makes it optional in createOrder (it was String!, and a
+# guessed value was OR003 for another lifecycle)
+gql "$C1" 'mutation($c: UUID!) { createOrder(input: {order: {customerId: $c, lifecycle: "review"}}) { order { status lifecycle } } }' \
+    '{"c": "c0000000-0000-0000-0000-0000000000c1"}'
+check_api "a customer creates an order without naming its status: its lifecycle's first" "200 configuring review" \
+    "$STATUS $(jv 'r.errors ? JSON.stringify(r.errors) : r.data.createOrder.order.status + " " + r.data.createOrder.order.lifecycle')"
+
 # ------------------------------------------------------ trust boundary --
 # A validly signed JWT whose role claim is not an API role (here the login
 # itself): PostGraphile sets role and jwt.claims.sub, but the claims are not

@@ -100,7 +100,9 @@ CREATE TABLE orders.orders (
 -- a bulk load's items wrote every order's index entries again without it
 WITH (fillfactor = 50);
 COMMENT ON COLUMN orders.orders.priority IS 'Higher is more urgent (seed 004 high/medium/low = 2/1/0)';
-COMMENT ON COLUMN orders.orders.status IS 'Current status; changes only along orders.lifecycle_transitions (see orders.transition)';
+-- (0.44.0) "@hasDefault": a PostGraphile smart tag — status_guard fills the
+-- column in, so a GraphQL client need not name it (it was a required field)
+COMMENT ON COLUMN orders.orders.status IS E'@hasDefault\nCurrent status; changes only along orders.lifecycle_transitions (see orders.transition); a new order''s is its lifecycle''s initial status';
 COMMENT ON COLUMN orders.orders.stock_held IS
     'Units the order holds out of stock now, {"products": {id: units}, "variants": {id: units}}, NULL for none; kept by the stock triggers, never written by hand';
 COMMENT ON COLUMN orders.orders.leads_delivered IS

@@ -87,7 +87,9 @@ SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_performance_view WHERE
 -- (0.44.0) product_catalog reads one page through an index: no scan of the
 -- whole catalog, about as many index entries as the page has products
 -- (the function's plan is inside it: the statistics of this transaction
--- say what it read)
+-- say what it read) — at most 500 of the 5,000: the index also returns
+-- the entries of products earlier files inserted and rolled back, until
+-- a vacuum removes them (a bound of 51 failed one run in a few)
 CREATE FUNCTION pg_temp.catalog_reads(call text, index text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     seq0 bigint; idx0 bigint; tup0 bigint; n int;
@@ -99,18 +101,18 @@ BEGIN
     RETURN format('%s rows, %s scans of products, %s: %s, %s entries', n,
                   pg_stat_get_xact_numscans('orders.products'::regclass) - seq0,
                   CASE WHEN pg_stat_get_xact_numscans(index::regclass) > idx0 THEN 'read' ELSE 'not read' END, index,
-                  CASE WHEN pg_stat_get_xact_tuples_returned(index::regclass) - tup0 <= 51 THEN 'at most 51' ELSE 'more than 51' END);
+                  CASE WHEN pg_stat_get_xact_tuples_returned(index::regclass) - tup0 <= 500 THEN 'a page''s' ELSE 'more than 500' END);
 END $$;
 SELECT is(pg_temp.catalog_reads($$orders.product_catalog(max_products => 50)$$, 'orders.products_catalog_idx'),
-          '50 rows, 0 scans of products, read: orders.products_catalog_idx, at most 51 entries',
+          '50 rows, 0 scans of products, read: orders.products_catalog_idx, a page''s entries',
           'the catalog''s first page of 50 of 5,000 products: products_catalog_idx, 50 entries, no scan of the table');
 SELECT is(pg_temp.catalog_reads($$orders.product_catalog(max_products => 50, after_name => 'Product 4000', after_id => NULL)$$,
                                 'orders.products_catalog_idx'),
-          '50 rows, 0 scans of products, read: orders.products_catalog_idx, at most 51 entries',
+          '50 rows, 0 scans of products, read: orders.products_catalog_idx, a page''s entries',
           '... a later page the same');
 SELECT is(pg_temp.catalog_reads($$orders.product_catalog(category => 'cat-7', max_products => 50)$$,
                                 'orders.products_category_catalog_idx'),
-          '50 rows, 0 scans of products, read: orders.products_category_catalog_idx, at most 51 entries',
+          '50 rows, 0 scans of products, read: orders.products_category_catalog_idx, a page''s entries',
           '... a category''s page: products_category_catalog_idx');
 SELECT is((SELECT string_agg(name, ',') FROM orders.product_catalog(max_products => 3, after_name => 'Product 9985')),
           'Product 999', '... the last page (names sort as text): what is left');
