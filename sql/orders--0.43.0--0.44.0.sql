@@ -27,6 +27,8 @@
 --  * api_roles: a row copy of its invalidation trigger fires where
 --    session_replication_role = replica (a role taken out there stayed
 --    trusted by every living session).
+--  * OR031's hint for deleting a booked item says what an owner does for an
+--    order in a final status (release, then recount_slots).
 --  * orders.orders.status's comment carries PostGraphile's @hasDefault tag
 --    (its trigger fills it in; a GraphQL createOrder required it).
 --  * (library) orders.business_timezone, a new superuser setting, names
@@ -282,7 +284,10 @@ REVOKE ALL ON FUNCTION orders.webhook_phone_key(text), orders.webhook_email_key(
 -- (0.44.0) TRUNCATE skips the row trigger above: refused (OR096) while an
 -- order carries a shop order id of one of the webhooks — a webhook made
 -- again with the endpoint took the old shop's orders for its own (its
--- updates overwrote their addresses and notes).
+-- updates overwrote their addresses and notes).  AFTER the truncation, so
+-- that a TRUNCATE of the orders in the same statement counts: the webhooks
+-- are gone then, and any order still naming an endpoint (with a shop order
+-- id) names one of them — a webhook with such orders cannot be deleted.
 CREATE FUNCTION orders.webhooks_truncate_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -292,10 +297,10 @@ DECLARE
 BEGIN
     PERFORM orders.require_read_committed('TRUNCATE orders.webhooks',
         'Its check that no order keeps an endpoint needs a snapshot taken after the table''s lock.');
-    endpoints := (SELECT count(*) FROM orders.webhooks w
-                   WHERE EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id IS NOT NULL));
+    endpoints := (SELECT count(DISTINCT o.webhook_source) FROM orders.orders o
+                   WHERE o.webhook_source IS NOT NULL AND o.external_id IS NOT NULL);
     IF endpoints > 0 THEN
-        RAISE EXCEPTION 'cannot truncate orders.webhooks: % webhooks have orders', endpoints
+        RAISE EXCEPTION 'cannot truncate orders.webhooks: orders of % webhooks keep their endpoints', endpoints
             USING ERRCODE = 'OR096',
                   DETAIL = 'Their orders keep their endpoints; a new webhook with one would take them for its own.',
                   HINT = 'Deactivate them (UPDATE orders.webhooks SET is_active = false), or delete their orders first.';
@@ -303,7 +308,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER webhooks_truncate_guard BEFORE TRUNCATE ON orders.webhooks
+CREATE TRIGGER webhooks_truncate_guard AFTER TRUNCATE ON orders.webhooks
     FOR EACH STATEMENT EXECUTE FUNCTION orders.webhooks_truncate_guard();
 REVOKE ALL ON FUNCTION orders.webhooks_truncate_guard() FROM PUBLIC;
 
@@ -948,3 +953,38 @@ COMMENT ON FUNCTION orders.business_timezone() IS
 -- (0.44.0) "@hasDefault": a PostGraphile smart tag — status_guard fills the
 -- column in, so a GraphQL client need not name it (it was a required field)
 COMMENT ON COLUMN orders.orders.status IS E'@hasDefault\nCurrent status; changes only along orders.lifecycle_transitions (see orders.transition); a new order''s is its lifecycle''s initial status';
+
+CREATE OR REPLACE FUNCTION orders.booked_item_guard() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    places bigint;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF orders.item_booked_places(OLD.id) IS NOT NULL THEN
+            RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
+                USING ERRCODE = 'OR031',
+                      HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first; an order in a final status keeps its booking: its owner releases the reservation, then runs orders.recount_slots() (doc/operations.md).';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF (NEW.product_id IS DISTINCT FROM OLD.product_id OR NEW.order_id IS DISTINCT FROM OLD.order_id)
+       AND orders.item_booked_places(OLD.id) IS NOT NULL THEN
+        IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
+            RAISE EXCEPTION 'order item % is booked: it stays with its order', OLD.id
+                USING ERRCODE = 'OR031', HINT = 'Cancel its order to give the place back, then book for an item of the other order.';
+        END IF;
+        RAISE EXCEPTION 'order item % is booked: its product stays', OLD.id
+            USING ERRCODE = 'OR033', HINT = 'Cancel its order to give the place back, then book for another item.';
+    END IF;
+    IF NEW.quantity < OLD.quantity THEN
+        places := orders.item_booked_places(OLD.id);
+        IF places > NEW.quantity THEN
+            RAISE EXCEPTION 'order item % books % places: its quantity cannot go below that', OLD.id, places
+                USING ERRCODE = 'OR032', HINT = 'Cancel its order to give the places back.';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;

@@ -507,6 +507,17 @@ check "a SQL_ASCII database: a body with a Latin-1 byte and a wrong signature is
 check "... and a domain in capitals is a domain (ikea.com)" "ikea.com" \
     "$(q $T -c "SELECT orders.normalize_domain('https://WWW.IKEA.COM/x')")"
 
+# (0.44.0) TRUNCATE of the webhooks: refused while orders keep an endpoint
+# (OR096), taken with the orders in one statement (an AFTER guard)
+q $U -c "CREATE EXTENSION orders" \
+     -c "INSERT INTO orders.webhooks (name, source, endpoint, field_mapping) VALUES ('W', 'woocommerce', 'w', orders.webhook_mapping('woocommerce'))" \
+     -c "SELECT orders.ingest_webhook('w', '{\"id\": 1, \"billing\": {\"email\": \"t@example.com\"}}', NULL, 'u-1', 'order.created')" >/dev/null
+check "TRUNCATE orders.webhooks while an order keeps its endpoint: OR096, nothing truncated" "OR096 1 1" \
+    "$(sqlstate $U "TRUNCATE orders.webhooks CASCADE") $(q $U -c "SELECT (SELECT count(*) FROM orders.webhooks) || ' ' || (SELECT count(*) FROM orders.orders)")"
+check "TRUNCATE orders.orders, orders.webhooks in one statement (the order cancelled): both emptied" "0 0" \
+    "$(q $U -c "SELECT count(orders.transition(id, 'cancelled')) FROM orders.orders" -c "TRUNCATE orders.orders, orders.webhooks CASCADE" \
+            -c "SELECT (SELECT count(*) FROM orders.webhooks) || ' ' || (SELECT count(*) FROM orders.orders)" | tail -1)"
+
 # ------------------------------------------------- the two cron jobs ran --
 # The DDL above (extensions created and dropped) can overflow the pg_cron
 # scheduler's invalidation queue while it sleeps; after the reset, pg_cron

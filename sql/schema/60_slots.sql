@@ -90,7 +90,7 @@ BEGIN
         IF orders.item_booked_places(OLD.id) IS NOT NULL THEN
             RAISE EXCEPTION 'order item % is booked: a slot reservation holds its place', OLD.id
                 USING ERRCODE = 'OR031',
-                      HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first.';
+                      HINT = 'Cancel its order to give the place back (release_cancelled_bookings), or confirm the booking for another item first; an order in a final status keeps its booking: its owner releases the reservation, then runs orders.recount_slots() (doc/operations.md).';
         END IF;
         RETURN OLD;
     END IF;

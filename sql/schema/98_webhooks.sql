@@ -87,7 +87,10 @@ CREATE TRIGGER webhook_keeps_orders BEFORE DELETE ON orders.webhooks
 -- (0.44.0) TRUNCATE skips the row trigger above: refused (OR096) while an
 -- order carries a shop order id of one of the webhooks — a webhook made
 -- again with the endpoint took the old shop's orders for its own (its
--- updates overwrote their addresses and notes).
+-- updates overwrote their addresses and notes).  AFTER the truncation, so
+-- that a TRUNCATE of the orders in the same statement counts: the webhooks
+-- are gone then, and any order still naming an endpoint (with a shop order
+-- id) names one of them — a webhook with such orders cannot be deleted.
 CREATE FUNCTION orders.webhooks_truncate_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -97,10 +100,10 @@ DECLARE
 BEGIN
     PERFORM orders.require_read_committed('TRUNCATE orders.webhooks',
         'Its check that no order keeps an endpoint needs a snapshot taken after the table''s lock.');
-    endpoints := (SELECT count(*) FROM orders.webhooks w
-                   WHERE EXISTS (SELECT FROM orders.orders o WHERE o.webhook_source = w.endpoint AND o.external_id IS NOT NULL));
+    endpoints := (SELECT count(DISTINCT o.webhook_source) FROM orders.orders o
+                   WHERE o.webhook_source IS NOT NULL AND o.external_id IS NOT NULL);
     IF endpoints > 0 THEN
-        RAISE EXCEPTION 'cannot truncate orders.webhooks: % webhooks have orders', endpoints
+        RAISE EXCEPTION 'cannot truncate orders.webhooks: orders of % webhooks keep their endpoints', endpoints
             USING ERRCODE = 'OR096',
                   DETAIL = 'Their orders keep their endpoints; a new webhook with one would take them for its own.',
                   HINT = 'Deactivate them (UPDATE orders.webhooks SET is_active = false), or delete their orders first.';
@@ -108,7 +111,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER webhooks_truncate_guard BEFORE TRUNCATE ON orders.webhooks
+CREATE TRIGGER webhooks_truncate_guard AFTER TRUNCATE ON orders.webhooks
     FOR EACH STATEMENT EXECUTE FUNCTION orders.webhooks_truncate_guard();
 
 -- (0.44.0) a webhook's defaults.lifecycle names a lifecycle when it is
