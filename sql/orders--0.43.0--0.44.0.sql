@@ -36,9 +36,19 @@
 --    JVM zone — moved the business day).
 \echo Use "ALTER EXTENSION orders UPDATE TO '0.44.0'" to load this file. \quit
 
--- (0.44.0) a page of product_catalog(), of the whole catalog or of a category
-CREATE INDEX products_catalog_idx ON orders.products (name, id) WHERE is_active;
-CREATE INDEX products_category_catalog_idx ON orders.products (category, name, id) WHERE is_active;
+-- The order of this script (a live shop's update, 0.44.0): first what waits
+-- for maintenance of orders.orders (the COMMENT takes SHARE UPDATE
+-- EXCLUSIVE on it: a running VACUUM or ANALYZE holds it up) while nothing
+-- else is held; last the two index builds, whose SHARE lock on
+-- orders.products holds every writer of products — a status change that
+-- takes or gives back stock — until the update commits (0.4 s per 100,000
+-- products).
+
+-- (0.44.0) "@hasDefault": a PostGraphile smart tag — status_guard fills the
+-- column in, so a GraphQL client need not name it (it was a required field)
+COMMENT ON COLUMN orders.orders.status IS E'@hasDefault\nCurrent status; changes only along orders.lifecycle_transitions (see orders.transition); a new order''s is its lifecycle''s initial status';
+
+
 
 -- catalog_rows — product_catalog's page (its arguments renamed: PL/pgSQL
 -- keeps no input named as an output column), with its plans kept for the
@@ -950,9 +960,6 @@ $$;
 COMMENT ON FUNCTION orders.business_timezone() IS
     'The time zone business days are counted in: the setting orders.business_timezone when set, else TimeZone as configured for the session (server, database, role, login), not as SET';
 
--- (0.44.0) "@hasDefault": a PostGraphile smart tag — status_guard fills the
--- column in, so a GraphQL client need not name it (it was a required field)
-COMMENT ON COLUMN orders.orders.status IS E'@hasDefault\nCurrent status; changes only along orders.lifecycle_transitions (see orders.transition); a new order''s is its lifecycle''s initial status';
 
 CREATE OR REPLACE FUNCTION orders.booked_item_guard() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
@@ -988,3 +995,7 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- (0.44.0) a page of product_catalog(), of the whole catalog or of a category
+CREATE INDEX products_catalog_idx ON orders.products (name, id) WHERE is_active;
+CREATE INDEX products_category_catalog_idx ON orders.products (category, name, id) WHERE is_active;
