@@ -97,15 +97,22 @@ CREATE FUNCTION orders.webhooks_truncate_guard() RETURNS trigger
 AS $$
 DECLARE
     endpoints bigint;
+    named text;
 BEGIN
     PERFORM orders.require_read_committed('TRUNCATE orders.webhooks',
         'Its check that no order keeps an endpoint needs a snapshot taken after the table''s lock.');
-    endpoints := (SELECT count(DISTINCT o.webhook_source) FROM orders.orders o
-                   WHERE o.webhook_source IS NOT NULL AND o.external_id IS NOT NULL);
+    SELECT count(*), string_agg(format('"%s"', left(e.webhook_source, 64)), ', ' ORDER BY e.webhook_source)
+                         FILTER (WHERE e.n <= 5)
+      INTO endpoints, named
+      FROM (SELECT o.webhook_source, row_number() OVER (ORDER BY o.webhook_source) AS n
+              FROM orders.orders o
+             WHERE o.webhook_source IS NOT NULL AND o.external_id IS NOT NULL
+             GROUP BY o.webhook_source) e;
     IF endpoints > 0 THEN
         RAISE EXCEPTION 'cannot truncate orders.webhooks: orders of % webhooks keep their endpoints', endpoints
             USING ERRCODE = 'OR096',
-                  DETAIL = 'Their orders keep their endpoints; a new webhook with one would take them for its own.',
+                  DETAIL = format('Endpoints %s%s: their orders keep them; a new webhook with one would take them for its own.',
+                                  named, CASE WHEN endpoints > 5 THEN ', …' ELSE '' END),
                   HINT = 'Deactivate them (UPDATE orders.webhooks SET is_active = false), or delete their orders first.';
     END IF;
     RETURN NULL;
@@ -127,7 +134,7 @@ BEGIN
     IF orders.restoring(TG_RELID) THEN
         RETURN NEW;
     END IF;
-    IF NEW.defaults ? 'lifecycle'
+    IF jsonb_typeof(NEW.defaults -> 'lifecycle') = 'string'   -- another type: the CHECK's (23514)
        AND NOT EXISTS (SELECT FROM orders.lifecycles l WHERE l.name = NEW.defaults ->> 'lifecycle') THEN
         RAISE EXCEPTION 'webhook "%": defaults.lifecycle "%" is not a lifecycle',
                         left(NEW.endpoint, 64), left(NEW.defaults ->> 'lifecycle', 64)

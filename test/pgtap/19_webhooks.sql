@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(178);
+SELECT plan(180);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
@@ -400,6 +400,19 @@ SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shop
           || ' ' || (SELECT count(*) FROM orders.orders WHERE webhook_source = 'acme-shopify-v2'), '1 11', '... nothing changed');
 SELECT throws_ok($$TRUNCATE orders.webhooks CASCADE$$, 'OR096', NULL,
                  '... nor truncated (0.44.0: TRUNCATE skipped the row guard)');
+CREATE FUNCTION pg_temp.detail(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN d;
+END
+$$;
+SELECT matches(pg_temp.detail($$TRUNCATE orders.webhooks CASCADE$$),
+               '^Endpoints "acme-shopify-v2"(, "[a-z0-9.-]+")*: their orders keep them;',
+               '... its DETAIL names the endpoints');
 SELECT is((SELECT count(*)::int FROM orders.webhooks WHERE endpoint = 'acme-shopify-v2')
           || ' ' || (SELECT count(*) > 0 FROM orders.webhook_logs), '1 true', '... the webhooks and their logs still there');
 
@@ -736,6 +749,8 @@ SELECT is(pg_temp.err($$INSERT INTO orders.webhooks (name, source, endpoint, fie
           || ' ' || (SELECT count(*) FROM orders.webhooks WHERE endpoint = 'x-typo'), 'OR002 0', '... nor a new webhook with it');
 SELECT lives_ok($$UPDATE orders.webhooks SET defaults = '{"lifecycle": "cod", "require_sku_match": true}' WHERE endpoint = 'plain-woo'$$,
                 '... a lifecycle that exists is taken');
+SELECT is(pg_temp.err($$UPDATE orders.webhooks SET defaults = '{"lifecycle": null}' WHERE endpoint = 'plain-woo'$$), '23514',
+          '... a JSON null is no name: the CHECK''s 23514 (not OR002 for "<NULL>")');
 
 -- retention
 UPDATE orders.webhook_logs SET created_at = now() - interval '100 days' WHERE delivery_id IN ('x2', 'x3');
