@@ -384,6 +384,13 @@ LAMP=5e000000-0000-0000-0000-0000000000c1
 for k in $(seq 0 $((NODES - 1))); do
     node $k -c "INSERT INTO orders.products (id, name, sku, price) VALUES ('$LAMP', 'Lamp', 'SO-LAMP', 10)"
 done
+# (0.44.0) the storefront's catalog, which every node holds alike: any node
+# answers through the proxy, as anon, a page at a time; its refusals are the node's
+catalog="SELECT string_agg(name || ' ' || price, ',') FROM orders.product_catalog(max_products => 5)"
+check "product_catalog through the proxy (anon): the page every node gives" "$(node 0 -c "$catalog")|$(node 0 -c "$catalog")" \
+    "$(api '' "$catalog" anon)|$(node $((NODES - 1)) -c "$catalog")"
+check "... max_products 0 through the proxy: the node's 22023" "ERROR 22023" \
+    "$(api '' "SELECT count(*) FROM orders.product_catalog(max_products => 0)" anon)"
 shares() { proxy -c "SELECT string_agg(partition || ':' || stock_quantity, ' ' ORDER BY partition) FROM orders_proxy.stock_levels('$LAMP')"; }
 zeros() { for k in $(seq "$1" $((NODES - 1))); do printf ' %s:0' "$k"; done; }
 rcv=$(proxy -c "SELECT orders_proxy.new_id(0)")

@@ -1199,6 +1199,46 @@ EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
 END
 $$;
 
+-- (0.44.0) product_catalog — a storefront's page of the catalog, which every
+-- node holds alike (replicated reference data): any one node answers, as
+-- the caller.  Three layers: the remote call; a PL/pgSQL function that
+-- maps a node's failure to 08001 (its inputs renamed: PL/pgSQL keeps no
+-- input named like an output column, here category); the API's function,
+-- in SQL, with the node's signature.
+CREATE FUNCTION orders_proxy.product_catalog_remote(claims text, headers text, in_category text, in_max integer,
+                                                    in_after_name text, in_after_id uuid)
+    RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
+                   description text, category text, price numeric, attributes jsonb, images jsonb)
+    LANGUAGE plproxy AS $$
+    CLUSTER 'orders_nodes';
+    RUN ON ANY;
+    SELECT r.* FROM (SELECT pg_catalog.set_config('request.jwt.claims', claims, true) AS c,
+                            pg_catalog.set_config('request.headers', headers, true) AS h OFFSET 0) s
+      CROSS JOIN LATERAL orders.product_catalog(in_category,
+                                                CASE WHEN s.c IS NOT NULL AND s.h IS NOT NULL THEN in_max END,
+                                                in_after_name, in_after_id) r;
+$$;
+CREATE FUNCTION orders_proxy.product_catalog(in_category text, in_max integer, in_after_name text, in_after_id uuid)
+    RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
+                   description text, category text, price numeric, attributes jsonb, images jsonb)
+    LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM orders_proxy.product_catalog_remote(orders_proxy.claims(), orders_proxy.headers(),
+                                                                   in_category, in_max, in_after_name, in_after_id);
+EXCEPTION WHEN internal_error OR admin_shutdown OR crash_shutdown THEN
+    PERFORM orders_proxy.raise_node_failure(SQLSTATE, SQLERRM);
+END
+$$;
+CREATE FUNCTION orders.product_catalog(category text DEFAULT NULL, max_products integer DEFAULT 100,
+                                       after_name text DEFAULT NULL, after_id uuid DEFAULT NULL)
+    RETURNS TABLE (product_id uuid, variant_id uuid, name text, variant_name text, sku text,
+                   description text, category text, price numeric, attributes jsonb, images jsonb)
+    LANGUAGE sql STABLE
+AS $$
+    SELECT * FROM orders_proxy.product_catalog($1, $2, $3, $4)
+$$;
+
 -- ------------------------------------ the dashboard's views, merged --
 -- Seed 004's dashboard views, under the same names and columns: each node
 -- answers for its own rows (as the caller, with the request's claims) and
