@@ -84,6 +84,15 @@ CREATE FUNCTION orders.current_staff_id() RETURNS uuid
 COMMENT ON FUNCTION orders.current_staff_id() IS
     'The orders.staff id whose account_id is the caller''s JWT sub, or NULL';
 
+-- current_customer_ids — the caller's customer rows (C, src/identity.c, as
+-- current_staff_id; 0.44.0: here, before the dashboard's recent_orders
+-- that asks it, from 95_security.sql).
+CREATE FUNCTION orders.current_customer_ids() RETURNS uuid[]
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'orders_current_customer_ids';
+COMMENT ON FUNCTION orders.current_customer_ids() IS
+    'The orders.customers ids whose account_id is the caller''s JWT sub (empty: not a customer)';
+
 SELECT pg_catalog.pg_extension_config_dump('orders.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('orders.staff', '');
 REVOKE ALL ON orders.customers, orders.staff FROM PUBLIC;

@@ -101,11 +101,7 @@ COMMENT ON FUNCTION orders.actor_is_subject() IS
 -- role and permissions.  Every policy asks, once per query (InitPlans); one
 -- lookup per command answers all of them, read as the owner of orders.staff
 -- (so they answer whatever the caller may read), and only about the caller.
-CREATE FUNCTION orders.current_customer_ids() RETURNS uuid[]
-    LANGUAGE c STABLE
-    AS 'MODULE_PATHNAME', 'orders_current_customer_ids';
-COMMENT ON FUNCTION orders.current_customer_ids() IS
-    'The orders.customers ids whose account_id is the caller''s JWT sub (empty: not a customer)';
+-- (current_customer_ids is in 20_people.sql, 0.44.0: recent_orders asks it)
 
 -- (defined in 20_people.sql for the ledger's defaults; replaced here so that
 -- the upgrade, which copies this file, replaces 0.7.0's SQL version)

@@ -19,7 +19,7 @@
 -- condition stays a filter, and the checks below look for the index
 -- condition itself.
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 
 -- the data, made by the admin (sub 4444…)
 SELECT set_config('role', 'staff', true);
@@ -121,6 +121,16 @@ SELECT is((SELECT count(*) FILTER (WHERE order_number LIKE 'PLAN-%') || ' ' || b
              FROM orders.orders), '20 true', 'client one reaches its 20 orders among 6,000, and only its own ...');
 SELECT is(pg_temp.lookups() - :before, 1::bigint, '... judged with one lookup of the caller''s identity');
 SELECT is(pg_temp.per_row(:'all_plan'), NULL, '... no helper per row');
+
+-- (0.44.0) client one's recent_orders: its own orders by their index (the
+-- dashboard function read every order under the per-row policy before)
+SELECT pg_temp.plan_of($$SELECT * FROM orders.recent_orders(ARRAY['new'])$$) AS recent_plan \gset
+SELECT ok(pg_temp.index_cond(:'recent_plan', 'orders_customer_created_idx', 'customer_id')
+          OR pg_temp.index_cond(:'recent_plan', 'orders_customer_status_idx', 'customer_id'),
+          'a customer''s recent_orders: an index condition on customer_id');
+SELECT is((SELECT count(*)::int FROM orders.recent_orders(ARRAY['new'], 100)),
+          (SELECT count(*)::int FROM orders.orders WHERE status = 'new'),
+          '... and all its new orders, no others');
 
 -- request: the admin (sub 4444…) lists low stock, then orders; a rep (sub
 -- 5555…) lists orders.  The caller's staff row is read once per query, its
