@@ -1016,7 +1016,8 @@ AS $$
         (SELECT o.id, o.order_number, o.status, o.priority, o.total_amount, o.created_at, c.full_name, c.phone
            FROM orders.orders o
            JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id
-          WHERE NOT (pg_catalog.cardinality(orders.current_customer_ids()) OPERATOR(pg_catalog.>) 0
+          WHERE NOT (pg_catalog.row_security_active('orders.orders'::pg_catalog.regclass)
+                     AND pg_catalog.cardinality(orders.current_customer_ids()) OPERATOR(pg_catalog.>) 0
                      AND orders.current_staff_id() IS NULL)
             AND o.status OPERATOR(pg_catalog.=) ANY (statuses)
           ORDER BY o.priority DESC, o.created_at DESC
@@ -1025,7 +1026,8 @@ AS $$
         (SELECT o.id, o.order_number, o.status, o.priority, o.total_amount, o.created_at, c.full_name, c.phone
            FROM orders.orders o
            JOIN orders.customers c ON c.id OPERATOR(pg_catalog.=) o.customer_id
-          WHERE pg_catalog.cardinality(orders.current_customer_ids()) OPERATOR(pg_catalog.>) 0
+          WHERE pg_catalog.row_security_active('orders.orders'::pg_catalog.regclass)
+            AND pg_catalog.cardinality(orders.current_customer_ids()) OPERATOR(pg_catalog.>) 0
             AND orders.current_staff_id() IS NULL
             AND o.customer_id OPERATOR(pg_catalog.=) ANY (orders.current_customer_ids())
             AND o.status OPERATOR(pg_catalog.=) ANY (statuses)

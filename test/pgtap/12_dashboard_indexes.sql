@@ -2,7 +2,7 @@
 -- areas, 100k orders over a year, 5k products, 200 agents, 10k expenses): EXPLAIN shows
 -- each one served by the index the seed meant for it.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 INSERT INTO orders.staff (id, full_name, role, is_active, availability_status)
 SELECT ('00000000-0000-0000-0000-' || lpad(to_hex(g), 12, '0'))::uuid, 'Agent ' || g, 'delivery_agent', true, 'available'
@@ -83,6 +83,17 @@ SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.order_details_view WHERE sta
 SELECT ok(pg_temp.uses_index($$SELECT * FROM orders.agent_performance_view WHERE agent_id = '00000000-0000-0000-0000-000000000007'$$,
                              'deliveries_agent_delivery_time_idx'),
           '7 one agent''s performance: deliveries_agent_delivery_time_idx');
+
+-- (0.44.0) recent_orders' customer branch is a customer's whom row level
+-- security holds: the owner acting for a customer (orders.acting_for: the
+-- customer's account) still reads every order, as before
+UPDATE orders.customers SET account_id = 'acc00000-0000-0000-0000-00000000000c'
+ WHERE id = '00000000-0000-0000-0001-000000000010';
+SELECT set_config('orders.acting_for', 'acc00000-0000-0000-0000-00000000000c', true) IS NOT NULL AS acting;
+SELECT is((SELECT count(*)::int FROM orders.recent_orders(max_rows => 250)),
+          (SELECT count(*)::int FROM orders.orders WHERE status IN ('new', 'confirmation_pending', 'confirmed')),
+          'recent_orders as the owner acting for a customer: every order (the customer branch is for callers row level security holds)');
+SELECT set_config('orders.acting_for', '', true) IS NOT NULL AS reset;
 
 -- (0.44.0) product_catalog reads one page through an index: no scan of the
 -- whole catalog, about as many index entries as the page has products
