@@ -909,6 +909,31 @@ orders_direct_fk_only(Relation rel, int attnum, Oid confrelid)
 }
 
 /*
+ * orders_direct_update_check — the trigger (its OID) that checks, after an
+ * UPDATE of "rel", the foreign key of its one column "attnum" to the
+ * primary key of "confrelid" (RI_FKey_check_upd); InvalidOid when there is
+ * none.  For orders_direct_check_by_lock.
+ */
+Oid
+orders_direct_update_check(Relation rel, int attnum, Oid confrelid)
+{
+	/* a copy: the lookups below may rebuild the relcache entry, and free its triggers */
+	TriggerDesc *trig = rel->trigdesc ? CopyTriggerDesc(rel->trigdesc) : NULL;
+	Oid			check = InvalidOid;
+
+	for (int i = 0; trig != NULL && i < trig->numtriggers && !OidIsValid(check); i++)
+	{
+		const Trigger *t = &trig->triggers[i];
+
+		if (t->tgfoid == F_RI_FKEY_CHECK_UPD && fk_check_of(t, attnum, confrelid))
+			check = t->tgoid;
+	}
+	if (trig != NULL)
+		FreeTriggerDesc(trig);
+	return check;
+}
+
+/*
  * close_indices — the result relation's indexes closed as ExecCloseIndices
  * closes them, but their RowExclusiveLock kept until the transaction ends
  * (the table's lock is held that long anyway, and a lock already held is
@@ -1058,6 +1083,10 @@ orders_direct_begin(OrdersDirect *d, Relation rel, const char *const *columns)
 	d->before_idle = false;		/* orders_direct_idle_before */
 	d->keys_as_caller = false;	/* orders_direct_keys_as_caller */
 	d->held_keys = NIL;
+	d->lock_check = InvalidOid; /* orders_direct_check_by_lock */
+	d->lock_attnum = 0;
+	d->lock_taken = false;
+	d->lock_key = (Datum) 0;
 	d->updates = 0;
 	d->stamp_attnum = 0;
 	d->row = table_slot_create(rel, &d->estate->es_tupleTable);
@@ -1400,6 +1429,41 @@ orders_direct_keys_as_caller(OrdersDirect *d)
 }
 
 /*
+ * orders_direct_check_by_lock — the caller of a direct write of one row
+ * will lock (FOR NO KEY UPDATE, in its transaction, before
+ * orders_direct_end) the row that "check" (orders_direct_update_check, of
+ * column "attnum") looks for: when PostgreSQL would queue that check for
+ * the update (a row this transaction inserted, the check the first of its
+ * AFTER UPDATE row triggers to fire: hold_key_checks), it is held, and
+ * orders_direct_end leaves it out if the caller then locked the row the
+ * updated version refers to (orders_direct_check_locked) — the check would
+ * find that row and take a weaker lock on it than the caller holds —, and
+ * runs it otherwise.  A reservation confirmed in the transaction that held
+ * it: the check of its slot, ~10 % of the confirmation's work.
+ */
+void
+orders_direct_check_by_lock(OrdersDirect *d, Oid check, AttrNumber attnum)
+{
+	d->lock_check = check;
+	d->lock_attnum = attnum;
+}
+
+/*
+ * orders_direct_check_locked — the caller of orders_direct_check_by_lock
+ * locked the row whose primary key is "key" (of the column's type; copied).
+ */
+void
+orders_direct_check_locked(OrdersDirect *d, Datum key)
+{
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(d->info->ri_RelationDesc), d->lock_attnum - 1);
+	MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
+
+	d->lock_key = datumCopy(key, att->attbyval, att->attlen);
+	d->lock_taken = true;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
  * hold_key_checks — for the first update of a direct write (d->row to
  * "next", stored at next->tts_tid) of a row this transaction inserted: the
  * foreign key checks PostgreSQL would queue for it — the table's enabled,
@@ -1413,7 +1477,9 @@ orders_direct_keys_as_caller(OrdersDirect *d)
  * queue it as well; orders_direct_end runs them before the other AFTER row
  * triggers, as PostgreSQL would.  Otherwise (a later update of the write,
  * a DBA's trigger named to fire first, a deferrable key) PostgreSQL queues
- * them, as for every other row.  Returns how many it held.
+ * them, as for every other row.  Without orders_direct_keys_as_caller
+ * only the check of orders_direct_check_by_lock is held, and only when it
+ * would fire first.  Returns how many it held.
  */
 static int
 hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
@@ -1451,6 +1517,8 @@ hold_key_checks(OrdersDirect *d, TupleTableSlot *next)
 			break;				/* queued before any later check: those stay PostgreSQL's */
 		if (!RI_FKey_fk_upd_check_required(t, rel, d->row, next))
 			continue;
+		if (!d->keys_as_caller && t->tgoid != d->lock_check)
+			break;				/* fires first: it stays PostgreSQL's, and so do those after it */
 		h = palloc(sizeof(HeldKeyCheck));
 		h->trigger = t;
 		h->enabled = t->tgenabled;
@@ -1479,6 +1547,20 @@ release_key_checks(OrdersDirect *d)
 }
 
 /*
+ * locked_key_of — does the row version in "slot" refer to the row the
+ * caller locked (orders_direct_check_locked)?
+ */
+static bool
+locked_key_of(const OrdersDirect *d, TupleTableSlot *slot)
+{
+	Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, d->lock_attnum - 1);
+	bool		isnull;
+	Datum		value = slot_getattr(slot, d->lock_attnum, &isnull);
+
+	return !isnull && datum_image_eq(value, d->lock_key, att->attbyval, att->attlen);
+}
+
+/*
  * run_key_checks — the held foreign key checks, each as AfterTriggerExecute
  * would call its trigger function (the row versions fetched by their TIDs;
  * the check passes over a version no longer current), under the caller's
@@ -1486,6 +1568,8 @@ release_key_checks(OrdersDirect *d)
  * contract of orders_direct_keys_as_caller; else under the current one);
  * the owner stays the user (the check becomes the referenced table's owner
  * itself).  The pinned path is back afterwards, also when a check refuses.
+ * The check of orders_direct_check_by_lock is left out when the caller
+ * locked the row its updated version refers to.
  */
 static void
 run_key_checks(OrdersDirect *d)
@@ -1494,7 +1578,7 @@ run_key_checks(OrdersDirect *d)
 	TupleTableSlot *oldslot = table_slot_create(rel, &d->estate->es_tupleTable);
 	TupleTableSlot *newslot = table_slot_create(rel, &d->estate->es_tupleTable);
 	MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
-	bool		popped = orders_caller_path_begin();
+	bool		popped = d->keys_as_caller && orders_caller_path_begin();
 
 	PG_TRY();
 	{
@@ -1513,6 +1597,8 @@ run_key_checks(OrdersDirect *d)
 				!table_tuple_fetch_row_version(rel, &h->new_tid, SnapshotAny, newslot))
 				elog(ERROR, "orders: failed to fetch a row version of %s for its foreign key check",
 					 RelationGetRelationName(rel));
+			if (h->trigger->tgoid == d->lock_check && d->lock_taken && locked_key_of(d, newslot))
+				continue;
 			memset(&td, 0, sizeof(td));
 			td.type = T_TriggerData;
 			td.tg_event = TRIGGER_EVENT_UPDATE | TRIGGER_EVENT_ROW;
@@ -1584,7 +1670,7 @@ simple_update(OrdersDirect *d)
 		if (info->ri_NumIndices > 0)
 			recheck = ExecInsertIndexTuples(info, slot, d->estate, true, false, NULL, NIL);
 	}
-	if (d->keys_as_caller && hold_key_checks(d, slot) > 0)
+	if ((d->keys_as_caller || OidIsValid(d->lock_check)) && hold_key_checks(d, slot) > 0)
 	{
 		ExecARUpdateTriggers(d->estate, info, NULL, NULL, tid, NULL, slot, recheck, NULL, false);
 		release_key_checks(d);

@@ -203,6 +203,10 @@ typedef struct OrdersDirect
 	Oid			key_collation;
 	bool		keys_as_caller; /* foreign key checks under the caller's search path (orders_direct_keys_as_caller) */
 	List	   *held_keys;		/* those checks, held until orders_direct_end */
+	Oid			lock_check;		/* a check the caller's lock may make idle (orders_direct_check_by_lock) */
+	AttrNumber	lock_attnum;	/* its column */
+	bool		lock_taken;		/* the caller locked the row it refers to: */
+	Datum		lock_key;		/* the key of that row (orders_direct_check_locked) */
 	int			updates;		/* rows updated so far */
 } OrdersDirect;
 
@@ -218,6 +222,9 @@ extern bool orders_direct_update(OrdersDirect *d, const Datum *values, const boo
 extern bool orders_direct_idle_before(OrdersDirect *d, const char *const *idle);
 extern const char *const orders_derived_unaffected[];
 extern void orders_direct_keys_as_caller(OrdersDirect *d);
+extern Oid	orders_direct_update_check(Relation rel, int attnum, Oid confrelid);
+extern void orders_direct_check_by_lock(OrdersDirect *d, Oid check, AttrNumber attnum);
+extern void orders_direct_check_locked(OrdersDirect *d, Datum key);
 extern void orders_direct_end(OrdersDirect *d);
 extern bool orders_direct_columns(Relation rel, const char *const *names, const Oid *types, int n,
 								  int domain_column, int generated_column, int *pos);

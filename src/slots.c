@@ -125,6 +125,7 @@ typedef struct SlotShape
 	AttrNumber	slot_att[S_NCOLUMNS];	/* attribute numbers in a slot */
 	Oid			holds_index;	/* btree (capacity_id, status, expires_at), or InvalidOid */
 	bool		insert_idle;	/* a hold's INSERT triggers would do nothing */
+	Oid			capacity_check; /* the check of a reservation's slot after an UPDATE, or InvalidOid */
 } SlotShape;
 
 static SlotShape shape;
@@ -199,6 +200,8 @@ slot_shape(Relation slots, Relation res)
 		/* the hold's slot is locked, its item NULL, and the guard lets this file through */
 		shape.insert_idle = orders_direct_insert_idle(res, shape.res_pos[R_CAPACITY] + 1, RelationGetRelid(slots),
 													  nulls, guard);
+		shape.capacity_check = orders_direct_update_check(res, shape.res_pos[R_CAPACITY] + 1,
+														  RelationGetRelid(slots));
 	}
 	shape.direct = direct;
 	shape.generation = generation;
@@ -904,7 +907,10 @@ change_sql(Oid res_rel, Datum id, const char *status, Datum order_item, bool ite
  * change_direct — change_sql's writes without SQL: the reservation locked
  * in "d" changed, then its slot locked (read into "s") and counted —
  * unless a booking would exceed max_capacity (false, nothing counted; the
- * caller refuses).
+ * caller refuses).  The check of the reservation's foreign key to its slot,
+ * which PostgreSQL runs after an update of a reservation held in the same
+ * transaction, is left out once the slot is locked here
+ * (orders_direct_check_by_lock).
  */
 static bool
 change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, const char *status,
@@ -915,6 +921,7 @@ change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, co
 	TimestampTz stamp = GetCurrentTransactionStartTimestamp();	/* now() */
 	bool		confirming = strcmp(status, "confirmed") == 0;
 	OrdersDirect ds;
+	bool		locked;
 	bool		fits;
 
 	values[0] = CStringGetTextDatum(status);
@@ -925,13 +932,18 @@ change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, co
 	nulls[2] = confirming ? r->released_null : false;
 	values[3] = item_null ? r->item : order_item;
 	nulls[3] = item_null && r->item_null;
+	/* a reservation held in this transaction: its slot's check is idle once the slot is locked below */
+	if (OidIsValid(t->shape->capacity_check))
+		orders_direct_check_by_lock(d, t->shape->capacity_check, t->shape->res_pos[R_CAPACITY] + 1);
 	if (!orders_direct_update(d, values, nulls))
 		skipped(id);
 	*changed = ExecFetchSlotHeapTupleDatum(d->next);
 
 	orders_direct_begin(&ds, t->slots, slot_counts);
-	fits = lock_slot_direct(&ds, t->shape, r->capacity_id, s) &&
-		(booked <= 0 || (int64) s->booked + booked <= s->max_capacity);
+	locked = lock_slot_direct(&ds, t->shape, r->capacity_id, s);
+	if (locked)
+		orders_direct_check_locked(d, r->capacity_id);
+	fits = locked && (booked <= 0 || (int64) s->booked + booked <= s->max_capacity);
 	if (fits)
 		count_direct(&ds, s, held, booked);
 	orders_direct_end(&ds);
