@@ -1451,13 +1451,18 @@ orders_direct_check_by_lock(OrdersDirect *d, Oid check, AttrNumber attnum)
 /*
  * orders_direct_check_locked — the caller of orders_direct_check_by_lock
  * locked the row whose primary key is "key" (of the column's type; copied).
+ * Nothing when no check was named.
  */
 void
 orders_direct_check_locked(OrdersDirect *d, Datum key)
 {
-	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(d->info->ri_RelationDesc), d->lock_attnum - 1);
-	MemoryContext oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
+	Form_pg_attribute att;
+	MemoryContext oldcxt;
 
+	if (!OidIsValid(d->lock_check))
+		return;					/* no check was named (the table has no such key) */
+	att = TupleDescAttr(RelationGetDescr(d->info->ri_RelationDesc), d->lock_attnum - 1);
+	oldcxt = MemoryContextSwitchTo(d->estate->es_query_cxt);
 	d->lock_key = datumCopy(key, att->attbyval, att->attlen);
 	d->lock_taken = true;
 	MemoryContextSwitchTo(oldcxt);
