@@ -20,12 +20,16 @@ q -c "INSERT INTO orders.service_capacity (id, service_id, starts_at, ends_at)
   -c "SELECT orders.reserve_time_slot('00000000-0000-0000-0000-0000000008a1')" >/dev/null
 q -c "UPDATE orders.slot_reservations SET expires_at = now() - interval '1 second'"
 
-check "schedule_jobs registers the cleanup job and the activity log, outbox and webhook log purges" "orders-cleanup-expired-holds orders-purge-activity-logs orders-purge-outbox orders-purge-webhook-logs" \
+check "schedule_jobs registers the cleanup job and the purges of the activity log, notifications, outbox, webhook logs and workflow runs" \
+    "orders-cleanup-expired-holds orders-purge-activity-logs orders-purge-notifications orders-purge-outbox orders-purge-webhook-logs orders-purge-workflow-executions" \
     "$(q -c "SELECT string_agg(jobname, ' ' ORDER BY jobname) FROM orders.schedule_jobs()")"
 check "the purge runs daily and its command works (0 old log rows deleted)" "17 3 * * * 0" \
     "$(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-webhook-logs'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-webhook-logs'")")"
 check "so does the outbox purge" "27 3 * * * 0" \
     "$(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-outbox'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-outbox'")")"
+# (0.45.0) the notifications' and the workflow runs' purges
+check "so do the notifications' and the workflow runs' purges" "47 3 * * * 0 57 3 * * * 0" \
+    "$(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-notifications'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-notifications'")") $(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-workflow-executions'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-workflow-executions'")")"
 q -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
 check "re-running schedule_jobs keeps one job" 1 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
 
@@ -66,8 +70,8 @@ check "at most one execution per scheduled minute" 0 \
 q -c "UPDATE orders.workflows SET is_active = false WHERE id = '00000000-0000-0000-0000-0000000008d1'"
 check "deactivating the workflow removes its job" 0 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-workflow-%'")"
 
-check "unschedule_jobs removes the jobs" "true true true true" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
-check "unschedule_jobs again is harmless" "false false false false" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
+check "unschedule_jobs removes the jobs" "true true true true true true" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
+check "unschedule_jobs again is harmless" "false false false false false false" "$(q -c "SELECT string_agg(removed::text, ' ') FROM orders.unschedule_jobs()")"
 check "no job left" 0 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'orders-%'")"
 q -c "DROP EXTENSION orders CASCADE"
 echo "1..$n"

@@ -41,7 +41,8 @@ CREATE FUNCTION orders.require_read_committed(what text, why text DEFAULT NULL) 
     AS 'MODULE_PATHNAME', 'orders_require_read_committed_sql';
 
 -- (0.43.0) purge_cutoff — the time before which "caller" (a purge:
--- purge_webhook_logs, purge_outbox, purge_activity_logs) deletes rows:
+-- purge_webhook_logs, purge_outbox, purge_activity_logs; 0.45.0:
+-- purge_notifications, purge_workflow_executions) deletes rows:
 -- now() - older_than, refused when that is after now (22023: a negative
 -- span, also one that mixes signs, '-1 mon +30 days 1 hour', which the
 -- comparison with interval '0' — a month as 30 days — let through and

@@ -201,6 +201,14 @@ RETURN CASE WHEN pg_catalog.regexp_count(phone, '[0-9\u0660-\u0669\u06F0-\u06F9\
 CREATE FUNCTION orders.webhook_email_key(email text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN pg_catalog.lower(pg_catalog.translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
+-- (0.45.0) the customers by that key: a delivery finds a customer whose
+-- email staff wrote with capitals (Cara@Example.com) — it compared the
+-- stored text and made a second customer.  An update that changes the
+-- function rebuilds this index.
+-- Every writer of customers computes it, so every role may execute it
+-- (a pure function of its argument; 0.44.0 had it the owner's).
+CREATE INDEX customers_email_key_idx ON orders.customers (orders.webhook_email_key(email));
+GRANT EXECUTE ON FUNCTION orders.webhook_email_key(text) TO PUBLIC;
 
 -- webhook_mapping — the ready field_mapping of a platform ('shopify',
 -- 'woocommerce'); 22023 for another.
@@ -707,8 +715,10 @@ BEGIN
                         END IF;
                     END IF;
                     IF customer_id IS NULL AND phone_owned IS NOT TRUE AND c_email IS NOT NULL THEN
+                        -- (0.45.0) by the stored email's key (customers_email_key_idx)
                         SELECT c.id INTO customer_id FROM orders.customers c
-                         WHERE c.email = c_email AND c.account_id IS NULL ORDER BY c.created_at, c.id LIMIT 1;
+                         WHERE orders.webhook_email_key(c.email) = c_email AND c.account_id IS NULL
+                         ORDER BY c.created_at, c.id LIMIT 1;
                     END IF;
                     IF customer_id IS NULL THEN
                         INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)
@@ -1009,7 +1019,7 @@ REVOKE ALL ON FUNCTION orders.webhook_signature_ok(text, text, text), orders.web
                        orders.webhook_value(jsonb, text), orders.webhook_amount(jsonb, text),
                        orders.webhook_time(text),
                        -- (0.44.0)
-                       orders.webhook_phone_key(text), orders.webhook_email_key(text), orders.webhook_defaults_check(),
+                       orders.webhook_phone_key(text), orders.webhook_defaults_check(),
                        orders.webhooks_truncate_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orders.ingest_webhook(text, json, text, text, text),
                           orders.ingest_webhook_body(text, text, text, text, text),

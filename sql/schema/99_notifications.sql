@@ -78,6 +78,24 @@ $$;
 CREATE TRIGGER announce_notification AFTER INSERT ON orders.notifications
     FOR EACH ROW EXECUTE FUNCTION orders.announce_notification();
 
+-- (0.45.0) purge_notifications — delete notifications created before
+-- "older_than" ago, read or not (a deactivated member's unread ones would
+-- stay for good); the number deleted.  A daily pg_cron job (cron_jobs).
+CREATE FUNCTION orders.purge_notifications(older_than interval DEFAULT '180 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    cutoff timestamptz := orders.purge_cutoff('orders.purge_notifications', older_than);
+BEGIN
+    DELETE FROM orders.notifications x WHERE x.created_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 SELECT pg_catalog.pg_extension_config_dump('orders.notifications', '');
 REVOKE ALL ON orders.notifications FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.announce_notification() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.announce_notification(), orders.purge_notifications(interval) FROM PUBLIC;

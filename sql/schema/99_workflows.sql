@@ -1283,6 +1283,30 @@ $$;
 CREATE TRIGGER sync_workflow_job AFTER INSERT OR UPDATE OR DELETE ON orders.workflows
     FOR EACH ROW EXECUTE FUNCTION orders.sync_workflow_job();
 
+-- (0.45.0) purge_workflow_executions — delete the runs of workflows
+-- started before "older_than" ago, whatever their status; the number
+-- deleted.  A daily pg_cron job (cron_jobs).  The scheduled runs of the
+-- last two days stay whatever "older_than" says: run_scheduled_workflow
+-- finds by them that a local time repeated by a fall-back hour has run
+-- (a purge of '10 minutes' at 01:45 would run a daily 01:30 twice); older
+-- minutes are never run again.
+CREATE FUNCTION orders.purge_workflow_executions(older_than interval DEFAULT '90 days')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    cutoff timestamptz := orders.purge_cutoff('orders.purge_workflow_executions', older_than);
+BEGIN
+    DELETE FROM orders.workflow_executions x
+     WHERE x.started_at < cutoff
+       AND NOT (x.trigger_event ? 'scheduled_for' AND x.started_at >= now() - interval '2 days');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 -- cron_jobs — every pg_cron job of the extension: its maintenance jobs and
 -- one per active time-based workflow.
 CREATE FUNCTION orders.cron_jobs()
@@ -1297,6 +1321,10 @@ BEGIN ATOMIC
     SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
     UNION ALL
     SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()'
+    UNION ALL
+    SELECT 'orders-purge-notifications', '47 3 * * *', 'SELECT orders.purge_notifications()'
+    UNION ALL
+    SELECT 'orders-purge-workflow-executions', '57 3 * * *', 'SELECT orders.purge_workflow_executions()'
     UNION ALL
     SELECT 'orders-workflow-' || w.id,
            orders.workflow_cron_schedule(w.trigger_config ->> 'schedule', coalesce(w.trigger_config ->> 'timezone', 'UTC')),
@@ -1342,4 +1370,4 @@ REVOKE ALL ON FUNCTION orders.cron_field_values(text, integer, integer), orders.
                        orders.workflows_changed(), orders.fire_webhook_workflows(uuid, uuid, text, uuid),
                        orders.run_workflow(uuid, uuid, uuid), orders.run_scheduled_workflow(uuid),
                        orders.sync_workflow_job() FROM PUBLIC;
-REVOKE ALL ON FUNCTION orders.cron_jobs() FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.cron_jobs(), orders.purge_workflow_executions(interval) FROM PUBLIC;

@@ -8,9 +8,15 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(180);
+SELECT plan(182);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
+-- pg_temp.explain_lines(sql) — the plan of a query, a line each
+CREATE FUNCTION pg_temp.explain_lines(sql text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || sql;
+END
+$$;
 -- pg_temp.sign(body, secret) — what Shopify and WooCommerce send
 CREATE FUNCTION pg_temp.sign(body text, secret text) RETURNS text LANGUAGE sql AS $$
     SELECT encode(hmac(convert_to(body, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'), 'base64')
@@ -735,6 +741,18 @@ SELECT pg_temp.woo(713, '+44 20 7946 0001', 'has@example.com');
 SELECT is((SELECT c.full_name FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
             WHERE o.webhook_source = 'plain-woo' AND o.external_id = '713'), 'Has mail',
           'the phone''s customer with the payload''s email, not an older one without an email');
+-- (0.45.0) a customer staff wrote with capitals is found by the payload's email
+INSERT INTO orders.customers (full_name, email) VALUES ('Cara by staff', 'Cara@Example.COM');
+SELECT pg_temp.woo(714, NULL, 'cara@example.com');
+SELECT pg_temp.woo(715, NULL, 'CARA@example.com');
+SELECT is((SELECT string_agg(c.full_name, ',' ORDER BY o.external_id) FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('714', '715')), 'Cara by staff,Cara by staff',
+          'a delivery finds the customer whose email staff wrote with capitals (it made a second customer)');
+SET LOCAL enable_seqscan = off;
+SELECT ok((SELECT string_agg(p, ' ') FROM pg_temp.explain_lines($$SELECT c.id FROM orders.customers c
+            WHERE orders.webhook_email_key(c.email) = 'cara@example.com' AND c.account_id IS NULL$$) p) LIKE '%customers_email_key_idx%',
+          '... by the index of the emails'' keys');
+RESET enable_seqscan;
 -- (0.44.0) OR095 names the first unmatched SKU (payload SKUs are trimmed, catalog SKUs compare as stored)
 SELECT is((SELECT r ->> 'http_status' || ' ' || (r ->> 'code') || ' ' || (r ->> 'error')
              FROM pg_temp.woo(709, '+1 555 010 2999', 'mo@example.com', ' NOPE-9 ') r),

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(125);
+SELECT plan(132);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -514,6 +514,33 @@ SELECT orders.transition('00000000-0000-0000-0000-0000000022b8', 'confirmed') \g
 RESET ROLE;
 SELECT is((SELECT string_agg(status, ',') FROM orders.workflow_executions WHERE workflow_id = '00000000-0000-0000-0000-0000000022a8'),
           'completed', 'an admin''s workflow runs from a change made behind a back end''s own login (its author asked through act_as)');
+
+-- (0.45.0) retention: purge_notifications and purge_workflow_executions
+CREATE TEMP TABLE kept AS SELECT (SELECT count(*) FROM orders.notifications) AS notes,
+                                 (SELECT count(*) FROM orders.workflow_executions) AS runs;
+SELECT is(pg_temp.err($$SELECT orders.purge_notifications(NULL)$$) || ' ' || pg_temp.err($$SELECT orders.purge_notifications('-1 day')$$)
+          || ' ' || pg_temp.err($$SELECT orders.purge_workflow_executions(NULL)$$) || ' '
+          || pg_temp.err($$SELECT orders.purge_workflow_executions('-1 mon +30 days 1 hour')$$) || ' '
+          || ((SELECT count(*) FROM orders.notifications) = (SELECT notes FROM kept)
+              AND (SELECT count(*) FROM orders.workflow_executions) = (SELECT runs FROM kept)),
+          '22004 22023 22004 22023 true', 'the purges of notifications and workflow runs: NULL 22004, a cutoff after now 22023; nothing deleted');
+SELECT ok((SELECT notes FROM kept) > 1 AND (SELECT runs FROM kept) > 1, '(there are notifications and runs to purge)');
+UPDATE orders.notifications SET created_at = now() - interval '181 days'
+ WHERE id <> (SELECT max(id::text)::uuid FROM orders.notifications);
+SELECT is(orders.purge_notifications(), (SELECT notes FROM kept) - 1, 'purge_notifications() deletes those older than 180 days, read or not');
+SELECT is((SELECT count(*) FROM orders.notifications), 1::bigint, '... and keeps the newer one');
+UPDATE orders.workflow_executions SET started_at = now() - interval '91 days';
+INSERT INTO orders.workflow_executions (workflow_id, status, trigger_event, started_at, completed_at)
+SELECT w, 'completed', e::jsonb, now() - t::interval, now() - t::interval
+  FROM (SELECT id AS w FROM orders.workflows LIMIT 1) x,
+       (VALUES ('{"event": "schedule", "scheduled_for": "recent"}', '1 hour'),
+               ('{"event": "schedule", "scheduled_for": "older"}', '3 days'),
+               ('{"event": "manual"}', '1 hour')) v (e, t);
+SELECT is(orders.purge_workflow_executions('10 minutes'), (SELECT runs FROM kept) + 2,
+          'purge_workflow_executions(''10 minutes'') deletes older runs, but not a scheduled run of the last two days');
+SELECT is((SELECT string_agg(trigger_event ->> 'scheduled_for', ',') FROM orders.workflow_executions), 'recent',
+          '... which stays: a fall-back hour''s repeated local time must find it');
+SELECT is(orders.purge_workflow_executions(), 0::bigint, 'purge_workflow_executions() keeps 90 days');
 
 SELECT * FROM finish();
 ROLLBACK;

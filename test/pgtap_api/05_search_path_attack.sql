@@ -788,6 +788,10 @@ SELECT pg_temp.probe('anon: the activity log is the owner''s (untrack)',
   $p$SELECT orders.untrack_activity('orders.orders')$p$, '{untrack_activity}', '42501');
 SELECT pg_temp.probe('anon: the activity log is the owner''s (purge)',
   $p$SELECT orders.purge_activity_logs()$p$, '{purge_activity_logs}', '42501');
+SELECT pg_temp.probe('anon: the notifications'' purge is the owner''s (0.45.0)',
+  $p$SELECT orders.purge_notifications()$p$, '{purge_notifications}', '42501');
+SELECT pg_temp.probe('anon: the workflow runs'' purge is the owner''s (0.45.0)',
+  $p$SELECT orders.purge_workflow_executions()$p$, '{purge_workflow_executions}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (enqueue)',
   $p$SELECT orders.enqueue_outbox('sms', '{}')$p$, '{enqueue_outbox}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (claim)',
