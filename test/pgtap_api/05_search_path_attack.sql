@@ -792,6 +792,8 @@ SELECT pg_temp.probe('anon: the notifications'' purge is the owner''s (0.45.0)',
   $p$SELECT orders.purge_notifications()$p$, '{purge_notifications}', '42501');
 SELECT pg_temp.probe('anon: the workflow runs'' purge is the owner''s (0.45.0)',
   $p$SELECT orders.purge_workflow_executions()$p$, '{purge_workflow_executions}', '42501');
+SELECT pg_temp.probe('anon: erasing a customer is the owner''s (0.45.0)',
+  $p$SELECT orders.erase_customer('00000000-0000-0000-0000-000000000001')$p$, '{erase_customer}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (enqueue)',
   $p$SELECT orders.enqueue_outbox('sms', '{}')$p$, '{enqueue_outbox}', '42501');
 SELECT pg_temp.probe('anon: the outbox is no API''s (claim)',
