@@ -490,10 +490,13 @@ BEGIN
                         END IF;
                     END IF;
                     IF customer_id IS NULL AND phone_owned IS NOT TRUE AND c_email IS NOT NULL THEN
-                        -- (0.45.0) by the stored email's key (customers_email_key_idx)
+                        -- (0.45.0) by the stored email's key (customers_email_key_idx); of
+                        -- two whose emails differ in capitals only, the one stored as the key
+                        -- first — the shop's own customer, which 0.44.0 made beside a staff-
+                        -- written one and which has the shop's orders
                         SELECT c.id INTO customer_id FROM orders.customers c
                          WHERE orders.webhook_email_key(c.email) = c_email AND c.account_id IS NULL
-                         ORDER BY c.created_at, c.id LIMIT 1;
+                         ORDER BY c.email = c_email DESC, c.created_at, c.id LIMIT 1;
                     END IF;
                     IF customer_id IS NULL THEN
                         INSERT INTO orders.customers (full_name, email, phone, address, city, postal_code)

@@ -8,7 +8,7 @@
 \set shop `cat test/webhooks/shopify_order.json`
 \set woo `cat test/webhooks/woocommerce_order.json`
 BEGIN;
-SELECT plan(182);
+SELECT plan(183);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- pg_temp.explain_lines(sql) — the plan of a query, a line each
@@ -748,6 +748,14 @@ SELECT pg_temp.woo(715, NULL, 'CARA@example.com');
 SELECT is((SELECT string_agg(c.full_name, ',' ORDER BY o.external_id) FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
             WHERE o.webhook_source = 'plain-woo' AND o.external_id IN ('714', '715')), 'Cara by staff,Cara by staff',
           'a delivery finds the customer whose email staff wrote with capitals (it made a second customer)');
+-- (review) the pair 0.44.0 made — staff's Dana@…, then the shop's dana@… —:
+-- the shop's customer, stored as the key, keeps the shop's orders
+INSERT INTO orders.customers (full_name, email, created_at) VALUES
+  ('Dana by staff', 'Dana@Example.com', now() - interval '2 days'), ('Dana by the shop', 'dana@example.com', now() - interval '1 day');
+SELECT pg_temp.woo(716, NULL, 'DANA@example.com');
+SELECT is((SELECT c.full_name FROM orders.orders o JOIN orders.customers c ON c.id = o.customer_id
+            WHERE o.webhook_source = 'plain-woo' AND o.external_id = '716'), 'Dana by the shop',
+          'of two customers whose emails differ in capitals, the one stored as the key (the older staff one is not taken)');
 SET LOCAL enable_seqscan = off;
 SELECT ok((SELECT string_agg(p, ' ') FROM pg_temp.explain_lines($$SELECT c.id FROM orders.customers c
             WHERE orders.webhook_email_key(c.email) = 'cara@example.com' AND c.account_id IS NULL$$) p) LIKE '%customers_email_key_idx%',
