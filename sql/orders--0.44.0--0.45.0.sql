@@ -7,6 +7,10 @@
 --    lists them as the daily jobs orders-purge-notifications (03:47) and
 --    orders-purge-workflow-executions (03:57) — run
 --    orders.schedule_jobs() again to register them.
+--  * orders.purge_retention (new table, the owner's): how long a nightly
+--    purge keeps rows where not its default; cron_jobs() writes it into
+--    the job's call, so schedule_jobs() keeps it (a DBA's changed job was
+--    registered again with the default after every update).
 --  * orders.erase_customer(customer_id): a customer who asked to be
 --    forgotten, erased in one call of the owner's (personal data
 --    overwritten or deleted, orders and money kept; OR123 while an order
@@ -55,6 +59,36 @@ BEGIN
 END
 $$;
 
+-- (0.45.0) purge_retention — how long a nightly purge keeps its rows where
+-- the shop wants other than the function's default: cron_jobs() writes it
+-- into the job's call, so that schedule_jobs() — run again after every
+-- update — keeps it (a job a DBA had changed or replaced was registered
+-- again with the default, and the next night deleted what was to be
+-- kept).  Checked as the purges check their argument (purge_cutoff).  The
+-- owner's; dumped with the data.
+CREATE TABLE orders.purge_retention (
+    purge       text PRIMARY KEY
+                CHECK (purge IN ('webhook_logs', 'outbox', 'activity_logs', 'notifications', 'workflow_executions')),
+    older_than  interval NOT NULL
+);
+COMMENT ON TABLE orders.purge_retention IS
+    'How long each nightly purge keeps rows, where not its default (purge: webhook_logs, outbox, activity_logs, notifications, workflow_executions); run orders.schedule_jobs() after a change';
+CREATE FUNCTION orders.check_purge_retention() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orders.purge_cutoff('orders.purge_retention (' || NEW.purge || ')', NEW.older_than);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER check_purge_retention BEFORE INSERT OR UPDATE ON orders.purge_retention
+    FOR EACH ROW EXECUTE FUNCTION orders.check_purge_retention();
+SELECT pg_catalog.pg_extension_config_dump('orders.purge_retention', '');
+ALTER TABLE orders.purge_retention ENABLE ROW LEVEL SECURITY;   -- no policy: nobody but its owner
+REVOKE ALL ON orders.purge_retention FROM PUBLIC;
+REVOKE ALL ON FUNCTION orders.check_purge_retention() FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION orders.cron_jobs()
     RETURNS TABLE (jobname text, schedule text, command text)
     LANGUAGE sql STABLE
@@ -62,15 +96,11 @@ CREATE OR REPLACE FUNCTION orders.cron_jobs()
 BEGIN ATOMIC
     SELECT 'orders-cleanup-expired-holds', '* * * * *', 'SELECT orders.cleanup_expired_reservations()'
     UNION ALL
-    SELECT 'orders-purge-webhook-logs', '17 3 * * *', 'SELECT orders.purge_webhook_logs()'
-    UNION ALL
-    SELECT 'orders-purge-outbox', '27 3 * * *', 'SELECT orders.purge_outbox()'
-    UNION ALL
-    SELECT 'orders-purge-activity-logs', '37 3 * * *', 'SELECT orders.purge_activity_logs()'
-    UNION ALL
-    SELECT 'orders-purge-notifications', '47 3 * * *', 'SELECT orders.purge_notifications()'
-    UNION ALL
-    SELECT 'orders-purge-workflow-executions', '57 3 * * *', 'SELECT orders.purge_workflow_executions()'
+    SELECT 'orders-purge-' || replace(p.purge, '_', '-'), p.schedule,
+           format('SELECT orders.purge_%s(%s)', p.purge,
+                  (SELECT quote_literal(r.older_than::text) || '::interval' FROM orders.purge_retention r WHERE r.purge = p.purge))
+      FROM (VALUES ('webhook_logs', '17 3 * * *'), ('outbox', '27 3 * * *'), ('activity_logs', '37 3 * * *'),
+                   ('notifications', '47 3 * * *'), ('workflow_executions', '57 3 * * *')) p (purge, schedule)
     UNION ALL
     SELECT 'orders-workflow-' || w.id,
            orders.workflow_cron_schedule(w.trigger_config ->> 'schedule', coalesce(w.trigger_config ->> 'timezone', 'UTC')),

@@ -32,6 +32,15 @@ check "so do the notifications' and the workflow runs' purges" "47 3 * * * 0 57 
     "$(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-notifications'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-notifications'")") $(q -c "SELECT schedule FROM cron.job WHERE jobname = 'orders-purge-workflow-executions'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-workflow-executions'")")"
 q -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
 check "re-running schedule_jobs keeps one job" 1 "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-cleanup-expired-holds'")"
+# (0.45.0) a shop's retention, kept by schedule_jobs (run again after every update)
+q -c "INSERT INTO orders.purge_retention (purge, older_than) VALUES ('notifications', '1 year')" \
+  -c "SELECT * FROM orders.schedule_jobs()" -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
+check "a retention of orders.purge_retention is the job's, also when schedule_jobs runs again; the command works" \
+    "SELECT orders.purge_notifications('1 year'::interval) 0 1" \
+    "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-notifications'") $(q -c "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-notifications'")") $(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'orders-purge-notifications'")"
+q -c "DELETE FROM orders.purge_retention" -c "SELECT * FROM orders.schedule_jobs()" >/dev/null
+check "... and without it the default again" "SELECT orders.purge_notifications()" \
+    "$(q -c "SELECT command FROM cron.job WHERE jobname = 'orders-purge-notifications'")"
 
 q -c "INSERT INTO orders.staff (id, full_name, role) VALUES ('00000000-0000-0000-0000-0000000008c1', 'Cron Manager', 'manager')" \
   -c "INSERT INTO orders.workflows (id, name, trigger_type, trigger_config, workflow_steps)

@@ -9,7 +9,7 @@
 -- Run from the repository root (the webhook payload is read relative to it).
 \set shop `cat test/webhooks/shopify_order.json`
 BEGIN;
-SELECT plan(132);
+SELECT plan(135);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -541,6 +541,16 @@ SELECT is(orders.purge_workflow_executions('10 minutes'), (SELECT runs FROM kept
 SELECT is((SELECT string_agg(trigger_event ->> 'scheduled_for', ',') FROM orders.workflow_executions), 'recent',
           '... which stays: a fall-back hour''s repeated local time must find it');
 SELECT is(orders.purge_workflow_executions(), 0::bigint, 'purge_workflow_executions() keeps 90 days');
+-- (0.45.0) a shop's retention goes into the job's call
+INSERT INTO orders.purge_retention (purge, older_than) VALUES ('workflow_executions', '2 years');
+SELECT is((SELECT command FROM orders.cron_jobs() WHERE jobname = 'orders-purge-workflow-executions'),
+          'SELECT orders.purge_workflow_executions(''2 years''::interval)', 'purge_retention: cron_jobs() calls the purge with it');
+SELECT is(pg_temp.err($$INSERT INTO orders.purge_retention VALUES ('outbox', '-1 day')$$) || ' '
+          || pg_temp.err($$INSERT INTO orders.purge_retention VALUES ('orders', '1 day')$$) || ' '
+          || (SELECT count(*) FROM orders.purge_retention),
+          '22023 23514 1', 'a negative retention (22023) or one of no purge (23514): refused, nothing stored');
+SELECT ok(NOT has_table_privilege('authenticated', 'orders.purge_retention', 'SELECT')
+          AND NOT has_table_privilege('anon', 'orders.purge_retention', 'SELECT'), 'purge_retention is the owner''s');
 
 SELECT * FROM finish();
 ROLLBACK;
