@@ -70,6 +70,7 @@ INSERT INTO pg_temp.exempt VALUES
   ('announce_truncated_changes', 'BEFORE TRUNCATE of orders.order_history: no API role has TRUNCATE on it'),
   ('reservations_truncate_guard', 'BEFORE TRUNCATE of orders.slot_reservations: no API role has TRUNCATE on it'),
   ('api_roles_changed',     'trigger on orders.api_roles, which no API role may read or write'),
+  ('check_purge_retention', 'trigger on orders.purge_retention, which no API role may read or write (0.45.0)'),
   ('check_gate_row',        'BEFORE INSERT OR UPDATE of orders.lifecycle_gates, which API roles may only read (probe: 42501)'),
   ('unschedule_on_drop',    'event trigger of DROP EXTENSION / DROP SCHEMA orders, which only the extension''s owner may run'),
   ('schema_rename_guard',   'event trigger of ALTER SCHEMA, which no API role may run on orders (it owns no schema)'),
