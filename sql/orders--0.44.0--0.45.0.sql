@@ -665,6 +665,9 @@ DECLARE
     who uuid := erase_customer.customer_id;
     order_ids uuid[];
     order_keys text[];
+    reach uuid[];          -- its orders and those of the groups it is the client of
+    account text;
+    stamps bigint;
     open_orders text[];
     run_keys text[];
     done jsonb;
@@ -673,8 +676,20 @@ BEGIN
     IF who IS NULL THEN
         RAISE EXCEPTION 'orders.erase_customer: customer_id must not be NULL' USING ERRCODE = '22004';
     END IF;
+    PERFORM orders.require_read_committed('orders.erase_customer',
+        'It reads what others committed after taking its locks; at REPEATABLE READ rows they wrote meanwhile would stay.');
+    IF EXISTS (SELECT 1 FROM unnest(ARRAY['customers', 'orders', 'order_items', 'order_history', 'order_notes', 'deliveries',
+                                          'financial_transactions', 'order_groups', 'order_site_selections',
+                                          'order_share_tokens', 'webhook_logs', 'workflow_executions', 'notifications',
+                                          'outbox', 'activity_logs', 'lifecycle_states']) t
+                WHERE row_security_active('orders.' || t)) THEN
+        RAISE EXCEPTION 'orders.erase_customer runs as the owner of the extension''s tables, or a role that bypasses row level security'
+            USING ERRCODE = '42501',
+                  DETAIL = format('Row level security applies to %s here: rows it hides or lets no one change would stay.', current_user),
+                  HINT = 'Call it as the extension''s owner (a SECURITY DEFINER function of yours must be owned by it).';
+    END IF;
     PERFORM 1 FROM orders.orders o WHERE o.customer_id = who ORDER BY o.id FOR UPDATE;
-    PERFORM 1 FROM orders.customers c WHERE c.id = who FOR UPDATE;
+    SELECT c.account_id::text INTO account FROM orders.customers c WHERE c.id = who FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'customer % does not exist', who USING ERRCODE = 'OR116';
     END IF;
@@ -693,6 +708,8 @@ BEGIN
                   HINT = 'Deliver, complete or cancel them first: an open order still needs its address.';
     END IF;
 
+    SELECT order_ids || coalesce(array_agg(DISTINCT g.order_id), '{}') INTO reach
+      FROM orders.order_groups g WHERE g.client_id = who;
     UPDATE orders.customers c
        SET full_name = 'Erased customer', email = NULL, phone = NULL, address = NULL, city = NULL,
            area = NULL, postal_code = NULL, notes = NULL, tags = '[]', account_id = NULL
@@ -725,18 +742,33 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     done := done || jsonb_build_object('financial_transactions', n);
     -- its orders' sites, and the sites it reviewed as an agency's client
-    UPDATE orders.order_site_selections s SET client_notes = NULL
+    UPDATE orders.order_site_selections s
+       SET client_notes = NULL, internal_notes = NULL,
+           reviewed_by = CASE WHEN s.reviewed_by = account THEN 'erased' ELSE s.reviewed_by END
       FROM orders.order_groups g
      WHERE g.id = s.order_group_id AND (g.order_id = ANY (order_ids) OR g.client_id = who)
-       AND s.client_notes IS NOT NULL;
+       AND (s.client_notes IS NOT NULL OR s.internal_notes IS NOT NULL OR s.reviewed_by = account);
     GET DIAGNOSTICS n = ROW_COUNT;
     done := done || jsonb_build_object('order_site_selections', n);
     UPDATE orders.order_share_tokens t
-       SET revoked_at = coalesce(t.revoked_at, now()), converted_to_account_id = NULL
+       SET revoked_at = coalesce(t.revoked_at, now()), converted_to_account_id = NULL, metadata = '{}'
      WHERE (t.order_id = ANY (order_ids) OR t.customer_id = who)
-       AND (t.revoked_at IS NULL OR t.converted_to_account_id IS NOT NULL);
+       AND (t.revoked_at IS NULL OR t.converted_to_account_id IS NOT NULL OR t.metadata <> '{}');
     GET DIAGNOSTICS n = ROW_COUNT;
     done := done || jsonb_build_object('order_share_tokens', n);
+    -- its login's id where it was recorded as the actor (the JWT subject)
+    IF account IS NOT NULL THEN
+        UPDATE orders.order_history h SET changed_by = 'erased' WHERE h.order_id = ANY (reach) AND h.changed_by = account;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        stamps := n;
+        UPDATE orders.orders o SET reviewed_by = 'erased' WHERE o.id = ANY (reach) AND o.reviewed_by = account;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        stamps := stamps + n;
+        UPDATE orders.order_items i SET snapshot = jsonb_set(i.snapshot, '{approved_by}', '"erased"')
+         WHERE i.order_id = ANY (reach) AND i.snapshot ->> 'approved_by' = account;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        done := done || jsonb_build_object('actor_stamps', stamps + n);
+    END IF;
     UPDATE orders.webhook_logs l SET request_payload = NULL
      WHERE l.order_created_id = ANY (order_ids) AND l.request_payload IS NOT NULL;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -761,7 +793,11 @@ BEGIN
     DELETE FROM orders.activity_logs a
      WHERE a.entity_id = who::text OR a.entity_id = ANY (order_keys)
         OR a.details -> 'changes' -> 'customer_id' ->> 'old' = who::text
-        OR a.details -> 'changes' -> 'customer_id' ->> 'new' = who::text;
+        OR a.details -> 'changes' -> 'customer_id' ->> 'new' = who::text
+        -- the orders of the groups it is the client of: what it did there, its id as their reviewer
+        OR (a.entity_id = ANY (reach::text[])
+            AND (a.actor = account OR a.details -> 'changes' -> 'reviewed_by' ->> 'old' = account
+                 OR a.details -> 'changes' -> 'reviewed_by' ->> 'new' = account));
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN done || jsonb_build_object('activity_logs', n);
 END

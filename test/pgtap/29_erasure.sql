@@ -3,7 +3,7 @@
 -- extension, their orders and money stay, another customer is untouched;
 -- refused while an order of theirs is open, and then nothing changes.
 BEGIN;
-SELECT plan(21);
+SELECT plan(25);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -99,14 +99,21 @@ INSERT INTO orders.notifications (user_id, type, title, message, data) VALUES
 SELECT orders.enqueue_outbox('email', '{"to": "erin@example.com", "customer_id": "00000000-0000-0000-0000-0000000029c1", "message": "Hi Erin"}'),
        orders.enqueue_outbox('sms', '{"to": "+1 555 000 9999", "staff_id": "00000000-0000-0000-0000-0000000029f2", "data": {"order_id": "00000000-0000-0000-0000-0000000029d1", "customer_name": "Erin Example"}}'),
        orders.enqueue_outbox('sms', '{"to": "+1 555 000 2222", "message": "Hi Kim"}') \g /dev/null
-CREATE TEMP TABLE link AS SELECT orders.create_share_token('00000000-0000-0000-0000-0000000029d1') AS token;
+CREATE TEMP TABLE link AS SELECT orders.create_share_token('00000000-0000-0000-0000-0000000029d1', metadata => '{"sent_to": "erin@example.com"}') AS token;
 -- Kim's agency order, one group reviewed by Erin as the client
 INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
   ('00000000-0000-0000-0000-0000000029d4', 'KK-2', '00000000-0000-0000-0000-0000000029c2', 'review');
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000029a4', '00000000-0000-0000-0000-0000000029d4', '00000000-0000-0000-0000-0000000029c1', 1);
-INSERT INTO orders.order_site_selections (order_group_id, domain, client_notes) VALUES
-  ('00000000-0000-0000-0000-0000000029a4', 'news.example.org', 'Erin: our brand fits here');
+INSERT INTO orders.order_site_selections (order_group_id, domain, client_notes, internal_notes) VALUES
+  ('00000000-0000-0000-0000-0000000029a4', 'news.example.org', 'Erin: our brand fits here', 'Erin haggles');
+-- her login's id recorded as the actor: a site she reviewed, the order's review stamp, an item's approval
+UPDATE orders.order_site_selections SET reviewed_by = '00000000-0000-0000-0000-0000000029a1'
+ WHERE order_group_id = '00000000-0000-0000-0000-0000000029a4';
+UPDATE orders.orders SET reviewed_by = '00000000-0000-0000-0000-0000000029a1' WHERE id = '00000000-0000-0000-0000-0000000029d4';
+INSERT INTO orders.order_items (order_id, item_type, name, quantity, unit_price, snapshot) VALUES
+  ('00000000-0000-0000-0000-0000000029d4', 'service', 'news.example.org', 1, 0,
+   '{"domain": "news.example.org", "approved_by": "00000000-0000-0000-0000-0000000029a1"}');
 
 SELECT ok(pg_temp.mentions('erin') <> '', '(Erin is in the tables: ' || pg_temp.mentions('erin') || ')');
 
@@ -123,8 +130,22 @@ SELECT is(pg_temp.err($$SELECT orders.erase_customer(NULL)$$) || ' '
           || (pg_temp.fingerprint() = (SELECT f FROM before)),
           '22004 OR116 true', 'NULL: 22004; an unknown customer: OR116; nothing changed');
 
--- the open order cancelled: erased
+-- row level security would hide rows from the caller: refused, nothing changed
+CREATE ROLE t29_backoffice NOLOGIN;
+GRANT USAGE ON SCHEMA orders TO t29_backoffice;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA orders TO t29_backoffice;
+GRANT EXECUTE ON FUNCTION orders.erase_customer(uuid) TO t29_backoffice;
+SET LOCAL ROLE t29_backoffice;
+SELECT is(pg_temp.err($$SELECT orders.erase_customer('00000000-0000-0000-0000-0000000029c1')$$), '42501',
+          'a caller whom row level security holds: refused (42501) — never a partial erasure');
+RESET ROLE;
+SELECT is(pg_temp.fingerprint(), (SELECT f FROM before), '... and nothing changed');
+
+-- the open order cancelled by Erin herself (her login is the history's actor): erased
+SELECT set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-0000000029a1"}', true) \g /dev/null
 SELECT orders.transition('00000000-0000-0000-0000-0000000029d2', 'cancelled', 'Erin moved away') \g /dev/null
+SELECT set_config('request.jwt.claims', '', true) \g /dev/null
+SELECT ok(pg_temp.mentions('0000000029a1') <> '', '(her login''s id is in the tables: ' || pg_temp.mentions('0000000029a1') || ')');
 CREATE TEMP TABLE kept AS
 SELECT (SELECT c FROM orders.customers c WHERE c.id = '00000000-0000-0000-0000-0000000029c2') AS kim,
        (SELECT o FROM orders.orders o WHERE o.id = '00000000-0000-0000-0000-0000000029d3') AS kim_order,
@@ -141,6 +162,7 @@ SELECT (SELECT c FROM orders.customers c WHERE c.id = '00000000-0000-0000-0000-0
 CREATE TEMP TABLE erased AS SELECT orders.erase_customer('00000000-0000-0000-0000-0000000029c1') AS r;
 SELECT is(pg_temp.mentions('erin'), '', 'no row of any table of the extension mentions Erin any more');
 SELECT is(pg_temp.mentions('555 000 1111') || pg_temp.mentions('ER1 1IN'), '', '... nor her phone or postal code');
+SELECT is(pg_temp.mentions('0000000029a1'), '', '... nor her login''s id (history, review stamps, approvals, share links)');
 SELECT is((SELECT format('%s %s %s', full_name, tags, account_id IS NULL) FROM orders.customers
             WHERE id = '00000000-0000-0000-0000-0000000029c1'), 'Erased customer [] t',
           'the customer row: a placeholder name, no tags, no login');
@@ -173,7 +195,7 @@ SELECT is(format('%s %s %s', (SELECT c::text FROM orders.customers c WHERE c.id 
                                                                              '00000000-0000-0000-0000-0000000029d3')) = (SELECT kim_log FROM kept)),
           't t t', 'Kim, her order and their activity log are untouched');
 SELECT is((SELECT r - 'customer' FROM erased),
-          ('{"orders": 2, "outbox": 2, "deliveries": 1, "order_notes": 1, "webhook_logs": 1, "activity_logs": '
+          ('{"orders": 2, "outbox": 2, "deliveries": 1, "order_notes": 1, "actor_stamps": 3, "webhook_logs": 1, "activity_logs": '
            || ((SELECT r ->> 'activity_logs' FROM erased)) || ', "notifications": 1, "order_history": 2, "orders_overwritten": 2, '
            || '"order_share_tokens": 1, "workflow_executions": 1, "order_site_selections": 1, "financial_transactions": 1}')::jsonb,
           'it says what it did, table by table');
