@@ -3,7 +3,7 @@
 -- extension, their orders and money stay, another customer is untouched;
 -- refused while an order of theirs is open, and then nothing changes.
 BEGIN;
-SELECT plan(25);
+SELECT plan(28);
 
 -- pg_temp.err(sql) — the SQLSTATE a statement fails with, 'ok' when it passes
 CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
@@ -106,10 +106,20 @@ INSERT INTO orders.orders (id, order_number, customer_id, lifecycle) VALUES
 INSERT INTO orders.order_groups (id, order_id, client_id, link_count) VALUES
   ('00000000-0000-0000-0000-0000000029a4', '00000000-0000-0000-0000-0000000029d4', '00000000-0000-0000-0000-0000000029c1', 1);
 INSERT INTO orders.order_site_selections (order_group_id, domain, client_notes, internal_notes) VALUES
-  ('00000000-0000-0000-0000-0000000029a4', 'news.example.org', 'Erin: our brand fits here', 'Erin haggles');
+  ('00000000-0000-0000-0000-0000000029a4', 'news.example.org', 'Erin: our brand fits here', 'Erin haggles'),
+  ('00000000-0000-0000-0000-0000000029a4', 'blog.example.org', NULL, NULL);
+-- the agency's link for that order, sent to Erin, through which she reviewed the second site
+CREATE TEMP TABLE agency_link AS
+SELECT orders.create_share_token('00000000-0000-0000-0000-0000000029d4', metadata => '{"sent_to": "erin@example.com"}') AS token;
+UPDATE orders.order_site_selections
+   SET reviewed_by = 'share:' || (SELECT id FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000029d4')
+ WHERE domain = 'blog.example.org';
 -- her login's id recorded as the actor: a site she reviewed, the order's review stamp, an item's approval
 UPDATE orders.order_site_selections SET reviewed_by = '00000000-0000-0000-0000-0000000029a1'
- WHERE order_group_id = '00000000-0000-0000-0000-0000000029a4';
+ WHERE domain = 'news.example.org';
+-- (review) her own link to her order, made under her login (a JWT sub may carry capitals)
+UPDATE orders.order_share_tokens SET created_by = '00000000-0000-0000-0000-0000000029A1'
+ WHERE order_id = '00000000-0000-0000-0000-0000000029d1';
 UPDATE orders.orders SET reviewed_by = '00000000-0000-0000-0000-0000000029a1' WHERE id = '00000000-0000-0000-0000-0000000029d4';
 INSERT INTO orders.order_items (order_id, item_type, name, quantity, unit_price, snapshot) VALUES
   ('00000000-0000-0000-0000-0000000029d4', 'service', 'news.example.org', 1, 0,
@@ -140,9 +150,23 @@ SELECT is(pg_temp.err($$SELECT orders.erase_customer('00000000-0000-0000-0000-00
           'a caller whom row level security holds: refused (42501) — never a partial erasure');
 RESET ROLE;
 SELECT is(pg_temp.fingerprint(), (SELECT f FROM before), '... and nothing changed');
+-- (review) in an API request, a function of a BYPASSRLS role: refused up front (the orders' column rules would halfway)
+CREATE ROLE t29_bypass NOLOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA orders TO t29_bypass;
+GRANT CREATE ON SCHEMA public TO t29_bypass;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA orders TO t29_bypass;
+GRANT EXECUTE ON FUNCTION orders.erase_customer(uuid) TO t29_bypass;
+CREATE FUNCTION public.t29_erase(c uuid) RETURNS jsonb LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+    AS $$ SELECT orders.erase_customer(c) $$;
+ALTER FUNCTION public.t29_erase(uuid) OWNER TO t29_bypass;
+SET LOCAL ROLE authenticated;
+SELECT is(pg_temp.err($$SELECT public.t29_erase('00000000-0000-0000-0000-0000000029c1')$$), '42501',
+          'in an API request, a BYPASSRLS role''s function: refused (42501) before anything is written');
+RESET ROLE;
+SELECT is(pg_temp.fingerprint(), (SELECT f FROM before), '... and nothing changed');
 
 -- the open order cancelled by Erin herself (her login is the history's actor): erased
-SELECT set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-0000000029a1"}', true) \g /dev/null
+SELECT set_config('request.jwt.claims', '{"sub": "00000000-0000-0000-0000-0000000029A1"}', true) \g /dev/null
 SELECT orders.transition('00000000-0000-0000-0000-0000000029d2', 'cancelled', 'Erin moved away') \g /dev/null
 SELECT set_config('request.jwt.claims', '', true) \g /dev/null
 SELECT ok(pg_temp.mentions('0000000029a1') <> '', '(her login''s id is in the tables: ' || pg_temp.mentions('0000000029a1') || ')');
@@ -162,7 +186,9 @@ SELECT (SELECT c FROM orders.customers c WHERE c.id = '00000000-0000-0000-0000-0
 CREATE TEMP TABLE erased AS SELECT orders.erase_customer('00000000-0000-0000-0000-0000000029c1') AS r;
 SELECT is(pg_temp.mentions('erin'), '', 'no row of any table of the extension mentions Erin any more');
 SELECT is(pg_temp.mentions('555 000 1111') || pg_temp.mentions('ER1 1IN'), '', '... nor her phone or postal code');
-SELECT is(pg_temp.mentions('0000000029a1'), '', '... nor her login''s id (history, review stamps, approvals, share links)');
+SELECT is(pg_temp.mentions('0000000029a1'), '', '... nor her login''s id, in any capitals (history, review stamps, approvals, share links)');
+SELECT is((SELECT metadata::text || ' ' || (revoked_at IS NULL) FROM orders.order_share_tokens WHERE order_id = '00000000-0000-0000-0000-0000000029d4'),
+          '{} true', 'the agency''s link she reviewed through: whom it was sent to is gone, the link stays the agency''s');
 SELECT is((SELECT format('%s %s %s', full_name, tags, account_id IS NULL) FROM orders.customers
             WHERE id = '00000000-0000-0000-0000-0000000029c1'), 'Erased customer [] t',
           'the customer row: a placeholder name, no tags, no login');
@@ -197,7 +223,7 @@ SELECT is(format('%s %s %s', (SELECT c::text FROM orders.customers c WHERE c.id 
 SELECT is((SELECT r - 'customer' FROM erased),
           ('{"orders": 2, "outbox": 2, "deliveries": 1, "order_notes": 1, "actor_stamps": 3, "webhook_logs": 1, "activity_logs": '
            || ((SELECT r ->> 'activity_logs' FROM erased)) || ', "notifications": 1, "order_history": 2, "orders_overwritten": 2, '
-           || '"order_share_tokens": 1, "workflow_executions": 1, "order_site_selections": 1, "financial_transactions": 1}')::jsonb,
+           || '"order_share_tokens": 2, "workflow_executions": 1, "order_site_selections": 1, "financial_transactions": 1}')::jsonb,
           'it says what it did, table by table');
 SELECT is(pg_temp.err($$SELECT orders.erase_customer('00000000-0000-0000-0000-0000000029c1')$$), 'ok', 'erasing again does no harm');
 
