@@ -933,8 +933,7 @@ change_direct(SlotTables *t, OrdersDirect *d, const Reservation *r, Datum id, co
 	values[3] = item_null ? r->item : order_item;
 	nulls[3] = item_null && r->item_null;
 	/* a reservation held in this transaction: its slot's check is idle once the slot is locked below */
-	if (OidIsValid(t->shape->capacity_check))
-		orders_direct_check_by_lock(d, t->shape->capacity_check, t->shape->res_pos[R_CAPACITY] + 1);
+	orders_direct_check_by_lock(d, t->shape->capacity_check, t->shape->res_pos[R_CAPACITY] + 1);
 	if (!orders_direct_update(d, values, nulls))
 		skipped(id);
 	*changed = ExecFetchSlotHeapTupleDatum(d->next);

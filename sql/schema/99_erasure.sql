@@ -38,7 +38,7 @@ DECLARE
     order_keys text[];
     reach uuid[];          -- its orders and those of the groups it is the client of
     account text;
-    stamps bigint;
+    more bigint;
     open_orders text[];
     run_keys text[];
     done jsonb;
@@ -142,21 +142,19 @@ BEGIN
      WHERE t.order_id = ANY (reach) AND t.metadata <> '{}'
        AND EXISTS (SELECT 1 FROM orders.order_site_selections s JOIN orders.order_groups g ON g.id = s.order_group_id
                     WHERE g.client_id = who AND s.reviewed_by = 'share:' || t.id);
-    GET DIAGNOSTICS stamps = ROW_COUNT;
-    n := n + stamps;
-    done := done || jsonb_build_object('order_share_tokens', n);
+    GET DIAGNOSTICS more = ROW_COUNT;
+    done := done || jsonb_build_object('order_share_tokens', n + more);
     -- its login's id where it was recorded as the actor (the JWT subject)
     IF account IS NOT NULL THEN
         UPDATE orders.order_history h SET changed_by = 'erased' WHERE h.order_id = ANY (reach) AND lower(h.changed_by) = account;
         GET DIAGNOSTICS n = ROW_COUNT;
-        stamps := n;
         UPDATE orders.orders o SET reviewed_by = 'erased' WHERE o.id = ANY (reach) AND lower(o.reviewed_by) = account;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        stamps := stamps + n;
+        GET DIAGNOSTICS more = ROW_COUNT;
+        n := n + more;
         UPDATE orders.order_items i SET snapshot = jsonb_set(i.snapshot, '{approved_by}', '"erased"')
          WHERE i.order_id = ANY (reach) AND lower(i.snapshot ->> 'approved_by') = account;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        done := done || jsonb_build_object('actor_stamps', stamps + n);
+        GET DIAGNOSTICS more = ROW_COUNT;
+        done := done || jsonb_build_object('actor_stamps', n + more);
     END IF;
     UPDATE orders.webhook_logs l SET request_payload = NULL
      WHERE l.order_created_id = ANY (order_ids) AND l.request_payload IS NOT NULL;
